@@ -1,0 +1,47 @@
+"""selfcheck: measure what digital mediation changes for people."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from selfcheck import db, errors, i18n
+from selfcheck.config import Settings
+from selfcheck.forms import PageFormFactory
+from selfcheck.questionnaire import load_definition
+from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
+
+DEFINITION_KEY = "selfcheck.definition"
+FORMS_KEY = "selfcheck.forms"
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app. `overrides` (tests) may replace DATABASE_URL and Flask settings."""
+    app = Flask(__name__, instance_relative_config=True)
+    overrides = dict(overrides or {})
+    instance_path = Path(overrides.pop("INSTANCE_PATH", app.instance_path))
+    settings = Settings.from_env(instance_path)
+    database_url = overrides.pop("DATABASE_URL", settings.database_url)
+    definition_path = overrides.pop("DEFINITION_PATH", DEFAULT_DEFINITION)
+    app.config.from_mapping(settings.flask_config())
+    app.config.update(overrides)
+    app.config["SELFCHECK_SETTINGS"] = settings
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+    app.extensions[DEFINITION_KEY] = load_definition(definition_path)
+    app.extensions[FORMS_KEY] = PageFormFactory()
+    db.init_app(app, db.Database(database_url, settings.sqlite_synchronous))
+    i18n.init_app(app, settings.languages)
+    CSRFProtect(app)
+    errors.init_app(app)
+
+    from selfcheck.views import journey
+
+    app.register_blueprint(journey.blueprint)
+
+    return app

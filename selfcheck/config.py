@@ -1,0 +1,108 @@
+"""Typed settings read from environment variables (12-factor), with safe defaults for a laptop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "SELFCHECK_"
+SECRET_KEY_FILE = "secret_key"
+
+
+class ConfigError(RuntimeError):
+    """Raised when an environment variable holds a value we cannot use."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name, "1" if default else "0").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{ENV_PREFIX}{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def load_or_create_secret_key(instance_path: Path) -> str:
+    """Read the secret key from the instance folder, creating it once (mode 0600) if missing.
+
+    Every app instance behind a load balancer must share it: in production set
+    SELFCHECK_SECRET_KEY instead of relying on this file.
+    """
+    path = instance_path / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text(encoding="ascii").strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment, parsed once at start-up."""
+
+    database_url: str
+    secret_key: str
+    languages: tuple[str, ...] = ("fr", "en")
+    default_language: str = "fr"
+    max_content_length: int = 64 * 1024
+    cookie_secure: bool = False
+    sqlite_synchronous: str = "NORMAL"
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, instance_path: Path) -> Settings:
+        default_db = f"sqlite:///{instance_path / 'selfcheck.db'}"
+        secret = _env("SECRET_KEY", "") or load_or_create_secret_key(instance_path)
+        languages = tuple(
+            code.strip() for code in _env("LANGUAGES", "fr,en").split(",") if code.strip()
+        )
+        default_language = _env("DEFAULT_LANGUAGE", "fr")
+        if default_language not in languages:
+            raise ConfigError(
+                f"{ENV_PREFIX}DEFAULT_LANGUAGE={default_language!r} is not in "
+                f"{ENV_PREFIX}LANGUAGES={','.join(languages)}"
+            )
+        synchronous = _env("SQLITE_SYNCHRONOUS", "NORMAL").upper()
+        if synchronous not in {"NORMAL", "FULL", "EXTRA"}:
+            raise ConfigError(f"{ENV_PREFIX}SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
+        return cls(
+            database_url=_env("DATABASE_URL", default_db),
+            secret_key=secret,
+            languages=languages,
+            default_language=default_language,
+            max_content_length=_env_int("MAX_CONTENT_LENGTH", 64 * 1024),
+            cookie_secure=_env_bool("COOKIE_SECURE", False),
+            sqlite_synchronous=synchronous,
+        )
+
+    def flask_config(self) -> dict[str, object]:
+        """The subset Flask and its extensions read from app.config."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "MAX_CONTENT_LENGTH": self.max_content_length,
+            "MAX_FORM_MEMORY_SIZE": self.max_content_length,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.cookie_secure,
+            "SESSION_COOKIE_NAME": "selfcheck_session",
+            "WTF_CSRF_TIME_LIMIT": None,  # the journey has no time limit (RGAA 2.2.1)
+            "BABEL_DEFAULT_LOCALE": self.default_language,
+            **self.extra,
+        }

@@ -1,0 +1,77 @@
+"""Error pages: a translated, plain-words message and the right status, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, render_template
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+# status -> (title, explanation). What is already saved is never lost: say so.
+MESSAGES = {
+    400: (
+        _l("Nous n'avons pas compris la demande"),
+        _l("La page envoyée n'était pas complète. Revenez en arrière et réessayez. "
+           "Les réponses déjà enregistrées sont conservées."),
+    ),
+    403: (
+        _l("Accès refusé"),
+        _l("Vous n'avez pas accès à cette page."),
+    ),
+    404: (
+        _l("Page introuvable"),
+        _l("Cette adresse ne correspond à aucune page. Vérifiez l'adresse ou revenez à l'accueil."),
+    ),
+    405: (
+        _l("Action impossible"),
+        _l("Cette page ne permet pas cette action. Revenez à l'accueil."),
+    ),
+    413: (
+        _l("Envoi trop volumineux"),
+        _l("Ce que vous avez envoyé est trop long. Raccourcissez votre texte et réessayez. "
+           "Les réponses déjà enregistrées sont conservées."),
+    ),
+    429: (
+        _l("Trop d'essais"),
+        _l("Vous avez fait trop d'essais. Attendez quelques minutes avant de réessayer."),
+    ),
+    500: (
+        _l("Un problème est survenu de notre côté"),
+        _l("Ce n'est pas de votre faute. Réessayez dans quelques minutes. "
+           "Les réponses déjà enregistrées sont conservées."),
+    ),
+}
+CSRF_MESSAGE = (
+    _l("Votre page a expiré"),
+    _l("Pour protéger vos réponses, cette page n'est plus valable (par exemple après avoir "
+       "fermé le navigateur). Revenez en arrière, rechargez la page et envoyez-la de nouveau. "
+       "Les réponses déjà enregistrées sont conservées ; avec votre code, vous pouvez "
+       "reprendre où vous en étiez."),
+)
+
+
+def render_error(status: int, title: object, message: object) -> tuple[str, int]:
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(_error: CSRFError) -> tuple[str, int]:
+        return render_error(400, *CSRF_MESSAGE)
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> tuple[str, int] | HTTPException:
+        status = error.code or 500
+        if status < 400:
+            return error
+        title, message = MESSAGES.get(status, MESSAGES[400 if status < 500 else 500])
+        return render_error(status, title, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> tuple[str, int]:
+        log.exception("unhandled error", exc_info=error)
+        return render_error(InternalServerError.code, *MESSAGES[500])

@@ -1,0 +1,81 @@
+"""Locale choice, `lang`/`dir` for <html>, and the language switcher's data.
+
+Order of choice: an explicit `?lang=xx` (remembered in a cookie), the cookie, the browser's
+Accept-Language, then the configured default (French, the reference language).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, Response, current_app, g, request
+from flask_babel import Babel
+
+LANG_PARAM = "lang"
+LANG_COOKIE = "selfcheck_lang"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+# Each language named in itself, so a person finds theirs whatever the page language.
+NATIVE_NAMES = {"fr": "Français", "en": "English", "es": "Español", "ar": "العربية"}
+RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
+
+
+def _languages() -> tuple[str, ...]:
+    languages: tuple[str, ...] = current_app.config["SELFCHECK_LANGUAGES"]
+    return languages
+
+
+def select_locale() -> str:
+    if "selfcheck_locale" in g:
+        chosen: str = g.selfcheck_locale
+        return chosen
+    languages = _languages()
+    chosen = (
+        _valid(request.args.get(LANG_PARAM), languages)
+        or _valid(request.cookies.get(LANG_COOKIE), languages)
+        or request.accept_languages.best_match(languages)
+        or languages[0]
+    )
+    g.selfcheck_locale = chosen
+    return chosen
+
+
+def _valid(code: str | None, languages: tuple[str, ...]) -> str | None:
+    return code if code in languages else None
+
+
+def text_direction(locale: str) -> str:
+    return "rtl" if locale.split("_")[0] in RTL_LANGUAGES else "ltr"
+
+
+def remember_choice(response: Response) -> Response:
+    """Store an explicit language choice, so the next pages keep it."""
+    chosen = _valid(request.args.get(LANG_PARAM), _languages())
+    if chosen and request.cookies.get(LANG_COOKIE) != chosen:
+        response.set_cookie(
+            LANG_COOKIE,
+            chosen,
+            max_age=COOKIE_MAX_AGE,
+            samesite="Lax",
+            httponly=True,
+            secure=bool(request.is_secure),
+        )
+    return response
+
+
+def init_app(app: Flask, languages: tuple[str, ...]) -> None:
+    app.config["SELFCHECK_LANGUAGES"] = languages
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
+    Babel(app, locale_selector=select_locale)
+    app.after_request(remember_choice)
+
+    @app.context_processor
+    def _language_context() -> dict[str, object]:
+        locale = select_locale()
+        return {
+            "html_lang": locale.replace("_", "-"),
+            "html_dir": text_direction(locale),
+            "languages": [(code, NATIVE_NAMES.get(code, code)) for code in _languages()],
+            "current_language": locale,
+        }

@@ -1,0 +1,145 @@
+"""SQLAlchemy 2.0 typed models.
+
+Answers are stored long (one row per response, variable and chosen value) rather than one
+column per item: a new item in the definition needs no migration, a multiple choice is
+several rows, and aggregates are plain GROUP BY queries. See docs in README "Storage".
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class Channel(enum.StrEnum):
+    ONLINE = "online"
+    PAPER = "paper"
+    PHONE = "phone"
+
+
+class Status(enum.StrEnum):
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+
+
+class TerritoryType(enum.StrEnum):
+    URBAN = "urbain"
+    PERIURBAN = "periurbain"
+    RURAL = "rural"
+
+
+class Structure(Base):
+    """A place of mediation (town hall, library, social centre…); owns its responses."""
+
+    __tablename__ = "structure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    territory_type: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Beneficiary(Base):
+    """A person, known only by a random code: no name, e-mail or phone, ever."""
+
+    __tablename__ = "beneficiary"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    structure: Mapped[Structure] = relationship()
+    responses: Mapped[list[Response]] = relationship(
+        back_populates="beneficiary", order_by="Response.id"
+    )
+
+
+class Response(Base):
+    """One filled-in questionnaire (before, after or retrospective) of one beneficiary."""
+
+    __tablename__ = "response"
+    __table_args__ = (UniqueConstraint("beneficiary_id", "form", name="uq_response_person_form"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"))
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"), index=True)
+    form: Mapped[str] = mapped_column(String(16))
+    definition_id: Mapped[str] = mapped_column(String(64))
+    definition_version: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16), default=Channel.ONLINE.value)
+    locale: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=Status.IN_PROGRESS.value, index=True)
+    # Random token of the start form: a resent "start" POST finds this row instead of a new one.
+    start_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    furthest_page: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column()
+
+    beneficiary: Mapped[Beneficiary] = relationship(back_populates="responses")
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="response", cascade="all, delete-orphan", order_by="Answer.id"
+    )
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.status == Status.SUBMITTED.value
+
+
+class Answer(Base):
+    """One value given to one variable (several rows for a multiple choice)."""
+
+    __tablename__ = "answer"
+    __table_args__ = (Index("ix_answer_response_variable", "response_id", "variable"),
+                      Index("ix_answer_variable_value", "variable", "value"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
+    variable: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(Text)
+
+    response: Mapped[Response] = relationship(back_populates="answers")
+
+
+__all__ = [
+    "Answer",
+    "Base",
+    "Beneficiary",
+    "Channel",
+    "Response",
+    "Status",
+    "Structure",
+    "TerritoryType",
+    "utcnow",
+]

@@ -1,0 +1,275 @@
+"""Load, validate and freeze the questionnaire definition.
+
+Validation happens in two passes: the JSON Schema checks shape and types, then
+`_check_semantics` checks what a schema cannot (unique codes, references, conditions that
+point backwards). Every problem names the file, the item or page, and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from selfcheck.questionnaire.model import (
+    PRE_SUFFIX,
+    Condition,
+    Definition,
+    FormKind,
+    Item,
+    Option,
+    Page,
+    Scale,
+    Section,
+)
+
+DEFAULT_DEFINITION = Path(str(resources.files("selfcheck.questionnaire") / "definition.yaml"))
+
+
+class DefinitionError(ValueError):
+    """The definition file cannot be used; `problems` lists every reason found."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{source}: the questionnaire definition is invalid:\n{listing}")
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    text = (resources.files("selfcheck.questionnaire") / "schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def load_definition(path: Path | str = DEFAULT_DEFINITION) -> Definition:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DefinitionError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    return parse_definition(text, source=str(path))
+
+
+def parse_definition(text: str, source: str = "<string>") -> Definition:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DefinitionError(source, [f"not valid YAML: {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise DefinitionError(source, ["the top level must be a mapping (id, version, ...)"])
+    problems = _schema_problems(raw)
+    if problems:
+        raise DefinitionError(source, problems)
+    problems = _check_semantics(raw)
+    if problems:
+        raise DefinitionError(source, problems)
+    return _build(raw, source)
+
+
+def _where(raw: Mapping[str, Any], path: Iterable[Any]) -> str:
+    """Turn a JSON path into words a questionnaire author recognises: item T01 › option 9."""
+    parts = list(path)
+    node: Any = raw
+    labels: list[str] = []
+    kinds = {"sections": "section", "pages": "page", "items": "item", "options": "option"}
+    for index, key in enumerate(parts):
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        parent = str(parts[index - 1]) if index else ""
+        if isinstance(node, dict) and isinstance(node.get("code"), str) and parent in kinds:
+            labels.append(f"{kinds[parent]} {node['code']}")
+        elif parent == "scales":
+            labels.append(f"scale {key}")
+    trail = ".".join(str(part) for part in parts)
+    label = " › ".join(labels) or "top level"
+    return f"{label} ({trail})" if trail else label
+
+
+def _schema_problems(raw: dict[str, Any]) -> list[str]:
+    validator = jsonschema.Draft202012Validator(_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(raw), key=lambda e: list(map(str, e.path))):
+        problems.append(f"{_where(raw, error.absolute_path)}: {error.message}")
+    return problems
+
+
+def _iter_raw_items(raw: Mapping[str, Any]) -> Iterable[tuple[dict[str, Any], dict[str, Any]]]:
+    for section in raw["sections"]:
+        for page in section["pages"]:
+            for item in page["items"]:
+                yield page, item
+
+
+def _check_semantics(raw: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    scales = raw["scales"]
+    competences = {option["code"] for option in scales["competence"]["options"]}
+    topics = {option["code"] for option in scales["coop_topic"]["options"]}
+    seen_items: dict[str, dict[str, Any]] = {}
+    seen_pages: set[str] = set()
+    page_of: dict[str, str] = {}
+
+    for name, scale in scales.items():
+        problems += _duplicate_options(f"scale {name}", scale["options"])
+    for section in raw["sections"]:
+        for page in section["pages"]:
+            if page["code"] in seen_pages:
+                problems.append(f"page {page['code']}: this page code is used twice")
+            seen_pages.add(page["code"])
+
+    for page, item in _iter_raw_items(raw):
+        code = item["code"]
+        where = f"item {code}"
+        if code in seen_items or code.endswith(PRE_SUFFIX):
+            problems.append(
+                f"{where}: item codes must be unique and must not end in {PRE_SUFFIX} "
+                "(reserved for answers about 'before' in the retrospective form)"
+            )
+        if "options" in item:
+            problems += _duplicate_options(where, item["options"])
+        if "scale" in item and item["scale"] not in scales:
+            problems.append(f"{where}: unknown scale {item['scale']!r}")
+        if item.get("competence") and item["competence"] not in competences:
+            problems.append(f"{where}: unknown competence type {item['competence']!r}")
+        if item.get("coop_topic") and item["coop_topic"] not in topics:
+            problems.append(f"{where}: unknown Coop topic {item['coop_topic']!r}")
+        if bool(item.get("competence")) != bool(item.get("coop_topic")):
+            problems.append(f"{where}: a task item needs both a competence and a coop_topic")
+        if item["type"] == "number" and item["min"] > item["max"]:
+            problems.append(f"{where}: min ({item['min']}) is greater than max ({item['max']})")
+        if item.get("ask_before_in_retro") and (
+            "retro" not in item["forms"] or item["type"] not in {"single", "scale"}
+        ):
+            problems.append(
+                f"{where}: ask_before_in_retro needs a single-choice or scale item in the retro form"
+            )
+        if item.get("max_choices") and item["type"] != "multiple":
+            problems.append(f"{where}: max_choices only applies to multiple-choice items")
+        if any(o.get("exclusive") for o in item.get("options", [])) and item["type"] != "multiple":
+            problems.append(f"{where}: exclusive options only apply to multiple-choice items")
+        if "show_if" in item:
+            problems += _condition_problems(item, page, seen_items, page_of, scales)
+        seen_items[code] = item
+        page_of[code] = page["code"]
+    return problems
+
+
+def _duplicate_options(where: str, options: list[dict[str, Any]]) -> list[str]:
+    codes = [option["code"] for option in options]
+    return [f"{where}: option code {c!r} is used twice" for c in sorted({c for c in codes
+                                                                      if codes.count(c) > 1})]
+
+
+def _condition_problems(
+    item: dict[str, Any],
+    page: dict[str, Any],
+    earlier: Mapping[str, dict[str, Any]],
+    page_of: Mapping[str, str],
+    scales: Mapping[str, Any],
+) -> list[str]:
+    where = f"item {item['code']}"
+    condition = item["show_if"]
+    target = earlier.get(condition["item"])
+    if target is None:
+        return [f"{where}: show_if refers to {condition['item']!r}, which is not an earlier item"]
+    problems = []
+    if page_of[target["code"]] == page["code"]:
+        # Without JavaScript a page cannot react to its own answers.
+        problems.append(f"{where}: show_if must refer to an item on an earlier page")
+    missing = set(item["forms"]) - set(target["forms"])
+    if missing:
+        problems.append(
+            f"{where}: show_if refers to {target['code']}, absent from form(s) "
+            + ", ".join(sorted(missing))
+        )
+    options = target.get("options") or scales.get(target.get("scale", ""), {}).get("options", [])
+    valid = {option["code"] for option in options}
+    wanted = [condition["equals"]] if "equals" in condition else condition["any_of"]
+    for value in wanted:
+        if value not in valid:
+            problems.append(f"{where}: show_if value {value!r} is not an option of {target['code']}")
+    return problems
+
+
+def _options(raw: list[dict[str, Any]]) -> tuple[Option, ...]:
+    return tuple(
+        Option(
+            code=o["code"], label=o["label"], rank=o.get("rank"), exclusive=o.get("exclusive", False)
+        )
+        for o in raw
+    )
+
+
+def _build(raw: dict[str, Any], source: str) -> Definition:
+    scales = {name: Scale(name, _options(s["options"])) for name, s in raw["scales"].items()}
+    sections = []
+    for raw_section in raw["sections"]:
+        pages = []
+        for raw_page in raw_section["pages"]:
+            items = tuple(
+                _build_item(raw_item, scales, raw_section["code"], raw_page["code"])
+                for raw_item in raw_page["items"]
+            )
+            pages.append(
+                Page(
+                    code=raw_page["code"],
+                    title=raw_page["title"],
+                    section=raw_section["code"],
+                    items=items,
+                    intro=raw_page.get("intro"),
+                )
+            )
+        sections.append(Section(raw_section["code"], raw_section["title"], tuple(pages)))
+    return Definition(
+        id=raw["id"],
+        version=raw["version"],
+        language=raw["language"],
+        source=source,
+        sections=tuple(sections),
+        scales=scales,
+        competences={o.code: o for o in scales["competence"].options},
+        coop_topics={o.code: o for o in scales["coop_topic"].options},
+        titles={FormKind(kind): title for kind, title in raw["titles"].items()},
+    )
+
+
+def _build_item(
+    raw: dict[str, Any], scales: Mapping[str, Scale], section: str, page: str
+) -> Item:
+    options = scales[raw["scale"]].options if "scale" in raw else _options(raw.get("options", []))
+    condition = None
+    if "show_if" in raw:
+        cond = raw["show_if"]
+        condition = Condition(
+            item=cond["item"], equals=cond.get("equals"), any_of=tuple(cond.get("any_of", ()))
+        )
+    return Item(
+        code=raw["code"],
+        type=raw["type"],
+        label=raw["label"],
+        hint=raw.get("hint"),
+        forms=frozenset(FormKind(kind) for kind in raw["forms"]),
+        options=options,
+        scale=raw.get("scale"),
+        required=raw.get("required", False),
+        show_if=condition,
+        ask_before_in_retro=raw.get("ask_before_in_retro", False),
+        competence=raw.get("competence"),
+        coop_topic=raw.get("coop_topic"),
+        minimum=raw.get("min"),
+        maximum=raw.get("max"),
+        max_length=raw.get("max_length"),
+        max_choices=raw.get("max_choices"),
+        section=section,
+        page=page,
+    )

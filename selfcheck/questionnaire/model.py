@@ -1,0 +1,186 @@
+"""Typed, immutable view of the questionnaire definition.
+
+The YAML file is parsed and validated once by `loader`; everything else (forms, pages,
+summary, exports, codebook) reads these objects and never the file itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+
+class FormKind(enum.StrEnum):
+    """The three questionnaires built from the one definition."""
+
+    BEFORE = "before"
+    AFTER = "after"
+    RETRO = "retro"
+
+
+class Moment(enum.StrEnum):
+    """When an answer describes the person: at the time of answering, or before mediation."""
+
+    NOW = "now"
+    PRE = "pre"
+
+
+PRE_SUFFIX = "_PRE"
+
+
+@dataclass(frozen=True)
+class Option:
+    code: str
+    label: str
+    # Ordered scales rank options; "does not concern me" has no rank.
+    rank: int | None = None
+    exclusive: bool = False
+
+
+@dataclass(frozen=True)
+class Scale:
+    code: str
+    options: tuple[Option, ...]
+
+    def option(self, code: str) -> Option | None:
+        return next((option for option in self.options if option.code == code), None)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Show an item only when an earlier answer matches (if yes, which ones?)."""
+
+    item: str
+    equals: str | None = None
+    any_of: tuple[str, ...] = ()
+
+    def accepted(self) -> tuple[str, ...]:
+        return (self.equals,) if self.equals is not None else self.any_of
+
+    def is_met(self, answers: Mapping[str, tuple[str, ...]]) -> bool:
+        given = answers.get(self.item, ())
+        return any(value in self.accepted() for value in given)
+
+
+@dataclass(frozen=True)
+class Item:
+    code: str
+    type: str
+    label: str
+    forms: frozenset[FormKind]
+    hint: str | None = None
+    options: tuple[Option, ...] = ()
+    scale: str | None = None
+    required: bool = False
+    show_if: Condition | None = None
+    # In the retrospective form, also ask "before the accompaniment" (stored as CODE_PRE).
+    ask_before_in_retro: bool = False
+    competence: str | None = None
+    coop_topic: str | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+    max_choices: int | None = None
+    section: str = ""
+    page: str = ""
+
+    def in_form(self, form: FormKind) -> bool:
+        return form in self.forms
+
+    def option(self, code: str) -> Option | None:
+        return next((option for option in self.options if option.code == code), None)
+
+    @property
+    def option_codes(self) -> tuple[str, ...]:
+        return tuple(option.code for option in self.options)
+
+    def moments(self, form: FormKind) -> tuple[Moment, ...]:
+        if form is FormKind.RETRO and self.ask_before_in_retro:
+            return (Moment.PRE, Moment.NOW)
+        return (Moment.NOW,)
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One stored answer column: an item at a moment (T01, or T01_PRE in the retro form)."""
+
+    code: str
+    item: Item
+    moment: Moment
+
+
+def variable_code(item_code: str, moment: Moment) -> str:
+    return item_code + PRE_SUFFIX if moment is Moment.PRE else item_code
+
+
+@dataclass(frozen=True)
+class Page:
+    code: str
+    title: str
+    section: str
+    items: tuple[Item, ...]
+    intro: str | None = None
+
+    def items_for(self, form: FormKind) -> tuple[Item, ...]:
+        return tuple(item for item in self.items if item.in_form(form))
+
+
+@dataclass(frozen=True)
+class Section:
+    code: str
+    title: str
+    pages: tuple[Page, ...]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    code: str
+    label: str
+    options: tuple[Option, ...]
+
+
+@dataclass(frozen=True)
+class Definition:
+    """The whole questionnaire; the single source of truth."""
+
+    id: str
+    version: str
+    language: str
+    source: str
+    sections: tuple[Section, ...]
+    scales: Mapping[str, Scale]
+    competences: Mapping[str, Option]
+    coop_topics: Mapping[str, Option]
+    titles: Mapping[FormKind, str] = field(default_factory=dict)
+
+    def pages(self, form: FormKind) -> tuple[Page, ...]:
+        return tuple(
+            page for section in self.sections for page in section.pages if page.items_for(form)
+        )
+
+    def items(self, form: FormKind | None = None) -> Iterator[Item]:
+        for section in self.sections:
+            for page in section.pages:
+                for item in page.items:
+                    if form is None or item.in_form(form):
+                        yield item
+
+    def item(self, code: str) -> Item:
+        for item in self.items():
+            if item.code == code:
+                return item
+        raise KeyError(code)
+
+    def variables(self, form: FormKind) -> tuple[Variable, ...]:
+        return tuple(
+            Variable(variable_code(item.code, moment), item, moment)
+            for item in self.items(form)
+            for moment in item.moments(form)
+        )
+
+    def page(self, form: FormKind, code: str) -> Page | None:
+        return next((page for page in self.pages(form) if page.code == code), None)
+
+    def task_items(self) -> tuple[Item, ...]:
+        return tuple(item for item in self.items() if item.competence is not None)

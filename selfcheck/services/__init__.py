@@ -1,0 +1,1 @@
+"""Operations: plain functions taking plain values and a SQLAlchemy session; no HTTP here."""

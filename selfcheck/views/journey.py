@@ -1,0 +1,313 @@
+"""The beneficiary journey: start, pages, check your answers, done, summary, resume by code."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from werkzeug.wrappers import Response as HttpResponse
+
+from selfcheck.db import get_session
+from selfcheck.forms.journey import UNKNOWN_CODE, CodeForm, StartForm
+from selfcheck.forms.registry import PageFormFactory
+from selfcheck.models import Beneficiary, Response
+from selfcheck.questionnaire.model import Definition, FormKind, Page
+from selfcheck.services import codes, journey, page_view, summary
+
+blueprint = Blueprint("journey", __name__)
+
+SESSION_RESPONSE = "response_id"
+SESSION_PERSON = "beneficiary_id"
+ACTIONS = ("next", "back", "pause")
+
+Rendered = str | tuple[str, int] | HttpResponse
+
+
+def _definition() -> Definition:
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    return definition
+
+
+def _forms() -> PageFormFactory:
+    factory: PageFormFactory = current_app.extensions["selfcheck.forms"]
+    return factory
+
+
+def _locale() -> str:
+    return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
+
+
+def _remember(response: Response) -> None:
+    session[SESSION_RESPONSE] = response.id
+    session[SESSION_PERSON] = response.beneficiary_id
+
+
+def _current_response() -> Response | None:
+    response_id = session.get(SESSION_RESPONSE)
+    if not isinstance(response_id, int):
+        return None
+    return journey.load_response(get_session(), response_id)
+
+
+def _current_beneficiary() -> Beneficiary | None:
+    person_id = session.get(SESSION_PERSON)
+    if not isinstance(person_id, int):
+        return None
+    return get_session().get(Beneficiary, person_id)
+
+
+def _no_session() -> HttpResponse:
+    return redirect(url_for("journey.enter_code", expired=1))
+
+
+@blueprint.get("/")
+def home() -> Rendered:
+    return render_template("journey/home.html", form=CodeForm())
+
+
+@blueprint.route("/s/<slug>", methods=["GET", "POST"])
+def start(slug: str) -> Rendered:
+    db = get_session()
+    structure = journey.find_structure(db, slug)
+    if structure is None:
+        abort(404)
+    form = StartForm(request.form if request.method == "POST" else None)
+    if request.method == "POST":
+        if not form.validate():
+            abort(400)
+        response = journey.start_response(
+            db, _definition(), structure, FormKind(form.form.data), _locale(), form.token.data
+        )
+        _remember(response)
+        return redirect(url_for("journey.question", page_code=_first_page(response)))
+    return render_template(
+        "journey/start.html", structure=structure, token=secrets.token_urlsafe(24)
+    )
+
+
+def _first_page(response: Response) -> str:
+    definition = _definition()
+    answers = journey.answers_of(response)
+    return journey.visible_pages(definition, FormKind(response.form), answers)[0].code
+
+
+@blueprint.route("/code", methods=["GET", "POST"])
+def enter_code() -> Rendered:
+    form = CodeForm(request.form if request.method == "POST" else None)
+    expired = request.args.get("expired") == "1"
+    if request.method == "GET" or not form.validate():
+        status = 422 if request.method == "POST" else 200
+        return render_template("journey/code.html", form=form, expired=expired), status
+    db = get_session()
+    try:
+        beneficiary = journey.find_beneficiary(db, form.code.data)
+    except (journey.UnknownCode, codes.InvalidCode):
+        form.code.errors = [UNKNOWN_CODE]
+        return render_template("journey/code.html", form=form, expired=False), 422
+    return _follow_code(beneficiary)
+
+
+def _follow_code(beneficiary: Beneficiary) -> HttpResponse:
+    route = journey.route_for_code(beneficiary)
+    session[SESSION_PERSON] = beneficiary.id
+    session.pop(SESSION_RESPONSE, None)
+    if route.step is journey.NextStep.SUMMARY:
+        return redirect(url_for("journey.progress"))
+    if route.step is journey.NextStep.START_AFTER:
+        return redirect(url_for("journey.welcome_back"))
+    assert route.response is not None
+    _remember(route.response)
+    definition = _definition()
+    page = journey.resume_page(definition, route.response, journey.answers_of(route.response))
+    if page is None:
+        return redirect(url_for("journey.check"))
+    return redirect(url_for("journey.question", page_code=page.code))
+
+
+@blueprint.route("/welcome-back", methods=["GET", "POST"])
+def welcome_back() -> Rendered:
+    """Someone with a submitted 'before' starts the 'after' questionnaire."""
+    beneficiary = _current_beneficiary()
+    if beneficiary is None:
+        return _no_session()
+    if request.method == "POST":
+        response = journey.start_after(get_session(), _definition(), beneficiary, _locale())
+        _remember(response)
+        return _follow_code(beneficiary)
+    return render_template("journey/welcome_back.html", beneficiary=beneficiary)
+
+
+@blueprint.route("/q/<page_code>", methods=["GET", "POST"])
+def question(page_code: str) -> Rendered:
+    response = _current_response()
+    if response is None:
+        return _no_session()
+    if response.is_submitted:
+        return redirect(url_for("journey.done"))
+    definition = _definition()
+    form_kind = FormKind(response.form)
+    page = definition.page(form_kind, page_code)
+    if page is None:
+        abort(404)
+    answers = journey.answers_of(response)
+    if not journey.visible_items(page, form_kind, answers):
+        # A "which ones?" page whose question does not apply: go where the person should be.
+        resume = journey.resume_page(definition, response, answers)
+        return redirect(
+            url_for("journey.question", page_code=resume.code) if resume else url_for("journey.check")
+        )
+    if request.method == "POST":
+        return _save_page(definition, response, page, answers)
+    return _render_page(definition, response, page, answers)
+
+
+def _save_page(
+    definition: Definition, response: Response, page: Page, answers: journey.Answers
+) -> Rendered:
+    form_kind = FormKind(response.form)
+    action = request.form.get("action", "next")
+    if action not in ACTIONS:
+        abort(400)
+    variables = journey.page_variables(page, form_kind, answers)
+    values, errors = _forms().validate(variables, request.form)
+    if errors and action == "next":
+        shown = {v.code: request.form.getlist(v.code) for v in variables}
+        return _render_page(definition, response, page, answers, shown, errors, status=422)
+    # Going back or pausing keeps whatever is valid and leaves the rest as it was.
+    keep = {code: value for code, value in values.items() if code not in errors}
+    journey.save_page(get_session(), definition, response, page, keep)
+    answers = journey.answers_of(response)
+    if action == "pause":
+        return redirect(url_for("journey.pause"))
+    if action == "back":
+        previous = journey.neighbour_page(definition, form_kind, page.code, answers, -1)
+        target = url_for("journey.question", page_code=previous.code) if previous else url_for(
+            "journey.start", slug=response.beneficiary.structure.slug
+        )
+        return redirect(target)
+    if request.form.get("return_to") == "check":
+        return redirect(url_for("journey.check"))
+    following = journey.neighbour_page(definition, form_kind, page.code, answers, 1)
+    if following is None:
+        return redirect(url_for("journey.check"))
+    return redirect(url_for("journey.question", page_code=following.code))
+
+
+def _render_page(
+    definition: Definition,
+    response: Response,
+    page: Page,
+    answers: journey.Answers,
+    shown: dict[str, list[str]] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> Rendered:
+    form_kind = FormKind(response.form)
+    pages = journey.visible_pages(definition, form_kind, answers)
+    codes_in_order = [p.code for p in pages]
+    step = codes_in_order.index(page.code) + 1 if page.code in codes_in_order else None
+    questions = page_view.build_questions(definition, form_kind, page, answers, shown, errors)
+    html = render_template(
+        "journey/question.html",
+        page=page,
+        questions=questions,
+        form_title=definition.titles[form_kind],
+        step=step,
+        total=len(pages),
+        has_errors=bool(errors),
+        return_to=request.values.get("return_to") == "check",
+        is_first=step == 1,
+        code=response.beneficiary.code,
+    )
+    return html, status
+
+
+@blueprint.route("/check", methods=["GET", "POST"])
+def check() -> Rendered:
+    response = _current_response()
+    if response is None:
+        return _no_session()
+    if response.is_submitted:
+        return redirect(url_for("journey.done"))
+    definition = _definition()
+    form_kind = FormKind(response.form)
+    answers = journey.answers_of(response)
+    missing = journey.missing_required(definition, form_kind, answers)
+    if request.method == "POST" and not missing:
+        journey.submit(get_session(), definition, response)
+        return redirect(url_for("journey.done"))
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "journey/check.html",
+        sections=page_view.answers_by_page(definition, form_kind, answers),
+        missing=missing if request.method == "POST" else [],
+        form_title=definition.titles[form_kind],
+        numbers=page_view.question_numbers(definition, form_kind),
+    ), status
+
+
+@blueprint.get("/done")
+def done() -> Rendered:
+    response = _current_response()
+    if response is None or not response.is_submitted:
+        return _no_session() if response is None else redirect(url_for("journey.check"))
+    return render_template("journey/done.html", response=response, code=response.beneficiary.code)
+
+
+@blueprint.get("/pause")
+def pause() -> Rendered:
+    response = _current_response()
+    if response is None:
+        return _no_session()
+    resume = journey.resume_page(_definition(), response, journey.answers_of(response))
+    return render_template(
+        "journey/pause.html",
+        code=response.beneficiary.code,
+        resume_url=url_for("journey.question", page_code=resume.code)
+        if resume
+        else url_for("journey.check"),
+    )
+
+
+@blueprint.get("/summary")
+def progress() -> Rendered:
+    beneficiary = _current_beneficiary()
+    if beneficiary is None:
+        return _no_session()
+    result = summary.build_summary(_definition(), beneficiary)
+    if result is None:
+        return redirect(url_for("journey.enter_code"))
+    return render_template("journey/summary.html", summary=result, code=beneficiary.code)
+
+
+@blueprint.post("/leave")
+def leave() -> HttpResponse:
+    """Forget this person on this device (shared library PCs)."""
+    session.clear()
+    return redirect(url_for("journey.home", left=1))
+
+
+@blueprint.app_template_filter("code_display")
+def _code_display(code: str) -> str:
+    return codes.display(code)
+
+
+@blueprint.app_template_filter("code_spoken")
+def _code_spoken(code: str) -> str:
+    return codes.spoken(code)
+
+
+@blueprint.app_context_processor
+def _journey_context() -> dict[str, Any]:
+    return {"FormKind": FormKind}
