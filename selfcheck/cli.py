@@ -8,6 +8,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
 from selfcheck import migrate
+from selfcheck.db import Database, get_db
 
 
 def _create_app() -> Flask:
@@ -21,9 +22,7 @@ def main() -> None:
     """selfcheck: before/after self-assessment of digital mediation."""
 
 
-def _database():  # type: ignore[no-untyped-def]
-    from selfcheck.db import get_db
-
+def _database() -> Database:
     return get_db()
 
 
@@ -123,3 +122,27 @@ def demo(respondents: int, seed: int) -> None:
         f"({report.pre_post} before/after pairs, {report.before_only} awaiting their after, "
         f"{report.retro} retrospective)"
     )
+
+
+@main.group()
+def questionnaire() -> None:
+    """The questionnaire definition."""
+
+
+@questionnaire.command("stats")
+@with_appcontext
+def questionnaire_stats() -> None:
+    """Item counts and estimated answering time of each form (Markdown table)."""
+    from selfcheck.questionnaire.model import FormKind
+    from selfcheck.questionnaire.stats import form_stats
+
+    definition = current_app.extensions["selfcheck.definition"]
+    click.echo(f"definition {definition.id} {definition.version}\n")
+    click.echo("| form | pages | items | of which conditional | stored answers | typical time |")
+    click.echo("|---|---|---|---|---|---|")
+    for form in FormKind:
+        s = form_stats(definition, form)
+        click.echo(
+            f"| {form.value} | {s.pages} | {s.items} | {s.conditional_items} | {s.answers} "
+            f"| {s.minutes} min |"
+        )

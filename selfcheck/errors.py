@@ -15,8 +15,10 @@ log = logging.getLogger(__name__)
 MESSAGES = {
     400: (
         _l("Nous n'avons pas compris la demande"),
-        _l("La page envoyée n'était pas complète. Revenez en arrière et réessayez. "
-           "Les réponses déjà enregistrées sont conservées."),
+        _l(
+            "La page envoyée n'était pas complète. Revenez en arrière et réessayez. "
+            "Les réponses déjà enregistrées sont conservées."
+        ),
     ),
     403: (
         _l("Accès refusé"),
@@ -32,8 +34,10 @@ MESSAGES = {
     ),
     413: (
         _l("Envoi trop volumineux"),
-        _l("Ce que vous avez envoyé est trop long. Raccourcissez votre texte et réessayez. "
-           "Les réponses déjà enregistrées sont conservées."),
+        _l(
+            "Ce que vous avez envoyé est trop long. Raccourcissez votre texte et réessayez. "
+            "Les réponses déjà enregistrées sont conservées."
+        ),
     ),
     429: (
         _l("Trop d'essais"),
@@ -41,16 +45,20 @@ MESSAGES = {
     ),
     500: (
         _l("Un problème est survenu de notre côté"),
-        _l("Ce n'est pas de votre faute. Réessayez dans quelques minutes. "
-           "Les réponses déjà enregistrées sont conservées."),
+        _l(
+            "Ce n'est pas de votre faute. Réessayez dans quelques minutes. "
+            "Les réponses déjà enregistrées sont conservées."
+        ),
     ),
 }
 CSRF_MESSAGE = (
     _l("Votre page a expiré"),
-    _l("Pour protéger vos réponses, cette page n'est plus valable (par exemple après avoir "
-       "fermé le navigateur). Revenez en arrière, rechargez la page et envoyez-la de nouveau. "
-       "Les réponses déjà enregistrées sont conservées ; avec votre code, vous pouvez "
-       "reprendre où vous en étiez."),
+    _l(
+        "Pour protéger vos réponses, cette page n'est plus valable (par exemple après avoir "
+        "fermé le navigateur). Revenez en arrière, rechargez la page et envoyez-la de nouveau. "
+        "Les réponses déjà enregistrées sont conservées ; avec votre code, vous pouvez "
+        "reprendre où vous en étiez."
+    ),
 )
 
 

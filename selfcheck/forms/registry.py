@@ -10,7 +10,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flask_babel import gettext, lazy_gettext as _l
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 from wtforms import Form, RadioField, SelectMultipleField, StringField
 from wtforms.fields.core import UnboundField
@@ -19,7 +20,9 @@ from wtforms.validators import ValidationError
 from selfcheck.questionnaire.model import Item, Variable
 
 MSG_CHOOSE = _l("Choisissez une réponse.")
-MSG_NOT_AN_OPTION = _l("Cette réponse ne fait pas partie des choix proposés. Choisissez dans la liste.")
+MSG_NOT_AN_OPTION = _l(
+    "Cette réponse ne fait pas partie des choix proposés. Choisissez dans la liste."
+)
 MSG_NOT_A_NUMBER = _l("Écrivez un nombre entier, en chiffres, par exemple 3.")
 MSG_WRONG_CHARACTERS = _l("Ce texte contient des caractères qui ne sont pas acceptés.")
 
@@ -34,6 +37,8 @@ def _required(field: Any) -> bool:
 
 class ChoiceField(RadioField):  # type: ignore[misc]
     """One option among the item's codes."""
+
+    data: str | None
 
     def __init__(self, *args: Any, item: Item, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,6 +56,8 @@ class ChoiceField(RadioField):  # type: ignore[misc]
 
 class MultiChoiceField(SelectMultipleField):  # type: ignore[misc]
     """Several options; an exclusive one ("none of these") must stand alone."""
+
+    data: list[str] | None
 
     def __init__(self, *args: Any, item: Item, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,6 +90,8 @@ class MultiChoiceField(SelectMultipleField):  # type: ignore[misc]
 class NumberField(StringField):  # type: ignore[misc]
     """A whole number typed as text (inputmode=numeric), checked against min and max."""
 
+    data: str | None
+
     def __init__(self, *args: Any, item: Item, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.item = item
@@ -106,6 +115,8 @@ class NumberField(StringField):  # type: ignore[misc]
 
 
 class TextField(StringField):  # type: ignore[misc]
+    data: str | None
+
     def __init__(self, *args: Any, item: Item, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.item = item

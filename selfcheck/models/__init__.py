@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     DateTime,
@@ -36,7 +37,7 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: DateTime(timezone=True)}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True)}
 
 
 class Channel(enum.StrEnum):
@@ -121,8 +122,10 @@ class Answer(Base):
     """One value given to one variable (several rows for a multiple choice)."""
 
     __tablename__ = "answer"
-    __table_args__ = (Index("ix_answer_response_variable", "response_id", "variable"),
-                      Index("ix_answer_variable_value", "variable", "value"))
+    __table_args__ = (
+        Index("ix_answer_response_variable", "response_id", "variable"),
+        Index("ix_answer_variable_value", "variable", "value"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))

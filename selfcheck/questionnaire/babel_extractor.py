@@ -28,7 +28,11 @@ def extract_definition(
 def _walk(node: yaml.Node, context: str) -> Iterator[Message]:
     if isinstance(node, yaml.MappingNode):
         code = next(
-            (v.value for k, v in node.value if k.value == "code" and isinstance(v, yaml.ScalarNode)),
+            (
+                v.value
+                for k, v in node.value
+                if k.value == "code" and isinstance(v, yaml.ScalarNode)
+            ),
             None,
         )
         here = f"{context} {code}".strip() if code else context

@@ -151,7 +151,8 @@ def _check_semantics(raw: dict[str, Any]) -> list[str]:
             "retro" not in item["forms"] or item["type"] not in {"single", "scale"}
         ):
             problems.append(
-                f"{where}: ask_before_in_retro needs a single-choice or scale item in the retro form"
+                f"{where}: ask_before_in_retro needs a single-choice or scale item "
+                "in the retro form"
             )
         if item.get("max_choices") and item["type"] != "multiple":
             problems.append(f"{where}: max_choices only applies to multiple-choice items")
@@ -166,8 +167,10 @@ def _check_semantics(raw: dict[str, Any]) -> list[str]:
 
 def _duplicate_options(where: str, options: list[dict[str, Any]]) -> list[str]:
     codes = [option["code"] for option in options]
-    return [f"{where}: option code {c!r} is used twice" for c in sorted({c for c in codes
-                                                                      if codes.count(c) > 1})]
+    return [
+        f"{where}: option code {c!r} is used twice"
+        for c in sorted({c for c in codes if codes.count(c) > 1})
+    ]
 
 
 def _condition_problems(
@@ -197,14 +200,19 @@ def _condition_problems(
     wanted = [condition["equals"]] if "equals" in condition else condition["any_of"]
     for value in wanted:
         if value not in valid:
-            problems.append(f"{where}: show_if value {value!r} is not an option of {target['code']}")
+            problems.append(
+                f"{where}: show_if value {value!r} is not an option of {target['code']}"
+            )
     return problems
 
 
 def _options(raw: list[dict[str, Any]]) -> tuple[Option, ...]:
     return tuple(
         Option(
-            code=o["code"], label=o["label"], rank=o.get("rank"), exclusive=o.get("exclusive", False)
+            code=o["code"],
+            label=o["label"],
+            rank=o.get("rank"),
+            exclusive=o.get("exclusive", False),
         )
         for o in raw
     )
@@ -243,9 +251,7 @@ def _build(raw: dict[str, Any], source: str) -> Definition:
     )
 
 
-def _build_item(
-    raw: dict[str, Any], scales: Mapping[str, Scale], section: str, page: str
-) -> Item:
+def _build_item(raw: dict[str, Any], scales: Mapping[str, Scale], section: str, page: str) -> Item:
     options = scales[raw["scale"]].options if "scale" in raw else _options(raw.get("options", []))
     condition = None
     if "show_if" in raw:

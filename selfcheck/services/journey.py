@@ -67,9 +67,7 @@ def answers_of(response: Response) -> Answers:
 
 def load_response(session: Session, response_id: int) -> Response | None:
     return session.scalar(
-        select(Response)
-        .where(Response.id == response_id)
-        .options(selectinload(Response.answers))
+        select(Response).where(Response.id == response_id).options(selectinload(Response.answers))
     )
 
 
@@ -77,9 +75,9 @@ def is_visible(item: Item, answers: Mapping[str, tuple[str, ...]]) -> bool:
     return item.show_if is None or item.show_if.is_met(answers)
 
 
-def visible_items(page: Page, form: FormKind, answers: Mapping[str, tuple[str, ...]]) -> tuple[
-    Item, ...
-]:
+def visible_items(
+    page: Page, form: FormKind, answers: Mapping[str, tuple[str, ...]]
+) -> tuple[Item, ...]:
     return tuple(item for item in page.items_for(form) if is_visible(item, answers))
 
 
@@ -124,9 +122,9 @@ def neighbour_page(
     return None
 
 
-def missing_required(definition: Definition, form: FormKind, answers: Answers) -> list[
-    tuple[Page, Variable]
-]:
+def missing_required(
+    definition: Definition, form: FormKind, answers: Answers
+) -> list[tuple[Page, Variable]]:
     missing = []
     for page in visible_pages(definition, form, answers):
         for variable in page_variables(page, form, answers):

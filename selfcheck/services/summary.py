@@ -44,8 +44,11 @@ class TaskProgress:
 
     @property
     def newly_alone(self) -> bool:
-        return self.alone_now and self.before is not None and not self.alone_before and (
-            self.before.rank is not None
+        return (
+            self.alone_now
+            and self.before is not None
+            and not self.alone_before
+            and (self.before.rank is not None)
         )
 
     @property
@@ -139,9 +142,7 @@ def _pre_view(answers: Answers) -> Answers:
     }
 
 
-def _summarise(
-    definition: Definition, kind: SummaryKind, before: Answers, now: Answers
-) -> Summary:
+def _summarise(definition: Definition, kind: SummaryKind, before: Answers, now: Answers) -> Summary:
     tasks = tuple(
         TaskProgress(item, _option(item, before, item.code), _option(item, now, item.code))
         for item in definition.task_items()

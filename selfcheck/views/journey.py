@@ -165,7 +165,9 @@ def question(page_code: str) -> Rendered:
         # A "which ones?" page whose question does not apply: go where the person should be.
         resume = journey.resume_page(definition, response, answers)
         return redirect(
-            url_for("journey.question", page_code=resume.code) if resume else url_for("journey.check")
+            url_for("journey.question", page_code=resume.code)
+            if resume
+            else url_for("journey.check")
         )
     if request.method == "POST":
         return _save_page(definition, response, page, answers)
@@ -192,8 +194,10 @@ def _save_page(
         return redirect(url_for("journey.pause"))
     if action == "back":
         previous = journey.neighbour_page(definition, form_kind, page.code, answers, -1)
-        target = url_for("journey.question", page_code=previous.code) if previous else url_for(
-            "journey.start", slug=response.beneficiary.structure.slug
+        target = (
+            url_for("journey.question", page_code=previous.code)
+            if previous
+            else url_for("journey.start", slug=response.beneficiary.structure.slug)
         )
         return redirect(target)
     if request.form.get("return_to") == "check":
