@@ -1,0 +1,173 @@
+"""Shared fixtures: an app on a fresh, migrated database per test, its client and session.
+
+Database: a SQLite file in the test's tmp_path, its schema built by the Alembic migrations.
+With SELFCHECK_TEST_DATABASE_URL set (a PostgreSQL URL), the same suite runs on that
+database instead: it is emptied and migrated once per session, and every table is emptied
+(TRUNCATE … RESTART IDENTITY) after each test.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, MetaData, text
+from sqlalchemy.orm import Session
+
+import selfcheck
+from selfcheck import create_app, migrate
+from selfcheck.config import ENV_PREFIX
+from selfcheck.db import EXTENSION_KEY, Database, make_engine
+from selfcheck.models import Base, Structure
+from selfcheck.questionnaire import Definition, load_definition
+from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
+from selfcheck.services.structures import create_structure
+from tests.support import Visitor
+
+TEST_DATABASE_ENV = "SELFCHECK_TEST_DATABASE_URL"
+POSTGRES_URL = os.environ.get(TEST_DATABASE_ENV) or None
+
+# Parsing and validating the YAML costs ~50 ms: each app of the suite reuses one parse per
+# file. tests/test_app.py checks create_app with the real, uncached loader.
+cached_load_definition = functools.lru_cache(maxsize=8)(load_definition)
+
+
+def is_postgres() -> bool:
+    return POSTGRES_URL is not None
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SELFCHECK_* variable of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX) and name != TEST_DATABASE_ENV:
+            monkeypatch.delenv(name)
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _postgres_engine() -> Iterator[Engine | None]:
+    """With PostgreSQL: drop whatever is there, migrate to head once, keep an engine."""
+    if POSTGRES_URL is None:
+        yield None
+        return
+    engine = make_engine(POSTGRES_URL)
+    try:
+        reset_postgres(engine)
+        migrate.upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def reset_postgres(engine: Engine) -> None:
+    """Drop every table (ours and alembic_version) of the test database."""
+    with engine.begin() as connection:
+        reflected = MetaData()
+        reflected.reflect(connection)
+        reflected.drop_all(connection)
+
+
+def _truncate_all(engine: Engine) -> None:
+    names = ", ".join(table.name for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+        connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, _postgres_engine: Engine | None) -> Iterator[str]:
+    """URL of an empty database whose schema is at the migrations' head."""
+    if _postgres_engine is not None:
+        assert POSTGRES_URL is not None
+        yield POSTGRES_URL
+        _truncate_all(_postgres_engine)
+        return
+    url = f"sqlite:///{tmp_path / 'selfcheck-test.db'}"
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine)
+    finally:
+        engine.dispose()
+    yield url
+
+
+# --- the app -----------------------------------------------------------------------------
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppFactory]:
+    """Build apps on the test database (extra keyword arguments become config overrides)."""
+    monkeypatch.setattr(selfcheck, "load_definition", cached_load_definition)
+    apps: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        config: dict[str, Any] = {
+            "DATABASE_URL": database_url,
+            "INSTANCE_PATH": tmp_path / "instance",
+            "TESTING": True,
+        }
+        config.update(overrides)
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.extensions[EXTENSION_KEY].engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def visitor(client: FlaskClient) -> Visitor:
+    """Drives the journey through the test client (CSRF tokens read from the pages)."""
+    return Visitor(client)
+
+
+@pytest.fixture
+def new_visitor(app: Flask) -> Callable[[], Visitor]:
+    """Another person, or the same person on another device: a client with no cookies."""
+    return lambda: Visitor(app.test_client())
+
+
+@pytest.fixture
+def database(app: Flask) -> Database:
+    db: Database = app.extensions[EXTENSION_KEY]
+    return db
+
+
+@pytest.fixture
+def db_session(database: Database) -> Iterator[Session]:
+    with database.session() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def definition() -> Definition:
+    return cached_load_definition(DEFAULT_DEFINITION)
+
+
+@pytest.fixture
+def structure(db_session: Session) -> Structure:
+    return create_structure(db_session, "Médiathèque de Rezé", "urbain", "44")

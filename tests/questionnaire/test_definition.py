@@ -1,0 +1,155 @@
+"""The real questionnaire definition: it loads, and it says what the domain brief asks."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from selfcheck.questionnaire import Definition, FormKind, Moment, load_definition
+from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
+from selfcheck.questionnaire.model import PRE_SUFFIX
+
+COMPETENCES = {"operational", "informational", "communication", "creative", "strategic"}
+
+
+def codes(definition: Definition, form: FormKind) -> list[str]:
+    return [item.code for item in definition.items(form)]
+
+
+def test_the_shipped_definition_loads_and_names_its_source() -> None:
+    definition = load_definition()
+    assert definition.id == "selfcheck-core"
+    assert definition.version.count(".") == 2
+    assert definition.language == "fr"
+    assert definition.source == str(DEFAULT_DEFINITION)
+    assert set(definition.titles) == set(FormKind)
+
+
+def test_item_counts_per_form(definition: Definition) -> None:
+    # A change detector: adding or removing an item must be a conscious decision (and a
+    # version bump), so update these numbers together with definition.yaml.
+    assert len(codes(definition, FormKind.BEFORE)) == 30
+    assert len(codes(definition, FormKind.AFTER)) == 27
+    assert len(codes(definition, FormKind.RETRO)) == 40
+    assert len(definition.pages(FormKind.BEFORE)) == 14
+    assert len(definition.pages(FormKind.AFTER)) == 16
+    assert len(definition.pages(FormKind.RETRO)) == 22
+
+
+def test_retro_form_asks_everything_before_and_after_ask(definition: Definition) -> None:
+    retro = set(codes(definition, FormKind.RETRO))
+    assert retro == set(codes(definition, FormKind.BEFORE)) | set(codes(definition, FormKind.AFTER))
+
+
+def test_profile_questions_are_not_asked_again_in_the_after_form(definition: Definition) -> None:
+    after = set(codes(definition, FormKind.AFTER))
+    assert not after & {"AGE", "GENDER", "STATUS", "DIPLOMA", "AREA", "DEVICES", "REASONS"}
+    assert {"MODALITY", "SESSIONS", "TOPICS", "PROGRESS", "NEW_THINGS"} <= after
+    assert not {"MODALITY", "PROGRESS", "NEW_THINGS"} & set(codes(definition, FormKind.BEFORE))
+
+
+def test_fifteen_task_items_cover_the_five_competence_types(definition: Definition) -> None:
+    tasks = definition.task_items()
+    assert [task.code for task in tasks] == [f"T{n:02d}" for n in range(1, 16)]
+    assert {task.competence for task in tasks} == COMPETENCES
+    assert set(definition.competences) == COMPETENCES
+    per_type = Counter(task.competence for task in tasks)
+    assert all(per_type[c] >= 2 for c in COMPETENCES), per_type
+    for task in tasks:
+        assert task.type == "scale" and task.scale == "autonomy"
+        assert task.forms == frozenset(FormKind)
+        assert task.ask_before_in_retro
+        assert task.coop_topic in definition.coop_topics
+
+
+def test_t01_is_switching_the_device_on_and_off(definition: Definition) -> None:
+    t01 = definition.item("T01")
+    assert "allumer" in t01.label.lower() and "éteindre" in t01.label.lower()
+    assert t01.competence == "operational"
+
+
+def test_a_task_is_about_online_administrative_procedures(definition: Definition) -> None:
+    topics = {task.coop_topic: task for task in definition.task_items()}
+    task = topics["aide_aux_demarches_administratives"]
+    assert task.competence == "strategic"
+    assert "FranceConnect" in task.label
+
+
+def test_autonomy_ladder_has_four_ranked_rungs_and_an_unranked_not_concerned(
+    definition: Definition,
+) -> None:
+    ladder = definition.scales["autonomy"].options
+    assert [o.rank for o in ladder] == [1, 2, 3, 4, None]
+    assert ladder[-1].code == "9"
+    assert "pas concerné" in ladder[-1].label
+
+
+@pytest.mark.parametrize("scale", ["comfort", "progress", "frequency"])
+def test_attitude_scales_have_four_points_and_no_middle(definition: Definition, scale: str) -> None:
+    options = definition.scales[scale].options
+    assert [o.rank for o in options] == [1, 2, 3, 4]
+
+
+def test_coop_topics_are_the_coop_api_values(definition: Definition) -> None:
+    assert len(definition.coop_topics) == 18
+    assert {
+        "diagnostic_numerique",
+        "prendre_en_main_du_materiel",
+        "aide_aux_demarches_administratives",
+        "intelligence_artificielle",
+    } <= set(definition.coop_topics)
+    topics = definition.item("TOPICS")
+    assert topics.option_codes == tuple(definition.coop_topics)
+
+
+def test_required_items(definition: Definition) -> None:
+    required = {item.code for item in definition.items() if item.required}
+    assert required == {"ASSIST", "COMFORT", "PROGRESS"}
+
+
+def test_conditions_point_to_earlier_pages(definition: Definition) -> None:
+    conditional = {item.code: item.show_if for item in definition.items() if item.show_if}
+    assert set(conditional) == {
+        "USE_SMARTPHONE",
+        "USE_TABLET",
+        "USE_LAPTOP",
+        "USE_DESKTOP",
+        "NEW_THINGS_WHICH",
+        "PROGRESS_DOMAINS",
+    }
+    assert conditional["NEW_THINGS_WHICH"].accepted() == ("oui",)
+    assert conditional["PROGRESS_DOMAINS"].accepted() == ("3", "4")
+    order = [page.code for page in definition.pages(FormKind.RETRO)]
+    for code, condition in conditional.items():
+        assert order.index(definition.item(condition.item).page) < order.index(
+            definition.item(code).page
+        )
+
+
+def test_retro_variables_pair_before_and_today(definition: Definition) -> None:
+    variables = {v.code: v for v in definition.variables(FormKind.RETRO)}
+    assert len(variables) == 40 + 16
+    assert variables["T01_PRE"].moment is Moment.PRE
+    assert variables["T01"].moment is Moment.NOW
+    assert variables["COMFORT_PRE"].item.code == "COMFORT"
+    assert not any(code.endswith(PRE_SUFFIX) for code in codes(definition, FormKind.RETRO))
+    before = [v.code for v in definition.variables(FormKind.BEFORE)]
+    assert not any(code.endswith(PRE_SUFFIX) for code in before)
+
+
+def test_every_label_is_short_enough_for_paper(definition: Definition) -> None:
+    for item in definition.items():
+        assert len(item.label) <= 120, item.code
+        for option in item.options:
+            assert len(option.label) <= 90, (item.code, option.code)
+
+
+def test_exclusive_options_are_none_of_these(definition: Definition) -> None:
+    exclusive = {
+        (item.code, option.code)
+        for item in definition.items()
+        for option in item.options
+        if option.exclusive
+    }
+    assert exclusive == {("DEVICES", "aucun"), ("CHANGES", "rien")}

@@ -1,0 +1,517 @@
+"""Journey services: start, save, conditions, submit, resume; every step safe to repeat."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from selfcheck.db import Database
+from selfcheck.models import Answer, Beneficiary, Channel, Response, Status, Structure
+from selfcheck.questionnaire import Definition, FormKind, Page
+from selfcheck.services import codes, journey
+from selfcheck.services.journey import JourneyError, NextStep, UnknownCode
+from tests.support import (
+    AFTER,
+    BEFORE,
+    RETRO,
+    count,
+    fill_response,
+    new_token,
+    stored,
+    submitted,
+)
+
+
+def start(
+    session: Session, definition: Definition, structure: Structure, form: FormKind = FormKind.BEFORE
+) -> Response:
+    return journey.start_response(session, definition, structure, form, "fr", new_token())
+
+
+def page(definition: Definition, form: FormKind, code: str) -> Page:
+    found = definition.page(form, code)
+    assert found is not None, code
+    return found
+
+
+# --- starting ----------------------------------------------------------------------------
+
+
+def test_start_creates_a_person_with_a_valid_code_and_a_response(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    response = journey.start_response(
+        db_session, definition, structure, FormKind.BEFORE, "en", "token-aaaaaaaaaaaaaaaa"
+    )
+    assert response.id is not None
+    assert response.form == "before"
+    assert response.status == Status.IN_PROGRESS.value
+    assert response.locale == "en"
+    assert response.channel == Channel.ONLINE.value
+    assert response.structure_id == structure.id
+    assert response.beneficiary.structure_id == structure.id
+    assert codes.normalise(response.beneficiary.code) == response.beneficiary.code
+    assert response.furthest_page is None
+    assert response.submitted_at is None
+    assert count(database, Beneficiary) == 1
+
+
+def test_start_is_idempotent_per_token(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    first = journey.start_response(
+        db_session, definition, structure, FormKind.BEFORE, "fr", "same-token-0123456789"
+    )
+    again = journey.start_response(
+        db_session, definition, structure, FormKind.BEFORE, "fr", "same-token-0123456789"
+    )
+    assert again.id == first.id
+    other = journey.start_response(
+        db_session, definition, structure, FormKind.BEFORE, "fr", "other-token-0123456789"
+    )
+    assert other.id != first.id
+    assert other.beneficiary.code != first.beneficiary.code
+    assert count(database, Response) == 2
+    assert count(database, Beneficiary) == 2
+
+
+def test_each_response_records_the_definition_version(
+    db_session: Session, definition: Definition, structure: Structure
+) -> None:
+    before = start(db_session, definition, structure)
+    retro = start(db_session, definition, structure, FormKind.RETRO)
+    fill_response(db_session, definition, before, BEFORE)
+    journey.submit(db_session, definition, before)
+    after = journey.start_after(db_session, definition, before.beneficiary, "fr")
+    for response in (before, retro, after):
+        assert response.definition_id == definition.id
+        assert response.definition_version == definition.version
+
+
+def test_start_retries_when_a_code_collides(
+    db_session: Session,
+    definition: Definition,
+    structure: Structure,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    taken = start(db_session, definition, structure).beneficiary.code
+    fresh = codes.generate_code()
+    proposals = iter([taken, taken, fresh])
+    monkeypatch.setattr(codes, "generate_code", lambda: next(proposals))
+    response = start(db_session, definition, structure)
+    assert response.beneficiary.code == fresh
+
+
+def test_start_gives_up_after_repeated_collisions(
+    db_session: Session,
+    definition: Definition,
+    structure: Structure,
+    monkeypatch: pytest.MonkeyPatch,
+    database: Database,
+) -> None:
+    taken = start(db_session, definition, structure).beneficiary.code
+    monkeypatch.setattr(codes, "generate_code", lambda: taken)
+    with pytest.raises(JourneyError) as caught:
+        start(db_session, definition, structure)
+    assert caught.value.reason == "code_generation"
+    assert count(database, Response) == 1
+
+
+def test_start_after_is_idempotent(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    before = submitted(db_session, definition, structure, FormKind.BEFORE)
+    after = journey.start_after(db_session, definition, before.beneficiary, "fr")
+    again = journey.start_after(db_session, definition, before.beneficiary, "en")
+    assert again.id == after.id
+    assert after.form == "after"
+    assert after.beneficiary_id == before.beneficiary_id
+    assert after.structure_id == structure.id
+    assert count(database, Response) == 2
+
+
+def test_one_response_per_person_and_form_is_enforced_by_the_database(
+    db_session: Session, definition: Definition, structure: Structure
+) -> None:
+    before = start(db_session, definition, structure)
+    duplicate = Response(
+        beneficiary_id=before.beneficiary_id,
+        structure_id=structure.id,
+        form="before",
+        definition_id=definition.id,
+        definition_version=definition.version,
+        locale="fr",
+    )
+    db_session.add(duplicate)
+    with pytest.raises(IntegrityError):
+        db_session.commit()
+    db_session.rollback()
+
+
+# --- saving pages ------------------------------------------------------------------------
+
+
+def test_save_page_stores_and_then_replaces_values(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    response = start(db_session, definition, structure)
+    devices = page(definition, FormKind.BEFORE, "p_devices")
+    journey.save_page(
+        db_session, definition, response, devices, {"DEVICES": ["smartphone", "fixe"]}
+    )
+    assert stored(database, response.id) == {"DEVICES": ("smartphone", "fixe")}
+    journey.save_page(db_session, definition, response, devices, {"DEVICES": ["tablette"]})
+    assert stored(database, response.id) == {"DEVICES": ("tablette",)}
+    journey.save_page(db_session, definition, response, devices, {})
+    assert stored(database, response.id) == {}
+    assert journey.answers_of(response) == {}
+
+
+def test_save_page_only_touches_its_own_variables(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    response = start(db_session, definition, structure)
+    journey.save_page(
+        db_session,
+        definition,
+        response,
+        page(definition, FormKind.BEFORE, "p_help"),
+        {"ASSIST": ["seul"]},
+    )
+    journey.save_page(
+        db_session,
+        definition,
+        response,
+        page(definition, FormKind.BEFORE, "p_age"),
+        {"AGE": ["soixante_dix_plus"], "ASSIST": ["proche"], "T01": ["4"]},
+    )
+    assert stored(database, response.id) == {"ASSIST": ("seul",), "AGE": ("soixante_dix_plus",)}
+
+
+@pytest.mark.parametrize(
+    ("page_code", "values"),
+    [
+        ("p_help", {"ASSIST": ["pirate"]}),
+        ("p_help", {"ASSIST": ["seul", "proche"]}),
+        ("p_comfort", {"COMFORT": ["5"]}),
+        ("p_devices", {"DEVICES": ["smartphone", "minitel"]}),
+        ("p_tasks_device", {"T01": ["3"], "T02": ["0"]}),
+    ],
+)
+def test_save_page_refuses_values_outside_the_options(
+    db_session: Session,
+    definition: Definition,
+    structure: Structure,
+    database: Database,
+    page_code: str,
+    values: dict[str, list[str]],
+) -> None:
+    response = start(db_session, definition, structure)
+    target = page(definition, FormKind.BEFORE, page_code)
+    journey.save_page(db_session, definition, response, target, {})
+    with pytest.raises(JourneyError) as caught:
+        journey.save_page(db_session, definition, response, target, values)
+    assert caught.value.reason == "invalid_value"
+    db_session.rollback()
+    assert stored(database, response.id) == {}
+
+
+def test_save_page_tracks_the_furthest_page(
+    db_session: Session, definition: Definition, structure: Structure
+) -> None:
+    response = start(db_session, definition, structure)
+    journey.save_page(
+        db_session, definition, response, page(definition, FormKind.BEFORE, "p_home"), {}
+    )
+    assert response.furthest_page == "p_home"
+    journey.save_page(
+        db_session, definition, response, page(definition, FormKind.BEFORE, "p_help"), {}
+    )
+    assert response.furthest_page == "p_home"  # going back does not move it
+    journey.save_page(
+        db_session, definition, response, page(definition, FormKind.BEFORE, "p_reasons"), {}
+    )
+    assert response.furthest_page == "p_reasons"
+
+
+def test_save_page_refuses_after_submission(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    response = submitted(db_session, definition, structure, FormKind.BEFORE)
+    before = stored(database, response.id)
+    with pytest.raises(JourneyError) as caught:
+        journey.save_page(
+            db_session,
+            definition,
+            response,
+            page(definition, FormKind.BEFORE, "p_help"),
+            {"ASSIST": ["proche"]},
+        )
+    assert caught.value.reason == "already_submitted"
+    assert stored(database, response.id) == before
+
+
+# --- conditions --------------------------------------------------------------------------
+
+
+def visible_codes(definition: Definition, form: FormKind, answers: journey.Answers) -> list[str]:
+    return [p.code for p in journey.visible_pages(definition, form, answers)]
+
+
+def test_devices_decide_which_use_questions_are_shown(definition: Definition) -> None:
+    use_page = page(definition, FormKind.BEFORE, "p_device_use")
+    assert "p_device_use" not in visible_codes(definition, FormKind.BEFORE, {})
+    assert "p_device_use" not in visible_codes(definition, FormKind.BEFORE, {"DEVICES": ("aucun",)})
+    answers: journey.Answers = {"DEVICES": ("smartphone", "fixe")}
+    assert "p_device_use" in visible_codes(definition, FormKind.BEFORE, answers)
+    shown = [v.code for v in journey.page_variables(use_page, FormKind.BEFORE, answers)]
+    assert shown == ["USE_SMARTPHONE", "USE_DESKTOP"]
+
+
+def test_new_things_which_only_after_yes(definition: Definition) -> None:
+    assert "p_new_which" in visible_codes(definition, FormKind.AFTER, {"NEW_THINGS": ("oui",)})
+    assert "p_new_which" not in visible_codes(definition, FormKind.AFTER, {"NEW_THINGS": ("non",)})
+    assert "p_new_which" not in visible_codes(definition, FormKind.AFTER, {})
+
+
+@pytest.mark.parametrize(
+    ("progress", "shown"), [("1", False), ("2", False), ("3", True), ("4", True)]
+)
+def test_progress_domains_only_after_some_progress(
+    definition: Definition, progress: str, shown: bool
+) -> None:
+    pages = visible_codes(definition, FormKind.RETRO, {"PROGRESS": (progress,)})
+    assert ("p_progress_domains" in pages) is shown
+
+
+def test_neighbour_pages_skip_hidden_ones(definition: Definition) -> None:
+    answers: journey.Answers = {"NEW_THINGS": ("non",)}
+    following = journey.neighbour_page(definition, FormKind.AFTER, "p_new", answers, 1)
+    assert following is not None and following.code == "p_progress"
+    previous = journey.neighbour_page(definition, FormKind.AFTER, "p_progress", answers, -1)
+    assert previous is not None and previous.code == "p_new"
+    assert journey.neighbour_page(definition, FormKind.AFTER, "p_help", answers, -1) is None
+    assert journey.neighbour_page(definition, FormKind.AFTER, "p_comment", answers, 1) is None
+    assert journey.neighbour_page(definition, FormKind.AFTER, "nope", answers, 1) is None
+    # from a page that has become hidden, walk on from its place in the full order
+    hidden_next = journey.neighbour_page(definition, FormKind.AFTER, "p_new_which", answers, 1)
+    assert hidden_next is not None and hidden_next.code == "p_progress"
+
+
+def test_missing_required(definition: Definition) -> None:
+    missing = journey.missing_required(definition, FormKind.RETRO, {"ASSIST": ("seul",)})
+    assert [(p.code, v.code) for p, v in missing] == [
+        ("p_comfort", "COMFORT_PRE"),
+        ("p_comfort", "COMFORT"),
+        ("p_progress", "PROGRESS"),
+    ]
+    assert journey.missing_required(definition, FormKind.RETRO, RETRO) == []
+    assert journey.missing_required(definition, FormKind.BEFORE, BEFORE) == []
+
+
+# --- submitting --------------------------------------------------------------------------
+
+
+def test_submit_marks_the_response_and_is_idempotent(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    response = start(db_session, definition, structure)
+    fill_response(db_session, definition, response, BEFORE)
+    assert journey.submit(db_session, definition, response) is True
+    assert response.is_submitted
+    first_time = response.submitted_at
+    assert first_time is not None
+    assert journey.submit(db_session, definition, response) is False
+    assert response.submitted_at == first_time
+    assert count(database, Response) == 1
+    assert count(database, Response, Response.status == "submitted") == 1
+
+
+def test_a_stale_copy_cannot_submit_twice(
+    definition: Definition, structure: Structure, database: Database
+) -> None:
+    """Two requests holding the same in-progress row: exactly one submit wins."""
+    with database.session() as first:
+        response = start(first, definition, structure)
+        fill_response(first, definition, response, BEFORE)
+        response_id = response.id
+    with database.session() as one, database.session() as two:
+        copy_one = journey.load_response(one, response_id)
+        copy_two = journey.load_response(two, response_id)
+        assert copy_one is not None and copy_two is not None
+        assert journey.submit(one, definition, copy_one) is True
+        assert journey.submit(two, definition, copy_two) is False
+    assert count(database, Response, Response.status == "submitted") == 1
+
+
+def test_submit_refuses_when_required_answers_are_missing(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    response = start(db_session, definition, structure)
+    fill_response(
+        db_session, definition, response, {k: v for k, v in BEFORE.items() if k != "COMFORT"}
+    )
+    with pytest.raises(JourneyError) as caught:
+        journey.submit(db_session, definition, response)
+    assert caught.value.reason == "missing_required"
+    assert count(database, Response, Response.status == "in_progress") == 1
+
+
+def test_submit_prunes_answers_to_questions_that_became_hidden(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    response = start(db_session, definition, structure, FormKind.RETRO)
+    fill_response(db_session, definition, response, RETRO)
+    saved = stored(database, response.id)
+    assert saved["USE_TABLET"] == ("2",)
+    assert saved["NEW_THINGS_WHICH"] == ("appareil", "proches")
+    assert saved["PROGRESS_DOMAINS"] == ("operational", "communication")
+    # The person goes back and changes three answers the conditions depend on.
+    for code, values in [
+        ("p_devices", {"DEVICES": ["smartphone"]}),
+        ("p_new", {"NEW_THINGS": ["non"]}),
+        ("p_progress", {"PROGRESS": ["2"]}),
+    ]:
+        journey.save_page(
+            db_session, definition, response, page(definition, FormKind.RETRO, code), values
+        )
+    assert "USE_TABLET" in stored(database, response.id)  # kept while still editing
+    assert journey.submit(db_session, definition, response)
+    final = stored(database, response.id)
+    assert "USE_TABLET" not in final
+    assert "NEW_THINGS_WHICH" not in final
+    assert "PROGRESS_DOMAINS" not in final
+    assert final["USE_SMARTPHONE"] == ("4",)
+    assert final["T01_PRE"] == ("2",)
+
+
+def test_retro_form_stores_before_and_today(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    response = start(db_session, definition, structure, FormKind.RETRO)
+    tasks = page(definition, FormKind.RETRO, "p_tasks_device")
+    assert [v.code for v in journey.page_variables(tasks, FormKind.RETRO, {})] == [
+        "T01_PRE",
+        "T01",
+        "T02_PRE",
+        "T02",
+        "T03_PRE",
+        "T03",
+    ]
+    journey.save_page(db_session, definition, response, tasks, {"T01_PRE": ["1"], "T01": ["4"]})
+    assert stored(database, response.id) == {"T01_PRE": ("1",), "T01": ("4",)}
+
+
+def test_a_full_before_form_stores_exactly_its_answers(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    response = start(db_session, definition, structure)
+    visited = fill_response(db_session, definition, response, BEFORE)
+    assert visited == [p.code for p in definition.pages(FormKind.BEFORE)]
+    journey.submit(db_session, definition, response)
+    assert stored(database, response.id) == BEFORE
+    rows = count(database, Answer, Answer.response_id == response.id)
+    assert rows == sum(len(values) for values in BEFORE.values())
+
+
+# --- coming back with a code -------------------------------------------------------------
+
+
+def test_find_beneficiary_normalises_the_typed_code(
+    db_session: Session, definition: Definition, structure: Structure
+) -> None:
+    response = start(db_session, definition, structure)
+    code = response.beneficiary.code
+    found = journey.find_beneficiary(db_session, " " + codes.display(code).lower() + " ")
+    assert found.id == response.beneficiary_id
+
+
+def test_find_beneficiary_unknown_and_invalid(db_session: Session, structure: Structure) -> None:
+    unknown = "ABCDEFGH" + codes.check_character("ABCDEFGH")
+    with pytest.raises(UnknownCode) as caught:
+        journey.find_beneficiary(db_session, unknown)
+    assert caught.value.reason == "unknown_code"
+    with pytest.raises(codes.InvalidCode):
+        journey.find_beneficiary(db_session, "ABC")
+
+
+def route(session: Session, response: Response) -> journey.CodeRoute:
+    session.expire_all()
+    return journey.route_for_code(journey.find_beneficiary(session, response.beneficiary.code))
+
+
+def test_route_for_code_in_every_state(
+    db_session: Session, definition: Definition, structure: Structure
+) -> None:
+    before = start(db_session, definition, structure)
+    step = route(db_session, before)
+    assert step.step is NextStep.RESUME and step.response is not None
+    assert step.response.id == before.id
+
+    fill_response(db_session, definition, before, BEFORE)
+    journey.submit(db_session, definition, before)
+    step = route(db_session, before)
+    assert step.step is NextStep.START_AFTER and step.response is None
+
+    after = journey.start_after(db_session, definition, before.beneficiary, "fr")
+    step = route(db_session, before)
+    assert step.step is NextStep.RESUME and step.response is not None
+    assert step.response.id == after.id
+
+    fill_response(db_session, definition, after, AFTER)
+    journey.submit(db_session, definition, after)
+    step = route(db_session, before)
+    assert step.step is NextStep.SUMMARY and step.response is None
+
+
+def test_route_for_code_of_a_retrospective_person(
+    db_session: Session, definition: Definition, structure: Structure
+) -> None:
+    retro = start(db_session, definition, structure, FormKind.RETRO)
+    assert route(db_session, retro).step is NextStep.RESUME
+    fill_response(db_session, definition, retro, RETRO)
+    journey.submit(db_session, definition, retro)
+    assert route(db_session, retro).step is NextStep.SUMMARY
+
+
+def test_resume_page(db_session: Session, definition: Definition, structure: Structure) -> None:
+    response = start(db_session, definition, structure)
+    resume = journey.resume_page(definition, response, {})
+    assert resume is not None and resume.code == "p_help"
+    journey.save_page(
+        db_session,
+        definition,
+        response,
+        page(definition, FormKind.BEFORE, "p_help"),
+        {"ASSIST": ["seul"]},
+    )
+    resume = journey.resume_page(definition, response, journey.answers_of(response))
+    assert resume is not None and resume.code == "p_age"
+    journey.save_page(
+        db_session,
+        definition,
+        response,
+        page(definition, FormKind.BEFORE, "p_devices"),
+        {"DEVICES": ["aucun"]},
+    )
+    resume = journey.resume_page(definition, response, journey.answers_of(response))
+    assert resume is not None and resume.code == "p_reasons"  # p_device_use is hidden
+    last = definition.pages(FormKind.BEFORE)[-1]
+    journey.save_page(db_session, definition, response, last, {})
+    assert journey.resume_page(definition, response, journey.answers_of(response)) is None
+
+
+def test_find_structure(db_session: Session, structure: Structure) -> None:
+    found = journey.find_structure(db_session, structure.slug)
+    assert found is not None and found.id == structure.id
+    assert journey.find_structure(db_session, "nowhere") is None
+
+
+def test_load_response(db_session: Session, definition: Definition, structure: Structure) -> None:
+    response = start(db_session, definition, structure)
+    loaded = journey.load_response(db_session, response.id)
+    assert loaded is not None and loaded.id == response.id
+    assert journey.load_response(db_session, response.id + 1000) is None
+    assert db_session.scalar(select(Response.form).where(Response.id == response.id)) == "before"

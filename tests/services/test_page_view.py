@@ -1,0 +1,131 @@
+"""What a page shows: numbered questions, inputs, values, errors, and the check page lines."""
+
+from __future__ import annotations
+
+from selfcheck.questionnaire import Definition, FormKind, Moment, Page
+from selfcheck.services import page_view
+from selfcheck.services.page_view import answers_by_page, build_questions, input_id
+from tests.support import BEFORE, RETRO
+
+
+def page(definition: Definition, form: FormKind, code: str) -> Page:
+    found = definition.page(form, code)
+    assert found is not None
+    return found
+
+
+def test_question_numbers_are_stable_per_form(definition: Definition) -> None:
+    before = page_view.question_numbers(definition, FormKind.BEFORE)
+    assert before["ASSIST"] == 1
+    assert before["AGE"] == 2
+    assert list(before.values()) == list(range(1, 31))
+    after = page_view.question_numbers(definition, FormKind.AFTER)
+    assert after["MODALITY"] == 2
+    assert after["COMMENT"] == 27
+
+
+def test_widgets_follow_item_types(definition: Definition) -> None:
+    questions = {
+        q.item.code: q
+        for code in ("p_help", "p_devices", "p_modality", "p_comment")
+        for q in build_questions(
+            definition, FormKind.RETRO, page(definition, FormKind.RETRO, code), RETRO
+        )
+    }
+    assert questions["ASSIST"].widget == "radios"
+    assert questions["DEVICES"].widget == "checkboxes"
+    assert questions["SESSIONS"].widget == "number"
+    assert questions["COMMENT"].widget == "textarea"
+    assert set(page_view.WIDGETS) == {"single", "scale", "multiple", "number", "text"}
+
+
+def test_saved_answers_are_checked(definition: Definition) -> None:
+    [devices] = build_questions(
+        definition, FormKind.BEFORE, page(definition, FormKind.BEFORE, "p_devices"), BEFORE
+    )
+    [variable] = devices.variables
+    assert [o.code for o in variable.options if o.checked] == ["smartphone", "tablette"]
+    assert [o.code for o in variable.options if o.exclusive] == ["aucun"]
+    assert variable.options[0].input_id == "f-DEVICES-smartphone"
+    assert devices.hint_id == "hint-DEVICES"
+    assert devices.describedby == "hint-DEVICES"
+    assert not devices.paired
+
+
+def test_posted_values_and_errors_override_saved_answers(definition: Definition) -> None:
+    [question] = build_questions(
+        definition,
+        FormKind.BEFORE,
+        page(definition, FormKind.BEFORE, "p_help"),
+        {"ASSIST": ("seul",)},
+        shown={"ASSIST": ["pirate"]},
+        errors={"ASSIST": ["Choisissez dans la liste."]},
+    )
+    [variable] = question.variables
+    assert not any(o.checked for o in variable.options)
+    assert variable.errors == ("Choisissez dans la liste.",)
+    assert question.errors == ((variable, "Choisissez dans la liste."),)
+    assert question.describedby == "err-ASSIST"
+    assert variable.first_input_id == "f-ASSIST-seul"
+
+
+def test_retro_questions_are_paired_before_and_today(definition: Definition) -> None:
+    questions = build_questions(
+        definition, FormKind.RETRO, page(definition, FormKind.RETRO, "p_tasks_device"), RETRO
+    )
+    assert [q.item.code for q in questions] == ["T01", "T02", "T03"]
+    t01 = questions[0]
+    assert t01.paired
+    assert [(v.code, v.moment) for v in t01.variables] == [
+        ("T01_PRE", Moment.PRE),
+        ("T01", Moment.NOW),
+    ]
+    assert [o.code for o in t01.variables[0].options if o.checked] == ["2"]
+    assert [o.code for o in t01.variables[1].options if o.checked] == ["4"]
+    assert t01.variables[0].options[0].input_id == "f-T01_PRE-1"
+
+
+def test_number_and_text_values(definition: Definition) -> None:
+    [_modality, sessions, _length] = build_questions(
+        definition,
+        FormKind.AFTER,
+        page(definition, FormKind.AFTER, "p_modality"),
+        {"SESSIONS": ("6",)},
+    )
+    assert sessions.variables[0].value == "6"
+    assert sessions.variables[0].first_input_id == input_id("SESSIONS") == "f-SESSIONS"
+    assert sessions.describedby == "hint-SESSIONS"
+
+
+def test_conditional_questions_only_when_shown(definition: Definition) -> None:
+    use_page = page(definition, FormKind.BEFORE, "p_device_use")
+    questions = build_questions(definition, FormKind.BEFORE, use_page, {"DEVICES": ("tablette",)})
+    assert [q.item.code for q in questions] == ["USE_TABLET"]
+    assert (
+        questions[0].number == page_view.question_numbers(definition, FormKind.BEFORE)["USE_TABLET"]
+    )
+
+
+def test_answers_by_page_for_the_check_page(definition: Definition) -> None:
+    groups = answers_by_page(definition, FormKind.RETRO, RETRO)
+    by_page = {group.page.code: group for group in groups}
+    assert "p_device_use" in by_page
+    devices = by_page["p_devices"].lines[0]
+    assert devices.labels == ("Un téléphone avec écran tactile (smartphone)", "Une tablette")
+    comfort = by_page["p_comfort"].lines
+    assert [(line.moment, line.labels) for line in comfort] == [
+        (Moment.PRE, ("Pas du tout à l'aise",)),
+        (Moment.NOW, ("Plutôt à l'aise",)),
+    ]
+    comment = by_page["p_comment"].lines[0]
+    assert comment.labels == () and comment.text == RETRO["COMMENT"][0]
+    sessions = next(line for line in by_page["p_modality"].lines if line.item.code == "SESSIONS")
+    assert sessions.text == "6"
+
+
+def test_answers_by_page_lists_unanswered_questions(definition: Definition) -> None:
+    groups = answers_by_page(definition, FormKind.BEFORE, {})
+    assert [g.page.code for g in groups] == [
+        p.code for p in definition.pages(FormKind.BEFORE) if p.code != "p_device_use"
+    ]
+    assert all(line.labels == () and line.text == "" for g in groups for line in g.lines)

@@ -1,0 +1,75 @@
+"""Error pages: our template, a plain-words message, the right status, no stack trace."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import pytest
+from flask import Flask, abort
+
+from tests.support import html_lang, words
+
+
+@pytest.fixture
+def app_with_faults(make_app: Callable[..., Flask]) -> Flask:
+    app = make_app()
+
+    def boom() -> str:
+        raise RuntimeError("secret internal detail")
+
+    def forbidden() -> str:
+        abort(403)
+
+    def teapot() -> str:
+        abort(418)
+
+    def limited() -> str:
+        abort(429)
+
+    app.add_url_rule("/boom", view_func=boom)
+    app.add_url_rule("/forbidden", view_func=forbidden)
+    app.add_url_rule("/teapot", view_func=teapot)
+    app.add_url_rule("/limited", view_func=limited)
+    return app
+
+
+def test_unexpected_exception_gives_our_500_page_and_is_logged(
+    app_with_faults: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="selfcheck.errors"):
+        page = app_with_faults.test_client().get("/boom")
+    assert page.status_code == 500
+    html = words(page)
+    assert "Un problème est survenu de notre côté" in html
+    assert "secret internal detail" not in html
+    assert "Traceback" not in html
+    assert html_lang(html) == ("fr", "ltr")
+    assert any(
+        record.exc_info and "secret internal detail" in str(record.exc_info[1])
+        for record in caplog.records
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "title"),
+    [
+        ("/forbidden", 403, "Accès refusé"),
+        ("/limited", 429, "Trop d'essais"),
+        ("/teapot", 418, "Nous n'avons pas compris la demande"),  # unknown 4xx: generic text
+    ],
+)
+def test_http_errors_use_our_page(
+    app_with_faults: Flask, url: str, status: int, title: str
+) -> None:
+    page = app_with_faults.test_client().get(url)
+    assert page.status_code == status
+    html = words(page)
+    assert f"<h1>{title}</h1>" in html
+    assert f"Code d'erreur : {status}" in html
+    assert 'href="/"' in html
+
+
+def test_redirects_are_not_turned_into_error_pages(app_with_faults: Flask) -> None:
+    page = app_with_faults.test_client().get("/summary")
+    assert page.status_code == 302
