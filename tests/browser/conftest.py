@@ -1,0 +1,128 @@
+"""Browser tests: a live selfcheck server and Debian's Chromium driven by Playwright.
+
+Self-sufficient on purpose (no fixture from tests/conftest.py): one app on a temporary SQLite
+file, served by werkzeug in a daemon thread for the whole session, one Chromium for the whole
+session, and a fresh browser context (cookies, language, viewport) per test.
+
+No browser is ever downloaded: Chromium must be installed (`apt-get install chromium`); if it
+is missing the tests fail with a message saying so, they do not skip.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from selfcheck import create_app, migrate
+from selfcheck.services import demo
+from tests.browser.support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    AxeAudit,
+    ContextFactory,
+    Journey,
+    LiveServer,
+)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("browser-app")
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{folder / 'selfcheck.db'}",
+            "INSTANCE_PATH": folder,
+            "TESTING": False,
+        }
+    )
+    database = app.extensions["selfcheck.db"]
+    migrate.upgrade(database.engine)
+    with app.app_context(), database.session() as session:
+        demo.generate_demo(session, app.extensions["selfcheck.definition"], respondents=4)
+
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="selfcheck-live", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        database.engine.dispose()
+
+
+# --- the browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    driver = sync_playwright().start()
+    try:
+        yield driver
+    finally:
+        driver.stop()
+
+
+MISSING_CHROMIUM = (
+    f"Chromium not found at {CHROMIUM}: the browser tests need Debian's Chromium "
+    "(apt-get install -y chromium) or SELFCHECK_CHROMIUM=/path/to/chromium. "
+    "Never run `playwright install`: no browser is downloaded."
+)
+
+
+@pytest.fixture(scope="session")
+def browser(live_server: LiveServer, playwright_driver: Playwright) -> Iterator[Browser | None]:
+    """Debian's Chromium, or None when it is missing (each test then fails, see new_context)."""
+    # Depends on live_server so that the browser closes its connections before the server stops.
+    if not Path(CHROMIUM).is_file():
+        yield None
+        return
+    chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@pytest.fixture
+def new_context(live_server: LiveServer, browser: Browser | None) -> Iterator[ContextFactory]:
+    """Open browser contexts (French by default), all closed at the end of the test.
+
+    Without Chromium the first call fails the test (a failure, not an error or a skip).
+    """
+    opened: list[BrowserContext] = []
+
+    def factory(**options: Any) -> BrowserContext:
+        if browser is None:
+            pytest.fail(MISSING_CHROMIUM, pytrace=False)
+        settings: dict[str, Any] = {
+            "base_url": live_server.url,
+            "locale": "fr-FR",
+            "viewport": {"width": 1024, "height": 768},
+        }
+        settings.update(options)
+        context = browser.new_context(**settings)
+        context.set_default_timeout(10_000)
+        opened.append(context)
+        return context
+
+    yield factory
+    for context in opened:
+        context.close()
+
+
+@pytest.fixture
+def audit() -> AxeAudit:
+    return AxeAudit()
+
+
+@pytest.fixture
+def walk(live_server: LiveServer) -> Journey:
+    return Journey(live_server)

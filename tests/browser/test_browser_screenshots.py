@@ -1,0 +1,78 @@
+"""Full-page screenshots of the main screens, for the README (docs/screenshots/).
+
+By default they go to a temporary folder, so that running the tests never changes tracked
+files; refresh the README's pictures with:
+
+    SELFCHECK_SCREENSHOTS=docs/screenshots .venv/bin/pytest tests/browser -k screenshots
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.support import SCREENSHOTS_DIR, SLUG, ContextFactory, Journey, LiveServer
+
+pytestmark = pytest.mark.browser
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+VIEWPORT = {"width": 900, "height": 800}
+# Plausible answers for the pictures: a retired woman of 70 or more, mixed skills.
+PREFERRED = {"ASSIST": 1, "AGE": 6, "GENDER": 0, "STATUS": 0, "DIPLOMA": 2, "AREA": 1, "COMFORT": 1}
+
+
+def plausible(name: str, count: int) -> int:
+    return PREFERRED.get(name, sum(map(ord, name)) % min(count, 4))
+
+
+def test_screenshots_of_the_main_screens(
+    new_context: ContextFactory, walk: Journey, live_server: LiveServer, tmp_path: Path
+) -> None:
+    folder = Path(SCREENSHOTS_DIR) if SCREENSHOTS_DIR else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    taken: list[Path] = []
+
+    def shoot(page: Page, name: str) -> None:
+        page.wait_for_load_state("load")
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+        taken.append(path)
+
+    page = new_context(viewport=VIEWPORT).new_page()
+    page.goto(f"/s/{SLUG}")
+    shoot(page, "fr-1-start")
+    walk.start(page, "before")
+
+    def each_page(page: Page) -> None:
+        if walk.path(page) == "/q/p_comfort":
+            walk.next(page)
+            expect(page.locator(".error-summary")).to_be_visible()
+            shoot(page, "fr-3-question-with-error")
+        elif walk.path(page) == "/q/p_tasks_device":
+            shoot(page, "fr-2-question")
+
+    walk.walk(page, each_page, plausible)
+    shoot(page, "fr-4-check")
+    walk.submit(page)
+    shoot(page, "fr-5-done")
+
+    walk.enter_code(page, live_server.seed("pre_post", seed=9))  # a realistic mix
+    expect(page.locator(".chart")).to_be_visible()
+    shoot(page, "fr-6-summary-before-after")
+
+    mobile = new_context(viewport={"width": 360, "height": 740}).new_page()
+    mobile.goto(f"/s/{SLUG}")
+    walk.start(mobile, "before")
+    mobile.goto("/q/p_tasks_device")
+    shoot(mobile, "fr-2-question-phone")
+
+    english = new_context(viewport=VIEWPORT).new_page()
+    english.goto(f"/s/{SLUG}?lang=en")
+    expect(english.locator("html")).to_have_attribute("lang", "en")
+    shoot(english, "en-1-start")
+
+    for path in taken:
+        data = path.read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000, path
