@@ -1,0 +1,42 @@
+"""WSGI entry point for the benchmarks only: the real app plus a hello-world baseline route.
+
+The baseline lives on the *same* Flask app (same before/after-request hooks, same gunicorn
+workers), so "page rate / hello rate" measures what rendering a page costs on top of the
+framework. It is registered here, never in the product code.
+
+    SELFCHECK_BENCH_DATABASE_URL=sqlite:////tmp/x/bench.db \
+    SELFCHECK_BENCH_INSTANCE_PATH=/tmp/x/instance \
+    gunicorn --pythonpath benchmarks wsgi_bench:app
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from selfcheck import create_app
+
+HELLO_PATH = "/__bench/hello"
+HELLO_BODY = "hello"
+
+
+def build_app() -> Flask:
+    overrides: dict[str, Any] = {}
+    database_url = os.environ.get("SELFCHECK_BENCH_DATABASE_URL")
+    if database_url:
+        overrides["DATABASE_URL"] = database_url
+    instance_path = os.environ.get("SELFCHECK_BENCH_INSTANCE_PATH")
+    if instance_path:
+        overrides["INSTANCE_PATH"] = instance_path
+    app = create_app(overrides)
+
+    @app.get(HELLO_PATH)
+    def bench_hello() -> str:
+        return HELLO_BODY
+
+    return app
+
+
+app = build_app()
