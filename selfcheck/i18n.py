@@ -6,11 +6,16 @@ Accept-Language, then the configured default (French, the reference language).
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 from flask import Flask, Response, current_app, g, request
-from flask_babel import Babel
+from flask_babel import Babel, get_translations
 
+log = logging.getLogger(__name__)
+
+SOURCE_LANGUAGE = "fr"  # msgids are French, the reference language: it needs no catalog
 LANG_PARAM = "lang"
 LANG_COOKIE = "selfcheck_lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -35,6 +40,7 @@ def select_locale() -> str:
         _valid(request.args.get(LANG_PARAM), languages)
         or _valid(request.cookies.get(LANG_COOKIE), languages)
         or request.accept_languages.best_match(languages)
+        or _valid(current_app.config.get("BABEL_DEFAULT_LOCALE"), languages)
         or languages[0]
     )
     g.selfcheck_locale = chosen
@@ -64,10 +70,44 @@ def remember_choice(response: Response) -> Response:
     return response
 
 
+_FRENCH_SPACE_BEFORE = re.compile(r" ([?!:;»])")
+
+
+def french_typography(text: str) -> str:
+    """Non-breaking space before ? ! : ; » and after «, so punctuation never wraps alone."""
+    return _FRENCH_SPACE_BEFORE.sub("\u00a0\\1", text).replace("« ", "«\u00a0")
+
+
+def _typeset(text: str) -> str:
+    return french_typography(text) if select_locale().startswith("fr") else text
+
+
+def _install_template_gettext(app: Flask) -> None:
+    """Flask-Babel's template gettext, plus French typography on the way out."""
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda s: _typeset(get_translations().ugettext(s)),
+        lambda s, p, n: _typeset(get_translations().ungettext(s, p, n)),
+        newstyle=True,
+    )
+
+
+def missing_catalogs(languages: tuple[str, ...], directory: Path = TRANSLATIONS_DIR) -> list[str]:
+    """Languages that would silently show French: no compiled catalog (see scripts/setup)."""
+    return [
+        code
+        for code in languages
+        if code != SOURCE_LANGUAGE
+        and not (directory / code / "LC_MESSAGES" / "messages.mo").exists()
+    ]
+
+
 def init_app(app: Flask, languages: tuple[str, ...]) -> None:
+    for code in missing_catalogs(languages):
+        log.warning("no compiled translations for %r: run scripts/translations compile", code)
     app.config["SELFCHECK_LANGUAGES"] = languages
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     Babel(app, locale_selector=select_locale)
+    _install_template_gettext(app)
     app.after_request(remember_choice)
 
     @app.context_processor

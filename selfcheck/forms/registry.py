@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 from wtforms import Form, RadioField, SelectMultipleField, StringField
@@ -84,7 +84,9 @@ class MultiChoiceField(SelectMultipleField):  # type: ignore[misc]
             )
         limit = self.item.max_choices
         if limit is not None and len(values) > limit:
-            raise ValidationError(gettext("Cochez %(count)s réponses au plus.", count=limit))
+            raise ValidationError(
+                ngettext("Cochez une seule réponse.", "Cochez %(num)s réponses au plus.", limit)
+            )
 
 
 class NumberField(StringField):  # type: ignore[misc]
@@ -141,16 +143,14 @@ FieldFactory = Callable[[Item], UnboundField]
 
 
 def _choice(item: Item) -> UnboundField:
-    return ChoiceField(
-        choices=[(code, code) for code in item.option_codes], item=item, validate_choice=False
-    )
+    return ChoiceField(choices=list(item.option_codes), item=item, validate_choice=False)
 
 
 FIELD_FACTORIES: Mapping[str, FieldFactory] = {
     "single": _choice,
     "scale": _choice,
     "multiple": lambda item: MultiChoiceField(
-        choices=[(code, code) for code in item.option_codes], item=item, validate_choice=False
+        choices=list(item.option_codes), item=item, validate_choice=False
     ),
     "number": lambda item: NumberField(item=item),
     "text": lambda item: TextField(item=item),

@@ -141,6 +141,10 @@ def welcome_back() -> Rendered:
     beneficiary = _current_beneficiary()
     if beneficiary is None:
         return _no_session()
+    if journey.route_for_code(beneficiary).step is not journey.NextStep.START_AFTER:
+        # An unfinished 'before', a retrospective form or an 'after' already open: no new
+        # 'after' form; go where the person's code leads.
+        return _follow_code(beneficiary)
     if request.method == "POST":
         response = journey.start_after(get_session(), _definition(), beneficiary, _locale())
         _remember(response)
@@ -187,7 +191,9 @@ def _save_page(
         shown = {v.code: request.form.getlist(v.code) for v in variables}
         return _render_page(definition, response, page, answers, shown, errors, status=422)
     # Going back or pausing keeps whatever is valid and leaves the rest as it was.
-    keep = {code: value for code, value in values.items() if code not in errors}
+    keep = {
+        code: answers.get(code, ()) if code in errors else value for code, value in values.items()
+    }
     journey.save_page(get_session(), definition, response, page, keep)
     answers = journey.answers_of(response)
     if action == "pause":
