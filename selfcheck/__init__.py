@@ -13,6 +13,7 @@ from selfcheck.config import Settings
 from selfcheck.forms import PageFormFactory
 from selfcheck.questionnaire import load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
+from selfcheck.views import page_cache
 
 DEFINITION_KEY = "selfcheck.definition"
 FORMS_KEY = "selfcheck.forms"
@@ -35,6 +36,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.lstrip_blocks = True
     app.extensions[DEFINITION_KEY] = load_definition(definition_path)
     app.extensions[FORMS_KEY] = PageFormFactory()
+    # Off in debug mode, where templates reload on change.
+    app.extensions[page_cache.EXTENSION_KEY] = page_cache.PageCache(enabled=not app.debug)
     db.init_app(app, db.Database(database_url, settings.sqlite_synchronous))
     i18n.init_app(app, settings.languages)
     CSRFProtect(app)

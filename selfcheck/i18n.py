@@ -82,13 +82,35 @@ def _typeset(text: str) -> str:
     return french_typography(text) if select_locale().startswith("fr") else text
 
 
-def _install_template_gettext(app: Flask) -> None:
-    """Flask-Babel's template gettext, plus French typography on the way out."""
-    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
-        lambda s: _typeset(get_translations().ugettext(s)),
-        lambda s, p, n: _typeset(get_translations().ungettext(s, p, n)),
-        newstyle=True,
-    )
+class TemplateTranslations:
+    """Template gettext with French typography, memoised per (locale, text).
+
+    Catalogs are compiled before start-up and never change while the app runs, so a looked-up
+    string can be kept. Flask-Babel resolves its context three times per lookup, which made
+    translation the largest cost of a questionnaire page (see benchmarks/README.md).
+    """
+
+    MAX_ENTRIES = 20_000  # msgids are finite; the bound only guards against misuse
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def gettext(self, text: str) -> str:
+        key = (select_locale(), text)
+        found = self._cache.get(key)
+        if found is None:
+            found = _typeset(get_translations().ugettext(text))
+            if len(self._cache) < self.MAX_ENTRIES:
+                self._cache[key] = found
+        return found
+
+    def ngettext(self, singular: str, plural: str, number: int) -> str:
+        return _typeset(get_translations().ungettext(singular, plural, number))
+
+    def install(self, app: Flask) -> None:
+        app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+            self.gettext, self.ngettext, newstyle=True
+        )
 
 
 def missing_catalogs(languages: tuple[str, ...], directory: Path = TRANSLATIONS_DIR) -> list[str]:
@@ -107,7 +129,7 @@ def init_app(app: Flask, languages: tuple[str, ...]) -> None:
     app.config["SELFCHECK_LANGUAGES"] = languages
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     Babel(app, locale_selector=select_locale)
-    _install_template_gettext(app)
+    TemplateTranslations().install(app)
     app.after_request(remember_choice)
 
     @app.context_processor

@@ -121,9 +121,16 @@ class Page:
     section: str
     items: tuple[Item, ...]
     intro: str | None = None
+    _by_form: dict[FormKind, tuple[Item, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        by_form = {form: tuple(i for i in self.items if i.in_form(form)) for form in FormKind}
+        object.__setattr__(self, "_by_form", by_form)
 
     def items_for(self, form: FormKind) -> tuple[Item, ...]:
-        return tuple(item for item in self.items if item.in_form(form))
+        return self._by_form[form]
 
 
 @dataclass(frozen=True)
@@ -140,9 +147,13 @@ class Vocabulary:
     options: tuple[Option, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Definition:
-    """The whole questionnaire; the single source of truth."""
+    """The whole questionnaire; the single source of truth.
+
+    Compared by identity: one loaded file is one definition. Per-form lookups are computed once
+    here, since every page view asks for them.
+    """
 
     id: str
     version: str
@@ -153,34 +164,43 @@ class Definition:
     competences: Mapping[str, Option]
     coop_topics: Mapping[str, Option]
     titles: Mapping[FormKind, str] = field(default_factory=dict)
+    _pages: dict[FormKind, tuple[Page, ...]] = field(init=False, repr=False)
+    _variables: dict[FormKind, tuple[Variable, ...]] = field(init=False, repr=False)
+    _items: dict[str, Item] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        every_page = [page for section in self.sections for page in section.pages]
+        pages = {form: tuple(p for p in every_page if p.items_for(form)) for form in FormKind}
+        variables = {
+            form: tuple(
+                Variable(variable_code(item.code, moment), item, moment)
+                for page in pages[form]
+                for item in page.items_for(form)
+                for moment in item.moments(form)
+            )
+            for form in FormKind
+        }
+        items = {item.code: item for page in every_page for item in page.items}
+        object.__setattr__(self, "_pages", pages)
+        object.__setattr__(self, "_variables", variables)
+        object.__setattr__(self, "_items", items)
 
     def pages(self, form: FormKind) -> tuple[Page, ...]:
-        return tuple(
-            page for section in self.sections for page in section.pages if page.items_for(form)
-        )
+        return self._pages[form]
 
     def items(self, form: FormKind | None = None) -> Iterator[Item]:
-        for section in self.sections:
-            for page in section.pages:
-                for item in page.items:
-                    if form is None or item.in_form(form):
-                        yield item
+        for item in self._items.values():
+            if form is None or item.in_form(form):
+                yield item
 
     def item(self, code: str) -> Item:
-        for item in self.items():
-            if item.code == code:
-                return item
-        raise KeyError(code)
+        return self._items[code]
 
     def variables(self, form: FormKind) -> tuple[Variable, ...]:
-        return tuple(
-            Variable(variable_code(item.code, moment), item, moment)
-            for item in self.items(form)
-            for moment in item.moments(form)
-        )
+        return self._variables[form]
 
     def page(self, form: FormKind, code: str) -> Page | None:
-        return next((page for page in self.pages(form) if page.code == code), None)
+        return next((page for page in self._pages[form] if page.code == code), None)
 
     def task_items(self) -> tuple[Item, ...]:
-        return tuple(item for item in self.items() if item.competence is not None)
+        return tuple(item for item in self._items.values() if item.competence is not None)

@@ -6,8 +6,11 @@ objects, so templates stay dumb and this logic is tested without HTTP.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from markupsafe import escape
 
 from selfcheck.questionnaire.model import Definition, FormKind, Item, Moment, Page, Variable
 from selfcheck.services.journey import Answers, page_variables, visible_pages
@@ -22,6 +25,13 @@ WIDGETS: Mapping[str, str] = {
 }
 
 
+# Markers standing for per-person state in a cached question block (see fill_state): control
+# characters never appear in rendered HTML otherwise, and are never sent to a browser.
+CHECKED_MARK = "\x00"
+VALUE_MARK = "\x01"
+_MARKS = re.compile("\x00([^\x00]*)\x00|\x01([^\x01]*)\x01")
+
+
 @dataclass(frozen=True)
 class OptionView:
     code: str
@@ -29,6 +39,13 @@ class OptionView:
     input_id: str
     checked: bool
     exclusive: bool
+    placeholder: bool = False
+
+    @property
+    def checked_attr(self) -> str:
+        if self.placeholder:
+            return CHECKED_MARK + self.input_id + CHECKED_MARK
+        return " checked" if self.checked else ""
 
 
 @dataclass(frozen=True)
@@ -89,8 +106,13 @@ def build_questions(
     answers: Answers,
     shown: Mapping[str, Sequence[str]] | None = None,
     errors: Mapping[str, Sequence[str]] | None = None,
+    placeholders: bool = False,
 ) -> list[QuestionView]:
-    """Questions of `page`; `shown` (posted values) overrides saved answers on a re-display."""
+    """Questions of `page`; `shown` (posted values) overrides saved answers on a re-display.
+
+    With `placeholders`, checked states and typed values are markers for `fill_state`, so the
+    rendered block is the same for everyone and can be cached.
+    """
     numbers = question_numbers(definition, form)
     values = shown if shown is not None else answers
     errors = errors or {}
@@ -99,7 +121,7 @@ def build_questions(
     for variable in page_variables(page, form, answers):
         items[variable.item.code] = variable.item
         by_item.setdefault(variable.item.code, []).append(
-            _variable_view(variable, tuple(values.get(variable.code, ())), errors)
+            _variable_view(variable, tuple(values.get(variable.code, ())), errors, placeholders)
         )
     return [
         QuestionView(
@@ -113,7 +135,10 @@ def build_questions(
 
 
 def _variable_view(
-    variable: Variable, given: tuple[str, ...], errors: Mapping[str, Sequence[str]]
+    variable: Variable,
+    given: tuple[str, ...],
+    errors: Mapping[str, Sequence[str]],
+    placeholders: bool = False,
 ) -> VariableView:
     options = tuple(
         OptionView(
@@ -122,14 +147,19 @@ def _variable_view(
             input_id=input_id(variable.code, option.code),
             checked=option.code in given,
             exclusive=option.exclusive,
+            placeholder=placeholders,
         )
         for option in variable.item.options
     )
+    if placeholders:
+        value = "" if options else VALUE_MARK + variable.code + VALUE_MARK
+    else:
+        value = given[0] if given and not options else ""
     return VariableView(
         code=variable.code,
         moment=variable.moment,
         options=options,
-        value=given[0] if given and not options else "",
+        value=value,
         errors=tuple(errors.get(variable.code, ())),
     )
 
@@ -164,3 +194,22 @@ def answers_by_page(definition: Definition, form: FormKind, answers: Answers) ->
             lines.append(AnswerLine(item, numbers[item.code], variable.moment, labels, text))
         result.append(PageAnswers(page, tuple(lines)))
     return result
+
+
+def fill_state(html: str, page: Page, form: FormKind, answers: Answers) -> str:
+    """Put one person's answers into a question block rendered with placeholders."""
+    checked: set[str] = set()
+    values: dict[str, str] = {}
+    for variable in page_variables(page, form, answers):
+        given = answers.get(variable.code, ())
+        if variable.item.options:
+            checked.update(input_id(variable.code, code) for code in given)
+        elif given:
+            values[variable.code] = given[0]
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return " checked" if match.group(1) in checked else ""
+        return str(escape(values.get(match.group(2), "")))
+
+    return _MARKS.sub(replace, html)

@@ -15,15 +15,18 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
+from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.db import get_session
 from selfcheck.forms.journey import UNKNOWN_CODE, CodeForm, StartForm
 from selfcheck.forms.registry import PageFormFactory
+from selfcheck.i18n import select_locale
 from selfcheck.models import Beneficiary, Response
 from selfcheck.questionnaire.model import Definition, FormKind, Page
 from selfcheck.services import codes, journey, page_view, summary
+from selfcheck.views.page_cache import CSRF_PLACEHOLDER, PageCache
+from selfcheck.views.page_cache import EXTENSION_KEY as PAGES_KEY
 
 blueprint = Blueprint("journey", __name__)
 
@@ -45,7 +48,7 @@ def _forms() -> PageFormFactory:
 
 
 def _locale() -> str:
-    return str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"])
+    return select_locale()
 
 
 def _remember(response: Response) -> None:
@@ -58,6 +61,13 @@ def _current_response() -> Response | None:
     if not isinstance(response_id, int):
         return None
     return journey.load_response(get_session(), response_id)
+
+
+def _current_state() -> journey.ResponseState | None:
+    response_id = session.get(SESSION_RESPONSE)
+    if not isinstance(response_id, int):
+        return None
+    return journey.load_state(get_session(), response_id)
 
 
 def _current_beneficiary() -> Beneficiary | None:
@@ -154,61 +164,61 @@ def welcome_back() -> Rendered:
 
 @blueprint.route("/q/<page_code>", methods=["GET", "POST"])
 def question(page_code: str) -> Rendered:
-    response = _current_response()
-    if response is None:
+    state = _current_state()
+    if state is None:
         return _no_session()
-    if response.is_submitted:
+    if state.is_submitted:
         return redirect(url_for("journey.done"))
     definition = _definition()
-    form_kind = FormKind(response.form)
-    page = definition.page(form_kind, page_code)
+    page = definition.page(state.form, page_code)
     if page is None:
         abort(404)
-    answers = journey.answers_of(response)
-    if not journey.visible_items(page, form_kind, answers):
+    answers = state.answers
+    if not journey.visible_items(page, state.form, answers):
         # A "which ones?" page whose question does not apply: go where the person should be.
-        resume = journey.resume_page(definition, response, answers)
+        resume = journey.resume_page(definition, state, answers)
         return redirect(
             url_for("journey.question", page_code=resume.code)
             if resume
             else url_for("journey.check")
         )
     if request.method == "POST":
-        return _save_page(definition, response, page, answers)
-    return _render_page(definition, response, page, answers)
+        return _save_page(definition, state, page)
+    return _render_page(definition, state, page)
 
 
-def _save_page(
-    definition: Definition, response: Response, page: Page, answers: journey.Answers
-) -> Rendered:
-    form_kind = FormKind(response.form)
+def _save_page(definition: Definition, state: journey.ResponseState, page: Page) -> Rendered:
     action = request.form.get("action", "next")
     if action not in ACTIONS:
         abort(400)
-    variables = journey.page_variables(page, form_kind, answers)
+    answers = state.answers
+    variables = journey.page_variables(page, state.form, answers)
     values, errors = _forms().validate(variables, request.form)
     if errors and action == "next":
         shown = {v.code: request.form.getlist(v.code) for v in variables}
-        return _render_page(definition, response, page, answers, shown, errors, status=422)
+        return _render_page(definition, state, page, shown, errors, status=422)
     # Going back or pausing keeps whatever is valid and leaves the rest as it was.
     keep = {
         code: answers.get(code, ()) if code in errors else value for code, value in values.items()
     }
+    response = journey.load_response(get_session(), state.id)
+    if response is None:
+        return _no_session()
     journey.save_page(get_session(), definition, response, page, keep)
     answers = journey.answers_of(response)
     if action == "pause":
         return redirect(url_for("journey.pause"))
     if action == "back":
-        previous = journey.neighbour_page(definition, form_kind, page.code, answers, -1)
+        previous = journey.neighbour_page(definition, state.form, page.code, answers, -1)
         target = (
             url_for("journey.question", page_code=previous.code)
             if previous
-            else url_for("journey.start", slug=response.beneficiary.structure.slug)
+            else url_for("journey.start", slug=state.structure_slug)
         )
         return redirect(target)
     if request.form.get("return_to") == "check":
         return redirect(url_for("journey.check"))
-    following = journey.neighbour_page(definition, form_kind, page.code, answers, 1)
+    following = journey.neighbour_page(definition, state.form, page.code, answers, 1)
     if following is None:
         return redirect(url_for("journey.check"))
     return redirect(url_for("journey.question", page_code=following.code))
@@ -216,31 +226,55 @@ def _save_page(
 
 def _render_page(
     definition: Definition,
-    response: Response,
+    state: journey.ResponseState,
     page: Page,
-    answers: journey.Answers,
     shown: dict[str, list[str]] | None = None,
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
 ) -> Rendered:
-    form_kind = FormKind(response.form)
-    pages = journey.visible_pages(definition, form_kind, answers)
+    pages = journey.visible_pages(definition, state.form, state.answers)
     codes_in_order = [p.code for p in pages]
     step = codes_in_order.index(page.code) + 1 if page.code in codes_in_order else None
-    questions = page_view.build_questions(definition, form_kind, page, answers, shown, errors)
-    html = render_template(
-        "journey/question.html",
-        page=page,
-        questions=questions,
-        form_title=definition.titles[form_kind],
-        step=step,
-        total=len(pages),
-        has_errors=bool(errors),
-        return_to=request.values.get("return_to") == "check",
-        is_first=step == 1,
-        code=response.beneficiary.code,
+    return_to = request.values.get("return_to") == "check"
+    context = {
+        "page": page,
+        "form_title": definition.titles[state.form],
+        "step": step,
+        "total": len(pages),
+        "has_errors": bool(errors),
+        "return_to": return_to,
+    }
+    if errors:
+        questions = page_view.build_questions(
+            definition, state.form, page, state.answers, shown, errors
+        )
+        html = render_template(
+            "journey/question.html", questions=questions, csrf_value=generate_csrf(), **context
+        )
+        return html, status
+    # Same page for everyone but the answers and the CSRF token: render once, fill per request.
+    variables = journey.page_variables(page, state.form, state.answers)
+    key = (
+        _locale(),
+        state.form,
+        page.code,
+        tuple(v.code for v in variables),
+        step,
+        len(pages),
+        return_to,
     )
-    return html, status
+
+    def render() -> str:
+        questions = page_view.build_questions(
+            definition, state.form, page, state.answers, placeholders=True
+        )
+        return render_template(
+            "journey/question.html", questions=questions, csrf_value=CSRF_PLACEHOLDER, **context
+        )
+
+    cache: PageCache = current_app.extensions[PAGES_KEY]
+    html = page_view.fill_state(cache.get_or_render(key, render), page, state.form, state.answers)
+    return html.replace(CSRF_PLACEHOLDER, generate_csrf()), status
 
 
 @blueprint.route("/check", methods=["GET", "POST"])
