@@ -13,6 +13,7 @@ from selfcheck.config import Settings
 from selfcheck.forms import PageFormFactory
 from selfcheck.questionnaire import load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
+from selfcheck.staff_session import current_staff
 from selfcheck.views import page_cache
 
 DEFINITION_KEY = "selfcheck.definition"
@@ -30,6 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings.flask_config())
     app.config.update(overrides)
     app.config["SELFCHECK_SETTINGS"] = settings
+    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = settings.staff_idle_minutes * 60
 
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.trim_blocks = True
@@ -43,8 +45,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     CSRFProtect(app)
     errors.init_app(app)
 
-    from selfcheck.views import journey
+    from selfcheck.views import backoffice, journey, staff_auth
 
-    app.register_blueprint(journey.blueprint)
+    for module in (journey, staff_auth, backoffice):
+        app.register_blueprint(module.blueprint)
+
+    @app.context_processor
+    def _staff_context() -> dict[str, object]:
+        return {"staff_user": current_staff()}
 
     return app

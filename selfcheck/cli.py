@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
@@ -112,16 +114,19 @@ def structures_list() -> None:
 @with_appcontext
 def demo(respondents: int, seed: int) -> None:
     """Create a demo structure and realistic sample responses (pre/post and retrospective)."""
-    from selfcheck.services.demo import generate_demo
+    from selfcheck.services.demo import create_demo_staff, demo_structure, generate_demo
 
     definition = current_app.extensions["selfcheck.definition"]
     with _database().session() as session:
         report = generate_demo(session, definition, respondents=respondents, seed=seed)
+        accounts = create_demo_staff(session, demo_structure(session))
     click.echo(
         f"demo: {report.people} people in '{report.structure_slug}' "
         f"({report.pre_post} before/after pairs, {report.before_only} awaiting their after, "
         f"{report.retro} retrospective)"
     )
+    for email, password in accounts.items():
+        click.echo(f"demo staff account: {email}  password: {password}")
 
 
 @main.group()
@@ -146,3 +151,74 @@ def questionnaire_stats() -> None:
             f"| {form.value} | {s.pages} | {s.items} | {s.conditional_items} | {s.answers} "
             f"| {s.minutes} min |"
         )
+
+
+@main.group()
+def users() -> None:
+    """Staff accounts (mediators, administrators, evaluators)."""
+
+
+@users.command("add")
+@click.option("--email", required=True)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["mediator", "structure_admin", "evaluator", "platform_admin"]),
+)
+@click.option("--structure", "slug", default=None, help="Structure link name (mediators, admins).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> None:
+    """Create a staff account (the first one: --role platform_admin)."""
+    from selfcheck.models import Role
+    from selfcheck.services import auth, journey
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _database().session() as session:
+        structure_id = None
+        if slug is not None:
+            structure = journey.find_structure(session, slug)
+            if structure is None:
+                raise click.BadParameter(f"no structure with link name {slug!r}")
+            structure_id = structure.id
+        try:
+            user = auth.create_user(
+                session, auth.NewUser(email, Role(role), structure_id), password
+            )
+        except auth.AuthError as exc:
+            raise click.ClickException(f"cannot create the account: {exc.reason}") from exc
+        click.echo(f"created {user.role} {user.email}")
+
+
+@users.command("grant")
+@click.option("--email", required=True)
+@click.option("--structure", "slug", default=None)
+@click.option("--department", default=None)
+@with_appcontext
+def users_grant(email: str, slug: str | None, department: str | None) -> None:
+    """Let an evaluator see one structure or a whole department."""
+    from sqlalchemy import select
+
+    from selfcheck.models import StaffUser
+    from selfcheck.services import auth, journey
+
+    with _database().session() as session:
+        user = session.scalar(
+            select(StaffUser).where(StaffUser.email == auth.normalise_email(email))
+        )
+        if user is None:
+            raise click.BadParameter(f"no account {email!r}")
+        structure_id = None
+        if slug is not None:
+            structure = journey.find_structure(session, slug)
+            if structure is None:
+                raise click.BadParameter(f"no structure with link name {slug!r}")
+            structure_id = structure.id
+        try:
+            auth.grant(session, user, structure_id, department)
+        except auth.AuthError as exc:
+            raise click.ClickException(f"cannot grant: {exc.reason}") from exc
+        click.echo(f"granted {slug or department} to {user.email}")

@@ -64,6 +64,7 @@ class Settings:
     max_content_length: int = 64 * 1024
     cookie_secure: bool = False
     sqlite_synchronous: str = "NORMAL"
+    staff_idle_minutes: int = 30
     extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -90,6 +91,7 @@ class Settings:
             max_content_length=_env_int("MAX_CONTENT_LENGTH", 64 * 1024),
             cookie_secure=_env_bool("COOKIE_SECURE", False),
             sqlite_synchronous=synchronous,
+            staff_idle_minutes=_env_int("STAFF_IDLE_MINUTES", 30),
         )
 
     def flask_config(self) -> dict[str, object]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -57,6 +58,13 @@ class TerritoryType(enum.StrEnum):
     RURAL = "rural"
 
 
+class Role(enum.StrEnum):
+    MEDIATOR = "mediator"
+    STRUCTURE_ADMIN = "structure_admin"
+    EVALUATOR = "evaluator"
+    PLATFORM_ADMIN = "platform_admin"
+
+
 class Structure(Base):
     """A place of mediation (town hall, library, social centre…); owns its responses."""
 
@@ -68,6 +76,63 @@ class Structure(Base):
     territory_type: Mapped[str] = mapped_column(String(16))
     department: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Share (0-100 %) of paper forms typed a second time, blind, to measure entry quality.
+    double_entry_percent: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A 'before' older than this many weeks without an 'after' is shown as "after due".
+    after_due_weeks: Mapped[int] = mapped_column(default=6, server_default="6")
+
+
+class StaffUser(Base):
+    """A mediator, administrator or evaluator. Beneficiaries never have accounts."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    # Mediators and structure administrators belong to one structure; others to none.
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    structure: Mapped[Structure | None] = relationship()
+    grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class Grant(Base):
+    """What an evaluator may see: one structure, or every structure of a department."""
+
+    __tablename__ = "grant"
+    __table_args__ = (
+        UniqueConstraint("user_id", "structure_id", "department", name="uq_grant_scope"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"))
+    department: Mapped[str | None] = mapped_column(String(3))
+
+    user: Mapped[StaffUser] = relationship(back_populates="grants")
+
+
+class AuditEvent(Base):
+    """Append-only record of every change made in the back office (who, when, what)."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # create, edit, resolve, delete, …
+    entity: Mapped[str] = mapped_column(String(32))  # response, second_entry, user, …
+    entity_id: Mapped[int | None] = mapped_column()
+    # JSON text: {"variable": {"old": [...], "new": [...]}, ...}
+    changes: Mapped[str] = mapped_column(Text, default="{}")
+
+    user: Mapped[StaffUser | None] = relationship()
 
 
 class Beneficiary(Base):
@@ -107,6 +172,11 @@ class Response(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column()
+    # Paper forms: who typed the answers in, and when.
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    entered_at: Mapped[datetime | None] = mapped_column()
+    # Whether this paper form was drawn for a blind second entry.
+    double_entry_wanted: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     beneficiary: Mapped[Beneficiary] = relationship(back_populates="responses")
     answers: Mapped[list[Answer]] = relationship(
@@ -116,6 +186,38 @@ class Response(Base):
     @property
     def is_submitted(self) -> bool:
         return self.status == Status.SUBMITTED.value
+
+
+class SecondEntry(Base):
+    """A blind, independent second typing of a paper form, compared field by field."""
+
+    __tablename__ = "second_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("response.id", ondelete="CASCADE"), unique=True
+    )
+    entered_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    compared_fields: Mapped[int] = mapped_column(default=0)
+    differing_fields: Mapped[int] = mapped_column(default=0)
+
+    answers: Mapped[list[SecondEntryAnswer]] = relationship(
+        cascade="all, delete-orphan", order_by="SecondEntryAnswer.id"
+    )
+
+
+class SecondEntryAnswer(Base):
+    __tablename__ = "second_entry_answer"
+    __table_args__ = (Index("ix_second_entry_answer_entry", "second_entry_id", "variable"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    second_entry_id: Mapped[int] = mapped_column(ForeignKey("second_entry.id", ondelete="CASCADE"))
+    variable: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(Text)
 
 
 class Answer(Base):
@@ -137,10 +239,16 @@ class Answer(Base):
 
 __all__ = [
     "Answer",
+    "AuditEvent",
     "Base",
     "Beneficiary",
     "Channel",
+    "Grant",
     "Response",
+    "Role",
+    "SecondEntry",
+    "SecondEntryAnswer",
+    "StaffUser",
     "Status",
     "Structure",
     "TerritoryType",

@@ -330,3 +330,30 @@ def generate_demo(
     return DemoReport(
         structure.slug, respondents, counts["pre_post"], counts["before_only"], counts["retro"]
     )
+
+
+DEMO_STAFF = (
+    ("mediatrice@demo.invalid", "mediator"),
+    ("responsable@demo.invalid", "structure_admin"),
+    ("evaluateur@demo.invalid", "evaluator"),
+)
+
+
+def create_demo_staff(session: Session, structure: Structure) -> dict[str, str]:
+    """Demo accounts with random passwords (returned once, to be printed); skips existing ones."""
+    from sqlalchemy import select
+
+    from selfcheck.models import Role, StaffUser
+    from selfcheck.services import auth
+
+    created = {}
+    for email, role in DEMO_STAFF:
+        if session.scalar(select(StaffUser).where(StaffUser.email == email)) is not None:
+            continue
+        password = secrets.token_urlsafe(12)
+        structure_id = None if role == "evaluator" else structure.id
+        user = auth.create_user(session, auth.NewUser(email, Role(role), structure_id), password)
+        if role == "evaluator":
+            auth.grant(session, user, department=structure.department)
+        created[email] = password
+    return created

@@ -43,6 +43,7 @@ class UnknownCode(JourneyError):
 
 
 class NextStep(enum.Enum):
+    START_BEFORE = "start_before"  # a code printed on a paper form, never used yet
     RESUME = "resume"
     START_AFTER = "start_after"
     SUMMARY = "summary"
@@ -251,22 +252,51 @@ def start_after(
     session: Session, definition: Definition, beneficiary: Beneficiary, locale: str
 ) -> Response:
     """Open (or find) the 'after' questionnaire of someone who completed a 'before'."""
-    found = _response_of(session, beneficiary.id, FormKind.AFTER)
+    return open_form(session, definition, beneficiary, FormKind.AFTER, locale)
+
+
+def open_form(
+    session: Session,
+    definition: Definition,
+    beneficiary: Beneficiary,
+    form: FormKind,
+    locale: str,
+    channel: Channel = Channel.ONLINE,
+) -> Response:
+    """Open (or find: one per person and form) a questionnaire for an existing code."""
+    found = _response_of(session, beneficiary.id, form)
     if found is not None:
         return found
     response = _new_response(
-        definition, beneficiary, beneficiary.structure_id, FormKind.AFTER, locale, Channel.ONLINE
+        definition, beneficiary, beneficiary.structure_id, form, locale, channel
     )
     session.add(response)
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
-        found = _response_of(session, beneficiary.id, FormKind.AFTER)
+        found = _response_of(session, beneficiary.id, form)
         if found is None:
             raise
         return found
     return response
+
+
+def create_codes(session: Session, structure: Structure, count: int) -> list[Beneficiary]:
+    """Fresh codes with no answers yet, to print on paper forms (a batch for a session)."""
+    created: list[Beneficiary] = []
+    while len(created) < count:
+        batch = [
+            Beneficiary(code=codes.generate_code(), structure_id=structure.id)
+            for _ in range(count - len(created))
+        ]
+        session.add_all(batch)
+        try:
+            session.commit()
+            created += batch
+        except IntegrityError:  # a 40-bit collision: draw that batch again
+            session.rollback()
+    return created
 
 
 def _new_response(
@@ -400,6 +430,8 @@ def route_for_code(beneficiary: Beneficiary) -> CodeRoute:
     open_response = next((r for r in beneficiary.responses if not r.is_submitted), None)
     if open_response is not None:
         return CodeRoute(NextStep.RESUME, beneficiary, open_response)
+    if not by_form:
+        return CodeRoute(NextStep.START_BEFORE, beneficiary, None)
     if FormKind.BEFORE.value in by_form and FormKind.AFTER.value not in by_form:
         return CodeRoute(NextStep.START_AFTER, beneficiary, None)
     return CodeRoute(NextStep.SUMMARY, beneficiary, None)

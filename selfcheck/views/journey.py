@@ -23,6 +23,7 @@ from selfcheck.forms.journey import UNKNOWN_CODE, CodeForm, StartForm
 from selfcheck.forms.registry import PageFormFactory
 from selfcheck.i18n import select_locale
 from selfcheck.models import Beneficiary, Response
+from selfcheck.permissions import public
 from selfcheck.questionnaire.model import Definition, FormKind, Page
 from selfcheck.services import codes, journey, page_view, summary
 from selfcheck.views.page_cache import CSRF_PLACEHOLDER, PageCache
@@ -82,11 +83,13 @@ def _no_session() -> HttpResponse:
 
 
 @blueprint.get("/")
+@public
 def home() -> Rendered:
     return render_template("journey/home.html", form=CodeForm())
 
 
 @blueprint.route("/s/<slug>", methods=["GET", "POST"])
+@public
 def start(slug: str) -> Rendered:
     db = get_session()
     structure = journey.find_structure(db, slug)
@@ -113,6 +116,7 @@ def _first_page(response: Response) -> str:
 
 
 @blueprint.route("/code", methods=["GET", "POST"])
+@public
 def enter_code() -> Rendered:
     form = CodeForm(request.form if request.method == "POST" else None)
     expired = request.args.get("expired") == "1"
@@ -136,6 +140,13 @@ def _follow_code(beneficiary: Beneficiary) -> HttpResponse:
         return redirect(url_for("journey.progress"))
     if route.step is journey.NextStep.START_AFTER:
         return redirect(url_for("journey.welcome_back"))
+    if route.step is journey.NextStep.START_BEFORE:
+        # A code printed on a paper form: the person answers the same form online instead.
+        response = journey.open_form(
+            get_session(), _definition(), beneficiary, FormKind.BEFORE, _locale()
+        )
+        _remember(response)
+        return redirect(url_for("journey.question", page_code=_first_page(response)))
     assert route.response is not None
     _remember(route.response)
     definition = _definition()
@@ -146,6 +157,7 @@ def _follow_code(beneficiary: Beneficiary) -> HttpResponse:
 
 
 @blueprint.route("/welcome-back", methods=["GET", "POST"])
+@public
 def welcome_back() -> Rendered:
     """Someone with a submitted 'before' starts the 'after' questionnaire."""
     beneficiary = _current_beneficiary()
@@ -163,6 +175,7 @@ def welcome_back() -> Rendered:
 
 
 @blueprint.route("/q/<page_code>", methods=["GET", "POST"])
+@public
 def question(page_code: str) -> Rendered:
     state = _current_state()
     if state is None:
@@ -278,6 +291,7 @@ def _render_page(
 
 
 @blueprint.route("/check", methods=["GET", "POST"])
+@public
 def check() -> Rendered:
     response = _current_response()
     if response is None:
@@ -302,6 +316,7 @@ def check() -> Rendered:
 
 
 @blueprint.get("/done")
+@public
 def done() -> Rendered:
     response = _current_response()
     if response is None or not response.is_submitted:
@@ -310,6 +325,7 @@ def done() -> Rendered:
 
 
 @blueprint.get("/pause")
+@public
 def pause() -> Rendered:
     response = _current_response()
     if response is None:
@@ -325,6 +341,7 @@ def pause() -> Rendered:
 
 
 @blueprint.get("/summary")
+@public
 def progress() -> Rendered:
     beneficiary = _current_beneficiary()
     if beneficiary is None:
@@ -336,6 +353,7 @@ def progress() -> Rendered:
 
 
 @blueprint.post("/leave")
+@public
 def leave() -> HttpResponse:
     """Forget this person on this device (shared library PCs)."""
     session.clear()

@@ -1,0 +1,78 @@
+"""Staff sign-in, sign-out and password change."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response as HttpResponse
+
+from selfcheck.db import get_session
+from selfcheck.forms.staff import LoginForm, PasswordChangeForm
+from selfcheck.permissions import Permission, public, requires
+from selfcheck.services import auth
+from selfcheck.staff_session import current_staff, sign_in, sign_out
+
+blueprint = Blueprint("staff_auth", __name__, url_prefix="/staff")
+
+Rendered = str | tuple[str, int] | HttpResponse
+# One message whatever was wrong, so nobody can learn which e-mails have an account.
+BAD_CREDENTIALS = _l("Adresse e-mail ou mot de passe incorrect.")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site (no scheme, no host): no open redirect."""
+    if not target:
+        return url_for("backoffice.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("backoffice.home")
+    return target
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+@public
+def login() -> Rendered:
+    form = LoginForm(request.form if request.method == "POST" else None)
+    error = None
+    if request.method == "POST" and form.validate():
+        user = auth.authenticate(get_session(), form.email.data, form.password.data)
+        if user is not None:
+            sign_in(user)
+            return redirect(_safe_next(request.args.get("next")))
+        error = BAD_CREDENTIALS
+    status = 422 if request.method == "POST" else 200
+    current_staff()  # notices an expired session, to say so
+    return render_template(
+        "staff/login.html",
+        form=form,
+        error=error,
+        expired=bool(g.get("staff_session_expired")) or request.args.get("expired") == "1",
+    ), status
+
+
+@blueprint.post("/logout")
+@public
+def logout() -> HttpResponse:
+    sign_out()
+    return redirect(url_for("staff_auth.login", signed_out=1))
+
+
+@blueprint.route("/password", methods=["GET", "POST"])
+@requires(Permission.ACCOUNT)
+def password() -> Rendered:
+    user = current_staff()
+    assert user is not None
+    form = PasswordChangeForm(request.form if request.method == "POST" else None)
+    error = None
+    if request.method == "POST" and form.validate():
+        try:
+            auth.change_password(get_session(), user, form.current.data, form.new.data)
+        except auth.AuthError:
+            error = _l("Le mot de passe actuel n'est pas le bon.")
+        else:
+            sign_in(user)  # stay signed in here; other devices are signed out
+            return redirect(url_for("backoffice.home", changed=1))
+    status = 422 if request.method == "POST" else 200
+    return render_template("staff/password.html", form=form, error=error), status
