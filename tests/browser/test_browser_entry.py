@@ -1,0 +1,359 @@
+"""Typing paper forms in: the keyboard only, counted; without JavaScript; axe-core on every screen.
+
+The keystroke test types a whole 'before' form the way a mediator would, from the code on the
+paper to the finish button, and counts every key pressed (in Python, and by a keydown listener
+in the page as a cross-check). The bound: one key per answered question, plus one per extra
+tick of a multiple choice and one Enter to leave it, plus the finish key; the test allows
+answered questions + 10 % + 3.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from selfcheck.models import Channel, Response, Role, StaffUser, Structure
+from selfcheck.questionnaire.model import NO_ANSWER, FormKind
+from selfcheck.services import codes, journey
+from tests.browser.support import (
+    SLUG,
+    AxeAudit,
+    ContextFactory,
+    Keyboard,
+    LiveServer,
+    sign_in_staff,
+)
+from tests.support import BEFORE
+
+pytestmark = pytest.mark.browser
+
+ERROR_TITLE = re.compile(r"^(Erreur|Error)\b")
+# Counts keydown events in the page, across navigations of the tab (sessionStorage).
+KEY_COUNTER = """document.addEventListener("keydown", function () {
+  sessionStorage.setItem("keys", String(Number(sessionStorage.getItem("keys") || 0) + 1));
+}, true);"""
+
+# What the person wrote on paper: the usual 'before' answers, the diploma left blank.
+ON_PAPER: dict[str, tuple[str, ...]] = {**BEFORE, "DIPLOMA": (NO_ANSWER,)}
+
+
+@dataclass
+class Counted:
+    """Presses keys on a page and counts them."""
+
+    page: Page
+    pressed: list[str] = field(default_factory=list)
+
+    def press(self, key: str) -> None:
+        self.page.keyboard.press(key)
+        self.pressed.append(key)
+
+    def type(self, text: str) -> None:
+        for char in text:
+            self.press(char)
+
+    def active_name(self) -> str:
+        name: str = self.page.evaluate("() => document.activeElement.name || ''")
+        return name
+
+    def in_page(self) -> int:
+        return int(self.page.evaluate("() => Number(sessionStorage.getItem('keys') || 0)"))
+
+
+def printed_codes(server: LiveServer, count: int = 1) -> list[str]:
+    """Codes printed on blank paper forms (journey.create_codes), nothing typed yet."""
+    database = server.app.extensions["selfcheck.db"]
+    with database.session() as session:
+        structure = journey.find_structure(session, SLUG)
+        assert structure is not None
+        return [person.code for person in journey.create_codes(session, structure, count)]
+
+
+def keys_for(server: LiveServer, form: FormKind, answers: dict[str, tuple[str, ...]]) -> list:
+    """(variable, keys) in screen order for the questions that apply: the option numbers."""
+    plan = []
+    for variable in server.definition.variables(form):
+        item = variable.item
+        if not journey.is_visible(item, answers):
+            continue
+        given = answers[variable.code]
+        if given == (NO_ANSWER,):
+            plan.append((variable.code, ["0"]))
+            continue
+        numbers = [str(item.option_codes.index(value) + 1) for value in given]
+        plan.append((variable.code, numbers + (["Enter"] if item.type == "multiple" else [])))
+    return plan
+
+
+def test_a_before_form_typed_with_the_keyboard_only_and_counted(
+    new_context: ContextFactory, live_server: LiveServer
+) -> None:
+    email, password = live_server.staff(Role.MEDIATOR.value)
+    context = new_context()
+    context.add_init_script(KEY_COUNTER)
+    page = context.new_page()
+    sign_in_staff(page, email, password)
+    (code,) = printed_codes(live_server)
+    keys = Counted(page)
+
+    # Find the record: the code field has the focus; type (or scan) the code, then Enter.
+    page.goto("/staff/entry/")
+    page.evaluate("() => sessionStorage.setItem('keys', '0')")
+    expect(page.locator("#code")).to_be_focused()
+    keys.type(codes.display(code))
+    with page.expect_navigation():
+        keys.press("Enter")
+    finding = len(keys.pressed)
+    assert re.search(r"/staff/entry/\d+$", page.url), page.url
+
+    # The whole form on one screen; focus is on question 1.
+    expect(page.locator("#f-ASSIST-seul")).to_be_focused()
+    checker = Keyboard(page)
+    plan = keys_for(live_server, FormKind.BEFORE, ON_PAPER)
+    assert keys.active_name() == plan[0][0]
+    for index, (variable, presses) in enumerate(plan):
+        assert keys.active_name() == variable, (variable, keys.active_name())
+        for key in presses:
+            keys.press(key)
+        if index % 7 == 0:
+            checker.assert_focus_visible(f"after typing {variable}")
+    # After the last question, the finish button; Enter finishes.
+    assert page.evaluate("() => document.activeElement.hasAttribute('data-entry-finish')")
+    checker.assert_focus_visible("finish button")
+    with page.expect_navigation():
+        keys.press("Enter")
+    expect(page.locator(".notice")).to_contain_text(codes.display(code))
+
+    typing = len(keys.pressed) - finding
+    answered = len(plan)
+    bound = answered + math.ceil(answered * 0.10) + 3
+    print(
+        f"\nkeystrokes: finding the record {finding} (code {len(codes.display(code))} + Enter);"
+        f" typing {typing} for {answered} answered questions"
+        f" ({typing / answered:.2f} per question, bound {bound})"
+    )
+    assert typing <= bound, f"{typing} keys for {answered} questions (bound {bound})"
+    assert keys.in_page() == len(keys.pressed)  # nothing else reached the page
+
+    # What was stored: exactly the paper, the blank diploma as "no answer", nothing else.
+    stored = live_server.answers_of(code, FormKind.BEFORE.value)
+    expected = {v: ON_PAPER[v] for v, _keys in plan}
+    assert stored == expected
+    assert "USE_LAPTOP" not in stored and stored["DIPLOMA"] == (NO_ANSWER,)
+    database = live_server.app.extensions["selfcheck.db"]
+    with database.session() as session:
+        person = journey.find_beneficiary(session, code)
+        (response,) = person.responses
+        typist = session.scalar(select(StaffUser).where(StaffUser.email == email))
+        assert typist is not None
+        assert response.channel == Channel.PAPER.value and response.is_submitted
+        assert response.entered_by_id == typist.id and response.entered_at is not None
+
+
+def test_entry_works_without_javascript_and_keeps_a_partial_entry(
+    new_context: ContextFactory, live_server: LiveServer
+) -> None:
+    """Tab, Space and arrows only, no script: type two questions, save, come back."""
+    email, password = live_server.staff(Role.MEDIATOR.value)
+    page = new_context(java_script_enabled=False).new_page()
+    sign_in_staff(page, email, password)
+    (code,) = printed_codes(live_server)
+    page.goto("/staff/entry/")
+    expect(page.locator("#code")).to_be_focused()
+    page.keyboard.type(code)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    keys = Keyboard(page)
+    expect(page.locator("#f-ASSIST-seul")).to_be_focused()
+    first = keys.active()
+    assert first["name"] == "ASSIST" and first["type"] == "radio"
+    keys.press("Space")  # option 1
+    keys.press("ArrowDown")  # option 2
+    assert keys.active()["checked"]
+    moved = keys.press("Tab")  # the next question (a radio group is one Tab stop)
+    assert moved["name"] == "AGE", moved
+    keys.press("Space")
+    keys.tab_until(lambda e: e["tag"] == "button" and e["value"] == "save", "the save button")
+    keys.activate()
+    expect(page.locator(".notice")).to_be_visible()
+    assert live_server.answers_of(code, "before") == {
+        "ASSIST": ("mediateur",),
+        "AGE": ("moins_de_douze",),
+    }
+    # Re-opening the same code shows what was typed.
+    page.goto("/staff/entry/")
+    page.locator("#code").fill(code)
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").first.click()
+    expect(page.locator("#f-ASSIST-mediateur")).to_be_checked()
+    expect(page.locator("#f-AGE-moins_de_douze")).to_be_checked()
+
+
+def test_two_digit_numbers_numbers_typed_in_and_wrong_keys(
+    new_context: ContextFactory, live_server: LiveServer
+) -> None:
+    """An 'after' form: 18 topics (1 waits for a second digit), a number field, a wrong key."""
+    email, password = live_server.staff(Role.MEDIATOR.value)
+    code, _response_id = _finish_paper_form(live_server, email)
+    page = new_context().new_page()
+    sign_in_staff(page, email, password)
+    page.goto("/staff/entry/")
+    page.locator("#code").fill(code)
+    page.locator("#code-after").check()
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").first.click()
+    keys = Counted(page)
+    expect(page.locator("#f-ASSIST-seul")).to_be_focused()
+    keys.press("9")  # ASSIST has 3 options: nothing chosen, a message, focus stays
+    expect(page.locator("#entry-live")).to_contain_text("9")
+    assert keys.active_name() == "ASSIST"
+    for key in ("2", "1"):  # ASSIST: mediateur; MODALITY: individuel
+        keys.press(key)
+    assert keys.active_name() == "SESSIONS"
+    keys.type("12")
+    keys.press("Enter")  # a number field: Enter moves on
+    keys.press("0")  # SESSION_LENGTH: no answer
+    assert keys.active_name() == "TOPICS"
+    for key in ("1", "2", "2", "1", "Enter"):  # 12, 2, then 1 (Enter ends the wait)
+        keys.press(key)
+    assert keys.active_name() == "COMFORT"
+    with page.expect_navigation():
+        page.locator("button[value=save]").click()
+    stored = live_server.answers_of(code, FormKind.AFTER.value)
+    topics = live_server.definition.item("TOPICS").option_codes
+    assert stored == {
+        "ASSIST": ("mediateur",),
+        "MODALITY": ("individuel",),
+        "SESSIONS": ("12",),
+        "SESSION_LENGTH": (NO_ANSWER,),
+        "TOPICS": (topics[0], topics[1], topics[11]),
+    }
+
+
+def _finish_paper_form(server: LiveServer, email: str) -> tuple[str, int]:
+    """A 'before' typed and finished on paper by `email`, drawn for a second entry."""
+    database = server.app.extensions["selfcheck.db"]
+    (code,) = printed_codes(server)
+    with database.session() as session:
+        from selfcheck.services import entry
+
+        typist = session.scalar(select(StaffUser).where(StaffUser.email == email))
+        structure = session.scalar(select(Structure).where(Structure.slug == SLUG))
+        assert typist is not None and structure is not None
+        response = entry.open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
+        answers = {v: ON_PAPER[v] for v, _k in keys_for(server, FormKind.BEFORE, ON_PAPER)}
+        entry.save_entry(
+            session, server.definition, typist, response, answers, finish=True, draw=lambda: 0
+        )
+        response.double_entry_wanted = True
+        session.commit()
+        return code, response.id
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_entry_screens_are_accessible(
+    lang: str, new_context: ContextFactory, live_server: LiveServer, audit: AxeAudit
+) -> None:
+    mediator, password = live_server.staff(Role.MEDIATOR.value)
+    colleague, _ = live_server.staff(Role.MEDIATOR.value, "collegue@browser-staff.invalid")
+    admin, _ = live_server.staff(Role.STRUCTURE_ADMIN.value)
+    page = new_context().new_page()
+    page.goto(f"/?lang={lang}")
+    sign_in_staff(page, mediator, password)
+
+    # Finding the record, with its errors.
+    page.goto("/staff/entry/")
+    audit.check(page, "entry: find or create")
+    for typed in ("", "K7M-2Q", "ZZZZZZZZZ"):
+        page.locator("#code").fill(typed)
+        with page.expect_navigation():
+            page.locator("main form button[type=submit]").first.click()
+        expect(page).to_have_title(ERROR_TITLE)
+        expect(page.locator("#code-error")).to_be_visible()
+        audit.check(page, f"entry: code error ({typed!r})")
+
+    # A paper form without a code, the screen, an error, a partial save.
+    with page.expect_navigation():
+        page.locator("form:has(input[value=new]) button[type=submit]").click()
+    expect(page.locator("form[data-entry]")).to_be_visible()
+    audit.check(page, "entry screen (empty)")
+    page.locator("#f-ASSIST-seul").focus()
+    page.keyboard.press("1")
+    with page.expect_navigation():
+        page.locator("button[value=finish]").click()
+    expect(page).to_have_title(ERROR_TITLE)
+    audit.check(page, "entry screen: finish with questions not typed")
+    with page.expect_navigation():
+        page.locator("button[value=save]").click()
+    audit.check(page, "entry screen after a partial save")
+
+    # The form already typed in: a message and a link, nothing duplicated.
+    code, response_id = _finish_paper_form(live_server, mediator)
+    page.goto("/staff/entry/")
+    page.locator("#code").fill(code)
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").first.click()
+    expect(page.locator(f"a[href$='/staff/entry/{response_id}']")).to_be_visible()
+    audit.check(page, "entry: form already typed in")
+    page.goto(f"/staff/entry/{response_id}")
+    audit.check(page, "entry screen of a finished form")
+
+    # The colleague types it again, blind.
+    page.context.clear_cookies()
+    page.goto(f"/?lang={lang}")
+    sign_in_staff(page, colleague, password)
+    page.goto("/staff/entry/second")
+    audit.check(page, "second entries")
+    with page.expect_navigation():
+        page.locator(f"form[action$='/second/{response_id}/start'] button").click()
+    audit.check(page, "second entry screen")
+    for variable, option in (("ASSIST", "proche"), ("DIPLOMA", "bac")):
+        page.locator(f"#f-{variable}-{option}").check()
+    with page.expect_navigation():
+        page.locator("button[value=save]").click()
+    audit.check(page, "second entry after a save")
+
+    # The administrator settles the differences and sets the share.
+    database = live_server.app.extensions["selfcheck.db"]
+    with database.session() as session:
+        from selfcheck.services import entry
+
+        typist = session.scalar(select(StaffUser).where(StaffUser.email == colleague))
+        response = session.get(Response, response_id)
+        assert typist is not None and response is not None
+        _response, second = entry.load_second_entry(session, typist, response_id)
+        answers = {v: ON_PAPER[v] for v, _k in keys_for(live_server, FormKind.BEFORE, ON_PAPER)}
+        answers.update({"ASSIST": ("proche",), "DIPLOMA": ("bac",)})
+        entry.save_second_entry(
+            session, live_server.definition, typist, response, second, answers, finish=True
+        )
+    page.context.clear_cookies()
+    page.goto(f"/?lang={lang}")
+    sign_in_staff(page, admin, password)
+    page.goto("/staff/entry/discrepancies")
+    audit.check(page, "discrepancies and rates")
+    page.goto(f"/staff/entry/discrepancies/{response_id}")
+    audit.check(page, "resolve")
+    page.locator("[name='choice-ASSIST'][value=other]").check()
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+    expect(page).to_have_title(ERROR_TITLE)
+    audit.check(page, "resolve with an error")
+    page.locator("[name='choice-ASSIST'][value=first]").check()
+    page.locator("[name='choice-DIPLOMA'][value=second]").check()
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+    audit.check(page, "discrepancies after resolving")
+    page.goto("/staff/entry/settings")
+    audit.check(page, "settings")
+    page.locator("#double_entry_percent").fill("150")
+    with page.expect_navigation():
+        page.locator("main form[method=post] button[type=submit]").click()
+    expect(page).to_have_title(ERROR_TITLE)
+    audit.check(page, "settings with an error")
+    audit.assert_clean()
