@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
 from selfcheck import db, errors, i18n
@@ -29,9 +29,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     database_url = overrides.pop("DATABASE_URL", settings.database_url)
     definition_path = overrides.pop("DEFINITION_PATH", DEFAULT_DEFINITION)
     app.config.from_mapping(settings.flask_config())
+    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = settings.staff_idle_minutes * 60
     app.config.update(overrides)
     app.config["SELFCHECK_SETTINGS"] = settings
-    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = settings.staff_idle_minutes * 60
 
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.trim_blocks = True
@@ -45,10 +45,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     CSRFProtect(app)
     errors.init_app(app)
 
-    from selfcheck.views import backoffice, journey, staff_auth
+    from selfcheck.views import backoffice, entry, followup, journey, printing, staff_auth
 
-    for module in (journey, staff_auth, backoffice):
+    for module in (journey, staff_auth, backoffice, followup, entry, printing):
         app.register_blueprint(module.blueprint)
+
+    @app.after_request
+    def _no_store(response: Response) -> Response:
+        # Pages carry a person's answers or code: never keep them in a shared browser's
+        # cache or history (the Back button after "finish and clear this screen").
+        if request.endpoint != "static":
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     @app.context_processor
     def _staff_context() -> dict[str, object]:

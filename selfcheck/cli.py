@@ -7,6 +7,7 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.orm import Session
 from werkzeug.serving import run_simple
 
 from selfcheck import migrate
@@ -158,6 +159,18 @@ def users() -> None:
     """Staff accounts (mediators, administrators, evaluators)."""
 
 
+def _structure_id(session: Session, slug: str | None) -> int | None:
+    """The id of the structure with this link name (None for none), or a usage error."""
+    from selfcheck.services import journey
+
+    if slug is None:
+        return None
+    structure = journey.find_structure(session, slug)
+    if structure is None:
+        raise click.BadParameter(f"no structure with link name {slug!r}")
+    return structure.id
+
+
 @users.command("add")
 @click.option("--email", required=True)
 @click.option(
@@ -171,19 +184,14 @@ def users() -> None:
 def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> None:
     """Create a staff account (the first one: --role platform_admin)."""
     from selfcheck.models import Role
-    from selfcheck.services import auth, journey
+    from selfcheck.services import auth
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _database().session() as session:
-        structure_id = None
-        if slug is not None:
-            structure = journey.find_structure(session, slug)
-            if structure is None:
-                raise click.BadParameter(f"no structure with link name {slug!r}")
-            structure_id = structure.id
+        structure_id = _structure_id(session, slug)
         try:
             user = auth.create_user(
                 session, auth.NewUser(email, Role(role), structure_id), password
@@ -203,7 +211,7 @@ def users_grant(email: str, slug: str | None, department: str | None) -> None:
     from sqlalchemy import select
 
     from selfcheck.models import StaffUser
-    from selfcheck.services import auth, journey
+    from selfcheck.services import auth
 
     with _database().session() as session:
         user = session.scalar(
@@ -211,12 +219,7 @@ def users_grant(email: str, slug: str | None, department: str | None) -> None:
         )
         if user is None:
             raise click.BadParameter(f"no account {email!r}")
-        structure_id = None
-        if slug is not None:
-            structure = journey.find_structure(session, slug)
-            if structure is None:
-                raise click.BadParameter(f"no structure with link name {slug!r}")
-            structure_id = structure.id
+        structure_id = _structure_id(session, slug)
         try:
             auth.grant(session, user, structure_id, department)
         except auth.AuthError as exc:

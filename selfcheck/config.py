@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 ENV_PREFIX = "SELFCHECK_"
@@ -43,13 +44,23 @@ def load_or_create_secret_key(instance_path: Path) -> str:
     SELFCHECK_SECRET_KEY instead of relying on this file.
     """
     path = instance_path / SECRET_KEY_FILE
-    if path.exists():
-        return path.read_text(encoding="ascii").strip()
-    instance_path.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key)
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        # Written aside then linked into place: several workers starting at once all end up
+        # reading the one complete key, never an empty or half-written file.
+        draft = instance_path / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another worker won the race: use its key
+        finally:
+            draft.unlink()
+    key = path.read_text(encoding="ascii").strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it or set {ENV_PREFIX}SECRET_KEY")
     return key
 
 
@@ -65,7 +76,6 @@ class Settings:
     cookie_secure: bool = False
     sqlite_synchronous: str = "NORMAL"
     staff_idle_minutes: int = 30
-    extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, instance_path: Path) -> Settings:
@@ -104,7 +114,9 @@ class Settings:
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.cookie_secure,
             "SESSION_COOKIE_NAME": "selfcheck_session",
+            # A beneficiary's session ends 2 hours after their last page (shared computers);
+            # the personal code resumes the questionnaire where it was.
+            "PERMANENT_SESSION_LIFETIME": timedelta(hours=2),
             "WTF_CSRF_TIME_LIMIT": None,  # the journey has no time limit (RGAA 2.2.1)
             "BABEL_DEFAULT_LOCALE": self.default_language,
-            **self.extra,
         }

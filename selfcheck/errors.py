@@ -51,6 +51,18 @@ MESSAGES = {
         ),
     ),
 }
+OTHER_TAB_MESSAGE = (
+    _l("Un autre questionnaire est ouvert"),
+    _l(
+        "Cette page vient d'un autre onglet ou d'une autre fenêtre, où un autre questionnaire "
+        "était ouvert. Rien n'a été enregistré. Fermez les autres onglets, puis continuez ici "
+        "avec votre code."
+    ),
+)
+ALREADY_SENT_MESSAGE = (
+    _l("Ce questionnaire est déjà envoyé"),
+    _l("Vos réponses ont déjà été envoyées : elles ne peuvent plus être modifiées ici."),
+)
 CSRF_MESSAGE = (
     _l("Votre page a expiré"),
     _l(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from flask import Flask, Response, current_app, g, request
 from flask_babel import Babel, get_translations
+from flask_babel.speaklater import LazyString
+from markupsafe import Markup, escape
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,18 @@ def _typeset(text: str) -> str:
     return french_typography(text) if select_locale().startswith("fr") else text
 
 
+def _safe(text: str) -> Markup:
+    """Escaped: Jinja's new-style gettext marks what it returns as safe HTML, and neither
+    translators nor questionnaire authors should be able to inject markup into a page."""
+    return escape(_typeset(text))
+
+
+def plain_lazy_strings(value: object) -> object:
+    """Jinja `finalize`: a lazy translation is rendered as a plain string, so it is escaped
+    (Flask-Babel's LazyString declares itself safe HTML)."""
+    return str(value) if isinstance(value, LazyString) else value
+
+
 class TemplateTranslations:
     """Template gettext with French typography, memoised per (locale, text).
 
@@ -93,24 +107,25 @@ class TemplateTranslations:
     MAX_ENTRIES = 20_000  # msgids are finite; the bound only guards against misuse
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], str] = {}
+        self._cache: dict[tuple[str, str], Markup] = {}
 
-    def gettext(self, text: str) -> str:
+    def gettext(self, text: str) -> Markup:
         key = (select_locale(), text)
         found = self._cache.get(key)
         if found is None:
-            found = _typeset(get_translations().ugettext(text))
+            found = _safe(get_translations().ugettext(text))
             if len(self._cache) < self.MAX_ENTRIES:
                 self._cache[key] = found
         return found
 
-    def ngettext(self, singular: str, plural: str, number: int) -> str:
-        return _typeset(get_translations().ungettext(singular, plural, number))
+    def ngettext(self, singular: str, plural: str, number: int) -> Markup:
+        return _safe(get_translations().ungettext(singular, plural, number))
 
     def install(self, app: Flask) -> None:
         app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
             self.gettext, self.ngettext, newstyle=True
         )
+        app.jinja_env.finalize = plain_lazy_strings
 
 
 def missing_catalogs(languages: tuple[str, ...], directory: Path = TRANSLATIONS_DIR) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort, redirect, request, url_for
+from flask import abort, g, redirect, request, session, url_for
 
 from selfcheck.models import Role, StaffUser, Structure
 
@@ -26,6 +26,7 @@ class Permission(enum.StrEnum):
     RESOLVE = "resolve"  # settle the differences between two entries
     AUDIT = "audit"  # read the audit trail
     MANAGE_STRUCTURE = "manage_structure"  # double-entry share, after-due delay
+    DELETE = "delete"  # delete a response or a whole person (with an audit event)
     EVALUATE = "evaluate"  # aggregates and anonymised exports (evaluator screens)
     ACCOUNT = "account"  # one's own password
 
@@ -39,7 +40,13 @@ _STRUCTURE_STAFF = {
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.MEDIATOR: frozenset(_STRUCTURE_STAFF),
     Role.STRUCTURE_ADMIN: frozenset(
-        _STRUCTURE_STAFF | {Permission.RESOLVE, Permission.AUDIT, Permission.MANAGE_STRUCTURE}
+        _STRUCTURE_STAFF
+        | {
+            Permission.RESOLVE,
+            Permission.AUDIT,
+            Permission.MANAGE_STRUCTURE,
+            Permission.DELETE,
+        }
     ),
     Role.EVALUATOR: frozenset({Permission.ACCOUNT, Permission.EVALUATE}),
     Role.PLATFORM_ADMIN: frozenset(Permission),
@@ -75,17 +82,30 @@ def public(view: F) -> F:
     return view
 
 
-def requires(permission: Permission) -> Callable[[F], F]:
-    """Sign-in page for visitors, 403 for staff without `permission`."""
+def requires(permission: Permission, *, keep_post: bool = False) -> Callable[[F], F]:
+    """Sign-in page for visitors, 403 for staff without `permission`.
+
+    With `keep_post`, a form posted after the staff session expired is kept (see
+    staff_session.keep_pending_post) and given back to the same person after sign-in.
+    """
 
     def decorate(view: F) -> F:
         @wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            from selfcheck.staff_session import current_staff
+            from selfcheck.staff_session import STAFF_ID, current_staff, keep_pending_post
 
+            signed_in_as = session.get(STAFF_ID)  # before current_staff() clears an expiry
             user = current_staff()
             if user is None:
-                return redirect(url_for("staff_auth.login", next=request.full_path.rstrip("?")))
+                target = request.full_path.rstrip("?")
+                if keep_post and request.method == "POST" and isinstance(signed_in_as, int):
+                    kept = keep_pending_post(signed_in_as, request.path, request.form)
+                    return redirect(
+                        url_for("staff_auth.login", next=target, expired=1, kept=int(kept))
+                    )
+                # The expired session is cleared by now: the sign-in page says why it shows.
+                expired = 1 if g.get("staff_session_expired") else None
+                return redirect(url_for("staff_auth.login", next=target, expired=expired))
             if not has_permission(user, permission):
                 abort(403)
             return view(*args, **kwargs)

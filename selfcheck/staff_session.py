@@ -6,9 +6,13 @@ A session ends after SELFCHECK_STAFF_IDLE_MINUTES without a request (default 30)
 
 from __future__ import annotations
 
+import json
 import time
+import zlib
+from datetime import UTC
 
 from flask import current_app, g, session
+from werkzeug.datastructures import MultiDict
 
 from selfcheck.db import get_session
 from selfcheck.models import StaffUser
@@ -18,16 +22,29 @@ SIGNED_IN_AT = "staff_signed_in_at"
 LAST_SEEN = "staff_last_seen"
 PASSWORD_STAMP = "staff_password_stamp"
 ABSOLUTE_SECONDS = 12 * 3600
+# A form posted after the session expired, kept in the signed cookie until the same person
+# signs in again (permissions.requires(..., keep_post=True)). Bounded: a cookie holds ~4 kB.
+PENDING_POST = "pending_post"
+PENDING_POST_MAX_BYTES = 2000  # compressed, as the cookie stores it
 
 
 def _password_stamp(user: StaffUser) -> str:
-    # SQLite gives naive datetimes back, PostgreSQL aware ones: compare the wall-clock value.
-    return user.password_changed_at.replace(tzinfo=None).isoformat(timespec="seconds")
+    # SQLite gives naive UTC datetimes back, PostgreSQL aware ones (in the connection's time
+    # zone): compare the UTC wall-clock value. Microseconds, so that a change made in the same
+    # second as a sign-in elsewhere still signs that device out.
+    changed = user.password_changed_at
+    if changed.tzinfo is not None:
+        changed = changed.astimezone(UTC)
+    return changed.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 def sign_in(user: StaffUser) -> None:
-    # A fresh session: nothing from before sign-in (a beneficiary's journey) carries over.
+    # A fresh session: nothing from before sign-in (a beneficiary's journey) carries over,
+    # except a form kept when the session expired (only its owner gets it back).
+    pending = session.get(PENDING_POST)
     session.clear()
+    if pending is not None:
+        session[PENDING_POST] = pending
     now = int(time.time())
     session[STAFF_ID] = user.id
     session[SIGNED_IN_AT] = now
@@ -70,3 +87,38 @@ def current_staff() -> StaffUser | None:
                 sign_out()
     g.staff_user = user
     return user
+
+
+def keep_pending_post(user_id: int, path: str, form: MultiDict[str, str]) -> bool:
+    """Keep the fields of a form posted to `path` after `user_id`'s session expired.
+
+    The CSRF token is not kept (a fresh page gets a fresh one). Returns False, keeping
+    nothing, when the fields would not fit in the session cookie.
+    """
+    fields = [[name, value] for name, value in form.items(multi=True) if name != "csrf_token"]
+    record = {"user": user_id, "path": path, "fields": fields}
+    packed = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(zlib.compress(packed)) > PENDING_POST_MAX_BYTES:
+        session.pop(PENDING_POST, None)
+        return False
+    session[PENDING_POST] = record
+    return True
+
+
+def has_pending_post() -> bool:
+    return isinstance(session.get(PENDING_POST), dict)
+
+
+def take_pending_post(user: StaffUser, path: str) -> MultiDict[str, str] | None:
+    """The fields kept for `path`, once, if `user` is the person who typed them."""
+    record = session.get(PENDING_POST)
+    if not isinstance(record, dict) or record.get("path") != path:
+        return None
+    session.pop(PENDING_POST)
+    if record.get("user") != user.id or not isinstance(record.get("fields"), list):
+        return None
+    kept: MultiDict[str, str] = MultiDict()
+    for pair in record["fields"]:
+        if isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair):
+            kept.add(pair[0], pair[1])
+    return kept

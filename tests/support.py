@@ -329,8 +329,9 @@ class Visitor:
             location = posted.headers["Location"]
 
     def submit(self) -> TestResponse:
-        """Press "send" on the check page (the current page)."""
-        return self.post("/check")
+        """Press "send" on the check page (the current page), with its hidden fields."""
+        form = next(f for f in self.forms() if f.action and path_of(f.action) == "/check")
+        return self.post("/check", form.hidden())
 
     def complete(self, slug: str, form: str = "before", answers: Values | None = None) -> str:
         """Start, fill and submit a questionnaire; returns the person's code from /done."""

@@ -50,8 +50,13 @@ class ChoiceField(RadioField):  # type: ignore[misc]
             if _required(self):
                 raise ValidationError(MSG_CHOOSE)
             return
-        if self.data not in self.item.option_codes:
+        if self.data not in self.item.option_codes or getattr(self, "several", False):
             raise ValidationError(MSG_NOT_AN_OPTION)
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        # One choice means one value: a tampered ASSIST=a&ASSIST=b is refused, not truncated.
+        self.several = len(valuelist) > 1
+        super().process_formdata(valuelist)
 
 
 class MultiChoiceField(SelectMultipleField):  # type: ignore[misc]

@@ -104,7 +104,7 @@ class StaffUser(Base):
 class Grant(Base):
     """What an evaluator may see: one structure, or every structure of a department."""
 
-    __tablename__ = "grant"
+    __tablename__ = "evaluator_grant"
     __table_args__ = (
         UniqueConstraint("user_id", "structure_id", "department", name="uq_grant_scope"),
     )
@@ -208,6 +208,9 @@ class SecondEntry(Base):
     answers: Mapped[list[SecondEntryAnswer]] = relationship(
         cascade="all, delete-orphan", order_by="SecondEntryAnswer.id"
     )
+    discrepancies: Mapped[list[EntryDiscrepancy]] = relationship(
+        cascade="all, delete-orphan", order_by="EntryDiscrepancy.id"
+    )
 
 
 class SecondEntryAnswer(Base):
@@ -220,12 +223,35 @@ class SecondEntryAnswer(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class EntryDiscrepancy(Base):
+    """A field on which the blind second entry differed from the first, and how it was settled.
+
+    Kept once settled: the discrepancy rate per item (differing / compared) is data quality.
+    Values are JSON lists of stored answer values, as typed at the time of the comparison.
+    """
+
+    __tablename__ = "entry_discrepancy"
+    __table_args__ = (
+        UniqueConstraint("second_entry_id", "variable", name="uq_entry_discrepancy_field"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    second_entry_id: Mapped[int] = mapped_column(ForeignKey("second_entry.id", ondelete="CASCADE"))
+    variable: Mapped[str] = mapped_column(String(40))
+    first_value: Mapped[str] = mapped_column(Text)
+    second_value: Mapped[str] = mapped_column(Text)
+    resolved_value: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+
+
 class Answer(Base):
     """One value given to one variable (several rows for a multiple choice)."""
 
     __tablename__ = "answer"
     __table_args__ = (
-        Index("ix_answer_response_variable", "response_id", "variable"),
+        # Also the index for reading a response's answers (its prefix).
+        UniqueConstraint("response_id", "variable", "value", name="uq_answer_value"),
         Index("ix_answer_variable_value", "variable", "value"),
     )
 
@@ -233,6 +259,9 @@ class Answer(Base):
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
     variable: Mapped[str] = mapped_column(String(40))
     value: Mapped[str] = mapped_column(Text)
+    # The questionnaire definition version this answer was given under (a response resumed
+    # after an upgrade holds answers of two versions). Older rows: their response's version.
+    definition_version: Mapped[str | None] = mapped_column(String(32))
 
     response: Mapped[Response] = relationship(back_populates="answers")
 
@@ -243,6 +272,7 @@ __all__ = [
     "Base",
     "Beneficiary",
     "Channel",
+    "EntryDiscrepancy",
     "Grant",
     "Response",
     "Role",

@@ -186,6 +186,10 @@ def _condition_problems(
     if target is None:
         return [f"{where}: show_if refers to {condition['item']!r}, which is not an earlier item"]
     problems = []
+    if "show_if" in target:
+        # Visibility is decided from answers alone; a chain would keep the stale answer of a
+        # question that has since been hidden.
+        problems.append(f"{where}: show_if refers to {target['code']}, which has a show_if itself")
     if page_of[target["code"]] == page["code"]:
         # Without JavaScript a page cannot react to its own answers.
         problems.append(f"{where}: show_if must refer to an item on an earlier page")

@@ -28,6 +28,14 @@ class Moment(enum.StrEnum):
 
 PRE_SUFFIX = "_PRE"
 
+# The stored value of a question the person left blank on a paper form ("Sans réponse", typed
+# as 0 on the entry screen), as opposed to a question not typed in yet (no answer row at all).
+# It can never be a real answer: option codes match ^[a-z0-9][a-z0-9_]*$ (no leading
+# underscore), numbers are digits only, and the online journey never stores it. Everything
+# that reads answers (summary, exports, codebook) must treat it as missing: unknown values
+# already are, since they match no option. See services/entry.py.
+NO_ANSWER = "_no_answer"
+
 
 @dataclass(frozen=True)
 class Option:

@@ -1,7 +1,7 @@
 """Item counts and an estimate of answering time for each form, computed from the definition.
 
-The estimate uses reading-and-answering times per item type measured informally with
-mediators' audiences (slow readers, first-time users); it is a planning figure, not a norm.
+The estimate uses assumed reading-and-answering times per item type, chosen generously for
+slow readers and first-time users; it is a planning figure, not a measurement.
 """
 
 from __future__ import annotations

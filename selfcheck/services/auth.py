@@ -114,7 +114,7 @@ def grant(
         raise AuthError("grants_are_for_evaluators")
     if (structure_id is None) == (department is None):
         raise AuthError("one_scope")
-    found = Grant(user_id=user.id, structure_id=structure_id, department=department)
-    session.add(found)
+    found = Grant(structure_id=structure_id, department=department)
+    user.grants.append(found)  # through the relationship: `user.grants` is current at once
     session.commit()
     return found

@@ -44,6 +44,7 @@ class UnknownCode(JourneyError):
 
 class NextStep(enum.Enum):
     START_BEFORE = "start_before"  # a code printed on a paper form, never used yet
+    BEING_TYPED = "being_typed"  # a paper form a mediator has started typing in
     RESUME = "resume"
     START_AFTER = "start_after"
     SUMMARY = "summary"
@@ -189,6 +190,14 @@ def neighbour_page(
             return order[index]
         index += step
     return None
+
+
+def is_new_follow_up(page: Page, form: FormKind, answers: Answers) -> bool:
+    """A page of conditional questions only, none answered yet: it has just been opened."""
+    items = page.items_for(form)
+    return all(item.show_if is not None for item in items) and not any(
+        answers.get(variable.code) for variable in page_variables(page, form, answers)
+    )
 
 
 def missing_required(
@@ -339,7 +348,8 @@ def save_page(
     `values` comes from a validated form; we still refuse anything that is not an option
     of its item, so a bug upstream cannot store a value outside the scale.
     """
-    if response.is_submitted:
+    if lock_for_writing(session, response) != Status.IN_PROGRESS.value:
+        session.rollback()
         raise JourneyError("already_submitted")
     form = FormKind(response.form)
     variables = page_variables(page, form, answers_of(response))
@@ -347,7 +357,15 @@ def save_page(
     for variable in variables:
         given = [value for value in values.get(variable.code, ()) if value != ""]
         _check_values(variable.item, given)
-        rows += [Answer(response_id=response.id, variable=variable.code, value=v) for v in given]
+        rows += [
+            Answer(
+                response_id=response.id,
+                variable=variable.code,
+                value=value,
+                definition_version=definition.version,
+            )
+            for value in given
+        ]
     session.execute(
         delete(Answer).where(
             Answer.response_id == response.id,
@@ -366,6 +384,18 @@ def save_page(
     session.expire(response, ["answers"])
 
 
+def lock_for_writing(session: Session, response: Response) -> str:
+    """Lock the response row until commit and return its current status.
+
+    Two saves of the same page at once (a double click) would otherwise both delete then
+    both insert. PostgreSQL: SELECT … FOR UPDATE; SQLite serialises writers by itself.
+    """
+    status: str = session.execute(
+        select(Response.status).where(Response.id == response.id).with_for_update()
+    ).scalar_one()
+    return status
+
+
 def _check_values(item: Item, values: Sequence[str]) -> None:
     if item.options:
         allowed = set(item.option_codes)
@@ -381,11 +411,14 @@ def submit(session: Session, definition: Definition, response: Response) -> bool
     Answers to questions that ended up hidden (a "which ones?" after changing "yes" to "no")
     are removed first, so stored data always matches what the person last saw.
     """
-    if response.is_submitted:
+    if response.is_submitted or lock_for_writing(session, response) != Status.IN_PROGRESS.value:
+        session.rollback()
         return False
     form = FormKind(response.form)
+    session.expire(response, ["answers"])  # read them again under the lock
     answers = answers_of(response)
     if missing_required(definition, form, answers):
+        session.rollback()
         raise JourneyError("missing_required")
     shown = {
         variable.code
@@ -428,6 +461,8 @@ def route_for_code(beneficiary: Beneficiary) -> CodeRoute:
     """What someone who types their code should see next."""
     by_form = {response.form: response for response in beneficiary.responses}
     open_response = next((r for r in beneficiary.responses if not r.is_submitted), None)
+    if open_response is not None and open_response.channel == Channel.PAPER.value:
+        return CodeRoute(NextStep.BEING_TYPED, beneficiary, open_response)
     if open_response is not None:
         return CodeRoute(NextStep.RESUME, beneficiary, open_response)
     if not by_form:

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 from markupsafe import escape
 
-from selfcheck.questionnaire.model import Definition, FormKind, Item, Moment, Page, Variable
+from selfcheck.questionnaire.model import (
+    NO_ANSWER,
+    Definition,
+    FormKind,
+    Item,
+    Moment,
+    Page,
+    Variable,
+)
 from selfcheck.services.journey import Answers, page_variables, visible_pages
 
 # Item type -> macro in templates/macros/questions.html.
@@ -89,6 +97,11 @@ class QuestionView:
         return " ".join(ids)
 
 
+def _typed_text(given: Sequence[str]) -> str:
+    """A number or text answer as typed; "" when none, or left blank on paper (NO_ANSWER)."""
+    return given[0] if given and given[0] != NO_ANSWER else ""
+
+
 def input_id(variable_code: str, option_code: str | None = None) -> str:
     base = "f-" + variable_code
     return f"{base}-{option_code}" if option_code is not None else base
@@ -154,7 +167,7 @@ def _variable_view(
     if placeholders:
         value = "" if options else VALUE_MARK + variable.code + VALUE_MARK
     else:
-        value = given[0] if given and not options else ""
+        value = _typed_text(given) if not options else ""
     return VariableView(
         code=variable.code,
         moment=variable.moment,
@@ -190,7 +203,7 @@ def answers_by_page(definition: Definition, form: FormKind, answers: Answers) ->
             given = answers.get(variable.code, ())
             item = variable.item
             labels = tuple(o.label for o in item.options if o.code in given)
-            text = given[0] if given and not item.options else ""
+            text = _typed_text(given) if not item.options else ""
             lines.append(AnswerLine(item, numbers[item.code], variable.moment, labels, text))
         result.append(PageAnswers(page, tuple(lines)))
     return result
@@ -204,7 +217,7 @@ def fill_state(html: str, page: Page, form: FormKind, answers: Answers) -> str:
         given = answers.get(variable.code, ())
         if variable.item.options:
             checked.update(input_id(variable.code, code) for code in given)
-        elif given:
+        elif _typed_text(given):
             values[variable.code] = given[0]
 
     def replace(match: re.Match[str]) -> str:

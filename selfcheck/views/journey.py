@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import secrets
-from typing import Any
+from collections.abc import Callable
 
 from flask import (
     Blueprint,
@@ -19,14 +20,23 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.db import get_session
+from selfcheck.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.forms.journey import UNKNOWN_CODE, CodeForm, StartForm
 from selfcheck.forms.registry import PageFormFactory
 from selfcheck.i18n import select_locale
 from selfcheck.models import Beneficiary, Response
 from selfcheck.permissions import public
 from selfcheck.questionnaire.model import Definition, FormKind, Page
+from selfcheck.questionnaire.stats import form_stats
 from selfcheck.services import codes, journey, page_view, summary
-from selfcheck.views.page_cache import CSRF_PLACEHOLDER, PageCache
+from selfcheck.views.page_cache import (
+    CODE_PLACEHOLDER,
+    CODE_SPOKEN_PLACEHOLDER,
+    CSRF_PLACEHOLDER,
+    RESPONSE_PLACEHOLDER,
+    PageCache,
+    fill_request,
+)
 from selfcheck.views.page_cache import EXTENSION_KEY as PAGES_KEY
 
 blueprint = Blueprint("journey", __name__)
@@ -53,6 +63,9 @@ def _locale() -> str:
 
 
 def _remember(response: Response) -> None:
+    # Permanent: the cookie then expires after PERMANENT_SESSION_LIFETIME without a visit
+    # (shared computers); answers are saved page by page and the code resumes them.
+    session.permanent = True
     session[SESSION_RESPONSE] = response.id
     session[SESSION_PERSON] = response.beneficiary_id
 
@@ -85,7 +98,7 @@ def _no_session() -> HttpResponse:
 @blueprint.get("/")
 @public
 def home() -> Rendered:
-    return render_template("journey/home.html", form=CodeForm())
+    return render_template("journey/home.html")
 
 
 @blueprint.route("/s/<slug>", methods=["GET", "POST"])
@@ -104,9 +117,29 @@ def start(slug: str) -> Rendered:
         )
         _remember(response)
         return redirect(url_for("journey.question", page_code=_first_page(response)))
+    state = _current_state()
+    ongoing = state if state is not None and not state.is_submitted else None
+    resume = journey.resume_page(_definition(), ongoing, ongoing.answers) if ongoing else None
     return render_template(
-        "journey/start.html", structure=structure, token=secrets.token_urlsafe(24)
+        "journey/start.html",
+        minutes=_minutes(),
+        structure=structure,
+        token=secrets.token_urlsafe(24),
+        ongoing=ongoing,
+        resume_url=(
+            url_for("journey.question", page_code=resume.code)
+            if resume
+            else url_for("journey.check")
+        )
+        if ongoing
+        else None,
     )
+
+
+def _minutes() -> dict[str, int]:
+    """Typical answering time of each form, from the definition (rounded up)."""
+    definition = _definition()
+    return {form.value: math.ceil(form_stats(definition, form).minutes) for form in FormKind}
 
 
 def _first_page(response: Response) -> str:
@@ -132,28 +165,53 @@ def enter_code() -> Rendered:
     return _follow_code(beneficiary)
 
 
-def _follow_code(beneficiary: Beneficiary) -> HttpResponse:
+def _follow_code(beneficiary: Beneficiary) -> Rendered:
+    """Send someone who gave their code where it leads (see journey.route_for_code)."""
     route = journey.route_for_code(beneficiary)
     session[SESSION_PERSON] = beneficiary.id
     session.pop(SESSION_RESPONSE, None)
-    if route.step is journey.NextStep.SUMMARY:
-        return redirect(url_for("journey.progress"))
-    if route.step is journey.NextStep.START_AFTER:
-        return redirect(url_for("journey.welcome_back"))
-    if route.step is journey.NextStep.START_BEFORE:
-        # A code printed on a paper form: the person answers the same form online instead.
-        response = journey.open_form(
-            get_session(), _definition(), beneficiary, FormKind.BEFORE, _locale()
-        )
-        _remember(response)
-        return redirect(url_for("journey.question", page_code=_first_page(response)))
+    return _NEXT_STEP_VIEWS[route.step](route)
+
+
+def _to_summary(_route: journey.CodeRoute) -> Rendered:
+    return redirect(url_for("journey.progress"))
+
+
+def _to_welcome_back(_route: journey.CodeRoute) -> Rendered:
+    return redirect(url_for("journey.welcome_back"))
+
+
+def _being_typed(_route: journey.CodeRoute) -> Rendered:
+    # Two people must not fill in the same form: the paper one is being typed in.
+    return render_template("journey/being_typed.html")
+
+
+def _start_before(route: journey.CodeRoute) -> Rendered:
+    # A code printed on a paper form: the person answers the same form online instead.
+    response = journey.open_form(
+        get_session(), _definition(), route.beneficiary, FormKind.BEFORE, _locale()
+    )
+    _remember(response)
+    return redirect(url_for("journey.question", page_code=_first_page(response)))
+
+
+def _resume(route: journey.CodeRoute) -> Rendered:
     assert route.response is not None
     _remember(route.response)
-    definition = _definition()
-    page = journey.resume_page(definition, route.response, journey.answers_of(route.response))
+    answers = journey.answers_of(route.response)
+    page = journey.resume_page(_definition(), route.response, answers)
     if page is None:
         return redirect(url_for("journey.check"))
     return redirect(url_for("journey.question", page_code=page.code))
+
+
+_NEXT_STEP_VIEWS: dict[journey.NextStep, Callable[[journey.CodeRoute], Rendered]] = {
+    journey.NextStep.SUMMARY: _to_summary,
+    journey.NextStep.START_AFTER: _to_welcome_back,
+    journey.NextStep.BEING_TYPED: _being_typed,
+    journey.NextStep.START_BEFORE: _start_before,
+    journey.NextStep.RESUME: _resume,
+}
 
 
 @blueprint.route("/welcome-back", methods=["GET", "POST"])
@@ -171,7 +229,7 @@ def welcome_back() -> Rendered:
         response = journey.start_after(get_session(), _definition(), beneficiary, _locale())
         _remember(response)
         return _follow_code(beneficiary)
-    return render_template("journey/welcome_back.html", beneficiary=beneficiary)
+    return render_template("journey/welcome_back.html", beneficiary=beneficiary, minutes=_minutes())
 
 
 @blueprint.route("/q/<page_code>", methods=["GET", "POST"])
@@ -200,10 +258,21 @@ def question(page_code: str) -> Rendered:
     return _render_page(definition, state, page)
 
 
+def _posted_for_another_response(response_id: int) -> bool:
+    """A page sent from another tab, where a different questionnaire was open."""
+    return request.form.get("response_id") != str(response_id)
+
+
+def _other_tab() -> Rendered:
+    return render_error(409, *OTHER_TAB_MESSAGE)
+
+
 def _save_page(definition: Definition, state: journey.ResponseState, page: Page) -> Rendered:
     action = request.form.get("action", "next")
     if action not in ACTIONS:
         abort(400)
+    if _posted_for_another_response(state.id):
+        return _other_tab()
     answers = state.answers
     variables = journey.page_variables(page, state.form, answers)
     values, errors = _forms().validate(variables, request.form)
@@ -229,9 +298,14 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
             else url_for("journey.start", slug=state.structure_slug)
         )
         return redirect(target)
-    if request.form.get("return_to") == "check":
-        return redirect(url_for("journey.check"))
     following = journey.neighbour_page(definition, state.form, page.code, answers, 1)
+    if request.form.get("return_to") == "check":
+        if following is not None and journey.is_new_follow_up(following, state.form, answers):
+            # "Yes" now opens "which ones?": ask it before going back to the check page.
+            return redirect(
+                url_for("journey.question", page_code=following.code, return_to="check")
+            )
+        return redirect(url_for("journey.check"))
     if following is None:
         return redirect(url_for("journey.check"))
     return redirect(url_for("journey.question", page_code=following.code))
@@ -257,14 +331,26 @@ def _render_page(
         "has_errors": bool(errors),
         "return_to": return_to,
     }
+    per_request = {
+        CSRF_PLACEHOLDER: generate_csrf(),
+        RESPONSE_PLACEHOLDER: str(state.id),
+        CODE_PLACEHOLDER: codes.display(state.code),
+        CODE_SPOKEN_PLACEHOLDER: codes.spoken(state.code),
+    }
+    placeholders = {
+        "csrf_value": CSRF_PLACEHOLDER,
+        "response_id": RESPONSE_PLACEHOLDER,
+        "code_display": CODE_PLACEHOLDER,
+        "code_spoken": CODE_SPOKEN_PLACEHOLDER,
+    }
     if errors:
         questions = page_view.build_questions(
             definition, state.form, page, state.answers, shown, errors
         )
         html = render_template(
-            "journey/question.html", questions=questions, csrf_value=generate_csrf(), **context
+            "journey/question.html", questions=questions, **placeholders, **context
         )
-        return html, status
+        return fill_request(html, per_request), status
     # Same page for everyone but the answers and the CSRF token: render once, fill per request.
     variables = journey.page_variables(page, state.form, state.answers)
     key = (
@@ -282,12 +368,13 @@ def _render_page(
             definition, state.form, page, state.answers, placeholders=True
         )
         return render_template(
-            "journey/question.html", questions=questions, csrf_value=CSRF_PLACEHOLDER, **context
+            "journey/question.html", questions=questions, **placeholders, **context
         )
 
     cache: PageCache = current_app.extensions[PAGES_KEY]
-    html = page_view.fill_state(cache.get_or_render(key, render), page, state.form, state.answers)
-    return html.replace(CSRF_PLACEHOLDER, generate_csrf()), status
+    # Request values first: an answer can then never be mistaken for a placeholder.
+    html = fill_request(cache.get_or_render(key, render), per_request)
+    return page_view.fill_state(html, page, state.form, state.answers), status
 
 
 @blueprint.route("/check", methods=["GET", "POST"])
@@ -302,6 +389,8 @@ def check() -> Rendered:
     form_kind = FormKind(response.form)
     answers = journey.answers_of(response)
     missing = journey.missing_required(definition, form_kind, answers)
+    if request.method == "POST" and _posted_for_another_response(response.id):
+        return _other_tab()
     if request.method == "POST" and not missing:
         journey.submit(get_session(), definition, response)
         return redirect(url_for("journey.done"))
@@ -311,7 +400,7 @@ def check() -> Rendered:
         sections=page_view.answers_by_page(definition, form_kind, answers),
         missing=missing if request.method == "POST" else [],
         form_title=definition.titles[form_kind],
-        numbers=page_view.question_numbers(definition, form_kind),
+        response_id=response.id,
     ), status
 
 
@@ -360,6 +449,14 @@ def leave() -> HttpResponse:
     return redirect(url_for("journey.home", left=1))
 
 
+@blueprint.errorhandler(journey.JourneyError)
+def _journey_error(error: journey.JourneyError) -> Rendered:
+    """A save or submit that raced another (second tab, double click): never a 500."""
+    if error.reason == "already_submitted":
+        return render_error(409, *ALREADY_SENT_MESSAGE)
+    return render_error(409, *OTHER_TAB_MESSAGE)
+
+
 @blueprint.app_template_filter("code_display")
 def _code_display(code: str) -> str:
     return codes.display(code)
@@ -368,8 +465,3 @@ def _code_display(code: str) -> str:
 @blueprint.app_template_filter("code_spoken")
 def _code_spoken(code: str) -> str:
     return codes.spoken(code)
-
-
-@blueprint.app_context_processor
-def _journey_context() -> dict[str, Any]:
-    return {"FormKind": FormKind}

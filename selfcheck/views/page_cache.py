@@ -9,11 +9,24 @@ showing errors are rendered afresh, never cached.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
+
+from markupsafe import escape
 
 EXTENSION_KEY = "selfcheck.page_cache"
-# A control character cannot appear in rendered HTML otherwise; it never reaches a browser.
+# Per-request values of a cached page. A control character cannot appear in rendered HTML
+# otherwise, and `fill_request` replaces them all before the page leaves the server.
 CSRF_PLACEHOLDER = "\x02csrf\x02"
+RESPONSE_PLACEHOLDER = "\x02response\x02"
+CODE_PLACEHOLDER = "\x02code\x02"
+CODE_SPOKEN_PLACEHOLDER = "\x02code-spoken\x02"
+
+
+def fill_request(html: str, values: Mapping[str, str]) -> str:
+    """Replace the per-request placeholders (values are escaped: they go into attributes)."""
+    for placeholder, value in values.items():
+        html = html.replace(placeholder, str(escape(value)))
+    return html
 
 
 class PageCache:

@@ -12,7 +12,7 @@ from selfcheck.db import get_session
 from selfcheck.forms.staff import LoginForm, PasswordChangeForm
 from selfcheck.permissions import Permission, public, requires
 from selfcheck.services import auth
-from selfcheck.staff_session import current_staff, sign_in, sign_out
+from selfcheck.staff_session import current_staff, has_pending_post, sign_in, sign_out
 
 blueprint = Blueprint("staff_auth", __name__, url_prefix="/staff")
 
@@ -49,6 +49,8 @@ def login() -> Rendered:
         form=form,
         error=error,
         expired=bool(g.get("staff_session_expired")) or request.args.get("expired") == "1",
+        kept=request.args.get("kept") == "1" and has_pending_post(),
+        lost=request.args.get("kept") == "0",
     ), status
 
 

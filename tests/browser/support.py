@@ -40,6 +40,7 @@ AXE_OPTIONS: dict[str, Any] = {
 # Set to a folder (docs/screenshots) to refresh the README's screenshots; read at import time.
 SCREENSHOTS_DIR = os.environ.get("SELFCHECK_SCREENSHOTS", "")
 CODE_PATTERN = re.compile(r"^[0-9A-Z]{3}-[0-9A-Z]{3}-[0-9A-Z]{3}$")
+STAFF_PASSWORD = "une phrase de passe pour le navigateur"
 
 ContextFactory = Callable[..., BrowserContext]
 Chooser = Callable[[str, int], int]  # (input name, number of options) -> option index
@@ -89,6 +90,27 @@ class LiveServer:
             person = journey.find_beneficiary(session, code)
             return {response.form: response.status for response in person.responses}
 
+    def staff(self, role: str, email: str | None = None) -> tuple[str, str]:
+        """A staff account of `role` in the demo structure (created once): (email, password)."""
+        from sqlalchemy import select
+
+        from selfcheck.models import Role, StaffUser
+        from selfcheck.services import auth
+
+        email = email or f"{role}@browser-staff.invalid"
+        database = self.app.extensions["selfcheck.db"]
+        with database.session() as session:
+            if session.scalar(select(StaffUser).where(StaffUser.email == email)) is None:
+                structure = journey.find_structure(session, SLUG)
+                assert structure is not None
+                in_structure = Role(role) in (Role.MEDIATOR, Role.STRUCTURE_ADMIN)
+                auth.create_user(
+                    session,
+                    auth.NewUser(email, Role(role), structure.id if in_structure else None),
+                    STAFF_PASSWORD,
+                )
+        return email, STAFF_PASSWORD
+
     def answers_of(self, code: str, form: str) -> dict[str, tuple[str, ...]]:
         """What the person with this code answered in one form, by variable."""
         database = self.app.extensions["selfcheck.db"]
@@ -96,6 +118,16 @@ class LiveServer:
             person = journey.find_beneficiary(session, code)
             (response,) = [r for r in person.responses if r.form == form]
             return dict(journey.answers_of(response))
+
+
+def sign_in_staff(page: Page, email: str, password: str = STAFF_PASSWORD) -> None:
+    """Sign in through the staff login page (filled, not typed: not part of what is measured)."""
+    page.goto("/staff/login")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(password)
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+    assert "/staff/login" not in page.url, f"{email} could not sign in"
 
 
 # --- axe-core ------------------------------------------------------------------------------

@@ -166,7 +166,14 @@ def test_invalid_utf8_is_not_a_server_error(
 ) -> None:
     visitor = on_page("p_help")
     unchanged()
-    body = b"csrf_token=" + visitor.page_form().hidden()[CSRF_FIELD].encode() + b"&ASSIST=%FF%FE"
+    hidden = visitor.page_form().hidden()
+    body = (
+        b"csrf_token="
+        + hidden[CSRF_FIELD].encode()
+        + b"&response_id="
+        + hidden["response_id"].encode()
+        + b"&ASSIST=%FF%FE"
+    )
     refused = visitor.client.post(
         "/q/p_help", data=body, content_type="application/x-www-form-urlencoded"
     )

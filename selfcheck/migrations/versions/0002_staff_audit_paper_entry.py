@@ -64,21 +64,23 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "grant",
+        "evaluator_grant",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("structure_id", sa.Integer(), nullable=True),
         sa.Column("department", sa.String(length=3), nullable=True),
         sa.ForeignKeyConstraint(
-            ["structure_id"], ["structure.id"], name=op.f("fk_grant_structure_id_structure")
+            ["structure_id"],
+            ["structure.id"],
+            name=op.f("fk_evaluator_grant_structure_id_structure"),
         ),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["staff_user.id"],
-            name=op.f("fk_grant_user_id_staff_user"),
+            name=op.f("fk_evaluator_grant_user_id_staff_user"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_grant")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evaluator_grant")),
         sa.UniqueConstraint("user_id", "structure_id", "department", name="uq_grant_scope"),
     )
     op.create_table(
@@ -173,7 +175,7 @@ def downgrade() -> None:
 
     op.drop_table("second_entry_answer")
     op.drop_table("second_entry")
-    op.drop_table("grant")
+    op.drop_table("evaluator_grant")
     with op.batch_alter_table("audit_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_event_structure_id"))
         batch_op.drop_index(batch_op.f("ix_audit_event_at"))

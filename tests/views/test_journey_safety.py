@@ -1,0 +1,210 @@
+"""Safety of the journey: escaping, two tabs, races, shared computers (review findings)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask, render_template_string
+from flask_babel import lazy_gettext
+from sqlalchemy import func, select
+
+from selfcheck.db import Database
+from selfcheck.models import Answer, Structure
+from selfcheck.questionnaire import load_definition
+from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
+from selfcheck.services import journey
+from tests.conftest import AppFactory
+from tests.support import Visitor, new_token, path_of, responses, stored
+
+
+def _started(visitor: Visitor, structure: Structure, form: str = "before") -> Visitor:
+    started = visitor.start(structure.slug, form)
+    visitor.get(started.headers["Location"])
+    return visitor
+
+
+def test_definition_texts_are_escaped_not_trusted(
+    make_app: AppFactory, tmp_path: Path, database: Database
+) -> None:
+    evil = tmp_path / "definition.yaml"
+    text = DEFAULT_DEFINITION.read_text(encoding="utf-8")
+    evil.write_text(
+        text.replace(
+            "label: Comment remplissez-vous ce questionnaire ?",
+            'label: "<img src=x onerror=alert(1)> Comment ?"',
+        ),
+        encoding="utf-8",
+    )
+    app = make_app(DEFINITION_PATH=evil)
+    with app.app_context():
+        from selfcheck.services.structures import create_structure
+
+        with app.extensions["selfcheck.db"].session() as session:
+            slug = create_structure(session, "Lieu", "rural", "44").slug
+    visitor = _started(Visitor(app.test_client()), Structure(slug=slug))
+    assert "&lt;img src=x onerror=alert(1)&gt;" in visitor.html
+    assert "<img" not in visitor.html
+
+
+def test_lazy_strings_are_escaped_in_templates(app: Flask) -> None:
+    with app.test_request_context("/"):
+        rendered = render_template_string("{{ s }}", s=lazy_gettext("<b>gras</b>"))
+    assert rendered == "&lt;b&gt;gras&lt;/b&gt;"
+
+
+def test_a_page_sent_from_another_tab_is_refused_and_saves_nothing(
+    new_visitor: Callable[[], Visitor], structure: Structure, database: Database
+) -> None:
+    person = _started(new_visitor(), structure, "before")
+    old_tab = person.page_form().hidden()  # the before form's first page, left open
+    _started(person, structure, "retro")  # a second tab starts a retrospective form
+    sent = person.client.post("/q/p_help", data={**old_tab, "ASSIST": "seul", "action": "next"})
+    assert sent.status_code == 409
+    assert "autre questionnaire" in sent.get_data(as_text=True)
+    assert all(not stored(database, r.id) for r in responses(database))
+
+
+def test_back_from_the_first_page_then_start_offers_to_continue(
+    visitor: Visitor, structure: Structure, database: Database
+) -> None:
+    _started(visitor, structure)
+    back = visitor.answer({"ASSIST": ["proche"]}, action="back")
+    assert path_of(back.headers["Location"]) == f"/s/{structure.slug}"
+    visitor.get(back.headers["Location"])
+    assert "Continuer mon questionnaire" in visitor.text
+    [response] = responses(database)
+    assert stored(database, response.id) == {"ASSIST": ("proche",)}
+
+
+def test_every_question_page_shows_the_personal_code(
+    visitor: Visitor, structure: Structure, database: Database
+) -> None:
+    _started(visitor, structure)
+    [response] = responses(database)
+    with database.session() as session:
+        code = journey.load_state(session, response.id).code  # type: ignore[union-attr]
+    assert f"{code[:3]}-{code[3:6]}-{code[6:]}" in visitor.html
+
+
+def test_a_save_that_races_a_submission_is_a_clear_409(
+    visitor: Visitor, structure: Structure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _started(visitor, structure)
+
+    def already(*_args: object, **_kwargs: object) -> None:
+        raise journey.JourneyError("already_submitted")
+
+    monkeypatch.setattr(journey, "save_page", already)
+    sent = visitor.answer({"ASSIST": ["seul"]})
+    assert sent.status_code == 409
+    assert "déjà envoyé" in sent.get_data(as_text=True)
+
+
+def test_concurrent_saves_of_a_page_store_each_value_once(
+    app: Flask, database: Database, structure: Structure
+) -> None:
+    definition = app.extensions["selfcheck.definition"]
+    with database.session() as session:
+        response = journey.start_response(
+            session,
+            definition,
+            session.merge(structure),
+            journey.FormKind.BEFORE,
+            "fr",
+            new_token(),
+        )
+        response_id = response.id
+    page = definition.pages(journey.FormKind.BEFORE)[0]
+    barrier = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            with database.session() as session:
+                mine = journey.load_response(session, response_id)
+                assert mine is not None
+                barrier.wait()
+                journey.save_page(session, definition, mine, page, {"ASSIST": ("seul",)})
+        except BaseException as exc:  # reported below, with its type
+            failures.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with database.session() as session:
+        rows = session.scalar(
+            select(func.count()).where(
+                Answer.response_id == response_id, Answer.variable == "ASSIST"
+            )
+        )
+    assert rows == 1
+
+
+def test_answers_record_the_definition_version(
+    visitor: Visitor, structure: Structure, database: Database, app: Flask
+) -> None:
+    _started(visitor, structure)
+    visitor.answer({"ASSIST": ["seul"]})
+    with database.session() as session:
+        versions = set(session.scalars(select(Answer.definition_version)))
+    assert versions == {app.extensions["selfcheck.definition"].version}
+
+
+def test_personal_pages_are_never_cached_and_the_session_expires(
+    visitor: Visitor, structure: Structure
+) -> None:
+    started = visitor.start(structure.slug)
+    assert "Expires=" in started.headers["Set-Cookie"]  # idle limit, not until browser closes
+    page = visitor.get(started.headers["Location"])
+    assert page.headers["Cache-Control"] == "no-store"
+    static = visitor.client.get("/static/css/selfcheck.css")
+    static.close()
+    assert static.headers.get("Cache-Control") != "no-store"
+
+
+def test_several_values_for_one_choice_are_refused(visitor: Visitor, structure: Structure) -> None:
+    _started(visitor, structure)
+    assert visitor.answer({"ASSIST": ["seul", "proche"]}).status_code == 422
+
+
+def test_changing_an_answer_from_the_check_page_asks_the_new_follow_up(
+    visitor: Visitor, structure: Structure
+) -> None:
+    _started(visitor, structure, "retro")
+    visitor.answer({"ASSIST": ["seul"]})
+    visitor.get("/q/p_new?return_to=check")
+    sent = visitor.answer({"NEW_THINGS": ["oui"]}, return_to="check")
+    assert path_of(sent.headers["Location"]) == "/q/p_new_which"
+
+
+def test_chained_conditions_are_refused_at_load(tmp_path: Path) -> None:
+    text = DEFAULT_DEFINITION.read_text(encoding="utf-8").replace(
+        'show_if: {item: PROGRESS, any_of: ["3", "4"]}',
+        "show_if: {item: NEW_THINGS_WHICH, equals: appareil}",
+    )
+    chained = tmp_path / "chained.yaml"
+    chained.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match="PROGRESS_DOMAINS: show_if refers to NEW_THINGS_WHICH"):
+        load_definition(chained)
+
+
+def test_a_paper_form_being_typed_is_not_resumed_online(
+    app: Flask, database: Database, structure: Structure, visitor: Visitor
+) -> None:
+    definition = app.extensions["selfcheck.definition"]
+    with database.session() as session:
+        [person] = journey.create_codes(session, session.merge(structure), 1)
+        journey.open_form(
+            session, definition, person, journey.FormKind.BEFORE, "fr", journey.Channel.PAPER
+        )
+        code = person.code
+    visitor.get("/code")
+    shown = visitor.post("/code", {"code": code})
+    assert shown.status_code == 200
+    assert "en cours de saisie" in shown.get_data(as_text=True)
