@@ -175,7 +175,7 @@ def summary_pdf(code: str) -> HttpResponse:
     except (journey.UnknownCode, codes.InvalidCode):
         abort(404)
     if not can_access_structure(user, person.structure):
-        abort(403)
+        abort(404)  # as for an unknown code: never reveal that a code exists elsewhere
     result = summary.build_summary(_definition(), person)
     if result is None:  # nothing submitted yet
         abort(404)
