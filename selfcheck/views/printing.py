@@ -45,10 +45,8 @@ REFUSALS = {
         "%(code)s : ce n'est pas un code valide (vérifiez chaque caractère)."
     ),
     paper.Refusal.UNKNOWN: _l("%(code)s : aucune personne n'a ce code."),
-    paper.Refusal.OTHER_STRUCTURE: _l(
-        "%(code)s : cette personne est suivie par une autre structure ; "
-        "vous ne pouvez pas imprimer son questionnaire."
-    ),
+    # Worded as an unknown code: never reveal that a code exists in another structure.
+    paper.Refusal.OTHER_STRUCTURE: _l("%(code)s : aucune personne n'a ce code."),
 }
 NO_CODES = _l("Choisissez au moins une personne dans la liste de suivi.")
 TOO_MANY_CODES = _l("Vous pouvez imprimer au plus 200 questionnaires à la fois.")
@@ -157,8 +155,7 @@ def after_forms() -> Rendered:
     people = paper.people_for_codes(get_session(), raw_codes, user)
     if people.refused:
         errors = [("codes", str(REFUSALS[why] % {"code": code})) for code, why in people.refused]
-        forbidden = any(why is paper.Refusal.OTHER_STRUCTURE for _, why in people.refused)
-        return _render_index(form, errors, 403 if forbidden else 422)
+        return _render_index(form, errors, 422)
     copies = paper.after_copies(people.found, _languages(), select_locale())
     content = paper.renderer().questionnaires(copies, large=large, site_url=_site_url())
     name = f"questionnaires-{FORM_SLUGS[FormKind.AFTER]}-{len(copies)}-suivi"

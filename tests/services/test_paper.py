@@ -198,7 +198,7 @@ def test_the_retrospective_form_asks_before_and_today_for_each_task(
     assert content.count("Avant") >= len(paired)
     large = text(render(FormKind.RETRO, large=True))
     assert large.count("Aujourd'hui") >= len(paired)
-    assert "cochez une case pour « Avant l'accompagnement »" in large
+    assert "cochez une case pour « Avant » (avant votre accompagnement)" in large
 
 
 def test_conditional_questions_carry_their_instruction(

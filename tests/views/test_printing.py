@@ -249,11 +249,11 @@ def test_after_forms_for_someone_elses_person_are_refused(
     mine = person_with(db_session, definition, structure)
     theirs = person_with(db_session, definition, other_structure)
     response = staff.post("/staff/print/after", {"codes": [mine.code, theirs.code]})
-    assert response.status_code == 403
+    assert response.status_code == 422
     assert response.mimetype == "text/html"
     messages = error_summary(text_of(response))
     assert len(messages) == 1 and codes.display(theirs.code) in messages[0]
-    assert "autre structure" in messages[0]
+    assert "aucune personne n'a ce code" in messages[0]  # as if unknown: existence not revealed
 
 
 @pytest.mark.parametrize("case", ["unknown", "typo", "none", "blank", "too_many"])
