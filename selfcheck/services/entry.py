@@ -183,17 +183,7 @@ def _record_creation(
 
 def load_paper_response(session: Session, user: StaffUser, response_id: int) -> Response:
     """A paper response the user may type; EntryError otherwise (or "not_found")."""
-    response = session.scalar(
-        select(Response)
-        .where(Response.id == response_id)
-        .options(
-            selectinload(Response.answers),
-            joinedload(Response.beneficiary).joinedload(Beneficiary.structure),
-        )
-    )
-    if response is None:
-        raise EntryError("not_found")
-    _check_access(user, response.beneficiary.structure)
+    response = _load_response(session, user, response_id)
     if response.channel != Channel.PAPER.value:
         raise EntryError("not_paper", response)
     if _doing_second_entry(session, user, response):

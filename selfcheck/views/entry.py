@@ -352,20 +352,44 @@ def _render_entry(
     kind = FormKind(response.form)
     screen = entry.build_screen(definition, kind, values, errors)
     entered_by = get_session().get(StaffUser, response.entered_by_id or 0)
+    return _entry_screen(
+        screen,
+        response,
+        form_title=definition.titles[kind],
+        second=False,
+        submitted=response.is_submitted,
+        entered_by=entered_by.email if entered_by else None,
+        flags={"restored": restored, "saved": saved, "has_errors": bool(errors)},
+        action_url=url_for("entry.form", response_id=response.id),
+        status=status,
+    )
+
+
+def _entry_screen(
+    screen: Any,
+    response: Response,
+    *,
+    form_title: str,
+    second: bool,
+    submitted: bool,
+    entered_by: str | None,
+    flags: dict[str, bool],
+    action_url: str,
+    status: int,
+) -> tuple[str, int]:
+    """The one entry screen, for a first entry or a blind second one."""
     return render_template(
         "staff/entry_form.html",
         screen=screen,
         response=response,
-        form_title=definition.titles[kind],
+        form_title=form_title,
         code=response.beneficiary.code,
-        second=False,
-        submitted=response.is_submitted,
-        entered_by=entered_by.email if entered_by else None,
-        restored=restored,
-        saved=saved,
-        has_errors=bool(errors),
-        action_url=url_for("entry.form", response_id=response.id),
+        second=second,
+        submitted=submitted,
+        entered_by=entered_by,
+        action_url=action_url,
         NO_ANSWER=NO_ANSWER,
+        **flags,
     ), status
 
 
@@ -460,21 +484,17 @@ def _render_second(
     kind = FormKind(response.form)
     # Blind: only the second entry's own values are ever put on this page.
     screen = entry.build_screen(definition, kind, values, errors)
-    return render_template(
-        "staff/entry_form.html",
-        screen=screen,
-        response=response,
+    return _entry_screen(
+        screen,
+        response,
         form_title=definition.titles[kind],
-        code=response.beneficiary.code,
         second=True,
         submitted=False,
         entered_by=None,
-        restored=restored,
-        saved=saved,
-        has_errors=bool(errors),
+        flags={"restored": restored, "saved": saved, "has_errors": bool(errors)},
         action_url=url_for("entry.second", response_id=response.id),
-        NO_ANSWER=NO_ANSWER,
-    ), status
+        status=status,
+    )
 
 
 # --- differences -------------------------------------------------------------------------------
