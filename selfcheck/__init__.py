@@ -45,9 +45,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     CSRFProtect(app)
     errors.init_app(app)
 
-    from selfcheck.views import backoffice, entry, followup, journey, printing, staff_auth
+    from selfcheck.views import (
+        backoffice,
+        entry,
+        evaluator,
+        exports,
+        followup,
+        journey,
+        printing,
+        staff_auth,
+    )
 
-    for module in (journey, staff_auth, backoffice, followup, entry, printing):
+    for module in (journey, staff_auth, backoffice, followup, entry, printing, evaluator, exports):
         app.register_blueprint(module.blueprint)
 
     @app.after_request

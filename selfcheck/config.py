@@ -37,6 +37,13 @@ def _env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{ENV_PREFIX}{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
+def _positive(name: str, default: int) -> int:
+    value = _env_int(name, default)
+    if value < 1:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be at least 1, got {value}")
+    return value
+
+
 def load_or_create_secret_key(instance_path: Path) -> str:
     """Read the secret key from the instance folder, creating it once (mode 0600) if missing.
 
@@ -76,6 +83,10 @@ class Settings:
     cookie_secure: bool = False
     sqlite_synchronous: str = "NORMAL"
     staff_idle_minutes: int = 30
+    # Evaluators: smallest group that may be shown or exported (k-anonymity threshold).
+    k_anonymity: int = 5
+    # GDPR: answers older than this are deleted by `selfcheck purge`.
+    retention_months: int = 36
 
     @classmethod
     def from_env(cls, instance_path: Path) -> Settings:
@@ -102,6 +113,8 @@ class Settings:
             cookie_secure=_env_bool("COOKIE_SECURE", False),
             sqlite_synchronous=synchronous,
             staff_idle_minutes=_env_int("STAFF_IDLE_MINUTES", 30),
+            k_anonymity=_positive("K_ANONYMITY", 5),
+            retention_months=_positive("RETENTION_MONTHS", 36),
         )
 
     def flask_config(self) -> dict[str, object]:
@@ -119,4 +132,6 @@ class Settings:
             "PERMANENT_SESSION_LIFETIME": timedelta(hours=2),
             "WTF_CSRF_TIME_LIMIT": None,  # the journey has no time limit (RGAA 2.2.1)
             "BABEL_DEFAULT_LOCALE": self.default_language,
+            "SELFCHECK_K_ANONYMITY": self.k_anonymity,
+            "SELFCHECK_RETENTION_MONTHS": self.retention_months,
         }

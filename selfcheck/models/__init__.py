@@ -96,6 +96,11 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Account lockout after repeated wrong passwords (see services/auth).
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column()
+    # Evaluators only: may export free-text answers (never by default).
+    can_read_free_text: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     structure: Mapped[Structure | None] = relationship()
     grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -177,6 +182,9 @@ class Response(Base):
     entered_at: Mapped[datetime | None] = mapped_column()
     # Whether this paper form was drawn for a blind second entry.
     double_entry_wanted: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Which wording the person read: "standard" or "easy" (easy-read / FALC). Same items and
+    # codes either way; recorded so analyses can compare.
+    wording: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
 
     beneficiary: Mapped[Beneficiary] = relationship(back_populates="responses")
     answers: Mapped[list[Answer]] = relationship(
@@ -284,3 +292,33 @@ __all__ = [
     "TerritoryType",
     "utcnow",
 ]
+
+
+class ExportLog(Base):
+    """One row per anonymised export or table download: who, when, what, how many rows."""
+
+    __tablename__ = "export_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(32))  # e.g. "csv-wide", "xlsx-long", "table"
+    filters: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    row_count: Mapped[int] = mapped_column(default=0)
+    k: Mapped[int] = mapped_column(default=5)
+    report: Mapped[str] = mapped_column(Text, default="{}")  # JSON: generalised / suppressed
+
+    user: Mapped[StaffUser | None] = relationship()
+
+
+class RateLimitHit(Base):
+    """Counters for rate limits shared by every app instance (login, code entry).
+
+    One row per key and fixed window; `key` holds a hash, never a raw IP address or code.
+    """
+
+    __tablename__ = "rate_limit_hit"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
