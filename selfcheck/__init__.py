@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
-from selfcheck import db, errors, i18n
+from selfcheck import db, errors, i18n, security
 from selfcheck.config import Settings
 from selfcheck.forms import PageFormFactory
 from selfcheck.questionnaire import load_definition
@@ -44,6 +44,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app, settings.languages)
     CSRFProtect(app)
     errors.init_app(app)
+    security.init_app(
+        app,
+        cookie_secure=bool(app.config["SESSION_COOKIE_SECURE"]),
+        proxy_hops=settings.proxy_hops,
+    )
 
     from selfcheck.views import (
         backoffice,
