@@ -58,11 +58,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         followup,
         journey,
         printing,
+        privacy,
         staff_auth,
     )
 
     for module in (journey, staff_auth, backoffice, followup, entry, printing, evaluator, exports):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(privacy.blueprint)
 
     @app.after_request
     def _no_store(response: Response) -> Response:
