@@ -7,6 +7,7 @@ this site. tests/test_security.py walks every template for inline style or scrip
 
 from __future__ import annotations
 
+import logging
 import math
 
 from flask import Flask, Response, current_app, make_response, render_template, request
@@ -17,6 +18,8 @@ from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.db import get_db
 from selfcheck.services import ratelimit
+
+log = logging.getLogger(__name__)
 
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -121,6 +124,8 @@ def count_attempt(name: str, subject: str) -> None:
     with get_db().session() as session:
         decision = ratelimit.hit(session, _secret(), found, subject)
     if not decision.allowed:
+        # For the operators (an attack shows here); the name of the limit, no address.
+        log.warning("rate limit %s reached (%s attempts)", found.name, decision.count)
         raise ratelimit.RateLimited(decision.retry_after)
 
 
