@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from selfcheck.models import Grant, Role, StaffUser, Structure, utcnow
@@ -132,8 +132,15 @@ def attempt_login(
     if is_locked(user, now):
         return LoginOutcome(LoginResult.LOCKED)
     if not right:
-        user.failed_logins += 1
-        locked = user.failed_logins >= LOCKOUT_THRESHOLD
+        # One atomic increment: parallel wrong passwords are all counted.
+        failed = session.execute(
+            update(StaffUser)
+            .where(StaffUser.id == user.id)
+            .values(failed_logins=StaffUser.failed_logins + 1)
+            .returning(StaffUser.failed_logins),
+            execution_options={"synchronize_session": "fetch"},
+        ).scalar_one()
+        locked = failed >= LOCKOUT_THRESHOLD
         if locked:
             user.locked_until = now + timedelta(seconds=LOCKOUT_SECONDS)
             user.failed_logins = 0

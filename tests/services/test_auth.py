@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from selfcheck.db import Database
 from selfcheck.models import Role, StaffUser, Structure, utcnow
 from selfcheck.permissions import (
     ROLE_PERMISSIONS,
@@ -317,3 +319,23 @@ def test_reset_password_unlocks_and_signs_out(db_session: Session, structure: St
     assert auth.authenticate(db_session, user.email, "un tout nouveau mot de passe") is user
     with pytest.raises(auth.AuthError):
         auth.reset_password(db_session, user, "short")
+
+
+def test_parallel_wrong_passwords_are_all_counted(
+    database: Database, db_session: Session, structure: Structure
+) -> None:
+    user = new_user(db_session, structure=structure)
+    results: list[auth.LoginResult] = []
+
+    def attempt() -> None:
+        with database.session() as session:
+            results.append(auth.attempt_login(session, user.email, "wrong", SECRET).result)
+
+    workers = [threading.Thread(target=attempt) for _ in range(auth.LOCKOUT_THRESHOLD)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(r.value for r in results).count(auth.LoginResult.LOCKED.value) == 1
+    db_session.refresh(user)
+    assert user.locked_until is not None
