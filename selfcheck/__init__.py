@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
-from selfcheck import db, errors, i18n
+from selfcheck import db, errors, i18n, security
 from selfcheck.config import Settings
 from selfcheck.forms import PageFormFactory
 from selfcheck.questionnaire import load_definition
@@ -44,6 +44,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app, settings.languages)
     CSRFProtect(app)
     errors.init_app(app)
+    security.init_app(
+        app,
+        cookie_secure=bool(app.config["SESSION_COOKIE_SECURE"]),
+        proxy_hops=settings.proxy_hops,
+    )
 
     from selfcheck.views import (
         backoffice,
@@ -53,11 +58,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         followup,
         journey,
         printing,
+        privacy,
         staff_auth,
     )
 
     for module in (journey, staff_auth, backoffice, followup, entry, printing, evaluator, exports):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(privacy.blueprint)
 
     @app.after_request
     def _no_store(response: Response) -> Response:

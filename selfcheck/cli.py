@@ -1,8 +1,9 @@
-"""The `selfcheck` command: serve, demo, db upgrade, structures add."""
+"""The `selfcheck` command: serve, demo, db upgrade, structures add, users, purge."""
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
@@ -12,6 +13,9 @@ from werkzeug.serving import run_simple
 
 from selfcheck import migrate
 from selfcheck.db import Database, get_db
+
+if TYPE_CHECKING:
+    from selfcheck.models import StaffUser
 
 
 def _create_app() -> Flask:
@@ -225,3 +229,80 @@ def users_grant(email: str, slug: str | None, department: str | None) -> None:
         except auth.AuthError as exc:
             raise click.ClickException(f"cannot grant: {exc.reason}") from exc
         click.echo(f"granted {slug or department} to {user.email}")
+
+
+def _staff_user(session: Session, email: str) -> StaffUser:
+    from sqlalchemy import select
+
+    from selfcheck.models import StaffUser as Account
+    from selfcheck.services import auth
+
+    user = session.scalar(select(Account).where(Account.email == auth.normalise_email(email)))
+    if user is None:
+        raise click.BadParameter(f"no account {email!r}")
+    return user
+
+
+@users.command("reset-password")
+@click.option("--email", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+@with_appcontext
+def users_reset_password(email: str, password_stdin: bool) -> None:
+    """Set a new password for a staff member (there is no reset by e-mail). Also unlocks the
+    account and signs it out on every device."""
+    from selfcheck.services import audit, auth
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with _database().session() as session:
+        user = _staff_user(session, email)
+        audit.record(session, None, "reset_password", "user", user.id, user.structure_id)
+        try:
+            auth.reset_password(session, user, password)
+        except auth.AuthError as exc:
+            raise click.ClickException(f"cannot set the password: {exc.reason}") from exc
+        click.echo(f"new password set for {user.email}; the account is unlocked")
+
+
+@users.command("unlock")
+@click.option("--email", required=True)
+@with_appcontext
+def users_unlock(email: str) -> None:
+    """Lift a lockout after too many wrong passwords, before its 15 minutes are over."""
+    from selfcheck.services import auth
+
+    with _database().session() as session:
+        user = _staff_user(session, email)
+        auth.unlock(session, user)
+        click.echo(f"unlocked {user.email}")
+
+
+@main.command()
+@click.option(
+    "--dry-run/--yes",
+    "dry_run",
+    default=True,
+    help="--dry-run (the default) only counts; --yes deletes.",
+)
+@with_appcontext
+def purge(dry_run: bool) -> None:
+    """Delete the answers older than SELFCHECK_RETENTION_MONTHS (counts only, unless --yes)."""
+    from selfcheck.services import privacy
+
+    months = int(current_app.config["SELFCHECK_RETENTION_MONTHS"])
+    with _database().session() as session:
+        report = privacy.purge(session, months, dry_run=dry_run)
+    verb = "deleted" if report.done else "would delete (dry run)"
+    click.echo(
+        f"retention {months} months: nothing of a person changed since before "
+        f"{report.cutoff:%Y-%m-%d %H:%M} UTC"
+    )
+    click.echo(
+        f"{verb}: {report.people} people, {report.responses} responses, "
+        f"{report.answers} answers, {report.second_entries} second entries, "
+        f"{report.audit_events} audit events, {report.rate_limit_rows} rate-limit counters"
+    )
+    if not report.done:
+        click.echo("run `selfcheck purge --yes` to delete them")

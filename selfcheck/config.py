@@ -44,6 +44,13 @@ def _positive(name: str, default: int) -> int:
     return value
 
 
+def _non_negative(name: str, default: int) -> int:
+    value = _env_int(name, default)
+    if value < 0:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be 0 or more, got {value}")
+    return value
+
+
 def load_or_create_secret_key(instance_path: Path) -> str:
     """Read the secret key from the instance folder, creating it once (mode 0600) if missing.
 
@@ -87,6 +94,8 @@ class Settings:
     k_anonymity: int = 5
     # GDPR: answers older than this are deleted by `selfcheck purge`.
     retention_months: int = 36
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, instance_path: Path) -> Settings:
@@ -115,6 +124,7 @@ class Settings:
             staff_idle_minutes=_env_int("STAFF_IDLE_MINUTES", 30),
             k_anonymity=_positive("K_ANONYMITY", 5),
             retention_months=_positive("RETENTION_MONTHS", 36),
+            proxy_hops=_non_negative("PROXY_HOPS", 0),
         )
 
     def flask_config(self) -> dict[str, object]:

@@ -67,7 +67,7 @@ def remember_choice(response: Response) -> Response:
             max_age=COOKIE_MAX_AGE,
             samesite="Lax",
             httponly=True,
-            secure=bool(request.is_secure),
+            secure=bool(request.is_secure or current_app.config.get("SESSION_COOKIE_SECURE")),
         )
     return response
 

@@ -5,20 +5,29 @@ Beneficiaries never have accounts; these are for mediators, administrators and e
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from selfcheck.models import Grant, Role, StaffUser, Structure, utcnow
+from selfcheck.services import ratelimit
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 _HASHER = PasswordHasher()  # stateless: parameters only (RFC 9106 low-memory profile)
 # Verified when the e-mail is unknown, so a wrong e-mail takes as long as a wrong password.
 _DUMMY_HASH = _HASHER.hash("selfcheck: no such account")
+# Account lockout: this many wrong passwords in a row lock the account for LOCKOUT_SECONDS.
+LOCKOUT_THRESHOLD = 5
+LOCKOUT_SECONDS = 15 * 60
+# The same lockout, mirrored for e-mails without an account, so that being locked out does
+# not tell whether an account exists (counted in the shared rate-limit table).
+UNKNOWN_ACCOUNT_FAILURES = ratelimit.Limit("login-unknown", LOCKOUT_THRESHOLD, LOCKOUT_SECONDS)
 
 
 class AuthError(ValueError):
@@ -71,6 +80,94 @@ def authenticate(session: Session, email: str, password: str) -> StaffUser | Non
         user.password_hash = _HASHER.hash(password)
         session.commit()
     return user
+
+
+class LoginResult(enum.Enum):
+    SIGNED_IN = "signed_in"
+    REFUSED = "refused"  # wrong e-mail or password: one answer for both
+    LOCKED = "locked"  # too many wrong passwords for this e-mail (account or not)
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    result: LoginResult
+    user: StaffUser | None = None
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives naive UTC datetimes back, PostgreSQL aware ones.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def is_locked(user: StaffUser, now: datetime) -> bool:
+    return user.locked_until is not None and _aware(user.locked_until) > now
+
+
+def attempt_login(
+    session: Session,
+    email: str,
+    password: str,
+    secret: str | bytes,
+    now: datetime | None = None,
+) -> LoginOutcome:
+    """Sign-in with lockout, telling nobody whether an account exists.
+
+    An unknown e-mail, an inactive account and a wrong password give the same answer after
+    the same work (one argon2 verification); after LOCKOUT_THRESHOLD wrong passwords in a
+    row, the e-mail is locked for LOCKOUT_SECONDS, whether or not it has an account; a locked
+    account refuses even the right password.
+    """
+    now = now or utcnow()
+    address = normalise_email(email)
+    user = session.scalar(select(StaffUser).where(StaffUser.email == address))
+    if user is None or not user.active:
+        _verify(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
+        if not ratelimit.peek(session, secret, UNKNOWN_ACCOUNT_FAILURES, address, now).allowed:
+            return LoginOutcome(LoginResult.LOCKED)
+        failures = ratelimit.hit(session, secret, UNKNOWN_ACCOUNT_FAILURES, address, now)
+        locked = failures.count >= LOCKOUT_THRESHOLD
+        return LoginOutcome(LoginResult.LOCKED if locked else LoginResult.REFUSED)
+    right = _verify(user.password_hash, password[:MAX_PASSWORD_LENGTH])
+    right = right and len(password) <= MAX_PASSWORD_LENGTH
+    if is_locked(user, now):
+        return LoginOutcome(LoginResult.LOCKED)
+    if not right:
+        # One atomic increment: parallel wrong passwords are all counted.
+        failed = session.execute(
+            update(StaffUser)
+            .where(StaffUser.id == user.id)
+            .values(failed_logins=StaffUser.failed_logins + 1)
+            .returning(StaffUser.failed_logins),
+            execution_options={"synchronize_session": "fetch"},
+        ).scalar_one()
+        locked = failed >= LOCKOUT_THRESHOLD
+        if locked:
+            user.locked_until = now + timedelta(seconds=LOCKOUT_SECONDS)
+            user.failed_logins = 0
+        session.commit()
+        return LoginOutcome(LoginResult.LOCKED if locked else LoginResult.REFUSED)
+    user.failed_logins = 0
+    user.locked_until = None
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = _HASHER.hash(password)
+    session.commit()
+    return LoginOutcome(LoginResult.SIGNED_IN, user)
+
+
+def unlock(session: Session, user: StaffUser) -> None:
+    user.failed_logins = 0
+    user.locked_until = None
+    session.commit()
+
+
+def reset_password(session: Session, user: StaffUser, new: str) -> None:
+    """Set a new password (administrators, from the command line); unlocks the account and
+    signs it out everywhere."""
+    user.password_hash = hash_password(new)
+    user.password_changed_at = utcnow()
+    user.failed_logins = 0
+    user.locked_until = None
+    session.commit()
 
 
 def create_user(session: Session, new: NewUser, password: str) -> StaffUser:

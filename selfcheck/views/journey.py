@@ -19,6 +19,7 @@ from flask import (
 from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response as HttpResponse
 
+from selfcheck import security
 from selfcheck.db import get_session
 from selfcheck.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.forms.journey import UNKNOWN_CODE, CodeForm, StartForm
@@ -157,9 +158,11 @@ def enter_code() -> Rendered:
         status = 422 if request.method == "POST" else 200
         return render_template("journey/code.html", form=form, expired=expired), status
     db = get_session()
+    security.check_code_lookups()  # 429 once too many unknown codes were tried
     try:
         beneficiary = journey.find_beneficiary(db, form.code.data)
     except (journey.UnknownCode, codes.InvalidCode):
+        security.count_unknown_code()
         form.code.errors = [UNKNOWN_CODE]
         return render_template("journey/code.html", form=form, expired=False), 422
     return _follow_code(beneficiary)

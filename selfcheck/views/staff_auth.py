@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as HttpResponse
 
+from selfcheck import security
 from selfcheck.db import get_session
 from selfcheck.forms.staff import LoginForm, PasswordChangeForm
 from selfcheck.permissions import Permission, public, requires
@@ -19,6 +29,12 @@ blueprint = Blueprint("staff_auth", __name__, url_prefix="/staff")
 Rendered = str | tuple[str, int] | HttpResponse
 # One message whatever was wrong, so nobody can learn which e-mails have an account.
 BAD_CREDENTIALS = _l("Adresse e-mail ou mot de passe incorrect.")
+# Said after too many wrong passwords for an e-mail, whether or not it has an account.
+LOCKED = _l(
+    "Trop d'essais de mot de passe pour cette adresse : pour protéger le compte, la connexion "
+    "est bloquée pendant 15 minutes. Si vous avez oublié votre mot de passe, demandez à "
+    "l'administrateur de la plateforme de le réinitialiser."
+)
 
 
 def _safe_next(target: str | None) -> str:
@@ -36,22 +52,37 @@ def _safe_next(target: str | None) -> str:
 def login() -> Rendered:
     form = LoginForm(request.form if request.method == "POST" else None)
     error = None
-    if request.method == "POST" and form.validate():
-        user = auth.authenticate(get_session(), form.email.data, form.password.data)
-        if user is not None:
-            sign_in(user)
-            return redirect(_safe_next(request.args.get("next")))
-        error = BAD_CREDENTIALS
     status = 422 if request.method == "POST" else 200
+    if request.method == "POST":
+        security.count_attempt("login_ip", security.client_ip())
+    if request.method == "POST" and form.validate():
+        email = auth.normalise_email(form.email.data)
+        security.count_attempt("login_account", email)
+        outcome = auth.attempt_login(
+            get_session(), email, form.password.data, str(current_app.secret_key)
+        )
+        if outcome.user is not None:
+            sign_in(outcome.user)
+            return redirect(_safe_next(request.args.get("next")))
+        if outcome.result is auth.LoginResult.LOCKED:
+            error, status = LOCKED, 429
+        else:
+            error = BAD_CREDENTIALS
     current_staff()  # notices an expired session, to say so
-    return render_template(
-        "staff/login.html",
-        form=form,
-        error=error,
-        expired=bool(g.get("staff_session_expired")) or request.args.get("expired") == "1",
-        kept=request.args.get("kept") == "1" and has_pending_post(),
-        lost=request.args.get("kept") == "0",
-    ), status
+    page = make_response(
+        render_template(
+            "staff/login.html",
+            form=form,
+            error=error,
+            expired=bool(g.get("staff_session_expired")) or request.args.get("expired") == "1",
+            kept=request.args.get("kept") == "1" and has_pending_post(),
+            lost=request.args.get("kept") == "0",
+        ),
+        status,
+    )
+    if status == 429:
+        page.headers["Retry-After"] = str(auth.LOCKOUT_SECONDS)
+    return page
 
 
 @blueprint.post("/logout")

@@ -39,6 +39,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             "DATABASE_URL": f"sqlite:///{folder / 'selfcheck.db'}",
             "INSTANCE_PATH": folder,
             "TESTING": False,
+            # One client address signs in many times over the session: no rate limits here
+            # (tests/test_security.py and tests/views/test_rate_limits.py cover them).
+            "SELFCHECK_RATE_LIMITS": None,
         }
     )
     database = app.extensions["selfcheck.db"]

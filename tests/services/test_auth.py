@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,8 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.models import Role, StaffUser, Structure
+from selfcheck.db import Database
+from selfcheck.models import Role, StaffUser, Structure, utcnow
 from selfcheck.permissions import (
     ROLE_PERMISSIONS,
     Permission,
@@ -227,3 +229,113 @@ def test_structure_staff_see_their_structure_and_platform_admins_all(
     assert visible_structure_ids(mediator, [structure, other]) == [structure.id]
     assert visible_structure_ids(admin, [structure, other]) == [other.id]
     assert visible_structure_ids(platform, [structure, other]) == [structure.id, other.id]
+
+
+# --- lockout -------------------------------------------------------------------------------
+
+SECRET = "test secret"
+
+
+def test_attempt_login_signs_in_and_clears_failures(
+    db_session: Session, structure: Structure
+) -> None:
+    user = new_user(db_session, structure=structure)
+    assert auth.attempt_login(db_session, user.email, "wrong", SECRET).result is (
+        auth.LoginResult.REFUSED
+    )
+    assert user.failed_logins == 1
+    outcome = auth.attempt_login(db_session, " Nadia@Example.org ", PASSWORD, SECRET)
+    assert outcome.result is auth.LoginResult.SIGNED_IN and outcome.user is user
+    assert user.failed_logins == 0
+
+
+def test_wrong_passwords_lock_the_account_even_for_the_right_one(
+    db_session: Session, structure: Structure
+) -> None:
+    user = new_user(db_session, structure=structure)
+    now = utcnow()
+    results = [
+        auth.attempt_login(db_session, user.email, f"wrong {n}", SECRET, now).result
+        for n in range(auth.LOCKOUT_THRESHOLD)
+    ]
+    assert results == [auth.LoginResult.REFUSED] * (auth.LOCKOUT_THRESHOLD - 1) + [
+        auth.LoginResult.LOCKED
+    ]
+    assert user.locked_until is not None and auth.is_locked(user, now)
+    right = auth.attempt_login(db_session, user.email, PASSWORD, SECRET, now + timedelta(minutes=1))
+    assert right.result is auth.LoginResult.LOCKED and right.user is None
+    # After the lockout, the right password works again.
+    after = now + timedelta(seconds=auth.LOCKOUT_SECONDS + 1)
+    assert auth.attempt_login(db_session, user.email, PASSWORD, SECRET, after).user is user
+    assert user.locked_until is None
+
+
+def test_an_unknown_email_is_locked_out_the_same_way(
+    db_session: Session, structure: Structure
+) -> None:
+    """Locking is no way to learn whether an account exists: the same answers in order."""
+    new_user(db_session, structure=structure)
+    now = utcnow()
+
+    def answers(email: str) -> list[auth.LoginResult]:
+        return [
+            auth.attempt_login(db_session, email, "wrong", SECRET, now).result
+            for _ in range(auth.LOCKOUT_THRESHOLD + 1)
+        ]
+
+    assert answers("nadia@example.org") == answers("nobody@example.org")
+    assert answers("nobody@example.org")[-1] is auth.LoginResult.LOCKED
+
+
+def test_every_attempt_verifies_one_hash(
+    db_session: Session, structure: Structure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unknown e-mail, wrong password, locked account: the same argon2 work each time."""
+    user = new_user(db_session, structure=structure)
+    verified: list[str] = []
+    real_verify = auth._verify
+
+    def spy(password_hash: str, password: str) -> bool:
+        verified.append(password_hash)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(auth, "_verify", spy)
+    auth.attempt_login(db_session, "nobody@example.org", PASSWORD, SECRET)
+    auth.attempt_login(db_session, user.email, "wrong", SECRET)
+    user.locked_until = utcnow() + timedelta(minutes=5)
+    db_session.commit()
+    auth.attempt_login(db_session, user.email, PASSWORD, SECRET)
+    auth.attempt_login(db_session, user.email, "x" * (auth.MAX_PASSWORD_LENGTH + 5), SECRET)
+    assert verified == [auth._DUMMY_HASH] + [user.password_hash] * 3
+
+
+def test_reset_password_unlocks_and_signs_out(db_session: Session, structure: Structure) -> None:
+    user = new_user(db_session, structure=structure)
+    user.failed_logins, user.locked_until = 3, utcnow() + timedelta(minutes=5)
+    before = user.password_changed_at
+    auth.reset_password(db_session, user, "un tout nouveau mot de passe")
+    assert user.failed_logins == 0 and user.locked_until is None
+    assert user.password_changed_at > before
+    assert auth.authenticate(db_session, user.email, "un tout nouveau mot de passe") is user
+    with pytest.raises(auth.AuthError):
+        auth.reset_password(db_session, user, "short")
+
+
+def test_parallel_wrong_passwords_are_all_counted(
+    database: Database, db_session: Session, structure: Structure
+) -> None:
+    user = new_user(db_session, structure=structure)
+    results: list[auth.LoginResult] = []
+
+    def attempt() -> None:
+        with database.session() as session:
+            results.append(auth.attempt_login(session, user.email, "wrong", SECRET).result)
+
+    workers = [threading.Thread(target=attempt) for _ in range(auth.LOCKOUT_THRESHOLD)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(r.value for r in results).count(auth.LoginResult.LOCKED.value) == 1
+    db_session.refresh(user)
+    assert user.locked_until is not None
