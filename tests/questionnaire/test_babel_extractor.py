@@ -102,3 +102,12 @@ def test_the_extractor_is_registered_for_babel() -> None:
     assert names["selfcheck_questionnaire"] == (
         "selfcheck.questionnaire.babel_extractor:extract_definition"
     )
+
+
+def test_easy_read_wordings_are_extracted_too(definition: Definition) -> None:
+    messages = {
+        message for _line, _func, message, _comments in extract(DEFAULT_DEFINITION.read_bytes())
+    }
+    easy = {text.easy for text in definition.texts if text.easy}
+    assert easy <= messages
+    assert set(definition.in_wording("easy").titles.values()) <= messages
