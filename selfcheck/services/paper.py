@@ -31,14 +31,14 @@ import pydyf  # type: ignore[import-untyped]
 import segno
 import weasyprint  # type: ignore[import-untyped]
 from flask import Flask, current_app
-from flask_babel import force_locale, format_date, get_locale, get_translations
+from flask_babel import force_locale, format_date, format_decimal, get_locale, get_translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
-from selfcheck.i18n import french_typography
+from selfcheck.i18n import french_typography, text_direction
 from selfcheck.models import Beneficiary, StaffUser, Structure
 from selfcheck.permissions import can_access_structure
 from selfcheck.questionnaire.model import Definition, FormKind, Item, Moment, Option, Page
@@ -402,6 +402,9 @@ class PaperRenderer:
         self.env.filters["code_display"] = codes.display
         self.env.filters["css_string"] = css_string
         self.env.filters["translate"] = self.translator.gettext
+        # Right-to-left languages (Arabic) mirror the page; numbers follow the copy's locale.
+        self.env.filters["direction"] = text_direction
+        self.env.filters["decimalformat"] = format_decimal
         self.env.globals.update(Moment=Moment, Layout=Layout)
         self.fetcher = LocalFetcher(self.directory)
         self.stylesheet = weasyprint.CSS(
@@ -568,6 +571,7 @@ class PaperRenderer:
                     qr_svg(code, self._("Code personnel : %(code)s", code=codes.spoken(code)))
                 ),
                 lang=locale,
+                dir=text_direction(locale),
                 large=large,
                 site_url=site_url,
                 today=format_date(today or date.today(), format="long"),
