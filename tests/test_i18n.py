@@ -12,8 +12,9 @@ from flask import Flask
 
 from selfcheck.config import ConfigError, Settings
 from selfcheck.i18n import NATIVE_NAMES, language_name, missing_catalogs
+from selfcheck.models import Structure
 from tests.i18n_support import ARABIC, write_catalog
-from tests.support import html_lang, text_of, words
+from tests.support import Visitor, html_lang, text_of, words
 
 CSS = Path(__file__).resolve().parent.parent / "selfcheck" / "static" / "css" / "selfcheck.css"
 
@@ -96,3 +97,27 @@ def test_the_stylesheet_uses_logical_properties_only() -> None:
         css,
     )
     assert physical == []
+
+
+def test_the_summary_chart_mirrors_in_arabic(
+    make_app: Callable[..., Flask], tmp_path: Path, structure: Structure
+) -> None:
+    folder = write_catalog(tmp_path / "catalogs", "ar", ARABIC)
+    visitor = Visitor(make_app(BABEL_TRANSLATION_DIRECTORIES=str(folder)).test_client())
+    visitor.complete(structure.slug)
+    page = visitor.get("/summary?lang=ar")
+    assert page.status_code == 200
+    html = visitor.html
+    assert html_lang(html) == ("ar", "rtl")
+    assert '<svg direction="rtl"' in html
+    assert '<rect x="120" ' in html  # 420 - 300: the full bar ends at the right edge
+    assert ARABIC["Utiliser mon appareil et me connecter"] in html
+
+
+def test_the_summary_chart_reads_left_to_right_in_french(
+    visitor: Visitor, structure: Structure
+) -> None:
+    visitor.complete(structure.slug)
+    visitor.get("/summary")
+    assert "<svg aria-hidden" in visitor.html and 'direction="rtl"' not in visitor.html
+    assert '<rect x="0" ' in visitor.html
