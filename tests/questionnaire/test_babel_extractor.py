@@ -60,7 +60,7 @@ def test_messages_carry_a_translator_comment_naming_the_item_and_option() -> Non
 
 def test_codes_and_technical_values_are_not_extracted() -> None:
     messages = [message for _l, _f, message, _c in extract(DEFAULT_DEFINITION.read_bytes())]
-    for technical in ("T01", "selfcheck-core", "1.0.0", "before", "operational", "scale"):
+    for technical in ("T01", "selfcheck-core", "1.0.1", "before", "operational", "scale"):
         assert technical not in messages
 
 

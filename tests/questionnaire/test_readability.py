@@ -6,6 +6,7 @@ Scores (French Flesch, Kandel & Moles) are reported in README.md, section "Easy-
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,15 @@ def test_both_wordings_have_the_same_items_codes_and_options(definition: Definit
 
 def test_an_unknown_wording_is_the_standard_one(definition: Definition) -> None:
     assert definition.in_wording("bogus") is definition
+
+
+def test_every_pictogram_is_a_local_svg_with_no_text_to_translate(
+    definition: Definition,
+) -> None:
+    folder = Path(__file__).resolve().parents[2] / "selfcheck" / "static" / "img" / "pictograms"
+    named = {page.pictogram for s in definition.sections for page in s.pages if page.pictogram}
+    assert named, "the main pages have pictograms"
+    for name in named:
+        svg = (folder / f"{name}.svg").read_text(encoding="utf-8")
+        assert svg.startswith("<svg") and 'aria-hidden="true"' in svg
+        assert "<text" not in svg and "href" not in svg.replace('xmlns="http', "")
