@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from babel import Locale, UnknownLocaleError
+
 ENV_PREFIX = "SELFCHECK_"
 SECRET_KEY_FILE = "secret_key"
 
@@ -84,7 +86,8 @@ class Settings:
 
     database_url: str
     secret_key: str
-    languages: tuple[str, ...] = ("fr", "en")
+    # Adding a language: its catalog in translations/ and its code here (or in the variable).
+    languages: tuple[str, ...] = ("fr", "en", "es", "ar")
     default_language: str = "fr"
     max_content_length: int = 64 * 1024
     cookie_secure: bool = False
@@ -102,8 +105,14 @@ class Settings:
         default_db = f"sqlite:///{instance_path / 'selfcheck.db'}"
         secret = _env("SECRET_KEY", "") or load_or_create_secret_key(instance_path)
         languages = tuple(
-            code.strip() for code in _env("LANGUAGES", "fr,en").split(",") if code.strip()
+            code.strip() for code in _env("LANGUAGES", "fr,en,es,ar").split(",") if code.strip()
         )
+        unknown = [code for code in languages if not _is_locale(code)]
+        if unknown:
+            raise ConfigError(
+                f"{ENV_PREFIX}LANGUAGES: {', '.join(unknown)} is not a language code "
+                "(use a CLDR code such as fr, en, es, ar, pt_BR)"
+            )
         default_language = _env("DEFAULT_LANGUAGE", "fr")
         if default_language not in languages:
             raise ConfigError(
@@ -145,3 +154,12 @@ class Settings:
             "SELFCHECK_K_ANONYMITY": self.k_anonymity,
             "SELFCHECK_RETENTION_MONTHS": self.retention_months,
         }
+
+
+def _is_locale(code: str) -> bool:
+    """A code Babel (CLDR) knows: dates, numbers and plural rules exist for it."""
+    try:
+        Locale.parse(code)
+    except (ValueError, TypeError, UnknownLocaleError):
+        return False
+    return True

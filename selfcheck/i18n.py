@@ -2,6 +2,10 @@
 
 Order of choice: an explicit `?lang=xx` (remembered in a cookie), the cookie, the browser's
 Accept-Language, then the configured default (French, the reference language).
+
+Adding a language is a catalog in translations/<code>/ plus its code in SELFCHECK_LANGUAGES
+(translations/README.md). A configured language whose catalog is missing or not compiled yet
+shows the French texts (the msgids), never an error; start-up logs a warning.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import logging
 import re
 from pathlib import Path
 
+from babel import Locale, UnknownLocaleError
 from flask import Flask, Response, current_app, g, request
 from flask_babel import Babel, get_translations
 from flask_babel.speaklater import LazyString
@@ -26,6 +31,17 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 # Each language named in itself, so a person finds theirs whatever the page language.
 NATIVE_NAMES = {"fr": "Français", "en": "English", "es": "Español", "ar": "العربية"}
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
+
+
+def language_name(code: str) -> str:
+    """The language named in itself: NATIVE_NAMES, else CLDR's name (Babel), else the code."""
+    if code in NATIVE_NAMES:
+        return NATIVE_NAMES[code]
+    try:
+        name = Locale.parse(code.replace("-", "_")).get_display_name()
+    except (ValueError, TypeError, UnknownLocaleError):
+        return code
+    return name[:1].upper() + name[1:] if name else code
 
 
 def _languages() -> tuple[str, ...]:
@@ -54,7 +70,7 @@ def _valid(code: str | None, languages: tuple[str, ...]) -> str | None:
 
 
 def text_direction(locale: str) -> str:
-    return "rtl" if locale.split("_")[0] in RTL_LANGUAGES else "ltr"
+    return "rtl" if locale.replace("-", "_").split("_")[0] in RTL_LANGUAGES else "ltr"
 
 
 def remember_choice(response: Response) -> Response:
@@ -153,6 +169,8 @@ def init_app(app: Flask, languages: tuple[str, ...]) -> None:
         return {
             "html_lang": locale.replace("_", "-"),
             "html_dir": text_direction(locale),
-            "languages": [(code, NATIVE_NAMES.get(code, code)) for code in _languages()],
+            "languages": [(code, language_name(code)) for code in _languages()],
+            # Each language's own direction, for its link (<a lang="ar" dir="rtl">).
+            "language_dir": {code: text_direction(code) for code in _languages()},
             "current_language": locale,
         }

@@ -15,7 +15,7 @@ from selfcheck.config import SECRET_KEY_FILE, ConfigError, Settings, load_or_cre
 def test_defaults(tmp_path: Path) -> None:
     settings = Settings.from_env(tmp_path)
     assert settings.database_url == f"sqlite:///{tmp_path / 'selfcheck.db'}"
-    assert settings.languages == ("fr", "en")
+    assert settings.languages == ("fr", "en", "es", "ar")
     assert settings.default_language == "fr"
     assert settings.max_content_length == 64 * 1024
     assert settings.cookie_secure is False
@@ -110,7 +110,8 @@ def test_bad_boolean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_default_language_must_be_offered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SELFCHECK_DEFAULT_LANGUAGE", "de")
     with pytest.raises(
-        ConfigError, match="SELFCHECK_DEFAULT_LANGUAGE='de' is not in SELFCHECK_LANGUAGES=fr,en"
+        ConfigError,
+        match="SELFCHECK_DEFAULT_LANGUAGE='de' is not in SELFCHECK_LANGUAGES=fr,en,es,ar",
     ):
         Settings.from_env(tmp_path)
 

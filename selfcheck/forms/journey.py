@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import Form, HiddenField, StringField
 from wtforms.validators import ValidationError
 
-from selfcheck.questionnaire.model import FormKind
+from selfcheck.questionnaire.model import FormKind, Wording
 from selfcheck.services import codes
 
 CODE_MESSAGES = {
@@ -46,6 +46,8 @@ STARTABLE = (FormKind.BEFORE.value, FormKind.RETRO.value)
 class StartForm(Form):  # type: ignore[misc]
     form = HiddenField()
     token = HiddenField()
+    # The wording chosen on the start page (standard or easy-read); empty means standard.
+    wording = HiddenField()
 
     def validate_form(self, field: Any) -> None:
         if field.data not in STARTABLE:
@@ -55,3 +57,11 @@ class StartForm(Form):  # type: ignore[misc]
         token = field.data or ""
         if not (16 <= len(token) <= 64 and token.replace("-", "").replace("_", "").isalnum()):
             raise ValidationError(_l("La page a expiré. Rechargez-la et réessayez."))
+
+    def validate_wording(self, field: Any) -> None:
+        if (field.data or Wording.STANDARD.value) not in {w.value for w in Wording}:
+            raise ValidationError(_l("Ce questionnaire n'existe pas."))
+
+    @property
+    def chosen_wording(self) -> Wording:
+        return Wording(self.wording.data or Wording.STANDARD.value)

@@ -25,6 +25,7 @@ class PrintForm(Form):  # type: ignore[misc]
     language = StringField()
     copies = StringField(default="1")
     large = BooleanField()
+    easy = BooleanField()  # the easy-read (FALC) wording: same items and codes
     duplex = BooleanField()
 
     def __init__(self, *args: Any, languages: tuple[str, ...], **kwargs: Any) -> None:

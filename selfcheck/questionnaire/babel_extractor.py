@@ -12,7 +12,12 @@ from typing import IO, Any
 
 import yaml
 
-TRANSLATABLE_KEYS = frozenset({"label", "title", "hint", "intro", "before", "after", "retro"})
+TEXT_KEYS = ("label", "title", "hint", "intro")
+# The easy-read (FALC) wordings (`label_easy`, ...) are translated too; `titles_easy` holds
+# before/after/retro like `titles`.
+TRANSLATABLE_KEYS = frozenset(
+    {*TEXT_KEYS, *(key + "_easy" for key in TEXT_KEYS), "before", "after", "retro"}
+)
 
 Message = tuple[int, str | None, str, list[str]]
 

@@ -27,6 +27,8 @@ from selfcheck.questionnaire.model import (
     Page,
     Scale,
     Section,
+    TextPair,
+    Wording,
 )
 
 DEFAULT_DEFINITION = Path(str(resources.files("selfcheck.questionnaire") / "definition.yaml"))
@@ -71,7 +73,10 @@ def parse_definition(text: str, source: str = "<string>") -> Definition:
     problems = _check_semantics(raw)
     if problems:
         raise DefinitionError(source, problems)
-    return _build(raw, source)
+    texts = tuple(_text_pairs(raw))
+    standard = _build(raw, source, Wording.STANDARD, texts)
+    standard.with_variant(_build(raw, source, Wording.EASY, texts))
+    return standard
 
 
 def _where(raw: Mapping[str, Any], path: Iterable[Any]) -> str:
@@ -210,11 +215,43 @@ def _condition_problems(
     return problems
 
 
-def _options(raw: list[dict[str, Any]]) -> tuple[Option, ...]:
+EASY_SUFFIX = "_easy"
+TEXT_KEYS = ("title", "label", "hint", "intro")
+
+
+def _text(node: Mapping[str, Any], key: str, wording: Wording) -> Any:
+    """The text under `key` in `wording`: the easy one falls back to the standard one."""
+    if wording is Wording.EASY and key + EASY_SUFFIX in node:
+        return node[key + EASY_SUFFIX]
+    return node.get(key)
+
+
+def _text_pairs(raw: Mapping[str, Any]) -> Iterable[TextPair]:
+    """Every beneficiary-facing text with its easy wording, named like validation problems."""
+    for kind, title in raw["titles"].items():
+        yield TextPair(f"titles.{kind}", title, raw.get("titles_easy", {}).get(kind))
+
+    def walk(node: Any, path: list[Any]) -> Iterable[TextPair]:
+        if isinstance(node, dict):
+            for key in TEXT_KEYS:
+                if isinstance(node.get(key), str):
+                    where = _where(raw, path) + f" {key}"
+                    yield TextPair(where, node[key], node.get(key + EASY_SUFFIX))
+            for key, value in node.items():
+                yield from walk(value, [*path, key])
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                yield from walk(child, [*path, index])
+
+    yield from walk(raw["scales"], ["scales"])
+    yield from walk(raw["sections"], ["sections"])
+
+
+def _options(raw: list[dict[str, Any]], wording: Wording = Wording.STANDARD) -> tuple[Option, ...]:
     return tuple(
         Option(
             code=o["code"],
-            label=o["label"],
+            label=_text(o, "label", wording),
             rank=o.get("rank"),
             exclusive=o.get("exclusive", False),
         )
@@ -222,26 +259,33 @@ def _options(raw: list[dict[str, Any]]) -> tuple[Option, ...]:
     )
 
 
-def _build(raw: dict[str, Any], source: str) -> Definition:
-    scales = {name: Scale(name, _options(s["options"])) for name, s in raw["scales"].items()}
+def _build(
+    raw: dict[str, Any], source: str, wording: Wording, texts: tuple[TextPair, ...]
+) -> Definition:
+    scales = {
+        name: Scale(name, _options(s["options"], wording)) for name, s in raw["scales"].items()
+    }
     sections = []
     for raw_section in raw["sections"]:
         pages = []
         for raw_page in raw_section["pages"]:
             items = tuple(
-                _build_item(raw_item, scales, raw_section["code"], raw_page["code"])
+                _build_item(raw_item, scales, raw_section["code"], raw_page["code"], wording)
                 for raw_item in raw_page["items"]
             )
             pages.append(
                 Page(
                     code=raw_page["code"],
-                    title=raw_page["title"],
+                    title=_text(raw_page, "title", wording),
                     section=raw_section["code"],
                     items=items,
-                    intro=raw_page.get("intro"),
+                    intro=_text(raw_page, "intro", wording),
+                    pictogram=raw_page.get("pictogram"),
                 )
             )
-        sections.append(Section(raw_section["code"], raw_section["title"], tuple(pages)))
+        title = _text(raw_section, "title", wording)
+        sections.append(Section(raw_section["code"], title, tuple(pages)))
+    titles = raw.get("titles_easy", {}) if wording is Wording.EASY else {}
     return Definition(
         id=raw["id"],
         version=raw["version"],
@@ -251,12 +295,24 @@ def _build(raw: dict[str, Any], source: str) -> Definition:
         scales=scales,
         competences={o.code: o for o in scales["competence"].options},
         coop_topics={o.code: o for o in scales["coop_topic"].options},
-        titles={FormKind(kind): title for kind, title in raw["titles"].items()},
+        titles={FormKind(kind): titles.get(kind, title) for kind, title in raw["titles"].items()},
+        wording=wording,
+        texts=texts,
     )
 
 
-def _build_item(raw: dict[str, Any], scales: Mapping[str, Scale], section: str, page: str) -> Item:
-    options = scales[raw["scale"]].options if "scale" in raw else _options(raw.get("options", []))
+def _build_item(
+    raw: dict[str, Any],
+    scales: Mapping[str, Scale],
+    section: str,
+    page: str,
+    wording: Wording = Wording.STANDARD,
+) -> Item:
+    options = (
+        scales[raw["scale"]].options
+        if "scale" in raw
+        else _options(raw.get("options", []), wording)
+    )
     condition = None
     if "show_if" in raw:
         cond = raw["show_if"]
@@ -266,8 +322,8 @@ def _build_item(raw: dict[str, Any], scales: Mapping[str, Scale], section: str, 
     return Item(
         code=raw["code"],
         type=raw["type"],
-        label=raw["label"],
-        hint=raw.get("hint"),
+        label=_text(raw, "label", wording),
+        hint=_text(raw, "hint", wording),
         forms=frozenset(FormKind(kind) for kind in raw["forms"]),
         options=options,
         scale=raw.get("scale"),

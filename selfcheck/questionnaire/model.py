@@ -26,6 +26,17 @@ class Moment(enum.StrEnum):
     PRE = "pre"
 
 
+class Wording(enum.StrEnum):
+    """Which wording of the same items a person reads (Response.wording).
+
+    EASY is the easy-read (FALC, « facile à lire et à comprendre ») wording: same items, same
+    codes, same options, only the texts change, so answers stay comparable.
+    """
+
+    STANDARD = "standard"
+    EASY = "easy"
+
+
 PRE_SUFFIX = "_PRE"
 
 # The stored value of a question the person left blank on a paper form ("Sans réponse", typed
@@ -129,6 +140,8 @@ class Page:
     section: str
     items: tuple[Item, ...]
     intro: str | None = None
+    # A local SVG (static/img/pictograms/<name>.svg) shown beside the title in easy-read mode.
+    pictogram: str | None = None
     _by_form: dict[FormKind, tuple[Item, ...]] = field(
         init=False, repr=False, compare=False, hash=False
     )
@@ -155,6 +168,15 @@ class Vocabulary:
     options: tuple[Option, ...]
 
 
+@dataclass(frozen=True)
+class TextPair:
+    """One beneficiary-facing text and its easy-read wording (None when not written yet)."""
+
+    where: str
+    standard: str
+    easy: str | None
+
+
 @dataclass(frozen=True, eq=False)
 class Definition:
     """The whole questionnaire; the single source of truth.
@@ -172,9 +194,13 @@ class Definition:
     competences: Mapping[str, Option]
     coop_topics: Mapping[str, Option]
     titles: Mapping[FormKind, str] = field(default_factory=dict)
+    wording: Wording = Wording.STANDARD
+    # Every beneficiary-facing text with its easy-read wording (readability, completeness).
+    texts: tuple[TextPair, ...] = ()
     _pages: dict[FormKind, tuple[Page, ...]] = field(init=False, repr=False)
     _variables: dict[FormKind, tuple[Variable, ...]] = field(init=False, repr=False)
     _items: dict[str, Item] = field(init=False, repr=False)
+    _variants: dict[Wording, Definition] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         every_page = [page for section in self.sections for page in section.pages]
@@ -192,6 +218,23 @@ class Definition:
         object.__setattr__(self, "_pages", pages)
         object.__setattr__(self, "_variables", variables)
         object.__setattr__(self, "_items", items)
+        object.__setattr__(self, "_variants", {self.wording: self})
+
+    def with_variant(self, other: Definition) -> None:
+        """Join the other wording of the same file (done once by the loader)."""
+        self._variants[other.wording] = other
+        other._variants[self.wording] = self
+
+    def in_wording(self, wording: Wording | str) -> Definition:
+        """The same questionnaire in `wording`; this one if that wording is not loaded."""
+        try:
+            return self._variants[Wording(wording)]
+        except (ValueError, KeyError):
+            return self
+
+    def missing_easy(self) -> tuple[str, ...]:
+        """Where a beneficiary-facing text has no easy-read wording yet."""
+        return tuple(text.where for text in self.texts if text.easy is None)
 
     def pages(self, form: FormKind) -> tuple[Page, ...]:
         return self._pages[form]

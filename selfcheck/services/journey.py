@@ -21,6 +21,7 @@ from selfcheck.questionnaire.model import (
     Item,
     Page,
     Variable,
+    Wording,
     variable_code,
 )
 from selfcheck.services import codes
@@ -95,6 +96,7 @@ class ResponseState:
     code: str
     structure_slug: str
     answers: Answers
+    wording: Wording = Wording.STANDARD
 
     @property
     def is_submitted(self) -> bool:
@@ -108,6 +110,7 @@ _STATE_QUERY = (
         Response.form,
         Response.status,
         Response.furthest_page,
+        Response.wording,
         Beneficiary.code,
         Structure.slug,
         Answer.variable,
@@ -138,7 +141,16 @@ def load_state(session: Session, response_id: int) -> ResponseState | None:
         code=row.code,
         structure_slug=row.slug,
         answers={variable: tuple(values) for variable, values in collected.items()},
+        wording=wording_of(row.wording),
     )
+
+
+def wording_of(value: str | None) -> Wording:
+    """The stored wording; anything unexpected reads as the standard one."""
+    try:
+        return Wording(value or Wording.STANDARD)
+    except ValueError:
+        return Wording.STANDARD
 
 
 def is_visible(item: Item, answers: Mapping[str, tuple[str, ...]]) -> bool:
@@ -236,14 +248,20 @@ def start_response(
     locale: str,
     start_token: str,
     channel: Channel = Channel.ONLINE,
+    wording: Wording = Wording.STANDARD,
 ) -> Response:
-    """Create a beneficiary with a fresh code and their first response, once per token."""
+    """Create a beneficiary with a fresh code and their first response, once per token.
+
+    `wording` is the one the person chose at the start (standard or easy-read); it is kept
+    with the response, so a resumed questionnaire reads the same way.
+    """
     existing = session.scalar(select(Response).where(Response.start_token == start_token))
     if existing is not None:
         return existing
     for _attempt in range(CODE_ATTEMPTS):
         beneficiary = Beneficiary(code=codes.generate_code(), structure_id=structure.id)
         response = _new_response(definition, beneficiary, structure.id, form, locale, channel)
+        response.wording = wording.value
         response.start_token = start_token
         session.add_all([beneficiary, response])
         try:
@@ -258,10 +276,20 @@ def start_response(
 
 
 def start_after(
-    session: Session, definition: Definition, beneficiary: Beneficiary, locale: str
+    session: Session,
+    definition: Definition,
+    beneficiary: Beneficiary,
+    locale: str,
+    wording: Wording | None = None,
 ) -> Response:
-    """Open (or find) the 'after' questionnaire of someone who completed a 'before'."""
-    return open_form(session, definition, beneficiary, FormKind.AFTER, locale)
+    """Open (or find) the 'after' questionnaire of someone who completed a 'before'.
+
+    Without an explicit choice, it keeps the wording of the person's earlier answers.
+    """
+    if wording is None:
+        earlier = sorted(beneficiary.responses, key=lambda response: response.id)
+        wording = wording_of(earlier[-1].wording) if earlier else Wording.STANDARD
+    return open_form(session, definition, beneficiary, FormKind.AFTER, locale, wording=wording)
 
 
 def open_form(
@@ -271,6 +299,7 @@ def open_form(
     form: FormKind,
     locale: str,
     channel: Channel = Channel.ONLINE,
+    wording: Wording = Wording.STANDARD,
 ) -> Response:
     """Open (or find: one per person and form) a questionnaire for an existing code."""
     found = _response_of(session, beneficiary.id, form)
@@ -279,6 +308,7 @@ def open_form(
     response = _new_response(
         definition, beneficiary, beneficiary.structure_id, form, locale, channel
     )
+    response.wording = wording.value
     session.add(response)
     try:
         session.commit()

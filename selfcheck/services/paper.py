@@ -31,17 +31,25 @@ import pydyf  # type: ignore[import-untyped]
 import segno
 import weasyprint  # type: ignore[import-untyped]
 from flask import Flask, current_app
-from flask_babel import force_locale, format_date, get_locale, get_translations
+from flask_babel import force_locale, format_date, format_decimal, get_locale, get_translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
-from selfcheck.i18n import french_typography
+from selfcheck.i18n import french_typography, text_direction
 from selfcheck.models import Beneficiary, StaffUser, Structure
 from selfcheck.permissions import can_access_structure
-from selfcheck.questionnaire.model import Definition, FormKind, Item, Moment, Option, Page
+from selfcheck.questionnaire.model import (
+    Definition,
+    FormKind,
+    Item,
+    Moment,
+    Option,
+    Page,
+    Wording,
+)
 from selfcheck.services import audit, codes, journey
 from selfcheck.services.page_view import question_numbers
 from selfcheck.services.summary import Summary
@@ -402,6 +410,9 @@ class PaperRenderer:
         self.env.filters["code_display"] = codes.display
         self.env.filters["css_string"] = css_string
         self.env.filters["translate"] = self.translator.gettext
+        # Right-to-left languages (Arabic) mirror the page; numbers follow the copy's locale.
+        self.env.filters["direction"] = text_direction
+        self.env.filters["decimalformat"] = format_decimal
         self.env.globals.update(Moment=Moment, Layout=Layout)
         self.fetcher = LocalFetcher(self.directory)
         self.stylesheet = weasyprint.CSS(
@@ -568,6 +579,7 @@ class PaperRenderer:
                     qr_svg(code, self._("Code personnel : %(code)s", code=codes.spoken(code)))
                 ),
                 lang=locale,
+                dir=text_direction(locale),
                 large=large,
                 site_url=site_url,
                 today=format_date(today or date.today(), format="long"),
@@ -625,14 +637,20 @@ def qr_svg(code: str, title: str) -> str:
     return svg
 
 
-def renderer(app: Flask | None = None) -> PaperRenderer:
-    """The app's renderer, built on first use (templates folder: CONFIG_KEY or printable/)."""
+def renderer(app: Flask | None = None, wording: Wording = Wording.STANDARD) -> PaperRenderer:
+    """The app's renderer, built on first use (templates folder: CONFIG_KEY or printable/).
+
+    One per wording: the easy-read (FALC) forms have the same items, codes and layout, with
+    the easy texts; typists enter them on the same screens.
+    """
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    found = app.extensions.get(EXTENSION_KEY)
+    key = EXTENSION_KEY if wording is Wording.STANDARD else f"{EXTENSION_KEY}.{wording.value}"
+    found = app.extensions.get(key)
     if found is None:
         directory = Path(app.config.get(CONFIG_KEY) or PRINTABLE_DIR)
-        found = PaperRenderer(app.extensions["selfcheck.definition"], directory)
-        app.extensions[EXTENSION_KEY] = found
+        definition: Definition = app.extensions["selfcheck.definition"]
+        found = PaperRenderer(definition.in_wording(wording), directory)
+        app.extensions[key] = found
     assert isinstance(found, PaperRenderer)
     return found
 

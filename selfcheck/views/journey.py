@@ -27,7 +27,7 @@ from selfcheck.forms.registry import PageFormFactory
 from selfcheck.i18n import select_locale
 from selfcheck.models import Beneficiary, Response
 from selfcheck.permissions import public
-from selfcheck.questionnaire.model import Definition, FormKind, Page
+from selfcheck.questionnaire.model import Definition, FormKind, Page, Wording
 from selfcheck.questionnaire.stats import form_stats
 from selfcheck.services import codes, journey, page_view, summary
 from selfcheck.views.page_cache import (
@@ -44,14 +44,29 @@ blueprint = Blueprint("journey", __name__)
 
 SESSION_RESPONSE = "response_id"
 SESSION_PERSON = "beneficiary_id"
+# The wording chosen on the start page (standard or easy-read), until a response records it.
+SESSION_WORDING = "wording"
+WORDING_PARAM = "wording"
 ACTIONS = ("next", "back", "pause")
 
 Rendered = str | tuple[str, int] | HttpResponse
 
 
-def _definition() -> Definition:
+def _definition(wording: Wording | str = Wording.STANDARD) -> Definition:
+    """The questionnaire in a wording: same items and codes, standard or easy-read texts."""
     definition: Definition = current_app.extensions["selfcheck.definition"]
-    return definition
+    return definition.in_wording(wording)
+
+
+def _session_wording() -> Wording:
+    return journey.wording_of(session.get(SESSION_WORDING))
+
+
+def _choose_wording() -> None:
+    """`?wording=easy` (or standard) on the start page: remembered for this visit."""
+    chosen = request.args.get(WORDING_PARAM)
+    if chosen in {wording.value for wording in Wording}:
+        session[SESSION_WORDING] = chosen
 
 
 def _forms() -> PageFormFactory:
@@ -69,6 +84,7 @@ def _remember(response: Response) -> None:
     session.permanent = True
     session[SESSION_RESPONSE] = response.id
     session[SESSION_PERSON] = response.beneficiary_id
+    session[SESSION_WORDING] = journey.wording_of(response.wording).value
 
 
 def _current_response() -> Response | None:
@@ -114,10 +130,17 @@ def start(slug: str) -> Rendered:
         if not form.validate():
             abort(400)
         response = journey.start_response(
-            db, _definition(), structure, FormKind(form.form.data), _locale(), form.token.data
+            db,
+            _definition(),
+            structure,
+            FormKind(form.form.data),
+            _locale(),
+            form.token.data,
+            wording=form.chosen_wording,
         )
         _remember(response)
         return redirect(url_for("journey.question", page_code=_first_page(response)))
+    _choose_wording()
     state = _current_state()
     ongoing = state if state is not None and not state.is_submitted else None
     resume = journey.resume_page(_definition(), ongoing, ongoing.answers) if ongoing else None
@@ -192,7 +215,12 @@ def _being_typed(_route: journey.CodeRoute) -> Rendered:
 def _start_before(route: journey.CodeRoute) -> Rendered:
     # A code printed on a paper form: the person answers the same form online instead.
     response = journey.open_form(
-        get_session(), _definition(), route.beneficiary, FormKind.BEFORE, _locale()
+        get_session(),
+        _definition(),
+        route.beneficiary,
+        FormKind.BEFORE,
+        _locale(),
+        wording=_session_wording(),
     )
     _remember(response)
     return redirect(url_for("journey.question", page_code=_first_page(response)))
@@ -243,7 +271,7 @@ def question(page_code: str) -> Rendered:
         return _no_session()
     if state.is_submitted:
         return redirect(url_for("journey.done"))
-    definition = _definition()
+    definition = _definition(state.wording)
     page = definition.page(state.form, page_code)
     if page is None:
         abort(404)
@@ -333,6 +361,7 @@ def _render_page(
         "total": len(pages),
         "has_errors": bool(errors),
         "return_to": return_to,
+        "easy": state.wording is Wording.EASY,
     }
     per_request = {
         CSRF_PLACEHOLDER: generate_csrf(),
@@ -358,6 +387,7 @@ def _render_page(
     variables = journey.page_variables(page, state.form, state.answers)
     key = (
         _locale(),
+        state.wording,
         state.form,
         page.code,
         tuple(v.code for v in variables),
@@ -388,7 +418,7 @@ def check() -> Rendered:
         return _no_session()
     if response.is_submitted:
         return redirect(url_for("journey.done"))
-    definition = _definition()
+    definition = _definition(response.wording)
     form_kind = FormKind(response.form)
     answers = journey.answers_of(response)
     missing = journey.missing_required(definition, form_kind, answers)
@@ -458,6 +488,14 @@ def _journey_error(error: journey.JourneyError) -> Rendered:
     if error.reason == "already_submitted":
         return render_error(409, *ALREADY_SENT_MESSAGE)
     return render_error(409, *OTHER_TAB_MESSAGE)
+
+
+@blueprint.app_context_processor
+def _wording_context() -> dict[str, object]:
+    """`easy`: the journey's own key sentences are shown in their easy-read wording."""
+    if request.blueprint != blueprint.name:
+        return {"easy": False}  # staff pages: never read the beneficiary's session
+    return {"easy": _session_wording() is Wording.EASY}
 
 
 @blueprint.app_template_filter("code_display")

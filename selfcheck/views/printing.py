@@ -23,7 +23,7 @@ from selfcheck.forms.printing import BLANK, PrintForm
 from selfcheck.i18n import select_locale
 from selfcheck.models import Beneficiary, StaffUser, Structure
 from selfcheck.permissions import Permission, can_access_structure, public, requires
-from selfcheck.questionnaire.model import Definition, FormKind
+from selfcheck.questionnaire.model import Definition, FormKind, Wording
 from selfcheck.services import codes, journey, paper, summary
 from selfcheck.staff_session import current_staff
 from selfcheck.views.journey import SESSION_PERSON
@@ -124,7 +124,8 @@ def forms() -> Rendered:
         ]
         return _render_index(form, errors, 422)
     kind, locale, large = form.form_kind, form.language.data, bool(form.large.data)
-    renderer = paper.renderer()
+    easy = bool(form.easy.data)
+    renderer = paper.renderer(wording=Wording.EASY if easy else Wording.STANDARD)
     if form.kind.data == BLANK:
         copies = [paper.Copy(kind, locale, None)] * form.count
     else:
@@ -137,6 +138,8 @@ def forms() -> Rendered:
     )
     label = "vierges" if form.kind.data == BLANK else "avec-codes"
     name = f"questionnaires-{FORM_SLUGS[kind]}-{form.count}-{label}-{locale}"
+    if easy:
+        name += "-facile-a-lire"
     return _pdf(content, _filename(name, large))
 
 

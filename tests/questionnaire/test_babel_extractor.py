@@ -60,7 +60,7 @@ def test_messages_carry_a_translator_comment_naming_the_item_and_option() -> Non
 
 def test_codes_and_technical_values_are_not_extracted() -> None:
     messages = [message for _l, _f, message, _c in extract(DEFAULT_DEFINITION.read_bytes())]
-    for technical in ("T01", "selfcheck-core", "1.0.0", "before", "operational", "scale"):
+    for technical in ("T01", "selfcheck-core", "1.0.1", "before", "operational", "scale"):
         assert technical not in messages
 
 
@@ -102,3 +102,12 @@ def test_the_extractor_is_registered_for_babel() -> None:
     assert names["selfcheck_questionnaire"] == (
         "selfcheck.questionnaire.babel_extractor:extract_definition"
     )
+
+
+def test_easy_read_wordings_are_extracted_too(definition: Definition) -> None:
+    messages = {
+        message for _line, _func, message, _comments in extract(DEFAULT_DEFINITION.read_bytes())
+    }
+    easy = {text.easy for text in definition.texts if text.easy}
+    assert easy <= messages
+    assert set(definition.in_wording("easy").titles.values()) <= messages

@@ -515,3 +515,38 @@ def test_load_response(db_session: Session, definition: Definition, structure: S
     assert loaded is not None and loaded.id == response.id
     assert journey.load_response(db_session, response.id + 1000) is None
     assert db_session.scalar(select(Response.form).where(Response.id == response.id)) == "before"
+
+
+# --- easy-read wording ---------------------------------------------------------------------
+
+
+def test_the_wording_is_recorded_and_the_after_form_keeps_it(
+    db_session: Session, definition: Definition, structure: Structure
+) -> None:
+    from selfcheck.questionnaire.model import Wording
+
+    before = journey.start_response(
+        db_session,
+        definition,
+        structure,
+        FormKind.BEFORE,
+        "fr",
+        new_token(),
+        wording=Wording.EASY,
+    )
+    assert before.wording == "easy"
+    state = journey.load_state(db_session, before.id)
+    assert state is not None and state.wording is Wording.EASY
+    easy = definition.in_wording(Wording.EASY)
+    fill_response(db_session, easy, before, BEFORE)
+    assert journey.submit(db_session, easy, before)
+    after = journey.start_after(db_session, definition, before.beneficiary, "fr")
+    assert after.wording == "easy"
+    assert start(db_session, definition, structure).wording == "standard"
+
+
+@pytest.mark.parametrize(
+    ("stored_value", "read"), [("easy", "easy"), ("", "standard"), ("x", "standard")]
+)
+def test_an_unexpected_stored_wording_reads_as_standard(stored_value: str, read: str) -> None:
+    assert journey.wording_of(stored_value).value == read

@@ -62,8 +62,9 @@ def test_unknown_language_is_ignored(client: FlaskClient) -> None:
 
 def test_language_switcher_lists_languages_in_their_own_names(client: FlaskClient) -> None:
     html = text_of(client.get("/?lang=en"))
-    assert '<a href="?lang=fr" lang="fr" hreflang="fr">Français</a>' in html
-    assert 'lang="en" hreflang="en" aria-current="true">English</a>' in html
+    assert '<a href="?lang=fr" lang="fr" dir="ltr" hreflang="fr">Français</a>' in html
+    assert 'lang="en" dir="ltr" hreflang="en" aria-current="true">English</a>' in html
+    assert '<a href="?lang=ar" lang="ar" dir="rtl" hreflang="ar">العربية</a>' in html
 
 
 def test_error_pages_are_in_the_chosen_language(client: FlaskClient) -> None:

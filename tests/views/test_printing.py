@@ -98,7 +98,7 @@ def test_the_print_screen_is_an_accessible_form(staff: Visitor, structure: Struc
     assert form.method == "post" and form.hidden().get("csrf_token")
     assert form.options("kind") == ["coded", "blank"]
     assert form.options("form") == ["before", "after", "retro"]
-    assert form.options("language") == ["fr", "en"]
+    assert form.options("language") == ["fr", "en", "es", "ar"]
     assert form.checked("kind") == ["coded"] and form.checked("form") == ["before"]
     assert '<label class="legend" for="copies">' in html
     assert 'id="copies" name="copies" value="1"' in html
@@ -334,3 +334,12 @@ def test_no_summary_pdf_before_anything_is_sent(
     assert started.status_code == 302
     response = visitor.get("/summary.pdf")
     assert response.status_code == 302 and path_of(response.headers["Location"]) == "/code"
+
+
+def test_easy_read_forms_can_be_printed(staff: Visitor, definition: Definition) -> None:
+    assert 'name="easy"' in staff.html
+    pdf = assert_pdf(print_form(staff, easy="y"), "-facile-a-lire")
+    content = text(pdf)
+    easy = definition.in_wording("easy")
+    assert easy.titles[FormKind.BEFORE] in content
+    assert definition.titles[FormKind.BEFORE] not in content

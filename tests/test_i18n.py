@@ -1,0 +1,123 @@
+"""Four languages and more: the default set, missing catalogs, names, right-to-left pages,
+locale formats, and "a new language is a catalog plus one line of config"."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from selfcheck.config import ConfigError, Settings
+from selfcheck.i18n import NATIVE_NAMES, language_name, missing_catalogs
+from selfcheck.models import Structure
+from tests.i18n_support import ARABIC, write_catalog
+from tests.support import Visitor, html_lang, text_of, words
+
+CSS = Path(__file__).resolve().parent.parent / "selfcheck" / "static" / "css" / "selfcheck.css"
+
+
+def test_four_languages_by_default(tmp_path: Path) -> None:
+    assert Settings.from_env(tmp_path).languages == ("fr", "en", "es", "ar")
+    assert set(NATIVE_NAMES) >= {"fr", "en", "es", "ar"}
+
+
+def test_the_switcher_names_each_language_in_itself_with_its_direction(app: Flask) -> None:
+    html = text_of(app.test_client().get("/"))
+    for code, direction in (("fr", "ltr"), ("en", "ltr"), ("es", "ltr"), ("ar", "rtl")):
+        link = f'href="?lang={code}" lang="{code}" dir="{direction}" hreflang="{code}"'
+        assert link in html
+        assert NATIVE_NAMES[code] in html
+
+
+@pytest.mark.parametrize(
+    ("code", "name"), [("ar", "العربية"), ("de", "Deutsch"), ("pt_BR", "Português (Brasil)")]
+)
+def test_language_names_come_from_cldr_when_not_listed(code: str, name: str) -> None:
+    assert language_name(code) == name
+
+
+def test_an_unknown_code_is_shown_as_is_and_refused_in_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert language_name("xx") == "xx"
+    monkeypatch.setenv("SELFCHECK_LANGUAGES", "fr,xx")
+    with pytest.raises(ConfigError, match="xx is not a language code"):
+        Settings.from_env(tmp_path)
+
+
+def test_a_language_without_catalog_shows_french_without_error(
+    make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    empty = tmp_path / "no-catalogs"
+    empty.mkdir()
+    assert missing_catalogs(("fr", "es", "ar"), empty) == ["es", "ar"]
+    client = make_app(BABEL_TRANSLATION_DIRECTORIES=str(empty)).test_client()
+    for code in ("es", "ar"):
+        page = client.get(f"/?lang={code}")
+        assert page.status_code == 200
+        assert html_lang(text_of(page))[0] == code
+        assert "Mon parcours numérique" in words(page)  # the French msgid
+
+
+def test_a_new_language_is_a_catalog_and_one_line_of_config(
+    make_app: Callable[..., Flask], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_catalog(tmp_path / "catalogs", "de", {"Mon parcours numérique": "Mein Weg"})
+    monkeypatch.setenv("SELFCHECK_LANGUAGES", "fr,de")
+    client = make_app(BABEL_TRANSLATION_DIRECTORIES=str(folder)).test_client()
+    page = client.get("/?lang=de")
+    assert page.status_code == 200
+    assert html_lang(text_of(page)) == ("de", "ltr")
+    assert "Mein Weg" in words(page)
+    assert 'lang="de" dir="ltr" hreflang="de"' in text_of(page) and "Deutsch" in words(page)
+
+
+def test_arabic_pages_read_right_to_left(make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    folder = write_catalog(tmp_path / "catalogs", "ar", ARABIC)
+    client = make_app(BABEL_TRANSLATION_DIRECTORIES=str(folder)).test_client()
+    page = client.get("/?lang=ar")
+    assert html_lang(text_of(page)) == ("ar", "rtl")
+    assert ARABIC["Mon parcours numérique"] in words(page)
+
+
+def _rules(css: str) -> str:
+    return re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+
+
+def test_the_stylesheet_uses_logical_properties_only() -> None:
+    """Physical sides do not mirror in right-to-left pages: inline-start/end do."""
+    css = _rules(CSS.read_text(encoding="utf-8"))
+    physical = re.findall(
+        r"[\w-]*(?<![\w-])(?:margin|padding|border|inset)-(?:left|right)[\w-]*"
+        r"|(?<![\w-])(?:left|right)\s*:"
+        r"|(?:float|clear|text-align)\s*:\s*(?:left|right)",
+        css,
+    )
+    assert physical == []
+
+
+def test_the_summary_chart_mirrors_in_arabic(
+    make_app: Callable[..., Flask], tmp_path: Path, structure: Structure
+) -> None:
+    folder = write_catalog(tmp_path / "catalogs", "ar", ARABIC)
+    visitor = Visitor(make_app(BABEL_TRANSLATION_DIRECTORIES=str(folder)).test_client())
+    visitor.complete(structure.slug)
+    page = visitor.get("/summary?lang=ar")
+    assert page.status_code == 200
+    html = visitor.html
+    assert html_lang(html) == ("ar", "rtl")
+    assert '<svg direction="rtl"' in html
+    assert '<rect x="120" ' in html  # 420 - 300: the full bar ends at the right edge
+    assert ARABIC["Utiliser mon appareil et me connecter"] in html
+
+
+def test_the_summary_chart_reads_left_to_right_in_french(
+    visitor: Visitor, structure: Structure
+) -> None:
+    visitor.complete(structure.slug)
+    visitor.get("/summary")
+    assert "<svg aria-hidden" in visitor.html and 'direction="rtl"' not in visitor.html
+    assert '<rect x="0" ' in visitor.html

@@ -1,0 +1,135 @@
+"""Paper forms and summary PDFs in every configured language, Arabic right-to-left included.
+
+Until the real Arabic catalog arrives, a tiny one (tests/i18n_support.ARABIC) puts Arabic text
+in the PDFs: enough to check language, direction, shaping and the embedded font.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy.orm import Session
+
+from selfcheck.i18n import TRANSLATIONS_DIR
+from selfcheck.models import Beneficiary, Structure
+from selfcheck.questionnaire.model import Definition, FormKind
+from selfcheck.services import journey, paper, summary
+from tests.i18n_support import ARABIC, write_catalog
+from tests.pdf_support import flat, fonts, text
+from tests.pdf_support import structure as pdf_structure
+from tests.support import AFTER, BEFORE, fill_response, submitted
+
+CODE = "K7M2QX9RV"
+# Arabic letters, as extracted (base block) or as shaped presentation forms.
+ARABIC_TEXT = re.compile(r"[\u0600-\u06ff\ufb50-\ufdff\ufe70-\ufeff]")
+
+
+@pytest.fixture
+def arabic_app(make_app: Callable[..., Flask], tmp_path: Path) -> Flask:
+    """The app with a small Arabic catalog first, then the real catalogs."""
+    folder = write_catalog(tmp_path / "catalogs", "ar", ARABIC)
+    return make_app(BABEL_TRANSLATION_DIRECTORIES=f"{folder};{TRANSLATIONS_DIR}")
+
+
+@pytest.fixture
+def followed(db_session: Session, definition: Definition, structure: Structure) -> Beneficiary:
+    before = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
+    person = before.beneficiary
+    after = journey.start_after(db_session, definition, person, "ar")
+    fill_response(db_session, definition, after, AFTER)
+    assert journey.submit(db_session, definition, after)
+    db_session.refresh(person)
+    return person
+
+
+@pytest.mark.parametrize("lang", ["fr", "en", "es", "ar"])
+def test_a_paper_form_in_every_language(app: Flask, lang: str) -> None:
+    assert lang in app.config["SELFCHECK_LANGUAGES"]
+    with app.app_context():
+        pdf = paper.renderer(app).questionnaires([paper.Copy(FormKind.BEFORE, lang, CODE)])
+    info = pdf_structure(pdf)
+    assert info["lang"] == lang and info["struct_tree"]
+    assert all(embedded for _, embedded in fonts(pdf))
+
+
+def test_an_arabic_form_is_arabic_right_to_left_with_an_embedded_font(
+    arabic_app: Flask,
+) -> None:
+    renderer = paper.renderer(arabic_app)
+    with arabic_app.app_context():
+        pdf = renderer.questionnaires([paper.Copy(FormKind.BEFORE, "ar", CODE)])
+        html = renderer.env.get_template("questionnaires.html").render(
+            lang="ar", title="", bodies="", shapes=[], large=False, duplex=False
+        )
+    assert '<html lang="ar" dir="rtl">' in html
+    content = text(pdf)
+    assert ARABIC_TEXT.search(content), content[:200]
+    assert "K7M-2QX-9RV" in content  # the code stays left-to-right and readable
+    info = pdf_structure(pdf)
+    assert info["lang"] == "ar"
+    assert ARABIC_TEXT.search(info["title"])
+    used = list(fonts(pdf))
+    assert used and all(embedded for _, embedded in used)
+    assert all("DejaVu" in name for name, _ in used)  # DejaVu Sans covers basic Arabic
+
+
+def test_an_arabic_summary_is_arabic_right_to_left(
+    arabic_app: Flask, definition: Definition, followed: Beneficiary
+) -> None:
+    result = summary.build_summary(definition, followed)
+    assert result is not None
+    renderer = paper.renderer(arabic_app)
+    with arabic_app.app_context():
+        pdf = renderer.summary(result, followed.code, "ar")
+    content = text(pdf)
+    assert ARABIC_TEXT.search(content)
+    info = pdf_structure(pdf)
+    assert info["lang"] == "ar" and ARABIC_TEXT.search(info["title"])
+    assert all(embedded for _, embedded in fonts(pdf))
+
+
+def test_the_summary_chart_mirrors_in_right_to_left(
+    arabic_app: Flask, definition: Definition, followed: Beneficiary
+) -> None:
+    """Bars grow from the right edge; labels start there (direction="rtl")."""
+    result = summary.build_summary(definition, followed)
+    assert result is not None
+    renderer = paper.renderer(arabic_app)
+    with arabic_app.app_context():
+        from flask_babel import force_locale
+
+        with force_locale("ar"):
+            html = renderer.env.get_template("summary.html").render(
+                summary=result,
+                code=followed.code,
+                qr="",
+                lang="ar",
+                dir="rtl",
+                large=False,
+                site_url=None,
+                today="",
+                page_before="",
+                page_middle="",
+                page_after="",
+            )
+    assert '<html lang="ar" dir="rtl">' in html
+    assert '<svg direction="rtl"' in html
+    assert '<rect x="140" ' in html  # 440 - 300: the full bar ends at the right edge
+    assert "@top-right" in html and "margin: 17mm 24mm 17mm 14mm" in html
+
+
+def test_a_paper_form_in_the_easy_read_wording(app: Flask, definition: Definition) -> None:
+    easy = definition.in_wording("easy")
+    with app.app_context():
+        pdf = paper.renderer(app, easy.wording).questionnaires(
+            [paper.Copy(FormKind.BEFORE, "fr", CODE)]
+        )
+    content = text(pdf)
+    assert easy.titles[FormKind.BEFORE] in content
+    assert flat(easy.item("ASSIST").label) in content
+    assert flat(definition.item("ASSIST").label) not in content
+    assert paper.renderer(app) is not paper.renderer(app, easy.wording)

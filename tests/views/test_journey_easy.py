@@ -1,0 +1,93 @@
+"""The easy-read (FALC) wording on the journey: chosen at the start, kept with the response,
+same codes and answers as the standard wording."""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from selfcheck.db import Database
+from selfcheck.models import Beneficiary, Structure
+from selfcheck.questionnaire import Definition, FormKind
+from tests.support import BEFORE, Visitor, csrf_token, responses, stored
+
+
+def start_easy(visitor: Visitor, structure: Structure, form: str = "before") -> None:
+    page = visitor.get(f"/s/{structure.slug}?wording=easy")
+    assert page.status_code == 200
+    chosen = next(f for f in visitor.forms() if f.hidden().get("form") == form)
+    assert chosen.hidden()["wording"] == "easy"
+    assert chosen.action is not None
+    visitor.follow(visitor.post(chosen.action, chosen.hidden()))
+
+
+def test_the_start_page_offers_both_wordings(visitor: Visitor, structure: Structure) -> None:
+    visitor.get(f"/s/{structure.slug}")
+    assert "Texte facile à lire" in visitor.text
+    assert 'href="?wording=easy"' in visitor.html
+    assert all(f.hidden().get("wording") == "standard" for f in visitor.forms() if f.action)
+    visitor.get(f"/s/{structure.slug}?wording=easy")
+    assert "Ce n'est pas un test." in visitor.text
+    assert 'href="?wording=easy" aria-current="true"' in visitor.html
+
+
+def test_an_easy_questionnaire_shows_easy_texts_and_stores_the_same_codes(
+    visitor: Visitor, structure: Structure, database: Database, definition: Definition
+) -> None:
+    start_easy(visitor, structure)
+    easy = definition.in_wording("easy")
+    first = easy.pages(FormKind.BEFORE)[0]
+    assert easy.item("ASSIST").label in visitor.text
+    assert definition.item("ASSIST").label not in visitor.text
+    # a decorative pictogram: the title beside it says the same
+    assert f'src="/static/img/pictograms/{first.pictogram}.svg" alt=""' in visitor.html
+    assert visitor.url is not None
+    visitor.fill(BEFORE, visitor.url)
+    assert visitor.url == "/check"
+    assert "Lisez vos réponses." in visitor.text
+    assert easy.item("COMFORT").label in visitor.text
+    done = visitor.follow(visitor.submit())
+    assert done.status_code == 200
+    assert "Gardez ce code." in visitor.text
+    (response,) = responses(database)
+    assert response.wording == "easy"
+    assert stored(database, response.id)["ASSIST"] == BEFORE["ASSIST"]
+
+
+def test_the_standard_wording_is_the_default(
+    visitor: Visitor, structure: Structure, database: Database, definition: Definition
+) -> None:
+    visitor.follow(visitor.start(structure.slug))
+    assert definition.item("ASSIST").label in visitor.text
+    assert "pictograms" not in visitor.html
+    (response,) = responses(database)
+    assert response.wording == "standard"
+
+
+def test_a_resumed_questionnaire_keeps_its_wording(
+    client: FlaskClient, structure: Structure, definition: Definition, database: Database
+) -> None:
+    first = Visitor(client)
+    start_easy(first, structure)
+    with database.session() as session:
+        code = session.scalars(select(Beneficiary.code)).one()
+    client.post("/leave", data={"csrf_token": csrf_token(first.html)})
+    again = Visitor(client)
+    again.get(f"/s/{structure.slug}?wording=standard")  # a new visit, standard by default
+    resumed = again.enter_code(code)
+    again.follow(resumed)
+    assert definition.in_wording("easy").item("ASSIST").label in again.text
+
+
+def test_a_tampered_wording_is_refused(visitor: Visitor, structure: Structure) -> None:
+    visitor.get(f"/s/{structure.slug}")
+    chosen = next(f for f in visitor.forms() if f.hidden().get("form") == "before")
+    assert chosen.action is not None
+    sent = visitor.post(chosen.action, {**chosen.hidden(), "wording": "fancy"})
+    assert sent.status_code == 400
+
+
+def test_an_unknown_wording_parameter_is_ignored(visitor: Visitor, structure: Structure) -> None:
+    page = visitor.get(f"/s/{structure.slug}?wording=fancy")
+    assert page.status_code == 200
+    assert 'href="?wording=standard" aria-current="true"' in visitor.html
