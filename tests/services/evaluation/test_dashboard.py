@@ -63,9 +63,7 @@ def test_the_dashboard_gives_back_the_chosen_marginals(
     """The demo follows the reference survey's figures; the dashboard must find them again."""
     target = demo.Marginals()
     demo.generate_demo(db_session, definition, respondents=500, seed=2023)
-    board = build_dashboard(
-        db_session, definition, scope(demo.demo_structure(db_session)), K
-    )
+    board = build_dashboard(db_session, definition, scope(demo.demo_structure(db_session)), K)
     assert board.people == 500
     tolerance = 0.05  # 500 people: two standard errors of a share are at most 4.5 points
     found = {
@@ -116,7 +114,11 @@ def test_counts_match_the_stored_answers(
     more = sum(1 for v in pairs if v["after"] > v["before"])
     assert board.table("comfort_change").rows[0].cells[0].count == more
     assert board.people_by_form == dict(
-        Counter(db_session.scalars(select(Response.form).where(Response.status == Status.SUBMITTED.value)))
+        Counter(
+            db_session.scalars(
+                select(Response.form).where(Response.status == Status.SUBMITTED.value)
+            )
+        )
     )
 
 

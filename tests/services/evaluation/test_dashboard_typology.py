@@ -20,14 +20,38 @@ from selfcheck.services.evaluation.typology import Profile, classify
 @pytest.mark.parametrize(
     ("facts", "expected"),
     [
-        ({"age": "soixante_dix_plus", "status": "retraite", "comfort_before": "1"}, Profile.BEGINNER_SENIORS),
-        ({"age": "soixante_soixante_neuf", "status": "retraite", "comfort_before": "2"}, Profile.BEGINNER_SENIORS),
-        ({"age": "soixante_dix_plus", "status": "retraite", "comfort_before": "3"}, Profile.INITIATED_SENIORS),
-        ({"age": "soixante_dix_plus", "status": "retraite", "comfort_before": "4"}, Profile.IMPROVEMENT_PATH),
-        ({"age": "soixante_soixante_neuf", "status": "en_emploi", "comfort_before": "2"}, Profile.IMPROVEMENT_PATH),
-        ({"age": "quarante_cinquante_neuf", "status": "en_emploi", "comfort_before": "1"}, Profile.IMPROVEMENT_PATH),
-        ({"age": "dix_huit_vingt_quatre", "status": "sans_emploi", "comfort_before": "3"}, Profile.INTEGRATION_PATH),
-        ({"age": "vingt_cinq_trente_neuf", "status": "en_emploi", "prescribed": "service"}, Profile.INTEGRATION_PATH),
+        (
+            {"age": "soixante_dix_plus", "status": "retraite", "comfort_before": "1"},
+            Profile.BEGINNER_SENIORS,
+        ),
+        (
+            {"age": "soixante_soixante_neuf", "status": "retraite", "comfort_before": "2"},
+            Profile.BEGINNER_SENIORS,
+        ),
+        (
+            {"age": "soixante_dix_plus", "status": "retraite", "comfort_before": "3"},
+            Profile.INITIATED_SENIORS,
+        ),
+        (
+            {"age": "soixante_dix_plus", "status": "retraite", "comfort_before": "4"},
+            Profile.IMPROVEMENT_PATH,
+        ),
+        (
+            {"age": "soixante_soixante_neuf", "status": "en_emploi", "comfort_before": "2"},
+            Profile.IMPROVEMENT_PATH,
+        ),
+        (
+            {"age": "quarante_cinquante_neuf", "status": "en_emploi", "comfort_before": "1"},
+            Profile.IMPROVEMENT_PATH,
+        ),
+        (
+            {"age": "dix_huit_vingt_quatre", "status": "sans_emploi", "comfort_before": "3"},
+            Profile.INTEGRATION_PATH,
+        ),
+        (
+            {"age": "vingt_cinq_trente_neuf", "status": "en_emploi", "prescribed": "service"},
+            Profile.INTEGRATION_PATH,
+        ),
         ({"age": "soixante_dix_plus", "status": "retraite"}, Profile.NOT_CLASSIFIED),
         ({"status": "retraite", "comfort_before": "1"}, Profile.NOT_CLASSIFIED),
     ],
