@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, current_app, render_template
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from selfcheck.db import get_session
@@ -13,11 +14,13 @@ from selfcheck.permissions import Permission, requires
 from selfcheck.services.evaluation import charts
 from selfcheck.services.evaluation.dashboard import (
     TABLE_KEYS,
+    Dashboard,
+    DashboardCache,
     UnknownTable,
     build_dashboard,
     table_csv,
 )
-from selfcheck.services.evaluation.scope import ScopeError
+from selfcheck.services.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.views.evaluation_common import (
     current_filters,
     evaluator,
@@ -28,7 +31,24 @@ from selfcheck.views.evaluation_common import (
 
 blueprint = Blueprint("evaluator", __name__, url_prefix="/evaluate")
 TEMPLATE = "evaluator/dashboard.html"
+CACHE_KEY = "selfcheck.dashboard_cache"
 UNKNOWN_TABLE = _l("Ce tableau n'existe pas. Choisissez un tableau depuis le tableau de bord.")
+
+
+def _dashboard(only: list[str] | None = None) -> tuple[EvaluationFilters, Dashboard]:
+    """The protected dashboard of this request's filters (ScopeError if it cannot be shown)."""
+    filters = current_filters()
+    cache = current_app.extensions.setdefault(CACHE_KEY, DashboardCache())
+    board = build_dashboard(
+        get_session(),
+        current_app.extensions["selfcheck.definition"],
+        filters,
+        k_threshold(),
+        only=only,
+        cache=cache,
+        language=str(get_locale()),
+    )
+    return filters, board
 
 
 @blueprint.get("/")
@@ -36,10 +56,7 @@ UNKNOWN_TABLE = _l("Ce tableau n'existe pas. Choisissez un tableau depuis le tab
 def dashboard() -> str | tuple[str, int]:
     k = k_threshold()
     try:
-        filters = current_filters()
-        board = build_dashboard(
-            get_session(), current_app.extensions["selfcheck.definition"], filters, k
-        )
+        filters, board = _dashboard()
     except ScopeError as error:
         return render_scope_error(TEMPLATE, error)
     return render_template(
@@ -59,10 +76,7 @@ def table_download(table: str) -> Response | tuple[str, int]:
         return render_scope_error(TEMPLATE, ScopeError(UNKNOWN_TABLE, 404))
     session = get_session()
     try:
-        filters = current_filters()
-        board = build_dashboard(
-            session, current_app.extensions["selfcheck.definition"], filters, k, only=[table]
-        )
+        filters, board = _dashboard(only=[table])
         protected = board.table(table)
     except ScopeError as error:
         return render_scope_error(TEMPLATE, error)

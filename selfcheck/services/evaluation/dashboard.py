@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.models import Channel
+from selfcheck.models import Channel, Response, SecondEntry
 from selfcheck.questionnaire.model import Definition, FormKind, Item
 from selfcheck.services.evaluation import indicators, typology
 from selfcheck.services.evaluation.disclosure import Cell, Column, Hidden, Row, Table, protect
@@ -536,21 +539,89 @@ VARIABLES = (
 )
 
 
+class DashboardCache:
+    """Recently built dashboards, reused while the data has not changed (per app instance).
+
+    Aggregating every answer of 100,000 people takes seconds; evaluators mostly look at the
+    same few selections again (switching sections, downloading a table). An entry is keyed by
+    the selection, k, the language and a *data stamp* read on every request with one cheap
+    query (number, last id and last change of the responses, and of the second entries): any
+    new, changed or deleted response gives a new stamp, so a cached figure is never stale.
+    Bounded (least recently used entries go first); thread-safe.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, Dashboard] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Dashboard | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, board: Dashboard) -> None:
+        with self._lock:
+            self._entries[key] = board
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+def data_stamp(db: Session) -> tuple[object, ...]:
+    """Changes whenever a response or a second entry is added, changed or deleted."""
+    responses = select(
+        func.count(Response.id), func.max(Response.id), func.max(Response.updated_at)
+    )
+    entries = select(
+        func.count(SecondEntry.id), func.max(SecondEntry.id), func.max(SecondEntry.completed_at)
+    )
+    return (*db.execute(responses).one(), *db.execute(entries).one())
+
+
+def _selection(filters: EvaluationFilters) -> tuple[object, ...]:
+    return (
+        filters.structure_ids,
+        filters.date_from,
+        filters.date_to,
+        filters.forms,
+        filters.channels,
+    )
+
+
 def build_dashboard(
     db: Session,
     definition: Definition,
     filters: EvaluationFilters,
     k: int,
     only: Iterable[str] | None = None,
+    cache: DashboardCache | None = None,
+    language: str = "",
 ) -> Dashboard:
     """Every table, protected; ScopeError (422) when fewer than k people are in scope.
 
     `only` limits the tables built (a CSV download needs one); UnknownTable for a bad key.
+    With a `cache`, the whole dashboard is built once per selection and data stamp.
     """
     wanted = set(only) if only is not None else set(TABLE_KEYS)
     unknown = wanted - TABLE_KEYS
     if unknown:
         raise UnknownTable(sorted(unknown)[0])
+    if cache is None:
+        return _build(db, definition, filters, k, wanted)
+    key = (_selection(filters), k, language, id(definition), data_stamp(db))
+    board = cache.get(key)
+    if board is None:
+        board = _build(db, definition, filters, k, set(TABLE_KEYS))
+        cache.put(key, board)
+    return board
+
+
+def _build(
+    db: Session, definition: Definition, filters: EvaluationFilters, k: int, wanted: set[str]
+) -> Dashboard:
     people = require_at_least_k(db, filters, k)
     raw = indicators.collect(db, definition, filters, VARIABLES, people)
     context = Context(definition, raw)

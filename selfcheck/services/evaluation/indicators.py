@@ -89,9 +89,15 @@ class RawIndicators:
 
 
 def distributions(
-    db: Session, filters: EvaluationFilters, variables: Sequence[str]
+    db: Session,
+    filters: EvaluationFilters,
+    variables: Sequence[str],
+    multiple: frozenset[str] = frozenset(),
 ) -> tuple[Distributions, dict[tuple[str, str], int]]:
-    """Value counts and bases (responses with a real answer) of many variables: two queries."""
+    """Value counts and bases (responses with a real answer) of many variables: two queries.
+
+    `multiple`: the variables that are multiple choices (several rows per response).
+    """
     where = [*response_conditions(filters), Answer.variable.in_(variables)]
     counted = db.execute(
         select(Answer.variable, Answer.value, Response.form, func.count())
@@ -102,13 +108,25 @@ def distributions(
     found: Distributions = defaultdict(dict)
     for variable, value, form, number in counted:
         found[(variable, form)][value] = int(number)
-    bases = db.execute(
-        select(Answer.variable, Response.form, func.count(distinct(Answer.response_id)))
-        .join(Response, Response.id == Answer.response_id)
-        .where(*where, Answer.value != NO_ANSWER)
-        .group_by(Answer.variable, Response.form)
-    )
-    answered = {(variable, form): int(number) for variable, form, number in bases}
+    # A single choice's base is the sum of its values; only multiple choices need a count of
+    # the responses that chose anything.
+    answered = {
+        (variable, form): sum(values.values())
+        for (variable, form), values in found.items()
+        if variable not in multiple
+    }
+    if multiple:
+        bases = db.execute(
+            select(Answer.variable, Response.form, func.count(distinct(Answer.response_id)))
+            .join(Response, Response.id == Answer.response_id)
+            .where(
+                *response_conditions(filters),
+                Answer.variable.in_(sorted(multiple)),
+                Answer.value != NO_ANSWER,
+            )
+            .group_by(Answer.variable, Response.form)
+        )
+        answered.update({(variable, form): int(number) for variable, form, number in bases})
     return dict(found), answered
 
 
@@ -308,7 +326,8 @@ def collect(
     people: int,
 ) -> RawIndicators:
     """Every raw count the dashboard needs (about ten queries in all)."""
-    found, answered = distributions(db, filters, variables)
+    multiple = frozenset(code for code in variables if definition.item(code).type == "multiple")
+    found, answered = distributions(db, filters, variables, multiple)
     return RawIndicators(
         people=people,
         people_by_form=people_by_form(db, filters),
