@@ -192,3 +192,27 @@ def test_every_table_is_built_with_no_answer_at_all(
     board = build_dashboard(db_session, definition, scope(structure), K)
     assert {t.key for s in board.sections for t in s.tables} == {spec.key for spec in SPECS}
     assert board.table("typology").rows[-1].cells[0].count == K  # not classified
+
+
+def test_the_cache_serves_a_selection_again_until_the_data_changes(
+    db_session: Session, definition: Definition, request_context: None
+) -> None:
+    from selfcheck.services.evaluation.dashboard import DashboardCache
+
+    demo.generate_demo(db_session, definition, respondents=12, seed=2)
+    structure = demo.demo_structure(db_session)
+    cache = DashboardCache(size=2)
+    first = build_dashboard(db_session, definition, scope(structure), K, cache=cache)
+    again = build_dashboard(db_session, definition, scope(structure), K, cache=cache, only=["age"])
+    assert again is first  # same selection, same data: not computed again
+    other_k = build_dashboard(db_session, definition, scope(structure), 3, cache=cache)
+    assert other_k is not first
+    demo.generate_demo(db_session, definition, respondents=1, seed=99)  # the data changes
+    fresh = build_dashboard(db_session, definition, scope(structure), K, cache=cache)
+    assert fresh is not first and fresh.people == first.people + 1
+    # A changed answer (an edited paper form) changes the stamp too.
+    response = db_session.scalars(select(Response)).first()
+    assert response is not None
+    response.updated_at = response.updated_at.replace(year=2030)
+    db_session.commit()
+    assert build_dashboard(db_session, definition, scope(structure), K, cache=cache) is not fresh
