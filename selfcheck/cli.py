@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -114,21 +115,40 @@ def structures_list() -> None:
 
 
 @main.command()
-@click.option("--respondents", default=300, show_default=True, type=int)
+@click.option("--respondents", default=300, show_default=True, type=click.IntRange(0, 1_000_000))
 @click.option("--seed", default=2023, show_default=True, type=int)
+@click.option(
+    "--marginals",
+    "marginals_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON object overriding the reference survey's shares (see README).",
+)
 @with_appcontext
-def demo(respondents: int, seed: int) -> None:
-    """Create a demo structure and realistic sample responses (pre/post and retrospective)."""
-    from selfcheck.services.demo import create_demo_staff, demo_structure, generate_demo
+def demo(respondents: int, seed: int, marginals_file: Path | None) -> None:
+    """Create a demo structure and sample people following chosen marginals."""
+    from selfcheck.services.demo import (
+        MarginalsError,
+        create_demo_staff,
+        demo_structure,
+        generate_demo,
+        load_marginals,
+    )
 
+    try:
+        marginals = load_marginals(marginals_file) if marginals_file else None
+    except MarginalsError as exc:
+        raise click.BadParameter(str(exc), param_hint="--marginals") from exc
     definition = current_app.extensions["selfcheck.definition"]
     with _database().session() as session:
-        report = generate_demo(session, definition, respondents=respondents, seed=seed)
+        report = generate_demo(
+            session, definition, respondents=respondents, seed=seed, marginals=marginals
+        )
         accounts = create_demo_staff(session, demo_structure(session))
     click.echo(
         f"demo: {report.people} people in '{report.structure_slug}' "
         f"({report.pre_post} before/after pairs, {report.before_only} awaiting their after, "
-        f"{report.retro} retrospective)"
+        f"{report.retro} retrospective; {report.paper} on paper)"
     )
     for email, password in accounts.items():
         click.echo(f"demo staff account: {email}  password: {password}")

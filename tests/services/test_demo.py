@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.db import Database
-from selfcheck.models import Answer, Beneficiary, Response, Structure
+from selfcheck.models import Answer, AuditEvent, Beneficiary, Channel, Response, Structure
 from selfcheck.questionnaire import Definition, FormKind
 from selfcheck.services import demo, journey
 from selfcheck.services.summary import build_summary
@@ -72,3 +75,63 @@ def test_every_demo_person_gets_a_summary(db_session: Session, definition: Defin
     demo.generate_demo(db_session, definition, respondents=8, seed=3)
     for person in db_session.scalars(select(Beneficiary)):
         assert build_summary(definition, person) is not None
+
+
+# --- chosen marginals -----------------------------------------------------------------------
+
+
+def test_marginals_default_to_the_reference_survey() -> None:
+    marginals = demo.Marginals()
+    assert marginals.women == 0.72 and marginals.paper == 0.21
+    assert marginals.typology["initiated_seniors"] == 0.35
+    solved = demo.plan(marginals)
+    # 61 % seniors + 26 % x share of 60+ in the improvement path = 75 % aged 60+.
+    assert abs(0.61 + 0.26 * solved.improvement_60_plus - 0.75) < 1e-9
+
+
+def test_marginals_from_a_file_override_some_shares(tmp_path: Path) -> None:
+    path = tmp_path / "marginals.json"
+    path.write_text(json.dumps({"women": 0.5, "paper": 0}), encoding="utf-8")
+    marginals = demo.load_marginals(path)
+    assert marginals.women == 0.5 and marginals.paper == 0
+    assert marginals.urban == demo.Marginals().urban
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"womens": 0.5}', "unknown keys: womens"),
+        ('{"women": 1.5}', "between 0 and 1"),
+        ('{"typology": {"beginner_seniors": 1}}', "give exactly"),
+        ('{"paths": {"pre_post": 0.5, "before_only": 0.1, "retro": 0.1}}', "add up to 1"),
+        ("[1, 2]", "JSON object"),
+        ("{not json", "cannot read"),
+    ],
+)
+def test_bad_marginals_files_are_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "marginals.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(demo.MarginalsError, match=message):
+        demo.load_marginals(path)
+
+
+def test_paper_people_are_typed_in_through_the_entry_service(
+    db_session: Session, definition: Definition
+) -> None:
+    marginals = demo.Marginals(paper=1.0, paths={"pre_post": 1.0, "before_only": 0.0, "retro": 0.0})
+    report = demo.generate_demo(db_session, definition, respondents=3, seed=4, marginals=marginals)
+    assert report.paper == 3 and report.pre_post == 3
+    responses = list(db_session.scalars(select(Response)))
+    assert len(responses) == 6
+    assert {r.channel for r in responses} == {Channel.PAPER.value}
+    assert all(r.entered_by_id is not None and r.is_submitted for r in responses)
+    events = db_session.scalars(select(AuditEvent.action)).all()
+    assert "create" in events and "edit" in events  # the entry service's audit trail
+
+
+def test_an_override_changes_the_population(db_session: Session, definition: Definition) -> None:
+    men = demo.Marginals(women=0.0, paper=0.0, phone=1.0)
+    demo.generate_demo(db_session, definition, respondents=20, seed=6, marginals=men)
+    genders = set(db_session.scalars(select(Answer.value).where(Answer.variable == "GENDER")))
+    assert "feminin" not in genders
+    assert set(db_session.scalars(select(Response.channel))) == {Channel.PHONE.value}

@@ -51,8 +51,9 @@ LOGIN = "/staff/login"
 SESSION_COOKIE = "selfcheck_session"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 # Allowed answers to a GET by a role that has the permission, besides 2xx/3xx: the state of
-# the data forbids the action ("this second entry is already done"), not the role.
-BUSINESS_STATES = {409}
+# the data forbids the action ("this second entry is already done"), not the role; 422: the
+# evaluator screens show nothing when fewer than k people are in scope (k-anonymity).
+BUSINESS_STATES = {409, 422}
 
 
 # --- 1. declarations ---------------------------------------------------------------------------
@@ -178,6 +179,7 @@ ARGUMENTS: dict[str, Callable[[Place], Any]] = {
     "page_code": lambda p: "p_help",
     "form": lambda p: FormKind.BEFORE.value,
     "filename": lambda p: "css/selfcheck.css",
+    "table": lambda p: "age",
 }
 # Variables that point at one structure's data: the scope checks swap them for another's.
 SCOPED = {"slug", "code", "response_id", "structure_id", "department"}

@@ -1,0 +1,473 @@
+"""Time to serve the evaluator dashboard at 100,000 respondents, on SQLite and PostgreSQL.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_dashboard.py            # 100,000 people, 5 rounds
+    .venv/bin/python benchmarks/bench_dashboard.py --quick    # 3,000 people, 2 rounds: smoke
+
+The population is written with bulk inserts (not through the web): 100,000 beneficiaries of
+20 structures, their responses (55 % before/after pairs, 15 % before only, 30 % retrospective,
+about 155,000 forms) and their answers. Answers are copied in SQL from 400 template people
+drawn by the demo generator (the reference survey's marginals), so the answer table holds
+realistic values (about 6.5 million rows) without 6.5 million Python objects.
+
+Target: `GET /evaluate/` (every table of the dashboard, k = 5, all filters empty) by an
+evaluator granted every structure, through the Flask test client (routing, session, SQL,
+Jinja, SVG), and the CSV download of one table. Baseline, in the same run on the same
+database: one `SELECT COUNT(*)` over the same answer rows (answers joined to the submitted
+responses in scope), the least any dashboard reading every answer once could cost.
+
+Goal (issue 5): the dashboard under 1 s. Databases: a throw-away SQLite file, and PostgreSQL
+when SELFCHECK_BENCH_POSTGRES_URL is set (that database is emptied and rebuilt: point it at a
+scratch database); otherwise PostgreSQL rows say "not run". Only 127.0.0.1 is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+GOAL_SECONDS = 1.0
+TEMPLATES = 400
+STRUCTURES = 20
+PASSWORD = "une phrase de passe pour le banc d'essai"
+POSTGRES_ENV = "SELFCHECK_BENCH_POSTGRES_URL"
+
+if str(ROOT) not in sys.path:  # so `selfcheck` imports when run as a plain script
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import Engine, MetaData, event, func, insert, select, text  # noqa: E402
+
+from selfcheck import create_app, migrate  # noqa: E402
+from selfcheck.db import make_engine  # noqa: E402
+from selfcheck.models import Answer, Beneficiary, Response, Role, Structure  # noqa: E402
+from selfcheck.questionnaire import load_definition  # noqa: E402
+from selfcheck.questionnaire.loader import DEFAULT_DEFINITION  # noqa: E402
+from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind  # noqa: E402
+from selfcheck.services import auth, demo, journey  # noqa: E402
+from selfcheck.services.evaluation.scope import EvaluationFilters, response_conditions  # noqa: E402
+from selfcheck.views.evaluator import CACHE_KEY  # noqa: E402
+
+PATHS = {"pre_post": 0.55, "before_only": 0.15, "retro": 0.30}
+
+
+# --- the population -----------------------------------------------------------------------
+
+
+def template_answers(definition: Definition, rng: random.Random) -> list[dict[str, Any]]:
+    """Answers of TEMPLATES demo people, per form: rows (template, form, variable, value)."""
+    marginals = demo.Marginals()
+    solved = demo.plan(marginals)
+    choosers = demo._cached_choosers(definition)
+    rows: list[dict[str, Any]] = []
+    for template in range(TEMPLATES):
+        profile = demo._profile(demo._pick(rng, marginals.typology))
+        facts = demo.draw_facts(rng, profile, marginals, solved)
+        level = rng.uniform(*demo.LEVELS[facts["COMFORT@start"][0]])
+        for form in FormKind:
+            person = demo.Person(profile, level, profile.gain, random.Random(template), fixed=facts)
+            person.accompanied = form is not FormKind.BEFORE
+            answers: journey.Answers = {}
+            for variable in definition.variables(form):
+                if not journey.is_visible(variable.item, answers):
+                    continue
+                given = demo._answer(choosers, person, variable, answers)
+                answers[variable.code] = tuple(given)
+                rows += [
+                    {
+                        "template": template,
+                        "form": form.value,
+                        "variable": variable.code,
+                        "value": v,
+                    }
+                    for v in given
+                    if v != NO_ANSWER
+                ]
+    return rows
+
+
+def reset(engine: Engine) -> None:
+    with engine.begin() as connection:
+        reflected = MetaData()
+        reflected.reflect(connection)
+        reflected.drop_all(connection)
+    migrate.upgrade(engine)
+
+
+def populate(engine: Engine, definition: Definition, people: int, seed: int = 2023) -> int:
+    """Bulk-insert `people` respondents; returns the number of answer rows."""
+    rng = random.Random(seed)
+    templates = template_answers(definition, rng)
+    now = time.time()
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.fromtimestamp(now, UTC) - timedelta(days=200)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(Structure),
+            [
+                {
+                    "id": i + 1,
+                    "slug": f"bench-{i + 1}",
+                    "name": f"Structure {i + 1}",
+                    "territory_type": ("urbain", "periurbain", "rural")[i % 3],
+                    "department": "44" if i < STRUCTURES // 2 else "75",
+                    "created_at": start,
+                    "double_entry_percent": 0,
+                    "after_due_weeks": 6,
+                }
+                for i in range(STRUCTURES)
+            ],
+        )
+        beneficiaries = []
+        responses = []
+        response_id = 0
+        for person in range(1, people + 1):
+            structure = rng.randrange(STRUCTURES) + 1
+            beneficiaries.append(
+                {
+                    "id": person,
+                    "code": f"B{person:010d}",
+                    "structure_id": structure,
+                    "created_at": start,
+                }
+            )
+            path = demo._pick(rng, PATHS)
+            forms = {
+                "pre_post": ("before", "after"),
+                "before_only": ("before",),
+                "retro": ("retro",),
+            }[path]
+            day = start + timedelta(days=rng.uniform(0, 180))
+            channel = "paper" if rng.random() < 0.21 else "online"
+            for offset, form in enumerate(forms):
+                response_id += 1
+                moment = day + timedelta(days=30 * offset)
+                responses.append(
+                    {
+                        "id": response_id,
+                        "beneficiary_id": person,
+                        "structure_id": structure,
+                        "form": form,
+                        "definition_id": definition.id,
+                        "definition_version": definition.version,
+                        "channel": channel,
+                        "locale": "fr",
+                        "status": "submitted",
+                        "created_at": moment,
+                        "updated_at": moment,
+                        "submitted_at": moment,
+                        "double_entry_wanted": False,
+                        "wording": "standard",
+                    }
+                )
+        for chunk in _chunks(beneficiaries, 20_000):
+            connection.execute(insert(Beneficiary), chunk)
+        for chunk in _chunks(responses, 20_000):
+            connection.execute(insert(Response), chunk)
+        connection.execute(
+            text(
+                "CREATE TEMPORARY TABLE bench_template "
+                "(template INTEGER, form VARCHAR(16), variable VARCHAR(40), value TEXT)"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO bench_template VALUES (:template, :form, :variable, :value)"),
+            templates,
+        )
+        # Each person takes the answers of template (id mod TEMPLATES), whatever their forms.
+        connection.execute(
+            text(
+                "INSERT INTO answer (response_id, variable, value, definition_version) "
+                "SELECT r.id, t.variable, t.value, r.definition_version FROM response r "
+                "JOIN bench_template t ON t.template = r.beneficiary_id % :n AND t.form = r.form"
+            ),
+            {"n": TEMPLATES},
+        )
+        connection.execute(text("DROP TABLE bench_template"))
+        if engine.dialect.name == "postgresql":
+            # The ids were given explicitly: move the sequences past them.
+            for table in ("structure", "beneficiary", "response"):
+                connection.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT MAX(id) FROM {table}))"
+                    )
+                )
+        count = connection.scalar(select(func.count()).select_from(Answer)) or 0
+    with engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        connection.commit()
+    return int(count)
+
+
+def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def timed(call: Callable[[], Any], rounds: int) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), times
+
+
+def measure(url: str, database: str, people: int, rounds: int, tmp: Path) -> list[dict[str, Any]]:
+    definition = load_definition(DEFAULT_DEFINITION)
+    engine = make_engine(url)
+    try:
+        reset(engine)
+        started = time.perf_counter()
+        answers = populate(engine, definition, people)
+        build_seconds = time.perf_counter() - started
+    finally:
+        engine.dispose()
+    app = create_app(
+        {"DATABASE_URL": url, "INSTANCE_PATH": tmp, "TESTING": True, "WTF_CSRF_ENABLED": False}
+    )
+    db = app.extensions["selfcheck.db"]
+    with db.session() as session:
+        user = auth.create_user(
+            session, auth.NewUser("bench@example.org", Role.EVALUATOR, None), PASSWORD
+        )
+        for department in ("44", "75"):
+            auth.grant(session, user, department=department)
+    client = app.test_client()
+    login = client.post("/staff/login", data={"email": "bench@example.org", "password": PASSWORD})
+    if login.status_code != 302:
+        raise RuntimeError(f"could not sign in: {login.status_code}")
+
+    def dashboard() -> None:
+        response = client.get("/evaluate/")
+        if response.status_code != 200:
+            raise RuntimeError(f"dashboard answered {response.status_code}")
+
+    def download() -> None:
+        response = client.get("/evaluate/tables/typology.csv")
+        if response.status_code != 200:
+            raise RuntimeError(f"CSV answered {response.status_code}")
+
+    filters = EvaluationFilters(structure_ids=tuple(range(1, STRUCTURES + 1)))
+    baseline_query = (
+        select(func.count())
+        .select_from(Answer)
+        .join(Response, Response.id == Answer.response_id)
+        .where(*response_conditions(filters))
+    )
+
+    def baseline() -> None:
+        with db.session() as session:
+            session.scalar(baseline_query)
+
+    def cold() -> None:
+        app.extensions.pop(CACHE_KEY, None)  # as after any change to the data
+        dashboard()
+
+    baseline()  # warm-up: connections open
+    with counting(db.engine) as statements:
+        cold()  # also compiles the templates
+    base_value, _ = timed(baseline, rounds)
+    cold_value, cold_times = timed(cold, max(1, min(rounds, 2)))
+    warm_value, _ = timed(dashboard, rounds)
+    csv_value, _ = timed(download, rounds)
+    db.engine.dispose()
+    print(
+        f"  {database}: {people} people, {answers} answers (built in {build_seconds:.0f} s), "
+        f"dashboard cold {cold_value:.3f} s ({', '.join(f'{t:.3f}' for t in cold_times)}), "
+        f"cached {warm_value:.3f} s, {len(statements)} SQL statements",
+        file=sys.stderr,
+    )
+    baseline_name = "COUNT(*) over the same answers"
+
+    def ratio(value: float) -> float | None:
+        return value / base_value if base_value else None
+
+    return [
+        row(
+            f"dashboard, first view (computed), {people} respondents",
+            database,
+            cold_value,
+            "s",
+            baseline_name,
+            base_value,
+            ratio(cold_value),
+            cold_value < GOAL_SECONDS,
+        ),
+        row(
+            f"dashboard, seen again (cached, data unchanged), {people} respondents",
+            database,
+            warm_value,
+            "s",
+            baseline_name,
+            base_value,
+            ratio(warm_value),
+            warm_value < GOAL_SECONDS,
+        ),
+        row(
+            f"CSV of one table (cached), {people} respondents",
+            database,
+            csv_value,
+            "s",
+            baseline_name,
+            base_value,
+            ratio(csv_value),
+            csv_value < GOAL_SECONDS,
+        ),
+        row(
+            "SQL statements per dashboard computation",
+            database,
+            float(len(statements)),
+            "statements",
+            None,
+            None,
+            None,
+            None,
+            goal="a few, not one per cell",
+        ),
+        row("answer rows", database, float(answers), "rows", None, None, None, None, goal="-"),
+    ]
+
+
+def row(
+    figure: str,
+    database: str | None,
+    value: float,
+    unit: str,
+    baseline: str | None,
+    baseline_value: float | None,
+    ratio: float | None,
+    met: bool | None,
+    goal: str = "< 1 s",
+) -> dict[str, Any]:
+    return {
+        "figure": figure,
+        "database": database,
+        "value": round(value, 4),
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_value": None if baseline_value is None else round(baseline_value, 4),
+        "ratio": None if ratio is None else round(ratio, 2),
+        "goal": goal,
+        "met": met,
+    }
+
+
+def not_run(people: int) -> list[dict[str, Any]]:
+    return [
+        row(
+            f"dashboard, {people} respondents (not run: {POSTGRES_ENV} unset)",
+            "postgresql",
+            0.0,
+            "s",
+            None,
+            None,
+            None,
+            None,
+        )
+    ]
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        load = float(Path("/proc/loadavg").read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        load = None
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "load_1min": load,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| figure | database | value | baseline | x baseline | goal | met |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        base = "" if r["baseline_value"] is None else f"{r['baseline_value']} s"
+        ratio = "" if r["ratio"] is None else f"{r['ratio']}"
+        met = "" if r["met"] is None else ("yes" if r["met"] else "NO")
+        lines.append(
+            f"| {r['figure']} | {r['database']} | {r['value']} {r['unit']} | {base} | {ratio} "
+            f"| {r['goal']} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="3,000 people, 2 rounds")
+    parser.add_argument("--people", type=int, default=None, help="override the population size")
+    args = parser.parse_args(argv)
+    people = args.people or (3_000 if args.quick else 100_000)
+    rounds = 2 if args.quick else 5
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as folder:
+        tmp = Path(folder)
+        rows += measure(f"sqlite:///{tmp / 'bench.db'}", "sqlite", people, rounds, tmp)
+        postgres = os.environ.get(POSTGRES_ENV)
+        if postgres:
+            if "127.0.0.1" not in postgres and "localhost" not in postgres:
+                raise SystemExit(f"{POSTGRES_ENV} must point at 127.0.0.1")
+            rows += measure(postgres, "postgresql", people, rounds, tmp)
+        else:
+            rows += not_run(people)
+    table = markdown(rows)
+    print(table)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / "dashboard.json").write_text(
+        json.dumps(
+            {"benchmark": "dashboard", "machine": machine(), "quick": args.quick, "summary": rows},
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""The typology rule: one written rule, the same answer in Python and in SQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from selfcheck.models import Answer, Response
+from selfcheck.questionnaire import Definition
+from selfcheck.services import demo
+from selfcheck.services.evaluation import indicators
+from selfcheck.services.evaluation.scope import EvaluationFilters
+from selfcheck.services.evaluation.typology import Profile, classify
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        (
+            {"age": "soixante_dix_plus", "status": "retraite", "comfort_before": "1"},
+            Profile.BEGINNER_SENIORS,
+        ),
+        (
+            {"age": "soixante_soixante_neuf", "status": "retraite", "comfort_before": "2"},
+            Profile.BEGINNER_SENIORS,
+        ),
+        (
+            {"age": "soixante_dix_plus", "status": "retraite", "comfort_before": "3"},
+            Profile.INITIATED_SENIORS,
+        ),
+        (
+            {"age": "soixante_dix_plus", "status": "retraite", "comfort_before": "4"},
+            Profile.IMPROVEMENT_PATH,
+        ),
+        (
+            {"age": "soixante_soixante_neuf", "status": "en_emploi", "comfort_before": "2"},
+            Profile.IMPROVEMENT_PATH,
+        ),
+        (
+            {"age": "quarante_cinquante_neuf", "status": "en_emploi", "comfort_before": "1"},
+            Profile.IMPROVEMENT_PATH,
+        ),
+        (
+            {"age": "dix_huit_vingt_quatre", "status": "sans_emploi", "comfort_before": "3"},
+            Profile.INTEGRATION_PATH,
+        ),
+        (
+            {"age": "vingt_cinq_trente_neuf", "status": "en_emploi", "prescribed": "service"},
+            Profile.INTEGRATION_PATH,
+        ),
+        ({"age": "soixante_dix_plus", "status": "retraite"}, Profile.NOT_CLASSIFIED),
+        ({"status": "retraite", "comfort_before": "1"}, Profile.NOT_CLASSIFIED),
+    ],
+)
+def test_rule(facts: dict[str, str], expected: Profile) -> None:
+    assert classify(facts) is expected
+
+
+def test_sql_and_python_agree_on_every_person(
+    app: Flask, db_session: Session, definition: Definition
+) -> None:
+    demo.generate_demo(db_session, definition, respondents=60, seed=11)
+    structure = demo.demo_structure(db_session)
+    filters = EvaluationFilters(structure_ids=(structure.id,))
+    with app.test_request_context():
+        in_sql = indicators.typology_counts(db_session, definition, filters)
+    facts: dict[int, dict[str, str]] = {}
+    rows = db_session.execute(
+        select(Response.beneficiary_id, Response.form, Answer.variable, Answer.value).join(
+            Answer, Answer.response_id == Response.id
+        )
+    )
+    names = {"AGE": "age", "STATUS": "status", "PRESCRIBED": "prescribed"}
+    for person, form, variable, value in rows:
+        mine = facts.setdefault(person, {})
+        if form in ("before", "retro") and variable in names:
+            mine[names[variable]] = value
+        if (form, variable) in (("before", "COMFORT"), ("retro", "COMFORT_PRE")):
+            mine["comfort_before"] = value
+    in_python = Counter(classify(f).value for f in facts.values())
+    assert {k: v for k, v in in_sql.items() if v} == dict(in_python)
+    assert sum(in_sql.values()) == 60

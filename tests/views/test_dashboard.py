@@ -1,0 +1,116 @@
+"""The dashboard and its CSV downloads over HTTP: access, bad input, k, the export log."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from selfcheck.db import Database
+from selfcheck.models import ExportLog, Role
+from selfcheck.questionnaire import Definition
+from selfcheck.services import demo
+from selfcheck.services.structures import create_structure
+from tests.staff import add_staff, signed_in
+from tests.support import Visitor
+
+
+@pytest.fixture
+def evaluator(
+    app: Flask, database: Database, db_session: Session, definition: Definition
+) -> Visitor:
+    """An evaluator granted department 44, where the demo structure has 30 people."""
+    demo.generate_demo(db_session, definition, respondents=30, seed=8)
+    create_structure(db_session, "France Services Paris 11", "urbain", "75", "paris-11")
+    account = add_staff(database, Role.EVALUATOR, departments=("44",))
+    return signed_in(app, account)
+
+
+def test_the_dashboard_shows_charts_each_with_its_table(evaluator: Visitor) -> None:
+    page = evaluator.get("/evaluate/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "30 personnes correspondent à ces filtres" in html
+    charts = re.findall(r'<svg class="chart__svg" role="img" aria-labelledby="([^"]+)"', html)
+    tables = re.findall(r'<table class="table" id="table-([a-z_]+)"', html)
+    assert len(charts) == len(tables) >= 25
+    for label in charts:
+        assert f'<title id="{label}">' in html
+    assert '<th scope="col">' in html and '<th scope="row">' in html
+    assert "Seniors débutants" in html and "Enquête de référence 2023" in html
+    assert "style=" not in html and "<script" not in html
+    assert 'href="/evaluate/tables/typology.csv"' in html
+
+
+def test_a_table_downloads_as_csv_and_is_logged(evaluator: Visitor, database: Database) -> None:
+    response = evaluator.get("/evaluate/tables/gender.csv?territory=periurbain")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[0][:2] == ["code", "Réponse"]
+    assert [row[0] for row in rows[1:5]] == ["feminin", "masculin", "autre", "non_communique"]
+    women = int(rows[1][2])
+    assert women >= 5
+    with database.session() as session:
+        (log,) = session.scalars(select(ExportLog))
+        assert log.kind == "table" and log.row_count == 4 and log.k == 5
+        assert json.loads(log.filters)["territory_type"] == "periurbain"
+        assert json.loads(log.report)["table"] == "gender"
+
+
+def test_an_unknown_table_is_a_404_with_a_message(evaluator: Visitor, database: Database) -> None:
+    response = evaluator.get("/evaluate/tables/salaries.csv")
+    assert response.status_code == 404
+    assert "Ce tableau n&#39;existe pas" in response.get_data(as_text=True)
+    with database.session() as session:
+        assert session.scalars(select(ExportLog)).first() is None
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("structure=paris-11", 403, "Vous n'avez pas accès à cette structure."),
+        ("department=75", 403, "Vous n'avez accès à aucune structure de ce département."),
+        ("structure=nowhere", 403, "Vous n'avez pas accès à cette structure."),
+        ("territory=rural", 422, "Moins de 5 personnes correspondent à ces filtres"),
+        ("from=2026-01-01&to=2025-01-01", 400, "La date de début est après la date de fin."),
+        ("from=1900-01-01", 400, "Les dates doivent être comprises entre"),
+        ("from=31/12/2025", 400, "doit s'écrire AAAA-MM-JJ"),
+        ("channel=pigeon", 400, "Mode de passation inconnu."),
+    ],
+)
+def test_bad_filters_show_a_message_and_no_data(
+    evaluator: Visitor, query: str, status: int, message: str
+) -> None:
+    for url in (f"/evaluate/?{query}", f"/evaluate/tables/age.csv?{query}"):
+        response = evaluator.get(url)
+        assert response.status_code == status, url
+        html = response.get_data(as_text=True)
+        assert message in html.replace("&#39;", "'")
+        assert "<table" not in html and '<svg class="chart__svg"' not in html
+        assert response.mimetype == "text/html"
+
+
+def test_a_smaller_k_shows_more(app: Flask, evaluator: Visitor) -> None:
+    strict = evaluator.get("/evaluate/").get_data(as_text=True)
+    app.config["SELFCHECK_K_ANONYMITY"] = 50
+    response = evaluator.get("/evaluate/")
+    assert response.status_code == 422
+    assert "Moins de 50 personnes" in response.get_data(as_text=True)
+    assert "&lt; 5" in strict
+
+
+def test_a_mediator_may_not_see_the_dashboard(
+    app: Flask, database: Database, db_session: Session
+) -> None:
+    structure = demo.demo_structure(db_session)
+    mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
+    assert mediator.get("/evaluate/").status_code == 403
+    assert mediator.get("/evaluate/tables/age.csv").status_code == 403
