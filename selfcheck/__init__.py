@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
-from selfcheck import db, errors, i18n
+from selfcheck import db, errors, i18n, log
 from selfcheck.config import Settings
 from selfcheck.forms import PageFormFactory
 from selfcheck.questionnaire import load_definition
@@ -44,6 +44,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app, settings.languages)
     CSRFProtect(app)
     errors.init_app(app)
+    log.init_app(app)
 
     from selfcheck.views import (
         backoffice,
@@ -51,6 +52,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         evaluator,
         exports,
         followup,
+        health,
         journey,
         printing,
         staff_auth,
@@ -58,6 +60,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     for module in (journey, staff_auth, backoffice, followup, entry, printing, evaluator, exports):
         app.register_blueprint(module.blueprint)
+    app.register_blueprint(health.blueprint)
 
     @app.after_request
     def _no_store(response: Response) -> Response:
