@@ -99,6 +99,10 @@ def test_render_lists_absent_and_failed_benchmarks_and_the_machine() -> None:
     assert "| PostgreSQL | not configured (SELFCHECK_BENCH_POSTGRES_URL) |" in text
     assert "| pages | ok | 12 s |" in text
     assert "quick mode" in run_all.render(info, runs, {}, "today", True)
+    assert "load average" not in text
+    assert "| 1-minute load average, before / after the suite | 9.50 / 11.2" in run_all.render(
+        info, runs, {}, "today", False, (9.5, 11.2)
+    )
 
 
 def test_replace_section_keeps_the_text_around() -> None:
