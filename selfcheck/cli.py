@@ -225,3 +225,7 @@ def users_grant(email: str, slug: str | None, department: str | None) -> None:
         except auth.AuthError as exc:
             raise click.ClickException(f"cannot grant: {exc.reason}") from exc
         click.echo(f"granted {slug or department} to {user.email}")
+
+
+if __name__ == "__main__":  # `python -m selfcheck.cli ...`, as well as the `selfcheck` script
+    main()
