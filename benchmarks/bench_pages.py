@@ -63,6 +63,8 @@ MAX_ROUNDS = 10
 READY_TIMEOUT = 30.0
 BUSY_LOAD = 0.5
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+if str(BENCH_DIR) not in sys.path:  # benchmarks/common.py, when imported as a module
+    sys.path.insert(0, str(BENCH_DIR))
 
 if str(ROOT) not in sys.path:  # so `selfcheck` imports when run as a plain script
     sys.path.insert(0, str(ROOT))
@@ -618,13 +620,47 @@ def report(
     }
 
 
+def summary_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The contract's rows (benchmarks/common.py): each page against hello-world."""
+    from common import row
+
+    hello = result["targets"]["hello"]["rps_median"]
+    rows = []
+    for name, ratio in result["ratios"].items():
+        page = result["pages"][name]
+        rows.append(
+            row(
+                f"questionnaire page /q/{page['page']}, {page['form']} form "
+                f"({page['radios']} radios), req/s",
+                result["targets"][name]["rps_median"],
+                "req/s",
+                database="sqlite",
+                baseline="hello-world route",
+                baseline_value=hello,
+                ratio=ratio,  # median of the per-round ratios, not the ratio of the medians
+                goal=f">= {GOAL_RATIO:g}x hello-world",
+                met=ratio >= GOAL_RATIO,
+            )
+        )
+    return rows
+
+
 def write_json(result: dict[str, Any]) -> Path:
+    """benchmarks/results/pages.json (the suite's contract) and a dated copy."""
+    from common import machine as common_machine
+
     RESULTS_DIR.mkdir(exist_ok=True)
+    result = {
+        "benchmark": "pages",
+        **result,
+        "machine": {**common_machine(), **result["machine"]},
+        "summary": summary_rows(result),
+    }
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"bench_pages-{stamp}.json"
     text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    (RESULTS_DIR / f"bench_pages-{stamp}.json").write_text(text, encoding="utf-8")
+    path = RESULTS_DIR / "pages.json"
     path.write_text(text, encoding="utf-8")
-    (RESULTS_DIR / "bench_pages-latest.json").write_text(text, encoding="utf-8")
     return path
 
 

@@ -53,6 +53,8 @@ BUSY_LOAD = 0.5
 
 if str(ROOT) not in sys.path:  # so `selfcheck` imports when run as a plain script
     sys.path.insert(0, str(ROOT))
+if str(BENCH_DIR) not in sys.path:  # benchmarks/common.py
+    sys.path.insert(0, str(BENCH_DIR))
 
 import pydyf  # type: ignore[import-untyped]  # noqa: E402
 import weasyprint  # type: ignore[import-untyped]  # noqa: E402
@@ -307,13 +309,66 @@ def report(info: dict[str, Any], targets: list[Target]) -> dict[str, Any]:
     }
 
 
-def write_json(result: dict[str, Any]) -> Path:
+def summary_rows(targets: list[Target]) -> list[dict[str, Any]]:
+    """The contract's rows (benchmarks/common.py): each PDF against the trivial document."""
+    from common import row
+
+    rows = []
+    for t in targets:
+        is_form = t.name == "form"
+        rows.append(
+            row(
+                f"PDF: {t.description} ({t.pages} pages), time",
+                t.median("seconds"),
+                "s",
+                baseline="trivial PDF, same page count",
+                baseline_value=t.median("trivial"),
+                ratio=t.median("ratio_trivial"),  # median of the per-round ratios
+                goal=f"<= {GOAL_RATIO:g}x trivial" if is_form else "information",
+                met=t.median("ratio_trivial") <= GOAL_RATIO if is_form else None,
+            )
+        )
+        rows.append(
+            row(
+                f"PDF: {t.description}, against a text document",
+                t.median("seconds"),
+                "s",
+                baseline="text-only PDF, same page count",
+                baseline_value=t.median("text"),
+                ratio=t.median("ratio_text"),
+                goal=f"<= {GOAL_RATIO:g}x text" if is_form else "information",
+                met=t.median("ratio_text") <= GOAL_RATIO if is_form else None,
+            )
+        )
+        if is_form:
+            rows.append(
+                row(
+                    f"PDF: {t.description}, absolute",
+                    t.median("seconds"),
+                    "s",
+                    goal=f"<= {GOAL_SECONDS:g} s",
+                    met=t.median("seconds") <= GOAL_SECONDS,
+                )
+            )
+    return rows
+
+
+def write_json(result: dict[str, Any], targets: list[Target]) -> Path:
+    """benchmarks/results/pdf.json (the suite's contract) and a dated copy."""
+    from common import machine as common_machine
+
     RESULTS_DIR.mkdir(exist_ok=True)
+    result = {
+        "benchmark": "pdf",
+        **result,
+        "machine": {**common_machine(), **result["machine"]},
+        "summary": summary_rows(targets),
+    }
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS_DIR / f"bench_pdf-{stamp}.json"
     text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    (RESULTS_DIR / f"bench_pdf-{stamp}.json").write_text(text, encoding="utf-8")
+    path = RESULTS_DIR / "pdf.json"
     path.write_text(text, encoding="utf-8")
-    (RESULTS_DIR / "bench_pdf-latest.json").write_text(text, encoding="utf-8")
     return path
 
 
@@ -403,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
                 info["batch_without_page_references_memo_s"] = without
                 print(f"batch without the page_references memo: {without:.1f} s")
             output = report(info, targets)
-            print(f"\nJSON: {write_json(output).relative_to(ROOT)}")
+            print(f"\nJSON: {write_json(output, targets).relative_to(ROOT)}")
         except BenchError as error:
             print(f"benchmark error: {error}", file=sys.stderr)
             return 1

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
-from selfcheck import db, errors, i18n, security
+from selfcheck import db, errors, i18n, log, security
 from selfcheck.config import Settings
 from selfcheck.forms import PageFormFactory
 from selfcheck.questionnaire import load_definition
@@ -49,6 +49,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         cookie_secure=bool(app.config["SESSION_COOKIE_SECURE"]),
         proxy_hops=settings.proxy_hops,
     )
+    log.init_app(app)
 
     from selfcheck.views import (
         backoffice,
@@ -56,6 +57,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         evaluator,
         exports,
         followup,
+        health,
         journey,
         printing,
         privacy,
@@ -65,6 +67,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     for module in (journey, staff_auth, backoffice, followup, entry, printing, evaluator, exports):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(privacy.blueprint)
+    app.register_blueprint(health.blueprint)
 
     @app.after_request
     def _no_store(response: Response) -> Response:

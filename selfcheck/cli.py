@@ -326,3 +326,7 @@ def purge(dry_run: bool) -> None:
     )
     if not report.done:
         click.echo("run `selfcheck purge --yes` to delete them")
+
+
+if __name__ == "__main__":  # `python -m selfcheck.cli ...`, as well as the `selfcheck` script
+    main()

@@ -1,8 +1,11 @@
 """Browser tests: a live selfcheck server and Debian's Chromium driven by Playwright.
 
-Self-sufficient on purpose (no fixture from tests/conftest.py): one app on a temporary SQLite
-file, served by werkzeug in a daemon thread for the whole session, one Chromium for the whole
-session, and a fresh browser context (cookies, language, viewport) per test.
+One app on a temporary SQLite file (or, when SELFCHECK_TEST_DATABASE_URL is set, on that
+PostgreSQL database, migrated once by tests/conftest.py and emptied before and after), served
+by werkzeug in a daemon thread for the whole session, one Chromium for the whole session, and
+a fresh browser context (cookies, language, viewport) per test. On PostgreSQL the browser
+tests rely on running one after the other (pytest's default order: tests/browser/ first),
+since the other tests empty every table after each test.
 
 No browser is ever downloaded: Chromium must be installed (`apt-get install chromium`); if it
 is missing the tests fail with a message saying so, they do not skip.
@@ -17,6 +20,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
+from sqlalchemy import Engine
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from selfcheck import create_app, migrate
@@ -29,14 +33,17 @@ from tests.browser.support import (
     Journey,
     LiveServer,
 )
+from tests.conftest import POSTGRES_URL, _truncate_all
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, _postgres_engine: Engine | None
+) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("browser-app")
     app = create_app(
         {
-            "DATABASE_URL": f"sqlite:///{folder / 'selfcheck.db'}",
+            "DATABASE_URL": POSTGRES_URL or f"sqlite:///{folder / 'selfcheck.db'}",
             "INSTANCE_PATH": folder,
             "TESTING": False,
             # One client address signs in many times over the session: no rate limits here
@@ -45,7 +52,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         }
     )
     database = app.extensions["selfcheck.db"]
-    migrate.upgrade(database.engine)
+    if _postgres_engine is not None:
+        _truncate_all(_postgres_engine)  # migrated at the session's start: only empty it
+    else:
+        migrate.upgrade(database.engine)
     with app.app_context(), database.session() as session:
         demo.generate_demo(session, app.extensions["selfcheck.definition"], respondents=4)
 
@@ -59,6 +69,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         server.server_close()
         thread.join(timeout=10)
         database.engine.dispose()
+        if _postgres_engine is not None:
+            _truncate_all(_postgres_engine)
 
 
 # --- the browser ---------------------------------------------------------------------------

@@ -1,0 +1,616 @@
+"""Load test of the whole beneficiary journey: many people at once, against gunicorn.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_journey.py            # 50 users, 30 s per measurement
+    .venv/bin/python benchmarks/bench_journey.py --quick    # 10 users, 8 s: smoke check
+    SELFCHECK_BENCH_POSTGRES_URL=postgresql+psycopg://... \
+        .venv/bin/python benchmarks/bench_journey.py           # SQLite, then PostgreSQL
+
+Each virtual user is a thread with its own cookies, looping over whole journeys with no
+think time (so this measures the ceiling): open the start link, press "start", answer every
+page of the "before" form (GET the page, POST its answers), send from the check page, open
+the thank-you page and the progress summary. HTML is read like a browser would (CSRF token,
+hidden fields, redirects); every answer is the one a real person could give.
+
+Server: gunicorn with the production settings (`gunicorn.conf.py`, sync workers, JSON logs
+at WARNING) serving `wsgi_bench.py` (the app plus the `/__bench/hello` baseline route), on
+127.0.0.1 only. For each database (a throw-away SQLite file; PostgreSQL when
+SELFCHECK_BENCH_POSTGRES_URL is set, whose tables are dropped and migrated again: give it a
+database of its own): the hello-world route is loaded by the same users for the same time
+(baseline), then the journey. Reported: journeys/s, requests/s (ratio to hello-world),
+p50/p95 latency of journey requests, errors (anything but the expected status, or a
+connection failure). Bounded in time: users stop at the deadline, abandoning the journey in
+progress (not counted); every request has a 30 s timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from common import POSTGRES_ENV, load_average, not_run, row, write_result  # noqa: E402
+
+HOST = "127.0.0.1"
+HELLO_PATH = "/__bench/hello"
+SLUG = "demo"
+REQUEST_TIMEOUT = 30.0
+READY_TIMEOUT = 30.0
+MAX_USERS = 200
+MAX_DURATION = 120.0
+GOAL_RATIO = 0.25
+GOAL_P95_MS = 500.0
+
+# One plausible person's "before" answers (the same as tests/support.py BEFORE).
+TASKS = ["2", "1", "1", "2", "1", "1", "2", "1", "1", "2", "1", "9", "1", "1", "2"]
+ANSWERS: dict[str, tuple[str, ...]] = {
+    "ASSIST": ("seul",),
+    "AGE": ("soixante_dix_plus",),
+    "GENDER": ("feminin",),
+    "STATUS": ("retraite",),
+    "DIPLOMA": ("brevet",),
+    "AREA": ("rural",),
+    "INTERNET_HOME": ("oui",),
+    "DEVICES": ("smartphone", "tablette"),
+    "USE_SMARTPHONE": ("4",),
+    "USE_TABLET": ("2",),
+    "REASONS": ("utiliser_appareil", "rassurer"),
+    "PRESCRIBED": ("personne",),
+    "COMFORT": ("1",),
+    **{f"T{n:02d}": (value,) for n, value in enumerate(TASKS, start=1)},
+}
+
+FORM_RE = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S)
+INPUT_RE = re.compile(r"<(?:input|select|textarea|button)\b([^>]*)>")
+ATTR_RE = re.compile(r'([a-zA-Z_:-]+)="([^"]*)"')
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not measure."""
+
+
+# --- HTML and HTTP, as a browser ------------------------------------------------------------
+
+
+@dataclass
+class Form:
+    action: str
+    hidden: list[tuple[str, str]]
+    names: list[str]
+
+
+def parse_forms(html: str) -> list[Form]:
+    forms = []
+    for attributes, body in FORM_RE.findall(html):
+        action = dict(ATTR_RE.findall(attributes)).get("action", "")
+        hidden: list[tuple[str, str]] = []
+        names: list[str] = []
+        for tag in INPUT_RE.findall(body):
+            attrs = dict(ATTR_RE.findall(tag))
+            name = attrs.get("name")
+            if not name:
+                continue
+            if attrs.get("type") == "hidden":
+                hidden.append((name, unescape(attrs.get("value", ""))))
+            elif name not in names:
+                names.append(name)
+        forms.append(Form(unescape(action), hidden, names))
+    return forms
+
+
+class Browser:
+    """Cookies and timed requests of one person (a new connection per request, as gunicorn's
+    sync workers close each one)."""
+
+    def __init__(self, port: int, latencies: list[float]) -> None:
+        self.port = port
+        self.cookies: dict[str, str] = {}
+        self.latencies = latencies
+
+    def request(
+        self, method: str, path: str, fields: list[tuple[str, str]] | None = None
+    ) -> tuple[int, str, str]:
+        headers = {"Accept-Language": "fr"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if fields is not None:
+            body = urllib.parse.urlencode(fields).encode("utf-8")
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        started = time.perf_counter()
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=REQUEST_TIMEOUT)
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            text = response.read().decode("utf-8", errors="replace")
+            status = response.status
+            location = response.headers.get("Location", "")
+            for value in response.headers.get_all("Set-Cookie") or []:
+                pair = value.split(";", 1)[0]
+                name, _, content = pair.partition("=")
+                if content and "max-age=0" not in value.lower():
+                    self.cookies[name.strip()] = content
+                else:
+                    self.cookies.pop(name.strip(), None)
+        finally:
+            connection.close()
+        self.latencies.append(time.perf_counter() - started)
+        return status, urllib.parse.urlsplit(location).path if location else "", text
+
+
+class Abandon(Exception):
+    """The deadline passed in the middle of a journey."""
+
+
+def expect(status: int, wanted: int, what: str) -> None:
+    if status != wanted:
+        raise BenchError(f"{what}: {status}, expected {wanted}")
+
+
+def one_journey(browser: Browser, deadline: float) -> None:
+    """Start, answer every page, send, thank-you page, summary."""
+
+    def call(
+        method: str, path: str, fields: list[tuple[str, str]] | None = None
+    ) -> tuple[int, str, str]:
+        if time.monotonic() > deadline:
+            raise Abandon
+        return browser.request(method, path, fields)
+
+    browser.cookies.clear()
+    status, _, html = call("GET", f"/s/{SLUG}")
+    expect(status, 200, "start page")
+    start = next(f for f in parse_forms(html) if ("form", "before") in f.hidden)
+    status, location, _ = call("POST", start.action, start.hidden)
+    expect(status, 302, "start")
+    pages = 0
+    while location.startswith("/q/"):
+        status, _, html = call("GET", location)
+        expect(status, 200, f"GET {location}")
+        form = next(f for f in parse_forms(html) if "action" in f.names)
+        fields = list(form.hidden)
+        for name in form.names:
+            fields.extend((name, value) for value in ANSWERS.get(name, ()))
+        fields.append(("action", "next"))
+        status, location, _ = call("POST", location, fields)
+        expect(status, 302, f"POST page {pages + 1}")
+        pages += 1
+        if pages > 60:
+            raise BenchError("more than 60 pages: the journey loops")
+    if location != "/check":
+        raise BenchError(f"after the last page: {location!r}, expected /check")
+    status, _, html = call("GET", "/check")
+    expect(status, 200, "check page")
+    send = next(f for f in parse_forms(html) if urllib.parse.urlsplit(f.action).path == "/check")
+    status, location, _ = call("POST", "/check", send.hidden)
+    expect(status, 302, "send")
+    status, _, _ = call("GET", location)
+    expect(status, 200, "thank-you page")
+    status, _, _ = call("GET", "/summary")
+    expect(status, 200, "summary")
+
+
+@dataclass
+class Part:
+    """What one client process measured."""
+
+    journeys: int = 0
+    requests: int = 0
+    errors: int = 0
+    latencies: list[float] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+
+def _user(port: int, target: str, deadline: float, part: Part, lock: threading.Lock) -> None:
+    latencies: list[float] = []
+    browser = Browser(port, latencies)
+    journeys = errors = 0
+    messages: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            if target == "hello":
+                status, _, _ = browser.request("GET", HELLO_PATH)
+                expect(status, 200, "hello")
+            else:
+                one_journey(browser, deadline)
+                journeys += 1
+        except Abandon:
+            break
+        except (BenchError, OSError, StopIteration, http.client.HTTPException) as error:
+            errors += 1
+            if len(messages) < 3:
+                messages.append(f"{type(error).__name__}: {error}")
+    with lock:
+        part.journeys += journeys
+        part.requests += len(latencies)  # every request answered, abandoned journeys too
+        part.errors += errors
+        part.latencies.extend(latencies)
+        part.messages.extend(messages)
+
+
+def client_process(port: int, target: str, users: int, start_at: float, duration: float) -> Part:
+    """`users` threads in this process, all starting at `start_at` (time.time())."""
+    part = Part()
+    lock = threading.Lock()
+    time.sleep(max(0.0, start_at - time.time()))
+    deadline = time.monotonic() + duration
+    threads = [
+        threading.Thread(target=_user, args=(port, target, deadline, part, lock))
+        for _ in range(users)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=duration + REQUEST_TIMEOUT + 10)
+    return part
+
+
+@dataclass
+class Load:
+    target: str
+    users: int
+    duration: float
+    journeys: int
+    requests: int
+    errors: int
+    p50_ms: float | None
+    p95_ms: float | None
+    messages: list[str]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration
+
+    requests_per_journey: int = 0
+
+    @property
+    def jps(self) -> float:
+        """Whole journeys per second: requests/s over the requests one journey makes (users
+        start together and a journey lasts several seconds, so counting the journeys finished
+        within the window would be lumpy)."""
+        if not self.requests_per_journey:
+            return 0.0
+        return self.rps / self.requests_per_journey
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def run_load(
+    pool: ProcessPoolExecutor, processes: int, port: int, target: str, users: int, duration: float
+) -> Load:
+    start_at = time.time() + 1.0  # every process starts its users at the same moment
+    shares = [users // processes + (1 if i < users % processes else 0) for i in range(processes)]
+    futures = [
+        pool.submit(client_process, port, target, share, start_at, duration)
+        for share in shares
+        if share
+    ]
+    parts = [f.result(timeout=duration + 2 * REQUEST_TIMEOUT + 30) for f in futures]
+    latencies = [x for p in parts for x in p.latencies]
+    return Load(
+        target=target,
+        users=users,
+        duration=duration,
+        journeys=sum(p.journeys for p in parts),
+        requests=sum(p.requests for p in parts),
+        errors=sum(p.errors for p in parts),
+        p50_ms=percentile(latencies, 0.50),
+        p95_ms=percentile(latencies, 0.95),
+        messages=[m for p in parts for m in p.messages][:5],
+    )
+
+
+# --- database and server --------------------------------------------------------------------
+
+
+def prepare_database(url: str) -> None:
+    """Empty the database, migrate it, add the demo structure (link /s/demo)."""
+    from sqlalchemy import MetaData
+    from sqlalchemy.orm import Session
+
+    from selfcheck import migrate
+    from selfcheck.db import make_engine
+    from selfcheck.services.demo import demo_structure
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            reflected = MetaData()
+            reflected.reflect(connection)
+            reflected.drop_all(connection)
+        migrate.upgrade(engine)
+        with Session(engine) as session:
+            demo_structure(session)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Server:
+    """gunicorn with gunicorn.conf.py on 127.0.0.1 (own process group, stopped with it)."""
+
+    def __init__(self, workdir: Path, database_url: str, workers: int | None) -> None:
+        self.port = free_port()
+        self.log_path = workdir / f"gunicorn-{self.port}.log"
+        env = dict(os.environ)
+        env.update(
+            {
+                "SELFCHECK_BENCH_DATABASE_URL": database_url,
+                "SELFCHECK_BENCH_INSTANCE_PATH": str(workdir / "instance"),
+                "SELFCHECK_SECRET_KEY": secrets.token_urlsafe(32),
+                "SELFCHECK_BIND": f"{HOST}:{self.port}",
+                "SELFCHECK_LOG_LEVEL": "WARNING",
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(ROOT), str(BENCH_DIR), env.get("PYTHONPATH", "")) if p
+                ),
+            }
+        )
+        if workers:
+            env["SELFCHECK_WORKERS"] = str(workers)
+        command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
+        command += ["--timeout", "60", "wsgi_bench:app"]
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        probe = Browser(self.port, [])
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"gunicorn exited with {self.process.returncode}\n{self.log()}")
+            try:
+                status, _, _ = probe.request("GET", "/healthz")
+            except OSError:
+                time.sleep(0.2)
+                continue
+            if status == 200:
+                return
+            raise BenchError(f"/healthz answered {status}\n{self.log()}")
+        raise BenchError(f"gunicorn not ready after {READY_TIMEOUT:.0f} s\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-30:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def measure_database(
+    database: str, url: str, workdir: Path, args: argparse.Namespace, pool: ProcessPoolExecutor
+) -> tuple[Load, Load, str]:
+    prepare_database(url)
+    server = Server(workdir, url, args.workers)
+    try:
+        server.wait_ready()
+        probe = Browser(server.port, [])
+        one_journey(probe, time.monotonic() + 60)
+        per_journey = len(probe.latencies)
+        # Warm-up: every worker imports, compiles its templates and fills its page cache.
+        run_load(pool, args.processes, server.port, "journey", min(args.users, 10), 3.0)
+        print(f"{database}: hello-world, {args.users} users, {args.duration:g} s", flush=True)
+        hello = run_load(pool, args.processes, server.port, "hello", args.users, args.duration)
+        print(f"{database}: journey, {args.users} users, {args.duration:g} s", flush=True)
+        journey = run_load(pool, args.processes, server.port, "journey", args.users, args.duration)
+        if server.process.poll() is not None:
+            raise BenchError(f"gunicorn died during the run\n{server.log()}")
+        journey.requests_per_journey = per_journey
+        return hello, journey, server.log()
+    finally:
+        server.stop()
+
+
+def summary_rows(database: str, hello: Load, journey: Load) -> list[dict[str, Any]]:
+    users = journey.users
+    hello_name = f"hello-world route, {users} users"
+    rows = [
+        row(
+            f"journey load: requests/s ({users} users)",
+            journey.rps,
+            "req/s",
+            database=database,
+            baseline=hello_name,
+            baseline_value=hello.rps,
+            goal=f">= {GOAL_RATIO:g}x hello-world",
+        ),
+        row(
+            f"journey load: whole journeys/s ({journey.requests_per_journey} requests each)",
+            journey.jps,
+            "journeys/s",
+            database=database,
+            goal="information",
+        ),
+        row(
+            "journey load: p50 latency",
+            journey.p50_ms,
+            "ms",
+            database=database,
+            baseline=f"{hello_name}, p50",
+            baseline_value=hello.p50_ms,
+            goal="information",
+        ),
+        row(
+            "journey load: p95 latency",
+            journey.p95_ms,
+            "ms",
+            database=database,
+            baseline=f"{hello_name}, p95",
+            baseline_value=hello.p95_ms,
+            goal=f"<= {GOAL_P95_MS:g} ms",
+            met=journey.p95_ms is not None and journey.p95_ms <= GOAL_P95_MS,
+        ),
+        row(
+            "journey load: errors",
+            float(journey.errors),
+            "errors",
+            database=database,
+            goal="0",
+            met=journey.errors == 0,
+        ),
+    ]
+    ratio = rows[0]["ratio"]
+    rows[0]["met"] = ratio is not None and ratio >= GOAL_RATIO
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| figure | database | value | baseline | ratio | goal | met |",
+        "|---|---|---:|---|---:|---|---|",
+    ]
+    for r in rows:
+        value = "not run" if r["value"] is None else f"{r['value']:,.1f} {r['unit']}"
+        baseline = (
+            "" if r["baseline"] is None else f"{r['baseline']}: {r['baseline_value'] or 0:,.1f}"
+        )
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        met = {True: "yes", False: "**no**", None: ""}[r["met"]]
+        lines.append(
+            f"| {r['figure']} | {r['database']} | {value} | {baseline} | {ratio} "
+            f"| {r['goal']} | {met} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="10 users, 8 s per measurement")
+    parser.add_argument("--users", type=int, help="virtual users at once (default 50)")
+    parser.add_argument("--duration", type=float, help="seconds per measurement (default 30)")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="client processes (threads in each)"
+    )
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py)")
+    parser.add_argument("--databases", default="sqlite,postgresql", help="which to measure")
+    args = parser.parse_args(argv)
+    args.users = args.users or (10 if args.quick else 50)
+    args.duration = args.duration or (8.0 if args.quick else 30.0)
+    if not 1 <= args.users <= MAX_USERS:
+        parser.error(f"--users must be between 1 and {MAX_USERS}")
+    if not 1 <= args.duration <= MAX_DURATION:
+        parser.error(f"--duration must be between 1 and {MAX_DURATION:g} s")
+    if not 1 <= args.processes <= 16:
+        parser.error("--processes must be between 1 and 16")
+    args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    if not set(args.databases) <= {"sqlite", "postgresql"}:
+        parser.error("--databases takes sqlite and/or postgresql")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    load_before = load_average()
+    rows: list[dict[str, Any]] = []
+    details: dict[str, Any] = {}
+    postgres_url = os.environ.get(POSTGRES_ENV)
+    with (
+        tempfile.TemporaryDirectory(prefix="selfcheck-journey-") as tmp,
+        ProcessPoolExecutor(max_workers=args.processes) as pool,
+    ):
+        workdir = Path(tmp)
+        try:
+            for database in args.databases:
+                if database == "postgresql" and not postgres_url:
+                    for figure, unit, goal in (
+                        ("journey load: requests/s", "req/s", f">= {GOAL_RATIO:g}x hello-world"),
+                        ("journey load: p95 latency", "ms", f"<= {GOAL_P95_MS:g} ms"),
+                        ("journey load: errors", "errors", "0"),
+                    ):
+                        rows.append(not_run(figure, unit, goal, database, f"{POSTGRES_ENV} unset"))
+                    continue
+                url = postgres_url if database == "postgresql" else f"sqlite:///{workdir}/j.db"
+                assert url is not None
+                hello, journey, _log = measure_database(database, url, workdir, args, pool)
+                for load in (hello, journey):
+                    print(
+                        f"  {load.target}: {load.rps:,.1f} req/s, {load.jps:,.2f} journeys/s, "
+                        f"p50 {load.p50_ms or 0:.1f} ms, p95 {load.p95_ms or 0:.1f} ms, "
+                        f"errors {load.errors} {load.messages}",
+                        flush=True,
+                    )
+                rows += summary_rows(database, hello, journey)
+                details[database] = {
+                    "hello": {**hello.__dict__, "rps": hello.rps},
+                    "journey": {**journey.__dict__, "rps": journey.rps, "jps": journey.jps},
+                    "completed_journeys_in_window": journey.journeys,
+                }
+        except BenchError as error:
+            print(f"benchmark error: {error}", file=sys.stderr)
+            return 1
+    table = markdown(rows)
+    print("\n" + table)
+    path = write_result(
+        "journey",
+        rows,
+        config={
+            "users": args.users,
+            "duration_s": args.duration,
+            "client_processes": args.processes,
+            "workers": args.workers or "gunicorn.conf.py default (2 x cores + 1)",
+            "think_time": 0,
+        },
+        load_average={"before": load_before, "after": load_average()},
+        details=details,
+        markdown=table,
+    )
+    print(f"\nJSON: {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

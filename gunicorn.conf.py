@@ -1,0 +1,70 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py` (see docs/DEPLOYMENT.md).
+
+Everything can be changed by environment variables, so the same file serves a laptop, a
+systemd unit and a container:
+
+| variable | default | meaning |
+|---|---|---|
+| SELFCHECK_BIND | 127.0.0.1:8000 | address:port (a container binds 0.0.0.0:8000) |
+| SELFCHECK_WORKERS | 2 x cores + 1 (at most 9) | sync worker processes |
+| SELFCHECK_TIMEOUT | 300 | seconds a request may take (a batch of 200 paper forms: ~90 s) |
+| SELFCHECK_LOG_LEVEL | INFO | DEBUG also shows the health checks |
+| SELFCHECK_FORWARDED_ALLOW_IPS | 127.0.0.1 | proxies whose X-Forwarded-Proto gunicorn trusts |
+
+Logs: one JSON object per line on stdout (selfcheck.log.JsonFormatter) for the app and for
+gunicorn itself. gunicorn's own access log is off: it can only print the raw path, which may
+hold a person's code; the app writes the access line instead, with the URL rule, status,
+duration and request id (logger `selfcheck.request`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get("SELFCHECK_" + name, default)
+
+
+wsgi_app = "selfcheck:create_app()"
+bind = [_env("BIND", "127.0.0.1:8000")]
+worker_class = "sync"
+workers = int(_env("WORKERS", str(min(2 * multiprocessing.cpu_count() + 1, 9))))
+timeout = int(_env("TIMEOUT", "300"))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then (bounded memory growth), not all at the same moment.
+max_requests = 2000
+max_requests_jitter = 200
+forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Workers' heartbeat files in memory, not on a possibly slow or read-only disk (containers).
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+proc_name = "selfcheck"
+# gunicorn >= 25 opens a control socket in $HOME by default: the service user has no home
+# and nothing uses it (older versions ignore the setting).
+control_socket_disable = True
+
+accesslog = None
+errorlog = "-"
+loglevel = _env("LOG_LEVEL", "INFO").lower()
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "selfcheck.log.JsonFormatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "root": {"level": loglevel.upper(), "handlers": ["stdout"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        # WeasyPrint reports every step of every PDF at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
+}
