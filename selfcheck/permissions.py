@@ -27,6 +27,7 @@ class Permission(enum.StrEnum):
     AUDIT = "audit"  # read the audit trail
     MANAGE_STRUCTURE = "manage_structure"  # double-entry share, after-due delay
     DELETE = "delete"  # delete a response or a whole person (with an audit event)
+    ERASE = "erase"  # erase a person at their request (GDPR): nothing of them stays, even audited
     EVALUATE = "evaluate"  # aggregates and anonymised exports (evaluator screens)
     ACCOUNT = "account"  # one's own password
 
@@ -35,6 +36,7 @@ _STRUCTURE_STAFF = {
     Permission.ACCOUNT,
     Permission.BACKOFFICE,
     Permission.ENTER,
+    Permission.ERASE,
     Permission.SECOND_ENTRY,
 }
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {

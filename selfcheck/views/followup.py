@@ -18,7 +18,7 @@ from selfcheck.db import get_session
 from selfcheck.models import Beneficiary, Channel, StaffUser, Structure
 from selfcheck.permissions import Permission, can_access_structure, has_permission, requires
 from selfcheck.questionnaire.model import FormKind
-from selfcheck.services import followup, journey
+from selfcheck.services import followup, journey, privacy
 from selfcheck.services.followup import PersonStatus, Show
 from selfcheck.services.structures import list_structures
 from selfcheck.staff_session import current_staff
@@ -135,6 +135,7 @@ def person(code: str) -> Rendered:
         person=found,
         responses=followup.responses_of(get_session(), found),
         can_delete=has_permission(user, Permission.DELETE),
+        can_erase=has_permission(user, Permission.ERASE),
         summary_pdf_url=(
             url_for(SUMMARY_PDF, code=found.code)
             if _endpoint(SUMMARY_PDF) and has_submitted
@@ -188,3 +189,23 @@ def delete_person(code: str) -> Rendered:
     return render_template(
         "staff/followup_delete.html", person=found, response=None, answers=None, **_labels()
     )
+
+
+@blueprint.route("/<code>/erase", methods=["GET", "POST"])
+@requires(Permission.ERASE)
+def erase_person(code: str) -> Rendered:
+    """The person asked their mediator to erase them (GDPR): unlike a deletion, the audit
+    trail keeps neither their code nor their answers."""
+    user = _user()
+    found = _person(code)
+    if request.method == "POST":
+        structure = found.structure
+        privacy.erase_by_code(get_session(), found.code, by=user)
+        return redirect(
+            url_for(
+                "followup.index",
+                structure=structure.slug if user.structure_id != structure.id else None,
+                erased=1,
+            )
+        )
+    return render_template("staff/followup_erase.html", person=found, **_labels())

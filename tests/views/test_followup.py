@@ -262,6 +262,30 @@ def test_delete_a_person(
         ]
 
 
+def test_a_mediator_erases_a_person_at_their_request(
+    app: Flask, mediator: Account, people: People, database: Database
+) -> None:
+    visitor = signed_in(app, mediator)
+    visitor.get(f"/staff/people/{people.due}")
+    assert f"/staff/people/{people.due}/erase" in _hrefs(visitor.html)
+    url = f"/staff/people/{people.due}/erase"
+    assert visitor.get(url).status_code == 200
+    assert "droit à l'effacement" in visitor.text
+    response = visitor.post(url)
+    assert response.status_code == 302
+    visitor.follow(response)
+    assert "ni son code ni ses réponses ne sont gardés" in visitor.text
+    assert visitor.get(f"/staff/people/{people.due}").status_code == 404
+    with database.session() as session:
+        assert session.scalar(select(Beneficiary).where(Beneficiary.code == people.due)) is None
+        events = list(session.scalars(select(AuditEvent)))
+        assert [(e.action, e.entity, e.user_id) for e in events] == [
+            ("erase", "beneficiary", mediator.id)
+        ]
+        # Erased means erased: the trail says that it happened, not who or what it was.
+        assert people.due not in events[0].changes
+
+
 def test_an_admin_cannot_delete_in_another_structure(
     app: Flask, database: Database, db_session: Session, people: People
 ) -> None:
