@@ -95,7 +95,8 @@ def test_an_arabic_summary_is_arabic_right_to_left(
 def test_the_summary_chart_mirrors_in_right_to_left(
     arabic_app: Flask, definition: Definition, followed: Beneficiary
 ) -> None:
-    """Bars grow from the right edge; labels start there (direction="rtl")."""
+    """WeasyPrint lays out SVG text without bidi or shaping: a right-to-left summary draws its
+    chart in HTML, bars growing from the right."""
     result = summary.build_summary(definition, followed)
     assert result is not None
     renderer = paper.renderer(arabic_app)
@@ -117,8 +118,9 @@ def test_the_summary_chart_mirrors_in_right_to_left(
                 page_after="",
             )
     assert '<html lang="ar" dir="rtl">' in html
-    assert '<svg direction="rtl"' in html
-    assert '<rect x="140" ' in html  # 440 - 300: the full bar ends at the right edge
+    assert '<div class="hchart">' in html and "<svg" not in html
+    bar = result.bars[0]
+    assert f".hchart__n1 {{ width: {round(100 * bar.alone_now / bar.total, 1)}%; }}" in html
     assert "@top-right" in html and "margin: 17mm 24mm 17mm 14mm" in html
 
 
