@@ -1,0 +1,52 @@
+"""Demo data for export tests: people in two structures of two departments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from selfcheck.models import Beneficiary, Response, Role, StaffUser
+from selfcheck.questionnaire.model import Definition
+from selfcheck.services import demo
+from selfcheck.services.structures import create_structure
+from tests.staff import add_staff
+
+
+@pytest.fixture
+def populated(db_session: Session, definition: Definition) -> Session:
+    """40 demo people, the last 15 moved to a second structure in another department."""
+    demo.generate_demo(db_session, definition, respondents=40, seed=11)
+    other = create_structure(db_session, "Centre social Nord", "urbain", "59", "centre-nord")
+    ids = list(db_session.scalars(select(Beneficiary.id).order_by(Beneficiary.id)))[-15:]
+    db_session.execute(update(Beneficiary).where(Beneficiary.id.in_(ids)).values(structure_id=other.id))
+    db_session.execute(
+        update(Response).where(Response.beneficiary_id.in_(ids)).values(structure_id=other.id)
+    )
+    db_session.commit()
+    return db_session
+
+
+@pytest.fixture
+def admin(populated: Session, database: object) -> StaffUser:
+    account = add_staff(database, Role.PLATFORM_ADMIN, email="admin@example.org")  # type: ignore[arg-type]
+    user = populated.get(StaffUser, account.id)
+    assert user is not None
+    return user
+
+
+@pytest.fixture
+def request_context(app: Flask) -> Iterator[None]:
+    with app.test_request_context("/"):
+        yield
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    return folder
