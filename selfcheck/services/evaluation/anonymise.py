@@ -165,9 +165,7 @@ def profile_counts(db: Session, filters: EvaluationFilters) -> Counter[Profile]:
     people = (
         select(func.max(Response.structure_id).label("structure_id"), *qi_columns)
         .select_from(Response)
-        .outerjoin(
-            Answer, and_(Answer.response_id == Response.id, Answer.variable.in_(QI_ITEMS))
-        )
+        .outerjoin(Answer, and_(Answer.response_id == Response.id, Answer.variable.in_(QI_ITEMS)))
         .where(*response_conditions(filters))
         .group_by(Response.beneficiary_id)
         .subquery()
@@ -220,9 +218,7 @@ def plan(counts: Mapping[Profile, int], k: int, places: Mapping[int, tuple[str, 
         if small <= MAX_SUPPRESSED_SHARE * total:
             level = candidate
             break
-    released: dict[Profile, Released | None] = {
-        p: generalise(p, level, places) for p in counts
-    }
+    released: dict[Profile, Released | None] = {p: generalise(p, level, places) for p in counts}
     groups = _group(counts, released)
     values_suppressed = 0
     for profile, values in released.items():

@@ -53,10 +53,14 @@ def parse_request(args: Mapping[str, str]) -> ExportRequest:
     chosen = (args.get("format") or "").strip()
     if chosen not in WRITERS:
         raise ScopeError(_l("Format d'export inconnu. Choisissez un format dans la liste."))
-    shape = (args.get("shape") or "wide").strip()
+    return ExportRequest(chosen, parse_shape(args.get("shape")))
+
+
+def parse_shape(raw: str | None) -> Shape:
+    shape = (raw or "wide").strip()
     if shape not in {s.value for s in Shape}:
         raise ScopeError(_l("Forme d'export inconnue. Choisissez « large » ou « longue »."))
-    return ExportRequest(chosen, Shape(shape))
+    return Shape(shape)
 
 
 @dataclass

@@ -80,9 +80,7 @@ def _languages() -> tuple[str, ...]:
     return languages
 
 
-def _crosswalk(
-    definition: Definition, entry_field: Field
-) -> tuple[str | None, str | None]:
+def _crosswalk(definition: Definition, entry_field: Field) -> tuple[str | None, str | None]:
     item = entry_field.item
     topic, competence = item.coop_topic, item.competence
     if entry_field.option is not None:
@@ -93,9 +91,9 @@ def _crosswalk(
     return topic, competence
 
 
-def _values(options: Sequence[Option], translated: Mapping[str, Sequence[tuple[int, str]]]) -> (
-    tuple[ValueLabel, ...]
-):
+def _values(
+    options: Sequence[Option], translated: Mapping[str, Sequence[tuple[int, str]]]
+) -> tuple[ValueLabel, ...]:
     codes = {value: code for code, value in option_values(options).items()}
     first = next(iter(translated.values()), ())
     return tuple(
@@ -117,9 +115,9 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
             layouts[lang] = Layout(definition, shape, free_text)
     base = layouts[languages[0]]
     meta: dict[str, tuple[str, Field]] = {}
-    for form in FORMS:
-        for entry_field in base.fields[form]:
-            meta[f"{form.value}_{entry_field.suffix}"] = (form.value, entry_field)
+    for kind in FORMS:
+        for entry_field in base.fields[kind]:
+            meta[f"{kind.value}_{entry_field.suffix}"] = (kind.value, entry_field)
     qi_items = {
         "age_band": "AGE",
         "gender": "GENDER",
@@ -156,8 +154,11 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
 
     columns = []
     for index, column in enumerate(base.columns):
-        form, entry_field = meta.get(column.name, ("", None))
-        columns.append(entry(index, column.name, (form,) if form else (), entry_field))
+        found_meta = meta.get(column.name)
+        if found_meta is None:
+            columns.append(entry(index, column.name, (), None))
+        else:
+            columns.append(entry(index, column.name, (found_meta[0],), found_meta[1]))
     variables: list[Entry] = []
     if shape is Shape.LONG:
         wide = {lang: _wide_layout(definition, lang, free_text) for lang in languages}
@@ -307,13 +308,13 @@ class _Printer:
 
 
 def _gettext(text: str, **variables: Any) -> str:
-    return _(text, **variables)
+    return str(_(text, **variables))
 
 
 def _ngettext(singular: str, plural: str, number: int, **variables: Any) -> str:
     from flask_babel import ngettext
 
-    return ngettext(singular, plural, number, **variables)
+    return str(ngettext(singular, plural, number, **variables))
 
 
 _printers: dict[Path, _Printer] = {}

@@ -112,11 +112,11 @@ def form_fields(definition: Definition, form: FormKind, free_text: bool) -> list
 
 
 def field_label(field: Field) -> str:
-    label = _(field.item.label)
+    label = str(_(field.item.label))
     if field.variable.moment.value == "pre":
-        label = _("%(question)s (avant l'accompagnement)", question=label)
+        label = str(_("%(question)s (avant l'accompagnement)", question=label))
     if field.option is not None:
-        label = _("%(question)s : %(option)s", question=label, option=_(field.option.label))
+        label = str(_("%(question)s : %(option)s", question=label, option=_(field.option.label)))
     return label
 
 
@@ -207,7 +207,8 @@ class Layout:
                 columns += form_detail_columns(f"{form.value}_")
                 columns += [field_column(f, form) for f in self.fields[form]]
         else:
-            columns = head + [
+            columns = [
+                *head,
                 Column("form", _("Questionnaire"), "int", _labelled(FORM_LABELS)),
                 *form_detail_columns(""),
                 Column(

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from selfcheck.models import Beneficiary, Response, Role, StaffUser
+from selfcheck.models import Role, StaffUser
 from selfcheck.questionnaire.model import Definition
-from selfcheck.services import demo
-from selfcheck.services.structures import create_structure
+from tests.services.evaluation.support import populate
 from tests.staff import add_staff
 
 
@@ -23,7 +21,9 @@ def populated(db_session: Session, definition: Definition) -> Session:
     demo.generate_demo(db_session, definition, respondents=40, seed=11)
     other = create_structure(db_session, "Centre social Nord", "urbain", "59", "centre-nord")
     ids = list(db_session.scalars(select(Beneficiary.id).order_by(Beneficiary.id)))[-15:]
-    db_session.execute(update(Beneficiary).where(Beneficiary.id.in_(ids)).values(structure_id=other.id))
+    db_session.execute(
+        update(Beneficiary).where(Beneficiary.id.in_(ids)).values(structure_id=other.id)
+    )
     db_session.execute(
         update(Response).where(Response.beneficiary_id.in_(ids)).values(structure_id=other.id)
     )

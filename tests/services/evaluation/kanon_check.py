@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import openpyxl
+import openpyxl  # type: ignore[import-untyped]
 import pyreadstat
 
 QUASI_IDENTIFIERS = (
@@ -61,7 +61,11 @@ def read_rows(zip_path: Path) -> tuple[list[str], list[dict[str, Any]]]:
         values = sheet.iter_rows(values_only=True)
         names = [str(n) for n in next(values)]
         rows = [
-            dict(zip(names, map(_normal, list(line) + [None] * (len(names) - len(line))), strict=True))
+            dict(
+                zip(
+                    names, map(_normal, list(line) + [None] * (len(names) - len(line))), strict=True
+                )
+            )
             for line in values
         ]
         return names, rows

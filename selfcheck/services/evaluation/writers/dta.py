@@ -65,9 +65,7 @@ class DtaWriter(Writer):
         self._section(
             6,
             "value_label_names",
-            b"".join(
-                _fixed(c.name if c.value_labels else "", NAME_BYTES) for c in self.columns
-            ),
+            b"".join(_fixed(c.name if c.value_labels else "", NAME_BYTES) for c in self.columns),
         )
         self._section(
             7, "variable_labels", b"".join(_fixed(c.label, LABEL_BYTES) for c in self.columns)

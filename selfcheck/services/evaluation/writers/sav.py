@@ -28,6 +28,7 @@ MAX_VAR_LABEL = 255
 MAX_VALUE_LABEL = 120
 FORMAT_F = 5
 FORMAT_A = 1
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def _format(kind: int, width: int, decimals: int = 0) -> int:
@@ -65,7 +66,8 @@ class SavWriter(Writer):
         self._extension(3, 4, struct.pack("<8l", 1, 0, 0, -1, 1, 1, 2, 65001))
         self._extension(4, 8, struct.pack("<3d", SYSMIS, HIGHEST, LOWEST))
         long_names = "\t".join(
-            f"{short}={column.name}" for short, column in zip(short_names, self.columns, strict=True)
+            f"{short}={column.name}"
+            for short, column in zip(short_names, self.columns, strict=True)
         )
         self._extension(13, 1, long_names.encode("utf-8"))
         self._extension(20, 1, b"UTF-8")
@@ -77,7 +79,20 @@ class SavWriter(Writer):
 
     def _header(self, case_size: int) -> None:
         now = datetime.now(UTC)
-        month = ("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec").split()[now.month - 1]
+        month = [
+            "Jan",
+            "Feb",
+            "Mar",
+            "Apr",
+            "May",
+            "Jun",
+            "Jul",
+            "Aug",
+            "Sep",
+            "Oct",
+            "Nov",
+            "Dec",
+        ][now.month - 1]
         self.file.write(b"$FL2")
         self.file.write(b"@(#) SPSS DATA FILE selfcheck".ljust(60, b" "))
         self.file.write(struct.pack("<lllll", 2, case_size, 0, 0, -1))

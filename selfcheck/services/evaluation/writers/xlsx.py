@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from openpyxl import Workbook
+from openpyxl import Workbook  # type: ignore[import-untyped]
 
 from selfcheck.services.evaluation.writers.base import Column, Row, Writer
 
@@ -26,9 +26,7 @@ class XlsxWriter(Writer):
         self.sheet.append([column.name for column in self.columns])
 
     def write(self, row: Row) -> None:
-        self.sheet.append(
-            [value[:MAX_CELL] if isinstance(value, str) else value for value in row]
-        )
+        self.sheet.append([value[:MAX_CELL] if isinstance(value, str) else value for value in row])
         self.rows += 1
 
     def close(self) -> None:
