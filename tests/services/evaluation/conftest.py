@@ -18,16 +18,7 @@ from tests.staff import add_staff
 @pytest.fixture
 def populated(db_session: Session, definition: Definition) -> Session:
     """40 demo people, the last 15 moved to a second structure in another department."""
-    demo.generate_demo(db_session, definition, respondents=40, seed=11)
-    other = create_structure(db_session, "Centre social Nord", "urbain", "59", "centre-nord")
-    ids = list(db_session.scalars(select(Beneficiary.id).order_by(Beneficiary.id)))[-15:]
-    db_session.execute(
-        update(Beneficiary).where(Beneficiary.id.in_(ids)).values(structure_id=other.id)
-    )
-    db_session.execute(
-        update(Response).where(Response.beneficiary_id.in_(ids)).values(structure_id=other.id)
-    )
-    db_session.commit()
+    populate(db_session, definition)
     return db_session
 
 
