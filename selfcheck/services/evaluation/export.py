@@ -245,12 +245,12 @@ class Layout:
         ]
 
     def cell(self, field: Field, answers: Mapping[str, list[str]]) -> int | str | None:
-        given = [v for v in answers.get(field.variable.code, ()) if v != NO_ANSWER]
-        item = field.item
+        given = answers.get(field.variable.code)  # NO_ANSWER already left out when read
         if not given:
             return None
         if field.option is not None:
             return 1 if field.option.code in given else 0
+        item = field.item
         if item.type == "text":
             return given[0]
         if item.options:
@@ -316,7 +316,7 @@ class PersonAnswers:
                 continue
             for item in QI_ITEMS:
                 for value in sent.answers.get(item, ()):
-                    if value != NO_ANSWER and (item not in values or value > values[item]):
+                    if item not in values or value > values[item]:
                         values[item] = value
         return Profile(self.structure_id, *(values.get(item) for item in QI_ITEMS))
 
@@ -341,19 +341,19 @@ def stream_people(db: Session, filters: EvaluationFilters) -> Iterator[PersonAns
         .order_by(Response.beneficiary_id, Response.form)
         .execution_options(yield_per=BATCH, stream_results=True)
     )
-    result = db.execute(query)
+    # Core rows on the session's connection (same transaction), without the ORM layer.
+    result = db.connection().execute(query)
     for beneficiary_id, rows in itertools.groupby(result, key=lambda row: row[0]):
         person = PersonAnswers(beneficiary_id, None, {})
-        for row in rows:
-            structure_id = row[1]
+        forms = person.forms
+        for _id, structure_id, form, channel, wording, version, sent_at, variable, value in rows:
             if person.structure_id is None or structure_id > person.structure_id:
                 person.structure_id = structure_id
-            sent = person.forms.get(row[2])
+            sent = forms.get(form)
             if sent is None:
-                sent = SentForm(row[3], row[4], row[5], row[6], {})
-                person.forms[row[2]] = sent
-            if row[7] is not None:
-                sent.answers.setdefault(row[7], []).append(row[8])
+                sent = forms[form] = SentForm(channel, wording, version, sent_at, {})
+            if variable is not None and value != NO_ANSWER:
+                sent.answers.setdefault(variable, []).append(value)
         yield person
     result.close()
 
