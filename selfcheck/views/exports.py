@@ -13,7 +13,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request, send_file
+from flask import (
+    Blueprint,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import get_locale
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -65,6 +73,8 @@ def index() -> str | tuple[str, int]:
 @blueprint.get("/download")
 @requires(Permission.EVALUATE)
 def download() -> WerkzeugResponse | tuple[str, int]:
+    if "format" not in request.args:  # no choice made yet: the export page, filters kept
+        return redirect(url_for("exports.index", **request.args.to_dict()))
     folder = Path(tempfile.mkdtemp(prefix="selfcheck-export-"))
     try:
         filters = current_filters()

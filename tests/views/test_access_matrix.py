@@ -52,7 +52,8 @@ SESSION_COOKIE = "selfcheck_session"
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 # Allowed answers to a GET by a role that has the permission, besides 2xx/3xx: the state of
 # the data forbids the action ("this second entry is already done"), not the role.
-BUSINESS_STATES = {409}
+# 422: fewer than k people in an evaluator's scope, so nothing may be shown (issue 5).
+BUSINESS_STATES = {409, 422}
 
 
 # --- 1. declarations ---------------------------------------------------------------------------

@@ -98,6 +98,12 @@ def test_bad_requests_get_a_message_and_no_data(
     assert db_session.scalars(select(ExportLog)).first() is None
 
 
+def test_download_without_a_format_goes_back_to_the_export_page(evaluator: Visitor) -> None:
+    response = evaluator.get("/evaluate/exports/download?department=44")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/evaluate/exports/?department=44")
+
+
 def test_export_page_with_fewer_than_k_people_shows_no_form(evaluator: Visitor) -> None:
     response = evaluator.get("/evaluate/exports/?from=2020-01-01&to=2020-01-02")
     assert response.status_code == 422
