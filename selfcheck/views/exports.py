@@ -74,7 +74,8 @@ def index() -> str | tuple[str, int]:
 @requires(Permission.EVALUATE)
 def download() -> WerkzeugResponse | tuple[str, int]:
     if "format" not in request.args:  # no choice made yet: the export page, filters kept
-        return redirect(url_for("exports.index", **request.args.to_dict()))
+        kept: dict[str, Any] = request.args.to_dict()
+        return redirect(url_for("exports.index", **kept))
     folder = Path(tempfile.mkdtemp(prefix="selfcheck-export-"))
     try:
         filters = current_filters()
