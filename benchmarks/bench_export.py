@@ -1,0 +1,443 @@
+"""Time and peak memory of an anonymised export of 1,000,000 answer rows, against a raw SQL
+copy of the same rows measured in the same run, on SQLite and PostgreSQL.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_export.py            # 1,000,000 answer rows
+    .venv/bin/python benchmarks/bench_export.py --quick    # 50,000 rows: smoke check
+
+Data: a few demo people answered through the real journey (services/demo.py), then copied
+by bulk inserts (executemany on SQLite, COPY on PostgreSQL) until the answer table holds the
+target number of rows. PostgreSQL runs when SELFCHECK_BENCH_POSTGRES_URL is set (its tables
+are dropped and re-created: give it a throw-away database on 127.0.0.1); otherwise its rows
+say "not run".
+
+Each measurement runs in a fresh child process, so its peak resident memory (ru_maxrss) is its
+own: the process starts the app, then streams the export (services/evaluation: SQL counts
+and k-anonymity plan, streaming query, writer) into a file. Baseline: the same join of
+responses and answers, ordered the same way, streamed to a CSV file by the driver (SQLite:
+csv.writer over a cursor; PostgreSQL: COPY (SELECT ...) TO STDOUT).
+
+Goal (issue 5): the export within 10 s and 200 MB of peak memory. Missing a goal is printed,
+not an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+POSTGRES_ENV = "SELFCHECK_BENCH_POSTGRES_URL"
+GOAL_SECONDS = 10.0
+GOAL_MB = 200.0
+FULL_ROWS = 1_000_000
+QUICK_ROWS = 50_000
+TEMPLATE_PEOPLE = 30
+CHILD_TIMEOUT = 600
+TARGETS = ("csv-wide", "csv-long", "xlsx-wide", "sav-wide", "dta-wide")
+BENCH_EMAIL = "bench-export@example.invalid"
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BASELINE_SQL = (
+    "SELECT r.beneficiary_id, r.structure_id, r.form, r.channel, r.wording,"
+    " r.definition_version, r.submitted_at, a.variable, a.value"
+    " FROM response r LEFT OUTER JOIN answer a ON a.response_id = r.id"
+    " WHERE r.status = 'submitted' ORDER BY r.beneficiary_id, r.form"
+)
+
+
+def make_app(url: str, instance: Path) -> Any:
+    from selfcheck import create_app
+
+    return create_app({"DATABASE_URL": url, "INSTANCE_PATH": instance, "TESTING": True})
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def prepare(url: str, instance: Path, target_rows: int) -> int:
+    """A fresh schema, demo people, then bulk copies up to `target_rows` answers."""
+    from sqlalchemy import MetaData, func, select
+
+    from selfcheck import migrate
+    from selfcheck.db import EXTENSION_KEY as DB_EXTENSION
+    from selfcheck.db import get_session, make_engine
+    from selfcheck.models import Answer, Role
+    from selfcheck.services import auth, demo
+
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        reflected = MetaData()
+        reflected.reflect(connection)
+        reflected.drop_all(connection)
+    migrate.upgrade(engine)
+    engine.dispose()
+    app = make_app(url, instance)
+    with app.test_request_context("/"):
+        db = get_session()
+        definition = app.extensions["selfcheck.definition"]
+        demo.generate_demo(db, definition, respondents=TEMPLATE_PEOPLE, seed=7)
+        auth.create_user(db, auth.NewUser(BENCH_EMAIL, Role.PLATFORM_ADMIN, None), "x" * 16)
+        db.commit()
+        per_copy = int(db.scalar(select(func.count()).select_from(Answer)) or 1)
+        copies = max(0, -(-target_rows // per_copy) - 1)
+        bulk_copy(db, copies)
+        rows = int(db.scalar(select(func.count()).select_from(Answer)) or 0)
+    app.extensions[DB_EXTENSION].engine.dispose()
+    return rows
+
+
+def bulk_copy(db: Any, copies: int) -> None:
+    """Copy every person `copies` times with explicit ids (COPY on PostgreSQL)."""
+    from sqlalchemy import func, insert, select, text
+
+    from selfcheck.models import Answer, Beneficiary, Response
+
+    people = db.execute(select(Beneficiary.id, Beneficiary.structure_id)).all()
+    responses = db.execute(
+        select(
+            Response.id,
+            Response.beneficiary_id,
+            Response.structure_id,
+            Response.form,
+            Response.definition_id,
+            Response.definition_version,
+            Response.channel,
+            Response.locale,
+            Response.status,
+            Response.submitted_at,
+            Response.wording,
+        )
+    ).all()
+    answers = db.execute(select(Answer.response_id, Answer.variable, Answer.value)).all()
+    next_person = int(db.scalar(select(func.max(Beneficiary.id))) or 0) + 1
+    next_response = int(db.scalar(select(func.max(Response.id))) or 0) + 1
+    now = responses[0].submitted_at
+    b_rows, r_rows, a_rows = [], [], []
+    for copy in range(copies):
+        person_ids = {}
+        for person in people:
+            person_ids[person.id] = next_person
+            b_rows.append((next_person, f"K{copy:07d}{person.id:06d}", person.structure_id, now))
+            next_person += 1
+        response_ids = {}
+        for r in responses:
+            response_ids[r.id] = next_response
+            r_rows.append(
+                (
+                    next_response,
+                    person_ids[r.beneficiary_id],
+                    r.structure_id,
+                    r.form,
+                    r.definition_id,
+                    r.definition_version,
+                    r.channel,
+                    r.locale,
+                    r.status,
+                    now,
+                    now,
+                    r.submitted_at,
+                    r.wording,
+                )
+            )
+            next_response += 1
+        a_rows.extend((response_ids[a.response_id], a.variable, a.value) for a in answers)
+    b_cols = ("id", "code", "structure_id", "created_at")
+    r_cols = (
+        "id",
+        "beneficiary_id",
+        "structure_id",
+        "form",
+        "definition_id",
+        "definition_version",
+        "channel",
+        "locale",
+        "status",
+        "created_at",
+        "updated_at",
+        "submitted_at",
+        "wording",
+    )
+    a_cols = ("response_id", "variable", "value")
+    if db.bind.dialect.name == "postgresql":
+        raw = db.connection().connection.driver_connection
+        with raw.cursor() as cursor:
+            for table, cols, rows in (
+                ("beneficiary", b_cols, b_rows),
+                ("response", r_cols, r_rows),
+                ("answer", a_cols, a_rows),
+            ):
+                with cursor.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        db.commit()
+        db.execute(text("ANALYZE"))
+        db.commit()
+        return
+    for model, cols, rows in (
+        (Beneficiary, b_cols, b_rows),
+        (Response, r_cols, r_rows),
+        (Answer, a_cols, a_rows),
+    ):
+        for start in range(0, len(rows), 50_000):
+            chunk = [dict(zip(cols, row, strict=True)) for row in rows[start : start + 50_000]]
+            db.execute(insert(model), chunk)
+    db.commit()
+
+
+# --- measurements (child processes) --------------------------------------------------------
+
+
+def rss_mb() -> float:
+    """Peak resident memory so far (VmHWM, which `reset_peak` can reset on Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return rss_mb()
+
+
+def reset_peak() -> None:
+    """Start the peak again from the current size (Linux: write 5 to clear_refs)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def child(url: str, instance: Path, what: str, out: Path) -> dict[str, Any]:
+    from sqlalchemy import select
+
+    from selfcheck.db import get_session
+    from selfcheck.models import StaffUser
+    from selfcheck.services.evaluation import anonymise, bundle
+    from selfcheck.services.evaluation.export import Layout, Shape, write_rows
+    from selfcheck.services.evaluation.scope import parse_filters
+    from selfcheck.services.evaluation.writers import WRITERS
+
+    app = make_app(url, instance)
+    with app.test_request_context("/"):
+        db = get_session()
+        definition = app.extensions["selfcheck.definition"]
+        user = db.scalars(select(StaffUser).where(StaffUser.email == BENCH_EMAIL)).one()
+        start_rss = current_rss_mb()
+        reset_peak()
+        began = time.perf_counter()
+        if what == "baseline":
+            rows = baseline(db, out)
+        else:
+            fmt, shape = what.rsplit("-", 1)
+            filters = parse_filters(db, user, {})
+            plan = bundle.preview(db, filters, 5)
+            layout = Layout(definition, Shape(shape), False)
+            writer = WRITERS[fmt](out, layout.columns, "bench")
+            written = write_rows(db, filters, layout, plan, anonymise.new_key(), writer.write)
+            writer.close()
+            rows = written.rows
+        seconds = time.perf_counter() - began
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": rss_mb(),
+        "start_rss_mb": start_rss,
+        "rows": rows,
+        "bytes": out.stat().st_size,
+    }
+
+
+def baseline(db: Any, out: Path) -> int:
+    from sqlalchemy import text
+
+    if db.bind.dialect.name == "postgresql":
+        raw = db.connection().connection.driver_connection
+        rows = 0
+        with raw.cursor() as cursor, out.open("wb") as file:
+            with cursor.copy(f"COPY ({BASELINE_SQL}) TO STDOUT WITH (FORMAT csv)") as copy:
+                for data in copy:
+                    file.write(data)
+            rows = cursor.rowcount
+        return int(rows)
+    result = db.execute(text(BASELINE_SQL).execution_options(yield_per=2000, stream_results=True))
+    rows = 0
+    with out.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        for row in result:
+            writer.writerow(row)
+            rows += 1
+    return rows
+
+
+def measure(url: str, instance: Path, what: str, folder: Path) -> dict[str, Any]:
+    out = folder / f"{what}.out"
+    command = [sys.executable, __file__, "--child", what, "--url", url, "--instance", str(instance)]
+    command += ["--out", str(out)]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=ROOT, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    out.unlink(missing_ok=True)
+    return result
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def row(
+    figure: str,
+    database: str,
+    value: float | None,
+    unit: str,
+    baseline: str | None,
+    baseline_value: float | None,
+    goal: str,
+    met: bool | None,
+) -> dict[str, Any]:
+    ratio = value / baseline_value if value is not None and baseline_value else None
+    return {
+        "figure": figure,
+        "database": database,
+        "value": round(value, 3) if value is not None else None,
+        "unit": unit,
+        "baseline": baseline,
+        "baseline_value": round(baseline_value, 3) if baseline_value is not None else None,
+        "ratio": round(ratio, 2) if ratio is not None else None,
+        "goal": goal,
+        "met": met,
+    }
+
+
+def run_database(name: str, url: str | None, target: int, folder: Path) -> list[dict[str, Any]]:
+    if url is None:
+        return [
+            row(f"export {t}: {target:,} answer rows", name, None, "s", None, None, "not run", None)
+            for t in TARGETS
+        ]
+    instance = folder / f"instance-{name}"
+    instance.mkdir()
+    began = time.perf_counter()
+    answers = prepare(url, instance, target)
+    print(f"[{name}] {answers:,} answer rows ready in {time.perf_counter() - began:.1f} s")
+    base = measure(url, instance, "baseline", folder)
+    print(f"[{name}] baseline: {base['seconds']:.2f} s, {base['peak_rss_mb']:.0f} MB")
+    rows = [
+        row(
+            f"raw SQL copy of {answers:,} answer rows",
+            name,
+            base["seconds"],
+            "s",
+            None,
+            None,
+            "baseline",
+            None,
+        )
+    ]
+    for what in TARGETS:
+        found = measure(url, instance, what, folder)
+        print(
+            f"[{name}] {what}: {found['seconds']:.2f} s, peak {found['peak_rss_mb']:.0f} MB "
+            f"(+{found['peak_rss_mb'] - found['start_rss_mb']:.0f} MB), {found['rows']:,} rows"
+        )
+        rows.append(
+            row(
+                f"export {what}: {answers:,} answer rows, time",
+                name,
+                found["seconds"],
+                "s",
+                "raw SQL copy",
+                base["seconds"],
+                f"< {GOAL_SECONDS:.0f} s",
+                found["seconds"] < GOAL_SECONDS,
+            )
+        )
+        rows.append(
+            row(
+                f"export {what}: peak resident memory of the process",
+                name,
+                found["peak_rss_mb"],
+                "MB",
+                "raw SQL copy",
+                base["peak_rss_mb"],
+                f"< {GOAL_MB:.0f} MB",
+                found["peak_rss_mb"] < GOAL_MB,
+            )
+        )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--child")
+    parser.add_argument("--url")
+    parser.add_argument("--instance")
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    if args.child:
+        result = child(args.url, Path(args.instance), args.child, Path(args.out))
+        print(json.dumps(result))
+        return 0
+    target = QUICK_ROWS if args.quick else FULL_ROWS
+    summary: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
+        folder = Path(tmp)
+        sqlite_url = f"sqlite:///{folder / 'bench.db'}"
+        summary += run_database("sqlite", sqlite_url, target, folder)
+        postgres = os.environ.get(POSTGRES_ENV) or None
+        if postgres and "127.0.0.1" not in postgres and "localhost" not in postgres:
+            print(f"{POSTGRES_ENV} must point to 127.0.0.1: PostgreSQL not run")
+            postgres = None
+        summary += run_database("postgresql", postgres, target, folder)
+    print()
+    print("| figure | database | value | unit | baseline | ratio | goal | met |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in summary:
+        print(
+            f"| {r['figure']} | {r['database']} | {r['value']} | {r['unit']} | "
+            f"{r['baseline_value']} | {r['ratio']} | {r['goal']} | {r['met']} |"
+        )
+    RESULTS_DIR.mkdir(exist_ok=True)
+    machine = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg()[0],
+    }
+    report = {
+        "benchmark": "export",
+        "machine": machine,
+        "answer_rows": target,
+        "summary": summary,
+    }
+    (RESULTS_DIR / "export.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""What every writer shares: the column specification and the writer protocol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+Kind = Literal["int", "str"]
+Value = int | str | None
+Row = Sequence[Value]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of an export: a valid Stata/SPSS name, a label, a kind, value labels.
+
+    `width` is the largest string length in UTF-8 bytes (strings only); longer strings are cut.
+    """
+
+    name: str
+    label: str
+    kind: Kind = "int"
+    value_labels: tuple[tuple[int, str], ...] = ()
+    width: int = 0
+
+
+def truncate_utf8(text: str, limit: int) -> bytes:
+    """`text` in UTF-8, cut to at most `limit` bytes without splitting a character."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return raw
+    return raw[:limit].decode("utf-8", errors="ignore").encode("utf-8")
+
+
+class Writer:
+    """Writes one data file at `path`; subclasses implement the three steps."""
+
+    extension: ClassVar[str] = ""
+    media_type: ClassVar[str] = "application/octet-stream"
+
+    def __init__(self, path: Path, columns: Sequence[Column], title: str) -> None:
+        self.path = path
+        self.columns = tuple(columns)
+        self.title = title
+        self.rows = 0
+
+    def write(self, row: Row) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
