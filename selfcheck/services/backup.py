@@ -152,7 +152,7 @@ def restore(engine: Engine, path: Path, force: bool = False) -> BackupReport:
         table = known.get(name)
         if table is None or [c.name for c in table.columns] != names:
             raise BackupError(f"table {name} of the backup does not match this version")
-    report = BackupReport(revision, {name: 0 for name in columns})
+    report = BackupReport(revision, dict.fromkeys(columns, 0))
     with engine.begin() as connection:
         if _holds_rows(connection):
             if not force:
