@@ -27,10 +27,10 @@ from tests.staff import add_staff
 Rows = dict[str, list[tuple[Any, ...]]]
 
 
-def populate(database: Database, definition: Definition) -> None:
+def populate(database: Database, definition: Definition, respondents: int = 12) -> None:
     """Demo people and staff, plus a row in every other table a backup must carry."""
     with database.session() as session:
-        generate_demo(session, definition, respondents=12, seed=7)
+        generate_demo(session, definition, respondents=respondents, seed=7)
         structure = demo_structure(session)
         create_demo_staff(session, structure)
         session.add_all(
@@ -122,7 +122,7 @@ def _database_on(engine: Engine) -> Database:
 def test_restore_refuses_a_database_that_holds_rows_unless_forced(
     database: Database, definition: Definition, tmp_path: Path
 ) -> None:
-    populate(database, definition)
+    populate(database, definition, respondents=2)
     file = tmp_path / "b.gz"
     backup.backup(database.engine, file)
     original = rows_of(database.engine)
@@ -139,7 +139,7 @@ def test_restore_refuses_a_database_that_holds_rows_unless_forced(
 def test_restore_refuses_another_schema_revision(
     database: Database, definition: Definition, tmp_path: Path
 ) -> None:
-    populate(database, definition)
+    populate(database, definition, respondents=2)
     file = tmp_path / "b.gz"
     backup.backup(database.engine, file)
     with scratch_engine(tmp_path, "older") as target:
@@ -151,7 +151,7 @@ def test_restore_refuses_another_schema_revision(
 def test_a_truncated_or_foreign_file_is_refused_and_nothing_is_written(
     database: Database, definition: Definition, tmp_path: Path
 ) -> None:
-    populate(database, definition)
+    populate(database, definition, respondents=2)
     file = tmp_path / "b.gz"
     backup.backup(database.engine, file)
     with gzip.open(file, "rt", encoding="utf-8") as handle:
