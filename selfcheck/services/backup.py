@@ -72,17 +72,21 @@ def backup(engine: Engine, path: Path) -> BackupReport:
             raise BackupError("the database has no schema: nothing to back up")
         report = BackupReport(revision)
         draft = path.with_name(path.name + ".partial")
-        with gzip.open(draft, "wt", encoding="utf-8") as out:
-            _write(out, _header(revision))
-            for table in tables():
-                count = 0
-                query = select(table).order_by(*table.primary_key.columns)
-                result = connection.execution_options(yield_per=BATCH).execute(query)
-                for row in result:
-                    _write(out, {"table": table.name, "row": [_encode(v) for v in row]})
-                    count += 1
-                report.rows[table.name] = count
-            _write(out, {"end": True, "rows": report.rows})
+        try:
+            with gzip.open(draft, "wt", encoding="utf-8") as out:
+                _write(out, _header(revision))
+                for table in tables():
+                    count = 0
+                    query = select(table).order_by(*table.primary_key.columns)
+                    result = connection.execution_options(yield_per=BATCH).execute(query)
+                    for row in result:
+                        _write(out, {"table": table.name, "row": [_encode(v) for v in row]})
+                        count += 1
+                    report.rows[table.name] = count
+                _write(out, {"end": True, "rows": report.rows})
+        except BaseException:
+            draft.unlink(missing_ok=True)
+            raise
         connection.rollback()
     draft.replace(path)  # a crash mid-backup never leaves a truncated file under the real name
     return report
