@@ -1,4 +1,4 @@
-"""The `selfcheck` command: serve, demo, db upgrade, structures add, users, purge."""
+"""The `selfcheck` command: serve, demo, db, structures, users, purge, backup, restore."""
 
 from __future__ import annotations
 
@@ -326,6 +326,35 @@ def purge(dry_run: bool) -> None:
     )
     if not report.done:
         click.echo("run `selfcheck purge --yes` to delete them")
+
+
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(file: Path) -> None:
+    """Write every table to FILE (gzipped JSON lines, any database), from one snapshot."""
+    from selfcheck.services import backup
+
+    try:
+        report = backup.backup(_database().engine, file)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"backup of {report.total} rows (schema {report.revision}) written to {file}")
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace the rows of a database that is not empty.")
+@with_appcontext
+def restore_command(file: Path, force: bool) -> None:
+    """Load a backup FILE into the database, in one transaction (all or nothing)."""
+    from selfcheck.services import backup
+
+    try:
+        report = backup.restore(_database().engine, file, force=force)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"restored {report.total} rows (schema {report.revision}) from {file}")
 
 
 if __name__ == "__main__":  # `python -m selfcheck.cli ...`, as well as the `selfcheck` script

@@ -1,4 +1,8 @@
-"""Alembic migrations: head matches the models exactly, and everything can be undone."""
+"""Alembic migrations: head matches the models exactly, and everything can be undone.
+
+On SQLite and on PostgreSQL (SELFCHECK_TEST_DATABASE_URL): there each test works in a schema
+of its own, so the tables the rest of the suite shares are never dropped.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +13,21 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from selfcheck import migrate
 from selfcheck.db import make_engine
 from selfcheck.models import Base
-from tests.conftest import POSTGRES_URL, reset_postgres
+from tests.reliability.scratch import scratch_engine
 
 TABLES = {"structure", "beneficiary", "response", "answer"}
 
 
 @pytest.fixture
 def empty_engine(tmp_path: Path) -> Iterator[Engine]:
-    """An engine on an empty database (PostgreSQL: the test database, restored at the end)."""
-    if POSTGRES_URL is None:
-        engine = make_engine(f"sqlite:///{tmp_path / 'migrations.db'}")
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-        return
-    engine = make_engine(POSTGRES_URL)
-    try:
-        reset_postgres(engine)
+    """An engine on an empty database (PostgreSQL: an empty schema, dropped at the end)."""
+    with scratch_engine(tmp_path, "migrations") as engine:
         yield engine
-    finally:
-        reset_postgres(engine)
-        migrate.upgrade(engine)  # leave the shared test database as the suite expects it
-        engine.dispose()
 
 
 def differences(engine: Engine) -> list[object]:
@@ -109,3 +100,104 @@ def test_migrations_need_a_connection_from_selfcheck() -> None:
     config = migrate.alembic_config(make_engine("sqlite://"))
     with pytest.raises(RuntimeError, match=r"run migrations through selfcheck\.migrate"):
         command.upgrade(config, "head")
+
+
+NOW = "2026-01-15 10:00:00+00:00"
+
+
+def _rows(engine: Engine, sql: str) -> list[tuple[object, ...]]:
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(sql))]
+
+
+def _execute(engine: Engine, *statements: str) -> None:
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+
+
+def test_upgrade_from_the_first_revision_keeps_the_data(empty_engine: Engine) -> None:
+    """Rows written under 0001 survive every later migration, with sensible new values."""
+    migrate.upgrade(empty_engine, "0001")
+    _execute(
+        empty_engine,
+        "INSERT INTO structure (id, slug, name, territory_type, department, created_at)"
+        f" VALUES (1, 'lieu', 'Lieu', 'rural', '44', '{NOW}')",
+        f"INSERT INTO beneficiary (id, code, structure_id, created_at) VALUES (1, 'K7M2QX9RT', 1,"
+        f" '{NOW}')",
+        "INSERT INTO response (id, beneficiary_id, structure_id, form, definition_id,"
+        " definition_version, channel, locale, status, start_token, furthest_page, created_at,"
+        " updated_at, submitted_at) VALUES (1, 1, 1, 'before', 'selfcheck-core', '0.9.0',"
+        f" 'online', 'fr', 'submitted', 'tok', 'p_help', '{NOW}', '{NOW}', '{NOW}')",
+        # the same value twice: a double click before 0004 made rows unique
+        "INSERT INTO answer (id, response_id, variable, value) VALUES (1, 1, 'ASSIST', 'seul'),"
+        " (2, 1, 'ASSIST', 'seul'), (3, 1, 'DEVICES', 'smartphone'), (4, 1, 'DEVICES', 'fixe')",
+    )
+    migrate.upgrade(empty_engine)
+    assert current_revision(empty_engine) == head()
+    assert _rows(empty_engine, "SELECT id, slug, double_entry_percent FROM structure") == [
+        (1, "lieu", 0)
+    ]
+    assert _rows(empty_engine, "SELECT code FROM beneficiary") == [("K7M2QX9RT",)]
+    assert _rows(empty_engine, "SELECT status, channel, wording FROM response") == [
+        ("submitted", "online", "standard")
+    ]
+    assert _rows(
+        empty_engine, "SELECT id, variable, value, definition_version FROM answer ORDER BY id"
+    ) == [
+        (1, "ASSIST", "seul", "0.9.0"),
+        (3, "DEVICES", "smartphone", "0.9.0"),
+        (4, "DEVICES", "fixe", "0.9.0"),
+    ]
+
+
+def test_0004_to_0005_and_back_keeps_the_rows(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine, "0004")
+    _execute(
+        empty_engine,
+        "INSERT INTO structure (id, slug, name, territory_type, department, created_at)"
+        f" VALUES (1, 'lieu', 'Lieu', 'urbain', '2A', '{NOW}')",
+        "INSERT INTO staff_user (id, email, password_hash, role, structure_id, active,"
+        f" created_at, password_changed_at) VALUES (1, 'm@example.org', 'x', 'mediator', 1,"
+        f" true, '{NOW}', '{NOW}')",
+        f"INSERT INTO beneficiary (id, code, structure_id, created_at) VALUES (1, 'AAAA2222B', 1,"
+        f" '{NOW}')",
+        "INSERT INTO response (id, beneficiary_id, structure_id, form, definition_id,"
+        " definition_version, channel, locale, status, created_at, updated_at,"
+        " double_entry_wanted) VALUES (1, 1, 1, 'after', 'selfcheck-core', '1.0.0', 'paper',"
+        f" 'fr', 'in_progress', '{NOW}', '{NOW}', false)",
+        "INSERT INTO answer (id, response_id, variable, value, definition_version)"
+        " VALUES (1, 1, 'COMFORT', '3', '1.0.0')",
+    )
+    migrate.upgrade(empty_engine, "0005")
+    assert _rows(
+        empty_engine,
+        "SELECT email, failed_logins, locked_until, can_read_free_text FROM staff_user",
+    ) == [("m@example.org", 0, None, False)]
+    assert _rows(empty_engine, "SELECT form, wording FROM response") == [("after", "standard")]
+    _execute(
+        empty_engine,
+        "UPDATE response SET wording = 'easy'",
+        "INSERT INTO export_log (at, user_id, kind, filters, row_count, k, report)"
+        f" VALUES ('{NOW}', 1, 'csv-wide', '{{}}', 1, 5, '{{}}')",
+    )
+    migrate.downgrade(empty_engine, "0004")
+    assert _rows(empty_engine, "SELECT email, role FROM staff_user") == [
+        ("m@example.org", "mediator")
+    ]
+    assert _rows(empty_engine, "SELECT form, status FROM response") == [("after", "in_progress")]
+    assert _rows(empty_engine, "SELECT variable, value FROM answer") == [("COMFORT", "3")]
+    migrate.upgrade(empty_engine)
+    assert differences(empty_engine) == []
+    assert _rows(empty_engine, "SELECT wording FROM response") == [("standard",)]
+
+
+def test_sqlite_foreign_keys_are_back_on_after_a_migration(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'fk.db'}")
+    try:
+        migrate.upgrade(engine)
+        migrate.downgrade(engine, "0004")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    finally:
+        engine.dispose()
