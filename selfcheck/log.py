@@ -97,11 +97,13 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SELFCHECK_LOG_CLIENT_IP", _env_bool("LOG_CLIENT_IP", False))
     logger = logging.getLogger(REQUEST_LOGGER)
 
-    @app.before_request
     def _start() -> None:
         incoming = request.headers.get(REQUEST_ID_HEADER, "")
         g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         g.request_started = time.perf_counter()
+
+    # First of all hooks: a request refused by an earlier one (CSRF) still gets its id.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
 
     @app.after_request
     def _log(response: Response) -> Response:

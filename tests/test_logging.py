@@ -81,6 +81,15 @@ def test_form_values_are_never_logged(visitor: Visitor, capture: io.StringIO) ->
         json.loads(line)  # every line is one JSON object
 
 
+def test_a_refused_request_still_has_its_id(app: Flask, capture: io.StringIO) -> None:
+    response = app.test_client().post("/code", data={"code": CODE})  # no CSRF token
+    assert response.status_code == 400
+    entry = next(e for e in _read(capture) if e["logger"] == REQUEST_LOGGER)
+    assert entry["request_id"] == response.headers[REQUEST_ID_HEADER]
+    assert isinstance(entry["duration_ms"], float)
+    assert CODE not in capture.getvalue()
+
+
 def test_a_proxy_request_id_is_kept_and_a_bad_one_replaced(app: Flask) -> None:
     client = app.test_client()
     kept = client.get("/", headers={REQUEST_ID_HEADER: "0123456789abcdef0123456789abcdef"})
