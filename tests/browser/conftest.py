@@ -21,6 +21,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from selfcheck import create_app, migrate
 from selfcheck.services import demo
+from tests.browser.routes import install_error_route
 from tests.browser.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -41,6 +42,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
             "TESTING": False,
         }
     )
+    install_error_route(app)  # the error pages no real request reaches (429, 500)
     database = app.extensions["selfcheck.db"]
     migrate.upgrade(database.engine)
     with app.app_context(), database.session() as session:
