@@ -152,9 +152,13 @@ class Visit:
     data: dict[str, Any] = field(default_factory=dict)
 
     def goto(self, url: str, status: int | None = None) -> None:
+        """Open `url`; it must answer `status`, or below 400 when none is given."""
         response = self.page.goto(url)
-        if status is not None:
-            assert response is not None and response.status == status, (url, response)
+        assert response is not None, url
+        if status is None:
+            assert response.status < 400, f"{url}: {response.status}"
+        else:
+            assert response.status == status, f"{url}: {response.status}, not {status}"
 
     def click(self, selector: str) -> None:
         with self.page.expect_navigation():
