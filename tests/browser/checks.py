@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, ViewportSize
 
 # WCAG 2.5.8 (AA): 24 x 24 CSS px. The beneficiary journey asks for 44 x 44 (WCAG 2.5.5, AAA,
 # and the DSFR's touch targets): its users are mostly older, some with tremors or low vision.
 TARGET_MIN = 24
 JOURNEY_TARGET_MIN = 44
 REFLOW_WIDTH = 320  # WCAG 1.4.10: a 1280 px screen zoomed to 400 %
-ZOOM_VIEWPORT = {"width": 1280, "height": 800}
-DEFAULT_VIEWPORT = {"width": 1024, "height": 768}
+ZOOM_VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
+DEFAULT_VIEWPORT: ViewportSize = {"width": 1024, "height": 768}
 
 # Interactive elements too small to hit. The target of a radio button or a check box is the
 # box and its label together (a click on either chooses it). A link inside a sentence is
@@ -105,13 +105,17 @@ STRUCTURE_JS = """() => ({
     .map(a => [a.getAttribute("href"), !!document.getElementById(a.getAttribute("href").slice(1))]),
   fieldsetsWithoutLegend: [...document.querySelectorAll("main fieldset")]
     .filter(f => !(f.firstElementChild && f.firstElementChild.tagName === "LEGEND")).length,
+  strayLiveRegions: [...document.querySelectorAll("[role=alert], [role=status]")]
+    .filter(e => !e.matches(".error-summary[role=alert], .notice[role=status]"))
+    .map(e => `${e.tagName.toLowerCase()}.${[...e.classList].join(".")}`),
   radiosOutsideFieldset: [...document.querySelectorAll("main input[type=radio]")]
     .filter(i => !i.closest("fieldset")).length,
 })"""
 
 
 def structure_problems(page: Page, error_prefix: str | None) -> list[str]:
-    """Landmarks and skip link, one h1, the statement link, fieldsets with legends, and for a
+    """Landmarks and skip link, one h1, the statement link, fieldsets with legends, live
+    regions only where needed (the error summary, notices after an action), and for a
     page with form errors: the title says so, and every link of the error summary leads to a
     field of the page."""
     info: dict[str, Any] = page.evaluate(STRUCTURE_JS)
@@ -126,6 +130,11 @@ def structure_problems(page: Page, error_prefix: str | None) -> list[str]:
         problems.append("no link to the accessibility statement in the footer")
     if info["fieldsetsWithoutLegend"]:
         problems.append(f"{info['fieldsetsWithoutLegend']} fieldset(s) without a first legend")
+    if info["strayLiveRegions"]:
+        problems.append(
+            "role=alert is for the error summary and role=status for notices after an action: "
+            f"{info['strayLiveRegions']}"
+        )
     if info["radiosOutsideFieldset"]:
         problems.append(f"{info['radiosOutsideFieldset']} radio button(s) outside a fieldset")
     if error_prefix is not None:

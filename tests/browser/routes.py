@@ -93,7 +93,9 @@ def ensure_accounts(server: LiveServer) -> None:
                 auth.grant(session, user, department=structure.department)
 
 
-def seed_paper_person(server: LiveServer, weeks_ago: float = 9, after: bool = True) -> tuple:
+def seed_paper_person(
+    server: LiveServer, weeks_ago: float = 9, after: bool = True
+) -> tuple[str, int]:
     """(code, id of the 'before'): a 'before' on paper typed by the mediator `weeks_ago`
     weeks ago, and an 'after' online when `after`."""
     code = server.seed("pre_post" if after else "before_only")
@@ -383,6 +385,11 @@ def _being_typed(v: Visit) -> None:
     expect(v.page.locator("h1")).to_be_visible()
 
 
+def _walk_retro(v: Visit) -> None:
+    v.goto("/q/p_help?display=standard")
+    v.walk.walk(v.page)
+
+
 RETROSPECTIVE = Sequence(
     "beneficiary: retrospective, and the paper form being typed",
     (
@@ -401,7 +408,7 @@ RETROSPECTIVE = Sequence(
         _journey(
             "journey.check",
             "retrospective: all answered",
-            lambda v: (v.goto("/q/p_help?display=standard"), v.walk.walk(v.page)),
+            _walk_retro,
         ),
         _journey("journey.done", "done (retrospective)", lambda v: v.walk.submit(v.page)),
         _journey("journey.progress", "summary: retrospective", lambda v: v.goto("/summary")),
@@ -491,6 +498,16 @@ def _fill_and_send(
     return reach
 
 
+def _empty_sign_in(v: Visit) -> None:
+    v.goto(f"/staff/login?lang={v.lang}")
+    v.submit_main_form()
+
+
+def _sign_out(v: Visit) -> None:
+    v.click(".staff-nav form button")
+    v.data.pop("signed_in", None)
+
+
 def _staff_setup(v: Visit) -> None:
     ensure_accounts(v.server)
     v.data["code"], v.data["before_id"] = seed_paper_person(v.server)
@@ -570,7 +587,7 @@ STAFF = Sequence(
         Scene(
             "staff_auth.login",
             "sign-in, empty",
-            lambda v: (v.goto(f"/staff/login?lang={v.lang}"), v.submit_main_form()),
+            _empty_sign_in,
             error=True,
         ),
         Scene(
@@ -649,7 +666,7 @@ STAFF = Sequence(
         Scene(
             "staff_auth.login",
             "signed out",
-            lambda v: (v.click(".staff-nav form button"), v.data.pop("signed_in", None)),
+            _sign_out,
         ),
         Scene("backoffice.home", "staff home (mediator)", _as(Role.MEDIATOR, "/staff/")),
         Scene("followup.index", "follow-up list (mediator)", _as(Role.MEDIATOR, "/staff/people/")),

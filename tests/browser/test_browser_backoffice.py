@@ -162,6 +162,7 @@ def test_follow_up_works_without_javascript(
     new_context: ContextFactory, live_server: LiveServer, seeded: Seeded
 ) -> None:
     """The filter is a plain GET form; the list, the person and the print forms need no JS."""
+    seed_paper_person(live_server, weeks_ago=10, after=False)  # someone owes an 'after'
     page = new_context(java_script_enabled=False).new_page()
     sign_in(page, Role.MEDIATOR)
     page.goto("/staff/people/")

@@ -90,3 +90,21 @@ def test_the_large_and_contrast_modes_exist_in_the_stylesheet() -> None:
     for mode in display.MODES:
         if mode.code != display.STANDARD:
             assert f"html.display-{mode.code}" in css, mode.code
+
+
+def test_the_chart_says_in_a_sentence_what_its_table_says(
+    visitor: Visitor, structure: Structure
+) -> None:
+    visitor.complete(structure.slug, "before")
+    page = visitor.get("/summary")
+    assert page.status_code == 200
+    text = html.unescape(visitor.html).replace("\u00a0", " ")
+    sentence = re.search(r"En tout, vous faites déjà seul·e (\d+) choses sur (\d+)\.", text)
+    assert sentence, "no text equivalent of the chart"
+    cells = [(int(a), int(b)) for a, b in re.findall(r"<td>(\d+) sur (\d+)</td>", text)]
+    assert cells
+    assert (int(sentence.group(1)), int(sentence.group(2))) == (
+        sum(done for done, _ in cells),
+        sum(total for _, total in cells),
+    )
+    assert 'aria-hidden="true"' in text.split('class="chart__svg"')[0].rsplit("<svg", 1)[1]
