@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
-from selfcheck import db, errors, i18n, log, security
+from selfcheck import db, display, errors, i18n, log, security
 from selfcheck.config import Settings
 from selfcheck.forms import PageFormFactory
 from selfcheck.questionnaire import load_definition
@@ -42,6 +42,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions[page_cache.EXTENSION_KEY] = page_cache.PageCache(enabled=not app.debug)
     db.init_app(app, db.Database(database_url, settings.sqlite_synchronous))
     i18n.init_app(app, settings.languages)
+    display.init_app(app)
     CSRFProtect(app)
     errors.init_app(app)
     security.init_app(
@@ -52,6 +53,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     log.init_app(app)
 
     from selfcheck.views import (
+        accessibility,
         backoffice,
         entry,
         evaluator,
@@ -68,6 +70,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(module.blueprint)
     app.register_blueprint(privacy.blueprint)
     app.register_blueprint(health.blueprint)
+    app.register_blueprint(accessibility.blueprint)
 
     @app.after_request
     def _no_store(response: Response) -> Response:

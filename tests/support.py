@@ -104,7 +104,7 @@ ANSWERS = {FormKind.BEFORE: BEFORE, FormKind.AFTER: AFTER, FormKind.RETRO: RETRO
 
 CSRF_FIELD = "csrf_token"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_HTML_LANG = re.compile(r"<html lang=\"([^\"]*)\" dir=\"([^\"]*)\">")
+_HTML_LANG = re.compile(r"<html lang=\"([^\"]*)\" dir=\"([^\"]*)\"[^>]*>")
 
 
 @dataclass

@@ -96,6 +96,16 @@ class Summary:
     def has_before(self) -> bool:
         return self.kind is not SummaryKind.START_ONLY
 
+    @property
+    def chart_totals(self) -> tuple[int, int, int]:
+        """(tasks concerned, done alone before, done alone now) over the chart's bars: the
+        one-sentence text equivalent of the chart says the same as its bars."""
+        return (
+            sum(bar.total for bar in self.bars),
+            sum(bar.alone_before for bar in self.bars),
+            sum(bar.alone_now for bar in self.bars),
+        )
+
 
 def _rank(option: Option | None) -> int:
     return option.rank if option is not None and option.rank is not None else 0

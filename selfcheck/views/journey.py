@@ -19,7 +19,7 @@ from flask import (
 from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response as HttpResponse
 
-from selfcheck import security
+from selfcheck import display, security
 from selfcheck.db import get_session
 from selfcheck.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.forms.journey import UNKNOWN_CODE, CodeForm, StartForm
@@ -394,6 +394,7 @@ def _render_page(
         step,
         len(pages),
         return_to,
+        display.current_mode(),
     )
 
     def render() -> str:

@@ -25,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from selfcheck import create_app, migrate
 from selfcheck.services import demo
+from tests.browser.routes import install_error_route
 from tests.browser.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -51,6 +52,7 @@ def live_server(
             "SELFCHECK_RATE_LIMITS": None,
         }
     )
+    install_error_route(app)  # the error pages no real request reaches (429, 500)
     database = app.extensions["selfcheck.db"]
     if _postgres_engine is not None:
         _truncate_all(_postgres_engine)  # migrated at the session's start: only empty it

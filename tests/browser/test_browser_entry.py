@@ -17,12 +17,11 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from selfcheck.models import Channel, Response, Role, StaffUser, Structure
+from selfcheck.models import Channel, Role, StaffUser, Structure
 from selfcheck.questionnaire.model import NO_ANSWER, FormKind
 from selfcheck.services import codes, journey
 from tests.browser.support import (
     SLUG,
-    AxeAudit,
     ContextFactory,
     Keyboard,
     LiveServer,
@@ -253,107 +252,3 @@ def _finish_paper_form(server: LiveServer, email: str) -> tuple[str, int]:
         response.double_entry_wanted = True
         session.commit()
         return code, response.id
-
-
-@pytest.mark.parametrize("lang", ["fr", "en"])
-def test_entry_screens_are_accessible(
-    lang: str, new_context: ContextFactory, live_server: LiveServer, audit: AxeAudit
-) -> None:
-    mediator, password = live_server.staff(Role.MEDIATOR.value)
-    colleague, _ = live_server.staff(Role.MEDIATOR.value, "collegue@browser-staff.invalid")
-    admin, _ = live_server.staff(Role.STRUCTURE_ADMIN.value)
-    page = new_context().new_page()
-    page.goto(f"/?lang={lang}")
-    sign_in_staff(page, mediator, password)
-
-    # Finding the record, with its errors.
-    page.goto("/staff/entry/")
-    audit.check(page, "entry: find or create")
-    for typed in ("", "K7M-2Q", "ZZZZZZZZZ"):
-        page.locator("#code").fill(typed)
-        with page.expect_navigation():
-            page.locator("main form button[type=submit]").first.click()
-        expect(page).to_have_title(ERROR_TITLE)
-        expect(page.locator("#code-error")).to_be_visible()
-        audit.check(page, f"entry: code error ({typed!r})")
-
-    # A paper form without a code, the screen, an error, a partial save.
-    with page.expect_navigation():
-        page.locator("form:has(input[value=new]) button[type=submit]").click()
-    expect(page.locator("form[data-entry]")).to_be_visible()
-    audit.check(page, "entry screen (empty)")
-    page.locator("#f-ASSIST-seul").focus()
-    page.keyboard.press("1")
-    with page.expect_navigation():
-        page.locator("button[value=finish]").click()
-    expect(page).to_have_title(ERROR_TITLE)
-    audit.check(page, "entry screen: finish with questions not typed")
-    with page.expect_navigation():
-        page.locator("button[value=save]").click()
-    audit.check(page, "entry screen after a partial save")
-
-    # The form already typed in: a message and a link, nothing duplicated.
-    code, response_id = _finish_paper_form(live_server, mediator)
-    page.goto("/staff/entry/")
-    page.locator("#code").fill(code)
-    with page.expect_navigation():
-        page.locator("main form button[type=submit]").first.click()
-    expect(page.locator(f"a[href$='/staff/entry/{response_id}']")).to_be_visible()
-    audit.check(page, "entry: form already typed in")
-    page.goto(f"/staff/entry/{response_id}")
-    audit.check(page, "entry screen of a finished form")
-
-    # The colleague types it again, blind.
-    page.context.clear_cookies()
-    page.goto(f"/?lang={lang}")
-    sign_in_staff(page, colleague, password)
-    page.goto("/staff/entry/second")
-    audit.check(page, "second entries")
-    with page.expect_navigation():
-        page.locator(f"form[action$='/second/{response_id}/start'] button").click()
-    audit.check(page, "second entry screen")
-    for variable, option in (("ASSIST", "proche"), ("DIPLOMA", "bac")):
-        page.locator(f"#f-{variable}-{option}").check()
-    with page.expect_navigation():
-        page.locator("button[value=save]").click()
-    audit.check(page, "second entry after a save")
-
-    # The administrator settles the differences and sets the share.
-    database = live_server.app.extensions["selfcheck.db"]
-    with database.session() as session:
-        from selfcheck.services import entry
-
-        typist = session.scalar(select(StaffUser).where(StaffUser.email == colleague))
-        response = session.get(Response, response_id)
-        assert typist is not None and response is not None
-        _response, second = entry.load_second_entry(session, typist, response_id)
-        answers = {v: ON_PAPER[v] for v, _k in keys_for(live_server, FormKind.BEFORE, ON_PAPER)}
-        answers.update({"ASSIST": ("proche",), "DIPLOMA": ("bac",)})
-        entry.save_second_entry(
-            session, live_server.definition, typist, response, second, answers, finish=True
-        )
-    page.context.clear_cookies()
-    page.goto(f"/?lang={lang}")
-    sign_in_staff(page, admin, password)
-    page.goto("/staff/entry/discrepancies")
-    audit.check(page, "discrepancies and rates")
-    page.goto(f"/staff/entry/discrepancies/{response_id}")
-    audit.check(page, "resolve")
-    page.locator("[name='choice-ASSIST'][value=other]").check()
-    with page.expect_navigation():
-        page.locator("main form button[type=submit]").click()
-    expect(page).to_have_title(ERROR_TITLE)
-    audit.check(page, "resolve with an error")
-    page.locator("[name='choice-ASSIST'][value=first]").check()
-    page.locator("[name='choice-DIPLOMA'][value=second]").check()
-    with page.expect_navigation():
-        page.locator("main form button[type=submit]").click()
-    audit.check(page, "discrepancies after resolving")
-    page.goto("/staff/entry/settings")
-    audit.check(page, "settings")
-    page.locator("#double_entry_percent").fill("150")
-    with page.expect_navigation():
-        page.locator("main form[method=post] button[type=submit]").click()
-    expect(page).to_have_title(ERROR_TITLE)
-    audit.check(page, "settings with an error")
-    audit.assert_clean()

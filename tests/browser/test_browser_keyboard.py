@@ -100,3 +100,18 @@ def test_retrospective_questionnaire_with_the_keyboard_only(
     assert answers["SESSIONS"] == ("4",)  # typed in the number field
     assert answers["COMMENT"] == ("Merci beaucoup.",)  # typed in the text area
     assert {"COMFORT_PRE", "COMFORT", "PROGRESS", "TOPICS"} <= answers.keys()
+
+
+def test_the_display_choice_with_the_keyboard_only(new_context: ContextFactory) -> None:
+    """Large text, then high contrast, chosen with Tab and Enter; the choice stays."""
+    keys = Keyboard(new_context().new_page())
+    keys.page.goto(f"/s/{SLUG}")
+    for mode in ("large", "contrast"):
+        keys.page.keyboard.press("Escape")
+        keys.tab_until(lambda e, mode=mode: e["href"] == f"?display={mode}", f"the {mode} link")
+        keys.assert_focus_visible(f"display link {mode}")
+        keys.activate()
+        assert keys.page.locator("html").get_attribute("class") == f"display-{mode}"
+        assert keys.active()["tag"] == "body"  # a new page: Tab starts again from the top
+    keys.page.goto("/code")
+    assert keys.page.locator("html").get_attribute("class") == "display-contrast"

@@ -1,0 +1,774 @@
+"""Every page of the app, how to reach it with realistic data, and its error states.
+
+The route suite (test_browser_routes.py) plays these scenes in every configured language and
+checks each page it reaches. `covered_endpoints()` is compared with `app.url_map`: an endpoint
+with no scene and no entry in NOT_PAGES fails the suite with its name, so a new page cannot
+escape. The evaluator and export screens (written in parallel) are visited automatically: every
+GET route of the blueprints in AUTO_BLUEPRINTS without URL variables is opened as an evaluator
+(a route of theirs with variables needs a scene here, like any other).
+
+A scene is a step of a sequence played in one browser tab (a journey, a staff session), so a
+scene may rely on the ones before it. `error=True` marks a form error state (its title must
+say "Erreur" and its error summary must link to fields); `variant=True` marks a further example
+of an error already shown, played in the reference language only (to keep the suite fast).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, abort
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from selfcheck.models import Beneficiary, Channel, Response, Role, StaffUser, utcnow
+from selfcheck.permissions import public
+from selfcheck.questionnaire.model import FormKind
+from selfcheck.services import auth, codes, journey
+from tests.browser.support import SLUG, Journey, LiveServer
+
+STAFF_PASSWORD = "une phrase assez longue pour les tests"
+ACCOUNTS = {
+    Role.PLATFORM_ADMIN: "plateforme@routes.invalid",
+    Role.STRUCTURE_ADMIN: "responsable@routes.invalid",
+    Role.MEDIATOR: "mediatrice@routes.invalid",
+    Role.EVALUATOR: "evaluateur@routes.invalid",
+}
+SECOND_TYPIST = "collegue@routes.invalid"
+# Blueprints whose argument-free GET pages are opened automatically, as an evaluator.
+AUTO_BLUEPRINTS = frozenset({"evaluator", "exports"})
+# Endpoints that are not pages, and where what they answer is checked.
+NOT_PAGES = {
+    "static": "files (the stylesheet is checked on every page)",
+    "journey.leave": "POST only, redirects home (the home page after leaving is a scene)",
+    "staff_auth.logout": "POST only, redirects to sign-in (the signed-out page is a scene)",
+    "entry.start_second": "POST only, redirects to the second-entry screen (a scene)",
+    "printing.summary_pdf": "a PDF: tests/services/test_pdf_accessibility.py",
+    "printing.my_summary_pdf": "a PDF: tests/services/test_pdf_accessibility.py",
+    "printing.forms": "a PDF on success (tests/services/test_pdf_accessibility.py); its error "
+    "state is the scene 'print: no copies'",
+    "printing.after_forms": "a PDF on success; its error state is the scene 'print: no codes'",
+}
+ERROR_PAGES = "browser_test.error"  # test-only route: the error pages no request can reach
+
+
+def install_error_route(app: Flask) -> None:
+    """/_test/error/<status>: the error page of any status (e.g. 429, 500) for the checks."""
+
+    @public
+    def error(status: int) -> str:
+        if status == 500:
+            raise RuntimeError("a deliberate error, for the 500 page")
+        abort(status)
+
+    app.add_url_rule("/_test/error/<int:status>", ERROR_PAGES, error)
+
+
+# --- the data ---------------------------------------------------------------------------------
+
+
+def ensure_accounts(server: LiveServer) -> None:
+    """Staff of the demo structure with a known password, and an evaluator granted its
+    department (once per server)."""
+    database = server.app.extensions["selfcheck.db"]
+    with database.session() as session:
+        structure = journey.find_structure(session, SLUG)
+        assert structure is not None
+        wanted = [*ACCOUNTS.items(), (Role.MEDIATOR, SECOND_TYPIST)]
+        for role, email in wanted:
+            if session.scalar(select(StaffUser).where(StaffUser.email == email)) is not None:
+                continue
+            in_structure = role in (Role.MEDIATOR, Role.STRUCTURE_ADMIN)
+            user = auth.create_user(
+                session,
+                auth.NewUser(email, role, structure.id if in_structure else None),
+                STAFF_PASSWORD,
+            )
+            if role is Role.EVALUATOR:
+                auth.grant(session, user, department=structure.department)
+
+
+def seed_paper_person(
+    server: LiveServer, weeks_ago: float = 9, after: bool = True
+) -> tuple[str, int]:
+    """(code, id of the 'before'): a 'before' on paper typed by the mediator `weeks_ago`
+    weeks ago, and an 'after' online when `after`."""
+    code = server.seed("pre_post" if after else "before_only")
+    database = server.app.extensions["selfcheck.db"]
+    with database.session() as session:
+        mediator = session.scalar(
+            select(StaffUser).where(StaffUser.email == ACCOUNTS[Role.MEDIATOR])
+        )
+        before = session.scalar(
+            select(Response)
+            .join(Beneficiary)
+            .where(Beneficiary.code == code, Response.form == FormKind.BEFORE.value)
+        )
+        assert before is not None and mediator is not None
+        before.channel = Channel.PAPER.value
+        before.entered_by_id = mediator.id
+        before.entered_at = before.submitted_at = utcnow() - timedelta(weeks=weeks_ago)
+        session.commit()
+        return code, before.id
+
+
+def paper_form_being_typed(server: LiveServer) -> str:
+    """A code printed on paper whose 'before' a mediator has started typing in."""
+    from selfcheck.services import entry
+
+    ensure_accounts(server)
+    database = server.app.extensions["selfcheck.db"]
+    with database.session() as session:
+        structure = journey.find_structure(session, SLUG)
+        typist = session.scalar(select(StaffUser).where(StaffUser.email == ACCOUNTS[Role.MEDIATOR]))
+        assert structure is not None and typist is not None
+        (person,) = journey.create_codes(session, structure, 1)
+        code: str = person.code
+        entry.open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
+        session.commit()
+    return code
+
+
+def unknown_code() -> str:
+    """Well formed (right length and check character) but given to nobody."""
+    payload = "ZZZZZZZZ"
+    return payload + codes.check_character(payload)
+
+
+# --- playing scenes --------------------------------------------------------------------------
+
+
+@dataclass
+class Visit:
+    """One browser tab playing a sequence in one language, with the data it needs."""
+
+    page: Page
+    server: LiveServer
+    lang: str
+    walk: Journey
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def goto(self, url: str, status: int | None = None) -> None:
+        """Open `url`; it must answer `status`, or below 400 when none is given."""
+        response = self.page.goto(url)
+        assert response is not None, url
+        if status is None:
+            assert response.status < 400, f"{url}: {response.status}"
+        else:
+            assert response.status == status, f"{url}: {response.status}, not {status}"
+
+    def click(self, selector: str) -> None:
+        with self.page.expect_navigation():
+            self.page.locator(selector).first.click()
+
+    def submit_main_form(self) -> None:
+        self.click("main form button[type=submit]")
+
+    def sign_in(self, role: Role | str) -> None:
+        email = ACCOUNTS[role] if isinstance(role, Role) else role
+        self.page.context.clear_cookies()
+        self.goto(f"/staff/login?lang={self.lang}")
+        self.page.locator("#email").fill(email)
+        self.page.locator("#password").fill(STAFF_PASSWORD)
+        self.submit_main_form()
+        assert "/staff/login" not in self.page.url, f"{email} could not sign in"
+
+    def post_from_page(self, action: str, fields: dict[str, str]) -> None:
+        """Send a form built in the page (with its CSRF token), as a tampered or unusual
+        request would be: the error page it gets is then shown and checked."""
+        script = """([action, fields]) => {
+          const form = document.createElement("form");
+          form.method = "post"; form.action = action;
+          const token = document.querySelector("input[name=csrf_token]");
+          const all = Object.assign({csrf_token: token ? token.value : ""}, fields);
+          for (const [name, value] of Object.entries(all)) {
+            const input = document.createElement("input");
+            input.type = "hidden"; input.name = name; input.value = value;
+            form.appendChild(input);
+          }
+          document.body.appendChild(form);
+          form.submit();
+        }"""
+        with self.page.expect_navigation():
+            self.page.evaluate(script, [action, fields])
+
+
+Reach = Callable[[Visit], None]
+
+
+@dataclass(frozen=True)
+class Scene:
+    endpoint: str
+    name: str
+    reach: Reach
+    error: bool = False  # a form error state: "Erreur" title, error summary linked to fields
+    variant: bool = False  # another example of an error state: reference language only
+    journey: bool = False  # the beneficiary journey: 44 px targets, text at 200 %
+
+
+@dataclass(frozen=True)
+class Sequence:
+    name: str
+    scenes: tuple[Scene, ...]
+    setup: Callable[[Visit], None] = lambda visit: None
+
+
+def _journey(endpoint: str, name: str, reach: Reach, **flags: bool) -> Scene:
+    return Scene(endpoint, name, reach, journey=True, **flags)
+
+
+# The beneficiary: 'before' with its errors, pause, check, done, summary; back with the code
+# (and its errors), welcome back, 'after', summary; leaving; display options.
+def _start_before(v: Visit) -> None:
+    v.goto(f"/s/{SLUG}")
+    v.walk.start(v.page, "before")
+
+
+def _next(v: Visit) -> None:
+    v.walk.next(v.page)
+    expect(v.page.locator(".error-summary")).to_be_visible()
+
+
+def _pause(v: Visit) -> None:
+    v.click("button[name=action][value=pause]")
+    assert v.walk.path(v.page) == "/pause"
+
+
+def _check_with_errors(v: Visit) -> None:
+    v.goto("/check")
+    v.walk.submit(v.page)
+    expect(v.page.locator(".error-summary li").first).to_be_visible()
+
+
+def _exclusive_choice_error(v: Visit) -> None:
+    v.goto("/q/p_devices")
+    v.page.locator("#f-DEVICES-smartphone").check()
+    v.page.locator("#f-DEVICES-aucun").check()
+    _next(v)
+    v.page.locator("#f-DEVICES-aucun").uncheck()
+
+
+def _walk_before(v: Visit) -> None:
+    v.goto("/q/p_help")
+    v.walk.walk(v.page)  # every question page is checked by the zoom/reflow sweep below
+
+
+def _done(v: Visit) -> None:
+    v.walk.submit(v.page)
+    assert v.walk.path(v.page) == "/done"
+    v.data["code"] = v.walk.code_on_page(v.page)
+
+
+def _code_error(typed: str) -> Reach:
+    def reach(v: Visit) -> None:
+        v.goto("/code")
+        v.page.locator("#code").fill(typed)
+        v.submit_main_form()
+        expect(v.page.locator("#code-error")).to_be_visible()
+
+    return reach
+
+
+def _welcome_back(v: Visit) -> None:
+    v.walk.enter_code(v.page, v.data["code"])
+    assert v.walk.path(v.page) == "/welcome-back"
+
+
+def _number_error(v: Visit) -> None:
+    v.submit_main_form()  # "Commencer" on the welcome-back page
+    v.goto("/q/p_modality")
+    v.page.locator("#f-SESSIONS").fill("beaucoup")
+    _next(v)
+    v.page.locator("#f-SESSIONS").fill("")
+
+
+def _after_done(v: Visit) -> None:
+    if v.walk.path(v.page) == "/welcome-back":  # the number error (a variant) was skipped
+        v.submit_main_form()
+    v.goto("/q/p_help")  # the first page of the 'after' form
+    v.walk.walk(v.page)
+    v.walk.submit(v.page)
+    assert v.walk.path(v.page) == "/done"
+
+
+def _leave(v: Visit) -> None:
+    v.goto("/summary")
+    v.click("form.leave button")
+    expect(v.page.locator(".notice")).to_be_visible()
+
+
+def _other_tab(v: Visit) -> None:
+    _start_before(v)
+    v.post_from_page(v.page.url, {"response_id": "0", "action": "next"})
+
+
+BENEFICIARY = Sequence(
+    "beneficiary: before, then after",
+    (
+        _journey("journey.home", "home", lambda v: v.goto("/")),
+        _journey(
+            "accessibility.statement", "accessibility statement", lambda v: v.goto("/accessibilite")
+        ),
+        _journey("journey.start", "start page", lambda v: v.goto(f"/s/{SLUG}")),
+        _journey("journey.question", "first question", _start_before),
+        _journey("journey.question", "required answer missing", _next, error=True),
+        _journey("journey.pause", "finish later", _pause),
+        _journey("journey.check", "check page, nothing answered", lambda v: v.goto("/check")),
+        _journey("journey.check", "check page, answers missing", _check_with_errors, error=True),
+        _journey(
+            "journey.question",
+            "exclusive choice error",
+            _exclusive_choice_error,
+            error=True,
+            variant=True,
+        ),
+        _journey("journey.check", "check page, all answered", _walk_before),
+        _journey("journey.done", "done (before)", _done),
+        _journey("journey.progress", "summary: starting point", lambda v: v.goto("/summary")),
+        _journey("journey.enter_code", "code page", lambda v: v.goto("/code")),
+        _journey("journey.enter_code", "code page: empty", _code_error(""), error=True),
+        _journey(
+            "journey.enter_code",
+            "code page: too short",
+            _code_error("K7M-2Q"),
+            error=True,
+            variant=True,
+        ),
+        _journey(
+            "journey.enter_code",
+            "code page: unknown",
+            _code_error(unknown_code()),
+            error=True,
+            variant=True,
+        ),
+        _journey("journey.welcome_back", "welcome back", _welcome_back),
+        _journey(
+            "journey.question", "number error (after)", _number_error, error=True, variant=True
+        ),
+        _journey("journey.done", "done (after)", _after_done),
+        _journey("journey.progress", "summary: before and after", lambda v: v.goto("/summary")),
+        _journey(
+            "journey.progress", "summary, large text", lambda v: v.goto("/summary?display=large")
+        ),
+        _journey(
+            "journey.progress",
+            "summary, high contrast",
+            lambda v: v.goto("/summary?display=contrast"),
+        ),
+        _journey("journey.check", "check page, high contrast", lambda v: v.goto("/check")),
+        _journey("journey.home", "home after leaving", _leave),
+        _journey(
+            "journey.home", "home, standard display again", lambda v: v.goto("/?display=standard")
+        ),
+    ),
+)
+
+
+def _start_retro(v: Visit) -> None:
+    v.goto(f"/s/{SLUG}")
+    v.walk.start(v.page, "retro")
+
+
+def _paired_error(v: Visit) -> None:
+    v.goto("/q/p_comfort")
+    _next(v)
+    expect(v.page.locator(".error-summary li")).to_have_count(2)
+
+
+def _being_typed(v: Visit) -> None:
+    v.walk.enter_code(v.page, paper_form_being_typed(v.server))
+    expect(v.page.locator("h1")).to_be_visible()
+
+
+def _walk_retro(v: Visit) -> None:
+    v.goto("/q/p_help?display=standard")
+    v.walk.walk(v.page)
+
+
+RETROSPECTIVE = Sequence(
+    "beneficiary: retrospective, and the paper form being typed",
+    (
+        _journey("journey.question", "retrospective: first question", _start_retro),
+        _journey("journey.question", "paired question with errors", _paired_error, error=True),
+        _journey(
+            "journey.question",
+            "paired question, large text",
+            lambda v: v.goto("/q/p_comfort?display=large"),
+        ),
+        _journey(
+            "journey.question",
+            "paired question, high contrast",
+            lambda v: v.goto("/q/p_comfort?display=contrast"),
+        ),
+        _journey(
+            "journey.check",
+            "retrospective: all answered",
+            _walk_retro,
+        ),
+        _journey("journey.done", "done (retrospective)", lambda v: v.walk.submit(v.page)),
+        _journey("journey.progress", "summary: retrospective", lambda v: v.goto("/summary")),
+        _journey("journey.enter_code", "paper form being typed", _being_typed),
+    ),
+)
+
+
+def _expired_session(v: Visit) -> None:
+    v.page.context.clear_cookies(name="selfcheck_session")
+    v.goto("/q/p_help")
+    assert v.walk.path(v.page) == "/code"
+    expect(v.page.locator(".notice")).to_be_visible()
+
+
+def _csrf_lost(v: Visit) -> None:
+    v.goto(f"/s/{SLUG}")
+    v.page.context.clear_cookies(name="selfcheck_session")
+    with v.page.expect_response(lambda r: r.request.method == "POST") as posted:
+        v.page.locator("form:has(input[name=form][value=before]) button").click()
+    assert posted.value.status == 400
+    v.page.wait_for_load_state("load")
+
+
+def _too_large(v: Visit) -> None:
+    _start_before(v)
+    v.post_from_page(v.page.url, {"action": "next", "COMMENT": "x" * 70_000})
+
+
+ERRORS = Sequence(
+    "error pages",
+    (
+        _journey("journey.enter_code", "code page after an expired session", _expired_session),
+        _journey(ERROR_PAGES, "400: page expired (CSRF)", _csrf_lost),
+        _journey(ERROR_PAGES, "404: unknown address", lambda v: v.goto("/nowhere", 404)),
+        _journey(ERROR_PAGES, "404: unknown place", lambda v: v.goto("/s/no-such-place", 404)),
+        _journey(ERROR_PAGES, "405: GET on a POST route", lambda v: v.goto("/leave", 405)),
+        _journey(ERROR_PAGES, "409: page from another tab", _other_tab),
+        _journey(ERROR_PAGES, "413: too large", _too_large),
+        _journey(ERROR_PAGES, "429: too many tries", lambda v: v.goto("/_test/error/429", 429)),
+        _journey(ERROR_PAGES, "500: our fault", lambda v: v.goto("/_test/error/500", 500)),
+    ),
+)
+
+
+# Staff: sign-in and its errors, every back-office page as a platform administrator, the
+# mediator's screens and a 403, the structure administrator's deletion, data entry, double
+# entry and discrepancies, settings, password, printing.
+def _sign_in_error(email: str, password: str) -> Reach:
+    def reach(v: Visit) -> None:
+        v.page.context.clear_cookies()
+        v.goto(f"/staff/login?lang={v.lang}")
+        v.page.locator("#email").fill(email)
+        v.page.locator("#password").fill(password)
+        v.submit_main_form()
+        expect(v.page.locator(".error-summary")).to_be_visible()
+
+    return reach
+
+
+def _as(role: Role | str, url: str, status: int | None = None) -> Reach:
+    def reach(v: Visit) -> None:
+        if v.data.get("signed_in") != role:
+            v.sign_in(role)
+            v.data["signed_in"] = role
+        v.goto(url.format(**v.data), status)
+
+    return reach
+
+
+def _then(*steps: Reach) -> Reach:
+    def reach(v: Visit) -> None:
+        for step in steps:
+            step(v)
+
+    return reach
+
+
+def _fill_and_send(
+    values: dict[str, str], selector: str = "main form[method=post] button[type=submit]"
+) -> Reach:
+    def reach(v: Visit) -> None:
+        for field_selector, value in values.items():
+            v.page.locator(field_selector).fill(value)
+        v.click(selector)
+
+    return reach
+
+
+def _empty_sign_in(v: Visit) -> None:
+    v.goto(f"/staff/login?lang={v.lang}")
+    v.submit_main_form()
+
+
+def _sign_out(v: Visit) -> None:
+    v.click(".staff-nav form button")
+    v.data.pop("signed_in", None)
+
+
+def _staff_setup(v: Visit) -> None:
+    ensure_accounts(v.server)
+    v.data["code"], v.data["before_id"] = seed_paper_person(v.server)
+    seed_paper_person(v.server, weeks_ago=10, after=False)  # someone owes an 'after'
+
+
+def _delete_response(v: Visit) -> None:
+    v.click("main form button[type=submit]")
+    expect(v.page.locator(".notice")).to_be_visible()
+
+
+def _entry_code_error(typed: str) -> Reach:
+    def reach(v: Visit) -> None:
+        v.goto("/staff/entry/")
+        v.page.locator("#code").fill(typed)
+        v.submit_main_form()
+        expect(v.page.locator("#code-error")).to_be_visible()
+
+    return reach
+
+
+def _new_paper_form(v: Visit) -> None:
+    v.goto("/staff/entry/")
+    v.click("form:has(input[value=new]) button[type=submit]")
+    expect(v.page.locator("form[data-entry]")).to_be_visible()
+    v.data["entry_url"] = v.walk.path(v.page)
+
+
+def _finish_too_soon(v: Visit) -> None:
+    v.page.locator("#f-ASSIST-seul").check()
+    v.click("button[value=finish]")
+
+
+def _typed_form(v: Visit) -> None:
+    from tests.browser.test_browser_entry import _finish_paper_form
+
+    code, response_id = _finish_paper_form(v.server, ACCOUNTS[Role.MEDIATOR])
+    v.data["typed_code"], v.data["typed_id"] = code, response_id
+    v.goto("/staff/entry/")
+    v.page.locator("#code").fill(code)
+    v.submit_main_form()
+    expect(v.page.locator(f"a[href$='/staff/entry/{response_id}']")).to_be_visible()
+
+
+def _second_entry_done(v: Visit) -> None:
+    from selfcheck.services import entry
+    from tests.browser.test_browser_entry import ON_PAPER, keys_for
+
+    database = v.server.app.extensions["selfcheck.db"]
+    with database.session() as session:
+        typist = session.scalar(select(StaffUser).where(StaffUser.email == SECOND_TYPIST))
+        response = session.get(Response, v.data["typed_id"])
+        assert typist is not None and response is not None
+        _response, second = entry.load_second_entry(session, typist, v.data["typed_id"])
+        answers = {k: ON_PAPER[k] for k, _keys in keys_for(v.server, FormKind.BEFORE, ON_PAPER)}
+        answers.update({"ASSIST": ("proche",), "DIPLOMA": ("bac",)})
+        entry.save_second_entry(
+            session, v.server.definition, typist, response, second, answers, finish=True
+        )
+
+
+def _resolve_error(v: Visit) -> None:
+    v.page.locator("[name='choice-ASSIST'][value=other]").check()
+    v.submit_main_form()
+
+
+def _resolve(v: Visit) -> None:
+    v.page.locator("[name='choice-ASSIST'][value=first]").check()
+    v.page.locator("[name='choice-DIPLOMA'][value=second]").check()
+    v.submit_main_form()
+
+
+STAFF = Sequence(
+    "staff: sign-in, back office, data entry",
+    (
+        Scene("staff_auth.login", "sign-in", lambda v: v.goto(f"/staff/login?lang={v.lang}")),
+        Scene(
+            "staff_auth.login",
+            "sign-in, empty",
+            _empty_sign_in,
+            error=True,
+        ),
+        Scene(
+            "staff_auth.login",
+            "sign-in, wrong password",
+            _sign_in_error(ACCOUNTS[Role.MEDIATOR], "not the password"),
+            error=True,
+            variant=True,
+        ),
+        Scene(
+            "backoffice.home",
+            "staff home (platform administrator)",
+            _as(Role.PLATFORM_ADMIN, "/staff/"),
+        ),
+        Scene(
+            "followup.index",
+            "follow-up: choose a structure",
+            _as(Role.PLATFORM_ADMIN, "/staff/people/"),
+        ),
+        Scene(
+            "followup.index",
+            "follow-up list",
+            _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}"),
+        ),
+        Scene(
+            "followup.index",
+            "follow-up list: after due",
+            _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}&show=after_due"),
+        ),
+        Scene("followup.person", "person", _as(Role.PLATFORM_ADMIN, "/staff/people/{code}")),
+        Scene(
+            "followup.person",
+            "unknown person (404)",
+            _as(Role.PLATFORM_ADMIN, "/staff/people/ZZZZZZZZZ", 404),
+        ),
+        Scene(
+            "followup.delete_person",
+            "delete a person: confirmation",
+            _as(Role.PLATFORM_ADMIN, "/staff/people/{code}/delete"),
+        ),
+        Scene("backoffice.audit_trail", "audit trail", _as(Role.PLATFORM_ADMIN, "/staff/audit")),
+        Scene("printing.index", "print paper forms", _as(Role.PLATFORM_ADMIN, "/staff/print")),
+        Scene(
+            "printing.index",
+            "print: no copies",
+            _then(_as(Role.PLATFORM_ADMIN, "/staff/print"), _fill_and_send({"#copies": "0"})),
+            error=True,
+        ),
+        Scene(
+            "printing.index",
+            "print: no codes",
+            lambda v: v.post_from_page("/staff/print/after", {}),
+            error=True,
+            variant=True,
+        ),
+        Scene("staff_auth.password", "password", _as(Role.PLATFORM_ADMIN, "/staff/password")),
+        Scene(
+            "staff_auth.password",
+            "password: errors",
+            _fill_and_send({"#current": "not the password", "#new": "court", "#confirm": "autre"}),
+            error=True,
+        ),
+        Scene(
+            "staff_auth.password",
+            "password: wrong current",
+            _fill_and_send(
+                {
+                    "#current": "not the password",
+                    "#new": "une nouvelle phrase secrète",
+                    "#confirm": "une nouvelle phrase secrète",
+                }
+            ),
+            error=True,
+            variant=True,
+        ),
+        Scene(
+            "staff_auth.login",
+            "signed out",
+            _sign_out,
+        ),
+        Scene("backoffice.home", "staff home (mediator)", _as(Role.MEDIATOR, "/staff/")),
+        Scene("followup.index", "follow-up list (mediator)", _as(Role.MEDIATOR, "/staff/people/")),
+        Scene(
+            ERROR_PAGES,
+            "403: audit trail refused to a mediator",
+            _as(Role.MEDIATOR, "/staff/audit", 403),
+        ),
+        Scene("entry.index", "entry: find or create", _as(Role.MEDIATOR, "/staff/entry/")),
+        Scene("entry.index", "entry: empty code", _entry_code_error(""), error=True),
+        Scene(
+            "entry.index",
+            "entry: unknown code",
+            _entry_code_error("ZZZZZZZZZ"),
+            error=True,
+            variant=True,
+        ),
+        Scene("entry.form", "entry screen (empty)", _new_paper_form),
+        Scene("entry.form", "entry: finish with questions not typed", _finish_too_soon, error=True),
+        Scene("entry.index", "entry: form already typed in", _typed_form),
+        Scene(
+            "entry.form",
+            "entry screen of a finished form",
+            lambda v: v.goto("/staff/entry/{}".format(v.data["typed_id"])),
+        ),
+        Scene("entry.second_entries", "second entries", _as(SECOND_TYPIST, "/staff/entry/second")),
+        Scene(
+            "entry.second",
+            "second entry screen",
+            lambda v: v.click("form[action$='/second/{}/start'] button".format(v.data["typed_id"])),
+        ),
+        Scene(
+            "followup.person",
+            "person (structure administrator)",
+            _then(_second_entry_done, _as(Role.STRUCTURE_ADMIN, "/staff/people/{code}")),
+        ),
+        Scene(
+            "followup.delete_response",
+            "delete a response: confirmation",
+            _as(Role.STRUCTURE_ADMIN, "/staff/people/{code}/responses/{before_id}/delete"),
+        ),
+        Scene("followup.person", "person after a deletion", _delete_response),
+        Scene(
+            "entry.discrepancies",
+            "discrepancies and rates",
+            _as(Role.STRUCTURE_ADMIN, "/staff/entry/discrepancies"),
+        ),
+        Scene(
+            "entry.resolve",
+            "resolve",
+            lambda v: v.goto("/staff/entry/discrepancies/{}".format(v.data["typed_id"])),
+        ),
+        Scene("entry.resolve", "resolve: error", _resolve_error, error=True),
+        Scene("entry.discrepancies", "discrepancies after resolving", _resolve),
+        Scene("entry.settings", "settings", _as(Role.STRUCTURE_ADMIN, "/staff/entry/settings")),
+        Scene(
+            "entry.settings",
+            "settings: error",
+            _fill_and_send({"#double_entry_percent": "150"}),
+            error=True,
+        ),
+        Scene("backoffice.home", "staff home (evaluator)", _as(Role.EVALUATOR, "/staff/")),
+    ),
+    setup=_staff_setup,
+)
+
+SEQUENCES = (BENEFICIARY, RETROSPECTIVE, ERRORS, STAFF)
+
+
+def covered_endpoints() -> set[str]:
+    return {scene.endpoint for sequence in SEQUENCES for scene in sequence.scenes}
+
+
+def auto_pages(app: Flask) -> list[tuple[str, str]]:
+    """(endpoint, path) of the argument-free GET routes of AUTO_BLUEPRINTS."""
+    found = []
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        blueprint = rule.endpoint.split(".")[0]
+        if blueprint in AUTO_BLUEPRINTS and "GET" in (rule.methods or ()) and not rule.arguments:
+            found.append((rule.endpoint, rule.rule))
+    return found
+
+
+def missing_endpoints(app: Flask) -> list[str]:
+    """Endpoints of the URL map with no scene, no automatic visit and no NOT_PAGES entry."""
+    automatic = {endpoint for endpoint, _path in auto_pages(app)}
+    known = covered_endpoints() | set(NOT_PAGES) | automatic
+    return sorted({rule.endpoint for rule in app.url_map.iter_rules()} - known)
+
+
+def stale_entries(app: Flask) -> list[str]:
+    """Table entries naming an endpoint the app no longer has."""
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    return sorted((covered_endpoints() | set(NOT_PAGES)) - endpoints)
+
+
+def error_prefix(app: Flask, lang: str) -> str:
+    """How an error page title starts in `lang` ("Erreur", "Error"…), from the catalog."""
+    from flask_babel import force_locale, gettext
+
+    with app.test_request_context("/"), force_locale(lang):
+        marker = secrets.token_hex(4)
+        found = re.match(r"\w+", gettext("Erreur : %(title)s", title=marker))
+        assert found, lang
+        return found.group(0)

@@ -1,0 +1,209 @@
+"""Every route, in every configured language, with its error states: WCAG 2.2 AA in Chromium.
+
+The pages come from tests/browser/routes.py, a table checked against `app.url_map` (an
+endpoint missing from it fails `test_every_endpoint_has_a_scene` with its name). Each page
+reached is checked for:
+- axe-core, WCAG 2.0/2.1/2.2 A and AA rules: no violation at all;
+- one h1, header/main/footer landmarks, the skip link first, the accessibility statement
+  linked in the footer, radio buttons in fieldsets with legends;
+- form error states: the title starts with "Erreur" (in the page's language) and every link of
+  the error summary leads to a field of the page;
+- target sizes: 44 x 44 CSS px on the beneficiary journey, 24 x 24 elsewhere;
+- reflow: no horizontal scroll at 320 CSS px;
+- on the beneficiary journey, text at 200 %: no horizontal scroll, no text cut off.
+Every question page met on the way gets the same checks (axe-core in the reference language).
+Error states are played in every language; further examples of the same error
+(`variant=True`) only in the reference language, to keep the suite fast.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from selfcheck import create_app
+from selfcheck.models import Role
+from tests.browser import checks
+from tests.browser.routes import (
+    SEQUENCES,
+    Scene,
+    Visit,
+    auto_pages,
+    covered_endpoints,
+    ensure_accounts,
+    error_prefix,
+    missing_endpoints,
+    stale_entries,
+)
+from tests.browser.support import AxeAudit, ContextFactory, Journey, LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+def configured_languages() -> tuple[str, ...]:
+    """The languages of an app built as the live server's is (SELFCHECK_LANGUAGES)."""
+    with tempfile.TemporaryDirectory() as folder:
+        app = create_app(
+            {"DATABASE_URL": f"sqlite:///{folder}/x.db", "INSTANCE_PATH": Path(folder)}
+        )
+        languages: tuple[str, ...] = app.config["SELFCHECK_LANGUAGES"]
+        app.extensions["selfcheck.db"].engine.dispose()
+        return languages
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "lang" in metafunc.fixturenames:
+        metafunc.parametrize("lang", configured_languages())
+
+
+def test_every_endpoint_has_a_scene(live_server: LiveServer) -> None:
+    missing = missing_endpoints(live_server.app)
+    assert not missing, (
+        "endpoints with no page in tests/browser/routes.py (add a Scene, or a NOT_PAGES "
+        f"entry saying where they are checked): {', '.join(missing)}"
+    )
+    stale = stale_entries(live_server.app)
+    assert not stale, f"tests/browser/routes.py names endpoints the app does not have: {stale}"
+
+
+class Inspector:
+    """Runs every check on a page and keeps the problems, to fail once with all of them."""
+
+    def __init__(self, server: LiveServer, lang: str, audit: AxeAudit) -> None:
+        self.lang = lang
+        self.reference = lang == server.app.config["BABEL_DEFAULT_LOCALE"]
+        self.prefix = error_prefix(server.app, lang)
+        self.audit = audit
+        self.problems: list[str] = []
+        self.reached: set[str] = set()
+        self.pages = 0
+
+    def inspect(
+        self, page: Page, name: str, scene: Scene | None, axe: bool = True, zoom: bool = True
+    ) -> None:
+        self.pages += 1
+        journey = scene.journey if scene else True
+        found: list[str] = []
+        lang = page.locator("html").get_attribute("lang")
+        if lang != self.lang:
+            found.append(f"html lang={lang!r}")
+        if axe:
+            self.audit.check(page, f"[{self.lang}] {name}")
+        error = self.prefix if scene is not None and scene.error else None
+        found += checks.structure_problems(page, error)
+        found += checks.target_problems(
+            page, checks.JOURNEY_TARGET_MIN if journey else checks.TARGET_MIN
+        )
+        found += checks.reflow_problems(page)
+        if journey and zoom:
+            found += checks.zoom_problems(page)
+        self.problems += [f"[{self.lang}] {name} ({page.url}): {problem}" for problem in found]
+
+    def sweep(self) -> Callable[[Page], None]:
+        """For the question pages met while walking a form: the same checks, axe-core and
+        text at 200 % in the reference language only."""
+
+        def each(page: Page) -> None:
+            name = f"question {Journey.path(page)}"
+            self.inspect(page, name, None, axe=self.reference, zoom=self.reference)
+
+        return each
+
+
+# Answers every unanswered question of a page in one round trip (the first option, a number,
+# a sentence), as Journey.answer does with a dozen: the suite walks three forms per language.
+ANSWER_JS = """([number, text]) => {
+  const names = new Set([...document.querySelectorAll("input.choice__input")].map(i => i.name));
+  for (const name of names) {
+    const all = [...document.querySelectorAll("input.choice__input")];
+    const group = all.filter(i => i.name === name);
+    if (!group.some(i => i.checked)) group[0].checked = true;
+  }
+  for (const box of document.querySelectorAll("input.input--number")) {
+    if (!box.value) box.value = number;
+  }
+  for (const area of document.querySelectorAll("textarea")) if (!area.value) area.value = text;
+}"""
+
+
+class Sweeping(Journey):
+    """A journey driver that inspects every question page it walks through."""
+
+    def __init__(self, server: LiveServer, each: Callable[[Page], None]) -> None:
+        super().__init__(server)
+        self.each = each
+
+    def walk(
+        self,
+        page: Page,
+        on_page: Callable[[Page], None] | None = None,
+        choose: Callable[[str, int], int] | None = None,
+    ) -> list[str]:
+        return super().walk(page, on_page or self.each, choose)
+
+    @staticmethod
+    def answer(
+        page: Page,
+        number: str = "3",
+        text: str = "Merci pour votre aide.",
+        choose: Callable[[str, int], int] | None = None,
+    ) -> None:
+        assert choose is None, "the route suite always picks the first option"
+        page.evaluate(ANSWER_JS, [number, text])
+
+
+def test_every_page_in_every_language(
+    lang: str, new_context: ContextFactory, live_server: LiveServer, audit: AxeAudit
+) -> None:
+    inspector = Inspector(live_server, lang, audit)
+    for sequence in SEQUENCES:
+        page = new_context().new_page()
+        visit = Visit(page, live_server, lang, Sweeping(live_server, inspector.sweep()))
+        visit.goto(f"/?lang={lang}")
+        sequence.setup(visit)
+        for scene in sequence.scenes:
+            if scene.variant and not inspector.reference:
+                continue
+            try:
+                scene.reach(visit)
+            except Exception as error:  # the rest of the sequence depends on this scene
+                inspector.problems.append(
+                    f"[{lang}] {sequence.name}: could not reach {scene.name!r}: "
+                    f"{type(error).__name__}: {str(error)[:400]}"
+                )
+                break
+            inspector.reached.add(scene.endpoint)
+            inspector.inspect(page, f"{scene.endpoint}: {scene.name}", scene)
+        page.context.close()
+
+    # The evaluator's screens, whatever they are when this runs.
+    automatic = auto_pages(live_server.app)
+    if automatic:
+        ensure_accounts(live_server)
+        page = new_context().new_page()
+        visit = Visit(page, live_server, lang, Journey(live_server))
+        visit.sign_in(Role.EVALUATOR)
+        for endpoint, path in automatic:
+            response = page.request.get(path)
+            assert response.status < 500, f"{endpoint} {path}: {response.status}"
+            if not response.headers.get("content-type", "").startswith("text/html"):
+                continue
+            visit.goto(path)
+            inspector.reached.add(endpoint)
+            scene = Scene(endpoint, path, lambda v: None)
+            inspector.inspect(page, f"{endpoint} (evaluator)", scene)
+
+    unreached = covered_endpoints() - inspector.reached
+    assert not unreached or inspector.problems, f"never reached: {sorted(unreached)}"
+    assert inspector.pages >= 60, inspector.pages
+    inspector.problems += audit.problems
+    if inspector.problems:
+        pytest.fail(
+            f"{len(inspector.problems)} problems on {inspector.pages} pages in {lang!r}:\n"
+            + "\n".join(inspector.problems),
+            pytrace=False,
+        )

@@ -1,0 +1,110 @@
+"""The accessibility statement, the display preference, and what the stylesheet promises."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from selfcheck import display
+from selfcheck.models import Structure
+from selfcheck.views.accessibility import ENVIRONMENT
+from tests.support import Visitor
+
+STYLESHEET = Path(__file__).resolve().parents[2] / "selfcheck" / "static" / "css" / "selfcheck.css"
+HTML_CLASS = re.compile(r'<html [^>]*class="display-(\w+)"')
+
+
+def test_the_statement_follows_the_rgaa_model(client: FlaskClient) -> None:
+    page = client.get("/accessibilite")
+    assert page.status_code == 200
+    text = html.unescape(page.get_data(as_text=True)).replace("\u00a0", " ")
+    for section in (
+        "État de conformité",
+        "partiellement conforme",
+        "Résultats des tests",
+        "Contenus non accessibles",
+        "Dérogations pour charge disproportionnée",
+        "Environnement de test",
+        "Lecteur d'écran : non testé",
+        "Retour d'information et contact",
+        "Voies de recours",
+        "Défenseur des droits",
+    ):
+        assert section in text, section
+    assert ENVIRONMENT.axe_core in text and ENVIRONMENT.browser in text
+
+
+def test_the_statement_is_in_the_footer_of_every_kind_of_page(client: FlaskClient) -> None:
+    for url, status in [("/", 200), ("/code", 200), ("/staff/login", 200), ("/nowhere", 404)]:
+        page = client.get(url)
+        assert page.status_code == status, url
+        footer = page.get_data(as_text=True).split("<footer", 1)[1]
+        assert 'href="/accessibilite"' in footer, url
+
+
+def test_the_display_choice_is_a_link_that_sets_a_cookie(client: FlaskClient) -> None:
+    assert HTML_CLASS.search(client.get("/").get_data(as_text=True)).group(1) == "standard"  # type: ignore[union-attr]
+    chosen = client.get("/?display=large")
+    assert HTML_CLASS.search(chosen.get_data(as_text=True)).group(1) == "large"  # type: ignore[union-attr]
+    cookie = chosen.headers["Set-Cookie"]
+    assert cookie.startswith(f"{display.COOKIE}=large") and "HttpOnly" in cookie
+    later = client.get("/code")
+    assert HTML_CLASS.search(later.get_data(as_text=True)).group(1) == "large"  # type: ignore[union-attr]
+    for mode in display.MODES:
+        assert f'href="?display={mode.code}"' in later.get_data(as_text=True)
+
+
+def test_an_unknown_display_value_is_ignored(client: FlaskClient) -> None:
+    page = client.get("/?display=<script>")
+    assert page.status_code == 200
+    assert HTML_CLASS.search(page.get_data(as_text=True)).group(1) == "standard"  # type: ignore[union-attr]
+    assert "Set-Cookie" not in page.headers or "display=" not in page.headers["Set-Cookie"]
+
+
+def test_cached_question_pages_follow_each_persons_display(
+    visitor: Visitor, structure: Structure
+) -> None:
+    started = visitor.follow(visitor.start(structure.slug))
+    url = visitor.url
+    assert started.status_code == 200 and url is not None
+    assert HTML_CLASS.search(visitor.html).group(1) == "standard"  # type: ignore[union-attr]
+    visitor.get(f"{url}?display=contrast")
+    assert HTML_CLASS.search(visitor.html).group(1) == "contrast"  # type: ignore[union-attr]
+    visitor.get(f"{url}?display=standard")
+    assert HTML_CLASS.search(visitor.html).group(1) == "standard"  # type: ignore[union-attr]
+
+
+def test_the_stylesheet_has_no_fixed_font_size_and_no_physical_margins() -> None:
+    css = STYLESHEET.read_text(encoding="utf-8")
+    screen = re.sub(r"@media print \{.*?\n\}", "", css, flags=re.DOTALL)  # points on paper
+    sizes = re.findall(r"font-size:\s*([^;}]+)", screen)
+    assert sizes and all(re.fullmatch(r"[\d.]+(rem|em|%)", s.strip()) for s in sizes), sizes
+    assert not re.search(r"(margin|padding)-(left|right)\b|\b(left|right):", css)
+
+
+def test_the_large_and_contrast_modes_exist_in_the_stylesheet() -> None:
+    css = STYLESHEET.read_text(encoding="utf-8")
+    for mode in display.MODES:
+        if mode.code != display.STANDARD:
+            assert f"html.display-{mode.code}" in css, mode.code
+
+
+def test_the_chart_says_in_a_sentence_what_its_table_says(
+    visitor: Visitor, structure: Structure
+) -> None:
+    visitor.complete(structure.slug, "before")
+    page = visitor.get("/summary")
+    assert page.status_code == 200
+    text = html.unescape(visitor.html).replace("\u00a0", " ")
+    sentence = re.search(r"En tout, vous faites déjà seul·e (\d+) choses sur (\d+)\.", text)
+    assert sentence, "no text equivalent of the chart"
+    cells = [(int(a), int(b)) for a, b in re.findall(r"<td>(\d+) sur (\d+)</td>", text)]
+    assert cells
+    assert (int(sentence.group(1)), int(sentence.group(2))) == (
+        sum(done for done, _ in cells),
+        sum(total for _, total in cells),
+    )
+    assert 'aria-hidden="true"' in text.split('class="chart__svg"')[0].rsplit("<svg", 1)[1]
