@@ -53,6 +53,8 @@ NOT_PAGES = {
     "printing.forms": "a PDF on success (tests/services/test_pdf_accessibility.py); its error "
     "state is the scene 'print: no copies'",
     "printing.after_forms": "a PDF on success; its error state is the scene 'print: no codes'",
+    "health.healthz": "JSON for the load balancer: tests/views/test_health.py",
+    "evaluator.table_download": "a CSV file: tests/views/test_dashboard.py",
 }
 ERROR_PAGES = "browser_test.error"  # test-only route: the error pages no request can reach
 
@@ -438,6 +440,20 @@ def _too_large(v: Visit) -> None:
     v.post_from_page(v.page.url, {"action": "next", "COMMENT": "x" * 70_000})
 
 
+def _erase_empty(v: Visit) -> None:
+    v.goto("/privacy/erase")
+    v.submit_main_form()
+    expect(v.page.locator(".error-summary")).to_be_visible()
+
+
+def _erase_for_real(v: Visit) -> None:
+    v.goto("/privacy/erase")
+    v.page.locator("#code").fill(v.server.seed("before_only"))
+    v.page.locator("#confirm").check()
+    v.submit_main_form()
+    assert v.walk.path(v.page) == "/privacy/erased"
+
+
 ERRORS = Sequence(
     "error pages",
     (
@@ -450,6 +466,10 @@ ERRORS = Sequence(
         _journey(ERROR_PAGES, "413: too large", _too_large),
         _journey(ERROR_PAGES, "429: too many tries", lambda v: v.goto("/_test/error/429", 429)),
         _journey(ERROR_PAGES, "500: our fault", lambda v: v.goto("/_test/error/500", 500)),
+        _journey("privacy.notice", "privacy notice", lambda v: v.goto("/privacy")),
+        _journey("privacy.erase", "erase my answers", lambda v: v.goto("/privacy/erase")),
+        _journey("privacy.erase", "erase: nothing typed", _erase_empty, error=True),
+        _journey("privacy.erased", "erase: done", _erase_for_real),
     ),
 )
 
@@ -627,6 +647,11 @@ STAFF = Sequence(
             "followup.delete_person",
             "delete a person: confirmation",
             _as(Role.PLATFORM_ADMIN, "/staff/people/{code}/delete"),
+        ),
+        Scene(
+            "followup.erase_person",
+            "erase a person at their request: confirmation",
+            _as(Role.PLATFORM_ADMIN, "/staff/people/{code}/erase"),
         ),
         Scene("backoffice.audit_trail", "audit trail", _as(Role.PLATFORM_ADMIN, "/staff/audit")),
         Scene("printing.index", "print paper forms", _as(Role.PLATFORM_ADMIN, "/staff/print")),
