@@ -50,7 +50,7 @@ PERMISSIONS_POLICY = ", ".join(
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # Flask-WTF checks a same-origin Referer on HTTPS
     "Permissions-Policy": PERMISSIONS_POLICY,
     "Cross-Origin-Opener-Policy": "same-origin",
     "X-Frame-Options": "DENY",  # for browsers that predate frame-ancestors

@@ -81,7 +81,7 @@ def test_security_headers_on_pages_errors_and_static_files(
         ), url
         assert "unsafe-inline" not in headers["Content-Security-Policy"]
         assert headers["X-Content-Type-Options"] == "nosniff"
-        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["Referrer-Policy"] == "same-origin"
         assert "camera=()" in headers["Permissions-Policy"]
         assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
         assert headers["X-Frame-Options"] == "DENY"
