@@ -10,7 +10,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -383,17 +383,17 @@ def save_page(
         raise JourneyError("already_submitted")
     form = FormKind(response.form)
     variables = page_variables(page, form, answers_of(response))
-    rows = []
+    rows: list[dict[str, object]] = []
     for variable in variables:
         given = [value for value in values.get(variable.code, ()) if value != ""]
         _check_values(variable.item, given)
         rows += [
-            Answer(
-                response_id=response.id,
-                variable=variable.code,
-                value=value,
-                definition_version=definition.version,
-            )
+            {
+                "response_id": response.id,
+                "variable": variable.code,
+                "value": value,
+                "definition_version": definition.version,
+            }
             for value in given
         ]
     session.execute(
@@ -402,7 +402,10 @@ def save_page(
             Answer.variable.in_([variable.code for variable in variables]),
         )
     )
-    session.add_all(rows)
+    if rows:
+        # A Core executemany, not ORM objects: saving a page was most of a journey's CPU
+        # (benchmarks/bench_journey.py), and these rows are never used as objects here.
+        session.execute(insert(Answer), rows)
     order = [p.code for p in definition.pages(form)]
     if response.furthest_page is None or (
         response.furthest_page in order
