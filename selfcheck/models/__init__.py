@@ -262,7 +262,7 @@ class Answer(Base):
         UniqueConstraint("response_id", "variable", "value", name="uq_answer_value"),
         # Covering for the dashboard: answers of a few variables counted by value, per
         # response in scope, read from the index alone (migration 0006).
-        Index("ix_answer_variable_value_response", "variable", "value", "response_id"),
+        Index("ix_answer_variable_response_value", "variable", "response_id", "value"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

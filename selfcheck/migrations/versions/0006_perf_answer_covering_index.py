@@ -1,7 +1,7 @@
-"""answers: the (variable, value) index also holds response_id (covering, for the dashboard)
+"""answers: index (variable, response_id, value) replaces (variable, value), for the dashboard
 
 The evaluator dashboard reads the answers of a few variables of the responses in scope and
-counts them by value: with the response id in the index, it reads the index alone (an
+counts them by value: with the response id (and value) in the index, it reads the index alone (an
 index-only scan on PostgreSQL, a covering index on SQLite) instead of one table row per
 answer. Replaces ix_answer_variable_value, whose every use it also serves.
 
@@ -22,11 +22,11 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index(
-        "ix_answer_variable_value_response", "answer", ["variable", "value", "response_id"]
+        "ix_answer_variable_response_value", "answer", ["variable", "response_id", "value"]
     )
     op.drop_index("ix_answer_variable_value", table_name="answer")
 
 
 def downgrade() -> None:
     op.create_index("ix_answer_variable_value", "answer", ["variable", "value"])
-    op.drop_index("ix_answer_variable_value_response", table_name="answer")
+    op.drop_index("ix_answer_variable_response_value", table_name="answer")
