@@ -1,9 +1,10 @@
 """answers: index (variable, response_id, value) replaces (variable, value), for the dashboard
 
 The evaluator dashboard reads the answers of a few variables of the responses in scope and
-counts them by value: with the response id (and value) in the index, it reads the index alone (an
-index-only scan on PostgreSQL, a covering index on SQLite) instead of one table row per
-answer. Replaces ix_answer_variable_value, whose every use it also serves.
+counts them by value: with the response id and the value in the index, it reads the index
+alone (an index-only scan on PostgreSQL, a covering index on SQLite) instead of one table
+row per answer. Replaces ix_answer_variable_value: a search by variable (and value) still
+finds its rows in this index, the value being read from the index entries.
 
 Revision ID: 0006
 Revises: 0005
