@@ -86,7 +86,7 @@ def test_schema_constraints_and_indexes(empty_engine: Engine) -> None:
     assert ("beneficiary_id", "form") in uniques
     assert ("start_token",) in uniques
     indexes = {index["name"] for index in inspector.get_indexes("answer")}
-    assert "ix_answer_variable_value" in indexes
+    assert "ix_answer_variable_response_value" in indexes
     answer_uniques = {tuple(c["column_names"]) for c in inspector.get_unique_constraints("answer")}
     assert ("response_id", "variable", "value") in answer_uniques
     [answer_fk] = inspector.get_foreign_keys("answer")

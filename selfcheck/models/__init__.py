@@ -260,7 +260,9 @@ class Answer(Base):
     __table_args__ = (
         # Also the index for reading a response's answers (its prefix).
         UniqueConstraint("response_id", "variable", "value", name="uq_answer_value"),
-        Index("ix_answer_variable_value", "variable", "value"),
+        # Covering for the dashboard: answers of a few variables counted by value, per
+        # response in scope, read from the index alone (migration 0006).
+        Index("ix_answer_variable_response_value", "variable", "response_id", "value"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -200,7 +200,11 @@ def evolution(
         joined.with_only_columns(
             then_answer.value, now_answer.value, func.count(distinct(source.c.person))
         )
-        .where(now_answer.variable == comfort_code)
+        .where(
+            now_answer.variable == comfort_code,
+            # Redundant with the join, but lets the planner read both sides by variable.
+            then_answer.variable == comfort_code + suffix,
+        )
         .group_by(then_answer.value, now_answer.value)
     )
     comfort: dict[tuple[int, int], int] = defaultdict(int)
@@ -225,6 +229,7 @@ def evolution(
         )
         .where(
             now_answer.variable.in_([item.code for item in tasks]),
+            then_answer.variable.in_([item.code + suffix for item in tasks]),
             then_answer.value.in_(list(ladder)),
             now_answer.value.in_(list(ladder)),
         )
