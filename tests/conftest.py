@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,20 +85,31 @@ def _truncate_all(engine: Engine) -> None:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, _postgres_engine: Engine | None) -> Iterator[str]:
+def database_url(
+    tmp_path: Path, _postgres_engine: Engine | None, _migrated_sqlite_template: Path
+) -> Iterator[str]:
     """URL of an empty database whose schema is at the migrations' head."""
     if _postgres_engine is not None:
         assert POSTGRES_URL is not None
         yield POSTGRES_URL
         _truncate_all(_postgres_engine)
         return
-    url = f"sqlite:///{tmp_path / 'selfcheck-test.db'}"
-    engine = make_engine(url)
+    # A copy of one migrated file: the same schema as migrating each time, ~50 ms less a test.
+    path = tmp_path / "selfcheck-test.db"
+    shutil.copyfile(_migrated_sqlite_template, path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the migrations' head, built once per session by Alembic."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    engine = make_engine(f"sqlite:///{path}")
     try:
         migrate.upgrade(engine)
     finally:
-        engine.dispose()
-    yield url
+        engine.dispose()  # closing the last connection checkpoints the WAL into the file
+    return path
 
 
 # --- the app -----------------------------------------------------------------------------

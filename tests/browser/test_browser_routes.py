@@ -18,6 +18,7 @@ Error states are played in every language; further examples of the same error
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -55,9 +56,22 @@ def configured_languages() -> tuple[str, ...]:
         return languages
 
 
+# The PostgreSQL pass of scripts/test plays the route suite in the reference language only:
+# what a language changes (texts, direction) does not depend on the database, and the SQLite
+# pass has already played every language.
+ONLY_REFERENCE_ENV = "SELFCHECK_ROUTES_REFERENCE_ONLY"
+
+
+def languages_to_play() -> tuple[str, ...]:
+    languages = configured_languages()
+    if os.environ.get(ONLY_REFERENCE_ENV):
+        return languages[:1]
+    return languages
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "lang" in metafunc.fixturenames:
-        metafunc.parametrize("lang", configured_languages())
+        metafunc.parametrize("lang", languages_to_play())
 
 
 def test_every_endpoint_has_a_scene(live_server: LiveServer) -> None:
