@@ -31,7 +31,6 @@ import http.client
 import os
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -411,21 +410,14 @@ class Server:
         raise BenchError(f"gunicorn not ready after {READY_TIMEOUT:.0f} s\n{self.log()}")
 
     def log(self) -> str:
-        self._log.flush()
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-30:])
+        from common import log_tail
+
+        return log_tail(self.log_path, self._log, 30)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-            except ProcessLookupError:
-                pass
-        self._log.close()
+        from common import stop_process_group
+
+        stop_process_group(self.process, self._log, 20)
 
 
 # --- report ---------------------------------------------------------------------------------

@@ -36,7 +36,6 @@ import platform
 import re
 import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -213,21 +212,14 @@ class Server:
         return self.process.poll() is None
 
     def log(self) -> str:
-        self._log.flush()
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-40:])
+        from common import log_tail
+
+        return log_tail(self.log_path, self._log, 40)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
-            except ProcessLookupError:
-                pass
-        self._log.close()
+        from common import stop_process_group
+
+        stop_process_group(self.process, self._log, 15)
 
 
 # --- HTTP helpers -------------------------------------------------------------------------

@@ -148,3 +148,30 @@ def write_result(name: str, summary: list[dict[str, Any]], **extra: Any) -> Path
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+# --- a server under test (gunicorn in its own process group) -------------------------------
+
+
+def log_tail(log_path: Path, handle: Any, lines: int) -> str:
+    """The last `lines` lines of a server's log file (flushing our handle on it first)."""
+    handle.flush()
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_process_group(process: Any, handle: Any, grace: float) -> None:
+    """SIGTERM the server's whole process group, SIGKILL after `grace` seconds; close its log."""
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+    handle.close()
