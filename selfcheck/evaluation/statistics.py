@@ -374,12 +374,12 @@ def plain_sentence(result: Result, *, k: int, what: str) -> str:
         return refusal
     if isinstance(result, Share):
         sentence: str = ngettext(
-            "Parmi %(num)s personne, %(pct)s\u00a0%% %(what)s (entre %(low)s et "
+            "Parmi %(count)s personne, %(pct)s\u00a0%% %(what)s (entre %(low)s et "
             "%(high)s\u00a0%% compte tenu de la taille du groupe).",
-            "Parmi %(num)s personnes, %(pct)s\u00a0%% %(what)s (entre %(low)s et "
+            "Parmi %(count)s personnes, %(pct)s\u00a0%% %(what)s (entre %(low)s et "
             "%(high)s\u00a0%% compte tenu de la taille du groupe).",
             result.n,
-            num=_number(result.n),
+            count=_number(result.n),
             pct=_percent(result.estimate),
             what=what,
             low=_percent(result.low),
@@ -388,14 +388,14 @@ def plain_sentence(result: Result, *, k: int, what: str) -> str:
         return sentence
     if isinstance(result, PairedShareChange):
         change = ngettext(
-            "Parmi %(num)s personne venue avant et après, la part qui %(what)s passe de "
-            "%(before)s\u00a0%% à %(after)s\u00a0%% : %(diff)s points (entre %(low)s et "
-            "%(high)s points compte tenu de la taille du groupe).",
-            "Parmi %(num)s personnes venues avant et après, la part qui %(what)s passe de "
-            "%(before)s\u00a0%% à %(after)s\u00a0%% : %(diff)s points (entre %(low)s et "
-            "%(high)s points compte tenu de la taille du groupe).",
+            "Parmi %(count)s personne venue avant et après, la part des personnes qui "
+            "%(what)s passe de %(before)s\u00a0%% à %(after)s\u00a0%% : %(diff)s points "
+            "(entre %(low)s et %(high)s points compte tenu de la taille du groupe).",
+            "Parmi %(count)s personnes venues avant et après, la part des personnes qui "
+            "%(what)s passe de %(before)s\u00a0%% à %(after)s\u00a0%% : %(diff)s points "
+            "(entre %(low)s et %(high)s points compte tenu de la taille du groupe).",
             result.n,
-            num=_number(result.n),
+            count=_number(result.n),
             what=what,
             before=_percent(result.before),
             after=_percent(result.after),
@@ -404,42 +404,42 @@ def plain_sentence(result: Result, *, k: int, what: str) -> str:
             high=_points(result.high),
         )
         gained = ngettext(
-            "%(num)s personne est passée de non à oui",
-            "%(num)s personnes sont passées de non à oui",
+            "%(count)s personne est passée de non à oui",
+            "%(count)s personnes sont passées de non à oui",
             result.no_to_yes,
-            num=_number(result.no_to_yes),
+            count=_number(result.no_to_yes),
         )
         lost = ngettext(
-            "%(num)s de oui à non",
-            "%(num)s de oui à non",
+            "%(count)s de oui à non",
+            "%(count)s de oui à non",
             result.yes_to_no,
-            num=_number(result.yes_to_no),
+            count=_number(result.yes_to_no),
         )
         moves = gettext("%(gained)s, %(lost)s.", gained=gained, lost=lost)
         return " ".join((change, moves, _chance(result.p_value)))
     people = ngettext(
-        "%(num)s personne venue avant et après",
-        "%(num)s personnes venues avant et après",
+        "%(count)s personne venue avant et après",
+        "%(count)s personnes venues avant et après",
         result.n,
-        num=_number(result.n),
+        count=_number(result.n),
     )
     up = ngettext(
-        "%(num)s est montée d'au moins un échelon",
-        "%(num)s sont montées d'au moins un échelon",
+        "%(count)s est montée d'au moins un échelon",
+        "%(count)s sont montées d'au moins un échelon",
         result.up,
-        num=_number(result.up),
+        count=_number(result.up),
     )
     same = ngettext(
-        "%(num)s est restée au même échelon",
-        "%(num)s sont restées au même échelon",
+        "%(count)s est restée au même échelon",
+        "%(count)s sont restées au même échelon",
         result.same,
-        num=_number(result.same),
+        count=_number(result.same),
     )
     down = ngettext(
-        "%(num)s est descendue",
-        "%(num)s sont descendues",
+        "%(count)s est descendue",
+        "%(count)s sont descendues",
         result.down,
-        num=_number(result.down),
+        count=_number(result.down),
     )
     moves = gettext(
         "%(what)s : parmi %(people)s, %(up)s, %(same)s et %(down)s.",
