@@ -287,7 +287,11 @@ def ladder_change(
     zero_method: ZeroMethod = "wilcox",
     confidence: float = CONFIDENCE,
 ) -> LadderChange | TooFew:
-    """Change on an ordinal ladder: pairs maps (rung before, rung after) to a number of people."""
+    """Change on an ordinal ladder: pairs maps (rung before, rung after) to a number of people.
+
+    Rungs are ranks (1 = "I can't yet" ... 4 = "on my own and I can help others"); leave out
+    "does not concern me" and missing answers before calling.
+    """
     _check_k(k)
     if zero_method not in ("wilcox", "pratt"):
         raise ValueError(f"zero_method must be 'wilcox' or 'pratt', got {zero_method!r}")
