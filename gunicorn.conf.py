@@ -11,7 +11,7 @@ systemd unit and a container:
 | SELFCHECK_LOG_LEVEL | INFO | DEBUG also shows the health checks |
 | SELFCHECK_FORWARDED_ALLOW_IPS | 127.0.0.1 | proxies whose X-Forwarded-Proto gunicorn trusts |
 
-Logs: one JSON object per line on stdout (selfcheck.log.JsonFormatter) for the app and for
+Logs: one JSON object per line on stdout (selfcheck.platform.log.JsonFormatter) for the app and for
 gunicorn itself. gunicorn's own access log is off: it can only print the raw path, which may
 hold a person's code; the app writes the access line instead, with the URL rule, status,
 duration and request id (logger `selfcheck.request`).
@@ -51,7 +51,7 @@ loglevel = _env("LOG_LEVEL", "INFO").lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "selfcheck.log.JsonFormatter"}},
+    "formatters": {"json": {"()": "selfcheck.platform.log.JsonFormatter"}},
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",

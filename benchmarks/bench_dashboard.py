@@ -52,15 +52,17 @@ if str(ROOT) not in sys.path:  # so `selfcheck` imports when run as a plain scri
 
 from sqlalchemy import Engine, MetaData, event, func, insert, select, text  # noqa: E402
 
-from selfcheck import create_app, migrate  # noqa: E402
-from selfcheck.db import make_engine  # noqa: E402
-from selfcheck.models import Answer, Beneficiary, Response, Role, Structure  # noqa: E402
+from selfcheck import create_app, demo  # noqa: E402
+from selfcheck.accounts import auth  # noqa: E402
+from selfcheck.evaluation.scope import EvaluationFilters, response_conditions  # noqa: E402
+from selfcheck.evaluation.views import CACHE_KEY  # noqa: E402
+from selfcheck.journey import operations as journey  # noqa: E402
+from selfcheck.platform import migrate  # noqa: E402
+from selfcheck.platform.db import make_engine  # noqa: E402
+from selfcheck.platform.models import Answer, Beneficiary, Response, Role, Structure  # noqa: E402
 from selfcheck.questionnaire import load_definition  # noqa: E402
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION  # noqa: E402
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind  # noqa: E402
-from selfcheck.services import auth, demo, journey  # noqa: E402
-from selfcheck.services.evaluation.scope import EvaluationFilters, response_conditions  # noqa: E402
-from selfcheck.views.evaluator import CACHE_KEY  # noqa: E402
 
 PATHS = {"pre_post": 0.55, "before_only": 0.15, "retro": 0.30}
 
@@ -259,7 +261,7 @@ def measure(url: str, database: str, people: int, rounds: int, tmp: Path) -> lis
     app = create_app(
         {"DATABASE_URL": url, "INSTANCE_PATH": tmp, "TESTING": True, "WTF_CSRF_ENABLED": False}
     )
-    db = app.extensions["selfcheck.db"]
+    db = app.extensions["selfcheck.platform.db"]
     with db.session() as session:
         user = auth.create_user(
             session, auth.NewUser("bench@example.org", Role.EVALUATOR, None), PASSWORD

@@ -75,11 +75,12 @@ def prepare(url: str, instance: Path, target_rows: int) -> int:
     """A fresh schema, demo people, then bulk copies up to `target_rows` answers."""
     from sqlalchemy import MetaData, func, select
 
-    from selfcheck import migrate
-    from selfcheck.db import EXTENSION_KEY as DB_EXTENSION
-    from selfcheck.db import get_session, make_engine
-    from selfcheck.models import Answer, Role
-    from selfcheck.services import auth, demo
+    from selfcheck import demo
+    from selfcheck.accounts import auth
+    from selfcheck.platform import migrate
+    from selfcheck.platform.db import EXTENSION_KEY as DB_EXTENSION
+    from selfcheck.platform.db import get_session, make_engine
+    from selfcheck.platform.models import Answer, Role
 
     engine = make_engine(url)
     with engine.begin() as connection:
@@ -107,7 +108,7 @@ def bulk_copy(db: Any, copies: int) -> None:
     """Copy every person `copies` times with explicit ids (COPY on PostgreSQL)."""
     from sqlalchemy import func, insert, select, text
 
-    from selfcheck.models import Answer, Beneficiary, Response
+    from selfcheck.platform.models import Answer, Beneficiary, Response
 
     people = db.execute(select(Beneficiary.id, Beneficiary.structure_id)).all()
     responses = db.execute(
@@ -234,12 +235,12 @@ def reset_peak() -> None:
 def child(url: str, instance: Path, what: str, out: Path) -> dict[str, Any]:
     from sqlalchemy import select
 
-    from selfcheck.db import get_session
-    from selfcheck.models import StaffUser
-    from selfcheck.services.evaluation import anonymise, bundle
-    from selfcheck.services.evaluation.export import Layout, Shape, write_rows
-    from selfcheck.services.evaluation.scope import parse_filters
-    from selfcheck.services.evaluation.writers import WRITERS
+    from selfcheck.evaluation import anonymise, bundle
+    from selfcheck.evaluation.export import Layout, Shape, write_rows
+    from selfcheck.evaluation.scope import parse_filters
+    from selfcheck.evaluation.writers import WRITERS
+    from selfcheck.platform.db import get_session
+    from selfcheck.platform.models import StaffUser
 
     app = make_app(url, instance)
     with app.test_request_context("/"):

@@ -335,9 +335,9 @@ def prepare_database(url: str) -> None:
     from sqlalchemy import MetaData
     from sqlalchemy.orm import Session
 
-    from selfcheck import migrate
-    from selfcheck.db import make_engine
-    from selfcheck.services.demo import demo_structure
+    from selfcheck.demo import demo_structure
+    from selfcheck.platform import migrate
+    from selfcheck.platform.db import make_engine
 
     engine = make_engine(url)
     try:

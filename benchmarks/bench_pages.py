@@ -120,11 +120,11 @@ def prepare_database(directory: Path, respondents: int) -> str:
     """Migrated SQLite database with the demo structure and `respondents` demo people."""
     from sqlalchemy.orm import Session
 
-    from selfcheck import migrate
-    from selfcheck.db import make_engine
+    from selfcheck.demo import demo_structure, generate_demo
+    from selfcheck.platform import migrate
+    from selfcheck.platform.db import make_engine
     from selfcheck.questionnaire import load_definition
     from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
-    from selfcheck.services.demo import demo_structure, generate_demo
 
     url = f"sqlite:///{directory / 'bench.db'}"
     engine = make_engine(url)
@@ -706,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="selfcheck-bench-") as tmp:
         workdir = Path(tmp)
         try:
-            from selfcheck.services.demo import DEMO_SLUG
+            from selfcheck.demo import DEMO_SLUG
 
             database_url = prepare_database(workdir, args.respondents)
             generator = make_generator(args.generator, args.connections)

@@ -192,13 +192,13 @@ def demo_summary(directory: Path) -> tuple[Any, str]:
     from sqlalchemy import select
     from sqlalchemy.orm import Session, selectinload
 
-    from selfcheck import migrate
-    from selfcheck.db import make_engine
-    from selfcheck.models import Beneficiary
+    from selfcheck.demo import demo_structure, generate_demo
+    from selfcheck.journey import summary
+    from selfcheck.platform import migrate
+    from selfcheck.platform.db import make_engine
+    from selfcheck.platform.models import Beneficiary
     from selfcheck.questionnaire import load_definition
     from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
-    from selfcheck.services import summary
-    from selfcheck.services.demo import demo_structure, generate_demo
 
     definition = load_definition(DEFAULT_DEFINITION)
     engine = make_engine(f"sqlite:///{directory / 'bench.db'}")
@@ -403,8 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     if (load_before or 0) > BUSY_LOAD:
         print(f"warning: load average {load_before:.2f} before the run: the CPU is shared")
     from selfcheck import create_app
+    from selfcheck.paper import operations as paper
+    from selfcheck.platform import codes
     from selfcheck.questionnaire.model import FormKind
-    from selfcheck.services import codes, paper
 
     with tempfile.TemporaryDirectory(prefix="selfcheck-bench-") as tmp:
         workdir = Path(tmp)

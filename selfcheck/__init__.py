@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
 
-from selfcheck import db, display, errors, i18n, log, security
-from selfcheck.config import Settings
-from selfcheck.forms import PageFormFactory
+from selfcheck.accounts.session import current_staff
+from selfcheck.journey import page_cache
+from selfcheck.journey.registry import PageFormFactory
+from selfcheck.platform import db, display, errors, i18n, log, security
+from selfcheck.platform.config import Settings
 from selfcheck.questionnaire import load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
-from selfcheck.staff_session import current_staff
-from selfcheck.views import page_cache
 
 DEFINITION_KEY = "selfcheck.definition"
 FORMS_KEY = "selfcheck.forms"
@@ -52,25 +52,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     log.init_app(app)
 
-    from selfcheck.views import (
-        accessibility,
-        backoffice,
-        entry,
-        evaluator,
-        exports,
-        followup,
-        health,
-        journey,
-        printing,
-        privacy,
-        staff_auth,
-    )
-
-    for module in (journey, staff_auth, backoffice, followup, entry, printing, evaluator, exports):
-        app.register_blueprint(module.blueprint)
-    app.register_blueprint(privacy.blueprint)
-    app.register_blueprint(health.blueprint)
-    app.register_blueprint(accessibility.blueprint)
+    for blueprint in _blueprints():
+        app.register_blueprint(blueprint)
 
     @app.after_request
     def _no_store(response: Response) -> Response:
@@ -85,3 +68,20 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         return {"staff_user": current_staff()}
 
     return app
+
+
+def _blueprints() -> list[Blueprint]:
+    """Every domain's blueprint, imported here so that importing selfcheck stays light."""
+    from selfcheck.accounts import backoffice
+    from selfcheck.accounts import views as staff_auth
+    from selfcheck.entry import views as entry
+    from selfcheck.evaluation import export_views
+    from selfcheck.evaluation import views as evaluator
+    from selfcheck.followup import views as followup
+    from selfcheck.journey import views as journey
+    from selfcheck.paper import views as printing
+    from selfcheck.privacy import views as privacy
+    from selfcheck.site import accessibility, health
+
+    modules = (journey, staff_auth, backoffice, followup, entry, printing, evaluator)
+    return [module.blueprint for module in (*modules, export_views, privacy, health, accessibility)]

@@ -12,11 +12,11 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.orm import Session
 from werkzeug.serving import run_simple
 
-from selfcheck import migrate
-from selfcheck.db import Database, get_db
+from selfcheck.platform import migrate
+from selfcheck.platform.db import Database, get_db
 
 if TYPE_CHECKING:
-    from selfcheck.models import StaffUser
+    from selfcheck.platform.models import StaffUser
 
 
 def _create_app() -> Flask:
@@ -39,8 +39,8 @@ def _database() -> Database:
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def serve(host: str, port: int) -> None:
-    """Serve the app for local use (production: gunicorn, see README)."""
-    from selfcheck.services.structures import list_structures
+    """Serve the app for local use (production: gunicorn, see docs/operations.md)."""
+    from selfcheck.accounts.structures import list_structures
 
     with _database().session() as session:
         structures = list_structures(session)
@@ -93,7 +93,7 @@ def structures() -> None:
 @with_appcontext
 def structures_add(name: str, territory: str, department: str, slug: str | None) -> None:
     """Create a place of mediation and print its public start link."""
-    from selfcheck.services.structures import StructureError, create_structure
+    from selfcheck.accounts.structures import StructureError, create_structure
 
     with _database().session() as session:
         try:
@@ -107,7 +107,7 @@ def structures_add(name: str, territory: str, department: str, slug: str | None)
 @with_appcontext
 def structures_list() -> None:
     """List places of mediation with their start links."""
-    from selfcheck.services.structures import list_structures
+    from selfcheck.accounts.structures import list_structures
 
     with _database().session() as session:
         for structure in list_structures(session):
@@ -122,12 +122,12 @@ def structures_list() -> None:
     "marginals_file",
     default=None,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON object overriding the reference survey's shares (see README).",
+    help="JSON object overriding the reference survey's shares (see docs/evaluation.md).",
 )
 @with_appcontext
 def demo(respondents: int, seed: int, marginals_file: Path | None) -> None:
     """Create a demo structure and sample people following chosen marginals."""
-    from selfcheck.services.demo import (
+    from selfcheck.demo import (
         MarginalsError,
         create_demo_staff,
         demo_structure,
@@ -185,7 +185,7 @@ def users() -> None:
 
 def _structure_id(session: Session, slug: str | None) -> int | None:
     """The id of the structure with this link name (None for none), or a usage error."""
-    from selfcheck.services import journey
+    from selfcheck.journey import operations as journey
 
     if slug is None:
         return None
@@ -207,8 +207,8 @@ def _structure_id(session: Session, slug: str | None) -> int | None:
 @with_appcontext
 def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> None:
     """Create a staff account (the first one: --role platform_admin)."""
-    from selfcheck.models import Role
-    from selfcheck.services import auth
+    from selfcheck.accounts import auth
+    from selfcheck.platform.models import Role
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -234,8 +234,8 @@ def users_grant(email: str, slug: str | None, department: str | None) -> None:
     """Let an evaluator see one structure or a whole department."""
     from sqlalchemy import select
 
-    from selfcheck.models import StaffUser
-    from selfcheck.services import auth
+    from selfcheck.accounts import auth
+    from selfcheck.platform.models import StaffUser
 
     with _database().session() as session:
         user = session.scalar(
@@ -254,8 +254,8 @@ def users_grant(email: str, slug: str | None, department: str | None) -> None:
 def _staff_user(session: Session, email: str) -> StaffUser:
     from sqlalchemy import select
 
-    from selfcheck.models import StaffUser as Account
-    from selfcheck.services import auth
+    from selfcheck.accounts import auth
+    from selfcheck.platform.models import StaffUser as Account
 
     user = session.scalar(select(Account).where(Account.email == auth.normalise_email(email)))
     if user is None:
@@ -270,7 +270,8 @@ def _staff_user(session: Session, email: str) -> StaffUser:
 def users_reset_password(email: str, password_stdin: bool) -> None:
     """Set a new password for a staff member (there is no reset by e-mail). Also unlocks the
     account and signs it out on every device."""
-    from selfcheck.services import audit, auth
+    from selfcheck.accounts import auth
+    from selfcheck.platform import audit
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -291,7 +292,7 @@ def users_reset_password(email: str, password_stdin: bool) -> None:
 @with_appcontext
 def users_unlock(email: str) -> None:
     """Lift a lockout after too many wrong passwords, before its 15 minutes are over."""
-    from selfcheck.services import auth
+    from selfcheck.accounts import auth
 
     with _database().session() as session:
         user = _staff_user(session, email)
@@ -309,7 +310,7 @@ def users_unlock(email: str) -> None:
 @with_appcontext
 def purge(dry_run: bool) -> None:
     """Delete the answers older than SELFCHECK_RETENTION_MONTHS (counts only, unless --yes)."""
-    from selfcheck.services import privacy
+    from selfcheck.privacy import operations as privacy
 
     months = int(current_app.config["SELFCHECK_RETENTION_MONTHS"])
     with _database().session() as session:
@@ -333,7 +334,7 @@ def purge(dry_run: bool) -> None:
 @with_appcontext
 def backup_command(file: Path) -> None:
     """Write every table to FILE (gzipped JSON lines, any database), from one snapshot."""
-    from selfcheck.services import backup
+    from selfcheck.platform import backup
 
     try:
         report = backup.backup(_database().engine, file)
@@ -348,7 +349,7 @@ def backup_command(file: Path) -> None:
 @with_appcontext
 def restore_command(file: Path, force: bool) -> None:
     """Load a backup FILE into the database, in one transaction (all or nothing)."""
-    from selfcheck.services import backup
+    from selfcheck.platform import backup
 
     try:
         report = backup.restore(_database().engine, file, force=force)

@@ -22,13 +22,14 @@ from sqlalchemy import Engine, MetaData, text
 from sqlalchemy.orm import Session
 
 import selfcheck
-from selfcheck import create_app, migrate
-from selfcheck.config import ENV_PREFIX
-from selfcheck.db import EXTENSION_KEY, Database, make_engine
-from selfcheck.models import Base, Structure
+from selfcheck import create_app
+from selfcheck.accounts.structures import create_structure
+from selfcheck.platform import migrate
+from selfcheck.platform.config import ENV_PREFIX
+from selfcheck.platform.db import EXTENSION_KEY, Database, make_engine
+from selfcheck.platform.models import Base, Structure
 from selfcheck.questionnaire import Definition, load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
-from selfcheck.services.structures import create_structure
 from tests.support import Visitor
 
 TEST_DATABASE_ENV = "SELFCHECK_TEST_DATABASE_URL"

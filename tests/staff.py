@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from flask import Flask
 from werkzeug.test import TestResponse
 
-from selfcheck.db import Database
-from selfcheck.models import Role, Structure
-from selfcheck.services import auth
+from selfcheck.accounts import auth
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Role, Structure
 from tests.support import Visitor
 
 PASSWORD = "une phrase assez longue"

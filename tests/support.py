@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
-from selfcheck.db import Database
-from selfcheck.models import Answer, Response, Structure
+from selfcheck.journey import operations as journey
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, Response, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Page
-from selfcheck.services import journey
 
 Values = Mapping[str, Sequence[str]]
 

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from selfcheck import DEFINITION_KEY, FORMS_KEY, create_app
-from selfcheck.db import EXTENSION_KEY
+from selfcheck.platform.db import EXTENSION_KEY
 from selfcheck.questionnaire import DefinitionError
 from tests.questionnaire.test_loader_errors import MINIMAL
 

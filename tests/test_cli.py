@@ -10,8 +10,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from selfcheck.cli import main
-from selfcheck.db import Database
-from selfcheck.models import Beneficiary, Response, Structure
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Beneficiary, Response, Structure
 from tests.support import count
 
 
@@ -181,9 +181,9 @@ def test_the_command_reads_its_database_from_the_environment(
         assert listed.output == "/s/mairie\t974\tMairie\n"
     finally:
         for app in built:
-            app.extensions["selfcheck.db"].engine.dispose()
+            app.extensions["selfcheck.platform.db"].engine.dispose()
     assert len(built) == 3
-    assert all(app.extensions["selfcheck.db"].url == database_url for app in built)
+    assert all(app.extensions["selfcheck.platform.db"].url == database_url for app in built)
 
 
 def test_serve_prints_the_start_links_and_runs_the_app(

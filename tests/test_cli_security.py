@@ -9,11 +9,19 @@ from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from selfcheck.accounts import auth
 from selfcheck.cli import main
-from selfcheck.db import Database
-from selfcheck.models import AuditEvent, Beneficiary, Response, Role, StaffUser, Structure, utcnow
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import (
+    AuditEvent,
+    Beneficiary,
+    Response,
+    Role,
+    StaffUser,
+    Structure,
+    utcnow,
+)
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import auth
 from tests.staff import add_staff
 from tests.support import count, submitted
 

@@ -9,12 +9,17 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from selfcheck.config import SECRET_KEY_FILE, ConfigError, Settings, load_or_create_secret_key
+from selfcheck.platform.config import (
+    SECRET_KEY_FILE,
+    ConfigError,
+    Settings,
+    load_or_create_secret_key,
+)
 
 
 def test_defaults(tmp_path: Path) -> None:
     settings = Settings.from_env(tmp_path)
-    assert settings.database_url == f"sqlite:///{tmp_path / 'selfcheck.db'}"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'selfcheck.platform.db'}"
     assert settings.languages == ("fr", "en", "es", "ar")
     assert settings.default_language == "fr"
     assert settings.max_content_length == 64 * 1024
@@ -146,4 +151,4 @@ def test_overrides_win_over_the_environment(
     monkeypatch.setenv("SELFCHECK_DATABASE_URL", "sqlite:////nonexistent/never-used.db")
     app = make_app(SECRET_KEY="override")
     assert app.secret_key == "override"
-    assert "never-used" not in app.extensions["selfcheck.db"].url
+    assert "never-used" not in app.extensions["selfcheck.platform.db"].url

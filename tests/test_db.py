@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
-from selfcheck.db import Database, get_db, get_session, make_engine
+from selfcheck.platform.db import Database, get_db, get_session, make_engine
 from tests.conftest import is_postgres
 
 sqlite_only = pytest.mark.skipif(is_postgres(), reason="SQLite pragmas")
@@ -51,7 +51,7 @@ def test_one_session_per_request_closed_at_teardown(app: Flask) -> None:
     with app.test_request_context():
         session = get_session()
         assert get_session() is session
-        assert get_db() is app.extensions["selfcheck.db"]
+        assert get_db() is app.extensions["selfcheck.platform.db"]
         session.execute(text("SELECT 1"))
         assert session.in_transaction()
     assert not session.in_transaction()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from selfcheck.config import ConfigError, Settings
-from selfcheck.i18n import NATIVE_NAMES, language_name, missing_catalogs
-from selfcheck.models import Structure
+from selfcheck.platform.config import ConfigError, Settings
+from selfcheck.platform.i18n import NATIVE_NAMES, language_name, missing_catalogs
+from selfcheck.platform.models import Structure
 from tests.i18n_support import ARABIC, write_catalog
 from tests.support import Visitor, html_lang, text_of, words
 

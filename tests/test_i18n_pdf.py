@@ -14,10 +14,12 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from selfcheck.i18n import TRANSLATIONS_DIR
-from selfcheck.models import Beneficiary, Structure
+from selfcheck.journey import operations as journey
+from selfcheck.journey import summary
+from selfcheck.paper import operations as paper
+from selfcheck.platform.i18n import TRANSLATIONS_DIR
+from selfcheck.platform.models import Beneficiary, Structure
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import journey, paper, summary
 from tests.i18n_support import ARABIC, write_catalog
 from tests.pdf_support import flat, fonts, text
 from tests.pdf_support import structure as pdf_structure

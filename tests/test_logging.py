@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 
-from selfcheck.log import REQUEST_ID_HEADER, REQUEST_LOGGER, JsonFormatter
+from selfcheck.platform.log import REQUEST_ID_HEADER, REQUEST_LOGGER, JsonFormatter
 from tests.conftest import AppFactory
 from tests.support import Visitor
 

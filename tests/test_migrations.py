@@ -15,9 +15,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
-from selfcheck import migrate
-from selfcheck.db import make_engine
-from selfcheck.models import Base
+from selfcheck.platform import migrate
+from selfcheck.platform.db import make_engine
+from selfcheck.platform.models import Base
 from tests.reliability.scratch import scratch_engine
 
 TABLES = {"structure", "beneficiary", "response", "answer"}

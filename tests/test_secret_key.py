@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from selfcheck.config import ConfigError, load_or_create_secret_key
+from selfcheck.platform.config import ConfigError, load_or_create_secret_key
 
 
 def test_workers_starting_together_share_one_complete_key(tmp_path: Path) -> None:

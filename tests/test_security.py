@@ -11,9 +11,9 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from werkzeug.routing import IntegerConverter, Rule
 
-from selfcheck import security
-from selfcheck.models import Structure
-from selfcheck.permissions import public
+from selfcheck.accounts.permissions import public
+from selfcheck.platform import security
+from selfcheck.platform.models import Structure
 from tests.support import Visitor
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "selfcheck" / "templates"

@@ -21,9 +21,9 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 
 from selfcheck import create_app
-from selfcheck.db import EXTENSION_KEY
-from selfcheck.i18n import TRANSLATIONS_DIR
-from selfcheck.models import Base
+from selfcheck.platform.db import EXTENSION_KEY
+from selfcheck.platform.i18n import TRANSLATIONS_DIR
+from selfcheck.platform.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "translations"

@@ -23,8 +23,8 @@ from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwr
 from sqlalchemy import Engine
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from selfcheck import create_app, migrate
-from selfcheck.services import demo
+from selfcheck import create_app, demo
+from selfcheck.platform import migrate
 from tests.browser.routes import install_error_route
 from tests.browser.support import (
     CHROMIUM,
@@ -44,7 +44,7 @@ def live_server(
     folder = tmp_path_factory.mktemp("browser-app")
     app = create_app(
         {
-            "DATABASE_URL": POSTGRES_URL or f"sqlite:///{folder / 'selfcheck.db'}",
+            "DATABASE_URL": POSTGRES_URL or f"sqlite:///{folder / 'selfcheck.platform.db'}",
             "INSTANCE_PATH": folder,
             "TESTING": False,
             # One client address signs in many times over the session: no rate limits here
@@ -53,7 +53,7 @@ def live_server(
         }
     )
     install_error_route(app)  # the error pages no real request reaches (429, 500)
-    database = app.extensions["selfcheck.db"]
+    database = app.extensions["selfcheck.platform.db"]
     if _postgres_engine is not None:
         _truncate_all(_postgres_engine)  # migrated at the session's start: only empty it
     else:

@@ -26,10 +26,12 @@ from flask import Flask, abort
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from selfcheck.models import Beneficiary, Channel, Response, Role, StaffUser, utcnow
-from selfcheck.permissions import public
+from selfcheck.accounts import auth
+from selfcheck.accounts.permissions import public
+from selfcheck.journey import operations as journey
+from selfcheck.platform import codes
+from selfcheck.platform.models import Beneficiary, Channel, Response, Role, StaffUser, utcnow
 from selfcheck.questionnaire.model import FormKind
-from selfcheck.services import auth, codes, journey
 from tests.browser.support import SLUG, Journey, LiveServer
 
 STAFF_PASSWORD = "une phrase assez longue pour les tests"
@@ -77,7 +79,7 @@ def install_error_route(app: Flask) -> None:
 def ensure_accounts(server: LiveServer) -> None:
     """Staff of the demo structure with a known password, and an evaluator granted its
     department (once per server)."""
-    database = server.app.extensions["selfcheck.db"]
+    database = server.app.extensions["selfcheck.platform.db"]
     with database.session() as session:
         structure = journey.find_structure(session, SLUG)
         assert structure is not None
@@ -101,7 +103,7 @@ def seed_paper_person(
     """(code, id of the 'before'): a 'before' on paper typed by the mediator `weeks_ago`
     weeks ago, and an 'after' online when `after`."""
     code = server.seed("pre_post" if after else "before_only")
-    database = server.app.extensions["selfcheck.db"]
+    database = server.app.extensions["selfcheck.platform.db"]
     with database.session() as session:
         mediator = session.scalar(
             select(StaffUser).where(StaffUser.email == ACCOUNTS[Role.MEDIATOR])
@@ -121,10 +123,10 @@ def seed_paper_person(
 
 def paper_form_being_typed(server: LiveServer) -> str:
     """A code printed on paper whose 'before' a mediator has started typing in."""
-    from selfcheck.services import entry
+    from selfcheck.entry import operations as entry
 
     ensure_accounts(server)
-    database = server.app.extensions["selfcheck.db"]
+    database = server.app.extensions["selfcheck.platform.db"]
     with database.session() as session:
         structure = journey.find_structure(session, SLUG)
         typist = session.scalar(select(StaffUser).where(StaffUser.email == ACCOUNTS[Role.MEDIATOR]))
@@ -573,10 +575,10 @@ def _typed_form(v: Visit) -> None:
 
 
 def _second_entry_done(v: Visit) -> None:
-    from selfcheck.services import entry
+    from selfcheck.entry import operations as entry
     from tests.browser.test_browser_entry import ON_PAPER, keys_for
 
-    database = v.server.app.extensions["selfcheck.db"]
+    database = v.server.app.extensions["selfcheck.platform.db"]
     with database.session() as session:
         typist = session.scalar(select(StaffUser).where(StaffUser.email == SECOND_TYPIST))
         response = session.get(Response, v.data["typed_id"])

@@ -15,8 +15,9 @@ from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import BrowserContext, Page
 
+from selfcheck import demo
+from selfcheck.journey import operations as journey
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import demo, journey
 
 CHROMIUM = os.environ.get("SELFCHECK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -66,7 +67,7 @@ class LiveServer:
         or "retro" (a submitted retrospective form).
         """
         rng = random.Random(seed if seed is not None else secrets.randbits(32))
-        database = self.app.extensions["selfcheck.db"]
+        database = self.app.extensions["selfcheck.platform.db"]
         with database.session() as session:
             structure = journey.find_structure(session, SLUG)
             assert structure is not None
@@ -85,7 +86,7 @@ class LiveServer:
 
     def forms_of(self, code: str) -> dict[str, str]:
         """{form: status} of the person with this code (to check what the browser did)."""
-        database = self.app.extensions["selfcheck.db"]
+        database = self.app.extensions["selfcheck.platform.db"]
         with database.session() as session:
             person = journey.find_beneficiary(session, code)
             return {response.form: response.status for response in person.responses}
@@ -94,11 +95,11 @@ class LiveServer:
         """A staff account of `role` in the demo structure (created once): (email, password)."""
         from sqlalchemy import select
 
-        from selfcheck.models import Role, StaffUser
-        from selfcheck.services import auth
+        from selfcheck.accounts import auth
+        from selfcheck.platform.models import Role, StaffUser
 
         email = email or f"{role}@browser-staff.invalid"
-        database = self.app.extensions["selfcheck.db"]
+        database = self.app.extensions["selfcheck.platform.db"]
         with database.session() as session:
             if session.scalar(select(StaffUser).where(StaffUser.email == email)) is None:
                 structure = journey.find_structure(session, SLUG)
@@ -113,7 +114,7 @@ class LiveServer:
 
     def answers_of(self, code: str, form: str) -> dict[str, tuple[str, ...]]:
         """What the person with this code answered in one form, by variable."""
-        database = self.app.extensions["selfcheck.db"]
+        database = self.app.extensions["selfcheck.platform.db"]
         with database.session() as session:
             person = journey.find_beneficiary(session, code)
             (response,) = [r for r in person.responses if r.form == form]

@@ -24,9 +24,10 @@ from flask import url_for
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from selfcheck.models import Beneficiary, Channel, Response, Role, StaffUser, utcnow
+from selfcheck.accounts import auth
+from selfcheck.journey import operations as journey
+from selfcheck.platform.models import Beneficiary, Channel, Response, Role, StaffUser, utcnow
 from selfcheck.questionnaire.model import FormKind
-from selfcheck.services import auth, journey
 from tests.browser.support import (
     SCREENSHOTS_DIR,
     SLUG,
@@ -55,7 +56,7 @@ class Seeded:
 
 def ensure_accounts(server: LiveServer) -> None:
     """Staff accounts with a known password in the demo structure (once per server)."""
-    database = server.app.extensions["selfcheck.db"]
+    database = server.app.extensions["selfcheck.platform.db"]
     with database.session() as session:
         structure = journey.find_structure(session, SLUG)
         assert structure is not None
@@ -75,7 +76,7 @@ def ensure_accounts(server: LiveServer) -> None:
 def seed_paper_person(server: LiveServer, weeks_ago: float = 9, after: bool = True) -> Seeded:
     """A person whose 'before' came on paper, typed by the mediator, `weeks_ago` weeks ago."""
     code = server.seed("pre_post" if after else "before_only")
-    database = server.app.extensions["selfcheck.db"]
+    database = server.app.extensions["selfcheck.platform.db"]
     with database.session() as session:
         mediator = session.scalar(
             select(StaffUser).where(StaffUser.email == ACCOUNTS[Role.MEDIATOR])

@@ -14,10 +14,12 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from selfcheck.models import Role, StaffUser
+from selfcheck import demo
+from selfcheck.accounts import auth
+from selfcheck.accounts.structures import create_structure
+from selfcheck.journey import operations as journey
+from selfcheck.platform.models import Role, StaffUser
 from selfcheck.questionnaire.model import FormKind
-from selfcheck.services import auth, demo, journey
-from selfcheck.services.structures import create_structure
 from tests.browser.support import AxeAudit, ContextFactory, LiveServer
 
 pytestmark = pytest.mark.browser
@@ -29,7 +31,7 @@ PEOPLE = 30
 
 
 def ensure_world(server: LiveServer) -> None:
-    database = server.app.extensions["selfcheck.db"]
+    database = server.app.extensions["selfcheck.platform.db"]
     definition = server.definition
     with database.session() as session:
         if session.scalar(select(StaffUser).where(StaffUser.email == EVALUATOR)) is not None:

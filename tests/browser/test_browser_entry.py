@@ -17,9 +17,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from selfcheck.models import Channel, Role, StaffUser, Structure
+from selfcheck.journey import operations as journey
+from selfcheck.platform import codes
+from selfcheck.platform.models import Channel, Role, StaffUser, Structure
 from selfcheck.questionnaire.model import NO_ANSWER, FormKind
-from selfcheck.services import codes, journey
 from tests.browser.support import (
     SLUG,
     ContextFactory,
@@ -66,7 +67,7 @@ class Counted:
 
 def printed_codes(server: LiveServer, count: int = 1) -> list[str]:
     """Codes printed on blank paper forms (journey.create_codes), nothing typed yet."""
-    database = server.app.extensions["selfcheck.db"]
+    database = server.app.extensions["selfcheck.platform.db"]
     with database.session() as session:
         structure = journey.find_structure(session, SLUG)
         assert structure is not None
@@ -144,7 +145,7 @@ def test_a_before_form_typed_with_the_keyboard_only_and_counted(
     expected = {v: ON_PAPER[v] for v, _keys in plan}
     assert stored == expected
     assert "USE_LAPTOP" not in stored and stored["DIPLOMA"] == (NO_ANSWER,)
-    database = live_server.app.extensions["selfcheck.db"]
+    database = live_server.app.extensions["selfcheck.platform.db"]
     with database.session() as session:
         person = journey.find_beneficiary(session, code)
         (response,) = person.responses
@@ -236,10 +237,10 @@ def test_two_digit_numbers_numbers_typed_in_and_wrong_keys(
 
 def _finish_paper_form(server: LiveServer, email: str) -> tuple[str, int]:
     """A 'before' typed and finished on paper by `email`, drawn for a second entry."""
-    database = server.app.extensions["selfcheck.db"]
+    database = server.app.extensions["selfcheck.platform.db"]
     (code,) = printed_codes(server)
     with database.session() as session:
-        from selfcheck.services import entry
+        from selfcheck.entry import operations as entry
 
         typist = session.scalar(select(StaffUser).where(StaffUser.email == email))
         structure = session.scalar(select(Structure).where(Structure.slug == SLUG))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from selfcheck.models import Role
+from selfcheck.platform.models import Role
 from tests.browser.support import AxeAudit, ContextFactory, LiveServer
 from tests.browser.test_browser_backoffice import ensure_accounts, sign_in
 

@@ -27,7 +27,7 @@ import pytest
 from playwright.sync_api import Page
 
 from selfcheck import create_app
-from selfcheck.models import Role
+from selfcheck.platform.models import Role
 from tests.browser import checks
 from tests.browser.routes import (
     SEQUENCES,
@@ -52,7 +52,7 @@ def configured_languages() -> tuple[str, ...]:
             {"DATABASE_URL": f"sqlite:///{folder}/x.db", "INSTANCE_PATH": Path(folder)}
         )
         languages: tuple[str, ...] = app.config["SELFCHECK_LANGUAGES"]
-        app.extensions["selfcheck.db"].engine.dispose()
+        app.extensions["selfcheck.platform.db"].engine.dispose()
         return languages
 
 

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from werkzeug.datastructures import MultiDict
 
-from selfcheck.forms.journey import CODE_MESSAGES, CodeForm, StartForm
-from selfcheck.services import codes
+from selfcheck.journey.forms import CODE_MESSAGES, CodeForm, StartForm
+from selfcheck.platform import codes
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from werkzeug.datastructures import MultiDict
 
-from selfcheck.forms import FIELD_FACTORIES, PageFormFactory
+from selfcheck.journey.registry import FIELD_FACTORIES, PageFormFactory
 from selfcheck.questionnaire import Definition, FormKind, Variable, parse_definition
 from tests.questionnaire.test_loader_errors import MINIMAL
 

@@ -35,12 +35,12 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from selfcheck.db import Database
-from selfcheck.models import Answer, Base, Response, Role
-from selfcheck.permissions import ROLE_PERMISSIONS, Permission
+from selfcheck.accounts.permissions import ROLE_PERMISSIONS, Permission
+from selfcheck.accounts.structures import create_structure
+from selfcheck.journey import operations as journey
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, Base, Response, Role
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import journey
-from selfcheck.services.structures import create_structure
 from tests.fuzz.conftest import CASES, PROFILE, STATUSES
 from tests.staff import PASSWORD, Account, add_staff
 from tests.support import HtmlForm, csrf_token, parse_forms, path_of
@@ -473,7 +473,7 @@ def test_the_fuzzer_finds_a_server_error(fuzzer: Fuzzer) -> None:
     """A form that converts its fields without validating them is caught: the harness fails."""
     from flask import request
 
-    from selfcheck.permissions import public
+    from selfcheck.accounts.permissions import public
 
     def careless() -> str:
         numbers = [

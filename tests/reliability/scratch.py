@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from selfcheck.db import make_engine
+from selfcheck.platform.db import make_engine
 from tests.conftest import POSTGRES_URL
 
 

@@ -13,13 +13,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import Engine, select, text
 
-from selfcheck import migrate
 from selfcheck.cli import main
-from selfcheck.db import Database, make_engine
-from selfcheck.models import AuditEvent, ExportLog, RateLimitHit, Role, Structure
+from selfcheck.demo import create_demo_staff, demo_structure, generate_demo
+from selfcheck.platform import backup, migrate
+from selfcheck.platform.db import Database, make_engine
+from selfcheck.platform.models import AuditEvent, ExportLog, RateLimitHit, Role, Structure
 from selfcheck.questionnaire import Definition
-from selfcheck.services import backup
-from selfcheck.services.demo import create_demo_staff, demo_structure, generate_demo
 from tests.conftest import POSTGRES_URL
 from tests.reliability.scratch import scratch_engine, scratch_url
 from tests.staff import add_staff
@@ -223,6 +222,8 @@ def test_backup_and_restore_commands(
         try:
             result = other.test_cli_runner().invoke(main, ["restore", str(file)])
             assert result.exit_code == 0, result.output
-            assert rows_of(other.extensions["selfcheck.db"].engine) == rows_of(database.engine)
+            assert rows_of(other.extensions["selfcheck.platform.db"].engine) == rows_of(
+                database.engine
+            )
         finally:
-            other.extensions["selfcheck.db"].engine.dispose()
+            other.extensions["selfcheck.platform.db"].engine.dispose()

@@ -14,11 +14,11 @@ from typing import TypeVar
 from flask import Flask
 from sqlalchemy import func, select
 
-from selfcheck.db import Database
-from selfcheck.models import Answer, Response, Status, Structure
+from selfcheck.journey import operations as journey
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, Response, Status, Structure
 from selfcheck.questionnaire import Definition
 from selfcheck.questionnaire.model import FormKind
-from selfcheck.services import journey
 from tests.support import (
     ANSWERS,
     Visitor,

@@ -16,12 +16,12 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import Answer, Beneficiary, Response, Status
+from selfcheck.accounts.structures import create_structure
+from selfcheck.journey import operations as journey
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, Beneficiary, Response, Status
 from selfcheck.questionnaire import Definition
 from selfcheck.questionnaire.model import FormKind
-from selfcheck.services import journey
-from selfcheck.services.structures import create_structure
 from tests.reliability.server import Browser, Server
 from tests.support import ANSWERS
 

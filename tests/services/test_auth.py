@@ -10,17 +10,17 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import Role, StaffUser, Structure, utcnow
-from selfcheck.permissions import (
+from selfcheck.accounts import auth
+from selfcheck.accounts.permissions import (
     ROLE_PERMISSIONS,
     Permission,
     can_access_structure,
     has_permission,
     visible_structure_ids,
 )
-from selfcheck.services import auth
-from selfcheck.services.structures import create_structure
+from selfcheck.accounts.structures import create_structure
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Role, StaffUser, Structure, utcnow
 
 PASSWORD = "une phrase assez longue"
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from selfcheck.services import codes
-from selfcheck.services.codes import ALPHABET, CodeProblem, InvalidCode
+from selfcheck.platform import codes
+from selfcheck.platform.codes import ALPHABET, CodeProblem, InvalidCode
 
 CODE_PATTERN = re.compile(r"^[0-9A-HJKMNP-TV-Z]{9}$")
 

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import Answer, AuditEvent, Beneficiary, Channel, Response, Structure
+from selfcheck import demo
+from selfcheck.journey import operations as journey
+from selfcheck.journey.summary import build_summary
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, AuditEvent, Beneficiary, Channel, Response, Structure
 from selfcheck.questionnaire import Definition, FormKind
-from selfcheck.services import demo, journey
-from selfcheck.services.summary import build_summary
 from tests.support import count
 
 

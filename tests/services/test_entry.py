@@ -13,8 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from selfcheck.db import Database
-from selfcheck.models import (
+from selfcheck.accounts.structures import create_structure
+from selfcheck.entry import operations as entry
+from selfcheck.journey import operations as journey
+from selfcheck.journey import summary
+from selfcheck.journey.page_view import question_numbers
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import (
     Answer,
     AuditEvent,
     Beneficiary,
@@ -29,9 +35,6 @@ from selfcheck.models import (
 )
 from selfcheck.questionnaire import Definition, FormKind
 from selfcheck.questionnaire.model import NO_ANSWER
-from selfcheck.services import codes, entry, journey, summary
-from selfcheck.services.page_view import question_numbers
-from selfcheck.services.structures import create_structure
 from tests.support import BEFORE, count, stored, submitted
 
 OPTION_CODE = re.compile(r"^[a-z0-9][a-z0-9_]*$")

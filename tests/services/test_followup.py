@@ -12,8 +12,14 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import (
+from selfcheck.accounts import auth
+from selfcheck.accounts.structures import create_structure
+from selfcheck.followup import operations as followup
+from selfcheck.followup.operations import PersonStatus, Show
+from selfcheck.journey import operations as journey
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import (
     Answer,
     AuditEvent,
     Beneficiary,
@@ -27,9 +33,6 @@ from selfcheck.models import (
     utcnow,
 )
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import auth, codes, followup, journey
-from selfcheck.services.followup import PersonStatus, Show
-from selfcheck.services.structures import create_structure
 from tests.support import AFTER, fill_response, new_token, submitted
 
 WEEKS = 6
@@ -357,7 +360,7 @@ def test_delete_a_person(
 def test_after_due_codes_fit_in_one_print_run(
     db_session: Session, structure: Structure, people: People
 ) -> None:
-    from selfcheck.services import paper
+    from selfcheck.paper import operations as paper
 
     assert followup.PRINT_BATCH <= paper.MAX_COPIES
     # The longest overdue first: 'due' and 'after_pending' both sent 10 weeks ago.

@@ -7,11 +7,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import Answer, Beneficiary, Channel, Response, Status, Structure
+from selfcheck.journey import operations as journey
+from selfcheck.journey.operations import JourneyError, NextStep, UnknownCode
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, Beneficiary, Channel, Response, Status, Structure
 from selfcheck.questionnaire import Definition, FormKind, Page
-from selfcheck.services import codes, journey
-from selfcheck.services.journey import JourneyError, NextStep, UnknownCode
 from tests.support import (
     AFTER,
     BEFORE,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from selfcheck.journey import page_view
+from selfcheck.journey.page_view import answers_by_page, build_questions, input_id
 from selfcheck.questionnaire import Definition, FormKind, Moment, Page
-from selfcheck.services import page_view
-from selfcheck.services.page_view import answers_by_page, build_questions, input_id
 from tests.support import BEFORE, RETRO
 
 

@@ -16,12 +16,15 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import AuditEvent, Beneficiary, Role, StaffUser, Structure
+from selfcheck.accounts.structures import create_structure
+from selfcheck.journey import operations as journey
+from selfcheck.journey import summary
+from selfcheck.journey.page_view import question_numbers
+from selfcheck.paper import operations as paper
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import AuditEvent, Beneficiary, Role, StaffUser, Structure
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import codes, journey, paper, summary
-from selfcheck.services.page_view import question_numbers
-from selfcheck.services.structures import create_structure
 from tests.pdf_support import (
     flat,
     fonts,

@@ -19,9 +19,11 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from selfcheck.models import Beneficiary, Structure
+from selfcheck.journey import operations as journey
+from selfcheck.journey import summary
+from selfcheck.paper import operations as paper
+from selfcheck.platform.models import Beneficiary, Structure
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import journey, paper, summary
 from tests.pdf_support import flat, reader, text_runs
 from tests.pdf_support import structure as pdf_structure
 from tests.support import AFTER, BEFORE, RETRO, fill_response, submitted

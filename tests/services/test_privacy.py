@@ -9,8 +9,11 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import (
+from selfcheck.accounts import auth
+from selfcheck.journey import operations as journey
+from selfcheck.platform import codes, ratelimit
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import (
     Answer,
     AuditEvent,
     Beneficiary,
@@ -24,8 +27,8 @@ from selfcheck.models import (
     Structure,
     utcnow,
 )
+from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import auth, codes, journey, privacy, ratelimit
 from tests.support import AFTER, count, fill_response, submitted
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import RateLimitHit
-from selfcheck.services import ratelimit
+from selfcheck.platform import ratelimit
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import RateLimitHit
 
 SECRET = "test secret"
 LIMIT = ratelimit.Limit("test", 3, 600)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from selfcheck.services.structures import (
+from selfcheck.accounts.structures import (
     StructureError,
     create_structure,
     list_structures,

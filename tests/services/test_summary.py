@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from selfcheck.models import Beneficiary, Structure
+from selfcheck.journey import operations as journey
+from selfcheck.journey.summary import Summary, SummaryKind, TaskProgress, build_summary
+from selfcheck.platform.models import Beneficiary, Structure
 from selfcheck.questionnaire import Definition, FormKind
-from selfcheck.services import journey
-from selfcheck.services.summary import Summary, SummaryKind, TaskProgress, build_summary
 from tests.support import (
     AFTER,
     BEFORE,

@@ -27,8 +27,11 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from selfcheck.db import Database
-from selfcheck.models import (
+from selfcheck.accounts.permissions import ROLE_PERMISSIONS, Permission, public, requires
+from selfcheck.accounts.structures import create_structure
+from selfcheck.journey import operations as journey
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import (
     Channel,
     EntryDiscrepancy,
     Role,
@@ -37,10 +40,7 @@ from selfcheck.models import (
     Structure,
     utcnow,
 )
-from selfcheck.permissions import ROLE_PERMISSIONS, Permission, public, requires
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import journey
-from selfcheck.services.structures import create_structure
 from tests.staff import PASSWORD, Account, add_staff
 from tests.support import AFTER, BEFORE, csrf_token, fill_response, path_of, submitted
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 
-from selfcheck import display
-from selfcheck.models import Structure
-from selfcheck.views.accessibility import ENVIRONMENT
+from selfcheck.platform import display
+from selfcheck.platform.models import Structure
+from selfcheck.site.accessibility import ENVIRONMENT
 from tests.support import Visitor
 
 STYLESHEET = Path(__file__).resolve().parents[2] / "selfcheck" / "static" / "css" / "selfcheck.css"

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask.testing import FlaskClient
 
-from selfcheck.db import Database
-from selfcheck.models import Answer, Beneficiary, Response, Structure
-from selfcheck.services import codes
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, Beneficiary, Response, Structure
 from tests.support import (
     BEFORE,
     CSRF_FIELD,

@@ -12,11 +12,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import ExportLog, Role
+from selfcheck import demo
+from selfcheck.accounts.structures import create_structure
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import ExportLog, Role
 from selfcheck.questionnaire import Definition
-from selfcheck.services import demo
-from selfcheck.services.structures import create_structure
 from tests.staff import add_staff, signed_in
 from tests.support import Visitor
 

@@ -14,8 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from selfcheck.db import Database
-from selfcheck.models import (
+from selfcheck.accounts.session import PENDING_POST
+from selfcheck.accounts.structures import create_structure
+from selfcheck.journey import operations as journey
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import (
     Answer,
     AuditEvent,
     Beneficiary,
@@ -27,9 +31,6 @@ from selfcheck.models import (
 )
 from selfcheck.questionnaire import Definition, FormKind
 from selfcheck.questionnaire.model import NO_ANSWER
-from selfcheck.services import codes, journey
-from selfcheck.services.structures import create_structure
-from selfcheck.staff_session import PENDING_POST
 from tests.staff import Account, add_staff, sign_in, signed_in
 from tests.support import (
     BEFORE,

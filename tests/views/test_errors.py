@@ -37,7 +37,7 @@ def app_with_faults(make_app: Callable[..., Flask]) -> Flask:
 def test_unexpected_exception_gives_our_500_page_and_is_logged(
     app_with_faults: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="selfcheck.errors"):
+    with caplog.at_level(logging.ERROR, logger="selfcheck.platform.errors"):
         page = app_with_faults.test_client().get("/boom")
     assert page.status_code == 500
     html = words(page)

@@ -10,8 +10,8 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import ExportLog, Role
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import ExportLog, Role
 from selfcheck.questionnaire.model import Definition
 from tests.services.evaluation.support import populate
 from tests.staff import add_staff, signed_in
@@ -121,7 +121,7 @@ def test_codebook_page(evaluator: Visitor) -> None:
 
 
 def test_mediators_cannot_export(app: Flask, evaluator: Visitor, database: Database) -> None:
-    from selfcheck.services import demo
+    from selfcheck import demo
 
     with database.session() as session:
         structure = demo.demo_structure(session)

@@ -10,12 +10,13 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import AuditEvent, Beneficiary, Role, Structure
+from selfcheck.accounts.structures import create_structure
+from selfcheck.followup import operations as followup
+from selfcheck.followup import views as followup_view
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import AuditEvent, Beneficiary, Role, Structure
 from selfcheck.questionnaire.model import Definition
-from selfcheck.services import codes, followup
-from selfcheck.services.structures import create_structure
-from selfcheck.views import followup as followup_view
 from tests.services.test_followup import People, make_people
 from tests.staff import Account, add_staff, signed_in
 from tests.support import Visitor, parse_forms, path_of, text_of

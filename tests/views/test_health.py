@@ -9,9 +9,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
 
-from selfcheck.db import EXTENSION_KEY
-from selfcheck.log import REQUEST_LOGGER
-from selfcheck.services import health
+from selfcheck.platform import health
+from selfcheck.platform.db import EXTENSION_KEY
+from selfcheck.platform.log import REQUEST_LOGGER
 
 
 def test_ok_when_the_database_answers(client: FlaskClient) -> None:
@@ -39,7 +39,7 @@ def test_503_without_detail_when_the_database_fails(
 
 
 def test_unreachable_postgres_is_unavailable() -> None:
-    from selfcheck.db import make_engine
+    from selfcheck.platform.db import make_engine
 
     # Port 9 (discard) on the loopback: nothing listens, the connection is refused.
     engine = make_engine("postgresql+psycopg://nobody:secret@127.0.0.1:9/none")

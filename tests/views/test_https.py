@@ -9,7 +9,7 @@ import re
 
 from flask.testing import FlaskClient
 
-from selfcheck.models import Structure
+from selfcheck.platform.models import Structure
 
 ORIGIN = "https://selfcheck.example.org"
 

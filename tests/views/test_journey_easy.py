@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from selfcheck.db import Database
-from selfcheck.models import Beneficiary, Structure
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Beneficiary, Structure
 from selfcheck.questionnaire import Definition, FormKind
 from tests.support import BEFORE, Visitor, csrf_token, responses, stored
 

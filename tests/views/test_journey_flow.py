@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from flask.testing import FlaskClient
 
-from selfcheck.db import Database
-from selfcheck.models import Answer, Beneficiary, Response, Structure
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, Beneficiary, Response, Structure
 from selfcheck.questionnaire import Definition, FormKind
-from selfcheck.services import codes
 from tests.support import (
     AFTER,
     BEFORE,

@@ -11,11 +11,11 @@ from flask import Flask, render_template_string
 from flask_babel import lazy_gettext
 from sqlalchemy import func, select
 
-from selfcheck.db import Database
-from selfcheck.models import Answer, Structure
+from selfcheck.journey import operations as journey
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, Structure
 from selfcheck.questionnaire import load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
-from selfcheck.services import journey
 from tests.conftest import AppFactory
 from tests.support import Visitor, new_token, path_of, responses, stored
 
@@ -40,9 +40,9 @@ def test_definition_texts_are_escaped_not_trusted(
     )
     app = make_app(DEFINITION_PATH=evil)
     with app.app_context():
-        from selfcheck.services.structures import create_structure
+        from selfcheck.accounts.structures import create_structure
 
-        with app.extensions["selfcheck.db"].session() as session:
+        with app.extensions["selfcheck.platform.db"].session() as session:
             slug = create_structure(session, "Lieu", "rural", "44").slug
     visitor = _started(Visitor(app.test_client()), Structure(slug=slug))
     assert "&lt;img src=x onerror=alert(1)&gt;" in visitor.html

@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from selfcheck.db import Database
-from selfcheck.i18n import LANG_COOKIE, NATIVE_NAMES, text_direction
-from selfcheck.models import Structure
+from selfcheck.platform.db import Database
+from selfcheck.platform.i18n import LANG_COOKIE, NATIVE_NAMES, text_direction
+from selfcheck.platform.models import Structure
 from tests.support import Visitor, html_lang, responses, text_of
 
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from selfcheck.models import Structure
-from selfcheck.services.page_view import CHECKED_MARK, VALUE_MARK
-from selfcheck.views.page_cache import CSRF_PLACEHOLDER, EXTENSION_KEY, PageCache
+from selfcheck.journey.page_cache import CSRF_PLACEHOLDER, EXTENSION_KEY, PageCache
+from selfcheck.journey.page_view import CHECKED_MARK, VALUE_MARK
+from selfcheck.platform.models import Structure
 from tests.support import Visitor, csrf_token
 
 MARKERS = (CHECKED_MARK, VALUE_MARK, CSRF_PLACEHOLDER)

@@ -10,11 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from selfcheck.db import Database
-from selfcheck.models import AuditEvent, Beneficiary, Role, Structure
+from selfcheck.accounts.structures import create_structure
+from selfcheck.journey import operations as journey
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import AuditEvent, Beneficiary, Role, Structure
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import codes, journey
-from selfcheck.services.structures import create_structure
 from tests.pdf_support import page_count, page_texts, qr_codes, text
 from tests.pdf_support import structure as pdf_structure
 from tests.staff import Account, add_staff, signed_in

@@ -8,10 +8,10 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from selfcheck.db import Database
-from selfcheck.models import Answer, AuditEvent, Beneficiary, Response, Structure
-from selfcheck.services import codes
-from selfcheck.views.privacy import retention_words
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, AuditEvent, Beneficiary, Response, Structure
+from selfcheck.privacy.views import retention_words
 from tests.support import Visitor, count, error_summary, text_of, words
 
 ERASE = "/privacy/erase"

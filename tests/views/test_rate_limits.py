@@ -7,9 +7,11 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from selfcheck.db import Database
-from selfcheck.models import Role, Structure
-from selfcheck.services import auth, codes, journey
+from selfcheck.accounts import auth
+from selfcheck.journey import operations as journey
+from selfcheck.platform import codes
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Role, Structure
 from tests.staff import Account, add_staff, sign_in
 from tests.support import Visitor, error_summary, text_of, words
 
@@ -111,7 +113,7 @@ def test_guessing_codes_is_stopped_per_address(
     make_app: Callable[..., Flask], structure: Structure
 ) -> None:
     app = make_app(SELFCHECK_RATE_LIMITS={"code_ip": (3, 600)})
-    with app.extensions["selfcheck.db"].session() as session:
+    with app.extensions["selfcheck.platform.db"].session() as session:
         (person,) = journey.create_codes(session, structure, 1)
         real = person.code
     guesser = from_address(app, "203.0.113.7")

@@ -11,12 +11,13 @@ from click.testing import Result
 from flask import Flask
 from sqlalchemy import select
 
-from selfcheck import staff_session
+from selfcheck.accounts import auth
+from selfcheck.accounts import session as staff_session
+from selfcheck.accounts.structures import create_structure
 from selfcheck.cli import main
-from selfcheck.db import Database
-from selfcheck.models import Grant, Role, StaffUser, Structure
-from selfcheck.services import audit, auth
-from selfcheck.services.structures import create_structure
+from selfcheck.platform import audit
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Grant, Role, StaffUser, Structure
 from tests.staff import PASSWORD, Account, add_staff, sign_in, signed_in
 from tests.support import Visitor, error_summary, path_of, text_of, words
 

@@ -7,10 +7,10 @@ import secrets
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from selfcheck.models import Answer, Beneficiary, Response, Structure
+from selfcheck import demo
+from selfcheck.accounts.structures import create_structure
+from selfcheck.platform.models import Answer, Beneficiary, Response, Structure
 from selfcheck.questionnaire.model import Definition
-from selfcheck.services import demo
-from selfcheck.services.structures import create_structure
 
 
 def populate(

@@ -8,9 +8,9 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfcheck.services.evaluation import anonymise
-from selfcheck.services.evaluation.anonymise import Profile
-from selfcheck.services.evaluation.regions import DEPARTMENT_REGION, REGIONS, region_of
+from selfcheck.evaluation import anonymise
+from selfcheck.evaluation.anonymise import Profile
+from selfcheck.evaluation.regions import DEPARTMENT_REGION, REGIONS, region_of
 
 PLACES = {1: ("mairie-a", "44"), 2: ("mairie-b", "44"), 3: ("centre-c", "59"), 4: ("x", "971")}
 AGES = ("douze_dix_huit", "vingt_cinq_trente_neuf", "soixante_dix_plus", None)

@@ -10,19 +10,19 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.models import Answer, Response, Status, Structure
-from selfcheck.questionnaire import Definition, FormKind
-from selfcheck.services import demo
-from selfcheck.services.evaluation.dashboard import (
+from selfcheck import demo
+from selfcheck.accounts.structures import create_structure
+from selfcheck.evaluation.dashboard import (
     SPECS,
     Dashboard,
     UnknownTable,
     build_dashboard,
     table_csv,
 )
-from selfcheck.services.evaluation.disclosure import Hidden, Table
-from selfcheck.services.evaluation.scope import EvaluationFilters, ScopeError
-from selfcheck.services.structures import create_structure
+from selfcheck.evaluation.disclosure import Hidden, Table
+from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
+from selfcheck.platform.models import Answer, Response, Status, Structure
+from selfcheck.questionnaire import Definition, FormKind
 
 K = 5
 
@@ -175,7 +175,7 @@ def test_every_table_is_built_with_no_answer_at_all(
 ) -> None:
     """People who answered only the required questions: no table breaks on empty counts."""
     structure = create_structure(db_session, "Vide", "urbain", "44")
-    from selfcheck.services import journey
+    from selfcheck.journey import operations as journey
     from tests.support import fill_response, new_token
 
     for _ in range(K):
@@ -197,7 +197,7 @@ def test_every_table_is_built_with_no_answer_at_all(
 def test_the_cache_serves_a_selection_again_until_the_data_changes(
     db_session: Session, definition: Definition, request_context: None
 ) -> None:
-    from selfcheck.services.evaluation.dashboard import DashboardCache
+    from selfcheck.evaluation.dashboard import DashboardCache
 
     demo.generate_demo(db_session, definition, respondents=12, seed=2)
     structure = demo.demo_structure(db_session)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfcheck.services.evaluation.disclosure import Cell, Column, Hidden, Row, Table, protect
+from selfcheck.evaluation.disclosure import Cell, Column, Hidden, Row, Table, protect
 
 K = 5
 

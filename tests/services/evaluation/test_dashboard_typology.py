@@ -9,12 +9,12 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.models import Answer, Response
+from selfcheck import demo
+from selfcheck.evaluation import indicators
+from selfcheck.evaluation.scope import EvaluationFilters
+from selfcheck.evaluation.typology import Profile, classify
+from selfcheck.platform.models import Answer, Response
 from selfcheck.questionnaire import Definition
-from selfcheck.services import demo
-from selfcheck.services.evaluation import indicators
-from selfcheck.services.evaluation.scope import EvaluationFilters
-from selfcheck.services.evaluation.typology import Profile, classify
 
 
 @pytest.mark.parametrize(

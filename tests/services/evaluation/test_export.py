@@ -13,11 +13,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.models import Answer, Beneficiary, ExportLog, Response, StaffUser
+from selfcheck.evaluation import bundle
+from selfcheck.evaluation.export import Shape
+from selfcheck.evaluation.scope import ScopeError, parse_filters
+from selfcheck.platform.models import Answer, Beneficiary, ExportLog, Response, StaffUser
 from selfcheck.questionnaire.model import NO_ANSWER, Definition
-from selfcheck.services.evaluation import bundle
-from selfcheck.services.evaluation.export import Shape
-from selfcheck.services.evaluation.scope import ScopeError, parse_filters
 from tests.services.evaluation.kanon_check import QUASI_IDENTIFIERS, is_k_anonymous, read_rows
 
 FORMATS = ["csv", "csv-excel", "xlsx", "sav", "dta"]

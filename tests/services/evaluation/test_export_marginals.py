@@ -9,18 +9,18 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from selfcheck.db import Database
-from selfcheck.models import Role, StaffUser
-from selfcheck.questionnaire.model import Definition
-from selfcheck.services import demo
-from selfcheck.services.evaluation import bundle
-from selfcheck.services.evaluation.export import (
+from selfcheck import demo
+from selfcheck.evaluation import bundle
+from selfcheck.evaluation.export import (
     BROAD_AGE_FIRST_VALUE,
     BROAD_AGE_LABELS,
     Shape,
     option_values,
 )
-from selfcheck.services.evaluation.scope import parse_filters
+from selfcheck.evaluation.scope import parse_filters
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Role, StaffUser
+from selfcheck.questionnaire.model import Definition
 from tests.services.evaluation.kanon_check import is_k_anonymous, read_rows
 from tests.staff import add_staff
 
@@ -46,7 +46,7 @@ def test_the_export_gives_back_the_chosen_marginals(
     # k = 1: what the export mechanics give back, before any generalisation. (At k = 5, 500
     # people in one place are too few for five quasi-identifiers: the export drops age and
     # geography and blanks the rest for about a quarter of them, which biases these shares;
-    # see README "Exports and codebook".)
+    # see docs/evaluation.md, "Anonymisation".)
     result = bundle.run_export(db_session, definition, user, filters, request, 1, tmp_path)
     _names, rows = read_rows(result.zip_path)
     assert is_k_anonymous(result.zip_path, 1)

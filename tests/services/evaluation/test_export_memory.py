@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from selfcheck.models import StaffUser
+from selfcheck.evaluation import anonymise, bundle
+from selfcheck.evaluation.export import Layout, Shape, write_rows
+from selfcheck.evaluation.scope import parse_filters
+from selfcheck.evaluation.writers import WRITERS
+from selfcheck.platform.models import StaffUser
 from selfcheck.questionnaire.model import Definition
-from selfcheck.services.evaluation import anonymise, bundle
-from selfcheck.services.evaluation.export import Layout, Shape, write_rows
-from selfcheck.services.evaluation.scope import parse_filters
-from selfcheck.services.evaluation.writers import WRITERS
 from tests.services.evaluation.support import clone_people
 
 

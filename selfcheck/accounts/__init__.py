@@ -1,0 +1,1 @@
+"""Staff accounts: sign-in, sessions, structures, permissions and the back office."""

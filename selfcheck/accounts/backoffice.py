@@ -1,0 +1,114 @@
+"""The staff home and the audit trail; the paper, entry and follow-up screens have their own
+blueprints under /staff."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, current_app, render_template, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from selfcheck.accounts.permissions import (
+    Permission,
+    has_permission,
+    requires,
+    visible_structure_ids,
+)
+from selfcheck.accounts.session import current_staff
+from selfcheck.platform import audit
+from selfcheck.platform.db import get_session
+from selfcheck.platform.models import Role, Structure
+
+blueprint = Blueprint("backoffice", __name__, url_prefix="/staff")
+
+
+@dataclass(frozen=True)
+class StaffLink:
+    endpoint: str
+    permission: Permission
+    title: object  # lazy string
+    text: object
+
+
+# The staff home's tiles, in order. A screen appears when its endpoint exists and the person
+# has its permission.
+STAFF_LINKS = (
+    StaffLink(
+        "followup.index",
+        Permission.BACKOFFICE,
+        _l("Suivi des personnes"),
+        _l("Qui a rempli le questionnaire de départ, qui doit encore remplir celui de fin."),
+    ),
+    StaffLink(
+        "printing.index",
+        Permission.ENTER,
+        _l("Imprimer des questionnaires"),
+        _l("Questionnaires papier, avec ou sans code, en gros caractères si besoin."),
+    ),
+    StaffLink(
+        "entry.index",
+        Permission.ENTER,
+        _l("Saisir un questionnaire papier"),
+        _l("Taper les réponses d'un questionnaire papier, au clavier."),
+    ),
+    StaffLink(
+        "entry.second_entries",
+        Permission.SECOND_ENTRY,
+        _l("Double saisie"),
+        _l("Saisir une seconde fois, sans voir la première saisie."),
+    ),
+    StaffLink(
+        "entry.discrepancies",
+        Permission.RESOLVE,
+        _l("Écarts de saisie"),
+        _l("Comparer les deux saisies et choisir la bonne réponse ; taux d'écart."),
+    ),
+    StaffLink(
+        "entry.settings",
+        Permission.MANAGE_STRUCTURE,
+        _l("Réglages de la structure"),
+        _l("Part des questionnaires saisis deux fois, délai avant le questionnaire de fin."),
+    ),
+    StaffLink(
+        "backoffice.audit_trail",
+        Permission.AUDIT,
+        _l("Journal des modifications"),
+        _l("Qui a créé, modifié, résolu ou supprimé quoi, et quand."),
+    ),
+    StaffLink(
+        "evaluator.dashboard",
+        Permission.EVALUATE,
+        _l("Indicateurs et exports"),
+        _l("Tableau de bord et données anonymisées."),
+    ),
+)
+
+
+@blueprint.get("/")
+@requires(Permission.ACCOUNT)
+def home() -> str:
+    user = current_staff()
+    assert user is not None
+    links = [
+        link
+        for link in STAFF_LINKS
+        if link.endpoint in current_app.view_functions and has_permission(user, link.permission)
+    ]
+    return render_template(
+        "staff/home.html", user=user, links=links, changed=request.args.get("changed") == "1"
+    )
+
+
+@blueprint.get("/audit")
+@requires(Permission.AUDIT)
+def audit_trail() -> str:
+    user = current_staff()
+    assert user is not None
+    db = get_session()
+    scope = None
+    if Role(user.role) is not Role.PLATFORM_ADMIN:
+        scope = visible_structure_ids(user, list(db.scalars(select(Structure))))
+    page = max(0, request.args.get("page", 0, type=int) or 0)
+    events = audit.events(db, scope, limit=100, offset=100 * page)
+    return render_template("staff/audit.html", events=events, page=page)

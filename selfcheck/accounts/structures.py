@@ -1,0 +1,52 @@
+"""Places of mediation: create one, list them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from selfcheck.platform.models import Structure, TerritoryType
+
+DEPARTMENT = re.compile(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-8]|98[4-9])$")
+
+
+class StructureError(ValueError):
+    pass
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:48] or "lieu"
+
+
+def create_structure(
+    session: Session, name: str, territory_type: str, department: str, slug: str | None = None
+) -> Structure:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise StructureError("the name must have 1 to 200 characters")
+    if territory_type not in {t.value for t in TerritoryType}:
+        raise StructureError(
+            "territory type must be one of " + ", ".join(t.value for t in TerritoryType)
+        )
+    department = department.strip().upper()
+    if not DEPARTMENT.match(department):
+        raise StructureError(f"{department!r} is not a French department code (01-95, 2A, 971…)")
+    slug = slugify(slug or name)
+    if session.scalar(select(Structure).where(Structure.slug == slug)) is not None:
+        slug = f"{slug}-{secrets.token_hex(2)}"
+    structure = Structure(
+        slug=slug, name=name, territory_type=territory_type, department=department
+    )
+    session.add(structure)
+    session.commit()
+    return structure
+
+
+def list_structures(session: Session) -> list[Structure]:
+    return list(session.scalars(select(Structure).order_by(Structure.name)))

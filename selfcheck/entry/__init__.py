@@ -1,0 +1,1 @@
+"""Typing paper forms into the database: first and second entry, discrepancies."""

@@ -1,0 +1,628 @@
+"""Typing paper forms in, blind double entry, differences and structure settings (/staff/entry).
+
+Thin: each view parses the request, calls services/entry.py and renders. Problems the
+services report (EntryError) become a clear message with the right status, never a 500.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext, ngettext
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as HttpResponse
+
+from selfcheck.accounts.permissions import Permission, requires, visible_structure_ids
+from selfcheck.accounts.session import current_staff, take_pending_post
+from selfcheck.entry import operations as entry
+from selfcheck.entry.forms import OpenByCodeForm, OpenWithoutCodeForm, SettingsForm
+from selfcheck.journey import operations as journey
+from selfcheck.journey.forms import CODE_MESSAGES
+from selfcheck.platform import codes
+from selfcheck.platform.db import get_session
+from selfcheck.platform.i18n import select_locale
+from selfcheck.platform.models import Response, SecondEntry, StaffUser, Structure
+from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind
+
+blueprint = Blueprint("entry", __name__, url_prefix="/staff/entry")
+
+Rendered = str | tuple[str, int] | HttpResponse
+
+# reason -> (status, message). Codes' own problems use the code messages of the journey.
+PROBLEMS: Mapping[str, tuple[int, object]] = {
+    "unknown_code": (
+        422,
+        _l("Ce code n'existe pas. Vérifiez chaque caractère sur le questionnaire papier."),
+    ),
+    "other_structure": (
+        403,
+        _l("Ce code appartient à une autre structure : vous ne pouvez pas saisir ses réponses."),
+    ),
+    "already_entered": (
+        409,
+        _l("Ce questionnaire est déjà saisi pour ce code. Rien n'a été créé en double."),
+    ),
+    "answered_online": (
+        409,
+        _l("Cette personne a déjà rempli ce questionnaire en ligne. Rien n'a été créé en double."),
+    ),
+    "in_progress_online": (
+        409,
+        _l(
+            "Cette personne a commencé ce questionnaire en ligne : elle peut le finir avec son "
+            "code. Rien n'a été créé en double."
+        ),
+    ),
+    "after_without_before": (
+        409,
+        _l(
+            "Ce code n'a pas de questionnaire de départ. Saisissez d'abord le questionnaire de "
+            "départ, ou choisissez le questionnaire rétrospectif."
+        ),
+    ),
+    "retro_with_pair": (
+        409,
+        _l("Ce code a déjà un questionnaire de départ : choisissez le questionnaire de fin."),
+    ),
+    "pair_with_retro": (
+        409,
+        _l(
+            "Ce code a déjà un questionnaire rétrospectif : il n'a pas de questionnaire de "
+            "départ ni de fin."
+        ),
+    ),
+    "not_found": (404, _l("Cette saisie n'existe pas.")),
+    "not_paper": (
+        409,
+        _l("Ce questionnaire a été rempli en ligne par la personne : il ne se saisit pas ici."),
+    ),
+    "blind": (
+        403,
+        _l(
+            "Vous faites la seconde saisie de ce questionnaire : la première saisie vous reste "
+            "cachée jusqu'à la fin de la vôtre."
+        ),
+    ),
+    "own_entry": (
+        403,
+        _l(
+            "Vous avez saisi ou corrigé ce questionnaire : la seconde saisie doit être faite par "
+            "une autre personne."
+        ),
+    ),
+    "second_entry_not_wanted": (
+        409,
+        _l("Ce questionnaire n'a pas été tiré au sort pour une seconde saisie."),
+    ),
+    "second_entry_taken": (
+        409,
+        _l("Une autre personne fait déjà la seconde saisie de ce questionnaire."),
+    ),
+    "second_entry_done": (409, _l("La seconde saisie de ce questionnaire est déjà terminée.")),
+    "second_entry_not_started": (
+        409,
+        _l("Commencez la seconde saisie depuis la liste des questionnaires à saisir deux fois."),
+    ),
+    "second_entry_not_done": (409, _l("La seconde saisie de ce questionnaire n'est pas finie.")),
+    "bad_settings": (422, _l("Ces réglages ne sont pas possibles.")),
+}
+EMPTY_CODE = _l("Tapez le code écrit sur le questionnaire, ou scannez son QR code.")
+FORM_NAMES: Mapping[str, object] = {
+    FormKind.BEFORE.value: _l("Questionnaire de départ"),
+    FormKind.AFTER.value: _l("Questionnaire de fin"),
+    FormKind.RETRO.value: _l("Questionnaire rétrospectif"),
+}
+ENTRY_ACTIONS = ("save", "finish")
+
+
+def _definition() -> Definition:
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    return definition
+
+
+def _user() -> StaffUser:
+    user = current_staff()
+    assert user is not None  # @requires ran first
+    return user
+
+
+def _visible_structures(user: StaffUser) -> list[Structure]:
+    structures = list(get_session().scalars(select(Structure).order_by(Structure.name)))
+    allowed = set(visible_structure_ids(user, structures))
+    return [s for s in structures if s.id in allowed]
+
+
+def _structure_by_id(raw: str) -> Structure | None:
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 10):
+        return None
+    return get_session().get(Structure, int(raw))
+
+
+def _problem(error: entry.EntryError) -> tuple[int, str]:
+    if error.reason == "invalid_code" and error.problem is not None:
+        message = EMPTY_CODE if error.problem is codes.CodeProblem.EMPTY else None
+        return 422, str(message or CODE_MESSAGES[error.problem])
+    status, message = PROBLEMS.get(error.reason, (409, PROBLEMS["not_found"][1]))
+    return status, str(message)
+
+
+# Problems of the double-entry workflow (not started, taken, done…): back to the list, with
+# the message, rather than an error page.
+WORKFLOW = frozenset(
+    {
+        "second_entry_not_wanted",
+        "second_entry_taken",
+        "second_entry_done",
+        "second_entry_not_started",
+        "second_entry_not_done",
+    }
+)
+
+
+def _problem_page(
+    error: entry.EntryError, back: str | None = None, redirect_queue: bool = False
+) -> Rendered:
+    status, message = _problem(error)
+    if redirect_queue and back and error.reason in WORKFLOW:
+        flash(message)
+        return redirect(back)
+    link = None
+    if error.response is not None and error.reason in ("already_entered",):
+        link = url_for("entry.form", response_id=error.response.id)
+    return render_template(
+        "staff/entry_problem.html",
+        message=message,
+        link=link,
+        back=back or url_for("entry.index"),
+    ), status
+
+
+def _languages() -> list[str]:
+    languages: tuple[str, ...] = current_app.config["SELFCHECK_LANGUAGES"]
+    return list(languages)
+
+
+def _paper_locale(chosen: str | None) -> str:
+    return chosen if chosen in _languages() else select_locale()
+
+
+# --- find or create ------------------------------------------------------------------------
+
+
+@blueprint.route("/", methods=["GET", "POST"])
+@requires(Permission.ENTER)
+def index() -> Rendered:
+    user = _user()
+    by_code = OpenByCodeForm(request.form if request.form.get("action") == "code" else None)
+    if request.method == "GET" and request.args.get("code"):
+        by_code.code.data = request.args.get("code", "")[:40]  # from a person's page link
+    without = OpenWithoutCodeForm(request.form if request.form.get("action") == "new" else None)
+    context: dict[str, Any] = {"by_code": by_code, "without": without}
+    if request.method == "POST":
+        action = request.form.get("action")
+        if action == "code":
+            return _open_by_code(user, by_code, context)
+        if action == "new":
+            return _open_without_code(user, without, context)
+        abort(400)
+    return _render_index(user, context)
+
+
+def _render_index(user: StaffUser, context: dict[str, Any], status: int = 200) -> Rendered:
+    structures = _visible_structures(user) if user.structure_id is None else []
+    return render_template(
+        "staff/entry_index.html",
+        token=secrets.token_urlsafe(24),
+        structures=structures,
+        current=select_locale(),
+        form_names=FORM_NAMES,
+        **context,
+    ), status
+
+
+def _open_by_code(user: StaffUser, form: OpenByCodeForm, context: dict[str, Any]) -> Rendered:
+    if not form.validate():
+        context["form_error"] = form.form.errors[0]
+        return _render_index(user, context, 422)
+    try:
+        response = entry.open_entry(
+            get_session(),
+            _definition(),
+            user,
+            form.code.data or "",
+            FormKind(form.form.data),
+            _paper_locale(form.lang.data),
+        )
+    except entry.EntryError as error:
+        status, message = _problem(error)
+        context["code_error"] = message
+        if error.reason == "already_entered" and error.response is not None:
+            context["existing"] = error.response
+        return _render_index(user, context, status)
+    return redirect(url_for("entry.form", response_id=response.id))
+
+
+def _open_without_code(
+    user: StaffUser, form: OpenWithoutCodeForm, context: dict[str, Any]
+) -> Rendered:
+    if not form.validate():
+        problems = form.form.errors or form.token.errors
+        context["new_error"] = problems[0]
+        return _render_index(user, context, 422)
+    db = get_session()
+    structure = user.structure
+    if structure is None:
+        structure = _structure_by_id(form.structure.data or "")
+        if structure is None:
+            context["new_error"] = gettext("Choisissez une structure.")
+            return _render_index(user, context, 422)
+    try:
+        response = entry.open_uncoded(
+            db,
+            _definition(),
+            user,
+            structure,
+            FormKind(form.form.data),
+            _paper_locale(form.lang.data),
+            form.token.data,
+        )
+    except entry.EntryError as error:
+        status, message = _problem(error)
+        context["new_error"] = message
+        return _render_index(user, context, status)
+    return redirect(url_for("entry.form", response_id=response.id))
+
+
+# --- the entry screen (first entry) ----------------------------------------------------------
+
+
+@blueprint.route("/<int:response_id>", methods=["GET", "POST"])
+@requires(Permission.ENTER, keep_post=True)
+def form(response_id: int) -> Rendered:
+    user = _user()
+    db = get_session()
+    definition = _definition()
+    try:
+        response = entry.load_paper_response(db, user, response_id)
+    except entry.EntryError as error:
+        return _problem_page(error)
+    kind = FormKind(response.form)
+    if request.method == "GET":
+        pending = take_pending_post(user, request.path)
+        if pending is not None:
+            parsed = entry.parse_values(definition, kind, pending)
+            return _render_entry(response, parsed.values, parsed.errors, restored=True)
+        return _render_entry(response, journey.answers_of(response))
+    action = request.form.get("action", "save")
+    if action not in ENTRY_ACTIONS:
+        abort(400)
+    parsed = entry.parse_values(definition, kind, request.form)
+    if not parsed.valid:
+        return _render_entry(response, parsed.values, parsed.errors, status=422)
+    was_submitted = response.is_submitted
+    result = entry.save_entry(db, definition, user, response, parsed.values, action == "finish")
+    if not result.saved:  # a finished form must stay complete
+        errors = entry.not_typed_errors(result.missing)
+        return _render_entry(response, parsed.values, errors, status=422)
+    if action == "finish" and result.missing:
+        errors = entry.not_typed_errors(result.missing)
+        return _render_entry(response, journey.answers_of(response), errors, status=422, saved=True)
+    code = codes.display(response.beneficiary.code)
+    if was_submitted:
+        flash(gettext("Modifications enregistrées pour le code %(code)s.", code=code))
+        return redirect(url_for("entry.form", response_id=response.id))
+    if action == "finish":
+        message = gettext("Questionnaire du code %(code)s saisi et terminé.", code=code)
+        if result.double_entry_wanted:
+            message += " " + gettext(
+                "Il est tiré au sort pour une seconde saisie, par une autre personne."
+            )
+        flash(message)
+        return redirect(url_for("entry.index"))
+    flash(
+        gettext(
+            "Saisie enregistrée. Pour la reprendre plus tard, tapez de nouveau le code %(code)s.",
+            code=code,
+        )
+    )
+    return redirect(url_for("entry.form", response_id=response.id))
+
+
+def _render_entry(
+    response: Response,
+    values: Mapping[str, Sequence[str]],
+    errors: Mapping[str, Sequence[str]] | None = None,
+    status: int = 200,
+    restored: bool = False,
+    saved: bool = False,
+) -> tuple[str, int]:
+    definition = _definition()
+    kind = FormKind(response.form)
+    screen = entry.build_screen(definition, kind, values, errors)
+    entered_by = get_session().get(StaffUser, response.entered_by_id or 0)
+    return _entry_screen(
+        screen,
+        response,
+        form_title=definition.titles[kind],
+        second=False,
+        submitted=response.is_submitted,
+        entered_by=entered_by.email if entered_by else None,
+        flags={"restored": restored, "saved": saved, "has_errors": bool(errors)},
+        action_url=url_for("entry.form", response_id=response.id),
+        status=status,
+    )
+
+
+def _entry_screen(
+    screen: Any,
+    response: Response,
+    *,
+    form_title: str,
+    second: bool,
+    submitted: bool,
+    entered_by: str | None,
+    flags: dict[str, bool],
+    action_url: str,
+    status: int,
+) -> tuple[str, int]:
+    """The one entry screen, for a first entry or a blind second one."""
+    return render_template(
+        "staff/entry_form.html",
+        screen=screen,
+        response=response,
+        form_title=form_title,
+        code=response.beneficiary.code,
+        second=second,
+        submitted=submitted,
+        entered_by=entered_by,
+        action_url=action_url,
+        NO_ANSWER=NO_ANSWER,
+        **flags,
+    ), status
+
+
+# --- blind second entry --------------------------------------------------------------------------
+
+
+@blueprint.get("/second")
+@requires(Permission.SECOND_ENTRY)
+def second_entries() -> Rendered:
+    user = _user()
+    ids = [s.id for s in _visible_structures(user)]
+    lines = entry.second_entry_queue(get_session(), user, ids)
+    return render_template(
+        "staff/entry_second.html", lines=lines, form_names=FORM_NAMES, states=entry.QueueState
+    )
+
+
+@blueprint.post("/second/<int:response_id>/start")
+@requires(Permission.SECOND_ENTRY)
+def start_second(response_id: int) -> Rendered:
+    try:
+        entry.start_second_entry(get_session(), _user(), response_id)
+    except entry.EntryError as error:
+        return _problem_page(error, back=url_for("entry.second_entries"))
+    return redirect(url_for("entry.second", response_id=response_id))
+
+
+@blueprint.route("/second/<int:response_id>", methods=["GET", "POST"])
+@requires(Permission.SECOND_ENTRY, keep_post=True)
+def second(response_id: int) -> Rendered:
+    user = _user()
+    db = get_session()
+    definition = _definition()
+    try:
+        response, second_entry = entry.load_second_entry(db, user, response_id)
+    except entry.EntryError as error:
+        return _problem_page(error, back=url_for("entry.second_entries"), redirect_queue=True)
+    kind = FormKind(response.form)
+    if request.method == "GET":
+        pending = take_pending_post(user, request.path)
+        if pending is not None:
+            parsed = entry.parse_values(definition, kind, pending)
+            return _render_second(response, parsed.values, parsed.errors, restored=True)
+        return _render_second(response, entry.second_entry_values(second_entry))
+    action = request.form.get("action", "save")
+    if action not in ENTRY_ACTIONS:
+        abort(400)
+    parsed = entry.parse_values(definition, kind, request.form)
+    if not parsed.valid:
+        return _render_second(response, parsed.values, parsed.errors, status=422)
+    try:
+        result = entry.save_second_entry(
+            db, definition, user, response, second_entry, parsed.values, action == "finish"
+        )
+    except entry.EntryError as error:  # finished meanwhile (a double click)
+        return _problem_page(error, back=url_for("entry.second_entries"), redirect_queue=True)
+    code = codes.display(response.beneficiary.code)
+    if action == "finish" and result.missing:
+        errors = entry.not_typed_errors(result.missing)
+        values = entry.second_entry_values(second_entry)
+        return _render_second(response, values, errors, status=422, saved=True)
+    if action == "finish":
+        differing = second_entry.differing_fields
+        flash(
+            ngettext(
+                "Seconde saisie du code %(code)s terminée : %(num)d écart avec la première, "
+                "à résoudre par un ou une responsable.",
+                "Seconde saisie du code %(code)s terminée : %(num)d écarts avec la première, "
+                "à résoudre par un ou une responsable.",
+                differing,
+                code=code,
+            )
+            if differing
+            else gettext(
+                "Seconde saisie du code %(code)s terminée : identique à la première.", code=code
+            )
+        )
+        return redirect(url_for("entry.second_entries"))
+    flash(gettext("Seconde saisie enregistrée. Vous pourrez la reprendre depuis la liste."))
+    return redirect(url_for("entry.second", response_id=response.id))
+
+
+def _render_second(
+    response: Response,
+    values: Mapping[str, Sequence[str]],
+    errors: Mapping[str, Sequence[str]] | None = None,
+    status: int = 200,
+    restored: bool = False,
+    saved: bool = False,
+) -> tuple[str, int]:
+    definition = _definition()
+    kind = FormKind(response.form)
+    # Blind: only the second entry's own values are ever put on this page.
+    screen = entry.build_screen(definition, kind, values, errors)
+    return _entry_screen(
+        screen,
+        response,
+        form_title=definition.titles[kind],
+        second=True,
+        submitted=False,
+        entered_by=None,
+        flags={"restored": restored, "saved": saved, "has_errors": bool(errors)},
+        action_url=url_for("entry.second", response_id=response.id),
+        status=status,
+    )
+
+
+# --- differences -------------------------------------------------------------------------------
+
+
+@blueprint.get("/discrepancies")
+@requires(Permission.RESOLVE)
+def discrepancies() -> Rendered:
+    user = _user()
+    ids = [s.id for s in _visible_structures(user)]
+    db = get_session()
+    definition = _definition()
+    return render_template(
+        "staff/entry_discrepancies.html",
+        rates=entry.discrepancy_rates(db, definition, ids),
+        pending=entry.pending_resolutions(db, ids),
+        form_names=FORM_NAMES,
+    )
+
+
+@blueprint.route("/discrepancies/<int:response_id>", methods=["GET", "POST"])
+@requires(Permission.RESOLVE, keep_post=True)
+def resolve(response_id: int) -> Rendered:
+    user = _user()
+    db = get_session()
+    definition = _definition()
+    back = url_for("entry.discrepancies")
+    try:
+        second_entry, response = entry.load_resolution(db, user, response_id)
+    except entry.EntryError as error:
+        return _problem_page(error, back=back, redirect_queue=True)
+    if request.method == "POST":
+        chosen, errors = entry.parse_resolution(definition, response, second_entry, request.form)
+        if not errors and not chosen:
+            errors = {"": [gettext("Choisissez la bonne réponse d'au moins une question.")]}
+        if errors:
+            return _render_resolve(second_entry, response, request.form, errors, status=422)
+        settled = entry.resolve(db, definition, user, second_entry, response, chosen)
+        flash(
+            ngettext(
+                "%(num)d écart résolu : la réponse enregistrée est mise à jour.",
+                "%(num)d écarts résolus : les réponses enregistrées sont mises à jour.",
+                settled,
+            )
+        )
+        if second_entry.resolved_at is not None:
+            return redirect(back)
+        return redirect(url_for("entry.resolve", response_id=response_id))
+    pending = take_pending_post(user, request.path)
+    return _render_resolve(second_entry, response, pending, restored=pending is not None)
+
+
+def _render_resolve(
+    second_entry: SecondEntry,
+    response: Response,
+    posted: MultiDict[str, str] | None = None,
+    errors: Mapping[str, Sequence[str]] | None = None,
+    status: int = 200,
+    restored: bool = False,
+) -> tuple[str, int]:
+    definition = _definition()
+    views = entry.discrepancy_views(definition, response, second_entry, posted, errors)
+    return render_template(
+        "staff/entry_resolve.html",
+        views=views,
+        response=response,
+        second_entry=second_entry,
+        code=response.beneficiary.code,
+        form_title=definition.titles[FormKind(response.form)],
+        posted=posted or MultiDict(),
+        errors=errors or {},
+        restored=restored,
+        NO_ANSWER=NO_ANSWER,
+    ), status
+
+
+# --- structure settings ------------------------------------------------------------------------
+
+
+@blueprint.route("/settings", methods=["GET", "POST"])
+@requires(Permission.MANAGE_STRUCTURE)
+def settings() -> Rendered:
+    user = _user()
+    structures = _visible_structures(user)
+    wanted = request.values.get("structure", "")
+    if wanted:
+        structure = next((s for s in structures if str(s.id) == wanted), None)
+        if structure is None:
+            abort(403 if _structure_by_id(wanted) else 404)
+    else:
+        own = [s for s in structures if s.id == user.structure_id]
+        candidates = own or (structures if len(structures) == 1 else [])
+        structure = candidates[0] if candidates else None
+    if structure is None:
+        return render_template("staff/entry_settings.html", structures=structures, form=None)
+    form = SettingsForm(
+        request.form
+        if request.method == "POST"
+        else MultiDict(
+            {
+                "double_entry_percent": str(structure.double_entry_percent),
+                "after_due_weeks": str(structure.after_due_weeks),
+            }
+        )
+    )
+    if request.method == "POST":
+        if not form.validate():
+            return render_template(
+                "staff/entry_settings.html", structures=structures, structure=structure, form=form
+            ), 422
+        try:
+            changed = entry.update_settings(
+                get_session(),
+                user,
+                structure,
+                form.double_entry_percent.number,
+                form.after_due_weeks.number,
+            )
+        except entry.EntryError as error:
+            return _problem_page(error, back=url_for("entry.settings"))
+        flash(
+            gettext("Réglages enregistrés.")
+            if changed
+            else gettext("Rien n'a changé : les réglages étaient déjà ceux-là.")
+        )
+        return redirect(url_for("entry.settings", structure=structure.id))
+    return render_template(
+        "staff/entry_settings.html", structures=structures, structure=structure, form=form
+    )

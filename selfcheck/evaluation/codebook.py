@@ -1,0 +1,394 @@
+"""The codebook of an export: every column, its question in each language, its value labels,
+the form(s) and definition version it comes from, and the Coop topic / competence crosswalk.
+
+Three renderings of the same `Codebook`: `datapackage.json` (Frictionless Data package with a
+Table Schema), `codebook.html` (printable/codebook.html) and `codebook.pdf` (the same HTML
+through WeasyPrint, tagged PDF/UA-1, fetching only files of printable/). The app's codebook
+page shows it too (templates/evaluator/codebook.html).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import weasyprint  # type: ignore[import-untyped]
+from flask import current_app
+from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, option_values
+from selfcheck.paper.operations import PDF_VARIANT, PRINTABLE_DIR, LocalFetcher
+from selfcheck.questionnaire.model import Definition, FormKind, Option
+
+TEMPLATE = "codebook.html"
+STYLESHEET = "codebook.css"
+FORMATS: Mapping[str, str] = {
+    "csv": "csv",
+    "csv-excel": "csv",
+    "xlsx": "xlsx",
+    "sav": "sav",
+    "dta": "dta",
+}
+
+
+@dataclass(frozen=True)
+class ValueLabel:
+    value: int
+    code: str  # the definition's code ("feminin"), or the value itself
+    labels: Mapping[str, str]  # language -> label
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    type: str  # Table Schema type: integer or string
+    labels: Mapping[str, str]  # language -> question / description
+    values: tuple[ValueLabel, ...] = ()
+    forms: tuple[str, ...] = ()
+    item: str | None = None
+    option: str | None = None
+    coop_topic: str | None = None
+    competence: str | None = None
+
+
+@dataclass
+class Codebook:
+    shape: str
+    definition_id: str
+    definition_version: str
+    languages: tuple[str, ...]
+    columns: list[Entry]
+    # Long shape: the values of the `variable` column, described like columns of the wide one.
+    variables: list[Entry] = field(default_factory=list)
+    data_file: str = "data.csv"
+    data_format: str = "csv"
+    delimiter: str = ","
+    report: Mapping[str, Any] = field(default_factory=dict)
+    report_lines: list[str] = field(default_factory=list)
+    created: str = ""
+
+
+def _languages() -> tuple[str, ...]:
+    languages: tuple[str, ...] = tuple(current_app.config["SELFCHECK_LANGUAGES"])
+    return languages
+
+
+def _crosswalk(definition: Definition, entry_field: Field) -> tuple[str | None, str | None]:
+    item = entry_field.item
+    topic, competence = item.coop_topic, item.competence
+    if entry_field.option is not None:
+        if item.scale == "coop_topic":
+            topic = entry_field.option.code
+        if item.scale == "competence":
+            competence = entry_field.option.code
+    return topic, competence
+
+
+def _values(
+    options: Sequence[Option], translated: Mapping[str, Sequence[tuple[int, str]]]
+) -> tuple[ValueLabel, ...]:
+    codes = {value: code for code, value in option_values(options).items()}
+    first = next(iter(translated.values()), ())
+    return tuple(
+        ValueLabel(
+            value,
+            codes.get(value, str(value)),
+            {lang: dict(labels).get(value, "") for lang, labels in translated.items()},
+        )
+        for value, _label in first
+    )
+
+
+def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
+    """The codebook of an export of this shape, texts in every configured language."""
+    languages = _languages()
+    layouts: dict[str, Layout] = {}
+    for lang in languages:
+        with force_locale(lang):
+            layouts[lang] = Layout(definition, shape, free_text)
+    base = layouts[languages[0]]
+    meta: dict[str, tuple[str, Field]] = {}
+    for kind in FORMS:
+        for entry_field in base.fields[kind]:
+            meta[f"{kind.value}_{entry_field.suffix}"] = (kind.value, entry_field)
+    qi_items = {
+        "age_band": "AGE",
+        "gender": "GENDER",
+        "diploma": "DIPLOMA",
+        "status": "STATUS",
+        "area": "AREA",
+    }
+
+    def entry(index: int, name: str, forms: tuple[str, ...], entry_field: Field | None) -> Entry:
+        column = base.columns[index]
+        labels = {lang: layouts[lang].columns[index].label for lang in languages}
+        translated = {lang: layouts[lang].columns[index].value_labels for lang in languages}
+        values: tuple[ValueLabel, ...] = ()
+        if column.value_labels:
+            item_code = entry_field.item.code if entry_field else qi_items.get(name)
+            options = (
+                definition.item(item_code).options
+                if item_code and (entry_field is None or entry_field.option is None)
+                else ()
+            )
+            values = _values(options, translated)
+        topic, competence = _crosswalk(definition, entry_field) if entry_field else (None, None)
+        return Entry(
+            name=name,
+            type="integer" if column.kind == "int" else "string",
+            labels=labels,
+            values=values,
+            forms=forms,
+            item=entry_field.item.code if entry_field else qi_items.get(name),
+            option=entry_field.option.code if entry_field and entry_field.option else None,
+            coop_topic=topic,
+            competence=competence,
+        )
+
+    columns = []
+    for index, column in enumerate(base.columns):
+        found_meta = meta.get(column.name)
+        if found_meta is None:
+            columns.append(entry(index, column.name, (), None))
+        else:
+            columns.append(entry(index, column.name, (found_meta[0],), found_meta[1]))
+    variables: list[Entry] = []
+    if shape is Shape.LONG:
+        wide = {lang: _wide_layout(definition, lang, free_text) for lang in languages}
+        seen: dict[str, Entry] = {}
+        for index, column in enumerate(wide[languages[0]].columns):
+            if column.name not in meta:
+                continue
+            form, entry_field = meta[column.name]
+            found = seen.get(entry_field.suffix)
+            if found is not None:
+                seen[entry_field.suffix] = Entry(
+                    **{**found.__dict__, "forms": (*found.forms, form)}
+                )
+                continue
+            labels = {lang: _strip_form(wide[lang].columns[index].label) for lang in languages}
+            translated = {lang: wide[lang].columns[index].value_labels for lang in languages}
+            options = entry_field.item.options if entry_field.option is None else ()
+            topic, competence = _crosswalk(definition, entry_field)
+            seen[entry_field.suffix] = Entry(
+                name=entry_field.suffix,
+                type="string" if column.kind == "str" else "integer",
+                labels=labels,
+                values=_values(options, translated) if column.value_labels else (),
+                forms=(form,),
+                item=entry_field.item.code,
+                option=entry_field.option.code if entry_field.option else None,
+                coop_topic=topic,
+                competence=competence,
+            )
+        variables = list(seen.values())
+    return Codebook(
+        shape=shape.value,
+        definition_id=definition.id,
+        definition_version=definition.version,
+        languages=languages,
+        columns=columns,
+        variables=variables,
+        created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def _wide_layout(definition: Definition, lang: str, free_text: bool) -> Layout:
+    with force_locale(lang):
+        return Layout(definition, Shape.WIDE, free_text)
+
+
+def _strip_form(label: str) -> str:
+    return label.split("] ", 1)[1] if label.startswith("[") and "] " in label else label
+
+
+def for_data_file(codebook: Codebook, data_file: str, data_format: str) -> Codebook:
+    codebook.data_file = data_file
+    codebook.data_format = FORMATS.get(data_format, data_format)
+    codebook.delimiter = ";" if data_format == "csv-excel" else ","
+    return codebook
+
+
+# --- Frictionless Data package ---------------------------------------------------------------
+
+
+def datapackage(codebook: Codebook) -> dict[str, Any]:
+    """datapackage.json: one tabular resource (the data file) with its Table Schema."""
+    lang = str(get_locale() or codebook.languages[0])
+    if lang not in codebook.languages:
+        lang = codebook.languages[0]
+    fields = []
+    for entry in codebook.columns:
+        described: dict[str, Any] = {
+            "name": entry.name,
+            "type": entry.type,
+            "title": entry.labels[lang],
+            "description": " / ".join(
+                f"{language}: {entry.labels[language]}" for language in codebook.languages
+            ),
+        }
+        if entry.values:
+            described["constraints"] = {"enum": [value.value for value in entry.values]}
+            described["valueLabels"] = {
+                str(value.value): value.labels[lang] for value in entry.values
+            }
+        if entry.forms:
+            described["selfcheck:forms"] = list(entry.forms)
+        for key in ("item", "option", "coop_topic", "competence"):
+            if getattr(entry, key):
+                described[f"selfcheck:{key}"] = getattr(entry, key)
+        fields.append(described)
+    resource: dict[str, Any] = {
+        "name": "responses",
+        "path": codebook.data_file,
+        "format": codebook.data_format,
+        "profile": "tabular-data-resource",
+        "schema": {"fields": fields, "missingValues": [""]},
+    }
+    if codebook.data_format == "csv":
+        resource["encoding"] = "utf-8-sig" if codebook.delimiter == ";" else "utf-8"
+        resource["dialect"] = {"delimiter": codebook.delimiter, "header": True}
+    package: dict[str, Any] = {
+        "profile": "tabular-data-package",
+        "name": "selfcheck-export",
+        "title": _("Export anonymisé selfcheck"),
+        "created": codebook.created,
+        "selfcheck:definition": {
+            "id": codebook.definition_id,
+            "version": codebook.definition_version,
+        },
+        "selfcheck:shape": codebook.shape,
+        "selfcheck:anonymisation": dict(codebook.report),
+        "resources": [resource],
+    }
+    if codebook.variables:
+        package["selfcheck:variables"] = [
+            {
+                "name": entry.name,
+                "title": entry.labels[lang],
+                "forms": list(entry.forms),
+                "valueLabels": {str(v.value): v.labels[lang] for v in entry.values},
+            }
+            for entry in codebook.variables
+        ]
+    return package
+
+
+def datapackage_json(codebook: Codebook) -> bytes:
+    return json.dumps(datapackage(codebook), ensure_ascii=False, indent=2).encode("utf-8")
+
+
+# --- HTML and PDF ----------------------------------------------------------------------------
+
+
+class _Printer:
+    """The Jinja environment of printable/ and the WeasyPrint fetcher (local files only)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory.resolve()
+        self.env = Environment(
+            loader=FileSystemLoader(self.directory),
+            autoescape=select_autoescape(("html",), default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
+        )
+        self.env.install_gettext_callables(  # type: ignore[attr-defined]
+            _gettext, _ngettext, newstyle=True
+        )
+        self.fetcher = LocalFetcher(self.directory)
+
+
+def _gettext(text: str, **variables: Any) -> str:
+    return str(_(text, **variables))
+
+
+def _ngettext(singular: str, plural: str, number: int, **variables: Any) -> str:
+    from flask_babel import ngettext
+
+    return str(ngettext(singular, plural, number, **variables))
+
+
+_printers: dict[Path, _Printer] = {}
+_lock = threading.Lock()
+
+
+def _printer() -> _Printer:
+    directory = Path(current_app.config.get("SELFCHECK_PRINTABLE_DIR") or PRINTABLE_DIR)
+    with _lock:
+        if directory not in _printers:
+            _printers[directory] = _Printer(directory)
+        return _printers[directory]
+
+
+def form_names() -> dict[str, str]:
+    return {
+        FormKind.BEFORE.value: _("départ"),
+        FormKind.AFTER.value: _("fin"),
+        FormKind.RETRO.value: _("rétrospectif"),
+    }
+
+
+def html(codebook: Codebook) -> str:
+    lang = str(get_locale() or codebook.languages[0])
+    template = _printer().env.get_template(TEMPLATE)
+    return template.render(
+        codebook=codebook,
+        lang=lang if lang in codebook.languages else codebook.languages[0],
+        form_names=form_names(),
+    )
+
+
+_pdf_cache: dict[tuple[object, ...], bytes] = {}
+PDF_CACHE_SIZE = 32
+
+
+def pdf(codebook: Codebook) -> bytes:
+    """The codebook as a tagged PDF. It does not depend on the data (the anonymisation report
+    is a file of its own in the bundle, and the data file is named data.*), so one rendering
+    serves every export of the same shape, language and day (rendering takes seconds)."""
+    lang = str(get_locale() or codebook.languages[0])
+    key = (
+        id(current_app),
+        codebook.definition_id,
+        codebook.definition_version,
+        codebook.shape,
+        tuple(entry.name for entry in codebook.columns),
+        lang,
+        codebook.created[:10],
+    )
+    with _lock:
+        cached = _pdf_cache.get(key)
+    if cached is not None:
+        return cached
+    plain = Codebook(
+        **{**codebook.__dict__, "report": {}, "report_lines": [], "data_file": "data.*"}
+    )
+    data = _render_pdf(plain)
+    with _lock:
+        if len(_pdf_cache) >= PDF_CACHE_SIZE:
+            _pdf_cache.clear()
+        _pdf_cache[key] = data
+    return data
+
+
+def _render_pdf(codebook: Codebook) -> bytes:
+    printer = _printer()
+    stylesheet = weasyprint.CSS(
+        filename=str(printer.directory / STYLESHEET), url_fetcher=printer.fetcher
+    )
+    document = weasyprint.HTML(
+        string=html(codebook),
+        base_url=printer.directory.as_uri() + "/",
+        url_fetcher=printer.fetcher,
+    ).render(stylesheets=[stylesheet], pdf_variant=PDF_VARIANT)
+    data: bytes = document.write_pdf(pdf_variant=PDF_VARIANT)
+    return data

@@ -1,0 +1,695 @@
+"""The impact dashboard: the reference survey's indicators as protected tables.
+
+`build_dashboard` checks the population (fewer than k people: `ScopeError` 422, nothing is
+shown), collects the raw counts in SQL (`indicators.collect`, about ten queries), turns them
+into tables in the order of the reference survey (respondent, path, evolution, typology,
+data quality) and passes every table through `disclosure.protect` before returning it. Each
+table is registered under a key (`TABLES`), which is also its CSV download name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from selfcheck.evaluation import indicators, typology
+from selfcheck.evaluation.disclosure import Cell, Column, Hidden, Row, Table, protect
+from selfcheck.evaluation.scope import EvaluationFilters, require_at_least_k
+from selfcheck.platform.models import Channel, Response, SecondEntry
+from selfcheck.questionnaire.model import Definition, FormKind, Item
+
+PROFILE_FORMS = (FormKind.BEFORE, FormKind.RETRO)
+PATH_FORMS = (FormKind.AFTER, FormKind.RETRO)
+# Number of sessions, in bands (SESSIONS is a number from 1 to 200).
+SESSION_BANDS: tuple[tuple[str, object, int, int], ...] = (
+    ("1", _l("1 fois"), 1, 1),
+    ("2_3", _l("2 ou 3 fois"), 2, 3),
+    ("4_6", _l("4 à 6 fois"), 4, 6),
+    ("7_10", _l("7 à 10 fois"), 7, 10),
+    ("11_plus", _l("11 fois ou plus"), 11, 10**6),
+)
+FORM_LABELS: Mapping[str, object] = {
+    FormKind.BEFORE.value: _l("Questionnaires de départ"),
+    FormKind.AFTER.value: _l("Questionnaires de fin"),
+    FormKind.RETRO.value: _l("Questionnaires rétrospectifs"),
+}
+CHANNEL_LABELS: Mapping[str, object] = {
+    Channel.ONLINE.value: _l("En ligne"),
+    Channel.PAPER.value: _l("Papier"),
+    Channel.PHONE.value: _l("Téléphone"),
+}
+PEOPLE = Column("people", _l("Personnes"))
+
+
+class UnknownTable(KeyError):
+    """A CSV download asked for a table that does not exist."""
+
+
+@dataclass(frozen=True)
+class Context:
+    definition: Definition
+    raw: indicators.RawIndicators
+
+
+Builder = Callable[[Context], Table]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str
+    section: str
+    build: Builder
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: object
+    intro: object | None
+    tables: tuple[Table, ...]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    people: int
+    people_by_form: Mapping[str, int]
+    k: int
+    sections: tuple[Section, ...]
+
+    def table(self, key: str) -> Table:
+        for section in self.sections:
+            for table in section.tables:
+                if table.key == key:
+                    return table
+        raise UnknownTable(key)
+
+
+# --- building tables --------------------------------------------------------------------
+
+
+def _cells(counts: Sequence[int], base: int) -> tuple[Cell, ...]:
+    return tuple(Cell(count, base) for count in counts)
+
+
+def _item_rows(item: Item, columns: Sequence[tuple[Mapping[str, int], int]]) -> tuple[Row, ...]:
+    """One row per option of the item; one cell per (counts, base) column."""
+    return tuple(
+        Row(
+            option.code,
+            gettext(option.label),
+            tuple(Cell(int(counts.get(option.code, 0)), base) for counts, base in columns),
+        )
+        for option in item.options
+    )
+
+
+def item_table(
+    key: str,
+    code: str,
+    title: object,
+    forms: Sequence[FormKind],
+    note: object | None = None,
+) -> Builder:
+    """A single or multiple choice item over the people who answered it."""
+
+    def build(context: Context) -> Table:
+        item = context.definition.item(code)
+        counts = context.raw.counts(code, forms)
+        single = item.type != "multiple"
+        base = sum(counts.get(c, 0) for c in item.option_codes) if single else None
+        base = base if base is not None else context.raw.base(code, forms)
+        multiple_note = _l("Plusieurs réponses possibles : le total dépasse 100 %.")
+        return Table(
+            key=key,
+            title=title,
+            row_header=_l("Réponse"),
+            columns=(PEOPLE,),
+            rows=_item_rows(item, [(counts, base)]),
+            additive=single,
+            note=note if single else (note or multiple_note),
+        )
+
+    return build
+
+
+def device_use(context: Context) -> Table:
+    """How often each device is used, among the people who have it (one column per device)."""
+    codes = ("USE_SMARTPHONE", "USE_TABLET", "USE_LAPTOP", "USE_DESKTOP")
+    labels = (_l("Smartphone"), _l("Tablette"), _l("Ordinateur portable"), _l("Ordinateur fixe"))
+    items = [context.definition.item(code) for code in codes]
+    columns = []
+    for item in items:
+        counts = context.raw.counts(item.code, PROFILE_FORMS)
+        columns.append((counts, sum(counts.get(c, 0) for c in item.option_codes)))
+    return Table(
+        key="device_use",
+        title=_l("Fréquence d'usage de chaque appareil"),
+        row_header=_l("Fréquence"),
+        columns=tuple(
+            Column(code.lower(), label) for code, label in zip(codes, labels, strict=True)
+        ),
+        rows=_item_rows(items[0], columns),
+        additive=True,
+        note=_l("Parmi les personnes qui ont cet appareil."),
+    )
+
+
+def sessions(context: Context) -> Table:
+    counts = context.raw.counts("SESSIONS", PATH_FORMS)
+    banded = []
+    for key, label, low, high in SESSION_BANDS:
+        total = sum(
+            n for value, n in counts.items() if value.isdigit() and low <= int(value) <= high
+        )
+        banded.append((key, label, total))
+    base = sum(total for _k, _l2, total in banded)
+    return Table(
+        key="sessions",
+        title=_l("Nombre de séances"),
+        row_header=_l("Séances"),
+        columns=(PEOPLE,),
+        rows=tuple(Row(key, label, (Cell(total, base),)) for key, label, total in banded),
+        additive=True,
+    )
+
+
+COMFORT_COLUMNS = (
+    Column("pairs_before", _l("Avant (départ/fin)")),
+    Column("pairs_now", _l("Aujourd'hui (départ/fin)")),
+    Column("retro_before", _l("Avant (rétrospectif)")),
+    Column("retro_now", _l("Aujourd'hui (rétrospectif)")),
+)
+
+
+def comfort(context: Context) -> Table:
+    item = context.definition.item("COMFORT")
+    columns = []
+    for evolution in (context.raw.pairs, context.raw.retro):
+        base = sum(evolution.comfort.values())
+        then: dict[str, int] = {}
+        now: dict[str, int] = {}
+        for (before_rank, now_rank), number in evolution.comfort.items():
+            then[str(before_rank)] = then.get(str(before_rank), 0) + number
+            now[str(now_rank)] = now.get(str(now_rank), 0) + number
+        by_code = {o.rank: o.code for o in item.options if o.rank is not None}
+        columns.append(({by_code[int(r)]: n for r, n in then.items()}, base))
+        columns.append(({by_code[int(r)]: n for r, n in now.items()}, base))
+    return Table(
+        key="comfort",
+        title=_l("Aisance avec le numérique, avant et aujourd'hui"),
+        row_header=_l("Aisance"),
+        columns=COMFORT_COLUMNS,
+        rows=_item_rows(item, columns),
+        additive=True,
+        note=_l(
+            "« Départ/fin » : les mêmes personnes, qui ont rempli un questionnaire de départ "
+            "puis un questionnaire de fin. « Rétrospectif » : des personnes qui ont dit en une "
+            "seule fois comment elles étaient avant et comment elles sont aujourd'hui."
+        ),
+    )
+
+
+def comfort_change(context: Context) -> Table:
+    rows: list[tuple[str, object, list[int]]] = [
+        ("more", _l("Plus à l'aise qu'avant"), []),
+        ("same", _l("Aussi à l'aise qu'avant"), []),
+        ("less", _l("Moins à l'aise qu'avant"), []),
+    ]
+    bases = []
+    for evolution in (context.raw.pairs, context.raw.retro):
+        more = sum(n for (b, a), n in evolution.comfort.items() if a > b)
+        same = sum(n for (b, a), n in evolution.comfort.items() if a == b)
+        less = sum(n for (b, a), n in evolution.comfort.items() if a < b)
+        for (_key, _label, values), number in zip(rows, (more, same, less), strict=True):
+            values.append(number)
+        bases.append(more + same + less)
+    return Table(
+        key="comfort_change",
+        title=_l("Évolution de l'aisance de chaque personne"),
+        row_header=_l("Évolution"),
+        columns=(
+            Column("pairs", _l("Départ/fin (mêmes personnes)")),
+            Column("retro", _l("Rétrospectif")),
+        ),
+        rows=tuple(
+            Row(key, label, tuple(Cell(v, b) for v, b in zip(values, bases, strict=True)))
+            for key, label, values in rows
+        ),
+        additive=True,
+    )
+
+
+def progress_felt(context: Context) -> Table:
+    counts = context.raw.counts("PROGRESS", PATH_FORMS)
+    yes = counts.get("3", 0) + counts.get("4", 0)
+    no = counts.get("1", 0) + counts.get("2", 0)
+    return Table(
+        key="progress_felt",
+        title=_l("Sentiment d'avoir progressé"),
+        row_header=_l("Réponse"),
+        columns=(PEOPLE,),
+        rows=(
+            Row("yes", _l("Oui (tout à fait ou un peu)"), (Cell(yes, yes + no),)),
+            Row("no", _l("Non (pas vraiment ou pas du tout)"), (Cell(no, yes + no),)),
+        ),
+        additive=True,
+    )
+
+
+def competences(context: Context) -> Table:
+    rows = []
+    for code, option in context.definition.competences.items():
+        cells = tuple(
+            Cell(
+                evolution.competence_progressed.get(code, 0),
+                evolution.competence_people.get(code, 0),
+            )
+            for evolution in (context.raw.pairs, context.raw.retro)
+        )
+        rows.append(Row(code, gettext(option.label), cells))
+    return Table(
+        key="competences",
+        title=_l("Progrès par type de compétence"),
+        row_header=_l("Type de compétence"),
+        columns=(
+            Column("pairs", _l("Départ/fin (mêmes personnes)")),
+            Column("retro", _l("Rétrospectif")),
+        ),
+        rows=tuple(rows),
+        base_per_cell=True,
+        note=_l(
+            "Personnes qui ont monté d'au moins un échelon sur une des tâches de ce type "
+            "(de « je ne sais pas encore » à « seul·e et je peux aider »), parmi celles qui "
+            "ont répondu à ces tâches avant et aujourd'hui."
+        ),
+    )
+
+
+def typology_table(context: Context) -> Table:
+    counts = context.raw.typology
+    base = sum(counts.values())
+    return Table(
+        key="typology",
+        title=_l("Les quatre profils de l'enquête de référence"),
+        row_header=_l("Profil"),
+        columns=(PEOPLE,),
+        rows=tuple(
+            Row(
+                profile.value,
+                label,
+                (Cell(counts.get(profile.value, 0), base),),
+                reference=100 * typology.REFERENCE_SHARES[profile]
+                if profile in typology.REFERENCE_SHARES
+                else None,
+            )
+            for profile, label in typology.PROFILE_LABELS.items()
+        ),
+        additive=True,
+        reference_label=_l("Enquête de référence 2023 (%)"),
+        note=_l(
+            "Profils calculés par une règle écrite (voir la documentation) à partir de l'âge, "
+            "de la situation, de qui a conseillé de venir et de l'aisance avant."
+        ),
+    )
+
+
+def pairs_completed(context: Context) -> Table:
+    q = context.raw.quality
+    return Table(
+        key="pairs_completed",
+        title=_l("Questionnaires de départ suivis d'un questionnaire de fin"),
+        row_header=_l("Questionnaire de départ"),
+        columns=(Column("forms", _l("Questionnaires")),),
+        rows=(
+            Row(
+                "with_after",
+                _l("Avec un questionnaire de fin"),
+                (Cell(q.befores_with_after, q.befores),),
+            ),
+            Row(
+                "without_after",
+                _l("Sans questionnaire de fin (pas encore ou jamais)"),
+                (Cell(q.befores - q.befores_with_after, q.befores),),
+            ),
+        ),
+        additive=True,
+        unit="forms",
+    )
+
+
+def channels(context: Context) -> Table:
+    q = context.raw.quality
+    forms = [form.value for form in FormKind]
+    bases = [sum(n for (f, _c), n in q.channels.items() if f == form) for form in forms]
+    return Table(
+        key="channels",
+        title=_l("Mode de passation"),
+        row_header=_l("Mode"),
+        columns=tuple(Column(form, FORM_LABELS[form]) for form in forms),
+        rows=tuple(
+            Row(
+                channel,
+                label,
+                tuple(
+                    Cell(q.channels.get((form, channel), 0), base)
+                    for form, base in zip(forms, bases, strict=True)
+                ),
+            )
+            for channel, label in CHANNEL_LABELS.items()
+        ),
+        additive=True,
+        unit="forms",
+    )
+
+
+def assistance(context: Context) -> Table:
+    item = context.definition.item("ASSIST")
+    forms = list(FormKind)
+    columns = []
+    for form in forms:
+        counts = context.raw.counts("ASSIST", [form])
+        columns.append((counts, sum(counts.get(c, 0) for c in item.option_codes)))
+    return Table(
+        key="assistance",
+        title=_l("Rempli seul·e ou avec de l'aide"),
+        row_header=_l("Qui a rempli"),
+        columns=tuple(Column(form.value, FORM_LABELS[form.value]) for form in forms),
+        rows=_item_rows(item, columns),
+        additive=True,
+        unit="forms",
+    )
+
+
+def double_entry(context: Context) -> Table:
+    q = context.raw.quality
+    return Table(
+        key="double_entry",
+        title=_l("Double saisie des questionnaires papier"),
+        row_header=_l("Mesure"),
+        columns=(Column("fields", _l("Champs comparés")),),
+        rows=(
+            Row(
+                "differing",
+                _l("Champs différents entre les deux saisies (taux d'écart)"),
+                (Cell(q.differing_fields, q.compared_fields),),
+            ),
+        ),
+        unit="fields",
+        note=_l(
+            "%(entries)s questionnaires papier saisis deux fois, à l'aveugle.",
+            entries=q.second_entries,
+        )
+        if q.second_entries >= 1
+        else _l("Aucun questionnaire papier n'a encore été saisi deux fois."),
+    )
+
+
+SPECS: tuple[TableSpec, ...] = (
+    TableSpec("age", "profile", item_table("age", "AGE", _l("Âge"), PROFILE_FORMS)),
+    TableSpec("gender", "profile", item_table("gender", "GENDER", _l("Genre"), PROFILE_FORMS)),
+    TableSpec("diploma", "profile", item_table("diploma", "DIPLOMA", _l("Diplôme"), PROFILE_FORMS)),
+    TableSpec("status", "profile", item_table("status", "STATUS", _l("Situation"), PROFILE_FORMS)),
+    TableSpec("area", "profile", item_table("area", "AREA", _l("Lieu de vie"), PROFILE_FORMS)),
+    TableSpec(
+        "internet_home",
+        "profile",
+        item_table("internet_home", "INTERNET_HOME", _l("Internet à la maison"), PROFILE_FORMS),
+    ),
+    TableSpec(
+        "devices", "profile", item_table("devices", "DEVICES", _l("Équipement"), PROFILE_FORMS)
+    ),
+    TableSpec("device_use", "profile", device_use),
+    TableSpec(
+        "reasons", "path", item_table("reasons", "REASONS", _l("Raisons de venir"), PROFILE_FORMS)
+    ),
+    TableSpec(
+        "prescribed",
+        "path",
+        item_table("prescribed", "PRESCRIBED", _l("Qui a conseillé de venir"), PROFILE_FORMS),
+    ),
+    TableSpec("modality", "path", item_table("modality", "MODALITY", _l("Modalité"), PATH_FORMS)),
+    TableSpec("sessions", "path", sessions),
+    TableSpec(
+        "session_length",
+        "path",
+        item_table("session_length", "SESSION_LENGTH", _l("Durée d'une séance"), PATH_FORMS),
+    ),
+    TableSpec(
+        "topics", "path", item_table("topics", "TOPICS", _l("Sujets travaillés"), PATH_FORMS)
+    ),
+    TableSpec("comfort", "evolution", comfort),
+    TableSpec("comfort_change", "evolution", comfort_change),
+    TableSpec(
+        "new_things",
+        "evolution",
+        item_table(
+            "new_things",
+            "NEW_THINGS",
+            _l("Arrive à faire des choses qu'elle ne savait pas faire avant"),
+            PATH_FORMS,
+        ),
+    ),
+    TableSpec(
+        "new_things_which",
+        "evolution",
+        item_table(
+            "new_things_which",
+            "NEW_THINGS_WHICH",
+            _l("Ce que les personnes arrivent à faire maintenant"),
+            PATH_FORMS,
+        ),
+    ),
+    TableSpec("progress_felt", "evolution", progress_felt),
+    TableSpec(
+        "progress",
+        "evolution",
+        item_table("progress", "PROGRESS", _l("Sentiment de progrès, en détail"), PATH_FORMS),
+    ),
+    TableSpec(
+        "progress_domains",
+        "evolution",
+        item_table(
+            "progress_domains",
+            "PROGRESS_DOMAINS",
+            _l("Domaines où les personnes disent avoir progressé"),
+            PATH_FORMS,
+        ),
+    ),
+    TableSpec(
+        "changes",
+        "evolution",
+        item_table("changes", "CHANGES", _l("Ce qui a changé pour les personnes"), PATH_FORMS),
+    ),
+    TableSpec("competences", "evolution", competences),
+    TableSpec("typology", "typology", typology_table),
+    TableSpec("pairs_completed", "quality", pairs_completed),
+    TableSpec("channels", "quality", channels),
+    TableSpec("assistance", "quality", assistance),
+    TableSpec("double_entry", "quality", double_entry),
+)
+TABLE_KEYS = frozenset(spec.key for spec in SPECS)
+SECTIONS: tuple[tuple[str, object, object | None], ...] = (
+    ("profile", _l("Les personnes qui ont répondu"), None),
+    ("path", _l("Leur accompagnement"), None),
+    (
+        "evolution",
+        _l("Ce qui a changé"),
+        _l(
+            "Chaque tableau dit d'où vient l'« avant » : un questionnaire de départ suivi d'un "
+            "questionnaire de fin (les mêmes personnes), ou un questionnaire rétrospectif."
+        ),
+    ),
+    ("typology", _l("Profils"), None),
+    ("quality", _l("Qualité des données"), None),
+)
+# Every item whose distribution is read by one query.
+VARIABLES = (
+    "ASSIST",
+    "AGE",
+    "GENDER",
+    "DIPLOMA",
+    "STATUS",
+    "AREA",
+    "INTERNET_HOME",
+    "DEVICES",
+    "USE_SMARTPHONE",
+    "USE_TABLET",
+    "USE_LAPTOP",
+    "USE_DESKTOP",
+    "REASONS",
+    "PRESCRIBED",
+    "MODALITY",
+    "SESSIONS",
+    "SESSION_LENGTH",
+    "TOPICS",
+    "NEW_THINGS",
+    "NEW_THINGS_WHICH",
+    "PROGRESS",
+    "PROGRESS_DOMAINS",
+    "CHANGES",
+)
+
+
+class DashboardCache:
+    """Recently built dashboards, reused while the data has not changed (per app instance).
+
+    Aggregating every answer of 100,000 people takes seconds; evaluators mostly look at the
+    same few selections again (switching sections, downloading a table). An entry is keyed by
+    the selection, k, the language and a *data stamp* read on every request with one cheap
+    query (number, last id and last change of the responses, and of the second entries): any
+    new, changed or deleted response gives a new stamp, so a cached figure is never stale.
+    Bounded (least recently used entries go first); thread-safe.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, Dashboard] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Dashboard | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: Hashable, board: Dashboard) -> None:
+        with self._lock:
+            self._entries[key] = board
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+def data_stamp(db: Session) -> tuple[object, ...]:
+    """Changes whenever a response or a second entry is added, changed or deleted."""
+    responses = select(
+        func.count(Response.id), func.max(Response.id), func.max(Response.updated_at)
+    )
+    entries = select(
+        func.count(SecondEntry.id), func.max(SecondEntry.id), func.max(SecondEntry.completed_at)
+    )
+    return (*db.execute(responses).one(), *db.execute(entries).one())
+
+
+def _selection(filters: EvaluationFilters) -> tuple[object, ...]:
+    return (
+        filters.structure_ids,
+        filters.date_from,
+        filters.date_to,
+        filters.forms,
+        filters.channels,
+    )
+
+
+def build_dashboard(
+    db: Session,
+    definition: Definition,
+    filters: EvaluationFilters,
+    k: int,
+    only: Iterable[str] | None = None,
+    cache: DashboardCache | None = None,
+    language: str = "",
+) -> Dashboard:
+    """Every table, protected; ScopeError (422) when fewer than k people are in scope.
+
+    `only` limits the tables built (a CSV download needs one); UnknownTable for a bad key.
+    With a `cache`, the whole dashboard is built once per selection and data stamp.
+    """
+    wanted = set(only) if only is not None else set(TABLE_KEYS)
+    unknown = wanted - TABLE_KEYS
+    if unknown:
+        raise UnknownTable(sorted(unknown)[0])
+    if cache is None:
+        return _build(db, definition, filters, k, wanted)
+    key = (_selection(filters), k, language, id(definition), data_stamp(db))
+    board = cache.get(key)
+    if board is None:
+        board = _build(db, definition, filters, k, set(TABLE_KEYS))
+        cache.put(key, board)
+    return board
+
+
+def _build(
+    db: Session, definition: Definition, filters: EvaluationFilters, k: int, wanted: set[str]
+) -> Dashboard:
+    people = require_at_least_k(db, filters, k)
+    raw = indicators.collect(db, definition, filters, VARIABLES, people)
+    context = Context(definition, raw)
+    sections = []
+    for key, title, intro in SECTIONS:
+        tables = tuple(
+            protect(spec.build(context), k)
+            for spec in SPECS
+            if spec.section == key and spec.key in wanted
+        )
+        if tables:
+            sections.append(Section(key, title, intro, tables))
+    return Dashboard(people, raw.people_by_form, k, tuple(sections))
+
+
+# --- CSV ----------------------------------------------------------------------------------
+
+
+def cell_text(cell: Cell, k: int) -> str:
+    if cell.hidden is Hidden.SMALL or cell.hidden is Hidden.SMALL_BASE:
+        return f"< {k}"
+    if cell.hidden is Hidden.SECONDARY:
+        return str(gettext("masqué"))
+    return str(cell.count)
+
+
+def share_text(cell: Cell) -> str:
+    share = cell.share
+    return "" if share is None else f"{share:.1f}"
+
+
+def table_csv(table: Table, k: int) -> str:
+    """The protected table as CSV (UTF-8, comma): the same cells as on screen."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    header = [gettext("code"), str(table.row_header)]
+    for column in table.columns:
+        header += [
+            gettext("%(column)s : nombre", column=column.label),
+            gettext("%(column)s : %%", column=column.label),
+        ]
+        if table.base_per_cell:
+            header.append(gettext("%(column)s : base", column=column.label))
+    if table.has_reference:
+        header.append(str(table.reference_label))
+    writer.writerow(header)
+    for row in table.rows:
+        line = [row.key, str(row.label)]
+        for cell in row.cells:
+            line += [cell_text(cell, k), share_text(cell)]
+            if table.base_per_cell:
+                line.append("" if cell.base is None else str(cell.base))
+        if table.has_reference:
+            line.append("" if row.reference is None else f"{row.reference:.0f}")
+        writer.writerow(line)
+    if not table.base_per_cell:
+        bases = ["" if b is None else str(b) for b in table.bases]
+        writer.writerow(
+            ["_base", gettext("Base (effectif)")] + [part for b in bases for part in (b, "")]
+        )
+    writer.writerow([])
+    writer.writerow(
+        [
+            gettext(
+                "« < %(k)s » : moins de %(k)s, masqué pour protéger l'anonymat. « masqué » : "
+                "caché pour qu'on ne puisse pas le recalculer à partir du total.",
+                k=k,
+            )
+        ]
+    )
+    return out.getvalue()

@@ -1,0 +1,223 @@
+"""What an evaluator may look at, narrowed by the filters they chose.
+
+Every evaluator screen and export goes through `parse_filters`: it turns the query string into
+an `EvaluationFilters` limited to the structures of the person's grants, or raises
+`ScopeError` with a message to show (never partial data). `response_conditions` gives the SQL
+conditions that select the submitted responses in scope; aggregates build on them in SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from selfcheck.accounts.permissions import can_access_structure
+from selfcheck.platform.models import (
+    Channel,
+    Response,
+    Role,
+    StaffUser,
+    Status,
+    Structure,
+    TerritoryType,
+)
+from selfcheck.questionnaire.model import FormKind
+
+# Nothing was collected before the product existed; a range longer than this is a typo.
+EARLIEST_DATE = date(2020, 1, 1)
+LONGEST_RANGE = timedelta(days=366 * 10)
+
+
+class ScopeError(Exception):
+    """A request the evaluator may not make, or one that cannot give an answer.
+
+    `status` is the HTTP status to answer with: 400 (bad filter), 403 (outside the grants),
+    422 (fewer than k people: nothing may be shown).
+    """
+
+    def __init__(self, message: object, status: int = 400) -> None:
+        super().__init__(str(message))
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class EvaluationFilters:
+    """A validated selection. `structure_ids` is always the final allowed set (never empty)."""
+
+    structure_ids: tuple[int, ...]
+    date_from: date | None = None
+    date_to: date | None = None
+    structure: str | None = None  # slug chosen, if any
+    department: str | None = None
+    territory_type: str | None = None
+    forms: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the export log and the export report (JSON-serialisable, no ids of people)."""
+        return {
+            "date_from": self.date_from.isoformat() if self.date_from else None,
+            "date_to": self.date_to.isoformat() if self.date_to else None,
+            "structure": self.structure,
+            "department": self.department,
+            "territory_type": self.territory_type,
+            "forms": list(self.forms),
+            "channels": list(self.channels),
+            "structures_in_scope": len(self.structure_ids),
+        }
+
+    def query_args(self) -> dict[str, str]:
+        """The filters as query-string arguments, for links that keep them (downloads)."""
+        return {key: value for key, value in self.raw.items() if value}
+
+
+FILTER_KEYS = ("from", "to", "structure", "department", "territory", "form", "channel")
+
+
+def allowed_structures(db: Session, user: StaffUser) -> list[Structure]:
+    """Structures the user may evaluate: all for platform admins, their grants for evaluators."""
+    structures = list(db.scalars(select(Structure).order_by(Structure.department, Structure.name)))
+    if Role(user.role) is Role.PLATFORM_ADMIN:
+        return structures
+    return [s for s in structures if can_access_structure(user, s)]
+
+
+def _parse_date(raw: str, label: object) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ScopeError(
+            _l(
+                "La date « %(label)s » doit s'écrire AAAA-MM-JJ, par exemple 2026-03-31.",
+                label=label,
+            )
+        ) from None
+
+
+def _choice(raw: str, allowed: set[str], message: object) -> str:
+    if raw not in allowed:
+        raise ScopeError(message)
+    return raw
+
+
+def parse_filters(
+    db: Session, user: StaffUser, args: Mapping[str, str], *, today: date | None = None
+) -> EvaluationFilters:
+    """Validate the query string against the user's grants; raise ScopeError if it cannot be."""
+    raw = {key: (args.get(key) or "").strip() for key in FILTER_KEYS}
+    today = today or datetime.now(UTC).date()
+    structures = allowed_structures(db, user)
+    if not structures:
+        raise ScopeError(_l("Votre compte n'a accès à aucune structure. Demandez un accès."), 403)
+
+    date_from = _parse_date(raw["from"], _l("du")) if raw["from"] else None
+    date_to = _parse_date(raw["to"], _l("au")) if raw["to"] else None
+    for day in (date_from, date_to):
+        if day is not None and not (EARLIEST_DATE <= day <= today + timedelta(days=1)):
+            raise ScopeError(
+                _l(
+                    "Les dates doivent être comprises entre le %(first)s et aujourd'hui.",
+                    first=EARLIEST_DATE.isoformat(),
+                )
+            )
+    if date_from and date_to:
+        if date_from > date_to:
+            raise ScopeError(_l("La date de début est après la date de fin."))
+        if date_to - date_from > LONGEST_RANGE:
+            raise ScopeError(_l("La période choisie est trop longue (10 ans au plus)."))
+
+    if raw["structure"]:
+        chosen = [s for s in structures if s.slug == raw["structure"]]
+        if not chosen:
+            # Same answer whether the structure exists or not: no probing of other structures.
+            raise ScopeError(_l("Vous n'avez pas accès à cette structure."), 403)
+        structures = chosen
+    if raw["department"]:
+        structures = [s for s in structures if s.department == raw["department"].upper()]
+        if not structures:
+            raise ScopeError(_l("Vous n'avez accès à aucune structure de ce département."), 403)
+    territory = raw["territory"] or None
+    if territory:
+        _choice(
+            territory,
+            {t.value for t in TerritoryType},
+            _l("Type de territoire inconnu."),
+        )
+        structures = [s for s in structures if s.territory_type == territory]
+    forms = tuple(
+        _choice(f, {k.value for k in FormKind}, _l("Questionnaire inconnu."))
+        for f in _split(raw["form"])
+    )
+    channels = tuple(
+        _choice(c, {k.value for k in Channel}, _l("Mode de passation inconnu."))
+        for c in _split(raw["channel"])
+    )
+    return EvaluationFilters(
+        structure_ids=tuple(s.id for s in structures) or (-1,),  # -1: matches nothing
+        date_from=date_from,
+        date_to=date_to,
+        structure=raw["structure"] or None,
+        department=raw["department"].upper() or None,
+        territory_type=territory,
+        forms=forms,
+        channels=channels,
+        raw=raw,
+    )
+
+
+def _split(raw: str) -> list[str]:
+    return [part for part in (p.strip() for p in raw.split(",")) if part]
+
+
+def response_conditions(filters: EvaluationFilters) -> list[ColumnElement[bool]]:
+    """SQL conditions on `Response` for the submitted responses in scope."""
+    conditions: list[ColumnElement[bool]] = [
+        Response.status == Status.SUBMITTED.value,
+        Response.structure_id.in_(filters.structure_ids),
+    ]
+    if filters.date_from:
+        conditions.append(Response.submitted_at >= datetime.combine(filters.date_from, time(), UTC))
+    if filters.date_to:
+        end = datetime.combine(filters.date_to + timedelta(days=1), time(), UTC)
+        conditions.append(Response.submitted_at < end)
+    if filters.forms:
+        conditions.append(Response.form.in_(filters.forms))
+    if filters.channels:
+        conditions.append(Response.channel.in_(filters.channels))
+    return conditions
+
+
+def count_people(db: Session, filters: EvaluationFilters) -> int:
+    """How many distinct people have at least one submitted response in scope."""
+    query = select(func.count(func.distinct(Response.beneficiary_id))).where(
+        *response_conditions(filters)
+    )
+    return int(db.scalar(query) or 0)
+
+
+def require_at_least_k(db: Session, filters: EvaluationFilters, k: int) -> int:
+    """The number of people in scope; ScopeError (422) when fewer than k: nothing is shown."""
+    people = count_people(db, filters)
+    if people < k:
+        raise ScopeError(
+            _l(
+                "Moins de %(k)s personnes correspondent à ces filtres : pour protéger leur "
+                "anonymat, rien n'est affiché. Élargissez la période ou le territoire.",
+                k=k,
+            ),
+            422,
+        )
+    return people
+
+
+def structures_for_choice(db: Session, user: StaffUser) -> Sequence[Structure]:
+    """The structures offered in the filter form (same list as the scope)."""
+    return allowed_structures(db, user)

@@ -1,0 +1,103 @@
+"""The impact dashboard (issue 5): indicators computed in SQL, charts with their data tables."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, render_template
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+
+from selfcheck.accounts.permissions import Permission, requires
+from selfcheck.evaluation import charts
+from selfcheck.evaluation.dashboard import (
+    TABLE_KEYS,
+    Dashboard,
+    DashboardCache,
+    UnknownTable,
+    build_dashboard,
+    table_csv,
+)
+from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
+from selfcheck.evaluation.view_support import (
+    current_filters,
+    evaluator,
+    filter_form_context,
+    k_threshold,
+    render_scope_error,
+)
+from selfcheck.platform.db import get_session
+from selfcheck.platform.models import ExportLog
+
+blueprint = Blueprint("evaluator", __name__, url_prefix="/evaluate")
+TEMPLATE = "evaluator/dashboard.html"
+CACHE_KEY = "selfcheck.dashboard_cache"
+UNKNOWN_TABLE = _l("Ce tableau n'existe pas. Choisissez un tableau depuis le tableau de bord.")
+
+
+def _dashboard(only: list[str] | None = None) -> tuple[EvaluationFilters, Dashboard]:
+    """The protected dashboard of this request's filters (ScopeError if it cannot be shown)."""
+    filters = current_filters()
+    cache = current_app.extensions.setdefault(CACHE_KEY, DashboardCache())
+    board = build_dashboard(
+        get_session(),
+        current_app.extensions["selfcheck.definition"],
+        filters,
+        k_threshold(),
+        only=only,
+        cache=cache,
+        language=str(get_locale()),
+    )
+    return filters, board
+
+
+@blueprint.get("/")
+@requires(Permission.EVALUATE)
+def dashboard() -> str | tuple[str, int]:
+    k = k_threshold()
+    try:
+        filters, board = _dashboard()
+    except ScopeError as error:
+        return render_scope_error(TEMPLATE, error)
+    return render_template(
+        TEMPLATE,
+        filters=filters,
+        board=board,
+        chart_of=lambda table: charts.bar_chart(table, k),
+        **filter_form_context(),
+    )
+
+
+@blueprint.get("/tables/<table>.csv")
+@requires(Permission.EVALUATE)
+def table_download(table: str) -> Response | tuple[str, int]:
+    k = k_threshold()
+    if table not in TABLE_KEYS:
+        return render_scope_error(TEMPLATE, ScopeError(UNKNOWN_TABLE, 404))
+    session = get_session()
+    try:
+        filters, board = _dashboard(only=[table])
+        protected = board.table(table)
+    except ScopeError as error:
+        return render_scope_error(TEMPLATE, error)
+    except UnknownTable:
+        return render_scope_error(TEMPLATE, ScopeError(UNKNOWN_TABLE, 404))
+    body = table_csv(protected, k)
+    session.add(
+        ExportLog(
+            user_id=evaluator().id,
+            kind="table",
+            filters=json.dumps(filters.as_dict()),
+            row_count=len(protected.rows),
+            k=k,
+            report=json.dumps({"table": table, "hidden_cells": protected.hidden_cells}),
+        )
+    )
+    session.commit()
+    return Response(
+        "\ufeff" + body,
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="selfcheck-{table}.csv"',
+        },
+    )

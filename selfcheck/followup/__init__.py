@@ -1,0 +1,1 @@
+"""The mediator's follow-up list of their people."""

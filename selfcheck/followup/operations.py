@@ -1,0 +1,369 @@
+"""Follow-up of a structure's beneficiaries: where each person stands, who owes an 'after' form.
+
+Everything is computed in SQL: one grouped query gives, per person, the status, date and
+channel of each form; the status, the "after due" flag, the counts and the page of rows are
+expressions on it, so a structure with thousands of people never loads them all in Python.
+Deletions (a response, or a whole person) are recorded in the audit trail with the old values.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Label,
+    Subquery,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Session, selectinload
+
+from selfcheck.accounts.permissions import can_access_structure
+from selfcheck.journey.operations import answers_of
+from selfcheck.platform import audit, codes
+from selfcheck.platform.models import (
+    Answer,
+    Beneficiary,
+    Response,
+    SecondEntry,
+    StaffUser,
+    Status,
+    Structure,
+    utcnow,
+)
+from selfcheck.questionnaire.model import FormKind
+
+PAGE_SIZE = 50
+# The paper screens print at most this many forms in one go (services/paper.MAX_COPIES).
+PRINT_BATCH = 200
+SUBMITTED = Status.SUBMITTED.value
+
+
+class PersonStatus(enum.StrEnum):
+    NOT_STARTED = "not_started"  # a code (printed on a paper form), nothing answered yet
+    IN_PROGRESS = "in_progress"  # the first form (before or retrospective) is not sent yet
+    BEFORE_DONE = "before_done"  # 'before' sent, 'after' not started
+    AFTER_PENDING = "after_pending"  # 'before' sent, 'after' started but not sent
+    COMPLETE = "complete"  # 'before' and 'after' sent
+    RETROSPECTIVE = "retrospective"  # a retrospective form sent
+
+
+class Show(enum.StrEnum):
+    """The list's filter: everybody, the people who owe an 'after' form, or one status."""
+
+    ALL = "all"
+    AFTER_DUE = "after_due"
+    NOT_STARTED = PersonStatus.NOT_STARTED.value
+    IN_PROGRESS = PersonStatus.IN_PROGRESS.value
+    BEFORE_DONE = PersonStatus.BEFORE_DONE.value
+    AFTER_PENDING = PersonStatus.AFTER_PENDING.value
+    COMPLETE = PersonStatus.COMPLETE.value
+    RETROSPECTIVE = PersonStatus.RETROSPECTIVE.value
+
+    @classmethod
+    def parse(cls, raw: str | None) -> Show:
+        try:
+            return cls(raw or cls.ALL.value)
+        except ValueError:
+            return cls.ALL
+
+
+@dataclass(frozen=True)
+class FormState:
+    status: str
+    submitted_at: datetime | None
+    channel: str
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.status == SUBMITTED
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    code: str
+    status: PersonStatus
+    before: FormState | None
+    after: FormState | None
+    retro: FormState | None
+    after_due: bool
+
+    @property
+    def can_print_after(self) -> bool:
+        """A sent 'before' and no sent 'after': an after form can be printed for them."""
+        return self.status in (PersonStatus.BEFORE_DONE, PersonStatus.AFTER_PENDING)
+
+
+@dataclass(frozen=True)
+class FollowupPage:
+    rows: list[PersonRow]
+    total: int  # people matching the filter
+    page: int  # 1-based
+    pages: int
+    counts: dict[PersonStatus, int]  # everybody of the structure, by status
+    after_due: int
+    after_due_weeks: int
+
+    @property
+    def people(self) -> int:
+        return sum(self.counts.values())
+
+
+# --- the grouped query -------------------------------------------------------------------
+
+
+def _per_person(structure_id: int) -> Subquery:
+    """One row per person of the structure: status, date and channel of each form."""
+
+    def pick(form: FormKind, column: Any, name: str) -> Label[Any]:
+        return func.max(case((Response.form == form.value, column))).label(name)
+
+    columns: list[Label[Any]] = [
+        Beneficiary.id.label("id"),
+        Beneficiary.code.label("code"),
+        func.coalesce(
+            func.max(func.coalesce(Response.submitted_at, Response.updated_at)),
+            Beneficiary.created_at,
+        ).label("last_change"),
+    ]
+    for form in FormKind:
+        columns += [
+            pick(form, Response.status, f"{form.value}_status"),
+            pick(form, Response.submitted_at, f"{form.value}_at"),
+            pick(form, Response.channel, f"{form.value}_channel"),
+        ]
+    return (
+        select(*columns)
+        .select_from(Beneficiary)
+        .outerjoin(Response, Response.beneficiary_id == Beneficiary.id)
+        .where(Beneficiary.structure_id == structure_id)
+        .group_by(Beneficiary.id, Beneficiary.code, Beneficiary.created_at)
+        .subquery("person")
+    )
+
+
+def _status(person: Subquery) -> ColumnElement[str]:
+    c = person.c
+    before_sent = c.before_status == SUBMITTED
+    return case(
+        (and_(before_sent, c.after_status == SUBMITTED), PersonStatus.COMPLETE.value),
+        (c.retro_status == SUBMITTED, PersonStatus.RETROSPECTIVE.value),
+        (and_(before_sent, c.after_status.is_not(None)), PersonStatus.AFTER_PENDING.value),
+        (before_sent, PersonStatus.BEFORE_DONE.value),
+        (
+            or_(c.before_status.is_not(None), c.retro_status.is_not(None)),
+            PersonStatus.IN_PROGRESS.value,
+        ),
+        else_=PersonStatus.NOT_STARTED.value,
+    )
+
+
+def after_due_cutoff(structure: Structure, now: datetime | None = None) -> datetime:
+    return (now or utcnow()) - timedelta(weeks=structure.after_due_weeks)
+
+
+def _after_due(person: Subquery, cutoff: datetime) -> ColumnElement[bool]:
+    """'before' sent more than the structure's delay ago, and no 'after' sent."""
+    c = person.c
+    return and_(
+        c.before_status == SUBMITTED,
+        c.before_at < cutoff,
+        or_(c.after_status.is_(None), c.after_status != SUBMITTED),
+    )
+
+
+def _state(row: Any, form: FormKind) -> FormState | None:
+    status = getattr(row, f"{form.value}_status")
+    if status is None:
+        return None
+    return FormState(
+        status, getattr(row, f"{form.value}_at"), getattr(row, f"{form.value}_channel")
+    )
+
+
+def list_people(
+    session: Session,
+    structure: Structure,
+    show: Show = Show.ALL,
+    page: int = 1,
+    now: datetime | None = None,
+    page_size: int | None = None,
+) -> FollowupPage:
+    """One page of the structure's people (most recent activity first) and the counts."""
+    page_size = page_size or PAGE_SIZE
+    person = _per_person(structure.id)
+    status = _status(person)
+    due = _after_due(person, after_due_cutoff(structure, now))
+
+    # Grouped through a subquery: PostgreSQL would not match a CASE with bound strings in
+    # GROUP BY against the same CASE in SELECT (each gets its own parameters).
+    labelled = select(status.label("status")).subquery()
+    counts = dict.fromkeys(PersonStatus, 0)
+    for value, number in session.execute(
+        select(labelled.c.status, func.count()).group_by(labelled.c.status)
+    ):
+        counts[PersonStatus(value)] = number
+    after_due = session.scalar(select(func.count()).select_from(person).where(due)) or 0
+
+    if show is Show.ALL:
+        total = sum(counts.values())
+        where: ColumnElement[bool] | None = None
+    elif show is Show.AFTER_DUE:
+        total, where = after_due, due
+    else:
+        total, where = counts[PersonStatus(show.value)], status == show.value
+    pages = max(1, math.ceil(total / page_size))
+    page = min(max(1, page), pages)
+
+    query = select(person, status.label("status"), due.label("after_due"))
+    if where is not None:
+        query = query.where(where)
+    query = (
+        query.order_by(person.c.last_change.desc(), person.c.id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
+    rows = [
+        PersonRow(
+            code=row.code,
+            status=PersonStatus(row.status),
+            before=_state(row, FormKind.BEFORE),
+            after=_state(row, FormKind.AFTER),
+            retro=_state(row, FormKind.RETRO),
+            after_due=bool(row.after_due),
+        )
+        for row in session.execute(query)
+    ]
+    return FollowupPage(rows, total, page, pages, counts, after_due, structure.after_due_weeks)
+
+
+def after_due_codes(
+    session: Session,
+    structure: Structure,
+    now: datetime | None = None,
+    limit: int | None = None,
+) -> list[str]:
+    """Codes of the people who owe an 'after' form, the longest overdue first."""
+    person = _per_person(structure.id)
+    query = (
+        select(person.c.code)
+        .where(_after_due(person, after_due_cutoff(structure, now)))
+        .order_by(person.c.before_at, person.c.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+# --- one person --------------------------------------------------------------------------
+
+
+def find_person(session: Session, user: StaffUser, raw_code: str) -> Beneficiary | None:
+    """The person with this code if `user` may see their structure; None otherwise.
+
+    An unknown code, a malformed one and another structure's person look the same, so a
+    page never reveals whether a code exists elsewhere.
+    """
+    try:
+        code = codes.normalise(raw_code)
+    except codes.InvalidCode:
+        return None
+    person = session.scalar(
+        select(Beneficiary)
+        .where(Beneficiary.code == code)
+        .options(selectinload(Beneficiary.responses), selectinload(Beneficiary.structure))
+    )
+    if person is None or not can_access_structure(user, person.structure):
+        return None
+    return person
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    response: Response
+    entered_by: str | None  # e-mail of who typed a paper form
+    answers: int  # stored values
+
+
+def responses_of(session: Session, person: Beneficiary) -> list[ResponseRow]:
+    """The person's responses with who typed them and how many values, in one query."""
+    counted = (
+        select(Answer.response_id, func.count().label("n")).group_by(Answer.response_id).subquery()
+    )
+    query = (
+        select(Response, StaffUser.email, func.coalesce(counted.c.n, 0))
+        .outerjoin(StaffUser, StaffUser.id == Response.entered_by_id)
+        .outerjoin(counted, counted.c.response_id == Response.id)
+        .where(Response.beneficiary_id == person.id)
+        .order_by(Response.id)
+    )
+    return [ResponseRow(r, email, n) for r, email, n in session.execute(query)]
+
+
+def find_response(person: Beneficiary, response_id: int) -> Response | None:
+    return next((r for r in person.responses if r.id == response_id), None)
+
+
+def _deletion_changes(response: Response) -> dict[str, Any]:
+    old = answers_of(response)
+    changes: dict[str, Any] = {
+        "code": {"old": [response.beneficiary.code], "new": []},
+        "form": {"old": [response.form], "new": []},
+        "status": {"old": [response.status], "new": []},
+        "channel": {"old": [response.channel], "new": []},
+    }
+    changes.update(audit.answer_changes(old, {}))
+    return changes
+
+
+def _delete_response(session: Session, user: StaffUser, response: Response) -> None:
+    audit.record(
+        session,
+        user,
+        "delete",
+        "response",
+        response.id,
+        response.structure_id,
+        _deletion_changes(response),
+    )
+    # Blind second entries go with the form they copied (their answers cascade).
+    for entry in session.scalars(select(SecondEntry).where(SecondEntry.response_id == response.id)):
+        session.delete(entry)
+    session.delete(response)
+
+
+def delete_response(session: Session, user: StaffUser, response: Response) -> None:
+    """Delete one response and its answers; the audit event keeps the old values."""
+    _delete_response(session, user, response)
+    session.commit()
+
+
+def delete_person(session: Session, user: StaffUser, person: Beneficiary) -> None:
+    """Delete a person's code and every response of theirs, one audit event each."""
+    responses: Sequence[Response] = list(person.responses)
+    for response in responses:
+        _delete_response(session, user, response)
+    session.flush()
+    session.expire(person, ["responses"])
+    audit.record(
+        session,
+        user,
+        "delete",
+        "beneficiary",
+        person.id,
+        person.structure_id,
+        {
+            "code": {"old": [person.code], "new": []},
+            "responses": {"old": [r.form for r in responses], "new": []},
+        },
+    )
+    session.delete(person)
+    session.commit()

@@ -1,0 +1,218 @@
+"""Follow-up of the beneficiaries: the list (who owes an 'after' form), one person, deletions."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response as HttpResponse
+
+from selfcheck.accounts.permissions import (
+    Permission,
+    can_access_structure,
+    has_permission,
+    requires,
+)
+from selfcheck.accounts.session import current_staff
+from selfcheck.accounts.structures import list_structures
+from selfcheck.followup import operations as followup
+from selfcheck.followup.operations import PersonStatus, Show
+from selfcheck.journey import operations as journey
+from selfcheck.platform.db import get_session
+from selfcheck.platform.models import Beneficiary, Channel, StaffUser, Structure
+from selfcheck.privacy import operations as privacy
+from selfcheck.questionnaire.model import FormKind
+
+blueprint = Blueprint("followup", __name__, url_prefix="/staff/people")
+
+Rendered = str | tuple[str, int] | HttpResponse
+
+STATUS_LABELS = {
+    PersonStatus.NOT_STARTED: _l("Pas encore commencé"),
+    PersonStatus.IN_PROGRESS: _l("Questionnaire en cours"),
+    PersonStatus.BEFORE_DONE: _l("Départ rempli, fin à faire"),
+    PersonStatus.AFTER_PENDING: _l("Fin commencée, pas envoyée"),
+    PersonStatus.COMPLETE: _l("Départ et fin remplis"),
+    PersonStatus.RETROSPECTIVE: _l("Questionnaire rétrospectif rempli"),
+}
+FORM_LABELS = {
+    FormKind.BEFORE.value: _l("Questionnaire de départ"),
+    FormKind.AFTER.value: _l("Questionnaire de fin"),
+    FormKind.RETRO.value: _l("Questionnaire rétrospectif"),
+}
+CHANNEL_LABELS = {
+    Channel.ONLINE.value: _l("en ligne"),
+    Channel.PAPER.value: _l("papier"),
+    Channel.PHONE.value: _l("téléphone"),
+}
+RESPONSE_STATUS_LABELS = {
+    "in_progress": _l("en cours"),
+    "submitted": _l("envoyé"),
+}
+# Other blueprints (paper forms, data entry) may not be installed: links appear when they are.
+PRINT_AFTER = "printing.after_forms"
+SUMMARY_PDF = "printing.summary_pdf"
+ENTRY = "entry.index"
+
+
+def _user() -> StaffUser:
+    user = current_staff()
+    assert user is not None  # @requires saw to it
+    return user
+
+
+def _endpoint(name: str) -> bool:
+    return name in current_app.view_functions
+
+
+def _chosen_structure(user: StaffUser) -> Structure | None:
+    """?structure=<slug> (platform administrators choose), else the user's own structure."""
+    slug = request.args.get("structure")
+    if slug:
+        found = journey.find_structure(get_session(), slug)
+        if found is None or not can_access_structure(user, found):
+            abort(404)
+        return found
+    return user.structure
+
+
+def _person(code: str) -> Beneficiary:
+    """The person with this code in a structure the user may see; 404 otherwise."""
+    person = followup.find_person(get_session(), _user(), code)
+    if person is None:
+        abort(404)
+    return person
+
+
+def _labels() -> dict[str, object]:
+    return {
+        "status_labels": STATUS_LABELS,
+        "form_labels": FORM_LABELS,
+        "channel_labels": CHANNEL_LABELS,
+        "response_status_labels": RESPONSE_STATUS_LABELS,
+    }
+
+
+@blueprint.get("/")
+@requires(Permission.BACKOFFICE)
+def index() -> Rendered:
+    user = _user()
+    db = get_session()
+    structure = _chosen_structure(user)
+    if structure is None:
+        structures = [s for s in list_structures(db) if can_access_structure(user, s)]
+        return render_template("staff/followup_choose.html", structures=structures)
+    show = Show.parse(request.args.get("show"))
+    page = request.args.get("page", 1, type=int) or 1
+    listing = followup.list_people(db, structure, show, page)
+    can_print = _endpoint(PRINT_AFTER)
+    due_codes = (
+        followup.after_due_codes(db, structure, limit=followup.PRINT_BATCH)
+        if can_print and listing.after_due
+        else []
+    )
+    return render_template(
+        "staff/followup.html",
+        structure=structure,
+        structure_arg=request.args.get("structure") or None,
+        listing=listing,
+        show=show,
+        shows=list(Show),
+        print_url=url_for(PRINT_AFTER) if can_print else None,
+        due_codes=due_codes,
+        **_labels(),
+    )
+
+
+@blueprint.get("/<code>")
+@requires(Permission.BACKOFFICE)
+def person(code: str) -> Rendered:
+    user = _user()
+    found = _person(code)
+    has_submitted = any(r.is_submitted for r in found.responses)
+    return render_template(
+        "staff/followup_person.html",
+        person=found,
+        responses=followup.responses_of(get_session(), found),
+        can_delete=has_permission(user, Permission.DELETE),
+        can_erase=has_permission(user, Permission.ERASE),
+        summary_pdf_url=(
+            url_for(SUMMARY_PDF, code=found.code)
+            if _endpoint(SUMMARY_PDF) and has_submitted
+            else None
+        ),
+        entry_url=url_for(ENTRY, code=found.code) if _endpoint(ENTRY) else None,
+        followup_url=url_for(
+            "followup.index",
+            structure=found.structure.slug if user.structure_id != found.structure_id else None,
+        ),
+        deleted=request.args.get("deleted"),
+        **_labels(),
+    )
+
+
+@blueprint.route("/<code>/responses/<int:response_id>/delete", methods=["GET", "POST"])
+@requires(Permission.DELETE)
+def delete_response(code: str, response_id: int) -> Rendered:
+    found = _person(code)
+    response = followup.find_response(found, response_id)
+    if response is None:
+        abort(404)
+    if request.method == "POST":
+        form = response.form
+        followup.delete_response(get_session(), _user(), response)
+        return redirect(url_for("followup.person", code=found.code, deleted=form))
+    return render_template(
+        "staff/followup_delete.html",
+        person=found,
+        response=response,
+        answers=sum(len(values) for values in journey.answers_of(response).values()),
+        **_labels(),
+    )
+
+
+@blueprint.route("/<code>/delete", methods=["GET", "POST"])
+@requires(Permission.DELETE)
+def delete_person(code: str) -> Rendered:
+    user = _user()
+    found = _person(code)
+    if request.method == "POST":
+        structure = found.structure
+        followup.delete_person(get_session(), user, found)
+        return redirect(
+            url_for(
+                "followup.index",
+                structure=structure.slug if user.structure_id != structure.id else None,
+                deleted=1,
+            )
+        )
+    return render_template(
+        "staff/followup_delete.html", person=found, response=None, answers=None, **_labels()
+    )
+
+
+@blueprint.route("/<code>/erase", methods=["GET", "POST"])
+@requires(Permission.ERASE)
+def erase_person(code: str) -> Rendered:
+    """The person asked their mediator to erase them (GDPR): unlike a deletion, the audit
+    trail keeps neither their code nor their answers."""
+    user = _user()
+    found = _person(code)
+    if request.method == "POST":
+        structure = found.structure
+        privacy.erase_by_code(get_session(), found.code, by=user)
+        return redirect(
+            url_for(
+                "followup.index",
+                structure=structure.slug if user.structure_id != structure.id else None,
+                erased=1,
+            )
+        )
+    return render_template("staff/followup_erase.html", person=found, **_labels())

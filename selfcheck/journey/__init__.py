@@ -1,0 +1,1 @@
+"""The beneficiary's journey: questionnaire pages, check page, summary."""

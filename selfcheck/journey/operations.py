@@ -1,0 +1,517 @@
+"""The beneficiary's journey through one questionnaire: start, save a page, navigate, submit.
+
+Every operation is safe to repeat: a resent start finds the row its token created, a page
+saved twice holds the last values, and a second submit changes nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from selfcheck.platform import codes
+from selfcheck.platform.models import (
+    Answer,
+    Beneficiary,
+    Channel,
+    Response,
+    Status,
+    Structure,
+    utcnow,
+)
+from selfcheck.questionnaire.model import (
+    Definition,
+    FormKind,
+    Item,
+    Page,
+    Variable,
+    Wording,
+    variable_code,
+)
+
+Answers = dict[str, tuple[str, ...]]
+CODE_ATTEMPTS = 5
+
+
+class JourneyError(Exception):
+    """A request the journey cannot honour; `reason` tells the view which message to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnknownCode(JourneyError):
+    def __init__(self) -> None:
+        super().__init__("unknown_code")
+
+
+class NextStep(enum.Enum):
+    START_BEFORE = "start_before"  # a code printed on a paper form, never used yet
+    BEING_TYPED = "being_typed"  # a paper form a mediator has started typing in
+    RESUME = "resume"
+    START_AFTER = "start_after"
+    SUMMARY = "summary"
+
+
+@dataclass(frozen=True)
+class CodeRoute:
+    step: NextStep
+    beneficiary: Beneficiary
+    response: Response | None
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def answers_of(response: Response) -> Answers:
+    collected: dict[str, list[str]] = {}
+    for answer in response.answers:
+        collected.setdefault(answer.variable, []).append(answer.value)
+    return {variable: tuple(values) for variable, values in collected.items()}
+
+
+def load_response(session: Session, response_id: int) -> Response | None:
+    """The response with its answers and its beneficiary (every page shows the code).
+
+    Joining the beneficiary saves the lazy load a page would otherwise trigger: one query
+    less per page view (see benchmarks/README.md).
+    """
+    return session.scalar(
+        select(Response)
+        .where(Response.id == response_id)
+        .options(selectinload(Response.answers), joinedload(Response.beneficiary))
+    )
+
+
+@dataclass(frozen=True)
+class ResponseState:
+    """What a page view needs of a response, read with two plain queries and no ORM objects.
+
+    Question pages are the hot path (see benchmarks/README.md); writes still go through the
+    ORM `Response`.
+    """
+
+    id: int
+    form: FormKind
+    status: str
+    furthest_page: str | None
+    code: str
+    structure_slug: str
+    answers: Answers
+    wording: Wording = Wording.STANDARD
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.status == Status.SUBMITTED.value
+
+
+# Built once: constructing a SELECT costs more than running it on the hot page path. One round
+# trip: the response's columns repeat on each of its answer rows (none: one row, NULL answer).
+_STATE_QUERY = (
+    select(
+        Response.form,
+        Response.status,
+        Response.furthest_page,
+        Response.wording,
+        Beneficiary.code,
+        Structure.slug,
+        Answer.variable,
+        Answer.value,
+    )
+    .join(Beneficiary, Beneficiary.id == Response.beneficiary_id)
+    .join(Structure, Structure.id == Response.structure_id)
+    .outerjoin(Answer, Answer.response_id == Response.id)
+    .where(Response.id == bindparam("response_id"))
+    .order_by(Answer.id)
+)
+
+
+def load_state(session: Session, response_id: int) -> ResponseState | None:
+    rows = session.connection().execute(_STATE_QUERY, {"response_id": response_id}).all()
+    if not rows:
+        return None
+    collected: dict[str, list[str]] = {}
+    for row in rows:
+        if row.variable is not None:
+            collected.setdefault(row.variable, []).append(row.value)
+    row = rows[0]
+    return ResponseState(
+        id=response_id,
+        form=FormKind(row.form),
+        status=row.status,
+        furthest_page=row.furthest_page,
+        code=row.code,
+        structure_slug=row.slug,
+        answers={variable: tuple(values) for variable, values in collected.items()},
+        wording=wording_of(row.wording),
+    )
+
+
+def wording_of(value: str | None) -> Wording:
+    """The stored wording; anything unexpected reads as the standard one."""
+    try:
+        return Wording(value or Wording.STANDARD)
+    except ValueError:
+        return Wording.STANDARD
+
+
+def is_visible(item: Item, answers: Mapping[str, tuple[str, ...]]) -> bool:
+    return item.show_if is None or item.show_if.is_met(answers)
+
+
+def visible_items(
+    page: Page, form: FormKind, answers: Mapping[str, tuple[str, ...]]
+) -> tuple[Item, ...]:
+    return tuple(item for item in page.items_for(form) if is_visible(item, answers))
+
+
+def visible_pages(definition: Definition, form: FormKind, answers: Answers) -> tuple[Page, ...]:
+    return tuple(page for page in definition.pages(form) if visible_items(page, form, answers))
+
+
+def page_variables(page: Page, form: FormKind, answers: Answers) -> tuple[Variable, ...]:
+    visible = {item.code for item in visible_items(page, form, answers)}
+    return tuple(
+        variable
+        for variable in _definition_variables_on(page, form)
+        if variable.item.code in visible
+    )
+
+
+def _definition_variables_on(page: Page, form: FormKind) -> tuple[Variable, ...]:
+    return tuple(
+        Variable(variable_code(item.code, moment), item, moment)
+        for item in page.items_for(form)
+        for moment in item.moments(form)
+    )
+
+
+def neighbour_page(
+    definition: Definition, form: FormKind, page_code: str, answers: Answers, step: int
+) -> Page | None:
+    """The visible page `step` places after (1) or before (-1) `page_code`, if any.
+
+    The current page may itself have become hidden, so we walk the full page order.
+    """
+    order = definition.pages(form)
+    index = next((i for i, page in enumerate(order) if page.code == page_code), None)
+    if index is None:
+        return None
+    visible = {page.code for page in visible_pages(definition, form, answers)}
+    index += step
+    while 0 <= index < len(order):
+        if order[index].code in visible:
+            return order[index]
+        index += step
+    return None
+
+
+def is_new_follow_up(page: Page, form: FormKind, answers: Answers) -> bool:
+    """A page of conditional questions only, none answered yet: it has just been opened."""
+    items = page.items_for(form)
+    return all(item.show_if is not None for item in items) and not any(
+        answers.get(variable.code) for variable in page_variables(page, form, answers)
+    )
+
+
+def missing_required(
+    definition: Definition, form: FormKind, answers: Answers
+) -> list[tuple[Page, Variable]]:
+    missing = []
+    for page in visible_pages(definition, form, answers):
+        for variable in page_variables(page, form, answers):
+            if variable.item.required and not answers.get(variable.code):
+                missing.append((page, variable))
+    return missing
+
+
+def resume_page(
+    definition: Definition, response: Response | ResponseState, answers: Answers
+) -> Page | None:
+    """Where to send someone who comes back: the page after the furthest one they saved."""
+    form = FormKind(response.form)
+    pages = visible_pages(definition, form, answers)
+    if not pages:
+        return None
+    if response.furthest_page is None:
+        return pages[0]
+    after = neighbour_page(definition, form, response.furthest_page, answers, 1)
+    return after  # None means: everything seen, go to the check page
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def start_response(
+    session: Session,
+    definition: Definition,
+    structure: Structure,
+    form: FormKind,
+    locale: str,
+    start_token: str,
+    channel: Channel = Channel.ONLINE,
+    wording: Wording = Wording.STANDARD,
+) -> Response:
+    """Create a beneficiary with a fresh code and their first response, once per token.
+
+    `wording` is the one the person chose at the start (standard or easy-read); it is kept
+    with the response, so a resumed questionnaire reads the same way.
+    """
+    existing = session.scalar(select(Response).where(Response.start_token == start_token))
+    if existing is not None:
+        return existing
+    for _attempt in range(CODE_ATTEMPTS):
+        beneficiary = Beneficiary(code=codes.generate_code(), structure_id=structure.id)
+        response = _new_response(definition, beneficiary, structure.id, form, locale, channel)
+        response.wording = wording.value
+        response.start_token = start_token
+        session.add_all([beneficiary, response])
+        try:
+            session.commit()
+            return response
+        except IntegrityError:
+            session.rollback()
+            existing = session.scalar(select(Response).where(Response.start_token == start_token))
+            if existing is not None:  # the same start arrived twice at once
+                return existing
+    raise JourneyError("code_generation")  # 5 collisions of 40-bit codes: something is wrong
+
+
+def start_after(
+    session: Session,
+    definition: Definition,
+    beneficiary: Beneficiary,
+    locale: str,
+    wording: Wording | None = None,
+) -> Response:
+    """Open (or find) the 'after' questionnaire of someone who completed a 'before'.
+
+    Without an explicit choice, it keeps the wording of the person's earlier answers.
+    """
+    if wording is None:
+        earlier = sorted(beneficiary.responses, key=lambda response: response.id)
+        wording = wording_of(earlier[-1].wording) if earlier else Wording.STANDARD
+    return open_form(session, definition, beneficiary, FormKind.AFTER, locale, wording=wording)
+
+
+def open_form(
+    session: Session,
+    definition: Definition,
+    beneficiary: Beneficiary,
+    form: FormKind,
+    locale: str,
+    channel: Channel = Channel.ONLINE,
+    wording: Wording = Wording.STANDARD,
+) -> Response:
+    """Open (or find: one per person and form) a questionnaire for an existing code."""
+    found = _response_of(session, beneficiary.id, form)
+    if found is not None:
+        return found
+    response = _new_response(
+        definition, beneficiary, beneficiary.structure_id, form, locale, channel
+    )
+    response.wording = wording.value
+    session.add(response)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        found = _response_of(session, beneficiary.id, form)
+        if found is None:
+            raise
+        return found
+    return response
+
+
+def create_codes(session: Session, structure: Structure, count: int) -> list[Beneficiary]:
+    """Fresh codes with no answers yet, to print on paper forms (a batch for a session)."""
+    created: list[Beneficiary] = []
+    while len(created) < count:
+        batch = [
+            Beneficiary(code=codes.generate_code(), structure_id=structure.id)
+            for _ in range(count - len(created))
+        ]
+        session.add_all(batch)
+        try:
+            session.commit()
+            created += batch
+        except IntegrityError:  # a 40-bit collision: draw that batch again
+            session.rollback()
+    return created
+
+
+def _new_response(
+    definition: Definition,
+    beneficiary: Beneficiary,
+    structure_id: int,
+    form: FormKind,
+    locale: str,
+    channel: Channel,
+) -> Response:
+    return Response(
+        beneficiary=beneficiary,
+        structure_id=structure_id,
+        form=form.value,
+        definition_id=definition.id,
+        definition_version=definition.version,
+        channel=channel.value,
+        locale=locale,
+        status=Status.IN_PROGRESS.value,
+    )
+
+
+def _response_of(session: Session, beneficiary_id: int, form: FormKind) -> Response | None:
+    return session.scalar(
+        select(Response).where(
+            Response.beneficiary_id == beneficiary_id, Response.form == form.value
+        )
+    )
+
+
+def save_page(
+    session: Session,
+    definition: Definition,
+    response: Response,
+    page: Page,
+    values: Mapping[str, Sequence[str]],
+) -> None:
+    """Replace the answers of one page's visible variables, in one transaction.
+
+    `values` comes from a validated form; we still refuse anything that is not an option
+    of its item, so a bug upstream cannot store a value outside the scale.
+    """
+    if lock_for_writing(session, response) != Status.IN_PROGRESS.value:
+        session.rollback()
+        raise JourneyError("already_submitted")
+    form = FormKind(response.form)
+    variables = page_variables(page, form, answers_of(response))
+    rows: list[dict[str, object]] = []
+    for variable in variables:
+        given = [value for value in values.get(variable.code, ()) if value != ""]
+        _check_values(variable.item, given)
+        rows += [
+            {
+                "response_id": response.id,
+                "variable": variable.code,
+                "value": value,
+                "definition_version": definition.version,
+            }
+            for value in given
+        ]
+    session.execute(
+        delete(Answer).where(
+            Answer.response_id == response.id,
+            Answer.variable.in_([variable.code for variable in variables]),
+        )
+    )
+    if rows:
+        # A Core executemany, not ORM objects: saving a page was most of a journey's CPU
+        # (benchmarks/bench_journey.py), and these rows are never used as objects here.
+        session.execute(insert(Answer), rows)
+    order = [p.code for p in definition.pages(form)]
+    if response.furthest_page is None or (
+        response.furthest_page in order
+        and order.index(page.code) > order.index(response.furthest_page)
+    ):
+        response.furthest_page = page.code
+    response.updated_at = utcnow()
+    session.commit()
+    session.expire(response, ["answers"])
+
+
+def lock_for_writing(session: Session, response: Response) -> str:
+    """Lock the response row until commit and return its current status.
+
+    Two saves of the same page at once (a double click) would otherwise both delete then
+    both insert. PostgreSQL: SELECT … FOR UPDATE; SQLite serialises writers by itself.
+    """
+    status: str = session.execute(
+        select(Response.status).where(Response.id == response.id).with_for_update()
+    ).scalar_one()
+    return status
+
+
+def _check_values(item: Item, values: Sequence[str]) -> None:
+    if item.options:
+        allowed = set(item.option_codes)
+        if any(value not in allowed for value in values):
+            raise JourneyError("invalid_value")
+    if item.type != "multiple" and len(values) > 1:
+        raise JourneyError("invalid_value")
+
+
+def submit(session: Session, definition: Definition, response: Response) -> bool:
+    """Mark the response submitted; True if this call did it, False if it already was.
+
+    Answers to questions that ended up hidden (a "which ones?" after changing "yes" to "no")
+    are removed first, so stored data always matches what the person last saw.
+    """
+    if response.is_submitted or lock_for_writing(session, response) != Status.IN_PROGRESS.value:
+        session.rollback()
+        return False
+    form = FormKind(response.form)
+    session.expire(response, ["answers"])  # read them again under the lock
+    answers = answers_of(response)
+    if missing_required(definition, form, answers):
+        session.rollback()
+        raise JourneyError("missing_required")
+    shown = {
+        variable.code
+        for page in visible_pages(definition, form, answers)
+        for variable in page_variables(page, form, answers)
+    }
+    hidden = [variable for variable in answers if variable not in shown]
+    if hidden:
+        session.execute(
+            delete(Answer).where(Answer.response_id == response.id, Answer.variable.in_(hidden))
+        )
+    # Conditional update: of two simultaneous submits, exactly one changes the row.
+    result = session.execute(
+        update(Response)
+        .where(Response.id == response.id, Response.status == Status.IN_PROGRESS.value)
+        .values(status=Status.SUBMITTED.value, submitted_at=utcnow(), updated_at=utcnow())
+    )
+    session.commit()
+    session.refresh(response)
+    return bool(getattr(result, "rowcount", 0))
+
+
+# --- codes -----------------------------------------------------------------------------
+
+
+def find_beneficiary(session: Session, raw_code: str) -> Beneficiary:
+    """Normalise and check a typed code (raises codes.InvalidCode), then look it up."""
+    code = codes.normalise(raw_code)
+    beneficiary = session.scalar(
+        select(Beneficiary)
+        .where(Beneficiary.code == code)
+        .options(selectinload(Beneficiary.responses))
+    )
+    if beneficiary is None:
+        raise UnknownCode()
+    return beneficiary
+
+
+def route_for_code(beneficiary: Beneficiary) -> CodeRoute:
+    """What someone who types their code should see next."""
+    by_form = {response.form: response for response in beneficiary.responses}
+    open_response = next((r for r in beneficiary.responses if not r.is_submitted), None)
+    if open_response is not None and open_response.channel == Channel.PAPER.value:
+        return CodeRoute(NextStep.BEING_TYPED, beneficiary, open_response)
+    if open_response is not None:
+        return CodeRoute(NextStep.RESUME, beneficiary, open_response)
+    if not by_form:
+        return CodeRoute(NextStep.START_BEFORE, beneficiary, None)
+    if FormKind.BEFORE.value in by_form and FormKind.AFTER.value not in by_form:
+        return CodeRoute(NextStep.START_AFTER, beneficiary, None)
+    return CodeRoute(NextStep.SUMMARY, beneficiary, None)
+
+
+def find_structure(session: Session, slug: str) -> Structure | None:
+    return session.scalar(select(Structure).where(Structure.slug == slug))

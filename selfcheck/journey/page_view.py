@@ -1,0 +1,228 @@
+"""What a questionnaire page shows: questions, their inputs, values and errors.
+
+Pure functions from (definition, response answers, posted values, errors) to small view
+objects, so templates stay dumb and this logic is tested without HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from markupsafe import escape
+
+from selfcheck.journey.operations import Answers, page_variables, visible_pages
+from selfcheck.questionnaire.model import (
+    NO_ANSWER,
+    Definition,
+    FormKind,
+    Item,
+    Moment,
+    Page,
+    Variable,
+)
+
+# Item type -> macro in templates/macros/questions.html.
+WIDGETS: Mapping[str, str] = {
+    "single": "radios",
+    "scale": "radios",
+    "multiple": "checkboxes",
+    "number": "number",
+    "text": "textarea",
+}
+
+
+# Markers standing for per-person state in a cached question block (see fill_state): control
+# characters never appear in rendered HTML otherwise, and are never sent to a browser.
+CHECKED_MARK = "\x00"
+VALUE_MARK = "\x01"
+_MARKS = re.compile("\x00([^\x00]*)\x00|\x01([^\x01]*)\x01")
+
+
+@dataclass(frozen=True)
+class OptionView:
+    code: str
+    label: str
+    input_id: str
+    checked: bool
+    exclusive: bool
+    placeholder: bool = False
+
+    @property
+    def checked_attr(self) -> str:
+        if self.placeholder:
+            return CHECKED_MARK + self.input_id + CHECKED_MARK
+        return " checked" if self.checked else ""
+
+
+@dataclass(frozen=True)
+class VariableView:
+    code: str
+    moment: Moment
+    options: tuple[OptionView, ...]
+    value: str
+    errors: tuple[str, ...]
+
+    @property
+    def first_input_id(self) -> str:
+        return self.options[0].input_id if self.options else input_id(self.code)
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    item: Item
+    number: int
+    widget: str
+    variables: tuple[VariableView, ...]
+
+    @property
+    def paired(self) -> bool:
+        """Asked twice (before / today) in the retrospective form."""
+        return len(self.variables) > 1
+
+    @property
+    def errors(self) -> tuple[tuple[VariableView, str], ...]:
+        return tuple((v, message) for v in self.variables for message in v.errors)
+
+    @property
+    def hint_id(self) -> str:
+        return "hint-" + self.item.code
+
+    @property
+    def describedby(self) -> str:
+        """Ids of the hint and error messages, for aria-describedby ("" when none)."""
+        ids = [self.hint_id] if self.item.hint else []
+        ids += ["err-" + v.code for v in self.variables if v.errors]
+        return " ".join(ids)
+
+
+def _typed_text(given: Sequence[str]) -> str:
+    """A number or text answer as typed; "" when none, or left blank on paper (NO_ANSWER)."""
+    return given[0] if given and given[0] != NO_ANSWER else ""
+
+
+def input_id(variable_code: str, option_code: str | None = None) -> str:
+    base = "f-" + variable_code
+    return f"{base}-{option_code}" if option_code is not None else base
+
+
+def question_numbers(definition: Definition, form: FormKind) -> dict[str, int]:
+    """Stable question numbers for a form (also printed on paper)."""
+    return {item.code: index for index, item in enumerate(definition.items(form), start=1)}
+
+
+def build_questions(
+    definition: Definition,
+    form: FormKind,
+    page: Page,
+    answers: Answers,
+    shown: Mapping[str, Sequence[str]] | None = None,
+    errors: Mapping[str, Sequence[str]] | None = None,
+    placeholders: bool = False,
+) -> list[QuestionView]:
+    """Questions of `page`; `shown` (posted values) overrides saved answers on a re-display.
+
+    With `placeholders`, checked states and typed values are markers for `fill_state`, so the
+    rendered block is the same for everyone and can be cached.
+    """
+    numbers = question_numbers(definition, form)
+    values = shown if shown is not None else answers
+    errors = errors or {}
+    by_item: dict[str, list[VariableView]] = {}
+    items: dict[str, Item] = {}
+    for variable in page_variables(page, form, answers):
+        items[variable.item.code] = variable.item
+        by_item.setdefault(variable.item.code, []).append(
+            _variable_view(variable, tuple(values.get(variable.code, ())), errors, placeholders)
+        )
+    return [
+        QuestionView(
+            item=items[code],
+            number=numbers[code],
+            widget=WIDGETS[items[code].type],
+            variables=tuple(views),
+        )
+        for code, views in by_item.items()
+    ]
+
+
+def _variable_view(
+    variable: Variable,
+    given: tuple[str, ...],
+    errors: Mapping[str, Sequence[str]],
+    placeholders: bool = False,
+) -> VariableView:
+    options = tuple(
+        OptionView(
+            code=option.code,
+            label=option.label,
+            input_id=input_id(variable.code, option.code),
+            checked=option.code in given,
+            exclusive=option.exclusive,
+            placeholder=placeholders,
+        )
+        for option in variable.item.options
+    )
+    if placeholders:
+        value = "" if options else VALUE_MARK + variable.code + VALUE_MARK
+    else:
+        value = _typed_text(given) if not options else ""
+    return VariableView(
+        code=variable.code,
+        moment=variable.moment,
+        options=options,
+        value=value,
+        errors=tuple(errors.get(variable.code, ())),
+    )
+
+
+@dataclass(frozen=True)
+class AnswerLine:
+    """One line of the check-your-answers page."""
+
+    item: Item
+    number: int
+    moment: Moment
+    labels: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class PageAnswers:
+    page: Page
+    lines: tuple[AnswerLine, ...]
+
+
+def answers_by_page(definition: Definition, form: FormKind, answers: Answers) -> list[PageAnswers]:
+    numbers = question_numbers(definition, form)
+    result = []
+    for page in visible_pages(definition, form, answers):
+        lines = []
+        for variable in page_variables(page, form, answers):
+            given = answers.get(variable.code, ())
+            item = variable.item
+            labels = tuple(o.label for o in item.options if o.code in given)
+            text = _typed_text(given) if not item.options else ""
+            lines.append(AnswerLine(item, numbers[item.code], variable.moment, labels, text))
+        result.append(PageAnswers(page, tuple(lines)))
+    return result
+
+
+def fill_state(html: str, page: Page, form: FormKind, answers: Answers) -> str:
+    """Put one person's answers into a question block rendered with placeholders."""
+    checked: set[str] = set()
+    values: dict[str, str] = {}
+    for variable in page_variables(page, form, answers):
+        given = answers.get(variable.code, ())
+        if variable.item.options:
+            checked.update(input_id(variable.code, code) for code in given)
+        elif _typed_text(given):
+            values[variable.code] = given[0]
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1) is not None:
+            return " checked" if match.group(1) in checked else ""
+        return str(escape(values.get(match.group(2), "")))
+
+    return _MARKS.sub(replace, html)

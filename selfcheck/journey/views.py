@@ -1,0 +1,510 @@
+"""The beneficiary journey: start, pages, check your answers, done, summary, resume by code."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Callable
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import generate_csrf
+from werkzeug.wrappers import Response as HttpResponse
+
+from selfcheck.accounts.permissions import public
+from selfcheck.journey import operations as journey
+from selfcheck.journey import page_view, summary
+from selfcheck.journey.forms import UNKNOWN_CODE, CodeForm, StartForm
+from selfcheck.journey.page_cache import (
+    CODE_PLACEHOLDER,
+    CODE_SPOKEN_PLACEHOLDER,
+    CSRF_PLACEHOLDER,
+    RESPONSE_PLACEHOLDER,
+    PageCache,
+    fill_request,
+)
+from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
+from selfcheck.journey.registry import PageFormFactory
+from selfcheck.platform import codes, display, security
+from selfcheck.platform.db import get_session
+from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
+from selfcheck.platform.i18n import select_locale
+from selfcheck.platform.models import Beneficiary, Response
+from selfcheck.questionnaire.model import Definition, FormKind, Page, Wording
+from selfcheck.questionnaire.stats import form_stats
+
+blueprint = Blueprint("journey", __name__)
+
+SESSION_RESPONSE = "response_id"
+SESSION_PERSON = "beneficiary_id"
+# The wording chosen on the start page (standard or easy-read), until a response records it.
+SESSION_WORDING = "wording"
+WORDING_PARAM = "wording"
+ACTIONS = ("next", "back", "pause")
+
+Rendered = str | tuple[str, int] | HttpResponse
+
+
+def _definition(wording: Wording | str = Wording.STANDARD) -> Definition:
+    """The questionnaire in a wording: same items and codes, standard or easy-read texts."""
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    return definition.in_wording(wording)
+
+
+def _session_wording() -> Wording:
+    return journey.wording_of(session.get(SESSION_WORDING))
+
+
+def _choose_wording() -> None:
+    """`?wording=easy` (or standard) on the start page: remembered for this visit."""
+    chosen = request.args.get(WORDING_PARAM)
+    if chosen in {wording.value for wording in Wording}:
+        session[SESSION_WORDING] = chosen
+
+
+def _forms() -> PageFormFactory:
+    factory: PageFormFactory = current_app.extensions["selfcheck.forms"]
+    return factory
+
+
+def _locale() -> str:
+    return select_locale()
+
+
+def _remember(response: Response) -> None:
+    # Permanent: the cookie then expires after PERMANENT_SESSION_LIFETIME without a visit
+    # (shared computers); answers are saved page by page and the code resumes them.
+    session.permanent = True
+    session[SESSION_RESPONSE] = response.id
+    session[SESSION_PERSON] = response.beneficiary_id
+    session[SESSION_WORDING] = journey.wording_of(response.wording).value
+
+
+def _current_response() -> Response | None:
+    response_id = session.get(SESSION_RESPONSE)
+    if not isinstance(response_id, int):
+        return None
+    return journey.load_response(get_session(), response_id)
+
+
+def _current_state() -> journey.ResponseState | None:
+    response_id = session.get(SESSION_RESPONSE)
+    if not isinstance(response_id, int):
+        return None
+    return journey.load_state(get_session(), response_id)
+
+
+def _current_beneficiary() -> Beneficiary | None:
+    person_id = session.get(SESSION_PERSON)
+    if not isinstance(person_id, int):
+        return None
+    return get_session().get(Beneficiary, person_id)
+
+
+def _no_session() -> HttpResponse:
+    return redirect(url_for("journey.enter_code", expired=1))
+
+
+@blueprint.get("/")
+@public
+def home() -> Rendered:
+    return render_template("journey/home.html")
+
+
+@blueprint.route("/s/<slug>", methods=["GET", "POST"])
+@public
+def start(slug: str) -> Rendered:
+    db = get_session()
+    structure = journey.find_structure(db, slug)
+    if structure is None:
+        abort(404)
+    form = StartForm(request.form if request.method == "POST" else None)
+    if request.method == "POST":
+        if not form.validate():
+            abort(400)
+        response = journey.start_response(
+            db,
+            _definition(),
+            structure,
+            FormKind(form.form.data),
+            _locale(),
+            form.token.data,
+            wording=form.chosen_wording,
+        )
+        _remember(response)
+        return redirect(url_for("journey.question", page_code=_first_page(response)))
+    _choose_wording()
+    state = _current_state()
+    ongoing = state if state is not None and not state.is_submitted else None
+    resume = journey.resume_page(_definition(), ongoing, ongoing.answers) if ongoing else None
+    return render_template(
+        "journey/start.html",
+        minutes=_minutes(),
+        structure=structure,
+        token=secrets.token_urlsafe(24),
+        ongoing=ongoing,
+        resume_url=(
+            url_for("journey.question", page_code=resume.code)
+            if resume
+            else url_for("journey.check")
+        )
+        if ongoing
+        else None,
+    )
+
+
+def _minutes() -> dict[str, int]:
+    """Typical answering time of each form, from the definition (rounded up)."""
+    definition = _definition()
+    return {form.value: math.ceil(form_stats(definition, form).minutes) for form in FormKind}
+
+
+def _first_page(response: Response) -> str:
+    definition = _definition()
+    answers = journey.answers_of(response)
+    return journey.visible_pages(definition, FormKind(response.form), answers)[0].code
+
+
+@blueprint.route("/code", methods=["GET", "POST"])
+@public
+def enter_code() -> Rendered:
+    form = CodeForm(request.form if request.method == "POST" else None)
+    expired = request.args.get("expired") == "1"
+    if request.method == "GET" or not form.validate():
+        status = 422 if request.method == "POST" else 200
+        return render_template("journey/code.html", form=form, expired=expired), status
+    db = get_session()
+    security.check_code_lookups()  # 429 once too many unknown codes were tried
+    try:
+        beneficiary = journey.find_beneficiary(db, form.code.data)
+    except (journey.UnknownCode, codes.InvalidCode):
+        security.count_unknown_code()
+        form.code.errors = [UNKNOWN_CODE]
+        return render_template("journey/code.html", form=form, expired=False), 422
+    return _follow_code(beneficiary)
+
+
+def _follow_code(beneficiary: Beneficiary) -> Rendered:
+    """Send someone who gave their code where it leads (see journey.route_for_code)."""
+    route = journey.route_for_code(beneficiary)
+    session[SESSION_PERSON] = beneficiary.id
+    session.pop(SESSION_RESPONSE, None)
+    return _NEXT_STEP_VIEWS[route.step](route)
+
+
+def _to_summary(_route: journey.CodeRoute) -> Rendered:
+    return redirect(url_for("journey.progress"))
+
+
+def _to_welcome_back(_route: journey.CodeRoute) -> Rendered:
+    return redirect(url_for("journey.welcome_back"))
+
+
+def _being_typed(_route: journey.CodeRoute) -> Rendered:
+    # Two people must not fill in the same form: the paper one is being typed in.
+    return render_template("journey/being_typed.html")
+
+
+def _start_before(route: journey.CodeRoute) -> Rendered:
+    # A code printed on a paper form: the person answers the same form online instead.
+    response = journey.open_form(
+        get_session(),
+        _definition(),
+        route.beneficiary,
+        FormKind.BEFORE,
+        _locale(),
+        wording=_session_wording(),
+    )
+    _remember(response)
+    return redirect(url_for("journey.question", page_code=_first_page(response)))
+
+
+def _resume(route: journey.CodeRoute) -> Rendered:
+    assert route.response is not None
+    _remember(route.response)
+    answers = journey.answers_of(route.response)
+    page = journey.resume_page(_definition(), route.response, answers)
+    if page is None:
+        return redirect(url_for("journey.check"))
+    return redirect(url_for("journey.question", page_code=page.code))
+
+
+_NEXT_STEP_VIEWS: dict[journey.NextStep, Callable[[journey.CodeRoute], Rendered]] = {
+    journey.NextStep.SUMMARY: _to_summary,
+    journey.NextStep.START_AFTER: _to_welcome_back,
+    journey.NextStep.BEING_TYPED: _being_typed,
+    journey.NextStep.START_BEFORE: _start_before,
+    journey.NextStep.RESUME: _resume,
+}
+
+
+@blueprint.route("/welcome-back", methods=["GET", "POST"])
+@public
+def welcome_back() -> Rendered:
+    """Someone with a submitted 'before' starts the 'after' questionnaire."""
+    beneficiary = _current_beneficiary()
+    if beneficiary is None:
+        return _no_session()
+    if journey.route_for_code(beneficiary).step is not journey.NextStep.START_AFTER:
+        # An unfinished 'before', a retrospective form or an 'after' already open: no new
+        # 'after' form; go where the person's code leads.
+        return _follow_code(beneficiary)
+    if request.method == "POST":
+        response = journey.start_after(get_session(), _definition(), beneficiary, _locale())
+        _remember(response)
+        return _follow_code(beneficiary)
+    return render_template("journey/welcome_back.html", beneficiary=beneficiary, minutes=_minutes())
+
+
+@blueprint.route("/q/<page_code>", methods=["GET", "POST"])
+@public
+def question(page_code: str) -> Rendered:
+    state = _current_state()
+    if state is None:
+        return _no_session()
+    if state.is_submitted:
+        return redirect(url_for("journey.done"))
+    definition = _definition(state.wording)
+    page = definition.page(state.form, page_code)
+    if page is None:
+        abort(404)
+    answers = state.answers
+    if not journey.visible_items(page, state.form, answers):
+        # A "which ones?" page whose question does not apply: go where the person should be.
+        resume = journey.resume_page(definition, state, answers)
+        return redirect(
+            url_for("journey.question", page_code=resume.code)
+            if resume
+            else url_for("journey.check")
+        )
+    if request.method == "POST":
+        return _save_page(definition, state, page)
+    return _render_page(definition, state, page)
+
+
+def _posted_for_another_response(response_id: int) -> bool:
+    """A page sent from another tab, where a different questionnaire was open."""
+    return request.form.get("response_id") != str(response_id)
+
+
+def _other_tab() -> Rendered:
+    return render_error(409, *OTHER_TAB_MESSAGE)
+
+
+def _save_page(definition: Definition, state: journey.ResponseState, page: Page) -> Rendered:
+    action = request.form.get("action", "next")
+    if action not in ACTIONS:
+        abort(400)
+    if _posted_for_another_response(state.id):
+        return _other_tab()
+    answers = state.answers
+    variables = journey.page_variables(page, state.form, answers)
+    values, errors = _forms().validate(variables, request.form)
+    if errors and action == "next":
+        shown = {v.code: request.form.getlist(v.code) for v in variables}
+        return _render_page(definition, state, page, shown, errors, status=422)
+    # Going back or pausing keeps whatever is valid and leaves the rest as it was.
+    keep = {
+        code: answers.get(code, ()) if code in errors else value for code, value in values.items()
+    }
+    response = journey.load_response(get_session(), state.id)
+    if response is None:
+        return _no_session()
+    journey.save_page(get_session(), definition, response, page, keep)
+    answers = journey.answers_of(response)
+    if action == "pause":
+        return redirect(url_for("journey.pause"))
+    if action == "back":
+        previous = journey.neighbour_page(definition, state.form, page.code, answers, -1)
+        target = (
+            url_for("journey.question", page_code=previous.code)
+            if previous
+            else url_for("journey.start", slug=state.structure_slug)
+        )
+        return redirect(target)
+    following = journey.neighbour_page(definition, state.form, page.code, answers, 1)
+    if request.form.get("return_to") == "check":
+        if following is not None and journey.is_new_follow_up(following, state.form, answers):
+            # "Yes" now opens "which ones?": ask it before going back to the check page.
+            return redirect(
+                url_for("journey.question", page_code=following.code, return_to="check")
+            )
+        return redirect(url_for("journey.check"))
+    if following is None:
+        return redirect(url_for("journey.check"))
+    return redirect(url_for("journey.question", page_code=following.code))
+
+
+def _render_page(
+    definition: Definition,
+    state: journey.ResponseState,
+    page: Page,
+    shown: dict[str, list[str]] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> Rendered:
+    pages = journey.visible_pages(definition, state.form, state.answers)
+    codes_in_order = [p.code for p in pages]
+    step = codes_in_order.index(page.code) + 1 if page.code in codes_in_order else None
+    return_to = request.values.get("return_to") == "check"
+    context = {
+        "page": page,
+        "form_title": definition.titles[state.form],
+        "step": step,
+        "total": len(pages),
+        "has_errors": bool(errors),
+        "return_to": return_to,
+        "easy": state.wording is Wording.EASY,
+    }
+    per_request = {
+        CSRF_PLACEHOLDER: generate_csrf(),
+        RESPONSE_PLACEHOLDER: str(state.id),
+        CODE_PLACEHOLDER: codes.display(state.code),
+        CODE_SPOKEN_PLACEHOLDER: codes.spoken(state.code),
+    }
+    placeholders = {
+        "csrf_value": CSRF_PLACEHOLDER,
+        "response_id": RESPONSE_PLACEHOLDER,
+        "code_display": CODE_PLACEHOLDER,
+        "code_spoken": CODE_SPOKEN_PLACEHOLDER,
+    }
+    if errors:
+        questions = page_view.build_questions(
+            definition, state.form, page, state.answers, shown, errors
+        )
+        html = render_template(
+            "journey/question.html", questions=questions, **placeholders, **context
+        )
+        return fill_request(html, per_request), status
+    # Same page for everyone but the answers and the CSRF token: render once, fill per request.
+    variables = journey.page_variables(page, state.form, state.answers)
+    key = (
+        _locale(),
+        state.wording,
+        state.form,
+        page.code,
+        tuple(v.code for v in variables),
+        step,
+        len(pages),
+        return_to,
+        display.current_mode(),
+    )
+
+    def render() -> str:
+        questions = page_view.build_questions(
+            definition, state.form, page, state.answers, placeholders=True
+        )
+        return render_template(
+            "journey/question.html", questions=questions, **placeholders, **context
+        )
+
+    cache: PageCache = current_app.extensions[PAGES_KEY]
+    # Request values first: an answer can then never be mistaken for a placeholder.
+    html = fill_request(cache.get_or_render(key, render), per_request)
+    return page_view.fill_state(html, page, state.form, state.answers), status
+
+
+@blueprint.route("/check", methods=["GET", "POST"])
+@public
+def check() -> Rendered:
+    response = _current_response()
+    if response is None:
+        return _no_session()
+    if response.is_submitted:
+        return redirect(url_for("journey.done"))
+    definition = _definition(response.wording)
+    form_kind = FormKind(response.form)
+    answers = journey.answers_of(response)
+    missing = journey.missing_required(definition, form_kind, answers)
+    if request.method == "POST" and _posted_for_another_response(response.id):
+        return _other_tab()
+    if request.method == "POST" and not missing:
+        journey.submit(get_session(), definition, response)
+        return redirect(url_for("journey.done"))
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "journey/check.html",
+        sections=page_view.answers_by_page(definition, form_kind, answers),
+        missing=missing if request.method == "POST" else [],
+        form_title=definition.titles[form_kind],
+        response_id=response.id,
+    ), status
+
+
+@blueprint.get("/done")
+@public
+def done() -> Rendered:
+    response = _current_response()
+    if response is None or not response.is_submitted:
+        return _no_session() if response is None else redirect(url_for("journey.check"))
+    return render_template("journey/done.html", response=response, code=response.beneficiary.code)
+
+
+@blueprint.get("/pause")
+@public
+def pause() -> Rendered:
+    response = _current_response()
+    if response is None:
+        return _no_session()
+    resume = journey.resume_page(_definition(), response, journey.answers_of(response))
+    return render_template(
+        "journey/pause.html",
+        code=response.beneficiary.code,
+        resume_url=url_for("journey.question", page_code=resume.code)
+        if resume
+        else url_for("journey.check"),
+    )
+
+
+@blueprint.get("/summary")
+@public
+def progress() -> Rendered:
+    beneficiary = _current_beneficiary()
+    if beneficiary is None:
+        return _no_session()
+    result = summary.build_summary(_definition(), beneficiary)
+    if result is None:
+        return redirect(url_for("journey.enter_code"))
+    return render_template("journey/summary.html", summary=result, code=beneficiary.code)
+
+
+@blueprint.post("/leave")
+@public
+def leave() -> HttpResponse:
+    """Forget this person on this device (shared library PCs)."""
+    session.clear()
+    return redirect(url_for("journey.home", left=1))
+
+
+@blueprint.errorhandler(journey.JourneyError)
+def _journey_error(error: journey.JourneyError) -> Rendered:
+    """A save or submit that raced another (second tab, double click): never a 500."""
+    if error.reason == "already_submitted":
+        return render_error(409, *ALREADY_SENT_MESSAGE)
+    return render_error(409, *OTHER_TAB_MESSAGE)
+
+
+@blueprint.app_context_processor
+def _wording_context() -> dict[str, object]:
+    """`easy`: the journey's own key sentences are shown in their easy-read wording."""
+    if request.blueprint != blueprint.name:
+        return {"easy": False}  # staff pages: never read the beneficiary's session
+    return {"easy": _session_wording() is Wording.EASY}
+
+
+@blueprint.app_template_filter("code_display")
+def _code_display(code: str) -> str:
+    return codes.display(code)
+
+
+@blueprint.app_template_filter("code_spoken")
+def _code_spoken(code: str) -> str:
+    return codes.spoken(code)

@@ -1,0 +1,1 @@
+"""Paper: printable forms, summaries and codebook PDFs (templates inside the package)."""

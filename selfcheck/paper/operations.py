@@ -1,0 +1,742 @@
+"""Paper questionnaires and progress summaries as tagged PDF (WeasyPrint), from the definition.
+
+Nothing here keeps a list of items: the paper form walks `definition.pages(form)` exactly as
+the web form does, with the same question numbers (`page_view.question_numbers`), so a paper
+form, its web twin and the data-entry screen always agree.
+
+Templates and the print stylesheet live in `selfcheck/paper/templates/` (see its
+README.md). They get their own Jinja environment whose gettext follows
+`flask_babel.force_locale`, so one batch can hold forms in several languages and rendering
+needs an app context but no request.
+
+Speed: a batch is one WeasyPrint call. Each (form, language) body is rendered by Jinja once
+per batch with placeholders for the code, its QR code and the page-group name, then copied.
+Footers say "page 2 of 4" per form: the page count of one copy is measured once per process
+and shape (a copy's layout does not depend on its code) and kept.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+import pydyf  # type: ignore[import-untyped]
+import segno
+import weasyprint  # type: ignore[import-untyped]
+from flask import Flask, current_app
+from flask_babel import force_locale, format_date, format_decimal, get_locale, get_translations
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload
+from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
+
+from selfcheck.accounts.permissions import can_access_structure
+from selfcheck.journey import operations as journey
+from selfcheck.journey.page_view import question_numbers
+from selfcheck.journey.summary import Summary
+from selfcheck.platform import audit, codes
+from selfcheck.platform.i18n import french_typography, text_direction
+from selfcheck.platform.models import Beneficiary, StaffUser, Structure
+from selfcheck.questionnaire.model import (
+    Definition,
+    FormKind,
+    Item,
+    Moment,
+    Option,
+    Page,
+    Wording,
+)
+
+# printable/ beside the package, as i18n.TRANSLATIONS_DIR finds translations/.
+PRINTABLE_DIR = Path(__file__).resolve().parent / "templates"
+CONFIG_KEY = "SELFCHECK_PRINTABLE_DIR"  # app.config override (another folder of templates)
+EXTENSION_KEY = "selfcheck.paper"
+STYLESHEET = "print.css"
+MAX_COPIES = 200
+PDF_VARIANT = "pdf/ua-1"
+
+# Item type -> macro of printable/macros.html (no if/elif chains, as page_view.WIDGETS).
+WIDGETS: Mapping[str, str] = {
+    "single": "choices",
+    "scale": "choices",
+    "multiple": "choices",
+    "number": "digits",
+    "text": "lines",
+}
+# Choices with this many options or more, and short labels, print in two columns (long
+# lists always do); with at most INLINE_MAX options, all very short, on one line.
+COLUMNS_FROM = 4
+COLUMNS_MAX_LABEL = 42
+COLUMNS_ALWAYS_FROM = 8
+INLINE_MAX = 4
+INLINE_MAX_LABEL = 24
+
+# Placeholders of a form body rendered once and copied per code (see `_fill`): control
+# characters never appear in rendered HTML otherwise (as in page_view.fill_state).
+_CODE = "\x00code\x00"
+_QR = "\x00qr\x00"
+_PAGE_NAME = "\x00page\x00"
+_PLACEHOLDERS = re.compile("\x00(code|qr|page)\x00")
+
+
+class Layout(enum.StrEnum):
+    LIST = "list"  # one option per line
+    COLUMNS = "columns"  # one option per line, two columns
+    INLINE = "inline"  # a few short options on one line (Yes / No / I don't know)
+    ROW = "row"  # options side by side, each box above its label (a scale)
+
+
+class PaperError(ValueError):
+    """A print request we refuse (no copies, or more than MAX_COPIES)."""
+
+
+class NetworkRefused(FatalURLFetchingError):  # type: ignore[misc]
+    """WeasyPrint asked for something that is not a file of printable/: stop the rendering.
+
+    A `FatalURLFetchingError` is not swallowed by WeasyPrint (other errors only log a warning).
+    """
+
+
+class LocalFetcher(weasyprint.URLFetcher):  # type: ignore[misc]
+    """Only files inside the templates folder; never the network, never elsewhere on disk."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(allowed_protocols=("file",), fail_on_errors=True)
+        self.root = root.resolve()
+
+    def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
+        parts = urlsplit(url)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            raise NetworkRefused(f"not fetched (only local files of {self.root}): {url}")
+        path = Path(unquote(parts.path)).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            raise NetworkRefused(f"not fetched (outside {self.root} or missing): {url}")
+        return weasyprint.urls.URLFetcherResponse(url, path.read_bytes())
+
+
+def memoise_page_references() -> None:
+    """Make pydyf's `PDF.page_references` O(1) instead of O(pages) per access.
+
+    pydyf 0.13 rebuilds the tuple of every page reference on each access, and WeasyPrint's
+    PDF tagging reads it once per structure element, so a tagged document of N pages costs
+    O(N²): seconds for a batch of 100 forms, four times more for 200 (benchmarks/README.md).
+    The tuple is kept per PDF object while its page list keeps the same length (pydyf only
+    appends to it): same values, computed once per page added. Idempotent.
+    """
+    current = pydyf.PDF.page_references
+    if getattr(current.fget, "selfcheck_memoised", False):
+        return
+    compute = current.fget
+
+    def page_references(pdf: Any) -> tuple[bytes, ...]:
+        count = len(pdf.pages["Kids"])
+        cached: tuple[int, tuple[bytes, ...]] | None = pdf.__dict__.get("_selfcheck_page_refs")
+        if cached is None or cached[0] != count:
+            cached = (count, compute(pdf))
+            pdf.__dict__["_selfcheck_page_refs"] = cached
+        return cached[1]
+
+    page_references.selfcheck_memoised = True  # type: ignore[attr-defined]
+    page_references.selfcheck_original = compute  # type: ignore[attr-defined]
+    pydyf.PDF.page_references = property(page_references)
+
+
+memoise_page_references()
+
+
+# --- what a paper form shows --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Condition:
+    """'If you answered « Yes » to question 20': the web form's show_if, in words."""
+
+    number: int
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PaperQuestion:
+    item: Item
+    number: int
+    widget: str
+    moments: tuple[Moment, ...]
+    layout: Layout
+    condition: Condition | None
+    digits: int = 0
+
+    @property
+    def paired(self) -> bool:
+        return len(self.moments) > 1
+
+    @property
+    def multiple(self) -> bool:
+        return self.item.type == "multiple"
+
+    @property
+    def choices(self) -> bool:
+        return bool(self.item.options)
+
+
+@dataclass(frozen=True)
+class PaperGrid:
+    """Scale questions with the same answers in one table: a row of boxes per question (two,
+    before and today, in the retrospective form), the answers as column headings."""
+
+    questions: tuple[PaperQuestion, ...]
+    widget: str = "grid"
+
+    @property
+    def options(self) -> tuple[Option, ...]:
+        return self.questions[0].item.options
+
+    @property
+    def moments(self) -> tuple[Moment, ...]:
+        return self.questions[0].moments
+
+    @property
+    def paired(self) -> bool:
+        return len(self.moments) > 1
+
+
+Block = PaperQuestion | PaperGrid
+
+
+@dataclass(frozen=True)
+class PaperPage:
+    page: Page
+    blocks: tuple[Block, ...]
+
+    @property
+    def questions(self) -> tuple[PaperQuestion, ...]:
+        return tuple(
+            q
+            for block in self.blocks
+            for q in (block.questions if isinstance(block, PaperGrid) else (block,))
+        )
+
+    @property
+    def has_grid(self) -> bool:
+        return any(isinstance(block, PaperGrid) for block in self.blocks)
+
+    @property
+    def show_title(self) -> bool:
+        """A page title says something the question does not: a group, or an introduction."""
+        return len(self.questions) > 1 or self.page.intro is not None
+
+
+@dataclass(frozen=True)
+class PaperSection:
+    title: str
+    pages: tuple[PaperPage, ...]
+
+
+def paper_sections(definition: Definition, form: FormKind, large: bool) -> tuple[PaperSection, ...]:
+    """The form's sections, pages and questions in web order, every conditional one included."""
+    numbers = question_numbers(definition, form)
+    titles = {section.code: section.title for section in definition.sections}
+    sections: list[PaperSection] = []
+    for page in definition.pages(form):
+        questions = [
+            _question(definition, item, numbers, form, large) for item in page.items_for(form)
+        ]
+        paper_page = PaperPage(page, _blocks(questions, large))
+        if sections and sections[-1].title == titles[page.section]:
+            last = sections[-1]
+            sections[-1] = PaperSection(last.title, (*last.pages, paper_page))
+        else:
+            sections.append(PaperSection(titles[page.section], (paper_page,)))
+    return tuple(sections)
+
+
+def _blocks(questions: Sequence[PaperQuestion], large: bool) -> tuple[Block, ...]:
+    """In normal print, a run of unconditional scale questions sharing their answers becomes
+    a grid; large print keeps one question, one list."""
+    blocks: list[Block] = []
+    run: list[PaperQuestion] = []
+
+    def flush() -> None:
+        if len(run) > 1:
+            blocks.append(PaperGrid(tuple(run)))
+        else:
+            blocks.extend(run)
+        run.clear()
+
+    for question in questions:
+        if large or question.item.type != "scale" or question.condition is not None:
+            flush()
+            blocks.append(question)
+        elif run and run[0].item.options != question.item.options:
+            flush()
+            run.append(question)
+        else:
+            run.append(question)
+    flush()
+    return tuple(blocks)
+
+
+def _question(
+    definition: Definition, item: Item, numbers: Mapping[str, int], form: FormKind, large: bool
+) -> PaperQuestion:
+    condition = None
+    if item.show_if is not None:
+        source = definition.item(item.show_if.item)
+        accepted = item.show_if.accepted()
+        labels = tuple(o.label for o in source.options if o.code in accepted)
+        condition = Condition(numbers[source.code], labels)
+    return PaperQuestion(
+        item=item,
+        number=numbers[item.code],
+        widget=WIDGETS[item.type],
+        moments=item.moments(form),
+        layout=_layout(item, large),
+        condition=condition,
+        digits=len(str(item.maximum)) if item.maximum is not None else 3,
+    )
+
+
+def _layout(item: Item, large: bool) -> Layout:
+    if large or not item.options:
+        return Layout.LIST
+    if item.type == "scale":
+        return Layout.ROW
+    longest = max(len(option.label) for option in item.options)
+    if item.type == "single" and len(item.options) <= INLINE_MAX and longest <= INLINE_MAX_LABEL:
+        return Layout.INLINE
+    if len(item.options) >= COLUMNS_ALWAYS_FROM or (
+        len(item.options) >= COLUMNS_FROM and longest <= COLUMNS_MAX_LABEL
+    ):
+        return Layout.COLUMNS
+    return Layout.LIST
+
+
+# --- translations that follow force_locale ------------------------------------------------
+
+
+class _Translator:
+    """gettext for the printable templates: the forced locale, French typography, memoised.
+
+    The app's template gettext (`i18n.TemplateTranslations`) keys its memo on the request's
+    locale, which `force_locale` does not change; this one asks Flask-Babel for the locale in
+    force, so a form printed in English from a French page is English throughout.
+    """
+
+    MAX_ENTRIES = 20_000
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], str] = {}
+
+    @staticmethod
+    def _locale() -> str:
+        locale = get_locale()
+        return str(locale) if locale is not None else "fr"
+
+    def _typeset(self, locale: str, text: str) -> str:
+        return french_typography(text) if locale.startswith("fr") else text
+
+    def gettext(self, text: str) -> str:
+        locale = self._locale()
+        key = (locale, text)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._typeset(locale, get_translations().ugettext(text))
+            if len(self._cache) < self.MAX_ENTRIES:
+                self._cache[key] = found
+        return found
+
+    def ngettext(self, singular: str, plural: str, number: int) -> str:
+        return self._typeset(self._locale(), get_translations().ungettext(singular, plural, number))
+
+
+# --- the renderer -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One printed questionnaire: which form, in which language, for which code (or blank)."""
+
+    form: FormKind
+    locale: str
+    code: str | None = None
+
+
+@dataclass
+class _Shape:
+    """Copies that look the same but for their code: one Jinja render, one page count."""
+
+    form: FormKind
+    locale: str
+    coded: bool
+    body: str = ""
+    pages: int = 0
+    names: tuple[str, str] = ("", "")
+    footer: Mapping[str, str] = field(default_factory=dict)
+    qr_title: str = "%(code)s"  # the QR code's alternative text, in the copy's language
+
+
+_PageCountKey = tuple[Definition, Path, FormKind, str, bool, bool, str | None]
+
+
+class PaperRenderer:
+    """Renders paper forms and summaries; one per app (see `renderer`), safe across threads."""
+
+    # Pages of one copy per shape, shared by every renderer of the process (same definition
+    # object and templates folder: same layout). Bounded: forms x languages x 2 x 2 x sites.
+    _page_counts: ClassVar[dict[_PageCountKey, int]] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, definition: Definition, directory: Path = PRINTABLE_DIR) -> None:
+        self.definition = definition
+        self.directory = directory.resolve()
+        self.env = Environment(
+            loader=FileSystemLoader(self.directory),
+            autoescape=select_autoescape(("html",), default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
+        )
+        self.translator = _Translator()
+        self.env.install_gettext_callables(  # type: ignore[attr-defined]
+            self.translator.gettext, self.translator.ngettext, newstyle=True
+        )
+        self.env.filters["code_display"] = codes.display
+        self.env.filters["css_string"] = css_string
+        self.env.filters["translate"] = self.translator.gettext
+        # Right-to-left languages (Arabic) mirror the page; numbers follow the copy's locale.
+        self.env.filters["direction"] = text_direction
+        self.env.filters["decimalformat"] = format_decimal
+        self.env.globals.update(Moment=Moment, Layout=Layout)
+        self.fetcher = LocalFetcher(self.directory)
+        self.stylesheet = weasyprint.CSS(
+            filename=str(self.directory / STYLESHEET), url_fetcher=self.fetcher
+        )
+        self._sections: dict[tuple[FormKind, bool], tuple[PaperSection, ...]] = {}
+
+    def _(self, text: str, **variables: object) -> str:
+        translated = self.translator.gettext(text)
+        return translated % variables if variables else translated
+
+    # questionnaires
+
+    def questionnaires(
+        self,
+        copies: Sequence[Copy],
+        *,
+        large: bool = False,
+        site_url: str | None = None,
+        duplex: bool = False,
+    ) -> bytes:
+        """One PDF with every copy, each starting on a new page (on a new sheet if duplex).
+
+        The document's language is the first copy's; each copy carries its own.
+        """
+        if not copies:
+            raise PaperError("nothing to print")
+        if len(copies) > MAX_COPIES:
+            raise PaperError(f"at most {MAX_COPIES} copies at once")
+        shapes: dict[tuple[FormKind, str, bool], _Shape] = {}
+        for copy in copies:
+            key = (copy.form, copy.locale, copy.code is not None)
+            if key not in shapes:
+                shape = shapes[key] = _Shape(*key, names=(f"s{len(shapes)}a", f"s{len(shapes)}b"))
+                with force_locale(shape.locale):  # the QR code's alternative text
+                    shape.qr_title = self._("Code personnel : %(code)s")
+                shape.body = self._form_body(shape, large, site_url)
+                shape.pages = self._page_count(shape, large, site_url)
+                shape.footer = self._footer(shape)
+        parts = [
+            _fill(shapes[(c.form, c.locale, c.code is not None)], c.code, position)
+            for position, c in enumerate(copies)
+        ]
+        return self._pdf(
+            self._document_html(
+                copies[0].locale, copies, parts, list(shapes.values()), large, duplex
+            )
+        )
+
+    def _document_html(
+        self,
+        lang: str,
+        copies: Sequence[Copy],
+        parts: Sequence[str],
+        shapes: Sequence[_Shape],
+        large: bool,
+        duplex: bool,
+    ) -> str:
+        with force_locale(lang):
+            return self.env.get_template("questionnaires.html").render(
+                lang=lang,
+                title=self._document_title(copies),
+                bodies=Markup("".join(parts)),
+                shapes=shapes,
+                large=large,
+                duplex=duplex,
+            )
+
+    def _document_title(self, copies: Sequence[Copy]) -> str:
+        kinds = {copy.form for copy in copies}
+        if len(kinds) == 1:
+            title = self._(self.definition.titles[copies[0].form])
+        else:
+            title = self._("Questionnaires")
+        if len(copies) == 1:
+            code = copies[0].code
+            return (
+                self._("%(title)s, code %(code)s", title=title, code=codes.display(code))
+                if code
+                else title
+            )
+        return self._("%(title)s, %(count)s exemplaires", title=title, count=len(copies))
+
+    def _sections_for(self, form: FormKind, large: bool) -> tuple[PaperSection, ...]:
+        key = (form, large)
+        if key not in self._sections:
+            self._sections[key] = paper_sections(self.definition, form, large)
+        return self._sections[key]
+
+    def _form_body(self, shape: _Shape, large: bool, site_url: str | None) -> str:
+        with force_locale(shape.locale):
+            return self.env.get_template("form.html").render(
+                form=shape.form,
+                lang=shape.locale,
+                title=self.definition.titles[shape.form],
+                sections=self._sections_for(shape.form, large),
+                coded=shape.coded,
+                code=Markup(_CODE),
+                qr=Markup(_QR),
+                page_name=Markup(_PAGE_NAME),
+                site_url=site_url,
+                large=large,
+            )
+
+    def _footer(self, shape: _Shape) -> dict[str, str]:
+        """Texts of the page margins, in the copy's language (CSS strings, not markup)."""
+        mark = "\x00"
+        with force_locale(shape.locale):
+            before, _, after = self._(
+                "Page %(page)s sur %(total)s", page=mark, total=shape.pages
+            ).partition(mark)
+            return {
+                "title": self._(self.definition.titles[shape.form]),
+                "page_before": before,
+                "page_after": after,
+                "next": self._("Suite page suivante"),
+                "end": self._("Fin du questionnaire"),
+            }
+
+    def _page_count(self, shape: _Shape, large: bool, site_url: str | None) -> int:
+        """Pages of one copy of this shape: measured once per process, with a sample code."""
+        key = (
+            self.definition,
+            self.directory,
+            shape.form,
+            shape.locale,
+            shape.coded,
+            large,
+            site_url,
+        )
+        with self._lock:
+            known = self._page_counts.get(key)
+        if known is not None:
+            return known
+        sample = Copy(shape.form, shape.locale, codes.generate_code() if shape.coded else None)
+        html = self._document_html(
+            shape.locale, [sample], [_fill(shape, sample.code, 0)], [], large, duplex=False
+        )
+        count = len(self._document(html).pages)
+        with self._lock:
+            self._page_counts[key] = count
+        return count
+
+    # summary
+
+    def summary(
+        self,
+        result: Summary,
+        code: str,
+        locale: str,
+        *,
+        large: bool = False,
+        site_url: str | None = None,
+        today: date | None = None,
+    ) -> bytes:
+        """The progress summary of the person with `code`, in `locale`."""
+        mark = "\x00"
+        with force_locale(locale):
+            numbering = self._("Page %(page)s sur %(total)s", page=mark, total=mark).split(mark)
+            html = self.env.get_template("summary.html").render(
+                summary=result,
+                code=code,
+                qr=Markup(
+                    qr_svg(code, self._("Code personnel : %(code)s", code=codes.spoken(code)))
+                ),
+                lang=locale,
+                dir=text_direction(locale),
+                large=large,
+                site_url=site_url,
+                today=format_date(today or date.today(), format="long"),
+                page_before=numbering[0],
+                page_middle=numbering[1],
+                page_after=numbering[2],
+            )
+        return self._pdf(html)
+
+    # WeasyPrint
+
+    def _document(self, html: str) -> Any:
+        return weasyprint.HTML(
+            string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
+        ).render(stylesheets=[self.stylesheet], pdf_variant=PDF_VARIANT)
+
+    def _pdf(self, html: str) -> bytes:
+        pdf: bytes = self._document(html).write_pdf(pdf_variant=PDF_VARIANT)
+        return pdf
+
+
+def css_string(text: str) -> Markup:
+    """A CSS string literal (for `content:` in a <style> block)."""
+    escaped = "".join(
+        ch if ch.isalnum() or ch in " .,:;!?'()-/«»’…" or ord(ch) > 127 else f"\\{ord(ch):x} "
+        for ch in text
+    )
+    return Markup(f'"{escaped}"')
+
+
+def _fill(shape: _Shape, code: str | None, position: int) -> str:
+    """One copy of a shape's body: its code, QR code and page-group name."""
+    page_name = shape.names[position % 2]
+
+    def replace(match: re.Match[str]) -> str:
+        what = match.group(1)
+        if what == "page":
+            return page_name
+        if code is None:
+            return ""
+        if what == "code":
+            return codes.display(code)
+        return qr_svg(code, shape.qr_title % {"code": codes.spoken(code)})
+
+    return _PLACEHOLDERS.sub(replace, shape.body)
+
+
+def qr_svg(code: str, title: str) -> str:
+    """The plain code (no URL: it is typed or scanned into a code field) as inline SVG.
+
+    `title` becomes the figure's alternative text in the tagged PDF.
+    """
+    qr = segno.make(code, error="m", micro=False)
+    svg: str = qr.svg_inline(scale=1, border=4, omitsize=True, title=title, svgclass="qr")
+    return svg
+
+
+def renderer(app: Flask | None = None, wording: Wording = Wording.STANDARD) -> PaperRenderer:
+    """The app's renderer, built on first use (templates folder: CONFIG_KEY or printable/).
+
+    One per wording: the easy-read (FALC) forms have the same items, codes and layout, with
+    the easy texts; typists enter them on the same screens.
+    """
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    key = EXTENSION_KEY if wording is Wording.STANDARD else f"{EXTENSION_KEY}.{wording.value}"
+    found = app.extensions.get(key)
+    if found is None:
+        directory = Path(app.config.get(CONFIG_KEY) or PRINTABLE_DIR)
+        definition: Definition = app.extensions["selfcheck.definition"]
+        found = PaperRenderer(definition.in_wording(wording), directory)
+        app.extensions[key] = found
+    assert isinstance(found, PaperRenderer)
+    return found
+
+
+# --- print jobs (services with a session) --------------------------------------------------
+
+
+def coded_batch(
+    session: Session,
+    structure: Structure,
+    user: StaffUser | None,
+    form: FormKind,
+    locale: str,
+    count: int,
+) -> list[Copy]:
+    """`count` fresh codes for `structure`, audited as one event, as copies to print."""
+    if not 1 <= count <= MAX_COPIES:
+        raise PaperError(f"between 1 and {MAX_COPIES} copies")
+    changes = {"count": count, "form": form.value, "language": locale, "channel": "paper"}
+    event = audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
+    created = journey.create_codes(session, structure, count)  # commits the event with them
+    if event not in session:  # a code collision rolled the first attempt back: record again
+        audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
+        session.commit()
+    return [Copy(form, locale, person.code) for person in created]
+
+
+class Refusal(enum.StrEnum):
+    """Why a code given for printing after-forms is refused (nothing is printed then)."""
+
+    INVALID = "invalid"  # not a well-formed code (a typo)
+    UNKNOWN = "unknown"
+    OTHER_STRUCTURE = "other_structure"  # a person the staff member may not see
+
+
+@dataclass(frozen=True)
+class People:
+    found: tuple[Beneficiary, ...]
+    refused: tuple[tuple[str, Refusal], ...]
+
+
+def people_for_codes(session: Session, raw_codes: Sequence[str], user: StaffUser) -> People:
+    """The people behind `raw_codes`, in the order given, once each, and the codes refused."""
+    wanted: list[str] = []
+    refused: list[tuple[str, Refusal]] = []
+    for raw in raw_codes:
+        try:
+            code = codes.normalise(raw)
+        except codes.InvalidCode:
+            refused.append((raw.strip(), Refusal.INVALID))
+            continue
+        if code not in wanted:
+            wanted.append(code)
+    query = (
+        select(Beneficiary)
+        .where(Beneficiary.code.in_(wanted))
+        .options(selectinload(Beneficiary.responses), joinedload(Beneficiary.structure))
+    )
+    by_code = {person.code: person for person in session.scalars(query)} if wanted else {}
+    found: list[Beneficiary] = []
+    for code in wanted:
+        person = by_code.get(code)
+        if person is None:
+            refused.append((codes.display(code), Refusal.UNKNOWN))
+        elif not can_access_structure(user, person.structure):
+            refused.append((codes.display(code), Refusal.OTHER_STRUCTURE))
+        else:
+            found.append(person)
+    return People(tuple(found), tuple(refused))
+
+
+def after_copies(
+    people: Iterable[Beneficiary], languages: Sequence[str], fallback: str
+) -> list[Copy]:
+    """One after-form per person, each in the language of their latest answers."""
+    return [
+        Copy(FormKind.AFTER, person_locale(person, languages, fallback), person.code)
+        for person in people
+    ]
+
+
+def person_locale(beneficiary: Beneficiary, languages: Iterable[str], fallback: str) -> str:
+    """The language of the person's latest response, if the app still offers it."""
+    offered = set(languages)
+    for response in sorted(beneficiary.responses, key=lambda r: r.id, reverse=True):
+        if response.locale in offered:
+            return response.locale
+    return fallback

@@ -1,0 +1,212 @@
+"""Paper questionnaires and progress summaries as PDF: the print screen, after-forms for the
+follow-up list, and the summary for the mediator and for the person."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response as HttpResponse
+
+from selfcheck.accounts.permissions import Permission, can_access_structure, public, requires
+from selfcheck.accounts.session import current_staff
+from selfcheck.journey import operations as journey
+from selfcheck.journey import summary
+from selfcheck.journey.views import SESSION_PERSON
+from selfcheck.paper import operations as paper
+from selfcheck.paper.forms import BLANK, PrintForm
+from selfcheck.platform import codes
+from selfcheck.platform.db import get_session
+from selfcheck.platform.i18n import select_locale
+from selfcheck.platform.models import Beneficiary, StaffUser, Structure
+from selfcheck.questionnaire.model import Definition, FormKind, Wording
+
+blueprint = Blueprint("printing", __name__)
+
+Rendered = str | tuple[str, int] | HttpResponse
+
+# File names: ASCII, no spaces, in French like the rest of the product.
+FORM_SLUGS = {FormKind.BEFORE: "depart", FormKind.AFTER: "fin", FormKind.RETRO: "retrospectif"}
+LARGE_SUFFIX = "-gros-caracteres"
+
+NO_STRUCTURE = _l(
+    "Votre compte n'est rattaché à aucune structure : les codes ne peuvent pas être créés. "
+    "Imprimez des questionnaires sans code."
+)
+REFUSALS = {
+    paper.Refusal.INVALID: _l(
+        "%(code)s : ce n'est pas un code valide (vérifiez chaque caractère)."
+    ),
+    paper.Refusal.UNKNOWN: _l("%(code)s : aucune personne n'a ce code."),
+    # Worded as an unknown code: never reveal that a code exists in another structure.
+    paper.Refusal.OTHER_STRUCTURE: _l("%(code)s : aucune personne n'a ce code."),
+}
+NO_CODES = _l("Choisissez au moins une personne dans la liste de suivi.")
+TOO_MANY_CODES = _l("Vous pouvez imprimer au plus 200 questionnaires à la fois.")
+
+
+def _definition() -> Definition:
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    return definition
+
+
+def _languages() -> tuple[str, ...]:
+    languages: tuple[str, ...] = current_app.config["SELFCHECK_LANGUAGES"]
+    return languages
+
+
+def _user() -> StaffUser:
+    user = current_staff()
+    assert user is not None  # guaranteed by @requires
+    return user
+
+
+def _site_url() -> str:
+    return url_for("journey.enter_code", _external=True)
+
+
+def _pdf(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # Answers about a person: never kept by a shared browser or a proxy.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _own_structure(user: StaffUser) -> Structure | None:
+    """Where fresh codes go: the staff member's structure (platform admins have none)."""
+    structure = user.structure
+    if structure is not None and can_access_structure(user, structure):
+        return structure
+    return None
+
+
+def _render_index(
+    form: PrintForm, errors: list[tuple[str, str]] | None = None, status: int = 200
+) -> tuple[str, int]:
+    user = _user()
+    return render_template(
+        "staff/print.html",
+        form=form,
+        form_kinds=list(FormKind),
+        titles=_definition().titles,
+        structure=_own_structure(user),
+        errors=errors or [],
+        followup_url=url_for("followup.index")
+        if "followup.index" in current_app.view_functions
+        else None,
+        max_copies=paper.MAX_COPIES,
+    ), status
+
+
+@blueprint.get("/staff/print")
+@requires(Permission.ENTER)
+def index() -> Rendered:
+    return _render_index(PrintForm(languages=_languages(), language=select_locale()))
+
+
+@blueprint.post("/staff/print")
+@requires(Permission.ENTER)
+def forms() -> Rendered:
+    user = _user()
+    form = PrintForm(request.form, languages=_languages())
+    if not form.validate():
+        errors = [
+            (name, str(message)) for name, messages in form.errors.items() for message in messages
+        ]
+        return _render_index(form, errors, 422)
+    kind, locale, large = form.form_kind, form.language.data, bool(form.large.data)
+    easy = bool(form.easy.data)
+    renderer = paper.renderer(wording=Wording.EASY if easy else Wording.STANDARD)
+    if form.kind.data == BLANK:
+        copies = [paper.Copy(kind, locale, None)] * form.count
+    else:
+        structure = _own_structure(user)
+        if structure is None:
+            return _render_index(form, [("kind", str(NO_STRUCTURE))], 422)
+        copies = paper.coded_batch(get_session(), structure, user, kind, locale, form.count)
+    content = renderer.questionnaires(
+        copies, large=large, site_url=_site_url(), duplex=bool(form.duplex.data)
+    )
+    label = "vierges" if form.kind.data == BLANK else "avec-codes"
+    name = f"questionnaires-{FORM_SLUGS[kind]}-{form.count}-{label}-{locale}"
+    if easy:
+        name += "-facile-a-lire"
+    return _pdf(content, _filename(name, large))
+
+
+@blueprint.post("/staff/print/after")
+@requires(Permission.ENTER)
+def after_forms() -> Rendered:
+    user = _user()
+    raw_codes = [code for code in request.form.getlist("codes") if code.strip()]
+    large = request.form.get("large") in {"1", "y", "on", "true"}
+    form = PrintForm(languages=_languages(), language=select_locale())
+    form.form.data = FormKind.AFTER.value
+    if not raw_codes:
+        return _render_index(form, [("codes", str(NO_CODES))], 422)
+    if len(raw_codes) > paper.MAX_COPIES:
+        return _render_index(form, [("codes", str(TOO_MANY_CODES))], 422)
+    people = paper.people_for_codes(get_session(), raw_codes, user)
+    if people.refused:
+        errors = [("codes", str(REFUSALS[why] % {"code": code})) for code, why in people.refused]
+        return _render_index(form, errors, 422)
+    copies = paper.after_copies(people.found, _languages(), select_locale())
+    content = paper.renderer().questionnaires(copies, large=large, site_url=_site_url())
+    name = f"questionnaires-{FORM_SLUGS[FormKind.AFTER]}-{len(copies)}-suivi"
+    return _pdf(content, _filename(name, large))
+
+
+@blueprint.get("/staff/people/<code>/summary.pdf")
+@requires(Permission.ENTER)
+def summary_pdf(code: str) -> HttpResponse:
+    """A person's summary for their mediator to hand over, in the person's language."""
+    user = _user()
+    try:
+        person = journey.find_beneficiary(get_session(), code)
+    except (journey.UnknownCode, codes.InvalidCode):
+        abort(404)
+    if not can_access_structure(user, person.structure):
+        abort(404)  # as for an unknown code: never reveal that a code exists elsewhere
+    result = summary.build_summary(_definition(), person)
+    if result is None:  # nothing submitted yet
+        abort(404)
+    language = paper.person_locale(person, _languages(), select_locale())
+    return _summary_response(person, result, language)
+
+
+@blueprint.get("/summary.pdf")
+@public
+def my_summary_pdf() -> HttpResponse:
+    """The person's own summary, from the code remembered in their session (as /summary)."""
+    person_id = session.get(SESSION_PERSON)
+    person = get_session().get(Beneficiary, person_id) if isinstance(person_id, int) else None
+    if person is None:
+        return redirect(url_for("journey.enter_code", expired=1))
+    result = summary.build_summary(_definition(), person)
+    if result is None:
+        return redirect(url_for("journey.enter_code"))
+    return _summary_response(person, result, select_locale())
+
+
+def _summary_response(person: Beneficiary, result: summary.Summary, language: str) -> HttpResponse:
+    large = request.args.get("large") == "1"
+    content = paper.renderer().summary(
+        result, person.code, language, large=large, site_url=_site_url(), today=date.today()
+    )
+    return _pdf(content, _filename(f"progres-{codes.display(person.code)}", large))
+
+
+def _filename(stem: str, large: bool) -> str:
+    return stem + (LARGE_SUFFIX if large else "") + ".pdf"

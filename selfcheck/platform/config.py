@@ -1,0 +1,165 @@
+"""Typed settings read from environment variables (12-factor), with safe defaults for a laptop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+
+ENV_PREFIX = "SELFCHECK_"
+SECRET_KEY_FILE = "secret_key"
+
+
+class ConfigError(RuntimeError):
+    """Raised when an environment variable holds a value we cannot use."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name, "1" if default else "0").strip().lower()
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{ENV_PREFIX}{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def _positive(name: str, default: int) -> int:
+    value = _env_int(name, default)
+    if value < 1:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(name: str, default: int) -> int:
+    value = _env_int(name, default)
+    if value < 0:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be 0 or more, got {value}")
+    return value
+
+
+def load_or_create_secret_key(instance_path: Path) -> str:
+    """Read the secret key from the instance folder, creating it once (mode 0600) if missing.
+
+    Every app instance behind a load balancer must share it: in production set
+    SELFCHECK_SECRET_KEY instead of relying on this file.
+    """
+    path = instance_path / SECRET_KEY_FILE
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        # Written aside then linked into place: several workers starting at once all end up
+        # reading the one complete key, never an empty or half-written file.
+        draft = instance_path / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another worker won the race: use its key
+        finally:
+            draft.unlink()
+    key = path.read_text(encoding="ascii").strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it or set {ENV_PREFIX}SECRET_KEY")
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment, parsed once at start-up."""
+
+    database_url: str
+    secret_key: str
+    # Adding a language: its catalog in translations/ and its code here (or in the variable).
+    languages: tuple[str, ...] = ("fr", "en", "es", "ar")
+    default_language: str = "fr"
+    max_content_length: int = 64 * 1024
+    cookie_secure: bool = False
+    sqlite_synchronous: str = "NORMAL"
+    staff_idle_minutes: int = 30
+    # Evaluators: smallest group that may be shown or exported (k-anonymity threshold).
+    k_anonymity: int = 5
+    # GDPR: answers older than this are deleted by `selfcheck purge`.
+    retention_months: int = 36
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
+    proxy_hops: int = 0
+
+    @classmethod
+    def from_env(cls, instance_path: Path) -> Settings:
+        default_db = f"sqlite:///{instance_path / 'selfcheck.platform.db'}"
+        secret = _env("SECRET_KEY", "") or load_or_create_secret_key(instance_path)
+        languages = tuple(
+            code.strip() for code in _env("LANGUAGES", "fr,en,es,ar").split(",") if code.strip()
+        )
+        unknown = [code for code in languages if not _is_locale(code)]
+        if unknown:
+            raise ConfigError(
+                f"{ENV_PREFIX}LANGUAGES: {', '.join(unknown)} is not a language code "
+                "(use a CLDR code such as fr, en, es, ar, pt_BR)"
+            )
+        default_language = _env("DEFAULT_LANGUAGE", "fr")
+        if default_language not in languages:
+            raise ConfigError(
+                f"{ENV_PREFIX}DEFAULT_LANGUAGE={default_language!r} is not in "
+                f"{ENV_PREFIX}LANGUAGES={','.join(languages)}"
+            )
+        synchronous = _env("SQLITE_SYNCHRONOUS", "NORMAL").upper()
+        if synchronous not in {"NORMAL", "FULL", "EXTRA"}:
+            raise ConfigError(f"{ENV_PREFIX}SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
+        return cls(
+            database_url=_env("DATABASE_URL", default_db),
+            secret_key=secret,
+            languages=languages,
+            default_language=default_language,
+            max_content_length=_env_int("MAX_CONTENT_LENGTH", 64 * 1024),
+            cookie_secure=_env_bool("COOKIE_SECURE", False),
+            sqlite_synchronous=synchronous,
+            staff_idle_minutes=_env_int("STAFF_IDLE_MINUTES", 30),
+            k_anonymity=_positive("K_ANONYMITY", 5),
+            retention_months=_positive("RETENTION_MONTHS", 36),
+            proxy_hops=_non_negative("PROXY_HOPS", 0),
+        )
+
+    def flask_config(self) -> dict[str, object]:
+        """The subset Flask and its extensions read from app.config."""
+        return {
+            "SECRET_KEY": self.secret_key,
+            "MAX_CONTENT_LENGTH": self.max_content_length,
+            "MAX_FORM_MEMORY_SIZE": self.max_content_length,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.cookie_secure,
+            "SESSION_COOKIE_NAME": "selfcheck_session",
+            # A beneficiary's session ends 2 hours after their last page (shared computers);
+            # the personal code resumes the questionnaire where it was.
+            "PERMANENT_SESSION_LIFETIME": timedelta(hours=2),
+            "WTF_CSRF_TIME_LIMIT": None,  # the journey has no time limit (RGAA 2.2.1)
+            "BABEL_DEFAULT_LOCALE": self.default_language,
+            "SELFCHECK_K_ANONYMITY": self.k_anonymity,
+            "SELFCHECK_RETENTION_MONTHS": self.retention_months,
+        }
+
+
+def _is_locale(code: str) -> bool:
+    """A code Babel (CLDR) knows: dates, numbers and plural rules exist for it."""
+    try:
+        Locale.parse(code)
+    except (ValueError, TypeError, UnknownLocaleError):
+        return False
+    return True

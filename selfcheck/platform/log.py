@@ -1,0 +1,123 @@
+"""Structured logs: one JSON object per line on stdout, with no personal data.
+
+Every record becomes `{"time", "level", "logger", "message", ...}`; inside a request it also
+carries the request id, the method and the URL *rule* (`/staff/people/<code>`, never the raw
+path, which may hold a person's code). `init_app` writes one line per request (the access
+log: method, rule, status, duration, request id) and sends `X-Request-ID` back.
+
+What is never logged: raw paths and query strings, form values, cookies, exception messages
+(a database error's message may quote the values it refused: only the exception type and the
+stack's file/line/function are kept), and the client's IP address unless
+SELFCHECK_LOG_CLIENT_IP=1 (behind a proxy it is the address ProxyFix trusted).
+
+`gunicorn.conf.py` installs `JsonFormatter` on the root logger and on gunicorn's own
+loggers; `configure()` does the same for any other entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import traceback
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, g, has_request_context, request
+
+from selfcheck.platform.config import _env_bool
+
+REQUEST_LOGGER = "selfcheck.request"
+REQUEST_ID_HEADER = "X-Request-ID"
+# A proxy's id (nginx $request_id is 32 hex digits) is kept only if it looks like one.
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Probed every few seconds by load balancers: logged at DEBUG only.
+QUIET_ENDPOINTS = frozenset({"health.healthz"})
+UNMATCHED_ROUTE = "<unmatched>"
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def route_template() -> str:
+    """The URL rule of the current request (`/q/<page_code>`), never the raw path."""
+    rule = request.url_rule
+    return rule.rule if rule is not None else UNMATCHED_ROUTE
+
+
+def _stack(exc_info: Any) -> dict[str, Any]:
+    """Exception type and frames (file, line, function): no message, no locals."""
+    exc_type, _value, tb = exc_info
+    frames = traceback.extract_tb(tb)
+    return {
+        "type": getattr(exc_type, "__qualname__", str(exc_type)),
+        "stack": [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames],
+    }
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request fields, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+        }
+        if has_request_context():
+            # Flask's "Exception on /staff/people/K7M2QX9RT [GET]" quotes the raw path.
+            rule = route_template()
+            if request.path and request.path in message:
+                entry["message"] = message.replace(request.path, rule)
+            entry.setdefault("request_id", g.get("request_id"))
+            entry.setdefault("method", request.method)
+            entry.setdefault("route", rule)
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = _stack(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure(level: str = "INFO", stream: Any = None) -> None:
+    """Send every log record, as JSON lines, to stdout (or `stream`)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def init_app(app: Flask) -> None:
+    """Request ids, and one access-log line per request (see module docstring)."""
+    app.config.setdefault("SELFCHECK_LOG_CLIENT_IP", _env_bool("LOG_CLIENT_IP", False))
+    logger = logging.getLogger(REQUEST_LOGGER)
+
+    def _start() -> None:
+        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        g.request_started = time.perf_counter()
+
+    # First of all hooks: a request refused by an earlier one (CSRF) still gets its id.
+    app.before_request_funcs.setdefault(None, []).insert(0, _start)
+
+    @app.after_request
+    def _log(response: Response) -> Response:
+        request_id = g.get("request_id")
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        started = g.get("request_started")
+        duration = None if started is None else (time.perf_counter() - started) * 1000
+        fields: dict[str, Any] = {
+            "status": response.status_code,
+            "duration_ms": None if duration is None else round(duration, 2),
+        }
+        if app.config["SELFCHECK_LOG_CLIENT_IP"]:
+            fields["client_ip"] = request.remote_addr
+        level = logging.DEBUG if request.endpoint in QUIET_ENDPOINTS else logging.INFO
+        logger.log(level, "request", extra=fields)
+        return response

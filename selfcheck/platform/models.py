@@ -1,0 +1,326 @@
+"""SQLAlchemy 2.0 typed models.
+
+Answers are stored long (one row per response, variable and chosen value) rather than one
+column per item: a new item in the definition needs no migration, a multiple choice is
+several rows, and aggregates are plain GROUP BY queries. See docs/architecture.md, "Storage".
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True)}
+
+
+class Channel(enum.StrEnum):
+    ONLINE = "online"
+    PAPER = "paper"
+    PHONE = "phone"
+
+
+class Status(enum.StrEnum):
+    IN_PROGRESS = "in_progress"
+    SUBMITTED = "submitted"
+
+
+class TerritoryType(enum.StrEnum):
+    URBAN = "urbain"
+    PERIURBAN = "periurbain"
+    RURAL = "rural"
+
+
+class Role(enum.StrEnum):
+    MEDIATOR = "mediator"
+    STRUCTURE_ADMIN = "structure_admin"
+    EVALUATOR = "evaluator"
+    PLATFORM_ADMIN = "platform_admin"
+
+
+class Structure(Base):
+    """A place of mediation (town hall, library, social centre…); owns its responses."""
+
+    __tablename__ = "structure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    territory_type: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Share (0-100 %) of paper forms typed a second time, blind, to measure entry quality.
+    double_entry_percent: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A 'before' older than this many weeks without an 'after' is shown as "after due".
+    after_due_weeks: Mapped[int] = mapped_column(default=6, server_default="6")
+
+
+class StaffUser(Base):
+    """A mediator, administrator or evaluator. Beneficiaries never have accounts."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    # Mediators and structure administrators belong to one structure; others to none.
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Account lockout after repeated wrong passwords (see services/auth).
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column()
+    # Evaluators only: may export free-text answers (never by default).
+    can_read_free_text: Mapped[bool] = mapped_column(default=False, server_default=false())
+
+    structure: Mapped[Structure | None] = relationship()
+    grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class Grant(Base):
+    """What an evaluator may see: one structure, or every structure of a department."""
+
+    __tablename__ = "evaluator_grant"
+    __table_args__ = (
+        UniqueConstraint("user_id", "structure_id", "department", name="uq_grant_scope"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"))
+    department: Mapped[str | None] = mapped_column(String(3))
+
+    user: Mapped[StaffUser] = relationship(back_populates="grants")
+
+
+class AuditEvent(Base):
+    """Append-only record of every change made in the back office (who, when, what)."""
+
+    __tablename__ = "audit_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))  # create, edit, resolve, delete, …
+    entity: Mapped[str] = mapped_column(String(32))  # response, second_entry, user, …
+    entity_id: Mapped[int | None] = mapped_column()
+    # JSON text: {"variable": {"old": [...], "new": [...]}, ...}
+    changes: Mapped[str] = mapped_column(Text, default="{}")
+
+    user: Mapped[StaffUser | None] = relationship()
+
+
+class Beneficiary(Base):
+    """A person, known only by a random code: no name, e-mail or phone, ever."""
+
+    __tablename__ = "beneficiary"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    structure: Mapped[Structure] = relationship()
+    responses: Mapped[list[Response]] = relationship(
+        back_populates="beneficiary", order_by="Response.id"
+    )
+
+
+class Response(Base):
+    """One filled-in questionnaire (before, after or retrospective) of one beneficiary."""
+
+    __tablename__ = "response"
+    __table_args__ = (UniqueConstraint("beneficiary_id", "form", name="uq_response_person_form"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"))
+    structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"), index=True)
+    form: Mapped[str] = mapped_column(String(16))
+    definition_id: Mapped[str] = mapped_column(String(64))
+    definition_version: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16), default=Channel.ONLINE.value)
+    locale: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=Status.IN_PROGRESS.value, index=True)
+    # Random token of the start form: a resent "start" POST finds this row instead of a new one.
+    start_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    furthest_page: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column()
+    # Paper forms: who typed the answers in, and when.
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    entered_at: Mapped[datetime | None] = mapped_column()
+    # Whether this paper form was drawn for a blind second entry.
+    double_entry_wanted: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Which wording the person read: "standard" or "easy" (easy-read / FALC). Same items and
+    # codes either way; recorded so analyses can compare.
+    wording: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
+
+    beneficiary: Mapped[Beneficiary] = relationship(back_populates="responses")
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="response", cascade="all, delete-orphan", order_by="Answer.id"
+    )
+
+    @property
+    def is_submitted(self) -> bool:
+        return self.status == Status.SUBMITTED.value
+
+
+class SecondEntry(Base):
+    """A blind, independent second typing of a paper form, compared field by field."""
+
+    __tablename__ = "second_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("response.id", ondelete="CASCADE"), unique=True
+    )
+    entered_by_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+    compared_fields: Mapped[int] = mapped_column(default=0)
+    differing_fields: Mapped[int] = mapped_column(default=0)
+
+    answers: Mapped[list[SecondEntryAnswer]] = relationship(
+        cascade="all, delete-orphan", order_by="SecondEntryAnswer.id"
+    )
+    discrepancies: Mapped[list[EntryDiscrepancy]] = relationship(
+        cascade="all, delete-orphan", order_by="EntryDiscrepancy.id"
+    )
+
+
+class SecondEntryAnswer(Base):
+    __tablename__ = "second_entry_answer"
+    __table_args__ = (Index("ix_second_entry_answer_entry", "second_entry_id", "variable"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    second_entry_id: Mapped[int] = mapped_column(ForeignKey("second_entry.id", ondelete="CASCADE"))
+    variable: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(Text)
+
+
+class EntryDiscrepancy(Base):
+    """A field on which the blind second entry differed from the first, and how it was settled.
+
+    Kept once settled: the discrepancy rate per item (differing / compared) is data quality.
+    Values are JSON lists of stored answer values, as typed at the time of the comparison.
+    """
+
+    __tablename__ = "entry_discrepancy"
+    __table_args__ = (
+        UniqueConstraint("second_entry_id", "variable", name="uq_entry_discrepancy_field"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    second_entry_id: Mapped[int] = mapped_column(ForeignKey("second_entry.id", ondelete="CASCADE"))
+    variable: Mapped[str] = mapped_column(String(40))
+    first_value: Mapped[str] = mapped_column(Text)
+    second_value: Mapped[str] = mapped_column(Text)
+    resolved_value: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
+
+
+class Answer(Base):
+    """One value given to one variable (several rows for a multiple choice)."""
+
+    __tablename__ = "answer"
+    __table_args__ = (
+        # Also the index for reading a response's answers (its prefix).
+        UniqueConstraint("response_id", "variable", "value", name="uq_answer_value"),
+        # Covering for the dashboard: answers of a few variables counted by value, per
+        # response in scope, read from the index alone (migration 0006).
+        Index("ix_answer_variable_response_value", "variable", "response_id", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
+    variable: Mapped[str] = mapped_column(String(40))
+    value: Mapped[str] = mapped_column(Text)
+    # The questionnaire definition version this answer was given under (a response resumed
+    # after an upgrade holds answers of two versions). Older rows: their response's version.
+    definition_version: Mapped[str | None] = mapped_column(String(32))
+
+    response: Mapped[Response] = relationship(back_populates="answers")
+
+
+__all__ = [
+    "Answer",
+    "AuditEvent",
+    "Base",
+    "Beneficiary",
+    "Channel",
+    "EntryDiscrepancy",
+    "Grant",
+    "Response",
+    "Role",
+    "SecondEntry",
+    "SecondEntryAnswer",
+    "StaffUser",
+    "Status",
+    "Structure",
+    "TerritoryType",
+    "utcnow",
+]
+
+
+class ExportLog(Base):
+    """One row per anonymised export or table download: who, when, what, how many rows."""
+
+    __tablename__ = "export_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(32))  # e.g. "csv-wide", "xlsx-long", "table"
+    filters: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+    row_count: Mapped[int] = mapped_column(default=0)
+    k: Mapped[int] = mapped_column(default=5)
+    report: Mapped[str] = mapped_column(Text, default="{}")  # JSON: generalised / suppressed
+
+    user: Mapped[StaffUser | None] = relationship()
+
+
+class RateLimitHit(Base):
+    """Counters for rate limits shared by every app instance (login, code entry).
+
+    One row per key and fixed window; `key` holds a hash, never a raw IP address or code.
+    """
+
+    __tablename__ = "rate_limit_hit"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

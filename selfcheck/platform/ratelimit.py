@@ -1,0 +1,119 @@
+"""Rate limits shared by every app instance: fixed-window counters in the database.
+
+No process memory: several gunicorn workers or servers behind a load balancer count in the
+same table (rate_limit_hit). One row per (key, window start); a hit is one atomic
+`INSERT … ON CONFLICT DO UPDATE SET count = count + 1 RETURNING count`, which SQLite (3.35+)
+and PostgreSQL both run without a race. The key is an HMAC of the limit's name and its
+subject (an IP address, an e-mail) under the app's secret key: the table never holds an
+address or an e-mail, and the hashes cannot be reversed by trying every IPv4 address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from selfcheck.platform.models import RateLimitHit, utcnow
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `attempts` hits per `window` seconds for one subject."""
+
+    name: str
+    attempts: int
+    window: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    count: int
+    retry_after: int  # seconds until the window ends (0 when allowed)
+
+
+class RateLimited(Exception):
+    """Too many attempts: the caller answers 429 with Retry-After."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limited, retry after {retry_after} s")
+        self.retry_after = max(1, retry_after)
+
+
+def key_for(secret: str | bytes, limit: Limit, subject: str) -> str:
+    raw = secret.encode() if isinstance(secret, str) else secret
+    message = f"{limit.name}\x00{subject}".encode()
+    return hmac.new(raw, message, hashlib.sha256).hexdigest()
+
+
+def window_start(limit: Limit, now: datetime) -> datetime:
+    """Start of the fixed window holding `now` (aligned on the epoch, in UTC)."""
+    seconds = math.floor(now.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % limit.window, UTC)
+
+
+def _retry_after(limit: Limit, start: datetime, now: datetime) -> int:
+    return max(1, math.ceil((start + timedelta(seconds=limit.window) - now).total_seconds()))
+
+
+def hit(
+    session: Session,
+    secret: str | bytes,
+    limit: Limit,
+    subject: str,
+    now: datetime | None = None,
+) -> Decision:
+    """Count one attempt (committed at once) and say whether it is within the limit."""
+    now = now or utcnow()
+    start = window_start(limit, now)
+    key = key_for(secret, limit, subject)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(RateLimitHit)
+        .values(key=key, window_start=start, count=1)
+        .on_conflict_do_update(
+            index_elements=[RateLimitHit.key, RateLimitHit.window_start],
+            set_={"count": RateLimitHit.count + 1},
+        )
+        .returning(RateLimitHit.count)
+    )
+    count = int(session.execute(statement).scalar_one())
+    session.commit()
+    allowed = count <= limit.attempts
+    return Decision(allowed, count, 0 if allowed else _retry_after(limit, start, now))
+
+
+def peek(
+    session: Session,
+    secret: str | bytes,
+    limit: Limit,
+    subject: str,
+    now: datetime | None = None,
+) -> Decision:
+    """Whether one more attempt would be allowed, without counting one."""
+    now = now or utcnow()
+    start = window_start(limit, now)
+    count = session.scalar(
+        select(RateLimitHit.count).where(
+            RateLimitHit.key == key_for(secret, limit, subject),
+            RateLimitHit.window_start == start,
+        )
+    )
+    used = int(count or 0)
+    allowed = used < limit.attempts
+    return Decision(allowed, used, 0 if allowed else _retry_after(limit, start, now))
+
+
+def prune(session: Session, before: datetime) -> int:
+    """Delete the counters of windows that started before `before` (housekeeping)."""
+    result = session.execute(delete(RateLimitHit).where(RateLimitHit.window_start < before))
+    session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,1 @@
+"""Privacy notice and erasure of a person by their code."""

@@ -1,0 +1,192 @@
+"""GDPR by design: the retention period (`selfcheck purge`) and erasure of one person's answers.
+
+A person is known only by a random code (no name, e-mail, phone or address is ever asked),
+so "one person's data" is everything reached from their code: their responses, the answers,
+and the blind second entries of their paper forms. See docs/PRIVACY.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, Delete, Select, delete, exists, func, select
+from sqlalchemy.orm import Session
+
+from selfcheck.platform import audit, codes
+from selfcheck.platform.models import (
+    Answer,
+    AuditEvent,
+    Beneficiary,
+    EntryDiscrepancy,
+    RateLimitHit,
+    Response,
+    SecondEntry,
+    SecondEntryAnswer,
+    StaffUser,
+    utcnow,
+)
+
+# Rate-limit counters are only needed for the length of their window (an hour at most).
+RATE_LIMIT_KEEP = timedelta(days=1)
+
+
+def months_before(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` calendar months earlier (the 31st -> the month's last day)."""
+    total = moment.year * 12 + moment.month - 1 - months
+    year, month = divmod(total, 12)
+    month += 1
+    next_month = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=moment.tzinfo)
+    last_day = (next_month - timedelta(days=1)).day
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    cutoff: datetime
+    people: int
+    responses: int
+    answers: int
+    second_entries: int
+    audit_events: int
+    rate_limit_rows: int
+    done: bool  # False for a dry run
+
+
+def _expired_people(cutoff: datetime) -> Select[int]:
+    """People whose code was made, and whose every response last changed, before `cutoff`."""
+    recent = exists(
+        select(Response.id).where(
+            Response.beneficiary_id == Beneficiary.id, Response.updated_at >= cutoff
+        )
+    )
+    return select(Beneficiary.id).where(Beneficiary.created_at < cutoff, ~recent)
+
+
+def _delete(session: Session, statement: Delete) -> None:
+    # Plain SQL deletes: the objects this session may hold are expired afterwards.
+    session.execute(statement, execution_options={"synchronize_session": False})
+
+
+def _count(session: Session, model: type[object], *where: ColumnElement[bool]) -> int:
+    return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def purge(
+    session: Session,
+    retention_months: int,
+    *,
+    dry_run: bool = True,
+    now: datetime | None = None,
+) -> PurgeReport:
+    """Delete (or, in a dry run, only count) what is older than the retention period.
+
+    A person goes as a whole, once nothing of theirs changed for `retention_months`: a
+    'before' form is kept as long as its 'after' is recent. Audit events older than the
+    period go too (a deletion's event holds the deleted answers); the purge itself is
+    recorded. The export log has no answers and is kept.
+    """
+    now = now or utcnow()
+    cutoff = months_before(now, retention_months)
+    people = _expired_people(cutoff).scalar_subquery()
+    responses = select(Response.id).where(Response.beneficiary_id.in_(people)).scalar_subquery()
+    entries = select(SecondEntry.id).where(SecondEntry.response_id.in_(responses)).scalar_subquery()
+    old_events = AuditEvent.at < cutoff
+    old_windows = ratelimit_window_before(now)
+    report = PurgeReport(
+        cutoff=cutoff,
+        people=_count(session, Beneficiary, Beneficiary.id.in_(people)),
+        responses=_count(session, Response, Response.id.in_(responses)),
+        answers=_count(session, Answer, Answer.response_id.in_(responses)),
+        second_entries=_count(session, SecondEntry, SecondEntry.id.in_(entries)),
+        audit_events=_count(session, AuditEvent, old_events),
+        rate_limit_rows=_count(session, RateLimitHit, old_windows),
+        done=not dry_run,
+    )
+    if dry_run:
+        return report
+    # Children first: no reliance on ON DELETE CASCADE being switched on.
+    _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
+    _delete(
+        session, delete(SecondEntryAnswer).where(SecondEntryAnswer.second_entry_id.in_(entries))
+    )
+    _delete(session, delete(SecondEntry).where(SecondEntry.id.in_(entries)))
+    _delete(session, delete(Answer).where(Answer.response_id.in_(responses)))
+    _delete(session, delete(Response).where(Response.id.in_(responses)))
+    _delete(session, delete(Beneficiary).where(Beneficiary.id.in_(people)))
+    _delete(session, delete(AuditEvent).where(old_events))
+    _delete(session, delete(RateLimitHit).where(old_windows))
+    audit.record(
+        session,
+        None,
+        "purge",
+        "retention",
+        None,
+        None,
+        {
+            "retention_months": {"old": [], "new": [str(retention_months)]},
+            "cutoff": {"old": [], "new": [cutoff.isoformat()]},
+            "people": {"old": [str(report.people)], "new": []},
+            "responses": {"old": [str(report.responses)], "new": []},
+            "audit_events": {"old": [str(report.audit_events)], "new": []},
+        },
+    )
+    session.commit()
+    session.expire_all()
+    return report
+
+
+def ratelimit_window_before(now: datetime) -> ColumnElement[bool]:
+    return RateLimitHit.window_start < now - RATE_LIMIT_KEEP
+
+
+# --- erasure ---------------------------------------------------------------------------------
+
+
+class UnknownPerson(LookupError):
+    """No person has this code (said the same way as any unknown code)."""
+
+
+def _delete_person(session: Session, person: Beneficiary) -> int:
+    responses = select(Response.id).where(Response.beneficiary_id == person.id).scalar_subquery()
+    entries = select(SecondEntry.id).where(SecondEntry.response_id.in_(responses)).scalar_subquery()
+    count = _count(session, Response, Response.beneficiary_id == person.id)
+    _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
+    _delete(
+        session, delete(SecondEntryAnswer).where(SecondEntryAnswer.second_entry_id.in_(entries))
+    )
+    _delete(session, delete(SecondEntry).where(SecondEntry.id.in_(entries)))
+    _delete(session, delete(Answer).where(Answer.response_id.in_(responses)))
+    _delete(session, delete(Response).where(Response.beneficiary_id == person.id))
+    _delete(session, delete(Beneficiary).where(Beneficiary.id == person.id))
+    return count
+
+
+def erase_by_code(session: Session, raw_code: str, by: StaffUser | None = None) -> int:
+    """Erase everything of the person with this code; returns how many responses went.
+
+    Raises codes.InvalidCode for a mistyped code and UnknownPerson for a code of nobody.
+    The audit event says that a person was erased, when, and by whom (None: by themselves),
+    but keeps neither their code nor any answer: erased means erased.
+    """
+    code = codes.normalise(raw_code)
+    person = session.scalar(select(Beneficiary).where(Beneficiary.code == code))
+    if person is None:
+        raise UnknownPerson(code)
+    person_id, structure_id = person.id, person.structure_id
+    count = _delete_person(session, person)
+    audit.record(
+        session,
+        by,
+        "erase",
+        "beneficiary",
+        person_id,
+        structure_id,
+        {
+            "requested_by": {"old": [], "new": ["staff" if by is not None else "person"]},
+            "responses": {"old": [str(count)], "new": []},
+        },
+    )
+    session.commit()
+    session.expire_all()
+    return count

@@ -1,1 +1,0 @@
-"""Evaluators: who may see what (scope), indicators (dashboard), anonymised exports."""

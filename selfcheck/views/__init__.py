@@ -1,1 +1,0 @@
-"""Blueprints: parse the request, call one service, render."""
