@@ -1,0 +1,1 @@
+"""Evaluation: dashboard, exports, anonymisation, typology."""
