@@ -5,34 +5,46 @@ generalises the quasi-identifier with the most distinct values, one step at a ti
 drops whole records under a budget). It has no information-loss measure, no attribute
 weights (no analysis focus), no cell-level suppression (only whole records), prints to
 stdout, looks values up with a linear scan per cell, and pins exact versions of numpy,
-pandas and pycanon, which a web application cannot live with. pycanon stays, as the
-independent check in the tests.
+pandas and pycanon, which a web application cannot live with. Tried on the synthetic
+population of the tests (k = 5, same ladders, its suppression limit at 25 % and 2 %): at 300
+people it masks age, gender and diploma for everyone and drops 58 people (19 %); at 10,000
+it masks age and gender for everyone and takes 6.4 s. This engine keeps all five
+demographics at those sizes (tests/evaluation/test_anonymity_engine.py). pycanon stays, as
+the independent check in the tests.
 
-The method, for records, quasi-identifiers (QI) and k:
+The method, for records, quasi-identifiers (QI), k and a suppression limit s:
 
 1. Encode: each QI's value at each level of its ladder becomes an integer code per record
-   (numpy arrays). Levels that split the records exactly as the level below are dropped;
-   a ladder stops at its first level where every record has the same value (coarser
-   levels would lose information for nothing). A column already constant is never
-   generalised nor masked. None is a value of its own.
-2. Lattice search (full-domain generalisation, as Flash/Incognito in ARX): a node gives one
-   level per QI. Its generalisation loss G is the weighted mean, over QIs, of the
-   normalised certainty penalty of its cells (a cell whose level merges m of the column's
-   d raw values loses (m - 1) / (d - 1); a masked cell loses 1). G grows along the
-   lattice, the number of records in groups smaller than k ("outliers") shrinks. The
-   search visits nodes in order of G (best first, from the raw data) and stops when G
-   reaches the best total loss found (no coarser node can do better) or at a node budget.
-   A node with no outliers is not expanded (its successors only lose more).
-3. Local suppression at each promising node: the outliers' cells are masked column by
-   column, choosing each time the column that brings most outliers into a group of at
-   least k per unit of weight, until every outlier is in such a group; outliers with every
-   cell masked that are still fewer than k are left out (the last resort). The total loss
-   adds the masked cells (1 each, weighted) and the people left out (1 for every cell).
-4. The node of least total loss is released; the report gives per QI the level and the
-   share masked, each category's share true and released, and the people left out.
+   (numpy arrays; the ladder is applied once per distinct value). Levels that split the
+   records exactly as the level below are dropped; a ladder stops at its first level where
+   every record has the same value (coarser levels would lose information for nothing). A
+   column already constant is never generalised nor masked. None is a value of its own.
+2. Nodes (full-domain generalisation, as in ARX): a node gives one level per QI. Its
+   generalisation loss G is the weighted mean, over QIs, of the normalised certainty
+   penalty of its cells (a cell whose level merges m of the column's d raw values loses
+   (m - 1) / (d - 1); a masked cell loses 1). The weights are the analysis focus. G grows
+   towards the top of the lattice; the "outliers" (records in groups smaller than k)
+   shrink. A node is feasible when its outliers are at most s of the records.
+3. Local suppression at a feasible node: the outliers' cells are masked (MASKED) until each
+   is in a group of at least k (`_Search.suppress`); outliers still fewer than k with
+   nothing left to mask are left out, the last resort. The total loss counts every cell of
+   a touched person (one with a masked cell) as lost, as ARX counts a suppressed record,
+   plus, per column, the shift of its released shares (`SHIFT_COST`): local masking falls
+   on rare values and biases shares, which generalisation does not.
+4. Search for the least total loss: the all-masked node first (safe by construction); two
+   greedy paths from the top down (each step lowers the column that gives the least
+   estimated loss, the estimate pricing outliers at the cost measured so far); a climb
+   (one level up or down one column while the loss drops); then a best-first walk of the
+   lattice in order of G from the raw data, stopping when G reaches the best total loss
+   (no node left can do better: `exhaustive`) or after `node_budget` groupings in all. A
+   node without outliers is not expanded (coarser nodes only lose more), as in Flash.
+5. The report gives per QI the level and the share masked, each category's share true and
+   released (at the chosen level, among known values), and the people left out.
 
 Every released combination of QI values (MASKED and None being values of their own) is
-then shared by at least k records.
+then shared by at least k records. Cost: one grouping of n records is one numpy pass per
+QI plus a bincount or sort; 10,000 records x 13 QIs take about a second on 2 cores
+(benchmarks/bench_anonymity.py).
 """
 
 from __future__ import annotations
