@@ -54,12 +54,15 @@ def _pick(rng: random.Random, weights: dict[str, float]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def _maybe(rng: random.Random, weights: dict[str, float]) -> str | None:
-    return None if rng.random() < MISSING else _pick(rng, weights)
-
-
-def population(people: int, seed: int, structures: int = 3) -> list[dict[str, Any]]:
+def population(
+    people: int, seed: int, structures: int = 3, missing: float = MISSING
+) -> list[dict[str, Any]]:
+    """`people` records from a seeded generator; `missing`: share of no answer per question."""
     rng = random.Random(seed)
+
+    def _maybe(rng: random.Random, weights: dict[str, float]) -> str | None:
+        return None if rng.random() < missing else _pick(rng, weights)
+
     records = []
     for person in range(people):
         age = _maybe(rng, AGES)

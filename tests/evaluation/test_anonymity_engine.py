@@ -6,11 +6,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pycanon.anonymity
 import pytest
 
-from selfcheck.evaluation.anonymity import MASKED, QuasiIdentifier, Release, anonymise
+from selfcheck.evaluation.anonymity import MASKED, QuasiIdentifier, Release, anonymise, engine
 from tests.evaluation.anonymity_population import (
     DEMOGRAPHICS,
     population,
@@ -134,6 +135,22 @@ def test_fewer_people_than_k_are_all_left_out() -> None:
     assert release.report.left_out == 3
 
 
+def test_group_ids_stay_exact_past_64_bits() -> None:
+    # Eight columns of 1,000 values: the product of cardinalities (10**24) overflows int64,
+    # so the key is re-numbered on the way; groups must still match a plain count.
+    rng = np.random.default_rng(SEED)
+    columns = [rng.integers(0, 1000, size=5000) for _ in range(8)]
+    columns[0][:10] = 7  # a few exact duplicates
+    for c in columns[1:]:
+        c[:10] = c[0]
+    key, span = engine._group_ids([(c, 1000) for c in columns], 5000)
+    sizes = engine._group_sizes(key, span)
+    expected = Counter(zip(*(c.tolist() for c in columns), strict=True))
+    rows = list(zip(*(c.tolist() for c in columns), strict=True))
+    assert sizes.tolist() == [expected[r] for r in rows]
+    assert sizes[:10].tolist() == [10] * 10
+
+
 def test_bad_input_is_refused() -> None:
     with pytest.raises(ValueError, match="k must be"):
         anonymise(SMALL, small_qis(), 0)
@@ -143,6 +160,8 @@ def test_bad_input_is_refused() -> None:
         anonymise([{"x": "z"}, {"x": "y"}], [QuasiIdentifier("x", ({"y": "Y"},))], 1)
     with pytest.raises(ValueError, match="weight"):
         QuasiIdentifier("x", weight=0)
+    with pytest.raises(ValueError, match="share"):
+        anonymise(SMALL, small_qis(), 2, max_suppressed=1.5)
 
 
 # --- a population drawn like the reference survey -------------------------------------------
