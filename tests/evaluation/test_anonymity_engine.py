@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -95,6 +96,22 @@ def test_every_released_group_has_k_records(k: int) -> None:
     assert len(release.records) + len(release.left_out) == len(SMALL)
     # Non-QI columns pass through; records keep their input order.
     assert [r["id"] for r in release.records] == release.kept
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_the_search_finds_the_least_loss_of_a_small_lattice(k: int) -> None:
+    qis = small_qis()
+    release = anonymise(SMALL, qis, k, max_suppressed=0.5)
+    prepared = (engine._prepare(q, [r.get(q.column) for r in SMALL]) for q in qis)
+    columns = [c for c in prepared if c is not None]
+    search = engine._Search(columns, len(SMALL), k, 0.5)
+    losses = []
+    for node in itertools.product(*(range(c.top + 1) for c in columns)):
+        outliers = search.count(node)
+        if outliers.sum() <= 0.5 * len(SMALL):
+            losses.append(search.suppress(node, outliers).loss)
+    assert release.report.exhaustive
+    assert release.report.loss == pytest.approx(min(losses))
 
 
 def test_k_one_releases_the_raw_data() -> None:

@@ -113,7 +113,10 @@ class ColumnReport:
     cells_masked: int  # among released records (all of them when the level is "masked")
     cells_masked_locally: int
     released: int
-    shares: tuple[CategoryShift, ...]  # empty when the whole column is masked
+    # Per category at the chosen level, among known values (None and MASKED apart); empty
+    # when the whole column is masked. Counts are given so that the caller can hold back
+    # categories of fewer than k people before showing them.
+    shares: tuple[CategoryShift, ...]
 
     @property
     def masked_share(self) -> float:
@@ -133,8 +136,10 @@ class UtilityReport:
     left_out: int
     loss: float  # weighted information loss, 0 (raw data) to 1 (nothing left)
     columns: tuple[ColumnReport, ...]
-    nodes_evaluated: int
-    exhaustive: bool  # False: the lattice search stopped at its node budget
+    nodes_evaluated: int  # groupings of every record made by the search
+    # True: every node whose generalisation loss is below the loss released was visited.
+    # False: the search stopped at its budget; the release is the best found, not a proof.
+    exhaustive: bool
 
     def column(self, name: str) -> ColumnReport:
         return next(c for c in self.columns if c.column == name)
@@ -156,5 +161,5 @@ class Release:
     report: UtilityReport
 
     def people_with_any_masked(self, columns: Sequence[str]) -> int:
-        """Released people with at least one of `columns` masked (plus none left out)."""
+        """Released people with at least one of `columns` masked (people left out apart)."""
         return sum(1 for r in self.records if any(r.get(c) is MASKED for c in columns))
