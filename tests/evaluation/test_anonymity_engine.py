@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
+import pickle
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -12,7 +14,14 @@ import pandas as pd
 import pycanon.anonymity
 import pytest
 
-from selfcheck.evaluation.anonymity import MASKED, QuasiIdentifier, Release, anonymise, engine
+from selfcheck.evaluation.anonymity import (
+    MASKED,
+    Masked,
+    QuasiIdentifier,
+    Release,
+    anonymise,
+    engine,
+)
 from tests.evaluation.anonymity_population import (
     DEMOGRAPHICS,
     population,
@@ -135,6 +144,10 @@ def test_missing_stays_apart_from_masked() -> None:
     assert sexes.count(None) == 2
     assert MASKED is not None and MASKED != None  # noqa: E711 (the point of the sentinel)
     assert repr(MASKED) == "MASKED"
+    # One sentinel, whatever copies the records on their way to a file.
+    assert copy.deepcopy(MASKED) is MASKED
+    assert pickle.loads(pickle.dumps(MASKED)) is MASKED
+    assert Masked() is MASKED
 
 
 def test_a_person_alone_is_masked_then_left_out_only_as_a_last_resort() -> None:
