@@ -63,12 +63,13 @@ def pypdf_each(template: Any, codes: list[str]) -> list[bytes]:
     from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
 
     from selfcheck.paper import stamping
+    from selfcheck.services import codes
 
     reader = pypdf.PdfReader(io.BytesIO(template.pdf))
     out: list[bytes] = []
     for code in codes:
         writer = pypdf.PdfWriter(clone_from=reader)
-        display = stamping._display(code)
+        display = codes.display(code)
         for page, page_template in zip(writer.pages, template.pages, strict=True):
             stream = DecodedStreamObject()
             stream.set_data(

@@ -40,6 +40,8 @@ import segno
 from fontTools import subset  # type: ignore[import-untyped]
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 
+from selfcheck.services import codes
+
 MARK = "\u2800"  # braille blank: a glyph that is drawn (unlike spaces) and shows nothing
 FIGURE_SPACE = "\u2007"  # as wide as a digit; never collapsed by CSS
 BLANK_CODE = MARK + FIGURE_SPACE * 10  # the big code's placeholder (about a code's width)
@@ -436,14 +438,6 @@ def _qr(code: str, box: QrBox, mcid: int) -> bytes:
     return f"/Figure <</MCID {mcid}>> BDC q 0 0 0 rg\n{body}\nf Q EMC\n".encode("ascii")
 
 
-def _display(code: str) -> str:
-    return "-".join(code[i : i + 3] for i in range(0, len(code), 3))
-
-
-def _spoken(code: str) -> str:
-    return " ".join(code)
-
-
 @dataclass
 class _Shared:
     """What every copy of a batch shares: the blank's page dictionaries and contents."""
@@ -543,7 +537,7 @@ def _copy(
         kid = copied[i]
         kid.P = document
         kids.append(kid)
-    display = _display(code)
+    display = codes.display(code)
     for index, (page, page_template) in enumerate(zip(new_pages, template.pages, strict=True)):
         for key, value in shared.page_keys[index].items():
             page[key] = value
@@ -595,7 +589,7 @@ def _tag_qr(
             P=panel,
             Pg=page,
             K=mcid,
-            Alt=pikepdf.String(qr_title % {"code": _spoken(code)}),
+            Alt=pikepdf.String(qr_title % {"code": codes.spoken(code)}),
             A=pikepdf.Dictionary(
                 O=pikepdf.Name.Layout,
                 BBox=[left, top - box.size * 0.75, left + box.size * 0.75, top],
