@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def pypdf_each(template: Any, codes: list[str]) -> list[bytes]:
+def pypdf_each(template: Any, batch: list[str]) -> list[bytes]:
     """The least pypdf can do per copy: clone the blank, add the stamps, write it out."""
     import pypdf
     from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
@@ -67,7 +68,7 @@ def pypdf_each(template: Any, codes: list[str]) -> list[bytes]:
 
     reader = pypdf.PdfReader(io.BytesIO(template.pdf))
     out: list[bytes] = []
-    for code in codes:
+    for code in batch:
         writer = pypdf.PdfWriter(clone_from=reader)
         display = codes.display(code)
         for page, page_template in zip(writer.pages, template.pages, strict=True):
@@ -139,13 +140,13 @@ def main(argv: list[str] | None = None) -> int:
                     lambda: stamping.render_template(renderer, FormKind.BEFORE, "fr", site_url=site)
                 )
                 times["template"].append(seconds)
-                seconds, pdf = timed(lambda t=template: stamping.stamp(t, batch, qr_title))
+                seconds, pdf = timed(partial(stamping.stamp, template, batch, qr_title))
                 times["stamp"].append(seconds)
                 sizes["stamp"] = len(pdf)
                 seconds, pdfs = timed(lambda t=template: stamping.stamp_each(t, batch, qr_title))
                 times["stamp_each"].append(seconds)
                 sizes["stamp_each"] = sum(map(len, pdfs))
-                seconds, pdfs = timed(lambda t=template: pypdf_each(t, batch))
+                seconds, pdfs = timed(partial(pypdf_each, template, batch))
                 times["pypdf_each"].append(seconds)
                 sizes["pypdf_each"] = sum(map(len, pdfs))
                 coded = [paper.Copy(FormKind.BEFORE, "fr", c) for c in batch[: args.baseline]]

@@ -25,7 +25,7 @@ from tests.services.test_pdf_accessibility import accessibility_problems
 
 SITE = "https://selfcheck.example/code"
 QR_TITLE = "Code personnel : %(code)s"
-CODES = ("K7M2QX9RV", "A2B3C4D5E", "Z9Y8X7W6V")
+RAW_CODES = ("K7M2QX9RV", "A2B3C4D5E", "Z9Y8X7W6V")
 LARGE_PRINT_MIN = 16.0
 
 _TEMPLATES: dict[tuple[FormKind, str, bool], stamping.Template] = {}
@@ -43,7 +43,7 @@ def valid(raw: str) -> str:
     raise AssertionError(raw)
 
 
-CODES = tuple(valid(code) for code in CODES)
+CODES: tuple[str, ...] = tuple(valid(code) for code in RAW_CODES)
 
 
 @pytest.fixture
