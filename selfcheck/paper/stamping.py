@@ -317,6 +317,9 @@ def parse_blank(pdf: bytes, qr: QrBox) -> Template:
                     raise StampError("the code's placeholder is not where a code can be tagged")
                 panel_mcid = run.mcid
                 centre = run.x + run.advance / 2
+                # The QR code is centred over the code, as in the panel WeasyPrint lays out
+                # (its placeholder box is misplaced sideways in right-to-left pages).
+                qr = QrBox(qr.page, centre - qr.size / 2, qr.y, qr.size)
                 cuts.append(_Cut(run.bdc, run.bdc, "qr"))
                 cuts.append(_Cut(run.bt, run.et + 1, "code", centre, run.y, run.size, True))
             else:  # label + figure spaces: the header's code, after the label

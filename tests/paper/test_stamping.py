@@ -198,3 +198,15 @@ def test_a_form_without_placeholders_is_refused(app: Flask, template: Any) -> No
         stamping.parse_blank(plain, stamping.QrBox(0, 0, 0, 10))
     with pytest.raises(stamping.StampError):
         stamping.stamp(template(), [], QR_TITLE)
+
+
+def test_a_right_to_left_form_is_stamped_in_place(app: Flask, template: Any) -> None:
+    """Arabic: the header's code sits left of its label, the QR code above the code (the
+    QR's placeholder box is laid out off-centre there; the QR follows the code instead)."""
+    arabic = template(FormKind.BEFORE, "ar")
+    pdf = stamping.stamp(arabic, CODES[:1], QR_TITLE, "T")
+    assert accessibility_problems(pdf, "ar", "T", large=False) == []
+    assert all(codes.display(CODES[0]) in page for page in page_texts(pdf))
+    assert qr_codes(pdf, 0) == [CODES[0]]
+    code_cut = next(cut for cut in arabic.pages[0].cuts if cut.kind == "code")
+    assert abs(arabic.qr.x + arabic.qr.size / 2 - code_cut.x) < 0.01
