@@ -143,14 +143,14 @@ def main(argv: list[str] | None = None) -> int:
                 seconds, pdf = timed(partial(stamping.stamp, template, batch, qr_title))
                 times["stamp"].append(seconds)
                 sizes["stamp"] = len(pdf)
-                seconds, pdfs = timed(lambda t=template: stamping.stamp_each(t, batch, qr_title))
+                seconds, pdfs = timed(partial(stamping.stamp_each, template, batch, qr_title))
                 times["stamp_each"].append(seconds)
                 sizes["stamp_each"] = sum(map(len, pdfs))
                 seconds, pdfs = timed(partial(pypdf_each, template, batch))
                 times["pypdf_each"].append(seconds)
                 sizes["pypdf_each"] = sum(map(len, pdfs))
                 coded = [paper.Copy(FormKind.BEFORE, "fr", c) for c in batch[: args.baseline]]
-                seconds, pdf = timed(lambda c=coded: renderer.questionnaires(c, site_url=site))
+                seconds, pdf = timed(partial(renderer.questionnaires, coded, site_url=site))
                 times["weasyprint"].append(seconds)
                 print(
                     f"round {number + 1}: "

@@ -12,9 +12,12 @@ The blank's contract (see `blank_html`):
   same marked-content sequence, so the code is real text tagged as the paragraph the blank
   had there (a `Span` of the `P` under "Your personal code");
 - the code in the page header (every page) follows a label ("Code :") and a run of figure
-  spaces: the code is drawn right after the label, inside the header's marked content. Like
-  the rest of WeasyPrint's page margins it is repeated decoration for the typist (the code
-  is read once, in the first page's panel), and is left exactly as the blank marks it;
+  spaces: the code is drawn right after the label, just after the header's marked content,
+  as a pagination artifact (`/Artifact <</Type /Pagination /Subtype /Header>>`). It is
+  repeated decoration for the typist: the code is read once, as real content, in the first
+  page's panel. (WeasyPrint leaves its own margin texts, the label included, as marked
+  content outside the tag tree: tests/services/test_pdf_accessibility.py allows that gap.)
+  An artifact is still text: it is selectable and extracted with the page;
 - the QR code goes into a box whose place the renderer gives (`QrBox`, from WeasyPrint's
   layout): it is drawn as vector squares in its own marked content, tagged as a `Figure` with
   an alternative text and a bounding box, next to the code in the structure tree.
@@ -286,6 +289,22 @@ def _runs(page: pikepdf.Page, operations: list[Any]) -> list[_Run]:
     return runs
 
 
+def _end_of_marked_content(operations: list[Any], run: _Run) -> int:
+    """The EMC closing the marked content around `run` (its ET if there is none)."""
+    if run.bdc < 0:
+        return run.et
+    depth = 0
+    for index in range(run.bdc, len(operations)):
+        operator = str(operations[index][1])
+        if operator in ("BDC", "BMC"):
+            depth += 1
+        elif operator == "EMC":
+            depth -= 1
+            if depth == 0:
+                return index
+    raise StampError("unbalanced marked content in the blank")
+
+
 def _placeholder(run: _Run) -> tuple[int, int] | None:
     """(first glyph, length) of a run of MIN_RUN or more identical glyphs, if any."""
     best: tuple[int, int] | None = None
@@ -324,14 +343,17 @@ def parse_blank(pdf: bytes, qr: QrBox) -> Template:
                 cuts.append(_Cut(run.bt, run.et + 1, "code", centre, run.y, run.size, True))
             else:  # label + figure spaces: the header's code, after the label
                 x = run.x + run.offsets[first]
-                cuts.append(_Cut(run.et + 1, run.et + 1, "margin", x, run.y, run.size))
+                after = _end_of_marked_content(operations, run) + 1
+                cuts.append(_Cut(after, after, "margin", x, run.y, run.size))
         cuts.sort(key=lambda cut: (cut.start, cut.kind != "qr"))
         segments: list[bytes] = []
         position = 0
         for cut in cuts:
-            segments.append(pikepdf.unparse_content_stream(operations[position : cut.start]))
+            segments.append(
+                pikepdf.unparse_content_stream(operations[position : cut.start]) + b"\n"
+            )
             position = cut.end
-        segments.append(pikepdf.unparse_content_stream(operations[position:]))
+        segments.append(pikepdf.unparse_content_stream(operations[position:]) + b"\n")
         key = int(page.obj.get("/StructParents", -1))
         pages.append(_PageTemplate(segments, cuts, len(parent_tree.get(key, []))))
     if panel_mcid is None:
@@ -357,7 +379,7 @@ def _top_elements(root: pikepdf.Object) -> list[pikepdf.Object]:
     return kids
 
 
-def _skeleton(pdf: bytes) -> tuple[bytes, int]:
+def _skeleton(pdf: bytes, collapse: bool = True) -> tuple[bytes, int]:
     """A small PDF holding what each copy needs its own of: the blank's structure elements
     (without their parent), its page objects emptied (the copy fills them), and the arrays of
     the parent tree, in page order. Opening it and letting qpdf copy it is the fast way to
@@ -375,6 +397,10 @@ def _skeleton(pdf: bytes) -> tuple[bytes, int]:
     for kid in kids:
         if "/P" in kid:
             del kid["/P"]
+    if collapse:
+        _collapse_spans(
+            kids, {page.objgen: array for page, array in zip(pages, arrays, strict=True)}
+        )
     skeleton = pikepdf.new()
     parts = source.make_indirect(pikepdf.Array([*kids, *pages, *arrays]))
     skeleton.Root[SKELETON_KEY] = skeleton.copy_foreign(parts)
@@ -383,6 +409,58 @@ def _skeleton(pdf: bytes) -> tuple[bytes, int]:
         buffer, compress_streams=False, object_stream_mode=pikepdf.ObjectStreamMode.disable
     )
     return buffer.getvalue(), len(kids)
+
+
+PLAIN_SPAN_KEYS = {"/Type", "/S", "/P", "/K", "/Pg"}
+
+
+def _single_mcid(value: Any) -> int | None:
+    """The marked-content id of a /K that is one integer, or an array of just one."""
+    if isinstance(value, pikepdf.Array) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, pikepdf.Object) and value._type_code == pikepdf.ObjectType.integer:
+        return int(value)
+    return None
+
+
+def _collapse_spans(
+    kids: list[pikepdf.Object], arrays: dict[tuple[int, int], pikepdf.Object]
+) -> None:
+    """Fold each Span that only wraps one marked content of its parent's page into that
+    parent (WeasyPrint wraps every text run of a paragraph in one): the same content in the
+    same reading order, a third fewer objects to copy per copy. Spans with attributes, a
+    language, an alternative text or several kids are kept."""
+    stack = list(kids)
+    while stack:
+        element = stack.pop()
+        page = element.get("/Pg")
+        items = _as_list(element.get("/K"))
+        folded: list[Any] = []
+        changed = False
+        for item in items:
+            if isinstance(item, pikepdf.Dictionary) and "/S" in item:
+                mcid = _single_mcid(item.get("/K"))
+                if (
+                    item.S == "/Span"
+                    and set(item.keys()) <= PLAIN_SPAN_KEYS
+                    and mcid is not None
+                    and page is not None
+                    and item.get("/Pg") is not None
+                    and item.Pg.objgen == page.objgen
+                    and page.objgen in arrays
+                ):
+                    arrays[page.objgen][mcid] = element
+                    folded.append(mcid)
+                    changed = True
+                    continue
+                stack.append(item)
+            folded.append(item)
+        if changed:
+            element.K = folded[0] if len(folded) == 1 else pikepdf.Array(folded)
 
 
 def _parent_tree(pdf: pikepdf.Pdf) -> dict[int, pikepdf.Object]:
@@ -566,7 +644,13 @@ def _stamp(cut: _Cut, display: str, code: str, template: Template, page: _PageTe
         return _qr(code, template.qr, page.next_mcid)
     if cut.kind == "code":
         return _text("mono", cut, display, LETTER_SPACING_MM * PX_PER_MM)
-    return _text("sans", cut, display, 0.0)
+    # Repeated on every page for the typist: a pagination artifact, after the header's
+    # marked content (an artifact may not sit inside tagged content).
+    return (
+        b"/Artifact <</Type /Pagination /Subtype /Header>> BDC\n"
+        + _text("sans", cut, display, 0.0)
+        + b"EMC\n"
+    )
 
 
 def _tag_qr(
@@ -579,8 +663,9 @@ def _tag_qr(
     qr_title: str,
 ) -> None:
     """The QR code's Figure, first in the panel that holds the code (before its label)."""
-    span = parents[template.panel_mcid]
-    paragraph = span.P
+    paragraph = parents[template.panel_mcid]
+    if paragraph.S == "/Span":  # not folded into its paragraph (see _collapse_spans)
+        paragraph = paragraph.P
     panel = paragraph.P
     box = template.qr
     height = float(page.MediaBox[3])

@@ -210,3 +210,22 @@ def test_a_right_to_left_form_is_stamped_in_place(app: Flask, template: Any) -> 
     assert qr_codes(pdf, 0) == [CODES[0]]
     code_cut = next(cut for cut in arabic.pages[0].cuts if cut.kind == "code")
     assert abs(arabic.qr.x + arabic.qr.size / 2 - code_cut.x) < 0.01
+
+
+def test_the_header_code_is_a_pagination_artifact(template: Any) -> None:
+    """Repeated on every page for the typist, the header's code is marked as an artifact;
+    the code that is read is the one in the first page's panel, tagged."""
+    blank = template()
+    pdf = pikepdf.open(io.BytesIO(batch(blank)))
+    shown = codes.display(CODES[1]).encode()
+    page = pdf.pages[len(blank.pages) + 1]  # second page of the second copy
+    inside: list[str] = []
+    found = []
+    for operands, operator in pikepdf.parse_content_stream(page):
+        if str(operator) in ("BDC", "BMC"):
+            inside.append(str(operands[0]))
+        elif str(operator) == "EMC":
+            inside.pop()
+        elif str(operator) == "Tj" and bytes(operands[0]) == shown:
+            found.append(list(inside))
+    assert found == [["/Artifact"]]
