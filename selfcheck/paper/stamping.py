@@ -10,7 +10,7 @@ The blank's contract (see `blank_html`):
 - the big code of the first page is a text run made of `MARK` followed by figure spaces: the
   run is cut out of the copy and the code drawn instead, centred on the same spot, inside the
   same marked-content sequence, so the code is real text tagged as the paragraph the blank
-  had there (a `Span` of the `P` under "Your personal code");
+  had there (the `P` after "Your personal code");
 - the code in the page header (every page) follows a label ("Code :") and a run of figure
   spaces: the code is drawn right after the label, just after the header's marked content,
   as a pagination artifact (`/Artifact <</Type /Pagination /Subtype /Header>>`). It is
@@ -18,9 +18,14 @@ The blank's contract (see `blank_html`):
   page's panel. (WeasyPrint leaves its own margin texts, the label included, as marked
   content outside the tag tree: tests/services/test_pdf_accessibility.py allows that gap.)
   An artifact is still text: it is selectable and extracted with the page;
-- the QR code goes into a box whose place the renderer gives (`QrBox`, from WeasyPrint's
-  layout): it is drawn as vector squares in its own marked content, tagged as a `Figure` with
-  an alternative text and a bounding box, next to the code in the structure tree.
+- the QR code goes into a box whose size and top the renderer gives (`QrBox`, from
+  WeasyPrint's layout), centred over the code: it is drawn as vector squares in its own
+  marked content, tagged as a `Figure` with an alternative text and a bounding box, first in
+  the panel that holds the code in the structure tree.
+
+Not yet wired into the print views (services/paper.py, to become paper/operations.py): the
+blank is built from the renderer's private pieces (`blank_html`), and the placeholders are
+substituted there rather than in the templates, which this change does not touch.
 
 Each copy gets its own pages and its own structure elements (a copy of the blank's tag tree,
 made by qpdf), while the blank's fonts, images and page contents are shared by every copy:
