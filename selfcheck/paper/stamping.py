@@ -109,6 +109,8 @@ class Template:
     panel_mcid: int  # the marked content that holds the big code (page of the QR box)
     skeleton: bytes = b""  # the tag tree and empty page objects alone (see `_skeleton`)
     kid_count: int = 0  # top-level structure elements of one copy
+    id_count: int = 0  # elements with an /ID, then elements with /Headers (renamed per copy)
+    headers_count: int = 0
 
 
 # --- fonts -----------------------------------------------------------------------------------
@@ -363,8 +365,8 @@ def parse_blank(pdf: bytes, qr: QrBox) -> Template:
         pages.append(_PageTemplate(segments, cuts, len(parent_tree.get(key, []))))
     if panel_mcid is None:
         raise StampError("the blank has no placeholder for the code")
-    skeleton, kid_count = _skeleton(pdf)
-    return Template(pdf, pages, qr, panel_mcid, skeleton, kid_count)
+    skeleton, counts = _skeleton(pdf)
+    return Template(pdf, pages, qr, panel_mcid, skeleton, *counts)
 
 
 SKELETON_KEY = pikepdf.Name("/SCCopy")
@@ -384,7 +386,7 @@ def _top_elements(root: pikepdf.Object) -> list[pikepdf.Object]:
     return kids
 
 
-def _skeleton(pdf: bytes, collapse: bool = True) -> tuple[bytes, int]:
+def _skeleton(pdf: bytes, collapse: bool = True) -> tuple[bytes, tuple[int, int, int]]:
     """A small PDF holding what each copy needs its own of: the blank's structure elements
     (without their parent), its page objects emptied (the copy fills them), and the arrays of
     the parent tree, in page order. Opening it and letting qpdf copy it is the fast way to
@@ -402,21 +404,89 @@ def _skeleton(pdf: bytes, collapse: bool = True) -> tuple[bytes, int]:
     for kid in kids:
         if "/P" in kid:
             del kid["/P"]
+    _drop_unreferenced_ids(kids)
     if collapse:
         _collapse_spans(
             kids, {page.objgen: array for page, array in zip(pages, arrays, strict=True)}
         )
     skeleton = pikepdf.new()
-    parts = source.make_indirect(pikepdf.Array([*kids, *pages, *arrays]))
+    with_id, with_headers = _identified(kids)
+    parts = source.make_indirect(pikepdf.Array([*kids, *pages, *arrays, *with_id, *with_headers]))
     skeleton.Root[SKELETON_KEY] = skeleton.copy_foreign(parts)
     buffer = io.BytesIO()
     skeleton.save(
         buffer, compress_streams=False, object_stream_mode=pikepdf.ObjectStreamMode.disable
     )
-    return buffer.getvalue(), len(kids)
+    return buffer.getvalue(), (len(kids), len(with_id), len(with_headers))
+
+
+def _identified(kids: list[pikepdf.Object]) -> tuple[list[pikepdf.Object], list[pikepdf.Object]]:
+    """Elements with an /ID (table headings), and elements whose /Headers name them."""
+    with_id: list[pikepdf.Object] = []
+    with_headers: list[pikepdf.Object] = []
+    stack = list(kids)
+    while stack:
+        element = stack.pop()
+        if "/ID" in element:
+            with_id.append(element)
+        if any(
+            isinstance(attributes, pikepdf.Dictionary) and "/Headers" in attributes
+            for attributes in _as_list(element.get("/A"))
+        ):
+            with_headers.append(element)
+        stack += [
+            item
+            for item in _as_list(element.get("/K"))
+            if isinstance(item, pikepdf.Dictionary) and "/S" in item
+        ]
+    return with_id, with_headers
+
+
+def _rename_ids(copied: pikepdf.Object, start: int, template: Template, suffix: bytes) -> None:
+    """Structure IDs are unique in a document: each copy's get a suffix, and so do the
+    /Headers that name them."""
+    for i in range(start, start + template.id_count):
+        element = copied[i]
+        element.ID = pikepdf.String(bytes(element.ID) + suffix)
+    start += template.id_count
+    for i in range(start, start + template.headers_count):
+        element = copied[i]
+        renamed = []
+        for attributes in _as_list(element.get("/A")):
+            if isinstance(attributes, pikepdf.Dictionary) and "/Headers" in attributes:
+                headers = [pikepdf.String(bytes(h) + suffix) for h in _as_list(attributes.Headers)]
+                attributes = pikepdf.Dictionary(
+                    {str(key): attributes[key] for key in attributes.keys()}  # noqa: SIM118
+                )
+                attributes.Headers = pikepdf.Array(headers)
+            renamed.append(attributes)
+        element.A = renamed[0] if len(renamed) == 1 else pikepdf.Array(renamed)
 
 
 PLAIN_SPAN_KEYS = {"/Type", "/S", "/P", "/K", "/Pg"}
+
+
+def _drop_unreferenced_ids(kids: list[pikepdf.Object]) -> None:
+    """Remove the /ID of elements no /Headers attribute refers to (WeasyPrint gives every
+    table heading one): an ID must be unique in the document, and each copy would repeat
+    it. IDs that are referred to are kept (then repeated per copy: not seen so far)."""
+    elements: list[pikepdf.Object] = []
+    referred: set[bytes] = set()
+    stack = list(kids)
+    while stack:
+        element = stack.pop()
+        elements.append(element)
+        for attributes in _as_list(element.get("/A")):
+            if isinstance(attributes, pikepdf.Dictionary) and "/Headers" in attributes:
+                referred |= {bytes(header) for header in _as_list(attributes.Headers)}
+        stack += [
+            item
+            for item in _as_list(element.get("/K"))
+            if isinstance(item, pikepdf.Dictionary) and "/S" in item
+        ]
+    for element in elements:
+        if "/ID" in element and bytes(element.ID) not in referred:
+            del element["/ID"]
 
 
 def _single_mcid(value: Any) -> int | None:
@@ -623,6 +693,7 @@ def _copy(
         kid = copied[i]
         kid.P = document
         kids.append(kid)
+    _rename_ids(copied, count + 2 * pages, template, b"~%d" % (len(nums) // 2))
     display = codes.display(code)
     for index, (page, page_template) in enumerate(zip(new_pages, template.pages, strict=True)):
         for key, value in shared.page_keys[index].items():

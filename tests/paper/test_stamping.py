@@ -229,3 +229,25 @@ def test_the_header_code_is_a_pagination_artifact(template: Any) -> None:
         elif str(operator) == "Tj" and bytes(operands[0]) == shown:
             found.append(list(inside))
     assert found == [["/Artifact"]]
+
+
+def test_structure_ids_are_not_repeated_across_copies(template: Any) -> None:
+    """Table headings carry IDs that the cells' /Headers name: unique per copy, and each
+    cell still names headings that exist."""
+    pdf = pikepdf.open(io.BytesIO(batch(template())))
+    ids: list[bytes] = []
+    named: set[bytes] = set()
+    stack = [pdf.Root.StructTreeRoot.K]
+    while stack:
+        element = stack.pop()
+        if "/ID" in element:
+            ids.append(bytes(element.ID))
+        attributes = element.get("/A")
+        for entry in list(attributes) if isinstance(attributes, pikepdf.Array) else [attributes]:
+            if isinstance(entry, pikepdf.Dictionary) and "/Headers" in entry:
+                named |= {bytes(header) for header in entry.Headers}
+        kids = element.get("/K")
+        items = list(kids) if isinstance(kids, pikepdf.Array) else [kids]
+        stack += [k for k in items if isinstance(k, pikepdf.Dictionary) and "/S" in k]
+    assert ids and len(ids) == len(set(ids))
+    assert named and named <= set(ids)
