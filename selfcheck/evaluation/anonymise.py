@@ -1,9 +1,10 @@
 """k-anonymity of the quasi-identifiers of an export: generalise, then suppress.
 
 Quasi-identifiers (QI) of a person: structure (and so department, region), and the items the
-definition marks `quasi_identifier:` (age band, gender, diploma, status, area today). Direct identifiers (beneficiary code,
-response ids, staff) never leave; the person is named by `pseudonym`, an HMAC of their id
-under a key drawn for one export and thrown away (linked inside one export, not across).
+definition marks `quasi_identifier:` (age band, gender, diploma, status, area today).
+Direct identifiers (beneficiary code, response ids, staff) never leave; the person is named
+by `pseudonym`, an HMAC of their id under a key drawn for one export and thrown away (linked
+inside one export, not across).
 
 The rule (documented in the README and in each export's report):
 1. Count people per raw QI combination in SQL (`profile_counts`): bounded by the number of

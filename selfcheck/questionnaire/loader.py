@@ -492,5 +492,6 @@ def _build_item(
         section=section,
         page=page,
         role=Role(raw["role"]) if "role" in raw else None,
+        short_label=raw.get("short_label"),
         quasi_identifier=_quasi_identifier(raw.get("quasi_identifier"), wording),
     )

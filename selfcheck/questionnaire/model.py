@@ -257,6 +257,8 @@ class Item:
     section: str = ""
     page: str = ""
     role: Role | None = None
+    # A few words for a table column (staff-facing: dashboard), when the label is too long.
+    short_label: str | None = None
     quasi_identifier: QuasiIdentifier | None = None
 
     def in_form(self, form: FormKind) -> bool:
