@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 from selfcheck.evaluation import indicators, typology
 from selfcheck.evaluation.disclosure import Cell, Column, Hidden, Row, Table, protect
 from selfcheck.evaluation.scope import EvaluationFilters, require_at_least_k
-from selfcheck.platform.models import Channel, Response, SecondEntry
+from selfcheck.platform.labels import CHANNEL_LABELS, FORM_PLURAL_LABELS, capitalised
+from selfcheck.platform.models import Response, SecondEntry
 from selfcheck.questionnaire.model import Definition, FormKind, Item, Role, Tag
 
 PROFILE_FORMS = (FormKind.BEFORE, FormKind.RETRO)
@@ -37,16 +38,7 @@ SESSION_BANDS: tuple[tuple[str, object, int, int], ...] = (
     ("7_10", _l("7 à 10 fois"), 7, 10),
     ("11_plus", _l("11 fois ou plus"), 11, 10**6),
 )
-FORM_LABELS: Mapping[str, object] = {
-    FormKind.BEFORE.value: _l("Questionnaires de départ"),
-    FormKind.AFTER.value: _l("Questionnaires de fin"),
-    FormKind.RETRO.value: _l("Questionnaires rétrospectifs"),
-}
-CHANNEL_LABELS: Mapping[str, object] = {
-    Channel.ONLINE.value: _l("En ligne"),
-    Channel.PAPER.value: _l("Papier"),
-    Channel.PHONE.value: _l("Téléphone"),
-}
+FORM_LABELS = FORM_PLURAL_LABELS
 PEOPLE = Column("people", _l("Personnes"))
 
 
@@ -379,7 +371,7 @@ def channels(context: Context) -> Table:
                     for form, base in zip(forms, bases, strict=True)
                 ),
             )
-            for channel, label in CHANNEL_LABELS.items()
+            for channel, label in ((c, capitalised(n)) for c, n in CHANNEL_LABELS.items())
         ),
         additive=True,
         unit="forms",

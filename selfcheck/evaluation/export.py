@@ -33,6 +33,7 @@ from selfcheck.evaluation import anonymise
 from selfcheck.evaluation.anonymise import Plan, Profile, Released
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.evaluation.writers import Column
+from selfcheck.platform.labels import CHANNEL_LABELS, FORM_SHORT_LABELS
 from selfcheck.platform.models import Answer, Channel, Response
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind, Item, Option, Variable
 
@@ -43,16 +44,7 @@ WORDINGS = ("standard", "easy")
 BATCH = 2000
 TEXT_WIDTH = 2000  # UTF-8 bytes: 500 characters of free text at most
 
-FORM_LABELS: Mapping[str, object] = {
-    "before": _l("départ"),
-    "after": _l("fin"),
-    "retro": _l("rétrospectif"),
-}
-CHANNEL_LABELS: Mapping[str, object] = {
-    "online": _l("en ligne"),
-    "paper": _l("papier"),
-    "phone": _l("téléphone"),
-}
+FORM_LABELS = FORM_SHORT_LABELS
 WORDING_LABELS: Mapping[str, object] = {"standard": _l("standard"), "easy": _l("facile à lire")}
 # Exported number of the first group of a quasi-identifier's ladder (60_plus...): after the
 # item's own options, which keep their numbers.
