@@ -229,3 +229,16 @@ def test_the_shipped_definition_declares_every_role_the_engine_reads() -> None:
         for item in shipped.quasi_identifiers()
         if item.quasi_identifier
     ] == list(shipped.disclosure.columns)
+
+
+def test_the_summary_reads_roles(small: Definition) -> None:
+    from selfcheck.journey.summary import SummaryKind, _summarise
+
+    before = {"EASE": ("1",), "TASK_A": ("1",)}
+    now = {"EASE": ("3",), "FELT": ("2",), "TASK_A": ("3",)}
+    result = _summarise(small, SummaryKind.PRE_POST, before, now)
+    assert result.comfort_before is not None and result.comfort_before.code == "1"
+    assert result.comfort_now is not None and result.comfort_now.code == "3"
+    assert result.progress is not None and result.progress.code == "2"
+    assert [task.item.code for task in result.tasks] == ["TASK_A"]
+    assert result.changes == ()  # no item with the changes role here
