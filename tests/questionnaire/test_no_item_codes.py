@@ -21,6 +21,7 @@ CORE = PACKAGE / "questionnaire"
 GENERIC = frozenset(
     {
         "email",  # a staff account's column
+        "documents",  # the reference figures' source documents (evaluation/references.py)
         # A structure's own territory type (platform.models) shares these words.
         "urbain",
         "periurbain",
