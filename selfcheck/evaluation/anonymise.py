@@ -6,7 +6,7 @@ Direct identifiers (beneficiary code, response ids, staff) never leave; the pers
 by `pseudonym`, an HMAC of their id under a key drawn for one export and thrown away (linked
 inside one export, not across).
 
-The rule (documented in the README and in each export's report):
+The rule (documented in docs/evaluation.md and in each export's report):
 1. Count people per raw QI combination in SQL (`profile_counts`): bounded by the number of
    combinations, not the number of rows.
 2. Try the generalisation steps of the definition's `disclosure.steps` in order (geography:
