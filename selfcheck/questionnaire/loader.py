@@ -254,6 +254,8 @@ def _options(raw: list[dict[str, Any]], wording: Wording = Wording.STANDARD) -> 
             label=_text(o, "label", wording),
             rank=o.get("rank"),
             exclusive=o.get("exclusive", False),
+            # Short headings serve the standard paper grids; the easy-read form has none.
+            label_short=o.get("label_short") if wording is Wording.STANDARD else None,
         )
         for o in raw
     )

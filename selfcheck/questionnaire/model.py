@@ -55,6 +55,14 @@ class Option:
     # Ordered scales rank options; "does not concern me" has no rank.
     rank: int | None = None
     exclusive: bool = False
+    # A shorter wording of the same answer, for a column heading where many questions share
+    # the answers (the paper form's grids): "Avec de l'aide" for "Je le fais avec de l'aide".
+    label_short: str | None = None
+
+    @property
+    def heading(self) -> str:
+        """The text of a column heading: the short wording if there is one."""
+        return self.label_short or self.label
 
 
 @dataclass(frozen=True)
