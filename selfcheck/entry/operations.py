@@ -206,6 +206,8 @@ class EntryOption:
     key: int  # the number typed to choose it; 0 is "Sans réponse"
     code: str
     label: str
+    # What the compact screen shows: the short heading printed on the paper grids, if any.
+    heading: str
     input_id: str
     checked: bool
     exclusive: bool
@@ -356,6 +358,7 @@ def _entry_variable(
             key=0,
             code=NO_ANSWER,
             label="",
+            heading="",
             input_id=input_id(code, NO_ANSWER),
             checked=no_answer,
             exclusive=True,
@@ -366,6 +369,7 @@ def _entry_variable(
                     key=index,
                     code=option.code,
                     label=option.label,
+                    heading=option.label_short or option.label,
                     input_id=input_id(code, option.code),
                     checked=option.code in given,
                     exclusive=option.exclusive,

@@ -59,11 +59,6 @@ class Option:
     # the answers (the paper form's grids): "Avec de l'aide" for "Je le fais avec de l'aide".
     label_short: str | None = None
 
-    @property
-    def heading(self) -> str:
-        """The text of a column heading: the short wording if there is one."""
-        return self.label_short or self.label
-
 
 @dataclass(frozen=True)
 class Scale:
