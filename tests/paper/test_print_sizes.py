@@ -124,3 +124,30 @@ def test_no_item_code_is_printed_for_the_respondent(
         variable.code for variable in definition.variables(FormKind.RETRO)
     }
     assert words & codes == set()
+
+
+def test_grid_headings_are_short_and_fall_back_to_the_full_label(
+    app: Flask, definition: Definition
+) -> None:
+    """A language without a translation of the short heading gets its full label translated."""
+    from flask_babel import force_locale, gettext
+
+    task = definition.task_items()[0]
+    shortened = [o for o in task.options if o.label_short is not None]
+    assert shortened
+    renderer = paper.renderer(app)
+    with app.app_context():
+        with force_locale("fr"):  # the reference language: the short wording itself
+            for option in shortened:
+                assert option.label_short is not None
+                assert renderer.heading(option) == renderer.translator.gettext(option.label_short)
+        for lang in ("en", "ar"):
+            with force_locale(lang):
+                for option in shortened:
+                    short = option.label_short
+                    assert short is not None
+                    translated_short = gettext(short)
+                    expected = (
+                        translated_short if translated_short != short else gettext(option.label)
+                    )
+                    assert renderer.heading(option) == expected
