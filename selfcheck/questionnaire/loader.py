@@ -378,6 +378,8 @@ def _options(raw: list[dict[str, Any]], wording: Wording = Wording.STANDARD) -> 
             rank=o.get("rank"),
             exclusive=o.get("exclusive", False),
             tags=frozenset(Tag(tag) for tag in o.get("tags", ())),
+            # Short headings serve the standard paper grids; the easy-read form has none.
+            label_short=o.get("label_short") if wording is Wording.STANDARD else None,
         )
         for o in raw
     )

@@ -120,6 +120,9 @@ class Option:
     rank: int | None = None
     exclusive: bool = False
     tags: frozenset[Tag] = frozenset()
+    # A shorter wording of the same answer, for a column heading where many questions share
+    # the answers (the paper form's grids): "Avec de l'aide" for "Je le fais avec de l'aide".
+    label_short: str | None = None
 
 
 @dataclass(frozen=True)
