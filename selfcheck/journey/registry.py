@@ -1,4 +1,4 @@
-"""Question type -> WTForms field: the one place that knows how each type is validated.
+"""Answer type -> WTForms field: the posted-form side of each answer type (answer_types.py).
 
 Forms are used for validation only; inputs are rendered by our own Jinja macros (faster,
 and shaped for accessibility). Field names are variable codes (T01, T01_PRE…).
@@ -6,7 +6,6 @@ and shaped for accessibility). Field names are variable codes (T01, T01_PRE…).
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -17,6 +16,16 @@ from wtforms import Form, RadioField, SelectMultipleField, StringField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import ValidationError
 
+from selfcheck.questionnaire.answer_types import (
+    MAX_DIGITS,
+    AnswerType,
+    FreeText,
+    MultipleChoice,
+    Number,
+    OrderedScale,
+    SingleChoice,
+    has_control_characters,
+)
 from selfcheck.questionnaire.model import Item, Variable
 
 MSG_CHOOSE = _l("Choisissez une réponse.")
@@ -25,10 +34,6 @@ MSG_NOT_AN_OPTION = _l(
 )
 MSG_NOT_A_NUMBER = _l("Écrivez un nombre entier, en chiffres, par exemple 3.")
 MSG_WRONG_CHARACTERS = _l("Ce texte contient des caractères qui ne sont pas acceptés.")
-
-
-def _has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(char) == "Cc" and char not in "\n\r\t" for char in text)
 
 
 def _required(field: Any) -> bool:
@@ -110,7 +115,7 @@ class NumberField(StringField):  # type: ignore[misc]
             if _required(self):
                 raise ValidationError(_l("Écrivez un nombre."))
             return
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_DIGITS:
             raise ValidationError(MSG_NOT_A_NUMBER)
         number = int(raw)
         low, high = self.item.minimum, self.item.maximum
@@ -135,7 +140,7 @@ class TextField(StringField):  # type: ignore[misc]
             if _required(self):
                 raise ValidationError(_l("Écrivez une réponse."))
             return
-        if _has_control_characters(text):
+        if has_control_characters(text):
             raise ValidationError(MSG_WRONG_CHARACTERS)
         limit = self.item.max_length
         if limit is not None and len(text) > limit:
@@ -151,14 +156,15 @@ def _choice(item: Item) -> UnboundField:
     return ChoiceField(choices=list(item.option_codes), item=item, validate_choice=False)
 
 
-FIELD_FACTORIES: Mapping[str, FieldFactory] = {
-    "single": _choice,
-    "scale": _choice,
-    "multiple": lambda item: MultiChoiceField(
+# Keyed by answer type class: WTForms is Flask-side, so it stays out of the core classes.
+FIELD_FACTORIES: Mapping[type[AnswerType], FieldFactory] = {
+    SingleChoice: _choice,
+    OrderedScale: _choice,
+    MultipleChoice: lambda item: MultiChoiceField(
         choices=list(item.option_codes), item=item, validate_choice=False
     ),
-    "number": lambda item: NumberField(item=item),
-    "text": lambda item: TextField(item=item),
+    Number: lambda item: NumberField(item=item),
+    FreeText: lambda item: TextField(item=item),
 }
 
 
@@ -173,7 +179,7 @@ class PageFormFactory:
         key = tuple(variable.code for variable in variables)
         cls = self._classes.get(key)
         if cls is None:
-            attrs = {v.code: FIELD_FACTORIES[v.item.type](v.item) for v in variables}
+            attrs = {v.code: FIELD_FACTORIES[type(v.item.type)](v.item) for v in variables}
             cls = type("PageForm", (Form,), attrs)
             self._classes[key] = cls
         return cls
