@@ -5,7 +5,7 @@ diploma, status and area (urban/periurban/rural). Direct identifiers (beneficiar
 response ids, staff) never leave; the person is named by `pseudonym`, an HMAC of their id
 under a key drawn for one export and thrown away (linked inside one export, not across).
 
-The rule (documented in the README and in each export's report):
+The rule (documented in docs/evaluation.md and in each export's report):
 1. Count people per raw QI combination in SQL (`profile_counts`): bounded by the number of
    combinations, not the number of rows.
 2. Try the generalisation levels of `LEVELS` in order (geography: structure, then

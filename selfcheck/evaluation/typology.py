@@ -4,8 +4,8 @@ The survey's typology came from a statistical clustering; ours is a deterministi
 person's own answers, so that anyone can recompute it from an export and the same person is
 always classified the same way. The rule is written once, as data (`RULES`), and used both
 in SQL (the dashboard counts profiles with one GROUP BY) and in Python (`classify`, for tests
-and for anyone reading answers one person at a time). README "Dashboard and indicators"
-documents it in words.
+and for anyone reading answers one person at a time). docs/evaluation.md ("The typology
+rule") documents it in words.
 
 The facts used, from the person's 'before' form or retrospective form:
 - `age`: AGE; "under 60" is any band below 60–69.

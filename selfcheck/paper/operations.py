@@ -4,7 +4,7 @@ Nothing here keeps a list of items: the paper form walks `definition.pages(form)
 the web form does, with the same question numbers (`page_view.question_numbers`), so a paper
 form, its web twin and the data-entry screen always agree.
 
-Templates and the print stylesheet live in `printable/` at the repository root (see its
+Templates and the print stylesheet live in `selfcheck/paper/templates/` (see its
 README.md). They get their own Jinja environment whose gettext follows
 `flask_babel.force_locale`, so one batch can hold forms in several languages and rendering
 needs an app context but no request.

@@ -46,7 +46,7 @@ def test_the_export_gives_back_the_chosen_marginals(
     # k = 1: what the export mechanics give back, before any generalisation. (At k = 5, 500
     # people in one place are too few for five quasi-identifiers: the export drops age and
     # geography and blanks the rest for about a quarter of them, which biases these shares;
-    # see README "Exports and codebook".)
+    # see docs/evaluation.md, "Anonymisation".)
     result = bundle.run_export(db_session, definition, user, filters, request, 1, tmp_path)
     _names, rows = read_rows(result.zip_path)
     assert is_k_anonymous(result.zip_path, 1)
