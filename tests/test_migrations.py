@@ -98,7 +98,7 @@ def test_migrations_need_a_connection_from_selfcheck() -> None:
     from alembic import command
 
     config = migrate.alembic_config(make_engine("sqlite://"))
-    with pytest.raises(RuntimeError, match=r"run migrations through selfcheck\.migrate"):
+    with pytest.raises(RuntimeError, match=r"run migrations through selfcheck\.platform\.migrate"):
         command.upgrade(config, "head")
 
 

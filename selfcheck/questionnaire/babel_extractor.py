@@ -16,7 +16,14 @@ TEXT_KEYS = ("label", "title", "hint", "intro")
 # The easy-read (FALC) wordings (`label_easy`, ...) are translated too; `titles_easy` holds
 # before/after/retro like `titles`.
 TRANSLATABLE_KEYS = frozenset(
-    {*TEXT_KEYS, *(key + "_easy" for key in TEXT_KEYS), "before", "after", "retro"}
+    {
+        *TEXT_KEYS,
+        *(key + "_easy" for key in TEXT_KEYS),
+        "short_label",
+        "before",
+        "after",
+        "retro",
+    }
 )
 
 Message = tuple[int, str | None, str, list[str]]
