@@ -234,7 +234,7 @@ def _choosers(definition: Definition) -> dict[str, Chooser]:
     def from_profile(attribute: str) -> Chooser:
         def choose(person: Person, variable: Variable, _a: journey.Answers) -> list[str]:
             weights: Mapping[str, float] = getattr(person.profile, attribute)
-            if variable.item.type == "multiple":
+            if variable.item.type.several:
                 return _some(person.rng, weights, variable.item.option_codes)
             return [_pick(person.rng, weights)]
 
@@ -287,15 +287,7 @@ def _cached_choosers(definition: Definition) -> dict[str, Chooser]:
 
 
 def _random_answer(person: Person, variable: Variable) -> list[str]:
-    item, rng = variable.item, person.rng
-    if item.type == "multiple":
-        plain = [o.code for o in item.options if not o.exclusive]
-        return rng.sample(plain, k=rng.randint(1, min(3, len(plain))))
-    if item.options:
-        return [rng.choice(item.option_codes)]
-    if item.type == "number":
-        return [str(rng.randint(item.minimum or 0, min(item.maximum or 10, 12)))]
-    return []
+    return variable.item.type.demo_value(variable.item, person.rng)
 
 
 def _answer(

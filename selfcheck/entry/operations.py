@@ -52,6 +52,7 @@ from selfcheck.platform.models import (
     Structure,
     utcnow,
 )
+from selfcheck.questionnaire.answer_types import Problem
 from selfcheck.questionnaire.model import (
     NO_ANSWER,
     Definition,
@@ -66,6 +67,11 @@ Values = Mapping[str, Sequence[str]]
 Answers = dict[str, tuple[str, ...]]
 
 MSG_BOTH = _l("Choisissez soit une réponse, soit « Sans réponse », pas les deux.")
+# What the entry screen says when what was typed cannot be read (AnswerType.read_entry).
+ENTRY_MESSAGES: Mapping[Problem, object] = {
+    Problem.NO_ANSWER_NOT_ALONE: MSG_BOTH,
+    Problem.SEVERAL: MSG_NOT_AN_OPTION,
+}
 MSG_NOT_TYPED = _l("Pas encore saisie : tapez la réponse, ou 0 si la personne n'a pas répondu.")
 MAX_PERCENT = 100
 WEEKS_RANGE = (1, 52)
@@ -278,15 +284,6 @@ class EntryQuestion:
         return tuple((v, message) for v in self.variables for message in v.errors)
 
 
-KINDS: Mapping[str, str] = {
-    "single": "radio",
-    "scale": "radio",
-    "multiple": "checkbox",
-    "number": "number",
-    "text": "text",
-}
-
-
 @dataclass(frozen=True)
 class EntryScreen:
     questions: tuple[EntryQuestion, ...]
@@ -331,7 +328,7 @@ def build_screen(
             EntryQuestion(
                 item=item,
                 number=numbers[item.code],
-                kind=KINDS[item.type],
+                kind=item.type.entry_kind,
                 variables=variables,
                 condition=condition,
                 applicable=journey.is_visible(item, current),
@@ -348,7 +345,7 @@ def _grids(questions: Sequence[EntryQuestion]) -> tuple[EntryQuestion, ...]:
     """Mark runs of two or more unconditional scale questions with the same options."""
 
     def gridded(q: EntryQuestion) -> bool:
-        return q.item.type == "scale" and q.condition is None
+        return q.item.type.paper_grid and q.condition is None
 
     marked: list[EntryQuestion] = []
     index = 0
@@ -386,35 +383,9 @@ def _entry_variable(
 ) -> EntryVariable:
     given = tuple(values.get(code, ()))
     no_answer = NO_ANSWER in given
-    options: tuple[EntryOption, ...] = ()
-    if item.options:
-        no_answer_option = EntryOption(
-            key=0,
-            code=NO_ANSWER,
-            label="",
-            heading="",
-            input_id=input_id(code, NO_ANSWER),
-            checked=no_answer,
-            exclusive=True,
-        )
-        options = (
-            *(
-                EntryOption(
-                    key=index,
-                    code=option.code,
-                    label=option.label,
-                    heading=option.label_short or option.label,
-                    input_id=input_id(code, option.code),
-                    checked=option.code in given,
-                    exclusive=option.exclusive,
-                )
-                for index, option in enumerate(item.options, start=1)
-            ),
-            no_answer_option,
-        )
-    text = ""
-    if not item.options:
-        text = next((value for value in given if value != NO_ANSWER), "")
+    keys = item.type.entry_keys(item)
+    options = tuple(_entry_option(item, code, key, value, given) for key, value in keys)
+    text = "" if keys else next((value for value in given if value != NO_ANSWER), "")
     return EntryVariable(
         code=code,
         moment=moment,
@@ -422,6 +393,21 @@ def _entry_variable(
         text=text,
         no_answer=no_answer,
         errors=tuple(errors.get(code, ())),
+    )
+
+
+def _entry_option(
+    item: Item, code: str, key: int, value: str, given: tuple[str, ...]
+) -> EntryOption:
+    option = item.option(value)
+    return EntryOption(
+        key=key,
+        code=value,
+        label=option.label if option is not None else "",
+        heading=(option.label_short or option.label) if option is not None else "",
+        input_id=input_id(code, value),
+        checked=value in given,
+        exclusive=option.exclusive if option is not None else True,
     )
 
 
@@ -452,19 +438,13 @@ def parse_values(definition: Definition, form: FormKind, posted: MultiDict[str, 
     values: Answers = {}
     errors: dict[str, list[str]] = {}
     for variable in definition.variables(form):
-        given = [value for value in posted.getlist(variable.code) if value.strip() != ""]
-        if not given:
-            continue
-        if NO_ANSWER in given:
-            if len(given) > 1:
-                errors[variable.code] = [str(MSG_BOTH)]
-                values[variable.code] = tuple(given)
-            else:
-                values[variable.code] = (NO_ANSWER,)
-            continue
-        if variable.item.type != "multiple" and len(given) > 1:
-            errors[variable.code] = [str(MSG_NOT_AN_OPTION)]
-            values[variable.code] = tuple(given)
+        typed = variable.item.type.read_entry(posted.getlist(variable.code))
+        given = typed.values
+        if typed.problem is not None:
+            errors[variable.code] = [str(ENTRY_MESSAGES[typed.problem])]
+        if typed.final:
+            if given:
+                values[variable.code] = given
             continue
         formdata = MultiDict([(variable.code, value) for value in given])
         clean, problems = _FORMS.validate([variable], formdata)
@@ -931,7 +911,7 @@ class DiscrepancyView:
 
     @property
     def kind(self) -> str:
-        return KINDS[self.variable.item.type]
+        return self.variable.item.type.entry_kind
 
 
 def load_resolution(

@@ -23,8 +23,9 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, option_values, qi_values
+from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, qi_values
 from selfcheck.paper.operations import PDF_VARIANT, PRINTABLE_DIR, LocalFetcher
+from selfcheck.questionnaire.answer_types import option_values
 from selfcheck.questionnaire.model import Definition, FormKind, Item, Option
 
 TEMPLATE = "codebook.html"

@@ -132,7 +132,7 @@ def item_table(
         item = _item(context, role)
         code = item.code
         counts = context.raw.counts(code, forms)
-        single = item.type != "multiple"
+        single = not item.type.several
         base = sum(counts.get(c, 0) for c in item.option_codes) if single else None
         base = base if base is not None else context.raw.base(code, forms)
         multiple_note = _l("Plusieurs réponses possibles : le total dépasse 100 %.")

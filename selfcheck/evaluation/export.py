@@ -35,6 +35,7 @@ from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.evaluation.writers import Column
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_SHORT_LABELS
 from selfcheck.platform.models import Answer, Channel, Response
+from selfcheck.questionnaire.answer_types import ExportKind, option_values
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind, Item, Option, Variable
 
 FORMS = (FormKind.BEFORE, FormKind.AFTER, FormKind.RETRO)
@@ -51,23 +52,19 @@ WORDING_LABELS: Mapping[str, object] = {"standard": _l("standard"), "easy": _l("
 GROUP_FIRST_VALUE = 21
 
 
+_NO_VALUES: Mapping[str, int] = {}  # numbers and texts: no option values
+
+
 class Shape(enum.StrEnum):
     WIDE = "wide"
     LONG = "long"
-
-
-def option_values(options: Sequence[Option]) -> dict[str, int]:
-    """Definition option code -> exported number (digit codes kept, else position from 1)."""
-    if all(option.code.isdigit() for option in options):
-        return {option.code: int(option.code) for option in options}
-    return {option.code: index + 1 for index, option in enumerate(options)}
 
 
 def exported_items(definition: Definition, free_text: bool) -> list[Item]:
     return [
         item
         for item in definition.items()
-        if item.quasi_identifier is None and (free_text or item.type != "text")
+        if item.quasi_identifier is None and (free_text or not item.type.free_text)
     ]
 
 
@@ -88,15 +85,15 @@ def form_fields(definition: Definition, form: FormKind, free_text: bool) -> list
     fields: list[Field] = []
     for variable in definition.variables(form):
         item = variable.item
-        if item.quasi_identifier is not None or (item.type == "text" and not free_text):
+        if item.quasi_identifier is not None or (item.type.free_text and not free_text):
             continue
-        if item.type == "multiple":
-            fields.extend(
-                Field(f"{variable.code}_{index + 1}", variable, option)
-                for index, option in enumerate(item.options)
-            )
-        else:
-            fields.append(Field(variable.code, variable))
+        # One column per variable, or one 0/1 column per option (a multiple choice).
+        fields.extend(
+            Field(variable.code, variable)
+            if option is None
+            else Field(f"{variable.code}_{index + 1}", variable, option)
+            for index, option in enumerate(item.type.export_options(item))
+        )
     return fields
 
 
@@ -115,15 +112,12 @@ def field_column(field: Field, form: FormKind | None) -> Column:
     label = field_label(field)
     if form is not None:
         label = f"[{FORM_LABELS[form.value]}] {label}"
-    if item.type == "text":
+    if item.type.export_kind is ExportKind.STR:
         return Column(name, label, "str", width=TEXT_WIDTH)
     if field.option is not None:
         return Column(name, label, "int", ((0, _("non coché")), (1, _("coché"))))
-    if item.options:
-        values = option_values(item.options)
-        labels = tuple((values[o.code], _(o.label)) for o in item.options)
-        return Column(name, label, "int", labels)
-    return Column(name, label, "int")
+    labels = tuple((value, _(text)) for value, text in item.type.value_labels(item))
+    return Column(name, label, "int", labels)
 
 
 def _labelled(mapping: Mapping[str, object]) -> tuple[tuple[int, str], ...]:
@@ -220,14 +214,10 @@ class Layout:
         given = answers.get(field.variable.code)  # NO_ANSWER already left out when read
         if not given:
             return None
-        if field.option is not None:
-            return 1 if field.option.code in given else 0
         item = field.item
-        if item.type == "text":
-            return given[0]
-        if item.options:
-            return self.value_maps[item.code].get(given[0])
-        return int(given[0]) if given[0].isdigit() else None
+        return item.type.export_value(
+            item, given, field.option, self.value_maps.get(item.code, _NO_VALUES)
+        )
 
     def rows(self, person: PersonAnswers, head: list[Any]) -> Iterator[list[Any]]:
         if self.shape is Shape.WIDE:

@@ -342,7 +342,7 @@ def collect(
     people: int,
 ) -> RawIndicators:
     """Every raw count the dashboard needs (about ten queries in all)."""
-    multiple = frozenset(code for code in variables if definition.item(code).type == "multiple")
+    multiple = frozenset(code for code in variables if definition.item(code).type.several)
     found, answered = distributions(db, filters, variables, multiple)
     return RawIndicators(
         people=people,

@@ -438,11 +438,7 @@ def lock_for_writing(session: Session, response: Response) -> str:
 
 
 def _check_values(item: Item, values: Sequence[str]) -> None:
-    if item.options:
-        allowed = set(item.option_codes)
-        if any(value not in allowed for value in values):
-            raise JourneyError("invalid_value")
-    if item.type != "multiple" and len(values) > 1:
+    if item.type.check(item, values):
         raise JourneyError("invalid_value")
 
 

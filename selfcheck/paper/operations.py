@@ -45,6 +45,7 @@ from selfcheck.journey.summary import Summary
 from selfcheck.platform import audit, codes
 from selfcheck.platform.i18n import french_typography, text_direction
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
+from selfcheck.questionnaire.answer_types import PaperLayout
 from selfcheck.questionnaire.model import (
     Definition,
     FormKind,
@@ -65,22 +66,6 @@ STYLESHEET = "print.css"
 MAX_COPIES = 200
 PDF_VARIANT = "pdf/ua-1"
 
-# Item type -> macro of printable/macros.html (no if/elif chains, as page_view.WIDGETS).
-WIDGETS: Mapping[str, str] = {
-    "single": "choices",
-    "scale": "choices",
-    "multiple": "choices",
-    "number": "digits",
-    "text": "lines",
-}
-# Choices with this many options or more, and short labels, print in two columns (long
-# lists always do); with at most INLINE_MAX options, all very short, on one line.
-COLUMNS_FROM = 4
-COLUMNS_MAX_LABEL = 42
-COLUMNS_ALWAYS_FROM = 8
-INLINE_MAX = 4
-INLINE_MAX_LABEL = 24
-
 # Placeholders of a form body rendered once and copied per code (see `_fill`): control
 # characters never appear in rendered HTML otherwise (as in page_view.fill_state).
 _CODE = "\x00code\x00"
@@ -89,11 +74,8 @@ _PAGE_NAME = "\x00page\x00"
 _PLACEHOLDERS = re.compile("\x00(code|qr|page)\x00")
 
 
-class Layout(enum.StrEnum):
-    LIST = "list"  # one option per line
-    COLUMNS = "columns"  # one option per line, two columns
-    INLINE = "inline"  # a few short options on one line (Yes / No / I don't know)
-    ROW = "row"  # options side by side, each box above its label (a scale)
+# How options are laid out: each answer type chooses (AnswerType.paper_layout).
+Layout = PaperLayout
 
 
 class PaperError(ValueError):
@@ -183,7 +165,7 @@ class PaperQuestion:
 
     @property
     def multiple(self) -> bool:
-        return self.item.type == "multiple"
+        return self.item.type.several
 
     @property
     def choices(self) -> bool:
@@ -284,7 +266,7 @@ def _blocks(questions: Sequence[PaperQuestion], large: bool) -> tuple[Block, ...
         run.clear()
 
     for question in questions:
-        if large or question.item.type != "scale" or question.condition is not None:
+        if large or not question.item.type.paper_grid or question.condition is not None:
             flush()
             blocks.append(question)
         elif run and run[0].item.options != question.item.options:
@@ -313,27 +295,12 @@ def _question(
     return PaperQuestion(
         item=item,
         number=numbers[item.code],
-        widget=WIDGETS[item.type],
+        widget=item.type.paper_widget,
         moments=item.moments(form),
-        layout=_layout(item, large),
+        layout=item.type.paper_layout(item, large),
         condition=condition,
         digits=len(str(item.maximum)) if item.maximum is not None else 3,
     )
-
-
-def _layout(item: Item, large: bool) -> Layout:
-    if large or not item.options:
-        return Layout.LIST
-    if item.type == "scale":
-        return Layout.ROW
-    longest = max(len(option.label) for option in item.options)
-    if item.type == "single" and len(item.options) <= INLINE_MAX and longest <= INLINE_MAX_LABEL:
-        return Layout.INLINE
-    if len(item.options) >= COLUMNS_ALWAYS_FROM or (
-        len(item.options) >= COLUMNS_FROM and longest <= COLUMNS_MAX_LABEL
-    ):
-        return Layout.COLUMNS
-    return Layout.LIST
 
 
 # --- translations that follow force_locale ------------------------------------------------

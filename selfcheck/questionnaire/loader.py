@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from selfcheck.questionnaire.answer_types import ANSWER_TYPES
 from selfcheck.questionnaire.model import (
     PRE_SUFFIX,
     SHARED_ROLES,
@@ -167,18 +168,19 @@ def _check_semantics(raw: dict[str, Any]) -> list[str]:
             problems.append(f"{where}: unknown Coop topic {item['coop_topic']!r}")
         if bool(item.get("competence")) != bool(item.get("coop_topic")):
             problems.append(f"{where}: a task item needs both a competence and a coop_topic")
-        if item["type"] == "number" and item["min"] > item["max"]:
+        if "min" in item and "max" in item and item["min"] > item["max"]:
             problems.append(f"{where}: min ({item['min']}) is greater than max ({item['max']})")
+        answer_type = ANSWER_TYPES[item["type"]]
         if item.get("ask_before_in_retro") and (
-            "retro" not in item["forms"] or item["type"] not in {"single", "scale"}
+            "retro" not in item["forms"] or not answer_type.can_ask_before
         ):
             problems.append(
                 f"{where}: ask_before_in_retro needs a single-choice or scale item "
                 "in the retro form"
             )
-        if item.get("max_choices") and item["type"] != "multiple":
+        if item.get("max_choices") and not answer_type.several:
             problems.append(f"{where}: max_choices only applies to multiple-choice items")
-        if any(o.get("exclusive") for o in item.get("options", [])) and item["type"] != "multiple":
+        if any(o.get("exclusive") for o in item.get("options", [])) and not answer_type.several:
             problems.append(f"{where}: exclusive options only apply to multiple-choice items")
         if "show_if" in item:
             problems += _condition_problems(item, page, seen_items, page_of, scales)
@@ -476,7 +478,7 @@ def _build_item(
         )
     return Item(
         code=raw["code"],
-        type=raw["type"],
+        type=ANSWER_TYPES[raw["type"]],
         label=_text(raw, "label", wording),
         hint=_text(raw, "hint", wording),
         forms=frozenset(FormKind(kind) for kind in raw["forms"]),

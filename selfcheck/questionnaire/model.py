@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from selfcheck.questionnaire.answer_types import AnswerType
 
 
 class FormKind(enum.StrEnum):
@@ -241,7 +245,7 @@ class Disclosure:
 @dataclass(frozen=True)
 class Item:
     code: str
-    type: str
+    type: AnswerType  # from the YAML `type:` (answer_types.ANSWER_TYPES); .name is it
     label: str
     forms: frozenset[FormKind]
     hint: str | None = None

@@ -20,7 +20,7 @@ def test_runs_of_ladder_questions_are_grids_with_one_heading_row(definition: Def
             assert previous.grid and previous.item.options == q.item.options
     # conditional scale questions (how often, per device) and lone scales are single rows
     assert not any(q.grid for q in screen.questions if q.condition is not None)
-    assert not any(q.grid for q in screen.questions if q.item.type != "scale")
+    assert not any(q.grid for q in screen.questions if not q.item.type.paper_grid)
 
 
 def test_entry_options_show_the_short_heading_of_the_item_bank(definition: Definition) -> None:

@@ -243,7 +243,7 @@ def check_stored_answers(session: Session, definition: Definition, items: dict[s
             assert answer.value in item.option_codes, (answer.variable, answer.value)
         key = (answer.response_id, answer.variable)
         per_variable[key] = per_variable.get(key, 0) + 1
-        if item.type != "multiple":
+        if not item.type.several:
             assert per_variable[key] == 1, f"several values for {answer.variable}"
     for response in session.scalars(select(Response).where(Response.status == "submitted")):
         form = FormKind(response.form)

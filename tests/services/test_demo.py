@@ -49,7 +49,7 @@ def test_demo_answers_are_valid_and_complete(db_session: Session, definition: De
             item = variables[code].item
             if item.options:
                 assert set(values) <= set(item.option_codes), (code, values)
-            if item.type == "number":
+            if item.type.name == "number":
                 assert item.minimum is not None and item.maximum is not None
                 assert item.minimum <= int(values[0]) <= item.maximum
         assert response.submitted_at is not None and response.submitted_at > response.created_at
