@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 from werkzeug.datastructures import MultiDict
 
-from selfcheck.accounts.permissions import can_access_structure
+from selfcheck.policy import can_access_structure
 from selfcheck.journey import operations as journey
 from selfcheck.journey.page_view import input_id, question_numbers
 from selfcheck.journey.registry import MSG_NOT_AN_OPTION, PageFormFactory

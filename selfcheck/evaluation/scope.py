@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.accounts.permissions import can_access_structure
+from selfcheck.policy import can_access_structure
 from selfcheck.platform.models import (
     Channel,
     Response,

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
-from selfcheck.accounts.permissions import can_access_structure
+from selfcheck.policy import can_access_structure
 from selfcheck.journey.operations import answers_of
 from selfcheck.platform import audit, codes
 from selfcheck.platform.models import (

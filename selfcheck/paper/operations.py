@@ -38,7 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
-from selfcheck.accounts.permissions import can_access_structure
+from selfcheck.policy import can_access_structure
 from selfcheck.journey import operations as journey
 from selfcheck.journey.page_view import question_numbers
 from selfcheck.journey.summary import Summary

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,33 @@ def get_session() -> Session:
         g.db_session = get_db().session()
     session: Session = g.db_session
     return session
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[Session]:
+    """One unit of work: commit when the block ends, roll back if it raises.
+
+    Operations (the `operations` modules, auth, structures, privacy…) never commit: they add,
+    flush and lock, and the view or CLI command that called them commits once, here or with
+    `commit_or_rollback`, so that a request's changes are saved together or not at all.
+    Exceptions, each argued where it is: the rate-limit counters (`platform.ratelimit.hit`,
+    their own short transaction) and the migrations (`platform.migrate`).
+    """
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+
+
+def commit_or_rollback(session: Session) -> None:
+    """End the request's unit of work: commit it, or roll it back if the commit fails."""
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def _close_session(_exc: BaseException | None) -> None:
