@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from selfcheck.platform.models import Role, StaffUser, Structure
 
+
 class Permission(enum.StrEnum):
     BACKOFFICE = "backoffice"  # the staff home and the follow-up of one's own structure
     ENTER = "enter"  # print paper forms, type them in, download summaries

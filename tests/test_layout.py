@@ -63,9 +63,9 @@ def import_graph() -> dict[str, set[str]]:
         source = unit_of(path)
         for name in imported_modules(path):
             parts = name.split(".")
-            if parts[0] == "selfcheck" and len(parts) > 1 and parts[1] in units:
-                if parts[1] != source:
-                    graph[source].add(parts[1])
+            inside = parts[0] == "selfcheck" and len(parts) > 1 and parts[1] in units
+            if inside and parts[1] != source:
+                graph[source].add(parts[1])
     return graph
 
 

@@ -32,7 +32,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 from werkzeug.datastructures import MultiDict
 
-from selfcheck.policy import can_access_structure
 from selfcheck.journey import operations as journey
 from selfcheck.journey.page_view import input_id, question_numbers
 from selfcheck.journey.registry import MSG_NOT_AN_OPTION, PageFormFactory
@@ -51,6 +50,7 @@ from selfcheck.platform.models import (
     Structure,
     utcnow,
 )
+from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.model import (
     NO_ANSWER,
     Definition,

@@ -27,7 +27,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
-from selfcheck.policy import can_access_structure
 from selfcheck.journey.operations import answers_of
 from selfcheck.platform import audit, codes
 from selfcheck.platform.models import (
@@ -40,6 +39,7 @@ from selfcheck.platform.models import (
     Structure,
     utcnow,
 )
+from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.model import FormKind
 
 PAGE_SIZE = 50

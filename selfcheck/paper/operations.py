@@ -38,13 +38,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
-from selfcheck.policy import can_access_structure
 from selfcheck.journey import operations as journey
 from selfcheck.journey.page_view import question_numbers
 from selfcheck.journey.summary import Summary
 from selfcheck.platform import audit, codes
 from selfcheck.platform.i18n import french_typography, text_direction
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
+from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.model import (
     Definition,
     FormKind,

@@ -251,9 +251,7 @@ def test_attempt_login_signs_in_and_clears_failures(
     db_session: Session, structure: Structure
 ) -> None:
     user = new_user(db_session, structure=structure)
-    assert login(db_session, user.email, "wrong", SECRET).result is (
-        auth.LoginResult.REFUSED
-    )
+    assert login(db_session, user.email, "wrong", SECRET).result is (auth.LoginResult.REFUSED)
     assert user.failed_logins == 1
     outcome = login(db_session, " Nadia@Example.org ", PASSWORD, SECRET)
     assert outcome.result is auth.LoginResult.SIGNED_IN and outcome.user is user
