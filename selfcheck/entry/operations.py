@@ -179,7 +179,6 @@ def _record_creation(
     if new_code:
         changes["code"] = {"old": [], "new": [response.beneficiary.code]}
     audit.record(session, user, "create", "response", response.id, response.structure_id, changes)
-    session.commit()
 
 
 def load_paper_response(session: Session, user: StaffUser, response_id: int) -> Response:
@@ -511,7 +510,6 @@ def save_entry(
     # Two saves at once (a double click) are done one after the other, on fresh answers.
     was_submitted = journey.lock_for_writing(session, response) == Status.SUBMITTED.value
     if was_submitted and missing:
-        session.rollback()
         return SaveResult(saved=False, missing=missing)
     session.expire(response, ["answers"])
     form_codes = _form_codes(definition, form)
@@ -549,7 +547,7 @@ def save_entry(
                 changes["double_entry_wanted"] = {"old": [], "new": ["true"]}
     if changes:
         audit.record(session, user, "edit", "response", response.id, response.structure_id, changes)
-    session.commit()
+    session.flush()
     session.refresh(response)
     session.expire(response, ["answers"])
     return SaveResult(
@@ -710,18 +708,16 @@ def start_second_entry(session: Session, user: StaffUser, response_id: int) -> S
     entry = session.scalar(select(SecondEntry).where(SecondEntry.response_id == response.id))
     if entry is None:
         entry = SecondEntry(response_id=response.id, entered_by_id=user.id)
-        session.add(entry)
         try:
-            session.flush()
+            with session.begin_nested():  # a savepoint: only this insert is undone on conflict
+                session.add(entry)
         except IntegrityError:  # someone else began at the same moment
-            session.rollback()
             entry = session.scalar(
                 select(SecondEntry).where(SecondEntry.response_id == response.id)
             )
             assert entry is not None
         else:
             audit.record(session, user, "create", "second_entry", entry.id, response.structure_id)
-            session.commit()
             return entry
     if entry.completed_at is not None:
         raise EntryError("second_entry_done", response)
@@ -789,7 +785,6 @@ def save_second_entry(
         select(SecondEntry.completed_at).where(SecondEntry.id == entry.id).with_for_update()
     ).scalar_one()
     if completed_at is not None:  # finished meanwhile (a double click): nothing to change
-        session.rollback()
         raise EntryError("second_entry_done", response)
     session.expire(entry, ["answers"])
     changes: dict[str, dict[str, list[str]]] = audit.answer_changes(
@@ -834,7 +829,7 @@ def save_second_entry(
         audit.record(
             session, user, "edit", "second_entry", entry.id, response.structure_id, changes
         )
-    session.commit()
+    session.flush()
     session.refresh(entry)
     return SaveResult(saved=True, submitted_now=completed, missing=missing)
 
@@ -1041,7 +1036,7 @@ def resolve(
             response.structure_id,
             {**changes, "settled": {"old": [], "new": settled_codes}},
         )
-    session.commit()
+    session.flush()
     session.expire(response, ["answers"])
     return settled
 
@@ -1157,5 +1152,4 @@ def update_settings(
             setattr(structure, name, new)
     if changes:
         audit.record(session, user, "edit", "structure", structure.id, structure.id, changes)
-        session.commit()
     return bool(changes)

@@ -343,7 +343,7 @@ def _delete_response(session: Session, user: StaffUser, response: Response) -> N
 def delete_response(session: Session, user: StaffUser, response: Response) -> None:
     """Delete one response and its answers; the audit event keeps the old values."""
     _delete_response(session, user, response)
-    session.commit()
+    session.flush()
 
 
 def delete_person(session: Session, user: StaffUser, person: Beneficiary) -> None:
@@ -366,4 +366,4 @@ def delete_person(session: Session, user: StaffUser, person: Beneficiary) -> Non
         },
     )
     session.delete(person)
-    session.commit()
+    session.flush()

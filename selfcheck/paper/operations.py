@@ -671,11 +671,8 @@ def coded_batch(
     if not 1 <= count <= MAX_COPIES:
         raise PaperError(f"between 1 and {MAX_COPIES} copies")
     changes = {"count": count, "form": form.value, "language": locale, "channel": "paper"}
-    event = audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
-    created = journey.create_codes(session, structure, count)  # commits the event with them
-    if event not in session:  # a code collision rolled the first attempt back: record again
-        audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
-        session.commit()
+    audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
+    created = journey.create_codes(session, structure, count)  # the caller commits both
     return [Copy(form, locale, person.code) for person in created]
 
 
