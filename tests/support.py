@@ -405,6 +405,7 @@ def submitted(
     response = journey.start_response(session, definition, structure, form, "fr", new_token())
     fill_response(session, definition, response, answers or ANSWERS[form])
     assert journey.submit(session, definition, response)
+    session.commit()  # the test is the caller: operations never commit
     return response
 
 

@@ -313,14 +313,15 @@ def open_form(
     found = _response_of(session, beneficiary.id, form)
     if found is not None:
         return found
-    response = _new_response(
-        definition, beneficiary, beneficiary.structure_id, form, locale, channel
-    )
-    response.wording = wording.value
     try:
         with session.begin_nested():  # a savepoint, as in start_response
+            response = _new_response(
+                definition, beneficiary, beneficiary.structure_id, form, locale, channel
+            )
+            response.wording = wording.value
             session.add(response)
-    except IntegrityError:
+    except IntegrityError:  # the same form opened at the same moment elsewhere
+        session.expire(beneficiary, ["responses"])
         found = _response_of(session, beneficiary.id, form)
         if found is None:
             raise
