@@ -1,6 +1,6 @@
 """Typing paper forms in, blind double entry, differences and structure settings (/staff/entry).
 
-Thin: each view parses the request, calls services/entry.py and renders. Problems the
+Thin: each view parses the request, calls the entry operations, commits once and renders. Problems the
 services report (EntryError) become a clear message with the right status, never a 500.
 """
 
