@@ -302,6 +302,7 @@ def test_0007_refuses_to_upgrade_over_a_stray_value(empty_engine: Engine) -> Non
 def test_the_models_refuse_a_value_outside_the_enumeration(db_session: Session) -> None:
     """SQLAlchemy checks the value before it writes (validate_strings)."""
     structure = create_structure(db_session, "Lieu", "rural", "44")
+    db_session.commit()
     db_session.add(
         StaffUser(email="x@example.org", password_hash="x", role="superuser", structure=structure)
     )

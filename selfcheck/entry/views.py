@@ -1,7 +1,8 @@
 """Typing paper forms in, blind double entry, differences and structure settings (/staff/entry).
 
-Thin: each view parses the request, calls the entry operations, commits once and renders. Problems the
-services report (EntryError) become a clear message with the right status, never a 500.
+Thin: each view parses the request, calls the entry operations, commits once and renders.
+Problems the operations report (EntryError) become a clear message with the right status,
+never a 500.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,6 +47,15 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
 
+    @event.listens_for(engine, "savepoint")
+    def _begin_before_savepoint(connection: Connection, _name: str | None) -> None:
+        # pysqlite opens its transaction only before an INSERT/UPDATE/DELETE: a SAVEPOINT sent
+        # first would open one in SQLite itself, and releasing it would commit everything.
+        # Opening the transaction here keeps a savepoint nested in the request's unit of work.
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is not None and not dbapi_connection.in_transaction:
+            dbapi_connection.execute("BEGIN")
+
     return engine
 
 
@@ -77,6 +86,10 @@ def unit_of_work(session: Session) -> Iterator[Session]:
     `commit_or_rollback`, so that a request's changes are saved together or not at all.
     Exceptions, each argued where it is: the rate-limit counters (`platform.ratelimit.hit`,
     their own short transaction) and the migrations (`platform.migrate`).
+
+    Operations that may meet a unique conflict (a code drawn twice, a form opened twice at
+    once) insert under a savepoint (`session.begin_nested()`), so that a conflict undoes their
+    rows only (on SQLite too: see `_begin_before_savepoint` in `make_engine`).
     """
     try:
         yield session

@@ -161,6 +161,7 @@ def test_change_password(db_session: Session, structure: Structure) -> None:
     user.password_changed_at = changed_at - timedelta(seconds=5)
     db_session.commit()
     auth.change_password(db_session, user, PASSWORD, "un nouveau mot de passe")
+    db_session.commit()
     assert auth.authenticate(db_session, user.email, PASSWORD) is None
     assert auth.authenticate(db_session, user.email, "un nouveau mot de passe") is user
     assert user.password_changed_at.replace(tzinfo=None) > (
@@ -200,13 +201,18 @@ def test_grants_give_evaluators_a_structure_or_a_department(
     db_session: Session, structure: Structure
 ) -> None:
     nantes = create_structure(db_session, "Centre social de Nantes", "urbain", "44")
+    db_session.commit()
     paris = create_structure(db_session, "France Services Paris 11", "urbain", "75")
+    db_session.commit()
     lyon = create_structure(db_session, "Médiathèque de Lyon", "urbain", "69")
+    db_session.commit()
     evaluator = new_user(db_session, role=Role.EVALUATOR, email="eval@example.org")
     assert visible_structure_ids(evaluator, [structure, nantes, paris, lyon]) == []
 
     auth.grant(db_session, evaluator, department="44")
+    db_session.commit()
     auth.grant(db_session, evaluator, structure_id=lyon.id)
+    db_session.commit()
     assert visible_structure_ids(evaluator, [structure, nantes, paris, lyon]) == [
         structure.id,
         nantes.id,
@@ -232,6 +238,7 @@ def test_structure_staff_see_their_structure_and_platform_admins_all(
     db_session: Session, structure: Structure
 ) -> None:
     other = create_structure(db_session, "Mairie de Bobigny", "urbain", "93")
+    db_session.commit()
     mediator = new_user(db_session, structure=structure)
     admin = new_user(
         db_session, role=Role.STRUCTURE_ADMIN, structure=other, email="admin@example.org"
@@ -323,6 +330,7 @@ def test_reset_password_unlocks_and_signs_out(db_session: Session, structure: St
     user.failed_logins, user.locked_until = 3, utcnow() + timedelta(minutes=5)
     before = user.password_changed_at
     auth.reset_password(db_session, user, "un tout nouveau mot de passe")
+    db_session.commit()
     assert user.failed_logins == 0 and user.locked_until is None
     assert user.password_changed_at > before
     assert auth.authenticate(db_session, user.email, "un tout nouveau mot de passe") is user

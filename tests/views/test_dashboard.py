@@ -27,7 +27,9 @@ def evaluator(
 ) -> Visitor:
     """An evaluator granted department 44, where the demo structure has 30 people."""
     demo.generate_demo(db_session, definition, respondents=30, seed=8)
+    db_session.commit()
     create_structure(db_session, "France Services Paris 11", "urbain", "75", "paris-11")
+    db_session.commit()
     account = add_staff(database, Role.EVALUATOR, departments=("44",))
     return signed_in(app, account)
 

@@ -40,7 +40,9 @@ def mediator(database: Database, structure: Structure) -> Account:
 
 @pytest.fixture
 def other_structure(db_session: Session) -> Structure:
-    return create_structure(db_session, "Centre social Malakoff", "urbain", "44")
+    result = create_structure(db_session, "Centre social Malakoff", "urbain", "44")
+    db_session.commit()
+    return result
 
 
 @pytest.fixture
@@ -77,13 +79,19 @@ def person_with(
     before = journey.start_response(
         db_session, definition, structure, FormKind.BEFORE, locale, new_token()
     )
+    db_session.commit()
     fill_response(db_session, definition, before, BEFORE)
+    db_session.commit()
     assert journey.submit(db_session, definition, before)
+    db_session.commit()
     person = before.beneficiary
     if after:
         response = journey.start_after(db_session, definition, person, locale)
+        db_session.commit()
         fill_response(db_session, definition, response, AFTER)
+        db_session.commit()
         assert journey.submit(db_session, definition, response)
+        db_session.commit()
     db_session.refresh(person)
     return person
 
