@@ -126,3 +126,33 @@ def test_the_core_does_not_import_the_web_layers() -> None:
     graph = import_graph()
     for unit in FLASK_FREE:
         assert graph[unit] <= {"questionnaire", "platform"}, (unit, graph[unit])
+
+
+# Where a transaction may end: the views and CLI commands (once per request or command), the
+# unit-of-work helpers, the migrations (their own connection), and a backup's read snapshot.
+# Rate-limit counters use a session of their own (`with own.begin()`), not a commit call.
+ENDS_A_TRANSACTION = {
+    "cli.py",
+    "platform/db.py",
+    "platform/migrate.py",
+    "platform/backup.py",
+}
+
+
+def test_operations_never_commit() -> None:
+    offenders = []
+    for path in sources():
+        relative = path.relative_to(ROOT).as_posix()
+        if relative in ENDS_A_TRANSACTION or path.name == "views.py":
+            continue
+        if path.name.endswith("_views.py"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in {"commit", "rollback"}
+            ):
+                offenders.append(f"{relative}:{node.lineno} {node.func.attr}()")
+    assert offenders == []
