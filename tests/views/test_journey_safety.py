@@ -44,6 +44,7 @@ def test_definition_texts_are_escaped_not_trusted(
 
         with app.extensions["selfcheck.platform.db"].session() as session:
             slug = create_structure(session, "Lieu", "rural", "44").slug
+            session.commit()
     visitor = _started(Visitor(app.test_client()), Structure(slug=slug))
     assert "&lt;img src=x onerror=alert(1)&gt;" in visitor.html
     assert "<img" not in visitor.html
