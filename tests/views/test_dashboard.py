@@ -113,6 +113,7 @@ def test_a_mediator_may_not_see_the_dashboard(
     app: Flask, database: Database, db_session: Session
 ) -> None:
     structure = demo.demo_structure(db_session)
+    db_session.commit()
     mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
     assert mediator.get("/evaluate/").status_code == 403
     assert mediator.get("/evaluate/tables/age.csv").status_code == 403

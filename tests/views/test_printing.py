@@ -314,6 +314,7 @@ def test_summary_pdfs_respect_structures_and_missing_data(
     assert staff.get(f"/staff/people/{codes.generate_code()}/summary.pdf").status_code == 404
     assert staff.get("/staff/people/NOT-A-CODE/summary.pdf").status_code == 404
     fresh = journey.create_codes(db_session, structure, 1)[0]  # printed, nothing typed yet
+    db_session.commit()
     assert staff.get(f"/staff/people/{fresh.code}/summary.pdf").status_code == 404
     evaluator = signed_in(app, add_staff(database, Role.EVALUATOR, departments=("44",)))
     assert evaluator.get(f"/staff/people/{theirs.code}/summary.pdf").status_code == 403
