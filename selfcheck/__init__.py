@@ -83,8 +83,5 @@ def _blueprints() -> list[Blueprint]:
     from selfcheck.privacy import views as privacy
     from selfcheck.site import accessibility, health
 
-    return [
-        module.blueprint
-        for module in (journey, staff_auth, backoffice, followup, entry, printing, evaluator)
-        + (export_views, privacy, health, accessibility)
-    ]
+    modules = (journey, staff_auth, backoffice, followup, entry, printing, evaluator)
+    return [module.blueprint for module in (*modules, export_views, privacy, health, accessibility)]

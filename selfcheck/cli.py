@@ -39,7 +39,7 @@ def _database() -> Database:
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def serve(host: str, port: int) -> None:
-    """Serve the app for local use (production: gunicorn, see README)."""
+    """Serve the app for local use (production: gunicorn, see docs/operations.md)."""
     from selfcheck.accounts.structures import list_structures
 
     with _database().session() as session:
@@ -122,7 +122,7 @@ def structures_list() -> None:
     "marginals_file",
     default=None,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="JSON object overriding the reference survey's shares (see README).",
+    help="JSON object overriding the reference survey's shares (see docs/evaluation.md).",
 )
 @with_appcontext
 def demo(respondents: int, seed: int, marginals_file: Path | None) -> None:

@@ -34,6 +34,7 @@ from selfcheck.questionnaire.model import (
     Page,
     Variable,
 )
+from selfcheck.questionnaire.model import Role as ItemRole
 
 DEMO_SLUG = "demo"
 
@@ -155,7 +156,8 @@ class Person:
     rng: random.Random
     # False while filling the before form: "now" is then the starting point.
     accompanied: bool = False
-    # Answers drawn in advance from the marginals (AGE, STATUS, ...; COMFORT@start, COMFORT@now).
+    # Answers drawn in advance from the marginals, keyed by item role (age, status, ...;
+    # comfort@start, comfort@now).
     fixed: dict[str, list[str]] = field(default_factory=dict)
 
     def improved(self, moment: Moment) -> bool:
@@ -183,7 +185,9 @@ def _ladder(person: Person, item: Item, difficulty: float, moment: Moment) -> st
     reference survey) and at-ease people still need help with the hardest tasks.
     """
     rng = person.rng
-    if item.code in {"T11", "T12", "T13"} and rng.random() < 0.06:
+    # Procedures (tax, bank, health), not safety: some people have nobody to do them for.
+    procedure = item.competence == "strategic" and item.coop_topic != "securite_numerique"
+    if procedure and rng.random() < 0.06:
         return "9"  # does not concern me
     score = 1.2 + 4.7 * (person.level - 0.15) - 1.6 * (difficulty - 0.05) + rng.gauss(0, 0.45)
     if person.improved(moment):
@@ -236,36 +240,38 @@ def _choosers(definition: Definition) -> dict[str, Chooser]:
 
         return choose
 
+    by_role: dict[ItemRole, Chooser] = {
+        ItemRole.ASSISTANCE: lambda p, v, a: [
+            _pick(p.rng, {"seul": 0.4, "mediateur": 0.45, "proche": 0.15})
+        ],
+        ItemRole.AGE: from_profile("ages"),
+        ItemRole.GENDER: woman,
+        ItemRole.STATUS: from_profile("statuses"),
+        ItemRole.DIPLOMA: from_profile("diplomas"),
+        ItemRole.AREA: lambda p, v, a: [
+            _pick(p.rng, {"urbain": 0.43, "periurbain": 0.3, "rural": 0.27})
+        ],
+        ItemRole.INTERNET_HOME: lambda p, v, a: ["oui" if p.rng.random() < 0.87 else "non"],
+        ItemRole.DEVICES: from_profile("devices"),
+        ItemRole.REASONS: from_profile("reasons"),
+        ItemRole.PRESCRIBER: lambda p, v, a: [
+            "service"
+            if p.rng.random() < p.profile.prescribed
+            else _pick(p.rng, {"personne": 0.6, "proche": 0.35, "autre": 0.05})
+        ],
+        ItemRole.MODALITY: from_profile("modality"),
+        ItemRole.SESSIONS: lambda p, v, a: [
+            str(max(1, round(p.rng.gauss(6 * (1.2 - p.level), 2))))
+        ],
+        ItemRole.TOPICS: from_profile("topics"),
+        ItemRole.COMFORT: lambda p, v, a: [_comfort(p, v.moment)],
+        ItemRole.NEW_THINGS: new_things,
+        ItemRole.PROGRESS: progress,
+        ItemRole.COMMENT: lambda p, v, a: [],
+    }
     chooser: dict[str, Chooser] = {item.code: task for item in tasks}
-    chooser.update(
-        {
-            "ASSIST": lambda p, v, a: [
-                _pick(p.rng, {"seul": 0.4, "mediateur": 0.45, "proche": 0.15})
-            ],
-            "AGE": from_profile("ages"),
-            "GENDER": woman,
-            "STATUS": from_profile("statuses"),
-            "DIPLOMA": from_profile("diplomas"),
-            "AREA": lambda p, v, a: [
-                _pick(p.rng, {"urbain": 0.43, "periurbain": 0.3, "rural": 0.27})
-            ],
-            "INTERNET_HOME": lambda p, v, a: ["oui" if p.rng.random() < 0.87 else "non"],
-            "DEVICES": from_profile("devices"),
-            "REASONS": from_profile("reasons"),
-            "PRESCRIBED": lambda p, v, a: [
-                "service"
-                if p.rng.random() < p.profile.prescribed
-                else _pick(p.rng, {"personne": 0.6, "proche": 0.35, "autre": 0.05})
-            ],
-            "MODALITY": from_profile("modality"),
-            "SESSIONS": lambda p, v, a: [str(max(1, round(p.rng.gauss(6 * (1.2 - p.level), 2))))],
-            "TOPICS": from_profile("topics"),
-            "COMFORT": lambda p, v, a: [_comfort(p, v.moment)],
-            "NEW_THINGS": new_things,
-            "PROGRESS": progress,
-            "COMMENT": lambda p, v, a: [],
-        }
-    )
+    for role, choose in by_role.items():
+        chooser.update((item.code, choose) for item in definition.items_with_role(role))
     return chooser
 
 
@@ -297,7 +303,8 @@ def _answer(
 ) -> list[str]:
     """A drawn-in-advance answer (marginals) if there is one, else the profile's chooser."""
     moment = "now" if person.improved(variable.moment) else "start"
-    for key in (f"{variable.item.code}@{moment}", variable.item.code):
+    role = variable.item.role
+    for key in (f"{role.value}@{moment}", role.value) if role is not None else ():
         if key in person.fixed:
             return list(person.fixed[key])
     choose = choosers.get(variable.item.code)
@@ -576,19 +583,19 @@ def draw_facts(
         topics = ["navigation_sur_internet"]
     facts.update(
         {
-            "AGE": [age],
-            "STATUS": [status],
-            "DIPLOMA": [diploma],
-            "GENDER": [gender],
-            "AREA": [area],
-            "INTERNET_HOME": [internet],
-            "PRESCRIBED": [prescribed],
-            "COMFORT@start": [comfort],
-            "COMFORT@now": [now],
-            "NEW_THINGS": [new_things],
-            "PROGRESS": [progress],
-            "TOPICS": topics,
-            "ASSIST": [
+            ItemRole.AGE.value: [age],
+            ItemRole.STATUS.value: [status],
+            ItemRole.DIPLOMA.value: [diploma],
+            ItemRole.GENDER.value: [gender],
+            ItemRole.AREA.value: [area],
+            ItemRole.INTERNET_HOME.value: [internet],
+            ItemRole.PRESCRIBER.value: [prescribed],
+            f"{ItemRole.COMFORT.value}@start": [comfort],
+            f"{ItemRole.COMFORT.value}@now": [now],
+            ItemRole.NEW_THINGS.value: [new_things],
+            ItemRole.PROGRESS.value: [progress],
+            ItemRole.TOPICS.value: topics,
+            ItemRole.ASSISTANCE.value: [
                 "seul"
                 if rng.random() < marginals.alone
                 else rng.choice(["mediateur", "mediateur", "proche"])
@@ -674,7 +681,7 @@ def generate_demo(
         facts = draw_facts(rng, profile, marginals, solved)
         person = Person(
             profile,
-            rng.uniform(*LEVELS[facts["COMFORT@start"][0]]),
+            rng.uniform(*LEVELS[facts[f"{ItemRole.COMFORT.value}@start"][0]]),
             rng.gauss(profile.gain, 0.3),
             random.Random(rng.random()),
             fixed=facts,

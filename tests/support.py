@@ -20,6 +20,7 @@ from selfcheck.journey import operations as journey
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Answer, Response, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Page
+from selfcheck.questionnaire.model import Role as ItemRole
 
 Values = Mapping[str, Sequence[str]]
 
@@ -434,3 +435,10 @@ def stored(database: Database, response_id: int) -> dict[str, tuple[str, ...]]:
 def responses(database: Database) -> list[Response]:
     with database.session() as session:
         return list(session.scalars(select(Response).order_by(Response.id)))
+
+
+def code_of(definition: Definition, role: ItemRole) -> str:
+    """The code of the item that plays `role`: tests that need an item, not a given code."""
+    item = definition.item_with_role(role)
+    assert item is not None, role
+    return item.code

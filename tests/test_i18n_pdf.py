@@ -68,7 +68,7 @@ def test_an_arabic_form_is_arabic_right_to_left_with_an_embedded_font(
     with arabic_app.app_context():
         pdf = renderer.questionnaires([paper.Copy(FormKind.BEFORE, "ar", CODE)])
         html = renderer.env.get_template("questionnaires.html").render(
-            lang="ar", title="", bodies="", shapes=[], large=False, duplex=False
+            lang="ar", title="", bodies="", shapes=[], large=False, easy=False, duplex=False
         )
     assert '<html lang="ar" dir="rtl">' in html
     content = text(pdf)

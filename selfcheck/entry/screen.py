@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ class EntryOption:
     key: int  # the number typed to choose it; 0 is "Sans réponse"
     code: str
     label: str
+    # What the compact screen shows: the short heading printed on the paper grids, if any.
+    heading: str
     input_id: str
     checked: bool
     exclusive: bool
@@ -80,6 +83,10 @@ class EntryQuestion:
     variables: tuple[EntryVariable, ...]
     condition: EntryCondition | None
     applicable: bool
+    # In a run of scale questions sharing their answers (as the paper grids): the screen shows
+    # the answers' headings once, above the run's first row, and only their numbers per row.
+    grid: bool = False
+    grid_start: bool = False
 
     @property
     def paired(self) -> bool:
@@ -153,7 +160,36 @@ def build_screen(
         (v.focus_id for q in questions if q.applicable for v in q.variables if not v.typed),
         None,
     )
-    return EntryScreen(tuple(questions), focus)
+    return EntryScreen(_grids(questions), focus)
+
+
+def _grids(questions: Sequence[EntryQuestion]) -> tuple[EntryQuestion, ...]:
+    """Mark runs of two or more unconditional scale questions with the same options."""
+
+    def gridded(q: EntryQuestion) -> bool:
+        return q.item.type == "scale" and q.condition is None
+
+    marked: list[EntryQuestion] = []
+    index = 0
+    while index < len(questions):
+        end = index + 1
+        if gridded(questions[index]):
+            while (
+                end < len(questions)
+                and gridded(questions[end])
+                and questions[end].item.options == questions[index].item.options
+            ):
+                end += 1
+        run = questions[index:end]
+        if len(run) > 1:
+            marked.extend(
+                dataclasses.replace(q, grid=True, grid_start=position == 0)
+                for position, q in enumerate(run)
+            )
+        else:
+            marked.extend(run)
+        index = end
+    return tuple(marked)
 
 
 def _variables_of(item: Item, form: FormKind) -> list[tuple[str, Moment]]:
@@ -175,6 +211,7 @@ def entry_variable(
             key=0,
             code=NO_ANSWER,
             label="",
+            heading="",
             input_id=input_id(code, NO_ANSWER),
             checked=no_answer,
             exclusive=True,
@@ -185,6 +222,7 @@ def entry_variable(
                     key=index,
                     code=option.code,
                     label=option.label,
+                    heading=option.label_short or option.label,
                     input_id=input_id(code, option.code),
                     checked=option.code in given,
                     exclusive=option.exclusive,

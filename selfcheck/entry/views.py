@@ -38,6 +38,7 @@ from selfcheck.journey.forms import CODE_MESSAGES
 from selfcheck.platform import codes
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.i18n import select_locale
+from selfcheck.platform.labels import FORM_LABELS
 from selfcheck.platform.models import Response, SecondEntry, StaffUser, Structure
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind
 
@@ -124,11 +125,7 @@ PROBLEMS: Mapping[str, tuple[int, object]] = {
     "bad_settings": (422, _l("Ces réglages ne sont pas possibles.")),
 }
 EMPTY_CODE = _l("Tapez le code écrit sur le questionnaire, ou scannez son QR code.")
-FORM_NAMES: Mapping[str, object] = {
-    FormKind.BEFORE.value: _l("Questionnaire de départ"),
-    FormKind.AFTER.value: _l("Questionnaire de fin"),
-    FormKind.RETRO.value: _l("Questionnaire rétrospectif"),
-}
+FORM_NAMES = FORM_LABELS
 ENTRY_ACTIONS = ("save", "finish")
 
 

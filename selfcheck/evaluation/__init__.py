@@ -1,1 +1,1 @@
-"""Evaluators: who may see what (scope), indicators (dashboard), anonymised exports."""
+"""Evaluators: who may see what (scope), indicators (dashboard), anonymised exports, typology."""

@@ -57,7 +57,12 @@ def _choices() -> dict[str, Any]:
 def index() -> str | tuple[str, int]:
     try:
         filters = current_filters()
-        plan = bundle.preview(get_session(), filters, k_threshold())
+        plan = bundle.preview(
+            get_session(),
+            filters,
+            k_threshold(),
+            current_app.extensions["selfcheck.definition"],
+        )
     except ScopeError as error:
         return render_scope_error(TEMPLATE, error, **_choices())
     return render_template(

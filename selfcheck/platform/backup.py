@@ -12,7 +12,7 @@ restores into PostgreSQL and back). Layout, one JSON document per line:
 Tables come in foreign-key dependency order, so a restore inserts parents first. The dump is
 read in one snapshot (PostgreSQL: REPEATABLE READ; SQLite: one read transaction) while the
 app keeps running. A restore runs in one transaction: it is all there or nothing is.
-For large installations the native tools are faster (see README, "Reliability").
+For large installations the native tools are faster (see docs/operations.md, "Backup and restore").
 """
 
 from __future__ import annotations

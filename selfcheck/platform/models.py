@@ -2,7 +2,7 @@
 
 Answers are stored long (one row per response, variable and chosen value) rather than one
 column per item: a new item in the definition needs no migration, a multiple choice is
-several rows, and aggregates are plain GROUP BY queries. See docs in README "Storage".
+several rows, and aggregates are plain GROUP BY queries. See docs/architecture.md, "Storage".
 """
 
 from __future__ import annotations

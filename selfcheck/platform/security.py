@@ -83,7 +83,7 @@ def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
 # --- rate limits, as the views use them --------------------------------------------------
 
 # Name -> limit. Code entry and self-erasure share the code counters: both look a code up.
-# The arithmetic behind these numbers is in README "Security".
+# The arithmetic behind these numbers is in docs/security.md, "Guessing a code".
 LIMITS: dict[str, ratelimit.Limit] = {
     "login_ip": ratelimit.Limit("login-ip", 30, 15 * 60),
     "login_account": ratelimit.Limit("login-account", 10, 15 * 60),

@@ -44,7 +44,7 @@ def live_server(
     folder = tmp_path_factory.mktemp("browser-app")
     app = create_app(
         {
-            "DATABASE_URL": POSTGRES_URL or f"sqlite:///{folder / 'selfcheck.platform.db'}",
+            "DATABASE_URL": POSTGRES_URL or f"sqlite:///{folder / 'selfcheck.db'}",
             "INSTANCE_PATH": folder,
             "TESTING": False,
             # One client address signs in many times over the session: no rate limits here

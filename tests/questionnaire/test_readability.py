@@ -1,6 +1,7 @@
 """The easy-read (FALC) wording exists for every text and reads measurably easier.
 
-Scores (French Flesch, Kandel & Moles) are reported in README.md, section "Easy-read (FALC)".
+The measure is described in docs/languages.md ("Easy-read (FALC)"); today's scores (French
+Flesch, Kandel & Moles) are in BENCHMARKS.md, "Other measured figures".
 """
 
 from __future__ import annotations

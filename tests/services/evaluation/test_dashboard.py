@@ -23,6 +23,8 @@ from selfcheck.evaluation.disclosure import Hidden, Table
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.platform.models import Answer, Response, Status, Structure
 from selfcheck.questionnaire import Definition, FormKind
+from selfcheck.questionnaire.model import Role
+from tests.support import code_of
 
 K = 5
 
@@ -98,17 +100,20 @@ def test_counts_match_the_stored_answers(
             Answer, Answer.response_id == Response.id
         )
     ).all()
-    ages = Counter(v for _p, f, var, v in rows if var == "AGE")
-    assert {r.key: r.cells[0].count for r in board.table("age").rows if ages[r.key]} == dict(ages)
-    devices = Counter(v for _p, _f, var, v in rows if var == "DEVICES")
-    table = board.table("devices")
+    age, owned = code_of(definition, Role.AGE), code_of(definition, Role.DEVICES)
+    ages = Counter(v for _p, f, var, v in rows if var == age)
+    table = board.table(Role.AGE.value)
+    assert {r.key: r.cells[0].count for r in table.rows if ages[r.key]} == dict(ages)
+    devices = Counter(v for _p, _f, var, v in rows if var == owned)
+    table = board.table(Role.DEVICES.value)
     assert {r.key: r.cells[0].count for r in table.rows if devices[r.key]} == dict(devices)
-    answered = len({p for p, _f, var, _v in rows if var == "DEVICES"})
+    answered = len({p for p, _f, var, _v in rows if var == owned})
     assert table.bases == (answered,)
     # Paired comfort: the same people's before and after answers.
     by_person: dict[int, dict[str, str]] = {}
+    comfort_code = code_of(definition, Role.COMFORT)
     for person, form, variable, value in rows:
-        if variable == "COMFORT":
+        if variable == comfort_code:
             by_person.setdefault(person, {})[form] = value
     pairs = [v for v in by_person.values() if "before" in v and "after" in v]
     comfort = board.table("comfort")
