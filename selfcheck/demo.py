@@ -328,7 +328,7 @@ def fill_in_batches(
 
     One save of every question the form shows at first, then one per level of follow-up
     questions (USE_* after DEVICES, "which ones?" after a yes), then `journey.submit`: the
-    same validation and storage as the web journey, with 3 commits a form instead of ~20
+    same validation and storage as the web journey, with 3 saves a form instead of ~20
     (the demo of 1,000 people is then several times faster).
     """
     choosers = _cached_choosers(definition)
@@ -718,8 +718,9 @@ def generate_demo(
                 )
                 fill_in_batches(session, definition, after, person)
             _backdate(after, started - rng.uniform(14, min(90, started - 1)))
-        session.commit()
-        # A session keeps every object it loaded: commits would slow down as N grows.
+        # A session keeps every object it loaded: flushes would slow down as N grows. The
+        # rows stay in the caller's transaction (the `demo` command commits once).
+        session.flush()
         session.expunge_all()
         structure = session.get_one(Structure, structure_id)
         typist = session.get(StaffUser, typist_id) if typist_id is not None else None

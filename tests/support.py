@@ -383,6 +383,7 @@ def fill_response(
             for v in journey.page_variables(page, form, current)
         }
         journey.save_page(session, definition, response, page, values)
+        session.commit()
         visited.append(page.code)
         page = journey.neighbour_page(definition, form, page.code, journey.answers_of(response), 1)
     return visited
@@ -404,8 +405,11 @@ def submitted(
 ) -> Response:
     """A submitted response of a new person (before or retro)."""
     response = journey.start_response(session, definition, structure, form, "fr", new_token())
+    session.commit()
     fill_response(session, definition, response, answers or ANSWERS[form])
+    session.commit()
     assert journey.submit(session, definition, response)
+    session.commit()  # the test is the caller: operations never commit
     return response
 
 

@@ -42,8 +42,11 @@ def followed(db_session: Session, definition: Definition, structure: Structure) 
     before = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
     person = before.beneficiary
     after = journey.start_after(db_session, definition, person, "ar")
+    db_session.commit()
     fill_response(db_session, definition, after, AFTER)
+    db_session.commit()
     assert journey.submit(db_session, definition, after)
+    db_session.commit()
     db_session.refresh(person)
     return person
 

@@ -44,7 +44,7 @@ def create_structure(
         slug=slug, name=name, territory_type=territory_type, department=department
     )
     session.add(structure)
-    session.commit()
+    session.flush()
     return structure
 
 

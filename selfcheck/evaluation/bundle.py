@@ -136,7 +136,7 @@ def run_export(
         report=json.dumps(report, ensure_ascii=False),
     )
     db.add(log)
-    db.commit()
+    db.flush()  # the log's id; the view commits
     return ExportResult(zip_path, zip_path.name, written.rows, report, log.id)
 
 

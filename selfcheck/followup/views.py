@@ -25,7 +25,7 @@ from selfcheck.accounts.structures import list_structures
 from selfcheck.followup import operations as followup
 from selfcheck.followup.operations import PersonStatus, Show
 from selfcheck.journey import operations as journey
-from selfcheck.platform.db import get_session
+from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_LABELS
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
 from selfcheck.privacy import operations as privacy
@@ -158,6 +158,7 @@ def delete_response(code: str, response_id: int) -> Rendered:
     if request.method == "POST":
         form = response.form
         followup.delete_response(get_session(), _user(), response)
+        commit_or_rollback(get_session())
         return redirect(url_for("followup.person", code=found.code, deleted=form))
     return render_template(
         "staff/followup_delete.html",
@@ -176,6 +177,7 @@ def delete_person(code: str) -> Rendered:
     if request.method == "POST":
         structure = found.structure
         followup.delete_person(get_session(), user, found)
+        commit_or_rollback(get_session())
         return redirect(
             url_for(
                 "followup.index",
@@ -198,6 +200,7 @@ def erase_person(code: str) -> Rendered:
     if request.method == "POST":
         structure = found.structure
         privacy.erase_by_code(get_session(), found.code, by=user)
+        commit_or_rollback(get_session())
         return redirect(
             url_for(
                 "followup.index",

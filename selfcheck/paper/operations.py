@@ -38,13 +38,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
-from selfcheck.accounts.permissions import can_access_structure
 from selfcheck.journey import operations as journey
 from selfcheck.journey.page_view import question_numbers
 from selfcheck.journey.summary import Summary
 from selfcheck.platform import audit, codes
 from selfcheck.platform.i18n import french_typography, text_direction
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
+from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.answer_types import PaperLayout
 from selfcheck.questionnaire.model import (
     Definition,
@@ -678,11 +678,8 @@ def coded_batch(
     if not 1 <= count <= MAX_COPIES:
         raise PaperError(f"between 1 and {MAX_COPIES} copies")
     changes = {"count": count, "form": form.value, "language": locale, "channel": "paper"}
-    event = audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
-    created = journey.create_codes(session, structure, count)  # commits the event with them
-    if event not in session:  # a code collision rolled the first attempt back: record again
-        audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
-        session.commit()
+    audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
+    created = journey.create_codes(session, structure, count)  # the caller commits both
     return [Copy(form, locale, person.code) for person in created]
 
 

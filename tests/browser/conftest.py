@@ -60,6 +60,7 @@ def live_server(
         migrate.upgrade(database.engine)
     with app.app_context(), database.session() as session:
         demo.generate_demo(session, app.extensions["selfcheck.definition"], respondents=4)
+        session.commit()
 
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="selfcheck-live", daemon=True)

@@ -246,10 +246,12 @@ def _finish_paper_form(server: LiveServer, email: str) -> tuple[str, int]:
         structure = session.scalar(select(Structure).where(Structure.slug == SLUG))
         assert typist is not None and structure is not None
         response = entry.open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
+        session.commit()
         answers = {v: ON_PAPER[v] for v, _k in keys_for(server, FormKind.BEFORE, ON_PAPER)}
         entry.save_entry(
             session, server.definition, typist, response, answers, finish=True, draw=lambda: 0
         )
+        session.commit()
         response.double_entry_wanted = True
         session.commit()
         return code, response.id

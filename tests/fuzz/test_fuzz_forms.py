@@ -363,6 +363,7 @@ def send(client: FlaskClient, url: str, case: Case) -> TestResponse:
 @pytest.fixture
 def fuzzer(app: Flask, database: Database, db_session: Session, definition: Definition) -> Fuzzer:
     structure = create_structure(db_session, "Espace numérique de Guérande", "rural", "44")
+    db_session.commit()
     accounts = {
         Role.MEDIATOR: add_staff(database, Role.MEDIATOR, structure),
         Role.STRUCTURE_ADMIN: add_staff(database, Role.STRUCTURE_ADMIN, structure),

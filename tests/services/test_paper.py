@@ -387,8 +387,11 @@ def followed(db_session: Session, definition: Definition, structure: Structure) 
     before = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
     person = before.beneficiary
     after = journey.start_after(db_session, definition, person, "fr")
+    db_session.commit()
     fill_response(db_session, definition, after, AFTER)
+    db_session.commit()
     assert journey.submit(db_session, definition, after)
+    db_session.commit()
     db_session.refresh(person)
     return person
 
@@ -448,6 +451,7 @@ def test_a_coded_batch_creates_fresh_codes_and_one_audit_event(
     account = add_staff(database, Role.MEDIATOR, structure)
     user = db_session.get(StaffUser, account.id)
     copies = paper.coded_batch(db_session, structure, user, FormKind.BEFORE, "en", 20)
+    db_session.commit()
     assert len(copies) == 20 and len({c.code for c in copies}) == 20
     assert all(c.form is FormKind.BEFORE and c.locale == "en" for c in copies)
     assert all(c.code is not None and codes.normalise(c.code) == c.code for c in copies)
@@ -467,6 +471,7 @@ def test_people_for_codes_checks_each_code_and_scope(
     database: Database, db_session: Session, definition: Definition, structure: Structure
 ) -> None:
     other = create_structure(db_session, "Centre social Malakoff", "urbain", "44")
+    db_session.commit()
     mine = submitted(db_session, definition, structure, FormKind.BEFORE).beneficiary
     theirs = submitted(db_session, definition, other, FormKind.BEFORE).beneficiary
     user = db_session.get(StaffUser, add_staff(database, Role.MEDIATOR, structure).id)
@@ -496,7 +501,9 @@ def test_after_copies_use_each_persons_language(
     english = journey.start_response(
         db_session, definition, structure, FormKind.BEFORE, "en", new_token()
     )
+    db_session.commit()
     fill_response(db_session, definition, english, BEFORE)
+    db_session.commit()
     french = submitted(db_session, definition, structure, FormKind.BEFORE)
     copies = paper.after_copies(
         [english.beneficiary, french.beneficiary], ("fr", "en"), fallback="fr"

@@ -65,6 +65,7 @@ def test_sql_and_python_agree_on_every_person(
     app: Flask, db_session: Session, definition: Definition
 ) -> None:
     demo.generate_demo(db_session, definition, respondents=60, seed=11)
+    db_session.commit()
     structure = demo.demo_structure(db_session)
     filters = EvaluationFilters(structure_ids=(structure.id,))
     with app.test_request_context():

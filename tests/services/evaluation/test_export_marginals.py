@@ -34,6 +34,7 @@ def test_the_export_gives_back_the_chosen_marginals(
 ) -> None:
     target = demo.Marginals()
     demo.generate_demo(db_session, definition, respondents=500, seed=2023)
+    db_session.commit()
     account = add_staff(database, Role.PLATFORM_ADMIN, email="analyst@example.org")
     user = db_session.get(StaffUser, account.id)
     assert user is not None
@@ -44,6 +45,7 @@ def test_the_export_gives_back_the_chosen_marginals(
     # geography and blanks the rest for about a quarter of them, which biases these shares;
     # see docs/evaluation.md, "Anonymisation".)
     result = bundle.run_export(db_session, definition, user, filters, request, 1, tmp_path)
+    db_session.commit()
     _names, rows = read_rows(result.zip_path)
     assert is_k_anonymous(result.zip_path, 1)
     assert len(rows) == 500
