@@ -184,3 +184,10 @@ def definition() -> Definition:
 @pytest.fixture
 def structure(db_session: Session) -> Structure:
     return create_structure(db_session, "Médiathèque de Rezé", "urbain", "44")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests are slow too: `-m "not slow"` leaves them out (scripts/test --fast)."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.slow)

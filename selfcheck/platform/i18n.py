@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
@@ -30,7 +31,6 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 
 # Each language named in itself, so a person finds theirs whatever the page language.
 NATIVE_NAMES = {"fr": "Français", "en": "English", "es": "Español", "ar": "العربية"}
-RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 
 
 def language_name(code: str) -> str:
@@ -69,8 +69,17 @@ def _valid(code: str | None, languages: tuple[str, ...]) -> str | None:
     return code if code in languages else None
 
 
+@lru_cache(maxsize=256)
 def text_direction(locale: str) -> str:
-    return "rtl" if locale.replace("-", "_").split("_")[0] in RTL_LANGUAGES else "ltr"
+    """ "rtl" or "ltr", from CLDR through Babel (no hand-kept list of right-to-left languages).
+
+    A code Babel does not know reads left to right, as the French fallback it shows does.
+    """
+    try:
+        direction = Locale.parse(locale.replace("-", "_")).text_direction
+    except (ValueError, TypeError, UnknownLocaleError):
+        return "ltr"
+    return "rtl" if direction == "rtl" else "ltr"
 
 
 def remember_choice(response: Response) -> Response:
