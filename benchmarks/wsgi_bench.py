@@ -7,6 +7,9 @@ framework. It is registered here, never in the product code.
     SELFCHECK_BENCH_DATABASE_URL=sqlite:////tmp/x/bench.db \
     SELFCHECK_BENCH_INSTANCE_PATH=/tmp/x/instance \
     gunicorn --pythonpath benchmarks wsgi_bench:app
+
+SELFCHECK_BENCH_NO_PAGE_CACHE=1 turns the question-page cache off (journey/page_cache.py), to
+measure what it is worth: `SELFCHECK_BENCH_NO_PAGE_CACHE=1 benchmarks/bench_pages.py`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from flask import Flask
 
 from selfcheck import create_app
+from selfcheck.journey import page_cache
 
 HELLO_PATH = "/__bench/hello"
 HELLO_BODY = "hello"
@@ -31,6 +35,8 @@ def build_app() -> Flask:
     if instance_path:
         overrides["INSTANCE_PATH"] = instance_path
     app = create_app(overrides)
+    if os.environ.get("SELFCHECK_BENCH_NO_PAGE_CACHE") == "1":
+        app.extensions[page_cache.EXTENSION_KEY].enabled = False
 
     @app.get(HELLO_PATH)
     def bench_hello() -> str:

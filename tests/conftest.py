@@ -186,3 +186,10 @@ def structure(db_session: Session) -> Structure:
     created = create_structure(db_session, "Médiathèque de Rezé", "urbain", "44")
     db_session.commit()  # the test is the caller: operations never commit
     return created
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests are slow too: `-m "not slow"` leaves them out (scripts/test --fast)."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.slow)

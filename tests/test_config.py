@@ -19,7 +19,8 @@ from selfcheck.platform.config import (
 
 def test_defaults(tmp_path: Path) -> None:
     settings = Settings.from_env(tmp_path)
-    assert settings.database_url == f"sqlite:///{tmp_path / 'selfcheck.platform.db'}"
+    # The file name of before the package move (existing instances keep their database)
+    assert settings.database_url == f"sqlite:///{tmp_path / 'selfcheck.db'}"
     assert settings.languages == ("fr", "en", "es", "ar")
     assert settings.default_language == "fr"
     assert settings.max_content_length == 64 * 1024

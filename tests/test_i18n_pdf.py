@@ -25,6 +25,8 @@ from tests.pdf_support import flat, fonts, text
 from tests.pdf_support import structure as pdf_structure
 from tests.support import AFTER, BEFORE, fill_response, submitted
 
+pytestmark = pytest.mark.slow  # scripts/test --fast leaves it out (docs/testing.md)
+
 CODE = "K7M2QX9RV"
 # Arabic letters, as extracted (base block) or as shaped presentation forms.
 ARABIC_TEXT = re.compile(r"[\u0600-\u06ff\ufb50-\ufdff\ufe70-\ufeff]")

@@ -23,6 +23,8 @@ from selfcheck.platform.db import make_engine
 from selfcheck.platform.models import Base, StaffUser
 from tests.reliability.scratch import scratch_engine
 
+pytestmark = pytest.mark.slow  # scripts/test --fast leaves it out (docs/testing.md)
+
 TABLES = {"structure", "beneficiary", "response", "answer"}
 
 

@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import weasyprint  # type: ignore[import-untyped]
 from flask import current_app
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, qi_values
-from selfcheck.paper.operations import PDF_VARIANT, PRINTABLE_DIR, LocalFetcher
+from selfcheck.paper.operations import PRINTABLE_DIR
+from selfcheck.platform import printing
 from selfcheck.questionnaire.answer_types import option_values
 from selfcheck.questionnaire.model import Definition, FormKind, Item, Option
 
@@ -289,45 +288,10 @@ def datapackage_json(codebook: Codebook) -> bytes:
 # --- HTML and PDF ----------------------------------------------------------------------------
 
 
-class _Printer:
-    """The Jinja environment of printable/ and the WeasyPrint fetcher (local files only)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory.resolve()
-        self.env = Environment(
-            loader=FileSystemLoader(self.directory),
-            autoescape=select_autoescape(("html",), default_for_string=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            extensions=["jinja2.ext.i18n"],
-        )
-        self.env.install_gettext_callables(  # type: ignore[attr-defined]
-            _gettext, _ngettext, newstyle=True
-        )
-        self.fetcher = LocalFetcher(self.directory)
-
-
-def _gettext(text: str, **variables: Any) -> str:
-    return str(_(text, **variables))
-
-
-def _ngettext(singular: str, plural: str, number: int, **variables: Any) -> str:
-    from flask_babel import ngettext
-
-    return str(ngettext(singular, plural, number, **variables))
-
-
-_printers: dict[Path, _Printer] = {}
-_lock = threading.Lock()
-
-
-def _printer() -> _Printer:
-    directory = Path(current_app.config.get("SELFCHECK_PRINTABLE_DIR") or PRINTABLE_DIR)
-    with _lock:
-        if directory not in _printers:
-            _printers[directory] = _Printer(directory)
-        return _printers[directory]
+def _printer() -> printing.Printer:
+    return printing.printer(
+        Path(current_app.config.get("SELFCHECK_PRINTABLE_DIR") or PRINTABLE_DIR)
+    )
 
 
 def form_names() -> dict[str, str]:
@@ -349,6 +313,7 @@ def html(codebook: Codebook) -> str:
 
 
 _pdf_cache: dict[tuple[object, ...], bytes] = {}
+_lock = threading.Lock()
 PDF_CACHE_SIZE = 32
 
 
@@ -383,13 +348,4 @@ def pdf(codebook: Codebook) -> bytes:
 
 def _render_pdf(codebook: Codebook) -> bytes:
     printer = _printer()
-    stylesheet = weasyprint.CSS(
-        filename=str(printer.directory / STYLESHEET), url_fetcher=printer.fetcher
-    )
-    document = weasyprint.HTML(
-        string=html(codebook),
-        base_url=printer.directory.as_uri() + "/",
-        url_fetcher=printer.fetcher,
-    ).render(stylesheets=[stylesheet], pdf_variant=PDF_VARIANT)
-    data: bytes = document.write_pdf(pdf_variant=PDF_VARIANT)
-    return data
+    return printer.pdf(html(codebook), [printer.stylesheet(STYLESHEET)])

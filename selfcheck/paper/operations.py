@@ -5,9 +5,9 @@ the web form does, with the same question numbers (`page_view.question_numbers`)
 form, its web twin and the data-entry screen always agree.
 
 Templates and the print stylesheet live in `selfcheck/paper/templates/` (see its
-README.md). They get their own Jinja environment whose gettext follows
-`flask_babel.force_locale`, so one batch can hold forms in several languages and rendering
-needs an app context but no request.
+README.md). They render through the one print environment of `platform.printing` (shared with
+the codebook), whose gettext follows `flask_babel.force_locale`, so one batch can hold forms
+in several languages and rendering needs an app context but no request.
 
 Speed: a batch is one WeasyPrint call. Each (form, language) body is rendered by Jinja once
 per batch with placeholders for the code, its QR code and the page-group name, then copied.
@@ -25,25 +25,25 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit
 
-import pydyf  # type: ignore[import-untyped]
 import segno
-import weasyprint  # type: ignore[import-untyped]
 from flask import Flask, current_app
-from flask_babel import force_locale, format_date, format_decimal, get_locale, get_translations
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from flask_babel import force_locale, format_date
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
-from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
 from selfcheck.journey import operations as journey
 from selfcheck.journey.page_view import question_numbers
 from selfcheck.journey.summary import Summary
-from selfcheck.platform import audit, codes
-from selfcheck.platform.i18n import french_typography, text_direction
+from selfcheck.platform import audit, codes, printing
+from selfcheck.platform.i18n import text_direction
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
+from selfcheck.platform.printing import PDF_VARIANT as PDF_VARIANT
+from selfcheck.platform.printing import LocalFetcher as LocalFetcher
+from selfcheck.platform.printing import NetworkRefused as NetworkRefused
+from selfcheck.platform.printing import css_string as css_string
+from selfcheck.platform.printing import memoise_page_references as memoise_page_references
 from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.answer_types import PaperLayout
 from selfcheck.questionnaire.model import (
@@ -64,7 +64,6 @@ CONFIG_KEY = "SELFCHECK_PRINTABLE_DIR"  # app.config override (another folder of
 EXTENSION_KEY = "selfcheck.paper"
 STYLESHEET = "print.css"
 MAX_COPIES = 200
-PDF_VARIANT = "pdf/ua-1"
 
 # Placeholders of a form body rendered once and copied per code (see `_fill`): control
 # characters never appear in rendered HTML otherwise (as in page_view.fill_state).
@@ -80,62 +79,6 @@ Layout = PaperLayout
 
 class PaperError(ValueError):
     """A print request we refuse (no copies, or more than MAX_COPIES)."""
-
-
-class NetworkRefused(FatalURLFetchingError):  # type: ignore[misc]
-    """WeasyPrint asked for something that is not a file of printable/: stop the rendering.
-
-    A `FatalURLFetchingError` is not swallowed by WeasyPrint (other errors only log a warning).
-    """
-
-
-class LocalFetcher(weasyprint.URLFetcher):  # type: ignore[misc]
-    """Only files inside the templates folder (and the pictograms); never the network, never
-    elsewhere on disk."""
-
-    def __init__(self, root: Path, *others: Path) -> None:
-        super().__init__(allowed_protocols=("file",), fail_on_errors=True)
-        self.root = root.resolve()
-        self.roots = (self.root, *(other.resolve() for other in others))
-
-    def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
-        parts = urlsplit(url)
-        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-            raise NetworkRefused(f"not fetched (only local files of {self.root}): {url}")
-        path = Path(unquote(parts.path)).resolve()
-        if not any(path.is_relative_to(root) for root in self.roots) or not path.is_file():
-            raise NetworkRefused(f"not fetched (outside {self.root} or missing): {url}")
-        return weasyprint.urls.URLFetcherResponse(url, path.read_bytes())
-
-
-def memoise_page_references() -> None:
-    """Make pydyf's `PDF.page_references` O(1) instead of O(pages) per access.
-
-    pydyf 0.13 rebuilds the tuple of every page reference on each access, and WeasyPrint's
-    PDF tagging reads it once per structure element, so a tagged document of N pages costs
-    O(N²): seconds for a batch of 100 forms, four times more for 200 (benchmarks/README.md).
-    The tuple is kept per PDF object while its page list keeps the same length (pydyf only
-    appends to it): same values, computed once per page added. Idempotent.
-    """
-    current = pydyf.PDF.page_references
-    if getattr(current.fget, "selfcheck_memoised", False):
-        return
-    compute = current.fget
-
-    def page_references(pdf: Any) -> tuple[bytes, ...]:
-        count = len(pdf.pages["Kids"])
-        cached: tuple[int, tuple[bytes, ...]] | None = pdf.__dict__.get("_selfcheck_page_refs")
-        if cached is None or cached[0] != count:
-            cached = (count, compute(pdf))
-            pdf.__dict__["_selfcheck_page_refs"] = cached
-        return cached[1]
-
-    page_references.selfcheck_memoised = True  # type: ignore[attr-defined]
-    page_references.selfcheck_original = compute  # type: ignore[attr-defined]
-    pydyf.PDF.page_references = property(page_references)
-
-
-memoise_page_references()
 
 
 # --- what a paper form shows --------------------------------------------------------------
@@ -303,44 +246,6 @@ def _question(
     )
 
 
-# --- translations that follow force_locale ------------------------------------------------
-
-
-class _Translator:
-    """gettext for the printable templates: the forced locale, French typography, memoised.
-
-    The app's template gettext (`i18n.TemplateTranslations`) keys its memo on the request's
-    locale, which `force_locale` does not change; this one asks Flask-Babel for the locale in
-    force, so a form printed in English from a French page is English throughout.
-    """
-
-    MAX_ENTRIES = 20_000
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], str] = {}
-
-    @staticmethod
-    def locale() -> str:
-        locale = get_locale()
-        return str(locale) if locale is not None else "fr"
-
-    def _typeset(self, locale: str, text: str) -> str:
-        return french_typography(text) if locale.startswith("fr") else text
-
-    def gettext(self, text: str) -> str:
-        locale = self.locale()
-        key = (locale, text)
-        found = self._cache.get(key)
-        if found is None:
-            found = self._typeset(locale, get_translations().ugettext(text))
-            if len(self._cache) < self.MAX_ENTRIES:
-                self._cache[key] = found
-        return found
-
-    def ngettext(self, singular: str, plural: str, number: int) -> str:
-        return self._typeset(self.locale(), get_translations().ungettext(singular, plural, number))
-
-
 # --- the renderer -------------------------------------------------------------------------
 
 
@@ -381,31 +286,14 @@ class PaperRenderer:
     def __init__(self, definition: Definition, directory: Path = PRINTABLE_DIR) -> None:
         self.definition = definition
         self.directory = directory.resolve()
-        self.env = Environment(
-            loader=FileSystemLoader(self.directory),
-            autoescape=select_autoescape(("html",), default_for_string=True),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
-        )
-        self.translator = _Translator()
-        self.env.install_gettext_callables(  # type: ignore[attr-defined]
-            self.translator.gettext, self.translator.ngettext, newstyle=True
-        )
-        self.env.filters["code_display"] = codes.display
-        self.env.filters["css_string"] = css_string
-        self.env.filters["translate"] = self.translator.gettext
+        self.printer = printing.printer(self.directory, PICTOGRAMS_DIR)
+        self.env = self.printer.env
+        self.translator = self.printer.translator
         self.env.filters["heading"] = self.heading
-        # Right-to-left languages (Arabic) mirror the page; numbers follow the copy's locale.
-        self.env.filters["direction"] = text_direction
-        self.env.filters["decimalformat"] = format_decimal
         self.env.globals.update(Moment=Moment, Layout=Layout, pictogram_url=pictogram_url)
         self.easy = definition.wording is Wording.EASY
-        self.fetcher = LocalFetcher(self.directory, PICTOGRAMS_DIR)
-        self.stylesheet = weasyprint.CSS(
-            filename=str(self.directory / STYLESHEET), url_fetcher=self.fetcher
-        )
+        self.fetcher = self.printer.fetcher
+        self.stylesheet = self.printer.stylesheet(STYLESHEET)
         self._sections: dict[tuple[FormKind, bool], tuple[PaperSection, ...]] = {}
 
     def heading(self, option: Option) -> str:
@@ -414,7 +302,7 @@ class PaperRenderer:
         short = option.label_short
         if short is not None:
             translated = self.translator.gettext(short)
-            if translated != short or self.translator.locale().startswith("fr"):
+            if translated != short or printing.forced_locale().startswith("fr"):
                 return translated
         return self.translator.gettext(option.label)
 
@@ -592,22 +480,10 @@ class PaperRenderer:
     # WeasyPrint
 
     def _document(self, html: str) -> Any:
-        return weasyprint.HTML(
-            string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
-        ).render(stylesheets=[self.stylesheet], pdf_variant=PDF_VARIANT)
+        return self.printer.document(html, [self.stylesheet])
 
     def _pdf(self, html: str) -> bytes:
-        pdf: bytes = self._document(html).write_pdf(pdf_variant=PDF_VARIANT)
-        return pdf
-
-
-def css_string(text: str) -> Markup:
-    """A CSS string literal (for `content:` in a <style> block)."""
-    escaped = "".join(
-        ch if ch.isalnum() or ch in " .,:;!?'()-/«»’…" or ord(ch) > 127 else f"\\{ord(ch):x} "
-        for ch in text
-    )
-    return Markup(f'"{escaped}"')
+        return self.printer.pdf(html, [self.stylesheet])
 
 
 def _fill(shape: _Shape, code: str | None, position: int) -> str:

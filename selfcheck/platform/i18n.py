@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 from flask import Flask, Response, current_app, g, request
 from flask_babel import Babel, get_translations
 from flask_babel.speaklater import LazyString
-from markupsafe import Markup, escape
+from jinja2 import Environment
+from markupsafe import escape
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,6 @@ TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
 
 # Each language named in itself, so a person finds theirs whatever the page language.
 NATIVE_NAMES = {"fr": "Français", "en": "English", "es": "Español", "ar": "العربية"}
-RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur"})
 
 
 def language_name(code: str) -> str:
@@ -69,8 +71,17 @@ def _valid(code: str | None, languages: tuple[str, ...]) -> str | None:
     return code if code in languages else None
 
 
+@lru_cache(maxsize=256)
 def text_direction(locale: str) -> str:
-    return "rtl" if locale.replace("-", "_").split("_")[0] in RTL_LANGUAGES else "ltr"
+    """ "rtl" or "ltr", from CLDR through Babel (no hand-kept list of right-to-left languages).
+
+    A code Babel does not know reads left to right, as the French fallback it shows does.
+    """
+    try:
+        direction = Locale.parse(locale.replace("-", "_")).text_direction
+    except (ValueError, TypeError, UnknownLocaleError):
+        return "ltr"
+    return "rtl" if direction == "rtl" else "ltr"
 
 
 def remember_choice(response: Response) -> Response:
@@ -96,14 +107,8 @@ def french_typography(text: str) -> str:
     return _FRENCH_SPACE_BEFORE.sub("\u00a0\\1", text).replace("« ", "«\u00a0")
 
 
-def _typeset(text: str) -> str:
-    return french_typography(text) if select_locale().startswith("fr") else text
-
-
-def _safe(text: str) -> Markup:
-    """Escaped: Jinja's new-style gettext marks what it returns as safe HTML, and neither
-    translators nor questionnaire authors should be able to inject markup into a page."""
-    return escape(_typeset(text))
+def _typeset(locale: str, text: str) -> str:
+    return french_typography(text) if locale.startswith("fr") else text
 
 
 def plain_lazy_strings(value: object) -> object:
@@ -112,36 +117,50 @@ def plain_lazy_strings(value: object) -> object:
     return str(value) if isinstance(value, LazyString) else value
 
 
-class TemplateTranslations:
-    """Template gettext with French typography, memoised per (locale, text).
+class Translations:
+    """Template gettext with French typography, memoised per (locale, text): the one translator
+    of every Jinja environment (the app's, and the print one of `platform.printing`).
 
     Catalogs are compiled before start-up and never change while the app runs, so a looked-up
     string can be kept. Flask-Babel resolves its context three times per lookup, which made
     translation the largest cost of a questionnaire page (see benchmarks/README.md).
+
+    `locale` says whose language: the request's (`select_locale`, the web pages, the default)
+    or the one in force (`printing.forced_locale`, so that `force_locale` prints a form in
+    English from a French page). `escape`: the web pages escape what translators and
+    questionnaire authors wrote, as Jinja's new-style gettext marks what it returns as safe HTML.
     """
 
     MAX_ENTRIES = 20_000  # msgids are finite; the bound only guards against misuse
 
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], Markup] = {}
+    def __init__(self, locale: Callable[[], str] = select_locale, *, escape: bool = True) -> None:
+        self._locale = locale
+        self._escape = escape
+        self._cache: dict[tuple[str, str], str] = {}
 
-    def gettext(self, text: str) -> Markup:
-        key = (select_locale(), text)
+    def _finish(self, locale: str, text: str) -> str:
+        typeset = _typeset(locale, text)
+        return escape(typeset) if self._escape else typeset
+
+    def gettext(self, text: str) -> str:
+        locale = self._locale()
+        key = (locale, text)
         found = self._cache.get(key)
         if found is None:
-            found = _safe(get_translations().ugettext(text))
+            found = self._finish(locale, get_translations().ugettext(text))
             if len(self._cache) < self.MAX_ENTRIES:
                 self._cache[key] = found
         return found
 
-    def ngettext(self, singular: str, plural: str, number: int) -> Markup:
-        return _safe(get_translations().ungettext(singular, plural, number))
+    def ngettext(self, singular: str, plural: str, number: int) -> str:
+        translated = get_translations().ungettext(singular, plural, number)
+        return self._finish(self._locale(), translated)
 
-    def install(self, app: Flask) -> None:
-        app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+    def install(self, env: Environment) -> None:
+        env.install_gettext_callables(  # type: ignore[attr-defined]
             self.gettext, self.ngettext, newstyle=True
         )
-        app.jinja_env.finalize = plain_lazy_strings
+        env.finalize = plain_lazy_strings
 
 
 def missing_catalogs(languages: tuple[str, ...], directory: Path = TRANSLATIONS_DIR) -> list[str]:
@@ -160,7 +179,7 @@ def init_app(app: Flask, languages: tuple[str, ...]) -> None:
     app.config["SELFCHECK_LANGUAGES"] = languages
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     Babel(app, locale_selector=select_locale)
-    TemplateTranslations().install(app)
+    Translations().install(app.jinja_env)
     app.after_request(remember_choice)
 
     @app.context_processor

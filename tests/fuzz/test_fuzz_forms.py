@@ -46,6 +46,8 @@ from tests.staff import PASSWORD, Account, add_staff
 from tests.support import HtmlForm, csrf_token, parse_forms, path_of
 from tests.views.test_access_matrix import ARGUMENTS, POST_FIELDS, Place, make_place
 
+pytestmark = pytest.mark.slow  # scripts/test --fast leaves it out (docs/testing.md)
+
 SESSION_COOKIE = "selfcheck_session"
 LOGIN = "/staff/login"
 # What a fuzzed request may get: a re-display, a redirect, or a clear refusal.

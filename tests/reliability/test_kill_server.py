@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,8 @@ from selfcheck.questionnaire import Definition
 from selfcheck.questionnaire.model import FormKind
 from tests.reliability.server import Browser, Server
 from tests.support import ANSWERS
+
+pytestmark = pytest.mark.slow  # scripts/test --fast leaves it out (docs/testing.md)
 
 CLIENTS = 8
 KILL_AFTER_ACKNOWLEDGED = 12  # kill once this many are confirmed...

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import logging
 import os
 import re
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -40,6 +42,8 @@ from tests.pdf_support import (
 )
 from tests.staff import add_staff
 from tests.support import AFTER, BEFORE, count, fill_response, new_token, submitted
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Set to a folder (docs/screenshots) to refresh the README's pictures of the PDFs; read at
 # import time, like tests/browser/support.SCREENSHOTS_DIR.
@@ -364,6 +368,7 @@ def test_css_strings_are_escaped() -> None:
 
 
 def test_page_references_are_memoised_with_the_same_values() -> None:
+    paper.memoise_page_references()  # as making the first printer does
     pdf = pydyf.PDF()
     seen = []
     for _ in range(3):
@@ -376,6 +381,16 @@ def test_page_references_are_memoised_with_the_same_values() -> None:
     assert seen[-1] == tuple(f"{n} 0 R".encode("ascii") for n in kids[::3])
     paper.memoise_page_references()  # idempotent
     assert getattr(type(pdf).page_references.fget, "selfcheck_memoised", False)
+    original = type(pdf).page_references.fget.selfcheck_original
+    assert original(pdf) == seen[-1]
+
+
+def test_the_patched_pydyf_is_the_pinned_version() -> None:
+    """The memo patches one pydyf release: a new one must be re-checked (is the quadratic
+    `page_references` still there? same attributes?) before the pin in pyproject.toml moves."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    pins = [spec for spec in pyproject["project"]["dependencies"] if spec.startswith("pydyf")]
+    assert pins == [f"pydyf=={importlib.metadata.version('pydyf')}"]
 
 
 # --- the progress summary -----------------------------------------------------------------

@@ -28,6 +28,8 @@ from tests.pdf_support import flat, reader, text_runs
 from tests.pdf_support import structure as pdf_structure
 from tests.support import AFTER, BEFORE, RETRO, fill_response, submitted
 
+pytestmark = pytest.mark.slow  # scripts/test --fast leaves it out (docs/testing.md)
+
 CODE = "K7M2QX9RV"
 LARGE_PRINT_MIN = 16.0  # points
 

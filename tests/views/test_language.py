@@ -84,7 +84,18 @@ def test_the_response_records_the_locale(
 
 
 @pytest.mark.parametrize(
-    ("locale", "direction"), [("fr", "ltr"), ("en", "ltr"), ("ar", "rtl"), ("fa_IR", "rtl")]
+    ("locale", "direction"),
+    [
+        ("fr", "ltr"),
+        ("en", "ltr"),
+        ("ar", "rtl"),
+        ("fa_IR", "rtl"),
+        ("he", "rtl"),
+        ("ur", "rtl"),
+        ("ps", "rtl"),  # Pashto: in no hand-kept list, CLDR knows it
+        ("pt-BR", "ltr"),
+        ("not-a-language", "ltr"),
+    ],
 )
 def test_text_direction(locale: str, direction: str) -> None:
     assert text_direction(locale) == direction

@@ -16,6 +16,9 @@ from selfcheck.platform.models import StaffUser
 from selfcheck.questionnaire.model import Definition
 from tests.services.evaluation.support import clone_people
 
+# 800 people exported under tracemalloc, in three formats
+pytestmark = pytest.mark.slow  # scripts/test --fast leaves it out (docs/testing.md)
+
 
 def peak_of_export(
     db: Session, definition: Definition, user: StaffUser, path: Path, fmt: str

@@ -1,0 +1,163 @@
+"""The one Jinja environment and translator for everything printed (forms, summaries, codebook).
+
+Printed documents are rendered outside a request's own language: one batch can hold forms in
+several languages, so their gettext follows `flask_babel.force_locale` (an app context, no
+request needed). `printer(directory)` gives, once per templates folder and per process, the
+environment (i18n extension, shared filters), the translator and a WeasyPrint fetcher that
+reads local files of that folder only. Paper forms, progress summaries and the codebook all
+render through it (issue 11: one print environment, one translator).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pydyf  # type: ignore[import-untyped]
+import weasyprint  # type: ignore[import-untyped]
+from flask_babel import format_decimal, get_locale
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
+
+from selfcheck.platform import codes
+from selfcheck.platform.i18n import SOURCE_LANGUAGE, Translations, text_direction
+
+PDF_VARIANT = "pdf/ua-1"
+
+
+def forced_locale() -> str:
+    """The locale in force (`force_locale` included), not the request's."""
+    locale = get_locale()
+    return str(locale) if locale is not None else SOURCE_LANGUAGE
+
+
+class NetworkRefused(FatalURLFetchingError):  # type: ignore[misc]
+    """WeasyPrint asked for something that is not a file of the templates folder: stop.
+
+    A `FatalURLFetchingError` is not swallowed by WeasyPrint (other errors only log a warning).
+    """
+
+
+class LocalFetcher(weasyprint.URLFetcher):  # type: ignore[misc]
+    """Only files inside the templates folder (and the `others`, e.g. the pictograms); never
+    the network, never elsewhere on disk."""
+
+    def __init__(self, root: Path, *others: Path) -> None:
+        super().__init__(allowed_protocols=("file",), fail_on_errors=True)
+        self.root = root.resolve()
+        self.roots = (self.root, *(other.resolve() for other in others))
+
+    def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
+        parts = urlsplit(url)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            raise NetworkRefused(f"not fetched (only local files of {self.root}): {url}")
+        path = Path(unquote(parts.path)).resolve()
+        if not any(path.is_relative_to(root) for root in self.roots) or not path.is_file():
+            raise NetworkRefused(f"not fetched (outside {self.root} or missing): {url}")
+        return weasyprint.urls.URLFetcherResponse(url, path.read_bytes())
+
+
+def css_string(text: str) -> Markup:
+    """A CSS string literal (for `content:` in a <style> block)."""
+    escaped = "".join(
+        ch if ch.isalnum() or ch in " .,:;!?'()-/«»’…" or ord(ch) > 127 else f"\\{ord(ch):x} "
+        for ch in text
+    )
+    return Markup(f'"{escaped}"')
+
+
+def memoise_page_references() -> None:
+    """Make pydyf's `PDF.page_references` O(1) instead of O(pages) per access.
+
+    pydyf 0.13 rebuilds the tuple of every page reference on each access, and WeasyPrint's
+    PDF tagging reads it once per structure element, so a tagged document of N pages costs
+    O(N²): seconds for a batch of 100 forms, four times more for 200 (benchmarks/README.md).
+    The tuple is kept per PDF object while its page list keeps the same length (pydyf only
+    appends to it): same values, computed once per page added. Idempotent.
+
+    Not applied at import: the first printer made applies it. It patches the pydyf pinned in
+    pyproject.toml (`pydyf==…`); tests/services/test_paper.py fails when the installed version
+    is another, so that an upgrade re-checks whether the patch is still needed and still right.
+    """
+    current = pydyf.PDF.page_references
+    if getattr(current.fget, "selfcheck_memoised", False):
+        return
+    compute = current.fget
+
+    def page_references(pdf: Any) -> tuple[bytes, ...]:
+        count = len(pdf.pages["Kids"])
+        cached: tuple[int, tuple[bytes, ...]] | None = pdf.__dict__.get("_selfcheck_page_refs")
+        if cached is None or cached[0] != count:
+            cached = (count, compute(pdf))
+            pdf.__dict__["_selfcheck_page_refs"] = cached
+        return cached[1]
+
+    page_references.selfcheck_memoised = True  # type: ignore[attr-defined]
+    page_references.selfcheck_original = compute  # type: ignore[attr-defined]
+    pydyf.PDF.page_references = property(page_references)
+
+
+@dataclass(frozen=True)
+class Printer:
+    """A templates folder made ready to print: its environment, translator and fetcher."""
+
+    directory: Path
+    env: Environment
+    translator: Translations
+    fetcher: LocalFetcher
+
+    def stylesheet(self, name: str) -> Any:
+        return weasyprint.CSS(filename=str(self.directory / name), url_fetcher=self.fetcher)
+
+    def document(self, html: str, stylesheets: list[Any]) -> Any:
+        """The laid-out document (its pages can be counted), tagged PDF/UA-1."""
+        return weasyprint.HTML(
+            string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
+        ).render(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+
+    def pdf(self, html: str, stylesheets: list[Any]) -> bytes:
+        data: bytes = self.document(html, stylesheets).write_pdf(pdf_variant=PDF_VARIANT)
+        return data
+
+
+def _make_printer(directory: Path, others: tuple[Path, ...]) -> Printer:
+    memoise_page_references()
+    env = Environment(
+        loader=FileSystemLoader(directory),
+        autoescape=select_autoescape(("html",), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n", "jinja2.ext.do"],
+    )
+    translator = Translations(locale=forced_locale, escape=False)
+    translator.install(env)
+    env.filters.update(
+        code_display=codes.display,
+        css_string=css_string,
+        translate=translator.gettext,
+        # Right-to-left languages (Arabic) mirror the page; numbers follow the copy's locale.
+        direction=text_direction,
+        decimalformat=format_decimal,
+    )
+    return Printer(directory, env, translator, LocalFetcher(directory, *others))
+
+
+_printers: dict[tuple[Path, tuple[Path, ...]], Printer] = {}
+_lock = threading.Lock()
+
+
+def printer(directory: Path, *others: Path) -> Printer:
+    """The printer of a templates folder (which may also read `others`), made once per process
+    (thread-safe)."""
+    key = (directory.resolve(), tuple(other.resolve() for other in others))
+    with _lock:
+        found = _printers.get(key)
+        if found is None:
+            found = _printers[key] = _make_printer(*key)
+        return found
