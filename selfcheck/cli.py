@@ -284,19 +284,38 @@ def users_reset_password(email: str, password_stdin: bool) -> None:
             auth.reset_password(session, user, password)
         except auth.AuthError as exc:
             raise click.ClickException(f"cannot set the password: {exc.reason}") from exc
+        auth.unlock(session, user.email, str(current_app.secret_key))
         click.echo(f"new password set for {user.email}; the account is unlocked")
+
+
+@users.command("sign-out-everywhere")
+@click.option("--email", required=True)
+@with_appcontext
+def users_sign_out_everywhere(email: str) -> None:
+    """End every session of a staff member at once, on every device (a lost laptop, a
+    copied cookie); audited."""
+    from selfcheck.accounts.session import end_all_sessions
+    from selfcheck.platform import audit
+
+    with _database().session() as session:
+        user = _staff_user(session, email)
+        end_all_sessions(session, user)
+        audit.record(session, None, "sign_out_everywhere", "user", user.id, user.structure_id)
+        session.commit()
+        click.echo(f"every session of {user.email} is ended")
 
 
 @users.command("unlock")
 @click.option("--email", required=True)
 @with_appcontext
 def users_unlock(email: str) -> None:
-    """Lift a lockout after too many wrong passwords, before its 15 minutes are over."""
+    """Lift the account-wide slow-down after too many wrong passwords (a lockout of one
+    address ends with its 15-minute window)."""
     from selfcheck.accounts import auth
 
     with _database().session() as session:
         user = _staff_user(session, email)
-        auth.unlock(session, user)
+        auth.unlock(session, user.email, str(current_app.secret_key))
         click.echo(f"unlocked {user.email}")
 
 
