@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,11 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        # Readable by its owner only (SQLite gives its -wal and -shm files the same mode).
+        # Readable by its owner only (SQLite gives its -wal and -shm files the same mode),
+        # also when an older version made it world-readable.
         os.close(os.open(parsed.database, os.O_CREAT | os.O_WRONLY, 0o600))
+        with contextlib.suppress(PermissionError):
+            os.chmod(parsed.database, 0o600)
     engine = create_engine(url, connect_args={"timeout": 15})
 
     @event.listens_for(engine, "connect")
