@@ -10,7 +10,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.orm import Session
-from werkzeug.serving import run_simple
+from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from selfcheck.platform import migrate
 from selfcheck.platform.db import Database, get_db
@@ -48,8 +48,21 @@ def serve(host: str, port: int) -> None:
     click.echo(f"selfcheck is running on {base}/")
     for structure in structures:
         click.echo(f"  start link for {structure.name}: {base}/s/{structure.slug}")
-    # app.run() refuses to start inside the flask CLI; this is the same server, called directly.
-    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+    # app.run() refuses to start inside the flask CLI; this is the same server, called directly,
+    # without its access log: it prints raw paths (a person's code) and client addresses. The
+    # app writes its own access line (selfcheck.request). The demo runs gunicorn.
+    run_simple(
+        host,
+        port,
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        threaded=True,
+        request_handler=_QuietHandler,
+    )
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """No raw path, no address (see `serve`)."""
 
 
 @main.group()
