@@ -63,7 +63,7 @@ STYLESHEET = "print.css"
 MAX_COPIES = 200
 # Pages rendered by one request (the bound that matters for time: a large-print copy has
 # several times the pages of a standard one). Until print batches become background jobs.
-MAX_PAGES = 400
+MAX_PAGES = 300
 PDF_VARIANT = "pdf/ua-1"
 
 # Item type -> macro of printable/macros.html (no if/elif chains, as page_view.WIDGETS).
