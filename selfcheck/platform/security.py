@@ -106,8 +106,8 @@ LIMITS: dict[str, ratelimit.Limit] = {
     # from a structure's link (/s/<slug>) per address and per browser session.
     "summary_pdf_ip": ratelimit.Limit("summary-pdf-ip", 30, 10 * 60),
     "summary_pdf_session": ratelimit.Limit("summary-pdf-session", 10, 10 * 60),
-    "start_ip": ratelimit.Limit("start-ip", 20, 60 * 60),
-    "start_session": ratelimit.Limit("start-session", 5, 60 * 60),
+    "start_ip": ratelimit.Limit("start-ip", 60, 60 * 60),
+    "start_session": ratelimit.Limit("start-session", 10, 60 * 60),
 }
 LIMITS_CONFIG = "SELFCHECK_RATE_LIMITS"  # tests: {"code_ip": (2, 600), ...}; None: off
 # Seconds every code look-up waits once the platform-wide limit is reached (0: no wait).
