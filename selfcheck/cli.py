@@ -10,7 +10,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.orm import Session
-from werkzeug.serving import run_simple
+from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from selfcheck.platform import migrate
 from selfcheck.platform.db import Database, get_db, unit_of_work
@@ -48,8 +48,21 @@ def serve(host: str, port: int) -> None:
     click.echo(f"selfcheck is running on {base}/")
     for structure in structures:
         click.echo(f"  start link for {structure.name}: {base}/s/{structure.slug}")
-    # app.run() refuses to start inside the flask CLI; this is the same server, called directly.
-    run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
+    # app.run() refuses to start inside the flask CLI; this is the same server, called directly,
+    # without its access log: it prints raw paths (a person's code) and client addresses. The
+    # app writes its own access line (selfcheck.request). The demo runs gunicorn.
+    run_simple(
+        host,
+        port,
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        threaded=True,
+        request_handler=_QuietHandler,
+    )
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """No raw path, no address (see `serve`)."""
 
 
 @main.group()
@@ -284,19 +297,38 @@ def users_reset_password(email: str, password_stdin: bool) -> None:
             auth.reset_password(session, user, password)
         except auth.AuthError as exc:
             raise click.ClickException(f"cannot set the password: {exc.reason}") from exc
+        auth.unlock(session, user.email, str(current_app.secret_key))
         click.echo(f"new password set for {user.email}; the account is unlocked")
+
+
+@users.command("sign-out-everywhere")
+@click.option("--email", required=True)
+@with_appcontext
+def users_sign_out_everywhere(email: str) -> None:
+    """End every session of a staff member at once, on every device (a lost laptop, a
+    copied cookie); audited."""
+    from selfcheck.accounts.session import end_all_sessions
+    from selfcheck.platform import audit
+
+    with _database().session() as session:
+        user = _staff_user(session, email)
+        end_all_sessions(session, user)
+        audit.record(session, None, "sign_out_everywhere", "user", user.id, user.structure_id)
+        session.commit()
+        click.echo(f"every session of {user.email} is ended")
 
 
 @users.command("unlock")
 @click.option("--email", required=True)
 @with_appcontext
 def users_unlock(email: str) -> None:
-    """Lift a lockout after too many wrong passwords, before its 15 minutes are over."""
+    """Lift the account-wide slow-down after too many wrong passwords (a lockout of one
+    address ends with its 15-minute window)."""
     from selfcheck.accounts import auth
 
     with _database().session() as session, unit_of_work(session):
         user = _staff_user(session, email)
-        auth.unlock(session, user)
+        auth.unlock(session, user.email, str(current_app.secret_key))
         click.echo(f"unlocked {user.email}")
 
 

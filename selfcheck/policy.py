@@ -20,7 +20,9 @@ class Permission(enum.StrEnum):
     AUDIT = "audit"  # read the audit trail
     MANAGE_STRUCTURE = "manage_structure"  # double-entry share, after-due delay
     DELETE = "delete"  # delete a response or a whole person (with an audit event)
-    ERASE = "erase"  # erase a person at their request (GDPR): nothing of them stays, even audited
+    # Erase a person (GDPR): nothing of them stays, even audited. Administrators only: it
+    # cannot be undone (docs/security.md, "Erasure").
+    ERASE = "erase"
     EVALUATE = "evaluate"  # aggregates and anonymised exports (evaluator screens)
     ACCOUNT = "account"  # one's own password
 
@@ -29,7 +31,6 @@ _STRUCTURE_STAFF = {
     Permission.ACCOUNT,
     Permission.BACKOFFICE,
     Permission.ENTER,
-    Permission.ERASE,
     Permission.SECOND_ENTRY,
 }
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
@@ -41,6 +42,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.AUDIT,
             Permission.MANAGE_STRUCTURE,
             Permission.DELETE,
+            Permission.ERASE,
         }
     ),
     Role.EVALUATOR: frozenset({Permission.ACCOUNT, Permission.EVALUATE}),

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from selfcheck.accounts import auth
 from selfcheck.cli import main
+from selfcheck.platform import ratelimit
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import (
     AuditEvent,
     Beneficiary,
     Response,
     Role,
-    StaffUser,
     Structure,
     utcnow,
 )
@@ -67,18 +67,15 @@ def test_purge_is_a_dry_run_unless_told_yes(
 
 def test_reset_password_and_unlock(app: Flask, database: Database, structure: Structure) -> None:
     account = add_staff(database, Role.MEDIATOR, structure)
+    secret = str(app.secret_key)
     with database.session() as session:
-        session.execute(
-            update(StaffUser)
-            .where(StaffUser.id == account.id)
-            .values(failed_logins=2, locked_until=utcnow() + timedelta(minutes=10))
-        )
-        session.commit()
+        for _ in range(auth.ACCOUNT_FAILURES.attempts + 1):
+            ratelimit.hit(session, secret, auth.ACCOUNT_FAILURES, account.email)
+        assert not ratelimit.peek(session, secret, auth.ACCOUNT_FAILURES, account.email).allowed
     result = run(app, "users", "unlock", "--email", account.email)
     assert result.exit_code == 0 and "unlocked" in result.output
     with database.session() as session:
-        user = session.get(StaffUser, account.id)
-        assert user is not None and user.locked_until is None and user.failed_logins == 0
+        assert ratelimit.peek(session, secret, auth.ACCOUNT_FAILURES, account.email).allowed
 
     new = "un nouveau mot de passe solide"
     result = run(

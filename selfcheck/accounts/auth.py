@@ -6,28 +6,34 @@ Beneficiaries never have accounts; these are for mediators, administrators and e
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from selfcheck.platform import ratelimit
-from selfcheck.platform.models import Grant, Role, StaffUser, Structure, utcnow
+from selfcheck.platform.models import Grant, RateLimitHit, Role, StaffUser, Structure, utcnow
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 _HASHER = PasswordHasher()  # stateless: parameters only (RFC 9106 low-memory profile)
 # Verified when the e-mail is unknown, so a wrong e-mail takes as long as a wrong password.
 _DUMMY_HASH = _HASHER.hash("selfcheck: no such account")
-# Account lockout: this many wrong passwords in a row lock the account for LOCKOUT_SECONDS.
+# Lockout: this many wrong passwords for one e-mail from one address (IPv4, or IPv6 /64) in
+# a LOCKOUT_SECONDS window refuse that e-mail from that address until the window ends; an
+# attacker elsewhere cannot lock the owner out. Beyond ACCOUNT_FAILURES for one e-mail from
+# all addresses, every attempt on it is slowed down (never refused): guessing one password
+# from a botnet is slowed, and nobody can lock an account for everyone. The same counters
+# for e-mails with and without an account, counted in the shared rate-limit table: being
+# refused tells nobody whether an account exists.
 LOCKOUT_THRESHOLD = 5
 LOCKOUT_SECONDS = 15 * 60
-# The same lockout, mirrored for e-mails without an account, so that being locked out does
-# not tell whether an account exists (counted in the shared rate-limit table).
-UNKNOWN_ACCOUNT_FAILURES = ratelimit.Limit("login-unknown", LOCKOUT_THRESHOLD, LOCKOUT_SECONDS)
+ADDRESS_FAILURES = ratelimit.Limit("login-failures", LOCKOUT_THRESHOLD, LOCKOUT_SECONDS)
+ACCOUNT_FAILURES = ratelimit.Limit("login-failures-all", 50, 60 * 60)
 
 
 class AuthError(ValueError):
@@ -94,79 +100,64 @@ class LoginOutcome:
     user: StaffUser | None = None
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite gives naive UTC datetimes back, PostgreSQL aware ones.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def is_locked(user: StaffUser, now: datetime) -> bool:
-    return user.locked_until is not None and _aware(user.locked_until) > now
-
-
 def attempt_login(
     session: Session,
     email: str,
     password: str,
     secret: str | bytes,
     now: datetime | None = None,
+    address: str = "",
+    slow_down: Callable[[], None] | None = None,
 ) -> LoginOutcome:
     """Sign-in with lockout, telling nobody whether an account exists.
 
     An unknown e-mail, an inactive account and a wrong password give the same answer after
-    the same work (one argon2 verification); after LOCKOUT_THRESHOLD wrong passwords in a
-    row, the e-mail is locked for LOCKOUT_SECONDS, whether or not it has an account; a locked
-    account refuses even the right password.
+    the same work (one argon2 verification) and count in the same windowed counters. Each
+    attempt is counted before the password is checked (check and count in one atomic
+    step: parallel attempts cannot slip past the limit), and handed back when it succeeds.
+    The LOCKOUT_THRESHOLD-th wrong password in a window locks the e-mail for this address
+    until the window ends; a locked e-mail refuses even the right password.
     """
     now = now or utcnow()
-    address = normalise_email(email)
-    user = session.scalar(select(StaffUser).where(StaffUser.email == address))
-    if user is None or not user.active:
-        _verify(_DUMMY_HASH, password[:MAX_PASSWORD_LENGTH])
-        if not ratelimit.peek(session, secret, UNKNOWN_ACCOUNT_FAILURES, address, now).allowed:
-            return LoginOutcome(LoginResult.LOCKED)
-        failures = ratelimit.hit(session, secret, UNKNOWN_ACCOUNT_FAILURES, address, now)
-        locked = failures.count >= LOCKOUT_THRESHOLD
-        return LoginOutcome(LoginResult.LOCKED if locked else LoginResult.REFUSED)
-    right = _verify(user.password_hash, password[:MAX_PASSWORD_LENGTH])
-    right = right and len(password) <= MAX_PASSWORD_LENGTH
-    if is_locked(user, now):
+    email = normalise_email(email)
+    counters = [
+        (ADDRESS_FAILURES, f"{email}\x00{address}"),
+        (ACCOUNT_FAILURES, email),
+    ]
+    here, everywhere = (ratelimit.hit(session, secret, lim, sub, now) for lim, sub in counters)
+    if not here.allowed:
         return LoginOutcome(LoginResult.LOCKED)
-    if not right:
-        # One atomic increment: parallel wrong passwords are all counted.
-        failed = session.execute(
-            update(StaffUser)
-            .where(StaffUser.id == user.id)
-            .values(failed_logins=StaffUser.failed_logins + 1)
-            .returning(StaffUser.failed_logins),
-            execution_options={"synchronize_session": "fetch"},
-        ).scalar_one()
-        locked = failed >= LOCKOUT_THRESHOLD
-        if locked:
-            user.locked_until = now + timedelta(seconds=LOCKOUT_SECONDS)
-            user.failed_logins = 0
-        session.flush()
+    if not everywhere.allowed and slow_down is not None:
+        slow_down()
+    user = session.scalar(select(StaffUser).where(StaffUser.email == email))
+    known_hash = user.password_hash if user is not None and user.active else _DUMMY_HASH
+    right = _verify(known_hash, password[:MAX_PASSWORD_LENGTH])
+    if user is None or not user.active or not right or len(password) > MAX_PASSWORD_LENGTH:
+        locked = here.count >= ADDRESS_FAILURES.attempts
         return LoginOutcome(LoginResult.LOCKED if locked else LoginResult.REFUSED)
-    user.failed_logins = 0
-    user.locked_until = None
+    for limit, subject in counters:
+        ratelimit.refund(session, secret, limit, subject, now)
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)
     session.flush()
     return LoginOutcome(LoginResult.SIGNED_IN, user)
 
 
-def unlock(session: Session, user: StaffUser) -> None:
-    user.failed_logins = 0
-    user.locked_until = None
+def unlock(session: Session, email: str, secret: str | bytes) -> None:
+    """Lift the account-wide lockout of `email` (per-address ones end with their window)."""
+    session.execute(
+        delete(RateLimitHit).where(
+            RateLimitHit.key == ratelimit.key_for(secret, ACCOUNT_FAILURES, normalise_email(email))
+        )
+    )
     session.flush()
 
 
 def reset_password(session: Session, user: StaffUser, new: str) -> None:
-    """Set a new password (administrators, from the command line); unlocks the account and
-    signs it out everywhere."""
+    """Set a new password (administrators, from the command line); signs the account out
+    everywhere (see accounts.session)."""
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()
-    user.failed_logins = 0
-    user.locked_until = None
     session.flush()
 
 

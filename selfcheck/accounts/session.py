@@ -1,7 +1,10 @@
 """The signed-in staff member: kept in the signed session cookie, with idle and absolute expiry.
 
 A session ends after SELFCHECK_STAFF_IDLE_MINUTES without a request (default 30), after
-12 hours in any case, and at once when the password changes (on any device).
+12 hours in any case, and at once when the password changes (on any device). The cookie
+also holds the account's session generation, checked against the database on every staff
+request: signing out, changing the password and an administrator's "sign out everywhere"
+(`selfcheck staff sign-out-everywhere`) raise it, so a copied cookie is dead at once.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import zlib
 from datetime import UTC
 
 from flask import current_app, g, session
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from selfcheck.platform.db import get_session
@@ -21,6 +26,7 @@ STAFF_ID = "staff_id"
 SIGNED_IN_AT = "staff_signed_in_at"
 LAST_SEEN = "staff_last_seen"
 PASSWORD_STAMP = "staff_password_stamp"
+GENERATION = "staff_generation"
 ABSOLUTE_SECONDS = 12 * 3600
 # A form posted after the session expired, kept in the signed cookie until the same person
 # signs in again (permissions.requires(..., keep_post=True)). Bounded: a cookie holds ~4 kB.
@@ -50,6 +56,18 @@ def sign_in(user: StaffUser) -> None:
     session[SIGNED_IN_AT] = now
     session[LAST_SEEN] = now
     session[PASSWORD_STAMP] = _password_stamp(user)
+    session[GENERATION] = user.session_generation
+
+
+def end_all_sessions(db: Session, user: StaffUser) -> None:
+    """Revoke every session of `user`, on every device (one atomic increment; the caller
+    commits)."""
+    db.execute(
+        update(StaffUser)
+        .where(StaffUser.id == user.id)
+        .values(session_generation=StaffUser.session_generation + 1),
+        execution_options={"synchronize_session": "fetch"},
+    )
 
 
 def sign_out() -> None:
@@ -78,7 +96,11 @@ def current_staff() -> StaffUser | None:
             sign_out()
         else:
             found = get_session().get(StaffUser, staff_id)
-            stamp_ok = found is not None and _password_stamp(found) == session.get(PASSWORD_STAMP)
+            stamp_ok = (
+                found is not None
+                and _password_stamp(found) == session.get(PASSWORD_STAMP)
+                and found.session_generation == session.get(GENERATION)
+            )
             if found is not None and found.active and stamp_ok:
                 user = found
                 if now - session.get(LAST_SEEN, 0) > 60:  # refresh at most once a minute

@@ -20,7 +20,13 @@ from werkzeug.wrappers import Response as HttpResponse
 from selfcheck.accounts import auth
 from selfcheck.accounts.forms import LoginForm, PasswordChangeForm
 from selfcheck.accounts.permissions import Permission, public, requires
-from selfcheck.accounts.session import current_staff, has_pending_post, sign_in, sign_out
+from selfcheck.accounts.session import (
+    current_staff,
+    end_all_sessions,
+    has_pending_post,
+    sign_in,
+    sign_out,
+)
 from selfcheck.platform import security
 from selfcheck.platform.db import commit_or_rollback, get_session
 
@@ -54,13 +60,17 @@ def login() -> Rendered:
     error = None
     status = 422 if request.method == "POST" else 200
     if request.method == "POST":
-        security.count_attempt("login_ip", security.client_ip())
+        security.count_attempt("login_ip", security.client_subject())
     if request.method == "POST" and form.validate():
         email = auth.normalise_email(form.email.data)
-        security.count_attempt("login_account", email)
         session = get_session()
         outcome = auth.attempt_login(
-            session, email, form.password.data, str(current_app.secret_key)
+            session,
+            email,
+            form.password.data,
+            str(current_app.secret_key),
+            address=security.client_subject(),
+            slow_down=security.slow_down,
         )
         commit_or_rollback(session)  # a wrong password is counted even though it fails
         if outcome.user is not None:
@@ -90,6 +100,12 @@ def login() -> Rendered:
 @blueprint.post("/logout")
 @public
 def logout() -> HttpResponse:
+    user = current_staff()
+    if user is not None:
+        # Server-side: the cookie, even copied elsewhere before, no longer opens anything.
+        db = get_session()
+        end_all_sessions(db, user)
+        commit_or_rollback(db)
     sign_out()
     return redirect(url_for("staff_auth.login", signed_out=1))
 
@@ -102,12 +118,19 @@ def password() -> Rendered:
     form = PasswordChangeForm(request.form if request.method == "POST" else None)
     error = None
     if request.method == "POST" and form.validate():
+        # Wrong current passwords are guesses: limited per account (a stolen session must
+        # not become a way to find the password itself).
+        guess = security.reserve(("password_current", str(user.id)))
+        db = get_session()
         try:
-            auth.change_password(get_session(), user, form.current.data, form.new.data)
+            auth.change_password(db, user, form.current.data, form.new.data)
         except auth.AuthError:
             error = _l("Le mot de passe actuel n'est pas le bon.")
         else:
-            commit_or_rollback(get_session())
+            guess.refund()
+            end_all_sessions(db, user)
+            commit_or_rollback(db)
+            db.refresh(user)
             sign_in(user)  # stay signed in here; other devices are signed out
             return redirect(url_for("backoffice.home", changed=1))
     status = 422 if request.method == "POST" else 200

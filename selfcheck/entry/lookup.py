@@ -53,7 +53,8 @@ def find_person(session: Session, user: StaffUser, raw_code: str) -> Beneficiary
         raise EntryError("invalid_code", problem=exc.problem) from exc
     except journey.UnknownCode as exc:
         raise EntryError("unknown_code") from exc
-    check_access(user, person.structure)
+    if not can_access_structure(user, person.structure):
+        raise EntryError("unknown_code")  # never reveal that a code exists elsewhere
     return person
 
 
@@ -158,7 +159,6 @@ def load_response(session: Session, user: StaffUser, response_id: int) -> Respon
             joinedload(Response.beneficiary).joinedload(Beneficiary.structure),
         )
     )
-    if response is None:
-        raise EntryError("not_found")
-    check_access(user, response.beneficiary.structure)
+    if response is None or not can_access_structure(user, response.beneficiary.structure):
+        raise EntryError("not_found")  # the same answer whether it exists elsewhere or not
     return response

@@ -35,7 +35,7 @@ from selfcheck.entry import operations as entry
 from selfcheck.entry.forms import OpenByCodeForm, OpenWithoutCodeForm, SettingsForm
 from selfcheck.journey import operations as journey
 from selfcheck.journey.forms import CODE_MESSAGES
-from selfcheck.platform import codes
+from selfcheck.platform import codes, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.labels import FORM_LABELS
@@ -52,10 +52,8 @@ PROBLEMS: Mapping[str, tuple[int, object]] = {
         422,
         _l("Ce code n'existe pas. Vérifiez chaque caractère sur le questionnaire papier."),
     ),
-    "other_structure": (
-        403,
-        _l("Ce code appartient à une autre structure : vous ne pouvez pas saisir ses réponses."),
-    ),
+    # A structure the staff member may not see: said as for one that does not exist.
+    "other_structure": (404, _l("Cette structure n'existe pas.")),
     "already_entered": (
         409,
         _l("Ce questionnaire est déjà saisi pour ce code. Rien n'a été créé en double."),
@@ -238,6 +236,7 @@ def _open_by_code(user: StaffUser, form: OpenByCodeForm, context: dict[str, Any]
     if not form.validate():
         context["form_error"] = form.form.errors[0]
         return _render_index(user, context, 422)
+    guess = security.reserve_staff_code_lookup(user.id, user.structure_id)
     try:
         response = entry.open_entry(
             get_session(),
@@ -248,12 +247,15 @@ def _open_by_code(user: StaffUser, form: OpenByCodeForm, context: dict[str, Any]
             _paper_locale(form.lang.data),
         )
     except entry.EntryError as error:
+        if error.reason != "unknown_code":
+            guess.refund()  # a typo or a code of one's own: not a guess
         status, message = _problem(error)
         context["code_error"] = message
         if error.reason == "already_entered" and error.response is not None:
             context["existing"] = error.response
         return _render_index(user, context, status)
     commit_or_rollback(get_session())
+    guess.refund()
     return redirect(url_for("entry.form", response_id=response.id))
 
 
@@ -583,7 +585,7 @@ def settings() -> Rendered:
     if wanted:
         structure = next((s for s in structures if str(s.id) == wanted), None)
         if structure is None:
-            abort(403 if _structure_by_id(wanted) else 404)
+            abort(404)  # whether it exists elsewhere or not: no existence oracle
     else:
         own = [s for s in structures if s.id == user.structure_id]
         candidates = own or (structures if len(structures) == 1 else [])

@@ -44,7 +44,9 @@ from selfcheck.questionnaire.model import FormKind
 
 PAGE_SIZE = 50
 # The paper screens print at most this many forms in one go (services/paper.MAX_COPIES).
-PRINT_BATCH = 200
+# Within paper.MAX_PAGES too: an after-form has 6 pages (12 in large print, which then asks to
+# print in two goes).
+PRINT_BATCH = 50
 SUBMITTED = Status.SUBMITTED.value
 
 

@@ -11,6 +11,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as HttpResponse
 
@@ -25,10 +26,24 @@ from selfcheck.accounts.structures import list_structures
 from selfcheck.followup import operations as followup
 from selfcheck.followup.operations import PersonStatus, Show
 from selfcheck.journey import operations as journey
+from selfcheck.platform import security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_LABELS
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
 from selfcheck.privacy import operations as privacy
+
+# Why a staff member erases a person (recorded in the audit trail, never whom).
+ERASURE_REASONS = (
+    (privacy.ErasureReason.PERSON_ASKED.value, _l("La personne a demandé l'effacement.")),
+    (
+        privacy.ErasureReason.CONSENT_WITHDRAWN.value,
+        _l("La personne ne veut plus participer."),
+    ),
+    (
+        privacy.ErasureReason.CREATED_BY_MISTAKE.value,
+        _l("Ce code a été créé ou saisi par erreur."),
+    ),
+)
 
 blueprint = Blueprint("followup", __name__, url_prefix="/staff/people")
 
@@ -75,9 +90,12 @@ def _chosen_structure(user: StaffUser) -> Structure | None:
 
 def _person(code: str) -> Beneficiary:
     """The person with this code in a structure the user may see; 404 otherwise."""
-    person = followup.find_person(get_session(), _user(), code)
+    user = _user()
+    guess = security.reserve_staff_code_lookup(user.id, user.structure_id)
+    person = followup.find_person(get_session(), user, code)
     if person is None:
         abort(404)
+    guess.refund()  # one of the user's own people: not a guess
     return person
 
 
@@ -197,10 +215,25 @@ def erase_person(code: str) -> Rendered:
     trail keeps neither their code nor their answers."""
     user = _user()
     found = _person(code)
+    error = None
     if request.method == "POST":
+        try:
+            reason = privacy.ErasureReason(request.form.get("reason", ""))
+        except ValueError:
+            reason = None
+        if reason is None or reason is privacy.ErasureReason.PERSON_ONLINE:
+            error = gettext("Choisissez pourquoi cette personne est effacée.")
+            return render_template(
+                "staff/followup_erase.html",
+                person=found,
+                reasons=ERASURE_REASONS,
+                error=error,
+                **_labels(),
+            ), 422
         structure = found.structure
-        privacy.erase_by_code(get_session(), found.code, by=user)
+        privacy.erase_by_code(get_session(), found.code, by=user, reason=reason)
         commit_or_rollback(get_session())
+        privacy.scrub_storage(get_session())
         return redirect(
             url_for(
                 "followup.index",
@@ -208,4 +241,6 @@ def erase_person(code: str) -> Rendered:
                 erased=1,
             )
         )
-    return render_template("staff/followup_erase.html", person=found, **_labels())
+    return render_template(
+        "staff/followup_erase.html", person=found, reasons=ERASURE_REASONS, error=error, **_labels()
+    )

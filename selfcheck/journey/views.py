@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy import select
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import public
@@ -130,6 +131,14 @@ def start(slug: str) -> Rendered:
     if request.method == "POST":
         if not form.validate():
             abort(400)
+        resent = db.scalar(select(Response.id).where(Response.start_token == form.token.data))
+        if resent is None:
+            # A new person each time: limited per address and per browser session, so a bot
+            # cannot fill a structure's dashboard (a resent form is not counted).
+            security.reserve(
+                ("start_ip", security.client_subject()),
+                ("start_session", security.browser_session_id()),
+            )
         response = journey.start_response(
             db,
             _definition(),
@@ -183,13 +192,14 @@ def enter_code() -> Rendered:
         status = 422 if request.method == "POST" else 200
         return render_template("journey/code.html", form=form, expired=expired), status
     db = get_session()
-    security.check_code_lookups()  # 429 once too many unknown codes were tried
+    # 429 once this address guessed too much; slowed when the whole platform is guessed at.
+    guess = security.reserve_code_lookup()
     try:
         beneficiary = journey.find_beneficiary(db, form.code.data)
     except (journey.UnknownCode, codes.InvalidCode):
-        security.count_unknown_code()
         form.code.errors = [UNKNOWN_CODE]
         return render_template("journey/code.html", form=form, expired=False), 422
+    guess.refund()  # a valid code is not a guess: it always passes
     return _follow_code(beneficiary)
 
 

@@ -64,6 +64,9 @@ CONFIG_KEY = "SELFCHECK_PRINTABLE_DIR"  # app.config override (another folder of
 EXTENSION_KEY = "selfcheck.paper"
 STYLESHEET = "print.css"
 MAX_COPIES = 200
+# Pages rendered by one request (the bound that matters for time: a large-print copy has
+# several times the pages of a standard one). Until print batches become background jobs.
+MAX_PAGES = 300
 
 # Placeholders of a form body rendered once and copied per code (see `_fill`): control
 # characters never appear in rendered HTML otherwise (as in page_view.fill_state).
@@ -79,6 +82,14 @@ Layout = PaperLayout
 
 class PaperError(ValueError):
     """A print request we refuse (no copies, or more than MAX_COPIES)."""
+
+
+class TooManyPages(PaperError):
+    """More than MAX_PAGES pages in one request: a worker would be held for minutes."""
+
+    def __init__(self, pages: int) -> None:
+        super().__init__(f"{pages} pages: at most {MAX_PAGES} at once")
+        self.pages = pages
 
 
 # --- what a paper form shows --------------------------------------------------------------
@@ -338,6 +349,9 @@ class PaperRenderer:
                 shape.body = self._form_body(shape, large, site_url)
                 shape.pages = self._page_count(shape, large, site_url)
                 shape.footer = self._footer(shape)
+        pages = sum(shapes[(c.form, c.locale, c.code is not None)].pages for c in copies)
+        if pages > MAX_PAGES:
+            raise TooManyPages(pages)
         parts = [
             _fill(shapes[(c.form, c.locale, c.code is not None)], c.code, position)
             for position, c in enumerate(copies)
@@ -557,6 +571,33 @@ def coded_batch(
     audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
     created = journey.create_codes(session, structure, count)  # the caller commits both
     return [Copy(form, locale, person.code) for person in created]
+
+
+def draw_codes(session: Session, count: int) -> list[str]:
+    """`count` fresh codes that nobody has yet, not saved: print first, then save them
+    (`save_coded_batch`), so that a code exists only once its PDF does."""
+    if not 1 <= count <= MAX_COPIES:
+        raise PaperError(f"between 1 and {MAX_COPIES} copies")
+    drawn: list[str] = []
+    while len(drawn) < count:
+        fresh = {codes.generate_code() for _ in range(count - len(drawn))} - set(drawn)
+        taken = set(session.scalars(select(Beneficiary.code).where(Beneficiary.code.in_(fresh))))
+        drawn += sorted(fresh - taken)
+    return drawn
+
+
+def save_coded_batch(
+    session: Session,
+    structure: Structure,
+    user: StaffUser | None,
+    form: FormKind,
+    locale: str,
+    drawn: Sequence[str],
+) -> None:
+    """Create the people of printed codes, audited as one event (the caller commits)."""
+    changes = {"count": len(drawn), "form": form.value, "language": locale, "channel": "paper"}
+    audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
+    session.add_all(Beneficiary(code=code, structure_id=structure.id) for code in drawn)
 
 
 class Refusal(enum.StrEnum):

@@ -3,6 +3,8 @@ follow-up list, and the summary for the mediator and for the person."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import date
 
 from flask import (
@@ -15,7 +17,9 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import Permission, can_access_structure, public, requires
@@ -25,7 +29,7 @@ from selfcheck.journey import summary
 from selfcheck.journey.views import SESSION_PERSON
 from selfcheck.paper import operations as paper
 from selfcheck.paper.forms import BLANK, PrintForm
-from selfcheck.platform import codes
+from selfcheck.platform import codes, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
@@ -53,6 +57,17 @@ REFUSALS = {
 }
 NO_CODES = _l("Choisissez au moins une personne dans la liste de suivi.")
 TOO_MANY_CODES = _l("Vous pouvez imprimer au plus 200 questionnaires à la fois.")
+
+
+def _too_many_pages(error: paper.TooManyPages) -> str:
+    return str(
+        gettext(
+            "Cela ferait %(pages)d pages : au plus %(max)d pages à la fois. Imprimez moins de "
+            "questionnaires, ou en plusieurs fois.",
+            pages=error.pages,
+            max=paper.MAX_PAGES,
+        )
+    )
 
 
 def _definition() -> Definition:
@@ -129,18 +144,35 @@ def forms() -> Rendered:
     kind, locale, large = form.form_kind, form.language.data, bool(form.large.data)
     easy = bool(form.easy.data)
     renderer = paper.renderer(wording=Wording.EASY if easy else Wording.STANDARD)
+    structure = None
     if form.kind.data == BLANK:
         copies = [paper.Copy(kind, locale, None)] * form.count
     else:
         structure = _own_structure(user)
         if structure is None:
             return _render_index(form, [("kind", str(NO_STRUCTURE))], 422)
-        copies = paper.coded_batch(get_session(), structure, user, kind, locale, form.count)
-        # Saved before the PDF is drawn: no write lock held for the seconds that takes.
-        commit_or_rollback(get_session())
-    content = renderer.questionnaires(
-        copies, large=large, site_url=_site_url(), duplex=bool(form.duplex.data)
-    )
+    db = get_session()
+    for _attempt in range(3):  # a code drawn twice at once by two requests: draw again
+        if structure is not None:
+            drawn = paper.draw_codes(db, form.count)
+            copies = [paper.Copy(kind, locale, code) for code in drawn]
+        try:
+            content = renderer.questionnaires(
+                copies, large=large, site_url=_site_url(), duplex=bool(form.duplex.data)
+            )
+        except paper.TooManyPages as error:
+            return _render_index(form, [("copies", _too_many_pages(error))], 422)
+        if structure is None:
+            break
+        # The codes exist only now that their PDF does.
+        paper.save_coded_batch(db, structure, user, kind, locale, drawn)
+        try:
+            commit_or_rollback(db)
+            break
+        except IntegrityError:
+            db.rollback()
+    else:
+        abort(503)
     label = "vierges" if form.kind.data == BLANK else "avec-codes"
     name = f"questionnaires-{FORM_SLUGS[kind]}-{form.count}-{label}-{locale}"
     if easy:
@@ -165,7 +197,10 @@ def after_forms() -> Rendered:
         errors = [("codes", str(REFUSALS[why] % {"code": code})) for code, why in people.refused]
         return _render_index(form, errors, 422)
     copies = paper.after_copies(people.found, _languages(), select_locale())
-    content = paper.renderer().questionnaires(copies, large=large, site_url=_site_url())
+    try:
+        content = paper.renderer().questionnaires(copies, large=large, site_url=_site_url())
+    except paper.TooManyPages as error:
+        return _render_index(form, [("codes", _too_many_pages(error))], 422)
     name = f"questionnaires-{FORM_SLUGS[FormKind.AFTER]}-{len(copies)}-suivi"
     return _pdf(content, _filename(name, large))
 
@@ -175,12 +210,14 @@ def after_forms() -> Rendered:
 def summary_pdf(code: str) -> HttpResponse:
     """A person's summary for their mediator to hand over, in the person's language."""
     user = _user()
+    guess = security.reserve_staff_code_lookup(user.id, user.structure_id)
     try:
         person = journey.find_beneficiary(get_session(), code)
     except (journey.UnknownCode, codes.InvalidCode):
         abort(404)
     if not can_access_structure(user, person.structure):
         abort(404)  # as for an unknown code: never reveal that a code exists elsewhere
+    guess.refund()
     result = summary.build_summary(_definition(), person)
     if result is None:  # nothing submitted yet
         abort(404)
@@ -191,7 +228,15 @@ def summary_pdf(code: str) -> HttpResponse:
 @blueprint.get("/summary.pdf")
 @public
 def my_summary_pdf() -> HttpResponse:
-    """The person's own summary, from the code remembered in their session (as /summary)."""
+    """The person's own summary, from the code remembered in their session (as /summary).
+
+    Anyone can ask for it: limited per address and per browser session, and rendered once
+    per person, language, size and version of their answers (then served from a cache).
+    """
+    security.reserve(
+        ("summary_pdf_ip", security.client_subject()),
+        ("summary_pdf_session", security.browser_session_id()),
+    )
     person_id = session.get(SESSION_PERSON)
     person = get_session().get(Beneficiary, person_id) if isinstance(person_id, int) else None
     if person is None:
@@ -202,12 +247,35 @@ def my_summary_pdf() -> HttpResponse:
     return _summary_response(person, result, select_locale())
 
 
+# Rendered summaries, by person, language, size, day and version of the answers: a PDF
+# costs ~0.4 s of CPU, so asking again for the same one costs nothing. Bounded, per process.
+SUMMARY_CACHE_SIZE = 64
+_summary_cache: OrderedDict[tuple[object, ...], bytes] = OrderedDict()
+_summary_lock = threading.Lock()
+
+
+def _data_version(person: Beneficiary) -> tuple[object, ...]:
+    return tuple((r.id, r.status, str(r.updated_at)) for r in person.responses)
+
+
 def _summary_response(person: Beneficiary, result: summary.Summary, language: str) -> HttpResponse:
     large = request.args.get("large") == "1"
-    content = paper.renderer().summary(
-        result, person.code, language, large=large, site_url=_site_url(), today=date.today()
-    )
-    return _pdf(content, _filename(f"progres-{codes.display(person.code)}", large))
+    today = date.today()
+    key = (person.id, person.code, language, large, today, _data_version(person))
+    with _summary_lock:
+        content = _summary_cache.get(key)
+        if content is not None:
+            _summary_cache.move_to_end(key)
+    if content is None:
+        content = paper.renderer().summary(
+            result, person.code, language, large=large, site_url=_site_url(), today=today
+        )
+        with _summary_lock:
+            _summary_cache[key] = content
+            while len(_summary_cache) > SUMMARY_CACHE_SIZE:
+                _summary_cache.popitem(last=False)
+    # No code in the file name: it stays in the Downloads folder of shared computers.
+    return _pdf(content, _filename(f"progres-{today.isoformat()}", large))
 
 
 def _filename(stem: str, large: bool) -> str:

@@ -1,7 +1,9 @@
 """Append-only audit trail of the back office: who changed what, when, old and new values.
 
-There is deliberately no function to edit or delete an event. `record` adds the event to the
-caller's transaction, so the change and its trace are committed together or not at all.
+There is deliberately no function to edit an event. `record` adds the event to the caller's
+transaction, so the change and its trace are committed together or not at all. The one
+exception is erasure (GDPR): `redact_person` strips every event about the erased person down
+to who did what, and when: no code, no value, nothing that leads back to the person.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from selfcheck.platform.models import AuditEvent, StaffUser
+from selfcheck.platform import codes
+from selfcheck.platform.models import AuditEvent, Response, SecondEntry, StaffUser
 
 Values = Mapping[str, Sequence[str]]
 
@@ -45,9 +48,49 @@ def record(
         entity_id=entity_id,
         structure_id=structure_id,
         changes=json.dumps(changes or {}, ensure_ascii=False, sort_keys=True),
+        beneficiary_id=_person_of(session, entity, entity_id),
     )
     session.add(event)
     return event
+
+
+def _person_of(session: Session, entity: str, entity_id: int | None) -> int | None:
+    """The person an event is about, so that erasing them can find it (None: nobody)."""
+    if entity_id is None:
+        return None
+    if entity == "beneficiary":
+        return entity_id
+    if entity == "response":
+        return session.scalar(select(Response.beneficiary_id).where(Response.id == entity_id))
+    if entity == "second_entry":
+        return session.scalar(
+            select(Response.beneficiary_id)
+            .join(SecondEntry, SecondEntry.response_id == Response.id)
+            .where(SecondEntry.id == entity_id)
+        )
+    return None
+
+
+REDACTED = "{}"
+
+
+def redact_person(session: Session, person_id: int, code: str) -> int:
+    """Erase a person from the trail: their events keep who, what action on what kind of
+    record, when and in which structure; they lose the code, every value, and the ids that
+    tied them together. Events found by link, and any event whose text holds the code."""
+    spellings = {code, codes.display(code)}
+    statement = (
+        update(AuditEvent)
+        .where(
+            or_(
+                AuditEvent.beneficiary_id == person_id,
+                *(AuditEvent.changes.contains(spelling) for spelling in spellings),
+            )
+        )
+        .values(changes=REDACTED, entity_id=None, beneficiary_id=None)
+    )
+    result = session.execute(statement, execution_options={"synchronize_session": False})
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)

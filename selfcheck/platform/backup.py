@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,6 +74,9 @@ def backup(engine: Engine, path: Path) -> BackupReport:
         report = BackupReport(revision)
         draft = path.with_name(path.name + ".partial")
         try:
+            # Owner-only from the first byte (a backup holds every answer): never 0644.
+            draft.unlink(missing_ok=True)
+            os.close(os.open(draft, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
             with gzip.open(draft, "wt", encoding="utf-8") as out:
                 _write(out, _header(revision))
                 for table in tables():

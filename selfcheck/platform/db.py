@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +35,11 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
         return create_engine(url, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # Readable by its owner only (SQLite gives its -wal and -shm files the same mode),
+        # also when an older version made it world-readable.
+        os.close(os.open(parsed.database, os.O_CREAT | os.O_WRONLY, 0o600))
+        with contextlib.suppress(PermissionError):
+            os.chmod(parsed.database, 0o600)
     engine = create_engine(url, connect_args={"timeout": 15})
 
     @event.listens_for(engine, "connect")
@@ -45,6 +52,9 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
         cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=15000")
+        # Deleted rows are overwritten with zeros, not left in free pages: an erased person
+        # is not in the file, nor in a backup copied from it afterwards.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "savepoint")

@@ -129,6 +129,9 @@ class StaffUser(Base):
     locked_until: Mapped[datetime | None] = mapped_column()
     # Evaluators only: may export free-text answers (never by default).
     can_read_free_text: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Kept in the staff session and checked on every request: raised by sign-out, a password
+    # change and "sign out everywhere", which ends every session of the account at once.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     structure: Mapped[Structure | None] = relationship()
     grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -164,6 +167,9 @@ class AuditEvent(Base):
     entity_id: Mapped[int | None] = mapped_column()
     # JSON text: {"variable": {"old": [...], "new": [...]}, ...}
     changes: Mapped[str] = mapped_column(Text, default="{}")
+    # The person the event is about (no foreign key: the event outlives a deletion). Erasing
+    # the person redacts every such event (selfcheck/privacy/operations.py).
+    beneficiary_id: Mapped[int | None] = mapped_column(index=True)
 
     user: Mapped[StaffUser | None] = relationship()
 

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -96,6 +96,27 @@ def hit(
         count = int(own.execute(statement).scalar_one())
     allowed = count <= limit.attempts
     return Decision(allowed, count, 0 if allowed else _retry_after(limit, start, now))
+
+
+def refund(
+    session: Session,
+    secret: str | bytes,
+    limit: Limit,
+    subject: str,
+    now: datetime,
+) -> None:
+    """Take back one attempt counted by `hit` at `now` (a reserved attempt that turned out
+    not to count, such as a valid code). Committed at once."""
+    session.execute(
+        update(RateLimitHit)
+        .where(
+            RateLimitHit.key == key_for(secret, limit, subject),
+            RateLimitHit.window_start == window_start(limit, now),
+            RateLimitHit.count > 0,
+        )
+        .values(count=RateLimitHit.count - 1)
+    )
+    session.commit()
 
 
 def peek(

@@ -7,10 +7,15 @@ this site. tests/test_security.py walks every template for inline style or scrip
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from time import sleep
 
-from flask import Flask, Response, current_app, make_response, render_template, request
+from flask import Flask, Response, current_app, make_response, render_template, request, session
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -18,6 +23,7 @@ from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.platform import ratelimit
 from selfcheck.platform.db import get_db
+from selfcheck.platform.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +89,30 @@ def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
 # --- rate limits, as the views use them --------------------------------------------------
 
 # Name -> limit. Code entry and self-erasure share the code counters: both look a code up.
-# The arithmetic behind these numbers is in docs/security.md, "Guessing a code".
+# The arithmetic behind these numbers is in docs/security.md, "Rate limits".
 LIMITS: dict[str, ratelimit.Limit] = {
     "login_ip": ratelimit.Limit("login-ip", 30, 15 * 60),
-    "login_account": ratelimit.Limit("login-account", 10, 15 * 60),
-    # Unknown codes (well-formed, check character right) per client address, and for the
-    # whole platform: a botnet of many addresses still gets CODE_ALL an hour at most.
+    # Unknown codes (well-formed, check character right) per client address (an IPv6 /64),
+    # and for the whole platform. Beyond the platform-wide one, every code look-up (valid or
+    # not) is slowed down, never refused: a botnet cannot lock people out.
     "code_ip": ratelimit.Limit("code-ip", 10, 10 * 60),
     "code_all": ratelimit.Limit("code-all", 500, 60 * 60),
+    # Staff typing codes that match nobody they may see: per staff member and per structure.
+    "staff_code_user": ratelimit.Limit("staff-code-user", 30, 10 * 60),
+    "staff_code_structure": ratelimit.Limit("staff-code-structure", 100, 10 * 60),
+    # Wrong current passwords on the password-change page, per account.
+    "password_current": ratelimit.Limit("password-current", 5, 15 * 60),
+    # Anonymous resources: summary PDFs per address and per browser session; people created
+    # from a structure's link (/s/<slug>) per address and per browser session.
+    "summary_pdf_ip": ratelimit.Limit("summary-pdf-ip", 30, 10 * 60),
+    "summary_pdf_session": ratelimit.Limit("summary-pdf-session", 10, 10 * 60),
+    "start_ip": ratelimit.Limit("start-ip", 60, 60 * 60),
+    "start_session": ratelimit.Limit("start-session", 10, 60 * 60),
 }
 LIMITS_CONFIG = "SELFCHECK_RATE_LIMITS"  # tests: {"code_ip": (2, 600), ...}; None: off
+# Seconds every code look-up waits once the platform-wide limit is reached (0: no wait).
+SLOWDOWN_CONFIG = "SELFCHECK_CODE_SLOWDOWN_SECONDS"
+DEFAULT_SLOWDOWN_SECONDS = 2.0
 
 
 def limit(name: str) -> ratelimit.Limit | None:
@@ -110,6 +130,37 @@ def limit(name: str) -> ratelimit.Limit | None:
 def client_ip() -> str:
     """The client's address (behind SELFCHECK_PROXY_HOPS proxies: from X-Forwarded-For)."""
     return request.remote_addr or "unknown"
+
+
+def address_subject(address: str) -> str:
+    """What per-address limits count: an IPv4 address, or the /64 of an IPv6 address (one
+    home or phone gets a whole /64, so counting single IPv6 addresses counts nothing)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+def client_subject() -> str:
+    return address_subject(client_ip())
+
+
+BROWSER_SESSION = "rl_session"
+
+
+def browser_session_id() -> str:
+    """A random id kept in this browser's session cookie, for per-session limits (a client
+    that drops its cookies is still counted per address)."""
+    found = session.get(BROWSER_SESSION)
+    if not isinstance(found, str):
+        found = secrets.token_urlsafe(16)
+        session[BROWSER_SESSION] = found
+    return found
 
 
 def _secret() -> str:
@@ -159,13 +210,74 @@ def rate_limited_page(error: ratelimit.RateLimited) -> HttpResponse:
     return response
 
 
-def check_code_lookups() -> None:
-    """Before looking a typed code up: refuse when this address, or everyone, guessed too much."""
-    check_attempts("code_ip", client_ip())
-    check_attempts("code_all", "*")
+@dataclass
+class Reservation:
+    """Attempts counted before the work they limit (check and count in one atomic step),
+    handed back with `refund` when the attempt turns out not to count."""
+
+    hits: list[tuple[ratelimit.Limit, str, datetime]] = field(default_factory=list)
+    slowed: bool = False
+
+    def refund(self) -> None:
+        if not self.hits:
+            return
+        with get_db().session() as session:
+            for found, subject, at in self.hits:
+                ratelimit.refund(session, _secret(), found, subject, at)
+        self.hits.clear()
 
 
-def count_unknown_code() -> None:
-    """A well-formed code that matches nobody: one more guess for this address and overall."""
-    count_attempt("code_ip", client_ip())
-    count_attempt("code_all", "*")
+def reserve(*limits: tuple[str, str], soft: frozenset[str] = frozenset()) -> Reservation:
+    """Count one attempt against each (limit name, subject); raise RateLimited (taking them
+    all back) when one of them is over, except the `soft` ones, which set `slowed`."""
+    reservation = Reservation()
+    refused: ratelimit.Decision | None = None
+    with get_db().session() as session:
+        for name, subject in limits:
+            found = limit(name)
+            if found is None:
+                continue
+            now = utcnow()
+            decision = ratelimit.hit(session, _secret(), found, subject, now)
+            reservation.hits.append((found, subject, now))
+            if decision.allowed:
+                continue
+            log.warning("rate limit %s reached (%s attempts)", found.name, decision.count)
+            if name in soft:
+                reservation.slowed = True
+            elif refused is None:
+                refused = decision
+    if refused is not None:
+        reservation.refund()
+        raise ratelimit.RateLimited(refused.retry_after)
+    return reservation
+
+
+def slow_down() -> None:
+    """The platform-wide brake: wait before a code look-up, whatever the code."""
+    seconds = float(current_app.config.get(SLOWDOWN_CONFIG, DEFAULT_SLOWDOWN_SECONDS))
+    if seconds > 0:
+        sleep(seconds)
+
+
+def reserve_code_lookup() -> Reservation:
+    """Before looking a typed code up (code page, self-erasure).
+
+    One guess is counted for this address and for the platform in one atomic step each. An
+    address over its limit gets 429 for any code (it cannot tell valid from unknown); over
+    the platform-wide limit, the look-up waits (`slow_down`), valid or not, and is never
+    refused. The caller refunds the reservation when the code is valid: valid codes never
+    use up anyone's allowance.
+    """
+    reservation = reserve(
+        ("code_ip", client_subject()), ("code_all", "*"), soft=frozenset({"code_all"})
+    )
+    if reservation.slowed:
+        slow_down()
+    return reservation
+
+
+def reserve_staff_code_lookup(user_id: int, structure_id: int | None) -> Reservation:
+    """Before a staff member looks a typed code up: refunded when the code is one of theirs."""
+    structure = "none" if structure_id is None else str(structure_id)
+    return reserve(("staff_code_user", str(user_id)), ("staff_code_structure", structure))

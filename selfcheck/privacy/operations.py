@@ -7,10 +7,11 @@ and the blind second entries of their paper forms. See docs/PRIVACY.md.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Delete, Select, delete, exists, func, select
+from sqlalchemy import ColumnElement, Delete, Select, delete, exists, func, select, text
 from sqlalchemy.orm import Session
 
 from selfcheck.platform import audit, codes
@@ -162,12 +163,27 @@ def _delete_person(session: Session, person: Beneficiary) -> int:
     return count
 
 
-def erase_by_code(session: Session, raw_code: str, by: StaffUser | None = None) -> int:
+class ErasureReason(enum.StrEnum):
+    """Why a person was erased: recorded with who and when, never whom."""
+
+    PERSON_ONLINE = "person_online"  # the person, with their code, on /privacy/erase
+    PERSON_ASKED = "person_asked"  # the person asked a staff member (GDPR article 17)
+    CONSENT_WITHDRAWN = "consent_withdrawn"  # the person no longer wants to take part
+    CREATED_BY_MISTAKE = "created_by_mistake"  # a code made or typed by mistake
+
+
+def erase_by_code(
+    session: Session,
+    raw_code: str,
+    by: StaffUser | None = None,
+    reason: ErasureReason | None = None,
+) -> int:
     """Erase everything of the person with this code; returns how many responses went.
 
     Raises codes.InvalidCode for a mistyped code and UnknownPerson for a code of nobody.
-    The audit event says that a person was erased, when, and by whom (None: by themselves),
-    but keeps neither their code nor any answer: erased means erased.
+    Every audit event about the person is redacted (who did what and when stays; the code,
+    the values and the record ids go). The erasure's own event says when, by whom (None: by
+    themselves) and why, in which structure, and nothing that leads to the person.
     """
     code = codes.normalise(raw_code)
     person = session.scalar(select(Beneficiary).where(Beneficiary.code == code))
@@ -175,18 +191,25 @@ def erase_by_code(session: Session, raw_code: str, by: StaffUser | None = None) 
         raise UnknownPerson(code)
     person_id, structure_id = person.id, person.structure_id
     count = _delete_person(session, person)
+    audit.redact_person(session, person_id, code)
+    why = reason or (ErasureReason.PERSON_ONLINE if by is None else ErasureReason.PERSON_ASKED)
     audit.record(
         session,
         by,
         "erase",
         "beneficiary",
-        person_id,
+        None,
         structure_id,
-        {
-            "requested_by": {"old": [], "new": ["staff" if by is not None else "person"]},
-            "responses": {"old": [str(count)], "new": []},
-        },
+        {"reason": {"old": [], "new": [why.value]}},
     )
     session.flush()
-    session.expire_all()
     return count
+
+
+def scrub_storage(session: Session) -> None:
+    """After the erasure is committed (by the caller): on SQLite the old pages wait in the
+    write-ahead log until a checkpoint; copy them over (zeroed: secure_delete) and empty the
+    log, so the file holds nothing of the person."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    session.expire_all()

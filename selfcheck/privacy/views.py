@@ -44,14 +44,15 @@ def erase() -> Rendered:
         return render_template("privacy/erase.html", form=form)
     if not form.validate():
         return render_template("privacy/erase.html", form=form), 422
-    security.check_code_lookups()  # the same guessing limits as the code entry page
+    guess = security.reserve_code_lookup()  # the same guessing limits as the code page
     try:
         privacy.erase_by_code(get_session(), form.code.data)
     except (privacy.UnknownPerson, codes.InvalidCode):
-        security.count_unknown_code()
         form.code.errors = [UNKNOWN_CODE]
         return render_template("privacy/erase.html", form=form), 422
     commit_or_rollback(get_session())
+    privacy.scrub_storage(get_session())
+    guess.refund()
     # This browser no longer points at a journey that is gone.
     session.pop(SESSION_RESPONSE, None)
     session.pop(SESSION_PERSON, None)

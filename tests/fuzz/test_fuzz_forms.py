@@ -19,6 +19,7 @@ Profiles and the count of cases printed at the end: tests/fuzz/conftest.py.
 from __future__ import annotations
 
 import io
+import ipaddress
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -143,6 +144,7 @@ class Fuzzer:
     items: dict[str, Any] = field(default_factory=dict)
     option_codes: list[str] = field(default_factory=list)
     variables: list[str] = field(default_factory=list)
+    started: int = 0
 
     def url(self, rule: Rule) -> str:
         values: dict[str, Any] = {}
@@ -208,6 +210,9 @@ class Fuzzer:
         return (same[0] if same else None), csrf_token(html)
 
     def _start_questionnaire(self, client: FlaskClient) -> None:
+        # One address per questionnaire: new people are limited per address (60 an hour).
+        self.started += 1
+        client.environ_base["REMOTE_ADDR"] = str(ipaddress.IPv4Address(0x0A000000 + self.started))
         page = client.get(f"/s/{self.place.slug}")
         start = next(f for f in parse_forms(page.get_data(as_text=True)) if f.hidden())
         assert start.action is not None

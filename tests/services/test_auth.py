@@ -32,22 +32,11 @@ def new_user(
     email: str = "nadia@example.org",
     password: str = PASSWORD,
 ) -> StaffUser:
-    user = auth.create_user(
+    return auth.create_user(
         session,
         auth.NewUser(email, role, structure.id if structure is not None else None),
         password,
     )
-    session.commit()  # the test is the caller: operations never commit
-    return user
-
-
-def login(
-    session: Session, email: str, password: str, secret: str, now: datetime | None = None
-) -> auth.LoginOutcome:
-    """One sign-in as the view does it: the attempt, then the commit of the request."""
-    outcome = auth.attempt_login(session, email, password, secret, now)
-    session.commit()
-    return outcome
 
 
 # --- hashes ------------------------------------------------------------------------------
@@ -161,7 +150,6 @@ def test_change_password(db_session: Session, structure: Structure) -> None:
     user.password_changed_at = changed_at - timedelta(seconds=5)
     db_session.commit()
     auth.change_password(db_session, user, PASSWORD, "un nouveau mot de passe")
-    db_session.commit()
     assert auth.authenticate(db_session, user.email, PASSWORD) is None
     assert auth.authenticate(db_session, user.email, "un nouveau mot de passe") is user
     assert user.password_changed_at.replace(tzinfo=None) > (
@@ -201,18 +189,13 @@ def test_grants_give_evaluators_a_structure_or_a_department(
     db_session: Session, structure: Structure
 ) -> None:
     nantes = create_structure(db_session, "Centre social de Nantes", "urbain", "44")
-    db_session.commit()
     paris = create_structure(db_session, "France Services Paris 11", "urbain", "75")
-    db_session.commit()
     lyon = create_structure(db_session, "Médiathèque de Lyon", "urbain", "69")
-    db_session.commit()
     evaluator = new_user(db_session, role=Role.EVALUATOR, email="eval@example.org")
     assert visible_structure_ids(evaluator, [structure, nantes, paris, lyon]) == []
 
     auth.grant(db_session, evaluator, department="44")
-    db_session.commit()
     auth.grant(db_session, evaluator, structure_id=lyon.id)
-    db_session.commit()
     assert visible_structure_ids(evaluator, [structure, nantes, paris, lyon]) == [
         structure.id,
         nantes.id,
@@ -238,7 +221,6 @@ def test_structure_staff_see_their_structure_and_platform_admins_all(
     db_session: Session, structure: Structure
 ) -> None:
     other = create_structure(db_session, "Mairie de Bobigny", "urbain", "93")
-    db_session.commit()
     mediator = new_user(db_session, structure=structure)
     admin = new_user(
         db_session, role=Role.STRUCTURE_ADMIN, structure=other, email="admin@example.org"
@@ -254,51 +236,66 @@ def test_structure_staff_see_their_structure_and_platform_admins_all(
 SECRET = "test secret"
 
 
-def test_attempt_login_signs_in_and_clears_failures(
-    db_session: Session, structure: Structure
-) -> None:
-    user = new_user(db_session, structure=structure)
-    assert login(db_session, user.email, "wrong", SECRET).result is (auth.LoginResult.REFUSED)
-    assert user.failed_logins == 1
-    outcome = login(db_session, " Nadia@Example.org ", PASSWORD, SECRET)
-    assert outcome.result is auth.LoginResult.SIGNED_IN and outcome.user is user
-    assert user.failed_logins == 0
-
-
-def test_wrong_passwords_lock_the_account_even_for_the_right_one(
+def test_attempt_login_signs_in_and_hands_its_attempt_back(
     db_session: Session, structure: Structure
 ) -> None:
     user = new_user(db_session, structure=structure)
     now = utcnow()
-    results = [
-        login(db_session, user.email, f"wrong {n}", SECRET, now).result
-        for n in range(auth.LOCKOUT_THRESHOLD)
-    ]
+    for _ in range(auth.LOCKOUT_THRESHOLD - 1):
+        wrong = auth.attempt_login(db_session, user.email, "wrong", SECRET, now, "192.0.2.1")
+        assert wrong.result is auth.LoginResult.REFUSED
+    # Successful sign-ins do not count: the owner signing in again and again is never locked.
+    for _ in range(3):
+        email = " Nadia@Example.org "
+        outcome = auth.attempt_login(db_session, email, PASSWORD, SECRET, now, "192.0.2.1")
+        assert outcome.result is auth.LoginResult.SIGNED_IN and outcome.user is user
+
+
+def test_wrong_passwords_lock_the_email_from_that_address_for_the_window(
+    db_session: Session, structure: Structure
+) -> None:
+    user = new_user(db_session, structure=structure)
+    now = utcnow().replace(minute=0, second=0)  # the start of a 15-minute window
+
+    def attempt(password: str, at: datetime, address: str = "192.0.2.1") -> auth.LoginResult:
+        return auth.attempt_login(db_session, user.email, password, SECRET, at, address).result
+
+    results = [attempt(f"wrong {n}", now) for n in range(auth.LOCKOUT_THRESHOLD)]
     assert results == [auth.LoginResult.REFUSED] * (auth.LOCKOUT_THRESHOLD - 1) + [
         auth.LoginResult.LOCKED
     ]
-    assert user.locked_until is not None and auth.is_locked(user, now)
-    right = login(db_session, user.email, PASSWORD, SECRET, now + timedelta(minutes=1))
-    assert right.result is auth.LoginResult.LOCKED and right.user is None
-    # After the lockout, the right password works again.
+    # Locked from there, even with the right password...
+    assert attempt(PASSWORD, now + timedelta(minutes=1)) is auth.LoginResult.LOCKED
+    # ...but not for the owner elsewhere: an attacker cannot lock anyone out.
+    assert attempt(PASSWORD, now + timedelta(minutes=1), "198.51.100.7") is (
+        auth.LoginResult.SIGNED_IN
+    )
+    # After the window, the right password works again from there too.
     after = now + timedelta(seconds=auth.LOCKOUT_SECONDS + 1)
-    assert login(db_session, user.email, PASSWORD, SECRET, after).user is user
-    assert user.locked_until is None
+    assert attempt(PASSWORD, after) is auth.LoginResult.SIGNED_IN
 
 
-def test_an_unknown_email_is_locked_out_the_same_way(
+def test_an_unknown_email_gets_the_same_answers_in_every_window(
     db_session: Session, structure: Structure
 ) -> None:
-    """Locking is no way to learn whether an account exists: the same answers in order."""
+    """Locking is no way to learn whether an account exists: one windowed counter for both,
+    the same answers in order, even for failures spread over several windows (the old
+    counter of failures 'in a row' for accounts had no window)."""
     new_user(db_session, structure=structure)
-    now = utcnow()
+    start = utcnow().replace(minute=0, second=0)
+    moments = [start + timedelta(minutes=4 * n) for n in range(12)]  # 44 minutes, 3+ windows
 
     def answers(email: str) -> list[auth.LoginResult]:
         return [
-            login(db_session, email, "wrong", SECRET, now).result
-            for _ in range(auth.LOCKOUT_THRESHOLD + 1)
+            auth.attempt_login(db_session, email, "wrong", SECRET, at, "192.0.2.1").result
+            for at in moments
         ]
 
+    known, unknown = answers("nadia@example.org"), answers("nobody@example.org")
+    assert known == unknown
+    assert auth.LoginResult.LOCKED not in known  # never 5 failures within one window
+    burst = [start + timedelta(hours=2)] * (auth.LOCKOUT_THRESHOLD + 1)
+    moments[:] = burst
     assert answers("nadia@example.org") == answers("nobody@example.org")
     assert answers("nobody@example.org")[-1] is auth.LoginResult.LOCKED
 
@@ -316,22 +313,16 @@ def test_every_attempt_verifies_one_hash(
         return real_verify(password_hash, password)
 
     monkeypatch.setattr(auth, "_verify", spy)
-    login(db_session, "nobody@example.org", PASSWORD, SECRET)
-    login(db_session, user.email, "wrong", SECRET)
-    user.locked_until = utcnow() + timedelta(minutes=5)
-    db_session.commit()
-    login(db_session, user.email, PASSWORD, SECRET)
-    login(db_session, user.email, "x" * (auth.MAX_PASSWORD_LENGTH + 5), SECRET)
-    assert verified == [auth._DUMMY_HASH] + [user.password_hash] * 3
+    auth.attempt_login(db_session, "nobody@example.org", PASSWORD, SECRET)
+    auth.attempt_login(db_session, user.email, "wrong", SECRET)
+    auth.attempt_login(db_session, user.email, "x" * (auth.MAX_PASSWORD_LENGTH + 5), SECRET)
+    assert verified == [auth._DUMMY_HASH] + [user.password_hash] * 2
 
 
-def test_reset_password_unlocks_and_signs_out(db_session: Session, structure: Structure) -> None:
+def test_reset_password_signs_out(db_session: Session, structure: Structure) -> None:
     user = new_user(db_session, structure=structure)
-    user.failed_logins, user.locked_until = 3, utcnow() + timedelta(minutes=5)
     before = user.password_changed_at
     auth.reset_password(db_session, user, "un tout nouveau mot de passe")
-    db_session.commit()
-    assert user.failed_logins == 0 and user.locked_until is None
     assert user.password_changed_at > before
     assert auth.authenticate(db_session, user.email, "un tout nouveau mot de passe") is user
     with pytest.raises(auth.AuthError):
@@ -341,18 +332,22 @@ def test_reset_password_unlocks_and_signs_out(db_session: Session, structure: St
 def test_parallel_wrong_passwords_are_all_counted(
     database: Database, db_session: Session, structure: Structure
 ) -> None:
+    """Check and count are one atomic step: parallel attempts cannot slip past the limit."""
     user = new_user(db_session, structure=structure)
     results: list[auth.LoginResult] = []
+    now = utcnow()
 
     def attempt() -> None:
         with database.session() as session:
-            results.append(login(session, user.email, "wrong", SECRET).result)
+            outcome = auth.attempt_login(session, user.email, "wrong", SECRET, now, "192.0.2.1")
+            results.append(outcome.result)
 
-    workers = [threading.Thread(target=attempt) for _ in range(auth.LOCKOUT_THRESHOLD)]
+    workers = [threading.Thread(target=attempt) for _ in range(auth.LOCKOUT_THRESHOLD + 3)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    assert sorted(r.value for r in results).count(auth.LoginResult.LOCKED.value) == 1
-    db_session.refresh(user)
-    assert user.locked_until is not None
+    refused = [r for r in results if r is auth.LoginResult.REFUSED]
+    assert len(refused) == auth.LOCKOUT_THRESHOLD - 1
+    right = auth.attempt_login(db_session, user.email, PASSWORD, SECRET, now, "192.0.2.1")
+    assert right.result is auth.LoginResult.LOCKED

@@ -378,5 +378,6 @@ def test_after_due_codes_fit_in_one_print_run(
     from selfcheck.paper import operations as paper
 
     assert followup.PRINT_BATCH <= paper.MAX_COPIES
+    assert followup.PRINT_BATCH * 6 <= paper.MAX_PAGES  # an after-form has 6 pages
     # The longest overdue first: 'due' and 'after_pending' both sent 10 weeks ago.
     assert len(followup.after_due_codes(db_session, structure, limit=1)) == 1

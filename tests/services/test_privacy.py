@@ -169,12 +169,10 @@ def test_erase_by_code(
     assert count(database, SecondEntry) == 0
     assert count(database, Response) == 2
     (event,) = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "erase"))
-    assert event.user_id is None and event.entity_id == person_id
+    # Who (None: the person themselves), when and why; never whom.
+    assert event.user_id is None and event.entity_id is None and event.beneficiary_id is None
     assert code not in event.changes  # erased means erased: neither code nor answers kept
-    assert json.loads(event.changes) == {
-        "requested_by": {"old": [], "new": ["person"]},
-        "responses": {"old": ["2"], "new": []},
-    }
+    assert json.loads(event.changes) == {"reason": {"old": [], "new": ["person_online"]}}
 
 
 def test_erase_refuses_unknown_and_mistyped_codes(

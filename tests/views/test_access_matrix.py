@@ -252,7 +252,11 @@ class World:
             return f"GET {url}", client.get(url)
         data: dict[str, Any] = {"csrf_token": token}
         data.update({name: make(place) for name, make in POST_FIELDS.items()})
-        return f"POST {url}", client.post(url, data=data)
+        response = client.post(url, data=data)
+        if rule.endpoint in SESSION_ENDING:
+            # Signing out revokes the session server-side: the cookie kept here is dead.
+            self.cookies.pop(role, None)
+        return f"POST {url}", response
 
 
 @pytest.fixture
@@ -282,6 +286,9 @@ def world(
     home = make_place(db_session, definition, structure, *typists(structure))
     away = make_place(db_session, definition, paris, *typists(paris))
     return World(app, home, away, accounts)
+
+
+SESSION_ENDING = frozenset({"staff_auth.logout", "staff_auth.password"})
 
 
 def routes(app: Flask) -> list[Rule]:

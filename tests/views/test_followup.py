@@ -19,7 +19,7 @@ from selfcheck.platform.models import AuditEvent, Beneficiary, Role, Structure
 from selfcheck.questionnaire.model import Definition
 from tests.services.test_followup import People, make_people
 from tests.staff import Account, add_staff, signed_in
-from tests.support import Visitor, parse_forms, path_of, text_of
+from tests.support import Visitor, parse_forms, path_of, text_of, words
 
 
 @pytest.fixture
@@ -263,16 +263,25 @@ def test_delete_a_person(
         ]
 
 
-def test_a_mediator_erases_a_person_at_their_request(
-    app: Flask, mediator: Account, people: People, database: Database
+def test_only_an_administrator_erases_and_says_why(
+    app: Flask, mediator: Account, admin: Account, people: People, database: Database
 ) -> None:
+    url = f"/staff/people/{people.due}/erase"
+    # Erasure cannot be undone: mediators neither see the link nor reach the page.
     visitor = signed_in(app, mediator)
     visitor.get(f"/staff/people/{people.due}")
-    assert f"/staff/people/{people.due}/erase" in _hrefs(visitor.html)
-    url = f"/staff/people/{people.due}/erase"
+    assert url not in _hrefs(visitor.html)
+    assert visitor.get(url).status_code == 403
+    visitor = signed_in(app, admin)
+    visitor.get(f"/staff/people/{people.due}")
+    assert url in _hrefs(visitor.html)
     assert visitor.get(url).status_code == 200
     assert "droit à l'effacement" in visitor.text
-    response = visitor.post(url)
+    without_reason = visitor.post(url)
+    assert without_reason.status_code == 422
+    assert "Choisissez pourquoi" in words(without_reason)
+    assert visitor.post(url, {"reason": "person_online"}).status_code == 422
+    response = visitor.post(url, {"reason": "consent_withdrawn"})
     assert response.status_code == 302
     visitor.follow(response)
     assert "ni son code ni ses réponses ne sont gardés" in visitor.text
@@ -280,11 +289,13 @@ def test_a_mediator_erases_a_person_at_their_request(
     with database.session() as session:
         assert session.scalar(select(Beneficiary).where(Beneficiary.code == people.due)) is None
         events = list(session.scalars(select(AuditEvent)))
-        assert [(e.action, e.entity, e.user_id) for e in events] == [
-            ("erase", "beneficiary", mediator.id)
+        # Who, when and why; never whom.
+        assert [(e.action, e.entity, e.entity_id, e.user_id) for e in events] == [
+            ("erase", "beneficiary", None, admin.id)
         ]
-        # Erased means erased: the trail says that it happened, not who or what it was.
-        assert people.due not in events[0].changes
+        assert json.loads(events[0].changes) == {
+            "reason": {"old": [], "new": ["consent_withdrawn"]}
+        }
 
 
 def test_an_admin_cannot_delete_in_another_structure(
