@@ -62,9 +62,9 @@ def pypdf_each(template: Any, batch: list[str]) -> list[bytes]:
     """The least pypdf can do per copy: clone the blank, add the stamps, write it out."""
     import pypdf
     from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
+    from selfcheck.services import codes
 
     from selfcheck.paper import stamping
-    from selfcheck.services import codes
 
     reader = pypdf.PdfReader(io.BytesIO(template.pdf))
     out: list[bytes] = []
@@ -108,11 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: load average {load_before:.2f} before the run: the CPU is shared")
     import pikepdf
     import pypdf
+    from selfcheck.services import codes, paper
 
     from selfcheck import create_app
     from selfcheck.paper import stamping
     from selfcheck.questionnaire.model import FormKind
-    from selfcheck.services import codes, paper
 
     site = "https://selfcheck.example/code"
     qr_title = "Code personnel : %(code)s"

@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, option_values, qi_values
+from selfcheck.evaluation.writers.base import Missing
 from selfcheck.paper.operations import PDF_VARIANT, PRINTABLE_DIR, LocalFetcher
 from selfcheck.questionnaire.model import Definition, FormKind, Item, Option
 
@@ -216,6 +217,24 @@ def for_data_file(codebook: Codebook, data_file: str, data_format: str) -> Codeb
     return codebook
 
 
+MISSING_CODES = tuple(m.value for m in Missing)
+
+
+def missing_rows() -> list[tuple[str, str]]:
+    """The three kinds of missing value and their code in the data files (codebook rows)."""
+    return [
+        ("", _("Question non posée (vide ; « . » dans Stata, manquant système dans SPSS)")),
+        (
+            str(Missing.NO_ANSWER.value),
+            _("Sans réponse : question posée, aucune réponse (.a dans Stata)"),
+        ),
+        (
+            str(Missing.MASKED.value),
+            _("Masqué pour l'anonymat (.b dans Stata)"),
+        ),
+    ]
+
+
 # --- Frictionless Data package ---------------------------------------------------------------
 
 
@@ -235,7 +254,8 @@ def datapackage(codebook: Codebook) -> dict[str, Any]:
             ),
         }
         if entry.values:
-            described["constraints"] = {"enum": [value.value for value in entry.values]}
+            enum = [v.value for v in entry.values if v.value not in MISSING_CODES]
+            described["constraints"] = {"enum": enum}
             described["valueLabels"] = {
                 str(value.value): value.labels[lang] for value in entry.values
             }
@@ -250,7 +270,7 @@ def datapackage(codebook: Codebook) -> dict[str, Any]:
         "path": codebook.data_file,
         "format": codebook.data_format,
         "profile": "tabular-data-resource",
-        "schema": {"fields": fields, "missingValues": [""]},
+        "schema": {"fields": fields, "missingValues": ["", *(str(c) for c in MISSING_CODES)]},
     }
     if codebook.data_format == "csv":
         resource["encoding"] = "utf-8-sig" if codebook.delimiter == ";" else "utf-8"
@@ -266,6 +286,7 @@ def datapackage(codebook: Codebook) -> dict[str, Any]:
         },
         "selfcheck:shape": codebook.shape,
         "selfcheck:anonymisation": dict(codebook.report),
+        "selfcheck:missing": dict(missing_rows()),
         "resources": [resource],
     }
     if codebook.variables:
@@ -344,6 +365,7 @@ def html(codebook: Codebook) -> str:
         codebook=codebook,
         lang=lang if lang in codebook.languages else codebook.languages[0],
         form_names=form_names(),
+        missing=missing_rows(),
     )
 
 
