@@ -159,12 +159,12 @@ def parse_filters(
                     first=EARLIEST_DATE.isoformat(),
                 )
             )
-    _whole_month(date_from, date_to, user)
     if date_from and date_to:
         if date_from > date_to:
             raise ScopeError(_l("La date de début est après la date de fin."))
         if date_to - date_from > LONGEST_RANGE:
             raise ScopeError(_l("La période choisie est trop longue (10 ans au plus)."))
+    _whole_month(date_from, date_to, user)
 
     if raw["structure"]:
         chosen = [s for s in structures if s.slug == raw["structure"]]

@@ -14,7 +14,7 @@ from selfcheck.evaluation.writers import WRITERS, Column
 from selfcheck.evaluation.writers.base import Missing, neutralised
 
 ATTACKS = [
-    "=HYPERLINK(\"http://evil.example\",\"clic\")",
+    '=HYPERLINK("http://evil.example","clic")',
     "+1+1",
     "-2+3",
     "@SUM(A1:A2)",
