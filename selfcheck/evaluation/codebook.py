@@ -255,7 +255,8 @@ def datapackage(codebook: Codebook) -> dict[str, Any]:
         }
         if entry.values:
             enum = [v.value for v in entry.values if v.value not in MISSING_CODES]
-            described["constraints"] = {"enum": enum}
+            if enum:
+                described["constraints"] = {"enum": enum}
             described["valueLabels"] = {
                 str(value.value): value.labels[lang] for value in entry.values
             }
@@ -279,7 +280,7 @@ def datapackage(codebook: Codebook) -> dict[str, Any]:
         "profile": "tabular-data-package",
         "name": "selfcheck-export",
         "title": _("Export anonymisé selfcheck"),
-        "created": codebook.created,
+        "created": _rfc3339(codebook.created),
         "selfcheck:definition": {
             "id": codebook.definition_id,
             "version": codebook.definition_version,
@@ -300,6 +301,15 @@ def datapackage(codebook: Codebook) -> dict[str, Any]:
             for entry in codebook.variables
         ]
     return package
+
+
+def _rfc3339(created: str) -> str:
+    """The codebook's "2026-03-31 14:05 UTC" as Data Package wants it (RFC 3339)."""
+    try:
+        moment = datetime.strptime(created, "%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:00Z")
 
 
 def datapackage_json(codebook: Codebook) -> bytes:
