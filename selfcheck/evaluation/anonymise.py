@@ -1,144 +1,78 @@
-"""k-anonymity of the quasi-identifiers of an export: generalise, then suppress.
+"""The anonymisation plan of an export: every column that can single someone out counts.
 
-Quasi-identifiers (QI) of a person: structure (and so department, region), and the items the
-definition marks `quasi_identifier:` (age band, gender, diploma, status, area today).
+Quasi-identifiers (QI) of a person, one value each in the plan (`qi_record`):
+- `place`: the structure, with its ladder structure -> department -> region -> national
+  (`disclosure.geography`);
+- each item with a `quasi_identifier:` (age band, gender, diploma, status, area), with the
+  ladder declared on the item;
+- per form (before, after, retro): the month it was sent (ladder `disclosure.period`: month ->
+  quarter -> year), its channel, its wording and its questionnaire version (ladders in
+  `disclosure.context`);
+- `forms`: the pattern of forms present (before only, before and after, retrospective...).
+
+The anonymity engine (`selfcheck.evaluation.anonymity`) chooses one level per QI and masks a
+few cells (`MASKED`), with the weights of `disclosure.weights` and, when the evaluator chose
+one, an analysis focus (`disclosure.focus`), so that every combination of released QI values
+is shared by at least k people, losing the least information. A last check (`_verify`) counts
+the released combinations again, the forms present taken as they show in the file (a form's
+answers show whether the person had it, even when the pattern is masked): anyone still in a
+group smaller than k is left out. Where k cannot be met, the export releases less, never
+more, and the report says how much.
+
 Direct identifiers (beneficiary code, response ids, staff) never leave; the person is named
-by `pseudonym`, an HMAC of their id under a key drawn for one export and thrown away (linked
-inside one export, not across).
-
-The rule (documented in docs/evaluation.md and in each export's report):
-1. Count people per raw QI combination in SQL (`profile_counts`): bounded by the number of
-   combinations, not the number of rows.
-2. Try the generalisation steps of the definition's `disclosure.steps` in order (geography:
-   structure, then department, then region, then national; each QI item at the step of its
-   own ladder of that name, e.g. age: 7 bands, then 3 broad bands, then none) and
-   keep the first where at most `MAX_SUPPRESSED_SHARE` of the people sit in a group smaller
-   than k (the last level otherwise).
-3. People still in a group smaller than k lose their personal QI values (age, gender,
-   diploma, status, area become missing); people still in a group smaller than k after that
-   are left out of the export. Every exported QI combination then holds at least k people.
+by `pseudonym`, an HMAC of their id under a key drawn for one export and thrown away. Rows are
+written in a random order drawn for each export (`Plan.order`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from selfcheck.evaluation import anonymity
+from selfcheck.evaluation.anonymity import MASKED
 from selfcheck.evaluation.regions import region_of
-from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
-from selfcheck.platform.models import Answer, Response, Structure
+from selfcheck.evaluation.scope import EvaluationFilters
+from selfcheck.platform.models import Structure
 from selfcheck.questionnaire.model import (
     NO_ANSWER,
     Definition,
-    DisclosureStep,
     FormKind,
     Geography,
     Item,
+    Period,
     QuasiIdentifier,
 )
 
-GEOGRAPHY_ORDER = tuple(Geography)
+if TYPE_CHECKING:
+    from selfcheck.evaluation.export import PersonAnswers
 
+FORMS = (FormKind.BEFORE, FormKind.AFTER, FormKind.RETRO)
 # The forms that describe the person (the 'after' form does not ask again).
 PROFILE_FORMS = (FormKind.BEFORE.value, FormKind.RETRO.value)
-MAX_SUPPRESSED_SHARE = 0.05
+PLACE = "place"
+FORMS_PRESENT = "forms"
+DETAILS = ("month", "channel", "wording", "version")
+DEFAULT_MAX_SUPPRESSED = 0.05
+# Number of the pattern of forms present: one bit per form (before 1, after 2, retro 4).
+FORM_BITS = {form.value: 1 << index for index, form in enumerate(FORMS)}
 
 
-@dataclass(frozen=True, init=False)
-class Profile:
-    """The raw quasi-identifiers of one person (as stored, before generalisation).
-
-    `values` follows `Definition.quasi_identifiers()`; missing trailing values are None.
-    """
-
-    structure_id: int | None
-    values: tuple[str | None, ...]
-
-    def __init__(self, structure_id: int | None, *values: str | None) -> None:
-        object.__setattr__(self, "structure_id", structure_id)
-        object.__setattr__(self, "values", tuple(values))
-
-    def value(self, index: int) -> str | None:
-        return self.values[index] if index < len(self.values) else None
+def detail_column(form: FormKind | str, detail: str) -> str:
+    return f"{FormKind(form).value}_{detail}"
 
 
-@dataclass(frozen=True)
-class Released:
-    """The quasi-identifiers as exported (None = missing), `values` as in `Profile`."""
-
-    structure: str | None
-    department: str | None
-    region: str | None
-    values: tuple[str | None, ...]
-
-    def blanked(self) -> Released:
-        return Released(self.structure, self.department, self.region, (None,) * len(self.values))
-
-
-@dataclass
-class Plan:
-    """What to do with each raw profile: its released QIs, or None (left out)."""
-
-    k: int
-    geography: str
-    # The step of the quasi-identifier ladders released (bands, broad_bands, removed).
-    age: str
-    decisions: dict[Profile, Released | None]
-    people: int
-    values_suppressed: int
-    people_suppressed: int
-    group_sizes: Counter[Released] = field(default_factory=Counter)
-    quasi_identifiers: tuple[str, ...] = ()
-
-    def release(self, profile: Profile) -> Released | None:
-        # A profile the SQL count did not see (should not happen) is left out: safe side.
-        return self.decisions.get(profile)
-
-    @property
-    def people_exported(self) -> int:
-        return self.people - self.people_suppressed
-
-    def report(self) -> dict[str, Any]:
-        return {
-            "k": self.k,
-            "people_in_scope": self.people,
-            "geography": self.geography,
-            "age": self.age,
-            "people_with_values_suppressed": self.values_suppressed,
-            "people_left_out": self.people_suppressed,
-            "people_exported": self.people_exported,
-            "smallest_group": min(self.group_sizes.values(), default=0),
-            "quasi_identifiers": ["structure", "department", "region", *self.quasi_identifiers],
-        }
-
-
-def qi_items(definition: Definition) -> tuple[Item, ...]:
-    return definition.quasi_identifiers()
-
-
-def qi_columns(definition: Definition) -> tuple[str, ...]:
-    """The exported column of each quasi-identifier item (age_band, gender, ...)."""
-    return tuple(
-        item.quasi_identifier.column
-        for item in definition.quasi_identifiers()
-        if item.quasi_identifier is not None
-    )
-
-
-def steps(definition: Definition) -> tuple[DisclosureStep, ...]:
-    """The generalisation steps to try, least information lost first (never empty)."""
-    declared = definition.disclosure.steps
-    if declared:
-        return declared
-    return tuple(DisclosureStep(g, "") for g in definition.disclosure.geography)
+def forms_pattern(forms: Iterable[str]) -> int:
+    return sum(FORM_BITS[f] for f in set(forms) if f in FORM_BITS)
 
 
 def new_key() -> bytes:
@@ -148,40 +82,6 @@ def new_key() -> bytes:
 def pseudonym(key: bytes, beneficiary_id: int) -> str:
     """Stable inside one export (same key), unlinkable across exports (fresh key each time)."""
     return hmac.new(key, str(beneficiary_id).encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def profile_counts(
-    db: Session, filters: EvaluationFilters, definition: Definition
-) -> Counter[Profile]:
-    """People per raw QI combination, counted in SQL (one row per combination comes back)."""
-    codes = [item.code for item in definition.quasi_identifiers()]
-    labels = [f"qi_{index}" for index in range(len(codes))]
-    qi_columns = [
-        func.max(
-            case(
-                (
-                    and_(
-                        Answer.variable == code,
-                        Response.form.in_(PROFILE_FORMS),
-                        Answer.value != NO_ANSWER,
-                    ),
-                    Answer.value,
-                ),
-            )
-        ).label(label)
-        for code, label in zip(codes, labels, strict=True)
-    ]
-    people = (
-        select(func.max(Response.structure_id).label("structure_id"), *qi_columns)
-        .select_from(Response)
-        .outerjoin(Answer, and_(Answer.response_id == Response.id, Answer.variable.in_(codes)))
-        .where(*response_conditions(filters))
-        .group_by(Response.beneficiary_id)
-        .subquery()
-    )
-    keys = [people.c.structure_id, *(people.c[label] for label in labels)]
-    rows = db.execute(select(*keys, func.count()).group_by(*keys))
-    return Counter({Profile(*row[:-1]): int(row[-1]) for row in rows})
 
 
 def structure_places(db: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
@@ -194,83 +94,341 @@ def structure_places(db: Session, ids: Iterable[int]) -> dict[int, tuple[str, st
     return {row.id: (row.slug, row.department) for row in rows}
 
 
-def generalise(
-    profile: Profile,
-    step: DisclosureStep,
-    places: Mapping[int, tuple[str, str]],
-    ladders: Sequence[QuasiIdentifier | None],
-) -> Released:
-    """The profile as released at `step` (each QI at its ladder's step of that name)."""
-    geography = GEOGRAPHY_ORDER.index(step.geography)
-    slug, department = places.get(profile.structure_id or -1, (None, None))
-    region = region_of(department)
-    values = tuple(
-        ladder.step(step.personal).release(profile.value(index))
-        if ladder is not None
-        else profile.value(index)
-        for index, ladder in enumerate(ladders)
-    )
-    return Released(
-        structure=slug if geography < 1 else None,
-        department=department if geography < 2 else None,
-        region=region if geography < 3 else None,
-        values=values,
-    )
+# --- the quasi-identifiers of one person ---------------------------------------------------
+
+
+def item_value(person: PersonAnswers, code: str) -> str | None:
+    """A QI item's answer: the largest over the before and retro forms; NO_ANSWER when the
+    person was asked and gave none; None when never asked."""
+    value: str | None = None
+    asked = False
+    for form in PROFILE_FORMS:
+        sent = person.forms.get(form)
+        if sent is None:
+            continue
+        for given in sent.answers.get(code, ()):
+            asked = True
+            if given != NO_ANSWER and (value is None or given > value):
+                value = given
+    return value if value is not None else (NO_ANSWER if asked else None)
+
+
+def qi_record(
+    person: PersonAnswers, places: Mapping[int, tuple[str, str]], definition: Definition
+) -> dict[str, Any]:
+    """The raw quasi-identifiers of one person, by plan column (see module doc)."""
+    slug = places.get(person.structure_id or -1, (None, None))[0]
+    record: dict[str, Any] = {PLACE: slug, FORMS_PRESENT: forms_pattern(person.forms)}
+    for item in definition.quasi_identifiers():
+        assert item.quasi_identifier is not None
+        record[item.quasi_identifier.column] = item_value(person, item.code)
+    for form in FORMS:
+        sent = person.forms.get(form.value)
+        month = sent.submitted_at.strftime("%Y-%m") if sent and sent.submitted_at else None
+        record[detail_column(form, "month")] = month
+        record[detail_column(form, "channel")] = sent.channel if sent else None
+        record[detail_column(form, "wording")] = sent.wording if sent else None
+        record[detail_column(form, "version")] = sent.version if sent else None
+    return record
+
+
+# --- ladders for the engine, from the item bank --------------------------------------------
+
+
+def _grouping(groups: Mapping[str, str]) -> Callable[[Any], Any]:
+    """A rung mapping each value to its group; values outside every group (NO_ANSWER) stay."""
+    return lambda value: groups.get(value, value)
+
+
+def ladder_rungs(qi: QuasiIdentifier) -> tuple[list[Callable[[Any], Any]], list[str]]:
+    """The engine's rungs above the raw value of a declared ladder, and their names.
+
+    The first step releases the answer as given (level 0); a `masked` step is the engine's
+    own last level; each step with groups maps an option to its group's code.
+    """
+    rungs: list[Callable[[Any], Any]] = []
+    names: list[str] = []
+    for step in qi.ladder[1:]:
+        if step.masked or not step.groups:
+            continue
+        rungs.append(_grouping({o: g.code for g in step.groups for o in g.options}))
+        names.append(step.name)
+    return rungs, names
+
+
+def _quarter(month: str) -> str:
+    year, number = month.split("-")
+    return f"{year}-T{(int(number) - 1) // 3 + 1}"
+
+
+def _year(month: str) -> str:
+    return month.split("-")[0]
+
+
+PERIOD_RUNGS: Mapping[Period, Callable[[str], str]] = {
+    Period.QUARTER: _quarter,
+    Period.YEAR: _year,
+}
+
+
+def place_value(level: Geography, slug: str, places: Mapping[str, str]) -> tuple[str, str]:
+    """The place released at `level`: (level, value), the value None-free."""
+    department = places.get(slug, "")
+    if level is Geography.STRUCTURE:
+        return (level.value, slug)
+    if level is Geography.DEPARTMENT:
+        return (level.value, department)
+    if level is Geography.REGION:
+        return (level.value, region_of(department) or "")
+    return (level.value, "")
+
+
+def engine_columns(
+    definition: Definition,
+    departments: Mapping[str, str],
+    focus: str | None = None,
+) -> list[anonymity.QuasiIdentifier]:
+    """Every QI column of the plan as the engine takes it: ladder, names and weight.
+
+    `departments`: structure slug -> department. `focus`: the code of an analysis focus of
+    the item bank (`disclosure.focus`), whose columns weigh more.
+    """
+    disclosure = definition.disclosure
+    chosen = disclosure.focus_named(focus) if focus else None
+
+    def weight(base: str) -> float:
+        w = disclosure.weight(base)
+        if chosen is not None and base in chosen.columns:
+            w *= chosen.weight
+        return w
+
+    def make_place_rung(level: Geography) -> Callable[[Any], Any]:
+        return lambda slug: place_value(level, slug, departments)
+
+    geography = [g for g in disclosure.geography if g is not Geography.STRUCTURE]
+    columns = [
+        anonymity.QuasiIdentifier(
+            PLACE,
+            ladder=[make_place_rung(g) for g in geography],
+            weight=weight(PLACE),
+            names=[g.value for g in geography],
+        )
+    ]
+    for item in definition.quasi_identifiers():
+        qi = item.quasi_identifier
+        assert qi is not None
+        rungs, names = ladder_rungs(qi)
+        columns.append(anonymity.QuasiIdentifier(qi.column, rungs, weight(qi.column), names))
+    forms_qi = disclosure.context_column(FORMS_PRESENT)
+    rungs, names = ladder_rungs(forms_qi)
+    columns.append(anonymity.QuasiIdentifier(FORMS_PRESENT, rungs, weight(FORMS_PRESENT), names))
+    periods = [p for p in disclosure.period if p is not Period.MONTH]
+    for form in FORMS:
+        columns.append(
+            anonymity.QuasiIdentifier(
+                detail_column(form, "month"),
+                [PERIOD_RUNGS[p] for p in periods],
+                weight("month"),
+                [p.value for p in periods],
+            )
+        )
+        for detail in DETAILS[1:]:
+            rungs, names = ladder_rungs(disclosure.context_column(detail))
+            columns.append(
+                anonymity.QuasiIdentifier(detail_column(form, detail), rungs, weight(detail), names)
+            )
+    return columns
+
+
+# --- the plan ------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """What an export releases: per person kept, their QI values as released, and the order."""
+
+    k: int
+    focus: str | None
+    people: int
+    release: anonymity.Release
+    decisions: dict[int, dict[str, Any]]  # beneficiary id -> released QI values
+    order: list[int]  # beneficiary ids to write, in a random order drawn for this export
+    left_out_after_check: int = 0
+    demographic_columns: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+    shares_shown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def people_exported(self) -> int:
+        return len(self.order)
+
+    @property
+    def people_left_out(self) -> int:
+        return self.people - self.people_exported
+
+    def released(self, beneficiary_id: int) -> dict[str, Any] | None:
+        return self.decisions.get(beneficiary_id)
+
+    def people_with_demographic_masked(self) -> int:
+        return sum(
+            1
+            for values in self.decisions.values()
+            if any(values.get(c) is MASKED for c in self.demographic_columns)
+        )
+
+    def report(self) -> dict[str, Any]:
+        """JSON-ready: per QI the level and the share masked; shifts of demographic shares
+        (categories of at least k people, true and released); people left out."""
+        utility = self.release.report
+        exported = max(self.people_exported, 1)
+        columns = []
+        for column in utility.columns:
+            masked = sum(
+                1 for values in self.decisions.values() if values.get(column.column) is MASKED
+            )
+            columns.append(
+                {
+                    "column": column.column,
+                    "level": column.level_name,
+                    "constant": column.constant,
+                    "masked_share": round(masked / exported, 4),
+                }
+            )
+        return {
+            "k": self.k,
+            "focus": self.focus,
+            "people_in_scope": self.people,
+            "people_exported": self.people_exported,
+            "people_left_out": self.people_left_out,
+            "people_with_demographic_masked": self.people_with_demographic_masked(),
+            "information_loss": round(utility.loss, 4),
+            "search_exhaustive": utility.exhaustive,
+            "columns": columns,
+            "shares": self.shares_shown,
+            "quasi_identifiers": list(self.columns),
+        }
+
+
+def collect(
+    db: Session, filters: EvaluationFilters, definition: Definition
+) -> tuple[list[int], list[dict[str, Any]], dict[str, str]]:
+    """(beneficiary ids, their raw QI records, structure slug -> department), one pass."""
+    from selfcheck.evaluation.export import stream_people  # export imports this module
+
+    places = structure_places(db, filters.structure_ids)
+    ids: list[int] = []
+    records: list[dict[str, Any]] = []
+    for person in stream_people(db, filters):
+        ids.append(person.beneficiary_id)
+        records.append(qi_record(person, places, definition))
+    return ids, records, dict(places.values())
 
 
 def plan(
-    counts: Mapping[Profile, int],
+    db: Session,
+    filters: EvaluationFilters,
     k: int,
-    places: Mapping[int, tuple[str, str]],
     definition: Definition,
+    focus: str | None = None,
+    *,
+    rng: random.Random | None = None,
 ) -> Plan:
-    """Choose the generalisation level, then suppress values, then people (see module doc)."""
-    ladders = [item.quasi_identifier for item in definition.quasi_identifiers()]
-    tried = steps(definition)
-    total = sum(counts.values())
-    level = tried[-1]
-    for candidate in tried:
-        groups = _group(counts, {p: generalise(p, candidate, places, ladders) for p in counts})
-        small = sum(n for n in groups.values() if n < k)
-        if small <= MAX_SUPPRESSED_SHARE * total:
-            level = candidate
-            break
-    released: dict[Profile, Released | None] = {
-        p: generalise(p, level, places, ladders) for p in counts
+    """Read the people in scope, anonymise their QIs, check the result, shuffle the order."""
+    ids, records, departments = collect(db, filters, definition)
+    return plan_records(ids, records, departments, k, definition, focus, rng=rng)
+
+
+def plan_records(
+    ids: Sequence[int],
+    records: Sequence[Mapping[str, Any]],
+    departments: Mapping[str, str],
+    k: int,
+    definition: Definition,
+    focus: str | None = None,
+    *,
+    rng: random.Random | None = None,
+) -> Plan:
+    """The plan for raw QI records (one per person, `ids` their beneficiary ids)."""
+    specs = engine_columns(definition, departments, focus)
+    max_suppressed = definition.disclosure.max_suppressed
+    release = anonymity.anonymise(records, specs, k, max_suppressed=max_suppressed)
+    names = [s.column for s in specs]
+    decisions = {
+        ids[index]: {name: row[name] for name in names}
+        for index, row in zip(release.kept, release.records, strict=True)
     }
-    groups = _group(counts, released)
-    values_suppressed = 0
-    for profile, values in released.items():
-        if values is not None and groups[values] < k:
-            released[profile] = values.blanked()
-            values_suppressed += counts[profile]
-    groups = _group(counts, released)
-    people_suppressed = 0
-    for profile, values in released.items():
-        if values is not None and groups[values] < k:
-            released[profile] = None
-            people_suppressed += counts[profile]
-            values_suppressed -= counts[profile]
-    final = _group(counts, released)
-    return Plan(
-        k=k,
-        geography=level.geography.value,
-        age=level.personal,
-        decisions=released,
-        people=total,
-        values_suppressed=values_suppressed,
-        people_suppressed=people_suppressed,
-        group_sizes=final,
-        quasi_identifiers=qi_columns(definition),
+    dropped = _verify(decisions, records, ids, k)
+    for beneficiary_id in dropped:
+        del decisions[beneficiary_id]
+    for values in decisions.values():
+        if isinstance(values.get(PLACE), str):  # the structure: its department goes with it
+            values["_department"] = departments.get(values[PLACE])
+    order = list(decisions)
+    (rng or random.SystemRandom()).shuffle(order)
+    demographics = tuple(
+        item.quasi_identifier.column
+        for item in definition.quasi_identifiers()
+        if item.quasi_identifier is not None
     )
+    result = Plan(
+        k=k,
+        focus=focus,
+        people=len(ids),
+        release=release,
+        decisions=decisions,
+        order=order,
+        left_out_after_check=len(dropped),
+        demographic_columns=demographics,
+        columns=tuple(names),
+    )
+    result.shares_shown = _shares(result, demographics, k)
+    return result
 
 
-def _group(
-    counts: Mapping[Profile, int], released: Mapping[Profile, Released | None]
-) -> Counter[Released]:
-    groups: Counter[Released] = Counter()
-    for profile, n in counts.items():
-        values = released[profile]
-        if values is not None:
-            groups[values] += n
-    return groups
+def _verify(
+    decisions: Mapping[int, Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
+    ids: Sequence[int],
+    k: int,
+) -> list[int]:
+    """People in a released combination of fewer than k, the forms present taken as they
+    show in the file (the true pattern: a form's answers show it even when masked)."""
+    pattern = {ids[i]: records[i][FORMS_PRESENT] for i in range(len(ids))}
+
+    def key(beneficiary_id: int) -> tuple[Any, ...]:
+        values = decisions[beneficiary_id]
+        return (
+            pattern[beneficiary_id],
+            *(repr(values[name]) for name in sorted(values) if name != FORMS_PRESENT),
+        )
+
+    sizes = Counter(key(b) for b in decisions)
+    return [b for b in decisions if sizes[key(b)] < k]
+
+
+def _shares(result: Plan, demographics: Sequence[str], k: int) -> dict[str, list[dict[str, Any]]]:
+    """Per demographic column: categories with at least k people both true and released."""
+    shown: dict[str, list[dict[str, Any]]] = {}
+    for column in result.release.report.columns:
+        if column.column not in demographics:
+            continue
+        rows = []
+        for share in column.shares:
+            if share.category == NO_ANSWER:
+                continue
+            if share.true_count < k or share.released_count < k:
+                continue
+            rows.append(
+                {
+                    "category": str(share.category),
+                    "true_share": round(100 * share.true_share, 1),
+                    "released_share": round(100 * share.released_share, 1),
+                    "shift": round(share.shift, 1),
+                }
+            )
+        shown[column.column] = rows
+    return shown
+
+
+def qi_items(definition: Definition) -> tuple[Item, ...]:
+    return definition.quasi_identifiers()

@@ -5,7 +5,10 @@ stays bounded whatever the number of rows; the caller sends the zip and deletes 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -26,8 +30,10 @@ from selfcheck.evaluation.scope import (
     require_at_least_k,
 )
 from selfcheck.evaluation.writers import WRITERS
-from selfcheck.platform.models import ExportLog, Role, StaffUser
+from selfcheck.platform.models import ExportLog, ExportSelection, Role, StaffUser
 from selfcheck.questionnaire.model import Definition
+
+logger = logging.getLogger(__name__)
 
 FORMAT_LABELS: Mapping[str, object] = {
     "csv": _l("CSV (UTF-8, virgules)"),
@@ -46,14 +52,33 @@ SHAPE_LABELS: Mapping[str, object] = {
 class ExportRequest:
     format: str
     shape: Shape
+    focus: str | None = None  # code of an analysis focus of the item bank
 
 
-def parse_request(args: Mapping[str, str]) -> ExportRequest:
-    """The chosen format and shape, or ScopeError (400) with a message to show."""
+def parse_request(args: Mapping[str, str], definition: Definition | None = None) -> ExportRequest:
+    """The chosen format, shape and analysis focus, or ScopeError (400) with a message."""
     chosen = (args.get("format") or "").strip()
     if chosen not in WRITERS:
         raise ScopeError(_l("Format d'export inconnu. Choisissez un format dans la liste."))
-    return ExportRequest(chosen, parse_shape(args.get("shape")))
+    focus = parse_focus(args.get("focus"), definition) if definition is not None else None
+    return ExportRequest(chosen, parse_shape(args.get("shape")), focus)
+
+
+def parse_focus(raw: str | None, definition: Definition) -> str | None:
+    """The analysis focus chosen (None: all columns weigh as the item bank says)."""
+    code = (raw or "").strip()
+    if not code:
+        return None
+    if definition.disclosure.focus_named(code) is None:
+        raise ScopeError(_l("Priorité d'analyse inconnue. Choisissez-la dans la liste."))
+    return code
+
+
+def focus_choices(definition: Definition) -> list[tuple[str, str]]:
+    """The analysis focuses offered on the export page, first "none"."""
+    return [("", _("Aucune : équilibre entre toutes les colonnes"))] + [
+        (focus.code, _(focus.label)) for focus in definition.disclosure.focus
+    ]
 
 
 def parse_shape(raw: str | None) -> Shape:
@@ -73,13 +98,49 @@ class ExportResult:
 
 
 def preview(
-    db: Session, filters: EvaluationFilters, k: int, definition: Definition
+    db: Session,
+    filters: EvaluationFilters,
+    k: int,
+    definition: Definition,
+    focus: str | None = None,
 ) -> anonymise.Plan:
-    """What an export with these filters would generalise and suppress (counts only)."""
+    """What an export with these filters would release (levels, masks, people left out)."""
     require_at_least_k(db, filters, k)
-    counts = anonymise.profile_counts(db, filters, definition)
-    places = anonymise.structure_places(db, filters.structure_ids)
-    return anonymise.plan(counts, k, places, definition)
+    return anonymise.plan(db, filters, k, definition, focus)
+
+
+def selection_hashes(secret: str | bytes, user_id: int, beneficiary_ids: list[int]) -> list[str]:
+    """Keyed hashes of the people of a selection, for this evaluator only (sorted)."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return sorted(
+        hmac.new(key, f"selection:{user_id}:{b}".encode(), hashlib.sha256).hexdigest()[:24]
+        for b in beneficiary_ids
+    )
+
+
+def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) -> None:
+    """ScopeError (422) when `people` differ from an earlier export of this evaluator by
+    more than 0 and fewer than k people (the difference would single them out)."""
+    wanted = set(people)
+    earlier = db.scalars(select(ExportSelection).where(ExportSelection.user_id == user.id))
+    for selection in earlier:
+        before = set(selection.people.split("\n")) if selection.people else set()
+        difference = len(wanted ^ before)
+        if 0 < difference < k:
+            logger.warning(
+                "export refused: differs from an earlier export by fewer than k people",
+                extra={"user_id": user.id, "earlier_export": selection.export_id, "k": k},
+            )
+            raise ScopeError(
+                _l(
+                    "Cet export différerait d'un export précédent de moins de %(k)s "
+                    "personnes : les comparer permettrait de reconnaître ces personnes. "
+                    "Rien n'a été exporté. Reprenez exactement la même sélection ou "
+                    "élargissez-la.",
+                    k=k,
+                ),
+                422,
+            )
 
 
 def run_export(
@@ -90,9 +151,21 @@ def run_export(
     request: ExportRequest,
     k: int,
     directory: Path,
+    secret: str | bytes | None = None,
 ) -> ExportResult:
-    """Write the zip bundle into `directory` (a fresh temporary folder) and log the export."""
-    plan = preview(db, filters, k, definition)
+    """Write the zip bundle into `directory` (a fresh temporary folder) and log the export.
+
+    Refused (ScopeError 422, nothing written) when the people released would differ from an
+    earlier export of this evaluator by fewer than k; `secret` keys the hashes kept for
+    that check (the app's secret key by default).
+    """
+    plan = preview(db, filters, k, definition, request.focus)
+    people = selection_hashes(
+        secret if secret is not None else current_app.secret_key or "",
+        user.id,
+        plan.order,
+    )
+    check_differencing(db, user, people, k)
     free_text = bool(user.can_read_free_text)
     layout = Layout(definition, request.shape, free_text)
     writer_class = WRITERS[request.format]
@@ -136,49 +209,91 @@ def run_export(
         report=json.dumps(report, ensure_ascii=False),
     )
     db.add(log)
-    db.flush()  # the log's id; the view commits
+    db.flush()
+    db.add(
+        ExportSelection(
+            export_id=log.id, user_id=user.id, count=len(people), people="\n".join(people)
+        )
+    )
+    db.flush()  # the view commits
     return ExportResult(zip_path, zip_path.name, written.rows, report, log.id)
 
 
 def report_lines(report: Mapping[str, Any]) -> list[str]:
-    """The anonymisation report in a few sentences (zip, screen, log page)."""
-    return [
+    """The anonymisation report in sentences (zip, screen, log page): per quasi-identifier
+    the level released and the share masked; the shift of each demographic share (categories
+    of at least k people); the people left out."""
+    if "columns" not in report:  # an export logged before every column counted
+        return [_("Seuil d'anonymat k : %(k)s.", k=report.get("k", "?"))]
+    lines = [
         _("Seuil d'anonymat k : %(k)s.", k=report["k"]),
         _("Personnes dans le périmètre : %(n)s.", n=report["people_in_scope"]),
-        _("Niveau géographique publié : %(level)s.", level=geography_label(report["geography"])),
-        _("Âge publié : %(level)s.", level=age_label(report["age"])),
-        _(
-            "Personnes dont les caractéristiques ont été masquées : %(n)s.",
-            n=report["people_with_values_suppressed"],
-        ),
-        _("Personnes écartées de l'export : %(n)s.", n=report["people_left_out"]),
         _("Personnes exportées : %(n)s.", n=report["people_exported"]),
+        _(
+            "Personnes écartées de l'export (trop rares même après masquage) : %(n)s.",
+            n=report["people_left_out"],
+        ),
+        _(
+            "Personnes dont au moins une caractéristique (âge, genre, diplôme, situation, "
+            "lieu de vie) est masquée : %(n)s.",
+            n=report["people_with_demographic_masked"],
+        ),
     ]
+    if report.get("focus"):
+        lines.append(_("Priorité d'analyse : %(focus)s.", focus=report["focus"]))
+    for column in report["columns"]:
+        if column["constant"]:
+            lines.append(
+                _(
+                    "%(column)s : publié tel quel (même valeur pour tout le monde).",
+                    column=column["column"],
+                )
+            )
+            continue
+        lines.append(
+            _(
+                "%(column)s : niveau « %(level)s », %(share)s %% des personnes masquées.",
+                column=column["column"],
+                level=level_label(column["level"]),
+                share=f"{100 * column['masked_share']:.1f}",
+            )
+        )
+    for column, shares in report.get("shares", {}).items():
+        for share in shares:
+            lines.append(
+                _(
+                    "%(column)s = %(category)s : %(true)s %% en vrai, %(released)s %% publié "
+                    "(écart %(shift)s points).",
+                    column=column,
+                    category=share["category"],
+                    true=share["true_share"],
+                    released=share["released_share"],
+                    shift=share["shift"],
+                )
+            )
+    return lines
+
+
+LEVEL_LABELS: Mapping[str, object] = {
+    "raw": _l("tel quel"),
+    "masked": _l("masqué pour tous"),
+    "department": _l("département (structures regroupées)"),
+    "region": _l("région (départements regroupés)"),
+    "national": _l("national (aucun lieu)"),
+    "quarter": _l("trimestre"),
+    "year": _l("année"),
+    "broad_bands": _l("grandes tranches"),
+    "grouped": _l("modalités regroupées"),
+    "online_or_not": _l("en ligne ou non"),
+}
+
+
+def level_label(level: str) -> str:
+    return str(LEVEL_LABELS.get(level, level))
 
 
 def report_text(report: Mapping[str, Any]) -> str:
     return "\n".join(report_lines(report)) + "\n"
-
-
-GEOGRAPHY_LABELS: Mapping[str, object] = {
-    "structure": _l("structure"),
-    "department": _l("département (structures regroupées)"),
-    "region": _l("région (départements regroupés)"),
-    "national": _l("national (aucun lieu)"),
-}
-AGE_LEVEL_LABELS: Mapping[str, object] = {
-    "bands": _l("tranches d'âge du questionnaire"),
-    "broad_bands": _l("trois grandes tranches (moins de 25 ans, 25 à 59 ans, 60 ans ou plus)"),
-    "removed": _l("retiré"),
-}
-
-
-def geography_label(level: str) -> str:
-    return str(GEOGRAPHY_LABELS.get(level, level))
-
-
-def age_label(level: str) -> str:
-    return str(AGE_LEVEL_LABELS.get(level, level))
 
 
 def export_log(db: Session, user: StaffUser, limit: int = 200) -> list[ExportLog]:

@@ -22,6 +22,7 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 
 from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, qi_values
+from selfcheck.evaluation.writers.base import Missing
 from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import printing
 from selfcheck.questionnaire.answer_types import option_values
@@ -216,6 +217,24 @@ def for_data_file(codebook: Codebook, data_file: str, data_format: str) -> Codeb
     return codebook
 
 
+MISSING_CODES = tuple(m.value for m in Missing)
+
+
+def missing_rows() -> list[tuple[str, str]]:
+    """The three kinds of missing value and their code in the data files (codebook rows)."""
+    return [
+        ("", _("Question non posée (vide ; « . » dans Stata, manquant système dans SPSS)")),
+        (
+            str(Missing.NO_ANSWER.value),
+            _("Sans réponse : question posée, aucune réponse (.a dans Stata)"),
+        ),
+        (
+            str(Missing.MASKED.value),
+            _("Masqué pour l'anonymat (.b dans Stata)"),
+        ),
+    ]
+
+
 # --- Frictionless Data package ---------------------------------------------------------------
 
 
@@ -235,7 +254,9 @@ def datapackage(codebook: Codebook) -> dict[str, Any]:
             ),
         }
         if entry.values:
-            described["constraints"] = {"enum": [value.value for value in entry.values]}
+            enum = [v.value for v in entry.values if v.value not in MISSING_CODES]
+            if enum:
+                described["constraints"] = {"enum": enum}
             described["valueLabels"] = {
                 str(value.value): value.labels[lang] for value in entry.values
             }
@@ -250,7 +271,7 @@ def datapackage(codebook: Codebook) -> dict[str, Any]:
         "path": codebook.data_file,
         "format": codebook.data_format,
         "profile": "tabular-data-resource",
-        "schema": {"fields": fields, "missingValues": [""]},
+        "schema": {"fields": fields, "missingValues": ["", *(str(c) for c in MISSING_CODES)]},
     }
     if codebook.data_format == "csv":
         resource["encoding"] = "utf-8-sig" if codebook.delimiter == ";" else "utf-8"
@@ -259,13 +280,14 @@ def datapackage(codebook: Codebook) -> dict[str, Any]:
         "profile": "tabular-data-package",
         "name": "selfcheck-export",
         "title": _("Export anonymisé selfcheck"),
-        "created": codebook.created,
+        "created": _rfc3339(codebook.created),
         "selfcheck:definition": {
             "id": codebook.definition_id,
             "version": codebook.definition_version,
         },
         "selfcheck:shape": codebook.shape,
         "selfcheck:anonymisation": dict(codebook.report),
+        "selfcheck:missing": dict(missing_rows()),
         "resources": [resource],
     }
     if codebook.variables:
@@ -279,6 +301,15 @@ def datapackage(codebook: Codebook) -> dict[str, Any]:
             for entry in codebook.variables
         ]
     return package
+
+
+def _rfc3339(created: str) -> str:
+    """The codebook's "2026-03-31 14:05 UTC" as Data Package wants it (RFC 3339)."""
+    try:
+        moment = datetime.strptime(created, "%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:00Z")
 
 
 def datapackage_json(codebook: Codebook) -> bytes:
@@ -309,6 +340,7 @@ def html(codebook: Codebook) -> str:
         codebook=codebook,
         lang=lang if lang in codebook.languages else codebook.languages[0],
         form_names=form_names(),
+        missing=missing_rows(),
     )
 
 

@@ -17,6 +17,7 @@ person at a time: memory depends on one person's answers, not on how many there 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,9 +31,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import anonymise
-from selfcheck.evaluation.anonymise import Plan, Profile, Released
+from selfcheck.evaluation.anonymise import Plan
+from selfcheck.evaluation.anonymity import MASKED
+from selfcheck.evaluation.regions import region_of
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.evaluation.writers import Column
+from selfcheck.evaluation.writers.base import Missing
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_SHORT_LABELS
 from selfcheck.platform.models import Answer, Channel, Response
 from selfcheck.questionnaire.answer_types import ExportKind, option_values
@@ -43,6 +47,7 @@ FORM_NUMBERS = {form.value: index + 1 for index, form in enumerate(FORMS)}
 CHANNELS = tuple(channel.value for channel in Channel)
 WORDINGS = ("standard", "easy")
 BATCH = 2000
+PEOPLE_PER_QUERY = 100  # people read at once when writing in the plan's random order
 TEXT_WIDTH = 2000  # UTF-8 bytes: 500 characters of free text at most
 
 FORM_LABELS = FORM_SHORT_LABELS
@@ -134,6 +139,39 @@ def qi_values(item: Item) -> dict[str, int]:
     return values
 
 
+def context_values(definition: Definition, detail: str, raw: Sequence[str]) -> dict[str, int]:
+    """Exported number of each value of a context column (channel...) and of its groups."""
+    values = {code: index + 1 for index, code in enumerate(raw)}
+    first = max(GROUP_FIRST_VALUE, len(values) + 1)
+    for step in definition.disclosure.context_column(detail).ladder:
+        for group in step.groups:
+            values.setdefault(group.code, first + len(values) - len(raw))
+    return values
+
+
+def context_labels(
+    definition: Definition, detail: str, labels: Mapping[str, object]
+) -> tuple[tuple[int, str], ...]:
+    values = context_values(definition, detail, list(labels))
+    out = [(values[code], str(label)) for code, label in labels.items()]
+    for step in definition.disclosure.context_column(detail).ladder:
+        out += [(values[g.code], str(_(g.label))) for g in step.groups]
+    return tuple(out)
+
+
+def forms_present_labels() -> tuple[tuple[int, str], ...]:
+    """The pattern of forms present: one bit per form (1 before, 2 after, 4 retro)."""
+    labels = []
+    for number in range(1, 1 << len(FORMS)):
+        names = [
+            str(FORM_LABELS[form.value])
+            for form in FORMS
+            if number & anonymise.FORM_BITS[form.value]
+        ]
+        labels.append((number, " + ".join(names)))
+    return tuple(labels)
+
+
 def qi_columns(definition: Definition) -> list[Column]:
     def item_column(item: Item) -> Column:
         assert item.quasi_identifier is not None
@@ -147,14 +185,35 @@ def qi_columns(definition: Definition) -> list[Column]:
         Column("department", _("Département"), "str", width=3),
         Column("region", _("Région (code INSEE)"), "str", width=3),
         *(item_column(item) for item in definition.quasi_identifiers()),
+        Column(
+            anonymise.FORMS_PRESENT,
+            _("Questionnaires remplis par la personne"),
+            "int",
+            forms_present_labels(),
+        ),
     ]
 
 
-def form_detail_columns(prefix: str) -> list[Column]:
+def form_detail_columns(prefix: str, definition: Definition) -> list[Column]:
     return [
-        Column(f"{prefix}month", _("Mois de l'envoi (AAAA-MM)"), "str", width=7),
-        Column(f"{prefix}channel", _("Mode de passation"), "int", _labelled(CHANNEL_LABELS)),
-        Column(f"{prefix}wording", _("Version du texte"), "int", _labelled(WORDING_LABELS)),
+        Column(
+            f"{prefix}month",
+            _("Période de l'envoi (AAAA-MM mois, AAAA-Tn trimestre, AAAA année)"),
+            "str",
+            width=7,
+        ),
+        Column(
+            f"{prefix}channel",
+            _("Mode de passation"),
+            "int",
+            context_labels(definition, "channel", CHANNEL_LABELS),
+        ),
+        Column(
+            f"{prefix}wording",
+            _("Version du texte"),
+            "int",
+            context_labels(definition, "wording", WORDING_LABELS),
+        ),
         Column(f"{prefix}version", _("Version du questionnaire"), "str", width=32),
     ]
 
@@ -169,6 +228,10 @@ class Layout:
         self.fields = {form: form_fields(definition, form, free_text) for form in FORMS}
         self.qi_items = definition.quasi_identifiers()
         self.qi_values = [qi_values(item) for item in self.qi_items]
+        self.detail_values = {
+            "channel": context_values(definition, "channel", CHANNELS),
+            "wording": context_values(definition, "wording", WORDINGS),
+        }
         self.value_maps: dict[str, dict[str, int]] = {}
         for item in definition.items():
             if item.options:
@@ -178,13 +241,13 @@ class Layout:
         if shape is Shape.WIDE:
             columns = list(head)
             for form in FORMS:
-                columns += form_detail_columns(f"{form.value}_")
+                columns += form_detail_columns(f"{form.value}_", definition)
                 columns += [field_column(f, form) for f in self.fields[form]]
         else:
             columns = [
                 *head,
                 Column("form", _("Questionnaire"), "int", _labelled(FORM_LABELS)),
-                *form_detail_columns(""),
+                *form_detail_columns("", definition),
                 Column(
                     "variable",
                     _("Variable (voir le dictionnaire des variables)"),
@@ -195,31 +258,66 @@ class Layout:
             ]
             if free_text:
                 columns.append(Column("text", _("Réponse libre"), "str", width=TEXT_WIDTH))
-        self.columns = columns
+        self.columns = [with_missing_labels(column) for column in columns]
 
-    def qi_cells(self, pseudonym: str, released: Released) -> list[Any]:
-        values = list(released.values) + [None] * (len(self.qi_values) - len(released.values))
+    def qi_cells(self, pseudonym: str, released: Mapping[str, Any]) -> list[Any]:
+        """The head of every row of a person: pseudonym, place, QI items, forms present."""
+        place = released.get(anonymise.PLACE)
+        structure: str | Missing = Missing.MASKED
+        department: str | Missing = Missing.MASKED
+        region: str | Missing = Missing.MASKED
+        if isinstance(place, str):  # the structure itself
+            structure = place
+            department = released.get("_department", Missing.MASKED)
+        elif isinstance(place, tuple):
+            level, value = place
+            if level == "department":
+                department = value
+            elif level == "region":
+                region = value
+        if isinstance(department, str):
+            region = region_of(department) or Missing.MASKED
+        items = []
+        for item, numbers in zip(self.qi_items, self.qi_values, strict=True):
+            assert item.quasi_identifier is not None
+            items.append(_coded(released.get(item.quasi_identifier.column), numbers))
+        forms = released.get(anonymise.FORMS_PRESENT)
         return [
             pseudonym,
-            released.structure,
-            released.department,
-            released.region,
-            *(
-                numbers.get(value) if value is not None else None
-                for numbers, value in zip(self.qi_values, values, strict=False)
-            ),
+            structure,
+            department,
+            region,
+            *items,
+            Missing.MASKED if forms is MASKED else forms,
         ]
 
-    def cell(self, field: Field, answers: Mapping[str, list[str]]) -> int | str | None:
-        given = answers.get(field.variable.code)  # NO_ANSWER already left out when read
+    def details(self, released: Mapping[str, Any], form: FormKind) -> list[Any]:
+        """The month, channel, wording and version of one form, as released."""
+        month = released.get(anonymise.detail_column(form, "month"))
+        channel = released.get(anonymise.detail_column(form, "channel"))
+        wording = released.get(anonymise.detail_column(form, "wording"))
+        version = released.get(anonymise.detail_column(form, "version"))
+        return [
+            Missing.MASKED if month is MASKED else month,
+            _coded(channel, self.detail_values["channel"]),
+            _coded(wording, self.detail_values["wording"]),
+            Missing.MASKED if version is MASKED else version,
+        ]
+
+    def cell(self, field: Field, answers: Mapping[str, list[str]]) -> int | str | Missing | None:
+        given = answers.get(field.variable.code)
         if not given:
-            return None
+            return None  # not asked
+        if given == [NO_ANSWER]:
+            return Missing.NO_ANSWER
         item = field.item
         return item.type.export_value(
             item, given, field.option, self.value_maps.get(item.code, _NO_VALUES)
         )
 
-    def rows(self, person: PersonAnswers, head: list[Any]) -> Iterator[list[Any]]:
+    def rows(
+        self, person: PersonAnswers, head: list[Any], released: Mapping[str, Any]
+    ) -> Iterator[list[Any]]:
         if self.shape is Shape.WIDE:
             row = list(head)
             for form in FORMS:
@@ -227,7 +325,7 @@ class Layout:
                 if sent is None:
                     row += [None] * (4 + len(self.fields[form]))
                     continue
-                row += sent.details()
+                row += self.details(released, form)
                 row += [self.cell(field, sent.answers) for field in self.fields[form]]
             yield row
             return
@@ -235,14 +333,14 @@ class Layout:
             sent = person.forms.get(form.value)
             if sent is None:
                 continue
-            details = [FORM_NUMBERS[form.value], *sent.details()]
+            details = [FORM_NUMBERS[form.value], *self.details(released, form)]
             for field in self.fields[form]:
                 value = self.cell(field, sent.answers)
                 if value is None:
                     continue
                 if isinstance(value, str):
                     yield [*head, *details, field.suffix, None, value]
-                elif self.free_text:
+                elif (isinstance(value, Missing) and self.free_text) or self.free_text:
                     yield [*head, *details, field.suffix, value, None]
                 else:
                     yield [*head, *details, field.suffix, value]
@@ -256,12 +354,6 @@ class SentForm:
     submitted_at: datetime | None
     answers: dict[str, list[str]]
 
-    def details(self) -> list[Any]:
-        month = self.submitted_at.strftime("%Y-%m") if self.submitted_at else None
-        channel = CHANNELS.index(self.channel) + 1 if self.channel in CHANNELS else None
-        wording = WORDINGS.index(self.wording) + 1 if self.wording in WORDINGS else None
-        return [month, channel, wording, self.version]
-
 
 @dataclass
 class PersonAnswers:
@@ -269,25 +361,15 @@ class PersonAnswers:
     structure_id: int | None
     forms: dict[str, SentForm]
 
-    def profile(self, codes: Sequence[str]) -> Profile:
-        """The same rule as `anonymise.profile_counts` (max over before/retro answers).
 
-        `codes`: the quasi-identifier items, as `Definition.quasi_identifiers()`.
-        """
-        values: dict[str, str] = {}
-        for form in anonymise.PROFILE_FORMS:
-            sent = self.forms.get(form)
-            if sent is None:
-                continue
-            for item in codes:
-                for value in sent.answers.get(item, ()):
-                    if item not in values or value > values[item]:
-                        values[item] = value
-        return Profile(self.structure_id, *(values.get(item) for item in codes))
-
-
-def stream_people(db: Session, filters: EvaluationFilters) -> Iterator[PersonAnswers]:
-    """Every person in scope with their submitted answers, one at a time (server-side cursor)."""
+def stream_people(
+    db: Session, filters: EvaluationFilters, people: Sequence[int] | None = None
+) -> Iterator[PersonAnswers]:
+    """Every person in scope (or only `people`, by beneficiary id) with their submitted
+    answers, one at a time (server-side cursor). NO_ANSWER is kept (a distinct missing)."""
+    conditions = response_conditions(filters)
+    if people is not None:
+        conditions.append(Response.beneficiary_id.in_(list(people)))
     query = (
         select(
             Response.beneficiary_id,
@@ -302,7 +384,7 @@ def stream_people(db: Session, filters: EvaluationFilters) -> Iterator[PersonAns
         )
         .select_from(Response)
         .outerjoin(Answer, Answer.response_id == Response.id)
-        .where(*response_conditions(filters))
+        .where(*conditions)
         .order_by(Response.beneficiary_id, Response.form)
         .execution_options(yield_per=BATCH, stream_results=True)
     )
@@ -317,7 +399,7 @@ def stream_people(db: Session, filters: EvaluationFilters) -> Iterator[PersonAns
             sent = forms.get(form)
             if sent is None:
                 sent = forms[form] = SentForm(channel, wording, version, sent_at, {})
-            if variable is not None and value != NO_ANSWER:
+            if variable is not None:
                 sent.answers.setdefault(variable, []).append(value)
         yield person
     result.close()
@@ -338,16 +420,48 @@ def write_rows(
     key: bytes,
     write: Callable[[Sequence[Any]], None],
 ) -> Written:
-    """Stream every exported row of the scope into `write`; people left out are skipped."""
+    """Write the people of the plan into `write`, in the plan's random order.
+
+    People are read `PEOPLE_PER_QUERY` at a time: memory depends on that many people's
+    answers, not on how many there are. People left out by the plan are never read.
+    """
     rows = people = 0
-    codes = [item.code for item in layout.qi_items]
-    for person in stream_people(db, filters):
-        released = plan.release(person.profile(codes))
-        if released is None:
-            continue
-        people += 1
-        head = layout.qi_cells(anonymise.pseudonym(key, person.beneficiary_id), released)
-        for row in layout.rows(person, head):
-            write(row)
-            rows += 1
+    for start in range(0, len(plan.order), PEOPLE_PER_QUERY):
+        batch = plan.order[start : start + PEOPLE_PER_QUERY]
+        found = {p.beneficiary_id: p for p in stream_people(db, filters, batch)}
+        for beneficiary_id in batch:
+            person = found.pop(beneficiary_id, None)
+            released = plan.released(beneficiary_id)
+            if person is None or released is None:
+                continue
+            people += 1
+            head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
+            for row in layout.rows(person, head, released):
+                write(row)
+                rows += 1
     return Written(rows, people, plan)
+
+
+MISSING_LABELS: Mapping[Missing, object] = {
+    Missing.NO_ANSWER: _l("Sans réponse (question posée)"),
+    Missing.MASKED: _l("Masqué pour l'anonymat"),
+}
+
+
+def with_missing_labels(column: Column) -> Column:
+    """A number column labels the missing codes too (a question not asked stays empty)."""
+    if column.kind != "int":
+        return column
+    extra = tuple((missing.value, str(label)) for missing, label in MISSING_LABELS.items())
+    return dataclasses.replace(column, value_labels=column.value_labels + extra)
+
+
+def _coded(value: Any, numbers: Mapping[str, int]) -> int | Missing | None:
+    """A released QI value as its exported number (or the missing it stands for)."""
+    if value is None:
+        return None
+    if value is MASKED:
+        return Missing.MASKED
+    if value == NO_ANSWER:
+        return Missing.NO_ANSWER
+    return numbers.get(value)

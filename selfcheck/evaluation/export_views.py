@@ -27,7 +27,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from selfcheck.accounts.permissions import Permission, requires
 from selfcheck.evaluation import bundle, codebook
-from selfcheck.evaluation.scope import ScopeError
+from selfcheck.evaluation.scope import ScopeError, require_complement_at_least_k
 from selfcheck.evaluation.view_support import (
     current_filters,
     evaluator,
@@ -48,6 +48,8 @@ def _choices() -> dict[str, Any]:
         "shape_choices": [(code, str(label)) for code, label in bundle.SHAPE_LABELS.items()],
         "chosen_format": request.args.get("format", "xlsx"),
         "chosen_shape": request.args.get("shape", "wide"),
+        "focus_choices": bundle.focus_choices(current_app.extensions["selfcheck.definition"]),
+        "chosen_focus": request.args.get("focus", ""),
         "k": k_threshold(),
     }
 
@@ -57,11 +59,14 @@ def _choices() -> dict[str, Any]:
 def index() -> str | tuple[str, int]:
     try:
         filters = current_filters()
+        definition = current_app.extensions["selfcheck.definition"]
+        require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
         plan = bundle.preview(
             get_session(),
             filters,
             k_threshold(),
-            current_app.extensions["selfcheck.definition"],
+            definition,
+            bundle.parse_focus(request.args.get("focus"), definition),
         )
     except ScopeError as error:
         return render_scope_error(TEMPLATE, error, **_choices())
@@ -84,7 +89,8 @@ def download() -> WerkzeugResponse | tuple[str, int]:
     folder = Path(tempfile.mkdtemp(prefix="selfcheck-export-"))
     try:
         filters = current_filters()
-        chosen = bundle.parse_request(request.args)
+        require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
+        chosen = bundle.parse_request(request.args, current_app.extensions["selfcheck.definition"])
         result = bundle.run_export(
             get_session(),
             current_app.extensions["selfcheck.definition"],
@@ -136,6 +142,7 @@ def codebook_page() -> str | tuple[str, int]:
         shape=shape.value,
         lang=str(get_locale()),
         form_names=codebook.form_names(),
+        missing=codebook.missing_rows(),
         shape_choices=shapes,
     )
 

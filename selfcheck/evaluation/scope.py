@@ -8,6 +8,8 @@ conditions that select the submitted responses in scope; aggregates build on the
 
 from __future__ import annotations
 
+import calendar
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -28,6 +30,8 @@ from selfcheck.platform.models import (
 )
 from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.model import FormKind
+
+logger = logging.getLogger(__name__)
 
 # Nothing was collected before the product existed; a range longer than this is a typo.
 EARLIEST_DATE = date(2020, 1, 1)
@@ -90,16 +94,43 @@ def allowed_structures(db: Session, user: StaffUser) -> list[Structure]:
     return [s for s in structures if can_access_structure(user, s)]
 
 
-def _parse_date(raw: str, label: object) -> date:
+def _parse_date(raw: str, label: object, *, end: bool = False) -> date:
+    """A date of the filter: AAAA-MM (the month's first day, or last day for `end`) or
+    AAAA-MM-JJ, which must then fall on that edge of a month (see `_whole_month`)."""
     try:
+        if len(raw) == 7 and raw[4] == "-":
+            first = date.fromisoformat(raw + "-01")
+            if end:
+                return first.replace(day=calendar.monthrange(first.year, first.month)[1])
+            return first
         return date.fromisoformat(raw)
     except ValueError:
         raise ScopeError(
             _l(
-                "La date « %(label)s » doit s'écrire AAAA-MM-JJ, par exemple 2026-03-31.",
+                "La date « %(label)s » doit s'écrire AAAA-MM (un mois entier) ou AAAA-MM-JJ, "
+                "par exemple 2026-03.",
                 label=label,
             )
         ) from None
+
+
+def _whole_month(date_from: date | None, date_to: date | None, user: StaffUser) -> None:
+    """Dates filter whole months only: two selections a day apart would differ by the few
+    people who sent a form that day (differencing). ScopeError 422 otherwise, logged."""
+    bad_start = date_from is not None and date_from.day != 1
+    bad_end = (
+        date_to is not None and date_to.day != calendar.monthrange(date_to.year, date_to.month)[1]
+    )
+    if bad_start or bad_end:
+        logger.warning("filter refused: dates finer than a month", extra={"user_id": user.id})
+        raise ScopeError(
+            _l(
+                "Les dates filtrent des mois entiers : la période doit commencer le premier "
+                "jour d'un mois et finir le dernier jour d'un mois (ou s'écrire AAAA-MM). "
+                "Un filtre plus fin permettrait de reconnaître des personnes par différence."
+            ),
+            422,
+        )
 
 
 def _choice(raw: str, allowed: set[str], message: object) -> str:
@@ -119,7 +150,7 @@ def parse_filters(
         raise ScopeError(_l("Votre compte n'a accès à aucune structure. Demandez un accès."), 403)
 
     date_from = _parse_date(raw["from"], _l("du")) if raw["from"] else None
-    date_to = _parse_date(raw["to"], _l("au")) if raw["to"] else None
+    date_to = _parse_date(raw["to"], _l("au"), end=True) if raw["to"] else None
     for day in (date_from, date_to):
         if day is not None and not (EARLIEST_DATE <= day <= today + timedelta(days=1)):
             raise ScopeError(
@@ -133,6 +164,7 @@ def parse_filters(
             raise ScopeError(_l("La date de début est après la date de fin."))
         if date_to - date_from > LONGEST_RANGE:
             raise ScopeError(_l("La période choisie est trop longue (10 ans au plus)."))
+    _whole_month(date_from, date_to, user)
 
     if raw["structure"]:
         chosen = [s for s in structures if s.slug == raw["structure"]]
@@ -216,6 +248,32 @@ def require_at_least_k(db: Session, filters: EvaluationFilters, k: int) -> int:
             422,
         )
     return people
+
+
+def require_complement_at_least_k(
+    db: Session, user: StaffUser, filters: EvaluationFilters, k: int
+) -> None:
+    """ScopeError (422) when the people of the evaluator's whole scope NOT in this selection
+    are more than 0 and fewer than k: the whole scope minus this view would show them."""
+    if not any(filters.raw.values()):
+        return  # no filter: the selection is the whole scope
+    everyone = parse_filters(db, user, {})
+    complement = count_people(db, everyone) - count_people(db, filters)
+    if 0 < complement < k:
+        logger.warning(
+            "view refused: its complement in the scope has fewer than k people",
+            extra={"user_id": user.id, "k": k},
+        )
+        raise ScopeError(
+            _l(
+                "Ces filtres laissent de côté moins de %(k)s personnes de votre périmètre : "
+                "comparer ce résultat à celui de tout le périmètre permettrait de les "
+                "reconnaître. Rien n'est affiché. Élargissez ou resserrez davantage la "
+                "sélection.",
+                k=k,
+            ),
+            422,
+        )
 
 
 def structures_for_choice(db: Session, user: StaffUser) -> Sequence[Structure]:

@@ -18,7 +18,11 @@ from selfcheck.evaluation.dashboard import (
     build_dashboard,
     table_csv,
 )
-from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
+from selfcheck.evaluation.scope import (
+    EvaluationFilters,
+    ScopeError,
+    require_complement_at_least_k,
+)
 from selfcheck.evaluation.view_support import (
     current_filters,
     evaluator,
@@ -38,6 +42,7 @@ UNKNOWN_TABLE = _l("Ce tableau n'existe pas. Choisissez un tableau depuis le tab
 def _dashboard(only: list[str] | None = None) -> tuple[EvaluationFilters, Dashboard]:
     """The protected dashboard of this request's filters (ScopeError if it cannot be shown)."""
     filters = current_filters()
+    require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
     cache = current_app.extensions.setdefault(CACHE_KEY, DashboardCache())
     board = build_dashboard(
         get_session(),

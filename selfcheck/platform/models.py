@@ -349,6 +349,28 @@ class ExportLog(Base):
     user: Mapped[StaffUser | None] = relationship()
 
 
+class ExportSelection(Base):
+    """The people released by one export, as keyed hashes (never ids nor codes).
+
+    `people` holds the sorted HMACs (under the app secret, with the evaluator's id) of the
+    people in the export, one per line: enough to refuse a later export by the same
+    evaluator whose people differ from this one by fewer than k (differencing), nothing more.
+    """
+
+    __tablename__ = "export_selection"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    export_id: Mapped[int] = mapped_column(
+        ForeignKey("export_log.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    count: Mapped[int] = mapped_column(default=0)
+    people: Mapped[str] = mapped_column(Text, default="")
+
+
 class RateLimitHit(Base):
     """Counters for rate limits shared by every app instance (login, code entry).
 

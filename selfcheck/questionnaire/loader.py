@@ -22,6 +22,7 @@ from selfcheck.questionnaire.model import (
     PRE_SUFFIX,
     SHARED_ROLES,
     TAG_ROLES,
+    AnalysisFocus,
     Condition,
     Definition,
     Disclosure,
@@ -239,7 +240,15 @@ def _role_problems(raw: dict[str, Any]) -> list[str]:
             "disclosure (disclosure.columns): must list the column of every item with a "
             f"quasi_identifier, once each: {', '.join(quasi) or 'none'}"
         )
-    for index, (geography, step) in enumerate(disclosure["steps"]):
+    known = {*quasi, "place", "month", *(c["column"] for c in disclosure.get("context", ()))}
+    for index, focus in enumerate(disclosure.get("focus", ())):
+        for column in focus["columns"]:
+            if column not in known:
+                problems.append(
+                    f"disclosure › focus {focus['code']} (disclosure.focus.{index}): "
+                    f"{column!r} is not a quasi-identifying column ({', '.join(sorted(known))})"
+                )
+    for index, (geography, step) in enumerate(disclosure.get("steps", ())):
         where = f"disclosure › step {index + 1} (disclosure.steps.{index})"
         if geography not in disclosure["geography"]:
             problems.append(f"{where}: geography {geography!r} is not in disclosure.geography")
@@ -426,18 +435,31 @@ def _build(
         titles={FormKind(kind): titles.get(kind, title) for kind, title in raw["titles"].items()},
         wording=wording,
         texts=texts,
-        disclosure=_disclosure(raw.get("disclosure")),
+        disclosure=_disclosure(raw.get("disclosure"), wording),
     )
 
 
-def _disclosure(raw: Mapping[str, Any] | None) -> Disclosure:
+def _disclosure(raw: Mapping[str, Any] | None, wording: Wording = Wording.STANDARD) -> Disclosure:
     if raw is None:
         return Disclosure()
+    context = (_quasi_identifier(c, wording) for c in raw.get("context", ()))
     return Disclosure(
         geography=tuple(Geography(name) for name in raw["geography"]),
         period=tuple(Period(name) for name in raw["period"]),
         columns=tuple(raw["columns"]),
-        steps=tuple(DisclosureStep(Geography(g), step) for g, step in raw["steps"]),
+        steps=tuple(DisclosureStep(Geography(g), step) for g, step in raw.get("steps", ())),
+        max_suppressed=float(raw.get("max_suppressed", 0.05)),
+        weights=tuple((name, float(w)) for name, w in raw.get("weights", {}).items()),
+        context=tuple(c for c in context if c is not None),
+        focus=tuple(
+            AnalysisFocus(
+                code=f["code"],
+                label=_text(f, "label", wording),
+                columns=tuple(f["columns"]),
+                weight=float(f["weight"]),
+            )
+            for f in raw.get("focus", ())
+        ),
     )
 
 

@@ -231,6 +231,16 @@ class DisclosureStep:
 
 
 @dataclass(frozen=True)
+class AnalysisFocus:
+    """Columns an evaluator may ask to keep finest: they weigh `weight` times more."""
+
+    code: str
+    label: str
+    columns: tuple[str, ...]
+    weight: float
+
+
+@dataclass(frozen=True)
 class Disclosure:
     """The ladders of the columns that are not items (`disclosure:` in the definition)."""
 
@@ -238,8 +248,27 @@ class Disclosure:
     period: tuple[Period, ...] = tuple(Period)
     # Export column order of the quasi-identifier items (their `quasi_identifier.column`).
     columns: tuple[str, ...] = ()
-    # Tried in order, least information lost first.
+    # Former fixed steps (geography, personal step); the anonymiser no longer uses them.
     steps: tuple[DisclosureStep, ...] = ()
+    # Share of people whose cells may be masked one by one, at most.
+    max_suppressed: float = 0.05
+    # Cost of coarsening or masking a column relative to 1 (`place`, `month`, item columns,
+    # context columns); a column not listed weighs 1.
+    weights: tuple[tuple[str, float], ...] = ()
+    # Quasi-identifying columns that are not items (forms present, channel, wording...),
+    # their ladder's groups naming stored values.
+    context: tuple[QuasiIdentifier, ...] = ()
+    focus: tuple[AnalysisFocus, ...] = ()
+
+    def weight(self, column: str) -> float:
+        return dict(self.weights).get(column, 1.0)
+
+    def context_column(self, column: str) -> QuasiIdentifier:
+        """The context column named `column` (one without a ladder when not declared)."""
+        return next((c for c in self.context if c.column == column), QuasiIdentifier(column))
+
+    def focus_named(self, code: str) -> AnalysisFocus | None:
+        return next((f for f in self.focus if f.code == code), None)
 
 
 @dataclass(frozen=True)

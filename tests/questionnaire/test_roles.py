@@ -8,7 +8,6 @@ option codes differ from the shipped questionnaire's.
 from __future__ import annotations
 
 import copy
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from selfcheck.evaluation import anonymise, typology
-from selfcheck.evaluation.anonymise import Profile
+from selfcheck.evaluation.anonymity import MASKED
 from selfcheck.questionnaire import DefinitionError, load_definition, parse_definition
 from selfcheck.questionnaire.model import Definition, Geography, Role, Tag
 
@@ -79,25 +78,13 @@ def test_the_typology_follows_the_tags(small: Definition) -> None:
 
 
 def test_the_anonymiser_climbs_the_declared_ladders(small: Definition) -> None:
-    places = {1: ("a", "44"), 2: ("b", "59")}
-    counts = Counter({Profile(1, "y20", "works"): 10, Profile(2, "y40", "works"): 10})
-    plan = anonymise.plan(counts, 5, places, small)
-    assert (plan.geography, plan.age) == ("structure", "exact")
-    assert plan.report()["quasi_identifiers"][-2:] == ["years", "job"]
-    # Two people in each of four places: only the national level with wide bands gives k=4.
-    spread = Counter(
-        {
-            Profile(1, "y20", "works"): 2,
-            Profile(2, "y40", "works"): 2,
-            Profile(1, "y60", "rests"): 2,
-            Profile(2, "y80", "rests"): 2,
-        }
-    )
-    plan = anonymise.plan(spread, 4, places, small)
-    assert (plan.geography, plan.age) == ("national", "wide")
-    released = plan.release(Profile(2, "y80", "rests"))
-    assert released is not None and released.values == ("old", "rests")
-    assert released.structure is None and released.region is None
+    columns = {q.column: q for q in anonymise.engine_columns(small, {"a": "44", "b": "59"})}
+    years = columns["years"]
+    # exact is level 0, wide is the one rung with groups, hidden is the engine's own mask.
+    assert list(years.names) == ["wide"]
+    assert years.apply(1, "y80") == "old" and years.apply(2, "y80") is MASKED
+    assert columns[anonymise.PLACE].apply(1, "b") == ("department", "59")
+    assert {"years", "job", anonymise.FORMS_PRESENT} <= set(columns)
 
 
 Mutation = Callable[[dict[str, Any]], None]

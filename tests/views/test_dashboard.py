@@ -84,7 +84,8 @@ def test_an_unknown_table_is_a_404_with_a_message(evaluator: Visitor, database: 
         ("territory=rural", 422, "Moins de 5 personnes correspondent à ces filtres"),
         ("from=2026-01-01&to=2025-01-01", 400, "La date de début est après la date de fin."),
         ("from=1900-01-01", 400, "Les dates doivent être comprises entre"),
-        ("from=31/12/2025", 400, "doit s'écrire AAAA-MM-JJ"),
+        ("from=31/12/2025", 400, "doit s'écrire AAAA-MM"),
+        ("from=2025-12-31", 422, "Les dates filtrent des mois entiers"),
         ("channel=pigeon", 400, "Mode de passation inconnu."),
     ],
 )

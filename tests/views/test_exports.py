@@ -79,7 +79,9 @@ def test_export_log_shows_only_ones_own_exports_to_an_evaluator(
         ("from=1900-01-01", 400, "Les dates doivent être comprises"),
         ("from=2025-06-01&to=2025-01-01", 400, "La date de début est après la date de fin."),
         ("form=during", 400, "Questionnaire inconnu."),
-        ("from=2020-01-01&to=2020-01-02", 422, "Moins de 5 personnes"),
+        ("from=2020-01&to=2020-01", 422, "Moins de 5 personnes"),
+        ("from=2026-01-01&to=2026-01-15", 422, "Les dates filtrent des mois entiers"),
+        ("from=2026-01-02", 422, "Les dates filtrent des mois entiers"),
         ("format=pdf", 400, "Format d'export inconnu."),
         ("format=csv&shape=diagonal", 400, "Forme d'export inconnue."),
         ("format=", 400, "Format d'export inconnu."),
@@ -105,7 +107,7 @@ def test_download_without_a_format_goes_back_to_the_export_page(evaluator: Visit
 
 
 def test_export_page_with_fewer_than_k_people_shows_no_form(evaluator: Visitor) -> None:
-    response = evaluator.get("/evaluate/exports/?from=2020-01-01&to=2020-01-02")
+    response = evaluator.get("/evaluate/exports/?from=2020-01-01&to=2020-01-31")
     assert response.status_code == 422
     assert "/evaluate/exports/download" not in evaluator.html
 

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
 Kind = Literal["int", "str"]
-Value = int | str | None
+
+
+class Missing(enum.Enum):
+    """Why a cell has no value, when it is not simply "not asked" (None).
+
+    The value is the code written in every format: user-missing values in .sav, extended
+    missing values in .dta (`.a`, `.b`), `missingValues` in datapackage.json. A string cell
+    gets the same code as text.
+    """
+
+    NO_ANSWER = -8  # asked, no answer given
+    MASKED = -7  # masked for anonymity
+
+    @property
+    def text(self) -> str:
+        return str(self.value)
+
+
+Value = int | str | Missing | None
 Row = Sequence[Value]
 
 
@@ -51,3 +70,20 @@ class Writer:
 
     def close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(text: str) -> str:
+    """`text` as spreadsheet-safe text: a leading quote when it could start a formula.
+
+    The missing codes ("-7", "-8") are numbers a spreadsheet reads as such: left as they are.
+    """
+    if text.startswith(FORMULA_STARTS) and text not in MISSING_TEXTS:
+        return "'" + text
+    return text
+
+
+MISSING_TEXTS = frozenset(m.text for m in Missing)

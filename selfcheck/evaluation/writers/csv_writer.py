@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from selfcheck.evaluation.writers.base import Column, Row, Writer
+from selfcheck.evaluation.writers.base import Column, Missing, Row, Writer, neutralised
 
 
 class CsvWriter(Writer):
@@ -26,7 +26,11 @@ class CsvWriter(Writer):
         self.csv.writerow(["" if value is None else self.cell(value) for value in row])
         self.rows += 1
 
-    def cell(self, value: int | str | float) -> str:
+    def cell(self, value: int | str | float | Missing) -> str:
+        if isinstance(value, Missing):
+            return value.text
+        if isinstance(value, str):
+            return neutralised(value)
         return str(value)
 
     def close(self) -> None:
@@ -42,7 +46,7 @@ class ExcelCsvWriter(CsvWriter):
     delimiter: ClassVar[str] = ";"
     encoding: ClassVar[str] = "utf-8-sig"
 
-    def cell(self, value: int | str | float) -> str:
+    def cell(self, value: int | str | float | Missing) -> str:
         if isinstance(value, float):
             return repr(value).replace(".", ",")
-        return str(value)
+        return super().cell(value)

@@ -15,10 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from selfcheck.evaluation.writers.base import Column, Row, Writer, truncate_utf8
+from selfcheck.evaluation.writers.base import Column, Missing, Row, Writer, truncate_utf8
 
 TYPE_LONG = 65528
 LONG_MISSING = 2147483621  # "."
+# Extended missing values: .a (no answer), .b (masked for anonymity).
+EXTENDED = {Missing.NO_ANSWER: LONG_MISSING + 1, Missing.MASKED: LONG_MISSING + 2}
+EXTENDED_CODES = {missing.value: number for missing, number in EXTENDED.items()}
 LONG_MAX = 2147483620
 MAX_STR = 2045
 NAME_BYTES = 129
@@ -99,12 +102,15 @@ class DtaWriter(Writer):
         parts = []
         for index, value in enumerate(row):
             if self.columns[index].kind == "int":
-                number = LONG_MISSING if value is None else int(value)
-                if not -LONG_MAX <= number <= LONG_MAX:
-                    number = LONG_MISSING
+                if isinstance(value, Missing):
+                    number = EXTENDED[value]
+                else:
+                    number = LONG_MISSING if value is None else int(value)
+                    if not -LONG_MAX <= number <= LONG_MAX:
+                        number = LONG_MISSING
                 parts.append(self.packers[index].pack(number))
             else:
-                text = "" if value is None else str(value)
+                text = value.text if isinstance(value, Missing) else str(value or "")
                 parts.append(self.packers[index].pack(truncate_utf8(text, self.widths[index])))
         self.file.write(b"".join(parts))
         self.rows += 1
@@ -132,7 +138,7 @@ class DtaWriter(Writer):
         offsets, values, text = [], [], b""
         for value, label in column.value_labels:
             offsets.append(len(text))
-            values.append(value)
+            values.append(EXTENDED_CODES.get(value, value))
             text += truncate_utf8(label, 32000) + b"\0"
         count = len(values)
         table = struct.pack(f"<ll{count}l{count}l", count, len(text), *offsets, *values) + text

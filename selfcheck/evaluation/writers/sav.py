@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from selfcheck.evaluation.writers.base import Column, Row, Writer, truncate_utf8
+from selfcheck.evaluation.writers.base import Column, Missing, Row, Writer, truncate_utf8
 
 SYSMIS = -sys.float_info.max
 HIGHEST = sys.float_info.max
@@ -108,10 +108,13 @@ class SavWriter(Writer):
         else:
             kind, fmt = self.widths[index], _format(FORMAT_A, self.widths[index])
         label = truncate_utf8(column.label, MAX_VAR_LABEL)
-        record = struct.pack("<llllll", 2, kind, 1 if label else 0, 0, fmt, fmt)
+        # Numbers: the missing codes are user-missing (discrete values); strings: none.
+        missing = [float(m.value) for m in Missing] if column.kind == "int" else []
+        record = struct.pack("<llllll", 2, kind, 1 if label else 0, len(missing), fmt, fmt)
         record += short.encode().ljust(8, b" ")
         if label:
             record += struct.pack("<l", len(label)) + label + b" " * (-len(label) % 4)
+        record += b"".join(struct.pack("<d", value) for value in missing)
         self.file.write(record)
         for _ in range(self.segments[index] - 1):
             self.file.write(struct.pack("<llllll", 2, -1, 0, 0, 0, 0) + b" " * 8)
@@ -132,9 +135,11 @@ class SavWriter(Writer):
         parts = []
         for index, value in enumerate(row):
             if self.columns[index].kind == "int":
-                parts.append(self.packers[index].pack(SYSMIS if value is None else float(value)))
+                number = SYSMIS if value is None else float(_number(value))
+                parts.append(self.packers[index].pack(number))
             else:
-                raw = truncate_utf8("" if value is None else str(value), self.widths[index])
+                text = value.text if isinstance(value, Missing) else str(value or "")
+                raw = truncate_utf8(text, self.widths[index])
                 parts.append(self.packers[index].pack(_padded(raw, self.segments[index] * 8)))
         self.file.write(b"".join(parts))
         self.rows += 1
@@ -143,3 +148,9 @@ class SavWriter(Writer):
         self.file.seek(80)
         self.file.write(struct.pack("<l", self.rows))
         self.file.close()
+
+
+def _number(value: int | str | Missing) -> int | float:
+    if isinstance(value, Missing):
+        return value.value
+    return float(value)

@@ -17,6 +17,8 @@ from typing import Any
 import openpyxl  # type: ignore[import-untyped]
 import pyreadstat
 
+# Every column that can single someone out: the person's own columns, and per form (wide:
+# before_month...; long: one row per form, `form` then its details).
 QUASI_IDENTIFIERS = (
     "structure",
     "department",
@@ -26,7 +28,12 @@ QUASI_IDENTIFIERS = (
     "diploma",
     "status",
     "area",
+    "forms",
 )
+FORM_NAMES = ("before", "after", "retro")
+DETAILS = ("month", "channel", "wording", "version")
+WIDE_DETAILS = tuple(f"{form}_{detail}" for form in FORM_NAMES for detail in DETAILS)
+LONG_DETAILS = ("form", *DETAILS)
 PERSON = "pseudonym"
 
 
@@ -80,13 +87,50 @@ def read_rows(zip_path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     return names, rows
 
 
-def group_sizes(zip_path: Path) -> Counter[tuple[Any, ...]]:
-    """Distinct people per quasi-identifier combination."""
-    _names, rows = read_rows(zip_path)
-    people: defaultdict[tuple[Any, ...], set[Any]] = defaultdict(set)
+def people(zip_path: Path) -> dict[Any, tuple[Any, ...]]:
+    """Each person's quasi-identifiers as an attacker sees them: their own columns and, per
+    form present, the form's details (wide: side by side; long: the set of form rows)."""
+    names, rows = read_rows(zip_path)
+    missing = [q for q in QUASI_IDENTIFIERS if q not in names]
+    assert not missing, f"quasi-identifier columns missing from the file: {missing}"
+    own: dict[Any, tuple[Any, ...]] = {}
+    details: defaultdict[Any, set[tuple[Any, ...]]] = defaultdict(set)
+    wide = all(name in names for name in WIDE_DETAILS)
+    columns = WIDE_DETAILS if wide else LONG_DETAILS
+    assert all(name in names for name in columns), "no form details in the file"
     for row in rows:
-        people[tuple(row.get(q) for q in QUASI_IDENTIFIERS)].add(row[PERSON])
-    return Counter({key: len(value) for key, value in people.items()})
+        person = row[PERSON]
+        head = tuple(row.get(q) for q in QUASI_IDENTIFIERS)
+        assert own.setdefault(person, head) == head, "a person's own columns differ by row"
+        details[person].add(tuple(row.get(c) for c in columns))
+    return {
+        person: (*head, tuple(sorted(details[person], key=repr))) for person, head in own.items()
+    }
+
+
+def person_table(zip_path: Path) -> tuple[list[str], list[dict[str, Any]]]:
+    """One row per person, every quasi-identifying column side by side (wide or long file):
+    what pycanon is given."""
+    names, rows = read_rows(zip_path)
+    table: dict[Any, dict[str, Any]] = {}
+    columns = [*QUASI_IDENTIFIERS, *WIDE_DETAILS]
+    for row in rows:
+        person = table.setdefault(
+            row[PERSON], {**dict.fromkeys(columns), **{q: row[q] for q in QUASI_IDENTIFIERS}}
+        )
+        if "form" in names:  # long: the row's form gives the prefix
+            form = FORM_NAMES[int(row["form"]) - 1]
+            for detail in DETAILS:
+                person[f"{form}_{detail}"] = row[detail]
+        else:
+            for column in WIDE_DETAILS:
+                person[column] = row[column]
+    return columns, list(table.values())
+
+
+def group_sizes(zip_path: Path) -> Counter[tuple[Any, ...]]:
+    """Distinct people per combination of every quasi-identifying column."""
+    return Counter(people(zip_path).values())
 
 
 def smallest_group(zip_path: Path) -> int:

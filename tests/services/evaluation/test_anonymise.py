@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfcheck.evaluation import anonymise
-from selfcheck.evaluation.anonymise import Profile
 from selfcheck.evaluation.regions import DEPARTMENT_REGION, REGIONS, region_of
 from selfcheck.questionnaire.loader import load_definition
+from selfcheck.questionnaire.model import NO_ANSWER
 
 DEFINITION = load_definition()
 
@@ -41,48 +41,105 @@ def test_pseudonyms_are_stable_within_a_key_and_differ_across_keys() -> None:
     assert anonymise.pseudonym(key, 7) != anonymise.pseudonym(other, 7)
 
 
-def test_large_groups_are_released_as_they_are() -> None:
-    counts = Counter({Profile(1, "douze_dix_huit", "feminin"): 10, Profile(2, None, "masculin"): 6})
-    plan = anonymise.plan(counts, 5, PLACES, DEFINITION)
-    assert (plan.geography, plan.age) == ("structure", "bands")
-    assert plan.people_suppressed == plan.values_suppressed == 0
-
-
-def test_small_groups_are_generalised_then_suppressed() -> None:
-    counts = Counter(
-        {
-            Profile(1, "douze_dix_huit", "feminin"): 3,
-            Profile(2, "douze_dix_huit", "feminin"): 3,
-            Profile(3, "soixante_dix_plus", "masculin"): 1,
+def _records(rng: random.Random, people: int) -> list[dict[str, object]]:
+    """Raw QI records as `anonymise.qi_record` gives them (three places, two departments)."""
+    places = ("mairie-a", "mairie-b", "centre-c")
+    records = []
+    for _ in range(people):
+        forms = rng.choice(("before", "before+after", "retro"))
+        record: dict[str, object] = {
+            anonymise.PLACE: rng.choice(places),
+            anonymise.FORMS_PRESENT: anonymise.forms_pattern(forms.split("+")),
+            "age_band": rng.choice(AGES),
+            "gender": rng.choice(("feminin", "masculin", None, NO_ANSWER)),
+            "diploma": rng.choice(("aucun", "bac", None)),
+            "status": rng.choice(("retraite", "en_emploi")),
+            "area": rng.choice(("urbain", "rural")),
         }
-    )
-    plan = anonymise.plan(counts, 5, PLACES, DEFINITION)
-    assert plan.geography in ("department", "region", "national")
-    assert plan.people_exported + plan.people_suppressed == 7
-    assert min(plan.group_sizes.values()) >= 5
+        for form in anonymise.FORMS:
+            present = form.value in forms.split("+")
+            month = f"2026-{rng.randint(1, 12):02d}"
+            record[anonymise.detail_column(form, "month")] = month if present else None
+            record[anonymise.detail_column(form, "channel")] = (
+                rng.choice(("online", "paper")) if present else None
+            )
+            record[anonymise.detail_column(form, "wording")] = "standard" if present else None
+            record[anonymise.detail_column(form, "version")] = "1.1.0" if present else None
+        records.append(record)
+    return records
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.integers(min_value=0, max_value=2**32), st.integers(min_value=2, max_value=10))
-def test_every_released_group_holds_at_least_k_people(seed: int, k: int) -> None:
-    rng = random.Random(seed)
-    counts: Counter[Profile] = Counter()
-    for _ in range(rng.randint(1, 120)):
-        profile = Profile(
-            rng.choice(list(PLACES)),
-            rng.choice(AGES),
-            rng.choice(("feminin", "masculin", None)),
-            rng.choice(("aucun", "bac", None)),
-            rng.choice(("retraite", "en_emploi")),
-            rng.choice(("urbain", "rural")),
+DEPARTMENTS = {"mairie-a": "44", "mairie-b": "44", "centre-c": "59"}
+
+
+def test_large_groups_are_released_as_they_are() -> None:
+    record = _records(random.Random(1), 1)[0]
+    plan = anonymise.plan_records(list(range(12)), [record] * 12, DEPARTMENTS, 5, DEFINITION)
+    assert plan.people_left_out == 0 and sorted(plan.order) == list(range(12))
+    released = plan.released(3)
+    assert released is not None
+    assert released[anonymise.PLACE] == record[anonymise.PLACE]
+    assert released["_department"] == DEPARTMENTS[str(record[anonymise.PLACE])]
+    assert all(released[name] == record[name] for name in record)
+    report = plan.report()
+    assert report["people_left_out"] == 0
+    assert all(column["constant"] for column in report["columns"])
+
+
+def test_every_quasi_identifier_of_the_file_is_planned() -> None:
+    names = [q.column for q in anonymise.engine_columns(DEFINITION, DEPARTMENTS)]
+    assert names[0] == anonymise.PLACE
+    for item in DEFINITION.quasi_identifiers():
+        assert item.quasi_identifier is not None and item.quasi_identifier.column in names
+    for form in anonymise.FORMS:
+        for detail in anonymise.DETAILS:
+            assert anonymise.detail_column(form, detail) in names
+    assert anonymise.FORMS_PRESENT in names
+
+
+def test_ladders_and_weights_come_from_the_item_bank() -> None:
+    columns = {q.column: q for q in anonymise.engine_columns(DEFINITION, DEPARTMENTS)}
+    place = columns[anonymise.PLACE]
+    assert place.apply(1, "mairie-a") == ("department", "44")
+    assert place.apply(2, "centre-c") == ("region", region_of("59"))
+    month = columns["before_month"]
+    assert [month.apply(level, "2026-05") for level in (0, 1, 2)] == ["2026-05", "2026-T2", "2026"]
+    assert columns["forms"].weight == DEFINITION.disclosure.weight("forms")
+    focus = DEFINITION.disclosure.focus[0]
+    focused = {q.column: q for q in anonymise.engine_columns(DEFINITION, DEPARTMENTS, focus.code)}
+    for name in focus.columns:
+        for column in focused:
+            if column == name or column.endswith("_" + name):
+                assert focused[column].weight == columns[column].weight * focus.weight
+
+
+def test_the_order_of_rows_is_drawn_for_each_export() -> None:
+    records = _records(random.Random(3), 60)
+    orders = {
+        tuple(
+            anonymise.plan_records(
+                list(range(60)), records, DEPARTMENTS, 2, DEFINITION, rng=random.Random(seed)
+            ).order
         )
-        counts[profile] += 1
-    plan = anonymise.plan(counts, k, PLACES, DEFINITION)
-    released: Counter[anonymise.Released] = Counter()
-    for profile, n in counts.items():
-        decision = plan.release(profile)
-        if decision is not None:
-            released[decision] += n
-    assert all(size >= k for size in released.values())
-    assert sum(released.values()) == plan.people_exported
-    assert plan.release(Profile(99)) is None  # unknown to the plan: left out
+        for seed in range(3)
+    }
+    assert len(orders) == 3
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32), st.integers(min_value=2, max_value=6))
+def test_every_released_combination_holds_at_least_k_people(seed: int, k: int) -> None:
+    rng = random.Random(seed)
+    records = _records(rng, rng.randint(1, 120))
+    ids = list(range(100, 100 + len(records)))
+    plan = anonymise.plan_records(ids, records, DEPARTMENTS, k, DEFINITION, rng=rng)
+    pattern = {ids[i]: records[i][anonymise.FORMS_PRESENT] for i in range(len(ids))}
+    groups: Counter[tuple[object, ...]] = Counter()
+    for beneficiary_id in plan.order:
+        released = plan.released(beneficiary_id)
+        assert released is not None
+        key = tuple(repr(released[name]) for name in sorted(released))
+        groups[(pattern[beneficiary_id], key)] += 1
+    assert all(size >= k for size in groups.values())
+    assert plan.people_exported + plan.people_left_out == len(records)
+    assert plan.released(99) is None  # unknown to the plan: left out

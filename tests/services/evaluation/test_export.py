@@ -71,7 +71,7 @@ def check_wide_export(
     names, rows = read_rows(result.zip_path)
     assert len(rows) == 40 == result.rows
     assert len({row["pseudonym"] for row in rows}) == 40
-    assert names[:9] == ["pseudonym", *QUASI_IDENTIFIERS]
+    assert names[:10] == ["pseudonym", *QUASI_IDENTIFIERS]
     # A scale keeps its digits: the same distribution as in the database, per form.
     for form in ("before", "after", "retro"):
         exported = Counter(str(r[f"{form}_COMFORT"]) for r in rows if r[f"{form}_COMFORT"])

@@ -1,0 +1,109 @@
+"""The writers: no formula injection in CSV and XLSX; three kinds of missing read back."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import openpyxl  # type: ignore[import-untyped]
+import pyreadstat
+import pytest
+
+from selfcheck.evaluation.writers import WRITERS, Column
+from selfcheck.evaluation.writers.base import Missing, neutralised
+
+ATTACKS = [
+    '=HYPERLINK("http://evil.example","clic")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1:A2)",
+    "\tcmd",
+    "\rcmd",
+]
+COLUMNS = [
+    Column("pseudonym", "Pseudonyme", "str", width=16),
+    Column(
+        "answer",
+        "Réponse",
+        "int",
+        ((1, "Oui"), (2, "Non"), (-8, "Sans réponse"), (-7, "Masqué pour l'anonymat")),
+    ),
+    Column("text", "Réponse libre", "str", width=200),
+]
+
+
+def test_neutralised_prefixes_a_quote_and_leaves_plain_text() -> None:
+    for attack in ATTACKS:
+        assert neutralised(attack) == "'" + attack
+    assert neutralised("bonjour = salut") == "bonjour = salut"
+    assert neutralised("-7") == "-7"  # a missing code stays a number
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv-excel"])
+def test_csv_cells_cannot_start_a_formula(fmt: str, tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    writer = WRITERS[fmt](path, COLUMNS, "test")
+    for index, attack in enumerate(ATTACKS):
+        writer.write([f"p{index}", 1, attack])
+    writer.close()
+    text = path.read_bytes().decode("utf-8-sig")
+    delimiter = ";" if fmt == "csv-excel" else ","
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))[1:]
+    assert [row[2] for row in rows] == ["'" + attack for attack in ATTACKS]
+    for row in rows:
+        assert not row[2].startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+def test_xlsx_writes_text_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "data.xlsx"
+    writer = WRITERS["xlsx"](path, COLUMNS, "test")
+    for index, attack in enumerate(ATTACKS):
+        writer.write([f"p{index}", 1, attack])
+    writer.close()
+    sheet = openpyxl.load_workbook(path)["data"]
+    cells = [row[2] for row in sheet.iter_rows(min_row=2)]
+    assert [cell.value for cell in cells] == ["'" + attack for attack in ATTACKS]
+    assert all(cell.data_type == "s" for cell in cells)
+    # Even without the quote, a string would stay a string (not a formula).
+    raw = WRITERS["xlsx"](tmp_path / "raw.xlsx", COLUMNS, "test")
+    cell = raw.text("=1+1")  # type: ignore[attr-defined]
+    assert cell.data_type == "s"
+    raw.close()
+
+
+def _write_missing(fmt: str, path: Path) -> None:
+    writer = WRITERS[fmt](path, COLUMNS, "test")
+    writer.write(["a", 1, "x"])
+    writer.write(["b", None, None])  # not asked
+    writer.write(["c", Missing.NO_ANSWER, Missing.NO_ANSWER])
+    writer.write(["d", Missing.MASKED, Missing.MASKED])
+    writer.close()
+
+
+def test_sav_declares_the_missing_codes_as_user_missing(tmp_path: Path) -> None:
+    path = tmp_path / "data.sav"
+    _write_missing("sav", path)
+    data, meta = pyreadstat.read_sav(str(path), user_missing=True, output_format="dict")
+    assert meta.column_names_to_labels["answer"] == "Réponse"
+    assert meta.variable_value_labels["answer"][-7.0] == "Masqué pour l'anonymat"
+    assert meta.variable_value_labels["answer"][-8.0] == "Sans réponse"
+    assert meta.missing_ranges["answer"] == [
+        {"lo": -8.0, "hi": -8.0},
+        {"lo": -7.0, "hi": -7.0},
+    ]
+    assert list(data["answer"]) == [1.0, None, -8.0, -7.0]  # None: system missing
+    plain, _meta = pyreadstat.read_sav(str(path), output_format="dict")
+    assert list(plain["answer"])[1:] == [None, None, None]  # all three missing to SPSS
+
+
+def test_dta_uses_extended_missing_values(tmp_path: Path) -> None:
+    path = tmp_path / "data.dta"
+    _write_missing("dta", path)
+    data, meta = pyreadstat.read_dta(str(path), user_missing=True, output_format="dict")
+    assert meta.column_names_to_labels["answer"] == "Réponse"
+    assert meta.missing_user_values["answer"] == ["a", "b"]
+    assert list(data["answer"]) == [1, None, "a", "b"]  # ".", .a no answer, .b masked
+    labels = meta.variable_value_labels["answer"]
+    assert labels["a"] == "Sans réponse" and labels["b"] == "Masqué pour l'anonymat"
+    assert list(data["text"])[3] == "-7"
