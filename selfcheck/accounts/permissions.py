@@ -30,6 +30,7 @@ class Permission(enum.StrEnum):
     ERASE = "erase"  # erase a person at their request (GDPR): nothing of them stays, even audited
     EVALUATE = "evaluate"  # aggregates and anonymised exports (evaluator screens)
     ACCOUNT = "account"  # one's own password
+    ADMINISTER = "administer"  # structures and every staff account (platform administrators)
 
 
 _STRUCTURE_STAFF = {
