@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import Form, PasswordField, SelectField, StringField
+from wtforms import Form, PasswordField, StringField, ValidationError
 from wtforms.validators import EqualTo, InputRequired, Length, Regexp
 
 from selfcheck.accounts.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -15,6 +15,11 @@ TERRITORY_LABELS = {
     TerritoryType.PERIURBAN.value: _l("Périurbain"),
     TerritoryType.RURAL.value: _l("Rural"),
 }
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
 
 CHOOSE = _l("Choisissez une des réponses proposées.")
 
@@ -41,10 +46,18 @@ class InviteForm(Form):  # type: ignore[misc]
             InputRequired(_l("Écrivez l'adresse e-mail de la personne.")),
             Length(max=254, message=_l("L'adresse e-mail est trop longue.")),
             Regexp(r"^[^@\s]+@[^@\s]+$", message=_l("Écrivez une adresse e-mail valide.")),
-        ]
+        ],
+        filters=[_strip],
     )
-    role = SelectField(validate_choice=True, choices=[], invalid_choice_message=CHOOSE)
-    structure = SelectField(validate_choice=False, choices=[])
+    role = StringField()
+    structure = StringField(filters=[_strip])
+    # Set by the view: what this administrator may give, (value, label) pairs.
+    role_choices: list[tuple[str, object]] = []  # noqa: RUF012
+    structure_choices: list[tuple[str, object]] = []  # noqa: RUF012
+
+    def validate_role(self, field: StringField) -> None:
+        if field.data not in {value for value, _label in self.role_choices}:
+            raise ValidationError(CHOOSE)
 
 
 class StructureForm(Form):  # type: ignore[misc]
@@ -54,11 +67,12 @@ class StructureForm(Form):  # type: ignore[misc]
             Length(max=200, message=_l("Le nom doit avoir 200 caractères au plus.")),
         ]
     )
-    territory_type = SelectField(
-        choices=list(TERRITORY_LABELS.items()),
-        validate_choice=True,
-        invalid_choice_message=CHOOSE,
-    )
+    territory_type = StringField()
+
+    def validate_territory_type(self, field: StringField) -> None:
+        if field.data not in TERRITORY_LABELS:
+            raise ValidationError(CHOOSE)
+
     department = StringField(
         validators=[
             InputRequired(_l("Écrivez le numéro du département.")),
@@ -67,7 +81,7 @@ class StructureForm(Form):  # type: ignore[misc]
                 message=_l("Écrivez un numéro de département : 01 à 95, 2A, 2B, 971 à 976…"),
             ),
         ],
-        filters=[lambda value: value.strip().upper() if isinstance(value, str) else value],
+        filters=[_strip, lambda value: value.upper() if isinstance(value, str) else value],
     )
 
 

@@ -200,12 +200,12 @@ def team_page() -> Rendered:
 
 def _invite_form(user: StaffUser) -> InviteForm:
     form = InviteForm(request.form if request.method == "POST" else None)
-    form.role.choices = [(r.value, ROLE_LABELS[r.value]) for r in team.roles_given_by(user)]
+    form.role_choices = [(r.value, ROLE_LABELS[r.value]) for r in team.roles_given_by(user)]
     if team.is_platform_admin(user):
         structures = get_session().scalars(
             select(Structure).where(Structure.archived_at.is_(None)).order_by(Structure.name)
         )
-        form.structure.choices = [("", "—"), *((s.slug, s.name) for s in structures)]
+        form.structure_choices = [("", "—"), *((s.slug, s.name) for s in structures)]
         if request.method == "GET":
             form.structure.data = request.args.get("structure", "")
     return form
@@ -399,7 +399,9 @@ def structure_new() -> Rendered:
         db.commit()
         return redirect(url_for("admin.structure", structure_id=created.id, done="saved"))
     status = 422 if request.method == "POST" else 200
-    return render_template("staff/admin/structure.html", form=form, structure=None), status
+    return render_template(
+        "staff/admin/structure.html", form=form, structure=None, territories=TERRITORY_LABELS
+    ), status
 
 
 @blueprint.route("/admin/structures/<int:structure_id>", methods=["GET", "POST"])
@@ -428,6 +430,7 @@ def structure(structure_id: int) -> Rendered:
         structure=found,
         done=DONE.get(request.args.get("done", "")),
         members=len(team.members(db, found.id)),
+        territories=TERRITORY_LABELS,
     ), status
 
 
