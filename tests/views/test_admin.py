@@ -340,3 +340,56 @@ def test_the_poster_qr_code_is_the_link(
     image = page.render(scale=2).to_pil()
     found = [result.text for result in zxingcpp.read_barcodes(image)]
     assert found == [f"http://localhost/s/{structure.slug}"]
+
+
+def test_the_command_line_calls_the_same_operations(
+    app: Flask, database: Database, structure: Structure
+) -> None:
+    from tests.test_cli import run
+
+    result = run(
+        app,
+        "users",
+        "invite",
+        "--email",
+        "cli@example.org",
+        "--role",
+        "structure_admin",
+        "--structure",
+        structure.slug,
+        "--base-url",
+        "https://mesure.example.org/",
+    )
+    assert result.exit_code == 0, result.output
+    link = result.output.strip().splitlines()[-1]
+    assert link.startswith("https://mesure.example.org/staff/link/")
+    newcomer = Visitor(app.test_client())
+    path = link.removeprefix("https://mesure.example.org")
+    newcomer.get(path)
+    assert newcomer.post(path, {"new": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 302
+    assert sign_in(Visitor(app.test_client()), "cli@example.org", NEW_PASSWORD).status_code == 302
+    again = run(
+        app,
+        "users",
+        "invite",
+        "--email",
+        "cli@example.org",
+        "--role",
+        "mediator",
+        "--structure",
+        structure.slug,
+    )
+    assert again.exit_code != 0 and "email_taken" in again.output
+    assert run(app, "users", "deactivate", "--email", "cli@example.org").exit_code == 0
+    assert sign_in(Visitor(app.test_client()), "cli@example.org", NEW_PASSWORD).status_code == 422
+    assert run(app, "users", "deactivate", "--again", "--email", "cli@example.org").exit_code == 0
+    assert run(app, "users", "link", "--email", "cli@example.org").output.startswith("reset link")
+    only = add_staff(database, Role.PLATFORM_ADMIN)
+    refused = run(app, "users", "deactivate", "--email", only.email)
+    assert refused.exit_code != 0 and "last_platform_admin" in refused.output
+    assert run(app, "structures", "archive", "--structure", structure.slug).exit_code == 0
+    with database.session() as session:
+        archived = session.get(Structure, structure.id)
+        assert archived is not None and archived.archived_at is not None
+    trail = audit_text(database)
+    assert "invite" in trail and "deactivate" in trail and "archive" in trail
