@@ -18,7 +18,7 @@ from selfcheck.platform.models import AuditEvent, RecoveryCode, Role, StaffUser,
 from tests.staff import Account, add_staff, sign_in
 from tests.support import Visitor
 
-SECRET_TEXT = re.compile(r'<code class="code-link">([A-Z2-7 ]+)</code>')
+SECRET_TEXT = re.compile(r'<code class="secret-text">([A-Z2-7 ]+)</code>')
 
 
 @pytest.fixture
