@@ -92,3 +92,13 @@ class CodeForm(Form):  # type: ignore[misc]
             Length(max=32, message=_l("Ce code est trop long.")),
         ]
     )
+
+
+class ForgottenForm(Form):  # type: ignore[misc]
+    email = StringField(
+        validators=[
+            InputRequired(_l("Écrivez votre adresse e-mail.")),
+            Length(max=254, message=_l("L'adresse e-mail est trop longue.")),
+        ],
+        filters=[_strip],
+    )

@@ -9,6 +9,7 @@ decided by selfcheck.accounts.team, the same operations the CLI calls.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.wrappers import Response as HttpResponse
@@ -24,6 +25,7 @@ from selfcheck.accounts.auth import AuthError
 from selfcheck.accounts.permissions import Permission, public, requires
 from selfcheck.accounts.session import current_staff, sign_out
 from selfcheck.accounts.team import TeamError
+from selfcheck.platform import mail, security
 from selfcheck.platform.db import get_session
 from selfcheck.platform.models import Role, StaffUser, Structure
 
@@ -115,13 +117,42 @@ def _link_url(token: str) -> str:
     return url_for("admin.use_link", token=token, _external=True)
 
 
-def _show_link(purpose: str, token: str, target: StaffUser) -> str:
+HOURS = int(invitations.LINK_LIFETIME.total_seconds() // 3600)
+
+
+def _mail_link(purpose: str, email: str, link: str) -> bool:
+    if purpose == invitations.Purpose.INVITATION.value:
+        subject = _("Votre compte sur Mon parcours numérique")
+        first = _("Vous êtes invité·e à utiliser l'espace professionnel de Mon parcours numérique.")
+    else:
+        subject = _("Choisir un nouveau mot de passe")
+        first = _("Quelqu'un a demandé un nouveau mot de passe pour votre compte.")
+    body = "\n\n".join(
+        (
+            first,
+            _(
+                "Pour choisir votre mot de passe, ouvrez ce lien (il sert une fois, "
+                "pendant %(hours)s heures) :",
+                hours=HOURS,
+            ),
+            link,
+            _("Si vous n'attendiez pas ce message, ignorez-le : rien ne change sans ce lien."),
+        )
+    )
+    return mail.send(email, subject, body)
+
+
+def _show_link(purpose: str, token: str, target: StaffUser, mailed: bool | None = None) -> str:
+    link = _link_url(token)
+    if mailed:
+        mailed = _mail_link(purpose, target.email, link)
     return render_template(
         "staff/admin/link.html",
         title=LINK_PURPOSES[purpose],
-        link=_link_url(token),
+        link=link,
         target=target,
-        hours=int(invitations.LINK_LIFETIME.total_seconds() // 3600),
+        hours=HOURS,
+        mailed=mailed,
     )
 
 
@@ -158,6 +189,33 @@ def use_link(token: str) -> Rendered:
     return render_template(
         "staff/admin/set_password.html", form=form, purpose=purpose, email=email
     ), status
+
+
+@blueprint.route("/password/forgotten", methods=["GET", "POST"])
+@public
+def forgotten() -> Rendered:
+    """Self-service reset by e-mail (with SMTP only): the same answer whether or not an
+    account has this address."""
+    from selfcheck.accounts.admin_forms import ForgottenForm
+    from selfcheck.accounts.auth import normalise_email
+
+    if not mail.configured():
+        return render_template("staff/admin/forgotten.html", form=None, sent=False)
+    form = ForgottenForm(request.form if request.method == "POST" else None)
+    if request.method == "POST":
+        security.count_attempt("login_ip", security.client_ip())
+        if form.validate():
+            address = normalise_email(form.email.data)
+            security.count_attempt("login_account", address)
+            db = get_session()
+            user = db.scalar(select(StaffUser).where(StaffUser.email == address))
+            if user is not None and user.active and invitations.has_password(user):
+                token = invitations.issue(db, user, invitations.Purpose.RESET, None)
+                db.commit()
+                _mail_link(invitations.Purpose.RESET.value, user.email, _link_url(token))
+            return render_template("staff/admin/forgotten.html", form=None, sent=True)
+    status = 422 if request.method == "POST" else 200
+    return render_template("staff/admin/forgotten.html", form=form, sent=False), status
 
 
 # --- a structure's team ------------------------------------------------------------------
@@ -238,12 +296,14 @@ def invite() -> Rendered:
                 status = REASON_STATUS.get(refused.reason, 422)
             else:
                 db.commit()
-                return _show_link(invitations.Purpose.INVITATION.value, token, target)
+                wanted = mail.configured() and request.form.get("send") == "1"
+                return _show_link(invitations.Purpose.INVITATION.value, token, target, wanted)
     return render_template(
         "staff/admin/invite.html",
         form=form,
         error=error,
         platform=team.is_platform_admin(user),
+        can_mail=mail.configured(),
     ), status
 
 

@@ -909,6 +909,11 @@ ADMINISTRATION = Sequence(
         ),
         Scene("two_factor.enrol", "recovery codes", _enrol_confirm),
         Scene("two_factor.enrol", "two-factor on", lambda v: v.goto("/staff/account/two-factor")),
+        Scene(
+            "admin.forgotten",
+            "forgotten password (no e-mail server)",
+            lambda v: v.goto("/staff/password/forgotten"),
+        ),
         Scene("two_factor.code", "sign-in code", _code_page),
         Scene(
             "two_factor.code",
