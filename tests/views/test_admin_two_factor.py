@@ -92,15 +92,18 @@ def test_enrolment_then_sign_in_with_a_code_once(
     assert visitor.get("/staff/").status_code == 302
     visitor.get("/staff/login/code")
     assert visitor.post("/staff/login/code", {"code": "12345"}).status_code == 422
-    # The code already used at enrolment (same 30 s step) is refused: no replay.
-    enrolment_step = totp.matching_step(secret, pyotp.TOTP(secret).now())
+    # The code accepted at enrolment is refused: no replay.
     with database.session() as session:
         user = session.get(StaffUser, account.id)
-        assert user is not None and user.totp_last_step == enrolment_step
-    replay = visitor.post("/staff/login/code", {"code": pyotp.TOTP(secret).now()})
+        assert user is not None and user.totp_last_step is not None
+        last = user.totp_last_step
+    assert totp.matching_step(secret, pyotp.TOTP(secret).now()) in (last, last + 1)
+    replay = visitor.post(
+        "/staff/login/code", {"code": pyotp.TOTP(secret).at(last * totp.STEP_SECONDS)}
+    )
     assert replay.status_code == 422
-    # The next step's code (accepted within one step of drift) signs in, once.
-    next_code = pyotp.TOTP(secret).at(time.time() + totp.STEP_SECONDS)
+    # The next step's code (one step of drift is accepted) signs in, once.
+    next_code = pyotp.TOTP(secret).at((last + 1) * totp.STEP_SECONDS)
     assert visitor.post("/staff/login/code", {"code": next_code}).status_code == 302
     assert visitor.get("/staff/").status_code == 200
     other = Visitor(app.test_client())
@@ -153,3 +156,56 @@ def test_an_admin_resets_a_second_factor(app: Flask, database: Database) -> None
     assert sign_in(visitor, person.email).headers["Location"].endswith("/staff/")
     assert visitor.get("/staff/").headers["Location"].endswith("/staff/account/two-factor")
     assert "secret" not in changes.lower()
+
+
+def test_a_new_place_from_nothing_to_a_mediator_without_a_terminal(
+    app: Flask, database: Database, structure: Structure
+) -> None:
+    """The issue's story: a platform administrator (second factor on) creates a structure and
+    invites its administrator, who accepts, invites a mediator and prints the poster; the
+    mediator signs in and sees only that structure."""
+    platform, _secret, _codes = enrol(app, add_staff(database, Role.PLATFORM_ADMIN))
+    platform.get("/staff/admin/structures/new")
+    made = platform.post(
+        "/staff/admin/structures/new",
+        {"name": "Espace numérique de Morlaix", "territory_type": "rural", "department": "29"},
+    )
+    assert made.status_code == 302
+    with database.session() as session:
+        place = session.scalar(select(Structure).where(Structure.department == "29"))
+        assert place is not None
+        slug = place.slug
+    platform.get(f"/staff/team/invite?structure={slug}")
+    invited = platform.post(
+        "/staff/team/invite",
+        {"email": "responsable@morlaix.example", "role": "structure_admin", "structure": slug},
+    )
+    assert invited.status_code == 200
+    link = re.search(r'value="http://localhost(/staff/link/[^"]+)"', invited.get_data(as_text=True))
+    assert link
+
+    manager = Visitor(app.test_client())
+    manager.get(link.group(1))
+    password = "la phrase de la responsable"
+    assert manager.post(link.group(1), {"new": password, "confirm": password}).status_code == 302
+    assert sign_in(manager, "responsable@morlaix.example", password).status_code == 302
+    assert manager.get("/staff/team/").status_code == 200  # no second factor required here
+    assert "Espace numérique de Morlaix" in manager.text
+    manager.get("/staff/team/invite")
+    second = manager.post(
+        "/staff/team/invite", {"email": "mediateur@morlaix.example", "role": "mediator"}
+    )
+    assert second.status_code == 200
+    link = re.search(r'value="http://localhost(/staff/link/[^"]+)"', second.get_data(as_text=True))
+    assert link
+    poster = manager.get("/staff/team/poster.pdf")
+    assert poster.status_code == 200 and poster.data.startswith(b"%PDF")
+
+    mediator = Visitor(app.test_client())
+    mediator.get(link.group(1))
+    password = "la phrase du médiateur"
+    assert mediator.post(link.group(1), {"new": password, "confirm": password}).status_code == 302
+    assert sign_in(mediator, "mediateur@morlaix.example", password).status_code == 302
+    assert mediator.get(f"/staff/people/?structure={slug}").status_code == 200
+    assert mediator.get(f"/staff/people/?structure={structure.slug}").status_code in (403, 404)
+    assert mediator.get("/staff/entry/").status_code == 200  # ready to type a paper form
