@@ -29,7 +29,7 @@ from selfcheck.accounts.admin_forms import CodeForm
 from selfcheck.accounts.permissions import Permission, public, requires
 from selfcheck.accounts.session import _password_stamp, current_staff, sign_in
 from selfcheck.accounts.views import _safe_next
-from selfcheck.platform import security
+from selfcheck.platform import audit, security
 from selfcheck.platform.db import get_session
 from selfcheck.platform.models import StaffUser
 
@@ -115,12 +115,7 @@ def enrol() -> Rendered:
     assert user is not None
     db = get_session()
     if totp.enrolled(user):
-        return render_template(
-            "staff/admin/two_factor.html",
-            user=user,
-            left=totp.recovery_codes_left(db, user),
-            must=required(user),
-        )
+        return _enrolled(user)
     secret = session.get(ENROLMENT)
     if not isinstance(secret, str) or request.method == "GET":
         secret = totp.new_secret()
@@ -144,6 +139,31 @@ def enrol() -> Rendered:
         qr=totp.qr_svg(secret, user.email, _("Code QR à scanner avec l'application")),
         secret=totp.grouped(secret),
         must=required(user),
+    ), status
+
+
+def _enrolled(user: StaffUser) -> Rendered:
+    """Enrolled: the state, and new recovery codes for a current code (the old ones go)."""
+    db = get_session()
+    form = CodeForm(request.form if request.method == "POST" else None)
+    error = None
+    if request.method == "POST":
+        security.check_attempts("login_account", user.email)
+        if form.validate():
+            if totp.verify(db, user, form.code.data):
+                codes = totp.new_recovery_codes(db, user, str(current_app.secret_key))
+                audit.record(db, user, "recovery_codes", "user", user.id, user.structure_id)
+                db.commit()
+                return render_template("staff/admin/recovery_codes.html", codes=codes)
+            db.rollback()
+            security.count_attempt("login_account", user.email)
+            error = WRONG_CODE
+    status = 422 if request.method == "POST" else 200
+    return render_template(
+        "staff/admin/two_factor.html",
+        form=form,
+        error=error,
+        left=totp.recovery_codes_left(db, user),
     ), status
 
 

@@ -910,6 +910,13 @@ ADMINISTRATION = Sequence(
         Scene("two_factor.enrol", "recovery codes", _enrol_confirm),
         Scene("two_factor.enrol", "two-factor on", lambda v: v.goto("/staff/account/two-factor")),
         Scene(
+            "two_factor.enrol",
+            "new recovery codes: wrong code",
+            _fill_and_send({"#code": "12345"}),
+            error=True,
+            variant=True,
+        ),
+        Scene(
             "admin.forgotten",
             "forgotten password (no e-mail server)",
             lambda v: v.goto("/staff/password/forgotten"),

@@ -209,3 +209,28 @@ def test_a_new_place_from_nothing_to_a_mediator_without_a_terminal(
     assert mediator.get(f"/staff/people/?structure={slug}").status_code == 200
     assert mediator.get(f"/staff/people/?structure={structure.slug}").status_code in (403, 404)
     assert mediator.get("/staff/entry/").status_code == 200  # ready to type a paper form
+
+
+def test_new_recovery_codes_need_a_current_code(app: Flask, database: Database) -> None:
+    account = add_staff(database, Role.PLATFORM_ADMIN)
+    visitor, secret, old_codes = enrol(app, account)
+    visitor.get("/staff/account/two-factor")
+    assert "10 codes de secours" in visitor.text
+    assert visitor.post("/staff/account/two-factor", {"code": "000001"}).status_code == 422
+    with database.session() as session:
+        user = session.get(StaffUser, account.id)
+        assert user is not None and user.totp_last_step is not None
+        step = user.totp_last_step + 1
+    fresh = visitor.post(
+        "/staff/account/two-factor",
+        {"code": pyotp.TOTP(secret).at(step * totp.STEP_SECONDS)},
+    )
+    assert fresh.status_code == 200
+    new_codes = re.findall(r"<code>([a-z0-9]{5}-[a-z0-9]{5})</code>", fresh.get_data(as_text=True))
+    assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
+    # The old codes no longer sign in.
+    other = Visitor(app.test_client())
+    sign_in(other, account.email)
+    other.get("/staff/login/code")
+    assert other.post("/staff/login/code", {"code": old_codes[1]}).status_code == 422
+    assert other.post("/staff/login/code", {"code": new_codes[1]}).status_code == 302
