@@ -266,8 +266,10 @@ def measure(url: str, database: str, people: int, rounds: int, tmp: Path) -> lis
         user = auth.create_user(
             session, auth.NewUser("bench@example.org", Role.EVALUATOR, None), PASSWORD
         )
+        session.commit()
         for department in ("44", "75"):
             auth.grant(session, user, department=department)
+            session.commit()
     client = app.test_client()
     login = client.post("/staff/login", data={"email": "bench@example.org", "password": PASSWORD})
     if login.status_code != 302:

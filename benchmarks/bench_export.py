@@ -94,6 +94,7 @@ def prepare(url: str, instance: Path, target_rows: int) -> int:
         db = get_session()
         definition = app.extensions["selfcheck.definition"]
         demo.generate_demo(db, definition, respondents=TEMPLATE_PEOPLE, seed=7)
+        db.commit()
         auth.create_user(db, auth.NewUser(BENCH_EMAIL, Role.PLATFORM_ADMIN, None), "x" * 16)
         db.commit()
         per_copy = int(db.scalar(select(func.count()).select_from(Answer)) or 1)

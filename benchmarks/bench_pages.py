@@ -135,6 +135,7 @@ def prepare_database(directory: Path, respondents: int) -> str:
             session.commit()
             if respondents:
                 generate_demo(session, load_definition(DEFAULT_DEFINITION), respondents)
+                session.commit()
     finally:
         engine.dispose()
     return url

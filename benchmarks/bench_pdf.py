@@ -208,6 +208,7 @@ def demo_summary(directory: Path) -> tuple[Any, str]:
             demo_structure(session)
             session.commit()
             generate_demo(session, definition, 30)
+            session.commit()
             query = select(Beneficiary).options(selectinload(Beneficiary.responses))
             for person in session.scalars(query):
                 for response in person.responses:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import run_simple
 
 from selfcheck.platform import migrate
-from selfcheck.platform.db import Database, get_db
+from selfcheck.platform.db import Database, get_db, unit_of_work
 
 if TYPE_CHECKING:
     from selfcheck.platform.models import StaffUser
@@ -95,7 +95,7 @@ def structures_add(name: str, territory: str, department: str, slug: str | None)
     """Create a place of mediation and print its public start link."""
     from selfcheck.accounts.structures import StructureError, create_structure
 
-    with _database().session() as session:
+    with _database().session() as session, unit_of_work(session):
         try:
             structure = create_structure(session, name, territory, department, slug)
         except StructureError as exc:
@@ -140,7 +140,7 @@ def demo(respondents: int, seed: int, marginals_file: Path | None) -> None:
     except MarginalsError as exc:
         raise click.BadParameter(str(exc), param_hint="--marginals") from exc
     definition = current_app.extensions["selfcheck.definition"]
-    with _database().session() as session:
+    with _database().session() as session, unit_of_work(session):
         report = generate_demo(
             session, definition, respondents=respondents, seed=seed, marginals=marginals
         )
@@ -214,7 +214,7 @@ def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> 
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _database().session() as session:
+    with _database().session() as session, unit_of_work(session):
         structure_id = _structure_id(session, slug)
         try:
             user = auth.create_user(
@@ -274,7 +274,7 @@ def users_reset_password(email: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    with _database().session() as session:
+    with _database().session() as session, unit_of_work(session):
         user = _staff_user(session, email)
         audit.record(session, None, "reset_password", "user", user.id, user.structure_id)
         try:
@@ -291,7 +291,7 @@ def users_unlock(email: str) -> None:
     """Lift a lockout after too many wrong passwords, before its 15 minutes are over."""
     from selfcheck.accounts import auth
 
-    with _database().session() as session:
+    with _database().session() as session, unit_of_work(session):
         user = _staff_user(session, email)
         auth.unlock(session, user)
         click.echo(f"unlocked {user.email}")
@@ -408,7 +408,7 @@ def purge(dry_run: bool) -> None:
     from selfcheck.privacy import operations as privacy
 
     months = int(current_app.config["SELFCHECK_RETENTION_MONTHS"])
-    with _database().session() as session:
+    with _database().session() as session, unit_of_work(session):
         report = privacy.purge(session, months, dry_run=dry_run)
     verb = "deleted" if report.done else "would delete (dry run)"
     click.echo(

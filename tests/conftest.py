@@ -186,4 +186,6 @@ def definition() -> Definition:
 
 @pytest.fixture
 def structure(db_session: Session) -> Structure:
-    return create_structure(db_session, "Médiathèque de Rezé", "urbain", "44")
+    created = create_structure(db_session, "Médiathèque de Rezé", "urbain", "44")
+    db_session.commit()  # the test is the caller: operations never commit
+    return created

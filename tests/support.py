@@ -20,6 +20,7 @@ from selfcheck.journey import operations as journey
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Answer, Response, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Page
+from selfcheck.questionnaire.model import Role as ItemRole
 
 Values = Mapping[str, Sequence[str]]
 
@@ -382,6 +383,7 @@ def fill_response(
             for v in journey.page_variables(page, form, current)
         }
         journey.save_page(session, definition, response, page, values)
+        session.commit()
         visited.append(page.code)
         page = journey.neighbour_page(definition, form, page.code, journey.answers_of(response), 1)
     return visited
@@ -403,8 +405,11 @@ def submitted(
 ) -> Response:
     """A submitted response of a new person (before or retro)."""
     response = journey.start_response(session, definition, structure, form, "fr", new_token())
+    session.commit()
     fill_response(session, definition, response, answers or ANSWERS[form])
+    session.commit()
     assert journey.submit(session, definition, response)
+    session.commit()  # the test is the caller: operations never commit
     return response
 
 
@@ -430,3 +435,10 @@ def stored(database: Database, response_id: int) -> dict[str, tuple[str, ...]]:
 def responses(database: Database) -> list[Response]:
     with database.session() as session:
         return list(session.scalars(select(Response).order_by(Response.id)))
+
+
+def code_of(definition: Definition, role: ItemRole) -> str:
+    """The code of the item that plays `role`: tests that need an item, not a given code."""
+    item = definition.item_with_role(role)
+    assert item is not None, role
+    return item.code

@@ -7,8 +7,16 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from selfcheck.platform.db import Database, get_db, get_session, make_engine
+from selfcheck.platform.db import (
+    Database,
+    commit_or_rollback,
+    get_db,
+    get_session,
+    make_engine,
+    unit_of_work,
+)
 from tests.conftest import is_postgres
 
 sqlite_only = pytest.mark.skipif(is_postgres(), reason="SQLite pragmas")
@@ -55,3 +63,52 @@ def test_one_session_per_request_closed_at_teardown(app: Flask) -> None:
         session.execute(text("SELECT 1"))
         assert session.in_transaction()
     assert not session.in_transaction()
+
+
+# --- the unit of work ------------------------------------------------------------------------
+
+
+def _names(database: Database) -> list[str]:
+    with database.engine.connect() as connection:
+        return [row[0] for row in connection.execute(text("SELECT name FROM structure"))]
+
+
+def _add(session: Session, name: str) -> None:
+    session.execute(
+        text(
+            "INSERT INTO structure (slug, name, territory_type, department, created_at,"
+            " double_entry_percent, after_due_weeks)"
+            " VALUES (:slug, :name, 'rural', '44', '2026-01-01', 0, 6)"
+        ),
+        {"slug": name.lower(), "name": name},
+    )
+
+
+def test_a_savepoint_first_in_a_request_stays_inside_its_unit_of_work(database: Database) -> None:
+    """On SQLite too: releasing a savepoint commits nothing, only the caller's commit does."""
+    with database.session() as session:
+        session.execute(text("SELECT 1"))  # no transaction opened yet (pysqlite)
+        with session.begin_nested():
+            _add(session, "Savepoint")
+        _add(session, "After")
+        # closed without a commit: everything goes
+    assert _names(database) == []
+    with database.session() as session, unit_of_work(session):
+        with session.begin_nested():
+            _add(session, "Savepoint")
+        _add(session, "After")
+    assert sorted(_names(database)) == ["After", "Savepoint"]
+
+
+def test_unit_of_work_rolls_back_when_the_block_raises(database: Database) -> None:
+    with pytest.raises(RuntimeError), database.session() as session, unit_of_work(session):
+        _add(session, "Lost")
+        raise RuntimeError("the view failed")
+    assert _names(database) == []
+
+
+def test_commit_or_rollback_commits(database: Database) -> None:
+    with database.session() as session:
+        _add(session, "Kept")
+        commit_or_rollback(session)
+    assert _names(database) == ["Kept"]

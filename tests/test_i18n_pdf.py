@@ -42,8 +42,11 @@ def followed(db_session: Session, definition: Definition, structure: Structure) 
     before = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
     person = before.beneficiary
     after = journey.start_after(db_session, definition, person, "ar")
+    db_session.commit()
     fill_response(db_session, definition, after, AFTER)
+    db_session.commit()
     assert journey.submit(db_session, definition, after)
+    db_session.commit()
     db_session.refresh(person)
     return person
 
@@ -65,7 +68,7 @@ def test_an_arabic_form_is_arabic_right_to_left_with_an_embedded_font(
     with arabic_app.app_context():
         pdf = renderer.questionnaires([paper.Copy(FormKind.BEFORE, "ar", CODE)])
         html = renderer.env.get_template("questionnaires.html").render(
-            lang="ar", title="", bodies="", shapes=[], large=False, duplex=False
+            lang="ar", title="", bodies="", shapes=[], large=False, easy=False, duplex=False
         )
     assert '<html lang="ar" dir="rtl">' in html
     content = text(pdf)

@@ -14,10 +14,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.orm import Session
 
+from selfcheck.accounts.structures import create_structure
 from selfcheck.platform import migrate
 from selfcheck.platform.db import make_engine
-from selfcheck.platform.models import Base
+from selfcheck.platform.models import Base, StaffUser
 from tests.reliability.scratch import scratch_engine
 
 TABLES = {"structure", "beneficiary", "response", "answer"}
@@ -201,3 +204,107 @@ def test_sqlite_foreign_keys_are_back_on_after_a_migration(tmp_path: Path) -> No
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
     finally:
         engine.dispose()
+
+
+# --- 0007: typed enumerations ------------------------------------------------------------
+
+CHECKED = {
+    ("response", "ck_response_form_kind"),
+    ("response", "ck_response_channel"),
+    ("response", "ck_response_status"),
+    ("response", "ck_response_wording"),
+    ("staff_user", "ck_staff_user_role"),
+}
+
+
+def _checks(engine: Engine) -> set[tuple[str, str]]:
+    inspector = inspect(engine)
+    return {
+        (table, str(check["name"]))
+        for table in ("response", "staff_user")
+        for check in inspector.get_check_constraints(table)
+    }
+
+
+def _fill_0006(engine: Engine) -> None:
+    _execute(
+        engine,
+        "INSERT INTO structure (id, slug, name, territory_type, department, created_at)"
+        f" VALUES (1, 'lieu', 'Lieu', 'rural', '44', '{NOW}')",
+        "INSERT INTO staff_user (id, email, password_hash, role, structure_id, active,"
+        f" created_at, password_changed_at) VALUES (1, 'm@example.org', 'x', 'mediator', 1,"
+        f" true, '{NOW}', '{NOW}')",
+        f"INSERT INTO beneficiary (id, code, structure_id, created_at) VALUES (1, 'AAAA2222B', 1,"
+        f" '{NOW}')",
+        "INSERT INTO response (id, beneficiary_id, structure_id, form, definition_id,"
+        " definition_version, channel, locale, status, created_at, updated_at,"
+        " double_entry_wanted, wording) VALUES (1, 1, 1, 'retro', 'selfcheck-core', '1.0.0',"
+        f" 'phone', 'fr', 'submitted', '{NOW}', '{NOW}', false, 'easy')",
+        "INSERT INTO answer (id, response_id, variable, value, definition_version)"
+        " VALUES (1, 1, 'COMFORT', '3', '1.0.0')",
+    )
+
+
+BAD_VALUES = [
+    "UPDATE response SET form = 'during'",
+    "UPDATE response SET channel = 'fax'",
+    "UPDATE response SET status = 'deleted'",
+    "UPDATE response SET wording = 'FALC'",
+    "UPDATE staff_user SET role = 'superuser'",
+]
+
+
+@pytest.mark.parametrize("statement", BAD_VALUES)
+def test_0007_the_database_refuses_a_value_outside_the_enumeration(
+    empty_engine: Engine, statement: str
+) -> None:
+    migrate.upgrade(empty_engine)
+    _fill_0006(empty_engine)
+    with pytest.raises(IntegrityError, match=r"(?i)check"):
+        _execute(empty_engine, statement)
+    assert _rows(empty_engine, "SELECT form, channel, status, wording FROM response") == [
+        ("retro", "phone", "submitted", "easy")
+    ]
+
+
+def test_0007_up_and_down_keeps_the_rows(empty_engine: Engine) -> None:
+    migrate.upgrade(empty_engine, "0006")
+    _fill_0006(empty_engine)
+    assert not _checks(empty_engine) & CHECKED
+    migrate.upgrade(empty_engine, "0007")
+    assert _checks(empty_engine) >= CHECKED
+    assert _rows(empty_engine, "SELECT form, channel, status, wording FROM response") == [
+        ("retro", "phone", "submitted", "easy")
+    ]
+    # SQLite copied the response table: its answers (ON DELETE CASCADE) are still there.
+    assert _rows(empty_engine, "SELECT variable, value FROM answer") == [("COMFORT", "3")]
+    assert _rows(empty_engine, "SELECT role FROM staff_user") == [("mediator",)]
+    migrate.downgrade(empty_engine, "0006")
+    assert not _checks(empty_engine) & CHECKED
+    _execute(empty_engine, "UPDATE response SET channel = 'fax'")  # no longer checked
+    assert _rows(empty_engine, "SELECT variable, value FROM answer") == [("COMFORT", "3")]
+    _execute(empty_engine, "UPDATE response SET channel = 'phone'")
+    migrate.upgrade(empty_engine)
+    assert differences(empty_engine) == []
+
+
+def test_0007_refuses_to_upgrade_over_a_stray_value(empty_engine: Engine) -> None:
+    """A value no enumeration knows stops the upgrade, which then changes nothing."""
+    migrate.upgrade(empty_engine, "0006")
+    _fill_0006(empty_engine)
+    _execute(empty_engine, "UPDATE response SET channel = 'fax'")
+    with pytest.raises(IntegrityError):
+        migrate.upgrade(empty_engine)
+    assert current_revision(empty_engine) == "0006"
+    assert not _checks(empty_engine) & CHECKED
+
+
+def test_the_models_refuse_a_value_outside_the_enumeration(db_session: Session) -> None:
+    """SQLAlchemy checks the value before it writes (validate_strings)."""
+    structure = create_structure(db_session, "Lieu", "rural", "44")
+    db_session.commit()
+    db_session.add(
+        StaffUser(email="x@example.org", password_hash="x", role="superuser", structure=structure)
+    )
+    with pytest.raises(StatementError, match="superuser"):
+        db_session.flush()

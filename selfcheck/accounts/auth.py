@@ -78,7 +78,7 @@ def authenticate(session: Session, email: str, password: str) -> StaffUser | Non
         return None
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)
-        session.commit()
+        session.flush()
     return user
 
 
@@ -144,20 +144,20 @@ def attempt_login(
         if locked:
             user.locked_until = now + timedelta(seconds=LOCKOUT_SECONDS)
             user.failed_logins = 0
-        session.commit()
+        session.flush()
         return LoginOutcome(LoginResult.LOCKED if locked else LoginResult.REFUSED)
     user.failed_logins = 0
     user.locked_until = None
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)
-    session.commit()
+    session.flush()
     return LoginOutcome(LoginResult.SIGNED_IN, user)
 
 
 def unlock(session: Session, user: StaffUser) -> None:
     user.failed_logins = 0
     user.locked_until = None
-    session.commit()
+    session.flush()
 
 
 def reset_password(session: Session, user: StaffUser, new: str) -> None:
@@ -167,7 +167,7 @@ def reset_password(session: Session, user: StaffUser, new: str) -> None:
     user.password_changed_at = utcnow()
     user.failed_logins = 0
     user.locked_until = None
-    session.commit()
+    session.flush()
 
 
 def create_user(session: Session, new: NewUser, password: str) -> StaffUser:
@@ -188,7 +188,7 @@ def create_user(session: Session, new: NewUser, password: str) -> StaffUser:
         structure_id=new.structure_id,
     )
     session.add(user)
-    session.commit()
+    session.flush()
     return user
 
 
@@ -197,7 +197,7 @@ def change_password(session: Session, user: StaffUser, current: str, new: str) -
         raise AuthError("wrong_password")
     user.password_hash = hash_password(new)
     user.password_changed_at = utcnow()
-    session.commit()
+    session.flush()
 
 
 def grant(
@@ -213,5 +213,5 @@ def grant(
         raise AuthError("one_scope")
     found = Grant(structure_id=structure_id, department=department)
     user.grants.append(found)  # through the relationship: `user.grants` is current at once
-    session.commit()
+    session.flush()
     return found

@@ -57,8 +57,8 @@ def add_structure(
 def create_structure(
     session: Session, name: str, territory_type: str, department: str, slug: str | None = None
 ) -> Structure:
+    """A new structure in the session (flushed, not committed): the caller commits."""
     structure = add_structure(session, name, territory_type, department, slug)
-    session.commit()
     return structure
 
 

@@ -22,7 +22,7 @@ from selfcheck.accounts.forms import LoginForm, PasswordChangeForm
 from selfcheck.accounts.permissions import Permission, public, requires
 from selfcheck.accounts.session import current_staff, has_pending_post, sign_in, sign_out
 from selfcheck.platform import security
-from selfcheck.platform.db import get_session
+from selfcheck.platform.db import commit_or_rollback, get_session
 
 blueprint = Blueprint("staff_auth", __name__, url_prefix="/staff")
 
@@ -58,9 +58,11 @@ def login() -> Rendered:
     if request.method == "POST" and form.validate():
         email = auth.normalise_email(form.email.data)
         security.count_attempt("login_account", email)
+        session = get_session()
         outcome = auth.attempt_login(
-            get_session(), email, form.password.data, str(current_app.secret_key)
+            session, email, form.password.data, str(current_app.secret_key)
         )
+        commit_or_rollback(session)  # a wrong password is counted even though it fails
         if outcome.user is not None:
             from selfcheck.accounts import two_factor_views
 
@@ -106,6 +108,7 @@ def password() -> Rendered:
         except auth.AuthError:
             error = _l("Le mot de passe actuel n'est pas le bon.")
         else:
+            commit_or_rollback(get_session())
             sign_in(user)  # stay signed in here; other devices are signed out
             return redirect(url_for("backoffice.home", changed=1))
     status = 422 if request.method == "POST" else 200

@@ -12,7 +12,8 @@ from flask_babel import lazy_gettext as _l
 from wtforms import Form, HiddenField, StringField
 from wtforms.validators import ValidationError
 
-from selfcheck.entry.operations import MAX_PERCENT, WEEKS_RANGE
+from selfcheck.entry.rates import WEEKS_RANGE
+from selfcheck.entry.saving import MAX_PERCENT
 from selfcheck.questionnaire.model import FormKind
 
 FORM_CHOICES = tuple(kind.value for kind in FormKind)

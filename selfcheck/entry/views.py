@@ -1,13 +1,15 @@
 """Typing paper forms in, blind double entry, differences and structure settings (/staff/entry).
 
-Thin: each view parses the request, calls services/entry.py and renders. Problems the
-services report (EntryError) become a clear message with the right status, never a 500.
+Thin: each view parses the request, calls the entry operations, commits once and renders.
+Problems the operations report (EntryError) become a clear message with the right status,
+never a 500.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -23,6 +25,7 @@ from flask import (
 from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as HttpResponse
 
@@ -33,8 +36,9 @@ from selfcheck.entry.forms import OpenByCodeForm, OpenWithoutCodeForm, SettingsF
 from selfcheck.journey import operations as journey
 from selfcheck.journey.forms import CODE_MESSAGES
 from selfcheck.platform import codes
-from selfcheck.platform.db import get_session
+from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.i18n import select_locale
+from selfcheck.platform.labels import FORM_LABELS
 from selfcheck.platform.models import Response, SecondEntry, StaffUser, Structure
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind
 
@@ -121,11 +125,7 @@ PROBLEMS: Mapping[str, tuple[int, object]] = {
     "bad_settings": (422, _l("Ces réglages ne sont pas possibles.")),
 }
 EMPTY_CODE = _l("Tapez le code écrit sur le questionnaire, ou scannez son QR code.")
-FORM_NAMES: Mapping[str, object] = {
-    FormKind.BEFORE.value: _l("Questionnaire de départ"),
-    FormKind.AFTER.value: _l("Questionnaire de fin"),
-    FormKind.RETRO.value: _l("Questionnaire rétrospectif"),
-}
+FORM_NAMES = FORM_LABELS
 ENTRY_ACTIONS = ("save", "finish")
 
 
@@ -253,6 +253,7 @@ def _open_by_code(user: StaffUser, form: OpenByCodeForm, context: dict[str, Any]
         if error.reason == "already_entered" and error.response is not None:
             context["existing"] = error.response
         return _render_index(user, context, status)
+    commit_or_rollback(get_session())
     return redirect(url_for("entry.form", response_id=response.id))
 
 
@@ -284,118 +285,193 @@ def _open_without_code(
         status, message = _problem(error)
         context["new_error"] = message
         return _render_index(user, context, status)
+    commit_or_rollback(db)
     return redirect(url_for("entry.form", response_id=response.id))
 
 
-# --- the entry screen (first entry) ----------------------------------------------------------
+# --- typing a form: the first entry and the blind second one, one handler --------------------
 
 
 @blueprint.route("/<int:response_id>", methods=["GET", "POST"])
 @requires(Permission.ENTER, keep_post=True)
 def form(response_id: int) -> Rendered:
+    return _typing(response_id, second=False)
+
+
+@blueprint.route("/second/<int:response_id>", methods=["GET", "POST"])
+@requires(Permission.SECOND_ENTRY, keep_post=True)
+def second(response_id: int) -> Rendered:
+    return _typing(response_id, second=True)
+
+
+@dataclass(frozen=True)
+class _Typed:
+    """One paper form being typed: the response, and the blind second entry if it is one."""
+
+    response: Response
+    second_entry: SecondEntry | None
+
+    @property
+    def second(self) -> bool:
+        return self.second_entry is not None
+
+    def stored_values(self) -> entry.Answers:
+        if self.second_entry is not None:  # blind: never the first entry's values
+            return entry.second_entry_values(self.second_entry)
+        return journey.answers_of(self.response)
+
+
+def _typing(response_id: int, *, second: bool) -> Rendered:
+    """GET shows the entry screen, POST saves what was typed (and finishes if asked).
+
+    The same steps for both entries; they differ in what is loaded (the response, or the
+    user's own second entry of it), where values are saved, and where the user goes next.
+    """
     user = _user()
     db = get_session()
     definition = _definition()
+    queue = url_for("entry.second_entries") if second else None
     try:
-        response = entry.load_paper_response(db, user, response_id)
+        typed = _load_typed(db, user, response_id, second)
     except entry.EntryError as error:
-        return _problem_page(error)
-    kind = FormKind(response.form)
+        return _problem_page(error, back=queue, redirect_queue=second)
+    kind = FormKind(typed.response.form)
     if request.method == "GET":
         pending = take_pending_post(user, request.path)
         if pending is not None:
             parsed = entry.parse_values(definition, kind, pending)
-            return _render_entry(response, parsed.values, parsed.errors, restored=True)
-        return _render_entry(response, journey.answers_of(response))
+            return _render_typing(typed, parsed.values, parsed.errors, restored=True)
+        return _render_typing(typed, typed.stored_values())
     action = request.form.get("action", "save")
     if action not in ENTRY_ACTIONS:
         abort(400)
     parsed = entry.parse_values(definition, kind, request.form)
     if not parsed.valid:
-        return _render_entry(response, parsed.values, parsed.errors, status=422)
-    was_submitted = response.is_submitted
-    result = entry.save_entry(db, definition, user, response, parsed.values, action == "finish")
+        return _render_typing(typed, parsed.values, parsed.errors, status=422)
+    finish = action == "finish"
+    # A finished first entry being corrected (a second entry is never "edited": it is typed
+    # blind, once, of a form that is always finished).
+    edited = typed.response.is_submitted and not second
+    try:
+        result = _save_typed(db, definition, user, typed, parsed.values, finish)
+    except entry.EntryError as error:  # a second entry finished meanwhile (a double click)
+        return _problem_page(error, back=queue, redirect_queue=True)
+    commit_or_rollback(db)
     if not result.saved:  # a finished form must stay complete
         errors = entry.not_typed_errors(result.missing)
-        return _render_entry(response, parsed.values, errors, status=422)
-    if action == "finish" and result.missing:
+        return _render_typing(typed, parsed.values, errors, status=422)
+    if finish and result.missing:
         errors = entry.not_typed_errors(result.missing)
-        return _render_entry(response, journey.answers_of(response), errors, status=422, saved=True)
-    code = codes.display(response.beneficiary.code)
-    if was_submitted:
-        flash(gettext("Modifications enregistrées pour le code %(code)s.", code=code))
-        return redirect(url_for("entry.form", response_id=response.id))
-    if action == "finish":
-        message = gettext("Questionnaire du code %(code)s saisi et terminé.", code=code)
+        return _render_typing(typed, typed.stored_values(), errors, status=422, saved=True)
+    flash(_saved_message(typed, result, finish, edited))
+    if finish and not edited:
+        return redirect(queue or url_for("entry.index"))
+    return redirect(url_for(_endpoint(second), response_id=typed.response.id))
+
+
+def _endpoint(second: bool) -> str:
+    return "entry.second" if second else "entry.form"
+
+
+def _load_typed(db: Session, user: StaffUser, response_id: int, second: bool) -> _Typed:
+    if second:
+        response, second_entry = entry.load_second_entry(db, user, response_id)
+        return _Typed(response, second_entry)
+    return _Typed(entry.load_paper_response(db, user, response_id), None)
+
+
+def _save_typed(
+    db: Session,
+    definition: Definition,
+    user: StaffUser,
+    typed: _Typed,
+    values: entry.Values,
+    finish: bool,
+) -> entry.SaveResult:
+    if typed.second_entry is not None:
+        return entry.save_second_entry(
+            db, definition, user, typed.response, typed.second_entry, values, finish
+        )
+    return entry.save_entry(db, definition, user, typed.response, values, finish)
+
+
+def _saved_message(typed: _Typed, result: entry.SaveResult, finish: bool, edited: bool) -> str:
+    code = codes.display(typed.response.beneficiary.code)
+    if typed.second_entry is not None:
+        if not finish:
+            return str(
+                gettext("Seconde saisie enregistrée. Vous pourrez la reprendre depuis la liste.")
+            )
+        differing = typed.second_entry.differing_fields
+        if not differing:
+            return str(
+                gettext(
+                    "Seconde saisie du code %(code)s terminée : identique à la première.", code=code
+                )
+            )
+        return str(
+            ngettext(
+                "Seconde saisie du code %(code)s terminée : %(num)d écart avec la première, "
+                "à résoudre par un ou une responsable.",
+                "Seconde saisie du code %(code)s terminée : %(num)d écarts avec la première, "
+                "à résoudre par un ou une responsable.",
+                differing,
+                code=code,
+            )
+        )
+    if edited:
+        return str(gettext("Modifications enregistrées pour le code %(code)s.", code=code))
+    if finish:
+        message = str(gettext("Questionnaire du code %(code)s saisi et terminé.", code=code))
         if result.double_entry_wanted:
             message += " " + gettext(
                 "Il est tiré au sort pour une seconde saisie, par une autre personne."
             )
-        flash(message)
-        return redirect(url_for("entry.index"))
-    flash(
+        return message
+    return str(
         gettext(
             "Saisie enregistrée. Pour la reprendre plus tard, tapez de nouveau le code %(code)s.",
             code=code,
         )
     )
-    return redirect(url_for("entry.form", response_id=response.id))
 
 
-def _render_entry(
-    response: Response,
+def _render_typing(
+    typed: _Typed,
     values: Mapping[str, Sequence[str]],
     errors: Mapping[str, Sequence[str]] | None = None,
     status: int = 200,
     restored: bool = False,
     saved: bool = False,
 ) -> tuple[str, int]:
-    definition = _definition()
-    kind = FormKind(response.form)
-    screen = entry.build_screen(definition, kind, values, errors)
-    entered_by = get_session().get(StaffUser, response.entered_by_id or 0)
-    return _entry_screen(
-        screen,
-        response,
-        form_title=definition.titles[kind],
-        second=False,
-        submitted=response.is_submitted,
-        entered_by=entered_by.email if entered_by else None,
-        flags={"restored": restored, "saved": saved, "has_errors": bool(errors)},
-        action_url=url_for("entry.form", response_id=response.id),
-        status=status,
-    )
-
-
-def _entry_screen(
-    screen: Any,
-    response: Response,
-    *,
-    form_title: str,
-    second: bool,
-    submitted: bool,
-    entered_by: str | None,
-    flags: dict[str, bool],
-    action_url: str,
-    status: int,
-) -> tuple[str, int]:
     """The one entry screen, for a first entry or a blind second one."""
+    definition = _definition()
+    response = typed.response
+    kind = FormKind(response.form)
+    # Blind second entry: only its own values are ever put on the page (see _Typed).
+    screen = entry.build_screen(definition, kind, values, errors)
+    entered_by = None
+    if not typed.second and response.entered_by_id is not None:
+        found = get_session().get(StaffUser, response.entered_by_id)
+        entered_by = found.email if found else None
     return render_template(
         "staff/entry_form.html",
         screen=screen,
         response=response,
-        form_title=form_title,
+        form_title=definition.titles[kind],
         code=response.beneficiary.code,
-        second=second,
-        submitted=submitted,
+        second=typed.second,
+        submitted=response.is_submitted and not typed.second,
         entered_by=entered_by,
-        action_url=action_url,
+        action_url=url_for(_endpoint(typed.second), response_id=response.id),
         NO_ANSWER=NO_ANSWER,
-        **flags,
+        restored=restored,
+        saved=saved,
+        has_errors=bool(errors),
     ), status
 
 
-# --- blind second entry --------------------------------------------------------------------------
+# --- blind second entry: the queue -------------------------------------------------------------
 
 
 @blueprint.get("/second")
@@ -416,87 +492,8 @@ def start_second(response_id: int) -> Rendered:
         entry.start_second_entry(get_session(), _user(), response_id)
     except entry.EntryError as error:
         return _problem_page(error, back=url_for("entry.second_entries"))
+    commit_or_rollback(get_session())
     return redirect(url_for("entry.second", response_id=response_id))
-
-
-@blueprint.route("/second/<int:response_id>", methods=["GET", "POST"])
-@requires(Permission.SECOND_ENTRY, keep_post=True)
-def second(response_id: int) -> Rendered:
-    user = _user()
-    db = get_session()
-    definition = _definition()
-    try:
-        response, second_entry = entry.load_second_entry(db, user, response_id)
-    except entry.EntryError as error:
-        return _problem_page(error, back=url_for("entry.second_entries"), redirect_queue=True)
-    kind = FormKind(response.form)
-    if request.method == "GET":
-        pending = take_pending_post(user, request.path)
-        if pending is not None:
-            parsed = entry.parse_values(definition, kind, pending)
-            return _render_second(response, parsed.values, parsed.errors, restored=True)
-        return _render_second(response, entry.second_entry_values(second_entry))
-    action = request.form.get("action", "save")
-    if action not in ENTRY_ACTIONS:
-        abort(400)
-    parsed = entry.parse_values(definition, kind, request.form)
-    if not parsed.valid:
-        return _render_second(response, parsed.values, parsed.errors, status=422)
-    try:
-        result = entry.save_second_entry(
-            db, definition, user, response, second_entry, parsed.values, action == "finish"
-        )
-    except entry.EntryError as error:  # finished meanwhile (a double click)
-        return _problem_page(error, back=url_for("entry.second_entries"), redirect_queue=True)
-    code = codes.display(response.beneficiary.code)
-    if action == "finish" and result.missing:
-        errors = entry.not_typed_errors(result.missing)
-        values = entry.second_entry_values(second_entry)
-        return _render_second(response, values, errors, status=422, saved=True)
-    if action == "finish":
-        differing = second_entry.differing_fields
-        flash(
-            ngettext(
-                "Seconde saisie du code %(code)s terminée : %(num)d écart avec la première, "
-                "à résoudre par un ou une responsable.",
-                "Seconde saisie du code %(code)s terminée : %(num)d écarts avec la première, "
-                "à résoudre par un ou une responsable.",
-                differing,
-                code=code,
-            )
-            if differing
-            else gettext(
-                "Seconde saisie du code %(code)s terminée : identique à la première.", code=code
-            )
-        )
-        return redirect(url_for("entry.second_entries"))
-    flash(gettext("Seconde saisie enregistrée. Vous pourrez la reprendre depuis la liste."))
-    return redirect(url_for("entry.second", response_id=response.id))
-
-
-def _render_second(
-    response: Response,
-    values: Mapping[str, Sequence[str]],
-    errors: Mapping[str, Sequence[str]] | None = None,
-    status: int = 200,
-    restored: bool = False,
-    saved: bool = False,
-) -> tuple[str, int]:
-    definition = _definition()
-    kind = FormKind(response.form)
-    # Blind: only the second entry's own values are ever put on this page.
-    screen = entry.build_screen(definition, kind, values, errors)
-    return _entry_screen(
-        screen,
-        response,
-        form_title=definition.titles[kind],
-        second=True,
-        submitted=False,
-        entered_by=None,
-        flags={"restored": restored, "saved": saved, "has_errors": bool(errors)},
-        action_url=url_for("entry.second", response_id=response.id),
-        status=status,
-    )
 
 
 # --- differences -------------------------------------------------------------------------------
@@ -535,6 +532,7 @@ def resolve(response_id: int) -> Rendered:
         if errors:
             return _render_resolve(second_entry, response, request.form, errors, status=422)
         settled = entry.resolve(db, definition, user, second_entry, response, chosen)
+        commit_or_rollback(db)
         flash(
             ngettext(
                 "%(num)d écart résolu : la réponse enregistrée est mise à jour.",
@@ -617,6 +615,7 @@ def settings() -> Rendered:
             )
         except entry.EntryError as error:
             return _problem_page(error, back=url_for("entry.settings"))
+        commit_or_rollback(get_session())
         flash(
             gettext("Réglages enregistrés.")
             if changed

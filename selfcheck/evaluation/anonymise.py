@@ -1,15 +1,17 @@
 """k-anonymity of the quasi-identifiers of an export: generalise, then suppress.
 
-Quasi-identifiers (QI) of a person: structure (and so department, region), age band, gender,
-diploma, status and area (urban/periurban/rural). Direct identifiers (beneficiary code,
-response ids, staff) never leave; the person is named by `pseudonym`, an HMAC of their id
-under a key drawn for one export and thrown away (linked inside one export, not across).
+Quasi-identifiers (QI) of a person: structure (and so department, region), and the items the
+definition marks `quasi_identifier:` (age band, gender, diploma, status, area today).
+Direct identifiers (beneficiary code, response ids, staff) never leave; the person is named
+by `pseudonym`, an HMAC of their id under a key drawn for one export and thrown away (linked
+inside one export, not across).
 
 The rule (documented in docs/evaluation.md and in each export's report):
 1. Count people per raw QI combination in SQL (`profile_counts`): bounded by the number of
    combinations, not the number of rows.
-2. Try the generalisation levels of `LEVELS` in order (geography: structure, then
-   department, then region, then national; age: 7 bands, then 3 broad bands, then none) and
+2. Try the generalisation steps of the definition's `disclosure.steps` in order (geography:
+   structure, then department, then region, then national; each QI item at the step of its
+   own ladder of that name, e.g. age: 7 bands, then 3 broad bands, then none) and
    keep the first where at most `MAX_SUPPRESSED_SHARE` of the people sit in a group smaller
    than k (the last level otherwise).
 3. People still in a group smaller than k lose their personal QI values (age, gender,
@@ -23,7 +25,7 @@ import hashlib
 import hmac
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,63 +35,52 @@ from sqlalchemy.orm import Session
 from selfcheck.evaluation.regions import region_of
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.platform.models import Answer, Response, Structure
-from selfcheck.questionnaire.model import NO_ANSWER, FormKind
+from selfcheck.questionnaire.model import (
+    NO_ANSWER,
+    Definition,
+    DisclosureStep,
+    FormKind,
+    Geography,
+    Item,
+    QuasiIdentifier,
+)
 
-# Items whose answers are quasi-identifiers, in the order of the exported columns.
-QI_ITEMS = ("AGE", "GENDER", "DIPLOMA", "STATUS", "AREA")
+GEOGRAPHY_ORDER = tuple(Geography)
+
 # The forms that describe the person (the 'after' form does not ask again).
 PROFILE_FORMS = (FormKind.BEFORE.value, FormKind.RETRO.value)
 MAX_SUPPRESSED_SHARE = 0.05
 
-# Broad age bands: code -> the definition's AGE option codes it merges.
-BROAD_AGE = {
-    "moins_25": ("moins_de_douze", "douze_dix_huit", "dix_huit_vingt_quatre"),
-    "25_59": ("vingt_cinq_trente_neuf", "quarante_cinquante_neuf"),
-    "60_plus": ("soixante_soixante_neuf", "soixante_dix_plus"),
-}
-_AGE_TO_BROAD = {age: broad for broad, ages in BROAD_AGE.items() for age in ages}
 
-GEOGRAPHY = ("structure", "department", "region", "national")
-AGE_LEVELS = ("bands", "broad_bands", "removed")
-# (geography level, age level), least information lost first.
-LEVELS: tuple[tuple[int, int], ...] = (
-    (0, 0),
-    (0, 1),
-    (1, 0),
-    (1, 1),
-    (2, 1),
-    (3, 1),
-    (3, 2),
-)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Profile:
-    """The raw quasi-identifiers of one person (as stored, before generalisation)."""
+    """The raw quasi-identifiers of one person (as stored, before generalisation).
+
+    `values` follows `Definition.quasi_identifiers()`; missing trailing values are None.
+    """
 
     structure_id: int | None
-    age: str | None = None
-    gender: str | None = None
-    diploma: str | None = None
-    status: str | None = None
-    area: str | None = None
+    values: tuple[str | None, ...]
+
+    def __init__(self, structure_id: int | None, *values: str | None) -> None:
+        object.__setattr__(self, "structure_id", structure_id)
+        object.__setattr__(self, "values", tuple(values))
+
+    def value(self, index: int) -> str | None:
+        return self.values[index] if index < len(self.values) else None
 
 
 @dataclass(frozen=True)
 class Released:
-    """The quasi-identifiers as exported (None = missing)."""
+    """The quasi-identifiers as exported (None = missing), `values` as in `Profile`."""
 
     structure: str | None
     department: str | None
     region: str | None
-    age: str | None
-    gender: str | None
-    diploma: str | None
-    status: str | None
-    area: str | None
+    values: tuple[str | None, ...]
 
     def blanked(self) -> Released:
-        return Released(self.structure, self.department, self.region, *(None,) * 5)
+        return Released(self.structure, self.department, self.region, (None,) * len(self.values))
 
 
 @dataclass
@@ -98,12 +89,14 @@ class Plan:
 
     k: int
     geography: str
+    # The step of the quasi-identifier ladders released (bands, broad_bands, removed).
     age: str
     decisions: dict[Profile, Released | None]
     people: int
     values_suppressed: int
     people_suppressed: int
     group_sizes: Counter[Released] = field(default_factory=Counter)
+    quasi_identifiers: tuple[str, ...] = ()
 
     def release(self, profile: Profile) -> Released | None:
         # A profile the SQL count did not see (should not happen) is left out: safe side.
@@ -123,17 +116,29 @@ class Plan:
             "people_left_out": self.people_suppressed,
             "people_exported": self.people_exported,
             "smallest_group": min(self.group_sizes.values(), default=0),
-            "quasi_identifiers": [
-                "structure",
-                "department",
-                "region",
-                "age_band",
-                "gender",
-                "diploma",
-                "status",
-                "area",
-            ],
+            "quasi_identifiers": ["structure", "department", "region", *self.quasi_identifiers],
         }
+
+
+def qi_items(definition: Definition) -> tuple[Item, ...]:
+    return definition.quasi_identifiers()
+
+
+def qi_columns(definition: Definition) -> tuple[str, ...]:
+    """The exported column of each quasi-identifier item (age_band, gender, ...)."""
+    return tuple(
+        item.quasi_identifier.column
+        for item in definition.quasi_identifiers()
+        if item.quasi_identifier is not None
+    )
+
+
+def steps(definition: Definition) -> tuple[DisclosureStep, ...]:
+    """The generalisation steps to try, least information lost first (never empty)."""
+    declared = definition.disclosure.steps
+    if declared:
+        return declared
+    return tuple(DisclosureStep(g, "") for g in definition.disclosure.geography)
 
 
 def new_key() -> bytes:
@@ -145,32 +150,36 @@ def pseudonym(key: bytes, beneficiary_id: int) -> str:
     return hmac.new(key, str(beneficiary_id).encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def profile_counts(db: Session, filters: EvaluationFilters) -> Counter[Profile]:
+def profile_counts(
+    db: Session, filters: EvaluationFilters, definition: Definition
+) -> Counter[Profile]:
     """People per raw QI combination, counted in SQL (one row per combination comes back)."""
+    codes = [item.code for item in definition.quasi_identifiers()]
+    labels = [f"qi_{index}" for index in range(len(codes))]
     qi_columns = [
         func.max(
             case(
                 (
                     and_(
-                        Answer.variable == item,
+                        Answer.variable == code,
                         Response.form.in_(PROFILE_FORMS),
                         Answer.value != NO_ANSWER,
                     ),
                     Answer.value,
                 ),
             )
-        ).label(item.lower())
-        for item in QI_ITEMS
+        ).label(label)
+        for code, label in zip(codes, labels, strict=True)
     ]
     people = (
         select(func.max(Response.structure_id).label("structure_id"), *qi_columns)
         .select_from(Response)
-        .outerjoin(Answer, and_(Answer.response_id == Response.id, Answer.variable.in_(QI_ITEMS)))
+        .outerjoin(Answer, and_(Answer.response_id == Response.id, Answer.variable.in_(codes)))
         .where(*response_conditions(filters))
         .group_by(Response.beneficiary_id)
         .subquery()
     )
-    keys = [people.c.structure_id, *(people.c[item.lower()] for item in QI_ITEMS)]
+    keys = [people.c.structure_id, *(people.c[label] for label in labels)]
     rows = db.execute(select(*keys, func.count()).group_by(*keys))
     return Counter({Profile(*row[:-1]): int(row[-1]) for row in rows})
 
@@ -186,39 +195,49 @@ def structure_places(db: Session, ids: Iterable[int]) -> dict[int, tuple[str, st
 
 
 def generalise(
-    profile: Profile, level: tuple[int, int], places: Mapping[int, tuple[str, str]]
+    profile: Profile,
+    step: DisclosureStep,
+    places: Mapping[int, tuple[str, str]],
+    ladders: Sequence[QuasiIdentifier | None],
 ) -> Released:
-    geography, age_level = level
+    """The profile as released at `step` (each QI at its ladder's step of that name)."""
+    geography = GEOGRAPHY_ORDER.index(step.geography)
     slug, department = places.get(profile.structure_id or -1, (None, None))
     region = region_of(department)
-    age = profile.age
-    if age_level == 1:
-        age = _AGE_TO_BROAD.get(age) if age else None
-    elif age_level == 2:
-        age = None
+    values = tuple(
+        ladder.step(step.personal).release(profile.value(index))
+        if ladder is not None
+        else profile.value(index)
+        for index, ladder in enumerate(ladders)
+    )
     return Released(
         structure=slug if geography < 1 else None,
         department=department if geography < 2 else None,
         region=region if geography < 3 else None,
-        age=age,
-        gender=profile.gender,
-        diploma=profile.diploma,
-        status=profile.status,
-        area=profile.area,
+        values=values,
     )
 
 
-def plan(counts: Mapping[Profile, int], k: int, places: Mapping[int, tuple[str, str]]) -> Plan:
+def plan(
+    counts: Mapping[Profile, int],
+    k: int,
+    places: Mapping[int, tuple[str, str]],
+    definition: Definition,
+) -> Plan:
     """Choose the generalisation level, then suppress values, then people (see module doc)."""
+    ladders = [item.quasi_identifier for item in definition.quasi_identifiers()]
+    tried = steps(definition)
     total = sum(counts.values())
-    level = LEVELS[-1]
-    for candidate in LEVELS:
-        groups = _group(counts, {p: generalise(p, candidate, places) for p in counts})
+    level = tried[-1]
+    for candidate in tried:
+        groups = _group(counts, {p: generalise(p, candidate, places, ladders) for p in counts})
         small = sum(n for n in groups.values() if n < k)
         if small <= MAX_SUPPRESSED_SHARE * total:
             level = candidate
             break
-    released: dict[Profile, Released | None] = {p: generalise(p, level, places) for p in counts}
+    released: dict[Profile, Released | None] = {
+        p: generalise(p, level, places, ladders) for p in counts
+    }
     groups = _group(counts, released)
     values_suppressed = 0
     for profile, values in released.items():
@@ -235,13 +254,14 @@ def plan(counts: Mapping[Profile, int], k: int, places: Mapping[int, tuple[str, 
     final = _group(counts, released)
     return Plan(
         k=k,
-        geography=GEOGRAPHY[level[0]],
-        age=AGE_LEVELS[level[1]],
+        geography=level.geography.value,
+        age=level.personal,
         decisions=released,
         people=total,
         values_suppressed=values_suppressed,
         people_suppressed=people_suppressed,
         group_sizes=final,
+        quasi_identifiers=qi_columns(definition),
     )
 
 

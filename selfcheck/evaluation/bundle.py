@@ -72,12 +72,14 @@ class ExportResult:
     log_id: int
 
 
-def preview(db: Session, filters: EvaluationFilters, k: int) -> anonymise.Plan:
+def preview(
+    db: Session, filters: EvaluationFilters, k: int, definition: Definition
+) -> anonymise.Plan:
     """What an export with these filters would generalise and suppress (counts only)."""
     require_at_least_k(db, filters, k)
-    counts = anonymise.profile_counts(db, filters)
+    counts = anonymise.profile_counts(db, filters, definition)
     places = anonymise.structure_places(db, filters.structure_ids)
-    return anonymise.plan(counts, k, places)
+    return anonymise.plan(counts, k, places, definition)
 
 
 def run_export(
@@ -90,7 +92,7 @@ def run_export(
     directory: Path,
 ) -> ExportResult:
     """Write the zip bundle into `directory` (a fresh temporary folder) and log the export."""
-    plan = preview(db, filters, k)
+    plan = preview(db, filters, k, definition)
     free_text = bool(user.can_read_free_text)
     layout = Layout(definition, request.shape, free_text)
     writer_class = WRITERS[request.format]
@@ -134,7 +136,7 @@ def run_export(
         report=json.dumps(report, ensure_ascii=False),
     )
     db.add(log)
-    db.commit()
+    db.flush()  # the log's id; the view commits
     return ExportResult(zip_path, zip_path.name, written.rows, report, log.id)
 
 

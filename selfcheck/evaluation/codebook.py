@@ -23,9 +23,10 @@ from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, option_values
+from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, qi_values
 from selfcheck.paper.operations import PDF_VARIANT, PRINTABLE_DIR, LocalFetcher
-from selfcheck.questionnaire.model import Definition, FormKind, Option
+from selfcheck.questionnaire.answer_types import option_values
+from selfcheck.questionnaire.model import Definition, FormKind, Item, Option
 
 TEMPLATE = "codebook.html"
 STYLESHEET = "codebook.css"
@@ -92,9 +93,12 @@ def _crosswalk(definition: Definition, entry_field: Field) -> tuple[str | None, 
 
 
 def _values(
-    options: Sequence[Option], translated: Mapping[str, Sequence[tuple[int, str]]]
+    options: Sequence[Option],
+    translated: Mapping[str, Sequence[tuple[int, str]]],
+    numbers: Mapping[str, int] | None = None,
 ) -> tuple[ValueLabel, ...]:
-    codes = {value: code for code, value in option_values(options).items()}
+    numbers = option_values(options) if numbers is None else numbers
+    codes = {value: code for code, value in numbers.items()}
     first = next(iter(translated.values()), ())
     return tuple(
         ValueLabel(
@@ -118,12 +122,10 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
     for kind in FORMS:
         for entry_field in base.fields[kind]:
             meta[f"{kind.value}_{entry_field.suffix}"] = (kind.value, entry_field)
-    qi_items = {
-        "age_band": "AGE",
-        "gender": "GENDER",
-        "diploma": "DIPLOMA",
-        "status": "STATUS",
-        "area": "AREA",
+    qi_items: dict[str, Item] = {
+        item.quasi_identifier.column: item
+        for item in definition.quasi_identifiers()
+        if item.quasi_identifier is not None
     }
 
     def entry(index: int, name: str, forms: tuple[str, ...], entry_field: Field | None) -> Entry:
@@ -131,14 +133,13 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
         labels = {lang: layouts[lang].columns[index].label for lang in languages}
         translated = {lang: layouts[lang].columns[index].value_labels for lang in languages}
         values: tuple[ValueLabel, ...] = ()
+        quasi = qi_items.get(name) if entry_field is None else None
         if column.value_labels:
-            item_code = entry_field.item.code if entry_field else qi_items.get(name)
+            item = entry_field.item if entry_field else quasi
             options = (
-                definition.item(item_code).options
-                if item_code and (entry_field is None or entry_field.option is None)
-                else ()
+                item.options if item and (entry_field is None or entry_field.option is None) else ()
             )
-            values = _values(options, translated)
+            values = _values(options, translated, qi_values(quasi) if quasi else None)
         topic, competence = _crosswalk(definition, entry_field) if entry_field else (None, None)
         return Entry(
             name=name,
@@ -146,7 +147,7 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
             labels=labels,
             values=values,
             forms=forms,
-            item=entry_field.item.code if entry_field else qi_items.get(name),
+            item=entry_field.item.code if entry_field else (quasi.code if quasi else None),
             option=entry_field.option.code if entry_field and entry_field.option else None,
             coop_topic=topic,
             competence=competence,

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session
 from selfcheck.evaluation import indicators, typology
 from selfcheck.evaluation.disclosure import Cell, Column, Hidden, Row, Table, protect
 from selfcheck.evaluation.scope import EvaluationFilters, require_at_least_k
-from selfcheck.platform.models import Channel, Response, SecondEntry
-from selfcheck.questionnaire.model import Definition, FormKind, Item
+from selfcheck.platform.labels import CHANNEL_LABELS, FORM_PLURAL_LABELS, capitalised
+from selfcheck.platform.models import Response, SecondEntry
+from selfcheck.questionnaire.model import Definition, FormKind, Item, Role, Tag
 
 PROFILE_FORMS = (FormKind.BEFORE, FormKind.RETRO)
 PATH_FORMS = (FormKind.AFTER, FormKind.RETRO)
@@ -37,16 +38,7 @@ SESSION_BANDS: tuple[tuple[str, object, int, int], ...] = (
     ("7_10", _l("7 à 10 fois"), 7, 10),
     ("11_plus", _l("11 fois ou plus"), 11, 10**6),
 )
-FORM_LABELS: Mapping[str, object] = {
-    FormKind.BEFORE.value: _l("Questionnaires de départ"),
-    FormKind.AFTER.value: _l("Questionnaires de fin"),
-    FormKind.RETRO.value: _l("Questionnaires rétrospectifs"),
-}
-CHANNEL_LABELS: Mapping[str, object] = {
-    Channel.ONLINE.value: _l("En ligne"),
-    Channel.PAPER.value: _l("Papier"),
-    Channel.PHONE.value: _l("Téléphone"),
-}
+FORM_LABELS = FORM_PLURAL_LABELS
 PEOPLE = Column("people", _l("Personnes"))
 
 
@@ -68,6 +60,14 @@ class TableSpec:
     key: str
     section: str
     build: Builder
+    # The roles of the items whose distributions the table reads, and of the other items it
+    # needs; a table whose items the definition does not have is left out.
+    reads: tuple[Role, ...] = ()
+    needs: tuple[Role, ...] = ()
+
+    def available(self, definition: Definition) -> bool:
+        roles = (*self.reads, *self.needs)
+        return all(definition.item_with_role(role) is not None for role in roles)
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,16 @@ def _item_rows(item: Item, columns: Sequence[tuple[Mapping[str, int], int]]) -> 
     )
 
 
+def _item(context: Context, role: Role) -> Item:
+    item = context.definition.item_with_role(role)
+    if item is None:  # TableSpec.available keeps such tables out
+        raise UnknownTable(role.value)
+    return item
+
+
 def item_table(
     key: str,
-    code: str,
+    role: Role,
     title: object,
     forms: Sequence[FormKind],
     note: object | None = None,
@@ -122,9 +129,10 @@ def item_table(
     """A single or multiple choice item over the people who answered it."""
 
     def build(context: Context) -> Table:
-        item = context.definition.item(code)
+        item = _item(context, role)
+        code = item.code
         counts = context.raw.counts(code, forms)
-        single = item.type != "multiple"
+        single = not item.type.several
         base = sum(counts.get(c, 0) for c in item.option_codes) if single else None
         base = base if base is not None else context.raw.base(code, forms)
         multiple_note = _l("Plusieurs réponses possibles : le total dépasse 100 %.")
@@ -143,9 +151,7 @@ def item_table(
 
 def device_use(context: Context) -> Table:
     """How often each device is used, among the people who have it (one column per device)."""
-    codes = ("USE_SMARTPHONE", "USE_TABLET", "USE_LAPTOP", "USE_DESKTOP")
-    labels = (_l("Smartphone"), _l("Tablette"), _l("Ordinateur portable"), _l("Ordinateur fixe"))
-    items = [context.definition.item(code) for code in codes]
+    items = context.definition.items_with_role(Role.DEVICE_USE)
     columns = []
     for item in items:
         counts = context.raw.counts(item.code, PROFILE_FORMS)
@@ -155,7 +161,7 @@ def device_use(context: Context) -> Table:
         title=_l("Fréquence d'usage de chaque appareil"),
         row_header=_l("Fréquence"),
         columns=tuple(
-            Column(code.lower(), label) for code, label in zip(codes, labels, strict=True)
+            Column(item.code.lower(), gettext(item.short_label or item.label)) for item in items
         ),
         rows=_item_rows(items[0], columns),
         additive=True,
@@ -164,7 +170,7 @@ def device_use(context: Context) -> Table:
 
 
 def sessions(context: Context) -> Table:
-    counts = context.raw.counts("SESSIONS", PATH_FORMS)
+    counts = context.raw.counts(_item(context, Role.SESSIONS).code, PATH_FORMS)
     banded = []
     for key, label, low, high in SESSION_BANDS:
         total = sum(
@@ -191,7 +197,7 @@ COMFORT_COLUMNS = (
 
 
 def comfort(context: Context) -> Table:
-    item = context.definition.item("COMFORT")
+    item = _item(context, Role.COMFORT)
     columns = []
     for evolution in (context.raw.pairs, context.raw.retro):
         base = sum(evolution.comfort.values())
@@ -249,9 +255,10 @@ def comfort_change(context: Context) -> Table:
 
 
 def progress_felt(context: Context) -> Table:
-    counts = context.raw.counts("PROGRESS", PATH_FORMS)
-    yes = counts.get("3", 0) + counts.get("4", 0)
-    no = counts.get("1", 0) + counts.get("2", 0)
+    item = _item(context, Role.PROGRESS)
+    counts = context.raw.counts(item.code, PATH_FORMS)
+    yes = sum(counts.get(code, 0) for code in item.tagged(Tag.PROGRESS_YES))
+    no = sum(counts.get(code, 0) for code in item.tagged(Tag.PROGRESS_NO))
     return Table(
         key="progress_felt",
         title=_l("Sentiment d'avoir progressé"),
@@ -364,7 +371,7 @@ def channels(context: Context) -> Table:
                     for form, base in zip(forms, bases, strict=True)
                 ),
             )
-            for channel, label in CHANNEL_LABELS.items()
+            for channel, label in ((c, capitalised(n)) for c, n in CHANNEL_LABELS.items())
         ),
         additive=True,
         unit="forms",
@@ -372,11 +379,11 @@ def channels(context: Context) -> Table:
 
 
 def assistance(context: Context) -> Table:
-    item = context.definition.item("ASSIST")
+    item = _item(context, Role.ASSISTANCE)
     forms = list(FormKind)
     columns = []
     for form in forms:
-        counts = context.raw.counts("ASSIST", [form])
+        counts = context.raw.counts(item.code, [form])
         columns.append((counts, sum(counts.get(c, 0) for c in item.option_codes)))
     return Table(
         key="assistance",
@@ -413,87 +420,54 @@ def double_entry(context: Context) -> Table:
     )
 
 
+def item_spec(section: str, role: Role, title: object, forms: Sequence[FormKind]) -> TableSpec:
+    """The distribution table of the item with `role` (its key is the role's value)."""
+    return TableSpec(role.value, section, item_table(role.value, role, title, forms), (role,))
+
+
 SPECS: tuple[TableSpec, ...] = (
-    TableSpec("age", "profile", item_table("age", "AGE", _l("Âge"), PROFILE_FORMS)),
-    TableSpec("gender", "profile", item_table("gender", "GENDER", _l("Genre"), PROFILE_FORMS)),
-    TableSpec("diploma", "profile", item_table("diploma", "DIPLOMA", _l("Diplôme"), PROFILE_FORMS)),
-    TableSpec("status", "profile", item_table("status", "STATUS", _l("Situation"), PROFILE_FORMS)),
-    TableSpec("area", "profile", item_table("area", "AREA", _l("Lieu de vie"), PROFILE_FORMS)),
-    TableSpec(
-        "internet_home",
-        "profile",
-        item_table("internet_home", "INTERNET_HOME", _l("Internet à la maison"), PROFILE_FORMS),
-    ),
-    TableSpec(
-        "devices", "profile", item_table("devices", "DEVICES", _l("Équipement"), PROFILE_FORMS)
-    ),
-    TableSpec("device_use", "profile", device_use),
-    TableSpec(
-        "reasons", "path", item_table("reasons", "REASONS", _l("Raisons de venir"), PROFILE_FORMS)
-    ),
-    TableSpec(
-        "prescribed",
-        "path",
-        item_table("prescribed", "PRESCRIBED", _l("Qui a conseillé de venir"), PROFILE_FORMS),
-    ),
-    TableSpec("modality", "path", item_table("modality", "MODALITY", _l("Modalité"), PATH_FORMS)),
-    TableSpec("sessions", "path", sessions),
-    TableSpec(
-        "session_length",
-        "path",
-        item_table("session_length", "SESSION_LENGTH", _l("Durée d'une séance"), PATH_FORMS),
-    ),
-    TableSpec(
-        "topics", "path", item_table("topics", "TOPICS", _l("Sujets travaillés"), PATH_FORMS)
-    ),
-    TableSpec("comfort", "evolution", comfort),
+    item_spec("profile", Role.AGE, _l("Âge"), PROFILE_FORMS),
+    item_spec("profile", Role.GENDER, _l("Genre"), PROFILE_FORMS),
+    item_spec("profile", Role.DIPLOMA, _l("Diplôme"), PROFILE_FORMS),
+    item_spec("profile", Role.STATUS, _l("Situation"), PROFILE_FORMS),
+    item_spec("profile", Role.AREA, _l("Lieu de vie"), PROFILE_FORMS),
+    item_spec("profile", Role.INTERNET_HOME, _l("Internet à la maison"), PROFILE_FORMS),
+    item_spec("profile", Role.DEVICES, _l("Équipement"), PROFILE_FORMS),
+    TableSpec("device_use", "profile", device_use, (Role.DEVICE_USE,)),
+    item_spec("path", Role.REASONS, _l("Raisons de venir"), PROFILE_FORMS),
+    item_spec("path", Role.PRESCRIBER, _l("Qui a conseillé de venir"), PROFILE_FORMS),
+    item_spec("path", Role.MODALITY, _l("Modalité"), PATH_FORMS),
+    TableSpec("sessions", "path", sessions, (Role.SESSIONS,)),
+    item_spec("path", Role.SESSION_LENGTH, _l("Durée d'une séance"), PATH_FORMS),
+    item_spec("path", Role.TOPICS, _l("Sujets travaillés"), PATH_FORMS),
+    TableSpec("comfort", "evolution", comfort, needs=(Role.COMFORT,)),
     TableSpec("comfort_change", "evolution", comfort_change),
-    TableSpec(
-        "new_things",
+    item_spec(
         "evolution",
-        item_table(
-            "new_things",
-            "NEW_THINGS",
-            _l("Arrive à faire des choses qu'elle ne savait pas faire avant"),
-            PATH_FORMS,
-        ),
+        Role.NEW_THINGS,
+        _l("Arrive à faire des choses qu'elle ne savait pas faire avant"),
+        PATH_FORMS,
     ),
-    TableSpec(
-        "new_things_which",
+    item_spec(
         "evolution",
-        item_table(
-            "new_things_which",
-            "NEW_THINGS_WHICH",
-            _l("Ce que les personnes arrivent à faire maintenant"),
-            PATH_FORMS,
-        ),
+        Role.NEW_THINGS_WHICH,
+        _l("Ce que les personnes arrivent à faire maintenant"),
+        PATH_FORMS,
     ),
-    TableSpec("progress_felt", "evolution", progress_felt),
-    TableSpec(
-        "progress",
+    TableSpec("progress_felt", "evolution", progress_felt, (Role.PROGRESS,)),
+    item_spec("evolution", Role.PROGRESS, _l("Sentiment de progrès, en détail"), PATH_FORMS),
+    item_spec(
         "evolution",
-        item_table("progress", "PROGRESS", _l("Sentiment de progrès, en détail"), PATH_FORMS),
+        Role.PROGRESS_DOMAINS,
+        _l("Domaines où les personnes disent avoir progressé"),
+        PATH_FORMS,
     ),
-    TableSpec(
-        "progress_domains",
-        "evolution",
-        item_table(
-            "progress_domains",
-            "PROGRESS_DOMAINS",
-            _l("Domaines où les personnes disent avoir progressé"),
-            PATH_FORMS,
-        ),
-    ),
-    TableSpec(
-        "changes",
-        "evolution",
-        item_table("changes", "CHANGES", _l("Ce qui a changé pour les personnes"), PATH_FORMS),
-    ),
+    item_spec("evolution", Role.CHANGES, _l("Ce qui a changé pour les personnes"), PATH_FORMS),
     TableSpec("competences", "evolution", competences),
     TableSpec("typology", "typology", typology_table),
     TableSpec("pairs_completed", "quality", pairs_completed),
     TableSpec("channels", "quality", channels),
-    TableSpec("assistance", "quality", assistance),
+    TableSpec("assistance", "quality", assistance, (Role.ASSISTANCE,)),
     TableSpec("double_entry", "quality", double_entry),
 )
 TABLE_KEYS = frozenset(spec.key for spec in SPECS)
@@ -511,32 +485,12 @@ SECTIONS: tuple[tuple[str, object, object | None], ...] = (
     ("typology", _l("Profils"), None),
     ("quality", _l("Qualité des données"), None),
 )
-# Every item whose distribution is read by one query.
-VARIABLES = (
-    "ASSIST",
-    "AGE",
-    "GENDER",
-    "DIPLOMA",
-    "STATUS",
-    "AREA",
-    "INTERNET_HOME",
-    "DEVICES",
-    "USE_SMARTPHONE",
-    "USE_TABLET",
-    "USE_LAPTOP",
-    "USE_DESKTOP",
-    "REASONS",
-    "PRESCRIBED",
-    "MODALITY",
-    "SESSIONS",
-    "SESSION_LENGTH",
-    "TOPICS",
-    "NEW_THINGS",
-    "NEW_THINGS_WHICH",
-    "PROGRESS",
-    "PROGRESS_DOMAINS",
-    "CHANGES",
-)
+
+
+def variables(definition: Definition, specs: Iterable[TableSpec] = SPECS) -> tuple[str, ...]:
+    """Every item whose distribution these tables read (one query reads them all)."""
+    roles = {role for spec in specs for role in spec.reads}
+    return tuple(item.code for item in definition.items() if item.role in roles)
 
 
 class DashboardCache:
@@ -623,15 +577,12 @@ def _build(
     db: Session, definition: Definition, filters: EvaluationFilters, k: int, wanted: set[str]
 ) -> Dashboard:
     people = require_at_least_k(db, filters, k)
-    raw = indicators.collect(db, definition, filters, VARIABLES, people)
+    specs = [spec for spec in SPECS if spec.key in wanted and spec.available(definition)]
+    raw = indicators.collect(db, definition, filters, variables(definition, specs), people)
     context = Context(definition, raw)
     sections = []
     for key, title, intro in SECTIONS:
-        tables = tuple(
-            protect(spec.build(context), k)
-            for spec in SPECS
-            if spec.section == key and spec.key in wanted
-        )
+        tables = tuple(protect(spec.build(context), k) for spec in specs if spec.section == key)
         if tables:
             sections.append(Section(key, title, intro, tables))
     return Dashboard(people, raw.people_by_form, k, tuple(sections))

@@ -30,10 +30,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import anonymise
-from selfcheck.evaluation.anonymise import BROAD_AGE, QI_ITEMS, Plan, Profile, Released
+from selfcheck.evaluation.anonymise import Plan, Profile, Released
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.evaluation.writers import Column
+from selfcheck.platform.labels import CHANNEL_LABELS, FORM_SHORT_LABELS
 from selfcheck.platform.models import Answer, Channel, Response
+from selfcheck.questionnaire.answer_types import ExportKind, option_values
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind, Item, Option, Variable
 
 FORMS = (FormKind.BEFORE, FormKind.AFTER, FormKind.RETRO)
@@ -43,23 +45,14 @@ WORDINGS = ("standard", "easy")
 BATCH = 2000
 TEXT_WIDTH = 2000  # UTF-8 bytes: 500 characters of free text at most
 
-FORM_LABELS: Mapping[str, object] = {
-    "before": _l("départ"),
-    "after": _l("fin"),
-    "retro": _l("rétrospectif"),
-}
-CHANNEL_LABELS: Mapping[str, object] = {
-    "online": _l("en ligne"),
-    "paper": _l("papier"),
-    "phone": _l("téléphone"),
-}
+FORM_LABELS = FORM_SHORT_LABELS
 WORDING_LABELS: Mapping[str, object] = {"standard": _l("standard"), "easy": _l("facile à lire")}
-BROAD_AGE_LABELS: Mapping[str, object] = {
-    "moins_25": _l("Moins de 25 ans (regroupé)"),
-    "25_59": _l("De 25 à 59 ans (regroupé)"),
-    "60_plus": _l("60 ans ou plus (regroupé)"),
-}
-BROAD_AGE_FIRST_VALUE = 21
+# Exported number of the first group of a quasi-identifier's ladder (60_plus...): after the
+# item's own options, which keep their numbers.
+GROUP_FIRST_VALUE = 21
+
+
+_NO_VALUES: Mapping[str, int] = {}  # numbers and texts: no option values
 
 
 class Shape(enum.StrEnum):
@@ -67,18 +60,11 @@ class Shape(enum.StrEnum):
     LONG = "long"
 
 
-def option_values(options: Sequence[Option]) -> dict[str, int]:
-    """Definition option code -> exported number (digit codes kept, else position from 1)."""
-    if all(option.code.isdigit() for option in options):
-        return {option.code: int(option.code) for option in options}
-    return {option.code: index + 1 for index, option in enumerate(options)}
-
-
 def exported_items(definition: Definition, free_text: bool) -> list[Item]:
     return [
         item
         for item in definition.items()
-        if item.code not in QI_ITEMS and (free_text or item.type != "text")
+        if item.quasi_identifier is None and (free_text or not item.type.free_text)
     ]
 
 
@@ -99,15 +85,15 @@ def form_fields(definition: Definition, form: FormKind, free_text: bool) -> list
     fields: list[Field] = []
     for variable in definition.variables(form):
         item = variable.item
-        if item.code in QI_ITEMS or (item.type == "text" and not free_text):
+        if item.quasi_identifier is not None or (item.type.free_text and not free_text):
             continue
-        if item.type == "multiple":
-            fields.extend(
-                Field(f"{variable.code}_{index + 1}", variable, option)
-                for index, option in enumerate(item.options)
-            )
-        else:
-            fields.append(Field(variable.code, variable))
+        # One column per variable, or one 0/1 column per option (a multiple choice).
+        fields.extend(
+            Field(variable.code, variable)
+            if option is None
+            else Field(f"{variable.code}_{index + 1}", variable, option)
+            for index, option in enumerate(item.type.export_options(item))
+        )
     return fields
 
 
@@ -126,42 +112,41 @@ def field_column(field: Field, form: FormKind | None) -> Column:
     label = field_label(field)
     if form is not None:
         label = f"[{FORM_LABELS[form.value]}] {label}"
-    if item.type == "text":
+    if item.type.export_kind is ExportKind.STR:
         return Column(name, label, "str", width=TEXT_WIDTH)
     if field.option is not None:
         return Column(name, label, "int", ((0, _("non coché")), (1, _("coché"))))
-    if item.options:
-        values = option_values(item.options)
-        labels = tuple((values[o.code], _(o.label)) for o in item.options)
-        return Column(name, label, "int", labels)
-    return Column(name, label, "int")
+    labels = tuple((value, _(text)) for value, text in item.type.value_labels(item))
+    return Column(name, label, "int", labels)
 
 
 def _labelled(mapping: Mapping[str, object]) -> tuple[tuple[int, str], ...]:
     return tuple((index + 1, str(label)) for index, label in enumerate(mapping.values()))
 
 
-def qi_columns(definition: Definition) -> list[Column]:
-    def item_column(name: str, code: str) -> Column:
-        item = definition.item(code)
-        values = option_values(item.options)
-        labels = tuple((values[o.code], _(o.label)) for o in item.options)
-        return Column(name, _(item.label), "int", labels)
+def qi_values(item: Item) -> dict[str, int]:
+    """Exported number of each value a quasi-identifier can be released as (options, groups)."""
+    values = option_values(item.options)
+    if item.quasi_identifier is not None:
+        first = max(GROUP_FIRST_VALUE, max(values.values(), default=0) + 1)
+        for index, group in enumerate(item.quasi_identifier.groups()):
+            values.setdefault(group.code, first + index)
+    return values
 
-    age = item_column("age_band", "AGE")
-    broad = tuple(
-        (BROAD_AGE_FIRST_VALUE + index, str(label))
-        for index, label in enumerate(BROAD_AGE_LABELS.values())
-    )
+
+def qi_columns(definition: Definition) -> list[Column]:
+    def item_column(item: Item) -> Column:
+        assert item.quasi_identifier is not None
+        values = qi_values(item)
+        labels = tuple((values[o.code], _(o.label)) for o in item.options)
+        groups = tuple((values[g.code], _(g.label)) for g in item.quasi_identifier.groups())
+        return Column(item.quasi_identifier.column, _(item.label), "int", labels + groups)
+
     return [
         Column("structure", _("Structure (identifiant court)"), "str", width=64),
         Column("department", _("Département"), "str", width=3),
         Column("region", _("Région (code INSEE)"), "str", width=3),
-        Column("age_band", age.label, "int", age.value_labels + broad),
-        item_column("gender", "GENDER"),
-        item_column("diploma", "DIPLOMA"),
-        item_column("status", "STATUS"),
-        item_column("area", "AREA"),
+        *(item_column(item) for item in definition.quasi_identifiers()),
     ]
 
 
@@ -182,19 +167,8 @@ class Layout:
         self.shape = shape
         self.free_text = free_text
         self.fields = {form: form_fields(definition, form, free_text) for form in FORMS}
-        self.age_values = option_values(definition.item("AGE").options)
-        self.broad_values = {
-            code: BROAD_AGE_FIRST_VALUE + index for index, code in enumerate(BROAD_AGE)
-        }
-        self.qi_values = {
-            name: option_values(definition.item(code).options)
-            for name, code in (
-                ("gender", "GENDER"),
-                ("diploma", "DIPLOMA"),
-                ("status", "STATUS"),
-                ("area", "AREA"),
-            )
-        }
+        self.qi_items = definition.quasi_identifiers()
+        self.qi_values = [qi_values(item) for item in self.qi_items]
         self.value_maps: dict[str, dict[str, int]] = {}
         for item in definition.items():
             if item.options:
@@ -224,23 +198,15 @@ class Layout:
         self.columns = columns
 
     def qi_cells(self, pseudonym: str, released: Released) -> list[Any]:
-        age: int | None = None
-        if released.age is not None:
-            age = self.age_values.get(released.age, self.broad_values.get(released.age))
+        values = list(released.values) + [None] * (len(self.qi_values) - len(released.values))
         return [
             pseudonym,
             released.structure,
             released.department,
             released.region,
-            age,
             *(
-                self.qi_values[name].get(value) if value is not None else None
-                for name, value in (
-                    ("gender", released.gender),
-                    ("diploma", released.diploma),
-                    ("status", released.status),
-                    ("area", released.area),
-                )
+                numbers.get(value) if value is not None else None
+                for numbers, value in zip(self.qi_values, values, strict=False)
             ),
         ]
 
@@ -248,14 +214,10 @@ class Layout:
         given = answers.get(field.variable.code)  # NO_ANSWER already left out when read
         if not given:
             return None
-        if field.option is not None:
-            return 1 if field.option.code in given else 0
         item = field.item
-        if item.type == "text":
-            return given[0]
-        if item.options:
-            return self.value_maps[item.code].get(given[0])
-        return int(given[0]) if given[0].isdigit() else None
+        return item.type.export_value(
+            item, given, field.option, self.value_maps.get(item.code, _NO_VALUES)
+        )
 
     def rows(self, person: PersonAnswers, head: list[Any]) -> Iterator[list[Any]]:
         if self.shape is Shape.WIDE:
@@ -307,18 +269,21 @@ class PersonAnswers:
     structure_id: int | None
     forms: dict[str, SentForm]
 
-    def profile(self) -> Profile:
-        """The same rule as `anonymise.profile_counts` (max over before/retro answers)."""
+    def profile(self, codes: Sequence[str]) -> Profile:
+        """The same rule as `anonymise.profile_counts` (max over before/retro answers).
+
+        `codes`: the quasi-identifier items, as `Definition.quasi_identifiers()`.
+        """
         values: dict[str, str] = {}
         for form in anonymise.PROFILE_FORMS:
             sent = self.forms.get(form)
             if sent is None:
                 continue
-            for item in QI_ITEMS:
+            for item in codes:
                 for value in sent.answers.get(item, ()):
                     if item not in values or value > values[item]:
                         values[item] = value
-        return Profile(self.structure_id, *(values.get(item) for item in QI_ITEMS))
+        return Profile(self.structure_id, *(values.get(item) for item in codes))
 
 
 def stream_people(db: Session, filters: EvaluationFilters) -> Iterator[PersonAnswers]:
@@ -375,8 +340,9 @@ def write_rows(
 ) -> Written:
     """Stream every exported row of the scope into `write`; people left out are skipped."""
     rows = people = 0
+    codes = [item.code for item in layout.qi_items]
     for person in stream_people(db, filters):
-        released = plan.release(person.profile())
+        released = plan.release(person.profile(codes))
         if released is None:
             continue
         people += 1

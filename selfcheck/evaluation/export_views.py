@@ -35,7 +35,7 @@ from selfcheck.evaluation.view_support import (
     k_threshold,
     render_scope_error,
 )
-from selfcheck.platform.db import get_session
+from selfcheck.platform.db import commit_or_rollback, get_session
 
 blueprint = Blueprint("exports", __name__, url_prefix="/evaluate/exports")
 
@@ -57,7 +57,12 @@ def _choices() -> dict[str, Any]:
 def index() -> str | tuple[str, int]:
     try:
         filters = current_filters()
-        plan = bundle.preview(get_session(), filters, k_threshold())
+        plan = bundle.preview(
+            get_session(),
+            filters,
+            k_threshold(),
+            current_app.extensions["selfcheck.definition"],
+        )
     except ScopeError as error:
         return render_scope_error(TEMPLATE, error, **_choices())
     return render_template(
@@ -89,6 +94,7 @@ def download() -> WerkzeugResponse | tuple[str, int]:
             k_threshold(),
             folder,
         )
+        commit_or_rollback(get_session())  # the export log
     except ScopeError as error:
         shutil.rmtree(folder, ignore_errors=True)
         return render_scope_error(TEMPLATE, error, **_choices())

@@ -31,7 +31,14 @@ from sqlalchemy.orm import Session, aliased
 from selfcheck.evaluation import typology
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.platform.models import Answer, Channel, Response, SecondEntry, Status
-from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Definition, FormKind
+from selfcheck.questionnaire.model import (
+    NO_ANSWER,
+    PRE_SUFFIX,
+    Definition,
+    FormKind,
+    Option,
+    Role,
+)
 
 ALONE_RANK = 3  # "on my own" and above on the autonomy ladder
 
@@ -143,8 +150,8 @@ def _rank_case(column: Any, ranks: Mapping[str, int]) -> ColumnElement[int]:
     return case(*((column == code, literal(rank)) for code, rank in ranks.items()), else_=None)
 
 
-def _ranks(definition: Definition, scale: str) -> dict[str, int]:
-    return {o.code: o.rank for o in definition.scales[scale].options if o.rank is not None}
+def _ranks(options: Sequence[Option]) -> dict[str, int]:
+    return {o.code: o.rank for o in options if o.rank is not None}
 
 
 def evolution(
@@ -194,8 +201,9 @@ def evolution(
             ),
         )
     )
-    comfort_ranks = _ranks(definition, "comfort")
-    comfort_code = "COMFORT"
+    comfort_item = definition.item_with_role(Role.COMFORT)
+    comfort_code = comfort_item.code if comfort_item else ""
+    comfort_ranks = _ranks(comfort_item.options if comfort_item else ())
     comfort_rows = db.execute(
         joined.with_only_columns(
             then_answer.value, now_answer.value, func.count(distinct(source.c.person))
@@ -247,16 +255,19 @@ def evolution(
 def typology_counts(
     db: Session, definition: Definition, filters: EvaluationFilters
 ) -> dict[str, int]:
-    """People per profile of `typology.RULES`, one query (facts pivoted per person)."""
-    facts: dict[str, ColumnElement[bool]] = {
-        "age": Answer.variable == "AGE",
-        "status": Answer.variable == "STATUS",
-        "prescribed": Answer.variable == "PRESCRIBED",
-        "comfort_before": or_(
-            and_(Answer.variable == "COMFORT", Response.form == FormKind.BEFORE.value),
-            and_(Answer.variable == "COMFORT" + PRE_SUFFIX, Response.form == FormKind.RETRO.value),
-        ),
+    """People per profile of `typology.rules`, one query (facts pivoted per person)."""
+    codes = {
+        fact: item.code if (item := definition.item_with_role(role)) else ""
+        for fact, role in typology.FACT_ROLES.items()
     }
+    comfort = codes.pop("comfort_before")
+    facts: dict[str, ColumnElement[bool]] = {
+        fact: Answer.variable == code for fact, code in codes.items()
+    }
+    facts["comfort_before"] = or_(
+        and_(Answer.variable == comfort, Response.form == FormKind.BEFORE.value),
+        and_(Answer.variable == comfort + PRE_SUFFIX, Response.form == FormKind.RETRO.value),
+    )
     pivot = (
         select(
             Response.beneficiary_id.label("person"),
@@ -269,13 +280,13 @@ def typology_counts(
         .where(
             *response_conditions(filters),
             Response.form.in_([FormKind.BEFORE.value, FormKind.RETRO.value]),
-            Answer.variable.in_(["AGE", "STATUS", "PRESCRIBED", "COMFORT", "COMFORT_PRE"]),
+            Answer.variable.in_([*codes.values(), comfort, comfort + PRE_SUFFIX]),
             Answer.value != NO_ANSWER,
         )
         .group_by(Response.beneficiary_id)
         .subquery()
     )
-    profile = typology.profile_case({name: pivot.c[name] for name in typology.FACTS})
+    profile = typology.profile_case({name: pivot.c[name] for name in typology.FACTS}, definition)
     rows = db.execute(select(profile.label("profile"), func.count()).group_by(profile))
     return {str(name): int(number) for name, number in rows}
 
@@ -331,7 +342,7 @@ def collect(
     people: int,
 ) -> RawIndicators:
     """Every raw count the dashboard needs (about ten queries in all)."""
-    multiple = frozenset(code for code in variables if definition.item(code).type == "multiple")
+    multiple = frozenset(code for code in variables if definition.item(code).type.several)
     found, answered = distributions(db, filters, variables, multiple)
     return RawIndicators(
         people=people,

@@ -17,7 +17,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.accounts.permissions import can_access_structure
 from selfcheck.platform.models import (
     Channel,
     Response,
@@ -27,6 +26,7 @@ from selfcheck.platform.models import (
     Structure,
     TerritoryType,
 )
+from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.model import FormKind
 
 # Nothing was collected before the product existed; a range longer than this is a typo.

@@ -27,7 +27,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
-from selfcheck.accounts.permissions import can_access_structure
 from selfcheck.journey.operations import answers_of
 from selfcheck.platform import audit, codes
 from selfcheck.platform.models import (
@@ -40,6 +39,7 @@ from selfcheck.platform.models import (
     Structure,
     utcnow,
 )
+from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.model import FormKind
 
 PAGE_SIZE = 50
@@ -343,7 +343,7 @@ def _delete_response(session: Session, user: StaffUser, response: Response) -> N
 def delete_response(session: Session, user: StaffUser, response: Response) -> None:
     """Delete one response and its answers; the audit event keeps the old values."""
     _delete_response(session, user, response)
-    session.commit()
+    session.flush()
 
 
 def delete_person(session: Session, user: StaffUser, person: Beneficiary) -> None:
@@ -366,4 +366,4 @@ def delete_person(session: Session, user: StaffUser, person: Beneficiary) -> Non
         },
     )
     session.delete(person)
-    session.commit()
+    session.flush()

@@ -25,10 +25,10 @@ from selfcheck.accounts.structures import list_structures
 from selfcheck.followup import operations as followup
 from selfcheck.followup.operations import PersonStatus, Show
 from selfcheck.journey import operations as journey
-from selfcheck.platform.db import get_session
-from selfcheck.platform.models import Beneficiary, Channel, StaffUser, Structure
+from selfcheck.platform.db import commit_or_rollback, get_session
+from selfcheck.platform.labels import CHANNEL_LABELS, FORM_LABELS
+from selfcheck.platform.models import Beneficiary, StaffUser, Structure
 from selfcheck.privacy import operations as privacy
-from selfcheck.questionnaire.model import FormKind
 
 blueprint = Blueprint("followup", __name__, url_prefix="/staff/people")
 
@@ -41,16 +41,6 @@ STATUS_LABELS = {
     PersonStatus.AFTER_PENDING: _l("Fin commencée, pas envoyée"),
     PersonStatus.COMPLETE: _l("Départ et fin remplis"),
     PersonStatus.RETROSPECTIVE: _l("Questionnaire rétrospectif rempli"),
-}
-FORM_LABELS = {
-    FormKind.BEFORE.value: _l("Questionnaire de départ"),
-    FormKind.AFTER.value: _l("Questionnaire de fin"),
-    FormKind.RETRO.value: _l("Questionnaire rétrospectif"),
-}
-CHANNEL_LABELS = {
-    Channel.ONLINE.value: _l("en ligne"),
-    Channel.PAPER.value: _l("papier"),
-    Channel.PHONE.value: _l("téléphone"),
 }
 RESPONSE_STATUS_LABELS = {
     "in_progress": _l("en cours"),
@@ -168,6 +158,7 @@ def delete_response(code: str, response_id: int) -> Rendered:
     if request.method == "POST":
         form = response.form
         followup.delete_response(get_session(), _user(), response)
+        commit_or_rollback(get_session())
         return redirect(url_for("followup.person", code=found.code, deleted=form))
     return render_template(
         "staff/followup_delete.html",
@@ -186,6 +177,7 @@ def delete_person(code: str) -> Rendered:
     if request.method == "POST":
         structure = found.structure
         followup.delete_person(get_session(), user, found)
+        commit_or_rollback(get_session())
         return redirect(
             url_for(
                 "followup.index",
@@ -208,6 +200,7 @@ def erase_person(code: str) -> Rendered:
     if request.method == "POST":
         structure = found.structure
         privacy.erase_by_code(get_session(), found.code, by=user)
+        commit_or_rollback(get_session())
         return redirect(
             url_for(
                 "followup.index",

@@ -271,12 +271,12 @@ def start_response(
         response = _new_response(definition, beneficiary, structure.id, form, locale, channel)
         response.wording = wording.value
         response.start_token = start_token
-        session.add_all([beneficiary, response])
         try:
-            session.commit()
+            # A savepoint: a conflict undoes these two rows only, never the caller's work.
+            with session.begin_nested():
+                session.add_all([beneficiary, response])
             return response
         except IntegrityError:
-            session.rollback()
             existing = session.scalar(select(Response).where(Response.start_token == start_token))
             if existing is not None:  # the same start arrived twice at once
                 return existing
@@ -313,15 +313,15 @@ def open_form(
     found = _response_of(session, beneficiary.id, form)
     if found is not None:
         return found
-    response = _new_response(
-        definition, beneficiary, beneficiary.structure_id, form, locale, channel
-    )
-    response.wording = wording.value
-    session.add(response)
     try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
+        with session.begin_nested():  # a savepoint, as in start_response
+            response = _new_response(
+                definition, beneficiary, beneficiary.structure_id, form, locale, channel
+            )
+            response.wording = wording.value
+            session.add(response)
+    except IntegrityError:  # the same form opened at the same moment elsewhere
+        session.expire(beneficiary, ["responses"])
         found = _response_of(session, beneficiary.id, form)
         if found is None:
             raise
@@ -337,12 +337,12 @@ def create_codes(session: Session, structure: Structure, count: int) -> list[Ben
             Beneficiary(code=codes.generate_code(), structure_id=structure.id)
             for _ in range(count - len(created))
         ]
-        session.add_all(batch)
         try:
-            session.commit()
+            with session.begin_nested():  # a savepoint, as in start_response
+                session.add_all(batch)
             created += batch
         except IntegrityError:  # a 40-bit collision: draw that batch again
-            session.rollback()
+            pass
     return created
 
 
@@ -387,7 +387,6 @@ def save_page(
     of its item, so a bug upstream cannot store a value outside the scale.
     """
     if lock_for_writing(session, response) != Status.IN_PROGRESS.value:
-        session.rollback()
         raise JourneyError("already_submitted")
     form = FormKind(response.form)
     variables = page_variables(page, form, answers_of(response))
@@ -421,7 +420,7 @@ def save_page(
     ):
         response.furthest_page = page.code
     response.updated_at = utcnow()
-    session.commit()
+    session.flush()
     session.expire(response, ["answers"])
 
 
@@ -438,11 +437,7 @@ def lock_for_writing(session: Session, response: Response) -> str:
 
 
 def _check_values(item: Item, values: Sequence[str]) -> None:
-    if item.options:
-        allowed = set(item.option_codes)
-        if any(value not in allowed for value in values):
-            raise JourneyError("invalid_value")
-    if item.type != "multiple" and len(values) > 1:
+    if item.type.check(item, values):
         raise JourneyError("invalid_value")
 
 
@@ -453,13 +448,11 @@ def submit(session: Session, definition: Definition, response: Response) -> bool
     are removed first, so stored data always matches what the person last saw.
     """
     if response.is_submitted or lock_for_writing(session, response) != Status.IN_PROGRESS.value:
-        session.rollback()
         return False
     form = FormKind(response.form)
     session.expire(response, ["answers"])  # read them again under the lock
     answers = answers_of(response)
     if missing_required(definition, form, answers):
-        session.rollback()
         raise JourneyError("missing_required")
     shown = {
         variable.code
@@ -477,7 +470,7 @@ def submit(session: Session, definition: Definition, response: Response) -> bool
         .where(Response.id == response.id, Response.status == Status.IN_PROGRESS.value)
         .values(status=Status.SUBMITTED.value, submitted_at=utcnow(), updated_at=utcnow())
     )
-    session.commit()
+    session.flush()
     session.refresh(response)
     return bool(getattr(result, "rowcount", 0))
 

@@ -23,16 +23,6 @@ from selfcheck.questionnaire.model import (
     Variable,
 )
 
-# Item type -> macro in templates/macros/questions.html.
-WIDGETS: Mapping[str, str] = {
-    "single": "radios",
-    "scale": "radios",
-    "multiple": "checkboxes",
-    "number": "number",
-    "text": "textarea",
-}
-
-
 # Markers standing for per-person state in a cached question block (see fill_state): control
 # characters never appear in rendered HTML otherwise, and are never sent to a browser.
 CHECKED_MARK = "\x00"
@@ -140,7 +130,7 @@ def build_questions(
         QuestionView(
             item=items[code],
             number=numbers[code],
-            widget=WIDGETS[items[code].type],
+            widget=items[code].type.web_widget,
             variables=tuple(views),
         )
         for code, views in by_item.items()

@@ -1,4 +1,4 @@
-"""Question type -> WTForms field: the one place that knows how each type is validated.
+"""Answer type -> WTForms field: the posted-form side of each answer type (answer_types.py).
 
 Forms are used for validation only; inputs are rendered by our own Jinja macros (faster,
 and shaped for accessibility). Field names are variable codes (T01, T01_PRE…).
@@ -6,8 +6,7 @@ and shaped for accessibility). Field names are variable codes (T01, T01_PRE…).
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from flask_babel import gettext, ngettext
@@ -17,6 +16,15 @@ from wtforms import Form, RadioField, SelectMultipleField, StringField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import ValidationError
 
+from selfcheck.questionnaire.answer_types import (
+    AnswerType,
+    FreeText,
+    MultipleChoice,
+    Number,
+    OrderedScale,
+    Problem,
+    SingleChoice,
+)
 from selfcheck.questionnaire.model import Item, Variable
 
 MSG_CHOOSE = _l("Choisissez une réponse.")
@@ -27,8 +35,50 @@ MSG_NOT_A_NUMBER = _l("Écrivez un nombre entier, en chiffres, par exemple 3.")
 MSG_WRONG_CHARACTERS = _l("Ce texte contient des caractères qui ne sont pas acceptés.")
 
 
-def _has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(char) == "Cc" and char not in "\n\r\t" for char in text)
+def _exclusive_not_alone(item: Item, values: Sequence[str]) -> str:
+    option = next(o for o in item.options if o.exclusive and o.code in values)
+    return str(
+        gettext(
+            "Vous avez coché « %(option)s » avec d'autres réponses : gardez l'un ou l'autre.",
+            option=gettext(option.label),
+        )
+    )
+
+
+def _too_many(item: Item, values: Sequence[str]) -> str:
+    limit = item.max_choices or 0
+    return str(ngettext("Cochez une seule réponse.", "Cochez %(num)s réponses au plus.", limit))
+
+
+def _out_of_range(item: Item, values: Sequence[str]) -> str:
+    low, high = item.minimum, item.maximum
+    return str(gettext("Écrivez un nombre entre %(low)s et %(high)s.", low=low, high=high))
+
+
+def _too_long(item: Item, values: Sequence[str]) -> str:
+    limit = item.max_length
+    return str(gettext("Votre texte est trop long : %(limit)s caractères au plus.", limit=limit))
+
+
+# What a person reads for each problem the answer type finds (AnswerType.check).
+MESSAGES: Mapping[Problem, Callable[[Item, Sequence[str]], str]] = {
+    Problem.SEVERAL: lambda item, values: str(MSG_NOT_AN_OPTION),
+    Problem.NOT_AN_OPTION: lambda item, values: str(MSG_NOT_AN_OPTION),
+    Problem.REPEATED: lambda item, values: str(MSG_NOT_AN_OPTION),
+    Problem.EXCLUSIVE_NOT_ALONE: _exclusive_not_alone,
+    Problem.TOO_MANY: _too_many,
+    Problem.NOT_A_NUMBER: lambda item, values: str(MSG_NOT_A_NUMBER),
+    Problem.OUT_OF_RANGE: _out_of_range,
+    Problem.TOO_LONG: _too_long,
+    Problem.WRONG_CHARACTERS: lambda item, values: str(MSG_WRONG_CHARACTERS),
+}
+
+
+def _check(item: Item, values: Sequence[str]) -> None:
+    """Raise the message of the first problem the answer type finds in `values`."""
+    problems = item.type.check(item, values)
+    if problems:
+        raise ValidationError(MESSAGES[problems[0]](item, values))
 
 
 def _required(field: Any) -> bool:
@@ -43,6 +93,7 @@ class ChoiceField(RadioField):  # type: ignore[misc]
     def __init__(self, *args: Any, item: Item, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.item = item
+        self.posted: tuple[str, ...] = ()
 
     def pre_validate(self, form: Form) -> None:
         if self.data in (None, ""):
@@ -50,12 +101,11 @@ class ChoiceField(RadioField):  # type: ignore[misc]
             if _required(self):
                 raise ValidationError(MSG_CHOOSE)
             return
-        if self.data not in self.item.option_codes or getattr(self, "several", False):
-            raise ValidationError(MSG_NOT_AN_OPTION)
+        # One choice means one value: a tampered ASSIST=a&ASSIST=b is refused, not truncated.
+        _check(self.item, self.posted or (str(self.data),))
 
     def process_formdata(self, valuelist: list[str]) -> None:
-        # One choice means one value: a tampered ASSIST=a&ASSIST=b is refused, not truncated.
-        self.several = len(valuelist) > 1
+        self.posted = tuple(valuelist)
         super().process_formdata(valuelist)
 
 
@@ -75,23 +125,7 @@ class MultiChoiceField(SelectMultipleField):  # type: ignore[misc]
             if _required(self):
                 raise ValidationError(_l("Cochez au moins une réponse."))
             return
-        allowed = set(self.item.option_codes)
-        if any(value not in allowed for value in values) or len(set(values)) != len(values):
-            raise ValidationError(MSG_NOT_AN_OPTION)
-        exclusive = [o for o in self.item.options if o.exclusive and o.code in values]
-        if exclusive and len(values) > 1:
-            raise ValidationError(
-                gettext(
-                    "Vous avez coché « %(option)s » avec d'autres réponses : gardez l'un ou "
-                    "l'autre.",
-                    option=gettext(exclusive[0].label),
-                )
-            )
-        limit = self.item.max_choices
-        if limit is not None and len(values) > limit:
-            raise ValidationError(
-                ngettext("Cochez une seule réponse.", "Cochez %(num)s réponses au plus.", limit)
-            )
+        _check(self.item, values)
 
 
 class NumberField(StringField):  # type: ignore[misc]
@@ -110,15 +144,8 @@ class NumberField(StringField):  # type: ignore[misc]
             if _required(self):
                 raise ValidationError(_l("Écrivez un nombre."))
             return
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
-            raise ValidationError(MSG_NOT_A_NUMBER)
-        number = int(raw)
-        low, high = self.item.minimum, self.item.maximum
-        if (low is not None and number < low) or (high is not None and number > high):
-            raise ValidationError(
-                gettext("Écrivez un nombre entre %(low)s et %(high)s.", low=low, high=high)
-            )
-        self.data = str(number)
+        _check(self.item, (raw,))
+        self.data = str(int(raw))
 
 
 class TextField(StringField):  # type: ignore[misc]
@@ -135,13 +162,7 @@ class TextField(StringField):  # type: ignore[misc]
             if _required(self):
                 raise ValidationError(_l("Écrivez une réponse."))
             return
-        if _has_control_characters(text):
-            raise ValidationError(MSG_WRONG_CHARACTERS)
-        limit = self.item.max_length
-        if limit is not None and len(text) > limit:
-            raise ValidationError(
-                gettext("Votre texte est trop long : %(limit)s caractères au plus.", limit=limit)
-            )
+        _check(self.item, (text,))
 
 
 FieldFactory = Callable[[Item], UnboundField]
@@ -151,14 +172,15 @@ def _choice(item: Item) -> UnboundField:
     return ChoiceField(choices=list(item.option_codes), item=item, validate_choice=False)
 
 
-FIELD_FACTORIES: Mapping[str, FieldFactory] = {
-    "single": _choice,
-    "scale": _choice,
-    "multiple": lambda item: MultiChoiceField(
+# Keyed by answer type class: WTForms is Flask-side, so it stays out of the core classes.
+FIELD_FACTORIES: Mapping[type[AnswerType], FieldFactory] = {
+    SingleChoice: _choice,
+    OrderedScale: _choice,
+    MultipleChoice: lambda item: MultiChoiceField(
         choices=list(item.option_codes), item=item, validate_choice=False
     ),
-    "number": lambda item: NumberField(item=item),
-    "text": lambda item: TextField(item=item),
+    Number: lambda item: NumberField(item=item),
+    FreeText: lambda item: TextField(item=item),
 }
 
 
@@ -173,7 +195,7 @@ class PageFormFactory:
         key = tuple(variable.code for variable in variables)
         cls = self._classes.get(key)
         if cls is None:
-            attrs = {v.code: FIELD_FACTORIES[v.item.type](v.item) for v in variables}
+            attrs = {v.code: FIELD_FACTORIES[type(v.item.type)](v.item) for v in variables}
             cls = type("PageForm", (Form,), attrs)
             self._classes[key] = cls
         return cls

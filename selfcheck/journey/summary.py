@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from selfcheck.journey.operations import Answers, answers_of
 from selfcheck.platform.models import Beneficiary, Response
-from selfcheck.questionnaire.model import PRE_SUFFIX, Definition, FormKind, Item, Option
+from selfcheck.questionnaire.model import PRE_SUFFIX, Definition, FormKind, Item, Option, Role
 
 ALONE_RANK = 3  # "on my own" and above on the autonomy ladder
 MAX_SUGGESTIONS = 3
@@ -157,14 +157,14 @@ def _summarise(definition: Definition, kind: SummaryKind, before: Answers, now: 
         TaskProgress(item, _option(item, before, item.code), _option(item, now, item.code))
         for item in definition.task_items()
     )
-    comfort = definition.item("COMFORT")
-    progress = _optional_item(definition, "PROGRESS")
-    domains_item = _optional_item(definition, "PROGRESS_DOMAINS")
-    changes_item = _optional_item(definition, "CHANGES")
+    comfort = definition.item_with_role(Role.COMFORT)
+    progress = definition.item_with_role(Role.PROGRESS)
+    domains_item = definition.item_with_role(Role.PROGRESS_DOMAINS)
+    changes_item = definition.item_with_role(Role.CHANGES)
     return Summary(
         kind=kind,
-        comfort_before=_option(comfort, before, comfort.code),
-        comfort_now=_option(comfort, now, comfort.code),
+        comfort_before=_option(comfort, before, comfort.code) if comfort else None,
+        comfort_now=_option(comfort, now, comfort.code) if comfort else None,
         progress=_option(progress, now, progress.code) if progress else None,
         tasks=tasks,
         bars=_bars(definition, tasks),
@@ -172,13 +172,6 @@ def _summarise(definition: Definition, kind: SummaryKind, before: Answers, now: 
         suggestions=_suggestions(definition, tasks),
         changes=_options(changes_item, now) if changes_item else (),
     )
-
-
-def _optional_item(definition: Definition, code: str) -> Item | None:
-    try:
-        return definition.item(code)
-    except KeyError:
-        return None
 
 
 def _bars(definition: Definition, tasks: tuple[TaskProgress, ...]) -> tuple[CompetenceBar, ...]:

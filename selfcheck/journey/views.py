@@ -34,7 +34,7 @@ from selfcheck.journey.page_cache import (
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
 from selfcheck.journey.registry import PageFormFactory
 from selfcheck.platform import codes, display, security
-from selfcheck.platform.db import get_session
+from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, Response
@@ -139,6 +139,7 @@ def start(slug: str) -> Rendered:
             form.token.data,
             wording=form.chosen_wording,
         )
+        commit_or_rollback(db)
         _remember(response)
         return redirect(url_for("journey.question", page_code=_first_page(response)))
     _choose_wording()
@@ -223,6 +224,7 @@ def _start_before(route: journey.CodeRoute) -> Rendered:
         _locale(),
         wording=_session_wording(),
     )
+    commit_or_rollback(get_session())
     _remember(response)
     return redirect(url_for("journey.question", page_code=_first_page(response)))
 
@@ -259,6 +261,7 @@ def welcome_back() -> Rendered:
         return _follow_code(beneficiary)
     if request.method == "POST":
         response = journey.start_after(get_session(), _definition(), beneficiary, _locale())
+        commit_or_rollback(get_session())
         _remember(response)
         return _follow_code(beneficiary)
     return render_template("journey/welcome_back.html", beneficiary=beneficiary, minutes=_minutes())
@@ -319,6 +322,7 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
     if response is None:
         return _no_session()
     journey.save_page(get_session(), definition, response, page, keep)
+    commit_or_rollback(get_session())
     answers = journey.answers_of(response)
     if action == "pause":
         return redirect(url_for("journey.pause"))
@@ -428,6 +432,7 @@ def check() -> Rendered:
         return _other_tab()
     if request.method == "POST" and not missing:
         journey.submit(get_session(), definition, response)
+        commit_or_rollback(get_session())
         return redirect(url_for("journey.done"))
     status = 422 if request.method == "POST" else 200
     return render_template(

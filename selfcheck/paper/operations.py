@@ -38,13 +38,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
-from selfcheck.accounts.permissions import can_access_structure
 from selfcheck.journey import operations as journey
 from selfcheck.journey.page_view import question_numbers
 from selfcheck.journey.summary import Summary
 from selfcheck.platform import audit, codes
 from selfcheck.platform.i18n import french_typography, text_direction
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
+from selfcheck.policy import can_access_structure
+from selfcheck.questionnaire.answer_types import PaperLayout
 from selfcheck.questionnaire.model import (
     Definition,
     FormKind,
@@ -57,27 +58,13 @@ from selfcheck.questionnaire.model import (
 
 # printable/ beside the package, as i18n.TRANSLATIONS_DIR finds translations/.
 PRINTABLE_DIR = Path(__file__).resolve().parent / "templates"
+# The easy-read form shows each page's pictogram as on screen (journey/question.html).
+PICTOGRAMS_DIR = Path(__file__).resolve().parent.parent / "static" / "img" / "pictograms"
 CONFIG_KEY = "SELFCHECK_PRINTABLE_DIR"  # app.config override (another folder of templates)
 EXTENSION_KEY = "selfcheck.paper"
 STYLESHEET = "print.css"
 MAX_COPIES = 200
 PDF_VARIANT = "pdf/ua-1"
-
-# Item type -> macro of printable/macros.html (no if/elif chains, as page_view.WIDGETS).
-WIDGETS: Mapping[str, str] = {
-    "single": "choices",
-    "scale": "choices",
-    "multiple": "choices",
-    "number": "digits",
-    "text": "lines",
-}
-# Choices with this many options or more, and short labels, print in two columns (long
-# lists always do); with at most INLINE_MAX options, all very short, on one line.
-COLUMNS_FROM = 4
-COLUMNS_MAX_LABEL = 42
-COLUMNS_ALWAYS_FROM = 8
-INLINE_MAX = 4
-INLINE_MAX_LABEL = 24
 
 # Placeholders of a form body rendered once and copied per code (see `_fill`): control
 # characters never appear in rendered HTML otherwise (as in page_view.fill_state).
@@ -87,11 +74,8 @@ _PAGE_NAME = "\x00page\x00"
 _PLACEHOLDERS = re.compile("\x00(code|qr|page)\x00")
 
 
-class Layout(enum.StrEnum):
-    LIST = "list"  # one option per line
-    COLUMNS = "columns"  # one option per line, two columns
-    INLINE = "inline"  # a few short options on one line (Yes / No / I don't know)
-    ROW = "row"  # options side by side, each box above its label (a scale)
+# How options are laid out: each answer type chooses (AnswerType.paper_layout).
+Layout = PaperLayout
 
 
 class PaperError(ValueError):
@@ -106,18 +90,20 @@ class NetworkRefused(FatalURLFetchingError):  # type: ignore[misc]
 
 
 class LocalFetcher(weasyprint.URLFetcher):  # type: ignore[misc]
-    """Only files inside the templates folder; never the network, never elsewhere on disk."""
+    """Only files inside the templates folder (and the pictograms); never the network, never
+    elsewhere on disk."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *others: Path) -> None:
         super().__init__(allowed_protocols=("file",), fail_on_errors=True)
         self.root = root.resolve()
+        self.roots = (self.root, *(other.resolve() for other in others))
 
     def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
         parts = urlsplit(url)
         if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
             raise NetworkRefused(f"not fetched (only local files of {self.root}): {url}")
         path = Path(unquote(parts.path)).resolve()
-        if not path.is_relative_to(self.root) or not path.is_file():
+        if not any(path.is_relative_to(root) for root in self.roots) or not path.is_file():
             raise NetworkRefused(f"not fetched (outside {self.root} or missing): {url}")
         return weasyprint.urls.URLFetcherResponse(url, path.read_bytes())
 
@@ -179,7 +165,7 @@ class PaperQuestion:
 
     @property
     def multiple(self) -> bool:
-        return self.item.type == "multiple"
+        return self.item.type.several
 
     @property
     def choices(self) -> bool:
@@ -239,16 +225,25 @@ class PaperSection:
     pages: tuple[PaperPage, ...]
 
 
-def paper_sections(definition: Definition, form: FormKind, large: bool) -> tuple[PaperSection, ...]:
-    """The form's sections, pages and questions in web order, every conditional one included."""
+def paper_sections(
+    definition: Definition, form: FormKind, large: bool, easy: bool = False
+) -> tuple[PaperSection, ...]:
+    """The form's sections, pages and questions in web order, every conditional one included.
+
+    Easy-read print is laid out as large print (one question, one list) and asks conditional
+    questions unconditionally: no "if you ticked ... at question 8" (FALC advises against
+    such instructions). The entry screen still applies the condition to what is typed.
+    """
     numbers = question_numbers(definition, form)
     titles = {section.code: section.title for section in definition.sections}
     sections: list[PaperSection] = []
+    roomy = large or easy
     for page in definition.pages(form):
         questions = [
-            _question(definition, item, numbers, form, large) for item in page.items_for(form)
+            _question(definition, item, numbers, form, roomy, conditions=not easy)
+            for item in page.items_for(form)
         ]
-        paper_page = PaperPage(page, _blocks(questions, large))
+        paper_page = PaperPage(page, _blocks(questions, roomy))
         if sections and sections[-1].title == titles[page.section]:
             last = sections[-1]
             sections[-1] = PaperSection(last.title, (*last.pages, paper_page))
@@ -271,7 +266,7 @@ def _blocks(questions: Sequence[PaperQuestion], large: bool) -> tuple[Block, ...
         run.clear()
 
     for question in questions:
-        if large or question.item.type != "scale" or question.condition is not None:
+        if large or not question.item.type.paper_grid or question.condition is not None:
             flush()
             blocks.append(question)
         elif run and run[0].item.options != question.item.options:
@@ -284,10 +279,15 @@ def _blocks(questions: Sequence[PaperQuestion], large: bool) -> tuple[Block, ...
 
 
 def _question(
-    definition: Definition, item: Item, numbers: Mapping[str, int], form: FormKind, large: bool
+    definition: Definition,
+    item: Item,
+    numbers: Mapping[str, int],
+    form: FormKind,
+    large: bool,
+    conditions: bool = True,
 ) -> PaperQuestion:
     condition = None
-    if item.show_if is not None:
+    if item.show_if is not None and conditions:
         source = definition.item(item.show_if.item)
         accepted = item.show_if.accepted()
         labels = tuple(o.label for o in source.options if o.code in accepted)
@@ -295,27 +295,12 @@ def _question(
     return PaperQuestion(
         item=item,
         number=numbers[item.code],
-        widget=WIDGETS[item.type],
+        widget=item.type.paper_widget,
         moments=item.moments(form),
-        layout=_layout(item, large),
+        layout=item.type.paper_layout(item, large),
         condition=condition,
         digits=len(str(item.maximum)) if item.maximum is not None else 3,
     )
-
-
-def _layout(item: Item, large: bool) -> Layout:
-    if large or not item.options:
-        return Layout.LIST
-    if item.type == "scale":
-        return Layout.ROW
-    longest = max(len(option.label) for option in item.options)
-    if item.type == "single" and len(item.options) <= INLINE_MAX and longest <= INLINE_MAX_LABEL:
-        return Layout.INLINE
-    if len(item.options) >= COLUMNS_ALWAYS_FROM or (
-        len(item.options) >= COLUMNS_FROM and longest <= COLUMNS_MAX_LABEL
-    ):
-        return Layout.COLUMNS
-    return Layout.LIST
 
 
 # --- translations that follow force_locale ------------------------------------------------
@@ -335,7 +320,7 @@ class _Translator:
         self._cache: dict[tuple[str, str], str] = {}
 
     @staticmethod
-    def _locale() -> str:
+    def locale() -> str:
         locale = get_locale()
         return str(locale) if locale is not None else "fr"
 
@@ -343,7 +328,7 @@ class _Translator:
         return french_typography(text) if locale.startswith("fr") else text
 
     def gettext(self, text: str) -> str:
-        locale = self._locale()
+        locale = self.locale()
         key = (locale, text)
         found = self._cache.get(key)
         if found is None:
@@ -353,7 +338,7 @@ class _Translator:
         return found
 
     def ngettext(self, singular: str, plural: str, number: int) -> str:
-        return self._typeset(self._locale(), get_translations().ungettext(singular, plural, number))
+        return self._typeset(self.locale(), get_translations().ungettext(singular, plural, number))
 
 
 # --- the renderer -------------------------------------------------------------------------
@@ -411,15 +396,27 @@ class PaperRenderer:
         self.env.filters["code_display"] = codes.display
         self.env.filters["css_string"] = css_string
         self.env.filters["translate"] = self.translator.gettext
+        self.env.filters["heading"] = self.heading
         # Right-to-left languages (Arabic) mirror the page; numbers follow the copy's locale.
         self.env.filters["direction"] = text_direction
         self.env.filters["decimalformat"] = format_decimal
-        self.env.globals.update(Moment=Moment, Layout=Layout)
-        self.fetcher = LocalFetcher(self.directory)
+        self.env.globals.update(Moment=Moment, Layout=Layout, pictogram_url=pictogram_url)
+        self.easy = definition.wording is Wording.EASY
+        self.fetcher = LocalFetcher(self.directory, PICTOGRAMS_DIR)
         self.stylesheet = weasyprint.CSS(
             filename=str(self.directory / STYLESHEET), url_fetcher=self.fetcher
         )
         self._sections: dict[tuple[FormKind, bool], tuple[PaperSection, ...]] = {}
+
+    def heading(self, option: Option) -> str:
+        """An answer as a column heading: its short wording (Option.label_short) in the copy's
+        language, or the full one where that language has no translation of it yet."""
+        short = option.label_short
+        if short is not None:
+            translated = self.translator.gettext(short)
+            if translated != short or self.translator.locale().startswith("fr"):
+                return translated
+        return self.translator.gettext(option.label)
 
     def _(self, text: str, **variables: object) -> str:
         translated = self.translator.gettext(text)
@@ -479,6 +476,7 @@ class PaperRenderer:
                 bodies=Markup("".join(parts)),
                 shapes=shapes,
                 large=large,
+                easy=self.easy,
                 duplex=duplex,
             )
 
@@ -500,7 +498,7 @@ class PaperRenderer:
     def _sections_for(self, form: FormKind, large: bool) -> tuple[PaperSection, ...]:
         key = (form, large)
         if key not in self._sections:
-            self._sections[key] = paper_sections(self.definition, form, large)
+            self._sections[key] = paper_sections(self.definition, form, large, self.easy)
         return self._sections[key]
 
     def _form_body(self, shape: _Shape, large: bool, site_url: str | None) -> str:
@@ -516,6 +514,7 @@ class PaperRenderer:
                 page_name=Markup(_PAGE_NAME),
                 site_url=site_url,
                 large=large,
+                easy=self.easy,
             )
 
     def _footer(self, shape: _Shape) -> dict[str, str]:
@@ -628,6 +627,14 @@ def _fill(shape: _Shape, code: str | None, position: int) -> str:
     return _PLACEHOLDERS.sub(replace, shape.body)
 
 
+def pictogram_url(name: str) -> str:
+    """The file URL of a page's pictogram (static/img/pictograms/<name>.svg), or "" if none."""
+    path = (PICTOGRAMS_DIR / f"{name}.svg").resolve()
+    if not path.is_relative_to(PICTOGRAMS_DIR.resolve()) or not path.is_file():
+        return ""
+    return path.as_uri()
+
+
 def qr_svg(code: str, title: str) -> str:
     """The plain code (no URL: it is typed or scanned into a code field) as inline SVG.
 
@@ -671,11 +678,8 @@ def coded_batch(
     if not 1 <= count <= MAX_COPIES:
         raise PaperError(f"between 1 and {MAX_COPIES} copies")
     changes = {"count": count, "form": form.value, "language": locale, "channel": "paper"}
-    event = audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
-    created = journey.create_codes(session, structure, count)  # commits the event with them
-    if event not in session:  # a code collision rolled the first attempt back: record again
-        audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
-        session.commit()
+    audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
+    created = journey.create_codes(session, structure, count)  # the caller commits both
     return [Copy(form, locale, person.code) for person in created]
 
 

@@ -26,7 +26,7 @@ from selfcheck.journey.views import SESSION_PERSON
 from selfcheck.paper import operations as paper
 from selfcheck.paper.forms import BLANK, PrintForm
 from selfcheck.platform import codes
-from selfcheck.platform.db import get_session
+from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Wording
@@ -136,6 +136,8 @@ def forms() -> Rendered:
         if structure is None:
             return _render_index(form, [("kind", str(NO_STRUCTURE))], 422)
         copies = paper.coded_batch(get_session(), structure, user, kind, locale, form.count)
+        # Saved before the PDF is drawn: no write lock held for the seconds that takes.
+        commit_or_rollback(get_session())
     content = renderer.questionnaires(
         copies, large=large, site_url=_site_url(), duplex=bool(form.duplex.data)
     )

@@ -109,7 +109,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, instance_path: Path) -> Settings:
-        default_db = f"sqlite:///{instance_path / 'selfcheck.platform.db'}"
+        default_db = f"sqlite:///{instance_path / 'selfcheck.db'}"
         secret = _env("SECRET_KEY", "") or load_or_create_secret_key(instance_path)
         languages = tuple(
             code.strip() for code in _env("LANGUAGES", "fr,en,es,ar").split(",") if code.strip()

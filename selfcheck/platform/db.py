@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +47,15 @@ def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
         cursor.execute("PRAGMA busy_timeout=15000")
         cursor.close()
 
+    @event.listens_for(engine, "savepoint")
+    def _begin_before_savepoint(connection: Connection, _name: str | None) -> None:
+        # pysqlite opens its transaction only before an INSERT/UPDATE/DELETE: a SAVEPOINT sent
+        # first would open one in SQLite itself, and releasing it would commit everything.
+        # Opening the transaction here keeps a savepoint nested in the request's unit of work.
+        dbapi_connection = connection.connection.dbapi_connection
+        if dbapi_connection is not None and not dbapi_connection.in_transaction:
+            dbapi_connection.execute("BEGIN")
+
     return engine
 
 
@@ -64,6 +75,37 @@ def get_session() -> Session:
         g.db_session = get_db().session()
     session: Session = g.db_session
     return session
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[Session]:
+    """One unit of work: commit when the block ends, roll back if it raises.
+
+    Operations (the `operations` modules, auth, structures, privacy…) never commit: they add,
+    flush and lock, and the view or CLI command that called them commits once, here or with
+    `commit_or_rollback`, so that a request's changes are saved together or not at all.
+    Exceptions, each argued where it is: the rate-limit counters (`platform.ratelimit.hit`,
+    their own short transaction) and the migrations (`platform.migrate`).
+
+    Operations that may meet a unique conflict (a code drawn twice, a form opened twice at
+    once) insert under a savepoint (`session.begin_nested()`), so that a conflict undoes their
+    rows only (on SQLite too: see `_begin_before_savepoint` in `make_engine`).
+    """
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+
+
+def commit_or_rollback(session: Session) -> None:
+    """End the request's unit of work: commit it, or roll it back if the commit fails."""
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def _close_session(_exc: BaseException | None) -> None:

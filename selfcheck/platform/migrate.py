@@ -23,6 +23,9 @@ class MigrationError(RuntimeError):
 
 
 def _run(engine: Engine, action: str, revision: str) -> None:
+    # One of the two places that commit outside a view or CLI command (the other: rate-limit
+    # counters): a migration owns its connection and transaction, with no request around it,
+    # and the PRAGMA switches below only take effect outside a transaction, hence their commits.
     config = alembic_config(engine)
     with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"

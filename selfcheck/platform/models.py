@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     MetaData,
@@ -22,6 +23,8 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from selfcheck.questionnaire.model import FormKind, Wording
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -65,6 +68,31 @@ class Role(enum.StrEnum):
     PLATFORM_ADMIN = "platform_admin"
 
 
+def typed(kind: type[enum.StrEnum], name: str, length: int) -> Enum:
+    """A column holding one value of `kind`: VARCHAR(length) with a CHECK constraint.
+
+    Not a native PostgreSQL ENUM (adding a value would need ALTER TYPE outside transactions):
+    a string column whose allowed values are checked by the database (CHECK constraint
+    ck_<table>_<name>, migration 0007) and by SQLAlchemy before it writes (validate_strings).
+    Values read back are plain strings, as before. A new value in `kind` needs a migration.
+    """
+    return Enum(
+        *(member.value for member in kind),
+        name=name,
+        length=length,
+        native_enum=False,
+        create_constraint=True,
+        validate_strings=True,
+    )
+
+
+FORM_KIND = typed(FormKind, "form_kind", 16)
+CHANNEL = typed(Channel, "channel", 16)
+STATUS = typed(Status, "status", 16)
+WORDING = typed(Wording, "wording", 16)
+ROLE = typed(Role, "role", 32)
+
+
 class Structure(Base):
     """A place of mediation (town hall, library, social centre…); owns its responses."""
 
@@ -92,7 +120,7 @@ class StaffUser(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(ROLE)
     # Mediators and structure administrators belong to one structure; others to none.
     structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
@@ -204,12 +232,12 @@ class Response(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"))
     structure_id: Mapped[int] = mapped_column(ForeignKey("structure.id"), index=True)
-    form: Mapped[str] = mapped_column(String(16))
+    form: Mapped[str] = mapped_column(FORM_KIND)
     definition_id: Mapped[str] = mapped_column(String(64))
     definition_version: Mapped[str] = mapped_column(String(32))
-    channel: Mapped[str] = mapped_column(String(16), default=Channel.ONLINE.value)
+    channel: Mapped[str] = mapped_column(CHANNEL, default=Channel.ONLINE.value)
     locale: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default=Status.IN_PROGRESS.value, index=True)
+    status: Mapped[str] = mapped_column(STATUS, default=Status.IN_PROGRESS.value, index=True)
     # Random token of the start form: a resent "start" POST finds this row instead of a new one.
     start_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     furthest_page: Mapped[str | None] = mapped_column(String(64))
@@ -223,7 +251,9 @@ class Response(Base):
     double_entry_wanted: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Which wording the person read: "standard" or "easy" (easy-read / FALC). Same items and
     # codes either way; recorded so analyses can compare.
-    wording: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
+    wording: Mapped[str] = mapped_column(
+        WORDING, default=Wording.STANDARD.value, server_default=Wording.STANDARD.value
+    )
 
     beneficiary: Mapped[Beneficiary] = relationship(back_populates="responses")
     answers: Mapped[list[Answer]] = relationship(

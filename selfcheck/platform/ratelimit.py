@@ -70,7 +70,14 @@ def hit(
     subject: str,
     now: datetime | None = None,
 ) -> Decision:
-    """Count one attempt (committed at once) and say whether it is within the limit."""
+    """Count one attempt, committed at once, and say whether it is within the limit.
+
+    The one exception to "operations never commit" (see `platform.db.unit_of_work`): a
+    counter must persist even when the request that counted it fails or rolls back (a wrong
+    password is the failure being counted), so the hit runs in a short transaction of its
+    own, on a session of its own bound to the same engine; `session`'s own work is neither
+    committed nor rolled back by it.
+    """
     now = now or utcnow()
     start = window_start(limit, now)
     key = key_for(secret, limit, subject)
@@ -85,8 +92,8 @@ def hit(
         )
         .returning(RateLimitHit.count)
     )
-    count = int(session.execute(statement).scalar_one())
-    session.commit()
+    with Session(session.get_bind()) as own, own.begin():
+        count = int(own.execute(statement).scalar_one())
     allowed = count <= limit.attempts
     return Decision(allowed, count, 0 if allowed else _retry_after(limit, start, now))
 
@@ -113,7 +120,7 @@ def peek(
 
 
 def prune(session: Session, before: datetime) -> int:
-    """Delete the counters of windows that started before `before` (housekeeping)."""
+    """Delete the counters of windows that started before `before` (housekeeping; the caller
+    commits)."""
     result = session.execute(delete(RateLimitHit).where(RateLimitHit.window_start < before))
-    session.commit()
     return int(getattr(result, "rowcount", 0) or 0)

@@ -131,7 +131,7 @@ def purge(
             "audit_events": {"old": [str(report.audit_events)], "new": []},
         },
     )
-    session.commit()
+    session.flush()
     session.expire_all()
     return report
 
@@ -187,6 +187,6 @@ def erase_by_code(session: Session, raw_code: str, by: StaffUser | None = None) 
             "responses": {"old": [str(count)], "new": []},
         },
     )
-    session.commit()
+    session.flush()
     session.expire_all()
     return count

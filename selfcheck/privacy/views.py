@@ -10,7 +10,7 @@ from selfcheck.accounts.permissions import public
 from selfcheck.journey.forms import UNKNOWN_CODE
 from selfcheck.journey.views import SESSION_PERSON, SESSION_RESPONSE
 from selfcheck.platform import codes, security
-from selfcheck.platform.db import get_session
+from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.privacy import operations as privacy
 from selfcheck.privacy.forms import ErasureForm
 
@@ -51,6 +51,7 @@ def erase() -> Rendered:
         security.count_unknown_code()
         form.code.errors = [UNKNOWN_CODE]
         return render_template("privacy/erase.html", form=form), 422
+    commit_or_rollback(get_session())
     # This browser no longer points at a journey that is gone.
     session.pop(SESSION_RESPONSE, None)
     session.pop(SESSION_PERSON, None)

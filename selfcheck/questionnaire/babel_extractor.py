@@ -14,9 +14,17 @@ import yaml
 
 TEXT_KEYS = ("label", "title", "hint", "intro")
 # The easy-read (FALC) wordings (`label_easy`, ...) are translated too; `titles_easy` holds
-# before/after/retro like `titles`.
+# before/after/retro like `titles`. `label_short` is an option's column heading on paper.
 TRANSLATABLE_KEYS = frozenset(
-    {*TEXT_KEYS, *(key + "_easy" for key in TEXT_KEYS), "before", "after", "retro"}
+    {
+        *TEXT_KEYS,
+        *(key + "_easy" for key in TEXT_KEYS),
+        "short_label",
+        "label_short",
+        "before",
+        "after",
+        "retro",
+    }
 )
 
 Message = tuple[int, str | None, str, list[str]]

@@ -17,16 +17,28 @@ from typing import Any
 import jsonschema
 import yaml
 
+from selfcheck.questionnaire.answer_types import ANSWER_TYPES
 from selfcheck.questionnaire.model import (
     PRE_SUFFIX,
+    SHARED_ROLES,
+    TAG_ROLES,
     Condition,
     Definition,
+    Disclosure,
+    DisclosureStep,
     FormKind,
+    Geography,
     Item,
+    LadderStep,
     Option,
+    OptionGroup,
     Page,
+    Period,
+    QuasiIdentifier,
+    Role,
     Scale,
     Section,
+    Tag,
     TextPair,
     Wording,
 )
@@ -84,7 +96,13 @@ def _where(raw: Mapping[str, Any], path: Iterable[Any]) -> str:
     parts = list(path)
     node: Any = raw
     labels: list[str] = []
-    kinds = {"sections": "section", "pages": "page", "items": "item", "options": "option"}
+    kinds = {
+        "sections": "section",
+        "pages": "page",
+        "items": "item",
+        "options": "option",
+        "groups": "group",
+    }
     for index, key in enumerate(parts):
         try:
             node = node[key]
@@ -150,23 +168,130 @@ def _check_semantics(raw: dict[str, Any]) -> list[str]:
             problems.append(f"{where}: unknown Coop topic {item['coop_topic']!r}")
         if bool(item.get("competence")) != bool(item.get("coop_topic")):
             problems.append(f"{where}: a task item needs both a competence and a coop_topic")
-        if item["type"] == "number" and item["min"] > item["max"]:
+        if "min" in item and "max" in item and item["min"] > item["max"]:
             problems.append(f"{where}: min ({item['min']}) is greater than max ({item['max']})")
+        answer_type = ANSWER_TYPES[item["type"]]
         if item.get("ask_before_in_retro") and (
-            "retro" not in item["forms"] or item["type"] not in {"single", "scale"}
+            "retro" not in item["forms"] or not answer_type.can_ask_before
         ):
             problems.append(
                 f"{where}: ask_before_in_retro needs a single-choice or scale item "
                 "in the retro form"
             )
-        if item.get("max_choices") and item["type"] != "multiple":
+        if item.get("max_choices") and not answer_type.several:
             problems.append(f"{where}: max_choices only applies to multiple-choice items")
-        if any(o.get("exclusive") for o in item.get("options", [])) and item["type"] != "multiple":
+        if any(o.get("exclusive") for o in item.get("options", [])) and not answer_type.several:
             problems.append(f"{where}: exclusive options only apply to multiple-choice items")
         if "show_if" in item:
             problems += _condition_problems(item, page, seen_items, page_of, scales)
         seen_items[code] = item
         page_of[code] = page["code"]
+    problems += _role_problems(raw)
+    return problems
+
+
+def _role_problems(raw: dict[str, Any]) -> list[str]:
+    """Roles, option tags, quasi-identifier ladders and the disclosure steps (see model)."""
+    problems: list[str] = []
+    scales = raw["scales"]
+    role_of: dict[str, str] = {}
+    ladders: dict[str, list[str]] = {}
+    quasi: list[str] = []
+    for _page, item in _iter_raw_items(raw):
+        where = f"item {item['code']}"
+        role = item.get("role")
+        if role is not None:
+            if role in role_of and Role(role) not in SHARED_ROLES:
+                problems.append(
+                    f"{where}: role {role!r} is already the role of item {role_of[role]}; "
+                    "it can belong to one item only"
+                )
+            role_of.setdefault(role, item["code"])
+        own = "options" in item
+        options = item.get("options") or scales.get(item.get("scale", ""), {}).get("options", [])
+        for option in options:
+            for tag in option.get("tags", ()):
+                needed = TAG_ROLES[Tag(tag)]
+                if role != needed.value:
+                    place = "" if own else f" of scale {item['scale']}"
+                    problems.append(
+                        f"{where}: option {option['code']!r}{place} has tag {tag!r}, which "
+                        f"needs an item with role {needed.value!r}"
+                    )
+        if "quasi_identifier" in item:
+            quasi.append(item["quasi_identifier"]["column"])
+            problems += _ladder_problems(where, item, options, ladders)
+    for name, scale in scales.items():
+        users = [i for _p, i in _iter_raw_items(raw) if i.get("scale") == name]
+        tagged = [o["code"] for o in scale["options"] if o.get("tags")]
+        if tagged and not users:
+            problems.append(f"scale {name}: tagged options but no item uses this scale")
+    disclosure = raw.get("disclosure")
+    if disclosure is None:
+        if quasi:
+            problems.append(
+                "top level: items have a quasi_identifier, so a `disclosure:` section "
+                "(geography, period, steps) is needed"
+            )
+        return problems
+    if sorted(disclosure["columns"]) != sorted(quasi):
+        problems.append(
+            "disclosure (disclosure.columns): must list the column of every item with a "
+            f"quasi_identifier, once each: {', '.join(quasi) or 'none'}"
+        )
+    for index, (geography, step) in enumerate(disclosure["steps"]):
+        where = f"disclosure › step {index + 1} (disclosure.steps.{index})"
+        if geography not in disclosure["geography"]:
+            problems.append(f"{where}: geography {geography!r} is not in disclosure.geography")
+        for code, names in ladders.items():
+            if step not in names:
+                problems.append(
+                    f"{where}: {step!r} is not a step of the ladder of item {code} "
+                    f"({', '.join(names)})"
+                )
+    return problems
+
+
+def _ladder_problems(
+    where: str,
+    item: dict[str, Any],
+    options: list[dict[str, Any]],
+    ladders: dict[str, list[str]],
+) -> list[str]:
+    problems: list[str] = []
+    ladder = item["quasi_identifier"].get("ladder")
+    if ladder is None:
+        return problems
+    if not options:
+        return [f"{where}: quasi_identifier.ladder needs an item with options"]
+    codes = [option["code"] for option in options]
+    names = [step["step"] for step in ladder]
+    ladders[item["code"]] = names
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{where}: quasi_identifier.ladder: step {name!r} is used twice")
+    if ladder[0].get("groups") or ladder[0].get("masked"):
+        problems.append(
+            f"{where}: quasi_identifier.ladder.0: the first step releases the answer as "
+            "given (no groups, not masked)"
+        )
+    for index, step in enumerate(ladder):
+        if "groups" not in step:
+            continue
+        here = f"{where}: quasi_identifier.ladder.{index} ({step['step']})"
+        grouped = [code for group in step["groups"] for code in group["options"]]
+        group_codes = [group["code"] for group in step["groups"]]
+        for code in sorted({c for c in group_codes if group_codes.count(c) > 1}):
+            problems.append(f"{here}: group code {code!r} is used twice")
+        for code in sorted({c for c in group_codes if c in codes}):
+            problems.append(f"{here}: group code {code!r} is also an option code of the item")
+        for code in grouped:
+            if code not in codes:
+                problems.append(f"{here}: {code!r} is not an option of the item")
+        for code in codes:
+            if grouped.count(code) == 0:
+                problems.append(f"{here}: option {code!r} is in no group")
+            elif grouped.count(code) > 1:
+                problems.append(f"{here}: option {code!r} is in more than one group")
     return problems
 
 
@@ -254,6 +379,9 @@ def _options(raw: list[dict[str, Any]], wording: Wording = Wording.STANDARD) -> 
             label=_text(o, "label", wording),
             rank=o.get("rank"),
             exclusive=o.get("exclusive", False),
+            tags=frozenset(Tag(tag) for tag in o.get("tags", ())),
+            # Short headings serve the standard paper grids; the easy-read form has none.
+            label_short=o.get("label_short") if wording is Wording.STANDARD else None,
         )
         for o in raw
     )
@@ -298,7 +426,36 @@ def _build(
         titles={FormKind(kind): titles.get(kind, title) for kind, title in raw["titles"].items()},
         wording=wording,
         texts=texts,
+        disclosure=_disclosure(raw.get("disclosure")),
     )
+
+
+def _disclosure(raw: Mapping[str, Any] | None) -> Disclosure:
+    if raw is None:
+        return Disclosure()
+    return Disclosure(
+        geography=tuple(Geography(name) for name in raw["geography"]),
+        period=tuple(Period(name) for name in raw["period"]),
+        columns=tuple(raw["columns"]),
+        steps=tuple(DisclosureStep(Geography(g), step) for g, step in raw["steps"]),
+    )
+
+
+def _quasi_identifier(raw: Mapping[str, Any] | None, wording: Wording) -> QuasiIdentifier | None:
+    if raw is None:
+        return None
+    ladder = tuple(
+        LadderStep(
+            name=step["step"],
+            groups=tuple(
+                OptionGroup(g["code"], _text(g, "label", wording), tuple(g["options"]))
+                for g in step.get("groups", ())
+            ),
+            masked=step.get("masked", False),
+        )
+        for step in raw.get("ladder", ())
+    )
+    return QuasiIdentifier(column=raw["column"], ladder=ladder)
 
 
 def _build_item(
@@ -321,7 +478,7 @@ def _build_item(
         )
     return Item(
         code=raw["code"],
-        type=raw["type"],
+        type=ANSWER_TYPES[raw["type"]],
         label=_text(raw, "label", wording),
         hint=_text(raw, "hint", wording),
         forms=frozenset(FormKind(kind) for kind in raw["forms"]),
@@ -338,4 +495,7 @@ def _build_item(
         max_choices=raw.get("max_choices"),
         section=section,
         page=page,
+        role=Role(raw["role"]) if "role" in raw else None,
+        short_label=raw.get("short_label"),
+        quasi_identifier=_quasi_identifier(raw.get("quasi_identifier"), wording),
     )

@@ -9,6 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from selfcheck.questionnaire.answer_types import AnswerType
 
 
 class FormKind(enum.StrEnum):
@@ -48,6 +52,70 @@ PRE_SUFFIX = "_PRE"
 NO_ANSWER = "_no_answer"
 
 
+class Role(enum.StrEnum):
+    """What an item's answers mean to the code that reads them (`role:` in the definition).
+
+    Python code finds items by role (`Definition.item_with_role`), never by item code, so an
+    item can be renamed or added by editing the definition alone. Every role but DEVICE_USE
+    (one item per device) belongs to one item at most. The value of a role that feeds a
+    plain distribution table of the dashboard is also that table's key.
+    """
+
+    ASSISTANCE = "assistance"  # who fills the form in (data quality)
+    AGE = "age"
+    GENDER = "gender"
+    STATUS = "status"
+    DIPLOMA = "diploma"
+    AREA = "area"
+    INTERNET_HOME = "internet_home"
+    DEVICES = "devices"
+    DEVICE_USE = "device_use"  # how often one device is used
+    REASONS = "reasons"
+    PRESCRIBER = "prescribed"  # who advised the person to come
+    MODALITY = "modality"
+    SESSIONS = "sessions"  # number of sessions
+    SESSION_LENGTH = "session_length"
+    TOPICS = "topics"
+    COMFORT = "comfort"  # comfort with digital tools (summary, evolution, typology)
+    NEW_THINGS = "new_things"
+    NEW_THINGS_WHICH = "new_things_which"
+    PROGRESS = "progress"  # feeling of progress (summary, dashboard)
+    PROGRESS_DOMAINS = "progress_domains"
+    CHANGES = "changes"
+    COMMENT = "comment"
+
+
+SHARED_ROLES = frozenset({Role.DEVICE_USE})
+
+
+class Tag(enum.StrEnum):
+    """What one option means to the typology and the dashboard (`tags:` on an option)."""
+
+    SENIOR = "senior"  # an age band of 60 or over
+    SEEKING_INTEGRATION = "seeking_integration"  # looking for work, or in training
+    EMPLOYED = "employed"
+    REFERRED_BY_SERVICE = "referred_by_service"  # sent by a public or social service
+    EASE_LOW = "ease_low"  # not (or not very) at ease
+    EASE_FAIR = "ease_fair"  # rather at ease
+    EASE_HIGH = "ease_high"  # very much at ease
+    PROGRESS_YES = "progress_yes"  # felt some progress
+    PROGRESS_NO = "progress_no"
+
+
+# The role an item must have for its options to carry each tag (checked by the loader).
+TAG_ROLES: Mapping[Tag, Role] = {
+    Tag.SENIOR: Role.AGE,
+    Tag.SEEKING_INTEGRATION: Role.STATUS,
+    Tag.EMPLOYED: Role.STATUS,
+    Tag.REFERRED_BY_SERVICE: Role.PRESCRIBER,
+    Tag.EASE_LOW: Role.COMFORT,
+    Tag.EASE_FAIR: Role.COMFORT,
+    Tag.EASE_HIGH: Role.COMFORT,
+    Tag.PROGRESS_YES: Role.PROGRESS,
+    Tag.PROGRESS_NO: Role.PROGRESS,
+}
+
+
 @dataclass(frozen=True)
 class Option:
     code: str
@@ -55,6 +123,10 @@ class Option:
     # Ordered scales rank options; "does not concern me" has no rank.
     rank: int | None = None
     exclusive: bool = False
+    tags: frozenset[Tag] = frozenset()
+    # A shorter wording of the same answer, for a column heading where many questions share
+    # the answers (the paper form's grids): "Avec de l'aide" for "Je le fais avec de l'aide".
+    label_short: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,9 +155,97 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class OptionGroup:
+    """Options merged into one released value at a generalisation step (60_plus)."""
+
+    code: str
+    label: str
+    options: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LadderStep:
+    """One rung of a quasi-identifier's generalisation ladder."""
+
+    name: str
+    groups: tuple[OptionGroup, ...] = ()
+    masked: bool = False
+
+    def release(self, value: str | None) -> str | None:
+        """The value as released at this step: as answered, its group's code, or None."""
+        if value is None or self.masked:
+            return None
+        if not self.groups:
+            return value
+        return next((group.code for group in self.groups if value in group.options), None)
+
+
+@dataclass(frozen=True)
+class QuasiIdentifier:
+    """An item whose answer, combined with others, could single a person out.
+
+    `column` names it in exports; `ladder` lists its generalisation steps, finest first (the
+    first one releases the answer as given). An item without a ladder is only ever released
+    as given or blanked by suppression.
+    """
+
+    column: str
+    ladder: tuple[LadderStep, ...] = ()
+
+    def step(self, name: str) -> LadderStep:
+        """The step called `name`; the finest (as answered) when this ladder has none."""
+        return next((s for s in self.ladder if s.name == name), LadderStep(name))
+
+    def groups(self) -> tuple[OptionGroup, ...]:
+        """Every group of every step, in ladder order (each code once)."""
+        seen: dict[str, OptionGroup] = {}
+        for step in self.ladder:
+            for group in step.groups:
+                seen.setdefault(group.code, group)
+        return tuple(seen.values())
+
+
+class Geography(enum.StrEnum):
+    """Where a response comes from, finest first (computed from the structure)."""
+
+    STRUCTURE = "structure"
+    DEPARTMENT = "department"
+    REGION = "region"
+    NATIONAL = "national"
+
+
+class Period(enum.StrEnum):
+    """When a response was sent, finest first."""
+
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+@dataclass(frozen=True)
+class DisclosureStep:
+    """One generalisation level tried by the anonymiser: geography and personal step."""
+
+    geography: Geography
+    personal: str
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """The ladders of the columns that are not items (`disclosure:` in the definition)."""
+
+    geography: tuple[Geography, ...] = tuple(Geography)
+    period: tuple[Period, ...] = tuple(Period)
+    # Export column order of the quasi-identifier items (their `quasi_identifier.column`).
+    columns: tuple[str, ...] = ()
+    # Tried in order, least information lost first.
+    steps: tuple[DisclosureStep, ...] = ()
+
+
+@dataclass(frozen=True)
 class Item:
     code: str
-    type: str
+    type: AnswerType  # from the YAML `type:` (answer_types.ANSWER_TYPES); .name is it
     label: str
     forms: frozenset[FormKind]
     hint: str | None = None
@@ -103,6 +263,10 @@ class Item:
     max_choices: int | None = None
     section: str = ""
     page: str = ""
+    role: Role | None = None
+    # A few words for a table column (staff-facing: dashboard), when the label is too long.
+    short_label: str | None = None
+    quasi_identifier: QuasiIdentifier | None = None
 
     def in_form(self, form: FormKind) -> bool:
         return form in self.forms
@@ -113,6 +277,10 @@ class Item:
     @property
     def option_codes(self) -> tuple[str, ...]:
         return tuple(option.code for option in self.options)
+
+    def tagged(self, tag: Tag) -> tuple[str, ...]:
+        """The codes of the options that carry `tag`."""
+        return tuple(option.code for option in self.options if tag in option.tags)
 
     def moments(self, form: FormKind) -> tuple[Moment, ...]:
         if form is FormKind.RETRO and self.ask_before_in_retro:
@@ -197,6 +365,7 @@ class Definition:
     wording: Wording = Wording.STANDARD
     # Every beneficiary-facing text with its easy-read wording (readability, completeness).
     texts: tuple[TextPair, ...] = ()
+    disclosure: Disclosure = field(default_factory=Disclosure)
     _pages: dict[FormKind, tuple[Page, ...]] = field(init=False, repr=False)
     _variables: dict[FormKind, tuple[Variable, ...]] = field(init=False, repr=False)
     _items: dict[str, Item] = field(init=False, repr=False)
@@ -255,3 +424,21 @@ class Definition:
 
     def task_items(self) -> tuple[Item, ...]:
         return tuple(item for item in self._items.values() if item.competence is not None)
+
+    def items_with_role(self, role: Role) -> tuple[Item, ...]:
+        """The items that play `role`, in definition order."""
+        return tuple(item for item in self._items.values() if item.role is role)
+
+    def item_with_role(self, role: Role) -> Item | None:
+        """The item that plays `role`, None when this questionnaire has none."""
+        return next((item for item in self._items.values() if item.role is role), None)
+
+    def quasi_identifiers(self) -> tuple[Item, ...]:
+        """Items whose answers are quasi-identifiers, in the order of `disclosure.columns`."""
+        order = {column: index for index, column in enumerate(self.disclosure.columns)}
+        found = [
+            (order.get(item.quasi_identifier.column, len(order)), item)
+            for item in self._items.values()
+            if item.quasi_identifier is not None
+        ]
+        return tuple(item for _position, item in sorted(found, key=lambda pair: pair[0]))

@@ -1,7 +1,8 @@
 """Item counts and an estimate of answering time for each form, computed from the definition.
 
-The estimate uses assumed reading-and-answering times per item type, chosen generously for
-slow readers and first-time users; it is a planning figure, not a measurement.
+The estimate uses the assumed reading-and-answering time of each answer type
+(`AnswerType.typical_seconds`), chosen generously for slow readers and first-time users; it
+is a planning figure, not a measurement.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from dataclasses import dataclass
 
 from selfcheck.questionnaire.model import Definition, FormKind
 
-SECONDS_PER_ANSWER = {"single": 8, "scale": 8, "multiple": 15, "number": 10, "text": 30}
 SECONDS_PER_PAGE = 5  # finding and pressing "Continue"
 
 
@@ -33,9 +33,7 @@ def form_stats(definition: Definition, form: FormKind) -> FormStats:
     for variable in definition.variables(form):
         item = variable.item
         weight = 0.5 if item.show_if is not None else 1.0
-        if item.type == "text" and not item.required:
-            weight = 0.0
-        seconds += round(weight * SECONDS_PER_ANSWER[item.type])
+        seconds += round(weight * item.type.typical_seconds(item))
     items = list(definition.items(form))
     return FormStats(
         form=form,

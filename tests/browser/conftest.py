@@ -44,7 +44,7 @@ def live_server(
     folder = tmp_path_factory.mktemp("browser-app")
     app = create_app(
         {
-            "DATABASE_URL": POSTGRES_URL or f"sqlite:///{folder / 'selfcheck.platform.db'}",
+            "DATABASE_URL": POSTGRES_URL or f"sqlite:///{folder / 'selfcheck.db'}",
             "INSTANCE_PATH": folder,
             "TESTING": False,
             # One client address signs in many times over the session: no rate limits here
@@ -64,6 +64,7 @@ def live_server(
         migrate.upgrade(database.engine)
     with app.app_context(), database.session() as session:
         demo.generate_demo(session, app.extensions["selfcheck.definition"], respondents=4)
+        session.commit()
 
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="selfcheck-live", daemon=True)

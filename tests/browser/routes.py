@@ -94,8 +94,10 @@ def ensure_accounts(server: LiveServer) -> None:
                 auth.NewUser(email, role, structure.id if in_structure else None),
                 STAFF_PASSWORD,
             )
+            session.commit()
             if role is Role.EVALUATOR:
                 auth.grant(session, user, department=structure.department)
+                session.commit()
 
 
 def seed_paper_person(
@@ -133,6 +135,7 @@ def paper_form_being_typed(server: LiveServer) -> str:
         typist = session.scalar(select(StaffUser).where(StaffUser.email == ACCOUNTS[Role.MEDIATOR]))
         assert structure is not None and typist is not None
         (person,) = journey.create_codes(session, structure, 1)
+        session.commit()
         code: str = person.code
         entry.open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
         session.commit()
@@ -590,6 +593,7 @@ def _second_entry_done(v: Visit) -> None:
         entry.save_second_entry(
             session, v.server.definition, typist, response, second, answers, finish=True
         )
+        session.commit()
 
 
 def _resolve_error(v: Visit) -> None:

@@ -69,8 +69,10 @@ def ensure_accounts(server: LiveServer) -> None:
                 auth.NewUser(email, role, structure.id if in_structure else None),
                 PASSWORD,
             )
+            session.commit()
             if role is Role.EVALUATOR:
                 auth.grant(session, user, department=structure.department)
+                session.commit()
 
 
 def seed_paper_person(server: LiveServer, weeks_ago: float = 9, after: bool = True) -> Seeded:

@@ -37,6 +37,7 @@ def ensure_world(server: LiveServer) -> None:
         if session.scalar(select(StaffUser).where(StaffUser.email == EVALUATOR)) is not None:
             return
         structure = create_structure(session, "Tiers-lieu d'Arles", "rural", "13", SLUG)
+        session.commit()
         rng = random.Random(13)
         marginals = demo.Marginals()
         solved = demo.plan(marginals)
@@ -48,12 +49,18 @@ def ensure_world(server: LiveServer) -> None:
             first = journey.start_response(
                 session, definition, structure, form, "fr", secrets.token_urlsafe(16)
             )
+            session.commit()
             demo.fill_in_batches(session, definition, first, person)
+            session.commit()
             if form is FormKind.BEFORE and rng.random() < 0.7:
                 after = journey.start_after(session, definition, first.beneficiary, "fr")
+                session.commit()
                 demo.fill_in_batches(session, definition, after, person)
+                session.commit()
         user = auth.create_user(session, auth.NewUser(EVALUATOR, Role.EVALUATOR, None), PASSWORD)
+        session.commit()
         auth.grant(session, user, department="13")
+        session.commit()
 
 
 def signed_in(new_context: ContextFactory, lang: str) -> Page:

@@ -246,10 +246,58 @@ def _finish_paper_form(server: LiveServer, email: str) -> tuple[str, int]:
         structure = session.scalar(select(Structure).where(Structure.slug == SLUG))
         assert typist is not None and structure is not None
         response = entry.open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
+        session.commit()
         answers = {v: ON_PAPER[v] for v, _k in keys_for(server, FormKind.BEFORE, ON_PAPER)}
         entry.save_entry(
             session, server.definition, typist, response, answers, finish=True, draw=lambda: 0
         )
+        session.commit()
         response.double_entry_wanted = True
         session.commit()
         return code, response.id
+
+
+# Issue 16: a whole 'before' form on at most 3 screens of 1366x768 (it took 9.6 screens
+# before the compact rows and the answer headings shown once per run of ladder questions).
+SCREEN = {"width": 1366, "height": 768}
+MAX_SCREENS = 3
+
+
+def test_a_before_form_fits_in_three_screens_with_one_row_per_task(
+    new_context: ContextFactory, live_server: LiveServer
+) -> None:
+    email, password = live_server.staff(Role.MEDIATOR.value)
+    page = new_context(viewport=SCREEN).new_page()
+    sign_in_staff(page, email, password)
+    (code,) = printed_codes(live_server)
+    page.goto("/staff/entry/")
+    page.locator("#code").fill(code)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert re.search(r"/staff/entry/\d+$", page.url), page.url
+    expect(page.locator("#f-ASSIST-seul")).to_be_focused()
+
+    height = page.evaluate("() => document.documentElement.scrollHeight")
+    screens = height / SCREEN["height"]
+    print(f"\nentry screen, before form: {height} px = {screens:.2f} screens of 1366x768")
+    assert screens <= MAX_SCREENS
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= SCREEN["width"]
+
+    # One row per task, as on paper: the ladder's numbered answers (0 to 5) on one line, beside
+    # the question's legend (each row keeps its own fieldset and legend); the answers' texts
+    # are shown once above the run and stay in each radio button's label.
+    tasks = [i.code for i in live_server.definition.task_items() if i.in_form(FormKind.BEFORE)]
+    assert tasks
+    for item_code in tasks:
+        question = page.locator(f"#q-{item_code}")
+        expect(question.locator("fieldset > legend")).to_have_count(1)
+        expect(page.get_by_role("group", name=re.compile(r"^\d+\. "))).not_to_have_count(0)
+        tops = question.locator("input[type=radio]").evaluate_all(
+            "els => els.map(e => Math.round(e.getBoundingClientRect().top))"
+        )
+        assert len(tops) >= 5 and max(tops) - min(tops) <= 2, (item_code, tops)
+        legend = question.locator("legend").evaluate("e => e.getBoundingClientRect().top")
+        assert abs(legend - min(tops)) < 40, item_code  # beside its answers, not above
+        first = question.locator("input[data-key='1']")
+        expect(first).to_have_accessible_name(re.compile(r"^1 \S"))  # number and text
+    expect(page.locator(".entry-grid-head")).not_to_have_count(0)

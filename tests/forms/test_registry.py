@@ -10,6 +10,7 @@ from werkzeug.datastructures import MultiDict
 
 from selfcheck.journey.registry import FIELD_FACTORIES, PageFormFactory
 from selfcheck.questionnaire import Definition, FormKind, Variable, parse_definition
+from selfcheck.questionnaire.answer_types import ANSWER_TYPES
 from tests.questionnaire.test_loader_errors import MINIMAL
 
 
@@ -30,8 +31,8 @@ def check(
     return factory.validate(chosen, MultiDict(data))
 
 
-def test_every_item_type_has_a_field() -> None:
-    assert set(FIELD_FACTORIES) == {"single", "scale", "multiple", "number", "text"}
+def test_every_answer_type_has_a_field() -> None:
+    assert set(FIELD_FACTORIES) == {type(answer_type) for answer_type in ANSWER_TYPES.values()}
 
 
 def test_form_classes_are_cached_per_variable_set(

@@ -243,7 +243,7 @@ def check_stored_answers(session: Session, definition: Definition, items: dict[s
             assert answer.value in item.option_codes, (answer.variable, answer.value)
         key = (answer.response_id, answer.variable)
         per_variable[key] = per_variable.get(key, 0) + 1
-        if item.type != "multiple":
+        if not item.type.several:
             assert per_variable[key] == 1, f"several values for {answer.variable}"
     for response in session.scalars(select(Response).where(Response.status == "submitted")):
         form = FormKind(response.form)
@@ -363,6 +363,7 @@ def send(client: FlaskClient, url: str, case: Case) -> TestResponse:
 @pytest.fixture
 def fuzzer(app: Flask, database: Database, db_session: Session, definition: Definition) -> Fuzzer:
     structure = create_structure(db_session, "Espace numérique de Guérande", "rural", "44")
+    db_session.commit()
     accounts = {
         Role.MEDIATOR: add_staff(database, Role.MEDIATOR, structure),
         Role.STRUCTURE_ADMIN: add_staff(database, Role.STRUCTURE_ADMIN, structure),

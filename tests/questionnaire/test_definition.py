@@ -57,7 +57,7 @@ def test_fifteen_task_items_cover_the_five_competence_types(definition: Definiti
     per_type = Counter(task.competence for task in tasks)
     assert all(per_type[c] >= 2 for c in COMPETENCES), per_type
     for task in tasks:
-        assert task.type == "scale" and task.scale == "autonomy"
+        assert task.type.name == "scale" and task.scale == "autonomy"
         assert task.forms == frozenset(FormKind)
         assert task.ask_before_in_retro
         assert task.coop_topic in definition.coop_topics

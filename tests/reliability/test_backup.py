@@ -39,8 +39,10 @@ def populate(database: Database, definition: Definition, respondents: int = 12) 
     """Demo people and staff, plus a row in every other table a backup must carry."""
     with database.session() as session:
         generate_demo(session, definition, respondents=respondents, seed=7)
+        session.commit()
         structure = demo_structure(session)
         create_demo_staff(session, structure)
+        session.commit()
         session.add_all(
             [
                 AuditEvent(action="create", entity="response", entity_id=1, changes='{"é": 1}'),

@@ -58,7 +58,9 @@ def filled(database: Database, definition: Definition, structure: Structure) -> 
         response = journey.start_response(
             session, definition, session.merge(structure), FormKind.BEFORE, "fr", new_token()
         )
+        session.commit()
         fill_response(session, definition, response, ANSWERS[FormKind.BEFORE])
+        session.commit()
         return response.id
 
 
@@ -72,7 +74,9 @@ def test_simultaneous_submits_submit_once_and_keep_every_answer(
         with database.session() as session:
             response = journey.load_response(session, response_id)
             assert response is not None
-            return journey.submit(session, definition, response)
+            result = journey.submit(session, definition, response)
+            session.commit()
+            return result
 
     results = at_once(submit)
     assert sorted(map(repr, results)) == sorted(["True"] + ["False"] * (THREADS - 1))
@@ -88,6 +92,7 @@ def test_simultaneous_saves_of_one_page_keep_exactly_one_of_the_values(
         response = journey.start_response(
             session, definition, session.merge(structure), FormKind.BEFORE, "fr", new_token()
         )
+        session.commit()
         response_id = response.id
     page = next(p for p in definition.pages(FormKind.BEFORE) if p.code == "p_devices")
     variants = [("portable",), ("smartphone", "tablette"), ("tablette",), ("fixe", "portable")]
@@ -99,6 +104,7 @@ def test_simultaneous_saves_of_one_page_keep_exactly_one_of_the_values(
             journey.save_page(
                 session, definition, mine, page, {"DEVICES": variants[index % len(variants)]}
             )
+            session.commit()
 
     assert [r for r in at_once(save) if r is not None] == []
     assert stored(database, response_id)["DEVICES"] in variants
@@ -115,8 +121,11 @@ def test_a_save_racing_a_submit_is_either_stored_before_it_or_refused(
             response = journey.load_response(session, response_id)
             assert response is not None
             if index % 2:
-                return journey.submit(session, definition, response)
+                result = journey.submit(session, definition, response)
+                session.commit()
+                return result
             journey.save_page(session, definition, response, page, {"ASSIST": ("proche",)})
+            session.commit()
             return None
 
     results = at_once(work)
@@ -140,9 +149,11 @@ def test_the_same_start_sent_at_once_creates_one_person(
 
     def start(_index: int) -> int:
         with database.session() as session:
-            return journey.start_response(
+            response = journey.start_response(
                 session, definition, session.merge(structure), FormKind.BEFORE, "fr", token
-            ).id
+            )
+            session.commit()  # as the view does
+            return response.id
 
     results = at_once(start)
     assert len(set(results)) == 1 and isinstance(results[0], int)

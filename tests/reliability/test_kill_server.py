@@ -65,6 +65,7 @@ def test_acknowledged_submissions_survive_a_server_kill(
 ) -> None:
     with database.session() as session:
         slug = create_structure(session, "Lieu du test de panne", "rural", "44").slug
+        session.commit()
     server = Server(tmp_path, database.url, workers=2)
     load = Load()
     try:

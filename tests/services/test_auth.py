@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from argon2 import PasswordHasher
@@ -32,11 +32,22 @@ def new_user(
     email: str = "nadia@example.org",
     password: str = PASSWORD,
 ) -> StaffUser:
-    return auth.create_user(
+    user = auth.create_user(
         session,
         auth.NewUser(email, role, structure.id if structure is not None else None),
         password,
     )
+    session.commit()  # the test is the caller: operations never commit
+    return user
+
+
+def login(
+    session: Session, email: str, password: str, secret: str, now: datetime | None = None
+) -> auth.LoginOutcome:
+    """One sign-in as the view does it: the attempt, then the commit of the request."""
+    outcome = auth.attempt_login(session, email, password, secret, now)
+    session.commit()
+    return outcome
 
 
 # --- hashes ------------------------------------------------------------------------------
@@ -150,6 +161,7 @@ def test_change_password(db_session: Session, structure: Structure) -> None:
     user.password_changed_at = changed_at - timedelta(seconds=5)
     db_session.commit()
     auth.change_password(db_session, user, PASSWORD, "un nouveau mot de passe")
+    db_session.commit()
     assert auth.authenticate(db_session, user.email, PASSWORD) is None
     assert auth.authenticate(db_session, user.email, "un nouveau mot de passe") is user
     assert user.password_changed_at.replace(tzinfo=None) > (
@@ -189,13 +201,18 @@ def test_grants_give_evaluators_a_structure_or_a_department(
     db_session: Session, structure: Structure
 ) -> None:
     nantes = create_structure(db_session, "Centre social de Nantes", "urbain", "44")
+    db_session.commit()
     paris = create_structure(db_session, "France Services Paris 11", "urbain", "75")
+    db_session.commit()
     lyon = create_structure(db_session, "Médiathèque de Lyon", "urbain", "69")
+    db_session.commit()
     evaluator = new_user(db_session, role=Role.EVALUATOR, email="eval@example.org")
     assert visible_structure_ids(evaluator, [structure, nantes, paris, lyon]) == []
 
     auth.grant(db_session, evaluator, department="44")
+    db_session.commit()
     auth.grant(db_session, evaluator, structure_id=lyon.id)
+    db_session.commit()
     assert visible_structure_ids(evaluator, [structure, nantes, paris, lyon]) == [
         structure.id,
         nantes.id,
@@ -221,6 +238,7 @@ def test_structure_staff_see_their_structure_and_platform_admins_all(
     db_session: Session, structure: Structure
 ) -> None:
     other = create_structure(db_session, "Mairie de Bobigny", "urbain", "93")
+    db_session.commit()
     mediator = new_user(db_session, structure=structure)
     admin = new_user(
         db_session, role=Role.STRUCTURE_ADMIN, structure=other, email="admin@example.org"
@@ -240,11 +258,9 @@ def test_attempt_login_signs_in_and_clears_failures(
     db_session: Session, structure: Structure
 ) -> None:
     user = new_user(db_session, structure=structure)
-    assert auth.attempt_login(db_session, user.email, "wrong", SECRET).result is (
-        auth.LoginResult.REFUSED
-    )
+    assert login(db_session, user.email, "wrong", SECRET).result is (auth.LoginResult.REFUSED)
     assert user.failed_logins == 1
-    outcome = auth.attempt_login(db_session, " Nadia@Example.org ", PASSWORD, SECRET)
+    outcome = login(db_session, " Nadia@Example.org ", PASSWORD, SECRET)
     assert outcome.result is auth.LoginResult.SIGNED_IN and outcome.user is user
     assert user.failed_logins == 0
 
@@ -255,18 +271,18 @@ def test_wrong_passwords_lock_the_account_even_for_the_right_one(
     user = new_user(db_session, structure=structure)
     now = utcnow()
     results = [
-        auth.attempt_login(db_session, user.email, f"wrong {n}", SECRET, now).result
+        login(db_session, user.email, f"wrong {n}", SECRET, now).result
         for n in range(auth.LOCKOUT_THRESHOLD)
     ]
     assert results == [auth.LoginResult.REFUSED] * (auth.LOCKOUT_THRESHOLD - 1) + [
         auth.LoginResult.LOCKED
     ]
     assert user.locked_until is not None and auth.is_locked(user, now)
-    right = auth.attempt_login(db_session, user.email, PASSWORD, SECRET, now + timedelta(minutes=1))
+    right = login(db_session, user.email, PASSWORD, SECRET, now + timedelta(minutes=1))
     assert right.result is auth.LoginResult.LOCKED and right.user is None
     # After the lockout, the right password works again.
     after = now + timedelta(seconds=auth.LOCKOUT_SECONDS + 1)
-    assert auth.attempt_login(db_session, user.email, PASSWORD, SECRET, after).user is user
+    assert login(db_session, user.email, PASSWORD, SECRET, after).user is user
     assert user.locked_until is None
 
 
@@ -279,7 +295,7 @@ def test_an_unknown_email_is_locked_out_the_same_way(
 
     def answers(email: str) -> list[auth.LoginResult]:
         return [
-            auth.attempt_login(db_session, email, "wrong", SECRET, now).result
+            login(db_session, email, "wrong", SECRET, now).result
             for _ in range(auth.LOCKOUT_THRESHOLD + 1)
         ]
 
@@ -300,12 +316,12 @@ def test_every_attempt_verifies_one_hash(
         return real_verify(password_hash, password)
 
     monkeypatch.setattr(auth, "_verify", spy)
-    auth.attempt_login(db_session, "nobody@example.org", PASSWORD, SECRET)
-    auth.attempt_login(db_session, user.email, "wrong", SECRET)
+    login(db_session, "nobody@example.org", PASSWORD, SECRET)
+    login(db_session, user.email, "wrong", SECRET)
     user.locked_until = utcnow() + timedelta(minutes=5)
     db_session.commit()
-    auth.attempt_login(db_session, user.email, PASSWORD, SECRET)
-    auth.attempt_login(db_session, user.email, "x" * (auth.MAX_PASSWORD_LENGTH + 5), SECRET)
+    login(db_session, user.email, PASSWORD, SECRET)
+    login(db_session, user.email, "x" * (auth.MAX_PASSWORD_LENGTH + 5), SECRET)
     assert verified == [auth._DUMMY_HASH] + [user.password_hash] * 3
 
 
@@ -314,6 +330,7 @@ def test_reset_password_unlocks_and_signs_out(db_session: Session, structure: St
     user.failed_logins, user.locked_until = 3, utcnow() + timedelta(minutes=5)
     before = user.password_changed_at
     auth.reset_password(db_session, user, "un tout nouveau mot de passe")
+    db_session.commit()
     assert user.failed_logins == 0 and user.locked_until is None
     assert user.password_changed_at > before
     assert auth.authenticate(db_session, user.email, "un tout nouveau mot de passe") is user
@@ -329,7 +346,7 @@ def test_parallel_wrong_passwords_are_all_counted(
 
     def attempt() -> None:
         with database.session() as session:
-            results.append(auth.attempt_login(session, user.email, "wrong", SECRET).result)
+            results.append(login(session, user.email, "wrong", SECRET).result)
 
     workers = [threading.Thread(target=attempt) for _ in range(auth.LOCKOUT_THRESHOLD)]
     for worker in workers:

@@ -21,6 +21,7 @@ from tests.support import count
 
 def test_generate_demo(db_session: Session, definition: Definition, database: Database) -> None:
     report = demo.generate_demo(db_session, definition, respondents=12, seed=5)
+    db_session.commit()
     assert report.structure_slug == demo.DEMO_SLUG
     assert report.people == 12
     assert report.pre_post + report.before_only + report.retro == 12
@@ -39,6 +40,7 @@ def test_generate_demo(db_session: Session, definition: Definition, database: Da
 
 def test_demo_answers_are_valid_and_complete(db_session: Session, definition: Definition) -> None:
     demo.generate_demo(db_session, definition, respondents=10, seed=9)
+    db_session.commit()
     for response in db_session.scalars(select(Response)):
         form = FormKind(response.form)
         answers = journey.answers_of(response)
@@ -49,7 +51,7 @@ def test_demo_answers_are_valid_and_complete(db_session: Session, definition: De
             item = variables[code].item
             if item.options:
                 assert set(values) <= set(item.option_codes), (code, values)
-            if item.type == "number":
+            if item.type.name == "number":
                 assert item.minimum is not None and item.maximum is not None
                 assert item.minimum <= int(values[0]) <= item.maximum
         assert response.submitted_at is not None and response.submitted_at > response.created_at
@@ -59,7 +61,9 @@ def test_demo_is_reproducible_and_reuses_its_structure(
     db_session: Session, definition: Definition, database: Database
 ) -> None:
     first = demo.generate_demo(db_session, definition, respondents=6, seed=42)
+    db_session.commit()
     second = demo.generate_demo(db_session, definition, respondents=6, seed=42)
+    db_session.commit()
     assert (first.pre_post, first.before_only, first.retro) == (
         second.pre_post,
         second.before_only,
@@ -74,6 +78,7 @@ def test_demo_is_reproducible_and_reuses_its_structure(
 
 def test_every_demo_person_gets_a_summary(db_session: Session, definition: Definition) -> None:
     demo.generate_demo(db_session, definition, respondents=8, seed=3)
+    db_session.commit()
     for person in db_session.scalars(select(Beneficiary)):
         assert build_summary(definition, person) is not None
 
@@ -121,6 +126,7 @@ def test_paper_people_are_typed_in_through_the_entry_service(
 ) -> None:
     marginals = demo.Marginals(paper=1.0, paths={"pre_post": 1.0, "before_only": 0.0, "retro": 0.0})
     report = demo.generate_demo(db_session, definition, respondents=3, seed=4, marginals=marginals)
+    db_session.commit()
     assert report.paper == 3 and report.pre_post == 3
     responses = list(db_session.scalars(select(Response)))
     assert len(responses) == 6
@@ -133,6 +139,7 @@ def test_paper_people_are_typed_in_through_the_entry_service(
 def test_an_override_changes_the_population(db_session: Session, definition: Definition) -> None:
     men = demo.Marginals(women=0.0, paper=0.0, phone=1.0)
     demo.generate_demo(db_session, definition, respondents=20, seed=6, marginals=men)
+    db_session.commit()
     genders = set(db_session.scalars(select(Answer.value).where(Answer.variable == "GENDER")))
     assert "feminin" not in genders
     assert set(db_session.scalars(select(Response.channel))) == {Channel.PHONE.value}

@@ -63,6 +63,7 @@ def staff(
 
 def printed(session: Session, structure: Structure) -> str:
     (person,) = journey.create_codes(session, structure, 1)
+    session.commit()  # the test is the caller: operations never commit
     return person.code
 
 
@@ -82,6 +83,7 @@ def finished(
     response = entry.open_entry(
         session, definition, user, printed(session, structure), FormKind.BEFORE, "fr"
     )
+    session.commit()
     result = entry.save_entry(
         session,
         definition,
@@ -91,10 +93,11 @@ def finished(
         finish=True,
         draw=lambda: 0 if wanted else 99,
     )
+    session.commit()
     assert result.submitted_now
     if wanted and not response.double_entry_wanted:
         response.double_entry_wanted = True
-        session.commit()
+    session.commit()
     return response
 
 
@@ -136,10 +139,12 @@ def test_a_printed_code_opens_one_paper_response_and_reopens_it(
     user = staff(db_session, structure)
     code = printed(db_session, structure)
     first = entry.open_entry(db_session, definition, user, code.lower(), FormKind.BEFORE, "fr")
+    db_session.commit()
     assert first.channel == Channel.PAPER.value and first.status == Status.IN_PROGRESS.value
     again = entry.open_entry(
         db_session, definition, user, codes.display(code), FormKind.BEFORE, "en"
     )
+    db_session.commit()
     assert again.id == first.id
     assert count(database, Response) == 1
     (created,) = events(db_session, "response", "create")
@@ -177,6 +182,7 @@ def test_a_code_of_another_structure_is_refused(
     db_session: Session, definition: Definition, structure: Structure, database: Database
 ) -> None:
     other = create_structure(db_session, "Mairie de Lille", "urbain", "59")
+    db_session.commit()
     user = staff(db_session, structure)
     with pytest.raises(entry.EntryError, match="other_structure"):
         entry.open_entry(
@@ -186,6 +192,7 @@ def test_a_code_of_another_structure_is_refused(
     entry.open_entry(
         db_session, definition, admin, printed(db_session, other), FormKind.BEFORE, "fr"
     )
+    db_session.commit()
     assert count(database, Response) == 1
 
 
@@ -211,6 +218,7 @@ def test_forms_answered_online_are_not_typed_over(
     with pytest.raises(entry.EntryError, match="answered_online"):
         entry.open_entry(db_session, definition, user, code, FormKind.BEFORE, "fr")
     started = journey.start_after(db_session, definition, online.beneficiary, "fr")
+    db_session.commit()
     with pytest.raises(entry.EntryError, match="in_progress_online"):
         entry.open_entry(db_session, definition, user, code, FormKind.AFTER, "fr")
     assert count(database, Response) == 2 and started.channel == Channel.ONLINE.value
@@ -224,12 +232,15 @@ def test_the_forms_of_a_person_stay_consistent(
     with pytest.raises(entry.EntryError, match="after_without_before"):
         entry.open_entry(db_session, definition, user, code, FormKind.AFTER, "fr")
     entry.open_entry(db_session, definition, user, code, FormKind.BEFORE, "fr")
+    db_session.commit()
     with pytest.raises(entry.EntryError, match="retro_with_pair"):
         entry.open_entry(db_session, definition, user, code, FormKind.RETRO, "fr")
     after = entry.open_entry(db_session, definition, user, code, FormKind.AFTER, "fr")
+    db_session.commit()
     assert after.form == "after"
     retro_code = printed(db_session, structure)
     entry.open_entry(db_session, definition, user, retro_code, FormKind.RETRO, "fr")
+    db_session.commit()
     with pytest.raises(entry.EntryError, match="pair_with_retro"):
         entry.open_entry(db_session, definition, user, retro_code, FormKind.BEFORE, "fr")
 
@@ -240,7 +251,9 @@ def test_a_form_without_a_code_gets_one_once_per_token(
     user = staff(db_session, structure)
     token = "paper-token-aaaaaaaaaaaa"
     one = entry.open_uncoded(db_session, definition, user, structure, FormKind.RETRO, "fr", token)
+    db_session.commit()
     two = entry.open_uncoded(db_session, definition, user, structure, FormKind.RETRO, "fr", token)
+    db_session.commit()
     assert one.id == two.id and one.channel == Channel.PAPER.value
     assert count(database, Beneficiary) == 1
     (created,) = events(db_session, "response", "create")
@@ -345,8 +358,10 @@ def test_a_partial_entry_is_saved_with_who_and_when_and_audited(
     response = entry.open_entry(
         db_session, definition, user, printed(db_session, structure), FormKind.BEFORE, "fr"
     )
+    db_session.commit()
     values = {"ASSIST": ("seul",), "DEVICES": ("smartphone",), "USE_TABLET": ("2",)}
     result = entry.save_entry(db_session, definition, user, response, values)
+    db_session.commit()
     assert result.saved and not result.submitted_now and result.missing
     # USE_TABLET does not apply without a tablet: not stored.
     assert stored(database, response.id) == {"ASSIST": ("seul",), "DEVICES": ("smartphone",)}
@@ -358,6 +373,7 @@ def test_a_partial_entry_is_saved_with_who_and_when_and_audited(
         "DEVICES": {"old": [], "new": ["smartphone"]},
     }
     entry.save_entry(db_session, definition, user, response, {"ASSIST": ("proche",)})
+    db_session.commit()
     last = events(db_session, "response", "edit")[-1]
     assert json.loads(last.changes) == {
         "ASSIST": {"old": ["seul"], "new": ["proche"]},
@@ -372,16 +388,20 @@ def test_finishing_needs_every_question_typed_but_no_answer_counts(
     response = entry.open_entry(
         db_session, definition, user, printed(db_session, structure), FormKind.BEFORE, "fr"
     )
+    db_session.commit()
     partial = {k: v for k, v in typed_before().items() if k != "T15"}
     result = entry.save_entry(db_session, definition, user, response, partial, finish=True)
+    db_session.commit()
     assert not result.submitted_now and [v.code for v in result.missing] == ["T15"]
     assert not response.is_submitted and stored(database, response.id) == partial
     # A required question left blank on paper is typed as "no answer": the form finishes.
     complete = {**typed_before(), "ASSIST": (NO_ANSWER,), "COMFORT": (NO_ANSWER,)}
     result = entry.save_entry(db_session, definition, user, response, complete, finish=True)
+    db_session.commit()
     assert result.submitted_now and response.is_submitted and response.submitted_at
     assert stored(database, response.id)["COMFORT"] == (NO_ANSWER,)
     again = entry.save_entry(db_session, definition, user, response, complete, finish=True)
+    db_session.commit()
     assert again.saved and not again.submitted_now
     status_changes = [
         e for e in events(db_session, "response", "edit") if "status" in json.loads(e.changes)
@@ -398,10 +418,12 @@ def test_a_finished_form_stays_complete(
     audited = count(database, AuditEvent)
     incomplete = {k: v for k, v in typed_before().items() if k != "T03"}
     result = entry.save_entry(db_session, definition, user, response, incomplete)
+    db_session.commit()
     assert not result.saved and [v.code for v in result.missing] == ["T03"]
     assert stored(database, response.id) == before and count(database, AuditEvent) == audited
     corrected = {**typed_before(), "T03": ("4",)}
     assert entry.save_entry(db_session, definition, user, response, corrected).saved
+    db_session.commit()
     assert stored(database, response.id)["T03"] == ("4",) and response.is_submitted
 
 
@@ -427,7 +449,9 @@ def test_the_structure_share_decides_the_second_entry_when_a_form_is_finished(
     response = entry.open_entry(
         db_session, definition, user, printed(db_session, structure), FormKind.BEFORE, "fr"
     )
+    db_session.commit()
     result = entry.save_entry(db_session, definition, user, response, typed_before(), True)
+    db_session.commit()
     assert result.double_entry_wanted is wanted and response.double_entry_wanted is wanted
 
 
@@ -443,13 +467,16 @@ def test_the_second_entry_is_typed_by_someone_else(
     third = staff(db_session, structure, name="third")
     response = finished(db_session, definition, structure, typist)
     entry.save_entry(db_session, definition, corrector, response, {**typed_before(), "T01": ("3",)})
+    db_session.commit()
     for who in (typist, corrector):
         with pytest.raises(entry.EntryError, match="own_entry"):
             entry.start_second_entry(db_session, who, response.id)
     queue = entry.second_entry_queue(db_session, typist, [structure.id])
     assert [line.state for line in queue] == [entry.QueueState.OWN_ENTRY]
     second = entry.start_second_entry(db_session, other, response.id)
+    db_session.commit()
     assert entry.start_second_entry(db_session, other, response.id).id == second.id
+    db_session.commit()
     assert entry.second_entry_values(second) == {}  # blind: nothing of the first entry
     with pytest.raises(entry.EntryError, match="second_entry_taken"):
         entry.start_second_entry(db_session, third, response.id)
@@ -489,7 +516,9 @@ def _second(
     )
     other = staff(session, structure, name="two")
     second = entry.start_second_entry(session, other, response.id)
+    session.commit()
     result = entry.save_second_entry(session, definition, other, response, second, answers, True)
+    session.commit()
     assert result.submitted_now
     return response, second, other
 
@@ -500,11 +529,14 @@ def test_finishing_the_second_entry_compares_field_by_field(
     other = staff(db_session, structure, name="two")
     response = finished(db_session, definition, structure, staff(db_session, structure))
     second = entry.start_second_entry(db_session, other, response.id)
+    db_session.commit()
     partial = {"ASSIST": ("proche",)}
     result = entry.save_second_entry(db_session, definition, other, response, second, partial, True)
+    db_session.commit()
     assert not result.submitted_now and result.missing and second.completed_at is None
     typed = {**typed_before(), "ASSIST": ("proche",), "DEVICES": ("smartphone",)}
     entry.save_second_entry(db_session, definition, other, response, second, typed, True)
+    db_session.commit()
     assert second.completed_at is not None and second.resolved_at is None
     assert second.compared_fields == len(definition.variables(FormKind.BEFORE))
     # ASSIST, DEVICES, and USE_TABLET (typed first, does not apply the second time).
@@ -547,6 +579,7 @@ def test_resolving_updates_the_response_and_is_audited(
     chosen, errors = entry.parse_resolution(definition, response, second, posted)
     assert errors == {} and chosen == {"ASSIST": ("proche",), "T01": ("3",)}
     assert entry.resolve(db_session, definition, admin, second, response, chosen) == 2
+    db_session.commit()
     answers = stored(database, response.id)
     assert answers["ASSIST"] == ("proche",) and answers["T01"] == ("3",)
     assert answers["AREA"] == ("rural",) and second.resolved_at is None
@@ -559,6 +592,7 @@ def test_resolving_updates_the_response_and_is_audited(
         definition, response, second, MultiDict({"choice-AREA": "first"})
     )
     entry.resolve(db_session, definition, admin, second, response, chosen)
+    db_session.commit()
     assert second.resolved_at is not None and second.resolved_by_id == admin.id
     assert entry.pending_resolutions(db_session, [structure.id]) == []
 
@@ -591,12 +625,15 @@ def test_a_question_waits_for_the_question_it_depends_on(
     assert (
         entry.resolve(db_session, definition, admin, second, response, {"USE_TABLET": ("2",)}) == 0
     )
+    db_session.commit()
     assert "USE_TABLET" not in stored(database, response.id)
     devices = {"DEVICES": ("smartphone", "tablette")}
     assert entry.resolve(db_session, definition, admin, second, response, devices) == 1
+    db_session.commit()
     assert (
         entry.resolve(db_session, definition, admin, second, response, {"USE_TABLET": ("2",)}) == 1
     )
+    db_session.commit()
     assert stored(database, response.id)["USE_TABLET"] == ("2",)
     assert second.resolved_at is not None
 
@@ -611,6 +648,7 @@ def test_resolving_a_condition_settles_the_questions_it_hides(
     settled = entry.resolve(
         db_session, definition, admin, second, response, {"DEVICES": ("smartphone",)}
     )
+    db_session.commit()
     assert settled == 2 and second.resolved_at is not None
     assert "USE_TABLET" not in stored(database, response.id)
     hidden = db_session.scalar(
@@ -643,6 +681,7 @@ def test_settings_are_validated_and_audited(
 ) -> None:
     admin = staff(db_session, structure, Role.STRUCTURE_ADMIN)
     assert entry.update_settings(db_session, admin, structure, 25, 8)
+    db_session.commit()
     assert not entry.update_settings(db_session, admin, structure, 25, 8)
     (event,) = events(db_session, "structure")
     assert json.loads(event.changes) == {
@@ -653,6 +692,7 @@ def test_settings_are_validated_and_audited(
         with pytest.raises(entry.EntryError, match="bad_settings"):
             entry.update_settings(db_session, admin, structure, percent, weeks)
     other = create_structure(db_session, "Mairie de Lille", "urbain", "59")
+    db_session.commit()
     with pytest.raises(entry.EntryError, match="other_structure"):
         entry.update_settings(db_session, admin, other, 10, 8)
     assert (structure.double_entry_percent, structure.after_due_weeks) == (25, 8)

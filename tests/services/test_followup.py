@@ -60,9 +60,11 @@ def backdate(session: Session, response: Response, weeks: float) -> None:
 
 def make_people(session: Session, definition: Definition, structure: Structure) -> People:
     (fresh,) = journey.create_codes(session, structure, 1)
+    session.commit()
     started = journey.start_response(
         session, definition, structure, FormKind.BEFORE, "fr", new_token()
     )
+    session.commit()
     due = submitted(session, definition, structure, FormKind.BEFORE)
     backdate(session, due, 10)
     recent = submitted(session, definition, structure, FormKind.BEFORE)
@@ -71,13 +73,18 @@ def make_people(session: Session, definition: Definition, structure: Structure) 
     pending = submitted(session, definition, structure, FormKind.BEFORE)
     backdate(session, pending, 10)
     journey.start_after(session, definition, pending.beneficiary, "fr")
+    session.commit()
     complete = submitted(session, definition, structure, FormKind.BEFORE)
     backdate(session, complete, 12)
     after = journey.start_after(session, definition, complete.beneficiary, "fr")
+    session.commit()
     fill_response(session, definition, after, AFTER)
+    session.commit()
     assert journey.submit(session, definition, after)
+    session.commit()
     retro = submitted(session, definition, structure, FormKind.RETRO)
     other = create_structure(session, "Mairie de Bobigny", "urbain", "93")
+    session.commit()
     elsewhere = submitted(session, definition, other, FormKind.BEFORE)
     backdate(session, elsewhere, 10)
     return People(
@@ -207,6 +214,7 @@ def test_pages(db_session: Session, structure: Structure, people: People) -> Non
 
 def test_an_empty_structure(db_session: Session) -> None:
     empty = create_structure(db_session, "Nouvelle structure", "rural", "23")
+    db_session.commit()
     listing = followup.list_people(db_session, empty)
     assert listing.rows == [] and listing.total == 0 and listing.pages == 1
     assert listing.after_due == 0
@@ -228,6 +236,7 @@ def test_a_page_costs_a_fixed_number_of_queries_however_many_people(
     db_session: Session, structure: Structure, statements: list[str]
 ) -> None:
     journey.create_codes(db_session, structure, 120)
+    db_session.commit()
     statements.clear()
     listing = followup.list_people(db_session, structure, page=2, page_size=50)
     assert len(listing.rows) == 50 and listing.total == 120
@@ -240,11 +249,13 @@ def test_a_page_costs_a_fixed_number_of_queries_however_many_people(
 
 
 def staff(session: Session, role: Role, structure: Structure | None, email: str) -> StaffUser:
-    return auth.create_user(
+    result = auth.create_user(
         session,
         auth.NewUser(email, role, structure.id if structure else None),
         "une phrase assez longue",
     )
+    session.commit()
+    return result
 
 
 def test_find_person_within_scope(
@@ -262,6 +273,7 @@ def test_find_person_within_scope(
     assert followup.find_person(db_session, platform, people.elsewhere) is not None
     evaluator = staff(db_session, Role.EVALUATOR, None, "eval@example.org")
     auth.grant(db_session, evaluator, department="44")
+    db_session.commit()
     assert followup.find_person(db_session, evaluator, people.due) is not None
     assert followup.find_person(db_session, evaluator, people.elsewhere) is None
 
@@ -301,6 +313,7 @@ def test_delete_a_response_keeps_its_values_in_the_audit_trail(
     response_id = before.id
 
     followup.delete_response(db_session, admin, before)
+    db_session.commit()
 
     with database.session() as fresh:
         assert fresh.get(Response, response_id) is None
@@ -331,6 +344,7 @@ def test_delete_a_person(
     ids = [r.id for r in person.responses]
 
     followup.delete_person(db_session, admin, person)
+    db_session.commit()
 
     with database.session() as fresh:
         assert (
@@ -354,6 +368,7 @@ def test_delete_a_person(
     fresh_person = followup.find_person(db_session, admin, people.not_started)
     assert fresh_person is not None
     followup.delete_person(db_session, admin, fresh_person)
+    db_session.commit()
     assert followup.list_people(db_session, structure).counts[PersonStatus.NOT_STARTED] == 0
 
 

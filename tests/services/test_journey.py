@@ -28,7 +28,9 @@ from tests.support import (
 def start(
     session: Session, definition: Definition, structure: Structure, form: FormKind = FormKind.BEFORE
 ) -> Response:
-    return journey.start_response(session, definition, structure, form, "fr", new_token())
+    result = journey.start_response(session, definition, structure, form, "fr", new_token())
+    session.commit()
+    return result
 
 
 def page(definition: Definition, form: FormKind, code: str) -> Page:
@@ -46,6 +48,7 @@ def test_start_creates_a_person_with_a_valid_code_and_a_response(
     response = journey.start_response(
         db_session, definition, structure, FormKind.BEFORE, "en", "token-aaaaaaaaaaaaaaaa"
     )
+    db_session.commit()
     assert response.id is not None
     assert response.form == "before"
     assert response.status == Status.IN_PROGRESS.value
@@ -65,13 +68,16 @@ def test_start_is_idempotent_per_token(
     first = journey.start_response(
         db_session, definition, structure, FormKind.BEFORE, "fr", "same-token-0123456789"
     )
+    db_session.commit()
     again = journey.start_response(
         db_session, definition, structure, FormKind.BEFORE, "fr", "same-token-0123456789"
     )
+    db_session.commit()
     assert again.id == first.id
     other = journey.start_response(
         db_session, definition, structure, FormKind.BEFORE, "fr", "other-token-0123456789"
     )
+    db_session.commit()
     assert other.id != first.id
     assert other.beneficiary.code != first.beneficiary.code
     assert count(database, Response) == 2
@@ -84,8 +90,11 @@ def test_each_response_records_the_definition_version(
     before = start(db_session, definition, structure)
     retro = start(db_session, definition, structure, FormKind.RETRO)
     fill_response(db_session, definition, before, BEFORE)
+    db_session.commit()
     journey.submit(db_session, definition, before)
+    db_session.commit()
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
+    db_session.commit()
     for response in (before, retro, after):
         assert response.definition_id == definition.id
         assert response.definition_version == definition.version
@@ -125,7 +134,9 @@ def test_start_after_is_idempotent(
 ) -> None:
     before = submitted(db_session, definition, structure, FormKind.BEFORE)
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
+    db_session.commit()
     again = journey.start_after(db_session, definition, before.beneficiary, "en")
+    db_session.commit()
     assert again.id == after.id
     assert after.form == "after"
     assert after.beneficiary_id == before.beneficiary_id
@@ -162,10 +173,13 @@ def test_save_page_stores_and_then_replaces_values(
     journey.save_page(
         db_session, definition, response, devices, {"DEVICES": ["smartphone", "fixe"]}
     )
+    db_session.commit()
     assert stored(database, response.id) == {"DEVICES": ("smartphone", "fixe")}
     journey.save_page(db_session, definition, response, devices, {"DEVICES": ["tablette"]})
+    db_session.commit()
     assert stored(database, response.id) == {"DEVICES": ("tablette",)}
     journey.save_page(db_session, definition, response, devices, {})
+    db_session.commit()
     assert stored(database, response.id) == {}
     assert journey.answers_of(response) == {}
 
@@ -181,6 +195,7 @@ def test_save_page_only_touches_its_own_variables(
         page(definition, FormKind.BEFORE, "p_help"),
         {"ASSIST": ["seul"]},
     )
+    db_session.commit()
     journey.save_page(
         db_session,
         definition,
@@ -188,6 +203,7 @@ def test_save_page_only_touches_its_own_variables(
         page(definition, FormKind.BEFORE, "p_age"),
         {"AGE": ["soixante_dix_plus"], "ASSIST": ["proche"], "T01": ["4"]},
     )
+    db_session.commit()
     assert stored(database, response.id) == {"ASSIST": ("seul",), "AGE": ("soixante_dix_plus",)}
 
 
@@ -212,6 +228,7 @@ def test_save_page_refuses_values_outside_the_options(
     response = start(db_session, definition, structure)
     target = page(definition, FormKind.BEFORE, page_code)
     journey.save_page(db_session, definition, response, target, {})
+    db_session.commit()
     with pytest.raises(JourneyError) as caught:
         journey.save_page(db_session, definition, response, target, values)
     assert caught.value.reason == "invalid_value"
@@ -226,14 +243,17 @@ def test_save_page_tracks_the_furthest_page(
     journey.save_page(
         db_session, definition, response, page(definition, FormKind.BEFORE, "p_home"), {}
     )
+    db_session.commit()
     assert response.furthest_page == "p_home"
     journey.save_page(
         db_session, definition, response, page(definition, FormKind.BEFORE, "p_help"), {}
     )
+    db_session.commit()
     assert response.furthest_page == "p_home"  # going back does not move it
     journey.save_page(
         db_session, definition, response, page(definition, FormKind.BEFORE, "p_reasons"), {}
     )
+    db_session.commit()
     assert response.furthest_page == "p_reasons"
 
 
@@ -320,11 +340,14 @@ def test_submit_marks_the_response_and_is_idempotent(
 ) -> None:
     response = start(db_session, definition, structure)
     fill_response(db_session, definition, response, BEFORE)
+    db_session.commit()
     assert journey.submit(db_session, definition, response) is True
+    db_session.commit()
     assert response.is_submitted
     first_time = response.submitted_at
     assert first_time is not None
     assert journey.submit(db_session, definition, response) is False
+    db_session.commit()
     assert response.submitted_at == first_time
     assert count(database, Response) == 1
     assert count(database, Response, Response.status == "submitted") == 1
@@ -337,13 +360,16 @@ def test_a_stale_copy_cannot_submit_twice(
     with database.session() as first:
         response = start(first, definition, structure)
         fill_response(first, definition, response, BEFORE)
+        first.commit()
         response_id = response.id
     with database.session() as one, database.session() as two:
         copy_one = journey.load_response(one, response_id)
         copy_two = journey.load_response(two, response_id)
         assert copy_one is not None and copy_two is not None
         assert journey.submit(one, definition, copy_one) is True
+        one.commit()
         assert journey.submit(two, definition, copy_two) is False
+        two.commit()
     assert count(database, Response, Response.status == "submitted") == 1
 
 
@@ -354,6 +380,7 @@ def test_submit_refuses_when_required_answers_are_missing(
     fill_response(
         db_session, definition, response, {k: v for k, v in BEFORE.items() if k != "COMFORT"}
     )
+    db_session.commit()
     with pytest.raises(JourneyError) as caught:
         journey.submit(db_session, definition, response)
     assert caught.value.reason == "missing_required"
@@ -365,6 +392,7 @@ def test_submit_prunes_answers_to_questions_that_became_hidden(
 ) -> None:
     response = start(db_session, definition, structure, FormKind.RETRO)
     fill_response(db_session, definition, response, RETRO)
+    db_session.commit()
     saved = stored(database, response.id)
     assert saved["USE_TABLET"] == ("2",)
     assert saved["NEW_THINGS_WHICH"] == ("appareil", "proches")
@@ -378,8 +406,10 @@ def test_submit_prunes_answers_to_questions_that_became_hidden(
         journey.save_page(
             db_session, definition, response, page(definition, FormKind.RETRO, code), values
         )
+        db_session.commit()
     assert "USE_TABLET" in stored(database, response.id)  # kept while still editing
     assert journey.submit(db_session, definition, response)
+    db_session.commit()
     final = stored(database, response.id)
     assert "USE_TABLET" not in final
     assert "NEW_THINGS_WHICH" not in final
@@ -402,6 +432,7 @@ def test_retro_form_stores_before_and_today(
         "T03",
     ]
     journey.save_page(db_session, definition, response, tasks, {"T01_PRE": ["1"], "T01": ["4"]})
+    db_session.commit()
     assert stored(database, response.id) == {"T01_PRE": ("1",), "T01": ("4",)}
 
 
@@ -410,8 +441,10 @@ def test_a_full_before_form_stores_exactly_its_answers(
 ) -> None:
     response = start(db_session, definition, structure)
     visited = fill_response(db_session, definition, response, BEFORE)
+    db_session.commit()
     assert visited == [p.code for p in definition.pages(FormKind.BEFORE)]
     journey.submit(db_session, definition, response)
+    db_session.commit()
     assert stored(database, response.id) == BEFORE
     rows = count(database, Answer, Answer.response_id == response.id)
     assert rows == sum(len(values) for values in BEFORE.values())
@@ -452,17 +485,22 @@ def test_route_for_code_in_every_state(
     assert step.response.id == before.id
 
     fill_response(db_session, definition, before, BEFORE)
+    db_session.commit()
     journey.submit(db_session, definition, before)
+    db_session.commit()
     step = route(db_session, before)
     assert step.step is NextStep.START_AFTER and step.response is None
 
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
+    db_session.commit()
     step = route(db_session, before)
     assert step.step is NextStep.RESUME and step.response is not None
     assert step.response.id == after.id
 
     fill_response(db_session, definition, after, AFTER)
+    db_session.commit()
     journey.submit(db_session, definition, after)
+    db_session.commit()
     step = route(db_session, before)
     assert step.step is NextStep.SUMMARY and step.response is None
 
@@ -473,7 +511,9 @@ def test_route_for_code_of_a_retrospective_person(
     retro = start(db_session, definition, structure, FormKind.RETRO)
     assert route(db_session, retro).step is NextStep.RESUME
     fill_response(db_session, definition, retro, RETRO)
+    db_session.commit()
     journey.submit(db_session, definition, retro)
+    db_session.commit()
     assert route(db_session, retro).step is NextStep.SUMMARY
 
 
@@ -488,6 +528,7 @@ def test_resume_page(db_session: Session, definition: Definition, structure: Str
         page(definition, FormKind.BEFORE, "p_help"),
         {"ASSIST": ["seul"]},
     )
+    db_session.commit()
     resume = journey.resume_page(definition, response, journey.answers_of(response))
     assert resume is not None and resume.code == "p_age"
     journey.save_page(
@@ -497,10 +538,12 @@ def test_resume_page(db_session: Session, definition: Definition, structure: Str
         page(definition, FormKind.BEFORE, "p_devices"),
         {"DEVICES": ["aucun"]},
     )
+    db_session.commit()
     resume = journey.resume_page(definition, response, journey.answers_of(response))
     assert resume is not None and resume.code == "p_reasons"  # p_device_use is hidden
     last = definition.pages(FormKind.BEFORE)[-1]
     journey.save_page(db_session, definition, response, last, {})
+    db_session.commit()
     assert journey.resume_page(definition, response, journey.answers_of(response)) is None
 
 
@@ -535,13 +578,17 @@ def test_the_wording_is_recorded_and_the_after_form_keeps_it(
         new_token(),
         wording=Wording.EASY,
     )
+    db_session.commit()
     assert before.wording == "easy"
     state = journey.load_state(db_session, before.id)
     assert state is not None and state.wording is Wording.EASY
     easy = definition.in_wording(Wording.EASY)
     fill_response(db_session, easy, before, BEFORE)
+    db_session.commit()
     assert journey.submit(db_session, easy, before)
+    db_session.commit()
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
+    db_session.commit()
     assert after.wording == "easy"
     assert start(db_session, definition, structure).wording == "standard"
 

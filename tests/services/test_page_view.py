@@ -5,6 +5,7 @@ from __future__ import annotations
 from selfcheck.journey import page_view
 from selfcheck.journey.page_view import answers_by_page, build_questions, input_id
 from selfcheck.questionnaire import Definition, FormKind, Moment, Page
+from selfcheck.questionnaire.answer_types import ANSWER_TYPES
 from tests.support import BEFORE, RETRO
 
 
@@ -36,7 +37,12 @@ def test_widgets_follow_item_types(definition: Definition) -> None:
     assert questions["DEVICES"].widget == "checkboxes"
     assert questions["SESSIONS"].widget == "number"
     assert questions["COMMENT"].widget == "textarea"
-    assert set(page_view.WIDGETS) == {"single", "scale", "multiple", "number", "text"}
+    assert {kind.web_widget for kind in ANSWER_TYPES.values()} == {
+        "radios",
+        "checkboxes",
+        "number",
+        "textarea",
+    }
 
 
 def test_saved_answers_are_checked(definition: Definition) -> None:

@@ -203,8 +203,11 @@ def people(
     start_only = before.beneficiary
     both = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE).beneficiary
     after = journey.start_after(db_session, definition, both, "fr")
+    db_session.commit()
     fill_response(db_session, definition, after, AFTER)
+    db_session.commit()
     assert journey.submit(db_session, definition, after)
+    db_session.commit()
     retro = submitted(db_session, definition, structure, FormKind.RETRO, RETRO).beneficiary
     for person in (start_only, both, retro):
         db_session.refresh(person)

@@ -67,6 +67,7 @@ def with_second_entry(session: Session, response: Response) -> None:
         auth.NewUser(f"typist{response.id}@example.org", Role.MEDIATOR, response.structure_id),
         "une phrase assez longue",
     )
+    session.commit()
     entry = SecondEntry(response_id=response.id, entered_by_id=typist.id, compared_fields=1)
     entry.answers.append(SecondEntryAnswer(variable="COMFORT", value="2"))
     entry.discrepancies.append(
@@ -86,7 +87,9 @@ def people(
     pair = submitted(db_session, definition, structure, FormKind.BEFORE)
     age(db_session, pair, NOW - timedelta(days=4 * 365))
     after = journey.start_after(db_session, definition, pair.beneficiary, "fr")
+    db_session.commit()
     fill_response(db_session, definition, after, AFTER)
+    db_session.commit()
     recent = submitted(db_session, definition, structure, FormKind.RETRO)
     return {"old": old, "pair": pair, "after": after, "recent": recent}
 
@@ -96,6 +99,7 @@ def test_dry_run_counts_and_deletes_nothing(
 ) -> None:
     answers = count(database, Answer)
     report = privacy.purge(db_session, 36, now=NOW)
+    db_session.commit()
     assert not report.done
     assert report.cutoff == datetime(2023, 11, 23, 12, 0, tzinfo=UTC)
     assert (report.people, report.responses) == (1, 1)
@@ -117,6 +121,7 @@ def test_purge_deletes_expired_people_whole_and_records_it(
     db_session.commit()
 
     report = privacy.purge(db_session, 36, now=NOW, dry_run=False)
+    db_session.commit()
     assert report.done
     assert (report.people, report.responses, report.second_entries) == (1, 1, 1)
     assert (report.audit_events, report.rate_limit_rows) == (1, 1)
@@ -133,6 +138,7 @@ def test_purge_deletes_expired_people_whole_and_records_it(
     assert changes["people"]["old"] == ["1"] and changes["retention_months"]["new"] == ["36"]
     # Nothing left to do the second time.
     again = privacy.purge(db_session, 36, now=NOW, dry_run=False)
+    db_session.commit()
     assert (again.people, again.responses, again.answers) == (0, 0, 0)
 
 
@@ -145,6 +151,7 @@ def ratelimit_row(when: datetime) -> RateLimitHit:
 
 def test_a_shorter_retention_takes_more(db_session: Session, people: dict[str, Response]) -> None:
     report = privacy.purge(db_session, 1, now=NOW + timedelta(days=62))
+    db_session.commit()
     assert report.people == 3 and report.responses == 4
 
 
@@ -155,6 +162,7 @@ def test_erase_by_code(
     with_second_entry(db_session, pair)
     code, person_id, pair_id = pair.beneficiary.code, pair.beneficiary_id, pair.id
     assert privacy.erase_by_code(db_session, codes.display(code).lower()) == 2
+    db_session.commit()
     assert count(database, Beneficiary, Beneficiary.id == person_id) == 0
     assert count(database, Response, Response.beneficiary_id == person_id) == 0
     assert count(database, Answer, Answer.response_id == pair_id) == 0
@@ -183,3 +191,4 @@ def test_erase_refuses_unknown_and_mistyped_codes(
 
 def test_nothing_expires_right_away(db_session: Session, people: dict[str, Response]) -> None:
     assert privacy.purge(db_session, 36, now=utcnow()).people == 1  # only the aged one
+    db_session.commit()

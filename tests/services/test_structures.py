@@ -29,6 +29,7 @@ def test_slugify(name: str, slug: str) -> None:
 
 def test_create_structure(db_session: Session) -> None:
     structure = create_structure(db_session, "  Mairie de Plouër  ", "rural", "22")
+    db_session.commit()
     assert structure.id is not None
     assert structure.name == "Mairie de Plouër"
     assert structure.slug == "mairie-de-plouer"
@@ -42,6 +43,7 @@ def test_create_structure(db_session: Session) -> None:
 )
 def test_department_codes_are_normalised(db_session: Session, given: str, stored: str) -> None:
     assert create_structure(db_session, f"Lieu {given}", "urbain", given).department == stored
+    db_session.commit()
 
 
 @pytest.mark.parametrize("department", ["", "1", "00", "96", "2C", "970", "979", "999", "44000"])
@@ -70,7 +72,9 @@ def test_bad_name_or_territory(
 
 def test_same_name_gets_a_distinct_slug(db_session: Session) -> None:
     first = create_structure(db_session, "Médiathèque", "urbain", "44")
+    db_session.commit()
     second = create_structure(db_session, "Médiathèque", "urbain", "35")
+    db_session.commit()
     assert first.slug == "mediatheque"
     assert second.slug.startswith("mediatheque-") and second.slug != first.slug
 
@@ -79,12 +83,14 @@ def test_explicit_slug_is_slugified(db_session: Session) -> None:
     structure = create_structure(
         db_session, "Espace numérique", "periurbain", "69", slug="Mon Lieu!"
     )
+    db_session.commit()
     assert structure.slug == "mon-lieu"
 
 
 def test_list_structures_by_name(db_session: Session) -> None:
     for name in ("Mairie", "Centre social", "Bibliothèque"):
         create_structure(db_session, name, "urbain", "75")
+        db_session.commit()
     assert [s.name for s in list_structures(db_session)] == [
         "Bibliothèque",
         "Centre social",

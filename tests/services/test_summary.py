@@ -33,8 +33,11 @@ def pre_post(
 ) -> Beneficiary:
     first = submitted(session, definition, structure, FormKind.BEFORE, before)
     second = journey.start_after(session, definition, first.beneficiary, "fr")
+    session.commit()
     fill_response(session, definition, second, after)
+    session.commit()
     assert journey.submit(session, definition, second)
+    session.commit()
     session.expire_all()
     return first.beneficiary
 
@@ -197,6 +200,7 @@ def test_before_submitted_and_after_in_progress_shows_the_starting_point(
 ) -> None:
     response = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
     journey.start_after(db_session, definition, response.beneficiary, "fr")
+    db_session.commit()
     db_session.expire_all()
     assert summary_of(definition, response.beneficiary).kind is SummaryKind.START_ONLY
 
@@ -207,5 +211,7 @@ def test_no_summary_before_anything_is_submitted(
     response = journey.start_response(
         db_session, definition, structure, FormKind.BEFORE, "fr", new_token()
     )
+    db_session.commit()
     fill_response(db_session, definition, response, BEFORE)
+    db_session.commit()
     assert build_summary(definition, response.beneficiary) is None

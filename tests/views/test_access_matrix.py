@@ -156,9 +156,13 @@ def make_place(
     session.add(second)
     session.commit()
     after = journey.start_after(session, definition, before.beneficiary, "fr")
+    session.commit()
     fill_response(session, definition, after, AFTER)
+    session.commit()
     assert journey.submit(session, definition, after)
+    session.commit()
     (fresh,) = journey.create_codes(session, structure, 1)
+    session.commit()
     return Place(
         structure.id,
         structure.slug,
@@ -264,6 +268,7 @@ def world(
     structure: Structure,
 ) -> World:
     paris = create_structure(db_session, "France Services Paris 11", "urbain", "75")
+    db_session.commit()
     accounts = {
         Role.MEDIATOR.value: add_staff(database, Role.MEDIATOR, structure),
         Role.STRUCTURE_ADMIN.value: add_staff(database, Role.STRUCTURE_ADMIN, structure),

@@ -27,7 +27,9 @@ def evaluator(
 ) -> Visitor:
     """An evaluator granted department 44, where the demo structure has 30 people."""
     demo.generate_demo(db_session, definition, respondents=30, seed=8)
+    db_session.commit()
     create_structure(db_session, "France Services Paris 11", "urbain", "75", "paris-11")
+    db_session.commit()
     account = add_staff(database, Role.EVALUATOR, departments=("44",))
     return signed_in(app, account)
 
@@ -111,6 +113,7 @@ def test_a_mediator_may_not_see_the_dashboard(
     app: Flask, database: Database, db_session: Session
 ) -> None:
     structure = demo.demo_structure(db_session)
+    db_session.commit()
     mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
     assert mediator.get("/evaluate/").status_code == 403
     assert mediator.get("/evaluate/tables/age.csv").status_code == 403

@@ -50,6 +50,7 @@ TYPED: dict[str, tuple[str, ...]] = {**BEFORE, "DIPLOMA": (NO_ANSWER,)}
 
 def printed(db_session: Session, structure: Structure) -> str:
     (person,) = journey.create_codes(db_session, structure, 1)
+    db_session.commit()
     return person.code
 
 
@@ -159,6 +160,7 @@ def test_a_code_of_another_structure_is_refused(
     app: Flask, database: Database, db_session: Session, mediator: Account
 ) -> None:
     other = create_structure(db_session, "Mairie de Lille", "urbain", "59")
+    db_session.commit()
     code = printed(db_session, other)
     visitor = signed_in(app, mediator)
     response = open_code(visitor, code)
@@ -347,6 +349,7 @@ def test_staff_of_another_structure_cannot_open_a_response(
 ) -> None:
     url = screen_url(signed_in(app, mediator), printed(db_session, structure))
     lille = create_structure(db_session, "Mairie de Lille", "urbain", "59")
+    db_session.commit()
     outsider = add_staff(database, Role.MEDIATOR, lille)
     visitor = signed_in(app, outsider)
     assert visitor.get(url).status_code == 403
@@ -591,6 +594,7 @@ def test_settings_are_saved_and_audited(
         event = session.scalar(select(AuditEvent).where(AuditEvent.entity == "structure"))
         assert event is not None and event.user_id == admin.id
     lille = create_structure(db_session, "Mairie de Lille", "urbain", "59")
+    db_session.commit()
     assert visitor.get(f"{ENTRY}settings?structure={lille.id}").status_code == 403
     assert visitor.get(f"{ENTRY}settings?structure=999999").status_code == 404
     platform = signed_in(app, add_staff(database, Role.PLATFORM_ADMIN))

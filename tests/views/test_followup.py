@@ -291,6 +291,7 @@ def test_an_admin_cannot_delete_in_another_structure(
     app: Flask, database: Database, db_session: Session, people: People
 ) -> None:
     other = create_structure(db_session, "Centre social de Lyon", "urbain", "69")
+    db_session.commit()
     outsider = add_staff(database, Role.STRUCTURE_ADMIN, other)
     visitor = signed_in(app, outsider)
     assert visitor.get(f"/staff/people/{people.due}/delete").status_code == 404

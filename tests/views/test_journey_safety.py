@@ -44,6 +44,7 @@ def test_definition_texts_are_escaped_not_trusted(
 
         with app.extensions["selfcheck.platform.db"].session() as session:
             slug = create_structure(session, "Lieu", "rural", "44").slug
+            session.commit()
     visitor = _started(Visitor(app.test_client()), Structure(slug=slug))
     assert "&lt;img src=x onerror=alert(1)&gt;" in visitor.html
     assert "<img" not in visitor.html
@@ -116,6 +117,7 @@ def test_concurrent_saves_of_a_page_store_each_value_once(
             "fr",
             new_token(),
         )
+        session.commit()
         response_id = response.id
     page = definition.pages(journey.FormKind.BEFORE)[0]
     barrier = threading.Barrier(4)
@@ -128,6 +130,7 @@ def test_concurrent_saves_of_a_page_store_each_value_once(
                 assert mine is not None
                 barrier.wait()
                 journey.save_page(session, definition, mine, page, {"ASSIST": ("seul",)})
+                session.commit()
         except BaseException as exc:  # reported below, with its type
             failures.append(exc)
 
@@ -200,9 +203,11 @@ def test_a_paper_form_being_typed_is_not_resumed_online(
     definition = app.extensions["selfcheck.definition"]
     with database.session() as session:
         [person] = journey.create_codes(session, session.merge(structure), 1)
+        session.commit()
         journey.open_form(
             session, definition, person, journey.FormKind.BEFORE, "fr", journey.Channel.PAPER
         )
+        session.commit()
         code = person.code
     visitor.get("/code")
     shown = visitor.post("/code", {"code": code})

@@ -40,7 +40,9 @@ def mediator(database: Database, structure: Structure) -> Account:
 
 @pytest.fixture
 def other_structure(db_session: Session) -> Structure:
-    return create_structure(db_session, "Centre social Malakoff", "urbain", "44")
+    result = create_structure(db_session, "Centre social Malakoff", "urbain", "44")
+    db_session.commit()
+    return result
 
 
 @pytest.fixture
@@ -77,13 +79,19 @@ def person_with(
     before = journey.start_response(
         db_session, definition, structure, FormKind.BEFORE, locale, new_token()
     )
+    db_session.commit()
     fill_response(db_session, definition, before, BEFORE)
+    db_session.commit()
     assert journey.submit(db_session, definition, before)
+    db_session.commit()
     person = before.beneficiary
     if after:
         response = journey.start_after(db_session, definition, person, locale)
+        db_session.commit()
         fill_response(db_session, definition, response, AFTER)
+        db_session.commit()
         assert journey.submit(db_session, definition, response)
+        db_session.commit()
     db_session.refresh(person)
     return person
 
@@ -306,6 +314,7 @@ def test_summary_pdfs_respect_structures_and_missing_data(
     assert staff.get(f"/staff/people/{codes.generate_code()}/summary.pdf").status_code == 404
     assert staff.get("/staff/people/NOT-A-CODE/summary.pdf").status_code == 404
     fresh = journey.create_codes(db_session, structure, 1)[0]  # printed, nothing typed yet
+    db_session.commit()
     assert staff.get(f"/staff/people/{fresh.code}/summary.pdf").status_code == 404
     evaluator = signed_in(app, add_staff(database, Role.EVALUATOR, departments=("44",)))
     assert evaluator.get(f"/staff/people/{theirs.code}/summary.pdf").status_code == 403

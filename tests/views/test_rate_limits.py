@@ -115,6 +115,7 @@ def test_guessing_codes_is_stopped_per_address(
     app = make_app(SELFCHECK_RATE_LIMITS={"code_ip": (3, 600)})
     with app.extensions["selfcheck.platform.db"].session() as session:
         (person,) = journey.create_codes(session, structure, 1)
+        session.commit()
         real = person.code
     guesser = from_address(app, "203.0.113.7")
     assert [guesser.enter_code(unknown_code(n)).status_code for n in range(3)] == [422] * 3

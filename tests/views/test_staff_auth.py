@@ -306,6 +306,7 @@ def test_audit_page_shows_only_the_users_structures(
 ) -> None:
     with database.session() as session:
         other = create_structure(session, "Mairie de Bobigny", "urbain", "93")
+        session.commit()
         mine, theirs = structure.id, other.id
         admin_a = add_staff(database, Role.STRUCTURE_ADMIN, structure)
         admin_b = add_staff(database, Role.STRUCTURE_ADMIN, other)

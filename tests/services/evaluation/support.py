@@ -18,8 +18,10 @@ def populate(
 ) -> tuple[Structure, Structure]:
     """`people` demo people; the last `moved` go to a second structure (department 59)."""
     demo.generate_demo(db, definition, respondents=people, seed=11)
+    db.commit()
     first = demo.demo_structure(db)
     other = create_structure(db, "Centre social Nord", "urbain", "59", "centre-nord")
+    db.commit()
     ids = list(db.scalars(select(Beneficiary.id).order_by(Beneficiary.id)))[-moved:]
     db.execute(update(Beneficiary).where(Beneficiary.id.in_(ids)).values(structure_id=other.id))
     db.execute(

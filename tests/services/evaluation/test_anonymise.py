@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 from selfcheck.evaluation import anonymise
 from selfcheck.evaluation.anonymise import Profile
 from selfcheck.evaluation.regions import DEPARTMENT_REGION, REGIONS, region_of
+from selfcheck.questionnaire.loader import load_definition
+
+DEFINITION = load_definition()
 
 PLACES = {1: ("mairie-a", "44"), 2: ("mairie-b", "44"), 3: ("centre-c", "59"), 4: ("x", "971")}
 AGES = ("douze_dix_huit", "vingt_cinq_trente_neuf", "soixante_dix_plus", None)
@@ -40,7 +43,7 @@ def test_pseudonyms_are_stable_within_a_key_and_differ_across_keys() -> None:
 
 def test_large_groups_are_released_as_they_are() -> None:
     counts = Counter({Profile(1, "douze_dix_huit", "feminin"): 10, Profile(2, None, "masculin"): 6})
-    plan = anonymise.plan(counts, 5, PLACES)
+    plan = anonymise.plan(counts, 5, PLACES, DEFINITION)
     assert (plan.geography, plan.age) == ("structure", "bands")
     assert plan.people_suppressed == plan.values_suppressed == 0
 
@@ -53,7 +56,7 @@ def test_small_groups_are_generalised_then_suppressed() -> None:
             Profile(3, "soixante_dix_plus", "masculin"): 1,
         }
     )
-    plan = anonymise.plan(counts, 5, PLACES)
+    plan = anonymise.plan(counts, 5, PLACES, DEFINITION)
     assert plan.geography in ("department", "region", "national")
     assert plan.people_exported + plan.people_suppressed == 7
     assert min(plan.group_sizes.values()) >= 5
@@ -74,7 +77,7 @@ def test_every_released_group_holds_at_least_k_people(seed: int, k: int) -> None
             rng.choice(("urbain", "rural")),
         )
         counts[profile] += 1
-    plan = anonymise.plan(counts, k, PLACES)
+    plan = anonymise.plan(counts, k, PLACES, DEFINITION)
     released: Counter[anonymise.Released] = Counter()
     for profile, n in counts.items():
         decision = plan.release(profile)

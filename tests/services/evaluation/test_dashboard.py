@@ -23,6 +23,8 @@ from selfcheck.evaluation.disclosure import Hidden, Table
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.platform.models import Answer, Response, Status, Structure
 from selfcheck.questionnaire import Definition, FormKind
+from selfcheck.questionnaire.model import Role
+from tests.support import code_of
 
 K = 5
 
@@ -63,6 +65,7 @@ def test_the_dashboard_gives_back_the_chosen_marginals(
     """The demo follows the reference survey's figures; the dashboard must find them again."""
     target = demo.Marginals()
     demo.generate_demo(db_session, definition, respondents=500, seed=2023)
+    db_session.commit()
     board = build_dashboard(db_session, definition, scope(demo.demo_structure(db_session)), K)
     assert board.people == 500
     tolerance = 0.05  # 500 people: two standard errors of a share are at most 4.5 points
@@ -89,6 +92,7 @@ def test_counts_match_the_stored_answers(
     db_session: Session, definition: Definition, request_context: None
 ) -> None:
     demo.generate_demo(db_session, definition, respondents=80, seed=7)
+    db_session.commit()
     structure = demo.demo_structure(db_session)
     board = build_dashboard(db_session, definition, scope(structure), k=1)
     rows = db_session.execute(
@@ -96,17 +100,20 @@ def test_counts_match_the_stored_answers(
             Answer, Answer.response_id == Response.id
         )
     ).all()
-    ages = Counter(v for _p, f, var, v in rows if var == "AGE")
-    assert {r.key: r.cells[0].count for r in board.table("age").rows if ages[r.key]} == dict(ages)
-    devices = Counter(v for _p, _f, var, v in rows if var == "DEVICES")
-    table = board.table("devices")
+    age, owned = code_of(definition, Role.AGE), code_of(definition, Role.DEVICES)
+    ages = Counter(v for _p, f, var, v in rows if var == age)
+    table = board.table(Role.AGE.value)
+    assert {r.key: r.cells[0].count for r in table.rows if ages[r.key]} == dict(ages)
+    devices = Counter(v for _p, _f, var, v in rows if var == owned)
+    table = board.table(Role.DEVICES.value)
     assert {r.key: r.cells[0].count for r in table.rows if devices[r.key]} == dict(devices)
-    answered = len({p for p, _f, var, _v in rows if var == "DEVICES"})
+    answered = len({p for p, _f, var, _v in rows if var == owned})
     assert table.bases == (answered,)
     # Paired comfort: the same people's before and after answers.
     by_person: dict[int, dict[str, str]] = {}
+    comfort_code = code_of(definition, Role.COMFORT)
     for person, form, variable, value in rows:
-        if variable == "COMFORT":
+        if variable == comfort_code:
             by_person.setdefault(person, {})[form] = value
     pairs = [v for v in by_person.values() if "before" in v and "after" in v]
     comfort = board.table("comfort")
@@ -126,6 +133,7 @@ def test_no_cell_under_k_anywhere_and_csv_holds_the_same(
     db_session: Session, definition: Definition, request_context: None
 ) -> None:
     demo.generate_demo(db_session, definition, respondents=40, seed=3)
+    db_session.commit()
     board = build_dashboard(db_session, definition, scope(demo.demo_structure(db_session)), K)
     assert all(count == 0 or count >= K for _table, count in every_cell(board))
     hidden = [t for s in board.sections for t in s.tables if t.hidden_cells]
@@ -147,6 +155,7 @@ def test_fewer_than_k_people_shows_nothing(
     db_session: Session, definition: Definition, request_context: None
 ) -> None:
     demo.generate_demo(db_session, definition, respondents=4, seed=1)
+    db_session.commit()
     with pytest.raises(ScopeError) as caught:
         build_dashboard(db_session, definition, scope(demo.demo_structure(db_session)), K)
     assert caught.value.status == 422
@@ -156,8 +165,10 @@ def test_filters_narrow_the_population(
     db_session: Session, definition: Definition, request_context: None
 ) -> None:
     demo.generate_demo(db_session, definition, respondents=60, seed=5)
+    db_session.commit()
     structure = demo.demo_structure(db_session)
     other = create_structure(db_session, "Ailleurs", "rural", "75")
+    db_session.commit()
     everyone = build_dashboard(db_session, definition, scope(structure), K)
     retro = build_dashboard(db_session, definition, scope(structure, forms=("retro",)), K)
     assert retro.people == everyone.people_by_form["retro"] < everyone.people
@@ -175,6 +186,7 @@ def test_every_table_is_built_with_no_answer_at_all(
 ) -> None:
     """People who answered only the required questions: no table breaks on empty counts."""
     structure = create_structure(db_session, "Vide", "urbain", "44")
+    db_session.commit()
     from selfcheck.journey import operations as journey
     from tests.support import fill_response, new_token
 
@@ -182,13 +194,16 @@ def test_every_table_is_built_with_no_answer_at_all(
         response = journey.start_response(
             db_session, definition, structure, FormKind.RETRO, "fr", new_token()
         )
+        db_session.commit()
         fill_response(
             db_session,
             definition,
             response,
             {"ASSIST": ["seul"], "COMFORT": ["2"], "COMFORT_PRE": ["1"], "PROGRESS": ["3"]},
         )
+        db_session.commit()
         assert journey.submit(db_session, definition, response)
+        db_session.commit()
     board = build_dashboard(db_session, definition, scope(structure), K)
     assert {t.key for s in board.sections for t in s.tables} == {spec.key for spec in SPECS}
     assert board.table("typology").rows[-1].cells[0].count == K  # not classified
@@ -200,6 +215,7 @@ def test_the_cache_serves_a_selection_again_until_the_data_changes(
     from selfcheck.evaluation.dashboard import DashboardCache
 
     demo.generate_demo(db_session, definition, respondents=12, seed=2)
+    db_session.commit()
     structure = demo.demo_structure(db_session)
     cache = DashboardCache(size=2)
     first = build_dashboard(db_session, definition, scope(structure), K, cache=cache)
@@ -208,6 +224,7 @@ def test_the_cache_serves_a_selection_again_until_the_data_changes(
     other_k = build_dashboard(db_session, definition, scope(structure), 3, cache=cache)
     assert other_k is not first
     demo.generate_demo(db_session, definition, respondents=1, seed=99)  # the data changes
+    db_session.commit()
     fresh = build_dashboard(db_session, definition, scope(structure), K, cache=cache)
     assert fresh is not first and fresh.people == first.people + 1
     # A changed answer (an edited paper form) changes the stamp too.

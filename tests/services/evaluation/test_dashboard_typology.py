@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from selfcheck import demo
 from selfcheck.evaluation import indicators
 from selfcheck.evaluation.scope import EvaluationFilters
-from selfcheck.evaluation.typology import Profile, classify
+from selfcheck.evaluation.typology import FACT_ROLES, Profile, classify
 from selfcheck.platform.models import Answer, Response
 from selfcheck.questionnaire import Definition
+from selfcheck.questionnaire.model import PRE_SUFFIX
 
 
 @pytest.mark.parametrize(
@@ -56,14 +57,15 @@ from selfcheck.questionnaire import Definition
         ({"status": "retraite", "comfort_before": "1"}, Profile.NOT_CLASSIFIED),
     ],
 )
-def test_rule(facts: dict[str, str], expected: Profile) -> None:
-    assert classify(facts) is expected
+def test_rule(facts: dict[str, str], expected: Profile, definition: Definition) -> None:
+    assert classify(facts, definition) is expected
 
 
 def test_sql_and_python_agree_on_every_person(
     app: Flask, db_session: Session, definition: Definition
 ) -> None:
     demo.generate_demo(db_session, definition, respondents=60, seed=11)
+    db_session.commit()
     structure = demo.demo_structure(db_session)
     filters = EvaluationFilters(structure_ids=(structure.id,))
     with app.test_request_context():
@@ -74,13 +76,19 @@ def test_sql_and_python_agree_on_every_person(
             Answer, Answer.response_id == Response.id
         )
     )
-    names = {"AGE": "age", "STATUS": "status", "PRESCRIBED": "prescribed"}
+    codes = {
+        fact: item.code
+        for fact, role in FACT_ROLES.items()
+        if (item := definition.item_with_role(role)) is not None
+    }
+    comfort = codes.pop("comfort_before")
+    names = {code: fact for fact, code in codes.items()}
     for person, form, variable, value in rows:
         mine = facts.setdefault(person, {})
         if form in ("before", "retro") and variable in names:
             mine[names[variable]] = value
-        if (form, variable) in (("before", "COMFORT"), ("retro", "COMFORT_PRE")):
+        if (form, variable) in (("before", comfort), ("retro", comfort + PRE_SUFFIX)):
             mine["comfort_before"] = value
-    in_python = Counter(classify(f).value for f in facts.values())
+    in_python = Counter(classify(f, definition).value for f in facts.values())
     assert {k: v for k, v in in_sql.items() if v} == dict(in_python)
     assert sum(in_sql.values()) == 60

@@ -37,7 +37,9 @@ def export(
     request = bundle.ExportRequest(fmt, Shape(shape))
     target = folder / f"{fmt}-{shape}-{len(list(folder.iterdir()))}"
     target.mkdir()
-    return bundle.run_export(db, definition, user, filters, request, k, target)
+    result = bundle.run_export(db, definition, user, filters, request, k, target)
+    db.commit()
+    return result
 
 
 def db_counts(db: Session, form: str, variable: str) -> Counter[str]:

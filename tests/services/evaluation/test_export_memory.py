@@ -22,7 +22,7 @@ def peak_of_export(
 ) -> tuple[int, int]:
     """(peak bytes allocated while streaming the rows into `fmt`, rows written)."""
     filters = parse_filters(db, user, {})
-    plan = bundle.preview(db, filters, 5)
+    plan = bundle.preview(db, filters, 5, definition)
     layout = Layout(definition, Shape.WIDE, False)
     db.expunge_all()
     tracemalloc.start()

@@ -5,7 +5,7 @@ may have a TOTP secret and ten hashed recovery codes; a structure can be archive
 deleted: its data stays).
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06 01:30:00.000000
 """
 
@@ -15,17 +15,17 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("structure") as batch:
-        batch.add_column(sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("staff_user") as batch:
-        batch.add_column(sa.Column("totp_secret", sa.String(64), nullable=True))
-        batch.add_column(sa.Column("totp_last_step", sa.Integer(), nullable=True))
+    # Nullable columns: a plain ALTER TABLE ADD COLUMN on both databases (no table copy,
+    # so the CHECK constraints of 0007 stay as they are).
+    op.add_column("structure", sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("staff_user", sa.Column("totp_secret", sa.String(64), nullable=True))
+    op.add_column("staff_user", sa.Column("totp_last_step", sa.Integer(), nullable=True))
     op.create_table(
         "one_time_link",
         sa.Column("id", sa.Integer(), nullable=False),

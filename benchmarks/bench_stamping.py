@@ -1,0 +1,228 @@
+"""Coded batches: render a blank once and stamp each copy, against WeasyPrint per copy.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_stamping.py            # 200 copies, 3 rounds
+    .venv/bin/python benchmarks/bench_stamping.py --quick    # 20 copies, 1 round
+
+Targets, all in the same process and the same run, on the "before" form in French:
+
+- `blank`: one blank (uncoded) form through the product's renderer (`PaperRenderer`), the
+  single-form goal (<= 0.5 s);
+- `template`: rendering the blank with placeholders and parsing it (`stamping.render_template`),
+  paid once per (form, language, wording, print size);
+- `stamp`: N coded copies as one tagged PDF (`stamping.stamp`, pikepdf / qpdf), the goal
+  (N = 200 in <= 10 s, template included);
+- `stamp_each`: N copies, one PDF each (pikepdf);
+- `pypdf_each`: the pypdf counterpart of `stamp_each`, reduced to its least work: clone the
+  blank (`PdfWriter(clone_from=...)`), append the same stamp contents to each page, write. It
+  does not even copy a tag element per copy, so it is a lower bound for pypdf;
+- baseline `weasyprint`: K coded copies rendered by the product's renderer in one call (the
+  way a batch is made today), K = min(N, 10) by default, as seconds per copy.
+
+Ratios are per copy against the WeasyPrint baseline measured in the same run, so a busy
+machine slows both. Exit status 0 when the run completed, whether or not a goal is met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+GOAL_BATCH_SECONDS = 10.0
+GOAL_BATCH_COPIES = 200
+GOAL_BLANK_SECONDS = 0.5
+BUSY_LOAD = 0.5
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from common import load_average, row, write_result  # noqa: E402
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = call()
+    return time.perf_counter() - start, result
+
+
+def pypdf_each(template: Any, batch: list[str]) -> list[bytes]:
+    """The least pypdf can do per copy: clone the blank, add the stamps, write it out."""
+    import pypdf
+    from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
+
+    from selfcheck.paper import stamping
+    from selfcheck.platform import codes
+
+    reader = pypdf.PdfReader(io.BytesIO(template.pdf))
+    out: list[bytes] = []
+    for code in batch:
+        writer = pypdf.PdfWriter(clone_from=reader)
+        display = codes.display(code)
+        for page, page_template in zip(writer.pages, template.pages, strict=True):
+            stream = DecodedStreamObject()
+            stream.set_data(
+                b"".join(
+                    stamping._stamp(cut, display, code, template, page_template)
+                    for cut in page_template.cuts
+                )
+            )
+            contents = page.get("/Contents")
+            items = list(contents) if isinstance(contents, ArrayObject) else [contents]
+            page[NameObject("/Contents")] = ArrayObject([*items, writer._add_object(stream)])
+        buffer = io.BytesIO()
+        writer.write(buffer)
+        out.append(buffer.getvalue())
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="20 copies, 1 round")
+    parser.add_argument("--copies", type=int, default=None, help="copies per batch (200)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (3)")
+    parser.add_argument("--baseline", type=int, default=None, help="WeasyPrint copies (10)")
+    args = parser.parse_args(argv)
+    args.copies = min(args.copies or (20 if args.quick else GOAL_BATCH_COPIES), 1000)
+    args.rounds = min(args.rounds or (1 if args.quick else 3), 10)
+    args.baseline = min(args.baseline or (5 if args.quick else 10), args.copies)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    load_before = load_average()
+    if (load_before or 0) > BUSY_LOAD:
+        print(f"warning: load average {load_before:.2f} before the run: the CPU is shared")
+    import pikepdf
+    import pypdf
+
+    from selfcheck import create_app
+    from selfcheck.paper import operations as paper
+    from selfcheck.paper import stamping
+    from selfcheck.platform import codes
+    from selfcheck.questionnaire.model import FormKind
+
+    site = "https://selfcheck.example/code"
+    qr_title = "Code personnel : %(code)s"
+    batch = [codes.generate_code() for _ in range(args.copies)]
+    times: dict[str, list[float]] = {
+        k: [] for k in ("blank", "template", "stamp", "stamp_each", "pypdf_each", "weasyprint")
+    }
+    sizes: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="selfcheck-bench-") as tmp:
+        workdir = Path(tmp)
+        app = create_app(
+            {"DATABASE_URL": f"sqlite:///{workdir / 'b.db'}", "INSTANCE_PATH": workdir / "i"}
+        )
+        with app.app_context():
+            renderer = paper.renderer(app)
+            blank_copy = paper.Copy(FormKind.BEFORE, "fr", None)
+            # warm-up: fonts, page counts, the stamping font subset
+            renderer.questionnaires([blank_copy], site_url=site)
+            template = stamping.render_template(renderer, FormKind.BEFORE, "fr", site_url=site)
+            stamping.stamp(template, batch[:2], qr_title)
+            for number in range(args.rounds):
+                seconds, pdf = timed(lambda: renderer.questionnaires([blank_copy], site_url=site))
+                times["blank"].append(seconds)
+                seconds, template = timed(
+                    lambda: stamping.render_template(renderer, FormKind.BEFORE, "fr", site_url=site)
+                )
+                times["template"].append(seconds)
+                seconds, pdf = timed(partial(stamping.stamp, template, batch, qr_title))
+                times["stamp"].append(seconds)
+                sizes["stamp"] = len(pdf)
+                seconds, pdfs = timed(partial(stamping.stamp_each, template, batch, qr_title))
+                times["stamp_each"].append(seconds)
+                sizes["stamp_each"] = sum(map(len, pdfs))
+                seconds, pdfs = timed(partial(pypdf_each, template, batch))
+                times["pypdf_each"].append(seconds)
+                sizes["pypdf_each"] = sum(map(len, pdfs))
+                coded = [paper.Copy(FormKind.BEFORE, "fr", c) for c in batch[: args.baseline]]
+                seconds, pdf = timed(partial(renderer.questionnaires, coded, site_url=site))
+                times["weasyprint"].append(seconds)
+                print(
+                    f"round {number + 1}: "
+                    + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items())
+                )
+
+    median = {key: statistics.median(values) for key, values in times.items()}
+    per_copy_wp = median["weasyprint"] / args.baseline
+    n = args.copies
+    batch_total = median["template"] + median["stamp"]
+    scaled = batch_total * GOAL_BATCH_COPIES / n  # the goal's 200 copies, if fewer were run
+    summary = [
+        row(
+            "one blank form (WeasyPrint, product renderer)",
+            median["blank"],
+            "s",
+            goal=f"<= {GOAL_BLANK_SECONDS} s",
+            met=median["blank"] <= GOAL_BLANK_SECONDS,
+        ),
+        row(
+            f"{n} coded forms, one PDF: template + stamp (pikepdf)",
+            batch_total,
+            "s",
+            goal=f"{GOAL_BATCH_COPIES} copies <= {GOAL_BATCH_SECONDS} s",
+            baseline=f"WeasyPrint per copy x {n} ({args.baseline} copies measured)",
+            baseline_value=per_copy_wp * n,
+            met=scaled <= GOAL_BATCH_SECONDS if n == GOAL_BATCH_COPIES else None,
+        ),
+    ]
+    for key, label in (
+        ("stamp", "stamp per copy, one PDF (pikepdf)"),
+        ("stamp_each", "stamp per copy, one PDF each (pikepdf)"),
+        ("pypdf_each", "stamp per copy, one PDF each (pypdf, lower bound)"),
+    ):
+        summary.append(
+            row(
+                label,
+                median[key] / n,
+                "s",
+                goal="faster than WeasyPrint per copy",
+                baseline="WeasyPrint per copy",
+                baseline_value=per_copy_wp,
+                met=median[key] / n < per_copy_wp,
+            )
+        )
+    load_after = load_average()
+    print()
+    print("| figure | value | baseline | ratio | goal | met |\n|---|---:|---:|---:|---|---|")
+    for entry in summary:
+        ratio = f"{entry['ratio']:.3f}" if entry["ratio"] else ""
+        base = f"{entry['baseline_value']:.3f}" if entry["baseline_value"] else ""
+        print(
+            f"| {entry['figure']} | {entry['value']:.3f} {entry['unit']} | {base} | {ratio} "
+            f"| {entry['goal']} | {entry['met']} |"
+        )
+    print(f"\nmedians: { ({k: round(v, 3) for k, v in median.items()}) }")
+    print(f"sizes (bytes): {sizes}; load average {load_before} before, {load_after} after")
+    path = write_result(
+        "stamping",
+        summary,
+        copies=n,
+        rounds=args.rounds,
+        baseline_copies=args.baseline,
+        times=times,
+        sizes=sizes,
+        load_average={"before": load_before, "after": load_after},
+        versions={"pikepdf": pikepdf.__version__, "pypdf": pypdf.__version__},
+    )
+    print(f"written: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Finding the person and the record to type: codes, access, opening a paper form."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from selfcheck.journey import operations as journey
+from selfcheck.platform import audit, codes
+from selfcheck.platform.models import (
+    Beneficiary,
+    Channel,
+    Response,
+    SecondEntry,
+    StaffUser,
+    Structure,
+)
+from selfcheck.policy import can_access_structure
+from selfcheck.questionnaire.model import (
+    Definition,
+    FormKind,
+)
+
+
+class EntryError(Exception):
+    """A request the entry screens cannot honour; `reason` picks the message and status."""
+
+    def __init__(
+        self,
+        reason: str,
+        response: Response | None = None,
+        problem: codes.CodeProblem | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.response = response
+        self.problem = problem
+
+
+# --- finding or creating the record --------------------------------------------------------
+
+
+def check_access(user: StaffUser, structure: Structure) -> None:
+    if not can_access_structure(user, structure):
+        raise EntryError("other_structure")
+
+
+def find_person(session: Session, user: StaffUser, raw_code: str) -> Beneficiary:
+    """The person with this code, if the user may see their structure; or EntryError."""
+    try:
+        person = journey.find_beneficiary(session, raw_code)
+    except codes.InvalidCode as exc:
+        raise EntryError("invalid_code", problem=exc.problem) from exc
+    except journey.UnknownCode as exc:
+        raise EntryError("unknown_code") from exc
+    check_access(user, person.structure)
+    return person
+
+
+def _check_form_allowed(person: Beneficiary, form: FormKind) -> None:
+    """Before and after are a pair; a retrospective form stands alone (as online)."""
+    forms = {FormKind(r.form) for r in person.responses}
+    if form is FormKind.AFTER and FormKind.BEFORE not in forms:
+        raise EntryError("after_without_before")
+    if form is FormKind.RETRO and forms & {FormKind.BEFORE, FormKind.AFTER}:
+        raise EntryError("retro_with_pair")
+    if form is not FormKind.RETRO and FormKind.RETRO in forms:
+        raise EntryError("pair_with_retro")
+
+
+def open_entry(
+    session: Session,
+    definition: Definition,
+    user: StaffUser,
+    raw_code: str,
+    form: FormKind,
+    locale: str,
+) -> Response:
+    """The paper response of this code and form: found (to go on typing) or created.
+
+    Never a second response for a person and form: a form already typed in raises
+    "already_entered" (with the response, to link to it), one answered online
+    "answered_online" or "in_progress_online".
+    """
+    person = find_person(session, user, raw_code)
+    existing = next((r for r in person.responses if r.form == form.value), None)
+    if existing is not None:
+        if existing.channel != Channel.PAPER.value:
+            reason = "answered_online" if existing.is_submitted else "in_progress_online"
+            raise EntryError(reason, existing)
+        if existing.is_submitted:
+            raise EntryError("already_entered", existing)
+        return existing
+    _check_form_allowed(person, form)
+    response = journey.open_form(session, definition, person, form, locale, Channel.PAPER)
+    if response.channel != Channel.PAPER.value:  # the person started online just now
+        raise EntryError("in_progress_online", response)
+    _record_creation(session, user, response)
+    return response
+
+
+def open_uncoded(
+    session: Session,
+    definition: Definition,
+    user: StaffUser,
+    structure: Structure,
+    form: FormKind,
+    locale: str,
+    token: str,
+) -> Response:
+    """A paper form printed without a code: a fresh code and its response, once per token."""
+    check_access(user, structure)
+    if form is FormKind.AFTER:
+        raise EntryError("after_without_before")
+    known = session.scalar(select(Response).where(Response.start_token == token))
+    response = journey.start_response(
+        session, definition, structure, form, locale, token, Channel.PAPER
+    )
+    if known is None:
+        _record_creation(session, user, response, new_code=True)
+    return response
+
+
+def _record_creation(
+    session: Session, user: StaffUser, response: Response, new_code: bool = False
+) -> None:
+    changes: dict[str, dict[str, list[str]]] = {
+        "form": {"old": [], "new": [response.form]},
+        "channel": {"old": [], "new": [Channel.PAPER.value]},
+    }
+    if new_code:
+        changes["code"] = {"old": [], "new": [response.beneficiary.code]}
+    audit.record(session, user, "create", "response", response.id, response.structure_id, changes)
+
+
+def load_paper_response(session: Session, user: StaffUser, response_id: int) -> Response:
+    """A paper response the user may type; EntryError otherwise (or "not_found")."""
+    response = load_response(session, user, response_id)
+    if response.channel != Channel.PAPER.value:
+        raise EntryError("not_paper", response)
+    if _doing_second_entry(session, user, response):
+        raise EntryError("blind", response)
+    return response
+
+
+def _doing_second_entry(session: Session, user: StaffUser, response: Response) -> bool:
+    """Whether the user types this form's blind second entry now (so must not see the first)."""
+    entry = session.scalar(select(SecondEntry).where(SecondEntry.response_id == response.id))
+    return entry is not None and entry.completed_at is None and entry.entered_by_id == user.id
+
+
+def load_response(session: Session, user: StaffUser, response_id: int) -> Response:
+    response = session.scalar(
+        select(Response)
+        .where(Response.id == response_id)
+        .options(
+            selectinload(Response.answers),
+            joinedload(Response.beneficiary).joinedload(Beneficiary.structure),
+        )
+    )
+    if response is None:
+        raise EntryError("not_found")
+    check_access(user, response.beneficiary.structure)
+    return response

@@ -1,0 +1,244 @@
+"""Roles, tags, quasi-identifier ladders and disclosure steps: declared in the definition,
+read by the engine, refused with a message naming the place when they do not hold.
+
+Runs on the small fixture definition (tests/fixtures/small_definition.yaml), whose item and
+option codes differ from the shipped questionnaire's.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from selfcheck.evaluation import anonymise, typology
+from selfcheck.evaluation.anonymise import Profile
+from selfcheck.questionnaire import DefinitionError, load_definition, parse_definition
+from selfcheck.questionnaire.model import Definition, Geography, Role, Tag
+
+SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "small_definition.yaml"
+
+
+@pytest.fixture(scope="module")
+def small() -> Definition:
+    return load_definition(SMALL)
+
+
+def raw() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(SMALL.read_text("utf-8"))
+    return copy.deepcopy(loaded)
+
+
+def items_of(data: dict[str, Any], code: str) -> dict[str, Any]:
+    """The item itself (mutable), not a copy."""
+    for section in data["sections"]:
+        for page in section["pages"]:
+            for found in page["items"]:
+                if found["code"] == code:
+                    return found  # type: ignore[no-any-return]
+    raise KeyError(code)
+
+
+def test_roles_tags_and_ladders_are_read(small: Definition) -> None:
+    age = small.item_with_role(Role.AGE)
+    assert age is not None and age.code == "YEARS"
+    assert small.item_with_role(Role.DIPLOMA) is None
+    assert [i.code for i in small.quasi_identifiers()] == ["YEARS", "JOB"]
+    assert age.tagged(Tag.SENIOR) == ("y60", "y80")
+    comfort = small.item_with_role(Role.COMFORT)
+    assert comfort is not None and comfort.tagged(Tag.EASE_LOW) == ("1",)
+    qi = age.quasi_identifier
+    assert qi is not None and qi.column == "years"
+    assert [step.name for step in qi.ladder] == ["exact", "wide", "hidden"]
+    assert qi.step("wide").release("y80") == "old"
+    assert qi.step("exact").release("y80") == "y80"
+    assert qi.step("hidden").release("y80") is None
+    assert [g.code for g in qi.groups()] == ["young", "old"]
+    steps = small.disclosure.steps
+    assert (steps[0].geography, steps[0].personal) == (Geography.STRUCTURE, "exact")
+    assert small.disclosure.columns == ("years", "job")
+
+
+def test_the_typology_follows_the_tags(small: Definition) -> None:
+    def profile(**facts: str) -> typology.Profile:
+        return typology.classify(facts, small)
+
+    assert profile(age="y80", comfort_before="1") is typology.Profile.BEGINNER_SENIORS
+    assert profile(age="y60", comfort_before="2") is typology.Profile.INITIATED_SENIORS
+    assert profile(age="y60", comfort_before="3") is typology.Profile.IMPROVEMENT_PATH
+    assert profile(age="y60", status="works") is typology.Profile.IMPROVEMENT_PATH
+    assert profile(age="y20", status="seeks") is typology.Profile.INTEGRATION_PATH
+    assert profile(age="y40", prescribed="agency") is typology.Profile.INTEGRATION_PATH
+    assert profile(age="y40", prescribed="nobody") is typology.Profile.IMPROVEMENT_PATH
+    assert profile(status="seeks") is typology.Profile.NOT_CLASSIFIED
+
+
+def test_the_anonymiser_climbs_the_declared_ladders(small: Definition) -> None:
+    places = {1: ("a", "44"), 2: ("b", "59")}
+    counts = Counter({Profile(1, "y20", "works"): 10, Profile(2, "y40", "works"): 10})
+    plan = anonymise.plan(counts, 5, places, small)
+    assert (plan.geography, plan.age) == ("structure", "exact")
+    assert plan.report()["quasi_identifiers"][-2:] == ["years", "job"]
+    # Two people in each of four places: only the national level with wide bands gives k=4.
+    spread = Counter(
+        {
+            Profile(1, "y20", "works"): 2,
+            Profile(2, "y40", "works"): 2,
+            Profile(1, "y60", "rests"): 2,
+            Profile(2, "y80", "rests"): 2,
+        }
+    )
+    plan = anonymise.plan(spread, 4, places, small)
+    assert (plan.geography, plan.age) == ("national", "wide")
+    released = plan.release(Profile(2, "y80", "rests"))
+    assert released is not None and released.values == ("old", "rests")
+    assert released.structure is None and released.region is None
+
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _duplicate_role(data: dict[str, Any]) -> None:
+    items_of(data, "JOB")["role"] = "age"
+
+
+def _tag_on_wrong_role(data: dict[str, Any]) -> None:
+    items_of(data, "JOB")["options"][2]["tags"] = ["senior"]
+
+
+def _scale_tag_on_wrong_role(data: dict[str, Any]) -> None:
+    items_of(data, "EASE")["role"] = "progress"
+    del items_of(data, "FELT")["role"]
+
+
+def _option_in_no_group(data: dict[str, Any]) -> None:
+    items_of(data, "YEARS")["quasi_identifier"]["ladder"][1]["groups"][1]["options"] = ["y60"]
+
+
+def _unknown_option_in_group(data: dict[str, Any]) -> None:
+    groups = items_of(data, "YEARS")["quasi_identifier"]["ladder"][1]["groups"]
+    groups[1]["options"].append("y99")
+
+
+def _option_in_two_groups(data: dict[str, Any]) -> None:
+    groups = items_of(data, "YEARS")["quasi_identifier"]["ladder"][1]["groups"]
+    groups[0]["options"].append("y60")
+
+
+def _first_step_generalises(data: dict[str, Any]) -> None:
+    ladder = items_of(data, "YEARS")["quasi_identifier"]["ladder"]
+    ladder[0]["masked"] = True
+
+
+def _step_not_in_ladder(data: dict[str, Any]) -> None:
+    data["disclosure"]["steps"][1] = ["structure", "broad"]
+
+
+def _geography_not_declared(data: dict[str, Any]) -> None:
+    data["disclosure"]["geography"] = ["structure", "department"]
+
+
+def _columns_do_not_match(data: dict[str, Any]) -> None:
+    data["disclosure"]["columns"] = ["years"]
+
+
+def _no_disclosure(data: dict[str, Any]) -> None:
+    del data["disclosure"]
+
+
+def _unknown_role(data: dict[str, Any]) -> None:
+    items_of(data, "JOB")["role"] = "shoe_size"
+
+
+def _unknown_tag(data: dict[str, Any]) -> None:
+    items_of(data, "JOB")["options"][0]["tags"] = ["rich"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (_duplicate_role, "item JOB: role 'age' is already the role of item YEARS"),
+        (
+            _tag_on_wrong_role,
+            "item JOB: option 'rests' has tag 'senior', which needs an item with role 'age'",
+        ),
+        (
+            _scale_tag_on_wrong_role,
+            "item EASE: option '1' of scale ease has tag 'ease_low', "
+            "which needs an item with role 'comfort'",
+        ),
+        (
+            _option_in_no_group,
+            "item YEARS: quasi_identifier.ladder.1 (wide): option 'y80' is in no group",
+        ),
+        (
+            _unknown_option_in_group,
+            "item YEARS: quasi_identifier.ladder.1 (wide): 'y99' is not an option of the item",
+        ),
+        (
+            _option_in_two_groups,
+            "item YEARS: quasi_identifier.ladder.1 (wide): option 'y60' is in more than one group",
+        ),
+        (
+            _first_step_generalises,
+            "item YEARS: quasi_identifier.ladder.0: the first step releases the answer as given",
+        ),
+        (
+            _step_not_in_ladder,
+            "disclosure › step 2 (disclosure.steps.1): 'broad' is not a step "
+            "of the ladder of item YEARS",
+        ),
+        (
+            _geography_not_declared,
+            "disclosure › step 3 (disclosure.steps.2): geography "
+            "'national' is not in disclosure.geography",
+        ),
+        (
+            _columns_do_not_match,
+            "disclosure (disclosure.columns): must list the column of "
+            "every item with a quasi_identifier",
+        ),
+        (_no_disclosure, "a `disclosure:` section"),
+        (_unknown_role, "item JOB (sections.0.pages.0.items.1.role): 'shoe_size' is not one of"),
+        (
+            _unknown_tag,
+            "option works (sections.0.pages.0.items.1.options.0.tags.0): 'rich' is not one of",
+        ),
+    ],
+)
+def test_broken_roles_are_refused_with_the_place(mutate: Mutation, expected: str) -> None:
+    data = raw()
+    mutate(data)
+    with pytest.raises(DefinitionError) as caught:
+        parse_definition(yaml.safe_dump(data, allow_unicode=True), source="small.yaml")
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+    assert str(caught.value).startswith("small.yaml: ")
+
+
+def test_the_shipped_definition_declares_every_role_the_engine_reads() -> None:
+    shipped = load_definition()
+    for role in Role:
+        assert shipped.items_with_role(role), role
+    assert [
+        item.quasi_identifier.column
+        for item in shipped.quasi_identifiers()
+        if item.quasi_identifier
+    ] == list(shipped.disclosure.columns)
+
+
+def test_the_summary_reads_roles(small: Definition) -> None:
+    from selfcheck.journey.summary import SummaryKind, _summarise
+
+    before = {"EASE": ("1",), "TASK_A": ("1",)}
+    now = {"EASE": ("3",), "FELT": ("2",), "TASK_A": ("3",)}
+    result = _summarise(small, SummaryKind.PRE_POST, before, now)
+    assert result.comfort_before is not None and result.comfort_before.code == "1"
+    assert result.comfort_now is not None and result.comfort_now.code == "3"
+    assert result.progress is not None and result.progress.code == "2"
+    assert [task.item.code for task in result.tasks] == ["TASK_A"]
+    assert result.changes == ()  # no item with the changes role here
