@@ -118,6 +118,7 @@ def test_a_structure_admin_never_gives_more_than_they_have(
     app: Flask, database: Database, structure: Structure, db_session: Session
 ) -> None:
     paris = create_structure(db_session, "France Services Paris 11", "urbain", "75")
+    db_session.commit()
     away = add_staff(database, Role.MEDIATOR, paris)
     colleague = add_staff(database, Role.MEDIATOR, structure)
     admin_account = add_staff(database, Role.STRUCTURE_ADMIN, structure)
