@@ -788,6 +788,7 @@ def _admin_setup(v: Visit) -> None:
             auth.create_user(
                 session, auth.NewUser(email, Role.MEDIATOR, structure.id), STAFF_PASSWORD
             )
+            session.commit()
     v.data["two_factor"] = email
     v.data["invited"] = f"nouvelle-{v.lang}-{secrets.token_hex(3)}@routes.invalid"
 
