@@ -72,7 +72,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 def _blueprints() -> list[Blueprint]:
     """Every domain's blueprint, imported here so that importing selfcheck stays light."""
-    from selfcheck.accounts import backoffice
+    from selfcheck.accounts import admin_views, backoffice, two_factor_views
     from selfcheck.accounts import views as staff_auth
     from selfcheck.entry import views as entry
     from selfcheck.evaluation import export_views
@@ -84,4 +84,8 @@ def _blueprints() -> list[Blueprint]:
     from selfcheck.site import accessibility, health
 
     modules = (journey, staff_auth, backoffice, followup, entry, printing, evaluator)
-    return [module.blueprint for module in (*modules, export_views, privacy, health, accessibility)]
+    admin = (admin_views, two_factor_views)
+    return [
+        module.blueprint
+        for module in (*modules, export_views, privacy, health, accessibility, *admin)
+    ]

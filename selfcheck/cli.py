@@ -242,26 +242,23 @@ def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> 
 @click.option("--email", required=True)
 @click.option("--structure", "slug", default=None)
 @click.option("--department", default=None)
+@click.option("--region", default=None, help="INSEE region code: every department of it.")
 @with_appcontext
-def users_grant(email: str, slug: str | None, department: str | None) -> None:
-    """Let an evaluator see one structure or a whole department."""
-    from sqlalchemy import select
+def users_grant(email: str, slug: str | None, department: str | None, region: str | None) -> None:
+    """Let an evaluator see one structure, a whole department or a whole region."""
+    from selfcheck.accounts import team
 
-    from selfcheck.accounts import auth
-    from selfcheck.platform.models import StaffUser
-
-    with _database().session() as session, unit_of_work(session):
-        user = session.scalar(
-            select(StaffUser).where(StaffUser.email == auth.normalise_email(email))
-        )
-        if user is None:
-            raise click.BadParameter(f"no account {email!r}")
+    with _database().session() as session:
+        user = _staff_user(session, email)
         structure_id = _structure_id(session, slug)
         try:
-            auth.grant(session, user, structure_id, department)
-        except auth.AuthError as exc:
+            team.add_scope(
+                session, None, user, structure_id=structure_id, department=department, region=region
+            )
+        except team.TeamError as exc:
             raise click.ClickException(f"cannot grant: {exc.reason}") from exc
-        click.echo(f"granted {slug or department} to {user.email}")
+        session.commit()
+        click.echo(f"granted {slug or department or region} to {user.email}")
 
 
 def _staff_user(session: Session, email: str) -> StaffUser:
@@ -330,6 +327,104 @@ def users_unlock(email: str) -> None:
         user = _staff_user(session, email)
         auth.unlock(session, user.email, str(current_app.secret_key))
         click.echo(f"unlocked {user.email}")
+
+
+@users.command("invite")
+@click.option("--email", required=True)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["mediator", "structure_admin", "evaluator", "platform_admin"]),
+)
+@click.option("--structure", "slug", default=None, help="Structure link name (mediators, admins).")
+@click.option("--base-url", default="", help="Site address put before the link's path.")
+@with_appcontext
+def users_invite(email: str, role: str, slug: str | None, base_url: str) -> None:
+    """Create an account without a password and print its one-time invitation link (72 h)."""
+    from selfcheck.accounts import team
+    from selfcheck.platform.models import Role
+
+    with _database().session() as session:
+        structure_id = _structure_id(session, slug)
+        try:
+            user, token = team.invite(session, None, email, Role(role), structure_id)
+        except team.TeamError as exc:
+            raise click.ClickException(f"cannot invite: {exc.reason}") from exc
+        session.commit()
+        click.echo(f"invited {user.role} {user.email}; link (shown once, valid 72 h):")
+        click.echo(f"{base_url.rstrip('/')}/staff/link/{token}")
+
+
+@users.command("link")
+@click.option("--email", required=True)
+@click.option("--base-url", default="", help="Site address put before the link's path.")
+@with_appcontext
+def users_link(email: str, base_url: str) -> None:
+    """Print a one-time link to choose a new password (a new invitation if none was chosen)."""
+    from selfcheck.accounts import team
+
+    with _database().session() as session:
+        user = _staff_user(session, email)
+        try:
+            purpose, token = team.new_link(session, None, user)
+        except team.TeamError as exc:
+            raise click.ClickException(f"cannot make a link: {exc.reason}") from exc
+        session.commit()
+        click.echo(f"{purpose} link for {user.email} (shown once, valid 72 h):")
+        click.echo(f"{base_url.rstrip('/')}/staff/link/{token}")
+
+
+@users.command("deactivate")
+@click.option("--email", required=True)
+@click.option("--again", "reactivate", is_flag=True, help="Re-activate instead.")
+@with_appcontext
+def users_deactivate(email: str, reactivate: bool) -> None:
+    """Deactivate an account (signed out at once; nothing it typed is deleted)."""
+    from selfcheck.accounts import team
+
+    with _database().session() as session:
+        user = _staff_user(session, email)
+        try:
+            team.set_active(session, None, user, reactivate)
+        except team.TeamError as exc:
+            raise click.ClickException(f"cannot change the account: {exc.reason}") from exc
+        session.commit()
+        click.echo(f"{'re-activated' if reactivate else 'deactivated'} {user.email}")
+
+
+@users.command("reset-2fa")
+@click.option("--email", required=True)
+@with_appcontext
+def users_reset_two_factor(email: str) -> None:
+    """Remove a staff member's second factor (lost phone): they enrol again at next sign-in."""
+    from selfcheck.accounts import team, totp
+
+    with _database().session() as session:
+        user = _staff_user(session, email)
+        try:
+            totp.reset(session, None, user)
+        except team.TeamError as exc:
+            raise click.ClickException(f"cannot reset: {exc.reason}") from exc
+        session.commit()
+        click.echo(f"second factor removed for {user.email}")
+
+
+@structures.command("archive")
+@click.option("--structure", "slug", required=True, help="Structure link name.")
+@click.option("--again", "unarchive", is_flag=True, help="Take it out of the archives.")
+@with_appcontext
+def structures_archive(slug: str, unarchive: bool) -> None:
+    """Archive a structure: hidden from lists, no new invitations; its data stays."""
+    from selfcheck.accounts import structure_admin
+    from selfcheck.platform.models import Structure
+
+    with _database().session() as session:
+        structure_id = _structure_id(session, slug)
+        structure = session.get(Structure, structure_id)
+        assert structure is not None
+        structure_admin.set_archived(session, None, structure, not unarchive)
+        session.commit()
+        click.echo(f"{'unarchived' if unarchive else 'archived'} {structure.name}")
 
 
 @main.command()

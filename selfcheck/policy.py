@@ -25,6 +25,7 @@ class Permission(enum.StrEnum):
     ERASE = "erase"
     EVALUATE = "evaluate"  # aggregates and anonymised exports (evaluator screens)
     ACCOUNT = "account"  # one's own password
+    ADMINISTER = "administer"  # structures and every staff account (platform administrators)
 
 
 _STRUCTURE_STAFF = {

@@ -131,6 +131,9 @@ def make_app(
             "DATABASE_URL": database_url,
             "INSTANCE_PATH": tmp_path / "instance",
             "TESTING": True,
+            # Second factor for platform administrators and evaluators: off for the suite's
+            # password-only helpers; tests/views/test_admin_two_factor.py switches it on.
+            "SELFCHECK_TOTP_REQUIRED": False,
         }
         config.update(overrides)
         app = create_app(config)

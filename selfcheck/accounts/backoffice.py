@@ -71,6 +71,24 @@ STAFF_LINKS = (
         _l("Part des questionnaires saisis deux fois, délai avant le questionnaire de fin."),
     ),
     StaffLink(
+        "admin.team_page",
+        Permission.MANAGE_STRUCTURE,
+        _l("Équipe et affiche"),
+        _l("Inviter des collègues, changer un rôle, désactiver un compte ; l'affiche du lien."),
+    ),
+    StaffLink(
+        "admin.structures",
+        Permission.ADMINISTER,
+        _l("Structures"),
+        _l("Créer, renommer, archiver les lieux de médiation."),
+    ),
+    StaffLink(
+        "admin.staff",
+        Permission.ADMINISTER,
+        _l("Comptes"),
+        _l("Évaluation, coordination, administration : inviter, périmètres, désactiver."),
+    ),
+    StaffLink(
         "backoffice.audit_trail",
         Permission.AUDIT,
         _l("Journal des modifications"),
@@ -81,6 +99,12 @@ STAFF_LINKS = (
         Permission.EVALUATE,
         _l("Indicateurs et exports"),
         _l("Tableau de bord et données anonymisées."),
+    ),
+    StaffLink(
+        "two_factor.enrol",
+        Permission.ACCOUNT,
+        _l("Double authentification"),
+        _l("Un code de votre téléphone en plus du mot de passe."),
     ),
 )
 

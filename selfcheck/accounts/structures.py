@@ -24,9 +24,7 @@ def slugify(name: str) -> str:
     return slug[:48] or "lieu"
 
 
-def create_structure(
-    session: Session, name: str, territory_type: str, department: str, slug: str | None = None
-) -> Structure:
+def _checked(name: str, territory_type: str, department: str) -> tuple[str, str, str]:
     name = name.strip()
     if not name or len(name) > 200:
         raise StructureError("the name must have 1 to 200 characters")
@@ -37,6 +35,14 @@ def create_structure(
     department = department.strip().upper()
     if not DEPARTMENT.match(department):
         raise StructureError(f"{department!r} is not a French department code (01-95, 2A, 971…)")
+    return name, territory_type, department
+
+
+def add_structure(
+    session: Session, name: str, territory_type: str, department: str, slug: str | None = None
+) -> Structure:
+    """A new structure in the session (not committed)."""
+    name, territory_type, department = _checked(name, territory_type, department)
     slug = slugify(slug or name)
     if session.scalar(select(Structure).where(Structure.slug == slug)) is not None:
         slug = f"{slug}-{secrets.token_hex(2)}"
@@ -46,6 +52,33 @@ def create_structure(
     session.add(structure)
     session.flush()
     return structure
+
+
+def create_structure(
+    session: Session, name: str, territory_type: str, department: str, slug: str | None = None
+) -> Structure:
+    """A new structure in the session (flushed, not committed): the caller commits."""
+    structure = add_structure(session, name, territory_type, department, slug)
+    return structure
+
+
+def edit_structure(
+    session: Session, structure: Structure, name: str, territory_type: str, department: str
+) -> dict[str, dict[str, str]]:
+    """Rename, set territory type and department (the slug, in printed links, stays);
+    returns what changed ({"name": {"old": ..., "new": ...}})."""
+    name, territory_type, department = _checked(name, territory_type, department)
+    changes = {}
+    for attribute, value in (
+        ("name", name),
+        ("territory_type", territory_type),
+        ("department", department),
+    ):
+        old = getattr(structure, attribute)
+        if old != value:
+            changes[attribute] = {"old": old, "new": value}
+            setattr(structure, attribute, value)
+    return changes
 
 
 def list_structures(session: Session) -> list[Structure]:

@@ -74,8 +74,9 @@ def login() -> Rendered:
         )
         commit_or_rollback(session)  # a wrong password is counted even though it fails
         if outcome.user is not None:
-            sign_in(outcome.user)
-            return redirect(_safe_next(request.args.get("next")))
+            from selfcheck.accounts import two_factor_views
+
+            return two_factor_views.start(outcome.user, request.args.get("next"))
         if outcome.result is auth.LoginResult.LOCKED:
             error, status = LOCKED, 429
         else:

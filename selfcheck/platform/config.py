@@ -99,6 +99,13 @@ class Settings:
     retention_months: int = 36
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
     proxy_hops: int = 0
+    # Outgoing e-mail (invitations, "mot de passe oublié"): off while SMTP_HOST is empty.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = ""
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
 
     @classmethod
     def from_env(cls, instance_path: Path) -> Settings:
@@ -134,6 +141,12 @@ class Settings:
             k_anonymity=_positive("K_ANONYMITY", 5),
             retention_months=_positive("RETENTION_MONTHS", 36),
             proxy_hops=_non_negative("PROXY_HOPS", 0),
+            smtp_host=_env("SMTP_HOST", ""),
+            smtp_port=_positive("SMTP_PORT", 25),
+            smtp_from=_env("SMTP_FROM", ""),
+            smtp_user=_env("SMTP_USER", ""),
+            smtp_password=_env("SMTP_PASSWORD", ""),
+            smtp_starttls=_env_bool("SMTP_STARTTLS", False),
         )
 
     def flask_config(self) -> dict[str, object]:
@@ -153,6 +166,14 @@ class Settings:
             "BABEL_DEFAULT_LOCALE": self.default_language,
             "SELFCHECK_K_ANONYMITY": self.k_anonymity,
             "SELFCHECK_RETENTION_MONTHS": self.retention_months,
+            "SELFCHECK_SMTP": {
+                "host": self.smtp_host,
+                "port": self.smtp_port,
+                "from": self.smtp_from or f"selfcheck@{self.smtp_host or 'localhost'}",
+                "user": self.smtp_user,
+                "password": self.smtp_password,
+                "starttls": self.smtp_starttls,
+            },
         }
 
 

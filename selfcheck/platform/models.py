@@ -108,6 +108,8 @@ class Structure(Base):
     double_entry_percent: Mapped[int] = mapped_column(default=0, server_default="0")
     # A 'before' older than this many weeks without an 'after' is shown as "after due".
     after_due_weeks: Mapped[int] = mapped_column(default=6, server_default="6")
+    # Archived places take no new people and are hidden from lists; their data stays.
+    archived_at: Mapped[datetime | None] = mapped_column()
 
 
 class StaffUser(Base):
@@ -132,6 +134,10 @@ class StaffUser(Base):
     # Kept in the staff session and checked on every request: raised by sign-out, a password
     # change and "sign out everywhere", which ends every session of the account at once.
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Two-factor sign-in (TOTP, RFC 6238): the base32 secret once enrolment is confirmed, and
+    # the last time step accepted (a code is never accepted twice).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None] = mapped_column()
 
     structure: Mapped[Structure | None] = relationship()
     grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan")
@@ -151,6 +157,39 @@ class Grant(Base):
     department: Mapped[str | None] = mapped_column(String(3))
 
     user: Mapped[StaffUser] = relationship(back_populates="grants")
+
+
+class OneTimeLink(Base):
+    """An invitation or a password reset: a link used once, within its time; only its hash
+    is kept (the link itself is shown once, to the person who asked for it)."""
+
+    __tablename__ = "one_time_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(16))  # "invitation" or "reset"
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="SET NULL")
+    )
+
+    user: Mapped[StaffUser] = relationship(foreign_keys=[user_id])
+
+
+class RecoveryCode(Base):
+    """A single-use code that replaces a second-factor code (ten per enrolment), hashed."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column()
 
 
 class AuditEvent(Base):
@@ -320,6 +359,8 @@ __all__ = [
     "Channel",
     "EntryDiscrepancy",
     "Grant",
+    "OneTimeLink",
+    "RecoveryCode",
     "Response",
     "Role",
     "SecondEntry",

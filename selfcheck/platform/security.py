@@ -92,6 +92,9 @@ def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
 # The arithmetic behind these numbers is in docs/security.md, "Rate limits".
 LIMITS: dict[str, ratelimit.Limit] = {
     "login_ip": ratelimit.Limit("login-ip", 30, 15 * 60),
+    # Wrong second-factor codes (reached only with the right password, so nobody can lock
+    # an account they do not hold) and forgotten-password requests.
+    "login_account": ratelimit.Limit("login-account", 10, 15 * 60),
     # Unknown codes (well-formed, check character right) per client address (an IPv6 /64),
     # and for the whole platform. Beyond the platform-wide one, every code look-up (valid or
     # not) is slowed down, never refused: a botnet cannot lock people out.

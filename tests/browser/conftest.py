@@ -50,6 +50,10 @@ def live_server(
             # One client address signs in many times over the session: no rate limits here
             # (tests/test_security.py and tests/views/test_rate_limits.py cover them).
             "SELFCHECK_RATE_LIMITS": None,
+            # The scenes sign in as a platform administrator and an evaluator many times a
+            # minute (a TOTP code is accepted once per 30 s): the second factor is played in
+            # its own scenes (tests/browser/routes.py, "administration").
+            "SELFCHECK_TOTP_REQUIRED": False,
         }
     )
     install_error_route(app)  # the error pages no real request reaches (429, 500)

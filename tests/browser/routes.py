@@ -57,6 +57,7 @@ NOT_PAGES = {
     "printing.after_forms": "a PDF on success; its error state is the scene 'print: no codes'",
     "health.healthz": "JSON for the load balancer: tests/views/test_health.py",
     "evaluator.table_download": "a CSV file: tests/views/test_dashboard.py",
+    "admin.poster": "a PDF: tests/views/test_admin.py (text, A4, the QR code read back)",
 }
 ERROR_PAGES = "browser_test.error"  # test-only route: the error pages no request can reach
 
@@ -764,7 +765,179 @@ STAFF = Sequence(
     setup=_staff_setup,
 )
 
-SEQUENCES = (BENEFICIARY, RETROSPECTIVE, ERRORS, STAFF)
+
+# Administration: a platform administrator creates a structure and invites its administrator,
+# who chooses a password through the one-time link and sees the team; the staff list and a
+# member's page; two-factor enrolment and the code page (an account of its own, per language).
+def _staff_id(v: Visit, email: str) -> int:
+    database = v.server.app.extensions["selfcheck.platform.db"]
+    with database.session() as session:
+        user = session.scalar(select(StaffUser).where(StaffUser.email == email))
+        assert user is not None, email
+        return user.id
+
+
+def _admin_setup(v: Visit) -> None:
+    ensure_accounts(v.server)
+    database = v.server.app.extensions["selfcheck.platform.db"]
+    email = f"deux-facteurs-{v.lang}@routes.invalid"
+    with database.session() as session:
+        structure = journey.find_structure(session, SLUG)
+        assert structure is not None
+        if session.scalar(select(StaffUser).where(StaffUser.email == email)) is None:
+            auth.create_user(
+                session, auth.NewUser(email, Role.MEDIATOR, structure.id), STAFF_PASSWORD
+            )
+            session.commit()
+    v.data["two_factor"] = email
+    v.data["invited"] = f"nouvelle-{v.lang}-{secrets.token_hex(3)}@routes.invalid"
+
+
+def _create_structure(v: Visit) -> None:
+    v.page.locator("#name").fill(f"Tiers-lieu d'essai {v.lang} {secrets.token_hex(2)}")
+    v.page.locator("#territory-rural").check()
+    v.page.locator("#department").fill("29")
+    v.submit_main_form()
+    expect(v.page.locator(".notice")).to_be_visible()
+    v.data["structure_url"] = v.walk.path(v.page)
+
+
+def _invite(v: Visit) -> None:
+    v.goto("/staff/team/invite")
+    v.page.locator("#email").fill(v.data["invited"])
+    v.page.locator("#role-structure_admin").check()
+    v.page.locator("#structure").select_option(SLUG)
+    v.submit_main_form()
+    link = v.page.locator("#one-time-link").input_value()
+    assert "/staff/link/" in link
+    v.data["link"] = link
+
+
+def _open_link(v: Visit) -> None:
+    v.page.context.clear_cookies()
+    v.data.pop("signed_in", None)
+    v.goto(f"{v.data['link']}?lang={v.lang}")  # a new browser: the language chosen again
+
+
+def _choose_password(v: Visit) -> None:
+    v.page.locator("#new").fill(STAFF_PASSWORD)
+    v.page.locator("#confirm").fill(STAFF_PASSWORD)
+    v.submit_main_form()
+    assert v.walk.path(v.page) == "/staff/login"
+    expect(v.page.locator(".notice")).to_be_visible()
+
+
+def _enrol_confirm(v: Visit) -> None:
+    import pyotp
+
+    secret = v.page.locator("code.secret-text").inner_text().replace(" ", "")
+    v.page.locator("#code").fill(pyotp.TOTP(secret).now())
+    v.submit_main_form()
+    expect(v.page.locator(".recovery-codes li")).to_have_count(10)
+
+
+def _code_page(v: Visit) -> None:
+    v.page.context.clear_cookies()
+    v.data.pop("signed_in", None)
+    v.goto(f"/staff/login?lang={v.lang}")
+    v.page.locator("#email").fill(v.data["two_factor"])
+    v.page.locator("#password").fill(STAFF_PASSWORD)
+    v.submit_main_form()
+    assert v.walk.path(v.page) == "/staff/login/code"
+
+
+ADMINISTRATION = Sequence(
+    "administration: structures, invitations, team, second factor",
+    (
+        Scene(
+            "admin.structures", "structures", _as(Role.PLATFORM_ADMIN, "/staff/admin/structures")
+        ),
+        Scene(
+            "admin.structures",
+            "structures: nothing found",
+            lambda v: v.goto("/staff/admin/structures?q=zzzz&archived=1"),
+            variant=True,
+        ),
+        Scene(
+            "admin.structure_new", "new structure", lambda v: v.goto("/staff/admin/structures/new")
+        ),
+        Scene(
+            "admin.structure_new",
+            "new structure: errors",
+            lambda v: v.submit_main_form(),
+            error=True,
+        ),
+        Scene("admin.structure", "structure created", _create_structure),
+        Scene("admin.invite", "invite", lambda v: v.goto("/staff/team/invite")),
+        Scene("admin.invite", "invite: errors", lambda v: v.submit_main_form(), error=True),
+        Scene("admin.invite", "invite: the link, shown once", _invite),
+        Scene("admin.use_link", "choose a password", _open_link),
+        Scene(
+            "admin.use_link",
+            "choose a password: errors",
+            _fill_and_send({"#new": "court", "#confirm": "autre"}),
+            error=True,
+        ),
+        Scene("staff_auth.login", "password chosen", _choose_password),
+        Scene(
+            "admin.use_link",
+            "a used link (410)",
+            lambda v: v.goto(v.data["link"], 410),
+        ),
+        Scene(
+            "admin.team_page",
+            "team (the invited administrator)",
+            lambda v: _as(v.data["invited"], "/staff/team/")(v),
+        ),
+        Scene(
+            "admin.member",
+            "a team member",
+            lambda v: v.goto(f"/staff/team/{_staff_id(v, ACCOUNTS[Role.MEDIATOR])}"),
+        ),
+        Scene("admin.staff", "staff list", _as(Role.PLATFORM_ADMIN, "/staff/admin/staff?q=routes")),
+        Scene(
+            "admin.member",
+            "an evaluator: scope and free text",
+            lambda v: v.goto(f"/staff/team/{_staff_id(v, ACCOUNTS[Role.EVALUATOR])}"),
+        ),
+        Scene("admin.structure", "a structure", lambda v: v.goto(v.data["structure_url"])),
+        Scene(
+            "two_factor.enrol",
+            "two-factor enrolment",
+            lambda v: _as(v.data["two_factor"], "/staff/account/two-factor")(v),
+        ),
+        Scene(
+            "two_factor.enrol",
+            "two-factor enrolment: wrong code",
+            _fill_and_send({"#code": "000000"}),
+            error=True,
+        ),
+        Scene("two_factor.enrol", "recovery codes", _enrol_confirm),
+        Scene("two_factor.enrol", "two-factor on", lambda v: v.goto("/staff/account/two-factor")),
+        Scene(
+            "two_factor.enrol",
+            "new recovery codes: wrong code",
+            _fill_and_send({"#code": "12345"}),
+            error=True,
+            variant=True,
+        ),
+        Scene(
+            "admin.forgotten",
+            "forgotten password (no e-mail server)",
+            lambda v: v.goto("/staff/password/forgotten"),
+        ),
+        Scene("two_factor.code", "sign-in code", _code_page),
+        Scene(
+            "two_factor.code",
+            "sign-in code: wrong",
+            _fill_and_send({"#code": "12345"}),
+            error=True,
+        ),
+    ),
+    setup=_admin_setup,
+)
+
+SEQUENCES = (BENEFICIARY, RETROSPECTIVE, ERRORS, STAFF, ADMINISTRATION)
 
 
 def covered_endpoints() -> set[str]:

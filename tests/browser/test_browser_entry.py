@@ -71,7 +71,9 @@ def printed_codes(server: LiveServer, count: int = 1) -> list[str]:
     with database.session() as session:
         structure = journey.find_structure(session, SLUG)
         assert structure is not None
-        return [person.code for person in journey.create_codes(session, structure, count)]
+        made = [person.code for person in journey.create_codes(session, structure, count)]
+        session.commit()  # the operations never commit
+        return made
 
 
 def keys_for(server: LiveServer, form: FormKind, answers: dict[str, tuple[str, ...]]) -> list:

@@ -121,6 +121,7 @@ class Place:
     response_id: int  # the 'before' form, typed from paper, typed again blind, one difference
     after_id: int
     fresh_code: str  # a code printed on paper, nothing typed yet
+    member_id: int  # a mediator of the structure (its administrators manage them)
 
 
 def make_place(
@@ -170,6 +171,7 @@ def make_place(
         before.id,
         after.id,
         fresh.code,
+        typist.id,
     )
 
 
@@ -184,9 +186,11 @@ ARGUMENTS: dict[str, Callable[[Place], Any]] = {
     "form": lambda p: FormKind.BEFORE.value,
     "filename": lambda p: "css/selfcheck.css",
     "table": lambda p: "age",
+    "user_id": lambda p: p.member_id,
+    "token": lambda p: "a-link-that-was-never-made",
 }
 # Variables that point at one structure's data: the scope checks swap them for another's.
-SCOPED = {"slug", "code", "response_id", "structure_id", "department"}
+SCOPED = {"slug", "code", "response_id", "structure_id", "department", "user_id"}
 # What a POST-only route receives besides a valid CSRF token.
 POST_FIELDS: dict[str, Callable[[Place], list[str]]] = {
     "codes": lambda p: [p.code],

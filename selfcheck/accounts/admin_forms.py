@@ -1,0 +1,104 @@
+"""Forms of the administration pages (validation only; rendered by our templates)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from wtforms import Form, PasswordField, StringField, ValidationError
+from wtforms.validators import EqualTo, InputRequired, Length, Regexp
+
+from selfcheck.accounts.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from selfcheck.accounts.structures import DEPARTMENT
+from selfcheck.platform.models import TerritoryType
+
+TERRITORY_LABELS = {
+    TerritoryType.URBAN.value: _l("Urbain"),
+    TerritoryType.PERIURBAN.value: _l("Périurbain"),
+    TerritoryType.RURAL.value: _l("Rural"),
+}
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+CHOOSE = _l("Choisissez une des réponses proposées.")
+
+
+class SetPasswordForm(Form):  # type: ignore[misc]
+    new = PasswordField(
+        validators=[
+            InputRequired(_l("Écrivez un mot de passe.")),
+            Length(
+                min=MIN_PASSWORD_LENGTH,
+                max=MAX_PASSWORD_LENGTH,
+                message=_l("Le mot de passe doit avoir au moins 12 caractères."),
+            ),
+        ]
+    )
+    confirm = PasswordField(
+        validators=[EqualTo("new", message=_l("Les deux mots de passe ne sont pas identiques."))]
+    )
+
+
+class InviteForm(Form):  # type: ignore[misc]
+    email = StringField(
+        validators=[
+            InputRequired(_l("Écrivez l'adresse e-mail de la personne.")),
+            Length(max=254, message=_l("L'adresse e-mail est trop longue.")),
+            Regexp(r"^[^@\s]+@[^@\s]+$", message=_l("Écrivez une adresse e-mail valide.")),
+        ],
+        filters=[_strip],
+    )
+    role = StringField()
+    structure = StringField(filters=[_strip])
+    # Set by the view: what this administrator may give, (value, label) pairs.
+    role_choices: list[tuple[str, object]] = []  # noqa: RUF012
+    structure_choices: list[tuple[str, object]] = []  # noqa: RUF012
+
+    def validate_role(self, field: StringField) -> None:
+        if field.data not in {value for value, _label in self.role_choices}:
+            raise ValidationError(CHOOSE)
+
+
+class StructureForm(Form):  # type: ignore[misc]
+    name = StringField(
+        validators=[
+            InputRequired(_l("Écrivez le nom de la structure.")),
+            Length(max=200, message=_l("Le nom doit avoir 200 caractères au plus.")),
+        ]
+    )
+    territory_type = StringField()
+
+    def validate_territory_type(self, field: StringField) -> None:
+        if field.data not in TERRITORY_LABELS:
+            raise ValidationError(CHOOSE)
+
+    department = StringField(
+        validators=[
+            InputRequired(_l("Écrivez le numéro du département.")),
+            Regexp(
+                DEPARTMENT.pattern,
+                message=_l("Écrivez un numéro de département : 01 à 95, 2A, 2B, 971 à 976…"),
+            ),
+        ],
+        filters=[_strip, lambda value: value.upper() if isinstance(value, str) else value],
+    )
+
+
+class CodeForm(Form):  # type: ignore[misc]
+    code = StringField(
+        validators=[
+            InputRequired(_l("Écrivez le code affiché par votre application.")),
+            Length(max=32, message=_l("Ce code est trop long.")),
+        ]
+    )
+
+
+class ForgottenForm(Form):  # type: ignore[misc]
+    email = StringField(
+        validators=[
+            InputRequired(_l("Écrivez votre adresse e-mail.")),
+            Length(max=254, message=_l("L'adresse e-mail est trop longue.")),
+        ],
+        filters=[_strip],
+    )
