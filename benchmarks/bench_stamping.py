@@ -64,7 +64,7 @@ def pypdf_each(template: Any, batch: list[str]) -> list[bytes]:
     from pypdf.generic import ArrayObject, DecodedStreamObject, NameObject
 
     from selfcheck.paper import stamping
-    from selfcheck.services import codes
+    from selfcheck.platform import codes
 
     reader = pypdf.PdfReader(io.BytesIO(template.pdf))
     out: list[bytes] = []
@@ -110,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     import pypdf
 
     from selfcheck import create_app
+    from selfcheck.paper import operations as paper
     from selfcheck.paper import stamping
+    from selfcheck.platform import codes
     from selfcheck.questionnaire.model import FormKind
-    from selfcheck.services import codes, paper
 
     site = "https://selfcheck.example/code"
     qr_title = "Code personnel : %(code)s"

@@ -131,6 +131,9 @@ def make_app(
             "DATABASE_URL": database_url,
             "INSTANCE_PATH": tmp_path / "instance",
             "TESTING": True,
+            # Jobs run inside the request (huey immediate mode); tests/platform/test_jobs.py
+            # also runs a real worker.
+            "SELFCHECK_JOBS_URL": "immediate",
         }
         config.update(overrides)
         app = create_app(config)

@@ -48,7 +48,7 @@ import segno
 from fontTools import subset  # type: ignore[import-untyped]
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 
-from selfcheck.services import codes
+from selfcheck.platform import codes
 
 MARK = "\u2800"  # braille blank: a glyph that is drawn (unlike spaces) and shows nothing
 FIGURE_SPACE = "\u2007"  # as wide as a digit; never collapsed by CSS
@@ -782,7 +782,7 @@ def blank_html(renderer: Any, form: Any, locale: str, large: bool, site_url: str
     """
     from flask_babel import force_locale
 
-    from selfcheck.services import paper
+    from selfcheck.paper import operations as paper
 
     shape = paper._Shape(form, locale, True, names=("s0a", "s0b"))
     with force_locale(locale):
@@ -810,7 +810,7 @@ def render_template(
     renderer: Any, form: Any, locale: str, *, large: bool = False, site_url: str | None = None
 ) -> Template:
     """Render the blank once (WeasyPrint) and parse it for stamping."""
-    from selfcheck.services import paper
+    from selfcheck.paper import operations as paper
 
     document = renderer._document(blank_html(renderer, form, locale, large, site_url))
     pdf: bytes = document.write_pdf(pdf_variant=paper.PDF_VARIANT)

@@ -99,6 +99,11 @@ class Settings:
     retention_months: int = 36
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
     proxy_hops: int = 0
+    # Background jobs (platform/jobs.py): the queue's URL (empty: beside the database), how
+    # many jobs one person may have waiting or running, how long a finished file is kept.
+    jobs_url: str = ""
+    jobs_per_user: int = 2
+    jobs_keep_minutes: int = 60
 
     @classmethod
     def from_env(cls, instance_path: Path) -> Settings:
@@ -134,6 +139,9 @@ class Settings:
             k_anonymity=_positive("K_ANONYMITY", 5),
             retention_months=_positive("RETENTION_MONTHS", 36),
             proxy_hops=_non_negative("PROXY_HOPS", 0),
+            jobs_url=_env("JOBS_URL", "").strip(),
+            jobs_per_user=_positive("JOBS_PER_USER", 2),
+            jobs_keep_minutes=_positive("JOBS_KEEP_MINUTES", 60),
         )
 
     def flask_config(self) -> dict[str, object]:
@@ -153,6 +161,9 @@ class Settings:
             "BABEL_DEFAULT_LOCALE": self.default_language,
             "SELFCHECK_K_ANONYMITY": self.k_anonymity,
             "SELFCHECK_RETENTION_MONTHS": self.retention_months,
+            "SELFCHECK_JOBS_URL": self.jobs_url,
+            "SELFCHECK_JOBS_PER_USER": self.jobs_per_user,
+            "SELFCHECK_JOBS_KEEP_MINUTES": self.jobs_keep_minutes,
         }
 
 

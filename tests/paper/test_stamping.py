@@ -16,9 +16,10 @@ import pikepdf
 import pytest
 from flask import Flask
 
+from selfcheck.paper import operations as paper
 from selfcheck.paper import stamping
+from selfcheck.platform import codes
 from selfcheck.questionnaire.model import Definition, FormKind
-from selfcheck.services import codes, paper
 from tests.pdf_support import fonts, page_count, page_texts, qr_codes, reader, text_runs
 from tests.pdf_support import structure as pdf_structure
 from tests.services.test_pdf_accessibility import accessibility_problems
