@@ -430,3 +430,21 @@ def stored(database: Database, response_id: int) -> dict[str, tuple[str, ...]]:
 def responses(database: Database) -> list[Response]:
     with database.session() as session:
         return list(session.scalars(select(Response).order_by(Response.id)))
+
+
+def follow_job(visitor: Visitor, response: TestResponse) -> TestResponse:
+    """A request that started a background job (303 to its page): the job's file, once ready.
+
+    The test apps run jobs inside the request (huey immediate mode), so the job is done when
+    its page is first shown; tests/platform/test_jobs.py also runs a real worker.
+    """
+    if response.status_code != 303 or "/staff/jobs/" not in response.headers.get("Location", ""):
+        return response
+    page = path_of(response.headers["Location"])
+    shown = visitor.get(page)
+    assert shown.status_code == 200, shown.status_code
+    assert 'role="status"' in text_of(shown)
+    downloaded = visitor.get(f"{page}/download")
+    downloaded.get_data()  # read, then close the file send_file opened
+    downloaded.close()
+    return downloaded

@@ -88,6 +88,8 @@ def download(job_id: str) -> HttpResponse:
         download_name=job.filename,
         max_age=0,
     )
+    # Our own ASCII names, quoted as the direct downloads always were.
+    response.headers["Content-Disposition"] = f'attachment; filename="{job.filename}"'
     response.headers["Cache-Control"] = "no-store"
     return response
 
