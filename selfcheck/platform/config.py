@@ -102,6 +102,9 @@ class Settings:
     # Background jobs (platform/jobs.py): the queue's URL (empty: beside the database), how
     # many jobs one person may have waiting or running, how long a finished file is kept.
     jobs_url: str = ""
+    # Where finished files wait for their download (empty: instance/jobs). With workers on
+    # several machines, a folder every app instance and worker shares.
+    jobs_dir: str = ""
     jobs_per_user: int = 2
     jobs_keep_minutes: int = 60
 
@@ -140,6 +143,7 @@ class Settings:
             retention_months=_positive("RETENTION_MONTHS", 36),
             proxy_hops=_non_negative("PROXY_HOPS", 0),
             jobs_url=_env("JOBS_URL", "").strip(),
+            jobs_dir=_env("JOBS_DIR", "").strip(),
             jobs_per_user=_positive("JOBS_PER_USER", 2),
             jobs_keep_minutes=_positive("JOBS_KEEP_MINUTES", 60),
         )
@@ -162,6 +166,7 @@ class Settings:
             "SELFCHECK_K_ANONYMITY": self.k_anonymity,
             "SELFCHECK_RETENTION_MONTHS": self.retention_months,
             "SELFCHECK_JOBS_URL": self.jobs_url,
+            "SELFCHECK_JOBS_DIR": self.jobs_dir,
             "SELFCHECK_JOBS_PER_USER": self.jobs_per_user,
             "SELFCHECK_JOBS_KEEP_MINUTES": self.jobs_keep_minutes,
         }

@@ -195,7 +195,7 @@ class JobQueue:
 
 def init_app(app: Flask, instance_path: Path, database_url: str) -> None:
     url = app.config.get(URL_KEY) or None
-    results = instance_path / RESULTS_DIR
+    results = Path(app.config.get("SELFCHECK_JOBS_DIR") or instance_path / RESULTS_DIR)
     results.mkdir(parents=True, exist_ok=True, mode=0o700)
     app.extensions[EXTENSION_KEY] = JobQueue(
         app, make_huey(url, database_url, instance_path), results
