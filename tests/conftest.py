@@ -27,6 +27,7 @@ from selfcheck.accounts.structures import create_structure
 from selfcheck.platform import migrate
 from selfcheck.platform.config import ENV_PREFIX
 from selfcheck.platform.db import EXTENSION_KEY, Database, make_engine
+from selfcheck.platform.jobs import EXTENSION_KEY as JOBS_KEY
 from selfcheck.platform.models import Base, Structure
 from selfcheck.questionnaire import Definition, load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
@@ -143,6 +144,7 @@ def make_app(
     yield factory
     for app in apps:
         app.extensions[EXTENSION_KEY].engine.dispose()
+        app.extensions[JOBS_KEY].close()
 
 
 @pytest.fixture

@@ -161,11 +161,18 @@ def make_huey(url: str | None, database_url: str, instance_path: Path) -> Huey:
     if parsed.get_backend_name() == "postgresql":
         # psycopg's own connection string: the SQLAlchemy driver suffix dropped.
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        return PostgresHuey("selfcheck", dsn=dsn)
+        return _closed(PostgresHuey("selfcheck", dsn=dsn))
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey("selfcheck", filename=parsed.database)
+        return _closed(SqliteHuey("selfcheck", filename=parsed.database))
     raise ValueError(f"{URL_KEY}: use a sqlite:/// or postgresql:// URL, got {chosen!r}")
+
+
+def _closed(huey: Huey) -> Huey:
+    """huey connects to create its tables: close that connection, opened again on first use
+    (so a web server that forks its workers after building the app shares no connection)."""
+    huey.storage.close()
+    return huey
 
 
 class JobQueue:
@@ -191,6 +198,10 @@ class JobQueue:
         self.sweep_task = huey.periodic_task(crontab(minute="*"), name="selfcheck.sweep")(
             periodic_sweep
         )
+
+
+    def close(self) -> None:
+        self.huey.storage.close()
 
 
 def init_app(app: Flask, instance_path: Path, database_url: str) -> None:
