@@ -57,6 +57,7 @@ def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Pr
         request = bundle.parse_request(args)
     except ScopeError:
         raise jobs.JobFailed(jobs.JobError.REFUSED) from None
+    progress.jobs.results.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder = tempfile.mkdtemp(prefix=".export-", dir=progress.jobs.results)
     try:
         result = bundle.run_export(

@@ -23,6 +23,7 @@ import logging
 import os
 import secrets
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from huey import (  # type: ignore[import-untyped]
     SqliteHuey,
     crontab,
 )
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -59,6 +60,7 @@ RESULTS_DIR = "jobs"
 DEFAULT_PER_USER = 2
 DEFAULT_KEEP_MINUTES = 60
 HEARTBEAT_STALE = timedelta(minutes=5)  # a running job silent this long lost its worker
+HEARTBEAT_EVERY = 30.0  # seconds between heartbeats of a running job
 QUEUED_STALE = timedelta(hours=6)  # a queued job no worker took in this time is failed
 
 
@@ -199,15 +201,14 @@ class JobQueue:
             periodic_sweep
         )
 
-
     def close(self) -> None:
         self.huey.storage.close()
 
 
 def init_app(app: Flask, instance_path: Path, database_url: str) -> None:
     url = app.config.get(URL_KEY) or None
+    # Created when the first file is written: a web instance on a read-only disk starts.
     results = Path(app.config.get("SELFCHECK_JOBS_DIR") or instance_path / RESULTS_DIR)
-    results.mkdir(parents=True, exist_ok=True, mode=0o700)
     app.extensions[EXTENSION_KEY] = JobQueue(
         app, make_huey(url, database_url, instance_path), results
     )
@@ -301,6 +302,31 @@ class Progress:
         self.job_id = job_id
         self.partial: Path | None = None
 
+    def beat(self) -> None:
+        """The job's worker is alive (every HEARTBEAT_EVERY seconds while it runs)."""
+        with self.database.session() as session:
+            session.execute(update(Job).where(Job.id == self.job_id).values(heartbeat_at=utcnow()))
+            session.commit()
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(HEARTBEAT_EVERY):
+                try:
+                    self.beat()
+                except Exception:  # a busy database: the next beat will do
+                    log.warning("job %s: heartbeat not recorded", self.job_id, exc_info=True)
+
+        thread = threading.Thread(target=loop, name=f"job-{self.job_id}-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
     def step(self, done: int, total: int | None = None) -> None:
         with self.database.session() as session:
             job = session.get(Job, self.job_id)
@@ -316,6 +342,7 @@ class Progress:
     def write_result(self, filename: str) -> Iterator[Path]:
         """A temporary path to write the file to; renamed into place when the block ends
         without error, deleted otherwise. Sets the final path (relative) for `finish`."""
+        self.jobs.results.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder = self.jobs.results / self.job_id
         folder.mkdir(mode=0o700, exist_ok=True)
         partial = folder / f".partial-{secrets.token_hex(4)}"
@@ -359,7 +386,8 @@ def run_job(database: Database, jobs: JobQueue, job_id: str) -> None:
                     if isinstance(refused, (JobRefused, *runner.refusals)):
                         raise JobFailed(JobError.REFUSED) from None
                     raise
-                runner.run(session, job, params, progress)
+                with progress.beating():
+                    runner.run(session, job, params, progress)
             if progress.partial is None:
                 raise JobFailed(JobError.FAILED)
             job.status = JobStatus.DONE.value

@@ -50,6 +50,8 @@ def live_server(
             # One client address signs in many times over the session: no rate limits here
             # (tests/test_security.py and tests/views/test_rate_limits.py cover them).
             "SELFCHECK_RATE_LIMITS": None,
+            # Jobs run inside the request: their pages are done when first shown.
+            "SELFCHECK_JOBS_URL": "immediate",
         }
     )
     install_error_route(app)  # the error pages no real request reaches (429, 500)
