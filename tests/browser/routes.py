@@ -515,7 +515,8 @@ def _print_batch(v: Visit) -> None:
     v.goto("/staff/print")
     v.page.locator("#kind-blank").check()
     v.page.locator("#copies").fill("2")
-    v.click("main form[method=post] button[type=submit]")
+    with v.page.expect_navigation(timeout=180_000):  # the job runs in this request here
+        v.page.locator("main form[method=post] button[type=submit]").click(timeout=180_000)
     assert "/staff/jobs/" in v.page.url, v.page.url
     v.data["job_id"] = v.page.url.split("?")[0].rstrip("/").rsplit("/", 1)[1]
     expect(v.page.locator("[role=status]")).to_be_visible()
