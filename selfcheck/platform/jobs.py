@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, ngettext
 from flask_babel import lazy_gettext as _l
 from huey import (  # type: ignore[import-untyped]
     Huey,
@@ -100,10 +100,6 @@ ERRORS: Mapping[str, object] = {
         "Ce fichier ne peut plus être préparé : vos accès ou les données ont changé."
     ),
 }
-LIMIT_REACHED = _l(
-    "Vous avez déjà %(count)s fichiers en préparation. Attendez qu'ils soient prêts "
-    "avant d'en demander un autre."
-)
 
 
 class JobRefused(Exception):
@@ -240,7 +236,7 @@ def enqueue(session: Session, kind: JobKind, params: Mapping[str, Any], user: St
     session.execute(select(StaffUser.id).where(StaffUser.id == user.id).with_for_update())
     limit = queue().per_user
     if active_count(session, user) >= limit:
-        raise JobRefused(LIMIT_REACHED % {"count": limit}, 429)
+        raise JobRefused(limit_reached(limit), 429)
     job = Job(
         id=secrets.token_hex(16),
         kind=kind.value,
@@ -254,6 +250,17 @@ def enqueue(session: Session, kind: JobKind, params: Mapping[str, Any], user: St
     session.add(job)
     session.flush()
     return job
+
+
+def limit_reached(limit: int) -> str:
+    message: str = ngettext(
+        "Vous avez déjà %(num)s fichier en préparation. Attendez qu'il soit prêt avant "
+        "d'en demander un autre.",
+        "Vous avez déjà %(num)s fichiers en préparation. Attendez qu'ils soient prêts "
+        "avant d'en demander un autre.",
+        limit,
+    )
+    return message
 
 
 def dispatch(job: Job) -> None:

@@ -191,7 +191,7 @@ def test_a_second_batch_beyond_the_limit_is_refused_with_a_message(
     staff.get("/staff/print")
     second = staff.post("/staff/print", CODED)
     assert second.status_code == 429
-    assert "déjà 1 fichiers en préparation" in error_summary(text_of(second))[0]
+    assert "déjà 1 fichier en préparation" in error_summary(text_of(second))[0]
     assert queue.huey.pending_count() == 1
     assert count(database, Job) == 1 and count(database, Beneficiary) == 0
     queue.huey.flush()
