@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -52,10 +53,13 @@ def serve(host: str, port: int) -> None:
     # Background jobs (exports, print batches): one worker process beside the server, on the
     # same queue (embedded default: a SQLite file in the instance folder, nothing to install).
     worker_process = _start_worker()
+    # SIGTERM (a service manager) ends the server like Ctrl-C does, so the worker is stopped.
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     try:
         # app.run() refuses to start inside the flask CLI; the same server, called directly.
         run_simple(host, port, current_app._get_current_object(), threaded=True)  # type: ignore[attr-defined]
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if worker_process is not None:
             worker_process.terminate()  # SIGTERM: huey stops, the sweep fails a cut job
             try:
