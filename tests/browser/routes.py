@@ -532,6 +532,11 @@ def _job_row(v: Visit, status: str, **values: Any) -> None:
         user = session.scalars(
             select(StaffUser).where(StaffUser.email == ACCOUNTS[Role.PLATFORM_ADMIN])
         ).one()
+        # The waiting job of an earlier language would count against the per-user limit.
+        for earlier in session.scalars(
+            select(Job).where(Job.user_id == user.id, Job.status.in_(("queued", "running")))
+        ):
+            earlier.status = "failed"
         session.add(
             Job(
                 id=job_id,
