@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from selfcheck.accounts.session import current_staff
 from selfcheck.journey import page_cache
 from selfcheck.journey.registry import PageFormFactory
-from selfcheck.platform import db, display, errors, i18n, log, security
+from selfcheck.platform import db, display, errors, i18n, jobs, log, security
 from selfcheck.platform.config import Settings
 from selfcheck.questionnaire import load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
@@ -43,6 +43,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     db.init_app(app, db.Database(database_url, settings.sqlite_synchronous))
     i18n.init_app(app, settings.languages)
     display.init_app(app)
+    jobs.init_app(app, instance_path, database_url)
     CSRFProtect(app)
     errors.init_app(app)
     security.init_app(
@@ -80,12 +81,11 @@ def _blueprints() -> list[Blueprint]:
     from selfcheck.followup import views as followup
     from selfcheck.journey import views as journey
     from selfcheck.paper import views as printing
+    from selfcheck.platform import job_views
     from selfcheck.privacy import views as privacy
     from selfcheck.site import accessibility, health
 
     modules = (journey, staff_auth, backoffice, followup, entry, printing, evaluator)
+    others = (export_views, job_views, privacy, health, accessibility)
     admin = (admin_views, two_factor_views)
-    return [
-        module.blueprint
-        for module in (*modules, export_views, privacy, health, accessibility, *admin)
-    ]
+    return [module.blueprint for module in (*modules, *others, *admin)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,16 +50,64 @@ def serve(host: str, port: int) -> None:
     click.echo(f"selfcheck is running on {base}/")
     for structure in structures:
         click.echo(f"  start link for {structure.name}: {base}/s/{structure.slug}")
-    # app.run() refuses to start inside the flask CLI; this is the same server, called directly,
-    # without its access log: it prints raw paths (a person's code) and client addresses. The
-    # app writes its own access line (selfcheck.request). The demo runs gunicorn.
-    run_simple(
-        host,
-        port,
-        current_app._get_current_object(),  # type: ignore[attr-defined]
-        threaded=True,
-        request_handler=_QuietHandler,
-    )
+    # Background jobs (exports, print batches): one worker process beside the server, on the
+    # same queue (embedded default: a SQLite file in the instance folder, nothing to install).
+    worker_process = _start_worker()
+    # SIGTERM (a service manager) ends the server like Ctrl-C does, so the worker is stopped.
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
+    try:
+        # app.run() refuses to start inside the flask CLI; this is the same server, called
+        # directly, without its access log: it prints raw paths (a person's code) and client
+        # addresses. The app writes its own access line (selfcheck.request). The demo runs
+        # gunicorn.
+        run_simple(
+            host,
+            port,
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            threaded=True,
+            request_handler=_QuietHandler,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if worker_process is not None:
+            worker_process.terminate()  # SIGTERM: huey stops, the sweep fails a cut job
+            try:
+                worker_process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker_process.kill()
+
+
+def _start_worker() -> subprocess.Popen[bytes] | None:
+    from selfcheck.platform import jobs
+
+    if jobs.queue().huey.immediate:
+        return None
+    command = [sys.executable, "-c", "from selfcheck.cli import main; main()", "worker"]
+    process = subprocess.Popen(command)  # the same environment: the same database and queue
+    click.echo(f"  job worker: process {process.pid}")
+    return process
+
+
+@main.command()
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@with_appcontext
+def worker(workers: int) -> None:
+    """Run background jobs (exports, print batches) until stopped (SIGTERM / Ctrl-C).
+
+    Embedded (SQLite): one worker beside the web server, on the same machine. PostgreSQL:
+    as many as wanted, on as many machines (see docs/jobs.md).
+    """
+    import logging
+
+    from selfcheck.platform import jobs
+
+    queue = jobs.queue()
+    if queue.huey.immediate:
+        raise click.ClickException("SELFCHECK_JOBS_URL=immediate runs jobs in the web request")
+    if not logging.getLogger("huey").handlers and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    consumer = queue.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+    consumer.run()
 
 
 class _QuietHandler(WSGIRequestHandler):

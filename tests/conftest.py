@@ -27,6 +27,7 @@ from selfcheck.accounts.structures import create_structure
 from selfcheck.platform import migrate
 from selfcheck.platform.config import ENV_PREFIX
 from selfcheck.platform.db import EXTENSION_KEY, Database, make_engine
+from selfcheck.platform.jobs import EXTENSION_KEY as JOBS_KEY
 from selfcheck.platform.models import Base, Structure
 from selfcheck.questionnaire import Definition, load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
@@ -134,6 +135,9 @@ def make_app(
             # Second factor for platform administrators and evaluators: off for the suite's
             # password-only helpers; tests/views/test_admin_two_factor.py switches it on.
             "SELFCHECK_TOTP_REQUIRED": False,
+            # Jobs run inside the request (huey immediate mode); tests/platform/test_jobs.py
+            # also runs a real worker.
+            "SELFCHECK_JOBS_URL": "immediate",
         }
         config.update(overrides)
         app = create_app(config)
@@ -143,6 +147,7 @@ def make_app(
     yield factory
     for app in apps:
         app.extensions[EXTENSION_KEY].engine.dispose()
+        app.extensions[JOBS_KEY].close()
 
 
 @pytest.fixture

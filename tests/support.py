@@ -442,3 +442,21 @@ def code_of(definition: Definition, role: ItemRole) -> str:
     item = definition.item_with_role(role)
     assert item is not None, role
     return item.code
+
+
+def follow_job(visitor: Visitor, response: TestResponse) -> TestResponse:
+    """A request that started a background job (303 to its page): the job's file, once ready.
+
+    The test apps run jobs inside the request (huey immediate mode), so the job is done when
+    its page is first shown; tests/platform/test_jobs.py also runs a real worker.
+    """
+    if response.status_code != 303 or "/staff/jobs/" not in response.headers.get("Location", ""):
+        return response
+    page = path_of(response.headers["Location"])
+    shown = visitor.get(page)
+    assert shown.status_code == 200, shown.status_code
+    assert 'role="status"' in text_of(shown)
+    downloaded = visitor.get(f"{page}/download")
+    downloaded.get_data()  # read, then close the file send_file opened
+    downloaded.close()
+    return downloaded

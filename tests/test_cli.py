@@ -12,6 +12,7 @@ from sqlalchemy import select
 from selfcheck.cli import main
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Beneficiary, Response, Structure
+from tests.conftest import AppFactory, is_postgres
 from tests.support import count
 
 
@@ -203,3 +204,45 @@ def test_serve_prints_the_start_links_and_runs_the_app(
         "  start link for Mairie: http://127.0.0.1:5123/s/mairie",
     ]
     assert calls == [("127.0.0.1", 5123, app)]
+
+
+def test_serve_starts_a_job_worker_beside_the_server_and_stops_it(
+    make_app: AppFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a real queue (the embedded SQLite file), `serve` runs `selfcheck worker` in a
+    process of its own and stops it when the server stops (tests/platform/test_jobs.py runs
+    that worker for real)."""
+    import subprocess
+
+    import selfcheck.cli
+
+    app = make_app(SELFCHECK_JOBS_URL="")
+    started: list[list[str]] = []
+    stopped: list[str] = []
+
+    class Process:
+        pid = 4242
+
+        def __init__(self, command: list[str]) -> None:
+            started.append(command)
+
+        def terminate(self) -> None:
+            stopped.append("terminate")
+
+        def wait(self, timeout: float) -> int:
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Process)
+    monkeypatch.setattr(selfcheck.cli, "run_simple", lambda *args, **kwargs: None)
+    result = run(app, "serve", "--port", "5124")
+    assert result.exit_code == 0, result.output
+    assert "  job worker: process 4242" in result.output.splitlines()
+    assert len(started) == 1 and started[0][-1] == "worker"
+    assert stopped == ["terminate"]
+    if not is_postgres():
+        assert (tmp_path / "instance" / "jobs-queue.db").exists()  # the embedded queue's file
+
+
+def test_worker_refuses_the_immediate_queue(app: Flask) -> None:
+    result = run(app, "worker")
+    assert result.exit_code != 0 and "immediate" in result.output

@@ -2,15 +2,13 @@
 
 Thin views: `services/evaluation/bundle.py` does the work (scope, anonymisation, files, log).
 A download is a GET (the filters and the chosen format in the query string, as the filter
-form): it writes the zip into a temporary folder, sends it and removes the folder afterwards.
+form): it starts a background job (export_job.py) whose page shows the progress and then
+the zip, kept for a while in the instance folder and then deleted (platform/jobs.py).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -19,14 +17,13 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import get_locale
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from selfcheck.accounts.permissions import Permission, requires
-from selfcheck.evaluation import bundle, codebook
+from selfcheck.evaluation import bundle, codebook, export_job
 from selfcheck.evaluation.scope import ScopeError, require_complement_at_least_k
 from selfcheck.evaluation.view_support import (
     current_filters,
@@ -35,7 +32,8 @@ from selfcheck.evaluation.view_support import (
     k_threshold,
     render_scope_error,
 )
-from selfcheck.platform.db import commit_or_rollback, get_session
+from selfcheck.platform import job_views, jobs
+from selfcheck.platform.db import get_session
 
 blueprint = Blueprint("exports", __name__, url_prefix="/evaluate/exports")
 
@@ -83,43 +81,28 @@ def index() -> str | tuple[str, int]:
 @blueprint.get("/download")
 @requires(Permission.EVALUATE)
 def download() -> WerkzeugResponse | tuple[str, int]:
+    """Start the export as a background job (export_job.py) and show its page.
+
+    The scope is checked here, before anything is queued: filters outside the grants, an
+    unknown format or fewer than k people give the export page with the message.
+    """
     if "format" not in request.args:  # no choice made yet: the export page, filters kept
         kept: dict[str, Any] = request.args.to_dict()
         return redirect(url_for("exports.index", **kept))
-    folder = Path(tempfile.mkdtemp(prefix="selfcheck-export-"))
+    session = get_session()
+    chosen = export_job.params(request.args.to_dict(), str(get_locale()))
     try:
-        filters = current_filters()
-        require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
-        chosen = bundle.parse_request(request.args, current_app.extensions["selfcheck.definition"])
-        result = bundle.run_export(
-            get_session(),
-            current_app.extensions["selfcheck.definition"],
-            evaluator(),
-            filters,
-            chosen,
-            k_threshold(),
-            folder,
-        )
-        commit_or_rollback(get_session())  # the export log
+        job = jobs.enqueue(session, jobs.JobKind.EXPORT, chosen, evaluator())
     except ScopeError as error:
-        shutil.rmtree(folder, ignore_errors=True)
+        session.rollback()
         return render_scope_error(TEMPLATE, error, **_choices())
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    # Open the zip, then remove the folder: the open file stays readable until sent (POSIX),
-    # and nothing is left on disk even if the client goes away.
-    data = result.zip_path.open("rb")
-    shutil.rmtree(folder, ignore_errors=True)
-    response = send_file(
-        data,
-        mimetype="application/zip",
-        as_attachment=True,
-        download_name=result.filename,
-        max_age=0,
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    except jobs.JobRefused as refusal:
+        session.rollback()
+        refused = ScopeError(refusal.message, refusal.status)
+        return render_scope_error(TEMPLATE, refused, **_choices())
+    session.commit()
+    jobs.dispatch(job)
+    return job_views.started(job)
 
 
 @blueprint.get("/codebook")

@@ -19,7 +19,6 @@ from flask import (
 )
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import Permission, can_access_structure, public, requires
@@ -27,10 +26,11 @@ from selfcheck.accounts.session import current_staff
 from selfcheck.journey import operations as journey
 from selfcheck.journey import summary
 from selfcheck.journey.views import SESSION_PERSON
+from selfcheck.paper import batch
 from selfcheck.paper import operations as paper
 from selfcheck.paper.forms import BLANK, PrintForm
-from selfcheck.platform import codes, security
-from selfcheck.platform.db import commit_or_rollback, get_session
+from selfcheck.platform import codes, job_views, jobs, security
+from selfcheck.platform.db import get_session
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Wording
@@ -143,41 +143,46 @@ def forms() -> Rendered:
         return _render_index(form, errors, 422)
     kind, locale, large = form.form_kind, form.language.data, bool(form.large.data)
     easy = bool(form.easy.data)
-    renderer = paper.renderer(wording=Wording.EASY if easy else Wording.STANDARD)
-    structure = None
-    if form.kind.data == BLANK:
-        copies = [paper.Copy(kind, locale, None)] * form.count
-    else:
-        structure = _own_structure(user)
-        if structure is None:
-            return _render_index(form, [("kind", str(NO_STRUCTURE))], 422)
-    db = get_session()
-    for _attempt in range(3):  # a code drawn twice at once by two requests: draw again
-        if structure is not None:
-            drawn = paper.draw_codes(db, form.count)
-            copies = [paper.Copy(kind, locale, code) for code in drawn]
-        try:
-            content = renderer.questionnaires(
-                copies, large=large, site_url=_site_url(), duplex=bool(form.duplex.data)
-            )
-        except paper.TooManyPages as error:
-            return _render_index(form, [("copies", _too_many_pages(error))], 422)
-        if structure is None:
-            break
-        # The codes exist only now that their PDF does.
-        paper.save_coded_batch(db, structure, user, kind, locale, drawn)
-        try:
-            commit_or_rollback(db)
-            break
-        except IntegrityError:
-            db.rollback()
-    else:
-        abort(503)
     label = "vierges" if form.kind.data == BLANK else "avec-codes"
     name = f"questionnaires-{FORM_SLUGS[kind]}-{form.count}-{label}-{locale}"
     if easy:
         name += "-facile-a-lire"
-    return _pdf(content, _filename(name, large))
+    if form.kind.data == BLANK and form.count == 1:  # one blank form: at once (< 0.5 s)
+        renderer = paper.renderer(wording=Wording.EASY if easy else Wording.STANDARD)
+        content = renderer.questionnaires(
+            [paper.Copy(kind, locale, None)],
+            large=large,
+            site_url=_site_url(),
+            duplex=bool(form.duplex.data),
+        )
+        return _pdf(content, _filename(name, large))
+    # A batch: a background job (paper/batch.py), its page shows the progress, then the file.
+    structure = None
+    if form.kind.data != BLANK:
+        structure = _own_structure(user)
+        if structure is None:
+            return _render_index(form, [("kind", str(NO_STRUCTURE))], 422)
+    chosen = batch.params(
+        coded=form.kind.data != BLANK,
+        structure_id=structure.id if structure is not None else None,
+        form=kind,
+        locale=locale,
+        count=form.count,
+        large=large,
+        easy=easy,
+        duplex=bool(form.duplex.data),
+        site_url=_site_url(),
+        filename=_filename(name, large),
+    )
+    session = get_session()
+    try:
+        job = jobs.enqueue(session, jobs.JobKind.PRINT_BATCH, chosen, user)
+    except jobs.JobRefused as refusal:
+        session.rollback()
+        return _render_index(form, [("kind", str(refusal.message))], refusal.status)
+    session.commit()
+    jobs.dispatch(job)
+    return job_views.started(job)
 
 
 @blueprint.post("/staff/print/after")

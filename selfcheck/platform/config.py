@@ -106,6 +106,14 @@ class Settings:
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_starttls: bool = False
+    # Background jobs (platform/jobs.py): the queue's URL (empty: beside the database), how
+    # many jobs one person may have waiting or running, how long a finished file is kept.
+    jobs_url: str = ""
+    # Where finished files wait for their download (empty: instance/jobs). With workers on
+    # several machines, a folder every app instance and worker shares.
+    jobs_dir: str = ""
+    jobs_per_user: int = 2
+    jobs_keep_minutes: int = 60
 
     @classmethod
     def from_env(cls, instance_path: Path) -> Settings:
@@ -147,6 +155,10 @@ class Settings:
             smtp_user=_env("SMTP_USER", ""),
             smtp_password=_env("SMTP_PASSWORD", ""),
             smtp_starttls=_env_bool("SMTP_STARTTLS", False),
+            jobs_url=_env("JOBS_URL", "").strip(),
+            jobs_dir=_env("JOBS_DIR", "").strip(),
+            jobs_per_user=_positive("JOBS_PER_USER", 2),
+            jobs_keep_minutes=_positive("JOBS_KEEP_MINUTES", 60),
         )
 
     def flask_config(self) -> dict[str, object]:
@@ -174,6 +186,10 @@ class Settings:
                 "password": self.smtp_password,
                 "starttls": self.smtp_starttls,
             },
+            "SELFCHECK_JOBS_URL": self.jobs_url,
+            "SELFCHECK_JOBS_DIR": self.jobs_dir,
+            "SELFCHECK_JOBS_PER_USER": self.jobs_per_user,
+            "SELFCHECK_JOBS_KEEP_MINUTES": self.jobs_keep_minutes,
         }
 
 

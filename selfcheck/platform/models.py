@@ -359,6 +359,7 @@ __all__ = [
     "Channel",
     "EntryDiscrepancy",
     "Grant",
+    "Job",
     "OneTimeLink",
     "RecoveryCode",
     "Response",
@@ -423,3 +424,33 @@ class RateLimitHit(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(primary_key=True)
     count: Mapped[int] = mapped_column(default=0)
+
+
+class Job(Base):
+    """A background job (platform/jobs.py): an export or a print batch, run by a worker.
+
+    The queue (huey) only carries the job's id; what the job is, who asked, how far it got and
+    where its file is live here, so a restart of the web process or of a worker loses nothing
+    the page shows. `error` is a key of jobs.ERRORS (plain words, translated when shown).
+    """
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_user_status", "user_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4 hex
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    params: Mapped[str] = mapped_column(Text, default="{}")  # JSON: validated form data
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[int] = mapped_column(default=0, server_default="0")
+    total: Mapped[int] = mapped_column(default=1, server_default="1")
+    result_path: Mapped[str | None] = mapped_column(String(500))  # under the jobs folder
+    filename: Mapped[str | None] = mapped_column(String(200))  # as downloaded
+    error: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    heartbeat_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+
+    user: Mapped[StaffUser] = relationship()

@@ -54,6 +54,8 @@ def live_server(
             # minute (a TOTP code is accepted once per 30 s): the second factor is played in
             # its own scenes (tests/browser/routes.py, "administration").
             "SELFCHECK_TOTP_REQUIRED": False,
+            # Jobs run inside the request: their pages are done when first shown.
+            "SELFCHECK_JOBS_URL": "immediate",
         }
     )
     install_error_route(app)  # the error pages no real request reaches (429, 500)

@@ -55,6 +55,7 @@ NOT_PAGES = {
     "printing.forms": "a PDF on success (tests/services/test_pdf_accessibility.py); its error "
     "state is the scene 'print: no copies'",
     "printing.after_forms": "a PDF on success; its error state is the scene 'print: no codes'",
+    "jobs.retry": "POST only, redirects to the new job's page (tests/platform/test_jobs.py)",
     "health.healthz": "JSON for the load balancer: tests/views/test_health.py",
     "evaluator.table_download": "a CSV file: tests/views/test_dashboard.py",
     "admin.poster": "a PDF: tests/views/test_admin.py (text, A4, the QR code read back)",
@@ -513,6 +514,60 @@ def _then(*steps: Reach) -> Reach:
     return reach
 
 
+def _print_batch(v: Visit) -> None:
+    """Two blank forms: a background job (run in the request by the test server); its page."""
+    v.goto("/staff/print")
+    v.page.locator("#kind-blank").check()
+    v.page.locator("#copies").fill("2")
+    with v.page.expect_navigation(timeout=180_000):  # the job runs in this request here
+        v.page.locator("main form[method=post] button[type=submit]").click(timeout=180_000)
+    assert "/staff/jobs/" in v.page.url, v.page.url
+    v.data["job_id"] = v.page.url.split("?")[0].rstrip("/").rsplit("/", 1)[1]
+    expect(v.page.locator("[role=status]")).to_be_visible()
+
+
+def _job_row(v: Visit, status: str, **values: Any) -> None:
+    """A job of the signed-in platform administrator in `status`, and its page."""
+    from selfcheck.platform.models import Job
+
+    database = v.server.app.extensions["selfcheck.platform.db"]
+    job_id = secrets.token_hex(16)
+    with database.session() as session:
+        user = session.scalars(
+            select(StaffUser).where(StaffUser.email == ACCOUNTS[Role.PLATFORM_ADMIN])
+        ).one()
+        # The waiting job of an earlier language would count against the per-user limit.
+        for earlier in session.scalars(
+            select(Job).where(Job.user_id == user.id, Job.status.in_(("queued", "running")))
+        ):
+            earlier.status = "failed"
+        session.add(
+            Job(
+                id=job_id,
+                kind="print_batch",
+                user_id=user.id,
+                params="{}",
+                status=status,
+                total=3,
+                **values,
+            )
+        )
+        session.commit()
+    v.goto(f"/staff/jobs/{job_id}?auto=0")  # no automatic refresh while axe reads the page
+
+
+def _expired_download(v: Visit) -> None:
+    from selfcheck.platform.models import Job
+
+    database = v.server.app.extensions["selfcheck.platform.db"]
+    with database.session() as session:
+        job = session.get(Job, v.data["job_id"])
+        assert job is not None
+        job.expires_at = utcnow() - timedelta(seconds=1)
+        session.commit()
+    v.goto("/staff/jobs/{}/download".format(v.data["job_id"]), 404)
+
+
 def _fill_and_send(
     values: dict[str, str], selector: str = "main form[method=post] button[type=submit]"
 ) -> Reach:
@@ -675,6 +730,14 @@ STAFF = Sequence(
             error=True,
             variant=True,
         ),
+        Scene("jobs.status", "print batch: job page, file ready", _print_batch),
+        Scene("jobs.download", "job: download after expiry (404)", _expired_download),
+        Scene(
+            "jobs.status",
+            "job: waiting",
+            lambda v: _job_row(v, "running", progress=1, heartbeat_at=utcnow()),
+        ),
+        Scene("jobs.status", "job: failed", lambda v: _job_row(v, "failed", error="failed")),
         Scene("staff_auth.password", "password", _as(Role.PLATFORM_ADMIN, "/staff/password")),
         Scene(
             "staff_auth.password",

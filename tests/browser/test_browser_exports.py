@@ -85,7 +85,12 @@ def test_keyboard_only_filter_then_download(
     page.keyboard.press("ArrowDown")  # from XLSX to SPSS
     expect(page.locator("#export-format-sav")).to_be_checked()
     tab_to(page, "form.export-form button[type=submit]")
-    with page.expect_download(timeout=180_000) as download_info:  # PDF codebook, busy CI
+    with page.expect_navigation(timeout=180_000):  # a background job; PDF codebook, busy CI
+        page.keyboard.press("Enter")
+    assert "/staff/jobs/" in page.url  # the job's page: its status, then the file
+    expect(page.locator("[role=status]")).to_be_visible()
+    tab_to(page, "a[href$='/download']")
+    with page.expect_download(timeout=60_000) as download_info:
         page.keyboard.press("Enter")
     download = download_info.value
     assert download.suggested_filename.endswith(".zip")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -189,6 +190,9 @@ ARGUMENTS: dict[str, Callable[[Place], Any]] = {
     "user_id": lambda p: p.member_id,
     "token": lambda p: "a-link-that-was-never-made",
 }
+# Variables whose value belongs to the person asking (a background job is its owner's only):
+# one per account, made by `own_job`.
+OWN = {"job_id"}
 # Variables that point at one structure's data: the scope checks swap them for another's.
 SCOPED = {"slug", "code", "response_id", "structure_id", "department", "user_id"}
 # What a POST-only route receives besides a valid CSRF token.
@@ -205,10 +209,14 @@ class World:
     away: Place  # structure B, department 75
     accounts: dict[str, Account] = field(default_factory=dict)
     cookies: dict[str, tuple[str, str]] = field(default_factory=dict)  # role -> (cookie, csrf)
+    jobs: dict[str, str] = field(default_factory=dict)  # role -> a finished job of theirs
 
-    def url(self, rule: Rule, place: Place) -> str:
+    def url(self, rule: Rule, place: Place, role: str = ANONYMOUS) -> str:
         values = {}
         for name in sorted(rule.arguments):
+            if name in OWN:
+                values[name] = self.jobs.get(role, "0" * 32)
+                continue
             if name not in ARGUMENTS:
                 pytest.fail(
                     f"route {rule.rule} ({rule.endpoint}) has a URL variable {name!r}: "
@@ -250,10 +258,10 @@ class World:
 
     def request(self, role: str, rule: Rule, place: Place) -> tuple[str, TestResponse]:
         methods = set(rule.methods or ()) - IGNORED_METHODS
-        url = self.url(rule, place)
+        url = self.url(rule, place, role)
         client, token = self.client(role)
         if "GET" in methods:
-            return f"GET {url}", client.get(url)
+            return f"GET {url}", client.get(url, buffered=True)  # a file download: closed
         data: dict[str, Any] = {"csrf_token": token}
         data.update({name: make(place) for name, make in POST_FIELDS.items()})
         response = client.post(url, data=data)
@@ -289,7 +297,34 @@ def world(
 
     home = make_place(db_session, definition, structure, *typists(structure))
     away = make_place(db_session, definition, paris, *typists(paris))
-    return World(app, home, away, accounts)
+    jobs = {role: own_job(app, db_session, account) for role, account in accounts.items()}
+    return World(app, home, away, accounts, jobs=jobs)
+
+
+def own_job(app: Flask, session: Session, account: Account) -> str:
+    """A finished background job of `account`, its file in place (platform/jobs.py)."""
+    from selfcheck.platform import jobs
+    from selfcheck.platform.models import Job
+
+    job_id = f"{account.id:032x}"
+    folder = jobs.queue(app).results / job_id
+    folder.mkdir(parents=True)
+    (folder / "file.pdf").write_bytes(b"%PDF-1.7\n")
+    session.add(
+        Job(
+            id=job_id,
+            kind=jobs.JobKind.PRINT_BATCH.value,
+            user_id=account.id,
+            params="{}",
+            status=jobs.JobStatus.DONE.value,
+            result_path=f"{job_id}/file.pdf",
+            filename="file.pdf",
+            finished_at=utcnow(),
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+    )
+    session.commit()
+    return job_id
 
 
 SESSION_ENDING = frozenset({"staff_auth.logout", "staff_auth.password"})

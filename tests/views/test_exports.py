@@ -15,7 +15,7 @@ from selfcheck.platform.models import ExportLog, Role
 from selfcheck.questionnaire.model import Definition
 from tests.services.evaluation.support import populate
 from tests.staff import add_staff, signed_in
-from tests.support import Visitor
+from tests.support import Visitor, follow_job
 
 
 @pytest.fixture
@@ -39,7 +39,9 @@ def test_export_page_shows_the_anonymisation_and_a_download_form(evaluator: Visi
 
 
 def test_download_sends_a_zip_and_logs_it(evaluator: Visitor, db_session: Session) -> None:
-    response = evaluator.get("/evaluate/exports/download?format=xlsx&shape=wide&department=44")
+    started = evaluator.get("/evaluate/exports/download?format=xlsx&shape=wide&department=44")
+    assert started.status_code == 303  # a background job: its page, then the file
+    response = follow_job(evaluator, started)
     assert response.status_code == 200, evaluator.html
     assert response.mimetype == "application/zip"
     assert response.headers["Cache-Control"] == "no-store"
@@ -58,7 +60,7 @@ def test_download_sends_a_zip_and_logs_it(evaluator: Visitor, db_session: Sessio
 def test_export_log_shows_only_ones_own_exports_to_an_evaluator(
     app: Flask, evaluator: Visitor, database: Database
 ) -> None:
-    evaluator.get("/evaluate/exports/download?format=csv&shape=long").close()
+    follow_job(evaluator, evaluator.get("/evaluate/exports/download?format=csv&shape=long"))
     other = signed_in(
         app, add_staff(database, Role.EVALUATOR, departments=("44",), email="o@example.org")
     )

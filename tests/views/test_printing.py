@@ -26,6 +26,7 @@ from tests.support import (
     count,
     error_summary,
     fill_response,
+    follow_job,
     new_token,
     parse_forms,
     path_of,
@@ -55,7 +56,7 @@ def staff(app: Flask, mediator: Account) -> Visitor:
 
 def print_form(staff: Visitor, **values: str) -> TestResponse:
     data = {"kind": "blank", "form": "before", "language": "fr", "copies": "1", **values}
-    return staff.post("/staff/print", data)
+    return follow_job(staff, staff.post("/staff/print", data))
 
 
 def assert_pdf(response: TestResponse, filename_part: str) -> bytes:

@@ -1,0 +1,87 @@
+"""Anonymised exports as background jobs (platform/jobs.py).
+
+The scope is checked before the job is queued (filters against the evaluator's grants, the
+format and shape, at least k people) and again when the worker runs it, since grants or data
+may have changed in between. The worker writes the zip with `bundle.run_export` into the
+job's folder and logs the export (export_log) in the transaction that marks the job done:
+an export is logged when its file exists, as when it was a direct download.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from selfcheck.accounts.permissions import Permission, has_permission
+from selfcheck.evaluation import bundle
+from selfcheck.evaluation.scope import (
+    ScopeError,
+    parse_filters,
+    require_at_least_k,
+    require_complement_at_least_k,
+)
+from selfcheck.platform import jobs
+from selfcheck.platform.models import Job, StaffUser
+
+NOT_ALLOWED = "403"
+
+
+def params(args: Mapping[str, str], locale: str) -> dict[str, Any]:
+    """The request's filters, format and shape (the query string), and the language."""
+    return {"args": {key: value for key, value in args.items() if value}, "locale": locale}
+
+
+def _k() -> int:
+    return int(current_app.config["SELFCHECK_K_ANONYMITY"])
+
+
+def check(session: Session, user: StaffUser, chosen: Mapping[str, Any]) -> None:
+    """ScopeError (shown on the export page) or JobRefused; nothing is queued then."""
+    if not has_permission(user, Permission.EVALUATE):
+        raise jobs.JobRefused(NOT_ALLOWED, 403)
+    args = chosen.get("args")
+    if not isinstance(args, dict):
+        raise jobs.JobRefused(NOT_ALLOWED, 400)
+    filters = parse_filters(session, user, args)
+    bundle.parse_request(args, current_app.extensions["selfcheck.definition"])
+    require_at_least_k(session, filters, _k())
+    require_complement_at_least_k(session, user, filters, _k())
+
+
+def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Progress) -> None:
+    user = session.get(StaffUser, job.user_id)
+    assert user is not None  # run_job checked
+    args = chosen["args"]
+    try:
+        filters = parse_filters(session, user, args)
+        request = bundle.parse_request(args, current_app.extensions["selfcheck.definition"])
+    except ScopeError:
+        raise jobs.JobFailed(jobs.JobError.REFUSED) from None
+    progress.jobs.results.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = tempfile.mkdtemp(prefix=".export-", dir=progress.jobs.results)
+    try:
+        result = bundle.run_export(
+            session,
+            current_app.extensions["selfcheck.definition"],
+            user,
+            filters,
+            request,
+            _k(),
+            Path(folder),
+            secret=str(current_app.secret_key or ""),
+        )
+        with progress.write_result(result.filename) as path:
+            shutil.move(result.zip_path, path)
+    except ScopeError:
+        raise jobs.JobFailed(jobs.JobError.REFUSED) from None
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+jobs.register(jobs.JobKind.EXPORT, jobs.Runner(check=check, run=run, refusals=(ScopeError,)))

@@ -1,0 +1,477 @@
+"""Background jobs: exports and print batches, run by a huey worker beside the web server.
+
+The choice of huey and its limits are in docs/jobs.md. In short: huey carries only a job's
+id (`SqliteHuey` in a file of the instance folder by default, `PostgresHuey` when the app's
+database is PostgreSQL, or `SELFCHECK_JOBS_URL`); the `job` table holds what the pages show
+(status, progress, result file, expiry, failure) and the per-user limit. huey delivers a
+message at most once: a worker that dies mid-job leaves a `running` row whose heartbeat
+stops, and `sweep` marks it failed, so the person sees it and may try again.
+
+Flow: a view checks its form, calls `enqueue` (permission and per-user limit checked here,
+before anything is queued), commits, then calls `dispatch`. The worker's single task
+`run_job` marks the job running, calls the kind's runner with a `Progress`, and the runner
+writes its file with `Progress.write_result` (a temporary name, then a rename: never a
+partial file) and records the rows that must exist only with the file (codes of a print
+batch, the export log) in the session that marks the job done, committed once.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from flask_babel import force_locale, ngettext
+from flask_babel import lazy_gettext as _l
+from huey import (  # type: ignore[import-untyped]
+    Huey,
+    MemoryHuey,
+    PostgresHuey,
+    SqliteHuey,
+    crontab,
+)
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Job, StaffUser, utcnow
+
+log = logging.getLogger(__name__)
+
+EXTENSION_KEY = "selfcheck.platform.jobs"
+URL_KEY = "SELFCHECK_JOBS_URL"
+PER_USER_KEY = "SELFCHECK_JOBS_PER_USER"
+KEEP_KEY = "SELFCHECK_JOBS_KEEP_MINUTES"
+IMMEDIATE = "immediate"  # SELFCHECK_JOBS_URL=immediate: run in the request (tests only)
+QUEUE_FILE = "jobs-queue.db"
+RESULTS_DIR = "jobs"
+DEFAULT_PER_USER = 2
+DEFAULT_KEEP_MINUTES = 60
+HEARTBEAT_STALE = timedelta(minutes=5)  # a running job silent this long lost its worker
+HEARTBEAT_EVERY = 30.0  # seconds between heartbeats of a running job
+QUEUED_STALE = timedelta(hours=6)  # a queued job no worker took in this time is failed
+
+
+class JobKind(enum.StrEnum):
+    EXPORT = "export"
+    PRINT_BATCH = "print_batch"
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+class JobError(enum.StrEnum):
+    """Why a job failed, as a key; the words are in ERRORS, translated when shown."""
+
+    FAILED = "failed"
+    WORKER_LOST = "worker_lost"
+    NOT_STARTED = "not_started"
+    REFUSED = "refused"
+
+
+ERRORS: Mapping[str, object] = {
+    JobError.FAILED: _l("La préparation du fichier a échoué. Rien n'a été enregistré."),
+    JobError.WORKER_LOST: _l(
+        "La préparation s'est arrêtée en cours de route (le serveur a redémarré). "
+        "Rien n'a été enregistré."
+    ),
+    JobError.NOT_STARTED: _l("La préparation n'a pas pu commencer. Rien n'a été enregistré."),
+    JobError.REFUSED: _l(
+        "Ce fichier ne peut plus être préparé : vos accès ou les données ont changé."
+    ),
+}
+
+
+class JobRefused(Exception):
+    """A job that may not be queued: the message to show (translated) and the HTTP status."""
+
+    def __init__(self, message: object, status: int = 409) -> None:
+        super().__init__(str(message))
+        self.message = message
+        self.status = status
+
+
+class JobFailed(Exception):
+    """Raised by a runner for a failure it can name (one of JobError)."""
+
+    def __init__(self, error: JobError) -> None:
+        super().__init__(error.value)
+        self.error = error
+
+
+Check = Callable[[Session, StaffUser, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Runner:
+    """A kind of job: `check` raises JobRefused (before queueing, and again when it runs),
+    `run` does the work and writes the file with `progress.write_result`."""
+
+    check: Check
+    run: Callable[[Session, Job, Mapping[str, Any], Progress], None]
+    total: Callable[[Mapping[str, Any]], int] = lambda _params: 1
+    # Exceptions of `check` that mean "not allowed (any more)", besides JobRefused.
+    refusals: tuple[type[Exception], ...] = ()
+
+
+RUNNERS: dict[str, Runner] = {}
+
+
+def register(kind: JobKind, runner: Runner) -> None:
+    RUNNERS[kind.value] = runner
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+
+def make_huey(url: str | None, database_url: str, instance_path: Path) -> Huey:
+    """The queue: `url` (SELFCHECK_JOBS_URL) or one beside the app's database."""
+    chosen = url or ""
+    if chosen == IMMEDIATE:
+        return MemoryHuey("selfcheck", immediate=True)
+    if not chosen:
+        backend = make_url(database_url).get_backend_name()
+        if backend == "postgresql":
+            chosen = database_url
+        else:
+            chosen = f"sqlite:///{instance_path / QUEUE_FILE}"
+    parsed = make_url(chosen)
+    if parsed.get_backend_name() == "postgresql":
+        # psycopg's own connection string: the SQLAlchemy driver suffix dropped.
+        dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        return _closed(PostgresHuey("selfcheck", dsn=dsn))
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return _closed(SqliteHuey("selfcheck", filename=parsed.database))
+    raise ValueError(f"{URL_KEY}: use a sqlite:/// or postgresql:// URL, got {chosen!r}")
+
+
+def _closed(huey: Huey) -> Huey:
+    """huey connects to create its tables: close that connection, opened again on first use
+    (so a web server that forks its workers after building the app shares no connection)."""
+    huey.storage.close()
+    return huey
+
+
+class JobQueue:
+    """One app's queue: its huey instance, the folder of result files, the limits."""
+
+    def __init__(self, app: Flask, huey: Huey, results: Path) -> None:
+        self.huey = huey
+        self.results = results
+        self.per_user = int(app.config.get(PER_USER_KEY, DEFAULT_PER_USER))
+        self.keep = timedelta(minutes=int(app.config.get(KEEP_KEY, DEFAULT_KEEP_MINUTES)))
+        database: Database = app.extensions["selfcheck.platform.db"]
+
+        def run(job_id: str) -> None:
+            with app.app_context():
+                run_job(database, self, job_id)
+
+        def periodic_sweep() -> None:
+            with app.app_context(), database.session() as session:
+                sweep(session, self)
+                session.commit()
+
+        self.task = huey.task(name="selfcheck.run_job")(run)
+        self.sweep_task = huey.periodic_task(crontab(minute="*"), name="selfcheck.sweep")(
+            periodic_sweep
+        )
+
+    def close(self) -> None:
+        self.huey.storage.close()
+
+
+def init_app(app: Flask, instance_path: Path, database_url: str) -> None:
+    url = app.config.get(URL_KEY) or None
+    # Created when the first file is written: a web instance on a read-only disk starts.
+    results = Path(app.config.get("SELFCHECK_JOBS_DIR") or instance_path / RESULTS_DIR)
+    app.extensions[EXTENSION_KEY] = JobQueue(
+        app, make_huey(url, database_url, instance_path), results
+    )
+
+
+def queue(app: Flask | None = None) -> JobQueue:
+    found: JobQueue = (app or current_app).extensions[EXTENSION_KEY]
+    return found
+
+
+# --- the web side ----------------------------------------------------------------------------
+
+
+def active_count(session: Session, user: StaffUser) -> int:
+    query = select(func.count()).where(Job.user_id == user.id, Job.status.in_(ACTIVE))
+    return int(session.scalar(query) or 0)
+
+
+def enqueue(session: Session, kind: JobKind, params: Mapping[str, Any], user: StaffUser) -> Job:
+    """A new queued job, or JobRefused: permission first, then the per-user limit.
+
+    Nothing is queued here: the caller commits, then calls `dispatch` (a worker must find
+    the row when it takes the message). Never commits.
+    """
+    runner = RUNNERS[kind.value]
+    runner.check(session, user, params)
+    # Two requests of one person at once: the second waits for the first's commit on
+    # PostgreSQL (row lock); SQLite runs one writer at a time anyway.
+    session.execute(select(StaffUser.id).where(StaffUser.id == user.id).with_for_update())
+    limit = queue().per_user
+    if active_count(session, user) >= limit:
+        raise JobRefused(limit_reached(limit), 429)
+    job = Job(
+        id=secrets.token_hex(16),
+        kind=kind.value,
+        user_id=user.id,
+        params=json.dumps(dict(params), ensure_ascii=False, sort_keys=True),
+        status=JobStatus.QUEUED.value,
+        progress=0,
+        total=max(1, runner.total(params)),
+        created_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def limit_reached(limit: int) -> str:
+    message: str = ngettext(
+        "Vous avez déjà %(num)s fichier en préparation. Attendez qu'il soit prêt avant "
+        "d'en demander un autre.",
+        "Vous avez déjà %(num)s fichiers en préparation. Attendez qu'ils soient prêts "
+        "avant d'en demander un autre.",
+        limit,
+    )
+    return message
+
+
+def dispatch(job: Job) -> None:
+    """Hand a committed job to the queue (in immediate mode, run it now)."""
+    queue().task(job.id)
+
+
+def retry(session: Session, job: Job, user: StaffUser) -> Job:
+    """A failed (or expired) job again, as a new job with the same parameters."""
+    if job.status not in (JobStatus.FAILED.value, JobStatus.EXPIRED.value):
+        raise JobRefused(_l("Ce fichier est déjà en préparation ou prêt."), 409)
+    return enqueue(session, JobKind(job.kind), json.loads(job.params), user)
+
+
+def visible_job(session: Session, job_id: str, user: StaffUser) -> Job | None:
+    """The job if it is this user's (anyone else: None, as for an unknown id)."""
+    job = session.get(Job, job_id) if len(job_id) == 32 and job_id.isalnum() else None
+    if job is None or job.user_id != user.id:
+        return None
+    return job
+
+
+def result_file(job: Job, jobs: JobQueue | None = None) -> Path | None:
+    """The finished file, if the job is done, not expired and the file is whole."""
+    if job.status != JobStatus.DONE.value or job.result_path is None:
+        return None
+    if job.expires_at is not None and _aware(job.expires_at) <= utcnow():
+        return None
+    path = (jobs or queue()).results / job.result_path
+    return path if path.is_file() else None
+
+
+def error_message(job: Job) -> str:
+    return str(ERRORS.get(job.error or "", ERRORS[JobError.FAILED]))
+
+
+# --- the worker side -------------------------------------------------------------------------
+
+
+class Progress:
+    """What a runner reports: steps done, its file; each report is its own short commit."""
+
+    def __init__(self, database: Database, jobs: JobQueue, job_id: str) -> None:
+        self.database = database
+        self.jobs = jobs
+        self.job_id = job_id
+        self.partial: Path | None = None
+
+    def beat(self) -> None:
+        """The job's worker is alive (every HEARTBEAT_EVERY seconds while it runs)."""
+        with self.database.session() as session:
+            session.execute(update(Job).where(Job.id == self.job_id).values(heartbeat_at=utcnow()))
+            session.commit()
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(HEARTBEAT_EVERY):
+                try:
+                    self.beat()
+                except Exception:  # a busy database: the next beat will do
+                    log.warning("job %s: heartbeat not recorded", self.job_id, exc_info=True)
+
+        thread = threading.Thread(target=loop, name=f"job-{self.job_id}-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    def step(self, done: int, total: int | None = None) -> None:
+        with self.database.session() as session:
+            job = session.get(Job, self.job_id)
+            if job is None:
+                return
+            job.progress = done
+            if total is not None:
+                job.total = max(1, total)
+            job.heartbeat_at = utcnow()
+            session.commit()
+
+    @contextmanager
+    def write_result(self, filename: str) -> Iterator[Path]:
+        """A temporary path to write the file to; renamed into place when the block ends
+        without error, deleted otherwise. Sets the final path (relative) for `finish`."""
+        self.jobs.results.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = self.jobs.results / self.job_id
+        folder.mkdir(mode=0o700, exist_ok=True)
+        partial = folder / f".partial-{secrets.token_hex(4)}"
+        final = folder / filename
+        try:
+            yield partial
+            partial.chmod(0o600)
+            os.replace(partial, final)
+        finally:
+            partial.unlink(missing_ok=True)
+        self.partial = final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.jobs.results / self.job_id, ignore_errors=True)
+        self.partial = None
+
+
+def run_job(database: Database, jobs: JobQueue, job_id: str) -> None:
+    """The worker's task: run one job, leaving it done (file whole) or failed (no file)."""
+    with database.session() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.status != JobStatus.QUEUED.value:
+            return  # not committed (the request failed) or already handled
+        job.status = JobStatus.RUNNING.value
+        job.started_at = job.heartbeat_at = utcnow()
+        session.commit()
+        params = json.loads(job.params)
+        progress = Progress(database, jobs, job_id)
+        runner = RUNNERS.get(job.kind)
+        error = JobError.FAILED
+        try:
+            if runner is None:
+                raise JobFailed(JobError.FAILED)
+            user = session.get(StaffUser, job.user_id)
+            if user is None or not user.active:
+                raise JobFailed(JobError.REFUSED)
+            with force_locale(str(params.get("locale") or "fr")):
+                try:
+                    runner.check(session, user, params)
+                except Exception as refused:
+                    if isinstance(refused, (JobRefused, *runner.refusals)):
+                        raise JobFailed(JobError.REFUSED) from None
+                    raise
+                with progress.beating():
+                    runner.run(session, job, params, progress)
+            if progress.partial is None:
+                raise JobFailed(JobError.FAILED)
+            job.status = JobStatus.DONE.value
+            job.result_path = str(progress.partial.relative_to(jobs.results))
+            job.filename = progress.partial.name
+            job.progress = job.total
+            job.finished_at = utcnow()
+            job.expires_at = job.finished_at + jobs.keep
+            session.commit()  # the rows the file stands for, with the job marked done
+            return
+        except JobFailed as failure:
+            error = failure.error
+        except Exception:
+            log.exception("job %s (%s) failed", job_id, job.kind)
+        session.rollback()
+        progress.discard()
+        job = session.get(Job, job_id)
+        if job is not None:
+            job.status = JobStatus.FAILED.value
+            job.error = error.value
+            job.finished_at = utcnow()
+            job.result_path = None
+            session.commit()
+
+
+def sweep(session: Session, jobs: JobQueue, now: datetime | None = None) -> int:
+    """Expire finished jobs (their files deleted) and fail jobs no worker is running.
+
+    Run every minute by the worker, and for one job when its page is opened. Never commits.
+    """
+    now = now or utcnow()
+    changed = 0
+    expired = select(Job).where(Job.status == JobStatus.DONE.value, Job.expires_at <= now)
+    for job in session.scalars(expired):
+        expire(job, jobs)
+        changed += 1
+    lost = select(Job).where(
+        Job.status == JobStatus.RUNNING.value, Job.heartbeat_at < now - HEARTBEAT_STALE
+    )
+    for job in session.scalars(lost):
+        _fail(job, JobError.WORKER_LOST, now)
+        changed += 1
+    waiting = select(Job).where(
+        Job.status == JobStatus.QUEUED.value, Job.created_at < now - QUEUED_STALE
+    )
+    for job in session.scalars(waiting):
+        _fail(job, JobError.NOT_STARTED, now)
+        changed += 1
+    return changed
+
+
+def sweep_one(job: Job, jobs: JobQueue | None = None, now: datetime | None = None) -> None:
+    """`sweep` for one job (its page or download was asked for). Never commits."""
+    jobs = jobs or queue()
+    now = now or utcnow()
+    if job.status == JobStatus.DONE.value and job.expires_at and _aware(job.expires_at) <= now:
+        expire(job, jobs)
+    elif job.status == JobStatus.RUNNING.value and (
+        job.heartbeat_at is None or _aware(job.heartbeat_at) < now - HEARTBEAT_STALE
+    ):
+        _fail(job, JobError.WORKER_LOST, now)
+    elif job.status == JobStatus.QUEUED.value and _aware(job.created_at) < now - QUEUED_STALE:
+        _fail(job, JobError.NOT_STARTED, now)
+
+
+def expire(job: Job, jobs: JobQueue) -> None:
+    shutil.rmtree(jobs.results / job.id, ignore_errors=True)
+    job.status = JobStatus.EXPIRED.value
+    job.result_path = None
+
+
+def _fail(job: Job, error: JobError, now: datetime) -> None:
+    job.status = JobStatus.FAILED.value
+    job.error = error.value
+    job.finished_at = now
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives naive datetimes back (stored in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
