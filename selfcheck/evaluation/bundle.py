@@ -250,12 +250,13 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
                 )
             )
             continue
+        masked = "{:.1f}".format(100 * column["masked_share"])
         lines.append(
             _(
                 "%(column)s : niveau « %(level)s », %(share)s %% des personnes masquées.",
                 column=column["column"],
                 level=level_label(column["level"]),
-                share=f"{100 * column['masked_share']:.1f}",
+                share=masked,
             )
         )
     for column, shares in report.get("shares", {}).items():
