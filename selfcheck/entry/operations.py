@@ -59,6 +59,7 @@ from selfcheck.questionnaire.model import (
     Item,
     Moment,
     Variable,
+    Wording,
     variable_code,
 )
 
@@ -124,6 +125,7 @@ def open_entry(
     raw_code: str,
     form: FormKind,
     locale: str,
+    wording: Wording = Wording.STANDARD,
 ) -> Response:
     """The paper response of this code and form: found (to go on typing) or created.
 
@@ -141,7 +143,9 @@ def open_entry(
             raise EntryError("already_entered", existing)
         return existing
     _check_form_allowed(person, form)
-    response = journey.open_form(session, definition, person, form, locale, Channel.PAPER)
+    response = journey.open_form(
+        session, definition, person, form, locale, Channel.PAPER, wording=wording
+    )
     if response.channel != Channel.PAPER.value:  # the person started online just now
         raise EntryError("in_progress_online", response)
     _record_creation(session, user, response)
@@ -156,6 +160,7 @@ def open_uncoded(
     form: FormKind,
     locale: str,
     token: str,
+    wording: Wording = Wording.STANDARD,
 ) -> Response:
     """A paper form printed without a code: a fresh code and its response, once per token."""
     _check_access(user, structure)
@@ -163,7 +168,7 @@ def open_uncoded(
         raise EntryError("after_without_before")
     known = session.scalar(select(Response).where(Response.start_token == token))
     response = journey.start_response(
-        session, definition, structure, form, locale, token, Channel.PAPER
+        session, definition, structure, form, locale, token, Channel.PAPER, wording
     )
     if known is None:
         _record_creation(session, user, response, new_code=True)
