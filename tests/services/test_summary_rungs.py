@@ -248,3 +248,29 @@ def test_a_true_beginner_starting_point_is_not_a_page_of_zeros(
     assert "Vous commencez : c'est le bon moment." in html
     assert "0 chose" not in html and "0 marche" not in html
     assert 'class="rungs"' not in html  # no chart of empty bars
+
+
+def test_every_easy_summary_sentence_follows_the_falc_rules(
+    app: Flask, db_session: Session, definition: Definition, structure: Structure
+) -> None:
+    from tests.questionnaire.test_readability import falc_problems
+
+    after = tasks_at(AFTER, "2")
+    after[TASKS[0]] = ("4",)
+    before = tasks_at(BEFORE, "1")
+    before[TASKS[1]] = ("3",)
+    person = pair(db_session, definition, structure, before, after, Wording.EASY)
+    result = build_summary(definition, person)
+    assert result is not None and result.easy
+    with app.test_request_context("/"):
+        w = result.words()
+        said = [
+            getattr(w, name)
+            for name in dir(w)
+            if not name.startswith("_") and isinstance(getattr(w, name), str)
+        ]
+        said += [w.change(task) for task in result.tasks]
+        said += [w.bar_now(bar) for bar in result.bars] + [w.bar_before(bar) for bar in result.bars]
+    assert len(said) > 30
+    problems = [p for text in said for p in falc_problems("summary", text.replace("\u00a0", " "))]
+    assert problems == []
