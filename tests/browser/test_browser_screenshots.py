@@ -59,7 +59,7 @@ def test_screenshots_of_the_main_screens(
     shoot(page, "fr-5-done")
 
     walk.enter_code(page, live_server.seed("pre_post", seed=9))  # a realistic mix
-    expect(page.locator(".chart")).to_be_visible()
+    expect(page.locator(".rungs")).to_be_visible()
     shoot(page, "fr-6-summary-before-after")
 
     mobile = new_context(viewport={"width": 360, "height": 740}).new_page()
