@@ -81,7 +81,8 @@ def _blueprints() -> list[Blueprint]:
     from selfcheck.journey import views as journey
     from selfcheck.paper import views as printing
     from selfcheck.privacy import views as privacy
-    from selfcheck.site import accessibility, health
+    from selfcheck.site import accessibility, health, settings
 
     modules = (journey, staff_auth, backoffice, followup, entry, printing, evaluator)
-    return [module.blueprint for module in (*modules, export_views, privacy, health, accessibility)]
+    site = (export_views, privacy, health, accessibility, settings)
+    return [module.blueprint for module in (*modules, *site)]

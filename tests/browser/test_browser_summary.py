@@ -152,3 +152,38 @@ def test_blank_task_rows_are_named_once(
     page.wait_for_load_state("load")
     assert walk.path(page) != "/q/p_tasks_device"
     audit.assert_clean()
+
+
+@pytest.mark.parametrize("display", ["standard", "large_contrast"])
+@pytest.mark.parametrize("wording", list(Wording))
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_on_a_320px_phone_the_question_is_on_the_first_screen(
+    new_context: ContextFactory,
+    walk: Journey,
+    audit: AxeAudit,
+    display: str,
+    wording: Wording,
+    lang: str,
+) -> None:
+    page = new_context(viewport=PHONE).new_page()
+    page.goto(f"/s/{SLUG}?lang={lang}&wording={wording}&display={display}")
+    walk.start(page, "before")
+    page.goto("/q/p_tasks_device")
+    if display == "standard":
+        # Large text at 150 % still puts the heading first, but not the whole screen's budget.
+        box = page.locator("h1").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= PHONE["height"], box
+    expect(page.locator(".site-header .languages")).to_be_hidden()
+    link = page.locator(".settings-link")
+    expect(link).to_be_visible()
+    assert page.evaluate(LAYOUT_JS) == []
+    audit.check(page, f"phone question {lang} {wording} {display}")
+    link.click()
+    page.wait_for_load_state("load")
+    assert walk.path(page) == "/reglages"
+    audit.check(page, f"choice page {lang}")
+    page.locator("main a[href$='display=large_contrast']").click()
+    page.wait_for_load_state("load")
+    assert walk.path(page) == "/q/p_tasks_device"
+    assert page.locator("html").get_attribute("class") == "display-large display-contrast"
+    audit.assert_clean()
