@@ -353,6 +353,18 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
     return redirect(url_for("journey.question", page_code=following.code))
 
 
+def _step_of(definition: Definition, form: FormKind, page: Page) -> tuple[int, int]:
+    """« Étape n sur N » that never changes halfway: a page asked only after a given answer
+    ("which ones?") shares the step of the page before it and is not counted in N."""
+    step = total = 0
+    for candidate in definition.pages(form):
+        if any(item.show_if is None for item in candidate.items_for(form)):
+            total += 1
+        if candidate.code == page.code:
+            step = max(total, 1)
+    return step, total
+
+
 def _render_page(
     definition: Definition,
     state: journey.ResponseState,
@@ -362,15 +374,13 @@ def _render_page(
     status: int = 200,
     missing: tuple[Variable, ...] = (),
 ) -> Rendered:
-    pages = journey.visible_pages(definition, state.form, state.answers)
-    codes_in_order = [p.code for p in pages]
-    step = codes_in_order.index(page.code) + 1 if page.code in codes_in_order else None
+    step, total = _step_of(definition, state.form, page)
     return_to = request.values.get("return_to") == "check"
     context = {
         "page": page,
         "form_title": definition.titles[state.form],
         "step": step,
-        "total": len(pages),
+        "total": total,
         "has_errors": bool(errors),
         "return_to": return_to,
         "easy": state.wording is Wording.EASY,
@@ -406,7 +416,7 @@ def _render_page(
         page.code,
         tuple(v.code for v in variables),
         step,
-        len(pages),
+        total,
         return_to,
         display.current_mode(),
     )

@@ -418,7 +418,7 @@ def test_check_page_refuses_to_send_without_required_answers(
     assert refused.status_code == 422
     summary = error_summary(text_of(refused))
     assert summary == [
-        "Comment remplissez-vous ce questionnaire ? : cette question attend une réponse.",
+        "Comment remplissez-vous ce questionnaire ? Cette question attend une réponse.",
         "Avec le numérique (téléphone, tablette, ordinateur, internet), vous vous sentez… : "
         "cette question attend une réponse.",
     ]

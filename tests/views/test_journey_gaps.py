@@ -106,3 +106,34 @@ def test_easy_wording_warns_in_easy_words(
     assert "Vous n'avez pas répondu pour 3 choses. Vous voulez continuer ?" in text
     easy = definition.in_wording("easy")
     assert easy.item(task_page.items[0].code).label in text
+
+
+def test_the_step_count_never_changes_halfway(
+    visitor: Visitor, definition: Definition, structure: Structure
+) -> None:
+    """« Étape n sur N »: the same N on every page, whatever is answered (issue 12, copy)."""
+    import re
+
+    visitor.start(structure.slug)
+    seen: list[tuple[int, int]] = []
+    for page in definition.pages(FormKind.BEFORE):
+        shown = visitor.get(f"/q/{page.code}")
+        if shown.status_code != 200 or "/q/" not in (visitor.url or ""):
+            continue
+        found = re.search(r"Étape (\d+) sur (\d+)", flat(text_of(shown)))
+        if found:
+            seen.append((int(found.group(1)), int(found.group(2))))
+    assert seen
+    assert len({total for _, total in seen}) == 1, seen
+    steps = [step for step, _ in seen]
+    assert steps == sorted(steps) and steps[-1] == seen[0][1]
+
+
+def test_an_error_never_doubles_its_punctuation(
+    visitor: Visitor, definition: Definition, structure: Structure
+) -> None:
+    visitor.follow(visitor.start(structure.slug))
+    posted = visitor.answer({})
+    assert posted.status_code == 422
+    text = flat(text_of(posted))
+    assert "? :" not in text and ": :" not in text and "… :" not in text
