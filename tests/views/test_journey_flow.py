@@ -419,8 +419,8 @@ def test_check_page_refuses_to_send_without_required_answers(
     summary = error_summary(text_of(refused))
     assert summary == [
         "Comment remplissez-vous ce questionnaire ? Cette question attend une réponse.",
-        "Avec le numérique (téléphone, tablette, ordinateur, internet), vous vous sentez… : "
-        "cette question attend une réponse.",
+        "Avec le numérique (téléphone, tablette, ordinateur, internet), vous vous sentez… "
+        "Cette question attend une réponse.",
     ]
     [response] = responses(database)
     assert response.status == "in_progress"
