@@ -83,9 +83,9 @@ def _blueprints() -> list[Blueprint]:
     from selfcheck.paper import views as printing
     from selfcheck.platform import job_views
     from selfcheck.privacy import views as privacy
-    from selfcheck.site import accessibility, health
+    from selfcheck.site import accessibility, health, settings
 
     modules = (journey, staff_auth, backoffice, followup, entry, printing, evaluator)
-    others = (export_views, job_views, privacy, health, accessibility)
+    others = (export_views, job_views, privacy, health, accessibility, settings)
     admin = (admin_views, two_factor_views)
     return [module.blueprint for module in (*modules, *others, *admin)]

@@ -102,8 +102,8 @@ def test_an_arabic_summary_is_arabic_right_to_left(
 def test_the_summary_chart_mirrors_in_right_to_left(
     arabic_app: Flask, definition: Definition, followed: Beneficiary
 ) -> None:
-    """WeasyPrint lays out SVG text without bidi or shaping: a right-to-left summary draws its
-    chart in HTML, bars growing from the right."""
+    """WeasyPrint lays out SVG text without bidi or shaping: the summary's chart is HTML text
+    above plain boxes, laid out right to left in Arabic."""
     result = summary.build_summary(definition, followed)
     assert result is not None
     renderer = paper.renderer(arabic_app)
@@ -125,9 +125,9 @@ def test_the_summary_chart_mirrors_in_right_to_left(
                 page_after="",
             )
     assert '<html lang="ar" dir="rtl">' in html
-    assert '<div class="hchart">' in html and "<svg" not in html
+    assert '<div class="rungs">' in html and "<svg" not in html
     bar = result.bars[0]
-    assert f".hchart__n1 {{ width: {round(100 * bar.alone_now / bar.total, 1)}%; }}" in html
+    assert f".rungs__fill--n1 {{ width: {round(100 * bar.share_now, 1)}%; }}" in html
     assert "@top-right" in html and "margin: 17mm 24mm 17mm 14mm" in html
 
 

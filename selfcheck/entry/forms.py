@@ -31,6 +31,7 @@ class OpenByCodeForm(Form):  # type: ignore[misc]
     code = StringField()
     form = StringField()
     lang = StringField()
+    wording = StringField()  # the paper copy's wording: standard or easy-read (Response.wording)
 
     def validate_form(self, field: Any) -> None:
         _check_form(field, FORM_CHOICES)
@@ -41,6 +42,7 @@ class OpenWithoutCodeForm(Form):  # type: ignore[misc]
 
     form = StringField()
     lang = StringField()
+    wording = StringField()
     structure = StringField()
     token = HiddenField()
 

@@ -19,6 +19,7 @@ from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.model import (
     Definition,
     FormKind,
+    Wording,
 )
 
 
@@ -76,6 +77,7 @@ def open_entry(
     raw_code: str,
     form: FormKind,
     locale: str,
+    wording: Wording = Wording.STANDARD,
 ) -> Response:
     """The paper response of this code and form: found (to go on typing) or created.
 
@@ -93,7 +95,9 @@ def open_entry(
             raise EntryError("already_entered", existing)
         return existing
     _check_form_allowed(person, form)
-    response = journey.open_form(session, definition, person, form, locale, Channel.PAPER)
+    response = journey.open_form(
+        session, definition, person, form, locale, Channel.PAPER, wording=wording
+    )
     if response.channel != Channel.PAPER.value:  # the person started online just now
         raise EntryError("in_progress_online", response)
     _record_creation(session, user, response)
@@ -108,6 +112,7 @@ def open_uncoded(
     form: FormKind,
     locale: str,
     token: str,
+    wording: Wording = Wording.STANDARD,
 ) -> Response:
     """A paper form printed without a code: a fresh code and its response, once per token."""
     check_access(user, structure)
@@ -115,7 +120,7 @@ def open_uncoded(
         raise EntryError("after_without_before")
     known = session.scalar(select(Response).where(Response.start_token == token))
     response = journey.start_response(
-        session, definition, structure, form, locale, token, Channel.PAPER
+        session, definition, structure, form, locale, token, Channel.PAPER, wording
     )
     if known is None:
         _record_creation(session, user, response, new_code=True)

@@ -245,6 +245,7 @@ def _open_by_code(user: StaffUser, form: OpenByCodeForm, context: dict[str, Any]
             form.code.data or "",
             FormKind(form.form.data),
             _paper_locale(form.lang.data),
+            journey.wording_of(form.wording.data),
         )
     except entry.EntryError as error:
         if error.reason != "unknown_code":
@@ -282,6 +283,7 @@ def _open_without_code(
             FormKind(form.form.data),
             _paper_locale(form.lang.data),
             form.token.data,
+            journey.wording_of(form.wording.data),
         )
     except entry.EntryError as error:
         status, message = _problem(error)

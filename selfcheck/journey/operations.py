@@ -184,6 +184,16 @@ def page_variables(page: Page, form: FormKind, answers: Answers) -> tuple[Variab
     )
 
 
+def unanswered_task_rows(page: Page, form: FormKind, answers: Answers) -> tuple[Variable, ...]:
+    """The task rows (autonomy ladder questions) of a page left blank: warned about once,
+    never silently dropped (issue 12)."""
+    return tuple(
+        variable
+        for variable in page_variables(page, form, answers)
+        if variable.item.competence is not None and not answers.get(variable.code)
+    )
+
+
 def _definition_variables_on(page: Page, form: FormKind) -> tuple[Variable, ...]:
     return tuple(
         Variable(variable_code(item.code, moment), item, moment)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, Response
-from selfcheck.questionnaire.model import Definition, FormKind, Page, Wording
+from selfcheck.questionnaire.model import Definition, FormKind, Page, Variable, Wording
 from selfcheck.questionnaire.stats import form_stats
 
 blueprint = Blueprint("journey", __name__)
@@ -50,6 +51,8 @@ SESSION_PERSON = "beneficiary_id"
 SESSION_WORDING = "wording"
 WORDING_PARAM = "wording"
 ACTIONS = ("next", "back", "pause")
+# The task rows the person was warned about and chose to leave blank (space-separated codes).
+CONFIRMED_MISSING = "confirmed_missing"
 
 Rendered = str | tuple[str, int] | HttpResponse
 
@@ -334,6 +337,13 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
     journey.save_page(get_session(), definition, response, page, keep)
     commit_or_rollback(get_session())
     answers = journey.answers_of(response)
+    if action == "next":
+        missing = journey.unanswered_task_rows(page, state.form, answers)
+        confirmed = set(request.form.get(CONFIRMED_MISSING, "").split())
+        if missing and not {v.code for v in missing} <= confirmed:
+            # Warn once, naming the rows; the same gaps sent again go on.
+            saved = dataclasses.replace(state, answers=answers)
+            return _render_page(definition, saved, page, missing=missing)
     if action == "pause":
         return redirect(url_for("journey.pause"))
     if action == "back":
@@ -357,6 +367,18 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
     return redirect(url_for("journey.question", page_code=following.code))
 
 
+def _step_of(definition: Definition, form: FormKind, page: Page) -> tuple[int, int]:
+    """« Étape n sur N » that never changes halfway: a page asked only after a given answer
+    ("which ones?") shares the step of the page before it and is not counted in N."""
+    step = total = 0
+    for candidate in definition.pages(form):
+        if any(item.show_if is None for item in candidate.items_for(form)):
+            total += 1
+        if candidate.code == page.code:
+            step = max(total, 1)
+    return step, total
+
+
 def _render_page(
     definition: Definition,
     state: journey.ResponseState,
@@ -364,19 +386,20 @@ def _render_page(
     shown: dict[str, list[str]] | None = None,
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
+    missing: tuple[Variable, ...] = (),
 ) -> Rendered:
-    pages = journey.visible_pages(definition, state.form, state.answers)
-    codes_in_order = [p.code for p in pages]
-    step = codes_in_order.index(page.code) + 1 if page.code in codes_in_order else None
+    step, total = _step_of(definition, state.form, page)
     return_to = request.values.get("return_to") == "check"
     context = {
         "page": page,
         "form_title": definition.titles[state.form],
         "step": step,
-        "total": len(pages),
+        "total": total,
         "has_errors": bool(errors),
         "return_to": return_to,
         "easy": state.wording is Wording.EASY,
+        "missing": missing,
+        "confirmed_missing": " ".join(v.code for v in missing),
     }
     per_request = {
         CSRF_PLACEHOLDER: generate_csrf(),
@@ -390,9 +413,9 @@ def _render_page(
         "code_display": CODE_PLACEHOLDER,
         "code_spoken": CODE_SPOKEN_PLACEHOLDER,
     }
-    if errors:
+    if errors or missing:
         questions = page_view.build_questions(
-            definition, state.form, page, state.answers, shown, errors
+            definition, state.form, page, state.answers, shown, errors or {}
         )
         html = render_template(
             "journey/question.html", questions=questions, **placeholders, **context
@@ -407,7 +430,7 @@ def _render_page(
         page.code,
         tuple(v.code for v in variables),
         step,
-        len(pages),
+        total,
         return_to,
         display.current_mode(),
     )
@@ -485,10 +508,15 @@ def progress() -> Rendered:
     beneficiary = _current_beneficiary()
     if beneficiary is None:
         return _no_session()
-    result = summary.build_summary(_definition(), beneficiary)
+    # The person's wording: the one chosen in this visit, else that of their latest form.
+    chosen = session.get(SESSION_WORDING)
+    wording = journey.wording_of(chosen) if chosen else None
+    result = summary.build_summary(_definition(), beneficiary, wording)
     if result is None:
         return redirect(url_for("journey.enter_code"))
-    return render_template("journey/summary.html", summary=result, code=beneficiary.code)
+    return render_template(
+        "journey/summary.html", summary=result, code=beneficiary.code, easy=result.easy
+    )
 
 
 @blueprint.post("/leave")

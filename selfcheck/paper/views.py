@@ -25,7 +25,7 @@ from selfcheck.accounts.permissions import Permission, can_access_structure, pub
 from selfcheck.accounts.session import current_staff
 from selfcheck.journey import operations as journey
 from selfcheck.journey import summary
-from selfcheck.journey.views import SESSION_PERSON
+from selfcheck.journey.views import SESSION_PERSON, SESSION_WORDING
 from selfcheck.paper import batch
 from selfcheck.paper import operations as paper
 from selfcheck.paper.forms import BLANK, PrintForm
@@ -223,7 +223,7 @@ def summary_pdf(code: str) -> HttpResponse:
     if not can_access_structure(user, person.structure):
         abort(404)  # as for an unknown code: never reveal that a code exists elsewhere
     guess.refund()
-    result = summary.build_summary(_definition(), person)
+    result = summary.build_summary(_definition(), person)  # in the person's own wording
     if result is None:  # nothing submitted yet
         abort(404)
     language = paper.person_locale(person, _languages(), select_locale())
@@ -246,7 +246,9 @@ def my_summary_pdf() -> HttpResponse:
     person = get_session().get(Beneficiary, person_id) if isinstance(person_id, int) else None
     if person is None:
         return redirect(url_for("journey.enter_code", expired=1))
-    result = summary.build_summary(_definition(), person)
+    chosen = session.get(SESSION_WORDING)  # as /summary: this visit's wording, else the form's
+    wording = journey.wording_of(chosen) if chosen else None
+    result = summary.build_summary(_definition(), person, wording)
     if result is None:
         return redirect(url_for("journey.enter_code"))
     return _summary_response(person, result, select_locale())

@@ -23,14 +23,26 @@ STANDARD = "standard"
 class DisplayMode:
     code: str
     label: object  # lazy string, shown in the switcher
+    # The classes on <html> (display-<class>): a combined mode carries both of its parts.
+    classes: tuple[str, ...] = ()
+
+    @property
+    def html_class(self) -> str:
+        return " ".join(f"display-{name}" for name in self.classes or (self.code,))
 
 
-# In the switcher's order; the first is the default.
+# In the switcher's order; the first is the default. Large text and high contrast combine.
 MODES = (
     DisplayMode(STANDARD, _l("Affichage standard")),
     DisplayMode("large", _l("Grands caractères")),
     DisplayMode("contrast", _l("Contraste élevé")),
+    DisplayMode(
+        "large_contrast",
+        _l("Grands caractères et contraste élevé"),
+        ("large", "contrast"),
+    ),
 )
+BY_CODE = {mode.code: mode for mode in MODES}
 CODES = frozenset(mode.code for mode in MODES)
 
 
@@ -68,4 +80,9 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _display_context() -> dict[str, object]:
-        return {"display_mode": current_mode(), "display_modes": MODES}
+        mode = current_mode()
+        return {
+            "display_mode": mode,
+            "display_class": BY_CODE[mode].html_class,
+            "display_modes": MODES,
+        }

@@ -100,6 +100,8 @@ class Tag(enum.StrEnum):
     EASE_HIGH = "ease_high"  # very much at ease
     PROGRESS_YES = "progress_yes"  # felt some progress
     PROGRESS_NO = "progress_no"
+    FEMININE = "feminine"  # the person is a woman: the summary's sentences agree with her
+    MASCULINE = "masculine"
 
 
 # The role an item must have for its options to carry each tag (checked by the loader).
@@ -113,6 +115,8 @@ TAG_ROLES: Mapping[Tag, Role] = {
     Tag.EASE_HIGH: Role.COMFORT,
     Tag.PROGRESS_YES: Role.PROGRESS,
     Tag.PROGRESS_NO: Role.PROGRESS,
+    Tag.FEMININE: Role.GENDER,
+    Tag.MASCULINE: Role.GENDER,
 }
 
 

@@ -323,6 +323,11 @@ BENEFICIARY = Sequence(
         _journey(
             "accessibility.statement", "accessibility statement", lambda v: v.goto("/accessibilite")
         ),
+        _journey(
+            "settings.choose",
+            "language and display choice",
+            lambda v: v.goto(f"/reglages?next=/s/{SLUG}"),
+        ),
         _journey("journey.start", "start page", lambda v: v.goto(f"/s/{SLUG}")),
         _journey("journey.question", "first question", _start_before),
         _journey("journey.question", "required answer missing", _next, error=True),

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from selfcheck.questionnaire.model import Wording
 from tests.browser.support import SCREENSHOTS_DIR, SLUG, ContextFactory, Journey, LiveServer
+from tests.browser.test_browser_summary import beginner
 
 pytestmark = pytest.mark.browser
 
@@ -60,10 +62,21 @@ def test_screenshots_of_the_main_screens(
     shoot(page, "fr-5-done")
 
     walk.enter_code(page, live_server.seed("pre_post", seed=9))  # a realistic mix
-    expect(page.locator(".chart")).to_be_visible()
+    expect(page.locator(".rungs")).to_be_visible()
     shoot(page, "fr-6-summary-before-after")
 
-    mobile = new_context(viewport={"width": 360, "height": 740}).new_page()
+    # A beginner who moved every task one rung, in both wordings (issue 12).
+    for wording, name in (
+        (Wording.STANDARD, "fr-6b-summary-beginner"),
+        (Wording.EASY, "fr-6c-summary-beginner-easy"),
+    ):
+        shown = new_context(viewport=VIEWPORT).new_page()
+        shown.goto("/")
+        walk.enter_code(shown, beginner(live_server, wording))
+        expect(shown.locator(".rungs")).to_be_visible()
+        shoot(shown, name)
+
+    mobile = new_context(viewport={"width": 320, "height": 640}).new_page()
     mobile.goto(f"/s/{SLUG}")
     walk.start(mobile, "before")
     mobile.goto("/q/p_tasks_device")

@@ -67,6 +67,62 @@ def test_the_easy_wording_avoids_inclusive_dots_and_long_sentences(
             assert len(sentence.split()) <= 15, text.where
 
 
+# FALC (« L'information pour tous »): no abbreviation a reader must already know. Clipped words
+# are forbidden outright; an acronym is allowed only beside the words that explain it.
+FORBIDDEN_WORDS = ("appli", "applis", "info", "infos", "pub", "ordi", "texto", "etc", "ex")
+EXPLAINED_ACRONYMS = {
+    "CAP": "diplôme",
+    "BEP": "diplôme",
+    "IA": "intelligence artificielle",
+}
+
+
+def falc_problems(where: str, text: str) -> list[str]:
+    problems = []
+    if "·" in text:
+        problems.append(f"{where}: inclusive dot in {text!r}")
+    for sentence in re.split(r"[.!?:]", text):
+        if len(sentence.split()) > 15:
+            problems.append(f"{where}: sentence over 15 words: {sentence.strip()!r}")
+    tokens = re.findall(r"[^\W\d_]+", text)
+    for token in tokens:
+        if token.lower() in FORBIDDEN_WORDS:
+            problems.append(f"{where}: abbreviation {token!r} in {text!r}")
+        if len(token) >= 2 and token.isupper():
+            explanation = EXPLAINED_ACRONYMS.get(token)
+            if explanation is None or explanation not in text.lower():
+                problems.append(f"{where}: unexplained abbreviation {token!r} in {text!r}")
+    return problems
+
+
+def test_every_easy_text_follows_the_falc_rules(definition: Definition) -> None:
+    problems = [
+        problem
+        for text in definition.texts
+        for problem in falc_problems(text.where, text.easy or "")
+    ]
+    assert problems == []
+
+
+def test_the_falc_check_catches_what_the_issue_found() -> None:
+    assert falc_problems("t", "Mettre une appli")
+    assert falc_problems("t", "Trouver des infos")
+    assert falc_problems("t", "Un service. Par exemple, la CAF.")
+    assert falc_problems("t", "Un CAP ou un BEP")
+    assert falc_problems("t", "Être accompagné·e")
+    assert not falc_problems("t", "Un diplôme de métier (CAP ou BEP)")
+
+
+def test_one_word_for_one_thing_in_the_easy_wording(definition: Definition) -> None:
+    """« papiers » means administrative procedures only; files and photos are « documents »."""
+    easy = definition.in_wording("easy")
+    creative = [item for item in easy.task_items() if item.competence == "creative"]
+    assert creative
+    for item in creative:
+        assert "papier" not in item.label.lower(), item.label
+    assert "papier" not in easy.competences["creative"].label.lower()
+
+
 def test_both_wordings_have_the_same_items_codes_and_options(definition: Definition) -> None:
     easy = definition.in_wording("easy")
     assert easy is not definition and easy.wording == "easy"

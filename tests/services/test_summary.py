@@ -119,16 +119,17 @@ def test_suggestions_are_unique_and_at_most_three(
     assert [o.code for o in summary.suggestions] == ["securite_numerique"]
 
 
-def test_domains_are_what_the_person_said_plus_where_a_task_moved_up(
+def test_domains_are_where_a_task_moved_up(
     db_session: Session, definition: Definition, structure: Structure
 ) -> None:
     flat = dict.fromkeys(TASKS_BEFORE, "2")
     before = with_tasks(BEFORE, flat)
     now = dict(flat, T04="3")  # one informational task moved up
     after = with_tasks(AFTER, now)
-    after["PROGRESS_DOMAINS"] = ("creative",)
+    after["PROGRESS_DOMAINS"] = ("creative",)  # said, but no creative task moved up
     summary = summary_of(definition, pre_post(db_session, definition, structure, before, after))
-    assert [o.code for o in summary.domains] == ["informational", "creative"]
+    assert [o.code for o in summary.domains] == ["informational"]
+    assert codes(summary.progressed) == ["T04"]
     assert codes(summary.newly_alone) == ["T04"]
 
 
@@ -187,12 +188,22 @@ def test_before_only_summary_is_a_starting_point(
     assert summary.changes == ()
     # Before: T01, T04, T07, T10, T15 with help (2), the others not yet (1), T12 not concerned.
     assert len(summary.needs_help) == 14
+    # Nearest rung first: the tasks done with help (T01, T04, T07...) before the others.
+    assert codes(tuple(step.task for step in summary.next_steps))[:5] == [
+        "T01",
+        "T04",
+        "T07",
+        "T10",
+        "T15",
+    ]
     assert [o.code for o in summary.suggestions] == [
         "prendre_en_main_du_materiel",
-        "maintenance_de_materiel",
         "navigation_sur_internet",
+        summary.next_steps[2].topic.code if summary.next_steps[2].topic else "",
     ]
     assert all(bar.alone_before == 0 and bar.alone_now == 0 for bar in summary.bars)
+    # ... but the starting point counts what is done with help: never a page of zeros.
+    assert codes(summary.already_done) == ["T01", "T04", "T07", "T10", "T15"]
 
 
 def test_before_submitted_and_after_in_progress_shows_the_starting_point(

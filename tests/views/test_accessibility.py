@@ -89,22 +89,46 @@ def test_the_large_and_contrast_modes_exist_in_the_stylesheet() -> None:
     css = STYLESHEET.read_text(encoding="utf-8")
     for mode in display.MODES:
         if mode.code != display.STANDARD:
-            assert f"html.display-{mode.code}" in css, mode.code
+            for name in mode.classes or (mode.code,):
+                assert f"html.display-{name}" in css, mode.code
 
 
-def test_the_chart_says_in_a_sentence_what_its_table_says(
+def test_the_chart_says_in_a_sentence_what_its_bars_say(
     visitor: Visitor, structure: Structure
 ) -> None:
     visitor.complete(structure.slug, "before")
     page = visitor.get("/summary")
     assert page.status_code == 200
     text = html.unescape(visitor.html).replace("\u00a0", " ")
-    sentence = re.search(r"En tout, vous faites déjà seul·e (\d+) choses sur (\d+)\.", text)
+    sentence = re.search(r"En tout : (\d+) marches? sur (\d+) aujourd'hui\.", text)
     assert sentence, "no text equivalent of the chart"
-    cells = [(int(a), int(b)) for a, b in re.findall(r"<td>(\d+) sur (\d+)</td>", text)]
-    assert cells
+    bars = [
+        (int(a), int(b)) for a, b in re.findall(r"Aujourd'hui : (\d+) marches? sur (\d+)<", text)
+    ]
+    assert bars
     assert (int(sentence.group(1)), int(sentence.group(2))) == (
-        sum(done for done, _ in cells),
-        sum(total for _, total in cells),
+        sum(done for done, _ in bars),
+        sum(total for _, total in bars),
     )
-    assert 'aria-hidden="true"' in text.split('class="chart__svg"')[0].rsplit("<svg", 1)[1]
+    svgs = re.findall(r"<svg[^>]*>", text.split('class="rungs"')[1])
+    assert svgs and all('aria-hidden="true"' in svg for svg in svgs)
+
+
+def test_large_text_and_high_contrast_combine(client: FlaskClient) -> None:
+    page = client.get("/?display=large_contrast").get_data(as_text=True)
+    assert 'class="display-large display-contrast"' in page
+    assert "display=large_contrast" in client.get("/code").headers.get("Set-Cookie", "") or (
+        'class="display-large display-contrast"' in client.get("/code").get_data(as_text=True)
+    )
+
+
+def test_the_compact_choice_link_leads_back_to_the_page(client: FlaskClient) -> None:
+    page = client.get("/code").get_data(as_text=True)
+    assert 'href="/reglages?next=/code"' in page
+    choice = client.get("/reglages?next=/code")
+    assert choice.status_code == 200
+    html = choice.get_data(as_text=True)
+    assert 'href="/code?lang=ar"' in html and 'href="/code?display=large_contrast"' in html
+    for hostile in ("//evil.example/x", "https://evil.example", "/\\evil"):
+        html = client.get("/reglages", query_string={"next": hostile}).get_data(as_text=True)
+        assert "evil" not in html

@@ -72,7 +72,7 @@ def test_tampered_radio_value_is_refused_and_nothing_is_saved(
     unchanged()
     refused = visitor.answer({"AGE": ["cent_ans"], "GENDER": ["feminin"]})
     assert refused.status_code == 422
-    assert error_summary(text_of(refused)) == [f"Quel âge avez-vous ? : {NOT_AN_OPTION}"]
+    assert error_summary(text_of(refused)) == [f"Quel âge avez-vous ? {NOT_AN_OPTION}"]
     html = text_of(refused)
     assert "<title>Erreur : " in words(html)
     assert 'id="err-AGE"' in html
@@ -111,7 +111,7 @@ def test_tampered_or_contradictory_checkboxes(
     refused = visitor.answer(values)
     assert refused.status_code == 422
     [entry] = error_summary(text_of(refused))
-    assert entry.startswith("Quels appareils avez-vous ? : " + message)
+    assert entry.startswith("Quels appareils avez-vous ? " + message)
 
 
 def test_fields_of_other_pages_are_ignored(
@@ -133,7 +133,7 @@ def test_number_out_of_range_or_not_a_number(
     refused = visitor.answer({"SESSIONS": [value], "MODALITY": ["individuel"]})
     assert refused.status_code == 422
     [entry] = error_summary(text_of(refused))
-    assert entry.startswith("Combien de fois êtes-vous venu·e, à peu près ? : Écrivez un")
+    assert entry.startswith("Combien de fois êtes-vous venu·e, à peu près ? Écrivez un")
     assert f'value="{value}"' in text_of(refused)  # shown back so it can be corrected
 
 
@@ -146,7 +146,7 @@ def test_text_with_control_characters_or_too_long(
     refused = visitor.answer({"COMMENT": [text]})
     assert refused.status_code == 422
     [entry] = error_summary(text_of(refused))
-    assert entry.startswith("Voulez-vous ajouter quelque chose ? : ")
+    assert entry.startswith("Voulez-vous ajouter quelque chose ? ")
 
 
 def test_accepted_text_is_stored_as_typed(
@@ -409,7 +409,7 @@ def test_repeated_checkbox_values_are_refused(
     unchanged()
     refused = visitor.answer({"DEVICES": ["smartphone"] * 1500})
     assert refused.status_code == 422
-    assert error_summary(text_of(refused)) == [f"Quels appareils avez-vous ? : {NOT_AN_OPTION}"]
+    assert error_summary(text_of(refused)) == [f"Quels appareils avez-vous ? {NOT_AN_OPTION}"]
 
 
 def test_too_many_multipart_fields_is_refused(

@@ -609,3 +609,39 @@ def test_settings_are_saved_and_audited(
     choose = platform.get(ENTRY + "settings")
     assert choose.status_code == 200 and "Choisissez une structure" in words(choose)
     assert platform.get(f"{ENTRY}settings?structure={lille.id}").status_code == 200
+
+
+@pytest.mark.parametrize("wording", ["standard", "easy"])
+def test_a_paper_form_in_easy_wording_is_recorded_as_easy(
+    app: Flask,
+    database: Database,
+    db_session: Session,
+    structure: Structure,
+    mediator: Account,
+    wording: str,
+) -> None:
+    code = printed(db_session, structure)
+    visitor = signed_in(app, mediator)
+    page = visitor.get(ENTRY)
+    assert 'name="wording" value="easy"' in page.get_data(as_text=True)
+    opened = visitor.post(
+        ENTRY, {"action": "code", "code": code, "form": "before", "lang": "fr", "wording": wording}
+    )
+    assert opened.status_code == 302
+    with database.session() as session:
+        response = session.scalars(select(Response)).one()
+        assert response.wording == wording
+    uncoded = visitor.post(
+        ENTRY,
+        {
+            "action": "new",
+            "form": "retro",
+            "lang": "fr",
+            "wording": wording,
+            "token": "t" * 32,
+        },
+    )
+    assert uncoded.status_code == 302, words(uncoded.get_data(as_text=True))[:300]
+    with database.session() as session:
+        retro = session.scalars(select(Response).where(Response.form == "retro")).one()
+        assert retro.wording == wording

@@ -218,9 +218,11 @@ def test_after_journey_through_the_code_and_welcome_back(
     assert "Avant votre accompagnement : <strong>Pas du tout à l'aise</strong>" in html
     assert "Aujourd'hui : <strong>Plutôt à l'aise</strong>" in html
     assert "Vous êtes plus à l'aise qu'avant. Bravo !" in html
-    assert "8 choses que vous faites maintenant seul·e" in html
+    assert "Vous avez progressé d'au moins une marche pour 14 choses sur 14." in html
+    assert "Vous faites 8 choses sans aide sur 14 aujourd'hui, contre 0 avant." in html
+    assert "Vous pouvez aider quelqu'un pour 1 chose." in html
     assert "Allumer et éteindre mon appareil" in html
-    assert "Ce que vous pouvez encore apprendre" in html
+    assert "Ce que vous pouvez apprendre ensuite" in html
     assert "Entretenir mon appareil, installer des applications" in html  # a suggestion
     assert "J'ai plus confiance en moi" in html
     assert code_on_page(html) == code
@@ -416,9 +418,9 @@ def test_check_page_refuses_to_send_without_required_answers(
     assert refused.status_code == 422
     summary = error_summary(text_of(refused))
     assert summary == [
-        "Comment remplissez-vous ce questionnaire ? : cette question attend une réponse.",
-        "Avec le numérique (téléphone, tablette, ordinateur, internet), vous vous sentez… : "
-        "cette question attend une réponse.",
+        "Comment remplissez-vous ce questionnaire ? Cette question attend une réponse.",
+        "Avec le numérique (téléphone, tablette, ordinateur, internet), vous vous sentez… "
+        "Cette question attend une réponse.",
     ]
     [response] = responses(database)
     assert response.status == "in_progress"
