@@ -128,9 +128,9 @@ def password() -> Rendered:
         except auth.AuthError:
             error = _l("Le mot de passe actuel n'est pas le bon.")
         else:
-            guess.refund()
             end_all_sessions(db, user)
             commit_or_rollback(db)
+            guess.refund()  # after the commit: on SQLite the counters wait for the write lock
             db.refresh(user)
             sign_in(user)  # stay signed in here; other devices are signed out
             return redirect(url_for("backoffice.home", changed=1))

@@ -149,12 +149,15 @@ def forms() -> Rendered:
         name += "-facile-a-lire"
     if form.kind.data == BLANK and form.count == 1:  # one blank form: at once (< 0.5 s)
         renderer = paper.renderer(wording=Wording.EASY if easy else Wording.STANDARD)
-        content = renderer.questionnaires(
-            [paper.Copy(kind, locale, None)],
-            large=large,
-            site_url=_site_url(),
-            duplex=bool(form.duplex.data),
-        )
+        try:
+            content = renderer.questionnaires(
+                [paper.Copy(kind, locale, None)],
+                large=large,
+                site_url=_site_url(),
+                duplex=bool(form.duplex.data),
+            )
+        except paper.TooManyPages as error:
+            return _render_index(form, [("copies", _too_many_pages(error))], 422)
         return _pdf(content, _filename(name, large))
     # A batch: a background job (paper/batch.py), its page shows the progress, then the file.
     structure = None

@@ -29,7 +29,7 @@ from selfcheck.platform.db import Database, make_engine
 from selfcheck.platform.models import AuditEvent, Beneficiary, Role, StaffUser, Structure
 from tests.conftest import is_postgres
 from tests.staff import PASSWORD, Account, add_staff, sign_in, signed_in
-from tests.support import Visitor, error_summary, text_of, words
+from tests.support import Visitor, error_summary, follow_job, text_of, words
 from tests.views.test_entry import TYPED, open_code, post_screen, printed, screen_url
 
 ENTRY = "/staff/entry/"
@@ -138,6 +138,7 @@ def test_other_structures_are_answered_as_if_they_did_not_exist(
     app: Flask, database: Database, db_session: Session, structure: Structure
 ) -> None:
     lille = create_structure(db_session, "Mairie de Lille", "urbain", "59")
+    db_session.commit()  # the test is the caller: operations never commit
     theirs = add_staff(database, Role.STRUCTURE_ADMIN, lille, email="admin@lille.example")
     ours = add_staff(database, Role.STRUCTURE_ADMIN, structure, email="admin@reze.example")
     code = printed(db_session, lille)
@@ -169,6 +170,7 @@ def test_staff_code_look_ups_are_limited_per_user_and_per_structure(
     with database.session() as session:
         (person,) = journey.create_codes(session, session.get(Structure, structure.id), 1)
         own = person.code
+        session.commit()
     visitor = signed_in(app, first)
     # The user's own codes never count.
     for _ in range(5):
@@ -303,23 +305,32 @@ def test_password_change_and_sign_out_everywhere_revoke_sessions(
 # --- 10. one print request is bounded; codes exist only with their PDF ------------------------
 
 
-def test_a_print_request_is_bounded_in_pages_and_creates_no_code_when_refused(
+def test_a_coded_batch_is_a_job_and_its_codes_exist_only_with_its_pdf(
+    app: Flask, database: Database, mediator: Account
+) -> None:
+    visitor = signed_in(app, mediator)
+    visitor.get("/staff/print")
+    data = {"kind": "coded", "form": "before", "language": "fr", "copies": "10", "large": "y"}
+    started = visitor.post("/staff/print", data)
+    assert started.status_code == 303 and "/staff/jobs/" in started.headers["Location"]
+    downloaded = follow_job(visitor, started)
+    assert downloaded.status_code == 200 and downloaded.mimetype == "application/pdf"
+    with database.session() as session:
+        assert len(list(session.scalars(select(Beneficiary)))) == 10
+
+
+def test_a_print_request_rendered_at_once_is_bounded_in_pages(
     app: Flask, database: Database, mediator: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(paper, "MAX_PAGES", 5)
     visitor = signed_in(app, mediator)
     visitor.get("/staff/print")
-    data = {"kind": "coded", "form": "before", "language": "fr", "copies": "10", "large": "y"}
+    data = {"kind": "blank", "form": "before", "language": "fr", "copies": "1", "large": "y"}
     refused = visitor.post("/staff/print", data)
     assert refused.status_code == 422
     assert "au plus 5 pages" in words(refused)
     with database.session() as session:
         assert list(session.scalars(select(Beneficiary))) == []
-        assert list(session.scalars(select(AuditEvent))) == []
-    one = visitor.post("/staff/print", {**data, "copies": "1", "large": ""})
-    assert one.status_code == 200 and one.mimetype == "application/pdf"
-    with database.session() as session:
-        assert len(list(session.scalars(select(Beneficiary)))) == 1
 
 
 # --- lows ----------------------------------------------------------------------------------
