@@ -82,6 +82,7 @@ class LiveServer:
                 after = journey.start_after(session, self.definition, first.beneficiary, "fr")
                 demo.fill_response(session, self.definition, after, person)
             code: str = first.beneficiary.code
+            session.commit()  # operations never commit
         return code
 
     def forms_of(self, code: str) -> dict[str, str]:
@@ -110,6 +111,7 @@ class LiveServer:
                     auth.NewUser(email, Role(role), structure.id if in_structure else None),
                     STAFF_PASSWORD,
                 )
+                session.commit()  # operations never commit
         return email, STAFF_PASSWORD
 
     def answers_of(self, code: str, form: str) -> dict[str, tuple[str, ...]]:

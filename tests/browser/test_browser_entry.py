@@ -71,7 +71,9 @@ def printed_codes(server: LiveServer, count: int = 1) -> list[str]:
     with database.session() as session:
         structure = journey.find_structure(session, SLUG)
         assert structure is not None
-        return [person.code for person in journey.create_codes(session, structure, count)]
+        printed = [person.code for person in journey.create_codes(session, structure, count)]
+        session.commit()  # operations never commit
+        return printed
 
 
 def keys_for(server: LiveServer, form: FormKind, answers: dict[str, tuple[str, ...]]) -> list:
