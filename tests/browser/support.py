@@ -82,7 +82,11 @@ class LiveServer:
                 after = journey.start_after(session, self.definition, first.beneficiary, "fr")
                 demo.fill_response(session, self.definition, after, person)
             code: str = first.beneficiary.code
+<<<<<<< HEAD
             session.commit()  # the operations never commit (the views and tests do)
+=======
+            session.commit()  # operations never commit
+>>>>>>> ci1
         return code
 
     def forms_of(self, code: str) -> dict[str, str]:
@@ -111,6 +115,7 @@ class LiveServer:
                     auth.NewUser(email, Role(role), structure.id if in_structure else None),
                     STAFF_PASSWORD,
                 )
+                session.commit()  # operations never commit
         return email, STAFF_PASSWORD
 
     def answers_of(self, code: str, form: str) -> dict[str, tuple[str, ...]]:

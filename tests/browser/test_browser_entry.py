@@ -88,7 +88,9 @@ def keys_for(server: LiveServer, form: FormKind, answers: dict[str, tuple[str, .
             plan.append((variable.code, ["0"]))
             continue
         numbers = [str(item.option_codes.index(value) + 1) for value in given]
-        plan.append((variable.code, numbers + (["Enter"] if item.type == "multiple" else [])))
+        plan.append(
+            (variable.code, numbers + (["Enter"] if item.type.entry_kind == "checkbox" else []))
+        )
     return plan
 
 

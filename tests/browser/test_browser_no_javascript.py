@@ -33,7 +33,6 @@ def test_journeys_work_with_javascript_disabled(
     walk.walk(page, no_script)
     no_script(page)
     walk.submit(page)
-    page.commit()
     assert walk.path(page) == "/done"
     code = walk.code_on_page(page)
 
@@ -44,7 +43,6 @@ def test_journeys_work_with_javascript_disabled(
         page.locator("main form button[type=submit]").click()
     walk.walk(page, no_script)
     walk.submit(page)
-    page.commit()
     with page.expect_navigation():
         page.locator("main a.button[href$='/summary']").click()
     no_script(page)

@@ -58,7 +58,6 @@ def test_screenshots_of_the_main_screens(
     walk.walk(page, each_page, plausible)
     shoot(page, "fr-4-check")
     walk.submit(page)
-    page.commit()
     shoot(page, "fr-5-done")
 
     walk.enter_code(page, live_server.seed("pre_post", seed=9))  # a realistic mix

@@ -40,7 +40,6 @@ def test_the_csp_blocks_nothing_on_a_whole_journey(
     walk.start(page, "retro")
     walk.walk(page)
     walk.submit(page)
-    page.commit()
     page.goto("/summary")  # the summary with its SVG chart
     expect(page.locator("svg.chart__svg")).to_have_count(1)
     # The stylesheet applied (a blocked stylesheet leaves the page unstyled).
@@ -73,7 +72,6 @@ def test_privacy_pages_are_accessible(
     walk.start(page, "retro")
     walk.walk(page)
     walk.submit(page)
-    page.commit()
     code = walk.code_on_page(page)
     page.goto("/privacy/erase")
     page.locator("#code").fill(code)
