@@ -82,11 +82,7 @@ class LiveServer:
                 after = journey.start_after(session, self.definition, first.beneficiary, "fr")
                 demo.fill_response(session, self.definition, after, person)
             code: str = first.beneficiary.code
-<<<<<<< HEAD
             session.commit()  # the operations never commit (the views and tests do)
-=======
-            session.commit()  # operations never commit
->>>>>>> ci1
         return code
 
     def forms_of(self, code: str) -> dict[str, str]:
