@@ -225,6 +225,7 @@ def test_300_people_in_one_department_keep_their_shares() -> None:
     assert masked_share(release, DEMOGRAPHICS, len(records)) <= 0.25
 
 
+@pytest.mark.slow
 def test_10000_people_keep_their_shares_within_one_point() -> None:
     records = population(10_000, SEED)
     qis = quasi_identifiers()

@@ -22,6 +22,8 @@ from selfcheck.paper import operations as paper
 from selfcheck.questionnaire.model import Definition, FormKind, Wording
 from tests.pdf_support import text
 
+pytestmark = pytest.mark.slow  # PDFs or populations through the real services
+
 CODE = "K7M2QX9RV"
 
 

@@ -35,6 +35,8 @@ from tests.services.evaluation.kanon_check import (
 )
 from tests.staff import add_staff
 
+pytestmark = pytest.mark.slow  # PDFs or populations through the real services
+
 K = 5
 MASKED = -7
 NO_ANSWER_CODE = -8
