@@ -81,9 +81,8 @@ def _blueprints() -> list[Blueprint]:
     from selfcheck.followup import views as followup
     from selfcheck.journey import views as journey
     from selfcheck.paper import views as printing
-    from selfcheck.platform import job_views
     from selfcheck.privacy import views as privacy
-    from selfcheck.site import accessibility, health, settings
+    from selfcheck.site import accessibility, health, job_views, settings
 
     modules = (journey, staff_auth, backoffice, followup, entry, printing, evaluator)
     others = (export_views, job_views, privacy, health, accessibility, settings)

@@ -221,7 +221,7 @@ def forgotten() -> Rendered:
 # --- a structure's team ------------------------------------------------------------------
 
 
-def _team_structure(user: StaffUser) -> Structure | None:
+def team_structure(user: StaffUser) -> Structure | None:
     """The structure administrator's own structure; for a platform administrator, the one
     named in ?structure= (None: choose one first)."""
     if team.is_platform_admin(user):
@@ -241,7 +241,7 @@ def _team_structure(user: StaffUser) -> Structure | None:
 @requires(Permission.MANAGE_STRUCTURE)
 def team_page() -> Rendered:
     user = _user()
-    structure = _team_structure(user)
+    structure = team_structure(user)
     if structure is None:
         return redirect(url_for("admin.structures"))
     db = get_session()
@@ -397,26 +397,6 @@ def member(user_id: int) -> Rendered:
         )
     db.commit()
     return redirect(url_for("admin.member", user_id=target.id, done=action))
-
-
-@blueprint.get("/team/poster.pdf")
-@requires(Permission.MANAGE_STRUCTURE)
-def poster() -> HttpResponse:
-    from selfcheck.accounts import poster as posters
-
-    user = _user()
-    structure = _team_structure(user)
-    if structure is None:
-        return redirect(url_for("admin.structures"))
-    large = request.args.get("large") == "1"
-    link = url_for("journey.start", slug=structure.slug, _external=True)
-    content = posters.render(current_app, structure, link, large=large)
-    response = HttpResponse(content, mimetype="application/pdf")
-    suffix = "-gros-caracteres" if large else ""
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="affiche-{structure.slug}{suffix}.pdf"'
-    )
-    return response
 
 
 # --- platform administrators: structures and staff ---------------------------------------

@@ -52,7 +52,8 @@ def requires(permission: Permission, *, keep_post: bool = False) -> Callable[[F]
         def guarded(*args: Any, **kwargs: Any) -> Any:
             from selfcheck.accounts.session import STAFF_ID, current_staff, keep_pending_post
 
-            signed_in_as = session.get(STAFF_ID)  # before current_staff() clears an expiry
+            # Before current_staff() clears an expiry (or from g, if a hook called it first).
+            signed_in_as = session.get(STAFF_ID, g.get("staff_expired_id"))
             user = current_staff()
             if user is None:
                 target = request.full_path.rstrip("?")

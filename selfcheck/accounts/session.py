@@ -93,6 +93,7 @@ def current_staff() -> StaffUser | None:
     if isinstance(staff_id, int):
         if _expired(now):
             g.staff_session_expired = True
+            g.staff_expired_id = staff_id  # whose form a later check may keep (keep_post)
             sign_out()
         else:
             found = get_session().get(StaffUser, staff_id)

@@ -32,8 +32,9 @@ from selfcheck.evaluation.view_support import (
     k_threshold,
     render_scope_error,
 )
-from selfcheck.platform import job_views, jobs
+from selfcheck.platform import jobs
 from selfcheck.platform.db import get_session
+from selfcheck.site import job_views
 
 blueprint = Blueprint("exports", __name__, url_prefix="/evaluate/exports")
 

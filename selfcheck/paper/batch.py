@@ -115,13 +115,12 @@ def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Pr
         progress.step(1 + count)
         # The codes, with their audit event, in the job's transaction (committed with "done").
         changes = {"count": count, "form": form.value, "language": locale, "channel": "paper"}
-        audit.record(session, user, "create", "beneficiary", None, structure_id, changes)
-        session.add_all(Beneficiary(code=code, structure_id=structure_id) for code in drawn)
         try:
-            session.flush()
+            with session.begin_nested():  # a savepoint: a collision undoes only these rows
+                audit.record(session, user, "create", "beneficiary", None, structure_id, changes)
+                session.add_all(Beneficiary(code=code, structure_id=structure_id) for code in drawn)
             return
         except IntegrityError:  # a code taken meanwhile by another batch: draw again
-            session.rollback()
             progress.discard()
     raise jobs.JobFailed(jobs.JobError.FAILED)
 

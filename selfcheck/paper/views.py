@@ -29,11 +29,12 @@ from selfcheck.journey.views import SESSION_PERSON, SESSION_WORDING
 from selfcheck.paper import batch
 from selfcheck.paper import operations as paper
 from selfcheck.paper.forms import BLANK, PrintForm
-from selfcheck.platform import codes, job_views, jobs, security
+from selfcheck.platform import codes, jobs, security
 from selfcheck.platform.db import get_session
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Wording
+from selfcheck.site import job_views
 
 blueprint = Blueprint("printing", __name__)
 
@@ -290,3 +291,24 @@ def _summary_response(person: Beneficiary, result: summary.Summary, language: st
 
 def _filename(stem: str, large: bool) -> str:
     return stem + (LARGE_SUFFIX if large else "") + ".pdf"
+
+
+@blueprint.get("/staff/team/poster.pdf")
+@requires(Permission.MANAGE_STRUCTURE)
+def poster() -> HttpResponse:
+    """The structure's start-link poster (A4, QR code, short instructions in its languages)."""
+    from selfcheck.accounts.admin_views import team_structure
+    from selfcheck.paper import poster as posters
+
+    structure = team_structure(_user())
+    if structure is None:
+        return redirect(url_for("admin.structures"))
+    large = request.args.get("large") == "1"
+    link = url_for("journey.start", slug=structure.slug, _external=True)
+    content = posters.render(current_app, structure, link, large=large)
+    response = HttpResponse(content, mimetype="application/pdf")
+    suffix = "-gros-caracteres" if large else ""
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="affiche-{structure.slug}{suffix}.pdf"'
+    )
+    return response

@@ -106,8 +106,8 @@ def refund(
     now: datetime,
 ) -> None:
     """Take back one attempt counted by `hit` at `now` (a reserved attempt that turned out
-    not to count, such as a valid code). Committed at once."""
-    session.execute(
+    not to count, such as a valid code). In a short transaction of its own, as `hit`."""
+    statement = (
         update(RateLimitHit)
         .where(
             RateLimitHit.key == key_for(secret, limit, subject),
@@ -116,7 +116,8 @@ def refund(
         )
         .values(count=RateLimitHit.count - 1)
     )
-    session.commit()
+    with Session(session.get_bind()) as own, own.begin():
+        own.execute(statement)
 
 
 def peek(

@@ -372,6 +372,8 @@ def _text_pairs(raw: Mapping[str, Any]) -> Iterable[TextPair]:
                     where = _where(raw, path) + f" {key}"
                     yield TextPair(where, node[key], node.get(key + EASY_SUFFIX))
             for key, value in node.items():
+                if key == "quasi_identifier":  # group labels are for evaluators, not read here
+                    continue
                 yield from walk(value, [*path, key])
         elif isinstance(node, list):
             for index, child in enumerate(node):

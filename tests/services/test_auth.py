@@ -32,11 +32,13 @@ def new_user(
     email: str = "nadia@example.org",
     password: str = PASSWORD,
 ) -> StaffUser:
-    return auth.create_user(
+    user = auth.create_user(
         session,
         auth.NewUser(email, role, structure.id if structure is not None else None),
         password,
     )
+    session.commit()  # the test is the caller: operations never commit
+    return user
 
 
 # --- hashes ------------------------------------------------------------------------------

@@ -148,6 +148,7 @@ def test_guessing_from_many_addresses_is_slowed_never_refused(
     with app.extensions["selfcheck.platform.db"].session() as session:
         (person,) = journey.create_codes(session, structure, 1)
         real = person.code
+        session.commit()  # the test is the caller: operations never commit
     for n in range(4):
         assert from_address(app, f"192.0.2.{n}").enter_code(unknown_code(n)).status_code == 422
     assert slowed == []
@@ -199,6 +200,7 @@ def test_valid_codes_do_not_use_up_the_allowance(
     with app.extensions["selfcheck.platform.db"].session() as session:
         (person,) = journey.create_codes(session, structure, 1)
         real = person.code
+        session.commit()  # the test is the caller: operations never commit
     visitor = from_address(app, "203.0.113.10")
     for _ in range(5):
         assert visitor.enter_code(real).status_code == 302
