@@ -188,17 +188,20 @@ class PageFormFactory:
     """Builds (once) and caches the WTForms class of each set of variables shown on a page."""
 
     def __init__(self) -> None:
-        self._classes: dict[tuple[str, ...], type[Form]] = {}
+        # Keyed by the items' identities, not only their codes: two definitions (a new version
+        # loaded beside the old one) may give the same code other options. The entry keeps the
+        # items alive, so an id cannot be reused while it is cached.
+        self._classes: dict[tuple[tuple[str, int], ...], tuple[object, type[Form]]] = {}
 
     def form_class(self, variables: Iterable[Variable]) -> type[Form]:
         variables = tuple(variables)
-        key = tuple(variable.code for variable in variables)
-        cls = self._classes.get(key)
-        if cls is None:
+        key = tuple((variable.code, id(variable.item)) for variable in variables)
+        found = self._classes.get(key)
+        if found is None:
             attrs = {v.code: FIELD_FACTORIES[type(v.item.type)](v.item) for v in variables}
-            cls = type("PageForm", (Form,), attrs)
-            self._classes[key] = cls
-        return cls
+            found = (tuple(v.item for v in variables), type("PageForm", (Form,), attrs))
+            self._classes[key] = found
+        return found[1]
 
     def validate(
         self, variables: Iterable[Variable], formdata: MultiDict[str, str]

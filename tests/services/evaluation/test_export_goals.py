@@ -75,6 +75,7 @@ def three_structures(db: Session, definition: Definition, people: int) -> None:
 
 
 def evaluator(db: Session, database: Database, name: str) -> StaffUser:
+    db.commit()  # end this session's read: add_staff writes through another connection
     account = add_staff(database, Role.PLATFORM_ADMIN, email=f"{name}@example.org")
     user = db.get(StaffUser, account.id)
     assert user is not None
