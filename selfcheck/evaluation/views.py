@@ -9,7 +9,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from selfcheck.accounts.permissions import Permission, requires
-from selfcheck.evaluation import charts
+from selfcheck.evaluation import charts, headline_views
 from selfcheck.evaluation.dashboard import (
     TABLE_KEYS,
     Dashboard,
@@ -35,6 +35,7 @@ from selfcheck.platform.models import ExportLog
 
 blueprint = Blueprint("evaluator", __name__, url_prefix="/evaluate")
 TEMPLATE = "evaluator/dashboard.html"
+OVERVIEW_TEMPLATE = "evaluator/overview.html"  # the first page: headline figures, contents
 CACHE_KEY = "selfcheck.dashboard_cache"
 UNKNOWN_TABLE = _l("Ce tableau n'existe pas. Choisissez un tableau depuis le tableau de bord.")
 
@@ -63,12 +64,13 @@ def dashboard() -> str | tuple[str, int]:
     try:
         filters, board = _dashboard()
     except ScopeError as error:
-        return render_scope_error(TEMPLATE, error)
+        return render_scope_error(OVERVIEW_TEMPLATE, error, contents=headline_views.contents())
     return render_template(
-        TEMPLATE,
+        OVERVIEW_TEMPLATE,
         filters=filters,
         board=board,
         chart_of=lambda table: charts.bar_chart(table, k),
+        **headline_views.overview_context(filters),
         **filter_form_context(),
     )
 
@@ -106,3 +108,6 @@ def table_download(table: str) -> Response | tuple[str, int]:
             "Content-Disposition": f'attachment; filename="selfcheck-{table}.csv"',
         },
     )
+
+
+headline_views.register(blueprint)  # the other pages of the dashboard (issue 14)

@@ -212,12 +212,13 @@ def _role_problems(raw: dict[str, Any]) -> list[str]:
         options = item.get("options") or scales.get(item.get("scale", ""), {}).get("options", [])
         for option in options:
             for tag in option.get("tags", ()):
-                needed = TAG_ROLES[Tag(tag)]
-                if role != needed.value:
+                allowed = TAG_ROLES[Tag(tag)]
+                if role not in {needed.value for needed in allowed}:
+                    wanted = " or ".join(repr(needed.value) for needed in allowed)
                     place = "" if own else f" of scale {item['scale']}"
                     problems.append(
                         f"{where}: option {option['code']!r}{place} has tag {tag!r}, which "
-                        f"needs an item with role {needed.value!r}"
+                        f"needs an item with role {wanted}"
                     )
         if "quasi_identifier" in item:
             quasi.append(item["quasi_identifier"]["column"])

@@ -83,6 +83,9 @@ class Role(enum.StrEnum):
     PROGRESS_DOMAINS = "progress_domains"
     CHANGES = "changes"
     COMMENT = "comment"
+    # The task "switch the device on and off" (a headline of the reference survey: the share
+    # of people who could not do it before).
+    SWITCH_DEVICE = "switch_device"
 
 
 SHARED_ROLES = frozenset({Role.DEVICE_USE})
@@ -102,21 +105,29 @@ class Tag(enum.StrEnum):
     PROGRESS_NO = "progress_no"
     FEMININE = "feminine"  # the person is a woman: the summary's sentences agree with her
     MASCULINE = "masculine"
+    BELOW_BAC = "below_bac"  # a diploma below the baccalauréat, or none
+    DECLINED = "declined"  # "I'd rather not say": left out of the headline shares' base
+    YES = "yes"  # the "yes" answer of a yes/no question (internet at home, new things)
+    PROCEDURES = "procedures"  # the topic "administrative procedures online"
 
 
-# The role an item must have for its options to carry each tag (checked by the loader).
-TAG_ROLES: Mapping[Tag, Role] = {
-    Tag.SENIOR: Role.AGE,
-    Tag.SEEKING_INTEGRATION: Role.STATUS,
-    Tag.EMPLOYED: Role.STATUS,
-    Tag.REFERRED_BY_SERVICE: Role.PRESCRIBER,
-    Tag.EASE_LOW: Role.COMFORT,
-    Tag.EASE_FAIR: Role.COMFORT,
-    Tag.EASE_HIGH: Role.COMFORT,
-    Tag.PROGRESS_YES: Role.PROGRESS,
-    Tag.PROGRESS_NO: Role.PROGRESS,
-    Tag.FEMININE: Role.GENDER,
-    Tag.MASCULINE: Role.GENDER,
+# The roles an item may have for its options to carry each tag (checked by the loader).
+TAG_ROLES: Mapping[Tag, tuple[Role, ...]] = {
+    Tag.SENIOR: (Role.AGE,),
+    Tag.SEEKING_INTEGRATION: (Role.STATUS,),
+    Tag.EMPLOYED: (Role.STATUS,),
+    Tag.REFERRED_BY_SERVICE: (Role.PRESCRIBER,),
+    Tag.EASE_LOW: (Role.COMFORT,),
+    Tag.EASE_FAIR: (Role.COMFORT,),
+    Tag.EASE_HIGH: (Role.COMFORT,),
+    Tag.PROGRESS_YES: (Role.PROGRESS,),
+    Tag.PROGRESS_NO: (Role.PROGRESS,),
+    Tag.FEMININE: (Role.GENDER,),
+    Tag.MASCULINE: (Role.GENDER,),
+    Tag.BELOW_BAC: (Role.DIPLOMA,),
+    Tag.DECLINED: (Role.GENDER, Role.DIPLOMA),
+    Tag.YES: (Role.INTERNET_HOME, Role.NEW_THINGS),
+    Tag.PROCEDURES: (Role.TOPICS,),
 }
 
 

@@ -1,0 +1,216 @@
+"""The dashboard's pages (issue 14): headline figures, one page per part, the task table, the
+paired change with its uncertainty, and the CSV of each of their tables.
+
+Registered on the evaluator blueprint by `register` (views.py). Each part of the dashboard is
+its own page (`/evaluate/people`, `/evaluate/path`, ...), so no page is much longer than a few
+screens; every page shows the filter form and the contents list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from flask import Blueprint, Response, current_app, render_template
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+
+from selfcheck.accounts.permissions import Permission, requires
+from selfcheck.evaluation import charts, headline, paired, tasks_table
+from selfcheck.evaluation.dashboard import Dashboard, DashboardCache, build_dashboard
+from selfcheck.evaluation.scope import (
+    EvaluationFilters,
+    ScopeError,
+    require_at_least_k,
+    require_complement_at_least_k,
+)
+from selfcheck.evaluation.view_support import (
+    current_filters,
+    evaluator,
+    filter_form_context,
+    k_threshold,
+    render_scope_error,
+)
+from selfcheck.platform.db import get_session
+from selfcheck.platform.models import ExportLog
+from selfcheck.questionnaire.model import Definition
+
+CACHE_KEY = "selfcheck.dashboard_cache"  # the same cache as views.py
+# The dashboard's parts, each on its own page: (URL and endpoint suffix, section key).
+PARTS: tuple[tuple[str, str], ...] = (
+    ("people", "profile"),
+    ("path", "path"),
+    ("evolution", "evolution"),
+    ("profiles", "typology"),
+    ("quality", "quality"),
+)
+PART_TEMPLATE = "evaluator/part.html"
+TASKS_TEMPLATE = "evaluator/tasks.html"
+CHANGE_TEMPLATE = "evaluator/change.html"
+FIGURES = ("headline", "tasks_pairs", "tasks_retro", "change_pairs", "change_retro")
+METHOD_NAMES = {
+    "wilcoxon_exact": _l("Wilcoxon, exact"),
+    "wilcoxon_asymptotic": _l("Wilcoxon"),
+    "mcnemar_exact": _l("McNemar, exact"),
+    "mcnemar_asymptotic": _l("McNemar"),
+}
+UNKNOWN_FIGURE = _l("Ce tableau n'existe pas. Choisissez un tableau depuis le tableau de bord.")
+
+
+def _definition() -> Definition:
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    return definition
+
+
+def checked_filters() -> EvaluationFilters:
+    """This request's filters, with at least k people in it and in its complement."""
+    filters = current_filters()
+    session = get_session()
+    require_complement_at_least_k(session, evaluator(), filters, k_threshold())
+    require_at_least_k(session, filters, k_threshold())
+    return filters
+
+
+def board_of(filters: EvaluationFilters) -> Dashboard:
+    cache = current_app.extensions.setdefault(CACHE_KEY, DashboardCache())
+    return build_dashboard(
+        get_session(),
+        _definition(),
+        filters,
+        k_threshold(),
+        cache=cache,
+        language=str(get_locale()),
+    )
+
+
+def contents() -> tuple[tuple[str, object], ...]:
+    """The dashboard's pages in reading order: (endpoint, title)."""
+    from selfcheck.evaluation.dashboard import SECTIONS
+
+    titles = {key: title for key, title, _intro in SECTIONS}
+    return (
+        ("evaluator.dashboard", _l("L'essentiel")),
+        *((f"evaluator.part_{slug}", titles[section]) for slug, section in PARTS),
+        ("evaluator.tasks", _l("Les tâches, avant et après")),
+        ("evaluator.change", _l("Évolution et incertitude")),
+    )
+
+
+def overview_context(filters: EvaluationFilters) -> dict[str, object]:
+    """What the dashboard's first page adds: the headline figures."""
+    k = k_threshold()
+    changes, _pairs, _retro = paired.changes(get_session(), _definition(), filters, k)
+    return {
+        "headline": headline.build_headline(get_session(), _definition(), filters, k, changes),
+        "contents": contents(),
+    }
+
+
+def _part_view(slug: str, section: str) -> Callable[[], str | tuple[str, int]]:
+    def view() -> str | tuple[str, int]:
+        k = k_threshold()
+        try:
+            filters = checked_filters()
+            board = board_of(filters)
+        except ScopeError as error:
+            return render_scope_error(PART_TEMPLATE, error, contents=contents())
+        found = next((s for s in board.sections if s.key == section), None)
+        return render_template(
+            PART_TEMPLATE,
+            filters=filters,
+            board=board,
+            section=found,
+            contents=contents(),
+            chart_of=lambda table: charts.bar_chart(table, k),
+            **filter_form_context(),
+        )
+
+    view.__name__ = f"part_{slug}"
+    return view
+
+
+def tasks() -> str | tuple[str, int]:
+    k = k_threshold()
+    try:
+        filters = checked_filters()
+    except ScopeError as error:
+        return render_scope_error(TASKS_TEMPLATE, error, contents=contents())
+    _changes, pairs, retro = paired.changes(get_session(), _definition(), filters, k)
+    return render_template(
+        TASKS_TEMPLATE,
+        filters=filters,
+        tables=tasks_table.task_tables(_definition(), pairs, retro, k),
+        k=k,
+        contents=contents(),
+        **filter_form_context(),
+    )
+
+
+def change() -> str | tuple[str, int]:
+    k = k_threshold()
+    try:
+        filters = checked_filters()
+    except ScopeError as error:
+        return render_scope_error(CHANGE_TEMPLATE, error, contents=contents())
+    changes, _pairs, _retro = paired.changes(get_session(), _definition(), filters, k)
+    return render_template(
+        CHANGE_TEMPLATE,
+        filters=filters,
+        changes=changes,
+        k=k,
+        cover=paired.ROUNDING_COVER * k,
+        method_names=METHOD_NAMES,
+        contents=contents(),
+        **filter_form_context(),
+    )
+
+
+def figure_download(figure: str) -> Response | tuple[str, int]:
+    """One of the new tables as CSV (the same protected cells as on screen), logged."""
+    k = k_threshold()
+    if figure not in FIGURES:
+        return render_scope_error(
+            CHANGE_TEMPLATE, ScopeError(UNKNOWN_FIGURE, 404), contents=contents()
+        )
+    try:
+        filters = checked_filters()
+    except ScopeError as error:
+        return render_scope_error(CHANGE_TEMPLATE, error, contents=contents())
+    session = get_session()
+    definition = _definition()
+    changes, pairs, retro = paired.changes(session, definition, filters, k)
+    if figure == "headline":
+        found = headline.build_headline(session, definition, filters, k, changes)
+        body, rows = headline.headline_csv(found), len(found.figures)
+    elif figure.startswith("tasks_"):
+        by_key = {t.key: t for t in tasks_table.task_tables(definition, pairs, retro, k)}
+        body, rows = tasks_table.task_csv(by_key[figure]), len(by_key[figure].rows)
+    else:
+        chosen = changes.pairs if figure == "change_pairs" else changes.retro
+        body, rows = paired.changes_csv(chosen, k), len(chosen)
+    session.add(
+        ExportLog(
+            user_id=evaluator().id,
+            kind="table",
+            filters=json.dumps(filters.as_dict()),
+            row_count=rows,
+            k=k,
+            report=json.dumps({"table": figure}),
+        )
+    )
+    session.commit()
+    return Response(
+        "\ufeff" + body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="selfcheck-{figure}.csv"'},
+    )
+
+
+def register(blueprint: Blueprint) -> None:
+    """Add the dashboard's pages to the evaluator blueprint."""
+    guard = requires(Permission.EVALUATE)
+    for slug, section in PARTS:
+        blueprint.add_url_rule(f"/{slug}", f"part_{slug}", guard(_part_view(slug, section)))
+    blueprint.add_url_rule("/tasks", "tasks", guard(tasks))
+    blueprint.add_url_rule("/change", "change", guard(change))
+    blueprint.add_url_rule("/figures/<figure>.csv", "figure_download", guard(figure_download))

@@ -1,0 +1,497 @@
+"""Before and after of the same people: answer matrices in SQL, paired change with uncertainty.
+
+Two sources of "before", never mixed (docs/evaluation.md):
+- **pairs**: a submitted 'after' in scope and the same person's submitted 'before' (the 'after'
+  dates the pair, as in `indicators.evolution`);
+- **retrospective**: a retrospective form in scope, "before" being its `_PRE` answers. These
+  measure *perceived* change, said in one go, and are shown apart.
+
+`matrices` reads, in two SQL queries per source, the number of people for each (answer before,
+answer after) of the comfort item and of every task, and, per competence type, of each (sum of
+rungs before, sum of rungs after) over the tasks of that type the person placed on the ladder
+both times. `changes` turns them into `statistics` results (Tango interval, McNemar or
+Wilcoxon), computed only for groups of at least k people, with a sentence in plain words in
+which no count under k appears.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import format_decimal, gettext, ngettext
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Select, and_, case, func, literal, select
+from sqlalchemy.orm import Session, aliased
+
+from selfcheck.evaluation import statistics
+from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
+from selfcheck.platform.models import Answer, Response, Status
+from selfcheck.questionnaire.model import PRE_SUFFIX, Definition, FormKind, Item, Role, Tag
+
+ALONE_RANK = 3  # "on my own" and above on the autonomy ladder (as indicators.ALONE_RANK)
+EASE_TAGS = frozenset({Tag.EASE_FAIR, Tag.EASE_HIGH})  # "rather" or "very" at ease
+
+# (value before, value after) -> people
+ValueMatrix = Mapping[tuple[str, str], int]
+# (rank before, rank after) -> people
+RankMatrix = Mapping[tuple[int, int], int]
+
+
+@dataclass(frozen=True)
+class Matrices:
+    by_item: Mapping[str, ValueMatrix]  # item code -> its before x after answers
+    by_competence: Mapping[str, RankMatrix]  # competence type -> sums of rungs before x after
+
+
+def _source(filters: EvaluationFilters, kind: FormKind) -> tuple[Any, str]:
+    """(person, then_id, now_id) of the pairs (kind AFTER) or retrospective forms (RETRO)."""
+    now_scope = (
+        select(Response.id, Response.beneficiary_id)
+        .where(*response_conditions(filters), Response.form == kind.value)
+        .subquery()
+    )
+    if kind is FormKind.AFTER:
+        before = aliased(Response)
+        source = (
+            select(
+                now_scope.c.beneficiary_id.label("person"),
+                before.id.label("then_id"),
+                now_scope.c.id.label("now_id"),
+            )
+            .join(
+                before,
+                and_(
+                    before.beneficiary_id == now_scope.c.beneficiary_id,
+                    before.form == FormKind.BEFORE.value,
+                    before.status == Status.SUBMITTED.value,
+                ),
+            )
+            .subquery()
+        )
+        return source, ""
+    source = select(
+        now_scope.c.beneficiary_id.label("person"),
+        now_scope.c.id.label("then_id"),
+        now_scope.c.id.label("now_id"),
+    ).subquery()
+    return source, PRE_SUFFIX
+
+
+def _ladder_ranks(tasks: tuple[Item, ...]) -> dict[str, int]:
+    return {o.code: o.rank for o in tasks[0].options if o.rank is not None} if tasks else {}
+
+
+def matrices(
+    db: Session, definition: Definition, filters: EvaluationFilters, kind: FormKind
+) -> Matrices:
+    """The before x after matrices of the comfort item and the tasks (two queries)."""
+    source, suffix = _source(filters, kind)
+    then_answer, now_answer = aliased(Answer), aliased(Answer)
+    joined: Select[Any] = (
+        select(source.c.person)
+        .join(then_answer, then_answer.response_id == source.c.then_id)
+        .join(
+            now_answer,
+            and_(
+                now_answer.response_id == source.c.now_id,
+                then_answer.variable == now_answer.variable + suffix,
+            ),
+        )
+    )
+    tasks = definition.task_items()
+    comfort = definition.item_with_role(Role.COMFORT)
+    items = [*tasks, *([comfort] if comfort is not None else [])]
+    codes = [item.code for item in items]
+    by_item: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+    if codes:
+        rows = db.execute(
+            joined.with_only_columns(
+                now_answer.variable, then_answer.value, now_answer.value, func.count()
+            )
+            .where(
+                now_answer.variable.in_(codes),
+                then_answer.variable.in_([code + suffix for code in codes]),
+            )
+            .group_by(now_answer.variable, then_answer.value, now_answer.value)
+        )
+        for code, then_value, now_value, number in rows:
+            by_item[str(code)][(str(then_value), str(now_value))] = int(number)
+    by_competence: dict[str, dict[tuple[int, int], int]] = defaultdict(dict)
+    ladder = _ladder_ranks(tasks)
+    if tasks and ladder:
+        competence = case(
+            *((now_answer.variable == item.code, literal(item.competence)) for item in tasks),
+            else_=None,
+        )
+        then_rank = case(
+            *((then_answer.value == code, literal(rank)) for code, rank in ladder.items()),
+            else_=None,
+        )
+        now_rank = case(
+            *((now_answer.value == code, literal(rank)) for code, rank in ladder.items()),
+            else_=None,
+        )
+        per_person = (
+            joined.with_only_columns(
+                source.c.person,
+                competence.label("competence"),
+                func.sum(then_rank).label("then_sum"),
+                func.sum(now_rank).label("now_sum"),
+            )
+            .where(
+                now_answer.variable.in_([item.code for item in tasks]),
+                then_answer.variable.in_([item.code + suffix for item in tasks]),
+                then_answer.value.in_(list(ladder)),
+                now_answer.value.in_(list(ladder)),
+            )
+            .group_by(source.c.person, competence)
+            .subquery()
+        )
+        rows = db.execute(
+            select(
+                per_person.c.competence,
+                per_person.c.then_sum,
+                per_person.c.now_sum,
+                func.count(),
+            ).group_by(per_person.c.competence, per_person.c.then_sum, per_person.c.now_sum)
+        )
+        for code, then_sum, now_sum, number in rows:
+            if code is not None:
+                by_competence[str(code)][(int(then_sum), int(now_sum))] = int(number)
+    return Matrices(
+        {code: dict(matrix) for code, matrix in by_item.items()},
+        {code: dict(matrix) for code, matrix in by_competence.items()},
+    )
+
+
+def ranked(matrix: ValueMatrix, item: Item) -> dict[tuple[int, int], int]:
+    """The matrix on the item's ranks, without "does not concern me" nor missing answers."""
+    ranks = {o.code: o.rank for o in item.options if o.rank is not None}
+    found: dict[tuple[int, int], int] = defaultdict(int)
+    for (then_value, now_value), number in matrix.items():
+        if then_value in ranks and now_value in ranks:
+            found[(ranks[then_value], ranks[now_value])] += number
+    return dict(found)
+
+
+def yes_no(ranks: RankMatrix, yes: frozenset[int]) -> dict[str, int]:
+    """A ranked matrix cut into yes/no before and after (the four cells of McNemar's table)."""
+    cells = {"both_yes": 0, "yes_to_no": 0, "no_to_yes": 0, "both_no": 0}
+    for (then_rank, now_rank), number in ranks.items():
+        key = {
+            (True, True): "both_yes",
+            (True, False): "yes_to_no",
+            (False, True): "no_to_yes",
+            (False, False): "both_no",
+        }[(then_rank in yes, now_rank in yes)]
+        cells[key] += number
+    return cells
+
+
+# --- change figures ---------------------------------------------------------------------------
+
+
+Result = statistics.LadderChange | statistics.PairedShareChange | statistics.TooFew
+
+
+@dataclass(frozen=True)
+class Change:
+    """One paired figure: the statistics result and its sentence (counts under k left out)."""
+
+    key: str
+    group: str  # "headline" or "competence"
+    title: object
+    result: Result
+    sentence: str
+    note: object | None = None
+
+    @property
+    def computed(self) -> bool:
+        return not isinstance(self.result, statistics.TooFew)
+
+
+@dataclass(frozen=True)
+class Changes:
+    pairs: tuple[Change, ...]
+    retro: tuple[Change, ...]
+    k: int
+
+
+# A figure with a count from 1 to k - 1 is published only over at least this many times k
+# people: its shares are rounded to whole points, so over 100 k people a rounded share leaves
+# the small count uncertain by k / 2 either way; under it, the figure is not computed at all.
+ROUNDING_COVER = 100
+
+
+def shown_counts(counts: Mapping[str, int], k: int) -> dict[str, str] | None:
+    """Counts that add up to n, as shown: "moins de k" for 1 to k - 1, and, when exactly one is
+    hidden, the smallest other non-zero one "masqué" too (it would be n minus the others).
+
+    None when some count is small and n is under ROUNDING_COVER * k: the rounded shares would
+    still give it away, so the whole figure is withheld.
+    """
+    n = sum(counts.values())
+    small = [key for key, value in counts.items() if 0 < value < k]
+    if small and n < ROUNDING_COVER * k:
+        return None
+    shown = {key: str(format_decimal(value)) for key, value in counts.items()}
+    for key in small:
+        shown[key] = gettext("moins de %(k)s", k=format_decimal(k))
+    if len(small) == 1:
+        others = [(value, key) for key, value in counts.items() if key not in small and value]
+        if others:
+            shown[min(others)[1]] = gettext("masqué")
+    return shown
+
+
+def _points(value: float) -> str:
+    rounded = round(100 * value)
+    sign = "+" if rounded > 0 else "\u2212" if rounded < 0 else ""
+    return sign + str(format_decimal(abs(rounded)))
+
+
+def _percent(value: float) -> str:
+    return str(format_decimal(round(100 * value)))
+
+
+def _chance(p_value: float | None) -> str:
+    if p_value is None:
+        return str(gettext("Personne n'a changé : il n'y a pas d'écart à tester."))
+    if p_value < statistics.SIGNIFICANCE:
+        return str(gettext("Un tel écart a peu de chances d'être dû au hasard."))
+    return str(gettext("Cet écart peut être dû au hasard."))
+
+
+def _too_few(k: int) -> str:
+    return str(
+        gettext(
+            "Trop peu de personnes (moins de %(k)s) pour donner ce résultat sans risquer de les "
+            "reconnaître.",
+            k=format_decimal(k),
+        )
+    )
+
+
+def ladder_sentence(result: Result, k: int) -> str:
+    if not isinstance(result, statistics.LadderChange):
+        return _too_few(k)
+    shown = shown_counts({"up": result.up, "same": result.same, "down": result.down}, k)
+    if shown is None:
+        return _too_few(k)
+    moves = ngettext(
+        "Parmi %(count)s personne : %(up)s en progrès, %(same)s au même niveau, %(down)s en recul.",
+        "Parmi %(count)s personnes : %(up)s en progrès, %(same)s au même niveau, %(down)s en "
+        "recul.",
+        result.n,
+        count=format_decimal(result.n),
+        up=shown["up"],
+        same=shown["same"],
+        down=shown["down"],
+    )
+    net = gettext(
+        "Écart entre progrès et reculs : %(diff)s points sur 100 personnes (entre %(low)s et "
+        "%(high)s compte tenu de la taille du groupe).",
+        diff=_points(result.estimate),
+        low=_points(result.low),
+        high=_points(result.high),
+    )
+    return " ".join((moves, net, _chance(result.p_value)))
+
+
+def share_change_sentence(result: Result, k: int, what: str) -> str:
+    """`what`: who the "yes" people are, translated ("se sentent à l'aise")."""
+    if not isinstance(result, statistics.PairedShareChange):
+        return _too_few(k)
+    shown = shown_counts(
+        {
+            "both_yes": result.both_yes,
+            "gained": result.no_to_yes,
+            "lost": result.yes_to_no,
+            "both_no": result.both_no,
+        },
+        k,
+    )
+    if shown is None:
+        return _too_few(k)
+    change = ngettext(
+        "Parmi %(count)s personne, la part de celles qui %(what)s passe de %(before)s\u00a0%% "
+        "à %(after)s\u00a0%%, soit %(diff)s points (entre %(low)s et %(high)s compte tenu de "
+        "la taille du groupe).",
+        "Parmi %(count)s personnes, la part de celles qui %(what)s passe de %(before)s\u00a0%% "
+        "à %(after)s\u00a0%%, soit %(diff)s points (entre %(low)s et %(high)s compte tenu de "
+        "la taille du groupe).",
+        result.n,
+        count=format_decimal(result.n),
+        what=what,
+        before=_percent(result.before),
+        after=_percent(result.after),
+        diff=_points(result.estimate),
+        low=_points(result.low),
+        high=_points(result.high),
+    )
+    moves = gettext(
+        "%(gained)s de non à oui, %(lost)s de oui à non.",
+        gained=shown["gained"],
+        lost=shown["lost"],
+    )
+    return " ".join((change, moves, _chance(result.p_value)))
+
+
+def _any_small(values: tuple[int, ...], k: int) -> bool:
+    return any(0 < value < k for value in values)
+
+
+def withheld(result: Result, k: int) -> Result:
+    """The result, or TooFew when a count under k would show through its rounded shares
+    (fewer than ROUNDING_COVER * k people; see shown_counts)."""
+    if isinstance(result, statistics.LadderChange):
+        small = _any_small((result.up, result.same, result.down), k)
+    elif isinstance(result, statistics.PairedShareChange):
+        before = result.both_yes + result.yes_to_no
+        after = result.both_yes + result.no_to_yes
+        small = _any_small(
+            (
+                result.both_yes,
+                result.yes_to_no,
+                result.no_to_yes,
+                result.both_no,
+                before,
+                result.n - before,
+                after,
+                result.n - after,
+            ),
+            k,
+        )
+    else:
+        return result
+    return statistics.TooFew(k) if small and result.n < ROUNDING_COVER * k else result
+
+
+def _changes(definition: Definition, found: Matrices, k: int) -> tuple[Change, ...]:
+    out: list[Change] = []
+    comfort = definition.item_with_role(Role.COMFORT)
+    if comfort is not None:
+        ranks = ranked(found.by_item.get(comfort.code, {}), comfort)
+        ladder = withheld(statistics.ladder_change(ranks, k=k), k)
+        out.append(
+            Change(
+                "comfort",
+                "headline",
+                _l("Aisance avec le numérique (quatre niveaux)"),
+                ladder,
+                ladder_sentence(ladder, k),
+            )
+        )
+        at_ease = frozenset(
+            o.rank for o in comfort.options if o.rank is not None and o.tags & EASE_TAGS
+        )
+        share = withheld(statistics.paired_share_change(**yes_no(ranks, at_ease), k=k), k)
+        out.append(
+            Change(
+                "at_ease",
+                "headline",
+                _l("À l'aise avec le numérique (plutôt ou très)"),
+                share,
+                share_change_sentence(share, k, gettext("se sentent à l'aise")),
+            )
+        )
+    switch = definition.item_with_role(Role.SWITCH_DEVICE)
+    if switch is not None:
+        ranks = ranked(found.by_item.get(switch.code, {}), switch)
+        alone = frozenset(o.rank for o in switch.options if o.rank and o.rank >= ALONE_RANK)
+        share = withheld(statistics.paired_share_change(**yes_no(ranks, alone), k=k), k)
+        out.append(
+            Change(
+                "switch_device",
+                "headline",
+                _l("Allume et éteint son appareil seul·e"),
+                share,
+                share_change_sentence(
+                    share, k, gettext("allument et éteignent leur appareil seules")
+                ),
+            )
+        )
+    for code, option in definition.competences.items():
+        ladder = withheld(statistics.ladder_change(found.by_competence.get(code, {}), k=k), k)
+        out.append(
+            Change(
+                f"competence_{code}",
+                "competence",
+                gettext(option.label),
+                ladder,
+                ladder_sentence(ladder, k),
+            )
+        )
+    return tuple(out)
+
+
+def changes(
+    db: Session, definition: Definition, filters: EvaluationFilters, k: int
+) -> tuple[Changes, Matrices, Matrices]:
+    """The paired figures of pairs and of retrospective forms, and the matrices they read."""
+    pairs = matrices(db, definition, filters, FormKind.AFTER)
+    retro = matrices(db, definition, filters, FormKind.RETRO)
+    return (
+        Changes(_changes(definition, pairs, k), _changes(definition, retro, k), k),
+        pairs,
+        retro,
+    )
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def _cell(value: float | None, scale: float = 100) -> str:
+    return "" if value is None else f"{scale * value:.1f}"
+
+
+def changes_csv(changes: Sequence[Change], k: int) -> str:
+    """The paired figures as CSV: n, estimate and interval in points, p-value, method; empty
+    where the figure is withheld (fewer than k people, or a count under k showing through)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        [
+            gettext("code"),
+            gettext("Indicateur"),
+            gettext("Base (effectif)"),
+            gettext("Avant (%)"),
+            gettext("Après (%)"),
+            gettext("Écart (points)"),
+            gettext("IC 95 % bas"),
+            gettext("IC 95 % haut"),
+            gettext("p"),
+            gettext("Méthode"),
+            gettext("En clair"),
+        ]
+    )
+    for change in changes:
+        result = change.result
+        if isinstance(result, statistics.TooFew):
+            empty = [""] * 7
+            writer.writerow([change.key, str(change.title), f"< {k}", *empty, change.sentence])
+            continue
+        before = after = None
+        if isinstance(result, statistics.PairedShareChange):
+            before, after = result.before, result.after
+        writer.writerow(
+            [
+                change.key,
+                str(change.title),
+                str(result.n),
+                _cell(before),
+                _cell(after),
+                _cell(result.estimate),
+                _cell(result.low),
+                _cell(result.high),
+                "" if result.p_value is None else f"{result.p_value:.4f}",
+                f"{result.method.value} / {result.interval_method.value}",
+                change.sentence,
+            ]
+        )
+    return out.getvalue()
