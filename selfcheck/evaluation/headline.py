@@ -57,6 +57,7 @@ class Spec:
     reference: str | None = None  # key in references.yaml `figures`
     comparable: bool = False  # the reference's definition matches ours
     note: object | None = None  # how we count, or why the reference is not shown
+    caveat: object | None = None  # where the survey's definition is unclear (sources list)
 
 
 SPECS: tuple[Spec, ...] = (
@@ -64,7 +65,7 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "pairs",
         _l("Parcours complets (départ et fin)"),
-        note=_l("Parmi les personnes qui ont rempli un questionnaire de départ."),
+        note=_l("Parmi celles qui ont rempli un questionnaire de départ."),
     ),
     Spec(
         "aged_60_plus",
@@ -81,9 +82,10 @@ SPECS: tuple[Spec, ...] = (
         _l("N'allumaient pas seules leur appareil avant"),
         "cannot_switch_device_on_off",
         True,
+        _l("« Pas encore » ou « avec de l'aide », au départ."),
         _l(
-            "Avant l'accompagnement : « je ne sais pas encore » ou « avec de l'aide ». "
-            "L'enquête ne dit pas si c'est avant ou au moment de répondre."
+            "L'enquête ne dit pas si c'est avant l'accompagnement ou au moment de répondre, "
+            "ni si « avec de l'aide » compte comme « ne maîtrise pas »."
         ),
     ),
     Spec(
@@ -91,14 +93,14 @@ SPECS: tuple[Spec, ...] = (
         _l("Démarches administratives parmi les sujets"),
         "procedures_among_topics",
         False,
-        _l("Pas comparable : l'enquête compte des accompagnements, ici ce sont des personnes."),
+        _l("L'enquête compte des accompagnements, pas des personnes."),
     ),
     Spec(
         "procedures_only_topic",
         _l("Démarches administratives, seul sujet"),
         "procedures_only_topic",
         False,
-        _l("Pas comparable : l'enquête compte des accompagnements, ici ce sont des personnes."),
+        _l("L'enquête compte des accompagnements, pas des personnes."),
     ),
     Spec("new_things", _l("Font des choses qu'elles ne savaient pas faire"), "new_tasks", True),
     Spec(
@@ -107,18 +109,19 @@ SPECS: tuple[Spec, ...] = (
         "feeling_of_progress",
         True,
         _l("« Oui, un peu » ou « oui, tout à fait »."),
+        _l("Les réponses proposées par l'enquête ne sont pas publiées."),
     ),
     Spec(
         "at_ease",
         _l("À l'aise avec le numérique, avant → maintenant"),
-        note=_l("Plutôt ou très à l'aise ; les mêmes personnes, au départ puis à la fin."),
+        note=_l("Plutôt ou très à l'aise ; mêmes personnes, départ puis fin."),
     ),
     Spec(
         "paper",
         _l("Ont répondu sur papier"),
         "paper_share",
         True,
-        _l("Personnes dont au moins un questionnaire est sur papier."),
+        _l("Au moins un questionnaire sur papier."),
     ),
 )
 
@@ -134,6 +137,7 @@ class Figure:
     interval: statistics.Share | statistics.TooFew | None
     reference: Reference | None  # shown only when the definitions match
     unshown_reference: Reference | None = None  # a reference whose definition differs
+    caveat: object | None = None
     change: paired.Result | None = None  # comfort before -> now (pairs)
 
     @property
@@ -322,6 +326,7 @@ def _share_figure(spec: Spec, found: tuple[int, int], k: int, references: Refere
         interval=None if hidden else statistics.share(count, base, k=k),
         reference=reference if spec.comparable else None,
         unshown_reference=None if spec.comparable else reference,
+        caveat=spec.caveat,
     )
 
 

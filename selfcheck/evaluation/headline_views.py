@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, render_template
 from flask_babel import get_locale
@@ -36,14 +37,33 @@ from selfcheck.platform.models import ExportLog
 from selfcheck.questionnaire.model import Definition
 
 CACHE_KEY = "selfcheck.dashboard_cache"  # the same cache as views.py
-# The dashboard's parts, each on its own page: (URL and endpoint suffix, section key).
+# The dashboard's parts, each on its own page: (URL and endpoint suffix, section key). The
+# sections "profile" and "evolution" are long: each is cut in two pages (PART_TABLES), whose
+# titles say which half they show (PART_TITLES).
 PARTS: tuple[tuple[str, str], ...] = (
     ("people", "profile"),
+    ("equipment", "profile"),
     ("path", "path"),
     ("evolution", "evolution"),
+    ("progress", "evolution"),
     ("profiles", "typology"),
     ("quality", "quality"),
 )
+PART_TABLES: dict[str, frozenset[str]] = {
+    "people": frozenset({"age", "gender", "diploma", "status", "area"}),
+    "equipment": frozenset({"internet_home", "devices", "device_use"}),
+    "evolution": frozenset({"comfort", "comfort_change", "competences"}),
+    "progress": frozenset(
+        {"new_things", "new_things_which", "progress_felt", "progress"}
+        | {"progress_domains", "changes"}
+    ),
+}
+PART_TITLES: dict[str, object] = {
+    "people": _l("Les personnes qui ont répondu"),
+    "equipment": _l("Leur équipement"),
+    "evolution": _l("Ce qui a changé : aisance et compétences"),
+    "progress": _l("Ce qui a changé : progrès ressentis"),
+}
 PART_TEMPLATE = "evaluator/part.html"
 TASKS_TEMPLATE = "evaluator/tasks.html"
 CHANGE_TEMPLATE = "evaluator/change.html"
@@ -90,7 +110,10 @@ def contents() -> tuple[tuple[str, object], ...]:
     titles = {key: title for key, title, _intro in SECTIONS}
     return (
         ("evaluator.dashboard", _l("L'essentiel")),
-        *((f"evaluator.part_{slug}", titles[section]) for slug, section in PARTS),
+        *(
+            (f"evaluator.part_{slug}", PART_TITLES.get(slug, titles[section]))
+            for slug, section in PARTS
+        ),
         ("evaluator.tasks", _l("Les tâches, avant et après")),
         ("evaluator.change", _l("Évolution et incertitude")),
     )
@@ -115,6 +138,13 @@ def _part_view(slug: str, section: str) -> Callable[[], str | tuple[str, int]]:
         except ScopeError as error:
             return render_scope_error(PART_TEMPLATE, error, contents=contents())
         found = next((s for s in board.sections if s.key == section), None)
+        if found is not None and slug in PART_TABLES:
+            wanted = PART_TABLES[slug]
+            found = replace(
+                found,
+                title=PART_TITLES[slug],
+                tables=tuple(t for t in found.tables if t.key in wanted),
+            )
         return render_template(
             PART_TEMPLATE,
             filters=filters,
@@ -158,7 +188,6 @@ def change() -> str | tuple[str, int]:
         filters=filters,
         changes=changes,
         k=k,
-        cover=paired.ROUNDING_COVER * k,
         method_names=METHOD_NAMES,
         contents=contents(),
         **filter_form_context(),

@@ -222,31 +222,22 @@ class Changes:
     k: int
 
 
-# A figure with a count from 1 to k - 1 is published only over at least this many times k
-# people: its shares are rounded to whole points, so over 100 k people a rounded share leaves
-# the small count uncertain by k / 2 either way; under it, the figure is not computed at all.
-ROUNDING_COVER = 100
+def _any_small(values: tuple[int, ...], k: int) -> bool:
+    return any(0 < value < k for value in values)
 
 
-def shown_counts(counts: Mapping[str, int], k: int) -> dict[str, str] | None:
-    """Counts that add up to n, as shown: "moins de k" for 1 to k - 1, and, when exactly one is
-    hidden, the smallest other non-zero one "masqué" too (it would be n minus the others).
-
-    None when some count is small and n is under ROUNDING_COVER * k: the rounded shares would
-    still give it away, so the whole figure is withheld.
-    """
-    n = sum(counts.values())
-    small = [key for key, value in counts.items() if 0 < value < k]
-    if small and n < ROUNDING_COVER * k:
-        return None
-    shown = {key: str(format_decimal(value)) for key, value in counts.items()}
-    for key in small:
-        shown[key] = gettext("moins de %(k)s", k=format_decimal(k))
-    if len(small) == 1:
-        others = [(value, key) for key, value in counts.items() if key not in small and value]
-        if others:
-            shown[min(others)[1]] = gettext("masqué")
-    return shown
+def _detail_withheld(n: int, k: int) -> str:
+    return str(
+        ngettext(
+            "Parmi %(count)s personne. Le détail des changements n'est pas donné : un des "
+            "groupes compte moins de %(k)s personnes.",
+            "Parmi %(count)s personnes. Le détail des changements n'est pas donné : un des "
+            "groupes compte moins de %(k)s personnes.",
+            n,
+            count=format_decimal(n),
+            k=format_decimal(k),
+        )
+    )
 
 
 def _points(value: float) -> str:
@@ -280,19 +271,20 @@ def _too_few(k: int) -> str:
 def ladder_sentence(result: Result, k: int) -> str:
     if not isinstance(result, statistics.LadderChange):
         return _too_few(k)
-    shown = shown_counts({"up": result.up, "same": result.same, "down": result.down}, k)
-    if shown is None:
-        return _too_few(k)
-    moves = ngettext(
-        "Parmi %(count)s personne : %(up)s en progrès, %(same)s au même niveau, %(down)s en recul.",
-        "Parmi %(count)s personnes : %(up)s en progrès, %(same)s au même niveau, %(down)s en "
-        "recul.",
-        result.n,
-        count=format_decimal(result.n),
-        up=shown["up"],
-        same=shown["same"],
-        down=shown["down"],
-    )
+    if _any_small((result.up, result.same, result.down), k):
+        moves = _detail_withheld(result.n, k)
+    else:
+        moves = ngettext(
+            "Parmi %(count)s personne : %(up)s en progrès, %(same)s au même niveau, %(down)s "
+            "en recul.",
+            "Parmi %(count)s personnes : %(up)s en progrès, %(same)s au même niveau, %(down)s "
+            "en recul.",
+            result.n,
+            count=format_decimal(result.n),
+            up=format_decimal(result.up),
+            same=format_decimal(result.same),
+            down=format_decimal(result.down),
+        )
     net = gettext(
         "Écart entre progrès et reculs : %(diff)s points sur 100 personnes (entre %(low)s et "
         "%(high)s compte tenu de la taille du groupe).",
@@ -306,17 +298,6 @@ def ladder_sentence(result: Result, k: int) -> str:
 def share_change_sentence(result: Result, k: int, what: str) -> str:
     """`what`: who the "yes" people are, translated ("se sentent à l'aise")."""
     if not isinstance(result, statistics.PairedShareChange):
-        return _too_few(k)
-    shown = shown_counts(
-        {
-            "both_yes": result.both_yes,
-            "gained": result.no_to_yes,
-            "lost": result.yes_to_no,
-            "both_no": result.both_no,
-        },
-        k,
-    )
-    if shown is None:
         return _too_few(k)
     change = ngettext(
         "Parmi %(count)s personne, la part de celles qui %(what)s passe de %(before)s\u00a0%% "
@@ -334,42 +315,32 @@ def share_change_sentence(result: Result, k: int, what: str) -> str:
         low=_points(result.low),
         high=_points(result.high),
     )
-    moves = gettext(
-        "%(gained)s de non à oui, %(lost)s de oui à non.",
-        gained=shown["gained"],
-        lost=shown["lost"],
-    )
+    cells = (result.both_yes, result.no_to_yes, result.yes_to_no, result.both_no)
+    if _any_small(cells, k):
+        moves = gettext(
+            "Le détail des changements n'est pas donné : un des groupes compte moins de "
+            "%(k)s personnes.",
+            k=format_decimal(k),
+        )
+    else:
+        moves = gettext(
+            "%(gained)s de non à oui, %(lost)s de oui à non.",
+            gained=format_decimal(result.no_to_yes),
+            lost=format_decimal(result.yes_to_no),
+        )
     return " ".join((change, moves, _chance(result.p_value)))
 
 
-def _any_small(values: tuple[int, ...], k: int) -> bool:
-    return any(0 < value < k for value in values)
-
-
 def withheld(result: Result, k: int) -> Result:
-    """The result, or TooFew when a count under k would show through its rounded shares
-    (fewer than ROUNDING_COVER * k people; see shown_counts)."""
-    if isinstance(result, statistics.LadderChange):
-        small = _any_small((result.up, result.same, result.down), k)
-    elif isinstance(result, statistics.PairedShareChange):
+    """A paired yes/no whose share before or after is a dashboard cell that would be hidden
+    (its count, or its complement, from 1 to k - 1) is not published (TooFew); a ladder is
+    published from k people on, its detailed counts only when none is under k (sentences)."""
+    if isinstance(result, statistics.PairedShareChange):
         before = result.both_yes + result.yes_to_no
         after = result.both_yes + result.no_to_yes
-        small = _any_small(
-            (
-                result.both_yes,
-                result.yes_to_no,
-                result.no_to_yes,
-                result.both_no,
-                before,
-                result.n - before,
-                after,
-                result.n - after,
-            ),
-            k,
-        )
-    else:
-        return result
-    return statistics.TooFew(k) if small and result.n < ROUNDING_COVER * k else result
+        if _any_small((before, result.n - before, after, result.n - after), k):
+            return statistics.TooFew(k)
+    return result
 
 
 def _changes(definition: Definition, found: Matrices, k: int) -> tuple[Change, ...]:

@@ -58,6 +58,7 @@ NOT_PAGES = {
     "jobs.retry": "POST only, redirects to the new job's page (tests/platform/test_jobs.py)",
     "health.healthz": "JSON for the load balancer: tests/views/test_health.py",
     "evaluator.table_download": "a CSV file: tests/views/test_dashboard.py",
+    "evaluator.figure_download": "a CSV file: tests/views/test_dashboard_pages.py",
     "printing.poster": "a PDF: tests/views/test_admin.py (text, A4, the QR code read back)",
 }
 ERROR_PAGES = "browser_test.error"  # test-only route: the error pages no request can reach

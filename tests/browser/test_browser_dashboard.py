@@ -1,6 +1,6 @@
 """axe-core on the evaluator dashboard, with data and in its error states, French and English.
 
-The dashboard's own world: a structure in department 13 with 30 people (answered through the
+The dashboard's own world: a structure in department 13 with 200 people (answered through the
 services, following the reference survey's marginals), and an evaluator granted only that
 department, so the other browser tests' people are never counted (nor changed).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -17,17 +18,18 @@ from sqlalchemy import select
 from selfcheck import demo
 from selfcheck.accounts import auth
 from selfcheck.accounts.structures import create_structure
+from selfcheck.evaluation.headline_views import PARTS
 from selfcheck.journey import operations as journey
 from selfcheck.platform.models import Role, StaffUser
 from selfcheck.questionnaire.model import FormKind
-from tests.browser.support import AxeAudit, ContextFactory, LiveServer
+from tests.browser.support import SCREENSHOTS_DIR, AxeAudit, ContextFactory, LiveServer
 
 pytestmark = pytest.mark.browser
 
 EVALUATOR = "evaluatrice-13@browser.invalid"
 PASSWORD = "une phrase assez longue pour le tableau de bord"
 SLUG = "eval-browser-13"
-PEOPLE = 30
+PEOPLE = 200
 
 
 def ensure_world(server: LiveServer) -> None:
@@ -82,10 +84,22 @@ def test_the_dashboard_is_accessible_with_data_and_errors(
     page = signed_in(new_context, lang)
     page.goto("/evaluate/")
     expect(page.locator("h1")).to_have_count(1)
-    charts = page.locator("svg.chart__svg[role=img]")
-    assert charts.count() >= 25
-    assert page.locator("table.table").count() == charts.count()
+    expect(page.locator("#table-headline")).to_be_visible()
     audit.check(page, "dashboard with data")
+    # Every part on its own page, each chart with its table; the task and change pages.
+    charts = 0
+    for slug, _section in PARTS:
+        page.goto(f"/evaluate/{slug}")
+        on_page = page.locator("svg.chart__svg[role=img]").count()
+        assert on_page >= 1 and page.locator("table.table").count() == on_page, slug
+        charts += on_page
+        audit.check(page, f"dashboard part {slug}")
+    assert charts >= 25
+    for path in ("/evaluate/tasks", "/evaluate/change"):
+        page.goto(path)
+        expect(page.locator("h1")).to_have_count(1)
+        audit.check(page, f"dashboard {path}")
+    page.goto("/evaluate/")
 
     # Filters through the form, with the keyboard-reachable submit button.
     page.locator("#filter-form").select_option("retro")
@@ -123,8 +137,40 @@ def test_the_dashboard_reflows_at_320_px(
     page.locator("#password").fill(PASSWORD)
     with page.expect_navigation():
         page.locator("main form button[type=submit]").click()
+    for path in PAGES:
+        page.goto(path)
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 1, path
+
+
+PAGES = ("/evaluate/", *(f"/evaluate/{slug}" for slug, _s in PARTS), "/evaluate/tasks")
+SCREEN = {"width": 1366, "height": 768}
+MAX_SCREENS = 6
+
+
+def test_each_dashboard_page_is_at_most_six_screens_and_the_headline_is_shot(
+    new_context: ContextFactory, live_server: LiveServer, tmp_path: Path
+) -> None:
+    """Issue 14: no page of the dashboard longer than about six screens of 1366 x 768; the
+    headline panel's picture for the README (docs/screenshots/, see test_browser_screenshots)."""
+    ensure_world(live_server)
+    page = new_context(viewport=SCREEN).new_page()
+    page.goto("/staff/login")
+    page.locator("#email").fill(EVALUATOR)
+    page.locator("#password").fill(PASSWORD)
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+    heights = {}
+    for path in (*PAGES, "/evaluate/change"):
+        page.goto(path)
+        heights[path] = page.evaluate("document.documentElement.scrollHeight")
     page.goto("/evaluate/")
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 1
+    folder = Path(SCREENSHOTS_DIR) if SCREENSHOTS_DIR else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / "fr-9-dashboard-headline.png"
+    page.locator("section.headline").screenshot(path=str(shot), animations="disabled")
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    too_long = {p: h for p, h in heights.items() if h > MAX_SCREENS * SCREEN["height"]}
+    assert not too_long, heights

@@ -187,6 +187,7 @@ ARGUMENTS: dict[str, Callable[[Place], Any]] = {
     "form": lambda p: FormKind.BEFORE.value,
     "filename": lambda p: "css/selfcheck.css",
     "table": lambda p: "age",
+    "figure": lambda p: "headline",
     "user_id": lambda p: p.member_id,
     "token": lambda p: "a-link-that-was-never-made",
 }
