@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from selfcheck import demo
 from selfcheck.accounts.structures import create_structure
+from selfcheck.evaluation.headline_views import PARTS
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import ExportLog, Role
 from selfcheck.questionnaire import Definition
@@ -37,8 +38,13 @@ def evaluator(
 def test_the_dashboard_shows_charts_each_with_its_table(evaluator: Visitor) -> None:
     page = evaluator.get("/evaluate/")
     assert page.status_code == 200
-    html = page.get_data(as_text=True)
-    assert "30 personnes correspondent à ces filtres" in html
+    assert "30 personnes correspondent à ces filtres" in page.get_data(as_text=True)
+    # Each part of the dashboard is its own page (issue 14).
+    html = ""
+    for slug, _section in PARTS:
+        part = evaluator.get(f"/evaluate/{slug}")
+        assert part.status_code == 200
+        html += part.get_data(as_text=True)
     charts = re.findall(r'<svg class="chart__svg" role="img" aria-labelledby="([^"]+)"', html)
     tables = re.findall(r'<table class="table" id="table-([a-z_]+)"', html)
     assert len(charts) == len(tables) >= 25
@@ -102,7 +108,7 @@ def test_bad_filters_show_a_message_and_no_data(
 
 
 def test_a_smaller_k_shows_more(app: Flask, evaluator: Visitor) -> None:
-    strict = evaluator.get("/evaluate/").get_data(as_text=True)
+    strict = evaluator.get("/evaluate/people").get_data(as_text=True)
     app.config["SELFCHECK_K_ANONYMITY"] = 50
     response = evaluator.get("/evaluate/")
     assert response.status_code == 422
