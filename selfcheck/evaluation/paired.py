@@ -214,6 +214,16 @@ class Change:
     def computed(self) -> bool:
         return not isinstance(self.result, statistics.TooFew)
 
+    @property
+    def p_text(self) -> str:
+        """ "p = 0,042" or "p < 0,001" in the current language ("" without a test)."""
+        p_value = None if isinstance(self.result, statistics.TooFew) else self.result.p_value
+        if p_value is None:
+            return ""
+        if p_value < 0.001:
+            return "p < " + str(format_decimal(0.001, format="0.000"))
+        return "p = " + str(format_decimal(p_value, format="0.000"))
+
 
 @dataclass(frozen=True)
 class Changes:
@@ -261,8 +271,8 @@ def _chance(p_value: float | None) -> str:
 def _too_few(k: int) -> str:
     return str(
         gettext(
-            "Trop peu de personnes (moins de %(k)s) pour donner ce résultat sans risquer de les "
-            "reconnaître.",
+            "Résultat masqué : il porte sur un groupe de moins de %(k)s personnes, ou en "
+            "laisserait deviner un.",
             k=format_decimal(k),
         )
     )
@@ -445,7 +455,8 @@ def changes_csv(changes: Sequence[Change], k: int) -> str:
         result = change.result
         if isinstance(result, statistics.TooFew):
             empty = [""] * 7
-            writer.writerow([change.key, str(change.title), f"< {k}", *empty, change.sentence])
+            hidden = gettext("masqué")
+            writer.writerow([change.key, str(change.title), hidden, *empty, change.sentence])
             continue
         before = after = None
         if isinstance(result, statistics.PairedShareChange):
