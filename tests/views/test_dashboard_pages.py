@@ -55,7 +55,7 @@ def test_the_first_page_shows_the_headline_with_references(evaluator: Visitor) -
     html = evaluator.get("/evaluate/").get_data(as_text=True)
     assert "60 personnes correspondent à ces filtres" in html
     assert "Enquête 2023" in html and "72 %" in html and "non comparable" in html
-    assert "Intervalle de confiance à 95 %" in html
+    assert "avec son intervalle de confiance à 95 %" in html
     assert 'href="/evaluate/figures/headline.csv"' in html
     # The parts are elsewhere: the first page is short.
     assert '<table class="table" id="table-age"' not in html
