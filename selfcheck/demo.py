@@ -532,7 +532,13 @@ def draw_facts(
         prescribed = _pick(rng, {"personne": 0.7, "proche": 0.25, "autre": 0.05})
     else:
         status = "retraite" if retired else "autre"
-        comfort = rng.choice(["1", "2"]) if name == "beginner_seniors" else "3"
+        # Both not at ease before; the beginners needed help with the very basics.
+        if name == "beginner_seniors":
+            comfort = rng.choice(["1", "2"])
+            facts[f"{ItemRole.BASIC_TASK.value}@start"] = [rng.choice(["1", "2"])]
+        else:
+            comfort = rng.choice(["1", "2", "2"])
+            facts[f"{ItemRole.BASIC_TASK.value}@start"] = [rng.choice(["3", "4"])]
         prescribed = (
             "service"
             if rng.random() < 0.15

@@ -67,8 +67,12 @@ def test_the_typology_follows_the_tags(small: Definition) -> None:
     def profile(**facts: str) -> typology.Profile:
         return typology.classify(facts, small)
 
-    assert profile(age="y80", comfort_before="1") is typology.Profile.BEGINNER_SENIORS
-    assert profile(age="y60", comfort_before="2") is typology.Profile.INITIATED_SENIORS
+    assert (
+        profile(age="y80", comfort_before="1", basics_before=typology.HELP)
+        is typology.Profile.BEGINNER_SENIORS
+    )
+    assert profile(age="y60", comfort_before="1") is typology.Profile.INITIATED_SENIORS
+    assert profile(age="y60", comfort_before="2") is typology.Profile.IMPROVEMENT_PATH
     assert profile(age="y60", comfort_before="3") is typology.Profile.IMPROVEMENT_PATH
     assert profile(age="y60", status="works") is typology.Profile.IMPROVEMENT_PATH
     assert profile(age="y20", status="seeks") is typology.Profile.INTEGRATION_PATH
