@@ -394,7 +394,8 @@ class Marginals:
     that the rule classifies in that profile, with age, status and diploma drawn so that the
     population's shares match the targets below. `aged_60_plus` can only be met between the
     share of the two senior profiles and that share plus the improvement path's (60+ people
-    of the improvement path work or were very much at ease); outside, the nearest is used.
+    of the improvement path work, were at ease or came for a one-off help); outside, the
+    nearest is used.
     """
 
     typology: Mapping[str, float] = field(
