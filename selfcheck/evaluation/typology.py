@@ -125,7 +125,10 @@ def person_facts(
     """One person's facts from their (form, variable, value) answers, as the SQL reads them.
 
     None when the person has no answer in a profile form (they are not counted, as in SQL).
-    Where a fact could be read twice, the greatest value wins (SQL's MAX).
+    Where a fact could be read twice, the greatest value wins (SQL's MAX). Python compares
+    code points, a database its collation: they agree on the levels ("help" > "alone") and
+    on every single answer; a person with two different answers to one profile item (a
+    'before' and a retrospective form) could in principle be read differently.
     """
     where: dict[tuple[str, str], list[Source]] = {}
     for source in sources(definition):
