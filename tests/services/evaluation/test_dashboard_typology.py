@@ -15,6 +15,7 @@ from selfcheck.evaluation import indicators, typology
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.evaluation.typology import (
     ALONE,
+    ALONE_RANK,
     HELP,
     REFERENCE_SHARES,
     Profile,
@@ -23,7 +24,7 @@ from selfcheck.evaluation.typology import (
 )
 from selfcheck.platform.models import Answer, Beneficiary, Response, Status, utcnow
 from selfcheck.questionnaire import Definition
-from selfcheck.questionnaire.model import Role, Tag
+from selfcheck.questionnaire.model import PRE_SUFFIX, Role, Tag
 from tests.services.evaluation.survey_population import Drawn, draw_population
 
 SENIOR_LOW = {"age": "soixante_dix_plus", "status": "retraite", "comfort_before": "2"}
@@ -173,6 +174,14 @@ def test_the_survey_population_gives_back_the_survey_shares(definition: Definiti
     assert abs(share(lambda f: f["status"] == "retraite") - 0.70) < 0.02
     assert abs(share(lambda f: f["diploma"] in below) - 0.59) < 0.02
     assert abs(share(lambda f: f["comfort_before"] in low) - 0.78) < 0.03
+    # 15 % do not master switching their device on and off (the first basic task, before).
+    switch_on = definition.items_with_role(Role.BASIC_TASK)[0]
+    needs_help = {o.code for o in switch_on.options if o.rank is not None and o.rank < ALONE_RANK}
+    before = {switch_on.code, switch_on.code + PRE_SUFFIX}
+    helped = sum(
+        1 for p in people if any(v in before and a in needs_help for _f, v, a in p.answers)
+    )
+    assert abs(helped / len(people) - 0.15) < 0.02
     # Person by person, the rule and the drawn profile agree for most people, not all: the
     # survey's profiles came from a clustering on many more answers than ours.
     agree = sum(
