@@ -37,8 +37,14 @@ _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 def required_for(user: StaffUser) -> bool:
     """Platform administrators and whoever can export data must use a second factor, and
     the staff of a structure that requires one (its setting `totp_required`)."""
-    if Role(user.role) is Role.PLATFORM_ADMIN or has_permission(user, Permission.EVALUATE):
-        return True
+    return required_by_role(user) or required_by_structure(user)
+
+
+def required_by_role(user: StaffUser) -> bool:
+    return Role(user.role) is Role.PLATFORM_ADMIN or has_permission(user, Permission.EVALUATE)
+
+
+def required_by_structure(user: StaffUser) -> bool:
     return user.structure is not None and user.structure.totp_required
 
 

@@ -88,6 +88,7 @@ def test_a_structure_requiring_it_sends_its_staff_to_enrolment_from_every_page(
             assert response.status_code == 302, (method, url, response.status_code)
             assert response.headers["Location"].endswith(ENROL), url
     assert visitor.get(ENROL).status_code == 200
+    assert "Votre structure demande" in visitor.text  # why, in words
     assert visitor.get("/staff/password").status_code == 200  # still allowed
     # Another structure's staff are not concerned.
     with database.session() as session:
