@@ -70,14 +70,16 @@ def set_archived(
 
 
 def set_totp_required(
-    session: Session, actor: StaffUser, structure: Structure, required: bool
+    session: Session, actor: StaffUser | None, structure: Structure, required: bool
 ) -> bool:
     """Require (or not) a second factor of every staff member of `structure`; True if it
-    changed. Its administrators and platform administrators only. Those of the team without
-    one are sent to enrolment at their next page (two_factor_views)."""
-    if not has_permission(actor, Permission.MANAGE_STRUCTURE) or not can_access_structure(
-        actor, structure
-    ):
+    changed. Its administrators, platform administrators and the command line (None) only.
+    Those of the team without one are sent to enrolment at their next page."""
+    allowed = actor is None or (
+        has_permission(actor, Permission.MANAGE_STRUCTURE)
+        and can_access_structure(actor, structure)
+    )
+    if not allowed:
         raise TeamError("beyond_your_rights")
     if structure.totp_required == required:
         return False

@@ -151,3 +151,27 @@ def test_the_structure_administrator_turns_it_on_in_the_settings(
     assert visitor.get("/staff/team/").headers["Location"].endswith(ENROL)
     other = signed_in(app, mediator)
     assert other.get("/staff/").headers["Location"].endswith(ENROL)
+
+
+def test_the_command_line_does_the_same(
+    app: Flask, structure: Structure, db_session: Session
+) -> None:
+    from selfcheck.cli import main
+
+    runner = app.test_cli_runner()
+    done = runner.invoke(main, ["structures", "require-2fa", "--structure", structure.slug])
+    assert done.exit_code == 0, done.output
+    db_session.expire_all()
+    found = db_session.get(Structure, structure.id)
+    assert found is not None and found.totp_required
+    undone = runner.invoke(
+        main, ["structures", "require-2fa", "--structure", structure.slug, "--off"]
+    )
+    assert undone.exit_code == 0 and "optional" in undone.output
+    db_session.expire_all()
+    found = db_session.get(Structure, structure.id)
+    assert found is not None and not found.totp_required
+    events = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.entity == "structure", AuditEvent.user_id.is_(None))
+    )
+    assert sum("totp_required" in event.changes for event in events) == 2
