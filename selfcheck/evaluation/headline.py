@@ -41,6 +41,7 @@ from selfcheck.questionnaire.model import (
     PRE_SUFFIX,
     Definition,
     FormKind,
+    Indicator,
     Item,
     Role,
     Tag,
@@ -275,11 +276,15 @@ def counts(
         "pairs": _pairs(db, filters),
         "aged_60_plus": _tagged(db, filters, item(Role.AGE), [Tag.SENIOR], PROFILE_FORMS),
         "women": _tagged(db, filters, item(Role.GENDER), [Tag.FEMININE], PROFILE_FORMS),
-        "below_bac": _tagged(db, filters, item(Role.DIPLOMA), [Tag.BELOW_BAC], PROFILE_FORMS),
+        "below_bac": _tagged(
+            db, filters, item(Role.DIPLOMA), [Tag.BELOW_BACCALAUREATE], PROFILE_FORMS
+        ),
         "internet_at_home": _tagged(
             db, filters, item(Role.INTERNET_HOME), [Tag.YES], PROFILE_FORMS
         ),
-        "switch_device": _switch_before(db, filters, item(Role.SWITCH_DEVICE)),
+        "switch_device": _switch_before(
+            db, filters, definition.item_with_indicator(Indicator.SWITCH_DEVICE)
+        ),
         "procedures_among_topics": _tagged(
             db, filters, item(Role.TOPICS), [Tag.PROCEDURES], PATH_FORMS
         ),

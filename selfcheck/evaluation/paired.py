@@ -31,7 +31,15 @@ from sqlalchemy.orm import Session, aliased
 from selfcheck.evaluation import statistics
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.platform.models import Answer, Response, Status
-from selfcheck.questionnaire.model import PRE_SUFFIX, Definition, FormKind, Item, Role, Tag
+from selfcheck.questionnaire.model import (
+    PRE_SUFFIX,
+    Definition,
+    FormKind,
+    Indicator,
+    Item,
+    Role,
+    Tag,
+)
 
 ALONE_RANK = 3  # "on my own" and above on the autonomy ladder (as indicators.ALONE_RANK)
 EASE_TAGS = frozenset({Tag.EASE_FAIR, Tag.EASE_HIGH})  # "rather" or "very" at ease
@@ -381,7 +389,7 @@ def _changes(definition: Definition, found: Matrices, k: int) -> tuple[Change, .
                 share_change_sentence(share, k, gettext("se sentent à l'aise")),
             )
         )
-    switch = definition.item_with_role(Role.SWITCH_DEVICE)
+    switch = definition.item_with_indicator(Indicator.SWITCH_DEVICE)
     if switch is not None:
         ranks = ranked(found.by_item.get(switch.code, {}), switch)
         alone = frozenset(o.rank for o in switch.options if o.rank and o.rank >= ALONE_RANK)

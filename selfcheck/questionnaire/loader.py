@@ -29,6 +29,7 @@ from selfcheck.questionnaire.model import (
     DisclosureStep,
     FormKind,
     Geography,
+    Indicator,
     Item,
     LadderStep,
     Option,
@@ -196,6 +197,7 @@ def _role_problems(raw: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     scales = raw["scales"]
     role_of: dict[str, str] = {}
+    indicator_of: dict[str, str] = {}
     ladders: dict[str, list[str]] = {}
     quasi: list[str] = []
     for _page, item in _iter_raw_items(raw):
@@ -208,6 +210,14 @@ def _role_problems(raw: dict[str, Any]) -> list[str]:
                     "it can belong to one item only"
                 )
             role_of.setdefault(role, item["code"])
+        indicator = item.get("indicator")
+        if indicator is not None:
+            if indicator in indicator_of:
+                problems.append(
+                    f"{where}: indicator {indicator!r} is already the indicator of item "
+                    f"{indicator_of[indicator]}; it can belong to one item only"
+                )
+            indicator_of.setdefault(indicator, item["code"])
         own = "options" in item
         options = item.get("options") or scales.get(item.get("scale", ""), {}).get("options", [])
         for option in options:
@@ -521,6 +531,7 @@ def _build_item(
         section=section,
         page=page,
         role=Role(raw["role"]) if "role" in raw else None,
+        indicator=Indicator(raw["indicator"]) if "indicator" in raw else None,
         short_label=raw.get("short_label"),
         quasi_identifier=_quasi_identifier(raw.get("quasi_identifier"), wording),
     )

@@ -83,12 +83,20 @@ class Role(enum.StrEnum):
     PROGRESS_DOMAINS = "progress_domains"
     CHANGES = "changes"
     COMMENT = "comment"
-    # The task "switch the device on and off" (a headline of the reference survey: the share
-    # of people who could not do it before).
-    SWITCH_DEVICE = "switch_device"
+    BASIC_TASK = "basic_task"  # a task of the very basics (switch on, connect): typology
 
 
-SHARED_ROLES = frozenset({Role.DEVICE_USE})
+SHARED_ROLES = frozenset({Role.DEVICE_USE, Role.BASIC_TASK})
+
+
+class Indicator(enum.StrEnum):
+    """A headline figure of the dashboard that reads one particular item (`indicator:`).
+
+    Where a role says what kind of item it is (`basic_task`), an indicator picks the one item
+    a figure is about; each belongs to one item at most.
+    """
+
+    SWITCH_DEVICE = "switch_device"  # the task "switch the device on and off"
 
 
 class Tag(enum.StrEnum):
@@ -103,9 +111,10 @@ class Tag(enum.StrEnum):
     EASE_HIGH = "ease_high"  # very much at ease
     PROGRESS_YES = "progress_yes"  # felt some progress
     PROGRESS_NO = "progress_no"
+    BELOW_BACCALAUREATE = "below_baccalaureate"  # a diploma below the baccalauréat, or none
+    ONE_OFF = "one_off"  # a quick one-off help (modality), as opposed to a path of sessions
     FEMININE = "feminine"  # the person is a woman: the summary's sentences agree with her
     MASCULINE = "masculine"
-    BELOW_BAC = "below_bac"  # a diploma below the baccalauréat, or none
     DECLINED = "declined"  # "I'd rather not say": left out of the headline shares' base
     YES = "yes"  # the "yes" answer of a yes/no question (internet at home, new things)
     PROCEDURES = "procedures"  # the topic "administrative procedures online"
@@ -122,9 +131,10 @@ TAG_ROLES: Mapping[Tag, tuple[Role, ...]] = {
     Tag.EASE_HIGH: (Role.COMFORT,),
     Tag.PROGRESS_YES: (Role.PROGRESS,),
     Tag.PROGRESS_NO: (Role.PROGRESS,),
+    Tag.BELOW_BACCALAUREATE: (Role.DIPLOMA,),
+    Tag.ONE_OFF: (Role.MODALITY,),
     Tag.FEMININE: (Role.GENDER,),
     Tag.MASCULINE: (Role.GENDER,),
-    Tag.BELOW_BAC: (Role.DIPLOMA,),
     Tag.DECLINED: (Role.GENDER, Role.DIPLOMA),
     Tag.YES: (Role.INTERNET_HOME, Role.NEW_THINGS),
     Tag.PROCEDURES: (Role.TOPICS,),
@@ -308,6 +318,7 @@ class Item:
     section: str = ""
     page: str = ""
     role: Role | None = None
+    indicator: Indicator | None = None
     # A few words for a table column (staff-facing: dashboard), when the label is too long.
     short_label: str | None = None
     quasi_identifier: QuasiIdentifier | None = None
@@ -472,6 +483,10 @@ class Definition:
     def items_with_role(self, role: Role) -> tuple[Item, ...]:
         """The items that play `role`, in definition order."""
         return tuple(item for item in self._items.values() if item.role is role)
+
+    def item_with_indicator(self, indicator: Indicator) -> Item | None:
+        """The item a headline figure reads, None when this questionnaire has none."""
+        return next((item for item in self._items.values() if item.indicator is indicator), None)
 
     def item_with_role(self, role: Role) -> Item | None:
         """The item that plays `role`, None when this questionnaire has none."""

@@ -25,7 +25,7 @@ from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.journey import operations as journey
 from selfcheck.platform.models import Answer, Response, Status, Structure
 from selfcheck.questionnaire import Definition, FormKind
-from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Role, Tag
+from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Indicator, Role, Tag
 from tests.support import AFTER, BEFORE, RETRO, fill_response, submitted
 
 K = 5
@@ -86,7 +86,7 @@ def expected_figures(
     for person, form, *_rest in rows:
         forms_of[person].add(form)
     befores = {p for p, f in forms_of.items() if "before" in f}
-    switch = definition.item_with_role(Role.SWITCH_DEVICE)
+    switch = definition.item_with_indicator(Indicator.SWITCH_DEVICE)
     assert switch is not None
     ranks = {o.code: o.rank for o in switch.options if o.rank is not None}
     first = {("before", switch.code), ("retro", switch.code + PRE_SUFFIX)}
@@ -108,7 +108,7 @@ def expected_figures(
         "pairs": (len({p for p in befores if "after" in forms_of[p]}), len(befores)),
         "aged_60_plus": tagged(Role.AGE, {Tag.SENIOR}, profile),
         "women": tagged(Role.GENDER, {Tag.FEMININE}, profile),
-        "below_bac": tagged(Role.DIPLOMA, {Tag.BELOW_BAC}, profile),
+        "below_bac": tagged(Role.DIPLOMA, {Tag.BELOW_BACCALAUREATE}, profile),
         "internet_at_home": tagged(Role.INTERNET_HOME, {Tag.YES}, profile),
         "switch_device": (
             len({p for p, v in switch_before if ranks[v] < 3}),
