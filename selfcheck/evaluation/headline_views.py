@@ -38,12 +38,13 @@ from selfcheck.questionnaire.model import Definition
 
 CACHE_KEY = "selfcheck.dashboard_cache"  # the same cache as views.py
 # The dashboard's parts, each on its own page: (URL and endpoint suffix, section key). The
-# sections "profile" and "evolution" are long: each is cut in two pages (PART_TABLES), whose
+# sections "profile", "path" and "evolution" are long: each is cut in two pages (PART_TABLES), whose
 # titles say which half they show (PART_TITLES).
 PARTS: tuple[tuple[str, str], ...] = (
     ("people", "profile"),
     ("equipment", "profile"),
     ("path", "path"),
+    ("sessions", "path"),
     ("evolution", "evolution"),
     ("progress", "evolution"),
     ("profiles", "typology"),
@@ -52,6 +53,8 @@ PARTS: tuple[tuple[str, str], ...] = (
 PART_TABLES: dict[str, frozenset[str]] = {
     "people": frozenset({"age", "gender", "diploma", "status", "area"}),
     "equipment": frozenset({"internet_home", "devices", "device_use"}),
+    "path": frozenset({"reasons", "prescribed", "modality"}),
+    "sessions": frozenset({"sessions", "session_length", "topics"}),
     "evolution": frozenset({"comfort", "comfort_change", "competences"}),
     "progress": frozenset(
         {"new_things", "new_things_which", "progress_felt", "progress"}
@@ -61,6 +64,8 @@ PART_TABLES: dict[str, frozenset[str]] = {
 PART_TITLES: dict[str, object] = {
     "people": _l("Les personnes qui ont répondu"),
     "equipment": _l("Leur équipement"),
+    "path": _l("Leur accompagnement : raisons et modalités"),
+    "sessions": _l("Leur accompagnement : séances et sujets"),
     "evolution": _l("Ce qui a changé : aisance et compétences"),
     "progress": _l("Ce qui a changé : progrès ressentis"),
 }
@@ -129,6 +134,16 @@ def overview_context(filters: EvaluationFilters) -> dict[str, object]:
     }
 
 
+def _on_page(slug: str, section: str, table: str) -> bool:
+    """Whether a table of a cut section is on this page: its own tables, and on the section's
+    last page any table no page names (a table added later is never lost)."""
+    if table in PART_TABLES[slug]:
+        return True
+    pages = [page for page, key in PARTS if key == section]
+    named = set().union(*(PART_TABLES.get(page, frozenset()) for page in pages))
+    return slug == pages[-1] and table not in named
+
+
 def _part_view(slug: str, section: str) -> Callable[[], str | tuple[str, int]]:
     def view() -> str | tuple[str, int]:
         k = k_threshold()
@@ -139,11 +154,10 @@ def _part_view(slug: str, section: str) -> Callable[[], str | tuple[str, int]]:
             return render_scope_error(PART_TEMPLATE, error, contents=contents())
         found = next((s for s in board.sections if s.key == section), None)
         if found is not None and slug in PART_TABLES:
-            wanted = PART_TABLES[slug]
             found = replace(
                 found,
                 title=PART_TITLES[slug],
-                tables=tuple(t for t in found.tables if t.key in wanted),
+                tables=tuple(t for t in found.tables if _on_page(slug, section, t.key)),
             )
         return render_template(
             PART_TEMPLATE,
