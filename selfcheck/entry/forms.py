@@ -14,10 +14,10 @@ from wtforms.validators import ValidationError
 
 from selfcheck.entry.rates import WEEKS_RANGE
 from selfcheck.entry.saving import MAX_PERCENT
-from selfcheck.questionnaire.model import FormKind
+from selfcheck.questionnaire.model import FORM_RULES, FormKind
 
 FORM_CHOICES = tuple(kind.value for kind in FormKind)
-MSG_CHOOSE_FORM = _l("Choisissez le questionnaire : départ, fin ou rétrospectif.")
+MSG_CHOOSE_FORM = _l("Choisissez le questionnaire : départ, fin, rétrospectif ou suivi.")
 
 
 def _check_form(field: Any, allowed: tuple[str, ...]) -> None:
@@ -47,7 +47,7 @@ class OpenWithoutCodeForm(Form):  # type: ignore[misc]
     token = HiddenField()
 
     def validate_form(self, field: Any) -> None:
-        _check_form(field, (FormKind.BEFORE.value, FormKind.RETRO.value))
+        _check_form(field, tuple(k.value for k, rule in FORM_RULES.items() if rule.opens_code))
 
     def validate_token(self, field: Any) -> None:
         token = field.data or ""

@@ -103,7 +103,7 @@ def discrepancy_rates(
     }
     compared: dict[str, int] = {}
     order: dict[str, Variable] = {}
-    for form in (FormKind.BEFORE, FormKind.AFTER, FormKind.RETRO):
+    for form in FormKind:
         for variable in definition.variables(form):
             order.setdefault(variable.code, variable)
             compared[variable.code] = compared.get(variable.code, 0) + per_form.get(form.value, 0)

@@ -80,6 +80,13 @@ PROBLEMS: Mapping[str, tuple[int, object]] = {
         409,
         _l("Ce code a déjà un questionnaire de départ : choisissez le questionnaire de fin."),
     ),
+    "followup_without_end": (
+        409,
+        _l(
+            "Ce code n'a pas encore de questionnaire de fin envoyé : le questionnaire de suivi "
+            "vient après lui. Saisissez d'abord le questionnaire de fin."
+        ),
+    ),
     "pair_with_retro": (
         409,
         _l(

@@ -41,7 +41,13 @@ blueprint = Blueprint("printing", __name__)
 Rendered = str | tuple[str, int] | HttpResponse
 
 # File names: ASCII, no spaces, in French like the rest of the product.
-FORM_SLUGS = {FormKind.BEFORE: "depart", FormKind.AFTER: "fin", FormKind.RETRO: "retrospectif"}
+FORM_SLUGS = {
+    FormKind.BEFORE: "depart",
+    FormKind.AFTER: "fin",
+    FormKind.RETRO: "retrospectif",
+    FormKind.FOLLOWUP: "suivi-mois",
+    FormKind.FOLLOWUP_LATE: "second-suivi",
+}
 LARGE_SUFFIX = "-gros-caracteres"
 
 NO_STRUCTURE = _l(
