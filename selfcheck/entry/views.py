@@ -601,15 +601,17 @@ def settings() -> Rendered:
         structure = candidates[0] if candidates else None
     if structure is None:
         return render_template("staff/entry_settings.html", structures=structures, form=None)
+    current = {
+        "double_entry_percent": str(structure.double_entry_percent),
+        "after_due_weeks": str(structure.after_due_weeks),
+        "followup_months": str(structure.followup_months),
+        "second_followup_months": str(structure.second_followup_months or 0),
+    }
+    # A setting the post does not carry (an older page) keeps its value.
     form = SettingsForm(
-        request.form
+        MultiDict({**current, **request.form.to_dict()})
         if request.method == "POST"
-        else MultiDict(
-            {
-                "double_entry_percent": str(structure.double_entry_percent),
-                "after_due_weeks": str(structure.after_due_weeks),
-            }
-        )
+        else MultiDict(current)
     )
     if request.method == "POST":
         if not form.validate():
@@ -623,6 +625,8 @@ def settings() -> Rendered:
                 structure,
                 form.double_entry_percent.number,
                 form.after_due_weeks.number,
+                form.followup_months.number,
+                form.second_followup,
             )
         except entry.EntryError as error:
             return _problem_page(error, back=url_for("entry.settings"))

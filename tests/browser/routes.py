@@ -305,6 +305,12 @@ def _after_done(v: Visit) -> None:
     assert v.walk.path(v.page) == "/done"
 
 
+def _come_back(v: Visit) -> None:
+    # The end form is sent: before the follow-up opens, the code says when to come back.
+    v.walk.enter_code(v.page, v.data["code"])
+    assert v.walk.path(v.page) == "/come-back"
+
+
 def _leave(v: Visit) -> None:
     v.goto("/summary")
     v.click("form.leave button")
@@ -365,6 +371,7 @@ BENEFICIARY = Sequence(
             "journey.question", "number error (after)", _number_error, error=True, variant=True
         ),
         _journey("journey.done", "done (after)", _after_done),
+        _journey("journey.come_back", "come back for the follow-up", _come_back),
         _journey("journey.progress", "summary: before and after", lambda v: v.goto("/summary")),
         _journey(
             "journey.progress", "summary, large text", lambda v: v.goto("/summary?display=large")
