@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from selfcheck.journey import schedule
-from selfcheck.platform import codes
+from selfcheck.platform import clock, codes
 from selfcheck.platform.models import (
     Answer,
     Beneficiary,
@@ -535,9 +535,6 @@ def route_for_code(
     return CodeRoute(NextStep.SUMMARY, beneficiary, None, followup)
 
 
-DEFAULT_ZONE = "Europe/Paris"
-
-
 def followup_delays(structure: Structure) -> dict[FormKind, int]:
     return schedule.months_of(structure.followup_months, structure.second_followup_months)
 
@@ -554,8 +551,19 @@ def followup_status(
         forms,
         followup_delays(beneficiary.structure),
         now or utcnow(),
-        zone or ZoneInfo(DEFAULT_ZONE),
+        zone or ZoneInfo(clock.DEFAULT_ZONE),
     )
+
+
+def come_back_opening(
+    beneficiary: Beneficiary, now: datetime | None = None, zone: ZoneInfo | None = None
+) -> schedule.Opening | None:
+    """When this person should come back with their code: the next follow-up's opening (also
+    when it is already open and not answered), None when no follow-up awaits them."""
+    state = followup_status(beneficiary, now, zone)
+    if state.state in (schedule.FollowupState.WAITING, schedule.FollowupState.OPEN):
+        return state.opening
+    return None
 
 
 def start_followup(

@@ -209,11 +209,17 @@ def enter_code() -> Rendered:
 
 
 def _zone() -> ZoneInfo:
-    return clock.zone_of(current_app.config.get("SELFCHECK_TIMEZONE", journey.DEFAULT_ZONE))
+    return clock.zone_in(current_app.config)
 
 
 def _route(beneficiary: Beneficiary) -> journey.CodeRoute:
     return journey.route_for_code(beneficiary, clock.now(), _zone())
+
+
+def come_back_day(beneficiary: Beneficiary) -> str | None:
+    """The day to come back with the code, in words of the current language (or None)."""
+    opening = journey.come_back_opening(beneficiary, clock.now(), _zone())
+    return format_date(opening.day, "long") if opening is not None else None
 
 
 def _follow_code(beneficiary: Beneficiary) -> Rendered:
@@ -533,7 +539,12 @@ def done() -> Rendered:
     response = _current_response()
     if response is None or not response.is_submitted:
         return _no_session() if response is None else redirect(url_for("journey.check"))
-    return render_template("journey/done.html", response=response, code=response.beneficiary.code)
+    return render_template(
+        "journey/done.html",
+        response=response,
+        code=response.beneficiary.code,
+        come_back=come_back_day(response.beneficiary),
+    )
 
 
 @blueprint.get("/pause")
@@ -565,7 +576,11 @@ def progress() -> Rendered:
     if result is None:
         return redirect(url_for("journey.enter_code"))
     return render_template(
-        "journey/summary.html", summary=result, code=beneficiary.code, easy=result.easy
+        "journey/summary.html",
+        summary=result,
+        code=beneficiary.code,
+        easy=result.easy,
+        come_back=come_back_day(beneficiary),
     )
 
 

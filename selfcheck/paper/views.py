@@ -29,8 +29,9 @@ from selfcheck.journey.views import SESSION_PERSON, SESSION_WORDING
 from selfcheck.paper import batch
 from selfcheck.paper import operations as paper
 from selfcheck.paper.forms import BLANK, PrintForm
-from selfcheck.platform import codes, jobs, security
+from selfcheck.platform import clock, codes, jobs, security
 from selfcheck.platform.db import get_session
+from selfcheck.platform.errors import render_error
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Wording
@@ -63,6 +64,13 @@ REFUSALS = {
     paper.Refusal.OTHER_STRUCTURE: _l("%(code)s : aucune personne n'a ce code."),
 }
 NO_CODES = _l("Choisissez au moins une personne dans la liste de suivi.")
+NO_FOLLOWUP = (
+    _l("Pas de questionnaire de suivi à venir"),
+    _l(
+        "Cette personne n'a pas encore envoyé de questionnaire de fin, ou elle a déjà répondu "
+        "à ses questionnaires de suivi : il n'y a pas de date à lui donner."
+    ),
+)
 TOO_MANY_CODES = _l("Vous pouvez imprimer au plus 200 questionnaires à la fois.")
 
 
@@ -240,6 +248,34 @@ def summary_pdf(code: str) -> HttpResponse:
     return _summary_response(person, result, language)
 
 
+@blueprint.get("/staff/people/<code>/come-back-card.pdf")
+@requires(Permission.ENTER)
+def come_back_card(code: str) -> Rendered:
+    """The "come back" card of a person whose follow-up awaits them (code, QR, date, link)."""
+    user = _user()
+    guess = security.reserve_staff_code_lookup(user.id, user.structure_id)
+    try:
+        person = journey.find_beneficiary(get_session(), code)
+    except (journey.UnknownCode, codes.InvalidCode):
+        abort(404)
+    if not can_access_structure(user, person.structure):
+        abort(404)  # as for an unknown code: never reveal that a code exists elsewhere
+    guess.refund()
+    come_back_on = _come_back_on(person)
+    if come_back_on is None:  # no end form sent yet, or every follow-up answered
+        return render_error(409, *NO_FOLLOWUP)
+    language = paper.person_locale(person, _languages(), select_locale())
+    content = paper.renderer().come_back_card(
+        person.code,
+        come_back_on,
+        _site_url(),
+        language,
+        structure_name=person.structure.name,
+        large=request.args.get("large") == "1",
+    )
+    return _pdf(content, _filename("carte-revenir", request.args.get("large") == "1"))
+
+
 @blueprint.get("/summary.pdf")
 @public
 def my_summary_pdf() -> HttpResponse:
@@ -275,17 +311,30 @@ def _data_version(person: Beneficiary) -> tuple[object, ...]:
     return tuple((r.id, r.status, str(r.updated_at)) for r in person.responses)
 
 
+def _come_back_on(person: Beneficiary) -> date | None:
+    """The day this person's next follow-up opens (None when none awaits them)."""
+    opening = journey.come_back_opening(person, clock.now(), clock.zone_in(current_app.config))
+    return opening.day if opening is not None else None
+
+
 def _summary_response(person: Beneficiary, result: summary.Summary, language: str) -> HttpResponse:
     large = request.args.get("large") == "1"
     today = date.today()
-    key = (person.id, person.code, language, large, today, _data_version(person))
+    come_back_on = _come_back_on(person)
+    key = (person.id, person.code, language, large, today, come_back_on, _data_version(person))
     with _summary_lock:
         content = _summary_cache.get(key)
         if content is not None:
             _summary_cache.move_to_end(key)
     if content is None:
         content = paper.renderer().summary(
-            result, person.code, language, large=large, site_url=_site_url(), today=today
+            result,
+            person.code,
+            language,
+            large=large,
+            site_url=_site_url(),
+            today=today,
+            come_back_on=come_back_on,
         )
         with _summary_lock:
             _summary_cache[key] = content

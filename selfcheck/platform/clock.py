@@ -11,7 +11,7 @@ The local calendar (which day it is for the person) is the application's time zo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -79,3 +79,11 @@ def fixed(at: datetime) -> Iterator[FixedClock]:
 def zone_of(name: str) -> ZoneInfo:
     """The time zone called `name` (SELFCHECK_TIMEZONE, checked at start-up)."""
     return ZoneInfo(name)
+
+
+DEFAULT_ZONE = "Europe/Paris"
+
+
+def zone_in(config: Mapping[str, object]) -> ZoneInfo:
+    """The application's time zone from its config (SELFCHECK_TIMEZONE)."""
+    return zone_of(str(config.get("SELFCHECK_TIMEZONE") or DEFAULT_ZONE))

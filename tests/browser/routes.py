@@ -59,6 +59,8 @@ NOT_PAGES = {
     "health.healthz": "JSON for the load balancer: tests/views/test_health.py",
     "evaluator.table_download": "a CSV file: tests/views/test_dashboard.py",
     "printing.poster": "a PDF: tests/views/test_admin.py (text, A4, the QR code read back)",
+    "printing.come_back_card": "a PDF: tests/views/test_followup_journey.py (text, the QR code "
+    "read back, refusals)",
 }
 ERROR_PAGES = "browser_test.error"  # test-only route: the error pages no request can reach
 
