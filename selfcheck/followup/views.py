@@ -66,6 +66,7 @@ PRINT_AFTER = "printing.after_forms"
 SUMMARY_PDF = "printing.summary_pdf"
 ENTRY = "entry.index"
 COME_BACK_CARD = "printing.come_back_card"
+PRINT_FOLLOWUP = "printing.followup_forms"
 
 
 def _user() -> StaffUser:
@@ -136,8 +137,21 @@ def index() -> Rendered:
         shows=list(Show),
         print_url=url_for(PRINT_AFTER) if can_print else None,
         due_codes=due_codes,
+        **_followup_due(structure),
         **_labels(),
     )
+
+
+def _followup_due(structure: Structure) -> dict[str, object]:
+    """The follow-up months later (issue 15): who is due, overdue, done; print those due."""
+    overview = followup.followup_overview(
+        get_session(), structure, clock.now(), clock.zone_in(current_app.config)
+    )
+    return {
+        "followup_due": overview,
+        "followup_print_url": url_for(PRINT_FOLLOWUP) if _endpoint(PRINT_FOLLOWUP) else None,
+        "followup_months": structure.followup_months,
+    }
 
 
 @blueprint.get("/<code>")

@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response as HttpResponse
 from selfcheck.accounts.permissions import Permission, can_access_structure, public, requires
 from selfcheck.accounts.session import current_staff
 from selfcheck.journey import operations as journey
-from selfcheck.journey import summary
+from selfcheck.journey import schedule, summary
 from selfcheck.journey.views import SESSION_PERSON, SESSION_WORDING
 from selfcheck.paper import batch
 from selfcheck.paper import operations as paper
@@ -70,6 +70,10 @@ NO_FOLLOWUP = (
         "Cette personne n'a pas encore envoyé de questionnaire de fin, ou elle a déjà répondu "
         "à ses questionnaires de suivi : il n'y a pas de date à lui donner."
     ),
+)
+NOT_DUE = _l(
+    "%(code)s : son questionnaire de suivi n'est pas ouvert (pas encore la date, pas de "
+    "questionnaire de fin envoyé, ou déjà répondu)."
 )
 TOO_MANY_CODES = _l("Vous pouvez imprimer au plus 200 questionnaires à la fois.")
 
@@ -226,6 +230,56 @@ def after_forms() -> Rendered:
         return _render_index(form, [("codes", _too_many_pages(error))], 422)
     name = f"questionnaires-{FORM_SLUGS[FormKind.AFTER]}-{len(copies)}-suivi"
     return _pdf(content, _filename(name, large))
+
+
+@blueprint.post("/staff/print/followup")
+@requires(Permission.ENTER)
+def followup_forms() -> Rendered:
+    """The follow-up forms of the people due (from the follow-up list), as a background job:
+    each person's own follow-up (first or second) in the language of their latest answers."""
+    user = _user()
+    raw_codes = [code for code in request.form.getlist("codes") if code.strip()]
+    large = request.form.get("large") in {"1", "y", "on", "true"}
+    form = PrintForm(languages=_languages(), language=select_locale())
+    form.form.data = FormKind.FOLLOWUP.value
+    form.kind.data = BLANK
+    if not raw_codes:
+        return _render_index(form, [("codes", str(NO_CODES))], 422)
+    if len(raw_codes) > paper.MAX_COPIES:
+        return _render_index(form, [("codes", str(TOO_MANY_CODES))], 422)
+    people = paper.people_for_codes(get_session(), raw_codes, user)
+    if people.refused:
+        errors = [("codes", str(REFUSALS[why] % {"code": code})) for code, why in people.refused]
+        return _render_index(form, errors, 422)
+    zone = clock.zone_in(current_app.config)
+    copies, not_due = [], []
+    for person in people.found:
+        state = journey.followup_status(person, clock.now(), zone)
+        if state.state is not schedule.FollowupState.OPEN or state.form is None:
+            not_due.append(person.code)
+            continue
+        language = paper.person_locale(person, _languages(), select_locale())
+        copies.append(paper.Copy(state.form, language, person.code))
+    if not_due:
+        errors = [("codes", str(NOT_DUE % {"code": codes.display(code)})) for code in not_due]
+        return _render_index(form, errors, 422)
+    name = f"questionnaires-{FORM_SLUGS[FormKind.FOLLOWUP]}-{len(copies)}"
+    chosen = batch.existing_params(
+        copies,
+        large=large,
+        duplex=False,
+        site_url=_site_url(),
+        filename=_filename(name, large),
+    )
+    session = get_session()
+    try:
+        job = jobs.enqueue(session, jobs.JobKind.PRINT_BATCH, chosen, user)
+    except jobs.JobRefused as refusal:
+        session.rollback()
+        return _render_index(form, [("codes", str(refusal.message))], refusal.status)
+    session.commit()
+    jobs.dispatch(job)
+    return job_views.started(job)
 
 
 @blueprint.get("/staff/people/<code>/summary.pdf")

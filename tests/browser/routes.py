@@ -59,6 +59,8 @@ NOT_PAGES = {
     "health.healthz": "JSON for the load balancer: tests/views/test_health.py",
     "evaluator.table_download": "a CSV file: tests/views/test_dashboard.py",
     "printing.poster": "a PDF: tests/views/test_admin.py (text, A4, the QR code read back)",
+    "printing.followup_forms": "POST only: a print job (tests/views/test_followup_journey.py); "
+    "its error state is the print page, as the scene 'print: no codes'",
     "printing.come_back_card": "a PDF: tests/views/test_followup_journey.py (text, the QR code "
     "read back, refusals)",
 }

@@ -408,6 +408,7 @@ def test_the_matrix_covers_the_followup_routes(app: Flask) -> None:
     rules = {rule.endpoint: rule for rule in routes(app)}
     assert permission_of(app, rules["journey.come_back"]) is None
     assert permission_of(app, rules["printing.come_back_card"]) is Permission.ENTER
+    assert permission_of(app, rules["printing.followup_forms"]) is Permission.ENTER
 
 
 # --- 3. scope: another structure, another department ---------------------------------------

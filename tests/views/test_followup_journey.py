@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
 from selfcheck.accounts.structures import create_structure
+from selfcheck.followup import operations as followup
+from selfcheck.followup.operations import FollowupDue
 from selfcheck.journey import operations as journey
 from selfcheck.platform import clock, codes
 from selfcheck.platform.db import Database
@@ -22,10 +25,12 @@ from tests.staff import add_staff, signed_in
 from tests.support import (
     AFTER,
     BEFORE,
+    RETRO,
     TASKS,
     Visitor,
     count,
     fill_response,
+    follow_job,
     path_of,
     submitted,
     words,
@@ -141,3 +146,69 @@ def test_the_come_back_card_for_the_mediator(
         mediator.get(f"/staff/people/{elsewhere.beneficiary.code}/come-back-card.pdf").status_code
         == 404
     )
+
+
+def test_the_followup_list_shows_who_is_due_and_prints_their_forms(
+    app: Flask,
+    database: Database,
+    db_session: Session,
+    definition: Definition,
+    structure: Structure,
+    fixed: clock.FixedClock,
+) -> None:
+    def ended() -> str:
+        sent = submitted(db_session, definition, structure, FormKind.RETRO, RETRO)
+        return sent.beneficiary.code
+
+    overdue = ended()  # 10 January: opens 10 April
+    fixed.set(datetime(2027, 2, 20, 10, 0, tzinfo=UTC))
+    due, done = ended(), ended()  # opens 20 May
+    fixed.set(datetime(2027, 5, 1, 10, 0, tzinfo=UTC))
+    upcoming = ended()  # opens 1 August
+    fixed.set(datetime(2027, 5, 25, 10, 0, tzinfo=UTC))
+    person = journey.find_beneficiary(db_session, done)
+    answered = journey.start_followup(
+        db_session, definition, person, "fr", fixed.now(), ZoneInfo("Europe/Paris")
+    )
+    db_session.commit()
+    fill_response(db_session, definition, answered, FOLLOWUP)
+    assert journey.submit(db_session, definition, answered)
+    db_session.commit()
+    before_only = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
+
+    overview = followup.followup_overview(
+        db_session, structure, fixed.now(), ZoneInfo("Europe/Paris")
+    )
+    assert overview.counts == {
+        FollowupDue.DUE: 1,
+        FollowupDue.OVERDUE: 1,
+        FollowupDue.DONE: 1,
+        FollowupDue.UPCOMING: 1,
+    }
+    assert [row.code for row in overview.rows] == [overdue, due]  # the longest waiting first
+    assert upcoming not in overview.to_print
+
+    mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
+    page = mediator.get("/staff/people/")
+    assert page.status_code == 200
+    assert "Questionnaire de suivi, quelques mois après" in mediator.text
+    assert codes.display(due) in mediator.html and codes.display(overdue) in mediator.html
+    (print_form,) = [f for f in mediator.forms() if f.action == "/staff/print/followup"]
+    posted = [(i.name, i.value) for i in print_form.inputs if i.type == "hidden"]
+    assert sorted(v for n, v in posted if n == "codes") == sorted([due, overdue])
+    started = mediator.post("/staff/print/followup", posted)
+    assert started.status_code == 303  # a background job, like the other print batches
+    pdf = follow_job(mediator, started)
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    text = pdf_text(pdf.data)
+    assert "Quelques mois après" in text
+    assert codes.display(due) in text and codes.display(overdue) in text
+    assert codes.display(upcoming) not in text
+
+    # Not due (not open yet, no end form, already answered): refused kindly, nothing queued.
+    for code in (upcoming, before_only.beneficiary.code, done):
+        mediator.get("/staff/people/")
+        refused = mediator.post("/staff/print/followup", {"codes": code})
+        assert refused.status_code == 422
+        assert "n'est pas ouvert" in words(refused)
+    assert mediator.post("/staff/print/followup", {"codes": []}).status_code == 422
