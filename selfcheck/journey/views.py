@@ -24,8 +24,8 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import public
+from selfcheck.journey import lasting, page_view, summary
 from selfcheck.journey import operations as journey
-from selfcheck.journey import page_view, summary
 from selfcheck.journey.forms import UNKNOWN_CODE, CodeForm, StartForm
 from selfcheck.journey.page_cache import (
     CODE_PLACEHOLDER,
@@ -581,6 +581,7 @@ def progress() -> Rendered:
         code=beneficiary.code,
         easy=result.easy,
         come_back=come_back_day(beneficiary),
+        lasting=lasting.build_lasting(_definition(), beneficiary, wording),
     )
 
 

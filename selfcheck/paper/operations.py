@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from selfcheck.journey import operations as journey
+from selfcheck.journey.lasting import Lasting
 from selfcheck.journey.page_view import question_numbers
 from selfcheck.journey.summary import Summary
 from selfcheck.platform import audit, codes, printing
@@ -470,6 +471,7 @@ class PaperRenderer:
         site_url: str | None = None,
         today: date | None = None,
         come_back_on: date | None = None,
+        lasting: Lasting | None = None,
     ) -> bytes:
         """The progress summary of the person with `code`, in `locale` (with `come_back_on`,
         the day the follow-up opens, when one awaits them)."""
@@ -488,6 +490,7 @@ class PaperRenderer:
                 site_url=site_url,
                 today=format_date(today or date.today(), format="long"),
                 come_back=format_date(come_back_on, format="long") if come_back_on else None,
+                lasting=lasting,
                 page_before=numbering[0],
                 page_middle=numbering[1],
                 page_after=numbering[2],

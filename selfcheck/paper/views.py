@@ -23,8 +23,8 @@ from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import Permission, can_access_structure, public, requires
 from selfcheck.accounts.session import current_staff
+from selfcheck.journey import lasting, schedule, summary
 from selfcheck.journey import operations as journey
-from selfcheck.journey import schedule, summary
 from selfcheck.journey.views import SESSION_PERSON, SESSION_WORDING
 from selfcheck.paper import batch
 from selfcheck.paper import operations as paper
@@ -389,6 +389,7 @@ def _summary_response(person: Beneficiary, result: summary.Summary, language: st
             site_url=_site_url(),
             today=today,
             come_back_on=come_back_on,
+            lasting=lasting.build_lasting(_definition(), person, result.wording),
         )
         with _summary_lock:
             _summary_cache[key] = content

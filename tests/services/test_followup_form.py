@@ -13,14 +13,14 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from selfcheck.entry import operations as entry
+from selfcheck.journey import lasting, schedule
 from selfcheck.journey import operations as journey
-from selfcheck.journey import schedule
 from selfcheck.journey.operations import NextStep
 from selfcheck.platform import clock
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Channel, Response, Role, StaffUser, Structure
 from selfcheck.questionnaire import Definition, FormKind
-from selfcheck.questionnaire.model import NO_ANSWER
+from selfcheck.questionnaire.model import NO_ANSWER, Wording
 from tests.support import AFTER, BEFORE, TASKS, count, fill_response, stored, submitted
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -280,3 +280,38 @@ def test_the_followup_delays_are_structure_settings(
     assert entry.update_settings(db_session, admin, structure, 0, 6, 3, None)
     db_session.commit()
     assert structure.second_followup_months is None
+
+
+# --- the three points -----------------------------------------------------------------------
+
+
+def test_the_summary_says_what_lasted_grew_and_was_lost(
+    db_session: Session, definition: Definition, structure: Structure, fixed: clock.FixedClock
+) -> None:
+    after = ended(db_session, definition, structure, fixed)
+    person = after.beneficiary
+    assert lasting.build_lasting(definition, person) is None  # no follow-up yet
+    fixed.advance(timedelta(days=95))
+    followup = journey.start_followup(db_session, definition, person, "fr", fixed.now(), PARIS)
+    db_session.commit()
+    fill_response(db_session, definition, followup, FOLLOWUP)  # every task "on my own" (3)
+    assert journey.submit(db_session, definition, followup)
+    db_session.commit()
+    db_session.expire_all()
+    three = lasting.build_lasting(definition, journey.find_beneficiary(db_session, person.code))
+    assert three is not None and three.followup is FormKind.FOLLOWUP
+    by_code = {task.item.code: task for task in three.tasks}
+    assert [t.item.code for t in three.lost] == ["T01"]  # "I can help" (4) -> 3
+    assert {t.item.code for t in three.grew} == {"T03", "T05", "T08", "T09", "T13", "T14"}
+    assert len(three.kept) == 7
+    assert not by_code["T12"].compared  # "does not concern me" at the end: not compared
+    assert (len(three.gains), len(three.gains_kept)) == (14, 13)
+    assert [o.code if o else None for o in (three.comfort_before, three.comfort_end)] == ["1", "3"]
+    assert three.comfort_later is not None and three.comfort_later.code == "3"
+    words = three.words()
+    assert "7 choses au même niveau qu'à la fin" in words.kept
+    assert words.kept.startswith("Ce qui a tenu")
+    assert "1 chose descend" in words.lost and "normal" in words.lost_kindly
+    assert words.gains_kept is not None and "13 sur 14" in words.gains_kept
+    easy = lasting.build_lasting(definition, person, Wording.EASY)
+    assert easy is not None and "un peu oublié 1 chose" in easy.words().lost

@@ -100,6 +100,13 @@ def test_the_web_journey_at_start_end_and_three_months_later(
     back = new_visitor()
     routed = back.enter_code(code)
     assert path_of(routed.headers["Location"]) == "/summary"
+    back.follow(routed)  # the three points: before, at the end, months later
+    assert "Quelques mois après" in back.text and "Ce qui a tenu" in back.text
+    assert "Ce qui s'est un peu perdu" in back.text and "Ce qui a encore grandi" in back.text
+    assert "Revenez à partir" not in back.text  # no follow-up awaits them any more
+    pdf = back.get("/summary.pdf")
+    assert pdf.status_code == 200
+    assert "Ce qui a tenu" in pdf_text(pdf.data)
 
 
 def test_come_back_without_a_code_asks_for_it(visitor: Visitor) -> None:
