@@ -21,6 +21,7 @@ from selfcheck.platform.models import Response, Role, Status, Structure
 from selfcheck.questionnaire import Definition, FormKind
 from tests.pdf_support import qr_codes
 from tests.pdf_support import text as pdf_text
+from tests.services.evaluation import test_retention as retention_population
 from tests.staff import add_staff, signed_in
 from tests.support import (
     AFTER,
@@ -219,3 +220,26 @@ def test_the_followup_list_shows_who_is_due_and_prints_their_forms(
         assert refused.status_code == 422
         assert "n'est pas ouvert" in words(refused)
     assert mediator.post("/staff/print/followup", {"codes": []}).status_code == 422
+
+
+def test_the_dashboard_says_what_lasts(
+    app: Flask,
+    database: Database,
+    db_session: Session,
+    definition: Definition,
+    structure: Structure,
+) -> None:
+    with clock.fixed(datetime(2027, 1, 10, 9, 0, tzinfo=UTC)) as fixed:
+        people = [retention_population.ended(db_session, definition, structure) for _ in range(6)]
+        fixed.advance(timedelta(days=100))
+        for code in people:
+            retention_population.answered(
+                db_session, definition, code, retention_population.KEEPS_ALL
+            )
+        evaluator = signed_in(
+            app, add_staff(database, Role.EVALUATOR, departments=(structure.department,))
+        )
+    page = evaluator.get("/evaluate/")
+    assert page.status_code == 200
+    assert "Ce qui dure, quelques mois après" in evaluator.text
+    assert "Parmi 6 personnes, 100" in evaluator.text  # all answered, all kept their gains
