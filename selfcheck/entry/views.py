@@ -40,7 +40,7 @@ from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.labels import FORM_LABELS
 from selfcheck.platform.models import Response, SecondEntry, StaffUser, Structure
-from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind
+from selfcheck.questionnaire.model import FORM_RULES, NO_ANSWER, Definition, FormKind
 
 blueprint = Blueprint("entry", __name__, url_prefix="/staff/entry")
 
@@ -235,6 +235,9 @@ def _render_index(user: StaffUser, context: dict[str, Any], status: int = 200) -
         structures=structures,
         current=select_locale(),
         form_names=FORM_NAMES,
+        # Every form can be typed for a code; only the forms that start a journey without one.
+        by_code_kinds=tuple(kind.value for kind in FormKind),
+        new_kinds=tuple(kind.value for kind, rule in FORM_RULES.items() if rule.opens_code),
         **context,
     ), status
 

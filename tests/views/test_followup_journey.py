@@ -19,6 +19,7 @@ from selfcheck.platform import clock, codes
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Response, Role, Status, Structure
 from selfcheck.questionnaire import Definition, FormKind
+from selfcheck.questionnaire.model import NO_ANSWER
 from tests.pdf_support import qr_codes
 from tests.pdf_support import text as pdf_text
 from tests.services.evaluation import test_retention as retention_population
@@ -243,3 +244,55 @@ def test_the_dashboard_says_what_lasts(
     assert page.status_code == 200
     assert "Ce qui dure, quelques mois après" in evaluator.text
     assert "Parmi 6 personnes, 100" in evaluator.text  # all answered, all kept their gains
+
+
+def test_a_paper_followup_is_typed_in_on_the_entry_screens(
+    app: Flask,
+    database: Database,
+    db_session: Session,
+    definition: Definition,
+    structure: Structure,
+) -> None:
+    mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
+    page = mediator.get("/staff/entry/")
+    assert 'value="followup"' in mediator.html  # a follow-up can be typed for a code
+    started = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
+    mediator.get("/staff/entry/")
+    refused = mediator.post(
+        "/staff/entry/",
+        {"action": "code", "code": started.beneficiary.code, "form": "followup", "lang": "fr"},
+    )
+    assert refused.status_code == 409  # no end form: refused kindly, nothing created
+    assert "questionnaire de fin" in words(refused)
+    ended = submitted(db_session, definition, structure, FormKind.RETRO, RETRO)
+    code = ended.beneficiary.code
+    mediator.get("/staff/entry/")
+    opened = mediator.post(
+        "/staff/entry/", {"action": "code", "code": code, "form": "followup", "lang": "fr"}
+    )
+    assert opened.status_code == 302 and page.status_code == 200
+    url = path_of(opened.headers["Location"])
+    screen = mediator.get(url)
+    assert screen.status_code == 200 and 'name="STILL_USE"' in mediator.html
+    typed = {**FOLLOWUP, "COMMENT": (NO_ANSWER,)}
+    mediator.get(url)
+    data: dict[str, list[str]] = {name: list(values) for name, values in typed.items()}
+    data["action"] = ["finish"]
+    done = mediator.post(url, data)
+    assert done.status_code == 302, words(done)[:300]
+    assert (
+        count(
+            database,
+            Response,
+            Response.form == FormKind.FOLLOWUP.value,
+            Response.status == Status.SUBMITTED.value,
+        )
+        == 1
+    )
+    # Typed twice: refused, nothing in double.
+    mediator.get("/staff/entry/")
+    again = mediator.post(
+        "/staff/entry/", {"action": "code", "code": code, "form": "followup", "lang": "fr"}
+    )
+    assert again.status_code == 409
+    assert count(database, Response, Response.form == FormKind.FOLLOWUP.value) == 1
