@@ -96,3 +96,20 @@ def test_a_gain_needs_the_three_points() -> None:
     counts = retention.kept_gains([person, no_followup], tasks)
     # A: a gain (1 -> 3), lost (2); B: no gain (2 -> 2), its fall does not count.
     assert counts == {"c1": (0, 1), None: (0, 1)}
+
+
+def test_exports_and_the_anonymiser_carry_the_followups(app: Flask, definition: Definition) -> None:
+    from selfcheck.evaluation import anonymise
+    from selfcheck.evaluation.export import Layout, Shape
+
+    wide = [column.name for column in Layout(definition, Shape.WIDE, free_text=False).columns]
+    assert "followup_T01" in wide and "followup_STILL_USE" in wide
+    assert "followup_late_COMFORT" in wide and "followup_month" in wide
+    assert wide.index("followup_T01") > wide.index("after_T01")  # the follow-ups come last
+    # Presence: the forms pattern has a bit per follow-up, the old numbers unchanged.
+    assert anonymise.forms_pattern(["before", "after"]) == 3
+    assert anonymise.forms_pattern(["before", "after", "followup"]) == 11
+    assert anonymise.forms_pattern(["retro", "followup_late"]) == 20
+    # Month: a quasi-identifier with the period ladder, like every form's month.
+    columns = {c.column for c in anonymise.engine_columns(definition, {})}
+    assert {"followup_month", "followup_late_month", "forms"} <= columns
