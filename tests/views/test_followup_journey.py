@@ -4,7 +4,7 @@ code says when to come back until the day it opens, and leads straight to it fro
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +15,7 @@ from selfcheck.accounts.structures import create_structure
 from selfcheck.followup import operations as followup
 from selfcheck.followup.operations import FollowupDue
 from selfcheck.journey import operations as journey
+from selfcheck.paper import operations as paper
 from selfcheck.platform import clock, codes
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Response, Role, Status, Structure
@@ -296,3 +297,17 @@ def test_a_paper_followup_is_typed_in_on_the_entry_screens(
     )
     assert again.status_code == 409
     assert count(database, Response, Response.form == FormKind.FOLLOWUP.value) == 1
+
+
+def test_the_come_back_card_is_an_accessible_pdf(app: Flask) -> None:
+    from tests.services.test_pdf_accessibility import accessibility_problems
+
+    code = codes.generate_code()
+    with app.test_request_context("/"):
+        renderer = paper.renderer(app)
+        for large in (False, True):
+            pdf = renderer.come_back_card(
+                code, date(2027, 6, 7), "https://example.org/code", "fr", large=large
+            )
+            assert accessibility_problems(pdf, "fr", "Revenez nous voir", large) == []
+            assert "7 juin 2027" in pdf_text(pdf)
