@@ -36,14 +36,11 @@ from tests.support import Visitor
 TEST_DATABASE_ENV = "SELFCHECK_TEST_DATABASE_URL"
 
 
-def _worker_database(url: str | None) -> str | None:
-    """Under pytest-xdist each worker gets its own PostgreSQL database (`<name>_gw0`, ...),
-    created on first use, so workers never truncate each other's tables."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if url is None or not worker:
-        return url
+def postgres_database(url: str, suffix: str) -> str:
+    """The URL of database `<name>_<suffix>` beside `url`'s, created if missing (the test
+    role has CREATEDB: scripts/postgres-test-db)."""
     base = make_url(url)
-    name = f"{base.database}_{worker}"
+    name = f"{base.database}_{suffix}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -55,6 +52,15 @@ def _worker_database(url: str | None) -> str | None:
     finally:
         admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _worker_database(url: str | None) -> str | None:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (`<name>_gw0`, ...), so
+    workers never truncate each other's tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url is None or not worker:
+        return url
+    return postgres_database(url, worker)
 
 
 POSTGRES_URL = _worker_database(os.environ.get(TEST_DATABASE_ENV) or None)

@@ -6,6 +6,7 @@ import dataclasses
 import math
 import secrets
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -17,13 +18,14 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import format_date
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import public
+from selfcheck.journey import lasting, page_view, summary
 from selfcheck.journey import operations as journey
-from selfcheck.journey import page_view, summary
 from selfcheck.journey.forms import UNKNOWN_CODE, CodeForm, StartForm
 from selfcheck.journey.page_cache import (
     CODE_PLACEHOLDER,
@@ -35,7 +37,7 @@ from selfcheck.journey.page_cache import (
 )
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
 from selfcheck.journey.registry import PageFormFactory
-from selfcheck.platform import codes, display, security
+from selfcheck.platform import clock, codes, display, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
@@ -217,9 +219,23 @@ def enter_code() -> Rendered:
     return _follow_code(beneficiary)
 
 
+def _zone() -> ZoneInfo:
+    return clock.zone_in(current_app.config)
+
+
+def _route(beneficiary: Beneficiary) -> journey.CodeRoute:
+    return journey.route_for_code(beneficiary, clock.now(), _zone())
+
+
+def come_back_day(beneficiary: Beneficiary) -> str | None:
+    """The day to come back with the code, in words of the current language (or None)."""
+    opening = journey.come_back_opening(beneficiary, clock.now(), _zone())
+    return format_date(opening.day, "long") if opening is not None else None
+
+
 def _follow_code(beneficiary: Beneficiary) -> Rendered:
     """Send someone who gave their code where it leads (see journey.route_for_code)."""
-    route = journey.route_for_code(beneficiary)
+    route = _route(beneficiary)
     session[SESSION_PERSON] = beneficiary.id
     session.pop(SESSION_RESPONSE, None)
     return _NEXT_STEP_VIEWS[route.step](route)
@@ -266,8 +282,28 @@ def _resume(route: journey.CodeRoute) -> Rendered:
     return redirect(url_for("journey.question", page_code=page.code))
 
 
+def _start_followup(route: journey.CodeRoute) -> Rendered:
+    # The follow-up is open: the code leads straight to its first page (once per person).
+    try:
+        response = journey.start_followup(
+            get_session(), _definition(), route.beneficiary, _locale(), clock.now(), _zone()
+        )
+    except journey.JourneyError:
+        get_session().rollback()
+        return redirect(url_for("journey.come_back"))
+    commit_or_rollback(get_session())
+    _remember(response)
+    return redirect(url_for("journey.question", page_code=_first_page(response)))
+
+
+def _followup_waiting(_route: journey.CodeRoute) -> Rendered:
+    return redirect(url_for("journey.come_back"))
+
+
 _NEXT_STEP_VIEWS: dict[journey.NextStep, Callable[[journey.CodeRoute], Rendered]] = {
     journey.NextStep.SUMMARY: _to_summary,
+    journey.NextStep.START_FOLLOWUP: _start_followup,
+    journey.NextStep.FOLLOWUP_WAITING: _followup_waiting,
     journey.NextStep.START_AFTER: _to_welcome_back,
     journey.NextStep.BEING_TYPED: _being_typed,
     journey.NextStep.START_BEFORE: _start_before,
@@ -282,7 +318,7 @@ def welcome_back() -> Rendered:
     beneficiary = _current_beneficiary()
     if beneficiary is None:
         return _no_session()
-    if journey.route_for_code(beneficiary).step is not journey.NextStep.START_AFTER:
+    if _route(beneficiary).step is not journey.NextStep.START_AFTER:
         # An unfinished 'before', a retrospective form or an 'after' already open: no new
         # 'after' form; go where the person's code leads.
         return _follow_code(beneficiary)
@@ -292,6 +328,26 @@ def welcome_back() -> Rendered:
         _remember(response)
         return _follow_code(beneficiary)
     return render_template("journey/welcome_back.html", beneficiary=beneficiary, minutes=_minutes())
+
+
+@blueprint.get("/come-back")
+@public
+def come_back() -> Rendered:
+    """Before the follow-up opens: when to come back with the code (a kind page, 200)."""
+    beneficiary = _current_beneficiary()
+    if beneficiary is None:
+        return _no_session()
+    route = _route(beneficiary)
+    followup = route.followup
+    if route.step is not journey.NextStep.FOLLOWUP_WAITING or followup is None:
+        return _follow_code(beneficiary)  # open now, done, or no end form: where it leads
+    assert followup.opening is not None
+    return render_template(
+        "journey/come_back.html",
+        code=beneficiary.code,
+        day=format_date(followup.opening.day, "long"),
+        months=followup.opening.months,
+    )
 
 
 @blueprint.route("/q/<page_code>", methods=["GET", "POST"])
@@ -497,7 +553,12 @@ def done() -> Rendered:
     response = _current_response()
     if response is None or not response.is_submitted:
         return _no_session() if response is None else redirect(url_for("journey.check"))
-    return render_template("journey/done.html", response=response, code=response.beneficiary.code)
+    return render_template(
+        "journey/done.html",
+        response=response,
+        code=response.beneficiary.code,
+        come_back=come_back_day(response.beneficiary),
+    )
 
 
 @blueprint.get("/pause")
@@ -529,7 +590,12 @@ def progress() -> Rendered:
     if result is None:
         return redirect(url_for("journey.enter_code"))
     return render_template(
-        "journey/summary.html", summary=result, code=beneficiary.code, easy=result.easy
+        "journey/summary.html",
+        summary=result,
+        code=beneficiary.code,
+        easy=result.easy,
+        come_back=come_back_day(beneficiary),
+        lasting=lasting.build_lasting(_definition(), beneficiary, wording),
     )
 
 

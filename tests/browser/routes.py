@@ -60,6 +60,10 @@ NOT_PAGES = {
     "evaluator.table_download": "a CSV file: tests/views/test_dashboard.py",
     "evaluator.figure_download": "a CSV file: tests/views/test_dashboard_pages.py",
     "printing.poster": "a PDF: tests/views/test_admin.py (text, A4, the QR code read back)",
+    "printing.followup_forms": "POST only: a print job (tests/views/test_followup_journey.py); "
+    "its error state is the print page, as the scene 'print: no codes'",
+    "printing.come_back_card": "a PDF: tests/views/test_followup_journey.py (text, the QR code "
+    "read back, refusals)",
 }
 ERROR_PAGES = "browser_test.error"  # test-only route: the error pages no request can reach
 
@@ -306,6 +310,12 @@ def _after_done(v: Visit) -> None:
     assert v.walk.path(v.page) == "/done"
 
 
+def _come_back(v: Visit) -> None:
+    # The end form is sent: before the follow-up opens, the code says when to come back.
+    v.walk.enter_code(v.page, v.data["code"])
+    assert v.walk.path(v.page) == "/come-back"
+
+
 def _leave(v: Visit) -> None:
     v.goto("/summary")
     v.click("form.leave button")
@@ -366,6 +376,7 @@ BENEFICIARY = Sequence(
             "journey.question", "number error (after)", _number_error, error=True, variant=True
         ),
         _journey("journey.done", "done (after)", _after_done),
+        _journey("journey.come_back", "come back for the follow-up", _come_back),
         _journey("journey.progress", "summary: before and after", lambda v: v.goto("/summary")),
         _journey(
             "journey.progress", "summary, large text", lambda v: v.goto("/summary?display=large")

@@ -2,7 +2,7 @@
 
 Platform administrators and anyone who can export data must use one anyway (accounts/totp).
 
-Revision ID: 0012_i19_admin
+Revision ID: 0012
 Revises: 0010
 Create Date: 2026-12-06 04:20:00.000000
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_i19_admin"
+revision = "0012"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
