@@ -164,8 +164,14 @@ def _one(answers: Answers | None, code: str | None) -> str | None:
     """The real answer of a single-valued variable, None when missing or "no answer"."""
     if answers is None or code is None:
         return None
-    values = [value for value in answers.get(code, ()) if value != NO_ANSWER]
-    return values[0] if values else None
+    for value in answers.get(code, ()):
+        if value != NO_ANSWER:
+            return value
+    return None
+
+
+# Profiles already classified, per definition and facts (a few thousand combinations at most).
+_PROFILES: dict[tuple[int, tuple[tuple[str, str | None], ...]], str] = {}
 
 
 def _profile(plan: Plan, definition: Definition, answers: Answers, retro: bool) -> str | None:
@@ -181,7 +187,13 @@ def _profile(plan: Plan, definition: Definition, answers: Answers, retro: bool) 
         present = present or (retro and _one(answers, pre) is not None)
     if not present:
         return None
-    return typology.classify(facts, definition).value
+    key = (id(definition), tuple(facts.items()))
+    found = _PROFILES.get(key)
+    if found is None:
+        if len(_PROFILES) > 100_000:
+            _PROFILES.clear()
+        found = _PROFILES[key] = typology.classify(facts, definition).value
+    return found
 
 
 def person_rows(
@@ -195,21 +207,24 @@ def person_rows(
     for response in responses:
         form = FormKind(response.form)
         own = response.answers
-        tally: Counter[tuple[str, str]] = Counter({(RESPONSES, ""): 1})
+        tally: dict[tuple[str, str], int] = {(RESPONSES, ""): 1}
         for code, values in own.items():
             if code not in plan.tallied:
                 continue
-            real = [value for value in dict.fromkeys(values) if value != NO_ANSWER]
-            tally.update((code, value) for value in real)
+            real = 0
+            for value in values:  # each value once (uq_answer_value)
+                if value != NO_ANSWER:
+                    tally[(code, value)] = tally.get((code, value), 0) + 1
+                    real += 1
             if real and code in plan.several:
-                tally[(code, ANSWERED)] += 1
+                tally[(code, ANSWERED)] = 1
         then: Answers | None
         now: Answers | None
         suffix = ""
         if form is FormKind.BEFORE:
             then, now, paired = own, None, after is not None
             if paired:
-                tally[(PAIRED, "1")] += 1
+                tally[(PAIRED, "1")] = 1
         elif form is FormKind.AFTER:
             then, now, paired = (before.answers if before else None), own, before is not None
         else:
@@ -229,18 +244,21 @@ def person_rows(
         ranked = [(c, t, n) for c, t, n in ranks if t is not None and n is not None]
         if evolution:
             if then_comfort is not None and now_comfort is not None:
-                tally[(COMFORT, f"{then_comfort}>{now_comfort}")] += 1
-            tally.update((RANKED, c) for c in {c for c, _t, _n in ranked})
-            tally.update((UP, c) for c in {c for c, t, n in ranked if n > t})
+                tally[(COMFORT, f"{then_comfort}>{now_comfort}")] = 1
+            for competence, then_rank, now_rank in ranked:
+                tally[(RANKED, competence)] = 1
+                if now_rank > then_rank:
+                    tally[(UP, competence)] = 1
         profile = None
         if response.form in PROFILE_FORMS:
             profile = _profile(plan, definition, own, form is FormKind.RETRO)
             if profile is not None:
-                tally[(PROFILE, profile)] += 1
+                tally[(PROFILE, profile)] = 1
         if response.second is not None:
             compared, differing = response.second
-            tally.update({(SECOND, "entries"): 1, (SECOND, "compared"): compared})
-            tally[(SECOND, "differing")] += differing
+            tally[(SECOND, "entries")] = 1
+            tally[(SECOND, "compared")] = compared
+            tally[(SECOND, "differing")] = differing
         rows.append(
             {
                 "response_id": response.id,
@@ -331,7 +349,7 @@ def compute(
             Response.status == Status.SUBMITTED.value,
             Answer.variable.in_(current.read),
         )
-    ):
+    ).all():
         answers.setdefault(response_id, {}).setdefault(variable, []).append(value)
     seconds = {
         response_id: (int(compared), int(differing))
@@ -417,6 +435,9 @@ def _refresh(connection: Connection, definition: Definition, ids: list[int]) -> 
     add_to_tally(connection, delta)
 
 
+CELL_COLUMNS = ("structure_id", "month", "form", "channel", "key", "value", "n")
+
+
 def add_to_tally(connection: Connection, delta: Mapping[CellKey, int]) -> None:
     """Add these numbers to `fact_tally` (an upsert, in key order: no deadlock between two)."""
     rows = [
@@ -468,7 +489,13 @@ def rebuild(session: Session, definition: Definition, batch: int = 2000) -> int:
             total.update(cells(rows))
             written += len(rows)
         last = ids[-1]
-    add_to_tally(connection, total)
+    cube = [
+        dict(zip(CELL_COLUMNS, (*cell, number), strict=True))
+        for cell, number in sorted(total.items())
+        if number
+    ]
+    for start in range(0, len(cube), 20_000):
+        connection.execute(insert(FactTally), cube[start : start + 20_000])
     return written
 
 
