@@ -147,12 +147,17 @@ class Submitted:
     structure_id: int
     form: str
     channel: str
-    submitted_at: datetime
+    submitted_at: datetime | None
     answers: Answers
     second: tuple[int, int] | None  # (compared, differing) of a completed second entry
 
 
-def month_of(moment: datetime | date) -> str:
+NO_MONTH = "0000-00"  # a submitted response without its time (old rows): no date filter keeps it
+
+
+def month_of(moment: datetime | date | None) -> str:
+    if moment is None:
+        return NO_MONTH
     if isinstance(moment, datetime):
         if moment.tzinfo is not None:
             moment = moment.astimezone(UTC)

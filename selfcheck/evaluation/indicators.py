@@ -114,10 +114,9 @@ def fact_conditions(
     """The scope of `filters` on a facts table (the same people as `response_conditions`)."""
     first, last = _months(filters)
     conditions: list[ColumnElement[bool]] = [model.structure_id.in_(filters.structure_ids)]
-    if first is not None:
-        conditions.append(model.month >= first)
-    if last is not None:
-        conditions.append(model.month <= last)
+    if first is not None or last is not None:
+        # Never facts.NO_MONTH: a response without its time is outside any date range.
+        conditions.append(model.month.between(first or "0001-01", last or "9999-12"))
     if filters.forms:
         conditions.append(model.form.in_(filters.forms))
     if filters.channels:

@@ -380,8 +380,8 @@ class ResponseFact(Base):
     structure_id: Mapped[int] = mapped_column()
     form: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
-    submitted_at: Mapped[datetime] = mapped_column()
-    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM of submitted_at, UTC
+    submitted_at: Mapped[datetime | None] = mapped_column()
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM of submitted_at, UTC, or 0000-00
     age: Mapped[str | None] = mapped_column(String(40))
     gender: Mapped[str | None] = mapped_column(String(40))
     diploma: Mapped[str | None] = mapped_column(String(40))

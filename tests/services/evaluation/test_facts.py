@@ -1,7 +1,8 @@
 """The dashboard's facts always equal a recomputation from the answers (issue 18).
 
 After random sequences of real writes (web submits, after forms, paper entries that edit a
-submitted form, response deletions, erasures, purges, people moved to another structure),
+submitted form, response deletions, erasures, purges, people moved to another structure,
+responses whose time is unknown),
 committed one by one as views do:
 - `response_fact` and `fact_tally` equal what `facts.rebuild` computes from the answers;
 - every raw count of the dashboard, read from the facts, equals the same count made from
@@ -48,7 +49,17 @@ from tests.services.evaluation import answers_oracle
 from tests.staff import add_staff
 from tests.support import fill_response, new_token
 
-OPERATIONS = ("new", "new", "after", "edit", "delete_response", "erase", "purge", "move")
+OPERATIONS = (
+    "new",
+    "new",
+    "after",
+    "edit",
+    "delete_response",
+    "erase",
+    "purge",
+    "move",
+    "untimed",
+)
 
 
 def random_values(
@@ -153,6 +164,12 @@ class World:
             )
             db.commit()
             privacy.purge(db, 24, dry_run=False)
+        elif operation == "untimed":  # an old row: submitted, its time unknown
+            db.execute(
+                update(Response)
+                .where(Response.beneficiary_id == person.id)
+                .values(submitted_at=None)
+            )
         elif operation == "move":
             other = next(s for s in self.structures if s.id != person.structure_id)
             db.execute(
@@ -244,7 +261,7 @@ def world(
 
 
 @settings(
-    max_examples=6,
+    max_examples=8,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,

@@ -29,7 +29,7 @@ def upgrade() -> None:
         sa.Column("structure_id", sa.Integer(), nullable=False),
         sa.Column("form", sa.String(length=16), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("submitted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("month", sa.String(length=7), nullable=False),
         sa.Column("age", sa.String(length=40), nullable=True),
         sa.Column("gender", sa.String(length=40), nullable=True),
