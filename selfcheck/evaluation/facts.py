@@ -6,8 +6,9 @@ derived tables instead (models `ResponseFact` and `FactTally`):
 - `response_fact`: one row per submitted response, with what it says about its person (the
   profile answers, comfort and tasks then and now, pair complete, typology profile, second
   entry counts) and the lines (`tally`) it adds to the counts below;
-- `fact_tally`: those lines added up per structure, month, form and channel: the dashboard's
-  filters select exactly such cells, so its figures are sums over a few thousand rows.
+- `fact_tally`: those lines added up per structure, month, form and channel, and again per
+  structure, form and channel for all months (`ALL_MONTHS`): the dashboard's filters select
+  exactly such cells, so its figures are sums over a few thousand rows.
 
 **When they change.** `install` hooks a session factory: every write to an answer, a
 response, a second entry or a beneficiary, whether through ORM objects (flush) or SQL
@@ -152,6 +153,9 @@ class Submitted:
     second: tuple[int, int] | None  # (compared, differing) of a completed second entry
 
 
+# The month of the cells that add up every month: the dashboard's first view (no dates) reads
+# these only, several times fewer rows than the months'.
+ALL_MONTHS = ""
 NO_MONTH = "0000-00"  # a submitted response without its time (old rows): no date filter keeps it
 
 
@@ -312,12 +316,13 @@ def parse_tally(text: str) -> Iterator[TallyLine]:
 
 
 def cells(rows: Iterable[Mapping[str, Any]]) -> Counter[CellKey]:
-    """What `rows` add to `fact_tally`."""
+    """What `rows` add to `fact_tally`: per month, and for all months (`ALL_MONTHS`)."""
     total: Counter[CellKey] = Counter()
     for row in rows:
-        scope = (row["structure_id"], row["month"], row["form"], row["channel"])
+        structure, form, channel = row["structure_id"], row["form"], row["channel"]
         for key, value, number in parse_tally(row["tally"]):
-            total[(*scope, key, value)] += number
+            total[(structure, row["month"], form, channel, key, value)] += number
+            total[(structure, ALL_MONTHS, form, channel, key, value)] += number
     return total
 
 

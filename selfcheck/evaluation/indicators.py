@@ -117,6 +117,8 @@ def fact_conditions(
     if first is not None or last is not None:
         # Never facts.NO_MONTH: a response without its time is outside any date range.
         conditions.append(model.month.between(first or "0001-01", last or "9999-12"))
+    elif model is FactTally:
+        conditions.append(model.month == facts.ALL_MONTHS)
     if filters.forms:
         conditions.append(model.form.in_(filters.forms))
     if filters.channels:

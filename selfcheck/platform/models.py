@@ -403,6 +403,7 @@ class ResponseFact(Base):
 class FactTally(Base):
     """Counts added up from `response_fact.tally` per structure, month, form and channel.
 
+    Each count is also kept with `month` "" (every month): what a view without dates reads.
     The dashboard's filters select whole months, structures, forms and channels, so every
     figure but the number of distinct people is a SUM over these rows. `key` is a variable
     code (its answer values) or a derived measure starting with "@" (facts.py).
