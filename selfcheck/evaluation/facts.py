@@ -514,7 +514,8 @@ def rebuild(session: Session, definition: Definition, batch: int = 2000) -> int:
 
 @dataclass
 class Pending:
-    """What a transaction touched: people, and responses whose person is looked up at commit."""
+    """What a transaction touched: people (refreshed), and responses whose person is
+    refreshed if the response is submitted at commit."""
 
     people: set[int]
     responses: set[int]
@@ -562,12 +563,15 @@ def _on_execute(state: ORMExecuteState) -> None:
         )
         _pending(state.session).responses.update(responses)
     elif table == Response.__tablename__:
-        people = (
-            _parameters(state, "beneficiary_id")
-            if state.is_insert
-            else _matching(state, Response.beneficiary_id)
-        )
-        _pending(state.session).people.update(people)
+        if state.is_update:  # the person is refreshed if the response is submitted at commit
+            _pending(state.session).responses.update(_matching(state, Response.id))
+        else:
+            people = (
+                _parameters(state, "beneficiary_id")
+                if state.is_insert
+                else _matching(state, Response.beneficiary_id)
+            )
+            _pending(state.session).people.update(people)
     elif table == SecondEntry.__tablename__:
         responses = (
             _parameters(state, "response_id")
@@ -584,8 +588,11 @@ def _touch(session: Session, found: object) -> None:
         if found.response_id is not None:
             _pending(session).responses.add(found.response_id)
     elif isinstance(found, Response):
-        if found.beneficiary_id is not None:
-            _pending(session).people.add(found.beneficiary_id)
+        if found in session.deleted:
+            if found.beneficiary_id is not None:
+                _pending(session).people.add(found.beneficiary_id)
+        elif found.id is not None:
+            _pending(session).responses.add(found.id)
     elif isinstance(found, Beneficiary) and found in session.deleted:
         _pending(session).people.add(found.id)
 
@@ -619,11 +626,14 @@ def settle(session: Session, definition: Definition) -> None:
     people = set(pending.people)
     responses = sorted(pending.responses)
     connection = session.connection()
+    # A response still in progress at commit counts for nothing: a page saved in the journey
+    # costs this one query. (Nothing turns a submitted response back into one in progress.)
     for start in range(0, len(responses), CHUNK):
         people |= set(
             connection.scalars(
                 select(Response.beneficiary_id).where(
-                    Response.id.in_(responses[start : start + CHUNK])
+                    Response.id.in_(responses[start : start + CHUNK]),
+                    Response.status == Status.SUBMITTED.value,
                 )
             )
         )
