@@ -21,12 +21,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from selfcheck.accounts.structures import create_structure
+from selfcheck.cli import main
 from selfcheck.entry import saving as entry
 from selfcheck.evaluation import dashboard, facts, indicators
 from selfcheck.evaluation.scope import EvaluationFilters
@@ -326,3 +328,20 @@ def test_a_structure_outside_the_scope_is_not_read(world: World) -> None:
     assert indicators.count_people(world.db, nobody) == 0
     assert indicators.read_tally(world.db, nobody, [facts.RESPONSES]) == {}
     assert world.db.scalar(select(Structure.id).where(Structure.id == -1)) is None
+
+
+def test_the_rebuild_command_repairs_facts_written_around_the_sessions(
+    world: World, app: Flask
+) -> None:
+    """Rows loaded with raw SQL (as the benchmarks do) get their facts from the command."""
+    for seed in range(4):
+        world.run("new", seed)
+    kept = stored_facts(world.db)
+    with world.db.connection().engine.begin() as connection:  # around the hooked sessions
+        connection.execute(delete(FactTally))
+        connection.execute(delete(ResponseFact))
+    result = app.test_cli_runner().invoke(main, ["facts", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert f"facts: {len(kept[0])} submitted responses" in result.output
+    world.db.expire_all()
+    assert stored_facts(world.db) == kept
