@@ -218,6 +218,23 @@ def demo(respondents: int, seed: int, marginals_file: Path | None) -> None:
 
 
 @main.group()
+def facts() -> None:
+    """The dashboard's facts, kept from the answers."""
+
+
+@facts.command("rebuild")
+@with_appcontext
+def facts_rebuild() -> None:
+    """Recompute every fact from the answers (after a change of definition or typology)."""
+    from selfcheck.evaluation import facts as dashboard_facts
+
+    definition = current_app.extensions["selfcheck.definition"]
+    with _database().session() as session, unit_of_work(session):
+        rows = dashboard_facts.rebuild(session, definition)
+    click.echo(f"facts: {rows} submitted responses")
+
+
+@main.group()
 def questionnaire() -> None:
     """The questionnaire definition."""
 

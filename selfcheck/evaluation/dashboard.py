@@ -1,7 +1,8 @@
 """The impact dashboard: the reference survey's indicators as protected tables.
 
 `build_dashboard` checks the population (fewer than k people: `ScopeError` 422, nothing is
-shown), collects the raw counts in SQL (`indicators.collect`, about ten queries), turns them
+shown), collects the raw counts from the maintained facts (`indicators.collect`, one query
+over `fact_tally`; `facts.py` keeps them up to date in every writing transaction), turns them
 into tables in the order of the reference survey (respondent, path, evolution, typology,
 data quality) and passes every table through `disclosure.protect` before returning it. Each
 table is registered under a key (`TABLES`), which is also its CSV download name.
@@ -580,7 +581,7 @@ def build_dashboard(
 def _build(
     db: Session, definition: Definition, filters: EvaluationFilters, k: int, wanted: set[str]
 ) -> Dashboard:
-    people = require_at_least_k(db, filters, k)
+    people = require_at_least_k(db, filters, k, indicators.count_people)
     specs = [spec for spec in SPECS if spec.key in wanted and spec.available(definition)]
     raw = indicators.collect(db, definition, filters, variables(definition, specs), people)
     context = Context(definition, raw)

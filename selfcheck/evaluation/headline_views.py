@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, render_template
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from selfcheck.accounts.permissions import Permission, requires
 from selfcheck.evaluation import charts, headline, paired, tasks_table
-from selfcheck.evaluation.dashboard import Dashboard, DashboardCache, build_dashboard
+from selfcheck.evaluation.dashboard import Dashboard, build_dashboard
 from selfcheck.evaluation.scope import (
     EvaluationFilters,
     ScopeError,
@@ -36,7 +35,6 @@ from selfcheck.platform.db import get_session
 from selfcheck.platform.models import ExportLog
 from selfcheck.questionnaire.model import Definition
 
-CACHE_KEY = "selfcheck.dashboard_cache"  # the same cache as views.py
 # The dashboard's parts, each on its own page: (URL and endpoint suffix, section key). The
 # sections "profile", "path" and "evolution" are long: each is cut in two pages (PART_TABLES), whose
 # titles say which half they show (PART_TITLES).
@@ -97,15 +95,9 @@ def checked_filters() -> EvaluationFilters:
 
 
 def board_of(filters: EvaluationFilters) -> Dashboard:
-    cache = current_app.extensions.setdefault(CACHE_KEY, DashboardCache())
-    return build_dashboard(
-        get_session(),
-        _definition(),
-        filters,
-        k_threshold(),
-        cache=cache,
-        language=str(get_locale()),
-    )
+    """The dashboard's tables (no cache: they are sums over the maintained facts, as in
+    views.py)."""
+    return build_dashboard(get_session(), _definition(), filters, k_threshold())
 
 
 def contents() -> tuple[tuple[str, object], ...]:

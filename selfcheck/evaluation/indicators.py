@@ -1,12 +1,13 @@
-"""The dashboard's raw counts, all computed in SQL (GROUP BY / COUNT), never row by row.
+"""The dashboard's raw counts, read from the maintained facts (`facts.py`), never row by row.
 
-A handful of queries cover the whole dashboard, whatever the number of items: one for every
-answer distribution, one for their bases, one per evolution measure (pairs, retrospective),
-one for the typology, a few for data quality. Each returns a few hundred aggregated rows at
-most. Counts here are raw: `dashboard.py` builds the tables and `disclosure.protect` hides
-small cells before anything is shown.
+One query sums `fact_tally` over the cells in scope (structures, whole months, forms,
+channels) and gives every figure but one: answer distributions and their bases, responses
+per form and channel, comfort and task evolution, typology profiles, data quality. The other
+counts the distinct people in scope in `response_fact`. Counts here are raw: `dashboard.py`
+builds the tables and `disclosure.protect` hides small cells before anything is shown.
 
-Who is counted:
+Who is counted (the facts are written so that these hold; tests/services/evaluation/
+test_facts.py checks them against the same counts made from the answers):
 - a *person* is a beneficiary with at least one submitted response in scope
   (`scope.response_conditions`); each person has at most one response per form, so counting
   responses of one form counts people;
@@ -15,35 +16,32 @@ Who is counted:
   their counts add up over forms;
 - *pairs*: a submitted 'after' in scope and the same person's submitted 'before' (the
   before may fall outside the date range: the after dates the pair);
-- *retrospective*: a retrospective form in scope, "before" being its *_PRE answers.
+- *retrospective*: a retrospective form in scope, "before" being its *_PRE answers;
+- *typology*: the profile of the person's 'before' or retrospective form in scope.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import typology
+from selfcheck.evaluation import facts, typology
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
-from selfcheck.platform.models import Answer, Channel, Response, SecondEntry, Status
-from selfcheck.questionnaire.model import (
-    NO_ANSWER,
-    PRE_SUFFIX,
-    Definition,
-    FormKind,
-    Option,
-    Role,
-)
+from selfcheck.platform.models import Answer, Channel, FactTally, Response, ResponseFact
+from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind
 
-ALONE_RANK = 3  # "on my own" and above on the autonomy ladder
+ALONE_RANK = facts.ALONE_RANK
 
 # (variable, form) -> value -> count of responses (= people for one form)
 Distributions = dict[tuple[str, str], dict[str, int]]
+# (form, channel, key, value) -> number
+Tally = Mapping[tuple[str, str, str, str], int]
 
 
 @dataclass(frozen=True)
@@ -95,161 +93,142 @@ class RawIndicators:
         )
 
 
+class NotWholeMonths(ValueError):
+    """The facts count whole months: `scope.parse_filters` only gives such dates."""
+
+
+def _months(filters: EvaluationFilters) -> tuple[str | None, str | None]:
+    start, end = filters.date_from, filters.date_to
+    if start is not None and start.day != 1:
+        raise NotWholeMonths(start)
+    if end is not None and (end + timedelta(days=1)).day != 1:
+        raise NotWholeMonths(end)
+    return (
+        facts.month_of(start) if start is not None else None,
+        facts.month_of(end) if end is not None else None,
+    )
+
+
+def fact_conditions(
+    filters: EvaluationFilters, model: type[FactTally] | type[ResponseFact]
+) -> list[ColumnElement[bool]]:
+    """The scope of `filters` on a facts table (the same people as `response_conditions`)."""
+    first, last = _months(filters)
+    conditions: list[ColumnElement[bool]] = [model.structure_id.in_(filters.structure_ids)]
+    if first is not None or last is not None:
+        # Never facts.NO_MONTH: a response without its time is outside any date range.
+        conditions.append(model.month.between(first or "0001-01", last or "9999-12"))
+    elif model is FactTally:
+        conditions.append(model.month == facts.ALL_MONTHS)
+    if filters.forms:
+        conditions.append(model.form.in_(filters.forms))
+    if filters.channels:
+        conditions.append(model.channel.in_(filters.channels))
+    return conditions
+
+
+def read_tally(db: Session, filters: EvaluationFilters, keys: Iterable[str]) -> Tally:
+    """The sums of `fact_tally` in scope for these keys, per form, channel, key and value."""
+    rows = db.execute(
+        select(
+            FactTally.form,
+            FactTally.channel,
+            FactTally.key,
+            FactTally.value,
+            func.sum(FactTally.n),
+        )
+        .where(*fact_conditions(filters, FactTally), FactTally.key.in_(sorted(set(keys))))
+        .group_by(FactTally.form, FactTally.channel, FactTally.key, FactTally.value)
+    )
+    return {
+        (form, channel, key, value): int(number)
+        for form, channel, key, value, number in rows
+        if number
+    }
+
+
+def count_people(db: Session, filters: EvaluationFilters) -> int:
+    """How many distinct people have at least one submitted response in scope."""
+    query = select(func.count(func.distinct(ResponseFact.beneficiary_id))).where(
+        *fact_conditions(filters, ResponseFact)
+    )
+    return int(db.scalar(query) or 0)
+
+
+def _by(tally: Tally, key: str, forms: Sequence[str] | None = None) -> dict[tuple[str, str], int]:
+    """(form, value) -> number for one key."""
+    found: dict[tuple[str, str], int] = defaultdict(int)
+    for (form, _channel, name, value), number in tally.items():
+        if name == key and (forms is None or form in forms):
+            found[(form, value)] += number
+    return found
+
+
+def distributions_of(
+    tally: Tally, variables: Sequence[str], multiple: frozenset[str] = frozenset()
+) -> tuple[Distributions, dict[tuple[str, str], int]]:
+    """Value counts and bases (responses with a real answer) of many variables."""
+    wanted = set(variables)
+    found: Distributions = defaultdict(dict)
+    answered: dict[tuple[str, str], int] = defaultdict(int)
+    for (form, _channel, variable, value), number in tally.items():
+        if variable not in wanted:
+            continue
+        if value == facts.ANSWERED:
+            if variable in multiple:
+                answered[(variable, form)] += number
+            continue
+        values = found[(variable, form)]
+        values[value] = values.get(value, 0) + number
+        if variable not in multiple:
+            answered[(variable, form)] += number
+    return dict(found), dict(answered)
+
+
 def distributions(
     db: Session,
     filters: EvaluationFilters,
     variables: Sequence[str],
     multiple: frozenset[str] = frozenset(),
 ) -> tuple[Distributions, dict[tuple[str, str], int]]:
-    """Value counts and bases (responses with a real answer) of many variables: two queries.
+    """Value counts and bases of many variables: one query.
 
     `multiple`: the variables that are multiple choices (several rows per response).
     """
-    where = [*response_conditions(filters), Answer.variable.in_(variables)]
-    counted = db.execute(
-        select(Answer.variable, Answer.value, Response.form, func.count())
-        .join(Response, Response.id == Answer.response_id)
-        .where(*where, Answer.value != NO_ANSWER)
-        .group_by(Answer.variable, Answer.value, Response.form)
-    )
-    found: Distributions = defaultdict(dict)
-    for variable, value, form, number in counted:
-        found[(variable, form)][value] = int(number)
-    # A single choice's base is the sum of its values; only multiple choices need a count of
-    # the responses that chose anything.
-    answered = {
-        (variable, form): sum(values.values())
-        for (variable, form), values in found.items()
-        if variable not in multiple
-    }
-    if multiple:
-        bases = db.execute(
-            select(Answer.variable, Response.form, func.count(distinct(Answer.response_id)))
-            .join(Response, Response.id == Answer.response_id)
-            .where(
-                *response_conditions(filters),
-                Answer.variable.in_(sorted(multiple)),
-                Answer.value != NO_ANSWER,
-            )
-            .group_by(Answer.variable, Response.form)
-        )
-        answered.update({(variable, form): int(number) for variable, form, number in bases})
-    return dict(found), answered
+    return distributions_of(read_tally(db, filters, variables), variables, multiple)
+
+
+def people_by_form_of(tally: Tally) -> dict[str, int]:
+    return {form: n for (form, _value), n in _by(tally, facts.RESPONSES).items()}
 
 
 def people_by_form(db: Session, filters: EvaluationFilters) -> dict[str, int]:
-    rows = db.execute(
-        select(Response.form, func.count())
-        .where(*response_conditions(filters))
-        .group_by(Response.form)
-    )
-    return {form: int(number) for form, number in rows}
+    return people_by_form_of(read_tally(db, filters, [facts.RESPONSES]))
 
 
-def _rank_case(column: Any, ranks: Mapping[str, int]) -> ColumnElement[int]:
-    return case(*((column == code, literal(rank)) for code, rank in ranks.items()), else_=None)
-
-
-def _ranks(options: Sequence[Option]) -> dict[str, int]:
-    return {o.code: o.rank for o in options if o.rank is not None}
+def evolution_of(tally: Tally, kind: FormKind) -> Evolution:
+    forms = [kind.value]
+    comfort: dict[tuple[int, int], int] = defaultdict(int)
+    for (_form, value), number in _by(tally, facts.COMFORT, forms).items():
+        then, now = value.split(">")
+        comfort[(int(then), int(now))] += number
+    people = {value: n for (_form, value), n in _by(tally, facts.RANKED, forms).items()}
+    up = {value: n for (_form, value), n in _by(tally, facts.UP, forms).items()}
+    return Evolution(dict(comfort), people, {code: up.get(code, 0) for code in people})
 
 
 def evolution(
     db: Session, definition: Definition, filters: EvaluationFilters, kind: FormKind
 ) -> Evolution:
     """Comfort and task progress of pairs (kind AFTER) or retrospective forms (kind RETRO)."""
-    then_answer, now_answer = aliased(Answer), aliased(Answer)
-    now_scope = (
-        select(Response.id, Response.beneficiary_id)
-        .where(*response_conditions(filters), Response.form == kind.value)
-        .subquery()
-    )
-    if kind is FormKind.AFTER:
-        before = aliased(Response)
-        source = (
-            select(
-                now_scope.c.beneficiary_id.label("person"),
-                before.id.label("then_id"),
-                now_scope.c.id.label("now_id"),
-            )
-            .join(
-                before,
-                and_(
-                    before.beneficiary_id == now_scope.c.beneficiary_id,
-                    before.form == FormKind.BEFORE.value,
-                    before.status == Status.SUBMITTED.value,
-                ),
-            )
-            .subquery()
-        )
-        suffix = ""
-    else:
-        source = select(
-            now_scope.c.beneficiary_id.label("person"),
-            now_scope.c.id.label("then_id"),
-            now_scope.c.id.label("now_id"),
-        ).subquery()
-        suffix = PRE_SUFFIX
-    joined = (
-        select(source.c.person)
-        .join(then_answer, then_answer.response_id == source.c.then_id)
-        .join(
-            now_answer,
-            and_(
-                now_answer.response_id == source.c.now_id,
-                then_answer.variable == now_answer.variable + suffix,
-            ),
-        )
-    )
-    comfort_item = definition.item_with_role(Role.COMFORT)
-    comfort_code = comfort_item.code if comfort_item else ""
-    comfort_ranks = _ranks(comfort_item.options if comfort_item else ())
-    comfort_rows = db.execute(
-        joined.with_only_columns(
-            then_answer.value, now_answer.value, func.count(distinct(source.c.person))
-        )
-        .where(
-            now_answer.variable == comfort_code,
-            # Redundant with the join, but lets the planner read both sides by variable.
-            then_answer.variable == comfort_code + suffix,
-        )
-        .group_by(then_answer.value, now_answer.value)
-    )
-    comfort: dict[tuple[int, int], int] = defaultdict(int)
-    for then_value, now_value, number in comfort_rows:
-        if then_value in comfort_ranks and now_value in comfort_ranks:
-            comfort[(comfort_ranks[then_value], comfort_ranks[now_value])] += int(number)
+    return evolution_of(read_tally(db, filters, [facts.COMFORT, facts.RANKED, facts.UP]), kind)
 
-    tasks = definition.task_items()
-    ladder = {o.code: o.rank for o in tasks[0].options if o.rank is not None} if tasks else {}
-    competence = case(
-        *((now_answer.variable == item.code, literal(item.competence)) for item in tasks),
-        else_=None,
-    )
-    then_rank = _rank_case(then_answer.value, ladder)
-    now_rank = _rank_case(now_answer.value, ladder)
-    progressed = case((now_rank > then_rank, source.c.person), else_=None)
-    rows = db.execute(
-        joined.with_only_columns(
-            competence.label("competence"),
-            func.count(distinct(source.c.person)),
-            func.count(distinct(progressed)),
-        )
-        .where(
-            now_answer.variable.in_([item.code for item in tasks]),
-            then_answer.variable.in_([item.code + suffix for item in tasks]),
-            then_answer.value.in_(list(ladder)),
-            now_answer.value.in_(list(ladder)),
-        )
-        .group_by(competence)
-    )
-    people: dict[str, int] = {}
-    moved: dict[str, int] = {}
-    for code, number, up in rows:
-        if code is not None:
-            people[str(code)] = int(number)
-            moved[str(code)] = int(up)
-    return Evolution(dict(comfort), people, moved)
+
+def typology_of(tally: Tally) -> dict[str, int]:
+    found: dict[str, int] = defaultdict(int)
+    for (_form, profile), number in _by(tally, facts.PROFILE).items():
+        found[profile] += number
+    return dict(found)
 
 
 def _profiles(definition: Definition, filters: EvaluationFilters) -> Any:
@@ -305,10 +284,28 @@ def _profiles(definition: Definition, filters: EvaluationFilters) -> Any:
 def typology_counts(
     db: Session, definition: Definition, filters: EvaluationFilters
 ) -> dict[str, int]:
-    """People per profile of `typology.rules`, one query (facts pivoted per person)."""
-    profiles = _profiles(definition, filters)
-    rows = db.execute(select(profiles.c.profile, func.count()).group_by(profiles.c.profile))
-    return {str(name): int(number) for name, number in rows}
+    """People per profile of `typology.rules` (the profile of their before or retro form)."""
+    return typology_of(read_tally(db, filters, [facts.PROFILE]))
+
+
+def quality_of(tally: Tally) -> Quality:
+    befores = _by(tally, facts.RESPONSES, [FormKind.BEFORE.value])
+    paired = _by(tally, facts.PAIRED, [FormKind.BEFORE.value])
+    second: dict[str, int] = defaultdict(int)
+    for (_form, value), number in _by(tally, facts.SECOND).items():
+        second[value] += number
+    channels: dict[tuple[str, str], int] = defaultdict(int)
+    for (form, channel, key, _value), number in tally.items():
+        if key == facts.RESPONSES:
+            channels[(form, channel)] += number
+    return Quality(
+        sum(befores.values()),
+        sum(paired.values()),
+        dict(channels),
+        second["entries"],
+        second["compared"],
+        second["differing"],
+    )
 
 
 def typology_people(
@@ -321,46 +318,18 @@ def typology_people(
 
 
 def quality(db: Session, filters: EvaluationFilters) -> Quality:
-    after = aliased(Response)
-    has_after = (
-        select(after.id)
-        .where(
-            after.beneficiary_id == Response.beneficiary_id,
-            after.form == FormKind.AFTER.value,
-            after.status == Status.SUBMITTED.value,
-        )
-        .exists()
-    )
-    befores, paired = db.execute(
-        select(func.count(), func.coalesce(func.sum(case((has_after, 1), else_=0)), 0)).where(
-            *response_conditions(filters), Response.form == FormKind.BEFORE.value
-        )
-    ).one()
-    channels = {
-        (form, channel): int(number)
-        for form, channel, number in db.execute(
-            select(Response.form, Response.channel, func.count())
-            .where(*response_conditions(filters))
-            .group_by(Response.form, Response.channel)
-        )
-    }
-    entries, compared, differing = db.execute(
-        select(
-            func.count(SecondEntry.id),
-            func.coalesce(func.sum(SecondEntry.compared_fields), 0),
-            func.coalesce(func.sum(SecondEntry.differing_fields), 0),
-        )
-        .join(Response, Response.id == SecondEntry.response_id)
-        .where(*response_conditions(filters), SecondEntry.completed_at.is_not(None))
-    ).one()
-    return Quality(
-        int(befores),
-        int(paired or 0),
-        channels,
-        int(entries),
-        int(compared or 0),
-        int(differing or 0),
-    )
+    return quality_of(read_tally(db, filters, [facts.RESPONSES, facts.PAIRED, facts.SECOND]))
+
+
+DERIVED = (
+    facts.RESPONSES,
+    facts.PAIRED,
+    facts.COMFORT,
+    facts.RANKED,
+    facts.UP,
+    facts.PROFILE,
+    facts.SECOND,
+)
 
 
 def collect(
@@ -370,18 +339,19 @@ def collect(
     variables: Sequence[str],
     people: int,
 ) -> RawIndicators:
-    """Every raw count the dashboard needs (about ten queries in all)."""
+    """Every raw count the dashboard needs, from one query over the facts."""
     multiple = frozenset(code for code in variables if definition.item(code).type.several)
-    found, answered = distributions(db, filters, variables, multiple)
+    tally = read_tally(db, filters, [*variables, *DERIVED])
+    found, answered = distributions_of(tally, variables, multiple)
     return RawIndicators(
         people=people,
-        people_by_form=people_by_form(db, filters),
+        people_by_form=people_by_form_of(tally),
         distributions=found,
         answered=answered,
-        pairs=evolution(db, definition, filters, FormKind.AFTER),
-        retro=evolution(db, definition, filters, FormKind.RETRO),
-        typology=typology_counts(db, definition, filters),
-        quality=quality(db, filters),
+        pairs=evolution_of(tally, FormKind.AFTER),
+        retro=evolution_of(tally, FormKind.RETRO),
+        typology=typology_of(tally),
+        quality=quality_of(tally),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -235,9 +235,17 @@ def count_people(db: Session, filters: EvaluationFilters) -> int:
     return int(db.scalar(query) or 0)
 
 
-def require_at_least_k(db: Session, filters: EvaluationFilters, k: int) -> int:
-    """The number of people in scope; ScopeError (422) when fewer than k: nothing is shown."""
-    people = count_people(db, filters)
+def require_at_least_k(
+    db: Session,
+    filters: EvaluationFilters,
+    k: int,
+    count: Callable[[Session, EvaluationFilters], int] = count_people,
+) -> int:
+    """The number of people in scope; ScopeError (422) when fewer than k: nothing is shown.
+
+    `count` counts them (the dashboard counts them in its facts, `indicators.count_people`).
+    """
+    people = count(db, filters)
     if people < k:
         raise ScopeError(
             _l(

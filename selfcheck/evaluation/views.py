@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, current_app, render_template
-from flask_babel import get_locale, gettext
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from selfcheck.accounts.permissions import Permission, requires
@@ -13,7 +13,6 @@ from selfcheck.evaluation import charts, headline_views, retention, statistics
 from selfcheck.evaluation.dashboard import (
     TABLE_KEYS,
     Dashboard,
-    DashboardCache,
     UnknownTable,
     build_dashboard,
     table_csv,
@@ -37,7 +36,7 @@ from selfcheck.platform.models import ExportLog
 blueprint = Blueprint("evaluator", __name__, url_prefix="/evaluate")
 TEMPLATE = "evaluator/dashboard.html"
 OVERVIEW_TEMPLATE = "evaluator/overview.html"  # the first page: headline figures, contents
-CACHE_KEY = "selfcheck.dashboard_cache"
+CACHE_KEY = "selfcheck.dashboard_cache"  # no longer filled (kept for the benchmark)
 UNKNOWN_TABLE = _l("Ce tableau n'existe pas. Choisissez un tableau depuis le tableau de bord.")
 
 
@@ -45,15 +44,14 @@ def _dashboard(only: list[str] | None = None) -> tuple[EvaluationFilters, Dashbo
     """The protected dashboard of this request's filters (ScopeError if it cannot be shown)."""
     filters = current_filters()
     require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
-    cache = current_app.extensions.setdefault(CACHE_KEY, DashboardCache())
+    # No cache: the figures are sums over the maintained facts (facts.py), read in
+    # milliseconds, and a cache's freshness check would read the responses on every view.
     board = build_dashboard(
         get_session(),
         current_app.extensions["selfcheck.definition"],
         filters,
         k_threshold(),
         only=only,
-        cache=cache,
-        language=str(get_locale()),
     )
     return filters, board
 

@@ -359,6 +359,75 @@ class Answer(Base):
     response: Mapped[Response] = relationship(back_populates="answers")
 
 
+class ResponseFact(Base):
+    """What one submitted response contributes to the dashboard (evaluation/facts.py).
+
+    Derived data, rebuilt from the answers: one row per submitted response, written in the
+    transaction of every change to the person's responses, answers or second entries (a
+    session hook, `facts.install`). No foreign key: the row must outlive its response until
+    the hook, at commit, takes its contribution out of `fact_tally`.
+
+    Per-person columns, read by role (never by item code): the profile answers of a 'before'
+    or retrospective form (option codes), comfort ranks and tasks done alone "then" and "now"
+    (then: the person's 'before' for an 'after', the "before" answers for a retrospective
+    form), whether the before/after pair is complete, the typology profile, and the blind
+    second entry's counts. `tally` holds the (key, value, n) lines this response adds to
+    `fact_tally`, so that a change subtracts exactly what was added.
+    """
+
+    __tablename__ = "response_fact"
+    __table_args__ = (
+        # Covering for the number of distinct people in scope.
+        Index(
+            "ix_response_fact_scope", "structure_id", "month", "form", "channel", "beneficiary_id"
+        ),
+    )
+
+    response_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    beneficiary_id: Mapped[int] = mapped_column(index=True)
+    structure_id: Mapped[int] = mapped_column()
+    form: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    submitted_at: Mapped[datetime | None] = mapped_column()
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM of submitted_at, UTC, or 0000-00
+    age: Mapped[str | None] = mapped_column(String(40))
+    gender: Mapped[str | None] = mapped_column(String(40))
+    diploma: Mapped[str | None] = mapped_column(String(40))
+    internet_home: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str | None] = mapped_column(String(40))
+    prescribed: Mapped[str | None] = mapped_column(String(40))
+    comfort_then: Mapped[int | None] = mapped_column()  # rank on the comfort scale
+    comfort_now: Mapped[int | None] = mapped_column()
+    tasks_then: Mapped[int | None] = mapped_column()  # tasks done alone or better
+    tasks_now: Mapped[int | None] = mapped_column()
+    tasks_ranked: Mapped[int | None] = mapped_column()  # tasks ranked then and now
+    paired: Mapped[bool] = mapped_column(default=False)
+    profile: Mapped[str | None] = mapped_column(String(32))
+    compared_fields: Mapped[int | None] = mapped_column()
+    differing_fields: Mapped[int | None] = mapped_column()
+    tally: Mapped[str] = mapped_column(Text, default="")
+
+
+class FactTally(Base):
+    """Counts added up from `response_fact.tally` per structure, month, form and channel.
+
+    Each count is also kept with `month` "" (every month): what a view without dates reads.
+    The dashboard's filters select whole months, structures, forms and channels, so every
+    figure but the number of distinct people is a SUM over these rows. `key` is a variable
+    code (its answer values) or a derived measure starting with "@" (facts.py).
+    """
+
+    __tablename__ = "fact_tally"
+
+    structure_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    form: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(default=0)
+
+
 __all__ = [
     "Answer",
     "AuditEvent",
@@ -366,11 +435,13 @@ __all__ = [
     "Beneficiary",
     "Channel",
     "EntryDiscrepancy",
+    "FactTally",
     "Grant",
     "Job",
     "OneTimeLink",
     "RecoveryCode",
     "Response",
+    "ResponseFact",
     "Role",
     "SecondEntry",
     "SecondEntryAnswer",

@@ -1,0 +1,664 @@
+"""Dashboard facts, kept up to date in the transaction of every write (issue 18).
+
+Aggregating every answer of 100,000 people took seconds; the dashboard now reads two small
+derived tables instead (models `ResponseFact` and `FactTally`):
+
+- `response_fact`: one row per submitted response, with what it says about its person (the
+  profile answers, comfort and tasks then and now, pair complete, typology profile, second
+  entry counts) and the lines (`tally`) it adds to the counts below;
+- `fact_tally`: those lines added up per structure, month, form and channel, and again per
+  structure, form and channel for all months (`ALL_MONTHS`): the dashboard's filters select
+  exactly such cells, so its figures are sums over a few thousand rows.
+
+**When they change.** `install` hooks a session factory: every write to an answer, a
+response, a second entry or a beneficiary, whether through ORM objects (flush) or SQL
+statements run by the session (`session.execute(delete(Answer)…)`), records the people it
+touches, and just before the transaction commits their facts are recomputed from their
+answers (`refresh`): the old rows' tally lines are subtracted, the new ones added. Writers
+need not know the facts exist, so a new writer cannot forget them. Data written around the
+session (raw SQL on a connection, as the benchmarks' bulk loads do) needs `rebuild`, as does
+a change of the questionnaire definition or of the typology rule (`selfcheck facts rebuild`).
+
+**Tally keys.** A variable code (an item with a role, not free text) counts its answer
+values, `NO_ANSWER` left out; a multiple choice also counts `ANSWERED` (the response chose
+something). Derived keys start with "@" (item codes cannot): see the constants below.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, delete, event, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
+
+from selfcheck.evaluation import typology
+from selfcheck.platform.models import (
+    Answer,
+    Beneficiary,
+    FactTally,
+    Response,
+    ResponseFact,
+    SecondEntry,
+    Status,
+)
+from selfcheck.questionnaire.answer_types import FreeText
+from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Definition, FormKind, Role
+
+ALONE_RANK = 3  # "on my own" and above on the autonomy ladder
+
+RESPONSES = "@n"  # value "": one per submitted response
+ANSWERED = "*"  # value of a multiple choice's variable: the response chose something
+PAIRED = "@paired"  # value "1": a 'before' whose person has a submitted 'after'
+COMFORT = "@comfort"  # value "then>now" (ranks): an 'after' with its 'before', or a retro form
+RANKED = "@ranked"  # value a competence: a task of this type ranked then and now
+UP = "@up"  # value a competence: at least one such task moved up
+PROFILE = "@profile"  # value a typology profile: the person's 'before' or retro form
+SECOND = "@second"  # values "entries", "compared", "differing": a completed second entry
+
+# Columns of `response_fact` holding the answer of the item with this role.
+COLUMN_ROLES: Mapping[str, Role] = {
+    "age": Role.AGE,
+    "gender": Role.GENDER,
+    "diploma": Role.DIPLOMA,
+    "internet_home": Role.INTERNET_HOME,
+    "status": Role.STATUS,
+    "prescribed": Role.PRESCRIBER,
+}
+PROFILE_FORMS = frozenset({FormKind.BEFORE.value, FormKind.RETRO.value})
+CHUNK = 500  # people per refresh query
+PENDING = "selfcheck.facts.pending"
+
+TallyLine = tuple[str, str, int]
+CellKey = tuple[int, str, str, str, str, str]  # structure, month, form, channel, key, value
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the facts read from a definition, found by role."""
+
+    tallied: frozenset[str]  # variables whose values are counted
+    several: frozenset[str]  # of which multiple choices
+    read: tuple[str, ...]  # every variable the facts read
+    columns: Mapping[str, str]  # response_fact column -> item code
+    comfort: str | None
+    comfort_ranks: Mapping[str, int]
+    tasks: tuple[tuple[str, str], ...]  # (item code, competence)
+    ladder: Mapping[str, int]
+    typology: frozenset[str]  # the variables the typology's facts are read from
+
+
+@lru_cache(maxsize=8)
+def plan(definition: Definition) -> Plan:
+    items = {v.code: v.item for form in FormKind for v in definition.variables(form)}
+    tallied = frozenset(
+        code
+        for code, item in items.items()
+        if item.role is not None and not isinstance(item.type, FreeText)
+    )
+    columns = {
+        column: item.code
+        for column, role in COLUMN_ROLES.items()
+        if (item := definition.item_with_role(role)) is not None
+    }
+    comfort = definition.item_with_role(Role.COMFORT)
+    tasks = definition.task_items()
+    ladder = {o.code: o.rank for o in tasks[0].options if o.rank is not None} if tasks else {}
+    profile_variables = frozenset(
+        variable for source in typology.sources(definition) for _form, variable in source.answers
+    )
+    codes = {*tallied, *columns.values()}
+    codes |= {item.code for item in tasks}
+    if comfort is not None:
+        codes.add(comfort.code)
+    read = {code for base in codes for code in (base, base + PRE_SUFFIX)} | profile_variables
+    return Plan(
+        tallied=tallied,
+        several=frozenset(code for code in tallied if items[code].type.several),
+        read=tuple(sorted(read)),
+        columns=columns,
+        comfort=comfort.code if comfort else None,
+        comfort_ranks={o.code: o.rank for o in comfort.options if o.rank is not None}
+        if comfort
+        else {},
+        tasks=tuple((item.code, item.competence or "") for item in tasks),
+        ladder=ladder,
+        typology=profile_variables,
+    )
+
+
+# --- one person's facts, in Python -----------------------------------------------------------
+
+Answers = Mapping[str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A submitted response and what the facts read of it."""
+
+    id: int
+    beneficiary_id: int
+    structure_id: int
+    form: str
+    channel: str
+    submitted_at: datetime | None
+    answers: Answers
+    second: tuple[int, int] | None  # (compared, differing) of a completed second entry
+
+
+# The month of the cells that add up every month: the dashboard's first view (no dates) reads
+# these only, several times fewer rows than the months'.
+ALL_MONTHS = ""
+NO_MONTH = "0000-00"  # a submitted response without its time (old rows): no date filter keeps it
+
+
+def month_of(moment: datetime | date | None) -> str:
+    if moment is None:
+        return NO_MONTH
+    if isinstance(moment, datetime):
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC)
+        return f"{moment.year:04d}-{moment.month:02d}"
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def _one(answers: Answers | None, code: str | None) -> str | None:
+    """The real answer of a single-valued variable, None when missing or "no answer"."""
+    if answers is None or code is None:
+        return None
+    for value in answers.get(code, ()):
+        if value != NO_ANSWER:
+            return value
+    return None
+
+
+# Profiles already classified, per definition and facts (a few thousand combinations at most).
+_PROFILES: dict[tuple[int, tuple[tuple[str, str], ...]], str] = {}
+
+
+def _person_profile(definition: Definition, responses: Sequence[Submitted]) -> str | None:
+    """The person's typology profile from all their submitted answers (`typology.person_facts`:
+    the modality comes from the after form), None when not counted."""
+    answers = (
+        (response.form, code, value)
+        for response in responses
+        for code, values in response.answers.items()
+        for value in values
+    )
+    facts = typology.person_facts(answers, definition)
+    if facts is None:
+        return None
+    key = (id(definition), tuple(sorted(facts.items())))
+    found = _PROFILES.get(key)
+    if found is None:
+        if len(_PROFILES) > 100_000:
+            _PROFILES.clear()
+        found = _PROFILES[key] = typology.classify(facts, definition).value
+    return found
+
+
+def _profile_holder(responses: Sequence[Submitted]) -> int | None:
+    """The response that carries the person's profile (counted once): their 'before' form,
+    else their retrospective one."""
+    for form in typology.PROFILE_FORMS:
+        for response in responses:
+            if response.form == form.value:
+                return response.id
+    return None
+
+
+def person_rows(
+    plan: Plan, definition: Definition, responses: Sequence[Submitted]
+) -> list[dict[str, Any]]:
+    """The `response_fact` rows of one person's submitted responses."""
+    by_form = {response.form: response for response in responses}
+    before = by_form.get(FormKind.BEFORE.value)
+    after = by_form.get(FormKind.AFTER.value)
+    holder = _profile_holder(responses)
+    person_profile = _person_profile(definition, responses) if holder is not None else None
+    rows = []
+    for response in responses:
+        form = FormKind(response.form)
+        own = response.answers
+        tally: dict[tuple[str, str], int] = {(RESPONSES, ""): 1}
+        for code, values in own.items():
+            if code not in plan.tallied:
+                continue
+            real = 0
+            for value in values:  # each value once (uq_answer_value)
+                if value != NO_ANSWER:
+                    tally[(code, value)] = tally.get((code, value), 0) + 1
+                    real += 1
+            if real and code in plan.several:
+                tally[(code, ANSWERED)] = 1
+        then: Answers | None
+        now: Answers | None
+        suffix = ""
+        if form is FormKind.BEFORE:
+            then, now, paired = own, None, after is not None
+            if paired:
+                tally[(PAIRED, "1")] = 1
+        elif form is FormKind.AFTER:
+            then, now, paired = (before.answers if before else None), own, before is not None
+        elif form is FormKind.RETRO:
+            then, now, paired, suffix = own, own, False, PRE_SUFFIX
+        else:  # a follow-up, months later: its change is read by evaluation/retention.py
+            then, now, paired = None, own, False
+        comfort = plan.comfort
+        then_comfort = plan.comfort_ranks.get(_one(then, comfort and comfort + suffix) or "")
+        now_comfort = plan.comfort_ranks.get(_one(now, comfort) or "")
+        ranks = [
+            (
+                competence,
+                plan.ladder.get(_one(then, code + suffix) or ""),
+                plan.ladder.get(_one(now, code) or ""),
+            )
+            for code, competence in plan.tasks
+        ]
+        evolution = form is not FormKind.BEFORE and then is not None
+        ranked = [(c, t, n) for c, t, n in ranks if t is not None and n is not None]
+        if evolution:
+            if then_comfort is not None and now_comfort is not None:
+                tally[(COMFORT, f"{then_comfort}>{now_comfort}")] = 1
+            for competence, then_rank, now_rank in ranked:
+                tally[(RANKED, competence)] = 1
+                if now_rank > then_rank:
+                    tally[(UP, competence)] = 1
+        profile = person_profile if response.id == holder else None
+        if profile is not None:
+            tally[(PROFILE, profile)] = 1
+        if response.second is not None:
+            compared, differing = response.second
+            tally[(SECOND, "entries")] = 1
+            tally[(SECOND, "compared")] = compared
+            tally[(SECOND, "differing")] = differing
+        rows.append(
+            {
+                "response_id": response.id,
+                "beneficiary_id": response.beneficiary_id,
+                "structure_id": response.structure_id,
+                "form": response.form,
+                "channel": response.channel,
+                "submitted_at": response.submitted_at,
+                "month": month_of(response.submitted_at),
+                **{
+                    column: _one(own, code) if response.form in PROFILE_FORMS else None
+                    for column, code in plan.columns.items()
+                },
+                **{column: None for column in COLUMN_ROLES if column not in plan.columns},
+                "comfort_then": then_comfort,
+                "comfort_now": now_comfort,
+                "tasks_then": _alone(then, (t for _c, t, _n in ranks)),
+                "tasks_now": _alone(now, (n for _c, _t, n in ranks)),
+                "tasks_ranked": len(ranked) if evolution else None,
+                "paired": paired,
+                "profile": profile,
+                "compared_fields": response.second[0] if response.second else None,
+                "differing_fields": response.second[1] if response.second else None,
+                "tally": format_tally(
+                    (key, value, number) for (key, value), number in tally.items() if number
+                ),
+            }
+        )
+    return rows
+
+
+def _alone(answers: Answers | None, ranks: Iterable[int | None]) -> int | None:
+    if answers is None:
+        return None
+    return sum(1 for rank in ranks if rank is not None and rank >= ALONE_RANK)
+
+
+def format_tally(lines: Iterable[TallyLine]) -> str:
+    return "\n".join(f"{key}\t{value}\t{number}" for key, value, number in sorted(lines))
+
+
+def parse_tally(text: str) -> Iterator[TallyLine]:
+    for line in text.splitlines():
+        key, value, number = line.split("\t")
+        yield key, value, int(number)
+
+
+def cells(rows: Iterable[Mapping[str, Any]]) -> Counter[CellKey]:
+    """What `rows` add to `fact_tally`: per month, and for all months (`ALL_MONTHS`)."""
+    total: Counter[CellKey] = Counter()
+    for row in rows:
+        structure, form, channel = row["structure_id"], row["form"], row["channel"]
+        for key, value, number in parse_tally(row["tally"]):
+            total[(structure, row["month"], form, channel, key, value)] += number
+            total[(structure, ALL_MONTHS, form, channel, key, value)] += number
+    return total
+
+
+# --- reading answers, writing facts ----------------------------------------------------------
+
+
+def compute(
+    connection: Connection,
+    definition: Definition,
+    people: ColumnElement[bool],
+) -> list[dict[str, Any]]:
+    """The fact rows of the people whose responses match `people` (a condition on Response)."""
+    current = plan(definition)
+    responses = connection.execute(
+        select(
+            Response.id,
+            Response.beneficiary_id,
+            Response.structure_id,
+            Response.form,
+            Response.channel,
+            Response.submitted_at,
+        )
+        .where(people, Response.status == Status.SUBMITTED.value)
+        .order_by(Response.beneficiary_id, Response.id)
+    ).all()
+    if not responses:
+        return []
+    answers: dict[int, dict[str, list[str]]] = {}
+    for response_id, variable, value in connection.execute(
+        select(Answer.response_id, Answer.variable, Answer.value)
+        .join(Response, Response.id == Answer.response_id)
+        .where(
+            people,
+            Response.status == Status.SUBMITTED.value,
+            Answer.variable.in_(current.read),
+        )
+    ).all():
+        answers.setdefault(response_id, {}).setdefault(variable, []).append(value)
+    seconds = {
+        response_id: (int(compared), int(differing))
+        for response_id, compared, differing in connection.execute(
+            select(
+                SecondEntry.response_id, SecondEntry.compared_fields, SecondEntry.differing_fields
+            )
+            .join(Response, Response.id == SecondEntry.response_id)
+            .where(
+                people,
+                Response.status == Status.SUBMITTED.value,
+                SecondEntry.completed_at.is_not(None),
+            )
+        )
+    }
+    rows: list[dict[str, Any]] = []
+    person: list[Submitted] = []
+    for response in responses:
+        submitted = Submitted(
+            id=response.id,
+            beneficiary_id=response.beneficiary_id,
+            structure_id=response.structure_id,
+            form=response.form,
+            channel=response.channel,
+            submitted_at=response.submitted_at,
+            answers=answers.get(response.id, {}),
+            second=seconds.get(response.id),
+        )
+        if person and person[0].beneficiary_id != submitted.beneficiary_id:
+            rows += person_rows(current, definition, person)
+            person = []
+        person.append(submitted)
+    rows += person_rows(current, definition, person)
+    return rows
+
+
+COLUMNS = tuple(column.name for column in ResponseFact.__table__.columns)
+
+
+def _as_row(found: Any) -> dict[str, Any]:
+    return {column: getattr(found, column) for column in COLUMNS}
+
+
+def refresh(session: Session, definition: Definition, people: Iterable[int]) -> None:
+    """Recompute the facts of these people from their answers, in the session's transaction."""
+    ids = sorted(set(people))
+    connection = session.connection()
+    for start in range(0, len(ids), CHUNK):
+        _refresh(connection, definition, ids[start : start + CHUNK])
+
+
+def _same(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> bool:
+    def by_id(rows: Sequence[Mapping[str, Any]]) -> dict[Any, tuple[Any, ...]]:
+        return {row["response_id"]: tuple(row[column] for column in COLUMNS) for row in rows}
+
+    return by_id(old) == by_id(new)
+
+
+def _refresh(connection: Connection, definition: Definition, ids: list[int]) -> None:
+    if connection.dialect.name == "postgresql":
+        # One refresh of a person at a time: the second reads the first's rows once committed.
+        connection.execute(
+            select(Beneficiary.id)
+            .where(Beneficiary.id.in_(ids))
+            .order_by(Beneficiary.id)
+            .with_for_update()
+        )
+    old = [
+        _as_row(found)
+        for found in connection.execute(
+            select(ResponseFact).where(ResponseFact.beneficiary_id.in_(ids))
+        )
+    ]
+    new = compute(connection, definition, Response.beneficiary_id.in_(ids))
+    if _same(old, new):
+        return
+    delta = cells(new)
+    delta.subtract(cells(old))
+    if old:
+        connection.execute(delete(ResponseFact).where(ResponseFact.beneficiary_id.in_(ids)))
+    if new:
+        connection.execute(insert(ResponseFact), new)
+    add_to_tally(connection, delta)
+
+
+CELL_COLUMNS = ("structure_id", "month", "form", "channel", "key", "value", "n")
+
+
+def add_to_tally(connection: Connection, delta: Mapping[CellKey, int]) -> None:
+    """Add these numbers to `fact_tally` (an upsert, in key order: no deadlock between two)."""
+    rows = [
+        {
+            "structure_id": structure,
+            "month": month,
+            "form": form,
+            "channel": channel,
+            "key": key,
+            "value": value,
+            "n": number,
+        }
+        for (structure, month, form, channel, key, value), number in sorted(delta.items())
+        if number
+    ]
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(FactTally)
+    statement = statement.on_conflict_do_update(
+        index_elements=["structure_id", "month", "form", "channel", "key", "value"],
+        set_={"n": FactTally.n + statement.excluded.n},
+    )
+    connection.execute(statement, rows)
+
+
+def rebuild(session: Session, definition: Definition, batch: int = 2000) -> int:
+    """Recompute every fact from the answers (the migration's backfill); returns the rows."""
+    connection = session.connection()
+    connection.execute(delete(FactTally))
+    connection.execute(delete(ResponseFact))
+    total: Counter[CellKey] = Counter()
+    written = 0
+    last = 0
+    while True:
+        ids = list(
+            connection.scalars(
+                select(Beneficiary.id)
+                .where(Beneficiary.id > last)
+                .order_by(Beneficiary.id)
+                .limit(batch)
+            )
+        )
+        if not ids:
+            break
+        rows = compute(connection, definition, Response.beneficiary_id.between(ids[0], ids[-1]))
+        if rows:
+            connection.execute(insert(ResponseFact), rows)
+            total.update(cells(rows))
+            written += len(rows)
+        last = ids[-1]
+    cube = [
+        dict(zip(CELL_COLUMNS, (*cell, number), strict=True))
+        for cell, number in sorted(total.items())
+        if number
+    ]
+    for start in range(0, len(cube), 20_000):
+        connection.execute(insert(FactTally), cube[start : start + 20_000])
+    return written
+
+
+# --- the hook ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Pending:
+    """What a transaction touched: people (refreshed), and responses whose person is
+    refreshed if the response is submitted at commit."""
+
+    people: set[int]
+    responses: set[int]
+
+
+def _pending(session: Session) -> Pending:
+    found = session.info.get(PENDING)
+    if found is None:
+        found = session.info[PENDING] = Pending(set(), set())
+    assert isinstance(found, Pending)
+    return found
+
+
+def _parameters(state: ORMExecuteState, name: str) -> set[int]:
+    given: Any = state.parameters
+    rows: list[Mapping[str, Any]] = (
+        list(given) if isinstance(given, list) else [given] if given else []
+    )
+    found = {row[name] for row in rows if row.get(name) is not None}
+    if not found:
+        raise RuntimeError(f"facts: an INSERT into {state.statement} gives no {name}")
+    return found
+
+
+def _matching(state: ORMExecuteState, column: Any) -> set[int]:
+    """The values of `column` in the rows the UPDATE or DELETE will change (read before)."""
+    where = state.statement.whereclause  # type: ignore[attr-defined]
+    query = select(column).distinct()
+    if where is not None:
+        query = query.where(where)
+    given = state.parameters if isinstance(state.parameters, dict) else {}
+    return set(state.session.connection().scalars(query, given))
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    # An ORM statement's table is annotated: compare names.
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    if table == Answer.__tablename__:
+        responses = (
+            _parameters(state, "response_id")
+            if state.is_insert
+            else _matching(state, Answer.response_id)
+        )
+        _pending(state.session).responses.update(responses)
+    elif table == Response.__tablename__:
+        if state.is_update:  # the person is refreshed if the response is submitted at commit
+            _pending(state.session).responses.update(_matching(state, Response.id))
+        else:
+            people = (
+                _parameters(state, "beneficiary_id")
+                if state.is_insert
+                else _matching(state, Response.beneficiary_id)
+            )
+            _pending(state.session).people.update(people)
+    elif table == SecondEntry.__tablename__:
+        responses = (
+            _parameters(state, "response_id")
+            if state.is_insert
+            else _matching(state, SecondEntry.response_id)
+        )
+        _pending(state.session).responses.update(responses)
+    elif table == Beneficiary.__tablename__ and state.is_delete:
+        _pending(state.session).people.update(_matching(state, Beneficiary.id))
+
+
+def _touch(session: Session, found: object) -> None:
+    if isinstance(found, Answer | SecondEntry):
+        if found.response_id is not None:
+            _pending(session).responses.add(found.response_id)
+    elif isinstance(found, Response):
+        if found in session.deleted:
+            if found.beneficiary_id is not None:
+                _pending(session).people.add(found.beneficiary_id)
+        elif found.id is not None:
+            _pending(session).responses.add(found.id)
+    elif isinstance(found, Beneficiary) and found in session.deleted:
+        _pending(session).people.add(found.id)
+
+
+def _before_flush(session: Session, _context: object, _instances: object) -> None:
+    """Changed and deleted objects, read while their rows still exist."""
+    for found in session.dirty:
+        if isinstance(found, Answer | SecondEntry | Response) and session.is_modified(found):
+            _touch(session, found)
+    for found in session.deleted:
+        _touch(session, found)
+
+
+def _after_flush(session: Session, _context: object) -> None:
+    """New objects, once their keys (given through relationships too) are known."""
+    for found in session.new:
+        _touch(session, found)
+
+
+def _on_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
+
+
+def settle(session: Session, definition: Definition) -> None:
+    """Bring the facts of everyone this transaction touched up to date (before commit)."""
+    if PENDING not in session.info:
+        return
+    session.flush()
+    pending = _pending(session)
+    people = set(pending.people)
+    responses = sorted(pending.responses)
+    connection = session.connection()
+    # A response still in progress at commit counts for nothing: a page saved in the journey
+    # costs this one query. (Nothing turns a submitted response back into one in progress.)
+    for start in range(0, len(responses), CHUNK):
+        people |= set(
+            connection.scalars(
+                select(Response.beneficiary_id).where(
+                    Response.id.in_(responses[start : start + CHUNK]),
+                    Response.status == Status.SUBMITTED.value,
+                )
+            )
+        )
+    refresh(session, definition, people)
+    pending.people.clear()
+    pending.responses.clear()
+
+
+def install(sessions: sessionmaker[Session], definition: Definition) -> None:
+    """Keep the facts of every session of `sessions` up to date, in its own transaction."""
+
+    def before_commit(session: Session) -> None:
+        settle(session, definition)
+
+    event.listen(sessions, "do_orm_execute", _on_execute)
+    event.listen(sessions, "before_flush", _before_flush)
+    event.listen(sessions, "after_flush", _after_flush)
+    event.listen(sessions, "before_commit", before_commit)
+    event.listen(sessions, "after_transaction_end", _on_end)
