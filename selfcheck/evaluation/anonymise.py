@@ -228,9 +228,7 @@ def engine_columns(
     # The forms present show in the file whatever is masked (a form's answers, or its masked
     # details, show that it was sent): released as they are, a stratum of the release.
     columns.append(
-        anonymity.QuasiIdentifier(
-            FORMS_PRESENT, rungs, weight(FORMS_PRESENT), names, fixed=True
-        )
+        anonymity.QuasiIdentifier(FORMS_PRESENT, rungs, weight(FORMS_PRESENT), names, fixed=True)
     )
     periods = [p for p in disclosure.period if p is not Period.MONTH]
     for form in FORMS:

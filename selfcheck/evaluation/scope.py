@@ -287,8 +287,8 @@ def wider_selections(
         args = {key: value for key, value in raw.items() if key not in dropped}
         add(args)
         if department and "structure" in args and not args.get("department"):
-            del args["structure"]
-            add({**args, "department": department})
+            others = {key: value for key, value in args.items() if key != "structure"}
+            add({**others, "department": department})
     return wider
 
 
