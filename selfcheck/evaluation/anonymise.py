@@ -227,10 +227,18 @@ def engine_columns(
         qi = item.quasi_identifier
         assert qi is not None
         rungs, names = ladder_rungs(qi)
-        columns.append(anonymity.QuasiIdentifier(qi.column, rungs, weight(qi.column), names))
+        # A demographic is masked cell by cell (at most `max_suppressed` of the people lose
+        # one), never for everyone unless nothing else meets k.
+        columns.append(
+            anonymity.QuasiIdentifier(qi.column, rungs, weight(qi.column), names, whole=True)
+        )
     forms_qi = disclosure.context_column(FORMS_PRESENT)
     rungs, names = ladder_rungs(forms_qi)
-    columns.append(anonymity.QuasiIdentifier(FORMS_PRESENT, rungs, weight(FORMS_PRESENT), names))
+    # The forms present show in the file whatever is masked (a form's answers, or its masked
+    # details, show that it was sent): released as they are, a stratum of the release.
+    columns.append(
+        anonymity.QuasiIdentifier(FORMS_PRESENT, rungs, weight(FORMS_PRESENT), names, fixed=True)
+    )
     periods = [p for p in disclosure.period if p is not Period.MONTH]
     for form in FORMS:
         columns.append(

@@ -284,6 +284,7 @@ LEVEL_LABELS: Mapping[str, object] = {
     "quarter": _l("trimestre"),
     "year": _l("année"),
     "broad_bands": _l("grandes tranches"),
+    "two_bands": _l("moins de 60 ans ou 60 ans et plus"),
     "grouped": _l("modalités regroupées"),
     "online_or_not": _l("en ligne ou non"),
 }

@@ -258,30 +258,85 @@ def require_at_least_k(
     return people
 
 
+# The dimensions of a selection: the filters that are dropped together (a period is one).
+FILTER_DIMENSIONS = (
+    ("from", "to"),
+    ("structure",),
+    ("department",),
+    ("territory",),
+    ("form",),
+    ("channel",),
+)
+
+
+def wider_selections(
+    db: Session, user: StaffUser, filters: EvaluationFilters
+) -> list[dict[str, str]]:
+    """The selections the evaluator could view that hold this one: the same filters with any
+    of them dropped (the whole scope when all are), and a structure's department in place of
+    the structure. As query arguments; the selection itself is not among them."""
+    raw = {key: value for key, value in filters.raw.items() if value}
+    active = [dims for dims in FILTER_DIMENSIONS if any(raw.get(key) for key in dims)]
+    wider: list[dict[str, str]] = []
+    seen = {tuple(sorted(raw.items()))}
+
+    def add(args: dict[str, str]) -> None:
+        key = tuple(sorted(args.items()))
+        if key not in seen:
+            seen.add(key)
+            wider.append(args)
+
+    department = None
+    if filters.structure:
+        chosen = [s for s in allowed_structures(db, user) if s.slug == filters.structure]
+        department = chosen[0].department if chosen else None
+    for mask in range(2 ** len(active)):  # each subset of the filters dropped
+        dropped = {key for i, dims in enumerate(active) if mask >> i & 1 for key in dims}
+        args = {key: value for key, value in raw.items() if key not in dropped}
+        add(args)
+        if department and "structure" in args and not args.get("department"):
+            others = {key: value for key, value in args.items() if key != "structure"}
+            add({**others, "department": department})
+    return wider
+
+
 def require_complement_at_least_k(
     db: Session, user: StaffUser, filters: EvaluationFilters, k: int
 ) -> None:
-    """ScopeError (422) when the people of the evaluator's whole scope NOT in this selection
-    are more than 0 and fewer than k: the whole scope minus this view would show them."""
+    """ScopeError (422) when, for a wider selection the evaluator could view (the whole
+    scope, the structure's department, the same filters with one or more dropped: see
+    `wider_selections`), the people in it but NOT in this selection are more than 0 and
+    fewer than k: comparing the two views would show them."""
     if not any(filters.raw.values()):
         return  # no filter: the selection is the whole scope
-    everyone = parse_filters(db, user, {})
-    complement = count_people(db, everyone) - count_people(db, filters)
-    if 0 < complement < k:
-        logger.warning(
-            "view refused: its complement in the scope has fewer than k people",
-            extra={"user_id": user.id, "k": k},
-        )
-        raise ScopeError(
-            _l(
-                "Ces filtres laissent de côté moins de %(k)s personnes de votre périmètre : "
-                "comparer ce résultat à celui de tout le périmètre permettrait de les "
-                "reconnaître. Rien n'est affiché. Élargissez ou resserrez davantage la "
-                "sélection.",
-                k=k,
-            ),
-            422,
-        )
+    people = count_people(db, filters)
+    for args in wider_selections(db, user, filters):
+        wider = parse_filters(db, user, args)
+        complement = count_people(db, wider) - people
+        if 0 < complement < k:
+            whole = not args
+            logger.warning(
+                "view refused: its complement in %s has fewer than k people",
+                "the scope" if whole else "a wider selection",
+                extra={"user_id": user.id, "k": k, "wider": sorted(args)},
+            )
+            if whole:
+                message = _l(
+                    "Ces filtres laissent de côté moins de %(k)s personnes de votre périmètre : "
+                    "comparer ce résultat à celui de tout le périmètre permettrait de les "
+                    "reconnaître. Rien n'est affiché. Élargissez ou resserrez davantage la "
+                    "sélection.",
+                    k=k,
+                )
+            else:
+                message = _l(
+                    "Ces filtres laissent de côté moins de %(k)s personnes d'une sélection "
+                    "plus large (la même sans l'un des filtres, ou le département de la "
+                    "structure) : comparer les deux résultats permettrait de les reconnaître. "
+                    "Rien n'est affiché. Élargissez ou resserrez davantage la sélection.",
+                    k=k,
+                )
+            raise ScopeError(message, 422)
 
 
 def structures_for_choice(db: Session, user: StaffUser) -> Sequence[Structure]:

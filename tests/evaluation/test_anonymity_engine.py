@@ -291,3 +291,51 @@ def test_the_same_input_gives_the_same_release() -> None:
     second = anonymise(records, quasi_identifiers(), 5, max_suppressed=0.25)
     assert first.records == second.records
     assert first.levels == second.levels
+
+
+def _strata_records() -> list[dict[str, Any]]:
+    """60 people: a fixed pattern (3 values, one of 3 people), two demographics."""
+    records = []
+    for i in range(60):
+        pattern = "rare" if i < 3 else ("pair" if i % 2 else "single")
+        records.append({"pattern": pattern, "a": f"a{i % 4}", "b": f"b{i % 3}"})
+    return records
+
+
+def test_a_fixed_column_is_never_coarsened_nor_masked() -> None:
+    records = _strata_records()
+    qis = [
+        QuasiIdentifier("pattern", fixed=True),
+        QuasiIdentifier("a", [lambda v: "any"]),
+        QuasiIdentifier("b"),
+    ]
+    release = anonymise(records, qis, 5, max_suppressed=0.25)
+    assert release.levels["pattern"] == 0
+    assert all(r["pattern"] in ("pair", "single") for r in release.records)
+    # The 3 people of the rare pattern cannot be hidden among others: left out.
+    assert sorted(release.left_out) == [0, 1, 2]
+    assert_k_anonymous(release, ["pattern", "a", "b"], 5)
+    with pytest.raises(ValueError, match="fixed"):
+        qis[0].apply(1, "pair")
+
+
+def test_a_column_kept_whole_is_masked_cell_by_cell_not_for_everyone() -> None:
+    # 'a' is cheap (weight 0.05): free, the engine masks it for everyone to hide two people
+    # of unique values; kept whole, it stays raw and those two (no mask can hide them among
+    # k) are left out.
+    records = [{"a": f"a{i % 5}", "b": f"b{i % 2}"} for i in range(50)]
+    records += [{"a": "a9", "b": "b0"}, {"a": "a8", "b": "b1"}]
+    free = [QuasiIdentifier("a", weight=0.05), QuasiIdentifier("b")]
+    kept = [QuasiIdentifier("a", weight=0.05, whole=True), QuasiIdentifier("b")]
+    loose = anonymise(records, free, 5, max_suppressed=0.25)
+    assert loose.levels["a"] == 1  # masked for everyone
+    whole = anonymise(records, kept, 5, max_suppressed=0.25)
+    assert_k_anonymous(whole, ["a", "b"], 5)
+    assert whole.levels["a"] == 0
+    assert whole.left_out == [50, 51]
+    # With five such people, masking their five cells of 'a' hides them together.
+    records = records[:50] + [{"a": f"a{5 + j}", "b": "b0"} for j in range(5)]
+    whole = anonymise(records, kept, 5, max_suppressed=0.25)
+    assert_k_anonymous(whole, ["a", "b"], 5)
+    assert (whole.levels["a"], whole.left_out) == (0, [])
+    assert whole.people_with_any_masked(["a"]) == 5

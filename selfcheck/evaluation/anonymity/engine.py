@@ -18,13 +18,16 @@ The method, for records, quasi-identifiers (QI), k and a suppression limit s:
    (numpy arrays; the ladder is applied once per distinct value). Levels that split the
    records exactly as the level below are dropped; a ladder stops at its first level where
    every record has the same value (coarser levels would lose information for nothing). A
-   column already constant is never generalised nor masked. None is a value of its own.
+   column already constant is never generalised nor masked. None is a value of its own. A
+   `fixed` column (what the release shows anyway, e.g. the forms present) has its raw level
+   only: a stratum that every group lies within.
 2. Nodes (full-domain generalisation, as in ARX): a node gives one level per QI. Its
    generalisation loss G is the weighted mean, over QIs, of the normalised certainty
    penalty of its cells (a cell whose level merges m of the column's d raw values loses
    (m - 1) / (d - 1); a masked cell loses 1). The weights are the analysis focus. G grows
    towards the top of the lattice; the "outliers" (records in groups smaller than k)
-   shrink. A node is feasible when its outliers are at most s of the records.
+   shrink. A node is feasible when its outliers are at most s of the records and it masks
+   no column kept `whole` for everyone (only the all-masked node may: the last resort).
 3. Local suppression at a feasible node: the outliers' cells are masked (MASKED) until each
    is in a group of at least k (`_Search.suppress`); outliers still fewer than k with
    nothing left to mask are left out, the last resort. The total loss counts a masked cell
@@ -34,7 +37,8 @@ The method, for records, quasi-identifiers (QI), k and a suppression limit s:
    of a person with one masked cell as lost, as ARX counts a suppressed record, made the
    optimum mask age and diploma for everyone at 300 people.)
 4. Search for the least total loss: the all-masked node first (safe by construction); two
-   greedy paths from the top down (each step lowers the column that gives the least
+   greedy paths from the top down, and two from the top of the nodes that mask no `whole`
+   column (each step lowers the column that gives the least
    estimated loss, the estimate pricing outliers at the cost measured so far); a climb
    (one level up or down one column while the loss drops); then a best-first walk of the
    lattice in order of G from the raw data, stopping when G reaches the best total loss
@@ -115,6 +119,17 @@ def _prepare(spec: QuasiIdentifier, raw: Sequence[Any]) -> _Column | None:
     raw_card = len(domain)
     if raw_card <= 1:
         return None
+    if spec.fixed:  # one level, never coarsened nor masked: a stratum
+        return _Column(
+            spec=spec,
+            levels=[0],
+            codes=[raw_codes],
+            cards=[raw_card],
+            values=[domain],
+            cell_loss=[np.zeros(len(raw), dtype=np.float64)],
+            mean_loss=[0.0],
+            top_masks=False,
+        )
     # The ladder is applied to each distinct value once, then spread by code.
     levels = [0]
     codes = [raw_codes]
@@ -201,7 +216,7 @@ class _Search:
         self.columns = columns
         self.size = size
         self.k = k
-        self.total_weight = sum(c.spec.weight for c in columns) or 1.0
+        self.total_weight = sum(c.spec.weight for c in columns if not c.spec.fixed) or 1.0
         self.best: _Outcome | None = None
         self.evaluated = 0
         self.tried: set[tuple[int, ...]] = set()
@@ -241,6 +256,8 @@ class _Search:
         while pending.size and open_cols:
             rescue: tuple[float, int, npt.NDArray[np.bool_]] | None = None
             merge: tuple[float, int] | None = None
+            base = _group_sizes(*_group_ids(list(zip(current, cards, strict=True)), pending.size))
+            groups = float((1.0 / base).sum())
             for i in open_cols:
                 trial = list(current)
                 trial[i] = np.full(pending.size, cards[i] - 1, dtype=np.int64)
@@ -251,7 +268,10 @@ class _Search:
                 rescued = int(ok.sum())
                 if rescued and (rescue is None or rescued / weight > rescue[0]):
                     rescue = (rescued / weight, i, ok)
-                merged = (pending.size - float((1.0 / sizes).sum())) / weight
+                # Groups merged per unit of weight; a column whose masking merges nothing
+                # (it does not tell these people apart) is masked only when no other helps.
+                merged = (groups - float((1.0 / sizes).sum())) / weight
+                merged = merged if merged > 1e-9 else -1.0 / weight
                 if merge is None or merged > merge[0]:
                     merge = (merged, i)
             if rescue is not None:
@@ -283,6 +303,8 @@ class _Search:
             return 0.0
         total = 0.0
         for column, level, cells in zip(self.columns, node, masked, strict=True):
+            if column.spec.fixed:
+                continue  # released as it is (its people left out are counted elsewhere)
             loss = np.where(cells | left_out, 1.0, column.cell_loss[level])
             total += column.spec.weight * float(loss.sum())
             if level < column.top and cells.any():
@@ -293,6 +315,14 @@ class _Search:
                 shift = 0.5 * float(np.abs(true - out).sum())
                 total += column.spec.weight * SHIFT_COST * shift * self.size
         return total / (self.total_weight * self.size)
+
+    def masks_whole(self, index: int, level: int) -> bool:
+        """Whether `level` masks for everyone a column kept whole (`QuasiIdentifier.whole`)."""
+        column = self.columns[index]
+        return column.spec.whole and column.top_masks and level == column.top
+
+    def masks_any_whole(self, node: tuple[int, ...]) -> bool:
+        return any(self.masks_whole(i, level) for i, level in enumerate(node))
 
     def cheapest_cell(self, node: tuple[int, ...]) -> float:
         """Least loss that masking one more cell of one record can add (a lower bound)."""
@@ -314,8 +344,11 @@ class _Search:
 
     def try_node(self, node: tuple[int, ...], outliers: npt.NDArray[np.bool_]) -> None:
         """Suppress locally at `node`; keep it if it beats the best so far."""
-        if int(outliers.sum()) > self.limit and node != self.top:
-            return  # over the suppression limit
+        if node != self.top:
+            if int(outliers.sum()) > self.limit:
+                return  # over the suppression limit
+            if self.masks_any_whole(node):
+                return  # a column kept whole is masked for everyone
         outcome = self.suppress(node, outliers)
         self.tried.add(node)
         count = int(outliers.sum())
@@ -326,15 +359,18 @@ class _Search:
         if self.best is None or outcome.loss < self.best.loss:
             self.best = outcome
 
-    def specialise(self) -> None:
-        """A greedy path from the top node (all masked) down to the raw data.
+    def specialise(self, start: tuple[int, ...] | None = None) -> None:
+        """A greedy path from `start` (by default the top node: all masked) down to the raw
+        data.
 
         Each step lowers the one column whose lowering gives the least estimated loss,
         among the nodes within the suppression limit (any node, once none is); local
         suppression is then tried at the best nodes of the path within the limit.
         """
-        node = self.top
-        path = [(self.estimate(node, int(self.count(node).sum())), node, True)]
+        node = start or self.top
+        count = int(self.count(node).sum())
+        ok = node == self.top or (count <= self.limit and not self.masks_any_whole(node))
+        path = [(self.estimate(node, count), node, ok)]
         while True:
             steps = []
             for i in range(len(node)):
@@ -345,7 +381,7 @@ class _Search:
             if not steps:
                 break
             over, estimate, node = min(steps)
-            path.append((estimate, node, not over))
+            path.append((estimate, node, not over and not self.masks_any_whole(node)))
         feasible = sorted((e, n) for e, n, ok in path if ok)
         for _, candidate in feasible[:CANDIDATES]:
             if candidate not in self.tried:
@@ -380,6 +416,15 @@ class _Search:
         self.try_node(self.top, self.count(self.top))  # safe by construction
         self.specialise()
         self.specialise()
+        # The top of the nodes that mask no column kept whole: each such column at its
+        # coarsest level short of masked.
+        kept_top = tuple(
+            column.top - 1 if self.masks_whole(i, column.top) else column.top
+            for i, column in enumerate(self.columns)
+        )
+        if kept_top != self.top:
+            self.specialise(kept_top)
+            self.specialise(kept_top)
         self.climb()
         bottom = tuple(0 for _ in self.columns)
         seen = {bottom}

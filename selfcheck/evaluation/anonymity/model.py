@@ -49,12 +49,25 @@ class QuasiIdentifier:
     focus: a column of weight 5 costs five times as much to coarsen or mask as one of
     weight 1, so it is kept finer at the others' expense. `names` optionally names the
     levels above the raw one (for the report), in the order of `ladder`.
+
+    `fixed`: the column cannot be coarsened nor masked because the release shows it anyway
+    (the forms present show in which forms have answers). It is a stratum: every released
+    group of k lies within one of its values, and a person whose value is shared by fewer
+    than k is left out. Its ladder and weight are unused.
+
+    `whole`: False (the default) lets the search mask the column for everyone (its last
+    level) like any other; True keeps that last level for the release of last resort only
+    (every column masked), so that a column the evaluator needs for everyone (a
+    demographic) is masked cell by cell, for the few people of the suppression limit,
+    rather than for all: then the limit bounds the people who lose a value of it.
     """
 
     column: str
     ladder: Sequence[Level] = ()
     weight: float = 1.0
     names: Sequence[str] = ()
+    fixed: bool = False
+    whole: bool = False
 
     def __post_init__(self) -> None:
         if not self.column:
@@ -66,6 +79,8 @@ class QuasiIdentifier:
 
     def apply(self, level: int, value: Any) -> Any:
         """The value at ladder `level` (0 = raw; len(ladder) + 1 = masked)."""
+        if self.fixed and level:
+            raise ValueError(f"{self.column}: a fixed column is released as it is")
         if level == 0 or value is None:
             return MASKED if level > len(self.ladder) else value
         if level > len(self.ladder):

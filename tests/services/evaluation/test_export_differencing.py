@@ -11,17 +11,27 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from selfcheck.accounts.structures import create_structure
 from selfcheck.evaluation import bundle
 from selfcheck.evaluation.export import Shape
 from selfcheck.evaluation.scope import (
     ScopeError,
     parse_filters,
     require_complement_at_least_k,
+    wider_selections,
 )
-from selfcheck.platform.models import Beneficiary, ExportLog, ExportSelection, Response, StaffUser
+from selfcheck.platform.models import (
+    Beneficiary,
+    ExportLog,
+    ExportSelection,
+    Response,
+    StaffUser,
+    Structure,
+)
 from selfcheck.questionnaire.model import Definition
 
 K = 5
+JANUARY = datetime(2025, 1, 15, tzinfo=UTC)
 
 
 def _move_to_january_2025(db: Session, people: int) -> None:
@@ -93,4 +103,64 @@ def test_dates_finer_than_a_month_are_refused(populated: Session, admin: StaffUs
     assert (whole.date_from.isoformat(), whole.date_to.isoformat()) == (  # type: ignore[union-attr]
         "2026-03-01",
         "2026-04-30",
+    )
+
+
+def _move(db: Session, ids: list[int], **values: object) -> None:
+    db.execute(update(Response).where(Response.beneficiary_id.in_(ids)).values(**values))
+    if "structure_id" in values:
+        db.execute(
+            update(Beneficiary)
+            .where(Beneficiary.id.in_(ids))
+            .values(structure_id=values["structure_id"])
+        )
+    db.commit()
+
+
+def _people_of(db: Session, slug: str) -> list[int]:
+    structure = db.scalars(select(Structure).where(Structure.slug == slug)).one()
+    return list(
+        db.scalars(
+            select(Beneficiary.id)
+            .where(Beneficiary.structure_id == structure.id)
+            .order_by(Beneficiary.id)
+        )
+    )
+
+
+@pytest.mark.usefixtures("request_context")
+def test_a_complement_within_a_sub_scope_is_checked_too(
+    populated: Session, admin: StaffUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    # 3 of the 15 people of centre-nord sent their forms in January 2025: the whole scope
+    # minus "centre-nord from February" is 28 people, but "centre-nord" minus it is 3.
+    _move(populated, _people_of(populated, "centre-nord")[:3], submitted_at=JANUARY)
+    narrow = parse_filters(populated, admin, {"structure": "centre-nord", "from": "2025-02"})
+    assert {"structure": "centre-nord"} in wider_selections(populated, admin, narrow)
+    with caplog.at_level(logging.WARNING), pytest.raises(ScopeError) as hidden:
+        require_complement_at_least_k(populated, admin, narrow, K)
+    assert hidden.value.status == 422
+    assert "sélection plus large" in str(hidden.value.message)
+    assert any("complement in a wider selection" in r.getMessage() for r in caplog.records)
+    # With 8 people moved, every complement is at least k: shown.
+    _move(populated, _people_of(populated, "centre-nord")[:8], submitted_at=JANUARY)
+    require_complement_at_least_k(populated, admin, narrow, K)
+
+
+@pytest.mark.usefixtures("request_context")
+def test_a_structure_is_checked_against_its_department(
+    populated: Session, admin: StaffUser
+) -> None:
+    # A third structure in department 59 with 3 people: "centre-nord" = department 59 - 3.
+    other = create_structure(populated, "Point Nord", "urbain", "59", "point-nord")
+    populated.commit()
+    _move(populated, _people_of(populated, "centre-nord")[:3], structure_id=other.id)
+    alone = parse_filters(populated, admin, {"structure": "centre-nord"})
+    assert {"department": "59"} in wider_selections(populated, admin, alone)
+    with pytest.raises(ScopeError) as hidden:
+        require_complement_at_least_k(populated, admin, alone, K)
+    assert hidden.value.status == 422
+    # The department as a whole is fine (its complement, the first structure, is 25).
+    require_complement_at_least_k(
+        populated, admin, parse_filters(populated, admin, {"department": "59"}), K
     )

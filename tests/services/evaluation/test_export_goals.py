@@ -200,12 +200,6 @@ def test_analysis_focus_keeps_its_columns_within_two_points(
         assert largest_shift(true, released) <= 2.0, (column, true, released)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not met: with the pattern of forms present counted (it shows in the answers and "
-    "cannot be masked), 300 demo people have about 30 % outliers even with every "
-    "demographic grouped; the engine then masks whole demographic columns",
-)
 @pytest.mark.usefixtures("request_context")
 def test_at_most_a_quarter_of_people_lose_a_demographic_value(
     db_session: Session, definition: Definition, database: Database, tmp_path: Path
