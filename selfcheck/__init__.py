@@ -13,7 +13,7 @@ from selfcheck.accounts.session import current_staff
 from selfcheck.journey import page_cache
 from selfcheck.journey.registry import PageFormFactory
 from selfcheck.paper.operations import PRINTABLE_DIR
-from selfcheck.platform import db, display, errors, i18n, jobs, log, security
+from selfcheck.platform import db, display, errors, i18n, jobs, log, security, sessions
 from selfcheck.platform.config import Settings
 from selfcheck.questionnaire import load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
@@ -56,6 +56,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     jobs.init_app(app, instance_path, database_url)
     CSRFProtect(app)
     errors.init_app(app)
+    sessions.init_app(app)
     security.init_app(
         app,
         cookie_secure=bool(app.config["SESSION_COOKIE_SECURE"]),
