@@ -15,13 +15,15 @@ What it does, in one run:
    hello-world app (the baseline: issue 18 asks for it, not a route inside the app);
 3. starts a "before" and a "retro" questionnaire through the real start form (CSRF token,
    signed session cookie) and checks the chosen page answers 200;
-4. loads the bare app, the in-app hello, then each page, with the same duration, connections and Cookie header,
-   interleaved over several rounds, and keeps the median rate of each target;
+4. loads the bare app, the in-app hello, then each page, with the same duration,
+   connections and Cookie header, interleaved over several rounds, and keeps the median
+   rate of each target;
 5. prints a Markdown table and writes JSON to `benchmarks/results/` (git-ignored).
 
 The goal is a ratio measured in the same run, never an absolute figure: page rate at least
-half the bare Flask hello-world rate. Missing the goal is reported, not an error: the exit status is 1
-only when the benchmark itself failed (server did not start, page not 200, failed requests).
+half the bare Flask hello-world rate. Missing the goal is reported, not an error: the exit
+status is 1 only when the benchmark itself failed (server did not start, page not 200,
+failed requests).
 
 All traffic goes to 127.0.0.1, bounded in time (duration x rounds x targets + warm-ups).
 """

@@ -50,7 +50,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions[FORMS_KEY] = PageFormFactory()
     # Off in debug mode, where templates reload on change.
     app.extensions[page_cache.EXTENSION_KEY] = page_cache.PageCache(enabled=not app.debug)
-    db.init_app(app, db.Database(database_url, settings.sqlite_synchronous))
+    database = db.Database(
+        database_url,
+        settings.sqlite_synchronous,
+        pre_ping=settings.postgres_pre_ping,
+        synchronous_commit=settings.postgres_synchronous_commit,
+    )
+    db.init_app(app, database)
     i18n.init_app(app, settings.languages)
     display.init_app(app)
     jobs.init_app(app, instance_path, database_url)
