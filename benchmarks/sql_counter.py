@@ -40,10 +40,19 @@ class Counter:
 
             return handler
 
+        def transaction(kind: str) -> Callable[..., None]:
+            # An AUTOCOMMIT connection (the rate-limit counters) sends no BEGIN, COMMIT or
+            # ROLLBACK, although SQLAlchemy still fires the events.
+            def handler(connection: Any, *_args: Any) -> None:
+                if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                    self.now[kind] += 1
+
+            return handler
+
         event.listen(engine, "before_cursor_execute", bump("statements"))
-        event.listen(engine, "begin", bump("begins"))
-        event.listen(engine, "commit", bump("commits"))
-        event.listen(engine, "rollback", bump("rollbacks"))
+        event.listen(engine, "begin", transaction("begins"))
+        event.listen(engine, "commit", transaction("commits"))
+        event.listen(engine, "rollback", transaction("rollbacks"))
         event.listen(engine.pool, "checkout", bump("pings"))
 
     def record(self, key: str) -> None:
