@@ -44,7 +44,7 @@ STAGES = {
     "locale": ("flask_babel", "babel/", "i18n.py"),
     "security headers": ("security.py",),
     "rate limits": ("ratelimit.py",),
-    "page cache": ("page_cache.py",),
+    "page cache": ("page_cache.py", "page_view.py"),
     "templates": ("jinja2", "templates/"),
     "forms (WTForms)": ("wtforms", "flask_wtf"),
     "logging": ("logging/", "log.py"),
