@@ -10,17 +10,20 @@ framework. It is registered here, never in the product code.
 
 SELFCHECK_BENCH_NO_PAGE_CACHE=1 turns the question-page cache off (journey/page_cache.py), to
 measure what it is worth: `SELFCHECK_BENCH_NO_PAGE_CACHE=1 benchmarks/bench_pages.py`.
+SELFCHECK_BENCH_SQL_DIR=<dir> counts database round trips per request (sql_counter.py).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
 from selfcheck import create_app
 from selfcheck.journey import page_cache
+from selfcheck.platform import security
 
 HELLO_PATH = "/__bench/hello"
 HELLO_BODY = "hello"
@@ -41,6 +44,23 @@ def build_app() -> Flask:
     @app.get(HELLO_PATH)
     def bench_hello() -> str:
         return HELLO_BODY
+
+    # The load generators are many people behind one address: the per-address limit on
+    # starting a questionnaire (60 an hour) would refuse them. Still counted (same cost),
+    # never reached. SELFCHECK_BENCH_KEEP_LIMITS=1 keeps the real limit.
+    limits = app.config.get(security.LIMITS_CONFIG, {})
+    if limits is not None and os.environ.get("SELFCHECK_BENCH_KEEP_LIMITS") != "1":
+        app.config[security.LIMITS_CONFIG] = {**limits, "start_ip": (10**9, 3600)}
+
+    sql_dir = os.environ.get("SELFCHECK_BENCH_SQL_DIR")
+    if sql_dir:  # round trips per request (bench_journey.py), see sql_counter.py
+        from sql_counter import Counter
+
+        from selfcheck.platform.db import EXTENSION_KEY
+
+        engine = app.extensions[EXTENSION_KEY].engine
+        counter = Counter(engine, Path(sql_dir), ping=bool(engine.pool._pre_ping))
+        app.wsgi_app = counter.wrap(app.wsgi_app)  # type: ignore[method-assign]
 
     return app
 

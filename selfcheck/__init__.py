@@ -13,7 +13,7 @@ from selfcheck.accounts.session import current_staff
 from selfcheck.journey import page_cache
 from selfcheck.journey.registry import PageFormFactory
 from selfcheck.paper.operations import PRINTABLE_DIR
-from selfcheck.platform import db, display, errors, i18n, jobs, log, mail, security
+from selfcheck.platform import db, display, errors, i18n, jobs, log, mail, security, sessions
 from selfcheck.platform.config import Settings
 from selfcheck.questionnaire import load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
@@ -50,7 +50,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.extensions[FORMS_KEY] = PageFormFactory()
     # Off in debug mode, where templates reload on change.
     app.extensions[page_cache.EXTENSION_KEY] = page_cache.PageCache(enabled=not app.debug)
-    database = db.Database(database_url, settings.sqlite_synchronous)
+    database = db.Database(
+        database_url,
+        settings.sqlite_synchronous,
+        pre_ping=settings.postgres_pre_ping,
+        synchronous_commit=settings.postgres_synchronous_commit,
+    )
     db.init_app(app, database)
     # Every session of the app keeps the dashboard's facts in step with the answers.
     from selfcheck.evaluation import facts
@@ -62,6 +67,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     CSRFProtect(app)
     errors.init_app(app)
+    sessions.init_app(app)
     security.init_app(
         app,
         cookie_secure=bool(app.config["SESSION_COOKIE_SECURE"]),

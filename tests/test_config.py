@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import event
 
 from selfcheck.platform.config import (
     SECRET_KEY_FILE,
@@ -15,6 +16,7 @@ from selfcheck.platform.config import (
     Settings,
     load_or_create_secret_key,
 )
+from selfcheck.platform.db import make_engine
 
 
 def test_defaults(tmp_path: Path) -> None:
@@ -26,6 +28,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.max_content_length == 64 * 1024
     assert settings.cookie_secure is False
     assert settings.sqlite_synchronous == "NORMAL"
+    assert settings.postgres_pre_ping is True
+    assert settings.postgres_synchronous_commit == "on"
     config = settings.flask_config()
     assert config["SECRET_KEY"] == settings.secret_key
     assert config["BABEL_DEFAULT_LOCALE"] == "fr"
@@ -70,6 +74,8 @@ def test_values_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "MAX_CONTENT_LENGTH": "1000",
         "COOKIE_SECURE": "yes",
         "SQLITE_SYNCHRONOUS": "full",
+        "POSTGRES_PRE_PING": "0",
+        "POSTGRES_SYNCHRONOUS_COMMIT": " OFF ",
         "SECRET_KEY": "k",
     }.items():
         monkeypatch.setenv("SELFCHECK_" + name, value)
@@ -80,9 +86,48 @@ def test_values_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert settings.max_content_length == 1000
     assert settings.cookie_secure is True
     assert settings.sqlite_synchronous == "FULL"
+    assert settings.postgres_pre_ping is False
+    assert settings.postgres_synchronous_commit == "off"
     config = settings.flask_config()
     assert config["MAX_CONTENT_LENGTH"] == config["MAX_FORM_MEMORY_SIZE"] == 1000
     assert config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_bad_synchronous_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SELFCHECK_POSTGRES_SYNCHRONOUS_COMMIT", "sometimes")
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(tmp_path)
+    assert "SELFCHECK_POSTGRES_SYNCHRONOUS_COMMIT must be one of" in str(caught.value)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_postgres_engine_options() -> None:
+    # No server needed: the connection parameters are caught before anything connects.
+    url = "postgresql+psycopg://u:p@127.0.0.1:1/none"
+    seen: dict[str, object] = {}
+
+    def catch(_dialect: object, _record: object, _args: object, params: dict[str, object]) -> None:
+        seen.update(params)
+        raise _Stop
+
+    engine = make_engine(url, pre_ping=False, synchronous_commit="off")
+    event.listen(engine, "do_connect", catch)
+    with pytest.raises(_Stop):
+        engine.connect()
+    assert engine.pool._pre_ping is False
+    assert seen["options"] == "-c synchronous_commit=off"  # in the start-up packet
+    engine.dispose()
+    seen.clear()
+    default = make_engine(url)
+    event.listen(default, "do_connect", catch)
+    with pytest.raises(_Stop):
+        default.connect()
+    assert default.pool._pre_ping is True
+    assert "options" not in seen
+    default.dispose()
 
 
 @pytest.mark.parametrize("value", ["64k", "", "1.5", "lots"])

@@ -335,7 +335,9 @@ def collect(
     places = structure_places(db, filters.structure_ids)
     ids: list[int] = []
     records: list[dict[str, Any]] = []
-    for person in stream_people(db, filters):
+    # Only the quasi-identifier items' answers: the rest would be read for nothing.
+    codes = {item.code for item in definition.quasi_identifiers()}
+    for person in stream_people(db, filters, variables=codes):
         ids.append(person.beneficiary_id)
         records.append(qi_record(person, places, definition))
     return ids, records, dict(places.values())

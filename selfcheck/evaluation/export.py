@@ -20,14 +20,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import json
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import anonymise
@@ -370,13 +371,29 @@ class PersonAnswers:
 
 
 def stream_people(
-    db: Session, filters: EvaluationFilters, people: Sequence[int] | None = None
+    db: Session,
+    filters: EvaluationFilters,
+    people: Sequence[int] | None = None,
+    variables: Collection[str] | None = None,
 ) -> Iterator[PersonAnswers]:
     """Every person in scope (or only `people`, by beneficiary id) with their submitted
-    answers, one at a time (server-side cursor). NO_ANSWER is kept (a distinct missing)."""
+    answers, one at a time (server-side cursor). NO_ANSWER is kept (a distinct missing).
+
+    `variables`: only these answers are read (every submitted form still comes, with its
+    details, even without any of them): the anonymisation plan needs the quasi-identifiers
+    only, a small share of the rows.
+    """
     conditions = response_conditions(filters)
     if people is not None:
         conditions.append(Response.beneficiary_id.in_(list(people)))
+    joined = Answer.response_id == Response.id
+    if variables is not None:
+        joined = and_(joined, Answer.variable.in_(sorted(variables)))
+    # One row per submitted form with its answers aggregated into two parallel lists (the
+    # same aggregation pass, so the same order): about 60 times fewer rows to fetch and loop
+    # over than one row per answer. PostgreSQL: arrays; SQLite: JSON arrays.
+    postgres = db.get_bind().dialect.name == "postgresql"
+    aggregate = func.array_agg if postgres else func.json_group_array
     query = (
         select(
             Response.beneficiary_id,
@@ -386,28 +403,32 @@ def stream_people(
             Response.wording,
             Response.definition_version,
             Response.submitted_at,
-            Answer.variable,
-            Answer.value,
+            aggregate(Answer.variable),
+            aggregate(Answer.value),
         )
         .select_from(Response)
-        .outerjoin(Answer, Answer.response_id == Response.id)
+        .outerjoin(Answer, joined)
         .where(*conditions)
+        .group_by(Response.id)
         .order_by(Response.beneficiary_id, Response.form)
         .execution_options(yield_per=BATCH, stream_results=True)
     )
     # Core rows on the session's connection (same transaction), without the ORM layer.
     result = db.connection().execute(query)
+    decode: Callable[[Any], list[Any]] = (lambda v: v) if postgres else json.loads
     for beneficiary_id, rows in itertools.groupby(result, key=lambda row: row[0]):
         person = PersonAnswers(beneficiary_id, None, {})
         forms = person.forms
-        for _id, structure_id, form, channel, wording, version, sent_at, variable, value in rows:
+        for _id, structure_id, form, channel, wording, version, sent_at, names, values in rows:
             if person.structure_id is None or structure_id > person.structure_id:
                 person.structure_id = structure_id
             sent = forms.get(form)
             if sent is None:
                 sent = forms[form] = SentForm(channel, wording, version, sent_at, {})
-            if variable is not None:
-                sent.answers.setdefault(variable, []).append(value)
+            answers = sent.answers
+            for variable, value in zip(decode(names), decode(values), strict=True):
+                if variable is not None:  # the outer join's empty row: no answer
+                    answers.setdefault(variable, []).append(value)
         yield person
     result.close()
 

@@ -397,20 +397,27 @@ def save_page(
     response: Response,
     page: Page,
     values: Mapping[str, Sequence[str]],
-) -> None:
+) -> Answers:
     """Replace the answers of one page's visible variables, in one transaction.
 
     `values` comes from a validated form; we still refuse anything that is not an option
-    of its item, so a bug upstream cannot store a value outside the scale.
+    of its item, so a bug upstream cannot store a value outside the scale. Returns every
+    answer of the response as saved, so that the caller need not read them again after the
+    commit (on PostgreSQL that was a transaction of its own: 4 to 5 more round trips).
     """
     if lock_for_writing(session, response) != Status.IN_PROGRESS.value:
         raise JourneyError("already_submitted")
     form = FormKind(response.form)
-    variables = page_variables(page, form, answers_of(response))
+    before = answers_of(response)
+    variables = page_variables(page, form, before)
+    codes = {variable.code for variable in variables}
+    after = {code: given for code, given in before.items() if code not in codes}
     rows: list[dict[str, object]] = []
     for variable in variables:
         given = [value for value in values.get(variable.code, ()) if value != ""]
         _check_values(variable.item, given)
+        if given:
+            after[variable.code] = tuple(given)
         rows += [
             {
                 "response_id": response.id,
@@ -439,6 +446,7 @@ def save_page(
     response.updated_at = utcnow()
     session.flush()
     session.expire(response, ["answers"])
+    return after
 
 
 def lock_for_writing(session: Session, response: Response) -> str:

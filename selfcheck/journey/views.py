@@ -404,9 +404,8 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
     response = journey.load_response(get_session(), state.id)
     if response is None:
         return _no_session()
-    journey.save_page(get_session(), definition, response, page, keep)
+    answers = journey.save_page(get_session(), definition, response, page, keep)
     commit_or_rollback(get_session())
-    answers = journey.answers_of(response)
     if action == "next":
         missing = journey.unanswered_task_rows(page, state.form, answers)
         confirmed = set(request.form.get(CONFIRMED_MISSING, "").split())

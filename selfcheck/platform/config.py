@@ -31,6 +31,9 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
 
 
+SYNCHRONOUS_COMMIT = frozenset({"on", "off", "local", "remote_write", "remote_apply"})
+
+
 def _env_bool(name: str, default: bool) -> bool:
     raw = _env(name, "1" if default else "0").strip().lower()
     if raw in {"1", "true", "yes", "on"}:
@@ -93,6 +96,11 @@ class Settings:
     max_content_length: int = 64 * 1024
     cookie_secure: bool = False
     sqlite_synchronous: str = "NORMAL"
+    # PostgreSQL: test each pooled connection before use (one more round trip per checkout).
+    postgres_pre_ping: bool = True
+    # PostgreSQL synchronous_commit for the app's connections: "on" waits for the WAL flush
+    # of each commit; "off" is the counterpart of SQLite's NORMAL (docs/performance.md).
+    postgres_synchronous_commit: str = "on"
     staff_idle_minutes: int = 30
     # Evaluators: smallest group that may be shown or exported (k-anonymity threshold).
     k_anonymity: int = 5
@@ -140,6 +148,12 @@ class Settings:
         synchronous = _env("SQLITE_SYNCHRONOUS", "NORMAL").upper()
         if synchronous not in {"NORMAL", "FULL", "EXTRA"}:
             raise ConfigError(f"{ENV_PREFIX}SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA")
+        commit = _env("POSTGRES_SYNCHRONOUS_COMMIT", "on").strip().lower()
+        if commit not in SYNCHRONOUS_COMMIT:
+            raise ConfigError(
+                f"{ENV_PREFIX}POSTGRES_SYNCHRONOUS_COMMIT must be one of "
+                + ", ".join(sorted(SYNCHRONOUS_COMMIT))
+            )
         return cls(
             database_url=_env("DATABASE_URL", default_db),
             secret_key=secret,
@@ -148,6 +162,8 @@ class Settings:
             max_content_length=_env_int("MAX_CONTENT_LENGTH", 64 * 1024),
             cookie_secure=_env_bool("COOKIE_SECURE", False),
             sqlite_synchronous=synchronous,
+            postgres_pre_ping=_env_bool("POSTGRES_PRE_PING", True),
+            postgres_synchronous_commit=commit,
             staff_idle_minutes=_env_int("STAFF_IDLE_MINUTES", 30),
             k_anonymity=_positive("K_ANONYMITY", 5),
             retention_months=_positive("RETENTION_MONTHS", 36),

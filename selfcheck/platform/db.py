@@ -20,19 +20,41 @@ EXTENSION_KEY = "selfcheck.platform.db"
 class Database:
     """Owns the engine and the session factory of one app (or one CLI/test run)."""
 
-    def __init__(self, url: str, sqlite_synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        url: str,
+        sqlite_synchronous: str = "NORMAL",
+        *,
+        pre_ping: bool = True,
+        synchronous_commit: str = "on",
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url, sqlite_synchronous)
+        self.engine = make_engine(
+            url, sqlite_synchronous, pre_ping=pre_ping, synchronous_commit=synchronous_commit
+        )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:
         return self.sessions()
 
 
-def make_engine(url: str, sqlite_synchronous: str = "NORMAL") -> Engine:
+def make_engine(
+    url: str,
+    sqlite_synchronous: str = "NORMAL",
+    *,
+    pre_ping: bool = True,
+    synchronous_commit: str = "on",
+) -> Engine:
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql" and synchronous_commit != "on":
+        # Sent with the connection's start-up packet: no round trip of its own.
+        options = f"-c synchronous_commit={synchronous_commit}"
+        return create_engine(url, pool_pre_ping=pre_ping, connect_args={"options": options})
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # pre_ping: a connection closed by a PostgreSQL restart is replaced before use, at
+        # the cost of one round trip per checkout (SELFCHECK_POSTGRES_PRE_PING=0 saves it;
+        # then the first request of each worker after a restart fails, see docs/performance.md).
+        return create_engine(url, pool_pre_ping=pre_ping)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # Readable by its owner only (SQLite gives its -wal and -shm files the same mode),

@@ -24,6 +24,7 @@ import os
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -159,11 +160,29 @@ def make_huey(url: str | None, database_url: str, instance_path: Path) -> Huey:
     if parsed.get_backend_name() == "postgresql":
         # psycopg's own connection string: the SQLAlchemy driver suffix dropped.
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        return _closed(PostgresHuey("selfcheck", dsn=dsn))
+        return _postgres_huey(dsn)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         return _closed(SqliteHuey("selfcheck", filename=parsed.database))
     raise ValueError(f"{URL_KEY}: use a sqlite:/// or postgresql:// URL, got {chosen!r}")
+
+
+def _postgres_huey(dsn: str, attempts: int = 5) -> Huey:
+    """PostgresHuey creates its tables with CREATE TABLE IF NOT EXISTS, which is not safe
+    when several processes run it at once on an empty database (gunicorn's workers, a second
+    app instance, a job worker: PostgreSQL answers with a unique violation in its catalog).
+    The tables exist once one of them has won: try again."""
+    import psycopg.errors
+
+    races = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable)
+    for attempt in range(attempts):
+        try:
+            return _closed(PostgresHuey("selfcheck", dsn=dsn))
+        except races:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _closed(huey: Huey) -> Huey:

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -75,8 +75,8 @@ def hit(
     The one exception to "operations never commit" (see `platform.db.unit_of_work`): a
     counter must persist even when the request that counted it fails or rolls back (a wrong
     password is the failure being counted), so the hit runs in a short transaction of its
-    own, on a session of its own bound to the same engine; `session`'s own work is neither
-    committed nor rolled back by it.
+    own, on a connection of its own from the same engine (one autocommitted statement);
+    `session`'s own work is neither committed nor rolled back by it.
     """
     now = now or utcnow()
     start = window_start(limit, now)
@@ -92,8 +92,12 @@ def hit(
         )
         .returning(RateLimitHit.count)
     )
-    with Session(session.get_bind()) as own, own.begin():
-        count = int(own.execute(statement).scalar_one())
+    # One statement, atomic by itself: run in autocommit on a connection of its own, so no
+    # BEGIN and COMMIT round trips on PostgreSQL (2 instead of 4 with the pool's ping).
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        count = int(connection.execute(statement).scalar_one())
     allowed = count <= limit.attempts
     return Decision(allowed, count, 0 if allowed else _retry_after(limit, start, now))
 

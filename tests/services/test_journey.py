@@ -170,17 +170,19 @@ def test_save_page_stores_and_then_replaces_values(
 ) -> None:
     response = start(db_session, definition, structure)
     devices = page(definition, FormKind.BEFORE, "p_devices")
-    journey.save_page(
+    saved = journey.save_page(
         db_session, definition, response, devices, {"DEVICES": ["smartphone", "fixe"]}
     )
     db_session.commit()
     assert stored(database, response.id) == {"DEVICES": ("smartphone", "fixe")}
-    journey.save_page(db_session, definition, response, devices, {"DEVICES": ["tablette"]})
+    # What save_page returns is what the database holds (the view does not read it again).
+    assert {k: set(v) for k, v in saved.items()} == {"DEVICES": {"smartphone", "fixe"}}
+    saved = journey.save_page(db_session, definition, response, devices, {"DEVICES": ["tablette"]})
     db_session.commit()
-    assert stored(database, response.id) == {"DEVICES": ("tablette",)}
-    journey.save_page(db_session, definition, response, devices, {})
+    assert stored(database, response.id) == saved == {"DEVICES": ("tablette",)}
+    saved = journey.save_page(db_session, definition, response, devices, {})
     db_session.commit()
-    assert stored(database, response.id) == {}
+    assert stored(database, response.id) == saved == {}
     assert journey.answers_of(response) == {}
 
 
@@ -196,7 +198,7 @@ def test_save_page_only_touches_its_own_variables(
         {"ASSIST": ["seul"]},
     )
     db_session.commit()
-    journey.save_page(
+    saved = journey.save_page(
         db_session,
         definition,
         response,
@@ -205,6 +207,7 @@ def test_save_page_only_touches_its_own_variables(
     )
     db_session.commit()
     assert stored(database, response.id) == {"ASSIST": ("seul",), "AGE": ("soixante_dix_plus",)}
+    assert saved == stored(database, response.id)
 
 
 @pytest.mark.parametrize(
