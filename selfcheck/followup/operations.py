@@ -169,7 +169,14 @@ def _per_person(structure_id: int) -> Subquery:
             func.max(func.coalesce(Response.submitted_at, Response.updated_at)),
             Beneficiary.created_at,
         ).label("last_change"),
-        func.min(Response.created_at).label("first_visit"),
+        # A visit: a form started or sent (the earlier of the two: a paper form is typed in,
+        # created, after the day it was filled and dated).
+        func.min(
+            case(
+                (Response.submitted_at < Response.created_at, Response.submitted_at),
+                else_=Response.created_at,
+            )
+        ).label("first_visit"),
         func.max(func.coalesce(Response.submitted_at, Response.updated_at)).label("last_visit"),
     ]
     for form in FormKind:
