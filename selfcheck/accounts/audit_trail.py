@@ -28,7 +28,7 @@ from selfcheck.accounts.admin_views import ROLE_LABELS
 from selfcheck.platform import audit, codes
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_LABELS
 from selfcheck.platform.models import Beneficiary, Response, StaffUser, Structure
-from selfcheck.questionnaire.model import PRE_SUFFIX, Definition, Item
+from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Definition, Item
 
 PAGE_SIZE = 50
 
@@ -302,7 +302,10 @@ class Describer:
             words = []
             for value in values:
                 option = item.option(value)
-                words.append(gettext(option.label) if option is not None else value)
+                if value == NO_ANSWER:
+                    words.append(gettext("Sans réponse"))
+                else:
+                    words.append(gettext(option.label) if option is not None else value)
             return words
         known = VALUE_LABELS.get(name, {})
         return [str(known[v]) if v in known else v for v in values]

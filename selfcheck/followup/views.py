@@ -173,7 +173,8 @@ def index() -> Rendered:
     if page is None:
         errors["page"] = gettext("Le numéro de page doit être un nombre entier à partir de 1.")
         page = 1
-    printable = request.args.get("print") == "1"
+    # The printable list; with a bad value, the screen with its form says what to correct.
+    printable = request.args.get("print") == "1" and not errors
     listing = followup.list_people(
         db,
         structure,
@@ -204,8 +205,9 @@ def index() -> Rendered:
             params=params,
             limit=PRINT_LIST_MAX,
             printed_on=utcnow(),
+            errors=errors,
             **_labels(),
-        ), 400 if errors else 200
+        )
     can_print = _endpoint(PRINT_AFTER)
     due_codes = (
         followup.after_due_codes(db, structure, limit=followup.PRINT_BATCH)
