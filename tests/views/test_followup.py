@@ -445,3 +445,8 @@ def test_double_entry_switched_off_is_said(
     db_session.commit()
     visitor.get("/staff/entry/second")
     assert "désactivée" not in visitor.text
+
+
+def test_every_state_and_order_has_words() -> None:
+    assert set(followup_view.SHOW_LABELS) == set(followup.Show)
+    assert set(followup_view.SORT_LABELS) == set(followup.Sort)
