@@ -9,6 +9,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from selfcheck.accounts import audit_trail as trail
 from selfcheck.accounts.permissions import (
     Permission,
     has_permission,
@@ -19,6 +20,7 @@ from selfcheck.accounts.session import current_staff
 from selfcheck.platform import audit
 from selfcheck.platform.db import get_session
 from selfcheck.platform.models import Role, Structure
+from selfcheck.questionnaire.model import Definition
 
 blueprint = Blueprint("backoffice", __name__, url_prefix="/staff")
 
@@ -129,13 +131,36 @@ def home() -> str:
 
 @blueprint.get("/audit")
 @requires(Permission.AUDIT)
-def audit_trail() -> str:
+def audit_trail() -> tuple[str, int]:
     user = current_staff()
     assert user is not None
     db = get_session()
     scope = None
     if Role(user.role) is not Role.PLATFORM_ADMIN:
         scope = visible_structure_ids(user, list(db.scalars(select(Structure))))
-    page = max(0, request.args.get("page", 0, type=int) or 0)
-    events = audit.events(db, scope, limit=100, offset=100 * page)
-    return render_template("staff/audit.html", events=events, page=page)
+    authors = audit.authors(db, scope)
+    filters = trail.read_filters(db, request.args, scope, authors)
+    total = audit.count(db, scope, filters.chosen)
+    pages = trail.pages_for(total)
+    page = min(filters.page, pages)
+    views = audit.events(
+        db, scope, limit=trail.PAGE_SIZE, offset=trail.PAGE_SIZE * (page - 1), chosen=filters.chosen
+    )
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    lines = trail.Describer(db, definition).lines(views)
+    kept = {key: value for key, value in filters.typed.items() if value}
+    html = render_template(
+        "staff/audit.html",
+        lines=lines,
+        total=total,
+        page=page,
+        pages=pages,
+        beyond=filters.page > pages,
+        asked_page=filters.page,
+        typed=filters.typed,
+        kept=kept,
+        errors=filters.errors,
+        authors=authors,
+        actions=sorted(trail.ACTION_LABELS.items(), key=lambda pair: str(pair[1])),
+    )
+    return html, 400 if filters.errors else 200

@@ -30,7 +30,12 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts import structure_admin
-from selfcheck.accounts.permissions import Permission, requires, visible_structure_ids
+from selfcheck.accounts.permissions import (
+    Permission,
+    has_permission,
+    requires,
+    visible_structure_ids,
+)
 from selfcheck.accounts.session import current_staff, take_pending_post
 from selfcheck.entry import operations as entry
 from selfcheck.entry.forms import OpenByCodeForm, OpenWithoutCodeForm, SettingsForm
@@ -493,10 +498,20 @@ def _render_typing(
 @requires(Permission.SECOND_ENTRY)
 def second_entries() -> Rendered:
     user = _user()
-    ids = [s.id for s in _visible_structures(user)]
+    structures = _visible_structures(user)
+    ids = [s.id for s in structures]
     lines = entry.second_entry_queue(get_session(), user, ids)
+    # Said plainly when no form is drawn because the share is 0 % (the default), with the way
+    # to the settings for those who may change it.
+    switched_off = [s for s in structures if s.double_entry_percent == 0]
     return render_template(
-        "staff/entry_second.html", lines=lines, form_names=FORM_NAMES, states=entry.QueueState
+        "staff/entry_second.html",
+        lines=lines,
+        form_names=FORM_NAMES,
+        states=entry.QueueState,
+        switched_off=switched_off,
+        all_switched_off=bool(structures) and len(switched_off) == len(structures),
+        can_manage=has_permission(user, Permission.MANAGE_STRUCTURE),
     )
 
 

@@ -1,8 +1,14 @@
 """Follow-up of a structure's beneficiaries: where each person stands, who owes an 'after' form.
 
 Everything is computed in SQL: one grouped query gives, per person, the status, date and
-channel of each form; the status, the "after due" flag, the counts and the page of rows are
-expressions on it, so a structure with thousands of people never loads them all in Python.
+channel of each form and their first and last visit; the status, the "after due" flag, the
+filters, the counts and the page of rows are expressions on it, so a structure with thousands
+of people never loads them all in Python.
+
+The list's filters ("show") are a registry, `SHOW_FILTERS`: one entry per `Show` value, a
+function of the per-person columns giving the SQL condition. A new state (a third time point's
+"follow-up due") is one `Show` member, one entry there and one label in the view's
+`SHOW_LABELS`; the counts, the select and the tests over every filter pick it up.
 Deletions (a response, or a whole person) are recorded in the audit trail with the old values.
 """
 
@@ -10,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -62,9 +68,10 @@ class PersonStatus(enum.StrEnum):
 
 
 class Show(enum.StrEnum):
-    """The list's filter: everybody, the people who owe an 'after' form, or one status."""
+    """The list's filter: everybody, a state (before only, after due), or one status."""
 
     ALL = "all"
+    BEFORE_ONLY = "before_only"  # 'before' sent, 'after' not sent (due or not yet)
     AFTER_DUE = "after_due"
     NOT_STARTED = PersonStatus.NOT_STARTED.value
     IN_PROGRESS = PersonStatus.IN_PROGRESS.value
@@ -75,10 +82,31 @@ class Show(enum.StrEnum):
 
     @classmethod
     def parse(cls, raw: str | None) -> Show:
+        return cls.lookup(raw) or cls.ALL
+
+    @classmethod
+    def lookup(cls, raw: str | None) -> Show | None:
+        """The filter named `raw` (nothing: everybody); None for a name that is no filter."""
         try:
             return cls(raw or cls.ALL.value)
         except ValueError:
-            return cls.ALL
+            return None
+
+
+class Sort(enum.StrEnum):
+    """The list's order, by date of visit (a visit: a form started or sent)."""
+
+    RECENT = "recent"  # last visit, most recent first (the default)
+    OLDEST = "oldest"  # last visit, the longest ago first: who has not come back
+    FIRST_RECENT = "first_recent"  # first visit, most recent first: the newcomers
+    FIRST_OLDEST = "first_oldest"  # first visit, the longest ago first
+
+    @classmethod
+    def lookup(cls, raw: str | None) -> Sort | None:
+        try:
+            return cls(raw or cls.RECENT.value)
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -100,6 +128,8 @@ class PersonRow:
     after: FormState | None
     retro: FormState | None
     after_due: bool
+    first_visit: datetime | None = None  # None: a code printed, nothing answered yet
+    last_visit: datetime | None = None
 
     @property
     def can_print_after(self) -> bool:
@@ -110,12 +140,15 @@ class PersonRow:
 @dataclass(frozen=True)
 class FollowupPage:
     rows: list[PersonRow]
-    total: int  # people matching the filter
+    total: int  # people matching the filter (and the search)
     page: int  # 1-based
     pages: int
     counts: dict[PersonStatus, int]  # everybody of the structure, by status
     after_due: int
     after_due_weeks: int
+    # Everybody of the structure, by filter (the search aside): the select's numbers.
+    shown: Mapping[Show, int] | None = None
+    requested_page: int = 1  # the page asked for, before it was brought within 1..pages
 
     @property
     def people(self) -> int:
@@ -138,6 +171,15 @@ def _per_person(structure_id: int) -> Subquery:
             func.max(func.coalesce(Response.submitted_at, Response.updated_at)),
             Beneficiary.created_at,
         ).label("last_change"),
+        # A visit: a form started or sent (the earlier of the two: a paper form is typed in,
+        # created, after the day it was filled and dated).
+        func.min(
+            case(
+                (Response.submitted_at < Response.created_at, Response.submitted_at),
+                else_=Response.created_at,
+            )
+        ).label("first_visit"),
+        func.max(func.coalesce(Response.submitted_at, Response.updated_at)).label("last_visit"),
     ]
     for form in FormKind:
         columns += [
@@ -185,6 +227,45 @@ def _after_due(person: Subquery, cutoff: datetime) -> ColumnElement[bool]:
     )
 
 
+@dataclass(frozen=True)
+class PersonColumns:
+    """What a filter may look at: the per-person subquery, its status, the 'after due' test."""
+
+    person: Subquery
+    status: ColumnElement[str]
+    after_due: ColumnElement[bool]
+
+
+FilterRule = Callable[[PersonColumns], ColumnElement[bool]]
+
+
+def _is(status: PersonStatus) -> FilterRule:
+    return lambda c: c.status == status.value
+
+
+SHOW_FILTERS: dict[Show, FilterRule] = {
+    Show.BEFORE_ONLY: lambda c: c.status.in_(
+        [PersonStatus.BEFORE_DONE.value, PersonStatus.AFTER_PENDING.value]
+    ),
+    Show.AFTER_DUE: lambda c: c.after_due,
+    **{Show(status.value): _is(status) for status in PersonStatus},
+}  # Show.ALL: no condition
+
+
+def _order(person: Subquery, sort: Sort) -> list[ColumnElement[Any]]:
+    # Nobody seen yet: the code's creation stands in for both visits, so they sort too.
+    last = person.c.last_change
+    first = func.coalesce(person.c.first_visit, person.c.last_change)
+    key = {
+        Sort.RECENT: last.desc(),
+        Sort.OLDEST: last.asc(),
+        Sort.FIRST_RECENT: first.desc(),
+        Sort.FIRST_OLDEST: first.asc(),
+    }[sort]
+    tie = person.c.id.asc() if sort in (Sort.OLDEST, Sort.FIRST_OLDEST) else person.c.id.desc()
+    return [key, tie]
+
+
 def _state(row: Any, form: FormKind) -> FormState | None:
     status = getattr(row, f"{form.value}_status")
     if status is None:
@@ -201,12 +282,19 @@ def list_people(
     page: int = 1,
     now: datetime | None = None,
     page_size: int | None = None,
+    search: str = "",
+    sort: Sort = Sort.RECENT,
 ) -> FollowupPage:
-    """One page of the structure's people (most recent activity first) and the counts."""
+    """One page of the structure's people and the counts.
+
+    `search` is a piece of a code, already cleaned (`codes.normalise_part`): the people whose
+    code contains it. `sort` orders by first or last visit.
+    """
     page_size = page_size or PAGE_SIZE
     person = _per_person(structure.id)
     status = _status(person)
     due = _after_due(person, after_due_cutoff(structure, now))
+    columns = PersonColumns(person, status, due)
 
     # Grouped through a subquery: PostgreSQL would not match a CASE with bound strings in
     # GROUP BY against the same CASE in SELECT (each gets its own parameters).
@@ -216,23 +304,37 @@ def list_people(
         select(labelled.c.status, func.count()).group_by(labelled.c.status)
     ):
         counts[PersonStatus(value)] = number
-    after_due = session.scalar(select(func.count()).select_from(person).where(due)) or 0
+    # Every other filter counted in one pass (sums of CASE over the people).
+    others = [choice for choice in Show if choice is not Show.ALL and choice.value not in counts]
+    sums = session.execute(
+        select(
+            *(
+                func.coalesce(func.sum(case((SHOW_FILTERS[choice](columns), 1), else_=0)), 0)
+                for choice in others
+            )
+        ).select_from(person)
+    ).one()
+    shown: dict[Show, int] = {Show.ALL: sum(counts.values())}
+    for choice in Show:
+        if choice.value in counts:
+            shown[choice] = counts[PersonStatus(choice.value)]
+    shown.update({choice: int(number) for choice, number in zip(others, sums, strict=True)})
 
-    if show is Show.ALL:
-        total = sum(counts.values())
-        where: ColumnElement[bool] | None = None
-    elif show is Show.AFTER_DUE:
-        total, where = after_due, due
+    conditions = [] if show is Show.ALL else [SHOW_FILTERS[show](columns)]
+    if search:
+        conditions.append(person.c.code.contains(search, autoescape=True))
+    if search:
+        total = session.scalar(select(func.count()).select_from(person).where(*conditions)) or 0
     else:
-        total, where = counts[PersonStatus(show.value)], status == show.value
+        total = shown[show]
     pages = max(1, math.ceil(total / page_size))
+    requested = page
     page = min(max(1, page), pages)
 
-    query = select(person, status.label("status"), due.label("after_due"))
-    if where is not None:
-        query = query.where(where)
     query = (
-        query.order_by(person.c.last_change.desc(), person.c.id.desc())
+        select(person, status.label("status"), due.label("after_due"))
+        .where(*conditions)
+        .order_by(*_order(person, sort))
         .limit(page_size)
         .offset((page - 1) * page_size)
     )
@@ -244,10 +346,22 @@ def list_people(
             after=_state(row, FormKind.AFTER),
             retro=_state(row, FormKind.RETRO),
             after_due=bool(row.after_due),
+            first_visit=row.first_visit,
+            last_visit=row.last_visit,
         )
         for row in session.execute(query)
     ]
-    return FollowupPage(rows, total, page, pages, counts, after_due, structure.after_due_weeks)
+    return FollowupPage(
+        rows,
+        total,
+        page,
+        pages,
+        counts,
+        shown[Show.AFTER_DUE],
+        structure.after_due_weeks,
+        shown,
+        requested,
+    )
 
 
 def after_due_codes(

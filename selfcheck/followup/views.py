@@ -24,12 +24,12 @@ from selfcheck.accounts.permissions import (
 from selfcheck.accounts.session import current_staff
 from selfcheck.accounts.structures import list_structures
 from selfcheck.followup import operations as followup
-from selfcheck.followup.operations import PersonStatus, Show
+from selfcheck.followup.operations import PersonStatus, Show, Sort
 from selfcheck.journey import operations as journey
-from selfcheck.platform import clock, security
+from selfcheck.platform import clock, codes, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_LABELS
-from selfcheck.platform.models import Beneficiary, StaffUser, Structure
+from selfcheck.platform.models import Beneficiary, StaffUser, Structure, utcnow
 from selfcheck.privacy import operations as privacy
 
 # Why a staff member erases a person (recorded in the audit trail, never whom).
@@ -57,6 +57,26 @@ STATUS_LABELS = {
     PersonStatus.COMPLETE: _l("Départ et fin remplis"),
     PersonStatus.RETROSPECTIVE: _l("Questionnaire rétrospectif rempli"),
 }
+# The filter's choices, in the select's order (every `Show` needs one: a test checks it).
+SHOW_LABELS = {
+    Show.ALL: _l("Toutes les personnes"),
+    Show.BEFORE_ONLY: _l("Départ seulement (fin pas encore envoyée)"),
+    Show.AFTER_DUE: _l("Questionnaire de fin en retard"),
+    Show.COMPLETE: _l("Départ et fin remplis"),
+    Show.NOT_STARTED: STATUS_LABELS[PersonStatus.NOT_STARTED],
+    Show.IN_PROGRESS: STATUS_LABELS[PersonStatus.IN_PROGRESS],
+    Show.BEFORE_DONE: STATUS_LABELS[PersonStatus.BEFORE_DONE],
+    Show.AFTER_PENDING: STATUS_LABELS[PersonStatus.AFTER_PENDING],
+    Show.RETROSPECTIVE: STATUS_LABELS[PersonStatus.RETROSPECTIVE],
+}
+SORT_LABELS = {
+    Sort.RECENT: _l("Dernière venue, la plus récente d'abord"),
+    Sort.OLDEST: _l("Dernière venue, la plus ancienne d'abord"),
+    Sort.FIRST_RECENT: _l("Première venue, la plus récente d'abord"),
+    Sort.FIRST_OLDEST: _l("Première venue, la plus ancienne d'abord"),
+}
+# The printable list holds at most this many people (a few pages of paper per hundred).
+PRINT_LIST_MAX = 1000
 RESPONSE_STATUS_LABELS = {
     "in_progress": _l("en cours"),
     "submitted": _l("envoyé"),
@@ -110,6 +130,15 @@ def _labels() -> dict[str, object]:
     }
 
 
+def _page_number(raw: str | None) -> int | None:
+    """The page asked for: 1 when none; None when it is not a whole number from 1."""
+    if raw is None or raw == "":
+        return 1
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
+        return None
+    return int(raw)
+
+
 @blueprint.get("/")
 @requires(Permission.BACKOFFICE)
 def index() -> Rendered:
@@ -119,27 +148,95 @@ def index() -> Rendered:
     if structure is None:
         structures = [s for s in list_structures(db) if can_access_structure(user, s)]
         return render_template("staff/followup_choose.html", structures=structures)
-    show = Show.parse(request.args.get("show"))
-    page = request.args.get("page", 1, type=int) or 1
-    listing = followup.list_people(db, structure, show, page)
+    # Bad input is said plainly above the list, which then shows what it can (never a 500).
+    errors: dict[str, str] = {}
+    show = Show.lookup(request.args.get("show"))
+    if show is None:
+        errors["show"] = gettext("Ce choix n'existe pas : choisissez dans la liste.")
+        show = Show.ALL
+    sort = Sort.lookup(request.args.get("sort"))
+    if sort is None:
+        errors["sort"] = gettext("Cet ordre n'existe pas : choisissez dans la liste.")
+        sort = Sort.RECENT
+    typed = request.args.get("q", "").strip()
+    try:
+        search = codes.normalise_part(typed)
+    except codes.InvalidCode as error:
+        search = ""
+        errors["q"] = (
+            gettext("Un code a au plus 9 caractères : tapez-en moins.")
+            if error.problem is codes.CodeProblem.LENGTH
+            else gettext(
+                "Un code n'a que des chiffres et des lettres (sans I, L, O ni U) : "
+                "vérifiez ce que vous avez tapé."
+            )
+        )
+    page = _page_number(request.args.get("page"))
+    if page is None:
+        errors["page"] = gettext("Le numéro de page doit être un nombre entier à partir de 1.")
+        page = 1
+    # The printable list; with a bad value, the screen with its form says what to correct.
+    printable = request.args.get("print") == "1" and not errors
+    listing = followup.list_people(
+        db,
+        structure,
+        show,
+        page,
+        search=search,
+        sort=sort,
+        page_size=PRINT_LIST_MAX if printable else None,
+    )
+    beyond = listing.requested_page > listing.pages
+    params = {
+        "structure": request.args.get("structure") or None,
+        "show": show.value if show is not Show.ALL else None,
+        "q": typed or None,
+        "sort": sort.value if sort is not Sort.RECENT else None,
+    }
+    if printable:
+        return render_template(
+            "staff/followup_print.html",
+            structure=structure,
+            listing=listing,
+            show=show,
+            search=typed,
+            part=search,
+            sort=sort,
+            show_labels=SHOW_LABELS,
+            sort_labels=SORT_LABELS,
+            params=params,
+            limit=PRINT_LIST_MAX,
+            printed_on=utcnow(),
+            errors=errors,
+            **_labels(),
+        )
     can_print = _endpoint(PRINT_AFTER)
     due_codes = (
         followup.after_due_codes(db, structure, limit=followup.PRINT_BATCH)
         if can_print and listing.after_due
         else []
     )
-    return render_template(
+    html = render_template(
         "staff/followup.html",
         structure=structure,
         structure_arg=request.args.get("structure") or None,
         listing=listing,
         show=show,
         shows=list(Show),
+        show_labels=SHOW_LABELS,
+        sort=sort,
+        sort_labels=SORT_LABELS,
+        search=typed,
+        part=search,
+        params=params,
+        errors=errors,
+        beyond=beyond,
         print_url=url_for(PRINT_AFTER) if can_print else None,
         due_codes=due_codes,
         **_followup_due(structure),
         **_labels(),
     )
+    return html, 400 if errors else 200
 
 
 def _followup_due(structure: Structure) -> dict[str, object]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy.orm import Session, selectinload
 
 from selfcheck.platform import codes
 from selfcheck.platform.models import AuditEvent, Response, SecondEntry, StaffUser
@@ -100,14 +101,70 @@ class EventView:
     changes: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class EventFilter:
+    """What the audit trail page asks for; None: no condition on that."""
+
+    person_id: int | None = None
+    user_id: int | None = None
+    action: str | None = None
+    since: datetime | None = None  # included
+    before: datetime | None = None  # excluded (the day after the last day asked for)
+
+
+def _where(structure_ids: Sequence[int] | None, chosen: EventFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if structure_ids is not None:
+        conditions.append(AuditEvent.structure_id.in_(structure_ids))
+    if chosen.person_id is not None:
+        conditions.append(AuditEvent.beneficiary_id == chosen.person_id)
+    if chosen.user_id is not None:
+        conditions.append(AuditEvent.user_id == chosen.user_id)
+    if chosen.action is not None:
+        conditions.append(AuditEvent.action == chosen.action)
+    if chosen.since is not None:
+        conditions.append(AuditEvent.at >= chosen.since)
+    if chosen.before is not None:
+        conditions.append(AuditEvent.at < chosen.before)
+    return conditions
+
+
 def events(
-    session: Session, structure_ids: Sequence[int] | None, limit: int = 200, offset: int = 0
+    session: Session,
+    structure_ids: Sequence[int] | None,
+    limit: int = 200,
+    offset: int = 0,
+    chosen: EventFilter | None = None,
 ) -> list[EventView]:
     """Newest first; `structure_ids` None means every structure (platform administrators)."""
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
-    if structure_ids is not None:
-        query = query.where(AuditEvent.structure_id.in_(structure_ids))
+    query = (
+        select(AuditEvent)
+        .where(*_where(structure_ids, chosen or EventFilter()))
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+        .offset(offset)
+        .options(selectinload(AuditEvent.user))
+    )
     return [
         EventView(e, e.user.email if e.user else "—", json.loads(e.changes))
         for e in session.scalars(query)
     ]
+
+
+def count(
+    session: Session, structure_ids: Sequence[int] | None, chosen: EventFilter | None = None
+) -> int:
+    query = (
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(*_where(structure_ids, chosen or EventFilter()))
+    )
+    return session.scalar(query) or 0
+
+
+def authors(session: Session, structure_ids: Sequence[int] | None) -> list[StaffUser]:
+    """The staff members with at least one event in these structures, by e-mail."""
+    having = select(AuditEvent.user_id).where(*_where(structure_ids, EventFilter()))
+    return list(
+        session.scalars(select(StaffUser).where(StaffUser.id.in_(having)).order_by(StaffUser.email))
+    )

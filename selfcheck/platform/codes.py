@@ -64,6 +64,18 @@ def normalise(raw: str) -> str:
     return cleaned
 
 
+def normalise_part(raw: str) -> str:
+    """A piece of a code typed to search for it, cleaned like `normalise` (no check
+    character to verify); "" for nothing typed. Raises InvalidCode for a character that is
+    in no code, or for more characters than a code has."""
+    cleaned = "".join(raw.split()).replace("-", "").replace(".", "").upper().translate(_READ_AS)
+    if any(char not in _VALUES for char in cleaned):
+        raise InvalidCode(CodeProblem.CHARACTER)
+    if len(cleaned) > CODE_LENGTH:
+        raise InvalidCode(CodeProblem.LENGTH)
+    return cleaned
+
+
 def display(code: str) -> str:
     return "-".join(code[i : i + GROUP] for i in range(0, len(code), GROUP))
 

@@ -716,6 +716,22 @@ STAFF = Sequence(
             "follow-up list: after due",
             _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}&show=after_due"),
         ),
+        Scene(
+            "followup.index",
+            "follow-up: search by part of a code, oldest visit first",
+            _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}&q=2&sort=oldest"),
+        ),
+        Scene(
+            "followup.index",
+            "follow-up: who owes an after form, printable",
+            _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}&show=after_due&print=1"),
+        ),
+        Scene(
+            "followup.index",
+            "follow-up: unknown state and a character in no code",
+            _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}&show=nonsense&q=%25", 400),
+            error=True,
+        ),
         Scene("followup.person", "person", _as(Role.PLATFORM_ADMIN, "/staff/people/{code}")),
         Scene(
             "followup.person",
@@ -733,6 +749,17 @@ STAFF = Sequence(
             _as(Role.PLATFORM_ADMIN, "/staff/people/{code}/erase"),
         ),
         Scene("backoffice.audit_trail", "audit trail", _as(Role.PLATFORM_ADMIN, "/staff/audit")),
+        Scene(
+            "backoffice.audit_trail",
+            "audit trail: filtered by action and date",
+            _as(Role.PLATFORM_ADMIN, "/staff/audit?action=create&from=2020-01-01"),
+        ),
+        Scene(
+            "backoffice.audit_trail",
+            "audit trail: a date that does not exist",
+            _as(Role.PLATFORM_ADMIN, "/staff/audit?from=2024-02-30&page=x", 400),
+            error=True,
+        ),
         Scene("printing.index", "print paper forms", _as(Role.PLATFORM_ADMIN, "/staff/print")),
         Scene(
             "printing.index",

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from selfcheck.platform.models import Role
 from selfcheck.questionnaire.model import Wording
+from tests.browser.routes import ACCOUNTS, STAFF_PASSWORD, ensure_accounts, seed_paper_person
 from tests.browser.support import SCREENSHOTS_DIR, SLUG, ContextFactory, Journey, LiveServer
 from tests.browser.test_browser_summary import beginner
 
@@ -86,6 +88,38 @@ def test_screenshots_of_the_main_screens(
     expect(english.locator("html")).to_have_attribute("lang", "en")
     shoot(english, "en-1-start")
 
+    for path in taken:
+        data = path.read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000, path
+
+
+def test_screenshots_of_the_follow_up_search(
+    new_context: ContextFactory, live_server: LiveServer, tmp_path: Path
+) -> None:
+    """Issue 14: a mediator finds their people by part of a code; desktop and 320 px."""
+    folder = Path(SCREENSHOTS_DIR) if SCREENSHOTS_DIR else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    ensure_accounts(live_server)
+    seeded = [seed_paper_person(live_server, weeks_ago=w, after=False)[0] for w in (2, 9, 14)]
+    seeded += [seed_paper_person(live_server, weeks_ago=12)[0]]
+    seeded += [live_server.seed(kind, seed=n) for n, kind in enumerate(["before_only"] * 3)]
+    part = seeded[1][:3]
+    taken: list[Path] = []
+    for width, name in ((1100, "fr-9-followup-search"), (320, "fr-9b-followup-search-phone")):
+        page = new_context(viewport={"width": width, "height": 900}).new_page()
+        page.goto("/staff/login?lang=fr")
+        page.locator("#email").fill(ACCOUNTS[Role.MEDIATOR])
+        page.locator("#password").fill(STAFF_PASSWORD)
+        with page.expect_navigation():
+            page.locator("main form button[type=submit]").first.click()
+        page.goto("/staff/people/?show=before_only&sort=oldest")
+        expect(page.locator("#people-caption")).to_be_visible()
+        page.goto(f"/staff/people/?q={part}")
+        expect(page.locator(".code-link").first).to_be_visible()
+        path = folder / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+        taken.append(path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, name
     for path in taken:
         data = path.read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000, path

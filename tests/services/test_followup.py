@@ -241,8 +241,11 @@ def test_a_page_costs_a_fixed_number_of_queries_however_many_people(
     listing = followup.list_people(db_session, structure, page=2, page_size=50)
     assert len(listing.rows) == 50 and listing.total == 120
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 3, selects  # counts by status, after-due count, the page
-    assert all("LIMIT" in s.upper() or "count(" in s.lower() for s in selects)
+    # Counts by status, the other filters' counts (sums in one pass), the page.
+    assert len(selects) == 3, selects
+    assert all(
+        "LIMIT" in s.upper() or "count(" in s.lower() or "sum(" in s.lower() for s in selects
+    )
 
 
 # --- one person --------------------------------------------------------------------------
@@ -381,3 +384,97 @@ def test_after_due_codes_fit_in_one_print_run(
     assert followup.PRINT_BATCH * 6 <= paper.MAX_PAGES  # an after-form has 6 pages
     # The longest overdue first: 'due' and 'after_pending' both sent 10 weeks ago.
     assert len(followup.after_due_codes(db_session, structure, limit=1)) == 1
+
+
+# --- search, state filters, order (issue 14) ---------------------------------------------
+
+
+def test_normalise_part_cleans_like_a_code_without_its_check() -> None:
+    assert codes.normalise_part(" k7m-2qx ") == "K7M2QX"
+    assert codes.normalise_part("o1l") == "011"  # read as on paper
+    assert codes.normalise_part("") == ""
+    with pytest.raises(codes.InvalidCode) as bad:
+        codes.normalise_part("K7%")
+    assert bad.value.problem is codes.CodeProblem.CHARACTER
+    with pytest.raises(codes.InvalidCode) as long:
+        codes.normalise_part("0123456789")
+    assert long.value.problem is codes.CodeProblem.LENGTH
+
+
+def test_search_by_part_of_a_code(
+    db_session: Session, structure: Structure, people: People
+) -> None:
+    part = people.due[2:6]
+    listing = followup.list_people(db_session, structure, search=part)
+    found = [row.code for row in listing.rows]
+    assert people.due in found and all(part in code for code in found)
+    assert listing.total == len(found)
+    # The whole code of another structure's person finds nobody here.
+    assert followup.list_people(db_session, structure, search=people.elsewhere).total == 0
+    # Search and state together.
+    both = followup.list_people(db_session, structure, Show.COMPLETE, search=people.complete)
+    assert [row.code for row in both.rows] == [people.complete]
+    none = followup.list_people(db_session, structure, Show.AFTER_DUE, search=people.complete)
+    assert none.rows == [] and none.total == 0
+
+
+def test_before_only_and_every_filter_counted(
+    db_session: Session, structure: Structure, people: People
+) -> None:
+    listing = followup.list_people(db_session, structure, Show.BEFORE_ONLY)
+    assert set(statuses(listing)) == {people.due, people.recent, people.after_pending}
+    assert listing.shown is not None
+    expected = {
+        Show.ALL: 7,
+        Show.BEFORE_ONLY: 3,
+        Show.AFTER_DUE: 2,
+        Show.COMPLETE: 1,
+        Show.NOT_STARTED: 1,
+        Show.IN_PROGRESS: 1,
+        Show.BEFORE_DONE: 2,
+        Show.AFTER_PENDING: 1,
+        Show.RETROSPECTIVE: 1,
+    }
+    assert dict(listing.shown) == expected
+    for show, number in expected.items():
+        assert followup.list_people(db_session, structure, show).total == number, show
+
+
+def test_every_state_has_a_filter_rule() -> None:
+    assert set(followup.SHOW_FILTERS) == set(Show) - {Show.ALL}
+    assert Show.lookup("nonsense") is None and Show.lookup("") is Show.ALL
+    assert followup.Sort.lookup("sideways") is None
+    assert followup.Sort.lookup(None) is followup.Sort.RECENT
+
+
+def test_first_and_last_visit_and_sort_by_them(
+    db_session: Session, structure: Structure, people: People
+) -> None:
+    rows = {row.code: row for row in followup.list_people(db_session, structure).rows}
+    complete = rows[people.complete]
+    assert complete.first_visit is not None and complete.last_visit is not None
+    assert complete.last_visit - complete.first_visit > timedelta(weeks=11)
+    due = rows[people.due]
+    assert due.first_visit is not None
+    # SQLite gives naive UTC datetimes back, PostgreSQL aware ones: compare both as naive UTC.
+    assert due.first_visit.replace(tzinfo=None) < utcnow().replace(tzinfo=None) - timedelta(weeks=9)
+    assert rows[people.not_started].first_visit is None
+    assert rows[people.not_started].last_visit is None
+
+    def order(sort: followup.Sort) -> list[str]:
+        return [r.code for r in followup.list_people(db_session, structure, sort=sort).rows]
+
+    recent, oldest = order(followup.Sort.RECENT), order(followup.Sort.OLDEST)
+    assert oldest == list(reversed(recent))
+    assert oldest[0] == people.due  # last seen 10 weeks ago (the complete one came back)
+    first_oldest = order(followup.Sort.FIRST_OLDEST)
+    assert first_oldest[0] == people.complete  # first seen 12 weeks ago
+    assert order(followup.Sort.FIRST_RECENT)[-1] == people.complete
+
+
+def test_a_huge_page_number_is_brought_to_the_last_page(
+    db_session: Session, structure: Structure, people: People
+) -> None:
+    listing = followup.list_people(db_session, structure, page=10**30, page_size=3)
+    assert (listing.page, listing.pages, listing.requested_page) == (3, 3, 10**30)
+    assert len(listing.rows) == 1

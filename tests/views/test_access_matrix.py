@@ -463,3 +463,22 @@ def test_a_person_page_never_tells_whether_a_code_exists_elsewhere(world: World)
     nowhere = client.get("/staff/people/ZZZZZZZZZ")
     assert elsewhere.status_code == nowhere.status_code == 404
     assert world.away.code not in elsewhere.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role", [Role.MEDIATOR.value, Role.STRUCTURE_ADMIN.value])
+def test_search_print_and_audit_filters_stay_in_scope(world: World, role: str) -> None:
+    """Issue 14: searching for B's code, printing B's list, filtering the trail by B's person
+    from structure A show nothing of B (and never a 500)."""
+    client, _token = world.client(role)
+    found = client.get(f"/staff/people/?q={world.away.code}")
+    assert found.status_code == 200
+    # The code typed is echoed in the field; B's person is neither listed nor linked.
+    page = found.get_data(as_text=True)
+    assert f"/staff/people/{world.away.code}" not in page
+    assert 'class="code-link"' not in page
+    printed = client.get(f"/staff/people/?structure={world.away.slug}&print=1&show=after_due")
+    assert printed.status_code in (403, 404)
+    trail = client.get(f"/staff/audit?person={world.away.code}")
+    expected = 400 if has(role, Permission.AUDIT) else 403
+    assert trail.status_code == expected
+    assert 'class="audit-event"' not in trail.get_data(as_text=True)

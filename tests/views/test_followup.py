@@ -19,7 +19,7 @@ from selfcheck.platform.models import AuditEvent, Beneficiary, Role, Structure
 from selfcheck.questionnaire.model import Definition
 from tests.services.test_followup import People, make_people
 from tests.staff import Account, add_staff, signed_in
-from tests.support import Visitor, parse_forms, path_of, text_of, words
+from tests.support import Visitor, error_summary, parse_forms, path_of, text_of, words
 
 
 @pytest.fixture
@@ -69,8 +69,14 @@ def test_after_due_filter(app: Flask, mediator: Account, people: People) -> None
     assert 'value="after_due" selected' in visitor.html
     visitor.get("/staff/people/?show=retrospective")
     assert codes_listed(visitor.html) == {people.retro}
-    visitor.get("/staff/people/?show=nonsense&page=zero")
+    page = visitor.get("/staff/people/?show=nonsense&page=zero")
+    # Said plainly, with everybody listed below: never a 500, never a silent change.
+    assert page.status_code == 400
     assert len(codes_listed(visitor.html)) == 7
+    assert error_summary(visitor.html) == [
+        "Ce choix n'existe pas : choisissez dans la liste.",
+        "Le numéro de page doit être un nombre entier à partir de 1.",
+    ]
 
 
 def test_pages_of_the_list(
@@ -335,3 +341,112 @@ def test_print_all_due_is_capped_to_one_print_run(
     everyone_due = next(f for f in visitor.forms() if f.action == "/staff/")
     assert len([i for i in everyone_due.inputs if i.name == "codes"]) == 1
     assert "Au plus 1 questionnaires à la fois" in visitor.text
+
+
+# --- finding people (issue 14) -----------------------------------------------------------
+
+
+def test_search_by_part_of_a_code_as_printed(app: Flask, mediator: Account, people: People) -> None:
+    visitor = signed_in(app, mediator)
+    printed = codes.display(people.due).lower()  # typed from paper, dashes and all
+    page = visitor.get(f"/staff/people/?q={printed[:7]}")
+    assert page.status_code == 200
+    part = people.due[:6]
+    assert people.due in codes_listed(visitor.html)
+    assert all(part in code for code in codes_listed(visitor.html))
+    assert f"dont le code contient « {part} »" in visitor.text
+    # The search field keeps what was typed, labelled as the browser shows it.
+    assert f'value="{printed[:7]}"' in visitor.html
+    assert '<label for="q">Code ou partie du code</label>' in visitor.html
+
+
+def test_no_other_structure_is_found_by_search(
+    app: Flask, mediator: Account, people: People
+) -> None:
+    visitor = signed_in(app, mediator)
+    visitor.get(f"/staff/people/?q={people.elsewhere}")
+    assert codes_listed(visitor.html) == set()
+    assert "Aucun code ne contient" in visitor.text
+
+
+def test_search_and_state_together(app: Flask, mediator: Account, people: People) -> None:
+    visitor = signed_in(app, mediator)
+    visitor.get(f"/staff/people/?q={people.due}&show=after_due&sort=oldest")
+    assert codes_listed(visitor.html) == {people.due}
+    assert 'value="oldest" selected' in visitor.html
+    visitor.get("/staff/people/?show=before_only")
+    assert codes_listed(visitor.html) == {people.due, people.recent, people.after_pending}
+    visitor.get("/staff/people/?show=complete")
+    assert codes_listed(visitor.html) == {people.complete}
+    # First and last visit columns.
+    assert "Première venue" in visitor.text and "Dernière venue" in visitor.text
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("q=%25%25", "Un code n'a que des chiffres et des lettres"),
+        ("q=0123456789ABC", "Un code a au plus 9 caractères"),
+        ("sort=sideways", "Cet ordre n'existe pas"),
+        ("page=99999999999999999999999", "Le numéro de page doit être un nombre entier"),
+        ("page=-3", "Le numéro de page doit être un nombre entier"),
+    ],
+)
+def test_bad_input_is_said_plainly(
+    app: Flask, mediator: Account, people: People, query: str, message: str
+) -> None:
+    visitor = signed_in(app, mediator)
+    page = visitor.get(f"/staff/people/?{query}")
+    assert page.status_code == 400
+    assert any(text.startswith(message) for text in error_summary(visitor.html))
+    assert len(codes_listed(visitor.html)) == 7  # the list is still there
+
+
+def test_a_page_beyond_the_last_says_so(
+    app: Flask, mediator: Account, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(followup, "PAGE_SIZE", 3)
+    visitor = signed_in(app, mediator)
+    page = visitor.get("/staff/people/?page=999999")
+    assert page.status_code == 200
+    assert "La page 999999 n'existe pas : la liste a 3 pages. Voici la dernière." in visitor.text
+    assert len(codes_listed(visitor.html)) == 1
+
+
+def test_the_people_who_owe_an_after_form_printable(
+    app: Flask, mediator: Account, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(followup, "PAGE_SIZE", 1)  # the printable list is never paged
+    visitor = signed_in(app, mediator)
+    visitor.get("/staff/people/")
+    assert "/staff/people/?show=after_due&amp;print=1" in visitor.html
+    page = visitor.get("/staff/people/?show=after_due&print=1")
+    assert page.status_code == 200
+    printed = set(re.findall(r'<th scope="row" class="code-cell">([0-9A-Z-]{11})<', visitor.html))
+    assert printed == {codes.display(people.due), codes.display(people.after_pending)}
+    assert "<h1>Questionnaire de fin en retard</h1>" in visitor.html
+    assert "<input" not in visitor.html.split("<main", 1)[1].split("</main>", 1)[0]
+    assert "Ctrl+P" in visitor.text
+
+
+def test_double_entry_switched_off_is_said(
+    app: Flask, mediator: Account, admin: Account, structure: Structure, db_session: Session
+) -> None:
+    assert structure.double_entry_percent == 0  # the default
+    visitor = signed_in(app, mediator)
+    visitor.get("/staff/entry/second")
+    assert "La double saisie est désactivée pour cette structure." in visitor.text
+    assert "/staff/entry/settings" not in visitor.html
+    assert "adressez-vous à la personne qui administre votre structure" in visitor.text
+    manager = signed_in(app, admin)
+    manager.get("/staff/entry/second")
+    assert f'href="/staff/entry/settings?structure={structure.id}"' in manager.html
+    structure.double_entry_percent = 10
+    db_session.commit()
+    visitor.get("/staff/entry/second")
+    assert "désactivée" not in visitor.text
+
+
+def test_every_state_and_order_has_words() -> None:
+    assert set(followup_view.SHOW_LABELS) == set(followup.Show)
+    assert set(followup_view.SORT_LABELS) == set(followup.Sort)
