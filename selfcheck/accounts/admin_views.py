@@ -206,7 +206,7 @@ def forgotten() -> Rendered:
         security.count_attempt("login_ip", security.client_ip())
         if form.validate():
             address = normalise_email(form.email.data)
-            security.count_attempt("login_account", address)
+            security.count_attempt("forgotten_account", address)
             db = get_session()
             user = db.scalar(select(StaffUser).where(StaffUser.email == address))
             if user is not None and user.active and invitations.has_password(user):

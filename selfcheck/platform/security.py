@@ -93,8 +93,11 @@ def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
 LIMITS: dict[str, ratelimit.Limit] = {
     "login_ip": ratelimit.Limit("login-ip", 30, 15 * 60),
     # Wrong second-factor codes (reached only with the right password, so nobody can lock
-    # an account they do not hold) and forgotten-password requests.
+    # an account they do not hold). Nothing reachable without the password may count here.
     "login_account": ratelimit.Limit("login-account", 10, 15 * 60),
+    # Forgotten-password requests for one e-mail (anyone may post them): their own counter,
+    # so that they bound the e-mails sent without locking the owner out of the code page.
+    "forgotten_account": ratelimit.Limit("forgotten-account", 10, 15 * 60),
     # Unknown codes (well-formed, check character right) per client address (an IPv6 /64),
     # and for the whole platform. Beyond the platform-wide one, every code look-up (valid or
     # not) is slowed down, never refused: a botnet cannot lock people out.
