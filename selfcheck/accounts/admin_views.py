@@ -109,8 +109,11 @@ def _user() -> StaffUser:
     return user
 
 
+MAX_PAGE = 1_000_000  # beyond it the offset would overflow the database's integers (500)
+
+
 def _page() -> int:
-    return max(0, request.args.get("page", 0, type=int) or 0)
+    return min(MAX_PAGE, max(0, request.args.get("page", 0, type=int) or 0))
 
 
 def _link_url(token: str) -> str:

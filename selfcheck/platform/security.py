@@ -19,6 +19,7 @@ from flask import Flask, Response, current_app, make_response, render_template, 
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.platform import ratelimit
@@ -63,6 +64,21 @@ HEADERS = {
 }
 # Two years, subdomains included: only sent when the site is served over HTTPS only.
 HSTS = "max-age=63072000; includeSubDomains"
+
+
+class DatabaseInt(IntegerConverter):
+    """`<int:…>` in routes: at most a database integer (2^31 - 1), so a longer number in a
+    URL is 404, as an unknown id is, not an overflow in the database driver (500)."""
+
+    def __init__(
+        self,
+        url_map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = 2**31 - 1,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
