@@ -32,6 +32,7 @@ from selfcheck.evaluation.view_support import (
     k_threshold,
     render_scope_error,
 )
+from selfcheck.evaluation.views import guard_view_here
 from selfcheck.platform import jobs
 from selfcheck.platform.db import get_session
 from selfcheck.site import job_views
@@ -63,6 +64,7 @@ def index() -> str | tuple[str, int]:
         filters = current_filters()
         definition = current_app.extensions["selfcheck.definition"]
         require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
+        guard_view_here(filters)  # the preview shows true shares: a view like the dashboard
         plan = bundle.preview(
             get_session(),
             filters,

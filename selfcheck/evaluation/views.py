@@ -15,9 +15,12 @@ from selfcheck.evaluation.dashboard import (
     Dashboard,
     DashboardCache,
     UnknownTable,
+    _selection,
     build_dashboard,
+    data_stamp,
     table_csv,
 )
+from selfcheck.evaluation.differencing import Checked, guard_view
 from selfcheck.evaluation.scope import (
     EvaluationFilters,
     ScopeError,
@@ -36,13 +39,34 @@ from selfcheck.platform.models import ExportLog
 blueprint = Blueprint("evaluator", __name__, url_prefix="/evaluate")
 TEMPLATE = "evaluator/dashboard.html"
 CACHE_KEY = "selfcheck.dashboard_cache"
+CHECKED_KEY = "selfcheck.differencing_checked"
 UNKNOWN_TABLE = _l("Ce tableau n'existe pas. Choisissez un tableau depuis le tableau de bord.")
+
+
+def guard_view_here(filters: EvaluationFilters) -> None:
+    """Before aggregates of `filters` are shown: refused (ScopeError 422) when they differ
+    from an earlier selection of this evaluator by fewer than k people, else remembered
+    (evaluation/differencing.py). Commits: a selection shown is a release."""
+    session = get_session()
+    user = evaluator()
+    checked = current_app.extensions.setdefault(CHECKED_KEY, Checked())
+    key = (user.id, k_threshold(), _selection(filters), data_stamp(session))
+    if key in checked:
+        return
+    try:
+        guard_view(session, user, filters, k_threshold(), str(current_app.secret_key))
+    except ScopeError:
+        session.rollback()
+        raise
+    session.commit()
+    checked.add(key)
 
 
 def _dashboard(only: list[str] | None = None) -> tuple[EvaluationFilters, Dashboard]:
     """The protected dashboard of this request's filters (ScopeError if it cannot be shown)."""
     filters = current_filters()
     require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
+    guard_view_here(filters)
     cache = current_app.extensions.setdefault(CACHE_KEY, DashboardCache())
     board = build_dashboard(
         get_session(),
