@@ -136,4 +136,6 @@ def _fresh_codes(session: Session, count: int) -> list[str]:
     return drawn
 
 
-jobs.register(jobs.JobKind.PRINT_BATCH, jobs.Runner(check=check, run=run, total=total))
+jobs.register(
+    jobs.JobKind.PRINT_BATCH, jobs.Runner(check=check, run=run, total=total, allowed=check)
+)

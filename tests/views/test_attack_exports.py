@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import ExportLog, ExportSelection, Job, Role
+from selfcheck.platform.models import ExportLog, ExportSelection, Grant, Job, Role
 from selfcheck.questionnaire.model import Definition
 from tests.services.evaluation.support import populate
 from tests.staff import add_staff, signed_in
@@ -49,3 +49,21 @@ def test_attack_a_link_from_another_site_does_not_export(
             f"/evaluate/exports/download?{query}", headers={"Sec-Fetch-Site": here}
         )
         assert started.status_code == 303, here
+
+
+def test_attack_a_finished_export_is_not_downloaded_once_the_grants_are_withdrawn(
+    evaluator: Visitor, database: Database
+) -> None:
+    started = evaluator.get("/evaluate/exports/download?format=csv&shape=wide&department=44")
+    assert started.status_code == 303
+    page = started.headers["Location"]
+    assert evaluator.get(page).status_code == 200
+    first = evaluator.get(f"{page}/download")
+    assert first.status_code == 200 and first.mimetype == "application/zip"
+    first.close()
+    with database.session() as session:
+        session.execute(delete(Grant))  # the platform administrator withdraws the scope
+        session.commit()
+    again = evaluator.get(f"{page}/download")
+    assert again.status_code == 403 and again.mimetype == "text/html"
+    assert "vos accès ou les données ont changé" in again.get_data(as_text=True)
