@@ -8,6 +8,12 @@ shown is remembered (`export_selection`, under an `export_log` row of kind "dash
 keyed hashes, and a selection whose people differ from an earlier one of theirs by more than
 0 and fewer than k is refused (422), as exports are (bundle.check_differencing).
 
+Pairs are not enough: months 1 to 5 minus months 1-2 minus months 4-5 is the people of
+month 3, though each pair differs by k or more. So a selection is also refused when it, or
+an earlier selection it lies inside, minus the earlier selections inside that one leaves 1
+to k - 1 people (`_left_uncovered`). Other linear combinations (sums of overlapping
+selections) are not checked: only noise or fixed publication cells would close them all.
+
 A person counts as different when they are in one selection only, or in both with other
 responses (a form or channel filter that drops one person's "after" form): each line is
 `<person hash>.<hash of the person's responses in the selection>`. Exports store the
@@ -28,6 +34,7 @@ import logging
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Hashable
+from typing import NoReturn
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -99,24 +106,24 @@ def guard_view(
         .where(ExportSelection.user_id == user.id)
     )
     seen = False
+    others: list[frozenset[str]] = []  # people of earlier selections with other filters
     for selection, their_filters in earlier:
-        if abs(selection.count - len(mine)) >= k:
-            continue  # the sizes alone differ by k or more: so do the people
         theirs = set(selection.people.split("\n")) if selection.people else set()
         if theirs == mine:
             seen = True
             continue
         if _same_filters(their_filters, described):
             continue
+        others.append(frozenset(person_of(line) for line in theirs))
+        if abs(selection.count - len(mine)) >= k:
+            continue  # the sizes alone differ by k or more: so do the people
         differing = people_differing(mine, theirs)
         if 0 < differing < k:
-            logger.warning(
-                "view refused: differs from an earlier selection by fewer than k people",
-                extra={"user_id": user.id, "earlier_export": selection.export_id, "k": k},
-            )
-            raise ScopeError(_refused(k), 422)
+            _refuse(user, k, "differs from an earlier selection by fewer than k people")
     if seen:
         return
+    if _left_uncovered(frozenset(person_of(line) for line in mine), others, k):
+        _refuse(user, k, "the rest of a selection once its parts are taken out is under k")
     log = ExportLog(
         user_id=user.id,
         kind=KIND,
@@ -130,6 +137,28 @@ def guard_view(
     people = "\n".join(lines)
     db.add(ExportSelection(export_id=log.id, user_id=user.id, count=len(mine), people=people))
     db.flush()
+
+
+def _left_uncovered(mine: frozenset[str], others: list[frozenset[str]], k: int) -> bool:
+    """Whether a selection minus the earlier selections inside it leaves 1 to k - 1 people,
+    with this one counted among the earlier ones too: months 1 to 5 minus months 1-2 and
+    4-5 is the people of month 3, though each pair differs by k or more."""
+    everyone = [*others, mine]
+    for whole in everyone:
+        parts = [part for part in everyone if part < whole]
+        if whole is not mine and mine not in parts:
+            continue  # neither the whole nor one of its parts: checked when it was shown
+        if len(parts) < 2:
+            continue  # one part: the pairwise check above
+        rest = whole.difference(*parts)
+        if 0 < len(rest) < k:
+            return True
+    return False
+
+
+def _refuse(user: StaffUser, k: int, why: str) -> NoReturn:
+    logger.warning("view refused: %s", why, extra={"user_id": user.id, "k": k})
+    raise ScopeError(_refused(k), 422)
 
 
 def _refused(k: int) -> object:

@@ -99,3 +99,39 @@ def test_a_person_with_other_responses_counts_as_different() -> None:
     assert differencing.people_differing(mine, {"aaa.1", "bbb.1"}) == 1
     assert differencing.people_differing(mine, {"aaa", "bbb", "ccc"}) == 0  # an export's
     assert differencing.people_differing(mine, set(mine)) == 0
+
+
+@pytest.mark.parametrize("last", [0, 1, 2])
+def test_attack_a_selection_minus_two_others_inside_it_is_refused(
+    app: Flask, db_session: Session, definition: Definition, database: Database, last: int
+) -> None:
+    """Months 2025-01..12 minus 2025-01..08 minus 2025-10..12 is the one person of September
+    2025, though every pair of the three differs by k people or more: the third view to be
+    shown, whichever it is, is refused."""
+    first, _other = populate(db_session, definition, people=40, moved=15)
+    people = list(
+        db_session.scalars(
+            select(Beneficiary.id)
+            .where(Beneficiary.structure_id == first.id)
+            .order_by(Beneficiary.id)
+        )
+    )
+    for chosen, when in (
+        (people[:6], datetime(2024, 3, 10, tzinfo=UTC)),
+        (people[6:7], datetime(2025, 9, 10, tzinfo=UTC)),
+        (people[7:13], datetime(2025, 12, 10, tzinfo=UTC)),
+        (people[13:], datetime(2025, 6, 10, tzinfo=UTC)),
+    ):
+        db_session.execute(
+            update(Response).where(Response.beneficiary_id.in_(chosen)).values(submitted_at=when)
+        )
+    db_session.commit()
+    visitor = signed_in(app, add_staff(database, Role.EVALUATOR, departments=("44",)))
+    views = ["from=2025-01&to=2025-12", "from=2025-01&to=2025-08", "from=2025-10&to=2025-12"]
+    views.append(views.pop(last))
+    assert visitor.get(f"/evaluate/tables/status.csv?{views[0]}").status_code == 200
+    assert visitor.get(f"/evaluate/tables/status.csv?{views[1]}").status_code == 200
+    assert visitor.get(f"/evaluate/?{views[2]}").status_code == 422
+    assert REFUSAL in visitor.text
+    # A view that leaves no small rest is still shown: the whole scope (2024 is 6 people).
+    assert visitor.get("/evaluate/").status_code == 200
