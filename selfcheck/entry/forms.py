@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from wtforms import Form, HiddenField, StringField
+from wtforms import BooleanField, Form, HiddenField, StringField
 from wtforms.validators import ValidationError
 
 from selfcheck.entry.rates import WEEKS_RANGE
 from selfcheck.entry.saving import MAX_PERCENT
-from selfcheck.questionnaire.model import FormKind
+from selfcheck.journey.schedule import FOLLOWUP_MONTHS_RANGE, SECOND_FOLLOWUP_MONTHS_RANGE
+from selfcheck.questionnaire.model import FORM_RULES, FormKind
 
 FORM_CHOICES = tuple(kind.value for kind in FormKind)
-MSG_CHOOSE_FORM = _l("Choisissez le questionnaire : départ, fin ou rétrospectif.")
+MSG_CHOOSE_FORM = _l("Choisissez le questionnaire : départ, fin, rétrospectif ou suivi.")
 
 
 def _check_form(field: Any, allowed: tuple[str, ...]) -> None:
@@ -47,7 +48,7 @@ class OpenWithoutCodeForm(Form):  # type: ignore[misc]
     token = HiddenField()
 
     def validate_form(self, field: Any) -> None:
-        _check_form(field, (FormKind.BEFORE.value, FormKind.RETRO.value))
+        _check_form(field, tuple(k.value for k, rule in FORM_RULES.items() if rule.opens_code))
 
     def validate_token(self, field: Any) -> None:
         token = field.data or ""
@@ -75,6 +76,34 @@ MSG_PERCENT = _l("Écrivez un pourcentage entre 0 et 100, en chiffres, par exemp
 MSG_WEEKS = _l("Écrivez un nombre de semaines entre 1 et 52, en chiffres, par exemple 6.")
 
 
+MSG_FOLLOWUP_MONTHS = _l("Écrivez un nombre de mois entre 1 et 24, en chiffres, par exemple 3.")
+MSG_SECOND_FOLLOWUP = _l(
+    "Écrivez 0 (pas de second suivi) ou un nombre de mois entre 2 et 36, plus grand que le "
+    "délai du premier suivi, par exemple 12."
+)
+
+
 class SettingsForm(Form):  # type: ignore[misc]
     double_entry_percent = StringField(validators=[WholeNumber(0, MAX_PERCENT, MSG_PERCENT)])
     after_due_weeks = StringField(validators=[WholeNumber(*WEEKS_RANGE, MSG_WEEKS)])
+    totp_required = BooleanField()
+    followup_months = StringField(
+        validators=[WholeNumber(*FOLLOWUP_MONTHS_RANGE, MSG_FOLLOWUP_MONTHS)]
+    )
+    # 0: no second follow-up (stored as NULL).
+    second_followup_months = StringField(
+        validators=[WholeNumber(0, SECOND_FOLLOWUP_MONTHS_RANGE[1], MSG_SECOND_FOLLOWUP)]
+    )
+
+    def validate_second_followup_months(self, field: Any) -> None:
+        number = getattr(field, "number", None)
+        first = getattr(self.followup_months, "number", None)
+        if number is None or number == 0:
+            return
+        if number < SECOND_FOLLOWUP_MONTHS_RANGE[0] or (first is not None and number <= first):
+            raise ValidationError(MSG_SECOND_FOLLOWUP)
+
+    @property
+    def second_followup(self) -> int | None:
+        number: int = self.second_followup_months.number
+        return number or None

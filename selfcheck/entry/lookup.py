@@ -17,6 +17,7 @@ from selfcheck.platform.models import (
 )
 from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.model import (
+    FORM_RULES,
     Definition,
     FormKind,
     Wording,
@@ -59,15 +60,24 @@ def find_person(session: Session, user: StaffUser, raw_code: str) -> Beneficiary
     return person
 
 
+# The message of each refusal of `FORM_RULES` (form kind, its refusal), as EntryError reasons.
+REFUSALS: dict[tuple[FormKind, str], str] = {
+    (FormKind.AFTER, "needs_earlier"): "after_without_before",
+    (FormKind.RETRO, "excluded"): "retro_with_pair",
+    (FormKind.BEFORE, "excluded"): "pair_with_retro",
+    (FormKind.AFTER, "excluded"): "pair_with_retro",
+    (FormKind.FOLLOWUP, "needs_earlier"): "followup_without_end",
+    (FormKind.FOLLOWUP_LATE, "needs_earlier"): "followup_without_end",
+}
+
+
 def _check_form_allowed(person: Beneficiary, form: FormKind) -> None:
-    """Before and after are a pair; a retrospective form stands alone (as online)."""
-    forms = {FormKind(r.form) for r in person.responses}
-    if form is FormKind.AFTER and FormKind.BEFORE not in forms:
-        raise EntryError("after_without_before")
-    if form is FormKind.RETRO and forms & {FormKind.BEFORE, FormKind.AFTER}:
-        raise EntryError("retro_with_pair")
-    if form is not FormKind.RETRO and FormKind.RETRO in forms:
-        raise EntryError("pair_with_retro")
+    """Before and after are a pair; a retrospective form stands alone (as online); the
+    follow-up needs a sent end form (FORM_RULES, the same table as the online journey)."""
+    present = {FormKind(r.form): r.is_submitted for r in person.responses}
+    refusal = FORM_RULES[form].refusal(present)
+    if refusal is not None:
+        raise EntryError(REFUSALS[(form, refusal)])
 
 
 def open_entry(
@@ -116,8 +126,8 @@ def open_uncoded(
 ) -> Response:
     """A paper form printed without a code: a fresh code and its response, once per token."""
     check_access(user, structure)
-    if form is FormKind.AFTER:
-        raise EntryError("after_without_before")
+    if not FORM_RULES[form].opens_code:
+        raise EntryError(REFUSALS[(form, "needs_earlier")])
     known = session.scalar(select(Response).where(Response.start_token == token))
     response = journey.start_response(
         session, definition, structure, form, locale, token, Channel.PAPER, wording

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from selfcheck.entry.lookup import EntryError, check_access
 from selfcheck.entry.saving import MAX_PERCENT
+from selfcheck.journey.schedule import FOLLOWUP_MONTHS_RANGE, SECOND_FOLLOWUP_MONTHS_RANGE
 from selfcheck.platform import audit
 from selfcheck.platform.models import (
     EntryDiscrepancy,
@@ -103,7 +104,7 @@ def discrepancy_rates(
     }
     compared: dict[str, int] = {}
     order: dict[str, Variable] = {}
-    for form in (FormKind.BEFORE, FormKind.AFTER, FormKind.RETRO):
+    for form in FormKind:
         for variable in definition.variables(form):
             order.setdefault(variable.code, variable)
             compared[variable.code] = compared.get(variable.code, 0) + per_form.get(form.value, 0)
@@ -123,14 +124,39 @@ def discrepancy_rates(
 
 
 def update_settings(
-    session: Session, user: StaffUser, structure: Structure, percent: int, weeks: int
+    session: Session,
+    user: StaffUser,
+    structure: Structure,
+    percent: int,
+    weeks: int,
+    followup_months: int | None = None,
+    second_followup_months: int | None = None,
 ) -> bool:
-    """Set the double-entry share and the "after due" delay; True if anything changed."""
+    """Set the double-entry share, the "after due" delay and the follow-up delays (months
+    after the end form; the second follow-up None for none); True if anything changed."""
     check_access(user, structure)
     if not (0 <= percent <= MAX_PERCENT and WEEKS_RANGE[0] <= weeks <= WEEKS_RANGE[1]):
         raise EntryError("bad_settings")
+    first = structure.followup_months if followup_months is None else followup_months
+    low, high = FOLLOWUP_MONTHS_RANGE
+    if not low <= first <= high:
+        raise EntryError("bad_settings")
+    low, high = SECOND_FOLLOWUP_MONTHS_RANGE
+    if second_followup_months is not None and not (
+        low <= second_followup_months <= high and second_followup_months > first
+    ):
+        raise EntryError("bad_settings")
+    settings: list[tuple[str, int | None]] = [
+        ("double_entry_percent", percent),
+        ("after_due_weeks", weeks),
+    ]
+    if followup_months is not None:
+        settings += [
+            ("followup_months", followup_months),
+            ("second_followup_months", second_followup_months),
+        ]
     changes = {}
-    for name, new in (("double_entry_percent", percent), ("after_due_weeks", weeks)):
+    for name, new in settings:
         old = getattr(structure, name)
         if old != new:
             changes[name] = {"old": [str(old)], "new": [str(new)]}

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as HttpResponse
 
+from selfcheck.accounts import structure_admin
 from selfcheck.accounts.permissions import Permission, requires, visible_structure_ids
 from selfcheck.accounts.session import current_staff, take_pending_post
 from selfcheck.entry import operations as entry
@@ -40,7 +41,7 @@ from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.labels import FORM_LABELS
 from selfcheck.platform.models import Response, SecondEntry, StaffUser, Structure
-from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind
+from selfcheck.questionnaire.model import FORM_RULES, NO_ANSWER, Definition, FormKind
 
 blueprint = Blueprint("entry", __name__, url_prefix="/staff/entry")
 
@@ -79,6 +80,13 @@ PROBLEMS: Mapping[str, tuple[int, object]] = {
     "retro_with_pair": (
         409,
         _l("Ce code a déjà un questionnaire de départ : choisissez le questionnaire de fin."),
+    ),
+    "followup_without_end": (
+        409,
+        _l(
+            "Ce code n'a pas encore de questionnaire de fin envoyé : le questionnaire de suivi "
+            "vient après lui. Saisissez d'abord le questionnaire de fin."
+        ),
     ),
     "pair_with_retro": (
         409,
@@ -228,6 +236,9 @@ def _render_index(user: StaffUser, context: dict[str, Any], status: int = 200) -
         structures=structures,
         current=select_locale(),
         form_names=FORM_NAMES,
+        # Every form can be typed for a code; only the forms that start a journey without one.
+        by_code_kinds=tuple(kind.value for kind in FormKind),
+        new_kinds=tuple(kind.value for kind, rule in FORM_RULES.items() if rule.opens_code),
         **context,
     ), status
 
@@ -594,15 +605,19 @@ def settings() -> Rendered:
         structure = candidates[0] if candidates else None
     if structure is None:
         return render_template("staff/entry_settings.html", structures=structures, form=None)
+    current = {
+        "double_entry_percent": str(structure.double_entry_percent),
+        "after_due_weeks": str(structure.after_due_weeks),
+        "followup_months": str(structure.followup_months),
+        "second_followup_months": str(structure.second_followup_months or 0),
+    }
+    # A setting the post does not carry (an older page) keeps its value; a checkbox is
+    # absent when unticked, so it comes from the post alone.
+    shown = {**current, **({"totp_required": "1"} if structure.totp_required else {})}
     form = SettingsForm(
-        request.form
+        MultiDict({**current, **request.form.to_dict()})
         if request.method == "POST"
-        else MultiDict(
-            {
-                "double_entry_percent": str(structure.double_entry_percent),
-                "after_due_weeks": str(structure.after_due_weeks),
-            }
-        )
+        else MultiDict(shown)
     )
     if request.method == "POST":
         if not form.validate():
@@ -616,6 +631,11 @@ def settings() -> Rendered:
                 structure,
                 form.double_entry_percent.number,
                 form.after_due_weeks.number,
+                form.followup_months.number,
+                form.second_followup,
+            )
+            changed |= structure_admin.set_totp_required(
+                get_session(), user, structure, bool(form.totp_required.data)
             )
         except entry.EntryError as error:
             return _problem_page(error, back=url_for("entry.settings"))

@@ -56,14 +56,23 @@ from selfcheck.questionnaire.model import (
 if TYPE_CHECKING:
     from selfcheck.evaluation.export import PersonAnswers
 
-FORMS = (FormKind.BEFORE, FormKind.AFTER, FormKind.RETRO)
+# The follow-ups too (issue 15): their month is a quasi-identifier like any form's (month ->
+# quarter -> year), and their presence is part of the forms pattern (bits 8 and 16).
+FORMS = (
+    FormKind.BEFORE,
+    FormKind.AFTER,
+    FormKind.RETRO,
+    FormKind.FOLLOWUP,
+    FormKind.FOLLOWUP_LATE,
+)
 # The forms that describe the person (the 'after' form does not ask again).
 PROFILE_FORMS = (FormKind.BEFORE.value, FormKind.RETRO.value)
 PLACE = "place"
 FORMS_PRESENT = "forms"
 DETAILS = ("month", "channel", "wording", "version")
 DEFAULT_MAX_SUPPRESSED = 0.05
-# Number of the pattern of forms present: one bit per form (before 1, after 2, retro 4).
+# Number of the pattern of forms present: one bit per form (before 1, after 2, retro 4,
+# follow-up 8, second follow-up 16).
 FORM_BITS = {form.value: 1 << index for index, form in enumerate(FORMS)}
 
 

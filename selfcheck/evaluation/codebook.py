@@ -25,8 +25,9 @@ from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, qi_values
 from selfcheck.evaluation.writers.base import Missing
 from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import printing
+from selfcheck.platform.labels import FORM_SHORT_LABELS
 from selfcheck.questionnaire.answer_types import option_values
-from selfcheck.questionnaire.model import Definition, FormKind, Item, Option
+from selfcheck.questionnaire.model import Definition, Item, Option
 
 TEMPLATE = "codebook.html"
 STYLESHEET = "codebook.css"
@@ -326,11 +327,7 @@ def _printer() -> printing.Printer:
 
 
 def form_names() -> dict[str, str]:
-    return {
-        FormKind.BEFORE.value: _("départ"),
-        FormKind.AFTER.value: _("fin"),
-        FormKind.RETRO.value: _("rétrospectif"),
-    }
+    return {kind: str(label) for kind, label in FORM_SHORT_LABELS.items()}
 
 
 def html(codebook: Codebook) -> str:

@@ -42,7 +42,14 @@ from selfcheck.platform.models import Answer, Channel, Response
 from selfcheck.questionnaire.answer_types import ExportKind, option_values
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind, Item, Option, Variable
 
-FORMS = (FormKind.BEFORE, FormKind.AFTER, FormKind.RETRO)
+# Every form, the follow-ups last (issue 15): their columns come after, their numbers too.
+FORMS = (
+    FormKind.BEFORE,
+    FormKind.AFTER,
+    FormKind.RETRO,
+    FormKind.FOLLOWUP,
+    FormKind.FOLLOWUP_LATE,
+)
 FORM_NUMBERS = {form.value: index + 1 for index, form in enumerate(FORMS)}
 CHANNELS = tuple(channel.value for channel in Channel)
 WORDINGS = ("standard", "easy")

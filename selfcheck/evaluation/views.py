@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, current_app, render_template
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
 from selfcheck.accounts.permissions import Permission, requires
-from selfcheck.evaluation import charts
+from selfcheck.evaluation import charts, retention, statistics
 from selfcheck.evaluation.dashboard import (
     TABLE_KEYS,
     Dashboard,
@@ -33,6 +33,7 @@ from selfcheck.evaluation.view_support import (
     k_threshold,
     render_scope_error,
 )
+from selfcheck.platform import clock
 from selfcheck.platform.db import get_session
 from selfcheck.platform.models import ExportLog
 
@@ -93,8 +94,51 @@ def dashboard() -> str | tuple[str, int]:
         filters=filters,
         board=board,
         chart_of=lambda table: charts.bar_chart(table, k),
+        retention=_retention(filters, k),
         **filter_form_context(),
     )
+
+
+def _retention(filters: EvaluationFilters, k: int) -> list[tuple[str, str]]:
+    """What lasts (issue 15): each retention figure as (what, plain sentence), none under k."""
+    definition = current_app.extensions["selfcheck.definition"]
+    people = retention.load_people(get_session(), definition, filters)
+    if not people:
+        return []
+    result = retention.retention(
+        people, definition, k=k, now=clock.now(), zone=clock.zone_in(current_app.config)
+    )
+    lines = [
+        (
+            gettext("Réponse au questionnaire de suivi"),
+            statistics.plain_sentence(
+                result.response_rate,
+                k=k,
+                what=gettext("ont répondu au questionnaire de suivi une fois celui-ci ouvert"),
+            ),
+        ),
+        (
+            gettext("Progrès gardés, toutes compétences"),
+            statistics.plain_sentence(
+                result.overall,
+                k=k,
+                what=gettext("ont gardé, quelques mois après, tous leurs progrès de la fin"),
+            ),
+        ),
+    ]
+    for row in result.by_competence:
+        label = gettext(definition.competences[row.competence].label)
+        lines.append(
+            (
+                label,
+                statistics.plain_sentence(
+                    row.kept,
+                    k=k,
+                    what=gettext("ont gardé leurs progrès dans ce domaine"),
+                ),
+            )
+        )
+    return lines
 
 
 @blueprint.get("/tables/<table>.csv")

@@ -12,8 +12,9 @@ import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -27,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, selectinload
 
+from selfcheck.journey import schedule
 from selfcheck.journey.operations import answers_of
 from selfcheck.platform import audit, codes
 from selfcheck.platform.models import (
@@ -369,3 +371,73 @@ def delete_person(session: Session, user: StaffUser, person: Beneficiary) -> Non
     )
     session.delete(person)
     session.flush()
+
+
+# --- the follow-up months later (issue 15) --------------------------------------------------
+
+
+class FollowupDue(enum.StrEnum):
+    """Where a person who sent their end form stands with their follow-up."""
+
+    UPCOMING = "upcoming"  # not open yet
+    DUE = "due"  # open, not sent
+    OVERDUE = "overdue"  # open for more than schedule.OVERDUE_DAYS, not sent
+    DONE = "done"  # the latest open follow-up is sent
+
+
+@dataclass(frozen=True)
+class FollowupRow:
+    code: str
+    state: FollowupDue
+    form: FormKind | None  # the follow-up concerned (None once every one is done)
+    opens_on: date | None
+
+
+@dataclass(frozen=True)
+class FollowupOverview:
+    counts: dict[FollowupDue, int]
+    rows: list[FollowupRow]  # the people due and overdue, the longest waiting first
+
+    @property
+    def to_print(self) -> list[str]:
+        return [row.code for row in self.rows][:PRINT_BATCH]
+
+
+def followup_overview(
+    session: Session, structure: Structure, now: datetime, zone: ZoneInfo
+) -> FollowupOverview:
+    """Who is due, overdue, done or upcoming for the follow-up, among the people of the
+    structure who sent an end form (the opening day is a local calendar date: computed in
+    Python from one row per such person, see journey.schedule)."""
+    person = _per_person(structure.id)
+    c = person.c
+    end_sent = or_(c.after_status == SUBMITTED, c.retro_status == SUBMITTED)
+    delays = schedule.months_of(structure.followup_months, structure.second_followup_months)
+    counts = dict.fromkeys(FollowupDue, 0)
+    rows: list[FollowupRow] = []
+    overdue_after = timedelta(days=schedule.OVERDUE_DAYS)
+    for row in session.execute(select(person).where(end_sent)):
+        forms = [
+            schedule.SentForm(
+                form,
+                getattr(row, f"{form.value}_at")
+                if getattr(row, f"{form.value}_status") == SUBMITTED
+                else None,
+            )
+            for form in FormKind
+            if getattr(row, f"{form.value}_status") is not None
+        ]
+        status = schedule.status(forms, delays, now, zone)
+        opening = status.opening
+        if status.state is schedule.FollowupState.WAITING:
+            state = FollowupDue.UPCOMING
+        elif status.state is schedule.FollowupState.OPEN and opening is not None:
+            state = FollowupDue.OVERDUE if now - opening.at >= overdue_after else FollowupDue.DUE
+        else:
+            state = FollowupDue.DONE
+        counts[state] += 1
+        if state in (FollowupDue.DUE, FollowupDue.OVERDUE):
+            opens_on = opening.day if opening is not None else None
+            rows.append(FollowupRow(row.code, state, status.form, opens_on))
+    rows.sort(key=lambda r: (r.opens_on or date.max, r.code))
+    return FollowupOverview(counts, rows)

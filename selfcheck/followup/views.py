@@ -26,7 +26,7 @@ from selfcheck.accounts.structures import list_structures
 from selfcheck.followup import operations as followup
 from selfcheck.followup.operations import PersonStatus, Show
 from selfcheck.journey import operations as journey
-from selfcheck.platform import security
+from selfcheck.platform import clock, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_LABELS
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
@@ -65,6 +65,8 @@ RESPONSE_STATUS_LABELS = {
 PRINT_AFTER = "printing.after_forms"
 SUMMARY_PDF = "printing.summary_pdf"
 ENTRY = "entry.index"
+COME_BACK_CARD = "printing.come_back_card"
+PRINT_FOLLOWUP = "printing.followup_forms"
 
 
 def _user() -> StaffUser:
@@ -135,8 +137,21 @@ def index() -> Rendered:
         shows=list(Show),
         print_url=url_for(PRINT_AFTER) if can_print else None,
         due_codes=due_codes,
+        **_followup_due(structure),
         **_labels(),
     )
+
+
+def _followup_due(structure: Structure) -> dict[str, object]:
+    """The follow-up months later (issue 15): who is due, overdue, done; print those due."""
+    overview = followup.followup_overview(
+        get_session(), structure, clock.now(), clock.zone_in(current_app.config)
+    )
+    return {
+        "followup_due": overview,
+        "followup_print_url": url_for(PRINT_FOLLOWUP) if _endpoint(PRINT_FOLLOWUP) else None,
+        "followup_months": structure.followup_months,
+    }
 
 
 @blueprint.get("/<code>")
@@ -157,6 +172,13 @@ def person(code: str) -> Rendered:
             else None
         ),
         entry_url=url_for(ENTRY, code=found.code) if _endpoint(ENTRY) else None,
+        come_back_card_url=(
+            url_for(COME_BACK_CARD, code=found.code)
+            if _endpoint(COME_BACK_CARD)
+            and journey.come_back_opening(found, clock.now(), clock.zone_in(current_app.config))
+            is not None
+            else None
+        ),
         followup_url=url_for(
             "followup.index",
             structure=found.structure.slug if user.structure_id != found.structure_id else None,

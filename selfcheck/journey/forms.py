@@ -9,7 +9,7 @@ from wtforms import Form, HiddenField, StringField
 from wtforms.validators import ValidationError
 
 from selfcheck.platform import codes
-from selfcheck.questionnaire.model import FormKind, Wording
+from selfcheck.questionnaire.model import FORM_RULES, Wording
 
 CODE_MESSAGES = {
     codes.CodeProblem.EMPTY: _l("Écrivez votre code. Il est sur votre feuille ou votre écran."),
@@ -40,7 +40,7 @@ class CodeForm(Form):  # type: ignore[misc]
             raise ValidationError(CODE_MESSAGES[exc.problem]) from exc
 
 
-STARTABLE = (FormKind.BEFORE.value, FormKind.RETRO.value)
+STARTABLE = tuple(kind.value for kind, rule in FORM_RULES.items() if rule.opens_code)
 
 
 class StartForm(Form):  # type: ignore[misc]

@@ -9,12 +9,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from selfcheck.platform import codes
+from selfcheck.journey import schedule
+from selfcheck.platform import clock, codes
 from selfcheck.platform.models import (
     Answer,
     Beneficiary,
@@ -25,6 +28,7 @@ from selfcheck.platform.models import (
     utcnow,
 )
 from selfcheck.questionnaire.model import (
+    FORM_RULES,
     Definition,
     FormKind,
     Item,
@@ -56,6 +60,8 @@ class NextStep(enum.Enum):
     BEING_TYPED = "being_typed"  # a paper form a mediator has started typing in
     RESUME = "resume"
     START_AFTER = "start_after"
+    START_FOLLOWUP = "start_followup"  # a follow-up is open: the code leads straight to it
+    FOLLOWUP_WAITING = "followup_waiting"  # the end form is sent, the follow-up not open yet
     SUMMARY = "summary"
 
 
@@ -64,6 +70,7 @@ class CodeRoute:
     step: NextStep
     beneficiary: Beneficiary
     response: Response | None
+    followup: schedule.FollowupStatus | None = None
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -501,8 +508,15 @@ def find_beneficiary(session: Session, raw_code: str) -> Beneficiary:
     return beneficiary
 
 
-def route_for_code(beneficiary: Beneficiary) -> CodeRoute:
-    """What someone who types their code should see next."""
+def route_for_code(
+    beneficiary: Beneficiary, now: datetime | None = None, zone: ZoneInfo | None = None
+) -> CodeRoute:
+    """What someone who types their code should see next.
+
+    After the end form: the follow-up when it is open, a page saying when to come back
+    before it opens, the summary once every follow-up is sent (`now` and `zone`: the
+    application's clock and calendar; the system clock and Paris without them).
+    """
     by_form = {response.form: response for response in beneficiary.responses}
     open_response = next((r for r in beneficiary.responses if not r.is_submitted), None)
     if open_response is not None and open_response.channel == Channel.PAPER.value:
@@ -513,7 +527,67 @@ def route_for_code(beneficiary: Beneficiary) -> CodeRoute:
         return CodeRoute(NextStep.START_BEFORE, beneficiary, None)
     if FormKind.BEFORE.value in by_form and FormKind.AFTER.value not in by_form:
         return CodeRoute(NextStep.START_AFTER, beneficiary, None)
-    return CodeRoute(NextStep.SUMMARY, beneficiary, None)
+    followup = followup_status(beneficiary, now, zone)
+    if followup.state is schedule.FollowupState.OPEN:
+        return CodeRoute(NextStep.START_FOLLOWUP, beneficiary, None, followup)
+    if followup.state is schedule.FollowupState.WAITING:
+        return CodeRoute(NextStep.FOLLOWUP_WAITING, beneficiary, None, followup)
+    return CodeRoute(NextStep.SUMMARY, beneficiary, None, followup)
+
+
+def followup_delays(structure: Structure) -> dict[FormKind, int]:
+    return schedule.months_of(structure.followup_months, structure.second_followup_months)
+
+
+def followup_status(
+    beneficiary: Beneficiary, now: datetime | None = None, zone: ZoneInfo | None = None
+) -> schedule.FollowupStatus:
+    """Where this person stands with their follow-ups (see journey.schedule.status)."""
+    forms = [
+        schedule.SentForm(FormKind(r.form), r.submitted_at if r.is_submitted else None)
+        for r in beneficiary.responses
+    ]
+    return schedule.status(
+        forms,
+        followup_delays(beneficiary.structure),
+        now or utcnow(),
+        zone or ZoneInfo(clock.DEFAULT_ZONE),
+    )
+
+
+def come_back_opening(
+    beneficiary: Beneficiary, now: datetime | None = None, zone: ZoneInfo | None = None
+) -> schedule.Opening | None:
+    """When this person should come back with their code: the next follow-up's opening (also
+    when it is already open and not answered), None when no follow-up awaits them."""
+    state = followup_status(beneficiary, now, zone)
+    if state.state in (schedule.FollowupState.WAITING, schedule.FollowupState.OPEN):
+        return state.opening
+    return None
+
+
+def start_followup(
+    session: Session,
+    definition: Definition,
+    beneficiary: Beneficiary,
+    locale: str,
+    now: datetime | None = None,
+    zone: ZoneInfo | None = None,
+) -> Response:
+    """Open (or find: once per person and form) the follow-up that is open for this person.
+
+    Refused (JourneyError) without a sent end form ("followup_without_end") and before the
+    follow-up opens ("followup_not_open"). It keeps the wording of the person's end form.
+    """
+    present = {FormKind(r.form): r.is_submitted for r in beneficiary.responses}
+    if FORM_RULES[FormKind.FOLLOWUP].refusal(present) is not None:
+        raise JourneyError("followup_without_end")
+    state = followup_status(beneficiary, now, zone)
+    if state.state is not schedule.FollowupState.OPEN or state.form is None:
+        raise JourneyError("followup_not_open")
+    earlier = sorted(beneficiary.responses, key=lambda response: response.id)
+    wording = wording_of(earlier[-1].wording) if earlier else Wording.STANDARD
+    return open_form(session, definition, beneficiary, state.form, locale, wording=wording)
 
 
 def find_structure(session: Session, slug: str) -> Structure | None:

@@ -6,6 +6,7 @@ import dataclasses
 import math
 import secrets
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -17,13 +18,14 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import format_date
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import public
+from selfcheck.journey import lasting, page_view, summary
 from selfcheck.journey import operations as journey
-from selfcheck.journey import page_view, summary
 from selfcheck.journey.forms import UNKNOWN_CODE, CodeForm, StartForm
 from selfcheck.journey.page_cache import (
     CODE_PLACEHOLDER,
@@ -35,11 +37,11 @@ from selfcheck.journey.page_cache import (
 )
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
 from selfcheck.journey.registry import PageFormFactory
-from selfcheck.platform import codes, display, security
+from selfcheck.platform import clock, codes, display, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
-from selfcheck.platform.models import Beneficiary, Response
+from selfcheck.platform.models import Beneficiary, Response, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Page, Variable, Wording
 from selfcheck.questionnaire.stats import form_stats
 
@@ -131,10 +133,14 @@ def start(slug: str) -> Rendered:
     if structure is None:
         abort(404)
     form = StartForm(request.form if request.method == "POST" else None)
+    if request.method == "GET" and structure.archived_at is not None:
+        return _closed(structure)
     if request.method == "POST":
         if not form.validate():
             abort(400)
         resent = db.scalar(select(Response.id).where(Response.start_token == form.token.data))
+        if resent is None and structure.archived_at is not None:
+            return _closed(structure)
         if resent is None:
             # A new person each time: limited per address and per browser session, so a bot
             # cannot fill a structure's dashboard (a resent form is not counted).
@@ -174,6 +180,13 @@ def start(slug: str) -> Rendered:
     )
 
 
+def _closed(structure: Structure) -> Rendered:
+    """An archived structure takes no new people (410: the link worked once, on purpose no
+    more). Those who already answered there keep their code: they finish a started form,
+    answer the 'after' one and see their progress (see `_start_before`)."""
+    return render_template("journey/closed.html", structure=structure), 410
+
+
 def _minutes() -> dict[str, int]:
     """Typical answering time of each form, from the definition (rounded up)."""
     definition = _definition()
@@ -206,9 +219,23 @@ def enter_code() -> Rendered:
     return _follow_code(beneficiary)
 
 
+def _zone() -> ZoneInfo:
+    return clock.zone_in(current_app.config)
+
+
+def _route(beneficiary: Beneficiary) -> journey.CodeRoute:
+    return journey.route_for_code(beneficiary, clock.now(), _zone())
+
+
+def come_back_day(beneficiary: Beneficiary) -> str | None:
+    """The day to come back with the code, in words of the current language (or None)."""
+    opening = journey.come_back_opening(beneficiary, clock.now(), _zone())
+    return format_date(opening.day, "long") if opening is not None else None
+
+
 def _follow_code(beneficiary: Beneficiary) -> Rendered:
     """Send someone who gave their code where it leads (see journey.route_for_code)."""
-    route = journey.route_for_code(beneficiary)
+    route = _route(beneficiary)
     session[SESSION_PERSON] = beneficiary.id
     session.pop(SESSION_RESPONSE, None)
     return _NEXT_STEP_VIEWS[route.step](route)
@@ -229,6 +256,9 @@ def _being_typed(_route: journey.CodeRoute) -> Rendered:
 
 def _start_before(route: journey.CodeRoute) -> Rendered:
     # A code printed on a paper form: the person answers the same form online instead.
+    # Nobody has answered with it yet: a new person, whom an archived structure refuses.
+    if route.beneficiary.structure.archived_at is not None:
+        return _closed(route.beneficiary.structure)
     response = journey.open_form(
         get_session(),
         _definition(),
@@ -252,8 +282,28 @@ def _resume(route: journey.CodeRoute) -> Rendered:
     return redirect(url_for("journey.question", page_code=page.code))
 
 
+def _start_followup(route: journey.CodeRoute) -> Rendered:
+    # The follow-up is open: the code leads straight to its first page (once per person).
+    try:
+        response = journey.start_followup(
+            get_session(), _definition(), route.beneficiary, _locale(), clock.now(), _zone()
+        )
+    except journey.JourneyError:
+        get_session().rollback()
+        return redirect(url_for("journey.come_back"))
+    commit_or_rollback(get_session())
+    _remember(response)
+    return redirect(url_for("journey.question", page_code=_first_page(response)))
+
+
+def _followup_waiting(_route: journey.CodeRoute) -> Rendered:
+    return redirect(url_for("journey.come_back"))
+
+
 _NEXT_STEP_VIEWS: dict[journey.NextStep, Callable[[journey.CodeRoute], Rendered]] = {
     journey.NextStep.SUMMARY: _to_summary,
+    journey.NextStep.START_FOLLOWUP: _start_followup,
+    journey.NextStep.FOLLOWUP_WAITING: _followup_waiting,
     journey.NextStep.START_AFTER: _to_welcome_back,
     journey.NextStep.BEING_TYPED: _being_typed,
     journey.NextStep.START_BEFORE: _start_before,
@@ -268,7 +318,7 @@ def welcome_back() -> Rendered:
     beneficiary = _current_beneficiary()
     if beneficiary is None:
         return _no_session()
-    if journey.route_for_code(beneficiary).step is not journey.NextStep.START_AFTER:
+    if _route(beneficiary).step is not journey.NextStep.START_AFTER:
         # An unfinished 'before', a retrospective form or an 'after' already open: no new
         # 'after' form; go where the person's code leads.
         return _follow_code(beneficiary)
@@ -278,6 +328,26 @@ def welcome_back() -> Rendered:
         _remember(response)
         return _follow_code(beneficiary)
     return render_template("journey/welcome_back.html", beneficiary=beneficiary, minutes=_minutes())
+
+
+@blueprint.get("/come-back")
+@public
+def come_back() -> Rendered:
+    """Before the follow-up opens: when to come back with the code (a kind page, 200)."""
+    beneficiary = _current_beneficiary()
+    if beneficiary is None:
+        return _no_session()
+    route = _route(beneficiary)
+    followup = route.followup
+    if route.step is not journey.NextStep.FOLLOWUP_WAITING or followup is None:
+        return _follow_code(beneficiary)  # open now, done, or no end form: where it leads
+    assert followup.opening is not None
+    return render_template(
+        "journey/come_back.html",
+        code=beneficiary.code,
+        day=format_date(followup.opening.day, "long"),
+        months=followup.opening.months,
+    )
 
 
 @blueprint.route("/q/<page_code>", methods=["GET", "POST"])
@@ -483,7 +553,12 @@ def done() -> Rendered:
     response = _current_response()
     if response is None or not response.is_submitted:
         return _no_session() if response is None else redirect(url_for("journey.check"))
-    return render_template("journey/done.html", response=response, code=response.beneficiary.code)
+    return render_template(
+        "journey/done.html",
+        response=response,
+        code=response.beneficiary.code,
+        come_back=come_back_day(response.beneficiary),
+    )
 
 
 @blueprint.get("/pause")
@@ -515,7 +590,12 @@ def progress() -> Rendered:
     if result is None:
         return redirect(url_for("journey.enter_code"))
     return render_template(
-        "journey/summary.html", summary=result, code=beneficiary.code, easy=result.easy
+        "journey/summary.html",
+        summary=result,
+        code=beneficiary.code,
+        easy=result.easy,
+        come_back=come_back_day(beneficiary),
+        lasting=lasting.build_lasting(_definition(), beneficiary, wording),
     )
 
 

@@ -12,7 +12,7 @@ blank form stays a plain download (paper/views.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import current_app
@@ -60,6 +60,38 @@ def params(
     }
 
 
+def existing_params(
+    copies: Sequence[paper.Copy],
+    *,
+    large: bool,
+    duplex: bool,
+    site_url: str,
+    filename: str,
+) -> dict[str, Any]:
+    """A batch of forms for people who already have a code (the follow-up forms of those
+    due): each copy's code, form and language; no code is created."""
+    return {
+        "coded": False,
+        "existing": [[c.code, c.form.value, c.locale] for c in copies],
+        "structure_id": None,
+        "form": copies[0].form.value if copies else FormKind.FOLLOWUP.value,
+        "locale": copies[0].locale if copies else "fr",
+        "count": len(copies),
+        "large": large,
+        "easy": False,
+        "duplex": duplex,
+        "site_url": site_url,
+        "filename": filename,
+    }
+
+
+def _existing(chosen: Mapping[str, Any]) -> list[paper.Copy]:
+    return [
+        paper.Copy(FormKind(form), str(locale), str(code))
+        for code, form, locale in chosen.get("existing") or ()
+    ]
+
+
 def check(session: Session, user: StaffUser, chosen: Mapping[str, Any]) -> None:
     """May `user` print this batch (and create codes for its structure)? Else JobRefused."""
     if not has_permission(user, Permission.ENTER):
@@ -67,6 +99,16 @@ def check(session: Session, user: StaffUser, chosen: Mapping[str, Any]) -> None:
     count = chosen.get("count")
     if not isinstance(count, int) or not 1 <= count <= paper.MAX_COPIES:
         raise jobs.JobRefused(NO_ACCESS, 400)
+    if chosen.get("existing"):
+        # Only people of structures the user may see (their codes are printed).
+        wanted = {copy.code for copy in _existing(chosen)}
+        people = session.scalars(select(Beneficiary).where(Beneficiary.code.in_(wanted)))
+        found = list(people)
+        if len(found) != len(wanted) or not all(
+            can_access_structure(user, person.structure) for person in found
+        ):
+            raise jobs.JobRefused(NO_ACCESS, 403)
+        return
     if not chosen.get("coded"):
         return
     structure_id = chosen.get("structure_id")
@@ -104,6 +146,13 @@ def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Pr
     wording = Wording.EASY if chosen.get("easy") else Wording.STANDARD
     renderer = paper.renderer(current_app._get_current_object(), wording)  # type: ignore[attr-defined]
     filename = str(chosen["filename"])
+    if chosen.get("existing"):  # people who have a code: their forms, nothing created
+        content = renderer.questionnaires(
+            _existing(chosen), large=large, site_url=site_url, duplex=duplex
+        )
+        with progress.write_result(filename) as path:
+            path.write_bytes(content)
+        return
     if not chosen["coded"]:
         copies = [paper.Copy(form, locale, None)] * count
         content = renderer.questionnaires(copies, large=large, site_url=site_url, duplex=duplex)

@@ -9,7 +9,7 @@ from wtforms import BooleanField, Form, StringField
 from wtforms.validators import ValidationError
 
 from selfcheck.paper.operations import MAX_COPIES
-from selfcheck.questionnaire.model import FormKind
+from selfcheck.questionnaire.model import FORM_RULES, FormKind
 
 BLANK = "blank"
 CODED = "coded"
@@ -49,6 +49,19 @@ class PrintForm(Form):  # type: ignore[misc]
         if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_COPIES:
             raise ValidationError(COPIES_MESSAGE)
         field.data = str(int(raw))
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid: bool = super().validate(extra_validators)
+        if valid and self.kind.data == CODED and FORM_RULES[self.form_kind].needs_sent:
+            # A follow-up comes after a sent form: a fresh code would have none.
+            self.kind.errors = [
+                _l(
+                    "Un questionnaire de suivi se remplit avec le code que la personne a déjà : "
+                    "imprimez-le sans code, ou depuis la liste de suivi."
+                )
+            ]
+            return False
+        return valid
 
     @property
     def count(self) -> int:

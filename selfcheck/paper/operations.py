@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from selfcheck.journey import operations as journey
+from selfcheck.journey.lasting import Lasting
 from selfcheck.journey.page_view import question_numbers
 from selfcheck.journey.summary import Summary
 from selfcheck.platform import audit, codes, printing
@@ -469,8 +470,11 @@ class PaperRenderer:
         large: bool = False,
         site_url: str | None = None,
         today: date | None = None,
+        come_back_on: date | None = None,
+        lasting: Lasting | None = None,
     ) -> bytes:
-        """The progress summary of the person with `code`, in `locale`."""
+        """The progress summary of the person with `code`, in `locale` (with `come_back_on`,
+        the day the follow-up opens, when one awaits them)."""
         mark = "\x00"
         with force_locale(locale):
             numbering = self._("Page %(page)s sur %(total)s", page=mark, total=mark).split(mark)
@@ -485,9 +489,38 @@ class PaperRenderer:
                 large=large,
                 site_url=site_url,
                 today=format_date(today or date.today(), format="long"),
+                come_back=format_date(come_back_on, format="long") if come_back_on else None,
+                lasting=lasting,
                 page_before=numbering[0],
                 page_middle=numbering[1],
                 page_after=numbering[2],
+            )
+        return self._pdf(html)
+
+    def come_back_card(
+        self,
+        code: str,
+        come_back_on: date,
+        link: str,
+        locale: str,
+        *,
+        structure_name: str | None = None,
+        large: bool = False,
+    ) -> bytes:
+        """The A6 "come back" card: the code and its QR code, the day the follow-up opens
+        and the structure's link, for the mediator to hand over (issue 15)."""
+        with force_locale(locale):
+            html = self.env.get_template("come_back_card.html").render(
+                code=code,
+                qr=Markup(
+                    qr_svg(code, self._("Code personnel : %(code)s", code=codes.spoken(code)))
+                ),
+                come_back=format_date(come_back_on, format="long"),
+                link=link,
+                structure_name=structure_name,
+                lang=locale,
+                dir=text_direction(locale),
+                large=large,
             )
         return self._pdf(html)
 

@@ -23,14 +23,15 @@ from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import Permission, can_access_structure, public, requires
 from selfcheck.accounts.session import current_staff
+from selfcheck.journey import lasting, schedule, summary
 from selfcheck.journey import operations as journey
-from selfcheck.journey import summary
 from selfcheck.journey.views import SESSION_PERSON, SESSION_WORDING
 from selfcheck.paper import batch
 from selfcheck.paper import operations as paper
 from selfcheck.paper.forms import BLANK, PrintForm
-from selfcheck.platform import codes, jobs, security
+from selfcheck.platform import clock, codes, jobs, security
 from selfcheck.platform.db import get_session
+from selfcheck.platform.errors import render_error
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Wording
@@ -41,7 +42,13 @@ blueprint = Blueprint("printing", __name__)
 Rendered = str | tuple[str, int] | HttpResponse
 
 # File names: ASCII, no spaces, in French like the rest of the product.
-FORM_SLUGS = {FormKind.BEFORE: "depart", FormKind.AFTER: "fin", FormKind.RETRO: "retrospectif"}
+FORM_SLUGS = {
+    FormKind.BEFORE: "depart",
+    FormKind.AFTER: "fin",
+    FormKind.RETRO: "retrospectif",
+    FormKind.FOLLOWUP: "suivi-mois",
+    FormKind.FOLLOWUP_LATE: "second-suivi",
+}
 LARGE_SUFFIX = "-gros-caracteres"
 
 NO_STRUCTURE = _l(
@@ -57,6 +64,17 @@ REFUSALS = {
     paper.Refusal.OTHER_STRUCTURE: _l("%(code)s : aucune personne n'a ce code."),
 }
 NO_CODES = _l("Choisissez au moins une personne dans la liste de suivi.")
+NO_FOLLOWUP = (
+    _l("Pas de questionnaire de suivi à venir"),
+    _l(
+        "Cette personne n'a pas encore envoyé de questionnaire de fin, ou elle a déjà répondu "
+        "à ses questionnaires de suivi : il n'y a pas de date à lui donner."
+    ),
+)
+NOT_DUE = _l(
+    "%(code)s : son questionnaire de suivi n'est pas ouvert (pas encore la date, pas de "
+    "questionnaire de fin envoyé, ou déjà répondu)."
+)
 TOO_MANY_CODES = _l("Vous pouvez imprimer au plus 200 questionnaires à la fois.")
 
 
@@ -214,6 +232,56 @@ def after_forms() -> Rendered:
     return _pdf(content, _filename(name, large))
 
 
+@blueprint.post("/staff/print/followup")
+@requires(Permission.ENTER)
+def followup_forms() -> Rendered:
+    """The follow-up forms of the people due (from the follow-up list), as a background job:
+    each person's own follow-up (first or second) in the language of their latest answers."""
+    user = _user()
+    raw_codes = [code for code in request.form.getlist("codes") if code.strip()]
+    large = request.form.get("large") in {"1", "y", "on", "true"}
+    form = PrintForm(languages=_languages(), language=select_locale())
+    form.form.data = FormKind.FOLLOWUP.value
+    form.kind.data = BLANK
+    if not raw_codes:
+        return _render_index(form, [("codes", str(NO_CODES))], 422)
+    if len(raw_codes) > paper.MAX_COPIES:
+        return _render_index(form, [("codes", str(TOO_MANY_CODES))], 422)
+    people = paper.people_for_codes(get_session(), raw_codes, user)
+    if people.refused:
+        errors = [("codes", str(REFUSALS[why] % {"code": code})) for code, why in people.refused]
+        return _render_index(form, errors, 422)
+    zone = clock.zone_in(current_app.config)
+    copies, not_due = [], []
+    for person in people.found:
+        state = journey.followup_status(person, clock.now(), zone)
+        if state.state is not schedule.FollowupState.OPEN or state.form is None:
+            not_due.append(person.code)
+            continue
+        language = paper.person_locale(person, _languages(), select_locale())
+        copies.append(paper.Copy(state.form, language, person.code))
+    if not_due:
+        errors = [("codes", str(NOT_DUE % {"code": codes.display(code)})) for code in not_due]
+        return _render_index(form, errors, 422)
+    name = f"questionnaires-{FORM_SLUGS[FormKind.FOLLOWUP]}-{len(copies)}"
+    chosen = batch.existing_params(
+        copies,
+        large=large,
+        duplex=False,
+        site_url=_site_url(),
+        filename=_filename(name, large),
+    )
+    session = get_session()
+    try:
+        job = jobs.enqueue(session, jobs.JobKind.PRINT_BATCH, chosen, user)
+    except jobs.JobRefused as refusal:
+        session.rollback()
+        return _render_index(form, [("codes", str(refusal.message))], refusal.status)
+    session.commit()
+    jobs.dispatch(job)
+    return job_views.started(job)
+
+
 @blueprint.get("/staff/people/<code>/summary.pdf")
 @requires(Permission.ENTER)
 def summary_pdf(code: str) -> HttpResponse:
@@ -232,6 +300,34 @@ def summary_pdf(code: str) -> HttpResponse:
         abort(404)
     language = paper.person_locale(person, _languages(), select_locale())
     return _summary_response(person, result, language)
+
+
+@blueprint.get("/staff/people/<code>/come-back-card.pdf")
+@requires(Permission.ENTER)
+def come_back_card(code: str) -> Rendered:
+    """The "come back" card of a person whose follow-up awaits them (code, QR, date, link)."""
+    user = _user()
+    guess = security.reserve_staff_code_lookup(user.id, user.structure_id)
+    try:
+        person = journey.find_beneficiary(get_session(), code)
+    except (journey.UnknownCode, codes.InvalidCode):
+        abort(404)
+    if not can_access_structure(user, person.structure):
+        abort(404)  # as for an unknown code: never reveal that a code exists elsewhere
+    guess.refund()
+    come_back_on = _come_back_on(person)
+    if come_back_on is None:  # no end form sent yet, or every follow-up answered
+        return render_error(409, *NO_FOLLOWUP)
+    language = paper.person_locale(person, _languages(), select_locale())
+    content = paper.renderer().come_back_card(
+        person.code,
+        come_back_on,
+        _site_url(),
+        language,
+        structure_name=person.structure.name,
+        large=request.args.get("large") == "1",
+    )
+    return _pdf(content, _filename("carte-revenir", request.args.get("large") == "1"))
 
 
 @blueprint.get("/summary.pdf")
@@ -269,17 +365,31 @@ def _data_version(person: Beneficiary) -> tuple[object, ...]:
     return tuple((r.id, r.status, str(r.updated_at)) for r in person.responses)
 
 
+def _come_back_on(person: Beneficiary) -> date | None:
+    """The day this person's next follow-up opens (None when none awaits them)."""
+    opening = journey.come_back_opening(person, clock.now(), clock.zone_in(current_app.config))
+    return opening.day if opening is not None else None
+
+
 def _summary_response(person: Beneficiary, result: summary.Summary, language: str) -> HttpResponse:
     large = request.args.get("large") == "1"
     today = date.today()
-    key = (person.id, person.code, language, large, today, _data_version(person))
+    come_back_on = _come_back_on(person)
+    key = (person.id, person.code, language, large, today, come_back_on, _data_version(person))
     with _summary_lock:
         content = _summary_cache.get(key)
         if content is not None:
             _summary_cache.move_to_end(key)
     if content is None:
         content = paper.renderer().summary(
-            result, person.code, language, large=large, site_url=_site_url(), today=today
+            result,
+            person.code,
+            language,
+            large=large,
+            site_url=_site_url(),
+            today=today,
+            come_back_on=come_back_on,
+            lasting=lasting.build_lasting(_definition(), person, result.wording),
         )
         with _summary_lock:
             _summary_cache[key] = content

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 
@@ -114,6 +115,8 @@ class Settings:
     jobs_dir: str = ""
     jobs_per_user: int = 2
     jobs_keep_minutes: int = 60
+    # The local calendar: which day it is for the people (a follow-up opens at local midnight).
+    timezone: str = "Europe/Paris"
 
     @classmethod
     def from_env(cls, instance_path: Path) -> Settings:
@@ -159,6 +162,7 @@ class Settings:
             jobs_dir=_env("JOBS_DIR", "").strip(),
             jobs_per_user=_positive("JOBS_PER_USER", 2),
             jobs_keep_minutes=_positive("JOBS_KEEP_MINUTES", 60),
+            timezone=_timezone(_env("TIMEZONE", "Europe/Paris")),
         )
 
     def flask_config(self) -> dict[str, object]:
@@ -190,7 +194,18 @@ class Settings:
             "SELFCHECK_JOBS_DIR": self.jobs_dir,
             "SELFCHECK_JOBS_PER_USER": self.jobs_per_user,
             "SELFCHECK_JOBS_KEEP_MINUTES": self.jobs_keep_minutes,
+            "SELFCHECK_TIMEZONE": self.timezone,
         }
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise ConfigError(
+            f"{ENV_PREFIX}TIMEZONE: {name!r} is not a time zone (e.g. Europe/Paris)"
+        ) from exc
+    return name
 
 
 def _is_locale(code: str) -> bool:

@@ -21,16 +21,22 @@ FORM_LABELS: Mapping[str, object] = {
     FormKind.BEFORE.value: _l("Questionnaire de départ"),
     FormKind.AFTER.value: _l("Questionnaire de fin"),
     FormKind.RETRO.value: _l("Questionnaire rétrospectif"),
+    FormKind.FOLLOWUP.value: _l("Questionnaire de suivi, quelques mois après"),
+    FormKind.FOLLOWUP_LATE.value: _l("Second questionnaire de suivi, longtemps après"),
 }
 FORM_SHORT_LABELS: Mapping[str, object] = {
     FormKind.BEFORE.value: _l("départ"),
     FormKind.AFTER.value: _l("fin"),
     FormKind.RETRO.value: _l("rétrospectif"),
+    FormKind.FOLLOWUP.value: _l("suivi"),
+    FormKind.FOLLOWUP_LATE.value: _l("second suivi"),
 }
 FORM_PLURAL_LABELS: Mapping[str, object] = {
     FormKind.BEFORE.value: _l("Questionnaires de départ"),
     FormKind.AFTER.value: _l("Questionnaires de fin"),
     FormKind.RETRO.value: _l("Questionnaires rétrospectifs"),
+    FormKind.FOLLOWUP.value: _l("Questionnaires de suivi"),
+    FormKind.FOLLOWUP_LATE.value: _l("Seconds questionnaires de suivi"),
 }
 # Lower case, to sit inside a sentence; `capitalised` for a table row of its own.
 CHANNEL_LABELS: Mapping[str, object] = {

@@ -8,7 +8,7 @@ several rows, and aggregates are plain GROUP BY queries. See docs/architecture.m
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from selfcheck.platform import clock
 from selfcheck.questionnaire.model import FormKind, Wording
 
 NAMING_CONVENTION = {
@@ -36,7 +37,8 @@ NAMING_CONVENTION = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, from the application's clock (platform.clock: fixed in tests)."""
+    return clock.now()
 
 
 class Base(DeclarativeBase):
@@ -108,8 +110,14 @@ class Structure(Base):
     double_entry_percent: Mapped[int] = mapped_column(default=0, server_default="0")
     # A 'before' older than this many weeks without an 'after' is shown as "after due".
     after_due_weeks: Mapped[int] = mapped_column(default=6, server_default="6")
+    # The follow-up months after the end form (issue 15): the first one, and an optional
+    # second one (None: no second follow-up). See followup/schedule.py.
+    followup_months: Mapped[int] = mapped_column(default=3, server_default="3")
+    second_followup_months: Mapped[int | None] = mapped_column()
     # Archived places take no new people and are hidden from lists; their data stays.
     archived_at: Mapped[datetime | None] = mapped_column()
+    # Every staff member of the place must use a second factor (accounts/totp.required_for).
+    totp_required: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class StaffUser(Base):

@@ -24,6 +24,8 @@ TRANSLATABLE_KEYS = frozenset(
         "before",
         "after",
         "retro",
+        "followup",
+        "followup_late",
     }
 )
 

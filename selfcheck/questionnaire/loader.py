@@ -20,6 +20,7 @@ import yaml
 from selfcheck.questionnaire.answer_types import ANSWER_TYPES
 from selfcheck.questionnaire.model import (
     PRE_SUFFIX,
+    SAME_ITEMS_AS,
     SHARED_ROLES,
     TAG_ROLES,
     AnalysisFocus,
@@ -482,6 +483,13 @@ def _quasi_identifier(raw: Mapping[str, Any] | None, wording: Wording) -> QuasiI
     return QuasiIdentifier(column=raw["column"], ladder=ladder)
 
 
+def _forms(raw: list[str]) -> frozenset[FormKind]:
+    """The forms an item is in, with those that share another form's items (SAME_ITEMS_AS)."""
+    forms = {FormKind(kind) for kind in raw}
+    forms |= {kind for kind, same in SAME_ITEMS_AS.items() if same in forms}
+    return frozenset(forms)
+
+
 def _build_item(
     raw: dict[str, Any],
     scales: Mapping[str, Scale],
@@ -505,7 +513,7 @@ def _build_item(
         type=ANSWER_TYPES[raw["type"]],
         label=_text(raw, "label", wording),
         hint=_text(raw, "hint", wording),
-        forms=frozenset(FormKind(kind) for kind in raw["forms"]),
+        forms=_forms(raw["forms"]),
         options=options,
         scale=raw.get("scale"),
         required=raw.get("required", False),

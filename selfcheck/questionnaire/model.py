@@ -16,11 +16,72 @@ if TYPE_CHECKING:
 
 
 class FormKind(enum.StrEnum):
-    """The three questionnaires built from the one definition."""
+    """The questionnaires built from the one definition.
+
+    FOLLOWUP is the third time point: the same comfort and task items as the end forms,
+    answered months after the accompaniment ended (issue 15). FOLLOWUP_LATE is the optional
+    second follow-up (12 months by default, set per structure): the items of FOLLOWUP.
+    """
 
     BEFORE = "before"
     AFTER = "after"
     RETRO = "retro"
+    FOLLOWUP = "followup"
+    FOLLOWUP_LATE = "followup_late"
+
+
+# A form that asks exactly the items of another (the loader adds it wherever that one is).
+SAME_ITEMS_AS: Mapping[FormKind, FormKind] = {FormKind.FOLLOWUP_LATE: FormKind.FOLLOWUP}
+# The follow-ups, in the order they open.
+FOLLOWUP_FORMS: tuple[FormKind, ...] = (FormKind.FOLLOWUP, FormKind.FOLLOWUP_LATE)
+
+
+# The forms that describe the person at the end of the accompaniment: the after form of a
+# before/after pair, or the retrospective form. The follow-up is compared with them.
+END_FORMS: frozenset[FormKind] = frozenset({FormKind.AFTER, FormKind.RETRO})
+
+
+@dataclass(frozen=True)
+class FormRule:
+    """When a form may be opened for a person (the one table the journey, paper printing and
+    data entry consult instead of naming form kinds in if/elif chains).
+
+    `opens_code`: it may be the first form of a fresh code. `needs_any`: one of these forms
+    must exist for the person first (`needs_sent`: and be sent). `excludes`: the person
+    must have none of these.
+    """
+
+    opens_code: bool = False
+    needs_any: frozenset[FormKind] = frozenset()
+    needs_sent: bool = False
+    excludes: frozenset[FormKind] = frozenset()
+
+    def refusal(self, present: Mapping[FormKind, bool]) -> str | None:
+        """Why this form cannot open for someone with `present` forms (form -> sent), or None.
+
+        The reasons are stable words the screens translate: "needs_earlier" (the form it
+        follows is missing or not sent), "excluded" (another design was used).
+        """
+        if self.excludes & set(present):
+            return "excluded"
+        if self.needs_any:
+            found = [form for form in self.needs_any if form in present]
+            if not found or (self.needs_sent and not any(present[f] for f in found)):
+                return "needs_earlier"
+        return None
+
+
+FORM_RULES: Mapping[FormKind, FormRule] = {
+    FormKind.BEFORE: FormRule(opens_code=True, excludes=frozenset({FormKind.RETRO})),
+    FormKind.AFTER: FormRule(
+        needs_any=frozenset({FormKind.BEFORE}), excludes=frozenset({FormKind.RETRO})
+    ),
+    FormKind.RETRO: FormRule(
+        opens_code=True, excludes=frozenset({FormKind.BEFORE, FormKind.AFTER})
+    ),
+    FormKind.FOLLOWUP: FormRule(needs_any=END_FORMS, needs_sent=True),
+    FormKind.FOLLOWUP_LATE: FormRule(needs_any=END_FORMS, needs_sent=True),
+}
 
 
 class Moment(enum.StrEnum):
@@ -83,9 +144,14 @@ class Role(enum.StrEnum):
     PROGRESS_DOMAINS = "progress_domains"
     CHANGES = "changes"
     COMMENT = "comment"
+    BASIC_TASK = "basic_task"  # a task of the very basics (switch on, connect): typology
+    # The follow-up, months later (issue 15).
+    STILL_USE = "still_use"  # does the person still use what they learnt
+    HELP_AGAIN = "help_again"  # did they need help again since the end
+    LOST = "lost"  # what they lost or forgot (an exclusive "nothing" option)
 
 
-SHARED_ROLES = frozenset({Role.DEVICE_USE})
+SHARED_ROLES = frozenset({Role.DEVICE_USE, Role.BASIC_TASK})
 
 
 class Tag(enum.StrEnum):
@@ -100,6 +166,8 @@ class Tag(enum.StrEnum):
     EASE_HIGH = "ease_high"  # very much at ease
     PROGRESS_YES = "progress_yes"  # felt some progress
     PROGRESS_NO = "progress_no"
+    BELOW_BACCALAUREATE = "below_baccalaureate"  # a diploma below the baccalauréat, or none
+    ONE_OFF = "one_off"  # a quick one-off help (modality), as opposed to a path of sessions
     FEMININE = "feminine"  # the person is a woman: the summary's sentences agree with her
     MASCULINE = "masculine"
 
@@ -115,6 +183,8 @@ TAG_ROLES: Mapping[Tag, Role] = {
     Tag.EASE_HIGH: Role.COMFORT,
     Tag.PROGRESS_YES: Role.PROGRESS,
     Tag.PROGRESS_NO: Role.PROGRESS,
+    Tag.BELOW_BACCALAUREATE: Role.DIPLOMA,
+    Tag.ONE_OFF: Role.MODALITY,
     Tag.FEMININE: Role.GENDER,
     Tag.MASCULINE: Role.GENDER,
 }

@@ -59,6 +59,10 @@ NOT_PAGES = {
     "health.healthz": "JSON for the load balancer: tests/views/test_health.py",
     "evaluator.table_download": "a CSV file: tests/views/test_dashboard.py",
     "printing.poster": "a PDF: tests/views/test_admin.py (text, A4, the QR code read back)",
+    "printing.followup_forms": "POST only: a print job (tests/views/test_followup_journey.py); "
+    "its error state is the print page, as the scene 'print: no codes'",
+    "printing.come_back_card": "a PDF: tests/views/test_followup_journey.py (text, the QR code "
+    "read back, refusals)",
 }
 ERROR_PAGES = "browser_test.error"  # test-only route: the error pages no request can reach
 
@@ -305,6 +309,12 @@ def _after_done(v: Visit) -> None:
     assert v.walk.path(v.page) == "/done"
 
 
+def _come_back(v: Visit) -> None:
+    # The end form is sent: before the follow-up opens, the code says when to come back.
+    v.walk.enter_code(v.page, v.data["code"])
+    assert v.walk.path(v.page) == "/come-back"
+
+
 def _leave(v: Visit) -> None:
     v.goto("/summary")
     v.click("form.leave button")
@@ -365,6 +375,7 @@ BENEFICIARY = Sequence(
             "journey.question", "number error (after)", _number_error, error=True, variant=True
         ),
         _journey("journey.done", "done (after)", _after_done),
+        _journey("journey.come_back", "come back for the follow-up", _come_back),
         _journey("journey.progress", "summary: before and after", lambda v: v.goto("/summary")),
         _journey(
             "journey.progress", "summary, large text", lambda v: v.goto("/summary?display=large")
@@ -895,6 +906,22 @@ def _choose_password(v: Visit) -> None:
     expect(v.page.locator(".notice")).to_be_visible()
 
 
+def _archived_start(v: Visit) -> None:
+    """Archive the structure created above, then open its start link: a kind page, 410."""
+    from selfcheck.platform.models import Structure
+
+    v.goto(v.data["structure_url"])
+    v.click("form input[name=action][value=archive] ~ button")
+    structure_id = int(v.data["structure_url"].rstrip("/").rsplit("/", 1)[1])
+    database = v.server.app.extensions["selfcheck.platform.db"]
+    with database.session() as session:
+        structure = session.get(Structure, structure_id)
+        assert structure is not None and structure.archived_at is not None
+        slug = structure.slug
+    v.goto(f"/s/{slug}", 410)
+    expect(v.page.locator("main a[href='/code']")).to_be_visible()
+
+
 def _enrol_confirm(v: Visit) -> None:
     import pyotp
 
@@ -969,6 +996,12 @@ ADMINISTRATION = Sequence(
             lambda v: v.goto(f"/staff/team/{_staff_id(v, ACCOUNTS[Role.EVALUATOR])}"),
         ),
         Scene("admin.structure", "a structure", lambda v: v.goto(v.data["structure_url"])),
+        Scene(
+            "journey.start",
+            "an archived structure's start link (410)",
+            _archived_start,
+            journey=True,
+        ),
         Scene(
             "two_factor.enrol",
             "two-factor enrolment",

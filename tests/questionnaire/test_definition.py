@@ -8,7 +8,8 @@ import pytest
 
 from selfcheck.questionnaire import Definition, FormKind, Moment, load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
-from selfcheck.questionnaire.model import PRE_SUFFIX
+from selfcheck.questionnaire.model import PRE_SUFFIX, Role, Wording
+from selfcheck.questionnaire.stats import form_stats
 
 COMPETENCES = {"operational", "informational", "communication", "creative", "strategic"}
 
@@ -105,7 +106,7 @@ def test_coop_topics_are_the_coop_api_values(definition: Definition) -> None:
 
 def test_required_items(definition: Definition) -> None:
     required = {item.code for item in definition.items() if item.required}
-    assert required == {"ASSIST", "COMFORT", "PROGRESS"}
+    assert required == {"ASSIST", "COMFORT", "PROGRESS", "STILL_USE"}
 
 
 def test_conditions_point_to_earlier_pages(definition: Definition) -> None:
@@ -152,4 +153,40 @@ def test_exclusive_options_are_none_of_these(definition: Definition) -> None:
         for option in item.options
         if option.exclusive
     }
-    assert exclusive == {("DEVICES", "aucun"), ("CHANGES", "rien")}
+    assert exclusive == {("DEVICES", "aucun"), ("CHANGES", "rien"), ("LOST", "rien")}
+
+
+# --- the follow-up, months later (issue 15) ------------------------------------------------
+
+
+def test_the_followup_asks_comfort_and_every_task_of_the_end_form(definition: Definition) -> None:
+    followup = set(definition.items(FormKind.FOLLOWUP))
+    after = set(definition.items(FormKind.AFTER))
+    comfort = definition.item_with_role(Role.COMFORT)
+    assert comfort is not None and comfort in followup
+    tasks = set(definition.task_items())
+    assert len(tasks) == 15
+    assert tasks <= followup and tasks <= after  # the same codes: change is comparable
+    # Its own items are declared by their meaning.
+    own = followup - after
+    assert {item.role for item in own} == {Role.STILL_USE, Role.HELP_AGAIN, Role.LOST}
+    # Every follow-up item is stored "now" (no before/today pair).
+    assert all(v.moment is Moment.NOW for v in definition.variables(FormKind.FOLLOWUP))
+
+
+def test_the_second_followup_asks_the_same_items(definition: Definition) -> None:
+    assert definition.variables(FormKind.FOLLOWUP_LATE) == definition.variables(FormKind.FOLLOWUP)
+    assert definition.titles[FormKind.FOLLOWUP] and definition.titles[FormKind.FOLLOWUP_LATE]
+
+
+def test_the_followup_takes_at_most_four_minutes(definition: Definition) -> None:
+    for form in (FormKind.FOLLOWUP, FormKind.FOLLOWUP_LATE):
+        assert form_stats(definition, form).seconds_typical <= 4 * 60
+
+
+def test_the_followup_has_an_easy_wording(definition: Definition) -> None:
+    easy = definition.in_wording(Wording.EASY)
+    for item in definition.items(FormKind.FOLLOWUP):
+        assert item.label and easy.item(item.code).label
+    followup_places = [t for t in definition.texts if "later" in t.where or "followup" in t.where]
+    assert followup_places and all(t.easy for t in followup_places)

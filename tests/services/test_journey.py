@@ -502,7 +502,8 @@ def test_route_for_code_in_every_state(
     journey.submit(db_session, definition, after)
     db_session.commit()
     step = route(db_session, before)
-    assert step.step is NextStep.SUMMARY and step.response is None
+    # The follow-up opens months later: until then, the code says when to come back.
+    assert step.step is NextStep.FOLLOWUP_WAITING and step.response is None
 
 
 def test_route_for_code_of_a_retrospective_person(
@@ -514,7 +515,7 @@ def test_route_for_code_of_a_retrospective_person(
     db_session.commit()
     journey.submit(db_session, definition, retro)
     db_session.commit()
-    assert route(db_session, retro).step is NextStep.SUMMARY
+    assert route(db_session, retro).step is NextStep.FOLLOWUP_WAITING
 
 
 def test_resume_page(db_session: Session, definition: Definition, structure: Structure) -> None:

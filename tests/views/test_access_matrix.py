@@ -402,6 +402,15 @@ def test_the_matrix_covers_every_screen_of_the_back_office(app: Flask) -> None:
         assert expected in endpoints
 
 
+def test_the_matrix_covers_the_followup_routes(app: Flask) -> None:
+    """Issue 15's routes: the come-back page is public (the person's code in their session),
+    the come-back card needs ENTER; both are played above for every role."""
+    rules = {rule.endpoint: rule for rule in routes(app)}
+    assert permission_of(app, rules["journey.come_back"]) is None
+    assert permission_of(app, rules["printing.come_back_card"]) is Permission.ENTER
+    assert permission_of(app, rules["printing.followup_forms"]) is Permission.ENTER
+
+
 # --- 3. scope: another structure, another department ---------------------------------------
 
 

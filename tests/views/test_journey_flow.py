@@ -240,7 +240,7 @@ def test_welcome_back_twice_creates_one_after(
     assert count(database, Response) == 2
 
 
-def test_code_of_a_finished_pair_opens_the_summary(
+def test_code_of_a_finished_pair_says_when_to_come_back(
     visitor: Visitor, new_visitor: Callable[[], Visitor], structure: Structure
 ) -> None:
     code = visitor.complete(structure.slug)
@@ -250,8 +250,11 @@ def test_code_of_a_finished_pair_opens_the_summary(
     later.follow(later.submit())
     third = new_visitor()
     routed = third.enter_code(codes.display(code))
-    assert path_of(routed.headers["Location"]) == "/summary"
+    # Before the follow-up opens (3 months after the end): a kind page, then the summary.
+    assert path_of(routed.headers["Location"]) == "/come-back"
     third.follow(routed)
+    assert "Revenez le" in third.text
+    third.get("/summary")
     assert "<h1>Vos progrès</h1>" in third.text
 
 

@@ -107,7 +107,7 @@ def test_the_print_screen_is_an_accessible_form(staff: Visitor, structure: Struc
     form = next(f for f in parse_forms(html) if f.action and path_of(f.action) == "/staff/print")
     assert form.method == "post" and form.hidden().get("csrf_token")
     assert form.options("kind") == ["coded", "blank"]
-    assert form.options("form") == ["before", "after", "retro"]
+    assert form.options("form") == ["before", "after", "retro", "followup", "followup_late"]
     assert form.options("language") == ["fr", "en", "es", "ar"]
     assert form.checked("kind") == ["coded"] and form.checked("form") == ["before"]
     assert '<label class="legend" for="copies">' in html

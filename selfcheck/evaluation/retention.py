@@ -1,0 +1,187 @@
+"""What lasts after the accompaniment (issue 15): retention indicators from the follow-up.
+
+For each person in scope with a sent end form (after, or retrospective) and a sent follow-up,
+a task counts as a *gain* when its rung at the end is above its rung before (the before form,
+or the retrospective form's "before" answers), and the gain is *kept* when the follow-up's
+rung is at least the end's. The unit is the person, so that intervals are honest (the tasks
+of one person are not independent): per competence type, the share of the people with a gain
+in it who kept all their gains in it, with a Wilson 95 % interval (statistics.share), and
+the same over every task. The follow-up response rate is the share of the people whose first
+follow-up has opened who sent one.
+
+Under k people, no figure (statistics.TooFew), as on the dashboard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from selfcheck.evaluation import statistics
+from selfcheck.evaluation.scope import EvaluationFilters
+from selfcheck.journey import schedule
+from selfcheck.platform.models import Answer, Response, Status, Structure
+from selfcheck.questionnaire.model import (
+    END_FORMS,
+    FOLLOWUP_FORMS,
+    PRE_SUFFIX,
+    Definition,
+    FormKind,
+)
+
+Ranks = dict[str, int]  # item code -> rung (0: no ranked answer)
+
+
+@dataclass
+class PersonPoints:
+    """One person's task rungs at the three points, and their forms' sending times."""
+
+    before: Ranks = field(default_factory=dict)
+    end: Ranks = field(default_factory=dict)
+    later: Ranks = field(default_factory=dict)
+    sent: dict[FormKind, datetime] = field(default_factory=dict)
+    followup_months: int = 3
+
+
+@dataclass(frozen=True)
+class CompetenceRetention:
+    competence: str  # the competence code (its label is in the definition)
+    kept: statistics.Share | statistics.TooFew
+
+
+@dataclass(frozen=True)
+class Retention:
+    overall: statistics.Share | statistics.TooFew
+    by_competence: tuple[CompetenceRetention, ...]
+    response_rate: statistics.Share | statistics.TooFew
+
+
+def kept_gains(
+    people: Iterable[PersonPoints], tasks: Mapping[str, str]
+) -> dict[str | None, tuple[int, int]]:
+    """(people who kept all their gains, people with a gain), per competence and overall
+    (key None). `tasks`: item code -> competence code."""
+    counts: dict[str | None, list[int]] = {}
+    for person in people:
+        if not person.later:
+            continue
+        verdicts: dict[str | None, bool] = {}
+        for code, competence in tasks.items():
+            before, end, later = (
+                person.before.get(code, 0),
+                person.end.get(code, 0),
+                person.later.get(code, 0),
+            )
+            if not (before and end and later) or end <= before:
+                continue  # no gain, or a rung missing at one of the three points
+            kept = later >= end
+            for key in (competence, None):
+                verdicts[key] = verdicts.get(key, True) and kept
+        for key, kept_all in verdicts.items():
+            pair = counts.setdefault(key, [0, 0])
+            pair[0] += int(kept_all)
+            pair[1] += 1
+    return {key: (pair[0], pair[1]) for key, pair in counts.items()}
+
+
+def response_counts(
+    people: Iterable[PersonPoints], now: datetime, zone: ZoneInfo
+) -> tuple[int, int]:
+    """(people who sent a follow-up, people whose first follow-up has opened)."""
+    answered = opened = 0
+    for person in people:
+        ends = [person.sent[form] for form in END_FORMS if form in person.sent]
+        if not ends:
+            continue
+        first = schedule.openings(min(ends), {FormKind.FOLLOWUP: person.followup_months}, zone)
+        if not first or not first[0].is_open(now):
+            continue
+        opened += 1
+        answered += int(any(form in person.sent for form in FOLLOWUP_FORMS))
+    return answered, opened
+
+
+def retention(
+    people: list[PersonPoints],
+    definition: Definition,
+    *,
+    k: int,
+    now: datetime,
+    zone: ZoneInfo,
+) -> Retention:
+    tasks = {item.code: item.competence for item in definition.task_items() if item.competence}
+    counts = kept_gains(people, tasks)
+    kept, n = counts.get(None, (0, 0))
+    answered, opened = response_counts(people, now, zone)
+    return Retention(
+        overall=statistics.share(kept, n, k=k),
+        by_competence=tuple(
+            CompetenceRetention(code, statistics.share(*counts.get(code, (0, 0)), k=k))
+            for code in definition.competences
+        ),
+        response_rate=statistics.share(answered, opened, k=k),
+    )
+
+
+def load_people(
+    db: Session, definition: Definition, filters: EvaluationFilters
+) -> list[PersonPoints]:
+    """The three points of every person with a sent end form in the filters' structures.
+
+    The filters' structures only (dates and forms would cut a person's points apart)."""
+    tasks = [item.code for item in definition.task_items()]
+    ranks = {
+        item.code: {o.code: o.rank or 0 for o in item.options} for item in definition.task_items()
+    }
+    wanted = [*tasks, *(code + PRE_SUFFIX for code in tasks)]
+    people: dict[int, PersonPoints] = {}
+    answers: dict[tuple[int, FormKind], Ranks] = {}
+    query = (
+        select(
+            Response.beneficiary_id,
+            Response.form,
+            Response.submitted_at,
+            Structure.followup_months,
+            Answer.variable,
+            Answer.value,
+        )
+        .join(Structure, Structure.id == Response.structure_id)
+        .outerjoin(Answer, (Answer.response_id == Response.id) & Answer.variable.in_(wanted))
+        .where(
+            Response.status == Status.SUBMITTED.value,
+            Response.structure_id.in_(filters.structure_ids),
+        )
+    )
+    for person_id, form_value, sent_at, months, variable, value in db.execute(query):
+        person = people.setdefault(person_id, PersonPoints(followup_months=months))
+        form = FormKind(form_value)
+        if sent_at is not None:
+            person.sent[form] = sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
+        if variable is not None:
+            answers.setdefault((person_id, form), {})[variable] = ranks.get(
+                variable.removesuffix(PRE_SUFFIX), {}
+            ).get(value, 0)
+    for (person_id, form), given in answers.items():
+        person = people[person_id]
+        if form is FormKind.BEFORE:
+            person.before.update(given)
+        elif form is FormKind.AFTER:
+            person.end.update(given)
+        elif form is FormKind.RETRO:
+            for variable, rank in given.items():
+                code = variable.removesuffix(PRE_SUFFIX)
+                (person.before if variable.endswith(PRE_SUFFIX) else person.end)[code] = rank
+    for (person_id, form), given in answers.items():
+        # The latest follow-up sent: the second one when there is one.
+        if form not in FOLLOWUP_FORMS:
+            continue
+        person = people[person_id]
+        latest = next(f for f in reversed(FOLLOWUP_FORMS) if f in person.sent or f is form)
+        if form is latest:
+            person.later.update(given)
+    return [p for p in people.values() if any(form in p.sent for form in END_FORMS)]
