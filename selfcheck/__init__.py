@@ -75,6 +75,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     log.init_app(app)
 
+    app.url_map.converters["int"] = security.DatabaseInt  # before any route is added
     for blueprint in _blueprints():
         app.register_blueprint(blueprint)
 

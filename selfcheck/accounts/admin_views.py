@@ -109,8 +109,11 @@ def _user() -> StaffUser:
     return user
 
 
+MAX_PAGE = 1_000_000  # beyond it the offset would overflow the database's integers (500)
+
+
 def _page() -> int:
-    return max(0, request.args.get("page", 0, type=int) or 0)
+    return min(MAX_PAGE, max(0, request.args.get("page", 0, type=int) or 0))
 
 
 def _link_url(token: str) -> str:
@@ -205,7 +208,7 @@ def forgotten() -> Rendered:
         security.count_attempt("login_ip", security.client_ip())
         if form.validate():
             address = normalise_email(form.email.data)
-            security.count_attempt("login_account", address)
+            security.count_attempt("forgotten_account", address)
             db = get_session()
             user = db.scalar(select(StaffUser).where(StaffUser.email == address))
             if user is not None and user.active and invitations.has_password(user):

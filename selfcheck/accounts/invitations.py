@@ -96,6 +96,15 @@ def issue(
     return token
 
 
+def void_all(session: Session, user: StaffUser, now: datetime | None = None) -> None:
+    """Every unused link of `user` (any purpose) can no longer be used."""
+    session.execute(
+        update(OneTimeLink)
+        .where(OneTimeLink.user_id == user.id, OneTimeLink.used_at.is_(None))
+        .values(used_at=now or utcnow())
+    )
+
+
 def find(session: Session, token: str, now: datetime | None = None) -> OneTimeLink:
     """The usable link of `token`, else LinkError (unknown, used, expired, inactive)."""
     now = now or utcnow()

@@ -212,6 +212,8 @@ def set_active(session: Session, actor: StaffUser | None, target: StaffUser, act
         return
     if not active:
         _keep_one_platform_admin(session, target)
+        # Its unused links die with it: a re-activation does not bring an old link back.
+        invitations.void_all(session, target)
     target.active = active
     audit.record(
         session,

@@ -7,13 +7,16 @@
   code from the app is confirmed; then ten single-use recovery codes are shown, once.
 - A code is accepted in the current 30-second step or the one either side, and never twice
   (the last accepted step is kept): a code seen over a shoulder cannot be replayed.
-- Recovery codes are kept as HMAC-SHA256 with the app's secret key: a copy of the database
-  alone does not give them.
+- Recovery codes are kept as HMAC-SHA256 with the app's secret key, and the TOTP secret
+  sealed under a key derived from it (`seal`): a copy of the database or of a backup alone
+  gives neither, so a stolen backup plus a password does not pass the second factor.
 Nothing here commits.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -52,6 +55,41 @@ def enrolled(user: StaffUser) -> bool:
     return user.totp_secret is not None
 
 
+SEALED = "v1:"  # a sealed secret's prefix; a value without it was stored before sealing
+
+
+def _keystream(secret_key: str | bytes, nonce: bytes, length: int) -> bytes:
+    key = secret_key.encode() if isinstance(secret_key, str) else secret_key
+    key = hmac.new(key, b"selfcheck: totp secret", hashlib.sha256).digest()
+    stream = b""
+    block = 0
+    while len(stream) < length:
+        stream += hmac.new(key, nonce + block.to_bytes(4, "big"), hashlib.sha256).digest()
+        block += 1
+    return stream[:length]
+
+
+def seal(secret: str, secret_key: str | bytes) -> str:
+    """`secret` as stored: XORed with an HMAC-SHA256 key stream (the app's secret key, a
+    random nonce), so the database alone does not give it."""
+    raw = secret.encode()
+    nonce = secrets.token_bytes(8)
+    sealed = bytes(a ^ b for a, b in zip(raw, _keystream(secret_key, nonce, len(raw)), strict=True))
+    return SEALED + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+
+def unseal(stored: str, secret_key: str | bytes) -> str:
+    """The secret of a stored value (`seal`'s inverse; an unsealed value as it is)."""
+    if not stored.startswith(SEALED):
+        return stored
+    body = stored[len(SEALED) :]
+    packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    nonce, sealed = packed[:8], packed[8:]
+    stream = _keystream(secret_key, nonce, len(sealed))
+    # Under another secret key: not a secret at all (matching_step then matches nothing).
+    return bytes(a ^ b for a, b in zip(sealed, stream, strict=True)).decode(errors="replace")
+
+
 def new_secret() -> str:
     return pyotp.random_base32()
 
@@ -84,31 +122,47 @@ def matching_step(secret: str, code: str, now: float | None = None) -> int | Non
     totp = pyotp.TOTP(secret)
     current = int((now if now is not None else time.time()) // STEP_SECONDS)
     for step in (current - 1, current, current + 1):
-        if hmac.compare_digest(totp.at(step * STEP_SECONDS), code):
+        try:
+            expected = totp.at(step * STEP_SECONDS)
+        except (binascii.Error, ValueError):  # not a base32 secret (another secret key)
+            return None
+        if hmac.compare_digest(expected, code):
             return step
     return None
 
 
-def verify(session: Session, user: StaffUser, code: str, now: float | None = None) -> bool:
+def verify(
+    session: Session,
+    user: StaffUser,
+    code: str,
+    secret_key: str | bytes,
+    now: float | None = None,
+) -> bool:
     """A right code not used before: accepted once, its step remembered."""
     if user.totp_secret is None:
         return False
-    step = matching_step(user.totp_secret, code, now)
+    secret = unseal(user.totp_secret, secret_key)
+    step = matching_step(secret, code, now)
     if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
         return False
     # Conditional update: two requests with the same code cannot both pass.
+    values: dict[str, object] = {"totp_last_step": step}
+    if not user.totp_secret.startswith(SEALED):  # stored before sealing: sealed now
+        values["totp_secret"] = seal(secret, secret_key)
     moved = session.execute(
         update(StaffUser)
         .where(
             StaffUser.id == user.id,
             (StaffUser.totp_last_step.is_(None)) | (StaffUser.totp_last_step < step),
         )
-        .values(totp_last_step=step),
+        .values(**values),
         execution_options={"synchronize_session": False},
     )
     if getattr(moved, "rowcount", 1) != 1:
         return False
     user.totp_last_step = step
+    if "totp_secret" in values:
+        user.totp_secret = str(values["totp_secret"])
     return True
 
 
@@ -177,7 +231,7 @@ def confirm_enrolment(
     step = matching_step(secret, code, now)
     if step is None:
         return None
-    user.totp_secret = secret
+    user.totp_secret = seal(secret, secret_key)
     user.totp_last_step = step
     codes = new_recovery_codes(session, user, secret_key)
     audit.record(session, user, "enrol_2fa", "user", user.id, user.structure_id)

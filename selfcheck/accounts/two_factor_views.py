@@ -90,19 +90,22 @@ def code() -> Rendered:
     if request.method == "POST":
         security.check_attempts("login_account", user.email)
         if form.validate():
+            # Counted before the code is checked (one atomic step), handed back when right:
+            # parallel guesses cannot all pass a check made before any of them is counted.
+            guess = security.reserve(("login_account", user.email))
             db = get_session()
             typed = form.code.data
             secret_key = str(current_app.secret_key)
             if any(c.isalpha() for c in typed):
                 right = totp.use_recovery_code(db, user, typed, secret_key)
             else:
-                right = totp.verify(db, user, typed)
+                right = totp.verify(db, user, typed, secret_key)
             if right:
                 db.commit()
+                guess.refund()  # after the commit: on SQLite the counters wait for the lock
                 sign_in(user)  # clears the pending sign-in with the rest of the session
                 return redirect(next_url)
             db.rollback()
-            security.count_attempt("login_account", user.email)
             error = WRONG_CODE
     status = 422 if request.method == "POST" else 200
     return render_template("staff/admin/code.html", form=form, error=error), status
@@ -151,13 +154,15 @@ def _enrolled(user: StaffUser) -> Rendered:
     if request.method == "POST":
         security.check_attempts("login_account", user.email)
         if form.validate():
-            if totp.verify(db, user, form.code.data):
-                codes = totp.new_recovery_codes(db, user, str(current_app.secret_key))
+            guess = security.reserve(("login_account", user.email))
+            secret_key = str(current_app.secret_key)
+            if totp.verify(db, user, form.code.data, secret_key):
+                codes = totp.new_recovery_codes(db, user, secret_key)
                 audit.record(db, user, "recovery_codes", "user", user.id, user.structure_id)
                 db.commit()
+                guess.refund()
                 return render_template("staff/admin/recovery_codes.html", codes=codes)
             db.rollback()
-            security.count_attempt("login_account", user.email)
             error = WRONG_CODE
     status = 422 if request.method == "POST" else 200
     return render_template(

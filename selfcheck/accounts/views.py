@@ -44,8 +44,12 @@ LOCKED = _l(
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path of this site (no scheme, no host): no open redirect."""
+    """Only a path of this site (no scheme, no host): no open redirect. No backslash (some
+    browsers read `/\\` as `//`) and no control character (a newline in the Location header
+    would fail the sign-in with a 500)."""
     if not target:
+        return url_for("backoffice.home")
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
         return url_for("backoffice.home")
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):

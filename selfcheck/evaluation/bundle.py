@@ -124,7 +124,9 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     wanted = set(people)
     earlier = db.scalars(select(ExportSelection).where(ExportSelection.user_id == user.id))
     for selection in earlier:
-        before = set(selection.people.split("\n")) if selection.people else set()
+        # A dashboard's selection (evaluation/differencing.py) adds ".<responses>" per person.
+        lines = selection.people.split("\n") if selection.people else []
+        before = {line.split(".", 1)[0] for line in lines}
         difference = len(wanted ^ before)
         if 0 < difference < k:
             logger.warning(

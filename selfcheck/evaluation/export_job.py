@@ -54,6 +54,14 @@ def check(session: Session, user: StaffUser, chosen: Mapping[str, Any]) -> None:
     require_complement_at_least_k(session, user, filters, _k())
 
 
+def allowed(session: Session, user: StaffUser, chosen: Mapping[str, Any]) -> None:
+    """At download: still an evaluator, and the filters still within their grants."""
+    if not has_permission(user, Permission.EVALUATE):
+        raise jobs.JobRefused(NOT_ALLOWED, 403)
+    args = chosen.get("args")
+    parse_filters(session, user, args if isinstance(args, dict) else {})
+
+
 def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Progress) -> None:
     user = session.get(StaffUser, job.user_id)
     assert user is not None  # run_job checked
@@ -84,4 +92,7 @@ def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Pr
         shutil.rmtree(folder, ignore_errors=True)
 
 
-jobs.register(jobs.JobKind.EXPORT, jobs.Runner(check=check, run=run, refusals=(ScopeError,)))
+jobs.register(
+    jobs.JobKind.EXPORT,
+    jobs.Runner(check=check, run=run, refusals=(ScopeError,), allowed=allowed),
+)

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from selfcheck.accounts.permissions import Permission, requires
 from selfcheck.evaluation import bundle, codebook, export_job
+from selfcheck.evaluation.guard_views import guard_view_here
 from selfcheck.evaluation.scope import ScopeError, require_complement_at_least_k
 from selfcheck.evaluation.view_support import (
     current_filters,
@@ -39,6 +40,9 @@ from selfcheck.site import job_views
 blueprint = Blueprint("exports", __name__, url_prefix="/evaluate/exports")
 
 TEMPLATE = "evaluator/exports.html"
+# The download is a GET that starts a job: only from this site's pages, or typed by hand
+# ("none"). Browsers send Sec-Fetch-Site (Fetch Metadata); a client without it is let in.
+FETCHED_FROM_HERE = ("same-origin", "none")
 
 
 def _choices() -> dict[str, Any]:
@@ -60,6 +64,7 @@ def index() -> str | tuple[str, int]:
         filters = current_filters()
         definition = current_app.extensions["selfcheck.definition"]
         require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
+        guard_view_here(filters)  # the preview shows true shares: a view like the dashboard
         plan = bundle.preview(
             get_session(),
             filters,
@@ -87,8 +92,13 @@ def download() -> WerkzeugResponse | tuple[str, int]:
     The scope is checked here, before anything is queued: filters outside the grants, an
     unknown format or fewer than k people give the export page with the message.
     """
+    kept: dict[str, Any] = request.args.to_dict()
     if "format" not in request.args:  # no choice made yet: the export page, filters kept
-        kept: dict[str, Any] = request.args.to_dict()
+        return redirect(url_for("exports.index", **kept))
+    if request.headers.get("Sec-Fetch-Site", "none") not in FETCHED_FROM_HERE:
+        # A link or form of another site must not export in the evaluator's name (the
+        # export log, a selection the differencing check then holds against them): the
+        # export page instead, filters kept, where they choose to download.
         return redirect(url_for("exports.index", **kept))
     session = get_session()
     chosen = export_job.params(request.args.to_dict(), str(get_locale()))

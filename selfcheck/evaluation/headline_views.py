@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from selfcheck.accounts.permissions import Permission, requires
 from selfcheck.evaluation import charts, headline, paired, tasks_table
 from selfcheck.evaluation.dashboard import Dashboard, build_dashboard
+from selfcheck.evaluation.guard_views import guard_view_here
 from selfcheck.evaluation.scope import (
     EvaluationFilters,
     ScopeError,
@@ -91,6 +92,7 @@ def checked_filters() -> EvaluationFilters:
     session = get_session()
     require_complement_at_least_k(session, evaluator(), filters, k_threshold())
     require_at_least_k(session, filters, k_threshold())
+    guard_view_here(filters)
     return filters
 
 

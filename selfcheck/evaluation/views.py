@@ -17,6 +17,7 @@ from selfcheck.evaluation.dashboard import (
     build_dashboard,
     table_csv,
 )
+from selfcheck.evaluation.guard_views import guard_view_here
 from selfcheck.evaluation.scope import (
     EvaluationFilters,
     ScopeError,
@@ -44,6 +45,7 @@ def _dashboard(only: list[str] | None = None) -> tuple[EvaluationFilters, Dashbo
     """The protected dashboard of this request's filters (ScopeError if it cannot be shown)."""
     filters = current_filters()
     require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
+    guard_view_here(filters)
     # No cache: the figures are sums over the maintained facts (facts.py), read in
     # milliseconds, and a cache's freshness check would read the responses on every view.
     board = build_dashboard(

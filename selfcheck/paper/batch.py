@@ -117,6 +117,21 @@ def check(session: Session, user: StaffUser, chosen: Mapping[str, Any]) -> None:
         raise jobs.JobRefused(NO_ACCESS, 403)
 
 
+def allowed(session: Session, user: StaffUser, chosen: Mapping[str, Any]) -> None:
+    """At download: codes of a structure only while one may still create codes there (blank
+    forms hold nothing of anyone)."""
+    if not chosen.get("coded"):
+        return
+    structure_id = chosen.get("structure_id")
+    structure = session.get(Structure, structure_id) if isinstance(structure_id, int) else None
+    if (
+        not has_permission(user, Permission.ENTER)
+        or structure is None
+        or not can_access_structure(user, structure)
+    ):
+        raise jobs.JobRefused(NO_ACCESS, 403)
+
+
 def total(chosen: Mapping[str, Any]) -> int:
     """Steps shown: the blank, then the copies."""
     return 1 + int(chosen.get("count") or 1)
@@ -185,4 +200,6 @@ def _fresh_codes(session: Session, count: int) -> list[str]:
     return drawn
 
 
-jobs.register(jobs.JobKind.PRINT_BATCH, jobs.Runner(check=check, run=run, total=total))
+jobs.register(
+    jobs.JobKind.PRINT_BATCH, jobs.Runner(check=check, run=run, total=total, allowed=allowed)
+)

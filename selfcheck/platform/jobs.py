@@ -133,6 +133,9 @@ class Runner:
     total: Callable[[Mapping[str, Any]], int] = lambda _params: 1
     # Exceptions of `check` that mean "not allowed (any more)", besides JobRefused.
     refusals: tuple[type[Exception], ...] = ()
+    # Whether the person may still have the finished file (rights and scope, not the data):
+    # raises JobRefused or one of `refusals`. Checked at each download.
+    allowed: Check | None = None
 
 
 RUNNERS: dict[str, Runner] = {}
@@ -310,6 +313,21 @@ def result_file(job: Job, jobs: JobQueue | None = None) -> Path | None:
         return None
     path = (jobs or queue()).results / job.result_path
     return path if path.is_file() else None
+
+
+def may_download(session: Session, job: Job, user: StaffUser) -> bool:
+    """Whether `user` still has the rights the file was made under (grants and role may have
+    changed since; the data may have too, which does not matter for a file already made)."""
+    runner = RUNNERS.get(job.kind)
+    if runner is None or runner.allowed is None:
+        return True
+    try:
+        runner.allowed(session, user, json.loads(job.params))
+    except Exception as refused:
+        if isinstance(refused, (JobRefused, *runner.refusals)):
+            return False
+        raise
+    return True
 
 
 def error_message(job: Job) -> str:

@@ -19,6 +19,7 @@ from flask import Flask, Response, current_app, make_response, render_template, 
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.platform import ratelimit
@@ -65,6 +66,21 @@ HEADERS = {
 HSTS = "max-age=63072000; includeSubDomains"
 
 
+class DatabaseInt(IntegerConverter):
+    """`<int:…>` in routes: at most a database integer (2^31 - 1), so a longer number in a
+    URL is 404, as an unknown id is, not an overflow in the database driver (500)."""
+
+    def __init__(
+        self,
+        url_map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = 2**31 - 1,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
     """Add the headers to every response; trust `proxy_hops` reverse proxies' X-Forwarded-*."""
     if proxy_hops > 0:
@@ -93,8 +109,11 @@ def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
 LIMITS: dict[str, ratelimit.Limit] = {
     "login_ip": ratelimit.Limit("login-ip", 30, 15 * 60),
     # Wrong second-factor codes (reached only with the right password, so nobody can lock
-    # an account they do not hold) and forgotten-password requests.
+    # an account they do not hold). Nothing reachable without the password may count here.
     "login_account": ratelimit.Limit("login-account", 10, 15 * 60),
+    # Forgotten-password requests for one e-mail (anyone may post them): their own counter,
+    # so that they bound the e-mails sent without locking the owner out of the code page.
+    "forgotten_account": ratelimit.Limit("forgotten-account", 10, 15 * 60),
     # Unknown codes (well-formed, check character right) per client address (an IPv6 /64),
     # and for the whole platform. Beyond the platform-wide one, every code look-up (valid or
     # not) is slowed down, never refused: a botnet cannot lock people out.

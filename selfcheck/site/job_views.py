@@ -81,6 +81,8 @@ def download(job_id: str) -> HttpResponse:
     path = jobs.result_file(job)
     if path is None or job.filename is None:
         return render_job(job, 404)
+    if not jobs.may_download(get_session(), job, _user()):  # grants withdrawn since
+        return render_job(job, 403, str(jobs.ERRORS[jobs.JobError.REFUSED]))
     response = send_file(
         path,
         mimetype=MIMETYPES.get(path.suffix, "application/octet-stream"),

@@ -84,7 +84,9 @@ def test_enrolment_then_sign_in_with_a_code_once(
         stored = list(session.scalars(select(RecoveryCode.code_hash)))
         assert len(stored) == 10 and not set(codes) & set(stored)
         user = session.get(StaffUser, account.id)
-        assert user is not None and user.totp_secret == secret
+        assert user is not None and user.totp_secret is not None
+        assert secret not in user.totp_secret  # sealed (tests/views/test_attack_two_factor.py)
+        assert totp.unseal(user.totp_secret, str(app.secret_key)) == secret
     # Password alone: not signed in, the code page instead.
     visitor = Visitor(app.test_client())
     response = sign_in(visitor, account.email)

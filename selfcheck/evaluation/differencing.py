@@ -1,0 +1,204 @@
+"""Differencing between the aggregate views of one evaluator (dashboard, its tables, the
+export preview).
+
+Two selections that are each big enough (k people, and k left out of the whole scope) can
+still differ by one person: the dashboard of January to June minus the one of January to
+May is the person who answered in June, cell by cell. So each selection an evaluator is
+shown is remembered (`export_selection`, under an `export_log` row of kind "dashboard"), as
+keyed hashes, and a selection whose people differ from an earlier one of theirs by more than
+0 and fewer than k is refused (422), as exports are (bundle.check_differencing).
+
+Pairs are not enough: months 1 to 5 minus months 1-2 minus months 4-5 is the people of
+month 3, though each pair differs by k or more. So a selection is also refused when it, or
+an earlier selection it lies inside, minus the earlier selections inside that one leaves 1
+to k - 1 people (`_left_uncovered`). Other linear combinations (sums of overlapping
+selections) are not checked: only noise or fixed publication cells would close them all.
+
+A person counts as different when they are in one selection only, or in both with other
+responses (a form or channel filter that drops one person's "after" form): each line is
+`<person hash>.<hash of the person's responses in the selection>`. Exports store the
+person hash alone; both compare on it.
+
+The same filters viewed again are not compared with themselves: as the data grows, the
+dashboard of the same filters changes with the people who answered since, and refusing it
+would leave the evaluator without their dashboard. (That change over time is what any live
+dashboard shows; docs/security.md says so.) Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Hashable
+from typing import NoReturn
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_conditions
+from selfcheck.platform.models import ExportLog, ExportSelection, Response, StaffUser
+
+logger = logging.getLogger(__name__)
+
+KIND = "dashboard"
+
+
+def selection_lines(
+    db: Session, filters: EvaluationFilters, user: StaffUser, secret: str | bytes
+) -> list[str]:
+    """One line per person in the selection: their keyed hash and that of their responses."""
+    query = select(Response.beneficiary_id, Response.id).where(*response_conditions(filters))
+    rows = db.execute(query)
+    responses: dict[int, list[int]] = defaultdict(list)
+    for person, response in rows:
+        responses[person].append(response)
+    people = sorted(responses)
+    key = secret.encode() if isinstance(secret, str) else secret
+    hashed = dict(zip(people, _person_hashes(key, user.id, people), strict=True))
+    lines = []
+    for person in people:
+        ids = ",".join(str(r) for r in sorted(responses[person]))
+        message = f"responses:{user.id}:{person}:{ids}".encode()
+        lines.append(f"{hashed[person]}.{hmac.new(key, message, hashlib.sha256).hexdigest()[:16]}")
+    return sorted(lines)
+
+
+def _person_hashes(key: bytes, user_id: int, people: list[int]) -> list[str]:
+    """The same hash as an export's (bundle.selection_hashes, which sorts them), in the
+    order of `people`: views and exports compare on it."""
+    return [
+        hmac.new(key, f"selection:{user_id}:{b}".encode(), hashlib.sha256).hexdigest()[:24]
+        for b in people
+    ]
+
+
+def person_of(line: str) -> str:
+    return line.split(".", 1)[0]
+
+
+def people_differing(mine: set[str], theirs: set[str]) -> int:
+    """How many people are in one selection only, or in both with other responses."""
+    if any("." not in line for line in theirs) or any("." not in line for line in mine):
+        return len({person_of(x) for x in mine} ^ {person_of(x) for x in theirs})
+    return len({person_of(x) for x in mine ^ theirs})
+
+
+def guard_view(
+    db: Session,
+    user: StaffUser,
+    filters: EvaluationFilters,
+    k: int,
+    secret: str | bytes,
+) -> None:
+    """ScopeError (422) when this selection differs from an earlier one of this evaluator
+    (with other filters) by more than 0 and fewer than k people; else remember it."""
+    lines = selection_lines(db, filters, user, secret)
+    mine = set(lines)
+    described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
+    earlier = db.execute(
+        select(ExportSelection, ExportLog.filters)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportSelection.user_id == user.id)
+    )
+    seen = False
+    others: list[frozenset[str]] = []  # people of earlier selections with other filters
+    for selection, their_filters in earlier:
+        theirs = set(selection.people.split("\n")) if selection.people else set()
+        if theirs == mine:
+            seen = True
+            continue
+        if _same_filters(their_filters, described):
+            continue
+        others.append(frozenset(person_of(line) for line in theirs))
+        if abs(selection.count - len(mine)) >= k:
+            continue  # the sizes alone differ by k or more: so do the people
+        differing = people_differing(mine, theirs)
+        if 0 < differing < k:
+            _refuse(user, k, "differs from an earlier selection by fewer than k people")
+    if seen:
+        return
+    if _left_uncovered(frozenset(person_of(line) for line in mine), others, k):
+        _refuse(user, k, "the rest of a selection once its parts are taken out is under k")
+    log = ExportLog(
+        user_id=user.id,
+        kind=KIND,
+        filters=described,
+        row_count=len(mine),
+        k=k,
+        report=json.dumps({"k": k}),
+    )
+    db.add(log)
+    db.flush()
+    people = "\n".join(lines)
+    db.add(ExportSelection(export_id=log.id, user_id=user.id, count=len(mine), people=people))
+    db.flush()
+
+
+def _left_uncovered(mine: frozenset[str], others: list[frozenset[str]], k: int) -> bool:
+    """Whether a selection minus the earlier selections inside it leaves 1 to k - 1 people,
+    with this one counted among the earlier ones too: months 1 to 5 minus months 1-2 and
+    4-5 is the people of month 3, though each pair differs by k or more."""
+    everyone = [*others, mine]
+    for whole in everyone:
+        parts = [part for part in everyone if part < whole]
+        if whole is not mine and mine not in parts:
+            continue  # neither the whole nor one of its parts: checked when it was shown
+        if len(parts) < 2:
+            continue  # one part: the pairwise check above
+        rest = whole.difference(*parts)
+        if 0 < len(rest) < k:
+            return True
+    return False
+
+
+def _refuse(user: StaffUser, k: int, why: str) -> NoReturn:
+    logger.warning("view refused: %s", why, extra={"user_id": user.id, "k": k})
+    raise ScopeError(_refused(k), 422)
+
+
+def _refused(k: int) -> object:
+    return _l(
+        "Cette sélection diffère d'une sélection que vous avez déjà consultée de moins de "
+        "%(k)s personnes : comparer les deux permettrait de reconnaître ces personnes. Rien "
+        "n'est affiché. Reprenez la même sélection ou élargissez-la.",
+        k=k,
+    )
+
+
+def _same_filters(stored: str, described: str) -> bool:
+    try:
+        parsed = json.loads(stored or "{}")
+    except ValueError:
+        return False
+    return json.dumps(parsed, ensure_ascii=False, sort_keys=True) == described
+
+
+class Checked:
+    """Views already checked and remembered, keyed by evaluator, selection and data stamp
+    (bounded, thread-safe): the same view on the same data again needs no new check, since
+    every selection remembered after it was compared with it then (the check is symmetric).
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            if key in self._keys:
+                self._keys.move_to_end(key)
+                return True
+            return False
+
+    def add(self, key: Hashable) -> None:
+        with self._lock:
+            self._keys[key] = None
+            self._keys.move_to_end(key)
+            while len(self._keys) > self.size:
+                self._keys.popitem(last=False)

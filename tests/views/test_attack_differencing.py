@@ -1,0 +1,137 @@
+"""Differencing two aggregate views (outside review): the dashboard of January 2025 to
+February 2026 minus the one of January 2025 to January 2026 was the one person who
+answered in February 2026, cell by cell (each view had k people, and k left out of the
+whole scope). An evaluator's views are now remembered and a selection differing from an
+earlier one by 1 to k - 1 people is refused, on the dashboard, its CSV tables, the export
+preview and the export itself."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from selfcheck.evaluation import bundle, differencing
+from selfcheck.evaluation.scope import ScopeError, parse_filters
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Beneficiary, ExportSelection, Response, Role, StaffUser
+from selfcheck.questionnaire.model import Definition
+from tests.services.evaluation.support import populate
+from tests.staff import add_staff, signed_in
+from tests.support import Visitor
+
+WIDE = "from=2025-01&to=2026-02"  # everyone of the scope but the 6 people of 2024
+NARROW = "from=2025-01&to=2026-01"  # the same but the one person of February 2026
+REFUSAL = "Cette sélection diffère d'une sélection que vous avez déjà consultée"
+
+
+@pytest.fixture
+def evaluator(
+    app: Flask, db_session: Session, definition: Definition, database: Database
+) -> tuple[Visitor, int]:
+    first, _other = populate(db_session, definition, people=40, moved=15)
+    people = list(
+        db_session.scalars(
+            select(Beneficiary.id)
+            .where(Beneficiary.structure_id == first.id)
+            .order_by(Beneficiary.id)
+        )
+    )
+    for chosen, when in (
+        (people[:6], datetime(2024, 3, 10, tzinfo=UTC)),
+        (people[6:7], datetime(2026, 2, 10, tzinfo=UTC)),
+        (people[7:], datetime(2025, 6, 10, tzinfo=UTC)),
+    ):
+        db_session.execute(
+            update(Response).where(Response.beneficiary_id.in_(chosen)).values(submitted_at=when)
+        )
+    db_session.commit()
+    account = add_staff(database, Role.EVALUATOR, departments=("44",))
+    return signed_in(app, account), account.id
+
+
+def test_attack_two_months_apart_dashboards_are_not_both_shown(
+    evaluator: tuple[Visitor, int],
+) -> None:
+    visitor, _id = evaluator
+    assert visitor.get(f"/evaluate/?{WIDE}").status_code == 200
+    assert visitor.get(f"/evaluate/tables/status.csv?{WIDE}").status_code == 200
+    narrow = visitor.get(f"/evaluate/?{NARROW}")
+    assert narrow.status_code == 422
+    assert REFUSAL in visitor.text and "Base (effectif)" not in visitor.text
+    table = visitor.get(f"/evaluate/tables/status.csv?{NARROW}")
+    assert table.status_code == 422 and "retraite" not in table.get_data(as_text=True)
+    assert visitor.get(f"/evaluate/exports/?{NARROW}").status_code == 422  # the preview too
+    # The same selection again, and one k people away, are still shown.
+    assert visitor.get(f"/evaluate/?{WIDE}").status_code == 200
+    assert visitor.get("/evaluate/").status_code == 200
+
+
+def test_attack_an_export_one_person_away_from_a_dashboard_is_refused(
+    app: Flask, evaluator: tuple[Visitor, int], database: Database
+) -> None:
+    """Exports compare their people with the dashboard's selections too."""
+    visitor, user_id = evaluator
+    assert visitor.get(f"/evaluate/?{WIDE}").status_code == 200
+    with app.test_request_context(), database.session() as session:
+        user = session.get(StaffUser, user_id)
+        assert user is not None
+        filters = parse_filters(session, user, {"from": "2025-01", "to": "2026-02"})
+        lines = differencing.selection_lines(session, filters, user, str(app.secret_key))
+        (stored,) = session.scalars(select(ExportSelection.people)).all()
+        assert stored.split("\n") == lines  # keyed hashes only: no id, no code
+        assert all(re.fullmatch(r"[0-9a-f]{24}\.[0-9a-f]{16}", line) for line in lines)
+        people = sorted(differencing.person_of(line) for line in lines)
+        bundle.check_differencing(session, user, people, 5)  # the same people: allowed
+        with pytest.raises(ScopeError) as refused:
+            bundle.check_differencing(session, user, people[1:], 5)  # one person away
+        assert refused.value.status == 422
+        assert session.scalar(select(func.count()).select_from(ExportSelection)) == 1
+
+
+def test_a_person_with_other_responses_counts_as_different() -> None:
+    mine = {"aaa.1", "bbb.1", "ccc.1"}
+    assert differencing.people_differing(mine, {"aaa.1", "bbb.2", "ccc.1"}) == 1
+    assert differencing.people_differing(mine, {"aaa.1", "bbb.1"}) == 1
+    assert differencing.people_differing(mine, {"aaa", "bbb", "ccc"}) == 0  # an export's
+    assert differencing.people_differing(mine, set(mine)) == 0
+
+
+@pytest.mark.parametrize("last", [0, 1, 2])
+def test_attack_a_selection_minus_two_others_inside_it_is_refused(
+    app: Flask, db_session: Session, definition: Definition, database: Database, last: int
+) -> None:
+    """Months 2025-01..12 minus 2025-01..08 minus 2025-10..12 is the one person of September
+    2025, though every pair of the three differs by k people or more: the third view to be
+    shown, whichever it is, is refused."""
+    first, _other = populate(db_session, definition, people=40, moved=15)
+    people = list(
+        db_session.scalars(
+            select(Beneficiary.id)
+            .where(Beneficiary.structure_id == first.id)
+            .order_by(Beneficiary.id)
+        )
+    )
+    for chosen, when in (
+        (people[:6], datetime(2024, 3, 10, tzinfo=UTC)),
+        (people[6:7], datetime(2025, 9, 10, tzinfo=UTC)),
+        (people[7:13], datetime(2025, 12, 10, tzinfo=UTC)),
+        (people[13:], datetime(2025, 6, 10, tzinfo=UTC)),
+    ):
+        db_session.execute(
+            update(Response).where(Response.beneficiary_id.in_(chosen)).values(submitted_at=when)
+        )
+    db_session.commit()
+    visitor = signed_in(app, add_staff(database, Role.EVALUATOR, departments=("44",)))
+    views = ["from=2025-01&to=2025-12", "from=2025-01&to=2025-08", "from=2025-10&to=2025-12"]
+    views.append(views.pop(last))
+    assert visitor.get(f"/evaluate/tables/status.csv?{views[0]}").status_code == 200
+    assert visitor.get(f"/evaluate/tables/status.csv?{views[1]}").status_code == 200
+    assert visitor.get(f"/evaluate/?{views[2]}").status_code == 422
+    assert REFUSAL in visitor.text
+    # A view that leaves no small rest is still shown: the whole scope (2024 is 6 people).
+    assert visitor.get("/evaluate/").status_code == 200
