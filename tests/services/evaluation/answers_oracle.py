@@ -20,15 +20,15 @@ Who is counted:
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, distinct, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
-from selfcheck.evaluation import typology
+from selfcheck.evaluation import indicators
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.platform.models import Answer, Channel, Response, SecondEntry, Status
 from selfcheck.questionnaire.model import (
@@ -255,40 +255,9 @@ def evolution(
 def typology_counts(
     db: Session, definition: Definition, filters: EvaluationFilters
 ) -> dict[str, int]:
-    """People per profile of `typology.rules`, one query (facts pivoted per person)."""
-    codes = {
-        fact: item.code if (item := definition.item_with_role(role)) else ""
-        for fact, role in typology.FACT_ROLES.items()
-    }
-    comfort = codes.pop("comfort_before")
-    facts: dict[str, ColumnElement[bool]] = {
-        fact: Answer.variable == code for fact, code in codes.items()
-    }
-    facts["comfort_before"] = or_(
-        and_(Answer.variable == comfort, Response.form == FormKind.BEFORE.value),
-        and_(Answer.variable == comfort + PRE_SUFFIX, Response.form == FormKind.RETRO.value),
-    )
-    pivot = (
-        select(
-            Response.beneficiary_id.label("person"),
-            *(
-                func.max(case((condition, Answer.value), else_=None)).label(name)
-                for name, condition in facts.items()
-            ),
-        )
-        .join(Answer, Answer.response_id == Response.id)
-        .where(
-            *response_conditions(filters),
-            Response.form.in_([FormKind.BEFORE.value, FormKind.RETRO.value]),
-            Answer.variable.in_([*codes.values(), comfort, comfort + PRE_SUFFIX]),
-            Answer.value != NO_ANSWER,
-        )
-        .group_by(Response.beneficiary_id)
-        .subquery()
-    )
-    profile = typology.profile_case({name: pivot.c[name] for name in typology.FACTS}, definition)
-    rows = db.execute(select(profile.label("profile"), func.count()).group_by(profile))
-    return {str(name): int(number) for name, number in rows}
+    """People per profile, by the answer-based SQL (each person's profile pivoted from their
+    answers, `indicators.typology_people`), counted."""
+    return dict(Counter(indicators.typology_people(db, definition, filters).values()))
 
 
 def quality(db: Session, filters: EvaluationFilters) -> Quality:
