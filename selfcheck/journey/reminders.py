@@ -34,7 +34,7 @@ from flask import Flask, current_app
 from flask_babel import force_locale, format_date, gettext
 from huey import crontab  # type: ignore[import-untyped]
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from selfcheck.journey import operations as journey
 from selfcheck.journey import schedule
@@ -185,12 +185,8 @@ def message(reminder: FollowupReminder, opening: schedule.Opening) -> tuple[str,
 
 
 def _one(session: Session, reminder_id: int, now: datetime, zone: ZoneInfo) -> Outcome:
-    reminder = session.get(
-        FollowupReminder,
-        reminder_id,
-        options=[joinedload(FollowupReminder.beneficiary)],
-        with_for_update=True,
-    )
+    # Locked (PostgreSQL): two runs at once send it once.
+    reminder = session.get(FollowupReminder, reminder_id, with_for_update=True)
     if reminder is None:
         return Outcome.FORGOTTEN  # taken by another run
     person = reminder.beneficiary

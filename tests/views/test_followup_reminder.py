@@ -93,8 +93,11 @@ def _stored(database: Database) -> list[FollowupReminder]:
 
 
 def _app_logs(caplog: pytest.LogCaptureFixture) -> str:
+    # The message and every extra field (the request log's path, status...).
     return "\n".join(
-        record.getMessage() for record in caplog.records if not record.name.startswith("mail.")
+        f"{record.getMessage()} {record.__dict__}"
+        for record in caplog.records
+        if not record.name.startswith("mail.")
     )
 
 
@@ -269,6 +272,18 @@ def test_the_address_goes_when_the_person_is_erased(
         session.commit()
     assert _stored(database) == []
     assert count(database, Beneficiary) == 0
+
+
+def test_the_address_goes_with_a_purged_person(
+    mailing_app: Flask, database: Database, offering: Structure, fixed: clock.FixedClock
+) -> None:
+    end, _code = _ended(mailing_app, offering, fixed)
+    end.post("/reminder", {"email": ADDRESS, "consent": "y"})
+    with database.session() as session:
+        report = privacy.purge(session, 1, dry_run=False, now=START + timedelta(days=400))
+        session.commit()
+    assert report.people == 1
+    assert _stored(database) == []
 
 
 def test_the_setting_is_audited_and_turning_it_off_deletes_the_addresses(
