@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 
 from selfcheck.accounts.session import current_staff
-from selfcheck.journey import page_cache
+from selfcheck.journey import page_cache, reminders
 from selfcheck.journey.registry import PageFormFactory
 from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import db, display, errors, i18n, jobs, log, mail, security, sessions
@@ -65,6 +65,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     display.init_app(app)
     jobs.init_app(app, instance_path, database_url)
     mail.init_app(app)
+    reminders.init_app(app)
     CSRFProtect(app)
     errors.init_app(app)
     sessions.init_app(app)

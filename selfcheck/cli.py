@@ -512,6 +512,26 @@ def structures_require_2fa(slug: str, off: bool) -> None:
         click.echo(f"second factor {state} for the team of {structure.name}")
 
 
+@main.group()
+def reminders() -> None:
+    """The consented follow-up reminders by e-mail (issue 15)."""
+
+
+@reminders.command("send")
+@with_appcontext
+def reminders_send() -> None:
+    """Queue the sending of every reminder whose follow-up is open (the worker sends them;
+    it also does so every hour on its own)."""
+    from selfcheck.journey import reminders as reminder_job
+    from selfcheck.platform import jobs
+
+    reminder_job.queue_sending(current_app)
+    if jobs.queue().huey.immediate:
+        click.echo("reminders sent")
+    else:
+        click.echo("reminders queued for the worker")
+
+
 @main.command()
 @click.option(
     "--dry-run/--yes",

@@ -136,6 +136,8 @@ ENDS_A_TRANSACTION = {
     # A background job is a unit of work of its own, as a request or a command is: its
     # runner commits "done" together with what the job made, or rolls everything back.
     "platform/jobs.py",
+    # The reminder job: one transaction per reminder, so a sent message is never sent twice.
+    "journey/reminders.py",
     "platform/db.py",
     "platform/migrate.py",
     "platform/backup.py",

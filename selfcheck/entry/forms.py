@@ -87,6 +87,7 @@ class SettingsForm(Form):  # type: ignore[misc]
     double_entry_percent = StringField(validators=[WholeNumber(0, MAX_PERCENT, MSG_PERCENT)])
     after_due_weeks = StringField(validators=[WholeNumber(*WEEKS_RANGE, MSG_WEEKS)])
     totp_required = BooleanField()
+    followup_reminder = BooleanField()
     followup_months = StringField(
         validators=[WholeNumber(*FOLLOWUP_MONTHS_RANGE, MSG_FOLLOWUP_MONTHS)]
     )

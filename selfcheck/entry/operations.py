@@ -41,6 +41,7 @@ from selfcheck.entry.lookup import (
 )
 from selfcheck.entry.rates import (
     discrepancy_rates,
+    set_followup_reminder,
     update_settings,
 )
 from selfcheck.entry.resolution import (
@@ -99,6 +100,7 @@ __all__ = [
     "save_second_entry",
     "second_entry_queue",
     "second_entry_values",
+    "set_followup_reminder",
     "start_second_entry",
     "update_settings",
 ]

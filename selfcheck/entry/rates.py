@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from selfcheck.entry.lookup import EntryError, check_access
 from selfcheck.entry.saving import MAX_PERCENT
+from selfcheck.journey.reminders import forget_for_structure
 from selfcheck.journey.schedule import FOLLOWUP_MONTHS_RANGE, SECOND_FOLLOWUP_MONTHS_RANGE
 from selfcheck.platform import audit
 from selfcheck.platform.models import (
@@ -164,3 +165,22 @@ def update_settings(
     if changes:
         audit.record(session, user, "edit", "structure", structure.id, structure.id, changes)
     return bool(changes)
+
+
+def set_followup_reminder(
+    session: Session, user: StaffUser, structure: Structure, offered: bool
+) -> bool:
+    """Offer (or not) the consented follow-up reminder by e-mail (journey/reminders.py);
+    True if it changed. Turned off, the addresses already left are deleted unsent: they were
+    given for this one use. Audited (the setting, never an address). Never commits."""
+    check_access(user, structure)
+    if structure.followup_reminder == offered:
+        return False
+    structure.followup_reminder = offered
+    changes = {"followup_reminder": {"old": [str(not offered)], "new": [str(offered)]}}
+    if not offered:
+        forgotten = forget_for_structure(session, structure)
+        if forgotten:
+            changes["reminders_deleted"] = {"old": [str(forgotten)], "new": []}
+    audit.record(session, user, "edit", "structure", structure.id, structure.id, changes)
+    return True

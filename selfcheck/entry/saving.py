@@ -22,6 +22,7 @@ from selfcheck.platform.models import (
     utcnow,
 )
 from selfcheck.questionnaire.model import (
+    FOLLOWUP_FORMS,
     Definition,
     FormKind,
     Variable,
@@ -111,6 +112,8 @@ def save_entry(
         )
         submitted_now = bool(getattr(result, "rowcount", 0))
         if submitted_now:
+            if FormKind(response.form) in FOLLOWUP_FORMS:
+                journey.forget_reminder(session, response.beneficiary_id)  # follow-up done
             changes["status"] = {"old": [Status.IN_PROGRESS.value], "new": [Status.SUBMITTED.value]}
             if wanted:
                 changes["double_entry_wanted"] = {"old": [], "new": ["true"]}

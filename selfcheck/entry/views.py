@@ -628,7 +628,11 @@ def settings() -> Rendered:
     }
     # A setting the post does not carry (an older page) keeps its value; a checkbox is
     # absent when unticked, so it comes from the post alone.
-    shown = {**current, **({"totp_required": "1"} if structure.totp_required else {})}
+    shown = {
+        **current,
+        **({"totp_required": "1"} if structure.totp_required else {}),
+        **({"followup_reminder": "1"} if structure.followup_reminder else {}),
+    }
     form = SettingsForm(
         MultiDict({**current, **request.form.to_dict()})
         if request.method == "POST"
@@ -651,6 +655,9 @@ def settings() -> Rendered:
             )
             changed |= structure_admin.set_totp_required(
                 get_session(), user, structure, bool(form.totp_required.data)
+            )
+            changed |= entry.set_followup_reminder(
+                get_session(), user, structure, bool(form.followup_reminder.data)
             )
         except entry.EntryError as error:
             return _problem_page(error, back=url_for("entry.settings"))

@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, selectinload
 
 from selfcheck.journey import schedule
-from selfcheck.journey.operations import answers_of
+from selfcheck.journey.operations import answers_of, forget_reminder
 from selfcheck.platform import audit, codes
 from selfcheck.platform.models import (
     Answer,
@@ -483,6 +483,7 @@ def delete_person(session: Session, user: StaffUser, person: Beneficiary) -> Non
             "responses": {"old": [r.form for r in responses], "new": []},
         },
     )
+    forget_reminder(session, person.id)
     session.delete(person)
     session.flush()
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from wtforms import Form, HiddenField, StringField
+from wtforms import BooleanField, Form, HiddenField, StringField
 from wtforms.validators import ValidationError
 
+from selfcheck.journey.reminders import clean_address
 from selfcheck.platform import codes
 from selfcheck.questionnaire.model import FORM_RULES, Wording
 
@@ -65,3 +66,30 @@ class StartForm(Form):  # type: ignore[misc]
     @property
     def chosen_wording(self) -> Wording:
         return Wording(self.wording.data or Wording.STANDARD.value)
+
+
+REMINDER_CONSENT_MISSING = _l(
+    "Pour recevoir le rappel, cochez la case qui dit que vous êtes d'accord. Sans elle, nous "
+    "ne gardons pas votre adresse."
+)
+REMINDER_BAD_ADDRESS = _l(
+    "Cette adresse e-mail n'est pas valable. Écrivez une seule adresse, par exemple nom@exemple.fr."
+)
+
+
+class ReminderForm(Form):  # type: ignore[misc]
+    """One e-mail address for a single follow-up reminder, with explicit consent (unticked
+    by default). The address is checked by journey.reminders.clean_address."""
+
+    email = StringField()
+    consent = BooleanField()
+
+    def validate_consent(self, field: Any) -> None:
+        if not field.data:
+            raise ValidationError(REMINDER_CONSENT_MISSING)
+
+    def validate_email(self, field: Any) -> None:
+        address = clean_address(field.data or "")
+        if address is None:
+            raise ValidationError(REMINDER_BAD_ADDRESS)
+        field.data = address

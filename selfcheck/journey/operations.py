@@ -22,12 +22,14 @@ from selfcheck.platform.models import (
     Answer,
     Beneficiary,
     Channel,
+    FollowupReminder,
     Response,
     Status,
     Structure,
     utcnow,
 )
 from selfcheck.questionnaire.model import (
+    FOLLOWUP_FORMS,
     FORM_RULES,
     Definition,
     FormKind,
@@ -497,7 +499,19 @@ def submit(session: Session, definition: Definition, response: Response) -> bool
     )
     session.flush()
     session.refresh(response)
-    return bool(getattr(result, "rowcount", 0))
+    sent = bool(getattr(result, "rowcount", 0))
+    if sent and form in FOLLOWUP_FORMS:
+        forget_reminder(session, response.beneficiary_id)  # the follow-up is done
+    return sent
+
+
+def forget_reminder(session: Session, beneficiary_id: int) -> None:
+    """Delete the person's consented reminder address, if any (follow-up done, reminder
+    sent, person deleted or erased: see journey/reminders.py). Never commits."""
+    session.execute(
+        delete(FollowupReminder).where(FollowupReminder.beneficiary_id == beneficiary_id),
+        execution_options={"synchronize_session": False},
+    )
 
 
 # --- codes -----------------------------------------------------------------------------

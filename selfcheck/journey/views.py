@@ -24,9 +24,9 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import public
-from selfcheck.journey import lasting, page_view, summary
+from selfcheck.journey import lasting, page_view, reminders, summary
 from selfcheck.journey import operations as journey
-from selfcheck.journey.forms import UNKNOWN_CODE, CodeForm, StartForm
+from selfcheck.journey.forms import UNKNOWN_CODE, CodeForm, ReminderForm, StartForm
 from selfcheck.journey.page_cache import (
     CODE_PLACEHOLDER,
     CODE_SPOKEN_PLACEHOLDER,
@@ -37,7 +37,7 @@ from selfcheck.journey.page_cache import (
 )
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
 from selfcheck.journey.registry import PageFormFactory
-from selfcheck.platform import clock, codes, display, security
+from selfcheck.platform import clock, codes, display, mail, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
@@ -347,7 +347,64 @@ def come_back() -> Rendered:
         code=beneficiary.code,
         day=format_date(followup.opening.day, "long"),
         months=followup.opening.months,
+        **_reminder_context(beneficiary, kept=request.args.get("reminder") == "kept"),
     )
+
+
+def _reminder_context(
+    beneficiary: Beneficiary, form: ReminderForm | None = None, kept: bool = False
+) -> dict[str, object]:
+    """What the reminder block of the done and come-back pages shows (journey/reminders)."""
+    offered = reminders.may_leave(beneficiary, mail.configured(), clock.now(), _zone())
+    return {
+        "reminder_offered": offered,
+        "reminder_form": form or ReminderForm(),
+        "reminder_kept": kept or (offered and reminders.has_reminder(get_session(), beneficiary)),
+    }
+
+
+@blueprint.post("/reminder")
+@public
+def reminder() -> Rendered:
+    """Leave one e-mail address, with consent, for a single reminder when the follow-up opens.
+
+    Bad input (box unticked, not one plain address): the come-back page again with the
+    message, 422, nothing stored. The address is never logged nor audited."""
+    beneficiary = _current_beneficiary()
+    if beneficiary is None:
+        return _no_session()
+    route = _route(beneficiary)
+    followup = route.followup
+    if route.step is not journey.NextStep.FOLLOWUP_WAITING or followup is None:
+        return _follow_code(beneficiary)
+    if not reminders.may_leave(beneficiary, mail.configured(), clock.now(), _zone()):
+        return redirect(url_for("journey.come_back"))
+    form = ReminderForm(request.form)
+    assert followup.opening is not None
+    if not form.validate():
+        return render_template(
+            "journey/come_back.html",
+            code=beneficiary.code,
+            day=format_date(followup.opening.day, "long"),
+            months=followup.opening.months,
+            **_reminder_context(beneficiary, form),
+        ), 422
+    try:
+        reminders.leave(
+            get_session(),
+            beneficiary,
+            form.email.data,
+            _locale(),
+            url_for("journey.enter_code", _external=True),
+            smtp_configured=mail.configured(),
+            now=clock.now(),
+            zone=_zone(),
+        )
+    except reminders.ReminderRefused:
+        get_session().rollback()
+        return redirect(url_for("journey.come_back"))
+    commit_or_rollback(get_session())
+    return redirect(url_for("journey.come_back", reminder="kept"))
 
 
 @blueprint.route("/q/<page_code>", methods=["GET", "POST"])
@@ -557,6 +614,7 @@ def done() -> Rendered:
         response=response,
         code=response.beneficiary.code,
         come_back=come_back_day(response.beneficiary),
+        **_reminder_context(response.beneficiary),
     )
 
 

@@ -118,6 +118,9 @@ class Structure(Base):
     archived_at: Mapped[datetime | None] = mapped_column()
     # Every staff member of the place must use a second factor (accounts/totp.required_for).
     totp_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # People may leave one e-mail address for a single follow-up reminder (issue 15; off by
+    # default). See journey/reminders.py and FollowupReminder.
+    followup_reminder: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class StaffUser(Base):
@@ -235,6 +238,28 @@ class Beneficiary(Base):
     responses: Mapped[list[Response]] = relationship(
         back_populates="beneficiary", order_by="Response.id"
     )
+
+
+class FollowupReminder(Base):
+    """One consented e-mail address for a single reminder when the person's follow-up opens.
+
+    Kept apart from the answers, linked to the person's id only: never exported, never
+    backed up (platform/backup.NOT_BACKED_UP), never written to the logs or the audit trail;
+    deleted once the reminder is sent, when the follow-up is done, or when the person is
+    erased (journey/reminders.py, privacy/operations.py).
+    """
+
+    __tablename__ = "followup_reminder"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    locale: Mapped[str] = mapped_column(String(8))
+    # Where to come back: the code page of the site the person answered on (no personal data).
+    link: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    beneficiary: Mapped[Beneficiary] = relationship()
 
 
 class Response(Base):

@@ -20,6 +20,7 @@ from selfcheck.platform.models import (
     AuditEvent,
     Beneficiary,
     EntryDiscrepancy,
+    FollowupReminder,
     RateLimitHit,
     Response,
     SecondEntry,
@@ -114,6 +115,7 @@ def purge(
     _delete(session, delete(SecondEntry).where(SecondEntry.id.in_(entries)))
     _delete(session, delete(Answer).where(Answer.response_id.in_(responses)))
     _delete(session, delete(Response).where(Response.id.in_(responses)))
+    _delete(session, delete(FollowupReminder).where(FollowupReminder.beneficiary_id.in_(people)))
     _delete(session, delete(Beneficiary).where(Beneficiary.id.in_(people)))
     _delete(session, delete(AuditEvent).where(old_events))
     _delete(session, delete(RateLimitHit).where(old_windows))
@@ -159,6 +161,8 @@ def _delete_person(session: Session, person: Beneficiary) -> int:
     _delete(session, delete(SecondEntry).where(SecondEntry.id.in_(entries)))
     _delete(session, delete(Answer).where(Answer.response_id.in_(responses)))
     _delete(session, delete(Response).where(Response.beneficiary_id == person.id))
+    # The consented reminder address (journey/reminders.py) goes with the person.
+    _delete(session, delete(FollowupReminder).where(FollowupReminder.beneficiary_id == person.id))
     _delete(session, delete(Beneficiary).where(Beneficiary.id == person.id))
     return count
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.entry import operations as entry
@@ -18,7 +19,14 @@ from selfcheck.journey import operations as journey
 from selfcheck.journey.operations import NextStep
 from selfcheck.platform import clock
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Channel, Response, Role, StaffUser, Structure
+from selfcheck.platform.models import (
+    Channel,
+    FollowupReminder,
+    Response,
+    Role,
+    StaffUser,
+    Structure,
+)
 from selfcheck.questionnaire import Definition, FormKind
 from selfcheck.questionnaire.model import NO_ANSWER, Wording
 from tests.support import AFTER, BEFORE, TASKS, count, fill_response, stored, submitted
@@ -230,6 +238,16 @@ def test_a_paper_followup_is_typed_in_once_the_end_form_is_sent(
     fill_response(db_session, definition, after, AFTER)
     assert journey.submit(db_session, definition, after)
     db_session.commit()
+    # A consented reminder address (journey/reminders.py): it goes once the follow-up is typed.
+    db_session.add(
+        FollowupReminder(
+            beneficiary_id=before.beneficiary_id,
+            email="rappel@exemple.org",
+            locale="fr",
+            link="http://localhost/code",
+        )
+    )
+    db_session.commit()
     fixed.advance(timedelta(days=95))
     typed = entry.open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
     db_session.commit()
@@ -241,6 +259,7 @@ def test_a_paper_followup_is_typed_in_once_the_end_form_is_sent(
     db_session.commit()
     assert result.submitted_now
     assert stored(database, typed.id) == paper
+    assert db_session.scalars(select(FollowupReminder)).all() == []
     with pytest.raises(entry.EntryError, match="already_entered"):
         entry.open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
 

@@ -412,6 +412,16 @@ def test_the_matrix_covers_the_followup_routes(app: Flask) -> None:
     assert permission_of(app, rules["printing.followup_forms"]) is Permission.ENTER
 
 
+def test_the_matrix_covers_the_reminder_route(app: Flask) -> None:
+    """The consented reminder (issue 15) is left by the person, with their code in their
+    session: public, POST only (played above for every role: without a person in the
+    session it sends to the code page)."""
+    rules = {rule.endpoint: rule for rule in routes(app)}
+    assert permission_of(app, rules["journey.reminder"]) is None
+    assert rules["journey.reminder"].methods is not None
+    assert "GET" not in rules["journey.reminder"].methods
+
+
 # --- 3. scope: another structure, another department ---------------------------------------
 
 
