@@ -4,8 +4,8 @@ A structure may offer it (`structure.followup_reminder`, off by default); a pers
 consents leaves one e-mail address in `followup_reminder`, apart from the answers, deleted
 once used.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-06 05:20:00.000000
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
