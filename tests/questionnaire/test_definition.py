@@ -9,6 +9,7 @@ import pytest
 from selfcheck.questionnaire import Definition, FormKind, Moment, load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
 from selfcheck.questionnaire.model import PRE_SUFFIX
+from selfcheck.questionnaire.stats import form_stats
 
 COMPETENCES = {"operational", "informational", "communication", "creative", "strategic"}
 
@@ -31,15 +32,29 @@ def test_item_counts_per_form(definition: Definition) -> None:
     # version bump), so update these numbers together with definition.yaml.
     assert len(codes(definition, FormKind.BEFORE)) == 30
     assert len(codes(definition, FormKind.AFTER)) == 27
-    assert len(codes(definition, FormKind.RETRO)) == 40
+    assert len(codes(definition, FormKind.RETRO)) == 22
     assert len(definition.pages(FormKind.BEFORE)) == 14
     assert len(definition.pages(FormKind.AFTER)) == 16
-    assert len(definition.pages(FormKind.RETRO)) == 22
+    assert len(definition.pages(FormKind.RETRO)) == 11
 
 
-def test_retro_form_asks_everything_before_and_after_ask(definition: Definition) -> None:
+def test_retro_form_asks_only_what_before_and_after_ask(definition: Definition) -> None:
     retro = set(codes(definition, FormKind.RETRO))
-    assert retro == set(codes(definition, FormKind.BEFORE)) | set(codes(definition, FormKind.AFTER))
+    assert retro <= set(codes(definition, FormKind.BEFORE)) | set(codes(definition, FormKind.AFTER))
+    # The same codes as before and after for what both compare: comfort and every task.
+    compared = set(codes(definition, FormKind.BEFORE)) & set(codes(definition, FormKind.AFTER))
+    assert {item.code for item in definition.task_items()} <= compared <= retro
+
+
+def test_the_retrospective_form_is_light(definition: Definition) -> None:
+    """Issue 12: at most 14 pages and 6 minutes typical time, as `questionnaire stats` says;
+    the items it keeps are the ones whose `forms:` list `retro` in definition.yaml."""
+    stats = form_stats(definition, FormKind.RETRO)
+    assert stats.pages <= 14
+    assert stats.seconds_typical <= 6 * 60
+    assert stats.minutes <= 6
+    kept = set(codes(definition, FormKind.RETRO))
+    assert {"ASSIST", "AGE", "GENDER", "COMFORT", "PROGRESS"} <= kept
 
 
 def test_profile_questions_are_not_asked_again_in_the_after_form(definition: Definition) -> None:
