@@ -829,7 +829,7 @@ class SummaryWords:
     @property
     def next_lead(self) -> str:
         return self._pick(
-            _("Les thèmes les plus proches de vous, à voir avec votre médiateur ou médiatrice :"),
+            _("À voir avec votre médiateur ou médiatrice :"),
             _("Parlez de ces thèmes à la personne qui vous aide :"),
         )
 
