@@ -7,11 +7,13 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, request
 from flask_wtf.csrf import CSRFProtect
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 
 from selfcheck.accounts.session import current_staff
 from selfcheck.journey import page_cache
 from selfcheck.journey.registry import PageFormFactory
-from selfcheck.platform import db, display, errors, i18n, jobs, log, security
+from selfcheck.paper.operations import PRINTABLE_DIR
+from selfcheck.platform import db, display, errors, i18n, jobs, log, mail, security
 from selfcheck.platform.config import Settings
 from selfcheck.questionnaire import load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
@@ -36,6 +38,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    # Pages may include the print templates' shared parts as "print/…" (one source for a block
+    # shown on screen and printed, e.g. the codebook's tables).
+    app.jinja_loader = ChoiceLoader(
+        [
+            FileSystemLoader(Path(app.root_path) / "templates"),
+            PrefixLoader({"print": FileSystemLoader(PRINTABLE_DIR)}),
+        ]
+    )
     app.extensions[DEFINITION_KEY] = load_definition(definition_path)
     app.extensions[FORMS_KEY] = PageFormFactory()
     # Off in debug mode, where templates reload on change.
@@ -44,6 +54,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app, settings.languages)
     display.init_app(app)
     jobs.init_app(app, instance_path, database_url)
+    mail.init_app(app)
     CSRFProtect(app)
     errors.init_app(app)
     security.init_app(

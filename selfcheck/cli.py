@@ -477,6 +477,24 @@ def structures_archive(slug: str, unarchive: bool) -> None:
         click.echo(f"{'unarchived' if unarchive else 'archived'} {structure.name}")
 
 
+@structures.command("require-2fa")
+@click.option("--structure", "slug", required=True, help="Structure link name.")
+@click.option("--off", is_flag=True, help="Leave the second factor to each person again.")
+@with_appcontext
+def structures_require_2fa(slug: str, off: bool) -> None:
+    """Require a second factor of the structure's whole team (as its settings page does)."""
+    from selfcheck.accounts import structure_admin
+    from selfcheck.platform.models import Structure
+
+    with _database().session() as session:
+        structure = session.get(Structure, _structure_id(session, slug))
+        assert structure is not None
+        structure_admin.set_totp_required(session, None, structure, not off)
+        session.commit()
+        state = "optional" if off else "required"
+        click.echo(f"second factor {state} for the team of {structure.name}")
+
+
 @main.command()
 @click.option(
     "--dry-run/--yes",

@@ -394,7 +394,8 @@ class Marginals:
     that the rule classifies in that profile, with age, status and diploma drawn so that the
     population's shares match the targets below. `aged_60_plus` can only be met between the
     share of the two senior profiles and that share plus the improvement path's (60+ people
-    of the improvement path work or were very much at ease); outside, the nearest is used.
+    of the improvement path work, were at ease or came for a one-off help); outside, the
+    nearest is used.
     """
 
     typology: Mapping[str, float] = field(
@@ -532,7 +533,13 @@ def draw_facts(
         prescribed = _pick(rng, {"personne": 0.7, "proche": 0.25, "autre": 0.05})
     else:
         status = "retraite" if retired else "autre"
-        comfort = rng.choice(["1", "2"]) if name == "beginner_seniors" else "3"
+        # Both not at ease before; the beginners needed help with the very basics.
+        if name == "beginner_seniors":
+            comfort = rng.choice(["1", "2"])
+            facts[f"{ItemRole.BASIC_TASK.value}@start"] = [rng.choice(["1", "2"])]
+        else:
+            comfort = rng.choice(["1", "2", "2"])
+            facts[f"{ItemRole.BASIC_TASK.value}@start"] = [rng.choice(["3", "4"])]
         prescribed = (
             "service"
             if rng.random() < 0.15

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, MetaData, text
+from sqlalchemy import Engine, MetaData, create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 import selfcheck
@@ -34,7 +34,36 @@ from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
 from tests.support import Visitor
 
 TEST_DATABASE_ENV = "SELFCHECK_TEST_DATABASE_URL"
-POSTGRES_URL = os.environ.get(TEST_DATABASE_ENV) or None
+
+
+def postgres_database(url: str, suffix: str) -> str:
+    """The URL of database `<name>_<suffix>` beside `url`'s, created if missing (the test
+    role has CREATEDB: scripts/postgres-test-db)."""
+    base = make_url(url)
+    name = f"{base.database}_{suffix}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            exists = connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _worker_database(url: str | None) -> str | None:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (`<name>_gw0`, ...), so
+    workers never truncate each other's tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if url is None or not worker:
+        return url
+    return postgres_database(url, worker)
+
+
+POSTGRES_URL = _worker_database(os.environ.get(TEST_DATABASE_ENV) or None)
 
 # Parsing and validating the YAML costs ~50 ms: each app of the suite reuses one parse per
 # file. tests/test_app.py checks create_app with the real, uncached loader.

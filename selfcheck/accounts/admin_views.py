@@ -120,7 +120,7 @@ def _link_url(token: str) -> str:
 HOURS = int(invitations.LINK_LIFETIME.total_seconds() // 3600)
 
 
-def _mail_link(purpose: str, email: str, link: str) -> bool:
+def _mail_link(purpose: str, email: str, link: str) -> mail.Outcome:
     if purpose == invitations.Purpose.INVITATION.value:
         subject = _("Votre compte sur Mon parcours numérique")
         first = _("Vous êtes invité·e à utiliser l'espace professionnel de Mon parcours numérique.")
@@ -142,10 +142,9 @@ def _mail_link(purpose: str, email: str, link: str) -> bool:
     return mail.send(email, subject, body)
 
 
-def _show_link(purpose: str, token: str, target: StaffUser, mailed: bool | None = None) -> str:
+def _show_link(purpose: str, token: str, target: StaffUser, wanted: bool = False) -> str:
     link = _link_url(token)
-    if mailed:
-        mailed = _mail_link(purpose, target.email, link)
+    mailed = _mail_link(purpose, target.email, link).value if wanted else None
     return render_template(
         "staff/admin/link.html",
         title=LINK_PURPOSES[purpose],

@@ -68,7 +68,10 @@ STAFF_LINKS = (
         "entry.settings",
         Permission.MANAGE_STRUCTURE,
         _l("Réglages de la structure"),
-        _l("Part des questionnaires saisis deux fois, délai avant le questionnaire de fin."),
+        _l(
+            "Part des questionnaires saisis deux fois, délai avant le questionnaire de fin, "
+            "double authentification de l'équipe."
+        ),
     ),
     StaffLink(
         "admin.team_page",

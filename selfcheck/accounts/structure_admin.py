@@ -12,6 +12,7 @@ from selfcheck.accounts.structures import add_structure, edit_structure
 from selfcheck.accounts.team import TeamError, is_platform_admin
 from selfcheck.platform import audit
 from selfcheck.platform.models import StaffUser, Structure, utcnow
+from selfcheck.policy import Permission, can_access_structure, has_permission
 
 
 def _check(actor: StaffUser | None) -> None:
@@ -66,6 +67,33 @@ def set_archived(
         structure.id,
         structure.id,
     )
+
+
+def set_totp_required(
+    session: Session, actor: StaffUser | None, structure: Structure, required: bool
+) -> bool:
+    """Require (or not) a second factor of every staff member of `structure`; True if it
+    changed. Its administrators, platform administrators and the command line (None) only.
+    Those of the team without one are sent to enrolment at their next page."""
+    allowed = actor is None or (
+        has_permission(actor, Permission.MANAGE_STRUCTURE)
+        and can_access_structure(actor, structure)
+    )
+    if not allowed:
+        raise TeamError("beyond_your_rights")
+    if structure.totp_required == required:
+        return False
+    structure.totp_required = required
+    audit.record(
+        session,
+        actor,
+        "edit",
+        "structure",
+        structure.id,
+        structure.id,
+        {"totp_required": {"old": [str(not required)], "new": [str(required)]}},
+    )
+    return True
 
 
 def search(

@@ -1,7 +1,8 @@
 """Two-factor sign-in: time-based codes (TOTP, RFC 6238, with pyotp) and recovery codes.
 
 - Required for platform administrators and for anyone who can export data (the evaluator
-  screens); optional for everyone else.
+  screens), and for all the staff of a structure that asks for it (its settings); optional
+  for everyone else.
 - Enrolment shows a QR code and the secret as text, and keeps the secret only once a first
   code from the app is confirmed; then ten single-use recovery codes are shown, once.
 - A code is accepted in the current 30-second step or the one either side, and never twice
@@ -34,8 +35,17 @@ _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i
 
 
 def required_for(user: StaffUser) -> bool:
-    """Platform administrators and whoever can export data must use a second factor."""
+    """Platform administrators and whoever can export data must use a second factor, and
+    the staff of a structure that requires one (its setting `totp_required`)."""
+    return required_by_role(user) or required_by_structure(user)
+
+
+def required_by_role(user: StaffUser) -> bool:
     return Role(user.role) is Role.PLATFORM_ADMIN or has_permission(user, Permission.EVALUATE)
+
+
+def required_by_structure(user: StaffUser) -> bool:
+    return user.structure is not None and user.structure.totp_required
 
 
 def enrolled(user: StaffUser) -> bool:

@@ -139,6 +139,7 @@ def enrol() -> Rendered:
         qr=totp.qr_svg(secret, user.email, _("Code QR à scanner avec l'application")),
         secret=totp.grouped(secret),
         must=required(user),
+        by_structure=not totp.required_by_role(user),
     ), status
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from wtforms import Form, HiddenField, StringField
+from wtforms import BooleanField, Form, HiddenField, StringField
 from wtforms.validators import ValidationError
 
 from selfcheck.entry.rates import WEEKS_RANGE
@@ -78,3 +78,4 @@ MSG_WEEKS = _l("Écrivez un nombre de semaines entre 1 et 52, en chiffres, par e
 class SettingsForm(Form):  # type: ignore[misc]
     double_entry_percent = StringField(validators=[WholeNumber(0, MAX_PERCENT, MSG_PERCENT)])
     after_due_weeks = StringField(validators=[WholeNumber(*WEEKS_RANGE, MSG_WEEKS)])
+    totp_required = BooleanField()

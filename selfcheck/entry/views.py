@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as HttpResponse
 
+from selfcheck.accounts import structure_admin
 from selfcheck.accounts.permissions import Permission, requires, visible_structure_ids
 from selfcheck.accounts.session import current_staff, take_pending_post
 from selfcheck.entry import operations as entry
@@ -601,6 +602,7 @@ def settings() -> Rendered:
             {
                 "double_entry_percent": str(structure.double_entry_percent),
                 "after_due_weeks": str(structure.after_due_weeks),
+                **({"totp_required": "1"} if structure.totp_required else {}),
             }
         )
     )
@@ -616,6 +618,9 @@ def settings() -> Rendered:
                 structure,
                 form.double_entry_percent.number,
                 form.after_due_weeks.number,
+            )
+            changed |= structure_admin.set_totp_required(
+                get_session(), user, structure, bool(form.totp_required.data)
             )
         except entry.EntryError as error:
             return _problem_page(error, back=url_for("entry.settings"))

@@ -324,7 +324,11 @@ def typology_table(context: Context) -> Table:
         reference_label=_l("Enquête de référence 2023 (%)"),
         note=_l(
             "Profils calculés par une règle écrite (voir la documentation) à partir de l'âge, "
-            "de la situation, de qui a conseillé de venir et de l'aisance avant."
+            "de la situation, du diplôme, de qui a conseillé de venir, de l'aisance et des "
+            "gestes de base avant, et d'une aide rapide en une fois. Les parts sont calculées "
+            "sur toutes les personnes, y compris celles qu'une réponse manquante empêche de "
+            "classer (ligne « Non classé ») ; l'enquête de référence donne ses parts parmi "
+            "les personnes classées."
         ),
     )
 

@@ -252,43 +252,72 @@ def evolution(
     return Evolution(dict(comfort), people, moved)
 
 
-def typology_counts(
-    db: Session, definition: Definition, filters: EvaluationFilters
-) -> dict[str, int]:
-    """People per profile of `typology.rules`, one query (facts pivoted per person)."""
-    codes = {
-        fact: item.code if (item := definition.item_with_role(role)) else ""
-        for fact, role in typology.FACT_ROLES.items()
-    }
-    comfort = codes.pop("comfort_before")
-    facts: dict[str, ColumnElement[bool]] = {
-        fact: Answer.variable == code for fact, code in codes.items()
-    }
-    facts["comfort_before"] = or_(
-        and_(Answer.variable == comfort, Response.form == FormKind.BEFORE.value),
-        and_(Answer.variable == comfort + PRE_SUFFIX, Response.form == FormKind.RETRO.value),
-    )
+def _profiles(definition: Definition, filters: EvaluationFilters) -> Any:
+    """A subquery: each person in scope (`person`) and their profile (`profile`).
+
+    The same facts as `typology.person_facts`: each fact is the MAX of its answers (or of
+    their levels); only people with an answer in a profile form are counted.
+    """
+    sources = typology.sources(definition)
+
+    def reads(source: typology.Source) -> ColumnElement[bool]:
+        return or_(
+            *(
+                and_(Response.form == form, Answer.variable == variable)
+                for form, variable in source.answers
+            )
+        )
+
+    def value(source: typology.Source) -> ColumnElement[str]:
+        if not source.levels:
+            return case((reads(source), Answer.value), else_=None)
+        return case(
+            *(
+                (and_(reads(source), Answer.value.in_(values)), literal(level))
+                for level, values in source.levels
+                if values
+            ),
+            else_=None,
+        )
+
+    profile_forms = [form.value for form in typology.PROFILE_FORMS]
     pivot = (
         select(
             Response.beneficiary_id.label("person"),
-            *(
-                func.max(case((condition, Answer.value), else_=None)).label(name)
-                for name, condition in facts.items()
-            ),
+            *(func.max(value(source)).label(source.fact) for source in sources),
         )
         .join(Answer, Answer.response_id == Response.id)
         .where(
             *response_conditions(filters),
-            Response.form.in_([FormKind.BEFORE.value, FormKind.RETRO.value]),
-            Answer.variable.in_([*codes.values(), comfort, comfort + PRE_SUFFIX]),
+            or_(*(reads(source) for source in sources)),
             Answer.value != NO_ANSWER,
         )
         .group_by(Response.beneficiary_id)
+        .having(func.max(case((Response.form.in_(profile_forms), 1), else_=0)) == 1)
         .subquery()
     )
-    profile = typology.profile_case({name: pivot.c[name] for name in typology.FACTS}, definition)
-    rows = db.execute(select(profile.label("profile"), func.count()).group_by(profile))
+    profile = typology.profile_case(
+        {source.fact: pivot.c[source.fact] for source in sources}, definition
+    )
+    return select(pivot.c.person, profile.label("profile")).subquery()
+
+
+def typology_counts(
+    db: Session, definition: Definition, filters: EvaluationFilters
+) -> dict[str, int]:
+    """People per profile of `typology.rules`, one query (facts pivoted per person)."""
+    profiles = _profiles(definition, filters)
+    rows = db.execute(select(profiles.c.profile, func.count()).group_by(profiles.c.profile))
     return {str(name): int(number) for name, number in rows}
+
+
+def typology_people(
+    db: Session, definition: Definition, filters: EvaluationFilters
+) -> dict[int, str]:
+    """Each person's profile, by the same query (for checks against `typology.classify`)."""
+    profiles = _profiles(definition, filters)
+    rows = db.execute(select(profiles.c.person, profiles.c.profile))
+    return {int(person): str(profile) for person, profile in rows}
 
 
 def quality(db: Session, filters: EvaluationFilters) -> Quality:

@@ -39,7 +39,7 @@ from selfcheck.platform import codes, display, pictograms, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
-from selfcheck.platform.models import Beneficiary, Response
+from selfcheck.platform.models import Beneficiary, Response, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Page, Variable, Wording
 from selfcheck.questionnaire.stats import form_stats
 
@@ -131,10 +131,14 @@ def start(slug: str) -> Rendered:
     if structure is None:
         abort(404)
     form = StartForm(request.form if request.method == "POST" else None)
+    if request.method == "GET" and structure.archived_at is not None:
+        return _closed(structure)
     if request.method == "POST":
         if not form.validate():
             abort(400)
         resent = db.scalar(select(Response.id).where(Response.start_token == form.token.data))
+        if resent is None and structure.archived_at is not None:
+            return _closed(structure)
         if resent is None:
             # A new person each time: limited per address and per browser session, so a bot
             # cannot fill a structure's dashboard (a resent form is not counted).
@@ -172,6 +176,13 @@ def start(slug: str) -> Rendered:
         if ongoing
         else None,
     )
+
+
+def _closed(structure: Structure) -> Rendered:
+    """An archived structure takes no new people (410: the link worked once, on purpose no
+    more). Those who already answered there keep their code: they finish a started form,
+    answer the 'after' one and see their progress (see `_start_before`)."""
+    return render_template("journey/closed.html", structure=structure), 410
 
 
 def _minutes() -> dict[str, int]:
@@ -229,6 +240,9 @@ def _being_typed(_route: journey.CodeRoute) -> Rendered:
 
 def _start_before(route: journey.CodeRoute) -> Rendered:
     # A code printed on a paper form: the person answers the same form online instead.
+    # Nobody has answered with it yet: a new person, whom an archived structure refuses.
+    if route.beneficiary.structure.archived_at is not None:
+        return _closed(route.beneficiary.structure)
     response = journey.open_form(
         get_session(),
         _definition(),

@@ -1,21 +1,48 @@
 """Outgoing e-mail, when an SMTP server is configured (SELFCHECK_SMTP_HOST and friends).
 
 Used for invitations and self-service password resets; without SMTP, the same links are
-shown on screen to be handed over. Sent synchronously: the app has no job queue.
+shown on screen to be handed over.
+
+Messages are sent by the background worker (platform/jobs.py, huey), never inside the web
+request: a slow or unreachable SMTP server does not hold the page, it is tried again
+(RETRIES times, RETRY_SECONDS apart), and "mot de passe oublié" answers as fast for an
+unknown address as for a known one. What this costs: until the worker takes it (seconds),
+the queued message, one-time link included, sits in the queue's storage (the instance
+folder's jobs-queue.db, or the PostgreSQL database), which holds the app's own data and
+is protected as the database is. The link still works once, for 72 hours; the worker
+logs a failure by its kind, never the message. With SELFCHECK_JOBS_URL=immediate (tests),
+the message is sent in the request and the page can tell whether it left.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import smtplib
 from email.message import EmailMessage
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
+
+from selfcheck.platform import jobs
 
 log = logging.getLogger(__name__)
 CONFIG_KEY = "SELFCHECK_SMTP"
+EXTENSION_KEY = "selfcheck.platform.mail"
+TASK_NAME = "selfcheck.send_mail"
 TIMEOUT_SECONDS = 10
+RETRIES = 3
+RETRY_SECONDS = 120
+
+
+class Outcome(enum.StrEnum):
+    QUEUED = "queued"  # handed to the worker
+    SENT = "sent"  # sent in the request (immediate mode)
+    FAILED = "failed"  # not sent (immediate mode), or SMTP not configured
+
+
+class NotSent(Exception):
+    """Raised in the worker so that huey tries again; the message is not in it."""
 
 
 def _settings() -> dict[str, Any]:
@@ -27,8 +54,39 @@ def configured() -> bool:
     return bool(_settings().get("host"))
 
 
-def send(to: str, subject: str, body: str) -> bool:
-    """Send a plain-text message; False (and a log line, without the body) when it fails."""
+def init_app(app: Flask) -> None:
+    """Register the sending task on the app's queue (after jobs.init_app): the worker built
+    from the same app knows it."""
+    huey = jobs.queue(app).huey
+
+    def send_now(to: str, subject: str, body: str) -> None:
+        with app.app_context():
+            if not deliver(to, subject, body):
+                raise NotSent("smtp")
+
+    app.extensions[EXTENSION_KEY] = huey.task(
+        name=TASK_NAME, retries=RETRIES, retry_delay=RETRY_SECONDS
+    )(send_now)
+
+
+def send(to: str, subject: str, body: str) -> Outcome:
+    """Queue a plain-text message for the worker (sent at once in immediate mode)."""
+    if not configured():
+        return Outcome.FAILED
+    task = current_app.extensions[EXTENSION_KEY]
+    result = task(to, subject, body)
+    if not jobs.queue().huey.immediate:
+        return Outcome.QUEUED
+    try:
+        if result is not None:
+            result.get()
+    except Exception:  # huey's TaskException: delivery failed (already logged)
+        return Outcome.FAILED
+    return Outcome.SENT
+
+
+def deliver(to: str, subject: str, body: str) -> bool:
+    """Send a plain-text message now; False (and a log line, without the body) on failure."""
     settings = _settings()
     if not settings.get("host"):
         return False

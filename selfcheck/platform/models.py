@@ -110,6 +110,8 @@ class Structure(Base):
     after_due_weeks: Mapped[int] = mapped_column(default=6, server_default="6")
     # Archived places take no new people and are hidden from lists; their data stays.
     archived_at: Mapped[datetime | None] = mapped_column()
+    # Every staff member of the place must use a second factor (accounts/totp.required_for).
+    totp_required: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class StaffUser(Base):

@@ -271,7 +271,28 @@ class MultipleChoice(_Choice):
         return rng.sample(plain, k=rng.randint(1, most))
 
 
-class Number(AnswerType):
+class _Written(AnswerType):
+    """What the person writes (digits or words): no options, so no value labels; the column
+    holds the value itself."""
+
+    def value_labels(self, item: Item) -> tuple[tuple[int, str], ...]:
+        return ()
+
+    def export_value(
+        self,
+        item: Item,
+        given: Sequence[str],
+        option: Option | None,
+        values: Mapping[str, int],
+    ) -> int | str | None:
+        return self.column_value(given[0])
+
+    @abc.abstractmethod
+    def column_value(self, written: str) -> int | str | None:
+        """The export column's value for what was written."""
+
+
+class Number(_Written):
     """A whole number, stored as its digits, within the item's min and max."""
 
     name = "number"
@@ -289,23 +310,14 @@ class Number(AnswerType):
             return (Problem.OUT_OF_RANGE,)
         return ()
 
-    def value_labels(self, item: Item) -> tuple[tuple[int, str], ...]:
-        return ()
-
-    def export_value(
-        self,
-        item: Item,
-        given: Sequence[str],
-        option: Option | None,
-        values: Mapping[str, int],
-    ) -> int | str | None:
-        return int(given[0]) if given[0].isdigit() else None
+    def column_value(self, written: str) -> int | str | None:
+        return int(written) if written.isdigit() else None
 
     def demo_value(self, item: Item, rng: random.Random) -> list[str]:
         return [str(rng.randint(item.minimum or 0, min(item.maximum or 10, 12)))]
 
 
-class FreeText(AnswerType):
+class FreeText(_Written):
     """The person's own words: optional ones count as skipped in the typical time."""
 
     name = "text"
@@ -323,17 +335,8 @@ class FreeText(AnswerType):
             return (Problem.TOO_LONG,)
         return ()
 
-    def value_labels(self, item: Item) -> tuple[tuple[int, str], ...]:
-        return ()
-
-    def export_value(
-        self,
-        item: Item,
-        given: Sequence[str],
-        option: Option | None,
-        values: Mapping[str, int],
-    ) -> int | str | None:
-        return given[0]
+    def column_value(self, written: str) -> int | str | None:
+        return written
 
     def typical_seconds(self, item: Item) -> int:
         return self.seconds if item.required else 0

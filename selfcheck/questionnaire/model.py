@@ -83,9 +83,10 @@ class Role(enum.StrEnum):
     PROGRESS_DOMAINS = "progress_domains"
     CHANGES = "changes"
     COMMENT = "comment"
+    BASIC_TASK = "basic_task"  # a task of the very basics (switch on, connect): typology
 
 
-SHARED_ROLES = frozenset({Role.DEVICE_USE})
+SHARED_ROLES = frozenset({Role.DEVICE_USE, Role.BASIC_TASK})
 
 
 class Tag(enum.StrEnum):
@@ -100,6 +101,8 @@ class Tag(enum.StrEnum):
     EASE_HIGH = "ease_high"  # very much at ease
     PROGRESS_YES = "progress_yes"  # felt some progress
     PROGRESS_NO = "progress_no"
+    BELOW_BACCALAUREATE = "below_baccalaureate"  # a diploma below the baccalauréat, or none
+    ONE_OFF = "one_off"  # a quick one-off help (modality), as opposed to a path of sessions
     FEMININE = "feminine"  # the person is a woman: the summary's sentences agree with her
     MASCULINE = "masculine"
 
@@ -115,6 +118,8 @@ TAG_ROLES: Mapping[Tag, Role] = {
     Tag.EASE_HIGH: Role.COMFORT,
     Tag.PROGRESS_YES: Role.PROGRESS,
     Tag.PROGRESS_NO: Role.PROGRESS,
+    Tag.BELOW_BACCALAUREATE: Role.DIPLOMA,
+    Tag.ONE_OFF: Role.MODALITY,
     Tag.FEMININE: Role.GENDER,
     Tag.MASCULINE: Role.GENDER,
 }

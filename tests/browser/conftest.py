@@ -1,11 +1,11 @@
 """Browser tests: a live selfcheck server and Debian's Chromium driven by Playwright.
 
-One app on a temporary SQLite file (or, when SELFCHECK_TEST_DATABASE_URL is set, on that
-PostgreSQL database, migrated once by tests/conftest.py and emptied before and after), served
-by werkzeug in a daemon thread for the whole session, one Chromium for the whole session, and
-a fresh browser context (cookies, language, viewport) per test. On PostgreSQL the browser
-tests rely on running one after the other (pytest's default order: tests/browser/ first),
-since the other tests empty every table after each test.
+One app on a temporary SQLite file (or, when SELFCHECK_TEST_DATABASE_URL is set, on a
+PostgreSQL database of its own beside the test database, `<name>_browser`, emptied and
+migrated at the session's start: the other tests empty every table of theirs after each test,
+and under pytest-xdist browser tests and others share a worker), served by werkzeug in a
+daemon thread for the whole session, one Chromium for the whole session, and a fresh browser
+context (cookies, language, viewport) per test.
 
 No browser is ever downloaded: Chromium must be installed (`apt-get install chromium`); if it
 is missing the tests fail with a message saying so, they do not skip.
@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
-from sqlalchemy import Engine
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from selfcheck import create_app, demo
@@ -34,17 +33,16 @@ from tests.browser.support import (
     Journey,
     LiveServer,
 )
-from tests.conftest import POSTGRES_URL, _truncate_all
+from tests.conftest import POSTGRES_URL, postgres_database, reset_postgres
 
 
 @pytest.fixture(scope="session")
-def live_server(
-    tmp_path_factory: pytest.TempPathFactory, _postgres_engine: Engine | None
-) -> Iterator[LiveServer]:
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("browser-app")
+    own = postgres_database(POSTGRES_URL, "browser") if POSTGRES_URL else None
     app = create_app(
         {
-            "DATABASE_URL": POSTGRES_URL or f"sqlite:///{folder / 'selfcheck.db'}",
+            "DATABASE_URL": own or f"sqlite:///{folder / 'selfcheck.db'}",
             "INSTANCE_PATH": folder,
             "TESTING": False,
             # One client address signs in many times over the session: no rate limits here
@@ -60,10 +58,9 @@ def live_server(
     )
     install_error_route(app)  # the error pages no real request reaches (429, 500)
     database = app.extensions["selfcheck.platform.db"]
-    if _postgres_engine is not None:
-        _truncate_all(_postgres_engine)  # migrated at the session's start: only empty it
-    else:
-        migrate.upgrade(database.engine)
+    if own is not None:
+        reset_postgres(database.engine)  # whatever an earlier session left
+    migrate.upgrade(database.engine)
     with app.app_context(), database.session() as session:
         demo.generate_demo(session, app.extensions["selfcheck.definition"], respondents=4)
         session.commit()
@@ -78,8 +75,6 @@ def live_server(
         server.server_close()
         thread.join(timeout=10)
         database.engine.dispose()
-        if _postgres_engine is not None:
-            _truncate_all(_postgres_engine)
 
 
 # --- the browser ---------------------------------------------------------------------------

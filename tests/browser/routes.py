@@ -895,6 +895,22 @@ def _choose_password(v: Visit) -> None:
     expect(v.page.locator(".notice")).to_be_visible()
 
 
+def _archived_start(v: Visit) -> None:
+    """Archive the structure created above, then open its start link: a kind page, 410."""
+    from selfcheck.platform.models import Structure
+
+    v.goto(v.data["structure_url"])
+    v.click("form input[name=action][value=archive] ~ button")
+    structure_id = int(v.data["structure_url"].rstrip("/").rsplit("/", 1)[1])
+    database = v.server.app.extensions["selfcheck.platform.db"]
+    with database.session() as session:
+        structure = session.get(Structure, structure_id)
+        assert structure is not None and structure.archived_at is not None
+        slug = structure.slug
+    v.goto(f"/s/{slug}", 410)
+    expect(v.page.locator("main a[href='/code']")).to_be_visible()
+
+
 def _enrol_confirm(v: Visit) -> None:
     import pyotp
 
@@ -969,6 +985,12 @@ ADMINISTRATION = Sequence(
             lambda v: v.goto(f"/staff/team/{_staff_id(v, ACCOUNTS[Role.EVALUATOR])}"),
         ),
         Scene("admin.structure", "a structure", lambda v: v.goto(v.data["structure_url"])),
+        Scene(
+            "journey.start",
+            "an archived structure's start link (410)",
+            _archived_start,
+            journey=True,
+        ),
         Scene(
             "two_factor.enrol",
             "two-factor enrolment",

@@ -18,7 +18,7 @@ import yaml
 from selfcheck.evaluation import anonymise, typology
 from selfcheck.evaluation.anonymity import MASKED
 from selfcheck.questionnaire import DefinitionError, load_definition, parse_definition
-from selfcheck.questionnaire.model import Definition, Geography, Role, Tag
+from selfcheck.questionnaire.model import PRE_SUFFIX, Definition, Geography, Role, Tag
 
 SMALL = Path(__file__).resolve().parents[1] / "fixtures" / "small_definition.yaml"
 
@@ -67,14 +67,42 @@ def test_the_typology_follows_the_tags(small: Definition) -> None:
     def profile(**facts: str) -> typology.Profile:
         return typology.classify(facts, small)
 
-    assert profile(age="y80", comfort_before="1") is typology.Profile.BEGINNER_SENIORS
-    assert profile(age="y60", comfort_before="2") is typology.Profile.INITIATED_SENIORS
+    assert (
+        profile(age="y80", comfort_before="1", basics_before=typology.HELP)
+        is typology.Profile.BEGINNER_SENIORS
+    )
+    assert profile(age="y60", comfort_before="1") is typology.Profile.INITIATED_SENIORS
+    assert profile(age="y60", comfort_before="2") is typology.Profile.IMPROVEMENT_PATH
     assert profile(age="y60", comfort_before="3") is typology.Profile.IMPROVEMENT_PATH
     assert profile(age="y60", status="works") is typology.Profile.IMPROVEMENT_PATH
     assert profile(age="y20", status="seeks") is typology.Profile.INTEGRATION_PATH
     assert profile(age="y40", prescribed="agency") is typology.Profile.INTEGRATION_PATH
     assert profile(age="y40", prescribed="nobody") is typology.Profile.IMPROVEMENT_PATH
     assert profile(status="seeks") is typology.Profile.NOT_CLASSIFIED
+
+
+def test_the_typology_reads_the_basic_tasks_by_role() -> None:
+    """Items with role basic_task (several may share it) give the `basics_before` fact."""
+    data = raw()
+    items_of(data, "TASK_A")["role"] = "basic_task"
+    definition = parse_definition(yaml.safe_dump(data, allow_unicode=True), source="small.yaml")
+    task = definition.items_with_role(Role.BASIC_TASK)
+    assert [item.code for item in task] == ["TASK_A"]
+    ranks = {option.rank: option.code for option in task[0].options if option.rank is not None}
+    age = ("before", "YEARS", "y80")
+
+    def basics(*answers: tuple[str, str, str]) -> str | None:
+        facts = typology.person_facts([age, *answers], definition)
+        assert facts is not None
+        return facts.get("basics_before")
+
+    assert basics(("before", "TASK_A", ranks[1])) == typology.HELP
+    assert basics(("retro", "TASK_A" + PRE_SUFFIX, ranks[1])) == typology.HELP
+    assert basics(("before", "TASK_A", ranks[3])) == typology.ALONE
+    assert basics(("after", "TASK_A", ranks[1])) is None  # after: not "before"
+    assert basics() is None
+    # Only an after form: not counted at all.
+    assert typology.person_facts([("after", "YEARS", "y80")], definition) is None
 
 
 def test_the_anonymiser_climbs_the_declared_ladders(small: Definition) -> None:
@@ -96,6 +124,14 @@ def _duplicate_role(data: dict[str, Any]) -> None:
 
 def _tag_on_wrong_role(data: dict[str, Any]) -> None:
     items_of(data, "JOB")["options"][2]["tags"] = ["senior"]
+
+
+def _diploma_tag_on_wrong_role(data: dict[str, Any]) -> None:
+    items_of(data, "JOB")["options"][0]["tags"] = ["below_baccalaureate"]
+
+
+def _one_off_tag_on_wrong_role(data: dict[str, Any]) -> None:
+    items_of(data, "JOB")["options"][1]["tags"] = ["one_off"]
 
 
 def _scale_tag_on_wrong_role(data: dict[str, Any]) -> None:
@@ -154,6 +190,11 @@ def _unknown_tag(data: dict[str, Any]) -> None:
             _tag_on_wrong_role,
             "item JOB: option 'rests' has tag 'senior', which needs an item with role 'age'",
         ),
+        (
+            _diploma_tag_on_wrong_role,
+            "has tag 'below_baccalaureate', which needs an item with role 'diploma'",
+        ),
+        (_one_off_tag_on_wrong_role, "has tag 'one_off', which needs an item with role 'modality'"),
         (
             _scale_tag_on_wrong_role,
             "item EASE: option '1' of scale ease has tag 'ease_low', "

@@ -111,7 +111,9 @@ def test_a_new_age_band_reaches_every_output(make_app: AppFactory, tmp_path: Pat
     assert comfort is not None
     low = comfort.tagged(Tag.EASE_LOW)[0]
     assert (
-        typology.classify({"age": NEW, "comfort_before": low}, definition)
+        typology.classify(
+            {"age": NEW, "comfort_before": low, "basics_before": typology.HELP}, definition
+        )
         is typology.Profile.BEGINNER_SENIORS
     )
 

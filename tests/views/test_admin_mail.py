@@ -150,3 +150,93 @@ def test_an_unreachable_server_still_shows_the_link(
     assert response.status_code == 200
     admin.last = response
     assert "/staff/link/" in admin.html and "pas pu partir" in admin.text
+
+
+# --- sent by the background worker where the queue exists -----------------------------------
+
+
+def queued_mailing_app(make_app: Any, tmp_path: Any, port: int) -> Flask:
+    smtp = {
+        "host": "127.0.0.1",
+        "port": port,
+        "from": "selfcheck@example.org",
+        "user": "",
+        "password": "",
+        "starttls": False,
+    }
+    app: Flask = make_app(
+        SELFCHECK_SMTP=smtp,
+        SELFCHECK_JOBS_URL=f"sqlite:///{tmp_path / 'queue.db'}",
+        SELFCHECK_JOBS_DIR=str(tmp_path / "files"),
+    )
+    return app
+
+
+def run_worker_once(app: Flask) -> int:
+    """What `selfcheck worker` does for each message: take it from the queue, run it."""
+    from selfcheck.platform import jobs
+
+    huey = jobs.queue(app).huey
+    done = 0
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)
+        done += 1
+    return done
+
+
+def test_the_request_only_queues_the_message_and_the_worker_sends_it(
+    make_app: Any,
+    database: Database,
+    structure: Structure,
+    inbox: tuple[Inbox, int],
+    tmp_path: Any,
+) -> None:
+    handler, port = inbox
+    app = queued_mailing_app(make_app, tmp_path, port)
+    admin = signed_in(app, add_staff(database, Role.STRUCTURE_ADMIN, structure))
+    admin.get("/staff/team/invite")
+    response = admin.post(
+        "/staff/team/invite", {"email": "file@example.org", "role": "mediator", "send": "1"}
+    )
+    assert response.status_code == 200
+    admin.last = response
+    assert "dans quelques instants" in admin.text and "/staff/link/" in admin.html
+    assert handler.messages == []  # nothing sent inside the request
+    assert run_worker_once(app) == 1
+    (message,) = handler.messages
+    assert message["To"] == "file@example.org"
+    assert link_in(message) in admin.html
+    # "Mot de passe oublié": queued as well, and nothing queued for an unknown address.
+    mediator = add_staff(database, Role.MEDIATOR, structure)
+    for email in (mediator.email, "personne@example.org"):
+        visitor = Visitor(app.test_client())
+        visitor.get("/staff/password/forgotten")
+        assert visitor.post("/staff/password/forgotten", {"email": email}).status_code == 200
+    assert len(handler.messages) == 1
+    assert run_worker_once(app) == 1
+    assert [m["To"] for m in handler.messages] == ["file@example.org", mediator.email]
+
+
+def test_the_worker_tries_again_later_and_logs_no_link(
+    make_app: Any,
+    database: Database,
+    structure: Structure,
+    tmp_path: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = queued_mailing_app(make_app, tmp_path, free_port())  # nobody listens there
+    admin = signed_in(app, add_staff(database, Role.STRUCTURE_ADMIN, structure))
+    admin.get("/staff/team/invite")
+    response = admin.post(
+        "/staff/team/invite", {"email": "loin@example.org", "role": "mediator", "send": "1"}
+    )
+    assert response.status_code == 200
+    with caplog.at_level("INFO"):
+        assert run_worker_once(app) == 1
+    from selfcheck.platform import jobs, mail
+
+    huey = jobs.queue(app).huey
+    (retry,) = huey.scheduled()  # tried again in RETRY_SECONDS
+    assert retry.retries == mail.RETRIES - 1
+    assert "e-mail not sent" in caplog.text
+    assert "/staff/link/" not in caplog.text and "loin@example.org" not in caplog.text
