@@ -19,6 +19,7 @@ from werkzeug.test import TestResponse
 from selfcheck.journey import operations as journey
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Answer, Response, Structure
+from selfcheck.questionnaire.loader import load_definition
 from selfcheck.questionnaire.model import Definition, FormKind, Page
 from selfcheck.questionnaire.model import Role as ItemRole
 
@@ -89,7 +90,9 @@ AFTER: dict[str, tuple[str, ...]] = {
     **{code: (value,) for code, value in TASKS_AFTER.items()},
     **CHANGE,
 }
-RETRO: dict[str, tuple[str, ...]] = {
+# The light retrospective form asks only some of these (definition.yaml: the items whose
+# `forms:` list `retro`); RETRO keeps what it asks.
+_RETRO_ALL: dict[str, tuple[str, ...]] = {
     "ASSIST": ("proche",),
     **PROFILE,
     **PATH,
@@ -98,6 +101,10 @@ RETRO: dict[str, tuple[str, ...]] = {
     **{code + "_PRE": (value,) for code, value in TASKS_BEFORE.items()},
     **{code: (value,) for code, value in TASKS_AFTER.items()},
     **CHANGE,
+}
+_RETRO_ASKED = {v.code for v in load_definition().variables(FormKind.RETRO)}
+RETRO: dict[str, tuple[str, ...]] = {
+    code: value for code, value in _RETRO_ALL.items() if code in _RETRO_ASKED
 }
 ANSWERS = {FormKind.BEFORE: BEFORE, FormKind.AFTER: AFTER, FormKind.RETRO: RETRO}
 

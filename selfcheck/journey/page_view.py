@@ -38,6 +38,7 @@ class OptionView:
     checked: bool
     exclusive: bool
     placeholder: bool = False
+    pictogram: str | None = None  # the item bank's, drawn beside the label (decoration)
 
     @property
     def checked_attr(self) -> str:
@@ -151,6 +152,7 @@ def _variable_view(
             checked=option.code in given,
             exclusive=option.exclusive,
             placeholder=placeholders,
+            pictogram=option.pictogram,
         )
         for option in variable.item.options
     )

@@ -12,12 +12,14 @@ so the PDF gets them in the copy's language; they follow the wording the person 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import ngettext as babel_ngettext
+from markupsafe import Markup, escape
 
 from selfcheck.journey.operations import Answers, answers_of
 from selfcheck.platform.i18n import french_typography
@@ -49,6 +51,20 @@ class Gender(enum.StrEnum):
     FEMININE = "feminine"
     MASCULINE = "masculine"
     UNKNOWN = "unknown"
+
+
+class Move(enum.StrEnum):
+    """What happened to one task between before and today (each task is in one move only)."""
+
+    UP = "up"  # at least one rung higher
+    DOWN = "down"  # at least one rung lower
+    SAME = "same"  # the same answer
+    CHANGED = "changed"  # another answer, not comparable ("does not concern me" and back)
+    UNANSWERED = "unanswered"
+    NOW = "now"  # no "before" yet: where the person is today
+
+
+MOVES_ORDER = (Move.UP, Move.DOWN, Move.CHANGED, Move.SAME, Move.NOW, Move.UNANSWERED)
 
 
 def _rank(option: Option | None) -> int:
@@ -125,6 +141,19 @@ class TaskProgress:
         return self.went_up
 
     @property
+    def move(self) -> Move:
+        if not self.answered:
+            return Move.UNANSWERED
+        if not self.has_before:
+            return Move.NOW
+        if self.went_up:
+            return Move.UP
+        if self.went_down:
+            return Move.DOWN
+        before = self.before.code if self.before else None
+        return Move.SAME if before == (self.now.code if self.now else None) else Move.CHANGED
+
+    @property
     def points_before(self) -> int:
         """Rungs above the first one: 0 for "not yet", top_rank - 1 for "I can help"."""
         return max(self.rung_before - 1, 0)
@@ -153,6 +182,17 @@ class CompetenceBar:
     @property
     def share_now(self) -> float:
         return self.points_now / self.points_max if self.points_max else 0.0
+
+
+@dataclass(frozen=True)
+class TaskGroup:
+    """Tasks that made the same move between the same two answers (one line of the summary:
+    « from "not yet" to "with help": these 15 tasks »)."""
+
+    move: Move
+    before: Option | None
+    now: Option | None
+    tasks: tuple[TaskProgress, ...]
 
 
 @dataclass(frozen=True)
@@ -225,6 +265,41 @@ class Summary:
     @property
     def unanswered(self) -> tuple[TaskProgress, ...]:
         return tuple(task for task in self.tasks if not task.answered)
+
+    def groups(self, move: Move) -> tuple[TaskGroup, ...]:
+        """The tasks of one move, grouped by their answers before and today, highest answer
+        today first (then the highest before); "does not concern me" last."""
+        found: dict[tuple[str | None, str | None], list[TaskProgress]] = {}
+        ends: dict[tuple[str | None, str | None], tuple[Option | None, Option | None]] = {}
+        for task in self.tasks:
+            if task.move is not move:
+                continue
+            key = (
+                task.before.code if task.before and move is not Move.NOW else None,
+                task.now.code if task.now and move is not Move.UNANSWERED else None,
+            )
+            found.setdefault(key, []).append(task)
+            ends[key] = (
+                task.before if key[0] is not None else None,
+                task.now if key[1] is not None else None,
+            )
+
+        def order(key: tuple[str | None, str | None]) -> tuple[int, int]:
+            before, now = ends[key]
+            return (-_rank(now), -_rank(before))
+
+        return tuple(
+            TaskGroup(move, *ends[key], tuple(found[key])) for key in sorted(found, key=order)
+        )
+
+    @property
+    def moves(self) -> tuple[tuple[Move, tuple[TaskGroup, ...]], ...]:
+        """Every task once: the moves that have tasks, in the order the summary says them."""
+        grouped = ((move, self.groups(move)) for move in MOVES_ORDER)
+        return tuple((move, groups) for move, groups in grouped if groups)
+
+    def count(self, move: Move) -> int:
+        return sum(1 for task in self.tasks if task.move is move)
 
     @property
     def suggestions(self) -> tuple[Option, ...]:
@@ -302,7 +377,8 @@ class SummaryWords:
     """Every sentence of the summary, in the person's wording and the current language.
 
     Figures are always written inside a sentence (never only in a chart), so a screen reader
-    and a printed copy say them.
+    and a printed copy say them. A count of nothing is never said (« 0 chose »): the sentence
+    changes instead.
     """
 
     def __init__(self, summary: Summary) -> None:
@@ -312,7 +388,7 @@ class SummaryWords:
     def _pick(self, standard: str, easy: str) -> str:
         return _typeset(easy if self.easy else standard)
 
-    # headings
+    # the title and the first lines
 
     @property
     def title(self) -> str:
@@ -321,54 +397,13 @@ class SummaryWords:
         return self._pick(_("Votre point de départ"), _("Ce que vous savez faire aujourd'hui"))
 
     @property
-    def counts_title(self) -> str:
-        return self._pick(_("En bref"), _("En résumé"))
-
-    @property
-    def comfort_title(self) -> str:
-        return self._pick(_("Votre aisance avec le numérique"), _("Vous et internet"))
-
-    @property
-    def comfort_before(self) -> str:
-        return self._pick(_("Avant votre accompagnement :"), _("Avant :"))
-
-    @property
-    def comfort_now(self) -> str:
-        return self._pick(_("Aujourd'hui :"), _("Aujourd'hui :"))
-
-    @property
-    def progress_label(self) -> str:
-        return self._pick(
-            _("Votre sentiment de progrès :"),
-            _("Savez-vous faire plus de choses ? Vous avez dit :"),
-        )
-
-    @property
-    def start_lead(self) -> str:
-        return self._pick(
-            _(
-                "Voici où vous en êtes aujourd'hui. À la fin de votre accompagnement, "
-                "vous pourrez comparer."
-            ),
-            _("Voici ce que vous savez faire aujourd'hui. À la fin, vous pourrez comparer."),
-        )
-
-    @property
-    def comfort_today(self) -> str:
-        return self._pick(
-            _("Votre aisance avec le numérique aujourd'hui :"),
-            _("Avec internet et les appareils, aujourd'hui, vous êtes :"),
-        )
-
-    # the comfort and feeling-of-progress message: one message that never contradicts itself
-
-    @property
-    def comfort_message(self) -> str | None:
+    def headline(self) -> str:
+        """The one message about progress, agreeing with what the person said they feel."""
         s = self.s
         if not s.has_before:
-            return None
-        climbed = len(s.progressed)
-        if s.feels_no_progress and climbed:
+            return self.start_lead
+        climbed, total = len(s.progressed), len(s.concerned)
+        if climbed and s.feels_no_progress:
             if self.easy:
                 return _typeset(
                     ngettext(
@@ -388,81 +423,98 @@ class SummaryWords:
                     climbed,
                 )
             )
-        if s.comfort_lower:
-            return self._pick(
-                _(
-                    "Vous vous sentez moins à l'aise qu'avant. Cela arrive quand on découvre "
-                    "tout ce que l'on peut faire : parlez-en à votre médiateur ou médiatrice."
+        if climbed:
+            said = self._pick(
+                ngettext(
+                    "Vous avez progressé d'au moins une marche pour %(num)s chose sur %(total)s.",
+                    "Vous avez progressé d'au moins une marche pour %(num)s choses sur %(total)s.",
+                    climbed,
+                    total=total,
                 ),
-                _(
-                    "Vous êtes moins à l'aise avec internet. Cela arrive. "
-                    "Parlez-en à la personne qui vous aide."
-                ),
-            )
-        if s.praise and s.comfort_improved:
-            return self._pick(
-                _("Vous êtes plus à l'aise qu'avant. Bravo !"),
-                _("Vous êtes plus à l'aise qu'avant. Bravo !"),
-            )
-        if s.praise:
-            return self._pick(_("Vous avez progressé. Bravo !"), _("Vous avez progressé. Bravo !"))
-        return None
-
-    # the counts, each in a sentence
-
-    @property
-    def progressed(self) -> str:
-        n, total = len(self.s.progressed), len(self.s.concerned)
-        if self.easy:
-            return _typeset(
                 ngettext(
                     "Vous avez progressé pour %(num)s chose sur %(total)s.",
                     "Vous avez progressé pour %(num)s choses sur %(total)s.",
-                    n,
+                    climbed,
                     total=total,
-                )
+                ),
             )
-        return _typeset(
-            ngettext(
-                "Vous avez progressé d'au moins une marche pour %(num)s chose sur %(total)s.",
-                "Vous avez progressé d'au moins une marche pour %(num)s choses sur %(total)s.",
-                n,
-                total=total,
+            return f"{_typeset(_('Bravo !'))} {said}" if s.praise else said
+        if s.stepped_back:
+            return self._pick(
+                _(
+                    "Cette fois, vos réponses ne montrent pas de marche de plus. Cela arrive : "
+                    "on voit mieux ce qui reste à apprendre."
+                ),
+                _("Cette fois, vos réponses ne montrent pas de progrès. Cela arrive."),
             )
+        return self._pick(
+            _(
+                "Vos réponses sont les mêmes qu'avant. C'est normal : apprendre prend du temps, "
+                "et chaque petit pas compte."
+            ),
+            _("Vos réponses sont les mêmes qu'avant. C'est normal. Apprendre prend du temps."),
         )
 
     @property
-    def alone(self) -> str:
-        n, total = len(self.s.alone), len(self.s.concerned)
-        if self.s.has_before:
-            before = sum(task.alone_before for task in self.s.tasks)
+    def highlights(self) -> tuple[str, ...]:
+        """Short facts worth saying, each only when it is not nothing."""
+        s = self.s
+        said: list[str] = []
+        if s.has_before:
+            new = len(s.newly_alone)
+            if new:
+                said.append(
+                    self._pick(
+                        ngettext(
+                            "Vous faites maintenant %(num)s chose de plus sans aide.",
+                            "Vous faites maintenant %(num)s choses de plus sans aide.",
+                            new,
+                        ),
+                        ngettext(
+                            "Sans aide, vous faites %(num)s chose de plus.",
+                            "Sans aide, vous faites %(num)s choses de plus.",
+                            new,
+                        ),
+                    )
+                )
+        else:
+            said.append(self.already_done)
+        if s.can_help:
+            said.append(self.can_help)
+        return tuple(said)
+
+    @property
+    def start_lead(self) -> str:
+        return self._pick(
+            _(
+                "Voici où vous en êtes aujourd'hui. À la fin de votre accompagnement, "
+                "vous pourrez comparer."
+            ),
+            _("Voici ce que vous savez faire aujourd'hui. À la fin, vous pourrez comparer."),
+        )
+
+    @property
+    def already_done(self) -> str:
+        """The starting point: what the person already does, with or without help."""
+        n, total = len(self.s.already_done), len(self.s.concerned)
+        if n == 0:
             return self._pick(
-                ngettext(
-                    "Vous faites %(num)s chose sans aide sur %(total)s aujourd'hui, "
-                    "contre %(before)s avant.",
-                    "Vous faites %(num)s choses sans aide sur %(total)s aujourd'hui, "
-                    "contre %(before)s avant.",
-                    n,
-                    total=total,
-                    before=before,
+                _(
+                    "Vous commencez : c'est le bon moment. Votre médiateur ou votre médiatrice "
+                    "vous aidera pas à pas."
                 ),
-                ngettext(
-                    "Aujourd'hui, vous faites %(num)s chose sans aide. Avant : %(before)s.",
-                    "Aujourd'hui, vous faites %(num)s choses sans aide. Avant : %(before)s.",
-                    n,
-                    before=before,
-                ),
+                _("Vous commencez. C'est le bon moment. Vous allez apprendre pas à pas."),
             )
         return self._pick(
             ngettext(
-                "Vous faites déjà %(num)s chose sans aide sur %(total)s.",
-                "Vous faites déjà %(num)s choses sans aide sur %(total)s.",
+                "Vous faites déjà %(num)s chose sur %(total)s, avec ou sans aide.",
+                "Vous faites déjà %(num)s choses sur %(total)s, avec ou sans aide.",
                 n,
                 total=total,
             ),
             ngettext(
-                "Vous faites déjà %(num)s chose sans aide.",
-                "Vous faites déjà %(num)s choses sans aide.",
+                "Vous savez déjà faire %(num)s chose, avec ou sans aide.",
+                "Vous savez déjà faire %(num)s choses, avec ou sans aide.",
                 n,
             ),
         )
@@ -483,109 +535,118 @@ class SummaryWords:
             ),
         )
 
+    # comfort, in the person's own words
+
     @property
-    def already_done(self) -> str:
-        """The starting point: what the person already does, with or without help."""
-        n, total = len(self.s.already_done), len(self.s.concerned)
-        if n == 0:
+    def comfort(self) -> str | None:
+        s = self.s
+        if s.comfort_now is None:
+            return None
+        now = _label(s.comfort_now)
+        if not s.has_before or s.comfort_before is None:
             return self._pick(
-                _(
-                    "Vous commencez : c'est le bon moment. Votre médiateur ou votre médiatrice "
-                    "vous aidera pas à pas pour les choses ci-dessous."
-                ),
-                _("Vous commencez. C'est le bon moment. Vous allez apprendre pas à pas."),
+                _("Avec le numérique, aujourd'hui, vous vous sentez : « %(now)s ».", now=now),
+                _("Avec internet, aujourd'hui, vous êtes : « %(now)s ».", now=now),
             )
+        if s.comfort_before.code == s.comfort_now.code:
+            return self._pick(
+                _("Avec le numérique, vous vous sentez comme avant : « %(now)s ».", now=now),
+                _("Avec internet, vous êtes comme avant : « %(now)s ».", now=now),
+            )
+        before = _label(s.comfort_before)
         return self._pick(
-            ngettext(
-                "Vous faites déjà %(num)s chose sur %(total)s, avec ou sans aide.",
-                "Vous faites déjà %(num)s choses sur %(total)s, avec ou sans aide.",
-                n,
-                total=total,
+            _(
+                "Avec le numérique, vous vous sentiez « %(before)s ». Aujourd'hui : « %(now)s ».",
+                before=before,
+                now=now,
             ),
-            ngettext(
-                "Vous savez déjà faire %(num)s chose, avec ou sans aide.",
-                "Vous savez déjà faire %(num)s choses, avec ou sans aide.",
-                n,
-            ),
-        )
-
-    # section headings with a count
-
-    @property
-    def progressed_title(self) -> str:
-        n = len(self.s.progressed)
-        return self._pick(
-            ngettext(
-                "La chose où vous avez progressé",
-                "Les %(num)s choses où vous avez progressé",
-                n,
-            ),
-            ngettext(
-                "Vous avez progressé pour %(num)s chose",
-                "Vous avez progressé pour %(num)s choses",
-                n,
+            _(
+                "Avec internet, avant, vous étiez : « %(before)s ». Aujourd'hui : « %(now)s ».",
+                before=before,
+                now=now,
             ),
         )
 
     @property
-    def alone_title(self) -> str:
-        n = len(self.s.alone)
+    def comfort_message(self) -> str | None:
+        """Only when comfort went down: said kindly (more at ease needs no second « Bravo »)."""
+        if not self.s.comfort_lower:
+            return None
         return self._pick(
-            ngettext(
-                "Une chose que vous faites sans aide",
-                "%(num)s choses que vous faites sans aide",
-                n,
+            _(
+                "Cela arrive quand on découvre tout ce que l'on peut faire : parlez-en à votre "
+                "médiateur ou médiatrice."
             ),
-            ngettext(
-                "Vous le faites sans aide : %(num)s chose",
-                "Vous le faites sans aide : %(num)s choses",
-                n,
-            ),
+            _("Cela arrive. Parlez-en à la personne qui vous aide."),
         )
 
-    @property
-    def with_help_title(self) -> str:
-        n = len(self.s.with_help)
-        return self._pick(
-            ngettext(
-                "Une chose que vous faites avec de l'aide",
-                "%(num)s choses que vous faites avec de l'aide",
-                n,
-            ),
-            ngettext(
-                "Vous le faites avec de l'aide : %(num)s chose",
-                "Vous le faites avec de l'aide : %(num)s choses",
-                n,
-            ),
-        )
+    # each task once, grouped by what happened
 
     @property
-    def can_help_title(self) -> str:
-        n = len(self.s.can_help)
-        return self._pick(
-            ngettext(
-                "Une chose où vous pouvez aider quelqu'un",
-                "%(num)s choses où vous pouvez aider quelqu'un",
-                n,
-            ),
-            ngettext(
-                "Vous pouvez aider une autre personne : %(num)s chose",
-                "Vous pouvez aider une autre personne : %(num)s choses",
-                n,
-            ),
-        )
+    def tasks_title(self) -> str:
+        if self.s.has_before:
+            return self._pick(_("Chose par chose"), _("Chaque chose"))
+        return self._pick(_("Chose par chose, aujourd'hui"), _("Chaque chose, aujourd'hui"))
 
-    @property
-    def step_back_title(self) -> str:
-        n = len(self.s.stepped_back)
-        return self._pick(
-            ngettext(
-                "Une chose moins facile qu'avant",
-                "%(num)s choses moins faciles qu'avant",
-                n,
-            ),
-            ngettext("%(num)s chose est plus difficile", "%(num)s choses sont plus difficiles", n),
-        )
+    def move_title(self, move: Move) -> str:
+        n = self.s.count(move)
+        if move is Move.UP:
+            return self._pick(
+                ngettext("En progrès : %(num)s chose", "En progrès : %(num)s choses", n),
+                ngettext(
+                    "Vous avez progressé : %(num)s chose", "Vous avez progressé : %(num)s choses", n
+                ),
+            )
+        if move is Move.DOWN:
+            return self._pick(
+                ngettext(
+                    "Moins facile qu'avant : %(num)s chose",
+                    "Moins facile qu'avant : %(num)s choses",
+                    n,
+                ),
+                ngettext(
+                    "Plus difficile qu'avant : %(num)s chose",
+                    "Plus difficile qu'avant : %(num)s choses",
+                    n,
+                ),
+            )
+        if move is Move.CHANGED:
+            return self._pick(
+                ngettext(
+                    "Une autre réponse qu'avant : %(num)s chose",
+                    "Une autre réponse qu'avant : %(num)s choses",
+                    n,
+                ),
+                ngettext(
+                    "Une autre réponse : %(num)s chose", "Une autre réponse : %(num)s choses", n
+                ),
+            )
+        if move is Move.SAME:
+            return self._pick(
+                ngettext("Comme avant : %(num)s chose", "Comme avant : %(num)s choses", n),
+                ngettext("Pareil qu'avant : %(num)s chose", "Pareil qu'avant : %(num)s choses", n),
+            )
+        if move is Move.UNANSWERED:
+            return self._pick(
+                ngettext("Sans réponse : %(num)s chose", "Sans réponse : %(num)s choses", n),
+                ngettext("Sans réponse : %(num)s chose", "Sans réponse : %(num)s choses", n),
+            )
+        return self.tasks_title
+
+    def move_lead(self, move: Move) -> str | None:
+        if move is Move.DOWN:
+            return self.step_back_lead
+        if move is Move.UNANSWERED:
+            return self._pick(
+                _("Vous n'avez pas répondu pour ces choses : elles ne sont pas comptées."),
+                _("Vous n'avez pas répondu pour ces choses. Elles ne sont pas comptées."),
+            )
+        return None
+
+    def move_note(self, move: Move) -> str | None:
+        if move is Move.DOWN:
+            return self.step_back_comfort
+        return None
 
     @property
     def step_back_lead(self) -> str:
@@ -613,27 +674,22 @@ class SummaryWords:
             _("C'est normal. On oublie ce qu'on fait peu. Parlez-en à la personne qui vous aide."),
         )
 
-    @property
-    def tasks_title(self) -> str:
-        return self._pick(
-            _("Chose par chose, avant et aujourd'hui"), _("Chaque chose, avant et aujourd'hui")
-        )
+    def group_line(self, group: TaskGroup, draw: Callable[[str | None], Markup]) -> Markup:
+        """The answers of a group, in words, each beside its pictogram (`draw`: the web's
+        inline SVG or the paper's background)."""
 
-    @property
-    def task_column(self) -> str:
-        return self._pick(_("Ce que vous faites"), _("La chose"))
+        def said(option: Option | None) -> Markup:
+            picture = draw(option.pictogram if option is not None else None)
+            return picture + Markup("<strong>{}</strong>").format(_label(option))
 
-    @property
-    def before_column(self) -> str:
-        return self._pick(_("Avant"), _("Avant"))
-
-    @property
-    def now_column(self) -> str:
-        return self._pick(_("Aujourd'hui"), _("Aujourd'hui"))
-
-    @property
-    def change_column(self) -> str:
-        return self._pick(_("Ce qui a changé"), _("Le changement"))
+        if group.move in (Move.UP, Move.DOWN, Move.CHANGED):
+            text = self._pick(
+                _("De %(before)s à %(now)s"), _("Avant : %(before)s. Maintenant : %(now)s.")
+            )
+            return Markup(escape(text)) % {"before": said(group.before), "now": said(group.now)}
+        if group.move is Move.UNANSWERED:
+            return Markup("")
+        return said(group.now)
 
     def change(self, task: TaskProgress) -> str:
         """A task's move on the ladder, in words."""
@@ -657,18 +713,11 @@ class SummaryWords:
     def answer(self, option: Option | None) -> str:
         return _label(option)
 
-    # the chart
+    # the rungs, by domain
 
     @property
     def chart_title(self) -> str:
-        if self.s.has_before:
-            return self._pick(
-                _("Vos marches sur l'échelle, avant et aujourd'hui"),
-                _("Vos progrès sur l'échelle, avant et aujourd'hui"),
-            )
-        return self._pick(
-            _("Vos marches sur l'échelle aujourd'hui"), _("Où vous en êtes sur l'échelle")
-        )
+        return self._pick(_("Par domaine"), _("Par thème"))
 
     @property
     def chart_key(self) -> str:
@@ -695,9 +744,30 @@ class SummaryWords:
         )
 
     @property
+    def domains(self) -> str | None:
+        """How many domains went up (at least one task a rung higher), when any did."""
+        n = len(self.s.domains)
+        if not self.s.has_before or not n:
+            return None
+        return self._pick(
+            ngettext(
+                "Vous avez progressé dans %(num)s domaine sur %(total)s.",
+                "Vous avez progressé dans %(num)s domaines sur %(total)s.",
+                n,
+                total=len(self.s.bars),
+            ),
+            ngettext(
+                "Vous avez progressé dans %(num)s thème sur %(total)s.",
+                "Vous avez progressé dans %(num)s thèmes sur %(total)s.",
+                n,
+                total=len(self.s.bars),
+            ),
+        )
+
+    @property
     def chart_summary(self) -> str:
         possible, before, now = self.s.points
-        if self.s.has_before:
+        if self.s.has_before and before:
             return self._pick(
                 ngettext(
                     "En tout : %(num)s marche sur %(total)s aujourd'hui, contre %(before)s avant.",
@@ -729,31 +799,24 @@ class SummaryWords:
             ),
         )
 
-    def bar_before(self, bar: CompetenceBar) -> str:
-        return _typeset(
-            ngettext(
-                "Avant : %(num)s marche sur %(total)s",
-                "Avant : %(num)s marches sur %(total)s",
-                bar.points_before,
-                total=bar.points_max,
-            )
+    def bar_text(self, bar: CompetenceBar) -> str:
+        """A domain's rungs in words: today, and before when there is a before."""
+        now = ngettext(
+            "Aujourd'hui : %(num)s marche sur %(total)s.",
+            "Aujourd'hui : %(num)s marches sur %(total)s.",
+            bar.points_now,
+            total=bar.points_max,
         )
+        if not bar.points_now:
+            now = _("Aujourd'hui : pas encore de marche sur %(total)s.", total=bar.points_max)
+        if not self.s.has_before:
+            return _typeset(now)
+        before = ngettext("Avant : %(num)s marche.", "Avant : %(num)s marches.", bar.points_before)
+        if not bar.points_before:
+            before = _("Avant : pas encore de marche.")
+        return _typeset(f"{before} {now}")
 
-    def bar_now(self, bar: CompetenceBar) -> str:
-        return _typeset(
-            ngettext(
-                "Aujourd'hui : %(num)s marche sur %(total)s",
-                "Aujourd'hui : %(num)s marches sur %(total)s",
-                bar.points_now,
-                total=bar.points_max,
-            )
-        )
-
-    # the other sections
-
-    @property
-    def domains_title(self) -> str:
-        return self._pick(_("Les domaines où vous avez progressé"), _("Où vous avez progressé"))
+    # what comes next
 
     @property
     def changes_title(self) -> str:
@@ -761,58 +824,66 @@ class SummaryWords:
 
     @property
     def next_title(self) -> str:
-        return self._pick(
-            _("Ce que vous pouvez apprendre ensuite"), _("Ce que vous pouvez apprendre")
-        )
+        return self._pick(_("Pour la suite"), _("Pour la suite"))
 
     @property
     def next_lead(self) -> str:
         return self._pick(
-            _("Les plus proches d'abord, à votre rythme :"),
-            _("Commencez par le début de la liste :"),
-        )
-
-    def next_step(self, step: NextStep) -> str:
-        if step.task.rung_now > 1:
-            return self._pick(_("aujourd'hui avec de l'aide"), _("vous le faites avec de l'aide"))
-        return self._pick(_("pas encore"), _("pas encore"))
-
-    def topic(self, step: NextStep) -> str | None:
-        if step.topic is None:
-            return None
-        return _typeset(_("Thème : %(topic)s", topic=_(step.topic.label)))
-
-    @property
-    def suggestions_title(self) -> str:
-        return self._pick(_("Pour la suite"), _("Pour la suite"))
-
-    @property
-    def suggestions_lead(self) -> str:
-        return self._pick(
-            _("Vous pouvez en parler à votre médiateur ou médiatrice numérique :"),
+            _("À voir avec votre médiateur ou médiatrice :"),
             _("Parlez de ces thèmes à la personne qui vous aide :"),
         )
 
-    @property
-    def unanswered_title(self) -> str:
-        n = len(self.s.unanswered)
-        return _typeset(
-            ngettext(
-                "Une chose sans réponse",
-                "%(num)s choses sans réponse",
-                n,
-            )
-        )
 
-    @property
-    def unanswered_lead(self) -> str:
-        return self._pick(
-            _(
-                "Vous n'avez pas répondu pour ces choses : elles ne comptent pas dans "
-                "les nombres ci-dessus."
-            ),
-            _("Vous n'avez pas répondu pour ces choses. Elles ne sont pas comptées."),
+# --- drawing: the two media draw the same bars their own way ---------------------------------
+
+
+def web_bars(before: float | None, now: float, rtl: bool = False) -> Markup:
+    """A domain's rungs before (grey, thin) and today (blue) as one inline SVG: decoration, the
+    words above say the figures. Right-to-left pages fill the bars from the right."""
+    width = 300
+    rows = []
+    y = 0
+    if before is not None:
+        size = round(width * before, 1)
+        start = round(width - size, 1) if rtl else 0
+        rows.append(
+            f'<rect class="chart__track" x="0.5" y="0.5" width="{width - 1}" height="9" '
+            f'fill="#f0f0f0" stroke="#666666"/>'
+            f'<rect class="chart__before" x="{start}" y="0" width="{size}" height="10" '
+            f'fill="#6b6b6b"/>'
         )
+        y = 14
+    size = round(width * now, 1)
+    start = round(width - size, 1) if rtl else 0
+    rows.append(
+        f'<rect class="chart__track" x="0.5" y="{y + 0.5}" width="{width - 1}" height="17" '
+        f'fill="#f0f0f0" stroke="#666666"/>'
+        f'<rect class="chart__now" x="{start}" y="{y}" width="{size}" height="18" fill="#000091"/>'
+    )
+    return Markup(
+        f'<svg class="rungs__bar" viewBox="0 0 {width} {y + 18}" aria-hidden="true" '
+        f'focusable="false">{"".join(rows)}</svg>'
+    )
+
+
+def printed_bars(before: float | None, now: float, rtl: bool = False) -> Markup:
+    """The same bars for WeasyPrint: boxes (an SVG would be tagged as a figure without
+    alternative text); the page's direction decides where they start."""
+    del rtl
+    parts = []
+    if before is not None:
+        parts.append(
+            Markup(
+                '<span class="rungs__track rungs__track--before"><span class="rungs__fill '
+                'rungs__fill--before" style="width: {}%"></span></span>'
+            ).format(round(100 * before, 1))
+        )
+    parts.append(
+        Markup(
+            '<span class="rungs__track"><span class="rungs__fill" style="width: {}%"></span></span>'
+        ).format(round(100 * now, 1))
+    )
+    return Markup('<span class="rungs__bars">{}</span>').format(Markup("").join(parts))
 
 
 # --- building ------------------------------------------------------------------------------

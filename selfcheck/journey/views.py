@@ -37,7 +37,7 @@ from selfcheck.journey.page_cache import (
 )
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
 from selfcheck.journey.registry import PageFormFactory
-from selfcheck.platform import clock, codes, display, mail, security
+from selfcheck.platform import clock, codes, display, mail, pictograms, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
@@ -688,3 +688,9 @@ def _code_display(code: str) -> str:
 @blueprint.app_template_filter("code_spoken")
 def _code_spoken(code: str) -> str:
     return codes.spoken(code)
+
+
+# The medium's drawing functions of the shared blocks (templates/summary/, macros/questions):
+# the PDF registers its own (paper/operations.py).
+blueprint.add_app_template_global(pictograms.inline, "pictogram")
+blueprint.add_app_template_global(summary.web_bars, "rung_bars")

@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from selfcheck.journey import operations as journey
 from selfcheck.journey.lasting import Lasting
 from selfcheck.journey.page_view import question_numbers
-from selfcheck.journey.summary import Summary
-from selfcheck.platform import audit, codes, printing
+from selfcheck.journey.summary import Summary, printed_bars
+from selfcheck.platform import audit, codes, pictograms, printing
 from selfcheck.platform.i18n import text_direction
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
 from selfcheck.platform.printing import PDF_VARIANT as PDF_VARIANT
@@ -60,7 +60,7 @@ from selfcheck.questionnaire.model import (
 # printable/ beside the package, as i18n.TRANSLATIONS_DIR finds translations/.
 PRINTABLE_DIR = Path(__file__).resolve().parent / "templates"
 # The easy-read form shows each page's pictogram as on screen (journey/question.html).
-PICTOGRAMS_DIR = Path(__file__).resolve().parent.parent / "static" / "img" / "pictograms"
+PICTOGRAMS_DIR = pictograms.PICTOGRAMS_DIR
 CONFIG_KEY = "SELFCHECK_PRINTABLE_DIR"  # app.config override (another folder of templates)
 EXTENSION_KEY = "selfcheck.paper"
 STYLESHEET = "print.css"
@@ -302,7 +302,13 @@ class PaperRenderer:
         self.env = self.printer.env
         self.translator = self.printer.translator
         self.env.filters["heading"] = self.heading
-        self.env.globals.update(Moment=Moment, Layout=Layout, pictogram_url=pictogram_url)
+        self.env.globals.update(
+            Moment=Moment,
+            Layout=Layout,
+            pictogram_url=pictogram_url,
+            pictogram=pictograms.printed,
+            rung_bars=printed_bars,
+        )
         self.easy = definition.wording is Wording.EASY
         self.fetcher = self.printer.fetcher
         self.stylesheet = self.printer.stylesheet(STYLESHEET)

@@ -20,7 +20,14 @@ from urllib.parse import unquote, urlsplit
 import pydyf  # type: ignore[import-untyped]
 import weasyprint  # type: ignore[import-untyped]
 from flask_babel import format_decimal, get_locale
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 from markupsafe import Markup
 from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
@@ -28,6 +35,9 @@ from selfcheck.platform import codes
 from selfcheck.platform.i18n import SOURCE_LANGUAGE, Translations, text_direction
 
 PDF_VARIANT = "pdf/ua-1"
+# Partials shared by a web page and its printed twin (the progress summary's blocks): every
+# printer also finds `summary/<name>.html` there, after its own folder.
+SHARED_TEMPLATES = {"summary": Path(__file__).resolve().parent.parent / "templates" / "summary"}
 
 
 def forced_locale() -> str:
@@ -128,7 +138,14 @@ class Printer:
 def _make_printer(directory: Path, others: tuple[Path, ...]) -> Printer:
     memoise_page_references()
     env = Environment(
-        loader=FileSystemLoader(directory),
+        loader=ChoiceLoader(
+            [
+                FileSystemLoader(directory),
+                PrefixLoader(
+                    {name: FileSystemLoader(path) for name, path in SHARED_TEMPLATES.items()}
+                ),
+            ]
+        ),
         autoescape=select_autoescape(("html",), default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,

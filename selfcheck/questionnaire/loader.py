@@ -405,6 +405,7 @@ def _options(raw: list[dict[str, Any]], wording: Wording = Wording.STANDARD) -> 
             tags=frozenset(Tag(tag) for tag in o.get("tags", ())),
             # Short headings serve the standard paper grids; the easy-read form has none.
             label_short=o.get("label_short") if wording is Wording.STANDARD else None,
+            pictogram=o.get("pictogram"),
         )
         for o in raw
     )

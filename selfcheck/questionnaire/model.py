@@ -217,6 +217,9 @@ class Option:
     # A shorter wording of the same answer, for a column heading where many questions share
     # the answers (the paper form's grids): "Avec de l'aide" for "Je le fais avec de l'aide".
     label_short: str | None = None
+    # A local SVG (static/img/pictograms/<name>.svg) drawn beside the answer, on screen and on
+    # paper: decoration only (aria-hidden), the words always say the meaning.
+    pictogram: str | None = None
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def test_screenshots_of_the_main_screens(
     shoot(page, "fr-5-done")
 
     walk.enter_code(page, live_server.seed("pre_post", seed=9))  # a realistic mix
-    expect(page.locator(".rungs")).to_be_visible()
+    expect(page.locator(".summary-headline__message")).to_be_visible()
     shoot(page, "fr-6-summary-before-after")
 
     # A beginner who moved every task one rung, in both wordings (issue 12).
@@ -74,7 +74,7 @@ def test_screenshots_of_the_main_screens(
         shown = new_context(viewport=VIEWPORT).new_page()
         shown.goto("/")
         walk.enter_code(shown, beginner(live_server, wording))
-        expect(shown.locator(".rungs")).to_be_visible()
+        expect(shown.locator(".summary-headline__message")).to_be_visible()
         shoot(shown, name)
 
     mobile = new_context(viewport={"width": 320, "height": 640}).new_page()

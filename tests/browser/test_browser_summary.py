@@ -106,10 +106,25 @@ def test_a_beginner_sees_15_tasks_progressed(
     walk.enter_code(page, code)
     assert walk.path(page) == "/summary"
     expect(page.locator("html")).to_have_attribute("lang", lang)
-    counts = page.locator(".counts li").first
-    expect(counts).to_be_visible()
-    assert re.search(r"\b15\b.*\b15\b", counts.inner_text()), counts.inner_text()
-    # The rungs chart: 15 rungs out of 45 today, said in words.
+    headline = page.locator(".summary-headline__message")
+    expect(headline).to_be_visible()
+    assert re.search(r"\b15\b.*\b15\b", headline.inner_text()), headline.inner_text()
+    main = page.locator("main")
+    assert not re.search(r"(^|\D)0 (chose|marche)", main.inner_text())
+    # Each task once: one list of 15, under "not yet" -> "with help" and their pictograms.
+    expect(page.locator(".task-group__tasks li")).to_have_count(15)
+    expect(page.locator(".task-group__answers svg.picto")).to_have_count(2)
+    if viewport is PHONE:
+        # Short: the progress blocks end within three 320x640 screens (1,874 px measured in
+        # French, standard wording; the whole page was about 5,700 px long before).
+        bottom = page.evaluate(
+            "Math.max(...[...document.querySelectorAll('main .summary-block')]"
+            ".map(e => e.getBoundingClientRect().bottom + scrollY))"
+        )
+        assert bottom <= 3 * PHONE["height"], bottom
+    # The rungs chart, folded under its one-line lead: 15 rungs out of 45 today, in words.
+    expect(page.locator(".rungs")).to_be_hidden()
+    page.locator(".rungs-block__toggle").click()
     expect(page.locator(".rungs")).to_be_visible()
     assert "15" in page.locator("#chart-summary").inner_text()
     assert page.evaluate(LAYOUT_JS) == []

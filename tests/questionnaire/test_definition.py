@@ -32,15 +32,29 @@ def test_item_counts_per_form(definition: Definition) -> None:
     # version bump), so update these numbers together with definition.yaml.
     assert len(codes(definition, FormKind.BEFORE)) == 30
     assert len(codes(definition, FormKind.AFTER)) == 27
-    assert len(codes(definition, FormKind.RETRO)) == 40
+    assert len(codes(definition, FormKind.RETRO)) == 22
     assert len(definition.pages(FormKind.BEFORE)) == 14
     assert len(definition.pages(FormKind.AFTER)) == 16
-    assert len(definition.pages(FormKind.RETRO)) == 22
+    assert len(definition.pages(FormKind.RETRO)) == 11
 
 
-def test_retro_form_asks_everything_before_and_after_ask(definition: Definition) -> None:
+def test_retro_form_asks_only_what_before_and_after_ask(definition: Definition) -> None:
     retro = set(codes(definition, FormKind.RETRO))
-    assert retro == set(codes(definition, FormKind.BEFORE)) | set(codes(definition, FormKind.AFTER))
+    assert retro <= set(codes(definition, FormKind.BEFORE)) | set(codes(definition, FormKind.AFTER))
+    # The same codes as before and after for what both compare: comfort and every task.
+    compared = set(codes(definition, FormKind.BEFORE)) & set(codes(definition, FormKind.AFTER))
+    assert {item.code for item in definition.task_items()} <= compared <= retro
+
+
+def test_the_retrospective_form_is_light(definition: Definition) -> None:
+    """Issue 12: at most 14 pages and 6 minutes typical time, as `questionnaire stats` says;
+    the items it keeps are the ones whose `forms:` list `retro` in definition.yaml."""
+    stats = form_stats(definition, FormKind.RETRO)
+    assert stats.pages <= 14
+    assert stats.seconds_typical <= 6 * 60
+    assert stats.minutes <= 6
+    kept = set(codes(definition, FormKind.RETRO))
+    assert {"ASSIST", "AGE", "GENDER", "COMFORT", "PROGRESS"} <= kept
 
 
 def test_profile_questions_are_not_asked_again_in_the_after_form(definition: Definition) -> None:
@@ -121,16 +135,20 @@ def test_conditions_point_to_earlier_pages(definition: Definition) -> None:
     }
     assert conditional["NEW_THINGS_WHICH"].accepted() == ("oui",)
     assert conditional["PROGRESS_DOMAINS"].accepted() == ("3", "4")
-    order = [page.code for page in definition.pages(FormKind.RETRO)]
-    for code, condition in conditional.items():
-        assert order.index(definition.item(condition.item).page) < order.index(
-            definition.item(code).page
-        )
+    for form in (FormKind.BEFORE, FormKind.AFTER):
+        order = [page.code for page in definition.pages(form)]
+        asked = set(codes(definition, form))
+        for code, condition in conditional.items():
+            if code not in asked:
+                continue
+            assert order.index(definition.item(condition.item).page) < order.index(
+                definition.item(code).page
+            )
 
 
 def test_retro_variables_pair_before_and_today(definition: Definition) -> None:
     variables = {v.code: v for v in definition.variables(FormKind.RETRO)}
-    assert len(variables) == 40 + 16
+    assert len(variables) == 22 + 16  # the light retro form: comfort and 15 tasks paired
     assert variables["T01_PRE"].moment is Moment.PRE
     assert variables["T01"].moment is Moment.NOW
     assert variables["COMFORT_PRE"].item.code == "COMFORT"

@@ -6,7 +6,7 @@ from selfcheck.journey import page_view
 from selfcheck.journey.page_view import answers_by_page, build_questions, input_id
 from selfcheck.questionnaire import Definition, FormKind, Moment, Page
 from selfcheck.questionnaire.answer_types import ANSWER_TYPES
-from tests.support import BEFORE, RETRO
+from tests.support import AFTER, ANSWERS, BEFORE, RETRO
 
 
 def page(definition: Definition, form: FormKind, code: str) -> Page:
@@ -26,12 +26,12 @@ def test_question_numbers_are_stable_per_form(definition: Definition) -> None:
 
 
 def test_widgets_follow_item_types(definition: Definition) -> None:
+    asked = ((FormKind.RETRO, "p_help"), (FormKind.BEFORE, "p_devices"))
+    asked += ((FormKind.AFTER, "p_modality"), (FormKind.AFTER, "p_comment"))
     questions = {
         q.item.code: q
-        for code in ("p_help", "p_devices", "p_modality", "p_comment")
-        for q in build_questions(
-            definition, FormKind.RETRO, page(definition, FormKind.RETRO, code), RETRO
-        )
+        for form, code in asked
+        for q in build_questions(definition, form, page(definition, form, code), ANSWERS[form])
     }
     assert questions["ASSIST"].widget == "radios"
     assert questions["DEVICES"].widget == "checkboxes"
@@ -115,16 +115,22 @@ def test_conditional_questions_only_when_shown(definition: Definition) -> None:
 def test_answers_by_page_for_the_check_page(definition: Definition) -> None:
     groups = answers_by_page(definition, FormKind.RETRO, RETRO)
     by_page = {group.page.code: group for group in groups}
-    assert "p_device_use" in by_page
-    devices = by_page["p_devices"].lines[0]
-    assert devices.labels == ("Un téléphone avec écran tactile (smartphone)", "Une tablette")
     comfort = by_page["p_comfort"].lines
     assert [(line.moment, line.labels) for line in comfort] == [
         (Moment.PRE, ("Pas du tout à l'aise",)),
         (Moment.NOW, ("Plutôt à l'aise",)),
     ]
+    by_page = {
+        group.page.code: group for group in answers_by_page(definition, FormKind.BEFORE, BEFORE)
+    }
+    assert "p_device_use" in by_page
+    devices = by_page["p_devices"].lines[0]
+    assert devices.labels == ("Un téléphone avec écran tactile (smartphone)", "Une tablette")
+    by_page = {
+        group.page.code: group for group in answers_by_page(definition, FormKind.AFTER, AFTER)
+    }
     comment = by_page["p_comment"].lines[0]
-    assert comment.labels == () and comment.text == RETRO["COMMENT"][0]
+    assert comment.labels == () and comment.text == AFTER["COMMENT"][0]
     sessions = next(line for line in by_page["p_modality"].lines if line.item.code == "SESSIONS")
     assert sessions.text == "6"
 

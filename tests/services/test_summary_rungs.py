@@ -8,6 +8,7 @@ from html import unescape
 
 import pytest
 from flask import Flask
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from selfcheck.journey import operations as journey
@@ -59,10 +60,9 @@ def beginner(db_session: Session, definition: Definition, structure: Structure) 
 def words_of(app: Flask, result: Summary) -> str:
     with app.test_request_context("/"):
         w = result.words()
-        return " ".join(
-            str(getattr(w, name))
-            for name in ("title", "progressed", "alone", "comfort_message", "chart_summary")
-        ).replace("\u00a0", " ")
+        said = [w.title, w.headline, *w.highlights, w.comfort or "", w.chart_summary]
+        said += [w.move_title(move) for move, _groups in result.moves]
+        return " ".join(said).replace("\u00a0", " ")
 
 
 def test_a_beginner_moved_one_rung_on_every_task(
@@ -74,11 +74,30 @@ def test_a_beginner_moved_one_rung_on_every_task(
     assert [o.code for o in result.domains] == list(definition.competences)
     assert all(bar.points_now == bar.total and bar.points_before == 0 for bar in result.bars)
     said = words_of(app, result)
-    assert "Vous avez progressé d'au moins une marche pour 15 choses sur 15." in said
-    assert "0 chose sans aide" in said  # French: zero is singular
     assert "Bravo" not in said  # the person said "not really": no contradiction
     assert "Pourtant, vos réponses montrent 15 choses" in said
-    assert "En tout : 15 marches sur 45 aujourd'hui, contre 0 avant." in said
+    assert "En tout : 15 marches sur 45 aujourd'hui." in said
+    assert re.search(r"\b0 (chose|marche)", said) is None  # never a count of nothing
+    # Every task once, in one group: from "not yet" to "with help".
+    assert [move for move, _groups in result.moves] == [summary.Move.UP]
+    (group,) = result.groups(summary.Move.UP)
+    assert group.before is not None and group.before.rank == 1
+    assert group.now is not None and group.now.rank == 2
+    assert len(group.tasks) == 15
+
+
+def test_each_task_is_said_once_and_nothing_moved_is_said_kindly(
+    app: Flask, db_session: Session, definition: Definition, structure: Structure
+) -> None:
+    person = pair(db_session, definition, structure, tasks_at(BEFORE, "2"), tasks_at(AFTER, "2"))
+    result = build_summary(definition, person)
+    assert result is not None and not result.progressed
+    said = words_of(app, result)
+    assert "Vos réponses sont les mêmes qu'avant." in said
+    assert re.search(r"\b0 (chose|marche)", said) is None
+    assert "Comme avant : 15 choses" in said
+    grouped = [task.item.code for _move, groups in result.moves for g in groups for task in g.tasks]
+    assert sorted(grouped) == sorted(TASKS) and len(grouped) == len(set(grouped))
 
 
 @pytest.mark.parametrize("wording", list(Wording))
@@ -103,6 +122,7 @@ def test_the_page_and_the_pdf_say_15_in_both_wordings(
         if wording is Wording.EASY
         else "Vous avez progressé d'au moins une marche pour 15 choses sur 15."
     )
+    pictures = 2  # "not yet" and "with help", drawn once each beside the group's words
     client = app.test_client()
     with client.session_transaction() as session:
         session[SESSION_PERSON] = person.id
@@ -114,6 +134,8 @@ def test_the_page_and_the_pdf_say_15_in_both_wordings(
     easy_label = definition.in_wording(Wording.EASY).item(TASKS[2]).label
     standard_label = definition.item(TASKS[2]).label
     assert (easy_label if wording is Wording.EASY else standard_label) in flat_html
+    assert flat_html.count(standard_label if wording is Wording.STANDARD else easy_label) == 1
+    assert flat_html.count('<svg class="picto"') == pictures
     pdf = client.get("/summary.pdf")
     assert pdf.status_code == 200
     content = re.sub(r"\s+", " ", text(pdf.data).replace("\u00a0", " "))
@@ -181,6 +203,7 @@ def test_a_step_back_is_said_kindly_in_the_persons_gender(
         assert expected in w.step_back_lead.replace("\u00a0", " ")
         assert w.change(result.stepped_back[0]) == "Une marche de moins"
         assert "·" not in w.step_back_lead
+        assert w.move_lead(summary.Move.DOWN) == w.step_back_lead
     assert result.praise  # more at ease, feels progress: a step back on one task is said too
 
 
@@ -196,8 +219,11 @@ def test_unanswered_tasks_are_listed_and_not_counted(
     assert len(result.progressed) == 14
     with app.test_request_context("/"):
         w = result.words()
-        assert w.unanswered_title == "Une chose sans réponse"
+        assert w.move_title(summary.Move.UNANSWERED) == "Sans réponse\u00a0: 1 chose"
         assert w.change(result.unanswered[0]) == "Pas de réponse"
+    assert [t.item.code for g in result.groups(summary.Move.UNANSWERED) for t in g.tasks] == [
+        TASKS[4]
+    ]
 
 
 def test_next_steps_nearest_rung_first_with_their_topics(
@@ -228,8 +254,11 @@ def test_the_starting_point_says_what_is_done_with_or_without_help(
     with app.test_request_context("/"):
         w = result.words()
         assert w.already_done == "Vous faites déjà 15 choses sur 15, avec ou sans aide."
-        assert w.alone == "Vous faites déjà 1 chose sans aide sur 15."
         assert w.can_help == "Vous pouvez aider quelqu'un pour 1 chose."
+        assert w.highlights == (w.already_done, w.can_help)
+    # Grouped by today's answer, the highest first.
+    ranks = [g.now.rank for g in result.groups(summary.Move.NOW) if g.now is not None]
+    assert ranks == [4, 2]
 
 
 def test_a_true_beginner_starting_point_is_not_a_page_of_zeros(
@@ -269,8 +298,14 @@ def test_every_easy_summary_sentence_follows_the_falc_rules(
             for name in dir(w)
             if not name.startswith("_") and isinstance(getattr(w, name), str)
         ]
-        said += [w.change(task) for task in result.tasks]
-        said += [w.bar_now(bar) for bar in result.bars] + [w.bar_before(bar) for bar in result.bars]
-    assert len(said) > 30
+        said += [w.change(task) for task in result.tasks] + list(w.highlights)
+        said += [w.bar_text(bar) for bar in result.bars]
+        said += [w.move_title(move) for move, _groups in result.moves]
+        said += [
+            re.sub(r"<[^>]+>", "", str(w.group_line(g, lambda _name: Markup(""))))
+            for _move, groups in result.moves
+            for g in groups
+        ]
+    assert len(said) > 25
     problems = [p for text in said for p in falc_problems("summary", text.replace("\u00a0", " "))]
     assert problems == []

@@ -103,7 +103,10 @@ def test_the_chart_says_in_a_sentence_what_its_bars_say(
     sentence = re.search(r"En tout : (\d+) marches? sur (\d+) aujourd'hui\.", text)
     assert sentence, "no text equivalent of the chart"
     bars = [
-        (int(a), int(b)) for a, b in re.findall(r"Aujourd'hui : (\d+) marches? sur (\d+)<", text)
+        (int(a), int(b)) for a, b in re.findall(r"Aujourd'hui : (\d+) marches? sur (\d+)\.<", text)
+    ]
+    bars += [
+        (0, int(b)) for b in re.findall(r"Aujourd'hui : pas encore de marche sur (\d+)\.<", text)
     ]
     assert bars
     assert (int(sentence.group(1)), int(sentence.group(2))) == (

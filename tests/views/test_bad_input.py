@@ -36,12 +36,22 @@ def snapshot(database: Database) -> tuple[int, int, int, list[dict[str, tuple[st
     return people, rows, answers, [stored(database, r.id) for r in responses(database)]
 
 
+def after(visitor: Visitor, structure: Structure) -> None:
+    """A submitted 'before', then its 'after' form opened through the code."""
+    code = visitor.complete(structure.slug)
+    visitor.follow(visitor.enter_code(code))
+    visitor.follow(visitor.post("/welcome-back"))
+
+
 @pytest.fixture
 def on_page(visitor: Visitor, structure: Structure) -> Callable[[str, str], Visitor]:
     """Open page `code` of a new `form` response (pages are reachable by their URL)."""
 
     def open_page(code: str, form: str = "before") -> Visitor:
-        visitor.follow(visitor.start(structure.slug, form))
+        if form == "after":  # a number and a free text: the after form (not the light retro)
+            after(visitor, structure)
+        else:
+            visitor.follow(visitor.start(structure.slug, form))
         page = visitor.get(f"/q/{code}")
         assert page.status_code == 200, page.status_code
         return visitor
@@ -128,7 +138,7 @@ def test_fields_of_other_pages_are_ignored(
 def test_number_out_of_range_or_not_a_number(
     on_page: Callable[..., Visitor], unchanged: Callable[[], None], value: str
 ) -> None:
-    visitor = on_page("p_modality", "retro")
+    visitor = on_page("p_modality", "after")
     unchanged()
     refused = visitor.answer({"SESSIONS": [value], "MODALITY": ["individuel"]})
     assert refused.status_code == 422
@@ -141,7 +151,7 @@ def test_number_out_of_range_or_not_a_number(
 def test_text_with_control_characters_or_too_long(
     on_page: Callable[..., Visitor], unchanged: Callable[[], None], text: str
 ) -> None:
-    visitor = on_page("p_comment", "retro")
+    visitor = on_page("p_comment", "after")
     unchanged()
     refused = visitor.answer({"COMMENT": [text]})
     assert refused.status_code == 422
@@ -152,10 +162,10 @@ def test_text_with_control_characters_or_too_long(
 def test_accepted_text_is_stored_as_typed(
     on_page: Callable[..., Visitor], database: Database
 ) -> None:
-    visitor = on_page("p_comment", "retro")
+    visitor = on_page("p_comment", "after")
     comment = "Très bien <b>merci</b> & à bientôt\r\nNadia 👍"
     assert visitor.answer({"COMMENT": [comment]}).status_code == 302
-    [response] = responses(database)
+    response = next(r for r in responses(database) if r.form == "after")
     assert stored(database, response.id) == {"COMMENT": (comment,)}
     visitor.get("/q/p_comment")
     assert "&lt;b&gt;merci&lt;/b&gt; &amp; à bientôt" in visitor.html
@@ -377,7 +387,7 @@ def test_csrf_token_of_another_session_is_refused(
 def test_body_larger_than_the_limit_gets_our_413_page(
     on_page: Callable[..., Visitor], unchanged: Callable[[], None]
 ) -> None:
-    visitor = on_page("p_comment", "retro")
+    visitor = on_page("p_comment", "after")
     unchanged()
     limit = visitor.client.application.config["MAX_CONTENT_LENGTH"]
     refused = visitor.answer({"COMMENT": ["a" * (limit + 1)]})
@@ -395,7 +405,7 @@ def test_a_small_limit_from_the_configuration_applies(
     app = make_app(MAX_CONTENT_LENGTH=2000, MAX_FORM_MEMORY_SIZE=2000)
     assert isinstance(app, Flask)
     visitor = Visitor(app.test_client())
-    visitor.follow(visitor.start(structure.slug, "retro"))
+    after(visitor, structure)
     visitor.get("/q/p_comment")
     assert visitor.answer({"COMMENT": ["a" * 400]}).status_code == 302
     visitor.get("/q/p_comment")

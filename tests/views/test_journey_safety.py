@@ -198,7 +198,9 @@ def test_several_values_for_one_choice_are_refused(visitor: Visitor, structure: 
 def test_changing_an_answer_from_the_check_page_asks_the_new_follow_up(
     visitor: Visitor, structure: Structure
 ) -> None:
-    _started(visitor, structure, "retro")
+    code = visitor.complete(structure.slug)  # the after form asks "new things?"
+    visitor.follow(visitor.enter_code(code))
+    visitor.follow(visitor.post("/welcome-back"))
     visitor.answer({"ASSIST": ["seul"]})
     visitor.get("/q/p_new?return_to=check")
     sent = visitor.answer({"NEW_THINGS": ["oui"]}, return_to="check")

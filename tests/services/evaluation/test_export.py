@@ -149,7 +149,7 @@ def test_free_text_only_when_allowed(
     populated.commit()
     names, _rows = read_rows(export(populated, definition, admin, out_dir, "dta", k=1).zip_path)
     assert ("after_COMMENT" in names) is allowed
-    assert ("retro_COMMENT" in names) is allowed
+    assert "retro_COMMENT" not in names  # the light retro form asks no free text
     long_names, _ = read_rows(export(populated, definition, admin, out_dir, "csv", "long").zip_path)
     assert ("text" in long_names) is allowed
 

@@ -1,0 +1,98 @@
+"""Question pages (issue 12): a page's only question is its heading (no title repeating it),
+and the ladder answers carry their pictograms from the item bank, hidden from assistive
+technology, with the words always there."""
+
+from __future__ import annotations
+
+import re
+
+from selfcheck.platform import pictograms
+from selfcheck.platform.models import Structure
+from selfcheck.questionnaire import Definition, FormKind
+from selfcheck.questionnaire.model import Wording
+from tests.support import Visitor
+
+
+def headings(html: str) -> list[str]:
+    return [
+        re.sub(r"<[^>]+>", "", h).strip() for h in re.findall(r"<h1[^>]*>(.*?)</h1>", html, re.S)
+    ]
+
+
+def test_a_lone_question_is_the_heading_said_once(
+    visitor: Visitor, structure: Structure, definition: Definition
+) -> None:
+    visitor.start(structure.slug, "before")
+    checked = 0
+    for page in definition.pages(FormKind.BEFORE):
+        items = page.items_for(FormKind.BEFORE)
+        if len(items) != 1 or page.intro or items[0].show_if is not None:
+            continue
+        html = visitor.get(f"/q/{page.code}").get_data(as_text=True)
+        found = headings(html)
+        label = items[0].label.replace("\u00a0", " ")
+        assert [h.replace("\u00a0", " ") for h in found] == [label], page.code
+        assert 'class="legend legend--heading"' in html
+        assert f">{page.title}<" not in html  # the page title does not say it again
+        assert re.search(r"<title>[^<]*" + re.escape(label.split(" ")[0]), html)
+        checked += 1
+    assert checked >= 2
+
+
+def test_a_page_of_several_questions_keeps_its_title(
+    visitor: Visitor, structure: Structure, definition: Definition
+) -> None:
+    visitor.start(structure.slug, "before")
+    page = next(
+        p for p in definition.pages(FormKind.BEFORE) if len(p.items_for(FormKind.BEFORE)) > 1
+    )
+    html = visitor.get(f"/q/{page.code}").get_data(as_text=True)
+    assert [h.replace("\u00a0", " ") for h in headings(html)] == [page.title]
+    assert "legend--heading" not in html
+
+
+def test_ladder_answers_show_their_pictograms(
+    visitor: Visitor, structure: Structure, definition: Definition
+) -> None:
+    visitor.start(structure.slug, "before")
+    task = definition.task_items()[0]
+    page = next(
+        p for p in definition.pages(FormKind.BEFORE) if task in p.items_for(FormKind.BEFORE)
+    )
+    html = visitor.get(f"/q/{page.code}").get_data(as_text=True)
+    for option in task.options:
+        assert option.pictogram, option.code  # declared in the item bank
+        label = re.search(
+            r'<label class="choice__label[^"]*" for="[^"]*'
+            + re.escape(f"{task.code}-{option.code}")
+            + r'">(.*?)</label>',
+            html,
+            re.S,
+        )
+        assert label is not None, option.code
+        inner = label.group(1)
+        assert '<svg class="picto" aria-hidden="true" focusable="false"' in inner
+        assert option.label.replace("\u00a0", " ") in inner.replace("&#39;", "'").replace(
+            "\u00a0", " "
+        )
+    assert "http" not in re.sub(
+        r'xmlns="[^"]+"', "", "".join(re.findall(r"<svg.*?</svg>", html, re.S))
+    )
+
+
+def test_every_pictogram_of_the_item_bank_is_a_shipped_local_file(definition: Definition) -> None:
+    named = {page.pictogram for form in FormKind for page in definition.pages(form)}
+    for wording in Wording:
+        for item in definition.in_wording(wording).items(FormKind.RETRO):
+            named |= {option.pictogram for option in item.options}
+    named.discard(None)
+    assert {"ladder-not-yet", "ladder-with-help", "ladder-alone"} <= named
+    for name in named:
+        assert name is not None and pictograms.path(name) is not None, name
+        drawn = str(pictograms.inline(name))
+        assert drawn.startswith('<svg class="picto" aria-hidden="true" focusable="false"')
+        assert "<!--" not in drawn and "<script" not in drawn
+        printed = str(pictograms.printed(name))
+        assert "background-image: url('file://" in printed
+    assert pictograms.path("../secret") is None
+    assert str(pictograms.inline("no-such-picture")) == ""
