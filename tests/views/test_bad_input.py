@@ -453,11 +453,12 @@ def test_welcome_back_does_not_open_an_after_form_after_a_retro(
     visitor: Visitor, structure: Structure, database: Database
 ) -> None:
     visitor.complete(structure.slug, "retro", RETRO)
+    # A retrospective form ends the accompaniment: its code leads to when to come back.
     shown = visitor.client.get("/welcome-back")
-    assert shown.status_code == 302 and path_of(shown.headers["Location"]) == "/summary"
+    assert shown.status_code == 302 and path_of(shown.headers["Location"]) == "/come-back"
     posted = visitor.post("/welcome-back")  # token from the 'done' page
     assert posted.status_code == 302
-    assert path_of(posted.headers["Location"]) == "/summary"
+    assert path_of(posted.headers["Location"]) == "/come-back"
     assert [r.form for r in responses(database)] == ["retro"]
     assert stored(database, responses(database)[0].id) == RETRO
 

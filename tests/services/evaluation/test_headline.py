@@ -26,7 +26,7 @@ from selfcheck.journey import operations as journey
 from selfcheck.platform.models import Answer, Response, Status, Structure
 from selfcheck.questionnaire import Definition, FormKind
 from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Indicator, Role, Tag
-from tests.support import AFTER, BEFORE, RETRO, fill_response, submitted
+from tests.support import AFTER, BEFORE, fill_response, submitted
 
 K = 5
 
@@ -143,11 +143,15 @@ def expected_figures(
 
 
 def only_procedures(db: Session, definition: Definition, structure: Structure) -> None:
-    """A retrospective person whose only topic is the administrative procedures."""
+    """A person whose only topic, in their after form, is the administrative procedures."""
     topics = definition.item_with_role(Role.TOPICS)
     assert topics is not None
-    answers = {**RETRO, topics.code: topics.tagged(Tag.PROCEDURES)}
-    submitted(db, definition, structure, FormKind.RETRO, answers)
+    before = submitted(db, definition, structure, FormKind.BEFORE, BEFORE)
+    after = journey.start_after(db, definition, before.beneficiary, "fr")
+    db.commit()
+    fill_response(db, definition, after, {**AFTER, topics.code: topics.tagged(Tag.PROCEDURES)})
+    assert journey.submit(db, definition, after)
+    db.commit()
 
 
 def test_every_headline_figure_is_given_back_exactly(
