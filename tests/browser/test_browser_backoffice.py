@@ -173,7 +173,7 @@ def test_follow_up_works_without_javascript(
     with page.expect_navigation():
         page.locator("form.filters button").click()
     assert "show=after_due" in page.url
-    expect(page.locator("table caption")).to_be_visible()
+    expect(page.locator("caption#people-caption")).to_be_visible()
     with page.expect_navigation():
         page.locator("a.code-link").first.click()
     assert re.search(r"/staff/people/[0-9A-Z]{9}$", page.url)
