@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import anonymise, codebook
+from selfcheck.evaluation import anonymise, codebook, differencing
 from selfcheck.evaluation.export import Layout, Shape, write_rows
 from selfcheck.evaluation.scope import (
     EvaluationFilters,
@@ -162,10 +162,15 @@ def run_export(
     that check (the app's secret key by default).
     """
     plan = preview(db, filters, k, definition, request.focus)
-    people = selection_hashes(
-        secret if secret is not None else current_app.secret_key or "",
-        user.id,
-        plan.order,
+    # Compared on the selection's people, as views are (the export page's preview is one),
+    # not on those written: people the plan leaves out would otherwise always be a
+    # difference of fewer than k from the preview just shown.
+    key = secret if secret is not None else current_app.secret_key or ""
+    people = sorted(
+        {
+            differencing.person_of(line)
+            for line in differencing.selection_lines(db, filters, user, key)
+        }
     )
     check_differencing(db, user, people, k)
     free_text = bool(user.can_read_free_text)

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -269,6 +270,15 @@ class Journey:
         page.locator("#code").fill(code)
         with page.expect_navigation():
             page.locator("main form button[type=submit]").click()
+
+    @staticmethod
+    def see_progress(page: Page, code: str) -> None:
+        """Enter a finished person's code and go on to their summary (the code first says
+        when to come back for the follow-up, months later)."""
+        Journey.enter_code(page, code)
+        if urlparse(page.url).path == "/come-back":
+            with page.expect_navigation():
+                page.locator("main a.button[href$='/summary']").click()
 
 
 # --- the keyboard only ------------------------------------------------------------------------

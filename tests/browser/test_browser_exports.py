@@ -64,7 +64,8 @@ def tab_to(page: Page, selector: str, limit: int = 80) -> None:
         page.keyboard.press("Tab")
         if page.evaluate("(s) => document.activeElement.matches(s)", selector):
             return
-    raise AssertionError(f"{selector} never got the focus with Tab")
+    text = page.locator("main").inner_text()
+    raise AssertionError(f"{selector} never got the focus with Tab on {page.url}: {text[:600]}")
 
 
 def test_keyboard_only_filter_then_download(

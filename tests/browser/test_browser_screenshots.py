@@ -62,7 +62,7 @@ def test_screenshots_of_the_main_screens(
     walk.submit(page)
     shoot(page, "fr-5-done")
 
-    walk.enter_code(page, live_server.seed("pre_post", seed=9))  # a realistic mix
+    walk.see_progress(page, live_server.seed("pre_post", seed=9))  # a realistic mix
     expect(page.locator(".summary-headline__message")).to_be_visible()
     shoot(page, "fr-6-summary-before-after")
 
@@ -73,7 +73,7 @@ def test_screenshots_of_the_main_screens(
     ):
         shown = new_context(viewport=VIEWPORT).new_page()
         shown.goto("/")
-        walk.enter_code(shown, beginner(live_server, wording))
+        walk.see_progress(shown, beginner(live_server, wording))
         expect(shown.locator(".summary-headline__message")).to_be_visible()
         shoot(shown, name)
 
