@@ -282,10 +282,10 @@ def followup_forms() -> Rendered:
     return job_views.started(job)
 
 
-@blueprint.get("/staff/people/<code>/summary.pdf")
-@requires(Permission.ENTER)
-def summary_pdf(code: str) -> HttpResponse:
-    """A person's summary for their mediator to hand over, in the person's language."""
+def _staff_person(code: str) -> Beneficiary:
+    """The person with `code` in the staff member's structures (404 otherwise, as for an
+    unknown code: never reveal that a code exists elsewhere); a found code's guess is
+    refunded from the staff look-up limit."""
     user = _user()
     guess = security.reserve_staff_code_lookup(user.id, user.structure_id)
     try:
@@ -293,8 +293,16 @@ def summary_pdf(code: str) -> HttpResponse:
     except (journey.UnknownCode, codes.InvalidCode):
         abort(404)
     if not can_access_structure(user, person.structure):
-        abort(404)  # as for an unknown code: never reveal that a code exists elsewhere
+        abort(404)
     guess.refund()
+    return person
+
+
+@blueprint.get("/staff/people/<code>/summary.pdf")
+@requires(Permission.ENTER)
+def summary_pdf(code: str) -> HttpResponse:
+    """A person's summary for their mediator to hand over, in the person's language."""
+    person = _staff_person(code)
     result = summary.build_summary(_definition(), person)  # in the person's own wording
     if result is None:  # nothing submitted yet
         abort(404)
@@ -306,15 +314,7 @@ def summary_pdf(code: str) -> HttpResponse:
 @requires(Permission.ENTER)
 def come_back_card(code: str) -> Rendered:
     """The "come back" card of a person whose follow-up awaits them (code, QR, date, link)."""
-    user = _user()
-    guess = security.reserve_staff_code_lookup(user.id, user.structure_id)
-    try:
-        person = journey.find_beneficiary(get_session(), code)
-    except (journey.UnknownCode, codes.InvalidCode):
-        abort(404)
-    if not can_access_structure(user, person.structure):
-        abort(404)  # as for an unknown code: never reveal that a code exists elsewhere
-    guess.refund()
+    person = _staff_person(code)
     come_back_on = _come_back_on(person)
     if come_back_on is None:  # no end form sent yet, or every follow-up answered
         return render_error(409, *NO_FOLLOWUP)
