@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_babel import ngettext as babel_ngettext
 
 from selfcheck.journey.operations import Answers, answers_of
-from selfcheck.journey.summary import wording_of
-from selfcheck.platform.i18n import french_typography
+from selfcheck.journey.summary import _rank, _typeset, ngettext, wording_of
 from selfcheck.platform.models import Beneficiary
 from selfcheck.questionnaire.model import (
     END_FORMS,
@@ -32,23 +29,6 @@ from selfcheck.questionnaire.model import (
     Role,
     Wording,
 )
-
-
-def _typeset(text: str) -> str:
-    locale = get_locale()
-    return french_typography(text) if locale is None or str(locale).startswith("fr") else text
-
-
-def ngettext(singular: str, plural: str, num: int, **variables: object) -> str:
-    """As in journey.summary: French says « 0 chose » (singular) without a catalog too."""
-    locale = get_locale()
-    if (locale is None or str(locale).startswith("fr")) and num == 0:
-        return str(_(singular, num=num, **variables))
-    return str(babel_ngettext(singular, plural, num, **variables))
-
-
-def _rank(option: Option | None) -> int:
-    return option.rank if option is not None and option.rank is not None else 0
 
 
 @dataclass(frozen=True)
