@@ -5,8 +5,6 @@ stays bounded whatever the number of rows; the caller sends the zip and deletes 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import zipfile
@@ -107,15 +105,6 @@ def preview(
     """What an export with these filters would release (levels, masks, people left out)."""
     require_at_least_k(db, filters, k)
     return anonymise.plan(db, filters, k, definition, focus)
-
-
-def selection_hashes(secret: str | bytes, user_id: int, beneficiary_ids: list[int]) -> list[str]:
-    """Keyed hashes of the people of a selection, for this evaluator only (sorted)."""
-    key = secret.encode() if isinstance(secret, str) else secret
-    return sorted(
-        hmac.new(key, f"selection:{user_id}:{b}".encode(), hashlib.sha256).hexdigest()[:24]
-        for b in beneficiary_ids
-    )
 
 
 def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) -> None:

@@ -69,8 +69,8 @@ def selection_lines(
 
 
 def _person_hashes(key: bytes, user_id: int, people: list[int]) -> list[str]:
-    """The same hash as an export's (bundle.selection_hashes, which sorts them), in the
-    order of `people`: views and exports compare on it."""
+    """Each person's keyed hash, in the order of `people`: views and exports
+    (bundle.run_export) compare selections on it."""
     return [
         hmac.new(key, f"selection:{user_id}:{b}".encode(), hashlib.sha256).hexdigest()[:24]
         for b in people
