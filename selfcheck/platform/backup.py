@@ -27,7 +27,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from alembic.migration import MigrationContext
-from sqlalchemy import Boolean, Connection, DateTime, Engine, Table, func, insert, select, text
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    Table,
+    func,
+    insert,
+    select,
+    text,
+)
 
 from selfcheck.platform import migrate
 from selfcheck.platform.models import Base
@@ -241,7 +252,11 @@ def _reset_sequences(connection: Connection) -> None:
     if connection.dialect.name != "postgresql":
         return
     for table in tables():
-        if "id" not in table.columns or not table.columns["id"].primary_key:
+        id_column = table.columns.get("id")
+        # Only integer keys have a sequence: the job table's id is a uuid string.
+        if id_column is None or not id_column.primary_key:
+            continue
+        if not isinstance(id_column.type, Integer):
             continue
         connection.execute(
             text(
