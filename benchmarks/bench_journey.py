@@ -7,11 +7,19 @@ Run from the repository root:
     SELFCHECK_BENCH_POSTGRES_URL=postgresql+psycopg://... \
         .venv/bin/python benchmarks/bench_journey.py           # SQLite, then PostgreSQL
 
-Each virtual user is a thread with its own cookies, looping over whole journeys with no
-think time (so this measures the ceiling): open the start link, press "start", answer every
+Each virtual user is a thread with its own cookies, looping over whole journeys: open the
+start link, press "start", answer every
 page of the "before" form (GET the page, POST its answers), send from the check page, open
 the thank-you page and the progress summary. HTML is read like a browser would (CSRF token,
 hidden fields, redirects); every answer is the one a real person could give.
+
+Think time: by default none (every user sends its next request as soon as the previous one
+is answered), which measures the ceiling: with U users always waiting, Little's law gives a
+mean latency of U / throughput, so latency grows with the users whatever the app does.
+`--think S` makes each user pause between requests, drawn uniformly between S/2 and 3S/2
+(seeded per user), as a person reads and answers a page: then the server sees about
+U / (S + latency) requests per second and the latency measured is the app's own. The pause is
+counted neither in the latency nor as a request.
 
 Server: gunicorn with the production settings (`gunicorn.conf.py`, sync workers, JSON logs
 at WARNING) serving `wsgi_bench.py` (the app plus the `/__bench/hello` baseline route), on
@@ -29,6 +37,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import random
 import re
 import secrets
 import socket
@@ -61,6 +70,7 @@ REQUEST_TIMEOUT = 30.0
 READY_TIMEOUT = 30.0
 MAX_USERS = 200
 MAX_DURATION = 120.0
+MAX_THINK = 60.0
 GOAL_RATIO = 0.25
 GOAL_P95_MS = 300.0  # issue 18: 200 people at once, p95 <= 300 ms
 
@@ -123,12 +133,26 @@ def parse_forms(html: str) -> list[Form]:
 
 class Browser:
     """Cookies and timed requests of one person (a new connection per request, as gunicorn's
-    sync workers close each one)."""
+    sync workers close each one). With `think` > 0 it pauses before each request, as a person
+    reading the previous page (not timed)."""
 
-    def __init__(self, port: int, latencies: list[float]) -> None:
+    def __init__(
+        self, port: int, latencies: list[float], think: float = 0.0, seed: int = 0
+    ) -> None:
         self.port = port
         self.cookies: dict[str, str] = {}
         self.latencies = latencies
+        self.think = think
+        self.random = random.Random(seed)
+
+    def pause(self, deadline: float) -> None:
+        """Think before the next request; raise Abandon if the deadline comes first."""
+        if self.think <= 0:
+            return
+        wait = self.random.uniform(0.5 * self.think, 1.5 * self.think)
+        if time.monotonic() + wait > deadline:
+            raise Abandon
+        time.sleep(wait)
 
     def request(
         self, method: str, path: str, fields: list[tuple[str, str]] | None = None
@@ -176,6 +200,7 @@ def one_journey(browser: Browser, deadline: float) -> None:
     def call(
         method: str, path: str, fields: list[tuple[str, str]] | None = None
     ) -> tuple[int, str, str]:
+        browser.pause(deadline)
         if time.monotonic() > deadline:
             raise Abandon
         return browser.request(method, path, fields)
@@ -224,14 +249,25 @@ class Part:
     messages: list[str] = field(default_factory=list)
 
 
-def _user(port: int, target: str, deadline: float, part: Part, lock: threading.Lock) -> None:
+def _user(
+    port: int,
+    target: str,
+    deadline: float,
+    part: Part,
+    lock: threading.Lock,
+    think: float,
+    seed: int,
+) -> None:
     latencies: list[float] = []
-    browser = Browser(port, latencies)
+    browser = Browser(port, latencies, think, seed)
+    if think > 0:  # people arrive spread over one think time, not all in the same instant
+        time.sleep(browser.random.uniform(0, think))
     journeys = errors = 0
     messages: list[str] = []
     while time.monotonic() < deadline:
         try:
             if target == "hello":
+                browser.pause(deadline)
                 status, _, _ = browser.request("GET", HELLO_PATH)
                 expect(status, 200, "hello")
             else:
@@ -251,15 +287,25 @@ def _user(port: int, target: str, deadline: float, part: Part, lock: threading.L
         part.messages.extend(messages)
 
 
-def client_process(port: int, target: str, users: int, start_at: float, duration: float) -> Part:
+def client_process(
+    port: int,
+    target: str,
+    users: int,
+    start_at: float,
+    duration: float,
+    think: float = 0.0,
+    first_seed: int = 0,
+) -> Part:
     """`users` threads in this process, all starting at `start_at` (time.time())."""
     part = Part()
     lock = threading.Lock()
     time.sleep(max(0.0, start_at - time.time()))
     deadline = time.monotonic() + duration
     threads = [
-        threading.Thread(target=_user, args=(port, target, deadline, part, lock))
-        for _ in range(users)
+        threading.Thread(
+            target=_user, args=(port, target, deadline, part, lock, think, first_seed + n)
+        )
+        for n in range(users)
     ]
     for thread in threads:
         thread.start()
@@ -279,6 +325,7 @@ class Load:
     p50_ms: float | None
     p95_ms: float | None
     messages: list[str]
+    think: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -311,13 +358,19 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def run_load(
-    pool: ProcessPoolExecutor, processes: int, port: int, target: str, users: int, duration: float
+    pool: ProcessPoolExecutor,
+    processes: int,
+    port: int,
+    target: str,
+    users: int,
+    duration: float,
+    think: float = 0.0,
 ) -> Load:
     start_at = time.time() + 1.0  # every process starts its users at the same moment
     shares = [users // processes + (1 if i < users % processes else 0) for i in range(processes)]
     futures = [
-        pool.submit(client_process, port, target, share, start_at, duration)
-        for share in shares
+        pool.submit(client_process, port, target, share, start_at, duration, think, sum(shares[:i]))
+        for i, share in enumerate(shares)
         if share
     ]
     parts = [f.result(timeout=duration + 2 * REQUEST_TIMEOUT + 30) for f in futures]
@@ -332,6 +385,7 @@ def run_load(
         p50_ms=percentile(latencies, 0.50),
         p95_ms=percentile(latencies, 0.95),
         messages=[m for p in parts for m in p.messages][:5],
+        think=think,
     )
 
 
@@ -446,11 +500,17 @@ def measure_database(
         per_journey = len(probe.latencies)
         # Warm-up: every worker imports, compiles its templates and fills its page cache.
         run_load(pool, args.processes, server.port, "journey", min(args.users, 10), 3.0)
-        print(f"{database}: hello-world, {args.users} users, {args.duration:g} s", flush=True)
-        hello = run_load(pool, args.processes, server.port, "hello", args.users, args.duration)
-        print(f"{database}: journey, {args.users} users, {args.duration:g} s", flush=True)
+        think = f", think {args.think:g} s" if args.think else ", no think time"
+        load = f"{args.users} users{think}, {args.duration:g} s"
+        print(f"{database}: hello-world, {load}", flush=True)
+        hello = run_load(
+            pool, args.processes, server.port, "hello", args.users, args.duration, args.think
+        )
+        print(f"{database}: journey, {load}", flush=True)
         before = read_totals(server.sql_dir)
-        journey = run_load(pool, args.processes, server.port, "journey", args.users, args.duration)
+        journey = run_load(
+            pool, args.processes, server.port, "journey", args.users, args.duration, args.think
+        )
         if server.process.poll() is not None:
             raise BenchError(f"gunicorn died during the run\n{server.log()}")
         journey.requests_per_journey = per_journey
@@ -463,10 +523,11 @@ def measure_database(
 
 def summary_rows(database: str, hello: Load, journey: Load) -> list[dict[str, Any]]:
     users = journey.users
-    hello_name = f"hello-world route, {users} users"
+    think = f", think {journey.think:g} s" if journey.think else ""
+    hello_name = f"hello-world route, {users} users{think}"
     rows = [
         row(
-            f"journey load: requests/s ({users} users)",
+            f"journey load: requests/s ({users} users{think})",
             journey.rps,
             "req/s",
             database=database,
@@ -570,6 +631,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py)")
     parser.add_argument("--databases", default="sqlite,postgresql", help="which to measure")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds each user pauses before a request, as a person reading a page "
+        "(default 0: no pause, the ceiling)",
+    )
     args = parser.parse_args(argv)
     args.users = args.users or (10 if args.quick else 50)
     args.duration = args.duration or (8.0 if args.quick else 30.0)
@@ -577,6 +645,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--users must be between 1 and {MAX_USERS}")
     if not 1 <= args.duration <= MAX_DURATION:
         parser.error(f"--duration must be between 1 and {MAX_DURATION:g} s")
+    if not 0 <= args.think <= MAX_THINK:
+        parser.error(f"--think must be between 0 and {MAX_THINK:g} s")
     if not 1 <= args.processes <= 16:
         parser.error("--processes must be between 1 and 16")
     args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
@@ -635,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
             "duration_s": args.duration,
             "client_processes": args.processes,
             "workers": args.workers or "gunicorn.conf.py default (2 x cores + 1)",
-            "think_time": 0,
+            "think_time_s": args.think,
         },
         load_average={"before": load_before, "after": load_average()},
         details=details,

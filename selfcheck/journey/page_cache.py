@@ -2,7 +2,7 @@
 
 A question page is the same for everyone but for the person's answers and the CSRF token, so
 it is rendered once with placeholders (`page_view.build_questions(placeholders=True)` and
-`CSRF_PLACEHOLDER`) and each request only fills them in (`page_view.fill_state`). Rendering
+`CSRF_PLACEHOLDER`) and each request only fills them in (`page_view.PageTemplate`). Rendering
 macros and translating labels was most of a page's cost (see benchmarks/README.md). Pages
 showing errors are rendered afresh, never cached.
 """
@@ -10,8 +10,11 @@ showing errors are rendered afresh, never cached.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
+from typing import TypeVar
 
 from markupsafe import escape
+
+T = TypeVar("T")
 
 EXTENSION_KEY = "selfcheck.page_cache"
 # Per-request values of a cached page. A control character cannot appear in rendered HTML
@@ -35,6 +38,7 @@ class PageCache:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._store: dict[Hashable, str] = {}
+        self._built: dict[Hashable, object] = {}
 
     def get_or_render(self, key: Hashable, render: Callable[[], str]) -> str:
         if not self.enabled:
@@ -45,3 +49,16 @@ class PageCache:
             if len(self._store) < self.MAX_ENTRIES:
                 self._store[key] = html
         return html
+
+    def get_or_build(
+        self, key: Hashable, render: Callable[[], str], build: Callable[[str], T]
+    ) -> T:
+        """`build` (e.g. `PageTemplate.parse`) of the page rendered for `key`, kept with it."""
+        if not self.enabled:
+            return build(render())
+        built = self._built.get(key)
+        if built is None:
+            built = build(self.get_or_render(key, render))
+            if len(self._built) < self.MAX_ENTRIES:
+                self._built[key] = built
+        return built  # type: ignore[return-value]

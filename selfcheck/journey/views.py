@@ -19,7 +19,6 @@ from flask import (
     url_for,
 )
 from flask_babel import format_date
-from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 from werkzeug.wrappers import Response as HttpResponse
 
@@ -528,7 +527,7 @@ def _render_page(
         "confirmed_missing": " ".join(v.code for v in missing),
     }
     per_request = {
-        CSRF_PLACEHOLDER: generate_csrf(),
+        CSRF_PLACEHOLDER: security.page_csrf_token(),
         RESPONSE_PLACEHOLDER: str(state.id),
         CODE_PLACEHOLDER: codes.display(state.code),
         CODE_SPOKEN_PLACEHOLDER: codes.spoken(state.code),
@@ -570,9 +569,9 @@ def _render_page(
         )
 
     cache: PageCache = current_app.extensions[PAGES_KEY]
-    # Request values first: an answer can then never be mistaken for a placeholder.
-    html = fill_request(cache.get_or_render(key, render), per_request)
-    return page_view.fill_state(html, page, state.form, state.answers), status
+    # Cut at its markers once, before any value goes in: an answer can never be taken for one.
+    template = cache.get_or_build(key, render, page_view.PageTemplate.parse)
+    return template.fill(per_request, page, state.form, state.answers), status
 
 
 @blueprint.route("/check", methods=["GET", "POST"])

@@ -22,6 +22,8 @@ from flask_babel import Babel, get_translations
 from flask_babel.speaklater import LazyString
 from jinja2 import Environment
 from markupsafe import escape
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ def select_locale() -> str:
     chosen = (
         _valid(request.args.get(LANG_PARAM), languages)
         or _valid(request.cookies.get(LANG_COOKIE), languages)
-        or request.accept_languages.best_match(languages)
+        or _best_match(request.headers.get("Accept-Language", ""), tuple(languages))
         or _valid(current_app.config.get("BABEL_DEFAULT_LOCALE"), languages)
         or languages[0]
     )
@@ -69,6 +71,16 @@ def select_locale() -> str:
 
 def _valid(code: str | None, languages: tuple[str, ...]) -> str | None:
     return code if code in languages else None
+
+
+@lru_cache(maxsize=1024)
+def _best_match(header: str, languages: tuple[str, ...]) -> str | None:
+    """The browser's preferred language among ours. Browsers send the same few headers page
+    after page: each is parsed once per worker (bounded), not on every request."""
+    if not header:
+        return None
+    found: str | None = parse_accept_header(header, LanguageAccept).best_match(languages)
+    return found
 
 
 @lru_cache(maxsize=256)

@@ -15,9 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from time import sleep
 
-from flask import Flask, Response, current_app, make_response, render_template, request, session
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    make_response,
+    render_template,
+    request,
+    session,
+)
 from flask_babel import gettext as _
 from flask_babel import ngettext
+from flask_wtf.csrf import generate_csrf
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as HttpResponse
@@ -93,12 +103,19 @@ def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
 
     app.register_error_handler(ratelimit.RateLimited, rate_limited_page)
 
+    wanted = {**HEADERS, **({"Strict-Transport-Security": HSTS} if cookie_secure else {})}
+    lowered = {name.lower(): (name, value) for name, value in wanted.items()}
+
     @app.after_request
     def _security_headers(response: Response) -> Response:
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        if cookie_secure:
-            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        # Headers a view set itself win. One pass over the response's few headers:
+        # `headers.setdefault` raised and caught a KeyError per missing header, about a
+        # twentieth of a question page (benchmarks/profile_request.py).
+        missing = dict(lowered)
+        for name in response.headers.keys():  # noqa: SIM118 (Headers iterates pairs)
+            missing.pop(name.lower(), None)
+        for name, value in missing.values():
+            response.headers.add(name, value)
         return response
 
 
@@ -303,3 +320,35 @@ def reserve_staff_code_lookup(user_id: int, structure_id: int | None) -> Reserva
     """Before a staff member looks a typed code up: refunded when the code is one of theirs."""
     structure = "none" if structure_id is None else str(structure_id)
     return reserve(("staff_code_user", str(user_id)), ("staff_code_structure", structure))
+
+
+# --- CSRF tokens on question pages ---------------------------------------------------------
+
+CSRF_TOKENS_KEY = "selfcheck.csrf_tokens"
+CSRF_TOKENS_MAX = 4096  # per worker
+
+
+def page_csrf_token() -> str:
+    """Flask-WTF's signed CSRF token, signed once per session secret in each worker.
+
+    `generate_csrf` signs the session's secret again on every page (a key derivation, an HMAC,
+    zlib and base64: about a fifteenth of a question page). With no time limit on the token
+    (WTF_CSRF_TIME_LIMIT None: the journey has none, RGAA 2.2.1) a token signed earlier for
+    the same secret is exactly as valid, so it is kept and given again. With a time limit,
+    every page signs a new one, as Flask-WTF does.
+    """
+    config = current_app.config
+    field_name = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    raw = session.get(field_name)
+    if config.get("WTF_CSRF_TIME_LIMIT") is not None or not isinstance(raw, str):
+        return str(generate_csrf())
+    key = (config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, raw)
+    signed: dict[tuple[object, str], str] = current_app.extensions.setdefault(CSRF_TOKENS_KEY, {})
+    token = signed.get(key)
+    if token is None:
+        token = str(generate_csrf())
+        if len(signed) >= CSRF_TOKENS_MAX:
+            del signed[next(iter(signed))]
+        signed[key] = token
+    setattr(g, field_name, token)  # as generate_csrf does: the same token for the request
+    return token

@@ -7,6 +7,12 @@ last visit. Signing and compressing it was about an eighth of a question page's 
 was signed more than `REFRESH_AFTER` ago: the session still ends between
 PERMANENT_SESSION_LIFETIME - REFRESH_AFTER and PERMANENT_SESSION_LIFETIME after the last
 page (1 h 55 to 2 h), and a changed session is always sent.
+
+Checking a cookie's signature (a key derivation and an HMAC), then base64 and zlib, cost about
+a tenth of a question page again, for the same cookie page after page. Each worker keeps the
+cookies it has verified, with their signing time and their content as JSON text: the same
+cookie is then only checked for age and parsed (every request gets its own session objects).
+The memory is bounded (`VERIFIED_MAX`) and is forgotten when the secret key changes.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ import time
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
-from itsdangerous import BadSignature
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 REFRESH_AFTER = 5 * 60  # seconds
+VERIFIED_MAX = 4096  # cookies remembered per worker (a few hundred bytes each)
 
 
 class TimedSession(SecureCookieSession):
@@ -29,6 +36,21 @@ class TimedSession(SecureCookieSession):
 class RefreshingSessionInterface(SecureCookieSessionInterface):
     session_class = TimedSession
 
+    def __init__(self) -> None:
+        self._keys: tuple[object, ...] = ()
+        self._serializer: URLSafeTimedSerializer | None = None
+        # cookie value -> (time it was signed, its content as tagged JSON text)
+        self._verified: dict[str, tuple[float, str]] = {}
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """One serializer per secret key (Flask builds a new one for every request)."""
+        keys = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        if keys != self._keys:
+            self._keys = keys
+            self._serializer = super().get_signing_serializer(app)
+            self._verified.clear()
+        return self._serializer
+
     def open_session(self, app: Flask, request: Request) -> TimedSession | None:
         serializer = self.get_signing_serializer(app)
         if serializer is None:
@@ -37,12 +59,23 @@ class RefreshingSessionInterface(SecureCookieSessionInterface):
         if not value:
             return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
+        known = self._verified.get(value)
+        if known is not None:
+            signed_at, text = known
+            if not 0 <= time.time() - signed_at <= max_age:  # as itsdangerous's max_age
+                return self.session_class()
+            session = self.session_class(self.serializer.loads(text))
+            session.signed_at = signed_at
+            return session
         try:
-            data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
+            data, signed = serializer.loads(value, max_age=max_age, return_timestamp=True)
         except BadSignature:
             return self.session_class()
         session = self.session_class(data)
-        session.signed_at = signed_at.timestamp()
+        session.signed_at = signed.timestamp()
+        if len(self._verified) >= VERIFIED_MAX:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[value] = (session.signed_at, self.serializer.dumps(dict(data)))
         return session
 
     def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
