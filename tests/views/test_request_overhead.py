@@ -1,0 +1,136 @@
+"""What the per-request savings of issue 18 (part 5) keep: every check still holds.
+
+Verified session cookies are remembered per worker, the CSRF token of question pages is signed
+once per session, cached pages are filled by a join: none of it may let a tampered or expired
+cookie in, share one person's session objects with another request, or leak a marker.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from flask import Flask, request
+
+from selfcheck.journey import page_view
+from selfcheck.journey.page_view import CHECKED_MARK, VALUE_MARK, PageTemplate
+from selfcheck.platform import security, sessions
+from selfcheck.platform.models import Structure
+from selfcheck.questionnaire import load_definition
+from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
+from selfcheck.questionnaire.model import FormKind
+from tests.support import Visitor, csrf_token
+
+COOKIE = "selfcheck_session"
+
+
+def _cookie(visitor: Visitor) -> str:
+    found = visitor.client.get_cookie(COOKIE)
+    assert found is not None
+    return found.value
+
+
+def _started(visitor: Visitor, structure: Structure) -> str:
+    location = visitor.start(structure.slug).headers["Location"]
+    assert visitor.get(location).status_code == 200
+    return location
+
+
+def test_a_remembered_cookie_is_still_checked_for_age(
+    visitor: Visitor, structure: Structure, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = _started(visitor, structure)
+    assert visitor.get(location).status_code == 200  # now served from the verified cookies
+    interface = app.session_interface
+    assert isinstance(interface, sessions.RefreshingSessionInterface)
+    assert _cookie(visitor) in interface._verified
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    later = time.time() + lifetime + 1
+    monkeypatch.setattr(sessions.time, "time", lambda: later)
+    expired = visitor.get(location)
+    assert expired.status_code == 302  # no session any more: back to the start
+    assert "/q/" not in expired.headers["Location"]
+
+
+def test_a_tampered_cookie_is_refused_even_next_to_a_remembered_one(
+    visitor: Visitor, structure: Structure
+) -> None:
+    location = _started(visitor, structure)
+    good = _cookie(visitor)
+    payload, signature = good.rsplit(".", 1)
+    forged = payload + "." + ("A" if signature[0] != "A" else "B") + signature[1:]
+    visitor.client.set_cookie(COOKIE, forged)
+    assert visitor.get(location).status_code == 302
+    visitor.client.set_cookie(COOKIE, good)
+    assert visitor.get(location).status_code == 200
+
+
+def test_each_request_gets_its_own_session_objects(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    _started(visitor, structure)
+    interface = app.session_interface
+    cookie = _cookie(visitor)
+    with app.test_request_context(headers={"Cookie": f"{COOKIE}={cookie}"}):
+        first = interface.open_session(app, request)
+    with app.test_request_context(headers={"Cookie": f"{COOKIE}={cookie}"}):
+        second = interface.open_session(app, request)
+    assert first is not None and second is not None
+    assert dict(first) == dict(second) and first is not second
+    first["changed"] = True
+    assert "changed" not in second
+    assert first.signed_at == second.signed_at > 0
+
+
+def test_a_new_secret_key_forgets_the_remembered_cookies(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    location = _started(visitor, structure)
+    app.secret_key = "another secret key, long enough for the test"
+    assert visitor.get(location).status_code == 302
+
+
+def test_the_page_csrf_token_is_signed_once_and_valid(
+    visitor: Visitor, structure: Structure
+) -> None:
+    location = _started(visitor, structure)
+    first = csrf_token(visitor.html)
+    visitor.get(location)
+    assert csrf_token(visitor.html) == first  # no time limit: the same signed token
+    assert visitor.answer({"ASSIST": ["seul"]}).status_code == 302
+
+
+def test_with_a_time_limit_every_page_signs_its_token(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    app.config["WTF_CSRF_TIME_LIMIT"] = 3600
+    _started(visitor, structure)
+    assert (
+        security.CSRF_TOKENS_KEY not in app.extensions
+        or not app.extensions[security.CSRF_TOKENS_KEY]
+    )
+    assert visitor.answer({"ASSIST": ["seul"]}).status_code == 302
+
+
+def test_a_page_template_fills_every_marker_and_escapes_values() -> None:
+    definition = load_definition(DEFAULT_DEFINITION)
+    page = definition.pages(FormKind.BEFORE)[0]
+    variable = page.items_for(FormKind.BEFORE)[0]
+    option = variable.options[0].code if variable.options else None
+    assert option is not None
+    input_id = page_view.input_id(variable.code, option)
+    html = (
+        f'<input id="{input_id}"{CHECKED_MARK}{input_id}{CHECKED_MARK}>'
+        f'<input value="{VALUE_MARK}NOTHING{VALUE_MARK}">'
+        '<input name="csrf_token" value="\x02csrf\x02"><p>\x02unknown\x02</p>'
+    )
+    template = PageTemplate.parse(html)
+    filled = template.fill(
+        {"\x02csrf\x02": 'a"b<c'}, page, FormKind.BEFORE, {variable.code: (option,)}
+    )
+    assert f'id="{input_id}" checked>' in filled
+    assert 'value="a&#34;b&lt;c"' in filled
+    assert "<p></p>" in filled
+    assert not any(mark in filled for mark in (CHECKED_MARK, VALUE_MARK, "\x02"))
+    empty = template.fill({}, page, FormKind.BEFORE, {})
+    assert f'id="{input_id}">' in empty
