@@ -34,9 +34,13 @@ workers = int(_env("WORKERS", str(min(2 * multiprocessing.cpu_count() + 1, 9))))
 timeout = int(_env("TIMEOUT", "300"))
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then (bounded memory growth), not all at the same moment.
-max_requests = 2000
-max_requests_jitter = 200
+# Recycle workers now and then (bounded memory growth), not all at the same moment. A new
+# worker imports and builds the app again: about 3 s of CPU (WeasyPrint, SciPy, SQLAlchemy,
+# the item bank), which every request pays its share of. Every 2,000 requests that was about
+# 1.4 ms per request, more than a whole question page (issue 18, docs/performance.md); every
+# 50,000 it is about 0.06 ms. The app's caches are bounded (page cache, verified cookies).
+max_requests = 50_000
+max_requests_jitter = 5_000
 forwarded_allow_ips = _env("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Workers' heartbeat files in memory, not on a possibly slow or read-only disk (containers).
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None

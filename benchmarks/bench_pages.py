@@ -177,6 +177,10 @@ class Server:
             sys.executable,
             "-m",
             "gunicorn",
+            # The production settings (as gunicorn would read them from the working directory
+            # anyway), for the app and the bare app alike: worker recycling, logging.
+            "-c",
+            str(ROOT / "gunicorn.conf.py"),
             "--worker-class",
             "sync",
             "--workers",
