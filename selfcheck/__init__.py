@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,29 @@ DEFINITION_KEY = "selfcheck.definition"
 FORMS_KEY = "selfcheck.forms"
 
 
+class SelfcheckFlask(Flask):
+    """Flask, remembering `ensure_sync` per function. Flask asks it of every hook and of the
+    view on every request (`inspect.iscoroutinefunction` each time: about a fifteenth of a
+    bare request in the app, benchmarks/profile_request.py); the answer never changes."""
+
+    SYNC_MAX = 1_000  # functions made per request (after_this_request) are not kept
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        known = self._sync.get(func)
+        if known is None:
+            known = super().ensure_sync(func)
+            if len(self._sync) < self.SYNC_MAX:
+                self._sync[func] = known
+        return known
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the app. `overrides` (tests) may replace DATABASE_URL and Flask settings."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = SelfcheckFlask(__name__, instance_relative_config=True)
     overrides = dict(overrides or {})
     instance_path = Path(overrides.pop("INSTANCE_PATH", app.instance_path))
     settings = Settings.from_env(instance_path)
