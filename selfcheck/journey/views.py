@@ -37,7 +37,7 @@ from selfcheck.journey.page_cache import (
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
 from selfcheck.journey.registry import PageFormFactory
 from selfcheck.platform import clock, codes, display, mail, pictograms, security
-from selfcheck.platform.db import commit_or_rollback, get_session
+from selfcheck.platform.db import commit_or_rollback, get_session, no_flush_wait
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, Response, Structure
@@ -461,6 +461,8 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
     if response is None:
         return _no_session()
     answers = journey.save_page(get_session(), definition, response, page, keep)
+    # One page of an open questionnaire: the person can answer it again (platform/db.py).
+    no_flush_wait(get_session())
     commit_or_rollback(get_session())
     if action == "next":
         missing = journey.unanswered_task_rows(page, state.form, answers)

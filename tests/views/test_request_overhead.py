@@ -11,15 +11,16 @@ import time
 
 import pytest
 from flask import Flask, request
+from sqlalchemy import event
 
 from selfcheck.journey import page_view
 from selfcheck.journey.page_view import CHECKED_MARK, VALUE_MARK, PageTemplate
-from selfcheck.platform import security, sessions
+from selfcheck.platform import db, security, sessions
 from selfcheck.platform.models import Structure
 from selfcheck.questionnaire import load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
 from selfcheck.questionnaire.model import FormKind
-from tests.support import Visitor, csrf_token
+from tests.support import ANSWERS, Visitor, csrf_token
 
 COOKIE = "selfcheck_session"
 
@@ -134,3 +135,30 @@ def test_a_page_template_fills_every_marker_and_escapes_values() -> None:
     assert not any(mark in filled for mark in (CHECKED_MARK, VALUE_MARK, "\x02"))
     empty = template.fill({}, page, FormKind.BEFORE, {})
     assert f'id="{input_id}">' in empty
+
+
+def test_a_page_save_does_not_wait_for_the_disk_but_sending_does(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    engine = app.extensions[db.EXTENSION_KEY].engine
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        started = visitor.start(structure.slug)
+        visitor.fill(ANSWERS[FormKind.BEFORE], started)
+        saves = [s for s in statements if "synchronous_commit" in s]
+        statements.clear()
+        sent = visitor.submit()
+        at_sending = [s for s in statements if "synchronous_commit" in s]
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert sent.status_code == 302 and visitor.follow(sent).status_code == 200
+    assert at_sending == []
+    if engine.dialect.name == "postgresql":
+        assert saves and set(saves) == {"SET LOCAL synchronous_commit TO off"}
+    else:
+        assert saves == []
