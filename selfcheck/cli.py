@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,7 @@ from selfcheck.platform.db import Database, get_db, unit_of_work
 
 if TYPE_CHECKING:
     from selfcheck.platform.models import StaffUser
+    from selfcheck.questionnaire.model import Definition
 
 
 def _create_app() -> Flask:
@@ -34,6 +37,39 @@ def main() -> None:
 
 def _database() -> Database:
     return get_db()
+
+
+def _definition() -> Definition:
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    return definition
+
+
+@contextmanager
+def _unit_of_work() -> Iterator[Session]:
+    """A command's session and its one unit of work: committed when the block ends, rolled
+    back if it raises (operations never commit; a command reports success after this)."""
+    with _database().session() as session, unit_of_work(session):
+        yield session
+
+
+@contextmanager
+def _refused(*errors: type[Exception], failure: str = "") -> Iterator[None]:
+    """An operation saying no (an error of one of `errors`, its message the reason) ends the
+    command with "Error: <failure>: <reason>" (or the bare reason) and exit status 1."""
+    try:
+        yield
+    except errors as exc:
+        raise click.ClickException(f"{failure}: {exc}" if failure else str(exc)) from exc
+
+
+@contextmanager
+def _bad_value(*errors: type[Exception], param_hint: str | None = None) -> Iterator[None]:
+    """An error of one of `errors` is a bad value given to the command: a usage error with
+    its message (exit status 2)."""
+    try:
+        yield
+    except errors as exc:
+        raise click.BadParameter(str(exc), param_hint=param_hint) from exc
 
 
 @main.command()
@@ -158,12 +194,9 @@ def structures_add(name: str, territory: str, department: str, slug: str | None)
     """Create a place of mediation and print its public start link."""
     from selfcheck.accounts.structures import StructureError, create_structure
 
-    with _database().session() as session, unit_of_work(session):
-        try:
-            structure = create_structure(session, name, territory, department, slug)
-        except StructureError as exc:
-            raise click.BadParameter(str(exc)) from exc
-        click.echo(f"created {structure.name}: start link /s/{structure.slug}")
+    with _unit_of_work() as session, _bad_value(StructureError):
+        structure = create_structure(session, name, territory, department, slug)
+    click.echo(f"created {structure.name}: start link /s/{structure.slug}")
 
 
 @structures.command("list")
@@ -198,14 +231,11 @@ def demo(respondents: int, seed: int, marginals_file: Path | None) -> None:
         load_marginals,
     )
 
-    try:
+    with _bad_value(MarginalsError, param_hint="--marginals"):
         marginals = load_marginals(marginals_file) if marginals_file else None
-    except MarginalsError as exc:
-        raise click.BadParameter(str(exc), param_hint="--marginals") from exc
-    definition = current_app.extensions["selfcheck.definition"]
-    with _database().session() as session, unit_of_work(session):
+    with _unit_of_work() as session:
         report = generate_demo(
-            session, definition, respondents=respondents, seed=seed, marginals=marginals
+            session, _definition(), respondents=respondents, seed=seed, marginals=marginals
         )
         accounts = create_demo_staff(session, demo_structure(session))
     click.echo(
@@ -228,9 +258,8 @@ def facts_rebuild() -> None:
     """Recompute every fact from the answers (after a change of definition or typology)."""
     from selfcheck.evaluation import facts as dashboard_facts
 
-    definition = current_app.extensions["selfcheck.definition"]
-    with _database().session() as session, unit_of_work(session):
-        rows = dashboard_facts.rebuild(session, definition)
+    with _unit_of_work() as session:
+        rows = dashboard_facts.rebuild(session, _definition())
     click.echo(f"facts: {rows} submitted responses")
 
 
@@ -246,7 +275,7 @@ def questionnaire_stats() -> None:
     from selfcheck.questionnaire.model import FormKind
     from selfcheck.questionnaire.stats import form_stats
 
-    definition = current_app.extensions["selfcheck.definition"]
+    definition = _definition()
     click.echo(f"definition {definition.id} {definition.version}\n")
     click.echo("| form | pages | items | of which conditional | stored answers | typical time |")
     click.echo("|---|---|---|---|---|---|")
@@ -294,15 +323,10 @@ def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> 
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _database().session() as session, unit_of_work(session):
+    with _unit_of_work() as session, _refused(auth.AuthError, failure="cannot create the account"):
         structure_id = _structure_id(session, slug)
-        try:
-            user = auth.create_user(
-                session, auth.NewUser(email, Role(role), structure_id), password
-            )
-        except auth.AuthError as exc:
-            raise click.ClickException(f"cannot create the account: {exc.reason}") from exc
-        click.echo(f"created {user.role} {user.email}")
+        user = auth.create_user(session, auth.NewUser(email, Role(role), structure_id), password)
+    click.echo(f"created {user.role} {user.email}")
 
 
 @users.command("grant")
@@ -315,17 +339,13 @@ def users_grant(email: str, slug: str | None, department: str | None, region: st
     """Let an evaluator see one structure, a whole department or a whole region."""
     from selfcheck.accounts import team
 
-    with _database().session() as session:
+    with _unit_of_work() as session, _refused(team.TeamError, failure="cannot grant"):
         user = _staff_user(session, email)
         structure_id = _structure_id(session, slug)
-        try:
-            team.add_scope(
-                session, None, user, structure_id=structure_id, department=department, region=region
-            )
-        except team.TeamError as exc:
-            raise click.ClickException(f"cannot grant: {exc.reason}") from exc
-        session.commit()
-        click.echo(f"granted {slug or department or region} to {user.email}")
+        team.add_scope(
+            session, None, user, structure_id=structure_id, department=department, region=region
+        )
+    click.echo(f"granted {slug or department or region} to {user.email}")
 
 
 def _staff_user(session: Session, email: str) -> StaffUser:
@@ -354,15 +374,12 @@ def users_reset_password(email: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    with _database().session() as session, unit_of_work(session):
+    with _unit_of_work() as session, _refused(auth.AuthError, failure="cannot set the password"):
         user = _staff_user(session, email)
         audit.record(session, None, "reset_password", "user", user.id, user.structure_id)
-        try:
-            auth.reset_password(session, user, password)
-        except auth.AuthError as exc:
-            raise click.ClickException(f"cannot set the password: {exc.reason}") from exc
+        auth.reset_password(session, user, password)
         auth.unlock(session, user.email, str(current_app.secret_key))
-        click.echo(f"new password set for {user.email}; the account is unlocked")
+    click.echo(f"new password set for {user.email}; the account is unlocked")
 
 
 @users.command("sign-out-everywhere")
@@ -374,12 +391,11 @@ def users_sign_out_everywhere(email: str) -> None:
     from selfcheck.accounts.session import end_all_sessions
     from selfcheck.platform import audit
 
-    with _database().session() as session:
+    with _unit_of_work() as session:
         user = _staff_user(session, email)
         end_all_sessions(session, user)
         audit.record(session, None, "sign_out_everywhere", "user", user.id, user.structure_id)
-        session.commit()
-        click.echo(f"every session of {user.email} is ended")
+    click.echo(f"every session of {user.email} is ended")
 
 
 @users.command("unlock")
@@ -390,10 +406,10 @@ def users_unlock(email: str) -> None:
     address ends with its 15-minute window)."""
     from selfcheck.accounts import auth
 
-    with _database().session() as session, unit_of_work(session):
+    with _unit_of_work() as session:
         user = _staff_user(session, email)
         auth.unlock(session, user.email, str(current_app.secret_key))
-        click.echo(f"unlocked {user.email}")
+    click.echo(f"unlocked {user.email}")
 
 
 @users.command("invite")
@@ -411,15 +427,11 @@ def users_invite(email: str, role: str, slug: str | None, base_url: str) -> None
     from selfcheck.accounts import team
     from selfcheck.platform.models import Role
 
-    with _database().session() as session:
+    with _unit_of_work() as session, _refused(team.TeamError, failure="cannot invite"):
         structure_id = _structure_id(session, slug)
-        try:
-            user, token = team.invite(session, None, email, Role(role), structure_id)
-        except team.TeamError as exc:
-            raise click.ClickException(f"cannot invite: {exc.reason}") from exc
-        session.commit()
-        click.echo(f"invited {user.role} {user.email}; link (shown once, valid 72 h):")
-        click.echo(f"{base_url.rstrip('/')}/staff/link/{token}")
+        user, token = team.invite(session, None, email, Role(role), structure_id)
+    click.echo(f"invited {user.role} {user.email}; link (shown once, valid 72 h):")
+    click.echo(f"{base_url.rstrip('/')}/staff/link/{token}")
 
 
 @users.command("link")
@@ -430,15 +442,11 @@ def users_link(email: str, base_url: str) -> None:
     """Print a one-time link to choose a new password (a new invitation if none was chosen)."""
     from selfcheck.accounts import team
 
-    with _database().session() as session:
+    with _unit_of_work() as session, _refused(team.TeamError, failure="cannot make a link"):
         user = _staff_user(session, email)
-        try:
-            purpose, token = team.new_link(session, None, user)
-        except team.TeamError as exc:
-            raise click.ClickException(f"cannot make a link: {exc.reason}") from exc
-        session.commit()
-        click.echo(f"{purpose} link for {user.email} (shown once, valid 72 h):")
-        click.echo(f"{base_url.rstrip('/')}/staff/link/{token}")
+        purpose, token = team.new_link(session, None, user)
+    click.echo(f"{purpose} link for {user.email} (shown once, valid 72 h):")
+    click.echo(f"{base_url.rstrip('/')}/staff/link/{token}")
 
 
 @users.command("deactivate")
@@ -449,14 +457,10 @@ def users_deactivate(email: str, reactivate: bool) -> None:
     """Deactivate an account (signed out at once; nothing it typed is deleted)."""
     from selfcheck.accounts import team
 
-    with _database().session() as session:
+    with _unit_of_work() as session, _refused(team.TeamError, failure="cannot change the account"):
         user = _staff_user(session, email)
-        try:
-            team.set_active(session, None, user, reactivate)
-        except team.TeamError as exc:
-            raise click.ClickException(f"cannot change the account: {exc.reason}") from exc
-        session.commit()
-        click.echo(f"{'re-activated' if reactivate else 'deactivated'} {user.email}")
+        team.set_active(session, None, user, reactivate)
+    click.echo(f"{'re-activated' if reactivate else 'deactivated'} {user.email}")
 
 
 @users.command("reset-2fa")
@@ -466,14 +470,10 @@ def users_reset_two_factor(email: str) -> None:
     """Remove a staff member's second factor (lost phone): they enrol again at next sign-in."""
     from selfcheck.accounts import team, totp
 
-    with _database().session() as session:
+    with _unit_of_work() as session, _refused(team.TeamError, failure="cannot reset"):
         user = _staff_user(session, email)
-        try:
-            totp.reset(session, None, user)
-        except team.TeamError as exc:
-            raise click.ClickException(f"cannot reset: {exc.reason}") from exc
-        session.commit()
-        click.echo(f"second factor removed for {user.email}")
+        totp.reset(session, None, user)
+    click.echo(f"second factor removed for {user.email}")
 
 
 @structures.command("archive")
@@ -485,13 +485,11 @@ def structures_archive(slug: str, unarchive: bool) -> None:
     from selfcheck.accounts import structure_admin
     from selfcheck.platform.models import Structure
 
-    with _database().session() as session:
-        structure_id = _structure_id(session, slug)
-        structure = session.get(Structure, structure_id)
+    with _unit_of_work() as session:
+        structure = session.get(Structure, _structure_id(session, slug))
         assert structure is not None
         structure_admin.set_archived(session, None, structure, not unarchive)
-        session.commit()
-        click.echo(f"{'unarchived' if unarchive else 'archived'} {structure.name}")
+    click.echo(f"{'unarchived' if unarchive else 'archived'} {structure.name}")
 
 
 @structures.command("require-2fa")
@@ -503,13 +501,12 @@ def structures_require_2fa(slug: str, off: bool) -> None:
     from selfcheck.accounts import structure_admin
     from selfcheck.platform.models import Structure
 
-    with _database().session() as session:
+    with _unit_of_work() as session:
         structure = session.get(Structure, _structure_id(session, slug))
         assert structure is not None
         structure_admin.set_totp_required(session, None, structure, not off)
-        session.commit()
-        state = "optional" if off else "required"
-        click.echo(f"second factor {state} for the team of {structure.name}")
+    state = "optional" if off else "required"
+    click.echo(f"second factor {state} for the team of {structure.name}")
 
 
 @main.group()
@@ -545,7 +542,7 @@ def purge(dry_run: bool) -> None:
     from selfcheck.privacy import operations as privacy
 
     months = int(current_app.config["SELFCHECK_RETENTION_MONTHS"])
-    with _database().session() as session, unit_of_work(session):
+    with _unit_of_work() as session:
         report = privacy.purge(session, months, dry_run=dry_run)
     verb = "deleted" if report.done else "would delete (dry run)"
     click.echo(
@@ -568,10 +565,8 @@ def backup_command(file: Path) -> None:
     """Write every table to FILE (gzipped JSON lines, any database), from one snapshot."""
     from selfcheck.platform import backup
 
-    try:
+    with _refused(backup.BackupError):
         report = backup.backup(_database().engine, file)
-    except backup.BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"backup of {report.total} rows (schema {report.revision}) written to {file}")
 
 
@@ -583,10 +578,8 @@ def restore_command(file: Path, force: bool) -> None:
     """Load a backup FILE into the database, in one transaction (all or nothing)."""
     from selfcheck.platform import backup
 
-    try:
+    with _refused(backup.BackupError):
         report = backup.restore(_database().engine, file, force=force)
-    except backup.BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"restored {report.total} rows (schema {report.revision}) from {file}")
 
 
