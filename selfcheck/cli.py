@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup
 from sqlalchemy.orm import Session
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
@@ -30,6 +30,8 @@ def _create_app() -> Flask:
     return create_app()
 
 
+# Every command runs inside the app's context: FlaskGroup and its subgroups (AppGroup) wrap each
+# command in `with_appcontext`. Each command that writes does it in one `_unit_of_work`.
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """selfcheck: before/after self-assessment of digital mediation."""
@@ -75,7 +77,6 @@ def _bad_value(*errors: type[Exception], param_hint: str | None = None) -> Itera
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@with_appcontext
 def serve(host: str, port: int) -> None:
     """Serve the app for local use (production: gunicorn, see docs/operations.md)."""
     from selfcheck.accounts.structures import list_structures
@@ -126,7 +127,6 @@ def _start_worker() -> subprocess.Popen[bytes] | None:
 
 @main.command()
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@with_appcontext
 def worker(workers: int) -> None:
     """Run background jobs (exports, print batches) until stopped (SIGTERM / Ctrl-C).
 
@@ -158,7 +158,6 @@ def db() -> None:
 
 @db.command()
 @click.argument("revision", default="head")
-@with_appcontext
 def upgrade(revision: str) -> None:
     """Bring the database schema up to REVISION (default: the latest)."""
     migrate.upgrade(_database().engine, revision)
@@ -167,7 +166,6 @@ def upgrade(revision: str) -> None:
 
 @db.command()
 @click.argument("revision")
-@with_appcontext
 def downgrade(revision: str) -> None:
     """Take the database schema back to REVISION."""
     migrate.downgrade(_database().engine, revision)
@@ -189,7 +187,6 @@ def structures() -> None:
 )
 @click.option("--department", required=True, help="Department code: 44, 2A, 974…")
 @click.option("--slug", default=None, help="Public link name (default: from the name).")
-@with_appcontext
 def structures_add(name: str, territory: str, department: str, slug: str | None) -> None:
     """Create a place of mediation and print its public start link."""
     from selfcheck.accounts.structures import StructureError, create_structure
@@ -200,7 +197,6 @@ def structures_add(name: str, territory: str, department: str, slug: str | None)
 
 
 @structures.command("list")
-@with_appcontext
 def structures_list() -> None:
     """List places of mediation with their start links."""
     from selfcheck.accounts.structures import list_structures
@@ -220,7 +216,6 @@ def structures_list() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON object overriding the reference survey's shares (see docs/evaluation.md).",
 )
-@with_appcontext
 def demo(respondents: int, seed: int, marginals_file: Path | None) -> None:
     """Create a demo structure and sample people following chosen marginals."""
     from selfcheck.demo import (
@@ -253,7 +248,6 @@ def facts() -> None:
 
 
 @facts.command("rebuild")
-@with_appcontext
 def facts_rebuild() -> None:
     """Recompute every fact from the answers (after a change of definition or typology)."""
     from selfcheck.evaluation import facts as dashboard_facts
@@ -269,7 +263,6 @@ def questionnaire() -> None:
 
 
 @questionnaire.command("stats")
-@with_appcontext
 def questionnaire_stats() -> None:
     """Item counts and estimated answering time of each form (Markdown table)."""
     from selfcheck.questionnaire.model import FormKind
@@ -313,7 +306,6 @@ def _structure_id(session: Session, slug: str | None) -> int | None:
 )
 @click.option("--structure", "slug", default=None, help="Structure link name (mediators, admins).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@with_appcontext
 def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> None:
     """Create a staff account (the first one: --role platform_admin)."""
     from selfcheck.accounts import auth
@@ -334,7 +326,6 @@ def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> 
 @click.option("--structure", "slug", default=None)
 @click.option("--department", default=None)
 @click.option("--region", default=None, help="INSEE region code: every department of it.")
-@with_appcontext
 def users_grant(email: str, slug: str | None, department: str | None, region: str | None) -> None:
     """Let an evaluator see one structure, a whole department or a whole region."""
     from selfcheck.accounts import team
@@ -363,7 +354,6 @@ def _staff_user(session: Session, email: str) -> StaffUser:
 @users.command("reset-password")
 @click.option("--email", required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
-@with_appcontext
 def users_reset_password(email: str, password_stdin: bool) -> None:
     """Set a new password for a staff member (there is no reset by e-mail). Also unlocks the
     account and signs it out on every device."""
@@ -384,7 +374,6 @@ def users_reset_password(email: str, password_stdin: bool) -> None:
 
 @users.command("sign-out-everywhere")
 @click.option("--email", required=True)
-@with_appcontext
 def users_sign_out_everywhere(email: str) -> None:
     """End every session of a staff member at once, on every device (a lost laptop, a
     copied cookie); audited."""
@@ -400,7 +389,6 @@ def users_sign_out_everywhere(email: str) -> None:
 
 @users.command("unlock")
 @click.option("--email", required=True)
-@with_appcontext
 def users_unlock(email: str) -> None:
     """Lift the account-wide slow-down after too many wrong passwords (a lockout of one
     address ends with its 15-minute window)."""
@@ -421,7 +409,6 @@ def users_unlock(email: str) -> None:
 )
 @click.option("--structure", "slug", default=None, help="Structure link name (mediators, admins).")
 @click.option("--base-url", default="", help="Site address put before the link's path.")
-@with_appcontext
 def users_invite(email: str, role: str, slug: str | None, base_url: str) -> None:
     """Create an account without a password and print its one-time invitation link (72 h)."""
     from selfcheck.accounts import team
@@ -437,7 +424,6 @@ def users_invite(email: str, role: str, slug: str | None, base_url: str) -> None
 @users.command("link")
 @click.option("--email", required=True)
 @click.option("--base-url", default="", help="Site address put before the link's path.")
-@with_appcontext
 def users_link(email: str, base_url: str) -> None:
     """Print a one-time link to choose a new password (a new invitation if none was chosen)."""
     from selfcheck.accounts import team
@@ -452,7 +438,6 @@ def users_link(email: str, base_url: str) -> None:
 @users.command("deactivate")
 @click.option("--email", required=True)
 @click.option("--again", "reactivate", is_flag=True, help="Re-activate instead.")
-@with_appcontext
 def users_deactivate(email: str, reactivate: bool) -> None:
     """Deactivate an account (signed out at once; nothing it typed is deleted)."""
     from selfcheck.accounts import team
@@ -465,7 +450,6 @@ def users_deactivate(email: str, reactivate: bool) -> None:
 
 @users.command("reset-2fa")
 @click.option("--email", required=True)
-@with_appcontext
 def users_reset_two_factor(email: str) -> None:
     """Remove a staff member's second factor (lost phone): they enrol again at next sign-in."""
     from selfcheck.accounts import team, totp
@@ -479,7 +463,6 @@ def users_reset_two_factor(email: str) -> None:
 @structures.command("archive")
 @click.option("--structure", "slug", required=True, help="Structure link name.")
 @click.option("--again", "unarchive", is_flag=True, help="Take it out of the archives.")
-@with_appcontext
 def structures_archive(slug: str, unarchive: bool) -> None:
     """Archive a structure: hidden from lists, no new invitations; its data stays."""
     from selfcheck.accounts import structure_admin
@@ -495,7 +478,6 @@ def structures_archive(slug: str, unarchive: bool) -> None:
 @structures.command("require-2fa")
 @click.option("--structure", "slug", required=True, help="Structure link name.")
 @click.option("--off", is_flag=True, help="Leave the second factor to each person again.")
-@with_appcontext
 def structures_require_2fa(slug: str, off: bool) -> None:
     """Require a second factor of the structure's whole team (as its settings page does)."""
     from selfcheck.accounts import structure_admin
@@ -515,7 +497,6 @@ def reminders() -> None:
 
 
 @reminders.command("send")
-@with_appcontext
 def reminders_send() -> None:
     """Queue the sending of every reminder whose follow-up is open (the worker sends them;
     it also does so every hour on its own)."""
@@ -536,7 +517,6 @@ def reminders_send() -> None:
     default=True,
     help="--dry-run (the default) only counts; --yes deletes.",
 )
-@with_appcontext
 def purge(dry_run: bool) -> None:
     """Delete the answers older than SELFCHECK_RETENTION_MONTHS (counts only, unless --yes)."""
     from selfcheck.privacy import operations as privacy
@@ -560,7 +540,6 @@ def purge(dry_run: bool) -> None:
 
 @main.command("backup")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@with_appcontext
 def backup_command(file: Path) -> None:
     """Write every table to FILE (gzipped JSON lines, any database), from one snapshot."""
     from selfcheck.platform import backup
@@ -573,7 +552,6 @@ def backup_command(file: Path) -> None:
 @main.command("restore")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace the rows of a database that is not empty.")
-@with_appcontext
 def restore_command(file: Path, force: bool) -> None:
     """Load a backup FILE into the database, in one transaction (all or nothing)."""
     from selfcheck.platform import backup
