@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     Blueprint,
     abort,
@@ -276,10 +278,7 @@ def person(code: str) -> Rendered:
             is not None
             else None
         ),
-        followup_url=url_for(
-            "followup.index",
-            structure=found.structure.slug if user.structure_id != found.structure_id else None,
-        ),
+        followup_url=_list_url(user, found.structure),
         deleted=request.args.get("deleted"),
         **_labels(),
     )
@@ -306,6 +305,16 @@ def delete_response(code: str, response_id: int) -> Rendered:
     )
 
 
+def _list_url(user: StaffUser, structure: Structure, **flags: Any) -> str:
+    """The follow-up list of `structure`, named in the address only when it is not the user's
+    own; `flags` say what was just done (deleted=1, erased=1)."""
+    return url_for(
+        "followup.index",
+        structure=structure.slug if user.structure_id != structure.id else None,
+        **flags,
+    )
+
+
 @blueprint.route("/<code>/delete", methods=["GET", "POST"])
 @requires(Permission.DELETE)
 def delete_person(code: str) -> Rendered:
@@ -315,13 +324,7 @@ def delete_person(code: str) -> Rendered:
         structure = found.structure
         followup.delete_person(get_session(), user, found)
         commit_or_rollback(get_session())
-        return redirect(
-            url_for(
-                "followup.index",
-                structure=structure.slug if user.structure_id != structure.id else None,
-                deleted=1,
-            )
-        )
+        return redirect(_list_url(user, structure, deleted=1))
     return render_template(
         "staff/followup_delete.html", person=found, response=None, answers=None, **_labels()
     )
@@ -353,13 +356,7 @@ def erase_person(code: str) -> Rendered:
         privacy.erase_by_code(get_session(), found.code, by=user, reason=reason)
         commit_or_rollback(get_session())
         privacy.scrub_storage(get_session())
-        return redirect(
-            url_for(
-                "followup.index",
-                structure=structure.slug if user.structure_id != structure.id else None,
-                erased=1,
-            )
-        )
+        return redirect(_list_url(user, structure, erased=1))
     return render_template(
         "staff/followup_erase.html", person=found, reasons=ERASURE_REASONS, error=error, **_labels()
     )

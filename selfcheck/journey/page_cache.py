@@ -1,32 +1,60 @@
 """Rendered question pages, kept per (locale, form, page, visible questions, step, …).
 
-A question page is the same for everyone but for the person's answers and the CSRF token, so
-it is rendered once with placeholders (`page_view.build_questions(placeholders=True)` and
-`CSRF_PLACEHOLDER`) and each request only fills them in (`page_view.fill_state`). Rendering
+A question page is the same for everyone but for a few per-request values: the CSRF token, the
+response id, the person's code, and the person's answers (which options are checked, what was
+typed). So it is rendered once with a *marker* in place of each of them, and each request
+fills them all in, in one pass (`fill`). One marker scheme for all of them: `marker(name)`,
+where a name is `csrf`, `response`, `code` or `code-spoken` for the request (`REQUEST_*`), and
+`checked:<input id>` or `value:<variable code>` for the answers (`page_view.build_questions(
+placeholders=True)` writes those, `page_view.state_values` gives their values). Rendering
 macros and translating labels was most of a page's cost (see benchmarks/README.md). Pages
-showing errors are rendered afresh, never cached.
+showing errors are rendered afresh, never cached (they are filled the same way).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Mapping
 
 from markupsafe import escape
 
 EXTENSION_KEY = "selfcheck.page_cache"
-# Per-request values of a cached page. A control character cannot appear in rendered HTML
-# otherwise, and `fill_request` replaces them all before the page leaves the server.
-CSRF_PLACEHOLDER = "\x02csrf\x02"
-RESPONSE_PLACEHOLDER = "\x02response\x02"
-CODE_PLACEHOLDER = "\x02code\x02"
-CODE_SPOKEN_PLACEHOLDER = "\x02code-spoken\x02"
+
+# A marker is its name between two of these: a control character never appears in rendered
+# HTML otherwise (the item bank's texts have none, typed answers with one are refused), and
+# `fill` replaces every marker before the page leaves the server.
+MARK = "\x02"
+_MARKERS = re.compile(f"{MARK}([^{MARK}]*){MARK}")
 
 
-def fill_request(html: str, values: Mapping[str, str]) -> str:
-    """Replace the per-request placeholders (values are escaped: they go into attributes)."""
-    for placeholder, value in values.items():
-        html = html.replace(placeholder, str(escape(value)))
-    return html
+def marker(name: str) -> str:
+    return MARK + name + MARK
+
+
+REQUEST_CSRF = marker("csrf")
+REQUEST_RESPONSE = marker("response")
+REQUEST_CODE = marker("code")
+REQUEST_CODE_SPOKEN = marker("code-spoken")
+
+
+def checked_marker(input_id: str) -> str:
+    """Stands for ` checked` on the option input `input_id`, or for nothing."""
+    return marker("checked:" + input_id)
+
+
+def value_marker(variable_code: str) -> str:
+    """Stands for the text typed for `variable_code` (escaped), or for nothing."""
+    return marker("value:" + variable_code)
+
+
+def fill(html: str, values: Mapping[str, str]) -> str:
+    """Replace every marker of `html` by its value in `values` (keyed by marker, escaped:
+    values go into attributes), or by nothing. One pass: a value is never read as a marker."""
+
+    def replace(found: re.Match[str]) -> str:
+        return str(escape(values.get(found.group(0), "")))
+
+    return _MARKERS.sub(replace, html)
 
 
 class PageCache:

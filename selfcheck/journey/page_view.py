@@ -6,13 +6,11 @@ objects, so templates stay dumb and this logic is tested without HTTP.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from markupsafe import escape
-
 from selfcheck.journey.operations import Answers, page_variables, visible_pages
+from selfcheck.journey.page_cache import checked_marker, value_marker
 from selfcheck.questionnaire.model import (
     NO_ANSWER,
     Definition,
@@ -22,12 +20,6 @@ from selfcheck.questionnaire.model import (
     Page,
     Variable,
 )
-
-# Markers standing for per-person state in a cached question block (see fill_state): control
-# characters never appear in rendered HTML otherwise, and are never sent to a browser.
-CHECKED_MARK = "\x00"
-VALUE_MARK = "\x01"
-_MARKS = re.compile("\x00([^\x00]*)\x00|\x01([^\x01]*)\x01")
 
 
 @dataclass(frozen=True)
@@ -43,7 +35,7 @@ class OptionView:
     @property
     def checked_attr(self) -> str:
         if self.placeholder:
-            return CHECKED_MARK + self.input_id + CHECKED_MARK
+            return checked_marker(self.input_id)
         return " checked" if self.checked else ""
 
 
@@ -114,8 +106,9 @@ def build_questions(
 ) -> list[QuestionView]:
     """Questions of `page`; `shown` (posted values) overrides saved answers on a re-display.
 
-    With `placeholders`, checked states and typed values are markers for `fill_state`, so the
-    rendered block is the same for everyone and can be cached.
+    With `placeholders`, checked states and typed values are markers (`page_cache`), filled
+    per request from `state_values`, so the rendered block is the same for everyone and can be
+    cached.
     """
     numbers = question_numbers(definition, form)
     values = shown if shown is not None else answers
@@ -157,7 +150,7 @@ def _variable_view(
         for option in variable.item.options
     )
     if placeholders:
-        value = "" if options else VALUE_MARK + variable.code + VALUE_MARK
+        value = "" if options else value_marker(variable.code)
     else:
         value = _typed_text(given) if not options else ""
     return VariableView(
@@ -201,20 +194,15 @@ def answers_by_page(definition: Definition, form: FormKind, answers: Answers) ->
     return result
 
 
-def fill_state(html: str, page: Page, form: FormKind, answers: Answers) -> str:
-    """Put one person's answers into a question block rendered with placeholders."""
-    checked: set[str] = set()
+def state_values(page: Page, form: FormKind, answers: Answers) -> dict[str, str]:
+    """One person's answers as the values of the markers of a question block rendered with
+    placeholders (for `page_cache.fill`): checked options and typed texts."""
     values: dict[str, str] = {}
     for variable in page_variables(page, form, answers):
         given = answers.get(variable.code, ())
         if variable.item.options:
-            checked.update(input_id(variable.code, code) for code in given)
+            for code in given:
+                values[checked_marker(input_id(variable.code, code))] = " checked"
         elif _typed_text(given):
-            values[variable.code] = given[0]
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(1) is not None:
-            return " checked" if match.group(1) in checked else ""
-        return str(escape(values.get(match.group(2), "")))
-
-    return _MARKS.sub(replace, html)
+            values[value_marker(variable.code)] = given[0]
+    return values

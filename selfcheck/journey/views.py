@@ -27,15 +27,15 @@ from selfcheck.accounts.permissions import public
 from selfcheck.journey import lasting, page_view, reminders, summary
 from selfcheck.journey import operations as journey
 from selfcheck.journey.forms import UNKNOWN_CODE, CodeForm, ReminderForm, StartForm
-from selfcheck.journey.page_cache import (
-    CODE_PLACEHOLDER,
-    CODE_SPOKEN_PLACEHOLDER,
-    CSRF_PLACEHOLDER,
-    RESPONSE_PLACEHOLDER,
-    PageCache,
-    fill_request,
-)
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
+from selfcheck.journey.page_cache import (
+    REQUEST_CODE,
+    REQUEST_CODE_SPOKEN,
+    REQUEST_CSRF,
+    REQUEST_RESPONSE,
+    PageCache,
+    fill,
+)
 from selfcheck.journey.registry import PageFormFactory
 from selfcheck.platform import clock, codes, display, mail, pictograms, security
 from selfcheck.platform.db import commit_or_rollback, get_session
@@ -528,16 +528,16 @@ def _render_page(
         "confirmed_missing": " ".join(v.code for v in missing),
     }
     per_request = {
-        CSRF_PLACEHOLDER: generate_csrf(),
-        RESPONSE_PLACEHOLDER: str(state.id),
-        CODE_PLACEHOLDER: codes.display(state.code),
-        CODE_SPOKEN_PLACEHOLDER: codes.spoken(state.code),
+        REQUEST_CSRF: generate_csrf(),
+        REQUEST_RESPONSE: str(state.id),
+        REQUEST_CODE: codes.display(state.code),
+        REQUEST_CODE_SPOKEN: codes.spoken(state.code),
     }
     placeholders = {
-        "csrf_value": CSRF_PLACEHOLDER,
-        "response_id": RESPONSE_PLACEHOLDER,
-        "code_display": CODE_PLACEHOLDER,
-        "code_spoken": CODE_SPOKEN_PLACEHOLDER,
+        "csrf_value": REQUEST_CSRF,
+        "response_id": REQUEST_RESPONSE,
+        "code_display": REQUEST_CODE,
+        "code_spoken": REQUEST_CODE_SPOKEN,
     }
     if errors or missing:
         questions = page_view.build_questions(
@@ -546,8 +546,9 @@ def _render_page(
         html = render_template(
             "journey/question.html", questions=questions, **placeholders, **context
         )
-        return fill_request(html, per_request), status
-    # Same page for everyone but the answers and the CSRF token: render once, fill per request.
+        return fill(html, per_request), status
+    # Same page for everyone but the request's values and the answers: render once with
+    # markers, fill them all per request.
     variables = journey.page_variables(page, state.form, state.answers)
     key = (
         _locale(),
@@ -570,9 +571,8 @@ def _render_page(
         )
 
     cache: PageCache = current_app.extensions[PAGES_KEY]
-    # Request values first: an answer can then never be mistaken for a placeholder.
-    html = fill_request(cache.get_or_render(key, render), per_request)
-    return page_view.fill_state(html, page, state.form, state.answers), status
+    values = per_request | page_view.state_values(page, state.form, state.answers)
+    return fill(cache.get_or_render(key, render), values), status
 
 
 @blueprint.route("/check", methods=["GET", "POST"])

@@ -135,7 +135,7 @@ def seed_paper_person(
 
 def paper_form_being_typed(server: LiveServer) -> str:
     """A code printed on paper whose 'before' a mediator has started typing in."""
-    from selfcheck.entry import operations as entry
+    from selfcheck.entry.lookup import open_entry
 
     ensure_accounts(server)
     database = server.app.extensions["selfcheck.platform.db"]
@@ -146,7 +146,7 @@ def paper_form_being_typed(server: LiveServer) -> str:
         (person,) = journey.create_codes(session, structure, 1)
         session.commit()
         code: str = person.code
-        entry.open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
+        open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
         session.commit()
     return code
 
@@ -654,7 +654,7 @@ def _typed_form(v: Visit) -> None:
 
 
 def _second_entry_done(v: Visit) -> None:
-    from selfcheck.entry import operations as entry
+    from selfcheck.entry.second import load_second_entry, save_second_entry
     from tests.browser.test_browser_entry import ON_PAPER, keys_for
 
     database = v.server.app.extensions["selfcheck.platform.db"]
@@ -662,10 +662,10 @@ def _second_entry_done(v: Visit) -> None:
         typist = session.scalar(select(StaffUser).where(StaffUser.email == SECOND_TYPIST))
         response = session.get(Response, v.data["typed_id"])
         assert typist is not None and response is not None
-        _response, second = entry.load_second_entry(session, typist, v.data["typed_id"])
+        _response, second = load_second_entry(session, typist, v.data["typed_id"])
         answers = {k: ON_PAPER[k] for k, _keys in keys_for(v.server, FormKind.BEFORE, ON_PAPER)}
         answers.update({"ASSIST": ("proche",), "DIPLOMA": ("bac",)})
-        entry.save_second_entry(
+        save_second_entry(
             session, v.server.definition, typist, response, second, answers, finish=True
         )
         session.commit()

@@ -13,7 +13,9 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.entry import operations as entry
+from selfcheck.entry.lookup import EntryError, open_entry
+from selfcheck.entry.rates import update_settings
+from selfcheck.entry.saving import save_entry
 from selfcheck.journey import lasting, schedule
 from selfcheck.journey import operations as journey
 from selfcheck.journey.operations import NextStep
@@ -225,15 +227,15 @@ def test_a_paper_followup_is_typed_in_once_the_end_form_is_sent(
     user = mediator(db_session, structure)
     before = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
     code = before.beneficiary.code
-    with pytest.raises(entry.EntryError, match="followup_without_end"):
-        entry.open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
+    with pytest.raises(EntryError, match="followup_without_end"):
+        open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
     db_session.rollback()
     fixed.advance(timedelta(weeks=8))
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
     db_session.commit()
     # The after form open but not sent: still no follow-up.
-    with pytest.raises(entry.EntryError, match="followup_without_end"):
-        entry.open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
+    with pytest.raises(EntryError, match="followup_without_end"):
+        open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
     db_session.rollback()
     fill_response(db_session, definition, after, AFTER)
     assert journey.submit(db_session, definition, after)
@@ -249,19 +251,19 @@ def test_a_paper_followup_is_typed_in_once_the_end_form_is_sent(
     )
     db_session.commit()
     fixed.advance(timedelta(days=95))
-    typed = entry.open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
+    typed = open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
     db_session.commit()
     assert typed.channel == Channel.PAPER.value
     # One writer at a time: the person typing the code online is told it is being typed.
     assert route(db_session, after, fixed.now()).step is NextStep.BEING_TYPED
     paper = {**FOLLOWUP, "COMMENT": (NO_ANSWER,)}  # the comment left blank on paper
-    result = entry.save_entry(db_session, definition, user, typed, paper, finish=True)
+    result = save_entry(db_session, definition, user, typed, paper, finish=True)
     db_session.commit()
     assert result.submitted_now
     assert stored(database, typed.id) == paper
     assert db_session.scalars(select(FollowupReminder)).all() == []
-    with pytest.raises(entry.EntryError, match="already_entered"):
-        entry.open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
+    with pytest.raises(EntryError, match="already_entered"):
+        open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
 
 
 def test_a_followup_open_online_is_not_typed_from_paper(
@@ -272,10 +274,8 @@ def test_a_followup_open_online_is_not_typed_from_paper(
     fixed.advance(timedelta(days=95))
     journey.start_followup(db_session, definition, after.beneficiary, "fr", fixed.now(), PARIS)
     db_session.commit()
-    with pytest.raises(entry.EntryError, match="in_progress_online"):
-        entry.open_entry(
-            db_session, definition, user, after.beneficiary.code, FormKind.FOLLOWUP, "fr"
-        )
+    with pytest.raises(EntryError, match="in_progress_online"):
+        open_entry(db_session, definition, user, after.beneficiary.code, FormKind.FOLLOWUP, "fr")
 
 
 def test_the_followup_delays_are_structure_settings(
@@ -290,13 +290,13 @@ def test_the_followup_delays_are_structure_settings(
     db_session.add(admin)
     db_session.commit()
     assert (structure.followup_months, structure.second_followup_months) == (3, None)
-    assert entry.update_settings(db_session, admin, structure, 0, 6, 4, 12)
+    assert update_settings(db_session, admin, structure, 0, 6, 4, 12)
     db_session.commit()
     assert (structure.followup_months, structure.second_followup_months) == (4, 12)
     for first, second in ((4, 4), (0, None), (25, None), (3, 40)):
-        with pytest.raises(entry.EntryError, match="bad_settings"):
-            entry.update_settings(db_session, admin, structure, 0, 6, first, second)
-    assert entry.update_settings(db_session, admin, structure, 0, 6, 3, None)
+        with pytest.raises(EntryError, match="bad_settings"):
+            update_settings(db_session, admin, structure, 0, 6, first, second)
+    assert update_settings(db_session, admin, structure, 0, 6, 3, None)
     db_session.commit()
     assert structure.second_followup_months is None
 
