@@ -62,6 +62,7 @@ SHOW_LABELS = {
     Show.ALL: _l("Toutes les personnes"),
     Show.BEFORE_ONLY: _l("Départ seulement (fin pas encore envoyée)"),
     Show.AFTER_DUE: _l("Questionnaire de fin en retard"),
+    Show.FOLLOWUP_DUE: _l("Questionnaire de suivi à faire (ouvert, pas envoyé)"),
     Show.COMPLETE: _l("Départ et fin remplis"),
     Show.NOT_STARTED: STATUS_LABELS[PersonStatus.NOT_STARTED],
     Show.IN_PROGRESS: STATUS_LABELS[PersonStatus.IN_PROGRESS],
@@ -185,6 +186,8 @@ def index() -> Rendered:
         search=search,
         sort=sort,
         page_size=PRINT_LIST_MAX if printable else None,
+        now=clock.now(),
+        zone=clock.zone_in(current_app.config),
     )
     beyond = listing.requested_page > listing.pages
     params = {

@@ -253,6 +253,7 @@ def test_a_paper_followup_is_typed_in_on_the_entry_screens(
     db_session: Session,
     definition: Definition,
     structure: Structure,
+    fixed: clock.FixedClock,
 ) -> None:
     mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
     page = mediator.get("/staff/entry/")
@@ -265,8 +266,27 @@ def test_a_paper_followup_is_typed_in_on_the_entry_screens(
     )
     assert refused.status_code == 409  # no end form: refused kindly, nothing created
     assert "questionnaire de fin" in words(refused)
-    ended = submitted(db_session, definition, structure, FormKind.RETRO, RETRO)
+    ended = submitted(db_session, definition, structure, FormKind.RETRO, RETRO)  # 10 January
     code = ended.beneficiary.code
+    # Before the day it opens (10 April at midnight in Paris): a clear refusal with the date,
+    # nothing saved, as online.
+    fixed.set(datetime(2027, 4, 9, 21, 59, tzinfo=UTC))
+    mediator.get("/staff/entry/")
+    early = mediator.post(
+        "/staff/entry/", {"action": "code", "code": code, "form": "followup", "lang": "fr"}
+    )
+    assert early.status_code == 409
+    assert "ne s'ouvre que le 10 avril 2027" in words(early)
+    assert "Rien n'a été enregistré" in words(early)
+    assert count(database, Response, Response.form == FormKind.FOLLOWUP.value) == 0
+    # The second follow-up, which this structure does not run: refused too.
+    fixed.set(datetime(2027, 4, 9, 22, 0, tzinfo=UTC))
+    mediator.get("/staff/entry/")
+    late = mediator.post(
+        "/staff/entry/", {"action": "code", "code": code, "form": "followup_late", "lang": "fr"}
+    )
+    assert late.status_code == 409 and "second questionnaire de suivi" in words(late)
+    assert count(database, Response, Response.form == FormKind.FOLLOWUP_LATE.value) == 0
     mediator.get("/staff/entry/")
     opened = mediator.post(
         "/staff/entry/", {"action": "code", "code": code, "form": "followup", "lang": "fr"}
