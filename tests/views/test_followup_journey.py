@@ -129,13 +129,15 @@ def test_the_come_back_card_for_the_mediator(
 ) -> None:
     before = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
     code = before.beneficiary.code
-    mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
+    account = add_staff(database, Role.MEDIATOR, structure)
+    mediator = signed_in(app, account)
     url = f"/staff/people/{code}/come-back-card.pdf"
     refused = mediator.get(url)  # no end form yet: no date to give, said kindly
     assert refused.status_code == 409
     assert "Pas de questionnaire de suivi à venir" in words(refused)
     assert mediator.get(f"/staff/people/{code}").status_code == 200
     assert "come-back-card.pdf" not in mediator.html
+    assert "Questionnaire de suivi :" not in mediator.text
 
     fixed.advance(timedelta(weeks=8))
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
@@ -145,6 +147,8 @@ def test_the_come_back_card_for_the_mediator(
     db_session.commit()
     mediator.get(f"/staff/people/{code}")
     assert "come-back-card.pdf" in mediator.html
+    # Where the person stands with their follow-up, on their page.
+    assert "Questionnaire de suivi : il s'ouvre le 7 juin 2027." in mediator.text
     card = mediator.get(url)
     assert card.status_code == 200 and card.mimetype == "application/pdf"
     text = pdf_text(card.data)
@@ -157,6 +161,10 @@ def test_the_come_back_card_for_the_mediator(
         mediator.get(f"/staff/people/{elsewhere.beneficiary.code}/come-back-card.pdf").status_code
         == 404
     )
+    fixed.set(datetime(2027, 6, 8, 9, 0, tzinfo=UTC))  # signed in again, months later
+    again = signed_in(app, account)
+    again.get(f"/staff/people/{code}")
+    assert "Questionnaire de suivi : ouvert depuis le 7 juin 2027, pas encore envoyé" in again.text
 
 
 def test_the_followup_list_shows_who_is_due_and_prints_their_forms(
