@@ -165,14 +165,12 @@ def load_people(
         item.code: {o.code: o.rank or 0 for o in item.options} for item in definition.task_items()
     }
     wanted = [*tasks, *(code + PRE_SUFFIX for code in tasks)]
+    dating = Response.form.in_([form.value for form in (*END_FORMS, *FOLLOWUP_FORMS)])
     # The forms of each person that are in the selection (one query; the points are then
     # read for these people only, whole).
     selected: dict[int, set[FormKind]] = {}
     for person_id, form_value in db.execute(
-        select(Response.beneficiary_id, Response.form).where(
-            *response_conditions(filters),
-            Response.form.in_([form.value for form in (*END_FORMS, *FOLLOWUP_FORMS)]),
-        )
+        select(Response.beneficiary_id, Response.form).where(*response_conditions(filters), dating)
     ):
         selected.setdefault(person_id, set()).add(FormKind(form_value))
     if not selected:
@@ -196,7 +194,7 @@ def load_people(
             # The people of the selection, as a subquery of its own (not correlated).
             Response.beneficiary_id.in_(
                 select(Response.beneficiary_id)
-                .where(*response_conditions(filters))
+                .where(*response_conditions(filters), dating)
                 .correlate(None)
                 .scalar_subquery()
             ),
