@@ -272,6 +272,7 @@ def test_the_dashboard_says_what_lasts(
     assert page.status_code == 200
     assert "Ce qui dure, quelques mois après" in evaluator.text
     assert "Parmi 6 personnes, 100" in evaluator.text  # all answered, all kept their gains
+    assert "dont le questionnaire de suivi est dans la sélection" not in evaluator.text
 
 
 def test_the_dashboard_retention_honours_the_filters_and_the_guards(
@@ -319,6 +320,7 @@ def test_the_dashboard_retention_honours_the_filters_and_the_guards(
     # (April) are outside the period, so no kept gains.
     winter = lasting("from=2025-01&to=2025-02")
     assert "Parmi 14 personnes, 43" in winter
+    assert "dont le questionnaire de suivi est dans la sélection" in winter  # said with filters
     assert "Parmi 6 personnes" not in winter
     # January alone leaves the 2 people of February aside (under k): nothing is shown.
     refused = evaluator.get("/evaluate/?from=2025-01&to=2025-01")
