@@ -22,7 +22,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext, ngettext
+from flask_babel import format_date, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -60,7 +60,7 @@ from selfcheck.entry.second import (
 from selfcheck.entry.values import Answers, Values, not_typed_errors, parse_values
 from selfcheck.journey import operations as journey
 from selfcheck.journey.forms import CODE_MESSAGES
-from selfcheck.platform import codes, security
+from selfcheck.platform import clock, codes, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.labels import FORM_LABELS
@@ -110,6 +110,13 @@ PROBLEMS: Mapping[str, tuple[int, object]] = {
         _l(
             "Ce code n'a pas encore de questionnaire de fin envoyé : le questionnaire de suivi "
             "vient après lui. Saisissez d'abord le questionnaire de fin."
+        ),
+    ),
+    "followup_not_planned": (
+        409,
+        _l(
+            "Cette structure ne prévoit pas de second questionnaire de suivi : choisissez le "
+            "questionnaire de suivi. Rien n'a été enregistré."
         ),
     ),
     "pair_with_retro": (
@@ -186,6 +193,13 @@ def _problem(error: EntryError) -> tuple[int, str]:
     if error.reason == "invalid_code" and error.problem is not None:
         message = EMPTY_CODE if error.problem is codes.CodeProblem.EMPTY else None
         return 422, str(message or CODE_MESSAGES[error.problem])
+    if error.reason == "followup_not_open" and error.opens_on is not None:
+        return 409, gettext(
+            "Le questionnaire de suivi de ce code ne s'ouvre que le %(date)s : des réponses "
+            "données avant ne diraient pas ce qui est resté. Rien n'a été enregistré. "
+            "Saisissez-le à partir de cette date.",
+            date=format_date(error.opens_on, "long"),
+        )
     status, message = PROBLEMS.get(error.reason, (409, PROBLEMS["not_found"][1]))
     return status, str(message)
 
@@ -281,6 +295,8 @@ def _open_by_code(user: StaffUser, form: OpenByCodeForm, context: dict[str, Any]
             FormKind(form.form.data),
             _paper_locale(form.lang.data),
             journey.wording_of(form.wording.data),
+            clock.now(),
+            clock.zone_in(current_app.config),
         )
     except EntryError as error:
         if error.reason != "unknown_code":
