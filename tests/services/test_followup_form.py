@@ -281,8 +281,8 @@ def test_a_paper_followup_is_refused_before_it_opens(
     code = after.beneficiary.code
     responses = count(database, Response)
     events = count(database, AuditEvent)
-    with pytest.raises(entry.EntryError, match="followup_not_open") as refused:
-        entry.open_entry(
+    with pytest.raises(EntryError, match="followup_not_open") as refused:
+        open_entry(
             db_session,
             definition,
             user,
@@ -296,8 +296,8 @@ def test_a_paper_followup_is_refused_before_it_opens(
     db_session.rollback()
     assert (count(database, Response), count(database, AuditEvent)) == (responses, events)
     # Not a follow-up this structure runs (no second one set): refused whatever the date.
-    with pytest.raises(entry.EntryError, match="followup_not_planned"):
-        entry.open_entry(
+    with pytest.raises(EntryError, match="followup_not_planned"):
+        open_entry(
             db_session,
             definition,
             user,
@@ -308,7 +308,7 @@ def test_a_paper_followup_is_refused_before_it_opens(
             zone=PARIS,
         )
     db_session.rollback()
-    typed = entry.open_entry(
+    typed = open_entry(
         db_session,
         definition,
         user,
