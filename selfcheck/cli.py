@@ -5,12 +5,14 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup
 from sqlalchemy.orm import Session
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
@@ -19,6 +21,7 @@ from selfcheck.platform.db import Database, get_db, unit_of_work
 
 if TYPE_CHECKING:
     from selfcheck.platform.models import StaffUser
+    from selfcheck.questionnaire.model import Definition
 
 
 def _create_app() -> Flask:
@@ -27,6 +30,8 @@ def _create_app() -> Flask:
     return create_app()
 
 
+# Every command runs inside the app's context: FlaskGroup and its subgroups (AppGroup) wrap each
+# command in `with_appcontext`. Each command that writes does it in one `_unit_of_work`.
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
 def main() -> None:
     """selfcheck: before/after self-assessment of digital mediation."""
@@ -36,10 +41,42 @@ def _database() -> Database:
     return get_db()
 
 
+def _definition() -> Definition:
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    return definition
+
+
+@contextmanager
+def _unit_of_work() -> Iterator[Session]:
+    """A command's session and its one unit of work: committed when the block ends, rolled
+    back if it raises (operations never commit; a command reports success after this)."""
+    with _database().session() as session, unit_of_work(session):
+        yield session
+
+
+@contextmanager
+def _refused(*errors: type[Exception], failure: str = "") -> Iterator[None]:
+    """An operation saying no (an error of one of `errors`, its message the reason) ends the
+    command with "Error: <failure>: <reason>" (or the bare reason) and exit status 1."""
+    try:
+        yield
+    except errors as exc:
+        raise click.ClickException(f"{failure}: {exc}" if failure else str(exc)) from exc
+
+
+@contextmanager
+def _bad_value(*errors: type[Exception], param_hint: str | None = None) -> Iterator[None]:
+    """An error of one of `errors` is a bad value given to the command: a usage error with
+    its message (exit status 2)."""
+    try:
+        yield
+    except errors as exc:
+        raise click.BadParameter(str(exc), param_hint=param_hint) from exc
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@with_appcontext
 def serve(host: str, port: int) -> None:
     """Serve the app for local use (production: gunicorn, see docs/operations.md)."""
     from selfcheck.accounts.structures import list_structures
@@ -90,7 +127,6 @@ def _start_worker() -> subprocess.Popen[bytes] | None:
 
 @main.command()
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@with_appcontext
 def worker(workers: int) -> None:
     """Run background jobs (exports, print batches) until stopped (SIGTERM / Ctrl-C).
 
@@ -122,7 +158,6 @@ def db() -> None:
 
 @db.command()
 @click.argument("revision", default="head")
-@with_appcontext
 def upgrade(revision: str) -> None:
     """Bring the database schema up to REVISION (default: the latest)."""
     migrate.upgrade(_database().engine, revision)
@@ -131,7 +166,6 @@ def upgrade(revision: str) -> None:
 
 @db.command()
 @click.argument("revision")
-@with_appcontext
 def downgrade(revision: str) -> None:
     """Take the database schema back to REVISION."""
     migrate.downgrade(_database().engine, revision)
@@ -153,21 +187,16 @@ def structures() -> None:
 )
 @click.option("--department", required=True, help="Department code: 44, 2A, 974…")
 @click.option("--slug", default=None, help="Public link name (default: from the name).")
-@with_appcontext
 def structures_add(name: str, territory: str, department: str, slug: str | None) -> None:
     """Create a place of mediation and print its public start link."""
     from selfcheck.accounts.structures import StructureError, create_structure
 
-    with _database().session() as session, unit_of_work(session):
-        try:
-            structure = create_structure(session, name, territory, department, slug)
-        except StructureError as exc:
-            raise click.BadParameter(str(exc)) from exc
-        click.echo(f"created {structure.name}: start link /s/{structure.slug}")
+    with _unit_of_work() as session, _bad_value(StructureError):
+        structure = create_structure(session, name, territory, department, slug)
+    click.echo(f"created {structure.name}: start link /s/{structure.slug}")
 
 
 @structures.command("list")
-@with_appcontext
 def structures_list() -> None:
     """List places of mediation with their start links."""
     from selfcheck.accounts.structures import list_structures
@@ -187,7 +216,6 @@ def structures_list() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON object overriding the reference survey's shares (see docs/evaluation.md).",
 )
-@with_appcontext
 def demo(respondents: int, seed: int, marginals_file: Path | None) -> None:
     """Create a demo structure and sample people following chosen marginals."""
     from selfcheck.demo import (
@@ -198,14 +226,11 @@ def demo(respondents: int, seed: int, marginals_file: Path | None) -> None:
         load_marginals,
     )
 
-    try:
+    with _bad_value(MarginalsError, param_hint="--marginals"):
         marginals = load_marginals(marginals_file) if marginals_file else None
-    except MarginalsError as exc:
-        raise click.BadParameter(str(exc), param_hint="--marginals") from exc
-    definition = current_app.extensions["selfcheck.definition"]
-    with _database().session() as session, unit_of_work(session):
+    with _unit_of_work() as session:
         report = generate_demo(
-            session, definition, respondents=respondents, seed=seed, marginals=marginals
+            session, _definition(), respondents=respondents, seed=seed, marginals=marginals
         )
         accounts = create_demo_staff(session, demo_structure(session))
     click.echo(
@@ -223,14 +248,12 @@ def facts() -> None:
 
 
 @facts.command("rebuild")
-@with_appcontext
 def facts_rebuild() -> None:
     """Recompute every fact from the answers (after a change of definition or typology)."""
     from selfcheck.evaluation import facts as dashboard_facts
 
-    definition = current_app.extensions["selfcheck.definition"]
-    with _database().session() as session, unit_of_work(session):
-        rows = dashboard_facts.rebuild(session, definition)
+    with _unit_of_work() as session:
+        rows = dashboard_facts.rebuild(session, _definition())
     click.echo(f"facts: {rows} submitted responses")
 
 
@@ -240,13 +263,12 @@ def questionnaire() -> None:
 
 
 @questionnaire.command("stats")
-@with_appcontext
 def questionnaire_stats() -> None:
     """Item counts and estimated answering time of each form (Markdown table)."""
     from selfcheck.questionnaire.model import FormKind
     from selfcheck.questionnaire.stats import form_stats
 
-    definition = current_app.extensions["selfcheck.definition"]
+    definition = _definition()
     click.echo(f"definition {definition.id} {definition.version}\n")
     click.echo("| form | pages | items | of which conditional | stored answers | typical time |")
     click.echo("|---|---|---|---|---|---|")
@@ -284,7 +306,6 @@ def _structure_id(session: Session, slug: str | None) -> int | None:
 )
 @click.option("--structure", "slug", default=None, help="Structure link name (mediators, admins).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@with_appcontext
 def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> None:
     """Create a staff account (the first one: --role platform_admin)."""
     from selfcheck.accounts import auth
@@ -294,15 +315,10 @@ def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> 
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _database().session() as session, unit_of_work(session):
+    with _unit_of_work() as session, _refused(auth.AuthError, failure="cannot create the account"):
         structure_id = _structure_id(session, slug)
-        try:
-            user = auth.create_user(
-                session, auth.NewUser(email, Role(role), structure_id), password
-            )
-        except auth.AuthError as exc:
-            raise click.ClickException(f"cannot create the account: {exc.reason}") from exc
-        click.echo(f"created {user.role} {user.email}")
+        user = auth.create_user(session, auth.NewUser(email, Role(role), structure_id), password)
+    click.echo(f"created {user.role} {user.email}")
 
 
 @users.command("grant")
@@ -310,22 +326,17 @@ def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> 
 @click.option("--structure", "slug", default=None)
 @click.option("--department", default=None)
 @click.option("--region", default=None, help="INSEE region code: every department of it.")
-@with_appcontext
 def users_grant(email: str, slug: str | None, department: str | None, region: str | None) -> None:
     """Let an evaluator see one structure, a whole department or a whole region."""
     from selfcheck.accounts import team
 
-    with _database().session() as session:
+    with _unit_of_work() as session, _refused(team.TeamError, failure="cannot grant"):
         user = _staff_user(session, email)
         structure_id = _structure_id(session, slug)
-        try:
-            team.add_scope(
-                session, None, user, structure_id=structure_id, department=department, region=region
-            )
-        except team.TeamError as exc:
-            raise click.ClickException(f"cannot grant: {exc.reason}") from exc
-        session.commit()
-        click.echo(f"granted {slug or department or region} to {user.email}")
+        team.add_scope(
+            session, None, user, structure_id=structure_id, department=department, region=region
+        )
+    click.echo(f"granted {slug or department or region} to {user.email}")
 
 
 def _staff_user(session: Session, email: str) -> StaffUser:
@@ -343,7 +354,6 @@ def _staff_user(session: Session, email: str) -> StaffUser:
 @users.command("reset-password")
 @click.option("--email", required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
-@with_appcontext
 def users_reset_password(email: str, password_stdin: bool) -> None:
     """Set a new password for a staff member (there is no reset by e-mail). Also unlocks the
     account and signs it out on every device."""
@@ -354,46 +364,40 @@ def users_reset_password(email: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    with _database().session() as session, unit_of_work(session):
+    with _unit_of_work() as session, _refused(auth.AuthError, failure="cannot set the password"):
         user = _staff_user(session, email)
         audit.record(session, None, "reset_password", "user", user.id, user.structure_id)
-        try:
-            auth.reset_password(session, user, password)
-        except auth.AuthError as exc:
-            raise click.ClickException(f"cannot set the password: {exc.reason}") from exc
+        auth.reset_password(session, user, password)
         auth.unlock(session, user.email, str(current_app.secret_key))
-        click.echo(f"new password set for {user.email}; the account is unlocked")
+    click.echo(f"new password set for {user.email}; the account is unlocked")
 
 
 @users.command("sign-out-everywhere")
 @click.option("--email", required=True)
-@with_appcontext
 def users_sign_out_everywhere(email: str) -> None:
     """End every session of a staff member at once, on every device (a lost laptop, a
     copied cookie); audited."""
     from selfcheck.accounts.session import end_all_sessions
     from selfcheck.platform import audit
 
-    with _database().session() as session:
+    with _unit_of_work() as session:
         user = _staff_user(session, email)
         end_all_sessions(session, user)
         audit.record(session, None, "sign_out_everywhere", "user", user.id, user.structure_id)
-        session.commit()
-        click.echo(f"every session of {user.email} is ended")
+    click.echo(f"every session of {user.email} is ended")
 
 
 @users.command("unlock")
 @click.option("--email", required=True)
-@with_appcontext
 def users_unlock(email: str) -> None:
     """Lift the account-wide slow-down after too many wrong passwords (a lockout of one
     address ends with its 15-minute window)."""
     from selfcheck.accounts import auth
 
-    with _database().session() as session, unit_of_work(session):
+    with _unit_of_work() as session:
         user = _staff_user(session, email)
         auth.unlock(session, user.email, str(current_app.secret_key))
-        click.echo(f"unlocked {user.email}")
+    click.echo(f"unlocked {user.email}")
 
 
 @users.command("invite")
@@ -405,111 +409,86 @@ def users_unlock(email: str) -> None:
 )
 @click.option("--structure", "slug", default=None, help="Structure link name (mediators, admins).")
 @click.option("--base-url", default="", help="Site address put before the link's path.")
-@with_appcontext
 def users_invite(email: str, role: str, slug: str | None, base_url: str) -> None:
     """Create an account without a password and print its one-time invitation link (72 h)."""
     from selfcheck.accounts import team
     from selfcheck.platform.models import Role
 
-    with _database().session() as session:
+    with _unit_of_work() as session, _refused(team.TeamError, failure="cannot invite"):
         structure_id = _structure_id(session, slug)
-        try:
-            user, token = team.invite(session, None, email, Role(role), structure_id)
-        except team.TeamError as exc:
-            raise click.ClickException(f"cannot invite: {exc.reason}") from exc
-        session.commit()
-        click.echo(f"invited {user.role} {user.email}; link (shown once, valid 72 h):")
-        click.echo(f"{base_url.rstrip('/')}/staff/link/{token}")
+        user, token = team.invite(session, None, email, Role(role), structure_id)
+    click.echo(f"invited {user.role} {user.email}; link (shown once, valid 72 h):")
+    click.echo(f"{base_url.rstrip('/')}/staff/link/{token}")
 
 
 @users.command("link")
 @click.option("--email", required=True)
 @click.option("--base-url", default="", help="Site address put before the link's path.")
-@with_appcontext
 def users_link(email: str, base_url: str) -> None:
     """Print a one-time link to choose a new password (a new invitation if none was chosen)."""
     from selfcheck.accounts import team
 
-    with _database().session() as session:
+    with _unit_of_work() as session, _refused(team.TeamError, failure="cannot make a link"):
         user = _staff_user(session, email)
-        try:
-            purpose, token = team.new_link(session, None, user)
-        except team.TeamError as exc:
-            raise click.ClickException(f"cannot make a link: {exc.reason}") from exc
-        session.commit()
-        click.echo(f"{purpose} link for {user.email} (shown once, valid 72 h):")
-        click.echo(f"{base_url.rstrip('/')}/staff/link/{token}")
+        purpose, token = team.new_link(session, None, user)
+    click.echo(f"{purpose} link for {user.email} (shown once, valid 72 h):")
+    click.echo(f"{base_url.rstrip('/')}/staff/link/{token}")
 
 
 @users.command("deactivate")
 @click.option("--email", required=True)
 @click.option("--again", "reactivate", is_flag=True, help="Re-activate instead.")
-@with_appcontext
 def users_deactivate(email: str, reactivate: bool) -> None:
     """Deactivate an account (signed out at once; nothing it typed is deleted)."""
     from selfcheck.accounts import team
 
-    with _database().session() as session:
+    with _unit_of_work() as session, _refused(team.TeamError, failure="cannot change the account"):
         user = _staff_user(session, email)
-        try:
-            team.set_active(session, None, user, reactivate)
-        except team.TeamError as exc:
-            raise click.ClickException(f"cannot change the account: {exc.reason}") from exc
-        session.commit()
-        click.echo(f"{'re-activated' if reactivate else 'deactivated'} {user.email}")
+        team.set_active(session, None, user, reactivate)
+    click.echo(f"{'re-activated' if reactivate else 'deactivated'} {user.email}")
 
 
 @users.command("reset-2fa")
 @click.option("--email", required=True)
-@with_appcontext
 def users_reset_two_factor(email: str) -> None:
     """Remove a staff member's second factor (lost phone): they enrol again at next sign-in."""
     from selfcheck.accounts import team, totp
 
-    with _database().session() as session:
+    with _unit_of_work() as session, _refused(team.TeamError, failure="cannot reset"):
         user = _staff_user(session, email)
-        try:
-            totp.reset(session, None, user)
-        except team.TeamError as exc:
-            raise click.ClickException(f"cannot reset: {exc.reason}") from exc
-        session.commit()
-        click.echo(f"second factor removed for {user.email}")
+        totp.reset(session, None, user)
+    click.echo(f"second factor removed for {user.email}")
 
 
 @structures.command("archive")
 @click.option("--structure", "slug", required=True, help="Structure link name.")
 @click.option("--again", "unarchive", is_flag=True, help="Take it out of the archives.")
-@with_appcontext
 def structures_archive(slug: str, unarchive: bool) -> None:
     """Archive a structure: hidden from lists, no new invitations; its data stays."""
     from selfcheck.accounts import structure_admin
     from selfcheck.platform.models import Structure
 
-    with _database().session() as session:
-        structure_id = _structure_id(session, slug)
-        structure = session.get(Structure, structure_id)
+    with _unit_of_work() as session:
+        structure = session.get(Structure, _structure_id(session, slug))
         assert structure is not None
         structure_admin.set_archived(session, None, structure, not unarchive)
-        session.commit()
-        click.echo(f"{'unarchived' if unarchive else 'archived'} {structure.name}")
+    click.echo(f"{'unarchived' if unarchive else 'archived'} {structure.name}")
 
 
 @structures.command("require-2fa")
 @click.option("--structure", "slug", required=True, help="Structure link name.")
 @click.option("--off", is_flag=True, help="Leave the second factor to each person again.")
-@with_appcontext
 def structures_require_2fa(slug: str, off: bool) -> None:
     """Require a second factor of the structure's whole team (as its settings page does)."""
     from selfcheck.accounts import structure_admin
     from selfcheck.platform.models import Structure
 
-    with _database().session() as session:
+    with _unit_of_work() as session:
         structure = session.get(Structure, _structure_id(session, slug))
         assert structure is not None
         structure_admin.set_totp_required(session, None, structure, not off)
-        session.commit()
-        state = "optional" if off else "required"
-        click.echo(f"second factor {state} for the team of {structure.name}")
+    state = "optional" if off else "required"
+    click.echo(f"second factor {state} for the team of {structure.name}")
 
 
 @main.group()
@@ -518,7 +497,6 @@ def reminders() -> None:
 
 
 @reminders.command("send")
-@with_appcontext
 def reminders_send() -> None:
     """Queue the sending of every reminder whose follow-up is open (the worker sends them;
     it also does so every hour on its own)."""
@@ -539,13 +517,12 @@ def reminders_send() -> None:
     default=True,
     help="--dry-run (the default) only counts; --yes deletes.",
 )
-@with_appcontext
 def purge(dry_run: bool) -> None:
     """Delete the answers older than SELFCHECK_RETENTION_MONTHS (counts only, unless --yes)."""
     from selfcheck.privacy import operations as privacy
 
     months = int(current_app.config["SELFCHECK_RETENTION_MONTHS"])
-    with _database().session() as session, unit_of_work(session):
+    with _unit_of_work() as session:
         report = privacy.purge(session, months, dry_run=dry_run)
     verb = "deleted" if report.done else "would delete (dry run)"
     click.echo(
@@ -563,30 +540,24 @@ def purge(dry_run: bool) -> None:
 
 @main.command("backup")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@with_appcontext
 def backup_command(file: Path) -> None:
     """Write every table to FILE (gzipped JSON lines, any database), from one snapshot."""
     from selfcheck.platform import backup
 
-    try:
+    with _refused(backup.BackupError):
         report = backup.backup(_database().engine, file)
-    except backup.BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"backup of {report.total} rows (schema {report.revision}) written to {file}")
 
 
 @main.command("restore")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace the rows of a database that is not empty.")
-@with_appcontext
 def restore_command(file: Path, force: bool) -> None:
     """Load a backup FILE into the database, in one transaction (all or nothing)."""
     from selfcheck.platform import backup
 
-    try:
+    with _refused(backup.BackupError):
         report = backup.restore(_database().engine, file, force=force)
-    except backup.BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
     click.echo(f"restored {report.total} rows (schema {report.revision}) from {file}")
 
 

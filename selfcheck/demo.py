@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from selfcheck.accounts import auth
 from selfcheck.accounts.structures import create_structure
-from selfcheck.entry import operations as entry
+from selfcheck.entry.lookup import open_entry, open_uncoded
+from selfcheck.entry.saving import save_entry
 from selfcheck.journey import operations as journey
 from selfcheck.platform.models import Channel, Response, Role, StaffUser, Structure, utcnow
 from selfcheck.questionnaire.model import (
@@ -648,12 +649,12 @@ def _enter_on_paper(
     code: str | None,
 ) -> Response:
     if code is None:
-        response = entry.open_uncoded(
+        response = open_uncoded(
             session, definition, typist, structure, form, "fr", secrets.token_urlsafe(16)
         )
     else:
-        response = entry.open_entry(session, definition, typist, code, form, "fr")
-    entry.save_entry(
+        response = open_entry(session, definition, typist, code, form, "fr")
+    save_entry(
         session, definition, typist, response, _paper_values(definition, form, person), finish=True
     )
     return response

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from wtforms import Form, PasswordField, StringField, ValidationError
-from wtforms.validators import EqualTo, InputRequired, Length, Regexp
+from wtforms import Form, StringField, ValidationError
+from wtforms.validators import InputRequired, Length, Regexp
 
-from selfcheck.accounts.auth import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from selfcheck.accounts.forms import confirm_password_field, new_password_field
 from selfcheck.accounts.structures import DEPARTMENT
 from selfcheck.platform.models import TerritoryType
 
@@ -25,19 +25,8 @@ CHOOSE = _l("Choisissez une des réponses proposées.")
 
 
 class SetPasswordForm(Form):  # type: ignore[misc]
-    new = PasswordField(
-        validators=[
-            InputRequired(_l("Écrivez un mot de passe.")),
-            Length(
-                min=MIN_PASSWORD_LENGTH,
-                max=MAX_PASSWORD_LENGTH,
-                message=_l("Le mot de passe doit avoir au moins 12 caractères."),
-            ),
-        ]
-    )
-    confirm = PasswordField(
-        validators=[EqualTo("new", message=_l("Les deux mots de passe ne sont pas identiques."))]
-    )
+    new = new_password_field(_l("Écrivez un mot de passe."))
+    confirm = confirm_password_field()
 
 
 class InviteForm(Form):  # type: ignore[misc]

@@ -21,11 +21,11 @@ class LoginForm(Form):  # type: ignore[misc]
     )
 
 
-class PasswordChangeForm(Form):  # type: ignore[misc]
-    current = PasswordField(validators=[InputRequired(_l("Écrivez votre mot de passe actuel."))])
-    new = PasswordField(
+def new_password_field(missing: object) -> PasswordField:
+    """A new password (`new`), its length rules, and `missing`, the message when it is empty."""
+    return PasswordField(
         validators=[
-            InputRequired(_l("Écrivez un nouveau mot de passe.")),
+            InputRequired(missing),
             Length(
                 min=MIN_PASSWORD_LENGTH,
                 max=MAX_PASSWORD_LENGTH,
@@ -33,6 +33,16 @@ class PasswordChangeForm(Form):  # type: ignore[misc]
             ),
         ]
     )
-    confirm = PasswordField(
+
+
+def confirm_password_field() -> PasswordField:
+    """The new password typed again: it must equal the form's `new` field."""
+    return PasswordField(
         validators=[EqualTo("new", message=_l("Les deux mots de passe ne sont pas identiques."))]
     )
+
+
+class PasswordChangeForm(Form):  # type: ignore[misc]
+    current = PasswordField(validators=[InputRequired(_l("Écrivez votre mot de passe actuel."))])
+    new = new_password_field(_l("Écrivez un nouveau mot de passe."))
+    confirm = confirm_password_field()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from selfcheck.journey import operations as journey
-from selfcheck.platform import audit, codes
+from selfcheck.journey import schedule
+from selfcheck.platform import audit, clock, codes
 from selfcheck.platform.models import (
     Beneficiary,
     Channel,
@@ -17,6 +21,7 @@ from selfcheck.platform.models import (
 )
 from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.model import (
+    FOLLOWUP_FORMS,
     FORM_RULES,
     Definition,
     FormKind,
@@ -32,11 +37,13 @@ class EntryError(Exception):
         reason: str,
         response: Response | None = None,
         problem: codes.CodeProblem | None = None,
+        opens_on: date | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.response = response
         self.problem = problem
+        self.opens_on = opens_on  # "followup_not_open": the local day it opens
 
 
 # --- finding or creating the record --------------------------------------------------------
@@ -80,6 +87,32 @@ def _check_form_allowed(person: Beneficiary, form: FormKind) -> None:
         raise EntryError(REFUSALS[(form, refusal)])
 
 
+def _check_followup_open(
+    person: Beneficiary, form: FormKind, now: datetime, zone: ZoneInfo
+) -> None:
+    """A follow-up is typed from paper only once it is open, as online (the same opening
+    day, journey.schedule): answers given before it would not say what lasted. A second
+    follow-up the structure does not run is refused too. Nothing is created either way."""
+    if form not in FOLLOWUP_FORMS:
+        return
+    forms = [
+        schedule.SentForm(FormKind(r.form), r.submitted_at if r.is_submitted else None)
+        for r in person.responses
+    ]
+    ended = schedule.end_sent_at(forms)
+    if ended is None:  # _check_form_allowed refused it already
+        raise EntryError(REFUSALS[(form, "needs_earlier")])
+    planned = {
+        opening.form: opening
+        for opening in schedule.openings(ended, journey.followup_delays(person.structure), zone)
+    }
+    opening = planned.get(form)
+    if opening is None:
+        raise EntryError("followup_not_planned")
+    if not opening.is_open(now):
+        raise EntryError("followup_not_open", opens_on=opening.day)
+
+
 def open_entry(
     session: Session,
     definition: Definition,
@@ -88,12 +121,15 @@ def open_entry(
     form: FormKind,
     locale: str,
     wording: Wording = Wording.STANDARD,
+    now: datetime | None = None,
+    zone: ZoneInfo | None = None,
 ) -> Response:
     """The paper response of this code and form: found (to go on typing) or created.
 
     Never a second response for a person and form: a form already typed in raises
     "already_entered" (with the response, to link to it), one answered online
-    "answered_online" or "in_progress_online".
+    "answered_online" or "in_progress_online". A follow-up before the day it opens raises
+    "followup_not_open" (`now`, `zone`: the application's clock and calendar).
     """
     person = find_person(session, user, raw_code)
     existing = next((r for r in person.responses if r.form == form.value), None)
@@ -105,6 +141,9 @@ def open_entry(
             raise EntryError("already_entered", existing)
         return existing
     _check_form_allowed(person, form)
+    _check_followup_open(
+        person, form, now or clock.now(), zone or clock.zone_of(clock.DEFAULT_ZONE)
+    )
     response = journey.open_form(
         session, definition, person, form, locale, Channel.PAPER, wording=wording
     )

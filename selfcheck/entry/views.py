@@ -22,7 +22,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext, ngettext
+from flask_babel import format_date, gettext, ngettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,11 +37,30 @@ from selfcheck.accounts.permissions import (
     visible_structure_ids,
 )
 from selfcheck.accounts.session import current_staff, take_pending_post
-from selfcheck.entry import operations as entry
+from selfcheck.entry import resolution
 from selfcheck.entry.forms import OpenByCodeForm, OpenWithoutCodeForm, SettingsForm
+from selfcheck.entry.lookup import EntryError, load_paper_response, open_entry, open_uncoded
+from selfcheck.entry.rates import discrepancy_rates, set_followup_reminder, update_settings
+from selfcheck.entry.resolution import (
+    discrepancy_views,
+    load_resolution,
+    parse_resolution,
+    pending_resolutions,
+)
+from selfcheck.entry.saving import SaveResult, save_entry
+from selfcheck.entry.screen import build_screen
+from selfcheck.entry.second import (
+    QueueState,
+    load_second_entry,
+    save_second_entry,
+    second_entry_queue,
+    second_entry_values,
+    start_second_entry,
+)
+from selfcheck.entry.values import Answers, Values, not_typed_errors, parse_values
 from selfcheck.journey import operations as journey
 from selfcheck.journey.forms import CODE_MESSAGES
-from selfcheck.platform import codes, security
+from selfcheck.platform import clock, codes, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.labels import FORM_LABELS
@@ -91,6 +110,13 @@ PROBLEMS: Mapping[str, tuple[int, object]] = {
         _l(
             "Ce code n'a pas encore de questionnaire de fin envoyé : le questionnaire de suivi "
             "vient après lui. Saisissez d'abord le questionnaire de fin."
+        ),
+    ),
+    "followup_not_planned": (
+        409,
+        _l(
+            "Cette structure ne prévoit pas de second questionnaire de suivi : choisissez le "
+            "questionnaire de suivi. Rien n'a été enregistré."
         ),
     ),
     "pair_with_retro": (
@@ -163,10 +189,17 @@ def _structure_by_id(raw: str) -> Structure | None:
     return get_session().get(Structure, int(raw))
 
 
-def _problem(error: entry.EntryError) -> tuple[int, str]:
+def _problem(error: EntryError) -> tuple[int, str]:
     if error.reason == "invalid_code" and error.problem is not None:
         message = EMPTY_CODE if error.problem is codes.CodeProblem.EMPTY else None
         return 422, str(message or CODE_MESSAGES[error.problem])
+    if error.reason == "followup_not_open" and error.opens_on is not None:
+        return 409, gettext(
+            "Le questionnaire de suivi de ce code ne s'ouvre que le %(date)s : des réponses "
+            "données avant ne diraient pas ce qui est resté. Rien n'a été enregistré. "
+            "Saisissez-le à partir de cette date.",
+            date=format_date(error.opens_on, "long"),
+        )
     status, message = PROBLEMS.get(error.reason, (409, PROBLEMS["not_found"][1]))
     return status, str(message)
 
@@ -185,7 +218,7 @@ WORKFLOW = frozenset(
 
 
 def _problem_page(
-    error: entry.EntryError, back: str | None = None, redirect_queue: bool = False
+    error: EntryError, back: str | None = None, redirect_queue: bool = False
 ) -> Rendered:
     status, message = _problem(error)
     if redirect_queue and back and error.reason in WORKFLOW:
@@ -254,7 +287,7 @@ def _open_by_code(user: StaffUser, form: OpenByCodeForm, context: dict[str, Any]
         return _render_index(user, context, 422)
     guess = security.reserve_staff_code_lookup(user.id, user.structure_id)
     try:
-        response = entry.open_entry(
+        response = open_entry(
             get_session(),
             _definition(),
             user,
@@ -262,8 +295,10 @@ def _open_by_code(user: StaffUser, form: OpenByCodeForm, context: dict[str, Any]
             FormKind(form.form.data),
             _paper_locale(form.lang.data),
             journey.wording_of(form.wording.data),
+            clock.now(),
+            clock.zone_in(current_app.config),
         )
-    except entry.EntryError as error:
+    except EntryError as error:
         if error.reason != "unknown_code":
             guess.refund()  # a typo or a code of one's own: not a guess
         status, message = _problem(error)
@@ -291,7 +326,7 @@ def _open_without_code(
             context["new_error"] = gettext("Choisissez une structure.")
             return _render_index(user, context, 422)
     try:
-        response = entry.open_uncoded(
+        response = open_uncoded(
             db,
             _definition(),
             user,
@@ -301,7 +336,7 @@ def _open_without_code(
             form.token.data,
             journey.wording_of(form.wording.data),
         )
-    except entry.EntryError as error:
+    except EntryError as error:
         status, message = _problem(error)
         context["new_error"] = message
         return _render_index(user, context, status)
@@ -335,9 +370,9 @@ class _Typed:
     def second(self) -> bool:
         return self.second_entry is not None
 
-    def stored_values(self) -> entry.Answers:
+    def stored_values(self) -> Answers:
         if self.second_entry is not None:  # blind: never the first entry's values
-            return entry.second_entry_values(self.second_entry)
+            return second_entry_values(self.second_entry)
         return journey.answers_of(self.response)
 
 
@@ -353,19 +388,19 @@ def _typing(response_id: int, *, second: bool) -> Rendered:
     queue = url_for("entry.second_entries") if second else None
     try:
         typed = _load_typed(db, user, response_id, second)
-    except entry.EntryError as error:
+    except EntryError as error:
         return _problem_page(error, back=queue, redirect_queue=second)
     kind = FormKind(typed.response.form)
     if request.method == "GET":
         pending = take_pending_post(user, request.path)
         if pending is not None:
-            parsed = entry.parse_values(definition, kind, pending)
+            parsed = parse_values(definition, kind, pending)
             return _render_typing(typed, parsed.values, parsed.errors, restored=True)
         return _render_typing(typed, typed.stored_values())
     action = request.form.get("action", "save")
     if action not in ENTRY_ACTIONS:
         abort(400)
-    parsed = entry.parse_values(definition, kind, request.form)
+    parsed = parse_values(definition, kind, request.form)
     if not parsed.valid:
         return _render_typing(typed, parsed.values, parsed.errors, status=422)
     finish = action == "finish"
@@ -374,14 +409,14 @@ def _typing(response_id: int, *, second: bool) -> Rendered:
     edited = typed.response.is_submitted and not second
     try:
         result = _save_typed(db, definition, user, typed, parsed.values, finish)
-    except entry.EntryError as error:  # a second entry finished meanwhile (a double click)
+    except EntryError as error:  # a second entry finished meanwhile (a double click)
         return _problem_page(error, back=queue, redirect_queue=True)
     commit_or_rollback(db)
     if not result.saved:  # a finished form must stay complete
-        errors = entry.not_typed_errors(result.missing)
+        errors = not_typed_errors(result.missing)
         return _render_typing(typed, parsed.values, errors, status=422)
     if finish and result.missing:
-        errors = entry.not_typed_errors(result.missing)
+        errors = not_typed_errors(result.missing)
         return _render_typing(typed, typed.stored_values(), errors, status=422, saved=True)
     flash(_saved_message(typed, result, finish, edited))
     if finish and not edited:
@@ -395,9 +430,9 @@ def _endpoint(second: bool) -> str:
 
 def _load_typed(db: Session, user: StaffUser, response_id: int, second: bool) -> _Typed:
     if second:
-        response, second_entry = entry.load_second_entry(db, user, response_id)
+        response, second_entry = load_second_entry(db, user, response_id)
         return _Typed(response, second_entry)
-    return _Typed(entry.load_paper_response(db, user, response_id), None)
+    return _Typed(load_paper_response(db, user, response_id), None)
 
 
 def _save_typed(
@@ -405,17 +440,17 @@ def _save_typed(
     definition: Definition,
     user: StaffUser,
     typed: _Typed,
-    values: entry.Values,
+    values: Values,
     finish: bool,
-) -> entry.SaveResult:
+) -> SaveResult:
     if typed.second_entry is not None:
-        return entry.save_second_entry(
+        return save_second_entry(
             db, definition, user, typed.response, typed.second_entry, values, finish
         )
-    return entry.save_entry(db, definition, user, typed.response, values, finish)
+    return save_entry(db, definition, user, typed.response, values, finish)
 
 
-def _saved_message(typed: _Typed, result: entry.SaveResult, finish: bool, edited: bool) -> str:
+def _saved_message(typed: _Typed, result: SaveResult, finish: bool, edited: bool) -> str:
     code = codes.display(typed.response.beneficiary.code)
     if typed.second_entry is not None:
         if not finish:
@@ -469,7 +504,7 @@ def _render_typing(
     response = typed.response
     kind = FormKind(response.form)
     # Blind second entry: only its own values are ever put on the page (see _Typed).
-    screen = entry.build_screen(definition, kind, values, errors)
+    screen = build_screen(definition, kind, values, errors)
     entered_by = None
     if not typed.second and response.entered_by_id is not None:
         found = get_session().get(StaffUser, response.entered_by_id)
@@ -500,7 +535,7 @@ def second_entries() -> Rendered:
     user = _user()
     structures = _visible_structures(user)
     ids = [s.id for s in structures]
-    lines = entry.second_entry_queue(get_session(), user, ids)
+    lines = second_entry_queue(get_session(), user, ids)
     # Said plainly when no form is drawn because the share is 0 % (the default), with the way
     # to the settings for those who may change it.
     switched_off = [s for s in structures if s.double_entry_percent == 0]
@@ -508,7 +543,7 @@ def second_entries() -> Rendered:
         "staff/entry_second.html",
         lines=lines,
         form_names=FORM_NAMES,
-        states=entry.QueueState,
+        states=QueueState,
         switched_off=switched_off,
         all_switched_off=bool(structures) and len(switched_off) == len(structures),
         can_manage=has_permission(user, Permission.MANAGE_STRUCTURE),
@@ -519,8 +554,8 @@ def second_entries() -> Rendered:
 @requires(Permission.SECOND_ENTRY)
 def start_second(response_id: int) -> Rendered:
     try:
-        entry.start_second_entry(get_session(), _user(), response_id)
-    except entry.EntryError as error:
+        start_second_entry(get_session(), _user(), response_id)
+    except EntryError as error:
         return _problem_page(error, back=url_for("entry.second_entries"))
     commit_or_rollback(get_session())
     return redirect(url_for("entry.second", response_id=response_id))
@@ -538,8 +573,8 @@ def discrepancies() -> Rendered:
     definition = _definition()
     return render_template(
         "staff/entry_discrepancies.html",
-        rates=entry.discrepancy_rates(db, definition, ids),
-        pending=entry.pending_resolutions(db, ids),
+        rates=discrepancy_rates(db, definition, ids),
+        pending=pending_resolutions(db, ids),
         form_names=FORM_NAMES,
     )
 
@@ -552,16 +587,16 @@ def resolve(response_id: int) -> Rendered:
     definition = _definition()
     back = url_for("entry.discrepancies")
     try:
-        second_entry, response = entry.load_resolution(db, user, response_id)
-    except entry.EntryError as error:
+        second_entry, response = load_resolution(db, user, response_id)
+    except EntryError as error:
         return _problem_page(error, back=back, redirect_queue=True)
     if request.method == "POST":
-        chosen, errors = entry.parse_resolution(definition, response, second_entry, request.form)
+        chosen, errors = parse_resolution(definition, response, second_entry, request.form)
         if not errors and not chosen:
             errors = {"": [gettext("Choisissez la bonne réponse d'au moins une question.")]}
         if errors:
             return _render_resolve(second_entry, response, request.form, errors, status=422)
-        settled = entry.resolve(db, definition, user, second_entry, response, chosen)
+        settled = resolution.resolve(db, definition, user, second_entry, response, chosen)
         commit_or_rollback(db)
         flash(
             ngettext(
@@ -586,7 +621,7 @@ def _render_resolve(
     restored: bool = False,
 ) -> tuple[str, int]:
     definition = _definition()
-    views = entry.discrepancy_views(definition, response, second_entry, posted, errors)
+    views = discrepancy_views(definition, response, second_entry, posted, errors)
     return render_template(
         "staff/entry_resolve.html",
         views=views,
@@ -644,7 +679,7 @@ def settings() -> Rendered:
                 "staff/entry_settings.html", structures=structures, structure=structure, form=form
             ), 422
         try:
-            changed = entry.update_settings(
+            changed = update_settings(
                 get_session(),
                 user,
                 structure,
@@ -656,10 +691,10 @@ def settings() -> Rendered:
             changed |= structure_admin.set_totp_required(
                 get_session(), user, structure, bool(form.totp_required.data)
             )
-            changed |= entry.set_followup_reminder(
+            changed |= set_followup_reminder(
                 get_session(), user, structure, bool(form.followup_reminder.data)
             )
-        except entry.EntryError as error:
+        except EntryError as error:
             return _problem_page(error, back=url_for("entry.settings"))
         commit_or_rollback(get_session())
         flash(

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import anonymise, codebook, differencing
+from selfcheck.evaluation.disclosure import is_small
 from selfcheck.evaluation.export import Layout, Shape, write_rows
 from selfcheck.evaluation.scope import (
     EvaluationFilters,
@@ -117,7 +118,7 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
         lines = selection.people.split("\n") if selection.people else []
         before = {line.split(".", 1)[0] for line in lines}
         difference = len(wanted ^ before)
-        if 0 < difference < k:
+        if is_small(difference, k):
             logger.warning(
                 "export refused: differs from an earlier export by fewer than k people",
                 extra={"user_id": user.id, "earlier_export": selection.export_id, "k": k},

@@ -638,14 +638,15 @@ def table_csv(table: Table, k: int) -> str:
         writer.writerow(
             ["_base", gettext("Base (effectif)")] + [part for b in bases for part in (b, "")]
         )
-    writer.writerow([])
-    writer.writerow(
-        [
-            gettext(
-                "« < %(k)s » : moins de %(k)s, masqué pour protéger l'anonymat. « masqué » : "
-                "caché pour qu'on ne puisse pas le recalculer à partir du total.",
-                k=k,
-            )
-        ]
-    )
+    writer.writerows(legend_rows(k))
     return out.getvalue()
+
+
+def legend_rows(k: int) -> list[list[str]]:
+    """The closing rows of a table's CSV: a blank one, then what its hidden cells mean."""
+    legend = gettext(
+        "« < %(k)s » : moins de %(k)s, masqué pour protéger l'anonymat. « masqué » : "
+        "caché pour qu'on ne puisse pas le recalculer à partir du total.",
+        k=k,
+    )
+    return [[], [str(legend)]]

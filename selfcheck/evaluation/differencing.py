@@ -40,6 +40,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from selfcheck.evaluation.disclosure import is_small
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_conditions
 from selfcheck.platform.models import ExportLog, ExportSelection, Response, StaffUser
 
@@ -118,7 +119,7 @@ def guard_view(
         if abs(selection.count - len(mine)) >= k:
             continue  # the sizes alone differ by k or more: so do the people
         differing = people_differing(mine, theirs)
-        if 0 < differing < k:
+        if is_small(differing, k):
             _refuse(user, k, "differs from an earlier selection by fewer than k people")
     if seen:
         return
@@ -151,7 +152,7 @@ def _left_uncovered(mine: frozenset[str], others: list[frozenset[str]], k: int) 
         if len(parts) < 2:
             continue  # one part: the pairwise check above
         rest = whole.difference(*parts)
-        if 0 < len(rest) < k:
+        if is_small(len(rest), k):
             return True
     return False
 

@@ -22,6 +22,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 
+def is_small(count: int, k: int) -> bool:
+    """A count that would describe fewer than k people: from 1 to k - 1 (zero describes nobody)."""
+    return 0 < count < k
+
+
+def any_small(counts: Sequence[int], k: int) -> bool:
+    return any(is_small(count, k) for count in counts)
+
+
 class Hidden(enum.StrEnum):
     SMALL = "small"  # fewer than k (primary)
     SECONDARY = "secondary"  # could have been recomputed from the total
@@ -99,16 +108,16 @@ def protect(table: Table, k: int) -> Table:
     bases: list[int | None] = list(raw_bases)
     for c in range(len(table.columns)):
         base = raw_bases[c] if c < len(raw_bases) else None
-        small_base = base is not None and 0 < base < k
+        small_base = base is not None and is_small(base, k)
         if small_base:
             bases[c] = None
         for row in grid:
             cell = row[c]
             if cell.hidden is not None or cell.count is None:
                 continue
-            if small_base or (cell.base is not None and 0 < cell.base < k):
+            if small_base or (cell.base is not None and is_small(cell.base, k)):
                 row[c] = _hide(cell, Hidden.SMALL_BASE)
-            elif 0 < cell.count < k:
+            elif is_small(cell.count, k):
                 row[c] = _hide(cell, Hidden.SMALL)
         if table.additive and not small_base:
             _secondary(grid, c)

@@ -44,13 +44,8 @@ from selfcheck.questionnaire.answer_types import ExportKind, option_values
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind, Item, Option, Variable
 
 # Every form, the follow-ups last (issue 15): their columns come after, their numbers too.
-FORMS = (
-    FormKind.BEFORE,
-    FormKind.AFTER,
-    FormKind.RETRO,
-    FormKind.FOLLOWUP,
-    FormKind.FOLLOWUP_LATE,
-)
+# The anonymiser's order, which its forms pattern's bits follow.
+FORMS = anonymise.FORMS
 FORM_NUMBERS = {form.value: index + 1 for index, form in enumerate(FORMS)}
 CHANNELS = tuple(channel.value for channel in Channel)
 WORDINGS = ("standard", "easy")

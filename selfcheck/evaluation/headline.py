@@ -32,7 +32,7 @@ from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from selfcheck.evaluation import paired, statistics
-from selfcheck.evaluation.disclosure import Hidden
+from selfcheck.evaluation.disclosure import Hidden, any_small
 from selfcheck.evaluation.references import Reference, References, load_references
 from selfcheck.evaluation.scope import EvaluationFilters, count_people, response_conditions
 from selfcheck.platform.models import Answer, Channel, Response, Status
@@ -312,7 +312,7 @@ def hidden_reason(count: int, base: int, k: int) -> Hidden | None:
     """The dashboard's rule for one share: base under k, or count or complement 1 to k - 1."""
     if base < k:
         return Hidden.SMALL_BASE
-    if 0 < count < k or 0 < base - count < k:
+    if any_small((count, base - count), k):
         return Hidden.SMALL
     return None
 

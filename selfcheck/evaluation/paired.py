@@ -10,8 +10,8 @@ Two sources of "before", never mixed (docs/evaluation.md):
 answer after) of the comfort item and of every task, and, per competence type, of each (sum of
 rungs before, sum of rungs after) over the tasks of that type the person placed on the ladder
 both times. `changes` turns them into `statistics` results (Tango interval, McNemar or
-Wilcoxon), computed only for groups of at least k people, with a sentence in plain words in
-which no count under k appears.
+Wilcoxon), computed only for groups of at least k people, with a sentence in plain words
+(`sentences`) in which no count under k appears.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import format_decimal, gettext, ngettext
+from flask_babel import format_decimal, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, case, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
-from selfcheck.evaluation import statistics
+from selfcheck.evaluation import sentences, statistics
+from selfcheck.evaluation.disclosure import any_small
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.platform.models import Answer, Response, Status
 from selfcheck.questionnaire.model import (
@@ -240,115 +241,6 @@ class Changes:
     k: int
 
 
-def _any_small(values: tuple[int, ...], k: int) -> bool:
-    return any(0 < value < k for value in values)
-
-
-def _detail_withheld(n: int, k: int) -> str:
-    return str(
-        ngettext(
-            "Parmi %(count)s personne. Le détail des changements n'est pas donné : un des "
-            "groupes compte moins de %(k)s personnes.",
-            "Parmi %(count)s personnes. Le détail des changements n'est pas donné : un des "
-            "groupes compte moins de %(k)s personnes.",
-            n,
-            count=format_decimal(n),
-            k=format_decimal(k),
-        )
-    )
-
-
-def _points(value: float) -> str:
-    rounded = round(100 * value)
-    sign = "+" if rounded > 0 else "\u2212" if rounded < 0 else ""
-    return sign + str(format_decimal(abs(rounded)))
-
-
-def _percent(value: float) -> str:
-    return str(format_decimal(round(100 * value)))
-
-
-def _chance(p_value: float | None) -> str:
-    if p_value is None:
-        return str(gettext("Personne n'a changé : il n'y a pas d'écart à tester."))
-    if p_value < statistics.SIGNIFICANCE:
-        return str(gettext("Un tel écart a peu de chances d'être dû au hasard."))
-    return str(gettext("Cet écart peut être dû au hasard."))
-
-
-def _too_few(k: int) -> str:
-    return str(
-        gettext(
-            "Résultat masqué : il porte sur un groupe de moins de %(k)s personnes, ou en "
-            "laisserait deviner un.",
-            k=format_decimal(k),
-        )
-    )
-
-
-def ladder_sentence(result: Result, k: int) -> str:
-    if not isinstance(result, statistics.LadderChange):
-        return _too_few(k)
-    if _any_small((result.up, result.same, result.down), k):
-        moves = _detail_withheld(result.n, k)
-    else:
-        moves = ngettext(
-            "Parmi %(count)s personne : %(up)s en progrès, %(same)s au même niveau, %(down)s "
-            "en recul.",
-            "Parmi %(count)s personnes : %(up)s en progrès, %(same)s au même niveau, %(down)s "
-            "en recul.",
-            result.n,
-            count=format_decimal(result.n),
-            up=format_decimal(result.up),
-            same=format_decimal(result.same),
-            down=format_decimal(result.down),
-        )
-    net = gettext(
-        "Écart entre progrès et reculs : %(diff)s points sur 100 personnes (entre %(low)s et "
-        "%(high)s compte tenu de la taille du groupe).",
-        diff=_points(result.estimate),
-        low=_points(result.low),
-        high=_points(result.high),
-    )
-    return " ".join((moves, net, _chance(result.p_value)))
-
-
-def share_change_sentence(result: Result, k: int, what: str) -> str:
-    """`what`: who the "yes" people are, translated ("se sentent à l'aise")."""
-    if not isinstance(result, statistics.PairedShareChange):
-        return _too_few(k)
-    change = ngettext(
-        "Parmi %(count)s personne, la part de celles qui %(what)s passe de %(before)s\u00a0%% "
-        "à %(after)s\u00a0%%, soit %(diff)s points (entre %(low)s et %(high)s compte tenu de "
-        "la taille du groupe).",
-        "Parmi %(count)s personnes, la part de celles qui %(what)s passe de %(before)s\u00a0%% "
-        "à %(after)s\u00a0%%, soit %(diff)s points (entre %(low)s et %(high)s compte tenu de "
-        "la taille du groupe).",
-        result.n,
-        count=format_decimal(result.n),
-        what=what,
-        before=_percent(result.before),
-        after=_percent(result.after),
-        diff=_points(result.estimate),
-        low=_points(result.low),
-        high=_points(result.high),
-    )
-    cells = (result.both_yes, result.no_to_yes, result.yes_to_no, result.both_no)
-    if _any_small(cells, k):
-        moves = gettext(
-            "Le détail des changements n'est pas donné : un des groupes compte moins de "
-            "%(k)s personnes.",
-            k=format_decimal(k),
-        )
-    else:
-        moves = gettext(
-            "%(gained)s de non à oui, %(lost)s de oui à non.",
-            gained=format_decimal(result.no_to_yes),
-            lost=format_decimal(result.yes_to_no),
-        )
-    return " ".join((change, moves, _chance(result.p_value)))
-
-
 def withheld(result: Result, k: int) -> Result:
     """A paired yes/no whose share before or after is a dashboard cell that would be hidden
     (its count, or its complement, from 1 to k - 1) is not published (TooFew); a ladder is
@@ -356,7 +248,7 @@ def withheld(result: Result, k: int) -> Result:
     if isinstance(result, statistics.PairedShareChange):
         before = result.both_yes + result.yes_to_no
         after = result.both_yes + result.no_to_yes
-        if _any_small((before, result.n - before, after, result.n - after), k):
+        if any_small((before, result.n - before, after, result.n - after), k):
             return statistics.TooFew(k)
     return result
 
@@ -373,7 +265,7 @@ def _changes(definition: Definition, found: Matrices, k: int) -> tuple[Change, .
                 "headline",
                 _l("Aisance avec le numérique (quatre niveaux)"),
                 ladder,
-                ladder_sentence(ladder, k),
+                sentences.ladder_sentence(ladder, k=k),
             )
         )
         at_ease = frozenset(
@@ -386,7 +278,7 @@ def _changes(definition: Definition, found: Matrices, k: int) -> tuple[Change, .
                 "headline",
                 _l("À l'aise avec le numérique (plutôt ou très)"),
                 share,
-                share_change_sentence(share, k, gettext("se sentent à l'aise")),
+                sentences.share_change_sentence(share, k=k, what=gettext("se sentent à l'aise")),
             )
         )
     switch = definition.item_with_indicator(Indicator.SWITCH_DEVICE)
@@ -400,8 +292,8 @@ def _changes(definition: Definition, found: Matrices, k: int) -> tuple[Change, .
                 "headline",
                 _l("Allume et éteint son appareil seul·e"),
                 share,
-                share_change_sentence(
-                    share, k, gettext("allument et éteignent leur appareil seules")
+                sentences.share_change_sentence(
+                    share, k=k, what=gettext("allument et éteignent leur appareil seules")
                 ),
             )
         )
@@ -413,7 +305,7 @@ def _changes(definition: Definition, found: Matrices, k: int) -> tuple[Change, .
                 "competence",
                 gettext(option.label),
                 ladder,
-                ladder_sentence(ladder, k),
+                sentences.ladder_sentence(ladder, k=k),
             )
         )
     return tuple(out)

@@ -9,7 +9,21 @@ in it who kept all their gains in it, with a Wilson 95 % interval (statistics.sh
 the same over every task. The follow-up response rate is the share of the people whose first
 follow-up has opened who sent one.
 
-Under k people, no figure (statistics.TooFew), as on the dashboard.
+**The dashboard's filters** (scope.response_conditions: structures, period, forms, channels)
+choose the people as the paired tables do, where the "after" form in scope dates a pair: the
+follow-up whose answers are read (the latest sent) dates a person's three points for the
+kept gains, and the end form dates them for the response rate (the people who did not answer
+have no follow-up to be dated by: the rate is that of the people who ended in the period, on
+that channel). A person's other points are read whole, whatever their date or channel. So
+"April to June" gives the gains kept by the people who answered their follow-up then, and the
+response rate of those who ended then.
+
+**Small cells**, as on the dashboard's tables (disclosure.protect, paired.withheld): under k
+people, no figure; nor when the people who kept (or answered) or those who did not are
+between 1 and k - 1 (a share of 100 % stays: nobody is singled out by it). Both populations
+are people of the viewed selection, which the views have already checked against the
+complement and differencing guards (scope.require_complement_at_least_k,
+guard_views.guard_view_here) before these figures are computed.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import statistics
-from selfcheck.evaluation.scope import EvaluationFilters
+from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.journey import schedule
 from selfcheck.platform.models import Answer, Response, Status, Structure
 from selfcheck.questionnaire.model import (
@@ -46,6 +60,10 @@ class PersonPoints:
     later: Ranks = field(default_factory=dict)
     sent: dict[FormKind, datetime] = field(default_factory=dict)
     followup_months: int = 3
+    # In the figures through the selection (see the module's note): the follow-up read is in
+    # it (kept gains), the end form is in it (response rate).
+    counts_kept: bool = True
+    counts_response: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,7 +86,7 @@ def kept_gains(
     (key None). `tasks`: item code -> competence code."""
     counts: dict[str | None, list[int]] = {}
     for person in people:
-        if not person.later:
+        if not person.later or not person.counts_kept:
             continue
         verdicts: dict[str | None, bool] = {}
         for code, competence in tasks.items():
@@ -96,7 +114,7 @@ def response_counts(
     answered = opened = 0
     for person in people:
         ends = [person.sent[form] for form in END_FORMS if form in person.sent]
-        if not ends:
+        if not ends or not person.counts_response:
             continue
         first = schedule.openings(min(ends), {FormKind.FOLLOWUP: person.followup_months}, zone)
         if not first or not first[0].is_open(now):
@@ -104,6 +122,14 @@ def response_counts(
         opened += 1
         answered += int(any(form in person.sent for form in FOLLOWUP_FORMS))
     return answered, opened
+
+
+def guarded_share(successes: int, n: int, *, k: int) -> statistics.Share | statistics.TooFew:
+    """The share, unless it would describe fewer than k people: n under k, or the people on
+    either side (successes, n - successes) from 1 to k - 1 (disclosure.protect's rule)."""
+    if any(0 < count < k for count in (successes, n - successes)):
+        return statistics.TooFew(k)
+    return statistics.share(successes, n, k=k)
 
 
 def retention(
@@ -119,26 +145,36 @@ def retention(
     kept, n = counts.get(None, (0, 0))
     answered, opened = response_counts(people, now, zone)
     return Retention(
-        overall=statistics.share(kept, n, k=k),
+        overall=guarded_share(kept, n, k=k),
         by_competence=tuple(
-            CompetenceRetention(code, statistics.share(*counts.get(code, (0, 0)), k=k))
+            CompetenceRetention(code, guarded_share(*counts.get(code, (0, 0)), k=k))
             for code in definition.competences
         ),
-        response_rate=statistics.share(answered, opened, k=k),
+        response_rate=guarded_share(answered, opened, k=k),
     )
 
 
 def load_people(
     db: Session, definition: Definition, filters: EvaluationFilters
 ) -> list[PersonPoints]:
-    """The three points of every person with a sent end form in the filters' structures.
-
-    The filters' structures only (dates and forms would cut a person's points apart)."""
+    """The three points of every person of the selection with a sent end form, flagged with
+    the figures they count in (see the module's note: the follow-up or the end form in the
+    selection dates them)."""
     tasks = [item.code for item in definition.task_items()]
     ranks = {
         item.code: {o.code: o.rank or 0 for o in item.options} for item in definition.task_items()
     }
     wanted = [*tasks, *(code + PRE_SUFFIX for code in tasks)]
+    dating = Response.form.in_([form.value for form in (*END_FORMS, *FOLLOWUP_FORMS)])
+    # The forms of each person that are in the selection (one query; the points are then
+    # read for these people only, whole).
+    selected: dict[int, set[FormKind]] = {}
+    for person_id, form_value in db.execute(
+        select(Response.beneficiary_id, Response.form).where(*response_conditions(filters), dating)
+    ):
+        selected.setdefault(person_id, set()).add(FormKind(form_value))
+    if not selected:
+        return []
     people: dict[int, PersonPoints] = {}
     answers: dict[tuple[int, FormKind], Ranks] = {}
     query = (
@@ -155,6 +191,13 @@ def load_people(
         .where(
             Response.status == Status.SUBMITTED.value,
             Response.structure_id.in_(filters.structure_ids),
+            # The people of the selection, as a subquery of its own (not correlated).
+            Response.beneficiary_id.in_(
+                select(Response.beneficiary_id)
+                .where(*response_conditions(filters), dating)
+                .correlate(None)
+                .scalar_subquery()
+            ),
         )
     )
     for person_id, form_value, sent_at, months, variable, value in db.execute(query):
@@ -184,4 +227,9 @@ def load_people(
         latest = next(f for f in reversed(FOLLOWUP_FORMS) if f in person.sent or f is form)
         if form is latest:
             person.later.update(given)
+    for person_id, person in people.items():
+        in_selection = selected.get(person_id, set())
+        read = next((f for f in reversed(FOLLOWUP_FORMS) if f in person.sent), None)
+        person.counts_kept = read is not None and read in in_selection
+        person.counts_response = any(form in in_selection for form in END_FORMS)
     return [p for p in people.values() if any(form in p.sent for form in END_FORMS)]

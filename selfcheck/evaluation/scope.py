@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from selfcheck.evaluation.disclosure import is_small
 from selfcheck.platform.models import (
     Channel,
     Response,
@@ -313,7 +314,7 @@ def require_complement_at_least_k(
     for args in wider_selections(db, user, filters):
         wider = parse_filters(db, user, args)
         complement = count_people(db, wider) - people
-        if 0 < complement < k:
+        if is_small(complement, k):
             whole = not args
             logger.warning(
                 "view refused: its complement in %s has fewer than k people",

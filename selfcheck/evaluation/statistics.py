@@ -1,7 +1,7 @@
-"""Uncertainty for the dashboard's figures: intervals, paired tests and a sentence in plain words.
+"""Uncertainty for the dashboard's figures: intervals and paired tests.
 
-Pure functions over counts (no Flask, no database); only `plain_sentence` needs Flask-Babel's
-context for its translated words. Three kinds of figure:
+Pure functions over counts (no Flask, no database); `sentences` says their results in plain
+words. Three kinds of figure:
 
 - a **share** (`share`): x people out of n, with a 95 % interval, Wilson score or
   Clopper-Pearson exact (`scipy.stats.binomtest(...).proportion_ci`);
@@ -36,11 +36,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from flask_babel import format_decimal, gettext, ngettext
 from scipy import optimize, stats
 
 CONFIDENCE = 0.95
-SIGNIFICANCE = 0.05  # a p-value under this reads "unlikely to be chance" in the sentence
+SIGNIFICANCE = 0.05  # a p-value under this reads "unlikely to be chance" (sentences.chance)
 MCNEMAR_EXACT_BELOW = 25  # discordant pairs: exact binomial test below, chi-square from here
 WILCOXON_EXACT_UP_TO = 13  # ranked differences: exact enumeration (2**13 sign patterns) up to here
 
@@ -330,134 +329,3 @@ def ladder_change(
         method=Method.WILCOXON_EXACT if exact else Method.WILCOXON_ASYMPTOTIC,
         zero_method=zero_method,
     )
-
-
-# --- plain words ------------------------------------------------------------------------------
-
-
-def _number(value: int) -> str:
-    return str(format_decimal(value))
-
-
-def _percent(value: float) -> str:
-    return _number(round(100 * value))
-
-
-def _points(value: float) -> str:
-    rounded = round(100 * value)
-    sign = "+" if rounded > 0 else "\u2212" if rounded < 0 else ""
-    return sign + _number(abs(rounded))
-
-
-def _chance(p_value: float | None) -> str:
-    if p_value is None:
-        text: str = gettext("Personne n'a changé : il n'y a pas d'écart à tester.")
-    elif p_value < SIGNIFICANCE:
-        text = gettext("Un tel écart a peu de chances d'être dû au hasard.")
-    else:
-        text = gettext("Cet écart peut être dû au hasard.")
-    return text
-
-
-def plain_sentence(result: Result, *, k: int, what: str) -> str:
-    """The result in plain French words (translated), or a refusal under k people.
-
-    `what` completes the sentence and is already translated:
-    - a share or a paired yes/no: what the "yes" people do, a verb phrase in the plural
-      ("ont Internet à domicile", "savent allumer un appareil");
-    - a ladder: the task's label ("Allumer et éteindre un appareil").
-    Shares are rounded to whole percentages, changes to whole points.
-    """
-    _check_k(k)
-    if isinstance(result, TooFew) or result.n < k:
-        refusal: str = gettext(
-            "Trop peu de personnes (moins de %(k)s) pour donner ce résultat sans risquer "
-            "de les reconnaître.",
-            k=_number(max(k, result.k) if isinstance(result, TooFew) else k),
-        )
-        return refusal
-    if isinstance(result, Share):
-        sentence: str = ngettext(
-            "Parmi %(count)s personne, %(pct)s\u00a0%% %(what)s (entre %(low)s et "
-            "%(high)s\u00a0%% compte tenu de la taille du groupe).",
-            "Parmi %(count)s personnes, %(pct)s\u00a0%% %(what)s (entre %(low)s et "
-            "%(high)s\u00a0%% compte tenu de la taille du groupe).",
-            result.n,
-            count=_number(result.n),
-            pct=_percent(result.estimate),
-            what=what,
-            low=_percent(result.low),
-            high=_percent(result.high),
-        )
-        return sentence
-    if isinstance(result, PairedShareChange):
-        change = ngettext(
-            "Parmi %(count)s personne venue avant et après, la part des personnes qui "
-            "%(what)s passe de %(before)s\u00a0%% à %(after)s\u00a0%% : %(diff)s points "
-            "(entre %(low)s et %(high)s points compte tenu de la taille du groupe).",
-            "Parmi %(count)s personnes venues avant et après, la part des personnes qui "
-            "%(what)s passe de %(before)s\u00a0%% à %(after)s\u00a0%% : %(diff)s points "
-            "(entre %(low)s et %(high)s points compte tenu de la taille du groupe).",
-            result.n,
-            count=_number(result.n),
-            what=what,
-            before=_percent(result.before),
-            after=_percent(result.after),
-            diff=_points(result.estimate),
-            low=_points(result.low),
-            high=_points(result.high),
-        )
-        gained = ngettext(
-            "%(count)s personne est passée de non à oui",
-            "%(count)s personnes sont passées de non à oui",
-            result.no_to_yes,
-            count=_number(result.no_to_yes),
-        )
-        lost = ngettext(
-            "%(count)s de oui à non",
-            "%(count)s de oui à non",
-            result.yes_to_no,
-            count=_number(result.yes_to_no),
-        )
-        moves = gettext("%(gained)s, %(lost)s.", gained=gained, lost=lost)
-        return " ".join((change, moves, _chance(result.p_value)))
-    people = ngettext(
-        "%(count)s personne venue avant et après",
-        "%(count)s personnes venues avant et après",
-        result.n,
-        count=_number(result.n),
-    )
-    up = ngettext(
-        "%(count)s est montée d'au moins un échelon",
-        "%(count)s sont montées d'au moins un échelon",
-        result.up,
-        count=_number(result.up),
-    )
-    same = ngettext(
-        "%(count)s est restée au même échelon",
-        "%(count)s sont restées au même échelon",
-        result.same,
-        count=_number(result.same),
-    )
-    down = ngettext(
-        "%(count)s est descendue",
-        "%(count)s sont descendues",
-        result.down,
-        count=_number(result.down),
-    )
-    moves = gettext(
-        "%(what)s : parmi %(people)s, %(up)s, %(same)s et %(down)s.",
-        what=what,
-        people=people,
-        up=up,
-        same=same,
-        down=down,
-    )
-    net = gettext(
-        "Écart entre montées et descentes : %(diff)s points (entre %(low)s et %(high)s points "
-        "compte tenu de la taille du groupe).",
-        diff=_points(result.estimate),
-        low=_points(result.low),
-        high=_points(result.high),
-    )
-    return " ".join((moves, net, _chance(result.p_value)))

@@ -22,7 +22,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from selfcheck.evaluation import paired
-from selfcheck.evaluation.dashboard import cell_text, share_text
+from selfcheck.evaluation.dashboard import cell_text, legend_rows, share_text
 from selfcheck.evaluation.disclosure import Cell, Column, Row, Table, protect
 from selfcheck.questionnaire.model import Definition, Option
 
@@ -153,14 +153,5 @@ def task_csv(table: TaskTable) -> str:
         for cell in (*row.before, *row.after, *row.moves):
             line += [cell_text(cell, k), share_text(cell)]
         writer.writerow(line)
-    writer.writerow([])
-    writer.writerow(
-        [
-            gettext(
-                "« < %(k)s » : moins de %(k)s, masqué pour protéger l'anonymat. « masqué » : "
-                "caché pour qu'on ne puisse pas le recalculer à partir du total.",
-                k=k,
-            )
-        ]
-    )
+    writer.writerows(legend_rows(k))
     return out.getvalue()

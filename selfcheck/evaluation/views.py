@@ -9,7 +9,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from selfcheck.accounts.permissions import Permission, requires
-from selfcheck.evaluation import charts, headline_views, retention, statistics
+from selfcheck.evaluation import charts, headline_views, retention, sentences
 from selfcheck.evaluation.dashboard import (
     TABLE_KEYS,
     Dashboard,
@@ -89,7 +89,7 @@ def _retention(filters: EvaluationFilters, k: int) -> list[tuple[str, str]]:
     lines = [
         (
             gettext("Réponse au questionnaire de suivi"),
-            statistics.plain_sentence(
+            sentences.share_sentence(
                 result.response_rate,
                 k=k,
                 what=gettext("ont répondu au questionnaire de suivi une fois celui-ci ouvert"),
@@ -97,7 +97,7 @@ def _retention(filters: EvaluationFilters, k: int) -> list[tuple[str, str]]:
         ),
         (
             gettext("Progrès gardés, toutes compétences"),
-            statistics.plain_sentence(
+            sentences.share_sentence(
                 result.overall,
                 k=k,
                 what=gettext("ont gardé, quelques mois après, tous leurs progrès de la fin"),
@@ -109,7 +109,7 @@ def _retention(filters: EvaluationFilters, k: int) -> list[tuple[str, str]]:
         lines.append(
             (
                 label,
-                statistics.plain_sentence(
+                sentences.share_sentence(
                     row.kept,
                     k=k,
                     what=gettext("ont gardé leurs progrès dans ce domaine"),

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Subquery,
     and_,
     case,
+    false,
     func,
     or_,
     select,
@@ -37,6 +38,7 @@ from sqlalchemy.orm import Session, selectinload
 from selfcheck.journey import schedule
 from selfcheck.journey.operations import answers_of, forget_reminder
 from selfcheck.platform import audit, codes
+from selfcheck.platform.clock import DEFAULT_ZONE
 from selfcheck.platform.models import (
     Answer,
     Beneficiary,
@@ -48,7 +50,7 @@ from selfcheck.platform.models import (
     utcnow,
 )
 from selfcheck.policy import can_access_structure
-from selfcheck.questionnaire.model import FormKind
+from selfcheck.questionnaire.model import FOLLOWUP_FORMS, FormKind
 
 PAGE_SIZE = 50
 # The paper screens print at most this many forms in one go (services/paper.MAX_COPIES).
@@ -73,6 +75,7 @@ class Show(enum.StrEnum):
     ALL = "all"
     BEFORE_ONLY = "before_only"  # 'before' sent, 'after' not sent (due or not yet)
     AFTER_DUE = "after_due"
+    FOLLOWUP_DUE = "followup_due"  # a follow-up months later is open and not sent (issue 15)
     NOT_STARTED = PersonStatus.NOT_STARTED.value
     IN_PROGRESS = PersonStatus.IN_PROGRESS.value
     BEFORE_DONE = PersonStatus.BEFORE_DONE.value
@@ -130,6 +133,7 @@ class PersonRow:
     after_due: bool
     first_visit: datetime | None = None  # None: a code printed, nothing answered yet
     last_visit: datetime | None = None
+    followup_due: bool = False  # a follow-up months later open and not sent
 
     @property
     def can_print_after(self) -> bool:
@@ -227,13 +231,41 @@ def _after_due(person: Subquery, cutoff: datetime) -> ColumnElement[bool]:
     )
 
 
+def _followup_due(
+    person: Subquery, structure: Structure, now: datetime, zone: ZoneInfo
+) -> ColumnElement[bool]:
+    """A follow-up months later is open and not sent: the latest one open (the second when
+    its day has come), as `followup_overview` and journey.schedule.status say, in SQL. The
+    opening is a local calendar day: `schedule.opened_before` turns it into a bound on when
+    the end form was sent."""
+    c = person.c
+    end_at = case(
+        (c.after_status == SUBMITTED, c.after_at),
+        (c.retro_status == SUBMITTED, c.retro_at),
+    )
+
+    def unsent(form: FormKind) -> ColumnElement[bool]:
+        status = getattr(c, f"{form.value}_status")
+        return or_(status.is_(None), status != SUBMITTED)
+
+    delays = schedule.months_of(structure.followup_months, structure.second_followup_months)
+    rule: ColumnElement[bool] = false()
+    for form in FOLLOWUP_FORMS:  # the first, then the second: the later one open prevails
+        if form in delays:
+            opened = end_at < schedule.opened_before(delays[form], now, zone)
+            rule = or_(and_(opened, unsent(form)), and_(~opened, rule))
+    return and_(end_at.is_not(None), rule)
+
+
 @dataclass(frozen=True)
 class PersonColumns:
-    """What a filter may look at: the per-person subquery, its status, the 'after due' test."""
+    """What a filter may look at: the per-person subquery, its status, the 'after due' and
+    'follow-up due' tests."""
 
     person: Subquery
     status: ColumnElement[str]
     after_due: ColumnElement[bool]
+    followup_due: ColumnElement[bool]
 
 
 FilterRule = Callable[[PersonColumns], ColumnElement[bool]]
@@ -248,6 +280,7 @@ SHOW_FILTERS: dict[Show, FilterRule] = {
         [PersonStatus.BEFORE_DONE.value, PersonStatus.AFTER_PENDING.value]
     ),
     Show.AFTER_DUE: lambda c: c.after_due,
+    Show.FOLLOWUP_DUE: lambda c: c.followup_due,
     **{Show(status.value): _is(status) for status in PersonStatus},
 }  # Show.ALL: no condition
 
@@ -284,17 +317,21 @@ def list_people(
     page_size: int | None = None,
     search: str = "",
     sort: Sort = Sort.RECENT,
+    zone: ZoneInfo | None = None,
 ) -> FollowupPage:
     """One page of the structure's people and the counts.
 
     `search` is a piece of a code, already cleaned (`codes.normalise_part`): the people whose
-    code contains it. `sort` orders by first or last visit.
+    code contains it. `sort` orders by first or last visit. `zone`: the local calendar of
+    the follow-up's opening day (Paris by default).
     """
     page_size = page_size or PAGE_SIZE
+    now = now or utcnow()
     person = _per_person(structure.id)
     status = _status(person)
     due = _after_due(person, after_due_cutoff(structure, now))
-    columns = PersonColumns(person, status, due)
+    followup_due = _followup_due(person, structure, now, zone or ZoneInfo(DEFAULT_ZONE))
+    columns = PersonColumns(person, status, due, followup_due)
 
     # Grouped through a subquery: PostgreSQL would not match a CASE with bound strings in
     # GROUP BY against the same CASE in SELECT (each gets its own parameters).
@@ -332,7 +369,12 @@ def list_people(
     page = min(max(1, page), pages)
 
     query = (
-        select(person, status.label("status"), due.label("after_due"))
+        select(
+            person,
+            status.label("status"),
+            due.label("after_due"),
+            followup_due.label("followup_due"),
+        )
         .where(*conditions)
         .order_by(*_order(person, sort))
         .limit(page_size)
@@ -348,6 +390,7 @@ def list_people(
             after_due=bool(row.after_due),
             first_visit=row.first_visit,
             last_visit=row.last_visit,
+            followup_due=bool(row.followup_due),
         )
         for row in session.execute(query)
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import (
     Blueprint,
     abort,
@@ -11,7 +13,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext
+from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as HttpResponse
 
@@ -26,6 +28,7 @@ from selfcheck.accounts.structures import list_structures
 from selfcheck.followup import operations as followup
 from selfcheck.followup.operations import PersonStatus, Show, Sort
 from selfcheck.journey import operations as journey
+from selfcheck.journey import schedule
 from selfcheck.platform import clock, codes, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_LABELS
@@ -62,6 +65,7 @@ SHOW_LABELS = {
     Show.ALL: _l("Toutes les personnes"),
     Show.BEFORE_ONLY: _l("Départ seulement (fin pas encore envoyée)"),
     Show.AFTER_DUE: _l("Questionnaire de fin en retard"),
+    Show.FOLLOWUP_DUE: _l("Questionnaire de suivi à faire (ouvert, pas envoyé)"),
     Show.COMPLETE: _l("Départ et fin remplis"),
     Show.NOT_STARTED: STATUS_LABELS[PersonStatus.NOT_STARTED],
     Show.IN_PROGRESS: STATUS_LABELS[PersonStatus.IN_PROGRESS],
@@ -75,6 +79,15 @@ SORT_LABELS = {
     Sort.FIRST_RECENT: _l("Première venue, la plus récente d'abord"),
     Sort.FIRST_OLDEST: _l("Première venue, la plus ancienne d'abord"),
 }
+# Where one person stands with their follow-up months later (issue 15), on their page.
+FOLLOWUP_STATE_LABELS = {
+    schedule.FollowupState.WAITING: _l("Questionnaire de suivi : il s'ouvre le %(date)s."),
+    schedule.FollowupState.OPEN: _l(
+        "Questionnaire de suivi : ouvert depuis le %(date)s, pas encore envoyé. La personne "
+        "y arrive directement avec son code, ou vous pouvez saisir sa version papier."
+    ),
+    schedule.FollowupState.DONE: _l("Questionnaire de suivi : envoyé."),
+}  # FollowupState.NO_END: no end form sent, nothing to say yet
 # The printable list holds at most this many people (a few pages of paper per hundred).
 PRINT_LIST_MAX = 1000
 RESPONSE_STATUS_LABELS = {
@@ -185,6 +198,8 @@ def index() -> Rendered:
         search=search,
         sort=sort,
         page_size=PRINT_LIST_MAX if printable else None,
+        now=clock.now(),
+        zone=clock.zone_in(current_app.config),
     )
     beyond = listing.requested_page > listing.pages
     params = {
@@ -257,6 +272,9 @@ def person(code: str) -> Rendered:
     user = _user()
     found = _person(code)
     has_submitted = any(r.is_submitted for r in found.responses)
+    standing = journey.followup_status(found, clock.now(), clock.zone_in(current_app.config))
+    label = FOLLOWUP_STATE_LABELS.get(standing.state)
+    opening = standing.opening
     return render_template(
         "staff/followup_person.html",
         person=found,
@@ -276,11 +294,13 @@ def person(code: str) -> Rendered:
             is not None
             else None
         ),
-        followup_url=url_for(
-            "followup.index",
-            structure=found.structure.slug if user.structure_id != found.structure_id else None,
-        ),
+        followup_url=_list_url(user, found.structure),
         deleted=request.args.get("deleted"),
+        followup_standing=(
+            str(label) % {"date": format_date(opening.day, "long") if opening else ""}
+            if label is not None
+            else None
+        ),
         **_labels(),
     )
 
@@ -306,6 +326,16 @@ def delete_response(code: str, response_id: int) -> Rendered:
     )
 
 
+def _list_url(user: StaffUser, structure: Structure, **flags: Any) -> str:
+    """The follow-up list of `structure`, named in the address only when it is not the user's
+    own; `flags` say what was just done (deleted=1, erased=1)."""
+    return url_for(
+        "followup.index",
+        structure=structure.slug if user.structure_id != structure.id else None,
+        **flags,
+    )
+
+
 @blueprint.route("/<code>/delete", methods=["GET", "POST"])
 @requires(Permission.DELETE)
 def delete_person(code: str) -> Rendered:
@@ -315,13 +345,7 @@ def delete_person(code: str) -> Rendered:
         structure = found.structure
         followup.delete_person(get_session(), user, found)
         commit_or_rollback(get_session())
-        return redirect(
-            url_for(
-                "followup.index",
-                structure=structure.slug if user.structure_id != structure.id else None,
-                deleted=1,
-            )
-        )
+        return redirect(_list_url(user, structure, deleted=1))
     return render_template(
         "staff/followup_delete.html", person=found, response=None, answers=None, **_labels()
     )
@@ -353,13 +377,7 @@ def erase_person(code: str) -> Rendered:
         privacy.erase_by_code(get_session(), found.code, by=user, reason=reason)
         commit_or_rollback(get_session())
         privacy.scrub_storage(get_session())
-        return redirect(
-            url_for(
-                "followup.index",
-                structure=structure.slug if user.structure_id != structure.id else None,
-                erased=1,
-            )
-        )
+        return redirect(_list_url(user, structure, erased=1))
     return render_template(
         "staff/followup_erase.html", person=found, reasons=ERASURE_REASONS, error=error, **_labels()
     )

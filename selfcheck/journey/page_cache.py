@@ -1,15 +1,21 @@
 """Rendered question pages, kept per (locale, form, page, visible questions, step, …).
 
-A question page is the same for everyone but for the person's answers and the CSRF token, so
-it is rendered once with placeholders (`page_view.build_questions(placeholders=True)` and
-`CSRF_PLACEHOLDER`) and each request only fills them in (`page_view.PageTemplate`). Rendering
+A question page is the same for everyone but for a few per-request values: the CSRF token, the
+response id, the person's code, and the person's answers (which options are checked, what was
+typed). So it is rendered once with a *marker* in place of each of them, and each request
+fills them all in, in one pass (`fill`). One marker scheme for all of them: `marker(name)`,
+where a name is `csrf`, `response`, `code` or `code-spoken` for the request (`REQUEST_*`), and
+`checked:<input id>` or `value:<variable code>` for the answers (`page_view.build_questions(
+placeholders=True)` writes those, `page_view.state_values` gives their values). Rendering
 macros and translating labels was most of a page's cost (see benchmarks/README.md). Pages
-showing errors are rendered afresh, never cached.
+showing errors are rendered afresh, never cached (they are filled the same way).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
 from markupsafe import escape
@@ -17,19 +23,66 @@ from markupsafe import escape
 T = TypeVar("T")
 
 EXTENSION_KEY = "selfcheck.page_cache"
-# Per-request values of a cached page. A control character cannot appear in rendered HTML
-# otherwise, and `fill_request` replaces them all before the page leaves the server.
-CSRF_PLACEHOLDER = "\x02csrf\x02"
-RESPONSE_PLACEHOLDER = "\x02response\x02"
-CODE_PLACEHOLDER = "\x02code\x02"
-CODE_SPOKEN_PLACEHOLDER = "\x02code-spoken\x02"
+
+# A marker is its name between two of these: a control character never appears in rendered
+# HTML otherwise (the item bank's texts have none, typed answers with one are refused), and
+# `fill` replaces every marker before the page leaves the server.
+MARK = "\x02"
+_MARKERS = re.compile(f"{MARK}([^{MARK}]*){MARK}")
 
 
-def fill_request(html: str, values: Mapping[str, str]) -> str:
-    """Replace the per-request placeholders (values are escaped: they go into attributes)."""
-    for placeholder, value in values.items():
-        html = html.replace(placeholder, str(escape(value)))
-    return html
+def marker(name: str) -> str:
+    return MARK + name + MARK
+
+
+REQUEST_CSRF = marker("csrf")
+REQUEST_RESPONSE = marker("response")
+REQUEST_CODE = marker("code")
+REQUEST_CODE_SPOKEN = marker("code-spoken")
+
+
+def checked_marker(input_id: str) -> str:
+    """Stands for ` checked` on the option input `input_id`, or for nothing."""
+    return marker("checked:" + input_id)
+
+
+def value_marker(variable_code: str) -> str:
+    """Stands for the text typed for `variable_code` (escaped), or for nothing."""
+    return marker("value:" + variable_code)
+
+
+def fill(html: str, values: Mapping[str, str]) -> str:
+    """Replace every marker of `html` by its value in `values` (keyed by marker, escaped:
+    values go into attributes), or by nothing. One pass: a value is never read as a marker."""
+
+    def replace(found: re.Match[str]) -> str:
+        return str(escape(values.get(found.group(0), "")))
+
+    return _MARKERS.sub(replace, html)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A page cut at its markers once: filling it is then a join of its texts and the
+    values, rather than a regular expression over the whole page (21 kB for the heaviest)
+    on every request (issue 18, part 5). Same result as `fill(html, values)`."""
+
+    texts: tuple[str, ...]  # one more than markers: text, marker, text, …, text
+    markers: tuple[str, ...]  # each one whole, as the keys of `values`
+
+    @classmethod
+    def parse(cls, html: str) -> Template:
+        pieces = _MARKERS.split(html)  # text, name, text, name, …, text
+        return cls(tuple(pieces[0::2]), tuple(marker(name) for name in pieces[1::2]))
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        out = [self.texts[0]]
+        for found, text in zip(self.markers, self.texts[1:], strict=True):
+            value = values.get(found)
+            if value:
+                out.append(str(escape(value)))
+            out.append(text)
+        return "".join(out)
 
 
 class PageCache:
@@ -53,7 +106,7 @@ class PageCache:
     def get_or_build(
         self, key: Hashable, render: Callable[[], str], build: Callable[[str], T]
     ) -> T:
-        """`build` (e.g. `PageTemplate.parse`) of the page rendered for `key`, kept with it."""
+        """`build` (e.g. `Template.parse`) of the page rendered for `key`, kept with it."""
         if not self.enabled:
             return build(render())
         built = self._built.get(key)

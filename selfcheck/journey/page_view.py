@@ -6,13 +6,11 @@ objects, so templates stay dumb and this logic is tested without HTTP.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from markupsafe import escape
-
 from selfcheck.journey.operations import Answers, page_variables, visible_pages
+from selfcheck.journey.page_cache import checked_marker, value_marker
 from selfcheck.questionnaire.model import (
     NO_ANSWER,
     Definition,
@@ -22,14 +20,6 @@ from selfcheck.questionnaire.model import (
     Page,
     Variable,
 )
-
-# Markers standing for per-person state in a cached question block (see PageTemplate): control
-# characters never appear in rendered HTML otherwise, and are never sent to a browser.
-CHECKED_MARK = "\x00"
-VALUE_MARK = "\x01"
-# ... and the per-request placeholders of page_cache (CSRF token, response id, code), \x02…\x02.
-_SLOTS = re.compile("\x00([^\x00]*)\x00|\x01([^\x01]*)\x01|(\x02[^\x02]*\x02)")
-_CHECKED, _VALUE, _REQUEST = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -45,7 +35,7 @@ class OptionView:
     @property
     def checked_attr(self) -> str:
         if self.placeholder:
-            return CHECKED_MARK + self.input_id + CHECKED_MARK
+            return checked_marker(self.input_id)
         return " checked" if self.checked else ""
 
 
@@ -116,8 +106,9 @@ def build_questions(
 ) -> list[QuestionView]:
     """Questions of `page`; `shown` (posted values) overrides saved answers on a re-display.
 
-    With `placeholders`, checked states and typed values are markers for `PageTemplate`, so the
-    rendered block is the same for everyone and can be cached.
+    With `placeholders`, checked states and typed values are markers (`page_cache`), filled
+    per request from `state_values`, so the rendered block is the same for everyone and can be
+    cached.
     """
     numbers = question_numbers(definition, form)
     values = shown if shown is not None else answers
@@ -159,7 +150,7 @@ def _variable_view(
         for option in variable.item.options
     )
     if placeholders:
-        value = "" if options else VALUE_MARK + variable.code + VALUE_MARK
+        value = "" if options else value_marker(variable.code)
     else:
         value = _typed_text(given) if not options else ""
     return VariableView(
@@ -203,51 +194,15 @@ def answers_by_page(definition: Definition, form: FormKind, answers: Answers) ->
     return result
 
 
-def state_marks(page: Page, form: FormKind, answers: Answers) -> tuple[set[str], dict[str, str]]:
-    """One person's answers on a page: the ids of checked inputs, and typed values by code."""
-    checked: set[str] = set()
+def state_values(page: Page, form: FormKind, answers: Answers) -> dict[str, str]:
+    """One person's answers as the values of the markers of a question block rendered with
+    placeholders (for `page_cache.fill`): checked options and typed texts."""
     values: dict[str, str] = {}
     for variable in page_variables(page, form, answers):
         given = answers.get(variable.code, ())
         if variable.item.options:
-            checked.update(input_id(variable.code, code) for code in given)
+            for code in given:
+                values[checked_marker(input_id(variable.code, code))] = " checked"
         elif _typed_text(given):
-            values[variable.code] = given[0]
-    return checked, values
-
-
-@dataclass(frozen=True)
-class PageTemplate:
-    """A page rendered with markers, cut once at its markers: filling it for one request is a
-    join of the texts and the values (rather than a regular expression over the whole page
-    and a replace per placeholder, about an eighth of a question page)."""
-
-    texts: tuple[str, ...]  # one more than slots: text, slot, text, slot, …, text
-    slots: tuple[tuple[int, str], ...]  # (kind, input id / variable code / placeholder)
-
-    @classmethod
-    def parse(cls, html: str) -> PageTemplate:
-        pieces = _SLOTS.split(html)  # text, checked, value, request, text, …
-        texts = tuple(pieces[0::4])
-        slots: list[tuple[int, str]] = []
-        for index in range(1, len(pieces), 4):
-            kind = next(k for k in (_CHECKED, _VALUE, _REQUEST) if pieces[index + k] is not None)
-            slots.append((kind, pieces[index + kind]))
-        return cls(texts, tuple(slots))
-
-    def fill(
-        self, request_values: Mapping[str, str], page: Page, form: FormKind, answers: Answers
-    ) -> str:
-        """The page for one person: their answers, and the request's values (escaped: they go
-        into attributes). A placeholder without a value becomes empty, never sent as is."""
-        checked, values = state_marks(page, form, answers)
-        out = [self.texts[0]]
-        for (kind, key), text in zip(self.slots, self.texts[1:], strict=True):
-            if kind == _CHECKED:
-                out.append(" checked" if key in checked else "")
-            elif kind == _VALUE:
-                out.append(str(escape(values.get(key, ""))))
-            else:
-                out.append(str(escape(request_values.get(key, ""))))
-            out.append(text)
-        return "".join(out)
+            values[value_marker(variable.code)] = given[0]
+    return values

@@ -15,7 +15,7 @@ import calendar
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from selfcheck.questionnaire.model import END_FORMS, FOLLOWUP_FORMS, FormKind
@@ -53,6 +53,19 @@ class Opening:
 
     def is_open(self, now: datetime) -> bool:
         return now >= self.at
+
+
+def opened_before(months: int, now: datetime, zone: ZoneInfo) -> datetime:
+    """The instant such that a follow-up `months` after an end form is open at `now` exactly
+    when that end form was sent before it (an SQL bound for the lists; the same calendar as
+    `openings`: the latest local end day whose opening day is today or earlier, plus one day,
+    at local midnight). Several end days map onto a short month's last day, hence the walk.
+    """
+    today = local_day(now, zone)
+    day = add_months(today, -months)
+    while add_months(day + timedelta(days=1), months) <= today:
+        day += timedelta(days=1)
+    return local_midnight(day + timedelta(days=1), zone)
 
 
 def months_of(structure_months: int, second_months: int | None) -> dict[FormKind, int]:

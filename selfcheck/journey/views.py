@@ -26,15 +26,16 @@ from selfcheck.accounts.permissions import public
 from selfcheck.journey import lasting, page_view, reminders, summary
 from selfcheck.journey import operations as journey
 from selfcheck.journey.forms import UNKNOWN_CODE, CodeForm, ReminderForm, StartForm
-from selfcheck.journey.page_cache import (
-    CODE_PLACEHOLDER,
-    CODE_SPOKEN_PLACEHOLDER,
-    CSRF_PLACEHOLDER,
-    RESPONSE_PLACEHOLDER,
-    PageCache,
-    fill_request,
-)
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
+from selfcheck.journey.page_cache import (
+    REQUEST_CODE,
+    REQUEST_CODE_SPOKEN,
+    REQUEST_CSRF,
+    REQUEST_RESPONSE,
+    PageCache,
+    Template,
+    fill,
+)
 from selfcheck.journey.registry import PageFormFactory
 from selfcheck.platform import clock, codes, display, mail, pictograms, security
 from selfcheck.platform.db import commit_or_rollback, get_session, no_flush_wait
@@ -529,16 +530,16 @@ def _render_page(
         "confirmed_missing": " ".join(v.code for v in missing),
     }
     per_request = {
-        CSRF_PLACEHOLDER: security.page_csrf_token(),
-        RESPONSE_PLACEHOLDER: str(state.id),
-        CODE_PLACEHOLDER: codes.display(state.code),
-        CODE_SPOKEN_PLACEHOLDER: codes.spoken(state.code),
+        REQUEST_CSRF: security.page_csrf_token(),
+        REQUEST_RESPONSE: str(state.id),
+        REQUEST_CODE: codes.display(state.code),
+        REQUEST_CODE_SPOKEN: codes.spoken(state.code),
     }
     placeholders = {
-        "csrf_value": CSRF_PLACEHOLDER,
-        "response_id": RESPONSE_PLACEHOLDER,
-        "code_display": CODE_PLACEHOLDER,
-        "code_spoken": CODE_SPOKEN_PLACEHOLDER,
+        "csrf_value": REQUEST_CSRF,
+        "response_id": REQUEST_RESPONSE,
+        "code_display": REQUEST_CODE,
+        "code_spoken": REQUEST_CODE_SPOKEN,
     }
     if errors or missing:
         questions = page_view.build_questions(
@@ -547,8 +548,9 @@ def _render_page(
         html = render_template(
             "journey/question.html", questions=questions, **placeholders, **context
         )
-        return fill_request(html, per_request), status
-    # Same page for everyone but the answers and the CSRF token: render once, fill per request.
+        return fill(html, per_request), status
+    # Same page for everyone but the request's values and the answers: render once with
+    # markers, fill them all per request.
     variables = journey.page_variables(page, state.form, state.answers)
     key = (
         _locale(),
@@ -571,9 +573,10 @@ def _render_page(
         )
 
     cache: PageCache = current_app.extensions[PAGES_KEY]
-    # Cut at its markers once, before any value goes in: an answer can never be taken for one.
-    template = cache.get_or_build(key, render, page_view.PageTemplate.parse)
-    return template.fill(per_request, page, state.form, state.answers), status
+    values = per_request | page_view.state_values(page, state.form, state.answers)
+    # Cut at its markers once per cached page, then filled by a join (no regular expression
+    # over the whole page on every request).
+    return cache.get_or_build(key, render, Template.parse).fill(values), status
 
 
 @blueprint.route("/check", methods=["GET", "POST"])

@@ -70,7 +70,7 @@ MAX_COPIES = 200
 MAX_PAGES = 300
 
 # Placeholders of a form body rendered once and copied per code (see `_fill`): control
-# characters never appear in rendered HTML otherwise (as in page_view.PageTemplate).
+# characters never appear in rendered HTML otherwise (as in journey/page_cache.py).
 _CODE = "\x00code\x00"
 _QR = "\x00qr\x00"
 _PAGE_NAME = "\x00page\x00"

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -196,12 +198,40 @@ def forms() -> Rendered:
         site_url=_site_url(),
         filename=_filename(name, large),
     )
+    return _start_batch(user, chosen, form, "kind")
+
+
+def _posted_large() -> bool:
+    return request.form.get("large") in {"1", "y", "on", "true"}
+
+
+def _posted_people(user: StaffUser, form: PrintForm) -> list[Beneficiary] | Rendered:
+    """The people whose codes the follow-up list posted (`codes`), each in the user's
+    structures; or the print page with what is wrong (422): no code, too many, or a refused
+    code."""
+    raw_codes = [code for code in request.form.getlist("codes") if code.strip()]
+    if not raw_codes:
+        return _render_index(form, [("codes", str(NO_CODES))], 422)
+    if len(raw_codes) > paper.MAX_COPIES:
+        return _render_index(form, [("codes", str(TOO_MANY_CODES))], 422)
+    people = paper.people_for_codes(get_session(), raw_codes, user)
+    if people.refused:
+        errors = [("codes", str(REFUSALS[why] % {"code": code})) for code, why in people.refused]
+        return _render_index(form, errors, 422)
+    return list(people.found)
+
+
+def _start_batch(
+    user: StaffUser, chosen: Mapping[str, Any], form: PrintForm, field: str
+) -> Rendered:
+    """Queue a print batch and show its progress page; a refused job gives the print page
+    again, with the refusal under `field`."""
     session = get_session()
     try:
         job = jobs.enqueue(session, jobs.JobKind.PRINT_BATCH, chosen, user)
     except jobs.JobRefused as refusal:
         session.rollback()
-        return _render_index(form, [("kind", str(refusal.message))], refusal.status)
+        return _render_index(form, [(field, str(refusal.message))], refusal.status)
     session.commit()
     jobs.dispatch(job)
     return job_views.started(job)
@@ -211,19 +241,13 @@ def forms() -> Rendered:
 @requires(Permission.ENTER)
 def after_forms() -> Rendered:
     user = _user()
-    raw_codes = [code for code in request.form.getlist("codes") if code.strip()]
-    large = request.form.get("large") in {"1", "y", "on", "true"}
+    large = _posted_large()
     form = PrintForm(languages=_languages(), language=select_locale())
     form.form.data = FormKind.AFTER.value
-    if not raw_codes:
-        return _render_index(form, [("codes", str(NO_CODES))], 422)
-    if len(raw_codes) > paper.MAX_COPIES:
-        return _render_index(form, [("codes", str(TOO_MANY_CODES))], 422)
-    people = paper.people_for_codes(get_session(), raw_codes, user)
-    if people.refused:
-        errors = [("codes", str(REFUSALS[why] % {"code": code})) for code, why in people.refused]
-        return _render_index(form, errors, 422)
-    copies = paper.after_copies(people.found, _languages(), select_locale())
+    people = _posted_people(user, form)
+    if not isinstance(people, list):
+        return people
+    copies = paper.after_copies(people, _languages(), select_locale())
     try:
         content = paper.renderer().questionnaires(copies, large=large, site_url=_site_url())
     except paper.TooManyPages as error:
@@ -238,22 +262,16 @@ def followup_forms() -> Rendered:
     """The follow-up forms of the people due (from the follow-up list), as a background job:
     each person's own follow-up (first or second) in the language of their latest answers."""
     user = _user()
-    raw_codes = [code for code in request.form.getlist("codes") if code.strip()]
-    large = request.form.get("large") in {"1", "y", "on", "true"}
+    large = _posted_large()
     form = PrintForm(languages=_languages(), language=select_locale())
     form.form.data = FormKind.FOLLOWUP.value
     form.kind.data = BLANK
-    if not raw_codes:
-        return _render_index(form, [("codes", str(NO_CODES))], 422)
-    if len(raw_codes) > paper.MAX_COPIES:
-        return _render_index(form, [("codes", str(TOO_MANY_CODES))], 422)
-    people = paper.people_for_codes(get_session(), raw_codes, user)
-    if people.refused:
-        errors = [("codes", str(REFUSALS[why] % {"code": code})) for code, why in people.refused]
-        return _render_index(form, errors, 422)
+    people = _posted_people(user, form)
+    if not isinstance(people, list):
+        return people
     zone = clock.zone_in(current_app.config)
     copies, not_due = [], []
-    for person in people.found:
+    for person in people:
         state = journey.followup_status(person, clock.now(), zone)
         if state.state is not schedule.FollowupState.OPEN or state.form is None:
             not_due.append(person.code)
@@ -271,15 +289,7 @@ def followup_forms() -> Rendered:
         site_url=_site_url(),
         filename=_filename(name, large),
     )
-    session = get_session()
-    try:
-        job = jobs.enqueue(session, jobs.JobKind.PRINT_BATCH, chosen, user)
-    except jobs.JobRefused as refusal:
-        session.rollback()
-        return _render_index(form, [("codes", str(refusal.message))], refusal.status)
-    session.commit()
-    jobs.dispatch(job)
-    return job_views.started(job)
+    return _start_batch(user, chosen, form, "codes")
 
 
 def _staff_person(code: str) -> Beneficiary:

@@ -135,7 +135,7 @@ def seed_paper_person(
 
 def paper_form_being_typed(server: LiveServer) -> str:
     """A code printed on paper whose 'before' a mediator has started typing in."""
-    from selfcheck.entry import operations as entry
+    from selfcheck.entry.lookup import open_entry
 
     ensure_accounts(server)
     database = server.app.extensions["selfcheck.platform.db"]
@@ -146,7 +146,7 @@ def paper_form_being_typed(server: LiveServer) -> str:
         (person,) = journey.create_codes(session, structure, 1)
         session.commit()
         code: str = person.code
-        entry.open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
+        open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
         session.commit()
     return code
 
@@ -446,6 +446,63 @@ RETROSPECTIVE = Sequence(
 )
 
 
+# The follow-up months later (issue 15): the code leads straight to it; its question pages
+# (the new ones in every language, the others in the sweep), an error, check, done, and the
+# summary with its three points.
+def _followup_first(v: Visit) -> None:
+    v.data["code"] = v.server.seed_followup_open()
+    v.walk.enter_code(v.page, v.data["code"])
+    assert v.walk.path(v.page) == "/q/p_help", v.page.url
+
+
+def _lost_exclusive_error(v: Visit) -> None:
+    v.goto("/q/p_lost")
+    v.page.locator("#f-LOST-acces").check()
+    v.page.locator("#f-LOST-rien").check()
+    _next(v)
+    v.page.locator("#f-LOST-rien").uncheck()
+
+
+def _walk_followup(v: Visit) -> None:
+    v.goto("/q/p_help")
+    visited = v.walk.walk(v.page)
+    assert "p_still_use" in visited and "p_age" not in visited, visited
+
+
+def _followup_done(v: Visit) -> None:
+    v.walk.submit(v.page)
+    assert v.walk.path(v.page) == "/done"
+    assert v.server.forms_of(v.data["code"]).get("followup") == "submitted"
+
+
+FOLLOWUP = Sequence(
+    "beneficiary: the follow-up months later",
+    (
+        _journey("journey.question", "follow-up: first question", _followup_first),
+        _journey("journey.question", "follow-up: required answer missing", _next, error=True),
+        _journey(
+            "journey.question",
+            "follow-up: still using what was learnt",
+            lambda v: v.goto("/q/p_still_use"),
+        ),
+        _journey(
+            "journey.question",
+            "follow-up: help needed again",
+            lambda v: v.goto("/q/p_help_again"),
+        ),
+        _journey(
+            "journey.question",
+            "follow-up: what was lost, 'nothing' with another choice",
+            _lost_exclusive_error,
+            error=True,
+        ),
+        _journey("journey.check", "follow-up: all answered", _walk_followup),
+        _journey("journey.done", "done (follow-up)", _followup_done),
+        _journey("journey.progress", "summary: three points", lambda v: v.goto("/summary")),
+    ),
+)
+
+
 def _expired_session(v: Visit) -> None:
     v.page.context.clear_cookies(name="selfcheck_session")
     v.goto("/q/p_help")
@@ -654,7 +711,7 @@ def _typed_form(v: Visit) -> None:
 
 
 def _second_entry_done(v: Visit) -> None:
-    from selfcheck.entry import operations as entry
+    from selfcheck.entry.second import load_second_entry, save_second_entry
     from tests.browser.test_browser_entry import ON_PAPER, keys_for
 
     database = v.server.app.extensions["selfcheck.platform.db"]
@@ -662,10 +719,10 @@ def _second_entry_done(v: Visit) -> None:
         typist = session.scalar(select(StaffUser).where(StaffUser.email == SECOND_TYPIST))
         response = session.get(Response, v.data["typed_id"])
         assert typist is not None and response is not None
-        _response, second = entry.load_second_entry(session, typist, v.data["typed_id"])
+        _response, second = load_second_entry(session, typist, v.data["typed_id"])
         answers = {k: ON_PAPER[k] for k, _keys in keys_for(v.server, FormKind.BEFORE, ON_PAPER)}
         answers.update({"ASSIST": ("proche",), "DIPLOMA": ("bac",)})
-        entry.save_second_entry(
+        save_second_entry(
             session, v.server.definition, typist, response, second, answers, finish=True
         )
         session.commit()
@@ -718,6 +775,14 @@ STAFF = Sequence(
             "followup.index",
             "follow-up list: after due",
             _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}&show=after_due"),
+        ),
+        Scene(
+            "followup.index",
+            "follow-up list: follow-up due, printable",
+            _as(
+                Role.PLATFORM_ADMIN,
+                f"/staff/people/?structure={SLUG}&show=followup_due&print=1",
+            ),
         ),
         Scene(
             "followup.index",
@@ -1069,7 +1134,7 @@ ADMINISTRATION = Sequence(
     setup=_admin_setup,
 )
 
-SEQUENCES = (BENEFICIARY, RETROSPECTIVE, ERRORS, STAFF, ADMINISTRATION)
+SEQUENCES = (BENEFICIARY, RETROSPECTIVE, FOLLOWUP, ERRORS, STAFF, ADMINISTRATION)
 
 
 def covered_endpoints() -> set[str]:

@@ -8,6 +8,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -84,6 +85,22 @@ class LiveServer:
                 demo.fill_response(session, self.definition, after, person)
             code: str = first.beneficiary.code
             session.commit()  # the operations never commit (the views and tests do)
+        return code
+
+    def seed_followup_open(self) -> str:
+        """A person whose before and after forms were sent four months ago (the demo
+        structure's follow-up opens after 3): their code leads straight to the follow-up."""
+        from selfcheck.platform.models import utcnow
+
+        code = self.seed("pre_post")
+        database = self.app.extensions["selfcheck.platform.db"]
+        with database.session() as session:
+            person = journey.find_beneficiary(session, code)
+            for response in person.responses:
+                ago = timedelta(days=130 if response.form == FormKind.BEFORE.value else 120)
+                response.created_at = response.updated_at = utcnow() - ago
+                response.submitted_at = utcnow() - ago
+            session.commit()
         return code
 
     def forms_of(self, code: str) -> dict[str, str]:

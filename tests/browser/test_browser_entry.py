@@ -244,15 +244,16 @@ def _finish_paper_form(server: LiveServer, email: str) -> tuple[str, int]:
     database = server.app.extensions["selfcheck.platform.db"]
     (code,) = printed_codes(server)
     with database.session() as session:
-        from selfcheck.entry import operations as entry
+        from selfcheck.entry.lookup import open_entry
+        from selfcheck.entry.saving import save_entry
 
         typist = session.scalar(select(StaffUser).where(StaffUser.email == email))
         structure = session.scalar(select(Structure).where(Structure.slug == SLUG))
         assert typist is not None and structure is not None
-        response = entry.open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
+        response = open_entry(session, server.definition, typist, code, FormKind.BEFORE, "fr")
         session.commit()
         answers = {v: ON_PAPER[v] for v, _k in keys_for(server, FormKind.BEFORE, ON_PAPER)}
-        entry.save_entry(
+        save_entry(
             session, server.definition, typist, response, answers, finish=True, draw=lambda: 0
         )
         session.commit()

@@ -116,3 +116,46 @@ def test_the_display_choice_with_the_keyboard_only(new_context: ContextFactory) 
         assert keys.active()["tag"] == "body"  # a new page: Tab starts again from the top
     keys.page.goto("/code")
     assert keys.page.locator("html").get_attribute("class") == "display-contrast"
+
+
+def test_a_followup_months_later_with_the_keyboard_only_at_320_px(
+    new_context: ContextFactory, walk: Journey, live_server: LiveServer
+) -> None:
+    """On a narrow phone (320 CSS px): the code typed in, the follow-up answered and sent with
+    the keyboard only; no page scrolls sideways."""
+    code = live_server.seed_followup_open()
+    keys = Keyboard(new_context(viewport={"width": 320, "height": 640}).new_page())
+    keys.page.goto("/code")
+    keys.tab_until(lambda e: e["id"] == "code", "the code field")
+    keys.page.keyboard.type(code)
+    keys.activate()
+    assert walk.path(keys.page) == "/q/p_help"  # straight to the follow-up
+
+    def no_sideways_scroll() -> None:
+        width = keys.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 320, f"{keys.page.url} is {width} px wide at 320 px"
+
+    pages: list[str] = []
+    while walk.path(keys.page).startswith("/q/"):
+        pages.append(walk.path(keys.page))
+        no_sideways_scroll()
+        keys.answer_page()
+        assert len(pages) < 30, "the follow-up never reached the check page"
+    assert "/q/p_still_use" in pages and "/q/p_lost" in pages and "/q/p_age" not in pages
+    no_sideways_scroll()
+    send_from_check_page(keys)
+    assert walk.path(keys.page) == "/done"
+    no_sideways_scroll()
+    assert live_server.forms_of(code) == {
+        "before": "submitted",
+        "after": "submitted",
+        "followup": "submitted",
+    }
+    answers = live_server.answers_of(code, "followup")
+    assert {"STILL_USE", "HELP_AGAIN", "LOST", "COMFORT", "T01", "T15"} <= answers.keys()
+    # The summary now has its third point, reached with the keyboard from the done page.
+    keys.tab_until(lambda e: e["href"].endswith("/summary"), "the summary link")
+    keys.activate()
+    assert walk.path(keys.page) == "/summary"
+    assert keys.page.get_by_text("Quelques mois après").first.is_visible()
+    no_sideways_scroll()

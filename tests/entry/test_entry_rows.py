@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from selfcheck.entry import operations as entry
+from selfcheck.entry.screen import build_screen
 from selfcheck.questionnaire.model import Definition, FormKind
 
 
 def test_runs_of_ladder_questions_are_grids_with_one_heading_row(definition: Definition) -> None:
-    screen = entry.build_screen(definition, FormKind.BEFORE, {})
+    screen = build_screen(definition, FormKind.BEFORE, {})
     by_code = {q.item.code: q for q in screen.questions}
     tasks = [item.code for item in definition.task_items() if item.in_form(FormKind.BEFORE)]
     assert tasks and all(by_code[code].grid for code in tasks)
@@ -24,7 +24,7 @@ def test_runs_of_ladder_questions_are_grids_with_one_heading_row(definition: Def
 
 
 def test_entry_options_show_the_short_heading_of_the_item_bank(definition: Definition) -> None:
-    screen = entry.build_screen(definition, FormKind.BEFORE, {})
+    screen = build_screen(definition, FormKind.BEFORE, {})
     task = next(q for q in screen.questions if q.grid)
     options = task.variables[0].options
     for entry_option, option in zip(options, task.item.options, strict=False):

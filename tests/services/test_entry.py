@@ -14,7 +14,25 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from selfcheck.accounts.structures import create_structure
-from selfcheck.entry import operations as entry
+from selfcheck.entry.lookup import EntryError, load_paper_response, open_entry, open_uncoded
+from selfcheck.entry.rates import discrepancy_rates, update_settings
+from selfcheck.entry.resolution import (
+    discrepancy_views,
+    parse_resolution,
+    pending_resolutions,
+    resolve,
+)
+from selfcheck.entry.saving import draw_double_entry, random_percent, save_entry
+from selfcheck.entry.screen import build_screen
+from selfcheck.entry.second import (
+    QueueState,
+    load_second_entry,
+    save_second_entry,
+    second_entry_queue,
+    second_entry_values,
+    start_second_entry,
+)
+from selfcheck.entry.values import parse_values
 from selfcheck.journey import operations as journey
 from selfcheck.journey import summary
 from selfcheck.journey.page_view import question_numbers
@@ -80,11 +98,11 @@ def finished(
     answers: dict[str, tuple[str, ...]] | None = None,
     wanted: bool = True,
 ) -> Response:
-    response = entry.open_entry(
+    response = open_entry(
         session, definition, user, printed(session, structure), FormKind.BEFORE, "fr"
     )
     session.commit()
-    result = entry.save_entry(
+    result = save_entry(
         session,
         definition,
         user,
@@ -138,12 +156,10 @@ def test_a_printed_code_opens_one_paper_response_and_reopens_it(
 ) -> None:
     user = staff(db_session, structure)
     code = printed(db_session, structure)
-    first = entry.open_entry(db_session, definition, user, code.lower(), FormKind.BEFORE, "fr")
+    first = open_entry(db_session, definition, user, code.lower(), FormKind.BEFORE, "fr")
     db_session.commit()
     assert first.channel == Channel.PAPER.value and first.status == Status.IN_PROGRESS.value
-    again = entry.open_entry(
-        db_session, definition, user, codes.display(code), FormKind.BEFORE, "en"
-    )
+    again = open_entry(db_session, definition, user, codes.display(code), FormKind.BEFORE, "en")
     db_session.commit()
     assert again.id == first.id
     assert count(database, Response) == 1
@@ -172,8 +188,8 @@ def test_bad_codes_are_refused_with_their_reason(
     problem: codes.CodeProblem | None,
 ) -> None:
     user = staff(db_session, structure)
-    with pytest.raises(entry.EntryError) as caught:
-        entry.open_entry(db_session, definition, user, raw, FormKind.BEFORE, "fr")
+    with pytest.raises(EntryError) as caught:
+        open_entry(db_session, definition, user, raw, FormKind.BEFORE, "fr")
     assert caught.value.reason == reason and caught.value.problem is problem
     assert count(database, Response) == 0
 
@@ -185,14 +201,10 @@ def test_a_code_of_another_structure_is_refused(
     db_session.commit()
     user = staff(db_session, structure)
     # Said as for an unknown code: no oracle for the codes of other structures.
-    with pytest.raises(entry.EntryError, match="unknown_code"):
-        entry.open_entry(
-            db_session, definition, user, printed(db_session, other), FormKind.BEFORE, "fr"
-        )
+    with pytest.raises(EntryError, match="unknown_code"):
+        open_entry(db_session, definition, user, printed(db_session, other), FormKind.BEFORE, "fr")
     admin = staff(db_session, None, Role.PLATFORM_ADMIN)
-    entry.open_entry(
-        db_session, definition, admin, printed(db_session, other), FormKind.BEFORE, "fr"
-    )
+    open_entry(db_session, definition, admin, printed(db_session, other), FormKind.BEFORE, "fr")
     db_session.commit()
     assert count(database, Response) == 1
 
@@ -203,8 +215,8 @@ def test_a_form_already_typed_in_is_never_duplicated(
     user = staff(db_session, structure)
     response = finished(db_session, definition, structure, user)
     code = response.beneficiary.code
-    with pytest.raises(entry.EntryError) as caught:
-        entry.open_entry(db_session, definition, user, code, FormKind.BEFORE, "fr")
+    with pytest.raises(EntryError) as caught:
+        open_entry(db_session, definition, user, code, FormKind.BEFORE, "fr")
     assert caught.value.reason == "already_entered" and caught.value.response is not None
     assert caught.value.response.id == response.id
     assert count(database, Response) == 1
@@ -216,12 +228,12 @@ def test_forms_answered_online_are_not_typed_over(
     user = staff(db_session, structure)
     online = submitted(db_session, definition, structure, FormKind.BEFORE)
     code = online.beneficiary.code
-    with pytest.raises(entry.EntryError, match="answered_online"):
-        entry.open_entry(db_session, definition, user, code, FormKind.BEFORE, "fr")
+    with pytest.raises(EntryError, match="answered_online"):
+        open_entry(db_session, definition, user, code, FormKind.BEFORE, "fr")
     started = journey.start_after(db_session, definition, online.beneficiary, "fr")
     db_session.commit()
-    with pytest.raises(entry.EntryError, match="in_progress_online"):
-        entry.open_entry(db_session, definition, user, code, FormKind.AFTER, "fr")
+    with pytest.raises(EntryError, match="in_progress_online"):
+        open_entry(db_session, definition, user, code, FormKind.AFTER, "fr")
     assert count(database, Response) == 2 and started.channel == Channel.ONLINE.value
 
 
@@ -230,20 +242,20 @@ def test_the_forms_of_a_person_stay_consistent(
 ) -> None:
     user = staff(db_session, structure)
     code = printed(db_session, structure)
-    with pytest.raises(entry.EntryError, match="after_without_before"):
-        entry.open_entry(db_session, definition, user, code, FormKind.AFTER, "fr")
-    entry.open_entry(db_session, definition, user, code, FormKind.BEFORE, "fr")
+    with pytest.raises(EntryError, match="after_without_before"):
+        open_entry(db_session, definition, user, code, FormKind.AFTER, "fr")
+    open_entry(db_session, definition, user, code, FormKind.BEFORE, "fr")
     db_session.commit()
-    with pytest.raises(entry.EntryError, match="retro_with_pair"):
-        entry.open_entry(db_session, definition, user, code, FormKind.RETRO, "fr")
-    after = entry.open_entry(db_session, definition, user, code, FormKind.AFTER, "fr")
+    with pytest.raises(EntryError, match="retro_with_pair"):
+        open_entry(db_session, definition, user, code, FormKind.RETRO, "fr")
+    after = open_entry(db_session, definition, user, code, FormKind.AFTER, "fr")
     db_session.commit()
     assert after.form == "after"
     retro_code = printed(db_session, structure)
-    entry.open_entry(db_session, definition, user, retro_code, FormKind.RETRO, "fr")
+    open_entry(db_session, definition, user, retro_code, FormKind.RETRO, "fr")
     db_session.commit()
-    with pytest.raises(entry.EntryError, match="pair_with_retro"):
-        entry.open_entry(db_session, definition, user, retro_code, FormKind.BEFORE, "fr")
+    with pytest.raises(EntryError, match="pair_with_retro"):
+        open_entry(db_session, definition, user, retro_code, FormKind.BEFORE, "fr")
 
 
 def test_a_form_without_a_code_gets_one_once_per_token(
@@ -251,16 +263,16 @@ def test_a_form_without_a_code_gets_one_once_per_token(
 ) -> None:
     user = staff(db_session, structure)
     token = "paper-token-aaaaaaaaaaaa"
-    one = entry.open_uncoded(db_session, definition, user, structure, FormKind.RETRO, "fr", token)
+    one = open_uncoded(db_session, definition, user, structure, FormKind.RETRO, "fr", token)
     db_session.commit()
-    two = entry.open_uncoded(db_session, definition, user, structure, FormKind.RETRO, "fr", token)
+    two = open_uncoded(db_session, definition, user, structure, FormKind.RETRO, "fr", token)
     db_session.commit()
     assert one.id == two.id and one.channel == Channel.PAPER.value
     assert count(database, Beneficiary) == 1
     (created,) = events(db_session, "response", "create")
     assert json.loads(created.changes)["code"]["new"] == [one.beneficiary.code]
-    with pytest.raises(entry.EntryError, match="after_without_before"):
-        entry.open_uncoded(db_session, definition, user, structure, FormKind.AFTER, "fr", "t" * 20)
+    with pytest.raises(EntryError, match="after_without_before"):
+        open_uncoded(db_session, definition, user, structure, FormKind.AFTER, "fr", "t" * 20)
 
 
 # --- reading what was typed -------------------------------------------------------------------
@@ -286,7 +298,7 @@ def test_parse_values_keeps_typed_values_and_reports_bad_ones(definition: Defini
             ("T02", "5"),  # outside the scale
         ]
     )
-    parsed = entry.parse_values(definition, FormKind.BEFORE, posted)
+    parsed = parse_values(definition, FormKind.BEFORE, posted)
     assert parsed.values["ASSIST"] == ("seul",)
     assert parsed.values["AGE"] == (NO_ANSWER,)
     assert "GENDER" not in parsed.values and "NOT_AN_ITEM" not in parsed.values
@@ -300,12 +312,12 @@ def test_parse_values_checks_numbers_and_texts(definition: Definition) -> None:
     bad = MultiDict(
         [("SESSIONS", "beaucoup"), ("COMMENT", "x" * 501), ("SESSION_LENGTH", "moins_30")]
     )
-    parsed = entry.parse_values(definition, FormKind.AFTER, bad)
+    parsed = parse_values(definition, FormKind.AFTER, bad)
     assert set(parsed.errors) == {"SESSIONS", "COMMENT"}
     good = MultiDict([("SESSIONS", " 12 "), ("COMMENT", NO_ANSWER)])
-    parsed = entry.parse_values(definition, FormKind.AFTER, good)
+    parsed = parse_values(definition, FormKind.AFTER, good)
     assert parsed.valid and parsed.values == {"SESSIONS": ("12",), "COMMENT": (NO_ANSWER,)}
-    assert not entry.parse_values(definition, FormKind.AFTER, MultiDict({"SESSIONS": "0"})).valid
+    assert not parse_values(definition, FormKind.AFTER, MultiDict({"SESSIONS": "0"})).valid
 
 
 # --- the screen --------------------------------------------------------------------------------
@@ -315,18 +327,18 @@ def test_the_screen_has_every_question_in_the_paper_order_and_numbering(
     definition: Definition,
 ) -> None:
     for form in FormKind:
-        screen = entry.build_screen(definition, form, {})
+        screen = build_screen(definition, form, {})
         numbers = question_numbers(definition, form)
         assert [q.item.code for q in screen.questions] == list(numbers)
         assert [q.number for q in screen.questions] == list(range(1, len(numbers) + 1))
         assert sum(len(q.variables) for q in screen.questions) == len(definition.variables(form))
-    screen = entry.build_screen(definition, FormKind.RETRO, {})
+    screen = build_screen(definition, FormKind.RETRO, {})
     comfort = next(q for q in screen.questions if q.item.code == "COMFORT")
     assert [v.code for v in comfort.variables] == ["COMFORT_PRE", "COMFORT"]
 
 
 def test_options_are_numbered_from_one_and_no_answer_is_zero(definition: Definition) -> None:
-    screen = entry.build_screen(definition, FormKind.BEFORE, {"AGE": (NO_ANSWER,)})
+    screen = build_screen(definition, FormKind.BEFORE, {"AGE": (NO_ANSWER,)})
     age = next(q for q in screen.questions if q.item.code == "AGE")
     (variable,) = age.variables
     assert [o.key for o in variable.options] == [1, 2, 3, 4, 5, 6, 7, 0]
@@ -335,7 +347,7 @@ def test_options_are_numbered_from_one_and_no_answer_is_zero(definition: Definit
 
 
 def test_the_screen_starts_at_the_first_question_not_typed(definition: Definition) -> None:
-    screen = entry.build_screen(definition, FormKind.BEFORE, {"ASSIST": ("seul",)})
+    screen = build_screen(definition, FormKind.BEFORE, {"ASSIST": ("seul",)})
     assert screen.focus_id == "f-AGE-moins_de_douze"
     assert screen.typed == 1
     devices_use = [q for q in screen.questions if q.condition is not None]
@@ -356,12 +368,12 @@ def test_a_partial_entry_is_saved_with_who_and_when_and_audited(
     db_session: Session, definition: Definition, structure: Structure, database: Database
 ) -> None:
     user = staff(db_session, structure)
-    response = entry.open_entry(
+    response = open_entry(
         db_session, definition, user, printed(db_session, structure), FormKind.BEFORE, "fr"
     )
     db_session.commit()
     values = {"ASSIST": ("seul",), "DEVICES": ("smartphone",), "USE_TABLET": ("2",)}
-    result = entry.save_entry(db_session, definition, user, response, values)
+    result = save_entry(db_session, definition, user, response, values)
     db_session.commit()
     assert result.saved and not result.submitted_now and result.missing
     # USE_TABLET does not apply without a tablet: not stored.
@@ -373,7 +385,7 @@ def test_a_partial_entry_is_saved_with_who_and_when_and_audited(
         "ASSIST": {"old": [], "new": ["seul"]},
         "DEVICES": {"old": [], "new": ["smartphone"]},
     }
-    entry.save_entry(db_session, definition, user, response, {"ASSIST": ("proche",)})
+    save_entry(db_session, definition, user, response, {"ASSIST": ("proche",)})
     db_session.commit()
     last = events(db_session, "response", "edit")[-1]
     assert json.loads(last.changes) == {
@@ -386,22 +398,22 @@ def test_finishing_needs_every_question_typed_but_no_answer_counts(
     db_session: Session, definition: Definition, structure: Structure, database: Database
 ) -> None:
     user = staff(db_session, structure)
-    response = entry.open_entry(
+    response = open_entry(
         db_session, definition, user, printed(db_session, structure), FormKind.BEFORE, "fr"
     )
     db_session.commit()
     partial = {k: v for k, v in typed_before().items() if k != "T15"}
-    result = entry.save_entry(db_session, definition, user, response, partial, finish=True)
+    result = save_entry(db_session, definition, user, response, partial, finish=True)
     db_session.commit()
     assert not result.submitted_now and [v.code for v in result.missing] == ["T15"]
     assert not response.is_submitted and stored(database, response.id) == partial
     # A required question left blank on paper is typed as "no answer": the form finishes.
     complete = {**typed_before(), "ASSIST": (NO_ANSWER,), "COMFORT": (NO_ANSWER,)}
-    result = entry.save_entry(db_session, definition, user, response, complete, finish=True)
+    result = save_entry(db_session, definition, user, response, complete, finish=True)
     db_session.commit()
     assert result.submitted_now and response.is_submitted and response.submitted_at
     assert stored(database, response.id)["COMFORT"] == (NO_ANSWER,)
-    again = entry.save_entry(db_session, definition, user, response, complete, finish=True)
+    again = save_entry(db_session, definition, user, response, complete, finish=True)
     db_session.commit()
     assert again.saved and not again.submitted_now
     status_changes = [
@@ -418,22 +430,22 @@ def test_a_finished_form_stays_complete(
     before = stored(database, response.id)
     audited = count(database, AuditEvent)
     incomplete = {k: v for k, v in typed_before().items() if k != "T03"}
-    result = entry.save_entry(db_session, definition, user, response, incomplete)
+    result = save_entry(db_session, definition, user, response, incomplete)
     db_session.commit()
     assert not result.saved and [v.code for v in result.missing] == ["T03"]
     assert stored(database, response.id) == before and count(database, AuditEvent) == audited
     corrected = {**typed_before(), "T03": ("4",)}
-    assert entry.save_entry(db_session, definition, user, response, corrected).saved
+    assert save_entry(db_session, definition, user, response, corrected).saved
     db_session.commit()
     assert stored(database, response.id)["T03"] == ("4",) and response.is_submitted
 
 
 def test_the_double_entry_draw(db_session: Session, structure: Structure) -> None:
-    assert not entry.draw_double_entry(0, lambda: 0)
-    assert entry.draw_double_entry(100, lambda: 99)
-    assert entry.draw_double_entry(30, lambda: 29)
-    assert not entry.draw_double_entry(30, lambda: 30)
-    assert all(0 <= entry.random_percent() < 100 for _ in range(50))
+    assert not draw_double_entry(0, lambda: 0)
+    assert draw_double_entry(100, lambda: 99)
+    assert draw_double_entry(30, lambda: 29)
+    assert not draw_double_entry(30, lambda: 30)
+    assert all(0 <= random_percent() < 100 for _ in range(50))
 
 
 @pytest.mark.parametrize(("percent", "wanted"), [(0, False), (100, True)])
@@ -447,11 +459,11 @@ def test_the_structure_share_decides_the_second_entry_when_a_form_is_finished(
     structure.double_entry_percent = percent
     db_session.commit()
     user = staff(db_session, structure)
-    response = entry.open_entry(
+    response = open_entry(
         db_session, definition, user, printed(db_session, structure), FormKind.BEFORE, "fr"
     )
     db_session.commit()
-    result = entry.save_entry(db_session, definition, user, response, typed_before(), True)
+    result = save_entry(db_session, definition, user, response, typed_before(), True)
     db_session.commit()
     assert result.double_entry_wanted is wanted and response.double_entry_wanted is wanted
 
@@ -467,29 +479,28 @@ def test_the_second_entry_is_typed_by_someone_else(
     other = staff(db_session, structure, name="second")
     third = staff(db_session, structure, name="third")
     response = finished(db_session, definition, structure, typist)
-    entry.save_entry(db_session, definition, corrector, response, {**typed_before(), "T01": ("3",)})
+    save_entry(db_session, definition, corrector, response, {**typed_before(), "T01": ("3",)})
     db_session.commit()
     for who in (typist, corrector):
-        with pytest.raises(entry.EntryError, match="own_entry"):
-            entry.start_second_entry(db_session, who, response.id)
-    queue = entry.second_entry_queue(db_session, typist, [structure.id])
-    assert [line.state for line in queue] == [entry.QueueState.OWN_ENTRY]
-    second = entry.start_second_entry(db_session, other, response.id)
+        with pytest.raises(EntryError, match="own_entry"):
+            start_second_entry(db_session, who, response.id)
+    queue = second_entry_queue(db_session, typist, [structure.id])
+    assert [line.state for line in queue] == [QueueState.OWN_ENTRY]
+    second = start_second_entry(db_session, other, response.id)
     db_session.commit()
-    assert entry.start_second_entry(db_session, other, response.id).id == second.id
+    assert start_second_entry(db_session, other, response.id).id == second.id
     db_session.commit()
-    assert entry.second_entry_values(second) == {}  # blind: nothing of the first entry
-    with pytest.raises(entry.EntryError, match="second_entry_taken"):
-        entry.start_second_entry(db_session, third, response.id)
-    with pytest.raises(entry.EntryError, match="blind"):
-        entry.load_paper_response(db_session, other, response.id)
+    assert second_entry_values(second) == {}  # blind: nothing of the first entry
+    with pytest.raises(EntryError, match="second_entry_taken"):
+        start_second_entry(db_session, third, response.id)
+    with pytest.raises(EntryError, match="blind"):
+        load_paper_response(db_session, other, response.id)
     states = {
-        u.email: entry.second_entry_queue(db_session, u, [structure.id])[0].state
-        for u in (other, third)
+        u.email: second_entry_queue(db_session, u, [structure.id])[0].state for u in (other, third)
     }
     assert states == {
-        other.email: entry.QueueState.STARTED_BY_YOU,
-        third.email: entry.QueueState.STARTED_BY_OTHER,
+        other.email: QueueState.STARTED_BY_YOU,
+        third.email: QueueState.STARTED_BY_OTHER,
     }
 
 
@@ -500,9 +511,9 @@ def test_a_form_not_drawn_has_no_second_entry(
         db_session, definition, structure, staff(db_session, structure), None, False
     )
     assert not response.double_entry_wanted
-    with pytest.raises(entry.EntryError, match="second_entry_not_wanted"):
-        entry.start_second_entry(db_session, staff(db_session, structure, name="b"), response.id)
-    assert entry.second_entry_queue(db_session, staff(db_session, structure, name="c"), [1]) == []
+    with pytest.raises(EntryError, match="second_entry_not_wanted"):
+        start_second_entry(db_session, staff(db_session, structure, name="b"), response.id)
+    assert second_entry_queue(db_session, staff(db_session, structure, name="c"), [1]) == []
 
 
 def _second(
@@ -516,9 +527,9 @@ def _second(
         session, definition, structure, staff(session, structure, name="one"), first
     )
     other = staff(session, structure, name="two")
-    second = entry.start_second_entry(session, other, response.id)
+    second = start_second_entry(session, other, response.id)
     session.commit()
-    result = entry.save_second_entry(session, definition, other, response, second, answers, True)
+    result = save_second_entry(session, definition, other, response, second, answers, True)
     session.commit()
     assert result.submitted_now
     return response, second, other
@@ -529,14 +540,14 @@ def test_finishing_the_second_entry_compares_field_by_field(
 ) -> None:
     other = staff(db_session, structure, name="two")
     response = finished(db_session, definition, structure, staff(db_session, structure))
-    second = entry.start_second_entry(db_session, other, response.id)
+    second = start_second_entry(db_session, other, response.id)
     db_session.commit()
     partial = {"ASSIST": ("proche",)}
-    result = entry.save_second_entry(db_session, definition, other, response, second, partial, True)
+    result = save_second_entry(db_session, definition, other, response, second, partial, True)
     db_session.commit()
     assert not result.submitted_now and result.missing and second.completed_at is None
     typed = {**typed_before(), "ASSIST": ("proche",), "DEVICES": ("smartphone",)}
-    entry.save_second_entry(db_session, definition, other, response, second, typed, True)
+    save_second_entry(db_session, definition, other, response, second, typed, True)
     db_session.commit()
     assert second.completed_at is not None and second.resolved_at is None
     assert second.compared_fields == len(definition.variables(FormKind.BEFORE))
@@ -552,8 +563,8 @@ def test_finishing_the_second_entry_compares_field_by_field(
         "USE_TABLET": (["2"], []),
     }
     assert stored(database, response.id)["ASSIST"] == ("seul",)  # unchanged until resolved
-    with pytest.raises(entry.EntryError, match="second_entry_done"):
-        entry.load_second_entry(db_session, other, response.id)
+    with pytest.raises(EntryError, match="second_entry_done"):
+        load_second_entry(db_session, other, response.id)
 
 
 def test_identical_entries_need_no_resolution(
@@ -572,14 +583,14 @@ def test_resolving_updates_the_response_and_is_audited(
     typed = {**typed_before(), "ASSIST": ("proche",), "T01": ("4",), "AREA": ("urbain",)}
     response, second, _other = _second(db_session, definition, structure, typed)
     admin = staff(db_session, structure, Role.STRUCTURE_ADMIN)
-    views = entry.discrepancy_views(definition, response, second)
+    views = discrepancy_views(definition, response, second)
     assert [v.variable.code for v in views] == ["ASSIST", "AREA", "T01"]
     posted = MultiDict(
         [("choice-ASSIST", "second"), ("choice-T01", "other"), ("T01", "3"), ("AREA", "urbain")]
     )
-    chosen, errors = entry.parse_resolution(definition, response, second, posted)
+    chosen, errors = parse_resolution(definition, response, second, posted)
     assert errors == {} and chosen == {"ASSIST": ("proche",), "T01": ("3",)}
-    assert entry.resolve(db_session, definition, admin, second, response, chosen) == 2
+    assert resolve(db_session, definition, admin, second, response, chosen) == 2
     db_session.commit()
     answers = stored(database, response.id)
     assert answers["ASSIST"] == ("proche",) and answers["T01"] == ("3",)
@@ -589,13 +600,11 @@ def test_resolving_updates_the_response_and_is_audited(
     assert changes["ASSIST"] == {"old": ["seul"], "new": ["proche"]}
     assert changes["T01"] == {"old": ["2"], "new": ["3"]}
     assert event.user_id == admin.id
-    chosen, _ = entry.parse_resolution(
-        definition, response, second, MultiDict({"choice-AREA": "first"})
-    )
-    entry.resolve(db_session, definition, admin, second, response, chosen)
+    chosen, _ = parse_resolution(definition, response, second, MultiDict({"choice-AREA": "first"}))
+    resolve(db_session, definition, admin, second, response, chosen)
     db_session.commit()
     assert second.resolved_at is not None and second.resolved_by_id == admin.id
-    assert entry.pending_resolutions(db_session, [structure.id]) == []
+    assert pending_resolutions(db_session, [structure.id]) == []
 
 
 def test_bad_resolutions_are_refused(
@@ -606,9 +615,9 @@ def test_bad_resolutions_are_refused(
     posted = MultiDict(
         [("choice-ASSIST", "zzz"), ("choice-T01", "other"), ("T01", "7"), ("choice-AGE", "first")]
     )
-    chosen, errors = entry.parse_resolution(definition, response, second, posted)
+    chosen, errors = parse_resolution(definition, response, second, posted)
     assert chosen == {} and set(errors) == {"ASSIST", "T01"}
-    chosen, errors = entry.parse_resolution(
+    chosen, errors = parse_resolution(
         definition, response, second, MultiDict({"choice-T01": "other"})
     )
     assert chosen == {} and set(errors) == {"T01"}
@@ -623,17 +632,13 @@ def test_a_question_waits_for_the_question_it_depends_on(
     response, second, _other = _second(db_session, definition, structure, typed, first)
     admin = staff(db_session, structure, Role.STRUCTURE_ADMIN)
     # USE_TABLET does not apply while DEVICES (still open) has no tablet: it stays open.
-    assert (
-        entry.resolve(db_session, definition, admin, second, response, {"USE_TABLET": ("2",)}) == 0
-    )
+    assert resolve(db_session, definition, admin, second, response, {"USE_TABLET": ("2",)}) == 0
     db_session.commit()
     assert "USE_TABLET" not in stored(database, response.id)
     devices = {"DEVICES": ("smartphone", "tablette")}
-    assert entry.resolve(db_session, definition, admin, second, response, devices) == 1
+    assert resolve(db_session, definition, admin, second, response, devices) == 1
     db_session.commit()
-    assert (
-        entry.resolve(db_session, definition, admin, second, response, {"USE_TABLET": ("2",)}) == 1
-    )
+    assert resolve(db_session, definition, admin, second, response, {"USE_TABLET": ("2",)}) == 1
     db_session.commit()
     assert stored(database, response.id)["USE_TABLET"] == ("2",)
     assert second.resolved_at is not None
@@ -646,9 +651,7 @@ def test_resolving_a_condition_settles_the_questions_it_hides(
     response, second, _other = _second(db_session, definition, structure, typed)
     admin = staff(db_session, structure, Role.STRUCTURE_ADMIN)
     # The second entry is right: no tablet, so its frequency question goes too.
-    settled = entry.resolve(
-        db_session, definition, admin, second, response, {"DEVICES": ("smartphone",)}
-    )
+    settled = resolve(db_session, definition, admin, second, response, {"DEVICES": ("smartphone",)})
     db_session.commit()
     assert settled == 2 and second.resolved_at is not None
     assert "USE_TABLET" not in stored(database, response.id)
@@ -662,7 +665,7 @@ def test_discrepancy_rates_per_structure_and_item(
     db_session: Session, definition: Definition, structure: Structure
 ) -> None:
     _second(db_session, definition, structure, {**typed_before(), "ASSIST": ("proche",)})
-    rates = entry.discrepancy_rates(db_session, definition, [structure.id])
+    rates = discrepancy_rates(db_session, definition, [structure.id])
     compared = len(definition.variables(FormKind.BEFORE))
     (line,) = rates.structures
     assert (line.entries, line.rate.compared, line.rate.differing) == (1, compared, 1)
@@ -671,7 +674,7 @@ def test_discrepancy_rates_per_structure_and_item(
     assert by_item["ASSIST"].compared == 1 and by_item["ASSIST"].differing == 1
     assert by_item["ASSIST"].percent == 100.0 and by_item["T01"].percent == 0.0
     assert "SESSIONS" not in by_item  # only in the after and retro forms
-    assert entry.discrepancy_rates(db_session, definition, []).structures == ()
+    assert discrepancy_rates(db_session, definition, []).structures == ()
 
 
 # --- settings -------------------------------------------------------------------------------------
@@ -681,20 +684,20 @@ def test_settings_are_validated_and_audited(
     db_session: Session, structure: Structure, database: Database
 ) -> None:
     admin = staff(db_session, structure, Role.STRUCTURE_ADMIN)
-    assert entry.update_settings(db_session, admin, structure, 25, 8)
+    assert update_settings(db_session, admin, structure, 25, 8)
     db_session.commit()
-    assert not entry.update_settings(db_session, admin, structure, 25, 8)
+    assert not update_settings(db_session, admin, structure, 25, 8)
     (event,) = events(db_session, "structure")
     assert json.loads(event.changes) == {
         "double_entry_percent": {"old": ["0"], "new": ["25"]},
         "after_due_weeks": {"old": ["6"], "new": ["8"]},
     }
     for percent, weeks in ((101, 8), (-1, 8), (25, 0), (25, 53)):
-        with pytest.raises(entry.EntryError, match="bad_settings"):
-            entry.update_settings(db_session, admin, structure, percent, weeks)
+        with pytest.raises(EntryError, match="bad_settings"):
+            update_settings(db_session, admin, structure, percent, weeks)
     other = create_structure(db_session, "Mairie de Lille", "urbain", "59")
     db_session.commit()
-    with pytest.raises(entry.EntryError, match="other_structure"):
-        entry.update_settings(db_session, admin, other, 10, 8)
+    with pytest.raises(EntryError, match="other_structure"):
+        update_settings(db_session, admin, other, 10, 8)
     assert (structure.double_entry_percent, structure.after_due_weeks) == (25, 8)
     assert count(database, Answer) == 0

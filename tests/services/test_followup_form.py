@@ -13,13 +13,16 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.entry import operations as entry
+from selfcheck.entry.lookup import EntryError, open_entry
+from selfcheck.entry.rates import update_settings
+from selfcheck.entry.saving import save_entry
 from selfcheck.journey import lasting, schedule
 from selfcheck.journey import operations as journey
 from selfcheck.journey.operations import NextStep
 from selfcheck.platform import clock
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import (
+    AuditEvent,
     Channel,
     FollowupReminder,
     Response,
@@ -225,15 +228,15 @@ def test_a_paper_followup_is_typed_in_once_the_end_form_is_sent(
     user = mediator(db_session, structure)
     before = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
     code = before.beneficiary.code
-    with pytest.raises(entry.EntryError, match="followup_without_end"):
-        entry.open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
+    with pytest.raises(EntryError, match="followup_without_end"):
+        open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
     db_session.rollback()
     fixed.advance(timedelta(weeks=8))
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
     db_session.commit()
     # The after form open but not sent: still no follow-up.
-    with pytest.raises(entry.EntryError, match="followup_without_end"):
-        entry.open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
+    with pytest.raises(EntryError, match="followup_without_end"):
+        open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
     db_session.rollback()
     fill_response(db_session, definition, after, AFTER)
     assert journey.submit(db_session, definition, after)
@@ -249,19 +252,73 @@ def test_a_paper_followup_is_typed_in_once_the_end_form_is_sent(
     )
     db_session.commit()
     fixed.advance(timedelta(days=95))
-    typed = entry.open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
+    typed = open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
     db_session.commit()
     assert typed.channel == Channel.PAPER.value
     # One writer at a time: the person typing the code online is told it is being typed.
     assert route(db_session, after, fixed.now()).step is NextStep.BEING_TYPED
     paper = {**FOLLOWUP, "COMMENT": (NO_ANSWER,)}  # the comment left blank on paper
-    result = entry.save_entry(db_session, definition, user, typed, paper, finish=True)
+    result = save_entry(db_session, definition, user, typed, paper, finish=True)
     db_session.commit()
     assert result.submitted_now
     assert stored(database, typed.id) == paper
     assert db_session.scalars(select(FollowupReminder)).all() == []
-    with pytest.raises(entry.EntryError, match="already_entered"):
-        entry.open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
+    with pytest.raises(EntryError, match="already_entered"):
+        open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
+
+
+def test_a_paper_followup_is_refused_before_it_opens(
+    db_session: Session,
+    definition: Definition,
+    structure: Structure,
+    database: Database,
+    fixed: clock.FixedClock,
+) -> None:
+    """The paper gate is the web one: the local opening day, with a fixed clock; before it
+    nothing is created (no response, no audit event)."""
+    user = mediator(db_session, structure)
+    after = ended(db_session, definition, structure, fixed)  # sent 7 March: opens 7 June
+    code = after.beneficiary.code
+    responses = count(database, Response)
+    events = count(database, AuditEvent)
+    with pytest.raises(EntryError, match="followup_not_open") as refused:
+        open_entry(
+            db_session,
+            definition,
+            user,
+            code,
+            FormKind.FOLLOWUP,
+            "fr",
+            now=datetime(2027, 6, 6, 21, 59, tzinfo=UTC),  # 23:59 in Paris, the day before
+            zone=PARIS,
+        )
+    assert refused.value.opens_on == date(2027, 6, 7)
+    db_session.rollback()
+    assert (count(database, Response), count(database, AuditEvent)) == (responses, events)
+    # Not a follow-up this structure runs (no second one set): refused whatever the date.
+    with pytest.raises(EntryError, match="followup_not_planned"):
+        open_entry(
+            db_session,
+            definition,
+            user,
+            code,
+            FormKind.FOLLOWUP_LATE,
+            "fr",
+            now=datetime(2028, 6, 1, tzinfo=UTC),
+            zone=PARIS,
+        )
+    db_session.rollback()
+    typed = open_entry(
+        db_session,
+        definition,
+        user,
+        code,
+        FormKind.FOLLOWUP,
+        "fr",
+        now=datetime(2027, 6, 6, 22, 0, tzinfo=UTC),  # midnight in Paris: open
+        zone=PARIS,
+    )
+    assert typed.form == FormKind.FOLLOWUP.value and typed.channel == Channel.PAPER.value
 
 
 def test_a_followup_open_online_is_not_typed_from_paper(
@@ -272,10 +329,8 @@ def test_a_followup_open_online_is_not_typed_from_paper(
     fixed.advance(timedelta(days=95))
     journey.start_followup(db_session, definition, after.beneficiary, "fr", fixed.now(), PARIS)
     db_session.commit()
-    with pytest.raises(entry.EntryError, match="in_progress_online"):
-        entry.open_entry(
-            db_session, definition, user, after.beneficiary.code, FormKind.FOLLOWUP, "fr"
-        )
+    with pytest.raises(EntryError, match="in_progress_online"):
+        open_entry(db_session, definition, user, after.beneficiary.code, FormKind.FOLLOWUP, "fr")
 
 
 def test_the_followup_delays_are_structure_settings(
@@ -290,13 +345,13 @@ def test_the_followup_delays_are_structure_settings(
     db_session.add(admin)
     db_session.commit()
     assert (structure.followup_months, structure.second_followup_months) == (3, None)
-    assert entry.update_settings(db_session, admin, structure, 0, 6, 4, 12)
+    assert update_settings(db_session, admin, structure, 0, 6, 4, 12)
     db_session.commit()
     assert (structure.followup_months, structure.second_followup_months) == (4, 12)
     for first, second in ((4, 4), (0, None), (25, None), (3, 40)):
-        with pytest.raises(entry.EntryError, match="bad_settings"):
-            entry.update_settings(db_session, admin, structure, 0, 6, first, second)
-    assert entry.update_settings(db_session, admin, structure, 0, 6, 3, None)
+        with pytest.raises(EntryError, match="bad_settings"):
+            update_settings(db_session, admin, structure, 0, 6, first, second)
+    assert update_settings(db_session, admin, structure, 0, 6, 3, None)
     db_session.commit()
     assert structure.second_followup_months is None
 
@@ -334,3 +389,65 @@ def test_the_summary_says_what_lasted_grew_and_was_lost(
     assert words.gains_kept is not None and "13 sur 14" in words.gains_kept
     easy = lasting.build_lasting(definition, person, Wording.EASY)
     assert easy is not None and "un peu oublié 1 chose" in easy.words().lost
+
+
+# --- the follow-up list's "follow-up due" filter ----------------------------------------------
+
+
+def test_opened_before_is_the_opening_day_as_a_bound_on_the_end_form() -> None:
+    """For every end day and every "now" around the openings (month ends, leap day, DST),
+    an end form sent before `opened_before` is exactly one whose follow-up is open."""
+    for months in (1, 3, 12):
+        for end_day in range(0, 400, 3):
+            end = datetime(2027, 1, 1, 22, 30, tzinfo=UTC) + timedelta(days=end_day)
+            opening = schedule.openings(end, {FormKind.FOLLOWUP: months}, PARIS)[0]
+            for shift in (-1, 0, 1):
+                now = opening.at + timedelta(minutes=shift)
+                assert (end < schedule.opened_before(months, now, PARIS)) is opening.is_open(now)
+
+
+def test_the_followup_due_filter_agrees_with_the_overview(
+    db_session: Session, definition: Definition, structure: Structure, fixed: clock.FixedClock
+) -> None:
+    from selfcheck.followup import operations as followup
+    from selfcheck.followup.operations import FollowupDue, Show
+
+    structure.second_followup_months = 12
+    db_session.commit()
+    after = ended(db_session, definition, structure, fixed)  # 7 March: opens 7 June, 7 March
+    waiting = ended(db_session, definition, structure, fixed)  # 2 May: opens 2 August
+    code = after.beneficiary.code
+
+    def due_at(now: datetime) -> set[str]:
+        listing = followup.list_people(
+            db_session, structure, Show.FOLLOWUP_DUE, now=now, zone=PARIS
+        )
+        overview = followup.followup_overview(db_session, structure, now, PARIS)
+        assert listing.shown is not None
+        assert listing.shown[Show.FOLLOWUP_DUE] == (
+            overview.counts[FollowupDue.DUE] + overview.counts[FollowupDue.OVERDUE]
+        )
+        listed = {row.code for row in listing.rows}
+        assert listed == {row.code for row in overview.rows}
+        assert all(row.followup_due for row in listing.rows)
+        return listed
+
+    assert due_at(datetime(2027, 6, 6, 21, 59, tzinfo=UTC)) == set()  # 23:59 the day before
+    assert due_at(datetime(2027, 6, 6, 22, 0, tzinfo=UTC)) == {code}  # midnight in Paris
+    everybody = followup.list_people(
+        db_session, structure, now=datetime(2027, 6, 7, tzinfo=UTC), zone=PARIS
+    )
+    flagged = {row.code: row.followup_due for row in everybody.rows}
+    assert flagged[code] and not flagged[waiting.beneficiary.code]
+    fixed.set(datetime(2027, 6, 8, 9, 0, tzinfo=UTC))
+    sent = journey.start_followup(
+        db_session, definition, after.beneficiary, "fr", fixed.now(), PARIS
+    )
+    db_session.commit()
+    fill_response(db_session, definition, sent, FOLLOWUP)
+    assert journey.submit(db_session, definition, sent)
+    db_session.commit()
+    assert due_at(datetime(2027, 7, 1, tzinfo=UTC)) == set()  # answered
+    assert due_at(datetime(2027, 8, 2, tzinfo=UTC)) == {waiting.beneficiary.code}
+    # The second follow-up, 12 months after the end form: due again.
+    assert due_at(datetime(2028, 3, 7, tzinfo=UTC)) == {code, waiting.beneficiary.code}

@@ -14,7 +14,7 @@ from flask import Flask
 from werkzeug.datastructures import MultiDict
 
 from selfcheck import DEFINITION_KEY, demo
-from selfcheck.entry import operations as entry
+from selfcheck.entry.values import parse_values
 from selfcheck.evaluation import anonymise, bundle, codebook, dashboard, typology
 from selfcheck.evaluation.export import Shape, qi_values
 from selfcheck.evaluation.scope import parse_filters
@@ -103,7 +103,7 @@ def test_a_new_age_band_reaches_every_output(make_app: AppFactory, tmp_path: Pat
     assert LABEL in pdf_text(pdf)
 
     # Entry screen: typing it is valid.
-    parsed = entry.parse_values(definition, FormKind.BEFORE, MultiDict([(age.code, NEW)]))
+    parsed = parse_values(definition, FormKind.BEFORE, MultiDict([(age.code, NEW)]))
     assert parsed.valid and parsed.values[age.code] == (NEW,)
 
     # Typology: a senior, from the tag.

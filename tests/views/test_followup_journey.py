@@ -3,6 +3,7 @@ code says when to come back until the day it opens, and leads straight to it fro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -128,13 +129,15 @@ def test_the_come_back_card_for_the_mediator(
 ) -> None:
     before = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
     code = before.beneficiary.code
-    mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
+    account = add_staff(database, Role.MEDIATOR, structure)
+    mediator = signed_in(app, account)
     url = f"/staff/people/{code}/come-back-card.pdf"
     refused = mediator.get(url)  # no end form yet: no date to give, said kindly
     assert refused.status_code == 409
     assert "Pas de questionnaire de suivi à venir" in words(refused)
     assert mediator.get(f"/staff/people/{code}").status_code == 200
     assert "come-back-card.pdf" not in mediator.html
+    assert "Questionnaire de suivi :" not in mediator.text
 
     fixed.advance(timedelta(weeks=8))
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
@@ -144,6 +147,8 @@ def test_the_come_back_card_for_the_mediator(
     db_session.commit()
     mediator.get(f"/staff/people/{code}")
     assert "come-back-card.pdf" in mediator.html
+    # Where the person stands with their follow-up, on their page.
+    assert "Questionnaire de suivi : il s'ouvre le 7 juin 2027." in mediator.text
     card = mediator.get(url)
     assert card.status_code == 200 and card.mimetype == "application/pdf"
     text = pdf_text(card.data)
@@ -156,6 +161,10 @@ def test_the_come_back_card_for_the_mediator(
         mediator.get(f"/staff/people/{elsewhere.beneficiary.code}/come-back-card.pdf").status_code
         == 404
     )
+    fixed.set(datetime(2027, 6, 8, 9, 0, tzinfo=UTC))  # signed in again, months later
+    again = signed_in(app, account)
+    again.get(f"/staff/people/{code}")
+    assert "Questionnaire de suivi : ouvert depuis le 7 juin 2027, pas encore envoyé" in again.text
 
 
 def test_the_followup_list_shows_who_is_due_and_prints_their_forms(
@@ -223,6 +232,24 @@ def test_the_followup_list_shows_who_is_due_and_prints_their_forms(
         assert "n'est pas ouvert" in words(refused)
     assert mediator.post("/staff/print/followup", {"codes": []}).status_code == 422
 
+    # The list's own filter (its Show registry) has the same people, on screen and printed.
+    mediator.get("/staff/people/?show=followup_due")
+    assert 'value="followup_due" selected' in mediator.html
+    assert "Questionnaire de suivi à faire (ouvert, pas envoyé) (2)" in mediator.text
+    listed = set(re.findall(r'class="code-link" href="[^"]+">([0-9A-Z-]{11})<', mediator.html))
+    assert listed >= {codes.display(due), codes.display(overdue)}
+    table = mediator.html.split('<table class="table table--reflow table--people">', 1)[1]
+    assert set(re.findall(r">([0-9A-Z]{3}-[0-9A-Z]{3}-[0-9A-Z]{3})<", table)) == {
+        codes.display(due),
+        codes.display(overdue),
+    }
+    assert "suivi à faire" in words(table)
+    printed = mediator.get("/staff/people/?show=followup_due&print=1")
+    assert printed.status_code == 200
+    rows = re.findall(r'<th scope="row" class="code-cell">([0-9A-Z-]{11})<', mediator.html)
+    assert sorted(rows) == sorted([codes.display(due), codes.display(overdue)])
+    assert "Leur questionnaire de suivi est ouvert et pas encore envoyé." in words(printed)
+
 
 def test_the_dashboard_says_what_lasts(
     app: Flask,
@@ -245,6 +272,60 @@ def test_the_dashboard_says_what_lasts(
     assert page.status_code == 200
     assert "Ce qui dure, quelques mois après" in evaluator.text
     assert "Parmi 6 personnes, 100" in evaluator.text  # all answered, all kept their gains
+    assert "dont le questionnaire de suivi est dans la sélection" not in evaluator.text
+
+
+def test_the_dashboard_retention_honours_the_filters_and_the_guards(
+    app: Flask,
+    database: Database,
+    db_session: Session,
+    definition: Definition,
+    structure: Structure,
+) -> None:
+    """The period filter dates the kept gains by the follow-up and the response rate by the
+    end form; a selection that leaves fewer than k people of the scope aside shows nothing
+    (the dashboard's complement guard), retention included. (Past dates: the filters refuse
+    future months.)"""
+    with clock.fixed(datetime(2025, 1, 10, 9, 0, tzinfo=UTC)) as fixed:
+        answering = [
+            retention_population.ended(db_session, definition, structure) for _ in range(6)
+        ]
+        for _ in range(6):
+            retention_population.ended(db_session, definition, structure)  # never answer
+        fixed.set(datetime(2025, 2, 10, 9, 0, tzinfo=UTC))
+        for _ in range(2):
+            retention_population.ended(db_session, definition, structure)
+        fixed.set(datetime(2025, 4, 20, 9, 0, tzinfo=UTC))
+        for code in answering:
+            retention_population.answered(
+                db_session, definition, code, retention_population.KEEPS_ALL
+            )
+    evaluator = signed_in(
+        app, add_staff(database, Role.EVALUATOR, departments=(structure.department,))
+    )
+
+    def lasting(query: str) -> str:
+        page = evaluator.get(f"/evaluate/?{query}")
+        assert page.status_code == 200, words(page)[:400]
+        html = evaluator.html
+        assert 'id="section-retention"' in html
+        section = html.split('id="section-retention"', 1)[1].split("</section>", 1)[0]
+        return " ".join(words(section).split())
+
+    # April: the follow-ups sent then (6 people, all kept their gains); nobody ended then.
+    april = lasting("from=2025-04&to=2025-04")
+    assert "Parmi 6 personnes, 100" in april
+    assert "Trop peu de personnes" in april  # the response rate of those who ended in April
+    # January and February: the 14 who ended then, 6 of whom answered; their follow-ups
+    # (April) are outside the period, so no kept gains.
+    winter = lasting("from=2025-01&to=2025-02")
+    assert "Parmi 14 personnes, 43" in winter
+    assert "dont le questionnaire de suivi est dans la sélection" in winter  # said with filters
+    assert "Parmi 6 personnes" not in winter
+    # January alone leaves the 2 people of February aside (under k): nothing is shown.
+    refused = evaluator.get("/evaluate/?from=2025-01&to=2025-01")
+    assert refused.status_code == 422
+    assert "Ce qui dure" not in evaluator.text
 
 
 def test_a_paper_followup_is_typed_in_on_the_entry_screens(
@@ -253,6 +334,7 @@ def test_a_paper_followup_is_typed_in_on_the_entry_screens(
     db_session: Session,
     definition: Definition,
     structure: Structure,
+    fixed: clock.FixedClock,
 ) -> None:
     mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
     page = mediator.get("/staff/entry/")
@@ -265,8 +347,27 @@ def test_a_paper_followup_is_typed_in_on_the_entry_screens(
     )
     assert refused.status_code == 409  # no end form: refused kindly, nothing created
     assert "questionnaire de fin" in words(refused)
-    ended = submitted(db_session, definition, structure, FormKind.RETRO, RETRO)
+    ended = submitted(db_session, definition, structure, FormKind.RETRO, RETRO)  # 10 January
     code = ended.beneficiary.code
+    # Before the day it opens (10 April at midnight in Paris): a clear refusal with the date,
+    # nothing saved, as online.
+    fixed.set(datetime(2027, 4, 9, 21, 59, tzinfo=UTC))
+    mediator.get("/staff/entry/")
+    early = mediator.post(
+        "/staff/entry/", {"action": "code", "code": code, "form": "followup", "lang": "fr"}
+    )
+    assert early.status_code == 409
+    assert "ne s'ouvre que le 10 avril 2027" in words(early)
+    assert "Rien n'a été enregistré" in words(early)
+    assert count(database, Response, Response.form == FormKind.FOLLOWUP.value) == 0
+    # The second follow-up, which this structure does not run: refused too.
+    fixed.set(datetime(2027, 4, 9, 22, 0, tzinfo=UTC))
+    mediator.get("/staff/entry/")
+    late = mediator.post(
+        "/staff/entry/", {"action": "code", "code": code, "form": "followup_late", "lang": "fr"}
+    )
+    assert late.status_code == 409 and "second questionnaire de suivi" in words(late)
+    assert count(database, Response, Response.form == FormKind.FOLLOWUP_LATE.value) == 0
     mediator.get("/staff/entry/")
     opened = mediator.post(
         "/staff/entry/", {"action": "code", "code": code, "form": "followup", "lang": "fr"}

@@ -7,12 +7,19 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from selfcheck.journey.page_cache import CSRF_PLACEHOLDER, EXTENSION_KEY, PageCache
-from selfcheck.journey.page_view import CHECKED_MARK, VALUE_MARK
+from selfcheck.journey.page_cache import (
+    EXTENSION_KEY,
+    MARK,
+    PageCache,
+    checked_marker,
+    fill,
+    marker,
+    value_marker,
+)
 from selfcheck.platform.models import Structure
 from tests.support import Visitor, csrf_token
 
-MARKERS = (CHECKED_MARK, VALUE_MARK, CSRF_PLACEHOLDER)
+MARKERS = (MARK, "\x00", "\x01")  # the one marker character, and the two of former schemes
 
 
 def _checked(html: str, name: str) -> list[str]:
@@ -43,7 +50,7 @@ def test_each_page_gets_a_fresh_csrf_token_that_works(
     started = person.start(structure.slug)
     person.get(started.headers["Location"])
     token = csrf_token(person.html)
-    assert token and CSRF_PLACEHOLDER not in token
+    assert token and MARK not in token
     assert person.answer({"ASSIST": ["mediateur"]}).status_code == 302
 
 
@@ -95,3 +102,21 @@ def test_a_disabled_cache_renders_every_time() -> None:
     for _ in range(3):
         enabled.get_or_render("key", lambda: str(calls.append(1) or "page"))
     assert len(calls) == 4
+
+
+def test_fill_replaces_every_marker_in_one_pass() -> None:
+    html = (
+        f'<input value="{marker("csrf")}"><input{checked_marker("f-A-1")}>'
+        f'<input{checked_marker("f-A-2")}><input value="{value_marker("T")}">'
+        f'<input value="{value_marker("U")}">'
+    )
+    values = {
+        marker("csrf"): "token",
+        checked_marker("f-A-2"): " checked",
+        # A typed text that looks like a marker stays text: it is never read again.
+        value_marker("T"): f'{marker("csrf")} <b>"x"</b>',
+    }
+    assert fill(html, values) == (
+        '<input value="token"><input><input checked>'
+        f'<input value="{MARK}csrf{MARK} &lt;b&gt;&#34;x&#34;&lt;/b&gt;"><input value="">'
+    )

@@ -13,12 +13,18 @@ import pytest
 from flask import Flask, request
 from sqlalchemy import event
 
-from selfcheck.journey import page_view
-from selfcheck.journey.page_view import CHECKED_MARK, VALUE_MARK, PageTemplate
+from selfcheck.journey.page_cache import (
+    MARK,
+    REQUEST_CODE,
+    REQUEST_CSRF,
+    Template,
+    checked_marker,
+    fill,
+    marker,
+    value_marker,
+)
 from selfcheck.platform import db, security, sessions
 from selfcheck.platform.models import Structure
-from selfcheck.questionnaire import load_definition
-from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
 from selfcheck.questionnaire.model import FormKind
 from tests.support import ANSWERS, Visitor, csrf_token
 
@@ -113,28 +119,21 @@ def test_with_a_time_limit_every_page_signs_its_token(
     assert visitor.answer({"ASSIST": ["seul"]}).status_code == 302
 
 
-def test_a_page_template_fills_every_marker_and_escapes_values() -> None:
-    definition = load_definition(DEFAULT_DEFINITION)
-    page = definition.pages(FormKind.BEFORE)[0]
-    variable = page.items_for(FormKind.BEFORE)[0]
-    option = variable.options[0].code if variable.options else None
-    assert option is not None
-    input_id = page_view.input_id(variable.code, option)
+def test_a_page_template_fills_like_fill() -> None:
     html = (
-        f'<input id="{input_id}"{CHECKED_MARK}{input_id}{CHECKED_MARK}>'
-        f'<input value="{VALUE_MARK}NOTHING{VALUE_MARK}">'
-        '<input name="csrf_token" value="\x02csrf\x02"><p>\x02unknown\x02</p>'
+        f'<input id="f-A-1"{checked_marker("f-A-1")}><input id="f-A-2"{checked_marker("f-A-2")}>'
+        f'<input value="{value_marker("NOTE")}"><input name="csrf_token" value="{REQUEST_CSRF}">'
+        f"<p>{marker('unknown')}</p>{REQUEST_CODE}"
     )
-    template = PageTemplate.parse(html)
-    filled = template.fill(
-        {"\x02csrf\x02": 'a"b<c'}, page, FormKind.BEFORE, {variable.code: (option,)}
-    )
-    assert f'id="{input_id}" checked>' in filled
-    assert 'value="a&#34;b&lt;c"' in filled
-    assert "<p></p>" in filled
-    assert not any(mark in filled for mark in (CHECKED_MARK, VALUE_MARK, "\x02"))
-    empty = template.fill({}, page, FormKind.BEFORE, {})
-    assert f'id="{input_id}">' in empty
+    values = {checked_marker("f-A-1"): " checked", value_marker("NOTE"): 'a"b<c'}
+    values[REQUEST_CSRF] = "token"
+    template = Template.parse(html)
+    filled = template.fill(values)
+    assert filled == fill(html, values)
+    assert '<input id="f-A-1" checked><input id="f-A-2">' in filled
+    assert 'value="a&#34;b&lt;c"' in filled and 'value="token"' in filled
+    assert "<p></p>" in filled and MARK not in filled
+    assert Template.parse("no marker").fill(values) == "no marker"
 
 
 def test_a_page_save_does_not_wait_for_the_disk_but_sending_does(

@@ -5,13 +5,14 @@ response rate, checked against a small population built with a fixed clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
+from selfcheck.accounts.structures import create_structure
 from selfcheck.evaluation import retention, statistics
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.journey import operations as journey
@@ -72,19 +73,105 @@ def test_retention_figures_of_a_known_population(
     filters = EvaluationFilters(structure_ids=(structure.id,))
     loaded = retention.load_people(db_session, definition, filters)
     assert len(loaded) == 9 and late_comer
-    result = retention.retention(loaded, definition, k=K, now=now, zone=PARIS)
+    # k = 2 so that every figure of this small population shows (small cells: below).
+    result = retention.retention(loaded, definition, k=2, now=now, zone=PARIS)
     # 6 people answered; each gained on 14 tasks; 4 kept all, 2 lost T01.
-    assert result.overall == statistics.share(4, 6, k=K)
+    assert result.overall == statistics.share(4, 6, k=2)
     by = {c.competence: c.kept for c in result.by_competence}
-    assert by["operational"] == statistics.share(4, 6, k=K)  # T01 is operational
-    assert by["communication"] == statistics.share(6, 6, k=K)
+    assert by["operational"] == statistics.share(4, 6, k=2)  # T01 is operational
+    assert by["communication"] == statistics.share(6, 6, k=2)
     overall = result.overall
     assert isinstance(overall, statistics.Share) and overall.low < 4 / 6 < overall.high
     # The follow-up opened for 8 people (not the late comer); 6 answered.
-    assert result.response_rate == statistics.share(6, 8, k=K)
+    assert result.response_rate == statistics.share(6, 8, k=2)
+    # Small cells, as the dashboard's tables: with k = 5, the 2 who lost T01 (and the 2 who
+    # did not answer) are fewer than k: those shares are withheld; 6 of 6 stays.
+    guarded = retention.retention(loaded, definition, k=K, now=now, zone=PARIS)
+    assert isinstance(guarded.overall, statistics.TooFew)
+    assert isinstance(guarded.response_rate, statistics.TooFew)
+    by = {c.competence: c.kept for c in guarded.by_competence}
+    assert isinstance(by["operational"], statistics.TooFew)
+    assert by["communication"] == statistics.share(6, 6, k=K)
     # Under k people, no figure.
     small = retention.retention(loaded[:3], definition, k=K, now=now, zone=PARIS)
     assert isinstance(small.overall, statistics.TooFew)
+
+
+def test_small_cells_are_withheld_on_either_side() -> None:
+    assert retention.guarded_share(0, 10, k=5) == statistics.share(0, 10, k=5)
+    assert retention.guarded_share(10, 10, k=5) == statistics.share(10, 10, k=5)
+    assert retention.guarded_share(5, 10, k=5) == statistics.share(5, 10, k=5)
+    for successes in (1, 4, 6, 9):  # 1 to 4 people on one side or the other
+        assert isinstance(retention.guarded_share(successes, 10, k=5), statistics.TooFew)
+    assert isinstance(retention.guarded_share(4, 4, k=5), statistics.TooFew)
+
+
+def test_retention_honours_the_dashboard_filters(
+    db_session: Session, definition: Definition, structure: Structure
+) -> None:
+    """Structure, period, channel and form: the follow-up in the selection dates the kept
+    gains, the end form dates the response rate (as the 'after' form dates a pair)."""
+    other = create_structure(db_session, "Ailleurs", "rural", "29")
+    db_session.commit()
+    with clock.fixed(datetime(2027, 1, 10, 9, 0, tzinfo=UTC)) as fixed:
+        january = [ended(db_session, definition, structure) for _ in range(6)]
+        elsewhere = [ended(db_session, definition, other) for _ in range(6)]
+        fixed.set(datetime(2027, 3, 10, 9, 0, tzinfo=UTC))
+        march = [ended(db_session, definition, structure) for _ in range(6)]
+        fixed.set(datetime(2027, 4, 20, 9, 0, tzinfo=UTC))  # January's follow-ups: April
+        for code in january:
+            answered(db_session, definition, code, KEEPS_ALL)
+        for code in elsewhere:
+            answered(db_session, definition, code, LOSES_T01)
+        fixed.set(datetime(2027, 6, 20, 9, 0, tzinfo=UTC))  # March's follow-ups: June
+        for code in march[:5]:
+            answered(db_session, definition, code, LOSES_T01)
+        now = fixed.now()
+
+    def figures(**chosen: object) -> retention.Retention:
+        scope = {"structure_ids": (structure.id, other.id), **chosen}
+        filters = EvaluationFilters(**scope)  # type: ignore[arg-type]
+        people = retention.load_people(db_session, definition, filters)
+        return retention.retention(people, definition, k=5, now=now, zone=PARIS)
+
+    everyone = figures()
+    assert everyone.overall == statistics.share(6, 17, k=5)  # January's 6 kept all
+    # 17 of 18 answered: the one who did not is under k, the rate is withheld.
+    assert isinstance(everyone.response_rate, statistics.TooFew)
+    # One structure: the other one's people are not in the figures.
+    mine = figures(structure_ids=(structure.id,))
+    assert mine.overall == statistics.share(6, 11, k=5)
+    assert figures(structure_ids=(other.id,)).overall == statistics.share(0, 6, k=5)
+    # A period: April's follow-ups for the gains kept (January's people, in both
+    # structures); the people who ended in April for the rate: nobody.
+    april = figures(date_from=date(2027, 4, 1), date_to=date(2027, 4, 30))
+    assert april.overall == statistics.share(6, 12, k=5)
+    assert isinstance(april.response_rate, statistics.TooFew)
+    # The period of the end forms: January's 12 people, all answered (in April).
+    assert figures(
+        date_from=date(2027, 1, 1), date_to=date(2027, 1, 31)
+    ).response_rate == statistics.share(12, 12, k=5)
+    # June: March's five answers, all of which lost T01.
+    june = figures(date_from=date(2027, 6, 1), date_to=date(2027, 6, 30))
+    assert june.overall == statistics.share(0, 5, k=5)
+    # A channel nobody used: nothing.
+    paper = figures(channels=("paper",))
+    assert isinstance(paper.overall, statistics.TooFew)
+    assert (
+        retention.load_people(
+            db_session,
+            definition,
+            EvaluationFilters(structure_ids=(structure.id,), channels=("paper",)),
+        )
+        == []
+    )
+    # Forms: the follow-up alone gives the gains kept, not the rate; the end forms the reverse.
+    followups = figures(forms=("followup",))
+    assert followups.overall == everyone.overall
+    assert isinstance(followups.response_rate, statistics.TooFew)
+    ends = figures(forms=("after",), date_from=date(2027, 1, 1), date_to=date(2027, 1, 31))
+    assert ends.response_rate == statistics.share(12, 12, k=5)
+    assert isinstance(ends.overall, statistics.TooFew)
 
 
 def test_a_gain_needs_the_three_points() -> None:
