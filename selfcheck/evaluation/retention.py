@@ -141,31 +141,40 @@ def load_people(
     wanted = [*tasks, *(code + PRE_SUFFIX for code in tasks)]
     people: dict[int, PersonPoints] = {}
     answers: dict[tuple[int, FormKind], Ranks] = {}
-    query = (
+    in_scope = (
+        Response.status == Status.SUBMITTED.value,
+        Response.structure_id.in_(filters.structure_ids),
+    )
+    # One row per response: when each form was sent (the response rate reads only that).
+    responses = (
         select(
-            Response.beneficiary_id,
-            Response.form,
-            Response.submitted_at,
-            Structure.followup_months,
-            Answer.variable,
-            Answer.value,
+            Response.beneficiary_id, Response.form, Response.submitted_at, Structure.followup_months
         )
         .join(Structure, Structure.id == Response.structure_id)
-        .outerjoin(Answer, (Answer.response_id == Response.id) & Answer.variable.in_(wanted))
-        .where(
-            Response.status == Status.SUBMITTED.value,
-            Response.structure_id.in_(filters.structure_ids),
-        )
+        .where(*in_scope)
     )
-    for person_id, form_value, sent_at, months, variable, value in db.execute(query):
+    for person_id, form_value, sent_at, months in db.execute(responses):
         person = people.setdefault(person_id, PersonPoints(followup_months=months))
-        form = FormKind(form_value)
         if sent_at is not None:
-            person.sent[form] = sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
-        if variable is not None:
-            answers.setdefault((person_id, form), {})[variable] = ranks.get(
-                variable.removesuffix(PRE_SUFFIX), {}
-            ).get(value, 0)
+            person.sent[FormKind(form_value)] = (
+                sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
+            )
+    # The rungs only of the people who sent a follow-up: no gain is kept or lost without one
+    # (`kept_gains`), and reading every task answer of every person took seconds.
+    followed = (
+        select(Response.beneficiary_id)
+        .where(*in_scope, Response.form.in_([form.value for form in FOLLOWUP_FORMS]))
+        .scalar_subquery()
+    )
+    ranked = (
+        select(Response.beneficiary_id, Response.form, Answer.variable, Answer.value)
+        .join(Answer, Answer.response_id == Response.id)
+        .where(*in_scope, Answer.variable.in_(wanted), Response.beneficiary_id.in_(followed))
+    )
+    for person_id, form_value, variable, value in db.execute(ranked):
+        answers.setdefault((person_id, FormKind(form_value)), {})[variable] = ranks.get(
+            variable.removesuffix(PRE_SUFFIX), {}
+        ).get(value, 0)
     for (person_id, form), given in answers.items():
         person = people[person_id]
         if form is FormKind.BEFORE:
