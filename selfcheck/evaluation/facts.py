@@ -301,9 +301,9 @@ def person_rows(
                     tally[(UP, competence)] = 1
             _matrix_lines(plan, tally, then, now, suffix, ranks)
         if response.form in PROFILE_FORMS:
-            for (code, _competence), (_c, then_rank, _n) in zip(plan.tasks, ranks, strict=True):
-                if then_rank is not None:
-                    tally[(THEN, f"{code}:{then_rank}")] = 1
+            for (code, _competence), (_c, rung, _n) in zip(plan.tasks, ranks, strict=True):
+                if rung is not None:
+                    tally[(THEN, f"{code}:{rung}")] = 1
         profile = person_profile if response.id == holder else None
         if profile is not None:
             tally[(PROFILE, profile)] = 1
