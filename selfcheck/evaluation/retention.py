@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -94,12 +94,20 @@ def response_counts(
 ) -> tuple[int, int]:
     """(people who sent a follow-up, people whose first follow-up has opened)."""
     answered = opened = 0
+    # Whether the first follow-up has opened depends only on the end's local day and the delay:
+    # computed once per pair (a few hundred), not once per person.
+    known: dict[tuple[date, int], bool] = {}
     for person in people:
         ends = [person.sent[form] for form in END_FORMS if form in person.sent]
         if not ends:
             continue
-        first = schedule.openings(min(ends), {FormKind.FOLLOWUP: person.followup_months}, zone)
-        if not first or not first[0].is_open(now):
+        end = min(ends)
+        key = (schedule.local_day(end, zone), person.followup_months)
+        is_open = known.get(key)
+        if is_open is None:
+            first = schedule.openings(end, {FormKind.FOLLOWUP: person.followup_months}, zone)
+            is_open = known[key] = bool(first) and first[0].is_open(now)
+        if not is_open:
             continue
         opened += 1
         answered += int(any(form in person.sent for form in FOLLOWUP_FORMS))
@@ -153,10 +161,13 @@ def load_people(
         .join(Structure, Structure.id == Response.structure_id)
         .where(*in_scope)
     )
+    kinds = {form.value: form for form in FormKind}
     for person_id, form_value, sent_at, months in db.execute(responses):
-        person = people.setdefault(person_id, PersonPoints(followup_months=months))
+        person = people.get(person_id)
+        if person is None:
+            person = people[person_id] = PersonPoints(followup_months=months)
         if sent_at is not None:
-            person.sent[FormKind(form_value)] = (
+            person.sent[kinds[form_value]] = (
                 sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
             )
     # The rungs only of the people who sent a follow-up: no gain is kept or lost without one
@@ -172,7 +183,7 @@ def load_people(
         .where(*in_scope, Answer.variable.in_(wanted), Response.beneficiary_id.in_(followed))
     )
     for person_id, form_value, variable, value in db.execute(ranked):
-        answers.setdefault((person_id, FormKind(form_value)), {})[variable] = ranks.get(
+        answers.setdefault((person_id, kinds[form_value]), {})[variable] = ranks.get(
             variable.removesuffix(PRE_SUFFIX), {}
         ).get(value, 0)
     for (person_id, form), given in answers.items():
