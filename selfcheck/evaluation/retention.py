@@ -162,7 +162,8 @@ def load_people(
         .where(*in_scope)
     )
     kinds = {form.value: form for form in FormKind}
-    for person_id, form_value, sent_at, months in db.execute(responses):
+    connection = db.connection()  # Core rows: no ORM result processing per row
+    for person_id, form_value, sent_at, months in connection.execute(responses):
         person = people.get(person_id)
         if person is None:
             person = people[person_id] = PersonPoints(followup_months=months)
@@ -182,7 +183,7 @@ def load_people(
         .join(Answer, Answer.response_id == Response.id)
         .where(*in_scope, Answer.variable.in_(wanted), Response.beneficiary_id.in_(followed))
     )
-    for person_id, form_value, variable, value in db.execute(ranked):
+    for person_id, form_value, variable, value in connection.execute(ranked):
         answers.setdefault((person_id, kinds[form_value]), {})[variable] = ranks.get(
             variable.removesuffix(PRE_SUFFIX), {}
         ).get(value, 0)
