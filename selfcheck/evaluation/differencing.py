@@ -52,7 +52,7 @@ def selection_lines(
 ) -> list[str]:
     """One line per person in the selection: their keyed hash and that of their responses."""
     query = select(Response.beneficiary_id, Response.id).where(*response_conditions(filters))
-    rows = db.connection().execute(query)  # Core rows: no ORM result processing per row
+    rows = db.execute(query)
     responses: dict[int, list[int]] = defaultdict(list)
     for person, response in rows:
         responses[person].append(response)

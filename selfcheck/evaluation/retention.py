@@ -162,8 +162,7 @@ def load_people(
         .where(*in_scope)
     )
     kinds = {form.value: form for form in FormKind}
-    connection = db.connection()  # Core rows: no ORM result processing per row
-    for person_id, form_value, sent_at, months in connection.execute(responses):
+    for person_id, form_value, sent_at, months in db.execute(responses):
         person = people.get(person_id)
         if person is None:
             person = people[person_id] = PersonPoints(followup_months=months)
@@ -183,7 +182,7 @@ def load_people(
         .join(Answer, Answer.response_id == Response.id)
         .where(*in_scope, Answer.variable.in_(wanted), Response.beneficiary_id.in_(followed))
     )
-    for person_id, form_value, variable, value in connection.execute(ranked):
+    for person_id, form_value, variable, value in db.execute(ranked):
         answers.setdefault((person_id, kinds[form_value]), {})[variable] = ranks.get(
             variable.removesuffix(PRE_SUFFIX), {}
         ).get(value, 0)
