@@ -33,9 +33,12 @@ rows say "not run". Only 127.0.0.1 is used.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
 import platform
+import pstats
 import random
 import statistics
 import sys
@@ -59,17 +62,25 @@ if str(ROOT) not in sys.path:  # so `selfcheck` imports when run as a plain scri
     sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import Engine, MetaData, event, func, insert, select, text  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from selfcheck import create_app, demo  # noqa: E402
 from selfcheck.accounts import auth  # noqa: E402
 from selfcheck.evaluation import facts  # noqa: E402
+from selfcheck.evaluation.guard_views import CHECKED_KEY  # noqa: E402
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions  # noqa: E402
-from selfcheck.evaluation.views import CACHE_KEY  # noqa: E402
 from selfcheck.journey import operations as journey  # noqa: E402
 from selfcheck.platform import migrate  # noqa: E402
 from selfcheck.platform.db import make_engine  # noqa: E402
-from selfcheck.platform.models import Answer, Beneficiary, Response, Role, Structure  # noqa: E402
+from selfcheck.platform.models import (  # noqa: E402
+    Answer,
+    Beneficiary,
+    Response,
+    ResponseFact,
+    Role,
+    Structure,
+)
 from selfcheck.questionnaire import load_definition  # noqa: E402
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION  # noqa: E402
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind  # noqa: E402
@@ -259,24 +270,64 @@ def timed(call: Callable[[], Any], rounds: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
-def measure(url: str, database: str, people: int, rounds: int, tmp: Path) -> list[dict[str, Any]]:
+def built(engine: Engine, people: int) -> tuple[int, bool] | None:
+    """(answer rows, facts present) of a population of `people` already built, else None."""
+    try:
+        with engine.connect() as connection:
+            found = connection.scalar(select(func.count()).select_from(Beneficiary))
+            with_facts = connection.scalar(select(func.count()).select_from(ResponseFact))
+            answers = connection.scalar(select(func.count()).select_from(Answer))
+    except SQLAlchemyError:  # no tables yet: build
+        return None
+    return (int(answers or 0), bool(with_facts)) if found == people else None
+
+
+def build(
+    url: str, people: int, reuse: bool, refacts: bool = False
+) -> tuple[int, float | None, float | None]:
+    """(answer rows, build seconds, facts seconds); the times are None when reused."""
     definition = load_definition(DEFAULT_DEFINITION)
     engine = make_engine(url)
     try:
-        reset(engine)
-        started = time.perf_counter()
-        answers = populate(engine, definition, people)
-        build_seconds = time.perf_counter() - started
+        found = built(engine, people) if reuse else None
+        if found is not None and found[1] and not refacts:
+            print(f"  reusing the population of {people} people already built", file=sys.stderr)
+            return found[0], None, None
+        build_seconds: float | None = None
+        if found is not None:
+            answers = found[0]
+            print(f"  reusing the population of {people} people: facts again", file=sys.stderr)
+        else:
+            reset(engine)
+            started = time.perf_counter()
+            answers = populate(engine, definition, people)
+            build_seconds = time.perf_counter() - started
+            print(f"  population built in {build_seconds:.0f} s", file=sys.stderr)
         started = time.perf_counter()
         with Session(engine) as session:
             facts.rebuild(session, definition)
             session.commit()
         facts_seconds = time.perf_counter() - started
+        print(f"  facts built in {facts_seconds:.0f} s", file=sys.stderr)
         with engine.connect() as connection:
             connection.execute(text("ANALYZE"))
             connection.commit()
     finally:
         engine.dispose()
+    return answers, build_seconds, facts_seconds
+
+
+def measure(
+    url: str,
+    database: str,
+    people: int,
+    rounds: int,
+    tmp: Path,
+    reuse: bool = False,
+    profile: bool = False,
+    refacts: bool = False,
+) -> list[dict[str, Any]]:
+    answers, build_seconds, facts_seconds = build(url, people, reuse, refacts)
     app = create_app(
         {
             "DATABASE_URL": url,
@@ -288,16 +339,15 @@ def measure(url: str, database: str, people: int, rounds: int, tmp: Path) -> lis
         }
     )
     db = app.extensions["selfcheck.platform.db"]
+    email = f"bench-{time.time_ns()}@example.org"  # a new evaluator: a reused database has others
     with db.session() as session:
-        user = auth.create_user(
-            session, auth.NewUser("bench@example.org", Role.EVALUATOR, None), PASSWORD
-        )
+        user = auth.create_user(session, auth.NewUser(email, Role.EVALUATOR, None), PASSWORD)
         session.commit()
         for department in ("44", "75"):
             auth.grant(session, user, department=department)
             session.commit()
     client = app.test_client()
-    login = client.post("/staff/login", data={"email": "bench@example.org", "password": PASSWORD})
+    login = client.post("/staff/login", data={"email": email, "password": PASSWORD})
     if login.status_code != 302:
         raise RuntimeError(f"could not sign in: {login.status_code}")
 
@@ -324,7 +374,9 @@ def measure(url: str, database: str, people: int, rounds: int, tmp: Path) -> lis
             session.scalar(baseline_query)
 
     def cold() -> None:
-        app.extensions.pop(CACHE_KEY, None)  # as after any change to the data
+        # As after any change to the data: the differencing check runs again (its memory of
+        # views already checked is keyed by the data's stamp).
+        app.extensions.pop(CHECKED_KEY, None)
         dashboard()
 
     baseline()  # warm-up: connections open
@@ -334,10 +386,13 @@ def measure(url: str, database: str, people: int, rounds: int, tmp: Path) -> lis
     cold_value, cold_times = timed(cold, max(1, min(rounds, 2)))
     warm_value, _ = timed(dashboard, rounds)
     csv_value, _ = timed(download, rounds)
+    if profile:
+        profiled(db.engine, cold)
     db.engine.dispose()
+    built_in = "reused" if build_seconds is None else f"built in {build_seconds:.0f} s"
+    facts_in = "" if facts_seconds is None else f", facts in {facts_seconds:.0f} s"
     print(
-        f"  {database}: {people} people, {answers} answers (built in {build_seconds:.0f} s, "
-        f"facts in {facts_seconds:.0f} s), "
+        f"  {database}: {people} people, {answers} answers ({built_in}{facts_in}), "
         f"dashboard cold {cold_value:.3f} s ({', '.join(f'{t:.3f}' for t in cold_times)}), "
         f"cached {warm_value:.3f} s, {len(statements)} SQL statements",
         file=sys.stderr,
@@ -390,18 +445,50 @@ def measure(url: str, database: str, people: int, rounds: int, tmp: Path) -> lis
             goal="a few, not one per cell",
         ),
         row("answer rows", database, float(answers), "rows", None, None, None, None, goal="-"),
-        row(
-            f"facts backfill (migration 0012 / selfcheck facts rebuild), {people} respondents",
-            database,
-            facts_seconds,
-            "s",
-            None,
-            None,
-            None,
-            None,
-            goal="-",
-        ),
-    ]
+    ] + (
+        []
+        if facts_seconds is None
+        else [
+            row(
+                f"facts backfill (migration 0012 / selfcheck facts rebuild), {people} respondents",
+                database,
+                facts_seconds,
+                "s",
+                None,
+                None,
+                None,
+                None,
+                goal="-",
+            )
+        ]
+    )
+
+
+def profiled(engine: Engine, call: Callable[[], None]) -> None:
+    """One more first view under cProfile: the heaviest functions and SQL statements."""
+    timings: list[tuple[float, str]] = []
+    started: list[float] = []
+
+    def before(*_args: Any) -> None:
+        started.append(time.perf_counter())
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        timings.append((time.perf_counter() - started.pop(), " ".join(statement.split())[:160]))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    profiler = cProfile.Profile()
+    try:
+        profiler.runcall(call)
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+    print(out.getvalue(), file=sys.stderr)
+    print(f"  {len(timings)} SQL statements, {sum(t for t, _ in timings):.3f} s:", file=sys.stderr)
+    for seconds, statement in sorted(timings, reverse=True)[:15]:
+        print(f"  {seconds:8.3f} s  {statement}", file=sys.stderr)
 
 
 def row(
@@ -490,23 +577,59 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="one database only (the 1,000,000-person PostgreSQL case)",
     )
+    parser.add_argument(
+        "--sqlite-file",
+        type=Path,
+        default=None,
+        help="keep the SQLite database in this file (default: a temporary one)",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure a population already built (same --people, facts present) without "
+        "rebuilding it: the SQLite file of --sqlite-file, the PostgreSQL database",
+    )
+    parser.add_argument(
+        "--build-only",
+        action="store_true",
+        help="build the population and its facts, measure nothing (then --reuse)",
+    )
+    parser.add_argument(
+        "--rebuild-facts",
+        action="store_true",
+        help="with --reuse: build the facts again (after a change to facts.py)",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="also print a cProfile of one first view"
+    )
     args = parser.parse_args(argv)
     people = args.people or (3_000 if args.quick else 100_000)
     rounds = 2 if args.quick else 5
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as folder:
         tmp = Path(folder)
+        urls: list[tuple[str, str]] = []
         if args.only != "postgresql":
-            rows += measure(f"sqlite:///{tmp / 'bench.db'}", "sqlite", people, rounds, tmp)
+            sqlite_file = args.sqlite_file.resolve() if args.sqlite_file else tmp / "bench.db"
+            urls.append((f"sqlite:///{sqlite_file}", "sqlite"))
         postgres = os.environ.get(POSTGRES_ENV)
         if args.only == "sqlite":
             pass
         elif postgres:
             if "127.0.0.1" not in postgres and "localhost" not in postgres:
                 raise SystemExit(f"{POSTGRES_ENV} must point at 127.0.0.1")
-            rows += measure(postgres, "postgresql", people, rounds, tmp)
+            urls.append((postgres, "postgresql"))
         else:
             rows += not_run(people)
+        for url, database in urls:
+            if args.build_only:
+                build(url, people, args.reuse, args.rebuild_facts)
+            else:
+                rows += measure(
+                    url, database, people, rounds, tmp, args.reuse, args.profile, args.rebuild_facts
+                )
+    if args.build_only:
+        return 0
     table = markdown(rows)
     print(table)
     RESULTS_DIR.mkdir(exist_ok=True)

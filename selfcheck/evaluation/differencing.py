@@ -27,7 +27,6 @@ dashboard shows; docs/security.md says so.) Nothing here commits.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -65,16 +64,17 @@ def selection_lines(
     for person in people:
         ids = ",".join(str(r) for r in sorted(responses[person]))
         message = f"responses:{user.id}:{person}:{ids}".encode()
-        lines.append(f"{hashed[person]}.{hmac.new(key, message, hashlib.sha256).hexdigest()[:16]}")
+        lines.append(f"{hashed[person]}.{hmac.digest(key, message, 'sha256').hex()[:16]}")
     return sorted(lines)
 
 
 def _person_hashes(key: bytes, user_id: int, people: list[int]) -> list[str]:
     """Each person's keyed hash, in the order of `people`: views and exports
     (bundle.run_export) compare selections on it."""
+    # hmac.digest: the one-shot HMAC (the same value as hmac.new(...).hexdigest()), several
+    # times faster per person, which counts at 100,000 people on every view.
     return [
-        hmac.new(key, f"selection:{user_id}:{b}".encode(), hashlib.sha256).hexdigest()[:24]
-        for b in people
+        hmac.digest(key, f"selection:{user_id}:{b}".encode(), "sha256").hex()[:24] for b in people
     ]
 
 

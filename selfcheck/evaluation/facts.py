@@ -48,7 +48,7 @@ from selfcheck.platform.models import (
     Status,
 )
 from selfcheck.questionnaire.answer_types import FreeText
-from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Definition, FormKind, Role
+from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Definition, FormKind, Role, Tag
 
 ALONE_RANK = 3  # "on my own" and above on the autonomy ladder
 
@@ -60,6 +60,15 @@ RANKED = "@ranked"  # value a competence: a task of this type ranked then and no
 UP = "@up"  # value a competence: at least one such task moved up
 PROFILE = "@profile"  # value a typology profile: the person's 'before' or retro form
 SECOND = "@second"  # values "entries", "compared", "differing": a completed second entry
+# The paired matrices (evaluation/paired.py), on an 'after' with its 'before' or a retro form:
+PAIR = "@pair"  # value "item:then>now" (answer codes) of the comfort item and of each task
+RANK_SUM = "@ranksum"  # value "competence:then>now": sums of the rungs of the tasks of that
+# type placed on the ladder both times
+# The headline's figures (evaluation/headline.py), on every form:
+REAL = "@real"  # value a multiple choice: the response chose something, "declined" left out
+TAGGED = "@tagged"  # value "item:tag" (a multiple choice): one of its choices has the tag
+ONLY = "@only"  # value "item:tag" (a multiple choice): a single choice, and it has the tag
+THEN = "@then"  # value "item:rung": a task's rung before ('before' and retrospective forms)
 
 # Columns of `response_fact` holding the answer of the item with this role.
 COLUMN_ROLES: Mapping[str, Role] = {
@@ -89,6 +98,9 @@ class Plan:
     comfort: str | None
     comfort_ranks: Mapping[str, int]
     tasks: tuple[tuple[str, str], ...]  # (item code, competence)
+    matrix_items: tuple[str, ...]  # the items of the paired matrices: the tasks, the comfort
+    declined: Mapping[str, frozenset[str]]  # multiple choice -> its "declined" options
+    tags: Mapping[str, tuple[tuple[str, frozenset[str]], ...]]  # multiple choice -> (tag, options)
     ladder: Mapping[str, int]
     typology: frozenset[str]  # the variables the typology's facts are read from
 
@@ -127,6 +139,23 @@ def plan(definition: Definition) -> Plan:
         if comfort
         else {},
         tasks=tuple((item.code, item.competence or "") for item in tasks),
+        matrix_items=(*(item.code for item in tasks), *((comfort.code,) if comfort else ())),
+        declined={
+            code: frozenset(items[code].tagged(Tag.DECLINED))
+            for code in tallied
+            if items[code].type.several
+        },
+        tags={
+            code: tuple(
+                (tag.value, frozenset(items[code].tagged(tag)))
+                for tag in sorted(
+                    {t for o in items[code].options for t in o.tags} - {Tag.DECLINED},
+                    key=lambda t: t.value,
+                )
+            )
+            for code in tallied
+            if items[code].type.several
+        },
         ladder=ladder,
         typology=profile_variables,
     )
@@ -236,6 +265,7 @@ def person_rows(
                     real += 1
             if real and code in plan.several:
                 tally[(code, ANSWERED)] = 1
+                _choice_lines(plan, tally, code, values)
         then: Answers | None
         now: Answers | None
         suffix = ""
@@ -269,6 +299,11 @@ def person_rows(
                 tally[(RANKED, competence)] = 1
                 if now_rank > then_rank:
                     tally[(UP, competence)] = 1
+            _matrix_lines(plan, tally, then, now, suffix, ranks)
+        if response.form in PROFILE_FORMS:
+            for (code, _competence), (_c, rung, _n) in zip(plan.tasks, ranks, strict=True):
+                if rung is not None:
+                    tally[(THEN, f"{code}:{rung}")] = 1
         profile = person_profile if response.id == holder else None
         if profile is not None:
             tally[(PROFILE, profile)] = 1
@@ -306,6 +341,50 @@ def person_rows(
             }
         )
     return rows
+
+
+def _choice_lines(
+    plan: Plan, tally: dict[tuple[str, str], int], code: str, values: Sequence[str]
+) -> None:
+    """The headline's lines of a multiple choice: chosen (declined left out), a choice with
+    each tag, a single choice with each tag."""
+    declined = plan.declined.get(code, frozenset())
+    real = [value for value in values if value != NO_ANSWER and value not in declined]
+    if not real:
+        return
+    tally[(REAL, code)] = 1
+    for tag, options in plan.tags.get(code, ()):
+        if any(value in options for value in real):
+            tally[(TAGGED, f"{code}:{tag}")] = 1
+            if len(real) == 1:
+                tally[(ONLY, f"{code}:{tag}")] = 1
+
+
+def _matrix_lines(
+    plan: Plan,
+    tally: dict[tuple[str, str], int],
+    then: Answers | None,
+    now: Answers | None,
+    suffix: str,
+    ranks: Sequence[tuple[str, int | None, int | None]],
+) -> None:
+    """The lines of the paired matrices (`paired.matrices_of` reads them): every answer before
+    x every answer now of each item, and per competence the sums of the rungs of its tasks
+    placed on the ladder both times."""
+    if then is None or now is None:
+        return
+    for code in plan.matrix_items:
+        for then_value in then.get(code + suffix, ()):
+            for now_value in now.get(code, ()):
+                line = (PAIR, f"{code}:{then_value}>{now_value}")
+                tally[line] = tally.get(line, 0) + 1
+    sums: dict[str, tuple[int, int]] = {}
+    for competence, then_rank, now_rank in ranks:
+        if competence and then_rank is not None and now_rank is not None:
+            then_sum, now_sum = sums.get(competence, (0, 0))
+            sums[competence] = (then_sum + then_rank, now_sum + now_rank)
+    for competence, (then_sum, now_sum) in sums.items():
+        tally[(RANK_SUM, f"{competence}:{then_sum}>{now_sum}")] = 1
 
 
 def _alone(answers: Answers | None, ranks: Iterable[int | None]) -> int | None:

@@ -23,22 +23,20 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import paired, statistics
+from selfcheck.evaluation import facts, indicators, paired, statistics
 from selfcheck.evaluation.disclosure import Hidden, any_small
 from selfcheck.evaluation.references import Reference, References, load_references
-from selfcheck.evaluation.scope import EvaluationFilters, count_people, response_conditions
-from selfcheck.platform.models import Answer, Channel, Response, Status
+from selfcheck.evaluation.scope import EvaluationFilters
+from selfcheck.platform.models import Channel, ResponseFact
 from selfcheck.questionnaire.model import (
-    NO_ANSWER,
-    PRE_SUFFIX,
     Definition,
     FormKind,
     Indicator,
@@ -162,107 +160,80 @@ class Headline:
 # --- counting ---------------------------------------------------------------------------------
 
 
-def _forms(forms: Sequence[FormKind]) -> ColumnElement[bool]:
-    return Response.form.in_([form.value for form in forms])
+Tally = indicators.Tally
 
 
-def _people(db: Session, filters: EvaluationFilters, *where: ColumnElement[bool]) -> int:
-    query = (
-        select(func.count(distinct(Response.beneficiary_id)))
-        .join(Answer, Answer.response_id == Response.id)
-        .where(*response_conditions(filters), *where)
+def _count(tally: Tally, key: str, forms: Sequence[FormKind], keep: Callable[[str], bool]) -> int:
+    """The sum of the facts' lines of `key` in these forms whose value `keep` keeps."""
+    wanted = {form.value for form in forms}
+    return sum(
+        number
+        for (form, _channel, name, value), number in tally.items()
+        if name == key and form in wanted and keep(value)
     )
-    return int(db.scalar(query) or 0)
-
-
-def _answered(item: Item, forms: Sequence[FormKind]) -> list[ColumnElement[bool]]:
-    """People who gave the item a real answer (not blank, not "I'd rather not say")."""
-    return [
-        _forms(forms),
-        Answer.variable == item.code,
-        Answer.value != NO_ANSWER,
-        Answer.value.not_in(item.tagged(Tag.DECLINED)),
-    ]
 
 
 def _tagged(
-    db: Session,
-    filters: EvaluationFilters,
-    item: Item | None,
-    tags: Sequence[Tag],
-    forms: Sequence[FormKind],
+    tally: Tally, item: Item | None, tag: Tag, forms: Sequence[FormKind]
 ) -> tuple[int, int] | None:
-    """(people with an option tagged with one of `tags`, people who answered)."""
+    """(people with an option tagged `tag`, people who answered, "declined" left out)."""
     if item is None:
         return None
-    codes = [code for tag in tags for code in item.tagged(tag)]
-    base = _people(db, filters, *_answered(item, forms))
-    return _people(db, filters, *_answered(item, forms), Answer.value.in_(codes)), base
+    if item.type.several:  # the facts' lines of the choices (facts.REAL, TAGGED)
+        base = _count(tally, facts.REAL, forms, lambda value: value == item.code)
+        marked = f"{item.code}:{tag.value}"
+        return _count(tally, facts.TAGGED, forms, lambda value: value == marked), base
+    declined = frozenset(item.tagged(Tag.DECLINED))
+    codes = frozenset(item.tagged(tag))
+    base = _count(tally, item.code, forms, lambda value: value not in declined)
+    return _count(tally, item.code, forms, lambda value: value in codes), base
 
 
-def _switch_before(
-    db: Session, filters: EvaluationFilters, item: Item | None
-) -> tuple[int, int] | None:
+def _switch_before(tally: Tally, item: Item | None) -> tuple[int, int] | None:
     """People below "on my own" on the task before (first form or retrospective "before")."""
     if item is None:
         return None
-    ranks = {o.code: o.rank for o in item.options if o.rank is not None}
-    before = or_(
-        and_(Response.form == FormKind.BEFORE.value, Answer.variable == item.code),
-        and_(Response.form == FormKind.RETRO.value, Answer.variable == item.code + PRE_SUFFIX),
-    )
-    base = _people(db, filters, before, Answer.value.in_(list(ranks)))
-    below = [code for code, rank in ranks.items() if rank < paired.ALONE_RANK]
-    return _people(db, filters, before, Answer.value.in_(below)), base
+    ranks = {o.rank for o in item.options if o.rank is not None}
+    prefix = f"{item.code}:"
+
+    def rung(value: str) -> int | None:
+        found = value.removeprefix(prefix) if value.startswith(prefix) else None
+        return int(found) if found is not None and int(found) in ranks else None
+
+    def placed(value: str) -> bool:
+        return rung(value) is not None
+
+    def below(value: str) -> bool:
+        found = rung(value)
+        return found is not None and found < paired.ALONE_RANK
+
+    base = _count(tally, facts.THEN, PROFILE_FORMS, placed)
+    return _count(tally, facts.THEN, PROFILE_FORMS, below), base
 
 
-def _only_topic(
-    db: Session, filters: EvaluationFilters, item: Item | None
-) -> tuple[int, int] | None:
+def _only_topic(tally: Tally, item: Item | None) -> tuple[int, int] | None:
     """People whose only topic ticked is tagged `procedures`, among those who ticked any."""
     if item is None:
         return None
-    procedures = list(item.tagged(Tag.PROCEDURES))
-    per_response = (
-        select(
-            Response.beneficiary_id.label("person"),
-            func.count().label("topics"),
-            func.sum(case((Answer.value.in_(procedures), 1), else_=0)).label("procedures"),
-        )
-        .join(Answer, Answer.response_id == Response.id)
-        .where(*response_conditions(filters), *_answered(item, PATH_FORMS))
-        .group_by(Response.id, Response.beneficiary_id)
-        .subquery()
-    )
-    only = select(func.count(distinct(per_response.c.person))).where(
-        per_response.c.topics == 1, per_response.c.procedures == 1
-    )
-    base = _people(db, filters, *_answered(item, PATH_FORMS))
-    return int(db.scalar(only) or 0), base
+    base = _count(tally, facts.REAL, PATH_FORMS, lambda value: value == item.code)
+    marked = f"{item.code}:{Tag.PROCEDURES.value}"
+    return _count(tally, facts.ONLY, PATH_FORMS, lambda value: value == marked), base
 
 
-def _pairs(db: Session, filters: EvaluationFilters) -> tuple[int, int]:
+def _pairs(tally: Tally) -> tuple[int, int]:
     """(people with a 'before' in scope and their 'after' submitted, people with a 'before')."""
-    after = aliased(Response)
-    has_after = (
-        select(after.id)
-        .where(
-            after.beneficiary_id == Response.beneficiary_id,
-            after.form == FormKind.AFTER.value,
-            after.status == Status.SUBMITTED.value,
-        )
-        .exists()
+    before = (FormKind.BEFORE,)
+    everything: Callable[[str], bool] = lambda _value: True  # noqa: E731
+    return _count(tally, facts.PAIRED, before, everything), _count(
+        tally, facts.RESPONSES, before, everything
     )
-    befores = select(func.count(distinct(Response.beneficiary_id))).where(
-        *response_conditions(filters), Response.form == FormKind.BEFORE.value
-    )
-    completed = befores.where(has_after)
-    return int(db.scalar(completed) or 0), int(db.scalar(befores) or 0)
 
 
 def _paper(db: Session, filters: EvaluationFilters, people: int) -> tuple[int, int]:
-    query = select(func.count(distinct(Response.beneficiary_id))).where(
-        *response_conditions(filters), Response.channel == Channel.PAPER.value
+    """People with at least one paper form in scope (distinct people, in the facts)."""
+    query = select(func.count(distinct(ResponseFact.beneficiary_id))).where(
+        *indicators.fact_conditions(filters, ResponseFact),
+        ResponseFact.channel == Channel.PAPER.value,
     )
     return int(db.scalar(query) or 0), people
 
@@ -270,39 +241,43 @@ def _paper(db: Session, filters: EvaluationFilters, people: int) -> tuple[int, i
 def counts(
     db: Session, definition: Definition, filters: EvaluationFilters, people: int
 ) -> dict[str, tuple[int, int] | None]:
-    """(count, base) of every share figure; None where the questionnaire lacks the item."""
+    """(count, base) of every share figure; None where the questionnaire lacks the item.
+
+    From the maintained facts (facts.py): one query over `fact_tally`, one over
+    `response_fact` (people with a paper form). Each person answers the profile items once
+    (a 'before' or a retrospective form) and the path items once (an 'after' or a
+    retrospective form), so counting responses counts people, as the dashboard's tables do.
+    """
     item = definition.item_with_role
+    roles = (Role.AGE, Role.GENDER, Role.DIPLOMA, Role.INTERNET_HOME, Role.NEW_THINGS)
+    codes = [found.code for role in (*roles, Role.PROGRESS) if (found := item(role))]
+    keys = [*codes, facts.REAL, facts.TAGGED, facts.ONLY, facts.THEN]
+    tally = indicators.read_tally(db, filters, [*keys, facts.PAIRED, facts.RESPONSES])
     return {
-        "pairs": _pairs(db, filters),
-        "aged_60_plus": _tagged(db, filters, item(Role.AGE), [Tag.SENIOR], PROFILE_FORMS),
-        "women": _tagged(db, filters, item(Role.GENDER), [Tag.FEMININE], PROFILE_FORMS),
-        "below_bac": _tagged(
-            db, filters, item(Role.DIPLOMA), [Tag.BELOW_BACCALAUREATE], PROFILE_FORMS
-        ),
-        "internet_at_home": _tagged(
-            db, filters, item(Role.INTERNET_HOME), [Tag.YES], PROFILE_FORMS
-        ),
+        "pairs": _pairs(tally),
+        "aged_60_plus": _tagged(tally, item(Role.AGE), Tag.SENIOR, PROFILE_FORMS),
+        "women": _tagged(tally, item(Role.GENDER), Tag.FEMININE, PROFILE_FORMS),
+        "below_bac": _tagged(tally, item(Role.DIPLOMA), Tag.BELOW_BACCALAUREATE, PROFILE_FORMS),
+        "internet_at_home": _tagged(tally, item(Role.INTERNET_HOME), Tag.YES, PROFILE_FORMS),
         "switch_device": _switch_before(
-            db, filters, definition.item_with_indicator(Indicator.SWITCH_DEVICE)
+            tally, definition.item_with_indicator(Indicator.SWITCH_DEVICE)
         ),
-        "procedures_among_topics": _tagged(
-            db, filters, item(Role.TOPICS), [Tag.PROCEDURES], PATH_FORMS
-        ),
-        "procedures_only_topic": _only_topic(db, filters, item(Role.TOPICS)),
-        "new_things": _tagged(db, filters, item(Role.NEW_THINGS), [Tag.YES], PATH_FORMS),
-        "progress": _progress(db, filters, item(Role.PROGRESS)),
+        "procedures_among_topics": _tagged(tally, item(Role.TOPICS), Tag.PROCEDURES, PATH_FORMS),
+        "procedures_only_topic": _only_topic(tally, item(Role.TOPICS)),
+        "new_things": _tagged(tally, item(Role.NEW_THINGS), Tag.YES, PATH_FORMS),
+        "progress": _progress(tally, item(Role.PROGRESS)),
         "paper": _paper(db, filters, people),
     }
 
 
-def _progress(db: Session, filters: EvaluationFilters, item: Item | None) -> tuple[int, int] | None:
+def _progress(tally: Tally, item: Item | None) -> tuple[int, int] | None:
     """People who felt some progress, among those who said yes or no (tags)."""
     if item is None:
         return None
-    yes, no = item.tagged(Tag.PROGRESS_YES), item.tagged(Tag.PROGRESS_NO)
-    where = [_forms(PATH_FORMS), Answer.variable == item.code]
-    base = _people(db, filters, *where, Answer.value.in_([*yes, *no]))
-    return _people(db, filters, *where, Answer.value.in_(yes)), base
+    yes = frozenset(item.tagged(Tag.PROGRESS_YES))
+    either = yes | frozenset(item.tagged(Tag.PROGRESS_NO))
+    base = _count(tally, item.code, PATH_FORMS, lambda value: value in either)
+    return _count(tally, item.code, PATH_FORMS, lambda value: value in yes), base
 
 
 # --- the figures ------------------------------------------------------------------------------
@@ -345,7 +320,7 @@ def build_headline(
 ) -> Headline:
     """Every headline figure, protected; the caller has checked that k people are in scope."""
     references = references or load_references()
-    people = count_people(db, filters)
+    people = indicators.count_people(db, filters)
     found = counts(db, definition, filters, people)
     if changes is None:
         changes = paired.changes(db, definition, filters, k)[0]

@@ -21,19 +21,15 @@ import io
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from flask_babel import format_decimal, gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, and_, case, func, literal, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import sentences, statistics
+from selfcheck.evaluation import facts, indicators, sentences, statistics
 from selfcheck.evaluation.disclosure import any_small
-from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
-from selfcheck.platform.models import Answer, Response, Status
+from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.questionnaire.model import (
-    PRE_SUFFIX,
     Definition,
     FormKind,
     Indicator,
@@ -57,125 +53,41 @@ class Matrices:
     by_competence: Mapping[str, RankMatrix]  # competence type -> sums of rungs before x after
 
 
-def _source(filters: EvaluationFilters, kind: FormKind) -> tuple[Any, str]:
-    """(person, then_id, now_id) of the pairs (kind AFTER) or retrospective forms (RETRO)."""
-    now_scope = (
-        select(Response.id, Response.beneficiary_id)
-        .where(*response_conditions(filters), Response.form == kind.value)
-        .subquery()
-    )
-    if kind is FormKind.AFTER:
-        before = aliased(Response)
-        source = (
-            select(
-                now_scope.c.beneficiary_id.label("person"),
-                before.id.label("then_id"),
-                now_scope.c.id.label("now_id"),
-            )
-            .join(
-                before,
-                and_(
-                    before.beneficiary_id == now_scope.c.beneficiary_id,
-                    before.form == FormKind.BEFORE.value,
-                    before.status == Status.SUBMITTED.value,
-                ),
-            )
-            .subquery()
-        )
-        return source, ""
-    source = select(
-        now_scope.c.beneficiary_id.label("person"),
-        now_scope.c.id.label("then_id"),
-        now_scope.c.id.label("now_id"),
-    ).subquery()
-    return source, PRE_SUFFIX
+def matrices_of(tally: indicators.Tally, kind: FormKind) -> Matrices:
+    """The matrices of pairs (kind AFTER) or retrospective forms (RETRO), from the facts'
+    lines (`facts.PAIR`, `facts.RANK_SUM`), kept on the 'after' or retrospective form."""
+    by_item: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
+    by_competence: dict[str, dict[tuple[int, int], int]] = defaultdict(dict)
+    for (form, _channel, key, value), number in tally.items():
+        if form != kind.value or key not in (facts.PAIR, facts.RANK_SUM):
+            continue
+        code, _colon, cell = value.partition(":")
+        then_value, _arrow, now_value = cell.partition(">")
+        if key == facts.PAIR:
+            matrix = by_item[code]
+            matrix[(then_value, now_value)] = matrix.get((then_value, now_value), 0) + number
+        else:
+            ranks = by_competence[code]
+            cell_key = (int(then_value), int(now_value))
+            ranks[cell_key] = ranks.get(cell_key, 0) + number
+    return Matrices(dict(by_item), dict(by_competence))
 
 
-def _ladder_ranks(tasks: tuple[Item, ...]) -> dict[str, int]:
-    return {o.code: o.rank for o in tasks[0].options if o.rank is not None} if tasks else {}
+def read_matrices(db: Session, filters: EvaluationFilters) -> tuple[Matrices, Matrices]:
+    """The matrices of pairs and of retrospective forms: one query over the facts."""
+    tally = indicators.read_tally(db, filters, [facts.PAIR, facts.RANK_SUM])
+    return matrices_of(tally, FormKind.AFTER), matrices_of(tally, FormKind.RETRO)
 
 
 def matrices(
     db: Session, definition: Definition, filters: EvaluationFilters, kind: FormKind
 ) -> Matrices:
-    """The before x after matrices of the comfort item and the tasks (two queries)."""
-    source, suffix = _source(filters, kind)
-    then_answer, now_answer = aliased(Answer), aliased(Answer)
-    joined: Select[Any] = (
-        select(source.c.person)
-        .join(then_answer, then_answer.response_id == source.c.then_id)
-        .join(
-            now_answer,
-            and_(
-                now_answer.response_id == source.c.now_id,
-                then_answer.variable == now_answer.variable + suffix,
-            ),
-        )
-    )
-    tasks = definition.task_items()
-    comfort = definition.item_with_role(Role.COMFORT)
-    items = [*tasks, *([comfort] if comfort is not None else [])]
-    codes = [item.code for item in items]
-    by_item: dict[str, dict[tuple[str, str], int]] = defaultdict(dict)
-    if codes:
-        rows = db.execute(
-            joined.with_only_columns(
-                now_answer.variable, then_answer.value, now_answer.value, func.count()
-            )
-            .where(
-                now_answer.variable.in_(codes),
-                then_answer.variable.in_([code + suffix for code in codes]),
-            )
-            .group_by(now_answer.variable, then_answer.value, now_answer.value)
-        )
-        for code, then_value, now_value, number in rows:
-            by_item[str(code)][(str(then_value), str(now_value))] = int(number)
-    by_competence: dict[str, dict[tuple[int, int], int]] = defaultdict(dict)
-    ladder = _ladder_ranks(tasks)
-    if tasks and ladder:
-        competence = case(
-            *((now_answer.variable == item.code, literal(item.competence)) for item in tasks),
-            else_=None,
-        )
-        then_rank = case(
-            *((then_answer.value == code, literal(rank)) for code, rank in ladder.items()),
-            else_=None,
-        )
-        now_rank = case(
-            *((now_answer.value == code, literal(rank)) for code, rank in ladder.items()),
-            else_=None,
-        )
-        per_person = (
-            joined.with_only_columns(
-                source.c.person,
-                competence.label("competence"),
-                func.sum(then_rank).label("then_sum"),
-                func.sum(now_rank).label("now_sum"),
-            )
-            .where(
-                now_answer.variable.in_([item.code for item in tasks]),
-                then_answer.variable.in_([item.code + suffix for item in tasks]),
-                then_answer.value.in_(list(ladder)),
-                now_answer.value.in_(list(ladder)),
-            )
-            .group_by(source.c.person, competence)
-            .subquery()
-        )
-        rows = db.execute(
-            select(
-                per_person.c.competence,
-                per_person.c.then_sum,
-                per_person.c.now_sum,
-                func.count(),
-            ).group_by(per_person.c.competence, per_person.c.then_sum, per_person.c.now_sum)
-        )
-        for code, then_sum, now_sum, number in rows:
-            if code is not None:
-                by_competence[str(code)][(int(then_sum), int(now_sum))] = int(number)
-    return Matrices(
-        {code: dict(matrix) for code, matrix in by_item.items()},
-        {code: dict(matrix) for code, matrix in by_competence.items()},
-    )
+    """The before x after matrices of the comfort item and the tasks, from the facts.
+
+    For each item, the people per (answer before, answer after); per competence type, the
+    people per (sum of rungs before, sum after) over the tasks of that type they placed on the
+    ladder both times. (`definition`: the facts were kept with it.)"""
+    return matrices_of(indicators.read_tally(db, filters, [facts.PAIR, facts.RANK_SUM]), kind)
 
 
 def ranked(matrix: ValueMatrix, item: Item) -> dict[tuple[int, int], int]:
@@ -315,8 +227,7 @@ def changes(
     db: Session, definition: Definition, filters: EvaluationFilters, k: int
 ) -> tuple[Changes, Matrices, Matrices]:
     """The paired figures of pairs and of retrospective forms, and the matrices they read."""
-    pairs = matrices(db, definition, filters, FormKind.AFTER)
-    retro = matrices(db, definition, filters, FormKind.RETRO)
+    pairs, retro = read_matrices(db, filters)
     return (
         Changes(_changes(definition, pairs, k), _changes(definition, retro, k), k),
         pairs,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -112,12 +112,20 @@ def response_counts(
 ) -> tuple[int, int]:
     """(people who sent a follow-up, people whose first follow-up has opened)."""
     answered = opened = 0
+    # Whether the first follow-up has opened depends only on the end's local day and the delay:
+    # computed once per pair (a few hundred), not once per person.
+    known: dict[tuple[date, int], bool] = {}
     for person in people:
         ends = [person.sent[form] for form in END_FORMS if form in person.sent]
         if not ends or not person.counts_response:
             continue
-        first = schedule.openings(min(ends), {FormKind.FOLLOWUP: person.followup_months}, zone)
-        if not first or not first[0].is_open(now):
+        end = min(ends)
+        key = (schedule.local_day(end, zone), person.followup_months)
+        is_open = known.get(key)
+        if is_open is None:
+            first = schedule.openings(end, {FormKind.FOLLOWUP: person.followup_months}, zone)
+            is_open = known[key] = bool(first) and first[0].is_open(now)
+        if not is_open:
             continue
         opened += 1
         answered += int(any(form in person.sent for form in FOLLOWUP_FORMS))
@@ -177,38 +185,50 @@ def load_people(
         return []
     people: dict[int, PersonPoints] = {}
     answers: dict[tuple[int, FormKind], Ranks] = {}
-    query = (
+    in_scope = (
+        Response.status == Status.SUBMITTED.value,
+        Response.structure_id.in_(filters.structure_ids),
+        # The people of the selection, as a subquery of its own (not correlated).
+        Response.beneficiary_id.in_(
+            select(Response.beneficiary_id)
+            .where(*response_conditions(filters), dating)
+            .correlate(None)
+            .scalar_subquery()
+        ),
+    )
+    # One row per response: when each form was sent (the response rate reads only that).
+    responses = (
         select(
-            Response.beneficiary_id,
-            Response.form,
-            Response.submitted_at,
-            Structure.followup_months,
-            Answer.variable,
-            Answer.value,
+            Response.beneficiary_id, Response.form, Response.submitted_at, Structure.followup_months
         )
         .join(Structure, Structure.id == Response.structure_id)
-        .outerjoin(Answer, (Answer.response_id == Response.id) & Answer.variable.in_(wanted))
-        .where(
-            Response.status == Status.SUBMITTED.value,
-            Response.structure_id.in_(filters.structure_ids),
-            # The people of the selection, as a subquery of its own (not correlated).
-            Response.beneficiary_id.in_(
-                select(Response.beneficiary_id)
-                .where(*response_conditions(filters), dating)
-                .correlate(None)
-                .scalar_subquery()
-            ),
-        )
+        .where(*in_scope)
     )
-    for person_id, form_value, sent_at, months, variable, value in db.execute(query):
-        person = people.setdefault(person_id, PersonPoints(followup_months=months))
-        form = FormKind(form_value)
+    kinds = {form.value: form for form in FormKind}
+    for person_id, form_value, sent_at, months in db.execute(responses):
+        person = people.get(person_id)
+        if person is None:
+            person = people[person_id] = PersonPoints(followup_months=months)
         if sent_at is not None:
-            person.sent[form] = sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
-        if variable is not None:
-            answers.setdefault((person_id, form), {})[variable] = ranks.get(
-                variable.removesuffix(PRE_SUFFIX), {}
-            ).get(value, 0)
+            person.sent[kinds[form_value]] = (
+                sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
+            )
+    # The rungs only of the people who sent a follow-up: no gain is kept or lost without one
+    # (`kept_gains`), and reading every task answer of every person took seconds.
+    followed = (
+        select(Response.beneficiary_id)
+        .where(*in_scope, Response.form.in_([form.value for form in FOLLOWUP_FORMS]))
+        .scalar_subquery()
+    )
+    ranked = (
+        select(Response.beneficiary_id, Response.form, Answer.variable, Answer.value)
+        .join(Answer, Answer.response_id == Response.id)
+        .where(*in_scope, Answer.variable.in_(wanted), Response.beneficiary_id.in_(followed))
+    )
+    for person_id, form_value, variable, value in db.execute(ranked):
+        answers.setdefault((person_id, kinds[form_value]), {})[variable] = ranks.get(
+            variable.removesuffix(PRE_SUFFIX), {}
+        ).get(value, 0)
     for (person_id, form), given in answers.items():
         person = people[person_id]
         if form is FormKind.BEFORE:

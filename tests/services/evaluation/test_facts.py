@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from selfcheck.accounts.structures import create_structure
 from selfcheck.cli import main
 from selfcheck.entry import saving as entry
-from selfcheck.evaluation import dashboard, facts, indicators
+from selfcheck.evaluation import dashboard, facts, headline, indicators, paired
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.followup import operations as followup
 from selfcheck.journey import operations as journey
@@ -238,6 +238,12 @@ def check_facts(world: World) -> None:
         from_facts = indicators.collect(db, world.definition, filters, variables, people)
         from_answers = answers_oracle.collect(db, world.definition, filters, variables, people)
         assert _plain(from_facts) == _plain(from_answers), filters
+        for kind in (FormKind.AFTER, FormKind.RETRO):  # the paired matrices (headline, tasks)
+            expected_matrices = answers_oracle.matrices(db, world.definition, filters, kind)
+            assert paired.matrices(db, world.definition, filters, kind) == expected_matrices
+        assert headline.counts(db, world.definition, filters, people) == (
+            answers_oracle.headline_counts(db, world.definition, filters, people)
+        ), filters
         from selfcheck.evaluation.scope import count_people
 
         assert people == count_people(db, filters)
