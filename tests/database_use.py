@@ -186,8 +186,9 @@ def summary(deselected: list[pytest.Item]) -> list[str]:
         "database (no fixture, helper or module of theirs names it), so they would run "
         "exactly as on the SQLite pass",
     ]
-    lines.append(
-        "left out, by folder: "
-        + ", ".join(f"{folder} {number}" for folder, number in sorted(folders.items()))
-    )
+    if folders:
+        lines.append(
+            "left out, by folder: "
+            + ", ".join(f"{folder} {number}" for folder, number in sorted(folders.items()))
+        )
     return lines
