@@ -15,6 +15,23 @@ from tests.support import Visitor
 PASSWORD = "une phrase assez longue"
 
 
+# Creating an account hashes its password with argon2: about 0.2 s of CPU with the app's
+# parameters, a large part of many tests. Every account made by add_staff has the same password,
+# so its hash is made once per test process, by the app's own hash_password (argon2id, the real
+# parameters, a random salt), and given to each of them; signing in still verifies it for real.
+# tests/services/test_auth.py checks the hashing itself (a salt per account) without add_staff.
+_hashes: dict[str, str] = {}
+_real_hash_password = auth.hash_password
+
+
+def _hash_once(password: str) -> str:
+    if password != PASSWORD:
+        return _real_hash_password(password)
+    if password not in _hashes:
+        _hashes[password] = _real_hash_password(password)
+    return _hashes[password]
+
+
 @dataclass(frozen=True)
 class Account:
     id: int
@@ -34,11 +51,15 @@ def add_staff(
     """Create an account (mediators and structure admins belong to `structure`)."""
     email = email or f"{role.value}-{structure.slug if structure else 'all'}@example.org"
     with database.session() as session:
-        user = auth.create_user(
-            session,
-            auth.NewUser(email, role, structure.id if structure is not None else None),
-            PASSWORD,
-        )
+        auth.hash_password = _hash_once
+        try:
+            user = auth.create_user(
+                session,
+                auth.NewUser(email, role, structure.id if structure is not None else None),
+                PASSWORD,
+            )
+        finally:
+            auth.hash_password = _real_hash_password
         for department in departments:
             auth.grant(session, user, department=department)
         for granted in structures:
