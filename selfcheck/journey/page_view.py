@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from markupsafe import escape
 
@@ -21,6 +21,7 @@ from selfcheck.questionnaire.model import (
     Moment,
     Page,
     Variable,
+    variable_code,
 )
 
 # Markers standing for per-person state in a cached question block (see fill_state): control
@@ -28,6 +29,10 @@ from selfcheck.questionnaire.model import (
 CHECKED_MARK = "\x00"
 VALUE_MARK = "\x01"
 _MARKS = re.compile("\x00([^\x00]*)\x00|\x01([^\x01]*)\x01")
+# A block shown only for one stored answer (the "before" answer beside a "today" question):
+# \x03 VARIABLE=VALUE \x03 html \x03\x03, every possible value rendered once and cached.
+EARLIER_MARK = "\x03"
+_EARLIER = re.compile("\x03([^\x03]*)\x03(.*?)\x03\x03", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -48,12 +53,38 @@ class OptionView:
 
 
 @dataclass(frozen=True)
+class EarlierView:
+    """The person's "before" answer, shown beside the same question about today.
+
+    `label` is None for no answer. With placeholders, one view per possible answer, each
+    wrapped in markers that `fill_state` keeps for the stored one only.
+    """
+
+    label: str | None
+    pictogram: str | None = None
+    key: str | None = None  # VARIABLE=VALUE when rendered with placeholders
+
+    @property
+    def open(self) -> str:
+        return EARLIER_MARK + self.key + EARLIER_MARK if self.key is not None else ""
+
+    @property
+    def close(self) -> str:
+        return EARLIER_MARK * 2 if self.key is not None else ""
+
+
+@dataclass(frozen=True)
 class VariableView:
     code: str
     moment: Moment
     options: tuple[OptionView, ...]
     value: str
     errors: tuple[str, ...]
+    earlier: tuple[EarlierView, ...] = ()
+
+    @property
+    def earlier_id(self) -> str:
+        return "earlier-" + self.code
 
     @property
     def first_input_id(self) -> str:
@@ -66,6 +97,8 @@ class QuestionView:
     number: int
     widget: str
     variables: tuple[VariableView, ...]
+    # On a screen that joins several pages: the title of the page this question opens.
+    part_title: str | None = None
 
     @property
     def paired(self) -> bool:
@@ -84,6 +117,7 @@ class QuestionView:
     def describedby(self) -> str:
         """Ids of the hint and error messages, for aria-describedby ("" when none)."""
         ids = [self.hint_id] if self.item.hint else []
+        ids += [v.earlier_id for v in self.variables if v.earlier]
         ids += ["err-" + v.code for v in self.variables if v.errors]
         return " ".join(ids)
 
@@ -124,18 +158,37 @@ def build_questions(
     items: dict[str, Item] = {}
     for variable in page_variables(page, form, answers):
         items[variable.item.code] = variable.item
-        by_item.setdefault(variable.item.code, []).append(
-            _variable_view(variable, tuple(values.get(variable.code, ())), errors, placeholders)
+        view = _variable_view(variable, tuple(values.get(variable.code, ())), errors, placeholders)
+        if page.shows_earlier(variable.item, form):
+            view = replace(view, earlier=_earlier(variable.item, answers, placeholders))
+        by_item.setdefault(variable.item.code, []).append(view)
+    questions = []
+    titled: set[str] = set()
+    for code, views in by_item.items():
+        part = page.part_title(items[code])
+        questions.append(
+            QuestionView(
+                item=items[code],
+                number=numbers[code],
+                widget=items[code].type.web_widget,
+                variables=tuple(views),
+                part_title=part if items[code].page not in titled else None,
+            )
         )
-    return [
-        QuestionView(
-            item=items[code],
-            number=numbers[code],
-            widget=items[code].type.web_widget,
-            variables=tuple(views),
+        titled.add(items[code].page)
+    return questions
+
+
+def _earlier(item: Item, answers: Answers, placeholders: bool) -> tuple[EarlierView, ...]:
+    """The "before" answer to `item` (every possible one, marked, with placeholders)."""
+    code = variable_code(item.code, Moment.PRE)
+    if placeholders:
+        return (
+            *(EarlierView(o.label, o.pictogram, f"{code}={o.code}") for o in item.options),
+            EarlierView(None, key=f"{code}="),
         )
-        for code, views in by_item.items()
-    ]
+    given = item.option(next(iter(answers.get(code, ())), ""))
+    return (EarlierView(given.label if given else None, given.pictogram if given else None),)
 
 
 def _variable_view(
@@ -205,16 +258,22 @@ def fill_state(html: str, page: Page, form: FormKind, answers: Answers) -> str:
     """Put one person's answers into a question block rendered with placeholders."""
     checked: set[str] = set()
     values: dict[str, str] = {}
+    earlier: set[str] = set()
     for variable in page_variables(page, form, answers):
+        if page.shows_earlier(variable.item, form):
+            code = variable_code(variable.item.code, Moment.PRE)
+            given = variable.item.option(next(iter(answers.get(code, ())), ""))
+            earlier.add(f"{code}={given.code if given else ''}")
         given = answers.get(variable.code, ())
         if variable.item.options:
             checked.update(input_id(variable.code, code) for code in given)
         elif _typed_text(given):
             values[variable.code] = given[0]
 
-    def replace(match: re.Match[str]) -> str:
+    def fill(match: re.Match[str]) -> str:
         if match.group(1) is not None:
             return " checked" if match.group(1) in checked else ""
         return str(escape(values.get(match.group(2), "")))
 
-    return _MARKS.sub(replace, html)
+    html = _EARLIER.sub(lambda m: m.group(2) if m.group(1) in earlier else "", html)
+    return _MARKS.sub(fill, html)
