@@ -229,12 +229,15 @@ def _layout_problems(raw: dict[str, Any]) -> list[str]:
                 problems.append(f"{where}: page {code!r} is already on screen {placed[code] + 1}")
             placed.setdefault(code, index)
             for item in pages[code]["items"]:
-                if screen.get("by_moment") and "retro" in item["forms"]:
-                    if not item.get("ask_before_in_retro"):
-                        problems.append(
-                            f"{where}: item {item['code']} is not asked before and today "
-                            "(ask_before_in_retro), so it cannot be on a screen by_moment"
-                        )
+                if (
+                    screen.get("by_moment")
+                    and "retro" in item["forms"]
+                    and not item.get("ask_before_in_retro")
+                ):
+                    problems.append(
+                        f"{where}: item {item['code']} is not asked before and today "
+                        "(ask_before_in_retro), so it cannot be on a screen by_moment"
+                    )
     for code in retro_pages:
         if code not in placed:
             problems.append(
@@ -245,15 +248,18 @@ def _layout_problems(raw: dict[str, Any]) -> list[str]:
     screen_of = {
         item["code"]: placed.get(code, -1) for code, page in pages.items() for item in page["items"]
     }
-    for code, page in pages.items():
+    for page in pages.values():
         for item in page["items"]:
             target = item.get("show_if", {}).get("item")
-            if "retro" in item["forms"] and target in screen_of:
-                if screen_of[target] >= screen_of[item["code"]]:
-                    problems.append(
-                        f"retro_layout: item {item['code']} depends on {target}, which must be "
-                        "on an earlier screen"
-                    )
+            if (
+                "retro" in item["forms"]
+                and target in screen_of
+                and screen_of[target] >= screen_of[item["code"]]
+            ):
+                problems.append(
+                    f"retro_layout: item {item['code']} depends on {target}, which must be "
+                    "on an earlier screen"
+                )
     return problems
 
 

@@ -327,9 +327,9 @@ def test_neighbour_pages_skip_hidden_ones(definition: Definition) -> None:
 def test_missing_required(definition: Definition) -> None:
     missing = journey.missing_required(definition, FormKind.RETRO, {"ASSIST": ("seul",)})
     assert [(p.code, v.code) for p, v in missing] == [
-        ("p_comfort", "COMFORT_PRE"),
-        ("p_comfort", "COMFORT"),
-        ("p_progress", "PROGRESS"),
+        ("p_comfort_before", "COMFORT_PRE"),
+        ("p_comfort_today", "COMFORT"),
+        ("p_path", "PROGRESS"),
     ]
     assert journey.missing_required(definition, FormKind.RETRO, RETRO) == []
     assert journey.missing_required(definition, FormKind.BEFORE, BEFORE) == []
