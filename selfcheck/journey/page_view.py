@@ -262,8 +262,8 @@ def fill_state(html: str, page: Page, form: FormKind, answers: Answers) -> str:
     for variable in page_variables(page, form, answers):
         if page.shows_earlier(variable.item, form):
             code = variable_code(variable.item.code, Moment.PRE)
-            given = variable.item.option(next(iter(answers.get(code, ())), ""))
-            earlier.add(f"{code}={given.code if given else ''}")
+            said = variable.item.option(next(iter(answers.get(code, ())), ""))
+            earlier.add(f"{code}={said.code if said else ''}")
         given = answers.get(variable.code, ())
         if variable.item.options:
             checked.update(input_id(variable.code, code) for code in given)
