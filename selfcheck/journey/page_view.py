@@ -7,6 +7,7 @@ objects, so templates stay dumb and this logic is tested without HTTP.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -164,8 +165,10 @@ def build_questions(
         by_item.setdefault(variable.item.code, []).append(view)
     questions = []
     titled: set[str] = set()
+    # A part of one question needs no title of its own: its question says it.
+    sizes = Counter(item.page for item in items.values())
     for code, views in by_item.items():
-        part = page.part_title(items[code])
+        part = page.part_title(items[code]) if sizes[items[code].page] > 1 else None
         questions.append(
             QuestionView(
                 item=items[code],

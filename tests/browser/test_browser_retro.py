@@ -59,7 +59,7 @@ def test_the_retro_journey_before_then_today(
             expect(current.locator(".moment-title--now")).to_be_visible()
             if lang == "fr":
                 said = " ".join(current.locator(".earlier").last.inner_text().split())
-                assert said == "Votre réponse pour avant : Je ne sais pas encore le faire", said
+                assert said == "Avant, vous avez répondu : Je ne sais pas encore le faire", said
         elif screen.moment is Moment.PRE:
             expect(current.locator(".earlier")).to_have_count(0)
             expect(current.locator(".moment-title--pre")).to_be_visible()
