@@ -216,6 +216,11 @@ def neighbour_page(
     order = definition.screens(form)
     index = next((i for i, page in enumerate(order) if page.code == page_code), None)
     if index is None:
+        # A page of the item bank that a layout screen now shows (a retrospective form
+        # started before its layout changed): walk on from the last screen showing it.
+        holding = [i for i, page in enumerate(order) if page_code in {p.code for p in page.parts}]
+        index = holding[-1] if holding else None
+    if index is None:
         return None
     visible = {page.code for page in visible_pages(definition, form, answers)}
     index += step
