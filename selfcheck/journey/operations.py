@@ -37,7 +37,6 @@ from selfcheck.questionnaire.model import (
     Page,
     Variable,
     Wording,
-    variable_code,
 )
 
 Answers = dict[str, tuple[str, ...]]
@@ -181,7 +180,7 @@ def visible_items(
 
 
 def visible_pages(definition: Definition, form: FormKind, answers: Answers) -> tuple[Page, ...]:
-    return tuple(page for page in definition.pages(form) if visible_items(page, form, answers))
+    return tuple(page for page in definition.screens(form) if visible_items(page, form, answers))
 
 
 def page_variables(page: Page, form: FormKind, answers: Answers) -> tuple[Variable, ...]:
@@ -204,11 +203,7 @@ def unanswered_task_rows(page: Page, form: FormKind, answers: Answers) -> tuple[
 
 
 def _definition_variables_on(page: Page, form: FormKind) -> tuple[Variable, ...]:
-    return tuple(
-        Variable(variable_code(item.code, moment), item, moment)
-        for item in page.items_for(form)
-        for moment in item.moments(form)
-    )
+    return page.variables_for(form)
 
 
 def neighbour_page(
@@ -218,8 +213,13 @@ def neighbour_page(
 
     The current page may itself have become hidden, so we walk the full page order.
     """
-    order = definition.pages(form)
+    order = definition.screens(form)
     index = next((i for i, page in enumerate(order) if page.code == page_code), None)
+    if index is None:
+        # A page of the item bank that a layout screen now shows (a retrospective form
+        # started before its layout changed): walk on from the last screen showing it.
+        holding = [i for i, page in enumerate(order) if page_code in {p.code for p in page.parts}]
+        index = holding[-1] if holding else None
     if index is None:
         return None
     visible = {page.code for page in visible_pages(definition, form, answers)}
@@ -439,7 +439,7 @@ def save_page(
         # A Core executemany, not ORM objects: saving a page was most of a journey's CPU
         # (benchmarks/bench_journey.py), and these rows are never used as objects here.
         session.execute(insert(Answer), rows)
-    order = [p.code for p in definition.pages(form)]
+    order = [p.code for p in definition.screens(form)]
     if response.furthest_page is None or (
         response.furthest_page in order
         and order.index(page.code) > order.index(response.furthest_page)

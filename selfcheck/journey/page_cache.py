@@ -6,7 +6,9 @@ typed). So it is rendered once with a *marker* in place of each of them, and eac
 fills them all in, in one pass (`fill`). One marker scheme for all of them: `marker(name)`,
 where a name is `csrf`, `response`, `code` or `code-spoken` for the request (`REQUEST_*`), and
 `checked:<input id>` or `value:<variable code>` for the answers (`page_view.build_questions(
-placeholders=True)` writes those, `page_view.state_values` gives their values). Rendering
+placeholders=True)` writes those, `page_view.state_values` gives their values). A *block*
+(`block_start(key)` ... `BLOCK_END`) is kept only when its start marker has a value: a "today"
+question of the retrospective form carries one block per possible "before" answer. Rendering
 macros and translating labels was most of a page's cost (see benchmarks/README.md). Pages
 showing errors are rendered afresh, never cached (they are filled the same way).
 """
@@ -51,14 +53,22 @@ def value_marker(variable_code: str) -> str:
     return marker("value:" + variable_code)
 
 
+_BLOCK = "block:"
+BLOCK_END = marker("/block")
+_BLOCK_OPEN = MARK + _BLOCK
+
+
+def block_start(key: str) -> str:
+    """Opens a block (closed by `BLOCK_END`, not nested) that is kept only when `values` gives
+    this marker a value: the one "before" answer, of all those rendered, that a person gave."""
+    return marker(_BLOCK + key)
+
+
 def fill(html: str, values: Mapping[str, str]) -> str:
     """Replace every marker of `html` by its value in `values` (keyed by marker, escaped:
-    values go into attributes), or by nothing. One pass: a value is never read as a marker."""
-
-    def replace(found: re.Match[str]) -> str:
-        return str(escape(values.get(found.group(0), "")))
-
-    return _MARKERS.sub(replace, html)
+    values go into attributes), or by nothing, and keep only the blocks `values` opens. One
+    pass: a value is never read as a marker."""
+    return Template.parse(html).fill(values)
 
 
 @dataclass(frozen=True)
@@ -77,11 +87,16 @@ class Template:
 
     def fill(self, values: Mapping[str, str]) -> str:
         out = [self.texts[0]]
+        skipping = False
         for found, text in zip(self.markers, self.texts[1:], strict=True):
-            value = values.get(found)
-            if value:
+            if found == BLOCK_END:
+                skipping = False
+            elif found.startswith(_BLOCK_OPEN):
+                skipping = not values.get(found)
+            elif not skipping and (value := values.get(found)):
                 out.append(str(escape(value)))
-            out.append(text)
+            if not skipping:
+                out.append(text)
         return "".join(out)
 
 

@@ -6,11 +6,12 @@ objects, so templates stay dumb and this logic is tested without HTTP.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from selfcheck.journey.operations import Answers, page_variables, visible_pages
-from selfcheck.journey.page_cache import checked_marker, value_marker
+from selfcheck.journey.page_cache import BLOCK_END, block_start, checked_marker, value_marker
 from selfcheck.questionnaire.model import (
     NO_ANSWER,
     Definition,
@@ -19,6 +20,7 @@ from selfcheck.questionnaire.model import (
     Moment,
     Page,
     Variable,
+    variable_code,
 )
 
 
@@ -40,12 +42,38 @@ class OptionView:
 
 
 @dataclass(frozen=True)
+class EarlierView:
+    """The person's "before" answer, shown beside the same question about today.
+
+    `label` is None for no answer. With placeholders, one view per possible answer, each
+    wrapped in markers that `fill_state` keeps for the stored one only.
+    """
+
+    label: str | None
+    pictogram: str | None = None
+    key: str | None = None  # VARIABLE=VALUE when rendered with placeholders
+
+    @property
+    def open(self) -> str:
+        return block_start(self.key) if self.key is not None else ""
+
+    @property
+    def close(self) -> str:
+        return BLOCK_END if self.key is not None else ""
+
+
+@dataclass(frozen=True)
 class VariableView:
     code: str
     moment: Moment
     options: tuple[OptionView, ...]
     value: str
     errors: tuple[str, ...]
+    earlier: tuple[EarlierView, ...] = ()
+
+    @property
+    def earlier_id(self) -> str:
+        return "earlier-" + self.code
 
     @property
     def first_input_id(self) -> str:
@@ -58,6 +86,8 @@ class QuestionView:
     number: int
     widget: str
     variables: tuple[VariableView, ...]
+    # On a screen that joins several pages: the title of the page this question opens.
+    part_title: str | None = None
 
     @property
     def paired(self) -> bool:
@@ -76,6 +106,7 @@ class QuestionView:
     def describedby(self) -> str:
         """Ids of the hint and error messages, for aria-describedby ("" when none)."""
         ids = [self.hint_id] if self.item.hint else []
+        ids += [v.earlier_id for v in self.variables if v.earlier]
         ids += ["err-" + v.code for v in self.variables if v.errors]
         return " ".join(ids)
 
@@ -117,18 +148,39 @@ def build_questions(
     items: dict[str, Item] = {}
     for variable in page_variables(page, form, answers):
         items[variable.item.code] = variable.item
-        by_item.setdefault(variable.item.code, []).append(
-            _variable_view(variable, tuple(values.get(variable.code, ())), errors, placeholders)
+        view = _variable_view(variable, tuple(values.get(variable.code, ())), errors, placeholders)
+        if page.shows_earlier(variable.item, form):
+            view = replace(view, earlier=_earlier(variable.item, answers, placeholders))
+        by_item.setdefault(variable.item.code, []).append(view)
+    questions = []
+    titled: set[str] = set()
+    # A part of one question needs no title of its own: its question says it.
+    sizes = Counter(item.page for item in items.values())
+    for code, views in by_item.items():
+        part = page.part_title(items[code]) if sizes[items[code].page] > 1 else None
+        questions.append(
+            QuestionView(
+                item=items[code],
+                number=numbers[code],
+                widget=items[code].type.web_widget,
+                variables=tuple(views),
+                part_title=part if items[code].page not in titled else None,
+            )
         )
-    return [
-        QuestionView(
-            item=items[code],
-            number=numbers[code],
-            widget=items[code].type.web_widget,
-            variables=tuple(views),
+        titled.add(items[code].page)
+    return questions
+
+
+def _earlier(item: Item, answers: Answers, placeholders: bool) -> tuple[EarlierView, ...]:
+    """The "before" answer to `item` (every possible one, marked, with placeholders)."""
+    code = variable_code(item.code, Moment.PRE)
+    if placeholders:
+        return (
+            *(EarlierView(o.label, o.pictogram, f"{code}={o.code}") for o in item.options),
+            EarlierView(None, key=f"{code}="),
         )
-        for code, views in by_item.items()
-    ]
+    given = item.option(next(iter(answers.get(code, ())), ""))
+    return (EarlierView(given.label if given else None, given.pictogram if given else None),)
 
 
 def _variable_view(
@@ -198,11 +250,18 @@ def state_values(page: Page, form: FormKind, answers: Answers) -> dict[str, str]
     """One person's answers as the values of the markers of a question block rendered with
     placeholders (for `page_cache.fill`): checked options and typed texts."""
     values: dict[str, str] = {}
+    earlier: set[str] = set()
     for variable in page_variables(page, form, answers):
+        if page.shows_earlier(variable.item, form):
+            code = variable_code(variable.item.code, Moment.PRE)
+            said = variable.item.option(next(iter(answers.get(code, ())), ""))
+            earlier.add(f"{code}={said.code if said else ''}")
         given = answers.get(variable.code, ())
         if variable.item.options:
             for code in given:
                 values[checked_marker(input_id(variable.code, code))] = " checked"
         elif _typed_text(given):
             values[value_marker(variable.code)] = given[0]
+    # The "before" answer shown beside a "today" question: the block of the stored one only.
+    values.update(dict.fromkeys(map(block_start, earlier), "1"))
     return values

@@ -416,7 +416,7 @@ def question(page_code: str) -> Rendered:
     if state.is_submitted:
         return redirect(url_for("journey.done"))
     definition = _definition(state.wording)
-    page = definition.page(state.form, page_code)
+    page = definition.screen(state.form, page_code)
     if page is None:
         abort(404)
     answers = state.answers
@@ -499,7 +499,7 @@ def _step_of(definition: Definition, form: FormKind, page: Page) -> tuple[int, i
     """« Étape n sur N » that never changes halfway: a page asked only after a given answer
     ("which ones?") shares the step of the page before it and is not counted in N."""
     step = total = 0
-    for candidate in definition.pages(form):
+    for candidate in definition.screens(form):
         if any(item.show_if is None for item in candidate.items_for(form)):
             total += 1
         if candidate.code == page.code:

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
     from selfcheck.questionnaire.model import Item
 
 
+# A choice answered again about the other moment, the same answers read on the screen before
+# (a task's "today" after its "before"): re-read the question (about 6 words, 3 s for a slow
+# reader), glance at the "before" answer shown beside it, choose (2 s). A planning figure.
+SECONDS_AGAIN = 5
+
+
 class Problem(enum.StrEnum):
     """Why a set of stored values is not a valid answer (callers word the message)."""
 
@@ -102,6 +108,9 @@ class AnswerType(abc.ABC):
     entry_kind: ClassVar[str]  # input of the entry screen: radio, checkbox, number or text
     export_kind: ClassVar[ExportKind] = ExportKind.INT
     seconds: ClassVar[int]  # assumed reading-and-answering time, generous for slow readers
+    # The same question again at its other moment (retro "today" after "before"): the
+    # question and its answers were read a moment ago; only re-reading and choosing remain.
+    seconds_again: ClassVar[int | None] = None  # None: as long as the first time
     can_ask_before: ClassVar[bool] = False  # ask_before_in_retro allowed
 
     def __repr__(self) -> str:
@@ -177,6 +186,12 @@ class AnswerType(abc.ABC):
     def typical_seconds(self, item: Item) -> int:
         return self.seconds
 
+    def typical_seconds_again(self, item: Item) -> int:
+        """Answering `item` a second time, about another moment, just after the first."""
+        if self.seconds_again is None:
+            return self.typical_seconds(item)
+        return min(self.seconds_again, self.typical_seconds(item))
+
     @abc.abstractmethod
     def demo_value(self, item: Item, rng: random.Random) -> list[str]:
         """A plausible random answer (the demo data), drawn from `rng` only."""
@@ -204,6 +219,7 @@ class SingleChoice(_Choice):
     paper_widget = "choices"
     entry_kind = "radio"
     seconds = 8
+    seconds_again = SECONDS_AGAIN
     can_ask_before = True
 
     def paper_layout(self, item: Item, large: bool) -> PaperLayout:
@@ -224,6 +240,7 @@ class OrderedScale(_Choice):
     paper_grid = True
     entry_kind = "radio"
     seconds = 8
+    seconds_again = SECONDS_AGAIN
     can_ask_before = True
 
     def paper_layout(self, item: Item, large: bool) -> PaperLayout:

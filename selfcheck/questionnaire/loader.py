@@ -33,6 +33,7 @@ from selfcheck.questionnaire.model import (
     Indicator,
     Item,
     LadderStep,
+    Moment,
     Option,
     OptionGroup,
     Page,
@@ -190,6 +191,75 @@ def _check_semantics(raw: dict[str, Any]) -> list[str]:
         seen_items[code] = item
         page_of[code] = page["code"]
     problems += _role_problems(raw)
+    problems += _layout_problems(raw)
+    return problems
+
+
+MOMENT_SUFFIXES: Mapping[Moment, str] = {Moment.PRE: "_before", Moment.NOW: "_today"}
+
+
+def _screen_codes(screen: Mapping[str, Any]) -> list[str]:
+    """The page codes (URLs) of one `retro_layout` screen: two for a screen by moment."""
+    code = str(screen.get("code", screen["pages"][0]))
+    if screen.get("by_moment"):
+        return [code + suffix for suffix in MOMENT_SUFFIXES.values()]
+    return [code]
+
+
+def _layout_problems(raw: dict[str, Any]) -> list[str]:
+    """The retrospective form's screens must ask every retro item exactly once."""
+    layout = raw.get("retro_layout")
+    if layout is None:
+        return []
+    problems: list[str] = []
+    pages = {page["code"]: page for section in raw["sections"] for page in section["pages"]}
+    retro_pages = [
+        code for code, page in pages.items() if any("retro" in i["forms"] for i in page["items"])
+    ]
+    placed: dict[str, int] = {}
+    codes: list[str] = []
+    for index, screen in enumerate(layout["screens"]):
+        where = f"retro_layout › screen {index + 1} (retro_layout.screens.{index})"
+        codes += _screen_codes(screen)
+        for code in screen["pages"]:
+            if code not in pages:
+                problems.append(f"{where}: unknown page {code!r}")
+                continue
+            if code in placed:
+                problems.append(f"{where}: page {code!r} is already on screen {placed[code] + 1}")
+            placed.setdefault(code, index)
+            for item in pages[code]["items"]:
+                if (
+                    screen.get("by_moment")
+                    and "retro" in item["forms"]
+                    and not item.get("ask_before_in_retro")
+                ):
+                    problems.append(
+                        f"{where}: item {item['code']} is not asked before and today "
+                        "(ask_before_in_retro), so it cannot be on a screen by_moment"
+                    )
+    for code in retro_pages:
+        if code not in placed:
+            problems.append(
+                f"retro_layout: page {code!r} has items of the retro form but is on no screen"
+            )
+    for code in sorted({c for c in codes if codes.count(c) > 1}):
+        problems.append(f"retro_layout: screen code {code!r} is used twice")
+    screen_of = {
+        item["code"]: placed.get(code, -1) for code, page in pages.items() for item in page["items"]
+    }
+    for page in pages.values():
+        for item in page["items"]:
+            target = item.get("show_if", {}).get("item")
+            if (
+                "retro" in item["forms"]
+                and target in screen_of
+                and screen_of[target] >= screen_of[item["code"]]
+            ):
+                problems.append(
+                    f"retro_layout: item {item['code']} depends on {target}, which must be "
+                    "on an earlier screen"
+                )
     return problems
 
 
@@ -393,6 +463,8 @@ def _text_pairs(raw: Mapping[str, Any]) -> Iterable[TextPair]:
 
     yield from walk(raw["scales"], ["scales"])
     yield from walk(raw["sections"], ["sections"])
+    if "retro_layout" in raw:
+        yield from walk(raw["retro_layout"], ["retro_layout"])
 
 
 def _options(raw: list[dict[str, Any]], wording: Wording = Wording.STANDARD) -> tuple[Option, ...]:
@@ -451,7 +523,44 @@ def _build(
         wording=wording,
         texts=texts,
         disclosure=_disclosure(raw.get("disclosure"), wording),
+        retro_screens=_retro_screens(raw.get("retro_layout"), sections, wording),
     )
+
+
+def _retro_screens(
+    raw: Mapping[str, Any] | None, sections: list[Section], wording: Wording
+) -> tuple[Page, ...]:
+    """The retrospective form's screens (`retro_layout:`), built from the pages."""
+    if raw is None:
+        return ()
+    pages = {page.code: page for section in sections for page in section.pages}
+    screens: list[Page] = []
+    for screen in raw["screens"]:
+        parts = tuple(pages[code] for code in screen["pages"])
+        first = parts[0]
+        joined = len(parts) > 1
+        moments: tuple[Moment | None, ...] = (
+            (Moment.PRE, Moment.NOW) if screen.get("by_moment") else (None,)
+        )
+        for code, moment in zip(_screen_codes(screen), moments, strict=True):
+            text = raw["moments"][moment.value] if moment is not None else {}
+            screens.append(
+                Page(
+                    code=code,
+                    title=_text(screen, "title", wording) or first.title,
+                    section=first.section,
+                    items=tuple(item for part in parts for item in part.items),
+                    # A screen by moment says which moment; a joined screen has no one intro.
+                    intro=_text(text, "intro", wording)
+                    if moment
+                    else (None if joined else first.intro),
+                    pictogram=first.pictogram,
+                    moment=moment,
+                    moment_title=_text(text, "title", wording) if moment else None,
+                    parts=parts,
+                )
+            )
+    return tuple(screens)
 
 
 def _disclosure(raw: Mapping[str, Any] | None, wording: Wording = Wording.STANDARD) -> Disclosure:

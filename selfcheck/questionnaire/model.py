@@ -426,6 +426,10 @@ def variable_code(item_code: str, moment: Moment) -> str:
 
 @dataclass(frozen=True)
 class Page:
+    """One screen of a form: a page of the item bank, or a screen of the retrospective
+    form's layout (`retro_layout:`), which may join several pages (`parts`) and ask only
+    one moment of their items (`moment`: "before" on one screen, "today" on the next)."""
+
     code: str
     title: str
     section: str
@@ -433,6 +437,12 @@ class Page:
     intro: str | None = None
     # A local SVG (static/img/pictograms/<name>.svg) shown beside the title in easy-read mode.
     pictogram: str | None = None
+    # A screen that asks one moment only (None: every moment of its items, as on paper).
+    moment: Moment | None = None
+    # The heading of that moment («Avant l'accompagnement», «Aujourd'hui»).
+    moment_title: str | None = None
+    # The item bank's pages a layout screen joins (empty for a page of the item bank).
+    parts: tuple[Page, ...] = ()
     _by_form: dict[FormKind, tuple[Item, ...]] = field(
         init=False, repr=False, compare=False, hash=False
     )
@@ -443,6 +453,28 @@ class Page:
 
     def items_for(self, form: FormKind) -> tuple[Item, ...]:
         return self._by_form[form]
+
+    def moments_of(self, item: Item, form: FormKind) -> tuple[Moment, ...]:
+        """The moments of `item` this screen asks in `form`."""
+        moments = item.moments(form)
+        return moments if self.moment is None else tuple(m for m in moments if m is self.moment)
+
+    def variables_for(self, form: FormKind) -> tuple[Variable, ...]:
+        return tuple(
+            Variable(variable_code(item.code, moment), item, moment)
+            for item in self.items_for(form)
+            for moment in self.moments_of(item, form)
+        )
+
+    def shows_earlier(self, item: Item, form: FormKind) -> bool:
+        """A "today" screen shows the person's "before" answer beside the question."""
+        return self.moment is Moment.NOW and Moment.PRE in item.moments(form)
+
+    def part_title(self, item: Item) -> str | None:
+        """The title of the item bank page `item` comes from, on a screen that joins several."""
+        if len(self.parts) < 2:
+            return None
+        return next((part.title for part in self.parts if part.code == item.page), None)
 
 
 @dataclass(frozen=True)
@@ -489,7 +521,10 @@ class Definition:
     # Every beneficiary-facing text with its easy-read wording (readability, completeness).
     texts: tuple[TextPair, ...] = ()
     disclosure: Disclosure = field(default_factory=Disclosure)
+    # The screens of the retrospective form on the web (`retro_layout:`); empty: its pages.
+    retro_screens: tuple[Page, ...] = ()
     _pages: dict[FormKind, tuple[Page, ...]] = field(init=False, repr=False)
+    _screens: dict[FormKind, tuple[Page, ...]] = field(init=False, repr=False)
     _variables: dict[FormKind, tuple[Variable, ...]] = field(init=False, repr=False)
     _items: dict[str, Item] = field(init=False, repr=False)
     _variants: dict[Wording, Definition] = field(init=False, repr=False)
@@ -508,6 +543,12 @@ class Definition:
         }
         items = {item.code: item for page in every_page for item in page.items}
         object.__setattr__(self, "_pages", pages)
+        screens = dict(pages)
+        if self.retro_screens:
+            screens[FormKind.RETRO] = tuple(
+                s for s in self.retro_screens if s.variables_for(FormKind.RETRO)
+            )
+        object.__setattr__(self, "_screens", screens)
         object.__setattr__(self, "_variables", variables)
         object.__setattr__(self, "_items", items)
         object.__setattr__(self, "_variants", {self.wording: self})
@@ -544,6 +585,15 @@ class Definition:
 
     def page(self, form: FormKind, code: str) -> Page | None:
         return next((page for page in self._pages[form] if page.code == code), None)
+
+    def screens(self, form: FormKind) -> tuple[Page, ...]:
+        """The screens of `form` on the web, in order: its pages, except for the
+        retrospective form when the item bank lays it out (`retro_layout:`). Paper and data
+        entry keep `pages` (before and today side by side in a grid)."""
+        return self._screens[form]
+
+    def screen(self, form: FormKind, code: str) -> Page | None:
+        return next((page for page in self._screens[form] if page.code == code), None)
 
     def task_items(self) -> tuple[Item, ...]:
         return tuple(item for item in self._items.values() if item.competence is not None)

@@ -17,7 +17,7 @@ SECONDS_PER_PAGE = 5  # finding and pressing "Continue"
 @dataclass(frozen=True)
 class FormStats:
     form: FormKind
-    pages: int
+    pages: int  # screens on the web
     items: int
     conditional_items: int
     answers: int  # stored variables, counting the before/today pairs of the retro form
@@ -29,15 +29,26 @@ class FormStats:
 
 
 def form_stats(definition: Definition, form: FormKind) -> FormStats:
-    seconds = SECONDS_PER_PAGE * len(definition.pages(form))
-    for variable in definition.variables(form):
-        item = variable.item
-        weight = 0.5 if item.show_if is not None else 1.0
-        seconds += round(weight * item.type.typical_seconds(item))
+    """The form as the web shows it: its screens (`Definition.screens`: the retrospective
+    form's layout), each answer once; an item asked again about another moment (retro
+    "today" after "before") costs `typical_seconds_again`."""
+    screens = definition.screens(form)
+    seconds = SECONDS_PER_PAGE * len(screens)
+    asked: set[str] = set()
+    for screen in screens:
+        for variable in screen.variables_for(form):
+            item = variable.item
+            weight = 0.5 if item.show_if is not None else 1.0
+            again = item.code in asked
+            cost = (
+                item.type.typical_seconds_again(item) if again else item.type.typical_seconds(item)
+            )
+            seconds += round(weight * cost)
+            asked.add(item.code)
     items = list(definition.items(form))
     return FormStats(
         form=form,
-        pages=len(definition.pages(form)),
+        pages=len(screens),
         items=len(items),
         conditional_items=sum(1 for item in items if item.show_if is not None),
         answers=len(definition.variables(form)),

@@ -123,3 +123,33 @@ def test_screenshots_of_the_follow_up_search(
     for path in taken:
         data = path.read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000, path
+
+
+def test_screenshot_of_a_retro_today_screen(
+    new_context: ContextFactory, walk: Journey, tmp_path: Path
+) -> None:
+    """Issue 12: the light retrospective form on a 320 px phone, easy-read: "today" for a
+    domain's tasks, the person's "before" answer beside each."""
+    folder = Path(SCREENSHOTS_DIR) if SCREENSHOTS_DIR else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    page = new_context(viewport={"width": 320, "height": 640}).new_page()
+    page.goto(f"/s/{SLUG}?wording=easy")
+    walk.start(page, "retro")
+
+    def before_then_today(name: str, count: int) -> int:
+        return {"T04_PRE": 1, "T05_PRE": 0, "T04": 2, "T05": 1}.get(name, plausible(name, count))
+
+    def until_today(current: Page) -> None:
+        if walk.path(current) == "/q/p_tasks_information_today":
+            raise _Arrived
+
+    with pytest.raises(_Arrived):
+        walk.walk(page, until_today, before_then_today)
+    expect(page.locator(".earlier")).to_have_count(2)
+    path = folder / "fr-2b-retro-today-phone.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+class _Arrived(Exception):
+    """The walk reached the screen to photograph."""

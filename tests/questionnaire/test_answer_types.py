@@ -20,6 +20,7 @@ from selfcheck.questionnaire.answer_types import (
     MULTIPLE,
     NUMBER,
     SCALE,
+    SECONDS_AGAIN,
     SINGLE,
     TEXT,
     AnswerType,
@@ -234,10 +235,14 @@ def test_typical_answering_time(bank: Definition) -> None:
         Number: 10,
         FreeText: 0,  # optional free text: counted as skipped
     }
-    # The retro form asks LADDER twice (before / today); WORDS is in the after form only.
+    # The retro form asks LADDER twice (before / today): the second time, the question and
+    # its answers were just read (SECONDS_AGAIN); WORDS is in the after form only.
     stats = form_stats(bank, FormKind.RETRO)
     assert stats.answers == 5
-    assert stats.seconds_typical == 2 * SECONDS_PER_PAGE + 8 + 2 * 8 + 15 + 10
+    assert stats.seconds_typical == 2 * SECONDS_PER_PAGE + 8 + 8 + SECONDS_AGAIN + 15 + 10
+    assert SECONDS_AGAIN < 8
+    # Only a choice is quicker the second time.
+    assert items[Number].type.typical_seconds_again(items[Number]) == 10
     assert form_stats(bank, FormKind.AFTER).seconds_typical == 2 * SECONDS_PER_PAGE + 41
 
 

@@ -32,10 +32,11 @@ def test_item_counts_per_form(definition: Definition) -> None:
     # version bump), so update these numbers together with definition.yaml.
     assert len(codes(definition, FormKind.BEFORE)) == 30
     assert len(codes(definition, FormKind.AFTER)) == 27
-    assert len(codes(definition, FormKind.RETRO)) == 22
+    assert len(codes(definition, FormKind.RETRO)) == 24
     assert len(definition.pages(FormKind.BEFORE)) == 14
     assert len(definition.pages(FormKind.AFTER)) == 16
-    assert len(definition.pages(FormKind.RETRO)) == 11
+    assert len(definition.pages(FormKind.RETRO)) == 13  # on paper: before and today together
+    assert len(definition.screens(FormKind.RETRO)) == 14  # on the web: retro_layout
 
 
 def test_retro_form_asks_only_what_before_and_after_ask(definition: Definition) -> None:
@@ -50,11 +51,39 @@ def test_the_retrospective_form_is_light(definition: Definition) -> None:
     """Issue 12: at most 14 pages and 6 minutes typical time, as `questionnaire stats` says;
     the items it keeps are the ones whose `forms:` list `retro` in definition.yaml."""
     stats = form_stats(definition, FormKind.RETRO)
-    assert stats.pages <= 14
+    assert stats.pages == len(definition.screens(FormKind.RETRO)) <= 14
     assert stats.seconds_typical <= 6 * 60
     assert stats.minutes <= 6
     kept = set(codes(definition, FormKind.RETRO))
     assert {"ASSIST", "AGE", "GENDER", "COMFORT", "PROGRESS"} <= kept
+    # Back within the budget: the two typology facts a retrospective person lacked.
+    assert {"PRESCRIBED", "MODALITY"} <= kept
+
+
+def test_the_retrospective_screens_ask_before_then_today(definition: Definition) -> None:
+    """Issue 12: "before" for all the tasks of a domain on one screen, then "today" for the
+    same tasks on the next, every retro answer asked exactly once, in the web's order."""
+    screens = definition.screens(FormKind.RETRO)
+    asked = [v.code for screen in screens for v in screen.variables_for(FormKind.RETRO)]
+    assert sorted(asked) == sorted(v.code for v in definition.variables(FormKind.RETRO))
+    tasks = {item.code for item in definition.task_items()}
+    by_moment = [screen for screen in screens if screen.moment is not None]
+    assert {item.code for s in by_moment for item in s.items_for(FormKind.RETRO)} >= tasks
+    for before, today in zip(by_moment[::2], by_moment[1::2], strict=True):
+        assert before.moment is Moment.PRE and today.moment is Moment.NOW
+        assert screens.index(today) == screens.index(before) + 1
+        assert [v.item for v in before.variables_for(FormKind.RETRO)] == [
+            v.item for v in today.variables_for(FormKind.RETRO)
+        ]
+        assert all(today.shows_earlier(item, FormKind.RETRO) for item in today.items)
+        assert not any(before.shows_earlier(item, FormKind.RETRO) for item in before.items)
+        assert before.moment_title and today.moment_title and before.intro and today.intro
+    # Each competence's tasks on one pair of screens.
+    for competence in {item.competence for item in definition.task_items()}:
+        holding = {s.code for s in by_moment for i in s.items if i.competence == competence}
+        assert len(holding) == 2, competence
+    # The other forms are shown page by page.
+    assert definition.screens(FormKind.BEFORE) == definition.pages(FormKind.BEFORE)
 
 
 def test_profile_questions_are_not_asked_again_in_the_after_form(definition: Definition) -> None:
@@ -148,7 +177,7 @@ def test_conditions_point_to_earlier_pages(definition: Definition) -> None:
 
 def test_retro_variables_pair_before_and_today(definition: Definition) -> None:
     variables = {v.code: v for v in definition.variables(FormKind.RETRO)}
-    assert len(variables) == 22 + 16  # the light retro form: comfort and 15 tasks paired
+    assert len(variables) == 24 + 16  # the light retro form: comfort and 15 tasks paired
     assert variables["T01_PRE"].moment is Moment.PRE
     assert variables["T01"].moment is Moment.NOW
     assert variables["COMFORT_PRE"].item.code == "COMFORT"

@@ -377,3 +377,58 @@ def test_a_valid_file_loads_from_disk(tmp_path: Path) -> None:
     definition = load_definition(str(path))
     assert definition.id == "tiny"
     assert definition.source == str(path)
+
+
+MOMENTS = {
+    "pre": {"title": "Avant", "intro": "Pensez à avant."},
+    "now": {"title": "Aujourd'hui", "intro": "Et aujourd'hui ?"},
+}
+
+
+def with_layout(*screens: dict[str, Any]) -> dict[str, Any]:
+    raw = copy.deepcopy(base())
+    raw["retro_layout"] = {"moments": MOMENTS, "screens": list(screens)}
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("screens", "expected"),
+    [
+        (({"pages": ["p_one"]}, {"pages": ["p_two", "p_nine"]}), "unknown page 'p_nine'"),
+        (({"pages": ["p_one"]},), "page 'p_two' has items of the retro form but is on no screen"),
+        (
+            ({"pages": ["p_one"]}, {"pages": ["p_two"], "by_moment": True}),
+            "item WHICH is not asked before and today",
+        ),
+        (
+            ({"pages": ["p_two"]}, {"pages": ["p_one"]}),
+            "item PHONE_TASK depends on HAS_PHONE, which must be on an earlier screen",
+        ),
+        (({"pages": ["p_one"]}, {"pages": ["p_one", "p_two"]}), "already on screen 1"),
+        (
+            ({"pages": ["p_one"], "code": "p_x"}, {"pages": ["p_two"], "code": "p_x"}),
+            "screen code 'p_x' is used twice",
+        ),
+    ],
+    ids=["unknown page", "page left out", "by moment unpaired", "condition", "twice", "code"],
+)
+def test_a_broken_retro_layout_is_refused(
+    screens: tuple[dict[str, Any], ...], expected: str
+) -> None:
+    error = refused(with_layout(*screens))
+    assert any(expected in p and "retro_layout" in p for p in error.problems), error.problems
+
+
+def test_a_retro_layout_splits_screens_by_moment() -> None:
+    raw = with_layout({"pages": ["p_one"]}, {"pages": ["p_two"], "by_moment": True})
+    item(raw, "WHICH")["forms"] = ["after"]
+    definition = parse_definition(yaml.safe_dump(raw, allow_unicode=True), source=SOURCE)
+    screens = definition.screens(FormKind.RETRO)
+    assert [(s.code, [v.code for v in s.variables_for(FormKind.RETRO)]) for s in screens] == [
+        ("p_one", ["HAS_PHONE"]),
+        ("p_two_before", ["PHONE_TASK_PRE"]),
+        ("p_two_today", ["PHONE_TASK"]),
+    ]
+    assert [s.moment_title for s in screens] == [None, "Avant", "Aujourd'hui"]
+    # Paper keeps the pages: before and today together.
+    assert [p.code for p in definition.pages(FormKind.RETRO)] == ["p_one", "p_two"]

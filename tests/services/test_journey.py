@@ -324,12 +324,22 @@ def test_neighbour_pages_skip_hidden_ones(definition: Definition) -> None:
     assert hidden_next is not None and hidden_next.code == "p_progress"
 
 
+def test_a_retro_form_saved_under_the_former_pages_resumes_on_the_screens(
+    definition: Definition,
+) -> None:
+    """A retrospective form whose furthest page is a page of the item bank (saved before the
+    layout): it goes on after the last screen that shows that page."""
+    following = journey.neighbour_page(definition, FormKind.RETRO, "p_tasks_device", RETRO, 1)
+    assert following is not None and following.code == "p_tasks_information_before"
+    assert journey.neighbour_page(definition, FormKind.RETRO, "p_nowhere", RETRO, 1) is None
+
+
 def test_missing_required(definition: Definition) -> None:
     missing = journey.missing_required(definition, FormKind.RETRO, {"ASSIST": ("seul",)})
     assert [(p.code, v.code) for p, v in missing] == [
-        ("p_comfort", "COMFORT_PRE"),
-        ("p_comfort", "COMFORT"),
-        ("p_progress", "PROGRESS"),
+        ("p_comfort_before", "COMFORT_PRE"),
+        ("p_comfort_today", "COMFORT"),
+        ("p_path", "PROGRESS"),
     ]
     assert journey.missing_required(definition, FormKind.RETRO, RETRO) == []
     assert journey.missing_required(definition, FormKind.BEFORE, BEFORE) == []

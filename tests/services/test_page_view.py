@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfcheck.journey import page_view
+from selfcheck.journey import page_cache, page_view
 from selfcheck.journey.page_view import answers_by_page, build_questions, input_id
 from selfcheck.questionnaire import Definition, FormKind, Moment, Page
 from selfcheck.questionnaire.answer_types import ANSWER_TYPES
@@ -115,11 +115,14 @@ def test_conditional_questions_only_when_shown(definition: Definition) -> None:
 def test_answers_by_page_for_the_check_page(definition: Definition) -> None:
     groups = answers_by_page(definition, FormKind.RETRO, RETRO)
     by_page = {group.page.code: group for group in groups}
-    comfort = by_page["p_comfort"].lines
-    assert [(line.moment, line.labels) for line in comfort] == [
+    # The retro layout: "before" on one screen, "today" on the next.
+    before = by_page["p_comfort_before"].lines
+    today = by_page["p_comfort_today"].lines
+    assert [(line.moment, line.labels) for line in before[:1] + today[:1]] == [
         (Moment.PRE, ("Pas du tout à l'aise",)),
         (Moment.NOW, ("Plutôt à l'aise",)),
     ]
+    assert [line.item.code for line in before] == [line.item.code for line in today]
     by_page = {
         group.page.code: group for group in answers_by_page(definition, FormKind.BEFORE, BEFORE)
     }
@@ -141,3 +144,50 @@ def test_answers_by_page_lists_unanswered_questions(definition: Definition) -> N
         p.code for p in definition.pages(FormKind.BEFORE) if p.code != "p_device_use"
     ]
     assert all(line.labels == () and line.text == "" for g in groups for line in g.lines)
+
+
+def test_a_today_screen_shows_the_before_answer(definition: Definition) -> None:
+    """The retro layout's "today" screen: one fieldset per task, today's answer only, the
+    "before" answer beside it (described by it), from the stored answers."""
+    today = definition.screen(FormKind.RETRO, "p_tasks_information_today")
+    assert today is not None
+    answers = {**RETRO, "T04_PRE": ("2",)}
+    answers.pop("T05_PRE", None)
+    t04, t05 = build_questions(definition, FormKind.RETRO, today, answers)
+    assert not t04.paired and [v.code for v in t04.variables] == ["T04"]
+    [earlier] = t04.variables[0].earlier
+    assert earlier.label == "Je le fais avec de l'aide" and earlier.pictogram == "ladder-with-help"
+    assert t04.describedby == "earlier-T04"
+    assert [e.label for e in t05.variables[0].earlier] == [None]  # not answered "before"
+    before = definition.screen(FormKind.RETRO, "p_tasks_information_before")
+    assert before is not None
+    questions = build_questions(definition, FormKind.RETRO, before, answers)
+    assert [v.code for q in questions for v in q.variables] == ["T04_PRE", "T05_PRE"]
+    assert not any(v.earlier for q in questions for v in q.variables)
+
+
+def test_a_cached_today_screen_keeps_only_the_stored_before_answer(
+    definition: Definition,
+) -> None:
+    today = definition.screen(FormKind.RETRO, "p_tasks_information_today")
+    assert today is not None
+    questions = build_questions(definition, FormKind.RETRO, today, {}, placeholders=True)
+    blocks = "".join(
+        f"{e.open}<p>{e.label}</p>{e.close}" for q in questions for e in q.variables[0].earlier
+    )
+    # Every answer and none, for each of the screen's two tasks: one block each.
+    assert blocks.count(page_cache.BLOCK_END) == (5 + 1) * 2
+    values = page_view.state_values(today, FormKind.RETRO, {"T04_PRE": ("3",)})
+    filled = page_cache.fill(blocks, values)
+    assert filled == "<p>Je le fais seul·e</p><p>None</p>"
+
+
+def test_a_screen_joining_pages_titles_each_part(definition: Definition) -> None:
+    joined = definition.screen(FormKind.RETRO, "p_tasks_procedures_before")
+    assert joined is not None and [p.code for p in joined.parts] == [
+        "p_tasks_procedures",
+        "p_tasks_safety",
+    ]
+    questions = build_questions(definition, FormKind.RETRO, joined, RETRO)
+    titles = [q.part_title for q in questions]
+    assert titles == ["Mes démarches", None, None, "Me protéger", None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from flask.testing import FlaskClient
@@ -264,7 +265,7 @@ def test_retrospective_journey(
     first = visitor.follow(started)
     assert first.status_code == 200
     visited = visitor.fill(RETRO, started)
-    assert visited == [p.code for p in definition.pages(FormKind.RETRO)]
+    assert visited == [p.code for p in definition.screens(FormKind.RETRO)]
     assert "(avant l'accompagnement)" in visitor.text  # check page labels the pairs
     visitor.follow(visitor.submit())
     code = code_on_page(visitor.html)
@@ -280,19 +281,31 @@ def test_retrospective_journey(
     assert code_on_page(visitor.html) == code
 
 
-def test_retro_task_page_asks_before_and_today(visitor: Visitor, structure: Structure) -> None:
+def test_retro_asks_before_then_today_with_the_before_answer(
+    visitor: Visitor, structure: Structure
+) -> None:
+    """Issue 12: "before" for all the tasks of a domain on one screen, then "today" for the
+    same tasks on the next, each with the person's before answer beside it."""
     started = visitor.start(structure.slug, "retro")
-    visitor.fill(RETRO, started, until="p_tasks_device")
+    visitor.fill(RETRO, started, until="p_tasks_documents_before")
     html = visitor.text
-    assert html.count("Avant l'accompagnement") == 3
-    assert visitor.page_form().question_names() == [
-        "T01_PRE",
-        "T01",
-        "T02_PRE",
-        "T02",
-        "T03_PRE",
-        "T03",
-    ]
+    assert "Avant l'accompagnement" in html
+    assert visitor.page_form().question_names() == ["T08_PRE", "T09_PRE", "T10_PRE"]
+    assert html.count("<fieldset") == 3 and "<table" not in html
+    visitor.last = visitor.answer({"T08_PRE": "1", "T09_PRE": "2"})  # T10 blank: warned once
+    posted = visitor.answer({"T08_PRE": "1", "T09_PRE": "2"})
+    assert posted.headers["Location"].endswith("/q/p_tasks_documents_today")
+    visitor.get("/q/p_tasks_documents_today")
+    html = visitor.text
+    assert visitor.page_form().question_names() == ["T08", "T09", "T10"]
+    assert "<title>Aujourd'hui : Mes documents et mes photos – Étape" in words(html)
+    said = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", words(html)))
+    assert "Avant, vous avez répondu : Je ne sais pas encore le faire" in said
+    assert "Avant, vous avez répondu : Je le fais avec de l'aide" in said
+    assert "Avant, vous n'avez pas répondu." in said
+    assert 'aria-describedby="earlier-T08"' in html
+    # Nothing of the other answers leaks from the cached page.
+    assert said.count("Avant, vous avez répondu :") == 2 and "\x03" not in html
 
 
 def test_before_only_summary_is_the_starting_point(visitor: Visitor, structure: Structure) -> None:

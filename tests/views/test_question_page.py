@@ -83,10 +83,11 @@ def test_ladder_answers_show_their_pictograms(
 def test_every_pictogram_of_the_item_bank_is_a_shipped_local_file(definition: Definition) -> None:
     named = {page.pictogram for form in FormKind for page in definition.pages(form)}
     for wording in Wording:
-        for item in definition.in_wording(wording).items(FormKind.RETRO):
+        for item in definition.in_wording(wording).items():
             named |= {option.pictogram for option in item.options}
     named.discard(None)
     assert {"ladder-not-yet", "ladder-with-help", "ladder-alone"} <= named
+    assert {"helper-mediator", "answer-yes", "device-tablet"} <= named  # the main choices
     for name in named:
         assert name is not None and pictograms.path(name) is not None, name
         drawn = str(pictograms.inline(name))
@@ -96,3 +97,43 @@ def test_every_pictogram_of_the_item_bank_is_a_shipped_local_file(definition: De
         assert "background-image: url('file://" in printed
     assert pictograms.path("../secret") is None
     assert str(pictograms.inline("no-such-picture")) == ""
+
+
+def pictured_labels(html: str) -> dict[str, str]:
+    """Input id -> words of the choices drawn with a pictogram (hidden from AT)."""
+    found = re.findall(
+        r'<label class="choice__label choice__label--picto" for="([^"]+)">'
+        r'<svg class="picto" aria-hidden="true" focusable="false"[^>]*>.*?</svg>(.*?)</label>',
+        html,
+        re.S,
+    )
+    return {input_id: words.strip() for input_id, words in found}
+
+
+def test_the_main_choices_show_pictograms_beside_their_words(
+    visitor: Visitor, structure: Structure, definition: Definition
+) -> None:
+    """Issue 12, part 3: pictograms on the main choices too, declared in the item bank or the
+    templates, decoration beside words that say it all."""
+    start = visitor.get(f"/s/{structure.slug}").get_data(as_text=True)
+    titles = re.findall(r'<h3 class="start-choice__title">(.*?)</h3>', start, re.S)
+    assert len(titles) == 3
+    for title in titles:
+        assert title.startswith('<svg class="picto" aria-hidden="true" focusable="false"')
+        assert re.sub(r"<[^>]+>", "", re.sub(r"<svg.*?</svg>", "", title, flags=re.S)).strip()
+    assert start.count('class="button button--secondary button--picto"') == 2
+    visitor.start(structure.slug, "before")
+    for page in definition.pages(FormKind.BEFORE):
+        pictured = [
+            option
+            for item in page.items_for(FormKind.BEFORE)
+            for option in item.options
+            if option.pictogram and item.competence is None
+        ]
+        if not pictured:
+            continue
+        html = visitor.get(f"/q/{page.code}").get_data(as_text=True)
+        labels = pictured_labels(html)
+        assert len(labels) == len(pictured), page.code
+        for option in pictured:
+            assert any(option.label.replace("'", "&#39;") in w for w in labels.values()), option
