@@ -327,7 +327,15 @@ def welcome_back() -> Rendered:
         commit_or_rollback(get_session())
         _remember(response)
         return _follow_code(beneficiary)
-    return render_template("journey/welcome_back.html", beneficiary=beneficiary, minutes=_minutes())
+    # The person's wording: the one chosen in this visit, else that of their latest form.
+    chosen = session.get(SESSION_WORDING)
+    wording = journey.wording_of(chosen) if chosen else summary.wording_of(beneficiary)
+    return render_template(
+        "journey/welcome_back.html",
+        beneficiary=beneficiary,
+        minutes=_minutes(),
+        easy=wording is Wording.EASY,
+    )
 
 
 @blueprint.get("/come-back")
