@@ -3,13 +3,15 @@ same codes and answers as the standard wording."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Beneficiary, Structure
 from selfcheck.questionnaire import Definition, FormKind
-from tests.support import BEFORE, Visitor, csrf_token, responses, stored
+from tests.support import BEFORE, Visitor, code_on_page, csrf_token, responses, stored
 
 
 def start_easy(visitor: Visitor, structure: Structure, form: str = "before") -> None:
@@ -91,3 +93,18 @@ def test_an_unknown_wording_parameter_is_ignored(visitor: Visitor, structure: St
     page = visitor.get(f"/s/{structure.slug}?wording=fancy")
     assert page.status_code == 200
     assert 'href="?wording=standard" aria-current="true"' in visitor.html
+
+
+def test_welcome_back_speaks_the_easy_wording_of_the_first_form(
+    visitor: Visitor, new_visitor: Callable[[], Visitor], structure: Structure
+) -> None:
+    start_easy(visitor, structure)
+    assert visitor.url is not None
+    visitor.fill(BEFORE, visitor.url)
+    visitor.follow(visitor.submit())
+    code = code_on_page(visitor.html)
+    later = new_visitor()  # another device: nothing chosen in this visit
+    later.follow(later.enter_code(code))
+    assert later.url == "/welcome-back"
+    assert "Vous répondez encore une fois. Puis vous voyez ce qui a changé." in later.text
+    assert "Voici maintenant celui de fin d'accompagnement" not in later.text
