@@ -695,7 +695,10 @@ class SummaryWords:
 
         if group.move in (Move.UP, Move.DOWN, Move.CHANGED):
             text = self._pick(
-                _("De %(before)s à %(now)s"), _("Avant : %(before)s. Maintenant : %(now)s.")
+                # Not « De %(before)s à %(now)s »: the answers are first-person sentences
+                # (« De Je le fais avec de l'aide à Je le fais seul·e… » read badly).
+                _("Avant : %(before)s. Aujourd'hui : %(now)s."),
+                _("Avant : %(before)s. Maintenant : %(now)s."),
             )
             return Markup(escape(text)) % {"before": said(group.before), "now": said(group.now)}
         if group.move is Move.UNANSWERED:
