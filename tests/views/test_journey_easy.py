@@ -31,6 +31,8 @@ def test_the_start_page_offers_both_wordings(visitor: Visitor, structure: Struct
     visitor.get(f"/s/{structure.slug}?wording=easy")
     assert "Ce n'est pas un test." in visitor.text
     assert 'href="?wording=easy" aria-current="true"' in visitor.html
+    assert "J'ai déjà eu de l'aide. Je n'ai pas de code." in visitor.text
+    assert "·" not in visitor.text  # easy-read: no inclusive dot
 
 
 def test_an_easy_questionnaire_shows_easy_texts_and_stores_the_same_codes(
