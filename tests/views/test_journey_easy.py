@@ -11,7 +11,7 @@ from sqlalchemy import select
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Beneficiary, Structure
 from selfcheck.questionnaire import Definition, FormKind
-from tests.support import BEFORE, Visitor, code_on_page, csrf_token, responses, stored
+from tests.support import AFTER, BEFORE, Visitor, code_on_page, csrf_token, responses, stored
 
 
 def start_easy(visitor: Visitor, structure: Structure, form: str = "before") -> None:
@@ -97,7 +97,7 @@ def test_an_unknown_wording_parameter_is_ignored(visitor: Visitor, structure: St
     assert 'href="?wording=standard" aria-current="true"' in visitor.html
 
 
-def test_welcome_back_speaks_the_easy_wording_of_the_first_form(
+def test_welcome_back_and_come_back_speak_the_easy_wording_of_the_forms(
     visitor: Visitor, new_visitor: Callable[[], Visitor], structure: Structure
 ) -> None:
     start_easy(visitor, structure)
@@ -110,3 +110,9 @@ def test_welcome_back_speaks_the_easy_wording_of_the_first_form(
     assert later.url == "/welcome-back"
     assert "Vous répondez encore une fois. Puis vous voyez ce qui a changé." in later.text
     assert "Voici maintenant celui de fin d'accompagnement" not in later.text
+    later.fill(AFTER, later.post("/welcome-back"))
+    later.follow(later.submit())
+    third = new_visitor()
+    third.follow(third.enter_code(code))
+    assert third.url == "/come-back"
+    assert "Merci. Vos réponses sont bien gardées." in third.text
