@@ -373,6 +373,12 @@ def _label(option: Option | None) -> str:
     return _typeset(_(option.label)) if option is not None else _typeset(_("Pas de réponse"))
 
 
+def _inner_label(option: Option | None) -> str:
+    """An answer quoted inside a sentence: without its own final full stop, which the sentence
+    already gives (« …Je peux aider. ». said it twice)."""
+    return _label(option).removesuffix(".")
+
+
 class SummaryWords:
     """Every sentence of the summary, in the person's wording and the current language.
 
@@ -438,7 +444,11 @@ class SummaryWords:
                     total=total,
                 ),
             )
-            return f"{_typeset(_('Bravo !'))} {said}" if s.praise else said
+            if not s.praise:
+                return said
+            # Not inside the f-string: Babel does not extract a gettext call from there.
+            bravo = _typeset(_("Bravo !"))
+            return f"{bravo} {said}"
         if s.stepped_back:
             return self._pick(
                 _(
@@ -542,7 +552,7 @@ class SummaryWords:
         s = self.s
         if s.comfort_now is None:
             return None
-        now = _label(s.comfort_now)
+        now = _inner_label(s.comfort_now)
         if not s.has_before or s.comfort_before is None:
             return self._pick(
                 _("Avec le numérique, aujourd'hui, vous vous sentez : « %(now)s ».", now=now),
@@ -553,7 +563,7 @@ class SummaryWords:
                 _("Avec le numérique, vous vous sentez comme avant : « %(now)s ».", now=now),
                 _("Avec internet, vous êtes comme avant : « %(now)s ».", now=now),
             )
-        before = _label(s.comfort_before)
+        before = _inner_label(s.comfort_before)
         return self._pick(
             _(
                 "Avec le numérique, vous vous sentiez « %(before)s ». Aujourd'hui : « %(now)s ».",
@@ -678,18 +688,22 @@ class SummaryWords:
         """The answers of a group, in words, each beside its pictogram (`draw`: the web's
         inline SVG or the paper's background)."""
 
-        def said(option: Option | None) -> Markup:
+        def said(option: Option | None, inner: bool = True) -> Markup:
             picture = draw(option.pictogram if option is not None else None)
-            return picture + Markup("<strong>{}</strong>").format(_label(option))
+            label = _inner_label(option) if inner else _label(option)
+            return picture + Markup("<strong>{}</strong>").format(label)
 
         if group.move in (Move.UP, Move.DOWN, Move.CHANGED):
             text = self._pick(
-                _("De %(before)s à %(now)s"), _("Avant : %(before)s. Maintenant : %(now)s.")
+                # Not « De %(before)s à %(now)s »: the answers are first-person sentences
+                # (« De Je le fais avec de l'aide à Je le fais seul·e… » read badly).
+                _("Avant : %(before)s. Aujourd'hui : %(now)s."),
+                _("Avant : %(before)s. Maintenant : %(now)s."),
             )
             return Markup(escape(text)) % {"before": said(group.before), "now": said(group.now)}
         if group.move is Move.UNANSWERED:
             return Markup("")
-        return said(group.now)
+        return said(group.now, inner=False)
 
     def change(self, task: TaskProgress) -> str:
         """A task's move on the ladder, in words."""
@@ -725,7 +739,7 @@ class SummaryWords:
         if len(ladder) < 2:
             return ""
         steps = len(ladder) - 1
-        first, last = _label(ladder[0]), _label(ladder[-1])
+        first, last = _inner_label(ladder[0]), _inner_label(ladder[-1])
         return self._pick(
             ngettext(
                 "Chaque chose compte pour %(num)s marche, de « %(first)s » à « %(last)s ».",

@@ -327,7 +327,20 @@ def welcome_back() -> Rendered:
         commit_or_rollback(get_session())
         _remember(response)
         return _follow_code(beneficiary)
-    return render_template("journey/welcome_back.html", beneficiary=beneficiary, minutes=_minutes())
+    return render_template(
+        "journey/welcome_back.html",
+        beneficiary=beneficiary,
+        minutes=_minutes(),
+        easy=_reads_easy(beneficiary),
+    )
+
+
+def _reads_easy(beneficiary: Beneficiary) -> bool:
+    """The person's wording: the one chosen in this visit, else that of their latest form
+    (someone who answered in easy-read and comes back on another device)."""
+    chosen = session.get(SESSION_WORDING)
+    wording = journey.wording_of(chosen) if chosen else summary.wording_of(beneficiary)
+    return wording is Wording.EASY
 
 
 @blueprint.get("/come-back")
@@ -347,6 +360,7 @@ def come_back() -> Rendered:
         code=beneficiary.code,
         day=format_date(followup.opening.day, "long"),
         months=followup.opening.months,
+        easy=_reads_easy(beneficiary),
         **_reminder_context(beneficiary, kept=request.args.get("reminder") == "kept"),
     )
 
@@ -387,6 +401,7 @@ def reminder() -> Rendered:
             code=beneficiary.code,
             day=format_date(followup.opening.day, "long"),
             months=followup.opening.months,
+            easy=_reads_easy(beneficiary),
             **_reminder_context(beneficiary, form),
         ), 422
     try:

@@ -91,6 +91,19 @@ def test_tampered_radio_value_is_refused_and_nothing_is_saved(
     assert 'value="feminin" checked' in html
 
 
+def test_an_arabic_question_mark_is_not_followed_by_a_colon(
+    visitor: Visitor, structure: Structure
+) -> None:
+    visitor.follow(visitor.start(structure.slug, lang="ar"))
+    visitor.get("/q/p_age")
+    refused = visitor.answer({"AGE": ["cent_ans"], "GENDER": ["feminin"]})
+    assert refused.status_code == 422
+    [entry] = error_summary(text_of(refused))
+    # « كم عمرك؟ » ends with the Arabic question mark: the message follows, with no « ؟: »
+    assert entry.startswith("كم عمرك؟ ")
+    assert "؟:" not in entry
+
+
 def test_saved_answer_survives_a_tampered_resend(
     on_page: Callable[..., Visitor], database: Database
 ) -> None:

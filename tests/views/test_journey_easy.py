@@ -3,13 +3,15 @@ same codes and answers as the standard wording."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Beneficiary, Structure
 from selfcheck.questionnaire import Definition, FormKind
-from tests.support import BEFORE, Visitor, csrf_token, responses, stored
+from tests.support import AFTER, BEFORE, Visitor, code_on_page, csrf_token, responses, stored
 
 
 def start_easy(visitor: Visitor, structure: Structure, form: str = "before") -> None:
@@ -29,6 +31,8 @@ def test_the_start_page_offers_both_wordings(visitor: Visitor, structure: Struct
     visitor.get(f"/s/{structure.slug}?wording=easy")
     assert "Ce n'est pas un test." in visitor.text
     assert 'href="?wording=easy" aria-current="true"' in visitor.html
+    assert "J'ai déjà eu de l'aide. Je n'ai pas de code." in visitor.text
+    assert "·" not in visitor.text  # easy-read: no inclusive dot
 
 
 def test_an_easy_questionnaire_shows_easy_texts_and_stores_the_same_codes(
@@ -91,3 +95,24 @@ def test_an_unknown_wording_parameter_is_ignored(visitor: Visitor, structure: St
     page = visitor.get(f"/s/{structure.slug}?wording=fancy")
     assert page.status_code == 200
     assert 'href="?wording=standard" aria-current="true"' in visitor.html
+
+
+def test_welcome_back_and_come_back_speak_the_easy_wording_of_the_forms(
+    visitor: Visitor, new_visitor: Callable[[], Visitor], structure: Structure
+) -> None:
+    start_easy(visitor, structure)
+    assert visitor.url is not None
+    visitor.fill(BEFORE, visitor.url)
+    visitor.follow(visitor.submit())
+    code = code_on_page(visitor.html)
+    later = new_visitor()  # another device: nothing chosen in this visit
+    later.follow(later.enter_code(code))
+    assert later.url == "/welcome-back"
+    assert "Vous répondez encore une fois. Puis vous voyez ce qui a changé." in later.text
+    assert "Voici maintenant celui de fin d'accompagnement" not in later.text
+    later.fill(AFTER, later.post("/welcome-back"))
+    later.follow(later.submit())
+    third = new_visitor()
+    third.follow(third.enter_code(code))
+    assert third.url == "/come-back"
+    assert "Merci. Vos réponses sont bien gardées." in third.text
