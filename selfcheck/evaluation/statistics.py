@@ -310,7 +310,11 @@ def ladder_change(
     p_value: float | None = None
     ranked = diffs[diffs != 0] if zero_method == "wilcox" else diffs
     exact = ranked.size <= WILCOXON_EXACT_UP_TO
-    if up + down > 0:
+    if ranked.size == 1:
+        # One difference not zero: scipy refuses a sample of one; exactly, its sign is + or -
+        # with probability 1/2 each under the null, so the two-sided p-value is 1.
+        p_value = 1.0
+    elif up + down > 0:
         test = stats.wilcoxon(
             ranked,
             zero_method=zero_method,

@@ -259,3 +259,12 @@ def test_ladder_nobody_moved() -> None:
     result = ladder_change({(2, 2): 6, (3, 3): 4}, k=5)
     assert isinstance(result, LadderChange)
     assert (result.up, result.same, result.down, result.p_value) == (0, 10, 0, None)
+
+
+def test_a_ladder_with_one_change_among_many_still_answers() -> None:
+    # One person moved, five stayed: scipy's Wilcoxon refuses a sample of one (the dashboard
+    # answered 500 for such a selection); exactly, the two-sided p-value of one sign is 1.
+    result = ladder_change({(1, 2): 1, (2, 2): 5}, k=5)
+    assert isinstance(result, LadderChange)
+    assert (result.up, result.same, result.down) == (1, 5, 0)
+    assert result.p_value == 1.0
