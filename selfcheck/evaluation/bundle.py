@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -255,7 +256,22 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
                 share=masked,
             )
         )
-    for column, shares in report.get("shares", {}).items():
+    shares_by_column = report.get("shares", {})
+    if any(shares_by_column.values()) and "shares_compared" in report:
+        # The truth of the same people as the file: those left out are counted apart.
+        lines.append(
+            ngettext(
+                "Parts ci-dessous : %(num)s personne exportée, ses réponses vraies "
+                "comparées à celles du fichier. Les personnes écartées n'y figurent pas "
+                "(%(out)s).",
+                "Parts ci-dessous : les %(num)s personnes exportées, leurs réponses vraies "
+                "comparées à celles du fichier. Les personnes écartées n'y figurent pas "
+                "(%(out)s).",
+                report["shares_compared"],
+                out=report["people_left_out"],
+            )
+        )
+    for column, shares in shares_by_column.items():
         for share in shares:
             lines.append(
                 _(

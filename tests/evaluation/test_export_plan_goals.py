@@ -1,0 +1,81 @@
+"""The export plan's goal figures (issue 17) on several seeds, without the database.
+
+The real plan (`anonymise.plan_records`: the item bank's ladders, weights and suppression
+limit, every quasi-identifying column) on people drawn like the demo population
+(`plan_population`). tests/services/evaluation/test_export_goals.py checks the same goals on
+the files of every format, for one population answered through the real services.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import pycanon.anonymity
+import pytest
+
+from selfcheck.evaluation import anonymise
+from selfcheck.evaluation.anonymity import MASKED
+from selfcheck.questionnaire.model import NO_ANSWER, Definition
+from tests.evaluation.plan_population import STRUCTURES, population
+
+K = 5
+
+
+def plan_for(definition: Definition, people: int, seed: int) -> tuple[Any, list[dict[str, Any]]]:
+    records = population(definition, people, seed)
+    ids = list(range(1, people + 1))
+    plan = anonymise.plan_records(ids, records, STRUCTURES, K, definition, rng=random.Random(seed))
+    return plan, records
+
+
+def pycanon_k(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> int:
+    frame = pd.DataFrame([{c: repr(row[c]) for c in columns} for row in rows])
+    return int(pycanon.anonymity.k_anonymity(frame, list(columns)))
+
+
+def largest_shifts(
+    definition: Definition, plan: Any, records: Sequence[Mapping[str, Any]]
+) -> dict[str, float]:
+    """Per demographic: the largest gap, in points, between a category's share in the
+    release and among EVERYONE in scope (people left out included), at the level released."""
+    specs = {s.column: s for s in anonymise.engine_columns(definition, STRUCTURES)}
+    shifts = {}
+    for column in plan.demographic_columns:
+        spec, level = specs[column], plan.release.levels[column]
+        assert level <= len(spec.ladder), f"{column} masked for everyone"
+        true = Counter(
+            spec.apply(level, r[column]) for r in records if r[column] not in (None, NO_ANSWER)
+        )
+        out = Counter(
+            v[column]
+            for v in plan.decisions.values()
+            if v[column] is not None and v[column] is not MASKED and v[column] != NO_ANSWER
+        )
+        true_total, out_total = sum(true.values()), sum(out.values())
+        shifts[column] = max(
+            abs(100 * out[c] / out_total - 100 * true[c] / true_total) for c in true
+        )
+    return shifts
+
+
+@pytest.mark.slow  # about 3 s each on 2 busy cores
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_300_people_keep_every_share_within_five_points(definition: Definition, seed: int) -> None:
+    plan, records = plan_for(definition, 300, seed)
+    rows = []
+    for index, values in plan.decisions.items():
+        # The forms present as the file shows them (a form's answers show it).
+        rows.append(
+            {**values, anonymise.FORMS_PRESENT: records[index - 1][anonymise.FORMS_PRESENT]}
+        )
+    columns = list(plan.columns)
+    assert min(Counter(tuple(repr(r[c]) for c in columns) for r in rows).values()) >= K
+    assert pycanon_k(rows, columns) >= K
+    shifts = largest_shifts(definition, plan, records)
+    assert max(shifts.values()) <= 5.0, shifts
+    assert plan.people_with_demographic_masked() <= 0.25 * 300
+    assert plan.people_left_out <= 0.05 * 300
