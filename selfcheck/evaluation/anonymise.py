@@ -371,7 +371,7 @@ def plan_records(
 ) -> Plan:
     """The plan for raw QI records (one per person, `ids` their beneficiary ids)."""
     specs = engine_columns(definition, departments, focus)
-    max_suppressed = definition.disclosure.max_suppressed
+    max_suppressed = definition.disclosure.suppression_limit(len(records))
     release = anonymity.anonymise(records, specs, k, max_suppressed=max_suppressed)
     names = [s.column for s in specs]
     decisions = {

@@ -32,6 +32,15 @@ def plan_for(definition: Definition, people: int, seed: int) -> tuple[Any, list[
     return plan, records
 
 
+def as_shown(plan: Any, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The released values, the forms present as the file shows them (a form's answers
+    show it, whatever the plan releases in that column)."""
+    return [
+        {**values, anonymise.FORMS_PRESENT: records[index - 1][anonymise.FORMS_PRESENT]}
+        for index, values in plan.decisions.items()
+    ]
+
+
 def pycanon_k(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> int:
     frame = pd.DataFrame([{c: repr(row[c]) for c in columns} for row in rows])
     return int(pycanon.anonymity.k_anonymity(frame, list(columns)))
@@ -66,12 +75,7 @@ def largest_shifts(
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_300_people_keep_every_share_within_five_points(definition: Definition, seed: int) -> None:
     plan, records = plan_for(definition, 300, seed)
-    rows = []
-    for index, values in plan.decisions.items():
-        # The forms present as the file shows them (a form's answers show it).
-        rows.append(
-            {**values, anonymise.FORMS_PRESENT: records[index - 1][anonymise.FORMS_PRESENT]}
-        )
+    rows = as_shown(plan, records)
     columns = list(plan.columns)
     assert min(Counter(tuple(repr(r[c]) for c in columns) for r in rows).values()) >= K
     assert pycanon_k(rows, columns) >= K
@@ -79,3 +83,28 @@ def test_300_people_keep_every_share_within_five_points(definition: Definition, 
     assert max(shifts.values()) <= 5.0, shifts
     assert plan.people_with_demographic_masked() <= 0.25 * 300
     assert plan.people_left_out <= 0.05 * 300
+
+
+@pytest.mark.slow  # 10 to 40 s on 2 busy cores
+def test_10000_people_keep_every_share_within_one_point(definition: Definition) -> None:
+    # The suppression limit shrinks with the selection (item bank: 25 % at 300 people, 2 %
+    # at 10,000): few people lose a cell, the shares stay within a point.
+    assert definition.disclosure.suppression_limit(10_000) == pytest.approx(0.02)
+    plan, records = plan_for(definition, 10_000, 1)
+    columns = list(plan.columns)
+    rows = as_shown(plan, records)
+    assert min(Counter(tuple(repr(r[c]) for c in columns) for r in rows).values()) >= K
+    shifts = largest_shifts(definition, plan, records)
+    assert max(shifts.values()) <= 1.0, shifts
+    lost = plan.people_with_demographic_masked() + plan.people_left_out
+    assert lost <= 0.02 * 10_000
+
+
+def test_the_suppression_limit_shrinks_as_the_selection_grows(definition: Definition) -> None:
+    limit = definition.disclosure.suppression_limit
+    assert limit(50) == limit(300) == pytest.approx(0.25)
+    assert limit(10_000) == limit(100_000) == pytest.approx(0.02)
+    sizes = [300, 1_000, 3_000, 10_000]
+    assert [limit(n) for n in sizes] == sorted((limit(n) for n in sizes), reverse=True)
+    # Fewer in share, more in people: a bigger selection never allows fewer people masked.
+    assert [limit(n) * n for n in sizes] == sorted(limit(n) * n for n in sizes)
