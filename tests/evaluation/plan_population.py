@@ -14,10 +14,13 @@ The area is asked on the "before" form only, as in the item bank.
 from __future__ import annotations
 
 import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from selfcheck.evaluation import anonymise
-from selfcheck.questionnaire.model import Definition, FormKind, Item
+from selfcheck.evaluation.anonymity import MASKED
+from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind, Item
 from selfcheck.questionnaire.model import Role as ItemRole
 
 STRUCTURES = {"accueil-nord": "44", "espace-sud": "44", "accueil-est": "44"}
@@ -91,3 +94,28 @@ def population(definition: Definition, people: int, seed: int) -> list[dict[str,
             record[anonymise.detail_column(form, "version")] = None if month is None else VERSION
         records.append(record)
     return records
+
+
+def largest_shifts(
+    definition: Definition, plan: Any, records: Sequence[Mapping[str, Any]]
+) -> dict[str, float]:
+    """Per demographic: the largest gap, in points, between a category's share in the
+    release and among EVERYONE in scope (people left out included), at the level released."""
+    specs = {s.column: s for s in anonymise.engine_columns(definition, STRUCTURES)}
+    shifts = {}
+    for column in plan.demographic_columns:
+        spec, level = specs[column], plan.release.levels[column]
+        assert level <= len(spec.ladder), f"{column} masked for everyone"
+        true = Counter(
+            spec.apply(level, r[column]) for r in records if r[column] not in (None, NO_ANSWER)
+        )
+        out = Counter(
+            v[column]
+            for v in plan.decisions.values()
+            if v[column] is not None and v[column] is not MASKED and v[column] != NO_ANSWER
+        )
+        true_total, out_total = sum(true.values()), sum(out.values())
+        shifts[column] = max(
+            abs(100 * out[c] / out_total - 100 * true[c] / true_total) for c in true
+        )
+    return shifts

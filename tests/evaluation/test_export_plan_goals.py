@@ -18,9 +18,8 @@ import pycanon.anonymity
 import pytest
 
 from selfcheck.evaluation import anonymise
-from selfcheck.evaluation.anonymity import MASKED
-from selfcheck.questionnaire.model import NO_ANSWER, Definition
-from tests.evaluation.plan_population import STRUCTURES, population
+from selfcheck.questionnaire.model import Definition
+from tests.evaluation.plan_population import STRUCTURES, largest_shifts, population
 
 K = 5
 
@@ -44,31 +43,6 @@ def as_shown(plan: Any, records: Sequence[Mapping[str, Any]]) -> list[dict[str, 
 def pycanon_k(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> int:
     frame = pd.DataFrame([{c: repr(row[c]) for c in columns} for row in rows])
     return int(pycanon.anonymity.k_anonymity(frame, list(columns)))
-
-
-def largest_shifts(
-    definition: Definition, plan: Any, records: Sequence[Mapping[str, Any]]
-) -> dict[str, float]:
-    """Per demographic: the largest gap, in points, between a category's share in the
-    release and among EVERYONE in scope (people left out included), at the level released."""
-    specs = {s.column: s for s in anonymise.engine_columns(definition, STRUCTURES)}
-    shifts = {}
-    for column in plan.demographic_columns:
-        spec, level = specs[column], plan.release.levels[column]
-        assert level <= len(spec.ladder), f"{column} masked for everyone"
-        true = Counter(
-            spec.apply(level, r[column]) for r in records if r[column] not in (None, NO_ANSWER)
-        )
-        out = Counter(
-            v[column]
-            for v in plan.decisions.values()
-            if v[column] is not None and v[column] is not MASKED and v[column] != NO_ANSWER
-        )
-        true_total, out_total = sum(true.values()), sum(out.values())
-        shifts[column] = max(
-            abs(100 * out[c] / out_total - 100 * true[c] / true_total) for c in true
-        )
-    return shifts
 
 
 @pytest.mark.slow  # about 3 s each on 2 busy cores
