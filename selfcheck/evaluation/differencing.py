@@ -128,10 +128,10 @@ def guard_view(
             _refuse(user, k, "differs from an earlier selection by fewer than k people")
     if seen:
         return
-    people = frozenset(person_of(line) for line in mine)
-    if _left_uncovered(people, others, k):
+    persons = frozenset(person_of(line) for line in mine)
+    if _left_uncovered(persons, others, k):
         _refuse(user, k, "the rest of a selection once its parts are taken out is under k")
-    if isolates(people, others[:COMPOSITION_WINDOW], k):
+    if isolates(persons, others[:COMPOSITION_WINDOW], k):
         _refuse(user, k, "with earlier selections, isolates fewer than k people")
     log = ExportLog(
         user_id=user.id,

@@ -379,7 +379,7 @@ class Disclosure:
         for (n1, s1), (n2, s2) in itertools.pairwise(points):
             if people <= n2:
                 slope = math.log(s2 / s1) / math.log(n2 / n1)
-                return s1 * (people / n1) ** slope
+                return float(s1 * (people / n1) ** slope)
         return points[-1][1]
 
     def context_column(self, column: str) -> QuasiIdentifier:
