@@ -11,18 +11,23 @@ keyed hashes, and a selection whose people differ from an earlier one of theirs 
 Pairs are not enough: months 1 to 5 minus months 1-2 minus months 4-5 is the people of
 month 3, though each pair differs by k or more. So a selection is also refused when it, or
 an earlier selection it lies inside, minus the earlier selections inside that one leaves 1
-to k - 1 people (`_left_uncovered`). Other linear combinations (sums of overlapping
-selections) are not checked: only noise or fixed publication cells would close them all.
+to k - 1 people (`_left_uncovered`), and when sums and differences of it and the earlier
+selections isolate a group of 1 to k - 1 people that they did not isolate without it
+(`isolates`: January-February plus February-March minus January-March is February). Only
+single groups are tested, not a few small groups whose sum alone is isolable: only noise or
+fixed publication cells would close every combination.
 
 A person counts as different when they are in one selection only, or in both with other
 responses (a form or channel filter that drops one person's "after" form): each line is
 `<person hash>.<hash of the person's responses in the selection>`. Exports store the
 person hash alone; both compare on it.
 
-The same filters viewed again are not compared with themselves: as the data grows, the
-dashboard of the same filters changes with the people who answered since, and refusing it
-would leave the evaluator without their dashboard. (That change over time is what any live
-dashboard shows; docs/security.md says so.) Nothing here commits.
+The same filters viewed again are not compared with earlier VIEWS of them: as the data
+grows, the dashboard of the same filters changes with the people who answered since, and
+refusing it would leave the evaluator without their dashboard. (That change over time is
+what any live dashboard shows; docs/security.md says so.) They are compared with earlier
+EXPORTS of the same filters: the rows of an export minus the tables of a later view would
+describe the few people who answered between them. Nothing here commits.
 """
 
 from __future__ import annotations

@@ -33,7 +33,11 @@ The method, for records, quasi-identifiers (QI), k and a suppression limit s:
    nothing left to mask are left out, the last resort. The total loss counts a masked cell
    as lost (1, as a cell of a fully masked column) and every cell of a person left out,
    plus, per column, the shift of its released shares (`SHIFT_COST`): local masking falls
-   on rare values and biases shares, which generalisation does not. (Counting every cell
+   on rare values and biases shares, which generalisation does not; beyond 3 points a
+   shift costs ten times more (`SHIFT_BEYOND`). Each round of local suppression prices the
+   shift its masking would cause, and a last pass (`_Search.rebalance`) masks a few cells of
+   the values left over-represented, whole groups at a time so that every group stays at
+   least k, while that lowers the loss and within the suppression limit. (Counting every cell
    of a person with one masked cell as lost, as ARX counts a suppressed record, made the
    optimum mask age and diploma for everyone at 300 people.)
 4. Search for the least total loss: the all-masked node first (safe by construction); two
