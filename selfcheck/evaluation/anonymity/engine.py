@@ -379,14 +379,18 @@ class _Search:
         the released shares come back towards the truth.
 
         Local suppression masks rare values (men more than women), so the values left in
-        the release are over-represented. A person released with such a value is moved to
-        the group of the same values but that cell masked, when their own group keeps at
-        least k people without them and the group they join already has k or more (so
-        every group stays >= k), and when the move lowers the loss (`total_loss`: the cell
-        lost against the share shift it takes back). People with no cell masked yet are
-        moved only while those with a masked cell stay within the suppression limit.
+        the release are over-represented. People released with such a value are moved to
+        the group of the same values but that cell masked, the fewest at a time that keep
+        every group at least k (one person when their group keeps k without them and the
+        group they join has k already; else k of them, or their whole group), while the
+        move lowers the loss (`total_loss`: the cells lost against the share shift they take
+        back) and some share exceeds the truth by more than `REBALANCED` sampling errors.
+        People with no cell masked yet are moved only while those with a masked cell stay
+        within the suppression limit.
         """
         n_cols = len(self.columns)
+        if not n_cols or not any(cells.any() for cells in masked):
+            return
         cards = [self.columns[i].cards[node[i]] for i in range(n_cols)]
         full = [
             np.where(masked[i], cards[i], self.columns[i].codes[node[i]]) for i in range(n_cols)
