@@ -16,9 +16,10 @@ from typing import Any
 import pandas as pd
 import pycanon.anonymity
 import pytest
+from flask import Flask
 
-from selfcheck.evaluation import anonymise
-from selfcheck.questionnaire.model import Definition
+from selfcheck.evaluation import anonymise, bundle
+from selfcheck.questionnaire.model import NO_ANSWER, Definition
 from tests.evaluation.plan_population import STRUCTURES, largest_shifts, population
 
 K = 5
@@ -82,3 +83,33 @@ def test_the_suppression_limit_shrinks_as_the_selection_grows(definition: Defini
     assert [limit(n) for n in sizes] == sorted((limit(n) for n in sizes), reverse=True)
     # Fewer in share, more in people: a bigger selection never allows fewer people masked.
     assert [limit(n) * n for n in sizes] == sorted(limit(n) * n for n in sizes)
+
+
+@pytest.mark.slow  # one plan of 300 people, about 3 s
+def test_the_report_compares_the_released_rows_with_the_same_people(
+    definition: Definition, app: Flask
+) -> None:
+    plan, records = plan_for(definition, 300, 4)
+    assert plan.people_left_out > 0  # this population leaves a few out
+    report = plan.report()
+    assert report["shares_compared"] == plan.people_exported
+    assert report["people_left_out"] == 300 - plan.people_exported
+    specs = {s.column: s for s in anonymise.engine_columns(definition, STRUCTURES)}
+    shown = 0
+    for column, rows in report["shares"].items():
+        spec, level = specs[column], plan.release.levels[column]
+        # The truth of the people in the file only (ids are 1-based record positions).
+        true = Counter(
+            str(spec.apply(level, records[b - 1][column]))
+            for b in plan.decisions
+            if records[b - 1][column] not in (None, NO_ANSWER)
+        )
+        total = sum(true.values())
+        for row in rows:
+            assert row["true_share"] == round(100 * true[row["category"]] / total, 1)
+            shown += 1
+    assert shown
+    with app.test_request_context("/"):
+        lines = bundle.report_lines(report)
+    compared = [line for line in lines if "personnes exportées, leurs réponses vraies" in line]
+    assert len(compared) == 1 and f"({plan.people_left_out})" in compared[0]
