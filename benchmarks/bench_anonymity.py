@@ -18,6 +18,12 @@ Figures: per size, the largest shift of a demographic share between true and rel
 out, the smallest released group (counted again here), and the time of `anonymise`.
 Baseline for the time, in the same run: one pass counting people per combination of raw
 quasi-identifier values (collections.Counter over tuples), the least any k check costs.
+Then the real export plan (`anonymise.plan_records`: the item bank's ladders, weights and
+suppression limit, which shrinks with the selection: 25 % at 300 people, 2 % at 10,000) on
+people drawn like the demo population (tests/evaluation/plan_population.py), 5 seeds at 300
+people and 2 at 10,000 (1 with --quick): per seed the largest demographic shift against
+everyone in scope (people left out included), the people with a demographic value masked
+or left out, and the time.
 Goals: shares within 5 points and at most 25 % masked at 300; within 1 point and at most 2 %
 at 10,000; anonymising 10,000 people in under 3 s. Missing a goal is printed, not an error.
 """
@@ -51,6 +57,7 @@ K = 5
 SEED = 2023
 SIZES = ((300, 0.25, 5.0), (10_000, 0.02, 1.0))  # people, suppression limit, share goal
 GOAL_SECONDS = 3.0
+PLAN_GOALS = {300: (5.0, 0.25), 10_000: (1.0, 0.02)}  # share shift (points), people masked
 
 
 def largest_shift(records: list[dict[str, Any]], release: Release) -> tuple[float, str]:
@@ -143,6 +150,66 @@ def measure(people: int, limit: float, goal: float, missing: float, rounds: int)
     return rows
 
 
+def measure_plan(people: int, seeds: tuple[int, ...], rounds: int) -> list[Any]:
+    """The real export plan (item bank ladders, weights and size-dependent suppression
+    limit; every quasi-identifying column) on people drawn like the demo population
+    (tests/evaluation/plan_population.py), several seeds: the goal figures of issue 17."""
+    import random
+
+    from selfcheck.evaluation import anonymise
+    from selfcheck.questionnaire.loader import load_definition
+    from tests.evaluation.plan_population import STRUCTURES, largest_shifts
+    from tests.evaluation.plan_population import population as plan_population
+
+    definition = load_definition()
+    share_goal, masked_goal = PLAN_GOALS[people]
+    limit = definition.disclosure.suppression_limit(people)
+    rows: list[Any] = []
+    worst_shift, worst_lost, slowest = 0.0, 0.0, 0.0
+    print(f"\n## Export plan, {people:,} people: k = {K}, suppression limit {limit:.1%}")
+    print("| seed | largest shift (points) | demographic masked or left out | left out | s |")
+    print("|---:|---:|---:|---:|---:|")
+    for seed in seeds:
+        records = plan_population(definition, people, seed)
+        ids = list(range(1, people + 1))
+
+        def run(
+            records: list[dict[str, Any]] = records, ids: list[int] = ids, seed: int = seed
+        ) -> Any:
+            return anonymise.plan_records(
+                ids, records, STRUCTURES, K, definition, rng=random.Random(seed)
+            )
+
+        seconds, plan = timed(run, rounds)
+        shifts = largest_shifts(definition, plan, records)
+        shift = max(shifts.values())
+        lost = (plan.people_with_demographic_masked() + plan.people_left_out) / people
+        worst_shift, worst_lost = max(worst_shift, shift), max(worst_lost, lost)
+        slowest = max(slowest, seconds)
+        print(f"| {seed} | {shift:.2f} | {lost:.1%} | {plan.people_left_out} | {seconds:.1f} |")
+    tag = f"export plan, {people:,} people, {len(seeds)} seeds"
+    rows.append(
+        row(
+            f"largest demographic share shift (worst seed), {tag}",
+            round(worst_shift, 2),
+            "points",
+            goal=f"<= {share_goal:g}",
+            met=worst_shift <= share_goal,
+        )
+    )
+    rows.append(
+        row(
+            f"people with a demographic masked or left out (worst seed), {tag}",
+            round(100 * worst_lost, 2),
+            "%",
+            goal=f"<= {masked_goal:.0%}",
+            met=worst_lost <= masked_goal,
+        )
+    )
+    rows.append(row(f"plan (slowest seed), {tag}", round(slowest, 2), "s", goal="-"))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="2 rounds instead of 5")
@@ -152,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     for missing in (0.01, 0.03):
         for people, limit, goal in SIZES:
             rows += measure(people, limit, goal, missing, rounds)
+    rows += measure_plan(300, (1, 2, 3, 4, 5), 1)
+    rows += measure_plan(10_000, (1,) if args.quick else (1, 2), 1)
     path = write_result("anonymity", rows, quick=args.quick)
     print(f"\n{path}")
     return 0

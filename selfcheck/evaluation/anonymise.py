@@ -321,7 +321,9 @@ class Plan:
             "information_loss": round(utility.loss, 4),
             "search_exhaustive": utility.exhaustive,
             "columns": columns,
+            # Shares of the people exported, true and in the file (people left out apart).
             "shares": self.shares_shown,
+            "shares_compared": self.people_exported,
             "quasi_identifiers": list(self.columns),
         }
 
@@ -369,7 +371,7 @@ def plan_records(
 ) -> Plan:
     """The plan for raw QI records (one per person, `ids` their beneficiary ids)."""
     specs = engine_columns(definition, departments, focus)
-    max_suppressed = definition.disclosure.max_suppressed
+    max_suppressed = definition.disclosure.suppression_limit(len(records))
     release = anonymity.anonymise(records, specs, k, max_suppressed=max_suppressed)
     names = [s.column for s in specs]
     decisions = {
@@ -400,7 +402,8 @@ def plan_records(
         demographic_columns=demographics,
         columns=tuple(names),
     )
-    result.shares_shown = _shares(result, demographics, k)
+    raw = {ids[i]: records[i] for i in range(len(ids))}
+    result.shares_shown = _shares(specs, release.levels, decisions, raw, demographics, k)
     return result
 
 
@@ -425,27 +428,52 @@ def _verify(
     return [b for b in decisions if sizes[key(b)] < k]
 
 
-def _shares(result: Plan, demographics: Sequence[str], k: int) -> dict[str, list[dict[str, Any]]]:
-    """Per demographic column: categories with at least k people both true and released."""
+def _shares(
+    specs: Sequence[anonymity.QuasiIdentifier],
+    levels: Mapping[str, int],
+    decisions: Mapping[int, Mapping[str, Any]],
+    raw: Mapping[int, Mapping[str, Any]],
+    demographics: Sequence[str],
+    k: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """Per demographic column, its shares among known values in the file against the truth
+    of the SAME people (their raw answers at the level released): the people left out are
+    not in either, and the report counts them apart. Only categories with at least k people
+    both true and released are shown; none when the column is masked for everyone."""
     shown: dict[str, list[dict[str, Any]]] = {}
-    for column in result.release.report.columns:
-        if column.column not in demographics:
+    for spec in specs:
+        column = spec.column
+        if column not in demographics:
             continue
-        rows = []
-        for share in column.shares:
-            if share.category == NO_ANSWER:
+        level = levels.get(column, 0)
+        rows: list[dict[str, Any]] = []
+        shown[column] = rows
+        if level > len(spec.ladder):
+            continue
+        true = Counter(
+            spec.apply(level, raw[b][column])
+            for b in decisions
+            if raw[b][column] is not None and raw[b][column] != NO_ANSWER
+        )
+        released = Counter(
+            v[column]
+            for v in decisions.values()
+            if v[column] is not None and v[column] is not MASKED and v[column] != NO_ANSWER
+        )
+        true_total, released_total = sum(true.values()), sum(released.values())
+        for category in sorted(true, key=str):
+            if true[category] < k or released[category] < k:
                 continue
-            if share.true_count < k or share.released_count < k:
-                continue
+            true_share = 100 * true[category] / true_total
+            released_share = 100 * released[category] / released_total
             rows.append(
                 {
-                    "category": str(share.category),
-                    "true_share": round(100 * share.true_share, 1),
-                    "released_share": round(100 * share.released_share, 1),
-                    "shift": round(share.shift, 1),
+                    "category": str(category),
+                    "true_share": round(true_share, 1),
+                    "released_share": round(released_share, 1),
+                    "shift": round(released_share - true_share, 1),
                 }
             )
-        shown[column.column] = rows
     return shown
 
 

@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -109,30 +110,43 @@ def preview(
 
 
 def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) -> None:
-    """ScopeError (422) when `people` differ from an earlier export of this evaluator by
-    more than 0 and fewer than k people (the difference would single them out)."""
+    """ScopeError (422) when `people` differ from an earlier export or view of this
+    evaluator by more than 0 and fewer than k people (the difference would single them
+    out), or when sums and differences of this and earlier selections would isolate 1 to
+    k - 1 people (`differencing.isolates`: composition, and the same selection again after
+    a few new answers)."""
     wanted = set(people)
-    earlier = db.scalars(select(ExportSelection).where(ExportSelection.user_id == user.id))
+    earlier = db.scalars(
+        select(ExportSelection)
+        .where(ExportSelection.user_id == user.id)
+        .order_by(ExportSelection.id.desc())
+    )
+    recent: list[frozenset[str]] = []
     for selection in earlier:
         # A dashboard's selection (evaluation/differencing.py) adds ".<responses>" per person.
         lines = selection.people.split("\n") if selection.people else []
-        before = {line.split(".", 1)[0] for line in lines}
+        before = frozenset(line.split(".", 1)[0] for line in lines)
+        if len(recent) < differencing.COMPOSITION_WINDOW:
+            recent.append(before)
         difference = len(wanted ^ before)
         if is_small(difference, k):
-            logger.warning(
-                "export refused: differs from an earlier export by fewer than k people",
-                extra={"user_id": user.id, "earlier_export": selection.export_id, "k": k},
-            )
-            raise ScopeError(
-                _l(
-                    "Cet export différerait d'un export précédent de moins de %(k)s "
-                    "personnes : les comparer permettrait de reconnaître ces personnes. "
-                    "Rien n'a été exporté. Reprenez exactement la même sélection ou "
-                    "élargissez-la.",
-                    k=k,
-                ),
-                422,
-            )
+            _refuse_export(user, k, "differs from an earlier export by fewer than k people")
+    if differencing.isolates(frozenset(wanted), recent, k):
+        _refuse_export(user, k, "with earlier selections, isolates fewer than k people")
+
+
+def _refuse_export(user: StaffUser, k: int, why: str) -> NoReturn:
+    logger.warning("export refused: %s", why, extra={"user_id": user.id, "k": k})
+    raise ScopeError(
+        _l(
+            "Cet export différerait d'un export précédent de moins de %(k)s "
+            "personnes : les comparer permettrait de reconnaître ces personnes. "
+            "Rien n'a été exporté. Reprenez exactement la même sélection ou "
+            "élargissez-la.",
+            k=k,
+        ),
+        422,
+    )
 
 
 def run_export(
@@ -256,7 +270,22 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
                 share=masked,
             )
         )
-    for column, shares in report.get("shares", {}).items():
+    shares_by_column = report.get("shares", {})
+    if any(shares_by_column.values()) and "shares_compared" in report:
+        # The truth of the same people as the file: those left out are counted apart.
+        lines.append(
+            ngettext(
+                "Parts ci-dessous : %(num)s personne exportée, ses réponses vraies "
+                "comparées à celles du fichier. Les personnes écartées n'y figurent pas "
+                "(%(out)s).",
+                "Parts ci-dessous : les %(num)s personnes exportées, leurs réponses vraies "
+                "comparées à celles du fichier. Les personnes écartées n'y figurent pas "
+                "(%(out)s).",
+                report["shares_compared"],
+                out=report["people_left_out"],
+            )
+        )
+    for column, shares in shares_by_column.items():
         for share in shares:
             lines.append(
                 _(

@@ -11,18 +11,23 @@ keyed hashes, and a selection whose people differ from an earlier one of theirs 
 Pairs are not enough: months 1 to 5 minus months 1-2 minus months 4-5 is the people of
 month 3, though each pair differs by k or more. So a selection is also refused when it, or
 an earlier selection it lies inside, minus the earlier selections inside that one leaves 1
-to k - 1 people (`_left_uncovered`). Other linear combinations (sums of overlapping
-selections) are not checked: only noise or fixed publication cells would close them all.
+to k - 1 people (`_left_uncovered`), and when sums and differences of it and the earlier
+selections isolate a group of 1 to k - 1 people that they did not isolate without it
+(`isolates`: January-February plus February-March minus January-March is February). Only
+single groups are tested, not a few small groups whose sum alone is isolable: only noise or
+fixed publication cells would close every combination.
 
 A person counts as different when they are in one selection only, or in both with other
 responses (a form or channel filter that drops one person's "after" form): each line is
 `<person hash>.<hash of the person's responses in the selection>`. Exports store the
 person hash alone; both compare on it.
 
-The same filters viewed again are not compared with themselves: as the data grows, the
-dashboard of the same filters changes with the people who answered since, and refusing it
-would leave the evaluator without their dashboard. (That change over time is what any live
-dashboard shows; docs/security.md says so.) Nothing here commits.
+The same filters viewed again are not compared with earlier VIEWS of them: as the data
+grows, the dashboard of the same filters changes with the people who answered since, and
+refusing it would leave the evaluator without their dashboard. (That change over time is
+what any live dashboard shows; docs/security.md says so.) They are compared with earlier
+EXPORTS of the same filters: the rows of an export minus the tables of a later view would
+describe the few people who answered between them. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ import hmac
 import json
 import logging
 import threading
-from collections import OrderedDict, defaultdict
-from collections.abc import Hashable
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Hashable, Sequence
 from typing import NoReturn
 
+import numpy as np
+import numpy.typing as npt
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -102,18 +109,22 @@ def guard_view(
     mine = set(lines)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     earlier = db.execute(
-        select(ExportSelection, ExportLog.filters)
+        select(ExportSelection, ExportLog.filters, ExportLog.kind)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
         .where(ExportSelection.user_id == user.id)
+        .order_by(ExportSelection.id.desc())
     )
     seen = False
     others: list[frozenset[str]] = []  # people of earlier selections with other filters
-    for selection, their_filters in earlier:
+    for selection, their_filters, kind in earlier:
         theirs = set(selection.people.split("\n")) if selection.people else set()
         if theirs == mine:
             seen = True
             continue
-        if _same_filters(their_filters, described):
+        if kind == KIND and _same_filters(their_filters, described):
+            # The same dashboard again as the data grows (see the module doc). Not an
+            # export with these filters: its rows minus this view's tables would describe
+            # the few people who answered since.
             continue
         others.append(frozenset(person_of(line) for line in theirs))
         if abs(selection.count - len(mine)) >= k:
@@ -123,8 +134,11 @@ def guard_view(
             _refuse(user, k, "differs from an earlier selection by fewer than k people")
     if seen:
         return
-    if _left_uncovered(frozenset(person_of(line) for line in mine), others, k):
+    persons = frozenset(person_of(line) for line in mine)
+    if _left_uncovered(persons, others, k):
         _refuse(user, k, "the rest of a selection once its parts are taken out is under k")
+    if isolates(persons, others[:COMPOSITION_WINDOW], k):
+        _refuse(user, k, "with earlier selections, isolates fewer than k people")
     log = ExportLog(
         user_id=user.id,
         kind=KIND,
@@ -155,6 +169,61 @@ def _left_uncovered(mine: frozenset[str], others: list[frozenset[str]], k: int) 
         if is_small(len(rest), k):
             return True
     return False
+
+
+# Earlier selections weighed in the composition check (`isolates`), the most recent first:
+# it stays a fraction of a second; older ones are still compared pairwise.
+COMPOSITION_WINDOW = 100
+_ONE = 1.0 - 1e-9
+
+
+def isolates(mine: frozenset[str], earlier: Sequence[frozenset[str]], k: int) -> bool:
+    """Whether adding `mine` to the `earlier` selections lets sums and differences of
+    their aggregates isolate 1 to k - 1 people that they did not isolate before.
+
+    The people of all the selections fall into atoms: people in exactly the same
+    selections. An aggregate (a count, a total of answers) over a set of atoms is known for
+    each selection; adding and subtracting them gives the aggregate of an atom exactly when
+    the atom's indicator is a linear combination of the selections' indicators, that is
+    when its leverage in the selections-by-atoms matrix is 1. This covers composition
+    (structure A, then A and B together, then B: the overlap of A and B), and time (the
+    same filters after a few new answers: the new people). Only single atoms are checked:
+    a few small atoms whose SUM is isolable (each not) are not (finding the sparsest
+    combination is NP-hard in general); docs/PRIVACY.md says so.
+    """
+    others = [s for s in earlier if s]
+    if not others or not mine:
+        return False
+    selections = [*others, mine]
+    signature: dict[str, int] = {}
+    for bit, selection in enumerate(selections):
+        for person in selection:
+            signature[person] = signature.get(person, 0) | (1 << bit)
+    atoms = Counter(signature.values())
+    small = [mask for mask, size in atoms.items() if size < k]
+    if not small:
+        return False
+    masks = list(atoms)
+    column = {mask: index for index, mask in enumerate(masks)}
+    matrix = np.array(
+        [[(mask >> bit) & 1 for mask in masks] for bit in range(len(selections))],
+        dtype=np.float64,
+    )
+    with_mine = _leverage(matrix)
+    without = _leverage(matrix[:-1])
+    return any(with_mine[column[mask]] >= _ONE and without[column[mask]] < _ONE for mask in small)
+
+
+def _leverage(matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per column, the squared norm of its projection on the row space: 1 when its unit
+    vector is a combination of the rows."""
+    if not matrix.size:
+        return np.zeros(matrix.shape[1])
+    _, values, rows = np.linalg.svd(matrix, full_matrices=False)
+    rank = int((values > values.max() * max(matrix.shape) * 1e-12).sum()) if values.size else 0
+    basis = rows[:rank]
+    leverage: npt.NDArray[np.float64] = (basis**2).sum(axis=0)
+    return leverage
 
 
 def _refuse(user: StaffUser, k: int, why: str) -> NoReturn:

@@ -7,6 +7,7 @@ point backwards). Every problem names the file, the item or page, and what is wr
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -139,6 +140,13 @@ def _iter_raw_items(raw: Mapping[str, Any]) -> Iterable[tuple[dict[str, Any], di
 
 def _check_semantics(raw: dict[str, Any]) -> list[str]:
     problems: list[str] = []
+    limits = _suppression_limits((raw.get("disclosure") or {}).get("max_suppressed"))
+    if len({people for people, _share in limits}) != len(limits) or any(
+        s2 > s1 for (_n1, s1), (_n2, s2) in itertools.pairwise(limits)
+    ):
+        problems.append(
+            "disclosure.max_suppressed: one share per number of people, never growing with it"
+        )
     scales = raw["scales"]
     competences = {option["code"] for option in scales["competence"]["options"]}
     topics = {option["code"] for option in scales["coop_topic"]["options"]}
@@ -563,16 +571,30 @@ def _retro_screens(
     return tuple(screens)
 
 
+def _suppression_limits(raw: Any) -> tuple[tuple[int, float], ...]:
+    """`max_suppressed` as (people, share) points: none for one share for every selection
+    (a number), else the listed points in order of people (checked by `_check_semantics`)."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(sorted((int(p["people"]), float(p["share"])) for p in raw))
+
+
+def _max_suppressed(limits: tuple[tuple[int, float], ...], raw: Any) -> float:
+    return limits[0][1] if limits else float(raw)
+
+
 def _disclosure(raw: Mapping[str, Any] | None, wording: Wording = Wording.STANDARD) -> Disclosure:
     if raw is None:
         return Disclosure()
     context = (_quasi_identifier(c, wording) for c in raw.get("context", ()))
+    limits = _suppression_limits(raw.get("max_suppressed", 0.05))
     return Disclosure(
         geography=tuple(Geography(name) for name in raw["geography"]),
         period=tuple(Period(name) for name in raw["period"]),
         columns=tuple(raw["columns"]),
         steps=tuple(DisclosureStep(Geography(g), step) for g, step in raw.get("steps", ())),
-        max_suppressed=float(raw.get("max_suppressed", 0.05)),
+        max_suppressed=_max_suppressed(limits, raw.get("max_suppressed", 0.05)),
+        suppression_limits=limits,
         weights=tuple((name, float(w)) for name, w in raw.get("weights", {}).items()),
         context=tuple(c for c in context if c is not None),
         focus=tuple(

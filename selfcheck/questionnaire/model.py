@@ -7,6 +7,8 @@ summary, exports, codebook) reads these objects and never the file itself.
 from __future__ import annotations
 
 import enum
+import itertools
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -343,8 +345,13 @@ class Disclosure:
     columns: tuple[str, ...] = ()
     # Former fixed steps (geography, personal step); the anonymiser no longer uses them.
     steps: tuple[DisclosureStep, ...] = ()
-    # Share of people whose cells may be masked one by one, at most.
+    # Share of people whose cells may be masked one by one, at most (at the smallest
+    # selection of `suppression_limits`, or always when that is empty).
     max_suppressed: float = 0.05
+    # (people, share) points, people increasing, share decreasing: the limit for a selection
+    # of that many people, interpolated between points on log scales (a power law), the end
+    # points holding beyond them (`suppression_limit`).
+    suppression_limits: tuple[tuple[int, float], ...] = ()
     # Cost of coarsening or masking a column relative to 1 (`place`, `month`, item columns,
     # context columns); a column not listed weighs 1.
     weights: tuple[tuple[str, float], ...] = ()
@@ -355,6 +362,25 @@ class Disclosure:
 
     def weight(self, column: str) -> float:
         return dict(self.weights).get(column, 1.0)
+
+    def suppression_limit(self, people: int) -> float:
+        """The share of `people` whose cells may be masked one by one, at most.
+
+        Between two points (n1, s1) and (n2, s2) of `suppression_limits`, s1 * (n / n1) **
+        slope with slope = log(s2 / s1) / log(n2 / n1): the share shrinks as the selection
+        grows (big groups need little masking, and a masked cell biases shares), while the
+        number of people it allows still grows.
+        """
+        points = self.suppression_limits
+        if not points:
+            return self.max_suppressed
+        if people <= points[0][0]:
+            return points[0][1]
+        for (n1, s1), (n2, s2) in itertools.pairwise(points):
+            if people <= n2:
+                slope = math.log(s2 / s1) / math.log(n2 / n1)
+                return float(s1 * (people / n1) ** slope)
+        return points[-1][1]
 
     def context_column(self, column: str) -> QuasiIdentifier:
         """The context column named `column` (one without a ladder when not declared)."""

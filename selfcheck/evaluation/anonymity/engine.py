@@ -33,7 +33,11 @@ The method, for records, quasi-identifiers (QI), k and a suppression limit s:
    nothing left to mask are left out, the last resort. The total loss counts a masked cell
    as lost (1, as a cell of a fully masked column) and every cell of a person left out,
    plus, per column, the shift of its released shares (`SHIFT_COST`): local masking falls
-   on rare values and biases shares, which generalisation does not. (Counting every cell
+   on rare values and biases shares, which generalisation does not; beyond 3 points a
+   shift costs ten times more (`SHIFT_BEYOND`). Each round of local suppression prices the
+   shift its masking would cause, and a last pass (`_Search.rebalance`) masks a few cells of
+   the values left over-represented, whole groups at a time so that every group stays at
+   least k, while that lowers the loss and within the suppression limit. (Counting every cell
    of a person with one masked cell as lost, as ARX counts a suppressed record, made the
    optimum mask age and diploma for everyone at 300 people.)
 4. Search for the least total loss: the all-masked node first (safe by construction); two
@@ -45,7 +49,8 @@ The method, for records, quasi-identifiers (QI), k and a suppression limit s:
    (no node left can do better: `exhaustive`) or after `node_budget` groupings in all. A
    node without outliers is not expanded (coarser nodes only lose more), as in Flash.
 5. The report gives per QI the level and the share masked, each category's share true and
-   released (at the chosen level, among known values), and the people left out.
+   released (at the chosen level, among known values, both over the people released), and
+   apart the people left out.
 
 Every released combination of QI values (MASKED and None being values of their own) is
 then shared by at least k records. Cost: one grouping of n records is one numpy pass per
@@ -82,6 +87,16 @@ DEFAULT_NODE_BUDGET = 800  # groupings of every record (the unit of work)
 # force over every node of the lattice at 300 people) keeps every demographic, and a focus weight
 # of 5 keeps its columns within 2 points; at 5, a focus on age kept 7 bands 2.4 points off.
 SHIFT_COST = 9.0
+# Beyond a shift of 3 points in all, each point costs ten times more: a column whose shares
+# are off by 10 points is worse than masked (a share shown wrong misleads; a masked column
+# says so). Without it, under the "age and channel" focus, the rare situations (jobless,
+# student) could all be masked, "retired" then reading 11 points too high.
+SHIFT_TOLERATED = 0.03
+SHIFT_BEYOND = 10 * SHIFT_COST
+# Rebalancing stops when no released share exceeds the truth by more than this many
+# sampling errors of that share: closer, each cell masked buys too little (the analysis
+# focus's columns would lose many cells for a tenth of a point).
+REBALANCED = 0.5
 CANDIDATES = 4  # nodes of the greedy path where local suppression is tried
 _KEY_LIMIT = 2**62
 
@@ -211,9 +226,50 @@ class _Outcome:
     left_out: npt.NDArray[np.bool_]
 
 
+class _Shares:
+    """Each column's released counts as cells are masked, against its true counts: the
+    shift of its shares (total variation distance, as `_Search.total_loss` prices it)."""
+
+    def __init__(self, codes: list[Codes], cards: list[int]) -> None:
+        self.codes = codes
+        self.truth = [
+            np.bincount(c, minlength=card).astype(np.float64)
+            for c, card in zip(codes, cards, strict=True)
+        ]
+        self.share = [t / max(t.sum(), 1.0) for t in self.truth]
+        self.kept = [t.copy() for t in self.truth]
+
+    def _tvd(self, index: int, counts: npt.NDArray[np.float64]) -> float:
+        total = counts.sum()
+        if total <= 0:
+            return 0.0
+        return 0.5 * float(np.abs(counts / total - self.share[index]).sum())
+
+    def shift(self, index: int) -> float:
+        return self._tvd(index, self.kept[index])
+
+    def shift_after(self, index: int, rows: Codes) -> float:
+        counts = self.kept[index] - np.bincount(
+            self.codes[index][rows], minlength=self.kept[index].size
+        )
+        return self._tvd(index, counts)
+
+    def shift_without(self, index: int, code: int, cells: int = 1) -> float:
+        """The shift once `cells` more cells of value `code` are masked."""
+        counts = self.kept[index].copy()
+        counts[code] -= cells
+        return self._tvd(index, counts)
+
+    def mask(self, index: int, rows: Codes) -> None:
+        self.kept[index] -= np.bincount(self.codes[index][rows], minlength=self.kept[index].size)
+
+
 class _Search:
-    def __init__(self, columns: list[_Column], size: int, k: int, limit: float) -> None:
+    def __init__(
+        self, columns: list[_Column], size: int, k: int, limit: float, keep_whole: bool = True
+    ) -> None:
         self.columns = columns
+        self.keep_whole = keep_whole
         self.size = size
         self.k = k
         self.total_weight = sum(c.spec.weight for c in columns if not c.spec.fixed) or 1.0
@@ -241,10 +297,19 @@ class _Search:
 
         Each round tries every column on the pending outliers. If masking some column
         brings some of them into groups of at least k, the column that rescues most per
-        unit of weight is masked for those people only (whole groups, so each stays >= k).
-        Otherwise the column that merges most groups per unit of weight is masked for
-        every pending outlier, and the rounds go on. Outliers with nothing left to mask
-        and still fewer than k together are left out.
+        unit of cost is masked for those people only (whole groups, so each stays >= k).
+        Otherwise the column that merges most groups per unit of cost is masked for every
+        pending outlier, and the rounds go on. Outliers with nothing left to mask and still
+        fewer than k together are left out.
+
+        The cost of masking a column for some people is its weight times one cell each,
+        plus the shift it gives that column's released shares (`SHIFT_COST`, as in
+        `total_loss`): outliers are rare because of their rare values (men are fewer than
+        women), so masking the column that makes them rare removes those values from the
+        release and moves its shares. Pricing the shift makes the rounds mask instead a
+        column that does not tell these people apart from the rest (masking it moves no
+        share), and, once a column's shares have moved, prefer masking cells that move
+        them back.
         """
         n_cols = len(self.columns)
         masked = [np.zeros(self.size, dtype=np.bool_) for _ in range(n_cols)]
@@ -253,6 +318,10 @@ class _Search:
         open_cols = [i for i in range(n_cols) if node[i] < self.columns[i].top]
         current = [self.columns[i].codes[node[i]][pending] for i in range(n_cols)]
         cards = [self.columns[i].cards[node[i]] + 1 for i in range(n_cols)]  # +1: masked code
+        shares = _Shares(
+            [self.columns[i].codes[node[i]] for i in range(n_cols)],
+            [self.columns[i].cards[node[i]] for i in range(n_cols)],
+        )
         while pending.size and open_cols:
             rescue: tuple[float, int, npt.NDArray[np.bool_]] | None = None
             merge: tuple[float, int] | None = None
@@ -266,23 +335,28 @@ class _Search:
                 ok = sizes >= self.k
                 weight = self.columns[i].spec.weight
                 rescued = int(ok.sum())
-                if rescued and (rescue is None or rescued / weight > rescue[0]):
-                    rescue = (rescued / weight, i, ok)
-                # Groups merged per unit of weight; a column whose masking merges nothing
+                if rescued:
+                    cost = weight * self._shift_factor(shares, i, pending[ok])
+                    if rescue is None or rescued / cost > rescue[0]:
+                        rescue = (rescued / cost, i, ok)
+                # Groups merged per unit of cost; a column whose masking merges nothing
                 # (it does not tell these people apart) is masked only when no other helps.
-                merged = (groups - float((1.0 / sizes).sum())) / weight
-                merged = merged if merged > 1e-9 else -1.0 / weight
+                cost = weight * self._shift_factor(shares, i, pending)
+                merged = (groups - float((1.0 / sizes).sum())) / cost
+                merged = merged if merged > 1e-9 else -1.0 / cost
                 if merge is None or merged > merge[0]:
                     merge = (merged, i)
             if rescue is not None:
                 _, i, ok = rescue
                 masked[i][pending[ok]] = True
+                shares.mask(i, pending[ok])
                 keep = ~ok
             else:
                 assert merge is not None
                 _, i = merge
                 open_cols.remove(i)
                 masked[i][pending] = True
+                shares.mask(i, pending)
                 current[i] = np.full(pending.size, cards[i] - 1, dtype=np.int64)
                 keep = _outliers(
                     _group_ids(list(zip(current, cards, strict=True)), pending.size), self.k
@@ -291,7 +365,141 @@ class _Search:
             current = [c[keep] for c in current]
         left_out = np.zeros(self.size, dtype=np.bool_)
         left_out[pending] = True
+        self.rebalance(node, masked, left_out, shares)
         return _Outcome(node, self.total_loss(node, masked, left_out), masked, left_out)
+
+    def rebalance(
+        self,
+        node: tuple[int, ...],
+        masked: list[npt.NDArray[np.bool_]],
+        left_out: npt.NDArray[np.bool_],
+        shares: _Shares,
+    ) -> None:
+        """Mask a few more cells of the values that masking left over-represented, so that
+        the released shares come back towards the truth.
+
+        Local suppression masks rare values (men more than women), so the values left in
+        the release are over-represented. People released with such a value are moved to
+        the group of the same values but that cell masked, the fewest at a time that keep
+        every group at least k (one person when their group keeps k without them and the
+        group they join has k already; else k of them, or their whole group), while the
+        move lowers the loss (`total_loss`: the cells lost against the share shift they take
+        back) and some share exceeds the truth by more than `REBALANCED` sampling errors.
+        People with no cell masked yet are moved only while those with a masked cell stay
+        within the suppression limit.
+        """
+        n_cols = len(self.columns)
+        if not n_cols or not any(cells.any() for cells in masked):
+            return
+        cards = [self.columns[i].cards[node[i]] for i in range(n_cols)]
+        full = [
+            np.where(masked[i], cards[i], self.columns[i].codes[node[i]]) for i in range(n_cols)
+        ]
+        released = np.flatnonzero(~left_out)
+        keys: dict[int, tuple[int, ...]] = {
+            int(r): key
+            for r, key in zip(
+                released.tolist(),
+                zip(*(f[released].tolist() for f in full), strict=True),
+                strict=True,
+            )
+        }
+        members: dict[tuple[int, ...], list[int]] = {}
+        for r, key in keys.items():
+            members.setdefault(key, []).append(r)
+        touched = np.zeros(self.size, dtype=np.bool_)
+        for cells in masked:
+            touched |= cells
+        room = self.limit - int(touched.sum())
+        for i, column in enumerate(self.columns):
+            if column.spec.fixed or node[i] >= column.top or not masked[i].any():
+                continue
+            # A cell's loss against the shift it takes back (`total_loss`).
+            cost = float(column.cell_loss[node[i]].mean())
+            cost = (1.0 - cost) / (SHIFT_COST * self.size)
+            while True:
+                kept = shares.kept[i]
+                total = kept.sum()
+                if total <= 1:
+                    break
+                # Beyond half the sampling error of each share (sqrt(p (1 - p) / n)): a
+                # smaller shift is lost in the noise of any sample of this size, and not
+                # worth masking cells for (about 1.3 points at 300 people, 0.2 at 10,000).
+                truth = shares.share[i]
+                excess = kept / total - truth - REBALANCED * np.sqrt(truth * (1 - truth) / total)
+                move: tuple[int, tuple[int, ...], list[int]] | None = None
+                for code in (int(c) for c in np.argsort(-excess, kind="stable")):
+                    if excess[code] <= 0:
+                        break
+                    move = self._smallest_move(i, code, cards[i], members, touched, room)
+                    if move is None:
+                        continue
+                    size = len(move[2])
+                    gain = shares.shift(i) - shares.shift_without(i, code, size)
+                    if gain > cost * size:
+                        break  # worth its cells
+                    move = None
+                if move is None:
+                    break
+                code, target, rows = move
+                source = keys[rows[0]]
+                members[source] = [r for r in members[source] if r not in set(rows)]
+                if not members[source]:
+                    del members[source]
+                members.setdefault(target, []).extend(rows)
+                for r in rows:
+                    keys[r] = target
+                    masked[i][r] = True
+                    if not touched[r]:
+                        touched[r] = True
+                        room -= 1
+                shares.kept[i][code] -= len(rows)
+
+    def _smallest_move(
+        self,
+        index: int,
+        code: int,
+        masked_code: int,
+        members: Mapping[tuple[int, ...], list[int]],
+        touched: npt.NDArray[np.bool_],
+        room: float,
+    ) -> tuple[int, tuple[int, ...], list[int]] | None:
+        """The fewest people of value `code` in column `index` that can have that cell
+        masked together, every group staying >= k: from a group, into the group of the
+        same values but that cell masked (which must reach k)."""
+        best: tuple[int, tuple[int, ...], list[int]] | None = None
+        for key, rows in members.items():
+            if key[index] != code:
+                continue
+            size = len(rows)
+            target = (*key[:index], masked_code, *key[index + 1 :])
+            there = len(members.get(target, ()))
+            need = max(1, self.k - there)
+            if size - need >= self.k:
+                count = need
+            elif size >= need:
+                count = size  # the whole group
+            else:
+                continue
+            if best is not None and count >= len(best[2]):
+                continue
+            # People with a masked cell already first: they add nothing to the limit.
+            ordered = np.array(rows, dtype=np.int64)
+            chosen = ordered[np.argsort(~touched[ordered], kind="stable")][:count].tolist()
+            if count - int(touched[chosen].sum()) > room:
+                continue
+            best = (code, target, chosen)
+            if count == 1:
+                break
+        return best
+
+    def _shift_factor(self, shares: _Shares, index: int, rows: Codes) -> float:
+        """The cost of masking column `index` for `rows`, per cell and unit of weight: 1,
+        plus the change of the column's share shift (`total_loss`) spread over the cells
+        (at least a tenth of a cell: a change that moves shares back is welcome, not free).
+        """
+        change = shares.shift_after(index, rows) - shares.shift(index)
+        return max(1.0 + SHIFT_COST * change * self.size / max(rows.size, 1), 0.1)
 
     def total_loss(
         self,
@@ -313,13 +521,24 @@ class _Search:
                 kept = codes[~(cells | left_out)]
                 out = np.bincount(kept, minlength=card) / max(kept.size, 1)
                 shift = 0.5 * float(np.abs(true - out).sum())
-                total += column.spec.weight * SHIFT_COST * shift * self.size
+                beyond = max(0.0, shift - SHIFT_TOLERATED)
+                cost = SHIFT_COST * shift + SHIFT_BEYOND * beyond
+                total += column.spec.weight * cost * self.size
         return total / (self.total_weight * self.size)
 
     def masks_whole(self, index: int, level: int) -> bool:
         """Whether `level` masks for everyone a column kept whole (`QuasiIdentifier.whole`)."""
         column = self.columns[index]
-        return column.spec.whole and column.top_masks and level == column.top
+        whole = self.keep_whole and column.spec.whole
+        return whole and column.top_masks and level == column.top
+
+    def kept_top(self) -> tuple[int, ...]:
+        """The top of the nodes that mask no column kept whole: each such column at its
+        coarsest level short of masked, every other column masked."""
+        return tuple(
+            column.top - 1 if self.masks_whole(i, column.top) else column.top
+            for i, column in enumerate(self.columns)
+        )
 
     def masks_any_whole(self, node: tuple[int, ...]) -> bool:
         return any(self.masks_whole(i, level) for i, level in enumerate(node))
@@ -418,10 +637,7 @@ class _Search:
         self.specialise()
         # The top of the nodes that mask no column kept whole: each such column at its
         # coarsest level short of masked.
-        kept_top = tuple(
-            column.top - 1 if self.masks_whole(i, column.top) else column.top
-            for i, column in enumerate(self.columns)
-        )
+        kept_top = self.kept_top()
         if kept_top != self.top:
             self.specialise(kept_top)
             self.specialise(kept_top)
@@ -480,6 +696,20 @@ def anonymise(
         raise ValueError(f"max_suppressed is a share (0 to 1), not {max_suppressed!r}")
     search = _Search(columns, size, k, max_suppressed)
     outcome, exhaustive = search.run(node_budget)
+    evaluated = search.evaluated
+    if outcome.node == search.top and search.kept_top() != search.top:
+        # No node within the suppression limit keeps every column kept whole. Rather than
+        # mask everything (the last resort), first raise the limit to what keeping them all
+        # needs (their coarsest levels, every other column masked: a few more people with
+        # a masked cell, against a column masked for everyone), then, if that is not
+        # enough, let the search mask some of them for everyone.
+        needed = int(search.count(search.kept_top()).sum()) / max(size, 1)
+        for limit, keep_whole in ((max(needed, max_suppressed), True), (max_suppressed, False)):
+            search = _Search(columns, size, k, limit, keep_whole=keep_whole)
+            outcome, exhaustive = search.run(node_budget)
+            evaluated += search.evaluated
+            if outcome.node != search.top:
+                break
     chosen = {c.spec.column: c.levels[lv] for c, lv in zip(columns, outcome.node, strict=True)}
     masked = {c.spec.column: m for c, m in zip(columns, outcome.masked, strict=True)}
     levels = {q.column: chosen.get(q.column, 0) for q in quasi_identifiers}
@@ -519,7 +749,7 @@ def anonymise(
         left_out=len(left_out),
         loss=outcome.loss,
         columns=reports,
-        nodes_evaluated=search.evaluated,
+        nodes_evaluated=evaluated,
         exhaustive=exhaustive,
     )
     return Release(
@@ -541,7 +771,9 @@ def _column_report(
     local = int(masked[kept].sum()) if masked is not None and len(kept) else 0
     shares: tuple[CategoryShift, ...] = ()
     if level <= len(spec.ladder):
-        truth = Counter(spec.apply(level, v) for v in raw if v is not None)
+        # The truth of the same people as released: those left out are counted apart
+        # (`UtilityReport.left_out`), not as a shift of the shares.
+        truth = Counter(spec.apply(level, raw[i]) for i in kept if raw[i] is not None)
         out = Counter(v for v in values if v is not None and v is not MASKED)
         true_total = sum(truth.values())
         out_total = sum(out.values())

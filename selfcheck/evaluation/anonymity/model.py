@@ -105,7 +105,8 @@ class QuasiIdentifier:
 
 @dataclass(frozen=True)
 class CategoryShift:
-    """One category of a released column: its share among known values, true and released."""
+    """One category of a released column: its share among known values, true and released,
+    both over the people released (those left out are counted apart: `UtilityReport`)."""
 
     category: Any
     true_count: int
