@@ -112,7 +112,12 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     """ScopeError (422) when `people` differ from an earlier export of this evaluator by
     more than 0 and fewer than k people (the difference would single them out)."""
     wanted = set(people)
-    earlier = db.scalars(select(ExportSelection).where(ExportSelection.user_id == user.id))
+    earlier = db.scalars(
+        select(ExportSelection)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        # Figures' groups (differencing.guard_figures) are compared only with each other.
+        .where(ExportSelection.user_id == user.id, ExportLog.kind != differencing.FIGURES_KIND)
+    )
     for selection in earlier:
         # A dashboard's selection (evaluation/differencing.py) adds ".<responses>" per person.
         lines = selection.people.split("\n") if selection.people else []
