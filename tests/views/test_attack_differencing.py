@@ -155,3 +155,23 @@ def test_attack_a_selection_minus_two_others_inside_it_is_refused(
     assert REFUSAL in visitor.text
     # A view that leaves no small rest is still shown: the whole scope (2024 is 6 people).
     assert visitor.get("/evaluate/").status_code == 200
+
+
+def test_withheld_retention_figures_leave_the_rest_of_the_first_page(
+    evaluator: tuple[Visitor, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the retention figures' groups are one person away from an earlier view's
+    (differencing.guard_figures, tested in test_retention.py), the first page is still shown,
+    with a sentence in their place and none of their figures (attack2)."""
+    visitor, _id = evaluator
+    page = visitor.get(f"/evaluate/?{WIDE}")
+    assert page.status_code == 200 and "ont répondu au questionnaire de suivi" in visitor.text
+    monkeypatch.setattr(
+        "selfcheck.evaluation.views.guard_figures_here", lambda _filters, _groups: False
+    )
+    page = visitor.get(f"/evaluate/?{WIDE}")
+    assert page.status_code == 200
+    assert "Ces chiffres ne sont pas donnés" in visitor.text
+    assert "ont répondu au questionnaire de suivi" not in visitor.text
+    assert "Ce qui dure, quelques mois après" in visitor.text
+    assert "section-retention" in visitor.text and "<h1>Tableau de bord</h1>" in visitor.text
