@@ -260,3 +260,41 @@ def test_attack_retention_groups_one_person_apart_are_not_both_shown(
         k,
         secret,
     )
+
+
+@pytest.mark.slow  # about 4 s on a loaded machine: nine people
+def test_attack_tables_of_one_form_one_person_apart_are_not_both_shown(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    """The same differencing through the tables of one form: March-April and March differ
+    by k people or more (three people who only started in April), but the 'after' table and
+    the paired tables differ by one person (who ended on 20 April). The second view is
+    refused as a whole (guard_views.guard_view_here runs both checks; attack2)."""
+    k = 3
+    with clock.fixed(datetime(2027, 3, 10, 9, 0, tzinfo=UTC)) as fixed:
+        for _ in range(4):
+            ended(db_session, definition, structure)
+        fixed.set(datetime(2027, 4, 20, 9, 0, tzinfo=UTC))
+        ended(db_session, definition, structure)  # the one to single out
+        for _ in range(3):
+            submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
+            db_session.commit()
+    account = add_staff(database, Role.EVALUATOR, departments=(structure.department,))
+    user = db_session.get(StaffUser, account.id)
+    assert user is not None
+
+    def view(last: date) -> tuple[bool, dict[str, frozenset[int]]]:
+        filters = EvaluationFilters(
+            structure_ids=(structure.id,), date_from=date(2027, 3, 1), date_to=last
+        )
+        differencing.guard_view(db_session, user, filters, k, "attack2")  # selections pass
+        groups = differencing.form_groups(db_session, filters)
+        return differencing.guard_figures(db_session, user, filters, groups, k, "attack2"), groups
+
+    shown, whole = view(date(2027, 4, 30))
+    assert shown and len(whole["form:after"]) == len(whole["paired"]) == 5
+    assert len(whole["form:before"]) == 8
+    shown, part = view(date(2027, 3, 31))
+    assert len(part["paired"]) == 4 and len(part["form:before"]) == 4
+    assert not shown
+    assert view(date(2027, 4, 30))[0]  # the first view again
