@@ -42,7 +42,6 @@ from sqlalchemy.orm import Session
 from selfcheck.evaluation.disclosure import is_small
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_conditions
 from selfcheck.platform.models import ExportLog, ExportSelection, Response, StaffUser
-from selfcheck.questionnaire.model import END_FORMS
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +49,6 @@ KIND = "dashboard"
 # The people behind each figure of a view that reads a sub-group of its selection (retention:
 # those whose follow-up or end form dates them): compared only with each other (guard_figures).
 FIGURES_KIND = "dashboard-figures"
-# The forms that date a pair in the paired tables (the 'after' or the retrospective form).
-PAIR_DATING_FORMS = frozenset(form.value for form in END_FORMS)
 
 
 def selection_lines(
@@ -144,20 +141,6 @@ def guard_view(
     people = "\n".join(lines)
     db.add(ExportSelection(export_id=log.id, user_id=user.id, count=len(mine), people=people))
     db.flush()
-
-
-def form_groups(db: Session, filters: EvaluationFilters) -> dict[str, frozenset[int]]:
-    """The people behind the tables of one form ("form:<form>": its submitted responses in the
-    selection) and behind the paired tables ("paired": an end form in the selection dates a
-    pair), for `guard_figures`: two selections k people apart can still differ by one person
-    in one form's table (four people who only started in June, and one who ended then)."""
-    found: dict[str, set[int]] = defaultdict(set)
-    query = select(Response.beneficiary_id, Response.form).where(*response_conditions(filters))
-    for person, form in db.execute(query):
-        found["form:" + form].add(person)
-        if form in PAIR_DATING_FORMS:
-            found["paired"].add(person)
-    return {name: frozenset(people) for name, people in found.items()}
 
 
 def guard_figures(
@@ -258,10 +241,10 @@ def _left_uncovered(mine: frozenset[str], others: list[frozenset[str]], k: int) 
 
 def _refuse(user: StaffUser, k: int, why: str) -> NoReturn:
     logger.warning("view refused: %s", why, extra={"user_id": user.id, "k": k})
-    raise ScopeError(refused_message(k), 422)
+    raise ScopeError(_refused(k), 422)
 
 
-def refused_message(k: int) -> object:
+def _refused(k: int) -> object:
     return _l(
         "Cette sélection diffère d'une sélection que vous avez déjà consultée de moins de "
         "%(k)s personnes : comparer les deux permettrait de reconnaître ces personnes. Rien "

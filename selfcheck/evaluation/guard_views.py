@@ -6,13 +6,7 @@ from __future__ import annotations
 from flask import current_app
 
 from selfcheck.evaluation.dashboard import _selection, data_stamp
-from selfcheck.evaluation.differencing import (
-    Checked,
-    form_groups,
-    guard_figures,
-    guard_view,
-    refused_message,
-)
+from selfcheck.evaluation.differencing import Checked, guard_figures, guard_view
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.evaluation.view_support import evaluator, k_threshold
 from selfcheck.platform.db import get_session
@@ -33,12 +27,6 @@ def guard_view_here(filters: EvaluationFilters) -> None:
         return
     try:
         guard_view(session, user, filters, k_threshold(), str(current_app.secret_key))
-        # The tables of one form and the paired tables read sub-groups of the selection.
-        groups = form_groups(session, filters)
-        if not guard_figures(
-            session, user, filters, groups, k_threshold(), str(current_app.secret_key)
-        ):
-            raise ScopeError(refused_message(k_threshold()), 422)
     except ScopeError:
         session.rollback()
         raise
