@@ -118,7 +118,9 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     wanted = set(people)
     earlier = db.scalars(
         select(ExportSelection)
-        .where(ExportSelection.user_id == user.id)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        # Figures' groups (differencing.guard_figures) are compared only with each other.
+        .where(ExportSelection.user_id == user.id, ExportLog.kind != differencing.FIGURES_KIND)
         .order_by(ExportSelection.id.desc())
     )
     recent: list[frozenset[str]] = []

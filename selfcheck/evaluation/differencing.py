@@ -53,6 +53,9 @@ from selfcheck.platform.models import ExportLog, ExportSelection, Response, Staf
 logger = logging.getLogger(__name__)
 
 KIND = "dashboard"
+# The people behind each figure of a view that reads a sub-group of its selection (retention:
+# those whose follow-up or end form dates them): compared only with each other (guard_figures).
+FIGURES_KIND = "dashboard-figures"
 
 
 def selection_lines(
@@ -111,7 +114,7 @@ def guard_view(
     earlier = db.execute(
         select(ExportSelection, ExportLog.filters, ExportLog.kind)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
-        .where(ExportSelection.user_id == user.id)
+        .where(ExportSelection.user_id == user.id, ExportLog.kind != FIGURES_KIND)
         .order_by(ExportSelection.id.desc())
     )
     seen = False
@@ -152,6 +155,85 @@ def guard_view(
     people = "\n".join(lines)
     db.add(ExportSelection(export_id=log.id, user_id=user.id, count=len(mine), people=people))
     db.flush()
+
+
+def guard_figures(
+    db: Session,
+    user: StaffUser,
+    filters: EvaluationFilters,
+    groups: dict[str, frozenset[int]],
+    k: int,
+    secret: str | bytes,
+) -> bool:
+    """Whether figures about sub-groups of a selection may be shown (else withheld: False).
+
+    `guard_view` compares whole selections; a figure about a sub-group of one (the kept gains
+    of the people whose follow-up is in it) can still differ from the same figure of an earlier
+    view by one person while the selections differ by k or more (June's "before" forms and one
+    June follow-up). So each figure's group (`groups`: figure name -> people) is compared, as
+    `guard_view` compares selections, with that figure's groups in the evaluator's earlier
+    views with other filters: refused when both could be shown (k people or more) and they
+    differ by 1 to k - 1 people, or when one minus those inside it leaves 1 to k - 1. Else the
+    groups are remembered (nothing here commits)."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    everyone = sorted(set().union(*groups.values())) if groups else []
+    hashed = dict(zip(everyone, _person_hashes(key, user.id, everyone), strict=True))
+    mine = {name: frozenset(hashed[p] for p in people) for name, people in groups.items()}
+    lines = sorted(f"{name}|{person}" for name, people in mine.items() for person in people)
+    described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
+    earlier = db.execute(
+        select(ExportSelection.people, ExportLog.filters)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportSelection.user_id == user.id, ExportLog.kind == FIGURES_KIND)
+    )
+    seen = False
+    others: dict[str, list[frozenset[str]]] = defaultdict(list)
+    shown_groups = {name: people for name, people in mine.items() if people}
+    for stored, their_filters in earlier:
+        theirs: dict[str, set[str]] = defaultdict(set)
+        for line in stored.split("\n") if stored else []:
+            name, _, person = line.rpartition("|")
+            theirs[name].add(person)
+        if {name: frozenset(members) for name, members in theirs.items()} == shown_groups:
+            seen = True
+            continue
+        if _same_filters(their_filters, described):
+            continue  # the same filters as the data grows: as guard_view
+        for name, members in theirs.items():
+            if len(members) >= k:  # a figure that could have been shown
+                others[name].append(frozenset(members))
+    for name, group in mine.items():
+        if len(group) < k:
+            continue  # withheld anyway (retention.guarded_share)
+        if any(is_small(len(group ^ other), k) for other in others[name]):
+            _refuse_figures(user, k, name)
+            return False
+        if _left_uncovered(group, others[name], k):
+            _refuse_figures(user, k, name)
+            return False
+    if seen:
+        return True
+    log = ExportLog(
+        user_id=user.id,
+        kind=FIGURES_KIND,
+        filters=described,
+        row_count=len(everyone),
+        k=k,
+        report=json.dumps({"k": k}),
+    )
+    db.add(log)
+    db.flush()
+    people_text = "\n".join(lines)
+    db.add(ExportSelection(export_id=log.id, user_id=user.id, count=len(lines), people=people_text))
+    db.flush()
+    return True
+
+
+def _refuse_figures(user: StaffUser, k: int, figure: str) -> None:
+    logger.warning(
+        "figures withheld: their group differs from an earlier view's by fewer than k people",
+        extra={"user_id": user.id, "k": k, "figure": figure},
+    )
 
 
 def _left_uncovered(mine: frozenset[str], others: list[frozenset[str]], k: int) -> bool:

@@ -60,6 +60,7 @@ class PersonPoints:
     later: Ranks = field(default_factory=dict)
     sent: dict[FormKind, datetime] = field(default_factory=dict)
     followup_months: int = 3
+    person_id: int = 0  # the beneficiary (differencing.guard_figures compares groups of them)
     # In the figures through the selection (see the module's note): the follow-up read is in
     # it (kept gains), the end form is in it (response rate).
     counts_kept: bool = True
@@ -80,10 +81,13 @@ class Retention:
 
 
 def kept_gains(
-    people: Iterable[PersonPoints], tasks: Mapping[str, str]
+    people: Iterable[PersonPoints],
+    tasks: Mapping[str, str],
+    members: dict[str | None, set[int]] | None = None,
 ) -> dict[str | None, tuple[int, int]]:
     """(people who kept all their gains, people with a gain), per competence and overall
-    (key None). `tasks`: item code -> competence code."""
+    (key None). `tasks`: item code -> competence code. `members`, when given, receives the
+    people counted in each figure (their person_id)."""
     counts: dict[str | None, list[int]] = {}
     for person in people:
         if not person.later or not person.counts_kept:
@@ -104,13 +108,19 @@ def kept_gains(
             pair = counts.setdefault(key, [0, 0])
             pair[0] += int(kept_all)
             pair[1] += 1
+            if members is not None:
+                members.setdefault(key, set()).add(person.person_id)
     return {key: (pair[0], pair[1]) for key, pair in counts.items()}
 
 
 def response_counts(
-    people: Iterable[PersonPoints], now: datetime, zone: ZoneInfo
+    people: Iterable[PersonPoints],
+    now: datetime,
+    zone: ZoneInfo,
+    members: set[int] | None = None,
 ) -> tuple[int, int]:
-    """(people who sent a follow-up, people whose first follow-up has opened)."""
+    """(people who sent a follow-up, people whose first follow-up has opened). `members`,
+    when given, receives the latter (their person_id)."""
     answered = opened = 0
     # Whether the first follow-up has opened depends only on the end's local day and the delay:
     # computed once per pair (a few hundred), not once per person.
@@ -128,6 +138,8 @@ def response_counts(
         if not is_open:
             continue
         opened += 1
+        if members is not None:
+            members.add(person.person_id)
         answered += int(any(form in person.sent for form in FOLLOWUP_FORMS))
     return answered, opened
 
@@ -160,6 +172,24 @@ def retention(
         ),
         response_rate=guarded_share(answered, opened, k=k),
     )
+
+
+def figure_groups(
+    people: list[PersonPoints], definition: Definition, *, now: datetime, zone: ZoneInfo
+) -> dict[str, frozenset[int]]:
+    """The people each figure of `retention` is about, by figure ("response", "kept", and
+    "kept:<competence>"): two views whose group for a figure differs by 1 to k - 1 people
+    would give those people's outcomes by subtraction, even when the views' selections differ
+    by k or more (differencing.guard_figures)."""
+    tasks = {item.code: item.competence for item in definition.task_items() if item.competence}
+    kept: dict[str | None, set[int]] = {}
+    kept_gains(people, tasks, kept)
+    opened: set[int] = set()
+    response_counts(people, now, zone, opened)
+    groups = {"response": frozenset(opened), "kept": frozenset(kept.get(None, set()))}
+    for code in definition.competences:
+        groups["kept:" + code] = frozenset(kept.get(code, set()))
+    return groups
 
 
 def load_people(
@@ -208,7 +238,7 @@ def load_people(
     for person_id, form_value, sent_at, months in db.execute(responses):
         person = people.get(person_id)
         if person is None:
-            person = people[person_id] = PersonPoints(followup_months=months)
+            person = people[person_id] = PersonPoints(followup_months=months, person_id=person_id)
         if sent_at is not None:
             person.sent[kinds[form_value]] = (
                 sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)

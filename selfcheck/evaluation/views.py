@@ -17,7 +17,7 @@ from selfcheck.evaluation.dashboard import (
     build_dashboard,
     table_csv,
 )
-from selfcheck.evaluation.guard_views import guard_view_here
+from selfcheck.evaluation.guard_views import guard_figures_here, guard_view_here
 from selfcheck.evaluation.scope import (
     EvaluationFilters,
     ScopeError,
@@ -83,9 +83,18 @@ def _retention(filters: EvaluationFilters, k: int) -> list[tuple[str, str]]:
     people = retention.load_people(get_session(), definition, filters)
     if not people:
         return []
-    result = retention.retention(
-        people, definition, k=k, now=clock.now(), zone=clock.zone_in(current_app.config)
-    )
+    now, zone = clock.now(), clock.zone_in(current_app.config)
+    groups = retention.figure_groups(people, definition, now=now, zone=zone)
+    if not guard_figures_here(filters, groups):
+        withheld = gettext(
+            "Ces chiffres ne sont pas donnés : les personnes dont ils parlent diffèrent de "
+            "moins de %(k)s personnes de celles d'une sélection que vous avez déjà consultée, "
+            "et les comparer permettrait de les reconnaître. Reprenez la même sélection ou "
+            "élargissez-la.",
+            k=k,
+        )
+        return [(gettext("Ce qui dure, quelques mois après"), withheld)]
+    result = retention.retention(people, definition, k=k, now=now, zone=zone)
     lines = [
         (
             gettext("Réponse au questionnaire de suivi"),

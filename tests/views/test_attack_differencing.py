@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 from selfcheck.evaluation import bundle, differencing
 from selfcheck.evaluation.scope import ScopeError, parse_filters
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Beneficiary, ExportSelection, Response, Role, StaffUser
+from selfcheck.platform.models import (
+    Beneficiary,
+    ExportLog,
+    ExportSelection,
+    Response,
+    Role,
+    StaffUser,
+)
 from selfcheck.questionnaire.model import Definition
 from tests.services.evaluation.support import populate
 from tests.staff import add_staff, signed_in
@@ -82,15 +89,28 @@ def test_attack_an_export_one_person_away_from_a_dashboard_is_refused(
         assert user is not None
         filters = parse_filters(session, user, {"from": "2025-01", "to": "2026-02"})
         lines = differencing.selection_lines(session, filters, user, str(app.secret_key))
-        (stored,) = session.scalars(select(ExportSelection.people)).all()
+        of_kind = (
+            select(ExportSelection.people)
+            .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+            .where(ExportLog.kind == differencing.KIND)
+        )
+        (stored,) = session.scalars(of_kind).all()
         assert stored.split("\n") == lines  # keyed hashes only: no id, no code
+        # The retention figures' groups (differencing.guard_figures): keyed hashes too.
+        figures_rows = session.scalars(
+            select(ExportSelection.people)
+            .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+            .where(ExportLog.kind == differencing.FIGURES_KIND)
+        ).all()
+        for figures in figures_rows:
+            assert all(re.fullmatch(r"[^|]+\|[0-9a-f]{24}", x) for x in figures.split("\n"))
         assert all(re.fullmatch(r"[0-9a-f]{24}\.[0-9a-f]{16}", line) for line in lines)
         people = sorted(differencing.person_of(line) for line in lines)
         bundle.check_differencing(session, user, people, 5)  # the same people: allowed
         with pytest.raises(ScopeError) as refused:
             bundle.check_differencing(session, user, people[1:], 5)  # one person away
         assert refused.value.status == 422
-        assert session.scalar(select(func.count()).select_from(ExportSelection)) == 1
+        assert session.scalar(select(func.count()).select_from(of_kind.subquery())) == 1
 
 
 def test_a_person_with_other_responses_counts_as_different() -> None:
@@ -135,3 +155,23 @@ def test_attack_a_selection_minus_two_others_inside_it_is_refused(
     assert REFUSAL in visitor.text
     # A view that leaves no small rest is still shown: the whole scope (2024 is 6 people).
     assert visitor.get("/evaluate/").status_code == 200
+
+
+def test_withheld_retention_figures_leave_the_rest_of_the_first_page(
+    evaluator: tuple[Visitor, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the retention figures' groups are one person away from an earlier view's
+    (differencing.guard_figures, tested in test_retention.py), the first page is still shown,
+    with a sentence in their place and none of their figures (attack2)."""
+    visitor, _id = evaluator
+    page = visitor.get(f"/evaluate/?{WIDE}")
+    assert page.status_code == 200 and "ont répondu au questionnaire de suivi" in visitor.text
+    monkeypatch.setattr(
+        "selfcheck.evaluation.views.guard_figures_here", lambda _filters, _groups: False
+    )
+    page = visitor.get(f"/evaluate/?{WIDE}")
+    assert page.status_code == 200
+    assert "Ces chiffres ne sont pas donnés" in visitor.text
+    assert "ont répondu au questionnaire de suivi" not in visitor.text
+    assert "Ce qui dure, quelques mois après" in visitor.text
+    assert "section-retention" in visitor.text and "<h1>Tableau de bord</h1>" in visitor.text

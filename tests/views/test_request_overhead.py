@@ -161,3 +161,43 @@ def test_a_page_save_does_not_wait_for_the_disk_but_sending_does(
         assert saves and set(saves) == {"SET LOCAL synchronous_commit TO off"}
     else:
         assert saves == []
+
+
+def test_a_page_token_of_one_session_is_refused_in_another(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    """attack2: the tokens kept per worker are keyed by each session's own secret, so one
+    person's token (read over their shoulder, or from a copied page) opens nothing for
+    another session, even while both are remembered."""
+    _started(visitor, structure)
+    theirs = csrf_token(visitor.html)
+    other = Visitor(app.test_client())
+    _started(other, structure)
+    assert csrf_token(other.html) != theirs
+    refused = other.answer({"ASSIST": ["seul"]}, csrf_token=theirs)
+    assert refused.status_code == 400
+    assert other.answer({"ASSIST": ["seul"]}).status_code == 302  # its own token: saved
+
+
+def test_a_staff_cookie_copied_before_logout_opens_nothing_after_it(
+    app: Flask, database: db.Database, structure: Structure
+) -> None:
+    """attack2: a staff cookie remembered by the worker is still checked against the
+    account's session generation, which signing out raises."""
+    from selfcheck.platform.models import Role
+    from tests.staff import add_staff, signed_in
+
+    account = add_staff(database, Role.MEDIATOR, structure)
+    staff = signed_in(app, account)
+    assert staff.get("/staff/").status_code == 200
+    copied = _cookie(staff)
+    assert staff.get("/staff/").status_code == 200  # now a remembered cookie
+    interface = app.session_interface
+    assert isinstance(interface, sessions.RefreshingSessionInterface)
+    assert copied in interface._verified
+    out = staff.client.post("/staff/logout", data={"csrf_token": csrf_token(staff.html)})
+    assert out.status_code == 302 and "signed_out=1" in out.headers["Location"]
+    thief = Visitor(app.test_client())
+    thief.client.set_cookie(COOKIE, copied)
+    replayed = thief.get("/staff/")
+    assert replayed.status_code == 302 and "login" in replayed.headers["Location"]

@@ -13,12 +13,14 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from selfcheck.accounts.structures import create_structure
-from selfcheck.evaluation import retention, statistics
+from selfcheck.evaluation import differencing, retention, statistics
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.journey import operations as journey
 from selfcheck.platform import clock
-from selfcheck.platform.models import Structure
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Role, StaffUser, Structure
 from selfcheck.questionnaire import Definition, FormKind
+from tests.staff import add_staff
 from tests.support import AFTER, BEFORE, TASKS, fill_response, submitted
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -200,3 +202,61 @@ def test_exports_and_the_anonymiser_carry_the_followups(app: Flask, definition: 
     # Month: a quasi-identifier with the period ladder, like every form's month.
     columns = {c.column for c in anonymise.engine_columns(definition, {})}
     assert {"followup_month", "followup_late_month", "forms"} <= columns
+
+
+@pytest.mark.slow  # about 6 s on a loaded machine: eleven people and seven follow-ups
+def test_attack_retention_groups_one_person_apart_are_not_both_shown(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    """Differencing through a sub-group: March-April and March differ by k people or more
+    (three people who ended on 20 April), so both selections pass guard_view; but their
+    kept-gains groups differ by one person (a follow-up sent on 20 April), and both figures
+    would show (3 of 6 kept, then 3 of 7): their difference is that person's outcome. The
+    second view's figures are withheld (attack2)."""
+    k = 3
+    with clock.fixed(datetime(2026, 12, 10, 9, 0, tzinfo=UTC)) as fixed:
+        ended_december = [ended(db_session, definition, structure) for _ in range(7)]
+        fixed.set(datetime(2027, 3, 12, 9, 0, tzinfo=UTC))  # their follow-ups: March
+        for code in ended_december[:3]:
+            answered(db_session, definition, code, KEEPS_ALL)
+        for code in ended_december[3:6]:
+            answered(db_session, definition, code, LOSES_T01)
+        fixed.set(datetime(2027, 4, 20, 9, 0, tzinfo=UTC))
+        answered(db_session, definition, ended_december[6], LOSES_T01)  # the one to single out
+        for _ in range(3):
+            ended(db_session, definition, structure)
+        now = fixed.now()
+    account = add_staff(database, Role.EVALUATOR, departments=(structure.department,))
+    user = db_session.get(StaffUser, account.id)
+    assert user is not None
+    secret = "attack2"
+
+    def view(last: date) -> tuple[bool, dict[str, frozenset[int]], retention.Retention]:
+        filters = EvaluationFilters(
+            structure_ids=(structure.id,), date_from=date(2027, 3, 1), date_to=last
+        )
+        differencing.guard_view(db_session, user, filters, k, secret)  # the selections pass
+        people = retention.load_people(db_session, definition, filters)
+        groups = retention.figure_groups(people, definition, now=now, zone=PARIS)
+        shown = differencing.guard_figures(db_session, user, filters, groups, k, secret)
+        return shown, groups, retention.retention(people, definition, k=k, now=now, zone=PARIS)
+
+    shown, whole, figures = view(date(2027, 4, 30))
+    assert shown and len(whole["kept"]) == 7
+    assert figures.overall == statistics.share(3, 7, k=k)
+    shown, part, figures = view(date(2027, 3, 31))
+    assert len(part["kept"]) == 6 and len(whole["kept"] ^ part["kept"]) == 1
+    assert figures.overall == statistics.share(3, 6, k=k)  # what the view would have shown
+    assert not shown  # ... and does not
+    # The whole period again (the same groups) is still shown; groups k people apart too.
+    assert view(date(2027, 4, 30))[0]
+    # The groups never enter the selections' comparisons: an identical selection is no refusal.
+    differencing.guard_view(
+        db_session,
+        user,
+        EvaluationFilters(
+            structure_ids=(structure.id,), date_from=date(2027, 3, 1), date_to=date(2027, 4, 30)
+        ),
+        k,
+        secret,
+    )
