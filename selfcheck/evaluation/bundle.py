@@ -121,17 +121,17 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
         .where(ExportSelection.user_id == user.id)
         .order_by(ExportSelection.id.desc())
     )
-    recent: list[frozenset[str]] = []
+    earlier_people: list[frozenset[str]] = []
     for selection in earlier:
         # A dashboard's selection (evaluation/differencing.py) adds ".<responses>" per person.
         lines = selection.people.split("\n") if selection.people else []
         before = frozenset(line.split(".", 1)[0] for line in lines)
-        if len(recent) < differencing.COMPOSITION_WINDOW:
-            recent.append(before)
+        earlier_people.append(before)
         difference = len(wanted ^ before)
         if is_small(difference, k):
             _refuse_export(user, k, "differs from an earlier export by fewer than k people")
-    if differencing.isolates(frozenset(wanted), recent, k):
+    mine = frozenset(wanted)
+    if differencing.isolates(mine, differencing.linked(mine, earlier_people), k):
         _refuse_export(user, k, "with earlier selections, isolates fewer than k people")
 
 

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import anonymise
+from selfcheck.evaluation import anonymise, differencing
 from selfcheck.evaluation.scope import ScopeError, parse_filters
 from selfcheck.platform.models import StaffUser
 from selfcheck.questionnaire.model import Definition
@@ -75,3 +75,30 @@ def test_a_plan_of_nobody_is_an_empty_release(definition: Definition) -> None:
     assert plan.order == []
     report = plan.report()
     assert report["people_exported"] == 0 and report["shares_compared"] == 0
+
+
+def _people(prefix: str, count: int) -> frozenset[str]:
+    return frozenset(f"{prefix}{i}" for i in range(count))
+
+
+def test_composition_is_not_hidden_behind_a_hundred_other_views() -> None:
+    # January-February, then 100 views of other people (other structures), then
+    # February-March: January-March then isolates February (3 people). The composition
+    # check weighed only the 100 most recent selections, so January-February had dropped
+    # out and the three views were all shown.
+    january, february, march = _people("j", 10), _people("f", 3), _people("m", 10)
+    first, second, whole = january | february, february | march, january | february | march
+    fillers = [_people(f"other{n}-", 10) for n in range(differencing.COMPOSITION_WINDOW)]
+    earlier = [second, *fillers, first]  # the most recent first
+    assert not differencing.isolates(whole, earlier[: differencing.COMPOSITION_WINDOW], K)
+    chosen = differencing.linked(whole, earlier)
+    assert chosen == [second, first]  # the fillers share nobody with them
+    assert differencing.isolates(whole, chosen, K)
+
+
+def test_selections_linked_through_another_are_weighed() -> None:
+    a, b, c = _people("a", 10), _people("b", 10), _people("c", 10)
+    # `a | b` shares nobody with `c` but is linked to it through `b | c`.
+    assert differencing.linked(c, [a | b, b | c, _people("z", 10)]) == [a | b, b | c]
+    assert differencing.linked(c, [_people("z", 10)]) == []
+    assert len(differencing.linked(a, [a] * 5, window=3)) == 3
