@@ -19,8 +19,8 @@ fixed publication cells would close every combination.
 
 A person counts as different when they are in one selection only, or in both with other
 responses (a form or channel filter that drops one person's "after" form): each line is
-`<person hash>.<hash of the person's responses in the selection>`. Exports store the
-person hash alone; both compare on it.
+`<person hash>.<hash of the person's responses in the selection>`. Exports store the same
+lines (those logged before stored the person hash alone: compared on the people only).
 
 The same filters viewed again are not compared with earlier VIEWS of them: as the data
 grows, the dashboard of the same filters changes with the people who answered since, and

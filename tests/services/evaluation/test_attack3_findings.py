@@ -5,13 +5,16 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import date
+from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import anonymise, differencing
+from selfcheck.evaluation import anonymise, bundle, differencing
+from selfcheck.evaluation.export import Shape
 from selfcheck.evaluation.scope import ScopeError, parse_filters
-from selfcheck.platform.models import StaffUser
+from selfcheck.platform.models import Response, StaffUser, Status
 from selfcheck.questionnaire.model import Definition
 from tests.evaluation.plan_population import STRUCTURES, population
 
@@ -102,3 +105,38 @@ def test_selections_linked_through_another_are_weighed() -> None:
     assert differencing.linked(c, [a | b, b | c, _people("z", 10)]) == [a | b, b | c]
     assert differencing.linked(c, [_people("z", 10)]) == []
     assert len(differencing.linked(a, [a] * 5, window=3)) == 3
+
+
+@pytest.mark.usefixtures("request_context")
+def test_an_export_again_after_one_person_sent_another_form_is_refused(
+    populated: Session, admin: StaffUser, definition: Definition, tmp_path: Path
+) -> None:
+    # Exports compared their PEOPLE only: the same filters exported again after one person
+    # of the file sent their "after" form released a file whose only difference was that
+    # person's new form, their row found by its "before" answers (the same in both files).
+    # Views already counted a person with other responses as different; exports now do too.
+    forms = populated.execute(
+        select(Response.beneficiary_id, func.count()).group_by(Response.beneficiary_id)
+    ).all()
+    person = next(b for b, n in forms if n >= 2)
+    last = populated.scalar(select(func.max(Response.id)).where(Response.beneficiary_id == person))
+    status = {"status": Status.IN_PROGRESS.value}
+    populated.execute(update(Response).where(Response.id == last).values(**status))
+    populated.commit()
+    filters = parse_filters(populated, admin, {})
+    request = bundle.ExportRequest("csv", Shape.WIDE)
+    (tmp_path / "a").mkdir()
+    bundle.run_export(populated, definition, admin, filters, request, K, tmp_path / "a", "s")
+    populated.commit()
+    # The same export again, nothing new: allowed.
+    (tmp_path / "b").mkdir()
+    bundle.run_export(populated, definition, admin, filters, request, K, tmp_path / "b", "s")
+    populated.commit()
+    status = {"status": Status.SUBMITTED.value}
+    populated.execute(update(Response).where(Response.id == last).values(**status))
+    populated.commit()
+    (tmp_path / "c").mkdir()
+    with pytest.raises(ScopeError) as refused:
+        bundle.run_export(populated, definition, admin, filters, request, K, tmp_path / "c", "s")
+    assert refused.value.status == 422
+    assert not list((tmp_path / "c").iterdir())
