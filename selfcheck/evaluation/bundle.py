@@ -114,8 +114,14 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     evaluator by more than 0 and fewer than k people (the difference would single them
     out), or when sums and differences of this and earlier selections would isolate 1 to
     k - 1 people (`differencing.isolates`: composition, and the same selection again after
-    a few new answers)."""
+    a few new answers).
+
+    `people`: the selection's lines (`differencing.selection_lines`: a person's hash and that
+    of their responses), so that a person of both selections who sent another form since
+    counts as different, as on views; bare person hashes (exports logged before) compare on
+    the people only (`differencing.people_differing`)."""
     wanted = set(people)
+    persons = frozenset(differencing.person_of(line) for line in wanted)
     earlier = db.scalars(
         select(ExportSelection)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
@@ -123,17 +129,13 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
         .where(ExportSelection.user_id == user.id, ExportLog.kind != differencing.FIGURES_KIND)
         .order_by(ExportSelection.id.desc())
     )
-    recent: list[frozenset[str]] = []
+    earlier_people: list[frozenset[str]] = []
     for selection in earlier:
-        # A dashboard's selection (evaluation/differencing.py) adds ".<responses>" per person.
-        lines = selection.people.split("\n") if selection.people else []
-        before = frozenset(line.split(".", 1)[0] for line in lines)
-        if len(recent) < differencing.COMPOSITION_WINDOW:
-            recent.append(before)
-        difference = len(wanted ^ before)
-        if is_small(difference, k):
+        lines = set(selection.people.split("\n")) if selection.people else set()
+        earlier_people.append(frozenset(differencing.person_of(line) for line in lines))
+        if is_small(differencing.people_differing(wanted, lines), k):
             _refuse_export(user, k, "differs from an earlier export by fewer than k people")
-    if differencing.isolates(frozenset(wanted), recent, k):
+    if differencing.isolates(persons, differencing.linked(persons, earlier_people), k):
         _refuse_export(user, k, "with earlier selections, isolates fewer than k people")
 
 
@@ -172,12 +174,9 @@ def run_export(
     # not on those written: people the plan leaves out would otherwise always be a
     # difference of fewer than k from the preview just shown.
     key = secret if secret is not None else current_app.secret_key or ""
-    people = sorted(
-        {
-            differencing.person_of(line)
-            for line in differencing.selection_lines(db, filters, user, key)
-        }
-    )
+    # Each person's hash and that of their responses: another form sent since by someone
+    # of the file counts as a difference, as on views.
+    people = differencing.selection_lines(db, filters, user, key)
     check_differencing(db, user, people, k)
     free_text = bool(user.can_read_free_text)
     layout = Layout(definition, request.shape, free_text)

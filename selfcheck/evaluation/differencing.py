@@ -19,8 +19,8 @@ fixed publication cells would close every combination.
 
 A person counts as different when they are in one selection only, or in both with other
 responses (a form or channel filter that drops one person's "after" form): each line is
-`<person hash>.<hash of the person's responses in the selection>`. Exports store the
-person hash alone; both compare on it.
+`<person hash>.<hash of the person's responses in the selection>`. Exports store the same
+lines (those logged before stored the person hash alone: compared on the people only).
 
 The same filters viewed again are not compared with earlier VIEWS of them: as the data
 grows, the dashboard of the same filters changes with the people who answered since, and
@@ -140,7 +140,7 @@ def guard_view(
     persons = frozenset(person_of(line) for line in mine)
     if _left_uncovered(persons, others, k):
         _refuse(user, k, "the rest of a selection once its parts are taken out is under k")
-    if isolates(persons, others[:COMPOSITION_WINDOW], k):
+    if isolates(persons, linked(persons, others), k):
         _refuse(user, k, "with earlier selections, isolates fewer than k people")
     log = ExportLog(
         user_id=user.id,
@@ -253,9 +253,40 @@ def _left_uncovered(mine: frozenset[str], others: list[frozenset[str]], k: int) 
     return False
 
 
-# Earlier selections weighed in the composition check (`isolates`), the most recent first:
-# it stays a fraction of a second; older ones are still compared pairwise.
+# Earlier selections weighed in the composition check (`isolates`), the most recent first
+# among those linked to the new one (`linked`): it stays a fraction of a second; older ones
+# are still compared pairwise.
 COMPOSITION_WINDOW = 100
+
+
+def linked(
+    mine: frozenset[str], earlier: Sequence[frozenset[str]], window: int = COMPOSITION_WINDOW
+) -> list[frozenset[str]]:
+    """The earlier selections (most recent first) that share people with `mine`, directly
+    or through other earlier selections, at most `window` of them.
+
+    Only these can matter to `isolates`: a selection with nobody in common with them adds
+    rows and atoms of its own (the selections-by-atoms matrix is block diagonal), which
+    change no leverage of theirs. Without this, the most recent `window` selections were
+    weighed whatever they were: January-February, then 100 views of other structures,
+    then February-March and January-March isolated February unseen.
+    """
+    reached = set(mine)
+    chosen: set[int] = set()
+    grown = True
+    while grown and len(chosen) < window:
+        grown = False
+        for index, selection in enumerate(earlier):
+            if index in chosen or not selection or reached.isdisjoint(selection):
+                continue
+            chosen.add(index)
+            reached.update(selection)
+            grown = True
+            if len(chosen) >= window:
+                break
+    return [earlier[index] for index in sorted(chosen)]
+
+
 _ONE = 1.0 - 1e-9
 
 

@@ -152,8 +152,11 @@ def parse_filters(
 
     date_from = _parse_date(raw["from"], _l("du")) if raw["from"] else None
     date_to = _parse_date(raw["to"], _l("au"), end=True) if raw["to"] else None
+    # The end of a period may be the end of the current month (`to=AAAA-MM` of this month):
+    # the month is whole as a filter, its last days simply hold nobody yet.
+    latest = today.replace(day=calendar.monthrange(today.year, today.month)[1])
     for day in (date_from, date_to):
-        if day is not None and not (EARLIEST_DATE <= day <= today + timedelta(days=1)):
+        if day is not None and not (EARLIEST_DATE <= day <= latest):
             raise ScopeError(
                 _l(
                     "Les dates doivent être comprises entre le %(first)s et aujourd'hui.",

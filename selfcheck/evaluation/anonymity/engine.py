@@ -694,6 +694,8 @@ def anonymise(
     columns = [c for c in prepared.values() if c is not None]
     if not 0 <= max_suppressed <= 1:
         raise ValueError(f"max_suppressed is a share (0 to 1), not {max_suppressed!r}")
+    if not size:
+        return _empty_release(quasi_identifiers, k)
     search = _Search(columns, size, k, max_suppressed)
     outcome, exhaustive = search.run(node_budget)
     evaluated = search.evaluated
@@ -755,6 +757,24 @@ def anonymise(
     return Release(
         k=k, levels=levels, records=released, kept=kept, left_out=left_out, report=report
     )
+
+
+def _empty_release(quasi_identifiers: Sequence[QuasiIdentifier], k: int) -> Release:
+    """Nobody to release (the people were erased between the count and the plan): every
+    column at its own level, nothing lost."""
+    reports = tuple(_column_report(q, 0, True, [], [], [], None) for q in quasi_identifiers)
+    report = UtilityReport(
+        k=k,
+        people=0,
+        released=0,
+        left_out=0,
+        loss=0.0,
+        columns=reports,
+        nodes_evaluated=0,
+        exhaustive=True,
+    )
+    levels = {q.column: 0 for q in quasi_identifiers}
+    return Release(k=k, levels=levels, records=[], kept=[], left_out=[], report=report)
 
 
 def _column_report(
