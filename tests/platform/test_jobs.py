@@ -225,6 +225,7 @@ def test_an_export_outside_the_grants_is_refused_before_it_is_queued(
     assert queue.huey.pending_count() == 0
 
 
+@pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 def test_an_export_job_writes_the_zip_and_logs_it(
     app: Flask, db_session: Session, definition: Definition, database: Database
 ) -> None:
@@ -262,6 +263,7 @@ WEB_PROCESS = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 def test_a_worker_runs_a_job_queued_by_a_web_process_killed_since(
     database_url: str, database: Database, structure: Structure, tmp_path: Path
 ) -> None:

@@ -277,6 +277,7 @@ def test_wrong_passwords_lock_the_email_from_that_address_for_the_window(
     assert attempt(PASSWORD, after) is auth.LoginResult.SIGNED_IN
 
 
+@pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 def test_an_unknown_email_gets_the_same_answers_in_every_window(
     db_session: Session, structure: Structure
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from flask import Flask
 from werkzeug.datastructures import MultiDict
@@ -73,6 +74,7 @@ def age_item(definition: Definition) -> Item:
     return age
 
 
+@pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 def test_a_new_age_band_reaches_every_output(make_app: AppFactory, tmp_path: Path) -> None:
     app: Flask = make_app(DEFINITION_PATH=with_new_band(tmp_path))
     definition: Definition = app.extensions[DEFINITION_KEY]

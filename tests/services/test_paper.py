@@ -265,6 +265,7 @@ def _reading_sizes(pdf: bytes, definition: Definition) -> list[float]:
     return [run.size for run in text_runs(pdf) if run.text not in item_codes]
 
 
+@pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 def test_large_print_is_at_least_16_points(render: Render, definition: Definition) -> None:
     for form in FormKind:
         sizes = _reading_sizes(render(form, code=CODE, large=True), definition)
@@ -288,6 +289,7 @@ def test_tick_boxes_are_at_least_7_mm() -> None:
 # --- a batch in one call, nothing from the network ------------------------------------------
 
 
+@pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 def test_a_batch_holds_every_code_once(render: Render) -> None:
     batch_codes = [codes.generate_code() for _ in range(3)]
     pdf = paper.renderer().questionnaires(

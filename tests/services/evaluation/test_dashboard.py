@@ -59,6 +59,7 @@ def every_cell(board: Dashboard) -> Iterator[tuple[Table, int]]:
                         yield table, cell.count
 
 
+@pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 def test_the_dashboard_gives_back_the_chosen_marginals(
     db_session: Session, definition: Definition, request_context: None
 ) -> None:

@@ -140,6 +140,7 @@ def test_pseudonyms_differ_between_two_exports(
     assert not {r["pseudonym"] for r in first} & {r["pseudonym"] for r in second}
 
 
+@pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 @pytest.mark.usefixtures("request_context")
 @pytest.mark.parametrize("allowed", [False, True])
 def test_free_text_only_when_allowed(

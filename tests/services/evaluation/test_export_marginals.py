@@ -28,6 +28,7 @@ def share(rows: list[dict[str, Any]], column: str, wanted: Iterable[int]) -> flo
     return sum(1 for value in answered if value in chosen) / len(answered)
 
 
+@pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 @pytest.mark.usefixtures("request_context")
 def test_the_export_gives_back_the_chosen_marginals(
     db_session: Session, definition: Definition, database: Database, tmp_path: Path
