@@ -142,19 +142,7 @@ def guard_view(
         _refuse(user, k, "the rest of a selection once its parts are taken out is under k")
     if isolates(persons, linked(persons, others), k):
         _refuse(user, k, "with earlier selections, isolates fewer than k people")
-    log = ExportLog(
-        user_id=user.id,
-        kind=KIND,
-        filters=described,
-        row_count=len(mine),
-        k=k,
-        report=json.dumps({"k": k}),
-    )
-    db.add(log)
-    db.flush()
-    people = "\n".join(lines)
-    db.add(ExportSelection(export_id=log.id, user_id=user.id, count=len(mine), people=people))
-    db.flush()
+    _record(db, user, KIND, described, lines, rows=len(mine), count=len(mine), k=k)
 
 
 def guard_figures(
@@ -213,19 +201,7 @@ def guard_figures(
             return False
     if seen:
         return True
-    log = ExportLog(
-        user_id=user.id,
-        kind=FIGURES_KIND,
-        filters=described,
-        row_count=len(everyone),
-        k=k,
-        report=json.dumps({"k": k}),
-    )
-    db.add(log)
-    db.flush()
-    people_text = "\n".join(lines)
-    db.add(ExportSelection(export_id=log.id, user_id=user.id, count=len(lines), people=people_text))
-    db.flush()
+    _record(db, user, FIGURES_KIND, described, lines, rows=len(everyone), count=len(lines), k=k)
     return True
 
 
@@ -385,3 +361,30 @@ class Checked:
             self._keys.move_to_end(key)
             while len(self._keys) > self.size:
                 self._keys.popitem(last=False)
+
+
+def _record(
+    db: Session,
+    user: StaffUser,
+    kind: str,
+    described: str,
+    lines: Sequence[str],
+    *,
+    rows: int,
+    count: int,
+    k: int,
+) -> None:
+    """Remember a selection shown to `user` (keyed hashes only), for later comparisons."""
+    log = ExportLog(
+        user_id=user.id,
+        kind=kind,
+        filters=described,
+        row_count=rows,
+        k=k,
+        report=json.dumps({"k": k}),
+    )
+    db.add(log)
+    db.flush()
+    people = "\n".join(lines)
+    db.add(ExportSelection(export_id=log.id, user_id=user.id, count=count, people=people))
+    db.flush()
