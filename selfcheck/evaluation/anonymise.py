@@ -398,13 +398,11 @@ def plan_records(
     digests: dict[int, str] = {}
     if memory is not None:
         pattern = {ids[i]: records[i][FORMS_PRESENT] for i in range(len(ids))}
-        vectors = {
-            b: joins.vector(pattern[b], values, FORMS_PRESENT) for b, values in decisions.items()
-        }
-        restricted = joins.restrict(vectors, memory, k)
+        restricted = joins.restrict(decisions, pattern, memory, k, FORMS_PRESENT)
         for_joins, digests = restricted.left_out, restricted.digests
         for beneficiary_id in for_joins:
             del decisions[beneficiary_id]
+        decisions.update(restricted.merged)
     for values in decisions.values():
         if isinstance(values.get(PLACE), str):  # the structure: its department goes with it
             values["_department"] = departments.get(values[PLACE])

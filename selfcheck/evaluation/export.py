@@ -450,7 +450,7 @@ def write_rows(
     answers, not on how many there are. People left out by the plan are never read.
     """
     rows = people = 0
-    released: list[int] = []
+    written: list[int] = []
     for start in range(0, len(plan.order), PEOPLE_PER_QUERY):
         batch = plan.order[start : start + PEOPLE_PER_QUERY]
         found = {p.beneficiary_id: p for p in stream_people(db, filters, batch)}
@@ -460,12 +460,12 @@ def write_rows(
             if person is None or released is None:
                 continue
             people += 1
-            released.append(beneficiary_id)
+            written.append(beneficiary_id)
             head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
             for row in layout.rows(person, head, released):
                 write(row)
                 rows += 1
-    return Written(rows, people, plan, released)
+    return Written(rows, people, plan, written)
 
 
 MISSING_LABELS: Mapping[Missing, object] = {

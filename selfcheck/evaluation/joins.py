@@ -14,18 +14,28 @@ only merges classes).
 
 Memory (`JoinMemory`, per evaluator and person): `person`, an HMAC of the person under the
 app secret with the evaluator's id (never ids nor codes), and `digest`, an HMAC chain
-`H(previous digest || released vector)`. Two people share a digest exactly when they have
-the same key (up to hash collisions). A person not in an export keeps their digest: "absent"
-is the same step for everyone, so the partition stays right (H(d || v) is never d), and an
-export only writes the rows of the people it releases.
+`H(previous digest || export || released vector)`, `export` a random token drawn for each
+export. Two people share a digest exactly when the same exports released them with the same
+vectors, that is when they have the same key (up to hash collisions). A person not in an
+export keeps their digest, so an export only writes the rows of the people it releases.
+The token is needed: without it (the lead's first design) someone released with v by one
+export and absent from the next, and someone absent from the first and released with v by
+the next, both got H(none || v), and the memory merged two classes of the join (a test
+of random exports found classes of 1).
 
-A new export, after its plan (`restrict`), groups the plan's people by (previous digest or
-none, new vector):
+A new export, after its plan (`restrict`):
+0. the people of one earlier class d (and one forms pattern) whom the new plan splits into
+   vectors of which one holds fewer than k of them are all given the same vector: every
+   column on which they differ is masked (the lead's design left such parts out, then the
+   rest of d by step 2: after a change of plan that lost about half the people shared with
+   the earlier export in a test);
+then it groups the plan's people by (previous digest or none, new vector):
 1. a group of fewer than k people is left out of this export;
 2. then, per previous digest d, when the people of d NOT released now (left out, out of
    scope, or never asked for again) number 1 to k - 1, the whole d group is left out.
 
-Proof that one pass keeps the invariant, by induction (every class of the memory has at
+Proof that one pass keeps the invariant (step 0 only changes vectors: any vectors will do),
+by induction (every class of the memory has at
 least k people before the export). After it, the classes are: (d, v) for the people of d
 released with vector v, (none, v) for people released for the first time, and (d, absent)
 for the people of d not released now. A (d, v) or (none, v) group that is released survived
@@ -51,6 +61,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +71,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from selfcheck.evaluation.anonymity import MASKED
 from selfcheck.platform.models import JoinMemory, StaffUser
 
 CHUNK = 500  # hashes per IN (...) when deleting
@@ -85,9 +97,10 @@ def vector(pattern: Any, values: Mapping[str, Any], skip: str) -> str:
     return json.dumps([repr(pattern), cells], ensure_ascii=False, separators=(",", ":"))
 
 
-def chain(secret: str | bytes, previous: str | None, released: str) -> str:
-    """The digest after one more export released `released` about the person."""
-    message = f"{previous or ''}\n{released}".encode()
+def chain(secret: str | bytes, previous: str | None, export: str, released: str) -> str:
+    """The digest after the export `export` (its token) released `released` about the
+    person."""
+    message = f"{previous or ''}\n{export}\n{released}".encode()
     return hmac.digest(_key(secret), message, "sha256").hex()[:32]
 
 
@@ -96,11 +109,13 @@ class Memory:
     """What one evaluator's earlier exports released, as the next export needs it.
 
     `previous`: beneficiary id (people in scope) -> their digest, for those released before;
-    `sizes`: digest -> how many people of this evaluator have it (in scope or not)."""
+    `sizes`: digest -> how many people of this evaluator have it (in scope or not);
+    `export`: the token of the export to come, drawn at random."""
 
     secret: str | bytes
     previous: Mapping[int, str] = field(default_factory=dict)
     sizes: Mapping[str, int] = field(default_factory=dict)
+    export: str = field(default_factory=lambda: secrets.token_hex(16))
 
     def after(self, released: Mapping[int, str]) -> Memory:
         """The memory once `released` (id -> new digest) is recorded (for engine tests:
@@ -119,10 +134,22 @@ class Memory:
 class Restricted:
     left_out: frozenset[int]  # people the plan released, left out of this export
     digests: dict[int, str]  # the people released now -> their new digest
+    merged: dict[int, dict[str, Any]]  # people released with more cells masked (step 0)
 
 
-def restrict(vectors: Mapping[int, str], memory: Memory, k: int) -> Restricted:
-    """Steps 1 and 2 of the module doc, for the plan's people (`vectors`: id -> vector)."""
+def restrict(
+    decisions: Mapping[int, Mapping[str, Any]],
+    patterns: Mapping[int, Any],
+    memory: Memory,
+    k: int,
+    fixed: str,
+) -> Restricted:
+    """Steps 0, 1 and 2 of the module doc, for the plan's people (`decisions`: id -> their
+    released QI values; `patterns`: id -> their forms pattern as shown; `fixed`: the column
+    of the pattern, never masked)."""
+    shown = {person: dict(values) for person, values in decisions.items()}
+    vectors = {person: vector(patterns[person], shown[person], fixed) for person in shown}
+    merged = _merge_split_classes(shown, vectors, patterns, memory, k, fixed)
     groups: dict[tuple[str | None, str], list[int]] = defaultdict(list)
     for person, released in vectors.items():
         groups[(memory.previous.get(person), released)].append(person)
@@ -140,11 +167,50 @@ def restrict(vectors: Mapping[int, str], memory: Memory, k: int) -> Restricted:
         if 0 < not_released < k:
             left.update(people)
     digests = {
-        person: chain(memory.secret, memory.previous.get(person), released)
+        person: chain(memory.secret, memory.previous.get(person), memory.export, released)
         for person, released in vectors.items()
         if person not in left
     }
-    return Restricted(frozenset(left), digests)
+    return Restricted(
+        frozenset(left),
+        digests,
+        {person: shown[person] for person in merged if person not in left},
+    )
+
+
+def _merge_split_classes(
+    shown: dict[int, dict[str, Any]],
+    vectors: dict[int, str],
+    patterns: Mapping[int, Any],
+    memory: Memory,
+    k: int,
+    fixed: str,
+) -> set[int]:
+    """Step 0: the people of one earlier class (and one forms pattern) whom the new plan
+    splits into a part under k are all released alike: each column they differ on masked.
+    Changes `shown` and `vectors` in place; returns the people changed."""
+    classes: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for person in shown:
+        previous = memory.previous.get(person)
+        if previous is not None:
+            classes[(previous, repr(patterns[person]))].append(person)
+    changed: set[int] = set()
+    for people in classes.values():
+        sizes = Counter(vectors[person] for person in people)
+        if len(sizes) < 2 or min(sizes.values()) >= k:
+            continue
+        first = shown[people[0]]
+        meet = {
+            column: value
+            if column == fixed or all(repr(shown[p][column]) == repr(value) for p in people)
+            else MASKED
+            for column, value in first.items()
+        }
+        for person in people:
+            shown[person] = dict(meet)
+            vectors[person] = vector(patterns[person], meet, fixed)
+            changed.add(person)
+    return changed
 
 
 def load(
@@ -161,11 +227,10 @@ def load(
     if lock:
         db.execute(select(StaffUser.id).where(StaffUser.id == user.id).with_for_update())
     hashed = person_hashes(secret, user.id, people)
-    stored = dict(
-        db.execute(
-            select(JoinMemory.person, JoinMemory.digest).where(JoinMemory.user_id == user.id)
-        ).tuples()
+    rows = db.execute(
+        select(JoinMemory.person, JoinMemory.digest).where(JoinMemory.user_id == user.id)
     )
+    stored: dict[str, str] = dict(rows.all())
     previous = {p: stored[h] for p, h in hashed.items() if h in stored}
     return Memory(secret, previous, dict(Counter(stored.values())))
 
@@ -174,12 +239,8 @@ def record(db: Session, user: StaffUser, digests: Mapping[int, str], secret: str
     """Remember what an export released (id -> new digest), in the caller's transaction:
     call it once the file is written, with the export's log row."""
     hashed = person_hashes(secret, user.id, digests)
-    existing = set(
-        db.scalars(select(JoinMemory.person).where(JoinMemory.user_id == user.id)).all()
-    )
-    updates = [
-        {"who": hashed[p], "new": d} for p, d in digests.items() if hashed[p] in existing
-    ]
+    existing = set(db.scalars(select(JoinMemory.person).where(JoinMemory.user_id == user.id)).all())
+    updates = [{"who": hashed[p], "new": d} for p, d in digests.items() if hashed[p] in existing]
     inserts = [
         {"user_id": user.id, "person": hashed[p], "digest": d}
         for p, d in digests.items()

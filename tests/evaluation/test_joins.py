@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from selfcheck.evaluation import anonymise, joins
+from selfcheck.evaluation.anonymity import MASKED
 from selfcheck.questionnaire.model import Definition
 from tests.evaluation.plan_population import STRUCTURES, population
 
@@ -39,8 +40,10 @@ class Released:
 def _export(
     memory: joins.Memory, vectors: Mapping[int, str], released: Released
 ) -> tuple[joins.Memory, joins.Restricted]:
-    restricted = joins.restrict(vectors, memory, K)
-    kept = {p: v for p, v in vectors.items() if p not in restricted.left_out}
+    decisions = {p: {"forms": 1, "q": v} for p, v in vectors.items()}
+    restricted = joins.restrict(decisions, dict.fromkeys(vectors, 1), memory, K, "forms")
+    shown = {**decisions, **restricted.merged}
+    kept = {p: joins.vector(1, shown[p], "forms") for p in vectors if p not in restricted.left_out}
     released.add(kept)
     assert set(restricted.digests) == set(kept)
     return memory.after(restricted.digests), restricted
@@ -73,19 +76,20 @@ def test_the_same_vectors_again_lose_nobody() -> None:
     assert not first.left_out and not second.left_out
 
 
-def test_a_class_split_under_k_is_left_out_whole() -> None:
-    # 10 people shown alike, then 3 of them in another vector: the 3 are left out (step 1),
-    # then the 7 too (step 2), or the 3 would be "the rows of the class missing here".
+def test_a_class_split_under_k_is_released_alike_or_left_out_whole() -> None:
+    # 10 people shown alike, then 3 of them with another vector: all 10 are released alike,
+    # the cell they differ on masked (step 0), rather than the 3 "missing" from the class.
     memory, released = joins.Memory(b"s"), Released()
-    memory, _ = _export(memory, {p: "v" for p in range(10)}, released)
+    memory, _ = _export(memory, dict.fromkeys(range(10), "v"), released)
     split = {p: ("w" if p < 3 else "v") for p in range(10)}
     memory, restricted = _export(memory, split, released)
-    assert restricted.left_out == frozenset(range(10))
-    # 8 of them again alike, 2 not in the selection: the 2 would be singled out as absent.
-    memory, restricted = _export(memory, {p: "v" for p in range(8)}, released)
+    assert not restricted.left_out and set(restricted.merged) == set(range(10))
+    assert all(values["q"] is MASKED for values in restricted.merged.values())
+    # 8 of them again, 2 not in the selection: the 2 would be singled out as absent (step 2).
+    memory, restricted = _export(memory, dict.fromkeys(range(8), "v"), released)
     assert restricted.left_out == frozenset(range(8))
-    # A person never released before, alone with their vector: left out.
-    memory, restricted = _export(memory, {p: "v" for p in [*range(10), 99]}, released)
+    # A person never released before, alone with their vector: left out (step 1).
+    memory, restricted = _export(memory, dict.fromkeys([*range(10), 99], "v"), released)
     assert restricted.left_out == frozenset({99})
 
 

@@ -4,7 +4,6 @@ that fails records nothing."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +12,12 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from selfcheck import privacy
 from selfcheck.evaluation import bundle, codebook, export_job, joins
 from selfcheck.evaluation.export import Shape
 from selfcheck.evaluation.scope import parse_filters
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Beneficiary, ExportLog, Job, JoinMemory, Role, StaffUser
+from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition
 from tests.services.evaluation.support import populate
 from tests.staff import add_staff, signed_in
@@ -38,6 +37,7 @@ def _memory_rows(db: Session) -> list[JoinMemory]:
     return list(db.scalars(select(JoinMemory).order_by(JoinMemory.id)))
 
 
+@pytest.mark.slow  # two exports of 40 people: 5 to 10 s on 2 busy cores
 @pytest.mark.usefixtures("request_context")
 def test_an_export_remembers_its_people_as_keyed_hashes_and_again_loses_nobody(
     populated: Session, admin: StaffUser, definition: Definition, tmp_path: Path
@@ -104,6 +104,7 @@ def _count(database: Database, model: type[Any]) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+@pytest.mark.slow  # two export jobs through the web app: > 5 s on 2 busy cores
 def test_an_export_job_records_its_memory_and_a_failed_one_nothing(
     app: Flask,
     db_session: Session,
@@ -118,13 +119,13 @@ def test_an_export_job_records_its_memory_and_a_failed_one_nothing(
         raise OSError("disk full")
 
     # The file cannot be stored once written: the job fails and leaves no memory.
-    monkeypatch.setattr(export_job.shutil, "move", broken)
-    started = evaluator.get("/evaluate/exports/download?format=csv&shape=wide")
+    with monkeypatch.context() as patched:
+        patched.setattr(export_job.shutil, "move", broken)
+        started = evaluator.get("/evaluate/exports/download?format=csv&shape=wide")
     assert started.status_code == 303
     with database.session() as session:
         assert session.scalar(select(Job.status)) == "failed"
     assert _count(database, JoinMemory) == 0 and _count(database, ExportLog) == 0
-    monkeypatch.setattr(export_job.shutil, "move", shutil.move)
     started = evaluator.get("/evaluate/exports/download?format=csv&shape=wide")
     response = follow_job(evaluator, started)
     assert response.status_code == 200 and response.mimetype == "application/zip"
