@@ -60,7 +60,6 @@ leave their old class under k in the join, about data released before the erasur
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -75,6 +74,7 @@ from selfcheck.evaluation.anonymity import MASKED
 from selfcheck.platform.models import JoinMemory, StaffUser
 
 CHUNK = 500  # hashes per IN (...) when deleting
+SEPARATOR = "\x1f"
 
 
 def _key(secret: str | bytes) -> bytes:
@@ -92,9 +92,10 @@ def person_hashes(secret: str | bytes, user_id: int, people: Iterable[int]) -> d
 
 def vector(pattern: Any, values: Mapping[str, Any], skip: str) -> str:
     """A released QI vector as `_verify` sees it: the forms pattern as shown, then every
-    other column's released value (`repr`: MASKED, None and values kept apart)."""
-    cells = [[name, repr(values[name])] for name in sorted(values) if name != skip]
-    return json.dumps([repr(pattern), cells], ensure_ascii=False, separators=(",", ":"))
+    other column's released value (`repr`: MASKED, None and values kept apart; a repr
+    escapes control characters, so the separator cannot occur inside one)."""
+    cells = [f"{name}={values[name]!r}" for name in sorted(values) if name != skip]
+    return SEPARATOR.join([repr(pattern), *cells])
 
 
 def chain(secret: str | bytes, previous: str | None, export: str, released: str) -> str:
