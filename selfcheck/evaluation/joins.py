@@ -35,13 +35,14 @@ then it groups the plan's people by (previous digest or none, new vector):
    scope, or never asked for again) number 1 to k - 1, the whole d group is left out.
 
 Proof that one pass keeps the invariant (step 0 only changes vectors: any vectors will do),
-by induction (every class of the memory has at least k people before the export). After it, the classes are: (d, v) for the people of d
-released with vector v, (none, v) for people released for the first time, and (d, absent)
-for the people of d not released now. A (d, v) or (none, v) group that is released survived
-step 1 (>= k) and step 2 removes whole d groups only, so it is still >= k. A (d, absent)
-class is either all of d (step 2 left d out, or nobody of d was released: >= k by
-induction), or what step 2 let through: 0 or >= k people. People never released stay in no
-class. The export's own k still holds: each of its vectors is a union of groups of >= k.
+by induction (every class of the memory has at least k people before the export). After
+it, the classes are: (d, v) for the people of d released with vector v, (none, v) for people
+released for the first time, and (d, absent) for the people of d not released now. A (d, v)
+or (none, v) group that is released survived step 1 (>= k), and step 2 removes whole d
+groups only, so it is still >= k. A (d, absent) class is either all of d (step 2 left d out,
+or nobody of d was released: >= k by induction), or what step 2 let through: 0 or >= k
+people. People never released stay in no class. The export's own k still holds: each of its
+vectors is a union of groups of >= k.
 
 The people left out by this are counted apart in the report ("because of your earlier
 exports"). The same selection exported again with nothing new loses nobody: the plan is
