@@ -17,6 +17,8 @@ from selfcheck.evaluation.dashboard import (
 )
 from selfcheck.evaluation.differencing import (
     Checked,
+    Hashed,
+    Hasher,
     guard_figures,
     guard_tables,
     guard_view,
@@ -59,7 +61,8 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
         return frozenset(known)
     secret = str(current_app.secret_key)
     try:
-        found = read_selection(session, filters)  # once, for both checks
+        # The selection's ids read and hashed once, for both checks.
+        found = Hashed(Hasher(secret, user.id), read_selection(session, filters))
         guard_view(session, user, filters, k_threshold(), secret, found)
         refused = guard_tables(session, user, filters, GROUPS, k_threshold(), secret, found)
     except ScopeError:
