@@ -93,6 +93,7 @@ class Dashboard:
     # Tables withheld from this view (`withhold`): their people differ from those of the same
     # table in an earlier view of the evaluator by 1 to k - 1 (differencing.guard_tables).
     withheld: frozenset[str] = frozenset()
+    refused: frozenset[str] = frozenset()  # the sub-groups refused (`withhold`)
 
     def table(self, key: str) -> Table:
         for section in self.sections:
@@ -510,7 +511,7 @@ def withhold(board: Dashboard, refused: frozenset[str]) -> Dashboard:
     and key, with no row (the page says why instead, and its CSV is refused)."""
     withheld = frozenset(key for key, groups in TABLE_GROUPS.items() if refused & set(groups))
     if not withheld:
-        return board
+        return replace(board, refused=refused)
     sections = tuple(
         replace(
             section,
@@ -523,7 +524,7 @@ def withhold(board: Dashboard, refused: frozenset[str]) -> Dashboard:
         )
         for section in board.sections
     )
-    return replace(board, sections=sections, withheld=withheld)
+    return replace(board, sections=sections, withheld=withheld, refused=refused)
 
 
 SECTIONS: tuple[tuple[str, object, object | None], ...] = (

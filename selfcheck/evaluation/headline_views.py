@@ -13,11 +13,20 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, render_template
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from selfcheck.accounts.permissions import Permission, requires
 from selfcheck.evaluation import charts, headline, paired, tasks_table
-from selfcheck.evaluation.dashboard import Dashboard, build_dashboard, withhold
+from selfcheck.evaluation.dashboard import (
+    PATH_FORMS,
+    PROFILE_FORMS,
+    Dashboard,
+    build_dashboard,
+    group_of,
+    withhold,
+)
+from selfcheck.evaluation.disclosure import Hidden
 from selfcheck.evaluation.guard_views import (
     PAIRS_GROUP,
     RETRO_GROUP,
@@ -39,7 +48,7 @@ from selfcheck.evaluation.view_support import (
 )
 from selfcheck.platform.db import get_session
 from selfcheck.platform.models import ExportLog
-from selfcheck.questionnaire.model import Definition
+from selfcheck.questionnaire.model import Definition, FormKind
 
 # The dashboard's parts, each on its own page: (URL and endpoint suffix, section key). The
 # sections "profile", "path" and "evolution" are long: each is cut in two pages (PART_TABLES), whose
@@ -137,14 +146,60 @@ def contents() -> tuple[tuple[str, object], ...]:
     )
 
 
-def overview_context(filters: EvaluationFilters) -> dict[str, object]:
-    """What the dashboard's first page adds: the headline figures."""
+def overview_context(
+    filters: EvaluationFilters, refused: frozenset[str] = frozenset()
+) -> dict[str, object]:
+    """What the dashboard's first page adds: the headline figures (those of a `refused`
+    sub-group withheld: `guarded_headline`)."""
     k = k_threshold()
     changes, _pairs, _retro = paired.changes(get_session(), _definition(), filters, k)
+    found = headline.build_headline(get_session(), _definition(), filters, k, changes)
     return {
-        "headline": headline.build_headline(get_session(), _definition(), filters, k, changes),
+        "headline": guarded_headline(found, refused),
+        "withheld_figures_text": withheld_figures_message(k),
         "contents": contents(),
     }
+
+
+# The sub-group each headline figure reads (its people: the forms of its share, or the pairs).
+HEADLINE_GROUPS: dict[str, str] = {
+    "pairs": group_of((FormKind.BEFORE,)),
+    **dict.fromkeys(
+        ("aged_60_plus", "women", "below_bac", "internet_at_home", "switch_device"),
+        group_of(PROFILE_FORMS),
+    ),
+    **dict.fromkeys(
+        ("procedures_among_topics", "procedures_only_topic", "new_things", "progress"),
+        group_of(PATH_FORMS),
+    ),
+    "at_ease": PAIRS_GROUP,
+}
+
+
+def guarded_headline(found: headline.Headline, refused: frozenset[str]) -> headline.Headline:
+    """The headline without the figures of a refused sub-group (guard_views.guard_view_here):
+    nothing of them is kept (no count, base, interval or change)."""
+    withheld = {key for key, group in HEADLINE_GROUPS.items() if group in refused}
+    if not withheld:
+        return found
+    figures = tuple(
+        replace(figure, count=None, base=None, hidden=Hidden.WITHHELD, interval=None, change=None)
+        if figure.key in withheld
+        else figure
+        for figure in found.figures
+    )
+    return replace(found, figures=figures)
+
+
+def withheld_figures_message(k: int) -> str:
+    message: str = gettext(
+        "Les chiffres marqués « non affiché » ne sont pas donnés : les personnes dont ils "
+        "parlent diffèrent de moins de %(k)s personnes de celles d'une sélection que vous avez "
+        "déjà consultée, et les comparer permettrait de les reconnaître. Élargissez la "
+        "période, ou reprenez la même sélection qu'avant.",
+        k=k,
+    )
+    return message
 
 
 def _on_page(slug: str, section: str, table: str) -> bool:
@@ -253,6 +308,7 @@ def figure_download(figure: str) -> Response | tuple[str, int]:
     changes, pairs, retro = paired.changes(session, definition, filters, k)
     if figure == "headline":
         found = headline.build_headline(session, definition, filters, k, changes)
+        found = guarded_headline(found, refused)
         body, rows = headline.headline_csv(found), len(found.figures)
     elif figure.startswith("tasks_"):
         by_key = {t.key: t for t in tasks_table.task_tables(definition, pairs, retro, k)}
