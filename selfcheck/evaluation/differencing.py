@@ -19,8 +19,17 @@ fixed publication cells would close every combination.
 
 A person counts as different when they are in one selection only, or in both with other
 responses (a form or channel filter that drops one person's "after" form): each line is
-`<person hash>.<hash of the person's responses in the selection>`. Exports store the same
-lines (those logged before stored the person hash alone: compared on the people only).
+`<person hash>:<hash of the person's responses in the selection>`, computed in bulk
+(`Hasher`: AES under a key derived from the app secret and the evaluator's id, one call for
+every id of a selection; the XOR of a person's response hashes for their responses).
+Exports store the same lines. Lines kept before were HMACs (`<person>.<responses>`, or the
+person hash alone): such a selection is compared with this one's lines in that format,
+computed only when one is met (`_Legacy`).
+
+Inside one table (`guard_tables`): two views k people apart can differ by one person inside
+a table that reads a sub-group of the selection (the people with an 'after' form, the
+pairs). Each table's sub-group is compared with the same sub-group of earlier views as
+selections are; a table 1 to k - 1 people away is withheld from the view, the rest shown.
 
 The same filters viewed again are not compared with earlier VIEWS of them: as the data
 grows, the dashboard of the same filters changes with the people who answered since, and
@@ -449,10 +458,14 @@ def guard_tables(
         if lines.size < k:
             continue  # its cells are all under k: hidden anyway (disclosure.protect)
         near = [other for other in others[name] if abs(int(other.size) - int(lines.size)) < k]
-        if any(is_small(differing(lines, other), k) for other in near) or _left_uncovered(
-            frozenset(_persons(lines).tolist()),
-            [frozenset(_persons(other).tolist()) for other in others[name]],
-            k,
+        # A rest needs two parts at least (`_left_uncovered`): sets are built only then.
+        if any(is_small(differing(lines, other), k) for other in near) or (
+            len(others[name]) >= 2
+            and _left_uncovered(
+                frozenset(_persons(lines).tolist()),
+                [frozenset(_persons(other).tolist()) for other in others[name]],
+                k,
+            )
         ):
             refused.add(name)
             logger.warning(
