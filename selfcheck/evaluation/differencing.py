@@ -143,6 +143,13 @@ class Hasher:
         out = encryptor.update(blocks.tobytes()) + encryptor.finalize()
         return np.frombuffer(out, dtype=np.uint8).reshape(ids.size, 16)
 
+    def persons(self, ids: npt.NDArray[np.int64]) -> list[str]:
+        """Each person's hash (24 hexadecimal digits), in the order of `ids`."""
+        if not ids.size:
+            return []
+        hexes = _hex(self._blocks(self.PERSON, ids)[:, :PERSON_BYTES])
+        return _decoded(hexes.view(f"S{2 * PERSON_BYTES}").ravel())
+
     def lines(
         self, found: Selection, forms: frozenset[int] | None = None
     ) -> npt.NDArray[np.bytes_]:
@@ -262,8 +269,8 @@ def differing(mine: npt.NDArray[np.bytes_], theirs: npt.NDArray[np.bytes_]) -> i
 
 
 def _person_hashes(key: bytes, user_id: int, people: list[int]) -> list[str]:
-    """Each person's HMAC, in the order of `people`: the format kept before `Hasher` (the
-    retention figures' groups still use it; `_legacy_lines`)."""
+    """Each person's HMAC, in the order of `people`: the format kept before `Hasher`, for
+    comparisons with what was kept then (`_legacy_lines`, `guard_figures`)."""
     return [
         hmac.digest(key, f"selection:{user_id}:{b}".encode(), "sha256").hex()[:24] for b in people
     ]
@@ -518,25 +525,36 @@ def guard_figures(
     views with other filters: refused when both could be shown (k people or more) and they
     differ by 1 to k - 1 people, or when one minus those inside it leaves 1 to k - 1. Else the
     groups are remembered (nothing here commits)."""
-    key = secret.encode() if isinstance(secret, str) else secret
     everyone = sorted(set().union(*groups.values())) if groups else []
-    hashed = dict(zip(everyone, _person_hashes(key, user.id, everyone), strict=True))
-    mine = {name: frozenset(hashed[p] for p in people) for name, people in groups.items()}
+    hashes = Hasher(secret, user.id).persons(np.array(everyone, dtype=np.int64))
+    mine = _figure_groups(groups, dict(zip(everyone, hashes, strict=True)))
+    legacy: dict[str, frozenset[str]] | None = None  # the same, as HMACs (kept before)
     lines = sorted(f"{name}|{person}" for name, people in mine.items() for person in people)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     earlier = db.execute(
-        select(ExportSelection.people, ExportLog.filters)
+        select(ExportSelection.people, ExportLog.filters, ExportLog.report)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
         .where(ExportSelection.user_id == user.id, ExportLog.kind == FIGURES_KIND)
     )
     seen = False
-    others: dict[str, list[frozenset[str]]] = defaultdict(list)
-    shown_groups = {name: people for name, people in mine.items() if people}
-    for stored, their_filters in earlier:
+    # Earlier groups with other filters, by figure: hashed by `Hasher` (True) or as HMACs.
+    others: dict[bool, dict[str, list[frozenset[str]]]] = {
+        True: defaultdict(list),
+        False: defaultdict(list),
+    }
+    for stored, their_filters, report in earlier:
+        current = HASHED_BY in (report or "")
+        if not current and legacy is None:
+            key = secret.encode() if isinstance(secret, str) else secret
+            legacy = _figure_groups(
+                groups, dict(zip(everyone, _person_hashes(key, user.id, everyone), strict=True))
+            )
+        ours = mine if current or legacy is None else legacy
         theirs: dict[str, set[str]] = defaultdict(set)
         for line in stored.split("\n") if stored else []:
             name, _, person = line.rpartition("|")
             theirs[name].add(person)
+        shown_groups = {name: people for name, people in ours.items() if people}
         if {name: frozenset(members) for name, members in theirs.items()} == shown_groups:
             seen = True
             continue
@@ -544,20 +562,44 @@ def guard_figures(
             continue  # the same filters as the data grows: as guard_view
         for name, members in theirs.items():
             if len(members) >= k:  # a figure that could have been shown
-                others[name].append(frozenset(members))
-    for name, group in mine.items():
-        if len(group) < k:
-            continue  # withheld anyway (retention.guarded_share)
-        if any(is_small(len(group ^ other), k) for other in others[name]):
-            _refuse_figures(user, k, name)
-            return False
-        if _left_uncovered(group, others[name], k):
-            _refuse_figures(user, k, name)
-            return False
+                others[current][name].append(frozenset(members))
+    for current, ours_or_none in ((True, mine), (False, legacy)):
+        if ours_or_none is None:
+            continue
+        for name, group in ours_or_none.items():
+            if len(group) < k:
+                continue  # withheld anyway (retention.guarded_share)
+            if any(is_small(len(group ^ other), k) for other in others[current][name]):
+                _refuse_figures(user, k, name)
+                return False
+            if _left_uncovered(group, others[current][name], k):
+                _refuse_figures(user, k, name)
+                return False
     if seen:
         return True
-    _record(db, user, FIGURES_KIND, described, lines, rows=len(everyone), count=len(lines), k=k)
+    _record(
+        db,
+        user,
+        FIGURES_KIND,
+        described,
+        lines,
+        rows=len(everyone),
+        count=len(lines),
+        k=k,
+        report={"hashed": HASHED_BY},
+    )
     return True
+
+
+# Marks the figures' groups hashed by `Hasher` in their log row's report (lines kept before as
+# HMACs have the same shape: those are compared with this view's groups hashed that way).
+HASHED_BY = "aes-1"
+
+
+def _figure_groups(
+    groups: Mapping[str, frozenset[int]], hashed: Mapping[int, str]
+) -> dict[str, frozenset[str]]:
+    return {name: frozenset(hashed[p] for p in people) for name, people in groups.items()}
 
 
 def _refuse_figures(user: StaffUser, k: int, figure: str) -> None:
@@ -736,6 +778,7 @@ def _record(
     rows: int,
     count: int,
     k: int,
+    report: Mapping[str, object] | None = None,
 ) -> None:
     """Remember a selection shown to `user` (keyed hashes only), for later comparisons."""
     log = ExportLog(
@@ -744,7 +787,7 @@ def _record(
         filters=described,
         row_count=rows,
         k=k,
-        report=json.dumps({"k": k}),
+        report=json.dumps({"k": k, **(report or {})}),
     )
     db.add(log)
     db.flush()
