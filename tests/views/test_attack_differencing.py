@@ -181,6 +181,7 @@ def test_withheld_retention_figures_leave_the_rest_of_the_first_page(
 WITHHELD = "Ce tableau n'est pas affiché"
 
 
+@pytest.mark.slow  # about 10 s on the loaded shared machine: twelve dashboard requests
 def test_withheld_tables_leave_the_rest_of_each_page(
     evaluator: tuple[Visitor, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
