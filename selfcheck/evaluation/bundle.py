@@ -135,8 +135,12 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     earlier = db.scalars(
         select(ExportSelection)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
-        # Figures' groups (differencing.guard_figures) are compared only with each other.
-        .where(ExportSelection.user_id == user.id, ExportLog.kind != differencing.FIGURES_KIND)
+        # Figures' and tables' groups (guard_figures, guard_tables) are compared only with
+        # their own kind.
+        .where(
+            ExportSelection.user_id == user.id,
+            ExportLog.kind.not_in((differencing.FIGURES_KIND, differencing.TABLES_KIND)),
+        )
         .order_by(ExportSelection.id.desc())
     )
     earlier_people: list[frozenset[str]] = []
