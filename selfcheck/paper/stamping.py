@@ -788,7 +788,7 @@ def blank_html(renderer: Any, form: Any, locale: str, large: bool, site_url: str
     with force_locale(locale):
         shape.qr_title = renderer._("Code personnel : %(code)s")
     shape.body = renderer._form_body(shape, large, site_url)
-    shape.pages = renderer._page_count(shape, large, site_url)
+    # shape.pages stays 0: a document of one copy counts its own pages (questionnaires.html)
     shape.footer = renderer._footer(shape)
     side = QR_SIDE_MM[large]
     body = shape.body.replace(paper._PAGE_NAME, shape.names[0])
