@@ -10,6 +10,8 @@ render through it (issue 11: one print environment, one translator).
 
 from __future__ import annotations
 
+import functools
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 import pydyf  # type: ignore[import-untyped]
 import weasyprint  # type: ignore[import-untyped]
+import weasyprint.html  # type: ignore[import-untyped]
 from flask_babel import format_decimal, get_locale
 from jinja2 import (
     ChoiceLoader,
@@ -112,6 +115,52 @@ def memoise_page_references() -> None:
     pydyf.PDF.page_references = property(page_references)
 
 
+# The user-agent rules a printed document never needs (see `print_ua_stylesheet`): the
+# footnote and note pseudo-elements (no template floats a footnote or places a note), and
+# `::marker` on every element rather than on list items only.
+_UA_UNUSED = re.compile(r"^::(?:footnote|note)-[a-z-]+ \{[^}\n]*\}\n", re.MULTILINE)
+_UA_MARKER = "\n::marker {"
+_UA_LIST_MARKER = "\nli::marker {"
+
+
+def trimmed_ua(text: str) -> str | None:
+    """WeasyPrint's HTML user-agent stylesheet without the rules of `_UA_UNUSED`, and with
+    `::marker` for list items only; None if the text does not have them (another version)."""
+    if _UA_MARKER not in text:
+        return None
+    trimmed, removed = _UA_UNUSED.subn("", text.replace(_UA_MARKER, _UA_LIST_MARKER, 1))
+    return trimmed if removed else None
+
+
+@functools.cache
+def print_ua_stylesheet() -> Any:
+    """The user-agent stylesheet of printed documents: WeasyPrint's, trimmed (`trimmed_ua`).
+
+    Why: the cascade gives every element of the document a style for each pseudo-element a
+    user-agent rule names, `::marker`, `::footnote-call`, `::footnote-marker`, `::note-call`,
+    `::note-marker` and `::note-callback`, so six computed styles per element that only list
+    items (markers), footnotes and notes use: about a sixth of a paper form's render. The
+    PDFs are the same byte for byte (tests/platform/test_printing.py renders lists, tables and
+    headings both ways). Elements other than `li` made `display: list-item` by a stylesheet
+    would draw their marker with the parent's style rather than tabular figures (none does).
+    If a WeasyPrint upgrade changes the stylesheet so that the trim does not apply, its own
+    stylesheet is used, unchanged (and that test fails, to look again).
+    """
+    text = trimmed_ua(weasyprint.html.UA)
+    if text is None:
+        return weasyprint.html.UA_STYLESHEET
+    return weasyprint.CSS(string=text, counter_style=weasyprint.html.UA_COUNTER_STYLE)
+
+
+class PrintHTML(weasyprint.HTML):  # type: ignore[misc]
+    """A WeasyPrint HTML document with the user-agent stylesheet of printed documents."""
+
+    def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+        if forms:  # no printed template has form fields: WeasyPrint's own, unchanged
+            return list(super()._ua_stylesheets(forms))
+        return [print_ua_stylesheet()]
+
+
 @dataclass(frozen=True)
 class Printer:
     """A templates folder made ready to print: its environment, translator and fetcher."""
@@ -126,7 +175,7 @@ class Printer:
 
     def document(self, html: str, stylesheets: list[Any]) -> Any:
         """The laid-out document (its pages can be counted), tagged PDF/UA-1."""
-        return weasyprint.HTML(
+        return PrintHTML(
             string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
         ).render(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
 

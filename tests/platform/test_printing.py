@@ -1,0 +1,54 @@
+"""The print user-agent stylesheet (platform/printing.py): faster, and the same PDF."""
+
+from __future__ import annotations
+
+import weasyprint  # type: ignore[import-untyped]
+import weasyprint.html  # type: ignore[import-untyped]
+
+from selfcheck.platform import printing
+
+# Lists (markers: ul, ol, nested, a list-style none; "a." stays lower case only with the
+# `li::marker` rule kept), a table with header cells, headings,
+# in two languages and both directions: what printed forms and summaries are made of.
+SAMPLE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Essai</title>
+<style>@page { size: A6; margin: 8mm; @bottom-left { content: counter(page) " / " counter(pages) }
+} .plain { list-style: none; padding: 0 } h2 { break-before: page }
+.upper { list-style-type: lower-alpha; text-transform: uppercase }</style></head>
+<body><h1>Titre</h1><p>Un paragraphe, <em>accentué</em> et <strong>gras</strong>.</p>
+<ul><li>un</li><li>deux<ol class="upper"><li>a</li><li>b</li></ol></li></ul>
+<ul class="plain"><li>sans puce</li></ul><ol start="9"><li>neuf</li><li>dix</li></ol>
+<h2>Tableau</h2><table><thead><tr><td></td><th scope="col">Avant</th></tr></thead>
+<tbody><tr><th scope="row">Tâche</th><td>☐</td></tr></tbody></table>
+<section lang="ar" dir="rtl"><h2>عنوان</h2><ul><li>واحد</li><li>اثنان</li></ul></section>
+</body></html>"""
+
+
+def _pdf(document_class: type) -> bytes:
+    document = document_class(string=SAMPLE).render(pdf_variant=printing.PDF_VARIANT)
+    data: bytes = document.write_pdf(pdf_variant=printing.PDF_VARIANT)
+    return data
+
+
+def test_the_trim_applies_to_the_installed_weasyprint() -> None:
+    # If this fails after a WeasyPrint upgrade, printing uses WeasyPrint's own stylesheet
+    # (correct, slower): look at printing.trimmed_ua again.
+    trimmed = printing.trimmed_ua(weasyprint.html.UA)
+    assert trimmed is not None
+    assert printing.print_ua_stylesheet() is not weasyprint.html.UA_STYLESHEET
+    assert "\nli::marker {" in trimmed and "\n::marker {" not in trimmed
+    assert "::footnote-" not in trimmed and "::note-" not in trimmed
+    # nothing else removed
+    assert len(weasyprint.html.UA) - len(trimmed) < 400
+
+
+def test_trimmed_ua_refuses_an_unknown_stylesheet() -> None:
+    assert printing.trimmed_ua("p { margin: 0 }") is None
+    assert printing.trimmed_ua("\n::marker { color: red }\n") is None  # nothing to remove
+
+
+def test_the_same_pdf_byte_for_byte() -> None:
+    plain = _pdf(weasyprint.HTML)
+    trimmed = _pdf(printing.PrintHTML)
+    assert plain.startswith(b"%PDF")
+    assert trimmed == plain
