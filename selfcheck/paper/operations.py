@@ -369,15 +369,15 @@ class PaperRenderer:
             _fill(shapes[(c.form, c.locale, c.code is not None)], c.code, position)
             for position, c in enumerate(copies)
         ]
-        document = self._document(
-            self._document_html(
-                copies[0].locale, copies, parts, list(shapes.values()), large, duplex
+        with printing.deferred_full_collections():
+            document = self._document(
+                self._document_html(
+                    copies[0].locale, copies, parts, list(shapes.values()), large, duplex
+                )
             )
-        )
-        if len(document.pages) > MAX_PAGES:  # a single copy, counted once laid out
-            raise TooManyPages(len(document.pages))
-        data: bytes = document.write_pdf(pdf_variant=PDF_VARIANT)
-        return data
+            if len(document.pages) > MAX_PAGES:  # a single copy, counted once laid out
+                raise TooManyPages(len(document.pages))
+            return self.printer.write(document)
 
     def _document_html(
         self,

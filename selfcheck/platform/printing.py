@@ -11,9 +11,11 @@ render through it (issue 11: one print environment, one translator).
 from __future__ import annotations
 
 import functools
+import gc
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,6 +163,40 @@ class PrintHTML(weasyprint.HTML):  # type: ignore[misc]
         return [print_ua_stylesheet()]
 
 
+_collections_lock = threading.Lock()
+_renders = 0  # renders under way in this process (threads), under the lock
+_thresholds: tuple[int, int, int] = (0, 0, 0)  # the collector's, while renders defer them
+
+
+@contextmanager
+def deferred_full_collections() -> Iterator[None]:
+    """Defer the garbage collector's full collections (generation 2) while a document renders.
+
+    A render makes hundreds of thousands of objects that outlive the youngest generations
+    (boxes, styles, PDF objects), so Python starts one or more full collections during almost
+    every render, each walking the whole heap of the app (item bank, translations, SQLAlchemy,
+    WeasyPrint caches): about 0.1 s of a 0.5 s paper form on the benchmark machine
+    (benchmarks/README.md). The young generations are still collected (cyclic garbage of
+    the layout goes as usual); the full collections resume when the last render of the process
+    ends, with the thresholds it had. A collector disabled or tuned by the app is left alone
+    (threshold 0: disabled). Thread-safe: renders of several threads share one deferral.
+    """
+    global _renders, _thresholds
+    with _collections_lock:
+        if _renders == 0:
+            _thresholds = gc.get_threshold()
+            if _thresholds[0]:
+                gc.set_threshold(_thresholds[0], _thresholds[1], 1_000_000)
+        _renders += 1
+    try:
+        yield
+    finally:
+        with _collections_lock:
+            _renders -= 1
+            if _renders == 0 and _thresholds[0]:
+                gc.set_threshold(*_thresholds)
+
+
 @dataclass(frozen=True)
 class Printer:
     """A templates folder made ready to print: its environment, translator and fetcher."""
@@ -175,13 +211,21 @@ class Printer:
 
     def document(self, html: str, stylesheets: list[Any]) -> Any:
         """The laid-out document (its pages can be counted), tagged PDF/UA-1."""
-        return PrintHTML(
-            string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
-        ).render(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+        with deferred_full_collections():
+            return PrintHTML(
+                string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
+            ).render(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+
+    @staticmethod
+    def write(document: Any) -> bytes:
+        """The PDF of a laid-out document (`document`)."""
+        with deferred_full_collections():
+            data: bytes = document.write_pdf(pdf_variant=PDF_VARIANT)
+        return data
 
     def pdf(self, html: str, stylesheets: list[Any]) -> bytes:
-        data: bytes = self.document(html, stylesheets).write_pdf(pdf_variant=PDF_VARIANT)
-        return data
+        with deferred_full_collections():
+            return self.write(self.document(html, stylesheets))
 
 
 def _make_printer(directory: Path, others: tuple[Path, ...]) -> Printer:

@@ -1,7 +1,12 @@
-"""The print user-agent stylesheet (platform/printing.py): faster, and the same PDF."""
+"""Printing speed-ups (platform/printing.py): the print user-agent stylesheet (faster, the
+same PDF) and full collections deferred while a document renders."""
 
 from __future__ import annotations
 
+import gc
+import threading
+
+import pytest
 import weasyprint  # type: ignore[import-untyped]
 import weasyprint.html  # type: ignore[import-untyped]
 
@@ -52,3 +57,50 @@ def test_the_same_pdf_byte_for_byte() -> None:
     trimmed = _pdf(printing.PrintHTML)
     assert plain.startswith(b"%PDF")
     assert trimmed == plain
+
+
+def test_full_collections_are_deferred_during_renders_then_restored() -> None:
+    before = gc.get_threshold()
+    with printing.deferred_full_collections():
+        assert gc.get_threshold()[:2] == before[:2]  # young generations as before
+        assert gc.get_threshold()[2] >= 1_000_000
+        with printing.deferred_full_collections():  # a second render (another thread)
+            assert gc.get_threshold()[2] >= 1_000_000
+        assert gc.get_threshold()[2] >= 1_000_000  # still one render under way
+    assert gc.get_threshold() == before
+
+
+def test_deferral_ends_even_when_a_render_fails() -> None:
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), printing.deferred_full_collections():
+        raise RuntimeError("layout failed")
+    assert gc.get_threshold() == before
+
+
+def test_a_disabled_collector_is_left_alone() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(0)
+    try:
+        with printing.deferred_full_collections():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_renders_in_threads_leave_the_thresholds_as_they_were() -> None:
+    before = gc.get_threshold()
+    barrier = threading.Barrier(4)
+
+    def render() -> None:
+        for round_ in range(50):
+            with printing.deferred_full_collections():
+                if round_ == 0:
+                    barrier.wait(timeout=5)  # the four threads inside at once
+
+    workers = [threading.Thread(target=render) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert gc.get_threshold() == before
