@@ -8,7 +8,8 @@ Run from the repository root:
 Targets, all in the same process and the same run, on the "before" form in French:
 
 - `blank`: one blank (uncoded) form through the product's renderer (`PaperRenderer`), the
-  single-form goal (<= 0.5 s);
+  single-form goal (<= 0.5 s); also timed once as the very first render of the process
+  (`cold`: fonts, templates and WeasyPrint's first use);
 - `template`: rendering the blank with placeholders and parsing it (`stamping.render_template`),
   paid once per (form, language, wording, print size);
 - `stamp`: N coded copies as one tagged PDF (`stamping.stamp`, pikepdf / qpdf), the goal
@@ -130,8 +131,11 @@ def main(argv: list[str] | None = None) -> int:
         with app.app_context():
             renderer = paper.renderer(app)
             blank_copy = paper.Copy(FormKind.BEFORE, "fr", None)
-            # warm-up: fonts, page counts, the stamping font subset
-            renderer.questionnaires([blank_copy], site_url=site)
+            # The first blank form of the process (cold: fonts, Jinja templates, WeasyPrint's
+            # first use), then warm-up: page counts, the stamping font subset.
+            cold, _pdf = timed(lambda: renderer.questionnaires([blank_copy], site_url=site))
+            warm_up = [paper.Copy(FormKind.BEFORE, "fr", c) for c in batch[:2]]
+            renderer.questionnaires(warm_up, site_url=site)  # the baseline's page count
             template = stamping.render_template(renderer, FormKind.BEFORE, "fr", site_url=site)
             stamping.stamp(template, batch[:2], qr_title)
             for number in range(args.rounds):
@@ -164,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     batch_total = median["template"] + median["stamp"]
     scaled = batch_total * GOAL_BATCH_COPIES / n  # the goal's 200 copies, if fewer were run
     summary = [
+        row(
+            "one blank form, the first of a fresh process (cold)",
+            cold,
+            "s",
+            goal=f"<= {GOAL_BLANK_SECONDS} s",
+            met=cold <= GOAL_BLANK_SECONDS,
+        ),
         row(
             "one blank form (WeasyPrint, product renderer)",
             median["blank"],
@@ -207,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
             f"| {entry['figure']} | {entry['value']:.3f} {entry['unit']} | {base} | {ratio} "
             f"| {entry['goal']} | {entry['met']} |"
         )
-    print(f"\nmedians: { ({k: round(v, 3) for k, v in median.items()}) }")
+    print(f"\nfirst blank form of the process (cold): {cold:.3f} s")
+    print(f"medians: { ({k: round(v, 3) for k, v in median.items()}) }")
     print(f"sizes (bytes): {sizes}; load average {load_before} before, {load_after} after")
     path = write_result(
         "stamping",
@@ -216,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds=args.rounds,
         baseline_copies=args.baseline,
         times=times,
+        cold_blank=cold,
         sizes=sizes,
         load_average={"before": load_before, "after": load_after},
         versions={"pikepdf": pikepdf.__version__, "pypdf": pypdf.__version__},
