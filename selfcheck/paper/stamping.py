@@ -810,7 +810,6 @@ def render_template(
     renderer: Any, form: Any, locale: str, *, large: bool = False, site_url: str | None = None
 ) -> Template:
     """Render the blank once (WeasyPrint) and parse it for stamping."""
-
     with printing.deferred_full_collections():
         document = renderer._document(blank_html(renderer, form, locale, large, site_url))
         pdf = renderer.printer.write(document)
