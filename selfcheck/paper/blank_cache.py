@@ -7,10 +7,12 @@ request renders it (WeasyPrint, about 0.45 s; 0.6 s as the first render of a pro
 BENCHMARKS.md); later ones read the file.
 
 - **Keyed on everything that changes the output:** the request's choices above, the item
-  bank (its id, version and the file's bytes), every file of the templates folder, the
-  shared summary templates, the pictograms and the compiled translations (their bytes), and
-  the versions of selfcheck, WeasyPrint and pydyf. The file fingerprints are read once per
-  process: a deployment restarts the processes.
+  bank (its id, version and the file's bytes), the bytes of every file of the selfcheck
+  package (the app's version: its code, print templates, pictograms, compiled translations;
+  the package's version number alone does not change between deployments), the templates
+  folder when configured elsewhere, and the versions of WeasyPrint and pydyf. The file
+  fingerprints are read once per process (2 MB, about 0.04 s): a deployment restarts
+  the processes.
 - **Bounded:** at most `MAX_FILES` forms (about 100 KB each); the least recently served
   goes first.
 - **Stateless-app friendly:** files in the instance folder (`SELFCHECK_PAPER_CACHE_DIR`),
@@ -33,15 +35,15 @@ from pathlib import Path
 
 from flask import Flask
 
-from selfcheck.paper.operations import PICTOGRAMS_DIR, Copy, PaperRenderer
-from selfcheck.platform.i18n import TRANSLATIONS_DIR
-from selfcheck.platform.printing import SHARED_TEMPLATES
+from selfcheck.paper.operations import Copy, PaperRenderer
 from selfcheck.questionnaire.model import FormKind
 
 CONFIG_KEY = "SELFCHECK_PAPER_CACHE_DIR"  # empty: no cache
 FOLDER = "paper-blanks"  # under the instance folder, by default
 MAX_FILES = 200  # forms x languages x wordings x sizes x duplex, with room to spare
 SUFFIX = ".pdf"
+# The installed selfcheck package: code, templates, static files, translations, item bank.
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def folder(app: Flask) -> Path | None:
@@ -60,8 +62,8 @@ def _files_digest(*directories: Path) -> str:
         if not directory.is_dir():
             continue
         for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-            if path.suffix in {".po", ".pot", ".pyc"}:
-                continue  # the compiled .mo carries what is printed
+            if path.suffix in {".po", ".pot", ".pyc"} or "__pycache__" in path.parts:
+                continue  # the compiled .mo carries what is printed; .py the code
             digest.update(str(path.relative_to(directory)).encode())
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
@@ -99,9 +101,7 @@ def key(
         "duplex": duplex,
         "site_url": site_url,
         "definition": [definition.id, definition.version, _source_digest(definition.source)],
-        "files": _files_digest(
-            renderer.directory, *SHARED_TEMPLATES.values(), PICTOGRAMS_DIR, TRANSLATIONS_DIR
-        ),
+        "files": _files_digest(PACKAGE_DIR, renderer.directory),
         "software": [_version(name) for name in ("selfcheck", "weasyprint", "pydyf")],
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

@@ -119,6 +119,19 @@ def test_the_key_follows_the_templates_and_the_definition(
             renderer, FormKind.BEFORE, "fr", large=False, duplex=False, site_url=None
         )
         assert changed != before
+        # another version of the app's code (the package's files): another key
+        code = tmp_path / "package"
+        code.mkdir()
+        (code / "operations.py").write_text("VERSION = 1\n")
+        monkeypatch.setattr(blank_cache, "PACKAGE_DIR", code)
+        first_code = blank_cache.key(
+            renderer, FormKind.BEFORE, "fr", large=False, duplex=False, site_url=None
+        )
+        blank_cache._files_digest.cache_clear()
+        (code / "operations.py").write_text("VERSION = 2\n")
+        assert first_code != blank_cache.key(
+            renderer, FormKind.BEFORE, "fr", large=False, duplex=False, site_url=None
+        )
         # another version of the item bank: another key
         bumped: Any = SimpleNamespace(
             definition=dataclasses.replace(renderer.definition, version="next"), directory=copy
