@@ -9,7 +9,8 @@ Run from the repository root:
 
 The population is written with bulk inserts (not through the web): 100,000 beneficiaries of
 20 structures, their responses (55 % before/after pairs, 15 % before only, 30 % retrospective,
-about 155,000 forms) and their answers. Answers are copied in SQL from 400 template people
+and a follow-up for half of the people whose follow-up had opened: about 170,000 forms) and
+their answers. Answers are copied in SQL from 400 template people
 drawn by the demo generator (the reference survey's marginals), so the answer table holds
 realistic values (about 6.5 million rows) without 6.5 million Python objects. The loads go
 around the application's sessions, so the dashboard's facts (`selfcheck/evaluation/facts.py`)
@@ -22,8 +23,12 @@ database: one `SELECT COUNT(*)` over the same answer rows (answers joined to the
 responses in scope), the least any dashboard reading every answer once could cost.
 
 Goal (issues 5 and 18): the first view under 1 s, at 100,000 people on SQLite and at
-1,000,000 on PostgreSQL (`--people 1000000 --only postgresql`: building that population and
-its facts takes tens of minutes, so it is not part of `run_all.py` nor of CI).
+1,000,000 on PostgreSQL (`--people 1000000 --only postgresql --bulk`: not part of `run_all.py`
+nor of CI). `--bulk` (PostgreSQL) writes the same population with COPY, drops the answers'
+constraints and indexes during the load and builds them after it, and computes the facts once
+per (template, forms) with the code the writes use instead of reading 65 million answers back
+(`populate_bulk`, `bulk_facts`; tests/test_bench_dashboard.py checks they equal
+`facts.rebuild`).
 
 Databases: a throw-away SQLite file, and PostgreSQL when SELFCHECK_BENCH_POSTGRES_URL is set
 (that database is emptied and rebuilt: point it at a scratch database); otherwise PostgreSQL
@@ -307,8 +312,14 @@ def populate(
 # --- the bulk builder (--bulk): PostgreSQL COPY, facts computed once per template -------------
 
 
+class Raw(str):
+    """Fields already in COPY's text format (several, joined by tabs)."""
+
+
 def _copy_text(value: Any) -> str:
     """One field of PostgreSQL's COPY text format."""
+    if isinstance(value, Raw):
+        return value
     if value is None:
         return "\\N"
     if isinstance(value, bool):
@@ -385,6 +396,7 @@ def bulk_facts(
     shapes: dict[tuple[int, str], int] = {}  # (template, forms) -> its tally's column
     counts: Counter[tuple[int, str, str, str, int]] = Counter()  # cell, shape -> responses
     tallies: list[dict[tuple[str, str], int]] = []
+    escaped: dict[int, Raw] = {}
 
     def rows() -> Iterator[tuple[Any, ...]]:
         response_id = 0
@@ -420,18 +432,16 @@ def bulk_facts(
                     shape = shapes[(template, "+".join(forms) + ":" + form)] = len(tallies)
                     tallies.append({(k, v): n for k, v, n in facts.parse_tally(row["tally"])})
                 counts[(structure, month, form, channel, shape)] += 1
-                yield (
-                    response_id,
-                    person,
-                    structure,
-                    form,
-                    channel,
-                    moment,
-                    month,
-                    ended,
-                    followed,
-                    *(row[column] for column in shared),
-                )
+                values = (response_id, person, structure, form, channel, moment, month, ended)
+                if sink.copying:  # the columns shared by every person of the template, once
+                    tail = escaped.get(id(row))
+                    if tail is None:
+                        tail = escaped[id(row)] = Raw(
+                            "\t".join(_copy_text(row[column]) for column in shared)
+                        )
+                    yield (*values, followed, tail)
+                else:
+                    yield (*values, followed, *(row[column] for column in shared))
 
     written = sink.write(ResponseFact.__table__, [*PER_PERSON, *shared], rows())
     # The tally: cells x shapes (people) @ shapes x lines (numbers), months and all months.

@@ -27,11 +27,11 @@ guard_views.guard_view_here) before these figures are computed.
 
 **Read from the facts** (issue 18): each person's gains and whether they were kept, and when
 their end form was sent, are kept in `response_fact` (facts.followup_facts, written with every
-change to their answers), so the figures are one query over a covering index, whatever the
-number of people: reading every response and the task answers of the people followed up took
-1.3 to 1.6 s at 100,000 people. Whether a follow-up has opened depends on today's date: it is
-an SQL bound on the end form's time (schedule.opened_before). The same figures computed from
-the answers are the tests' oracle (tests/services/evaluation/answers_oracle.py).
+change to their answers), so the figures are two queries over a covering index that return
+one small row per person counted; reading every response, and the task answers of the people
+followed up, took seconds at 100,000 people. Whether a follow-up has opened depends on today's
+date: it is an SQL bound on the end form's time (schedule.opened_before). The same figures
+computed from the answers are the tests' oracle (tests/services/evaluation/retention_oracle.py).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, false, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, false, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import statistics
@@ -116,51 +116,53 @@ def load(
     now: datetime,
     zone: ZoneInfo,
 ) -> Followed | None:
-    """The follow-up figures' people from the facts, in one query (None: nobody of the
-    selection has sent an end form and has it, or a follow-up, in the selection)."""
-    ends = {form.value for form in END_FORMS}
-    rows = db.execute(
-        select(
-            ResponseFact.beneficiary_id,
-            ResponseFact.form,
-            opened_rule(db, filters, now, zone).label("opened"),
-            ResponseFact.followed,
-            ResponseFact.kept,
-        ).where(
-            *fact_conditions(filters, ResponseFact),
-            ResponseFact.form.in_(sorted(ends | {form.value for form in FOLLOWUP_FORMS})),
-            ResponseFact.ended_at.is_not(None),
+    """The follow-up figures' people from the facts (None: nobody of the selection has sent
+    an end form and has it, or a follow-up, in the selection). Two queries over the covering
+    index `ix_response_fact_followup`, their rows as plain tuples (no ORM rows: at 100,000
+    people that halves the time)."""
+    connection = db.connection()
+    ends = sorted(form.value for form in END_FORMS)
+    followups = sorted(form.value for form in FOLLOWUP_FORMS)
+    scope = (*fact_conditions(filters, ResponseFact), ResponseFact.ended_at.is_not(None))
+    # The people whose end form is in the selection and whose first follow-up has opened.
+    opened_rows = connection.execute(
+        select(ResponseFact.beneficiary_id, type_coerce(ResponseFact.followed, Integer)).where(
+            *scope, ResponseFact.form.in_(ends), opened_rule(db, filters, now, zone)
         )
     ).all()
-    if not rows:
-        return None
+    # The people whose follow-up read is in the selection and who had a gain.
+    kept_rows = connection.execute(
+        select(ResponseFact.beneficiary_id, ResponseFact.kept).where(
+            *scope, ResponseFact.form.in_(followups), ResponseFact.kept.is_not(None)
+        )
+    ).all()
+    if not opened_rows and not kept_rows:
+        anyone = connection.execute(
+            select(ResponseFact.response_id)
+            .where(*scope, ResponseFact.form.in_(ends + followups))
+            .limit(1)
+        ).first()
+        if anyone is None:
+            return None
     gained: dict[str | None, set[int]] = defaultdict(set)
     kept_all: dict[str | None, set[int]] = defaultdict(set)
-    opened: set[int] = set()
-    answered: set[int] = set()
-    for person, form, is_open, followed, kept in rows:
-        if form in ends:
-            if is_open:
-                opened.add(person)
-                if followed:
-                    answered.add(person)
-        elif kept:
-            every = True
-            for verdict in kept.split(","):
-                competence, _, value = verdict.partition(":")
-                gained[competence].add(person)
-                if value == "1":
-                    kept_all[competence].add(person)
-                else:
-                    every = False
-            gained[None].add(person)
-            if every:
-                kept_all[None].add(person)
+    for person, kept in kept_rows:
+        every = True
+        for verdict in str(kept).split(","):
+            competence, _, value = verdict.partition(":")
+            gained[competence].add(person)
+            if value == "1":
+                kept_all[competence].add(person)
+            else:
+                every = False
+        gained[None].add(person)
+        if every:
+            kept_all[None].add(person)
     return Followed(
         gained={key: frozenset(people) for key, people in gained.items()},
         kept_all={key: frozenset(people) for key, people in kept_all.items()},
-        opened=frozenset(opened),
-        answered=frozenset(answered),
+        opened=frozenset(person for person, _followed in opened_rows),
+        answered=frozenset(person for person, followed in opened_rows if followed),
     )
 
 
