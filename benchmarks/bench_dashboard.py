@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -476,75 +476,112 @@ def bulk_facts(
     return written, cells_written
 
 
+BULK_STEPS = ("people", "answers", "indexes", "facts", "vacuum")
+
+
+def _planned_from(connection: Connection) -> list[tuple[int, int, str, list[tuple[str, datetime]]]]:
+    """The people as `plan_people` drew them, read back from the responses (a later step)."""
+    planned: list[tuple[int, int, str, list[tuple[str, datetime]]]] = []
+    for person, structure, channel, form, moment in connection.execute(
+        select(
+            Response.beneficiary_id,
+            Response.structure_id,
+            Response.channel,
+            Response.form,
+            Response.submitted_at,
+        ).order_by(Response.id)
+    ):
+        if not planned or planned[-1][0] != person:
+            planned.append((person, structure, channel, []))
+        planned[-1][3].append((form, moment))
+    return planned
+
+
 def populate_bulk(
     engine: Engine,
     definition: Definition,
     people: int,
     seed: int = 2023,
     templates: int = TEMPLATES,
+    only: Sequence[str] = BULK_STEPS,
 ) -> tuple[int, dict[str, float]]:
     """The population of `populate` (the same people, forms, times and answers) and its facts,
     written with COPY on PostgreSQL: the answers' constraints and indexes are dropped during
     the load and built again after it, the facts computed from the templates (`bulk_facts`)
-    instead of read back from the answers. Returns (answer rows, seconds per step)."""
+    instead of read back from the answers. Returns (answer rows, seconds per step).
+
+    Each step (BULK_STEPS) commits on its own, and `only` runs some of them: a large build
+    can be split into runs of a few minutes (`--bulk-steps`), in this order."""
     rng = random.Random(seed)
     drawn = template_answers(definition, rng, templates)
     now = datetime.now(UTC)
     start = now - timedelta(days=200)
     steps: dict[str, float] = {}
-    planned = list(plan_people(people, rng, start, now))
+    planned = list(plan_people(people, rng, start, now)) if "people" in only else None
     answer_table = Answer.__table__
     kept_constraints = [
         c for c in answer_table.constraints if not isinstance(c, PrimaryKeyConstraint)
     ]
-    with engine.begin() as connection:
-        started = time.perf_counter()
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
-        sink = Sink(connection)
-        connection.execute(insert(Structure), _structures(start))
-        sink.write(
-            Beneficiary.__table__,
-            ["id", "code", "structure_id", "created_at"],
-            (
-                (person, f"B{person:010d}", structure, start)
-                for person, structure, _c, _s in planned
-            ),
-        )
+    copying = engine.dialect.name == "postgresql"  # SQLite (the tests) cannot drop a constraint
 
-        def responses() -> Iterator[tuple[Any, ...]]:
-            response_id = 0
-            for person, structure, channel, sent in planned:
-                for form, moment in sent:
-                    response_id += 1
-                    yield tuple(
-                        _response(
-                            response_id, person, structure, form, moment, channel, definition
-                        ).values()
-                    )
+    @contextmanager
+    def step(name: str) -> Iterator[Connection]:
+        started = time.perf_counter()
+        with engine.begin() as connection:
+            if copying:
+                connection.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+            yield connection
+        steps[name] = time.perf_counter() - started
 
-        columns = list(_response(0, 0, 0, "", start, "", definition))
-        sink.write(Response.__table__, columns, responses())
-        _move_sequences(connection)
-        steps["people and responses"] = time.perf_counter() - started
-        started = time.perf_counter()
-        rebuilt = sink.copying  # SQLite (the tests) cannot drop a constraint
-        for index in answer_table.indexes if rebuilt else ():
-            connection.execute(DropIndex(index))
-        for constraint in kept_constraints if rebuilt else ():
-            connection.execute(DropConstraint(constraint))
-        _copy_answers(connection, drawn, templates)
-        steps["answers"] = time.perf_counter() - started
-        started = time.perf_counter()
-        for constraint in kept_constraints if rebuilt else ():
-            connection.execute(AddConstraint(constraint))
-        for index in answer_table.indexes if rebuilt else ():
-            connection.execute(CreateIndex(index))
-        steps["answers' indexes and constraints"] = time.perf_counter() - started
-        started = time.perf_counter()
-        bulk_facts(sink, definition, planned, drawn, templates)
-        steps["facts"] = time.perf_counter() - started
+    if planned is not None:
+        with step("people and responses") as connection:
+            sink = Sink(connection)
+            connection.execute(insert(Structure), _structures(start))
+            sink.write(
+                Beneficiary.__table__,
+                ["id", "code", "structure_id", "created_at"],
+                (
+                    (person, f"B{person:010d}", structure, start)
+                    for person, structure, _c, _s in planned
+                ),
+            )
+
+            def responses() -> Iterator[tuple[Any, ...]]:
+                response_id = 0
+                for person, structure, channel, sent in planned:
+                    for form, moment in sent:
+                        response_id += 1
+                        yield tuple(
+                            _response(
+                                response_id, person, structure, form, moment, channel, definition
+                            ).values()
+                        )
+
+            columns = list(_response(0, 0, 0, "", start, "", definition))
+            sink.write(Response.__table__, columns, responses())
+            _move_sequences(connection)
+    if "answers" in only:
+        with step("answers") as connection:
+            for index in answer_table.indexes if copying else ():
+                connection.execute(DropIndex(index, if_exists=True))
+            for constraint in kept_constraints if copying else ():
+                connection.execute(DropConstraint(constraint, if_exists=True))
+            _copy_answers(connection, drawn, templates)
+    if "indexes" in only:
+        with step("answers' indexes and constraints") as connection:
+            for constraint in kept_constraints if copying else ():
+                connection.execute(AddConstraint(constraint))
+            for index in answer_table.indexes if copying else ():
+                connection.execute(CreateIndex(index))
+    if "facts" in only:
+        with step("facts") as connection:
+            if planned is None:
+                planned = _planned_from(connection)
+            bulk_facts(Sink(connection), definition, planned, drawn, templates)
+    with engine.connect() as connection:
         count = connection.scalar(select(func.count()).select_from(Answer)) or 0
+    if "vacuum" not in only:
+        return int(count), steps
     started = time.perf_counter()
     # VACUUM too: the covering indexes are then read without visiting the tables.
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -599,7 +636,12 @@ def built(engine: Engine, people: int) -> tuple[int, bool] | None:
 
 
 def build(
-    url: str, people: int, reuse: bool, refacts: bool = False, bulk: bool = False
+    url: str,
+    people: int,
+    reuse: bool,
+    refacts: bool = False,
+    bulk: bool = False,
+    bulk_steps: Sequence[str] = BULK_STEPS,
 ) -> tuple[int, float | None, float | None]:
     """(answer rows, build seconds, facts seconds); the times are None when reused."""
     definition = load_definition(DEFAULT_DEFINITION)
@@ -609,15 +651,19 @@ def build(
         if found is not None:
             # A database built by an earlier version: its facts' migrations (their backfill).
             migrate.upgrade(engine)
-        if found is None and bulk:
-            reset(engine)
+        partial = bulk and tuple(bulk_steps) != BULK_STEPS
+        if partial or (found is None and bulk):
+            if "people" in bulk_steps:
+                reset(engine)
             started = time.perf_counter()
-            answers, steps = populate_bulk(engine, definition, people)
+            answers, steps = populate_bulk(engine, definition, people, only=bulk_steps)
             build_seconds = time.perf_counter() - started
             for step, seconds in steps.items():
                 print(f"  {step}: {seconds:.0f} s", file=sys.stderr)
-            print(f"  population and facts built (bulk) in {build_seconds:.0f} s", file=sys.stderr)
-            return answers, build_seconds, steps["facts"]
+            print(
+                f"  {', '.join(bulk_steps)} built (bulk) in {build_seconds:.0f} s", file=sys.stderr
+            )
+            return answers, build_seconds, steps.get("facts")
         if found is not None and found[1] and not refacts:
             print(f"  reusing the population of {people} people already built", file=sys.stderr)
             return found[0], None, None
@@ -932,6 +978,12 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="also print a cProfile of one first view"
     )
     parser.add_argument(
+        "--bulk-steps",
+        default=",".join(BULK_STEPS),
+        help="with --bulk --build-only: only these steps of the build, each committed on its "
+        f"own, in this order ({','.join(BULK_STEPS)}): a long build in runs of a few minutes",
+    )
+    parser.add_argument(
         "--bulk",
         action="store_true",
         help="PostgreSQL: build the population with COPY, the answers' indexes built after "
@@ -960,7 +1012,8 @@ def main(argv: list[str] | None = None) -> int:
         for url, database in urls:
             bulk = args.bulk and database == "postgresql"
             if args.build_only:
-                build(url, people, args.reuse, args.rebuild_facts, bulk)
+                steps = [step for step in BULK_STEPS if step in args.bulk_steps.split(",")]
+                build(url, people, args.reuse, args.rebuild_facts, bulk, steps)
             else:
                 rows += measure(
                     url,
