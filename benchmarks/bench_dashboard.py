@@ -86,7 +86,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIn
 from selfcheck import create_app, demo  # noqa: E402
 from selfcheck.accounts import auth  # noqa: E402
 from selfcheck.evaluation import facts  # noqa: E402
-from selfcheck.evaluation.guard_views import CHECKED_KEY  # noqa: E402
+from selfcheck.evaluation.guard_views import CHECKED_KEY, FIGURES_CHECKED_KEY  # noqa: E402
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions  # noqa: E402
 from selfcheck.journey import operations as journey  # noqa: E402
 from selfcheck.platform import migrate  # noqa: E402
@@ -752,6 +752,8 @@ def measure(
         # As after any change to the data: the differencing check runs again (its memory of
         # views already checked is keyed by the data's stamp).
         app.extensions.pop(CHECKED_KEY, None)
+        # ... and so does the follow-up figures' one (guard_figures_here), keyed the same way.
+        app.extensions.pop(FIGURES_CHECKED_KEY, None)
         dashboard()
 
     baseline()  # warm-up: connections open
