@@ -375,6 +375,7 @@ def test_the_rebuild_command_repairs_facts_written_around_the_sessions(
     assert stored_facts(world.db) == kept
 
 
+@pytest.mark.slow  # 16 people written through the services, then every check: about 3 s
 def test_followups_give_the_follow_up_figures_facts(world: World) -> None:
     """People followed up: their end rows say so, the follow-up read carries the kept gains,
     and the figures from the facts equal those from the answers (check_facts)."""
