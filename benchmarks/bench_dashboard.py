@@ -701,8 +701,9 @@ def measure(
     profile: bool = False,
     refacts: bool = False,
     bulk: bool = False,
+    bulk_steps: Sequence[str] = BULK_STEPS,
 ) -> list[dict[str, Any]]:
-    answers, build_seconds, facts_seconds = build(url, people, reuse, refacts, bulk)
+    answers, build_seconds, facts_seconds = build(url, people, reuse, refacts, bulk, bulk_steps)
     app = create_app(
         {
             "DATABASE_URL": url,
@@ -982,8 +983,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bulk-steps",
         default=",".join(BULK_STEPS),
-        help="with --bulk --build-only: only these steps of the build, each committed on its "
-        f"own, in this order ({','.join(BULK_STEPS)}): a long build in runs of a few minutes",
+        help="with --bulk: only these steps of the build, each committed on its own, in this "
+        f"order ({','.join(BULK_STEPS)}): a long build in runs of a few minutes (then "
+        "measured, unless --build-only)",
     )
     parser.add_argument(
         "--bulk",
@@ -1013,8 +1015,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += not_run(people)
         for url, database in urls:
             bulk = args.bulk and database == "postgresql"
+            steps = [step for step in BULK_STEPS if step in args.bulk_steps.split(",")]
             if args.build_only:
-                steps = [step for step in BULK_STEPS if step in args.bulk_steps.split(",")]
                 build(url, people, args.reuse, args.rebuild_facts, bulk, steps)
             else:
                 rows += measure(
@@ -1027,6 +1029,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.profile,
                     args.rebuild_facts,
                     bulk,
+                    steps,
                 )
     if args.build_only:
         return 0
