@@ -9,7 +9,8 @@ Run from the repository root:
 
 The population is written with bulk inserts (not through the web): 100,000 beneficiaries of
 20 structures, their responses (55 % before/after pairs, 15 % before only, 30 % retrospective,
-about 155,000 forms) and their answers. Answers are copied in SQL from 400 template people
+and a follow-up for half of the people whose follow-up had opened: about 170,000 forms) and
+their answers. Answers are copied in SQL from 400 template people
 drawn by the demo generator (the reference survey's marginals), so the answer table holds
 realistic values (about 6.5 million rows) without 6.5 million Python objects. The loads go
 around the application's sessions, so the dashboard's facts (`selfcheck/evaluation/facts.py`)
@@ -22,8 +23,12 @@ database: one `SELECT COUNT(*)` over the same answer rows (answers joined to the
 responses in scope), the least any dashboard reading every answer once could cost.
 
 Goal (issues 5 and 18): the first view under 1 s, at 100,000 people on SQLite and at
-1,000,000 on PostgreSQL (`--people 1000000 --only postgresql`: building that population and
-its facts takes tens of minutes, so it is not part of `run_all.py` nor of CI).
+1,000,000 on PostgreSQL (`--people 1000000 --only postgresql --bulk`: not part of `run_all.py`
+nor of CI). `--bulk` (PostgreSQL) writes the same population with COPY, drops the answers'
+constraints and indexes during the load and builds them after it, and computes the facts once
+per (template, forms) with the code the writes use instead of reading 65 million answers back
+(`populate_bulk`, `bulk_facts`; tests/test_bench_dashboard.py checks they equal
+`facts.rebuild`).
 
 Databases: a throw-away SQLite file, and PostgreSQL when SELFCHECK_BENCH_POSTGRES_URL is set
 (that database is emptied and rebuilt: point it at a scratch database); otherwise PostgreSQL
@@ -44,8 +49,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,14 +68,25 @@ POSTGRES_ENV = "SELFCHECK_BENCH_POSTGRES_URL"
 if str(ROOT) not in sys.path:  # so `selfcheck` imports when run as a plain script
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import Engine, MetaData, event, func, insert, select, text  # noqa: E402
+from sqlalchemy import (  # noqa: E402
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy.schema import AddConstraint, CreateIndex, DropConstraint, DropIndex  # noqa: E402
 
 from selfcheck import create_app, demo  # noqa: E402
 from selfcheck.accounts import auth  # noqa: E402
 from selfcheck.evaluation import facts  # noqa: E402
-from selfcheck.evaluation.guard_views import CHECKED_KEY  # noqa: E402
+from selfcheck.evaluation.guard_views import CHECKED_KEY, FIGURES_CHECKED_KEY  # noqa: E402
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions  # noqa: E402
 from selfcheck.journey import operations as journey  # noqa: E402
 from selfcheck.platform import migrate  # noqa: E402
@@ -76,6 +94,7 @@ from selfcheck.platform.db import make_engine  # noqa: E402
 from selfcheck.platform.models import (  # noqa: E402
     Answer,
     Beneficiary,
+    FactTally,
     Response,
     ResponseFact,
     Role,
@@ -83,7 +102,13 @@ from selfcheck.platform.models import (  # noqa: E402
 )
 from selfcheck.questionnaire import load_definition  # noqa: E402
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION  # noqa: E402
-from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind  # noqa: E402
+from selfcheck.questionnaire.model import (  # noqa: E402
+    END_FORMS,
+    FOLLOWUP_FORMS,
+    NO_ANSWER,
+    Definition,
+    FormKind,
+)
 from selfcheck.questionnaire.model import Role as ItemRole  # noqa: E402
 
 PATHS = {"pre_post": 0.55, "before_only": 0.15, "retro": 0.30}
@@ -92,13 +117,15 @@ PATHS = {"pre_post": 0.55, "before_only": 0.15, "retro": 0.30}
 # --- the population -----------------------------------------------------------------------
 
 
-def template_answers(definition: Definition, rng: random.Random) -> list[dict[str, Any]]:
-    """Answers of TEMPLATES demo people, per form: rows (template, form, variable, value)."""
+def template_answers(
+    definition: Definition, rng: random.Random, templates: int = TEMPLATES
+) -> list[dict[str, Any]]:
+    """Answers of `templates` demo people, per form: rows (template, form, variable, value)."""
     marginals = demo.Marginals()
     solved = demo.plan(marginals)
     choosers = demo._cached_choosers(definition)
     rows: list[dict[str, Any]] = []
-    for template in range(TEMPLATES):
+    for template in range(templates):
         profile = demo._profile(demo._pick(rng, marginals.typology))
         drawn = demo.draw_facts(rng, profile, marginals, solved)
         level = rng.uniform(*demo.LEVELS[drawn[f"{ItemRole.COMFORT.value}@start"][0]])
@@ -132,36 +159,130 @@ def reset(engine: Engine) -> None:
     migrate.upgrade(engine)
 
 
-def populate(engine: Engine, definition: Definition, people: int, seed: int = 2023) -> int:
+FOLLOWED = 0.5  # of the people whose follow-up had opened: they sent it
+FOLLOWUP_DAYS = 95  # about three months after the end form (the structures' default delay)
+
+
+def plan_people(
+    people: int, rng: random.Random, start: datetime, now: datetime
+) -> Iterator[tuple[int, int, str, list[tuple[str, datetime]]]]:
+    """(person, structure, channel, [(form, sent at), ...]) of each respondent: before/after
+    pairs, before only, retrospective forms, and a follow-up for half of the people with an
+    end form whose follow-up had opened."""
+    for person in range(1, people + 1):
+        structure = rng.randrange(STRUCTURES) + 1
+        path = demo._pick(rng, PATHS)
+        forms = {
+            "pre_post": ("before", "after"),
+            "before_only": ("before",),
+            "retro": ("retro",),
+        }[path]
+        day = start + timedelta(days=rng.uniform(0, 180))
+        channel = "paper" if rng.random() < 0.21 else "online"
+        sent = [(form, day + timedelta(days=30 * offset)) for offset, form in enumerate(forms)]
+        if forms[-1] != "before":
+            later = sent[-1][1] + timedelta(days=FOLLOWUP_DAYS + rng.uniform(0, 20))
+            if later < now and rng.random() < FOLLOWED:
+                sent.append((FormKind.FOLLOWUP.value, later))
+        yield person, structure, channel, sent
+
+
+def _structures(start: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": i + 1,
+            "slug": f"bench-{i + 1}",
+            "name": f"Structure {i + 1}",
+            "territory_type": ("urbain", "periurbain", "rural")[i % 3],
+            "department": "44" if i < STRUCTURES // 2 else "75",
+            "created_at": start,
+            "double_entry_percent": 0,
+            "after_due_weeks": 6,
+        }
+        for i in range(STRUCTURES)
+    ]
+
+
+def _response(
+    response_id: int,
+    person: int,
+    structure: int,
+    form: str,
+    moment: datetime,
+    channel: str,
+    definition: Definition,
+) -> dict[str, Any]:
+    return {
+        "id": response_id,
+        "beneficiary_id": person,
+        "structure_id": structure,
+        "form": form,
+        "definition_id": definition.id,
+        "definition_version": definition.version,
+        "channel": channel,
+        "locale": "fr",
+        "status": "submitted",
+        "created_at": moment,
+        "updated_at": moment,
+        "submitted_at": moment,
+        "double_entry_wanted": False,
+        "wording": "standard",
+    }
+
+
+def _copy_answers(connection: Connection, templates: list[dict[str, Any]], count: int) -> None:
+    """Each person takes the answers of template (id mod count), whatever their forms."""
+    connection.execute(
+        text(
+            "CREATE TEMPORARY TABLE bench_template "
+            "(template INTEGER, form VARCHAR(16), variable VARCHAR(40), value TEXT)"
+        )
+    )
+    connection.execute(
+        text("INSERT INTO bench_template VALUES (:template, :form, :variable, :value)"),
+        templates,
+    )
+    connection.execute(
+        text(
+            "INSERT INTO answer (response_id, variable, value, definition_version) "
+            "SELECT r.id, t.variable, t.value, r.definition_version FROM response r "
+            "JOIN bench_template t ON t.template = r.beneficiary_id % :n AND t.form = r.form"
+        ),
+        {"n": count},
+    )
+    connection.execute(text("DROP TABLE bench_template"))
+
+
+def _move_sequences(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # The ids were given explicitly: move the sequences past them.
+        for table in ("structure", "beneficiary", "response"):
+            connection.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT MAX(id) FROM {table}))"
+                )
+            )
+
+
+def populate(
+    engine: Engine,
+    definition: Definition,
+    people: int,
+    seed: int = 2023,
+    templates: int = TEMPLATES,
+) -> int:
     """Bulk-insert `people` respondents; returns the number of answer rows."""
     rng = random.Random(seed)
-    templates = template_answers(definition, rng)
-    now = time.time()
-    from datetime import UTC, datetime, timedelta
-
-    start = datetime.fromtimestamp(now, UTC) - timedelta(days=200)
+    drawn = template_answers(definition, rng, templates)
+    now = datetime.now(UTC)
+    start = now - timedelta(days=200)
     with engine.begin() as connection:
-        connection.execute(
-            insert(Structure),
-            [
-                {
-                    "id": i + 1,
-                    "slug": f"bench-{i + 1}",
-                    "name": f"Structure {i + 1}",
-                    "territory_type": ("urbain", "periurbain", "rural")[i % 3],
-                    "department": "44" if i < STRUCTURES // 2 else "75",
-                    "created_at": start,
-                    "double_entry_percent": 0,
-                    "after_due_weeks": 6,
-                }
-                for i in range(STRUCTURES)
-            ],
-        )
+        connection.execute(insert(Structure), _structures(start))
         beneficiaries = []
         responses = []
         response_id = 0
-        for person in range(1, people + 1):
-            structure = rng.randrange(STRUCTURES) + 1
+        for person, structure, channel, sent in plan_people(people, rng, start, now):
             beneficiaries.append(
                 {
                     "id": person,
@@ -170,73 +291,305 @@ def populate(engine: Engine, definition: Definition, people: int, seed: int = 20
                     "created_at": start,
                 }
             )
-            path = demo._pick(rng, PATHS)
-            forms = {
-                "pre_post": ("before", "after"),
-                "before_only": ("before",),
-                "retro": ("retro",),
-            }[path]
-            day = start + timedelta(days=rng.uniform(0, 180))
-            channel = "paper" if rng.random() < 0.21 else "online"
-            for offset, form in enumerate(forms):
+            for form, moment in sent:
                 response_id += 1
-                moment = day + timedelta(days=30 * offset)
                 responses.append(
-                    {
-                        "id": response_id,
-                        "beneficiary_id": person,
-                        "structure_id": structure,
-                        "form": form,
-                        "definition_id": definition.id,
-                        "definition_version": definition.version,
-                        "channel": channel,
-                        "locale": "fr",
-                        "status": "submitted",
-                        "created_at": moment,
-                        "updated_at": moment,
-                        "submitted_at": moment,
-                        "double_entry_wanted": False,
-                        "wording": "standard",
-                    }
+                    _response(response_id, person, structure, form, moment, channel, definition)
                 )
         for chunk in _chunks(beneficiaries, 20_000):
             connection.execute(insert(Beneficiary), chunk)
         for chunk in _chunks(responses, 20_000):
             connection.execute(insert(Response), chunk)
-        connection.execute(
-            text(
-                "CREATE TEMPORARY TABLE bench_template "
-                "(template INTEGER, form VARCHAR(16), variable VARCHAR(40), value TEXT)"
-            )
-        )
-        connection.execute(
-            text("INSERT INTO bench_template VALUES (:template, :form, :variable, :value)"),
-            templates,
-        )
-        # Each person takes the answers of template (id mod TEMPLATES), whatever their forms.
-        connection.execute(
-            text(
-                "INSERT INTO answer (response_id, variable, value, definition_version) "
-                "SELECT r.id, t.variable, t.value, r.definition_version FROM response r "
-                "JOIN bench_template t ON t.template = r.beneficiary_id % :n AND t.form = r.form"
-            ),
-            {"n": TEMPLATES},
-        )
-        connection.execute(text("DROP TABLE bench_template"))
-        if engine.dialect.name == "postgresql":
-            # The ids were given explicitly: move the sequences past them.
-            for table in ("structure", "beneficiary", "response"):
-                connection.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"(SELECT MAX(id) FROM {table}))"
-                    )
-                )
+        _copy_answers(connection, drawn, templates)
+        _move_sequences(connection)
         count = connection.scalar(select(func.count()).select_from(Answer)) or 0
     with engine.connect() as connection:
         connection.execute(text("ANALYZE"))
         connection.commit()
     return int(count)
+
+
+# --- the bulk builder (--bulk): PostgreSQL COPY, facts computed once per template -------------
+
+
+class Raw(str):
+    """Fields already in COPY's text format (several, joined by tabs)."""
+
+
+def _copy_text(value: Any) -> str:
+    """One field of PostgreSQL's COPY text format."""
+    if isinstance(value, Raw):
+        return value
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+class Sink:
+    """Where bulk rows go: COPY on PostgreSQL, executemany elsewhere (the tests' SQLite)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.copying = connection.dialect.name == "postgresql"
+
+    def write(self, table: Any, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> int:
+        written = 0
+        if self.copying:
+            cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+            with cursor.copy(statement) as copy:
+                lines: list[str] = []
+                for row in rows:
+                    lines.append("\t".join(map(_copy_text, row)))
+                    if len(lines) >= 20_000:
+                        copy.write("\n".join(lines) + "\n")
+                        written += len(lines)
+                        lines = []
+                if lines:
+                    copy.write("\n".join(lines) + "\n")
+                    written += len(lines)
+            return written
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            batch.append(dict(zip(columns, row, strict=True)))
+            if len(batch) >= 20_000:
+                self.connection.execute(insert(table), batch)
+                written += len(batch)
+                batch = []
+        if batch:
+            self.connection.execute(insert(table), batch)
+            written += len(batch)
+        return written
+
+
+PER_PERSON = ("response_id", "beneficiary_id", "structure_id", "form", "channel")
+PER_PERSON += ("submitted_at", "month", "ended_at", "followed")
+
+
+def bulk_facts(
+    sink: Sink,
+    definition: Definition,
+    people: Iterable[tuple[int, int, str, list[tuple[str, datetime]]]],
+    drawn: list[dict[str, Any]],
+    templates: int,
+) -> tuple[int, int]:
+    """`response_fact` and `fact_tally` of a population built from templates, without reading
+    its answers: a person's facts depend only on their template's answers and their forms, so
+    each (template, forms) is computed once by facts.person_rows (the code the writes use),
+    then copied with the person's ids, structure, channel and times; the tally's cells are one
+    matrix product (people per cell x lines per template). Returns (fact rows, tally cells).
+    tests/test_bench_dashboard.py checks the result equals facts.rebuild."""
+    current = facts.plan(definition)
+    read = set(current.read)
+    answers: dict[tuple[int, str], dict[str, list[str]]] = {}
+    for row in drawn:
+        if row["variable"] in read:
+            found = answers.setdefault((row["template"], row["form"]), {})
+            found.setdefault(row["variable"], []).append(row["value"])
+    cached: dict[tuple[int, tuple[str, ...]], list[dict[str, Any]]] = {}
+    shared = [column for column in facts.COLUMNS if column not in PER_PERSON]
+    some_day = datetime(2026, 1, 1, tzinfo=UTC)
+    shapes: dict[tuple[int, str], int] = {}  # (template, forms) -> its tally's column
+    counts: Counter[tuple[int, str, str, str, int]] = Counter()  # cell, shape -> responses
+    tallies: list[dict[tuple[str, str], int]] = []
+    escaped: dict[int, Raw] = {}
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        response_id = 0
+        for person, structure, channel, sent in people:
+            template = person % templates
+            forms = tuple(form for form, _moment in sent)
+            computed = cached.get((template, forms))
+            if computed is None:
+                submitted = [
+                    facts.Submitted(
+                        index + 1,
+                        1,
+                        1,
+                        form,
+                        channel,
+                        some_day,
+                        answers.get((template, form), {}),
+                        None,
+                    )
+                    for index, form in enumerate(forms)
+                ]
+                computed = cached[(template, forms)] = facts.person_rows(
+                    current, definition, submitted
+                )
+            ends = [moment for form, moment in sent if FormKind(form) in END_FORMS]
+            ended = min(ends) if ends else None
+            followed = any(FormKind(form) in FOLLOWUP_FORMS for form, _moment in sent)
+            for (form, moment), row in zip(sent, computed, strict=True):
+                response_id += 1
+                month = facts.month_of(moment)
+                shape = shapes.get((template, "+".join(forms) + ":" + form))
+                if shape is None:
+                    shape = shapes[(template, "+".join(forms) + ":" + form)] = len(tallies)
+                    tallies.append({(k, v): n for k, v, n in facts.parse_tally(row["tally"])})
+                counts[(structure, month, form, channel, shape)] += 1
+                values = (response_id, person, structure, form, channel, moment, month, ended)
+                if sink.copying:  # the columns shared by every person of the template, once
+                    tail = escaped.get(id(row))
+                    if tail is None:
+                        tail = escaped[id(row)] = Raw(
+                            "\t".join(_copy_text(row[column]) for column in shared)
+                        )
+                    yield (*values, followed, tail)
+                else:
+                    yield (*values, followed, *(row[column] for column in shared))
+
+    written = sink.write(ResponseFact.__table__, [*PER_PERSON, *shared], rows())
+    # The tally: cells x shapes (people) @ shapes x lines (numbers), months and all months.
+    import numpy as np
+
+    lines = sorted({line for tally in tallies for line in tally})
+    line_index = {line: i for i, line in enumerate(lines)}
+    numbers = np.zeros((len(tallies), len(lines)))
+    for shape, tally in enumerate(tallies):
+        for line, number in tally.items():
+            numbers[shape, line_index[line]] = number
+    cells: dict[tuple[int, str, str, str], int] = {}
+    for structure, month, form, channel, _shape in counts:
+        for cell in (
+            (structure, month, form, channel),
+            (structure, facts.ALL_MONTHS, form, channel),
+        ):
+            cells.setdefault(cell, len(cells))
+    people_in = np.zeros((len(cells), len(tallies)))
+    for (structure, month, form, channel, shape), number in counts.items():
+        people_in[cells[(structure, month, form, channel)], shape] += number
+        people_in[cells[(structure, facts.ALL_MONTHS, form, channel)], shape] += number
+    totals = np.rint(people_in @ numbers).astype(np.int64)
+    names = list(cells)
+
+    def cube() -> Iterator[tuple[Any, ...]]:
+        for i, j in zip(*np.nonzero(totals), strict=True):
+            key, value = lines[j]
+            yield (*names[i], key, value, int(totals[i, j]))
+
+    cells_written = sink.write(FactTally.__table__, list(facts.CELL_COLUMNS), cube())
+    return written, cells_written
+
+
+BULK_STEPS = ("people", "answers", "indexes", "facts", "vacuum")
+
+
+def _planned_from(connection: Connection) -> list[tuple[int, int, str, list[tuple[str, datetime]]]]:
+    """The people as `plan_people` drew them, read back from the responses (a later step)."""
+    planned: list[tuple[int, int, str, list[tuple[str, datetime]]]] = []
+    for person, structure, channel, form, moment in connection.execute(
+        select(
+            Response.beneficiary_id,
+            Response.structure_id,
+            Response.channel,
+            Response.form,
+            Response.submitted_at,
+        ).order_by(Response.id)
+    ):
+        if not planned or planned[-1][0] != person:
+            planned.append((person, structure, channel, []))
+        planned[-1][3].append((form, moment))
+    return planned
+
+
+def populate_bulk(
+    engine: Engine,
+    definition: Definition,
+    people: int,
+    seed: int = 2023,
+    templates: int = TEMPLATES,
+    only: Sequence[str] = BULK_STEPS,
+) -> tuple[int, dict[str, float]]:
+    """The population of `populate` (the same people, forms, times and answers) and its facts,
+    written with COPY on PostgreSQL: the answers' constraints and indexes are dropped during
+    the load and built again after it, the facts computed from the templates (`bulk_facts`)
+    instead of read back from the answers. Returns (answer rows, seconds per step).
+
+    Each step (BULK_STEPS) commits on its own, and `only` runs some of them: a large build
+    can be split into runs of a few minutes (`--bulk-steps`), in this order."""
+    rng = random.Random(seed)
+    drawn = template_answers(definition, rng, templates)
+    now = datetime.now(UTC)
+    start = now - timedelta(days=200)
+    steps: dict[str, float] = {}
+    planned = list(plan_people(people, rng, start, now)) if "people" in only else None
+    answer_table = Answer.__table__
+    kept_constraints = [
+        c for c in answer_table.constraints if not isinstance(c, PrimaryKeyConstraint)
+    ]
+    copying = engine.dialect.name == "postgresql"  # SQLite (the tests) cannot drop a constraint
+
+    @contextmanager
+    def step(name: str) -> Iterator[Connection]:
+        started = time.perf_counter()
+        with engine.begin() as connection:
+            if copying:
+                connection.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
+            yield connection
+        steps[name] = time.perf_counter() - started
+
+    if planned is not None:
+        with step("people and responses") as connection:
+            sink = Sink(connection)
+            connection.execute(insert(Structure), _structures(start))
+            sink.write(
+                Beneficiary.__table__,
+                ["id", "code", "structure_id", "created_at"],
+                (
+                    (person, f"B{person:010d}", structure, start)
+                    for person, structure, _c, _s in planned
+                ),
+            )
+
+            def responses() -> Iterator[tuple[Any, ...]]:
+                response_id = 0
+                for person, structure, channel, sent in planned:
+                    for form, moment in sent:
+                        response_id += 1
+                        yield tuple(
+                            _response(
+                                response_id, person, structure, form, moment, channel, definition
+                            ).values()
+                        )
+
+            columns = list(_response(0, 0, 0, "", start, "", definition))
+            sink.write(Response.__table__, columns, responses())
+            _move_sequences(connection)
+    if "answers" in only:
+        with step("answers") as connection:
+            for index in answer_table.indexes if copying else ():
+                connection.execute(DropIndex(index, if_exists=True))
+            for constraint in kept_constraints if copying else ():
+                connection.execute(DropConstraint(constraint, if_exists=True))
+            _copy_answers(connection, drawn, templates)
+    if "indexes" in only:
+        with step("answers' indexes and constraints") as connection:
+            for constraint in kept_constraints if copying else ():
+                connection.execute(AddConstraint(constraint))
+            for index in answer_table.indexes if copying else ():
+                connection.execute(CreateIndex(index))
+    if "facts" in only:
+        with step("facts") as connection:
+            if planned is None:
+                planned = _planned_from(connection)
+            bulk_facts(Sink(connection), definition, planned, drawn, templates)
+    with engine.connect() as connection:
+        count = connection.scalar(select(func.count()).select_from(Answer)) or 0
+    if "vacuum" not in only:
+        return int(count), steps
+    started = time.perf_counter()
+    # VACUUM too: the covering indexes are then read without visiting the tables.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(
+            text("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
+        )
+    steps["vacuum and analyze"] = time.perf_counter() - started
+    return int(count), steps
 
 
 def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -283,13 +636,34 @@ def built(engine: Engine, people: int) -> tuple[int, bool] | None:
 
 
 def build(
-    url: str, people: int, reuse: bool, refacts: bool = False
+    url: str,
+    people: int,
+    reuse: bool,
+    refacts: bool = False,
+    bulk: bool = False,
+    bulk_steps: Sequence[str] = BULK_STEPS,
 ) -> tuple[int, float | None, float | None]:
     """(answer rows, build seconds, facts seconds); the times are None when reused."""
     definition = load_definition(DEFAULT_DEFINITION)
     engine = make_engine(url)
     try:
         found = built(engine, people) if reuse else None
+        if found is not None:
+            # A database built by an earlier version: its facts' migrations (their backfill).
+            migrate.upgrade(engine)
+        partial = bulk and tuple(bulk_steps) != BULK_STEPS
+        if partial or (found is None and bulk):
+            if "people" in bulk_steps:
+                reset(engine)
+            started = time.perf_counter()
+            answers, steps = populate_bulk(engine, definition, people, only=bulk_steps)
+            build_seconds = time.perf_counter() - started
+            for step, seconds in steps.items():
+                print(f"  {step}: {seconds:.0f} s", file=sys.stderr)
+            print(
+                f"  {', '.join(bulk_steps)} built (bulk) in {build_seconds:.0f} s", file=sys.stderr
+            )
+            return answers, build_seconds, steps.get("facts")
         if found is not None and found[1] and not refacts:
             print(f"  reusing the population of {people} people already built", file=sys.stderr)
             return found[0], None, None
@@ -326,8 +700,10 @@ def measure(
     reuse: bool = False,
     profile: bool = False,
     refacts: bool = False,
+    bulk: bool = False,
+    bulk_steps: Sequence[str] = BULK_STEPS,
 ) -> list[dict[str, Any]]:
-    answers, build_seconds, facts_seconds = build(url, people, reuse, refacts)
+    answers, build_seconds, facts_seconds = build(url, people, reuse, refacts, bulk, bulk_steps)
     app = create_app(
         {
             "DATABASE_URL": url,
@@ -377,6 +753,8 @@ def measure(
         # As after any change to the data: the differencing check runs again (its memory of
         # views already checked is keyed by the data's stamp).
         app.extensions.pop(CHECKED_KEY, None)
+        # ... and so does the follow-up figures' one (guard_figures_here), keyed the same way.
+        app.extensions.pop(FIGURES_CHECKED_KEY, None)
         dashboard()
 
     baseline()  # warm-up: connections open
@@ -602,6 +980,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="also print a cProfile of one first view"
     )
+    parser.add_argument(
+        "--bulk-steps",
+        default=",".join(BULK_STEPS),
+        help="with --bulk: only these steps of the build, each committed on its own, in this "
+        f"order ({','.join(BULK_STEPS)}): a long build in runs of a few minutes (then "
+        "measured, unless --build-only)",
+    )
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="PostgreSQL: build the population with COPY, the answers' indexes built after "
+        "the load, and its facts computed once per template (populate_bulk): the "
+        "1,000,000-person case",
+    )
     args = parser.parse_args(argv)
     people = args.people or (3_000 if args.quick else 100_000)
     rounds = 2 if args.quick else 5
@@ -622,11 +1014,22 @@ def main(argv: list[str] | None = None) -> int:
         else:
             rows += not_run(people)
         for url, database in urls:
+            bulk = args.bulk and database == "postgresql"
+            steps = [step for step in BULK_STEPS if step in args.bulk_steps.split(",")]
             if args.build_only:
-                build(url, people, args.reuse, args.rebuild_facts)
+                build(url, people, args.reuse, args.rebuild_facts, bulk, steps)
             else:
                 rows += measure(
-                    url, database, people, rounds, tmp, args.reuse, args.profile, args.rebuild_facts
+                    url,
+                    database,
+                    people,
+                    rounds,
+                    tmp,
+                    args.reuse,
+                    args.profile,
+                    args.rebuild_facts,
+                    bulk,
+                    steps,
                 )
     if args.build_only:
         return 0

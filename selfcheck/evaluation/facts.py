@@ -33,7 +33,17 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, event, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    delete,
+    event,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy import column as sql_column
+from sqlalchemy import table as sql_table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
 
@@ -48,7 +58,16 @@ from selfcheck.platform.models import (
     Status,
 )
 from selfcheck.questionnaire.answer_types import FreeText
-from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Definition, FormKind, Role, Tag
+from selfcheck.questionnaire.model import (
+    END_FORMS,
+    FOLLOWUP_FORMS,
+    NO_ANSWER,
+    PRE_SUFFIX,
+    Definition,
+    FormKind,
+    Role,
+    Tag,
+)
 
 ALONE_RANK = 3  # "on my own" and above on the autonomy ladder
 
@@ -103,6 +122,10 @@ class Plan:
     tags: Mapping[str, tuple[tuple[str, frozenset[str]], ...]]  # multiple choice -> (tag, options)
     ladder: Mapping[str, int]
     typology: frozenset[str]  # the variables the typology's facts are read from
+    # The follow-up figures (evaluation/retention.py): each task's rung per answer code (0: not
+    # on the ladder), and the tasks that have a competence type.
+    task_rungs: Mapping[str, Mapping[str, int]]
+    competences: tuple[tuple[str, str], ...]  # (item code, competence), competence set
 
 
 @lru_cache(maxsize=8)
@@ -158,6 +181,8 @@ def plan(definition: Definition) -> Plan:
         },
         ladder=ladder,
         typology=profile_variables,
+        task_rungs={item.code: {o.code: o.rank or 0 for o in item.options} for item in tasks},
+        competences=tuple((item.code, item.competence) for item in tasks if item.competence),
     )
 
 
@@ -250,6 +275,7 @@ def person_rows(
     after = by_form.get(FormKind.AFTER.value)
     holder = _profile_holder(responses)
     person_profile = _person_profile(definition, responses) if holder is not None else None
+    lasting = followup_facts(plan, responses)
     rows = []
     for response in responses:
         form = FormKind(response.form)
@@ -335,12 +361,74 @@ def person_rows(
                 "profile": profile,
                 "compared_fields": response.second[0] if response.second else None,
                 "differing_fields": response.second[1] if response.second else None,
+                "ended_at": lasting.ended_at,
+                "followed": lasting.followed,
+                "kept": lasting.kept if response.id == lasting.read else None,
                 "tally": format_tally(
                     (key, value, number) for (key, value), number in tally.items() if number
                 ),
             }
         )
     return rows
+
+
+@dataclass(frozen=True)
+class Lasting:
+    """What the follow-up figures (evaluation/retention.py) read of one person."""
+
+    ended_at: datetime | None  # their first end form's sending time: none, no figure
+    followed: bool  # they sent a follow-up
+    read: int | None  # the follow-up whose answers are compared: the latest sent
+    kept: str | None  # per competence with a gain, whether every gain was kept ("c:1,d:0")
+
+
+def followup_facts(plan: Plan, responses: Sequence[Submitted]) -> Lasting:
+    """The follow-up facts of one person's submitted responses (in id order): a task is a gain
+    when its rung at the end (the after form, or the retrospective form) is above its rung
+    before (the before form, or the retrospective form's "before" answers), kept when the
+    rung of the latest follow-up sent is at least the end's (`retention.kept_gains`)."""
+    sent: dict[FormKind, datetime] = {}
+    for response in responses:
+        if response.submitted_at is not None:
+            sent[FormKind(response.form)] = response.submitted_at
+    ends = [sent[form] for form in END_FORMS if form in sent]
+    if not ends:
+        return Lasting(None, False, None, None)
+    followed = any(form in sent for form in FOLLOWUP_FORMS)
+    read_form = next((form for form in reversed(FOLLOWUP_FORMS) if form in sent), None)
+    if read_form is None:
+        return Lasting(min(ends), followed, None, None)
+    read = [r.id for r in responses if r.form == read_form.value][-1]
+    before: dict[str, int] = {}
+    end: dict[str, int] = {}
+    later: dict[str, int] = {}
+    for response in responses:
+        form = FormKind(response.form)
+        given = {
+            variable: plan.task_rungs[variable.removesuffix(PRE_SUFFIX)].get(values[-1], 0)
+            for variable, values in response.answers.items()
+            if values and variable.removesuffix(PRE_SUFFIX) in plan.task_rungs
+        }
+        if form is FormKind.BEFORE:
+            before.update(given)
+        elif form is FormKind.AFTER:
+            end.update(given)
+        elif form is FormKind.RETRO:
+            for variable, rung in given.items():
+                code = variable.removesuffix(PRE_SUFFIX)
+                (before if variable.endswith(PRE_SUFFIX) else end)[code] = rung
+        else:  # a follow-up: the latest sent is read (both, when the latest has no time)
+            latest = next(f for f in reversed(FOLLOWUP_FORMS) if f in sent or f is form)
+            if form is latest:
+                later.update(given)
+    verdicts: dict[str, bool] = {}
+    for code, competence in plan.competences:
+        then, now, after = before.get(code, 0), end.get(code, 0), later.get(code, 0)
+        if not (then and now and after) or now <= then:
+            continue  # no gain, or a rung missing at one of the three points
+        verdicts[competence] = verdicts.get(competence, True) and after >= now
+    kept = ",".join(f"{c}:{int(v)}" for c, v in sorted(verdicts.items())) or None
+    return Lasting(min(ends), followed, read, kept)
 
 
 def _choice_lines(
@@ -567,6 +655,14 @@ def rebuild(session: Session, definition: Definition, batch: int = 2000) -> int:
     connection = session.connection()
     connection.execute(delete(FactTally))
     connection.execute(delete(ResponseFact))
+    # An earlier migration's backfill runs this code on the table as that migration left it:
+    # only the columns present then are written (a later migration fills the others).
+    present = {column["name"] for column in inspect(connection).get_columns("response_fact")}
+    target: Any = ResponseFact.__table__
+    if set(COLUMNS) - present:
+        target = sql_table(
+            ResponseFact.__tablename__, *(sql_column(c) for c in COLUMNS if c in present)
+        )
     total: Counter[CellKey] = Counter()
     written = 0
     last = 0
@@ -583,7 +679,9 @@ def rebuild(session: Session, definition: Definition, batch: int = 2000) -> int:
             break
         rows = compute(connection, definition, Response.beneficiary_id.between(ids[0], ids[-1]))
         if rows:
-            connection.execute(insert(ResponseFact), rows)
+            if target is not ResponseFact.__table__:
+                rows = [{c: row[c] for c in COLUMNS if c in present} for row in rows]
+            connection.execute(insert(target), rows)
             total.update(cells(rows))
             written += len(rows)
         last = ids[-1]

@@ -24,47 +24,32 @@ between 1 and k - 1 (a share of 100 % stays: nobody is singled out by it). Both 
 are people of the viewed selection, which the views have already checked against the
 complement and differencing guards (scope.require_complement_at_least_k,
 guard_views.guard_view_here) before these figures are computed.
+
+**Read from the facts** (issue 18): each person's gains and whether they were kept, and when
+their end form was sent, are kept in `response_fact` (facts.followup_facts, written with every
+change to their answers), so the figures are two queries over a covering index that return
+one small row per person counted; reading every response, and the task answers of the people
+followed up, took seconds at 100,000 people. Whether a follow-up has opened depends on today's
+date: it is an SQL bound on the end form's time (schedule.opened_before). The same figures
+computed from the answers are the tests' oracle (tests/services/evaluation/retention_oracle.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Integer, and_, false, or_, select, type_coerce
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import statistics
-from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
+from selfcheck.evaluation.indicators import fact_conditions
+from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.journey import schedule
-from selfcheck.platform.models import Answer, Response, Status, Structure
-from selfcheck.questionnaire.model import (
-    END_FORMS,
-    FOLLOWUP_FORMS,
-    PRE_SUFFIX,
-    Definition,
-    FormKind,
-)
-
-Ranks = dict[str, int]  # item code -> rung (0: no ranked answer)
-
-
-@dataclass
-class PersonPoints:
-    """One person's task rungs at the three points, and their forms' sending times."""
-
-    before: Ranks = field(default_factory=dict)
-    end: Ranks = field(default_factory=dict)
-    later: Ranks = field(default_factory=dict)
-    sent: dict[FormKind, datetime] = field(default_factory=dict)
-    followup_months: int = 3
-    person_id: int = 0  # the beneficiary (differencing.guard_figures compares groups of them)
-    # In the figures through the selection (see the module's note): the follow-up read is in
-    # it (kept gains), the end form is in it (response rate).
-    counts_kept: bool = True
-    counts_response: bool = True
+from selfcheck.platform.models import ResponseFact, Structure
+from selfcheck.questionnaire.model import END_FORMS, FOLLOWUP_FORMS, Definition
 
 
 @dataclass(frozen=True)
@@ -80,68 +65,105 @@ class Retention:
     response_rate: statistics.Share | statistics.TooFew
 
 
-def kept_gains(
-    people: Iterable[PersonPoints],
-    tasks: Mapping[str, str],
-    members: dict[str | None, set[int]] | None = None,
-) -> dict[str | None, tuple[int, int]]:
-    """(people who kept all their gains, people with a gain), per competence and overall
-    (key None). `tasks`: item code -> competence code. `members`, when given, receives the
-    people counted in each figure (their person_id)."""
-    counts: dict[str | None, list[int]] = {}
-    for person in people:
-        if not person.later or not person.counts_kept:
-            continue
-        verdicts: dict[str | None, bool] = {}
-        for code, competence in tasks.items():
-            before, end, later = (
-                person.before.get(code, 0),
-                person.end.get(code, 0),
-                person.later.get(code, 0),
+@dataclass(frozen=True)
+class Followed:
+    """The people of a selection behind the follow-up figures (their person ids).
+
+    `gained`: per competence (None: every competence) the people with a gain whose follow-up
+    read is in the selection; `kept_all` of them, those who kept every such gain. `opened`:
+    the people with an end form in the selection whose first follow-up has opened;
+    `answered` of them, those who sent a follow-up."""
+
+    gained: dict[str | None, frozenset[int]]
+    kept_all: dict[str | None, frozenset[int]]
+    opened: frozenset[int]
+    answered: frozenset[int]
+
+    def kept(self, competence: str | None) -> tuple[int, int]:
+        """(people who kept all their gains, people with a gain)."""
+        return len(self.kept_all.get(competence, ())), len(self.gained.get(competence, ()))
+
+
+def opened_rule(
+    db: Session, filters: EvaluationFilters, now: datetime, zone: ZoneInfo
+) -> ColumnElement[bool]:
+    """SQL: the person's first follow-up has opened at `now` (their structure's delay after
+    the local day their end form was sent: schedule.openings), as a bound on that time."""
+    by_months: dict[int, list[int]] = defaultdict(list)
+    for structure_id, months in db.execute(
+        select(Structure.id, Structure.followup_months).where(
+            Structure.id.in_(filters.structure_ids)
+        )
+    ):
+        by_months[months].append(structure_id)
+    return or_(
+        false(),
+        *(
+            and_(
+                ResponseFact.structure_id.in_(ids),
+                ResponseFact.ended_at < schedule.opened_before(months, now, zone),
             )
-            if not (before and end and later) or end <= before:
-                continue  # no gain, or a rung missing at one of the three points
-            kept = later >= end
-            for key in (competence, None):
-                verdicts[key] = verdicts.get(key, True) and kept
-        for key, kept_all in verdicts.items():
-            pair = counts.setdefault(key, [0, 0])
-            pair[0] += int(kept_all)
-            pair[1] += 1
-            if members is not None:
-                members.setdefault(key, set()).add(person.person_id)
-    return {key: (pair[0], pair[1]) for key, pair in counts.items()}
+            for months, ids in sorted(by_months.items())
+        ),
+    )
 
 
-def response_counts(
-    people: Iterable[PersonPoints],
+def load(
+    db: Session,
+    definition: Definition,
+    filters: EvaluationFilters,
+    *,
     now: datetime,
     zone: ZoneInfo,
-    members: set[int] | None = None,
-) -> tuple[int, int]:
-    """(people who sent a follow-up, people whose first follow-up has opened). `members`,
-    when given, receives the latter (their person_id)."""
-    answered = opened = 0
-    # Whether the first follow-up has opened depends only on the end's local day and the delay:
-    # computed once per pair (a few hundred), not once per person.
-    known: dict[tuple[date, int], bool] = {}
-    for person in people:
-        ends = [person.sent[form] for form in END_FORMS if form in person.sent]
-        if not ends or not person.counts_response:
-            continue
-        end = min(ends)
-        key = (schedule.local_day(end, zone), person.followup_months)
-        is_open = known.get(key)
-        if is_open is None:
-            first = schedule.openings(end, {FormKind.FOLLOWUP: person.followup_months}, zone)
-            is_open = known[key] = bool(first) and first[0].is_open(now)
-        if not is_open:
-            continue
-        opened += 1
-        if members is not None:
-            members.add(person.person_id)
-        answered += int(any(form in person.sent for form in FOLLOWUP_FORMS))
-    return answered, opened
+) -> Followed | None:
+    """The follow-up figures' people from the facts (None: nobody of the selection has sent
+    an end form and has it, or a follow-up, in the selection). Two queries over the covering
+    index `ix_response_fact_followup`, their rows as plain tuples (no ORM rows: at 100,000
+    people that halves the time)."""
+    connection = db.connection()
+    ends = sorted(form.value for form in END_FORMS)
+    followups = sorted(form.value for form in FOLLOWUP_FORMS)
+    scope = (*fact_conditions(filters, ResponseFact), ResponseFact.ended_at.is_not(None))
+    # The people whose end form is in the selection and whose first follow-up has opened.
+    opened_rows = connection.execute(
+        select(ResponseFact.beneficiary_id, type_coerce(ResponseFact.followed, Integer)).where(
+            *scope, ResponseFact.form.in_(ends), opened_rule(db, filters, now, zone)
+        )
+    ).all()
+    # The people whose follow-up read is in the selection and who had a gain.
+    kept_rows = connection.execute(
+        select(ResponseFact.beneficiary_id, ResponseFact.kept).where(
+            *scope, ResponseFact.form.in_(followups), ResponseFact.kept.is_not(None)
+        )
+    ).all()
+    if not opened_rows and not kept_rows:
+        anyone = connection.execute(
+            select(ResponseFact.response_id)
+            .where(*scope, ResponseFact.form.in_(ends + followups))
+            .limit(1)
+        ).first()
+        if anyone is None:
+            return None
+    gained: dict[str | None, set[int]] = defaultdict(set)
+    kept_all: dict[str | None, set[int]] = defaultdict(set)
+    for person, kept in kept_rows:
+        every = True
+        for verdict in str(kept).split(","):
+            competence, _, value = verdict.partition(":")
+            gained[competence].add(person)
+            if value == "1":
+                kept_all[competence].add(person)
+            else:
+                every = False
+        gained[None].add(person)
+        if every:
+            kept_all[None].add(person)
+    return Followed(
+        gained={key: frozenset(people) for key, people in gained.items()},
+        kept_all={key: frozenset(people) for key, people in kept_all.items()},
+        opened=frozenset(person for person, _followed in opened_rows),
+        answered=frozenset(person for person, followed in opened_rows if followed),
+    )
 
 
 def guarded_share(successes: int, n: int, *, k: int) -> statistics.Share | statistics.TooFew:
@@ -152,134 +174,23 @@ def guarded_share(successes: int, n: int, *, k: int) -> statistics.Share | stati
     return statistics.share(successes, n, k=k)
 
 
-def retention(
-    people: list[PersonPoints],
-    definition: Definition,
-    *,
-    k: int,
-    now: datetime,
-    zone: ZoneInfo,
-) -> Retention:
-    tasks = {item.code: item.competence for item in definition.task_items() if item.competence}
-    counts = kept_gains(people, tasks)
-    kept, n = counts.get(None, (0, 0))
-    answered, opened = response_counts(people, now, zone)
+def retention(followed: Followed, definition: Definition, *, k: int) -> Retention:
     return Retention(
-        overall=guarded_share(kept, n, k=k),
+        overall=guarded_share(*followed.kept(None), k=k),
         by_competence=tuple(
-            CompetenceRetention(code, guarded_share(*counts.get(code, (0, 0)), k=k))
+            CompetenceRetention(code, guarded_share(*followed.kept(code), k=k))
             for code in definition.competences
         ),
-        response_rate=guarded_share(answered, opened, k=k),
+        response_rate=guarded_share(len(followed.answered), len(followed.opened), k=k),
     )
 
 
-def figure_groups(
-    people: list[PersonPoints], definition: Definition, *, now: datetime, zone: ZoneInfo
-) -> dict[str, frozenset[int]]:
+def figure_groups(followed: Followed, definition: Definition) -> dict[str, frozenset[int]]:
     """The people each figure of `retention` is about, by figure ("response", "kept", and
     "kept:<competence>"): two views whose group for a figure differs by 1 to k - 1 people
     would give those people's outcomes by subtraction, even when the views' selections differ
     by k or more (differencing.guard_figures)."""
-    tasks = {item.code: item.competence for item in definition.task_items() if item.competence}
-    kept: dict[str | None, set[int]] = {}
-    kept_gains(people, tasks, kept)
-    opened: set[int] = set()
-    response_counts(people, now, zone, opened)
-    groups = {"response": frozenset(opened), "kept": frozenset(kept.get(None, set()))}
+    groups = {"response": followed.opened, "kept": followed.gained.get(None, frozenset())}
     for code in definition.competences:
-        groups["kept:" + code] = frozenset(kept.get(code, set()))
+        groups["kept:" + code] = followed.gained.get(code, frozenset())
     return groups
-
-
-def load_people(
-    db: Session, definition: Definition, filters: EvaluationFilters
-) -> list[PersonPoints]:
-    """The three points of every person of the selection with a sent end form, flagged with
-    the figures they count in (see the module's note: the follow-up or the end form in the
-    selection dates them)."""
-    tasks = [item.code for item in definition.task_items()]
-    ranks = {
-        item.code: {o.code: o.rank or 0 for o in item.options} for item in definition.task_items()
-    }
-    wanted = [*tasks, *(code + PRE_SUFFIX for code in tasks)]
-    dating = Response.form.in_([form.value for form in (*END_FORMS, *FOLLOWUP_FORMS)])
-    # The forms of each person that are in the selection (one query; the points are then
-    # read for these people only, whole).
-    selected: dict[int, set[FormKind]] = {}
-    for person_id, form_value in db.execute(
-        select(Response.beneficiary_id, Response.form).where(*response_conditions(filters), dating)
-    ):
-        selected.setdefault(person_id, set()).add(FormKind(form_value))
-    if not selected:
-        return []
-    people: dict[int, PersonPoints] = {}
-    answers: dict[tuple[int, FormKind], Ranks] = {}
-    in_scope = (
-        Response.status == Status.SUBMITTED.value,
-        Response.structure_id.in_(filters.structure_ids),
-        # The people of the selection, as a subquery of its own (not correlated).
-        Response.beneficiary_id.in_(
-            select(Response.beneficiary_id)
-            .where(*response_conditions(filters), dating)
-            .correlate(None)
-            .scalar_subquery()
-        ),
-    )
-    # One row per response: when each form was sent (the response rate reads only that).
-    responses = (
-        select(
-            Response.beneficiary_id, Response.form, Response.submitted_at, Structure.followup_months
-        )
-        .join(Structure, Structure.id == Response.structure_id)
-        .where(*in_scope)
-    )
-    kinds = {form.value: form for form in FormKind}
-    for person_id, form_value, sent_at, months in db.execute(responses):
-        person = people.get(person_id)
-        if person is None:
-            person = people[person_id] = PersonPoints(followup_months=months, person_id=person_id)
-        if sent_at is not None:
-            person.sent[kinds[form_value]] = (
-                sent_at if sent_at.tzinfo else sent_at.replace(tzinfo=UTC)
-            )
-    # The rungs only of the people who sent a follow-up: no gain is kept or lost without one
-    # (`kept_gains`), and reading every task answer of every person took seconds.
-    followed = (
-        select(Response.beneficiary_id)
-        .where(*in_scope, Response.form.in_([form.value for form in FOLLOWUP_FORMS]))
-        .scalar_subquery()
-    )
-    ranked = (
-        select(Response.beneficiary_id, Response.form, Answer.variable, Answer.value)
-        .join(Answer, Answer.response_id == Response.id)
-        .where(*in_scope, Answer.variable.in_(wanted), Response.beneficiary_id.in_(followed))
-    )
-    for person_id, form_value, variable, value in db.execute(ranked):
-        answers.setdefault((person_id, kinds[form_value]), {})[variable] = ranks.get(
-            variable.removesuffix(PRE_SUFFIX), {}
-        ).get(value, 0)
-    for (person_id, form), given in answers.items():
-        person = people[person_id]
-        if form is FormKind.BEFORE:
-            person.before.update(given)
-        elif form is FormKind.AFTER:
-            person.end.update(given)
-        elif form is FormKind.RETRO:
-            for variable, rank in given.items():
-                code = variable.removesuffix(PRE_SUFFIX)
-                (person.before if variable.endswith(PRE_SUFFIX) else person.end)[code] = rank
-    for (person_id, form), given in answers.items():
-        # The latest follow-up sent: the second one when there is one.
-        if form not in FOLLOWUP_FORMS:
-            continue
-        person = people[person_id]
-        latest = next(f for f in reversed(FOLLOWUP_FORMS) if f in person.sent or f is form)
-        if form is latest:
-            person.later.update(given)
-    for person_id, person in people.items():
-        in_selection = selected.get(person_id, set())
-        read = next((f for f in reversed(FOLLOWUP_FORMS) if f in person.sent), None)
-        person.counts_kept = read is not None and read in in_selection
-        person.counts_response = any(form in in_selection for form in END_FORMS)
-    return [p for p in people.values() if any(form in p.sent for form in END_FORMS)]

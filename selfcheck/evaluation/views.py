@@ -85,11 +85,11 @@ def dashboard() -> str | tuple[str, int]:
 def _retention(filters: EvaluationFilters, k: int) -> list[tuple[str, str]]:
     """What lasts (issue 15): each retention figure as (what, plain sentence), none under k."""
     definition = current_app.extensions["selfcheck.definition"]
-    people = retention.load_people(get_session(), definition, filters)
-    if not people:
-        return []
     now, zone = clock.now(), clock.zone_in(current_app.config)
-    groups = retention.figure_groups(people, definition, now=now, zone=zone)
+    followed = retention.load(get_session(), definition, filters, now=now, zone=zone)
+    if followed is None:
+        return []
+    groups = retention.figure_groups(followed, definition)
     if not guard_figures_here(filters, groups):
         withheld = gettext(
             "Ces chiffres ne sont pas donnés : les personnes dont ils parlent diffèrent de "
@@ -99,7 +99,7 @@ def _retention(filters: EvaluationFilters, k: int) -> list[tuple[str, str]]:
             k=k,
         )
         return [(gettext("Ce qui dure, quelques mois après"), withheld)]
-    result = retention.retention(people, definition, k=k, now=now, zone=zone)
+    result = retention.retention(followed, definition, k=k)
     lines = [
         (
             gettext("Réponse au questionnaire de suivi"),

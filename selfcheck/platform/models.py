@@ -406,6 +406,18 @@ class ResponseFact(Base):
         Index(
             "ix_response_fact_scope", "structure_id", "month", "form", "channel", "beneficiary_id"
         ),
+        # Covering for the follow-up figures: the rows are read without their long tally.
+        Index(
+            "ix_response_fact_followup",
+            "form",
+            "structure_id",
+            "month",
+            "channel",
+            "ended_at",
+            "beneficiary_id",
+            "followed",
+            "kept",
+        ),
     )
 
     response_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
@@ -430,6 +442,13 @@ class ResponseFact(Base):
     profile: Mapped[str | None] = mapped_column(String(32))
     compared_fields: Mapped[int | None] = mapped_column()
     differing_fields: Mapped[int | None] = mapped_column()
+    # The follow-up figures (evaluation/retention.py), on every row of the person: when their
+    # first end form was sent (None: no end form sent), whether they sent a follow-up; on the
+    # row of the follow-up that is read (the latest sent), per competence with a gain whether
+    # every gain was kept ("competence:1,other:0"; facts.followup_facts).
+    ended_at: Mapped[datetime | None] = mapped_column()
+    followed: Mapped[bool] = mapped_column(default=False, server_default=false())
+    kept: Mapped[str | None] = mapped_column(String(200))
     tally: Mapped[str] = mapped_column(Text, default="")
 
 

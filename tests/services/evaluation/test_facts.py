@@ -2,12 +2,14 @@
 
 After random sequences of real writes (web submits, after forms, paper entries that edit a
 submitted form, response deletions, erasures, purges, people moved to another structure,
-responses whose time is unknown),
+responses whose time is unknown, follow-ups),
 committed one by one as views do:
 - `response_fact` and `fact_tally` equal what `facts.rebuild` computes from the answers;
 - every raw count of the dashboard, read from the facts, equals the same count made from
   the answers by the previous SQL (tests/services/evaluation/answers_oracle.py), for several
-  selections (whole scope, one structure, some forms, one channel, whole months).
+  selections (whole scope, one structure, some forms, one channel, whole months);
+- so do the follow-up figures' people (kept gains, response rate: retention_oracle.py),
+  today and once every follow-up has opened.
 
 Runs on SQLite, and on PostgreSQL with SELFCHECK_TEST_DATABASE_URL.
 """
@@ -19,6 +21,7 @@ import random
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -30,7 +33,7 @@ from sqlalchemy.orm import Session
 from selfcheck.accounts.structures import create_structure
 from selfcheck.cli import main
 from selfcheck.entry import saving as entry
-from selfcheck.evaluation import dashboard, facts, headline, indicators, paired
+from selfcheck.evaluation import dashboard, facts, headline, indicators, paired, retention
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.followup import operations as followup
 from selfcheck.journey import operations as journey
@@ -47,7 +50,7 @@ from selfcheck.platform.models import (
 )
 from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition, FormKind
-from tests.services.evaluation import answers_oracle
+from tests.services.evaluation import answers_oracle, retention_oracle
 from tests.staff import add_staff
 from tests.support import fill_response, new_token
 
@@ -61,7 +64,11 @@ OPERATIONS = (
     "purge",
     "move",
     "untimed",
+    "followup",
+    "followup",
 )
+PARIS = ZoneInfo("Europe/Paris")
+LATER = timedelta(days=400)  # every follow-up is open by then
 
 
 def random_values(
@@ -166,6 +173,15 @@ class World:
             )
             db.commit()
             privacy.purge(db, 24, dry_run=False)
+        elif operation == "followup":  # months later: the follow-up open then
+            try:
+                response = journey.start_followup(
+                    db, definition, person, "fr", datetime.now(UTC) + LATER, PARIS
+                )
+            except journey.JourneyError:
+                return
+            db.commit()
+            self.fill(response, rng)
         elif operation == "untimed":  # an old row: submitted, its time unknown
             db.execute(
                 update(Response)
@@ -247,6 +263,12 @@ def check_facts(world: World) -> None:
         from selfcheck.evaluation.scope import count_people
 
         assert people == count_people(db, filters)
+        for now in (datetime.now(UTC), datetime.now(UTC) + LATER):  # the follow-up figures
+            expected_followed = retention_oracle.followed(
+                db, world.definition, filters, now=now, zone=PARIS
+            )
+            found = retention.load(db, world.definition, filters, now=now, zone=PARIS)
+            assert found == expected_followed, filters
     db.rollback()
 
 
@@ -351,3 +373,22 @@ def test_the_rebuild_command_repairs_facts_written_around_the_sessions(
     assert f"facts: {len(kept[0])} submitted responses" in result.output
     world.db.expire_all()
     assert stored_facts(world.db) == kept
+
+
+@pytest.mark.slow  # 16 people written through the services, then every check: about 3 s
+def test_followups_give_the_follow_up_figures_facts(world: World) -> None:
+    """People followed up: their end rows say so, the follow-up read carries the kept gains,
+    and the figures from the facts equal those from the answers (check_facts)."""
+    for seed in range(8):
+        world.run("new", seed)
+        world.run("after", seed)
+    for seed in range(8):
+        world.run("followup", seed)
+    rows = list(world.db.scalars(select(ResponseFact)))
+    followups = [row for row in rows if row.form == FormKind.FOLLOWUP.value]
+    assert followups, "some follow-ups were sent"
+    assert all(row.ended_at is not None for row in followups)
+    assert any(row.kept for row in followups)
+    followed = {row.beneficiary_id for row in followups}
+    assert all(row.followed for row in rows if row.beneficiary_id in followed)
+    check_facts(world)

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from selfcheck.accounts.structures import create_structure
-from selfcheck.evaluation import differencing, retention, statistics
+from selfcheck.evaluation import differencing, facts, retention, statistics
 from selfcheck.evaluation.guard_views import GROUPS
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.journey import operations as journey
@@ -21,6 +21,7 @@ from selfcheck.platform import clock
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Role, StaffUser, Structure
 from selfcheck.questionnaire import Definition, FormKind
+from tests.services.evaluation import retention_oracle
 from tests.staff import add_staff
 from tests.support import AFTER, BEFORE, TASKS, fill_response, submitted
 
@@ -74,10 +75,11 @@ def test_retention_figures_of_a_known_population(
         # people[6:8]: their follow-up opened, not answered.
         now = fixed.now()
     filters = EvaluationFilters(structure_ids=(structure.id,))
-    loaded = retention.load_people(db_session, definition, filters)
-    assert len(loaded) == 9 and late_comer
+    loaded = retention.load(db_session, definition, filters, now=now, zone=PARIS)
+    assert loaded is not None and late_comer
+    assert loaded == retention_oracle.followed(db_session, definition, filters, now=now, zone=PARIS)
     # k = 2 so that every figure of this small population shows (small cells: below).
-    result = retention.retention(loaded, definition, k=2, now=now, zone=PARIS)
+    result = retention.retention(loaded, definition, k=2)
     # 6 people answered; each gained on 14 tasks; 4 kept all, 2 lost T01.
     assert result.overall == statistics.share(4, 6, k=2)
     by = {c.competence: c.kept for c in result.by_competence}
@@ -89,15 +91,31 @@ def test_retention_figures_of_a_known_population(
     assert result.response_rate == statistics.share(6, 8, k=2)
     # Small cells, as the dashboard's tables: with k = 5, the 2 who lost T01 (and the 2 who
     # did not answer) are fewer than k: those shares are withheld; 6 of 6 stays.
-    guarded = retention.retention(loaded, definition, k=K, now=now, zone=PARIS)
+    guarded = retention.retention(loaded, definition, k=K)
     assert isinstance(guarded.overall, statistics.TooFew)
     assert isinstance(guarded.response_rate, statistics.TooFew)
     by = {c.competence: c.kept for c in guarded.by_competence}
     assert isinstance(by["operational"], statistics.TooFew)
     assert by["communication"] == statistics.share(6, 6, k=K)
     # Under k people, no figure.
-    small = retention.retention(loaded[:3], definition, k=K, now=now, zone=PARIS)
+    three = frozenset(sorted(loaded.gained[None])[:3])
+    small = retention.retention(
+        retention.Followed(
+            gained={None: three},
+            kept_all={None: three & loaded.kept_all[None]},
+            opened=three,
+            answered=three,
+        ),
+        definition,
+        k=K,
+    )
     assert isinstance(small.overall, statistics.TooFew)
+    assert isinstance(small.response_rate, statistics.TooFew)
+    # Before the follow-ups open, nobody counts in the response rate.
+    early = retention.load(
+        db_session, definition, filters, now=now - timedelta(days=200), zone=PARIS
+    )
+    assert early is not None and early.opened == frozenset() and early.answered == frozenset()
 
 
 def test_small_cells_are_withheld_on_either_side() -> None:
@@ -134,8 +152,11 @@ def test_retention_honours_the_dashboard_filters(
     def figures(**chosen: object) -> retention.Retention:
         scope = {"structure_ids": (structure.id, other.id), **chosen}
         filters = EvaluationFilters(**scope)  # type: ignore[arg-type]
-        people = retention.load_people(db_session, definition, filters)
-        return retention.retention(people, definition, k=5, now=now, zone=PARIS)
+        people = retention.load(db_session, definition, filters, now=now, zone=PARIS)
+        oracle = retention_oracle.followed(db_session, definition, filters, now=now, zone=PARIS)
+        assert people == oracle, filters
+        nobody = retention.Followed({}, {}, frozenset(), frozenset())
+        return retention.retention(people or nobody, definition, k=5)
 
     everyone = figures()
     assert everyone.overall == statistics.share(6, 17, k=5)  # January's 6 kept all
@@ -160,14 +181,9 @@ def test_retention_honours_the_dashboard_filters(
     # A channel nobody used: nothing.
     paper = figures(channels=("paper",))
     assert isinstance(paper.overall, statistics.TooFew)
-    assert (
-        retention.load_people(
-            db_session,
-            definition,
-            EvaluationFilters(structure_ids=(structure.id,), channels=("paper",)),
-        )
-        == []
-    )
+    nobody = EvaluationFilters(structure_ids=(structure.id,), channels=("paper",))
+    assert retention.load(db_session, definition, nobody, now=now, zone=PARIS) is None
+    assert retention_oracle.followed(db_session, definition, nobody, now=now, zone=PARIS) is None
     # Forms: the follow-up alone gives the gains kept, not the rate; the end forms the reverse.
     followups = figures(forms=("followup",))
     assert followups.overall == everyone.overall
@@ -177,15 +193,31 @@ def test_retention_honours_the_dashboard_filters(
     assert isinstance(ends.overall, statistics.TooFew)
 
 
-def test_a_gain_needs_the_three_points() -> None:
+def test_a_gain_needs_the_three_points(definition: Definition) -> None:
     tasks = {"A": "c1", "B": "c2"}
-    person = retention.PersonPoints(
+    person = retention_oracle.PersonPoints(
         before={"A": 1, "B": 2}, end={"A": 3, "B": 2}, later={"A": 2, "B": 1}
     )
-    no_followup = retention.PersonPoints(before={"A": 1}, end={"A": 3})
-    counts = retention.kept_gains([person, no_followup], tasks)
+    no_followup = retention_oracle.PersonPoints(before={"A": 1}, end={"A": 3})
+    counts = retention_oracle.kept_gains([person, no_followup], tasks)
     # A: a gain (1 -> 3), lost (2); B: no gain (2 -> 2), its fall does not count.
     assert counts == {"c1": (0, 1), None: (0, 1)}
+    # The facts say the same of one person's responses (facts.followup_facts).
+    plan = facts.plan(definition)
+    operational = dict(plan.competences)["T01"]
+    at = datetime(2027, 1, 10, tzinfo=UTC)
+
+    def response(number: int, form: FormKind, rungs: dict[str, str]) -> facts.Submitted:
+        answers = {code: [rung] for code, rung in rungs.items()}
+        return facts.Submitted(number, 1, 1, form.value, "online", at, answers, None)
+
+    before = response(1, FormKind.BEFORE, {"T01": "1", "T02": "2"})
+    after = response(2, FormKind.AFTER, {"T01": "3", "T02": "2"})
+    later = response(3, FormKind.FOLLOWUP, {"T01": "2", "T02": "1"})
+    lasting = facts.followup_facts(plan, [before, after, later])
+    assert lasting == facts.Lasting(at, True, 3, f"{operational}:0")
+    assert facts.followup_facts(plan, [before, after]) == facts.Lasting(at, False, None, None)
+    assert facts.followup_facts(plan, [before]) == facts.Lasting(None, False, None, None)
 
 
 def test_exports_and_the_anonymiser_carry_the_followups(app: Flask, definition: Definition) -> None:
@@ -237,10 +269,11 @@ def test_attack_retention_groups_one_person_apart_are_not_both_shown(
             structure_ids=(structure.id,), date_from=date(2027, 3, 1), date_to=last
         )
         differencing.guard_view(db_session, user, filters, k, secret)  # the selections pass
-        people = retention.load_people(db_session, definition, filters)
-        groups = retention.figure_groups(people, definition, now=now, zone=PARIS)
+        people = retention.load(db_session, definition, filters, now=now, zone=PARIS)
+        assert people is not None
+        groups = retention.figure_groups(people, definition)
         shown = differencing.guard_figures(db_session, user, filters, groups, k, secret)
-        return shown, groups, retention.retention(people, definition, k=k, now=now, zone=PARIS)
+        return shown, groups, retention.retention(people, definition, k=k)
 
     shown, whole, figures = view(date(2027, 4, 30))
     assert shown and len(whole["kept"]) == 7
