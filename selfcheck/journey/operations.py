@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -140,8 +140,11 @@ _STATE_QUERY = (
 )
 
 
-def load_state(session: Session, response_id: int) -> ResponseState | None:
-    rows = session.connection().execute(_STATE_QUERY, {"response_id": response_id}).all()
+def load_state(session: Session | Connection, response_id: int) -> ResponseState | None:
+    """The response's state, read in `session`'s transaction, or on a bare `Connection`
+    (a GET of a question page: `platform.db.read_connection`, no ORM session)."""
+    connection = session.connection() if isinstance(session, Session) else session
+    rows = connection.execute(_STATE_QUERY, {"response_id": response_id}).all()
     if not rows:
         return None
     collected: dict[str, list[str]] = {}
