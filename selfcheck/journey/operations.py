@@ -97,6 +97,17 @@ def load_response(session: Session, response_id: int) -> Response | None:
     )
 
 
+def lock_response(session: Session, response_id: int) -> Response | None:
+    """The response alone (no answers, no beneficiary), its row locked until commit.
+
+    For a page save: `save_page(..., before=state.answers, locked=True)` then needs neither
+    the answers again nor another read of the status, two statements fewer per save (round
+    trips on PostgreSQL, issue 18). PostgreSQL: SELECT … FOR UPDATE; SQLite serialises
+    writers by itself.
+    """
+    return session.scalar(select(Response).where(Response.id == response_id).with_for_update())
+
+
 @dataclass(frozen=True)
 class ResponseState:
     """What a page view needs of a response, read with two plain queries and no ORM objects.
@@ -402,6 +413,9 @@ def save_page(
     response: Response,
     page: Page,
     values: Mapping[str, Sequence[str]],
+    *,
+    before: Answers | None = None,
+    locked: bool = False,
 ) -> Answers:
     """Replace the answers of one page's visible variables, in one transaction.
 
@@ -409,11 +423,16 @@ def save_page(
     of its item, so a bug upstream cannot store a value outside the scale. Returns every
     answer of the response as saved, so that the caller need not read them again after the
     commit (on PostgreSQL that was a transaction of its own: 4 to 5 more round trips).
+    `before`: the response's answers, when the caller has just read them (else read from
+    `response.answers`); `locked`: `response` was read by `lock_response`, so its status is
+    current and its row already locked.
     """
-    if lock_for_writing(session, response) != Status.IN_PROGRESS.value:
+    status = response.status if locked else lock_for_writing(session, response)
+    if status != Status.IN_PROGRESS.value:
         raise JourneyError("already_submitted")
     form = FormKind(response.form)
-    before = answers_of(response)
+    if before is None:
+        before = answers_of(response)
     variables = page_variables(page, form, before)
     codes = {variable.code for variable in variables}
     after = {code: given for code, given in before.items() if code not in codes}

@@ -479,10 +479,13 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
     keep = {
         code: answers.get(code, ()) if code in errors else value for code, value in values.items()
     }
-    response = journey.load_response(get_session(), state.id)
+    # Locked first, then saved with the answers read with the state: 2 statements fewer.
+    response = journey.lock_response(get_session(), state.id)
     if response is None:
         return _no_session()
-    answers = journey.save_page(get_session(), definition, response, page, keep)
+    answers = journey.save_page(
+        get_session(), definition, response, page, keep, before=answers, locked=True
+    )
     # One page of an open questionnaire: the person can answer it again (platform/db.py).
     no_flush_wait(get_session())
     commit_or_rollback(get_session())
