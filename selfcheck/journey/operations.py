@@ -105,7 +105,17 @@ def lock_response(session: Session, response_id: int) -> Response | None:
     trips on PostgreSQL, issue 18). PostgreSQL: SELECT … FOR UPDATE; SQLite serialises
     writers by itself.
     """
-    return session.scalar(select(Response).where(Response.id == response_id).with_for_update())
+    return session.scalar(_LOCK_QUERY, {"response_id": response_id})
+
+
+# Built once, as `_STATE_QUERY` below: building a statement's clauses costs more than running
+# it (SQLite) on every page save.
+_LOCK_QUERY = select(Response).where(Response.id == bindparam("response_id")).with_for_update()
+_DELETE_PAGE = delete(Answer).where(
+    Answer.response_id == bindparam("response_id"),
+    Answer.variable.in_(bindparam("variables", expanding=True)),
+)
+_INSERT_ANSWERS = insert(Answer)
 
 
 @dataclass(frozen=True)
@@ -452,15 +462,13 @@ def save_page(
             for value in given
         ]
     session.execute(
-        delete(Answer).where(
-            Answer.response_id == response.id,
-            Answer.variable.in_([variable.code for variable in variables]),
-        )
+        _DELETE_PAGE,
+        {"response_id": response.id, "variables": [variable.code for variable in variables]},
     )
     if rows:
         # A Core executemany, not ORM objects: saving a page was most of a journey's CPU
         # (benchmarks/bench_journey.py), and these rows are never used as objects here.
-        session.execute(insert(Answer), rows)
+        session.execute(_INSERT_ANSWERS, rows)
     order = [p.code for p in definition.screens(form)]
     if response.furthest_page is None or (
         response.furthest_page in order
