@@ -247,6 +247,7 @@ class Part:
     errors: int = 0
     latencies: list[float] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # CPU time of the client process (all its threads)
 
 
 def _user(
@@ -300,6 +301,7 @@ def client_process(
     part = Part()
     lock = threading.Lock()
     time.sleep(max(0.0, start_at - time.time()))
+    cpu_before = time.process_time()
     deadline = time.monotonic() + duration
     threads = [
         threading.Thread(
@@ -311,6 +313,7 @@ def client_process(
         thread.start()
     for thread in threads:
         thread.join(timeout=duration + REQUEST_TIMEOUT + 10)
+    part.cpu_seconds = time.process_time() - cpu_before
     return part
 
 
@@ -326,6 +329,9 @@ class Load:
     p95_ms: float | None
     messages: list[str]
     think: float = 0.0
+    client_cpu: float = 0.0  # CPU seconds of the load tool's processes during the load
+    server_cpu: float | None = None  # gunicorn's processes
+    postgres_cpu: float | None = None  # every PostgreSQL process (other databases too)
 
     @property
     def rps(self) -> float:
@@ -386,6 +392,72 @@ def run_load(
         p95_ms=percentile(latencies, 0.95),
         messages=[m for p in parts for m in p.messages][:5],
         think=think,
+        client_cpu=sum(p.cpu_seconds for p in parts),
+    )
+
+
+def process_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each of these processes (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used: dict[int, float] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return used
+
+
+def cpu_since(before: dict[int, float], pids: list[int]) -> float:
+    """CPU seconds used by `pids` since `before` (a process started since counts whole; one
+    that ended since is lost: PostgreSQL backends live as long as the pooled connections)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in process_cpu(pids).items())
+
+
+def tree(root: int) -> list[int]:
+    """`root` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_line(database: str, load: Load) -> str:
+    """Who used the 2 cores during a load: the load tool, gunicorn, PostgreSQL."""
+    cores = os.cpu_count() or 1
+
+    def share(seconds: float | None) -> str:
+        if seconds is None:
+            return "not measured"
+        return f"{seconds:.1f} s ({seconds / load.duration:.2f} cores)"
+
+    return (
+        f"{database}: CPU during the {load.target} load ({load.duration:g} s, {cores} cores): "
+        f"load tool {share(load.client_cpu)}, gunicorn {share(load.server_cpu)}, "
+        f"PostgreSQL {share(load.postgres_cpu)} (every PostgreSQL process of the machine)"
     )
 
 
@@ -502,15 +574,24 @@ def measure_database(
         run_load(pool, args.processes, server.port, "journey", min(args.users, 10), 3.0)
         think = f", think {args.think:g} s" if args.think else ", no think time"
         load = f"{args.users} users{think}, {args.duration:g} s"
+        servers = tree(server.process.pid)
+
+        def measured(target: str) -> Load:
+            server_before, postgres_before = process_cpu(servers), process_cpu(postgres_pids())
+            result = run_load(
+                pool, args.processes, server.port, target, args.users, args.duration, args.think
+            )
+            result.server_cpu = cpu_since(server_before, servers)
+            if database == "postgresql":
+                result.postgres_cpu = cpu_since(postgres_before, postgres_pids())
+            print(cpu_line(database, result), flush=True)
+            return result
+
         print(f"{database}: hello-world, {load}", flush=True)
-        hello = run_load(
-            pool, args.processes, server.port, "hello", args.users, args.duration, args.think
-        )
+        hello = measured("hello")
         print(f"{database}: journey, {load}", flush=True)
         before = read_totals(server.sql_dir)
-        journey = run_load(
-            pool, args.processes, server.port, "journey", args.users, args.duration, args.think
-        )
+        journey = measured("journey")
         if server.process.poll() is not None:
             raise BenchError(f"gunicorn died during the run\n{server.log()}")
         journey.requests_per_journey = per_journey

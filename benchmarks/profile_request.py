@@ -4,6 +4,7 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/profile_request.py                 # 300 requests, retro form
     .venv/bin/python benchmarks/profile_request.py --requests 1000 --form before --sql
+    .venv/bin/python benchmarks/profile_request.py --time     # no profiler: microseconds
 
 The app runs as gunicorn runs it (the WSGI callable, no test client shortcuts), on a
 throw-away SQLite database built like bench_pages.py builds it. One person starts the chosen
@@ -12,6 +13,11 @@ with the same Cookie header under cProfile. Printed: the functions with the most
 and the most cumulative time, grouped by the per-request stages (session cookie, database
 session, locale, security headers, rate limits, page cache, template), and with `--sql` the
 SQL statements per request (SQLAlchemy `before_cursor_execute` event).
+
+`--time` measures instead, without the profiler, the microseconds per request of the bare
+Flask hello-world app (`wsgi_bare.py`, bench_pages' baseline), of a hello route inside the
+app and of the page, in interleaved rounds (median): the in-process part of bench_pages'
+ratio, without gunicorn, the network and the load generator.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
 import re
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -98,6 +106,28 @@ def session_cookie(headers: list[tuple[str, str]]) -> str:
     raise SystemExit("no session cookie")
 
 
+HELLO = "/__bench/hello"
+
+
+def _time(app: Any, path: str, cookie: str, requests: int, rounds: int) -> int:
+    """Microseconds per request, median of `rounds` interleaved rounds, no profiler."""
+    from wsgi_bare import app as bare
+
+    targets = {"bare Flask": (bare, HELLO), "hello in the app": (app, HELLO), path: (app, path)}
+    times: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, (target, where) in targets.items():
+            began = time.perf_counter()
+            for _ in range(requests):
+                call(target, "GET", where, cookie)
+            times[name].append((time.perf_counter() - began) / requests * 1e6)
+    base = statistics.median(times["bare Flask"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"{name:<24} {median:8.1f} us per request  ({median / base:.2f}x bare Flask)")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300)
@@ -105,6 +135,8 @@ def main() -> int:
     parser.add_argument("--page", default="p_tasks_device")
     parser.add_argument("--sql", action="store_true", help="count SQL statements per request")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--time", action="store_true", help="time, no profile (see above)")
+    parser.add_argument("--rounds", type=int, default=5, help="with --time")
     args = parser.parse_args()
 
     from bench_pages import prepare_database
@@ -112,11 +144,16 @@ def main() -> int:
 
     from selfcheck import create_app
     from selfcheck.demo import DEMO_SLUG
+    from selfcheck.platform import log
     from selfcheck.platform.db import EXTENSION_KEY
 
     with tempfile.TemporaryDirectory(prefix="selfcheck-profile-") as tmp:
         url = prepare_database(Path(tmp), 5)
         app = create_app({"DATABASE_URL": url, "INSTANCE_PATH": Path(tmp) / "instance"})
+        app.add_url_rule(HELLO, "bench_hello", lambda: "hello")
+        # As in gunicorn (gunicorn.conf.py): the JSON access line of every request is written.
+        sink = open(os.devnull, "w")  # noqa: SIM115 (open for the whole run)
+        log.configure("INFO", sink)
         status, headers, body = call(app, "GET", f"/s/{DEMO_SLUG}")
         found = CSRF_RE.search(body.decode())
         assert found, status
@@ -139,6 +176,8 @@ def main() -> int:
         for _ in range(20):  # warm-up: caches filled as in a worker that has served a while
             call(app, "GET", path, cookie)
         statements.clear()
+        if args.time:
+            return _time(app, path, cookie, args.requests, args.rounds)
         profile = cProfile.Profile()
         began = time.perf_counter()
         profile.enable()

@@ -33,6 +33,14 @@ class Database:
             url, sqlite_synchronous, pre_ping=pre_ping, synchronous_commit=synchronous_commit
         )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads outside any unit of work (`read_connection`): on PostgreSQL without a
+        # transaction, so no BEGIN and ROLLBACK around a single SELECT. The same pool; psycopg
+        # switches autocommit on the client side, no round trip.
+        self.reader = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else self.engine
+        )
 
     def session(self) -> Session:
         return self.sessions()
@@ -107,6 +115,20 @@ def get_session() -> Session:
         g.db_session = get_db().session()
     session: Session = g.db_session
     return session
+
+
+@contextmanager
+def read_connection() -> Iterator[Connection]:
+    """A pooled connection for a request that only reads, without the ORM session.
+
+    For the hot read-only pages (a question page: one SELECT). No ORM session is built and
+    closed, and on PostgreSQL the SELECT runs without a transaction of its own: each
+    statement then sees what was committed before it began, as it would inside the request's
+    READ COMMITTED transaction, and BEGIN and ROLLBACK (two of a question page's four round
+    trips) are not sent. Nothing may be written through it; writes go through `get_session`.
+    """
+    with get_db().reader.connect() as connection:
+        yield connection
 
 
 @contextmanager

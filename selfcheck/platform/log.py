@@ -119,5 +119,11 @@ def init_app(app: Flask) -> None:
         if app.config["SELFCHECK_LOG_CLIENT_IP"]:
             fields["client_ip"] = request.remote_addr
         level = logging.DEBUG if request.endpoint in QUIET_ENDPOINTS else logging.INFO
-        logger.log(level, "request", extra=fields)
+        if logger.isEnabledFor(level):
+            # The record made directly: `logger.log` would first walk the stack for the
+            # caller's file and line, which the JSON line does not show (issue 18, part 5).
+            record = logger.makeRecord(
+                logger.name, level, __file__, 0, "request", (), None, extra=fields
+            )
+            logger.handle(record)
         return response

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from flask import Flask, request
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 
 from selfcheck.journey.page_cache import (
     MARK,
@@ -201,3 +201,35 @@ def test_a_staff_cookie_copied_before_logout_opens_nothing_after_it(
     thief.client.set_cookie(COOKIE, copied)
     replayed = thief.get("/staff/")
     assert replayed.status_code == 302 and "login" in replayed.headers["Location"]
+
+
+def test_a_page_view_is_one_select_on_one_connection_without_a_transaction(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    location = _started(visitor, structure)
+    assert visitor.answer({"ASSIST": ["seul"]}).status_code == 302
+    engine = app.extensions[db.EXTENSION_KEY].engine
+    statements: list[tuple[str, bool]] = []
+    checkouts: list[object] = []
+
+    def seen(conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        dbapi = conn.connection.dbapi_connection
+        statements.append((statement, bool(getattr(dbapi, "autocommit", False))))
+
+    def checkout(*args: object) -> None:
+        checkouts.append(args)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    event.listen(engine.pool, "checkout", checkout)
+    try:
+        page = visitor.get(location)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+        event.remove(engine.pool, "checkout", checkout)
+    assert page.status_code == 200
+    assert 'value="seul" checked' in page.get_data(as_text=True)  # the answer just saved
+    assert len(checkouts) == 1  # one connection (on PostgreSQL: one ping)
+    assert [s.split()[0] for s, _ in statements] == ["SELECT"]
+    if engine.dialect.name == "postgresql":
+        # No BEGIN before the SELECT nor ROLLBACK after it: 2 round trips instead of 4.
+        assert statements[0][1] is True
