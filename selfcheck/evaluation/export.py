@@ -55,6 +55,9 @@ FORM_NUMBERS = {form.value: index + 1 for index, form in enumerate(FORMS)}
 CHANNELS = tuple(channel.value for channel in Channel)
 WORDINGS = ("standard", "easy")
 BATCH = 2000
+# Rows (submitted forms) a fetch brings on PostgreSQL; up to four such chunks are held at
+# once (two queued, one read by the thread, one being written): a few MB.
+PREFETCH_ROWS = 500
 PEOPLE_PER_QUERY = 100  # people read at once when writing in the plan's random order
 TEXT_WIDTH = 2000  # UTF-8 bytes: 500 characters of free text at most
 
@@ -240,6 +243,11 @@ class Layout:
             "channel": context_values(definition, "channel", CHANNELS),
             "wording": context_values(definition, "wording", WORDINGS),
         }
+        # The plan's column of each form's month, channel, wording and version.
+        self.detail_names = {
+            form: tuple(anonymise.detail_column(form, detail) for detail in anonymise.DETAILS)
+            for form in FORMS
+        }
         self.value_maps: dict[str, dict[str, int]] = {}
         for item in definition.items():
             if item.options:
@@ -301,10 +309,11 @@ class Layout:
 
     def details(self, released: Mapping[str, Any], form: FormKind) -> list[Any]:
         """The month, channel, wording and version of one form, as released."""
-        month = released.get(anonymise.detail_column(form, "month"))
-        channel = released.get(anonymise.detail_column(form, "channel"))
-        wording = released.get(anonymise.detail_column(form, "wording"))
-        version = released.get(anonymise.detail_column(form, "version"))
+        month_name, channel_name, wording_name, version_name = self.detail_names[form]
+        month = released.get(month_name)
+        channel = released.get(channel_name)
+        wording = released.get(wording_name)
+        version = released.get(version_name)
         return [
             Missing.MASKED if month is MASKED else month,
             _coded(channel, self.detail_values["channel"]),
@@ -480,11 +489,12 @@ def stream_people(
             .group_by(Response.id)
             .order_by(Response.beneficiary_id, Response.form)
         )
-    query = query.execution_options(yield_per=BATCH, stream_results=True)
+    size = PREFETCH_ROWS if postgres else BATCH
+    query = query.execution_options(yield_per=size, stream_results=True)
     # Core rows on the session's connection (same transaction), without the ORM layer.
     result = db.connection().execute(query)
-    decode: Callable[[Any], list[Any]] = (lambda v: v or ()) if postgres else json.loads
-    fetched: Iterable[Any] = _prefetched(result, BATCH) if postgres else result
+    decode: Callable[[Any], Sequence[Any]] = (lambda v: v or ()) if postgres else json.loads
+    fetched: Iterable[Any] = _prefetched(result, size) if postgres else result
     for beneficiary_id, rows in itertools.groupby(fetched, key=lambda row: row[0]):
         person = PersonAnswers(beneficiary_id, None, {})
         forms = person.forms
