@@ -13,6 +13,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 from selfcheck.accounts.session import current_staff
 from selfcheck.journey import page_cache, reminders
 from selfcheck.journey.registry import PageFormFactory
+from selfcheck.paper import blank_cache
 from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import db, display, errors, i18n, jobs, log, mail, security, sessions
 from selfcheck.platform.config import Settings
@@ -53,6 +54,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     definition_path = overrides.pop("DEFINITION_PATH", DEFAULT_DEFINITION)
     app.config.from_mapping(settings.flask_config())
     app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = settings.staff_idle_minutes * 60
+    # Blank paper forms rendered once, served again (paper/blank_cache.py); "" turns it off.
+    app.config[blank_cache.CONFIG_KEY] = str(instance_path / blank_cache.FOLDER)
     app.config.update(overrides)
     app.config["SELFCHECK_SETTINGS"] = settings
 

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import anonymity
+from selfcheck.evaluation import anonymity, joins
 from selfcheck.evaluation.anonymity import MASKED
 from selfcheck.evaluation.regions import region_of
 from selfcheck.evaluation.scope import EvaluationFilters
@@ -271,6 +271,9 @@ class Plan:
     decisions: dict[int, dict[str, Any]]  # beneficiary id -> released QI values
     order: list[int]  # beneficiary ids to write, in a random order drawn for this export
     left_out_after_check: int = 0
+    # Left out so that the join of this evaluator's exports stays k-anonymous (joins.py).
+    left_out_for_joins: int = 0
+    digests: dict[int, str] = field(default_factory=dict)  # released id -> new join digest
     demographic_columns: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     shares_shown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -317,6 +320,7 @@ class Plan:
             "people_in_scope": self.people,
             "people_exported": self.people_exported,
             "people_left_out": self.people_left_out,
+            "people_left_out_for_earlier_exports": self.left_out_for_joins,
             "people_with_demographic_masked": self.people_with_demographic_masked(),
             "information_loss": round(utility.loss, 4),
             "search_exhaustive": utility.exhaustive,
@@ -353,10 +357,14 @@ def plan(
     focus: str | None = None,
     *,
     rng: random.Random | None = None,
+    memory: Callable[[Sequence[int]], joins.Memory] | None = None,
 ) -> Plan:
-    """Read the people in scope, anonymise their QIs, check the result, shuffle the order."""
+    """Read the people in scope, anonymise their QIs, check the result, shuffle the order.
+
+    `memory`: given the people in scope, the evaluator's earlier exports (joins.load)."""
     ids, records, departments = collect(db, filters, definition)
-    return plan_records(ids, records, departments, k, definition, focus, rng=rng)
+    remembered = memory(ids) if memory is not None else None
+    return plan_records(ids, records, departments, k, definition, focus, rng=rng, memory=remembered)
 
 
 def plan_records(
@@ -368,8 +376,13 @@ def plan_records(
     focus: str | None = None,
     *,
     rng: random.Random | None = None,
+    memory: joins.Memory | None = None,
 ) -> Plan:
-    """The plan for raw QI records (one per person, `ids` their beneficiary ids)."""
+    """The plan for raw QI records (one per person, `ids` their beneficiary ids).
+
+    With `memory` (the evaluator's earlier exports), people are also left out so that the
+    join of all their exports stays k-anonymous (`joins.restrict`); `Plan.digests` then
+    holds what to remember once the file is written."""
     specs = engine_columns(definition, departments, focus)
     max_suppressed = definition.disclosure.suppression_limit(len(records))
     release = anonymity.anonymise(records, specs, k, max_suppressed=max_suppressed)
@@ -381,6 +394,15 @@ def plan_records(
     dropped = _verify(decisions, records, ids, k)
     for beneficiary_id in dropped:
         del decisions[beneficiary_id]
+    for_joins: frozenset[int] = frozenset()
+    digests: dict[int, str] = {}
+    if memory is not None:
+        pattern = {ids[i]: records[i][FORMS_PRESENT] for i in range(len(ids))}
+        restricted = joins.restrict(decisions, pattern, memory, k, FORMS_PRESENT)
+        for_joins, digests = restricted.left_out, restricted.digests
+        for beneficiary_id in for_joins:
+            del decisions[beneficiary_id]
+        decisions.update(restricted.merged)
     for values in decisions.values():
         if isinstance(values.get(PLACE), str):  # the structure: its department goes with it
             values["_department"] = departments.get(values[PLACE])
@@ -399,6 +421,8 @@ def plan_records(
         decisions=decisions,
         order=order,
         left_out_after_check=len(dropped),
+        left_out_for_joins=len(for_joins),
+        digests=digests,
         demographic_columns=demographics,
         columns=tuple(names),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import anonymise, codebook, differencing
+from selfcheck.evaluation import anonymise, codebook, differencing, joins
 from selfcheck.evaluation.disclosure import is_small
 from selfcheck.evaluation.export import Layout, Shape, write_rows
 from selfcheck.evaluation.scope import (
@@ -103,10 +103,20 @@ def preview(
     k: int,
     definition: Definition,
     focus: str | None = None,
+    memory: Callable[[Sequence[int]], joins.Memory] | None = None,
 ) -> anonymise.Plan:
-    """What an export with these filters would release (levels, masks, people left out)."""
+    """What an export with these filters would release (levels, masks, people left out).
+
+    `memory`: the evaluator's earlier exports, given the people in scope (`remembered`)."""
     require_at_least_k(db, filters, k)
-    return anonymise.plan(db, filters, k, definition, focus)
+    return anonymise.plan(db, filters, k, definition, focus, memory=memory)
+
+
+def remembered(
+    db: Session, user: StaffUser, secret: str | bytes, *, lock: bool = False
+) -> Callable[[Sequence[int]], joins.Memory]:
+    """What `preview` needs to keep the join of this evaluator's exports k-anonymous."""
+    return lambda people: joins.load(db, user, people, secret, lock=lock)
 
 
 def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) -> None:
@@ -125,8 +135,12 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     earlier = db.scalars(
         select(ExportSelection)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
-        # Figures' groups (differencing.guard_figures) are compared only with each other.
-        .where(ExportSelection.user_id == user.id, ExportLog.kind != differencing.FIGURES_KIND)
+        # Figures' and tables' groups (guard_figures, guard_tables) are compared only with
+        # their own kind.
+        .where(
+            ExportSelection.user_id == user.id,
+            ExportLog.kind.not_in((differencing.FIGURES_KIND, differencing.TABLES_KIND)),
+        )
         .order_by(ExportSelection.id.desc())
     )
     earlier_people: list[frozenset[str]] = []
@@ -169,11 +183,12 @@ def run_export(
     earlier export of this evaluator by fewer than k; `secret` keys the hashes kept for
     that check (the app's secret key by default).
     """
-    plan = preview(db, filters, k, definition, request.focus)
+    key = secret if secret is not None else current_app.secret_key or ""
+    # The evaluator's earlier exports, held until this one is logged (joins.py).
+    plan = preview(db, filters, k, definition, request.focus, remembered(db, user, key, lock=True))
     # Compared on the selection's people, as views are (the export page's preview is one),
     # not on those written: people the plan leaves out would otherwise always be a
     # difference of fewer than k from the preview just shown.
-    key = secret if secret is not None else current_app.secret_key or ""
     # Each person's hash and that of their responses: another form sent since by someone
     # of the file counts as a difference, as on views.
     people = differencing.selection_lines(db, filters, user, key)
@@ -235,6 +250,9 @@ def run_export(
             export_id=log.id, user_id=user.id, count=len(people), people="\n".join(people)
         )
     )
+    # What this file released, remembered with its log row (the same unit of work): a job
+    # that fails before here leaves no memory.
+    joins.record(db, user, {b: plan.digests[b] for b in written.released}, key)
     db.flush()  # the view commits
     return ExportResult(zip_path, zip_path.name, written.rows, report, log.id)
 
@@ -251,7 +269,7 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
         _("Personnes exportées : %(n)s.", n=report["people_exported"]),
         _(
             "Personnes écartées de l'export (trop rares même après masquage) : %(n)s.",
-            n=report["people_left_out"],
+            n=report["people_left_out"] - report.get("people_left_out_for_earlier_exports", 0),
         ),
         _(
             "Personnes dont au moins une caractéristique (âge, genre, diplôme, situation, "
@@ -259,6 +277,15 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
             n=report["people_with_demographic_masked"],
         ),
     ]
+    if "people_left_out_for_earlier_exports" in report:  # exports logged since joins.py
+        lines.insert(
+            4,
+            _(
+                "Personnes écartées à cause de vos exports précédents (joints à celui-ci, "
+                "ils permettraient de les reconnaître) : %(n)s.",
+                n=report["people_left_out_for_earlier_exports"],
+            ),
+        )
     if report.get("focus"):
         lines.append(_("Priorité d'analyse : %(focus)s.", focus=report["focus"]))
     for column in report["columns"]:

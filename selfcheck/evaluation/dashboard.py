@@ -15,7 +15,7 @@ import io
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -31,6 +31,8 @@ from selfcheck.questionnaire.model import Definition, FormKind, Item, Role, Tag
 
 PROFILE_FORMS = (FormKind.BEFORE, FormKind.RETRO)
 PATH_FORMS = (FormKind.AFTER, FormKind.RETRO)
+# The paired tables' two sources: pairs (the 'after' dates a pair) and retrospective forms.
+PAIRED_FORMS = ((FormKind.AFTER,), (FormKind.RETRO,))
 # Number of sessions, in bands (SESSIONS is a number from 1 to 200).
 SESSION_BANDS: tuple[tuple[str, object, int, int], ...] = (
     ("1", _l("1 fois"), 1, 1),
@@ -65,6 +67,9 @@ class TableSpec:
     # needs; a table whose items the definition does not have is left out.
     reads: tuple[Role, ...] = ()
     needs: tuple[Role, ...] = ()
+    # The forms behind each of its columns: the people with such a form in the selection are
+    # a sub-group compared with earlier views (differencing.guard_tables, `TABLE_GROUPS`).
+    forms: tuple[tuple[FormKind, ...], ...] = ()
 
     def available(self, definition: Definition) -> bool:
         roles = (*self.reads, *self.needs)
@@ -85,6 +90,10 @@ class Dashboard:
     people_by_form: Mapping[str, int]
     k: int
     sections: tuple[Section, ...]
+    # Tables withheld from this view (`withhold`): their people differ from those of the same
+    # table in an earlier view of the evaluator by 1 to k - 1 (differencing.guard_tables).
+    withheld: frozenset[str] = frozenset()
+    refused: frozenset[str] = frozenset()  # the sub-groups refused (`withhold`)
 
     def table(self, key: str) -> Table:
         for section in self.sections:
@@ -427,7 +436,8 @@ def double_entry(context: Context) -> Table:
 
 def item_spec(section: str, role: Role, title: object, forms: Sequence[FormKind]) -> TableSpec:
     """The distribution table of the item with `role` (its key is the role's value)."""
-    return TableSpec(role.value, section, item_table(role.value, role, title, forms), (role,))
+    build = item_table(role.value, role, title, forms)
+    return TableSpec(role.value, section, build, (role,), forms=(tuple(forms),))
 
 
 SPECS: tuple[TableSpec, ...] = (
@@ -438,15 +448,15 @@ SPECS: tuple[TableSpec, ...] = (
     item_spec("profile", Role.AREA, _l("Lieu de vie"), PROFILE_FORMS),
     item_spec("profile", Role.INTERNET_HOME, _l("Internet à la maison"), PROFILE_FORMS),
     item_spec("profile", Role.DEVICES, _l("Équipement"), PROFILE_FORMS),
-    TableSpec("device_use", "profile", device_use, (Role.DEVICE_USE,)),
+    TableSpec("device_use", "profile", device_use, (Role.DEVICE_USE,), forms=(PROFILE_FORMS,)),
     item_spec("path", Role.REASONS, _l("Raisons de venir"), PROFILE_FORMS),
     item_spec("path", Role.PRESCRIBER, _l("Qui a conseillé de venir"), PROFILE_FORMS),
     item_spec("path", Role.MODALITY, _l("Modalité"), PATH_FORMS),
-    TableSpec("sessions", "path", sessions, (Role.SESSIONS,)),
+    TableSpec("sessions", "path", sessions, (Role.SESSIONS,), forms=(PATH_FORMS,)),
     item_spec("path", Role.SESSION_LENGTH, _l("Durée d'une séance"), PATH_FORMS),
     item_spec("path", Role.TOPICS, _l("Sujets travaillés"), PATH_FORMS),
-    TableSpec("comfort", "evolution", comfort, needs=(Role.COMFORT,)),
-    TableSpec("comfort_change", "evolution", comfort_change),
+    TableSpec("comfort", "evolution", comfort, needs=(Role.COMFORT,), forms=PAIRED_FORMS),
+    TableSpec("comfort_change", "evolution", comfort_change, forms=PAIRED_FORMS),
     item_spec(
         "evolution",
         Role.NEW_THINGS,
@@ -459,7 +469,7 @@ SPECS: tuple[TableSpec, ...] = (
         _l("Ce que les personnes arrivent à faire maintenant"),
         PATH_FORMS,
     ),
-    TableSpec("progress_felt", "evolution", progress_felt, (Role.PROGRESS,)),
+    TableSpec("progress_felt", "evolution", progress_felt, (Role.PROGRESS,), forms=(PATH_FORMS,)),
     item_spec("evolution", Role.PROGRESS, _l("Sentiment de progrès, en détail"), PATH_FORMS),
     item_spec(
         "evolution",
@@ -468,14 +478,55 @@ SPECS: tuple[TableSpec, ...] = (
         PATH_FORMS,
     ),
     item_spec("evolution", Role.CHANGES, _l("Ce qui a changé pour les personnes"), PATH_FORMS),
-    TableSpec("competences", "evolution", competences),
-    TableSpec("typology", "typology", typology_table),
-    TableSpec("pairs_completed", "quality", pairs_completed),
-    TableSpec("channels", "quality", channels),
-    TableSpec("assistance", "quality", assistance, (Role.ASSISTANCE,)),
+    TableSpec("competences", "evolution", competences, forms=PAIRED_FORMS),
+    TableSpec("typology", "typology", typology_table, forms=(PROFILE_FORMS,)),
+    TableSpec("pairs_completed", "quality", pairs_completed, forms=((FormKind.BEFORE,),)),
+    TableSpec("channels", "quality", channels, forms=tuple((form,) for form in FormKind)),
+    TableSpec(
+        "assistance",
+        "quality",
+        assistance,
+        (Role.ASSISTANCE,),
+        forms=tuple((form,) for form in FormKind),
+    ),
     TableSpec("double_entry", "quality", double_entry),
 )
 TABLE_KEYS = frozenset(spec.key for spec in SPECS)
+
+
+def group_of(forms: Iterable[FormKind]) -> str:
+    """The name of the sub-group of people with a response of one of `forms` in a selection."""
+    return "+".join(sorted(form.value for form in forms))
+
+
+# Each table's sub-groups (differencing.guard_tables): one per distinct set of forms of its
+# columns. The whole selection is compared apart (guard_view).
+TABLE_GROUPS: Mapping[str, tuple[str, ...]] = {
+    spec.key: tuple(dict.fromkeys(group_of(forms) for forms in spec.forms)) for spec in SPECS
+}
+
+
+def withhold(board: Dashboard, refused: frozenset[str]) -> Dashboard:
+    """The dashboard without the tables that read a refused sub-group: each keeps its title
+    and key, with no row (the page says why instead, and its CSV is refused)."""
+    withheld = frozenset(key for key, groups in TABLE_GROUPS.items() if refused & set(groups))
+    if not withheld:
+        return replace(board, refused=refused)
+    sections = tuple(
+        replace(
+            section,
+            tables=tuple(
+                replace(table, rows=(), bases=(), hidden_cells=0, note=None)
+                if table.key in withheld
+                else table
+                for table in section.tables
+            ),
+        )
+        for section in board.sections
+    )
+    return replace(board, sections=sections, withheld=withheld, refused=refused)
+
+
 SECTIONS: tuple[tuple[str, object, object | None], ...] = (
     ("profile", _l("Les personnes qui ont répondu"), None),
     ("path", _l("Leur accompagnement"), None),

@@ -19,8 +19,17 @@ fixed publication cells would close every combination.
 
 A person counts as different when they are in one selection only, or in both with other
 responses (a form or channel filter that drops one person's "after" form): each line is
-`<person hash>.<hash of the person's responses in the selection>`. Exports store the same
-lines (those logged before stored the person hash alone: compared on the people only).
+`<person hash>:<hash of the person's responses in the selection>`, computed in bulk
+(`Hasher`: AES under a key derived from the app secret and the evaluator's id, one call for
+every id of a selection; the XOR of a person's response hashes for their responses).
+Exports store the same lines. Lines kept before were HMACs (`<person>.<responses>`, or the
+person hash alone): such a selection is compared with this one's lines in that format,
+computed only when one is met (`_Legacy`).
+
+Inside one table (`guard_tables`): two views k people apart can differ by one person inside
+a table that reads a sub-group of the selection (the people with an 'after' form, the
+pairs). Each table's sub-group is compared with the same sub-group of earlier views as
+selections are; a table 1 to k - 1 people away is withheld from the view, the rest shown.
 
 The same filters viewed again are not compared with earlier VIEWS of them: as the data
 grows, the dashboard of the same filters changes with the people who answered since, and
@@ -32,23 +41,28 @@ describe the few people who answered between them. Nothing here commits.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
 import threading
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import NoReturn
 
 import numpy as np
 import numpy.typing as npt
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation.disclosure import is_small
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_conditions
 from selfcheck.platform.models import ExportLog, ExportSelection, Response, StaffUser
+from selfcheck.questionnaire.model import FormKind
 
 logger = logging.getLogger(__name__)
 
@@ -61,11 +75,215 @@ FIGURES_KIND = "dashboard-figures"
 def selection_lines(
     db: Session, filters: EvaluationFilters, user: StaffUser, secret: str | bytes
 ) -> list[str]:
-    """One line per person in the selection: their keyed hash and that of their responses."""
+    """One line per person in the selection: their keyed hash and that of their responses
+    (`<24 hex>:<16 hex>`, sorted). Exports (bundle.run_export) store and compare the same."""
+    found = read_selection(db, filters)
+    return _decoded(Hasher(secret, user.id).lines(found))
+
+
+# --- the selection's ids, hashed in bulk ------------------------------------------------------
+
+FORM_CODES: tuple[str, ...] = tuple(form.value for form in FormKind)
+_FORM_INDEX = {code: index for index, code in enumerate(FORM_CODES)}
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+PERSON_BYTES = 12  # 24 hex digits, as the HMACs kept before
+LINE_WIDTH = 2 * PERSON_BYTES + 1 + 16  # "<person>:<responses>"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The submitted responses of a selection: person id, response id and form (an index in
+    `FORM_CODES`) per response, in no order. Ids only: one narrow query."""
+
+    person: npt.NDArray[np.int64]
+    response: npt.NDArray[np.int64]
+    form: npt.NDArray[np.int8]
+
+    @property
+    def people(self) -> int:
+        return int(np.unique(self.person).size)
+
+
+def read_selection(db: Session, filters: EvaluationFilters) -> Selection:
+    form_index = case(_FORM_INDEX, value=Response.form, else_=-1)
+    query = select(Response.beneficiary_id, Response.id, form_index).where(
+        *response_conditions(filters)
+    )
+    # Core rows (the ORM's per-row work is not needed), flattened straight into an array:
+    # numpy reading Row objects one by one cost seconds at 100,000 people.
+    rows = db.connection().execute(query).all()
+    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=3 * len(rows))
+    table = flat.reshape(len(rows), 3)
+    return Selection(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].astype(np.int8))
+
+
+class Hasher:
+    """Keyed hashes of people and responses for one evaluator, computed in bulk.
+
+    AES-256 (the `cryptography` library) as a pseudo-random function of one 16-byte block
+    holding a domain (person or response) and the id, under a key derived from the app's
+    secret and the evaluator's id: each block is distinct, so ECB here is exactly a keyed
+    pseudo-random permutation of the ids, with no pattern to leak, and one call hashes
+    100,000 ids in about a millisecond (an HMAC per person cost more than a second per view at
+    100,000 people, issue 18). Without the secret, the hashes say nothing about the ids.
+    """
+
+    PERSON = 1
+    RESPONSE = 2
+
+    def __init__(self, secret: str | bytes, user_id: int) -> None:
+        key = secret.encode() if isinstance(secret, str) else secret
+        self._key = hashlib.sha256(b"selfcheck-differencing\0%d\0" % user_id + key).digest()
+
+    def _blocks(self, domain: int, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+        blocks = np.zeros((ids.size, 2), dtype="<u8")
+        blocks[:, 0] = domain
+        blocks[:, 1] = ids.astype(np.uint64)
+        encryptor = Cipher(algorithms.AES(self._key), modes.ECB()).encryptor()
+        out = encryptor.update(blocks.tobytes()) + encryptor.finalize()
+        return np.frombuffer(out, dtype=np.uint8).reshape(ids.size, 16)
+
+    def persons(self, ids: npt.NDArray[np.int64]) -> list[str]:
+        """Each person's hash (24 hexadecimal digits), in the order of `ids`."""
+        if not ids.size:
+            return []
+        hexes = _hex(self._blocks(self.PERSON, ids)[:, :PERSON_BYTES])
+        return _decoded(hexes.view(f"S{2 * PERSON_BYTES}").ravel())
+
+    def lines(
+        self, found: Selection, forms: frozenset[int] | None = None
+    ) -> npt.NDArray[np.bytes_]:
+        """The sorted lines `<person hash>:<hash of their responses>` of the people with a
+        response in `found` (of one of `forms`, when given), as fixed-width byte strings."""
+        return Hashed(self, found).lines(forms)
+
+
+class Hashed:
+    """A selection's keyed hashes, computed once for the whole selection and each of its
+    sub-groups: the rows ordered by their person's hash, so that the lines of any sub-group
+    come out sorted without sorting them."""
+
+    def __init__(self, hasher: Hasher, found: Selection) -> None:
+        people, inverse = np.unique(found.person, return_inverse=True)
+        hexes = _hex(hasher._blocks(Hasher.PERSON, people)[:, :PERSON_BYTES])
+        order = np.argsort(hexes.view(f"S{2 * PERSON_BYTES}").ravel(), kind="stable")
+        rank = np.empty(people.size, dtype=np.int64)
+        rank[order] = np.arange(people.size)
+        row_rank = rank[np.ravel(inverse)]
+        rows = np.argsort(row_rank, kind="stable")
+        self.people = int(people.size)
+        self._rank = row_rank[rows]
+        self._form = found.form[rows]
+        hashes = hasher._blocks(Hasher.RESPONSE, found.response)[:, :8].copy().view("<u8")
+        self._response = hashes.ravel()[rows]
+        self._hexes = hexes[order]  # the people's hashes, sorted
+
+    def lines(self, forms: frozenset[int] | None = None) -> npt.NDArray[np.bytes_]:
+        """The lines of the people with a response (of one of `forms`, when given)."""
+        rank, response = self._rank, self._response
+        if forms is not None:
+            keep = np.isin(self._form, np.array(sorted(forms), dtype=np.int8))
+            rank, response = rank[keep], response[keep]
+        if not rank.size:
+            return np.zeros(0, dtype=f"S{LINE_WIDTH}")
+        starts = np.flatnonzero(np.r_[True, rank[1:] != rank[:-1]])
+        together = np.bitwise_xor.reduceat(response, starts)  # the person's set of responses
+        grid = np.empty((starts.size, LINE_WIDTH), dtype=np.uint8)
+        grid[:, : 2 * PERSON_BYTES] = self._hexes[rank[starts]]
+        grid[:, 2 * PERSON_BYTES] = ord(":")
+        digits = together.astype(">u8").view(np.uint8).reshape(-1, 8)
+        grid[:, 2 * PERSON_BYTES + 1 :] = _hex(digits)
+        lines: npt.NDArray[np.bytes_] = grid.view(f"S{LINE_WIDTH}").ravel()
+        return lines
+
+
+def _hashed(
+    db: Session,
+    filters: EvaluationFilters,
+    user: StaffUser,
+    secret: str | bytes,
+    found: Selection | Hashed | None,
+) -> Hashed:
+    if isinstance(found, Hashed):
+        return found
+    return Hashed(
+        Hasher(secret, user.id), found if found is not None else read_selection(db, filters)
+    )
+
+
+def _hex(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Lower-case hexadecimal digits of each row of bytes (twice as wide)."""
+    out = np.empty((raw.shape[0], 2 * raw.shape[1]), dtype=np.uint8)
+    out[:, 0::2] = _HEX_DIGITS[raw >> 4]
+    out[:, 1::2] = _HEX_DIGITS[raw & 15]
+    return out
+
+
+def _decoded(lines: npt.NDArray[np.bytes_]) -> list[str]:
+    return _text(lines).split("\n") if lines.size else []
+
+
+def _text(lines: npt.NDArray[np.bytes_]) -> str:
+    """The lines joined by newlines, in one pass (what `ExportSelection.people` holds)."""
+    if not lines.size:
+        return ""
+    width = lines.dtype.itemsize
+    grid = np.empty((lines.size, width + 1), dtype=np.uint8)
+    grid[:, :width] = lines.view(np.uint8).reshape(lines.size, width)
+    grid[:, width] = ord("\n")
+    return grid.tobytes()[:-1].decode("ascii")
+
+
+def _parsed(text: str, prefix: str = "") -> npt.NDArray[np.bytes_] | None:
+    """Stored lines of this module's current format (`<person>:<responses>`, each after
+    `prefix`) as sorted fixed-width byte strings; None for another format (kept before)."""
+    if not text:
+        return np.zeros(0, dtype=f"S{LINE_WIDTH}")
+    width = len(prefix) + LINE_WIDTH
+    raw = np.frombuffer(text.encode("ascii", "replace") + b"\n", dtype=np.uint8)
+    if raw.size % (width + 1):
+        return None
+    grid = raw.reshape(-1, width + 1)
+    if (grid[:, width] != ord("\n")).any() or (
+        grid[:, len(prefix) + 2 * PERSON_BYTES] != ord(":")
+    ).any():
+        return None
+    lines = np.ascontiguousarray(grid[:, len(prefix) : width])
+    return np.sort(lines.view(f"S{LINE_WIDTH}").ravel())
+
+
+def _persons(lines: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
+    """The sorted distinct person hashes of current-format lines."""
+    if not lines.size:
+        return np.zeros(0, dtype=f"S{2 * PERSON_BYTES}")
+    grid = lines.view(np.uint8).reshape(lines.size, LINE_WIDTH)
+    persons: npt.NDArray[np.bytes_] = np.unique(
+        np.ascontiguousarray(grid[:, : 2 * PERSON_BYTES]).view(f"S{2 * PERSON_BYTES}").ravel()
+    )
+    return persons
+
+
+def differing(mine: npt.NDArray[np.bytes_], theirs: npt.NDArray[np.bytes_]) -> int:
+    """`people_differing` on current-format lines (sorted, distinct), in bulk."""
+    return int(_persons(np.setxor1d(mine, theirs, assume_unique=True)).size)
+
+
+def _person_hashes(key: bytes, user_id: int, people: list[int]) -> list[str]:
+    """Each person's HMAC, in the order of `people`: the format kept before `Hasher`, for
+    comparisons with what was kept then (`_legacy_lines`, `guard_figures`)."""
+    return [
+        hmac.digest(key, f"selection:{user_id}:{b}".encode(), "sha256").hex()[:24] for b in people
+    ]
+
+
+def _legacy_lines(
+    db: Session, filters: EvaluationFilters, user: StaffUser, secret: str | bytes
+) -> list[str]:
+    """The lines as kept before (an HMAC per person and per person's responses), to compare a
+    selection with those stored in that format."""
     query = select(Response.beneficiary_id, Response.id).where(*response_conditions(filters))
-    rows = db.execute(query)
     responses: dict[int, list[int]] = defaultdict(list)
-    for person, response in rows:
+    for person, response in db.execute(query):
         responses[person].append(response)
     people = sorted(responses)
     key = secret.encode() if isinstance(secret, str) else secret
@@ -78,23 +296,19 @@ def selection_lines(
     return sorted(lines)
 
 
-def _person_hashes(key: bytes, user_id: int, people: list[int]) -> list[str]:
-    """Each person's keyed hash, in the order of `people`: views and exports
-    (bundle.run_export) compare selections on it."""
-    # hmac.digest: the one-shot HMAC (the same value as hmac.new(...).hexdigest()), several
-    # times faster per person, which counts at 100,000 people on every view.
-    return [
-        hmac.digest(key, f"selection:{user_id}:{b}".encode(), "sha256").hex()[:24] for b in people
-    ]
-
-
 def person_of(line: str) -> str:
-    return line.split(".", 1)[0]
+    """The person's hash of a stored line (`<person>:<responses>`, `<person>.<responses>`
+    as kept before, or a bare person hash)."""
+    return line.partition(":")[0] if ":" in line else line.partition(".")[0]
 
 
 def people_differing(mine: set[str], theirs: set[str]) -> int:
     """How many people are in one selection only, or in both with other responses."""
-    if any("." not in line for line in theirs) or any("." not in line for line in mine):
+
+    def bare(line: str) -> bool:
+        return "." not in line and ":" not in line
+
+    if any(bare(line) for line in theirs) or any(bare(line) for line in mine):
         return len({person_of(x) for x in mine} ^ {person_of(x) for x in theirs})
     return len({person_of(x) for x in mine ^ theirs})
 
@@ -105,23 +319,32 @@ def guard_view(
     filters: EvaluationFilters,
     k: int,
     secret: str | bytes,
+    found: Selection | Hashed | None = None,
 ) -> None:
     """ScopeError (422) when this selection differs from an earlier one of this evaluator
-    (with other filters) by more than 0 and fewer than k people; else remember it."""
-    lines = selection_lines(db, filters, user, secret)
-    mine = set(lines)
+    (with other filters) by more than 0 and fewer than k people; else remember it.
+    `found`: the selection's ids (`read_selection`), or their hashes, when the caller has them."""
+    lines = _hashed(db, filters, user, secret, found).lines()
+    size = int(lines.size)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     earlier = db.execute(
-        select(ExportSelection, ExportLog.filters, ExportLog.kind)
+        select(ExportSelection.count, ExportSelection.people, ExportLog.filters, ExportLog.kind)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
-        .where(ExportSelection.user_id == user.id, ExportLog.kind != FIGURES_KIND)
+        .where(
+            ExportSelection.user_id == user.id,
+            ExportLog.kind.not_in((FIGURES_KIND, TABLES_KIND)),
+        )
         .order_by(ExportSelection.id.desc())
     )
     seen = False
-    others: list[frozenset[str]] = []  # people of earlier selections with other filters
-    for selection, their_filters, kind in earlier:
-        theirs = set(selection.people.split("\n")) if selection.people else set()
-        if theirs == mine:
+    others: list[frozenset[Hashable]] = []  # people of earlier selections with other filters
+    legacy = _Legacy(db, filters, user, secret)  # selections kept in the earlier format
+    for count, stored, their_filters, kind in earlier:
+        theirs = _parsed(stored)
+        if theirs is None:
+            seen = legacy.compare(stored, count, their_filters, kind, described, k) or seen
+            continue
+        if count == size and np.array_equal(theirs, lines):
             seen = True
             continue
         if kind == KIND and _same_filters(their_filters, described):
@@ -129,20 +352,159 @@ def guard_view(
             # export with these filters: its rows minus this view's tables would describe
             # the few people who answered since.
             continue
-        others.append(frozenset(person_of(line) for line in theirs))
-        if abs(selection.count - len(mine)) >= k:
+        others.append(frozenset(_persons(theirs).tolist()))
+        if abs(count - size) >= k:
             continue  # the sizes alone differ by k or more: so do the people
-        differing = people_differing(mine, theirs)
-        if is_small(differing, k):
+        if is_small(differing(lines, theirs), k):
             _refuse(user, k, "differs from an earlier selection by fewer than k people")
     if seen:
         return
-    persons = frozenset(person_of(line) for line in mine)
-    if _left_uncovered(persons, others, k):
-        _refuse(user, k, "the rest of a selection once its parts are taken out is under k")
-    if isolates(persons, linked(persons, others), k):
-        _refuse(user, k, "with earlier selections, isolates fewer than k people")
-    _record(db, user, KIND, described, lines, rows=len(mine), count=len(mine), k=k)
+    checks = [(frozenset(_persons(lines).tolist()), others)] if others else []
+    if legacy.others:
+        checks.append((legacy.persons, legacy.others))
+    for persons, earlier_people in checks:
+        if _left_uncovered(persons, earlier_people, k):
+            _refuse(user, k, "the rest of a selection once its parts are taken out is under k")
+        if isolates(persons, linked(persons, earlier_people), k):
+            _refuse(user, k, "with earlier selections, isolates fewer than k people")
+    _record(db, user, KIND, described, _text(lines), rows=size, count=size, k=k)
+
+
+class _Legacy:
+    """Comparisons with the selections kept before lines took their current format (an HMAC
+    per person): this selection's lines in that format are computed only if one is met."""
+
+    def __init__(
+        self, db: Session, filters: EvaluationFilters, user: StaffUser, secret: str | bytes
+    ) -> None:
+        self._args = (db, filters, user, secret)
+        self._mine: set[str] | None = None
+        self.others: list[frozenset[Hashable]] = []
+
+    @property
+    def mine(self) -> set[str]:
+        if self._mine is None:
+            self._mine = set(_legacy_lines(*self._args))
+        return self._mine
+
+    @property
+    def persons(self) -> frozenset[Hashable]:
+        return frozenset(person_of(line) for line in self.mine)
+
+    def compare(
+        self, stored: str, count: int, their_filters: str, kind: str, described: str, k: int
+    ) -> bool:
+        """Whether `stored` is this very selection (ScopeError when one to k - 1 apart)."""
+        user = self._args[2]
+        theirs = set(stored.split("\n")) if stored else set()
+        if theirs == self.mine:
+            return True
+        if kind == KIND and _same_filters(their_filters, described):
+            return False
+        self.others.append(frozenset(person_of(line) for line in theirs))
+        if abs(count - len(self.mine)) < k and is_small(people_differing(self.mine, theirs), k):
+            _refuse(user, k, "differs from an earlier selection by fewer than k people")
+        return False
+
+
+# The people behind the dashboard's tables that read a sub-group of the selection (the tables of
+# one form, the paired tables): one `ExportSelection` per group, each line "<group>|<line>".
+TABLES_KIND = "dashboard-tables"
+
+
+def guard_tables(
+    db: Session,
+    user: StaffUser,
+    filters: EvaluationFilters,
+    groups: Mapping[str, Iterable[str]],
+    k: int,
+    secret: str | bytes,
+    found: Selection | Hashed | None = None,
+) -> frozenset[str]:
+    """The groups whose tables must be withheld from this view (the rest may be shown).
+
+    `groups`: group name -> the forms whose responses in the selection make it (a table of
+    'after' forms reads the people with an 'after' form in it). Two selections k people
+    apart or more can still differ by one person inside one group (four people who only
+    started in June, one who ended then: the 'after' tables of May and of June differ by
+    that person's answers). So each group is compared, as `guard_figures` compares figures,
+    with the same group in the evaluator's earlier views with other filters: refused when
+    both have k people or more and differ by 1 to k - 1 (a person with other responses in
+    the group counts), or when it minus the same groups inside it leaves 1 to k - 1. The
+    groups not refused are remembered; a log line names each refused one. Nothing commits.
+    """
+    hashed = _hashed(db, filters, user, secret, found)
+    mine = {
+        name: hashed.lines(frozenset(_FORM_INDEX[form] for form in forms))
+        for name, forms in groups.items()
+    }
+    described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
+    earlier = db.execute(
+        select(ExportSelection.people, ExportLog.filters)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportSelection.user_id == user.id, ExportLog.kind == TABLES_KIND)
+    )
+    others: dict[str, list[npt.NDArray[np.bytes_]]] = defaultdict(list)
+    kept: set[str] = set()  # groups already remembered as they are now
+    for stored, their_filters in earlier:
+        name = stored.partition("|")[0]
+        if name not in mine:
+            continue
+        theirs = _parsed(stored, name + "|")
+        if theirs is None:
+            continue
+        if np.array_equal(theirs, mine[name]):
+            kept.add(name)
+            continue
+        if _same_filters(their_filters, described):
+            continue  # the same filters as the data grows: as guard_view
+        if theirs.size >= k:  # a table that could have been shown
+            others[name].append(theirs)
+    refused: set[str] = set()
+    for name, lines in mine.items():
+        if lines.size < k:
+            continue  # its cells are all under k: hidden anyway (disclosure.protect)
+        near = [other for other in others[name] if abs(int(other.size) - int(lines.size)) < k]
+        # A rest needs two parts at least (`_left_uncovered`): sets are built only then.
+        if any(is_small(differing(lines, other), k) for other in near) or (
+            len(others[name]) >= 2
+            and _left_uncovered(
+                frozenset(_persons(lines).tolist()),
+                [frozenset(_persons(other).tolist()) for other in others[name]],
+                k,
+            )
+        ):
+            refused.add(name)
+            logger.warning(
+                "table withheld: its people differ from an earlier view's by fewer than k",
+                extra={"user_id": user.id, "k": k, "group": name},
+            )
+    remembered = {
+        name: lines
+        for name, lines in mine.items()
+        if name not in refused and name not in kept and lines.size >= k
+    }
+    if remembered:
+        log = ExportLog(
+            user_id=user.id,
+            kind=TABLES_KIND,
+            filters=described,
+            row_count=hashed.people,
+            k=k,
+            report=json.dumps({"k": k, "groups": sorted(remembered)}),
+        )
+        db.add(log)
+        db.flush()
+        for name, lines in sorted(remembered.items()):
+            text = _text(lines)
+            prefixed = f"{name}|" + text.replace("\n", f"\n{name}|")
+            db.add(
+                ExportSelection(
+                    export_id=log.id, user_id=user.id, count=int(lines.size), people=prefixed
+                )
+            )
+        db.flush()
+    return frozenset(refused)
 
 
 def guard_figures(
@@ -163,25 +525,36 @@ def guard_figures(
     views with other filters: refused when both could be shown (k people or more) and they
     differ by 1 to k - 1 people, or when one minus those inside it leaves 1 to k - 1. Else the
     groups are remembered (nothing here commits)."""
-    key = secret.encode() if isinstance(secret, str) else secret
     everyone = sorted(set().union(*groups.values())) if groups else []
-    hashed = dict(zip(everyone, _person_hashes(key, user.id, everyone), strict=True))
-    mine = {name: frozenset(hashed[p] for p in people) for name, people in groups.items()}
+    hashes = Hasher(secret, user.id).persons(np.array(everyone, dtype=np.int64))
+    mine = _figure_groups(groups, dict(zip(everyone, hashes, strict=True)))
+    legacy: dict[str, frozenset[str]] | None = None  # the same, as HMACs (kept before)
     lines = sorted(f"{name}|{person}" for name, people in mine.items() for person in people)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     earlier = db.execute(
-        select(ExportSelection.people, ExportLog.filters)
+        select(ExportSelection.people, ExportLog.filters, ExportLog.report)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
         .where(ExportSelection.user_id == user.id, ExportLog.kind == FIGURES_KIND)
     )
     seen = False
-    others: dict[str, list[frozenset[str]]] = defaultdict(list)
-    shown_groups = {name: people for name, people in mine.items() if people}
-    for stored, their_filters in earlier:
+    # Earlier groups with other filters, by figure: hashed by `Hasher` (True) or as HMACs.
+    others: dict[bool, dict[str, list[frozenset[str]]]] = {
+        True: defaultdict(list),
+        False: defaultdict(list),
+    }
+    for stored, their_filters, report in earlier:
+        current = HASHED_BY in (report or "")
+        if not current and legacy is None:
+            key = secret.encode() if isinstance(secret, str) else secret
+            legacy = _figure_groups(
+                groups, dict(zip(everyone, _person_hashes(key, user.id, everyone), strict=True))
+            )
+        ours = mine if current or legacy is None else legacy
         theirs: dict[str, set[str]] = defaultdict(set)
         for line in stored.split("\n") if stored else []:
             name, _, person = line.rpartition("|")
             theirs[name].add(person)
+        shown_groups = {name: people for name, people in ours.items() if people}
         if {name: frozenset(members) for name, members in theirs.items()} == shown_groups:
             seen = True
             continue
@@ -189,20 +562,44 @@ def guard_figures(
             continue  # the same filters as the data grows: as guard_view
         for name, members in theirs.items():
             if len(members) >= k:  # a figure that could have been shown
-                others[name].append(frozenset(members))
-    for name, group in mine.items():
-        if len(group) < k:
-            continue  # withheld anyway (retention.guarded_share)
-        if any(is_small(len(group ^ other), k) for other in others[name]):
-            _refuse_figures(user, k, name)
-            return False
-        if _left_uncovered(group, others[name], k):
-            _refuse_figures(user, k, name)
-            return False
+                others[current][name].append(frozenset(members))
+    for current, ours_or_none in ((True, mine), (False, legacy)):
+        if ours_or_none is None:
+            continue
+        for name, group in ours_or_none.items():
+            if len(group) < k:
+                continue  # withheld anyway (retention.guarded_share)
+            if any(is_small(len(group ^ other), k) for other in others[current][name]):
+                _refuse_figures(user, k, name)
+                return False
+            if _left_uncovered(group, others[current][name], k):
+                _refuse_figures(user, k, name)
+                return False
     if seen:
         return True
-    _record(db, user, FIGURES_KIND, described, lines, rows=len(everyone), count=len(lines), k=k)
+    _record(
+        db,
+        user,
+        FIGURES_KIND,
+        described,
+        lines,
+        rows=len(everyone),
+        count=len(lines),
+        k=k,
+        report={"hashed": HASHED_BY},
+    )
     return True
+
+
+# Marks the figures' groups hashed by `Hasher` in their log row's report (lines kept before as
+# HMACs have the same shape: those are compared with this view's groups hashed that way).
+HASHED_BY = "aes-1"
+
+
+def _figure_groups(
+    groups: Mapping[str, frozenset[int]], hashed: Mapping[int, str]
+) -> dict[str, frozenset[str]]:
+    return {name: frozenset(hashed[p] for p in people) for name, people in groups.items()}
 
 
 def _refuse_figures(user: StaffUser, k: int, figure: str) -> None:
@@ -212,7 +609,9 @@ def _refuse_figures(user: StaffUser, k: int, figure: str) -> None:
     )
 
 
-def _left_uncovered(mine: frozenset[str], others: list[frozenset[str]], k: int) -> bool:
+def _left_uncovered(
+    mine: frozenset[Hashable], others: Sequence[frozenset[Hashable]], k: int
+) -> bool:
     """Whether a selection minus the earlier selections inside it leaves 1 to k - 1 people,
     with this one counted among the earlier ones too: months 1 to 5 minus months 1-2 and
     4-5 is the people of month 3, though each pair differs by k or more."""
@@ -236,8 +635,10 @@ COMPOSITION_WINDOW = 100
 
 
 def linked(
-    mine: frozenset[str], earlier: Sequence[frozenset[str]], window: int = COMPOSITION_WINDOW
-) -> list[frozenset[str]]:
+    mine: frozenset[Hashable],
+    earlier: Sequence[frozenset[Hashable]],
+    window: int = COMPOSITION_WINDOW,
+) -> list[frozenset[Hashable]]:
     """The earlier selections (most recent first) that share people with `mine`, directly
     or through other earlier selections, at most `window` of them.
 
@@ -266,7 +667,7 @@ def linked(
 _ONE = 1.0 - 1e-9
 
 
-def isolates(mine: frozenset[str], earlier: Sequence[frozenset[str]], k: int) -> bool:
+def isolates(mine: frozenset[Hashable], earlier: Sequence[frozenset[Hashable]], k: int) -> bool:
     """Whether adding `mine` to the `earlier` selections lets sums and differences of
     their aggregates isolate 1 to k - 1 people that they did not isolate before.
 
@@ -284,7 +685,7 @@ def isolates(mine: frozenset[str], earlier: Sequence[frozenset[str]], k: int) ->
     if not others or not mine:
         return False
     selections = [*others, mine]
-    signature: dict[str, int] = {}
+    signature: dict[Hashable, int] = {}
     for bit, selection in enumerate(selections):
         for person in selection:
             signature[person] = signature.get(person, 0) | (1 << bit)
@@ -339,25 +740,29 @@ def _same_filters(stored: str, described: str) -> bool:
 
 class Checked:
     """Views already checked and remembered, keyed by evaluator, selection and data stamp
-    (bounded, thread-safe): the same view on the same data again needs no new check, since
-    every selection remembered after it was compared with it then (the check is symmetric).
+    (bounded, thread-safe), with what the check found (the sub-groups withheld): the same
+    view on the same data again needs no new check, since every selection remembered after
+    it was compared with it then (the check is symmetric).
     """
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._keys: OrderedDict[Hashable, None] = OrderedDict()
+        self._keys: OrderedDict[Hashable, object] = OrderedDict()
         self._lock = threading.Lock()
 
     def __contains__(self, key: Hashable) -> bool:
+        return self.get(key) is not None
+
+    def get(self, key: Hashable) -> object | None:
         with self._lock:
             if key in self._keys:
                 self._keys.move_to_end(key)
-                return True
-            return False
+                return self._keys[key]
+            return None
 
-    def add(self, key: Hashable) -> None:
+    def add(self, key: Hashable, found: object = True) -> None:
         with self._lock:
-            self._keys[key] = None
+            self._keys[key] = found
             self._keys.move_to_end(key)
             while len(self._keys) > self.size:
                 self._keys.popitem(last=False)
@@ -368,11 +773,12 @@ def _record(
     user: StaffUser,
     kind: str,
     described: str,
-    lines: Sequence[str],
+    lines: Sequence[str] | str,
     *,
     rows: int,
     count: int,
     k: int,
+    report: Mapping[str, object] | None = None,
 ) -> None:
     """Remember a selection shown to `user` (keyed hashes only), for later comparisons."""
     log = ExportLog(
@@ -381,10 +787,10 @@ def _record(
         filters=described,
         row_count=rows,
         k=k,
-        report=json.dumps({"k": k}),
+        report=json.dumps({"k": k, **(report or {})}),
     )
     db.add(log)
     db.flush()
-    people = "\n".join(lines)
+    people = lines if isinstance(lines, str) else "\n".join(lines)
     db.add(ExportSelection(export_id=log.id, user_id=user.id, count=count, people=people))
     db.flush()

@@ -35,6 +35,9 @@ class Hidden(enum.StrEnum):
     SMALL = "small"  # fewer than k (primary)
     SECONDARY = "secondary"  # could have been recomputed from the total
     SMALL_BASE = "small_base"  # the base itself is under k
+    # Its people differ from those of the same figure in an earlier view of the evaluator by
+    # 1 to k - 1 (differencing.guard_tables): not shown at all.
+    WITHHELD = "withheld"
 
 
 @dataclass(frozen=True)

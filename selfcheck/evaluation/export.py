@@ -603,6 +603,7 @@ class Written:
     rows: int
     people: int
     plan: Plan
+    released: list[int] = dataclasses.field(default_factory=list)  # the people written
 
 
 def write_rows(
@@ -625,12 +626,14 @@ def write_rows(
     """
     coder = WideCoder(layout, prepare or _same) if layout.shape is Shape.WIDE else None
     rows = people = 0
+    written: list[int] = []
     for person in _in_plan_order(db, filters, plan.order):
         beneficiary_id = person.beneficiary_id
         released = plan.released(beneficiary_id)
         if released is None:
             continue
         people += 1
+        written.append(beneficiary_id)
         head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
         if coder is not None:
             write(coder.row(person, head, released))
@@ -639,7 +642,7 @@ def write_rows(
         for row in layout.rows(person, head, released):
             write(row if prepare is None else [prepare(value) for value in row])
             rows += 1
-    return Written(rows, people, plan)
+    return Written(rows, people, plan, written)
 
 
 def _in_plan_order(

@@ -71,6 +71,7 @@ def index() -> str | tuple[str, int]:
             k_threshold(),
             definition,
             bundle.parse_focus(request.args.get("focus"), definition),
+            bundle.remembered(get_session(), evaluator(), str(current_app.secret_key or "")),
         )
     except ScopeError as error:
         return render_scope_error(TEMPLATE, error, **_choices())

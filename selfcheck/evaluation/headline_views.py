@@ -13,12 +13,26 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, render_template
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from selfcheck.accounts.permissions import Permission, requires
 from selfcheck.evaluation import charts, headline, paired, tasks_table
-from selfcheck.evaluation.dashboard import Dashboard, build_dashboard
-from selfcheck.evaluation.guard_views import guard_view_here
+from selfcheck.evaluation.dashboard import (
+    PATH_FORMS,
+    PROFILE_FORMS,
+    Dashboard,
+    build_dashboard,
+    group_of,
+    withhold,
+)
+from selfcheck.evaluation.disclosure import Hidden
+from selfcheck.evaluation.guard_views import (
+    PAIRS_GROUP,
+    RETRO_GROUP,
+    guard_view_here,
+    withheld_message,
+)
 from selfcheck.evaluation.scope import (
     EvaluationFilters,
     ScopeError,
@@ -34,7 +48,7 @@ from selfcheck.evaluation.view_support import (
 )
 from selfcheck.platform.db import get_session
 from selfcheck.platform.models import ExportLog
-from selfcheck.questionnaire.model import Definition
+from selfcheck.questionnaire.model import Definition, FormKind
 
 # The dashboard's parts, each on its own page: (URL and endpoint suffix, section key). The
 # sections "profile", "path" and "evolution" are long: each is cut in two pages (PART_TABLES), whose
@@ -86,20 +100,34 @@ def _definition() -> Definition:
     return definition
 
 
-def checked_filters() -> EvaluationFilters:
-    """This request's filters, with at least k people in it and in its complement."""
+def checked_filters() -> tuple[EvaluationFilters, frozenset[str]]:
+    """This request's filters, with at least k people in it and in its complement, and the
+    sub-groups whose tables are withheld from this view (guard_views.guard_view_here)."""
     filters = current_filters()
     session = get_session()
     require_complement_at_least_k(session, evaluator(), filters, k_threshold())
     require_at_least_k(session, filters, k_threshold())
-    guard_view_here(filters)
-    return filters
+    return filters, guard_view_here(filters)
 
 
-def board_of(filters: EvaluationFilters) -> Dashboard:
+def board_of(filters: EvaluationFilters, refused: frozenset[str] = frozenset()) -> Dashboard:
     """The dashboard's tables (no cache: they are sums over the maintained facts, as in
-    views.py)."""
-    return build_dashboard(get_session(), _definition(), filters, k_threshold())
+    views.py), without those withheld (`refused` sub-groups: dashboard.withhold)."""
+    return withhold(build_dashboard(get_session(), _definition(), filters, k_threshold()), refused)
+
+
+# The paired tables of the task and change pages, by the sub-group each reads.
+PAIRED_GROUPS = {
+    "tasks_pairs": PAIRS_GROUP,
+    "tasks_retro": RETRO_GROUP,
+    "change_pairs": PAIRS_GROUP,
+    "change_retro": RETRO_GROUP,
+}
+
+
+def withheld_tables(refused: frozenset[str]) -> frozenset[str]:
+    """The paired tables (`PAIRED_GROUPS`) withheld from this view."""
+    return frozenset(key for key, group in PAIRED_GROUPS.items() if group in refused)
 
 
 def contents() -> tuple[tuple[str, object], ...]:
@@ -118,14 +146,60 @@ def contents() -> tuple[tuple[str, object], ...]:
     )
 
 
-def overview_context(filters: EvaluationFilters) -> dict[str, object]:
-    """What the dashboard's first page adds: the headline figures."""
+def overview_context(
+    filters: EvaluationFilters, refused: frozenset[str] = frozenset()
+) -> dict[str, object]:
+    """What the dashboard's first page adds: the headline figures (those of a `refused`
+    sub-group withheld: `guarded_headline`)."""
     k = k_threshold()
     changes, _pairs, _retro = paired.changes(get_session(), _definition(), filters, k)
+    found = headline.build_headline(get_session(), _definition(), filters, k, changes)
     return {
-        "headline": headline.build_headline(get_session(), _definition(), filters, k, changes),
+        "headline": guarded_headline(found, refused),
+        "withheld_figures_text": withheld_figures_message(k),
         "contents": contents(),
     }
+
+
+# The sub-group each headline figure reads (its people: the forms of its share, or the pairs).
+HEADLINE_GROUPS: dict[str, str] = {
+    "pairs": group_of((FormKind.BEFORE,)),
+    **dict.fromkeys(
+        ("aged_60_plus", "women", "below_bac", "internet_at_home", "switch_device"),
+        group_of(PROFILE_FORMS),
+    ),
+    **dict.fromkeys(
+        ("procedures_among_topics", "procedures_only_topic", "new_things", "progress"),
+        group_of(PATH_FORMS),
+    ),
+    "at_ease": PAIRS_GROUP,
+}
+
+
+def guarded_headline(found: headline.Headline, refused: frozenset[str]) -> headline.Headline:
+    """The headline without the figures of a refused sub-group (guard_views.guard_view_here):
+    nothing of them is kept (no count, base, interval or change)."""
+    withheld = {key for key, group in HEADLINE_GROUPS.items() if group in refused}
+    if not withheld:
+        return found
+    figures = tuple(
+        replace(figure, count=None, base=None, hidden=Hidden.WITHHELD, interval=None, change=None)
+        if figure.key in withheld
+        else figure
+        for figure in found.figures
+    )
+    return replace(found, figures=figures)
+
+
+def withheld_figures_message(k: int) -> str:
+    message: str = gettext(
+        "Les chiffres marqués « non affiché » ne sont pas donnés : les personnes dont ils "
+        "parlent diffèrent de moins de %(k)s personnes de celles d'une sélection que vous avez "
+        "déjà consultée, et les comparer permettrait de les reconnaître. Élargissez la "
+        "période, ou reprenez la même sélection qu'avant.",
+        k=k,
+    )
+    return message
 
 
 def _on_page(slug: str, section: str, table: str) -> bool:
@@ -142,8 +216,8 @@ def _part_view(slug: str, section: str) -> Callable[[], str | tuple[str, int]]:
     def view() -> str | tuple[str, int]:
         k = k_threshold()
         try:
-            filters = checked_filters()
-            board = board_of(filters)
+            filters, refused = checked_filters()
+            board = board_of(filters, refused)
         except ScopeError as error:
             return render_scope_error(PART_TEMPLATE, error, contents=contents())
         found = next((s for s in board.sections if s.key == section), None)
@@ -160,6 +234,7 @@ def _part_view(slug: str, section: str) -> Callable[[], str | tuple[str, int]]:
             section=found,
             contents=contents(),
             chart_of=lambda table: charts.bar_chart(table, k),
+            withheld_text=withheld_message(k),
             **filter_form_context(),
         )
 
@@ -170,14 +245,20 @@ def _part_view(slug: str, section: str) -> Callable[[], str | tuple[str, int]]:
 def tasks() -> str | tuple[str, int]:
     k = k_threshold()
     try:
-        filters = checked_filters()
+        filters, refused = checked_filters()
     except ScopeError as error:
         return render_scope_error(TASKS_TEMPLATE, error, contents=contents())
     _changes, pairs, retro = paired.changes(get_session(), _definition(), filters, k)
+    withheld = withheld_tables(refused)
     return render_template(
         TASKS_TEMPLATE,
         filters=filters,
-        tables=tasks_table.task_tables(_definition(), pairs, retro, k),
+        tables=[
+            replace(table, rows=()) if table.key in withheld else table
+            for table in tasks_table.task_tables(_definition(), pairs, retro, k)
+        ],
+        withheld=withheld,
+        withheld_text=withheld_message(k),
         k=k,
         contents=contents(),
         **filter_form_context(),
@@ -187,14 +268,21 @@ def tasks() -> str | tuple[str, int]:
 def change() -> str | tuple[str, int]:
     k = k_threshold()
     try:
-        filters = checked_filters()
+        filters, refused = checked_filters()
     except ScopeError as error:
         return render_scope_error(CHANGE_TEMPLATE, error, contents=contents())
     changes, _pairs, _retro = paired.changes(get_session(), _definition(), filters, k)
+    withheld = withheld_tables(refused)
     return render_template(
         CHANGE_TEMPLATE,
         filters=filters,
-        changes=changes,
+        changes=replace(
+            changes,
+            pairs=() if "change_pairs" in withheld else changes.pairs,
+            retro=() if "change_retro" in withheld else changes.retro,
+        ),
+        withheld=withheld,
+        withheld_text=withheld_message(k),
         k=k,
         method_names=METHOD_NAMES,
         contents=contents(),
@@ -210,7 +298,9 @@ def figure_download(figure: str) -> Response | tuple[str, int]:
             CHANGE_TEMPLATE, ScopeError(UNKNOWN_FIGURE, 404), contents=contents()
         )
     try:
-        filters = checked_filters()
+        filters, refused = checked_filters()
+        if figure in withheld_tables(refused):  # nothing of a withheld table is released
+            raise ScopeError(withheld_message(k), 422)
     except ScopeError as error:
         return render_scope_error(CHANGE_TEMPLATE, error, contents=contents())
     session = get_session()
@@ -218,6 +308,7 @@ def figure_download(figure: str) -> Response | tuple[str, int]:
     changes, pairs, retro = paired.changes(session, definition, filters, k)
     if figure == "headline":
         found = headline.build_headline(session, definition, filters, k, changes)
+        found = guarded_headline(found, refused)
         body, rows = headline.headline_csv(found), len(found.figures)
     elif figure.startswith("tasks_"):
         by_key = {t.key: t for t in tasks_table.task_tables(definition, pairs, retro, k)}

@@ -16,8 +16,13 @@ from selfcheck.evaluation.dashboard import (
     UnknownTable,
     build_dashboard,
     table_csv,
+    withhold,
 )
-from selfcheck.evaluation.guard_views import guard_figures_here, guard_view_here
+from selfcheck.evaluation.guard_views import (
+    guard_figures_here,
+    guard_view_here,
+    withheld_message,
+)
 from selfcheck.evaluation.scope import (
     EvaluationFilters,
     ScopeError,
@@ -45,7 +50,7 @@ def _dashboard(only: list[str] | None = None) -> tuple[EvaluationFilters, Dashbo
     """The protected dashboard of this request's filters (ScopeError if it cannot be shown)."""
     filters = current_filters()
     require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
-    guard_view_here(filters)
+    refused = guard_view_here(filters)
     # No cache: the figures are sums over the maintained facts (facts.py), read in
     # milliseconds, and a cache's freshness check would read the responses on every view.
     board = build_dashboard(
@@ -55,7 +60,7 @@ def _dashboard(only: list[str] | None = None) -> tuple[EvaluationFilters, Dashbo
         k_threshold(),
         only=only,
     )
-    return filters, board
+    return filters, withhold(board, refused)
 
 
 @blueprint.get("/")
@@ -72,7 +77,7 @@ def dashboard() -> str | tuple[str, int]:
         board=board,
         chart_of=lambda table: charts.bar_chart(table, k),
         retention=_retention(filters, k),
-        **headline_views.overview_context(filters),
+        **headline_views.overview_context(filters, board.refused),
         **filter_form_context(),
     )
 
@@ -138,6 +143,8 @@ def table_download(table: str) -> Response | tuple[str, int]:
     try:
         filters, board = _dashboard(only=[table])
         protected = board.table(table)
+        if table in board.withheld:  # differencing.guard_tables: nothing of it is released
+            raise ScopeError(withheld_message(k), 422)
     except ScopeError as error:
         return render_scope_error(TEMPLATE, error)
     except UnknownTable:

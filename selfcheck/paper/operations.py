@@ -11,8 +11,10 @@ in several languages and rendering needs an app context but no request.
 
 Speed: a batch is one WeasyPrint call. Each (form, language) body is rendered by Jinja once
 per batch with placeholders for the code, its QR code and the page-group name, then copied.
-Footers say "page 2 of 4" per form: the page count of one copy is measured once per process
-and shape (a copy's layout does not depend on its code) and kept.
+Footers say "page 2 of 4" per form: in a batch, the page count of one copy is measured once
+per process and shape (a copy's layout does not depend on its code) and kept; a document of
+one copy says `counter(pages)` instead, so a single form costs one WeasyPrint render, even
+the first one of a process.
 """
 
 from __future__ import annotations
@@ -282,6 +284,7 @@ class _Shape:
     names: tuple[str, str] = ("", "")
     footer: Mapping[str, str] = field(default_factory=dict)
     qr_title: str = "%(code)s"  # the QR code's alternative text, in the copy's language
+    # pages: 0 in a document of this one copy (the footer counts the document's pages)
 
 
 _PageCountKey = tuple[Definition, Path, FormKind, str, bool, bool, str | None]
@@ -346,6 +349,7 @@ class PaperRenderer:
             raise PaperError("nothing to print")
         if len(copies) > MAX_COPIES:
             raise PaperError(f"at most {MAX_COPIES} copies at once")
+        single = len(copies) == 1
         shapes: dict[tuple[FormKind, str, bool], _Shape] = {}
         for copy in copies:
             key = (copy.form, copy.locale, copy.code is not None)
@@ -354,20 +358,26 @@ class PaperRenderer:
                 with force_locale(shape.locale):  # the QR code's alternative text
                     shape.qr_title = self._("Code personnel : %(code)s")
                 shape.body = self._form_body(shape, large, site_url)
-                shape.pages = self._page_count(shape, large, site_url)
+                if not single:  # one copy: its pages are the document's (counter(pages))
+                    shape.pages = self._page_count(shape, large, site_url)
                 shape.footer = self._footer(shape)
-        pages = sum(shapes[(c.form, c.locale, c.code is not None)].pages for c in copies)
-        if pages > MAX_PAGES:
-            raise TooManyPages(pages)
+        if not single:
+            pages = sum(shapes[(c.form, c.locale, c.code is not None)].pages for c in copies)
+            if pages > MAX_PAGES:
+                raise TooManyPages(pages)
         parts = [
             _fill(shapes[(c.form, c.locale, c.code is not None)], c.code, position)
             for position, c in enumerate(copies)
         ]
-        return self._pdf(
-            self._document_html(
-                copies[0].locale, copies, parts, list(shapes.values()), large, duplex
+        with printing.deferred_full_collections():
+            document = self._document(
+                self._document_html(
+                    copies[0].locale, copies, parts, list(shapes.values()), large, duplex
+                )
             )
-        )
+            if len(document.pages) > MAX_PAGES:  # a single copy, counted once laid out
+                raise TooManyPages(len(document.pages))
+            return self.printer.write(document)
 
     def _document_html(
         self,
@@ -427,19 +437,16 @@ class PaperRenderer:
             )
 
     def _footer(self, shape: _Shape) -> dict[str, str]:
-        """Texts of the page margins, in the copy's language (CSS strings, not markup)."""
-        mark = "\x00"
+        """Texts of the page margins, in the copy's language (CSS strings, not markup): the
+        title, and "Page n of N" around its two numbers. "Continued overleaf" and "End of the
+        questionnaire" are in the copy's body (form.html: named string `pagefoot`)."""
+        mark = "\x00"  # as the summary's footer (`summary`): page, then total
         with force_locale(shape.locale):
-            before, _, after = self._(
-                "Page %(page)s sur %(total)s", page=mark, total=shape.pages
-            ).partition(mark)
-            return {
-                "title": self._(self.definition.titles[shape.form]),
-                "page_before": before,
-                "page_after": after,
-                "next": self._("Suite page suivante"),
-                "end": self._("Fin du questionnaire"),
-            }
+            before, middle, after = self._(
+                "Page %(page)s sur %(total)s", page=mark, total=mark
+            ).split(mark)
+            title = self._(self.definition.titles[shape.form])
+        return {"title": title, "page_before": before, "page_middle": middle, "page_after": after}
 
     def _page_count(self, shape: _Shape, large: bool, site_url: str | None) -> int:
         """Pages of one copy of this shape: measured once per process, with a sample code."""

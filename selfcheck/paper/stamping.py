@@ -48,7 +48,7 @@ import segno
 from fontTools import subset  # type: ignore[import-untyped]
 from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
 
-from selfcheck.platform import codes
+from selfcheck.platform import codes, printing
 
 MARK = "\u2800"  # braille blank: a glyph that is drawn (unlike spaces) and shows nothing
 FIGURE_SPACE = "\u2007"  # as wide as a digit; never collapsed by CSS
@@ -788,7 +788,7 @@ def blank_html(renderer: Any, form: Any, locale: str, large: bool, site_url: str
     with force_locale(locale):
         shape.qr_title = renderer._("Code personnel : %(code)s")
     shape.body = renderer._form_body(shape, large, site_url)
-    shape.pages = renderer._page_count(shape, large, site_url)
+    # shape.pages stays 0: a document of one copy counts its own pages (questionnaires.html)
     shape.footer = renderer._footer(shape)
     side = QR_SIDE_MM[large]
     body = shape.body.replace(paper._PAGE_NAME, shape.names[0])
@@ -810,10 +810,9 @@ def render_template(
     renderer: Any, form: Any, locale: str, *, large: bool = False, site_url: str | None = None
 ) -> Template:
     """Render the blank once (WeasyPrint) and parse it for stamping."""
-    from selfcheck.paper import operations as paper
-
-    document = renderer._document(blank_html(renderer, form, locale, large, site_url))
-    pdf: bytes = document.write_pdf(pdf_variant=paper.PDF_VARIANT)
+    with printing.deferred_full_collections():
+        document = renderer._document(blank_html(renderer, form, locale, large, site_url))
+        pdf = renderer.printer.write(document)
     for number, page in enumerate(document.pages):
         if QR_ID in page.anchors:
             left, top, right, _bottom = page.anchors[QR_ID]  # border box, CSS pixels

@@ -28,7 +28,7 @@ from selfcheck.accounts.session import current_staff
 from selfcheck.journey import lasting, schedule, summary
 from selfcheck.journey import operations as journey
 from selfcheck.journey.views import SESSION_PERSON, SESSION_WORDING
-from selfcheck.paper import batch
+from selfcheck.paper import batch, blank_cache
 from selfcheck.paper import operations as paper
 from selfcheck.paper.forms import BLANK, PrintForm
 from selfcheck.platform import clock, codes, jobs, security
@@ -170,12 +170,15 @@ def forms() -> Rendered:
         name += "-facile-a-lire"
     if form.kind.data == BLANK and form.count == 1:  # one blank form: at once (< 0.5 s)
         renderer = paper.renderer(wording=Wording.EASY if easy else Wording.STANDARD)
-        try:
-            content = renderer.questionnaires(
-                [paper.Copy(kind, locale, None)],
+        try:  # rendered once per form, language, wording, size...: then read (blank_cache)
+            content = blank_cache.blank_form(
+                renderer,
+                kind,
+                locale,
                 large=large,
                 site_url=_site_url(),
                 duplex=bool(form.duplex.data),
+                cache=blank_cache.folder(current_app),
             )
         except paper.TooManyPages as error:
             return _render_index(form, [("copies", _too_many_pages(error))], 422)

@@ -517,6 +517,25 @@ class ExportSelection(Base):
     people: Mapped[str] = mapped_column(Text, default="")
 
 
+class JoinMemory(Base):
+    """What one evaluator was released about one person, for joins of their exports
+    (evaluation/joins.py): a keyed hash of the person and a chain of keyed hashes of the
+    quasi-identifier vectors released about them, never ids, codes nor values.
+
+    `person` is an HMAC (app secret, evaluator id, person id); `digest` an HMAC chain over
+    the vectors released by each export that had the person: two people share a digest
+    exactly when every export of this evaluator released them alike (or both left them out).
+    """
+
+    __tablename__ = "join_memory"
+    __table_args__ = (UniqueConstraint("user_id", "person", name="uq_join_memory_person"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    person: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64))
+
+
 class RateLimitHit(Base):
     """Counters for rate limits shared by every app instance (login, code entry).
 

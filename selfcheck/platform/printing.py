@@ -10,8 +10,12 @@ render through it (issue 11: one print environment, one translator).
 
 from __future__ import annotations
 
+import functools
+import gc
+import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 
 import pydyf  # type: ignore[import-untyped]
 import weasyprint  # type: ignore[import-untyped]
+import weasyprint.html  # type: ignore[import-untyped]
 from flask_babel import format_decimal, get_locale
 from jinja2 import (
     ChoiceLoader,
@@ -112,6 +117,86 @@ def memoise_page_references() -> None:
     pydyf.PDF.page_references = property(page_references)
 
 
+# The user-agent rules a printed document never needs (see `print_ua_stylesheet`): the
+# footnote and note pseudo-elements (no template floats a footnote or places a note), and
+# `::marker` on every element rather than on list items only.
+_UA_UNUSED = re.compile(r"^::(?:footnote|note)-[a-z-]+ \{[^}\n]*\}\n", re.MULTILINE)
+_UA_MARKER = "\n::marker {"
+_UA_LIST_MARKER = "\nli::marker {"
+
+
+def trimmed_ua(text: str) -> str | None:
+    """WeasyPrint's HTML user-agent stylesheet without the rules of `_UA_UNUSED`, and with
+    `::marker` for list items only; None if the text does not have them (another version)."""
+    if _UA_MARKER not in text:
+        return None
+    trimmed, removed = _UA_UNUSED.subn("", text.replace(_UA_MARKER, _UA_LIST_MARKER, 1))
+    return trimmed if removed else None
+
+
+@functools.cache
+def print_ua_stylesheet() -> Any:
+    """The user-agent stylesheet of printed documents: WeasyPrint's, trimmed (`trimmed_ua`).
+
+    Why: the cascade gives every element of the document a style for each pseudo-element a
+    user-agent rule names, `::marker`, `::footnote-call`, `::footnote-marker`, `::note-call`,
+    `::note-marker` and `::note-callback`, so six computed styles per element that only list
+    items (markers), footnotes and notes use: about a sixth of a paper form's render. The
+    PDFs are the same byte for byte (tests/platform/test_printing.py renders lists, tables and
+    headings both ways). Elements other than `li` made `display: list-item` by a stylesheet
+    would draw their marker with the parent's style rather than tabular figures (none does).
+    If a WeasyPrint upgrade changes the stylesheet so that the trim does not apply, its own
+    stylesheet is used, unchanged (and that test fails, to look again).
+    """
+    text = trimmed_ua(weasyprint.html.UA)
+    if text is None:
+        return weasyprint.html.UA_STYLESHEET
+    return weasyprint.CSS(string=text, counter_style=weasyprint.html.UA_COUNTER_STYLE)
+
+
+class PrintHTML(weasyprint.HTML):  # type: ignore[misc]
+    """A WeasyPrint HTML document with the user-agent stylesheet of printed documents."""
+
+    def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+        if forms:  # no printed template has form fields: WeasyPrint's own, unchanged
+            return list(super()._ua_stylesheets(forms))
+        return [print_ua_stylesheet()]
+
+
+_collections_lock = threading.Lock()
+_renders = 0  # renders under way in this process (threads), under the lock
+_thresholds: tuple[int, int, int] = (0, 0, 0)  # the collector's, while renders defer them
+
+
+@contextmanager
+def deferred_full_collections() -> Iterator[None]:
+    """Defer the garbage collector's full collections (generation 2) while a document renders.
+
+    A render makes hundreds of thousands of objects that outlive the youngest generations
+    (boxes, styles, PDF objects), so Python starts one or more full collections during almost
+    every render, each walking the whole heap of the app (item bank, translations, SQLAlchemy,
+    WeasyPrint caches): about 0.1 s of a 0.5 s paper form on the benchmark machine
+    (benchmarks/README.md). The young generations are still collected (cyclic garbage of
+    the layout goes as usual); the full collections resume when the last render of the process
+    ends, with the thresholds it had. A collector disabled or tuned by the app is left alone
+    (threshold 0: disabled). Thread-safe: renders of several threads share one deferral.
+    """
+    global _renders, _thresholds
+    with _collections_lock:
+        if _renders == 0:
+            _thresholds = gc.get_threshold()
+            if _thresholds[0]:
+                gc.set_threshold(_thresholds[0], _thresholds[1], 1_000_000)
+        _renders += 1
+    try:
+        yield
+    finally:
+        with _collections_lock:
+            _renders -= 1
+            if _renders == 0 and _thresholds[0]:
+                gc.set_threshold(*_thresholds)
+
+
 @dataclass(frozen=True)
 class Printer:
     """A templates folder made ready to print: its environment, translator and fetcher."""
@@ -126,13 +211,21 @@ class Printer:
 
     def document(self, html: str, stylesheets: list[Any]) -> Any:
         """The laid-out document (its pages can be counted), tagged PDF/UA-1."""
-        return weasyprint.HTML(
-            string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
-        ).render(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+        with deferred_full_collections():
+            return PrintHTML(
+                string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
+            ).render(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+
+    @staticmethod
+    def write(document: Any) -> bytes:
+        """The PDF of a laid-out document (`document`)."""
+        with deferred_full_collections():
+            data: bytes = document.write_pdf(pdf_variant=PDF_VARIANT)
+        return data
 
     def pdf(self, html: str, stylesheets: list[Any]) -> bytes:
-        data: bytes = self.document(html, stylesheets).write_pdf(pdf_variant=PDF_VARIANT)
-        return data
+        with deferred_full_collections():
+            return self.write(self.document(html, stylesheets))
 
 
 def _make_printer(directory: Path, others: tuple[Path, ...]) -> Printer:

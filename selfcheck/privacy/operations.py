@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Delete, Select, delete, exists, func, select, text
 from sqlalchemy.orm import Session
 
+from selfcheck.evaluation import joins
 from selfcheck.platform import audit, codes
 from selfcheck.platform.models import (
     Answer,
@@ -80,13 +81,15 @@ def purge(
     *,
     dry_run: bool = True,
     now: datetime | None = None,
+    secret: str | bytes | None = None,
 ) -> PurgeReport:
     """Delete (or, in a dry run, only count) what is older than the retention period.
 
     A person goes as a whole, once nothing of theirs changed for `retention_months`: a
     'before' form is kept as long as its 'after' is recent. Audit events older than the
     period go too (a deletion's event holds the deleted answers); the purge itself is
-    recorded. The export log has no answers and is kept.
+    recorded. The export log has no answers and is kept; what the exports remember of the
+    people who go (evaluation/joins.py) goes with them (`secret`: the app's by default).
     """
     now = now or utcnow()
     cutoff = months_before(now, retention_months)
@@ -107,6 +110,7 @@ def purge(
     )
     if dry_run:
         return report
+    joins.forget(session, list(session.scalars(_expired_people(cutoff))), secret)
     # Children first: no reliance on ON DELETE CASCADE being switched on.
     _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
     _delete(
@@ -150,7 +154,7 @@ class UnknownPerson(LookupError):
     """No person has this code (said the same way as any unknown code)."""
 
 
-def _delete_person(session: Session, person: Beneficiary) -> int:
+def _delete_person(session: Session, person: Beneficiary, secret: str | bytes | None) -> int:
     responses = select(Response.id).where(Response.beneficiary_id == person.id).scalar_subquery()
     entries = select(SecondEntry.id).where(SecondEntry.response_id.in_(responses)).scalar_subquery()
     count = _count(session, Response, Response.beneficiary_id == person.id)
@@ -163,6 +167,8 @@ def _delete_person(session: Session, person: Beneficiary) -> int:
     _delete(session, delete(Response).where(Response.beneficiary_id == person.id))
     # The consented reminder address (journey/reminders.py) goes with the person.
     _delete(session, delete(FollowupReminder).where(FollowupReminder.beneficiary_id == person.id))
+    # What the exports remember of the person (evaluation/joins.py), keyed hashes only.
+    joins.forget(session, [person.id], secret)
     _delete(session, delete(Beneficiary).where(Beneficiary.id == person.id))
     return count
 
@@ -181,9 +187,12 @@ def erase_by_code(
     raw_code: str,
     by: StaffUser | None = None,
     reason: ErasureReason | None = None,
+    secret: str | bytes | None = None,
 ) -> int:
     """Erase everything of the person with this code; returns how many responses went.
 
+    `secret`: the app's secret key (that of the running app by default), which finds what
+    the exports remember of the person (evaluation/joins.py).
     Raises codes.InvalidCode for a mistyped code and UnknownPerson for a code of nobody.
     Every audit event about the person is redacted (who did what and when stays; the code,
     the values and the record ids go). The erasure's own event says when, by whom (None: by
@@ -194,7 +203,7 @@ def erase_by_code(
     if person is None:
         raise UnknownPerson(code)
     person_id, structure_id = person.id, person.structure_id
-    count = _delete_person(session, person)
+    count = _delete_person(session, person, secret)
     audit.redact_person(session, person_id, code)
     why = reason or (ErasureReason.PERSON_ONLINE if by is None else ErasureReason.PERSON_ASKED)
     audit.record(

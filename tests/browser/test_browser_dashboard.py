@@ -18,6 +18,7 @@ from sqlalchemy import select
 from selfcheck import demo
 from selfcheck.accounts import auth
 from selfcheck.accounts.structures import create_structure
+from selfcheck.evaluation.guard_views import CHECKED_KEY
 from selfcheck.evaluation.headline_views import PARTS
 from selfcheck.journey import operations as journey
 from selfcheck.platform.models import Role, StaffUser
@@ -174,3 +175,31 @@ def test_each_dashboard_page_is_at_most_six_screens_and_the_headline_is_shot(
     assert shot.read_bytes().startswith(b"\x89PNG")
     too_long = {p: h for p, h in heights.items() if h > MAX_SCREENS * SCREEN["height"]}
     assert not too_long, heights
+
+
+def test_withheld_tables_are_accessible(
+    new_context: ContextFactory,
+    live_server: LiveServer,
+    audit: AxeAudit,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tables withheld because their people differ from an earlier view's by fewer than k
+    (differencing.guard_tables): a sentence in their place, the rest of each page shown."""
+    ensure_world(live_server)
+    monkeypatch.setattr(
+        "selfcheck.evaluation.guard_views.guard_tables",
+        lambda *_args, **_kwargs: frozenset({"after", "after+retro"}),
+    )
+    live_server.app.extensions.pop(CHECKED_KEY, None)  # views already checked: forgotten
+    try:
+        page = signed_in(new_context, "fr")
+        for path in ("/evaluate/", "/evaluate/evolution", "/evaluate/tasks", "/evaluate/change"):
+            page.goto(path)
+            expect(page.locator(".withheld").first).to_be_visible()
+            expect(page.locator("h1")).to_have_count(1)
+            audit.check(page, f"withheld tables {path}")
+        page.goto("/evaluate/people")  # no 'after' table there: every table shown
+        assert page.locator(".withheld").count() == 0 and page.locator("table.table").count() >= 5
+        audit.assert_clean()
+    finally:
+        live_server.app.extensions.pop(CHECKED_KEY, None)  # nothing withheld for later tests

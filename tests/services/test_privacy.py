@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from selfcheck.accounts import auth
+from selfcheck.evaluation import joins
 from selfcheck.journey import operations as journey
 from selfcheck.platform import codes, ratelimit
 from selfcheck.platform.db import Database
@@ -19,6 +20,7 @@ from selfcheck.platform.models import (
     Beneficiary,
     EntryDiscrepancy,
     ExportLog,
+    JoinMemory,
     RateLimitHit,
     Response,
     Role,
@@ -190,3 +192,26 @@ def test_erase_refuses_unknown_and_mistyped_codes(
 def test_nothing_expires_right_away(db_session: Session, people: dict[str, Response]) -> None:
     assert privacy.purge(db_session, 36, now=utcnow()).people == 1  # only the aged one
     db_session.commit()
+
+
+def test_purge_and_erasure_forget_what_exports_remember(
+    db_session: Session, database: Database, people: dict[str, Response]
+) -> None:
+    # What an evaluator's exports remember of a person (evaluation/joins.py) goes with them.
+    evaluator = auth.create_user(
+        db_session, auth.NewUser("eval@example.org", Role.EVALUATOR), "une phrase assez longue"
+    )
+    db_session.commit()
+    persons = {name: r.beneficiary_id for name, r in people.items() if name != "after"}
+    joins.record(db_session, evaluator, {p: f"{p:032x}" for p in persons.values()}, "s")
+    db_session.commit()
+    assert count(database, JoinMemory) == 3
+    privacy.purge(db_session, 36, now=NOW, dry_run=False, secret="s")
+    db_session.commit()
+    left = set(db_session.scalars(select(JoinMemory.person)))
+    hashes = joins.person_hashes("s", evaluator.id, persons.values())
+    assert left == {hashes[persons["pair"]], hashes[persons["recent"]]}
+    code = people["recent"].beneficiary.code
+    privacy.erase_by_code(db_session, code, secret="s")
+    db_session.commit()
+    assert set(db_session.scalars(select(JoinMemory.person))) == {hashes[persons["pair"]]}

@@ -104,7 +104,8 @@ def test_attack_an_export_one_person_away_from_a_dashboard_is_refused(
         ).all()
         for figures in figures_rows:
             assert all(re.fullmatch(r"[^|]+\|[0-9a-f]{24}", x) for x in figures.split("\n"))
-        assert all(re.fullmatch(r"[0-9a-f]{24}\.[0-9a-f]{16}", line) for line in lines)
+        # "<person>:<responses>" (an HMAC per person with a "." before: differencing.Hasher)
+        assert all(re.fullmatch(r"[0-9a-f]{24}:[0-9a-f]{16}", line) for line in lines)
         people = sorted(differencing.person_of(line) for line in lines)
         bundle.check_differencing(session, user, people, 5)  # the same people: allowed
         with pytest.raises(ScopeError) as refused:
@@ -175,3 +176,39 @@ def test_withheld_retention_figures_leave_the_rest_of_the_first_page(
     assert "ont répondu au questionnaire de suivi" not in visitor.text
     assert "Ce qui dure, quelques mois après" in visitor.text
     assert "section-retention" in visitor.text and "<h1>Tableau de bord</h1>" in visitor.text
+
+
+WITHHELD = "Ce tableau n'est pas affiché"
+
+
+@pytest.mark.slow  # about 10 s on the loaded shared machine: twelve dashboard requests
+def test_withheld_tables_leave_the_rest_of_each_page(
+    evaluator: tuple[Visitor, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the 'after' forms' people are one person away from an earlier view's
+    (differencing.guard_tables, tested in tests/services/evaluation/test_differencing_tables.py),
+    every table of 'after' forms and of pairs says why in their place, on screen and as CSV,
+    and the other tables are shown (attack2)."""
+    visitor, _id = evaluator
+    monkeypatch.setattr(
+        "selfcheck.evaluation.guard_views.guard_tables",
+        lambda *_args, **_kwargs: frozenset({"after", "after+retro"}),
+    )
+    assert visitor.get(f"/evaluate/people?{WIDE}").status_code == 200
+    assert WITHHELD not in visitor.text and 'id="table-age"' in visitor.text
+    assert visitor.get(f"/evaluate/evolution?{WIDE}").status_code == 200
+    assert WITHHELD in visitor.text and 'id="table-comfort"' not in visitor.text
+    assert "Aisance avec le numérique, avant et aujourd'hui" in visitor.text  # its title stays
+    assert visitor.get(f"/evaluate/path?{WIDE}").status_code == 200
+    assert 'id="table-reasons"' in visitor.text and 'id="table-modality"' not in visitor.text
+    refused = visitor.get(f"/evaluate/tables/modality.csv?{WIDE}")
+    assert refused.status_code == 422 and WITHHELD in visitor.text
+    assert visitor.get(f"/evaluate/tables/age.csv?{WIDE}").status_code == 200
+    assert visitor.get(f"/evaluate/tasks?{WIDE}").status_code == 200
+    assert WITHHELD in visitor.text and 'id="table-tasks_retro"' in visitor.text
+    assert 'id="table-tasks_pairs"' not in visitor.text
+    assert visitor.get(f"/evaluate/figures/change_pairs.csv?{WIDE}").status_code == 422
+    assert visitor.get(f"/evaluate/figures/change_retro.csv?{WIDE}").status_code == 200
+    assert visitor.get(f"/evaluate/?{WIDE}").status_code == 200
+    assert "non affiché" in visitor.text and "Les chiffres marqués" in visitor.text
+    assert "60 ans ou plus" in visitor.text  # the profile figures are still there

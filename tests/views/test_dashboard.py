@@ -67,9 +67,10 @@ def test_a_table_downloads_as_csv_and_is_logged(evaluator: Visitor, database: Da
     women = int(rows[1][2])
     assert women >= 5
     with database.session() as session:
-        # The selection shown is remembered too (differencing, evaluation/differencing.py).
+        # The selection shown is remembered too (differencing, evaluation/differencing.py),
+        # and the people of its tables' sub-groups (differencing.guard_tables).
         kinds = sorted(session.scalars(select(ExportLog.kind)))
-        assert kinds == ["dashboard", "table"]
+        assert kinds == ["dashboard", "dashboard-tables", "table"]
         (log,) = session.scalars(select(ExportLog).where(ExportLog.kind == "table"))
         assert log.kind == "table" and log.row_count == 4 and log.k == 5
         assert json.loads(log.filters)["territory_type"] == "periurbain"

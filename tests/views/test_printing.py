@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -12,6 +13,8 @@ from werkzeug.test import TestResponse
 
 from selfcheck.accounts.structures import create_structure
 from selfcheck.journey import operations as journey
+from selfcheck.paper import blank_cache
+from selfcheck.paper import operations as paper
 from selfcheck.platform import codes
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import AuditEvent, Beneficiary, Role, Structure
@@ -142,6 +145,28 @@ def test_blank_forms_are_printed_without_codes(
     assert pdf_structure(pdf)["lang"] == "en"
     assert count(database, Beneficiary) == 0
     assert count(database, AuditEvent) == 0
+
+
+def test_one_blank_form_is_rendered_once_then_served_from_the_instance_folder(
+    app: Flask, staff: Visitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = assert_pdf(
+        print_form(staff, kind="blank", form="after", language="es"),
+        "questionnaires-fin-1-vierges-es",
+    )
+    assert pdf_structure(first)["lang"] == "es"
+    kept = list(Path(app.config[blank_cache.CONFIG_KEY]).glob("*.pdf"))
+    assert [path.read_bytes() for path in kept] == [first]
+
+    def no_render(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(paper.renderer(app), "questionnaires", no_render)
+    again = assert_pdf(
+        print_form(staff, kind="blank", form="after", language="es"),
+        "questionnaires-fin-1-vierges-es",
+    )
+    assert again == first
 
 
 def test_twenty_coded_forms_create_twenty_codes_that_work_online(

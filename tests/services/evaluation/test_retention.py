@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from selfcheck.accounts.structures import create_structure
 from selfcheck.evaluation import differencing, retention, statistics
+from selfcheck.evaluation.guard_views import GROUPS
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.journey import operations as journey
 from selfcheck.platform import clock
@@ -260,3 +261,43 @@ def test_attack_retention_groups_one_person_apart_are_not_both_shown(
         k,
         secret,
     )
+
+
+@pytest.mark.slow  # about 4 s on a loaded machine: nine people
+def test_attack_tables_of_one_form_one_person_apart_withhold_those_tables_only(
+    db_session: Session, definition: Definition, structure: Structure, database: Database
+) -> None:
+    """Differencing through the tables of one form (attack2, first closed by 7767f6c, which
+    refused the whole view): March-April and March differ by k people or more (three people
+    who only started in April), but the 'after' tables and the paired tables differ by one
+    person (who ended on 20 April). Only those tables are withheld from the second view
+    (differencing.guard_tables, on the real responses); its 'before' tables are shown."""
+    k = 3
+    with clock.fixed(datetime(2027, 3, 10, 9, 0, tzinfo=UTC)) as fixed:
+        for _ in range(4):
+            ended(db_session, definition, structure)
+        fixed.set(datetime(2027, 4, 20, 9, 0, tzinfo=UTC))
+        ended(db_session, definition, structure)  # the one to single out
+        for _ in range(3):
+            submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
+            db_session.commit()
+    account = add_staff(database, Role.EVALUATOR, departments=(structure.department,))
+    user = db_session.get(StaffUser, account.id)
+    assert user is not None
+
+    def view(last: date) -> frozenset[str]:
+        filters = EvaluationFilters(
+            structure_ids=(structure.id,), date_from=date(2027, 3, 1), date_to=last
+        )
+        found = differencing.read_selection(db_session, filters)
+        differencing.guard_view(db_session, user, filters, k, "attack2", found)  # passes
+        return differencing.guard_tables(db_session, user, filters, GROUPS, k, "attack2", found)
+
+    assert view(date(2027, 4, 30)) == frozenset()
+    assert view(date(2027, 3, 31)) == {"after", "after+retro"}  # 'before' tables: shown
+    assert view(date(2027, 4, 30)) == frozenset()  # the first view again: all shown
+    # A period k people or more away in every table: nothing withheld.
+    with clock.fixed(datetime(2027, 5, 12, 9, 0, tzinfo=UTC)):
+        for _ in range(3):
+            ended(db_session, definition, structure)
+    assert view(date(2027, 5, 31)) == frozenset()

@@ -1,0 +1,186 @@
+"""Blank forms rendered once and served again from the instance folder (paper/blank_cache.py).
+
+The renderer is counted, not run (a render takes half a second): what is tested is when a
+form is rendered, what is kept and what is served. tests/views/test_printing.py downloads a
+real one twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from selfcheck.paper import blank_cache
+from selfcheck.paper import operations as paper
+from selfcheck.questionnaire.model import FormKind, Wording
+
+SITE = "https://selfcheck.example/code"
+
+
+class Counted:
+    """Stands for `PaperRenderer.questionnaires`: a distinct small PDF per call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __call__(self, copies: Any, **options: Any) -> bytes:
+        self.calls.append((tuple(copies), tuple(sorted(options.items()))))
+        return b"%PDF-1.7\n% render " + str(len(self.calls)).encode() + b"\n%%EOF\n"
+
+
+@pytest.fixture
+def renders(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Counted:
+    counted = Counted()
+    for wording in Wording:
+        monkeypatch.setattr(paper.renderer(app, wording), "questionnaires", counted)
+    return counted
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "blanks"
+
+
+def blank(app: Flask, cache: Path | None, **choices: Any) -> bytes:
+    wording = choices.pop("wording", Wording.STANDARD)
+    form = choices.pop("form", FormKind.BEFORE)
+    locale = choices.pop("locale", "fr")
+    with app.app_context():
+        renderer = paper.renderer(app, wording)
+        return blank_cache.blank_form(
+            renderer, form, locale, cache=cache, **{"site_url": SITE, **choices}
+        )
+
+
+def files(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.pdf"))
+
+
+def test_rendered_once_then_served(app: Flask, renders: Counted, cache: Path) -> None:
+    first = blank(app, cache)
+    assert len(renders.calls) == 1
+    copies, options = renders.calls[0]
+    assert copies == (paper.Copy(FormKind.BEFORE, "fr", None),)
+    assert dict(options) == {"large": False, "duplex": False, "site_url": SITE}
+    assert [path.read_bytes() for path in files(cache)] == [first]
+
+    assert blank(app, cache) == first
+    assert len(renders.calls) == 1  # served from the file
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"form": FormKind.AFTER},
+        {"locale": "en"},
+        {"wording": Wording.EASY},
+        {"large": True},
+        {"duplex": True},
+        {"site_url": "https://other.example/code"},
+    ],
+    ids=["form", "language", "wording", "large", "duplex", "site"],
+)
+def test_each_choice_is_a_form_of_its_own(
+    app: Flask, renders: Counted, cache: Path, change: dict[str, Any]
+) -> None:
+    standard = blank(app, cache)
+    other = blank(app, cache, **change)
+    assert other != standard and len(renders.calls) == 2
+    assert len(files(cache)) == 2
+    assert blank(app, cache, **change) == other and len(renders.calls) == 2
+
+
+def test_the_key_follows_the_templates_and_the_definition(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with app.app_context():
+        renderer = paper.renderer(app)
+        before = blank_cache.key(
+            renderer, FormKind.BEFORE, "fr", large=False, duplex=False, site_url=None
+        )
+        assert before == blank_cache.key(
+            renderer, FormKind.BEFORE, "fr", large=False, duplex=False, site_url=None
+        )
+        # another templates folder (one file changed): another key
+        copy = tmp_path / "printable"
+        copy.mkdir()
+        for path in renderer.directory.iterdir():
+            if path.is_file():
+                (copy / path.name).write_bytes(path.read_bytes())
+        (copy / "print.css").write_text((copy / "print.css").read_text() + "\n/* changed */\n")
+        monkeypatch.setattr(renderer, "directory", copy)
+        changed = blank_cache.key(
+            renderer, FormKind.BEFORE, "fr", large=False, duplex=False, site_url=None
+        )
+        assert changed != before
+        # another version of the app's code (the package's files): another key
+        code = tmp_path / "package"
+        code.mkdir()
+        (code / "operations.py").write_text("VERSION = 1\n")
+        monkeypatch.setattr(blank_cache, "PACKAGE_DIR", code)
+        first_code = blank_cache.key(
+            renderer, FormKind.BEFORE, "fr", large=False, duplex=False, site_url=None
+        )
+        blank_cache._files_digest.cache_clear()
+        (code / "operations.py").write_text("VERSION = 2\n")
+        assert first_code != blank_cache.key(
+            renderer, FormKind.BEFORE, "fr", large=False, duplex=False, site_url=None
+        )
+        # another version of the item bank: another key
+        bumped: Any = SimpleNamespace(
+            definition=dataclasses.replace(renderer.definition, version="next"), directory=copy
+        )
+        assert changed != blank_cache.key(
+            bumped, FormKind.BEFORE, "fr", large=False, duplex=False, site_url=None
+        )
+
+
+def test_a_damaged_file_is_rendered_again(app: Flask, renders: Counted, cache: Path) -> None:
+    first = blank(app, cache)
+    (path,) = files(cache)
+    path.write_bytes(first[:10])  # cut short (a full disk, say)
+    again = blank(app, cache)
+    assert len(renders.calls) == 2 and again != first[:10]
+    assert path.read_bytes() == again
+
+
+def path_for(app: Flask, cache: Path, locale: str) -> Path:
+    with app.app_context():
+        name = blank_cache.key(
+            paper.renderer(app), FormKind.BEFORE, locale, large=False, duplex=False, site_url=SITE
+        )
+    return cache / f"{name}.pdf"
+
+
+def test_at_most_max_files_the_least_recently_served_go_first(
+    app: Flask, renders: Counted, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blank_cache, "MAX_FILES", 3)
+    for age, locale in ((300, "fr"), (200, "en"), (100, "es")):
+        blank(app, cache, locale=locale)
+        path = path_for(app, cache, locale)
+        then = path.stat().st_mtime - age
+        os.utime(path, (then, then))
+    blank(app, cache, locale="fr")  # served: now the most recently served
+    assert len(renders.calls) == 3
+    blank(app, cache, locale="ar")  # a fourth form: "en" was served least recently
+    assert len(renders.calls) == 4
+    assert set(files(cache)) == {path_for(app, cache, locale) for locale in ("fr", "es", "ar")}
+
+
+def test_no_cache_in_debug_mode_or_when_turned_off(app: Flask, renders: Counted) -> None:
+    assert blank_cache.folder(app) is not None
+    app.debug = True
+    assert blank_cache.folder(app) is None
+    app.debug = False
+    app.config[blank_cache.CONFIG_KEY] = ""
+    assert blank_cache.folder(app) is None
+    blank(app, None)
+    blank(app, None)
+    assert len(renders.calls) == 2

@@ -1,0 +1,106 @@
+"""Printing speed-ups (platform/printing.py): the print user-agent stylesheet (faster, the
+same PDF) and full collections deferred while a document renders."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+import pytest
+import weasyprint  # type: ignore[import-untyped]
+import weasyprint.html  # type: ignore[import-untyped]
+
+from selfcheck.platform import printing
+
+# Lists (markers: ul, ol, nested, a list-style none; "a." stays lower case only with the
+# `li::marker` rule kept), a table with header cells, headings,
+# in two languages and both directions: what printed forms and summaries are made of.
+SAMPLE = """<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Essai</title>
+<style>@page { size: A6; margin: 8mm; @bottom-left { content: counter(page) " / " counter(pages) }
+} .plain { list-style: none; padding: 0 } h2 { break-before: page }
+.upper { list-style-type: lower-alpha; text-transform: uppercase }</style></head>
+<body><h1>Titre</h1><p>Un paragraphe, <em>accentué</em> et <strong>gras</strong>.</p>
+<ul><li>un</li><li>deux<ol class="upper"><li>a</li><li>b</li></ol></li></ul>
+<ul class="plain"><li>sans puce</li></ul><ol start="9"><li>neuf</li><li>dix</li></ol>
+<h2>Tableau</h2><table><thead><tr><td></td><th scope="col">Avant</th></tr></thead>
+<tbody><tr><th scope="row">Tâche</th><td>☐</td></tr></tbody></table>
+<section lang="ar" dir="rtl"><h2>عنوان</h2><ul><li>واحد</li><li>اثنان</li></ul></section>
+</body></html>"""
+
+
+def _pdf(document_class: type) -> bytes:
+    document = document_class(string=SAMPLE).render(pdf_variant=printing.PDF_VARIANT)
+    data: bytes = document.write_pdf(pdf_variant=printing.PDF_VARIANT)
+    return data
+
+
+def test_the_trim_applies_to_the_installed_weasyprint() -> None:
+    # If this fails after a WeasyPrint upgrade, printing uses WeasyPrint's own stylesheet
+    # (correct, slower): look at printing.trimmed_ua again.
+    trimmed = printing.trimmed_ua(weasyprint.html.UA)
+    assert trimmed is not None
+    assert printing.print_ua_stylesheet() is not weasyprint.html.UA_STYLESHEET
+    assert "\nli::marker {" in trimmed and "\n::marker {" not in trimmed
+    assert "::footnote-" not in trimmed and "::note-" not in trimmed
+    # nothing else removed
+    assert len(weasyprint.html.UA) - len(trimmed) < 400
+
+
+def test_trimmed_ua_refuses_an_unknown_stylesheet() -> None:
+    assert printing.trimmed_ua("p { margin: 0 }") is None
+    assert printing.trimmed_ua("\n::marker { color: red }\n") is None  # nothing to remove
+
+
+def test_the_same_pdf_byte_for_byte() -> None:
+    plain = _pdf(weasyprint.HTML)
+    trimmed = _pdf(printing.PrintHTML)
+    assert plain.startswith(b"%PDF")
+    assert trimmed == plain
+
+
+def test_full_collections_are_deferred_during_renders_then_restored() -> None:
+    before = gc.get_threshold()
+    with printing.deferred_full_collections():
+        assert gc.get_threshold()[:2] == before[:2]  # young generations as before
+        assert gc.get_threshold()[2] >= 1_000_000
+        with printing.deferred_full_collections():  # a second render (another thread)
+            assert gc.get_threshold()[2] >= 1_000_000
+        assert gc.get_threshold()[2] >= 1_000_000  # still one render under way
+    assert gc.get_threshold() == before
+
+
+def test_deferral_ends_even_when_a_render_fails() -> None:
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), printing.deferred_full_collections():
+        raise RuntimeError("layout failed")
+    assert gc.get_threshold() == before
+
+
+def test_a_disabled_collector_is_left_alone() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(0)
+    try:
+        with printing.deferred_full_collections():
+            assert gc.get_threshold()[0] == 0
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_renders_in_threads_leave_the_thresholds_as_they_were() -> None:
+    before = gc.get_threshold()
+    barrier = threading.Barrier(4)
+
+    def render() -> None:
+        for round_ in range(50):
+            with printing.deferred_full_collections():
+                if round_ == 0:
+                    barrier.wait(timeout=5)  # the four threads inside at once
+
+    workers = [threading.Thread(target=render) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert gc.get_threshold() == before

@@ -1,0 +1,162 @@
+"""Differencing through one table (issue 17, attack2): two views whose people differ by k or
+more can differ by 1 to k - 1 inside one table (the people of one form, the paired people).
+Such a table is withheld from the second view, the rest is shown (differencing.guard_tables).
+
+The selections are built as id arrays (`differencing.Selection`), so no answers are written:
+what is tested is the comparison and what it remembers."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from selfcheck.evaluation import differencing
+from selfcheck.evaluation.guard_views import GROUPS
+from selfcheck.evaluation.scope import EvaluationFilters
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import ExportLog, ExportSelection, Role, StaffUser
+from tests.staff import add_staff
+
+K = 3
+BEFORE, AFTER = differencing.FORM_CODES.index("before"), differencing.FORM_CODES.index("after")
+
+
+def selection(*responses: tuple[int, int, int]) -> differencing.Selection:
+    """(person, response, form index) per response."""
+    table = np.array(sorted(responses), dtype=np.int64).reshape(-1, 3)
+    return differencing.Selection(table[:, 0], table[:, 1], table[:, 2].astype(np.int8))
+
+
+def people(ids: range, form: int, start: int) -> list[tuple[int, int, int]]:
+    """One response of `form` per person, response ids from `start`."""
+    return [(person, start + n, form) for n, person in enumerate(ids)]
+
+
+@pytest.fixture
+def user(database: Database, db_session: Session) -> StaffUser:
+    account = add_staff(database, Role.EVALUATOR, departments=("44",))
+    found = db_session.get(StaffUser, account.id)
+    assert found is not None
+    return found
+
+
+def view(db: Session, user: StaffUser, months: int, found: differencing.Selection) -> set[str]:
+    """The view of `months` months from March 2027 (the filters differ by their end)."""
+    year, month = 2027, 2 + months
+    last = date(year + (month > 12), (month - 1) % 12 + 1, 1) + timedelta(days=31)
+    filters = EvaluationFilters(
+        structure_ids=(1,),
+        date_from=date(2027, 3, 1),
+        date_to=last.replace(day=1) - timedelta(days=1),
+    )
+    differencing.guard_view(db, user, filters, K, "s", found)  # the whole selections pass
+    return set(differencing.guard_tables(db, user, filters, GROUPS, K, "s", found))
+
+
+# March: 4 people with a 'before' and an 'after'. April adds one who ended (both forms) and 3
+# who only started: the selections differ by 4 people (>= k), the 'after' tables by one.
+MARCH = [*people(range(1, 5), BEFORE, 100), *people(range(1, 5), AFTER, 200)]
+APRIL = [*people(range(5, 9), BEFORE, 300), (5, 400, AFTER)]
+
+
+def test_attack_a_form_table_one_person_apart_is_withheld_alone(
+    db_session: Session, user: StaffUser, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert view(db_session, user, 2, selection(*MARCH, *APRIL)) == set()
+    with caplog.at_level(logging.WARNING, logger="selfcheck.evaluation.differencing"):
+        refused = view(db_session, user, 1, selection(*MARCH))
+    # The tables of 'after' forms (and of 'after' or retrospective forms: the path tables,
+    # the pairs) are withheld; the 'before' tables (4 people apart) are shown.
+    assert refused == {"after", "after+retro"}
+    assert "before" in GROUPS and "before+retro" in GROUPS
+    assert any("table withheld" in r.getMessage() for r in caplog.records)
+    # What was withheld is not remembered: the first view again refuses nothing.
+    assert view(db_session, user, 2, selection(*MARCH, *APRIL)) == set()
+    # ... and the second view again withholds the same tables.
+    assert view(db_session, user, 1, selection(*MARCH)) == {"after", "after+retro"}
+
+
+def test_ordinary_comparisons_show_every_table(db_session: Session, user: StaffUser) -> None:
+    """Two periods far apart, and one period inside a longer one with k or more people of
+    each form between them: nothing withheld. The same view again: nothing withheld."""
+    january = [*people(range(1, 6), BEFORE, 100), *people(range(1, 6), AFTER, 200)]
+    june = [*people(range(11, 16), BEFORE, 300), *people(range(11, 16), AFTER, 400)]
+    assert view(db_session, user, 1, selection(*january)) == set()
+    assert view(db_session, user, 6, selection(*june)) == set()
+    assert view(db_session, user, 7, selection(*january, *june)) == set()
+    assert view(db_session, user, 7, selection(*january, *june)) == set()
+
+
+def test_a_person_with_another_response_in_the_table_counts_as_different(
+    db_session: Session, user: StaffUser
+) -> None:
+    """Same people in the 'before+retro' tables, but one of them has a retrospective form
+    in one view only: that person's answers would be the difference."""
+    retro = differencing.FORM_CODES.index("retro")
+    base = [*people(range(1, 9), BEFORE, 100)]
+    assert view(db_session, user, 1, selection(*base)) == set()
+    # Three people with an 'after' only make the selections k apart.
+    others = people(range(20, 23), AFTER, 600)
+    refused = view(db_session, user, 2, selection(*base, (1, 500, retro), *others))
+    assert refused == {"before+retro"}
+
+
+def test_only_keyed_hashes_are_remembered(db_session: Session, user: StaffUser) -> None:
+    view(db_session, user, 2, selection(*MARCH, *APRIL))
+    stored = db_session.scalars(
+        select(ExportSelection.people)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportLog.kind == differencing.TABLES_KIND)
+    ).all()
+    assert stored
+    for text in stored:
+        name = text.partition("|")[0]
+        assert name in GROUPS
+        for line in text.split("\n"):
+            assert line.startswith(name + "|") and len(line) == len(name) + 42
+            person, colon, responses = line[len(name) + 1 :].partition(":")
+            assert colon and len(person) == 24 and len(responses) == 16
+            int(person, 16), int(responses, 16)  # hexadecimal digits only: no id, no code
+
+
+def test_hashes_are_keyed_per_evaluator_and_secret() -> None:
+    found = selection(*MARCH)
+    lines = differencing.Hasher("s", 1).lines(found)
+    assert lines.size == 4 and np.array_equal(lines, differencing.Hasher("s", 1).lines(found))
+    assert not set(lines) & set(differencing.Hasher("s", 2).lines(found))
+    assert not set(lines) & set(differencing.Hasher("t", 1).lines(found))
+    # The line of a person changes with their responses, not their person hash.
+    more = differencing.Hasher("s", 1).lines(selection(*MARCH, (1, 999, AFTER)))
+    assert differencing.differing(lines, more) == 1
+
+
+def test_retention_groups_kept_as_hmacs_are_still_compared(
+    db_session: Session, user: StaffUser
+) -> None:
+    """The retention figures' groups are hashed by `Hasher` now; groups kept before as HMACs
+    (same shape, no mark in their log row) are compared with this view's groups hashed so."""
+    march = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 3, 31))
+    april = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 4, 30))
+    earlier = list(range(1, 8))
+    hmacs = differencing._person_hashes(b"s", user.id, earlier)
+    differencing._record(
+        db_session, user, differencing.FIGURES_KIND, '{"old": 1}',
+        sorted(f"kept|{person}" for person in hmacs), rows=7, count=7, k=K,
+    )  # fmt: skip
+    # One person more in the same figure's group: refused, though hashed another way now.
+    assert not differencing.guard_figures(
+        db_session, user, april, {"kept": frozenset(range(1, 9))}, K, "s"
+    )
+    # k people more: shown, and kept marked as hashed by `Hasher`.
+    assert differencing.guard_figures(
+        db_session, user, march, {"kept": frozenset(range(1, 11))}, K, "s"
+    )
+    report = db_session.scalars(
+        select(ExportLog.report).where(ExportLog.kind == differencing.FIGURES_KIND)
+    ).all()
+    assert sum(differencing.HASHED_BY in text for text in report) == 1
