@@ -200,7 +200,15 @@ def run_export(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     writer = writer_class(directory / data_name, layout.columns, _("Export anonymisé selfcheck"))
     try:
-        written = write_rows(db, filters, layout, plan, anonymise.new_key(), writer.write)
+        written = write_rows(
+            db,
+            filters,
+            layout,
+            plan,
+            anonymise.new_key(),
+            writer.write_prepared,
+            writer.prepare,
+        )
     finally:
         writer.close()
     report = {

@@ -17,18 +17,23 @@ person at a time: memory depends on one person's answers, not on how many there 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import itertools
 import json
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+import queue
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, Integer, Result, Select, and_, func, literal, select, true
+from sqlalchemy import cast as sa_cast
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import anonymise
@@ -50,6 +55,9 @@ FORM_NUMBERS = {form.value: index + 1 for index, form in enumerate(FORMS)}
 CHANNELS = tuple(channel.value for channel in Channel)
 WORDINGS = ("standard", "easy")
 BATCH = 2000
+# Rows (submitted forms) a fetch brings on PostgreSQL; up to four such chunks are held at
+# once (two queued, one read by the thread, one being written): a few MB.
+PREFETCH_ROWS = 500
 PEOPLE_PER_QUERY = 100  # people read at once when writing in the plan's random order
 TEXT_WIDTH = 2000  # UTF-8 bytes: 500 characters of free text at most
 
@@ -235,6 +243,11 @@ class Layout:
             "channel": context_values(definition, "channel", CHANNELS),
             "wording": context_values(definition, "wording", WORDINGS),
         }
+        # The plan's column of each form's month, channel, wording and version.
+        self.detail_names = {
+            form: tuple(anonymise.detail_column(form, detail) for detail in anonymise.DETAILS)
+            for form in FORMS
+        }
         self.value_maps: dict[str, dict[str, int]] = {}
         for item in definition.items():
             if item.options:
@@ -296,10 +309,11 @@ class Layout:
 
     def details(self, released: Mapping[str, Any], form: FormKind) -> list[Any]:
         """The month, channel, wording and version of one form, as released."""
-        month = released.get(anonymise.detail_column(form, "month"))
-        channel = released.get(anonymise.detail_column(form, "channel"))
-        wording = released.get(anonymise.detail_column(form, "wording"))
-        version = released.get(anonymise.detail_column(form, "version"))
+        month_name, channel_name, wording_name, version_name = self.detail_names[form]
+        month = released.get(month_name)
+        channel = released.get(channel_name)
+        wording = released.get(wording_name)
+        version = released.get(version_name)
         return [
             Missing.MASKED if month is MASKED else month,
             _coded(channel, self.detail_values["channel"]),
@@ -349,6 +363,68 @@ class Layout:
                     yield [*head, *details, field.suffix, value]
 
 
+CACHE_MAX = 1024  # distinct answers remembered per variable (numbers; choices have fewer)
+
+
+class WideCoder:
+    """The wide rows of `Layout.rows`, each cell passed through `prepare` (the writer's own
+    coding: text for CSV), with each variable's cells coded once per distinct answer.
+
+    A variable's cells depend only on its own answer (`Layout.cell`), and the answers of a
+    choice or a number take few distinct values: the cells of one (variable, answer) are
+    remembered, so that a row costs a lookup per variable instead of the coding and the
+    writer's conversion of every cell. Free text is never remembered.
+    """
+
+    def __init__(self, layout: Layout, prepare: Callable[[Any], Any]) -> None:
+        self.layout = layout
+        self.prepare = prepare
+        blank = prepare(None)
+        Group = tuple[
+            str, tuple[Field, ...], dict[tuple[str, ...], tuple[Any, ...]] | None, list[Any]
+        ]
+        self.forms: list[tuple[FormKind, list[Group], list[Any]]] = []
+        for form in FORMS:
+            groups: list[Group] = []
+            # A variable's fields are side by side (`form_fields`): one group each.
+            for code, same in itertools.groupby(layout.fields[form], key=_variable_code):
+                fields = tuple(same)
+                remembered = fields[0].item.type.export_kind is not ExportKind.STR
+                groups.append((code, fields, {} if remembered else None, [blank] * len(fields)))
+            self.forms.append((form, groups, [blank] * (4 + len(layout.fields[form]))))
+
+    def row(
+        self, person: PersonAnswers, head: Sequence[Any], released: Mapping[str, Any]
+    ) -> list[Any]:
+        prepare = self.prepare
+        cell = self.layout.cell
+        row = [prepare(value) for value in head]
+        for form, groups, absent in self.forms:
+            sent = person.forms.get(form.value)
+            if sent is None:
+                row += absent
+                continue
+            row += [prepare(value) for value in self.layout.details(released, form)]
+            answers = sent.answers
+            for code, fields, memory, blank in groups:
+                given = answers.get(code)
+                if not given:
+                    row += blank
+                    continue
+                key = tuple(given)
+                cells = memory.get(key) if memory is not None else None
+                if cells is None:
+                    cells = tuple(prepare(cell(field, answers)) for field in fields)
+                    if memory is not None and len(memory) < CACHE_MAX:
+                        memory[key] = cells
+                row += cells
+        return row
+
+
+def _variable_code(field: Field) -> str:
+    return field.variable.code
+
+
 @dataclass
 class SentForm:
     channel: str
@@ -373,45 +449,53 @@ def stream_people(
 ) -> Iterator[PersonAnswers]:
     """Every person in scope (or only `people`, by beneficiary id) with their submitted
     answers, one at a time (server-side cursor). NO_ANSWER is kept (a distinct missing).
+    In the order of `people` on PostgreSQL, of beneficiary ids otherwise.
 
     `variables`: only these answers are read (every submitted form still comes, with its
     details, even without any of them): the anonymisation plan needs the quasi-identifiers
     only, a small share of the rows.
     """
     conditions = response_conditions(filters)
-    if people is not None:
-        conditions.append(Response.beneficiary_id.in_(list(people)))
-    joined = Answer.response_id == Response.id
-    if variables is not None:
-        joined = and_(joined, Answer.variable.in_(sorted(variables)))
+    postgres = db.get_bind().dialect.name == "postgresql"
+    details = (
+        Response.beneficiary_id,
+        Response.structure_id,
+        Response.form,
+        Response.channel,
+        Response.wording,
+        Response.definition_version,
+        Response.submitted_at,
+    )
     # One row per submitted form with its answers aggregated into two parallel lists (the
     # same aggregation pass, so the same order): about 60 times fewer rows to fetch and loop
-    # over than one row per answer. PostgreSQL: arrays; SQLite: JSON arrays.
-    postgres = db.get_bind().dialect.name == "postgresql"
-    aggregate = func.array_agg if postgres else func.json_group_array
-    query = (
-        select(
-            Response.beneficiary_id,
-            Response.structure_id,
-            Response.form,
-            Response.channel,
-            Response.wording,
-            Response.definition_version,
-            Response.submitted_at,
-            aggregate(Answer.variable),
-            aggregate(Answer.value),
+    # over than one row per answer.
+    if postgres:
+        query = _postgres_query(details, conditions, people, variables)
+    else:  # SQLite: JSON arrays
+        joined = Answer.response_id == Response.id
+        if variables is not None:
+            joined = and_(joined, Answer.variable.in_(sorted(variables)))
+        if people is not None:
+            conditions.append(Response.beneficiary_id.in_(list(people)))
+        query = (
+            select(
+                *details,
+                func.json_group_array(Answer.variable),
+                func.json_group_array(Answer.value),
+            )
+            .select_from(Response)
+            .outerjoin(Answer, joined)
+            .where(*conditions)
+            .group_by(Response.id)
+            .order_by(Response.beneficiary_id, Response.form)
         )
-        .select_from(Response)
-        .outerjoin(Answer, joined)
-        .where(*conditions)
-        .group_by(Response.id)
-        .order_by(Response.beneficiary_id, Response.form)
-        .execution_options(yield_per=BATCH, stream_results=True)
-    )
+    size = PREFETCH_ROWS if postgres else BATCH
+    query = query.execution_options(yield_per=size, stream_results=True)
     # Core rows on the session's connection (same transaction), without the ORM layer.
     result = db.connection().execute(query)
-    decode: Callable[[Any], list[Any]] = (lambda v: v) if postgres else json.loads
-    for beneficiary_id, rows in itertools.groupby(result, key=lambda row: row[0]):
+    decode: Callable[[Any], Sequence[Any]] = (lambda v: v or ()) if postgres else json.loads
+    fetched: Iterable[Any] = _prefetched(result, size) if postgres else result
+    for beneficiary_id, rows in itertools.groupby(fetched, key=lambda row: row[0]):
         person = PersonAnswers(beneficiary_id, None, {})
         forms = person.forms
         for _id, structure_id, form, channel, wording, version, sent_at, names, values in rows:
@@ -423,9 +507,95 @@ def stream_people(
             answers = sent.answers
             for variable, value in zip(decode(names), decode(values), strict=True):
                 if variable is not None:  # the outer join's empty row: no answer
-                    answers.setdefault(variable, []).append(value)
+                    given = answers.get(variable)
+                    if given is None:
+                        answers[variable] = [value]
+                    else:
+                        given.append(value)
         yield person
     result.close()
+
+
+def _prefetched(result: Result[Any], size: int) -> Iterator[Any]:
+    """The rows of `result`, the next `size` fetched by a thread while the caller works on
+    these: the database server prepares rows while Python codes and writes the previous
+    ones (the driver lets other threads run while it waits for the server). The session
+    is used by one thread at a time: the caller must not use it until the rows are read or
+    the generator closed (which stops the thread and waits for it)."""
+    chunks: queue.Queue[Sequence[Any] | BaseException] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                chunk = result.fetchmany(size)
+                chunks.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as error:  # given to the caller, raised there
+            chunks.put(error)
+
+    thread = threading.Thread(target=fetch, name="export-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            chunk = chunks.get()
+            if isinstance(chunk, BaseException):
+                raise chunk
+            if not chunk:
+                return
+            yield from chunk
+    finally:
+        stop.set()
+        while thread.is_alive():  # a put waiting for room: make some
+            with contextlib.suppress(queue.Empty):
+                chunks.get(timeout=0.05)
+        thread.join()
+
+
+def _postgres_query(
+    details: tuple[Any, ...],
+    conditions: list[ColumnElement[bool]],
+    people: Sequence[int] | None,
+    variables: Collection[str] | None,
+) -> Select[Any]:
+    """PostgreSQL: each response's answers aggregated by a lateral subquery (an index-only
+    scan of `uq_answer_value` per response), instead of sorting the joined answers of the
+    whole scope to group them: in the order of `people` when given (one array parameter
+    and its positions, so one query for any number of people), else by person."""
+    own = Answer.response_id == Response.id
+    if variables is not None:
+        own = and_(own, Answer.variable.in_(sorted(variables)))
+    answers = (
+        select(
+            func.array_agg(Answer.variable).label("names"),
+            func.array_agg(Answer.value).label("answer_values"),
+        )
+        .where(own)
+        .lateral("answers")
+    )
+    columns = (*details, answers.c.names, answers.c.answer_values)
+    if people is None:
+        return (
+            select(*columns)
+            .select_from(Response)
+            .outerjoin(answers, true())
+            .where(*conditions)
+            .order_by(Response.beneficiary_id, Response.form)
+        )
+    wanted = (
+        func.unnest(sa_cast(literal(list(people), ARRAY(Integer)), ARRAY(Integer)))
+        .table_valued("id", with_ordinality="position")
+        .render_derived()
+    )
+    return (
+        select(*columns)
+        .select_from(wanted)
+        .join(Response, Response.beneficiary_id == wanted.c.id)
+        .outerjoin(answers, true())
+        .where(*conditions)
+        .order_by(wanted.c.position, Response.form)
+    )
 
 
 @dataclass
@@ -443,29 +613,58 @@ def write_rows(
     plan: Plan,
     key: bytes,
     write: Callable[[Sequence[Any]], None],
+    prepare: Callable[[Any], Any] | None = None,
 ) -> Written:
     """Write the people of the plan into `write`, in the plan's random order.
 
-    People are read `PEOPLE_PER_QUERY` at a time: memory depends on that many people's
-    answers, not on how many there are. People left out by the plan are never read.
+    `prepare`: the writer's coding of one cell (`Writer.prepare`); the rows given to `write`
+    are then made of prepared cells (`Writer.write_prepared`). Without it, raw cells.
+
+    People are streamed (PostgreSQL: one query in the plan's order; SQLite:
+    `PEOPLE_PER_QUERY` at a time): memory depends on a few people's answers, not on how
+    many there are. People left out by the plan are never read.
     """
+    coder = WideCoder(layout, prepare or _same) if layout.shape is Shape.WIDE else None
     rows = people = 0
     written: list[int] = []
-    for start in range(0, len(plan.order), PEOPLE_PER_QUERY):
-        batch = plan.order[start : start + PEOPLE_PER_QUERY]
+    for person in _in_plan_order(db, filters, plan.order):
+        beneficiary_id = person.beneficiary_id
+        released = plan.released(beneficiary_id)
+        if released is None:
+            continue
+        people += 1
+        written.append(beneficiary_id)
+        head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
+        if coder is not None:
+            write(coder.row(person, head, released))
+            rows += 1
+            continue
+        for row in layout.rows(person, head, released):
+            write(row if prepare is None else [prepare(value) for value in row])
+            rows += 1
+    return Written(rows, people, plan, written)
+
+
+def _in_plan_order(
+    db: Session, filters: EvaluationFilters, order: Sequence[int]
+) -> Iterator[PersonAnswers]:
+    """The people of `order` (those still in scope), in that order. PostgreSQL: one
+    streaming query in that order. SQLite: `PEOPLE_PER_QUERY` people per query (each
+    batch held, in id order, then given out in the plan's)."""
+    if db.get_bind().dialect.name == "postgresql":
+        yield from stream_people(db, filters, order)
+        return
+    for start in range(0, len(order), PEOPLE_PER_QUERY):
+        batch = order[start : start + PEOPLE_PER_QUERY]
         found = {p.beneficiary_id: p for p in stream_people(db, filters, batch)}
         for beneficiary_id in batch:
             person = found.pop(beneficiary_id, None)
-            released = plan.released(beneficiary_id)
-            if person is None or released is None:
-                continue
-            people += 1
-            written.append(beneficiary_id)
-            head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
-            for row in layout.rows(person, head, released):
-                write(row)
-                rows += 1
-    return Written(rows, people, plan, written)
+            if person is not None:
+                yield person
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 MISSING_LABELS: Mapping[Missing, object] = {

@@ -68,6 +68,15 @@ class Writer:
     def write(self, row: Row) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def prepare(self, value: Value) -> object:
+        """One cell as `write_prepared` takes it. The export remembers a variable's prepared
+        cells per distinct answer, so a writer's per-cell work done here is done once."""
+        return value
+
+    def write_prepared(self, row: Sequence[object]) -> None:
+        """A row of cells that went through `prepare`."""
+        self.write(row)  # type: ignore[arg-type]  # prepare is the identity here
+
     def close(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from selfcheck.evaluation.writers.base import Column, Missing, Row, Writer, neutralised
+from selfcheck.evaluation.writers.base import Column, Missing, Row, Value, Writer, neutralised
 
 
 class CsvWriter(Writer):
@@ -23,7 +23,13 @@ class CsvWriter(Writer):
         self.csv.writerow([column.name for column in self.columns])
 
     def write(self, row: Row) -> None:
-        self.csv.writerow(["" if value is None else self.cell(value) for value in row])
+        self.write_prepared([self.prepare(value) for value in row])
+
+    def prepare(self, value: Value) -> str:
+        return "" if value is None else self.cell(value)
+
+    def write_prepared(self, row: Sequence[object]) -> None:
+        self.csv.writerow(row)
         self.rows += 1
 
     def cell(self, value: int | str | float | Missing) -> str:
