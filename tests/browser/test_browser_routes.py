@@ -56,9 +56,8 @@ def configured_languages() -> tuple[str, ...]:
         return languages
 
 
-# The PostgreSQL pass of scripts/test plays the route suite in the reference language only:
-# what a language changes (texts, direction) does not depend on the database, and the SQLite
-# pass has already played every language.
+# Set by hand, the route suite plays the reference language only (a quicker run while
+# working); scripts/test plays every language, once (on PostgreSQL when it is there).
 ONLY_REFERENCE_ENV = "SELFCHECK_ROUTES_REFERENCE_ONLY"
 
 
