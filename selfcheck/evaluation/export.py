@@ -457,8 +457,9 @@ def write_rows(
         for beneficiary_id in batch:
             person = found.pop(beneficiary_id, None)
             released = plan.released(beneficiary_id)
-            if person is None or released is None:
+            if released is None:
                 continue
+            person = as_planned(person, plan.patterns.get(beneficiary_id))
             people += 1
             written.append(beneficiary_id)
             head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
@@ -466,6 +467,33 @@ def write_rows(
                 write(row)
                 rows += 1
     return Written(rows, people, plan, written)
+
+
+class DataChanged(RuntimeError):
+    """Forms the plan saw are gone by the time the file is written (an erasure or a purge
+    meanwhile): the export fails, nothing is released nor remembered; run it again."""
+
+
+def as_planned(person: PersonAnswers | None, planned: int | None) -> PersonAnswers:
+    """The person with the forms the plan saw only. The plan and the file are read by
+    different statements: on PostgreSQL (READ COMMITTED) a form sent in between would be
+    written although no class of the plan has it (a row like no other, and a join key the
+    memory never saw). A planned form gone meanwhile: DataChanged, as a file written
+    without it would show a class under k."""
+    if person is None:
+        raise DataChanged("a person of the plan is gone")
+    if planned is None:
+        return person
+    kept = {
+        form: sent
+        for form, sent in person.forms.items()
+        if anonymise.FORM_BITS.get(form, 0) & planned
+    }
+    if anonymise.forms_pattern(kept) != planned:
+        raise DataChanged("a form of the plan is gone")
+    if len(kept) == len(person.forms):
+        return person
+    return dataclasses.replace(person, forms=kept)
 
 
 MISSING_LABELS: Mapping[Missing, object] = {

@@ -1,0 +1,103 @@
+"""Findings of an attack on the join memory and the dashboard's table guard (round 13)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from selfcheck.evaluation import bundle, codebook, differencing, export
+from selfcheck.evaluation.export import Shape
+from selfcheck.evaluation.scope import parse_filters
+from selfcheck.platform.models import Response, StaffUser, Status
+from selfcheck.questionnaire.model import Definition
+
+K = 5
+
+
+@pytest.fixture(autouse=True)
+def _quick_codebook_pdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The codebook's PDF (WeasyPrint, seconds) is not what these tests are about.
+    monkeypatch.setattr(codebook, "pdf", lambda book: b"%PDF-1.7\n")
+
+
+def _rows(zip_path: Path) -> list[dict[str, str]]:
+    with zipfile.ZipFile(zip_path) as bundled:
+        text = bundled.read("data.csv").decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.mark.slow  # one export of 40 people: 3 to 5 s on 2 busy cores
+@pytest.mark.usefixtures("request_context")
+def test_a_form_sent_while_the_export_runs_is_not_written_outside_the_plan(
+    populated: Session, admin: StaffUser, definition: Definition, tmp_path: Path
+) -> None:
+    # The plan and the file are read by different statements: on PostgreSQL (READ
+    # COMMITTED) a form submitted in between was written into the file although the plan
+    # never saw it: the person's row then showed a form its "forms present" column and its
+    # class do not have (blank month, channel, wording), a row like no other.
+    forms = populated.execute(
+        select(Response.beneficiary_id, func.count()).group_by(Response.beneficiary_id)
+    ).all()
+    person = next(b for b, n in forms if n >= 2)
+    last = populated.scalar(select(func.max(Response.id)).where(Response.beneficiary_id == person))
+    populated.execute(
+        update(Response).where(Response.id == last).values(status=Status.IN_PROGRESS.value)
+    )
+    populated.commit()
+    lines = differencing.selection_lines
+
+    def submitted_meanwhile(*args: object, **kwargs: object) -> list[str]:
+        # What another session's commit looks like to the next statement of this one.
+        populated.execute(
+            update(Response).where(Response.id == last).values(status=Status.SUBMITTED.value)
+        )
+        return lines(*args, **kwargs)  # type: ignore[arg-type]
+
+    filters = parse_filters(populated, admin, {})
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(differencing, "selection_lines", submitted_meanwhile)
+        result = bundle.run_export(
+            populated,
+            definition,
+            admin,
+            filters,
+            bundle.ExportRequest("csv", Shape.WIDE),
+            K,
+            tmp_path,
+            "s",
+        )
+    rows = _rows(result.zip_path)
+    assert len(rows) == result.report["people_exported"] > 0
+    # Every quasi-identifying column, and which forms the row actually fills in.
+    forms = ("before", "after", "retro", "followup_late", "followup")
+    detail = ("_month", "_channel", "_wording", "_version")
+    head = ["structure", "department", "region", "age_band", "gender", "diploma", "status"]
+    qi = [*head, "area", "forms", *(n for n in rows[0] if n.endswith(detail))]
+
+    def filled(row: dict[str, str], form: str) -> bool:
+        own = [n for n in row if n.startswith(form + "_") and not n.endswith(detail)]
+        if form == "followup":
+            own = [n for n in own if not n.startswith("followup_late_")]
+        return any(row[n] for n in own)
+
+    classes = Counter((*(row[n] for n in qi), *(filled(row, f) for f in forms)) for row in rows)
+    assert min(classes.values()) >= K, sorted(classes.values())[:5]
+
+
+def test_a_planned_form_gone_while_the_export_runs_fails_it() -> None:
+    sent = export.SentForm("web", "standard", "1", None, {})
+    person = export.PersonAnswers(1, 1, {"before": sent, "after": sent})
+    # A form sent since the plan is not written; one erased since fails the export.
+    assert set(export.as_planned(person, 1).forms) == {"before"}
+    assert export.as_planned(person, 3) is person
+    with pytest.raises(export.DataChanged):
+        export.as_planned(person, 5)
+    with pytest.raises(export.DataChanged):
+        export.as_planned(None, 1)
