@@ -53,6 +53,12 @@ it are still in the selection; new people go out only once k of them share a vec
 10,000 people then 100 more, 98 were left out). A narrower selection after a wider one
 leaves out every earlier class with 1 to k - 1 people outside it. The report counts them.
 
+Two exports of one evaluator at once: `load(lock=True)` holds the evaluator's row on
+PostgreSQL; SQLite ignores FOR UPDATE, so `record` checks the memory's stamp again once the
+export's log row is written (the write lock then held): another export recorded meanwhile
+fails this one (MemoryChanged), as both planned on the same memory and their join was never
+checked (attack round 13: classes of 1).
+
 Not covered: two evaluators pooling their files (each has a memory of their own), and an
 evaluator who knows the data some other way. Erasure and purge forget the person's rows
 (`forget`); the rows already released about them stay in the files, so a later export may
