@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import anonymise, bundle, codebook, differencing, export, joins
@@ -29,6 +30,7 @@ from selfcheck.platform.models import (
 )
 from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition
+from tests.conftest import is_postgres
 
 K = 5
 REQUEST = bundle.ExportRequest("csv", Shape.WIDE)
@@ -174,6 +176,17 @@ def test_two_exports_of_one_evaluator_at_once_keep_the_join_at_k(
             assert user is not None
             narrower = parse_filters(other, user, {"structure": str(first_structure)})
             (tmp_path / "b").mkdir()
+            if is_postgres():
+                # PostgreSQL: the first export holds the evaluator's row (joins.load), the
+                # second waits for it (here, one thread: it gives up after a second).
+                other.execute(text("SET LOCAL lock_timeout = '1s'"))
+                with pytest.raises(OperationalError):
+                    bundle.run_export(
+                        other, definition, user, narrower, REQUEST, K, tmp_path / "b", "s"
+                    )
+                other.rollback()
+                outcomes.append("second held")
+                return lines(*args, **kwargs)
             bundle.run_export(other, definition, user, narrower, REQUEST, K, tmp_path / "b", "s")
             other.commit()
             outcomes.append("second done")
@@ -192,6 +205,10 @@ def test_two_exports_of_one_evaluator_at_once_keep_the_join_at_k(
         except joins.MemoryChanged:
             populated.rollback()
             outcomes.append("first refused")
+    if is_postgres():
+        assert outcomes == ["second started", "second held", "first done"]
+        assert populated.scalar(select(func.count()).select_from(ExportLog)) == 1
+        return
     # Without the check both were released, and their join had classes of 1 (measured:
     # 14, 4, 7, 9, 5, 1). Now the first fails: its job fails, nothing of it is logged nor
     # remembered; run again, it plans on the second's memory.
