@@ -277,6 +277,11 @@ class Plan:
     demographic_columns: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
     shares_shown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Released id -> the forms the plan saw them with (`forms_pattern`): the file writes
+    # those forms only (export.write_rows), whatever was sent since.
+    patterns: dict[int, int] = field(default_factory=dict)
+    # The stamp of the evaluator's memory the plan read (joins.record checks it again).
+    memory_stamp: str | None = None
 
     @property
     def people_exported(self) -> int:
@@ -425,6 +430,10 @@ def plan_records(
         digests=digests,
         demographic_columns=demographics,
         columns=tuple(names),
+        memory_stamp=memory.stamp if memory is not None else None,
+        patterns={
+            ids[i]: records[i][FORMS_PRESENT] for i in range(len(ids)) if ids[i] in decisions
+        },
     )
     raw = {ids[i]: records[i] for i in range(len(ids))}
     result.shares_shown = _shares(specs, release.levels, decisions, raw, demographics, k)

@@ -252,7 +252,10 @@ def run_export(
     )
     # What this file released, remembered with its log row (the same unit of work): a job
     # that fails before here leaves no memory.
-    joins.record(db, user, {b: plan.digests[b] for b in written.released}, key)
+    # Another export of this evaluator recorded since this one read the memory (two jobs at
+    # once): MemoryChanged, the job fails and nothing is released (joins.record).
+    released = {b: plan.digests[b] for b in written.released}
+    joins.record(db, user, released, key, expected=plan.memory_stamp)
     db.flush()  # the view commits
     return ExportResult(zip_path, zip_path.name, written.rows, report, log.id)
 

@@ -632,6 +632,7 @@ def write_rows(
         released = plan.released(beneficiary_id)
         if released is None:
             continue
+        person = as_planned(person, plan.patterns.get(beneficiary_id))
         people += 1
         written.append(beneficiary_id)
         head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
@@ -642,6 +643,9 @@ def write_rows(
         for row in layout.rows(person, head, released):
             write(row if prepare is None else [prepare(value) for value in row])
             rows += 1
+    if people < sum(1 for b in plan.order if plan.released(b) is not None):
+        # Someone of the plan was erased or purged meanwhile (`as_planned`).
+        raise DataChanged("a person of the plan is gone")
     return Written(rows, people, plan, written)
 
 
@@ -665,6 +669,33 @@ def _in_plan_order(
 
 def _same(value: Any) -> Any:
     return value
+
+
+class DataChanged(RuntimeError):
+    """Forms the plan saw are gone by the time the file is written (an erasure or a purge
+    meanwhile): the export fails, nothing is released nor remembered; run it again."""
+
+
+def as_planned(person: PersonAnswers | None, planned: int | None) -> PersonAnswers:
+    """The person with the forms the plan saw only. The plan and the file are read by
+    different statements: on PostgreSQL (READ COMMITTED) a form sent in between would be
+    written although no class of the plan has it (a row like no other, and a join key the
+    memory never saw). A planned form gone meanwhile: DataChanged, as a file written
+    without it would show a class under k."""
+    if person is None:
+        raise DataChanged("a person of the plan is gone")
+    if planned is None:
+        return person
+    kept = {
+        form: sent
+        for form, sent in person.forms.items()
+        if anonymise.FORM_BITS.get(form, 0) & planned
+    }
+    if anonymise.forms_pattern(kept) != planned:
+        raise DataChanged("a form of the plan is gone")
+    if len(kept) == len(person.forms):
+        return person
+    return dataclasses.replace(person, forms=kept)
 
 
 MISSING_LABELS: Mapping[Missing, object] = {

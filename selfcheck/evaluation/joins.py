@@ -53,6 +53,12 @@ it are still in the selection; new people go out only once k of them share a vec
 10,000 people then 100 more, 98 were left out). A narrower selection after a wider one
 leaves out every earlier class with 1 to k - 1 people outside it. The report counts them.
 
+Two exports of one evaluator at once: `load(lock=True)` holds the evaluator's row on
+PostgreSQL; SQLite ignores FOR UPDATE, so `record` checks the memory's stamp again once the
+export's log row is written (the write lock then held): another export recorded meanwhile
+fails this one (MemoryChanged), as both planned on the same memory and their join was never
+checked (attack round 13: classes of 1).
+
 Not covered: two evaluators pooling their files (each has a memory of their own), and an
 evaluator who knows the data some other way. Erasure and purge forget the person's rows
 (`forget`); the rows already released about them stay in the files, so a later export may
@@ -61,6 +67,7 @@ leave their old class under k in the join, about data released before the erasur
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from collections import Counter, defaultdict
@@ -119,6 +126,8 @@ class Memory:
     previous: Mapping[int, str] = field(default_factory=dict)
     sizes: Mapping[str, int] = field(default_factory=dict)
     export: str = field(default_factory=lambda: secrets.token_hex(16))
+    # What the evaluator's memory held when read (`stamp`); None: not read from a database.
+    stamp: str | None = None
 
     def after(self, released: Mapping[int, str]) -> Memory:
         """The memory once `released` (id -> new digest) is recorded (for engine tests:
@@ -235,14 +244,44 @@ def load(
     )
     stored: dict[str, str] = dict(rows.all())
     previous = {p: stored[h] for p, h in hashed.items() if h in stored}
-    return Memory(secret, previous, dict(Counter(stored.values())))
+    return Memory(secret, previous, dict(Counter(stored.values())), stamp=stamp(stored))
 
 
-def record(db: Session, user: StaffUser, digests: Mapping[int, str], secret: str | bytes) -> None:
+class MemoryChanged(RuntimeError):
+    """Another export of the same evaluator recorded its memory after this one read it (two
+    jobs at once; on SQLite `lock` holds nothing): this export was planned without the
+    other's release, so it fails (its job fails, nothing released nor remembered)."""
+
+
+def stamp(stored: Mapping[str, str]) -> str:
+    """A digest of an evaluator's whole memory (person hash -> digest)."""
+    whole = hashlib.sha256()
+    for person in sorted(stored):
+        whole.update(f"{person}:{stored[person]}\n".encode())
+    return whole.hexdigest()
+
+
+def record(
+    db: Session,
+    user: StaffUser,
+    digests: Mapping[int, str],
+    secret: str | bytes,
+    expected: str | None = None,
+) -> None:
     """Remember what an export released (id -> new digest), in the caller's transaction:
-    call it once the file is written, with the export's log row."""
+    call it once the file is written, with the export's log row (written first: on SQLite
+    the transaction then holds the write lock, so nothing changes the memory in between).
+
+    `expected`: the memory's stamp when the export read it (`Memory.stamp`); another stamp
+    now means another export of this evaluator recorded since: MemoryChanged."""
+    rows = db.execute(
+        select(JoinMemory.person, JoinMemory.digest).where(JoinMemory.user_id == user.id)
+    )
+    stored: dict[str, str] = dict(rows.all())
+    if expected is not None and stamp(stored) != expected:
+        raise MemoryChanged("another export of this evaluator was recorded meanwhile")
     hashed = person_hashes(secret, user.id, digests)
-    existing = set(db.scalars(select(JoinMemory.person).where(JoinMemory.user_id == user.id)).all())
+    existing = set(stored)
     updates = [{"who": hashed[p], "new": d} for p, d in digests.items() if hashed[p] in existing]
     inserts = [
         {"user_id": user.id, "person": hashed[p], "digest": d}
