@@ -150,6 +150,15 @@ class Hasher:
         hexes = _hex(self._blocks(self.PERSON, ids)[:, :PERSON_BYTES])
         return _decoded(hexes.view(f"S{2 * PERSON_BYTES}").ravel())
 
+    def person_hexes(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.bytes_]:
+        """Each person's hash (24 hexadecimal digits, as `persons`), in the order of `ids`,
+        as fixed-width byte strings."""
+        if not ids.size:
+            return np.zeros(0, dtype=f"S{2 * PERSON_BYTES}")
+        hexes = _hex(self._blocks(self.PERSON, ids)[:, :PERSON_BYTES])
+        found: npt.NDArray[np.bytes_] = hexes.view(f"S{2 * PERSON_BYTES}").ravel()
+        return found
+
     def lines(
         self, found: Selection, forms: frozenset[int] | None = None
     ) -> npt.NDArray[np.bytes_]:
@@ -524,12 +533,23 @@ def guard_figures(
     `guard_view` compares selections, with that figure's groups in the evaluator's earlier
     views with other filters: refused when both could be shown (k people or more) and they
     differ by 1 to k - 1 people, or when one minus those inside it leaves 1 to k - 1. Else the
-    groups are remembered (nothing here commits)."""
-    everyone = sorted(set().union(*groups.values())) if groups else []
-    hashes = Hasher(secret, user.id).persons(np.array(everyone, dtype=np.int64))
-    mine = _figure_groups(groups, dict(zip(everyone, hashes, strict=True)))
+    groups are remembered (nothing here commits).
+
+    The groups are sorted arrays of person hashes (numpy, as `guard_tables`): at 1,000,000
+    people, Python sets of hash strings and the sorted text built from them cost seconds
+    (issue 18). The sets compared are the same."""
+    everyone = np.unique(
+        np.concatenate(
+            [np.zeros(0, dtype=np.int64)]
+            + [np.fromiter(people, dtype=np.int64, count=len(people)) for people in groups.values()]
+        )
+    )
+    hexes = Hasher(secret, user.id).person_hexes(everyone)
+    mine = {
+        name: np.unique(hexes[np.searchsorted(everyone, _ids(people))])
+        for name, people in groups.items()
+    }
     legacy: dict[str, frozenset[str]] | None = None  # the same, as HMACs (kept before)
-    lines = sorted(f"{name}|{person}" for name, people in mine.items() for person in people)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     earlier = db.execute(
         select(ExportSelection.people, ExportLog.filters, ExportLog.report)
@@ -537,58 +557,151 @@ def guard_figures(
         .where(ExportSelection.user_id == user.id, ExportLog.kind == FIGURES_KIND)
     )
     seen = False
-    # Earlier groups with other filters, by figure: hashed by `Hasher` (True) or as HMACs.
-    others: dict[bool, dict[str, list[frozenset[str]]]] = {
-        True: defaultdict(list),
-        False: defaultdict(list),
-    }
+    shown = {name: people for name, people in mine.items() if people.size}
+    # Earlier groups with other filters, by figure: hashed by `Hasher`, or as HMACs.
+    others: dict[str, list[npt.NDArray[np.bytes_]]] = defaultdict(list)
+    legacy_others: dict[str, list[frozenset[str]]] = defaultdict(list)
     for stored, their_filters, report in earlier:
-        current = HASHED_BY in (report or "")
-        if not current and legacy is None:
-            key = secret.encode() if isinstance(secret, str) else secret
-            legacy = _figure_groups(
-                groups, dict(zip(everyone, _person_hashes(key, user.id, everyone), strict=True))
-            )
-        ours = mine if current or legacy is None else legacy
-        theirs: dict[str, set[str]] = defaultdict(set)
-        for line in stored.split("\n") if stored else []:
-            name, _, person = line.rpartition("|")
-            theirs[name].add(person)
-        shown_groups = {name: people for name, people in ours.items() if people}
-        if {name: frozenset(members) for name, members in theirs.items()} == shown_groups:
+        if HASHED_BY not in (report or ""):
+            if legacy is None:
+                key = secret.encode() if isinstance(secret, str) else secret
+                ids = everyone.tolist()
+                hashed = dict(zip(ids, _person_hashes(key, user.id, ids), strict=True))
+                legacy = _figure_groups(groups, hashed)
+            theirs = _split_figures(stored)
+            if theirs == {name: people for name, people in legacy.items() if people}:
+                seen = True
+                continue
+            if _same_filters(their_filters, described):
+                continue  # the same filters as the data grows: as guard_view
+            for name, members in theirs.items():
+                if len(members) >= k:  # a figure that could have been shown
+                    legacy_others[name].append(members)
+            continue
+        parsed = _parsed_figures(stored)
+        if parsed.keys() == shown.keys() and all(
+            np.array_equal(parsed[name], people) for name, people in shown.items()
+        ):
             seen = True
             continue
         if _same_filters(their_filters, described):
             continue  # the same filters as the data grows: as guard_view
-        for name, members in theirs.items():
-            if len(members) >= k:  # a figure that could have been shown
-                others[current][name].append(frozenset(members))
-    for current, ours_or_none in ((True, mine), (False, legacy)):
-        if ours_or_none is None:
+        for name, hashes in parsed.items():
+            if hashes.size >= k:  # a figure that could have been shown
+                others[name].append(hashes)
+    for name, group in mine.items():
+        if group.size < k:
+            continue  # withheld anyway (retention.guarded_share)
+        theirs_arrays = others[name]
+        if any(
+            is_small(int(np.setxor1d(group, other, assume_unique=True).size), k)
+            for other in theirs_arrays
+        ):
+            _refuse_figures(user, k, name)
+            return False
+        # A rest needs two parts at least (`_left_uncovered`): sets are built only then.
+        if len(theirs_arrays) >= 2 and _left_uncovered(
+            frozenset(group.tolist()), [frozenset(other.tolist()) for other in theirs_arrays], k
+        ):
+            _refuse_figures(user, k, name)
+            return False
+    for name, old in (legacy or {}).items():
+        if len(old) < k:
             continue
-        for name, group in ours_or_none.items():
-            if len(group) < k:
-                continue  # withheld anyway (retention.guarded_share)
-            if any(is_small(len(group ^ other), k) for other in others[current][name]):
-                _refuse_figures(user, k, name)
-                return False
-            if _left_uncovered(group, others[current][name], k):
-                _refuse_figures(user, k, name)
-                return False
+        if any(is_small(len(old ^ other), k) for other in legacy_others[name]):
+            _refuse_figures(user, k, name)
+            return False
+        if _left_uncovered(old, legacy_others[name], k):
+            _refuse_figures(user, k, name)
+            return False
     if seen:
         return True
+    text, count = _figures_text(mine)
     _record(
         db,
         user,
         FIGURES_KIND,
         described,
-        lines,
-        rows=len(everyone),
-        count=len(lines),
+        text,
+        rows=int(everyone.size),
+        count=count,
         k=k,
         report={"hashed": HASHED_BY},
     )
     return True
+
+
+def _ids(people: frozenset[int]) -> npt.NDArray[np.int64]:
+    return np.fromiter(people, dtype=np.int64, count=len(people))
+
+
+def _split_figures(stored: str) -> dict[str, frozenset[str]]:
+    """Stored figures' lines (`<figure>|<person>`) as each figure's people."""
+    theirs: dict[str, set[str]] = defaultdict(set)
+    for line in stored.split("\n") if stored else []:
+        name, _, person = line.rpartition("|")
+        theirs[name].add(person)
+    return {name: frozenset(members) for name, members in theirs.items()}
+
+
+def _parsed_figures(stored: str) -> dict[str, npt.NDArray[np.bytes_]]:
+    """Stored figures' lines (`<figure>|<person>`) as each figure's sorted distinct person
+    hashes. Lines hashed by `Hasher` (24 hex digits) are read in bulk: a run of lines whose
+    names have the same length is a grid of fixed width, compared with numpy; any other
+    shape line by line (`_split_figures`)."""
+    if not stored:
+        return {}
+    raw = np.frombuffer(stored.encode("utf-8") + b"\n", dtype=np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))
+    starts = np.r_[0, ends[:-1] + 1]
+    width = 2 * PERSON_BYTES
+    lengths = ends - starts - width - 1  # each line's name, when its person is 24 digits
+    if (lengths < 0).any() or (raw[starts + lengths] != ord("|")).any():
+        return _as_arrays(_split_figures(stored))
+    parts: dict[str, list[npt.NDArray[np.bytes_]]] = defaultdict(list)
+    changes = np.flatnonzero(np.diff(lengths)) + 1
+    for first, last in zip(np.r_[0, changes], np.r_[changes, lengths.size], strict=True):
+        size = int(lengths[first])
+        line = size + 1 + width + 1
+        grid = raw[starts[first] : starts[first] + (last - first) * line].reshape(-1, line)
+        names = grid[:, :size]
+        new = np.r_[0, np.flatnonzero((names[1:] != names[:-1]).any(axis=1)) + 1]
+        hashes = np.ascontiguousarray(grid[:, size + 1 : size + 1 + width])
+        if (hashes == ord("|")).any() or (hashes >= 128).any():
+            return _as_arrays(_split_figures(stored))  # not a hash of 24 digits: as text
+        flat = hashes.view(f"S{width}").ravel()
+        for run_first, run_last in zip(new, np.r_[new[1:], grid.shape[0]], strict=True):
+            name = names[run_first].tobytes().decode("utf-8")
+            parts[name].append(flat[run_first:run_last])
+    return {name: np.unique(np.concatenate(chunks)) for name, chunks in parts.items()}
+
+
+def _as_arrays(groups: Mapping[str, frozenset[str]]) -> dict[str, npt.NDArray[np.bytes_]]:
+    return {
+        name: np.unique(np.array([person.encode() for person in people], dtype=np.bytes_))
+        for name, people in groups.items()
+    }
+
+
+def _figures_text(groups: Mapping[str, npt.NDArray[np.bytes_]]) -> tuple[str, int]:
+    """The lines `<figure>|<person>` of every figure's people, sorted as text, and how many:
+    each figure's lines are a block (its people sorted), the blocks in the order of their
+    names followed by "|" (a name holds no "|": `_split_figures` reads the last one)."""
+    blocks = []
+    count = 0
+    for name in sorted(groups, key=lambda name: name + "|"):
+        people = groups[name]
+        if not people.size:
+            continue
+        prefix = np.frombuffer((name + "|").encode("utf-8"), dtype=np.uint8)
+        width = people.dtype.itemsize
+        grid = np.empty((people.size, prefix.size + width + 1), dtype=np.uint8)
+        grid[:, : prefix.size] = prefix
+        grid[:, prefix.size : -1] = people.view(np.uint8).reshape(people.size, width)
+        grid[:, -1] = ord("\n")
+        blocks.append(grid.tobytes())
+        count += int(people.size)
+    return b"".join(blocks)[:-1].decode("utf-8"), count
 
 
 # Marks the figures' groups hashed by `Hasher` in their log row's report (lines kept before as
