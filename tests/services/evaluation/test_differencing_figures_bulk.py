@@ -4,6 +4,7 @@ and the groups read back are exactly those of the line-by-line code they replace
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from selfcheck.evaluation import differencing
 
@@ -19,7 +20,7 @@ def _groups() -> dict[str, frozenset[int]]:
     }
 
 
-def _arrays(groups: dict[str, frozenset[int]]) -> dict[str, np.ndarray]:
+def _arrays(groups: dict[str, frozenset[int]]) -> dict[str, npt.NDArray[np.bytes_]]:
     hasher = differencing.Hasher("secret", 3)
     return {
         name: np.unique(hasher.person_hexes(np.array(sorted(people), dtype=np.int64)))
