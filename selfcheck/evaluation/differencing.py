@@ -109,39 +109,41 @@ def read_selection(db: Session, filters: EvaluationFilters) -> Selection:
     query = select(Response.beneficiary_id, Response.id, form_index).where(
         *response_conditions(filters)
     )
-    connection = db.connection()
-    copied = _copied(connection, query) if connection.dialect.name == "postgresql" else None
-    if copied is not None:
-        table = copied
-    else:
-        # Core rows (the ORM's per-row work is not needed), flattened straight into an
-        # array: numpy reading Row objects one by one cost seconds at 100,000 people.
-        rows = connection.execute(query).all()
-        flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=3 * len(rows))
-        table = flat.reshape(len(rows), 3)
+    table = read_integers(db.connection(), query)
     return Selection(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].astype(np.int8))
 
 
-# PostgreSQL's binary COPY of rows of three non-null BIGINTs: a 19-byte header, then per row
-# its field count (2 bytes) and each field's length (4) and value (8), all big-endian.
+def read_integers(connection: Connection, query: Select[Any]) -> npt.NDArray[np.int64]:
+    """The rows of `query`, whose columns are all integers, as an array (one row each):
+    on PostgreSQL through a binary COPY, elsewhere as Core rows flattened straight into the
+    array (the ORM's per-row work is not needed; numpy reading Row objects one by one cost
+    seconds at 100,000 people, and Python row tuples at 1,000,000, issue 18)."""
+    width = len(query.selected_columns)
+    if connection.dialect.name == "postgresql":
+        copied = _copied(connection, query)
+        if copied is not None:
+            return copied
+    rows = connection.execute(query).all()
+    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=width * len(rows))
+    return flat.reshape(len(rows), width)
+
+
+# PostgreSQL's binary COPY of rows of non-null BIGINTs: a 19-byte header, then per row its
+# field count (2 bytes) and each field's length (4) and value (8), all big-endian; -1 at the end.
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00"
-_COPY_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("l0", ">i4"),
-        ("v0", ">i8"),
-        ("l1", ">i4"),
-        ("v1", ">i8"),
-        ("l2", ">i4"),
-        ("v2", ">i8"),
-    ]
-)
+
+
+def _copy_row(width: int) -> np.dtype[Any]:
+    fields = [("fields", ">i2")]
+    for i in range(width):
+        fields += [(f"l{i}", ">i4"), (f"v{i}", ">i8")]
+    return np.dtype(fields)
 
 
 def _copied(connection: Connection, query: Select[Any]) -> npt.NDArray[np.int64] | None:
-    """The rows of `query` (three integers each, as BIGINTs) read with a binary COPY: at
-    1,000,000 people, Python row tuples cost seconds (issue 18). None when a value is NULL
-    (the caller reads them as rows)."""
+    """The rows of `query` (integers, read as BIGINTs) through a binary COPY; None when a
+    value is NULL (the caller reads them as rows)."""
+    width = len(query.selected_columns)
     columns = [cast(column, BigInteger) for column in query.selected_columns]
     compiled = query.with_only_columns(*columns).compile(
         dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
@@ -156,20 +158,21 @@ def _copied(connection: Connection, query: Select[Any]) -> npt.NDArray[np.int64]
             data = b"".join(bytes(block) for block in copy)
     finally:
         cursor.close()
+    row = _copy_row(width)
     header = len(_COPY_HEADER) + 8
     body = data[header:-2]
     if (
         not data.startswith(_COPY_HEADER)
         or data[header - 4 : header] != bytes(4)  # no header extension
         or data[-2:] != b"\xff\xff"
-        or len(body) % _COPY_ROW.itemsize
+        or len(body) % row.itemsize
     ):
         return None
-    rows = np.frombuffer(body, dtype=_COPY_ROW)
-    if (rows["fields"] != 3).any() or any((rows[f"l{i}"] != 8).any() for i in range(3)):
+    rows = np.frombuffer(body, dtype=row)
+    if (rows["fields"] != width).any() or any((rows[f"l{i}"] != 8).any() for i in range(width)):
         return None
-    table = np.empty((rows.size, 3), dtype=np.int64)
-    for i in range(3):
+    table = np.empty((rows.size, width), dtype=np.int64)
+    for i in range(width):
         table[:, i] = rows[f"v{i}"]
     return table
 
