@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import facts, indicators, paired, statistics
@@ -231,16 +231,11 @@ def _pairs(tally: Tally) -> tuple[int, int]:
 
 def _paper(db: Session, filters: EvaluationFilters, people: int) -> tuple[int, int]:
     """People with at least one paper form in scope (distinct people, in the facts)."""
-    paper = (
-        select(ResponseFact.beneficiary_id)
-        .where(
-            *indicators.fact_conditions(filters, ResponseFact),
-            ResponseFact.channel == Channel.PAPER.value,
-        )
-        .distinct()
-        .subquery()
-    )  # as indicators.count_people: hashed, not sorted, on PostgreSQL
-    return int(db.scalar(select(func.count(paper.c.beneficiary_id))) or 0), people
+    query = select(func.count(distinct(ResponseFact.beneficiary_id))).where(
+        *indicators.fact_conditions(filters, ResponseFact),
+        ResponseFact.channel == Channel.PAPER.value,
+    )
+    return int(db.scalar(query) or 0), people
 
 
 def counts(

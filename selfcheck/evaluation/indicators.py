@@ -148,17 +148,11 @@ def read_tally(db: Session, filters: EvaluationFilters, keys: Iterable[str]) -> 
 
 
 def count_people(db: Session, filters: EvaluationFilters) -> int:
-    """How many distinct people have at least one submitted response in scope.
-
-    COUNT over a SELECT DISTINCT rather than COUNT(DISTINCT): the same number, and
-    PostgreSQL can then hash the people instead of sorting them (issue 18)."""
-    people = (
-        select(ResponseFact.beneficiary_id)
-        .where(*fact_conditions(filters, ResponseFact))
-        .distinct()
-        .subquery()
+    """How many distinct people have at least one submitted response in scope."""
+    query = select(func.count(func.distinct(ResponseFact.beneficiary_id))).where(
+        *fact_conditions(filters, ResponseFact)
     )
-    return int(db.scalar(select(func.count(people.c.beneficiary_id))) or 0)
+    return int(db.scalar(query) or 0)
 
 
 def _by(tally: Tally, key: str, forms: Sequence[str] | None = None) -> dict[tuple[str, str], int]:
