@@ -378,16 +378,44 @@ def guard_view(
     lines = _hashed(db, filters, user, secret, found).lines()
     size = int(lines.size)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
-    earlier = db.execute(
-        select(ExportSelection.count, ExportSelection.people, ExportLog.filters, ExportLog.kind)
-        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
-        .where(
-            ExportSelection.user_id == user.id,
-            ExportLog.kind.not_in((FIGURES_KIND, TABLES_KIND)),
-        )
-        .order_by(ExportSelection.id.desc())
+    digests = _Digests({"": lines})
+    # First each earlier selection's size, filters, kind and digest, without its people: one
+    # with this one's digest is this very selection, a view of the same filters is not
+    # compared; only the others are read (40 MB a view at 1,000,000 people, issue 18).
+    scope = (
+        ExportSelection.user_id == user.id,
+        ExportLog.kind.not_in((FIGURES_KIND, TABLES_KIND)),
     )
     seen = False
+    wanted: list[int] = []
+    for row_id, count, their_filters, kind, report in db.execute(
+        select(
+            ExportSelection.id,
+            ExportSelection.count,
+            ExportLog.filters,
+            ExportLog.kind,
+            ExportLog.report,
+        )
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(*scope)
+    ):
+        digest = _stored_digest(report) if kind == KIND else None
+        if digest is None:
+            wanted.append(row_id)  # an export, or kept before digests: read as always
+        elif count == size and digest == digests.of(""):
+            seen = True
+        elif not _same_filters(their_filters, described):
+            wanted.append(row_id)
+    earlier: Sequence[Any] = (
+        db.execute(
+            select(ExportSelection.count, ExportSelection.people, ExportLog.filters, ExportLog.kind)
+            .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+            .where(ExportSelection.id.in_(wanted))
+            .order_by(ExportSelection.id.desc())
+        ).all()
+        if wanted
+        else []
+    )
     others: list[frozenset[Hashable]] = []  # people of earlier selections with other filters
     legacy = _Legacy(db, filters, user, secret)  # selections kept in the earlier format
     for count, stored, their_filters, kind in earlier:
@@ -418,7 +446,17 @@ def guard_view(
             _refuse(user, k, "the rest of a selection once its parts are taken out is under k")
         if isolates(persons, linked(persons, earlier_people), k):
             _refuse(user, k, "with earlier selections, isolates fewer than k people")
-    _record(db, user, KIND, described, _text(lines), rows=size, count=size, k=k)
+    _record(
+        db,
+        user,
+        KIND,
+        described,
+        _text(lines),
+        rows=size,
+        count=size,
+        k=k,
+        report={DIGEST: digests.of("")},
+    )
 
 
 class _Legacy:

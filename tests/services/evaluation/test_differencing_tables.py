@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import differencing
 from selfcheck.evaluation.guard_views import GROUPS
-from selfcheck.evaluation.scope import EvaluationFilters
+from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import ExportLog, ExportSelection, Role, StaffUser
 from tests.staff import add_staff
@@ -233,3 +233,32 @@ def test_figures_remembered_with_their_digest_are_recognised_without_reading_the
     assert differencing.guard_figures(db_session, user, march, groups, K, "s")
     assert len(logs()) == 1
     assert not differencing.guard_figures(db_session, user, april, one_more, K, "s")
+
+
+def test_selections_remembered_with_their_digest_are_recognised_without_reading_them(
+    db_session: Session, user: StaffUser
+) -> None:
+    march = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 3, 31))
+    april = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 4, 30))
+    may = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 5, 31))
+    found = selection(*people(range(1, 9), BEFORE, 100))
+    one_more = selection(*people(range(1, 10), BEFORE, 100))
+
+    def logs() -> list[str]:
+        return list(
+            db_session.scalars(select(ExportLog.report).where(ExportLog.kind == "dashboard"))
+        )
+
+    differencing.guard_view(db_session, user, march, K, "s", found)
+    assert differencing.DIGEST in json.loads(logs()[0])
+    differencing.guard_view(db_session, user, april, K, "s", found)  # the same people
+    assert len(logs()) == 1  # recognised by its digest: not remembered again
+    with pytest.raises(ScopeError):  # one person more, other filters: refused
+        differencing.guard_view(db_session, user, may, K, "s", one_more)
+    for log in db_session.scalars(select(ExportLog).where(ExportLog.kind == "dashboard")):
+        log.report = json.dumps({"k": K})  # as kept before digests
+    db_session.flush()
+    differencing.guard_view(db_session, user, april, K, "s", found)
+    assert len(logs()) == 1  # recognised by its lines
+    with pytest.raises(ScopeError):
+        differencing.guard_view(db_session, user, may, K, "s", one_more)
