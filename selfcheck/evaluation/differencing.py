@@ -70,6 +70,7 @@ from sqlalchemy import (
     Connection,
     LargeBinary,
     Select,
+    String,
     case,
     cast,
     func,
@@ -133,22 +134,51 @@ def read_selection(db: Session, filters: EvaluationFilters) -> Selection:
     return Selection(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].astype(np.int8))
 
 
-def read_integers(connection: Connection, query: Select[Any]) -> npt.NDArray[np.int64]:
+def read_integers(connection: Connection, query: Select[*tuple[Any, ...]]) -> npt.NDArray[np.int64]:
     """The rows of `query`, whose columns are all integers, as an array (one row each):
     on PostgreSQL through a binary COPY, elsewhere as Core rows flattened straight into the
     array (the ORM's per-row work is not needed; numpy reading Row objects one by one cost
     seconds at 100,000 people, and Python row tuples at 1,000,000, issue 18)."""
     width = len(query.selected_columns)
-    if connection.dialect.name == "postgresql":
-        copied = _copied(connection, query)
-        if copied is not None:
-            return copied
+    packed = {"postgresql": _copied, "sqlite": _concatenated}.get(connection.dialect.name)
+    if packed is not None:
+        found = packed(connection, query)
+        if found is not None:
+            return found
     rows = connection.execute(query).all()
     flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=width * len(rows))
     return flat.reshape(len(rows), width)
 
 
-def _copied(connection: Connection, query: Select[Any]) -> npt.NDArray[np.int64] | None:
+def _concatenated(
+    connection: Connection, query: Select[*tuple[Any, ...]]
+) -> npt.NDArray[np.int64] | None:
+    """SQLite: the rows of `query` (integers) joined by SQLite into one text of decimal
+    numbers separated by commas, parsed by numpy in one call: a Python tuple per row cost
+    most of the check at 100,000 people (issue 18). None when a value is NULL (its row
+    would be left out of the text: the caller reads them as rows)."""
+    found = query.subquery()
+    columns = list(found.c)
+    joined: ColumnElement[Any] = cast(columns[0], String)
+    for column in columns[1:]:
+        joined = joined.concat(",").concat(cast(column, String))
+    count, text = connection.execute(
+        select(func.count(), func.group_concat(joined, ",")).select_from(found)
+    ).one()
+    width = len(columns)
+    if not count:
+        return np.zeros((0, width), dtype=np.int64)
+    if text is None:
+        return None
+    values = np.fromstring(str(text), dtype=np.int64, sep=",")
+    if values.size != width * int(count):
+        return None
+    return values.reshape(int(count), width)
+
+
+def _copied(
+    connection: Connection, query: Select[*tuple[Any, ...]]
+) -> npt.NDArray[np.int64] | None:
     """The rows of `query` (integers) packed by PostgreSQL into one byte string, eight bytes
     (big-endian) per value, read as one array: a COPY or rows still cost a Python call per
     row (seconds at 1,000,000 people). None when a value is NULL (its row would be left out

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import differencing
@@ -262,3 +262,19 @@ def test_selections_remembered_with_their_digest_are_recognised_without_reading_
     assert len(logs()) == 1  # recognised by its lines
     with pytest.raises(ScopeError):
         differencing.guard_view(db_session, user, may, K, "s", one_more)
+
+
+def test_integer_rows_are_read_packed_as_they_are_as_rows(
+    db_session: Session, user: StaffUser
+) -> None:
+    """differencing.read_integers (PostgreSQL: string_agg of int8send; SQLite: group_concat
+    parsed by numpy) gives the rows the plain reading gives, negative numbers and no rows
+    included."""
+    query = select(StaffUser.id, StaffUser.id * 1000 + 7, literal(-1)).order_by(StaffUser.id)
+    connection = db_session.connection()
+    rows = np.array(connection.execute(query).all(), dtype=np.int64)
+    found = differencing.read_integers(connection, query)
+    assert len(rows) >= 1
+    assert np.array_equal(found[np.argsort(found[:, 0])], rows)
+    empty = differencing.read_integers(connection, query.where(StaffUser.id < 0))
+    assert empty.shape == (0, 3)
