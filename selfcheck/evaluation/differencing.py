@@ -37,6 +37,14 @@ refusing it would leave the evaluator without their dashboard. (That change over
 what any live dashboard shows; docs/security.md says so.) They are compared with earlier
 EXPORTS of the same filters: the rows of an export minus the tables of a later view would
 describe the few people who answered between them. Nothing here commits.
+
+At 1,000,000 people a view's remembered lines weigh about 260 MB (the selection 40 MB, its
+table groups 176 MB, its figures' groups 47 MB). So each remembered view also keeps, in its
+log row's report, the SHA-256 digest of its lines (`DIGEST`, `DIGESTS`: a digest of keyed
+hashes, which says no more than they do), and the earlier ones are first read without their
+lines: the very same lines are recognised by their digest and size, a view of the same
+filters is skipped as above, and only the lines that must be compared are read (issue 18).
+Views remembered before digests are read and compared as always.
 """
 
 from __future__ import annotations
@@ -50,13 +58,26 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    LargeBinary,
+    Select,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation.disclosure import is_small
@@ -109,12 +130,71 @@ def read_selection(db: Session, filters: EvaluationFilters) -> Selection:
     query = select(Response.beneficiary_id, Response.id, form_index).where(
         *response_conditions(filters)
     )
-    # Core rows (the ORM's per-row work is not needed), flattened straight into an array:
-    # numpy reading Row objects one by one cost seconds at 100,000 people.
-    rows = db.connection().execute(query).all()
-    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=3 * len(rows))
-    table = flat.reshape(len(rows), 3)
+    table = read_integers(db.connection(), query)
     return Selection(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].astype(np.int8))
+
+
+def read_integers(connection: Connection, query: Select[*tuple[Any, ...]]) -> npt.NDArray[np.int64]:
+    """The rows of `query`, whose columns are all integers, as an array (one row each):
+    on PostgreSQL through a binary COPY, elsewhere as Core rows flattened straight into the
+    array (the ORM's per-row work is not needed; numpy reading Row objects one by one cost
+    seconds at 100,000 people, and Python row tuples at 1,000,000, issue 18)."""
+    width = len(query.selected_columns)
+    packed = {"postgresql": _copied, "sqlite": _concatenated}.get(connection.dialect.name)
+    if packed is not None:
+        found = packed(connection, query)
+        if found is not None:
+            return found
+    rows = connection.execute(query).all()
+    flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=width * len(rows))
+    return flat.reshape(len(rows), width)
+
+
+def _concatenated(
+    connection: Connection, query: Select[*tuple[Any, ...]]
+) -> npt.NDArray[np.int64] | None:
+    """SQLite: the rows of `query` (integers) joined by SQLite into one text of decimal
+    numbers separated by commas, parsed by numpy in one call: a Python tuple per row cost
+    most of the check at 100,000 people (issue 18). None when a value is NULL (its row
+    would be left out of the text: the caller reads them as rows)."""
+    found = query.subquery()
+    columns = list(found.c)
+    joined: ColumnElement[Any] = cast(columns[0], String)
+    for column in columns[1:]:
+        joined = joined.concat(",").concat(cast(column, String))
+    count, text = connection.execute(
+        select(func.count(), func.group_concat(joined, ",")).select_from(found)
+    ).one()
+    width = len(columns)
+    if not count:
+        return np.zeros((0, width), dtype=np.int64)
+    if text is None:
+        return None
+    values = np.fromstring(str(text), dtype=np.int64, sep=",")
+    if values.size != width * int(count):
+        return None
+    return values.reshape(int(count), width)
+
+
+def _copied(
+    connection: Connection, query: Select[*tuple[Any, ...]]
+) -> npt.NDArray[np.int64] | None:
+    """The rows of `query` (integers) packed by PostgreSQL into one byte string, eight bytes
+    (big-endian) per value, read as one array: a COPY or rows still cost a Python call per
+    row (seconds at 1,000,000 people). None when a value is NULL (its row would be left out
+    of the string: the caller reads them as rows)."""
+    found = query.subquery()
+    values = [func.int8send(cast(column, BigInteger)) for column in found.c]
+    packed: ColumnElement[Any] = values[0]
+    for value in values[1:]:
+        packed = packed.op("||")(value)
+    together = func.string_agg(type_coerce(packed, LargeBinary), literal(b"", LargeBinary))
+    count, data = connection.execute(select(func.count(), together).select_from(found)).one()
+    width = len(values)
+    data = bytes(data or b"")
+    if len(data) != 8 * width * int(count):
+        return None
+    return np.frombuffer(data, dtype=">i8").astype(np.int64).reshape(int(count), width)
 
 
 class Hasher:
@@ -149,6 +229,15 @@ class Hasher:
             return []
         hexes = _hex(self._blocks(self.PERSON, ids)[:, :PERSON_BYTES])
         return _decoded(hexes.view(f"S{2 * PERSON_BYTES}").ravel())
+
+    def person_hexes(self, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.bytes_]:
+        """Each person's hash (24 hexadecimal digits, as `persons`), in the order of `ids`,
+        as fixed-width byte strings."""
+        if not ids.size:
+            return np.zeros(0, dtype=f"S{2 * PERSON_BYTES}")
+        hexes = _hex(self._blocks(self.PERSON, ids)[:, :PERSON_BYTES])
+        found: npt.NDArray[np.bytes_] = hexes.view(f"S{2 * PERSON_BYTES}").ravel()
+        return found
 
     def lines(
         self, found: Selection, forms: frozenset[int] | None = None
@@ -327,16 +416,44 @@ def guard_view(
     lines = _hashed(db, filters, user, secret, found).lines()
     size = int(lines.size)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
-    earlier = db.execute(
-        select(ExportSelection.count, ExportSelection.people, ExportLog.filters, ExportLog.kind)
-        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
-        .where(
-            ExportSelection.user_id == user.id,
-            ExportLog.kind.not_in((FIGURES_KIND, TABLES_KIND)),
-        )
-        .order_by(ExportSelection.id.desc())
+    digests = _Digests({"": lines})
+    # First each earlier selection's size, filters, kind and digest, without its people: one
+    # with this one's digest is this very selection, a view of the same filters is not
+    # compared; only the others are read (40 MB a view at 1,000,000 people, issue 18).
+    scope = (
+        ExportSelection.user_id == user.id,
+        ExportLog.kind.not_in((FIGURES_KIND, TABLES_KIND)),
     )
     seen = False
+    wanted: list[int] = []
+    for row_id, count, their_filters, kind, report in db.execute(
+        select(
+            ExportSelection.id,
+            ExportSelection.count,
+            ExportLog.filters,
+            ExportLog.kind,
+            ExportLog.report,
+        )
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(*scope)
+    ):
+        digest = _stored_digest(report) if kind == KIND else None
+        if digest is None:
+            wanted.append(row_id)  # an export, or kept before digests: read as always
+        elif count == size and digest == digests.of(""):
+            seen = True
+        elif not _same_filters(their_filters, described):
+            wanted.append(row_id)
+    earlier: Sequence[Any] = (
+        db.execute(
+            select(ExportSelection.count, ExportSelection.people, ExportLog.filters, ExportLog.kind)
+            .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+            .where(ExportSelection.id.in_(wanted))
+            .order_by(ExportSelection.id.desc())
+        ).all()
+        if wanted
+        else []
+    )
     others: list[frozenset[Hashable]] = []  # people of earlier selections with other filters
     legacy = _Legacy(db, filters, user, secret)  # selections kept in the earlier format
     for count, stored, their_filters, kind in earlier:
@@ -367,7 +484,17 @@ def guard_view(
             _refuse(user, k, "the rest of a selection once its parts are taken out is under k")
         if isolates(persons, linked(persons, earlier_people), k):
             _refuse(user, k, "with earlier selections, isolates fewer than k people")
-    _record(db, user, KIND, described, _text(lines), rows=size, count=size, k=k)
+    _record(
+        db,
+        user,
+        KIND,
+        described,
+        _text(lines),
+        rows=size,
+        count=size,
+        k=k,
+        report={DIGEST: digests.of("")},
+    )
 
 
 class _Legacy:
@@ -439,13 +566,49 @@ def guard_tables(
         for name, forms in groups.items()
     }
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
-    earlier = db.execute(
-        select(ExportSelection.people, ExportLog.filters)
+    digests = _Digests(mine)
+    # First what each earlier group is (its name, size, filters and digest), without its
+    # people: a group with this one's digest is this very group, and one of the same filters
+    # or too small to have been shown is not compared; only the others are read (at
+    # 1,000,000 people a view's groups hold 3.6 million lines, 176 MB, issue 18).
+    heads = db.execute(
+        select(
+            ExportSelection.id,
+            ExportSelection.count,
+            func.substr(ExportSelection.people, 1, _HEAD),
+            ExportLog.filters,
+            ExportLog.report,
+        )
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
         .where(ExportSelection.user_id == user.id, ExportLog.kind == TABLES_KIND)
     )
     others: dict[str, list[npt.NDArray[np.bytes_]]] = defaultdict(list)
     kept: set[str] = set()  # groups already remembered as they are now
+    wanted: list[int] = []  # the earlier groups whose people must be read
+    for row_id, count, head, their_filters, report in heads:
+        name, bar, _rest = (head or "").partition("|")
+        digest = _stored_digests(report).get(name) if bar else None
+        if digest is None:
+            wanted.append(row_id)  # kept before digests: read and compared as always
+            continue
+        if name not in mine:
+            continue
+        if count == mine[name].size and digest == digests.of(name):
+            kept.add(name)
+            continue
+        if _same_filters(their_filters, described):
+            continue  # the same filters as the data grows: as guard_view
+        if count >= k:  # a table that could have been shown
+            wanted.append(row_id)
+    earlier: Sequence[Any] = (
+        db.execute(
+            select(ExportSelection.people, ExportLog.filters)
+            .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+            .where(ExportSelection.id.in_(wanted))
+        ).all()
+        if wanted
+        else []
+    )
     for stored, their_filters in earlier:
         name = stored.partition("|")[0]
         if name not in mine:
@@ -491,7 +654,13 @@ def guard_tables(
             filters=described,
             row_count=hashed.people,
             k=k,
-            report=json.dumps({"k": k, "groups": sorted(remembered)}),
+            report=json.dumps(
+                {
+                    "k": k,
+                    "groups": sorted(remembered),
+                    DIGESTS: {name: digests.of(name) for name in sorted(remembered)},
+                }
+            ),
         )
         db.add(log)
         db.flush()
@@ -505,6 +674,53 @@ def guard_tables(
             )
         db.flush()
     return frozenset(refused)
+
+
+# An earlier group's name is read from the first characters of its lines (`<group>|...`).
+_HEAD = 200
+# In the report of a log row of groups: each group's digest (`_Digests`).
+DIGESTS = "digests"
+
+
+class _Digests:
+    """Each group's digest: SHA-256 of its name and its sorted lines, computed when first
+    needed. Equal digests and sizes mean the same lines, that is the same people with the same
+    responses (a collision of SHA-256 is out of reach)."""
+
+    def __init__(self, lines: Mapping[str, npt.NDArray[np.bytes_]]) -> None:
+        self._lines = lines
+        self._found: dict[str, str] = {}
+
+    def of(self, name: str) -> str:
+        if name not in self._found:
+            digest = hashlib.sha256(name.encode("utf-8") + b"|")
+            lines = self._lines[name]
+            digest.update(b"%d:%d|" % (lines.size, lines.dtype.itemsize))
+            digest.update(lines.tobytes())
+            self._found[name] = digest.hexdigest()
+        return self._found[name]
+
+
+# In the report of a log row of figures' groups: the SHA-256 digest of its text.
+DIGEST = "digest"
+
+
+def _stored_digest(report: str | None) -> str | None:
+    try:
+        found = json.loads(report or "{}").get(DIGEST)
+    except (ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
+def _stored_digests(report: str | None) -> dict[str, str]:
+    try:
+        found = json.loads(report or "{}").get(DIGESTS)
+    except (ValueError, AttributeError):
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {str(name): str(digest) for name, digest in found.items()}
 
 
 def guard_figures(
@@ -524,57 +740,109 @@ def guard_figures(
     `guard_view` compares selections, with that figure's groups in the evaluator's earlier
     views with other filters: refused when both could be shown (k people or more) and they
     differ by 1 to k - 1 people, or when one minus those inside it leaves 1 to k - 1. Else the
-    groups are remembered (nothing here commits)."""
-    everyone = sorted(set().union(*groups.values())) if groups else []
-    hashes = Hasher(secret, user.id).persons(np.array(everyone, dtype=np.int64))
-    mine = _figure_groups(groups, dict(zip(everyone, hashes, strict=True)))
+    groups are remembered (nothing here commits).
+
+    The groups are sorted arrays of person hashes (numpy, as `guard_tables`): at 1,000,000
+    people, Python sets of hash strings and the sorted text built from them cost seconds
+    (issue 18). The sets compared are the same."""
+    everyone = np.unique(
+        np.concatenate(
+            [np.zeros(0, dtype=np.int64)]
+            + [np.fromiter(people, dtype=np.int64, count=len(people)) for people in groups.values()]
+        )
+    )
+    hexes = Hasher(secret, user.id).person_hexes(everyone)
+    mine = {
+        name: np.unique(hexes[np.searchsorted(everyone, _ids(people))])
+        for name, people in groups.items()
+    }
     legacy: dict[str, frozenset[str]] | None = None  # the same, as HMACs (kept before)
-    lines = sorted(f"{name}|{person}" for name, people in mine.items() for person in people)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
-    earlier = db.execute(
-        select(ExportSelection.people, ExportLog.filters, ExportLog.report)
+    text, count = _figures_text(mine)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # First each earlier view's filters and digest (of its text, `_figures_text`), without its
+    # people: one with this digest is this very view, one of the same filters is not
+    # compared; only the others are read (47 MB a view at 1,000,000 people, issue 18).
+    seen = False
+    wanted: list[int] = []
+    for row_id, their_filters, report in db.execute(
+        select(ExportSelection.id, ExportLog.filters, ExportLog.report)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
         .where(ExportSelection.user_id == user.id, ExportLog.kind == FIGURES_KIND)
+    ):
+        their_digest = _stored_digest(report) if HASHED_BY in (report or "") else None
+        if their_digest is None:
+            wanted.append(row_id)  # kept before digests (or as HMACs): read as always
+        elif their_digest == digest:
+            seen = True
+        elif not _same_filters(their_filters, described):
+            wanted.append(row_id)
+    earlier: Sequence[Any] = (
+        db.execute(
+            select(ExportSelection.people, ExportLog.filters, ExportLog.report)
+            .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+            .where(ExportSelection.id.in_(wanted))
+        ).all()
+        if wanted
+        else []
     )
-    seen = False
-    # Earlier groups with other filters, by figure: hashed by `Hasher` (True) or as HMACs.
-    others: dict[bool, dict[str, list[frozenset[str]]]] = {
-        True: defaultdict(list),
-        False: defaultdict(list),
-    }
+    shown = {name: people for name, people in mine.items() if people.size}
+    # Earlier groups with other filters, by figure: hashed by `Hasher`, or as HMACs.
+    others: dict[str, list[npt.NDArray[np.bytes_]]] = defaultdict(list)
+    legacy_others: dict[str, list[frozenset[str]]] = defaultdict(list)
     for stored, their_filters, report in earlier:
-        current = HASHED_BY in (report or "")
-        if not current and legacy is None:
-            key = secret.encode() if isinstance(secret, str) else secret
-            legacy = _figure_groups(
-                groups, dict(zip(everyone, _person_hashes(key, user.id, everyone), strict=True))
-            )
-        ours = mine if current or legacy is None else legacy
-        theirs: dict[str, set[str]] = defaultdict(set)
-        for line in stored.split("\n") if stored else []:
-            name, _, person = line.rpartition("|")
-            theirs[name].add(person)
-        shown_groups = {name: people for name, people in ours.items() if people}
-        if {name: frozenset(members) for name, members in theirs.items()} == shown_groups:
+        if HASHED_BY not in (report or ""):
+            if legacy is None:
+                key = secret.encode() if isinstance(secret, str) else secret
+                ids = everyone.tolist()
+                hashed = dict(zip(ids, _person_hashes(key, user.id, ids), strict=True))
+                legacy = _figure_groups(groups, hashed)
+            theirs = _split_figures(stored)
+            if theirs == {name: people for name, people in legacy.items() if people}:
+                seen = True
+                continue
+            if _same_filters(their_filters, described):
+                continue  # the same filters as the data grows: as guard_view
+            for name, members in theirs.items():
+                if len(members) >= k:  # a figure that could have been shown
+                    legacy_others[name].append(members)
+            continue
+        parsed = _parsed_figures(stored)
+        if parsed.keys() == shown.keys() and all(
+            np.array_equal(parsed[name], people) for name, people in shown.items()
+        ):
             seen = True
             continue
         if _same_filters(their_filters, described):
             continue  # the same filters as the data grows: as guard_view
-        for name, members in theirs.items():
-            if len(members) >= k:  # a figure that could have been shown
-                others[current][name].append(frozenset(members))
-    for current, ours_or_none in ((True, mine), (False, legacy)):
-        if ours_or_none is None:
+        for name, hashes in parsed.items():
+            if hashes.size >= k:  # a figure that could have been shown
+                others[name].append(hashes)
+    for name, group in mine.items():
+        if group.size < k:
+            continue  # withheld anyway (retention.guarded_share)
+        theirs_arrays = others[name]
+        if any(
+            is_small(int(np.setxor1d(group, other, assume_unique=True).size), k)
+            for other in theirs_arrays
+        ):
+            _refuse_figures(user, k, name)
+            return False
+        # A rest needs two parts at least (`_left_uncovered`): sets are built only then.
+        if len(theirs_arrays) >= 2 and _left_uncovered(
+            frozenset(group.tolist()), [frozenset(other.tolist()) for other in theirs_arrays], k
+        ):
+            _refuse_figures(user, k, name)
+            return False
+    for name, old in (legacy or {}).items():
+        if len(old) < k:
             continue
-        for name, group in ours_or_none.items():
-            if len(group) < k:
-                continue  # withheld anyway (retention.guarded_share)
-            if any(is_small(len(group ^ other), k) for other in others[current][name]):
-                _refuse_figures(user, k, name)
-                return False
-            if _left_uncovered(group, others[current][name], k):
-                _refuse_figures(user, k, name)
-                return False
+        if any(is_small(len(old ^ other), k) for other in legacy_others[name]):
+            _refuse_figures(user, k, name)
+            return False
+        if _left_uncovered(old, legacy_others[name], k):
+            _refuse_figures(user, k, name)
+            return False
     if seen:
         return True
     _record(
@@ -582,13 +850,86 @@ def guard_figures(
         user,
         FIGURES_KIND,
         described,
-        lines,
-        rows=len(everyone),
-        count=len(lines),
+        text,
+        rows=int(everyone.size),
+        count=count,
         k=k,
-        report={"hashed": HASHED_BY},
+        report={"hashed": HASHED_BY, DIGEST: digest},
     )
     return True
+
+
+def _ids(people: frozenset[int]) -> npt.NDArray[np.int64]:
+    return np.fromiter(people, dtype=np.int64, count=len(people))
+
+
+def _split_figures(stored: str) -> dict[str, frozenset[str]]:
+    """Stored figures' lines (`<figure>|<person>`) as each figure's people."""
+    theirs: dict[str, set[str]] = defaultdict(set)
+    for line in stored.split("\n") if stored else []:
+        name, _, person = line.rpartition("|")
+        theirs[name].add(person)
+    return {name: frozenset(members) for name, members in theirs.items()}
+
+
+def _parsed_figures(stored: str) -> dict[str, npt.NDArray[np.bytes_]]:
+    """Stored figures' lines (`<figure>|<person>`) as each figure's sorted distinct person
+    hashes. Lines hashed by `Hasher` (24 hex digits) are read in bulk: a run of lines whose
+    names have the same length is a grid of fixed width, compared with numpy; any other
+    shape line by line (`_split_figures`)."""
+    if not stored:
+        return {}
+    raw = np.frombuffer(stored.encode("utf-8") + b"\n", dtype=np.uint8)
+    ends = np.flatnonzero(raw == ord("\n"))
+    starts = np.r_[0, ends[:-1] + 1]
+    width = 2 * PERSON_BYTES
+    lengths = ends - starts - width - 1  # each line's name, when its person is 24 digits
+    if (lengths < 0).any() or (raw[starts + lengths] != ord("|")).any():
+        return _as_arrays(_split_figures(stored))
+    parts: dict[str, list[npt.NDArray[np.bytes_]]] = defaultdict(list)
+    changes = np.flatnonzero(np.diff(lengths)) + 1
+    for first, last in zip(np.r_[0, changes], np.r_[changes, lengths.size], strict=True):
+        size = int(lengths[first])
+        line = size + 1 + width + 1
+        grid = raw[starts[first] : starts[first] + (last - first) * line].reshape(-1, line)
+        names = grid[:, :size]
+        new = np.r_[0, np.flatnonzero((names[1:] != names[:-1]).any(axis=1)) + 1]
+        hashes = np.ascontiguousarray(grid[:, size + 1 : size + 1 + width])
+        if (hashes == ord("|")).any() or (hashes >= 128).any():
+            return _as_arrays(_split_figures(stored))  # not a hash of 24 digits: as text
+        flat = hashes.view(f"S{width}").ravel()
+        for run_first, run_last in zip(new, np.r_[new[1:], grid.shape[0]], strict=True):
+            name = names[run_first].tobytes().decode("utf-8")
+            parts[name].append(flat[run_first:run_last])
+    return {name: np.unique(np.concatenate(chunks)) for name, chunks in parts.items()}
+
+
+def _as_arrays(groups: Mapping[str, frozenset[str]]) -> dict[str, npt.NDArray[np.bytes_]]:
+    return {
+        name: np.unique(np.array([person.encode() for person in people], dtype=np.bytes_))
+        for name, people in groups.items()
+    }
+
+
+def _figures_text(groups: Mapping[str, npt.NDArray[np.bytes_]]) -> tuple[str, int]:
+    """The lines `<figure>|<person>` of every figure's people, sorted as text, and how many:
+    each figure's lines are a block (its people sorted), the blocks in the order of their
+    names followed by "|" (a name holds no "|": `_split_figures` reads the last one)."""
+    blocks = []
+    count = 0
+    for name in sorted(groups, key=lambda name: name + "|"):
+        people = groups[name]
+        if not people.size:
+            continue
+        prefix = np.frombuffer((name + "|").encode("utf-8"), dtype=np.uint8)
+        width = people.dtype.itemsize
+        grid = np.empty((people.size, prefix.size + width + 1), dtype=np.uint8)
+        grid[:, : prefix.size] = prefix
+        grid[:, prefix.size : -1] = people.view(np.uint8).reshape(people.size, width)
+        grid[:, -1] = ord("\n")
+        blocks.append(grid.tobytes())
+        count += int(people.size)
+    return b"".join(blocks)[:-1].decode("utf-8"), count
 
 
 # Marks the figures' groups hashed by `Hasher` in their log row's report (lines kept before as

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import current_app
+from flask import current_app, g
 from flask_babel import gettext
 
 from selfcheck.evaluation.dashboard import (
@@ -43,7 +43,19 @@ GROUPS: Mapping[str, tuple[str, ...]] = {
     )
 }
 PAIRS_GROUP = group_of((FormKind.AFTER,))
+STAMP_KEY = "selfcheck_data_stamp"  # on `flask.g`: this request's data stamp, read once
 RETRO_GROUP = group_of((FormKind.RETRO,))
+
+
+def _stamp() -> tuple[object, ...]:
+    """The data stamp (dashboard.data_stamp) read once per request: the view's two checks
+    (its selection and tables, its figures) key their memory by it. Nothing they write
+    (export_log, export_selection) changes it."""
+    stamp: tuple[object, ...] | None = g.get(STAMP_KEY)
+    if stamp is None:
+        stamp = data_stamp(get_session())
+        setattr(g, STAMP_KEY, stamp)
+    return stamp
 
 
 def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
@@ -55,7 +67,7 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
     session = get_session()
     user = evaluator()
     checked = current_app.extensions.setdefault(CHECKED_KEY, Checked())
-    key = (user.id, k_threshold(), _selection(filters), data_stamp(session))
+    key = (user.id, k_threshold(), _selection(filters), _stamp())
     known = checked.get(key)
     if known is not None:
         return frozenset(known)
@@ -93,7 +105,7 @@ def guard_figures_here(filters: EvaluationFilters, groups: dict[str, frozenset[i
     session = get_session()
     user = evaluator()
     checked = current_app.extensions.setdefault(FIGURES_CHECKED_KEY, Checked())
-    key = (user.id, k_threshold(), _selection(filters), data_stamp(session))
+    key = (user.id, k_threshold(), _selection(filters), _stamp())
     if key in checked:
         return True
     if not guard_figures(

@@ -317,10 +317,14 @@ def build_headline(
     k: int,
     changes: paired.Changes | None = None,
     references: References | None = None,
+    people: int | None = None,
 ) -> Headline:
-    """Every headline figure, protected; the caller has checked that k people are in scope."""
+    """Every headline figure, protected; the caller has checked that k people are in scope.
+    `people`: the people in scope (indicators.count_people) when the caller has counted them
+    (the dashboard's first page: its tables did), else counted here."""
     references = references or load_references()
-    people = indicators.count_people(db, filters)
+    if people is None:
+        people = indicators.count_people(db, filters)
     found = counts(db, definition, filters, people)
     if changes is None:
         changes = paired.changes(db, definition, filters, k)[0]

@@ -147,13 +147,16 @@ def contents() -> tuple[tuple[str, object], ...]:
 
 
 def overview_context(
-    filters: EvaluationFilters, refused: frozenset[str] = frozenset()
+    filters: EvaluationFilters, refused: frozenset[str] = frozenset(), people: int | None = None
 ) -> dict[str, object]:
     """What the dashboard's first page adds: the headline figures (those of a `refused`
-    sub-group withheld: `guarded_headline`)."""
+    sub-group withheld: `guarded_headline`). `people`: the people in scope, when counted
+    already (the dashboard's tables count them: one COUNT(DISTINCT) less)."""
     k = k_threshold()
     changes, _pairs, _retro = paired.changes(get_session(), _definition(), filters, k)
-    found = headline.build_headline(get_session(), _definition(), filters, k, changes)
+    found = headline.build_headline(
+        get_session(), _definition(), filters, k, changes, people=people
+    )
     return {
         "headline": guarded_headline(found, refused),
         "withheld_figures_text": withheld_figures_message(k),

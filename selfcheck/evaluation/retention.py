@@ -41,10 +41,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Integer, and_, false, or_, select, type_coerce
+from sqlalchemy import ColumnElement, and_, case, false, or_, select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import statistics
+from selfcheck.evaluation.differencing import read_integers
 from selfcheck.evaluation.indicators import fact_conditions
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.journey import schedule
@@ -119,24 +120,26 @@ def load(
     """The follow-up figures' people from the facts (None: nobody of the selection has sent
     an end form and has it, or a follow-up, in the selection). Two queries over the covering
     index `ix_response_fact_followup`, their rows as plain tuples (no ORM rows: at 100,000
-    people that halves the time)."""
+    people that halves the time), the first read straight into an array
+    (differencing.read_integers: a binary COPY on PostgreSQL)."""
     connection = db.connection()
     ends = sorted(form.value for form in END_FORMS)
     followups = sorted(form.value for form in FOLLOWUP_FORMS)
     scope = (*fact_conditions(filters, ResponseFact), ResponseFact.ended_at.is_not(None))
     # The people whose end form is in the selection and whose first follow-up has opened.
-    opened_rows = connection.execute(
-        select(ResponseFact.beneficiary_id, type_coerce(ResponseFact.followed, Integer)).where(
+    opened = read_integers(
+        connection,
+        select(ResponseFact.beneficiary_id, case((ResponseFact.followed, 1), else_=0)).where(
             *scope, ResponseFact.form.in_(ends), opened_rule(db, filters, now, zone)
-        )
-    ).all()
+        ),
+    )
     # The people whose follow-up read is in the selection and who had a gain.
     kept_rows = connection.execute(
         select(ResponseFact.beneficiary_id, ResponseFact.kept).where(
             *scope, ResponseFact.form.in_(followups), ResponseFact.kept.is_not(None)
         )
     ).all()
-    if not opened_rows and not kept_rows:
+    if not opened.size and not kept_rows:
         anyone = connection.execute(
             select(ResponseFact.response_id)
             .where(*scope, ResponseFact.form.in_(ends + followups))
@@ -144,25 +147,29 @@ def load(
         ).first()
         if anyone is None:
             return None
+    # The verdicts ("c:1,d:0") take few distinct values: each is read once for its people.
+    by_verdicts: dict[str, list[int]] = defaultdict(list)
+    for person, kept in kept_rows:
+        by_verdicts[str(kept)].append(person)
     gained: dict[str | None, set[int]] = defaultdict(set)
     kept_all: dict[str | None, set[int]] = defaultdict(set)
-    for person, kept in kept_rows:
+    for verdicts, people in by_verdicts.items():
         every = True
-        for verdict in str(kept).split(","):
+        for verdict in verdicts.split(","):
             competence, _, value = verdict.partition(":")
-            gained[competence].add(person)
+            gained[competence].update(people)
             if value == "1":
-                kept_all[competence].add(person)
+                kept_all[competence].update(people)
             else:
                 every = False
-        gained[None].add(person)
+        gained[None].update(people)
         if every:
-            kept_all[None].add(person)
+            kept_all[None].update(people)
     return Followed(
         gained={key: frozenset(people) for key, people in gained.items()},
         kept_all={key: frozenset(people) for key, people in kept_all.items()},
-        opened=frozenset(person for person, _followed in opened_rows),
-        answered=frozenset(person for person, followed in opened_rows if followed),
+        opened=frozenset(opened[:, 0].tolist()),
+        answered=frozenset(opened[opened[:, 1] != 0, 0].tolist()),
     )
 
 

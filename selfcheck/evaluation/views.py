@@ -77,7 +77,7 @@ def dashboard() -> str | tuple[str, int]:
         board=board,
         chart_of=lambda table: charts.bar_chart(table, k),
         retention=_retention(filters, k),
-        **headline_views.overview_context(filters, board.refused),
+        **headline_views.overview_context(filters, board.refused, board.people),
         **filter_form_context(),
     )
 

@@ -7,17 +7,18 @@ what is tested is the comparison and what it remembers."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import differencing
 from selfcheck.evaluation.guard_views import GROUPS
-from selfcheck.evaluation.scope import EvaluationFilters
+from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import ExportLog, ExportSelection, Role, StaffUser
 from tests.staff import add_staff
@@ -160,3 +161,120 @@ def test_retention_groups_kept_as_hmacs_are_still_compared(
         select(ExportLog.report).where(ExportLog.kind == differencing.FIGURES_KIND)
     ).all()
     assert sum(differencing.HASHED_BY in text for text in report) == 1
+
+
+def _tables_rows(db: Session) -> list[tuple[str, str]]:
+    return [
+        (report, people)
+        for report, people in db.execute(
+            select(ExportLog.report, ExportSelection.people)
+            .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+            .where(ExportLog.kind == differencing.TABLES_KIND)
+        )
+    ]
+
+
+def test_a_group_remembered_with_its_digest_is_recognised_without_reading_it(
+    db_session: Session, user: StaffUser
+) -> None:
+    """Issue 18: each group's SHA-256 digest is kept in its log row's report; the same view
+    again finds every group by its digest (nothing new remembered), and another view one
+    person apart still reads and compares the groups (the attack above still withheld)."""
+    view(db_session, user, 2, selection(*MARCH, *APRIL))
+    rows = _tables_rows(db_session)
+    digests = json.loads(rows[0][0])[differencing.DIGESTS]
+    assert set(digests) == {people.partition("|")[0] for _report, people in rows}
+    assert view(db_session, user, 2, selection(*MARCH, *APRIL)) == set()
+    assert len(_tables_rows(db_session)) == len(rows)  # recognised: not remembered again
+    assert view(db_session, user, 1, selection(*MARCH)) == {"after", "after+retro"}
+
+
+def test_groups_kept_before_digests_are_still_compared(
+    db_session: Session, user: StaffUser
+) -> None:
+    view(db_session, user, 2, selection(*MARCH, *APRIL))
+    for log in db_session.scalars(
+        select(ExportLog).where(ExportLog.kind == differencing.TABLES_KIND)
+    ):
+        log.report = json.dumps({"k": K})  # as kept before: no digests
+    db_session.flush()
+    count = len(_tables_rows(db_session))
+    assert view(db_session, user, 2, selection(*MARCH, *APRIL)) == set()
+    assert len(_tables_rows(db_session)) == count  # recognised by their lines
+    assert view(db_session, user, 1, selection(*MARCH)) == {"after", "after+retro"}
+
+
+def test_figures_remembered_with_their_digest_are_recognised_without_reading_them(
+    db_session: Session, user: StaffUser
+) -> None:
+    march = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 3, 31))
+    april = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 4, 30))
+    groups = {"kept": frozenset(range(1, 11)), "response": frozenset(range(1, 21))}
+
+    def logs() -> list[str]:
+        return list(
+            db_session.scalars(
+                select(ExportLog.report).where(ExportLog.kind == differencing.FIGURES_KIND)
+            )
+        )
+
+    assert differencing.guard_figures(db_session, user, march, groups, K, "s")
+    assert differencing.DIGEST in json.loads(logs()[0])
+    assert differencing.guard_figures(db_session, user, march, groups, K, "s")
+    assert len(logs()) == 1  # the same view: recognised by its digest
+    one_more = {**groups, "kept": frozenset(range(1, 12))}
+    assert not differencing.guard_figures(db_session, user, april, one_more, K, "s")
+    # Kept without a digest (before issue 18): read and compared as always.
+    for log in db_session.scalars(
+        select(ExportLog).where(ExportLog.kind == differencing.FIGURES_KIND)
+    ):
+        log.report = json.dumps({"k": K, "hashed": differencing.HASHED_BY})
+    db_session.flush()
+    assert differencing.guard_figures(db_session, user, march, groups, K, "s")
+    assert len(logs()) == 1
+    assert not differencing.guard_figures(db_session, user, april, one_more, K, "s")
+
+
+def test_selections_remembered_with_their_digest_are_recognised_without_reading_them(
+    db_session: Session, user: StaffUser
+) -> None:
+    march = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 3, 31))
+    april = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 4, 30))
+    may = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 5, 31))
+    found = selection(*people(range(1, 9), BEFORE, 100))
+    one_more = selection(*people(range(1, 10), BEFORE, 100))
+
+    def logs() -> list[str]:
+        return list(
+            db_session.scalars(select(ExportLog.report).where(ExportLog.kind == "dashboard"))
+        )
+
+    differencing.guard_view(db_session, user, march, K, "s", found)
+    assert differencing.DIGEST in json.loads(logs()[0])
+    differencing.guard_view(db_session, user, april, K, "s", found)  # the same people
+    assert len(logs()) == 1  # recognised by its digest: not remembered again
+    with pytest.raises(ScopeError):  # one person more, other filters: refused
+        differencing.guard_view(db_session, user, may, K, "s", one_more)
+    for log in db_session.scalars(select(ExportLog).where(ExportLog.kind == "dashboard")):
+        log.report = json.dumps({"k": K})  # as kept before digests
+    db_session.flush()
+    differencing.guard_view(db_session, user, april, K, "s", found)
+    assert len(logs()) == 1  # recognised by its lines
+    with pytest.raises(ScopeError):
+        differencing.guard_view(db_session, user, may, K, "s", one_more)
+
+
+def test_integer_rows_are_read_packed_as_they_are_as_rows(
+    db_session: Session, user: StaffUser
+) -> None:
+    """differencing.read_integers (PostgreSQL: string_agg of int8send; SQLite: group_concat
+    parsed by numpy) gives the rows the plain reading gives, negative numbers and no rows
+    included."""
+    query = select(StaffUser.id, StaffUser.id * 1000 + 7, literal(-1)).order_by(StaffUser.id)
+    connection = db_session.connection()
+    rows = np.array(connection.execute(query).all(), dtype=np.int64)
+    found = differencing.read_integers(connection, query)
+    assert len(rows) >= 1
+    assert np.array_equal(found[np.argsort(found[:, 0])], rows)
+    empty = differencing.read_integers(connection, query.where(StaffUser.id < 0))
+    assert empty.shape == (0, 3)
