@@ -19,7 +19,8 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from selfcheck.accounts.permissions import Permission, has_permission
-from selfcheck.evaluation import bundle
+from selfcheck.evaluation import bundle, joins
+from selfcheck.evaluation.export import DataChanged
 from selfcheck.evaluation.scope import (
     ScopeError,
     count_people_up_to,
@@ -91,6 +92,10 @@ def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Pr
             shutil.move(result.zip_path, path)
     except ScopeError:
         raise jobs.JobFailed(jobs.JobError.REFUSED) from None
+    except (joins.MemoryChanged, DataChanged):
+        # Planned on data or a memory that moved meanwhile: nothing is released; the same
+        # request run again plans on the new state.
+        raise jobs.JobFailed(jobs.JobError.CHANGED) from None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

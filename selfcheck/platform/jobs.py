@@ -88,6 +88,7 @@ class JobError(enum.StrEnum):
     WORKER_LOST = "worker_lost"
     NOT_STARTED = "not_started"
     REFUSED = "refused"
+    CHANGED = "changed"
 
 
 ERRORS: Mapping[str, object] = {
@@ -99,6 +100,11 @@ ERRORS: Mapping[str, object] = {
     JobError.NOT_STARTED: _l("La préparation n'a pas pu commencer. Rien n'a été enregistré."),
     JobError.REFUSED: _l(
         "Ce fichier ne peut plus être préparé : vos accès ou les données ont changé."
+    ),
+    JobError.CHANGED: _l(
+        "Les données ont changé pendant la préparation (un autre de vos exports s'est "
+        "terminé entre-temps, ou une personne a été effacée). Rien n'a été enregistré. "
+        "Relancez la préparation."
     ),
 }
 

@@ -12,16 +12,17 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import bundle, codebook, export_job, joins
+from selfcheck.evaluation import bundle, codebook, export, export_job, joins
 from selfcheck.evaluation.export import Shape
 from selfcheck.evaluation.scope import parse_filters
 from selfcheck.platform.db import Database
+from selfcheck.platform.jobs import JobError
 from selfcheck.platform.models import Beneficiary, ExportLog, Job, JoinMemory, Role, StaffUser
 from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition
 from tests.services.evaluation.support import populate
 from tests.staff import add_staff, signed_in
-from tests.support import follow_job
+from tests.support import follow_job, path_of
 
 K = 5
 SECRET = "s"
@@ -132,3 +133,31 @@ def test_an_export_job_records_its_memory_and_a_failed_one_nothing(
     with database.session() as session:
         report = session.scalars(select(ExportLog.report)).one()
     assert _count(database, JoinMemory) == int(report.split('"people_exported": ')[1].split(",")[0])
+
+
+@pytest.mark.slow  # an export job through the web app: several seconds on 2 busy cores
+@pytest.mark.parametrize("moved", [joins.MemoryChanged, export.DataChanged])
+def test_an_export_planned_on_data_that_moved_fails_in_plain_words(
+    app: Flask,
+    db_session: Session,
+    definition: Definition,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    moved: type[Exception],
+) -> None:
+    # Another export of the evaluator recorded meanwhile (joins.MemoryChanged), or someone
+    # of the plan was erased (export.DataChanged): the job fails, says why and what to do.
+    populate(db_session, definition, people=14, moved=5)
+    evaluator = signed_in(app, add_staff(database, Role.EVALUATOR, departments=("44",)))
+
+    def raced(*args: object, **kwargs: object) -> None:
+        raise moved("meanwhile")
+
+    monkeypatch.setattr(export_job.bundle, "run_export", raced)
+    started = evaluator.get("/evaluate/exports/download?format=csv&shape=wide")
+    assert started.status_code == 303
+    with database.session() as session:
+        assert session.scalars(select(Job.error)).one() == JobError.CHANGED.value
+    page = evaluator.get(path_of(started.headers["Location"]))
+    assert "Relancez la préparation" in page.get_data(as_text=True)
+    assert _count(database, JoinMemory) == 0 and _count(database, ExportLog) == 0
