@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from selfcheck import demo
 from selfcheck.accounts.structures import create_structure
-from selfcheck.platform.models import Answer, Beneficiary, Response, Structure
+from selfcheck.platform.models import Answer, Beneficiary, Response, Status, Structure
 from selfcheck.questionnaire.model import Definition
 
 
@@ -75,3 +75,18 @@ def clone_people(db: Session, copies: int) -> int:
                 )
     db.commit()
     return len(people) * (copies + 1)
+
+
+def hold_back_a_last_form(db: Session) -> tuple[int, int]:
+    """(person, response): someone with two forms or more whose latest is put back in
+    progress and committed, so a test can send it later (a form that arrives between two
+    exports, or during one)."""
+    forms = db.execute(
+        select(Response.beneficiary_id, func.count()).group_by(Response.beneficiary_id)
+    ).all()
+    person = next(b for b, n in forms if n >= 2)
+    last = db.scalar(select(func.max(Response.id)).where(Response.beneficiary_id == person))
+    assert last is not None
+    db.execute(update(Response).where(Response.id == last).values(status=Status.IN_PROGRESS.value))
+    db.commit()
+    return person, last

@@ -31,6 +31,7 @@ from selfcheck.platform.models import (
 from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition
 from tests.conftest import is_postgres
+from tests.services.evaluation.support import hold_back_a_last_form
 
 K = 5
 REQUEST = bundle.ExportRequest("csv", Shape.WIDE)
@@ -57,15 +58,7 @@ def test_a_form_sent_while_the_export_runs_is_not_written_outside_the_plan(
     # COMMITTED) a form submitted in between was written into the file although the plan
     # never saw it: the person's row then showed a form its "forms present" column and its
     # class do not have (blank month, channel, wording), a row like no other.
-    forms = populated.execute(
-        select(Response.beneficiary_id, func.count()).group_by(Response.beneficiary_id)
-    ).all()
-    person = next(b for b, n in forms if n >= 2)
-    last = populated.scalar(select(func.max(Response.id)).where(Response.beneficiary_id == person))
-    populated.execute(
-        update(Response).where(Response.id == last).values(status=Status.IN_PROGRESS.value)
-    )
-    populated.commit()
+    _person, last = hold_back_a_last_form(populated)
     lines = differencing.selection_lines
 
     def submitted_meanwhile(*args: object, **kwargs: object) -> list[str]:
