@@ -10,6 +10,7 @@ systemd unit and a container:
 | SELFCHECK_TIMEOUT | 300 | seconds a request may take (a batch of 200 paper forms: ~90 s) |
 | SELFCHECK_LOG_LEVEL | INFO | DEBUG also shows the health checks |
 | SELFCHECK_FORWARDED_ALLOW_IPS | 127.0.0.1 | proxies whose X-Forwarded-Proto gunicorn trusts |
+| SELFCHECK_PAPER_WARMUP | 1 | each worker renders one paper form in the background at start |
 
 Logs: one JSON object per line on stdout (selfcheck.platform.log.JsonFormatter) for the app and for
 gunicorn itself. gunicorn's own access log is off: it can only print the raw path, which may
@@ -48,6 +49,16 @@ proc_name = "selfcheck"
 # gunicorn >= 25 opens a control socket in $HOME by default: the service user has no home
 # and nothing uses it (older versions ignore the setting).
 control_socket_disable = True
+
+
+def post_worker_init(worker: object) -> None:
+    """Once a worker has built its app: warm it up for its first paper form, in a background
+    thread, while it answers requests (selfcheck/paper/warmup.py; SELFCHECK_PAPER_WARMUP=0
+    turns it off)."""
+    from selfcheck.paper import warmup
+
+    warmup.start(getattr(worker, "wsgi", None))
+
 
 accesslog = None
 errorlog = "-"

@@ -1,0 +1,76 @@
+"""A web worker warmed up for its first paper form, in the background (issue 18, part 3).
+
+The first paper form a process renders costs more than the next ones: WeasyPrint's first use
+(its modules, cffi types, fontconfig, the fonts), the user-agent and print stylesheets parsed,
+the form's Jinja templates compiled, the pictograms read (BENCHMARKS.md, "One blank paper
+form"). Without a warm-up, the first person who asks a fresh worker for a blank form pays it.
+
+`start(app)` renders one blank form in a daemon thread right after the worker has built its
+app (gunicorn's `post_worker_init` hook, gunicorn.conf.py), and throws the PDF away: the
+worker answers requests meanwhile (a request arriving during the warm-up shares the CPU with
+it), and every later form of the process, in any language, wording or size, is a warm one.
+It is for processes that serve paper forms on request: never in tests (the app is `testing`),
+in debug mode (templates reload), nor in CLI commands, which do not call it. The job worker
+is not warmed up either: a batch takes seconds, the cold part is a small share of it, and
+the job worker stays lean for exports. `SELFCHECK_PAPER_WARMUP=0` turns it off.
+
+Nothing is written: the blank-form cache (paper/blank_cache.py) is keyed on the site's
+address, which a worker only learns from a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from flask import Flask
+
+from selfcheck.paper import operations as paper
+from selfcheck.questionnaire.model import FormKind
+
+CONFIG_KEY = "SELFCHECK_PAPER_WARMUP"  # app.config, else the environment variable; default on
+EXTENSION_KEY = "selfcheck.paper.warmup"
+# Only printed in the form's footer; the PDF is thrown away.
+SITE_URL = "https://selfcheck.invalid/code"
+
+log = logging.getLogger(__name__)
+
+
+def enabled(app: Flask) -> bool:
+    """Whether `start` warms this app up: not in tests or debug mode, nor when turned off."""
+    if app.testing or app.debug:
+        return False
+    configured = app.config.get(CONFIG_KEY)
+    if configured is None:
+        configured = os.environ.get(CONFIG_KEY, "1")
+    return str(configured).strip().lower() not in {"0", "false", "no", "off", ""}
+
+
+def start(app: object) -> threading.Thread | None:
+    """Warm `app` up in a background thread (at most once per app); None when not started
+    (not a selfcheck app, tests, debug mode, turned off, or already started)."""
+    if not isinstance(app, Flask) or not enabled(app) or EXTENSION_KEY in app.extensions:
+        return None
+    thread = threading.Thread(target=warm, args=(app,), name="selfcheck-paper-warmup", daemon=True)
+    app.extensions[EXTENSION_KEY] = thread
+    thread.start()
+    return thread
+
+
+def warm(app: Flask) -> float | None:
+    """Render one blank "before" form in the default language and throw it away; the seconds
+    it took, or None if it failed (logged: a failed warm-up only means a slower first form)."""
+    began = time.perf_counter()
+    try:
+        with app.app_context():
+            locale = str(app.config.get("BABEL_DEFAULT_LOCALE") or "fr")
+            renderer = paper.renderer(app)
+            renderer.questionnaires([paper.Copy(FormKind.BEFORE, locale, None)], site_url=SITE_URL)
+    except Exception:
+        log.exception("paper warm-up failed (the first paper form will be slower)")
+        return None
+    seconds = time.perf_counter() - began
+    log.info("paper warm-up done", extra={"seconds": round(seconds, 3)})
+    return seconds
