@@ -23,6 +23,16 @@ Targets, all in the same process and the same run, on the "before" form in Frenc
 - baseline `weasyprint`: K coded copies rendered by the product's renderer in one call (the
   way a batch is made today), K = min(N, 10) by default, as seconds per copy.
 
+Then the first blank form a fresh **worker** serves (`--workers P` fresh processes per
+variant, alternating, 0 to skip): each process builds the app as a gunicorn worker does (not
+in testing mode, blank-form cache off so the form is rendered), calls gunicorn.conf.py's own
+`post_worker_init` hook with it, signs a mediator in (session cookie) and times the request
+`POST /staff/print` for one blank "before" form in French through the test client, then the
+same request again (warm). Variants: `no-warmup` (SELFCHECK_PAPER_WARMUP=0: the baseline, as
+before paper/warmup.py), `warmed` (the request once the worker's warm-up has ended; how long
+the warm-up took is printed: a request in that window shares the CPU with it) and `at-once`
+(the request sent the moment the hook returns, during the warm-up: the worst case).
+
 Ratios are per copy against the WeasyPrint baseline measured in the same run, so a busy
 machine slows both. Exit status 0 when the run completed, whether or not a goal is met.
 """
@@ -31,7 +41,11 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
+import os
+import runpy
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +60,11 @@ GOAL_BATCH_SECONDS = 10.0
 GOAL_BATCH_COPIES = 200
 GOAL_BLANK_SECONDS = 0.5
 BUSY_LOAD = 0.5
+WORKER_VARIANTS = ("no-warmup", "warmed", "at-once")
+WORKER_TIMEOUT = 300
+BENCH_EMAIL = "bench-stamping@example.invalid"
+PRINT_PATH = "/staff/print"
+BLANK_FORM = {"kind": "blank", "form": "before", "language": "fr", "copies": "1"}
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -91,13 +110,194 @@ def pypdf_each(template: Any, batch: list[str]) -> list[bytes]:
     return out
 
 
+# --- the first blank form of a fresh worker ---------------------------------------------------
+
+
+def worker_config(folder: Path) -> dict[str, Any]:
+    return {
+        "DATABASE_URL": f"sqlite:///{folder / 'worker.db'}",
+        "INSTANCE_PATH": folder / "instance",
+        "SELFCHECK_PAPER_CACHE_DIR": "",  # rendered, not read back (the cache is measured above)
+        "SELFCHECK_JOBS_URL": "immediate",
+        "WTF_CSRF_ENABLED": False,  # the app's time: no page fetched for a token
+    }
+
+
+def prepare_worker_database(folder: Path) -> None:
+    """A migrated SQLite database with a structure and a mediator, for the worker children."""
+    from sqlalchemy import create_engine
+
+    from selfcheck import create_app
+    from selfcheck.accounts import auth
+    from selfcheck.accounts.structures import add_structure
+    from selfcheck.platform import migrate
+    from selfcheck.platform.db import get_session
+    from selfcheck.platform.models import Role
+
+    engine = create_engine(worker_config(folder)["DATABASE_URL"])
+    migrate.upgrade(engine)
+    engine.dispose()
+    app = create_app({**worker_config(folder), "TESTING": True})
+    with app.app_context():
+        db = get_session()
+        structure = add_structure(db, "Banc d'essai", "urbain", "75")
+        auth.create_user(db, auth.NewUser(BENCH_EMAIL, Role.MEDIATOR, structure.id), "x" * 16)
+        db.commit()
+
+
+def signed_in_client(app: Any) -> Any:
+    """A test client whose session cookie stands for a mediator's finished sign-in."""
+    from sqlalchemy import select
+
+    from selfcheck.accounts import session as staff_session
+    from selfcheck.platform.db import get_session
+    from selfcheck.platform.models import StaffUser
+
+    client = app.test_client()
+    with app.app_context():
+        user = get_session().scalars(select(StaffUser).where(StaffUser.email == BENCH_EMAIL)).one()
+        now = int(time.time())
+        cookie = {
+            staff_session.STAFF_ID: user.id,
+            staff_session.SIGNED_IN_AT: now,
+            staff_session.LAST_SEEN: now,
+            staff_session.PASSWORD_STAMP: staff_session._password_stamp(user),
+            staff_session.GENERATION: user.session_generation,
+        }
+    with client.session_transaction() as browser:
+        browser.update(cookie)
+    return client
+
+
+def child_worker(folder: Path, variant: str) -> dict[str, Any]:
+    """One fresh worker: the app, gunicorn's `post_worker_init`, then two blank-form requests."""
+    from types import SimpleNamespace
+
+    from selfcheck import create_app
+    from selfcheck.paper import warmup
+
+    began = time.perf_counter()
+    app = create_app(worker_config(folder))
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    settings["post_worker_init"](SimpleNamespace(wsgi=app))  # as gunicorn calls it
+    hooked = time.perf_counter()
+    thread = app.extensions.get(warmup.EXTENSION_KEY)
+    assert (thread is None) == (variant == "no-warmup"), "warm-up not as the variant says"
+    client = signed_in_client(app)
+    warmed_up = None
+    if variant == "warmed":
+        thread.join(timeout=WORKER_TIMEOUT)
+        warmed_up = time.perf_counter() - hooked
+    headers = {"Sec-Fetch-Site": "same-origin"}
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        answer = client.post(PRINT_PATH, data=BLANK_FORM, headers=headers)
+        times.append(time.perf_counter() - start)
+        assert answer.status_code == 200, answer.status_code
+        assert answer.data.startswith(b"%PDF-"), "not a PDF"
+    if thread is not None:
+        thread.join(timeout=WORKER_TIMEOUT)
+    return {
+        "variant": variant,
+        "app_seconds": hooked - began,
+        "warmup_seconds": warmed_up,
+        "first": times[0],
+        "second": times[1],
+    }
+
+
+def measure_workers(processes: int) -> dict[str, list[dict[str, Any]]]:
+    """`processes` fresh workers per variant, the variants alternating."""
+    found: dict[str, list[dict[str, Any]]] = {v: [] for v in WORKER_VARIANTS}
+    with tempfile.TemporaryDirectory(prefix="selfcheck-bench-worker-") as tmp:
+        folder = Path(tmp)
+        prepare_worker_database(folder)
+        for number in range(processes):
+            for variant in WORKER_VARIANTS:
+                env = {
+                    **os.environ,
+                    "SELFCHECK_PAPER_WARMUP": "0" if variant == "no-warmup" else "1",
+                }
+                command = [sys.executable, __file__, "--child-worker", variant, "--folder", tmp]
+                done = subprocess.run(
+                    command,
+                    capture_output=True,
+                    text=True,
+                    timeout=WORKER_TIMEOUT,
+                    cwd=ROOT,
+                    env=env,
+                    check=False,
+                )
+                if done.returncode != 0:
+                    raise RuntimeError(f"worker {variant} failed:\n{done.stderr[-3000:]}")
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                found[variant].append(result)
+                print(
+                    f"worker {number + 1} {variant}: first request {result['first']:.3f} s, "
+                    f"second {result['second']:.3f} s"
+                    + (
+                        f", warm-up ended {result['warmup_seconds']:.2f} s after the hook"
+                        if result["warmup_seconds"] is not None
+                        else ""
+                    ),
+                    flush=True,
+                )
+    return found
+
+
+def worker_rows(found: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    if not found["no-warmup"]:
+        return []
+    baseline = statistics.median(r["first"] for r in found["no-warmup"])
+    second = statistics.median(r["second"] for v in found.values() for r in v)
+    warmed = statistics.median(r["first"] for r in found["warmed"])
+    at_once = statistics.median(r["first"] for r in found["at-once"])
+    count = len(found["warmed"])
+    return [
+        row(
+            f"first blank form a fresh worker serves, no warm-up (median of {count} processes)",
+            baseline,
+            "s",
+            goal=f"<= {GOAL_BLANK_SECONDS} s",
+            baseline="the same worker's second request",
+            baseline_value=second,
+            met=baseline <= GOAL_BLANK_SECONDS,
+        ),
+        row(
+            f"first blank form a fresh worker serves, warm-up done (median of {count})",
+            warmed,
+            "s",
+            goal=f"<= {GOAL_BLANK_SECONDS} s",
+            baseline="the same without warm-up, same run",
+            baseline_value=baseline,
+            met=warmed <= GOAL_BLANK_SECONDS,
+        ),
+        row(
+            f"first blank form of a fresh worker, asked during its warm-up (median of {count})",
+            at_once,
+            "s",
+            goal="information (worst case)",
+            baseline="the same without warm-up, same run",
+            baseline_value=baseline,
+        ),
+    ]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="20 copies, 1 round")
     parser.add_argument("--copies", type=int, default=None, help="copies per batch (200)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (3)")
     parser.add_argument("--baseline", type=int, default=None, help="WeasyPrint copies (10)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="fresh workers per variant (3; 0: none)"
+    )
+    parser.add_argument("--only-workers", action="store_true", help="only the fresh workers")
+    parser.add_argument("--child-worker", choices=WORKER_VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.workers = min(args.workers if args.workers is not None else (1 if args.quick else 3), 10)
     args.copies = min(args.copies or (20 if args.quick else GOAL_BATCH_COPIES), 1000)
     args.rounds = min(args.rounds or (1 if args.quick else 3), 10)
     args.baseline = min(args.baseline or (5 if args.quick else 10), args.copies)
@@ -106,6 +306,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.child_worker:
+        print(json.dumps(child_worker(Path(args.folder), args.child_worker)))
+        return 0
+    if args.only_workers:
+        load_before = load_average()
+        found = measure_workers(max(args.workers, 1))
+        summary = worker_rows(found)
+        print_summary(summary)
+        load_after = load_average()
+        print(f"load average {load_before} before, {load_after} after")
+        return 0  # no results file: the suite's `stamping` result is the full run
     load_before = load_average()
     if (load_before or 0) > BUSY_LOAD:
         print(f"warning: load average {load_before:.2f} before the run: the CPU is shared")
@@ -242,16 +453,11 @@ def main(argv: list[str] | None = None) -> int:
                 met=median[key] / n < per_copy_wp,
             )
         )
+    found = measure_workers(args.workers) if args.workers else {}
+    if found:
+        summary += worker_rows(found)
     load_after = load_average()
-    print()
-    print("| figure | value | baseline | ratio | goal | met |\n|---|---:|---:|---:|---|---|")
-    for entry in summary:
-        ratio = f"{entry['ratio']:.3f}" if entry["ratio"] else ""
-        base = f"{entry['baseline_value']:.3f}" if entry["baseline_value"] else ""
-        print(
-            f"| {entry['figure']} | {entry['value']:.3f} {entry['unit']} | {base} | {ratio} "
-            f"| {entry['goal']} | {entry['met']} |"
-        )
+    print_summary(summary)
     print(f"\nfirst blank form of the process (cold): {cold:.3f} s")
     print(f"medians: { ({k: round(v, 3) for k, v in median.items()}) }")
     print(f"sizes (bytes): {sizes}; load average {load_before} before, {load_after} after")
@@ -266,9 +472,22 @@ def main(argv: list[str] | None = None) -> int:
         sizes=sizes,
         load_average={"before": load_before, "after": load_after},
         versions={"pikepdf": pikepdf.__version__, "pypdf": pypdf.__version__},
+        workers=found,
     )
     print(f"written: {path}")
     return 0
+
+
+def print_summary(summary: list[dict[str, Any]]) -> None:
+    print()
+    print("| figure | value | baseline | ratio | goal | met |\n|---|---:|---:|---:|---|---|")
+    for entry in summary:
+        ratio = f"{entry['ratio']:.3f}" if entry["ratio"] else ""
+        base = f"{entry['baseline_value']:.3f}" if entry["baseline_value"] else ""
+        print(
+            f"| {entry['figure']} | {entry['value']:.3f} {entry['unit']} | {base} | {ratio} "
+            f"| {entry['goal']} | {entry['met']} |"
+        )
 
 
 if __name__ == "__main__":
