@@ -243,6 +243,46 @@ def demo(respondents: int, seed: int, marginals_file: Path | None) -> None:
 
 
 @main.group()
+def paper() -> None:
+    """Paper forms."""
+
+
+@paper.command("prefill")
+@click.option(
+    "--url",
+    "base_url",
+    required=True,
+    help="The site's address as people reach it, e.g. https://selfcheck.example.org",
+)
+@click.option("--duplex", is_flag=True, help="Also the double-sided forms.")
+def paper_prefill(base_url: str, duplex: bool) -> None:
+    """Render every blank form (each form, language, wording and print size) into the
+    instance's cache of blank forms, so that even the first one asked is served from disk.
+    Forms already there are left. Run it after a deployment, with the running site's
+    configuration (the same instance folder)."""
+    from flask import url_for
+
+    from selfcheck.paper import blank_cache
+
+    if not base_url.startswith(("http://", "https://")):
+        raise click.BadParameter(
+            "an address starting with https:// (or http://)", param_hint="--url"
+        )
+    cache = blank_cache.folder(current_app)
+    if cache is None:
+        raise click.ClickException(
+            f"no cache of blank forms (debug mode, or {blank_cache.CONFIG_KEY} empty)"
+        )
+    with current_app.test_request_context(base_url=base_url):
+        site_url = url_for("journey.enter_code", _external=True)
+    done = blank_cache.prefill(current_app, site_url, cache, duplex=duplex)
+    click.echo(
+        f"blank forms for {site_url} in {cache}: {done.rendered} rendered, "
+        f"{done.present} already there ({done.seconds:.1f} s)"
+    )
+
+
+@main.group()
 def facts() -> None:
     """The dashboard's facts, kept from the answers."""
 

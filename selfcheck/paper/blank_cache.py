@@ -19,6 +19,9 @@ BENCHMARKS.md); later ones read the file.
   written whole then renamed, so any worker or app instance sharing the folder reads only
   complete PDFs; a missing, evicted or damaged file is simply rendered again.
 - Off in debug mode, where templates reload on change.
+- **Filled ahead** at deployment, if wanted: `selfcheck paper prefill --url https://…`
+  (`prefill`) renders every form in every language, wording and print size once, so that
+  even the first person to ask for one gets it from disk.
 """
 
 from __future__ import annotations
@@ -30,13 +33,14 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from flask import Flask
 
-from selfcheck.paper.operations import Copy, PaperRenderer
-from selfcheck.questionnaire.model import FormKind
+from selfcheck.paper.operations import Copy, PaperRenderer, renderer
+from selfcheck.questionnaire.model import FormKind, Wording
 
 CONFIG_KEY = "SELFCHECK_PAPER_CACHE_DIR"  # empty: no cache
 FOLDER = "paper-blanks"  # under the instance folder, by default
@@ -189,3 +193,50 @@ def _evict(cache: Path) -> None:
     entries.sort()
     for _mtime, path in entries[: max(len(entries) - MAX_FILES, 0)]:
         path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Prefilled:
+    rendered: int  # forms rendered and stored now
+    present: int  # forms already there (left as they were)
+    seconds: float
+
+
+def prefill(app: Flask, site_url: str, cache: Path, *, duplex: bool = False) -> Prefilled:
+    """Every blank form (each form, language of the app, wording and print size; double-sided
+    too with `duplex`) rendered into `cache` unless already there. `site_url` must be the
+    address the print page prints (`url_for("journey.enter_code", _external=True)` as the
+    site's visitors reach it): it is part of each file's key. Needs an app context."""
+    began = time.perf_counter()
+    rendered = present = 0
+    languages: tuple[str, ...] = app.config["SELFCHECK_LANGUAGES"]
+    for wording in Wording:
+        printer = renderer(app, wording)
+        for form in FormKind:
+            for locale in languages:
+                for large in (False, True):
+                    for sided in (False, True) if duplex else (False,):
+                        name = key(
+                            printer, form, locale, large=large, duplex=sided, site_url=site_url
+                        )
+                        if _complete(_read(cache / (name + SUFFIX))):
+                            present += 1
+                            continue
+                        blank_form(
+                            printer,
+                            form,
+                            locale,
+                            large=large,
+                            duplex=sided,
+                            site_url=site_url,
+                            cache=cache,
+                        )
+                        rendered += 1
+    return Prefilled(rendered, present, time.perf_counter() - began)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""

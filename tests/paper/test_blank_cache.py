@@ -184,3 +184,28 @@ def test_no_cache_in_debug_mode_or_when_turned_off(app: Flask, renders: Counted)
     blank(app, None)
     blank(app, None)
     assert len(renders.calls) == 2
+
+
+def test_prefill_renders_each_blank_form_once(app: Flask, renders: Counted, cache: Path) -> None:
+    app.config["SELFCHECK_LANGUAGES"] = ("fr", "ar")
+    with app.app_context():
+        done = blank_cache.prefill(app, SITE, cache)
+    # forms x languages x wordings x print sizes (single-sided)
+    expected = len(FormKind) * 2 * len(Wording) * 2
+    assert (done.rendered, done.present) == (expected, 0)
+    assert len(renders.calls) == expected == len(files(cache))
+    assert {(copies[0].form, copies[0].locale) for copies, _ in renders.calls} == {
+        (form, locale) for form in FormKind for locale in ("fr", "ar")
+    }
+    assert {dict(options)["duplex"] for _, options in renders.calls} == {False}
+
+    with app.app_context():
+        again = blank_cache.prefill(app, SITE, cache)
+    assert (again.rendered, again.present) == (0, expected)
+    assert len(renders.calls) == expected
+    blank(app, cache, form=FormKind.RETRO, locale="ar", wording=Wording.EASY, large=True)
+    assert len(renders.calls) == expected  # served from the prefilled file
+
+    with app.app_context():
+        sides = blank_cache.prefill(app, SITE, cache, duplex=True)
+    assert (sides.rendered, sides.present) == (expected, expected)

@@ -18,7 +18,7 @@ from selfcheck.paper import operations as paper
 from selfcheck.platform import codes
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import AuditEvent, Beneficiary, Role, Structure
-from selfcheck.questionnaire.model import Definition, FormKind
+from selfcheck.questionnaire.model import Definition, FormKind, Wording
 from tests.pdf_support import page_count, page_texts, qr_codes, text
 from tests.pdf_support import structure as pdf_structure
 from tests.staff import Account, add_staff, signed_in
@@ -70,6 +70,39 @@ def assert_pdf(response: TestResponse, filename_part: str) -> bytes:
     assert disposition.endswith('.pdf"')
     assert response.headers["Cache-Control"] == "no-store"
     return response.data
+
+
+def test_forms_prefilled_by_the_command_are_served_without_a_render(
+    app: Flask, staff: Visitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`selfcheck paper prefill --url` keys each file on the address the print page prints,
+    so the very first request finds it (renders counted here: the real ones are above)."""
+    from selfcheck.cli import main
+
+    calls: list[object] = []
+
+    def counted(copies: object, **options: object) -> bytes:
+        calls.append(options)
+        return b"%PDF-1.7\n% prefilled " + str(len(calls)).encode() + b"\n%%EOF\n"
+
+    for wording in Wording:
+        monkeypatch.setattr(paper.renderer(app, wording), "questionnaires", counted)
+    app.config["SELFCHECK_LANGUAGES"] = ("fr", "es")
+    result = app.test_cli_runner().invoke(main, ["paper", "prefill", "--url", "http://localhost"])
+    assert result.exit_code == 0, result.output
+    rendered = len(FormKind) * 2 * len(Wording) * 2
+    assert f"{rendered} rendered, 0 already there" in result.output
+    assert len(calls) == rendered
+    assert {options["site_url"] for options in calls} == {"http://localhost/code"}
+
+    served = print_form(staff, kind="blank", form="after", language="es", large="y")
+    assert served.status_code == 200 and served.data.startswith(b"%PDF-1.7\n% prefilled ")
+    assert len(calls) == rendered  # read from the file the command wrote
+
+    again = app.test_cli_runner().invoke(main, ["paper", "prefill", "--url", "http://localhost"])
+    assert f"0 rendered, {rendered} already there" in again.output
+    bad = app.test_cli_runner().invoke(main, ["paper", "prefill", "--url", "localhost"])
+    assert bad.exit_code == 2 and "https://" in bad.output
 
 
 def person_with(
