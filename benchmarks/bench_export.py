@@ -61,6 +61,7 @@ TARGETS = (
     "dta-wide",
     "job-start",  # the request that queues an export (issue 18: < 200 ms)
     "print-start",  # the request that queues a print batch of 200 coded forms (same goal)
+    "followup-start",  # the request that queues the follow-up forms of up to 200 people due
 )
 GOAL_JOB_START_MS = 200.0
 JOB_START_REQUESTS = 50
@@ -397,12 +398,48 @@ PRINT_START_PATH = "/staff/print"
 PRINT_BATCH = {"kind": "coded", "form": "before", "language": "fr", "copies": "200"}
 
 
-def child_print_start(url: str, instance: Path, requests: int) -> dict[str, Any]:
+def due_codes(db: Any, structure_id: int, limit: int = 200) -> list[str]:
+    """Codes of up to `limit` people of the structure whose follow-up form is open. The
+    population's bulk copies have placeholder codes that the print page refuses as invalid:
+    those taken here get a real code (kept; the caller commits)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload, selectinload
+
+    from selfcheck.journey import operations as journey
+    from selfcheck.journey import schedule
+    from selfcheck.platform import codes
+    from selfcheck.platform.models import Beneficiary
+
+    query = (
+        select(Beneficiary)
+        .where(Beneficiary.structure_id == structure_id)
+        .options(selectinload(Beneficiary.responses), joinedload(Beneficiary.structure))
+        .order_by(Beneficiary.id)
+        .limit(20 * limit)
+    )
+    found = []
+    for person in db.scalars(query):
+        if journey.followup_status(person).state is schedule.FollowupState.OPEN:
+            try:
+                codes.normalise(person.code)
+            except codes.InvalidCode:
+                person.code = codes.generate_code()
+            found.append(person.code)
+            if len(found) == limit:
+                break
+    return found
+
+
+def child_print_start(
+    url: str, instance: Path, requests: int, followup: bool = False
+) -> dict[str, Any]:
     """Time the request that starts a print batch (POST /staff/print, 200 coded "before"
     forms, as the print screen posts it with its CSRF token: checks the form and the
     structure, queues the job in the real queue, answers with its progress page), against
     the in-app hello-world route, alternating, as `child_job_start` does. The mediator is a
-    member of the first demo structure (made on the first run)."""
+    member of the first demo structure (made on the first run). With `followup`: the
+    request that queues the follow-up forms of the people due (POST /staff/print/followup,
+    as the follow-up list posts it: up to 200 codes of that structure, each checked)."""
     import re
 
     from sqlalchemy import delete, select
@@ -429,6 +466,9 @@ def child_print_start(url: str, instance: Path, requests: int) -> dict[str, Any]
             new = auth.NewUser(BENCH_MEDIATOR, Role.MEDIATOR, structure.id)
             user = auth.create_user(db, new, "x" * 16)
             db.commit()
+        assert user.structure_id is not None
+        codes = due_codes(db, user.structure_id) if followup else []
+        db.commit()
         now = int(time.time())
         cookie = {
             staff_session.STAFF_ID: user.id,
@@ -444,7 +484,11 @@ def child_print_start(url: str, instance: Path, requests: int) -> dict[str, Any]
     assert page.status_code == 200, page.status_code
     found = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
     assert found is not None, "no CSRF token on the print page"
-    posted = {**PRINT_BATCH, "csrf_token": found.group(1)}
+    path = PRINT_START_PATH + "/followup" if followup else PRINT_START_PATH
+    posted: dict[str, Any] = {**PRINT_BATCH, "csrf_token": found.group(1)}
+    if followup:
+        assert codes, "nobody's follow-up is open in the structure"
+        posted = {"codes": codes, "csrf_token": found.group(1)}
     queue = jobs.queue(app)
 
     def forget_jobs() -> None:
@@ -465,18 +509,18 @@ def child_print_start(url: str, instance: Path, requests: int) -> dict[str, Any]
         if index >= 3:
             hello.append(took)
         began = time.perf_counter()
-        answer = client.post(PRINT_START_PATH, data=posted, headers=headers)
+        answer = client.post(path, data=posted, headers=headers)
         took = time.perf_counter() - began
         location = answer.headers.get("Location", "")
         assert answer.status_code == 303 and "/jobs/" in location, (
             answer.status_code,
             location,
-            answer.data[:300],
+            answer.data[answer.data.find(b"error-summary") :][:600],
         )
         if index >= 3:
             started.append(took)
         forget_jobs()
-    return {"job_start": started, "hello": hello}
+    return {"job_start": started, "hello": hello, "codes": len(codes)}
 
 
 def baseline(db: Any, out: Path) -> int:
@@ -535,7 +579,11 @@ def measure_job_start(
     hello = [1000 * t for t in found["hello"]]
     p50, p95 = percentile(started, 0.5), percentile(started, 0.95)
     h50, h95 = percentile(hello, 0.5), percentile(hello, 0.95)
-    job = "an export" if what == "job-start" else "a print batch (200 coded forms)"
+    job = {
+        "job-start": "an export",
+        "print-start": "a print batch (200 coded forms)",
+        "followup-start": f"the follow-up forms of {found.get('codes')} people due",
+    }[what]
     print(
         f"[{name}] {what}, the request that queues {job} ({len(started)} requests): "
         f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {max(started):.1f} ms; "
@@ -652,7 +700,7 @@ def run_database(
         )
     ]
     for what in targets:
-        if what in ("job-start", "print-start"):
+        if what in ("job-start", "print-start", "followup-start"):
             rows += measure_job_start(name, url, instance, requests, what)
             continue
         found = measure(url, instance, what, folder)
@@ -750,8 +798,10 @@ def main() -> int:
     if args.child == "job-start":
         print(json.dumps(child_job_start(args.url, Path(args.instance), args.requests)))
         return 0
-    if args.child == "print-start":
-        print(json.dumps(child_print_start(args.url, Path(args.instance), args.requests)))
+    if args.child in ("print-start", "followup-start"):
+        followup = args.child == "followup-start"
+        found = child_print_start(args.url, Path(args.instance), args.requests, followup)
+        print(json.dumps(found))
         return 0
     if args.child:
         result = child(args.url, Path(args.instance), args.child, Path(args.out))
