@@ -49,7 +49,16 @@ def served(app: Flask) -> Flask:
     return app
 
 
-def test_a_worker_renders_one_blank_form_in_the_background(app: Flask, renders: Counted) -> None:
+def test_a_worker_renders_one_blank_form_in_the_background(
+    app: Flask, renders: Counted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collections: list[str] = []
+
+    def collect() -> int:
+        collections.append(threading.current_thread().name)
+        return 0
+
+    monkeypatch.setattr(warmup.gc, "collect", collect)
     thread = warmup.start(served(app))
     assert thread is not None and thread.daemon
     thread.join(timeout=10)
@@ -58,6 +67,7 @@ def test_a_worker_renders_one_blank_form_in_the_background(app: Flask, renders: 
     assert copies == (paper.Copy(FormKind.BEFORE, app.config["BABEL_DEFAULT_LOCALE"], None),)
     assert options == {"site_url": warmup.SITE_URL}
     assert name == "selfcheck-paper-warmup"  # not the thread that serves requests
+    assert collections == [name]  # the deferred full collection: not in the first request
     assert warmup.start(app) is None  # once per app
     assert len(renders.calls) == 1
 
