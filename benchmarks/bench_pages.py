@@ -571,7 +571,8 @@ def report(
     lines = [
         f"Machine: {info['machine']['cpu']}, {info['machine']['cores']} cores, "
         f"Python {info['machine']['python']}, gunicorn {info['machine']['gunicorn']} "
-        f"({info['config']['workers']} {info['config']['worker_class']} workers, {info['config']['threads']} thread(s))",
+        f"({info['config']['workers']} {info['config']['worker_class']} workers, "
+        f"{info['config']['threads']} thread(s) each)",
         f"Load: {info['generator']}, {info['config']['connections']} connections, "
         f"{info['config']['duration']:g} s x {rounds} round(s) per target, "
         f"{info['config']['warmup']:g} s warm-up",

@@ -73,7 +73,7 @@ def build_app() -> Flask:
         from selfcheck.platform.db import EXTENSION_KEY
 
         engine = app.extensions[EXTENSION_KEY].engine
-        counter = Counter(engine, Path(sql_dir), ping=bool(engine.pool._pre_ping))
+        counter = Counter(engine, Path(sql_dir))
         app.wsgi_app = counter.wrap(app.wsgi_app)  # type: ignore[method-assign]
 
     return app
