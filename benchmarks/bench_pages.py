@@ -157,7 +157,13 @@ class Server:
     """gunicorn with sync workers on 127.0.0.1; stopped by its own process group id."""
 
     def __init__(
-        self, workdir: Path, database_url: str, workers: int, module: str = "wsgi_bench:app"
+        self,
+        workdir: Path,
+        database_url: str,
+        workers: int,
+        module: str = "wsgi_bench:app",
+        worker_class: str = "sync",
+        threads: int = 1,
     ) -> None:
         self.port = free_port()
         self.workers = workers
@@ -182,7 +188,9 @@ class Server:
             "-c",
             str(ROOT / "gunicorn.conf.py"),
             "--worker-class",
-            "sync",
+            worker_class,
+            "--threads",
+            str(threads),
             "--workers",
             str(workers),
             "--bind",
@@ -563,7 +571,8 @@ def report(
     lines = [
         f"Machine: {info['machine']['cpu']}, {info['machine']['cores']} cores, "
         f"Python {info['machine']['python']}, gunicorn {info['machine']['gunicorn']} "
-        f"({info['config']['workers']} sync workers)",
+        f"({info['config']['workers']} {info['config']['worker_class']} workers, "
+        f"{info['config']['threads']} thread(s) each)",
         f"Load: {info['generator']}, {info['config']['connections']} connections, "
         f"{info['config']['duration']:g} s x {rounds} round(s) per target, "
         f"{info['config']['warmup']:g} s warm-up",
@@ -695,6 +704,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=int, default=2, help="gunicorn sync workers (default 2 = cores here)"
     )
+    parser.add_argument(
+        "--worker-class",
+        default="sync",
+        choices=("sync", "gthread"),
+        help="gunicorn worker class for the app and the bare app alike (default sync, as "
+        "gunicorn.conf.py; gthread keeps connections alive, as behind a proxy with keep-alive)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (gthread; default 1)"
+    )
     parser.add_argument("--page", default="p_tasks_device", help="questionnaire page code")
     parser.add_argument(
         "--forms", default="before,retro", help="questionnaires to measure the page in"
@@ -740,9 +759,23 @@ def main(argv: list[str] | None = None) -> int:
 
             database_url = prepare_database(workdir, args.respondents)
             generator = make_generator(args.generator, args.connections)
-            server = Server(workdir, database_url, args.workers)
+            server = Server(
+                workdir,
+                database_url,
+                args.workers,
+                "wsgi_bench:app",
+                args.worker_class,
+                args.threads,
+            )
             server.wait_ready()
-            bare = Server(workdir, database_url, args.workers, "wsgi_bare:app")
+            bare = Server(
+                workdir,
+                database_url,
+                args.workers,
+                "wsgi_bare:app",
+                args.worker_class,
+                args.threads,
+            )
             bare.wait_ready()
             pages: dict[str, PageInfo] = {}
             targets: list[Target] = []
@@ -761,7 +794,8 @@ def main(argv: list[str] | None = None) -> int:
                 "generator": f"{generator.name} ({generator.version})",
                 "config": {
                     "workers": args.workers,
-                    "worker_class": "sync",
+                    "worker_class": args.worker_class,
+                    "threads": args.threads,
                     "connections": args.connections,
                     "duration": args.duration,
                     "warmup": args.warmup,

@@ -2,8 +2,9 @@
 
 Installed by wsgi_bench.py when SELFCHECK_BENCH_SQL_DIR names a directory. SQLAlchemy events
 count, per worker process: statements (`before_cursor_execute`), transactions begun, commits,
-rollbacks, and pool check-outs (with `pool_pre_ping`, each one is a ping: one more round
-trip). psycopg sends BEGIN as a statement of its own, so on PostgreSQL
+rollbacks, and pings (the dialect's `do_ping`, wrapped: a pooled connection tested with
+`SELECT 1` before use, by `pool_pre_ping` on every check-out or by platform/db.py only when
+it may be dead). psycopg sends BEGIN as a statement of its own, so on PostgreSQL
 round trips = statements + begins + commits + rollbacks + pings.
 
 Each worker keeps cumulative totals by request kind ("GET /q", "POST /check"...) and writes
@@ -26,13 +27,12 @@ WIDTH = 8192  # bytes written at offset 0 each time (padded with spaces)
 
 
 class Counter:
-    def __init__(self, engine: Engine, folder: Path, ping: bool) -> None:
+    def __init__(self, engine: Engine, folder: Path) -> None:
         self.now = dict.fromkeys(KINDS, 0)
         self.totals: dict[str, dict[str, int]] = {}
         self.folder = folder
         self.fd: int | None = None
         self.pid = 0
-        self.ping = ping
 
         def bump(kind: str) -> Callable[..., None]:
             def handler(*_args: Any, **_kwargs: Any) -> None:
@@ -53,15 +53,19 @@ class Counter:
         event.listen(engine, "begin", transaction("begins"))
         event.listen(engine, "commit", transaction("commits"))
         event.listen(engine, "rollback", transaction("rollbacks"))
-        event.listen(engine.pool, "checkout", bump("pings"))
+        ping = engine.dialect.do_ping
+
+        def counted_ping(dbapi_connection: Any) -> bool:
+            self.now["pings"] += 1
+            return ping(dbapi_connection)
+
+        engine.dialect.do_ping = counted_ping  # type: ignore[method-assign]
 
     def record(self, key: str) -> None:
         if self.fd is None or self.pid != os.getpid():  # opened in the worker, after fork
             self.pid = os.getpid()
             path = self.folder / f"{self.pid}.json"
             self.fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        if not self.ping:
-            self.now["pings"] = 0
         entry = self.totals.setdefault(key, dict.fromkeys(("requests", *KINDS), 0))
         entry["requests"] += 1
         for kind in KINDS:

@@ -11,6 +11,8 @@ framework. It is registered here, never in the product code.
 SELFCHECK_BENCH_NO_PAGE_CACHE=1 turns the question-page cache off (journey/page_cache.py), to
 measure what it is worth: `SELFCHECK_BENCH_NO_PAGE_CACHE=1 benchmarks/bench_pages.py`.
 SELFCHECK_BENCH_SQL_DIR=<dir> counts database round trips per request (sql_counter.py).
+SELFCHECK_BENCH_PREPARE_THRESHOLD=N|none sets psycopg's `prepare_threshold` (PostgreSQL: a
+statement is prepared on the server at its Nth use on a connection; psycopg's default is 5).
 """
 
 from __future__ import annotations
@@ -52,6 +54,18 @@ def build_app() -> Flask:
     if limits is not None and os.environ.get("SELFCHECK_BENCH_KEEP_LIMITS") != "1":
         app.config[security.LIMITS_CONFIG] = {**limits, "start_ip": (10**9, 3600)}
 
+    threshold = os.environ.get("SELFCHECK_BENCH_PREPARE_THRESHOLD")
+    if threshold is not None:  # psycopg's server-side prepared statements (default: 5th use)
+        from sqlalchemy import event
+
+        from selfcheck.platform.db import EXTENSION_KEY as DB_KEY
+
+        prepare = None if threshold == "none" else int(threshold)
+
+        @event.listens_for(app.extensions[DB_KEY].engine, "connect")
+        def _prepare(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.prepare_threshold = prepare
+
     sql_dir = os.environ.get("SELFCHECK_BENCH_SQL_DIR")
     if sql_dir:  # round trips per request (bench_journey.py), see sql_counter.py
         from sql_counter import Counter
@@ -59,7 +73,7 @@ def build_app() -> Flask:
         from selfcheck.platform.db import EXTENSION_KEY
 
         engine = app.extensions[EXTENSION_KEY].engine
-        counter = Counter(engine, Path(sql_dir), ping=bool(engine.pool._pre_ping))
+        counter = Counter(engine, Path(sql_dir))
         app.wsgi_app = counter.wrap(app.wsgi_app)  # type: ignore[method-assign]
 
     return app

@@ -118,6 +118,7 @@ def test_postgres_engine_options() -> None:
     with pytest.raises(_Stop):
         engine.connect()
     assert engine.pool._pre_ping is False
+    assert not engine.pool.dispatch.checkout  # no test of pooled connections at all
     assert seen["options"] == "-c synchronous_commit=off"  # in the start-up packet
     engine.dispose()
     seen.clear()
@@ -125,7 +126,9 @@ def test_postgres_engine_options() -> None:
     event.listen(default, "do_connect", catch)
     with pytest.raises(_Stop):
         default.connect()
-    assert default.pool._pre_ping is True
+    # Tested on checkout by platform/db.py, which pings only when needed (not pool_pre_ping).
+    assert default.pool._pre_ping is False
+    assert default.pool.dispatch.checkout
     assert "options" not in seen
     default.dispose()
 

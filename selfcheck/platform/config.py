@@ -96,7 +96,7 @@ class Settings:
     max_content_length: int = 64 * 1024
     cookie_secure: bool = False
     sqlite_synchronous: str = "NORMAL"
-    # PostgreSQL: test each pooled connection before use (one more round trip per checkout).
+    # PostgreSQL: test a pooled connection before use when it may be dead (platform/db.py).
     postgres_pre_ping: bool = True
     # PostgreSQL synchronous_commit for the app's connections: "on" waits for the WAL flush
     # of each commit; "off" is the counterpart of SQLite's NORMAL (docs/performance.md).

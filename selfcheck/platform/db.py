@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,15 +56,18 @@ def make_engine(
     synchronous_commit: str = "on",
 ) -> Engine:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql" and synchronous_commit != "on":
-        # Sent with the connection's start-up packet: no round trip of its own.
-        options = f"-c synchronous_commit={synchronous_commit}"
-        return create_engine(url, pool_pre_ping=pre_ping, connect_args={"options": options})
     if parsed.get_backend_name() != "sqlite":
-        # pre_ping: a connection closed by a PostgreSQL restart is replaced before use, at
-        # the cost of one round trip per checkout (SELFCHECK_POSTGRES_PRE_PING=0 saves it;
-        # then the first request of each worker after a restart fails, see docs/performance.md).
-        return create_engine(url, pool_pre_ping=pre_ping)
+        connect_args: dict[str, Any] = {}
+        if parsed.get_backend_name() == "postgresql" and synchronous_commit != "on":
+            # Sent with the connection's start-up packet: no round trip of its own.
+            connect_args["options"] = f"-c synchronous_commit={synchronous_commit}"
+        engine = create_engine(url, connect_args=connect_args)
+        if pre_ping:
+            # A connection closed by a database restart is replaced before use; the test
+            # costs a round trip only when the connection may be dead (`_ping_if_needed`).
+            # SELFCHECK_POSTGRES_PRE_PING=0: no test at all (docs/performance.md).
+            _check_on_checkout(engine)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # Readable by its owner only (SQLite gives its -wal and -shm files the same mode),
@@ -97,6 +102,59 @@ def make_engine(
             dbapi_connection.execute("BEGIN")
 
     return engine
+
+
+# A pooled connection idle for longer than this is tested with a round trip before use.
+PING_AFTER_IDLE_SECONDS = 10.0
+_IDLE_SINCE = "selfcheck.idle_since"
+
+
+def _check_on_checkout(engine: Engine) -> None:
+    """SQLAlchemy's `pool_pre_ping`, without its round trip on every checkout.
+
+    `pool_pre_ping` sends `SELECT 1` each time a connection leaves the pool: one round trip
+    of a question page's two (issue 18). A connection in the pool is tested here only when it
+    may be dead: when its socket has something to read (a server that shuts down, restarts,
+    crashes or ends the session sends its goodbye or closes the socket, which makes an idle
+    connection readable; a healthy idle connection has nothing to read), or when it has been
+    idle for more than `PING_AFTER_IDLE_SECONDS` (a database machine that rebooted, or a
+    network that dropped the connection, sends nothing). Then `SELECT 1` as before, and a
+    connection that fails it is replaced, with every connection of the pool opened before
+    (as `pool_pre_ping` does). Under load connections come back within milliseconds:
+    one `poll()` of the socket instead of a round trip.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_needed(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None:  # just opened: nothing to test
+            return
+        if time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS and not _readable(
+            dbapi_connection
+        ):
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.InvalidatePoolError(str(error)) from error
+        if not alive:
+            raise exc.InvalidatePoolError("the pre-ping failed")
+
+
+def _readable(dbapi_connection: Any) -> bool:
+    """Whether the connection's socket has data or an end of file waiting (no I/O done)."""
+    try:
+        fd = dbapi_connection.fileno()
+    except Exception:  # closed, or a driver without a socket: test it
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 def init_app(app: Flask, database: Database) -> None:
