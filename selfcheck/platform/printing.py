@@ -10,20 +10,15 @@ render through it (issue 11: one print environment, one translator).
 
 from __future__ import annotations
 
-import functools
 import gc
-import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any
 
 import pydyf  # type: ignore[import-untyped]
-import weasyprint  # type: ignore[import-untyped]
-import weasyprint.html  # type: ignore[import-untyped]
 from flask_babel import format_decimal, get_locale
 from jinja2 import (
     ChoiceLoader,
@@ -34,10 +29,12 @@ from jinja2 import (
     select_autoescape,
 )
 from markupsafe import Markup
-from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
 from selfcheck.platform import codes
 from selfcheck.platform.i18n import SOURCE_LANGUAGE, Translations, text_direction
+
+if TYPE_CHECKING:
+    from selfcheck.platform.weasy import LocalFetcher
 
 PDF_VARIANT = "pdf/ua-1"
 # Partials shared by a web page and its printed twin (the progress summary's blocks): every
@@ -49,32 +46,6 @@ def forced_locale() -> str:
     """The locale in force (`force_locale` included), not the request's."""
     locale = get_locale()
     return str(locale) if locale is not None else SOURCE_LANGUAGE
-
-
-class NetworkRefused(FatalURLFetchingError):  # type: ignore[misc]
-    """WeasyPrint asked for something that is not a file of the templates folder: stop.
-
-    A `FatalURLFetchingError` is not swallowed by WeasyPrint (other errors only log a warning).
-    """
-
-
-class LocalFetcher(weasyprint.URLFetcher):  # type: ignore[misc]
-    """Only files inside the templates folder (and the `others`, e.g. the pictograms); never
-    the network, never elsewhere on disk."""
-
-    def __init__(self, root: Path, *others: Path) -> None:
-        super().__init__(allowed_protocols=("file",), fail_on_errors=True)
-        self.root = root.resolve()
-        self.roots = (self.root, *(other.resolve() for other in others))
-
-    def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
-        parts = urlsplit(url)
-        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-            raise NetworkRefused(f"not fetched (only local files of {self.root}): {url}")
-        path = Path(unquote(parts.path)).resolve()
-        if not any(path.is_relative_to(root) for root in self.roots) or not path.is_file():
-            raise NetworkRefused(f"not fetched (outside {self.root} or missing): {url}")
-        return weasyprint.urls.URLFetcherResponse(url, path.read_bytes())
 
 
 def css_string(text: str) -> Markup:
@@ -115,52 +86,6 @@ def memoise_page_references() -> None:
     page_references.selfcheck_memoised = True  # type: ignore[attr-defined]
     page_references.selfcheck_original = compute  # type: ignore[attr-defined]
     pydyf.PDF.page_references = property(page_references)
-
-
-# The user-agent rules a printed document never needs (see `print_ua_stylesheet`): the
-# footnote and note pseudo-elements (no template floats a footnote or places a note), and
-# `::marker` on every element rather than on list items only.
-_UA_UNUSED = re.compile(r"^::(?:footnote|note)-[a-z-]+ \{[^}\n]*\}\n", re.MULTILINE)
-_UA_MARKER = "\n::marker {"
-_UA_LIST_MARKER = "\nli::marker {"
-
-
-def trimmed_ua(text: str) -> str | None:
-    """WeasyPrint's HTML user-agent stylesheet without the rules of `_UA_UNUSED`, and with
-    `::marker` for list items only; None if the text does not have them (another version)."""
-    if _UA_MARKER not in text:
-        return None
-    trimmed, removed = _UA_UNUSED.subn("", text.replace(_UA_MARKER, _UA_LIST_MARKER, 1))
-    return trimmed if removed else None
-
-
-@functools.cache
-def print_ua_stylesheet() -> Any:
-    """The user-agent stylesheet of printed documents: WeasyPrint's, trimmed (`trimmed_ua`).
-
-    Why: the cascade gives every element of the document a style for each pseudo-element a
-    user-agent rule names, `::marker`, `::footnote-call`, `::footnote-marker`, `::note-call`,
-    `::note-marker` and `::note-callback`, so six computed styles per element that only list
-    items (markers), footnotes and notes use: about a sixth of a paper form's render. The
-    PDFs are the same byte for byte (tests/platform/test_printing.py renders lists, tables and
-    headings both ways). Elements other than `li` made `display: list-item` by a stylesheet
-    would draw their marker with the parent's style rather than tabular figures (none does).
-    If a WeasyPrint upgrade changes the stylesheet so that the trim does not apply, its own
-    stylesheet is used, unchanged (and that test fails, to look again).
-    """
-    text = trimmed_ua(weasyprint.html.UA)
-    if text is None:
-        return weasyprint.html.UA_STYLESHEET
-    return weasyprint.CSS(string=text, counter_style=weasyprint.html.UA_COUNTER_STYLE)
-
-
-class PrintHTML(weasyprint.HTML):  # type: ignore[misc]
-    """A WeasyPrint HTML document with the user-agent stylesheet of printed documents."""
-
-    def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
-        if forms:  # no printed template has form fields: WeasyPrint's own, unchanged
-            return list(super()._ua_stylesheets(forms))
-        return [print_ua_stylesheet()]
 
 
 _collections_lock = threading.Lock()
@@ -207,10 +132,14 @@ class Printer:
     fetcher: LocalFetcher
 
     def stylesheet(self, name: str) -> Any:
-        return weasyprint.CSS(filename=str(self.directory / name), url_fetcher=self.fetcher)
+        from weasyprint import CSS  # type: ignore[import-untyped]
+
+        return CSS(filename=str(self.directory / name), url_fetcher=self.fetcher)
 
     def document(self, html: str, stylesheets: list[Any]) -> Any:
         """The laid-out document (its pages can be counted), tagged PDF/UA-1."""
+        from selfcheck.platform.weasy import PrintHTML
+
         with deferred_full_collections():
             return PrintHTML(
                 string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
@@ -229,6 +158,9 @@ class Printer:
 
 
 def _make_printer(directory: Path, others: tuple[Path, ...]) -> Printer:
+    # WeasyPrint is imported here, by the first printer of the process, not with the app.
+    from selfcheck.platform.weasy import LocalFetcher
+
     memoise_page_references()
     env = Environment(
         loader=ChoiceLoader(

@@ -1,5 +1,5 @@
-"""Printing speed-ups (platform/printing.py): the print user-agent stylesheet (faster, the
-same PDF) and full collections deferred while a document renders."""
+"""Printing speed-ups (platform/printing.py, platform/weasy.py): the print user-agent stylesheet
+(faster, the same PDF) and full collections deferred while a document renders."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import weasyprint  # type: ignore[import-untyped]
 import weasyprint.html  # type: ignore[import-untyped]
 
-from selfcheck.platform import printing
+from selfcheck.platform import printing, weasy
 
 # Lists (markers: ul, ol, nested, a list-style none; "a." stays lower case only with the
 # `li::marker` rule kept), a table with header cells, headings,
@@ -37,10 +37,10 @@ def _pdf(document_class: type) -> bytes:
 
 def test_the_trim_applies_to_the_installed_weasyprint() -> None:
     # If this fails after a WeasyPrint upgrade, printing uses WeasyPrint's own stylesheet
-    # (correct, slower): look at printing.trimmed_ua again.
-    trimmed = printing.trimmed_ua(weasyprint.html.UA)
+    # (correct, slower): look at weasy.trimmed_ua again.
+    trimmed = weasy.trimmed_ua(weasyprint.html.UA)
     assert trimmed is not None
-    assert printing.print_ua_stylesheet() is not weasyprint.html.UA_STYLESHEET
+    assert weasy.print_ua_stylesheet() is not weasyprint.html.UA_STYLESHEET
     assert "\nli::marker {" in trimmed and "\n::marker {" not in trimmed
     assert "::footnote-" not in trimmed and "::note-" not in trimmed
     # nothing else removed
@@ -48,13 +48,13 @@ def test_the_trim_applies_to_the_installed_weasyprint() -> None:
 
 
 def test_trimmed_ua_refuses_an_unknown_stylesheet() -> None:
-    assert printing.trimmed_ua("p { margin: 0 }") is None
-    assert printing.trimmed_ua("\n::marker { color: red }\n") is None  # nothing to remove
+    assert weasy.trimmed_ua("p { margin: 0 }") is None
+    assert weasy.trimmed_ua("\n::marker { color: red }\n") is None  # nothing to remove
 
 
 def test_the_same_pdf_byte_for_byte() -> None:
     plain = _pdf(weasyprint.HTML)
-    trimmed = _pdf(printing.PrintHTML)
+    trimmed = _pdf(weasy.PrintHTML)
     assert plain.startswith(b"%PDF")
     assert trimmed == plain
 
