@@ -10,7 +10,11 @@ render through it (issue 11: one print environment, one translator).
 
 from __future__ import annotations
 
+import functools
 import gc
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,6 +126,15 @@ def deferred_full_collections() -> Iterator[None]:
                 gc.set_threshold(*_thresholds)
 
 
+# `python -P weasy.py`: a process that imports WeasyPrint and nothing of the app (`pdf_apart`).
+WEASY_SCRIPT = Path(__file__).resolve().with_name("weasy.py")
+APART_TIMEOUT = 600  # seconds: a 48-page codebook takes about 8 s of CPU
+
+
+class PrintFailed(RuntimeError):
+    """The process that renders apart (`Printer.pdf_apart`) failed."""
+
+
 @dataclass(frozen=True)
 class Printer:
     """A templates folder made ready to print: its environment, translator and fetcher."""
@@ -129,7 +142,15 @@ class Printer:
     directory: Path
     env: Environment
     translator: Translations
-    fetcher: LocalFetcher
+    others: tuple[Path, ...] = ()
+
+    @functools.cached_property
+    def fetcher(self) -> LocalFetcher:
+        """WeasyPrint's fetcher of the folder's files, made (WeasyPrint imported) on first use:
+        a printer that only fills templates (`pdf_apart`) never imports WeasyPrint."""
+        from selfcheck.platform.weasy import LocalFetcher
+
+        return LocalFetcher(self.directory, *self.others)
 
     def stylesheet(self, name: str) -> Any:
         from weasyprint import CSS  # type: ignore[import-untyped]
@@ -156,11 +177,41 @@ class Printer:
         with deferred_full_collections():
             return self.write(self.document(html, stylesheets))
 
+    def pdf_apart(self, html: str, stylesheets: list[str]) -> bytes:
+        """The same PDF as `pdf`, rendered by a short-lived process of its own.
+
+        For a large document rendered in a long-lived process (the export's codebook, in the
+        job worker): WeasyPrint's layout of 48 pages takes a process from about 150 MB to
+        280 MB, and most of it stays with the process after the render (docs/performance.md,
+        "Import costs and the export job's memory"). The child (`python -P weasy.py`) imports
+        WeasyPrint and `platform/weasy.py` only, renders with the same fetcher, user-agent
+        stylesheet and PDF variant, and gives its memory back when it ends. `stylesheets` are
+        file names in the folder. Raises PrintFailed.
+        """
+        request = {
+            "html": html,
+            "directory": str(self.directory),
+            "others": [str(other) for other in self.others],
+            "stylesheets": stylesheets,
+            "variant": PDF_VARIANT,
+        }
+        try:
+            done = subprocess.run(
+                [sys.executable, "-P", str(WEASY_SCRIPT)],
+                input=json.dumps(request).encode("utf-8"),
+                capture_output=True,
+                timeout=APART_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise PrintFailed(f"rendering apart failed: {error}") from error
+        if done.returncode != 0 or not done.stdout.startswith(b"%PDF"):
+            tail = done.stderr.decode("utf-8", "replace")[-2000:]
+            raise PrintFailed(f"rendering apart failed (exit {done.returncode}): {tail}")
+        return done.stdout
+
 
 def _make_printer(directory: Path, others: tuple[Path, ...]) -> Printer:
-    # WeasyPrint is imported here, by the first printer of the process, not with the app.
-    from selfcheck.platform.weasy import LocalFetcher
-
     memoise_page_references()
     env = Environment(
         loader=ChoiceLoader(
@@ -187,7 +238,7 @@ def _make_printer(directory: Path, others: tuple[Path, ...]) -> Printer:
         direction=text_direction,
         decimalformat=format_decimal,
     )
-    return Printer(directory, env, translator, LocalFetcher(directory, *others))
+    return Printer(directory, env, translator, others)
 
 
 _printers: dict[tuple[Path, tuple[Path, ...]], Printer] = {}

@@ -1,5 +1,9 @@
 """The WeasyPrint side of `platform.printing`: its fetcher, user-agent stylesheet and HTML class.
 
+Also a script: `python -P weasy.py` reads a render request (JSON) on its standard input and
+writes the PDF on its standard output (`printing.Printer.pdf_apart`); it imports nothing of
+the app, so the process holds WeasyPrint and the document only.
+
 Imported only when a document is rendered (`printing.Printer`), never when the app is built:
 WeasyPrint and what it brings (fontTools, its CSS engine, Pydyf, about 34 MB of resident memory
 and 0.9 s of CPU) stay out of processes that print nothing: most web workers' first requests,
@@ -91,3 +95,40 @@ class PrintHTML(weasyprint.HTML):  # type: ignore[misc]
         if forms:  # no printed template has form fields: WeasyPrint's own, unchanged
             return list(super()._ua_stylesheets(forms))
         return [print_ua_stylesheet()]
+
+
+def render(
+    html: str, directory: Path, others: list[Path], stylesheets: list[str], variant: str
+) -> bytes:
+    """A tagged PDF of `html`, as `printing.Printer.pdf` makes it (without its deferral of full
+    collections: the process that calls this ends after one document)."""
+    fetcher = LocalFetcher(directory, *others)
+    sheets = [
+        weasyprint.CSS(filename=str(directory / name), url_fetcher=fetcher) for name in stylesheets
+    ]
+    document = PrintHTML(
+        string=html, base_url=directory.as_uri() + "/", url_fetcher=fetcher
+    ).render(stylesheets=sheets, pdf_variant=variant)
+    data: bytes = document.write_pdf(pdf_variant=variant)
+    return data
+
+
+def main() -> int:
+    import json
+    import sys
+
+    request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    data = render(
+        request["html"],
+        Path(request["directory"]),
+        [Path(other) for other in request["others"]],
+        list(request["stylesheets"]),
+        request["variant"],
+    )
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

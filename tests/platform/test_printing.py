@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import threading
+from pathlib import Path
 
 import pytest
 import weasyprint  # type: ignore[import-untyped]
@@ -104,3 +105,24 @@ def test_renders_in_threads_leave_the_thresholds_as_they_were() -> None:
     for worker in workers:
         worker.join()
     assert gc.get_threshold() == before
+
+
+@pytest.mark.slow  # a child process imports WeasyPrint: about 1-2 s
+def test_a_document_rendered_apart_is_the_same_pdf(tmp_path: Path) -> None:
+    # printing.Printer.pdf_apart: the export's codebook is rendered by a process of its own
+    # (python -P weasy.py), so that the job worker does not keep WeasyPrint's memory.
+    (tmp_path / "doc.css").write_text("@page { size: A6 } h1 { color: #123456 }")
+    (tmp_path / "dot.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" '
+        'height="4"/></svg>'
+    )
+    html = SAMPLE.replace("<h1>Titre</h1>", '<h1>Titre</h1><img src="dot.svg" alt="point">')
+    printer = printing.printer(tmp_path)
+    apart = printer.pdf_apart(html, ["doc.css"])
+    here = printer.pdf(html, [printer.stylesheet("doc.css")])
+    assert apart.startswith(b"%PDF") and apart == here
+    # The child fetches as the process does: nothing outside the folder, and it says so.
+    with pytest.raises(printing.PrintFailed, match="NetworkRefused"):
+        printer.pdf_apart(html.replace("dot.svg", "https://example.org/x.svg"), ["doc.css"])
+    with pytest.raises(printing.PrintFailed):
+        printer.pdf_apart(html, ["missing.css"])
