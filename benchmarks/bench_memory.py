@@ -18,7 +18,8 @@ Each figure comes from a fresh child process (`/proc/self/status`: VmRSS now, Vm
   `jobs.run_job` as huey's task does: anonymisation plan, rows, codebook with its PDF, zip).
   Reported: the baseline before the job, the peak during it, and which phase the peak fell
   in (a thread samples the resident memory every 20 ms and notes whether WeasyPrint was
-  imported yet, i.e. whether the codebook PDF had started).
+  imported yet, i.e. whether the codebook PDF had started in this process), and the peak of
+  the largest child process (the codebook PDF rendered apart, `printing.Printer.pdf_apart`).
 
 Goal (issue 18, part 4): the export's process stays under 200 MB. Data: bench_export.py's
 population (demo people copied up to the target number of answer rows); `--reuse` keeps an
@@ -32,6 +33,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -165,6 +167,8 @@ def child(what: str, fmt: str) -> dict[str, Any]:
             "seconds": seconds,
             "cpu_s": cpu,
             "heavy_after": heavy_loaded(),
+            # The largest child process it waited for (the codebook PDF rendered apart).
+            "children_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         }
     )
     return result
@@ -253,7 +257,8 @@ def main() -> int:
                             f"codebook PDF: {found['peak_before_pdf_mb'] or 0:.0f} MB; peak "
                             f"{'in' if found['peak_in_pdf'] else 'before'} the PDF), job "
                             f"{found['job_status']} in {found['seconds']:.1f} s "
-                            f"(CPU {found['cpu_s']:.1f} s); heavy after: "
+                            f"(CPU {found['cpu_s']:.1f} s); largest child process "
+                            f"{found.get('children_peak_mb', 0):.0f} MB; heavy after: "
                             f"{', '.join(found['heavy_after'])}",
                             flush=True,
                         )

@@ -252,7 +252,7 @@ def make_app(
             # also runs a real worker.
             "SELFCHECK_JOBS_URL": "immediate",
             # The export's codebook PDF rendered in the test process, not by a child process
-            # (about 1 s more per export); tests/platform/test_lazy_imports.py renders apart.
+            # (about 1 s more per export); tests/platform/test_printing.py renders apart.
             "SELFCHECK_CODEBOOK_PDF_APART": False,
         }
         config.update(overrides)
