@@ -36,8 +36,9 @@ timeout = int(_env("TIMEOUT", "300"))
 graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then (bounded memory growth), not all at the same moment. A new
-# worker imports and builds the app again: about 3 s of CPU (WeasyPrint, SciPy, SQLAlchemy,
-# the item bank), which every request pays its share of. Every 2,000 requests that was about
+# worker imports and builds the app again: about 3 s of CPU (SQLAlchemy, Flask, the item
+# bank; WeasyPrint and SciPy only once a request prints or computes statistics), which every
+# request pays its share of. Every 2,000 requests that was about
 # 1.4 ms per request, more than a whole question page (issue 18, docs/performance.md); every
 # 50,000 it is about 0.06 ms. The app's caches are bounded (page cache, verified cookies).
 max_requests = 50_000

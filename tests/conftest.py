@@ -251,6 +251,9 @@ def make_app(
             # Jobs run inside the request (huey immediate mode); tests/platform/test_jobs.py
             # also runs a real worker.
             "SELFCHECK_JOBS_URL": "immediate",
+            # The export's codebook PDF rendered in the test process, not by a child process
+            # (about 1 s more per export); tests/platform/test_printing.py renders apart.
+            "SELFCHECK_CODEBOOK_PDF_APART": False,
         }
         config.update(overrides)
         app = create_app(config)

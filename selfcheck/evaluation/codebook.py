@@ -375,6 +375,13 @@ def pdf(codebook: Codebook) -> bytes:
     return data
 
 
+# Render the PDF in a process of its own (default), not in the job worker: see
+# `printing.Printer.pdf_apart`. The tests render in process (tests/conftest.py), but one.
+APART_KEY = "SELFCHECK_CODEBOOK_PDF_APART"
+
+
 def _render_pdf(codebook: Codebook) -> bytes:
     printer = _printer()
+    if current_app.config.get(APART_KEY, True):
+        return printer.pdf_apart(html(codebook), [STYLESHEET])
     return printer.pdf(html(codebook), [printer.stylesheet(STYLESHEET)])

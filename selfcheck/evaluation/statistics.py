@@ -35,8 +35,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-from scipy import optimize, stats
+# numpy and SciPy are imported by the functions that use them (about 70 MB of resident memory
+# and 1.5 s of CPU with SciPy's stats): only a process that computes figures pays for them,
+# not every web and job worker that builds the app (docs/performance.md, "Import costs";
+# tests/platform/test_lazy_imports.py).
 
 CONFIDENCE = 0.95
 SIGNIFICANCE = 0.05  # a p-value under this reads "unlikely to be chance" (sentences.chance)
@@ -145,6 +147,8 @@ def _check_count(name: str, value: int) -> None:
 def _z(confidence: float) -> float:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    from scipy import stats
+
     return float(stats.norm.ppf(1 - (1 - confidence) / 2))
 
 
@@ -168,6 +172,8 @@ def share(
     _z(confidence)
     if n < k:
         return TooFew(k)
+    from scipy import stats
+
     test = stats.binomtest(successes, n)
     if method is Method.WILSON:
         interval = test.proportion_ci(confidence, method="wilson")
@@ -210,6 +216,8 @@ def tango_interval(
         q = (math.sqrt(max(b * b - 8 * n * c, 0.0)) - b) / (4 * n)
         variance = n * (2 * q + d * (1 - d))
         return (gained - lost - n * d) / math.sqrt(max(variance, 1e-300))
+
+    from scipy import optimize
 
     edge = 1e-12
     low = (
@@ -266,6 +274,8 @@ def paired_share_change(
 
 
 def _mcnemar(yes_to_no: int, no_to_yes: int) -> tuple[float | None, Method]:
+    from scipy import stats
+
     discordant = yes_to_no + no_to_yes
     if discordant < MCNEMAR_EXACT_BELOW:
         if discordant == 0:
@@ -300,6 +310,9 @@ def ladder_change(
         _check_count(f"pairs[{before}, {after}]", number)
         differences.append(after - before)
         counts.append(number)
+    import numpy as np
+    from scipy import stats
+
     diffs = np.repeat(np.array(differences, dtype=float), np.array(counts, dtype=int))
     n = int(diffs.size)
     if n < k:

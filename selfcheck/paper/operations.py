@@ -43,8 +43,6 @@ from selfcheck.platform import audit, codes, pictograms, printing
 from selfcheck.platform.i18n import text_direction
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure
 from selfcheck.platform.printing import PDF_VARIANT as PDF_VARIANT
-from selfcheck.platform.printing import LocalFetcher as LocalFetcher
-from selfcheck.platform.printing import NetworkRefused as NetworkRefused
 from selfcheck.platform.printing import css_string as css_string
 from selfcheck.platform.printing import memoise_page_references as memoise_page_references
 from selfcheck.policy import can_access_structure

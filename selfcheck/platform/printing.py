@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import functools
 import gc
-import re
+import json
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any
 
 import pydyf  # type: ignore[import-untyped]
-import weasyprint  # type: ignore[import-untyped]
-import weasyprint.html  # type: ignore[import-untyped]
 from flask_babel import format_decimal, get_locale
 from jinja2 import (
     ChoiceLoader,
@@ -34,10 +33,12 @@ from jinja2 import (
     select_autoescape,
 )
 from markupsafe import Markup
-from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
 from selfcheck.platform import codes
 from selfcheck.platform.i18n import SOURCE_LANGUAGE, Translations, text_direction
+
+if TYPE_CHECKING:
+    from selfcheck.platform.weasy import LocalFetcher
 
 PDF_VARIANT = "pdf/ua-1"
 # Partials shared by a web page and its printed twin (the progress summary's blocks): every
@@ -49,32 +50,6 @@ def forced_locale() -> str:
     """The locale in force (`force_locale` included), not the request's."""
     locale = get_locale()
     return str(locale) if locale is not None else SOURCE_LANGUAGE
-
-
-class NetworkRefused(FatalURLFetchingError):  # type: ignore[misc]
-    """WeasyPrint asked for something that is not a file of the templates folder: stop.
-
-    A `FatalURLFetchingError` is not swallowed by WeasyPrint (other errors only log a warning).
-    """
-
-
-class LocalFetcher(weasyprint.URLFetcher):  # type: ignore[misc]
-    """Only files inside the templates folder (and the `others`, e.g. the pictograms); never
-    the network, never elsewhere on disk."""
-
-    def __init__(self, root: Path, *others: Path) -> None:
-        super().__init__(allowed_protocols=("file",), fail_on_errors=True)
-        self.root = root.resolve()
-        self.roots = (self.root, *(other.resolve() for other in others))
-
-    def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
-        parts = urlsplit(url)
-        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-            raise NetworkRefused(f"not fetched (only local files of {self.root}): {url}")
-        path = Path(unquote(parts.path)).resolve()
-        if not any(path.is_relative_to(root) for root in self.roots) or not path.is_file():
-            raise NetworkRefused(f"not fetched (outside {self.root} or missing): {url}")
-        return weasyprint.urls.URLFetcherResponse(url, path.read_bytes())
 
 
 def css_string(text: str) -> Markup:
@@ -117,52 +92,6 @@ def memoise_page_references() -> None:
     pydyf.PDF.page_references = property(page_references)
 
 
-# The user-agent rules a printed document never needs (see `print_ua_stylesheet`): the
-# footnote and note pseudo-elements (no template floats a footnote or places a note), and
-# `::marker` on every element rather than on list items only.
-_UA_UNUSED = re.compile(r"^::(?:footnote|note)-[a-z-]+ \{[^}\n]*\}\n", re.MULTILINE)
-_UA_MARKER = "\n::marker {"
-_UA_LIST_MARKER = "\nli::marker {"
-
-
-def trimmed_ua(text: str) -> str | None:
-    """WeasyPrint's HTML user-agent stylesheet without the rules of `_UA_UNUSED`, and with
-    `::marker` for list items only; None if the text does not have them (another version)."""
-    if _UA_MARKER not in text:
-        return None
-    trimmed, removed = _UA_UNUSED.subn("", text.replace(_UA_MARKER, _UA_LIST_MARKER, 1))
-    return trimmed if removed else None
-
-
-@functools.cache
-def print_ua_stylesheet() -> Any:
-    """The user-agent stylesheet of printed documents: WeasyPrint's, trimmed (`trimmed_ua`).
-
-    Why: the cascade gives every element of the document a style for each pseudo-element a
-    user-agent rule names, `::marker`, `::footnote-call`, `::footnote-marker`, `::note-call`,
-    `::note-marker` and `::note-callback`, so six computed styles per element that only list
-    items (markers), footnotes and notes use: about a sixth of a paper form's render. The
-    PDFs are the same byte for byte (tests/platform/test_printing.py renders lists, tables and
-    headings both ways). Elements other than `li` made `display: list-item` by a stylesheet
-    would draw their marker with the parent's style rather than tabular figures (none does).
-    If a WeasyPrint upgrade changes the stylesheet so that the trim does not apply, its own
-    stylesheet is used, unchanged (and that test fails, to look again).
-    """
-    text = trimmed_ua(weasyprint.html.UA)
-    if text is None:
-        return weasyprint.html.UA_STYLESHEET
-    return weasyprint.CSS(string=text, counter_style=weasyprint.html.UA_COUNTER_STYLE)
-
-
-class PrintHTML(weasyprint.HTML):  # type: ignore[misc]
-    """A WeasyPrint HTML document with the user-agent stylesheet of printed documents."""
-
-    def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
-        if forms:  # no printed template has form fields: WeasyPrint's own, unchanged
-            return list(super()._ua_stylesheets(forms))
-        return [print_ua_stylesheet()]
-
-
 _collections_lock = threading.Lock()
 _renders = 0  # renders under way in this process (threads), under the lock
 _thresholds: tuple[int, int, int] = (0, 0, 0)  # the collector's, while renders defer them
@@ -197,6 +126,15 @@ def deferred_full_collections() -> Iterator[None]:
                 gc.set_threshold(*_thresholds)
 
 
+# `python -P weasy.py`: a process that imports WeasyPrint and nothing of the app (`pdf_apart`).
+WEASY_SCRIPT = Path(__file__).resolve().with_name("weasy.py")
+APART_TIMEOUT = 600  # seconds: a 48-page codebook takes about 8 s of CPU
+
+
+class PrintFailed(RuntimeError):
+    """The process that renders apart (`Printer.pdf_apart`) failed."""
+
+
 @dataclass(frozen=True)
 class Printer:
     """A templates folder made ready to print: its environment, translator and fetcher."""
@@ -204,13 +142,25 @@ class Printer:
     directory: Path
     env: Environment
     translator: Translations
-    fetcher: LocalFetcher
+    others: tuple[Path, ...] = ()
+
+    @functools.cached_property
+    def fetcher(self) -> LocalFetcher:
+        """WeasyPrint's fetcher of the folder's files, made (WeasyPrint imported) on first use:
+        a printer that only fills templates (`pdf_apart`) never imports WeasyPrint."""
+        from selfcheck.platform.weasy import LocalFetcher
+
+        return LocalFetcher(self.directory, *self.others)
 
     def stylesheet(self, name: str) -> Any:
-        return weasyprint.CSS(filename=str(self.directory / name), url_fetcher=self.fetcher)
+        from weasyprint import CSS  # type: ignore[import-untyped]
+
+        return CSS(filename=str(self.directory / name), url_fetcher=self.fetcher)
 
     def document(self, html: str, stylesheets: list[Any]) -> Any:
         """The laid-out document (its pages can be counted), tagged PDF/UA-1."""
+        from selfcheck.platform.weasy import PrintHTML
+
         with deferred_full_collections():
             return PrintHTML(
                 string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
@@ -226,6 +176,39 @@ class Printer:
     def pdf(self, html: str, stylesheets: list[Any]) -> bytes:
         with deferred_full_collections():
             return self.write(self.document(html, stylesheets))
+
+    def pdf_apart(self, html: str, stylesheets: list[str]) -> bytes:
+        """The same PDF as `pdf`, rendered by a short-lived process of its own.
+
+        For a large document rendered in a long-lived process (the export's codebook, in the
+        job worker): WeasyPrint's layout of 48 pages takes a process from about 150 MB to
+        280 MB, and most of it stays with the process after the render (docs/performance.md,
+        "Import costs and the export job's memory"). The child (`python -P weasy.py`) imports
+        WeasyPrint and `platform/weasy.py` only, renders with the same fetcher, user-agent
+        stylesheet and PDF variant, and gives its memory back when it ends. `stylesheets` are
+        file names in the folder. Raises PrintFailed.
+        """
+        request = {
+            "html": html,
+            "directory": str(self.directory),
+            "others": [str(other) for other in self.others],
+            "stylesheets": stylesheets,
+            "variant": PDF_VARIANT,
+        }
+        try:
+            done = subprocess.run(
+                [sys.executable, "-P", str(WEASY_SCRIPT)],
+                input=json.dumps(request).encode("utf-8"),
+                capture_output=True,
+                timeout=APART_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise PrintFailed(f"rendering apart failed: {error}") from error
+        if done.returncode != 0 or not done.stdout.startswith(b"%PDF"):
+            tail = done.stderr.decode("utf-8", "replace")[-2000:]
+            raise PrintFailed(f"rendering apart failed (exit {done.returncode}): {tail}")
+        return done.stdout
 
 
 def _make_printer(directory: Path, others: tuple[Path, ...]) -> Printer:
@@ -255,7 +238,7 @@ def _make_printer(directory: Path, others: tuple[Path, ...]) -> Printer:
         direction=text_direction,
         decimalformat=format_decimal,
     )
-    return Printer(directory, env, translator, LocalFetcher(directory, *others))
+    return Printer(directory, env, translator, others)
 
 
 _printers: dict[tuple[Path, tuple[Path, ...]], Printer] = {}

@@ -1,16 +1,17 @@
-"""Printing speed-ups (platform/printing.py): the print user-agent stylesheet (faster, the
-same PDF) and full collections deferred while a document renders."""
+"""Printing speed-ups (platform/printing.py, platform/weasy.py): the print user-agent stylesheet
+(faster, the same PDF) and full collections deferred while a document renders."""
 
 from __future__ import annotations
 
 import gc
 import threading
+from pathlib import Path
 
 import pytest
 import weasyprint  # type: ignore[import-untyped]
 import weasyprint.html  # type: ignore[import-untyped]
 
-from selfcheck.platform import printing
+from selfcheck.platform import printing, weasy
 
 # Lists (markers: ul, ol, nested, a list-style none; "a." stays lower case only with the
 # `li::marker` rule kept), a table with header cells, headings,
@@ -37,10 +38,10 @@ def _pdf(document_class: type) -> bytes:
 
 def test_the_trim_applies_to_the_installed_weasyprint() -> None:
     # If this fails after a WeasyPrint upgrade, printing uses WeasyPrint's own stylesheet
-    # (correct, slower): look at printing.trimmed_ua again.
-    trimmed = printing.trimmed_ua(weasyprint.html.UA)
+    # (correct, slower): look at weasy.trimmed_ua again.
+    trimmed = weasy.trimmed_ua(weasyprint.html.UA)
     assert trimmed is not None
-    assert printing.print_ua_stylesheet() is not weasyprint.html.UA_STYLESHEET
+    assert weasy.print_ua_stylesheet() is not weasyprint.html.UA_STYLESHEET
     assert "\nli::marker {" in trimmed and "\n::marker {" not in trimmed
     assert "::footnote-" not in trimmed and "::note-" not in trimmed
     # nothing else removed
@@ -48,13 +49,13 @@ def test_the_trim_applies_to_the_installed_weasyprint() -> None:
 
 
 def test_trimmed_ua_refuses_an_unknown_stylesheet() -> None:
-    assert printing.trimmed_ua("p { margin: 0 }") is None
-    assert printing.trimmed_ua("\n::marker { color: red }\n") is None  # nothing to remove
+    assert weasy.trimmed_ua("p { margin: 0 }") is None
+    assert weasy.trimmed_ua("\n::marker { color: red }\n") is None  # nothing to remove
 
 
 def test_the_same_pdf_byte_for_byte() -> None:
     plain = _pdf(weasyprint.HTML)
-    trimmed = _pdf(printing.PrintHTML)
+    trimmed = _pdf(weasy.PrintHTML)
     assert plain.startswith(b"%PDF")
     assert trimmed == plain
 
@@ -104,3 +105,24 @@ def test_renders_in_threads_leave_the_thresholds_as_they_were() -> None:
     for worker in workers:
         worker.join()
     assert gc.get_threshold() == before
+
+
+@pytest.mark.slow  # a child process imports WeasyPrint: about 1-2 s
+def test_a_document_rendered_apart_is_the_same_pdf(tmp_path: Path) -> None:
+    # printing.Printer.pdf_apart: the export's codebook is rendered by a process of its own
+    # (python -P weasy.py), so that the job worker does not keep WeasyPrint's memory.
+    (tmp_path / "doc.css").write_text("@page { size: A6 } h1 { color: #123456 }")
+    (tmp_path / "dot.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"><rect width="4" '
+        'height="4"/></svg>'
+    )
+    html = SAMPLE.replace("<h1>Titre</h1>", '<h1>Titre</h1><img src="dot.svg" alt="point">')
+    printer = printing.printer(tmp_path)
+    apart = printer.pdf_apart(html, ["doc.css"])
+    here = printer.pdf(html, [printer.stylesheet("doc.css")])
+    assert apart.startswith(b"%PDF") and apart == here
+    # The child fetches as the process does: nothing outside the folder, and it says so.
+    with pytest.raises(printing.PrintFailed, match="NetworkRefused"):
+        printer.pdf_apart(html.replace("dot.svg", "https://example.org/x.svg"), ["doc.css"])
+    with pytest.raises(printing.PrintFailed):
+        printer.pdf_apart(html, ["missing.css"])

@@ -23,7 +23,7 @@ from selfcheck.journey import operations as journey
 from selfcheck.journey import summary
 from selfcheck.journey.page_view import question_numbers
 from selfcheck.paper import operations as paper
-from selfcheck.platform import codes
+from selfcheck.platform import codes, weasy
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import AuditEvent, Beneficiary, Role, StaffUser, Structure
 from selfcheck.questionnaire.model import Definition, FormKind
@@ -336,7 +336,7 @@ def test_too_many_copies_or_none_are_refused(render: Render) -> None:
 
 
 def test_the_fetcher_never_leaves_the_templates_folder(tmp_path: Path) -> None:
-    fetcher = paper.LocalFetcher(paper.PRINTABLE_DIR)
+    fetcher = weasy.LocalFetcher(paper.PRINTABLE_DIR)
     found = fetcher.fetch((paper.PRINTABLE_DIR / paper.STYLESHEET).as_uri())
     assert b"@page" in found.read()
     outside = tmp_path / "secret.css"
@@ -349,7 +349,7 @@ def test_the_fetcher_never_leaves_the_templates_folder(tmp_path: Path) -> None:
         outside.as_uri(),
         (paper.PRINTABLE_DIR / ".." / "README.md").as_uri(),
     ):
-        with pytest.raises(paper.NetworkRefused):
+        with pytest.raises(weasy.NetworkRefused):
             fetcher.fetch(url)
 
 
@@ -358,7 +358,7 @@ def test_rendering_stops_on_a_remote_resource(render: Render) -> None:
         '<!doctype html><html lang="fr"><head><title>t</title></head>'
         '<body><img src="https://example.org/tracker.png" alt="x"></body></html>'
     )
-    with pytest.raises(paper.NetworkRefused):
+    with pytest.raises(weasy.NetworkRefused):
         paper.renderer()._pdf(html)
 
 

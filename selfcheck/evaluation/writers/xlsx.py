@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-import xlsxwriter  # type: ignore[import-untyped]
-from openpyxl import Workbook  # type: ignore[import-untyped]
-from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
-
 from selfcheck.evaluation.writers.base import Column, Missing, Row, Value, Writer, neutralised
 
 # Excel refuses cells longer than this.
 MAX_CELL = 32767
+
+# xlsxwriter (13 MB of resident memory) and openpyxl (30 MB) are imported when a workbook is
+# made, not with the app (docs/performance.md, "Import costs").
 
 
 class XlsxWriter(Writer):
@@ -29,6 +28,10 @@ class XlsxWriter(Writer):
 
     def __init__(self, path: Path, columns: Sequence[Column], title: str) -> None:
         super().__init__(path, columns, title)
+        from openpyxl import Workbook  # type: ignore[import-untyped]
+        from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
+
+        self.cell_class = WriteOnlyCell
         self.workbook = Workbook(write_only=True)
         self.workbook.properties.title = title[:255]
         self.sheet = self.workbook.create_sheet("data")
@@ -46,7 +49,7 @@ class XlsxWriter(Writer):
         return value
 
     def text(self, value: str) -> object:
-        cell = WriteOnlyCell(self.sheet, value=None)
+        cell = self.cell_class(self.sheet, value=None)
         cell.value = value
         cell.data_type = "s"  # after the value: openpyxl guesses "f" for a leading "="
         return cell
@@ -72,6 +75,8 @@ class FastXlsxWriter(Writer):
 
     def __init__(self, path: Path, columns: Sequence[Column], title: str) -> None:
         super().__init__(path, columns, title)
+        import xlsxwriter  # type: ignore[import-untyped]
+
         self.workbook = xlsxwriter.Workbook(
             str(path),
             {

@@ -1,0 +1,312 @@
+"""Resident memory of the processes that matter: a web worker, the job worker, and an export.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_memory.py                 # 1,000,000 answer rows, SQLite
+    .venv/bin/python benchmarks/bench_memory.py --quick         # 50,000 rows: smoke check
+    .venv/bin/python benchmarks/bench_memory.py --url postgresql+psycopg://…/db --reuse
+    .venv/bin/python benchmarks/bench_memory.py --code /tmp/main  # another checkout, same run
+
+Each figure comes from a fresh child process (`/proc/self/status`: VmRSS now, VmHWM the peak):
+
+- `web`: what a gunicorn web worker holds before its first request (`selfcheck:create_app()`,
+  gunicorn.conf.py's `wsgi_app`): resident memory, CPU time to import and build the app, and
+  which heavy libraries got imported on the way.
+- `worker`: the job worker's baseline (`selfcheck worker`: the app built, then huey's consumer
+  made in its app context), before any job.
+- `export`: the same job worker then runs one real export job (`jobs.enqueue`, then
+  `jobs.run_job` as huey's task does: anonymisation plan, rows, codebook with its PDF, zip).
+  Reported: the baseline before the job, the peak during it, and which phase the peak fell
+  in (a thread samples the resident memory every 20 ms and notes whether WeasyPrint was
+  imported yet, i.e. whether the codebook PDF had started in this process), and the peak of
+  the largest child process (the codebook PDF rendered apart, `printing.Printer.pdf_apart`).
+
+Goal (issue 18, part 4): the export's process stays under 200 MB. Data: bench_export.py's
+population (demo people copied up to the target number of answer rows); `--reuse` keeps an
+existing one (`--url` given). `--code DIR` runs the children against the selfcheck package
+of DIR (e.g. `git archive main`, translations compiled), for a comparison in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+
+from common import load_average, row, write_result  # noqa: E402
+
+GOAL_MB = 200.0
+FULL_ROWS = 1_000_000
+QUICK_ROWS = 50_000
+HEAVY = (
+    "weasyprint",
+    "scipy",
+    "numpy",
+    "openpyxl",
+    "xlsxwriter",
+    "pikepdf",
+    "fontTools",
+    "huey",
+    "psycopg",
+    "argon2",
+    "segno",
+)
+CHILD_TIMEOUT = 1200
+BENCH_EMAIL = "bench-export@example.invalid"  # bench_export.prepare's evaluator
+
+
+def status() -> dict[str, float]:
+    """VmRSS and VmHWM of this process, in MB."""
+    found: dict[str, float] = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0]) / 1024
+    return found
+
+
+def reset_peak() -> None:
+    """Start VmHWM again from the current size (Linux: 5 to clear_refs)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def heavy_loaded() -> list[str]:
+    return [name for name in HEAVY if name in sys.modules]
+
+
+def child(what: str, fmt: str) -> dict[str, Any]:
+    """One process: build the app as a web or job worker does; `export` then runs a job."""
+    began = time.perf_counter()
+    cpu_began = time.process_time()
+    from selfcheck import create_app
+
+    app = create_app()
+    result: dict[str, Any] = {}
+    if what == "web":
+        result.update(status())
+    else:
+        from selfcheck.platform import jobs
+
+        queue = jobs.queue(app)
+        with app.app_context():  # as `selfcheck worker` does before consumer.run()
+            queue.huey.create_consumer(workers=1, worker_type="thread", periodic=True)
+        result.update(status())
+    result["build_cpu_s"] = time.process_time() - cpu_began
+    result["build_wall_s"] = time.perf_counter() - began
+    result["heavy"] = heavy_loaded()
+    result["modules"] = len(sys.modules)
+    if what != "export":
+        return result
+
+    from sqlalchemy import select
+
+    from selfcheck.evaluation import export_job
+    from selfcheck.platform.db import EXTENSION_KEY
+    from selfcheck.platform.models import Job, StaffUser
+
+    database = app.extensions[EXTENSION_KEY]
+    with app.app_context(), database.session() as session:
+        user = session.scalars(select(StaffUser).where(StaffUser.email == BENCH_EMAIL)).one()
+        params = export_job.params({"format": fmt, "shape": "wide"}, "fr")
+        job_id = jobs.enqueue(session, jobs.JobKind.EXPORT, params, user).id
+        session.commit()
+    baseline = status()["VmRSS"]
+    samples: list[tuple[float, float, bool]] = []
+    done = threading.Event()
+
+    children_peak = [0.0]
+
+    def children_hwm() -> float:
+        """The largest VmHWM of this process's live children (the codebook rendered apart)."""
+        largest = 0.0
+        for children in Path("/proc/self/task").glob("*/children"):
+            for pid in children.read_text().split():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            largest = max(largest, int(line.split()[1]) / 1024)
+        return largest
+
+    def sample() -> None:
+        start = time.perf_counter()
+        while not done.is_set():
+            samples.append(
+                (time.perf_counter() - start, status()["VmRSS"], "weasyprint" in sys.modules)
+            )
+            children_peak[0] = max(children_peak[0], children_hwm())
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    reset_peak()
+    job_began = time.perf_counter()
+    job_cpu = time.process_time()
+    sampler.start()
+    with app.app_context():
+        jobs.run_job(database, queue, job_id)  # what huey's task runs
+    done.set()
+    sampler.join()
+    seconds = time.perf_counter() - job_began
+    cpu = time.process_time() - job_cpu
+    with app.app_context(), database.session() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job_status, job_error = job.status, job.error
+    peak_sample = max(samples, key=lambda s: s[1]) if samples else (0.0, 0.0, False)
+    before_pdf = [s[1] for s in samples if not s[2]]
+    result.update(
+        {
+            "job_status": job_status,
+            "job_error": job_error,
+            "baseline_mb": baseline,
+            "peak_mb": status()["VmHWM"],
+            "after_mb": status()["VmRSS"],
+            "peak_before_pdf_mb": max(before_pdf) if before_pdf else None,
+            "peak_at_s": peak_sample[0],
+            "peak_in_pdf": peak_sample[2],
+            "seconds": seconds,
+            "cpu_s": cpu,
+            "heavy_after": heavy_loaded(),
+            # The largest child process seen (the codebook PDF rendered apart), every 20 ms.
+            "children_peak_mb": children_peak[0],
+        }
+    )
+    return result
+
+
+def run_child(what: str, url: str, instance: Path, code: Path, fmt: str) -> dict[str, Any]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "PYTHONPATH": str(code),
+            "SELFCHECK_DATABASE_URL": url,
+            "SELFCHECK_SECRET_KEY": "bench-memory-secret-key-not-for-production",
+            "SELFCHECK_JOBS_URL": f"sqlite:///{instance / 'queue.db'}",
+            "SELFCHECK_JOBS_DIR": str(instance / "jobs"),
+        }
+    )
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", what, "--format", fmt]
+    done = subprocess.run(
+        command,
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} child failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_ROWS:,} answer rows")
+    parser.add_argument("--rows", type=int, help="answer rows of the population")
+    parser.add_argument("--url", help="database URL (default: a temporary SQLite file)")
+    parser.add_argument("--reuse", action="store_true", help="keep the population of --url")
+    parser.add_argument("--format", default="csv", help="export format (csv, xlsx, sav, dta)")
+    parser.add_argument("--rounds", type=int, default=1, help="processes per figure")
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        help="another checkout whose selfcheck the children run (repeatable), same run",
+    )
+    parser.add_argument("--child", choices=("web", "worker", "export"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.format)))
+        return 0
+
+    target = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
+    codes = [ROOT, *(Path(code).resolve() for code in args.code)]
+    summary: list[dict[str, Any]] = []
+    details: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        folder = Path(tmp)
+        url = args.url or f"sqlite:///{folder / 'bench.db'}"
+        database = "postgresql" if url.startswith("postgresql") else "sqlite"
+        if not (args.reuse and args.url):
+            import bench_export
+
+            began = time.perf_counter()
+            rows = bench_export.prepare(url, folder / "prepare", target)
+            print(f"population: {rows:,} answer rows ({time.perf_counter() - began:.0f} s)")
+        print(uptime(), flush=True)
+        for what in ("web", "worker", "export"):
+            for _ in range(args.rounds):
+                for code in codes:  # each checkout back to back
+                    instance = folder / f"instance-{len(details)}"
+                    instance.mkdir()
+                    found = run_child(what, url, instance, code, args.format)
+                    found.update({"what": what, "code": str(code), "load": load_average()})
+                    details.append(found)
+                    label = "this tree" if code == ROOT else str(code)
+                    if what == "export":
+                        print(
+                            f"{what:7s} {label}: baseline {found['baseline_mb']:.0f} MB, "
+                            f"peak {found['peak_mb']:.0f} MB "
+                            f"(+{found['peak_mb'] - found['baseline_mb']:.0f} MB; before the "
+                            f"codebook PDF: {found['peak_before_pdf_mb'] or 0:.0f} MB; peak "
+                            f"{'in' if found['peak_in_pdf'] else 'before'} the PDF), job "
+                            f"{found['job_status']} in {found['seconds']:.1f} s "
+                            f"(CPU {found['cpu_s']:.1f} s); largest child process "
+                            f"{found.get('children_peak_mb', 0):.0f} MB; heavy after: "
+                            f"{', '.join(found['heavy_after'])}",
+                            flush=True,
+                        )
+                    else:
+                        print(
+                            f"{what:7s} {label}: {found['VmRSS']:.0f} MB resident "
+                            f"(peak {found['VmHWM']:.0f} MB), built in "
+                            f"{found['build_cpu_s']:.2f} s CPU / {found['build_wall_s']:.2f} s; "
+                            f"{found['modules']} modules; heavy: {', '.join(found['heavy'])}",
+                            flush=True,
+                        )
+        print(uptime(), flush=True)
+    mine = [d for d in details if d["code"] == str(ROOT)]
+    for what, figure in (("web", "web worker at start"), ("worker", "job worker at start")):
+        values = [d["VmRSS"] for d in mine if d["what"] == what]
+        summary.append(
+            row(figure, min(values), "MB", goal="informative", database=database, met=None)
+        )
+    exports = [d for d in mine if d["what"] == "export"]
+    peak = min(d["peak_mb"] for d in exports)
+    summary.append(
+        row(
+            f"export ({args.format}, wide, {target:,} answer rows): peak of the job worker",
+            peak,
+            "MB",
+            goal=f"< {GOAL_MB:.0f} MB",
+            database=database,
+            baseline="the job worker before the job",
+            baseline_value=min(d["baseline_mb"] for d in exports),
+            met=peak < GOAL_MB,
+        )
+    )
+    write_result("memory", summary, answer_rows=target, details=details)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""The WeasyPrint side of `platform.printing`: its fetcher, user-agent stylesheet and HTML class.
+
+Also a script: `python -P weasy.py` reads a render request (JSON) on its standard input and
+writes the PDF on its standard output (`printing.Printer.pdf_apart`); it imports nothing of
+the app, so the process holds WeasyPrint and the document only.
+
+Imported only when a document is rendered (`printing.Printer`), never when the app is built:
+WeasyPrint and what it brings (fontTools, its CSS engine, Pydyf, about 34 MB of resident memory
+and 0.9 s of CPU) stay out of processes that print nothing: most web workers' first requests,
+the job worker until it renders a PDF (docs/performance.md, "Import costs").
+tests/platform/test_lazy_imports.py checks that building the app does not import it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import weasyprint  # type: ignore[import-untyped]
+import weasyprint.html  # type: ignore[import-untyped]
+from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
+
+
+class NetworkRefused(FatalURLFetchingError):  # type: ignore[misc]
+    """WeasyPrint asked for something that is not a file of the templates folder: stop.
+
+    A `FatalURLFetchingError` is not swallowed by WeasyPrint (other errors only log a warning).
+    """
+
+
+class LocalFetcher(weasyprint.URLFetcher):  # type: ignore[misc]
+    """Only files inside the templates folder (and the `others`, e.g. the pictograms); never
+    the network, never elsewhere on disk."""
+
+    def __init__(self, root: Path, *others: Path) -> None:
+        super().__init__(allowed_protocols=("file",), fail_on_errors=True)
+        self.root = root.resolve()
+        self.roots = (self.root, *(other.resolve() for other in others))
+
+    def fetch(self, url: str, headers: Mapping[str, str] | None = None) -> Any:
+        parts = urlsplit(url)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            raise NetworkRefused(f"not fetched (only local files of {self.root}): {url}")
+        path = Path(unquote(parts.path)).resolve()
+        if not any(path.is_relative_to(root) for root in self.roots) or not path.is_file():
+            raise NetworkRefused(f"not fetched (outside {self.root} or missing): {url}")
+        return weasyprint.urls.URLFetcherResponse(url, path.read_bytes())
+
+
+# The user-agent rules a printed document never needs (see `print_ua_stylesheet`): the
+# footnote and note pseudo-elements (no template floats a footnote or places a note), and
+# `::marker` on every element rather than on list items only.
+_UA_UNUSED = re.compile(r"^::(?:footnote|note)-[a-z-]+ \{[^}\n]*\}\n", re.MULTILINE)
+_UA_MARKER = "\n::marker {"
+_UA_LIST_MARKER = "\nli::marker {"
+
+
+def trimmed_ua(text: str) -> str | None:
+    """WeasyPrint's HTML user-agent stylesheet without the rules of `_UA_UNUSED`, and with
+    `::marker` for list items only; None if the text does not have them (another version)."""
+    if _UA_MARKER not in text:
+        return None
+    trimmed, removed = _UA_UNUSED.subn("", text.replace(_UA_MARKER, _UA_LIST_MARKER, 1))
+    return trimmed if removed else None
+
+
+@functools.cache
+def print_ua_stylesheet() -> Any:
+    """The user-agent stylesheet of printed documents: WeasyPrint's, trimmed (`trimmed_ua`).
+
+    Why: the cascade gives every element of the document a style for each pseudo-element a
+    user-agent rule names, `::marker`, `::footnote-call`, `::footnote-marker`, `::note-call`,
+    `::note-marker` and `::note-callback`, so six computed styles per element that only list
+    items (markers), footnotes and notes use: about a sixth of a paper form's render. The
+    PDFs are the same byte for byte (tests/platform/test_printing.py renders lists, tables and
+    headings both ways). Elements other than `li` made `display: list-item` by a stylesheet
+    would draw their marker with the parent's style rather than tabular figures (none does).
+    If a WeasyPrint upgrade changes the stylesheet so that the trim does not apply, its own
+    stylesheet is used, unchanged (and that test fails, to look again).
+    """
+    text = trimmed_ua(weasyprint.html.UA)
+    if text is None:
+        return weasyprint.html.UA_STYLESHEET
+    return weasyprint.CSS(string=text, counter_style=weasyprint.html.UA_COUNTER_STYLE)
+
+
+class PrintHTML(weasyprint.HTML):  # type: ignore[misc]
+    """A WeasyPrint HTML document with the user-agent stylesheet of printed documents."""
+
+    def _ua_stylesheets(self, forms: bool = False) -> list[Any]:
+        if forms:  # no printed template has form fields: WeasyPrint's own, unchanged
+            return list(super()._ua_stylesheets(forms))
+        return [print_ua_stylesheet()]
+
+
+def render(
+    html: str, directory: Path, others: list[Path], stylesheets: list[str], variant: str
+) -> bytes:
+    """A tagged PDF of `html`, as `printing.Printer.pdf` makes it (without its deferral of full
+    collections: the process that calls this ends after one document)."""
+    fetcher = LocalFetcher(directory, *others)
+    sheets = [
+        weasyprint.CSS(filename=str(directory / name), url_fetcher=fetcher) for name in stylesheets
+    ]
+    document = PrintHTML(
+        string=html, base_url=directory.as_uri() + "/", url_fetcher=fetcher
+    ).render(stylesheets=sheets, pdf_variant=variant)
+    data: bytes = document.write_pdf(pdf_variant=variant)
+    return data
+
+
+def main() -> int:
+    import json
+    import sys
+
+    request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    data = render(
+        request["html"],
+        Path(request["directory"]),
+        [Path(other) for other in request["others"]],
+        list(request["stylesheets"]),
+        request["variant"],
+    )
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
