@@ -65,7 +65,9 @@ def anonymise_columns(definition: Definition) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize(("people", "seed", "expected"), [(120, 1, "6c320d473c11502c"), (160, 2, "05ea01af551c84b6")])
+@pytest.mark.parametrize(
+    ("people", "seed", "expected"), [(120, 1, "6c320d473c11502c"), (160, 2, "05ea01af551c84b6")]
+)
 def test_plans_are_unchanged(definition: Definition, people: int, seed: int, expected: str) -> None:
     records = population(definition, people, seed)
     ids = list(range(1, people + 1))
