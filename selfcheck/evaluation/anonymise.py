@@ -173,9 +173,10 @@ class _Recorder:
             PLACE: self.slugs.get(person.structure_id or -1),
             FORMS_PRESENT: forms_pattern(forms),
         }
-        for code, column in self.items:
-            record[column] = item_value(person, code)
         shared = self.shared
+        for code, column in self.items:
+            value = item_value(person, code)
+            record[column] = None if value is None else shared(value)
         for form, (month, channel, wording, version) in _DETAIL_COLUMNS:
             sent = forms.get(form)
             if sent is None:
@@ -441,16 +442,16 @@ def plan_records(
     holds what to remember once the file is written."""
     specs = engine_columns(definition, departments, focus)
     max_suppressed = definition.disclosure.suppression_limit(len(records))
-    release = anonymity.anonymise(records, specs, k, max_suppressed=max_suppressed)
+    # Released by column, not as a copy of every record: each person's decisions are built
+    # once the engine's arrays are freed (the plan's peak of memory at a million answers).
+    release = anonymity.anonymise(records, specs, k, max_suppressed=max_suppressed, rows=False)
     names = [s.column for s in specs]
-    # The released rows become the decisions as they are (they hold the plan's columns
-    # only: copying them would hold every person's values twice at the plan's peak); the
-    # plan keeps the release's levels and report, not its records.
+    released = zip(*(release.columns.get(name, ()) for name in names), strict=True)
     decisions = {
-        ids[index]: row if len(row) == len(names) else {name: row[name] for name in names}
-        for index, row in zip(release.kept, release.records, strict=True)
+        ids[index]: dict(zip(names, values, strict=True))
+        for index, values in zip(release.kept, released, strict=True)
     }
-    release = replace(release, records=[])
+    release = replace(release, columns={})  # the plan keeps its levels and report
     dropped = _verify(decisions, records, ids, k)
     for beneficiary_id in dropped:
         del decisions[beneficiary_id]

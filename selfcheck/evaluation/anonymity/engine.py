@@ -682,8 +682,13 @@ def anonymise(
     *,
     max_suppressed: float = 0.05,
     node_budget: int = DEFAULT_NODE_BUDGET,
+    rows: bool = True,
 ) -> Release:
-    """Release `records` so that every combination of QI values is shared by >= k of them."""
+    """Release `records` so that every combination of QI values is shared by >= k of them.
+
+    `rows=False`: no released copy of each record (`Release.records` empty); the released
+    values come by column instead (`Release.columns`), so that a caller with many records
+    can build what it needs once the search's arrays are freed."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
     names = [q.column for q in quasi_identifiers]
@@ -729,12 +734,18 @@ def anonymise(
         for i in np.flatnonzero(masked[column.spec.column]).tolist():
             cells[i] = MASKED
         out_columns[column.spec.column] = cells
+    everyone = len(kept) == size
+    released_columns: dict[str, list[Any]] = {}
+    for q in quasi_identifiers:
+        cells = out_columns.get(q.column, raw[q.column])
+        released_columns[q.column] = cells if everyone else list(map(cells.__getitem__, kept))
     released: list[dict[str, Any]] = []
-    for i in kept:
-        row = dict(records[i])
-        for name, cells in out_columns.items():
-            row[name] = cells[i]
-        released.append(row)
+    if rows:
+        for i in kept:
+            row = dict(records[i])
+            for name, cells in out_columns.items():
+                row[name] = cells[i]
+            released.append(row)
 
     reports = tuple(
         _column_report(
@@ -743,7 +754,7 @@ def anonymise(
             prepared[q.column] is None,
             raw[q.column],
             kept,
-            released,
+            released_columns[q.column],
             masked.get(q.column),
         )
         for q in quasi_identifiers
@@ -759,7 +770,13 @@ def anonymise(
         exhaustive=exhaustive,
     )
     return Release(
-        k=k, levels=levels, records=released, kept=kept, left_out=left_out, report=report
+        k=k,
+        levels=levels,
+        records=released,
+        kept=kept,
+        left_out=left_out,
+        report=report,
+        columns={} if rows else released_columns,
     )
 
 
@@ -787,10 +804,11 @@ def _column_report(
     constant: bool,
     raw: Sequence[Any],
     kept: Sequence[int],
-    released: Sequence[Mapping[str, Any]],
+    released: Sequence[Any],
     masked: npt.NDArray[np.bool_] | None,
 ) -> ColumnReport:
-    out = Counter(map(operator.itemgetter(spec.column), released))
+    """`released`: the column's released value of each record of `kept`, in that order."""
+    out = Counter(released)
     cells_masked = out.pop(MASKED, 0)
     out.pop(None, None)
     local = int(masked[kept].sum()) if masked is not None and len(kept) else 0
