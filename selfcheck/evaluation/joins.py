@@ -159,7 +159,9 @@ def restrict(
     """Steps 0, 1 and 2 of the module doc, for the plan's people (`decisions`: id -> their
     released QI values; `patterns`: id -> their forms pattern as shown; `fixed`: the column
     of the pattern, never masked)."""
-    shown = {person: dict(values) for person, values in decisions.items()}
+    # Step 0 replaces a person's values by a new dict, never changes one: the plan's own
+    # dicts are shared, not copied (20,000 people: 16 MB and their copying saved).
+    shown: dict[int, Mapping[str, Any]] = dict(decisions)
     vectors = {person: vector(patterns[person], shown[person], fixed) for person in shown}
     merged = _merge_split_classes(shown, vectors, patterns, memory, k, fixed)
     groups: dict[tuple[str | None, str], list[int]] = defaultdict(list)
@@ -186,12 +188,12 @@ def restrict(
     return Restricted(
         frozenset(left),
         digests,
-        {person: shown[person] for person in merged if person not in left},
+        {person: dict(shown[person]) for person in merged if person not in left},
     )
 
 
 def _merge_split_classes(
-    shown: dict[int, dict[str, Any]],
+    shown: dict[int, Mapping[str, Any]],
     vectors: dict[int, str],
     patterns: Mapping[int, Any],
     memory: Memory,

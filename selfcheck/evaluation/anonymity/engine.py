@@ -61,6 +61,7 @@ QI plus a bincount or sort; 10,000 records x 13 QIs take about a second on 2 cor
 from __future__ import annotations
 
 import heapq
+import operator
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -121,10 +122,10 @@ class _Column:
 
 def _encode(values: Sequence[Any]) -> tuple[Codes, list[Any]]:
     """A code per value (first seen, first code) and the distinct values in code order."""
-    index: dict[Any, int] = {}
-    codes = np.fromiter(
-        (index.setdefault(v, len(index)) for v in values), dtype=np.int64, count=len(values)
-    )
+    index: dict[Any, int] = dict.fromkeys(values, 0)
+    for code, value in enumerate(index):
+        index[value] = code
+    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
     return codes, list(index)
 
 
@@ -681,15 +682,23 @@ def anonymise(
     *,
     max_suppressed: float = 0.05,
     node_budget: int = DEFAULT_NODE_BUDGET,
+    rows: bool = True,
 ) -> Release:
-    """Release `records` so that every combination of QI values is shared by >= k of them."""
+    """Release `records` so that every combination of QI values is shared by >= k of them.
+
+    `rows=False`: no released copy of each record (`Release.records` empty); the released
+    values come by column instead (`Release.columns`), so that a caller with many records
+    can build what it needs once the search's arrays are freed."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, not {k!r}")
     names = [q.column for q in quasi_identifiers]
     if len(set(names)) != len(names):
         raise ValueError("each quasi-identifier column must be given once")
     size = len(records)
-    raw = {q.column: [r.get(q.column) for r in records] for q in quasi_identifiers}
+    raw = {
+        q.column: list(map(operator.methodcaller("get", q.column), records))
+        for q in quasi_identifiers
+    }
     prepared = {q.column: _prepare(q, raw[q.column]) for q in quasi_identifiers}
     columns = [c for c in prepared.values() if c is not None]
     if not 0 <= max_suppressed <= 1:
@@ -725,12 +734,18 @@ def anonymise(
         for i in np.flatnonzero(masked[column.spec.column]).tolist():
             cells[i] = MASKED
         out_columns[column.spec.column] = cells
+    everyone = len(kept) == size
+    released_columns: dict[str, list[Any]] = {}
+    for q in quasi_identifiers:
+        cells = out_columns.get(q.column, raw[q.column])
+        released_columns[q.column] = cells if everyone else list(map(cells.__getitem__, kept))
     released: list[dict[str, Any]] = []
-    for i in kept:
-        row = dict(records[i])
-        for name, cells in out_columns.items():
-            row[name] = cells[i]
-        released.append(row)
+    if rows:
+        for i in kept:
+            row = dict(records[i])
+            for name, cells in out_columns.items():
+                row[name] = cells[i]
+            released.append(row)
 
     reports = tuple(
         _column_report(
@@ -739,7 +754,7 @@ def anonymise(
             prepared[q.column] is None,
             raw[q.column],
             kept,
-            released,
+            released_columns[q.column],
             masked.get(q.column),
         )
         for q in quasi_identifiers
@@ -755,7 +770,13 @@ def anonymise(
         exhaustive=exhaustive,
     )
     return Release(
-        k=k, levels=levels, records=released, kept=kept, left_out=left_out, report=report
+        k=k,
+        levels=levels,
+        records=released,
+        kept=kept,
+        left_out=left_out,
+        report=report,
+        columns={} if rows else released_columns,
     )
 
 
@@ -783,18 +804,23 @@ def _column_report(
     constant: bool,
     raw: Sequence[Any],
     kept: Sequence[int],
-    released: Sequence[Mapping[str, Any]],
+    released: Sequence[Any],
     masked: npt.NDArray[np.bool_] | None,
 ) -> ColumnReport:
-    values = [r[spec.column] for r in released]
-    cells_masked = sum(1 for v in values if v is MASKED)
+    """`released`: the column's released value of each record of `kept`, in that order."""
+    out = Counter(released)
+    cells_masked = out.pop(MASKED, 0)
+    out.pop(None, None)
     local = int(masked[kept].sum()) if masked is not None and len(kept) else 0
     shares: tuple[CategoryShift, ...] = ()
     if level <= len(spec.ladder):
         # The truth of the same people as released: those left out are counted apart
-        # (`UtilityReport.left_out`), not as a shift of the shares.
-        truth = Counter(spec.apply(level, raw[i]) for i in kept if raw[i] is not None)
-        out = Counter(v for v in values if v is not None and v is not MASKED)
+        # (`UtilityReport.left_out`), not as a shift of the shares. The ladder is applied
+        # once per distinct raw value.
+        truth: Counter[Any] = Counter()
+        for value, count in Counter(map(raw.__getitem__, kept)).items():
+            if value is not None:
+                truth[spec.apply(level, value)] += count
         true_total = sum(truth.values())
         out_total = sum(out.values())
         shares = tuple(

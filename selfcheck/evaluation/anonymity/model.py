@@ -6,7 +6,7 @@ No Flask, no database: plain records in, plain records out.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 
@@ -167,6 +167,9 @@ class Release:
 
     `records[i]` is a copy of input record `kept[i]`, its quasi-identifier cells generalised
     or `MASKED`; `left_out` lists the input indexes of the records not released at all.
+    Released without rows (`anonymise(..., rows=False)`): `records` is empty and
+    `columns[name][i]` is the released value of quasi-identifier `name` for record
+    `kept[i]`.
     """
 
     k: int
@@ -175,6 +178,7 @@ class Release:
     kept: list[int]
     left_out: list[int]
     report: UtilityReport
+    columns: Mapping[str, Sequence[Any]] = field(default_factory=dict)
 
     def people_with_any_masked(self, columns: Sequence[str]) -> int:
         """Released people with at least one of `columns` masked (people left out apart)."""
