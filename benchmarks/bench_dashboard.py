@@ -578,6 +578,7 @@ def populate_bulk(
             if planned is None:
                 planned = _planned_from(connection)
             bulk_facts(Sink(connection), definition, planned, drawn, templates)
+            facts.rebuild_cells(connection)  # the cells' digests, from the rows just written
     with engine.connect() as connection:
         count = connection.scalar(select(func.count()).select_from(Answer)) or 0
     if "vacuum" not in only:

@@ -80,9 +80,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from selfcheck.evaluation import facts, indicators
 from selfcheck.evaluation.disclosure import is_small
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_conditions
-from selfcheck.platform.models import ExportLog, ExportSelection, Response, StaffUser
+from selfcheck.platform.models import ExportLog, ExportSelection, FactCell, Response, StaffUser
 from selfcheck.questionnaire.model import FormKind
 
 logger = logging.getLogger(__name__)
@@ -215,6 +216,10 @@ class Hasher:
         key = secret.encode() if isinstance(secret, str) else secret
         self._key = hashlib.sha256(b"selfcheck-differencing\0%d\0" % user_id + key).digest()
 
+    def seal(self, message: bytes) -> str:
+        """A keyed hash (HMAC-SHA-256) of `message` for this evaluator."""
+        return hmac.new(self._key, message, "sha256").hexdigest()
+
     def _blocks(self, domain: int, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
         blocks = np.zeros((ids.size, 2), dtype="<u8")
         blocks[:, 0] = domain
@@ -291,8 +296,10 @@ def _hashed(
     filters: EvaluationFilters,
     user: StaffUser,
     secret: str | bytes,
-    found: Selection | Hashed | None,
+    found: Selection | Hashed | Sealed | None,
 ) -> Hashed:
+    if isinstance(found, Sealed):
+        found = None  # not reached: both checks return a sealed verdict first
     if isinstance(found, Hashed):
         return found
     return Hashed(
@@ -408,11 +415,15 @@ def guard_view(
     filters: EvaluationFilters,
     k: int,
     secret: str | bytes,
-    found: Selection | Hashed | None = None,
+    found: Selection | Hashed | Sealed | None = None,
 ) -> None:
     """ScopeError (422) when this selection differs from an earlier one of this evaluator
     (with other filters) by more than 0 and fewer than k people; else remember it.
-    `found`: the selection's ids (`read_selection`), or their hashes, when the caller has them."""
+    `found`: the selection's ids (`read_selection`), or their hashes, when the caller has them;
+    or the verdict of the same responses sealed by an earlier full check (`sealed_view`),
+    which this check would give again (the module doc): nothing to do."""
+    if isinstance(found, Sealed):
+        return
     lines = _hashed(db, filters, user, secret, found).lines()
     size = int(lines.size)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
@@ -546,9 +557,14 @@ def guard_tables(
     groups: Mapping[str, Iterable[str]],
     k: int,
     secret: str | bytes,
-    found: Selection | Hashed | None = None,
+    found: Selection | Hashed | Sealed | None = None,
+    seal: Seal | None = None,
 ) -> frozenset[str]:
     """The groups whose tables must be withheld from this view (the rest may be shown).
+
+    `found` as for `guard_view` (a `Sealed` verdict is returned as it is). `seal`: the
+    selection's cells (`cell_sums_of`) once `guard_view` passed with the same `found`: the
+    verdict is then sealed for the next views of the same responses (`sealed_view`).
 
     `groups`: group name -> the forms whose responses in the selection make it (a table of
     'after' forms reads the people with an 'after' form in it). Two selections k people
@@ -560,6 +576,8 @@ def guard_tables(
     the group counts), or when it minus the same groups inside it leaves 1 to k - 1. The
     groups not refused are remembered; a log line names each refused one. Nothing commits.
     """
+    if isinstance(found, Sealed):
+        return found.refused
     hashed = _hashed(db, filters, user, secret, found)
     mine = {
         name: hashed.lines(frozenset(_FORM_INDEX[form] for form in forms))
@@ -673,6 +691,8 @@ def guard_tables(
                 )
             )
         db.flush()
+    if seal is not None:
+        _seal(db, user, described, k, secret, seal, hashed.people, frozenset(refused))
     return frozenset(refused)
 
 
@@ -1135,3 +1155,127 @@ def _record(
     people = lines if isinstance(lines, str) else "\n".join(lines)
     db.add(ExportSelection(export_id=log.id, user_id=user.id, count=count, people=people))
     db.flush()
+
+
+# --- the same responses as a view already checked (issue 18) ---------------------------------
+
+# An `export_log` row (no `export_selection`: no check reads it as a selection) sealing the
+# verdict of a full check of both `guard_view` and `guard_tables`.
+SEAL_KIND = "dashboard-seal"
+# Seal rows looked at, newest first, before giving up on the fast path (a full check then).
+SEAL_WINDOW = 200
+
+
+@dataclass(frozen=True)
+class Seal:
+    """A selection's cells (`cell_sums_of`: responses, four sums) and the sub-groups checked."""
+
+    sums: tuple[int, ...]
+    groups: Mapping[str, Iterable[str]]
+
+    def message(self, k: int) -> bytes:
+        groups = {name: sorted(forms) for name, forms in self.groups.items()}
+        return json.dumps([k, groups, list(self.sums)], sort_keys=True).encode()
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """The verdict of a full check of the same responses, valid now (`sealed_view`)."""
+
+    refused: frozenset[str]
+    people: int
+
+
+def cell_sums_of(db: Session, filters: EvaluationFilters) -> tuple[int, ...] | None:
+    """(responses, four sums) of the selection's cells in `fact_cell`: equal for two
+    selections of the same responses of the same people and forms, different otherwise but
+    with odds of 2**-128. None when the filters are not whole months (no cells)."""
+    try:
+        conditions = indicators.fact_conditions(filters, FactCell)
+    except indicators.NotWholeMonths:
+        return None
+    found = db.execute(
+        select(
+            *(func.coalesce(func.sum(getattr(FactCell, name)), 0) for name in facts.CELL_SUMS)
+        ).where(*conditions)
+    ).one()
+    return tuple(int(value) for value in found)
+
+
+def selection_sums(found: Selection) -> tuple[int, ...]:
+    """The same sums as `cell_sums_of`, from the selection's ids read from the responses."""
+    parts = facts.cell_parts(found.response, found.person, found.form.astype(np.int64))
+    return (int(found.response.size), *(int(total) for total in parts.sum(axis=0)))
+
+
+def _seal(
+    db: Session,
+    user: StaffUser,
+    described: str,
+    k: int,
+    secret: str | bytes,
+    seal: Seal,
+    people: int,
+    refused: frozenset[str],
+) -> None:
+    db.add(
+        ExportLog(
+            user_id=user.id,
+            kind=SEAL_KIND,
+            filters=described,
+            row_count=people,
+            k=k,
+            report=json.dumps(
+                {
+                    "k": k,
+                    "seal": Hasher(secret, user.id).seal(seal.message(k)),
+                    "refused": sorted(refused),
+                }
+            ),
+        )
+    )
+    db.flush()
+
+
+def sealed_view(
+    db: Session,
+    user: StaffUser,
+    filters: EvaluationFilters,
+    k: int,
+    secret: str | bytes,
+    seal: Seal,
+) -> Sealed | None:
+    """The verdict of the full check of an earlier view of the same filters, same k and same
+    responses (`seal`), when the full check now would give it again; else None.
+
+    It would when nothing the checks read has been remembered since that check but views of
+    the same filters and figures' groups (which `guard_view` and `guard_tables` do not
+    compare with this selection): with the same lines (the same responses of the same people
+    and forms, `Seal.sums`), the same earlier selections and groups, both checks compute the
+    same thing. Any other row since (an export, a view of other filters) and the full check
+    runs again."""
+    described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
+    wanted = Hasher(secret, user.id).seal(seal.message(k))
+    rows = db.execute(
+        select(ExportLog.kind, ExportLog.filters, ExportLog.row_count, ExportLog.report)
+        .where(ExportLog.user_id == user.id)
+        .order_by(ExportLog.id.desc())
+        .limit(SEAL_WINDOW)
+    )
+    for kind, their_filters, people, report in rows:
+        if kind == FIGURES_KIND:
+            continue  # compared with figures' groups only
+        if kind not in (KIND, TABLES_KIND, SEAL_KIND) or not _same_filters(
+            their_filters, described
+        ):
+            return None  # remembered since, and read by the checks: they must run
+        if kind != SEAL_KIND:
+            continue  # the same filters: never compared with this view
+        try:
+            found = json.loads(report or "{}")
+        except ValueError:
+            continue
+        if not isinstance(found, dict) or found.get("seal") != wanted:
+            continue
+        return Sealed(frozenset(str(name) for name in found.get("refused", [])), int(people or 0))
+    return None
