@@ -73,6 +73,7 @@ from sqlalchemy import (
     String,
     case,
     cast,
+    delete,
     func,
     literal,
     select,
@@ -83,7 +84,14 @@ from sqlalchemy.orm import Session
 from selfcheck.evaluation import facts, indicators
 from selfcheck.evaluation.disclosure import is_small
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_conditions
-from selfcheck.platform.models import ExportLog, ExportSelection, FactCell, Response, StaffUser
+from selfcheck.platform.models import (
+    DashboardSeal,
+    ExportLog,
+    ExportSelection,
+    FactCell,
+    Response,
+    StaffUser,
+)
 from selfcheck.questionnaire.model import FormKind
 
 logger = logging.getLogger(__name__)
@@ -1159,10 +1167,8 @@ def _record(
 
 # --- the same responses as a view already checked (issue 18) ---------------------------------
 
-# An `export_log` row (no `export_selection`: no check reads it as a selection) sealing the
-# verdict of a full check of both `guard_view` and `guard_tables`.
-SEAL_KIND = "dashboard-seal"
-# Seal rows looked at, newest first, before giving up on the fast path (a full check then).
+# Rows of the evaluator's memory looked at, newest first, after a seal: past this many, the
+# full check runs (it would read them all anyway).
 SEAL_WINDOW = 200
 
 
@@ -1218,20 +1224,22 @@ def _seal(
     people: int,
     refused: frozenset[str],
 ) -> None:
+    """Keep the verdict of this full check (`sealed_view`), in place of the evaluator's
+    earlier ones for these filters."""
+    db.execute(
+        delete(DashboardSeal).where(
+            DashboardSeal.user_id == user.id, DashboardSeal.filters == described
+        )
+    )
+    last = db.scalar(select(func.max(ExportLog.id)).where(ExportLog.user_id == user.id))
     db.add(
-        ExportLog(
+        DashboardSeal(
             user_id=user.id,
-            kind=SEAL_KIND,
             filters=described,
-            row_count=people,
-            k=k,
-            report=json.dumps(
-                {
-                    "k": k,
-                    "seal": Hasher(secret, user.id).seal(seal.message(k)),
-                    "refused": sorted(refused),
-                }
-            ),
+            seal=Hasher(secret, user.id).seal(seal.message(k)),
+            refused=json.dumps(sorted(refused)),
+            people=people,
+            last_log=int(last or 0),
         )
     )
     db.flush()
@@ -1253,29 +1261,33 @@ def sealed_view(
     compare with this selection): with the same lines (the same responses of the same people
     and forms, `Seal.sums`), the same earlier selections and groups, both checks compute the
     same thing. Any other row since (an export, a view of other filters) and the full check
-    runs again."""
+    runs again (and seals its verdict)."""
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
-    wanted = Hasher(secret, user.id).seal(seal.message(k))
-    rows = db.execute(
-        select(ExportLog.kind, ExportLog.filters, ExportLog.row_count, ExportLog.report)
-        .where(ExportLog.user_id == user.id)
-        .order_by(ExportLog.id.desc())
-        .limit(SEAL_WINDOW)
-    )
-    for kind, their_filters, people, report in rows:
+    found = db.execute(
+        select(DashboardSeal.refused, DashboardSeal.people, DashboardSeal.last_log).where(
+            DashboardSeal.user_id == user.id,
+            DashboardSeal.filters == described,
+            DashboardSeal.seal == Hasher(secret, user.id).seal(seal.message(k)),
+        )
+    ).first()
+    if found is None:
+        return None
+    refused, people, last = found
+    since = db.execute(
+        select(ExportLog.kind, ExportLog.filters)
+        .where(ExportLog.user_id == user.id, ExportLog.id > last)
+        .order_by(ExportLog.id)
+        .limit(SEAL_WINDOW + 1)
+    ).all()
+    if len(since) > SEAL_WINDOW:
+        return None
+    for kind, their_filters in since:
         if kind == FIGURES_KIND:
             continue  # compared with figures' groups only
-        if kind not in (KIND, TABLES_KIND, SEAL_KIND) or not _same_filters(
-            their_filters, described
-        ):
+        if kind not in (KIND, TABLES_KIND) or not _same_filters(their_filters, described):
             return None  # remembered since, and read by the checks: they must run
-        if kind != SEAL_KIND:
-            continue  # the same filters: never compared with this view
-        try:
-            found = json.loads(report or "{}")
-        except ValueError:
-            continue
-        if not isinstance(found, dict) or found.get("seal") != wanted:
-            continue
-        return Sealed(frozenset(str(name) for name in found.get("refused", [])), int(people or 0))
-    return None
+    try:
+        names = json.loads(refused or "[]")
+    except ValueError:
+        return None
+    return Sealed(frozenset(str(name) for name in names), int(people))

@@ -663,7 +663,10 @@ def add_to_tally(connection: Connection, delta: Mapping[CellKey, int]) -> None:
 def rebuild(session: Session, definition: Definition, batch: int = 2000) -> int:
     """Recompute every fact from the answers (the migration's backfill); returns the rows."""
     connection = session.connection()
-    connection.execute(delete(FactCell))
+    # An earlier migration's backfill runs before fact_cell exists (0019 fills it).
+    with_cells = inspect(connection).has_table(FactCell.__tablename__)
+    if with_cells:
+        connection.execute(delete(FactCell))
     connection.execute(delete(FactTally))
     connection.execute(delete(ResponseFact))
     # An earlier migration's backfill runs this code on the table as that migration left it:
@@ -703,7 +706,8 @@ def rebuild(session: Session, definition: Definition, batch: int = 2000) -> int:
     ]
     for start in range(0, len(cube), 20_000):
         connection.execute(insert(FactTally), cube[start : start + 20_000])
-    rebuild_cells(connection)
+    if with_cells:
+        rebuild_cells(connection)
     return written
 
 

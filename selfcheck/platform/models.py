@@ -505,6 +505,7 @@ __all__ = [
     "Base",
     "Beneficiary",
     "Channel",
+    "DashboardSeal",
     "EntryDiscrepancy",
     "FactCell",
     "FactTally",
@@ -562,6 +563,25 @@ class ExportSelection(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     count: Mapped[int] = mapped_column(default=0)
     people: Mapped[str] = mapped_column(Text, default="")
+
+
+class DashboardSeal(Base):
+    """The verdict of a full differencing check of a dashboard view (evaluation/differencing.py,
+    `sealed_view`): the sub-groups refused and the people counted, under a keyed hash of the
+    view's k, sub-groups and cells (`fact_cell` sums); valid while the evaluator's memory has
+    grown by nothing the check reads since `last_log`."""
+
+    __tablename__ = "dashboard_seal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    filters: Mapped[str] = mapped_column(Text, default="")
+    seal: Mapped[str] = mapped_column(String(64))
+    refused: Mapped[str] = mapped_column(Text, default="")
+    people: Mapped[int] = mapped_column(default=0)
+    last_log: Mapped[int] = mapped_column(default=0)
 
 
 class JoinMemory(Base):

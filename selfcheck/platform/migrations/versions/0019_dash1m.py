@@ -38,10 +38,30 @@ def upgrade() -> None:
             "structure_id", "month", "form", "channel", name=op.f("pk_fact_cell")
         ),
     )
+    op.create_table(
+        "dashboard_seal",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("filters", sa.Text(), nullable=False),
+        sa.Column("seal", sa.String(length=64), nullable=False),
+        sa.Column("refused", sa.Text(), nullable=False),
+        sa.Column("people", sa.Integer(), nullable=False),
+        sa.Column("last_log", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["staff_user.id"],
+            name=op.f("fk_dashboard_seal_user_id_staff_user"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dashboard_seal")),
+    )
+    op.create_index(op.f("ix_dashboard_seal_user_id"), "dashboard_seal", ["user_id"], unique=False)
     from selfcheck.evaluation import facts
 
     facts.rebuild_cells(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_dashboard_seal_user_id"), table_name="dashboard_seal")
+    op.drop_table("dashboard_seal")
     op.drop_table("fact_cell")
