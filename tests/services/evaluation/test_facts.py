@@ -33,13 +33,22 @@ from sqlalchemy.orm import Session
 from selfcheck.accounts.structures import create_structure
 from selfcheck.cli import main
 from selfcheck.entry import saving as entry
-from selfcheck.evaluation import dashboard, facts, headline, indicators, paired, retention
+from selfcheck.evaluation import (
+    dashboard,
+    differencing,
+    facts,
+    headline,
+    indicators,
+    paired,
+    retention,
+)
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.followup import operations as followup
 from selfcheck.journey import operations as journey
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import (
     Beneficiary,
+    FactCell,
     FactTally,
     Response,
     ResponseFact,
@@ -248,6 +257,19 @@ def check_facts(world: World) -> None:
     }
     assert tally == Counter({k: v for k, v in facts.cells(recomputed).items() if v})
     assert set(rows) == {r.id for r in world.submitted()}
+    # The cells' digests (fact_cell): as recomputed, and each selection's sums those of the
+    # ids read from the responses (the differencing check's fast path relies on it).
+    stored_cells = {
+        (c.structure_id, c.month, c.form, c.channel): (c.n, c.d0, c.d1, c.d2, c.d3)
+        for c in db.scalars(select(FactCell))
+        if c.n or c.d0 or c.d1 or c.d2 or c.d3
+    }
+    expected_cells = {
+        cell: tuple(int(v) for v in values)
+        for cell, values in facts.cell_sums(recomputed).items()
+        if values.any()
+    }
+    assert stored_cells == expected_cells
     variables = dashboard.variables(world.definition)
     for filters in world.selections():
         people = indicators.count_people(db, filters)
@@ -263,6 +285,9 @@ def check_facts(world: World) -> None:
         from selfcheck.evaluation.scope import count_people
 
         assert people == count_people(db, filters)
+        assert differencing.cell_sums_of(db, filters) == differencing.selection_sums(
+            differencing.read_selection(db, filters)
+        ), filters
         for now in (datetime.now(UTC), datetime.now(UTC) + LATER):  # the follow-up figures
             expected_followed = retention_oracle.followed(
                 db, world.definition, filters, now=now, zone=PARIS
