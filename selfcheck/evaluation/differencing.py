@@ -1231,7 +1231,12 @@ def _seal(
             DashboardSeal.user_id == user.id, DashboardSeal.filters == described
         )
     )
-    last = db.scalar(select(func.max(ExportLog.id)).where(ExportLog.user_id == user.id))
+    last, remembered = db.execute(
+        select(func.max(ExportLog.id), func.count())
+        .select_from(ExportSelection)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportSelection.user_id == user.id)
+    ).one()
     db.add(
         DashboardSeal(
             user_id=user.id,
@@ -1240,6 +1245,7 @@ def _seal(
             refused=json.dumps(sorted(refused)),
             people=people,
             last_log=int(last or 0),
+            remembered=int(remembered or 0),
         )
     )
     db.flush()
@@ -1264,7 +1270,12 @@ def sealed_view(
     runs again (and seals its verdict)."""
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     found = db.execute(
-        select(DashboardSeal.refused, DashboardSeal.people, DashboardSeal.last_log).where(
+        select(
+            DashboardSeal.refused,
+            DashboardSeal.people,
+            DashboardSeal.last_log,
+            DashboardSeal.remembered,
+        ).where(
             DashboardSeal.user_id == user.id,
             DashboardSeal.filters == described,
             DashboardSeal.seal == Hasher(secret, user.id).seal(seal.message(k)),
@@ -1272,12 +1283,21 @@ def sealed_view(
     ).first()
     if found is None:
         return None
-    refused, people, last = found
-    since = db.execute(
+    refused, people, last, remembered = found
+    # What the checks read: the evaluator's remembered selections (`export_selection`).
+    mine = (
         select(ExportLog.kind, ExportLog.filters)
-        .where(ExportLog.user_id == user.id, ExportLog.id > last)
-        .order_by(ExportLog.id)
-        .limit(SEAL_WINDOW + 1)
+        .select_from(ExportSelection)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportSelection.user_id == user.id)
+    )
+    before = db.scalar(
+        select(func.count()).select_from(mine.where(ExportLog.id <= last).subquery())
+    )
+    if before != remembered:
+        return None  # one committed since under an earlier id
+    since = db.execute(
+        mine.where(ExportLog.id > last).order_by(ExportLog.id).limit(SEAL_WINDOW + 1)
     ).all()
     if len(since) > SEAL_WINDOW:
         return None

@@ -582,6 +582,9 @@ class DashboardSeal(Base):
     refused: Mapped[str] = mapped_column(Text, default="")
     people: Mapped[int] = mapped_column(default=0)
     last_log: Mapped[int] = mapped_column(default=0)
+    # How many of the evaluator's remembered selections had an id up to `last_log` then: one
+    # committed later under a smaller id (two requests at once) is seen by this number.
+    remembered: Mapped[int] = mapped_column(default=0)
 
 
 class JoinMemory(Base):

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("refused", sa.Text(), nullable=False),
         sa.Column("people", sa.Integer(), nullable=False),
         sa.Column("last_log", sa.Integer(), nullable=False),
+        sa.Column("remembered", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["staff_user.id"],
