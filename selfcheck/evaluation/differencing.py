@@ -45,6 +45,39 @@ hashes, which says no more than they do), and the earlier ones are first read wi
 lines: the very same lines are recognised by their digest and size, a view of the same
 filters is skipped as above, and only the lines that must be compared are read (issue 18).
 Views remembered before digests are read and compared as always.
+
+**Sealed verdicts: no per-person work for a view of unchanged responses** (issue 18, branch
+dash1m). The lines of a selection are a function of its set of (response, person, form)
+triples and the evaluator's key, nothing else (answers are not hashed). The facts keep, per
+structure x month x form x channel, the number of submitted responses and four sums of
+32-bit pieces of a fixed pseudo-random permutation (AES) of each triple (`fact_cell`,
+`facts.cell_parts`, in the transaction of every write like the other facts, backfilled by
+migration 0019_dash1m). A selection's sums (`cell_sums_of`: a few hundred rows) are equal
+for the same triples and differ otherwise but with odds of 2**-128; the count is compared
+as well, so a collision cannot pass as the same responses by size. After each full check of
+`guard_view` and `guard_tables` that passed, its verdict (the sub-groups withheld, the people
+counted) is kept in `dashboard_seal` under an HMAC of (k, sub-groups, sums) with the
+evaluator's key, with the evaluator's newest remembered selection then (`last_log`, and how
+many there were up to it). A later view with the same filters, k, sub-groups and sums takes
+that verdict (`sealed_view`) only when every selection remembered since is a view of the same
+filters or figures' groups. Then the full check would give the same verdict: its lines are
+the sealed view's; the earlier selections and groups it compares them with are the same
+(views of the same filters are never compared, figures' groups only with each other); so
+the pairwise comparisons and the rests (`_left_uncovered`) are the same computations, their
+verdicts the same, and it would remember nothing new (its lines and groups are already
+remembered under their digests). Any other row since (an export, a view of other filters, a
+row committed late under an earlier id) and the full check runs and seals again.
+tests/services/evaluation/test_differencing_sealed.py checks, on random sequences of views
+and writes, that every sealed verdict found equals the full check's on the same state.
+Erasure and purge change the sums (the person's responses leave the cells), so the full
+check runs. The sums are trusted as the figures are: data written around the sessions
+needs `selfcheck facts rebuild` (facts.py); a seal is written only when the sums read from
+the cells equal those of the ids read from the responses.
+
+What this does not cover: a view after a new answer INSIDE the selection (other sums: the
+full check, linear in the people, still runs and remembers 260 MB of lines at 1,000,000
+people), and the follow-up figures' check (`guard_figures`: its groups depend on the day,
+not only on the responses).
 """
 
 from __future__ import annotations
