@@ -939,9 +939,11 @@ def _on_end(session: Session, transaction: SessionTransaction) -> None:
 
 def settle(session: Session, definition: Definition) -> None:
     """Bring the facts of everyone this transaction touched up to date (before commit)."""
+    # Flushed first: objects added since the last flush are seen by the hooks only then (a
+    # response added and committed with no flush between left no fact, and no cell digest).
+    session.flush()
     if PENDING not in session.info:
         return
-    session.flush()
     pending = _pending(session)
     people = set(pending.people)
     responses = sorted(pending.responses)

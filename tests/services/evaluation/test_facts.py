@@ -383,6 +383,36 @@ def test_a_structure_outside_the_scope_is_not_read(world: World) -> None:
     assert world.db.scalar(select(Structure.id).where(Structure.id == -1)) is None
 
 
+def test_a_form_added_and_committed_without_a_flush_has_its_facts(world: World) -> None:
+    """The hook flushes before it looks for what the transaction touched (a response added
+    then committed at once left no fact and no cell digest: the dashboard's differencing
+    check trusts the cells, issue 18)."""
+    db = world.db
+    person = Beneficiary(code="ZZ-sans-flush", structure_id=world.structures[0].id)
+    db.add(person)
+    db.flush()
+    now = datetime.now(UTC)
+    definition = world.definition
+    response = Response(
+        beneficiary_id=person.id,
+        structure_id=person.structure_id,
+        form=FormKind.RETRO.value,
+        definition_id=definition.id,
+        definition_version=definition.version,
+        channel="online",
+        locale="fr",
+        status=Status.SUBMITTED.value,
+        created_at=now,
+        updated_at=now,
+        submitted_at=now,
+        wording="standard",
+    )
+    db.add(response)
+    db.commit()
+    assert db.get(ResponseFact, response.id) is not None
+    check_facts(world)
+
+
 def test_the_rebuild_command_repairs_facts_written_around_the_sessions(
     world: World, app: Flask
 ) -> None:
