@@ -70,9 +70,10 @@ row committed late under an earlier id) and the full check runs and seals again.
 tests/services/evaluation/test_differencing_sealed.py checks, on random sequences of views
 and writes, that every sealed verdict found equals the full check's on the same state.
 Erasure and purge change the sums (the person's responses leave the cells), so the full
-check runs. The sums are trusted as the figures are: data written around the sessions
-needs `selfcheck facts rebuild` (facts.py); a seal is written only when the sums read from
-the cells equal those of the ids read from the responses.
+check runs. The sums are trusted as the figures are: every figure of the page is read from
+the same facts, so unchanged cells mean an unchanged release (data written around the
+sessions needs `selfcheck facts rebuild`, facts.py); a seal is written only when the sums
+read from the cells equal those of the ids read from the responses.
 
 What this does not cover: a view after a new answer INSIDE the selection (other sums: the
 full check, linear in the people, still runs and remembers 260 MB of lines at 1,000,000
