@@ -112,6 +112,7 @@ from selfcheck.questionnaire.model import (  # noqa: E402
 from selfcheck.questionnaire.model import Role as ItemRole  # noqa: E402
 
 PATHS = {"pre_post": 0.55, "before_only": 0.15, "retro": 0.30}
+ADDED = "Z"  # the code's start of the people written by `--change` (the population's: "B")
 
 
 # --- the population -----------------------------------------------------------------------
@@ -578,6 +579,7 @@ def populate_bulk(
             if planned is None:
                 planned = _planned_from(connection)
             bulk_facts(Sink(connection), definition, planned, drawn, templates)
+            facts.rebuild_cells(connection)  # the cells' digests, from the rows just written
     with engine.connect() as connection:
         count = connection.scalar(select(func.count()).select_from(Answer)) or 0
     if "vacuum" not in only:
@@ -614,9 +616,14 @@ def counting(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", before)
 
 
-def timed(call: Callable[[], Any], rounds: int) -> tuple[float, list[float]]:
+def timed(
+    call: Callable[[], Any], rounds: int, before: Callable[[], Any] | None = None
+) -> tuple[float, list[float]]:
+    """The median of `rounds` timed calls (`before` runs before each, not timed)."""
     times = []
     for _ in range(rounds):
+        if before is not None:
+            before()
         started = time.perf_counter()
         call()
         times.append(time.perf_counter() - started)
@@ -627,7 +634,12 @@ def built(engine: Engine, people: int) -> tuple[int, bool] | None:
     """(answer rows, facts present) of a population of `people` already built, else None."""
     try:
         with engine.connect() as connection:
-            found = connection.scalar(select(func.count()).select_from(Beneficiary))
+            # Not the people `--change` writes (and removes after): a rerun reuses the population.
+            found = connection.scalar(
+                select(func.count())
+                .select_from(Beneficiary)
+                .where(Beneficiary.code.not_like(f"{ADDED}%"))
+            )
             with_facts = connection.scalar(select(func.count()).select_from(ResponseFact))
             answers = connection.scalar(select(func.count()).select_from(Answer))
     except SQLAlchemyError:  # no tables yet: build
@@ -702,8 +714,10 @@ def measure(
     refacts: bool = False,
     bulk: bool = False,
     bulk_steps: Sequence[str] = BULK_STEPS,
+    change: str | None = None,
 ) -> list[dict[str, Any]]:
     answers, build_seconds, facts_seconds = build(url, people, reuse, refacts, bulk, bulk_steps)
+    definition = load_definition(DEFAULT_DEFINITION)
     app = create_app(
         {
             "DATABASE_URL": url,
@@ -749,6 +763,34 @@ def measure(
         with db.session() as session:
             session.scalar(baseline_query)
 
+    elsewhere: list[int] = []
+
+    def write_one() -> None:
+        """One new person with one submitted form, through the app's sessions (the facts
+        follow): inside the evaluator's selection (`--change inside`, structure 1), or in a
+        structure of another department, outside it (`--change elsewhere`)."""
+        with db.session() as session:
+            if change == "elsewhere" and not elsewhere:
+                outside = Structure(
+                    name="Ailleurs",
+                    slug=f"bench-ailleurs-{time.time_ns()}",
+                    territory_type="rural",
+                    department="13",
+                )
+                session.add(outside)
+                session.flush()
+                elsewhere.append(outside.id)
+            structure = elsewhere[0] if change == "elsewhere" else 1
+            moment = datetime.now(UTC)
+            code = f"{ADDED}{time.time_ns() % 10**14}"
+            person = Beneficiary(code=code, structure_id=structure)
+            session.add(person)
+            session.flush()
+            fields = _response(0, person.id, structure, "retro", moment, "online", definition)
+            del fields["id"]
+            session.add(Response(**fields))
+            session.commit()
+
     def cold() -> None:
         # As after any change to the data: the differencing check runs again (its memory of
         # views already checked is keyed by the data's stamp).
@@ -759,13 +801,29 @@ def measure(
 
     baseline()  # warm-up: connections open
     with counting(db.engine) as statements:
-        cold()  # also compiles the templates
+        cold()  # also compiles the templates (and seals its check, when one is sealed)
     base_value, _ = timed(baseline, rounds)
-    cold_value, cold_times = timed(cold, max(1, min(rounds, 2)))
+    cold_value, cold_times = timed(cold, max(1, min(rounds, 2)), write_one if change else None)
     warm_value, _ = timed(dashboard, rounds)
     csv_value, _ = timed(download, rounds)
     if profile:
+        if change:
+            write_one()
         profiled(db.engine, cold)
+    if change:  # the people written, removed through the app (their facts too)
+        with db.session() as session:
+            added = select(Beneficiary.id).where(Beneficiary.code.like(f"{ADDED}%"))
+            for response in session.scalars(
+                select(Response).where(Response.beneficiary_id.in_(added))
+            ):
+                session.delete(response)
+            session.flush()
+            for person in session.scalars(select(Beneficiary).where(Beneficiary.id.in_(added))):
+                session.delete(person)
+            session.flush()
+            for structure in session.scalars(select(Structure).where(Structure.id.in_(elsewhere))):
+                session.delete(structure)
+            session.commit()
     db.engine.dispose()
     built_in = "reused" if build_seconds is None else f"built in {build_seconds:.0f} s"
     facts_in = "" if facts_seconds is None else f", facts in {facts_seconds:.0f} s"
@@ -782,7 +840,8 @@ def measure(
 
     return [
         row(
-            f"dashboard, first view (computed), {people} respondents",
+            f"dashboard, first view (computed{f', new answer {change}' if change else ''}), "
+            f"{people} respondents",
             database,
             cold_value,
             "s",
@@ -994,6 +1053,14 @@ def main(argv: list[str] | None = None) -> int:
         "the load, and its facts computed once per template (populate_bulk): the "
         "1,000,000-person case",
     )
+    parser.add_argument(
+        "--change",
+        choices=("inside", "elsewhere"),
+        default=None,
+        help="before each first view, write one new answered form through the app: inside "
+        "the evaluator's selection, or in a structure outside their scope (default: none, the "
+        "check's memory only is emptied, as after a change elsewhere)",
+    )
     args = parser.parse_args(argv)
     people = args.people or (3_000 if args.quick else 100_000)
     rounds = 2 if args.quick else 5
@@ -1030,6 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.rebuild_facts,
                     bulk,
                     steps,
+                    args.change,
                 )
     if args.build_only:
         return 0

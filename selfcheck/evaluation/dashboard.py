@@ -609,18 +609,22 @@ def build_dashboard(
     only: Iterable[str] | None = None,
     cache: DashboardCache | None = None,
     language: str = "",
+    people: int | None = None,
 ) -> Dashboard:
     """Every table, protected; ScopeError (422) when fewer than k people are in scope.
 
     `only` limits the tables built (a CSV download needs one); UnknownTable for a bad key.
     With a `cache`, the whole dashboard is built once per selection and data stamp.
+    `people`: the people in scope when the caller has counted them in this transaction (the
+    differencing check does: one `COUNT(DISTINCT)` over 1.7 million facts less at 1,000,000
+    people, issue 18).
     """
     wanted = set(only) if only is not None else set(TABLE_KEYS)
     unknown = wanted - TABLE_KEYS
     if unknown:
         raise UnknownTable(sorted(unknown)[0])
     if cache is None:
-        return _build(db, definition, filters, k, wanted)
+        return _build(db, definition, filters, k, wanted, people)
     key = (_selection(filters), k, language, id(definition), data_stamp(db))
     board = cache.get(key)
     if board is None:
@@ -630,9 +634,15 @@ def build_dashboard(
 
 
 def _build(
-    db: Session, definition: Definition, filters: EvaluationFilters, k: int, wanted: set[str]
+    db: Session,
+    definition: Definition,
+    filters: EvaluationFilters,
+    k: int,
+    wanted: set[str],
+    counted: int | None = None,
 ) -> Dashboard:
-    people = require_at_least_k(db, filters, k, indicators.count_people)
+    count = indicators.count_people if counted is None else (lambda _db, _filters: counted)
+    people = require_at_least_k(db, filters, k, count)
     specs = [spec for spec in SPECS if spec.key in wanted and spec.available(definition)]
     raw = indicators.collect(db, definition, filters, variables(definition, specs), people)
     context = Context(definition, raw)

@@ -45,6 +45,40 @@ hashes, which says no more than they do), and the earlier ones are first read wi
 lines: the very same lines are recognised by their digest and size, a view of the same
 filters is skipped as above, and only the lines that must be compared are read (issue 18).
 Views remembered before digests are read and compared as always.
+
+**Sealed verdicts: no per-person work for a view of unchanged responses** (issue 18, branch
+dash1m). The lines of a selection are a function of its set of (response, person, form)
+triples and the evaluator's key, nothing else (answers are not hashed). The facts keep, per
+structure x month x form x channel, the number of submitted responses and four sums of
+32-bit pieces of a fixed pseudo-random permutation (AES) of each triple (`fact_cell`,
+`facts.cell_parts`, in the transaction of every write like the other facts, backfilled by
+migration 0019_dash1m). A selection's sums (`cell_sums_of`: a few hundred rows) are equal
+for the same triples and differ otherwise but with odds of 2**-128; the count is compared
+as well, so a collision cannot pass as the same responses by size. After each full check of
+`guard_view` and `guard_tables` that passed, its verdict (the sub-groups withheld, the people
+counted) is kept in `dashboard_seal` under an HMAC of (k, sub-groups, sums) with the
+evaluator's key, with the evaluator's newest remembered selection then (`last_log`, and how
+many there were up to it). A later view with the same filters, k, sub-groups and sums takes
+that verdict (`sealed_view`) only when every selection remembered since is a view of the same
+filters or figures' groups. Then the full check would give the same verdict: its lines are
+the sealed view's; the earlier selections and groups it compares them with are the same
+(views of the same filters are never compared, figures' groups only with each other); so
+the pairwise comparisons and the rests (`_left_uncovered`) are the same computations, their
+verdicts the same, and it would remember nothing new (its lines and groups are already
+remembered under their digests). Any other row since (an export, a view of other filters, a
+row committed late under an earlier id) and the full check runs and seals again.
+tests/services/evaluation/test_differencing_sealed.py checks, on random sequences of views
+and writes, that every sealed verdict found equals the full check's on the same state.
+Erasure and purge change the sums (the person's responses leave the cells), so the full
+check runs. The sums are trusted as the figures are: every figure of the page is read from
+the same facts, so unchanged cells mean an unchanged release (data written around the
+sessions needs `selfcheck facts rebuild`, facts.py); a seal is written only when the sums
+read from the cells equal those of the ids read from the responses.
+
+What this does not cover: a view after a new answer INSIDE the selection (other sums: the
+full check, linear in the people, still runs and remembers 260 MB of lines at 1,000,000
+people), and the follow-up figures' check (`guard_figures`: its groups depend on the day,
+not only on the responses).
 """
 
 from __future__ import annotations
@@ -73,6 +107,7 @@ from sqlalchemy import (
     String,
     case,
     cast,
+    delete,
     func,
     literal,
     select,
@@ -80,9 +115,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from selfcheck.evaluation import facts, indicators
 from selfcheck.evaluation.disclosure import is_small
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_conditions
-from selfcheck.platform.models import ExportLog, ExportSelection, Response, StaffUser
+from selfcheck.platform.models import (
+    DashboardSeal,
+    ExportLog,
+    ExportSelection,
+    FactCell,
+    Response,
+    StaffUser,
+)
 from selfcheck.questionnaire.model import FormKind
 
 logger = logging.getLogger(__name__)
@@ -215,6 +258,10 @@ class Hasher:
         key = secret.encode() if isinstance(secret, str) else secret
         self._key = hashlib.sha256(b"selfcheck-differencing\0%d\0" % user_id + key).digest()
 
+    def seal(self, message: bytes) -> str:
+        """A keyed hash (HMAC-SHA-256) of `message` for this evaluator."""
+        return hmac.new(self._key, message, "sha256").hexdigest()
+
     def _blocks(self, domain: int, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
         blocks = np.zeros((ids.size, 2), dtype="<u8")
         blocks[:, 0] = domain
@@ -291,8 +338,10 @@ def _hashed(
     filters: EvaluationFilters,
     user: StaffUser,
     secret: str | bytes,
-    found: Selection | Hashed | None,
+    found: Selection | Hashed | Sealed | None,
 ) -> Hashed:
+    if isinstance(found, Sealed):
+        found = None  # not reached: both checks return a sealed verdict first
     if isinstance(found, Hashed):
         return found
     return Hashed(
@@ -408,11 +457,15 @@ def guard_view(
     filters: EvaluationFilters,
     k: int,
     secret: str | bytes,
-    found: Selection | Hashed | None = None,
+    found: Selection | Hashed | Sealed | None = None,
 ) -> None:
     """ScopeError (422) when this selection differs from an earlier one of this evaluator
     (with other filters) by more than 0 and fewer than k people; else remember it.
-    `found`: the selection's ids (`read_selection`), or their hashes, when the caller has them."""
+    `found`: the selection's ids (`read_selection`), or their hashes, when the caller has them;
+    or the verdict of the same responses sealed by an earlier full check (`sealed_view`),
+    which this check would give again (the module doc): nothing to do."""
+    if isinstance(found, Sealed):
+        return
     lines = _hashed(db, filters, user, secret, found).lines()
     size = int(lines.size)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
@@ -546,9 +599,14 @@ def guard_tables(
     groups: Mapping[str, Iterable[str]],
     k: int,
     secret: str | bytes,
-    found: Selection | Hashed | None = None,
+    found: Selection | Hashed | Sealed | None = None,
+    seal: Seal | None = None,
 ) -> frozenset[str]:
     """The groups whose tables must be withheld from this view (the rest may be shown).
+
+    `found` as for `guard_view` (a `Sealed` verdict is returned as it is). `seal`: the
+    selection's cells (`cell_sums_of`) once `guard_view` passed with the same `found`: the
+    verdict is then sealed for the next views of the same responses (`sealed_view`).
 
     `groups`: group name -> the forms whose responses in the selection make it (a table of
     'after' forms reads the people with an 'after' form in it). Two selections k people
@@ -560,6 +618,8 @@ def guard_tables(
     the group counts), or when it minus the same groups inside it leaves 1 to k - 1. The
     groups not refused are remembered; a log line names each refused one. Nothing commits.
     """
+    if isinstance(found, Sealed):
+        return found.refused
     hashed = _hashed(db, filters, user, secret, found)
     mine = {
         name: hashed.lines(frozenset(_FORM_INDEX[form] for form in forms))
@@ -673,6 +733,8 @@ def guard_tables(
                 )
             )
         db.flush()
+    if seal is not None:
+        _seal(db, user, described, k, secret, seal, hashed.people, frozenset(refused))
     return frozenset(refused)
 
 
@@ -1135,3 +1197,151 @@ def _record(
     people = lines if isinstance(lines, str) else "\n".join(lines)
     db.add(ExportSelection(export_id=log.id, user_id=user.id, count=count, people=people))
     db.flush()
+
+
+# --- the same responses as a view already checked (issue 18) ---------------------------------
+
+# Rows of the evaluator's memory looked at, newest first, after a seal: past this many, the
+# full check runs (it would read them all anyway).
+SEAL_WINDOW = 200
+
+
+@dataclass(frozen=True)
+class Seal:
+    """A selection's cells (`cell_sums_of`: responses, four sums) and the sub-groups checked."""
+
+    sums: tuple[int, ...]
+    groups: Mapping[str, Iterable[str]]
+
+    def message(self, k: int) -> bytes:
+        groups = {name: sorted(forms) for name, forms in self.groups.items()}
+        return json.dumps([k, groups, list(self.sums)], sort_keys=True).encode()
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """The verdict of a full check of the same responses, valid now (`sealed_view`)."""
+
+    refused: frozenset[str]
+    people: int
+
+
+def cell_sums_of(db: Session, filters: EvaluationFilters) -> tuple[int, ...] | None:
+    """(responses, four sums) of the selection's cells in `fact_cell`: equal for two
+    selections of the same responses of the same people and forms, different otherwise but
+    with odds of 2**-128. None when the filters are not whole months (no cells)."""
+    try:
+        conditions = indicators.fact_conditions(filters, FactCell)
+    except indicators.NotWholeMonths:
+        return None
+    found = db.execute(
+        select(
+            *(func.coalesce(func.sum(getattr(FactCell, name)), 0) for name in facts.CELL_SUMS)
+        ).where(*conditions)
+    ).one()
+    return tuple(int(value) for value in found)
+
+
+def selection_sums(found: Selection) -> tuple[int, ...]:
+    """The same sums as `cell_sums_of`, from the selection's ids read from the responses."""
+    parts = facts.cell_parts(found.response, found.person, found.form.astype(np.int64))
+    return (int(found.response.size), *(int(total) for total in parts.sum(axis=0)))
+
+
+def _seal(
+    db: Session,
+    user: StaffUser,
+    described: str,
+    k: int,
+    secret: str | bytes,
+    seal: Seal,
+    people: int,
+    refused: frozenset[str],
+) -> None:
+    """Keep the verdict of this full check (`sealed_view`), in place of the evaluator's
+    earlier ones for these filters."""
+    db.execute(
+        delete(DashboardSeal).where(
+            DashboardSeal.user_id == user.id, DashboardSeal.filters == described
+        )
+    )
+    last, remembered = db.execute(
+        select(func.max(ExportLog.id), func.count())
+        .select_from(ExportSelection)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportSelection.user_id == user.id)
+    ).one()
+    db.add(
+        DashboardSeal(
+            user_id=user.id,
+            filters=described,
+            seal=Hasher(secret, user.id).seal(seal.message(k)),
+            refused=json.dumps(sorted(refused)),
+            people=people,
+            last_log=int(last or 0),
+            remembered=int(remembered or 0),
+        )
+    )
+    db.flush()
+
+
+def sealed_view(
+    db: Session,
+    user: StaffUser,
+    filters: EvaluationFilters,
+    k: int,
+    secret: str | bytes,
+    seal: Seal,
+) -> Sealed | None:
+    """The verdict of the full check of an earlier view of the same filters, same k and same
+    responses (`seal`), when the full check now would give it again; else None.
+
+    It would when nothing the checks read has been remembered since that check but views of
+    the same filters and figures' groups (which `guard_view` and `guard_tables` do not
+    compare with this selection): with the same lines (the same responses of the same people
+    and forms, `Seal.sums`), the same earlier selections and groups, both checks compute the
+    same thing. Any other row since (an export, a view of other filters) and the full check
+    runs again (and seals its verdict)."""
+    described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
+    found = db.execute(
+        select(
+            DashboardSeal.refused,
+            DashboardSeal.people,
+            DashboardSeal.last_log,
+            DashboardSeal.remembered,
+        ).where(
+            DashboardSeal.user_id == user.id,
+            DashboardSeal.filters == described,
+            DashboardSeal.seal == Hasher(secret, user.id).seal(seal.message(k)),
+        )
+    ).first()
+    if found is None:
+        return None
+    refused, people, last, remembered = found
+    # What the checks read: the evaluator's remembered selections (`export_selection`).
+    mine = (
+        select(ExportLog.kind, ExportLog.filters)
+        .select_from(ExportSelection)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportSelection.user_id == user.id)
+    )
+    before = db.scalar(
+        select(func.count()).select_from(mine.where(ExportLog.id <= last).subquery())
+    )
+    if before != remembered:
+        return None  # one committed since under an earlier id
+    since = db.execute(
+        mine.where(ExportLog.id > last).order_by(ExportLog.id).limit(SEAL_WINDOW + 1)
+    ).all()
+    if len(since) > SEAL_WINDOW:
+        return None
+    for kind, their_filters in since:
+        if kind == FIGURES_KIND:
+            continue  # compared with figures' groups only
+        if kind not in (KIND, TABLES_KIND) or not _same_filters(their_filters, described):
+            return None  # remembered since, and read by the checks: they must run
+    try:
+        names = json.loads(refused or "[]")
+    except ValueError:
+        return None
+    return Sealed(frozenset(str(name) for name in names), int(people))

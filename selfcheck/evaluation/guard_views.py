@@ -19,10 +19,14 @@ from selfcheck.evaluation.differencing import (
     Checked,
     Hashed,
     Hasher,
+    Seal,
+    cell_sums_of,
     guard_figures,
     guard_tables,
     guard_view,
     read_selection,
+    sealed_view,
+    selection_sums,
 )
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.evaluation.view_support import evaluator, k_threshold
@@ -44,6 +48,9 @@ GROUPS: Mapping[str, tuple[str, ...]] = {
 }
 PAIRS_GROUP = group_of((FormKind.AFTER,))
 STAMP_KEY = "selfcheck_data_stamp"  # on `flask.g`: this request's data stamp, read once
+# On `flask.g`: the people of each selection checked in this request (the check counts them:
+# the dashboard need not count them again), keyed by `_selection`.
+PEOPLE_KEY = "selfcheck_people_checked"
 RETRO_GROUP = group_of((FormKind.RETRO,))
 
 
@@ -67,22 +74,51 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
     session = get_session()
     user = evaluator()
     checked = current_app.extensions.setdefault(CHECKED_KEY, Checked())
-    key = (user.id, k_threshold(), _selection(filters), _stamp())
+    k = k_threshold()
+    key = (user.id, k, _selection(filters), _stamp())
     known = checked.get(key)
-    if known is not None:
-        return frozenset(known)
+    if isinstance(known, tuple):
+        refused, people = known
+        _checked_people(filters, people)
+        return frozenset(refused)
     secret = str(current_app.secret_key)
     try:
-        # The selection's ids read and hashed once, for both checks.
-        found = Hashed(Hasher(secret, user.id), read_selection(session, filters))
-        guard_view(session, user, filters, k_threshold(), secret, found)
-        refused = guard_tables(session, user, filters, GROUPS, k_threshold(), secret, found)
+        # First the selection's cells (a few hundred rows of fact_cell): the same responses
+        # as a view whose full check is sealed and still valid need no new check (issue 18).
+        sums = cell_sums_of(session, filters)
+        seal = Seal(sums, GROUPS) if sums is not None else None
+        sealed = sealed_view(session, user, filters, k, secret, seal) if seal else None
+        if sealed is not None:
+            guard_view(session, user, filters, k, secret, sealed)
+            refused = guard_tables(session, user, filters, GROUPS, k, secret, sealed)
+            people = sealed.people
+        else:
+            # The selection's ids read and hashed once, for both checks.
+            selection = read_selection(session, filters)
+            found = Hashed(Hasher(secret, user.id), selection)
+            guard_view(session, user, filters, k, secret, found)
+            if seal is not None and selection_sums(selection) != seal.sums:
+                seal = None  # facts not up to date with the responses: nothing sealed
+            refused = guard_tables(session, user, filters, GROUPS, k, secret, found, seal=seal)
+            people = found.people
     except ScopeError:
         session.rollback()
         raise
     session.commit()
-    checked.add(key, refused)
+    checked.add(key, (refused, people))
+    _checked_people(filters, people)
     return refused
+
+
+def _checked_people(filters: EvaluationFilters, people: int) -> None:
+    found: dict[tuple[object, ...], int] = g.setdefault(PEOPLE_KEY, {})
+    found[_selection(filters)] = people
+
+
+def checked_people(filters: EvaluationFilters) -> int | None:
+    """The people of `filters` counted by this request's check (`guard_view_here`), if any."""
+    found: dict[tuple[object, ...], int] = g.get(PEOPLE_KEY, {})
+    return found.get(_selection(filters))
 
 
 def withheld_message(k: int) -> str:

@@ -33,7 +33,14 @@ from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import facts, typology
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
-from selfcheck.platform.models import Answer, Channel, FactTally, Response, ResponseFact
+from selfcheck.platform.models import (
+    Answer,
+    Channel,
+    FactCell,
+    FactTally,
+    Response,
+    ResponseFact,
+)
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind
 
 ALONE_RANK = facts.ALONE_RANK
@@ -110,7 +117,7 @@ def _months(filters: EvaluationFilters) -> tuple[str | None, str | None]:
 
 
 def fact_conditions(
-    filters: EvaluationFilters, model: type[FactTally] | type[ResponseFact]
+    filters: EvaluationFilters, model: type[FactTally] | type[ResponseFact] | type[FactCell]
 ) -> list[ColumnElement[bool]]:
     """The scope of `filters` on a facts table (the same people as `response_conditions`)."""
     first, last = _months(filters)
@@ -118,7 +125,7 @@ def fact_conditions(
     if first is not None or last is not None:
         # Never facts.NO_MONTH: a response without its time is outside any date range.
         conditions.append(model.month.between(first or "0001-01", last or "9999-12"))
-    elif model is FactTally:
+    elif model is FactTally or model is FactCell:
         conditions.append(model.month == facts.ALL_MONTHS)
     if filters.forms:
         conditions.append(model.form.in_(filters.forms))

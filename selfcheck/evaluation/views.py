@@ -19,6 +19,7 @@ from selfcheck.evaluation.dashboard import (
     withhold,
 )
 from selfcheck.evaluation.guard_views import (
+    checked_people,
     guard_figures_here,
     guard_view_here,
     withheld_message,
@@ -59,6 +60,7 @@ def _dashboard(only: list[str] | None = None) -> tuple[EvaluationFilters, Dashbo
         filters,
         k_threshold(),
         only=only,
+        people=checked_people(filters),
     )
     return filters, withhold(board, refused)
 

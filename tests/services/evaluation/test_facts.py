@@ -33,13 +33,22 @@ from sqlalchemy.orm import Session
 from selfcheck.accounts.structures import create_structure
 from selfcheck.cli import main
 from selfcheck.entry import saving as entry
-from selfcheck.evaluation import dashboard, facts, headline, indicators, paired, retention
+from selfcheck.evaluation import (
+    dashboard,
+    differencing,
+    facts,
+    headline,
+    indicators,
+    paired,
+    retention,
+)
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.followup import operations as followup
 from selfcheck.journey import operations as journey
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import (
     Beneficiary,
+    FactCell,
     FactTally,
     Response,
     ResponseFact,
@@ -248,6 +257,19 @@ def check_facts(world: World) -> None:
     }
     assert tally == Counter({k: v for k, v in facts.cells(recomputed).items() if v})
     assert set(rows) == {r.id for r in world.submitted()}
+    # The cells' digests (fact_cell): as recomputed, and each selection's sums those of the
+    # ids read from the responses (the differencing check's fast path relies on it).
+    stored_cells = {
+        (c.structure_id, c.month, c.form, c.channel): (c.n, c.d0, c.d1, c.d2, c.d3)
+        for c in db.scalars(select(FactCell))
+        if c.n or c.d0 or c.d1 or c.d2 or c.d3
+    }
+    expected_cells = {
+        cell: tuple(int(v) for v in values)
+        for cell, values in facts.cell_sums(recomputed).items()
+        if values.any()
+    }
+    assert stored_cells == expected_cells
     variables = dashboard.variables(world.definition)
     for filters in world.selections():
         people = indicators.count_people(db, filters)
@@ -263,6 +285,9 @@ def check_facts(world: World) -> None:
         from selfcheck.evaluation.scope import count_people
 
         assert people == count_people(db, filters)
+        assert differencing.cell_sums_of(db, filters) == differencing.selection_sums(
+            differencing.read_selection(db, filters)
+        ), filters
         for now in (datetime.now(UTC), datetime.now(UTC) + LATER):  # the follow-up figures
             expected_followed = retention_oracle.followed(
                 db, world.definition, filters, now=now, zone=PARIS
@@ -356,6 +381,36 @@ def test_a_structure_outside_the_scope_is_not_read(world: World) -> None:
     assert indicators.count_people(world.db, nobody) == 0
     assert indicators.read_tally(world.db, nobody, [facts.RESPONSES]) == {}
     assert world.db.scalar(select(Structure.id).where(Structure.id == -1)) is None
+
+
+def test_a_form_added_and_committed_without_a_flush_has_its_facts(world: World) -> None:
+    """The hook flushes before it looks for what the transaction touched (a response added
+    then committed at once left no fact and no cell digest: the dashboard's differencing
+    check trusts the cells, issue 18)."""
+    db = world.db
+    person = Beneficiary(code="ZZ-sans-flush", structure_id=world.structures[0].id)
+    db.add(person)
+    db.flush()
+    now = datetime.now(UTC)
+    definition = world.definition
+    response = Response(
+        beneficiary_id=person.id,
+        structure_id=person.structure_id,
+        form=FormKind.RETRO.value,
+        definition_id=definition.id,
+        definition_version=definition.version,
+        channel="online",
+        locale="fr",
+        status=Status.SUBMITTED.value,
+        created_at=now,
+        updated_at=now,
+        submitted_at=now,
+        wording="standard",
+    )
+    db.add(response)
+    db.commit()
+    assert db.get(ResponseFact, response.id) is not None
+    check_facts(world)
 
 
 def test_the_rebuild_command_repairs_facts_written_around_the_sessions(

@@ -1,0 +1,174 @@
+"""The differencing check's fast path (differencing.sealed_view, issue 18): a view whose
+responses are those of a view already fully checked (same `fact_cell` sums) takes that
+check's sealed verdict instead of reading every response again. On random sequences of
+views (several filters) and writes (new forms, edits, deletions, erasures, moves), whenever
+a seal is found valid, the full check run on the same state gives the same verdict: the same
+refusal or the same sub-groups withheld, and nothing new to remember."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from selfcheck.evaluation import differencing
+from selfcheck.evaluation.guard_views import GROUPS
+from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import DashboardSeal, ExportLog, ExportSelection, Role, StaffUser
+from selfcheck.questionnaire.model import Definition
+from tests.services.evaluation.test_facts import OPERATIONS, World
+from tests.staff import add_staff
+
+SECRET = "un secret de test"
+K = 3
+
+
+class Evaluated(World):
+    def __init__(self, db: Session, database: Database, definition: Definition) -> None:
+        super().__init__(db, database, definition)
+        account = add_staff(database, Role.EVALUATOR, departments=("44", "59"))
+        user = db.get(StaffUser, account.id)
+        assert user is not None
+        self.user = user
+        self.fast = 0
+
+    def full(self, filters: EvaluationFilters, seal: differencing.Seal | None) -> object:
+        """The full check's verdict (the refusal, or the groups withheld), as guard_views
+        runs it; its rows kept only when `seal` is given (else rolled back)."""
+        selection = differencing.read_selection(self.db, filters)
+        found = differencing.Hashed(differencing.Hasher(SECRET, self.user.id), selection)
+        try:
+            differencing.guard_view(self.db, self.user, filters, K, SECRET, found)
+            if seal is not None and differencing.selection_sums(selection) != seal.sums:
+                seal = None
+            return differencing.guard_tables(
+                self.db, self.user, filters, GROUPS, K, SECRET, found, seal=seal
+            )
+        except ScopeError:
+            return "refused"
+
+    def remembered(self) -> int:
+        return int(
+            self.db.scalar(
+                select(func.count())
+                .select_from(ExportSelection)
+                .join(ExportLog)
+                .where(ExportSelection.user_id == self.user.id)
+            )
+            or 0
+        )
+
+    def view(self, index: int) -> None:
+        filters = self.selections()[index % len(self.selections())]
+        sums = differencing.cell_sums_of(self.db, filters)
+        assert sums == differencing.selection_sums(differencing.read_selection(self.db, filters))
+        seal = differencing.Seal(sums, GROUPS) if sums is not None else None
+        sealed = (
+            differencing.sealed_view(self.db, self.user, filters, K, SECRET, seal)
+            if seal is not None
+            else None
+        )
+        if sealed is not None:
+            self.fast += 1
+            before = self.remembered()
+            nested = self.db.begin_nested()
+            verdict = self.full(filters, None)
+            assert verdict == sealed.refused  # never a refusal turned into an answer
+            assert self.remembered() == before  # the full check would remember nothing new
+            nested.rollback()
+            assert sealed.people == differencing.read_selection(self.db, filters).people
+            return
+        nested = self.db.begin_nested()
+        if self.full(filters, seal) == "refused":
+            nested.rollback()
+        else:
+            nested.commit()
+        self.db.commit()
+
+
+@pytest.fixture
+def evaluated(
+    db_session: Session, database: Database, definition: Definition, request_context: None
+) -> Evaluated:
+    return Evaluated(db_session, database, definition)
+
+
+@pytest.mark.slow  # a few seconds: every view checked twice on a few dozen people
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from((*OPERATIONS, "view", "view", "view")), st.integers(0, 10**6)),
+        min_size=4,
+        max_size=14,
+    )
+)
+def test_a_sealed_verdict_is_the_full_checks(
+    evaluated: Evaluated, steps: list[tuple[str, int]]
+) -> None:
+    for _ in range(6):  # people enough for views of k
+        evaluated.run("new", 7)
+    for operation, seed in steps:
+        if operation == "view":
+            evaluated.view(seed)
+            evaluated.view(seed)  # the same again: its seal is found, unless refused
+        else:
+            evaluated.run(operation, seed)
+
+
+@pytest.mark.slow  # about 2 s: a dozen people written through the journey
+def test_a_view_of_unchanged_responses_is_sealed_and_any_other_memory_breaks_it(
+    evaluated: Evaluated,
+) -> None:
+    for seed in range(8):
+        evaluated.run("new", seed)
+    whole = evaluated.selections()[0]
+    evaluated.view(0)
+    assert evaluated.db.scalar(select(func.count()).select_from(DashboardSeal)) == 1
+    evaluated.view(0)
+    assert evaluated.fast == 1
+    sums = differencing.cell_sums_of(evaluated.db, whole)
+    assert sums is not None
+    seal = differencing.Seal(sums, GROUPS)
+    user = evaluated.user
+    # Another k, another secret: no seal.
+    assert differencing.sealed_view(evaluated.db, user, whole, K + 1, SECRET, seal) is None
+    assert differencing.sealed_view(evaluated.db, user, whole, K, "autre", seal) is None
+    # A new answer inside the selection: other sums, no seal.
+    evaluated.run("new", 99)
+    moved = differencing.cell_sums_of(evaluated.db, whole)
+    assert moved is not None and moved != sums
+    assert (
+        differencing.sealed_view(
+            evaluated.db, user, whole, K, SECRET, differencing.Seal(moved, GROUPS)
+        )
+        is None
+    )
+    # A view of other filters remembered since: the seal is no longer enough.
+    evaluated.view(0)
+    now = differencing.cell_sums_of(evaluated.db, whole)
+    assert now is not None
+    assert (
+        differencing.sealed_view(
+            evaluated.db, user, whole, K, SECRET, differencing.Seal(now, GROUPS)
+        )
+        is not None
+    )
+    log = ExportLog(user_id=user.id, kind="export", filters="{}", row_count=1, k=K, report="{}")
+    evaluated.db.add(log)
+    evaluated.db.flush()
+    evaluated.db.add(ExportSelection(export_id=log.id, user_id=user.id, count=0, people=""))
+    evaluated.db.commit()
+    assert (
+        differencing.sealed_view(
+            evaluated.db, user, whole, K, SECRET, differencing.Seal(now, GROUPS)
+        )
+        is None
+    )
