@@ -78,6 +78,7 @@ def test_there_is_at_least_one_catalog() -> None:
     assert "en" in LOCALES
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_pot_is_up_to_date(pot: Catalog, tmp_path: Path) -> None:
     fresh_path = tmp_path / "fresh.pot"
     subprocess.run(

@@ -968,6 +968,12 @@ def install(sessions: sessionmaker[Session], definition: Definition) -> None:
     """Keep the facts of every session of `sessions` up to date, in its own transaction."""
 
     def before_commit(session: Session) -> None:
+        # SQLAlchemy fires this at each savepoint's release too (`begin_nested`, one per
+        # person started): the facts are settled once, at the outer commit, for everyone the
+        # transaction touched in one query per CHUNK people (a 500-person demo refreshed
+        # them one person at a time: 783 refreshes, 141 s of a 316 s test on PostgreSQL).
+        if session.in_nested_transaction():
+            return
         settle(session, definition)
 
     event.listen(sessions, "do_orm_execute", _on_execute)

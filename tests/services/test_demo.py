@@ -57,6 +57,7 @@ def test_demo_answers_are_valid_and_complete(db_session: Session, definition: De
         assert response.submitted_at is not None and response.submitted_at > response.created_at
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_demo_is_reproducible_and_reuses_its_structure(
     db_session: Session, definition: Definition, database: Database
 ) -> None:

@@ -301,6 +301,7 @@ def test_a_batch_holds_every_code_once(render: Render) -> None:
         assert codes.display(code) in page_texts(pdf)[index * pages]
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_mixed_languages_in_one_batch(app: Flask, render: Render, definition: Definition) -> None:
     pdf = paper.renderer().questionnaires(
         [paper.Copy(FormKind.AFTER, "en", CODE), paper.Copy(FormKind.AFTER, "fr", CODE)]

@@ -365,6 +365,7 @@ def describe(what: str, response: TestResponse) -> str:
 # --- 2. every route x every role --------------------------------------------------------------
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 @pytest.mark.parametrize("role", ROLES)
 def test_role_matrix(world: World, role: str) -> None:
     problems: list[str] = []

@@ -160,6 +160,7 @@ def test_an_admin_resets_a_second_factor(app: Flask, database: Database) -> None
     assert "secret" not in changes.lower()
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_a_new_place_from_nothing_to_a_mediator_without_a_terminal(
     app: Flask, database: Database, structure: Structure
 ) -> None:

@@ -61,6 +61,7 @@ def evaluator(
     return signed_in(app, account), account.id
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_attack_two_months_apart_dashboards_are_not_both_shown(
     evaluator: tuple[Visitor, int],
 ) -> None:
@@ -122,6 +123,7 @@ def test_a_person_with_other_responses_counts_as_different() -> None:
     assert differencing.people_differing(mine, set(mine)) == 0
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 @pytest.mark.parametrize("last", [0, 1, 2])
 def test_attack_a_selection_minus_two_others_inside_it_is_refused(
     app: Flask, db_session: Session, definition: Definition, database: Database, last: int
@@ -158,6 +160,7 @@ def test_attack_a_selection_minus_two_others_inside_it_is_refused(
     assert visitor.get("/evaluate/").status_code == 200
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_withheld_retention_figures_leave_the_rest_of_the_first_page(
     evaluator: tuple[Visitor, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:

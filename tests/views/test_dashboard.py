@@ -18,6 +18,7 @@ from selfcheck.evaluation.headline_views import PARTS
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import ExportLog, Role
 from selfcheck.questionnaire import Definition
+from tests.demo_once import write_once
 from tests.staff import add_staff, signed_in
 from tests.support import Visitor
 
@@ -27,8 +28,12 @@ def evaluator(
     app: Flask, database: Database, db_session: Session, definition: Definition
 ) -> Visitor:
     """An evaluator granted department 44, where the demo structure has 30 people."""
-    demo.generate_demo(db_session, definition, respondents=30, seed=8)
-    db_session.commit()
+
+    def write() -> None:
+        demo.generate_demo(db_session, definition, respondents=30, seed=8)
+        db_session.commit()
+
+    write_once(db_session, ("demo", 30, 8), write)  # once per process on SQLite
     create_structure(db_session, "France Services Paris 11", "urbain", "75", "paris-11")
     db_session.commit()
     account = add_staff(database, Role.EVALUATOR, departments=("44",))

@@ -19,6 +19,7 @@ from selfcheck.evaluation.headline_views import FIGURES, PARTS
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import ExportLog, Role
 from selfcheck.questionnaire import Definition
+from tests.demo_once import write_once
 from tests.staff import add_staff, signed_in
 from tests.support import Visitor
 
@@ -31,14 +32,19 @@ def evaluator(
     app: Flask, database: Database, db_session: Session, definition: Definition
 ) -> Visitor:
     """An evaluator granted department 44, where the demo structure has 60 people."""
-    demo.generate_demo(db_session, definition, respondents=60, seed=8)
-    db_session.commit()
+
+    def write() -> None:
+        demo.generate_demo(db_session, definition, respondents=60, seed=8)
+        db_session.commit()
+
+    write_once(db_session, ("demo", 60, 8), write)  # once per process on SQLite
     create_structure(db_session, "France Services Paris 11", "urbain", "75", "paris-11")
     db_session.commit()
     account = add_staff(database, Role.EVALUATOR, departments=("44",))
     return signed_in(app, account)
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_every_page_links_to_every_other_and_keeps_the_filters(evaluator: Visitor) -> None:
     for url in PAGES:
         response = evaluator.get(url + "?territory=periurbain")
@@ -76,6 +82,7 @@ def test_each_part_has_its_charts_each_with_its_table_and_csv(evaluator: Visitor
     assert sorted(seen) == sorted(TABLE_KEYS)
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_the_task_and_change_pages_show_pairs_and_retro_apart(evaluator: Visitor) -> None:
     tasks = evaluator.get("/evaluate/tasks").get_data(as_text=True)
     assert 'id="table-tasks_pairs"' in tasks and 'id="table-tasks_retro"' in tasks

@@ -465,6 +465,7 @@ def _typed_and_drawn(
     return code, response.id
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_blind_double_entry_then_resolution(
     app: Flask,
     database: Database,

@@ -38,6 +38,7 @@ def test_export_page_shows_the_anonymisation_and_a_download_form(evaluator: Visi
     assert 'action="/evaluate/exports/download"' in evaluator.html
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_download_sends_a_zip_and_logs_it(evaluator: Visitor, db_session: Session) -> None:
     started = evaluator.get("/evaluate/exports/download?format=xlsx&shape=wide&department=44")
     assert started.status_code == 303  # a background job: its page, then the file
@@ -57,6 +58,7 @@ def test_download_sends_a_zip_and_logs_it(evaluator: Visitor, db_session: Sessio
     assert "Personnes exportées" in evaluator.text
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_export_log_shows_only_ones_own_exports_to_an_evaluator(
     app: Flask, evaluator: Visitor, database: Database
 ) -> None:

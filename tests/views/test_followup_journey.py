@@ -57,6 +57,7 @@ def fixed() -> Iterator[clock.FixedClock]:
         yield fixed_clock
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_the_web_journey_at_start_end_and_three_months_later(
     visitor: Visitor,
     new_visitor: Callable[[], Visitor],
@@ -167,6 +168,7 @@ def test_the_come_back_card_for_the_mediator(
     assert "Questionnaire de suivi : ouvert depuis le 7 juin 2027, pas encore envoyé" in again.text
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_the_followup_list_shows_who_is_due_and_prints_their_forms(
     app: Flask,
     database: Database,
@@ -251,6 +253,7 @@ def test_the_followup_list_shows_who_is_due_and_prints_their_forms(
     assert "Leur questionnaire de suivi est ouvert et pas encore envoyé." in words(printed)
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_the_dashboard_says_what_lasts(
     app: Flask,
     database: Database,
@@ -275,6 +278,7 @@ def test_the_dashboard_says_what_lasts(
     assert "dont le questionnaire de suivi est dans la sélection" not in evaluator.text
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_the_dashboard_retention_honours_the_filters_and_the_guards(
     app: Flask,
     database: Database,

@@ -216,6 +216,7 @@ def test_bad_input_is_said_and_nothing_is_stored(
     assert ADDRESS not in _app_logs(caplog)
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_not_offered_by_default_nor_without_smtp(
     app: Flask,
     mailing_app: Flask,
@@ -320,6 +321,7 @@ def test_the_setting_is_audited_and_turning_it_off_deletes_the_addresses(
     assert all(ADDRESS not in changes for changes in events)
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_exports_codebook_and_backups_never_hold_an_address(
     app: Flask,
     db_session: Session,

@@ -165,6 +165,7 @@ def test_the_print_screen_needs_sign_in_and_the_enter_permission(
     assert 'href="/staff/print"' in home.html  # the staff home links to it
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_blank_forms_are_printed_without_codes(
     staff: Visitor, database: Database, definition: Definition
 ) -> None:
@@ -202,6 +203,7 @@ def test_one_blank_form_is_rendered_once_then_served_from_the_instance_folder(
     assert again == first
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_twenty_coded_forms_create_twenty_codes_that_work_online(
     app: Flask,
     staff: Visitor,
@@ -287,6 +289,7 @@ def test_a_platform_admin_prints_blank_forms_but_cannot_create_codes(
 # --- after-forms for the follow-up list --------------------------------------------------
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_after_forms_for_chosen_people_in_their_language(
     staff: Visitor, db_session: Session, definition: Definition, structure: Structure
 ) -> None:
@@ -384,6 +387,7 @@ def test_summary_pdfs_respect_structures_and_missing_data(
     assert anonymous.status_code == 302
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_the_person_downloads_their_own_summary(
     visitor: Visitor, structure: Structure, definition: Definition
 ) -> None:
@@ -408,6 +412,7 @@ def test_no_summary_pdf_before_anything_is_sent(
     assert response.status_code == 302 and path_of(response.headers["Location"]) == "/code"
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_easy_read_forms_can_be_printed(staff: Visitor, definition: Definition) -> None:
     assert 'name="easy"' in staff.html
     pdf = assert_pdf(print_form(staff, easy="y"), "-facile-a-lire")

@@ -40,6 +40,7 @@ def mediator(database: Database, structure: Structure) -> Account:
 # --- staff sign-in ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_lockout_says_so_in_the_same_words_for_unknown_emails(
     app: Flask, mediator: Account
 ) -> None:
@@ -96,6 +97,7 @@ def test_nobody_can_lock_an_account_from_elsewhere(
     assert sign_in(from_address(app, "203.0.113.50"), " NADIA@example.org").status_code == 302
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_rate_limits_can_be_switched_off(make_app: Callable[..., Flask], mediator: Account) -> None:
     app = make_app(SELFCHECK_RATE_LIMITS=None)
     visitor = Visitor(app.test_client())

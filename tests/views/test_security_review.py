@@ -305,6 +305,7 @@ def test_password_change_and_sign_out_everywhere_revoke_sessions(
 # --- 10. one print request is bounded; codes exist only with their PDF ------------------------
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_a_coded_batch_is_a_job_and_its_codes_exist_only_with_its_pdf(
     app: Flask, database: Database, mediator: Account
 ) -> None:

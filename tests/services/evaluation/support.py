@@ -11,23 +11,31 @@ from selfcheck import demo
 from selfcheck.accounts.structures import create_structure
 from selfcheck.platform.models import Answer, Beneficiary, Response, Status, Structure
 from selfcheck.questionnaire.model import Definition
+from tests.demo_once import write_once
 
 
 def populate(
     db: Session, definition: Definition, people: int = 40, moved: int = 15
 ) -> tuple[Structure, Structure]:
-    """`people` demo people; the last `moved` go to a second structure (department 59)."""
-    demo.generate_demo(db, definition, respondents=people, seed=11)
-    db.commit()
+    """`people` demo people; the last `moved` go to a second structure (department 59).
+
+    Written once per test process on SQLite, then copied (tests/demo_once.py)."""
+
+    def write() -> None:
+        demo.generate_demo(db, definition, respondents=people, seed=11)
+        db.commit()
+        other = create_structure(db, "Centre social Nord", "urbain", "59", "centre-nord")
+        db.commit()
+        ids = list(db.scalars(select(Beneficiary.id).order_by(Beneficiary.id)))[-moved:]
+        db.execute(update(Beneficiary).where(Beneficiary.id.in_(ids)).values(structure_id=other.id))
+        db.execute(
+            update(Response).where(Response.beneficiary_id.in_(ids)).values(structure_id=other.id)
+        )
+        db.commit()
+
+    write_once(db, ("populate", people, moved), write)
     first = demo.demo_structure(db)
-    other = create_structure(db, "Centre social Nord", "urbain", "59", "centre-nord")
-    db.commit()
-    ids = list(db.scalars(select(Beneficiary.id).order_by(Beneficiary.id)))[-moved:]
-    db.execute(update(Beneficiary).where(Beneficiary.id.in_(ids)).values(structure_id=other.id))
-    db.execute(
-        update(Response).where(Response.beneficiary_id.in_(ids)).values(structure_id=other.id)
-    )
-    db.commit()
+    other = db.scalars(select(Structure).where(Structure.slug == "centre-nord")).one()
     return first, other
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,6 +127,7 @@ def test_the_order_of_rows_is_drawn_for_each_export() -> None:
     assert len(orders) == 3
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 @settings(max_examples=25, deadline=None)
 @given(st.integers(min_value=0, max_value=2**32), st.integers(min_value=2, max_value=6))
 def test_every_released_combination_holds_at_least_k_people(seed: int, k: int) -> None:

@@ -60,6 +60,7 @@ def test_two_overlapping_exports_and_their_union_are_not_all_released(
     # evaluator's disjoint months are checked in tests/evaluation/test_isolates.py.
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 @pytest.mark.usefixtures("request_context")
 def test_the_same_selection_after_a_few_new_answers_is_refused_after_an_export(
     populated: Session, admin: StaffUser, definition: Definition, tmp_path: Path

@@ -56,6 +56,7 @@ def db_counts(db: Session, form: str, variable: str) -> Counter[str]:
     return Counter(value for (value,) in rows)
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 @pytest.mark.usefixtures("request_context")
 def test_wide_export_matches_the_database_in_every_format(
     populated: Session, admin: StaffUser, definition: Definition, out_dir: Path
@@ -89,6 +90,7 @@ def check_wide_export(
     assert not {n for n in names if n.endswith("_id") or "code" in n.lower() or "email" in n}
 
 
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 @pytest.mark.usefixtures("request_context")
 @pytest.mark.parametrize("shape", ["wide", "long"])
 def test_every_export_is_k_anonymous(

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from selfcheck import demo
 from selfcheck.accounts.structures import create_structure
 from selfcheck.cli import main
 from selfcheck.entry import saving as entry
@@ -324,6 +325,7 @@ def world(
 @given(
     st.lists(st.tuples(st.sampled_from(OPERATIONS), st.integers(0, 10**6)), min_size=1, max_size=8)
 )
+@pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_facts_equal_a_recomputation_after_any_writes(
     world: World, operations: list[tuple[str, int]]
 ) -> None:
@@ -447,3 +449,28 @@ def test_followups_give_the_follow_up_figures_facts(world: World) -> None:
     followed = {row.beneficiary_id for row in followups}
     assert all(row.followed for row in rows if row.beneficiary_id in followed)
     check_facts(world)
+
+
+def test_savepoints_leave_the_facts_to_the_commit(
+    db_session: Session, definition: Definition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each person started opens a savepoint, whose release SQLAlchemy reports as a commit:
+    the facts are refreshed once, at the outer commit, for all the people together."""
+    refreshed: list[list[int]] = []
+    real = facts.refresh
+
+    def counted(session: Session, definition: Definition, people: Any) -> None:
+        people = sorted(set(people))
+        refreshed.append(people)
+        real(session, definition, people)
+
+    monkeypatch.setattr(facts, "refresh", counted)
+    demo.generate_demo(db_session, definition, respondents=3, seed=1)
+    assert refreshed == []
+    db_session.commit()
+    assert len(refreshed) == 1 and len(refreshed[0]) == 3
+    submitted = db_session.scalars(
+        select(Response.id).where(Response.status == Status.SUBMITTED.value)
+    )
+    kept = db_session.scalars(select(ResponseFact.response_id))
+    assert sorted(kept) == sorted(submitted) != []
