@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from selfcheck.accounts.permissions import Permission, can_access_structure, has_permission
 from selfcheck.paper import operations as paper
-from selfcheck.paper import stamping
 from selfcheck.platform import audit, codes, jobs
 from selfcheck.platform.models import Beneficiary, Job, StaffUser, Structure
 from selfcheck.questionnaire.model import FormKind, Wording
@@ -159,6 +158,9 @@ def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Pr
         with progress.write_result(filename) as path:
             path.write_bytes(content)
         return
+    # pikepdf and fontTools (about 20 MB) only in a process that stamps: not in every worker.
+    from selfcheck.paper import stamping
+
     template = stamping.render_template(renderer, form, locale, large=large, site_url=site_url)
     progress.step(1)
     structure_id = int(chosen["structure_id"])

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 # Imported by the code that uses them, never by building the app.
-LAZY = ("weasyprint", "scipy", "openpyxl", "xlsxwriter")
+LAZY = ("weasyprint", "scipy", "openpyxl", "xlsxwriter", "pikepdf", "fontTools")
 
 CHILD = """
 import json, sys
