@@ -84,7 +84,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Every session of the app keeps the dashboard's facts in step with the answers.
     from selfcheck.evaluation import facts
 
-    facts.install(database.sessions, app.extensions[DEFINITION_KEY])
+    facts.install(database.sessions, app.extensions[DEFINITION_KEY], str(app.secret_key))
     i18n.init_app(app, settings.languages)
     display.init_app(app)
     jobs.init_app(app, instance_path, database_url)

@@ -297,6 +297,19 @@ def facts_rebuild() -> None:
     click.echo(f"facts: {rows} submitted responses")
 
 
+@facts.command("cells")
+def facts_cells() -> None:
+    """Recompute the cells' digests (fact_cell) under the app's secret (after a new secret)."""
+    from flask import current_app
+
+    from selfcheck.evaluation import facts as dashboard_facts
+
+    with _unit_of_work() as session:
+        key = dashboard_facts.cell_key(str(current_app.secret_key))
+        cells = dashboard_facts.rebuild_cells(session.connection(), key)
+    click.echo(f"facts: {cells} cells")
+
+
 @main.group()
 def questionnaire() -> None:
     """The questionnaire definition."""

@@ -1242,9 +1242,10 @@ def cell_sums_of(db: Session, filters: EvaluationFilters) -> tuple[int, ...] | N
     return tuple(int(value) for value in found)
 
 
-def selection_sums(found: Selection) -> tuple[int, ...]:
-    """The same sums as `cell_sums_of`, from the selection's ids read from the responses."""
-    parts = facts.cell_parts(found.response, found.person, found.form.astype(np.int64))
+def selection_sums(found: Selection, key: bytes) -> tuple[int, ...]:
+    """The same sums as `cell_sums_of`, from the selection's ids read from the responses
+    (`key`: the app's digest key, `facts.session_cell_key`)."""
+    parts = facts.cell_parts(found.response, found.person, found.form.astype(np.int64), key)
     return (int(found.response.size), *(int(total) for total in parts.sum(axis=0)))
 
 

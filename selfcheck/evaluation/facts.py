@@ -27,6 +27,7 @@ something). Derived keys start with "@" (item codes cannot): see the constants b
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -589,8 +590,9 @@ def refresh(session: Session, definition: Definition, people: Iterable[int]) -> 
     """Recompute the facts of these people from their answers, in the session's transaction."""
     ids = sorted(set(people))
     connection = session.connection()
+    key = session_cell_key(session)
     for start in range(0, len(ids), CHUNK):
-        _refresh(connection, definition, ids[start : start + CHUNK])
+        _refresh(connection, definition, ids[start : start + CHUNK], key)
 
 
 def _same(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> bool:
@@ -600,7 +602,7 @@ def _same(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) ->
     return by_id(old) == by_id(new)
 
 
-def _refresh(connection: Connection, definition: Definition, ids: list[int]) -> None:
+def _refresh(connection: Connection, definition: Definition, ids: list[int], key: bytes) -> None:
     if connection.dialect.name == "postgresql":
         # One refresh of a person at a time: the second reads the first's rows once committed.
         connection.execute(
@@ -625,8 +627,8 @@ def _refresh(connection: Connection, definition: Definition, ids: list[int]) -> 
     if new:
         connection.execute(insert(ResponseFact), new)
     add_to_tally(connection, delta)
-    sums = cell_sums(new)
-    for cell, values in cell_sums(old).items():
+    sums = cell_sums(new, key)
+    for cell, values in cell_sums(old, key).items():
         sums[cell] = sums.get(cell, _ZERO) - values
     add_to_cells(connection, sums)
 
@@ -707,35 +709,55 @@ def rebuild(session: Session, definition: Definition, batch: int = 2000) -> int:
     for start in range(0, len(cube), 20_000):
         connection.execute(insert(FactTally), cube[start : start + 20_000])
     if with_cells:
-        rebuild_cells(connection)
+        rebuild_cells(connection, session_cell_key(session))
     return written
 
 
 # --- the cells' digests (fact_cell) -----------------------------------------------------------
 
-# A fixed, public key: the digest need not be secret (the evaluators' memories keep a hash of
-# it keyed by the app's secret), only pseudo-random, so that different sets of responses have
-# different sums (2**-128 odds of the same four sums).
-_CELL_KEY = hashlib.sha256(b"selfcheck-fact-cell").digest()
+# The key of the cells' digests, in `Session.info` of the app's sessions (`install`). It must be
+# secret: with a known key, someone who can submit and erase responses can choose two different
+# sets of responses with the same count and sums (a subset sum, found by lattice reduction:
+# tests/services/evaluation/test_attack5_findings.py), and a sealed verdict would then be reused
+# for other people. Under a secret key the sums of different sets differ but with odds of 2**-128.
+CELL_KEY_INFO = "selfcheck.fact_cell_key"
 FORM_INDEX: Mapping[str, int] = {form.value: index for index, form in enumerate(FormKind)}
 _ZERO = np.zeros(5, dtype=np.int64)
 
 
+def cell_key(secret: str | bytes) -> bytes:
+    """The cells' digest key, derived from the app's secret (a new secret: `selfcheck facts
+    cells` recomputes the digests; until then no view is sealed, every check runs in full)."""
+    raw = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(raw, b"selfcheck fact_cell digest", hashlib.sha256).digest()
+
+
+def session_cell_key(session: Session) -> bytes:
+    """The cells' digest key of an app session (`install` puts it there)."""
+    key = session.info.get(CELL_KEY_INFO)
+    if not isinstance(key, bytes):
+        raise RuntimeError("a session without the facts' hooks cannot write fact_cell")
+    return key
+
+
 def cell_parts(
-    response: npt.NDArray[np.int64], person: npt.NDArray[np.int64], form: npt.NDArray[np.int64]
+    response: npt.NDArray[np.int64],
+    person: npt.NDArray[np.int64],
+    form: npt.NDArray[np.int64],
+    key: bytes,
 ) -> npt.NDArray[np.int64]:
-    """Per response, four 32-bit pieces (as int64) of AES-256 under a fixed key of one block
-    holding its id, its person's id and its form: a pseudo-random permutation of distinct
-    blocks, computed in bulk (a million in a few milliseconds)."""
+    """Per response, four 32-bit pieces (as int64) of AES-256 under the secret `key` of one
+    block holding its id, its person's id and its form: a pseudo-random permutation of
+    distinct blocks, computed in bulk (a million in a few milliseconds)."""
     blocks = np.zeros((response.size, 2), dtype="<u8")
     blocks[:, 0] = response.astype(np.uint64)
     blocks[:, 1] = (person.astype(np.uint64) << np.uint64(8)) | form.astype(np.uint64)
-    encryptor = Cipher(algorithms.AES(_CELL_KEY), modes.ECB()).encryptor()
+    encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
     out = encryptor.update(blocks.tobytes()) + encryptor.finalize()
     return np.frombuffer(out, dtype="<u4").reshape(response.size, 4).astype(np.int64)
 
 
-def cell_sums(rows: Sequence[Mapping[str, Any]]) -> dict[CellOf, npt.NDArray[np.int64]]:
+def cell_sums(rows: Sequence[Mapping[str, Any]], key: bytes) -> dict[CellOf, npt.NDArray[np.int64]]:
     """What `rows` (response_fact rows) add to `fact_cell`: per cell (and for all months),
     the number of responses and the four sums of their `cell_parts`."""
     if not rows:
@@ -744,6 +766,7 @@ def cell_sums(rows: Sequence[Mapping[str, Any]]) -> dict[CellOf, npt.NDArray[np.
         np.array([row["response_id"] for row in rows], dtype=np.int64),
         np.array([row["beneficiary_id"] for row in rows], dtype=np.int64),
         np.array([FORM_INDEX.get(row["form"], 255) for row in rows], dtype=np.int64),
+        key,
     )
     values = np.column_stack([np.ones(len(rows), dtype=np.int64), parts])
     found: dict[CellOf, npt.NDArray[np.int64]] = {}
@@ -797,7 +820,7 @@ def add_to_cells(connection: Connection, delta: Mapping[CellOf, npt.NDArray[np.i
     connection.execute(statement, rows)
 
 
-def rebuild_cells(connection: Connection, batch: int = 200_000) -> int:
+def rebuild_cells(connection: Connection, key: bytes, batch: int = 200_000) -> int:
     """Recompute `fact_cell` from `response_fact` (the backfill of migration 0019, and after a
     bulk load of the facts); returns the cells written."""
     connection.execute(delete(FactCell))
@@ -822,7 +845,7 @@ def rebuild_cells(connection: Connection, batch: int = 200_000) -> int:
         ]
         if not rows:
             break
-        for cell, values in cell_sums(rows).items():
+        for cell, values in cell_sums(rows, key).items():
             total[cell] = total.get(cell, _ZERO) + values
         last = rows[-1]["response_id"]
     add_to_cells(connection, total)
@@ -964,8 +987,10 @@ def settle(session: Session, definition: Definition) -> None:
     pending.responses.clear()
 
 
-def install(sessions: sessionmaker[Session], definition: Definition) -> None:
-    """Keep the facts of every session of `sessions` up to date, in its own transaction."""
+def install(sessions: sessionmaker[Session], definition: Definition, secret: str | bytes) -> None:
+    """Keep the facts of every session of `sessions` up to date, in its own transaction; the
+    cells' digests under a key derived from the app's `secret`."""
+    sessions.configure(info={**sessions.kw.get("info", {}), CELL_KEY_INFO: cell_key(secret)})
 
     def before_commit(session: Session) -> None:
         # SQLAlchemy fires this at each savepoint's release too (`begin_nested`, one per

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from flask import current_app, g
 from flask_babel import gettext
 
+from selfcheck.evaluation import facts
 from selfcheck.evaluation.dashboard import (
     PAIRED_FORMS,
     SPECS,
@@ -97,7 +98,10 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
             selection = read_selection(session, filters)
             found = Hashed(Hasher(secret, user.id), selection)
             guard_view(session, user, filters, k, secret, found)
-            if seal is not None and selection_sums(selection) != seal.sums:
+            if (
+                seal is not None
+                and selection_sums(selection, facts.session_cell_key(session)) != seal.sums
+            ):
                 seal = None  # facts not up to date with the responses: nothing sealed
             refused = guard_tables(session, user, filters, GROUPS, k, secret, found, seal=seal)
             people = found.people

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import differencing
+from selfcheck.evaluation import differencing, facts
 from selfcheck.evaluation.guard_views import GROUPS
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.platform.db import Database
@@ -42,7 +42,11 @@ class Evaluated(World):
         found = differencing.Hashed(differencing.Hasher(SECRET, self.user.id), selection)
         try:
             differencing.guard_view(self.db, self.user, filters, K, SECRET, found)
-            if seal is not None and differencing.selection_sums(selection) != seal.sums:
+            if (
+                seal is not None
+                and differencing.selection_sums(selection, facts.session_cell_key(self.db))
+                != seal.sums
+            ):
                 seal = None
             return differencing.guard_tables(
                 self.db, self.user, filters, GROUPS, K, SECRET, found, seal=seal
@@ -64,7 +68,9 @@ class Evaluated(World):
     def view(self, index: int) -> None:
         filters = self.selections()[index % len(self.selections())]
         sums = differencing.cell_sums_of(self.db, filters)
-        assert sums == differencing.selection_sums(differencing.read_selection(self.db, filters))
+        assert sums == differencing.selection_sums(
+            differencing.read_selection(self.db, filters), facts.session_cell_key(self.db)
+        )
         seal = differencing.Seal(sums, GROUPS) if sums is not None else None
         sealed = (
             differencing.sealed_view(self.db, self.user, filters, K, SECRET, seal)

@@ -267,7 +267,7 @@ def check_facts(world: World) -> None:
     }
     expected_cells = {
         cell: tuple(int(v) for v in values)
-        for cell, values in facts.cell_sums(recomputed).items()
+        for cell, values in facts.cell_sums(recomputed, facts.session_cell_key(db)).items()
         if values.any()
     }
     assert stored_cells == expected_cells
@@ -287,7 +287,7 @@ def check_facts(world: World) -> None:
 
         assert people == count_people(db, filters)
         assert differencing.cell_sums_of(db, filters) == differencing.selection_sums(
-            differencing.read_selection(db, filters)
+            differencing.read_selection(db, filters), facts.session_cell_key(db)
         ), filters
         for now in (datetime.now(UTC), datetime.now(UTC) + LATER):  # the follow-up figures
             expected_followed = retention_oracle.followed(

@@ -57,9 +57,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dashboard_seal")),
     )
     op.create_index(op.f("ix_dashboard_seal_user_id"), "dashboard_seal", ["user_id"], unique=False)
+    from flask import current_app, has_app_context
+
     from selfcheck.evaluation import facts
 
-    facts.rebuild_cells(op.get_bind())
+    # The digests are keyed by the app's secret: without the app (a bare `alembic upgrade`)
+    # fact_cell stays empty, no view is sealed and every check runs in full until
+    # `selfcheck facts cells` fills it.
+    if has_app_context():
+        facts.rebuild_cells(op.get_bind(), facts.cell_key(str(current_app.secret_key)))
 
 
 def downgrade() -> None:
