@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -202,6 +203,7 @@ class Printer:
                 capture_output=True,
                 timeout=APART_TIMEOUT,
                 check=False,
+                env=_child_environment(),
             )
         except (OSError, subprocess.TimeoutExpired) as error:
             raise PrintFailed(f"rendering apart failed: {error}") from error
@@ -209,6 +211,16 @@ class Printer:
             tail = done.stderr.decode("utf-8", "replace")[-2000:]
             raise PrintFailed(f"rendering apart failed (exit {done.returncode}): {tail}")
         return done.stdout
+
+
+def _child_environment() -> dict[str, str]:
+    """The environment of the rendering process: this one's without the app's settings
+    (`SELFCHECK_*`: the secret key, the database and mail addresses with their passwords),
+    which it does not need and which a crash report or `/proc/<pid>/environ` would show."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(_APP_VARS)}
+
+
+_APP_VARS = ("SELFCHECK_", "DATABASE_URL")
 
 
 def _make_printer(directory: Path, others: tuple[Path, ...]) -> Printer:

@@ -126,3 +126,23 @@ def test_a_document_rendered_apart_is_the_same_pdf(tmp_path: Path) -> None:
         printer.pdf_apart(html.replace("dot.svg", "https://example.org/x.svg"), ["doc.css"])
     with pytest.raises(printing.PrintFailed):
         printer.pdf_apart(html, ["missing.css"])
+
+
+def test_the_rendering_process_does_not_inherit_the_apps_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # printing.Printer.pdf_apart: the child renders HTML; it needs none of the app's settings
+    # (secret key, database URL with its password, SMTP credentials).
+    script = tmp_path / "env.py"
+    script.write_text(
+        "import os, sys\n"
+        "sys.stdout.buffer.write(b'%PDF' + '\\n'.join(sorted(os.environ)).encode())\n"
+    )
+    monkeypatch.setattr(printing, "WEASY_SCRIPT", script)
+    monkeypatch.setenv("SELFCHECK_SECRET_KEY", "not-for-the-child")
+    monkeypatch.setenv("SELFCHECK_DATABASE_URL", "postgresql://u:password@h/db")
+    monkeypatch.setenv("SELFCHECK_TEST_KEEP", "x")
+    monkeypatch.setenv("PATH_FOR_FONTS_TEST", "kept")
+    names = printing.printer(tmp_path).pdf_apart("<p>x</p>", [])[4:].decode().split("\n")
+    assert "PATH_FOR_FONTS_TEST" in names  # the rest (fonts, locale, PATH) is passed on
+    assert not [name for name in names if name.startswith("SELFCHECK_")]
