@@ -12,6 +12,10 @@ with the same count and the same four sums, found with fpylll among 15,000 candi
 about 75 s on one core (not a test dependency: the sets are stored). An attacker holding a
 pool of ids (responses started and left in progress consume ids and count for nothing)
 submits one set before a view and swaps it for the other after.
+
+Fixed: the parts are now AES under a key derived from the app's secret (`facts.cell_key`), which
+a mediator never sees: the stored sets collide under the old public key only, and no set can be
+chosen to collide under a key one cannot compute with.
 """
 
 from __future__ import annotations
@@ -125,12 +129,6 @@ def test_without_seals_the_view_that_isolates_the_victim_is_refused(evaluated: E
 
 
 @pytest.mark.slow  # about 600 people written
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack5: fact_cell's digest is keyed with a constant in the source: a crafted "
-    "collision reuses a seal, the swapped-in people are never remembered, and a later view "
-    "that isolates one person is shown",
-)
 def test_a_crafted_digest_collision_does_not_reuse_a_seal(evaluated: Evaluated) -> None:
     used, verdict = _scenario(evaluated, seals=True)
     assert verdict == "refused", f"shown; sealed verdicts taken: {used}"
