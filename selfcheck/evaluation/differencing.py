@@ -50,10 +50,13 @@ Views remembered before digests are read and compared as always.
 dash1m). The lines of a selection are a function of its set of (response, person, form)
 triples and the evaluator's key, nothing else (answers are not hashed). The facts keep, per
 structure x month x form x channel, the number of submitted responses and four sums of
-32-bit pieces of a fixed pseudo-random permutation (AES) of each triple (`fact_cell`,
-`facts.cell_parts`, in the transaction of every write like the other facts, backfilled by
-migration 0019_dash1m). A selection's sums (`cell_sums_of`: a few hundred rows) are equal
-for the same triples and differ otherwise but with odds of 2**-128; the count is compared
+32-bit pieces of a pseudo-random permutation (AES) of each triple under a key derived from
+the app's secret (`fact_cell`, `facts.cell_parts`, `facts.cell_key`, in the transaction of
+every write like the other facts, backfilled by migration 0019_dash1m). The key must be
+secret: sums of values anyone can compute are not collision resistant against someone who
+chooses the set (attack5 made two sets of 307 responses with the same sums by lattice
+reduction). A selection's sums (`cell_sums_of`: a few hundred rows) are equal for the same
+triples and differ otherwise but with odds of 2**-128; the count is compared
 as well, so a collision cannot pass as the same responses by size. After each full check of
 `guard_view` and `guard_tables` that passed, its verdict (the sub-groups withheld, the people
 counted) is kept in `dashboard_seal` under an HMAC of (k, sub-groups, sums) with the
