@@ -432,6 +432,32 @@ def test_the_rebuild_command_repairs_facts_written_around_the_sessions(
     assert stored_facts(world.db) == kept
 
 
+def test_the_cells_command_rekeys_the_digests_under_the_apps_secret(
+    world: World, app: Flask
+) -> None:
+    """Cells made under another key (an old secret) are made again under the app's secret."""
+    for seed in range(3):
+        world.run("new", seed)
+    kept = {
+        (c.structure_id, c.month, c.form, c.channel, c.n, c.d0)
+        for c in world.db.scalars(select(FactCell))
+    }
+    with world.db.connection().engine.begin() as connection:
+        facts.rebuild_cells(connection, facts.cell_key("an older secret key of this app"))
+    world.db.expire_all()
+    assert {
+        (c.structure_id, c.month, c.form, c.channel, c.n, c.d0)
+        for c in world.db.scalars(select(FactCell))
+    } != kept
+    result = app.test_cli_runner().invoke(main, ["facts", "cells"])
+    assert result.exit_code == 0, result.output
+    world.db.expire_all()
+    assert {
+        (c.structure_id, c.month, c.form, c.channel, c.n, c.d0)
+        for c in world.db.scalars(select(FactCell))
+    } == kept
+
+
 @pytest.mark.slow  # 16 people written through the services, then every check: about 3 s
 def test_followups_give_the_follow_up_figures_facts(world: World) -> None:
     """People followed up: their end rows say so, the follow-up read carries the kept gains,
