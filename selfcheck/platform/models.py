@@ -581,6 +581,9 @@ class DashboardSeal(Base):
     seal: Mapped[str] = mapped_column(String(64))
     refused: Mapped[str] = mapped_column(Text, default="")
     people: Mapped[int] = mapped_column(default=0)
+    # The people with a paper response, counted by the same check (the headline's paper
+    # figure, bound to the paper cells' sums in `seal`); None in seals kept before 0020.
+    paper: Mapped[int | None] = mapped_column(default=None)
     last_log: Mapped[int] = mapped_column(default=0)
     # How many of the evaluator's remembered selections had an id up to `last_log` then: one
     # committed later under a smaller id (two requests at once) is seen by this number.

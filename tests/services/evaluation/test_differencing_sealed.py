@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import differencing
+from selfcheck.evaluation import differencing, headline
 from selfcheck.evaluation.guard_views import GROUPS
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.platform.db import Database
@@ -44,6 +44,8 @@ class Evaluated(World):
             differencing.guard_view(self.db, self.user, filters, K, SECRET, found)
             if seal is not None and differencing.selection_sums(selection) != seal.sums:
                 seal = None
+            elif seal is not None:
+                seal = differencing.Seal(seal.sums, seal.groups, paper=selection.paper_people)
             return differencing.guard_tables(
                 self.db, self.user, filters, GROUPS, K, SECRET, found, seal=seal
             )
@@ -64,7 +66,10 @@ class Evaluated(World):
     def view(self, index: int) -> None:
         filters = self.selections()[index % len(self.selections())]
         sums = differencing.cell_sums_of(self.db, filters)
-        assert sums == differencing.selection_sums(differencing.read_selection(self.db, filters))
+        selection = differencing.read_selection(self.db, filters)
+        assert sums == differencing.selection_sums(selection)
+        counted = headline.counts(self.db, self.definition, filters, 0)["paper"]
+        assert counted == (selection.paper_people, 0)
         seal = differencing.Seal(sums, GROUPS) if sums is not None else None
         sealed = (
             differencing.sealed_view(self.db, self.user, filters, K, SECRET, seal)
@@ -80,6 +85,9 @@ class Evaluated(World):
             assert self.remembered() == before  # the full check would remember nothing new
             nested.rollback()
             assert sealed.people == differencing.read_selection(self.db, filters).people
+            # The paper figure kept with the verdict is the headline's own count, now.
+            counted = headline.counts(self.db, self.definition, filters, 0)["paper"]
+            assert counted == (sealed.paper, 0)
             return
         nested = self.db.begin_nested()
         if self.full(filters, seal) == "refused":
