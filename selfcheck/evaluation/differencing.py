@@ -75,6 +75,12 @@ the same facts, so unchanged cells mean an unchanged release (data written aroun
 sessions needs `selfcheck facts rebuild`, facts.py); a seal is written only when the sums
 read from the cells equal those of the ids read from the responses.
 
+The sums are those of all the selection's cells and then of its paper cells (branch dash2):
+a seal binds too the people with a paper response that the full check counts and keeps with
+its verdict (`Seal.paper`, the headline's paper figure, not a verdict). The paper sums only
+make two selections "the same" in fewer cases (a response moved between channels): never
+a seal where there was none before, so the verdicts are those of the full check as above.
+
 What this does not cover: a view after a new answer INSIDE the selection (other sums: the
 full check, linear in the people, still runs and remembers 260 MB of lines at 1,000,000
 people), and the follow-up figures' check (`guard_figures`: its groups depend on the day,
