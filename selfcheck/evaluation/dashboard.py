@@ -19,14 +19,14 @@ from dataclasses import dataclass, replace
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import indicators, typology
 from selfcheck.evaluation.disclosure import Cell, Column, Hidden, Row, Table, protect
 from selfcheck.evaluation.scope import EvaluationFilters, require_at_least_k
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_PLURAL_LABELS, capitalised
-from selfcheck.platform.models import Response, SecondEntry
+from selfcheck.platform.models import DataVersion
 from selfcheck.questionnaire.model import Definition, FormKind, Item, Role, Tag
 
 PROFILE_FORMS = (FormKind.BEFORE, FormKind.RETRO)
@@ -555,8 +555,8 @@ class DashboardCache:
     Aggregating every answer of 100,000 people takes seconds; evaluators mostly look at the
     same few selections again (switching sections, downloading a table). An entry is keyed by
     the selection, k, the language and a *data stamp* read on every request with one cheap
-    query (number, last id and last change of the responses, and of the second entries): any
-    new, changed or deleted response gives a new stamp, so a cached figure is never stale.
+    query (`data_stamp`: the data version, one row): any new, changed or deleted submitted
+    response gives a new stamp, so a cached figure is never stale.
     Bounded (least recently used entries go first); thread-safe.
     """
 
@@ -581,14 +581,11 @@ class DashboardCache:
 
 
 def data_stamp(db: Session) -> tuple[object, ...]:
-    """Changes whenever a response or a second entry is added, changed or deleted."""
-    responses = select(
-        func.count(Response.id), func.max(Response.id), func.max(Response.updated_at)
-    )
-    entries = select(
-        func.count(SecondEntry.id), func.max(SecondEntry.id), func.max(SecondEntry.completed_at)
-    )
-    return (*db.execute(responses).one(), *db.execute(entries).one())
+    """Changes whenever a submitted response, its answers or second entries, or a person
+    with one, is added, changed or deleted: the data version (models.DataVersion), raised in
+    the transaction of every write that changes the dashboard's facts (facts.settle). One
+    row: counting the responses took 0.35 s at 1,000,000 people (issue 18)."""
+    return (db.scalar(select(DataVersion.n).where(DataVersion.id == 1)),)
 
 
 def _selection(filters: EvaluationFilters) -> tuple[object, ...]:

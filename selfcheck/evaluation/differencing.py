@@ -78,6 +78,12 @@ the same facts, so unchanged cells mean an unchanged release (data written aroun
 sessions needs `selfcheck facts rebuild`, facts.py); a seal is written only when the sums
 read from the cells equal those of the ids read from the responses.
 
+The sums are those of all the selection's cells and then of its paper cells (branch dash2):
+a seal binds too the people with a paper response that the full check counts and keeps with
+its verdict (`Seal.paper`, the headline's paper figure, not a verdict). The paper sums only
+make two selections "the same" in fewer cases (a response moved between channels): never
+a seal where there was none before, so the verdicts are those of the full check as above.
+
 What this does not cover: a view after a new answer INSIDE the selection (other sums: the
 full check, linear in the people, still runs and remembers 260 MB of lines at 1,000,000
 people), and the follow-up figures' check (`guard_figures`: its groups depend on the day,
@@ -122,6 +128,7 @@ from selfcheck.evaluation import facts, indicators
 from selfcheck.evaluation.disclosure import is_small
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_conditions
 from selfcheck.platform.models import (
+    Channel,
     DashboardSeal,
     ExportLog,
     ExportSelection,
@@ -165,19 +172,35 @@ class Selection:
     person: npt.NDArray[np.int64]
     response: npt.NDArray[np.int64]
     form: npt.NDArray[np.int8]
+    # Per response, whether it came on paper (None: not read; `read_selection` reads it).
+    paper: npt.NDArray[np.bool_] | None = None
 
     @property
     def people(self) -> int:
         return int(np.unique(self.person).size)
 
+    @property
+    def paper_people(self) -> int | None:
+        """The people with a paper response in the selection (the headline's paper figure),
+        None when the channels were not read."""
+        if self.paper is None:
+            return None
+        return int(np.unique(self.person[self.paper]).size)
+
 
 def read_selection(db: Session, filters: EvaluationFilters) -> Selection:
     form_index = case(_FORM_INDEX, value=Response.form, else_=-1)
-    query = select(Response.beneficiary_id, Response.id, form_index).where(
+    on_paper = case((Response.channel == Channel.PAPER.value, 1), else_=0)
+    query = select(Response.beneficiary_id, Response.id, form_index, on_paper).where(
         *response_conditions(filters)
     )
     table = read_integers(db.connection(), query)
-    return Selection(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].astype(np.int8))
+    return Selection(
+        table[:, 0].copy(),
+        table[:, 1].copy(),
+        table[:, 2].astype(np.int8),
+        table[:, 3] == 1,
+    )
 
 
 def read_integers(connection: Connection, query: Select[*tuple[Any, ...]]) -> npt.NDArray[np.int64]:
@@ -1211,10 +1234,14 @@ SEAL_WINDOW = 200
 
 @dataclass(frozen=True)
 class Seal:
-    """A selection's cells (`cell_sums_of`: responses, four sums) and the sub-groups checked."""
+    """A selection's cells (`cell_sums_of`: responses and four sums, of all its cells then of
+    its paper cells) and the sub-groups checked. `paper`: the people with a paper response,
+    counted by the full check (kept with its verdict: not part of the hashed message, which
+    the paper cells' sums already bind it to)."""
 
     sums: tuple[int, ...]
     groups: Mapping[str, Iterable[str]]
+    paper: int | None = None
 
     def message(self, k: int) -> bytes:
         groups = {name: sorted(forms) for name, forms in self.groups.items()}
@@ -1227,19 +1254,25 @@ class Sealed:
 
     refused: frozenset[str]
     people: int
+    # The people with a paper response (None: sealed before it was kept).
+    paper: int | None = None
 
 
 def cell_sums_of(db: Session, filters: EvaluationFilters) -> tuple[int, ...] | None:
-    """(responses, four sums) of the selection's cells in `fact_cell`: equal for two
-    selections of the same responses of the same people and forms, different otherwise but
-    with odds of 2**-128. None when the filters are not whole months (no cells)."""
+    """(responses, four sums) of the selection's cells in `fact_cell`, then the same of its
+    paper cells: equal for two selections of the same responses of the same people, forms
+    and channels, different otherwise but with odds of 2**-128. None when the filters are not
+    whole months (no cells)."""
     try:
         conditions = indicators.fact_conditions(filters, FactCell)
     except indicators.NotWholeMonths:
         return None
+    paper = FactCell.channel == Channel.PAPER.value
+    columns = [getattr(FactCell, name) for name in facts.CELL_SUMS]
     found = db.execute(
         select(
-            *(func.coalesce(func.sum(getattr(FactCell, name)), 0) for name in facts.CELL_SUMS)
+            *(func.coalesce(func.sum(column), 0) for column in columns),
+            *(func.coalesce(func.sum(case((paper, column), else_=0)), 0) for column in columns),
         ).where(*conditions)
     ).one()
     return tuple(int(value) for value in found)
@@ -1247,9 +1280,14 @@ def cell_sums_of(db: Session, filters: EvaluationFilters) -> tuple[int, ...] | N
 
 def selection_sums(found: Selection, key: bytes) -> tuple[int, ...]:
     """The same sums as `cell_sums_of`, from the selection's ids read from the responses
-    (`key`: the app's digest key, `facts.session_cell_key`)."""
+    (with no channels read, the paper sums are -1: never equal to the cells'; `key`: the
+    app's digest key, `facts.session_cell_key`)."""
     parts = facts.cell_parts(found.response, found.person, found.form.astype(np.int64), key)
-    return (int(found.response.size), *(int(total) for total in parts.sum(axis=0)))
+    every = (int(found.response.size), *(int(total) for total in parts.sum(axis=0)))
+    if found.paper is None:
+        return (*every, *(-1 for _ in every))
+    paper = parts[found.paper]
+    return (*every, int(paper.shape[0]), *(int(total) for total in paper.sum(axis=0)))
 
 
 def _seal(
@@ -1282,6 +1320,7 @@ def _seal(
             seal=Hasher(secret, user.id).seal(seal.message(k)),
             refused=json.dumps(sorted(refused)),
             people=people,
+            paper=seal.paper,
             last_log=int(last or 0),
             remembered=int(remembered or 0),
         )
@@ -1311,6 +1350,7 @@ def sealed_view(
         select(
             DashboardSeal.refused,
             DashboardSeal.people,
+            DashboardSeal.paper,
             DashboardSeal.last_log,
             DashboardSeal.remembered,
         ).where(
@@ -1321,7 +1361,7 @@ def sealed_view(
     ).first()
     if found is None:
         return None
-    refused, people, last, remembered = found
+    refused, people, paper, last, remembered = found
     # What the checks read: the evaluator's remembered selections (`export_selection`).
     mine = (
         select(ExportLog.kind, ExportLog.filters)
@@ -1348,4 +1388,8 @@ def sealed_view(
         names = json.loads(refused or "[]")
     except ValueError:
         return None
-    return Sealed(frozenset(str(name) for name in names), int(people))
+    return Sealed(
+        frozenset(str(name) for name in names),
+        int(people),
+        None if paper is None else int(paper),
+    )

@@ -79,8 +79,8 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
     key = (user.id, k, _selection(filters), _stamp())
     known = checked.get(key)
     if isinstance(known, tuple):
-        refused, people = known
-        _checked_people(filters, people)
+        refused, people, paper = known
+        _checked_people(filters, people, paper)
         return frozenset(refused)
     secret = str(current_app.secret_key)
     try:
@@ -92,37 +92,49 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
         if sealed is not None:
             guard_view(session, user, filters, k, secret, sealed)
             refused = guard_tables(session, user, filters, GROUPS, k, secret, sealed)
-            people = sealed.people
+            people, paper = sealed.people, sealed.paper
         else:
             # The selection's ids read and hashed once, for both checks.
             selection = read_selection(session, filters)
             found = Hashed(Hasher(secret, user.id), selection)
             guard_view(session, user, filters, k, secret, found)
+            paper = selection.paper_people
             if (
                 seal is not None
                 and selection_sums(selection, facts.session_cell_key(session)) != seal.sums
             ):
                 seal = None  # facts not up to date with the responses: nothing sealed
+            elif seal is not None:
+                seal = Seal(seal.sums, seal.groups, paper=paper)
             refused = guard_tables(session, user, filters, GROUPS, k, secret, found, seal=seal)
             people = found.people
     except ScopeError:
         session.rollback()
         raise
     session.commit()
-    checked.add(key, (refused, people))
-    _checked_people(filters, people)
+    checked.add(key, (refused, people, paper))
+    _checked_people(filters, people, paper)
     return refused
 
 
-def _checked_people(filters: EvaluationFilters, people: int) -> None:
-    found: dict[tuple[object, ...], int] = g.setdefault(PEOPLE_KEY, {})
-    found[_selection(filters)] = people
+def _checked_people(filters: EvaluationFilters, people: int, paper: int | None) -> None:
+    found: dict[tuple[object, ...], tuple[int, int | None]] = g.setdefault(PEOPLE_KEY, {})
+    found[_selection(filters)] = (people, paper)
 
 
 def checked_people(filters: EvaluationFilters) -> int | None:
     """The people of `filters` counted by this request's check (`guard_view_here`), if any."""
-    found: dict[tuple[object, ...], int] = g.get(PEOPLE_KEY, {})
-    return found.get(_selection(filters))
+    found: dict[tuple[object, ...], tuple[int, int | None]] = g.get(PEOPLE_KEY, {})
+    counted = found.get(_selection(filters))
+    return None if counted is None else counted[0]
+
+
+def checked_paper(filters: EvaluationFilters) -> int | None:
+    """The people of `filters` with a paper response, counted by this request's check (or
+    kept with its sealed verdict), if any: the headline need not count them again."""
+    found: dict[tuple[object, ...], tuple[int, int | None]] = g.get(PEOPLE_KEY, {})
+    counted = found.get(_selection(filters))
+    return None if counted is None else counted[1]
 
 
 def withheld_message(k: int) -> str:

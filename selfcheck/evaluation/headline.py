@@ -229,8 +229,14 @@ def _pairs(tally: Tally) -> tuple[int, int]:
     )
 
 
-def _paper(db: Session, filters: EvaluationFilters, people: int) -> tuple[int, int]:
-    """People with at least one paper form in scope (distinct people, in the facts)."""
+def _paper(
+    db: Session, filters: EvaluationFilters, people: int, paper: int | None = None
+) -> tuple[int, int]:
+    """People with at least one paper form in scope (distinct people, in the facts).
+    `paper`: that number when the caller has it (the differencing check counts it: one
+    `COUNT(DISTINCT)` over the facts less, 0.75 s at 1,000,000 people, issue 18)."""
+    if paper is not None:
+        return paper, people
     query = select(func.count(distinct(ResponseFact.beneficiary_id))).where(
         *indicators.fact_conditions(filters, ResponseFact),
         ResponseFact.channel == Channel.PAPER.value,
@@ -239,7 +245,11 @@ def _paper(db: Session, filters: EvaluationFilters, people: int) -> tuple[int, i
 
 
 def counts(
-    db: Session, definition: Definition, filters: EvaluationFilters, people: int
+    db: Session,
+    definition: Definition,
+    filters: EvaluationFilters,
+    people: int,
+    paper: int | None = None,
 ) -> dict[str, tuple[int, int] | None]:
     """(count, base) of every share figure; None where the questionnaire lacks the item.
 
@@ -266,7 +276,7 @@ def counts(
         "procedures_only_topic": _only_topic(tally, item(Role.TOPICS)),
         "new_things": _tagged(tally, item(Role.NEW_THINGS), Tag.YES, PATH_FORMS),
         "progress": _progress(tally, item(Role.PROGRESS)),
-        "paper": _paper(db, filters, people),
+        "paper": _paper(db, filters, people, paper),
     }
 
 
@@ -318,14 +328,16 @@ def build_headline(
     changes: paired.Changes | None = None,
     references: References | None = None,
     people: int | None = None,
+    paper: int | None = None,
 ) -> Headline:
     """Every headline figure, protected; the caller has checked that k people are in scope.
     `people`: the people in scope (indicators.count_people) when the caller has counted them
-    (the dashboard's first page: its tables did), else counted here."""
+    (the dashboard's first page: its tables did), else counted here; `paper` the same for
+    the people with a paper form (the differencing check counts them, guard_views)."""
     references = references or load_references()
     if people is None:
         people = indicators.count_people(db, filters)
-    found = counts(db, definition, filters, people)
+    found = counts(db, definition, filters, people, paper)
     if changes is None:
         changes = paired.changes(db, definition, filters, k)[0]
     figures: list[Figure] = []

@@ -147,15 +147,19 @@ def contents() -> tuple[tuple[str, object], ...]:
 
 
 def overview_context(
-    filters: EvaluationFilters, refused: frozenset[str] = frozenset(), people: int | None = None
+    filters: EvaluationFilters,
+    refused: frozenset[str] = frozenset(),
+    people: int | None = None,
+    paper: int | None = None,
 ) -> dict[str, object]:
     """What the dashboard's first page adds: the headline figures (those of a `refused`
     sub-group withheld: `guarded_headline`). `people`: the people in scope, when counted
-    already (the dashboard's tables count them: one COUNT(DISTINCT) less)."""
+    already (the dashboard's tables count them: one COUNT(DISTINCT) less); `paper`: those
+    with a paper form, when counted already (the differencing check: one more less)."""
     k = k_threshold()
     changes, _pairs, _retro = paired.changes(get_session(), _definition(), filters, k)
     found = headline.build_headline(
-        get_session(), _definition(), filters, k, changes, people=people
+        get_session(), _definition(), filters, k, changes, people=people, paper=paper
     )
     return {
         "headline": guarded_headline(found, refused),

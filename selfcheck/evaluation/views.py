@@ -19,6 +19,7 @@ from selfcheck.evaluation.dashboard import (
     withhold,
 )
 from selfcheck.evaluation.guard_views import (
+    checked_paper,
     checked_people,
     guard_figures_here,
     guard_view_here,
@@ -79,7 +80,9 @@ def dashboard() -> str | tuple[str, int]:
         board=board,
         chart_of=lambda table: charts.bar_chart(table, k),
         retention=_retention(filters, k),
-        **headline_views.overview_context(filters, board.refused, board.people),
+        **headline_views.overview_context(
+            filters, board.refused, board.people, checked_paper(filters)
+        ),
         **filter_form_context(),
     )
 

@@ -473,6 +473,18 @@ class FactTally(Base):
     n: Mapped[int] = mapped_column(default=0)
 
 
+class DataVersion(Base):
+    """One row (`id` 1): a number raised by every transaction that changes the dashboard's
+    facts (facts.settle, facts.rebuild), in that transaction. The evaluators' pages key their
+    in-process memories (checks already run, dashboards built) by it: reading it is one row,
+    where counting the responses took 0.35 s at 1,000,000 people (issue 18)."""
+
+    __tablename__ = "data_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class FactCell(Base):
     """Per structure, month, form and channel (and for all months, `month` ""): how many
     submitted responses, and four sums of 32-bit pieces of a fixed pseudo-random function of
@@ -506,6 +518,7 @@ __all__ = [
     "Beneficiary",
     "Channel",
     "DashboardSeal",
+    "DataVersion",
     "EntryDiscrepancy",
     "FactCell",
     "FactTally",
@@ -581,6 +594,9 @@ class DashboardSeal(Base):
     seal: Mapped[str] = mapped_column(String(64))
     refused: Mapped[str] = mapped_column(Text, default="")
     people: Mapped[int] = mapped_column(default=0)
+    # The people with a paper response, counted by the same check (the headline's paper
+    # figure, bound to the paper cells' sums in `seal`); None in seals kept before 0020.
+    paper: Mapped[int | None] = mapped_column(default=None)
     last_log: Mapped[int] = mapped_column(default=0)
     # How many of the evaluator's remembered selections had an id up to `last_log` then: one
     # committed later under a smaller id (two requests at once) is seen by this number.

@@ -234,3 +234,25 @@ def test_the_cache_serves_a_selection_again_until_the_data_changes(
     response.updated_at = response.updated_at.replace(year=2030)
     db_session.commit()
     assert build_dashboard(db_session, definition, scope(structure), K, cache=cache) is not fresh
+
+
+def test_the_data_stamp_is_the_data_version_raised_by_writes_to_the_facts(
+    db_session: Session, definition: Definition, request_context: None
+) -> None:
+    from selfcheck.evaluation.dashboard import data_stamp
+
+    demo.generate_demo(db_session, definition, respondents=3, seed=4)
+    db_session.commit()
+    first = data_stamp(db_session)
+    db_session.commit()
+    assert data_stamp(db_session) == first  # nothing written: the same stamp
+    demo.generate_demo(db_session, definition, respondents=1, seed=98)
+    db_session.commit()
+    added = data_stamp(db_session)
+    assert added != first
+    # A deleted response changes it (its count and last id alone might not).
+    response = db_session.scalars(select(Response).order_by(Response.id)).first()
+    assert response is not None
+    db_session.delete(response)
+    db_session.commit()
+    assert data_stamp(db_session) not in (first, added)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import differencing, facts
+from selfcheck.evaluation import differencing, facts, headline
 from selfcheck.evaluation.guard_views import GROUPS
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.platform.db import Database
@@ -48,6 +48,8 @@ class Evaluated(World):
                 != seal.sums
             ):
                 seal = None
+            elif seal is not None:
+                seal = differencing.Seal(seal.sums, seal.groups, paper=selection.paper_people)
             return differencing.guard_tables(
                 self.db, self.user, filters, GROUPS, K, SECRET, found, seal=seal
             )
@@ -68,9 +70,10 @@ class Evaluated(World):
     def view(self, index: int) -> None:
         filters = self.selections()[index % len(self.selections())]
         sums = differencing.cell_sums_of(self.db, filters)
-        assert sums == differencing.selection_sums(
-            differencing.read_selection(self.db, filters), facts.session_cell_key(self.db)
-        )
+        selection = differencing.read_selection(self.db, filters)
+        assert sums == differencing.selection_sums(selection, facts.session_cell_key(self.db))
+        counted = headline.counts(self.db, self.definition, filters, 0)["paper"]
+        assert counted == (selection.paper_people, 0)
         seal = differencing.Seal(sums, GROUPS) if sums is not None else None
         sealed = (
             differencing.sealed_view(self.db, self.user, filters, K, SECRET, seal)
@@ -86,6 +89,9 @@ class Evaluated(World):
             assert self.remembered() == before  # the full check would remember nothing new
             nested.rollback()
             assert sealed.people == differencing.read_selection(self.db, filters).people
+            # The paper figure kept with the verdict is the headline's own count, now.
+            counted = headline.counts(self.db, self.definition, filters, 0)["paper"]
+            assert counted == (sealed.paper, 0)
             return
         nested = self.db.begin_nested()
         if self.full(filters, seal) == "refused":
