@@ -157,7 +157,10 @@ def guard_figures_here(filters: EvaluationFilters, groups: dict[str, frozenset[i
     session = get_session()
     user = evaluator()
     checked = current_app.extensions.setdefault(FIGURES_CHECKED_KEY, Checked())
-    key = (user.id, k_threshold(), _selection(filters), _stamp())
+    # The groups themselves are in the key: they depend on the day as well as on the data
+    # (who is due a follow-up), and the data stamp moves only with the data.
+    figures = tuple(sorted((name, len(people), hash(people)) for name, people in groups.items()))
+    key = (user.id, k_threshold(), _selection(filters), _stamp(), figures)
     if key in checked:
         return True
     if not guard_figures(

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import bundle, differencing
-from selfcheck.evaluation.scope import ScopeError, parse_filters
+from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, parse_filters
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import (
     Beneficiary,
@@ -215,3 +215,39 @@ def test_withheld_tables_leave_the_rest_of_each_page(
     assert visitor.get(f"/evaluate/?{WIDE}").status_code == 200
     assert "non affiché" in visitor.text and "Les chiffres marqués" in visitor.text
     assert "60 ans ou plus" in visitor.text  # the profile figures are still there
+
+
+def test_the_figures_checked_are_remembered_with_their_groups(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The follow-up figures' groups change with the day, not only with the data (the stamp):
+    a check remembered for other groups is not reused for these (dash2's doubt)."""
+    from types import SimpleNamespace
+
+    from selfcheck.evaluation import guard_views
+
+    calls: list[dict[str, frozenset[int]]] = []
+
+    def counted(
+        _db: object,
+        _user: object,
+        _filters: object,
+        groups: dict[str, frozenset[int]],
+        *_rest: object,
+    ) -> bool:
+        calls.append(groups)
+        return True
+
+    monkeypatch.setattr(guard_views, "guard_figures", counted)
+    monkeypatch.setattr(guard_views, "evaluator", lambda: SimpleNamespace(id=7))
+    monkeypatch.setattr(guard_views, "_stamp", lambda: ("unchanged data",))
+    monkeypatch.setattr(guard_views, "get_session", lambda: SimpleNamespace(commit=lambda: None))
+    filters = EvaluationFilters(structure_ids=(1,))
+    with app.test_request_context():
+        for groups in (
+            {"due": frozenset({1, 2})},
+            {"due": frozenset({1, 2})},
+            {"due": frozenset({1, 3})},
+        ):
+            assert guard_views.guard_figures_here(filters, groups)
+    assert calls == [{"due": frozenset({1, 2})}, {"due": frozenset({1, 3})}]
