@@ -721,19 +721,7 @@ def _cells_under_the_bench_key(engine: Any) -> None:
             .limit(1)
         ).first()
         if cell is not None:
-            rows = [
-                row._asdict()
-                for row in connection.execute(
-                    select(
-                        ResponseFact.response_id,
-                        ResponseFact.beneficiary_id,
-                        ResponseFact.structure_id,
-                        ResponseFact.month,
-                        ResponseFact.form,
-                        ResponseFact.channel,
-                    ).where(ResponseFact.structure_id == cell.structure_id)
-                )
-            ]
+            rows = facts.cell_rows(connection, ResponseFact.structure_id == cell.structure_id)
             sums = facts.cell_sums(rows, CELL_KEY)
             if any(key[1] == facts.ALL_MONTHS and int(v[1]) == cell.d0 for key, v in sums.items()):
                 return

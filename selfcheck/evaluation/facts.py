@@ -824,6 +824,23 @@ def add_to_cells(connection: Connection, delta: Mapping[CellOf, npt.NDArray[np.i
     connection.execute(statement, rows)
 
 
+def cell_rows(
+    connection: Connection, *where: Any, order: Any = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The `response_fact` columns that `cell_sums` reads, for the rows matching `where`."""
+    query = select(
+        ResponseFact.response_id,
+        ResponseFact.beneficiary_id,
+        ResponseFact.structure_id,
+        ResponseFact.month,
+        ResponseFact.form,
+        ResponseFact.channel,
+    ).where(*where)
+    if order is not None:
+        query = query.order_by(order)
+    return [row._asdict() for row in connection.execute(query.limit(limit))]
+
+
 def rebuild_cells(connection: Connection, key: bytes, batch: int = 200_000) -> int:
     """Recompute `fact_cell` from `response_fact` (the backfill of migration 0019, and after a
     bulk load of the facts); returns the cells written."""
@@ -831,22 +848,9 @@ def rebuild_cells(connection: Connection, key: bytes, batch: int = 200_000) -> i
     total: dict[CellOf, npt.NDArray[np.int64]] = {}
     last = -1
     while True:
-        rows = [
-            row._asdict()
-            for row in connection.execute(
-                select(
-                    ResponseFact.response_id,
-                    ResponseFact.beneficiary_id,
-                    ResponseFact.structure_id,
-                    ResponseFact.month,
-                    ResponseFact.form,
-                    ResponseFact.channel,
-                )
-                .where(ResponseFact.response_id > last)
-                .order_by(ResponseFact.response_id)
-                .limit(batch)
-            )
-        ]
+        rows = cell_rows(
+            connection, ResponseFact.response_id > last, order=ResponseFact.response_id, limit=batch
+        )
         if not rows:
             break
         for cell, values in cell_sums(rows, key).items():
