@@ -28,13 +28,14 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("dashboard_seal") as batch:
         batch.add_column(sa.Column("paper", sa.Integer(), nullable=True))
-    version = op.create_table(
+    # No row yet: the first write makes it (facts.bump, an upsert), and an empty database stays
+    # empty (a backup is restored only into one).
+    op.create_table(
         "data_version",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_data_version")),
     )
-    op.bulk_insert(version, [{"id": 1, "n": 1}])
 
 
 def downgrade() -> None:
