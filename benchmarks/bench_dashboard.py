@@ -715,15 +715,18 @@ def _cells_under_the_bench_key(engine: Any) -> None:
     view is ever sealed and the benchmark would measure the full check only."""
     with engine.begin() as connection:
         cell = connection.execute(
-            select(FactCell.structure_id, FactCell.n, FactCell.d0)
-            .where(FactCell.month == facts.ALL_MONTHS)
+            select(
+                FactCell.structure_id, FactCell.month, FactCell.form, FactCell.channel, FactCell.d0
+            )
+            .where(FactCell.month == facts.ALL_MONTHS, FactCell.n > 0)
             .order_by(FactCell.n)
             .limit(1)
         ).first()
         if cell is not None:
             rows = facts.cell_rows(connection, ResponseFact.structure_id == cell.structure_id)
             sums = facts.cell_sums(rows, CELL_KEY)
-            if any(key[1] == facts.ALL_MONTHS and int(v[1]) == cell.d0 for key, v in sums.items()):
+            found = sums.get((cell.structure_id, cell.month, cell.form, cell.channel))
+            if found is not None and int(found[1]) == cell.d0:
                 return
         started = time.perf_counter()
         facts.rebuild_cells(connection, CELL_KEY)
