@@ -324,9 +324,9 @@ def child_job_start(url: str, instance: Path, requests: int) -> dict[str, Any]:
     in-app hello-world route, alternating, through the test client (no HTTP server: the
     app's own time). No worker runs: the queued jobs are deleted between requests, outside
     the timing, so the per-user limit never refuses."""
+    from common import signed_in_cookie
     from sqlalchemy import delete, select
 
-    from selfcheck.accounts import session as staff_session
     from selfcheck.platform import jobs
     from selfcheck.platform.db import get_session
     from selfcheck.platform.models import Job, StaffUser
@@ -345,14 +345,7 @@ def child_job_start(url: str, instance: Path, requests: int) -> dict[str, Any]:
         # cookie below stands for a finished sign-in, code included).
         user.totp_secret = user.totp_secret or "bench-export"
         db.commit()
-        now = int(time.time())
-        cookie = {
-            staff_session.STAFF_ID: user.id,
-            staff_session.SIGNED_IN_AT: now,
-            staff_session.LAST_SEEN: now,
-            staff_session.PASSWORD_STAMP: staff_session._password_stamp(user),
-            staff_session.GENERATION: user.session_generation,
-        }
+        cookie = signed_in_cookie(user)
     with client.session_transaction() as browser:
         browser.update(cookie)
     headers = {"Sec-Fetch-Site": "same-origin"}
@@ -442,10 +435,10 @@ def child_print_start(
     as the follow-up list posts it: up to 200 codes of that structure, each checked)."""
     import re
 
+    from common import signed_in_cookie
     from sqlalchemy import delete, select
 
     from selfcheck.accounts import auth
-    from selfcheck.accounts import session as staff_session
     from selfcheck.platform import jobs
     from selfcheck.platform.db import get_session
     from selfcheck.platform.models import Job, Role, StaffUser, Structure
@@ -469,14 +462,7 @@ def child_print_start(
         assert user.structure_id is not None
         codes = due_codes(db, user.structure_id) if followup else []
         db.commit()
-        now = int(time.time())
-        cookie = {
-            staff_session.STAFF_ID: user.id,
-            staff_session.SIGNED_IN_AT: now,
-            staff_session.LAST_SEEN: now,
-            staff_session.PASSWORD_STAMP: staff_session._password_stamp(user),
-            staff_session.GENERATION: user.session_generation,
-        }
+        cookie = signed_in_cookie(user)
     with client.session_transaction() as browser:
         browser.update(cookie)
     headers = {"Sec-Fetch-Site": "same-origin"}

@@ -71,7 +71,7 @@ if str(ROOT) not in sys.path:
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
-from common import load_average, row, write_result  # noqa: E402
+from common import load_average, row, signed_in_cookie, write_result  # noqa: E402
 
 
 def timed(call: Callable[[], Any]) -> tuple[float, Any]:
@@ -149,21 +149,13 @@ def signed_in_client(app: Any) -> Any:
     """A test client whose session cookie stands for a mediator's finished sign-in."""
     from sqlalchemy import select
 
-    from selfcheck.accounts import session as staff_session
     from selfcheck.platform.db import get_session
     from selfcheck.platform.models import StaffUser
 
     client = app.test_client()
     with app.app_context():
         user = get_session().scalars(select(StaffUser).where(StaffUser.email == BENCH_EMAIL)).one()
-        now = int(time.time())
-        cookie = {
-            staff_session.STAFF_ID: user.id,
-            staff_session.SIGNED_IN_AT: now,
-            staff_session.LAST_SEEN: now,
-            staff_session.PASSWORD_STAMP: staff_session._password_stamp(user),
-            staff_session.GENERATION: user.session_generation,
-        }
+        cookie = signed_in_cookie(user)
     with client.session_transaction() as browser:
         browser.update(cookie)
     return client

@@ -175,3 +175,20 @@ def stop_process_group(process: Any, handle: Any, grace: float) -> None:
         except ProcessLookupError:
             pass
     handle.close()
+
+
+def signed_in_cookie(user: Any) -> dict[str, Any]:
+    """The staff session of a finished sign-in (second factor included) for `user`: the
+    benchmarks that time a request behind sign-in put it in the test client's session."""
+    import time
+
+    from selfcheck.accounts import session as staff_session
+
+    now = int(time.time())
+    return {
+        staff_session.STAFF_ID: user.id,
+        staff_session.SIGNED_IN_AT: now,
+        staff_session.LAST_SEEN: now,
+        staff_session.PASSWORD_STAMP: staff_session._password_stamp(user),
+        staff_session.GENERATION: user.session_generation,
+    }
