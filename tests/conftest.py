@@ -13,9 +13,11 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from argon2 import PasswordHasher
+from argon2.exceptions import Argon2Error
 from flask import Flask
 from flask.testing import FlaskClient
 from jinja2 import BytecodeCache
@@ -26,6 +28,7 @@ from werkzeug.routing import Rule
 
 import selfcheck
 from selfcheck import create_app
+from selfcheck.accounts import auth
 from selfcheck.accounts.structures import create_structure
 from selfcheck.platform import migrate
 from selfcheck.platform.config import ENV_PREFIX
@@ -228,6 +231,40 @@ def _settings(converter: object) -> list[tuple[str, object]]:
 
 
 _share_url_builders()
+
+
+class RememberingHasher(PasswordHasher):
+    """The app's argon2 hasher (same parameters) that verifies each (hash, password) pair once
+    per test process and gives the same outcome again.
+
+    Verifying costs ~0.18 s of CPU (argon2id, 64 MiB, the app's real parameters), and most
+    view tests sign someone in through the login page, where it is most of their time.
+    `tests/staff.py` gives every account of the suite the same hash of the same password, so
+    the pairs repeat. Verification is a pure function of the pair: the outcome (True, or the
+    same exception) is what argon2 said the first time, for real; hashing is not remembered.
+    `auth._verify` (the app's wrapper, which tests spy on) still runs at every attempt.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._outcomes: dict[tuple[str | bytes, str | bytes], Exception | None] = {}
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:  # noqa: A002
+        key = (hash, password)
+        if key not in self._outcomes:
+            try:
+                super().verify(hash, password)
+            except Argon2Error as error:
+                self._outcomes[key] = error
+            else:
+                self._outcomes[key] = None
+        failed = self._outcomes[key]
+        if failed is not None:
+            raise type(failed)(*failed.args)
+        return True
+
+
+auth._HASHER = RememberingHasher.from_parameters(auth._HASHER._parameters)
 
 AppFactory = Callable[..., Flask]
 
