@@ -8,7 +8,6 @@ database instead: it is emptied and migrated once per session, and every table i
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -35,10 +34,10 @@ from selfcheck.platform.config import ENV_PREFIX
 from selfcheck.platform.db import EXTENSION_KEY, Database, make_engine
 from selfcheck.platform.jobs import EXTENSION_KEY as JOBS_KEY
 from selfcheck.platform.models import Base, Structure
-from selfcheck.questionnaire import Definition, load_definition
+from selfcheck.questionnaire import Definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
 from tests import database_use
-from tests.support import Visitor
+from tests.support import Visitor, cached_load_definition
 
 TEST_DATABASE_ENV = "SELFCHECK_TEST_DATABASE_URL"
 
@@ -77,10 +76,6 @@ def _worker_database(url: str | None) -> str | None:
 
 
 POSTGRES_URL = _worker_database(os.environ.get(TEST_DATABASE_ENV) or None)
-
-# Parsing and validating the YAML costs ~50 ms: each app of the suite reuses one parse per
-# file. tests/test_app.py checks create_app with the real, uncached loader.
-cached_load_definition = functools.lru_cache(maxsize=8)(load_definition)
 
 
 def is_postgres() -> bool:
@@ -249,7 +244,7 @@ class RememberingHasher(PasswordHasher):
         super().__init__(*args, **kwargs)
         self._outcomes: dict[tuple[str | bytes, str | bytes], Exception | None] = {}
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:  # noqa: A002
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
         key = (hash, password)
         if key not in self._outcomes:
             try:
