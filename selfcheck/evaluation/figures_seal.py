@@ -27,8 +27,10 @@ today and once every follow-up has opened.
 **The seal.** After a full check passes on groups whose digests, computed from the people it
 compared, equal those of the cells (`digests_of` = `count`'s: the facts agree), `seal` keeps
 an HMAC, under the evaluator's key (`Hasher.seal`), of (k, every figure's name and digest),
-with the evaluator's filters, their newest remembered figures' groups then (`last_log`) and
-how many they had up to it (`remembered`). A refused check is rolled back and never sealed.
+with the evaluator's filters, their newest remembered figures' groups as the check began
+(`last_log`, `snapshot`) and how many they had up to it (`remembered`). A refused check is
+rolled back and never sealed. (The snapshot is taken before the check: a row committed by
+another request while the check runs is then newer than `last_log`, and seen by `sealed`.)
 
 **Why a sealed verdict is the full check's.** `guard_figures` reads nothing but (i) the
 groups of this view, hashed under the evaluator's key, (ii) k and the filters, and (iii) the
@@ -39,13 +41,14 @@ digests for every figure, hence (but with odds of 2**-128) the same groups, what
 (the day only matters through the groups); as many figures' rows up to `last_log` as then
 (none removed, none committed late under a smaller id); and every figures' row remembered
 since is a view of the same filters. At the seal, the full check compared (i) with the rows
-of (iii) then, and passed. Now it would compare the same groups with the same earlier rows
-(the same computations: the same verdict, a pass) and with the rows since, which it does not
+of (iii) up to `last_log` (and perhaps a few newer ones), and passed. Now it would compare
+the same groups with the same rows up to `last_log` (the same computations: the same
+verdict, a pass) and with the rows since, all of the same filters, which it does not
 compare: views of the same filters are skipped (the same dashboard as the data grows,
 differencing.py), or recognised as this very view by their digest. And it would remember
-nothing: the groups it passed on were remembered then (or recognised as remembered), and
-that row is still there, so it recognises them again (`seen`). So the sealed answer, "shown,
-nothing to remember", is exactly the full check's. Any other row since (figures of other
+nothing: the groups it passed on were remembered by that check (or recognised as already
+remembered), under their digest, and it recognises them again (`seen`). So the sealed
+answer, "shown, nothing to remember", is exactly the full check's. Any other row since (figures of other
 filters), other groups (a new answer in the selection, or a day that moved someone past
 their opening) or another k: the full check runs, and seals again if it passes.
 
@@ -95,6 +98,15 @@ def _remembered(user: StaffUser) -> Select[tuple[int, str]]:
     )
 
 
+def snapshot(db: Session, user: StaffUser) -> tuple[int, int]:
+    """(the newest id, how many) of the evaluator's remembered figures' groups: taken BEFORE
+    the full check, so that a row another request commits while it runs is either read by
+    the check and counted here, or newer than the snapshot (then `sealed` sees it)."""
+    mine = _remembered(user).subquery()
+    last, remembered = db.execute(select(func.max(mine.c.id), func.count()).select_from(mine)).one()
+    return int(last or 0), int(remembered or 0)
+
+
 def seal(
     db: Session,
     user: StaffUser,
@@ -102,22 +114,23 @@ def seal(
     k: int,
     secret: str | bytes,
     digests: Mapping[str, Digest],
+    before: tuple[int, int],
 ) -> None:
     """Keep the verdict of a full check that passed on groups of these `digests` (the module
-    doc), in place of the evaluator's earlier one for these filters."""
+    doc), in place of the evaluator's earlier one for these filters. `before`: the
+    evaluator's memory as the check began (`snapshot`)."""
     described = _described(filters)
     db.execute(
         delete(FiguresSeal).where(FiguresSeal.user_id == user.id, FiguresSeal.filters == described)
     )
-    mine = _remembered(user).subquery()
-    last, remembered = db.execute(select(func.max(mine.c.id), func.count()).select_from(mine)).one()
+    last, remembered = before
     db.add(
         FiguresSeal(
             user_id=user.id,
             filters=described,
             seal=Hasher(secret, user.id).seal(message(k, digests)),
-            last_log=int(last or 0),
-            remembered=int(remembered or 0),
+            last_log=last,
+            remembered=remembered,
         )
     )
     db.flush()

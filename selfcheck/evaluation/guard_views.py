@@ -177,6 +177,7 @@ def guard_figures_here(
     followed = load() or retention.Followed({}, {}, frozenset(), frozenset())
     definition = current_app.extensions["selfcheck.definition"]
     groups = retention.figure_groups(followed, definition)
+    before = figures_seal.snapshot(session, user)
     if not guard_figures(session, user, filters, groups, k, secret):
         session.rollback()
         return None
@@ -185,7 +186,7 @@ def guard_figures_here(
         == counted.digests
     )
     if same:  # the cells hold the people checked: the next views of them need no check
-        figures_seal.seal(session, user, filters, k, secret, counted.digests)
+        figures_seal.seal(session, user, filters, k, secret, counted.digests, before)
     session.commit()
     if same:
         checked.add(key)

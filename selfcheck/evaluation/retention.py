@@ -43,6 +43,7 @@ from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -282,7 +283,7 @@ def count(
         answered += sum(apart.values())
     gained: dict[str | None, int] = defaultdict(int)
     kept_all: dict[str | None, int] = defaultdict(int)
-    digests: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(5, dtype=np.int64))
+    digests: dict[str, npt.NDArray[np.int64]] = defaultdict(lambda: np.zeros(5, dtype=np.int64))
     for verdicts, *values in connection.execute(
         select(FactFollowup.kept, *sums)
         .where(*scope, FactFollowup.form.in_(followups), FactFollowup.kept != "")
@@ -323,7 +324,7 @@ def count(
     )
 
 
-def _digest(values: np.ndarray) -> Digest:
+def _digest(values: npt.NDArray[np.int64]) -> Digest:
     number, d0, d1, d2, d3 = (int(value) for value in values)
     return number, d0, d1, d2, d3
 

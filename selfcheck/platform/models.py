@@ -419,6 +419,9 @@ class ResponseFact(Base):
             "followed",
             "kept",
         ),
+        # The end forms sent on one day before a bound (retention.count: the day a follow-up
+        # opening falls on is read one by one, the days before it from fact_followup).
+        Index("ix_response_fact_ended_at", "ended_at"),
     )
 
     response_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)

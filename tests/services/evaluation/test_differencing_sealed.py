@@ -139,9 +139,10 @@ class Evaluated(World):
             nested.rollback()
             return True
         nested = self.db.begin_nested()
+        before = figures_seal.snapshot(self.db, self.user)
         shown = differencing.guard_figures(self.db, self.user, filters, groups, K, SECRET)
         if shown:
-            figures_seal.seal(self.db, self.user, filters, K, SECRET, counted.digests)
+            figures_seal.seal(self.db, self.user, filters, K, SECRET, counted.digests, before)
             nested.commit()
         else:
             nested.rollback()

@@ -1,6 +1,6 @@
 """fact_followup: the follow-up figures' cells (people and digests of each figure's group, per
 cell and UTC day of the first end form), filled from response_fact; figures_seal: the sealed
-verdicts of the follow-up figures' differencing check
+verdicts of the follow-up figures' differencing check; an index on response_fact.ended_at
 
 Revision ID: 0021_dash3
 Revises: 0020_dash2
@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_figures_seal")),
     )
     op.create_index(op.f("ix_figures_seal_user_id"), "figures_seal", ["user_id"], unique=False)
+    op.create_index("ix_response_fact_ended_at", "response_fact", ["ended_at"], unique=False)
     from flask import current_app, has_app_context
 
     from selfcheck.evaluation import facts
@@ -82,6 +83,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_response_fact_ended_at", table_name="response_fact")
     op.drop_index(op.f("ix_figures_seal_user_id"), table_name="figures_seal")
     op.drop_table("figures_seal")
     op.drop_table("fact_followup")
