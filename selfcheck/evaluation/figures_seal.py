@@ -48,9 +48,10 @@ compare: views of the same filters are skipped (the same dashboard as the data g
 differencing.py), or recognised as this very view by their digest. And it would remember
 nothing: the groups it passed on were remembered by that check (or recognised as already
 remembered), under their digest, and it recognises them again (`seen`). So the sealed
-answer, "shown, nothing to remember", is exactly the full check's. Any other row since (figures of other
-filters), other groups (a new answer in the selection, or a day that moved someone past
-their opening) or another k: the full check runs, and seals again if it passes.
+answer, "shown, nothing to remember", is exactly the full check's. Any other row since
+(figures of other filters), other groups (a new answer in the selection, or a day that
+moved someone past their opening) or another k: the full check runs, and seals again if it
+passes.
 
 What is trusted: the cells, as the figures are (the figures shown on a sealed view are the
 cells' numbers, of the very groups their digests bind); data written around the sessions
