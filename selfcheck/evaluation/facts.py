@@ -635,8 +635,8 @@ def _refresh(connection: Connection, definition: Definition, ids: list[int], key
         sums[cell] = sums.get(cell, _ZERO) - values
     add_to_cells(connection, sums)
     lasting = followup_sums(new, key)
-    for cell, values in followup_sums(old, key).items():
-        lasting[cell] = lasting.get(cell, _ZERO) - values
+    for place, values in followup_sums(old, key).items():
+        lasting[place] = lasting.get(place, _ZERO) - values
     add_to_followup(connection, lasting)
 
 

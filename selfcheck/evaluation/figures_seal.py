@@ -89,7 +89,7 @@ def _described(filters: EvaluationFilters) -> str:
     return json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
 
 
-def _remembered(user: StaffUser) -> Select[tuple[int, str]]:
+def _remembered(user: StaffUser) -> Select[int, str]:
     """The evaluator's remembered figures' groups (what `guard_figures` reads)."""
     return (
         select(ExportLog.id, ExportLog.filters)

@@ -480,6 +480,7 @@ def test_the_cells_command_rekeys_the_digests_under_the_apps_secret(
     """Cells made under another key (an old secret) are made again under the app's secret."""
     for seed in range(3):
         world.run("new", seed)
+        world.run("after", seed)
     kept = {
         (c.structure_id, c.month, c.form, c.channel, c.n, c.d0)
         for c in world.db.scalars(select(FactCell))
