@@ -157,7 +157,7 @@ def evaluated(
     return Evaluated(db_session, database, definition)
 
 
-@pytest.mark.slow  # a few seconds: every view checked twice on a few dozen people
+@pytest.mark.slow  # every view and its figures checked twice: about 50 s at load 15
 @settings(
     max_examples=6,
     deadline=None,

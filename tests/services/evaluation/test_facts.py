@@ -507,6 +507,7 @@ def test_the_cells_command_rekeys_the_digests_under_the_apps_secret(
     assert stored_followup(world.db) == lasting
 
 
+@pytest.mark.slow  # every check of check_facts: about 9 s at load 15
 def test_someone_with_two_end_forms_is_counted_once(world: World) -> None:
     """The journey gives nobody both an after and a retrospective form (FORM_RULES), but the
     follow-up figures must not count such a person twice: their end forms get cells of their
