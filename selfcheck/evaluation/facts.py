@@ -994,6 +994,12 @@ def add_to_followup(
         },
     )
     connection.execute(statement, rows)
+    # A person's own cells, once empty, go (an erased person leaves no id behind).
+    doubled = sorted({cell[-1] for cell in delta if cell[-1]})
+    if doubled:
+        connection.execute(
+            delete(FactFollowup).where(FactFollowup.person.in_(doubled), FactFollowup.n == 0)
+        )
 
 
 def rebuild_followup(connection: Connection, key: bytes | None, batch: int = 100_000) -> int:

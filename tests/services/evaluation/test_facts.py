@@ -542,6 +542,18 @@ def test_someone_with_two_end_forms_is_counted_once(world: World) -> None:
     )
     assert counted is not None and counted.response() == (0, 1)
     check_facts(world)
+    # One end form deleted: their own cells go (no id of theirs is left behind), the other
+    # end form is counted in the shared cells.
+    after = db.scalar(
+        select(Response).where(
+            Response.beneficiary_id == person.id, Response.form == FormKind.AFTER.value
+        )
+    )
+    assert after is not None
+    followup.delete_response(db, world.mediator, after)
+    db.commit()
+    assert list(db.scalars(select(FactFollowup.person).where(FactFollowup.person != 0))) == []
+    check_facts(world)
 
 
 @pytest.mark.slow  # 16 people written through the services, then every check: about 3 s
