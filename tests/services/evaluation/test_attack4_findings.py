@@ -240,5 +240,10 @@ def test_an_erased_person_leaves_no_keyed_hash_in_the_selections_kept(
     privacy.erase_by_code(populated, code, secret="s")
     populated.commit()
     hashed = differencing.Hasher("s", admin.id).persons(np.array([person], dtype=np.int64))[0]
-    kept = "\n".join(populated.scalars(select(ExportSelection.people)))
+    kept = "\n".join(
+        "\n".join(differencing.stored_lines(people, lines))
+        for people, lines in populated.execute(
+            select(ExportSelection.people, ExportSelection.lines)
+        )
+    )
     assert hashed not in kept
