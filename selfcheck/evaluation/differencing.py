@@ -213,18 +213,27 @@ class Selection:
         return int(np.unique(self.person[self.paper]).size)
 
 
+# `read_selection` reads a response's id, form and channel as one integer: the id times this,
+# plus twice (its form's index + 1: 0 for a form not in `FORM_CODES`), plus 1 on paper.
+_PACKED = 2 * (len(FORM_CODES) + 1)
+
+
 def read_selection(db: Session, filters: EvaluationFilters) -> Selection:
-    form_index = case(_FORM_INDEX, value=Response.form, else_=-1)
+    """The selection's submitted responses (`Selection`), two integers per response read:
+    each value costs PostgreSQL a function call per row when it packs them (`_copied`), so
+    the response's id, form and channel come as one (branch dash4: 4 values a row cost
+    about 0.7 s more than 2 at 1,700,000 responses)."""
+    form_code = case(_FORM_INDEX, value=Response.form, else_=-1) + 1
     on_paper = case((Response.channel == Channel.PAPER.value, 1), else_=0)
-    query = select(Response.beneficiary_id, Response.id, form_index, on_paper).where(
-        *response_conditions(filters)
-    )
+    code = cast(Response.id, BigInteger) * _PACKED + form_code * 2 + on_paper
+    query = select(Response.beneficiary_id, code).where(*response_conditions(filters))
     table = read_integers(db.connection(), query)
+    response, rest = np.divmod(table[:, 1], _PACKED)
     return Selection(
         table[:, 0].copy(),
-        table[:, 1].copy(),
-        table[:, 2].astype(np.int8),
-        table[:, 3] == 1,
+        response,
+        (rest // 2 - 1).astype(np.int8),
+        rest % 2 == 1,
     )
 
 
