@@ -17,6 +17,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -562,11 +563,15 @@ class ExportLog(Base):
 
 
 class ExportSelection(Base):
-    """The people released by one export, as keyed hashes (never ids nor codes).
+    """The people released by one export or view, as keyed hashes (never ids nor codes).
 
-    `people` holds the sorted HMACs (under the app secret, with the evaluator's id) of the
-    people in the export, one per line: enough to refuse a later export by the same
-    evaluator whose people differ from this one by fewer than k (differencing), nothing more.
+    One line per person: their keyed hash (under the app secret, with the evaluator's id) and
+    that of their responses (evaluation/differencing.py), sorted: enough to refuse a later
+    export or view by the same evaluator whose people differ from this one by fewer than k
+    (differencing), nothing more. Since branch dash4 (migration 0021) the lines are kept in
+    `lines`, 20 bytes each (`differencing.RECORD`), and `people` holds only the name of a
+    table's group followed by "|" (or nothing); rows kept before hold text lines in `people`
+    and no `lines` (`differencing.stored_lines` reads both).
     """
 
     __tablename__ = "export_selection"
@@ -581,6 +586,7 @@ class ExportSelection(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     count: Mapped[int] = mapped_column(default=0)
     people: Mapped[str] = mapped_column(Text, default="")
+    lines: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
 
 class FactFollowup(Base):

@@ -91,12 +91,14 @@ def test_attack_an_export_one_person_away_from_a_dashboard_is_refused(
         filters = parse_filters(session, user, {"from": "2025-01", "to": "2026-02"})
         lines = differencing.selection_lines(session, filters, user, str(app.secret_key))
         of_kind = (
-            select(ExportSelection.people)
+            select(ExportSelection.people, ExportSelection.lines)
             .join(ExportLog, ExportLog.id == ExportSelection.export_id)
             .where(ExportLog.kind == differencing.KIND)
         )
-        (stored,) = session.scalars(of_kind).all()
-        assert stored.split("\n") == lines  # keyed hashes only: no id, no code
+        ((people_text, blob),) = session.execute(of_kind).all()
+        # Keyed hashes only (no id, no code), as binary records (branch dash4).
+        assert people_text == "" and blob is not None
+        assert differencing.stored_lines(people_text, blob) == lines
         # The retention figures' groups (differencing.guard_figures): keyed hashes too.
         figures_rows = session.scalars(
             select(ExportSelection.people)
