@@ -620,28 +620,31 @@ def _render_page(
 @blueprint.route("/check", methods=["GET", "POST"])
 @public
 def check() -> Rendered:
-    response = _current_response()
-    if response is None:
+    posted = request.method == "POST"
+    # Shown: the state on a bare connection, as a question page (1 round trip on PostgreSQL
+    # instead of 4); sent: the ORM response, which `journey.submit` changes.
+    found = _current_response() if posted else _current_state(only_read=True)
+    if found is None:
         return _no_session()
-    if response.is_submitted:
+    if found.is_submitted:
         return redirect(url_for("journey.done"))
-    definition = _definition(response.wording)
-    form_kind = FormKind(response.form)
-    answers = journey.answers_of(response)
+    definition = _definition(found.wording)
+    form_kind = FormKind(found.form)
+    answers = journey.answers_of(found) if isinstance(found, Response) else found.answers
     missing = journey.missing_required(definition, form_kind, answers)
-    if request.method == "POST" and _posted_for_another_response(response.id):
+    if posted and _posted_for_another_response(found.id):
         return _other_tab()
-    if request.method == "POST" and not missing:
-        journey.submit(get_session(), definition, response)
+    if isinstance(found, Response) and not missing:
+        journey.submit(get_session(), definition, found)
         commit_or_rollback(get_session())
         return redirect(url_for("journey.done"))
-    status = 422 if request.method == "POST" else 200
+    status = 422 if posted else 200
     return render_template(
         "journey/check.html",
         sections=page_view.answers_by_page(definition, form_kind, answers),
-        missing=missing if request.method == "POST" else [],
+        missing=missing if posted else [],
         form_title=definition.titles[form_kind],
-        response_id=response.id,
+        response_id=found.id,
     ), status
 
 
