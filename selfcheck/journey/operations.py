@@ -166,6 +166,10 @@ _STATE_QUERY = (
 # answers' side of the outer join cannot be locked, nor need it be: the response's lock is the
 # one every writer of its answers takes first; SQLite serialises writers by itself).
 _LOCKED_STATE_QUERY = _STATE_QUERY.with_for_update(of=Response)
+# The same, on PostgreSQL, also telling the commit not to wait for the disk (`db.no_flush_wait`).
+_LOCKED_STATE_NO_WAIT = _STATE_QUERY.add_columns(db.no_flush_wait_column()).with_for_update(
+    of=Response
+)
 
 
 def load_state(session: Session | Connection, response_id: int) -> ResponseState | None:
@@ -175,12 +179,18 @@ def load_state(session: Session | Connection, response_id: int) -> ResponseState
     return _state(connection, _STATE_QUERY, response_id)
 
 
-def lock_state(session: Session, response_id: int) -> ResponseState | None:
+def lock_state(
+    session: Session, response_id: int, *, no_flush_wait: bool = False
+) -> ResponseState | None:
     """The response's state, its row locked until commit: what a page save reads first
     (`save_locked_page`). One statement where reading the state then locking the response
     (`lock_response`) took two (a round trip of a page save on PostgreSQL, issue 18); the
-    answers are read under the lock."""
-    return _state(session.connection(), _LOCKED_STATE_QUERY, response_id)
+    answers are read under the lock. `no_flush_wait`: as `db.no_flush_wait`, with the same
+    statement (on PostgreSQL; SQLite: nothing to do)."""
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
+    query = _LOCKED_STATE_NO_WAIT if no_flush_wait and postgres else _LOCKED_STATE_QUERY
+    return _state(connection, query, response_id)
 
 
 def _state(connection: Connection, query: Select[Any], response_id: int) -> ResponseState | None:

@@ -38,7 +38,7 @@ from selfcheck.journey.page_cache import (
 )
 from selfcheck.journey.registry import PageFormFactory
 from selfcheck.platform import clock, codes, display, mail, pictograms, security
-from selfcheck.platform.db import commit_or_rollback, get_session, no_flush_wait, read_connection
+from selfcheck.platform.db import commit_or_rollback, get_session, read_connection
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, Response, Structure
@@ -113,7 +113,9 @@ def _current_state(*, only_read: bool = False, lock: bool = False) -> journey.Re
         with read_connection() as connection:
             return journey.load_state(connection, response_id)
     if lock:
-        return journey.lock_state(get_session(), response_id)
+        # A page of an open questionnaire: the person can answer it again if a crash of the
+        # database loses it, so its commit need not wait for the disk (`db.no_flush_wait`).
+        return journey.lock_state(get_session(), response_id, no_flush_wait=True)
     return journey.load_state(get_session(), response_id)
 
 
@@ -500,8 +502,6 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
     }
     # The state was read with the response's row locked: saved without reading anything more.
     answers = journey.save_locked_page(get_session(), definition, state, page, keep)
-    # One page of an open questionnaire: the person can answer it again (platform/db.py).
-    no_flush_wait(get_session())
     commit_or_rollback(get_session())
     if action == "next":
         missing = journey.unanswered_task_rows(page, state.form, answers)

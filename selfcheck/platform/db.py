@@ -12,7 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    exc,
+    func,
+    text,
+    true,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -267,6 +277,14 @@ def forget_in_progress(session: Session, response_ids: Iterable[int] | None = No
         session.info.pop(_IN_PROGRESS, None)
     else:
         found[1].difference_update(response_ids)
+
+
+def no_flush_wait_column() -> ColumnElement[Any]:
+    """`no_flush_wait` as a column of a query the transaction sends anyway (PostgreSQL only):
+    `set_config('synchronous_commit', 'off', true)` is `SET LOCAL` as a function, evaluated
+    with each row the query returns, so it costs no round trip of its own (a page save's
+    state query, `journey.lock_state`: issue 18). A query that finds no row sets nothing."""
+    return func.set_config("synchronous_commit", "off", true()).label("no_flush_wait")
 
 
 def commit_or_rollback(session: Session) -> None:

@@ -12,8 +12,9 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask, request
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 
+from selfcheck.journey import operations as journey
 from selfcheck.journey.page_cache import (
     MARK,
     REQUEST_CODE,
@@ -159,9 +160,34 @@ def test_a_page_save_does_not_wait_for_the_disk_but_sending_does(
     assert sent.status_code == 302 and visitor.follow(sent).status_code == 200
     assert at_sending == []
     if engine.dialect.name == "postgresql":
-        assert saves and set(saves) == {"SET LOCAL synchronous_commit TO off"}
+        # Said with the state query itself (set_config: SET LOCAL as a function).
+        assert saves and all("set_config" in s and "FOR UPDATE" in s for s in saves)
     else:
         assert saves == []
+
+
+def test_a_locked_state_read_without_flush_wait_sets_it_for_its_transaction_only(
+    visitor: Visitor, structure: Structure, database: db.Database
+) -> None:
+    _started(visitor, structure)
+    with visitor.client.session_transaction() as cookie:
+        response_id = cookie["response_id"]
+    session = database.session()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    try:
+        usual = session.scalar(text("SHOW synchronous_commit")) if postgres else None
+        session.commit()
+        state = journey.lock_state(session, response_id, no_flush_wait=True)
+        assert state is not None and state.id == response_id
+        if not postgres:
+            return
+        assert session.scalar(text("SHOW synchronous_commit")) == "off"
+        session.commit()
+        assert journey.lock_state(session, response_id) is not None
+        assert session.scalar(text("SHOW synchronous_commit")) == usual
+    finally:
+        session.rollback()
+        session.close()
 
 
 def test_a_page_token_of_one_session_is_refused_in_another(
@@ -279,8 +305,8 @@ def test_a_page_save_reads_the_state_locked_and_nothing_for_the_facts(
     words = [s.split()[0] for s in statements]
     assert not any("DISTINCT" in s for s in statements)
     if app.extensions[db.EXTENSION_KEY].engine.dialect.name == "postgresql":
-        assert "FOR UPDATE OF response" in statements[0]
-        assert words == ["SELECT", "DELETE", "INSERT", "UPDATE", "SET"]
+        assert "FOR UPDATE OF response" in statements[0] and "set_config" in statements[0]
+        assert words == ["SELECT", "DELETE", "INSERT", "UPDATE"]
     else:
         assert words == ["SELECT", "DELETE", "INSERT", "UPDATE", "SELECT"]
 
