@@ -98,20 +98,8 @@ def load_response(session: Session, response_id: int) -> Response | None:
     )
 
 
-def lock_response(session: Session, response_id: int) -> Response | None:
-    """The response alone (no answers, no beneficiary), its row locked until commit.
-
-    For a page save: `save_page(..., before=state.answers, locked=True)` then needs neither
-    the answers again nor another read of the status, two statements fewer per save (round
-    trips on PostgreSQL, issue 18). PostgreSQL: SELECT … FOR UPDATE; SQLite serialises
-    writers by itself.
-    """
-    return session.scalar(_LOCK_QUERY, {"response_id": response_id})
-
-
 # Built once, as `_STATE_QUERY` below: building a statement's clauses costs more than running
 # it (SQLite) on every page save.
-_LOCK_QUERY = select(Response).where(Response.id == bindparam("response_id")).with_for_update()
 _DELETE_PAGE = delete(Answer).where(
     Answer.response_id == bindparam("response_id"),
     Answer.variable.in_(bindparam("variables", expanding=True)),
@@ -184,7 +172,7 @@ def lock_state(
 ) -> ResponseState | None:
     """The response's state, its row locked until commit: what a page save reads first
     (`save_locked_page`). One statement where reading the state then locking the response
-    (`lock_response`) took two (a round trip of a page save on PostgreSQL, issue 18); the
+    took two (a round trip of a page save on PostgreSQL, issue 18); the
     answers are read under the lock. `no_flush_wait`: as `db.no_flush_wait`, with the same
     statement (on PostgreSQL; SQLite: nothing to do)."""
     connection = session.connection()
@@ -455,9 +443,6 @@ def save_page(
     response: Response,
     page: Page,
     values: Mapping[str, Sequence[str]],
-    *,
-    before: Answers | None = None,
-    locked: bool = False,
 ) -> Answers:
     """Replace the answers of one page's visible variables, in one transaction.
 
@@ -465,17 +450,15 @@ def save_page(
     of its item, so a bug upstream cannot store a value outside the scale. Returns every
     answer of the response as saved, so that the caller need not read them again after the
     commit (on PostgreSQL that was a transaction of its own: 4 to 5 more round trips).
-    `before`: the response's answers, when the caller has just read them (else read from
-    `response.answers`); `locked`: `response` was read by `lock_response`, so its status is
-    current and its row already locked.
+    The journey's views save with `lock_state` and `save_locked_page` instead (no ORM
+    objects, fewer statements); this one serves the demo and the tests.
     """
-    status = response.status if locked else lock_for_writing(session, response)
-    if status != Status.IN_PROGRESS.value:
+    if lock_for_writing(session, response) != Status.IN_PROGRESS.value:
         raise JourneyError("already_submitted")
     form = FormKind(response.form)
-    if before is None:
-        before = answers_of(response)
-    after = _replace_page(session, definition, response.id, form, page, values, before)
+    after = _replace_page(
+        session, definition, response.id, form, page, values, answers_of(response)
+    )
     response.furthest_page = _furthest(definition, form, response.furthest_page, page)
     response.updated_at = utcnow()
     session.flush()
