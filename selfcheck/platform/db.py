@@ -20,6 +20,7 @@ from sqlalchemy import (
     event,
     exc,
     func,
+    literal_column,
     text,
     true,
 )
@@ -284,7 +285,8 @@ def no_flush_wait_column() -> ColumnElement[Any]:
     `set_config('synchronous_commit', 'off', true)` is `SET LOCAL` as a function, evaluated
     with each row the query returns, so it costs no round trip of its own (a page save's
     state query, `journey.lock_state`: issue 18). A query that finds no row sets nothing."""
-    return func.set_config("synchronous_commit", "off", true()).label("no_flush_wait")
+    setting, value = literal_column("'synchronous_commit'"), literal_column("'off'")
+    return func.set_config(setting, value, true()).label("no_flush_wait")
 
 
 def commit_or_rollback(session: Session) -> None:
