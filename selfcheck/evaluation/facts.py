@@ -940,9 +940,9 @@ def _bound(state: ORMExecuteState, column: Any) -> set[int] | None:
             continue
         if right.callable is not None:
             continue
-        value = given.get(right.key, right.value)
+        value: Any = given.get(right.key, right.value)
         if condition.operator is operators.eq:
-            values = [value]
+            values: list[Any] = [value]
         elif condition.operator is operators.in_op and isinstance(value, list | tuple):
             values = list(value)
         else:

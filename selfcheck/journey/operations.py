@@ -10,10 +10,9 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Executable, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -181,7 +180,7 @@ def lock_state(
     return _state(connection, query, response_id)
 
 
-def _state(connection: Connection, query: Select[Any], response_id: int) -> ResponseState | None:
+def _state(connection: Connection, query: Executable, response_id: int) -> ResponseState | None:
     rows = connection.execute(query, {"response_id": response_id}).all()
     if not rows:
         return None

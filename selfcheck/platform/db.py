@@ -257,7 +257,8 @@ def hold_in_progress(session: Session, response_id: int) -> None:
         return
     found = session.info.get(_IN_PROGRESS)
     if found is None or found[0] is not root:
-        found = session.info[_IN_PROGRESS] = (root, set())
+        held: set[int] = set()
+        found = session.info[_IN_PROGRESS] = (root, held)
     found[1].add(response_id)
 
 
@@ -285,7 +286,8 @@ def no_flush_wait_column() -> ColumnElement[Any]:
     `set_config('synchronous_commit', 'off', true)` is `SET LOCAL` as a function, evaluated
     with each row the query returns, so it costs no round trip of its own (a page save's
     state query, `journey.lock_state`: issue 18). A query that finds no row sets nothing."""
-    setting, value = literal_column("'synchronous_commit'"), literal_column("'off'")
+    setting: ColumnElement[str] = literal_column("'synchronous_commit'")
+    value: ColumnElement[str] = literal_column("'off'")
     return func.set_config(setting, value, true()).label("no_flush_wait")
 
 
