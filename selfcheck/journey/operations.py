@@ -439,6 +439,8 @@ def _new_response(
         channel=channel.value,
         locale=locale,
         status=Status.IN_PROGRESS.value,
+        # None yet, and known: the first page chosen after the start reads no answers back.
+        answers=[],
     )
 
 
