@@ -61,7 +61,7 @@ if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
 from common import POSTGRES_ENV, load_average, not_run, row, write_result  # noqa: E402
-from sql_counter import KINDS, difference, read_totals, round_trips  # noqa: E402
+from sql_counter import COUNTED, difference, read_totals, round_trips  # noqa: E402
 
 HOST = "127.0.0.1"
 HELLO_PATH = "/__bench/hello"
@@ -497,7 +497,9 @@ def free_port() -> int:
 class Server:
     """gunicorn with gunicorn.conf.py on 127.0.0.1 (own process group, stopped with it)."""
 
-    def __init__(self, workdir: Path, database_url: str, workers: int | None) -> None:
+    def __init__(
+        self, workdir: Path, database_url: str, workers: int | None, profile: Path | None = None
+    ) -> None:
         self.port = free_port()
         self.log_path = workdir / f"gunicorn-{self.port}.log"
         self.sql_dir = workdir / f"sql-{self.port}"
@@ -518,6 +520,8 @@ class Server:
         )
         if workers:
             env["SELFCHECK_WORKERS"] = str(workers)
+        if profile is not None:  # cProfile by request kind in each worker (profile_worker.py)
+            env["SELFCHECK_BENCH_PROFILE_DIR"] = str(profile)
         command = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
         command += ["--timeout", "60", "wsgi_bench:app"]
         self._log = self.log_path.open("wb")
@@ -564,7 +568,13 @@ def measure_database(
     database: str, url: str, workdir: Path, args: argparse.Namespace, pool: ProcessPoolExecutor
 ) -> tuple[Load, Load, str]:
     prepare_database(url)
-    server = Server(workdir, url, args.workers)
+    profile = None
+    if args.profile is not None:
+        profile = (args.profile / database).resolve()
+        profile.mkdir(parents=True, exist_ok=True)
+        for old in profile.glob("*.prof"):
+            old.unlink()
+    server = Server(workdir, url, args.workers, profile)
     try:
         server.wait_ready()
         probe = Browser(server.port, [])
@@ -666,15 +676,17 @@ def summary_rows(database: str, hello: Load, journey: Load) -> list[dict[str, An
 
 
 def sql_table(database: str, sql: dict[str, dict[str, int]]) -> str:
-    """Round trips per request of each kind (statements, BEGIN, COMMIT, ROLLBACK, pings)."""
+    """Round trips per request of each kind (statements, BEGIN, COMMIT, ROLLBACK, pings), and
+    the statements compiled afresh or not cacheable (not round trips: CPU of the worker)."""
     lines = [
         f"{database}: database round trips per request (during the journey load)",
-        "| request | requests | round trips | statements | begins | commits | rollbacks | pings |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| request | requests | round trips | statements | begins | commits | rollbacks | pings "
+        "| compiled | uncached |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for key, counts in sorted(sql.items()):
         n = counts["requests"]
-        per = [counts.get(kind, 0) / n for kind in KINDS]
+        per = [counts.get(kind, 0) / n for kind in COUNTED]
         lines.append(
             f"| {key} | {n} | {round_trips(counts) / n:.2f} | "
             + " | ".join(f"{value:.2f}" for value in per)
@@ -718,6 +730,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0.0,
         help="mean seconds each user pauses before a request, as a person reading a page "
         "(default 0: no pause, the ceiling)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="cProfile each request kind inside the workers, written into DIR/<database>/ "
+        "(warm-up and hello-world load included; read with profile_worker.py DIR/<database>)",
     )
     args = parser.parse_args(argv)
     args.users = args.users or (10 if args.quick else 50)

@@ -121,6 +121,27 @@ class PageInfo:
 # --- database and server ------------------------------------------------------------------
 
 
+def heaviest_screen(form: str) -> str:
+    """The web screen of `form` with the most answer inputs (radios and boxes), the first in
+    the form's order among equals: the before form's `p_tasks_device` (3 tasks, 15 radios);
+    the retrospective form's `p_tasks_procedures_before` (its screens group pages and ask
+    each question once per moment, before and today: 5 questions, 25 radios, since the
+    layout of issue 12; its pages, such as `p_tasks_device`, are no longer screens of
+    their own there and answer 404)."""
+    from selfcheck.journey.operations import page_variables
+    from selfcheck.questionnaire import load_definition
+    from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
+    from selfcheck.questionnaire.model import FormKind
+
+    definition = load_definition(DEFAULT_DEFINITION)
+    kind = FormKind(form)
+
+    def inputs(screen: Any) -> int:
+        return sum(len(variable.item.options) for variable in page_variables(screen, kind, {}))
+
+    return str(max(definition.screens(kind), key=inputs).code)
+
+
 def prepare_database(directory: Path, respondents: int) -> str:
     """Migrated SQLite database with the demo structure and `respondents` demo people."""
     from sqlalchemy.orm import Session
@@ -714,7 +735,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=1, help="threads per worker (gthread; default 1)"
     )
-    parser.add_argument("--page", default="p_tasks_device", help="questionnaire page code")
+    parser.add_argument(
+        "--page",
+        help="questionnaire screen code, in every form measured (default: the heaviest screen "
+        "of each form, `heaviest_screen`)",
+    )
     parser.add_argument(
         "--forms", default="before,retro", help="questionnaires to measure the page in"
     )
@@ -779,11 +804,12 @@ def main(argv: list[str] | None = None) -> int:
             bare.wait_ready()
             pages: dict[str, PageInfo] = {}
             targets: list[Target] = []
-            for form in args.forms:
+            screens = {form: args.page or heaviest_screen(form) for form in args.forms}
+            for form, screen in screens.items():
                 cookie = start_questionnaire(server.port, DEMO_SLUG, form)
                 name = f"page_{form}"
-                pages[name] = inspect_page(server.port, name, form, args.page, cookie)
-                targets.append(Target(name, f"/q/{args.page}", cookie))
+                pages[name] = inspect_page(server.port, name, form, screen, cookie)
+                targets.append(Target(name, f"/q/{screen}", cookie))
             # The in-app hello sends the same Cookie header, so both decode the same session;
             # the baseline is the bare Flask app (same gunicorn settings, same Cookie header).
             targets.insert(0, Target("hello", HELLO_PATH, targets[0].cookie))
@@ -801,7 +827,7 @@ def main(argv: list[str] | None = None) -> int:
                     "warmup": args.warmup,
                     "rounds": args.rounds,
                     "respondents": args.respondents,
-                    "page": args.page,
+                    "page": screens,
                     "forms": args.forms,
                 },
             }

@@ -132,14 +132,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--form", default="retro", choices=("before", "retro"))
-    parser.add_argument("--page", default="p_tasks_device")
+    parser.add_argument("--page", help="screen code (default: the form's heaviest)")
     parser.add_argument("--sql", action="store_true", help="count SQL statements per request")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--time", action="store_true", help="time, no profile (see above)")
     parser.add_argument("--rounds", type=int, default=5, help="with --time")
     args = parser.parse_args()
 
-    from bench_pages import prepare_database
+    from bench_pages import heaviest_screen, prepare_database
     from sqlalchemy import event
 
     from selfcheck import create_app
@@ -163,7 +163,7 @@ def main() -> int:
             app, "POST", f"/s/{DEMO_SLUG}", cookie, urllib.parse.urlencode(form).encode()
         )
         cookie = session_cookie(headers)
-        path = f"/q/{args.page}"
+        path = f"/q/{args.page or heaviest_screen(args.form)}"
         status, _headers, body = call(app, "GET", path, cookie)
         if not status.startswith("200"):
             raise SystemExit(f"GET {path}: {status}")

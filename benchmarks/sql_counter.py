@@ -5,7 +5,9 @@ count, per worker process: statements (`before_cursor_execute`), transactions be
 rollbacks, and pings (the dialect's `do_ping`, wrapped: a pooled connection tested with
 `SELECT 1` before use, by `pool_pre_ping` on every check-out or by platform/db.py only when
 it may be dead). psycopg sends BEGIN as a statement of its own, so on PostgreSQL
-round trips = statements + begins + commits + rollbacks + pings.
+round trips = statements + begins + commits + rollbacks + pings. Also counted, not round
+trips: statements compiled afresh (SQLAlchemy's compiled cache missed) and statements that
+cannot be cached.
 
 Each worker keeps cumulative totals by request kind ("GET /q", "POST /check"...) and writes
 them after every request into `<dir>/<pid>.json` (one pwrite of a few hundred bytes): the
@@ -23,12 +25,16 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 KINDS = ("statements", "begins", "commits", "rollbacks", "pings")
+# Not round trips: statements SQLAlchemy compiled afresh (its compiled cache missed), and
+# statements it cannot cache at all (no cache key, caching off). Both cost the worker CPU.
+COMPILES = ("compiled", "uncached")
+COUNTED = (*KINDS, *COMPILES)
 WIDTH = 8192  # bytes written at offset 0 each time (padded with spaces)
 
 
 class Counter:
     def __init__(self, engine: Engine, folder: Path) -> None:
-        self.now = dict.fromkeys(KINDS, 0)
+        self.now = dict.fromkeys(COUNTED, 0)
         self.totals: dict[str, dict[str, int]] = {}
         self.folder = folder
         self.fd: int | None = None
@@ -49,7 +55,19 @@ class Counter:
 
             return handler
 
-        event.listen(engine, "before_cursor_execute", bump("statements"))
+        hit, miss = engine.dialect.CACHE_HIT, engine.dialect.CACHE_MISS
+
+        def statement(
+            _connection: Any, _cursor: Any, _sql: Any, _parameters: Any, context: Any, *_rest: Any
+        ) -> None:
+            self.now["statements"] += 1
+            cache = getattr(context, "cache_hit", hit)
+            if cache is miss:
+                self.now["compiled"] += 1
+            elif cache is not hit:
+                self.now["uncached"] += 1
+
+        event.listen(engine, "before_cursor_execute", statement)
         event.listen(engine, "begin", transaction("begins"))
         event.listen(engine, "commit", transaction("commits"))
         event.listen(engine, "rollback", transaction("rollbacks"))
@@ -66,9 +84,9 @@ class Counter:
             self.pid = os.getpid()
             path = self.folder / f"{self.pid}.json"
             self.fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        entry = self.totals.setdefault(key, dict.fromkeys(("requests", *KINDS), 0))
+        entry = self.totals.setdefault(key, dict.fromkeys(("requests", *COUNTED), 0))
         entry["requests"] += 1
-        for kind in KINDS:
+        for kind in COUNTED:
             entry[kind] += self.now[kind]
             self.now[kind] = 0
         data = json.dumps(self.totals).encode()

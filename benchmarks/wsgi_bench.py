@@ -11,6 +11,7 @@ framework. It is registered here, never in the product code.
 SELFCHECK_BENCH_NO_PAGE_CACHE=1 turns the question-page cache off (journey/page_cache.py), to
 measure what it is worth: `SELFCHECK_BENCH_NO_PAGE_CACHE=1 benchmarks/bench_pages.py`.
 SELFCHECK_BENCH_SQL_DIR=<dir> counts database round trips per request (sql_counter.py).
+SELFCHECK_BENCH_PROFILE_DIR=<dir> profiles each request kind in each worker (profile_worker.py).
 SELFCHECK_BENCH_PREPARE_THRESHOLD=N|none sets psycopg's `prepare_threshold` (PostgreSQL: a
 statement is prepared on the server at its Nth use on a connection; psycopg's default is 5).
 """
@@ -75,6 +76,14 @@ def build_app() -> Flask:
         engine = app.extensions[EXTENSION_KEY].engine
         counter = Counter(engine, Path(sql_dir))
         app.wsgi_app = counter.wrap(app.wsgi_app)  # type: ignore[method-assign]
+
+    profile_dir = os.environ.get("SELFCHECK_BENCH_PROFILE_DIR")
+    if profile_dir:  # cProfile by request kind inside each worker, see profile_worker.py
+        from profile_worker import Profiles
+
+        whole = os.environ.get("SELFCHECK_BENCH_PROFILE_WHOLE") == "1"
+        profiles = Profiles(Path(profile_dir), whole=whole)
+        app.wsgi_app = profiles.wrap(app.wsgi_app)  # type: ignore[method-assign]
 
     return app
 

@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Connection,
     delete,
@@ -52,8 +53,11 @@ from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
 
 from selfcheck.evaluation import typology
+from selfcheck.platform import db as platform_db
 from selfcheck.platform.models import (
     Answer,
     Beneficiary,
@@ -1069,13 +1073,60 @@ def _parameters(state: ORMExecuteState, name: str) -> set[int]:
 
 
 def _matching(state: ORMExecuteState, column: Any) -> set[int]:
-    """The values of `column` in the rows the UPDATE or DELETE will change (read before)."""
+    """The values of `column` in the rows the UPDATE or DELETE will change: from the
+    statement itself when it says them (`_bound`), else read before it runs."""
+    bound = _bound(state, column)
+    if bound is not None:
+        return bound
     where = state.statement.whereclause  # type: ignore[attr-defined]
     query = select(column).distinct()
     if where is not None:
         query = query.where(where)
     given = state.parameters if isinstance(state.parameters, dict) else {}
     return set(state.session.connection().scalars(query, given))
+
+
+def _bound(state: ORMExecuteState, column: Any) -> set[int] | None:
+    """The values of `column` in the rows an UPDATE or DELETE changes, when its WHERE names
+    them itself: `column = :value` or `column IN (:values)`, alone or ANDed with other
+    conditions (a page save's `DELETE … WHERE response_id = :response_id AND variable IN …`).
+    Every row it changes then has one of these values: no query (issue 18: a page save read
+    them with a `SELECT DISTINCT`, one of its round trips). None when the WHERE does not
+    say (the caller reads them)."""
+    where = getattr(state.statement, "whereclause", None)
+    given: Any = state.parameters or {}
+    if where is None or not isinstance(given, dict):
+        return None
+    conditions = (
+        where.clauses
+        if isinstance(where, BooleanClauseList) and where.operator is operators.and_
+        else (where,)
+    )
+    target = getattr(column, "expression", column)  # an ORM attribute's column
+    for condition in conditions:
+        if not isinstance(condition, BinaryExpression):
+            continue
+        left, right = condition.left, condition.right
+        if not (
+            isinstance(left, Column)
+            and isinstance(right, BindParameter)
+            and isinstance(target, Column)
+            and left.name == target.name
+            and left.table.name == target.table.name
+        ):
+            continue
+        if right.callable is not None:
+            continue
+        value: Any = given.get(right.key, right.value)
+        if condition.operator is operators.eq:
+            values: list[Any] = [value]
+        elif condition.operator is operators.in_op and isinstance(value, list | tuple):
+            values = list(value)
+        else:
+            continue
+        if values and all(type(found) is int for found in values):
+            return set(values)
+    return None
 
 
 def _on_execute(state: ORMExecuteState) -> None:
@@ -1092,7 +1143,10 @@ def _on_execute(state: ORMExecuteState) -> None:
         _pending(state.session).responses.update(responses)
     elif table == Response.__tablename__:
         if state.is_update:  # the person is refreshed if the response is submitted at commit
-            _pending(state.session).responses.update(_matching(state, Response.id))
+            changed = _matching(state, Response.id)
+            _pending(state.session).responses.update(changed)
+            # Its status may have changed: read at commit (`settle`).
+            platform_db.forget_in_progress(state.session, changed)
         else:
             people = (
                 _parameters(state, "beneficiary_id")
@@ -1130,6 +1184,8 @@ def _before_flush(session: Session, _context: object, _instances: object) -> Non
     for found in session.dirty:
         if isinstance(found, Answer | SecondEntry | Response) and session.is_modified(found):
             _touch(session, found)
+            if isinstance(found, Response) and inspect(found).attrs.status.history.has_changes():
+                platform_db.forget_in_progress(session, {found.id})
     for found in session.deleted:
         _touch(session, found)
 
@@ -1143,6 +1199,7 @@ def _after_flush(session: Session, _context: object) -> None:
 def _on_end(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(PENDING, None)
+        platform_db.forget_in_progress(session)
 
 
 def settle(session: Session, definition: Definition) -> None:
@@ -1154,10 +1211,14 @@ def settle(session: Session, definition: Definition) -> None:
         return
     pending = _pending(session)
     people = set(pending.people)
-    responses = sorted(pending.responses)
     connection = session.connection()
-    # A response still in progress at commit counts for nothing: a page saved in the journey
-    # costs this one query. (Nothing turns a submitted response back into one in progress.)
+    # A response still in progress at commit counts for nothing: its status is read here,
+    # unless this transaction holds its row locked and read it in progress (a page save of
+    # the journey, `platform.db.hold_in_progress`: no query at all; only where the lock is
+    # real, PostgreSQL: SQLite reads it outside the write transaction, and here inside it).
+    # (Nothing turns a submitted response back into one in progress.)
+    known = platform_db.held_in_progress(session) if connection.dialect.name == "postgresql" else ()
+    responses = sorted(pending.responses.difference(known))
     for start in range(0, len(responses), CHUNK):
         people |= set(
             connection.scalars(

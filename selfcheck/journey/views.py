@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import secrets
 from collections.abc import Callable
@@ -38,7 +39,7 @@ from selfcheck.journey.page_cache import (
 )
 from selfcheck.journey.registry import PageFormFactory
 from selfcheck.platform import clock, codes, display, mail, pictograms, security
-from selfcheck.platform.db import commit_or_rollback, get_session, no_flush_wait, read_connection
+from selfcheck.platform.db import commit_or_rollback, get_session, read_connection
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, Response, Structure
@@ -101,16 +102,21 @@ def _current_response() -> Response | None:
     return journey.load_response(get_session(), response_id)
 
 
-def _current_state(*, only_read: bool = False) -> journey.ResponseState | None:
+def _current_state(*, only_read: bool = False, lock: bool = False) -> journey.ResponseState | None:
     """The open response's state. `only_read`: the request reads nothing else from the
     database (a question page view): no ORM session, and on PostgreSQL no transaction, 2 round
-    trips instead of 4 (issue 18, docs/performance.md)."""
+    trips instead of 4 (issue 18, docs/performance.md). `lock`: the response's row locked
+    until commit (a page save: `journey.save_locked_page`)."""
     response_id = session.get(SESSION_RESPONSE)
     if not isinstance(response_id, int):
         return None
     if only_read:
         with read_connection() as connection:
             return journey.load_state(connection, response_id)
+    if lock:
+        # A page of an open questionnaire: the person can answer it again if a crash of the
+        # database loses it, so its commit need not wait for the disk (`db.no_flush_wait`).
+        return journey.lock_state(get_session(), response_id, no_flush_wait=True)
     return journey.load_state(get_session(), response_id)
 
 
@@ -134,40 +140,55 @@ def home() -> Rendered:
 @blueprint.route("/s/<slug>", methods=["GET", "POST"])
 @public
 def start(slug: str) -> Rendered:
+    if request.method == "GET":
+        return _start_page(slug)
     db = get_session()
     structure = journey.find_structure(db, slug)
     if structure is None:
         abort(404)
-    form = StartForm(request.form if request.method == "POST" else None)
-    if request.method == "GET" and structure.archived_at is not None:
+    form = StartForm(request.form)
+    if not form.validate():
+        abort(400)
+    resent = db.scalar(select(Response.id).where(Response.start_token == form.token.data))
+    if resent is None and structure.archived_at is not None:
         return _closed(structure)
-    if request.method == "POST":
-        if not form.validate():
-            abort(400)
-        resent = db.scalar(select(Response.id).where(Response.start_token == form.token.data))
-        if resent is None and structure.archived_at is not None:
-            return _closed(structure)
-        if resent is None:
-            # A new person each time: limited per address and per browser session, so a bot
-            # cannot fill a structure's dashboard (a resent form is not counted).
-            security.reserve(
-                ("start_ip", security.client_subject()),
-                ("start_session", security.browser_session_id()),
-            )
-        response = journey.start_response(
-            db,
-            _definition(),
-            structure,
-            FormKind(form.form.data),
-            _locale(),
-            form.token.data,
-            wording=form.chosen_wording,
+    if resent is None:
+        # A new person each time: limited per address and per browser session, so a bot
+        # cannot fill a structure's dashboard (a resent form is not counted).
+        security.reserve(
+            ("start_ip", security.client_subject()),
+            ("start_session", security.browser_session_id()),
         )
-        commit_or_rollback(db)
-        _remember(response)
-        return redirect(url_for("journey.question", page_code=_first_page(response)))
+    response = journey.start_response(
+        db,
+        _definition(),
+        structure,
+        FormKind(form.form.data),
+        _locale(),
+        form.token.data,
+        wording=form.chosen_wording,
+    )
+    commit_or_rollback(db)
+    _remember(response)
+    return redirect(url_for("journey.question", page_code=_first_page(response)))
+
+
+def _start_page(slug: str) -> Rendered:
+    """The start page reads the structure and the open response only: on a bare connection,
+    without the ORM session (on PostgreSQL without a transaction: 2 round trips, issue 18)."""
+    response_id = session.get(SESSION_RESPONSE)
+    with read_connection() as connection:
+        structure = journey.find_place(connection, slug)
+        state = (
+            journey.load_state(connection, response_id)
+            if structure is not None and not structure.archived and isinstance(response_id, int)
+            else None
+        )
+    if structure is None:
+        abort(404)
+    if structure.archived:
+        return _closed(structure)
     _choose_wording()
-    state = _current_state()
     ongoing = state if state is not None and not state.is_submitted else None
     resume = journey.resume_page(_definition(), ongoing, ongoing.answers) if ongoing else None
     return render_template(
@@ -186,7 +207,7 @@ def start(slug: str) -> Rendered:
     )
 
 
-def _closed(structure: Structure) -> Rendered:
+def _closed(structure: Structure | journey.Place) -> Rendered:
     """An archived structure takes no new people (410: the link worked once, on purpose no
     more). Those who already answered there keep their code: they finish a started form,
     answer the 'after' one and see their progress (see `_start_before`)."""
@@ -195,8 +216,13 @@ def _closed(structure: Structure) -> Rendered:
 
 def _minutes() -> dict[str, int]:
     """Typical answering time of each form, from the definition (rounded up)."""
-    definition = _definition()
-    return {form.value: math.ceil(form_stats(definition, form).minutes) for form in FormKind}
+    return dict(_minutes_of(_definition()))
+
+
+@functools.lru_cache(maxsize=8)
+def _minutes_of(definition: Definition) -> tuple[tuple[str, int], ...]:
+    # Computed once per definition: it was a tenth of the start page's CPU (issue 18).
+    return tuple((form.value, math.ceil(form_stats(definition, form).minutes)) for form in FormKind)
 
 
 def _first_page(response: Response) -> str:
@@ -431,7 +457,8 @@ def reminder() -> Rendered:
 @blueprint.route("/q/<page_code>", methods=["GET", "POST"])
 @public
 def question(page_code: str) -> Rendered:
-    state = _current_state(only_read=request.method != "POST")
+    posted = request.method == "POST"
+    state = _current_state(only_read=not posted, lock=posted)
     if state is None:
         return _no_session()
     if state.is_submitted:
@@ -449,7 +476,7 @@ def question(page_code: str) -> Rendered:
             if resume
             else url_for("journey.check")
         )
-    if request.method == "POST":
+    if posted:
         return _save_page(definition, state, page)
     return _render_page(definition, state, page)
 
@@ -479,15 +506,8 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
     keep = {
         code: answers.get(code, ()) if code in errors else value for code, value in values.items()
     }
-    # Locked first, then saved with the answers read with the state: 2 statements fewer.
-    response = journey.lock_response(get_session(), state.id)
-    if response is None:
-        return _no_session()
-    answers = journey.save_page(
-        get_session(), definition, response, page, keep, before=answers, locked=True
-    )
-    # One page of an open questionnaire: the person can answer it again (platform/db.py).
-    no_flush_wait(get_session())
+    # The state was read with the response's row locked: saved without reading anything more.
+    answers = journey.save_locked_page(get_session(), definition, state, page, keep)
     commit_or_rollback(get_session())
     if action == "next":
         missing = journey.unanswered_task_rows(page, state.form, answers)
@@ -606,28 +626,31 @@ def _render_page(
 @blueprint.route("/check", methods=["GET", "POST"])
 @public
 def check() -> Rendered:
-    response = _current_response()
-    if response is None:
+    posted = request.method == "POST"
+    # Shown: the state on a bare connection, as a question page (1 round trip on PostgreSQL
+    # instead of 4); sent: the ORM response, which `journey.submit` changes.
+    found = _current_response() if posted else _current_state(only_read=True)
+    if found is None:
         return _no_session()
-    if response.is_submitted:
+    if found.is_submitted:
         return redirect(url_for("journey.done"))
-    definition = _definition(response.wording)
-    form_kind = FormKind(response.form)
-    answers = journey.answers_of(response)
+    definition = _definition(found.wording)
+    form_kind = FormKind(found.form)
+    answers = journey.answers_of(found) if isinstance(found, Response) else found.answers
     missing = journey.missing_required(definition, form_kind, answers)
-    if request.method == "POST" and _posted_for_another_response(response.id):
+    if posted and _posted_for_another_response(found.id):
         return _other_tab()
-    if request.method == "POST" and not missing:
-        journey.submit(get_session(), definition, response)
+    if isinstance(found, Response) and not missing:
+        journey.submit(get_session(), definition, found)
         commit_or_rollback(get_session())
         return redirect(url_for("journey.done"))
-    status = 422 if request.method == "POST" else 200
+    status = 422 if posted else 200
     return render_template(
         "journey/check.html",
         sections=page_view.answers_by_page(definition, form_kind, answers),
-        missing=missing if request.method == "POST" else [],
+        missing=missing if posted else [],
         form_title=definition.titles[form_kind],
-        response_id=response.id,
+        response_id=found.id,
     ), status
 
 

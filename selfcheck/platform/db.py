@@ -6,13 +6,24 @@ import contextlib
 import os
 import select
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    exc,
+    func,
+    literal_column,
+    text,
+    true,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -226,6 +237,58 @@ def no_flush_wait(session: Session) -> None:
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO off"))
+
+
+# Responses whose row the session's transaction holds locked (SELECT … FOR UPDATE) and read
+# as still in progress: (root transaction, ids), see `hold_in_progress`.
+_IN_PROGRESS = "selfcheck.db.in_progress"
+
+
+def hold_in_progress(session: Session, response_id: int) -> None:
+    """Note that this transaction holds `response_id`'s row locked and read it in progress
+    (a page save: `journey.save_page`), or created it in progress (no other transaction sees
+    it before the commit). What is kept in step with every write at commit need not read
+    that status again: the dashboard facts count submitted responses only
+    (`evaluation/facts.py`; one round trip of a page save's, issue 18). A later change of
+    the response in the transaction (an UPDATE statement, a flushed status) forgets it
+    (`forget_in_progress`); the note ends with the transaction."""
+    root = session.get_transaction()
+    if root is None:
+        return
+    found = session.info.get(_IN_PROGRESS)
+    if found is None or found[0] is not root:
+        held: set[int] = set()
+        found = session.info[_IN_PROGRESS] = (root, held)
+    found[1].add(response_id)
+
+
+def held_in_progress(session: Session) -> frozenset[int]:
+    """The responses noted by `hold_in_progress` in the session's current transaction."""
+    found = session.info.get(_IN_PROGRESS)
+    if found is None or found[0] is not session.get_transaction():
+        return frozenset()
+    return frozenset(found[1])
+
+
+def forget_in_progress(session: Session, response_ids: Iterable[int] | None = None) -> None:
+    """Forget the notes of `hold_in_progress` for these responses (None: all of them)."""
+    found = session.info.get(_IN_PROGRESS)
+    if found is None:
+        return
+    if response_ids is None:
+        session.info.pop(_IN_PROGRESS, None)
+    else:
+        found[1].difference_update(response_ids)
+
+
+def no_flush_wait_column() -> ColumnElement[Any]:
+    """`no_flush_wait` as a column of a query the transaction sends anyway (PostgreSQL only):
+    `set_config('synchronous_commit', 'off', true)` is `SET LOCAL` as a function, evaluated
+    with each row the query returns, so it costs no round trip of its own (a page save's
+    state query, `journey.lock_state`: issue 18). A query that finds no row sets nothing."""
+    setting: ColumnElement[str] = literal_column("'synchronous_commit'")
+    value: ColumnElement[str] = literal_column("'off'")
+    return func.set_config(setting, value, true()).label("no_flush_wait")
 
 
 def commit_or_rollback(session: Session) -> None:

@@ -100,7 +100,7 @@ def test_a_save_that_races_a_submission_is_a_clear_409(
     def already(*_args: object, **_kwargs: object) -> None:
         raise journey.JourneyError("already_submitted")
 
-    monkeypatch.setattr(journey, "save_page", already)
+    monkeypatch.setattr(journey, "save_locked_page", already)
     sent = visitor.answer({"ASSIST": ["seul"]})
     assert sent.status_code == 409
     assert "déjà envoyé" in sent.get_data(as_text=True)
@@ -149,6 +149,56 @@ def test_concurrent_saves_of_a_page_store_each_value_once(
             )
         )
     assert rows == 1
+
+
+def test_concurrent_locked_saves_of_a_page_store_each_value_once(
+    app: Flask, database: Database, structure: Structure
+) -> None:
+    """The journey's own save (`lock_state` then `save_locked_page`): the state is read with
+    the response's row locked, so two saves of one page at once (a double click) are one
+    after the other, and the page holds one value."""
+    definition = app.extensions["selfcheck.definition"]
+    with database.session() as session:
+        response = journey.start_response(
+            session,
+            definition,
+            session.merge(structure),
+            journey.FormKind.BEFORE,
+            "fr",
+            new_token(),
+        )
+        session.commit()
+        response_id = response.id
+    page = definition.pages(journey.FormKind.BEFORE)[0]
+    barrier = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def save() -> None:
+        try:
+            with database.session() as session:
+                barrier.wait()
+                state = journey.lock_state(session, response_id, no_flush_wait=True)
+                assert state is not None
+                journey.save_locked_page(session, definition, state, page, {"ASSIST": ("seul",)})
+                session.commit()
+        except BaseException as exc:  # reported below, with its type
+            failures.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with database.session() as session:
+        rows = session.scalar(
+            select(func.count()).where(
+                Answer.response_id == response_id, Answer.variable == "ASSIST"
+            )
+        )
+        state = journey.load_state(session, response_id)
+    assert rows == 1
+    assert state is not None and state.furthest_page == page.code
 
 
 def test_answers_record_the_definition_version(

@@ -8,11 +8,13 @@ cookie in, share one person's session objects with another request, or leak a ma
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from flask import Flask, request
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 
+from selfcheck.journey import operations as journey
 from selfcheck.journey.page_cache import (
     MARK,
     REQUEST_CODE,
@@ -158,9 +160,34 @@ def test_a_page_save_does_not_wait_for_the_disk_but_sending_does(
     assert sent.status_code == 302 and visitor.follow(sent).status_code == 200
     assert at_sending == []
     if engine.dialect.name == "postgresql":
-        assert saves and set(saves) == {"SET LOCAL synchronous_commit TO off"}
+        # Said with the state query itself (set_config: SET LOCAL as a function).
+        assert saves and all("set_config" in s and "FOR UPDATE" in s for s in saves)
     else:
         assert saves == []
+
+
+def test_a_locked_state_read_without_flush_wait_sets_it_for_its_transaction_only(
+    visitor: Visitor, structure: Structure, database: db.Database
+) -> None:
+    _started(visitor, structure)
+    with visitor.client.session_transaction() as cookie:
+        response_id = cookie["response_id"]
+    session = database.session()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    try:
+        usual = session.scalar(text("SHOW synchronous_commit")) if postgres else None
+        session.commit()
+        state = journey.lock_state(session, response_id, no_flush_wait=True)
+        assert state is not None and state.id == response_id
+        if not postgres:
+            return
+        assert session.scalar(text("SHOW synchronous_commit")) == "off"
+        session.commit()
+        assert journey.lock_state(session, response_id) is not None
+        assert session.scalar(text("SHOW synchronous_commit")) == usual
+    finally:
+        session.rollback()
+        session.close()
 
 
 def test_a_page_token_of_one_session_is_refused_in_another(
@@ -233,3 +260,70 @@ def test_a_page_view_is_one_select_on_one_connection_without_a_transaction(
     if engine.dialect.name == "postgresql":
         # No BEGIN before the SELECT nor ROLLBACK after it (nor a ping): 1 round trip, not 4.
         assert statements[0][1] is True
+
+
+def _statements_of(app: Flask, call: Callable[[], object]) -> tuple[list[str], list[bool], int]:
+    """The SQL statements a request sends, whether each ran outside a transaction (psycopg's
+    autocommit), and the pool check-outs."""
+    engine = app.extensions[db.EXTENSION_KEY].engine
+    statements: list[str] = []
+    autocommit: list[bool] = []
+    checkouts: list[object] = []
+
+    def seen(conn: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+        dbapi = conn.connection.dbapi_connection
+        autocommit.append(bool(getattr(dbapi, "autocommit", False)))
+
+    def checkout(*args: object) -> None:
+        checkouts.append(args)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    event.listen(engine.pool, "checkout", checkout)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+        event.remove(engine.pool, "checkout", checkout)
+    return statements, autocommit, len(checkouts)
+
+
+def test_a_page_save_reads_the_state_locked_and_nothing_for_the_facts(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    """POST /q: the state read with the response's row locked, the page's answers replaced,
+    the response's furthest page and time in one UPDATE. The dashboard facts read nothing:
+    the DELETE names its response, and the response is known to be in progress (PostgreSQL;
+    SQLite reads its status at commit, inside the write transaction). Issue 18."""
+    location = _started(visitor, structure)
+    statements, _autocommit, checkouts = _statements_of(
+        app, lambda: visitor.answer({"ASSIST": ["seul"]})
+    )
+    assert visitor.get(location).status_code == 200
+    assert 'value="seul" checked' in visitor.html
+    assert checkouts == 1
+    words = [s.split()[0] for s in statements]
+    assert not any("DISTINCT" in s for s in statements)
+    if app.extensions[db.EXTENSION_KEY].engine.dialect.name == "postgresql":
+        assert "FOR UPDATE OF response" in statements[0] and "set_config" in statements[0]
+        assert words == ["SELECT", "DELETE", "INSERT", "UPDATE"]
+    else:
+        assert words == ["SELECT", "DELETE", "INSERT", "UPDATE", "SELECT"]
+
+
+def test_the_start_page_reads_on_one_connection_without_a_transaction(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    """GET /s: the structure (and the open response, if any) on a bare connection, without
+    the ORM session; on PostgreSQL without BEGIN and ROLLBACK (issue 18)."""
+    path = f"/s/{structure.slug}"
+    statements, autocommit, checkouts = _statements_of(app, lambda: visitor.get(path))
+    assert [s.split()[0] for s in statements] == ["SELECT"] and checkouts == 1
+    _started(visitor, structure)
+    statements, autocommit, checkouts = _statements_of(app, lambda: visitor.get(path))
+    assert visitor.get(path).status_code == 200
+    assert "Vous avez un questionnaire en cours" in visitor.html
+    assert [s.split()[0] for s in statements] == ["SELECT", "SELECT"] and checkouts == 1
+    if app.extensions[db.EXTENSION_KEY].engine.dialect.name == "postgresql":
+        assert all(autocommit)
+    assert visitor.get("/s/nowhere").status_code == 404

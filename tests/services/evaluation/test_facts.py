@@ -30,7 +30,7 @@ import pytest
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import Session
 
 from selfcheck import demo
@@ -49,8 +49,9 @@ from selfcheck.evaluation import (
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.followup import operations as followup
 from selfcheck.journey import operations as journey
-from selfcheck.platform.db import Database
+from selfcheck.platform.db import Database, held_in_progress
 from selfcheck.platform.models import (
+    Answer,
     Beneficiary,
     FactCell,
     FactFollowup,
@@ -598,3 +599,84 @@ def test_savepoints_leave_the_facts_to_the_commit(
     )
     kept = db_session.scalars(select(ResponseFact.response_id))
     assert sorted(kept) == sorted(submitted) != []
+
+
+def check_rows(world: World) -> None:
+    """The first checks of `check_facts` only (the facts' rows and tally lines against a
+    recomputation), for the tests that must stay fast."""
+    rows, tally = stored_facts(world.db)
+    recomputed = facts.compute(world.db.connection(), world.definition, Response.id.is_not(None))
+    expected = {row["response_id"]: row for row in recomputed}
+    assert {k: _comparable(v) for k, v in rows.items()} == {
+        k: _comparable(v) for k, v in expected.items()
+    }
+    assert tally == Counter({k: v for k, v in facts.cells(recomputed).items() if v})
+    assert set(rows) == {r.id for r in world.submitted()}
+    world.db.rollback()
+
+
+def _statements(db: Session, call: Any) -> list[str]:
+    engine = db.get_bind()
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_delete_that_names_its_responses_reads_nothing_first(world: World) -> None:
+    """An answer DELETE whose WHERE says its response (`response_id = :id`, as a page save's)
+    is not preceded by a `SELECT DISTINCT` of the responses it touches; any other still is.
+    Both keep the facts right (issue 18)."""
+    for seed in range(3):
+        world.run("new", seed)
+    db = world.db
+    done = world.submitted()[0]
+    variables = sorted({a.variable for a in done.answers})
+    named = _statements(
+        db,
+        lambda: db.execute(
+            delete(Answer).where(Answer.response_id == done.id, Answer.variable == variables[0])
+        ),
+    )
+    assert [s.split()[0] for s in named] == ["DELETE"]
+    other = next(a.id for a in done.answers if a.variable == variables[1])
+    unnamed = _statements(db, lambda: db.execute(delete(Answer).where(Answer.id.in_([other]))))
+    assert [s.split()[0] for s in unnamed] == ["SELECT", "DELETE"] and "DISTINCT" in unnamed[0]
+    db.commit()
+    db.expire_all()
+    check_rows(world)
+
+
+def test_a_response_held_in_progress_then_sent_in_the_same_transaction_is_counted(
+    world: World,
+) -> None:
+    """A page save notes its response as locked and in progress (no status read at commit on
+    PostgreSQL); sending it in the same transaction forgets the note, and the note never
+    outlives its transaction."""
+    db, definition = world.db, world.definition
+    response = journey.start_response(
+        db, definition, world.structures[0], FormKind.RETRO, "fr", new_token()
+    )
+    db.commit()
+    values = random_values(definition, FormKind.RETRO, random.Random(7))
+    fill_response(db, definition, response, values)
+    assert held_in_progress(db) == frozenset()  # each page's note ended with its commit
+    last = journey.visible_pages(definition, FormKind.RETRO, journey.answers_of(response))[-1]
+    shown = journey.page_variables(last, FormKind.RETRO, journey.answers_of(response))
+    journey.save_page(
+        db, definition, response, last, {v.code: values.get(v.code, ()) for v in shown}
+    )
+    assert held_in_progress(db) == {response.id}
+    assert journey.submit(db, definition, response)
+    assert held_in_progress(db) == frozenset()
+    db.commit()
+    db.expire_all()
+    assert db.get(ResponseFact, response.id) is not None
+    check_rows(world)
