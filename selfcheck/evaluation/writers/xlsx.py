@@ -259,7 +259,7 @@ class StreamingXlsxWriter(Writer):
 
     Most of the work is done once per distinct value: `prepare` turns a value into the end of
     its cell (what follows the cell's reference: a number, or an inline string, escaped),
-    remembered for the first `CACHE_MAX` distinct values; the export remembers each variable's
+    remembered (up to `CACHE_MAX` distinct values at a time); the export remembers each variable's
     prepared cells too (`export.WideCoder`). A row is then put together in C: each column's
     reference (`<c r="AB`) added to its prepared cell, empty cells left out, the row number put
     in with one `replace`. Strings are always inline strings (never a formula, a number or a
@@ -305,8 +305,11 @@ class StreamingXlsxWriter(Writer):
         else:
             # A bool is written as the number it is (xlsxwriter's write_number did the same).
             cell = _number_cell(int(value) if isinstance(value, int) else value)
-        if len(self.cache) < CACHE_MAX:
-            self.cache[value] = cell
+        if len(self.cache) >= CACHE_MAX:
+            # Unique values (pseudonyms, free text) would fill it for good: start again, and
+            # the frequent values come back at once.
+            self.cache.clear()
+        self.cache[value] = cell
         return cell
 
     def write(self, row: Row) -> None:
