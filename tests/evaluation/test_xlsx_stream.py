@@ -11,10 +11,12 @@ from xml.etree import ElementTree
 
 import openpyxl  # type: ignore[import-untyped]
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 from selfcheck.evaluation.writers import WRITERS, Column, xlsx
-from selfcheck.evaluation.writers.base import Missing
+from selfcheck.evaluation.writers.base import Missing, neutralised
 from selfcheck.evaluation.writers.xlsx import (
     MAX_CELL,
     FastXlsxWriter,
@@ -208,3 +210,17 @@ def test_helpers() -> None:
     assert xml_text("a<b>&c") == "a&lt;b&gt;&amp;c"
     assert xml_text("\x1f_x00aF_\ufffe") == "_x001F__x005F_x00aF__xFFFE_"
     assert xml_text("plain") == "plain"
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(texts=st.lists(st.text(max_size=40), min_size=1, max_size=5))
+def test_any_text_reads_back_as_written(texts: list[str], tmp_path: Path) -> None:
+    # Every character (controls, non-characters, beyond the BMP, XML's own, spaces at the
+    # edges, a literal `_xHHHH_`) comes back from calamine, which decodes the escapes.
+    path = tmp_path / "any.xlsx"
+    _write(StreamingXlsxWriter, path, [[text, None, "x" + text] for text in texts])
+    rows = CalamineWorkbook.from_path(str(path)).get_sheet_by_name("data").to_python()
+    assert [row[0] for row in rows[1:]] == [neutralised(text) for text in texts]
+    assert [row[2] for row in rows[1:]] == ["x" + text for text in texts]
