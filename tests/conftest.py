@@ -8,14 +8,15 @@ database instead: it is emptied and migrated once per session, and every table i
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from argon2 import PasswordHasher
+from argon2.exceptions import Argon2Error
 from flask import Flask
 from flask.testing import FlaskClient
 from jinja2 import BytecodeCache
@@ -26,16 +27,17 @@ from werkzeug.routing import Rule
 
 import selfcheck
 from selfcheck import create_app
+from selfcheck.accounts import auth
 from selfcheck.accounts.structures import create_structure
 from selfcheck.platform import migrate
 from selfcheck.platform.config import ENV_PREFIX
 from selfcheck.platform.db import EXTENSION_KEY, Database, make_engine
 from selfcheck.platform.jobs import EXTENSION_KEY as JOBS_KEY
 from selfcheck.platform.models import Base, Structure
-from selfcheck.questionnaire import Definition, load_definition
+from selfcheck.questionnaire import Definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
 from tests import database_use
-from tests.support import Visitor
+from tests.support import Visitor, cached_load_definition
 
 TEST_DATABASE_ENV = "SELFCHECK_TEST_DATABASE_URL"
 
@@ -74,10 +76,6 @@ def _worker_database(url: str | None) -> str | None:
 
 
 POSTGRES_URL = _worker_database(os.environ.get(TEST_DATABASE_ENV) or None)
-
-# Parsing and validating the YAML costs ~50 ms: each app of the suite reuses one parse per
-# file. tests/test_app.py checks create_app with the real, uncached loader.
-cached_load_definition = functools.lru_cache(maxsize=8)(load_definition)
 
 
 def is_postgres() -> bool:
@@ -228,6 +226,40 @@ def _settings(converter: object) -> list[tuple[str, object]]:
 
 
 _share_url_builders()
+
+
+class RememberingHasher(PasswordHasher):
+    """The app's argon2 hasher (same parameters) that verifies each (hash, password) pair once
+    per test process and gives the same outcome again.
+
+    Verifying costs ~0.18 s of CPU (argon2id, 64 MiB, the app's real parameters), and most
+    view tests sign someone in through the login page, where it is most of their time.
+    `tests/staff.py` gives every account of the suite the same hash of the same password, so
+    the pairs repeat. Verification is a pure function of the pair: the outcome (True, or the
+    same exception) is what argon2 said the first time, for real; hashing is not remembered.
+    `auth._verify` (the app's wrapper, which tests spy on) still runs at every attempt.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._outcomes: dict[tuple[str | bytes, str | bytes], Exception | None] = {}
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        key = (hash, password)
+        if key not in self._outcomes:
+            try:
+                super().verify(hash, password)
+            except Argon2Error as error:
+                self._outcomes[key] = error
+            else:
+                self._outcomes[key] = None
+        failed = self._outcomes[key]
+        if failed is not None:
+            raise type(failed)(*failed.args)
+        return True
+
+
+auth._HASHER = RememberingHasher.from_parameters(auth._HASHER._parameters)
 
 AppFactory = Callable[..., Flask]
 

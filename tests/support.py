@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,11 +20,16 @@ from werkzeug.test import TestResponse
 from selfcheck.journey import operations as journey
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Answer, Response, Structure
-from selfcheck.questionnaire.loader import load_definition
+from selfcheck.questionnaire.loader import DEFAULT_DEFINITION, load_definition
 from selfcheck.questionnaire.model import Definition, FormKind, Page
 from selfcheck.questionnaire.model import Role as ItemRole
 
 Values = Mapping[str, Sequence[str]]
+
+# Parsing and validating the YAML costs ~0.3 s of CPU: the suite's apps, fixtures and helpers
+# reuse one parse per file and test process. tests/test_app.py checks create_app with the real,
+# uncached loader.
+cached_load_definition = functools.lru_cache(maxsize=8)(load_definition)
 
 # --- answer sets -------------------------------------------------------------------------
 
@@ -102,7 +108,9 @@ _RETRO_ALL: dict[str, tuple[str, ...]] = {
     **{code: (value,) for code, value in TASKS_AFTER.items()},
     **CHANGE,
 }
-_RETRO_ASKED = {v.code for v in load_definition().variables(FormKind.RETRO)}
+_RETRO_ASKED = {
+    v.code for v in cached_load_definition(DEFAULT_DEFINITION).variables(FormKind.RETRO)
+}
 RETRO: dict[str, tuple[str, ...]] = {
     code: value for code, value in _RETRO_ALL.items() if code in _RETRO_ASKED
 }

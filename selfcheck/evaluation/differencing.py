@@ -86,8 +86,9 @@ a seal where there was none before, so the verdicts are those of the full check 
 
 What this does not cover: a view after a new answer INSIDE the selection (other sums: the
 full check, linear in the people, still runs and remembers 260 MB of lines at 1,000,000
-people), and the follow-up figures' check (`guard_figures`: its groups depend on the day,
-not only on the responses).
+people). The follow-up figures' check (`guard_figures`: its groups depend on the day, not
+only on the responses) has seals of its own, bound to its groups' digests
+(evaluation/figures_seal.py, with its argument).
 """
 
 from __future__ import annotations

@@ -43,13 +43,15 @@ class ScopeError(Exception):
     """A request the evaluator may not make, or one that cannot give an answer.
 
     `status` is the HTTP status to answer with: 400 (bad filter), 403 (outside the grants),
-    422 (fewer than k people: nothing may be shown).
+    422 (fewer than k people: nothing may be shown). `field` is the filter the message is
+    about (a key of FILTER_KEYS), when there is one: the error summary links to its box.
     """
 
-    def __init__(self, message: object, status: int = 400) -> None:
+    def __init__(self, message: object, status: int = 400, field: str | None = None) -> None:
         super().__init__(str(message))
         self.message = message
         self.status = status
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def allowed_structures(db: Session, user: StaffUser) -> list[Structure]:
     return [s for s in structures if can_access_structure(user, s)]
 
 
-def _parse_date(raw: str, label: object, *, end: bool = False) -> date:
+def _parse_date(raw: str, label: object, field: str, *, end: bool = False) -> date:
     """A date of the filter: AAAA-MM (the month's first day, or last day for `end`) or
     AAAA-MM-JJ, which must then fall on that edge of a month (see `_whole_month`)."""
     try:
@@ -111,7 +113,8 @@ def _parse_date(raw: str, label: object, *, end: bool = False) -> date:
                 "La date « %(label)s » doit s'écrire AAAA-MM (un mois entier) ou AAAA-MM-JJ, "
                 "par exemple 2026-03.",
                 label=label,
-            )
+            ),
+            field=field,
         ) from None
 
 
@@ -131,12 +134,13 @@ def _whole_month(date_from: date | None, date_to: date | None, user: StaffUser) 
                 "Un filtre plus fin permettrait de reconnaître des personnes par différence."
             ),
             422,
+            field="from" if bad_start else "to",
         )
 
 
-def _choice(raw: str, allowed: set[str], message: object) -> str:
+def _choice(raw: str, allowed: set[str], message: object, field: str) -> str:
     if raw not in allowed:
-        raise ScopeError(message)
+        raise ScopeError(message, field=field)
     return raw
 
 
@@ -150,50 +154,56 @@ def parse_filters(
     if not structures:
         raise ScopeError(_l("Votre compte n'a accès à aucune structure. Demandez un accès."), 403)
 
-    date_from = _parse_date(raw["from"], _l("du")) if raw["from"] else None
-    date_to = _parse_date(raw["to"], _l("au"), end=True) if raw["to"] else None
+    date_from = _parse_date(raw["from"], _l("du"), "from") if raw["from"] else None
+    date_to = _parse_date(raw["to"], _l("au"), "to", end=True) if raw["to"] else None
     # The end of a period may be the end of the current month (`to=AAAA-MM` of this month):
     # the month is whole as a filter, its last days simply hold nobody yet.
     latest = today.replace(day=calendar.monthrange(today.year, today.month)[1])
-    for day in (date_from, date_to):
+    for key, day in (("from", date_from), ("to", date_to)):
         if day is not None and not (EARLIEST_DATE <= day <= latest):
             raise ScopeError(
                 _l(
                     "Les dates doivent être comprises entre le %(first)s et aujourd'hui.",
                     first=EARLIEST_DATE.isoformat(),
-                )
+                ),
+                field=key,
             )
     if date_from and date_to:
         if date_from > date_to:
-            raise ScopeError(_l("La date de début est après la date de fin."))
+            raise ScopeError(_l("La date de début est après la date de fin."), field="from")
         if date_to - date_from > LONGEST_RANGE:
-            raise ScopeError(_l("La période choisie est trop longue (10 ans au plus)."))
+            raise ScopeError(
+                _l("La période choisie est trop longue (10 ans au plus)."), field="from"
+            )
     _whole_month(date_from, date_to, user)
 
     if raw["structure"]:
         chosen = [s for s in structures if s.slug == raw["structure"]]
         if not chosen:
             # Same answer whether the structure exists or not: no probing of other structures.
-            raise ScopeError(_l("Vous n'avez pas accès à cette structure."), 403)
+            raise ScopeError(_l("Vous n'avez pas accès à cette structure."), 403, "structure")
         structures = chosen
     if raw["department"]:
         structures = [s for s in structures if s.department == raw["department"].upper()]
         if not structures:
-            raise ScopeError(_l("Vous n'avez accès à aucune structure de ce département."), 403)
+            raise ScopeError(
+                _l("Vous n'avez accès à aucune structure de ce département."), 403, "department"
+            )
     territory = raw["territory"] or None
     if territory:
         _choice(
             territory,
             {t.value for t in TerritoryType},
             _l("Type de territoire inconnu."),
+            "territory",
         )
         structures = [s for s in structures if s.territory_type == territory]
     forms = tuple(
-        _choice(f, {k.value for k in FormKind}, _l("Questionnaire inconnu."))
+        _choice(f, {k.value for k in FormKind}, _l("Questionnaire inconnu."), "form")
         for f in _split(raw["form"])
     )
     channels = tuple(
-        _choice(c, {k.value for k in Channel}, _l("Mode de passation inconnu."))
+        _choice(c, {k.value for k in Channel}, _l("Mode de passation inconnu."), "channel")
         for c in _split(raw["channel"])
     )
     return EvaluationFilters(

@@ -39,8 +39,15 @@ def filter_form_context() -> dict[str, object]:
 
 
 def render_scope_error(template: str, error: ScopeError, **context: object) -> tuple[str, int]:
-    """The page again with the message and the filter form, and no data at all."""
+    """The page again with the message and the filter form, and no data at all; the error
+    summary links to the filter the message is about, if any (templates/evaluator/_filters)."""
     return (
-        render_template(template, scope_error=error.message, **filter_form_context(), **context),
+        render_template(
+            template,
+            scope_error=error.message,
+            scope_error_field=error.field,
+            **filter_form_context(),
+            **context,
+        ),
         error.status,
     )

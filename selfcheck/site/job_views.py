@@ -5,10 +5,15 @@ region, and while the job waits or runs the page asks the browser to load it aga
 few seconds (the HTTP `Refresh` header, the same as a meta refresh and untouched by the
 Content-Security-Policy), with a "Refresh" link and a link that stops the automatic
 refresh (WCAG 2.2.1: a person reading slowly or with a screen reader keeps control).
+Each load puts the focus on the status (templates/staff/job.html), the "stop" link one Tab
+after it; the refresh comes less often as the job gets older (`refresh_seconds`), so a long
+export does not reload the page under a keyboard or screen-reader user every 3 seconds.
 Only the person who asked sees a job; anyone else gets 404, as for an unknown job.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
@@ -18,11 +23,13 @@ from selfcheck.accounts.permissions import Permission, requires
 from selfcheck.accounts.session import current_staff
 from selfcheck.platform import jobs
 from selfcheck.platform.db import get_session
-from selfcheck.platform.models import Job, StaffUser
+from selfcheck.platform.models import Job, StaffUser, utcnow
 
 blueprint = Blueprint("jobs", __name__, url_prefix="/staff/jobs")
 
 REFRESH_SECONDS = 3
+# (age of the job, seconds between refreshes from then on): 3 s at first, then slower.
+SLOWER_REFRESH = ((timedelta(seconds=20), 5), (timedelta(minutes=1), 10))
 TITLES = {
     jobs.JobKind.EXPORT.value: _l("Export anonymisé"),
     jobs.JobKind.PRINT_BATCH.value: _l("Questionnaires avec codes"),
@@ -48,6 +55,19 @@ def _job(job_id: str) -> Job:
     return job
 
 
+def refresh_seconds(job: Job, now: datetime) -> int:
+    """How long the page waits before loading itself again: longer for an older job."""
+    created = job.created_at
+    if created.tzinfo is None:  # SQLite gives naive datetimes back (stored in UTC)
+        created = created.replace(tzinfo=UTC)
+    age = now - created
+    seconds = REFRESH_SECONDS
+    for older_than, slower in SLOWER_REFRESH:
+        if age >= older_than:
+            seconds = slower
+    return seconds
+
+
 def render_job(job: Job, status: int = 200, refused: str | None = None) -> HttpResponse:
     active = job.status in jobs.ACTIVE
     auto = active and request.args.get("auto") != "0"
@@ -63,7 +83,7 @@ def render_job(job: Job, status: int = 200, refused: str | None = None) -> HttpR
     )
     response = HttpResponse(page, status=status, mimetype="text/html")
     if auto:
-        response.headers["Refresh"] = str(REFRESH_SECONDS)
+        response.headers["Refresh"] = str(refresh_seconds(job, utcnow()))
     return response
 
 

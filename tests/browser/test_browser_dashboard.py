@@ -117,8 +117,17 @@ def test_the_dashboard_is_accessible_with_data_and_errors(
         response = page.goto("/evaluate/" + query)
         assert response is not None and response.status == status, query
         expect(page.locator("#scope-error")).to_be_visible()
+        expect(page.locator("#scope-error")).to_be_focused()  # autofocus, no script
         assert page.locator("table.table").count() == 0
         audit.check(page, f"dashboard error {status}")
+    # From the focused summary, Tab and Enter lead to the filter at fault.
+    page.goto("/evaluate/?from=mars")
+    expect(page.locator("#scope-error")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("#scope-error a[href='#filter-from']")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#filter-from")).to_be_focused()
+    expect(page.locator("#filter-from")).to_have_attribute("aria-invalid", "true")
 
     response = page.goto("/evaluate/tables/unknown.csv")
     assert response is not None and response.status == 404

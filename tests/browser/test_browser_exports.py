@@ -90,7 +90,10 @@ def test_keyboard_only_filter_then_download(
         page.keyboard.press("Enter")
     assert "/staff/jobs/" in page.url  # the job's page: its status, then the file
     expect(page.locator("[role=status]")).to_be_visible()
-    tab_to(page, "a[href$='/download']")
+    # The status has the focus (autofocus): the download link is the next Tab.
+    expect(page.locator("#job-status")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.locator("a[href$='/download']")).to_be_focused()
     with page.expect_download(timeout=60_000) as download_info:
         page.keyboard.press("Enter")
     download = download_info.value

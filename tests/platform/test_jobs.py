@@ -8,12 +8,13 @@ PostgresHuey in the same database, as in production).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from selfcheck.platform import jobs
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import AuditEvent, Beneficiary, ExportLog, Job, Role, Structure
 from selfcheck.questionnaire.model import Definition
+from selfcheck.site import job_views
 from tests.conftest import AppFactory
 from tests.services.evaluation.support import populate
 from tests.staff import Account, add_staff, signed_in
@@ -187,6 +189,11 @@ def test_a_second_batch_beyond_the_limit_is_refused_with_a_message(
     assert queue.huey.pending_count() == 1
     page = staff.get(f"/staff/jobs/{job_id}")
     assert page.headers["Refresh"] == "3" and "En attente" in staff.text
+    # The status takes the focus at each load; the link that stops refreshing comes next.
+    assert re.search(r'<div [^>]*role="status"[^>]*tabindex="-1" autofocus>', staff.text)
+    assert staff.text.index("Arrêter la mise à jour automatique") < staff.text.index(
+        "Actualiser la page"
+    )
     assert staff.get(f"/staff/jobs/{job_id}?auto=0").headers.get("Refresh") is None
     staff.get("/staff/print")
     second = staff.post("/staff/print", CODED)
@@ -195,6 +202,17 @@ def test_a_second_batch_beyond_the_limit_is_refused_with_a_message(
     assert queue.huey.pending_count() == 1
     assert count(database, Job) == 1 and count(database, Beneficiary) == 0
     queue.huey.flush()
+
+
+def test_the_progress_page_refreshes_less_often_as_the_job_gets_older() -> None:
+    """3 s at first, then 5 s, then 10 s: a long export does not reload the page under a
+    keyboard or screen-reader user every 3 seconds (its "stop" link stays one Tab away)."""
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    job = Job(created_at=start.replace(tzinfo=None))  # as SQLite gives it back
+    ages = (0, 19, 20, 59, 60, 600)
+    waits = [job_views.refresh_seconds(job, start + timedelta(seconds=age)) for age in ages]
+    assert waits == [3, 3, 5, 5, 10, 10]
+    assert job_views.refresh_seconds(Job(created_at=start), start) == 3
 
 
 def test_an_export_outside_the_grants_is_refused_before_it_is_queued(

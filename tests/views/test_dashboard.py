@@ -116,6 +116,41 @@ def test_bad_filters_show_a_message_and_no_data(
         assert response.mimetype == "text/html"
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("from=mars+2025", "from"),
+        ("from=2026-01-01&to=2025-01-01", "from"),
+        ("to=2025-12-30", "to"),  # not a month's last day
+        ("department=59", "department"),
+        ("channel=pigeon", "channel"),
+    ],
+)
+def test_a_refused_filter_is_linked_from_the_error_summary(
+    evaluator: Visitor, query: str, field: str
+) -> None:
+    """The error summary comes before the form and takes the focus when the page loads (no
+    JavaScript); it links to the filter at fault, which is marked invalid and says why."""
+    html = evaluator.get(f"/evaluate/?{query}").get_data(as_text=True)
+    summary = re.search(r'<div class="error-summary"[^>]*id="scope-error"[^>]*>', html)
+    assert summary is not None and "autofocus" in summary.group(0)
+    assert summary.start() < html.index('class="eval-filters"')
+    assert f'<a href="#filter-{field}">' in html
+    box = re.search(rf'<(?:input|select) id="filter-{field}"[^>]*>', html)
+    assert box is not None and 'aria-invalid="true"' in box.group(0)
+    assert f"filter-{field}-error" in box.group(0)
+    assert f'<p class="error-message" id="filter-{field}-error">' in html
+    assert html.count('aria-invalid="true"') == 1
+
+
+def test_a_refusal_about_no_filter_links_nowhere(evaluator: Visitor) -> None:
+    """Fewer than k people: nothing to correct in one box, so the message has no link."""
+    response = evaluator.get("/evaluate/?from=2020-01&to=2020-01")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="scope-error"' in html
+    assert 'href="#filter-' not in html and 'aria-invalid="true"' not in html
+
+
 def test_a_smaller_k_shows_more(app: Flask, evaluator: Visitor) -> None:
     strict = evaluator.get("/evaluate/people").get_data(as_text=True)
     app.config["SELFCHECK_K_ANONYMITY"] = 50

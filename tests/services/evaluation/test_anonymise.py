@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from selfcheck.evaluation import anonymise
 from selfcheck.evaluation.regions import DEPARTMENT_REGION, REGIONS, region_of
-from selfcheck.questionnaire.loader import load_definition
+from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
 from selfcheck.questionnaire.model import NO_ANSWER
+from tests.support import cached_load_definition
 
-DEFINITION = load_definition()
+DEFINITION = cached_load_definition(DEFAULT_DEFINITION)
 
 PLACES = {1: ("mairie-a", "44"), 2: ("mairie-b", "44"), 3: ("centre-c", "59"), 4: ("x", "971")}
 AGES = ("douze_dix_huit", "vingt_cinq_trente_neuf", "soixante_dix_plus", None)
