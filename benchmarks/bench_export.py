@@ -44,6 +44,7 @@ ROOT = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 POSTGRES_ENV = "SELFCHECK_BENCH_POSTGRES_URL"
 PROFILE_ENV = "SELFCHECK_BENCH_PROFILE"
+XLSX_LEVEL_ENV = "SELFCHECK_BENCH_XLSX_LEVEL"
 GOAL_SECONDS = 10.0
 GOAL_MB = 200.0
 GOAL_CSV_RATIO = 1.2  # issue 18: CSV wide at most 1.2x the raw copy of the same run
@@ -56,6 +57,7 @@ TARGETS = (
     "csv-wide",
     "csv-long",
     "xlsx-wide",
+    "xlsx_xlsxwriter-wide",
     "xlsx_openpyxl-wide",
     "sav-wide",
     "dta-wide",
@@ -256,8 +258,8 @@ def child(url: str, instance: Path, what: str, out: Path) -> dict[str, Any]:
     from selfcheck.evaluation import anonymise, bundle
     from selfcheck.evaluation.export import Layout, Shape, write_rows
     from selfcheck.evaluation.scope import parse_filters
-    from selfcheck.evaluation.writers import WRITERS
-    from selfcheck.evaluation.writers.xlsx import XlsxWriter
+    from selfcheck.evaluation.writers import WRITERS, xlsx
+    from selfcheck.evaluation.writers.xlsx import FastXlsxWriter, XlsxWriter
     from selfcheck.platform.db import get_session
     from selfcheck.platform.models import StaffUser
 
@@ -283,8 +285,12 @@ def child(url: str, instance: Path, what: str, out: Path) -> dict[str, Any]:
             filters = parse_filters(db, user, {})
             plan = bundle.preview(db, filters, 5, definition)
             layout = Layout(definition, Shape(shape), False)
-            # xlsx_openpyxl: the openpyxl writer the xlsxwriter one replaced, for comparison.
-            writer_class = XlsxWriter if fmt == "xlsx_openpyxl" else WRITERS[fmt]
+            # xlsx_xlsxwriter, xlsx_openpyxl: the writers the streaming one replaced, for
+            # comparison.
+            references = {"xlsx_xlsxwriter": FastXlsxWriter, "xlsx_openpyxl": XlsxWriter}
+            if os.environ.get(XLSX_LEVEL_ENV):  # the streaming writer's deflate level
+                xlsx.DEFLATE_LEVEL = int(os.environ[XLSX_LEVEL_ENV])
+            writer_class = references.get(fmt) or WRITERS[fmt]
             writer = writer_class(out, layout.columns, "bench")
             written = write_rows(
                 db,
@@ -693,7 +699,8 @@ def run_database(
         print(
             f"[{name}] {what}: {found['seconds']:.2f} s ({found['cpu_seconds']:.2f} s CPU), "
             f"peak {found['peak_rss_mb']:.0f} MB "
-            f"(+{found['peak_rss_mb'] - found['start_rss_mb']:.0f} MB), {found['rows']:,} rows"
+            f"(+{found['peak_rss_mb'] - found['start_rss_mb']:.0f} MB), {found['rows']:,} rows, "
+            f"file {found['bytes'] / 1e6:.1f} MB"
         )
         rows.append(
             row(
@@ -741,7 +748,7 @@ def run_database(
         print(f"[{name}] xlsx-wide / csv-wide: {ratio:.2f}x (goal <= {GOAL_XLSX_RATIO}x)")
         rows.append(
             row(
-                "export xlsx-wide (xlsxwriter) against csv-wide",
+                "export xlsx-wide (streaming writer) against csv-wide",
                 name,
                 xlsx_s,
                 "s",
@@ -751,9 +758,10 @@ def run_database(
                 ratio <= GOAL_XLSX_RATIO,
             )
         )
-    old_xlsx = seconds.get("export xlsx_openpyxl-wide")
-    if xlsx_s and old_xlsx:
-        print(f"[{name}] xlsxwriter / openpyxl: {xlsx_s / old_xlsx:.2f}x")
+    for reference in ("xlsxwriter", "openpyxl"):
+        old_xlsx = seconds.get(f"export xlsx_{reference}-wide")
+        if xlsx_s and old_xlsx:
+            print(f"[{name}] xlsx-wide / {reference}: {xlsx_s / old_xlsx:.2f}x")
     return rows
 
 

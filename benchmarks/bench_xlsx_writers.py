@@ -1,9 +1,16 @@
-"""XLSX writers compared on the same rows: xlsxwriter (constant memory) against openpyxl
-(write-only), and the CSV writer as a reference, in CPU seconds (less sensitive to a shared
-machine than wall time), interleaved over several rounds, median kept.
+"""XLSX writers compared on the same rows: the streaming writer (the one used), xlsxwriter
+(constant memory) and openpyxl (write-only), and the CSV writer as a reference, in CPU seconds
+(less sensitive to a shared machine than wall time), interleaved over several rounds, median
+kept, with each file's size.
 
     .venv/bin/python benchmarks/bench_xlsx_writers.py                 # 20,000 rows x 300 cols
     .venv/bin/python benchmarks/bench_xlsx_writers.py --rows 2000     # smoke check
+    .venv/bin/python benchmarks/bench_xlsx_writers.py --levels 1,6 --writers csv,stream
+                                                    # the streaming writer at deflate levels
+
+Each writer's cells are prepared once per distinct (column, value) before the clock starts,
+as the export remembers each variable's prepared cells (`export.WideCoder`); `--raw` times
+`write(row)` on raw values instead (every cell through `prepare`).
 
 Rows look like a wide export: a pseudonym and a few short strings, then mostly small codes,
 some empty cells (not asked) and missing codes. The database is left out: bench_export.py
@@ -52,16 +59,38 @@ def make_rows(count: int, width: int) -> tuple[list[Any], list[list[Any]]]:
     return columns, rows
 
 
-def run(writer_class: Any, columns: list[Any], rows: list[list[Any]], folder: Path) -> float:
+def prepared(writer_class: Any, columns: list[Any], rows: list[list[Any]], folder: Path) -> Any:
+    """The rows as the export gives them to `write_prepared`: each distinct (column, value)
+    prepared once (free text apart, which is rare in a wide export)."""
+    writer = writer_class(folder / f"prepare.{writer_class.extension}", columns, "bench")
+    memory: dict[tuple[int, Any], Any] = {}
+    out = []
+    for row in rows:
+        line = []
+        for index, value in enumerate(row):
+            key = (index, value)
+            if key not in memory:
+                memory[key] = writer.prepare(value)
+            line.append(memory[key])
+        out.append(line)
+    writer.close()
+    return out
+
+
+def run(
+    writer_class: Any, columns: list[Any], rows: list[list[Any]], folder: Path, raw: bool
+) -> tuple[float, int]:
     path = folder / f"out.{writer_class.extension}"
     began = time.process_time()
     writer = writer_class(path, columns, "bench")
+    write = writer.write if raw else writer.write_prepared
     for row in rows:
-        writer.write(row)
+        write(row)
     writer.close()
     seconds = time.process_time() - began
+    size = path.stat().st_size
     path.unlink()
-    return seconds
+    return seconds, size
 
 
 def main() -> int:
@@ -69,28 +98,53 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--columns", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--writers", default="csv,stream,xlsxwriter,openpyxl")
+    parser.add_argument("--levels", help="deflate levels of the streaming writer, e.g. 1,6")
+    parser.add_argument("--raw", action="store_true", help="time write(row) on raw values")
     args = parser.parse_args()
 
+    from selfcheck.evaluation.writers import xlsx
     from selfcheck.evaluation.writers.csv_writer import CsvWriter
-    from selfcheck.evaluation.writers.xlsx import FastXlsxWriter, XlsxWriter
 
+    classes = {
+        "csv": CsvWriter,
+        "stream": xlsx.StreamingXlsxWriter,
+        "xlsxwriter": xlsx.FastXlsxWriter,
+        "openpyxl": xlsx.XlsxWriter,
+    }
+    writers: dict[str, tuple[Any, int | None]] = {}
+    for name in args.writers.split(","):
+        if name == "stream" and args.levels:
+            for level in args.levels.split(","):
+                writers[f"stream-{level}"] = (classes[name], int(level))
+        else:
+            writers[name] = (classes[name], None)
     columns, rows = make_rows(args.rows, args.columns)
-    writers = {"csv": CsvWriter, "xlsxwriter": FastXlsxWriter, "openpyxl": XlsxWriter}
     times: dict[str, list[float]] = {name: [] for name in writers}
+    sizes: dict[str, int] = {}
+    default_level = xlsx.DEFLATE_LEVEL
     with tempfile.TemporaryDirectory(prefix="bench-xlsx-") as tmp:
+        folder = Path(tmp)
+        inputs = {
+            name: rows if args.raw else prepared(writer_class, columns, rows, folder)
+            for name, (writer_class, _level) in writers.items()
+        }
         for number in range(args.rounds):
-            for name, writer_class in writers.items():
-                times[name].append(run(writer_class, columns, rows, Path(tmp)))
-                print(f"round {number + 1} {name:<11} {times[name][-1]:.2f} s CPU", flush=True)
+            for name, (writer_class, level) in writers.items():
+                xlsx.DEFLATE_LEVEL = default_level if level is None else level
+                seconds, sizes[name] = run(writer_class, columns, inputs[name], folder, args.raw)
+                times[name].append(seconds)
+                print(f"round {number + 1} {name:<11} {seconds:.2f} s CPU", flush=True)
+    xlsx.DEFLATE_LEVEL = default_level
     median = {name: statistics.median(values) for name, values in times.items()}
     cells = args.rows * (args.columns + 1)
+    first = next(iter(median))
     print(f"\n{args.rows:,} rows x {args.columns + 1} columns ({cells:,} cells), CPU seconds:")
-    print("| writer | CPU s (median) | / csv | / openpyxl |")
+    print(f"| writer | CPU s (median) | / {first} | file size |")
     print("|---|---:|---:|---:|")
     for name, value in median.items():
         print(
-            f"| {name} | {value:.2f} | {value / median['csv']:.2f}x "
-            f"| {value / median['openpyxl']:.2f}x |"
+            f"| {name} | {value:.2f} | {value / median[first]:.2f}x | {sizes[name] / 1e6:.1f} MB |"
         )
     return 0
 

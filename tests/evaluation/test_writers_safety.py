@@ -74,12 +74,15 @@ def test_xlsx_writes_text_as_text(tmp_path: Path) -> None:
     assert all(cell.data_type == "s" for cell in cells)
 
 
-@pytest.mark.parametrize("writer_class", [xlsx.FastXlsxWriter, xlsx.XlsxWriter])
+@pytest.mark.parametrize(
+    "writer_class", [xlsx.StreamingXlsxWriter, xlsx.FastXlsxWriter, xlsx.XlsxWriter]
+)
 def test_xlsx_text_stays_text_even_without_the_quote(
     writer_class: type[Writer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Both XLSX writers (xlsxwriter, used; openpyxl, the reference): a string is stored as a
-    # string, never as a formula, a number or a link, even if the quote were not added.
+    # Every XLSX writer (the streaming one, used; xlsxwriter and openpyxl, the references): a
+    # string is stored as a string, never as a formula, a number or a link, even if the quote
+    # were not added.
     monkeypatch.setattr(xlsx, "neutralised", lambda text: text)
     path = tmp_path / "raw.xlsx"
     writer = writer_class(path, COLUMNS, "test")
