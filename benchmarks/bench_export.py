@@ -254,7 +254,7 @@ def child(url: str, instance: Path, what: str, out: Path) -> dict[str, Any]:
     from sqlalchemy import select
 
     from selfcheck.evaluation import anonymise, bundle
-    from selfcheck.evaluation.export import Layout, Shape, write_rows
+    from selfcheck.evaluation.export import Layout, Shape
     from selfcheck.evaluation.scope import parse_filters
     from selfcheck.evaluation.writers import WRITERS
     from selfcheck.evaluation.writers.xlsx import XlsxWriter
@@ -281,19 +281,13 @@ def child(url: str, instance: Path, what: str, out: Path) -> dict[str, Any]:
         else:
             fmt, shape = what.rsplit("-", 1)
             filters = parse_filters(db, user, {})
-            plan = bundle.preview(db, filters, 5, definition)
             layout = Layout(definition, Shape(shape), False)
             # xlsx_openpyxl: the openpyxl writer the xlsxwriter one replaced, for comparison.
             writer_class = XlsxWriter if fmt == "xlsx_openpyxl" else WRITERS[fmt]
             writer = writer_class(out, layout.columns, "bench")
-            written = write_rows(
-                db,
-                filters,
-                layout,
-                plan,
-                anonymise.new_key(),
-                writer.write_prepared,
-                writer.prepare,
+            # The plan and the rows as an export job makes them (CSV wide: read once).
+            _plan, written = bundle.plan_and_write(
+                db, filters, 5, definition, None, None, layout, writer, anonymise.new_key()
             )
             writer.close()
             rows = written.rows

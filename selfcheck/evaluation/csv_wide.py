@@ -1,0 +1,347 @@
+"""CSV wide, read once: the people in scope are read in one pass that gives both the
+anonymisation plan's records and each person's answers already written as CSV text.
+
+The plain path (`export.write_rows`) reads the people twice, once for the plan (their
+quasi-identifiers) and once for the file (in the plan's random order), and codes every
+cell of every row in Python. Here:
+
+- one statement reads every submitted form in scope with its answers grouped by variable
+  (PostgreSQL: each variable's values as the JSON text of their sorted list, made by the
+  server; SQLite: grouped in Python), so the plan and the file see the same snapshot and
+  no person is read twice;
+- a form's answer cells depend on its answers only, not on the plan: each form is written
+  as CSV text at once (each variable's text remembered per distinct answer, as
+  `export.WideCoder` does, and looked up without a Python step per variable), and spooled
+  to a temporary file (memory stays bounded by the plan's records, not by the answers);
+- once the plan is made, each row is its head (pseudonym, released quasi-identifiers),
+  each form's released details, and the spooled text: the same bytes as the plain path
+  (`tests/services/evaluation/test_csv_wide.py`).
+
+Only for CSV (`CsvWriter.text`: the csv module quotes each cell on its own, so a row can
+be written from pieces) in the wide shape; other formats and shapes take the plain path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import operator
+import os
+import tempfile
+from array import array
+from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from sqlalchemy import ColumnElement, Select, Text, func, select, true
+from sqlalchemy import cast as sa_cast
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.orm import Session
+
+from selfcheck.evaluation import anonymise
+from selfcheck.evaluation.anonymise import Plan
+from selfcheck.evaluation.export import (
+    CACHE_MAX,
+    FORMS,
+    RESPONSE_DETAILS,
+    Layout,
+    PersonAnswers,
+    SentForm,
+    Shape,
+    Written,
+    fetch_rows,
+    sqlite_query,
+)
+from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
+from selfcheck.evaluation.writers.base import Writer
+from selfcheck.evaluation.writers.csv_writer import CsvWriter
+from selfcheck.platform.models import Answer, Response
+from selfcheck.questionnaire.answer_types import ExportKind
+
+FORM_INDEX = {form.value: index for index, form in enumerate(FORMS)}
+ABSENT = -1  # spooled length of a form the person did not send
+FLUSH_BYTES = 1 << 20  # spooled text written to the file by chunks of about 1 MB
+
+
+def reads_once(layout: Layout, writer: Writer) -> bool:
+    """Whether this export takes the read-once path (CSV, wide)."""
+    return layout.shape is Shape.WIDE and isinstance(writer, CsvWriter)
+
+
+# --- the rows: one per submitted form, answers grouped by variable --------------------------
+
+
+def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    """Each response's answers grouped by variable by a lateral subquery (an index-only
+    scan of `uq_answer_value` per response): the variables, and for each the JSON text of
+    its values in order (one text per variable, whatever the values hold)."""
+    given = (
+        select(
+            Answer.variable.label("variable"),
+            sa_cast(func.json_agg(aggregate_order_by(Answer.value, Answer.value)), Text).label(
+                "given"
+            ),
+        )
+        .where(Answer.response_id == Response.id)
+        .group_by(Answer.variable)
+        .correlate(Response)
+        .subquery("given")
+    )
+    answers = (
+        select(
+            func.array_agg(given.c.variable).label("names"),
+            func.array_agg(given.c.given).label("answer_keys"),
+        )
+        .select_from(given)
+        .lateral("answers")
+    )
+    return (
+        select(*RESPONSE_DETAILS, answers.c.names, answers.c.answer_keys)
+        .select_from(Response)
+        .outerjoin(answers, true())
+        .where(*conditions)
+        .order_by(Response.beneficiary_id, Response.form)
+    )
+
+
+def _sqlite_rows(rows: Iterable[Any]) -> Generator[tuple[Any, ...], None, None]:
+    """SQLite's rows (answers as two JSON arrays), their answers grouped by variable as the
+    PostgreSQL query gives them (values in the order read, as `stream_people` keeps them)."""
+    for *details, names, values in rows:
+        grouped: dict[str, list[str]] = {}
+        for variable, value in zip(json.loads(names), json.loads(values), strict=True):
+            if variable is not None:  # the outer join's empty row: no answer
+                grouped.setdefault(variable, []).append(value)
+        yield (*details, list(grouped), [json.dumps(v) for v in grouped.values()])
+
+
+def form_rows(db: Session, filters: EvaluationFilters) -> Generator[tuple[Any, ...], None, None]:
+    """Every submitted form in scope, by person then form: its details (`RESPONSE_DETAILS`),
+    then its answered variables and, for each, a key: the JSON text of its values."""
+    conditions = response_conditions(filters)
+    if db.get_bind().dialect.name == "postgresql":
+        return fetch_rows(db, _postgres_query(conditions))
+    return _sqlite_rows(fetch_rows(db, sqlite_query(conditions)))
+
+
+# --- a form's answers as CSV text ------------------------------------------------------------
+
+
+class _VariableText(dict[str | None, str]):
+    """One variable's cells as CSV text, per key (the JSON text of its values): coded on
+    first sight (`__missing__`), remembered up to `CACHE_MAX` keys (never for free text),
+    so that a lookup is a plain dict lookup. None: not asked (blank cells)."""
+
+    def __init__(
+        self, layout: Layout, fields: Sequence[Any], writer: CsvWriter, remember: bool
+    ) -> None:
+        super().__init__()
+        self.layout = layout
+        self.fields = tuple(fields)
+        self.code = self.fields[0].variable.code
+        self.writer = writer
+        self.remember = remember
+        self[None] = writer.delimiter * (len(self.fields) - 1)
+
+    def __missing__(self, key: str | None) -> str:
+        assert key is not None  # None is always there
+        answers = {self.code: json.loads(key)}
+        cell, prepare = self.layout.cell, self.writer.prepare
+        text = self.writer.text([prepare(cell(f, answers)) for f in self.fields])
+        if self.remember and len(self) <= CACHE_MAX:
+            self[key] = text
+        return text
+
+
+class _CellText(dict[Any, str]):
+    """A released cell (place, quasi-identifier, form detail) as CSV text, per value: these
+    take few distinct values, each prepared and quoted once."""
+
+    def __init__(self, writer: CsvWriter) -> None:
+        super().__init__()
+        self.writer = writer
+
+    def __missing__(self, value: Any) -> str:
+        text = self.writer.quote(self.writer.prepare(value))
+        if len(self) < CACHE_MAX:
+            self[value] = text
+        return text
+
+
+class _Parsed(dict[str, list[str]]):
+    """A key's values (its JSON text parsed), per key: quasi-identifiers take few."""
+
+    def __missing__(self, key: str) -> list[str]:
+        values: list[str] = json.loads(key)
+        if len(self) < CACHE_MAX:
+            self[key] = values
+        return values
+
+
+class _FormText:
+    """A form's answer cells as CSV text, in the layout's order, from its keys by variable."""
+
+    def __init__(self, layout: Layout, form: Any, writer: CsvWriter) -> None:
+        self.delimiter = writer.delimiter
+        fields = layout.fields[form]
+        self.empty = not fields
+        codes: list[str] = []
+        lookups: list[Callable[[str | None], str]] = []
+        # A variable's fields are side by side (`form_fields`): one text each.
+        for code, same in itertools.groupby(fields, key=lambda f: f.variable.code):
+            group = list(same)
+            remember = group[0].item.type.export_kind is not ExportKind.STR
+            codes.append(code)
+            lookups.append(_VariableText(layout, group, writer, remember).__getitem__)
+        self.codes = tuple(codes)
+        self.lookups = tuple(lookups)
+
+    def text(self, keys: dict[str, str]) -> str:
+        # No Python step per variable: every lookup is done by map over C functions.
+        found = map(operator.call, self.lookups, map(keys.get, self.codes))
+        return self.delimiter.join(found)
+
+
+# --- the spool: each person's forms as text, in a temporary file -----------------------------
+
+
+@dataclass
+class _Spool:
+    """Each person's forms as CSV text, in a temporary file: per person their offset, and per
+    form the text's length in characters (ABSENT when not sent)."""
+
+    # Closed by `close` (ReadOnce is the context manager), removed by the system at once.
+    file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="export-"))  # noqa: SIM115
+    position: dict[int, int] = field(default_factory=dict)  # beneficiary id -> index
+    offsets: array[int] = field(default_factory=lambda: array("q", [0]))
+    lengths: array[int] = field(default_factory=lambda: array("q"))
+    pending: list[bytes] = field(default_factory=list)
+    pending_size: int = 0
+
+    def add(self, beneficiary_id: int, texts: Sequence[str | None]) -> None:
+        data = "".join(text for text in texts if text is not None).encode()
+        self.position[beneficiary_id] = len(self.position)
+        self.offsets.append(self.offsets[-1] + len(data))
+        self.lengths.extend(ABSENT if text is None else len(text) for text in texts)
+        self.pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        self.file.write(b"".join(self.pending))
+        self.file.flush()
+        self.pending.clear()
+        self.pending_size = 0
+
+    def texts(self, beneficiary_id: int) -> list[str | None]:
+        index = self.position[beneficiary_id]
+        start, end = self.offsets[index], self.offsets[index + 1]
+        data = os.pread(self.file.fileno(), end - start, start).decode()
+        texts: list[str | None] = []
+        at = 0
+        for length in self.lengths[index * len(FORMS) : (index + 1) * len(FORMS)]:
+            if length == ABSENT:
+                texts.append(None)
+            else:
+                texts.append(data[at : at + length])
+                at += length
+        return texts
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass
+class ReadOnce:
+    """The people in scope, read once: the plan's inputs (`anonymise.plan_records`) and the
+    spooled text of their forms. Close it (a context manager) to drop the temporary file."""
+
+    ids: list[int]
+    records: list[dict[str, Any]]
+    departments: dict[str, str]
+    spool: _Spool
+
+    def __enter__(self) -> ReadOnce:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.spool.close()
+
+
+def read_once(
+    db: Session, filters: EvaluationFilters, layout: Layout, writer: CsvWriter
+) -> ReadOnce:
+    """Every person in scope: their raw quasi-identifier record (as `anonymise.collect`
+    makes it) and their forms' answers as CSV text (spooled)."""
+    definition = layout.definition
+    places = anonymise.structure_places(db, filters.structure_ids)
+    record = anonymise.recorder(places, definition)
+    qi_codes = tuple(item.code for item in definition.quasi_identifiers())
+    forms = {form.value: _FormText(layout, form, writer) for form in FORMS}
+    parsed = _Parsed()  # lists shared between people: `qi_record` only reads them
+    spool = _Spool()
+    ids: list[int] = []
+    records: list[dict[str, Any]] = []
+    source = form_rows(db, filters)
+    try:
+        for beneficiary_id, rows in itertools.groupby(source, key=operator.itemgetter(0)):
+            person = PersonAnswers(beneficiary_id, None, {})
+            texts: list[str | None] = [None] * len(FORMS)
+            for _id, structure_id, form, channel, wording, version, sent_at, names, keys in rows:
+                if person.structure_id is None or structure_id > person.structure_id:
+                    person.structure_id = structure_id
+                given = dict(zip(names or (), keys or (), strict=True))
+                # The plan reads the quasi-identifiers' answers only (`qi_record`).
+                answers = {code: parsed[given[code]] for code in qi_codes if code in given}
+                # One submitted response per person and form (uq_response_person_form).
+                person.forms[form] = SentForm(channel, wording, version, sent_at, answers)
+                index = FORM_INDEX.get(form)
+                if index is not None:
+                    texts[index] = forms[form].text(given)
+            ids.append(beneficiary_id)
+            records.append(record(person))
+            spool.add(beneficiary_id, texts)
+        spool.flush()
+    except BaseException:
+        spool.close()
+        raise
+    finally:
+        source.close()  # a failure: the fetching thread stops and the cursor is closed
+    return ReadOnce(ids, records, dict(places.values()), spool)
+
+
+def write_read_once(
+    read: ReadOnce, layout: Layout, plan: Plan, key: bytes, writer: CsvWriter
+) -> Written:
+    """Write the people of the plan in its random order: for each, the head and each form's
+    details as released, and each form's spooled answers. The same bytes as
+    `export.write_rows` writes with `writer.write_prepared` and `writer.prepare`."""
+    delimiter = writer.delimiter
+    cell = _CellText(writer).__getitem__
+    shapes = [
+        (form, bool(layout.fields[form]), delimiter * (4 + len(layout.fields[form]) - 1))
+        for form in FORMS
+    ]
+    people = 0
+    written: list[int] = []
+    for beneficiary_id in plan.order:
+        released = plan.released(beneficiary_id)
+        if released is None:
+            continue
+        people += 1
+        written.append(beneficiary_id)
+        # The pseudonym, unique, is not remembered; the rest of the head is.
+        pseudonym, *head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
+        pieces = [writer.quote(writer.prepare(pseudonym)), delimiter.join(map(cell, head))]
+        for (form, has_fields, absent), answers in zip(
+            shapes, read.spool.texts(beneficiary_id), strict=True
+        ):
+            if answers is None:
+                pieces.append(absent)
+                continue
+            pieces.append(delimiter.join(map(cell, layout.details(released, form))))
+            if has_fields:
+                pieces.append(answers)
+        writer.write_text(delimiter.join(pieces))
+    return Written(people, people, plan, written)
