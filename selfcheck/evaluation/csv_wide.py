@@ -5,10 +5,9 @@ The plain path (`export.write_rows`) reads the people twice, once for the plan (
 quasi-identifiers) and once for the file (in the plan's random order), and codes every
 cell of every row in Python. Here:
 
-- one statement reads every submitted form in scope with its answers grouped by variable
-  (PostgreSQL: each variable's values as the JSON text of their sorted list, made by the
-  server; SQLite: grouped in Python), so the plan and the file see the same snapshot and
-  no person is read twice;
+- one statement (`stream_people`'s, all answers) reads every submitted form in scope, its
+  answers keyed by variable (`Keyed`), so the plan and the file see the same snapshot and
+  no person is read twice (nor needs `export.as_planned`);
 - a form's answer cells depend on its answers only, not on the plan: each form is written
   as CSV text at once (each variable's text remembered per distinct answer, as
   `export.WideCoder` does, and looked up without a Python step per variable), and spooled
@@ -29,13 +28,12 @@ import operator
 import os
 import tempfile
 from array import array
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from sqlalchemy import ColumnElement, Select, Text, func, select, true
 from sqlalchemy import cast as sa_cast
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import anonymise
@@ -61,6 +59,7 @@ from selfcheck.questionnaire.answer_types import ExportKind
 FORM_INDEX = {form.value: index for index, form in enumerate(FORMS)}
 ABSENT = -1  # spooled length of a form the person did not send
 FLUSH_BYTES = 1 << 20  # spooled text written to the file by chunks of about 1 MB
+GROUPINGS_MAX = 4096  # lists of variables whose grouping is remembered
 
 
 def reads_once(layout: Layout, writer: Writer) -> bool:
@@ -70,33 +69,98 @@ def reads_once(layout: Layout, writer: Writer) -> bool:
 
 # --- the rows: one per submitted form, answers grouped by variable --------------------------
 
+# A variable's answer as a key: its value (a string) when it has one, the tuple of its values
+# in the order read when it has several (a multiple choice); never equal to each other.
+Key = str | tuple[str, ...]
+
+
+def _grouped(names: Sequence[str | None], values: Sequence[str]) -> dict[str, Key]:
+    """One response's answers (parallel lists) by variable, each as its key."""
+    grouped: dict[str, Key] = {}
+    for variable, value in zip(names, values, strict=True):
+        if variable is None:  # the outer join's empty row (SQLite): no answer
+            continue
+        held = grouped.get(variable)
+        if held is None:
+            grouped[variable] = value
+        elif isinstance(held, tuple):
+            grouped[variable] = (*held, value)
+        else:
+            grouped[variable] = (held, value)
+    return grouped
+
+
+def key_values(key: Key) -> list[str]:
+    """The values of a key, as `stream_people` gives them (a list, in the order read)."""
+    return [key] if isinstance(key, str) else list(key)
+
+
+Grouping = tuple[tuple[str, ...], Callable[[tuple[str, ...]], tuple[Key, ...]]]
+
+
+def _grouping(names: tuple[str | None, ...]) -> Grouping | None:
+    """How to group the values of responses whose variables are `names`: the variables, and
+    a getter of their keys from the values (an index, or a slice for several values side
+    by side). None when a variable's values are not side by side (or no answer)."""
+    variables: list[str] = []
+    items: list[int | slice] = []
+    at = 0
+    for name, same in itertools.groupby(names):
+        count = sum(1 for _ in same)
+        if name is None or name in variables:
+            return None
+        variables.append(name)
+        items.append(at if count == 1 else slice(at, at + count))
+        at += count
+    if not items:
+        return ((), lambda values: ())
+    if len(items) == 1:
+        item = items[0]
+        return (tuple(variables), lambda values: (values[item],))
+    getter: Callable[[tuple[str, ...]], tuple[Key, ...]] = operator.itemgetter(*items)
+    return (tuple(variables), getter)
+
+
+class Keyed(dict[str, Grouping | None]):
+    """One response's answers by variable, each as its key (`__call__`), from the JSON
+    texts of its variables and of its values (parallel arrays, as the index gives them: a
+    variable's values side by side).
+
+    The variables of a response take few distinct lists: each list's grouping is worked
+    out once, by its JSON text, and remembered (`_grouping`), so that grouping a response is
+    a few calls of C functions (parse the values, pick them) rather than a Python step per
+    answer."""
+
+    def __missing__(self, names: str) -> Grouping | None:
+        grouping = _grouping(tuple(json.loads(names)))
+        if len(self) < GROUPINGS_MAX:
+            self[names] = grouping
+        return grouping
+
+    def __call__(self, names: str | None, values: str | None) -> dict[str, Key]:
+        if names is None or values is None:  # PostgreSQL: no answer
+            return {}
+        grouping = self[names]
+        if grouping is None:
+            return _grouped(json.loads(names), json.loads(values))
+        variables, getter = grouping
+        return dict(zip(variables, getter(tuple(json.loads(values))), strict=True))
+
 
 def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
-    """Each response's answers grouped by variable by a lateral subquery (an index-only
-    scan of `uq_answer_value` per response): the variables, and for each the JSON text of
-    its values in order (one text per variable, whatever the values hold)."""
-    given = (
-        select(
-            Answer.variable.label("variable"),
-            sa_cast(func.json_agg(aggregate_order_by(Answer.value, Answer.value)), Text).label(
-                "given"
-            ),
-        )
-        .where(Answer.response_id == Response.id)
-        .group_by(Answer.variable)
-        .correlate(Response)
-        .subquery("given")
-    )
+    """PostgreSQL: each response's answers aggregated by a lateral subquery (an index-only
+    scan of `uq_answer_value` per response) as `stream_people` reads them, but as two JSON
+    texts: one string each to fetch and parse, not an array of strings."""
     answers = (
         select(
-            func.array_agg(given.c.variable).label("names"),
-            func.array_agg(given.c.given).label("answer_keys"),
+            sa_cast(func.json_agg(Answer.variable), Text).label("names"),
+            sa_cast(func.json_agg(Answer.value), Text).label("answer_values"),
         )
-        .select_from(given)
+        .where(Answer.response_id == Response.id)
         .lateral("answers")
     )
     return (
-        select(*RESPONSE_DETAILS, answers.c.names, answers.c.answer_keys)
+        select(*RESPONSE_DETAILS, answers.c.names, answers.c.answer_values)
         .select_from(Response)
         .outerjoin(answers, true())
         .where(*conditions)
@@ -104,33 +168,30 @@ def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
     )
 
 
-def _sqlite_rows(rows: Iterable[Any]) -> Generator[tuple[Any, ...], None, None]:
-    """SQLite's rows (answers as two JSON arrays), their answers grouped by variable as the
-    PostgreSQL query gives them (values in the order read, as `stream_people` keeps them)."""
-    for *details, names, values in rows:
-        grouped: dict[str, list[str]] = {}
-        for variable, value in zip(json.loads(names), json.loads(values), strict=True):
-            if variable is not None:  # the outer join's empty row: no answer
-                grouped.setdefault(variable, []).append(value)
-        yield (*details, list(grouped), [json.dumps(v) for v in grouped.values()])
-
-
 def form_rows(db: Session, filters: EvaluationFilters) -> Generator[tuple[Any, ...], None, None]:
     """Every submitted form in scope, by person then form: its details (`RESPONSE_DETAILS`),
-    then its answered variables and, for each, a key: the JSON text of its values."""
+    then its answers by variable (`Keyed`). SQLite: `stream_people`'s query (JSON arrays)."""
     conditions = response_conditions(filters)
     if db.get_bind().dialect.name == "postgresql":
-        return fetch_rows(db, _postgres_query(conditions))
-    return _sqlite_rows(fetch_rows(db, sqlite_query(conditions)))
+        query = _postgres_query(conditions)
+    else:
+        query = sqlite_query(conditions)
+    keyed = Keyed()
+    source = fetch_rows(db, query)
+    try:
+        for *details, names, values in source:
+            yield (*details, keyed(names, values))
+    finally:
+        source.close()
 
 
 # --- a form's answers as CSV text ------------------------------------------------------------
 
 
-class _VariableText(dict[str | None, str]):
-    """One variable's cells as CSV text, per key (the JSON text of its values): coded on
-    first sight (`__missing__`), remembered up to `CACHE_MAX` keys (never for free text),
-    so that a lookup is a plain dict lookup. None: not asked (blank cells)."""
+class _VariableText(dict[Key | None, str]):
+    """One variable's cells as CSV text, per key (`Keyed`): coded on first sight
+    (`__missing__`), remembered up to `CACHE_MAX` keys (never for free text), so that a
+    lookup is a plain dict lookup. None: not asked (blank cells)."""
 
     def __init__(
         self, layout: Layout, fields: Sequence[Any], writer: CsvWriter, remember: bool
@@ -143,9 +204,9 @@ class _VariableText(dict[str | None, str]):
         self.remember = remember
         self[None] = writer.delimiter * (len(self.fields) - 1)
 
-    def __missing__(self, key: str | None) -> str:
+    def __missing__(self, key: Key | None) -> str:
         assert key is not None  # None is always there
-        answers = {self.code: json.loads(key)}
+        answers = {self.code: key_values(key)}
         cell, prepare = self.layout.cell, self.writer.prepare
         text = self.writer.text([prepare(cell(f, answers)) for f in self.fields])
         if self.remember and len(self) <= CACHE_MAX:
@@ -168,11 +229,11 @@ class _CellText(dict[Any, str]):
         return text
 
 
-class _Parsed(dict[str, list[str]]):
-    """A key's values (its JSON text parsed), per key: quasi-identifiers take few."""
+class _Values(dict[Key, list[str]]):
+    """A key's values (`key_values`), per key: quasi-identifiers take few distinct ones."""
 
-    def __missing__(self, key: str) -> list[str]:
-        values: list[str] = json.loads(key)
+    def __missing__(self, key: Key) -> list[str]:
+        values = key_values(key)
         if len(self) < CACHE_MAX:
             self[key] = values
         return values
@@ -186,7 +247,7 @@ class _FormText:
         fields = layout.fields[form]
         self.empty = not fields
         codes: list[str] = []
-        lookups: list[Callable[[str | None], str]] = []
+        lookups: list[Callable[[Key | None], str]] = []
         # A variable's fields are side by side (`form_fields`): one text each.
         for code, same in itertools.groupby(fields, key=lambda f: f.variable.code):
             group = list(same)
@@ -196,7 +257,7 @@ class _FormText:
         self.codes = tuple(codes)
         self.lookups = tuple(lookups)
 
-    def text(self, keys: dict[str, str]) -> str:
+    def text(self, keys: dict[str, Key]) -> str:
         # No Python step per variable: every lookup is done by map over C functions.
         found = map(operator.call, self.lookups, map(keys.get, self.codes))
         return self.delimiter.join(found)
@@ -279,7 +340,7 @@ def read_once(
     record = anonymise.recorder(places, definition)
     qi_codes = tuple(item.code for item in definition.quasi_identifiers())
     forms = {form.value: _FormText(layout, form, writer) for form in FORMS}
-    parsed = _Parsed()  # lists shared between people: `qi_record` only reads them
+    parsed = _Values()  # lists shared between people: `qi_record` only reads them
     spool = _Spool()
     ids: list[int] = []
     records: list[dict[str, Any]] = []
@@ -288,10 +349,9 @@ def read_once(
         for beneficiary_id, rows in itertools.groupby(source, key=operator.itemgetter(0)):
             person = PersonAnswers(beneficiary_id, None, {})
             texts: list[str | None] = [None] * len(FORMS)
-            for _id, structure_id, form, channel, wording, version, sent_at, names, keys in rows:
+            for _id, structure_id, form, channel, wording, version, sent_at, given in rows:
                 if person.structure_id is None or structure_id > person.structure_id:
                     person.structure_id = structure_id
-                given = dict(zip(names or (), keys or (), strict=True))
                 # The plan reads the quasi-identifiers' answers only (`qi_record`).
                 answers = {code: parsed[given[code]] for code in qi_codes if code in given}
                 # One submitted response per person and form (uq_response_person_form).

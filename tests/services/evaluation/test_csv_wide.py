@@ -119,7 +119,7 @@ def test_read_once_writes_the_bytes_of_the_plain_path(
 
 def test_spool_gives_back_each_persons_forms() -> None:
     spool = csv_wide._Spool()
-    people = {
+    people: dict[int, list[str | None]] = {
         7: ["a,b", None, "", "é" * 3000, None],
         3: [None] * len(FORMS),
         9: ["x", "y", "z", "", "ü"],
