@@ -106,12 +106,27 @@ def preview(
     definition: Definition,
     focus: str | None = None,
     memory: Callable[[Sequence[int]], joins.Memory] | None = None,
+    *,
+    read: csv_wide.ReadOnce | None = None,
+    rng: random.Random | None = None,
 ) -> anonymise.Plan:
     """What an export with these filters would release (levels, masks, people left out).
 
-    `memory`: the evaluator's earlier exports, given the people in scope (`remembered`)."""
+    `memory`: the evaluator's earlier exports, given the people in scope (`remembered`).
+    `read`: the people already read (`csv_wide.read_once`), instead of reading them."""
     require_at_least_k(db, filters, k)
-    return anonymise.plan(db, filters, k, definition, focus, memory=memory)
+    if read is None:
+        return anonymise.plan(db, filters, k, definition, focus, rng=rng, memory=memory)
+    return anonymise.plan_records(
+        read.ids,
+        read.records,
+        read.departments,
+        k,
+        definition,
+        focus,
+        rng=rng,
+        memory=memory(read.ids) if memory is not None else None,
+    )
 
 
 def plan_and_write(
@@ -128,32 +143,21 @@ def plan_and_write(
     before_writing: Callable[[anonymise.Plan], None] | None = None,
     rng: random.Random | None = None,
 ) -> tuple[anonymise.Plan, Written]:
-    """Plan the anonymisation (as `preview` does), call `before_writing` (which may refuse
-    the export: nothing is written then), then write the people of the plan into `writer`.
+    """Plan the anonymisation (`preview`), call `before_writing` (which may refuse the
+    export: nothing is written then), then write the people of the plan into `writer`.
 
     CSV wide reads the people once (`csv_wide`: the plan's records and the rows from one
     statement); the other formats and shapes read them for the plan, then again in the
     plan's order (`export.write_rows`)."""
-    require_at_least_k(db, filters, k)
     if not csv_wide.reads_once(layout, writer):
-        plan = anonymise.plan(db, filters, k, definition, focus, rng=rng, memory=memory)
+        plan = preview(db, filters, k, definition, focus, memory, rng=rng)
         if before_writing is not None:
             before_writing(plan)
         written = write_rows(db, filters, layout, plan, key, writer.write_prepared, writer.prepare)
         return plan, written
     assert isinstance(writer, CsvWriter)
     with csv_wide.read_once(db, filters, layout, writer) as read:
-        remembered = memory(read.ids) if memory is not None else None
-        plan = anonymise.plan_records(
-            read.ids,
-            read.records,
-            read.departments,
-            k,
-            definition,
-            focus,
-            rng=rng,
-            memory=remembered,
-        )
+        plan = preview(db, filters, k, definition, focus, memory, read=read, rng=rng)
         read.records = []  # the plan is made: its raw records are no longer needed
         if before_writing is not None:
             before_writing(plan)
