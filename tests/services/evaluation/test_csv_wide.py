@@ -70,6 +70,7 @@ def _add_free_text(db: Session, definition: Definition) -> None:
     db.commit()
 
 
+@pytest.mark.slow  # about 3.5 s on the shared 2-core machine (four plans): CI runs it
 @pytest.mark.usefixtures("request_context")
 def test_read_once_writes_the_bytes_of_the_plain_path(
     populated: Session, admin: StaffUser, definition: Definition, tmp_path: Path
