@@ -58,7 +58,7 @@ from selfcheck.questionnaire.answer_types import ExportKind
 
 FORM_INDEX = {form.value: index for index, form in enumerate(FORMS)}
 ABSENT = -1  # spooled length of a form the person did not send
-FLUSH_BYTES = 1 << 20  # spooled text written to the file by chunks of about 1 MB
+FLUSH_BYTES = 1 << 18  # spooled text written to the file by chunks of about 256 kB
 GROUPINGS_MAX = 4096  # lists of variables whose grouping is remembered
 
 
@@ -273,15 +273,17 @@ class _Spool:
 
     # Closed by `close` (ReadOnce is the context manager), removed by the system at once.
     file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="export-"))  # noqa: SIM115
-    position: dict[int, int] = field(default_factory=dict)  # beneficiary id -> index
+    # Arrays while the plan is made (its peak of memory); the index by person once written.
+    people: array[int] = field(default_factory=lambda: array("q"))
+    position: dict[int, int] | None = None  # beneficiary id -> index, made by `texts`
     offsets: array[int] = field(default_factory=lambda: array("q", [0]))
-    lengths: array[int] = field(default_factory=lambda: array("q"))
+    lengths: array[int] = field(default_factory=lambda: array("i"))
     pending: list[bytes] = field(default_factory=list)
     pending_size: int = 0
 
     def add(self, beneficiary_id: int, texts: Sequence[str | None]) -> None:
         data = "".join(text for text in texts if text is not None).encode()
-        self.position[beneficiary_id] = len(self.position)
+        self.people.append(beneficiary_id)
         self.offsets.append(self.offsets[-1] + len(data))
         self.lengths.extend(ABSENT if text is None else len(text) for text in texts)
         self.pending.append(data)
@@ -296,6 +298,8 @@ class _Spool:
         self.pending_size = 0
 
     def texts(self, beneficiary_id: int) -> list[str | None]:
+        if self.position is None:
+            self.position = {person: index for index, person in enumerate(self.people)}
         index = self.position[beneficiary_id]
         start, end = self.offsets[index], self.offsets[index + 1]
         data = os.pread(self.file.fileno(), end - start, start).decode()
