@@ -256,7 +256,7 @@ def child(url: str, instance: Path, what: str, out: Path) -> dict[str, Any]:
     from sqlalchemy import select
 
     from selfcheck.evaluation import anonymise, bundle
-    from selfcheck.evaluation.export import Layout, Shape, write_rows
+    from selfcheck.evaluation.export import Layout, Shape
     from selfcheck.evaluation.scope import parse_filters
     from selfcheck.evaluation.writers import WRITERS, xlsx
     from selfcheck.evaluation.writers.xlsx import FastXlsxWriter, XlsxWriter
@@ -283,7 +283,6 @@ def child(url: str, instance: Path, what: str, out: Path) -> dict[str, Any]:
         else:
             fmt, shape = what.rsplit("-", 1)
             filters = parse_filters(db, user, {})
-            plan = bundle.preview(db, filters, 5, definition)
             layout = Layout(definition, Shape(shape), False)
             # xlsx_xlsxwriter, xlsx_openpyxl: the writers the streaming one replaced, for
             # comparison.
@@ -292,14 +291,9 @@ def child(url: str, instance: Path, what: str, out: Path) -> dict[str, Any]:
                 xlsx.DEFLATE_LEVEL = int(os.environ[XLSX_LEVEL_ENV])
             writer_class = references.get(fmt) or WRITERS[fmt]
             writer = writer_class(out, layout.columns, "bench")
-            written = write_rows(
-                db,
-                filters,
-                layout,
-                plan,
-                anonymise.new_key(),
-                writer.write_prepared,
-                writer.prepare,
+            # The plan and the rows as an export job makes them (CSV wide: read once).
+            _plan, written = bundle.plan_and_write(
+                db, filters, 5, definition, None, None, layout, writer, anonymise.new_key()
             )
             writer.close()
             rows = written.rows

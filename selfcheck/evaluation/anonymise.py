@@ -133,6 +133,13 @@ def qi_record(
     return _Recorder(places, definition).record(person)
 
 
+def recorder(
+    places: Mapping[int, tuple[str, str]], definition: Definition
+) -> Callable[[PersonAnswers], dict[str, Any]]:
+    """`qi_record` for many people (the item bank's columns looked up once, strings shared)."""
+    return _Recorder(places, definition).record
+
+
 # Each form's plan columns (month, channel, wording, version), built once: every record
 # shares these key strings instead of holding four new ones per form.
 _DETAIL_COLUMNS = tuple(

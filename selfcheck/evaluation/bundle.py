@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,15 +22,16 @@ from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import anonymise, codebook, differencing, joins
+from selfcheck.evaluation import anonymise, codebook, csv_wide, differencing, joins
 from selfcheck.evaluation.disclosure import is_small
-from selfcheck.evaluation.export import Layout, Shape, write_rows
+from selfcheck.evaluation.export import Layout, Shape, Written, write_rows
 from selfcheck.evaluation.scope import (
     EvaluationFilters,
     ScopeError,
     require_at_least_k,
 )
-from selfcheck.evaluation.writers import WRITERS
+from selfcheck.evaluation.writers import WRITERS, Writer
+from selfcheck.evaluation.writers.csv_writer import CsvWriter
 from selfcheck.platform.models import ExportLog, ExportSelection, Role, StaffUser
 from selfcheck.questionnaire.model import Definition
 
@@ -104,12 +106,62 @@ def preview(
     definition: Definition,
     focus: str | None = None,
     memory: Callable[[Sequence[int]], joins.Memory] | None = None,
+    *,
+    read: csv_wide.ReadOnce | None = None,
+    rng: random.Random | None = None,
 ) -> anonymise.Plan:
     """What an export with these filters would release (levels, masks, people left out).
 
-    `memory`: the evaluator's earlier exports, given the people in scope (`remembered`)."""
+    `memory`: the evaluator's earlier exports, given the people in scope (`remembered`).
+    `read`: the people already read (`csv_wide.read_once`), instead of reading them."""
     require_at_least_k(db, filters, k)
-    return anonymise.plan(db, filters, k, definition, focus, memory=memory)
+    if read is None:
+        return anonymise.plan(db, filters, k, definition, focus, rng=rng, memory=memory)
+    return anonymise.plan_records(
+        read.ids,
+        read.records,
+        read.departments,
+        k,
+        definition,
+        focus,
+        rng=rng,
+        memory=memory(read.ids) if memory is not None else None,
+    )
+
+
+def plan_and_write(
+    db: Session,
+    filters: EvaluationFilters,
+    k: int,
+    definition: Definition,
+    focus: str | None,
+    memory: Callable[[Sequence[int]], joins.Memory] | None,
+    layout: Layout,
+    writer: Writer,
+    key: bytes,
+    *,
+    before_writing: Callable[[anonymise.Plan], None] | None = None,
+    rng: random.Random | None = None,
+) -> tuple[anonymise.Plan, Written]:
+    """Plan the anonymisation (`preview`), call `before_writing` (which may refuse the
+    export: nothing is written then), then write the people of the plan into `writer`.
+
+    CSV wide reads the people once (`csv_wide`: the plan's records and the rows from one
+    statement); the other formats and shapes read them for the plan, then again in the
+    plan's order (`export.write_rows`)."""
+    if not csv_wide.reads_once(layout, writer):
+        plan = preview(db, filters, k, definition, focus, memory, rng=rng)
+        if before_writing is not None:
+            before_writing(plan)
+        written = write_rows(db, filters, layout, plan, key, writer.write_prepared, writer.prepare)
+        return plan, written
+    assert isinstance(writer, CsvWriter)
+    with csv_wide.read_once(db, filters, layout, writer) as read:
+        plan = preview(db, filters, k, definition, focus, memory, read=read, rng=rng)
+        read.records = []  # the plan is made: its raw records are no longer needed
+        if before_writing is not None:
+            before_writing(plan)
+        return plan, csv_wide.write_read_once(read, layout, plan, key, writer)
 
 
 def remembered(
@@ -184,34 +236,45 @@ def run_export(
     that check (the app's secret key by default).
     """
     key = secret if secret is not None else current_app.secret_key or ""
-    # The evaluator's earlier exports, held until this one is logged (joins.py).
-    plan = preview(db, filters, k, definition, request.focus, remembered(db, user, key, lock=True))
-    # Compared on the selection's people, as views are (the export page's preview is one),
-    # not on those written: people the plan leaves out would otherwise always be a
-    # difference of fewer than k from the preview just shown.
-    # Each person's hash and that of their responses: another form sent since by someone
-    # of the file counts as a difference, as on views.
-    records = differencing.selection_records(db, filters, user, key)
-    people = differencing.text_lines(records)
-    check_differencing(db, user, people, k)
     free_text = bool(user.can_read_free_text)
     layout = Layout(definition, request.shape, free_text)
     writer_class = WRITERS[request.format]
     data_name = f"data.{writer_class.extension}"
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    people: list[str] = []
+    records: list[bytes] = []  # the same lines as binary records, as they are kept
+
+    def check(plan: anonymise.Plan) -> None:
+        # Compared on the selection's people, as views are (the export page's preview is
+        # one), not on those written: people the plan leaves out would otherwise always be
+        # a difference of fewer than k from the preview just shown.
+        # Each person's hash and that of their responses: another form sent since by
+        # someone of the file counts as a difference, as on views.
+        selection = differencing.selection_records(db, filters, user, key)
+        records.append(selection.tobytes())
+        people.extend(differencing.text_lines(selection))
+        check_differencing(db, user, people, k)
+
     writer = writer_class(directory / data_name, layout.columns, _("Export anonymisé selfcheck"))
     try:
-        written = write_rows(
+        # The evaluator's earlier exports, held until this one is logged (joins.py).
+        plan, written = plan_and_write(
             db,
             filters,
+            k,
+            definition,
+            request.focus,
+            remembered(db, user, key, lock=True),
             layout,
-            plan,
+            writer,
             anonymise.new_key(),
-            writer.write_prepared,
-            writer.prepare,
+            before_writing=check,
         )
-    finally:
+    except BaseException:
         writer.close()
+        (directory / data_name).unlink(missing_ok=True)  # refused or failed: nothing left
+        raise
+    writer.close()
     report = {
         **plan.report(),
         "rows": written.rows,
@@ -249,7 +312,7 @@ def run_export(
     # The same lines as a view's, kept the same way (binary records, `differencing.RECORD`).
     db.add(
         ExportSelection(
-            export_id=log.id, user_id=user.id, count=len(people), people="", lines=records.tobytes()
+            export_id=log.id, user_id=user.id, count=len(people), people="", lines=records[0]
         )
     )
     # What this file released, remembered with its log row (the same unit of work): a job

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import io
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,6 +23,9 @@ class CsvWriter(Writer):
         self.file = path.open("w", encoding=self.encoding, newline="")
         self.csv = csv.writer(self.file, delimiter=self.delimiter, lineterminator="\r\n")
         self.csv.writerow([column.name for column in self.columns])
+        # What the csv module quotes (QUOTE_MINIMAL): a cell holding the delimiter, the quote
+        # or a line end character. Any other cell is written as it is.
+        self.quoted_cells = re.compile("[" + re.escape(self.delimiter + '"\r\n') + "]")
 
     def write(self, row: Row) -> None:
         self.write_prepared([self.prepare(value) for value in row])
@@ -30,6 +35,28 @@ class CsvWriter(Writer):
 
     def write_prepared(self, row: Sequence[object]) -> None:
         self.csv.writerow(row)
+        self.rows += 1
+
+    def text(self, cells: Iterable[str]) -> str:
+        """Prepared cells as a row writes them, joined by the delimiter, without the line
+        end: a row written by `write_text` from such pieces, joined by the delimiter, is
+        the row `write_prepared` writes from their cells (the csv module quotes each cell
+        on its own)."""
+        return self.delimiter.join(map(self.quote, cells))
+
+    def quote(self, cell: str) -> str:
+        """One prepared cell as the csv module writes it inside a row."""
+        if self.quoted_cells.search(cell) is None:
+            return cell
+        # The csv module itself quotes it: a row of the cell and an empty one (a row of a
+        # lone empty cell is a special case), its trailing delimiter and line end cut.
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=self.delimiter, lineterminator="\r\n").writerow([cell, ""])
+        return buffer.getvalue()[: -len(self.delimiter) - 2]
+
+    def write_text(self, text: str) -> None:
+        """A row already made of `text` pieces (joined by the delimiter)."""
+        self.file.write(text + "\r\n")
         self.rows += 1
 
     def cell(self, value: int | str | float | Missing) -> str:

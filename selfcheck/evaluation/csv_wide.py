@@ -1,0 +1,411 @@
+"""CSV wide, read once: the people in scope are read in one pass that gives both the
+anonymisation plan's records and each person's answers already written as CSV text.
+
+The plain path (`export.write_rows`) reads the people twice, once for the plan (their
+quasi-identifiers) and once for the file (in the plan's random order), and codes every
+cell of every row in Python. Here:
+
+- one statement (`stream_people`'s, all answers) reads every submitted form in scope, its
+  answers keyed by variable (`Keyed`), so the plan and the file see the same snapshot and
+  no person is read twice (nor needs `export.as_planned`);
+- a form's answer cells depend on its answers only, not on the plan: each form is written
+  as CSV text at once (each variable's text remembered per distinct answer, as
+  `export.WideCoder` does, and looked up without a Python step per variable), and spooled
+  to a temporary file (memory stays bounded by the plan's records, not by the answers);
+- once the plan is made, each row is its head (pseudonym, released quasi-identifiers),
+  each form's released details, and the spooled text: the same bytes as the plain path
+  (`tests/services/evaluation/test_csv_wide.py`).
+
+Only for CSV (`CsvWriter.text`: the csv module quotes each cell on its own, so a row can
+be written from pieces) in the wide shape; other formats and shapes take the plain path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import operator
+import os
+import tempfile
+from array import array
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from sqlalchemy import ColumnElement, Select, Text, func, select, true
+from sqlalchemy import cast as sa_cast
+from sqlalchemy.orm import Session
+
+from selfcheck.evaluation import anonymise
+from selfcheck.evaluation.anonymise import Plan
+from selfcheck.evaluation.export import (
+    CACHE_MAX,
+    FORMS,
+    RESPONSE_DETAILS,
+    Layout,
+    PersonAnswers,
+    SentForm,
+    Shape,
+    Written,
+    fetch_rows,
+    sqlite_query,
+)
+from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
+from selfcheck.evaluation.writers.base import Writer
+from selfcheck.evaluation.writers.csv_writer import CsvWriter
+from selfcheck.platform.models import Answer, Response
+from selfcheck.questionnaire.answer_types import ExportKind
+
+FORM_INDEX = {form.value: index for index, form in enumerate(FORMS)}
+ABSENT = -1  # spooled length of a form the person did not send
+FLUSH_BYTES = 1 << 18  # spooled text written to the file by chunks of about 256 kB
+GROUPINGS_MAX = 4096  # lists of variables whose grouping is remembered
+
+
+def reads_once(layout: Layout, writer: Writer) -> bool:
+    """Whether this export takes the read-once path (CSV, wide)."""
+    return layout.shape is Shape.WIDE and isinstance(writer, CsvWriter)
+
+
+# --- the rows: one per submitted form, answers grouped by variable --------------------------
+
+# A variable's answer as a key: its value (a string) when it has one, the tuple of its values
+# in the order read when it has several (a multiple choice); never equal to each other.
+Key = str | tuple[str, ...]
+
+
+def _grouped(names: Sequence[str | None], values: Sequence[str]) -> dict[str, Key]:
+    """One response's answers (parallel lists) by variable, each as its key."""
+    grouped: dict[str, Key] = {}
+    for variable, value in zip(names, values, strict=True):
+        if variable is None:  # the outer join's empty row (SQLite): no answer
+            continue
+        held = grouped.get(variable)
+        if held is None:
+            grouped[variable] = value
+        elif isinstance(held, tuple):
+            grouped[variable] = (*held, value)
+        else:
+            grouped[variable] = (held, value)
+    return grouped
+
+
+def key_values(key: Key) -> list[str]:
+    """The values of a key, as `stream_people` gives them (a list, in the order read)."""
+    return [key] if isinstance(key, str) else list(key)
+
+
+Grouping = tuple[tuple[str, ...], Callable[[tuple[str, ...]], tuple[Key, ...]]]
+
+
+def _grouping(names: tuple[str | None, ...]) -> Grouping | None:
+    """How to group the values of responses whose variables are `names`: the variables, and
+    a getter of their keys from the values (an index, or a slice for several values side
+    by side). None when a variable's values are not side by side (or no answer)."""
+    variables: list[str] = []
+    items: list[int | slice] = []
+    at = 0
+    for name, same in itertools.groupby(names):
+        count = sum(1 for _ in same)
+        if name is None or name in variables:
+            return None
+        variables.append(name)
+        items.append(at if count == 1 else slice(at, at + count))
+        at += count
+    if not items:
+        return ((), lambda values: ())
+    if len(items) == 1:
+        item = items[0]
+        return (tuple(variables), lambda values: (values[item],))
+    getter: Callable[[tuple[str, ...]], tuple[Key, ...]] = operator.itemgetter(*items)
+    return (tuple(variables), getter)
+
+
+class Keyed(dict[str, Grouping | None]):
+    """One response's answers by variable, each as its key (`__call__`), from the JSON
+    texts of its variables and of its values (parallel arrays, as the index gives them: a
+    variable's values side by side).
+
+    The variables of a response take few distinct lists: each list's grouping is worked
+    out once, by its JSON text, and remembered (`_grouping`), so that grouping a response is
+    a few calls of C functions (parse the values, pick them) rather than a Python step per
+    answer."""
+
+    def __missing__(self, names: str) -> Grouping | None:
+        grouping = _grouping(tuple(json.loads(names)))
+        if len(self) < GROUPINGS_MAX:
+            self[names] = grouping
+        return grouping
+
+    def __call__(self, names: str | None, values: str | None) -> dict[str, Key]:
+        if names is None or values is None:  # PostgreSQL: no answer
+            return {}
+        grouping = self[names]
+        if grouping is None:
+            return _grouped(json.loads(names), json.loads(values))
+        variables, getter = grouping
+        return dict(zip(variables, getter(tuple(json.loads(values))), strict=True))
+
+
+def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    """PostgreSQL: each response's answers aggregated by a lateral subquery (an index-only
+    scan of `uq_answer_value` per response) as `stream_people` reads them, but as two JSON
+    texts: one string each to fetch and parse, not an array of strings."""
+    answers = (
+        select(
+            sa_cast(func.json_agg(Answer.variable), Text).label("names"),
+            sa_cast(func.json_agg(Answer.value), Text).label("answer_values"),
+        )
+        .where(Answer.response_id == Response.id)
+        .lateral("answers")
+    )
+    return (
+        select(*RESPONSE_DETAILS, answers.c.names, answers.c.answer_values)
+        .select_from(Response)
+        .outerjoin(answers, true())
+        .where(*conditions)
+        .order_by(Response.beneficiary_id, Response.form)
+    )
+
+
+def form_rows(db: Session, filters: EvaluationFilters) -> Generator[tuple[Any, ...], None, None]:
+    """Every submitted form in scope, by person then form: its details (`RESPONSE_DETAILS`),
+    then its answers by variable (`Keyed`). SQLite: `stream_people`'s query (JSON arrays)."""
+    conditions = response_conditions(filters)
+    if db.get_bind().dialect.name == "postgresql":
+        query = _postgres_query(conditions)
+    else:
+        query = sqlite_query(conditions)
+    keyed = Keyed()
+    source = fetch_rows(db, query)
+    try:
+        for *details, names, values in source:
+            yield (*details, keyed(names, values))
+    finally:
+        source.close()
+
+
+# --- a form's answers as CSV text ------------------------------------------------------------
+
+
+class _VariableText(dict[Key | None, str]):
+    """One variable's cells as CSV text, per key (`Keyed`): coded on first sight
+    (`__missing__`), remembered up to `CACHE_MAX` keys (never for free text), so that a
+    lookup is a plain dict lookup. None: not asked (blank cells)."""
+
+    def __init__(
+        self, layout: Layout, fields: Sequence[Any], writer: CsvWriter, remember: bool
+    ) -> None:
+        super().__init__()
+        self.layout = layout
+        self.fields = tuple(fields)
+        self.code = self.fields[0].variable.code
+        self.writer = writer
+        self.remember = remember
+        self[None] = writer.delimiter * (len(self.fields) - 1)
+
+    def __missing__(self, key: Key | None) -> str:
+        assert key is not None  # None is always there
+        answers = {self.code: key_values(key)}
+        cell, prepare = self.layout.cell, self.writer.prepare
+        text = self.writer.text([prepare(cell(f, answers)) for f in self.fields])
+        if self.remember and len(self) <= CACHE_MAX:
+            self[key] = text
+        return text
+
+
+class _CellText(dict[Any, str]):
+    """A released cell (place, quasi-identifier, form detail) as CSV text, per value: these
+    take few distinct values, each prepared and quoted once."""
+
+    def __init__(self, writer: CsvWriter) -> None:
+        super().__init__()
+        self.writer = writer
+
+    def __missing__(self, value: Any) -> str:
+        text = self.writer.quote(self.writer.prepare(value))
+        if len(self) < CACHE_MAX:
+            self[value] = text
+        return text
+
+
+class _Values(dict[Key, list[str]]):
+    """A key's values (`key_values`), per key: quasi-identifiers take few distinct ones."""
+
+    def __missing__(self, key: Key) -> list[str]:
+        values = key_values(key)
+        if len(self) < CACHE_MAX:
+            self[key] = values
+        return values
+
+
+class _FormText:
+    """A form's answer cells as CSV text, in the layout's order, from its keys by variable."""
+
+    def __init__(self, layout: Layout, form: Any, writer: CsvWriter) -> None:
+        self.delimiter = writer.delimiter
+        fields = layout.fields[form]
+        self.empty = not fields
+        codes: list[str] = []
+        lookups: list[Callable[[Key | None], str]] = []
+        # A variable's fields are side by side (`form_fields`): one text each.
+        for code, same in itertools.groupby(fields, key=lambda f: f.variable.code):
+            group = list(same)
+            remember = group[0].item.type.export_kind is not ExportKind.STR
+            codes.append(code)
+            lookups.append(_VariableText(layout, group, writer, remember).__getitem__)
+        self.codes = tuple(codes)
+        self.lookups = tuple(lookups)
+
+    def text(self, keys: dict[str, Key]) -> str:
+        # No Python step per variable: every lookup is done by map over C functions.
+        found = map(operator.call, self.lookups, map(keys.get, self.codes))
+        return self.delimiter.join(found)
+
+
+# --- the spool: each person's forms as text, in a temporary file -----------------------------
+
+
+@dataclass
+class _Spool:
+    """Each person's forms as CSV text, in a temporary file: per person their offset, and per
+    form the text's length in characters (ABSENT when not sent)."""
+
+    # Closed by `close` (ReadOnce is the context manager), removed by the system at once.
+    file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="export-"))  # noqa: SIM115
+    # Arrays while the plan is made (its peak of memory); the index by person once written.
+    people: array[int] = field(default_factory=lambda: array("q"))
+    position: dict[int, int] | None = None  # beneficiary id -> index, made by `texts`
+    offsets: array[int] = field(default_factory=lambda: array("q", [0]))
+    lengths: array[int] = field(default_factory=lambda: array("i"))
+    pending: list[bytes] = field(default_factory=list)
+    pending_size: int = 0
+
+    def add(self, beneficiary_id: int, texts: Sequence[str | None]) -> None:
+        data = "".join(text for text in texts if text is not None).encode()
+        self.people.append(beneficiary_id)
+        self.offsets.append(self.offsets[-1] + len(data))
+        self.lengths.extend(ABSENT if text is None else len(text) for text in texts)
+        self.pending.append(data)
+        self.pending_size += len(data)
+        if self.pending_size >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        self.file.write(b"".join(self.pending))
+        self.file.flush()
+        self.pending.clear()
+        self.pending_size = 0
+
+    def texts(self, beneficiary_id: int) -> list[str | None]:
+        if self.position is None:
+            self.position = {person: index for index, person in enumerate(self.people)}
+        index = self.position[beneficiary_id]
+        start, end = self.offsets[index], self.offsets[index + 1]
+        data = os.pread(self.file.fileno(), end - start, start).decode()
+        texts: list[str | None] = []
+        at = 0
+        for length in self.lengths[index * len(FORMS) : (index + 1) * len(FORMS)]:
+            if length == ABSENT:
+                texts.append(None)
+            else:
+                texts.append(data[at : at + length])
+                at += length
+        return texts
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass
+class ReadOnce:
+    """The people in scope, read once: the plan's inputs (`anonymise.plan_records`) and the
+    spooled text of their forms. Close it (a context manager) to drop the temporary file."""
+
+    ids: list[int]
+    records: list[dict[str, Any]]
+    departments: dict[str, str]
+    spool: _Spool
+
+    def __enter__(self) -> ReadOnce:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.spool.close()
+
+
+def read_once(
+    db: Session, filters: EvaluationFilters, layout: Layout, writer: CsvWriter
+) -> ReadOnce:
+    """Every person in scope: their raw quasi-identifier record (as `anonymise.collect`
+    makes it) and their forms' answers as CSV text (spooled)."""
+    definition = layout.definition
+    places = anonymise.structure_places(db, filters.structure_ids)
+    record = anonymise.recorder(places, definition)
+    qi_codes = tuple(item.code for item in definition.quasi_identifiers())
+    forms = {form.value: _FormText(layout, form, writer) for form in FORMS}
+    parsed = _Values()  # lists shared between people: `qi_record` only reads them
+    spool = _Spool()
+    ids: list[int] = []
+    records: list[dict[str, Any]] = []
+    source = form_rows(db, filters)
+    try:
+        for beneficiary_id, rows in itertools.groupby(source, key=operator.itemgetter(0)):
+            person = PersonAnswers(beneficiary_id, None, {})
+            texts: list[str | None] = [None] * len(FORMS)
+            for _id, structure_id, form, channel, wording, version, sent_at, given in rows:
+                if person.structure_id is None or structure_id > person.structure_id:
+                    person.structure_id = structure_id
+                # The plan reads the quasi-identifiers' answers only (`qi_record`).
+                answers = {code: parsed[given[code]] for code in qi_codes if code in given}
+                # One submitted response per person and form (uq_response_person_form).
+                person.forms[form] = SentForm(channel, wording, version, sent_at, answers)
+                index = FORM_INDEX.get(form)
+                if index is not None:
+                    texts[index] = forms[form].text(given)
+            ids.append(beneficiary_id)
+            records.append(record(person))
+            spool.add(beneficiary_id, texts)
+        spool.flush()
+    except BaseException:
+        spool.close()
+        raise
+    finally:
+        source.close()  # a failure: the fetching thread stops and the cursor is closed
+    return ReadOnce(ids, records, dict(places.values()), spool)
+
+
+def write_read_once(
+    read: ReadOnce, layout: Layout, plan: Plan, key: bytes, writer: CsvWriter
+) -> Written:
+    """Write the people of the plan in its random order: for each, the head and each form's
+    details as released, and each form's spooled answers. The same bytes as
+    `export.write_rows` writes with `writer.write_prepared` and `writer.prepare`."""
+    delimiter = writer.delimiter
+    cell = _CellText(writer).__getitem__
+    shapes = [
+        (form, bool(layout.fields[form]), delimiter * (4 + len(layout.fields[form]) - 1))
+        for form in FORMS
+    ]
+    people = 0
+    written: list[int] = []
+    for beneficiary_id in plan.order:
+        released = plan.released(beneficiary_id)
+        if released is None:
+            continue
+        people += 1
+        written.append(beneficiary_id)
+        # The pseudonym, unique, is not remembered; the rest of the head is.
+        pseudonym, *head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
+        pieces = [writer.quote(writer.prepare(pseudonym)), delimiter.join(map(cell, head))]
+        for (form, has_fields, absent), answers in zip(
+            shapes, read.spool.texts(beneficiary_id), strict=True
+        ):
+            if answers is None:
+                pieces.append(absent)
+                continue
+            pieces.append(delimiter.join(map(cell, layout.details(released, form))))
+            if has_fields:
+                pieces.append(answers)
+        writer.write_text(delimiter.join(pieces))
+    return Written(people, people, plan, written)
