@@ -233,10 +233,10 @@ class Watcher:
             status,
             time.perf_counter() - began,
         )
-        # Done, or stopped for a job: look again soon. Failed (or another filler got the
-        # lock first): not before the usual wait; meanwhile a missing form is rendered on
-        # request, as without a cache.
-        return LOOK_AGAIN if status in (0, YIELDED) else LOOK_EVERY
+        # Stopped for a job: look again soon. Done, failed, or another filler got the lock
+        # first: not before the usual wait (whatever is still missing then is rendered on
+        # request meanwhile, as without a cache; a filler is never started in a loop).
+        return LOOK_AGAIN if status == YIELDED else LOOK_EVERY
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stopping.set()

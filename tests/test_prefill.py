@@ -183,13 +183,14 @@ def test_the_worker_starts_its_filler_when_something_is_missing_and_no_job_waits
     assert cache is not None
     with prefill._filling(cache):  # another worker's filler at work on the folder
         assert watcher.look() == prefill.LOOK_AGAIN and not started.exists()
-    assert watcher.look() == prefill.LOOK_AGAIN and started.read_text() == "x"
+    assert watcher.look() == prefill.LOOK_EVERY and started.read_text() == "x"
     with app.app_context():
         prefill.fill(app)
     assert watcher.look() == prefill.LOOK_EVERY and started.read_text() == "x"  # all there
-    failing = prefill.Watcher(app, [sys.executable, "-c", "raise SystemExit(1)"])
     next(cache.glob("codebook-*.pdf")).unlink()
-    assert failing.look() == prefill.LOOK_EVERY  # a failing filler: not started again soon
+    for status, wait in ((prefill.YIELDED, prefill.LOOK_AGAIN), (1, prefill.LOOK_EVERY)):
+        filler = prefill.Watcher(app, [sys.executable, "-c", f"raise SystemExit({status})"])
+        assert filler.look() == wait  # stopped for a job: soon again; failed: not soon
     # Not in tests, debug mode, without a folder, or turned off.
     assert prefill.start(app) is None
     app.config[prefill.CONFIG_KEY] = "0"

@@ -336,6 +336,8 @@ def missing(app: Flask, site_url: str, cache: Path, *, duplex: bool = False) -> 
     file's first and last bytes are read; neither WeasyPrint nor the templates are loaded."""
     definition: Definition = app.extensions["selfcheck.definition"]
     directory = Path(app.config.get(paper.CONFIG_KEY) or paper.PRINTABLE_DIR).resolve()
+    # As `renderer(app, wording)` has it, without making one (that imports WeasyPrint).
+    variants = {wording: definition.in_wording(wording) for wording in Wording}
     return [
         blank
         for blank in every_blank(app, duplex=duplex)
@@ -343,8 +345,8 @@ def missing(app: Flask, site_url: str, cache: Path, *, duplex: bool = False) -> 
             cache
             / (
                 _key(
-                    definition,
-                    blank.wording,
+                    variants[blank.wording],
+                    variants[blank.wording].wording,
                     directory,
                     blank.form,
                     blank.locale,
