@@ -315,6 +315,8 @@ def main() -> int:
         for what in kinds:
             for _ in range(1 if what == "prefill" else args.rounds):
                 for number, code in enumerate(codes):  # each checkout back to back
+                    if what == "prefill" and code != ROOT:
+                        continue  # another checkout may have no filler
                     instance = folder / f"instance-{len(details)}"
                     instance.mkdir()
                     rendered = folder / f"rendered-{number}"
