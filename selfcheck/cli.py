@@ -277,7 +277,13 @@ def paper() -> None:
     help="As the job worker runs it: lowest priority, and stop as soon as a job is waiting "
     "or running (exit status 3).",
 )
-def paper_prefill(base_url: str | None, duplex: bool, background: bool) -> None:
+@click.option(
+    "--only",
+    type=click.Choice(["forms", "codebooks"]),
+    default=None,
+    help="Only the blank forms, or only the codebooks.",
+)
+def paper_prefill(base_url: str | None, duplex: bool, background: bool, only: str | None) -> None:
     """Render every blank form (each form, language, wording and print size) and every export
     codebook PDF (shape, free text, language) into the instance's cache of rendered files,
     so that neither a request nor an export job renders one. Files already there are left.
@@ -306,18 +312,29 @@ def paper_prefill(base_url: str | None, duplex: bool, background: bool) -> None:
         os.nice(19)
         database = _database()
         keep_going = lambda: prefill.jobs_idle(database)  # noqa: E731
-    done = prefill.fill(current_app, url=site_url, duplex=duplex, keep_going=keep_going)
+    done = prefill.fill(
+        current_app,
+        url=site_url,
+        duplex=duplex,
+        keep_going=keep_going,
+        forms=only != "codebooks",
+        codebooks=only != "forms",
+    )
     if done.busy:
         click.echo(f"{cache}: another process is filling it")
         sys.exit(prefill.BUSY)
-    if done.site_url is None:
+    if only == "codebooks":
+        pass
+    elif done.site_url is None:
         click.echo("blank forms: no address (--url, SELFCHECK_SITE_URL, or open the print page)")
     else:
         click.echo(
             f"blank forms for {done.site_url} in {cache}: {done.blanks} rendered, "
             f"{done.blanks_present} already there"
         )
-    click.echo(f"codebooks: {done.codebooks} rendered ({done.seconds:.1f} s in all)")
+    if only != "forms":
+        click.echo(f"codebooks: {done.codebooks} rendered")
+    click.echo(f"{done.seconds:.1f} s in all")
     if done.stopped:
         click.echo("stopped: a job is waiting or running")
         sys.exit(prefill.YIELDED)

@@ -146,9 +146,12 @@ def fill(
     url: str | None = None,
     duplex: bool = False,
     keep_going: Callable[[], bool] = lambda: True,
+    forms: bool = True,
+    codebooks: bool = True,
 ) -> Filled:
     """Render what is missing: the blank forms for `url` (the code-entry page's address;
-    default: `site_url`), then the codebooks. Needs an app context and a cache folder."""
+    default: `site_url`), then the codebooks (`forms`, `codebooks`: which of the two).
+    Needs an app context and a cache folder."""
     cache = blank_cache.folder(app)
     if cache is None:
         raise ValueError(
@@ -161,11 +164,11 @@ def fill(
             return Filled(address, 0, 0, 0, 0.0, stopped=True, busy=True)
         blanks = present = 0
         stopped = False
-        if address:
+        if address and forms:
             done = blank_cache.prefill(app, address, cache, duplex=duplex, keep_going=keep_going)
             blanks, present, stopped = done.rendered, done.present, done.stopped
         books = 0
-        if not stopped:
+        if codebooks and not stopped:
             books, stopped = codebook.prefill_pdfs(cache, keep_going)
     return Filled(address, blanks, present, books, time.perf_counter() - began, stopped)
 
@@ -176,12 +179,20 @@ FILLER = [sys.executable, "-c", "from selfcheck.cli import main; main()", "paper
 
 
 class Watcher:
-    """The job worker's thread that starts the filler process when something is missing and
-    the queue is idle (see the module's docstring). `stop` ends it and its filler."""
+    """The job worker's thread that starts the filler processes when something is missing and
+    the queue is idle (see the module's docstring). `stop` ends it and its filler.
 
-    def __init__(self, app: Flask, command: list[str] | None = None) -> None:
+    Two fillers one after the other, each a fresh process: the blank forms (the process grows
+    to about 400 MB over 80 forms in 4 languages: BENCHMARKS.md), then the codebooks (each
+    rendered by a child process of about 190 MB), so that the first one's memory is given
+    back before the codebooks' children start."""
+
+    def __init__(self, app: Flask, commands: list[list[str]] | None = None) -> None:
         self.app = app
-        self.command = command or [*FILLER, "--background"]
+        self.commands = commands or [
+            [*FILLER, "--background", "--only", "forms"],
+            [*FILLER, "--background", "--only", "codebooks"],
+        ]
         self.database: Database = app.extensions["selfcheck.platform.db"]
         self.stopping = threading.Event()
         self.process: subprocess.Popen[bytes] | None = None
@@ -221,13 +232,17 @@ class Watcher:
             needed.codebooks,
         )
         began = time.perf_counter()
-        with self.lock:
-            if self.stopping.is_set():
-                return LOOK_AGAIN
-            process = self.process = subprocess.Popen(self.command)  # same environment
-        status = process.wait()
-        with self.lock:
-            self.process = None
+        status = 0
+        for command in self.commands:
+            with self.lock:
+                if self.stopping.is_set():
+                    return LOOK_AGAIN
+                process = self.process = subprocess.Popen(command)  # same environment
+            status = process.wait()
+            with self.lock:
+                self.process = None
+            if status != 0:
+                break
         log.info(
             "prefill: filler ended with status %s after %.1f s",
             status,

@@ -169,9 +169,9 @@ def test_the_worker_starts_its_filler_when_something_is_missing_and_no_job_waits
 ) -> None:
     app.config[prefill.SITE_KEY] = BASE
     started = tmp_path / "started"
-    watcher = prefill.Watcher(
-        app, [sys.executable, "-c", f"open({str(started)!r}, 'a').write('x')"]
-    )
+    # Two fillers, one after the other (blank forms, then codebooks).
+    write = [sys.executable, "-c", f"open({str(started)!r}, 'a').write('x')"]
+    watcher = prefill.Watcher(app, [write, write])
     _job(database, structure, jobs.JobStatus.QUEUED.value)
     assert watcher.look() == prefill.LOOK_AGAIN and not started.exists()  # a job first
     with database.session() as session:
@@ -183,14 +183,16 @@ def test_the_worker_starts_its_filler_when_something_is_missing_and_no_job_waits
     assert cache is not None
     with prefill._filling(cache):  # another worker's filler at work on the folder
         assert watcher.look() == prefill.LOOK_AGAIN and not started.exists()
-    assert watcher.look() == prefill.LOOK_EVERY and started.read_text() == "x"
+    assert watcher.look() == prefill.LOOK_EVERY and started.read_text() == "xx"
     with app.app_context():
         prefill.fill(app)
-    assert watcher.look() == prefill.LOOK_EVERY and started.read_text() == "x"  # all there
+    assert watcher.look() == prefill.LOOK_EVERY and started.read_text() == "xx"  # all there
     next(cache.glob("codebook-*.pdf")).unlink()
     for status, wait in ((prefill.YIELDED, prefill.LOOK_AGAIN), (1, prefill.LOOK_EVERY)):
-        filler = prefill.Watcher(app, [sys.executable, "-c", f"raise SystemExit({status})"])
+        ends = [sys.executable, "-c", f"raise SystemExit({status})"]
+        filler = prefill.Watcher(app, [ends, write])
         assert filler.look() == wait  # stopped for a job: soon again; failed: not soon
+        assert started.read_text() == "xx"  # the second filler not started
     # Not in tests, debug mode, without a folder, or turned off.
     assert prefill.start(app) is None
     app.config[prefill.CONFIG_KEY] = "0"
@@ -219,3 +221,7 @@ def test_the_command_fills_in_the_background_and_stops_for_a_job(
     )
     assert stopped.exit_code == prefill.YIELDED and "stopped: a job" in stopped.output
     assert not renders
+    only = app.test_cli_runner().invoke(
+        main, ["paper", "prefill", "--url", BASE, "--only", "forms"]
+    )
+    assert f"{BLANKS} rendered, 0 already there" in only.output and "codebooks" not in only.output
