@@ -116,7 +116,8 @@ def main() -> int:
             stderr=subprocess.PIPE,
         )
         first_blank = all_blanks = all_books = None
-        worker_start = worker_peak = filler_peak = child_peak = 0.0
+        worker_start = worker_peak = filler_peak = child_peak = together_peak = 0.0
+        peaks: dict[int, float] = {}  # each filler process's peak
         try:
             while time.perf_counter() - began < LIMIT_S:
                 time.sleep(0.25)
@@ -126,10 +127,16 @@ def main() -> int:
                 fillers = children(worker.pid)
                 if not fillers and first_blank is None:
                     worker_start = worker_mb  # built, before its filler
+                together = worker_mb
                 for filler in fillers:
-                    filler_peak = max(filler_peak, rss_mb(filler, "VmHWM"))
+                    peak = rss_mb(filler, "VmHWM")
+                    peaks[filler] = max(peaks.get(filler, 0.0), peak)
+                    filler_peak = max(filler_peak, peak)
+                    together += rss_mb(filler)
                     for pid in descendants(filler):  # the codebooks rendered apart
                         child_peak = max(child_peak, rss_mb(pid, "VmHWM"))
+                        together += rss_mb(pid)
+                together_peak = max(together_peak, together)
                 pdfs = [p for p in cache.glob("*.pdf") if whole(p)]
                 forms = sum(1 for p in pdfs if not p.name.startswith("codebook-"))
                 codebooks = len(pdfs) - forms
@@ -155,8 +162,10 @@ def main() -> int:
         f"first blank form after {first_blank or 0:.1f} s, every blank form after "
         f"{all_blanks or 0:.1f} s, every codebook after {all_books or 0:.1f} s; job worker "
         f"{worker_start:.0f} MB at start, {worker_end:.0f} MB at the end (peak "
-        f"{worker_peak:.0f} MB); filler peak {filler_peak:.0f} MB, its largest child "
-        f"{child_peak:.0f} MB; load {load_average()}",
+        f"{worker_peak:.0f} MB); fillers' peaks "
+        f"{', '.join(f'{value:.0f}' for value in peaks.values())} MB, their largest child "
+        f"{child_peak:.0f} MB; worker, fillers and children together at most "
+        f"{together_peak:.0f} MB (resident, sampled); load {load_average()}",
         flush=True,
     )
     if all_blanks is None or all_books is None:
@@ -192,6 +201,8 @@ def main() -> int:
         languages=languages,
         first_blank_s=first_blank,
         filler_peak_mb=filler_peak,
+        filler_peaks_mb=list(peaks.values()),
+        together_peak_mb=together_peak,
         filler_child_peak_mb=child_peak,
         worker_peak_mb=worker_peak,
     )
