@@ -17,10 +17,10 @@ by `selfcheck serve` and scripts/serve-demo) runs a `Watcher` thread: shortly af
 and then every few minutes it looks at what is missing (names and the files' first and last
 bytes: cheap, nothing imported) and, when something is and no job is queued or running,
 starts `selfcheck paper prefill --background --only forms`, then `--only codebooks`: child
-processes at the lowest priority, one after the other, each of which takes a lock on the folder (one filler at a time, however many workers share the folder),
-renders what is missing, checking before each file that no job has come in meanwhile (else
-it stops, and the watcher starts it again once the queue is idle), and ends, giving back its
-memory. The web workers never wait for it: until a file is there, a request renders as before.
+processes at the lowest priority, one after the other, each of which takes a lock on the
+folder (one filler at a time, however many workers share the folder), renders what is
+missing, checking before each file that no job has come in meanwhile (else it stops, and
+the watcher starts it again once the queue is idle), and ends, giving back its memory. The web workers never wait for it: until a file is there, a request renders as before.
 
 **The site's address** for the blank forms: `SELFCHECK_SITE_URL` when set; else the address
 the print page was last asked at, which the print page keeps in the folder
