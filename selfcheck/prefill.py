@@ -20,7 +20,8 @@ starts `selfcheck paper prefill --background --only forms`, then `--only codeboo
 processes at the lowest priority, one after the other, each of which takes a lock on the
 folder (one filler at a time, however many workers share the folder), renders what is
 missing, checking before each file that no job has come in meanwhile (else it stops, and
-the watcher starts it again once the queue is idle), and ends, giving back its memory. The web workers never wait for it: until a file is there, a request renders as before.
+the watcher starts it again once the queue is idle), and ends, giving back its memory.
+The web workers never wait for it: until a file is there, a request renders as before.
 
 **The site's address** for the blank forms: `SELFCHECK_SITE_URL` when set; else the address
 the print page was last asked at, which the print page keeps in the folder
