@@ -55,7 +55,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings.flask_config())
     app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = settings.staff_idle_minutes * 60
     # Blank paper forms rendered once, served again (paper/blank_cache.py); "" turns it off.
-    app.config[blank_cache.CONFIG_KEY] = str(instance_path / blank_cache.FOLDER)
+    app.config[blank_cache.CONFIG_KEY] = (
+        settings.paper_cache_dir
+        if settings.paper_cache_dir is not None
+        else str(instance_path / blank_cache.FOLDER)
+    )
     app.config.update(overrides)
     app.config["SELFCHECK_SETTINGS"] = settings
 

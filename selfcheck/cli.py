@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,7 +90,8 @@ def serve(host: str, port: int) -> None:
         click.echo(f"  start link for {structure.name}: {base}/s/{structure.slug}")
     # Background jobs (exports, print batches): one worker process beside the server, on the
     # same queue (embedded default: a SQLite file in the instance folder, nothing to install).
-    worker_process = _start_worker()
+    # The address the worker's prefill prints on blank forms, unless configured.
+    worker_process = _start_worker(base if host not in {"0.0.0.0", "::"} else None)
     # SIGTERM (a service manager) ends the server like Ctrl-C does, so the worker is stopped.
     previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
     try:
@@ -114,13 +116,16 @@ def serve(host: str, port: int) -> None:
                 worker_process.kill()
 
 
-def _start_worker() -> subprocess.Popen[bytes] | None:
+def _start_worker(site_url: str | None = None) -> subprocess.Popen[bytes] | None:
     from selfcheck.platform import jobs
 
     if jobs.queue().huey.immediate:
         return None
     command = [sys.executable, "-c", "from selfcheck.cli import main; main()", "worker"]
-    process = subprocess.Popen(command)  # the same environment: the same database and queue
+    environment = dict(os.environ)  # the same database and queue
+    if site_url:
+        environment.setdefault("SELFCHECK_SITE_URL", site_url)
+    process = subprocess.Popen(command, env=environment)
     click.echo(f"  job worker: process {process.pid}")
     return process
 
@@ -131,7 +136,9 @@ def worker(workers: int) -> None:
     """Run background jobs (exports, print batches) until stopped (SIGTERM / Ctrl-C).
 
     Embedded (SQLite): one worker beside the web server, on the same machine. PostgreSQL:
-    as many as wanted, on as many machines (see docs/jobs.md).
+    as many as wanted, on as many machines (see docs/jobs.md). While the queue is idle, it
+    also renders ahead the blank paper forms and export codebooks missing from the cache
+    folder (selfcheck/prefill.py; SELFCHECK_PREFILL=0 turns it off).
     """
     import logging
 
@@ -143,7 +150,15 @@ def worker(workers: int) -> None:
     if not logging.getLogger("huey").handlers and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     consumer = queue.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
-    consumer.run()
+    # Blank forms and codebooks rendered ahead when the queue is idle (selfcheck/prefill.py).
+    from selfcheck import prefill
+
+    watcher = prefill.start(current_app._get_current_object())  # type: ignore[attr-defined]
+    try:
+        consumer.run()
+    finally:
+        if watcher is not None:
+            watcher.stop()
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -251,35 +266,78 @@ def paper() -> None:
 @click.option(
     "--url",
     "base_url",
-    required=True,
-    help="The site's address as people reach it, e.g. https://selfcheck.example.org",
+    default=None,
+    help="The site's address as people reach it, e.g. https://selfcheck.example.org "
+    "(default: SELFCHECK_SITE_URL, else the address the print page was last asked at).",
 )
 @click.option("--duplex", is_flag=True, help="Also the double-sided forms.")
-def paper_prefill(base_url: str, duplex: bool) -> None:
-    """Render every blank form (each form, language, wording and print size) into the
-    instance's cache of blank forms, so that even the first one asked is served from disk.
-    Forms already there are left. Run it after a deployment, with the running site's
-    configuration (the same instance folder)."""
+@click.option(
+    "--background",
+    is_flag=True,
+    help="As the job worker runs it: lowest priority, and stop as soon as a job is waiting "
+    "or running (exit status 3).",
+)
+@click.option(
+    "--only",
+    type=click.Choice(["forms", "codebooks"]),
+    default=None,
+    help="Only the blank forms, or only the codebooks.",
+)
+def paper_prefill(base_url: str | None, duplex: bool, background: bool, only: str | None) -> None:
+    """Render every blank form (each form, language, wording and print size) and every export
+    codebook PDF (shape, free text, language) into the instance's cache of rendered files,
+    so that neither a request nor an export job renders one. Files already there are left.
+    The job worker does it by itself (selfcheck/prefill.py); run it by hand, with the
+    running site's configuration (the same folder), to fill the cache at once."""
     from flask import url_for
 
+    from selfcheck import prefill
     from selfcheck.paper import blank_cache
 
-    if not base_url.startswith(("http://", "https://")):
-        raise click.BadParameter(
-            "an address starting with https:// (or http://)", param_hint="--url"
-        )
+    site_url = None
+    if base_url is not None:
+        if not base_url.startswith(("http://", "https://")):
+            raise click.BadParameter(
+                "an address starting with https:// (or http://)", param_hint="--url"
+            )
+        with current_app.test_request_context(base_url=base_url):
+            site_url = url_for("journey.enter_code", _external=True)
     cache = blank_cache.folder(current_app)
     if cache is None:
         raise click.ClickException(
-            f"no cache of blank forms (debug mode, or {blank_cache.CONFIG_KEY} empty)"
+            f"no cache of rendered files (debug mode, or {blank_cache.CONFIG_KEY} empty)"
         )
-    with current_app.test_request_context(base_url=base_url):
-        site_url = url_for("journey.enter_code", _external=True)
-    done = blank_cache.prefill(current_app, site_url, cache, duplex=duplex)
-    click.echo(
-        f"blank forms for {site_url} in {cache}: {done.rendered} rendered, "
-        f"{done.present} already there ({done.seconds:.1f} s)"
+    keep_going: Callable[[], bool] = lambda: True  # noqa: E731
+    if background:
+        os.nice(19)
+        database = _database()
+        keep_going = lambda: prefill.jobs_idle(database)  # noqa: E731
+    done = prefill.fill(
+        current_app,
+        url=site_url,
+        duplex=duplex,
+        keep_going=keep_going,
+        forms=only != "codebooks",
+        codebooks=only != "forms",
     )
+    if done.busy:
+        click.echo(f"{cache}: another process is filling it")
+        sys.exit(prefill.BUSY)
+    if only == "codebooks":
+        pass
+    elif done.site_url is None:
+        click.echo("blank forms: no address (--url, SELFCHECK_SITE_URL, or open the print page)")
+    else:
+        click.echo(
+            f"blank forms for {done.site_url} in {cache}: {done.blanks} rendered, "
+            f"{done.blanks_present} already there"
+        )
+    if only != "forms":
+        click.echo(f"codebooks: {done.codebooks} rendered")
+    click.echo(f"{done.seconds:.1f} s in all")
+    if done.stopped:
+        click.echo("stopped: a job is waiting or running")
+        sys.exit(prefill.YIELDED)
 
 
 @main.group()

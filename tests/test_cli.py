@@ -219,12 +219,14 @@ def test_serve_starts_a_job_worker_beside_the_server_and_stops_it(
     app = make_app(SELFCHECK_JOBS_URL="")
     started: list[list[str]] = []
     stopped: list[str] = []
+    addresses: list[str | None] = []
 
     class Process:
         pid = 4242
 
-        def __init__(self, command: list[str]) -> None:
+        def __init__(self, command: list[str], env: dict[str, str]) -> None:
             started.append(command)
+            addresses.append(env.get("SELFCHECK_SITE_URL"))
 
         def terminate(self) -> None:
             stopped.append("terminate")
@@ -238,6 +240,8 @@ def test_serve_starts_a_job_worker_beside_the_server_and_stops_it(
     assert result.exit_code == 0, result.output
     assert "  job worker: process 4242" in result.output.splitlines()
     assert len(started) == 1 and started[0][-1] == "worker"
+    # The address its prefill prints on blank forms (selfcheck/prefill.py), unless configured.
+    assert addresses == ["http://127.0.0.1:5124"]
     assert stopped == ["terminate"]
     if not is_postgres():
         assert (tmp_path / "instance" / "jobs-queue.db").exists()  # the embedded queue's file

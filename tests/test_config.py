@@ -201,3 +201,19 @@ def test_overrides_win_over_the_environment(
     app = make_app(SECRET_KEY="override")
     assert app.secret_key == "override"
     assert "never-used" not in app.extensions["selfcheck.platform.db"].url
+
+
+def test_site_address_and_folder_of_rendered_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings.from_env(tmp_path)
+    assert (settings.site_url, settings.paper_cache_dir) == ("", None)  # instance/paper-blanks
+    monkeypatch.setenv("SELFCHECK_SITE_URL", " https://selfcheck.example.org/ ")
+    monkeypatch.setenv("SELFCHECK_PAPER_CACHE_DIR", "")  # no cache
+    settings = Settings.from_env(tmp_path)
+    assert settings.flask_config()["SELFCHECK_SITE_URL"] == "https://selfcheck.example.org"
+    assert settings.paper_cache_dir == ""
+    monkeypatch.setenv("SELFCHECK_SITE_URL", "selfcheck.example.org")
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(tmp_path)
+    assert "SELFCHECK_SITE_URL must start with https://" in str(caught.value)

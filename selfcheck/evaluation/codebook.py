@@ -9,9 +9,10 @@ page shows it too (templates/evaluator/codebook.html).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from flask_babel import gettext as _
 
 from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, qi_values
 from selfcheck.evaluation.writers.base import Missing
+from selfcheck.paper import blank_cache
 from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import printing
 from selfcheck.platform.labels import FORM_SHORT_LABELS
@@ -75,6 +77,7 @@ class Codebook:
     report: Mapping[str, Any] = field(default_factory=dict)
     report_lines: list[str] = field(default_factory=list)
     created: str = ""
+    free_text: bool = False  # the free-text columns are in (the evaluator may read them)
 
 
 def _languages() -> tuple[str, ...]:
@@ -199,6 +202,7 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
         columns=columns,
         variables=variables,
         created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        free_text=free_text,
     )
 
 
@@ -320,10 +324,12 @@ def datapackage_json(codebook: Codebook) -> bytes:
 # --- HTML and PDF ----------------------------------------------------------------------------
 
 
+def _printable_dir() -> Path:
+    return Path(current_app.config.get("SELFCHECK_PRINTABLE_DIR") or PRINTABLE_DIR).resolve()
+
+
 def _printer() -> printing.Printer:
-    return printing.printer(
-        Path(current_app.config.get("SELFCHECK_PRINTABLE_DIR") or PRINTABLE_DIR)
-    )
+    return printing.printer(_printable_dir())
 
 
 def form_names() -> dict[str, str]:
@@ -346,33 +352,101 @@ _lock = threading.Lock()
 PDF_CACHE_SIZE = 32
 
 
+def pdf_name(shape: str, free_text: bool, languages: Sequence[str], lang: str) -> str:
+    """The codebook PDF's file name in the cache of rendered files (paper/blank_cache.py): a
+    hash of everything its bytes depend on. Its columns follow from the item bank, the shape
+    and the free-text choice; its texts from the language and the package's files."""
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    parts = {
+        "codebook": shape,
+        "free_text": free_text,
+        "languages": list(languages),
+        "lang": lang,
+        "definition": blank_cache.definition_parts(definition),
+        **blank_cache.software_parts(_printable_dir()),
+    }
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return f"codebook-{digest}{blank_cache.SUFFIX}"
+
+
 def pdf(codebook: Codebook) -> bytes:
     """The codebook as a tagged PDF. It does not depend on the data (the anonymisation report
-    is a file of its own in the bundle, and the data file is named data.*), so one rendering
-    serves every export of the same shape, language and day (rendering takes seconds)."""
+    is a file of its own in the bundle, the data file is named data.*, and the export's date
+    is in the bundle's other files, not in the PDF), so one rendering serves every export of
+    the same item bank, shape, free-text choice and language: kept in the cache folder of
+    rendered files (paper/blank_cache.py; rendered ahead by the job worker, selfcheck/
+    prefill.py), else in this process. Rendering takes seconds and a process of its own."""
     lang = str(get_locale() or codebook.languages[0])
-    key = (
-        id(current_app),
-        codebook.definition_id,
-        codebook.definition_version,
-        codebook.shape,
-        tuple(entry.name for entry in codebook.columns),
-        lang,
-        codebook.created[:10],
-    )
-    with _lock:
-        cached = _pdf_cache.get(key)
-    if cached is not None:
-        return cached
+    name = pdf_name(codebook.shape, codebook.free_text, codebook.languages, lang)
+    folder = blank_cache.folder(current_app)
+    key = (id(current_app), name)
+    if folder is not None:
+        data = blank_cache.read_complete(folder / name)
+        if data:
+            return data
+    else:
+        with _lock:
+            cached = _pdf_cache.get(key)
+        if cached is not None:
+            return cached
     plain = Codebook(
-        **{**codebook.__dict__, "report": {}, "report_lines": [], "data_file": "data.*"}
+        **{
+            **codebook.__dict__,
+            "report": {},
+            "report_lines": [],
+            "data_file": "data.*",
+            "created": "",
+        }
     )
     data = _render_pdf(plain)
+    if folder is not None:
+        blank_cache.store(folder, folder / name, data)
+        return data
     with _lock:
         if len(_pdf_cache) >= PDF_CACHE_SIZE:
             _pdf_cache.clear()
         _pdf_cache[key] = data
     return data
+
+
+def every_pdf() -> list[tuple[Shape, bool, str]]:
+    """Each codebook PDF an export may need: shape, free-text choice, language."""
+    return [
+        (shape, free_text, lang)
+        for shape in Shape
+        for free_text in (False, True)
+        for lang in _languages()
+    ]
+
+
+def missing_pdfs(folder: Path) -> list[tuple[Shape, bool, str]]:
+    """The codebook PDFs not (wholly) kept in `folder`. Cheap: no codebook is built, no
+    template loaded. Needs an app context."""
+    languages = _languages()
+    return [
+        (shape, free_text, lang)
+        for shape, free_text, lang in every_pdf()
+        if not blank_cache.present(folder / pdf_name(shape.value, free_text, languages, lang))
+    ]
+
+
+def prefill_pdfs(folder: Path, keep_going: Callable[[], bool] = lambda: True) -> tuple[int, bool]:
+    """Render into `folder` every codebook PDF missing there; `keep_going` is asked before
+    each (False: stop). The number rendered, and whether it stopped early. Needs an app
+    context (and the cache folder configured: `pdf` keeps them there)."""
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    books: dict[tuple[Shape, bool], Codebook] = {}
+    rendered = 0
+    for shape, free_text, lang in missing_pdfs(folder):
+        if not keep_going():
+            return rendered, True
+        book = books.get((shape, free_text))
+        if book is None:
+            book = books[(shape, free_text)] = build(definition, shape, free_text)
+        with force_locale(lang):
+            pdf(book)
+        rendered += 1
+    return rendered, False
 
 
 # Render the PDF in a process of its own (default), not in the job worker: see

@@ -19,9 +19,12 @@ BENCHMARKS.md); later ones read the file.
   written whole then renamed, so any worker or app instance sharing the folder reads only
   complete PDFs; a missing, evicted or damaged file is simply rendered again.
 - Off in debug mode, where templates reload on change.
-- **Filled ahead** at deployment, if wanted: `selfcheck paper prefill --url https://…`
-  (`prefill`) renders every form in every language, wording and print size once, so that
-  even the first person to ask for one gets it from disk.
+- **Filled ahead by the job worker** (selfcheck/prefill.py: `missing`, `prefill`), when its
+  queue is idle, for the site's address (`SELFCHECK_SITE_URL`, else the one the print page
+  keeps here with `remember_site_url`); by hand with `selfcheck paper prefill`. Then even
+  the first person to ask for a form gets it from disk.
+- The export's codebook PDF is kept in the same folder (evaluation/codebook.py, `pdf`),
+  keyed the same way (`definition_parts`, `software_parts`).
 """
 
 from __future__ import annotations
@@ -32,19 +35,23 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from flask import Flask
 
+from selfcheck.paper import operations as paper
 from selfcheck.paper.operations import Copy, PaperRenderer, renderer
-from selfcheck.questionnaire.model import FormKind, Wording
+from selfcheck.questionnaire.model import Definition, FormKind, Wording
 
-CONFIG_KEY = "SELFCHECK_PAPER_CACHE_DIR"  # empty: no cache
+CONFIG_KEY = "SELFCHECK_PAPER_CACHE_DIR"  # empty: no cache; from the environment too
 FOLDER = "paper-blanks"  # under the instance folder, by default
-MAX_FILES = 200  # forms x languages x wordings x sizes x duplex, with room to spare
+# forms x languages x wordings x sizes x duplex (80 or 160), codebooks (16), with room to spare
+MAX_FILES = 200
 SUFFIX = ".pdf"
 # The installed selfcheck package: code, templates, static files, translations, item bank.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -96,23 +103,82 @@ def key(
     site_url: str | None,
 ) -> str:
     """The name of a blank form's file: a hash of everything its bytes depend on."""
-    definition = renderer.definition
+    return _key(
+        renderer.definition,
+        renderer.definition.wording,
+        renderer.directory,
+        form,
+        locale,
+        large=large,
+        duplex=duplex,
+        site_url=site_url,
+    )
+
+
+def _key(
+    definition: Definition,
+    wording: Wording,
+    directory: Path,
+    form: FormKind,
+    locale: str,
+    *,
+    large: bool,
+    duplex: bool,
+    site_url: str | None,
+) -> str:
     parts = {
         "form": form.value,
         "locale": locale,
-        "wording": definition.wording.value,
+        "wording": wording.value,
         "large": large,
         "duplex": duplex,
         "site_url": site_url,
-        "definition": [definition.id, definition.version, _source_digest(definition.source)],
-        "files": _files_digest(PACKAGE_DIR, renderer.directory),
-        "software": [_version(name) for name in ("selfcheck", "weasyprint", "pydyf")],
+        "definition": definition_parts(definition),
+        **software_parts(directory),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+def definition_parts(definition: Definition) -> list[str]:
+    """The item bank a file was rendered from: its id, version and the file's bytes."""
+    return [definition.id, definition.version, _source_digest(definition.source)]
+
+
+def software_parts(directory: Path) -> dict[str, object]:
+    """What a rendered file depends on besides its choices and the item bank: the package's
+    files, the templates folder `directory`, the versions of the PDF libraries."""
+    return {
+        "files": _files_digest(PACKAGE_DIR, directory),
+        "software": [_version(name) for name in ("selfcheck", "weasyprint", "pydyf")],
+    }
+
+
 def _complete(data: bytes) -> bool:
     return data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:]
+
+
+def read_complete(path: Path) -> bytes:
+    """The PDF kept at `path`, or b"" (missing, being replaced, damaged); a PDF served is
+    touched, so that it is evicted last."""
+    data = _read(path)
+    if not _complete(data):
+        return b""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+    return data
+
+
+def present(path: Path) -> bool:
+    """Whether a whole PDF is kept at `path`, reading its first and last bytes only."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(5)
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(handle.tell() - 1024, 0))
+            tail = handle.read()
+    except OSError:
+        return False
+    return head == b"%PDF-" and b"%%EOF" in tail
 
 
 def blank_form(
@@ -132,16 +198,11 @@ def blank_form(
     path = cache / (
         key(renderer, form, locale, large=large, duplex=duplex, site_url=site_url) + SUFFIX
     )
-    try:
-        data = path.read_bytes()
-    except OSError:
-        data = b""
-    if _complete(data):
-        with contextlib.suppress(OSError):
-            os.utime(path)  # recently served: evicted last
+    data = read_complete(path)
+    if data:
         return data
     data = _render(renderer, form, locale, large, duplex, site_url)
-    _store(cache, path, data)
+    store(cache, path, data)
     return data
 
 
@@ -158,7 +219,7 @@ def _render(
     )
 
 
-def _store(cache: Path, path: Path, data: bytes) -> None:
+def store(cache: Path, path: Path, data: bytes) -> None:
     """Write the file whole, then rename it into place; then keep at most MAX_FILES. A cache
     that cannot be written is no error: the form was rendered, it is served."""
     try:
@@ -195,44 +256,158 @@ def _evict(cache: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+# --- the site's address, for the job worker ----------------------------------------------
+
+SITE_FILE = "site-url"  # beside the forms: the address the print page prints
+_remembered: dict[Path, str] = {}
+_remembered_lock = threading.Lock()
+
+
+def remember_site_url(cache: Path | None, site_url: str) -> None:
+    """Keep the address the print page prints in the cache folder, for the job worker that
+    fills the cache ahead (selfcheck/prefill.py: it never sees a request). Written when it
+    changes; once a process has written or read it, nothing more is done for the same
+    address. A folder that cannot be written is no error."""
+    if cache is None:
+        return
+    with _remembered_lock:
+        if _remembered.get(cache) == site_url:
+            return
+        _remembered[cache] = site_url
+    path = cache / SITE_FILE
+    try:
+        if path.read_text(encoding="utf-8").strip() == site_url:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        handle, draft = tempfile.mkstemp(dir=cache, prefix=".draft-site-")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(site_url + "\n")
+            os.replace(draft, path)
+        except BaseException:
+            Path(draft).unlink(missing_ok=True)
+            raise
+    except OSError:
+        return
+
+
+def remembered_site_url(cache: Path) -> str | None:
+    """The address `remember_site_url` kept, or None (no print page asked for yet)."""
+    try:
+        found = (cache / SITE_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return found if found.startswith(("https://", "http://")) else None
+
+
+# --- filled ahead ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Blank:
+    """One blank form of the cache: its choices."""
+
+    wording: Wording
+    form: FormKind
+    locale: str
+    large: bool
+    duplex: bool
+
+
+def every_blank(app: Flask, *, duplex: bool = False) -> list[Blank]:
+    """Each form in each language of the app, wording and print size (and sides)."""
+    languages: tuple[str, ...] = app.config["SELFCHECK_LANGUAGES"]
+    return [
+        Blank(wording, form, locale, large, sided)
+        for wording in Wording
+        for form in FormKind
+        for locale in languages
+        for large in (False, True)
+        for sided in ((False, True) if duplex else (False,))
+    ]
+
+
+def missing(app: Flask, site_url: str, cache: Path, *, duplex: bool = False) -> list[Blank]:
+    """The blank forms not (wholly) in `cache` for `site_url`. Cheap: names are hashes of the
+    choices, the item bank and the software (the files hashed once per process), and a
+    file's first and last bytes are read; neither WeasyPrint nor the templates are loaded."""
+    definition: Definition = app.extensions["selfcheck.definition"]
+    directory = Path(app.config.get(paper.CONFIG_KEY) or paper.PRINTABLE_DIR).resolve()
+    # As `renderer(app, wording)` has it, without making one (that imports WeasyPrint).
+    variants = {wording: definition.in_wording(wording) for wording in Wording}
+    return [
+        blank
+        for blank in every_blank(app, duplex=duplex)
+        if not present(
+            cache
+            / (
+                _key(
+                    variants[blank.wording],
+                    variants[blank.wording].wording,
+                    directory,
+                    blank.form,
+                    blank.locale,
+                    large=blank.large,
+                    duplex=blank.duplex,
+                    site_url=site_url,
+                )
+                + SUFFIX
+            )
+        )
+    ]
+
+
 @dataclass(frozen=True)
 class Prefilled:
     rendered: int  # forms rendered and stored now
     present: int  # forms already there (left as they were)
     seconds: float
+    stopped: bool = False  # `keep_going` said stop before every form was there
 
 
-def prefill(app: Flask, site_url: str, cache: Path, *, duplex: bool = False) -> Prefilled:
+def prefill(
+    app: Flask,
+    site_url: str,
+    cache: Path,
+    *,
+    duplex: bool = False,
+    keep_going: Callable[[], bool] = lambda: True,
+) -> Prefilled:
     """Every blank form (each form, language of the app, wording and print size; double-sided
     too with `duplex`) rendered into `cache` unless already there. `site_url` must be the
     address the print page prints (`url_for("journey.enter_code", _external=True)` as the
-    site's visitors reach it): it is part of each file's key. Needs an app context."""
+    site's visitors reach it): it is part of each file's key. `keep_going` is asked before
+    each render (False: stop there; the forms stored so far stay). Needs an app context."""
     began = time.perf_counter()
-    rendered = present = 0
-    languages: tuple[str, ...] = app.config["SELFCHECK_LANGUAGES"]
-    for wording in Wording:
-        printer = renderer(app, wording)
-        for form in FormKind:
-            for locale in languages:
-                for large in (False, True):
-                    for sided in (False, True) if duplex else (False,):
-                        name = key(
-                            printer, form, locale, large=large, duplex=sided, site_url=site_url
-                        )
-                        if _complete(_read(cache / (name + SUFFIX))):
-                            present += 1
-                            continue
-                        blank_form(
-                            printer,
-                            form,
-                            locale,
-                            large=large,
-                            duplex=sided,
-                            site_url=site_url,
-                            cache=cache,
-                        )
-                        rendered += 1
-    return Prefilled(rendered, present, time.perf_counter() - began)
+    todo = missing(app, site_url, cache, duplex=duplex)
+    rendered = 0
+    stopped = False
+    for blank in todo:
+        if not keep_going():
+            stopped = True
+            break
+        printer = renderer(app, blank.wording)
+        path = cache / (
+            key(
+                printer,
+                blank.form,
+                blank.locale,
+                large=blank.large,
+                duplex=blank.duplex,
+                site_url=site_url,
+            )
+            + SUFFIX
+        )
+        if present(path):
+            continue  # stored meanwhile by another process
+        data = _render(printer, blank.form, blank.locale, blank.large, blank.duplex, site_url)
+        store(cache, path, data)
+        rendered += 1
+    present_count = len(every_blank(app, duplex=duplex)) - len(todo)
+    return Prefilled(rendered, present_count, time.perf_counter() - began, stopped)
 
 
 def _read(path: Path) -> bytes:

@@ -149,6 +149,9 @@ def _render_index(
 @blueprint.get("/staff/print")
 @requires(Permission.ENTER)
 def index() -> Rendered:
+    # The address blank forms print, for the job worker that renders them ahead (it never
+    # sees a request; paper/blank_cache.py, selfcheck/prefill.py): a file read once a process.
+    blank_cache.remember_site_url(blank_cache.folder(current_app), _site_url())
     return _render_index(PrintForm(languages=_languages(), language=select_locale()))
 
 

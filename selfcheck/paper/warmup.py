@@ -14,8 +14,9 @@ in debug mode (templates reload), nor in CLI commands, which do not call it. The
 is not warmed up either: a batch takes seconds, the cold part is a small share of it, and
 the job worker stays lean for exports. `SELFCHECK_PAPER_WARMUP=0` turns it off.
 
-Nothing is written: the blank-form cache (paper/blank_cache.py) is keyed on the site's
-address, which a worker only learns from a request.
+Nothing is written: the blank-form cache (paper/blank_cache.py) is filled ahead by the job
+worker (selfcheck/prefill.py); the warm-up is for the forms a request still renders (before
+the cache is full, or without one).
 """
 
 from __future__ import annotations

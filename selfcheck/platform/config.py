@@ -123,6 +123,13 @@ class Settings:
     jobs_dir: str = ""
     jobs_per_user: int = 2
     jobs_keep_minutes: int = 60
+    # The site's address as people reach it (https://selfcheck.example.org): printed on blank
+    # paper forms, which the job worker renders ahead for it (selfcheck/prefill.py). Empty:
+    # the address the print page was last asked at.
+    site_url: str = ""
+    # Where blank paper forms and export codebooks rendered ahead are kept (None: instance/
+    # paper-blanks; empty: nowhere). Several instances may share one folder.
+    paper_cache_dir: str | None = None
     # The local calendar: which day it is for the people (a follow-up opens at local midnight).
     timezone: str = "Europe/Paris"
 
@@ -154,6 +161,11 @@ class Settings:
                 f"{ENV_PREFIX}POSTGRES_SYNCHRONOUS_COMMIT must be one of "
                 + ", ".join(sorted(SYNCHRONOUS_COMMIT))
             )
+        site_url = _env("SITE_URL", "").strip().rstrip("/")
+        if site_url and not site_url.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"{ENV_PREFIX}SITE_URL must start with https:// (or http://), got {site_url!r}"
+            )
         return cls(
             database_url=_env("DATABASE_URL", default_db),
             secret_key=secret,
@@ -179,6 +191,8 @@ class Settings:
             jobs_per_user=_positive("JOBS_PER_USER", 2),
             jobs_keep_minutes=_positive("JOBS_KEEP_MINUTES", 60),
             timezone=_timezone(_env("TIMEZONE", "Europe/Paris")),
+            site_url=site_url,
+            paper_cache_dir=os.environ.get(ENV_PREFIX + "PAPER_CACHE_DIR"),
         )
 
     def flask_config(self) -> dict[str, object]:
@@ -211,6 +225,7 @@ class Settings:
             "SELFCHECK_JOBS_PER_USER": self.jobs_per_user,
             "SELFCHECK_JOBS_KEEP_MINUTES": self.jobs_keep_minutes,
             "SELFCHECK_TIMEZONE": self.timezone,
+            "SELFCHECK_SITE_URL": self.site_url,
         }
 
 

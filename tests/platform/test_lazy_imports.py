@@ -32,7 +32,12 @@ with app.app_context():  # as `selfcheck worker` does before it runs
     queue = jobs.queue()
     queue.huey.create_consumer(workers=1, worker_type="thread", periodic=True)
     runners = sorted(jobs.RUNNERS)
-print(json.dumps({"runners": runners, "modules": sorted(sys.modules)}))
+    # The worker's prefill watcher looks at what is missing (selfcheck/prefill.py).
+    from selfcheck import prefill
+
+    needed = prefill.todo(app)
+todo = [needed.blanks, needed.codebooks]
+print(json.dumps({"runners": runners, "todo": todo, "modules": sorted(sys.modules)}))
 """
 
 
@@ -44,6 +49,8 @@ def test_building_the_app_leaves_the_heavy_libraries_unimported(tmp_path: Path) 
         "SELFCHECK_SECRET_KEY": "test-only-secret-key-for-the-lazy-imports-test",
         "SELFCHECK_JOBS_URL": f"sqlite:///{tmp_path / 'queue.db'}",
         "SELFCHECK_JOBS_DIR": str(tmp_path / "files"),
+        "SELFCHECK_PAPER_CACHE_DIR": str(tmp_path / "rendered"),
+        "SELFCHECK_SITE_URL": "https://selfcheck.example.org",
     }
     done = subprocess.run(
         [sys.executable, "-c", CHILD],
@@ -61,6 +68,8 @@ def test_building_the_app_leaves_the_heavy_libraries_unimported(tmp_path: Path) 
     # ...and the app is whole (its blueprints import every domain)...
     modules = set(found["modules"])
     assert {"selfcheck.evaluation.export_job", "selfcheck.paper.batch"} <= modules
+    # The prefill watcher has seen every blank form and codebook missing...
+    assert found["todo"] == [80, 16]
     # ...without the libraries that only printing, statistics and workbooks need.
     loaded = sorted(
         name for name in modules if name.split(".")[0] in LAZY or name == "selfcheck.platform.weasy"

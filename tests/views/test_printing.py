@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from selfcheck.accounts.structures import create_structure
+from selfcheck.evaluation import codebook
 from selfcheck.journey import operations as journey
 from selfcheck.paper import blank_cache
 from selfcheck.paper import operations as paper
@@ -87,11 +88,14 @@ def test_forms_prefilled_by_the_command_are_served_without_a_render(
 
     for wording in Wording:
         monkeypatch.setattr(paper.renderer(app, wording), "questionnaires", counted)
+    # The export codebooks too (tests/test_prefill.py): not what this test is about.
+    monkeypatch.setattr(codebook, "_render_pdf", lambda book: b"%PDF-1.7\n%%EOF\n")
     app.config["SELFCHECK_LANGUAGES"] = ("fr", "es")
     result = app.test_cli_runner().invoke(main, ["paper", "prefill", "--url", "http://localhost"])
     assert result.exit_code == 0, result.output
     rendered = len(FormKind) * 2 * len(Wording) * 2
     assert f"{rendered} rendered, 0 already there" in result.output
+    assert "codebooks: 8 rendered" in result.output
     assert len(calls) == rendered
     assert {options["site_url"] for options in calls} == {"http://localhost/code"}
 

@@ -1,0 +1,275 @@
+"""Blank paper forms and export codebooks rendered ahead, by the job worker (issue 18, 3 and 4).
+
+Two kinds of PDF do not depend on anybody's data and are kept in the cache folder of rendered
+files (`SELFCHECK_PAPER_CACHE_DIR`, by default instance/paper-blanks; paper/blank_cache.py):
+
+- every **blank paper form** (form x language x wording x print size), for the site's address,
+  which the form prints: served in a millisecond instead of rendered in half a second;
+- every **export codebook PDF** (shape x free-text choice x language; evaluation/codebook.py):
+  an export job then reads it instead of rendering 48 pages in a child process of about
+  190 MB beside itself.
+
+Their names are hashes of the item bank, the package's files and the PDF libraries, so a
+deployment or a new item bank makes new files, and the old ones age out of the folder.
+
+**Who renders them: the job worker**, without anybody's step. `selfcheck worker` (also started
+by `selfcheck serve` and scripts/serve-demo) runs a `Watcher` thread: shortly after the start
+and then every few minutes it looks at what is missing (names and the files' first and last
+bytes: cheap, nothing imported) and, when something is and no job is queued or running,
+starts `selfcheck paper prefill --background --only forms`, then `--only codebooks`: child
+processes at the lowest priority, one after the other, each of which takes a lock on the
+folder (one filler at a time, however many workers share the folder), renders what is
+missing, checking before each file that no job has come in meanwhile (else it stops, and
+the watcher starts it again once the queue is idle), and ends, giving back its memory.
+The web workers never wait for it: until a file is there, a request renders as before.
+
+**The site's address** for the blank forms: `SELFCHECK_SITE_URL` when set; else the address
+the print page was last asked at, which the print page keeps in the folder
+(`blank_cache.remember_site_url`). Without either (a new site whose print page was never
+opened), only the codebooks are rendered ahead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, url_for
+from sqlalchemy import func, select
+
+from selfcheck.evaluation import codebook
+from selfcheck.paper import blank_cache
+from selfcheck.platform import jobs
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Job
+
+log = logging.getLogger(__name__)
+
+CONFIG_KEY = "SELFCHECK_PREFILL"  # app.config, else the environment variable; default on
+SITE_KEY = "SELFCHECK_SITE_URL"
+LOCK_FILE = ".prefill.lock"
+FIRST_LOOK_AFTER = 5.0  # seconds after the worker's start: its consumer starts first
+LOOK_EVERY = 300.0  # seconds between two looks when everything was there
+LOOK_AGAIN = 30.0  # when something is left (the queue was busy, or the filler stopped)
+YIELDED = 3  # the filler's exit status when it stopped for a job
+BUSY = 4  # ... when another process holds the folder's lock
+
+
+def enabled(app: Flask) -> bool:
+    """Whether the worker fills the cache ahead: a cache folder, and not turned off."""
+    if blank_cache.folder(app) is None:
+        return False
+    configured = app.config.get(CONFIG_KEY)
+    if configured is None:
+        configured = os.environ.get(CONFIG_KEY, "1")
+    return str(configured).strip().lower() not in {"0", "false", "no", "off", ""}
+
+
+def site_url(app: Flask, cache: Path) -> str | None:
+    """The address blank forms print (the code-entry page, as the print page gives it):
+    from `SELFCHECK_SITE_URL`, else the one the print page last kept; None if neither."""
+    base = str(app.config.get(SITE_KEY) or "")
+    if base:
+        with app.test_request_context(base_url=base):
+            return url_for("journey.enter_code", _external=True)
+    return blank_cache.remembered_site_url(cache)
+
+
+@dataclass(frozen=True)
+class Todo:
+    site_url: str | None
+    blanks: int  # blank forms missing for site_url (0 without an address)
+    codebooks: int
+
+    @property
+    def empty(self) -> bool:
+        return not (self.blanks or self.codebooks)
+
+
+def todo(app: Flask, *, duplex: bool = False) -> Todo:
+    """What is missing in the cache folder. Cheap; needs an app context."""
+    cache = blank_cache.folder(app)
+    if cache is None:
+        return Todo(None, 0, 0)
+    address = site_url(app, cache)
+    blanks = len(blank_cache.missing(app, address, cache, duplex=duplex)) if address else 0
+    return Todo(address, blanks, len(codebook.missing_pdfs(cache)))
+
+
+def jobs_idle(database: Database) -> bool:
+    """No job queued or running (on any worker sharing the database)."""
+    with database.session() as session:
+        busy = session.scalar(
+            select(func.count()).select_from(Job).where(Job.status.in_(jobs.ACTIVE))
+        )
+    return not busy
+
+
+@contextlib.contextmanager
+def _filling(cache: Path) -> Iterator[bool]:
+    """The folder's filler lock, if free (True), without waiting; released at the end."""
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / LOCK_FILE).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class Filled:
+    site_url: str | None
+    blanks: int  # rendered now
+    blanks_present: int
+    codebooks: int  # rendered now
+    seconds: float
+    stopped: bool  # `keep_going` said stop: something may be left
+    busy: bool = False  # another process holds the folder's lock: nothing done here
+
+
+def fill(
+    app: Flask,
+    *,
+    url: str | None = None,
+    duplex: bool = False,
+    keep_going: Callable[[], bool] = lambda: True,
+    forms: bool = True,
+    codebooks: bool = True,
+) -> Filled:
+    """Render what is missing: the blank forms for `url` (the code-entry page's address;
+    default: `site_url`), then the codebooks (`forms`, `codebooks`: which of the two).
+    Needs an app context and a cache folder."""
+    cache = blank_cache.folder(app)
+    if cache is None:
+        raise ValueError(
+            f"no cache of rendered files (debug mode, or {blank_cache.CONFIG_KEY} empty)"
+        )
+    began = time.perf_counter()
+    address = url or site_url(app, cache)
+    with _filling(cache) as mine:
+        if not mine:
+            return Filled(address, 0, 0, 0, 0.0, stopped=True, busy=True)
+        blanks = present = 0
+        stopped = False
+        if address and forms:
+            done = blank_cache.prefill(app, address, cache, duplex=duplex, keep_going=keep_going)
+            blanks, present, stopped = done.rendered, done.present, done.stopped
+        books = 0
+        if codebooks and not stopped:
+            books, stopped = codebook.prefill_pdfs(cache, keep_going)
+    return Filled(address, blanks, present, books, time.perf_counter() - began, stopped)
+
+
+# --- in the job worker -----------------------------------------------------------------------
+
+FILLER = [sys.executable, "-c", "from selfcheck.cli import main; main()", "paper", "prefill"]
+
+
+class Watcher:
+    """The job worker's thread that starts the filler processes when something is missing and
+    the queue is idle (see the module's docstring). `stop` ends it and its filler.
+
+    Two fillers one after the other, each a fresh process: the blank forms (the process grows
+    to about 400 MB over 80 forms in 4 languages: BENCHMARKS.md), then the codebooks (each
+    rendered by a child process of about 190 MB), so that the first one's memory is given
+    back before the codebooks' children start."""
+
+    def __init__(self, app: Flask, commands: list[list[str]] | None = None) -> None:
+        self.app = app
+        self.commands = commands or [
+            [*FILLER, "--background", "--only", "forms"],
+            [*FILLER, "--background", "--only", "codebooks"],
+        ]
+        self.database: Database = app.extensions["selfcheck.platform.db"]
+        self.stopping = threading.Event()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.run, name="selfcheck-prefill", daemon=True)
+
+    def start(self) -> Watcher:
+        self.thread.start()
+        return self
+
+    def run(self) -> None:
+        wait = FIRST_LOOK_AFTER
+        while not self.stopping.wait(wait):
+            try:
+                wait = self.look()
+            except Exception:  # a busy database, a folder gone: look again later
+                log.warning("prefill: could not look at the cache", exc_info=True)
+                wait = LOOK_EVERY
+
+    def look(self) -> float:
+        """One look: start the filler and wait for it if something is missing and the queue
+        is idle. The seconds until the next look."""
+        with self.app.app_context():
+            needed = todo(self.app)
+            if needed.empty:
+                return LOOK_EVERY
+            if not jobs_idle(self.database):
+                return LOOK_AGAIN
+        cache = blank_cache.folder(self.app)
+        assert cache is not None  # todo found something to do
+        with _filling(cache) as free:
+            if not free:
+                return LOOK_AGAIN  # another worker's filler is at it
+        log.info(
+            "prefill: %s blank forms and %s codebooks missing: rendering them",
+            needed.blanks,
+            needed.codebooks,
+        )
+        began = time.perf_counter()
+        status = 0
+        for command in self.commands:
+            with self.lock:
+                if self.stopping.is_set():
+                    return LOOK_AGAIN
+                process = self.process = subprocess.Popen(command)  # same environment
+            status = process.wait()
+            with self.lock:
+                self.process = None
+            if status != 0:
+                break
+        log.info(
+            "prefill: filler ended with status %s after %.1f s",
+            status,
+            time.perf_counter() - began,
+        )
+        # Stopped for a job: look again soon. Done, failed, or another filler got the lock
+        # first: not before the usual wait (whatever is still missing then is rendered on
+        # request meanwhile, as without a cache; a filler is never started in a loop).
+        return LOOK_AGAIN if status == YIELDED else LOOK_EVERY
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        with self.lock:
+            process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.thread.join(timeout)
+
+
+def start(app: Flask) -> Watcher | None:
+    """The job worker's watcher, started; None when not wanted (no cache folder, debug mode,
+    `SELFCHECK_PREFILL=0`, or jobs run in the request)."""
+    if app.debug or app.testing or not enabled(app) or jobs.queue(app).huey.immediate:
+        return None
+    return Watcher(app).start()

@@ -1,0 +1,227 @@
+"""Blank forms and export codebooks rendered ahead by the job worker (selfcheck/prefill.py).
+
+Renders are counted, not run (a blank form takes half a second, a codebook seconds): what is
+tested is what is rendered when, what is kept, and when the worker starts its filler.
+tests/services/evaluation/test_export.py renders a real codebook through the same cache.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask_babel import force_locale, get_locale
+
+from selfcheck import prefill
+from selfcheck.evaluation import codebook
+from selfcheck.evaluation.export import Shape
+from selfcheck.paper import blank_cache
+from selfcheck.paper import operations as paper
+from selfcheck.platform import jobs
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Job, Role, Structure
+from selfcheck.questionnaire.model import Definition, FormKind, Wording
+from tests.staff import add_staff, signed_in
+
+BASE = "https://selfcheck.example.org"
+LANGUAGES = ("fr", "ar")
+BLANKS = len(FormKind) * len(LANGUAGES) * len(Wording) * 2  # x print sizes
+BOOKS = len(Shape) * 2 * len(LANGUAGES)  # x free text or not
+
+
+@pytest.fixture
+def renders(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Blank forms rendered: their options (site address...)."""
+    calls: list[dict[str, Any]] = []
+
+    def counted(copies: Any, **options: Any) -> bytes:
+        calls.append(options)
+        return b"%PDF-1.7\n% form " + str(len(calls)).encode() + b"\n%%EOF\n"
+
+    for wording in Wording:
+        monkeypatch.setattr(paper.renderer(app, wording), "questionnaires", counted)
+    app.config["SELFCHECK_LANGUAGES"] = LANGUAGES
+    return calls
+
+
+@pytest.fixture
+def books(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool, str, str]]:
+    """Codebook PDFs rendered: shape, free text, language, the date printed."""
+    calls: list[tuple[str, bool, str, str]] = []
+
+    def counted(book: codebook.Codebook) -> bytes:
+        calls.append((book.shape, book.free_text, str(get_locale()), book.created))
+        return b"%PDF-1.7\n% codebook " + str(len(calls)).encode() + b"\n%%EOF\n"
+
+    monkeypatch.setattr(codebook, "_render_pdf", counted)
+    return calls
+
+
+def test_every_blank_form_and_codebook_rendered_once_then_read_by_an_export(
+    app: Flask,
+    renders: list[dict[str, Any]],
+    books: list[tuple[str, bool, str, str]],
+    definition: Definition,
+) -> None:
+    app.config[prefill.SITE_KEY] = BASE
+    with app.app_context():
+        before = prefill.todo(app)
+        assert before == prefill.Todo(f"{BASE}/code", BLANKS, BOOKS)
+        done = prefill.fill(app)
+        assert (done.blanks, done.blanks_present, done.codebooks) == (BLANKS, 0, BOOKS)
+        assert not done.stopped and prefill.todo(app).empty
+        again = prefill.fill(app)
+    assert (again.blanks, again.blanks_present, again.codebooks) == (0, BLANKS, 0)
+    assert len(renders) == BLANKS and {call["site_url"] for call in renders} == {f"{BASE}/code"}
+    # Each shape, free-text choice and language once, without the export's date.
+    assert sorted(books) == sorted(
+        (shape.value, free, lang, "")
+        for shape in Shape
+        for free in (False, True)
+        for lang in LANGUAGES
+    )
+
+    # An export's codebook (the date and report of the export in it) is read, not rendered.
+    with app.app_context(), force_locale("ar"):
+        book = codebook.for_data_file(
+            codebook.build(definition, Shape.LONG, True), "data.sav", "sav"
+        )
+        book.report_lines = ["k = 5"]
+        data = codebook.pdf(book)
+    assert len(books) == BOOKS and data.startswith(b"%PDF-1.7\n% codebook ")
+    cache = blank_cache.folder(app)
+    assert cache is not None and len(list(cache.glob("codebook-*.pdf"))) == BOOKS
+
+
+def test_an_export_keeps_a_missing_codebook_for_the_next_one(
+    app: Flask, books: list[tuple[str, bool, str, str]], definition: Definition
+) -> None:
+    with app.app_context(), force_locale("fr"):
+        book = codebook.build(definition, Shape.WIDE, False)
+        first = codebook.pdf(book)
+        assert codebook.pdf(codebook.build(definition, Shape.WIDE, False)) == first
+        codebook.pdf(codebook.build(definition, Shape.WIDE, True))
+    with app.app_context(), force_locale("en"):
+        codebook.pdf(book)
+    assert books == [
+        ("wide", False, "fr", ""),
+        ("wide", True, "fr", ""),
+        ("wide", False, "en", ""),
+    ]
+
+
+def test_without_an_address_the_codebooks_then_the_print_pages_address(
+    app: Flask,
+    renders: list[dict[str, Any]],
+    books: list[tuple[str, bool, str, str]],
+    database: Database,
+    structure: Structure,
+) -> None:
+    with app.app_context():
+        assert prefill.todo(app) == prefill.Todo(None, 0, BOOKS)
+        done = prefill.fill(app)
+    assert (done.site_url, done.blanks, done.codebooks) == (None, 0, BOOKS) and not renders
+    # A mediator opens the print page: its address is kept for the worker.
+    staff = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
+    assert staff.get("/staff/print").status_code == 200
+    with app.app_context():
+        assert prefill.todo(app) == prefill.Todo("http://localhost/code", BLANKS, 0)
+        prefill.fill(app)
+    assert {call["site_url"] for call in renders} == {"http://localhost/code"}
+
+
+def test_the_filler_stops_for_a_job_and_fills_alone(
+    app: Flask, renders: list[dict[str, Any]], books: list[tuple[str, bool, str, str]]
+) -> None:
+    app.config[prefill.SITE_KEY] = BASE
+    answers = iter([True, True, False])
+    with app.app_context():
+        done = prefill.fill(app, keep_going=lambda: next(answers, False))
+    assert done.stopped and (done.blanks, done.codebooks) == (2, 0)
+    cache = blank_cache.folder(app)
+    assert cache is not None
+    with prefill._filling(cache) as mine:  # another process filling the same folder
+        assert mine
+        with app.app_context():
+            assert prefill.fill(app).busy
+    assert len(renders) == 2 and not books
+
+
+def _job(database: Database, structure: Structure, status: str) -> None:
+    user = add_staff(database, Role.MEDIATOR, structure)
+    with database.session() as session:
+        session.add(
+            Job(id="b" * 32, kind="print_batch", user_id=user.id, params="{}", status=status)
+        )
+        session.commit()
+
+
+def test_the_worker_starts_its_filler_when_something_is_missing_and_no_job_waits(
+    app: Flask,
+    renders: list[dict[str, Any]],
+    books: list[tuple[str, bool, str, str]],
+    database: Database,
+    structure: Structure,
+    tmp_path: Path,
+) -> None:
+    app.config[prefill.SITE_KEY] = BASE
+    started = tmp_path / "started"
+    # Two fillers, one after the other (blank forms, then codebooks).
+    write = [sys.executable, "-c", f"open({str(started)!r}, 'a').write('x')"]
+    watcher = prefill.Watcher(app, [write, write])
+    _job(database, structure, jobs.JobStatus.QUEUED.value)
+    assert watcher.look() == prefill.LOOK_AGAIN and not started.exists()  # a job first
+    with database.session() as session:
+        job = session.get(Job, "b" * 32)
+        assert job is not None
+        job.status = jobs.JobStatus.DONE.value
+        session.commit()
+    cache = blank_cache.folder(app)
+    assert cache is not None
+    with prefill._filling(cache):  # another worker's filler at work on the folder
+        assert watcher.look() == prefill.LOOK_AGAIN and not started.exists()
+    assert watcher.look() == prefill.LOOK_EVERY and started.read_text() == "xx"
+    with app.app_context():
+        prefill.fill(app)
+    assert watcher.look() == prefill.LOOK_EVERY and started.read_text() == "xx"  # all there
+    next(cache.glob("codebook-*.pdf")).unlink()
+    for status, wait in ((prefill.YIELDED, prefill.LOOK_AGAIN), (1, prefill.LOOK_EVERY)):
+        ends = [sys.executable, "-c", f"raise SystemExit({status})"]
+        filler = prefill.Watcher(app, [ends, write])
+        assert filler.look() == wait  # stopped for a job: soon again; failed: not soon
+        assert started.read_text() == "xx"  # the second filler not started
+    # Not in tests, debug mode, without a folder, or turned off.
+    assert prefill.start(app) is None
+    app.config[prefill.CONFIG_KEY] = "0"
+    assert not prefill.enabled(app)
+
+
+def test_the_command_fills_in_the_background_and_stops_for_a_job(
+    app: Flask,
+    renders: list[dict[str, Any]],
+    books: list[tuple[str, bool, str, str]],
+    database: Database,
+    structure: Structure,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from selfcheck.cli import main
+
+    niced: list[int] = []
+    monkeypatch.setattr("os.nice", niced.append)
+    result = app.test_cli_runner().invoke(main, ["paper", "prefill", "--background"])
+    assert result.exit_code == 0, result.output
+    assert "blank forms: no address" in result.output
+    assert f"codebooks: {BOOKS} rendered" in result.output and niced == [19]
+    _job(database, structure, jobs.JobStatus.RUNNING.value)
+    stopped = app.test_cli_runner().invoke(
+        main, ["paper", "prefill", "--background", "--url", BASE]
+    )
+    assert stopped.exit_code == prefill.YIELDED and "stopped: a job" in stopped.output
+    assert not renders
+    only = app.test_cli_runner().invoke(
+        main, ["paper", "prefill", "--url", BASE, "--only", "forms"]
+    )
+    assert f"{BLANKS} rendered, 0 already there" in only.output and "codebooks" not in only.output
