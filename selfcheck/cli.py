@@ -299,7 +299,8 @@ def facts_rebuild() -> None:
 
 @facts.command("cells")
 def facts_cells() -> None:
-    """Recompute the cells' digests (fact_cell) under the app's secret (after a new secret)."""
+    """Recompute the cells' digests (fact_cell, and the follow-up figures' fact_followup) under
+    the app's secret (after a new secret, or a migration run without the app)."""
     from flask import current_app
 
     from selfcheck.evaluation import facts as dashboard_facts
@@ -307,7 +308,8 @@ def facts_cells() -> None:
     with _unit_of_work() as session:
         key = dashboard_facts.cell_key(str(current_app.secret_key))
         cells = dashboard_facts.rebuild_cells(session.connection(), key)
-    click.echo(f"facts: {cells} cells")
+        lasting = dashboard_facts.rebuild_followup(session.connection(), key)
+    click.echo(f"facts: {cells} cells, {lasting} follow-up cells")
 
 
 @main.group()

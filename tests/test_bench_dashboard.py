@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import facts
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Answer, FactTally, Response, ResponseFact
+from selfcheck.platform.models import Answer, FactFollowup, FactTally, Response, ResponseFact
 from selfcheck.questionnaire.model import Definition
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -24,6 +24,15 @@ if str(BENCH_DIR) not in sys.path:  # the benchmarks are scripts, not a package
     sys.path.insert(0, str(BENCH_DIR))
 
 import bench_dashboard  # noqa: E402
+
+
+def followup_cells(session: Session) -> dict[Any, tuple[int, ...]]:
+    return {
+        tuple(getattr(c, name) for name in facts.FOLLOWUP_KEY): tuple(
+            getattr(c, name) for name in facts.CELL_SUMS
+        )
+        for c in session.scalars(select(FactFollowup))
+    }
 
 
 def stored(session: Session) -> tuple[dict[int, dict[str, Any]], Counter[Any]]:
@@ -50,10 +59,13 @@ def test_bulk_facts_equal_a_rebuild(database: Database, definition: Definition) 
         assert forms["followup"] > 0 and forms["retro"] > 0 and forms["after"] > 0
         assert session.scalar(select(Answer.id).limit(1)) is not None
         bulk = stored(session)
+        bulk_followup = followup_cells(session)
         facts.rebuild(session, definition)
         session.flush()
         rebuilt = stored(session)
+        rebuilt_followup = followup_cells(session)
         session.rollback()
     assert bulk[0] == rebuilt[0]
     assert bulk[1] == rebuilt[1]
+    assert bulk_followup == rebuilt_followup != {}
     assert any(row["kept"] for row in bulk[0].values())

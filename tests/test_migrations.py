@@ -310,3 +310,38 @@ def test_the_models_refuse_a_value_outside_the_enumeration(db_session: Session) 
     )
     with pytest.raises(StatementError, match="superuser"):
         db_session.flush()
+
+
+def test_0021_down_writes_binary_lines_back_as_text(empty_engine: Engine) -> None:
+    """export_selection.lines (binary records, branch dash4): a downgrade writes them back
+    as the text lines the code before reads, a table group's name before each."""
+    migrate.upgrade(empty_engine)
+    person, responses = bytes(range(1, 13)), bytes(range(200, 208))
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO export_log (id, at, kind, filters, row_count, k, report)"
+                f" VALUES (1, '{NOW}', 'dashboard', '{{}}', 2, 5, '{{}}')"
+            )
+        )
+        for row_id, people, lines in (
+            (1, "", person + responses + bytes(20)),
+            (2, "after|", person + responses),
+            (3, "0123:abcd", None),  # kept as text: left as it is
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO export_selection (id, export_id, at, count, people, lines)"
+                    f" VALUES ({row_id}, 1, '{NOW}', 1, :people, :lines)"
+                ),
+                {"people": people, "lines": lines},
+            )
+    migrate.downgrade(empty_engine, "0020_dash2")
+    line = f"{person.hex()}:{responses.hex()}"
+    assert _rows(empty_engine, "SELECT people FROM export_selection ORDER BY id") == [
+        (f"{line}\n{'0' * 24}:{'0' * 16}",),
+        (f"after|{line}",),
+        ("0123:abcd",),
+    ]
+    migrate.upgrade(empty_engine)
+    assert differences(empty_engine) == []

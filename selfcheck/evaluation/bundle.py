@@ -145,7 +145,7 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     )
     earlier_people: list[frozenset[str]] = []
     for selection in earlier:
-        lines = set(selection.people.split("\n")) if selection.people else set()
+        lines = set(differencing.stored_lines(selection.people, selection.lines))
         earlier_people.append(frozenset(differencing.person_of(line) for line in lines))
         if is_small(differencing.people_differing(wanted, lines), k):
             _refuse_export(user, k, "differs from an earlier export by fewer than k people")
@@ -191,7 +191,8 @@ def run_export(
     # difference of fewer than k from the preview just shown.
     # Each person's hash and that of their responses: another form sent since by someone
     # of the file counts as a difference, as on views.
-    people = differencing.selection_lines(db, filters, user, key)
+    records = differencing.selection_records(db, filters, user, key)
+    people = differencing.text_lines(records)
     check_differencing(db, user, people, k)
     free_text = bool(user.can_read_free_text)
     layout = Layout(definition, request.shape, free_text)
@@ -245,9 +246,10 @@ def run_export(
     )
     db.add(log)
     db.flush()
+    # The same lines as a view's, kept the same way (binary records, `differencing.RECORD`).
     db.add(
         ExportSelection(
-            export_id=log.id, user_id=user.id, count=len(people), people="\n".join(people)
+            export_id=log.id, user_id=user.id, count=len(people), people="", lines=records.tobytes()
         )
     )
     # What this file released, remembered with its log row (the same unit of work): a job

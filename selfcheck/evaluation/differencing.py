@@ -26,6 +26,15 @@ Exports store the same lines. Lines kept before were HMACs (`<person>.<responses
 person hash alone): such a selection is compared with this one's lines in that format,
 computed only when one is met (`_Legacy`).
 
+The lines are kept as binary records (branch dash4, migration 0021): each the person's 12
+bytes then the responses' 8 (`RECORD`), sorted, one after the other in one value
+(`ExportSelection.lines`; a table's group keeps its name in `people`). They are compared in
+that form (numpy fixed-width byte strings: sorted as bytes, they are sorted as their
+hexadecimal text). Rows kept before hold the same lines as text
+(`<24 hex digits>:<16 hex digits>`, after `<group>|`) and no `lines`: they are read into
+records (`_stored`) and compared as ever; `stored_lines` gives any row's lines as text
+(exports compare sets of them, `bundle.check_differencing`).
+
 Inside one table (`guard_tables`): two views k people apart can differ by one person inside
 a table that reads a sub-group of the selection (the people with an 'after' form, the
 pairs). Each table's sub-group is compared with the same sub-group of earlier views as
@@ -38,12 +47,15 @@ what any live dashboard shows; docs/security.md says so.) They are compared with
 EXPORTS of the same filters: the rows of an export minus the tables of a later view would
 describe the few people who answered between them. Nothing here commits.
 
-At 1,000,000 people a view's remembered lines weigh about 260 MB (the selection 40 MB, its
-table groups 176 MB, its figures' groups 47 MB). So each remembered view also keeps, in its
-log row's report, the SHA-256 digest of its lines (`DIGEST`, `DIGESTS`: a digest of keyed
-hashes, which says no more than they do), and the earlier ones are first read without their
-lines: the very same lines are recognised by their digest and size, a view of the same
-filters is skipped as above, and only the lines that must be compared are read (issue 18).
+At 1,000,000 people a view's remembered lines weighed about 260 MB as text (the selection
+40 MB, its table groups 176 MB, its figures' groups 47 MB; as records the first two are 20
+and 72 MB). So each remembered view also keeps, in its log row's report, the SHA-256 digest
+of its lines (`DIGEST`, `DIGESTS`: a digest of keyed hashes, which says no more than they
+do), and the earlier ones are first read without their lines: the very same lines are
+recognised by their digest and size, a view of the same filters is skipped as above, and
+only the lines that must be compared are read (issue 18). The digest is that of the lines
+in the form they are kept in (`_Digests`: records, or the text of a row kept before as
+text, computed then from this view's records), so the same lines are recognised in either.
 Views remembered before digests are read and compared as always.
 
 **Sealed verdicts: no per-person work for a view of unchanged responses** (issue 18, branch
@@ -86,8 +98,9 @@ a seal where there was none before, so the verdicts are those of the full check 
 
 What this does not cover: a view after a new answer INSIDE the selection (other sums: the
 full check, linear in the people, still runs and remembers 260 MB of lines at 1,000,000
-people), and the follow-up figures' check (`guard_figures`: its groups depend on the day,
-not only on the responses).
+people). The follow-up figures' check (`guard_figures`: its groups depend on the day, not
+only on the responses) has seals of its own, bound to its groups' digests
+(evaluation/figures_seal.py, with its argument).
 """
 
 from __future__ import annotations
@@ -151,8 +164,15 @@ def selection_lines(
 ) -> list[str]:
     """One line per person in the selection: their keyed hash and that of their responses
     (`<24 hex>:<16 hex>`, sorted). Exports (bundle.run_export) store and compare the same."""
-    found = read_selection(db, filters)
-    return _decoded(Hasher(secret, user.id).lines(found))
+    return text_lines(selection_records(db, filters, user, secret))
+
+
+def selection_records(
+    db: Session, filters: EvaluationFilters, user: StaffUser, secret: str | bytes
+) -> npt.NDArray[np.bytes_]:
+    """The same lines as `selection_lines`, in the binary form they are stored in (`RECORD`:
+    the person's 12 bytes, then their responses' 8; sorted)."""
+    return Hasher(secret, user.id).lines(read_selection(db, filters))
 
 
 # --- the selection's ids, hashed in bulk ------------------------------------------------------
@@ -161,7 +181,13 @@ FORM_CODES: tuple[str, ...] = tuple(form.value for form in FormKind)
 _FORM_INDEX = {code: index for index, code in enumerate(FORM_CODES)}
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 PERSON_BYTES = 12  # 24 hex digits, as the HMACs kept before
-LINE_WIDTH = 2 * PERSON_BYTES + 1 + 16  # "<person>:<responses>"
+RESPONSES_BYTES = 8  # the XOR of the person's response hashes, big-endian
+LINE_WIDTH = 2 * PERSON_BYTES + 1 + 2 * RESPONSES_BYTES  # "<person>:<responses>" as text
+# A line as stored and compared (branch dash4): the person's hash, then their responses', as
+# bytes; sorted as bytes, these are sorted as their text (hexadecimal keeps the order).
+RECORD_BYTES = PERSON_BYTES + RESPONSES_BYTES
+RECORD = f"S{RECORD_BYTES}"
+PERSON = f"S{PERSON_BYTES}"
 
 
 @dataclass(frozen=True)
@@ -188,18 +214,27 @@ class Selection:
         return int(np.unique(self.person[self.paper]).size)
 
 
+# `read_selection` reads a response's id, form and channel as one integer: the id times this,
+# plus twice (its form's index + 1: 0 for a form not in `FORM_CODES`), plus 1 on paper.
+_PACKED = 2 * (len(FORM_CODES) + 1)
+
+
 def read_selection(db: Session, filters: EvaluationFilters) -> Selection:
-    form_index = case(_FORM_INDEX, value=Response.form, else_=-1)
+    """The selection's submitted responses (`Selection`), two integers per response read:
+    each value costs PostgreSQL a function call per row when it packs them (`_copied`), so
+    the response's id, form and channel come as one (branch dash4: 4 values a row cost
+    about 0.7 s more than 2 at 1,700,000 responses)."""
+    form_code = case(_FORM_INDEX, value=Response.form, else_=-1) + 1
     on_paper = case((Response.channel == Channel.PAPER.value, 1), else_=0)
-    query = select(Response.beneficiary_id, Response.id, form_index, on_paper).where(
-        *response_conditions(filters)
-    )
+    code = cast(Response.id, BigInteger) * _PACKED + form_code * 2 + on_paper
+    query = select(Response.beneficiary_id, code).where(*response_conditions(filters))
     table = read_integers(db.connection(), query)
+    response, rest = np.divmod(table[:, 1], _PACKED)
     return Selection(
         table[:, 0].copy(),
-        table[:, 1].copy(),
-        table[:, 2].astype(np.int8),
-        table[:, 3] == 1,
+        response,
+        (rest // 2 - 1).astype(np.int8),
+        rest % 2 == 1,
     )
 
 
@@ -315,8 +350,8 @@ class Hasher:
     def lines(
         self, found: Selection, forms: frozenset[int] | None = None
     ) -> npt.NDArray[np.bytes_]:
-        """The sorted lines `<person hash>:<hash of their responses>` of the people with a
-        response in `found` (of one of `forms`, when given), as fixed-width byte strings."""
+        """The sorted lines (person hash, hash of their responses) of the people with a
+        response in `found` (of one of `forms`, when given), as binary records (`RECORD`)."""
         return Hashed(self, found).lines(forms)
 
 
@@ -327,8 +362,8 @@ class Hashed:
 
     def __init__(self, hasher: Hasher, found: Selection) -> None:
         people, inverse = np.unique(found.person, return_inverse=True)
-        hexes = _hex(hasher._blocks(Hasher.PERSON, people)[:, :PERSON_BYTES])
-        order = np.argsort(hexes.view(f"S{2 * PERSON_BYTES}").ravel(), kind="stable")
+        raw = np.ascontiguousarray(hasher._blocks(Hasher.PERSON, people)[:, :PERSON_BYTES])
+        order = _byte_order(raw)
         rank = np.empty(people.size, dtype=np.int64)
         rank[order] = np.arange(people.size)
         row_rank = rank[np.ravel(inverse)]
@@ -338,25 +373,38 @@ class Hashed:
         self._form = found.form[rows]
         hashes = hasher._blocks(Hasher.RESPONSE, found.response)[:, :8].copy().view("<u8")
         self._response = hashes.ravel()[rows]
-        self._hexes = hexes[order]  # the people's hashes, sorted
+        self._persons = raw[order]  # the people's hashes, sorted
 
     def lines(self, forms: frozenset[int] | None = None) -> npt.NDArray[np.bytes_]:
-        """The lines of the people with a response (of one of `forms`, when given)."""
+        """The lines of the people with a response (of one of `forms`, when given), as
+        binary records (`RECORD`), sorted."""
         rank, response = self._rank, self._response
         if forms is not None:
             keep = np.isin(self._form, np.array(sorted(forms), dtype=np.int8))
             rank, response = rank[keep], response[keep]
         if not rank.size:
-            return np.zeros(0, dtype=f"S{LINE_WIDTH}")
+            return np.zeros(0, dtype=RECORD)
         starts = np.flatnonzero(np.r_[True, rank[1:] != rank[:-1]])
         together = np.bitwise_xor.reduceat(response, starts)  # the person's set of responses
-        grid = np.empty((starts.size, LINE_WIDTH), dtype=np.uint8)
-        grid[:, : 2 * PERSON_BYTES] = self._hexes[rank[starts]]
-        grid[:, 2 * PERSON_BYTES] = ord(":")
-        digits = together.astype(">u8").view(np.uint8).reshape(-1, 8)
-        grid[:, 2 * PERSON_BYTES + 1 :] = _hex(digits)
-        lines: npt.NDArray[np.bytes_] = grid.view(f"S{LINE_WIDTH}").ravel()
+        grid = np.empty((starts.size, RECORD_BYTES), dtype=np.uint8)
+        grid[:, :PERSON_BYTES] = self._persons[rank[starts]]
+        grid[:, PERSON_BYTES:] = together.astype(">u8").view(np.uint8).reshape(-1, 8)
+        lines: npt.NDArray[np.bytes_] = grid.view(RECORD).ravel()
         return lines
+
+
+def _byte_order(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.intp]:
+    """The stable order of the rows of `raw` sorted as bytes: by their first 8 bytes as a
+    big-endian integer (numpy sorts integers several times faster than byte strings), or,
+    should two rows share them (odds of about n**2 / 2**65), by the whole rows."""
+    high = np.ascontiguousarray(raw[:, :8]).view(">u8").ravel().astype(np.uint64)
+    order = np.argsort(high, kind="stable")
+    ordered = high[order]
+    if raw.shape[1] > 8 and bool((ordered[1:] == ordered[:-1]).any()):
+        order = np.argsort(
+            np.ascontiguousarray(raw).view(f"S{raw.shape[1]}").ravel(), kind="stable"
+        )
+    return order
 
 
 def _hashed(
@@ -381,6 +429,70 @@ def _hex(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     out[:, 0::2] = _HEX_DIGITS[raw >> 4]
     out[:, 1::2] = _HEX_DIGITS[raw & 15]
     return out
+
+
+_NIBBLES = np.zeros(256, dtype=np.uint8)
+_NIBBLES[_HEX_DIGITS] = np.arange(16, dtype=np.uint8)
+
+
+def _unhex(digits: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """The bytes written by `_hex` (half as wide)."""
+    nibbles = _NIBBLES[digits]
+    out = ((nibbles[:, 0::2] << 4) | nibbles[:, 1::2]).astype(np.uint8)
+    return out
+
+
+def _hex_lines(records: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
+    """Binary records (`RECORD`) as the text lines `<person>:<responses>` (`LINE_WIDTH`)."""
+    if not records.size:
+        return np.zeros(0, dtype=f"S{LINE_WIDTH}")
+    raw = records.view(np.uint8).reshape(records.size, RECORD_BYTES)
+    grid = np.empty((records.size, LINE_WIDTH), dtype=np.uint8)
+    grid[:, : 2 * PERSON_BYTES] = _hex(raw[:, :PERSON_BYTES])
+    grid[:, 2 * PERSON_BYTES] = ord(":")
+    grid[:, 2 * PERSON_BYTES + 1 :] = _hex(raw[:, PERSON_BYTES:])
+    lines: npt.NDArray[np.bytes_] = grid.view(f"S{LINE_WIDTH}").ravel()
+    return lines
+
+
+def text_lines(records: npt.NDArray[np.bytes_]) -> list[str]:
+    """Binary records as the text lines `<person hash>:<hash of their responses>`."""
+    return _decoded(_hex_lines(records))
+
+
+def stored_lines(people: str, lines: bytes | None) -> list[str]:
+    """The lines of a remembered selection (an `ExportSelection`'s `people` and `lines`) as
+    text, whatever form they were kept in: binary records (`lines`, after `people`'s group
+    name, if any), or text lines (`people`, kept before branch dash4)."""
+    if lines is None:
+        return people.split("\n") if people else []
+    prefix = people if people.endswith("|") else ""
+    return [prefix + line for line in text_lines(_records(lines))]
+
+
+def _records(blob: bytes) -> npt.NDArray[np.bytes_]:
+    """Stored binary records (sorted, distinct when written): a read-only array over `blob`."""
+    if len(blob) % RECORD_BYTES:
+        raise ValueError("stored lines are not whole records")
+    found: npt.NDArray[np.bytes_] = np.frombuffer(blob, dtype=RECORD)
+    return found
+
+
+def _stored(people: str, lines: bytes | None, prefix: str = "") -> npt.NDArray[np.bytes_] | None:
+    """A remembered selection's lines as sorted binary records: those kept so (`lines`), or
+    text lines of the current format (`people`, each after `prefix`: kept before branch
+    dash4); None for lines kept in an earlier format (`_Legacy`)."""
+    if lines is not None:
+        return _records(lines)
+    parsed = _parsed(people, prefix)
+    if parsed is None:
+        return None
+    grid = parsed.view(np.uint8).reshape(parsed.size, LINE_WIDTH)
+    raw = np.empty((parsed.size, RECORD_BYTES), dtype=np.uint8)
+    raw[:, :PERSON_BYTES] = _unhex(grid[:, : 2 * PERSON_BYTES])
+    raw[:, PERSON_BYTES:] = _unhex(grid[:, 2 * PERSON_BYTES + 1 :])
+    records: npt.NDArray[np.bytes_] = raw.view(RECORD).ravel()
+    return records
 
 
 def _decoded(lines: npt.NDArray[np.bytes_]) -> list[str]:
@@ -417,18 +529,18 @@ def _parsed(text: str, prefix: str = "") -> npt.NDArray[np.bytes_] | None:
 
 
 def _persons(lines: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
-    """The sorted distinct person hashes of current-format lines."""
+    """The sorted distinct person hashes (binary, `PERSON`) of binary records."""
     if not lines.size:
-        return np.zeros(0, dtype=f"S{2 * PERSON_BYTES}")
-    grid = lines.view(np.uint8).reshape(lines.size, LINE_WIDTH)
+        return np.zeros(0, dtype=PERSON)
+    grid = lines.view(np.uint8).reshape(lines.size, RECORD_BYTES)
     persons: npt.NDArray[np.bytes_] = np.unique(
-        np.ascontiguousarray(grid[:, : 2 * PERSON_BYTES]).view(f"S{2 * PERSON_BYTES}").ravel()
+        np.ascontiguousarray(grid[:, :PERSON_BYTES]).view(PERSON).ravel()
     )
     return persons
 
 
 def differing(mine: npt.NDArray[np.bytes_], theirs: npt.NDArray[np.bytes_]) -> int:
-    """`people_differing` on current-format lines (sorted, distinct), in bulk."""
+    """`people_differing` on binary records (sorted, distinct), in bulk."""
     return int(_persons(np.setxor1d(mine, theirs, assume_unique=True)).size)
 
 
@@ -505,13 +617,14 @@ def guard_view(
     )
     seen = False
     wanted: list[int] = []
-    for row_id, count, their_filters, kind, report in db.execute(
+    for row_id, count, their_filters, kind, report, as_text in db.execute(
         select(
             ExportSelection.id,
             ExportSelection.count,
             ExportLog.filters,
             ExportLog.kind,
             ExportLog.report,
+            ExportSelection.lines.is_(None),
         )
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
         .where(*scope)
@@ -519,13 +632,19 @@ def guard_view(
         digest = _stored_digest(report) if kind == KIND else None
         if digest is None:
             wanted.append(row_id)  # an export, or kept before digests: read as always
-        elif count == size and digest == digests.of(""):
+        elif count == size and digest == digests.of("", as_text=bool(as_text)):
             seen = True
         elif not _same_filters(their_filters, described):
             wanted.append(row_id)
     earlier: Sequence[Any] = (
         db.execute(
-            select(ExportSelection.count, ExportSelection.people, ExportLog.filters, ExportLog.kind)
+            select(
+                ExportSelection.count,
+                ExportSelection.people,
+                ExportSelection.lines,
+                ExportLog.filters,
+                ExportLog.kind,
+            )
             .join(ExportLog, ExportLog.id == ExportSelection.export_id)
             .where(ExportSelection.id.in_(wanted))
             .order_by(ExportSelection.id.desc())
@@ -535,8 +654,8 @@ def guard_view(
     )
     others: list[frozenset[Hashable]] = []  # people of earlier selections with other filters
     legacy = _Legacy(db, filters, user, secret)  # selections kept in the earlier format
-    for count, stored, their_filters, kind in earlier:
-        theirs = _parsed(stored)
+    for count, stored, blob, their_filters, kind in earlier:
+        theirs = _stored(stored, blob)
         if theirs is None:
             seen = legacy.compare(stored, count, their_filters, kind, described, k) or seen
             continue
@@ -568,7 +687,7 @@ def guard_view(
         user,
         KIND,
         described,
-        _text(lines),
+        lines,
         rows=size,
         count=size,
         k=k,
@@ -664,6 +783,7 @@ def guard_tables(
             func.substr(ExportSelection.people, 1, _HEAD),
             ExportLog.filters,
             ExportLog.report,
+            ExportSelection.lines.is_(None),
         )
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
         .where(ExportSelection.user_id == user.id, ExportLog.kind == TABLES_KIND)
@@ -671,7 +791,7 @@ def guard_tables(
     others: dict[str, list[npt.NDArray[np.bytes_]]] = defaultdict(list)
     kept: set[str] = set()  # groups already remembered as they are now
     wanted: list[int] = []  # the earlier groups whose people must be read
-    for row_id, count, head, their_filters, report in heads:
+    for row_id, count, head, their_filters, report, as_text in heads:
         name, bar, _rest = (head or "").partition("|")
         digest = _stored_digests(report).get(name) if bar else None
         if digest is None:
@@ -679,7 +799,7 @@ def guard_tables(
             continue
         if name not in mine:
             continue
-        if count == mine[name].size and digest == digests.of(name):
+        if count == mine[name].size and digest == digests.of(name, as_text=bool(as_text)):
             kept.add(name)
             continue
         if _same_filters(their_filters, described):
@@ -688,18 +808,18 @@ def guard_tables(
             wanted.append(row_id)
     earlier: Sequence[Any] = (
         db.execute(
-            select(ExportSelection.people, ExportLog.filters)
+            select(ExportSelection.people, ExportSelection.lines, ExportLog.filters)
             .join(ExportLog, ExportLog.id == ExportSelection.export_id)
             .where(ExportSelection.id.in_(wanted))
         ).all()
         if wanted
         else []
     )
-    for stored, their_filters in earlier:
+    for stored, blob, their_filters in earlier:
         name = stored.partition("|")[0]
         if name not in mine:
             continue
-        theirs = _parsed(stored, name + "|")
+        theirs = _stored(stored, blob, name + "|")
         if theirs is None:
             continue
         if np.array_equal(theirs, mine[name]):
@@ -751,11 +871,14 @@ def guard_tables(
         db.add(log)
         db.flush()
         for name, lines in sorted(remembered.items()):
-            text = _text(lines)
-            prefixed = f"{name}|" + text.replace("\n", f"\n{name}|")
+            # The group's name, then its lines as binary records (`stored_lines`).
             db.add(
                 ExportSelection(
-                    export_id=log.id, user_id=user.id, count=int(lines.size), people=prefixed
+                    export_id=log.id,
+                    user_id=user.id,
+                    count=int(lines.size),
+                    people=f"{name}|",
+                    lines=_blob(lines),
                 )
             )
         db.flush()
@@ -773,20 +896,26 @@ DIGESTS = "digests"
 class _Digests:
     """Each group's digest: SHA-256 of its name and its sorted lines, computed when first
     needed. Equal digests and sizes mean the same lines, that is the same people with the same
-    responses (a collision of SHA-256 is out of reach)."""
+    responses (a collision of SHA-256 is out of reach).
+
+    The lines digested are those stored: binary records since branch dash4, text lines before
+    (`as_text`: the digest of the same lines as text, `_hex_lines`, for a row kept then; the
+    width of a line is digested too, so the two kinds of digest never meet)."""
 
     def __init__(self, lines: Mapping[str, npt.NDArray[np.bytes_]]) -> None:
         self._lines = lines
-        self._found: dict[str, str] = {}
+        self._found: dict[tuple[str, bool], str] = {}
 
-    def of(self, name: str) -> str:
-        if name not in self._found:
+    def of(self, name: str, *, as_text: bool = False) -> str:
+        if (name, as_text) not in self._found:
             digest = hashlib.sha256(name.encode("utf-8") + b"|")
             lines = self._lines[name]
+            if as_text:
+                lines = _hex_lines(lines)
             digest.update(b"%d:%d|" % (lines.size, lines.dtype.itemsize))
             digest.update(lines.tobytes())
-            self._found[name] = digest.hexdigest()
-        return self._found[name]
+            self._found[name, as_text] = digest.hexdigest()
+        return self._found[name, as_text]
 
 
 # In the report of a log row of figures' groups: the SHA-256 digest of its text.
@@ -1202,14 +1331,15 @@ def _record(
     user: StaffUser,
     kind: str,
     described: str,
-    lines: Sequence[str] | str,
+    lines: Sequence[str] | str | npt.NDArray[np.bytes_],
     *,
     rows: int,
     count: int,
     k: int,
     report: Mapping[str, object] | None = None,
 ) -> None:
-    """Remember a selection shown to `user` (keyed hashes only), for later comparisons."""
+    """Remember a selection shown to `user` (keyed hashes only), for later comparisons:
+    binary records (`RECORD`, sorted) as they are, text lines (the figures' groups) as text."""
     log = ExportLog(
         user_id=user.id,
         kind=kind,
@@ -1220,9 +1350,22 @@ def _record(
     )
     db.add(log)
     db.flush()
-    people = lines if isinstance(lines, str) else "\n".join(lines)
-    db.add(ExportSelection(export_id=log.id, user_id=user.id, count=count, people=people))
+    if isinstance(lines, np.ndarray):
+        row = ExportSelection(
+            export_id=log.id, user_id=user.id, count=count, people="", lines=_blob(lines)
+        )
+    else:
+        people = lines if isinstance(lines, str) else "\n".join(lines)
+        row = ExportSelection(export_id=log.id, user_id=user.id, count=count, people=people)
+    db.add(row)
     db.flush()
+
+
+def _blob(records: npt.NDArray[np.bytes_]) -> bytes:
+    """Binary records as stored (`ExportSelection.lines`): one after the other."""
+    if records.dtype != np.dtype(RECORD):
+        raise TypeError(f"lines to keep must be {RECORD} records")
+    return records.tobytes()
 
 
 # --- the same responses as a view already checked (issue 18) ---------------------------------

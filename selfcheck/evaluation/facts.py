@@ -43,6 +43,7 @@ from sqlalchemy import (
     Connection,
     delete,
     event,
+    func,
     insert,
     inspect,
     select,
@@ -58,6 +59,7 @@ from selfcheck.platform.models import (
     Beneficiary,
     DataVersion,
     FactCell,
+    FactFollowup,
     FactTally,
     Response,
     ResponseFact,
@@ -632,6 +634,10 @@ def _refresh(connection: Connection, definition: Definition, ids: list[int], key
     for cell, values in cell_sums(old, key).items():
         sums[cell] = sums.get(cell, _ZERO) - values
     add_to_cells(connection, sums)
+    lasting = followup_sums(new, key)
+    for place, values in followup_sums(old, key).items():
+        lasting[place] = lasting.get(place, _ZERO) - values
+    add_to_followup(connection, lasting)
 
 
 CELL_COLUMNS = ("structure_id", "month", "form", "channel", "key", "value", "n")
@@ -666,10 +672,14 @@ def add_to_tally(connection: Connection, delta: Mapping[CellKey, int]) -> None:
 def rebuild(session: Session, definition: Definition, batch: int = 2000) -> int:
     """Recompute every fact from the answers (the migration's backfill); returns the rows."""
     connection = session.connection()
-    # An earlier migration's backfill runs before fact_cell exists (0019 fills it).
+    # An earlier migration's backfill runs before fact_cell exists (0019 fills it), and before
+    # fact_followup exists (0021 fills it).
     with_cells = inspect(connection).has_table(FactCell.__tablename__)
     if with_cells:
         connection.execute(delete(FactCell))
+    with_followup = inspect(connection).has_table(FactFollowup.__tablename__)
+    if with_followup:
+        connection.execute(delete(FactFollowup))
     connection.execute(delete(FactTally))
     connection.execute(delete(ResponseFact))
     # An earlier migration's backfill runs this code on the table as that migration left it:
@@ -711,6 +721,8 @@ def rebuild(session: Session, definition: Definition, batch: int = 2000) -> int:
         connection.execute(insert(FactTally), cube[start : start + 20_000])
     if with_cells:
         rebuild_cells(connection, session_cell_key(session))
+    if with_followup:
+        rebuild_followup(connection, session_cell_key(session))
     # An earlier migration's backfill runs before data_version exists (0020 makes it).
     if inspect(connection).has_table(DataVersion.__tablename__):
         bump(connection)
@@ -857,6 +869,171 @@ def rebuild_cells(connection: Connection, key: bytes, batch: int = 200_000) -> i
             total[cell] = total.get(cell, _ZERO) + values
         last = rows[-1]["response_id"]
     add_to_cells(connection, total)
+    return len(total)
+
+
+# --- the follow-up figures' cells (fact_followup) ---------------------------------------------
+
+# structure, month, form, channel, ended_on, followed, kept, person (models.FactFollowup)
+FollowupOf = tuple[int, str, str, str, str, bool, str, int]
+FOLLOWUP_KEY = (
+    "structure_id",
+    "month",
+    "form",
+    "channel",
+    "ended_on",
+    "followed",
+    "kept",
+    "person",
+)
+END_VALUES = frozenset(form.value for form in END_FORMS)
+FOLLOWUP_VALUES = frozenset(form.value for form in FOLLOWUP_FORMS)
+# A person's block in the figures' digests: response 0 (no response has it) and this form
+# index (no form has it), so that no block of `cell_parts` for fact_cell is ever the same.
+FIGURE_FORM = 254
+
+
+def day_of(moment: datetime) -> str:
+    """The UTC day of `moment` (naive: UTC, as SQLite returns it), YYYY-MM-DD."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.date().isoformat()
+
+
+def figure_parts(people: npt.NDArray[np.int64], key: bytes | None) -> npt.NDArray[np.int64]:
+    """Per person, the four 32-bit pieces that the figures' digests add up (`cell_parts` of
+    the person's own block, under the cells' secret key); zeros without a key (a bare
+    migration: no figures' check is then ever sealed, `selfcheck facts cells` makes them)."""
+    if key is None:
+        return np.zeros((people.size, 4), dtype=np.int64)
+    return cell_parts(
+        np.zeros(people.size, dtype=np.int64),
+        people,
+        np.full(people.size, FIGURE_FORM, dtype=np.int64),
+        key,
+    )
+
+
+def _followup_cell(row: Mapping[str, Any], doubled: set[int]) -> FollowupOf | None:
+    """The `fact_followup` cell of a response_fact row, None when it is in none."""
+    ended = row["ended_at"]
+    if ended is None:
+        return None
+    form = row["form"]
+    if form in END_VALUES:
+        person = row["beneficiary_id"] if row["beneficiary_id"] in doubled else 0
+        day, kept = day_of(ended), ""
+    elif form in FOLLOWUP_VALUES:
+        person, day, kept = 0, "", row["kept"] or ""
+    else:
+        return None
+    return (
+        row["structure_id"],
+        row["month"],
+        form,
+        row["channel"],
+        day,
+        bool(row["followed"]),
+        kept,
+        person,
+    )
+
+
+def followup_sums(
+    rows: Sequence[Mapping[str, Any]], key: bytes | None
+) -> dict[FollowupOf, npt.NDArray[np.int64]]:
+    """What `rows` (every response_fact row of some people) add to `fact_followup`: per cell,
+    the number of rows and the four sums of their person's `figure_parts`."""
+    ends = Counter(
+        row["beneficiary_id"]
+        for row in rows
+        if row["form"] in END_VALUES and row["ended_at"] is not None
+    )
+    doubled = {person for person, count in ends.items() if count > 1}
+    keyed = [
+        (cell, row["beneficiary_id"])
+        for row in rows
+        if (cell := _followup_cell(row, doubled)) is not None
+    ]
+    if not keyed:
+        return {}
+    people = np.fromiter((person for _cell, person in keyed), dtype=np.int64, count=len(keyed))
+    values = np.column_stack([np.ones(len(keyed), dtype=np.int64), figure_parts(people, key)])
+    index: dict[FollowupOf, int] = {}
+    at = np.fromiter(
+        (index.setdefault(cell, len(index)) for cell, _person in keyed),
+        dtype=np.int64,
+        count=len(keyed),
+    )
+    sums = np.zeros((len(index), values.shape[1]), dtype=np.int64)
+    np.add.at(sums, at, values)
+    return {cell: sums[position] for cell, position in index.items()}
+
+
+def add_to_followup(
+    connection: Connection, delta: Mapping[FollowupOf, npt.NDArray[np.int64]]
+) -> None:
+    """Add these numbers to `fact_followup` (an upsert, in key order: no deadlock)."""
+    rows = [
+        {
+            **dict(zip(FOLLOWUP_KEY, cell, strict=True)),
+            **{name: int(value) for name, value in zip(CELL_SUMS, values, strict=True)},
+        }
+        for cell, values in sorted(delta.items())
+        if values.any()
+    ]
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(FactFollowup)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(FOLLOWUP_KEY),
+        set_={
+            name: getattr(FactFollowup, name) + getattr(statement.excluded, name)
+            for name in CELL_SUMS
+        },
+    )
+    connection.execute(statement, rows)
+    # A person's own cells, once empty, go (an erased person leaves no id behind).
+    doubled = sorted({cell[-1] for cell in delta if cell[-1]})
+    if doubled:
+        connection.execute(
+            delete(FactFollowup).where(FactFollowup.person.in_(doubled), FactFollowup.n == 0)
+        )
+
+
+def rebuild_followup(connection: Connection, key: bytes | None, batch: int = 100_000) -> int:
+    """Recompute `fact_followup` from `response_fact` (the backfill of migration 0021, and
+    after a bulk load of the facts), `batch` person ids at a time (a person's rows together:
+    someone with two end forms is seen whole); returns the cells written."""
+    connection.execute(delete(FactFollowup))
+    top = int(connection.scalar(select(func.max(ResponseFact.beneficiary_id))) or 0)
+    total: dict[FollowupOf, npt.NDArray[np.int64]] = {}
+    forms = sorted(END_VALUES | FOLLOWUP_VALUES)
+    for low in range(0, top + 1, batch):
+        rows = [
+            row._asdict()
+            for row in connection.execute(
+                select(
+                    ResponseFact.beneficiary_id,
+                    ResponseFact.structure_id,
+                    ResponseFact.month,
+                    ResponseFact.form,
+                    ResponseFact.channel,
+                    ResponseFact.ended_at,
+                    ResponseFact.followed,
+                    ResponseFact.kept,
+                ).where(
+                    ResponseFact.beneficiary_id >= low,
+                    ResponseFact.beneficiary_id < low + batch,
+                    ResponseFact.form.in_(forms),
+                    ResponseFact.ended_at.is_not(None),
+                )
+            )
+        ]
+        for cell, values in followup_sums(rows, key).items():
+            total[cell] = total.get(cell, _ZERO) + values
+    add_to_followup(connection, total)
     return len(total)
 
 

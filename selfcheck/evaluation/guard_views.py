@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from flask import current_app, g
 from flask_babel import gettext
 
-from selfcheck.evaluation import facts
+from selfcheck.evaluation import facts, figures_seal, retention
 from selfcheck.evaluation.dashboard import (
     PAIRED_FORMS,
     SPECS,
@@ -149,25 +149,45 @@ def withheld_message(k: int) -> str:
     return message
 
 
-def guard_figures_here(filters: EvaluationFilters, groups: dict[str, frozenset[int]]) -> bool:
-    """Whether figures about sub-groups of the selection (`groups`: figure -> people) may be
-    shown: False when one of them differs from the same figure of an earlier view of this
-    evaluator by fewer than k people (differencing.guard_figures). Commits what it remembers.
-    """
+def guard_figures_here(
+    filters: EvaluationFilters,
+    counted: retention.Counted,
+    load: Callable[[], retention.Followed | None],
+) -> retention.Followed | retention.Counted | None:
+    """The follow-up figures to show (None: withheld): None when one of their groups differs
+    from the same figure's group in an earlier view of this evaluator by fewer than k people
+    (differencing.guard_figures). `counted`: the figures and their groups' digests from the
+    cells (retention.count); when a full check already passed on groups of the same digests
+    and is still valid (figures_seal.sealed), they are shown as they are, else the groups are
+    read (`load`: retention.load) and checked, and the figures shown are those of the people
+    checked. Commits what it remembers (and the seal of a check that passed)."""
     session = get_session()
     user = evaluator()
+    k = k_threshold()
+    secret = str(current_app.secret_key)
     checked = current_app.extensions.setdefault(FIGURES_CHECKED_KEY, Checked())
-    # The groups themselves are in the key: they depend on the day as well as on the data
+    # The groups' digests are in the key: the groups depend on the day as well as on the data
     # (who is due a follow-up), and the data stamp moves only with the data.
-    figures = tuple(sorted((name, len(people), hash(people)) for name, people in groups.items()))
-    key = (user.id, k_threshold(), _selection(filters), _stamp(), figures)
+    key = (user.id, k, _selection(filters), _stamp(), tuple(sorted(counted.digests.items())))
     if key in checked:
-        return True
-    if not guard_figures(
-        session, user, filters, groups, k_threshold(), str(current_app.secret_key)
-    ):
+        return counted
+    if figures_seal.sealed(session, user, filters, k, secret, counted.digests):
+        checked.add(key)
+        return counted
+    followed = load() or retention.Followed({}, {}, frozenset(), frozenset())
+    definition = current_app.extensions["selfcheck.definition"]
+    groups = retention.figure_groups(followed, definition)
+    before = figures_seal.snapshot(session, user)
+    if not guard_figures(session, user, filters, groups, k, secret):
         session.rollback()
-        return False
+        return None
+    same = (
+        retention.digests_of(followed, definition, facts.session_cell_key(session))
+        == counted.digests
+    )
+    if same:  # the cells hold the people checked: the next views of them need no check
+        figures_seal.seal(session, user, filters, k, secret, counted.digests, before)
     session.commit()
-    checked.add(key)
-    return True
+    if same:
+        checked.add(key)
+    return followed

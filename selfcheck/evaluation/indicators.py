@@ -37,6 +37,7 @@ from selfcheck.platform.models import (
     Answer,
     Channel,
     FactCell,
+    FactFollowup,
     FactTally,
     Response,
     ResponseFact,
@@ -117,7 +118,8 @@ def _months(filters: EvaluationFilters) -> tuple[str | None, str | None]:
 
 
 def fact_conditions(
-    filters: EvaluationFilters, model: type[FactTally] | type[ResponseFact] | type[FactCell]
+    filters: EvaluationFilters,
+    model: type[FactTally] | type[ResponseFact] | type[FactCell] | type[FactFollowup],
 ) -> list[ColumnElement[bool]]:
     """The scope of `filters` on a facts table (the same people as `response_conditions`)."""
     first, last = _months(filters)

@@ -37,19 +37,22 @@ computed from the answers are the tests' oracle (tests/services/evaluation/reten
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, false, or_, select
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import statistics
+from selfcheck.evaluation import facts, statistics
 from selfcheck.evaluation.differencing import read_integers
 from selfcheck.evaluation.indicators import fact_conditions
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.journey import schedule
-from selfcheck.platform.models import ResponseFact, Structure
+from selfcheck.platform.models import FactFollowup, ResponseFact, Structure
 from selfcheck.questionnaire.model import END_FORMS, FOLLOWUP_FORMS, Definition
 
 
@@ -84,12 +87,36 @@ class Followed:
         """(people who kept all their gains, people with a gain)."""
         return len(self.kept_all.get(competence, ())), len(self.gained.get(competence, ()))
 
+    def response(self) -> tuple[int, int]:
+        """(people who sent a follow-up, people whose first follow-up has opened)."""
+        return len(self.answered), len(self.opened)
 
-def opened_rule(
-    db: Session, filters: EvaluationFilters, now: datetime, zone: ZoneInfo
-) -> ColumnElement[bool]:
-    """SQL: the person's first follow-up has opened at `now` (their structure's delay after
-    the local day their end form was sent: schedule.openings), as a bound on that time."""
+
+# A figure group's digest: how many people, and the four sums of their facts.figure_parts.
+Digest = tuple[int, int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Counted:
+    """The follow-up figures of a selection as numbers, from the cells (`count`), with the
+    digest of each figure's group of people (`figure_groups`' names): equal digests, the
+    same people but with odds of 2**-128 (the cells' key is secret, facts.cell_key)."""
+
+    gained: Mapping[str | None, int]
+    kept_all: Mapping[str | None, int]
+    opened: int
+    answered: int
+    digests: Mapping[str, Digest]
+
+    def kept(self, competence: str | None) -> tuple[int, int]:
+        return self.kept_all.get(competence, 0), self.gained.get(competence, 0)
+
+    def response(self) -> tuple[int, int]:
+        return self.answered, self.opened
+
+
+def _by_months(db: Session, filters: EvaluationFilters) -> list[tuple[int, list[int]]]:
+    """The structures of the selection by their follow-up delay (months, ids)."""
     by_months: dict[int, list[int]] = defaultdict(list)
     for structure_id, months in db.execute(
         select(Structure.id, Structure.followup_months).where(
@@ -97,6 +124,14 @@ def opened_rule(
         )
     ):
         by_months[months].append(structure_id)
+    return sorted(by_months.items())
+
+
+def opened_rule(
+    db: Session, filters: EvaluationFilters, now: datetime, zone: ZoneInfo
+) -> ColumnElement[bool]:
+    """SQL: the person's first follow-up has opened at `now` (their structure's delay after
+    the local day their end form was sent: schedule.openings), as a bound on that time."""
     return or_(
         false(),
         *(
@@ -104,7 +139,7 @@ def opened_rule(
                 ResponseFact.structure_id.in_(ids),
                 ResponseFact.ended_at < schedule.opened_before(months, now, zone),
             )
-            for months, ids in sorted(by_months.items())
+            for months, ids in _by_months(db, filters)
         ),
     )
 
@@ -173,6 +208,137 @@ def load(
     )
 
 
+def count(
+    db: Session,
+    definition: Definition,
+    filters: EvaluationFilters,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    key: bytes,
+) -> Counted | None:
+    """The follow-up figures' numbers and their groups' digests from the cells
+    (`fact_followup`, a few thousand rows), without one row per person: the same people as
+    `load` (None when it gives None), which tests/services/evaluation/test_facts.py checks
+    after random writes, today and once every follow-up has opened.
+
+    A person's first follow-up has opened when their first end form was sent before a bound
+    (`schedule.opened_before`, per structure delay; a local midnight): the cells of the UTC
+    days before the bound's UTC day are taken whole, the end forms sent on that day before
+    the bound are read one by one (a day of end forms), later days not at all. Someone with
+    two end forms (cells of their own, `FactFollowup.person`) is counted once.
+    `key`: the cells' digest key (facts.session_cell_key)."""
+    connection = db.connection()
+    ends = sorted(facts.END_VALUES)
+    followups = sorted(facts.FOLLOWUP_VALUES)
+    scope = fact_conditions(filters, FactFollowup)
+    sums = [func.coalesce(func.sum(getattr(FactFollowup, name)), 0) for name in facts.CELL_SUMS]
+    bounds = [
+        (ids, schedule.opened_before(months, now, zone).astimezone(UTC))
+        for months, ids in _by_months(db, filters)
+    ]
+    whole_days = or_(
+        false(),
+        *(
+            and_(
+                FactFollowup.structure_id.in_(ids),
+                FactFollowup.ended_on < bound.date().isoformat(),
+            )
+            for ids, bound in bounds
+        ),
+    )
+    opened = np.zeros(5, dtype=np.int64)  # people counted by the cells, and their sums
+    answered = 0
+    apart: dict[int, bool] = {}  # people counted one by one: whether they sent a follow-up
+    for followed, person, *values in connection.execute(
+        select(FactFollowup.followed, FactFollowup.person, *sums)
+        .where(*scope, FactFollowup.form.in_(ends), FactFollowup.kept == "", whole_days)
+        .group_by(FactFollowup.followed, FactFollowup.person)
+    ):
+        if not values[0]:
+            continue
+        if person:
+            apart[int(person)] = apart.get(int(person), False) or bool(followed)
+        else:
+            opened += np.array(values, dtype=np.int64)
+            answered += int(values[0]) if followed else 0
+    rows = fact_conditions(filters, ResponseFact)
+    for ids, bound in bounds:
+        day = datetime.combine(bound.date(), time(0), tzinfo=UTC)
+        if bound == day:
+            continue
+        for person, followed in connection.execute(
+            select(ResponseFact.beneficiary_id, ResponseFact.followed).where(
+                *rows,
+                ResponseFact.form.in_(ends),
+                ResponseFact.structure_id.in_(ids),
+                ResponseFact.ended_at >= day,
+                ResponseFact.ended_at < bound,
+            )
+        ):
+            apart[int(person)] = apart.get(int(person), False) or bool(followed)
+    if apart:
+        ids_apart = np.array(sorted(apart), dtype=np.int64)
+        opened += np.r_[ids_apart.size, facts.figure_parts(ids_apart, key).sum(axis=0)]
+        answered += sum(apart.values())
+    gained: dict[str | None, int] = defaultdict(int)
+    kept_all: dict[str | None, int] = defaultdict(int)
+    digests: dict[str, npt.NDArray[np.int64]] = defaultdict(lambda: np.zeros(5, dtype=np.int64))
+    for verdicts, *values in connection.execute(
+        select(FactFollowup.kept, *sums)
+        .where(*scope, FactFollowup.form.in_(followups), FactFollowup.kept != "")
+        .group_by(FactFollowup.kept)
+    ):
+        if not values[0]:
+            continue
+        number, found = int(values[0]), np.array(values, dtype=np.int64)
+        every = True
+        for verdict in str(verdicts).split(","):
+            competence, _, value = verdict.partition(":")
+            gained[competence] += number
+            digests["kept:" + competence] += found
+            if value == "1":
+                kept_all[competence] += number
+            else:
+                every = False
+        gained[None] += number
+        digests["kept"] += found
+        if every:
+            kept_all[None] += number
+    if not opened[0] and not gained[None]:
+        anyone = connection.execute(
+            select(FactFollowup.n)
+            .where(*scope, FactFollowup.form.in_(ends + followups), FactFollowup.n > 0)
+            .limit(1)
+        ).first()
+        if anyone is None:
+            return None
+    digests["response"] = opened
+    names = ("response", "kept", *("kept:" + code for code in definition.competences))
+    return Counted(
+        gained={name: number for name, number in gained.items() if number},
+        kept_all={name: number for name, number in kept_all.items() if number},
+        opened=int(opened[0]),
+        answered=answered,
+        digests={name: _digest(digests[name]) for name in names},
+    )
+
+
+def _digest(values: npt.NDArray[np.int64]) -> Digest:
+    number, d0, d1, d2, d3 = (int(value) for value in values)
+    return number, d0, d1, d2, d3
+
+
+def digests_of(followed: Followed, definition: Definition, key: bytes) -> dict[str, Digest]:
+    """The digests of `followed`'s figure groups (`figure_groups`), computed from the people
+    themselves: those of `count` when the cells hold the same people."""
+    found: dict[str, Digest] = {}
+    for name, people in figure_groups(followed, definition).items():
+        ids = np.fromiter(people, dtype=np.int64, count=len(people))
+        found[name] = _digest(np.r_[ids.size, facts.figure_parts(ids, key).sum(axis=0)])
+    return found
+
+
 def guarded_share(successes: int, n: int, *, k: int) -> statistics.Share | statistics.TooFew:
     """The share, unless it would describe fewer than k people: n under k, or the people on
     either side (successes, n - successes) from 1 to k - 1 (disclosure.protect's rule)."""
@@ -181,14 +347,14 @@ def guarded_share(successes: int, n: int, *, k: int) -> statistics.Share | stati
     return statistics.share(successes, n, k=k)
 
 
-def retention(followed: Followed, definition: Definition, *, k: int) -> Retention:
+def retention(followed: Followed | Counted, definition: Definition, *, k: int) -> Retention:
     return Retention(
         overall=guarded_share(*followed.kept(None), k=k),
         by_competence=tuple(
             CompetenceRetention(code, guarded_share(*followed.kept(code), k=k))
             for code in definition.competences
         ),
-        response_rate=guarded_share(len(followed.answered), len(followed.opened), k=k),
+        response_rate=guarded_share(*followed.response(), k=k),
     )
 
 

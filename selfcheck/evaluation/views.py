@@ -9,7 +9,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from selfcheck.accounts.permissions import Permission, requires
-from selfcheck.evaluation import charts, headline_views, retention, sentences
+from selfcheck.evaluation import charts, facts, headline_views, retention, sentences
 from selfcheck.evaluation.dashboard import (
     TABLE_KEYS,
     Dashboard,
@@ -91,11 +91,20 @@ def _retention(filters: EvaluationFilters, k: int) -> list[tuple[str, str]]:
     """What lasts (issue 15): each retention figure as (what, plain sentence), none under k."""
     definition = current_app.extensions["selfcheck.definition"]
     now, zone = clock.now(), clock.zone_in(current_app.config)
-    followed = retention.load(get_session(), definition, filters, now=now, zone=zone)
-    if followed is None:
+    session = get_session()
+    # The numbers from the cells (a few thousand rows); the people themselves are read only
+    # when their check must run (guard_figures_here).
+    counted = retention.count(
+        session, definition, filters, now=now, zone=zone, key=facts.session_cell_key(session)
+    )
+    if counted is None:
         return []
-    groups = retention.figure_groups(followed, definition)
-    if not guard_figures_here(filters, groups):
+    shown = guard_figures_here(
+        filters,
+        counted,
+        lambda: retention.load(session, definition, filters, now=now, zone=zone),
+    )
+    if shown is None:
         withheld = gettext(
             "Ces chiffres ne sont pas donnés : les personnes dont ils parlent diffèrent de "
             "moins de %(k)s personnes de celles d'une sélection que vous avez déjà consultée, "
@@ -104,7 +113,7 @@ def _retention(filters: EvaluationFilters, k: int) -> list[tuple[str, str]]:
             k=k,
         )
         return [(gettext("Ce qui dure, quelques mois après"), withheld)]
-    result = retention.retention(followed, definition, k=k)
+    result = retention.retention(shown, definition, k=k)
     lines = [
         (
             gettext("Réponse au questionnaire de suivi"),

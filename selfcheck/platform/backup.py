@@ -9,7 +9,8 @@ restores into PostgreSQL and back). Layout, one JSON document per line:
     ...
     {"end": true, "rows": {"structure": 1, ...}}
 
-Tables come in foreign-key dependency order, so a restore inserts parents first. The dump is
+Dates are ISO 8601 text, binary values (export_selection.lines) base64 text; tables come in
+foreign-key dependency order, so a restore inserts parents first. The dump is
 read in one snapshot (PostgreSQL: REPEATABLE READ; SQLite: one read transaction) while the
 app keeps running. A restore runs in one transaction: it is all there or nothing is.
 For large installations the native tools are faster (see docs/operations.md, "Backup and restore").
@@ -17,6 +18,7 @@ For large installations the native tools are faster (see docs/operations.md, "Ba
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import os
@@ -33,6 +35,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Integer,
+    LargeBinary,
     Table,
     func,
     insert,
@@ -141,6 +144,8 @@ def _encode(value: Any) -> Any:
         if value.tzinfo is None:  # SQLite hands back naive UTC datetimes
             value = value.replace(tzinfo=UTC)
         return value.isoformat()
+    if isinstance(value, bytes | memoryview):  # binary columns: base64 text
+        return base64.b64encode(bytes(value)).decode("ascii")
     return value
 
 
@@ -236,6 +241,13 @@ def _decode_row(table: Table, names: list[str], row: list[Any]) -> dict[str, Any
             value = datetime.fromisoformat(value)
         elif value is not None and isinstance(column_type, Boolean):
             value = bool(value)
+        elif value is not None and isinstance(column_type, LargeBinary):
+            if not isinstance(value, str):
+                raise BackupError(f"a binary value of table {table.name} is not base64 text")
+            try:
+                value = base64.b64decode(value, validate=True)
+            except ValueError as exc:
+                raise BackupError(f"a binary value of table {table.name} is not base64") from exc
         values[name] = value
     return values
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Enum,
     ForeignKey,
     Index,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -419,6 +420,9 @@ class ResponseFact(Base):
             "followed",
             "kept",
         ),
+        # The end forms sent on one day before a bound (retention.count: the day a follow-up
+        # opening falls on is read one by one, the days before it from fact_followup).
+        Index("ix_response_fact_ended_at", "ended_at"),
     )
 
     response_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
@@ -521,7 +525,9 @@ __all__ = [
     "DataVersion",
     "EntryDiscrepancy",
     "FactCell",
+    "FactFollowup",
     "FactTally",
+    "FiguresSeal",
     "Grant",
     "Job",
     "OneTimeLink",
@@ -557,11 +563,15 @@ class ExportLog(Base):
 
 
 class ExportSelection(Base):
-    """The people released by one export, as keyed hashes (never ids nor codes).
+    """The people released by one export or view, as keyed hashes (never ids nor codes).
 
-    `people` holds the sorted HMACs (under the app secret, with the evaluator's id) of the
-    people in the export, one per line: enough to refuse a later export by the same
-    evaluator whose people differ from this one by fewer than k (differencing), nothing more.
+    One line per person: their keyed hash (under the app secret, with the evaluator's id) and
+    that of their responses (evaluation/differencing.py), sorted: enough to refuse a later
+    export or view by the same evaluator whose people differ from this one by fewer than k
+    (differencing), nothing more. Since branch dash4 (migration 0021) the lines are kept in
+    `lines`, 20 bytes each (`differencing.RECORD`), and `people` holds only the name of a
+    table's group followed by "|" (or nothing); rows kept before hold text lines in `people`
+    and no `lines` (`differencing.stored_lines` reads both).
     """
 
     __tablename__ = "export_selection"
@@ -576,6 +586,63 @@ class ExportSelection(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     count: Mapped[int] = mapped_column(default=0)
     people: Mapped[str] = mapped_column(Text, default="")
+    lines: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+
+
+class FactFollowup(Base):
+    """The follow-up figures' cells (evaluation/retention.py), kept like `fact_cell` in the
+    transaction of every write (facts.followup_sums): per structure, month, form and channel
+    of a `response_fact` row, with
+
+    - for an end form (after, retrospective) of a person whose first end form was sent:
+      `ended_on`, the UTC day of that first sending (`response_fact.ended_at`), and
+      `followed` (they sent a follow-up); `kept` is "";
+    - for a follow-up of such a person: `ended_on` "", and `kept` the person's verdicts
+      (`response_fact.kept`, "" when they had no gain or this follow-up is not the one read);
+
+    how many rows (`n`, people: a person has one end form, and one follow-up read) and four
+    sums of 32-bit pieces of a keyed pseudo-random function of each row's person
+    (facts.figure_parts): the digest of each figure's group of people, so that the follow-up
+    figures' differencing check can recognise the very groups it already checked
+    (evaluation/figures_seal.py). `person` is 0, except for someone with two end forms (which
+    the journey does not allow, `FORM_RULES`): their rows keep their id, so that they are
+    counted once.
+    """
+
+    __tablename__ = "fact_followup"
+
+    structure_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    form: Mapped[str] = mapped_column(String(16), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ended_on: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, or ""
+    followed: Mapped[bool] = mapped_column(primary_key=True)
+    kept: Mapped[str] = mapped_column(String(200), primary_key=True)
+    person: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+    d0: Mapped[int] = mapped_column(BigInteger, default=0)
+    d1: Mapped[int] = mapped_column(BigInteger, default=0)
+    d2: Mapped[int] = mapped_column(BigInteger, default=0)
+    d3: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class FiguresSeal(Base):
+    """The verdict of a full check of the follow-up figures' groups that let them be shown
+    (evaluation/figures_seal.py): under a keyed hash of k and the groups' digests
+    (`fact_followup` sums), valid while the evaluator's remembered figures' groups have grown
+    by nothing but views of the same filters since `last_log`."""
+
+    __tablename__ = "figures_seal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    filters: Mapped[str] = mapped_column(Text, default="")
+    seal: Mapped[str] = mapped_column(String(64))
+    last_log: Mapped[int] = mapped_column(default=0)
+    # How many of the evaluator's remembered figures' groups had an id up to `last_log` then.
+    remembered: Mapped[int] = mapped_column(default=0)
 
 
 class DashboardSeal(Base):

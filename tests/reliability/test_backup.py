@@ -17,7 +17,14 @@ from selfcheck.cli import main
 from selfcheck.demo import create_demo_staff, demo_structure, generate_demo
 from selfcheck.platform import backup, migrate
 from selfcheck.platform.db import Database, make_engine
-from selfcheck.platform.models import AuditEvent, ExportLog, RateLimitHit, Role, Structure
+from selfcheck.platform.models import (
+    AuditEvent,
+    ExportLog,
+    ExportSelection,
+    RateLimitHit,
+    Role,
+    Structure,
+)
 from selfcheck.questionnaire import Definition
 from tests.conftest import POSTGRES_URL
 from tests.reliability.scratch import scratch_engine, scratch_url
@@ -43,11 +50,20 @@ def populate(database: Database, definition: Definition, respondents: int = 12) 
         structure = demo_structure(session)
         create_demo_staff(session, structure)
         session.commit()
+        log = ExportLog(kind="csv-wide", filters="{}", row_count=3, k=5, report="{}")
         session.add_all(
             [
                 AuditEvent(action="create", entity="response", entity_id=1, changes='{"é": 1}'),
-                ExportLog(kind="csv-wide", filters="{}", row_count=3, k=5, report="{}"),
+                log,
                 RateLimitHit(key="h" * 64, window_start=datetime(2026, 1, 2, tzinfo=UTC), count=2),
+            ]
+        )
+        session.flush()
+        # Binary lines (differencing.RECORD), and a row kept as text before them.
+        session.add_all(
+            [
+                ExportSelection(export_id=log.id, count=2, lines=bytes(range(236, 256)) * 2),
+                ExportSelection(export_id=log.id, count=1, people="ab:cd", lines=None),
             ]
         )
         session.commit()

@@ -91,12 +91,14 @@ def test_attack_an_export_one_person_away_from_a_dashboard_is_refused(
         filters = parse_filters(session, user, {"from": "2025-01", "to": "2026-02"})
         lines = differencing.selection_lines(session, filters, user, str(app.secret_key))
         of_kind = (
-            select(ExportSelection.people)
+            select(ExportSelection.people, ExportSelection.lines)
             .join(ExportLog, ExportLog.id == ExportSelection.export_id)
             .where(ExportLog.kind == differencing.KIND)
         )
-        (stored,) = session.scalars(of_kind).all()
-        assert stored.split("\n") == lines  # keyed hashes only: no id, no code
+        ((people_text, blob),) = session.execute(of_kind).all()
+        # Keyed hashes only (no id, no code), as binary records (branch dash4).
+        assert people_text == "" and blob is not None
+        assert differencing.stored_lines(people_text, blob) == lines
         # The retention figures' groups (differencing.guard_figures): keyed hashes too.
         figures_rows = session.scalars(
             select(ExportSelection.people)
@@ -171,7 +173,7 @@ def test_withheld_retention_figures_leave_the_rest_of_the_first_page(
     page = visitor.get(f"/evaluate/?{WIDE}")
     assert page.status_code == 200 and "ont répondu au questionnaire de suivi" in visitor.text
     monkeypatch.setattr(
-        "selfcheck.evaluation.views.guard_figures_here", lambda _filters, _groups: False
+        "selfcheck.evaluation.views.guard_figures_here", lambda _filters, _counted, _load: None
     )
     page = visitor.get(f"/evaluate/?{WIDE}")
     assert page.status_code == 200
@@ -221,12 +223,13 @@ def test_the_figures_checked_are_remembered_with_their_groups(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The follow-up figures' groups change with the day, not only with the data (the stamp):
-    a check remembered for other groups is not reused for these (dash2's doubt)."""
+    a check remembered for other groups (other digests) is not reused for these (dash2's
+    doubt); the same groups again are not checked twice."""
     from types import SimpleNamespace
 
-    from selfcheck.evaluation import guard_views
+    from selfcheck.evaluation import guard_views, retention
 
-    calls: list[dict[str, frozenset[int]]] = []
+    calls: list[frozenset[int]] = []
 
     def counted(
         _db: object,
@@ -235,19 +238,27 @@ def test_the_figures_checked_are_remembered_with_their_groups(
         groups: dict[str, frozenset[int]],
         *_rest: object,
     ) -> bool:
-        calls.append(groups)
+        calls.append(groups["response"])
         return True
+
+    def digests(people: frozenset[int]) -> dict[str, retention.Digest]:
+        return {"response": (len(people), sum(people), 0, 0, 0)}
 
     monkeypatch.setattr(guard_views, "guard_figures", counted)
     monkeypatch.setattr(guard_views, "evaluator", lambda: SimpleNamespace(id=7))
     monkeypatch.setattr(guard_views, "_stamp", lambda: ("unchanged data",))
     monkeypatch.setattr(guard_views, "get_session", lambda: SimpleNamespace(commit=lambda: None))
+    monkeypatch.setattr(guard_views.figures_seal, "sealed", lambda *_args: False)
+    monkeypatch.setattr(guard_views.figures_seal, "snapshot", lambda *_args: (0, 0))
+    monkeypatch.setattr(guard_views.figures_seal, "seal", lambda *_args: None)
+    monkeypatch.setattr(guard_views.facts, "session_cell_key", lambda _session: b"k" * 32)
+    monkeypatch.setattr(
+        guard_views.retention, "digests_of", lambda followed, *_rest: digests(followed.opened)
+    )
     filters = EvaluationFilters(structure_ids=(1,))
     with app.test_request_context():
-        for groups in (
-            {"due": frozenset({1, 2})},
-            {"due": frozenset({1, 2})},
-            {"due": frozenset({1, 3})},
-        ):
-            assert guard_views.guard_figures_here(filters, groups)
-    assert calls == [{"due": frozenset({1, 2})}, {"due": frozenset({1, 3})}]
+        for people in (frozenset({1, 2}), frozenset({1, 2}), frozenset({1, 3})):
+            followed = retention.Followed({}, {}, people, frozenset())
+            numbers = retention.Counted({}, {}, len(people), 0, digests(people))
+            assert guard_views.guard_figures_here(filters, numbers, lambda f=followed: f)
+    assert calls == [frozenset({1, 2}), frozenset({1, 3})]

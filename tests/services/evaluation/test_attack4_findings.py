@@ -59,9 +59,9 @@ def test_a_form_sent_while_the_export_runs_is_not_written_outside_the_plan(
     # never saw it: the person's row then showed a form its "forms present" column and its
     # class do not have (blank month, channel, wording), a row like no other.
     _person, last = hold_back_a_last_form(populated)
-    lines = differencing.selection_lines
+    lines = differencing.selection_records  # called between the plan and the file
 
-    def submitted_meanwhile(*args: object, **kwargs: object) -> list[str]:
+    def submitted_meanwhile(*args: object, **kwargs: object) -> object:
         # What another session's commit looks like to the next statement of this one.
         populated.execute(
             update(Response).where(Response.id == last).values(status=Status.SUBMITTED.value)
@@ -70,7 +70,7 @@ def test_a_form_sent_while_the_export_runs_is_not_written_outside_the_plan(
 
     filters = parse_filters(populated, admin, {})
     with pytest.MonkeyPatch.context() as patched:
-        patched.setattr(differencing, "selection_lines", submitted_meanwhile)
+        patched.setattr(differencing, "selection_records", submitted_meanwhile)
         result = bundle.run_export(
             populated,
             definition,
@@ -155,10 +155,10 @@ def test_two_exports_of_one_evaluator_at_once_keep_the_join_at_k(
 
     everyone = parse_filters(populated, admin, {})
     first_structure = populated.scalars(select(Structure.slug).order_by(Structure.id)).first()
-    lines = differencing.selection_lines
+    lines = differencing.selection_records  # called between the plan and the file
     outcomes: list[str] = []
 
-    def the_other_export_meanwhile(*args: Any, **kwargs: Any) -> list[str]:
+    def the_other_export_meanwhile(*args: Any, **kwargs: Any) -> Any:
         # The second job runs whole (its own session) while the first is between its plan
         # and its file.
         if outcomes:  # the second export's own call
@@ -187,7 +187,7 @@ def test_two_exports_of_one_evaluator_at_once_keep_the_join_at_k(
 
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(bundle, "preview", kept)
-        patched.setattr(differencing, "selection_lines", the_other_export_meanwhile)
+        patched.setattr(differencing, "selection_records", the_other_export_meanwhile)
         (tmp_path / "a").mkdir()
         try:
             bundle.run_export(
@@ -240,5 +240,10 @@ def test_an_erased_person_leaves_no_keyed_hash_in_the_selections_kept(
     privacy.erase_by_code(populated, code, secret="s")
     populated.commit()
     hashed = differencing.Hasher("s", admin.id).persons(np.array([person], dtype=np.int64))[0]
-    kept = "\n".join(populated.scalars(select(ExportSelection.people)))
+    kept = "\n".join(
+        "\n".join(differencing.stored_lines(people, lines))
+        for people, lines in populated.execute(
+            select(ExportSelection.people, ExportSelection.lines)
+        )
+    )
     assert hashed not in kept

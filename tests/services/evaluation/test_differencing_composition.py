@@ -127,3 +127,34 @@ def test_a_selection_kept_in_the_earlier_format_is_still_compared(
     _set(populated, ids[:1], status=Status.SUBMITTED.value)
     differencing.guard_view(populated, admin, everyone, K, "s")
     assert populated.scalar(select(func.count()).select_from(ExportLog)) == 1
+
+
+@pytest.mark.usefixtures("request_context")
+def test_the_selection_is_read_as_the_responses_are(populated: Session, admin: StaffUser) -> None:
+    """read_selection packs each response's id, form and channel into one integer (two
+    values a row for PostgreSQL to pack): unpacked, they are the responses' own."""
+    ids = _people(populated)
+    _set(populated, ids[:4], channel="paper")
+    filters = parse_filters(populated, admin, {})
+    found = differencing.read_selection(populated, filters)
+    rows = populated.execute(
+        select(Response.beneficiary_id, Response.id, Response.form, Response.channel).where(
+            Response.status == Status.SUBMITTED.value
+        )
+    ).all()
+    expected = sorted(
+        (person, response, differencing.FORM_CODES.index(form), channel == "paper")
+        for person, response, form, channel in rows
+    )
+    assert found.paper is not None
+    read = sorted(
+        zip(
+            found.person.tolist(),
+            found.response.tolist(),
+            found.form.tolist(),
+            found.paper.tolist(),
+            strict=True,
+        )
+    )
+    assert read == expected and any(paper for *_rest, paper in read)
+    assert found.paper_people == len({person for person, *_rest, paper in read if paper})

@@ -3,9 +3,16 @@ responses are those of a view already fully checked (same `fact_cell` sums) take
 check's sealed verdict instead of reading every response again. On random sequences of
 views (several filters) and writes (new forms, edits, deletions, erasures, moves), whenever
 a seal is found valid, the full check run on the same state gives the same verdict: the same
-refusal or the same sub-groups withheld, and nothing new to remember."""
+refusal or the same sub-groups withheld, and nothing new to remember.
+
+The same for the follow-up figures' check (figures_seal.sealed, branch dash3): views of the
+figures on random days (today, or once every follow-up has opened), whenever a seal is found
+valid, the full check (differencing.guard_figures on the people read one by one) passes on the
+same state and remembers nothing new."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,13 +20,20 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import differencing, facts, headline
+from selfcheck.evaluation import differencing, facts, figures_seal, headline, retention
 from selfcheck.evaluation.guard_views import GROUPS
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import DashboardSeal, ExportLog, ExportSelection, Role, StaffUser
+from selfcheck.platform.models import (
+    DashboardSeal,
+    ExportLog,
+    ExportSelection,
+    FiguresSeal,
+    Role,
+    StaffUser,
+)
 from selfcheck.questionnaire.model import Definition
-from tests.services.evaluation.test_facts import OPERATIONS, World
+from tests.services.evaluation.test_facts import LATER, OPERATIONS, PARIS, World
 from tests.staff import add_staff
 
 SECRET = "un secret de test"
@@ -34,6 +48,7 @@ class Evaluated(World):
         assert user is not None
         self.user = user
         self.fast = 0
+        self.fast_figures = 0
 
     def full(self, filters: EvaluationFilters, seal: differencing.Seal | None) -> object:
         """The full check's verdict (the refusal, or the groups withheld), as guard_views
@@ -100,6 +115,40 @@ class Evaluated(World):
             nested.commit()
         self.db.commit()
 
+    def figures(self, index: int, later: bool = False) -> bool | None:
+        """A view of the follow-up figures as guard_views runs it (None: no figures), today
+        or once every follow-up has opened: a sealed verdict checked against the full one."""
+        filters = self.selections()[index % len(self.selections())]
+        now = datetime.now(UTC) + (LATER if later else timedelta(0))
+        key = facts.session_cell_key(self.db)
+        counted = retention.count(self.db, self.definition, filters, now=now, zone=PARIS, key=key)
+        if counted is None:
+            return None
+        followed = retention.load(
+            self.db, self.definition, filters, now=now, zone=PARIS
+        ) or retention.Followed({}, {}, frozenset(), frozenset())
+        assert counted.digests == retention.digests_of(followed, self.definition, key)
+        groups = retention.figure_groups(followed, self.definition)
+        if figures_seal.sealed(self.db, self.user, filters, K, SECRET, counted.digests):
+            self.fast_figures += 1
+            before = self.remembered()
+            nested = self.db.begin_nested()
+            # Never withheld figures shown, and nothing the full check would remember.
+            assert differencing.guard_figures(self.db, self.user, filters, groups, K, SECRET)
+            assert self.remembered() == before
+            nested.rollback()
+            return True
+        nested = self.db.begin_nested()
+        before = figures_seal.snapshot(self.db, self.user)
+        shown = differencing.guard_figures(self.db, self.user, filters, groups, K, SECRET)
+        if shown:
+            figures_seal.seal(self.db, self.user, filters, K, SECRET, counted.digests, before)
+            nested.commit()
+        else:
+            nested.rollback()
+        self.db.commit()
+        return shown
+
 
 @pytest.fixture
 def evaluated(
@@ -108,7 +157,7 @@ def evaluated(
     return Evaluated(db_session, database, definition)
 
 
-@pytest.mark.slow  # a few seconds: every view checked twice on a few dozen people
+@pytest.mark.slow  # every view and its figures checked twice: about 50 s at load 15
 @settings(
     max_examples=6,
     deadline=None,
@@ -131,6 +180,9 @@ def test_a_sealed_verdict_is_the_full_checks(
         if operation == "view":
             evaluated.view(seed)
             evaluated.view(seed)  # the same again: its seal is found, unless refused
+            later = seed % 3 == 0  # another day: other groups, unless nobody's opened since
+            evaluated.figures(seed, later)
+            evaluated.figures(seed, later)
         else:
             evaluated.run(operation, seed)
 
@@ -184,3 +236,51 @@ def test_a_view_of_unchanged_responses_is_sealed_and_any_other_memory_breaks_it(
         )
         is None
     )
+
+
+@pytest.mark.slow  # about 2-3 s: a dozen people followed up through the journey
+def test_a_figures_check_is_sealed_and_any_other_figures_memory_breaks_it(
+    evaluated: Evaluated,
+) -> None:
+    for seed in range(8):
+        evaluated.run("new", seed)
+        evaluated.run("after", seed)
+    for seed in range(8):
+        evaluated.run("followup", seed)
+    assert evaluated.figures(0, later=True) is True
+    assert evaluated.db.scalar(select(func.count()).select_from(FiguresSeal)) == 1
+    assert evaluated.figures(0, later=True) is True
+    assert evaluated.fast_figures == 1
+    whole = evaluated.selections()[0]
+    db, user = evaluated.db, evaluated.user
+    later = datetime.now(UTC) + LATER
+    key = facts.session_cell_key(db)
+    counted = retention.count(db, evaluated.definition, whole, now=later, zone=PARIS, key=key)
+    assert counted is not None
+    assert figures_seal.sealed(db, user, whole, K, SECRET, counted.digests)
+    # Another k, another secret: no seal.
+    assert not figures_seal.sealed(db, user, whole, K + 1, SECRET, counted.digests)
+    assert not figures_seal.sealed(db, user, whole, K, "autre", counted.digests)
+    # Today, before the follow-ups open: other groups, other digests, no seal.
+    today = retention.count(
+        db, evaluated.definition, whole, now=datetime.now(UTC), zone=PARIS, key=key
+    )
+    assert today is not None and today.digests["response"] != counted.digests["response"]
+    assert not figures_seal.sealed(db, user, whole, K, SECRET, today.digests)
+    # A dashboard view of other filters since: not read by the figures' check, still sealed.
+    evaluated.view(1)
+    assert figures_seal.sealed(db, user, whole, K, SECRET, counted.digests)
+    # Figures of other filters remembered since: the seal is no longer enough.
+    log = ExportLog(
+        user_id=user.id,
+        kind=differencing.FIGURES_KIND,
+        filters='{"structure_ids": [-1]}',
+        row_count=1,
+        k=K,
+        report="{}",
+    )
+    db.add(log)
+    db.flush()
+    db.add(ExportSelection(export_id=log.id, user_id=user.id, count=0, people=""))
+    db.commit()
+    assert not figures_seal.sealed(db, user, whole, K, SECRET, counted.digests)

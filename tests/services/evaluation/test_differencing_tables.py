@@ -7,13 +7,14 @@ what is tested is the comparison and what it remembers."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from datetime import date, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import differencing
@@ -109,15 +110,18 @@ def test_a_person_with_another_response_in_the_table_counts_as_different(
 
 def test_only_keyed_hashes_are_remembered(db_session: Session, user: StaffUser) -> None:
     view(db_session, user, 2, selection(*MARCH, *APRIL))
-    stored = db_session.scalars(
-        select(ExportSelection.people)
+    rows = db_session.execute(
+        select(ExportSelection.people, ExportSelection.lines, ExportSelection.count)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
         .where(ExportLog.kind == differencing.TABLES_KIND)
     ).all()
-    assert stored
-    for text in stored:
-        name = text.partition("|")[0]
-        assert name in GROUPS
+    assert rows
+    for people, blob, count in rows:
+        # The group's name, then its lines as binary records (branch dash4).
+        name = people.partition("|")[0]
+        assert name in GROUPS and people == f"{name}|"
+        assert blob is not None and len(blob) == differencing.RECORD_BYTES * count
+        text = "\n".join(differencing.stored_lines(people, blob))
         for line in text.split("\n"):
             assert line.startswith(name + "|") and len(line) == len(name) + 42
             person, colon, responses = line[len(name) + 1 :].partition(":")
@@ -278,3 +282,102 @@ def test_integer_rows_are_read_packed_as_they_are_as_rows(
     assert np.array_equal(found[np.argsort(found[:, 0])], rows)
     empty = differencing.read_integers(connection, query.where(StaffUser.id < 0))
     assert empty.shape == (0, 3)
+
+
+def _kept_as_text_before_dash4(db: Session) -> int:
+    """Every remembered view and group rewritten as branch dash4 found them: text lines
+    (`<group>|<person>:<responses>`) in `people`, no `lines`, and digests of the text lines
+    (SHA-256 of the name, "|", "<size>:41|" and the lines one after the other). Returns how
+    many rows were rewritten."""
+    rows = db.execute(
+        select(ExportSelection, ExportLog)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportLog.kind.in_((differencing.KIND, differencing.TABLES_KIND)))
+    ).all()
+    for row, log in rows:
+        assert row.lines is not None  # binary records since dash4
+        lines = differencing.stored_lines(row.people, row.lines)
+        name = row.people.rstrip("|")
+        bare = [line.removeprefix(f"{name}|") if name else line for line in lines]
+        assert all(len(line) == differencing.LINE_WIDTH for line in bare)
+        digest = hashlib.sha256(
+            name.encode() + b"|" + b"%d:41|" % len(bare) + "".join(bare).encode()
+        ).hexdigest()
+        report = json.loads(log.report)
+        if log.kind == differencing.KIND:
+            report[differencing.DIGEST] = digest
+        else:
+            report[differencing.DIGESTS][name] = digest
+        log.report = json.dumps(report)
+        row.people, row.lines = "\n".join(lines), None
+        db.flush()  # one group row at a time: the log row's report is rewritten per group
+    return len(rows)
+
+
+def test_views_kept_as_text_before_dash4_are_recognised_and_compared(
+    db_session: Session, user: StaffUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Branch dash4 keeps lines as binary records; rows kept before as text (with digests of
+    the text) are recognised by their digest as the very same lines, and compared."""
+    assert view(db_session, user, 2, selection(*MARCH, *APRIL)) == set()
+    count = _kept_as_text_before_dash4(db_session)
+    assert count > 1
+    # The same view again (other filters, same lines): recognised by the digests of the text,
+    # without reading the lines; nothing new remembered.
+    april = EvaluationFilters(structure_ids=(1,), date_to=date(2027, 4, 30))
+    found = selection(*MARCH, *APRIL)
+    with monkeypatch.context() as patched:
+
+        def unread(*_args: object) -> None:
+            raise AssertionError("lines read")
+
+        patched.setattr(differencing, "_stored", unread)
+        differencing.guard_view(db_session, user, april, K, "s", found)
+        assert differencing.guard_tables(db_session, user, april, GROUPS, K, "s", found) == set()
+    assert db_session.scalar(select(func.count()).select_from(ExportSelection)) == count
+    # One view one person away inside a table: the text groups are read and compared.
+    assert view(db_session, user, 1, selection(*MARCH)) == {"after", "after+retro"}
+    # A selection one person away from the text one: refused.
+    with pytest.raises(ScopeError):
+        differencing.guard_view(
+            db_session,
+            user,
+            EvaluationFilters(structure_ids=(1,), date_to=date(2027, 5, 31)),
+            K,
+            "s",
+            selection(*MARCH, *APRIL, (9, 900, BEFORE)),
+        )
+
+
+def test_records_and_text_lines_are_the_same_lines() -> None:
+    found = selection(*MARCH, *APRIL, (1, 999, differencing.FORM_CODES.index("retro")))
+    records = differencing.Hasher("s", 1).lines(found)
+    assert records.dtype == np.dtype(differencing.RECORD) and records.size == 8
+    assert list(records) == sorted(records)  # sorted as bytes, hence as their text
+    text = differencing.text_lines(records)
+    assert text == sorted(text)
+    assert all(len(line) == differencing.LINE_WIDTH and line[24] == ":" for line in text)
+    assert differencing.stored_lines("", records.tobytes()) == text
+    assert differencing.stored_lines("after|", records.tobytes()) == [f"after|{x}" for x in text]
+    assert differencing.stored_lines("\n".join(text), None) == text
+    parsed = differencing._stored("\n".join(text), None)
+    assert parsed is not None and np.array_equal(parsed, records)
+    # Records whose bytes end in zeros stay whole (numpy's S type pads with them).
+    zeros = np.array([b"\x00" * 20, b"\x01" + b"\x00" * 19], dtype=differencing.RECORD)
+    assert differencing.text_lines(zeros) == [
+        "0" * 24 + ":" + "0" * 16,
+        "01" + "0" * 22 + ":" + "0" * 16,
+    ]
+    assert differencing.differing(zeros, zeros[:1]) == 1
+
+
+def test_rows_are_ordered_as_bytes_even_when_their_first_eight_bytes_are_equal() -> None:
+    rng = np.random.default_rng(7)
+    raw = rng.integers(0, 256, size=(500, differencing.PERSON_BYTES), dtype=np.uint8)
+    raw[:, 0] = rng.integers(0, 3, size=500)  # many small first bytes: 0x00, 0x01, 0x02
+    expected = sorted(range(500), key=lambda row: raw[row].tobytes())
+    assert differencing._byte_order(raw).tolist() == expected
+    raw[10, :8] = raw[20, :8]  # two rows alike in their first 8 bytes: the whole rows decide
+    raw[10, 8:], raw[20, 8:] = 255, 0
+    expected = sorted(range(500), key=lambda row: raw[row].tobytes())
+    assert differencing._byte_order(raw).tolist() == expected

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from selfcheck.accounts.structures import create_structure
-from selfcheck.evaluation import bundle
+from selfcheck.evaluation import bundle, differencing
 from selfcheck.evaluation.export import Shape
 from selfcheck.evaluation.scope import (
     ScopeError,
@@ -64,7 +64,13 @@ def test_an_export_differing_by_fewer_than_k_people_is_refused(
     assert first.report["people_exported"] > 3
     stored = populated.scalars(select(ExportSelection)).one()
     assert stored.count == first.report["people_exported"]
-    assert str(admin.id) not in stored.people.split("\n")  # keyed hashes, not ids
+    # Keyed hashes, not ids: binary records (branch dash4), the selection's lines.
+    assert stored.people == "" and stored.lines is not None
+    assert len(stored.lines) == differencing.RECORD_BYTES * stored.count
+    kept = differencing.stored_lines(stored.people, stored.lines)
+    assert str(admin.id) not in kept
+    filters = parse_filters(populated, admin, {})
+    assert kept == differencing.selection_lines(populated, filters, admin, "s")
     # The same selection again: nothing new is learnt.
     _export(populated, definition, admin, {}, out_dir / "b")
     # Without the three people of January 2025: refused, nothing written nor logged.

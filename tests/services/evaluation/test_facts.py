@@ -9,7 +9,10 @@ committed one by one as views do:
   the answers by the previous SQL (tests/services/evaluation/answers_oracle.py), for several
   selections (whole scope, one structure, some forms, one channel, whole months);
 - so do the follow-up figures' people (kept gains, response rate: retention_oracle.py),
-  today and once every follow-up has opened.
+  today and once every follow-up has opened;
+- the follow-up figures' cells (`fact_followup`) equal a recomputation, and the figures and
+  their groups' digests read from them (`retention.count`) are those of the people read one
+  by one (`retention.load`, `retention.digests_of`), today and once every follow-up has opened.
 
 Runs on SQLite, and on PostgreSQL with SELFCHECK_TEST_DATABASE_URL.
 """
@@ -50,6 +53,7 @@ from selfcheck.platform.db import Database
 from selfcheck.platform.models import (
     Beneficiary,
     FactCell,
+    FactFollowup,
     FactTally,
     Response,
     ResponseFact,
@@ -241,6 +245,35 @@ def stored_facts(db: Session) -> tuple[dict[int, dict[str, Any]], Counter[Any]]:
     return rows, tally
 
 
+def stored_followup(db: Session) -> dict[Any, tuple[int, ...]]:
+    """The follow-up figures' cells, empty ones left out."""
+    return {
+        tuple(getattr(c, name) for name in facts.FOLLOWUP_KEY): tuple(
+            getattr(c, name) for name in facts.CELL_SUMS
+        )
+        for c in db.scalars(select(FactFollowup))
+        if c.n or c.d0 or c.d1 or c.d2 or c.d3
+    }
+
+
+def check_counted(
+    db: Session, definition: Definition, filters: EvaluationFilters, now: datetime
+) -> None:
+    """The figures from the cells are those of the people read one by one, and so are their
+    groups' digests."""
+    key = facts.session_cell_key(db)
+    found = retention.load(db, definition, filters, now=now, zone=PARIS)
+    counted = retention.count(db, definition, filters, now=now, zone=PARIS, key=key)
+    if found is None:
+        assert counted is None, filters
+        return
+    assert counted is not None, filters
+    assert counted.response() == found.response(), filters
+    for competence in (None, *definition.competences):
+        assert counted.kept(competence) == found.kept(competence), (filters, competence)
+    assert counted.digests == retention.digests_of(found, definition, key), filters
+
+
 def _comparable(row: dict[str, Any]) -> dict[str, Any]:
     moment = row["submitted_at"]
     if moment is not None and moment.tzinfo is None:
@@ -271,6 +304,12 @@ def check_facts(world: World) -> None:
         if values.any()
     }
     assert stored_cells == expected_cells
+    expected_followup = {
+        cell: tuple(int(v) for v in values)
+        for cell, values in facts.followup_sums(recomputed, facts.session_cell_key(db)).items()
+        if values.any()
+    }
+    assert stored_followup(db) == expected_followup
     variables = dashboard.variables(world.definition)
     for filters in world.selections():
         people = indicators.count_people(db, filters)
@@ -295,6 +334,7 @@ def check_facts(world: World) -> None:
             )
             found = retention.load(db, world.definition, filters, now=now, zone=PARIS)
             assert found == expected_followed, filters
+            check_counted(db, world.definition, filters, now)
     db.rollback()
 
 
@@ -371,9 +411,11 @@ def test_rebuild_gives_the_facts_kept_by_the_writes(world: World) -> None:
         world.run("new", seed)
     kept = stored_facts(world.db)
     assert kept[0], "the writes kept facts"
+    lasting = stored_followup(world.db)
     facts.rebuild(world.db, world.definition)
     world.db.commit()
     assert stored_facts(world.db) == kept
+    assert stored_followup(world.db) == lasting
 
 
 def test_a_structure_outside_the_scope_is_not_read(world: World) -> None:
@@ -438,12 +480,18 @@ def test_the_cells_command_rekeys_the_digests_under_the_apps_secret(
     """Cells made under another key (an old secret) are made again under the app's secret."""
     for seed in range(3):
         world.run("new", seed)
+        world.run("after", seed)
     kept = {
         (c.structure_id, c.month, c.form, c.channel, c.n, c.d0)
         for c in world.db.scalars(select(FactCell))
     }
+    lasting = stored_followup(world.db)
+    assert lasting, "some end forms were sent"
     with world.db.connection().engine.begin() as connection:
         facts.rebuild_cells(connection, facts.cell_key("an older secret key of this app"))
+        facts.rebuild_followup(connection, None)  # as a migration run without the app
+    world.db.expire_all()
+    assert stored_followup(world.db) != lasting
     world.db.expire_all()
     assert {
         (c.structure_id, c.month, c.form, c.channel, c.n, c.d0)
@@ -456,6 +504,56 @@ def test_the_cells_command_rekeys_the_digests_under_the_apps_secret(
         (c.structure_id, c.month, c.form, c.channel, c.n, c.d0)
         for c in world.db.scalars(select(FactCell))
     } == kept
+    assert stored_followup(world.db) == lasting
+
+
+@pytest.mark.slow  # every check of check_facts: about 9 s at load 15
+def test_someone_with_two_end_forms_is_counted_once(world: World) -> None:
+    """The journey gives nobody both an after and a retrospective form (FORM_RULES), but the
+    follow-up figures must not count such a person twice: their end forms get cells of their
+    own (`FactFollowup.person`), and the figures from the cells are still the people's."""
+    db, definition = world.db, world.definition
+    person = Beneficiary(code="ZZ-deux-fins", structure_id=world.structures[0].id)
+    db.add(person)
+    db.flush()
+    now = datetime.now(UTC)
+    for form in (FormKind.RETRO, FormKind.AFTER):
+        db.add(
+            Response(
+                beneficiary_id=person.id,
+                structure_id=person.structure_id,
+                form=form.value,
+                definition_id=definition.id,
+                definition_version=definition.version,
+                channel="online",
+                locale="fr",
+                status=Status.SUBMITTED.value,
+                created_at=now,
+                updated_at=now,
+                submitted_at=now,
+                wording="standard",
+            )
+        )
+    db.commit()
+    assert {cell[-1] for cell in stored_followup(db)} == {person.id}
+    whole = world.selections()[0]
+    counted = retention.count(
+        db, definition, whole, now=now + LATER, zone=PARIS, key=facts.session_cell_key(db)
+    )
+    assert counted is not None and counted.response() == (0, 1)
+    check_facts(world)
+    # One end form deleted: their own cells go (no id of theirs is left behind), the other
+    # end form is counted in the shared cells.
+    after = db.scalar(
+        select(Response).where(
+            Response.beneficiary_id == person.id, Response.form == FormKind.AFTER.value
+        )
+    )
+    assert after is not None
+    followup.delete_response(db, world.mediator, after)
+    db.commit()
+    assert list(db.scalars(select(FactFollowup.person).where(FactFollowup.person != 0))) == []
+    check_facts(world)
 
 
 @pytest.mark.slow  # 16 people written through the services, then every check: about 3 s
