@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_dash4"
-down_revision = "0020_dash2"
+down_revision = "0021_dash3"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,78 @@
+"""Round 15 attack (branch attack6) on dash3 (follow-up figures from cells, their check sealed)
+and dash4 (remembered lines as binary records)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from selfcheck.evaluation import differencing
+from selfcheck.evaluation.scope import parse_filters
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import StaffUser, Structure
+
+K = 3
+SECRET = "un secret de test"
+# Two figures' groups one person apart (the second has person 99 more): shown one after the
+# other, the second must be refused (its "kept" figure minus the first's is person 99).
+FIRST = {"response": frozenset(range(1, 11)), "kept": frozenset(range(1, 11))}
+SECOND = {"response": frozenset(range(1, 11)), "kept": frozenset([*range(1, 11), 99])}
+
+
+def _filters(db: Session, user: StaffUser) -> tuple[Any, Any]:
+    slug = db.scalars(select(Structure.slug).order_by(Structure.id)).first()
+    return parse_filters(db, user, {}), parse_filters(db, user, {"structure": str(slug)})
+
+
+def test_figures_one_person_apart_are_refused_one_after_the_other(
+    populated: Session, admin: StaffUser
+) -> None:
+    # The control of the next test: in sequence the guard does its job.
+    everyone, narrower = _filters(populated, admin)
+    assert differencing.guard_figures(populated, admin, everyone, FIRST, K, SECRET)
+    populated.commit()
+    assert not differencing.guard_figures(populated, admin, narrower, SECOND, K, SECRET)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "open (attack6): two views of one evaluator at once (two browser tabs, two requests) "
+        "each check their figures' groups against the memory as it was before the other "
+        "committed: groups one person apart are both shown and both remembered. Nothing "
+        "serialises an evaluator's views (exports lock the evaluator's row and check a "
+        "memory stamp, joins.py; guard_view, guard_tables and guard_figures do not)."
+    ),
+)
+def test_two_views_at_once_cannot_both_show_figures_one_person_apart(
+    populated: Session, admin: StaffUser, database: Database
+) -> None:
+    _everyone, narrower = _filters(populated, admin)
+    record = differencing._record
+    verdicts: list[bool] = []
+
+    def the_other_request_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        # The first request has read the evaluator's memory and passed; before it writes,
+        # the second request runs whole and commits (its own session, as another worker).
+        if not verdicts:
+            with database.session() as other:
+                user = other.get(StaffUser, admin.id)
+                assert user is not None
+                verdicts.append(
+                    differencing.guard_figures(
+                        other, user, parse_filters(other, user, {}), FIRST, K, SECRET
+                    )
+                )
+                other.commit()
+        return record(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(differencing, "_record", the_other_request_meanwhile)
+        mine = differencing.guard_figures(populated, admin, narrower, SECOND, K, SECRET)
+    populated.commit()
+    assert verdicts == [True]  # the other request's figures were shown
+    # ...so these, one person apart from them, must not be.
+    assert not mine
