@@ -53,11 +53,13 @@ def test_two_views_at_once_cannot_both_show_figures_one_person_apart(
     _everyone, narrower = _filters(populated, admin)
     record = differencing._record
     verdicts: list[bool] = []
+    started: list[str] = []
 
     def the_other_request_meanwhile(*args: Any, **kwargs: Any) -> Any:
         # The first request has read the evaluator's memory and passed; before it writes,
         # the second request runs whole and commits (its own session, as another worker).
-        if not verdicts:
+        if not started:
+            started.append("the other request")
             with database.session() as other:
                 user = other.get(StaffUser, admin.id)
                 assert user is not None
