@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import differencing
-from selfcheck.evaluation.scope import parse_filters
+from selfcheck.evaluation.scope import ScopeError, parse_filters
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import StaffUser, Structure
 
@@ -78,3 +78,63 @@ def test_two_views_at_once_cannot_both_show_figures_one_person_apart(
     assert verdicts == [True]  # the other request's figures were shown
     # ...so these, one person apart from them, must not be.
     assert not mine
+
+
+# The whole selections: 40 people, 15 of them in the second structure (conftest.populated):
+# "everyone" and "the first structure" differ by 15, fewer than this k.
+WIDE_K = 20
+
+
+def _guard_view(db: Session, user: StaffUser, filters: Any) -> bool:
+    try:
+        differencing.guard_view(db, user, filters, WIDE_K, SECRET)
+    except ScopeError:
+        return False
+    return True
+
+
+@pytest.mark.usefixtures("request_context")
+def test_selections_fewer_than_k_apart_are_refused_one_after_the_other(
+    populated: Session, admin: StaffUser
+) -> None:
+    # The control of the next test.
+    everyone, narrower = _filters(populated, admin)
+    assert _guard_view(populated, admin, everyone)
+    populated.commit()
+    assert not _guard_view(populated, admin, narrower)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "open (attack6): two dashboard views of one evaluator at once each compare their "
+        "selection with the memory as it was before the other committed: selections fewer "
+        "than k people apart are both shown (guard_view takes no lock and checks no memory "
+        "stamp, unlike exports)."
+    ),
+)
+@pytest.mark.usefixtures("request_context")
+def test_two_dashboard_views_at_once_cannot_both_show_selections_under_k_apart(
+    populated: Session, admin: StaffUser, database: Database
+) -> None:
+    _everyone, narrower = _filters(populated, admin)
+    record = differencing._record
+    verdicts: list[bool] = []
+    started: list[str] = []
+
+    def the_other_request_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if not started:
+            started.append("the other request")
+            with database.session() as other:
+                user = other.get(StaffUser, admin.id)
+                assert user is not None
+                verdicts.append(_guard_view(other, user, parse_filters(other, user, {})))
+                other.commit()
+        return record(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(differencing, "_record", the_other_request_meanwhile)
+        mine = _guard_view(populated, admin, narrower)
+    populated.commit()
+    assert verdicts == [True]  # the other request's dashboard was shown
+    assert not mine  # ...so this one, 15 people from it, must not be
