@@ -3,16 +3,19 @@ and dash4 (remembered lines as binary records)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import differencing
+from selfcheck.evaluation import differencing, facts, retention
 from selfcheck.evaluation.scope import ScopeError, parse_filters
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import StaffUser, Structure
+from selfcheck.platform.models import Beneficiary, Response, StaffUser, Status, Structure
+from selfcheck.questionnaire.model import Definition, FormKind
+from tests.services.evaluation.test_facts import PARIS, World, check_counted
 
 K = 3
 SECRET = "un secret de test"
@@ -138,3 +141,77 @@ def test_two_dashboard_views_at_once_cannot_both_show_selections_under_k_apart(
     populated.commit()
     assert verdicts == [True]  # the other request's dashboard was shown
     assert not mine  # ...so this one, 15 people from it, must not be
+
+
+@pytest.fixture
+def world(
+    db_session: Session, database: Database, definition: Definition, request_context: None
+) -> World:
+    return World(db_session, database, definition)
+
+
+# End forms sent around the UTC and Paris midnights of one day (Paris is UTC+1 in March):
+# the day a follow-up opening falls on is read one by one by retention.count, the days
+# before it from the cells.
+SENT = [
+    datetime(2026, 3, 9, 22, 30, tzinfo=UTC),
+    datetime(2026, 3, 9, 23, 30, tzinfo=UTC),
+    datetime(2026, 3, 10, 0, 30, tzinfo=UTC),
+    datetime(2026, 3, 10, 12, 0, tzinfo=UTC),
+    datetime(2026, 3, 10, 22, 59, tzinfo=UTC),
+    datetime(2026, 3, 10, 23, 0, tzinfo=UTC),
+    datetime(2026, 3, 10, 23, 1, tzinfo=UTC),
+    datetime(2026, 3, 11, 0, 0, tzinfo=UTC),
+]
+
+
+@pytest.mark.slow  # 8 people, then 3 selections x 9 days checked: about 5 s at load 10
+def test_the_follow_up_figures_from_cells_are_the_peoples_on_every_day_around_an_opening(
+    world: World,
+) -> None:
+    # The hypothesis test of dash3 checks the cells today and once every follow-up has
+    # opened: never on the day an opening falls on, where the end forms are read one by one.
+    db, definition = world.db, world.definition
+    for number, moment in enumerate(SENT):
+        structure = world.structures[number % 2]
+        person = Beneficiary(code=f"ZZ-bord-{number}", structure_id=structure.id)
+        db.add(person)
+        db.flush()
+        db.add(
+            Response(
+                beneficiary_id=person.id,
+                structure_id=structure.id,
+                form=FormKind.RETRO.value,
+                definition_id=definition.id,
+                definition_version=definition.version,
+                channel="online",
+                locale="fr",
+                status=Status.SUBMITTED.value,
+                created_at=moment,
+                updated_at=moment,
+                submitted_at=moment,
+                wording="standard",
+            )
+        )
+    db.commit()
+    months = {structure.followup_months for structure in world.structures}
+    assert months == {3}
+    opening = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)  # 3 months after 10 March, at noon
+    seen: set[int] = set()
+    for days in range(-4, 5):
+        for hour in (0, 12, 23):
+            now = opening + timedelta(days=days, hours=hour - 12)
+            for filters in world.selections()[:3]:
+                check_counted(db, definition, filters, now)
+            counted = retention.count(
+                db,
+                definition,
+                world.selections()[0],
+                now=now,
+                zone=PARIS,
+                key=facts.session_cell_key(db),
+            )
+            assert counted is not None
+            seen.add(counted.opened)
+    # Every step of the opening was met: nobody, some, everyone.
+    assert {0, len(SENT)} <= seen and len(seen) > 2
