@@ -3,6 +3,7 @@ and dash4 (remembered lines as binary records)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,11 +12,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import differencing, facts, retention
+from selfcheck.evaluation.guard_views import GROUPS
 from selfcheck.evaluation.scope import ScopeError, parse_filters
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Beneficiary, Response, StaffUser, Status, Structure
+from selfcheck.platform.models import (
+    Beneficiary,
+    ExportLog,
+    ExportSelection,
+    Response,
+    Role,
+    StaffUser,
+    Status,
+    Structure,
+)
 from selfcheck.questionnaire.model import Definition, FormKind
 from tests.services.evaluation.test_facts import PARIS, World, check_counted
+from tests.staff import add_staff
 
 K = 3
 SECRET = "un secret de test"
@@ -215,3 +227,92 @@ def test_the_follow_up_figures_from_cells_are_the_peoples_on_every_day_around_an
             seen.add(counted.opened)
     # Every step of the opening was met: nobody, some, everyone.
     assert {0, len(SENT)} <= seen and len(seen) > 2
+
+
+# A sequence of views: the same people under other filters, sub-groups, other structures.
+VIEWS: list[dict[str, str]] = [
+    {},
+    {"from": "2020-01"},
+    {"structure": "FIRST"},
+    {"form": "before"},
+    {"form": "before,after"},
+    {"channel": "online"},
+    {"structure": "FIRST", "form": "before"},
+    {},
+]
+
+
+def _as_kept_before_dash4(db: Session, user: StaffUser) -> None:
+    """The evaluator's remembered selections rewritten as the code before dash4 kept them:
+    text lines in `people` (after the group's name), no `lines`, and the digests of that text
+    in their log rows' reports (the old code's digest: `_Digests` of the text lines)."""
+    rows = db.execute(
+        select(ExportSelection, ExportLog)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportSelection.user_id == user.id, ExportSelection.lines.is_not(None))
+    ).all()
+    for selection, log in rows:
+        assert selection.lines is not None
+        records = differencing._records(selection.lines)
+        name = selection.people[:-1] if selection.people.endswith("|") else ""
+        report = json.loads(log.report or "{}")
+        as_text = differencing._Digests({name: records}).of(name, as_text=True)
+        if differencing.DIGESTS in report:
+            report[differencing.DIGESTS][name] = as_text
+        else:
+            report[differencing.DIGEST] = as_text
+        log.report = json.dumps(report)
+        selection.people = "\n".join(differencing.stored_lines(selection.people, selection.lines))
+        selection.lines = None
+    db.flush()
+
+
+def _view(db: Session, user: StaffUser, args: dict[str, str], k: int) -> object:
+    filters = parse_filters(db, user, args)
+    selection = differencing.read_selection(db, filters)
+    found = differencing.Hashed(differencing.Hasher(SECRET, user.id), selection)
+    try:
+        differencing.guard_view(db, user, filters, k, SECRET, found)
+        withheld = differencing.guard_tables(db, user, filters, GROUPS, k, SECRET, found)
+    except ScopeError:
+        db.rollback()
+        return "refused"
+    db.commit()
+    return sorted(withheld)
+
+
+@pytest.mark.slow  # 2 x 8 views with their tables of 40 people: about 10 s at load 10
+@pytest.mark.usefixtures("request_context")
+@pytest.mark.parametrize("k", [3, 12])
+def test_selections_kept_as_text_before_dash4_give_the_same_verdicts(
+    populated: Session, admin: StaffUser, database: Database, k: int
+) -> None:
+    # Two evaluators see the same views in the same order; the first's memory is rewritten
+    # as text (as kept before dash4) after every view, the second's stays binary: every
+    # verdict (refused, or the tables withheld) and what is remembered must be the same.
+    account = add_staff(database, Role.PLATFORM_ADMIN, email="second@example.org")
+    second = populated.get(StaffUser, account.id)
+    assert second is not None
+    slug = str(populated.scalars(select(Structure.slug).order_by(Structure.id)).first())
+    verdicts: dict[int, list[object]] = {admin.id: [], second.id: []}
+    for args in VIEWS:
+        args = {key: slug if value == "FIRST" else value for key, value in args.items()}
+        verdicts[admin.id].append(_view(populated, admin, args, k))
+        _as_kept_before_dash4(populated, admin)
+        populated.commit()
+        verdicts[second.id].append(_view(populated, second, args, k))
+    assert verdicts[admin.id] == verdicts[second.id]
+    assert "refused" in verdicts[admin.id] or any(verdicts[admin.id])  # something was held
+
+    def remembered(user: StaffUser) -> list[int]:
+        return sorted(
+            populated.scalars(
+                select(ExportSelection.count).where(ExportSelection.user_id == user.id)
+            )
+        )
+
+    assert remembered(admin) == remembered(second)
+    binary = select(ExportSelection.id).where(
+        ExportSelection.user_id == admin.id, ExportSelection.lines.is_not(None)
+    )
+    assert populated.scalars(binary).first() is None  # the first's memory: all text
