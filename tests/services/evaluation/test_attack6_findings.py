@@ -52,16 +52,6 @@ def test_figures_one_person_apart_are_refused_one_after_the_other(
     assert not differencing.guard_figures(populated, admin, narrower, SECOND, K, SECRET)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "open (attack6): two views of one evaluator at once (two browser tabs, two requests) "
-        "each check their figures' groups against the memory as it was before the other "
-        "committed: groups one person apart are both shown and both remembered. Nothing "
-        "serialises an evaluator's views (exports lock the evaluator's row and check a "
-        "memory stamp, joins.py; guard_view, guard_tables and guard_figures do not)."
-    ),
-)
 def test_two_views_at_once_cannot_both_show_figures_one_person_apart(
     populated: Session, admin: StaffUser, database: Database
 ) -> None:
@@ -119,15 +109,6 @@ def test_selections_fewer_than_k_apart_are_refused_one_after_the_other(
     assert not _guard_view(populated, admin, narrower)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "open (attack6): two dashboard views of one evaluator at once each compare their "
-        "selection with the memory as it was before the other committed: selections fewer "
-        "than k people apart are both shown (guard_view takes no lock and checks no memory "
-        "stamp, unlike exports)."
-    ),
-)
 @pytest.mark.usefixtures("request_context")
 def test_two_dashboard_views_at_once_cannot_both_show_selections_under_k_apart(
     populated: Session, admin: StaffUser, database: Database
