@@ -47,6 +47,30 @@ what any live dashboard shows; docs/security.md says so.) They are compared with
 EXPORTS of the same filters: the rows of an export minus the tables of a later view would
 describe the few people who answered between them. Nothing here commits.
 
+**Two views of one evaluator at once** (two tabs, two requests; attack6, branch race15).
+Each check reads the evaluator's memory, compares, then remembers what it let through: two
+checks running side by side each compared with the memory as it was before the other
+remembered, and selections (or tables' or figures' groups) 1 to k - 1 apart were both shown.
+So the RECORDING is serialised per evaluator, as exports' is (joins.py): each check reads the
+memory's stamp as it begins (`memory_stamp`: the newest log row's id, how many rows and the
+sum of their ids, over every `export_selection` row of the evaluator), and before it writes
+anything `hold_unchanged` holds the evaluator's row until the transaction ends (`joins.hold`:
+FOR UPDATE on PostgreSQL; on SQLite, which ignores it, a write that changes nothing, taking
+SQLite's one write lock) and reads the stamp again. Moved: another request remembered
+something meanwhile, and the check runs again (`_again_if_changed`), this time with the row
+held, so against a memory nobody else can change until this view commits (should the stamp
+move even then, the view is refused, its tables or figures withheld). Every writer of the
+memory holds the row first (views here, exports from `joins.load`), and a view holds nothing
+else of the evaluator's before it: a second request waits for the first to commit, never a
+deadlock. Proof: of two checks whose recordings overlap, the one that holds the row second
+reads the stamp after the first committed; if the stamp it began with is still the same, the
+first's rows were already committed when it read the memory (they were compared); else it
+checks again with them. Either way the pair was compared by one of them, as in sequence.
+A check that remembers nothing takes no lock: it showed only what the memory already held
+(its very lines, `seen`; a sealed verdict, below), committed, which any later recorder
+compares with under the row. (tests/services/evaluation/test_attack6_findings.py and
+test_views_at_once.py run the other request inside the first's recording, and two threads.)
+
 At 1,000,000 people a view's remembered lines weighed about 260 MB as text (the selection
 40 MB, its table groups 176 MB, its figures' groups 47 MB; as records the first two are 20
 and 72 MB). So each remembered view also keeps, in its log row's report, the SHA-256 digest
@@ -81,7 +105,11 @@ the sealed view's; the earlier selections and groups it compares them with are t
 the pairwise comparisons and the rests (`_left_uncovered`) are the same computations, their
 verdicts the same, and it would remember nothing new (its lines and groups are already
 remembered under their digests). Any other row since (an export, a view of other filters, a
-row committed late under an earlier id) and the full check runs and seals again.
+row committed late under an earlier id) and the full check runs and seals again. The seal's
+`last_log` and count are the memory's stamp as the check BEGAN (`guard_view_here` reads it
+before `guard_view`; `_seal`), not as it ends: a row another request committed while the
+check ran is then newer than `last_log`, or changes the count up to it, and `sealed_view`
+sees it. A sealed view takes no lock (it remembers nothing: see "Two views at once").
 tests/services/evaluation/test_differencing_sealed.py checks, on random sequences of views
 and writes, that every sealed verdict found equals the full check's on the same state.
 Erasure and purge change the sums (the person's responses leave the cells), so the full

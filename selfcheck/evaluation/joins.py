@@ -57,7 +57,9 @@ Two exports of one evaluator at once: `load(lock=True)` holds the evaluator's ro
 PostgreSQL; SQLite ignores FOR UPDATE, so `record` checks the memory's stamp again once the
 export's log row is written (the write lock then held): another export recorded meanwhile
 fails this one (MemoryChanged), as both planned on the same memory and their join was never
-checked (attack round 13: classes of 1).
+checked (attack round 13: classes of 1). The dashboard's views hold the same row (`hold`)
+before they remember a selection, and check their own memory's stamp again
+(differencing.py, "Two views at once").
 
 Not covered: two evaluators pooling their files (each has a memory of their own), and an
 evaluator who knows the data some other way. Erasure and purge forget the person's rows
