@@ -193,6 +193,9 @@ def run_export(
     # of the file counts as a difference, as on views.
     records = differencing.selection_records(db, filters, user, key)
     people = differencing.text_lines(records)
+    # The memory of views and exports this one is compared with, as it is now: checked again
+    # once the log row is written (below).
+    compared = differencing.memory_stamp(db, user)
     check_differencing(db, user, people, k)
     free_text = bool(user.can_read_free_text)
     layout = Layout(definition, request.shape, free_text)
@@ -246,6 +249,11 @@ def run_export(
     )
     db.add(log)
     db.flush()
+    # A view of this evaluator remembered since the check above (on SQLite, where the row is
+    # not held until the log row is written): MemoryChanged, the job fails, as for two
+    # exports (differencing.py, "Two views at once"). On PostgreSQL the row is held since
+    # `preview`: views wait for this export.
+    differencing.hold_unchanged(db, user, compared)
     # The same lines as a view's, kept the same way (binary records, `differencing.RECORD`).
     db.add(
         ExportSelection(
