@@ -60,9 +60,11 @@ SQLite's one write lock) and reads the stamp again. Moved: another request remem
 something meanwhile, and the check runs again (`_again_if_changed`), this time with the row
 held, so against a memory nobody else can change until this view commits (should the stamp
 move even then, the view is refused, its tables or figures withheld). Every writer of the
-memory holds the row first (views here, exports from `joins.load`), and a view holds nothing
-else of the evaluator's before it: a second request waits for the first to commit, never a
-deadlock. Proof: of two checks whose recordings overlap, the one that holds the row second
+memory holds the row before it writes (views here; exports from `joins.load` on PostgreSQL,
+on SQLite from their log row, after which `bundle.run_export` checks this same stamp: a view
+remembered meanwhile fails the export's job, as another export does), and a view holds
+nothing else of the evaluator's before it: a second request waits for the first to commit,
+never a deadlock. Proof: of two checks whose recordings overlap, the one that holds the row second
 reads the stamp after the first committed; if the stamp it began with is still the same, the
 first's rows were already committed when it read the memory (they were compared); else it
 checks again with them. Either way the pair was compared by one of them, as in sequence.
