@@ -47,6 +47,32 @@ what any live dashboard shows; docs/security.md says so.) They are compared with
 EXPORTS of the same filters: the rows of an export minus the tables of a later view would
 describe the few people who answered between them. Nothing here commits.
 
+**Two views of one evaluator at once** (two tabs, two requests; attack6, branch race15).
+Each check reads the evaluator's memory, compares, then remembers what it let through: two
+checks running side by side each compared with the memory as it was before the other
+remembered, and selections (or tables' or figures' groups) 1 to k - 1 apart were both shown.
+So the RECORDING is serialised per evaluator, as exports' is (joins.py): each check reads the
+memory's stamp as it begins (`memory_stamp`: the newest log row's id, how many rows and the
+sum of their ids, over every `export_selection` row of the evaluator), and before it writes
+anything `hold_unchanged` holds the evaluator's row until the transaction ends (`joins.hold`:
+FOR UPDATE on PostgreSQL; on SQLite, which ignores it, a write that changes nothing, taking
+SQLite's one write lock) and reads the stamp again. Moved: another request remembered
+something meanwhile, and the check runs again (`_again_if_changed`), this time with the row
+held, so against a memory nobody else can change until this view commits (should the stamp
+move even then, the view is refused, its tables or figures withheld). Every writer of the
+memory holds the row before it writes (views here; exports from `joins.load` on PostgreSQL,
+on SQLite from their log row, after which `bundle.run_export` checks this same stamp: a view
+remembered meanwhile fails the export's job, as another export does), and a view holds
+nothing else of the evaluator's before it: a second request waits for the first to commit,
+never a deadlock. Proof: of two checks whose recordings overlap, the one that holds the row second
+reads the stamp after the first committed; if the stamp it began with is still the same, the
+first's rows were already committed when it read the memory (they were compared); else it
+checks again with them. Either way the pair was compared by one of them, as in sequence.
+A check that remembers nothing takes no lock: it showed only what the memory already held
+(its very lines, `seen`; a sealed verdict, below), committed, which any later recorder
+compares with under the row. (tests/services/evaluation/test_attack6_findings.py and
+test_views_at_once.py run the other request inside the first's recording, and two threads.)
+
 At 1,000,000 people a view's remembered lines weighed about 260 MB as text (the selection
 40 MB, its table groups 176 MB, its figures' groups 47 MB; as records the first two are 20
 and 72 MB). So each remembered view also keeps, in its log row's report, the SHA-256 digest
@@ -81,7 +107,11 @@ the sealed view's; the earlier selections and groups it compares them with are t
 the pairwise comparisons and the rests (`_left_uncovered`) are the same computations, their
 verdicts the same, and it would remember nothing new (its lines and groups are already
 remembered under their digests). Any other row since (an export, a view of other filters, a
-row committed late under an earlier id) and the full check runs and seals again.
+row committed late under an earlier id) and the full check runs and seals again. The seal's
+`last_log` and count are the memory's stamp as the check BEGAN (`guard_view_here` reads it
+before `guard_view`; `_seal`), not as it ends: a row another request committed while the
+check ran is then newer than `last_log`, or changes the count up to it, and `sealed_view`
+sees it. A sealed view takes no lock (it remembers nothing: see "Two views at once").
 tests/services/evaluation/test_differencing_sealed.py checks, on random sequences of views
 and writes, that every sealed verdict found equals the full check's on the same state.
 Erasure and purge change the sums (the person's responses leave the cells), so the full
@@ -112,10 +142,10 @@ import json
 import logging
 import threading
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -138,7 +168,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import facts, indicators
+from selfcheck.evaluation import facts, indicators, joins
 from selfcheck.evaluation.disclosure import is_small
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_conditions
 from selfcheck.platform.models import (
@@ -606,6 +636,24 @@ def guard_view(
     if isinstance(found, Sealed):
         return
     lines = _hashed(db, filters, user, secret, found).lines()
+    _again_if_changed(
+        lambda stamp: _guard_view(db, user, filters, k, secret, lines, stamp),
+        db,
+        user,
+        lambda: _refuse(user, k, "the evaluator's memory moved while held"),
+    )
+
+
+def _guard_view(
+    db: Session,
+    user: StaffUser,
+    filters: EvaluationFilters,
+    k: int,
+    secret: str | bytes,
+    lines: npt.NDArray[np.bytes_],
+    stamp: MemoryStamp,
+) -> None:
+    """`guard_view`'s check against the memory as it is from `stamp` on."""
     size = int(lines.size)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     digests = _Digests({"": lines})
@@ -693,6 +741,7 @@ def guard_view(
         count=size,
         k=k,
         report={DIGEST: digests.of("")},
+        expected=stamp,
     )
 
 
@@ -747,6 +796,7 @@ def guard_tables(
     secret: str | bytes,
     found: Selection | Hashed | Sealed | None = None,
     seal: Seal | None = None,
+    since: MemoryStamp | None = None,
 ) -> frozenset[str]:
     """The groups whose tables must be withheld from this view (the rest may be shown).
 
@@ -771,6 +821,30 @@ def guard_tables(
         name: hashed.lines(frozenset(_FORM_INDEX[form] for form in forms))
         for name, forms in groups.items()
     }
+    before = memory_stamp(db, user) if since is None else since
+    refused = _again_if_changed(
+        lambda stamp: _guard_tables(db, user, filters, k, hashed, mine, stamp),
+        db,
+        user,
+        lambda: frozenset(mine),
+    )
+    if seal is not None:
+        described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
+        _seal(db, user, described, k, secret, seal, hashed.people, refused, before)
+    return refused
+
+
+def _guard_tables(
+    db: Session,
+    user: StaffUser,
+    filters: EvaluationFilters,
+    k: int,
+    hashed: Hashed,
+    mine: Mapping[str, npt.NDArray[np.bytes_]],
+    stamp: MemoryStamp,
+) -> frozenset[str]:
+    """`guard_tables`' check of the groups `mine` against the memory as it is from `stamp`
+    on: the groups withheld; the others remembered."""
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     digests = _Digests(mine)
     # First what each earlier group is (its name, size, filters and digest), without its
@@ -855,6 +929,7 @@ def guard_tables(
         if name not in refused and name not in kept and lines.size >= k
     }
     if remembered:
+        hold_unchanged(db, user, stamp)
         log = ExportLog(
             user_id=user.id,
             kind=TABLES_KIND,
@@ -883,8 +958,6 @@ def guard_tables(
                 )
             )
         db.flush()
-    if seal is not None:
-        _seal(db, user, described, k, secret, seal, hashed.people, frozenset(refused))
     return frozenset(refused)
 
 
@@ -974,6 +1047,27 @@ def guard_figures(
         name: np.unique(hexes[np.searchsorted(everyone, _ids(people))])
         for name, people in groups.items()
     }
+    shown: bool = _again_if_changed(
+        lambda stamp: _guard_figures(db, user, filters, groups, k, secret, everyone, mine, stamp),
+        db,
+        user,
+        lambda: False,
+    )
+    return shown
+
+
+def _guard_figures(
+    db: Session,
+    user: StaffUser,
+    filters: EvaluationFilters,
+    groups: dict[str, frozenset[int]],
+    k: int,
+    secret: str | bytes,
+    everyone: npt.NDArray[np.int64],
+    mine: Mapping[str, npt.NDArray[np.bytes_]],
+    stamp: MemoryStamp,
+) -> bool:
+    """`guard_figures`' check against the memory as it is from `stamp` on."""
     legacy: dict[str, frozenset[str]] | None = None  # the same, as HMACs (kept before)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     text, count = _figures_text(mine)
@@ -1073,6 +1167,7 @@ def guard_figures(
         count=count,
         k=k,
         report={"hashed": HASHED_BY, DIGEST: digest},
+        expected=stamp,
     )
     return True
 
@@ -1327,6 +1422,64 @@ class Checked:
                 self._keys.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class MemoryStamp:
+    """What an evaluator's memory (their remembered selections and groups, every
+    `export_selection` row of theirs) holds, in three numbers: the newest log row's id, how
+    many rows, the sum of their ids. A row remembered or forgotten since changes it (one
+    committed late under an earlier id changes the count and the sum)."""
+
+    last: int
+    count: int
+    total: int
+
+
+def memory_stamp(db: Session, user: StaffUser) -> MemoryStamp:
+    """The evaluator's memory as it is now (`MemoryStamp`): one aggregate query."""
+    last, count, total = db.execute(
+        select(func.max(ExportLog.id), func.count(), func.sum(ExportSelection.id))
+        .select_from(ExportSelection)
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportSelection.user_id == user.id)
+    ).one()
+    return MemoryStamp(int(last or 0), int(count or 0), int(total or 0))
+
+
+def hold_unchanged(db: Session, user: StaffUser, expected: MemoryStamp) -> None:
+    """Before remembering what a check let through: hold the evaluator's row until the
+    transaction ends (`joins.hold`, as exports do: every other writer of their memory waits
+    for it), then read their memory's stamp again: joins.MemoryChanged when it is not
+    `expected` (read as the check began): another view or export of theirs was remembered
+    meanwhile, which the check did not compare with (the caller checks again)."""
+    joins.hold(db, user, write=True)
+    if memory_stamp(db, user) != expected:
+        raise joins.MemoryChanged("another view or export of this evaluator was remembered")
+
+
+_Verdict = TypeVar("_Verdict")
+
+
+def _again_if_changed(
+    check: Callable[[MemoryStamp], _Verdict],
+    db: Session,
+    user: StaffUser,
+    refused: Callable[[], _Verdict],
+) -> _Verdict:
+    """`check` against the evaluator's memory as it is now; once more when it changed before
+    the check could remember its selection (`hold_unchanged`). The second time the
+    evaluator's row is already held (the first took it): nobody else can remember anything
+    of theirs until this transaction ends, so the memory cannot move again; should it, the
+    verdict is `refused()` (the view refused, its tables or figures withheld), never a view
+    shown unchecked."""
+    for _attempt in range(2):
+        try:
+            return check(memory_stamp(db, user))
+        except joins.MemoryChanged:
+            logger.info("memory changed during a check: checked again", extra={"user_id": user.id})
+    logger.warning("memory changed while held: refused", extra={"user_id": user.id})
+    return refused()
+
+
 def _record(
     db: Session,
     user: StaffUser,
@@ -1338,9 +1491,14 @@ def _record(
     count: int,
     k: int,
     report: Mapping[str, object] | None = None,
+    expected: MemoryStamp | None = None,
 ) -> None:
     """Remember a selection shown to `user` (keyed hashes only), for later comparisons:
-    binary records (`RECORD`, sorted) as they are, text lines (the figures' groups) as text."""
+    binary records (`RECORD`, sorted) as they are, text lines (the figures' groups) as text.
+    `expected`: the memory as the check began (`hold_unchanged`: MemoryChanged when
+    another view or export of this evaluator was remembered since)."""
+    if expected is not None:
+        hold_unchanged(db, user, expected)
     log = ExportLog(
         user_id=user.id,
         kind=kind,
@@ -1443,20 +1601,17 @@ def _seal(
     seal: Seal,
     people: int,
     refused: frozenset[str],
+    before: MemoryStamp,
 ) -> None:
     """Keep the verdict of this full check (`sealed_view`), in place of the evaluator's
-    earlier ones for these filters."""
+    earlier ones for these filters. `before`: the evaluator's memory as the check began
+    (a row remembered by another request while it ran is then newer than the seal's
+    `last_log`, or changes the count up to it: `sealed_view` sees it)."""
     db.execute(
         delete(DashboardSeal).where(
             DashboardSeal.user_id == user.id, DashboardSeal.filters == described
         )
     )
-    last, remembered = db.execute(
-        select(func.max(ExportLog.id), func.count())
-        .select_from(ExportSelection)
-        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
-        .where(ExportSelection.user_id == user.id)
-    ).one()
     db.add(
         DashboardSeal(
             user_id=user.id,
@@ -1465,8 +1620,8 @@ def _seal(
             refused=json.dumps(sorted(refused)),
             people=people,
             paper=seal.paper,
-            last_log=int(last or 0),
-            remembered=int(remembered or 0),
+            last_log=before.last,
+            remembered=before.count,
         )
     )
     db.flush()

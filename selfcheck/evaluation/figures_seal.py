@@ -31,6 +31,11 @@ with the evaluator's filters, their newest remembered figures' groups as the che
 (`last_log`, `snapshot`) and how many they had up to it (`remembered`). A refused check is
 rolled back and never sealed. (The snapshot is taken before the check: a row committed by
 another request while the check runs is then newer than `last_log`, and seen by `sealed`.)
+Two full checks of one evaluator at once remember their groups one after the other, each
+re-checked when the other remembered first (`differencing.hold_unchanged`, "Two views at
+once" in differencing.py): what a check remembered was compared with every figures' row
+committed before, as in sequence. A sealed view takes no lock: it remembers nothing, and
+shows groups the memory already holds, which any later check compares with.
 
 **Why a sealed verdict is the full check's.** `guard_figures` reads nothing but (i) the
 groups of this view, hashed under the evaluator's key, (ii) k and the filters, and (iii) the

@@ -25,6 +25,7 @@ from selfcheck.evaluation.differencing import (
     guard_figures,
     guard_tables,
     guard_view,
+    memory_stamp,
     read_selection,
     sealed_view,
     selection_sums,
@@ -97,6 +98,8 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
             # The selection's ids read and hashed once, for both checks.
             selection = read_selection(session, filters)
             found = Hashed(Hasher(secret, user.id), selection)
+            # The memory as both checks begin: what their seal is valid from (_seal).
+            since = memory_stamp(session, user)
             guard_view(session, user, filters, k, secret, found)
             paper = selection.paper_people
             if (
@@ -106,7 +109,9 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
                 seal = None  # facts not up to date with the responses: nothing sealed
             elif seal is not None:
                 seal = Seal(seal.sums, seal.groups, paper=paper)
-            refused = guard_tables(session, user, filters, GROUPS, k, secret, found, seal=seal)
+            refused = guard_tables(
+                session, user, filters, GROUPS, k, secret, found, seal=seal, since=since
+            )
             people = found.people
     except ScopeError:
         session.rollback()

@@ -57,7 +57,9 @@ Two exports of one evaluator at once: `load(lock=True)` holds the evaluator's ro
 PostgreSQL; SQLite ignores FOR UPDATE, so `record` checks the memory's stamp again once the
 export's log row is written (the write lock then held): another export recorded meanwhile
 fails this one (MemoryChanged), as both planned on the same memory and their join was never
-checked (attack round 13: classes of 1).
+checked (attack round 13: classes of 1). The dashboard's views hold the same row (`hold`)
+before they remember a selection, and check their own memory's stamp again
+(differencing.py, "Two views at once").
 
 Not covered: two evaluators pooling their files (each has a memory of their own), and an
 evaluator who knows the data some other way. Erasure and purge forget the person's rows
@@ -239,7 +241,7 @@ def load(
     until the transaction ends (PostgreSQL), so that two exports of theirs running at once
     do not both build on the same memory."""
     if lock:
-        db.execute(select(StaffUser.id).where(StaffUser.id == user.id).with_for_update())
+        hold(db, user)
     hashed = person_hashes(secret, user.id, people)
     rows = db.execute(
         select(JoinMemory.person, JoinMemory.digest).where(JoinMemory.user_id == user.id)
@@ -249,10 +251,31 @@ def load(
     return Memory(secret, previous, dict(Counter(stored.values())), stamp=stamp(stored))
 
 
+def hold(db: Session, user: StaffUser, *, write: bool = False) -> None:
+    """Hold the evaluator's row until the transaction ends, so that the writers of one
+    evaluator's memory run one after the other (exports here and their memory stamp;
+    the views of differencing.py, `differencing.hold_unchanged`). Always the evaluator's row,
+    and before anything else of theirs is locked: waits, never a deadlock.
+
+    PostgreSQL: FOR UPDATE. SQLite ignores FOR UPDATE, but has one write lock, taken by a
+    transaction's first write and kept until it ends: `write` takes it now (a write that
+    changes nothing: the row's id set to itself). Exports do not (their plan takes seconds,
+    and every writer of the app would wait that long): they write their log row first, then
+    check the stamp (`record`)."""
+    if write and db.connection().dialect.name == "sqlite":
+        db.execute(
+            update(StaffUser).where(StaffUser.id == user.id).values(id=StaffUser.id),
+            execution_options={"synchronize_session": False},
+        )
+    else:
+        db.execute(select(StaffUser.id).where(StaffUser.id == user.id).with_for_update())
+
+
 class MemoryChanged(RuntimeError):
-    """Another export of the same evaluator recorded its memory after this one read it (two
-    jobs at once; on SQLite `lock` holds nothing): this export was planned without the
-    other's release, so it fails (its job fails, nothing released nor remembered)."""
+    """Another writer of the same evaluator's memory recorded after this one read it (two
+    export jobs at once, on SQLite where `lock` holds nothing; two views at once,
+    differencing.py): what this one checked against is gone, so it fails (an export's job
+    fails, nothing released nor remembered; a view checks again)."""
 
 
 def stamp(stored: Mapping[str, str]) -> str:
