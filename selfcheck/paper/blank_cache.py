@@ -334,14 +334,20 @@ def missing(app: Flask, site_url: str, cache: Path, *, duplex: bool = False) -> 
     """The blank forms not (wholly) in `cache` for `site_url`. Cheap: names are hashes of the
     choices, the item bank and the software (the files hashed once per process), and a
     file's first and last bytes are read; neither WeasyPrint nor the templates are loaded."""
+    return [blank for blank, _ in _missing_files(app, site_url, cache, duplex=duplex)]
+
+
+def _missing_files(
+    app: Flask, site_url: str, cache: Path, *, duplex: bool = False
+) -> list[tuple[Blank, Path]]:
+    """`missing`, each blank form with the file it is kept in."""
     definition: Definition = app.extensions["selfcheck.definition"]
     directory = Path(app.config.get(paper.CONFIG_KEY) or paper.PRINTABLE_DIR).resolve()
     # As `renderer(app, wording)` has it, without making one (that imports WeasyPrint).
     variants = {wording: definition.in_wording(wording) for wording in Wording}
-    return [
-        blank
-        for blank in every_blank(app, duplex=duplex)
-        if not present(
+    files = (
+        (
+            blank,
             cache
             / (
                 _key(
@@ -355,9 +361,11 @@ def missing(app: Flask, site_url: str, cache: Path, *, duplex: bool = False) -> 
                     site_url=site_url,
                 )
                 + SUFFIX
-            )
+            ),
         )
-    ]
+        for blank in every_blank(app, duplex=duplex)
+    )
+    return [(blank, path) for blank, path in files if not present(path)]
 
 
 @dataclass(frozen=True)
@@ -382,25 +390,14 @@ def prefill(
     site's visitors reach it): it is part of each file's key. `keep_going` is asked before
     each render (False: stop there; the forms stored so far stay). Needs an app context."""
     began = time.perf_counter()
-    todo = missing(app, site_url, cache, duplex=duplex)
+    todo = _missing_files(app, site_url, cache, duplex=duplex)
     rendered = 0
     stopped = False
-    for blank in todo:
+    for blank, path in todo:
         if not keep_going():
             stopped = True
             break
         printer = renderer(app, blank.wording)
-        path = cache / (
-            key(
-                printer,
-                blank.form,
-                blank.locale,
-                large=blank.large,
-                duplex=blank.duplex,
-                site_url=site_url,
-            )
-            + SUFFIX
-        )
         if present(path):
             continue  # stored meanwhile by another process
         data = _render(printer, blank.form, blank.locale, blank.large, blank.duplex, site_url)
