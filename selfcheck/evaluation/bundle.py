@@ -19,7 +19,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import anonymise, codebook, csv_wide, differencing, joins
@@ -156,66 +156,12 @@ def plan_and_write(
         written = write_rows(db, filters, layout, plan, key, writer.write_prepared, writer.prepare)
         return plan, written
     assert isinstance(writer, CsvWriter)
-    bind = db.get_bind()
-    if OVERLAP and isinstance(bind, Engine) and bind.dialect.name == "postgresql":
-        done = _plan_while_reading(
-            db, bind, filters, k, definition, focus, memory, layout, writer, rng=rng
-        )
-        if done is not None:
-            plan, read = done
-            with read:
-                if before_writing is not None:
-                    before_writing(plan)
-                return plan, csv_wide.write_read_once(read, layout, plan, key, writer)
-        # Someone answered between the plan's read and the rows': read once, as below.
-        logger.info("export: the data changed while it was read; read again")
     with csv_wide.read_once(db, filters, layout, writer) as read:
         plan = preview(db, filters, k, definition, focus, memory, read=read, rng=rng)
         read.records = []  # the plan is made: its raw records are no longer needed
         if before_writing is not None:
             before_writing(plan)
         return plan, csv_wide.write_read_once(read, layout, plan, key, writer)
-
-
-# PostgreSQL, CSV wide: the rows read by a thread while the plan is made (`csv_wide.RowsReading`).
-OVERLAP = True
-
-
-def _plan_while_reading(
-    db: Session,
-    engine: Engine,
-    filters: EvaluationFilters,
-    k: int,
-    definition: Definition,
-    focus: str | None,
-    memory: Callable[[Sequence[int]], joins.Memory] | None,
-    layout: Layout,
-    writer: CsvWriter,
-    *,
-    rng: random.Random | None,
-) -> tuple[anonymise.Plan, csv_wide.ReadOnce] | None:
-    """The plan, from the quasi-identifiers read on the session (`anonymise.collect`), made
-    while a thread reads the rows (`csv_wide.RowsReading`, a connection of its own): the
-    same plan and the same rows as `read_once` then `preview`, when the rows' read finds
-    the plan's people and records; None when it does not (the data changed in between)."""
-    require_at_least_k(db, filters, k)
-    places = anonymise.structure_places(db, filters.structure_ids)
-    with csv_wide.RowsReading(engine, filters, layout, writer, places) as reading:
-        ids, records, departments = anonymise.collect(db, filters, definition)
-        reading.expect(ids, records)
-        plan = anonymise.plan_records(
-            ids,
-            records,
-            departments,
-            k,
-            definition,
-            focus,
-            rng=rng,
-            memory=memory(ids) if memory is not None else None,
-        )
-        del records  # compared by the rows' thread until it ends
-        read = reading.result()
-    return None if read is None else (plan, read)
 
 
 def remembered(

@@ -22,20 +22,17 @@ be written from pieces) in the wide shape; other formats and shapes take the pla
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import operator
 import os
-import queue
 import tempfile
-import threading
 from array import array
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, Text, func, select, true
+from sqlalchemy import ColumnElement, Select, Text, func, select, true
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import Session
 
@@ -150,17 +147,10 @@ class Keyed(dict[str, Grouping | None]):
         return dict(zip(variables, getter(tuple(json.loads(values))), strict=True))
 
 
-# The columns of `_postgres_query`, as `COPY ... (FORMAT BINARY)` gives them.
-COPY_TYPES = ("int4", "int4", "text", "text", "text", "text", "timestamptz", "text", "text")
-COPY_CHUNK = 500  # rows handed from the reading thread at once
-COPY_CHUNKS = 4  # chunks read ahead at most (bounded memory)
-
-
 def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
     """PostgreSQL: each response's answers aggregated by a lateral subquery (an index-only
     scan of `uq_answer_value` per response) as `stream_people` reads them, but as two JSON
-    texts: one string each to fetch and parse, not an array of strings. The response's
-    strings are cast to text, as `COPY_TYPES` reads them (the same values)."""
+    texts: one string each to fetch and parse, not an array of strings."""
     answers = (
         select(
             sa_cast(func.json_agg(Answer.variable), Text).label("names"),
@@ -169,11 +159,8 @@ def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
         .where(Answer.response_id == Response.id)
         .lateral("answers")
     )
-    beneficiary, structure, form, channel, wording, version, sent_at = RESPONSE_DETAILS
-    texts = [sa_cast(c, Text) for c in (form, channel, wording, version)]
-    columns: list[Any] = [beneficiary, structure, *texts, sent_at]
     return (
-        select(*columns, answers.c.names, answers.c.answer_values)
+        select(*RESPONSE_DETAILS, answers.c.names, answers.c.answer_values)
         .select_from(Response)
         .outerjoin(answers, true())
         .where(*conditions)
@@ -181,84 +168,21 @@ def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
     )
 
 
-def form_rows(
-    db: Session | Connection, filters: EvaluationFilters
-) -> Generator[tuple[Any, ...], None, None]:
+def form_rows(db: Session, filters: EvaluationFilters) -> Generator[tuple[Any, ...], None, None]:
     """Every submitted form in scope, by person then form: its details (`RESPONSE_DETAILS`),
-    then its answers by variable (`Keyed`). SQLite: `stream_people`'s query (JSON arrays).
-    `db`: a session (its transaction) or a connection of its own (`RowsReading`)."""
+    then its answers by variable (`Keyed`). SQLite: `stream_people`'s query (JSON arrays)."""
     conditions = response_conditions(filters)
-    dialect = db.get_bind().dialect if isinstance(db, Session) else db.dialect
-    source: Generator[Any, None, None]
-    if dialect.name == "postgresql":
-        connection = db.connection() if isinstance(db, Session) else db
-        source = copied_rows(connection, _postgres_query(conditions), COPY_TYPES)
+    if db.get_bind().dialect.name == "postgresql":
+        query = _postgres_query(conditions)
     else:
-        source = fetch_rows(db, sqlite_query(conditions))
+        query = sqlite_query(conditions)
     keyed = Keyed()
+    source = fetch_rows(db, query)
     try:
         for *details, names, values in source:
             yield (*details, keyed(names, values))
     finally:
         source.close()
-
-
-def copied_rows(
-    connection: Connection, query: Select[Any], types: Sequence[str]
-) -> Generator[tuple[Any, ...], None, None]:
-    """PostgreSQL: the rows of `query` by `COPY (query) TO STDOUT (FORMAT BINARY)` on
-    `connection` (its transaction), each column loaded as `types` says (psycopg's loaders,
-    the values a cursor gives).
-
-    Unlike a server-side cursor, which computes the next rows only when asked for them
-    (a round trip, and the server's process woken up, every `yield_per` rows), the server
-    sends the rows as fast as it makes them: a thread reads them while the caller works
-    (at most `COPY_CHUNKS` chunks ahead). The parameters are merged into the statement by
-    the driver (COPY takes none), quoted as literals. Closing the generator early stops the
-    thread and cancels the copy (the transaction is then failed: only on the way out)."""
-    compiled = query.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    statement = f"COPY ({compiled.string}) TO STDOUT (FORMAT BINARY)"
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    chunks: queue.Queue[list[tuple[Any, ...]] | BaseException] = queue.Queue(maxsize=COPY_CHUNKS)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            with driver.cursor() as cursor, cursor.copy(statement, compiled.params) as copy:
-                copy.set_types(list(types))
-                chunk: list[tuple[Any, ...]] = []
-                for row in copy.rows():
-                    chunk.append(row)
-                    if len(chunk) == COPY_CHUNK:
-                        if stop.is_set():
-                            raise Stopped  # cancels the copy (psycopg's `Copy.finish`)
-                        chunks.put(chunk)
-                        chunk = []
-            if chunk:
-                chunks.put(chunk)
-            chunks.put([])
-        except BaseException as error:  # given to the caller, raised there
-            chunks.put(error)
-
-    thread = threading.Thread(target=read, name="export-copy", daemon=True)
-    thread.start()
-    try:
-        while True:
-            chunk = chunks.get()
-            if isinstance(chunk, BaseException):
-                raise chunk
-            if not chunk:
-                return
-            yield from chunk
-    finally:
-        stop.set()
-        while thread.is_alive():  # a put waiting for room: make some
-            with contextlib.suppress(queue.Empty):
-                chunks.get(timeout=0.05)
-        thread.join()
 
 
 # --- a form's answers as CSV text ------------------------------------------------------------
@@ -415,38 +339,18 @@ def read_once(
 ) -> ReadOnce:
     """Every person in scope: their raw quasi-identifier record (as `anonymise.collect`
     makes it) and their forms' answers as CSV text (spooled)."""
+    definition = layout.definition
     places = anonymise.structure_places(db, filters.structure_ids)
-    records: list[dict[str, Any]] = []
-    ids, spool = _read_rows(
-        form_rows(db, filters),
-        layout,
-        writer,
-        anonymise.recorder(places, layout.definition),
-        lambda _person, record: records.append(record),
-    )
-    return ReadOnce(ids, records, dict(places.values()), spool)
-
-
-def _read_rows(
-    source: Generator[tuple[Any, ...], None, None],
-    layout: Layout,
-    writer: CsvWriter,
-    record: Callable[[PersonAnswers], dict[str, Any]],
-    take: Callable[[int, dict[str, Any]], None],
-    stop: threading.Event | None = None,
-) -> tuple[list[int], _Spool]:
-    """The people of `source` (`form_rows`): their forms' answers as CSV text, spooled, and
-    each one's raw quasi-identifier record given to `take` (with their beneficiary id), in
-    the order read. `stop` set: `Stopped` is raised before the next person."""
-    qi_codes = tuple(item.code for item in layout.definition.quasi_identifiers())
+    record = anonymise.recorder(places, definition)
+    qi_codes = tuple(item.code for item in definition.quasi_identifiers())
     forms = {form.value: _FormText(layout, form, writer) for form in FORMS}
     parsed = _Values()  # lists shared between people: `qi_record` only reads them
     spool = _Spool()
     ids: list[int] = []
+    records: list[dict[str, Any]] = []
+    source = form_rows(db, filters)
     try:
         for beneficiary_id, rows in itertools.groupby(source, key=operator.itemgetter(0)):
-            if stop is not None and stop.is_set():
-                raise Stopped
             person = PersonAnswers(beneficiary_id, None, {})
             texts: list[str | None] = [None] * len(FORMS)
             for _id, structure_id, form, channel, wording, version, sent_at, given in rows:
@@ -460,7 +364,7 @@ def _read_rows(
                 if index is not None:
                     texts[index] = forms[form].text(given)
             ids.append(beneficiary_id)
-            take(beneficiary_id, record(person))
+            records.append(record(person))
             spool.add(beneficiary_id, texts)
         spool.flush()
     except BaseException:
@@ -468,132 +372,7 @@ def _read_rows(
         raise
     finally:
         source.close()  # a failure: the fetching thread stops and the cursor is closed
-    return ids, spool
-
-
-class Stopped(Exception):
-    """The rows' read was stopped by its caller (`RowsReading`)."""
-
-
-# --- the rows read by a thread while the plan is made (PostgreSQL) ---------------------------
-
-
-class _Compared:
-    """The records of the rows' read compared, person by person, with those the plan was
-    made from (`expect`), as they come: equal, the plan is the plan of the rows read. Records
-    read before the plan's are known wait in `pending`. Used by one thread at a time: the
-    rows' thread (`take`) until it ends, then the caller (`finish`); `expect` only sets the
-    plan's records, once."""
-
-    def __init__(self) -> None:
-        self.expected: tuple[Sequence[int], Sequence[dict[str, Any]]] | None = None
-        self.pending: list[tuple[int, dict[str, Any]]] = []
-        self.index = 0
-        self.same = True
-
-    def expect(self, ids: Sequence[int], records: Sequence[dict[str, Any]]) -> None:
-        self.expected = (ids, records)
-
-    def take(self, beneficiary_id: int, record: dict[str, Any]) -> None:
-        if self.expected is None:
-            self.pending.append((beneficiary_id, record))
-            return
-        if self.pending:
-            self._compare_pending()
-        self._compare(beneficiary_id, record)
-
-    def _compare_pending(self) -> None:
-        pending, self.pending = self.pending, []
-        for beneficiary_id, record in pending:
-            self._compare(beneficiary_id, record)
-
-    def _compare(self, beneficiary_id: int, record: dict[str, Any]) -> None:
-        if not self.same:
-            return
-        assert self.expected is not None
-        ids, records = self.expected
-        at = self.index
-        self.same = at < len(ids) and ids[at] == beneficiary_id and records[at] == record
-        self.index = at + 1
-
-    def finish(self) -> bool:
-        """Whether every record read was the plan's, and every record of the plan read."""
-        assert self.expected is not None
-        self._compare_pending()
-        return self.same and self.index == len(self.expected[0])
-
-
-class RowsReading:
-    """The rows' read of `read_once` (every answer, each form's text spooled) done by a
-    thread on a connection of its own, started at once, while the caller reads the plan's
-    records (`anonymise.collect`, the quasi-identifiers only) and makes the plan: the
-    database server prepares the rows while the process plans, instead of one after the
-    other.
-
-    The two reads are two statements, so two snapshots: the records of the rows' read are
-    compared with the plan's (`expect`), person by person; `result` gives the rows only when
-    they are the same people with the same records (so the plan made is the plan of these
-    rows), else None (someone answered in between: read once again). A context manager: on
-    leaving, the thread is stopped and waited for, and the spool closed unless handed out."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        filters: EvaluationFilters,
-        layout: Layout,
-        writer: CsvWriter,
-        places: dict[int, tuple[str, str]],
-    ) -> None:
-        self.compared = _Compared()
-        self.departments = dict(places.values())
-        self.stop = threading.Event()
-        self.done: tuple[list[int], _Spool] | None = None
-        self.error: BaseException | None = None
-        record = anonymise.recorder(places, layout.definition)
-
-        def read() -> None:
-            try:
-                with engine.connect() as connection:
-                    self.done = _read_rows(
-                        form_rows(connection, filters),
-                        layout,
-                        writer,
-                        record,
-                        self.compared.take,
-                        self.stop,
-                    )
-            except BaseException as error:  # raised by `result`
-                self.error = error
-
-        self.thread = threading.Thread(target=read, name="export-rows", daemon=True)
-        self.thread.start()
-
-    def expect(self, ids: Sequence[int], records: Sequence[dict[str, Any]]) -> None:
-        """The plan's people and records (`anonymise.collect`), to compare the rows' with."""
-        self.compared.expect(ids, records)
-
-    def result(self) -> ReadOnce | None:
-        """Wait for the rows: the people read once (the plan's records not kept), or None
-        when they are not the plan's. Call `expect` first."""
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        assert self.done is not None
-        ids, spool = self.done
-        if not self.compared.finish():
-            return None
-        self.done = None  # handed out: closed by the caller
-        return ReadOnce(ids, [], self.departments, spool)
-
-    def __enter__(self) -> RowsReading:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-        if self.done is not None:
-            self.done[1].close()
-            self.done = None
+    return ReadOnce(ids, records, dict(places.values()), spool)
 
 
 def write_read_once(

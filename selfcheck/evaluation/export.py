@@ -40,18 +40,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Integer,
-    Result,
-    Select,
-    and_,
-    func,
-    literal,
-    select,
-    true,
-)
+from sqlalchemy import ColumnElement, Integer, Result, Select, and_, func, literal, select, true
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -544,14 +533,13 @@ def sqlite_query(
     )
 
 
-def fetch_rows(db: Session | Connection, query: Select[Any]) -> Generator[Any, None, None]:
+def fetch_rows(db: Session, query: Select[Any]) -> Generator[Any, None, None]:
     """The rows of `query`, streamed (server-side cursor) on the session's connection (same
-    transaction) or on `db` when it is a connection, without the ORM layer; on PostgreSQL
-    the next rows are fetched by a thread while the caller works (`_prefetched`)."""
-    connection = db.connection() if isinstance(db, Session) else db
-    postgres = connection.dialect.name == "postgresql"
+    transaction), without the ORM layer; on PostgreSQL the next rows are fetched by a thread
+    while the caller works (`_prefetched`)."""
+    postgres = db.get_bind().dialect.name == "postgresql"
     size = PREFETCH_ROWS if postgres else BATCH
-    result = connection.execute(query.execution_options(yield_per=size, stream_results=True))
+    result = db.connection().execute(query.execution_options(yield_per=size, stream_results=True))
     try:
         yield from _prefetched(result, size) if postgres else result
     finally:
