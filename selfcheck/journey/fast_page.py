@@ -105,6 +105,8 @@ class FastQuestionPages:
         self.served = 0  # pages served here (tests, benchmarks)
         self._hooks_seen: tuple[object, ...] = ()
         self._hooks_ok = False
+        # blinker's receiver dicts, changed in place by connect and disconnect.
+        self._receivers = tuple(signal.receivers for signal in SIGNALS)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if (
@@ -127,7 +129,7 @@ class FastQuestionPages:
         app = self.app
         if not app.config.get(CONFIG_KEY, True) or app.debug:
             return False
-        if any(signal.receivers for signal in SIGNALS):
+        if any(self._receivers) and any(next(s.receivers_for(app), None) for s in SIGNALS):
             return False
         hooks = (
             *app.before_request_funcs.get(None, ()),

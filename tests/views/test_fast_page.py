@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, request_started
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from selfcheck.journey import fast_page
@@ -379,6 +379,16 @@ def test_a_hook_the_layer_does_not_know_turns_it_off(
     app.after_request_funcs[None].append(lambda response: response)
     assert not _fast_served(app, on_page, cookie, access_lines)
     app.after_request_funcs[None].pop()
+    assert _fast_served(app, on_page, cookie, access_lines)
+
+    def receiver(_sender: object, **_extra: object) -> None:
+        pass
+
+    request_started.connect(receiver, app)  # a signal the layer would not send
+    try:
+        assert not _fast_served(app, on_page, cookie, access_lines)
+    finally:
+        request_started.disconnect(receiver, app)
     assert _fast_served(app, on_page, cookie, access_lines)
     app.config[fast_page.CONFIG_KEY] = False
     assert not _fast_served(app, on_page, cookie, access_lines)
