@@ -200,12 +200,15 @@ class FastQuestionPages:
         if page is None or not journey.visible_items(page, state.form, state.answers):
             return None  # 404, or a redirect to where the person should be
         step = views.step_of(definition, state.form, page)
-        key = views.page_key(state, page, step, return_to=False, locale=locale, display_mode=mode)
+        variables = journey.page_variables(page, state.form, state.answers)
+        key = views.page_key(
+            state, page, variables, step, return_to=False, locale=locale, display_mode=mode
+        )
         cache: PageCache = app.extensions[PAGES_KEY]
         template = cache.built(key)
         if not isinstance(template, Template):
             return None  # rendering needs Flask's template context
-        html = template.fill(views.page_values(state, page, csrf_token))
+        html = template.fill(views.page_values(state, page, variables, csrf_token))
 
         # The after-request hooks' work, in the order Flask runs them (AFTER_HOOKS, last
         # first), then the session interface's.

@@ -562,6 +562,7 @@ PageKey = tuple[object, ...]
 def page_key(
     state: journey.ResponseState,
     page: Page,
+    variables: tuple[Variable, ...],
     step: tuple[int, int],
     *,
     return_to: bool,
@@ -569,9 +570,9 @@ def page_key(
     display_mode: str,
 ) -> PageKey:
     """The page cache's key of a question page without errors: what makes the rendered page
-    differ (the rest is filled per request, `page_values`). For `_render_page` and for the
-    pages served before Flask (`journey.fast_page`)."""
-    variables = journey.page_variables(page, state.form, state.answers)
+    differ (the rest is filled per request, `page_values`). `variables`: the page's
+    (`journey.page_variables`). For `_render_page` and for the pages served before Flask
+    (`journey.fast_page`)."""
     return (
         locale,
         state.wording,
@@ -593,9 +594,11 @@ def _request_values(state: journey.ResponseState, csrf_token: str) -> dict[str, 
     }
 
 
-def page_values(state: journey.ResponseState, page: Page, csrf_token: str) -> dict[str, str]:
+def page_values(
+    state: journey.ResponseState, page: Page, variables: tuple[Variable, ...], csrf_token: str
+) -> dict[str, str]:
     """What fills a cached page's markers for this request and this person."""
-    answers = page_view.state_values(page, state.form, state.answers)
+    answers = page_view.state_values(page, state.form, state.answers, variables)
     return _request_values(state, csrf_token) | answers
 
 
@@ -638,9 +641,11 @@ def _render_page(
         return fill(html, per_request), status
     # Same page for everyone but the request's values and the answers: render once with
     # markers, fill them all per request.
+    variables = journey.page_variables(page, state.form, state.answers)
     key = page_key(
         state,
         page,
+        variables,
         (step, total),
         return_to=return_to,
         locale=_locale(),
@@ -656,7 +661,7 @@ def _render_page(
         )
 
     cache: PageCache = current_app.extensions[PAGES_KEY]
-    values = page_values(state, page, security.page_csrf_token())
+    values = page_values(state, page, variables, security.page_csrf_token())
     # Cut at its markers once per cached page, then filled by a join (no regular expression
     # over the whole page on every request).
     return cache.get_or_build(key, render, Template.parse).fill(values), status
