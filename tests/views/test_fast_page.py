@@ -229,10 +229,10 @@ def test_the_page_served_before_flask_has_every_header(
     assert len(fresh) == 32 and fresh != REQUEST_ID
 
 
-def test_hsts_is_sent_when_the_site_is_https_only(
+def test_hsts_and_the_client_address_when_configured(
     make_app: Callable[..., Flask], structure: Structure, access_lines: io.StringIO
 ) -> None:
-    app = make_app(SESSION_COOKIE_SECURE=True)
+    app = make_app(SESSION_COOKIE_SECURE=True, SELFCHECK_LOG_CLIENT_IP=True)
     client = app.test_client()
     secure: dict[str, Any] = {
         "base_url": "https://localhost",
@@ -251,6 +251,7 @@ def test_hsts_is_sent_when_the_site_is_https_only(
     assert served
     assert_same(flask_result, fast_result)
     assert dict(fast_result[1])["Strict-Transport-Security"] == security.HSTS
+    assert fast_result[3][0]["client_ip"] == "127.0.0.1"  # when asked for, on both paths
 
 
 def test_no_or_tampered_or_expired_cookie_goes_to_flask(
