@@ -61,7 +61,8 @@ def _environ(
     path: str, cookie: str, method: str = "GET", headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
     sent = {"X-Request-ID": REQUEST_ID, **({"Cookie": cookie} if cookie else {}), **(headers or {})}
-    return EnvironBuilder(path=path, method=method, headers=sent).get_environ()
+    client = {"REMOTE_ADDR": "127.0.0.1"}
+    return EnvironBuilder(path=path, method=method, headers=sent, environ_base=client).get_environ()
 
 
 def _run(wsgi: Any, environ: dict[str, Any], lines: io.StringIO) -> Result:
