@@ -23,9 +23,10 @@ from flask import Flask, request_started
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from selfcheck.journey import fast_page
+from selfcheck.journey import operations as journey
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
 from selfcheck.journey.page_cache import PageCache
-from selfcheck.platform import log, security, sessions
+from selfcheck.platform import db, log, security, sessions
 from selfcheck.platform.models import Structure
 from selfcheck.questionnaire.model import FormKind
 from tests.support import ANSWERS, Values, Visitor, path_of, text_of
@@ -394,3 +395,25 @@ def test_a_hook_the_layer_does_not_know_turns_it_off(
     assert _fast_served(app, on_page, cookie, access_lines)
     app.config[fast_page.CONFIG_KEY] = False
     assert not _fast_served(app, on_page, cookie, access_lines)
+
+
+def test_the_state_read_on_a_bare_connection_is_the_one_read_in_a_session(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    """`load_state` on a bare connection sends the SELECT as its SQL text (compiled once
+    per dialect): the same state as the statement run in a session."""
+    started = visitor.start(structure.slug)
+    visitor.fill(ANSWERS[FormKind.BEFORE], started, until="p_tasks_device")
+    interface = app.session_interface
+    assert isinstance(interface, sessions.RefreshingSessionInterface)
+    session = interface.read(app, _session_cookie(visitor))
+    assert session is not None
+    response_id = session["response_id"]
+    database = app.extensions[db.EXTENSION_KEY]
+    with database.reader.connect() as connection:
+        bare = journey.load_state(connection, response_id)
+        assert journey.load_state(connection, response_id + 1000) is None
+    with database.session() as orm:
+        in_session = journey.load_state(orm, response_id)
+    assert bare is not None and bare == in_session
+    assert len(bare.answers) > 10
