@@ -17,7 +17,8 @@ SQL statements per request (SQLAlchemy `before_cursor_execute` event).
 `--time` measures instead, without the profiler, the microseconds per request of the bare
 Flask hello-world app (`wsgi_bare.py`, bench_pages' baseline), of a hello route inside the
 app and of the page, in interleaved rounds (median): the in-process part of bench_pages'
-ratio, without gunicorn, the network and the load generator.
+ratio, without gunicorn, the network and the load generator. The page is also timed through
+Flask's own path (without the layer of `journey/fast_page.py` that serves it before Flask).
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ def _time(app: Any, path: str, cookie: str, requests: int, rounds: int) -> int:
     from wsgi_bare import app as bare
 
     targets = {"bare Flask": (bare, HELLO), "hello in the app": (app, HELLO), path: (app, path)}
+    layer = app.extensions.get("selfcheck.fast_pages")  # journey/fast_page.py, if installed
+    if layer is not None:
+        # The same page through Flask's own path (the layer's `inner`), for comparison.
+        targets[f"{path} through Flask"] = (layer.inner, path)
+        served = layer.served
     times: dict[str, list[float]] = {name: [] for name in targets}
     for _ in range(rounds):
         for name, (target, where) in targets.items():
@@ -121,6 +127,8 @@ def _time(app: Any, path: str, cookie: str, requests: int, rounds: int) -> int:
             for _ in range(requests):
                 call(target, "GET", where, cookie)
             times[name].append((time.perf_counter() - began) / requests * 1e6)
+    if layer is not None:
+        print(f"served before Flask: {layer.served - served} of {requests * rounds} page requests")
     base = statistics.median(times["bare Flask"])
     for name, values in times.items():
         median = statistics.median(values)

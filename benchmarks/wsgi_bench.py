@@ -10,6 +10,8 @@ framework. It is registered here, never in the product code.
 
 SELFCHECK_BENCH_NO_PAGE_CACHE=1 turns the question-page cache off (journey/page_cache.py), to
 measure what it is worth: `SELFCHECK_BENCH_NO_PAGE_CACHE=1 benchmarks/bench_pages.py`.
+SELFCHECK_BENCH_NO_FAST_PAGES=1 serves every question page through Flask (journey/fast_page.py
+off), likewise.
 SELFCHECK_BENCH_SQL_DIR=<dir> counts database round trips per request (sql_counter.py).
 SELFCHECK_BENCH_PROFILE_DIR=<dir> profiles each request kind in each worker (profile_worker.py).
 SELFCHECK_BENCH_PREPARE_THRESHOLD=N|none sets psycopg's `prepare_threshold` (PostgreSQL: a
@@ -25,7 +27,7 @@ from typing import Any
 from flask import Flask
 
 from selfcheck import create_app
-from selfcheck.journey import page_cache
+from selfcheck.journey import fast_page, page_cache
 from selfcheck.platform import security
 
 HELLO_PATH = "/__bench/hello"
@@ -43,6 +45,8 @@ def build_app() -> Flask:
     app = create_app(overrides)
     if os.environ.get("SELFCHECK_BENCH_NO_PAGE_CACHE") == "1":
         app.extensions[page_cache.EXTENSION_KEY].enabled = False
+    if os.environ.get("SELFCHECK_BENCH_NO_FAST_PAGES") == "1":
+        app.config[fast_page.CONFIG_KEY] = False  # every question page through Flask
 
     @app.get(HELLO_PATH)
     def bench_hello() -> str:

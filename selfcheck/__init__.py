@@ -97,6 +97,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     CSRFProtect(app)
     errors.init_app(app)
     sessions.init_app(app)
+    # Question pages of a person in progress served before Flask (issue 18): installed before
+    # security.init_app, whose ProxyFix then wraps it.
+    from selfcheck.journey import fast_page
+
+    fast_page.install(app)
     security.init_app(
         app,
         cookie_secure=bool(app.config["SESSION_COOKIE_SECURE"]),
@@ -110,10 +115,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def _no_store(response: Response) -> Response:
-        # Pages carry a person's answers or code: never keep them in a shared browser's
-        # cache or history (the Back button after "finish and clear this screen").
         if request.endpoint != "static":
-            response.headers["Cache-Control"] = "no-store"
+            security.no_store(response)
         return response
 
     @app.context_processor

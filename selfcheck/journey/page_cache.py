@@ -130,3 +130,9 @@ class PageCache:
             if len(self._built) < self.MAX_ENTRIES:
                 self._built[key] = built
         return built  # type: ignore[return-value]
+
+    def built(self, key: Hashable) -> object | None:
+        """What `get_or_build` keeps for `key`, if it was built already (else None, never
+        rendering: the question pages served before Flask, `journey.fast_page`, have no
+        template context to render with)."""
+        return self._built.get(key) if self.enabled else None

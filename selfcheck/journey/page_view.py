@@ -246,12 +246,18 @@ def answers_by_page(definition: Definition, form: FormKind, answers: Answers) ->
     return result
 
 
-def state_values(page: Page, form: FormKind, answers: Answers) -> dict[str, str]:
+def state_values(
+    page: Page,
+    form: FormKind,
+    answers: Answers,
+    variables: tuple[Variable, ...] | None = None,
+) -> dict[str, str]:
     """One person's answers as the values of the markers of a question block rendered with
-    placeholders (for `page_cache.fill`): checked options and typed texts."""
+    placeholders (for `page_cache.fill`): checked options and typed texts. `variables`: the
+    page's, if the caller has them (`page_variables`), so that they are not found twice."""
     values: dict[str, str] = {}
     earlier: set[str] = set()
-    for variable in page_variables(page, form, answers):
+    for variable in page_variables(page, form, answers) if variables is None else variables:
         if page.shows_earlier(variable.item, form):
             code = variable_code(variable.item.code, Moment.PRE)
             said = variable.item.option(next(iter(answers.get(code, ())), ""))

@@ -54,6 +54,11 @@ SESSION_PERSON = "beneficiary_id"
 SESSION_WORDING = "wording"
 WORDING_PARAM = "wording"
 ACTIONS = ("next", "back", "pause")
+# What a person's session may hold on the journey (with the CSRF secret): anything else (a
+# staff sign-in, flashed messages) keeps question pages on Flask's path (`fast_page`).
+JOURNEY_SESSION_KEYS = frozenset(
+    {"_permanent", SESSION_RESPONSE, SESSION_PERSON, SESSION_WORDING, security.BROWSER_SESSION}
+)
 # The task rows the person was warned about and chose to leave blank (space-separated codes).
 CONFIRMED_MISSING = "confirmed_missing"
 
@@ -539,7 +544,7 @@ def _save_page(definition: Definition, state: journey.ResponseState, page: Page)
     return redirect(url_for("journey.question", page_code=following.code))
 
 
-def _step_of(definition: Definition, form: FormKind, page: Page) -> tuple[int, int]:
+def step_of(definition: Definition, form: FormKind, page: Page) -> tuple[int, int]:
     """« Étape n sur N » that never changes halfway: a page asked only after a given answer
     ("which ones?") shares the step of the page before it and is not counted in N."""
     step = total = 0
@@ -551,6 +556,52 @@ def _step_of(definition: Definition, form: FormKind, page: Page) -> tuple[int, i
     return step, total
 
 
+PageKey = tuple[object, ...]
+
+
+def page_key(
+    state: journey.ResponseState,
+    page: Page,
+    variables: tuple[Variable, ...],
+    step: tuple[int, int],
+    *,
+    return_to: bool,
+    locale: str,
+    display_mode: str,
+) -> PageKey:
+    """The page cache's key of a question page without errors: what makes the rendered page
+    differ (the rest is filled per request, `page_values`). `variables`: the page's
+    (`journey.page_variables`). For `_render_page` and for the pages served before Flask
+    (`journey.fast_page`)."""
+    return (
+        locale,
+        state.wording,
+        state.form,
+        page.code,
+        tuple(v.code for v in variables),
+        *step,
+        return_to,
+        display_mode,
+    )
+
+
+def _request_values(state: journey.ResponseState, csrf_token: str) -> dict[str, str]:
+    return {
+        REQUEST_CSRF: csrf_token,
+        REQUEST_RESPONSE: str(state.id),
+        REQUEST_CODE: codes.display(state.code),
+        REQUEST_CODE_SPOKEN: codes.spoken(state.code),
+    }
+
+
+def page_values(
+    state: journey.ResponseState, page: Page, variables: tuple[Variable, ...], csrf_token: str
+) -> dict[str, str]:
+    """What fills a cached page's markers for this request and this person."""
+    answers = page_view.state_values(page, state.form, state.answers, variables)
+    return _request_values(state, csrf_token) | answers
+
+
 def _render_page(
     definition: Definition,
     state: journey.ResponseState,
@@ -560,7 +611,7 @@ def _render_page(
     status: int = 200,
     missing: tuple[Variable, ...] = (),
 ) -> Rendered:
-    step, total = _step_of(definition, state.form, page)
+    step, total = step_of(definition, state.form, page)
     return_to = request.values.get("return_to") == "check"
     context = {
         "page": page,
@@ -573,12 +624,6 @@ def _render_page(
         "missing": missing,
         "confirmed_missing": " ".join(v.code for v in missing),
     }
-    per_request = {
-        REQUEST_CSRF: security.page_csrf_token(),
-        REQUEST_RESPONSE: str(state.id),
-        REQUEST_CODE: codes.display(state.code),
-        REQUEST_CODE_SPOKEN: codes.spoken(state.code),
-    }
     placeholders = {
         "csrf_value": REQUEST_CSRF,
         "response_id": REQUEST_RESPONSE,
@@ -586,6 +631,7 @@ def _render_page(
         "code_spoken": REQUEST_CODE_SPOKEN,
     }
     if errors or missing:
+        per_request = _request_values(state, security.page_csrf_token())
         questions = page_view.build_questions(
             definition, state.form, page, state.answers, shown, errors or {}
         )
@@ -596,16 +642,14 @@ def _render_page(
     # Same page for everyone but the request's values and the answers: render once with
     # markers, fill them all per request.
     variables = journey.page_variables(page, state.form, state.answers)
-    key = (
-        _locale(),
-        state.wording,
-        state.form,
-        page.code,
-        tuple(v.code for v in variables),
-        step,
-        total,
-        return_to,
-        display.current_mode(),
+    key = page_key(
+        state,
+        page,
+        variables,
+        (step, total),
+        return_to=return_to,
+        locale=_locale(),
+        display_mode=display.current_mode(),
     )
 
     def render() -> str:
@@ -617,7 +661,7 @@ def _render_page(
         )
 
     cache: PageCache = current_app.extensions[PAGES_KEY]
-    values = per_request | page_view.state_values(page, state.form, state.answers)
+    values = page_values(state, page, variables, security.page_csrf_token())
     # Cut at its markers once per cached page, then filled by a join (no regular expression
     # over the whole page on every request).
     return cache.get_or_build(key, render, Template.parse).fill(values), status

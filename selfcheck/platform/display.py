@@ -53,11 +53,15 @@ def _valid(value: str | None) -> str | None:
 def current_mode() -> str:
     """The display mode of this request: `?display=`, then the cookie, then standard."""
     if "selfcheck_display" not in g:
-        g.selfcheck_display = (
-            _valid(request.args.get(PARAM)) or _valid(request.cookies.get(COOKIE)) or STANDARD
-        )
+        g.selfcheck_display = choose_mode(request.args.get(PARAM), request.cookies.get(COOKIE))
     mode: str = g.selfcheck_display
     return mode
+
+
+def choose_mode(asked: str | None, cookie: str | None) -> str:
+    """`?display=`, then the cookie, then standard: for `current_mode` and for the question
+    pages served before Flask (`journey.fast_page`)."""
+    return _valid(asked) or _valid(cookie) or STANDARD
 
 
 def remember_choice(response: Response) -> Response:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from flask import Flask, Response, current_app, g, request
@@ -57,16 +58,29 @@ def select_locale() -> str:
     if "selfcheck_locale" in g:
         chosen: str = g.selfcheck_locale
         return chosen
-    languages = _languages()
-    chosen = (
-        _valid(request.args.get(LANG_PARAM), languages)
-        or _valid(request.cookies.get(LANG_COOKIE), languages)
-        or _best_match(request.headers.get("Accept-Language", ""), tuple(languages))
-        or _valid(current_app.config.get("BABEL_DEFAULT_LOCALE"), languages)
-        or languages[0]
+    chosen = choose_locale(
+        current_app.config,
+        request.args.get(LANG_PARAM),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("Accept-Language", ""),
     )
     g.selfcheck_locale = chosen
     return chosen
+
+
+def choose_locale(
+    config: Mapping[str, Any], asked: str | None, cookie: str | None, accept_language: str
+) -> str:
+    """The order of choice (module docstring), from the request's values: for
+    `select_locale` and for the question pages served before Flask (`journey.fast_page`)."""
+    languages: tuple[str, ...] = config["SELFCHECK_LANGUAGES"]
+    return (
+        _valid(asked, languages)
+        or _valid(cookie, languages)
+        or _best_match(accept_language, tuple(languages))
+        or _valid(config.get("BABEL_DEFAULT_LOCALE"), languages)
+        or languages[0]
+    )
 
 
 def _valid(code: str | None, languages: tuple[str, ...]) -> str | None:

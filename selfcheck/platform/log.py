@@ -23,6 +23,7 @@ import sys
 import time
 import traceback
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,14 +93,62 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
     root.setLevel(level)
 
 
+def new_request_id(incoming: str) -> str:
+    """The request's id: the proxy's (`X-Request-ID`) if it looks like one, else a new one."""
+    return incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+
+
+def tag(response: Response, request_id: str | None) -> None:
+    """Send the request id back (`X-Request-ID`)."""
+    if request_id:
+        response.headers[REQUEST_ID_HEADER] = request_id
+
+
+def access_line(
+    config: Mapping[str, Any],
+    *,
+    request_id: str | None,
+    method: str,
+    route: str,
+    endpoint: str | None,
+    status: int,
+    started: float | None,
+    remote_addr: str | None,
+) -> None:
+    """Write the request's access line: the one function of the Flask hook (`init_app`) and
+    of the question pages served before Flask (`journey.fast_page`), so that both write the
+    same line. The request fields are passed in, not read from Flask's request context (the
+    fast path has none): in a request context the formatter's own request fields are the
+    same values, in the same order."""
+    level = logging.DEBUG if endpoint in QUIET_ENDPOINTS else logging.INFO
+    logger = _REQUEST_LOG
+    if not logger.isEnabledFor(level):
+        return
+    duration = None if started is None else (time.perf_counter() - started) * 1000
+    fields: dict[str, Any] = {
+        "request_id": request_id,
+        "method": method,
+        "route": route,
+        "status": status,
+        "duration_ms": None if duration is None else round(duration, 2),
+    }
+    if config["SELFCHECK_LOG_CLIENT_IP"]:
+        fields["client_ip"] = remote_addr
+    # The record made directly: `logger.log` would first walk the stack for the caller's file
+    # and line, which the JSON line does not show (issue 18, part 5).
+    record = logger.makeRecord(logger.name, level, __file__, 0, "request", (), None, extra=fields)
+    logger.handle(record)
+
+
+_REQUEST_LOG = logging.getLogger(REQUEST_LOGGER)
+
+
 def init_app(app: Flask) -> None:
     """Request ids, and one access-log line per request (see module docstring)."""
     app.config.setdefault("SELFCHECK_LOG_CLIENT_IP", _env_bool("LOG_CLIENT_IP", False))
-    logger = logging.getLogger(REQUEST_LOGGER)
 
     def _start() -> None:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
-        g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        g.request_id = new_request_id(request.headers.get(REQUEST_ID_HEADER, ""))
         g.request_started = time.perf_counter()
 
     # First of all hooks: a request refused by an earlier one (CSRF) still gets its id.
@@ -108,22 +157,15 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _log(response: Response) -> Response:
         request_id = g.get("request_id")
-        if request_id:
-            response.headers[REQUEST_ID_HEADER] = request_id
-        started = g.get("request_started")
-        duration = None if started is None else (time.perf_counter() - started) * 1000
-        fields: dict[str, Any] = {
-            "status": response.status_code,
-            "duration_ms": None if duration is None else round(duration, 2),
-        }
-        if app.config["SELFCHECK_LOG_CLIENT_IP"]:
-            fields["client_ip"] = request.remote_addr
-        level = logging.DEBUG if request.endpoint in QUIET_ENDPOINTS else logging.INFO
-        if logger.isEnabledFor(level):
-            # The record made directly: `logger.log` would first walk the stack for the
-            # caller's file and line, which the JSON line does not show (issue 18, part 5).
-            record = logger.makeRecord(
-                logger.name, level, __file__, 0, "request", (), None, extra=fields
-            )
-            logger.handle(record)
+        tag(response, request_id)
+        access_line(
+            app.config,
+            request_id=request_id,
+            method=request.method,
+            route=route_template(),
+            endpoint=request.endpoint,
+            status=response.status_code,
+            started=g.get("request_started"),
+            remote_addr=request.remote_addr,
+        )
         return response

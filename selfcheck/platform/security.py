@@ -17,7 +17,6 @@ from time import sleep
 
 from flask import (
     Flask,
-    Response,
     current_app,
     g,
     make_response,
@@ -102,21 +101,40 @@ def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
         )
 
     app.register_error_handler(ratelimit.RateLimited, rate_limited_page)
+    headers = SecurityHeaders(cookie_secure=cookie_secure)
+    app.extensions[HEADERS_KEY] = headers
+    app.after_request(headers)
 
-    wanted = {**HEADERS, **({"Strict-Transport-Security": HSTS} if cookie_secure else {})}
-    lowered = {name.lower(): (name, value) for name, value in wanted.items()}
 
-    @app.after_request
-    def _security_headers(response: Response) -> Response:
+HEADERS_KEY = "selfcheck.security_headers"
+
+
+class SecurityHeaders:
+    """The after-request hook adding the security headers, kept in `app.extensions` so that
+    the question pages served before Flask (`journey.fast_page`) add them with the same
+    object, in the same order."""
+
+    def __init__(self, *, cookie_secure: bool) -> None:
+        wanted = {**HEADERS, **({"Strict-Transport-Security": HSTS} if cookie_secure else {})}
+        self._lowered = {name.lower(): (name, value) for name, value in wanted.items()}
+
+    def __call__(self, response: HttpResponse) -> HttpResponse:
         # Headers a view set itself win. One pass over the response's few headers:
         # `headers.setdefault` raised and caught a KeyError per missing header, about a
         # twentieth of a question page (benchmarks/profile_request.py).
-        missing = dict(lowered)
+        missing = dict(self._lowered)
         for name in response.headers.keys():  # noqa: SIM118 (Headers iterates pairs)
             missing.pop(name.lower(), None)
         for name, value in missing.values():
             response.headers.add(name, value)
         return response
+
+
+def no_store(response: HttpResponse) -> HttpResponse:
+    """Pages carry a person's answers or code: never kept in a shared browser's cache or
+    history (the Back button after "finish and clear this screen")."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 # --- rate limits, as the views use them --------------------------------------------------
@@ -342,8 +360,8 @@ def page_csrf_token() -> str:
     raw = session.get(field_name)
     if config.get("WTF_CSRF_TIME_LIMIT") is not None or not isinstance(raw, str):
         return str(generate_csrf())
-    key = (config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, raw)
     signed: dict[tuple[object, str], str] = current_app.extensions.setdefault(CSRF_TOKENS_KEY, {})
+    key = _csrf_key(current_app, raw)
     token = signed.get(key)
     if token is None:
         token = str(generate_csrf())
@@ -352,3 +370,17 @@ def page_csrf_token() -> str:
         signed[key] = token
     setattr(g, field_name, token)  # as generate_csrf does: the same token for the request
     return token
+
+
+def _csrf_key(app: Flask, raw: str) -> tuple[object, str]:
+    return (app.config.get("WTF_CSRF_SECRET_KEY") or app.secret_key, raw)
+
+
+def signed_page_csrf_token(app: Flask, raw: object) -> str | None:
+    """The token `page_csrf_token` gave earlier for the session's CSRF secret `raw`, or None
+    (none yet, or tokens with a time limit): for the question pages served before Flask
+    (`journey.fast_page`), which leave the signing to Flask's path."""
+    if app.config.get("WTF_CSRF_TIME_LIMIT") is not None or not isinstance(raw, str):
+        return None
+    signed: dict[tuple[object, str], str] = app.extensions.get(CSRF_TOKENS_KEY, {})
+    return signed.get(_csrf_key(app, raw))

@@ -52,25 +52,34 @@ class RefreshingSessionInterface(SecureCookieSessionInterface):
         return self._serializer
 
     def open_session(self, app: Flask, request: Request) -> TimedSession | None:
-        serializer = self.get_signing_serializer(app)
-        if serializer is None:
+        if self.get_signing_serializer(app) is None:
             return None
         value = request.cookies.get(self.get_cookie_name(app))
         if not value:
             return self.session_class()
+        return self.read(app, value) or self.session_class()
+
+    def read(self, app: Flask, value: str) -> TimedSession | None:
+        """The session in cookie `value`, or None when it is tampered with, expired or
+        unreadable (or the app has no secret key). The one check of a cookie, for Flask's
+        `open_session` and for the question pages served before Flask
+        (`journey.fast_page`)."""
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
         max_age = int(app.permanent_session_lifetime.total_seconds())
         known = self._verified.get(value)
         if known is not None:
             signed_at, text = known
             if not 0 <= time.time() - signed_at <= max_age:  # as itsdangerous's max_age
-                return self.session_class()
+                return None
             session = self.session_class(self.serializer.loads(text))
             session.signed_at = signed_at
             return session
         try:
             data, signed = serializer.loads(value, max_age=max_age, return_timestamp=True)
         except BadSignature:
-            return self.session_class()
+            return None
         session = self.session_class(data)
         session.signed_at = signed.timestamp()
         if len(self._verified) >= VERIFIED_MAX:

@@ -1,0 +1,242 @@
+"""Question pages served before Flask: `GET /q/<page>` of a person in progress (issue 18).
+
+Why. The heaviest question page was 0.29-0.34x a bare Flask hello-world app under gunicorn,
+and five passes of trimming showed that Flask's own machinery around the view (request and
+app contexts, URL matching, the session interface, eight hooks) costs about as much as the
+whole margin left to reach 0.5x (docs/performance.md, "Request overhead", third and sixth
+passes). A person answering a questionnaire asks for that page again and again, with the
+same cookie, and it is almost always already in the page cache: that one case is served
+here, by a WSGI layer in front of Flask, doing only what that page needs.
+
+What it does, each step with the function Flask's path uses, so that there is one copy of
+each rule (`tests/views/test_fast_page.py` compares both paths byte for byte):
+
+- the session cookie checked by `RefreshingSessionInterface.read` (signature and age, the
+  worker's verified cookies), and not served here when `should_set_cookie` says the cookie
+  must be sent again;
+- the locale and display mode chosen by `i18n.choose_locale` and `display.choose_mode`;
+- one SELECT of the state (`journey.load_state`) on the reading engine of
+  `platform.db.read_connection` (a pooled connection, no ORM session, no transaction);
+- the cached page (`views.page_key`), filled by `views.page_values` with the CSRF token
+  Flask's path signed for this session (`security.signed_page_csrf_token`);
+- the headers of the after-request hooks, in their order: `security.no_store`, `log.tag`
+  (request id), the `security.SecurityHeaders` hook, the session interface's `save_session`
+  (`Vary: Cookie`); then the access line by `log.access_line`.
+
+Everything else falls through to the Flask app, unchanged: another method or path, any query
+string (a language or display choice sets a cookie; `return_to`), no cookie or one that is
+invalid, expired or due for re-sending, a session holding anything but the journey's keys
+(staff, second factor, flashed messages), no state or a submitted one, a screen that is
+unknown or hidden (404, redirect), a page not in the cache yet, no signed CSRF token yet, and
+any exception. The layer turns itself off when the app's hooks are not the ones it replays
+(a hook added later is then never skipped silently), when a Flask signal has receivers, or
+with `SELFCHECK_FAST_PAGES = False`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask
+from flask import signals as flask_signals
+from werkzeug.http import parse_cookie
+from werkzeug.wrappers import Response
+
+from selfcheck.journey import operations as journey
+from selfcheck.journey import views
+from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
+from selfcheck.journey.page_cache import PageCache, Template
+from selfcheck.platform import db, display, i18n, log, security, sessions
+from selfcheck.questionnaire.model import Definition
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+EXTENSION_KEY = "selfcheck.fast_pages"
+CONFIG_KEY = "SELFCHECK_FAST_PAGES"
+DEFINITION_KEY = "selfcheck.definition"
+ENDPOINT = "journey.question"
+RULE = "/q/<page_code>"
+# A screen code (item bank: lower case, digits, underscores); anything else goes to Flask.
+PATH = re.compile(r"/q/([a-z0-9_]+)\Z")
+
+# The hooks Flask runs for this page, and what the layer does in their place:
+BEFORE_HOOKS = (
+    "selfcheck.platform.log:init_app.<locals>._start",  # request id, start time: done here
+    "flask_wtf.csrf:CSRFProtect.init_app.<locals>.csrf_protect",  # GET: nothing (checked)
+    "selfcheck.accounts.two_factor_views:_enrol_first",  # a public page: nothing
+)
+AFTER_HOOKS = (  # as registered (Flask runs them last first)
+    "selfcheck.platform.i18n:remember_choice",  # nothing without ?lang=
+    "selfcheck.platform.display:remember_choice",  # nothing without ?display=
+    "selfcheck.platform.security:SecurityHeaders",  # the same object
+    "selfcheck.platform.log:init_app.<locals>._log",  # log.tag, log.access_line
+    "selfcheck:create_app.<locals>._no_store",  # security.no_store
+)
+# Flask's signals the layer does not send: with a receiver, everything goes to Flask.
+SIGNALS = (
+    flask_signals.request_started,
+    flask_signals.request_finished,
+    flask_signals.request_tearing_down,
+    flask_signals.got_request_exception,
+    flask_signals.appcontext_pushed,
+    flask_signals.appcontext_popped,
+    flask_signals.appcontext_tearing_down,
+)
+
+_log = logging.getLogger(__name__)
+
+
+def _name(hook: Callable[..., Any]) -> str:
+    named = hook if hasattr(hook, "__qualname__") else type(hook)
+    return f"{named.__module__}:{named.__qualname__}"
+
+
+class FastQuestionPages:
+    """The WSGI layer (module docstring). `inner` is Flask's own `wsgi_app`."""
+
+    def __init__(self, app: Flask, inner: WSGIApplication) -> None:
+        self.app = app
+        self.inner = inner
+        self.served = 0  # pages served here (tests, benchmarks)
+        self._hooks_seen: tuple[object, ...] = ()
+        self._hooks_ok = False
+        # blinker's receiver dicts, changed in place by connect and disconnect.
+        self._receivers = tuple(signal.receivers for signal in SIGNALS)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if (
+            environ.get("REQUEST_METHOD") == "GET"
+            and not environ.get("QUERY_STRING")
+            and (found := PATH.match(environ.get("PATH_INFO", "")))
+        ):
+            started = time.perf_counter()
+            try:
+                response = self._serve(environ, found.group(1), started)
+            except Exception:  # Flask's path answers it, with its error pages and logs
+                _log.debug("question page left to Flask", exc_info=True)
+                response = None
+            if response is not None:
+                self.served += 1
+                return response(environ, start_response)
+        return self.inner(environ, start_response)
+
+    def enabled(self) -> bool:
+        app = self.app
+        if not app.config.get(CONFIG_KEY, True) or app.debug:
+            return False
+        if any(self._receivers) and any(next(s.receivers_for(app), None) for s in SIGNALS):
+            return False
+        hooks = (
+            *app.before_request_funcs.get(None, ()),
+            *app.after_request_funcs.get(None, ()),
+            *app.before_request_funcs.get("journey", ()),
+            *app.after_request_funcs.get("journey", ()),
+            *app.url_value_preprocessors.get(None, ()),
+            *app.url_value_preprocessors.get("journey", ()),
+            app.session_interface,
+        )
+        if hooks != self._hooks_seen:  # checked again whenever they change
+            self._hooks_seen = hooks
+            self._hooks_ok = self._replays(app)
+        return self._hooks_ok
+
+    @staticmethod
+    def _replays(app: Flask) -> bool:
+        """Whether the app runs exactly the hooks this layer replays, for exactly this page."""
+        before = tuple(_name(hook) for hook in app.before_request_funcs.get(None, ()))
+        after = tuple(_name(hook) for hook in app.after_request_funcs.get(None, ()))
+        rules = [rule.rule for rule in app.url_map.iter_rules(ENDPOINT)]
+        return (
+            before == BEFORE_HOOKS
+            and after == AFTER_HOOKS
+            and not app.before_request_funcs.get("journey")
+            and not app.after_request_funcs.get("journey")
+            and not app.url_value_preprocessors.get(None)
+            and not app.url_value_preprocessors.get("journey")
+            and isinstance(app.session_interface, sessions.RefreshingSessionInterface)
+            and isinstance(app.extensions.get(security.HEADERS_KEY), security.SecurityHeaders)
+            and rules == [RULE]
+            and app.config.get("SERVER_NAME") is None  # no host matching to repeat
+            and "GET" not in app.config["WTF_CSRF_METHODS"]
+        )
+
+    def _serve(self, environ: WSGIEnvironment, page_code: str, started: float) -> Response | None:
+        """The page, or None for Flask to answer (module docstring)."""
+        app = self.app
+        if not self.enabled():
+            return None
+        interface = app.session_interface
+        assert isinstance(interface, sessions.RefreshingSessionInterface)
+        cookies = parse_cookie(environ.get("HTTP_COOKIE"))
+        value = cookies.get(interface.get_cookie_name(app))
+        session = interface.read(app, value) if value else None
+        if session is None or interface.should_set_cookie(app, session):
+            return None  # no session, refused, or its cookie is to be sent again
+        csrf_field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        if not set(session) <= {*views.JOURNEY_SESSION_KEYS, csrf_field}:
+            return None  # staff, second factor, flashed messages...: Flask's path
+        response_id = session.get(views.SESSION_RESPONSE)
+        csrf_token = security.signed_page_csrf_token(app, session.get(csrf_field))
+        if not isinstance(response_id, int) or csrf_token is None:
+            return None
+        locale = i18n.choose_locale(
+            app.config, None, cookies.get(i18n.LANG_COOKIE), environ.get("HTTP_ACCEPT_LANGUAGE", "")
+        )
+        mode = display.choose_mode(None, cookies.get(display.COOKIE))
+        # The engine of `db.read_connection` (which needs an app context): one SELECT on a
+        # pooled connection, on PostgreSQL without a transaction.
+        database: db.Database = app.extensions[db.EXTENSION_KEY]
+        with database.reader.connect() as connection:
+            state = journey.load_state(connection, response_id)
+        if state is None or state.is_submitted:
+            return None
+        definition: Definition = app.extensions[DEFINITION_KEY].in_wording(state.wording)
+        page = definition.screen(state.form, page_code)
+        if page is None or not journey.visible_items(page, state.form, state.answers):
+            return None  # 404, or a redirect to where the person should be
+        step = views.step_of(definition, state.form, page)
+        variables = journey.page_variables(page, state.form, state.answers)
+        key = views.page_key(
+            state, page, variables, step, return_to=False, locale=locale, display_mode=mode
+        )
+        cache: PageCache = app.extensions[PAGES_KEY]
+        template = cache.built(key)
+        if not isinstance(template, Template):
+            return None  # rendering needs Flask's template context
+        html = template.fill(views.page_values(state, page, variables, csrf_token))
+
+        # The after-request hooks' work, in the order Flask runs them (AFTER_HOOKS, last
+        # first), then the session interface's.
+        response = app.response_class(html, status=200)
+        security.no_store(response)
+        request_id = log.new_request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+        log.tag(response, request_id)
+        app.extensions[security.HEADERS_KEY](response)
+        # Read, as Flask's request context marks a session the view reads (Flask >= 3.1.3):
+        # `save_session` then adds `Vary: Cookie`, and sets no cookie (checked above).
+        session.accessed = True
+        interface.save_session(app, session, response)
+        log.access_line(
+            app.config,
+            request_id=request_id,
+            method="GET",
+            route=RULE,
+            endpoint=ENDPOINT,
+            status=response.status_code,
+            started=started,
+            remote_addr=environ.get("REMOTE_ADDR"),
+        )
+        return response
+
+
+def install(app: Flask) -> None:
+    """Put the layer in front of Flask's `wsgi_app` (inside ProxyFix, installed after it, so
+    that the client's address and scheme are already the proxy's)."""
+    layer = FastQuestionPages(app, app.wsgi_app)
+    app.extensions[EXTENSION_KEY] = layer
+    app.wsgi_app = layer  # type: ignore[method-assign]
