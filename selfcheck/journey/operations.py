@@ -336,15 +336,22 @@ def start_response(
     start_token: str,
     channel: Channel = Channel.ONLINE,
     wording: Wording = Wording.STANDARD,
+    *,
+    token_unused: bool = False,
 ) -> Response:
     """Create a beneficiary with a fresh code and their first response, once per token.
 
     `wording` is the one the person chose at the start (standard or easy-read); it is kept
-    with the response, so a resumed questionnaire reads the same way.
+    with the response, so a resumed questionnaire reads the same way. `token_unused`: the
+    caller has just read, in this transaction, that no response has this token (the start
+    view does, to know whether to count the start): it is not read again (a round trip,
+    issue 18); a start with the same token at the same moment still meets the unique index
+    under the savepoint below.
     """
-    existing = session.scalar(select(Response).where(Response.start_token == start_token))
-    if existing is not None:
-        return existing
+    if not token_unused:
+        existing = session.scalar(select(Response).where(Response.start_token == start_token))
+        if existing is not None:
+            return existing
     for _attempt in range(CODE_ATTEMPTS):
         beneficiary = Beneficiary(code=codes.generate_code(), structure_id=structure.id)
         response = _new_response(definition, beneficiary, structure.id, form, locale, channel)

@@ -172,6 +172,7 @@ def start(slug: str) -> Rendered:
         _locale(),
         form.token.data,
         wording=form.chosen_wording,
+        token_unused=resent is None,
     )
     commit_or_rollback(db)
     _remember(response)
