@@ -10,6 +10,7 @@ address or an e-mail, and the hashes cannot be reversed by trying every IPv4 add
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
@@ -21,6 +22,7 @@ from typing import cast
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from selfcheck.platform.models import RateLimitHit, utcnow
 
@@ -125,18 +127,13 @@ def hit_all(
         found = rows.setdefault(at, {"key": at[0], "window_start": at[1], "count": 0})
         found["count"] = cast(int, found["count"]) + 1
     bind = session.get_bind()
-    insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
-    upsert = insert(RateLimitHit).values(list(rows.values()))
-    statement = upsert.on_conflict_do_update(
-        index_elements=[RateLimitHit.key, RateLimitHit.window_start],
-        set_={"count": RateLimitHit.count + upsert.excluded.count},
-    ).returning(RateLimitHit.key, RateLimitHit.window_start, RateLimitHit.count)
     engine = bind.engine if isinstance(bind, Connection) else bind
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        counts = {
-            (key, _utc(start)): int(count)
-            for key, start, count in connection.execute(statement).all()
-        }
+        # Several rows with RETURNING: SQLAlchemy's "insertmanyvalues" sends them as one
+        # INSERT … VALUES (…), (…) (and the one-row statement is cached, where a statement
+        # built with `.values([...])` is compiled again each time).
+        returned = connection.execute(_upsert(bind.dialect.name), list(rows.values())).all()
+    counts = {(key, _utc(start)): int(count) for key, start, count in returned}
     decisions = []
     for (limit, _subject), at in zip(counters, keys, strict=True):
         count = counts[at]
@@ -145,6 +142,17 @@ def hit_all(
             Decision(allowed, count, 0 if allowed else _retry_after(limit, at[1], now))
         )
     return decisions
+
+
+@functools.cache
+def _upsert(dialect: str) -> ReturningInsert[str, datetime, int]:
+    """`hit_all`'s statement: add each row's count to its counter, return the counts."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = insert(RateLimitHit)
+    return upsert.on_conflict_do_update(
+        index_elements=[RateLimitHit.key, RateLimitHit.window_start],
+        set_={"count": RateLimitHit.count + upsert.excluded.count},
+    ).returning(RateLimitHit.key, RateLimitHit.window_start, RateLimitHit.count)
 
 
 def _utc(moment: datetime) -> datetime:
