@@ -31,6 +31,8 @@ def _env(name: str, default: str) -> str:
 wsgi_app = "selfcheck:create_app()"
 bind = [_env("BIND", "127.0.0.1:8000")]
 worker_class = "sync"
+# Also with PostgreSQL, whose round trips leave a worker waiting: on 2 cores 9 workers served
+# fewer requests than 5 on both databases (docs/performance.md, part 6, sixth pass).
 workers = int(_env("WORKERS", str(min(2 * multiprocessing.cpu_count() + 1, 9))))
 timeout = int(_env("TIMEOUT", "300"))
 graceful_timeout = 30
