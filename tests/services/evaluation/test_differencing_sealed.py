@@ -410,3 +410,38 @@ def test_a_view_after_new_answers_inside_is_patched_and_remembers_changed_lines(
     # An export compares with it as with whole lines: the same people but one, refused.
     with pytest.raises(ScopeError):
         bundle.check_differencing(evaluated.db, user, lines[1:], K)
+
+
+# Writes that keep the responses read by the last full check (new forms) more often than
+# those that change them (the patch then gives way to a full read), and views of every filter.
+PATCH_STEPS = ("new", "new", "new", "after", "followup", "edit", "move", "erase", "purge")
+
+
+@pytest.mark.slow  # about a minute at load 15: each patched view checked against a full one
+def test_patched_lines_are_a_full_reads_after_random_writes(evaluated: Evaluated) -> None:
+    for seed in range(8):  # people enough for views of k
+        evaluated.run("new", seed)
+
+    @settings(
+        max_examples=8,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        derandomize=True,
+    )
+    @given(
+        st.lists(
+            st.tuples(st.sampled_from(PATCH_STEPS), st.integers(0, 99), st.integers(0, 5)),
+            min_size=3,
+            max_size=10,
+        )
+    )
+    def run(steps: list[tuple[str, int, int]]) -> None:
+        for operation, seed, view in steps:
+            evaluated.run(operation, seed)
+            # Mostly the whole selection; else one structure, or two forms.
+            evaluated.view(0 if view > 2 else view)
+
+    run()
+    # Every patched view was checked against the full read and check (Evaluated.same_as_full).
+    assert evaluated.patched >= 3
+    assert evaluated.deltas > 0
