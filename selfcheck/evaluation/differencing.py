@@ -126,10 +126,48 @@ its verdict (`Seal.paper`, the headline's paper figure, not a verdict). The pape
 make two selections "the same" in fewer cases (a response moved between channels): never
 a seal where there was none before, so the verdicts are those of the full check as above.
 
-What this does not cover: a view after a new answer INSIDE the selection (other sums: the
-full check, linear in the people, still runs: at 1,000,000 people it reads 1.7 M responses
-and remembers 20 MB of records for the selection and up to 72 MB for the table groups that
-changed). The follow-up figures' check (`guard_figures`: its groups depend on the day, not
+**The changed lines only: a view after new answers INSIDE the selection** (issue 18, branch
+dash16). Other sums, so no sealed verdict: the full check runs, and it was linear in the
+people (at 1,000,000 people: reading 1.7 M responses, hashing them, writing 20 MB of records
+for the selection and up to 72 MB for its table groups, 4 to 6 s). The checks' verdicts and
+what they remember are a function of their lines (the selection's and each group's) and of
+the memory they read; so only the LINES are made otherwise, exactly the same, and the
+checks run on them unchanged. Each full check that seals keeps in the seal's `base`
+(`_seal`): its cells' sums S, the newest response id M of the selection it read (every
+response it read has an id up to M), the row holding its lines and each group's (a group
+too small to be remembered: its few records there, inline), the people and paper people it
+counted. A later view of the same filters (`patched_view`) reads only the selection's
+responses of an id above M (N, `read_selection(after=M)`) and sums them: when the cells'
+sums now are S plus N's (count and four sums, of all cells and of the paper ones), the
+selection's responses up to M are exactly those that check read, with the same person, form
+and channel (the sums are collision resistant under the secret key, odds 2**-128, as for
+seals; a response erased, purged, moved, re-dated, made untimed, or committed late under an
+id up to M changes them: the full read runs). Then in every group G (and the whole
+selection) a person's responses now are theirs then and theirs in N, apart; the hash of a
+person's responses is the XOR of theirs, so their line is then's with its hash XOR that of
+their responses of N in G, a person new to G gets the latter, and everyone else keeps their
+line (`_xored`). These are the full read's lines, bit for bit; the people are counted from
+them, the paper people are then's plus those of N on paper with no paper response up to M
+(one small query). `guard_view` and `guard_tables` then run as ever on them, against the
+memory as it is now (pairwise, rests, composition, tables, withheld groups, the stamp, the
+lock, the seal): the same computations on the same inputs, hence the same verdicts and the
+same lines to remember. No verdict is carried over; only lines are. What changes is how
+lines are REMEMBERED: a group's lines are written as the records that changed since the row
+holding its earlier lines (`ExportSelection.base_id`: the new records of N's people there,
+in place of theirs or added; no line ever leaves, as no response up to M did), and every
+reader reads a row's whole lines (`remembered_records`: its base's, themselves perhaps
+changed lines of another, with its own in place; the views' and tables' comparisons here,
+the exports' through `remembered_lines`): every later comparison is with the lines as if
+written whole, and the reports' digests are those of the whole lines, so they are
+recognised as before. A chain holds at most `DELTA_DEPTH` rows of changed lines, and
+changed lines at most a quarter of their base's; else the lines are written whole. Rows are
+never updated and are deleted only with their evaluator (all at once), so a base is always
+there. What is trusted: the cells, as for seals (written in the transaction of every write;
+data written around the sessions needs `selfcheck facts rebuild`). Checked by
+tests/services/evaluation/test_differencing_sealed.py: on random writes and views, patched
+lines equal a full read's, and the checks on each give the same verdict and remember the
+same lines (read back), on SQLite and PostgreSQL. The follow-up figures' check
+(`guard_figures`: its groups depend on the day, not
 only on the responses) has seals of its own, bound to its groups' digests
 (evaluation/figures_seal.py, with its argument).
 """
@@ -1790,32 +1828,38 @@ class Delta:
     records: npt.NDArray[np.bytes_]
 
 
-def _person_keys(records: npt.NDArray[np.bytes_]) -> npt.NDArray[np.bytes_]:
-    """The person's hash of each record (`PERSON`), in their order."""
-    grid = records.view(np.uint8).reshape(records.size, RECORD_BYTES)
-    keys: npt.NDArray[np.bytes_] = np.ascontiguousarray(grid[:, :PERSON_BYTES]).view(PERSON).ravel()
-    return keys
+def _located(
+    base: npt.NDArray[np.bytes_], changed: npt.NDArray[np.bytes_]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """Where each record of `changed` (sorted, one per person) goes in `base` (the same):
+    the index of the same person's record, or where it would be inserted, and whether the
+    person is there. Found by the records themselves (a person's record is the first at or
+    after their hash followed by zeros): nothing of `base` is copied."""
+    grid = changed.view(np.uint8).reshape(changed.size, RECORD_BYTES)
+    keys = grid.copy()
+    keys[:, PERSON_BYTES:] = 0
+    at = np.searchsorted(base, keys.view(RECORD).ravel())
+    hit = at < base.size
+    found = base[at[hit]].view(np.uint8).reshape(-1, RECORD_BYTES)[:, :PERSON_BYTES]
+    hit[hit] = (found == grid[hit, :PERSON_BYTES]).all(axis=1)
+    return at, hit
 
 
 def _replaced(
     base: npt.NDArray[np.bytes_], changed: npt.NDArray[np.bytes_]
 ) -> npt.NDArray[np.bytes_]:
     """The records of `base` (sorted, one per person) with those of `changed` (the same) in
-    place of the same person's, or added, still sorted: O(n) copies, no sort."""
+    place of the same person's, or added, still sorted: a copy or two, no sort."""
     if not changed.size:
         return base
     if not base.size:
         return changed
-    persons = _person_keys(base)
-    news = _person_keys(changed)
-    at = np.searchsorted(persons, news)
-    hit = at < persons.size
-    hit[hit] = persons[at[hit]] == news[hit]
-    keep = np.ones(base.size, dtype=bool)
-    keep[at[hit]] = False
-    rest = base[keep]
-    where = np.searchsorted(persons[keep], news)
-    merged: npt.NDArray[np.bytes_] = np.insert(rest, where, changed)
+    at, hit = _located(base, changed)
+    whole = np.array(base, copy=True)
+    whole[at[hit]] = changed[hit]
+    if hit.all():
+        return whole
+    merged: npt.NDArray[np.bytes_] = np.insert(whole, at[~hit], changed[~hit])
     return merged
 
 
@@ -1830,15 +1874,38 @@ def _xored(
         return base, np.zeros(0, dtype=RECORD)
     changed = np.array(added, copy=True)
     if base.size:
-        persons = _person_keys(base)
-        news = _person_keys(added)
-        at = np.searchsorted(persons, news)
-        hit = at < persons.size
-        hit[hit] = persons[at[hit]] == news[hit]
+        at, hit = _located(base, added)
         old = base[at[hit]].view(np.uint8).reshape(-1, RECORD_BYTES)[:, PERSON_BYTES:]
         grid = changed.view(np.uint8).reshape(changed.size, RECORD_BYTES)
         grid[hit, PERSON_BYTES:] ^= old
     return _replaced(base, changed), changed
+
+
+def _remembered_row(db: Session, row_id: int) -> tuple[str, bytes | None, int | None]:
+    """A remembered row's `people`, `lines` and `base_id`. On PostgreSQL its lines come in
+    binary (psycopg's binary results): as text, a bytea is sent in hexadecimal, twice its
+    size, and decoded (about 0.5 s for a selection's 20 MB at 1,000,000 people)."""
+    connection = db.connection()
+    if connection.dialect.name == "postgresql":
+        driver = connection.connection.driver_connection
+        cursor_of = getattr(driver, "cursor", None)
+        if cursor_of is not None:
+            with cursor_of(binary=True) as cursor:
+                cursor.execute(
+                    "SELECT people, lines, base_id FROM export_selection WHERE id = %s",
+                    (row_id,),
+                )
+                found = cursor.fetchone()
+            if found is None:
+                raise LookupError(f"remembered row {row_id} not found")
+            people, blob, base = found
+            return str(people), None if blob is None else bytes(blob), base
+    people, blob, base = db.execute(
+        select(ExportSelection.people, ExportSelection.lines, ExportSelection.base_id).where(
+            ExportSelection.id == row_id
+        )
+    ).one()
+    return people, None if blob is None else bytes(blob), base
 
 
 def remembered_records(db: Session, row_id: int) -> tuple[npt.NDArray[np.bytes_] | None, int]:
@@ -1848,14 +1915,10 @@ def remembered_records(db: Session, row_id: int) -> tuple[npt.NDArray[np.bytes_]
     chain: list[npt.NDArray[np.bytes_]] = []
     current: int | None = row_id
     while current is not None:
-        people, blob, base = db.execute(
-            select(ExportSelection.people, ExportSelection.lines, ExportSelection.base_id).where(
-                ExportSelection.id == current
-            )
-        ).one()
+        people, blob, base = _remembered_row(db, current)
         if base is None:
             name, bar, _rest = people.partition("|")
-            whole = _stored(people, None if blob is None else bytes(blob), name + bar)
+            whole = _stored(people, blob, name + bar)
             if whole is None:
                 return None, 0
             for changed in reversed(chain):
