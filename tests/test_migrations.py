@@ -345,3 +345,41 @@ def test_0022_down_writes_binary_lines_back_as_text(empty_engine: Engine) -> Non
     ]
     migrate.upgrade(empty_engine)
     assert differences(empty_engine) == []
+
+
+def test_0023_down_writes_changed_lines_back_whole(empty_engine: Engine) -> None:
+    """export_selection.base_id (rows of changed lines, branch dash16): a downgrade writes
+    each such row's whole lines (its base's with its own in place), oldest first, so that
+    the code before reads them as ever."""
+    migrate.upgrade(empty_engine)
+
+    def record(person: int, responses: int) -> bytes:
+        return bytes([person] * 12) + bytes([responses] * 8)
+
+    with empty_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO export_log (id, at, kind, filters, row_count, k, report)"
+                f" VALUES (1, '{NOW}', 'dashboard', '{{}}', 2, 5, '{{}}')"
+            )
+        )
+        for row_id, lines, base in (
+            (1, record(1, 1) + record(3, 3), None),
+            (2, record(2, 2) + record(3, 4), 1),  # one person added, one changed
+            (3, record(1, 5), 2),  # a chain: on the row above
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO export_selection (id, export_id, at, count, people, lines,"
+                    f" base_id) VALUES ({row_id}, 1, '{NOW}', 1, '', :lines, :base)"
+                ),
+                {"lines": lines, "base": base},
+            )
+    migrate.downgrade(empty_engine, "0022_dash4")
+    assert _rows(empty_engine, "SELECT lines FROM export_selection ORDER BY id") == [
+        (record(1, 1) + record(3, 3),),
+        (record(1, 1) + record(2, 2) + record(3, 4),),
+        (record(1, 5) + record(2, 2) + record(3, 4),),
+    ]
+    migrate.upgrade(empty_engine)
+    assert differences(empty_engine) == []
