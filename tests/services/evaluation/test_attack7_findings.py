@@ -19,6 +19,13 @@ it ahead, was rendered while the row was held (about 10 s on a quiet machine, BE
 Fixed: the export reads or renders its codebook PDF (which does not depend on the data)
 before its plan takes the row (`test_a7_2_the_codebook_is_rendered_before_the_row_is_held`).
 The unbounded wait itself is left open (xfail below).
+
+Finding A7-4 (the same hold, other waiters): the row held is the evaluator's `staff_user` row,
+which their own sign-in (the second factor's step, `totp.verify`, an UPDATE of it) and any
+new job request of theirs (`jobs.enqueue`, FOR UPDATE) need too: while their export runs,
+signing in (from another device, or after their session expired) waits for it (measured
+here: the whole hold, 3.0 s of 3). A lock of the memory's own (an advisory lock keyed by the
+evaluator) would leave the row alone.
 """
 
 from __future__ import annotations
@@ -126,3 +133,46 @@ def test_a7_2_the_codebook_is_rendered_before_the_row_is_held(
     populated.commit()
     assert steps[:2] == ["codebook", "row held"]
     assert steps.count("codebook") == 1
+
+
+HOLD_SECONDS = 3.0
+
+
+@pytest.mark.skipif(not is_postgres(), reason="SQLite: FOR UPDATE holds nothing")
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (attack7 A7-4): joins.hold locks the evaluator's staff_user row, which their "
+    "sign-in (totp.verify's UPDATE) and any new job request (jobs.enqueue's FOR UPDATE) also "
+    "need: both wait for the export; a lock of its own (pg_advisory_xact_lock) would not",
+)
+def test_a7_4_the_evaluator_signs_in_while_their_export_holds_the_memory(
+    populated: Session, admin: StaffUser, database: Database
+) -> None:
+    import pyotp
+
+    from selfcheck.accounts import totp
+
+    key = "clé de test"
+    secret = totp.new_secret()
+    admin.totp_secret = totp.seal(secret, key)
+    populated.commit()
+    waited: list[float] = []
+    verdicts: list[bool] = []
+
+    def sign_in() -> None:
+        began = time.perf_counter()
+        with database.session() as other:
+            user = other.get(StaffUser, admin.id)
+            assert user is not None
+            verdicts.append(totp.verify(other, user, pyotp.TOTP(secret).now(), key))
+            other.commit()
+        waited.append(time.perf_counter() - began)
+
+    joins.hold(populated, admin)  # as an export does from its plan until it is logged
+    thread = threading.Thread(target=sign_in)
+    thread.start()
+    time.sleep(HOLD_SECONDS)
+    populated.commit()
+    thread.join(timeout=60)
+    assert verdicts == [True]
+    assert waited[0] < HOLD_SECONDS / 2, f"the sign-in waited {waited[0]:.1f} s"
