@@ -225,3 +225,32 @@ def test_the_command_fills_in_the_background_and_stops_for_a_job(
         main, ["paper", "prefill", "--url", BASE, "--only", "forms"]
     )
     assert f"{BLANKS} rendered, 0 already there" in only.output and "codebooks" not in only.output
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (attack7 A7-3): the print page keeps the address of whatever Host header a "
+    "signed-in mediator sends (no TRUSTED_HOSTS; the sample nginx passes $host), and the job "
+    "worker then renders every blank form for it, evicting the real ones (blank16's code)",
+)
+def test_a7_3_a_forged_host_does_not_change_the_address_rendered_ahead(
+    app: Flask,
+    renders: list[dict[str, Any]],
+    books: list[tuple[str, bool, str, str]],
+    database: Database,
+    structure: Structure,
+) -> None:
+    # The site's address, kept when the print page was opened normally.
+    staff = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
+    assert staff.get("/staff/print").status_code == 200
+    # The same mediator (their own cookie) sends the page another Host header, as curl can:
+    # each new host makes the worker render all 80 blank forms again (about 40 s of CPU at
+    # the lowest priority), for an address nobody prints, and they push the site's own forms
+    # out of the folder (MAX_FILES 200) after two or three such hosts.
+    cookie = staff.client.get_cookie(str(app.config["SESSION_COOKIE_NAME"]))
+    assert cookie is not None
+    staff.client.set_cookie(cookie.key, cookie.value, domain="evil.example")
+    forged = staff.get("/staff/print", headers={"Host": "evil.example"})
+    assert forged.status_code == 200, forged.headers.get("Location")
+    with app.app_context():
+        assert prefill.todo(app).site_url == "http://localhost/code"

@@ -259,6 +259,13 @@ def run_export(
         compared.append(differencing.memory_stamp(db, user))
         check_differencing(db, user, people, k)
 
+    book = codebook.for_data_file(
+        codebook.build(definition, request.shape, free_text), data_name, request.format
+    )
+    # The codebook PDF does not depend on the data: read (or rendered: seconds, a process of
+    # its own) before the plan holds the evaluator's row, which every recording dashboard
+    # view of theirs waits for until this export is logged (attack round 16, A7-2).
+    book_pdf = codebook.pdf(book)
     writer = writer_class(directory / data_name, layout.columns, _("Export anonymisé selfcheck"))
     try:
         # The evaluator's earlier exports, held until this one is logged (joins.py).
@@ -287,9 +294,6 @@ def run_export(
         "free_text": free_text,
         "filters": filters.as_dict(),
     }
-    book = codebook.for_data_file(
-        codebook.build(definition, request.shape, free_text), data_name, request.format
-    )
     book.report = report
     book.report_lines = report_lines(report)
     zip_path = directory / f"selfcheck-export-{stamp}.zip"
@@ -297,7 +301,7 @@ def run_export(
         bundle.write(directory / data_name, data_name)
         bundle.writestr("datapackage.json", codebook.datapackage_json(book))
         bundle.writestr("codebook.html", codebook.html(book))
-        bundle.writestr("codebook.pdf", codebook.pdf(book))
+        bundle.writestr("codebook.pdf", book_pdf)
         bundle.writestr("anonymisation-report.txt", report_text(report))
         bundle.writestr(
             "anonymisation-report.json", json.dumps(report, ensure_ascii=False, indent=2)

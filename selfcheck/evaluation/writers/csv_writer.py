@@ -11,6 +11,22 @@ from typing import ClassVar
 
 from selfcheck.evaluation.writers.base import Column, Missing, Row, Value, Writer, neutralised
 
+# Where a spreadsheet may start a cell inside a text: at a separator it splits at that is not
+# the file's (Excel in French splits a comma file at ";", Excel in English a ";" file at ",",
+# LibreOffice often at tabs too) and, the row then split elsewhere than the quotes say, at a
+# line break. A formula start just after one gets the leading quote too (attack round 16,
+# tests/evaluation/test_attack7_findings.py).
+_INNER_FORMULA = re.compile(r"([,;\t\r\n])(?=[=+\-@\t\r])")
+
+
+def csv_neutralised(text: str) -> str:
+    """`neutralised`, and a quote after each separator or line break a formula start follows:
+    no cell of the text starts a formula, whatever separator the file is read at."""
+    text = neutralised(text)
+    if _INNER_FORMULA.search(text) is None:
+        return text
+    return _INNER_FORMULA.sub(r"\1'", text)
+
 
 class CsvWriter(Writer):
     extension: ClassVar[str] = "csv"
@@ -63,7 +79,7 @@ class CsvWriter(Writer):
         if isinstance(value, Missing):
             return value.text
         if isinstance(value, str):
-            return neutralised(value)
+            return csv_neutralised(value)
         return str(value)
 
     def close(self) -> None:
