@@ -171,6 +171,9 @@ def remembered(
     return lambda people: joins.load(db, user, people, secret, lock=lock)
 
 
+EARLIER_AT_ONCE = 8  # earlier selections fetched at a time by `check_differencing`
+
+
 def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) -> None:
     """ScopeError (422) when `people` differ from an earlier export or view of this
     evaluator by more than 0 and fewer than k people (the difference would single them
@@ -184,8 +187,11 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     the people only (`differencing.people_differing`)."""
     wanted = set(people)
     persons = frozenset(differencing.person_of(line) for line in wanted)
-    earlier = db.scalars(
-        select(ExportSelection)
+    # Two columns, not the mapped rows: a mapped row (and its blob) stays in the session's
+    # identity map until the job ends, one more for each earlier export. Streamed, so one
+    # earlier selection's lines are held at a time.
+    earlier = db.execute(
+        select(ExportSelection.people, ExportSelection.lines)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
         # Figures' and tables' groups (guard_figures, guard_tables) are compared only with
         # their own kind.
@@ -194,10 +200,11 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
             ExportLog.kind.not_in((differencing.FIGURES_KIND, differencing.TABLES_KIND)),
         )
         .order_by(ExportSelection.id.desc())
+        .execution_options(yield_per=EARLIER_AT_ONCE)
     )
     earlier_people: list[frozenset[str]] = []
-    for selection in earlier:
-        lines = set(differencing.stored_lines(selection.people, selection.lines))
+    for stored, blob in earlier:
+        lines = set(differencing.stored_lines(stored, blob))
         earlier_people.append(frozenset(differencing.person_of(line) for line in lines))
         if is_small(differencing.people_differing(wanted, lines), k):
             _refuse_export(user, k, "differs from an earlier export by fewer than k people")
@@ -259,6 +266,16 @@ def run_export(
         compared.append(differencing.memory_stamp(db, user))
         check_differencing(db, user, people, k)
 
+    # The codebook first, its PDF included: it depends on the item bank, the shape, the
+    # free-text choice and the language, not on the data. When it is not in the folder of
+    # rendered files yet (the first export after a deployment), a child process renders it
+    # (`codebook.pdf`, about 190 MB for 8 s): now, while this process is at its smallest,
+    # rather than after the plan and the rows, when both processes would be at their largest
+    # together (docs/performance.md, "The export's memory, every process counted").
+    book = codebook.for_data_file(
+        codebook.build(definition, request.shape, free_text), data_name, request.format
+    )
+    book_pdf = codebook.pdf(book)
     writer = writer_class(directory / data_name, layout.columns, _("Export anonymisé selfcheck"))
     try:
         # The evaluator's earlier exports, held until this one is logged (joins.py).
@@ -287,9 +304,6 @@ def run_export(
         "free_text": free_text,
         "filters": filters.as_dict(),
     }
-    book = codebook.for_data_file(
-        codebook.build(definition, request.shape, free_text), data_name, request.format
-    )
     book.report = report
     book.report_lines = report_lines(report)
     zip_path = directory / f"selfcheck-export-{stamp}.zip"
@@ -297,7 +311,7 @@ def run_export(
         bundle.write(directory / data_name, data_name)
         bundle.writestr("datapackage.json", codebook.datapackage_json(book))
         bundle.writestr("codebook.html", codebook.html(book))
-        bundle.writestr("codebook.pdf", codebook.pdf(book))
+        bundle.writestr("codebook.pdf", book_pdf)
         bundle.writestr("anonymisation-report.txt", report_text(report))
         bundle.writestr(
             "anonymisation-report.json", json.dumps(report, ensure_ascii=False, indent=2)
