@@ -187,9 +187,9 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     the people only (`differencing.people_differing`)."""
     wanted = set(people)
     persons = frozenset(differencing.person_of(line) for line in wanted)
-    # Two columns, not the mapped rows: a mapped row (and its blob) stays in the session's
-    # identity map until the job ends, one more for each earlier export. Streamed, so one
-    # earlier selection's lines are held at a time.
+    # Two columns, streamed a few rows at a time: the mapped rows were all fetched at once
+    # (an ORM result is buffered before the first row is looked at), every earlier export's
+    # blob with its row.
     earlier = db.execute(
         select(ExportSelection.people, ExportSelection.lines)
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
