@@ -266,16 +266,13 @@ def run_export(
         compared.append(differencing.memory_stamp(db, user))
         check_differencing(db, user, people, k)
 
-    # The codebook first, its PDF included: it depends on the item bank, the shape, the
-    # free-text choice and the language, not on the data. When it is not in the folder of
-    # rendered files yet (the first export after a deployment), a child process renders it
-    # (`codebook.pdf`, about 190 MB for 8 s): now, while this process is at its smallest,
-    # rather than after the plan and the rows, when both processes would be at their largest
-    # together (docs/performance.md, "The export's memory, every process counted").
-    book = codebook.for_data_file(
-        codebook.build(definition, request.shape, free_text), data_name, request.format
-    )
-    book_pdf = codebook.pdf(book)
+    # The codebook's PDF depends on the item bank, the shape, the free-text choice and the
+    # language, not on the data. When it is not kept yet (the first export after a
+    # deployment, before the job worker rendered it ahead), a child process renders it,
+    # about 190 MB for 8 s: now, while this process is at its smallest, rather than after
+    # the plan and the rows, when both processes would be at their largest together
+    # (docs/performance.md, "The export's memory, every process counted").
+    codebook.render_ahead(definition, request.shape, free_text)
     writer = writer_class(directory / data_name, layout.columns, _("Export anonymisé selfcheck"))
     try:
         # The evaluator's earlier exports, held until this one is logged (joins.py).
@@ -304,6 +301,9 @@ def run_export(
         "free_text": free_text,
         "filters": filters.as_dict(),
     }
+    book = codebook.for_data_file(
+        codebook.build(definition, request.shape, free_text), data_name, request.format
+    )
     book.report = report
     book.report_lines = report_lines(report)
     zip_path = directory / f"selfcheck-export-{stamp}.zip"
@@ -311,7 +311,7 @@ def run_export(
         bundle.write(directory / data_name, data_name)
         bundle.writestr("datapackage.json", codebook.datapackage_json(book))
         bundle.writestr("codebook.html", codebook.html(book))
-        bundle.writestr("codebook.pdf", book_pdf)
+        bundle.writestr("codebook.pdf", codebook.pdf(book))  # kept: rendered above
         bundle.writestr("anonymisation-report.txt", report_text(report))
         bundle.writestr(
             "anonymisation-report.json", json.dumps(report, ensure_ascii=False, indent=2)
