@@ -171,6 +171,9 @@ def remembered(
     return lambda people: joins.load(db, user, people, secret, lock=lock)
 
 
+EARLIER_AT_ONCE = 8  # earlier selections fetched at a time by `check_differencing`
+
+
 def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) -> None:
     """ScopeError (422) when `people` differ from an earlier export or view of this
     evaluator by more than 0 and fewer than k people (the difference would single them
@@ -184,8 +187,16 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     the people only (`differencing.people_differing`)."""
     wanted = set(people)
     persons = frozenset(differencing.person_of(line) for line in wanted)
-    earlier = db.scalars(
-        select(ExportSelection)
+    # Two columns, streamed a few rows at a time: the mapped rows were all fetched at once
+    # (an ORM result is buffered before the first row is looked at), every earlier export's
+    # blob with its row.
+    earlier = db.execute(
+        select(
+            ExportSelection.id,
+            ExportSelection.people,
+            ExportSelection.lines,
+            ExportSelection.base_id,
+        )
         .join(ExportLog, ExportLog.id == ExportSelection.export_id)
         # Figures' and tables' groups (guard_figures, guard_tables) are compared only with
         # their own kind.
@@ -194,10 +205,11 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
             ExportLog.kind.not_in((differencing.FIGURES_KIND, differencing.TABLES_KIND)),
         )
         .order_by(ExportSelection.id.desc())
+        .execution_options(yield_per=EARLIER_AT_ONCE)
     )
     earlier_people: list[frozenset[str]] = []
-    for selection in earlier:
-        lines = set(differencing.remembered_lines(db, selection))
+    for row_id, stored, blob, base_id in earlier:
+        lines = set(differencing.row_lines(db, row_id, stored, blob, base_id))
         earlier_people.append(frozenset(differencing.person_of(line) for line in lines))
         if is_small(differencing.people_differing(wanted, lines), k):
             _refuse_export(user, k, "differs from an earlier export by fewer than k people")
@@ -259,13 +271,13 @@ def run_export(
         compared.append(differencing.memory_stamp(db, user))
         check_differencing(db, user, people, k)
 
-    book = codebook.for_data_file(
-        codebook.build(definition, request.shape, free_text), data_name, request.format
-    )
-    # The codebook PDF does not depend on the data: read (or rendered: seconds, a process of
-    # its own) before the plan holds the evaluator's row, which every recording dashboard
-    # view of theirs waits for until this export is logged (attack round 16, A7-2).
-    book_pdf = codebook.pdf(book)
+    # The codebook's PDF depends on the item bank, the shape, the free-text choice and the
+    # language, not on the data. When it is not kept yet (the first export after a
+    # deployment, before the job worker rendered it ahead), a child process renders it,
+    # about 190 MB for 8 s: now, while this process is at its smallest, rather than after
+    # the plan and the rows, when both processes would be at their largest together
+    # (docs/performance.md, "The export's memory, every process counted").
+    codebook.render_ahead(definition, request.shape, free_text)
     writer = writer_class(directory / data_name, layout.columns, _("Export anonymisé selfcheck"))
     try:
         # The evaluator's earlier exports, held until this one is logged (joins.py).
@@ -294,6 +306,9 @@ def run_export(
         "free_text": free_text,
         "filters": filters.as_dict(),
     }
+    book = codebook.for_data_file(
+        codebook.build(definition, request.shape, free_text), data_name, request.format
+    )
     book.report = report
     book.report_lines = report_lines(report)
     zip_path = directory / f"selfcheck-export-{stamp}.zip"
@@ -301,7 +316,7 @@ def run_export(
         bundle.write(directory / data_name, data_name)
         bundle.writestr("datapackage.json", codebook.datapackage_json(book))
         bundle.writestr("codebook.html", codebook.html(book))
-        bundle.writestr("codebook.pdf", book_pdf)
+        bundle.writestr("codebook.pdf", codebook.pdf(book))  # kept: rendered above
         bundle.writestr("anonymisation-report.txt", report_text(report))
         bundle.writestr(
             "anonymisation-report.json", json.dumps(report, ensure_ascii=False, indent=2)

@@ -409,6 +409,30 @@ def pdf(codebook: Codebook) -> bytes:
     return data
 
 
+def render_ahead(definition: Definition, shape: Shape, free_text: bool) -> bool:
+    """Render now the PDF `pdf` will give for a codebook of this shape and free-text choice
+    in the current language, if it is not kept yet (in the folder of rendered files, else in
+    this process); whether it was rendered. For an export job: called before its plan, so
+    that the child process that renders it (`printing.Printer.pdf_apart`, about 190 MB for
+    48 pages) runs beside the job worker at its smallest, not after the plan and the rows
+    (docs/performance.md, "The export's memory, every process counted"). Cheap when the PDF
+    is kept (the usual case: rendered ahead by the job worker, selfcheck/prefill.py): no
+    codebook is built, no template loaded."""
+    languages = _languages()
+    lang = str(get_locale() or languages[0])
+    name = pdf_name(shape.value, free_text, languages, lang)
+    folder = blank_cache.folder(current_app)
+    if folder is not None:
+        if blank_cache.present(folder / name):
+            return False
+    else:
+        with _lock:
+            if (id(current_app), name) in _pdf_cache:
+                return False
+    pdf(build(definition, shape, free_text))
+    return True
+
+
 def every_pdf() -> list[tuple[Shape, bool, str]]:
     """Each codebook PDF an export may need: shape, free-text choice, language."""
     return [

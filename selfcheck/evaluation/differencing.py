@@ -1931,10 +1931,17 @@ def remembered_records(db: Session, row_id: int) -> tuple[npt.NDArray[np.bytes_]
 
 def remembered_lines(db: Session, row: ExportSelection) -> list[str]:
     """`stored_lines` of a remembered row, whether it holds its lines whole or changed ones."""
-    if row.base_id is None:
-        return stored_lines(row.people, row.lines)
-    records, _depth = remembered_records(db, row.id)
-    prefix = row.people if row.people.endswith("|") else ""
+    return row_lines(db, row.id, row.people, row.lines, row.base_id)
+
+
+def row_lines(
+    db: Session, row_id: int, people: str, lines: bytes | None, base_id: int | None
+) -> list[str]:
+    """`remembered_lines` from a row's columns (a streamed read that maps no rows)."""
+    if base_id is None:
+        return stored_lines(people, lines)
+    records, _depth = remembered_records(db, row_id)
+    prefix = people if people.endswith("|") else ""
     return [prefix + line for line in text_lines(records if records is not None else _records(b""))]
 
 

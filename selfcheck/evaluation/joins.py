@@ -242,13 +242,37 @@ def load(
     do not both build on the same memory."""
     if lock:
         hold(db, user)
-    hashed = person_hashes(secret, user.id, people)
+    wanted = {hashed: person for person, hashed in person_hashes(secret, user.id, people).items()}
+    current, previous, sizes = _scan(db, user, wanted)
+    return Memory(secret, previous, sizes, stamp=current)
+
+
+STREAM_ROWS = 5000  # memory rows fetched at a time by `_scan`
+
+
+def _scan(
+    db: Session, user: StaffUser, wanted: Mapping[str, int]
+) -> tuple[str, dict[int, str], dict[str, int]]:
+    """One pass over the evaluator's memory, streamed in the rows' order: its stamp, the
+    digest of each person of `wanted` (person hash -> id) who has one, and how many people
+    have each digest. Only these are kept: not a dict of every row (about 6 MB at 20,000
+    people remembered, on top of the export's own memory; docs/performance.md)."""
+    whole = hashlib.sha256()
+    found: dict[int, str] = {}
+    sizes: Counter[str] = Counter()
     rows = db.execute(
-        select(JoinMemory.person, JoinMemory.digest).where(JoinMemory.user_id == user.id)
+        select(JoinMemory.person, JoinMemory.digest)
+        .where(JoinMemory.user_id == user.id)
+        .order_by(JoinMemory.id)
+        .execution_options(yield_per=STREAM_ROWS)
     )
-    stored: dict[str, str] = dict(rows.all())
-    previous = {p: stored[h] for p, h in hashed.items() if h in stored}
-    return Memory(secret, previous, dict(Counter(stored.values())), stamp=stamp(stored))
+    for person, digest in rows:
+        whole.update(f"{person}:{digest}\n".encode())
+        sizes[digest] += 1
+        who = wanted.get(person)
+        if who is not None:
+            found[who] = digest
+    return whole.hexdigest(), found, dict(sizes)
 
 
 def hold(db: Session, user: StaffUser, *, write: bool = False) -> None:
@@ -278,14 +302,6 @@ class MemoryChanged(RuntimeError):
     fails, nothing released nor remembered; a view checks again)."""
 
 
-def stamp(stored: Mapping[str, str]) -> str:
-    """A digest of an evaluator's whole memory (person hash -> digest)."""
-    whole = hashlib.sha256()
-    for person in sorted(stored):
-        whole.update(f"{person}:{stored[person]}\n".encode())
-    return whole.hexdigest()
-
-
 def record(
     db: Session,
     user: StaffUser,
@@ -299,19 +315,15 @@ def record(
 
     `expected`: the memory's stamp when the export read it (`Memory.stamp`); another stamp
     now means another export of this evaluator recorded since: MemoryChanged."""
-    rows = db.execute(
-        select(JoinMemory.person, JoinMemory.digest).where(JoinMemory.user_id == user.id)
-    )
-    stored: dict[str, str] = dict(rows.all())
-    if expected is not None and stamp(stored) != expected:
-        raise MemoryChanged("another export of this evaluator was recorded meanwhile")
     hashed = person_hashes(secret, user.id, digests)
-    existing = set(stored)
-    updates = [{"who": hashed[p], "new": d} for p, d in digests.items() if hashed[p] in existing]
+    current, existing, _sizes = _scan(db, user, {h: p for p, h in hashed.items()})
+    if expected is not None and current != expected:
+        raise MemoryChanged("another export of this evaluator was recorded meanwhile")
+    updates = [{"who": hashed[p], "new": d} for p, d in digests.items() if p in existing]
     inserts = [
         {"user_id": user.id, "person": hashed[p], "digest": d}
         for p, d in digests.items()
-        if hashed[p] not in existing
+        if p not in existing
     ]
     if updates:
         statement = (
