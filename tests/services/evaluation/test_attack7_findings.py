@@ -114,21 +114,23 @@ def test_a7_2_the_codebook_is_rendered_before_the_row_is_held(
     populated: Session, admin: StaffUser, definition: Definition, tmp_path: Path
 ) -> None:
     steps: list[str] = []
-    hold, pdf = joins.hold, codebook.pdf
+    hold, render = joins.hold, codebook._render_pdf
 
     def holding(*args: Any, **kwargs: Any) -> None:
         steps.append("row held")
         hold(*args, **kwargs)
 
+    # The rendering itself (`codebook.pdf` is asked twice: rendered ahead, then read back
+    # for the bundle; the second is a read of what the first kept).
     def rendering(*args: Any, **kwargs: Any) -> bytes:
         steps.append("codebook")
-        return pdf(*args, **kwargs)
+        return render(*args, **kwargs)
 
     request = bundle.ExportRequest("csv", Shape.WIDE)
     everyone = parse_filters(populated, admin, {})
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(joins, "hold", holding)
-        patched.setattr(codebook, "pdf", rendering)
+        patched.setattr(codebook, "_render_pdf", rendering)
         bundle.run_export(populated, definition, admin, everyone, request, K, tmp_path, SECRET)
     populated.commit()
     assert steps[:2] == ["codebook", "row held"]
