@@ -714,6 +714,27 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def comparison_rows(details: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 18: PostgreSQL at least as fast as SQLite in the same run (requests/s of the
+    journey load, both measured by this run, one after the other)."""
+    if not {"sqlite", "postgresql"} <= details.keys():
+        return []
+    sqlite_rps = details["sqlite"]["journey"]["rps"]
+    postgres_rps = details["postgresql"]["journey"]["rps"]
+    return [
+        row(
+            "journey load: PostgreSQL requests/s against SQLite's (same run)",
+            postgres_rps,
+            "req/s",
+            database="postgresql",
+            baseline="SQLite, same run",
+            baseline_value=sqlite_rps,
+            goal=">= 1x SQLite",
+            met=sqlite_rps > 0 and postgres_rps >= sqlite_rps,
+        )
+    ]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="10 users, 8 s per measurement")
@@ -794,6 +815,7 @@ def main(argv: list[str] | None = None) -> int:
         except BenchError as error:
             print(f"benchmark error: {error}", file=sys.stderr)
             return 1
+    rows += comparison_rows(details)
     table = markdown(rows)
     print("\n" + table)
     path = write_result(

@@ -197,7 +197,7 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
     )
     earlier_people: list[frozenset[str]] = []
     for selection in earlier:
-        lines = set(differencing.stored_lines(selection.people, selection.lines))
+        lines = set(differencing.remembered_lines(db, selection))
         earlier_people.append(frozenset(differencing.person_of(line) for line in lines))
         if is_small(differencing.people_differing(wanted, lines), k):
             _refuse_export(user, k, "differs from an earlier export by fewer than k people")

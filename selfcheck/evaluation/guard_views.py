@@ -26,6 +26,7 @@ from selfcheck.evaluation.differencing import (
     guard_tables,
     guard_view,
     memory_stamp,
+    patched_view,
     read_selection,
     sealed_view,
     selection_sums,
@@ -95,20 +96,30 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
             refused = guard_tables(session, user, filters, GROUPS, k, secret, sealed)
             people, paper = sealed.people, sealed.paper
         else:
-            # The selection's ids read and hashed once, for both checks.
-            selection = read_selection(session, filters)
-            found = Hashed(Hasher(secret, user.id), selection)
+            cell_key = facts.session_cell_key(session)
+            # After new answers inside the selection: its lines from those of the last full
+            # check and the responses added since, the same as read in full (dash16).
+            patched = (
+                patched_view(session, user, filters, secret, seal.sums, GROUPS, cell_key)
+                if seal is not None
+                else None
+            )
+            found: Hashed
+            if patched is not None:
+                found, paper, newest = patched, patched.paper, patched.newest
+            else:
+                # The selection's ids read and hashed once, for both checks.
+                selection = read_selection(session, filters)
+                found = Hashed(Hasher(secret, user.id), selection)
+                paper = selection.paper_people
+                newest = int(selection.response.max()) if selection.response.size else 0
+                if seal is not None and selection_sums(selection, cell_key) != seal.sums:
+                    seal = None  # facts not up to date with the responses: nothing sealed
             # The memory as both checks begin: what their seal is valid from (_seal).
             since = memory_stamp(session, user)
-            guard_view(session, user, filters, k, secret, found)
-            paper = selection.paper_people
-            if (
-                seal is not None
-                and selection_sums(selection, facts.session_cell_key(session)) != seal.sums
-            ):
-                seal = None  # facts not up to date with the responses: nothing sealed
-            elif seal is not None:
-                seal = Seal(seal.sums, seal.groups, paper=paper)
+            row = guard_view(session, user, filters, k, secret, found)
+            if seal is not None:
+                seal = Seal(seal.sums, seal.groups, paper=paper, newest=newest, row=row)
             refused = guard_tables(
                 session, user, filters, GROUPS, k, secret, found, seal=seal, since=since
             )

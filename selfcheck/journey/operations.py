@@ -16,13 +16,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     Connection,
     Executable,
+    Integer,
+    String,
     Table,
+    Text,
+    any_,
     bindparam,
     delete,
+    func,
     insert,
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -330,15 +336,22 @@ def start_response(
     start_token: str,
     channel: Channel = Channel.ONLINE,
     wording: Wording = Wording.STANDARD,
+    *,
+    token_unused: bool = False,
 ) -> Response:
     """Create a beneficiary with a fresh code and their first response, once per token.
 
     `wording` is the one the person chose at the start (standard or easy-read); it is kept
-    with the response, so a resumed questionnaire reads the same way.
+    with the response, so a resumed questionnaire reads the same way. `token_unused`: the
+    caller has just read, in this transaction, that no response has this token (the start
+    view does, to know whether to count the start): it is not read again (a round trip,
+    issue 18); a start with the same token at the same moment still meets the unique index
+    under the savepoint below.
     """
-    existing = session.scalar(select(Response).where(Response.start_token == start_token))
-    if existing is not None:
-        return existing
+    if not token_unused:
+        existing = session.scalar(select(Response).where(Response.start_token == start_token))
+        if existing is not None:
+            return existing
     for _attempt in range(CODE_ATTEMPTS):
         beneficiary = Beneficiary(code=codes.generate_code(), structure_id=structure.id)
         response = _new_response(definition, beneficiary, structure.id, form, locale, channel)
@@ -496,15 +509,33 @@ def save_locked_page(
     (the journey's page save, 14 of the 34 requests of a questionnaire: issue 18)."""
     if state.status != Status.IN_PROGRESS.value:
         raise JourneyError("already_submitted")
-    after = _replace_page(session, definition, state.id, state.form, page, values, state.answers)
-    session.execute(
-        _TOUCH_RESPONSE,
-        {
-            "response_id": state.id,
-            "furthest": _furthest(definition, state.form, state.furthest_page, page),
-            "now": utcnow(),
-        },
-    )
+    furthest = _furthest(definition, state.form, state.furthest_page, page)
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement for the three writes (`_SAVE_PAGE_POSTGRES`): 4 round trips, not 6.
+        after, variables, rows = _page_rows(
+            definition, state.id, state.form, page, values, state.answers
+        )
+        session.execute(
+            _SAVE_PAGE_POSTGRES,
+            {
+                "response_id": state.id,
+                "furthest": furthest,
+                "now": utcnow(),
+                "variables": variables,
+                "variables_given": [row["variable"] for row in rows],
+                "values_given": [row["value"] for row in rows],
+                # Not `definition_version`: a parameter named as a column of the response
+                # would be added to the UPDATE's SET (SQLAlchemy's crud).
+                "version_given": definition.version,
+            },
+        )
+    else:
+        after = _replace_page(
+            session, definition, state.id, state.form, page, values, state.answers
+        )
+        session.execute(
+            _TOUCH_RESPONSE, {"response_id": state.id, "furthest": furthest, "now": utcnow()}
+        )
     db.hold_in_progress(session, state.id)  # as in save_page
     return after
 
@@ -516,6 +547,62 @@ _TOUCH_RESPONSE = (
     update(_RESPONSES)
     .where(_RESPONSES.c.id == bindparam("response_id"))
     .values(furthest_page=bindparam("furthest"), updated_at=bindparam("now"))
+)
+
+
+# PostgreSQL: the page's three writes as one statement (a data-modifying CTE), 2 round trips
+# of a page save's 6 (issue 18, docs/performance.md part 6, sixth pass):
+#
+#   WITH touched AS (UPDATE response SET furthest_page = …, updated_at = … WHERE id = …),
+#        replaced AS (DELETE FROM answer WHERE response_id = … AND variable = ANY(…))
+#   INSERT INTO answer (…) SELECT … FROM unnest(:variables_given, :values_given) …
+#   WHERE (SELECT count(*) FROM replaced) >= 0
+#
+# The parts of a WITH run in no guaranteed order (one not read by the main statement runs
+# after it): the INSERT reads the DELETE's count, so every old row of the page is deleted
+# before the first new one is inserted, and the unique index on (response, variable, value)
+# does not see a value saved again as a duplicate (a row deleted by the transaction itself is
+# no conflict). All parts see the database as it was when the statement began: rows of this
+# response committed by anyone else since are impossible, its row being locked since the
+# state was read (`lock_state`), which must come first. The UPDATE changes neither the
+# status nor anything the dashboard counts. The facts' hook sees an INSERT into the answers
+# of `response_id` (evaluation/facts.py), as before.
+_GIVEN = (
+    func.unnest(
+        bindparam("variables_given", type_=postgresql.ARRAY(String)),
+        bindparam("values_given", type_=postgresql.ARRAY(Text)),
+    )
+    .table_valued("variable", "value")
+    .render_derived(name="given")
+)
+_TOUCHED = (
+    update(_RESPONSES)
+    .where(_RESPONSES.c.id == bindparam("response_id"))
+    .values(furthest_page=bindparam("furthest"), updated_at=bindparam("now"))
+    .returning(_RESPONSES.c.id)
+    .cte("touched")
+)
+_REPLACED = (
+    delete(_ANSWERS)
+    .where(
+        _ANSWERS.c.response_id == bindparam("response_id"),
+        _ANSWERS.c.variable == any_(bindparam("variables", type_=postgresql.ARRAY(String))),
+    )
+    .returning(_ANSWERS.c.id)
+    .cte("replaced")
+)
+_SAVE_PAGE_POSTGRES = (
+    insert(_ANSWERS)
+    .from_select(
+        ["response_id", "variable", "value", "definition_version"],
+        select(
+            bindparam("response_id", type_=Integer),
+            _GIVEN.c.variable,
+            _GIVEN.c.value,
+            bindparam("version_given", type_=String),
+        ).where(select(func.count()).select_from(_REPLACED).scalar_subquery() >= 0),
+    )
+    .add_cte(_TOUCHED)
 )
 
 
@@ -537,6 +624,25 @@ def _replace_page(
     before: Answers,
 ) -> Answers:
     """Replace the answers of the page's visible variables; every answer, as saved."""
+    after, variables, rows = _page_rows(definition, response_id, form, page, values, before)
+    session.execute(_DELETE_PAGE, {"response_id": response_id, "variables": variables})
+    if rows:
+        # A Core executemany, not ORM objects: saving a page was most of a journey's CPU
+        # (benchmarks/bench_journey.py), and these rows are never used as objects here.
+        session.execute(_INSERT_ANSWERS, rows)
+    return after
+
+
+def _page_rows(
+    definition: Definition,
+    response_id: int,
+    form: FormKind,
+    page: Page,
+    values: Mapping[str, Sequence[str]],
+    before: Answers,
+) -> tuple[Answers, list[str], list[dict[str, object]]]:
+    """What saving the page writes: every answer once saved, the page's visible variables
+    (their answers are replaced) and the answer rows to insert (values checked)."""
     variables = page_variables(page, form, before)
     codes = {variable.code for variable in variables}
     after = {code: given for code, given in before.items() if code not in codes}
@@ -555,15 +661,7 @@ def _replace_page(
             }
             for value in given
         ]
-    session.execute(
-        _DELETE_PAGE,
-        {"response_id": response_id, "variables": [variable.code for variable in variables]},
-    )
-    if rows:
-        # A Core executemany, not ORM objects: saving a page was most of a journey's CPU
-        # (benchmarks/bench_journey.py), and these rows are never used as objects here.
-        session.execute(_INSERT_ANSWERS, rows)
-    return after
+    return after, [variable.code for variable in variables], rows
 
 
 def lock_for_writing(session: Session, response: Response) -> str:
@@ -618,6 +716,52 @@ def submit(session: Session, definition: Definition, response: Response) -> bool
     if sent and form in FOLLOWUP_FORMS:
         forget_reminder(session, response.beneficiary_id)  # the follow-up is done
     return sent
+
+
+def submit_locked(session: Session, definition: Definition, state: ResponseState) -> bool:
+    """`submit` for a state read by `lock_state` (the check page's "send"), without ORM
+    objects: the answers were read with the response's row locked, so nothing is read
+    again (`submit` read the response and its answers, locked the row, read the answers
+    again under the lock, then the response and its answers once more after the UPDATE:
+    6 statements of the sending's 17 on PostgreSQL, issue 18). The same checks and writes
+    as `submit`; True if this call submitted it, False if it already was."""
+    if state.is_submitted:
+        return False
+    answers = state.answers
+    if missing_required(definition, state.form, answers):
+        raise JourneyError("missing_required")
+    shown = {
+        variable.code
+        for page in visible_pages(definition, state.form, answers)
+        for variable in page_variables(page, state.form, answers)
+    }
+    hidden = [variable for variable in answers if variable not in shown]
+    if hidden:
+        session.execute(_DELETE_PAGE, {"response_id": state.id, "variables": hidden})
+    result = session.execute(_SUBMIT_RESPONSE, {"response_id": state.id, "now": utcnow()})
+    sent = bool(getattr(result, "rowcount", 0))
+    if sent and state.form in FOLLOWUP_FORMS:  # the follow-up is done: as `forget_reminder`
+        session.execute(
+            delete(FollowupReminder).where(
+                FollowupReminder.beneficiary_id
+                == select(Response.beneficiary_id).where(Response.id == state.id).scalar_subquery()
+            ),
+            execution_options={"synchronize_session": False},
+        )
+    return sent
+
+
+# Conditional, as in `submit`: of two simultaneous submits, exactly one changes the row.
+_SUBMIT_RESPONSE = (
+    update(_RESPONSES)
+    .where(
+        _RESPONSES.c.id == bindparam("response_id"),
+        _RESPONSES.c.status == Status.IN_PROGRESS.value,
+    )
+    .values(
+        status=Status.SUBMITTED.value, submitted_at=bindparam("now"), updated_at=bindparam("now")
+    )
+)
 
 
 def forget_reminder(session: Session, beneficiary_id: int) -> None:

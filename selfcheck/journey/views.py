@@ -107,17 +107,22 @@ def _current_response() -> Response | None:
     return journey.load_response(get_session(), response_id)
 
 
-def _current_state(*, only_read: bool = False, lock: bool = False) -> journey.ResponseState | None:
+def _current_state(
+    *, only_read: bool = False, lock: bool = False, send: bool = False
+) -> journey.ResponseState | None:
     """The open response's state. `only_read`: the request reads nothing else from the
     database (a question page view): no ORM session, and on PostgreSQL no transaction, 2 round
     trips instead of 4 (issue 18, docs/performance.md). `lock`: the response's row locked
-    until commit (a page save: `journey.save_locked_page`)."""
+    until commit (a page save: `journey.save_locked_page`). `send`: locked too, for sending
+    the questionnaire (`journey.submit_locked`), whose commit waits for the disk."""
     response_id = session.get(SESSION_RESPONSE)
     if not isinstance(response_id, int):
         return None
     if only_read:
         with read_connection() as connection:
             return journey.load_state(connection, response_id)
+    if send:
+        return journey.lock_state(get_session(), response_id)
     if lock:
         # A page of an open questionnaire: the person can answer it again if a crash of the
         # database loses it, so its commit need not wait for the disk (`db.no_flush_wait`).
@@ -172,6 +177,7 @@ def start(slug: str) -> Rendered:
         _locale(),
         form.token.data,
         wording=form.chosen_wording,
+        token_unused=resent is None,
     )
     commit_or_rollback(db)
     _remember(response)
@@ -672,20 +678,21 @@ def _render_page(
 def check() -> Rendered:
     posted = request.method == "POST"
     # Shown: the state on a bare connection, as a question page (1 round trip on PostgreSQL
-    # instead of 4); sent: the ORM response, which `journey.submit` changes.
-    found = _current_response() if posted else _current_state(only_read=True)
+    # instead of 4); sent: the state read with the response's row locked, which
+    # `journey.submit_locked` sends without reading anything again (issue 18).
+    found = _current_state(only_read=not posted, send=posted)
     if found is None:
         return _no_session()
     if found.is_submitted:
         return redirect(url_for("journey.done"))
     definition = _definition(found.wording)
-    form_kind = FormKind(found.form)
-    answers = journey.answers_of(found) if isinstance(found, Response) else found.answers
+    form_kind = found.form
+    answers = found.answers
     missing = journey.missing_required(definition, form_kind, answers)
     if posted and _posted_for_another_response(found.id):
         return _other_tab()
-    if isinstance(found, Response) and not missing:
-        journey.submit(get_session(), definition, found)
+    if posted and not missing:
+        journey.submit_locked(get_session(), definition, found)
         commit_or_rollback(get_session())
         return redirect(url_for("journey.done"))
     status = 422 if posted else 200

@@ -587,6 +587,10 @@ class ExportSelection(Base):
     count: Mapped[int] = mapped_column(default=0)
     people: Mapped[str] = mapped_column(Text, default="")
     lines: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # Set: `lines` holds only the lines that changed since the row `base_id` (their new
+    # records, in place of the same people's there, or added; branch dash16, migration
+    # 0023): the whole lines are that row's with these (`differencing.remembered_records`).
+    base_id: Mapped[int | None] = mapped_column(default=None)
 
 
 class FactFollowup(Base):
@@ -668,6 +672,12 @@ class DashboardSeal(Base):
     # How many of the evaluator's remembered selections had an id up to `last_log` then: one
     # committed later under a smaller id (two requests at once) is seen by this number.
     remembered: Mapped[int] = mapped_column(default=0)
+    # Where this check's lines are remembered, and what they were made of (JSON: the sums,
+    # the newest response id, the row of each group's lines, the people counted): a later
+    # view after new answers inside the selection starts from them
+    # (`differencing.patched_view`); None in seals kept before 0023 or when a group's lines
+    # were not remembered (too small, withheld).
+    base: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class JoinMemory(Base):

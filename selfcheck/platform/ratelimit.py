@@ -10,15 +10,19 @@ address or an e-mail, and the hashes cannot be reversed by trying every IPv4 add
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningInsert
 
 from selfcheck.platform.models import RateLimitHit, utcnow
 
@@ -100,6 +104,60 @@ def hit(
         count = int(connection.execute(statement).scalar_one())
     allowed = count <= limit.attempts
     return Decision(allowed, count, 0 if allowed else _retry_after(limit, start, now))
+
+
+def hit_all(
+    session: Session,
+    secret: str | bytes,
+    counters: Sequence[tuple[Limit, str]],
+    now: datetime | None = None,
+) -> list[Decision]:
+    """`hit` for several (limit, subject) at once, in one statement: one round trip, where
+    each `hit` is one (a start of a questionnaire counts two limits: issue 18). The same
+    atomic upsert, one row per counter (a counter named twice counts twice); the decisions
+    in the order of `counters`."""
+    if not counters:
+        return []
+    now = now or utcnow()
+    rows: dict[tuple[str, datetime], dict[str, object]] = {}
+    keys: list[tuple[str, datetime]] = []
+    for limit, subject in counters:
+        at = (key_for(secret, limit, subject), window_start(limit, now))
+        keys.append(at)
+        found = rows.setdefault(at, {"key": at[0], "window_start": at[1], "count": 0})
+        found["count"] = cast(int, found["count"]) + 1
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        # Several rows with RETURNING: SQLAlchemy's "insertmanyvalues" sends them as one
+        # INSERT … VALUES (…), (…) (and the one-row statement is cached, where a statement
+        # built with `.values([...])` is compiled again each time).
+        returned = connection.execute(_upsert(bind.dialect.name), list(rows.values())).all()
+    counts = {(key, _utc(start)): int(count) for key, start, count in returned}
+    decisions = []
+    for (limit, _subject), at in zip(counters, keys, strict=True):
+        count = counts[at]
+        allowed = count <= limit.attempts
+        decisions.append(
+            Decision(allowed, count, 0 if allowed else _retry_after(limit, at[1], now))
+        )
+    return decisions
+
+
+@functools.cache
+def _upsert(dialect: str) -> ReturningInsert[str, datetime, int]:
+    """`hit_all`'s statement: add each row's count to its counter, return the counts."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = insert(RateLimitHit)
+    return upsert.on_conflict_do_update(
+        index_elements=[RateLimitHit.key, RateLimitHit.window_start],
+        set_={"count": RateLimitHit.count + upsert.excluded.count},
+    ).returning(RateLimitHit.key, RateLimitHit.window_start, RateLimitHit.count)
+
+
+def _utc(moment: datetime) -> datetime:
+    """A window start as `window_start` gives it (SQLite returns it without its zone)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def refund(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from selfcheck.platform import ratelimit
@@ -97,3 +97,32 @@ def test_prune_removes_old_windows(db_session: Session) -> None:
 def test_rate_limited_asks_for_at_least_one_second() -> None:
     assert ratelimit.RateLimited(0).retry_after == 1
     assert ratelimit.RateLimited(42).retry_after == 42
+
+
+def test_several_counters_in_one_statement_count_as_hits_one_by_one(
+    db_session: Session, database: Database
+) -> None:
+    """`hit_all` (a start counts two limits in one round trip): each counter as `hit` counts
+    it, in the order given, a counter named twice counted twice, windows of each limit."""
+    hour = ratelimit.Limit("hour", 5, 3600)
+    ratelimit.hit(db_session, SECRET, LIMIT, "a", NOW)
+    ratelimit.hit(db_session, SECRET, LIMIT, "a", NOW)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        decisions = ratelimit.hit_all(
+            db_session, SECRET, [(LIMIT, "a"), (hour, "a"), (LIMIT, "b"), (LIMIT, "a")], NOW
+        )
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+    assert len(statements) == 1
+    assert [d.count for d in decisions] == [4, 1, 1, 4]
+    assert [d.allowed for d in decisions] == [False, True, True, False]
+    assert decisions[0].retry_after == 330 and decisions[1].retry_after == 0
+    assert ratelimit.peek(db_session, SECRET, LIMIT, "a", NOW).count == 4
+    assert ratelimit.peek(db_session, SECRET, hour, "a", NOW).count == 1
+    assert ratelimit.hit_all(db_session, SECRET, [], NOW) == []

@@ -8,19 +8,26 @@ refusal or the same sub-groups withheld, and nothing new to remember.
 The same for the follow-up figures' check (figures_seal.sealed, branch dash3): views of the
 figures on random days (today, or once every follow-up has opened), whenever a seal is found
 valid, the full check (differencing.guard_figures on the people read one by one) passes on the
-same state and remembers nothing new."""
+same state and remembers nothing new.
+
+And the changed lines only (differencing.patched_view, branch dash16): whenever a view's lines
+are patched from those of the last full check and the responses added since, they are those
+of a full read (the selection's and every group's, the people, the paper people), the checks
+on them give the full check's verdict and remember the same lines (read back through the
+rows of changed lines they write), with the same reports."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import differencing, facts, figures_seal, headline, retention
+from selfcheck.evaluation import bundle, differencing, facts, figures_seal, headline, retention
 from selfcheck.evaluation.guard_views import GROUPS
 from selfcheck.evaluation.scope import EvaluationFilters, ScopeError
 from selfcheck.platform.db import Database
@@ -40,6 +47,11 @@ SECRET = "un secret de test"
 K = 3
 
 
+def group_forms(forms: tuple[str, ...]) -> frozenset[int]:
+    """A group's forms as `Hashed.lines` takes them."""
+    return frozenset(differencing.FORM_CODES.index(form) for form in forms)
+
+
 class Evaluated(World):
     def __init__(self, db: Session, database: Database, definition: Definition) -> None:
         super().__init__(db, database, definition)
@@ -49,22 +61,39 @@ class Evaluated(World):
         self.user = user
         self.fast = 0
         self.fast_figures = 0
+        self.patched = 0  # views whose lines were patched (patched_view)
+        self.deltas = 0  # rows of changed lines they remembered
 
-    def full(self, filters: EvaluationFilters, seal: differencing.Seal | None) -> object:
+    def full(
+        self,
+        filters: EvaluationFilters,
+        seal: differencing.Seal | None,
+        found: differencing.Hashed | None = None,
+    ) -> object:
         """The full check's verdict (the refusal, or the groups withheld), as guard_views
-        runs it; its rows kept only when `seal` is given (else rolled back)."""
-        selection = differencing.read_selection(self.db, filters)
-        found = differencing.Hashed(differencing.Hasher(SECRET, self.user.id), selection)
-        try:
-            differencing.guard_view(self.db, self.user, filters, K, SECRET, found)
+        runs it; its rows kept only when `seal` is given (else rolled back). `found`: the
+        lines to check (`differencing.Patched`, or a full read's) instead of a full read."""
+        paper: int | None = None
+        newest: int | None = None
+        if found is None:
+            selection = differencing.read_selection(self.db, filters)
+            found = differencing.Hashed(differencing.Hasher(SECRET, self.user.id), selection)
+            paper = selection.paper_people
+            newest = int(selection.response.max()) if selection.response.size else 0
             if (
                 seal is not None
                 and differencing.selection_sums(selection, facts.session_cell_key(self.db))
                 != seal.sums
             ):
                 seal = None
-            elif seal is not None:
-                seal = differencing.Seal(seal.sums, seal.groups, paper=selection.paper_people)
+        elif isinstance(found, differencing.Patched):
+            paper, newest = found.paper, found.newest
+        try:
+            row = differencing.guard_view(self.db, self.user, filters, K, SECRET, found)
+            if seal is not None:
+                seal = differencing.Seal(
+                    seal.sums, seal.groups, paper=paper, newest=newest, row=row
+                )
             return differencing.guard_tables(
                 self.db, self.user, filters, GROUPS, K, SECRET, found, seal=seal
             )
@@ -108,12 +137,66 @@ class Evaluated(World):
             counted = headline.counts(self.db, self.definition, filters, 0)["paper"]
             assert counted == (sealed.paper, 0)
             return
+        patched = (
+            differencing.patched_view(
+                self.db,
+                self.user,
+                filters,
+                SECRET,
+                seal.sums,
+                GROUPS,
+                facts.session_cell_key(self.db),
+            )
+            if seal is not None
+            else None
+        )
+        if patched is not None:
+            self.patched += 1
+            self.same_as_full(filters, patched)
         nested = self.db.begin_nested()
-        if self.full(filters, seal) == "refused":
+        if self.full(filters, seal, patched) == "refused":
             nested.rollback()
         else:
             nested.commit()
         self.db.commit()
+
+    def records(self, row_id: int) -> np.ndarray:  # type: ignore[type-arg]
+        """A remembered row's whole lines, read back (whole or changed lines)."""
+        records, _depth = differencing.remembered_records(self.db, row_id)
+        assert records is not None
+        return records
+
+    def same_as_full(self, filters: EvaluationFilters, patched: differencing.Patched) -> None:
+        """Patched lines are a full read's, and the checks on them give the full check's
+        verdict and remember the same lines (each check run in a transaction rolled back)."""
+        selection = differencing.read_selection(self.db, filters)
+        full = differencing.Hashed(differencing.Hasher(SECRET, self.user.id), selection)
+        assert patched.people == full.people
+        assert patched.paper == selection.paper_people
+        assert patched.newest >= (int(selection.response.max()) if selection.response.size else 0)
+        for forms in (None, *(group_forms(forms) for forms in GROUPS.values())):
+            assert np.array_equal(patched.lines(forms), full.lines(forms))
+        outcomes = []
+        for found in (full, patched):
+            nested = self.db.begin_nested()
+            last = self.db.scalar(select(func.max(ExportSelection.id))) or 0
+            verdict = self.full(filters, None, found)
+            rows = self.db.execute(
+                select(ExportSelection.id, ExportSelection.people, ExportSelection.count)
+                .add_columns(ExportLog.kind, ExportLog.report, ExportSelection.base_id)
+                .join(ExportLog)
+                .where(ExportSelection.id > last)
+                .order_by(ExportSelection.id)
+            ).all()
+            if found is patched:
+                self.deltas += sum(1 for row in rows if row.base_id is not None)
+            remembered = [
+                (row.kind, row.people, row.count, row.report, self.records(row.id).tobytes())
+                for row in rows
+            ]
+            nested.rollback()
+            outcomes.append((verdict, remembered))
+        assert outcomes[0] == outcomes[1]
 
     def figures(self, index: int, later: bool = False) -> bool | None:
         """A view of the follow-up figures as guard_views runs it (None: no figures), today
@@ -284,3 +367,81 @@ def test_a_figures_check_is_sealed_and_any_other_figures_memory_breaks_it(
     db.add(ExportSelection(export_id=log.id, user_id=user.id, count=0, people=""))
     db.commit()
     assert not figures_seal.sealed(db, user, whole, K, SECRET, counted.digests)
+
+
+@pytest.mark.slow  # about 5 s: a dozen people written through the journey, a dozen views
+def test_a_view_after_new_answers_inside_is_patched_and_remembers_changed_lines(
+    evaluated: Evaluated,
+) -> None:
+    for seed in range(12):
+        evaluated.run("new", seed)
+    whole = evaluated.selections()[0]
+    evaluated.view(0)  # the full check: sealed, with where its lines are remembered
+    assert evaluated.patched == 0
+    assert evaluated.db.scalar(select(DashboardSeal.base)) is not None
+    rounds = differencing.DELTA_DEPTH + 4
+    for seed in range(rounds):
+        evaluated.run("new", 100 + seed)  # a new person inside the whole selection
+        evaluated.view(0)  # patched (and checked against the full check: same_as_full)
+    # Each view patched, or sealed (a form the journey left unsubmitted: the same responses).
+    assert evaluated.patched + evaluated.fast == rounds
+    assert evaluated.patched > differencing.DELTA_DEPTH
+    assert evaluated.deltas > 0
+    user = evaluated.user
+    mine = select(ExportSelection.id, ExportSelection.base_id).where(
+        ExportSelection.user_id == user.id
+    )
+    rows = evaluated.db.execute(mine).all()
+    assert any(base is not None for _id, base in rows)
+    # Never more than DELTA_DEPTH rows of changed lines on a whole row: then whole again.
+    depths = [differencing.remembered_records(evaluated.db, row_id)[1] for row_id, _base in rows]
+    assert max(depths) == differencing.DELTA_DEPTH
+    # The newest view's lines, read back from its row of changed lines, are a full read's now.
+    newest = evaluated.db.scalars(
+        select(ExportSelection)
+        .join(ExportLog)
+        .where(ExportSelection.user_id == user.id, ExportLog.kind == differencing.KIND)
+        .order_by(ExportSelection.id.desc())
+    ).first()
+    assert newest is not None
+    assert newest.base_id is not None
+    lines = differencing.selection_lines(evaluated.db, whole, user, SECRET)
+    assert differencing.remembered_lines(evaluated.db, newest) == lines
+    # An export compares with it as with whole lines: the same people but one, refused.
+    with pytest.raises(ScopeError):
+        bundle.check_differencing(evaluated.db, user, lines[1:], K)
+
+
+# Writes that keep the responses read by the last full check (new forms) more often than
+# those that change them (the patch then gives way to a full read), and views of every filter.
+PATCH_STEPS = ("new", "new", "new", "after", "followup", "edit", "move", "erase", "purge")
+
+
+@pytest.mark.slow  # about a minute at load 15: each patched view checked against a full one
+def test_patched_lines_are_a_full_reads_after_random_writes(evaluated: Evaluated) -> None:
+    for seed in range(8):  # people enough for views of k
+        evaluated.run("new", seed)
+
+    @settings(
+        max_examples=8,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+        derandomize=True,
+    )
+    @given(
+        st.lists(
+            st.tuples(st.sampled_from(PATCH_STEPS), st.integers(0, 99), st.integers(0, 5)),
+            min_size=3,
+            max_size=10,
+        )
+    )
+    def run(steps: list[tuple[str, int, int]]) -> None:
+        for operation, seed, view in steps:
+            evaluated.run(operation, seed)
+            # Mostly the whole selection; else one structure, or two forms.
+            evaluated.view(0 if view > 2 else view)
+
+    run()
+    # Every patched view was checked against the full read and check (Evaluated.same_as_full).
+    assert evaluated.patched >= 3
+    assert evaluated.deltas > 0

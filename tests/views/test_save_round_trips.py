@@ -1,0 +1,238 @@
+"""The journey's writes and their database round trips (issue 18, part 6, sixth pass).
+
+On PostgreSQL a page save sends its three writes (the page's answers deleted and inserted,
+the response's furthest page and time) as one statement (`journey._SAVE_PAGE_POSTGRES`):
+what it stores must be what the separate statements stored (SQLite keeps them), on both
+databases; the round trips of each request of the journey are counted as `sql_counter.py`
+counts them in the benchmark.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine, event, func, select
+
+from selfcheck.journey import operations as journey
+from selfcheck.platform import db
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Answer, Response, Structure
+from selfcheck.questionnaire.model import Definition, FormKind
+from tests.support import ANSWERS, Visitor, new_token
+
+
+@dataclass
+class Trips:
+    """What one request sent, as `benchmarks/sql_counter.py` counts it."""
+
+    statements: list[str] = field(default_factory=list)
+    begins: int = 0
+    commits: int = 0
+    rollbacks: int = 0
+    pings: int = 0
+
+    @property
+    def round_trips(self) -> int:
+        return len(self.statements) + self.begins + self.commits + self.rollbacks + self.pings
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[Trips]:
+    trips = Trips()
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        trips.statements.append(sql)
+
+    def transaction(kind: str) -> Callable[..., None]:
+        def handler(connection: Any, *_args: Any) -> None:
+            if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                setattr(trips, kind, getattr(trips, kind) + 1)
+
+        return handler
+
+    handlers: list[tuple[str, Callable[..., None]]] = [
+        ("before_cursor_execute", statement),
+        ("begin", transaction("begins")),
+        ("commit", transaction("commits")),
+        ("rollback", transaction("rollbacks")),
+    ]
+    ping = engine.dialect.do_ping
+
+    def counted_ping(dbapi_connection: Any) -> bool:
+        trips.pings += 1
+        return ping(dbapi_connection)
+
+    for name, handler in handlers:
+        event.listen(engine, name, handler)
+    engine.dialect.do_ping = counted_ping  # type: ignore[method-assign]
+    try:
+        yield trips
+    finally:
+        engine.dialect.do_ping = ping  # type: ignore[method-assign]
+        for name, handler in handlers:
+            event.remove(engine, name, handler)
+
+
+def _engine(app: Flask) -> Engine:
+    engine: Engine = app.extensions[db.EXTENSION_KEY].engine
+    return engine
+
+
+def _stored(database: Database, response_id: int) -> dict[str, list[str]]:
+    with database.session() as session:
+        rows = session.execute(
+            select(Answer.variable, Answer.value)
+            .where(Answer.response_id == response_id)
+            .order_by(Answer.id)
+        ).all()
+    found: dict[str, list[str]] = {}
+    for variable, value in rows:
+        found.setdefault(variable, []).append(value)
+    return found
+
+
+def _started(database: Database, definition: Definition, structure: Structure) -> int:
+    with database.session() as session:
+        response = journey.start_response(
+            session, definition, session.merge(structure), FormKind.BEFORE, "fr", new_token()
+        )
+        session.commit()
+        return response.id
+
+
+def _save(
+    database: Database, definition: Definition, response_id: int, page_code: str, values: Any
+) -> journey.Answers:
+    page = definition.screen(FormKind.BEFORE, page_code)
+    assert page is not None
+    with database.session() as session:
+        state = journey.lock_state(session, response_id, no_flush_wait=True)
+        assert state is not None
+        saved = journey.save_locked_page(session, definition, state, page, values)
+        session.commit()
+    return saved
+
+
+def test_a_page_saved_again_holds_exactly_its_last_values(
+    database: Database, definition: Definition, structure: Structure
+) -> None:
+    """The same values again (each deleted and inserted again in one statement: no unique
+    conflict), other values, several values, none; the other pages' answers untouched."""
+    response_id = _started(database, definition, structure)
+    _save(database, definition, response_id, "p_help", {"ASSIST": ("seul",)})
+    for devices in [
+        ("smartphone", "tablette"),
+        ("smartphone", "tablette"),
+        ("tablette", "smartphone", "portable"),
+        ("portable",),
+        (),
+        ("fixe",),
+    ]:
+        saved = _save(database, definition, response_id, "p_devices", {"DEVICES": devices})
+        stored = _stored(database, response_id)
+        assert stored.get("ASSIST") == ["seul"]
+        assert stored.get("DEVICES", []) == list(devices)
+        assert saved.get("DEVICES", ()) == devices and saved["ASSIST"] == ("seul",)
+    with database.session() as session:
+        response = session.get(Response, response_id)
+        assert response is not None
+        assert response.furthest_page == "p_devices"
+        answer = session.scalar(select(Answer).where(Answer.response_id == response_id))
+        assert answer is not None and answer.definition_version == definition.version
+
+
+def test_saves_of_one_page_at_once_keep_one_of_the_values(
+    database: Database, definition: Definition, structure: Structure
+) -> None:
+    """Four saves of the same page with different values at once: each waits for the row's
+    lock (taken by the state read), so the page holds exactly one save's values."""
+    response_id = _started(database, definition, structure)
+    variants = [("portable",), ("smartphone", "tablette"), ("tablette",), ("fixe", "portable")]
+    barrier = threading.Barrier(len(variants))
+    failures: list[BaseException] = []
+
+    def save(values: tuple[str, ...]) -> None:
+        try:
+            barrier.wait()
+            _save(database, definition, response_id, "p_devices", {"DEVICES": values})
+        except BaseException as error:  # reported below, with its type
+            failures.append(error)
+
+    threads = [threading.Thread(target=save, args=(values,)) for values in variants]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert tuple(_stored(database, response_id)["DEVICES"]) in variants
+
+
+def test_a_page_save_on_postgresql_is_four_round_trips(
+    visitor: Visitor, structure: Structure, app: Flask, database: Database
+) -> None:
+    """POST /q: BEGIN, the locked state, the page's writes, COMMIT on PostgreSQL (was 6:
+    DELETE, INSERT and UPDATE apart); SQLite keeps the three statements (no round trips:
+    in the worker), and reads the response's status for the facts at commit."""
+    location = visitor.start(structure.slug).headers["Location"]
+    assert visitor.get(location).status_code == 200
+    with counted(_engine(app)) as trips:
+        saved = visitor.answer({"ASSIST": ["seul"]})
+    assert saved.status_code == 302
+    words = [statement.split()[0] for statement in trips.statements]
+    if _engine(app).dialect.name == "postgresql":
+        assert words == ["SELECT", "WITH"]
+        assert (trips.begins, trips.commits, trips.rollbacks, trips.pings) == (1, 1, 0, 0)
+        assert trips.round_trips == 4
+    else:
+        assert words == ["SELECT", "DELETE", "INSERT", "UPDATE", "SELECT"]
+    with database.session() as session:
+        count = session.scalar(select(func.count()).select_from(Answer))
+    assert count == 1
+
+
+def test_round_trips_of_a_whole_journey(
+    visitor: Visitor, structure: Structure, app: Flask, database: Database
+) -> None:
+    """Each write of the journey on PostgreSQL, counted as the benchmark counts them: start
+    9 round trips (was 11: the two rate-limit counters in one statement, the start token
+    read once), a page save 4 (was 6), sending 14 (was 19: the state read locked once, no
+    ORM reads; 10 of them keep the dashboard facts). SQLite: the same journey, stored."""
+    engine = _engine(app)
+    postgres = engine.dialect.name == "postgresql"
+    start_page = f"/s/{structure.slug}"
+    assert visitor.get(start_page).status_code == 200
+    chosen = next(f for f in visitor.forms() if f.hidden().get("form") == "before")
+    assert chosen.action is not None
+    with counted(engine) as started:
+        begun = visitor.post(chosen.action, chosen.hidden())
+    assert begun.status_code == 302
+    with counted(engine) as saves:
+        visitor.fill(ANSWERS[FormKind.BEFORE], begun)
+    assert visitor.url == "/check"
+    pages = sum(
+        statement.startswith("SELECT") and "FOR UPDATE" in statement
+        for statement in saves.statements
+    )
+    with counted(engine) as sent:
+        done = visitor.submit()
+    assert done.status_code == 302 and visitor.follow(done).status_code == 200
+    with database.session() as session:
+        response = session.scalar(select(Response))
+        assert response is not None and response.is_submitted
+        stored = len(list(session.scalars(select(Answer.id))))
+    assert stored == sum(len(values) for values in ANSWERS[FormKind.BEFORE].values())
+    if not postgres:
+        return
+    assert started.round_trips == 9, started.statements
+    assert [s.split()[0] for s in started.statements].count("INSERT") == 3  # counters, rows
+    # Each page: its view (1 SELECT, no transaction) and its save (BEGIN, the locked state,
+    # the writes, COMMIT).
+    assert pages >= 10 and saves.round_trips == pages * (1 + 4) + 1  # + the check page
+    assert sent.round_trips == 14, sent.statements
+    assert "FOR UPDATE OF response" in sent.statements[0]
+    assert sent.statements[1].startswith("UPDATE response SET status")
