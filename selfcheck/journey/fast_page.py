@@ -29,8 +29,9 @@ invalid, expired or due for re-sending, a session holding anything but the journ
 (staff, second factor, flashed messages), no state or a submitted one, a screen that is
 unknown or hidden (404, redirect), a page not in the cache yet, no signed CSRF token yet, and
 any exception. The layer turns itself off when the app's hooks are not the ones it replays
-(a hook added later is then never skipped silently), when a Flask signal has receivers, or
-with `SELFCHECK_FAST_PAGES = False`.
+(a hook added later is then never skipped silently), when a Flask signal has receivers, when the
+config asks Flask for host checks (`SERVER_NAME`, `TRUSTED_HOSTS`) or a CSRF check of GET
+(read on every request), or with `SELFCHECK_FAST_PAGES = False`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ AFTER_HOOKS = (  # as registered (Flask runs them last first)
     "selfcheck.platform.log:init_app.<locals>._log",  # log.tag, log.access_line
     "selfcheck:create_app.<locals>._no_store",  # security.no_store
 )
+# Run at teardown by Flask: closes the request's ORM session, which the layer never opens.
+TEARDOWN_HOOKS = ("selfcheck.platform.db:_close_session",)
 # Flask's signals the layer does not send: with a receiver, everything goes to Flask.
 SIGNALS = (
     flask_signals.request_started,
@@ -127,7 +130,16 @@ class FastQuestionPages:
 
     def enabled(self) -> bool:
         app = self.app
-        if not app.config.get(CONFIG_KEY, True) or app.debug:
+        config = app.config
+        if (
+            not config.get(CONFIG_KEY, True)
+            or app.debug
+            # Read on every request, as Flask and Flask-WTF do (a change after the first page
+            # is seen): no host to check or match, no CSRF check of a GET.
+            or config.get("SERVER_NAME") is not None
+            or config.get("TRUSTED_HOSTS")
+            or "GET" in config["WTF_CSRF_METHODS"]
+        ):
             return False
         if any(self._receivers) and any(next(s.receivers_for(app), None) for s in SIGNALS):
             return False
@@ -138,6 +150,9 @@ class FastQuestionPages:
             *app.after_request_funcs.get("journey", ()),
             *app.url_value_preprocessors.get(None, ()),
             *app.url_value_preprocessors.get("journey", ()),
+            *app.teardown_request_funcs.get(None, ()),
+            *app.teardown_request_funcs.get("journey", ()),
+            *app.teardown_appcontext_funcs,
             app.session_interface,
         )
         if hooks != self._hooks_seen:  # checked again whenever they change
@@ -161,8 +176,9 @@ class FastQuestionPages:
             and isinstance(app.session_interface, sessions.RefreshingSessionInterface)
             and isinstance(app.extensions.get(security.HEADERS_KEY), security.SecurityHeaders)
             and rules == [RULE]
-            and app.config.get("SERVER_NAME") is None  # no host matching to repeat
-            and "GET" not in app.config["WTF_CSRF_METHODS"]
+            and not app.teardown_request_funcs.get(None)
+            and not app.teardown_request_funcs.get("journey")
+            and tuple(_name(hook) for hook in app.teardown_appcontext_funcs) == TEARDOWN_HOOKS
         )
 
     def _serve(self, environ: WSGIEnvironment, page_code: str, started: float) -> Response | None:
