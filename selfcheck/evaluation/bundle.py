@@ -208,11 +208,12 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
         .execution_options(yield_per=EARLIER_AT_ONCE)
     )
     earlier_people: list[frozenset[str]] = []
-    for row_id, stored, blob, base_id in earlier:
-        lines = set(differencing.row_lines(db, row_id, stored, blob, base_id))
-        earlier_people.append(frozenset(differencing.person_of(line) for line in lines))
-        if is_small(differencing.people_differing(wanted, lines), k):
-            _refuse_export(user, k, "differs from an earlier export by fewer than k people")
+    with earlier:  # closed when a refusal leaves the loop early (PostgreSQL: a server cursor)
+        for row_id, stored, blob, base_id in earlier:
+            lines = set(differencing.row_lines(db, row_id, stored, blob, base_id))
+            earlier_people.append(frozenset(differencing.person_of(line) for line in lines))
+            if is_small(differencing.people_differing(wanted, lines), k):
+                _refuse_export(user, k, "differs from an earlier export by fewer than k people")
     if differencing.isolates(persons, differencing.linked(persons, earlier_people), k):
         _refuse_export(user, k, "with earlier selections, isolates fewer than k people")
 

@@ -223,6 +223,9 @@ from selfcheck.questionnaire.model import FormKind
 logger = logging.getLogger(__name__)
 
 KIND = "dashboard"
+# How long a recording view waits for an export of the same evaluator, which holds their
+# memory for its plan and rows, before it is withheld with a "try again" (joins.MemoryBusy).
+VIEW_WAIT_SECONDS = 3.0
 # The people behind each figure of a view that reads a sub-group of its selection (retention:
 # those whose follow-up or end form dates them): compared only with each other (guard_figures).
 FIGURES_KIND = "dashboard-figures"
@@ -1458,6 +1461,13 @@ def _refuse(user: StaffUser, k: int, why: str) -> NoReturn:
     raise ScopeError(_refused(k), 422)
 
 
+def _busy() -> object:
+    return _l(
+        "Une de vos exportations est en cours de préparation : cette vue sera disponible dès "
+        "qu'elle sera prête. Réessayez dans un moment."
+    )
+
+
 def _refused(k: int) -> object:
     return _l(
         "Cette sélection diffère d'une sélection que vous avez déjà consultée de moins de "
@@ -1534,7 +1544,11 @@ def hold_unchanged(db: Session, user: StaffUser, expected: MemoryStamp) -> None:
     for it), then read their memory's stamp again: joins.MemoryChanged when it is not
     `expected` (read as the check began): another view or export of theirs was remembered
     meanwhile, which the check did not compare with (the caller checks again)."""
-    joins.hold(db, user, write=True)
+    try:
+        joins.hold(db, user, write=True, wait=VIEW_WAIT_SECONDS)
+    except joins.MemoryBusy:
+        logger.info("view withheld: an export holds the memory", extra={"user_id": user.id})
+        raise ScopeError(_busy(), 503) from None
     if memory_stamp(db, user) != expected:
         raise joins.MemoryChanged("another view or export of this evaluator was remembered")
 

@@ -72,6 +72,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -275,24 +276,49 @@ def _scan(
     return whole.hexdigest(), found, dict(sizes)
 
 
-def hold(db: Session, user: StaffUser, *, write: bool = False) -> None:
-    """Hold the evaluator's row until the transaction ends, so that the writers of one
-    evaluator's memory run one after the other (exports here and their memory stamp;
-    the views of differencing.py, `differencing.hold_unchanged`). Always the evaluator's row,
-    and before anything else of theirs is locked: waits, never a deadlock.
+# PostgreSQL advisory lock class of an evaluator's memory (the second key is their id): a
+# lock of its own, so that their sign-in and job requests, which lock their `staff_user` row,
+# never wait for an export (attack round 16, A7-4).
+MEMORY_LOCK = 0x5E1F
+# How often a bounded wait (`hold(..., wait=)`) tries the lock again.
+RETRY_SECONDS = 0.1
 
-    PostgreSQL: FOR UPDATE. SQLite ignores FOR UPDATE, but has one write lock, taken by a
-    transaction's first write and kept until it ends: `write` takes it now (a write that
-    changes nothing: the row's id set to itself). Exports do not (their plan takes seconds,
-    and every writer of the app would wait that long): they write their log row first, then
-    check the stamp (`record`)."""
-    if write and db.connection().dialect.name == "sqlite":
-        db.execute(
-            update(StaffUser).where(StaffUser.id == user.id).values(id=StaffUser.id),
-            execution_options={"synchronize_session": False},
-        )
-    else:
-        db.execute(select(StaffUser.id).where(StaffUser.id == user.id).with_for_update())
+
+class MemoryBusy(RuntimeError):
+    """The evaluator's memory stayed held (by an export of theirs) for longer than a view may
+    wait: the view is withheld, never shown unchecked (attack round 16, A7-2)."""
+
+
+def hold(db: Session, user: StaffUser, *, write: bool = False, wait: float | None = None) -> None:
+    """Hold the evaluator's memory until the transaction ends, so that its writers run one
+    after the other (exports here and their memory stamp; the views of differencing.py,
+    `differencing.hold_unchanged`). Taken before anything else of theirs is locked: waits,
+    never a deadlock.
+
+    PostgreSQL: an advisory lock of the transaction keyed by the evaluator (`MEMORY_LOCK`);
+    with `wait`, tried again until `wait` seconds have passed, then MemoryBusy (a view waits
+    that long at most for an export, which holds it for its plan and rows: tens of seconds at
+    a million answers). SQLite has one write lock, taken by a transaction's first write and
+    kept until it ends: `write` takes it now (a write that changes nothing: the row's id set
+    to itself; SQLite's busy timeout bounds the wait). Exports do not (their plan takes
+    seconds, and every writer of the app would wait that long): they write their log row
+    first, then check the stamp (`record`)."""
+    if db.connection().dialect.name == "sqlite":
+        if write:
+            db.execute(
+                update(StaffUser).where(StaffUser.id == user.id).values(id=StaffUser.id),
+                execution_options={"synchronize_session": False},
+            )
+        return
+    if wait is None:
+        db.execute(select(func.pg_advisory_xact_lock(MEMORY_LOCK, user.id)))
+        return
+    deadline = time.monotonic() + wait
+    tried = select(func.pg_try_advisory_xact_lock(MEMORY_LOCK, user.id))
+    while not db.execute(tried).scalar_one():
+        if time.monotonic() >= deadline:
+            raise MemoryBusy("the evaluator's memory is held by an export of theirs")
+        time.sleep(RETRY_SECONDS)
 
 
 class MemoryChanged(RuntimeError):

@@ -18,7 +18,7 @@ first export of each shape, free-text choice and language until the job worker h
 it ahead, was rendered while the row was held (about 10 s on a quiet machine, BENCHMARKS.md).
 Fixed: the export reads or renders its codebook PDF (which does not depend on the data)
 before its plan takes the row (`test_a7_2_the_codebook_is_rendered_before_the_row_is_held`).
-The unbounded wait itself is left open (xfail below).
+A view now waits `differencing.VIEW_WAIT_SECONDS` at most, then is withheld with a "try again" (503).
 
 Finding A7-4 (the same hold, other waiters): the row held is the evaluator's `staff_user` row,
 which their own sign-in (the second factor's step, `totp.verify`, an UPDATE of it) and any
@@ -55,12 +55,6 @@ VIEW_WAIT_MAX = 4.0  # what a view may wait for the row before it gives up
 
 @pytest.mark.slow  # one export of 40 people, made to last EXPORT_SECONDS
 @pytest.mark.skipif(not is_postgres(), reason="SQLite: the view does not wait (see the report)")
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (attack7 A7-2): a recording view waits for the same evaluator's export, "
-    "however long it runs (no lock_timeout on joins.hold's FOR UPDATE); the natural fix is in "
-    "differencing.hold_unchanged (dash16's code): a bounded wait, then the view withheld",
-)
 @pytest.mark.usefixtures("request_context")
 def test_a7_2_a_dashboard_view_does_not_wait_for_a_long_export(
     populated: Session,
@@ -141,12 +135,6 @@ HOLD_SECONDS = 3.0
 
 
 @pytest.mark.skipif(not is_postgres(), reason="SQLite: FOR UPDATE holds nothing")
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (attack7 A7-4): joins.hold locks the evaluator's staff_user row, which their "
-    "sign-in (totp.verify's UPDATE) and any new job request (jobs.enqueue's FOR UPDATE) also "
-    "need: both wait for the export; a lock of its own (pg_advisory_xact_lock) would not",
-)
 def test_a7_4_the_evaluator_signs_in_while_their_export_holds_the_memory(
     populated: Session, admin: StaffUser, database: Database
 ) -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import bundle, differencing, joins
@@ -156,11 +155,11 @@ def test_a_view_while_an_export_runs_is_compared_with_it(
             assert user is not None
             narrower = parse_filters(other, user, {"structure": slug})
             if is_postgres():
-                # The export holds the evaluator's row (joins.load): the view waits for it
-                # (here, one thread: it gives up after a second).
-                other.execute(text("SET LOCAL lock_timeout = '1s'"))
-                with pytest.raises(OperationalError):
+                # The export holds the evaluator's memory (joins.hold): the view waits for it
+                # VIEW_WAIT_SECONDS at most, then is withheld with a "try again" (503).
+                with pytest.raises(ScopeError) as withheld:
                     differencing.guard_view(other, user, narrower, K, SECRET)
+                assert withheld.value.status == 503
                 outcomes.append("view held")
                 return
             differencing.guard_view(other, user, narrower, K, SECRET)
@@ -170,6 +169,7 @@ def test_a_view_while_an_export_runs_is_compared_with_it(
     request = bundle.ExportRequest("csv", Shape.WIDE)
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(bundle, "check_differencing", a_view_meanwhile)
+        patched.setattr(differencing, "VIEW_WAIT_SECONDS", 0.5)
         try:
             bundle.run_export(populated, definition, admin, everyone, request, K, tmp_path, SECRET)
             populated.commit()
