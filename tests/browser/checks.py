@@ -240,6 +240,7 @@ def large_text_problems(page: Page) -> list[str]:
     Data tables may scroll inside their own box (WIDEST_JS does not count what is in one).
     The page is put back as it was (viewport, font size, style sheets)."""
     problems: list[str] = []
+    before = page.viewport_size or DEFAULT_VIEWPORT
     session = page.context.new_cdp_session(page)
     page.set_viewport_size(PHONE)
     try:
@@ -258,5 +259,5 @@ def large_text_problems(page: Page) -> list[str]:
         page.evaluate(
             "document.adoptedStyleSheets = []; document.documentElement.style.fontSize = ''"
         )
-        page.set_viewport_size(DEFAULT_VIEWPORT)
+        page.set_viewport_size(before)
     return problems

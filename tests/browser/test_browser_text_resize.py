@@ -7,7 +7,10 @@ and with the text spacing of WCAG 1.4.12 (`checks.large_text_problems`): the pag
 scrolls sideways (a data table may scroll inside its own box) and nothing is cut off. The
 route suite (test_browser_routes.py) checks every page at 320 px and the journey's pages at
 200 % on a wide screen; the pass over every page in these conditions is in
-docs/accessibility.md.
+docs/accessibility.md. The README's picture of a question with text at 200 % on a phone
+comes from the French journey here:
+
+    SELFCHECK_SCREENSHOTS=docs/screenshots .venv/bin/pytest tests/browser -k "journey_with_large"
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Page, expect
 
 from selfcheck.platform.models import Role
 from tests.browser import checks
@@ -128,15 +131,20 @@ def _fail(problems: list[str]) -> None:
 
 
 def _screenshot(page: Page, path: Path) -> None:
-    """The README's picture: answers with pictograms, text at 200 %, on a 320 px phone (the
-    first 1,100 px: the code, the question and its first answers)."""
-    page.set_viewport_size({"width": checks.REFLOW_WIDTH, "height": 1100})
+    """The README's picture: answers with pictograms, text at 200 %, on a 320 px phone (1,100
+    px from the question's heading: the question and its first answers)."""
+    page.set_viewport_size(checks.PHONE)
     page.evaluate("document.documentElement.style.fontSize = '200%'")
     try:
-        page.screenshot(path=str(path), animations="disabled", caret="hide")
+        top: float = page.evaluate(
+            "document.querySelector('main h1').getBoundingClientRect().top + window.scrollY"
+        )
+        clip: FloatRect = {"x": 0, "y": max(0, top - 16), "width": 320, "height": 1100}
+        page.screenshot(
+            path=str(path), full_page=True, clip=clip, animations="disabled", caret="hide"
+        )
     finally:
         page.evaluate("document.documentElement.style.fontSize = ''")
-        page.set_viewport_size(checks.PHONE)
     assert path.read_bytes().startswith(b"\x89PNG")
 
 
