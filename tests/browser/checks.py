@@ -183,3 +183,81 @@ def zoom_problems(page: Page) -> list[str]:
     finally:
         page.evaluate("document.documentElement.style.fontSize = ''")
         page.set_viewport_size(DEFAULT_VIEWPORT)
+
+
+# --- large text and text spacing on a narrow screen (WCAG 1.4.4, 1.4.10, 1.4.12) -------------
+
+PHONE: ViewportSize = {"width": REFLOW_WIDTH, "height": 640}
+# The text-spacing bookmarklet's styles (WCAG 1.4.12's four values), set as an adopted style
+# sheet: the pages' Content-Security-Policy (style-src 'self') refuses a <style> element.
+TEXT_SPACING_CSS = """* { line-height: 1.5 !important; letter-spacing: 0.12em !important;
+  word-spacing: 0.16em !important; }
+p { margin-block-end: 2em !important; }"""
+ADOPT_JS = """(css) => { const sheet = new CSSStyleSheet(); sheet.replaceSync(css);
+  document.adoptedStyleSheets = [sheet]; }"""
+
+# Content cut off by a box that hides its overflow. Left out: what is hidden on purpose (the
+# visually hidden pattern, a 1 px box, and what is inside one) and text fields, whose text
+# scrolls under the caret by design.
+CUT_OFF_JS = """() => [...document.querySelectorAll("body *")]
+  .filter(e => {
+    if (e.matches("input, textarea, select") || e.closest(".visually-hidden")) return false;
+    for (let a = e; a; a = a.parentElement) {
+      const r = a.getBoundingClientRect();
+      if (r.width <= 1 || r.height <= 1) return false;
+    }
+    const s = getComputedStyle(e), cut = ["hidden", "clip"];
+    return (cut.includes(s.overflowX) || cut.includes(s.overflowY))
+      && (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1);
+  })
+  .slice(0, 5)
+  .map(e => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${[...e.classList].join(".")}`)"""
+
+
+def _narrow_problems(page: Page, condition: str) -> list[str]:
+    width: int = page.evaluate("document.documentElement.clientWidth")
+    scrolled: int = page.evaluate("document.documentElement.scrollWidth")
+    problems = []
+    if scrolled > width:
+        culprits = page.evaluate(WIDEST_JS, width)
+        problems.append(f"{condition}: {scrolled} px wide at {width} px; {', '.join(culprits)}")
+    cut: list[str] = page.evaluate(CUT_OFF_JS)
+    if cut:
+        problems.append(f"{condition}: cut off in {', '.join(cut)}")
+    return problems
+
+
+def large_text_problems(page: Page) -> list[str]:
+    """At 320 CSS px wide (a phone, or a 640 px window at 200 % page zoom): the page never
+    scrolls sideways and nothing is cut off with
+    - text at 200 % (the root font size doubled, as a user style sheet would; every size of
+      the stylesheet is in rem or em);
+    - the browser's own text size doubled (Chromium's default font size set to 32 px through
+      the DevTools protocol, as the "very large" font setting does: em media and container
+      queries follow it too);
+    - the text spacing of WCAG 1.4.12 (line height 1.5, paragraphs 2em apart, letters 0.12em,
+      words 0.16em), alone and with text at 200 %.
+    Data tables may scroll inside their own box (WIDEST_JS does not count what is in one).
+    The page is put back as it was (viewport, font size, style sheets)."""
+    problems: list[str] = []
+    before = page.viewport_size or DEFAULT_VIEWPORT
+    session = page.context.new_cdp_session(page)
+    page.set_viewport_size(PHONE)
+    try:
+        page.evaluate("document.documentElement.style.fontSize = '200%'")
+        problems += _narrow_problems(page, "text at 200 %")
+        page.evaluate(ADOPT_JS, TEXT_SPACING_CSS)
+        problems += _narrow_problems(page, "text at 200 % and WCAG 1.4.12 spacing")
+        page.evaluate("document.documentElement.style.fontSize = ''")
+        problems += _narrow_problems(page, "WCAG 1.4.12 spacing")
+        page.evaluate("document.adoptedStyleSheets = []")
+        session.send("Page.setFontSizes", {"fontSizes": {"standard": 32, "fixed": 26}})
+        problems += _narrow_problems(page, "browser font size 32 px")
+    finally:
+        session.send("Page.setFontSizes", {"fontSizes": {"standard": 16, "fixed": 13}})
+        session.detach()
+        page.evaluate(
+            "document.adoptedStyleSheets = []; document.documentElement.style.fontSize = ''"
+        )
+        page.set_viewport_size(before)
+    return problems
