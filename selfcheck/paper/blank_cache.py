@@ -21,8 +21,11 @@ BENCHMARKS.md); later ones read the file.
 - Off in debug mode, where templates reload on change.
 - **Filled ahead by the job worker** (selfcheck/prefill.py: `missing`, `prefill`), when its
   queue is idle, for the site's address (`SELFCHECK_SITE_URL`, else the one the print page
-  keeps here with `remember_site_url`); by hand with `selfcheck paper prefill`. Then even
-  the first person to ask for a form gets it from disk.
+  keeps here with `remember_site_url`), the most asked forms first (`every_blank`); by hand
+  with `selfcheck paper prefill`. Then even the first person to ask for a form gets it from
+  disk. A web worker's warm-up keeps the most asked one (paper/warmup.py).
+- **One process renders a given form at a time** (`rendering`: a lock file per form): a
+  request that misses a form the filler or another worker is rendering waits for its file.
 - The export's codebook PDF is kept in the same folder (evaluation/codebook.py, `pdf`),
   keyed the same way (`definition_parts`, `software_parts`).
 """
