@@ -29,8 +29,9 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
-from flask import Flask
+from flask import Flask, url_for
 
 from selfcheck.paper import blank_cache
 from selfcheck.paper import operations as paper
@@ -87,13 +88,11 @@ def first_form(app: Flask) -> bool:
     """Render the default language's blank "before" form (standard wording, normal print),
     and keep it in the app's cache of blank forms when it has one, knows the address the
     form prints and does not hold it yet. Whether it was kept. Needs an app context."""
-    from selfcheck import prefill  # its import is cheap; it needs the app's blueprints
-
     locale = str(app.config.get("BABEL_DEFAULT_LOCALE") or "fr")
     renderer = paper.renderer(app)
     copy = paper.Copy(FormKind.BEFORE, locale, None)
     cache = blank_cache.folder(app)
-    address = prefill.site_url(app, cache) if cache is not None else None
+    address = _site_url(app, cache) if cache is not None else None
     if cache is None or address is None:
         renderer.questionnaires([copy], site_url=SITE_URL)
         return False
@@ -107,3 +106,12 @@ def first_form(app: Flask) -> bool:
             blank_cache.store(cache, path, data)
             return True
     return False
+
+
+def _site_url(app: Flask, cache: Path) -> str | None:
+    """As `selfcheck.prefill.site_url` (not imported: selfcheck.prefill imports this package)."""
+    base = str(app.config.get("SELFCHECK_SITE_URL") or "")
+    if base:
+        with app.test_request_context(base_url=base):
+            return url_for("journey.enter_code", _external=True)
+    return blank_cache.remembered_site_url(cache)
