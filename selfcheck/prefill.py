@@ -21,7 +21,10 @@ processes at the lowest priority, one after the other, each of which takes a loc
 folder (one filler at a time, however many workers share the folder), renders what is
 missing, checking before each file that no job has come in meanwhile (else it stops, and
 the watcher starts it again once the queue is idle), and ends, giving back its memory.
-The web workers never wait for it: until a file is there, a request renders as before.
+The web workers never wait for it as a whole: until a file is there, a request renders it as
+before, unless the filler is rendering that very form, when the request waits for its file
+(paper/blank_cache.py, `rendering`). The forms come most asked first (`every_blank`), and a
+web worker's warm-up keeps the most asked one (paper/warmup.py).
 
 **The site's address** for the blank forms: `SELFCHECK_SITE_URL` when set; else the address
 the print page was last asked at, which the print page keeps in the folder
@@ -183,8 +186,8 @@ class Watcher:
     """The job worker's thread that starts the filler processes when something is missing and
     the queue is idle (see the module's docstring). `stop` ends it and its filler.
 
-    Two fillers one after the other, each a fresh process: the blank forms (the process grows
-    to about 400 MB over 80 forms in 4 languages: BENCHMARKS.md), then the codebooks (each
+    Two fillers one after the other, each a fresh process: the blank forms (about 180 MB over
+    80 forms in 4 languages, 400 MB before round 16: BENCHMARKS.md), then the codebooks (each
     rendered by a child process of about 190 MB), so that the first one's memory is given
     back before the codebooks' children start."""
 

@@ -21,8 +21,11 @@ BENCHMARKS.md); later ones read the file.
 - Off in debug mode, where templates reload on change.
 - **Filled ahead by the job worker** (selfcheck/prefill.py: `missing`, `prefill`), when its
   queue is idle, for the site's address (`SELFCHECK_SITE_URL`, else the one the print page
-  keeps here with `remember_site_url`); by hand with `selfcheck paper prefill`. Then even
-  the first person to ask for a form gets it from disk.
+  keeps here with `remember_site_url`), the most asked forms first (`every_blank`); by hand
+  with `selfcheck paper prefill`. Then even the first person to ask for a form gets it from
+  disk. A web worker's warm-up keeps the most asked one (paper/warmup.py).
+- **One process renders a given form at a time** (`rendering`: a lock file per form): a
+  request that misses a form the filler or another worker is rendering waits for its file.
 - The export's codebook PDF is kept in the same folder (evaluation/codebook.py, `pdf`),
   keyed the same way (`definition_parts`, `software_parts`).
 """
@@ -30,14 +33,16 @@ BENCHMARKS.md); later ones read the file.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import gc
 import hashlib
 import json
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -53,6 +58,13 @@ FOLDER = "paper-blanks"  # under the instance folder, by default
 # forms x languages x wordings x sizes x duplex (80 or 160), codebooks (16), with room to spare
 MAX_FILES = 200
 SUFFIX = ".pdf"
+# One form rendered by one process at a time: a request that misses a form another process is
+# rendering (the job worker's filler, another worker) waits for its file rather than render it
+# too, for at most WAIT_FOR_OTHER seconds (a blank form takes about 0.5 s; the filler runs at
+# the lowest priority). `rendering` below.
+LOCK_SUFFIX = ".lock"
+WAIT_FOR_OTHER = 3.0
+POLL_EVERY = 0.05
 # The installed selfcheck package: code, templates, static files, translations, item bank.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -201,9 +213,52 @@ def blank_form(
     data = read_complete(path)
     if data:
         return data
-    data = _render(renderer, form, locale, large, duplex, site_url)
-    store(cache, path, data)
+    with rendering(path, wait=WAIT_FOR_OTHER):
+        data = read_complete(path)  # stored meanwhile by the process this one waited for
+        if data:
+            return data
+        data = _render(renderer, form, locale, large, duplex, site_url)
+        store(cache, path, data)
     return data
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name("." + path.stem + LOCK_SUFFIX)
+
+
+@contextlib.contextmanager
+def rendering(path: Path, *, wait: float) -> Iterator[bool]:
+    """The right to render the file at `path`, shared by every process using the folder
+    (`flock` on a lock file beside it): True once this process holds it. While another
+    process holds it, wait up to `wait` seconds for that process to store the file (or to
+    give the lock up), then go on anyway: False (the caller looks for the file first, and
+    renders it itself if it is still missing: a duplicate render, never a wrong file). A
+    folder where the lock file cannot be made gives True at once (nothing to agree on). The
+    lock file is removed by the holder once the file is stored."""
+    lock = _lock_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = lock.open("a")
+    except OSError:
+        yield True
+        return
+    with handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                if present(path) or time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(POLL_EVERY)
+                continue
+            break
+        try:
+            yield True
+        finally:
+            lock.unlink(missing_ok=True)  # before the lock is given up: see `_evict` too
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _render(
@@ -251,6 +306,10 @@ def _evict(cache: Path) -> None:
             entries.append((modified, path))
         elif modified < stale:
             path.unlink(missing_ok=True)
+    for lock in cache.glob(".*" + LOCK_SUFFIX):  # left by a process that was killed
+        with contextlib.suppress(OSError):
+            if lock.stat().st_mtime < stale:
+                lock.unlink()
     entries.sort()
     for _mtime, path in entries[: max(len(entries) - MAX_FILES, 0)]:
         path.unlink(missing_ok=True)
@@ -318,14 +377,20 @@ class Blank:
 
 
 def every_blank(app: Flask, *, duplex: bool = False) -> list[Blank]:
-    """Each form in each language of the app, wording and print size (and sides)."""
+    """Each form in each language of the app, wording and print size (and sides), the most
+    asked first, since the job worker renders them in this order after a deployment: the
+    default language's forms in the standard wording and normal print (the "before" form
+    first, as FormKind lists them), then the other languages' in the same wording and size,
+    then the easy-read wording, then large print, each in the same order."""
     languages: tuple[str, ...] = app.config["SELFCHECK_LANGUAGES"]
+    default = str(app.config.get("BABEL_DEFAULT_LOCALE") or "")
+    locales = sorted(languages, key=lambda locale: locale != default)  # stable: default first
     return [
         Blank(wording, form, locale, large, sided)
-        for wording in Wording
-        for form in FormKind
-        for locale in languages
         for large in (False, True)
+        for wording in Wording
+        for locale in locales
+        for form in FormKind
         for sided in ((False, True) if duplex else (False,))
     ]
 
@@ -398,11 +463,17 @@ def prefill(
             stopped = True
             break
         printer = renderer(app, blank.wording)
-        if present(path):
-            continue  # stored meanwhile by another process
-        data = _render(printer, blank.form, blank.locale, blank.large, blank.duplex, site_url)
-        store(cache, path, data)
+        with rendering(path, wait=0) as mine:
+            if not mine or present(path):
+                continue  # being rendered by a request, or stored meanwhile
+            data = _render(printer, blank.form, blank.locale, blank.large, blank.duplex, site_url)
+            store(cache, path, data)
         rendered += 1
+        del data
+        # One document's layout (hundreds of thousands of objects, some in cycles) freed
+        # now rather than beside the next one's (docs/performance.md, "Blank forms, third
+        # pass"): the filler's memory stays that of one document.
+        gc.collect()
     present_count = len(every_blank(app, duplex=duplex)) - len(todo)
     return Prefilled(rendered, present_count, time.perf_counter() - began, stopped)
 

@@ -14,9 +14,12 @@ in debug mode (templates reload), nor in CLI commands, which do not call it. The
 is not warmed up either: a batch takes seconds, the cold part is a small share of it, and
 the job worker stays lean for exports. `SELFCHECK_PAPER_WARMUP=0` turns it off.
 
-Nothing is written: the blank-form cache (paper/blank_cache.py) is filled ahead by the job
-worker (selfcheck/prefill.py); the warm-up is for the forms a request still renders (before
-the cache is full, or without one).
+The form it renders is the most asked one: the default language's blank "before" form, in
+the standard wording and normal print. When the app keeps blank forms (paper/blank_cache.py)
+and knows the address they print (`SELFCHECK_SITE_URL`, or the one the print page kept), the
+warm-up renders it for that address and keeps it there, if it is not there yet: after a
+deployment, that form is ready a second or two after the first worker starts, before the job
+worker's filler (selfcheck/prefill.py) gets to it. Otherwise the PDF is thrown away.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
-from flask import Flask
+from flask import Flask, url_for
 
+from selfcheck.paper import blank_cache
 from selfcheck.paper import operations as paper
 from selfcheck.questionnaire.model import FormKind
 
@@ -67,9 +72,7 @@ def warm(app: Flask) -> float | None:
     began = time.perf_counter()
     try:
         with app.app_context():
-            locale = str(app.config.get("BABEL_DEFAULT_LOCALE") or "fr")
-            renderer = paper.renderer(app)
-            renderer.questionnaires([paper.Copy(FormKind.BEFORE, locale, None)], site_url=SITE_URL)
+            first_form(app)
         # The full collection the render deferred (platform/printing.py) and the one the app's
         # start-up left due: here, not at the start of the first request (about 0.1 s).
         gc.collect()
@@ -79,3 +82,36 @@ def warm(app: Flask) -> float | None:
     seconds = time.perf_counter() - began
     log.info("paper warm-up done", extra={"seconds": round(seconds, 3)})
     return seconds
+
+
+def first_form(app: Flask) -> bool:
+    """Render the default language's blank "before" form (standard wording, normal print),
+    and keep it in the app's cache of blank forms when it has one, knows the address the
+    form prints and does not hold it yet. Whether it was kept. Needs an app context."""
+    locale = str(app.config.get("BABEL_DEFAULT_LOCALE") or "fr")
+    renderer = paper.renderer(app)
+    copy = paper.Copy(FormKind.BEFORE, locale, None)
+    cache = blank_cache.folder(app)
+    address = _site_url(app, cache) if cache is not None else None
+    if cache is None or address is None:
+        renderer.questionnaires([copy], site_url=SITE_URL)
+        return False
+    name = blank_cache.key(
+        renderer, FormKind.BEFORE, locale, large=False, duplex=False, site_url=address
+    )
+    path = cache / (name + blank_cache.SUFFIX)
+    with blank_cache.rendering(path, wait=0) as mine:
+        data = renderer.questionnaires([copy], site_url=address)
+        if mine and not blank_cache.present(path):
+            blank_cache.store(cache, path, data)
+            return True
+    return False
+
+
+def _site_url(app: Flask, cache: Path) -> str | None:
+    """As `selfcheck.prefill.site_url` (not imported: selfcheck.prefill imports this package)."""
+    base = str(app.config.get("SELFCHECK_SITE_URL") or "")
+    if base:
+        with app.test_request_context(base_url=base):
+            return url_for("journey.enter_code", _external=True)
+    return blank_cache.remembered_site_url(cache)

@@ -160,12 +160,18 @@ class Printer:
 
     def document(self, html: str, stylesheets: list[Any]) -> Any:
         """The laid-out document (its pages can be counted), tagged PDF/UA-1."""
-        from selfcheck.platform.weasy import PrintHTML
+        from selfcheck.platform import weasy
 
-        with deferred_full_collections():
-            return PrintHTML(
-                string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
-            ).render(stylesheets=stylesheets, pdf_variant=PDF_VARIANT)
+        fonts = weasy.lend_fonts()  # fonts and shaping kept from one document to the next
+        try:
+            with deferred_full_collections():
+                document = weasy.PrintHTML(
+                    string=html, base_url=self.directory.as_uri() + "/", url_fetcher=self.fetcher
+                ).render(stylesheets=stylesheets, pdf_variant=PDF_VARIANT, font_config=fonts)
+        except BaseException:
+            weasy.give_back_fonts(fonts)
+            raise
+        return weasy.lend_fonts_to(document, fonts)
 
     @staticmethod
     def write(document: Any) -> bytes:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import weasyprint  # type: ignore[import-untyped]
 import weasyprint.html  # type: ignore[import-untyped]
+from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
 from weasyprint.urls import FatalURLFetchingError  # type: ignore[import-untyped]
 
 
@@ -95,6 +98,48 @@ class PrintHTML(weasyprint.HTML):  # type: ignore[misc]
         if forms:  # no printed template has form fields: WeasyPrint's own, unchanged
             return list(super()._ua_stylesheets(forms))
         return [print_ua_stylesheet()]
+
+
+# --- fonts kept from one document to the next ------------------------------------------------
+
+# Idle font configurations kept for the next documents (one is enough for a process that
+# renders one document at a time; more only if several threads render at once).
+MAX_IDLE_FONTS = 2
+_idle_fonts: list[Any] = []
+_fonts_lock = threading.Lock()
+
+
+def lend_fonts() -> Any:
+    """A WeasyPrint `FontConfiguration` for one document, made once and lent again.
+
+    Without one, WeasyPrint makes a new configuration for every document: Fontconfig's
+    configuration loaded again, and a new Pango font map, whose fonts, shaping and glyph
+    metrics are all made again and kept beside the previous documents' until those are
+    collected. A process that renders many documents (the filler of the blank forms: 80 in a
+    row) grew by about 100 MB that way (docs/performance.md, "Blank forms, third pass").
+    A configuration is lent to one document at a time (Pango's font map is not meant to be
+    used by two threads at once) and comes back with `give_back_fonts`, or when the document
+    that holds it is collected (`lend_fonts_to`). No printed template has `@font-face` rules,
+    which is what a configuration would otherwise accumulate from one document to the next.
+    """
+    with _fonts_lock:
+        if _idle_fonts:
+            return _idle_fonts.pop()
+    return FontConfiguration()
+
+
+def give_back_fonts(fonts: Any) -> None:
+    """Return a configuration lent by `lend_fonts` (kept if fewer than MAX_IDLE_FONTS)."""
+    with _fonts_lock:
+        if len(_idle_fonts) < MAX_IDLE_FONTS and all(f is not fonts for f in _idle_fonts):
+            _idle_fonts.append(fonts)
+
+
+def lend_fonts_to(document: Any, fonts: Any) -> Any:
+    """`document` (a laid-out WeasyPrint document), its lent `fonts` given back once it is
+    collected: after its PDF is written, or its pages counted."""
+    weakref.finalize(document, give_back_fonts, fonts)
+    return document
 
 
 def render(

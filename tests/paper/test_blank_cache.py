@@ -209,3 +209,97 @@ def test_prefill_renders_each_blank_form_once(app: Flask, renders: Counted, cach
     with app.app_context():
         sides = blank_cache.prefill(app, SITE, cache, duplex=True)
     assert (sides.rendered, sides.present) == (expected, expected)
+
+
+def test_prefill_renders_the_most_asked_forms_first(
+    app: Flask, renders: Counted, cache: Path
+) -> None:
+    app.config["SELFCHECK_LANGUAGES"] = ("ar", "fr")  # the default language (fr) listed last
+    app.config["BABEL_DEFAULT_LOCALE"] = "fr"
+    with app.app_context():
+        order = blank_cache.every_blank(app)
+        blank_cache.prefill(app, SITE, cache)
+    assert order[0] == blank_cache.Blank(Wording.STANDARD, FormKind.BEFORE, "fr", False, False)
+    first = order[: len(FormKind)]  # the default language's standard forms, normal print
+    assert [b.form for b in first] == list(FormKind)
+    assert {(b.locale, b.wording, b.large) for b in first} == {("fr", Wording.STANDARD, False)}
+    assert order[len(FormKind)].locale == "ar"  # then the other languages, same wording, size
+    assert [b.large for b in order] == sorted(b.large for b in order)  # large print last
+    assert len(set(order)) == len(order) == len(FormKind) * 2 * len(Wording) * 2
+    # rendered in that order
+    assert [(c[0].form, c[0].locale) for c, _ in renders.calls[: len(FormKind)]] == [
+        (form, "fr") for form in FormKind
+    ]
+
+
+def held(path: Path) -> Any:
+    """The lock of the file `path` as another process rendering it holds it (flock locks
+    belong to an open file, so a second open of the same file in this process conflicts)."""
+    import fcntl
+
+    handle = blank_cache._lock_path(path).open("a")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def path_of(app: Flask, cache: Path, **choices: Any) -> Path:
+    with app.app_context():
+        [(_, path)] = [
+            (b, p)
+            for b, p in blank_cache._missing_files(app, SITE, cache)
+            if (b.wording, b.form, b.locale, b.large)
+            == (Wording.STANDARD, FormKind.BEFORE, "fr", False)
+        ]
+    return path
+
+
+def test_a_request_waits_for_the_process_rendering_the_same_form(
+    app: Flask, renders: Counted, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.config["SELFCHECK_LANGUAGES"] = ("fr",)
+    cache.mkdir()
+    path = path_of(app, cache)
+    other = held(path)
+    slept: list[float] = []
+
+    def another_process_stores_it(seconds: float) -> None:  # while the request waits
+        slept.append(seconds)
+        if len(slept) == 3:
+            blank_cache.store(cache, path, b"%PDF-1.7\n% by the filler\n%%EOF\n")
+
+    monkeypatch.setattr(blank_cache.time, "sleep", another_process_stores_it)
+    assert blank(app, cache) == b"%PDF-1.7\n% by the filler\n%%EOF\n"
+    assert renders.calls == [] and len(slept) == 3  # waited, did not render it too
+    other.close()
+
+
+def test_a_request_renders_itself_when_the_other_process_takes_too_long(
+    app: Flask, renders: Counted, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.config["SELFCHECK_LANGUAGES"] = ("fr",)
+    cache.mkdir()
+    other = held(path_of(app, cache))
+    monkeypatch.setattr(blank_cache, "WAIT_FOR_OTHER", 0.2)
+    monkeypatch.setattr(blank_cache, "POLL_EVERY", 0.01)
+    data = blank(app, cache)
+    assert len(renders.calls) == 1 and [p.read_bytes() for p in files(cache)] == [data]
+    other.close()
+    assert blank(app, cache) == data and len(renders.calls) == 1
+
+
+def test_the_filler_leaves_a_form_being_rendered_to_its_process(
+    app: Flask, renders: Counted, cache: Path
+) -> None:
+    app.config["SELFCHECK_LANGUAGES"] = ("fr",)
+    cache.mkdir()
+    path = path_of(app, cache)
+    other = held(path)
+    with app.app_context():
+        done = blank_cache.prefill(app, SITE, cache)
+    expected = len(FormKind) * len(Wording) * 2
+    assert done.rendered == len(renders.calls) == expected - 1 and not path.exists()
+    other.close()
+    # lock files are removed by whoever rendered: only the one still held was left
+    assert [p.name for p in cache.glob(".*" + blank_cache.LOCK_SUFFIX)] == [
+        blank_cache._lock_path(path).name
+    ]

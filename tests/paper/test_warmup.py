@@ -107,3 +107,30 @@ def test_gunicorn_starts_it_once_a_worker_has_its_app(app: Flask, renders: Count
     thread = app.extensions[warmup.EXTENSION_KEY]
     thread.join(timeout=10)
     assert len(renders.calls) == 1
+
+
+def test_the_warm_up_keeps_the_first_form_when_the_address_is_known(
+    app: Flask, renders: Counted, tmp_path: Path
+) -> None:
+    from selfcheck import prefill
+    from selfcheck.paper import blank_cache
+
+    app.config[blank_cache.CONFIG_KEY] = str(tmp_path / "blanks")
+    app.config[prefill.SITE_KEY] = "https://selfcheck.example.org"
+    assert warmup.warm(served(app)) is not None
+    [(copies, options, _)] = renders.calls
+    address = "https://selfcheck.example.org/code"
+    assert copies == (paper.Copy(FormKind.BEFORE, app.config["BABEL_DEFAULT_LOCALE"], None),)
+    assert options == {"site_url": address}
+    # kept: the first person who asks for it is served from the file
+    with app.app_context():
+        data = blank_cache.blank_form(
+            paper.renderer(app),
+            FormKind.BEFORE,
+            app.config["BABEL_DEFAULT_LOCALE"],
+            site_url=address,
+            cache=tmp_path / "blanks",
+        )
+    assert data == b"%PDF-1.7\n%%EOF\n" and len(renders.calls) == 1
+    # a second worker's warm-up renders (to warm itself) but does not write it again
+    assert warmup.warm(app) is not None and len(renders.calls) == 2

@@ -146,3 +146,31 @@ def test_the_rendering_process_does_not_inherit_the_apps_secrets(
     names = printing.printer(tmp_path).pdf_apart("<p>x</p>", [])[4:].decode().split("\n")
     assert "PATH_FOR_FONTS_TEST" in names  # the rest (fonts, locale, PATH) is passed on
     assert not [name for name in names if name.startswith("SELFCHECK_")]
+
+
+def test_documents_borrow_one_font_configuration_and_print_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # weasy.lend_fonts: Fontconfig and Pango's font map made once, not per document (the
+    # filler of blank forms grew by about 100 MB over 80 forms otherwise).
+    made: list[object] = []
+    real = weasy.FontConfiguration
+
+    def counted() -> object:
+        made.append(real())
+        return made[-1]
+
+    monkeypatch.setattr(weasy, "FontConfiguration", counted)
+    monkeypatch.setattr(weasy, "_idle_fonts", [])
+    printer = printing.printer(tmp_path)
+    first = printer.pdf(SAMPLE, [])
+    assert len(made) == 1 and weasy._idle_fonts == made  # given back with its document
+    assert printer.pdf(SAMPLE, []) == first and len(made) == 1  # lent again, same bytes
+    kept = printer.document(SAMPLE, [])  # lent while its document lives
+    assert weasy._idle_fonts == [] and kept.font_config is made[0]
+    other = printer.document(SAMPLE, [])  # a second document at the same time: its own
+    assert len(made) == 2 and other.font_config is not kept.font_config
+    assert printer.write(kept) == first
+    del kept, other
+    gc.collect()
+    assert len(weasy._idle_fonts) == weasy.MAX_IDLE_FONTS == 2
