@@ -18,7 +18,8 @@ first export of each shape, free-text choice and language until the job worker h
 it ahead, was rendered while the row was held (about 10 s on a quiet machine, BENCHMARKS.md).
 Fixed: the export reads or renders its codebook PDF (which does not depend on the data)
 before its plan takes the row (`test_a7_2_the_codebook_is_rendered_before_the_row_is_held`).
-A view now waits `differencing.VIEW_WAIT_SECONDS` at most, then is withheld with a "try again" (503).
+A view now waits `differencing.VIEW_WAIT_SECONDS` at most, then is withheld with a
+"try again" (503).
 
 Finding A7-4 (the same hold, other waiters): the row held is the evaluator's `staff_user` row,
 which their own sign-in (the second factor's step, `totp.verify`, an UPDATE of it) and any
