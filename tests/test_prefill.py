@@ -227,12 +227,6 @@ def test_the_command_fills_in_the_background_and_stops_for_a_job(
     assert f"{BLANKS} rendered, 0 already there" in only.output and "codebooks" not in only.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (attack7 A7-3): the print page keeps the address of whatever Host header a "
-    "signed-in mediator sends (no TRUSTED_HOSTS; the sample nginx passes $host), and the job "
-    "worker then renders every blank form for it, evicting the real ones (blank16's code)",
-)
 def test_a7_3_a_forged_host_does_not_change_the_address_rendered_ahead(
     app: Flask,
     renders: list[dict[str, Any]],

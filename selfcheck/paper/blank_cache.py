@@ -324,9 +324,13 @@ _remembered_lock = threading.Lock()
 
 def remember_site_url(cache: Path | None, site_url: str) -> None:
     """Keep the address the print page prints in the cache folder, for the job worker that
-    fills the cache ahead (selfcheck/prefill.py: it never sees a request). Written when it
-    changes; once a process has written or read it, nothing more is done for the same
-    address. A folder that cannot be written is no error."""
+    fills the cache ahead (selfcheck/prefill.py: it never sees a request). The first address
+    kept stays: a signed-in user who sends the print page another `Host` header must not make
+    the worker render every form for it and push the site's own out of the folder (attack
+    round 16, A7-3). A site that moves sets `SELFCHECK_SITE_URL` (or removes the file); its
+    requests are served correctly meanwhile, each form's file being named after its address.
+    Once a process has written or read it, nothing more is done for the same address. A
+    folder that cannot be written is no error."""
     if cache is None:
         return
     with _remembered_lock:
@@ -334,11 +338,8 @@ def remember_site_url(cache: Path | None, site_url: str) -> None:
             return
         _remembered[cache] = site_url
     path = cache / SITE_FILE
-    try:
-        if path.read_text(encoding="utf-8").strip() == site_url:
-            return
-    except (OSError, UnicodeDecodeError):
-        pass
+    if remembered_site_url(cache) is not None:
+        return
     try:
         cache.mkdir(parents=True, exist_ok=True)
         handle, draft = tempfile.mkstemp(dir=cache, prefix=".draft-site-")
