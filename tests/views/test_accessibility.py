@@ -81,7 +81,11 @@ def test_the_stylesheet_has_no_fixed_font_size_and_no_physical_margins() -> None
     css = STYLESHEET.read_text(encoding="utf-8")
     screen = re.sub(r"@media print \{.*?\n\}", "", css, flags=re.DOTALL)  # points on paper
     sizes = re.findall(r"font-size:\s*([^;}]+)", screen)
-    assert sizes and all(re.fullmatch(r"[\d.]+(rem|em|%)", s.strip()) for s in sizes), sizes
+    # A size relative to the text, or a clamp between two such sizes (its middle term may
+    # follow the viewport: the bounds still grow with the text).
+    relative = r"[\d.]+(rem|em|%)"
+    clamped = rf"clamp\({relative}, [\d.]+(rem|em|%|vw), {relative}\)"
+    assert sizes and all(re.fullmatch(f"{relative}|{clamped}", s.strip()) for s in sizes), sizes
     assert not re.search(r"(margin|padding)-(left|right)\b|\b(left|right):", css)
 
 
