@@ -708,6 +708,19 @@ def _check_values(item: Item, values: Sequence[str]) -> None:
         raise JourneyError("invalid_value")
 
 
+def _hidden_on_sending(definition: Definition, form: FormKind, answers: Answers) -> list[str]:
+    """The answers to questions that ended up hidden, which sending removes (`submit`,
+    `submit_locked`); JourneyError when a required answer is missing."""
+    if missing_required(definition, form, answers):
+        raise JourneyError("missing_required")
+    shown = {
+        variable.code
+        for page in visible_pages(definition, form, answers)
+        for variable in page_variables(page, form, answers)
+    }
+    return [variable for variable in answers if variable not in shown]
+
+
 def submit(session: Session, definition: Definition, response: Response) -> bool:
     """Mark the response submitted; True if this call did it, False if it already was.
 
@@ -718,15 +731,7 @@ def submit(session: Session, definition: Definition, response: Response) -> bool
         return False
     form = FormKind(response.form)
     session.expire(response, ["answers"])  # read them again under the lock
-    answers = answers_of(response)
-    if missing_required(definition, form, answers):
-        raise JourneyError("missing_required")
-    shown = {
-        variable.code
-        for page in visible_pages(definition, form, answers)
-        for variable in page_variables(page, form, answers)
-    }
-    hidden = [variable for variable in answers if variable not in shown]
+    hidden = _hidden_on_sending(definition, form, answers_of(response))
     if hidden:
         session.execute(
             delete(Answer).where(Answer.response_id == response.id, Answer.variable.in_(hidden))
@@ -754,15 +759,7 @@ def submit_locked(session: Session, definition: Definition, state: ResponseState
     as `submit`; True if this call submitted it, False if it already was."""
     if state.is_submitted:
         return False
-    answers = state.answers
-    if missing_required(definition, state.form, answers):
-        raise JourneyError("missing_required")
-    shown = {
-        variable.code
-        for page in visible_pages(definition, state.form, answers)
-        for variable in page_variables(page, state.form, answers)
-    }
-    hidden = [variable for variable in answers if variable not in shown]
+    hidden = _hidden_on_sending(definition, state.form, state.answers)
     if hidden:
         session.execute(_DELETE_PAGE, {"response_id": state.id, "variables": hidden})
     result = session.execute(_SUBMIT_RESPONSE, {"response_id": state.id, "now": utcnow()})
