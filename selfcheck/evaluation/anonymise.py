@@ -513,7 +513,8 @@ def _verify(
     show in the file (the true pattern: a form's answers show it even when masked).
 
     Values are compared by their `repr` (MASKED, None and values kept apart), each distinct
-    value coded once, then the combinations counted over integer codes (numpy)."""
+    value coded once, then the combinations counted over integer codes (numpy: one group
+    id per person, `anonymity.combination_sizes`)."""
     people = list(decisions)
     if not people:
         return []
@@ -521,13 +522,16 @@ def _verify(
     names = sorted(name for name in rows[0] if name != FORMS_PRESENT)
     pattern = _patterns(records, ids)
     columns = [_repr_codes(list(map(pattern.__getitem__, people)))]
-    for name in names:
-        columns.append(_repr_codes(list(map(operator.itemgetter(name), rows))))
-    _, inverse, counts = np.unique(
-        np.stack(columns, axis=1), axis=0, return_inverse=True, return_counts=True
+    # Every row's values read at once (one C call per row), then taken by column.
+    if len(names) > 1:
+        by_column: Iterable[Sequence[Any]] = zip(*map(operator.itemgetter(*names), rows))
+    else:
+        by_column = (list(map(operator.itemgetter(name), rows)) for name in names)
+    columns.extend(map(_repr_codes, by_column))
+    sizes = anonymity.combination_sizes(
+        [(codes, int(codes.max()) + 1) for codes in columns], len(people)
     )
-    small = counts[inverse.reshape(-1)] < k
-    return [people[i] for i in np.flatnonzero(small).tolist()]
+    return [people[i] for i in np.flatnonzero(sizes < k).tolist()]
 
 
 def _patterns(records: Sequence[Mapping[str, Any]], ids: Sequence[int]) -> dict[int, Any]:
@@ -535,7 +539,7 @@ def _patterns(records: Sequence[Mapping[str, Any]], ids: Sequence[int]) -> dict[
     return {ids[i]: records[i][FORMS_PRESENT] for i in range(len(ids))}
 
 
-def _repr_codes(values: list[Any]) -> npt.NDArray[np.int64]:
+def _repr_codes(values: Sequence[Any]) -> npt.NDArray[np.int64]:
     """A code per value, equal exactly when the values' `repr` are equal (each distinct
     value's `repr` taken once)."""
     codes: dict[Any, int] = dict.fromkeys(values, 0)

@@ -113,10 +113,14 @@ def preview(
     """What an export with these filters would release (levels, masks, people left out).
 
     `memory`: the evaluator's earlier exports, given the people in scope (`remembered`).
-    `read`: the people already read (`csv_wide.read_once`), instead of reading them."""
-    require_at_least_k(db, filters, k)
+    `read`: the people already read (`csv_wide.read_once`), instead of reading them (and
+    counting them: the same responses in scope, `response_conditions`, so the same people as
+    `count_people` would count, in the read's snapshot)."""
     if read is None:
+        require_at_least_k(db, filters, k)
         return anonymise.plan(db, filters, k, definition, focus, rng=rng, memory=memory)
+    people = len(read.ids)
+    require_at_least_k(db, filters, k, count=lambda _db, _filters: people)
     return anonymise.plan_records(
         read.ids,
         read.records,

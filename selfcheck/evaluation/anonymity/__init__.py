@@ -6,7 +6,7 @@ only as a last resort; the `Release` carries the records and a `UtilityReport`. 
 `engine` for the method and why it is not a library's.
 """
 
-from selfcheck.evaluation.anonymity.engine import anonymise
+from selfcheck.evaluation.anonymity.engine import anonymise, combination_sizes
 from selfcheck.evaluation.anonymity.model import (
     MASKED,
     CategoryShift,
@@ -26,4 +26,5 @@ __all__ = [
     "Release",
     "UtilityReport",
     "anonymise",
+    "combination_sizes",
 ]
