@@ -523,8 +523,9 @@ def _verify(
     pattern = _patterns(records, ids)
     columns = [_repr_codes(list(map(pattern.__getitem__, people)))]
     # Every row's values read at once (one C call per row), then taken by column.
+    by_column: Iterable[Sequence[Any]]
     if len(names) > 1:
-        by_column: Iterable[Sequence[Any]] = zip(*map(operator.itemgetter(*names), rows))
+        by_column = zip(*map(operator.itemgetter(*names), rows), strict=True)
     else:
         by_column = (list(map(operator.itemgetter(name), rows)) for name in names)
     columns.extend(map(_repr_codes, by_column))

@@ -716,7 +716,7 @@ def _columns_of(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> l
     try:
         for start in range(0, len(records), _TRANSPOSED):
             rows = map(row, records[start : start + _TRANSPOSED])
-            for column, values in zip(columns, zip(*rows), strict=True):
+            for column, values in zip(columns, zip(*rows, strict=True), strict=True):
                 column.extend(values)
     except KeyError:  # a record without some column: None there
         return [list(map(operator.methodcaller("get", name), records)) for name in names]
