@@ -229,6 +229,62 @@ class _CellText(dict[Any, str]):
         return text
 
 
+_ABSENT = object()  # a released column the person's decisions do not hold (`_HeadText`)
+
+
+class _HeadText(dict[tuple[Any, ...], str]):
+    """A row's head after the pseudonym (place, quasi-identifiers, forms present) as CSV
+    text, per combination of the released values it is made of (`Layout.head_columns`,
+    `_ABSENT` for a column not in the decisions): people released alike share it, so
+    `qi_cells` and the quoting run once per combination, not once per person."""
+
+    def __init__(self, layout: Layout, writer: CsvWriter, cell: Callable[[Any], str]) -> None:
+        super().__init__()
+        self.layout = layout
+        self.names = layout.head_columns()
+        self.absent = (_ABSENT,) * len(self.names)
+        self.delimiter = writer.delimiter
+        self.cell = cell
+
+    def key(self, released: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(map(released.get, self.names, self.absent))
+
+    def __missing__(self, values: tuple[Any, ...]) -> str:
+        released = {
+            name: value
+            for name, value in zip(self.names, values, strict=True)
+            if value is not _ABSENT
+        }
+        _pseudonym, *head = self.layout.qi_cells("", released)
+        text = self.delimiter.join(map(self.cell, head))
+        if len(self) < CACHE_MAX:
+            self[values] = text
+        return text
+
+
+class _DetailsText(dict[tuple[Any, ...], str]):
+    """One form's released details (month, channel, wording, version) as CSV text, per
+    combination of their released values (`Layout.details` reads these only)."""
+
+    def __init__(self, layout: Layout, form: Any, writer: CsvWriter, cell: Callable[[Any], str]):
+        super().__init__()
+        self.layout = layout
+        self.form = form
+        self.names = tuple(layout.detail_names[form])
+        self.delimiter = writer.delimiter
+        self.cell = cell
+
+    def key(self, released: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(map(released.get, self.names))
+
+    def __missing__(self, values: tuple[Any, ...]) -> str:
+        released = dict(zip(self.names, values, strict=True))
+        text = self.delimiter.join(map(self.cell, self.layout.details(released, self.form)))
+        if len(self) < CACHE_MAX:
+            self[values] = text
+        return text
+
+
 class _Values(dict[Key, list[str]]):
     """A key's values (`key_values`), per key: quasi-identifiers take few distinct ones."""
 
@@ -383,8 +439,13 @@ def write_read_once(
     `export.write_rows` writes with `writer.write_prepared` and `writer.prepare`."""
     delimiter = writer.delimiter
     cell = _CellText(writer).__getitem__
+    heads = _HeadText(layout, writer, cell)
     shapes = [
-        (form, bool(layout.fields[form]), delimiter * (4 + len(layout.fields[form]) - 1))
+        (
+            _DetailsText(layout, form, writer, cell),
+            bool(layout.fields[form]),
+            delimiter * (4 + len(layout.fields[form]) - 1),
+        )
         for form in FORMS
     ]
     people = 0
@@ -395,16 +456,17 @@ def write_read_once(
             continue
         people += 1
         written.append(beneficiary_id)
-        # The pseudonym, unique, is not remembered; the rest of the head is.
-        pseudonym, *head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
-        pieces = [writer.quote(writer.prepare(pseudonym)), delimiter.join(map(cell, head))]
-        for (form, has_fields, absent), answers in zip(
+        # The pseudonym, unique, is not remembered; the rest of the head is, and each
+        # form's details, per combination of the released values they show.
+        pseudonym = anonymise.pseudonym(key, beneficiary_id)
+        pieces = [writer.quote(writer.prepare(pseudonym)), heads[heads.key(released)]]
+        for (details, has_fields, absent), answers in zip(
             shapes, read.spool.texts(beneficiary_id), strict=True
         ):
             if answers is None:
                 pieces.append(absent)
                 continue
-            pieces.append(delimiter.join(map(cell, layout.details(released, form))))
+            pieces.append(details[details.key(released)])
             if has_fields:
                 pieces.append(answers)
         writer.write_text(delimiter.join(pieces))

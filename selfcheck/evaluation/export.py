@@ -285,8 +285,17 @@ class Layout:
                 columns.append(Column("text", _("Réponse libre"), "str", width=TEXT_WIDTH))
         self.columns = [with_missing_labels(column) for column in columns]
 
+    def head_columns(self) -> tuple[str, ...]:
+        """The plan's columns that `qi_cells` reads (its cells after the pseudonym depend
+        on these values only)."""
+        items = (item.quasi_identifier.column for item in self.qi_items if item.quasi_identifier)
+        return (anonymise.PLACE, "_department", *items, anonymise.FORMS_PRESENT)
+
     def qi_cells(self, pseudonym: str, released: Mapping[str, Any]) -> list[Any]:
-        """The head of every row of a person: pseudonym, place, QI items, forms present."""
+        """The head of every row of a person: pseudonym, place, QI items, forms present.
+
+        Reads `head_columns` of `released` only (csv_wide writes the rest of the head once
+        per combination of their values)."""
         place = released.get(anonymise.PLACE)
         structure: str | Missing = Missing.MASKED
         department: str | Missing = Missing.MASKED
