@@ -2,8 +2,8 @@
 
 Database: a SQLite file in the test's tmp_path, its schema built by the Alembic migrations.
 With SELFCHECK_TEST_DATABASE_URL set (a PostgreSQL URL), the same suite runs on that
-database instead: it is emptied and migrated once per session, and every table is emptied
-(TRUNCATE … RESTART IDENTITY) after each test.
+database instead: it is emptied and migrated once per session, and every table a test wrote
+to is emptied (TRUNCATE … RESTART IDENTITY CASCADE) after it.
 """
 
 from __future__ import annotations
