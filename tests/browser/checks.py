@@ -202,13 +202,15 @@ ADOPT_JS = """(css) => { const sheet = new CSSStyleSheet(); sheet.replaceSync(cs
 CUT_OFF_JS = """() => [...document.querySelectorAll("body *")]
   .filter(e => {
     if (e.matches("input, textarea, select") || e.closest(".visually-hidden")) return false;
+    // The box's own style first: the walk up its ancestors only for the few that clip.
+    const s = getComputedStyle(e), cut = ["hidden", "clip"];
+    if (!(cut.includes(s.overflowX) || cut.includes(s.overflowY))) return false;
+    if (!(e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1)) return false;
     for (let a = e; a; a = a.parentElement) {
       const r = a.getBoundingClientRect();
       if (r.width <= 1 || r.height <= 1) return false;
     }
-    const s = getComputedStyle(e), cut = ["hidden", "clip"];
-    return (cut.includes(s.overflowX) || cut.includes(s.overflowY))
-      && (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1);
+    return true;
   })
   .slice(0, 5)
   .map(e => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""}.${[...e.classList].join(".")}`)"""

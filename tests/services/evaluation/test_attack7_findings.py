@@ -50,11 +50,13 @@ from tests.conftest import is_postgres
 
 SECRET = "un secret de test"
 K = 5
-EXPORT_SECONDS = 8.0  # what the export's writing takes here (a large export: tens of seconds)
+# The export holds the row until the view has given up (a large export: tens of seconds),
+# EXPORT_SECONDS at most: no fixed sleep, the test lasts as long as the view waits.
+EXPORT_SECONDS = 120.0
 VIEW_WAIT_MAX = 4.0  # what a view may wait for the row before it gives up
 
 
-@pytest.mark.slow  # one export of 40 people, made to last EXPORT_SECONDS
+@pytest.mark.slow  # one export of 40 people, held until the view gives up
 @pytest.mark.skipif(not is_postgres(), reason="SQLite: the view does not wait (see the report)")
 @pytest.mark.usefixtures("request_context")
 def test_a7_2_a_dashboard_view_does_not_wait_for_a_long_export(
@@ -91,7 +93,8 @@ def test_a7_2_a_dashboard_view_does_not_wait_for_a_long_export(
     def a_long_export(*args: Any, **kwargs: Any) -> None:
         check(*args, **kwargs)  # the export holds the evaluator's row from here on
         thread.start()
-        time.sleep(EXPORT_SECONDS)  # writing a large file, rendering the codebook...
+        # Writing a large file, rendering the codebook...: still at it when the view is done.
+        thread.join(timeout=EXPORT_SECONDS)
 
     request = bundle.ExportRequest("csv", Shape.WIDE)
     with pytest.MonkeyPatch.context() as patched:
@@ -132,7 +135,7 @@ def test_a7_2_the_codebook_is_rendered_before_the_row_is_held(
     assert steps.count("codebook") == 1
 
 
-HOLD_SECONDS = 3.0
+HOLD_SECONDS = 3.0  # how long the memory is held at most: the sign-in is over long before
 
 
 @pytest.mark.skipif(not is_postgres(), reason="SQLite: FOR UPDATE holds nothing")
@@ -162,8 +165,10 @@ def test_a7_4_the_evaluator_signs_in_while_their_export_holds_the_memory(
     joins.hold(populated, admin)  # as an export does from its plan until it is logged
     thread = threading.Thread(target=sign_in)
     thread.start()
-    time.sleep(HOLD_SECONDS)
+    thread.join(timeout=HOLD_SECONDS)  # no fixed sleep: held until the sign-in is over
+    still_waiting = thread.is_alive()
     populated.commit()
     thread.join(timeout=60)
+    assert not still_waiting, "the sign-in waited for the whole hold"
     assert verdicts == [True]
     assert waited[0] < HOLD_SECONDS / 2, f"the sign-in waited {waited[0]:.1f} s"
