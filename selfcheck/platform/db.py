@@ -40,8 +40,12 @@ class Database:
         *,
         pre_ping: bool = True,
         synchronous_commit: str = "on",
+        page_saves_wait: bool = False,
     ) -> None:
         self.url = url
+        # PostgreSQL: whether a page saved while the questionnaire is open waits for the disk
+        # at commit like every other write (`no_flush_wait`; SELFCHECK_POSTGRES_PAGE_SAVES_WAIT).
+        self.page_saves_wait = page_saves_wait
         self.engine = make_engine(
             url, sqlite_synchronous, pre_ping=pre_ping, synchronous_commit=synchronous_commit
         )
