@@ -198,7 +198,9 @@ def read_connection() -> Iterator[Connection]:
     closed, and on PostgreSQL the SELECT runs without a transaction of its own: each
     statement then sees what was committed before it began, as it would inside the request's
     READ COMMITTED transaction, and BEGIN and ROLLBACK (two of a question page's four round
-    trips) are not sent. Nothing may be written through it; writes go through `get_session`.
+    trips) are not sent. Writes go through `get_session`, with one exception argued where it
+    is: a page save on PostgreSQL, one statement committed on its own that writes only if the
+    response's row is the one read (`journey.save_read_page`).
     """
     with get_db().reader.connect() as connection:
         yield connection
