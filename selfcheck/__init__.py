@@ -83,6 +83,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         settings.sqlite_synchronous,
         pre_ping=settings.postgres_pre_ping,
         synchronous_commit=settings.postgres_synchronous_commit,
+        page_saves_wait=settings.postgres_page_saves_wait,
     )
     db.init_app(app, database)
     # Every session of the app keeps the dashboard's facts in step with the answers.

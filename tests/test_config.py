@@ -30,6 +30,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.sqlite_synchronous == "NORMAL"
     assert settings.postgres_pre_ping is True
     assert settings.postgres_synchronous_commit == "on"
+    assert settings.postgres_page_saves_wait is False
     config = settings.flask_config()
     assert config["SECRET_KEY"] == settings.secret_key
     assert config["BABEL_DEFAULT_LOCALE"] == "fr"
@@ -76,6 +77,7 @@ def test_values_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
         "SQLITE_SYNCHRONOUS": "full",
         "POSTGRES_PRE_PING": "0",
         "POSTGRES_SYNCHRONOUS_COMMIT": " OFF ",
+        "POSTGRES_PAGE_SAVES_WAIT": "1",
         "SECRET_KEY": "k",
     }.items():
         monkeypatch.setenv("SELFCHECK_" + name, value)
@@ -88,6 +90,7 @@ def test_values_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert settings.sqlite_synchronous == "FULL"
     assert settings.postgres_pre_ping is False
     assert settings.postgres_synchronous_commit == "off"
+    assert settings.postgres_page_saves_wait is True
     config = settings.flask_config()
     assert config["MAX_CONTENT_LENGTH"] == config["MAX_FORM_MEMORY_SIZE"] == 1000
     assert config["SESSION_COOKIE_SECURE"] is True

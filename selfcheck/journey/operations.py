@@ -6,6 +6,7 @@ saved twice holds the last values, and a second submit changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     select,
     update,
 )
@@ -144,6 +146,9 @@ class ResponseState:
     structure_slug: str
     answers: Answers
     wording: Wording = Wording.STANDARD
+    # PostgreSQL, `read_state_to_save`: the response row's version as read (its `xmin`, the
+    # transaction that last updated it), which `save_read_page` requires unchanged.
+    row_version: str | None = None
 
     @property
     def is_submitted(self) -> bool:
@@ -208,6 +213,28 @@ def _state_sql(dialect: Dialect) -> tuple[str, bool]:
         assert list(compiled.params) == ["response_id"]
         found = _STATE_SQL[dialect.name] = (str(compiled), bool(compiled.positional))
     return found
+
+
+# PostgreSQL: the state with the version of the response's row (`save_read_page`).
+_VERSIONED_STATE_SQL: dict[str, str] = {}
+
+
+def read_state_to_save(connection: Connection, response_id: int) -> ResponseState | None:
+    """The state a page save starts from on PostgreSQL, read without a transaction nor a lock
+    (a page view's one `SELECT`, `load_state`), with the response row's version: the save then
+    writes only if no one changed the row since (`save_read_page`). 1 round trip where
+    `lock_state` took 2 (BEGIN, the locked read) and its COMMIT a third (issue 18, round 17)."""
+    sql = _VERSIONED_STATE_SQL.get("postgresql")
+    if sql is None:
+        query = _STATE_QUERY.add_columns(literal_column("response.xmin::text").label("row_version"))
+        compiled = query.compile(dialect=connection.dialect)
+        assert list(compiled.params) == ["response_id"] and not compiled.positional
+        sql = _VERSIONED_STATE_SQL["postgresql"] = str(compiled)
+    rows = connection.exec_driver_sql(sql, {"response_id": response_id}).all()
+    state = _state_of(response_id, rows)
+    if state is None:
+        return None
+    return dataclasses.replace(state, row_version=rows[0].row_version)
 
 
 def lock_state(
@@ -565,6 +592,87 @@ def save_locked_page(
         )
     db.hold_in_progress(session, state.id)  # as in save_page
     return after
+
+
+def save_read_page(
+    connection: Connection,
+    definition: Definition,
+    state: ResponseState,
+    page: Page,
+    values: Mapping[str, Sequence[str]],
+    *,
+    no_flush_wait: bool = True,
+) -> Answers | None:
+    """`save_locked_page` for a state read by `read_state_to_save` (PostgreSQL), as one
+    statement committed on its own (`connection`: `platform.db.read_connection`, autocommit),
+    which writes only if the response's row is the one read: the same version (`xmin`:
+    every writer of a response's answers updates its row in the same transaction) and still
+    in progress. Returns every answer as saved, or None when the row changed, was erased or
+    sent since (nothing written: the caller starts again with `lock_state`).
+
+    2 round trips for a page save (the read, this statement) instead of 4 (BEGIN, the locked
+    read, the writes, COMMIT): issue 18, docs/performance.md part 6, seventh pass.
+    `no_flush_wait`: its commit does not wait for the disk (`db.no_flush_wait`), said inside
+    the statement (`set_config(…, true)` holds for the statement's own transaction).
+
+    The dashboard facts (evaluation/facts.py) see writes through the ORM session only; this
+    one goes around it, and changes no fact: it touches a response in progress only (checked
+    by the statement itself, under the row's lock), and the facts count submitted ones (as
+    for `save_locked_page`, whose response is noted with `db.hold_in_progress`)."""
+    if state.status != Status.IN_PROGRESS.value or state.row_version is None:
+        raise JourneyError("already_submitted")
+    furthest = _furthest(definition, state.form, state.furthest_page, page)
+    after, variables, rows = _page_rows(
+        definition, state.id, state.form, page, values, state.answers
+    )
+    found = connection.exec_driver_sql(
+        _SAVE_READ_PAGE_NO_WAIT if no_flush_wait else _SAVE_READ_PAGE,
+        {
+            "response_id": state.id,
+            "row_version": state.row_version,
+            "in_progress": Status.IN_PROGRESS.value,
+            "furthest": furthest,
+            "now": utcnow(),
+            "variables": variables,
+            "variables_given": [str(row["variable"]) for row in rows],
+            "values_given": [str(row["value"]) for row in rows],
+            "version_given": definition.version,
+        },
+    ).scalar_one()
+    return after if found else None
+
+
+# PostgreSQL: `save_read_page`'s one statement. `touched` locks and updates the response's row
+# only if it is the version read and in progress: a writer that updated the row since (a page
+# saved from another tab, sending, a paper entry) changed its `xmin`; one that holds it now is
+# waited for, and the condition is checked again on the row as it left it (READ COMMITTED's
+# recheck of an UPDATE). The DELETE and the INSERT run only if `touched` found the row, so
+# nothing of this response can have been committed since the statement's snapshot; the
+# INSERT after the DELETE as in `_SAVE_PAGE_POSTGRES` (it reads the DELETE's count; a part of
+# a WITH that writes runs to its end whether or not the main query reads it). A response
+# erased meanwhile has no row: nothing written.
+_SAVE_READ_PAGE_SQL = """\
+WITH touched AS (
+    UPDATE response SET furthest_page = %(furthest)s, updated_at = %(now)s
+    WHERE id = %(response_id)s AND xmin = %(row_version)s::xid AND status = %(in_progress)s
+    RETURNING id
+), replaced AS (
+    DELETE FROM answer
+    WHERE response_id = %(response_id)s AND variable = ANY(%(variables)s::text[])
+    AND EXISTS (SELECT FROM touched)
+    RETURNING id
+), added AS (
+    INSERT INTO answer (response_id, variable, value, definition_version)
+    SELECT %(response_id)s, given.variable, given.value, %(version_given)s
+    FROM unnest(%(variables_given)s::text[], %(values_given)s::text[]) AS given(variable, value)
+    WHERE EXISTS (SELECT FROM touched) AND (SELECT count(*) FROM replaced) >= 0
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM touched){no_wait}"""
+_SAVE_READ_PAGE = _SAVE_READ_PAGE_SQL.format(no_wait="")
+_SAVE_READ_PAGE_NO_WAIT = _SAVE_READ_PAGE_SQL.format(
+    no_wait=", set_config('synchronous_commit', 'off', true)"
+)
 
 
 # Built once on the table, as the statements above (no object of this response is in the

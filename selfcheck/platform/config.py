@@ -101,6 +101,12 @@ class Settings:
     # PostgreSQL synchronous_commit for the app's connections: "on" waits for the WAL flush
     # of each commit; "off" is the counterpart of SQLite's NORMAL (docs/performance.md).
     postgres_synchronous_commit: str = "on"
+    # PostgreSQL: whether a page of answers saved while the questionnaire is still open waits
+    # for the WAL flush at commit. False (the default): it does not, as no commit waits with
+    # SQLite's NORMAL; a crash of the database server may lose the last fraction of a second
+    # of such saves (the person answers that page again), never a sending, an erasure or
+    # staff work, which always wait (docs/operations.md, docs/performance.md).
+    postgres_page_saves_wait: bool = False
     staff_idle_minutes: int = 30
     # Evaluators: smallest group that may be shown or exported (k-anonymity threshold).
     k_anonymity: int = 5
@@ -176,6 +182,7 @@ class Settings:
             sqlite_synchronous=synchronous,
             postgres_pre_ping=_env_bool("POSTGRES_PRE_PING", True),
             postgres_synchronous_commit=commit,
+            postgres_page_saves_wait=_env_bool("POSTGRES_PAGE_SAVES_WAIT", False),
             staff_idle_minutes=_env_int("STAFF_IDLE_MINUTES", 30),
             k_anonymity=_positive("K_ANONYMITY", 5),
             retention_months=_positive("RETENTION_MONTHS", 36),

@@ -40,8 +40,12 @@ class Database:
         *,
         pre_ping: bool = True,
         synchronous_commit: str = "on",
+        page_saves_wait: bool = False,
     ) -> None:
         self.url = url
+        # PostgreSQL: whether a page saved while the questionnaire is open waits for the disk
+        # at commit like every other write (`no_flush_wait`; SELFCHECK_POSTGRES_PAGE_SAVES_WAIT).
+        self.page_saves_wait = page_saves_wait
         self.engine = make_engine(
             url, sqlite_synchronous, pre_ping=pre_ping, synchronous_commit=synchronous_commit
         )
@@ -194,7 +198,9 @@ def read_connection() -> Iterator[Connection]:
     closed, and on PostgreSQL the SELECT runs without a transaction of its own: each
     statement then sees what was committed before it began, as it would inside the request's
     READ COMMITTED transaction, and BEGIN and ROLLBACK (two of a question page's four round
-    trips) are not sent. Nothing may be written through it; writes go through `get_session`.
+    trips) are not sent. Writes go through `get_session`, with one exception argued where it
+    is: a page save on PostgreSQL, one statement committed on its own that writes only if the
+    response's row is the one read (`journey.save_read_page`).
     """
     with get_db().reader.connect() as connection:
         yield connection

@@ -101,6 +101,7 @@ def test_a_save_that_races_a_submission_is_a_clear_409(
         raise journey.JourneyError("already_submitted")
 
     monkeypatch.setattr(journey, "save_locked_page", already)
+    monkeypatch.setattr(journey, "save_read_page", already)  # PostgreSQL's page save
     sent = visitor.answer({"ASSIST": ["seul"]})
     assert sent.status_code == 409
     assert "déjà envoyé" in sent.get_data(as_text=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask, request
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, select, text
 
 from selfcheck.journey import operations as journey
 from selfcheck.journey.page_cache import (
@@ -26,7 +26,8 @@ from selfcheck.journey.page_cache import (
     value_marker,
 )
 from selfcheck.platform import db, security, sessions
-from selfcheck.platform.models import Structure
+from selfcheck.platform.models import Beneficiary, Response, Structure
+from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import FormKind
 from tests.support import ANSWERS, Visitor, csrf_token
 
@@ -160,10 +161,72 @@ def test_a_page_save_does_not_wait_for_the_disk_but_sending_does(
     assert sent.status_code == 302 and visitor.follow(sent).status_code == 200
     assert at_sending == []
     if engine.dialect.name == "postgresql":
-        # Said with the state query itself (set_config: SET LOCAL as a function).
-        assert saves and all("set_config" in s and "FOR UPDATE" in s for s in saves)
+        # Said in the page's one statement (set_config: SET LOCAL as a function, for the
+        # statement's own transaction: `journey.save_read_page`).
+        assert saves and all("set_config" in s and s.startswith("WITH touched") for s in saves)
     else:
         assert saves == []
+
+
+def test_page_saves_wait_for_the_disk_when_the_operator_says_so(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    """SELFCHECK_POSTGRES_PAGE_SAVES_WAIT=1: no page save skips the wait, on either path (the
+    one statement, or the locked save when the row changed since it was read)."""
+    database: db.Database = app.extensions[db.EXTENSION_KEY]
+    database.page_saves_wait = True
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        visitor.fill(ANSWERS[FormKind.BEFORE], visitor.start(structure.slug))
+        with visitor.client.session_transaction() as cookie:
+            response_id = cookie["response_id"]
+        with database.session() as session:
+            assert journey.lock_state(session, response_id) is not None
+            session.rollback()
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if "synchronous_commit" in s]
+    if database.engine.dialect.name == "postgresql":
+        assert any(s.startswith("WITH touched") for s in statements)
+
+
+def test_an_erasure_waits_for_the_disk(visitor: Visitor, structure: Structure, app: Flask) -> None:
+    """The person's erasure (and anything of the staff): no statement of it says not to wait
+    for the disk, and its transaction has the connection's usual synchronous_commit."""
+    database: db.Database = app.extensions[db.EXTENSION_KEY]
+    visitor.fill(ANSWERS[FormKind.BEFORE], visitor.start(structure.slug))
+    with visitor.client.session_transaction() as cookie:
+        response_id = cookie["response_id"]
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    with database.session() as session:
+        code = session.scalar(
+            select(Beneficiary.code)
+            .join(Response, Response.beneficiary_id == Beneficiary.id)
+            .where(Response.id == response_id)
+        )
+        assert code is not None
+        postgres = database.engine.dialect.name == "postgresql"
+        usual = session.scalar(text("SHOW synchronous_commit")) if postgres else None
+        session.commit()
+        event.listen(database.engine, "before_cursor_execute", seen)
+        try:
+            assert privacy.erase_by_code(session, code, secret=str(app.secret_key)) == 1
+            if postgres:
+                assert session.scalar(text("SHOW synchronous_commit")) == usual
+            session.commit()
+        finally:
+            event.remove(database.engine, "before_cursor_execute", seen)
+    said = [s for s in statements if "synchronous_commit" in s and not s.startswith("SHOW")]
+    assert statements and said == []
 
 
 def test_a_locked_state_read_without_flush_wait_sets_it_for_its_transaction_only(

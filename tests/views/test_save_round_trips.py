@@ -9,6 +9,7 @@ counts them in the benchmark.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,12 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, update
 
 from selfcheck.journey import operations as journey
 from selfcheck.platform import db
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Answer, Response, Structure
+from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition, FormKind
 from tests.support import ANSWERS, Visitor, new_token
 
@@ -172,12 +174,14 @@ def test_saves_of_one_page_at_once_keep_one_of_the_values(
     assert tuple(_stored(database, response_id)["DEVICES"]) in variants
 
 
-def test_a_page_save_on_postgresql_is_four_round_trips(
+def test_a_page_save_on_postgresql_is_two_round_trips(
     visitor: Visitor, structure: Structure, app: Flask, database: Database
 ) -> None:
-    """POST /q: BEGIN, the locked state, the page's writes, COMMIT on PostgreSQL (was 6:
-    DELETE, INSERT and UPDATE apart); SQLite keeps the three statements (no round trips:
-    in the worker), and reads the response's status for the facts at commit."""
+    """POST /q: the state read without a transaction (its row's version with it), then the
+    page's writes as one statement committed on its own (`journey.save_read_page`) on
+    PostgreSQL (round 16: 4, BEGIN, the locked state, the writes, COMMIT; before: 6). SQLite
+    keeps the three statements (no round trips: in the worker), and reads the response's
+    status for the facts at commit."""
     location = visitor.start(structure.slug).headers["Location"]
     assert visitor.get(location).status_code == 200
     with counted(_engine(app)) as trips:
@@ -186,8 +190,9 @@ def test_a_page_save_on_postgresql_is_four_round_trips(
     words = [statement.split()[0] for statement in trips.statements]
     if _engine(app).dialect.name == "postgresql":
         assert words == ["SELECT", "WITH"]
-        assert (trips.begins, trips.commits, trips.rollbacks, trips.pings) == (1, 1, 0, 0)
-        assert trips.round_trips == 4
+        assert "xmin" in trips.statements[0] and "FOR UPDATE" not in trips.statements[0]
+        assert (trips.begins, trips.commits, trips.rollbacks, trips.pings) == (0, 0, 0, 0)
+        assert trips.round_trips == 2
     else:
         assert words == ["SELECT", "DELETE", "INSERT", "UPDATE", "SELECT"]
     with database.session() as session:
@@ -200,8 +205,9 @@ def test_round_trips_of_a_whole_journey(
 ) -> None:
     """Each write of the journey on PostgreSQL, counted as the benchmark counts them: start
     9 round trips (was 11: the two rate-limit counters in one statement, the start token
-    read once), a page save 4 (was 6), sending 14 (was 19: the state read locked once, no
-    ORM reads; 10 of them keep the dashboard facts). SQLite: the same journey, stored."""
+    read once), a page save 2 (round 16: 4, before: 6), sending 14 (was 19: the state read
+    locked once, no ORM reads; 10 of them keep the dashboard facts). SQLite: the same
+    journey, stored."""
     engine = _engine(app)
     postgres = engine.dialect.name == "postgresql"
     # Every page is seen here for the first time: not in the page cache yet, which the layer
@@ -219,10 +225,6 @@ def test_round_trips_of_a_whole_journey(
     with counted(engine) as saves:
         visitor.fill(ANSWERS[FormKind.BEFORE], begun)
     assert visitor.url == "/check"
-    pages = sum(
-        statement.startswith("SELECT") and "FOR UPDATE" in statement
-        for statement in saves.statements
-    )
     with counted(engine) as sent:
         done = visitor.submit()
     assert done.status_code == 302 and visitor.follow(done).status_code == 200
@@ -235,9 +237,206 @@ def test_round_trips_of_a_whole_journey(
         return
     assert started.round_trips == 9, started.statements
     assert [s.split()[0] for s in started.statements].count("INSERT") == 3  # counters, rows
-    # Each page: its view (1 SELECT, no transaction) and its save (BEGIN, the locked state,
-    # the writes, COMMIT).
-    assert pages >= 10 and saves.round_trips == pages * (1 + 4) + 1  # + the check page
+    # Each page: its view (1 SELECT, no transaction) and its save (the state, the writes in
+    # one statement committed on its own).
+    pages = sum(statement.startswith("WITH touched") for statement in saves.statements)
+    assert pages >= 10 and saves.round_trips == pages * (1 + 2) + 1  # + the check page
     assert sent.round_trips == 14, sent.statements
     assert "FOR UPDATE OF response" in sent.statements[0]
     assert sent.statements[1].startswith("UPDATE response SET status")
+
+
+# --- a page save from a state read without a lock (PostgreSQL, round 17) ------------------
+
+
+def _read_state(database: Database, response_id: int) -> journey.ResponseState:
+    with database.reader.connect() as connection:
+        state = journey.read_state_to_save(connection, response_id)
+    assert state is not None and state.row_version is not None
+    return state
+
+
+def _save_read(
+    database: Database,
+    definition: Definition,
+    state: journey.ResponseState,
+    page_code: str,
+    values: Any,
+    *,
+    no_flush_wait: bool = True,
+) -> journey.Answers | None:
+    page = definition.screen(FormKind.BEFORE, page_code)
+    assert page is not None
+    with database.reader.connect() as connection:
+        return journey.save_read_page(
+            connection, definition, state, page, values, no_flush_wait=no_flush_wait
+        )
+
+
+def _postgres(database: Database) -> bool:
+    return database.engine.dialect.name == "postgresql"
+
+
+def test_a_page_saved_from_a_read_state_holds_exactly_its_last_values(
+    database: Database, definition: Definition, structure: Structure
+) -> None:
+    """As the locked save: the same values again, other values, several, none; the other
+    pages' answers untouched; the furthest page and the version of the definition kept."""
+    if not _postgres(database):
+        return  # PostgreSQL only (SQLite saves under its write lock)
+    response_id = _started(database, definition, structure)
+    assert _save_read(
+        database, definition, _read_state(database, response_id), "p_help", {"ASSIST": ("seul",)}
+    ) == {"ASSIST": ("seul",)}
+    for devices in [
+        ("smartphone", "tablette"),
+        ("smartphone", "tablette"),
+        ("tablette", "smartphone", "portable"),
+        ("portable",),
+        (),
+        ("fixe",),
+    ]:
+        state = _read_state(database, response_id)
+        saved = _save_read(database, definition, state, "p_devices", {"DEVICES": devices})
+        assert saved is not None
+        stored = _stored(database, response_id)
+        assert stored.get("ASSIST") == ["seul"]
+        assert stored.get("DEVICES", []) == list(devices)
+        assert saved.get("DEVICES", ()) == devices and saved["ASSIST"] == ("seul",)
+    with database.session() as session:
+        response = session.get(Response, response_id)
+        assert response is not None and response.furthest_page == "p_devices"
+        answer = session.scalar(select(Answer).where(Answer.response_id == response_id))
+        assert answer is not None and answer.definition_version == definition.version
+
+
+def test_a_read_state_saved_after_another_write_saves_nothing(
+    database: Database, definition: Definition, structure: Structure
+) -> None:
+    """A save of the same response committed in between (another tab), a sending, an
+    erasure: the save from the older read writes nothing and says so (None)."""
+    if not _postgres(database):
+        return
+    response_id = _started(database, definition, structure)
+    stale = _read_state(database, response_id)
+    _save(database, definition, response_id, "p_help", {"ASSIST": ("seul",)})
+    assert _save_read(database, definition, stale, "p_devices", {"DEVICES": ("fixe",)}) is None
+    assert _stored(database, response_id) == {"ASSIST": ["seul"]}
+    # Read again: saved.
+    fresh = _read_state(database, response_id)
+    assert _save_read(database, definition, fresh, "p_devices", {"DEVICES": ("fixe",)})
+    assert _stored(database, response_id) == {"ASSIST": ["seul"], "DEVICES": ["fixe"]}
+    # Sent since it was read (the status): nothing written.
+    read = _read_state(database, response_id)
+    with database.session() as session:
+        session.execute(
+            update(Response).where(Response.id == response_id).values(status="submitted")
+        )
+        session.commit()
+    assert _save_read(database, definition, read, "p_devices", {"DEVICES": ("portable",)}) is None
+    assert _stored(database, response_id)["DEVICES"] == ["fixe"]
+
+
+def test_a_read_state_saved_after_the_person_was_erased_writes_nothing(
+    database: Database, definition: Definition, structure: Structure
+) -> None:
+    if not _postgres(database):
+        return
+    response_id = _started(database, definition, structure)
+    read = _read_state(database, response_id)
+    with database.session() as session:
+        privacy.erase_by_code(session, read.code, secret="test")
+        session.commit()
+    assert _save_read(database, definition, read, "p_help", {"ASSIST": ("seul",)}) is None
+    assert _stored(database, response_id) == {}
+
+
+def test_saves_from_one_read_at_once_keep_exactly_one(
+    database: Database, definition: Definition, structure: Structure
+) -> None:
+    """Four saves of the same page from the same read, at once (a double click, two tabs):
+    one writes, the others find the row changed and write nothing."""
+    if not _postgres(database):
+        return
+    response_id = _started(database, definition, structure)
+    state = _read_state(database, response_id)
+    variants = [("portable",), ("smartphone", "tablette"), ("tablette",), ("fixe", "portable")]
+    barrier = threading.Barrier(len(variants))
+    results: dict[tuple[str, ...], object] = {}
+    failures: list[BaseException] = []
+
+    def save(values: tuple[str, ...]) -> None:
+        try:
+            barrier.wait()
+            results[values] = _save_read(
+                database, definition, state, "p_devices", {"DEVICES": values}
+            )
+        except BaseException as error:  # reported below, with its type
+            failures.append(error)
+
+    threads = [threading.Thread(target=save, args=(values,)) for values in variants]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    written = [values for values, result in results.items() if result is not None]
+    assert len(written) == 1
+    assert tuple(_stored(database, response_id)["DEVICES"]) == written[0]
+
+
+def test_a_read_state_save_waits_for_a_writer_holding_the_row_then_saves_nothing(
+    database: Database, definition: Definition, structure: Structure
+) -> None:
+    """A transaction holding the response's row (a locked page save, not committed yet): the
+    save from an earlier read waits for it, then finds the row changed (PostgreSQL checks
+    the condition again on the row as the other transaction left it) and writes nothing."""
+    if not _postgres(database):
+        return
+    response_id = _started(database, definition, structure)
+    read = _read_state(database, response_id)
+    page = definition.screen(FormKind.BEFORE, "p_devices")
+    assert page is not None
+    outcome: list[object] = []
+    with database.session() as holder:
+        state = journey.lock_state(holder, response_id)
+        assert state is not None
+        journey.save_locked_page(holder, definition, state, page, {"DEVICES": ("fixe",)})
+        waiting = threading.Thread(
+            target=lambda: outcome.append(
+                _save_read(database, definition, read, "p_devices", {"DEVICES": ("portable",)})
+            )
+        )
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive()  # waiting for the row's lock
+        holder.commit()
+    waiting.join(timeout=10)
+    assert outcome == [None]
+    assert _stored(database, response_id) == {"DEVICES": ["fixe"]}
+
+
+def test_a_page_save_whose_row_changed_is_saved_again_under_the_lock(
+    visitor: Visitor, structure: Structure, app: Flask, database: Database, monkeypatch: Any
+) -> None:
+    """The view: when the row changed between the read and the save, the page is read again
+    with the row locked and saved (as on SQLite): nothing lost, no error."""
+    if not _postgres(database):
+        return
+    location = visitor.start(structure.slug).headers["Location"]
+    assert visitor.get(location).status_code == 200
+    read = journey.read_state_to_save
+
+    def changed_since(connection: Any, response_id: int) -> journey.ResponseState | None:
+        state = read(connection, response_id)
+        assert state is not None
+        return dataclasses.replace(state, row_version="1")  # as if another write came first
+
+    monkeypatch.setattr(journey, "read_state_to_save", changed_since)
+    with counted(_engine(app)) as trips:
+        saved = visitor.answer({"ASSIST": ["seul"]})
+    assert saved.status_code == 302
+    assert any("FOR UPDATE" in statement for statement in trips.statements)
+    with database.session() as session:
+        stored = session.scalars(select(Answer.value)).all()
+    assert stored == ["seul"]
