@@ -354,8 +354,9 @@ def _statements_of(app: Flask, call: Callable[[], object]) -> tuple[list[str], l
 def test_a_page_save_reads_the_state_locked_and_nothing_for_the_facts(
     visitor: Visitor, structure: Structure, app: Flask
 ) -> None:
-    """POST /q: the state read with the response's row locked, the page's answers replaced,
-    the response's furthest page and time in one UPDATE. The dashboard facts read nothing:
+    """POST /q: the state read (SQLite: with the response's row locked; PostgreSQL: with the
+    row's version, unlocked), the page's answers replaced, the response's furthest page and
+    time in one UPDATE. The dashboard facts read nothing:
     the DELETE names its response, and the response is known to be in progress (PostgreSQL;
     SQLite reads its status at commit, inside the write transaction). Issue 18."""
     location = _started(visitor, structure)
@@ -368,8 +369,10 @@ def test_a_page_save_reads_the_state_locked_and_nothing_for_the_facts(
     words = [s.split()[0] for s in statements]
     assert not any("DISTINCT" in s for s in statements)
     if app.extensions[db.EXTENSION_KEY].engine.dialect.name == "postgresql":
-        assert "FOR UPDATE OF response" in statements[0] and "set_config" in statements[0]
-        # The DELETE, INSERT and UPDATE as one statement (journey._SAVE_PAGE_POSTGRES).
+        # The state read unlocked with the row's version, then the UPDATE, DELETE and INSERT
+        # as one statement guarded by that version (journey.save_read_page, round 17).
+        assert "FOR UPDATE" not in statements[0] and "xmin" in statements[0]
+        assert statements[1].startswith("WITH touched") and "set_config" in statements[1]
         assert words == ["SELECT", "WITH"]
     else:
         assert words == ["SELECT", "DELETE", "INSERT", "UPDATE", "SELECT"]
