@@ -6,6 +6,7 @@ saved twice holds the last values, and a second submit changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -221,10 +222,11 @@ def _read_rows(connection: Connection, sql: str, params: Any) -> Sequence[Sequen
             listener(connection, cursor, sql, params, None, False)
         rows: Sequence[Sequence[Any]] = cursor.fetchall()
     except BaseException:
+        with contextlib.suppress(Exception):
+            cursor.close()
         connection.invalidate()
         raise
-    finally:
-        cursor.close()
+    cursor.close()
     return rows
 
 
