@@ -466,7 +466,14 @@ def test_a_failed_read_on_the_dbapi_cursor_is_never_reused(
 ) -> None:
     """The state is read on the connection's DBAPI cursor (`operations._read_rows`): a
     statement that fails invalidates the pooled connection, which is not given out again."""
-    monkeypatch.setattr(journey, "_state_sql", lambda _dialect: ("SELECT * FROM nowhere", True))
+    real = journey._state_sql
+
+    def broken(dialect: Any) -> tuple[str, bool]:
+        sql, positional = real(dialect)
+        assert "FROM response" in sql
+        return sql.replace("FROM response", "FROM nowhere"), positional
+
+    monkeypatch.setattr(journey, "_state_sql", broken)
     database = app.extensions[db.EXTENSION_KEY]
     with database.reader.connect() as connection:
         with pytest.raises(Exception, match="nowhere"):
