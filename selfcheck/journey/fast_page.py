@@ -21,7 +21,11 @@ each rule (`tests/views/test_fast_page.py` compares both paths byte for byte):
   Flask's path signed for this session (`security.signed_page_csrf_token`);
 - the headers of the after-request hooks, in their order: `security.no_store`, `log.tag`
   (request id), the `security.SecurityHeaders` hook, the session interface's `save_session`
-  (`Vary: Cookie`); then the access line by `log.access_line`.
+  (`Vary: Cookie`), made once per process by those functions (`_Head`: per request only the
+  request id and the length differ); then the access line by `log.access_line`.
+
+A page left to Flask after the state was read (not cached yet, a redirect...) hands the state
+to Flask's view in the WSGI environ (`views.HANDED_STATE`): one SELECT per request either way.
 
 Everything else falls through to the Flask app, unchanged: another method or path, any query
 string (a language or display choice sets a cookie; `return_to`), no cookie or one that is
@@ -51,7 +55,7 @@ from selfcheck.journey import views
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
 from selfcheck.journey.page_cache import PageCache, Template
 from selfcheck.platform import db, display, i18n, log, security, sessions
-from selfcheck.questionnaire.model import Definition
+from selfcheck.questionnaire.model import Definition, FormKind, Page
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -114,6 +118,8 @@ class FastQuestionPages:
         self._cookies: dict[str, dict[str, str]] = {}
         # The response's status and headers, made once by the after-request hooks (`_head`).
         self._head: _Head | None = None
+        # (definition id, form, screen) -> (that definition, its step): `_step_of`.
+        self._steps: dict[tuple[int, FormKind, str], tuple[Definition, tuple[int, int]]] = {}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if (
@@ -221,7 +227,7 @@ class FastQuestionPages:
         page = definition.screen(state.form, page_code)
         if page is None or not journey.visible_items(page, state.form, state.answers):
             return None  # 404, or a redirect to where the person should be
-        step = views.step_of(definition, state.form, page)
+        step = self._step_of(definition, state.form, page)
         variables = journey.page_variables(page, state.form, state.answers)
         key = views.page_key(
             state, page, variables, step, return_to=False, locale=locale, display_mode=mode
@@ -251,6 +257,15 @@ class FastQuestionPages:
             remote_addr=environ.get("REMOTE_ADDR"),
         )
         return _Served(head.status, headers, body)
+
+    def _step_of(self, definition: Definition, form: FormKind, page: Page) -> tuple[int, int]:
+        """`views.step_of`, found once per screen: it walks every screen of the form, and
+        depends only on the definition (kept whole by the app), the form and the screen."""
+        key = (id(definition), form, page.code)
+        found = self._steps.get(key)
+        if found is None or found[0] is not definition:
+            found = self._steps[key] = (definition, views.step_of(definition, form, page))
+        return found[1]
 
     def _parsed_cookies(self, header: str) -> dict[str, str]:
         found = self._cookies.get(header)
