@@ -10,6 +10,7 @@ bare rate" shows everything the app costs on top of Flask itself, not only the p
 from __future__ import annotations
 
 from flask import Flask
+from worker_timing import wrap
 
 HELLO_PATH = "/__bench/hello"  # the same path as wsgi_bench, so the same request line
 HELLO_BODY = "hello"
@@ -20,3 +21,7 @@ app = Flask(__name__)
 @app.get(HELLO_PATH)
 def hello() -> str:
     return HELLO_BODY
+
+
+# SELFCHECK_BENCH_TIMING_DIR: CPU per request inside the worker (worker_timing.py)
+app.wsgi_app = wrap(app.wsgi_app)  # type: ignore[method-assign]

@@ -89,6 +89,9 @@ def build_app() -> Flask:
         profiles = Profiles(Path(profile_dir), whole=whole)
         app.wsgi_app = profiles.wrap(app.wsgi_app)  # type: ignore[method-assign]
 
+    from worker_timing import wrap
+
+    app.wsgi_app = wrap(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

@@ -21,7 +21,11 @@ each rule (`tests/views/test_fast_page.py` compares both paths byte for byte):
   Flask's path signed for this session (`security.signed_page_csrf_token`);
 - the headers of the after-request hooks, in their order: `security.no_store`, `log.tag`
   (request id), the `security.SecurityHeaders` hook, the session interface's `save_session`
-  (`Vary: Cookie`); then the access line by `log.access_line`.
+  (`Vary: Cookie`), made once per process by those functions (`_Head`: per request only the
+  request id and the length differ); then the access line by `log.access_line`.
+
+A page left to Flask after the state was read (not cached yet, a redirect...) hands the state
+to Flask's view in the WSGI environ (`views.HANDED_STATE`): one SELECT per request either way.
 
 Everything else falls through to the Flask app, unchanged: another method or path, any query
 string (a language or display choice sets a cookie; `return_to`), no cookie or one that is
@@ -45,14 +49,13 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from flask import signals as flask_signals
 from werkzeug.http import parse_cookie
-from werkzeug.wrappers import Response
 
 from selfcheck.journey import operations as journey
 from selfcheck.journey import views
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
 from selfcheck.journey.page_cache import PageCache, Template
 from selfcheck.platform import db, display, i18n, log, security, sessions
-from selfcheck.questionnaire.model import Definition
+from selfcheck.questionnaire.model import Definition, FormKind, Page
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -110,6 +113,13 @@ class FastQuestionPages:
         self._hooks_ok = False
         # blinker's receiver dicts, changed in place by connect and disconnect.
         self._receivers = tuple(signal.receivers for signal in SIGNALS)
+        # Cookie header -> its cookies (the first value of each name, as werkzeug's `get`):
+        # a person sends the same header page after page (bounded as the verified cookies).
+        self._cookies: dict[str, dict[str, str]] = {}
+        # The response's status and headers, made once by the after-request hooks (`_head`).
+        self._head: _Head | None = None
+        # (definition id, form, screen) -> (that definition, its step): `_step_of`.
+        self._steps: dict[tuple[int, FormKind, str], tuple[Definition, tuple[int, int]]] = {}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if (
@@ -181,14 +191,14 @@ class FastQuestionPages:
             and tuple(_name(hook) for hook in app.teardown_appcontext_funcs) == TEARDOWN_HOOKS
         )
 
-    def _serve(self, environ: WSGIEnvironment, page_code: str, started: float) -> Response | None:
+    def _serve(self, environ: WSGIEnvironment, page_code: str, started: float) -> _Served | None:
         """The page, or None for Flask to answer (module docstring)."""
         app = self.app
         if not self.enabled():
             return None
         interface = app.session_interface
         assert isinstance(interface, sessions.RefreshingSessionInterface)
-        cookies = parse_cookie(environ.get("HTTP_COOKIE"))
+        cookies = self._parsed_cookies(environ.get("HTTP_COOKIE", ""))
         value = cookies.get(interface.get_cookie_name(app))
         session = interface.read(app, value) if value else None
         if session is None or interface.should_set_cookie(app, session):
@@ -209,13 +219,15 @@ class FastQuestionPages:
         database: db.Database = app.extensions[db.EXTENSION_KEY]
         with database.reader.connect() as connection:
             state = journey.load_state(connection, response_id)
+        # Whatever follows, Flask's view (if the page falls through) reads no second time.
+        environ[views.HANDED_STATE] = (response_id, state)
         if state is None or state.is_submitted:
             return None
         definition: Definition = app.extensions[DEFINITION_KEY].in_wording(state.wording)
         page = definition.screen(state.form, page_code)
         if page is None or not journey.visible_items(page, state.form, state.answers):
             return None  # 404, or a redirect to where the person should be
-        step = views.step_of(definition, state.form, page)
+        step = self._step_of(definition, state.form, page)
         variables = journey.page_variables(page, state.form, state.answers)
         key = views.page_key(
             state, page, variables, step, return_to=False, locale=locale, display_mode=mode
@@ -226,28 +238,123 @@ class FastQuestionPages:
             return None  # rendering needs Flask's template context
         html = template.fill(views.page_values(state, page, variables, csrf_token))
 
-        # The after-request hooks' work, in the order Flask runs them (AFTER_HOOKS, last
-        # first), then the session interface's.
-        response = app.response_class(html, status=200)
-        security.no_store(response)
+        # The after-request hooks' work, made once per process (`_head`), the request id and
+        # the length filled in; then the access line by `log.access_line`.
+        head = self._head
+        if head is None or head.hooks is not self._hooks_seen:
+            head = self._head = _Head.made(app, interface, session, environ, self._hooks_seen)
+        body = html.encode()
         request_id = log.new_request_id(environ.get("HTTP_X_REQUEST_ID", ""))
-        log.tag(response, request_id)
-        app.extensions[security.HEADERS_KEY](response)
-        # Read, as Flask's request context marks a session the view reads (Flask >= 3.1.3):
-        # `save_session` then adds `Vary: Cookie`, and sets no cookie (checked above).
-        session.accessed = True
-        interface.save_session(app, session, response)
+        headers = head.filled(request_id, len(body))
         log.access_line(
             app.config,
             request_id=request_id,
             method="GET",
             route=RULE,
             endpoint=ENDPOINT,
-            status=response.status_code,
+            status=head.status_code,
             started=started,
             remote_addr=environ.get("REMOTE_ADDR"),
         )
-        return response
+        return _Served(head.status, headers, body)
+
+    def _step_of(self, definition: Definition, form: FormKind, page: Page) -> tuple[int, int]:
+        """`views.step_of`, found once per screen: it walks every screen of the form, and
+        depends only on the definition (kept whole by the app), the form and the screen."""
+        key = (id(definition), form, page.code)
+        found = self._steps.get(key)
+        if found is None or found[0] is not definition:
+            found = self._steps[key] = (definition, views.step_of(definition, form, page))
+        return found[1]
+
+    def _parsed_cookies(self, header: str) -> dict[str, str]:
+        found = self._cookies.get(header)
+        if found is None:
+            found = dict(parse_cookie(header).items())  # items(): each name's first value
+            if len(self._cookies) >= sessions.VERIFIED_MAX:
+                del self._cookies[next(iter(self._cookies))]  # the oldest
+            self._cookies[header] = found
+        return found
+
+
+class _Served:
+    """A page as WSGI answers it: what werkzeug's `Response.__call__` would send."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def __call__(self, _environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response(self.status, self.headers)
+        return [self.body]
+
+
+# Stand-ins while the headers are made: a request id as `log.new_request_id` makes them, and a
+# body whose length is found again in Content-Length.
+_MADE_ID = "0" * 32
+_MADE_BODY = b"0" * 12345
+
+
+class _Head:
+    """The status and headers of a page served here, made by the after-request hooks once:
+    `security.no_store`, `log.tag`, the `security.SecurityHeaders` hook, the session
+    interface's `save_session`, in the order Flask runs them (AFTER_HOOKS, last first), on
+    a response of the app's own class, and werkzeug's `get_wsgi_response`. Per request only
+    the request id (`X-Request-ID`) and the body's length (`Content-Length`) differ: none
+    of these functions reads anything else of the request, and the session of every page
+    served here is in the same case (read, not modified, not empty, its cookie not to be
+    sent again: `save_session` adds `Vary: Cookie` and nothing else). Made again when the
+    app's hooks change (`FastQuestionPages.enabled`)."""
+
+    def __init__(
+        self,
+        hooks: tuple[object, ...],
+        status: str,
+        status_code: int,
+        headers: list[tuple[str, str]],
+        id_at: int,
+        length_at: int,
+    ) -> None:
+        self.hooks = hooks
+        self.status = status
+        self.status_code = status_code
+        self.headers = headers
+        self.id_at = id_at
+        self.length_at = length_at
+
+    @classmethod
+    def made(
+        cls,
+        app: Flask,
+        interface: sessions.RefreshingSessionInterface,
+        session: sessions.TimedSession,
+        environ: WSGIEnvironment,
+        hooks: tuple[object, ...],
+    ) -> _Head:
+        response = app.response_class(_MADE_BODY, status=200)
+        security.no_store(response)
+        log.tag(response, _MADE_ID)
+        app.extensions[security.HEADERS_KEY](response)
+        # Read, as Flask's request context marks a session the view reads (Flask >= 3.1.3):
+        # `save_session` then adds `Vary: Cookie`, and sets no cookie (checked by `_serve`).
+        session.accessed = True
+        interface.save_session(app, session, response)
+        _iter, status, headers = response.get_wsgi_response(environ)
+        names = [name.lower() for name, _value in headers]
+        id_at = names.index(log.REQUEST_ID_HEADER.lower())
+        length_at = names.index("content-length")
+        if headers[id_at][1] != _MADE_ID or headers[length_at][1] != str(len(_MADE_BODY)):
+            raise ValueError("unexpected headers")  # never seen: Flask's path answers
+        return cls(hooks, status, response.status_code, headers, id_at, length_at)
+
+    def filled(self, request_id: str, length: int) -> list[tuple[str, str]]:
+        headers = self.headers.copy()
+        headers[self.id_at] = (headers[self.id_at][0], request_id)
+        headers[self.length_at] = (headers[self.length_at][0], str(length))
+        return headers
 
 
 def install(app: Flask) -> None:

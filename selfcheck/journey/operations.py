@@ -6,6 +6,7 @@ saved twice holds the last values, and a second submit changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,6 @@ from sqlalchemy import (
     Dialect,
     Executable,
     Integer,
-    Row,
     String,
     Table,
     Text,
@@ -190,16 +190,49 @@ def load_state(session: Session | Connection, response_id: int) -> ResponseState
     """The response's state, read in `session`'s transaction, or on a bare `Connection`
     (a GET of a question page: `platform.db.read_connection`, no ORM session).
 
-    On a bare connection the SELECT is sent as its SQL text, compiled once per dialect
-    (`exec_driver_sql`): SQLAlchemy otherwise builds the statement's cache key, walking the
-    whole SELECT, to find its compiled form on every call: the read, state built, went from
-    225 to 194 µs in process (docs/performance.md, "Request overhead", sixth pass).
-    Same SQL, same connection and transaction rules, and statement events still see it."""
+    On a bare connection the SELECT is sent as its SQL text, compiled once per dialect, on
+    the connection's own DBAPI cursor (`_read_rows`): SQLAlchemy's `exec_driver_sql` built an
+    execution context, a result and its rows around it, about half of the read's time
+    (docs/performance.md, "Request overhead", sixth and seventh passes). Same SQL, same
+    connection and transaction rules (the connection's: autocommit on PostgreSQL for
+    `db.reader`), and the statement events still see it."""
     if isinstance(session, Session):
         return _state(session.connection(), _STATE_QUERY, response_id)
     sql, positional = _state_sql(session.dialect)
     params = (response_id,) if positional else {"response_id": response_id}
-    return _state_of(response_id, session.exec_driver_sql(sql, params).all())
+    return _state_of(response_id, _read_rows(session, sql, params))
+
+
+def _read_rows(connection: Connection, sql: str, params: Any) -> Sequence[Sequence[Any]]:
+    """The rows of one read-only statement, sent on `connection`'s DBAPI cursor: what
+    `connection.exec_driver_sql(sql, params).all()` returns (text SQL: no result types, so
+    the same values), without its execution context and result objects.
+
+    What SQLAlchemy does around a statement is kept where something depends on it: the
+    `before_cursor_execute` and `after_cursor_execute` listeners are called as SQLAlchemy
+    calls them (no execution context: None), so the round-trip counters of the tests and of
+    `benchmarks/sql_counter.py` count it; with the engine's SQL echo on, the statement goes
+    through `exec_driver_sql` to be logged; and a failed statement invalidates the pooled
+    connection (SQLAlchemy would only for a lost connection: stricter, never reused broken)."""
+    if connection.engine.echo:
+        return connection.exec_driver_sql(sql, params).all()
+    dbapi_connection = connection.connection
+    cursor = dbapi_connection.cursor()
+    try:
+        dispatch = connection.dispatch
+        for listener in dispatch.before_cursor_execute:
+            sql, params = listener(connection, cursor, sql, params, None, False)
+        cursor.execute(sql, params)
+        for listener in dispatch.after_cursor_execute:
+            listener(connection, cursor, sql, params, None, False)
+        rows: Sequence[Sequence[Any]] = cursor.fetchall()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            cursor.close()
+        connection.invalidate()
+        raise
+    cursor.close()
+    return rows
 
 
 _STATE_SQL: dict[str, tuple[str, bool]] = {}
@@ -255,23 +288,28 @@ def _state(connection: Connection, query: Executable, response_id: int) -> Respo
     return _state_of(response_id, connection.execute(query, {"response_id": response_id}).all())
 
 
-def _state_of(response_id: int, rows: Sequence[Row[Any]]) -> ResponseState | None:
+# The columns of `_STATE_QUERY`, by position: rows from SQLAlchemy and from a DBAPI cursor.
+_FORM, _STATUS, _FURTHEST, _WORDING, _CODE, _SLUG, _VARIABLE, _VALUE = range(8)
+
+
+def _state_of(response_id: int, rows: Sequence[Sequence[Any]]) -> ResponseState | None:
     if not rows:
         return None
     collected: dict[str, list[str]] = {}
     for row in rows:
-        if row.variable is not None:
-            collected.setdefault(row.variable, []).append(row.value)
+        variable = row[_VARIABLE]
+        if variable is not None:
+            collected.setdefault(variable, []).append(row[_VALUE])
     row = rows[0]
     return ResponseState(
         id=response_id,
-        form=FormKind(row.form),
-        status=row.status,
-        furthest_page=row.furthest_page,
-        code=row.code,
-        structure_slug=row.slug,
+        form=FormKind(row[_FORM]),
+        status=row[_STATUS],
+        furthest_page=row[_FURTHEST],
+        code=row[_CODE],
+        structure_slug=row[_SLUG],
         answers={variable: tuple(values) for variable, values in collected.items()},
-        wording=wording_of(row.wording),
+        wording=wording_of(row[_WORDING]),
     )
 
 

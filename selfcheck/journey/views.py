@@ -59,6 +59,10 @@ ACTIONS = ("next", "back", "pause")
 JOURNEY_SESSION_KEYS = frozenset(
     {"_permanent", SESSION_RESPONSE, SESSION_PERSON, SESSION_WORDING, security.BROWSER_SESSION}
 )
+# The state a question page's layer in front of Flask (`fast_page`) read before leaving the
+# page to Flask's path (not in the page cache yet, a redirect...): (response id, state) in the
+# WSGI environ, so that the view does not read it a second time (`_current_state`).
+HANDED_STATE = "selfcheck.journey.state"
 # The task rows the person was warned about and chose to leave blank (space-separated codes).
 CONFIRMED_MISSING = "confirmed_missing"
 
@@ -119,6 +123,12 @@ def _current_state(
     if not isinstance(response_id, int):
         return None
     if only_read:
+        # Read moments ago for this request by `fast_page`, on the same kind of connection (no
+        # transaction), for the response of the same session cookie: the same read.
+        handed = request.environ.get(HANDED_STATE)
+        if handed is not None and handed[0] == response_id:
+            state: journey.ResponseState | None = handed[1]
+            return state
         with read_connection() as connection:
             return journey.load_state(connection, response_id)
     if send:

@@ -16,13 +16,15 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Flask, request_started
+from sqlalchemy import Engine, event
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from selfcheck.journey import fast_page
+from selfcheck.journey import fast_page, views
 from selfcheck.journey import operations as journey
 from selfcheck.journey.page_cache import EXTENSION_KEY as PAGES_KEY
 from selfcheck.journey.page_cache import PageCache
@@ -229,6 +231,11 @@ def test_the_page_served_before_flask_has_every_header(
     _status, headers, _body, _logged = _run(layer, environ, access_lines)
     fresh = dict(headers)["X-Request-ID"]
     assert len(fresh) == 32 and fresh != REQUEST_ID
+    # The headers are made once per process (`_Head`): each request still has its own id.
+    environ = _environ(on_page, cookie, headers={"X-Request-ID": "proxy-request-0002"})
+    _status, again, _body, _logged = _run(layer, environ, access_lines)
+    assert dict(again)["X-Request-ID"] == "proxy-request-0002"
+    assert [name for name, _ in again] == [name for name, _ in headers]
 
 
 def test_hsts_and_the_client_address_when_configured(
@@ -349,9 +356,44 @@ def test_a_page_not_cached_yet_goes_to_flask_then_is_served(
     cache._built.clear()
     layer = _layer(app)
     served = layer.served
-    assert _run(layer, _environ(on_page, cookie), access_lines)[0] == "200 OK"
+    engine = app.extensions[db.EXTENSION_KEY].engine
+    with _statements(engine) as sent:
+        assert _run(layer, _environ(on_page, cookie), access_lines)[0] == "200 OK"
     assert layer.served == served  # rendered by Flask
+    # The state the layer read is handed to Flask's view, which does not read it again.
+    assert len(sent) == 1 and sent[0].startswith("SELECT"), sent
     assert _fast_served(app, on_page, cookie, access_lines)
+
+
+def test_a_redirect_left_to_flask_reads_the_state_once(
+    visitor: Visitor, app: Flask, on_page: str, access_lines: io.StringIO
+) -> None:
+    cookie = f"{COOKIE}={_session_cookie(visitor)}"
+    layer = _layer(app)
+    engine = app.extensions[db.EXTENSION_KEY].engine
+    with _statements(engine) as sent:
+        status = _run(layer, _environ("/q/p_device_use", cookie), access_lines)[0]
+    assert status.startswith("302") and len(sent) == 1, sent
+    # Another person's state is never taken: Flask reads its own (response id checked).
+    environ = _environ(on_page, cookie)
+    environ[views.HANDED_STATE] = (-1, None)
+    with _statements(engine) as sent:
+        assert _run(layer.inner, environ, access_lines)[0] == "200 OK"
+    assert len(sent) == 1, sent
+
+
+@contextmanager
+def _statements(engine: Engine) -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
 
 
 def test_an_exception_goes_to_flask(
@@ -417,3 +459,23 @@ def test_the_state_read_on_a_bare_connection_is_the_one_read_in_a_session(
         in_session = journey.load_state(orm, response_id)
     assert bare is not None and bare == in_session
     assert len(bare.answers) > 10
+
+
+def test_a_failed_read_on_the_dbapi_cursor_is_never_reused(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state is read on the connection's DBAPI cursor (`operations._read_rows`): a
+    statement that fails invalidates the pooled connection, which is not given out again."""
+    real = journey._state_sql
+
+    def broken(dialect: Any) -> tuple[str, bool]:
+        sql, positional = real(dialect)
+        assert "FROM response" in sql
+        return sql.replace("FROM response", "FROM nowhere"), positional
+
+    monkeypatch.setattr(journey, "_state_sql", broken)
+    database = app.extensions[db.EXTENSION_KEY]
+    with database.reader.connect() as connection:
+        with pytest.raises(Exception, match="nowhere"):
+            journey.load_state(connection, 1)
+        assert connection.invalidated

@@ -211,10 +211,9 @@ def test_round_trips_of_a_whole_journey(
     engine = _engine(app)
     postgres = engine.dialect.name == "postgresql"
     # Every page is seen here for the first time: not in the page cache yet, which the layer
-    # in front of Flask (journey/fast_page.py) finds only after reading the state, and Flask
-    # then reads it again. Counted through Flask's path alone, as the benchmark's pages are
-    # once cached (one SELECT either way).
-    app.config["SELFCHECK_FAST_PAGES"] = False
+    # in front of Flask (journey/fast_page.py) finds only after reading the state; it hands
+    # the state to Flask's view, which does not read it again: one SELECT either way.
+    assert app.config.get("SELFCHECK_FAST_PAGES", True)
     start_page = f"/s/{structure.slug}"
     assert visitor.get(start_page).status_code == 200
     chosen = next(f for f in visitor.forms() if f.hidden().get("form") == "before")
