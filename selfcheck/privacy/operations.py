@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Delete, Select, delete, exists, func, select, text
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import joins
+from selfcheck.evaluation import forgetting, joins
 from selfcheck.platform import audit, codes
 from selfcheck.platform.models import (
     Answer,
@@ -110,7 +110,7 @@ def purge(
     )
     if dry_run:
         return report
-    joins.forget(session, list(session.scalars(_expired_people(cutoff))), secret)
+    forget_people(session, list(session.scalars(_expired_people(cutoff))), secret)
     # Children first: no reliance on ON DELETE CASCADE being switched on.
     _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
     _delete(
@@ -154,10 +154,28 @@ class UnknownPerson(LookupError):
     """No person has this code (said the same way as any unknown code)."""
 
 
+def forget_people(
+    session: Session, people: list[int], secret: str | bytes | None = None
+) -> forgetting.Forgotten:
+    """What the evaluators' memory keeps of these people (ids) goes: their join rows
+    (evaluation/joins.py) and, in every remembered selection, their keyed hash, replaced by
+    a stranger's (evaluation/forgetting.py: the differencing check is unchanged). Holds
+    every evaluator's memory until the caller commits: call it before deleting anything of
+    the people."""
+    if not people:
+        return forgetting.Forgotten()
+    forgetting.hold_memories(session)
+    joins.forget(session, people, secret)
+    return forgetting.forget(session, people, secret)
+
+
 def _delete_person(session: Session, person: Beneficiary, secret: str | bytes | None) -> int:
     responses = select(Response.id).where(Response.beneficiary_id == person.id).scalar_subquery()
     entries = select(SecondEntry.id).where(SecondEntry.response_id.in_(responses)).scalar_subquery()
     count = _count(session, Response, Response.beneficiary_id == person.id)
+    # What the exports and views remember of the person, keyed hashes only: first, with
+    # the evaluators' memories held (forget_people).
+    forget_people(session, [person.id], secret)
     _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
     _delete(
         session, delete(SecondEntryAnswer).where(SecondEntryAnswer.second_entry_id.in_(entries))
@@ -167,8 +185,6 @@ def _delete_person(session: Session, person: Beneficiary, secret: str | bytes | 
     _delete(session, delete(Response).where(Response.beneficiary_id == person.id))
     # The consented reminder address (journey/reminders.py) goes with the person.
     _delete(session, delete(FollowupReminder).where(FollowupReminder.beneficiary_id == person.id))
-    # What the exports remember of the person (evaluation/joins.py), keyed hashes only.
-    joins.forget(session, [person.id], secret)
     _delete(session, delete(Beneficiary).where(Beneficiary.id == person.id))
     return count
 
