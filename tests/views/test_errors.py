@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import flask
 import pytest
 from flask import Flask, abort
 
@@ -110,7 +111,7 @@ def test_an_untrusted_host_page_is_translated(make_app: Callable[..., Flask]) ->
 def test_an_error_page_whose_layout_fails_is_shown_bare(
     app_with_faults: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = errors.render_template
+    real = flask.render_template
 
     def layout_broken(name: str, **context: object) -> str:
         if name == "errors/error.html":
