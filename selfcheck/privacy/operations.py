@@ -8,10 +8,21 @@ and the blind second entries of their paper forms. See docs/PRIVACY.md.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Delete, Select, delete, exists, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Select,
+    delete,
+    exists,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import forgetting, joins
@@ -22,6 +33,7 @@ from selfcheck.platform.models import (
     Beneficiary,
     EntryDiscrepancy,
     FollowupReminder,
+    Job,
     RateLimitHit,
     Response,
     SecondEntry,
@@ -166,7 +178,42 @@ def forget_people(
         return forgetting.Forgotten()
     forgetting.hold_memories(session)
     joins.forget(session, people, secret)
+    _forget_codes_in_jobs(session, people)
     return forgetting.forget(session, people, secret)
+
+
+def _forget_codes_in_jobs(session: Session, people: list[int]) -> int:
+    """Print batches of forms for people who already had a code (the follow-up forms of
+    those due, paper/batch.py `existing_params`) keep each copy's code in their job's
+    parameters, and the job rows are kept: the people's codes leave them (a retry prints
+    the others). How many jobs changed. (The batch's PDF, which shows the codes, is deleted
+    with its job's result files, SELFCHECK_JOBS_KEEP_MINUTES after it was made.)"""
+    gone: set[str] = set()
+    for start in range(0, len(people), 500):
+        chunk = people[start : start + 500]
+        gone.update(session.scalars(select(Beneficiary.code).where(Beneficiary.id.in_(chunk))))
+    if not gone:
+        return 0
+    changed = 0
+    for job_id, params in session.execute(
+        select(Job.id, Job.params).where(Job.params.like('%"existing"%'))
+    ):
+        try:
+            chosen = json.loads(params)
+            copies = chosen["existing"]
+            kept = [copy for copy in copies if str(copy[0]) not in gone]
+        except (ValueError, TypeError, KeyError, IndexError):
+            continue
+        if len(kept) == len(copies):
+            continue
+        chosen["existing"] = kept
+        chosen["count"] = len(kept)
+        session.execute(
+            update(Job).where(Job.id == job_id).values(params=json.dumps(chosen)),
+            execution_options={"synchronize_session": False},
+        )
+        changed += 1
+    return changed
 
 
 def _delete_person(session: Session, person: Beneficiary, secret: str | bytes | None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import bundle, differencing, forgetting
+from selfcheck.evaluation import bundle, differencing, forgetting, joins
 from selfcheck.evaluation.scope import ScopeError
 from selfcheck.followup import operations as followup
+from selfcheck.journey import operations as journey
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import (
     Base,
@@ -29,16 +31,19 @@ from selfcheck.platform.models import (
     ExportLog,
     ExportSelection,
     FiguresSeal,
+    Job,
     Response,
     Role,
     StaffUser,
     utcnow,
 )
 from selfcheck.privacy import operations as privacy
-from selfcheck.questionnaire.model import Definition
+from selfcheck.questionnaire.model import Definition, FormKind
 from tests.conftest import is_postgres
 from tests.services.evaluation.test_differencing_sealed import SECRET, Evaluated, K
+from tests.services.evaluation.test_facts import random_values
 from tests.staff import add_staff
+from tests.support import fill_response
 
 
 @pytest.fixture
@@ -72,7 +77,7 @@ def found_anywhere(db: Session, raw: bytes, texts: set[str]) -> list[str]:
                     value = bytes(value)
                     if raw in value or any(t.encode() in value for t in texts):
                         found.append(f"{table.name}.{column.name}")
-                elif isinstance(value, str) and any(t in value.lower() for t in texts):
+                elif isinstance(value, str) and any(t.lower() in value.lower() for t in texts):
                     found.append(f"{table.name}.{column.name}")
     return found
 
@@ -301,3 +306,79 @@ def test_lines_kept_as_text_are_made_strangers_too(db_session: Session, database
 def test_nothing_to_forget_costs_nothing(db_session: Session) -> None:
     assert privacy.forget_people(db_session, [], SECRET) == forgetting.Forgotten()
     assert forgetting.forget(db_session, [1, 2], SECRET) == forgetting.Forgotten()
+
+
+@pytest.mark.slow  # a dozen people through the journey, views: about 10 s
+def test_after_an_erasure_nothing_anywhere_leads_to_the_person(evaluated: Evaluated) -> None:
+    # The independent check (issue 17): after the erasure, every column of every table (and
+    # on SQLite the file) is searched for the person's code, their free text, every keyed
+    # hash of them (differencing, its HMACs kept before, joins) and their id where a column
+    # refers to a person; not only the columns the erasure means to clean.
+    for seed in range(12):
+        evaluated.run("new", seed)
+    db, user = evaluated.db, evaluated.user
+    person = next(
+        p
+        for p in evaluated.people()
+        if any(r.form == FormKind.BEFORE.value and r.is_submitted for r in p.responses)
+    )
+    comment = "texte-libre-unique-4f7a"
+    after = journey.start_after(db, evaluated.definition, person, "fr")
+    db.commit()
+    values = random_values(evaluated.definition, FormKind.AFTER, random.Random(1))
+    fill_response(db, evaluated.definition, after, {**values, "COMMENT": [comment]})
+    assert journey.submit(db, evaluated.definition, after)
+    db.commit()
+    evaluated.view(0)
+    evaluated.view(1)
+    evaluated.figures(0)
+    joins.record(db, user, {person.id: "0" * 32}, SECRET)
+    others = [p.code for p in evaluated.people() if p.id != person.id][:2]
+    printed = Job(
+        id="f" * 32,
+        kind="print_batch",
+        user_id=evaluated.mediator.id,
+        status="done",
+        params=json.dumps(
+            {
+                "existing": [
+                    [person.code, "followup", "fr"],
+                    *[[c, "followup", "fr"] for c in others],
+                ],
+                "count": 3,
+            }
+        ),
+    )
+    db.add(printed)
+    db.commit()
+    code, person_id = person.code, person.id
+    raw, texts = traces(person_id, user.id, code)
+    texts |= {comment, joins.person_hashes(SECRET, user.id, [person_id])[person_id]}
+    before = set(found_anywhere(db, raw, texts))
+    assert before >= {"answer.value", "job.params", "beneficiary.code", "export_selection.lines"}
+
+    privacy.erase_by_code(db, code, secret=SECRET)
+    db.commit()
+
+    assert found_anywhere(db, raw, texts) == []
+    assert referring_to(db, person_id) == []
+    if not is_postgres():
+        assert not found_in_file(db, raw, texts)
+    kept = json.loads(db.scalar(select(Job.params)) or "{}")
+    assert [copy[0] for copy in kept["existing"]] == others and kept["count"] == 2
+
+
+def referring_to(db: Session, person_id: int) -> list[str]:
+    """Columns that refer to a person (a foreign key to `beneficiary`, or named so) and hold
+    this id."""
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            refers = any(key.column.table.name == "beneficiary" for key in column.foreign_keys)
+            named = column.name in {"beneficiary_id", "person_id"}
+            own = table.name == "beneficiary" and column.name == "id"
+            if (refers or named or own) and db.scalar(
+                select(func.count()).where(column == person_id)
+            ):
+                found.append(f"{table.name}.{column.name}")
+    return found
