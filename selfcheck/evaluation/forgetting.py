@@ -62,7 +62,7 @@ import hashlib
 import json
 import secrets
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -278,11 +278,16 @@ def _forget_for(
         hashes.update(_person_hashes(key, user_id, ids.tolist()))
     mask = _Mask()
     rewritten: list[int] = []
+    digested: dict[int, str] = {}  # the digests of the rows rewritten whole, made now
     replaced = 0
     for row_id in _candidates(db, user_id, targets, hashes):
-        people, blob, _base = _remembered_row(db, row_id)
+        people, blob, base = _remembered_row(db, row_id)
         if blob is not None:
             records, count = mask.records(_records(blob), targets)
+            if count and base is None:  # its whole lines: digested now, not read again
+                name, bar, _rest = people.partition("|")
+                label = name if bar else ""
+                digested[row_id] = _Digests({label: records}).of(label)
             if count:
                 db.execute(
                     update(ExportSelection)
@@ -304,7 +309,7 @@ def _forget_for(
             replaced += count
     if not rewritten:
         return Forgotten()
-    digests = _digests_again(db, user_id, rewritten)
+    digests = _digests_again(db, user_id, rewritten, digested)
     seals = _count_seals(db, user_id)
     db.execute(
         delete(DashboardSeal).where(DashboardSeal.user_id == user_id),
@@ -358,7 +363,9 @@ def _candidates(
     return [int(row_id) for row_id in db.scalars(statement)]
 
 
-def _digests_again(db: Session, user_id: int, rewritten: Sequence[int]) -> int:
+def _digests_again(
+    db: Session, user_id: int, rewritten: Sequence[int], digested: Mapping[int, str]
+) -> int:
     """The digests kept in the log rows' reports of the rows rewritten and of every row of
     changed lines built on them (their whole lines changed too), computed again from the
     lines now; how many."""
@@ -423,6 +430,10 @@ def _digests_again(db: Session, user_id: int, rewritten: Sequence[int]) -> int:
             holder, label = found, DIGEST
         if holder is None:
             continue  # no digest kept (an export, or a row kept before digests)
+        if row_id in digested:
+            holder[label] = digested[row_id]
+            done += 1
+            continue
         whole, _depth = remembered_records(db, row_id)
         if whole is None:
             holder.pop(label)  # lines kept in an earlier format: read as always
