@@ -115,10 +115,13 @@ sees it. A sealed view takes no lock (it remembers nothing: see "Two views at on
 tests/services/evaluation/test_differencing_sealed.py checks, on random sequences of views
 and writes, that every sealed verdict found equals the full check's on the same state.
 Erasure and purge change the sums (the person's responses leave the cells), so the full
-check runs. The sums are trusted as the figures are: every figure of the page is read from
-the same facts, so unchanged cells mean an unchanged release (data written around the
-sessions needs `selfcheck facts rebuild`, facts.py); a seal is written only when the sums
-read from the cells equal those of the ids read from the responses.
+check runs (and they delete the seals of every evaluator who remembered the person:
+forgetting.py). What the memory keeps of a person who goes is a stranger's line, the same
+in every row: every comparison here is unchanged by an erasure (forgetting.py says why the
+lines are not simply deleted). The sums are trusted as the figures are: every figure of
+the page is read from the same facts, so unchanged cells mean an unchanged release (data
+written around the sessions needs `selfcheck facts rebuild`, facts.py); a seal is written
+only when the sums read from the cells equal those of the ids read from the responses.
 
 The sums are those of all the selection's cells and then of its paper cells (branch dash2):
 a seal binds too the people with a paper response that the full check counts and keeps with
@@ -161,8 +164,11 @@ the exports' through `remembered_lines`): every later comparison is with the lin
 written whole, and the reports' digests are those of the whole lines, so they are
 recognised as before. A chain holds at most `DELTA_DEPTH` rows of changed lines, and
 changed lines at most a quarter of their base's; else the lines are written whole. Rows are
-never updated and are deleted only with their evaluator (all at once), so a base is always
-there. What is trusted: the cells, as for seals (written in the transaction of every write;
+deleted only with their evaluator (all at once), so a base is always there; they are
+updated only by an erasure, a purge or a deletion of people (forgetting.py), which replaces
+each such person's line by the same stranger's in every row of the evaluator (a base and
+its rows of changed lines alike), computes the digests again and deletes the seals. What
+is trusted: the cells, as for seals (written in the transaction of every write;
 data written around the sessions needs `selfcheck facts rebuild`). Checked by
 tests/services/evaluation/test_differencing_sealed.py: on random writes and views, patched
 lines equal a full read's, and the checks on each give the same verdict and remember the

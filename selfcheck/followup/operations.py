@@ -50,6 +50,7 @@ from selfcheck.platform.models import (
     utcnow,
 )
 from selfcheck.policy import can_access_structure
+from selfcheck.privacy.operations import forget_people
 from selfcheck.questionnaire.model import FOLLOWUP_FORMS, FormKind
 
 PAGE_SIZE = 50
@@ -507,8 +508,16 @@ def delete_response(session: Session, user: StaffUser, response: Response) -> No
     session.flush()
 
 
-def delete_person(session: Session, user: StaffUser, person: Beneficiary) -> None:
-    """Delete a person's code and every response of theirs, one audit event each."""
+def delete_person(
+    session: Session, user: StaffUser, person: Beneficiary, secret: str | bytes | None = None
+) -> None:
+    """Delete a person's code and every response of theirs, one audit event each.
+
+    What the evaluators' exports and views remember of them goes too, as at an erasure
+    (`privacy.forget_people`; `secret`: the app's secret key by default): the audit events
+    keep the code and answers until the retention purge, the memory would have kept their
+    keyed hash for ever (purge only looks at people still there)."""
+    forget_people(session, [person.id], secret)
     responses: Sequence[Response] = list(person.responses)
     for response in responses:
         _delete_response(session, user, response)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, has_request_context, render_template
+from flask.globals import request_ctx
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -75,7 +76,16 @@ CSRF_MESSAGE = (
 
 
 def render_error(status: int, title: object, message: object) -> tuple[str, int]:
-    return render_template("errors/error.html", status=status, title=title, message=message), status
+    """The error page; a bare one (the same words, no link) when no address can be built
+    for this request: Flask refused its host (`TRUSTED_HOSTS`) before routing, so every
+    `url_for` of the site's layout would fail, and the error page became a 500."""
+    context = {"status": status, "title": title, "message": message}
+    if not has_request_context() or request_ctx.url_adapter is not None:
+        try:
+            return render_template("errors/error.html", **context), status
+        except Exception:  # the layout itself failed: the same words, bare
+            log.exception("error page failed: shown bare")
+    return render_template("errors/bare.html", **context), status
 
 
 def init_app(app: Flask) -> None:

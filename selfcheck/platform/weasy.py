@@ -13,9 +13,9 @@ tests/platform/test_lazy_imports.py checks that building the app does not import
 
 from __future__ import annotations
 
+import collections
 import functools
 import re
-import threading
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -105,8 +105,12 @@ class PrintHTML(weasyprint.HTML):  # type: ignore[misc]
 # Idle font configurations kept for the next documents (one is enough for a process that
 # renders one document at a time; more only if several threads render at once).
 MAX_IDLE_FONTS = 2
-_idle_fonts: list[Any] = []
-_fonts_lock = threading.Lock()
+# No lock: a configuration comes back from a finalizer (`lend_fonts_to`), which the garbage
+# collector runs in whatever thread allocates, at any point of it, even inside a function
+# that held a lock on this pool: with a lock, a thread giving one back (a failed render) whose
+# allocation collected another document waited for itself for ever (branch fix17). A deque's
+# `append` and `pop` are atomic: nothing here waits.
+_idle_fonts: collections.deque[Any] = collections.deque()
 
 
 def lend_fonts() -> Any:
@@ -118,21 +122,26 @@ def lend_fonts() -> Any:
     collected. A process that renders many documents (the filler of the blank forms: 80 in a
     row) grew by about 100 MB that way (docs/performance.md, "Blank forms, third pass").
     A configuration is lent to one document at a time (Pango's font map is not meant to be
-    used by two threads at once) and comes back with `give_back_fonts`, or when the document
-    that holds it is collected (`lend_fonts_to`). No printed template has `@font-face` rules,
-    which is what a configuration would otherwise accumulate from one document to the next.
+    used by two threads at once) and comes back once: with `give_back_fonts` when no
+    document was made, else when the document that holds it is collected (`lend_fonts_to`).
+    No printed template has `@font-face` rules, which is what a configuration would
+    otherwise accumulate from one document to the next.
     """
-    with _fonts_lock:
-        if _idle_fonts:
-            return _idle_fonts.pop()
-    return FontConfiguration()
+    try:
+        return _idle_fonts.pop()  # atomic: two threads never get the same one
+    except IndexError:
+        return FontConfiguration()
 
 
 def give_back_fonts(fonts: Any) -> None:
-    """Return a configuration lent by `lend_fonts` (kept if fewer than MAX_IDLE_FONTS)."""
-    with _fonts_lock:
-        if len(_idle_fonts) < MAX_IDLE_FONTS and all(f is not fonts for f in _idle_fonts):
-            _idle_fonts.append(fonts)
+    """Return a configuration lent by `lend_fonts`, once (kept if fewer than MAX_IDLE_FONTS
+    are idle). Safe from any thread, and from a finalizer run inside any code."""
+    _idle_fonts.append(fonts)
+    while len(_idle_fonts) > MAX_IDLE_FONTS:
+        try:
+            _idle_fonts.popleft()  # the oldest: one too many (another thread may have)
+        except IndexError:
+            break
 
 
 def lend_fonts_to(document: Any, fonts: Any) -> Any:

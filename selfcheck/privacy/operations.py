@@ -8,13 +8,24 @@ and the blind second entries of their paper forms. See docs/PRIVACY.md.
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Delete, Select, delete, exists, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Select,
+    delete,
+    exists,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from selfcheck.evaluation import joins
+from selfcheck.evaluation import forgetting, joins
 from selfcheck.platform import audit, codes
 from selfcheck.platform.models import (
     Answer,
@@ -22,6 +33,7 @@ from selfcheck.platform.models import (
     Beneficiary,
     EntryDiscrepancy,
     FollowupReminder,
+    Job,
     RateLimitHit,
     Response,
     SecondEntry,
@@ -110,7 +122,7 @@ def purge(
     )
     if dry_run:
         return report
-    joins.forget(session, list(session.scalars(_expired_people(cutoff))), secret)
+    forget_people(session, list(session.scalars(_expired_people(cutoff))), secret)
     # Children first: no reliance on ON DELETE CASCADE being switched on.
     _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
     _delete(
@@ -154,10 +166,63 @@ class UnknownPerson(LookupError):
     """No person has this code (said the same way as any unknown code)."""
 
 
+def forget_people(
+    session: Session, people: list[int], secret: str | bytes | None = None
+) -> forgetting.Forgotten:
+    """What the evaluators' memory keeps of these people (ids) goes: their join rows
+    (evaluation/joins.py) and, in every remembered selection, their keyed hash, replaced by
+    a stranger's (evaluation/forgetting.py: the differencing check is unchanged). Holds
+    every evaluator's memory until the caller commits: call it before deleting anything of
+    the people."""
+    if not people:
+        return forgetting.Forgotten()
+    forgetting.hold_memories(session)
+    joins.forget(session, people, secret)
+    _forget_codes_in_jobs(session, people)
+    return forgetting.forget(session, people, secret)
+
+
+def _forget_codes_in_jobs(session: Session, people: list[int]) -> int:
+    """Print batches of forms for people who already had a code (the follow-up forms of
+    those due, paper/batch.py `existing_params`) keep each copy's code in their job's
+    parameters, and the job rows are kept: the people's codes leave them (a retry prints
+    the others). How many jobs changed. (The batch's PDF, which shows the codes, is deleted
+    with its job's result files, SELFCHECK_JOBS_KEEP_MINUTES after it was made.)"""
+    gone: set[str] = set()
+    for start in range(0, len(people), 500):
+        chunk = people[start : start + 500]
+        gone.update(session.scalars(select(Beneficiary.code).where(Beneficiary.id.in_(chunk))))
+    if not gone:
+        return 0
+    changed = 0
+    for job_id, params in session.execute(
+        select(Job.id, Job.params).where(Job.params.like('%"existing"%'))
+    ):
+        try:
+            chosen = json.loads(params)
+            copies = chosen["existing"]
+            kept = [copy for copy in copies if str(copy[0]) not in gone]
+        except (ValueError, TypeError, KeyError, IndexError):
+            continue
+        if len(kept) == len(copies):
+            continue
+        chosen["existing"] = kept
+        chosen["count"] = len(kept)
+        session.execute(
+            update(Job).where(Job.id == job_id).values(params=json.dumps(chosen)),
+            execution_options={"synchronize_session": False},
+        )
+        changed += 1
+    return changed
+
+
 def _delete_person(session: Session, person: Beneficiary, secret: str | bytes | None) -> int:
     responses = select(Response.id).where(Response.beneficiary_id == person.id).scalar_subquery()
     entries = select(SecondEntry.id).where(SecondEntry.response_id.in_(responses)).scalar_subquery()
     count = _count(session, Response, Response.beneficiary_id == person.id)
+    # What the exports and views remember of the person, keyed hashes only: first, with
+    # the evaluators' memories held (forget_people).
+    forget_people(session, [person.id], secret)
     _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
     _delete(
         session, delete(SecondEntryAnswer).where(SecondEntryAnswer.second_entry_id.in_(entries))
@@ -167,8 +232,6 @@ def _delete_person(session: Session, person: Beneficiary, secret: str | bytes | 
     _delete(session, delete(Response).where(Response.beneficiary_id == person.id))
     # The consented reminder address (journey/reminders.py) goes with the person.
     _delete(session, delete(FollowupReminder).where(FollowupReminder.beneficiary_id == person.id))
-    # What the exports remember of the person (evaluation/joins.py), keyed hashes only.
-    joins.forget(session, [person.id], secret)
     _delete(session, delete(Beneficiary).where(Beneficiary.id == person.id))
     return count
 

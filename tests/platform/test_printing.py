@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import collections
 import gc
+import subprocess
+import sys
 import threading
+import weakref
 from pathlib import Path
 
 import pytest
@@ -161,16 +165,101 @@ def test_documents_borrow_one_font_configuration_and_print_the_same(
         return made[-1]
 
     monkeypatch.setattr(weasy, "FontConfiguration", counted)
-    monkeypatch.setattr(weasy, "_idle_fonts", [])
+    monkeypatch.setattr(weasy, "_idle_fonts", collections.deque())
     printer = printing.printer(tmp_path)
     first = printer.pdf(SAMPLE, [])
-    assert len(made) == 1 and weasy._idle_fonts == made  # given back with its document
+    assert len(made) == 1 and list(weasy._idle_fonts) == made  # given back with its document
     assert printer.pdf(SAMPLE, []) == first and len(made) == 1  # lent again, same bytes
     kept = printer.document(SAMPLE, [])  # lent while its document lives
-    assert weasy._idle_fonts == [] and kept.font_config is made[0]
+    assert not weasy._idle_fonts and kept.font_config is made[0]
     other = printer.document(SAMPLE, [])  # a second document at the same time: its own
     assert len(made) == 2 and other.font_config is not kept.font_config
     assert printer.write(kept) == first
     del kept, other
     gc.collect()
     assert len(weasy._idle_fonts) == weasy.MAX_IDLE_FONTS == 2
+
+
+# A configuration given back (a failed render) while the garbage collector, run by that very
+# allocation, collects another document whose finalizer gives its own back: with the pool's
+# lock of blank16, the thread waited for itself for ever (fix17).
+_GIVEN_BACK_DURING_A_COLLECTION = """
+import gc
+from selfcheck.platform import weasy
+
+class Document:
+    def __init__(self):
+        self.me = self  # a cycle: freed by the collector only
+
+document = Document()
+weasy.lend_fonts_to(document, object())
+del document
+gc.set_threshold(1, 1, 1)  # the next allocation collects it
+for _ in range(50):
+    weasy.give_back_fonts(object())
+print("given back")
+"""
+
+
+def test_fonts_given_back_while_a_collection_gives_back_others_never_wait() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _GIVEN_BACK_DURING_A_COLLECTION],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "given back"
+
+
+def test_a_font_configuration_is_lent_to_one_document_at_a_time_across_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Threads lend and give back (explicitly, or by their document's finalizer run by the
+    # collector in any thread) with collections as frequent as can be: a configuration is
+    # never held by two at once, none is lost while lent, and the pool stays bounded.
+    monkeypatch.setattr(weasy, "_idle_fonts", collections.deque())
+    monkeypatch.setattr(weasy, "FontConfiguration", lambda: object())
+    held: set[int] = set()
+    guard = threading.Lock()  # the test's own bookkeeping, not the pool's
+    clashes: list[int] = []
+
+    class Document:
+        def __init__(self) -> None:
+            self.me = self  # freed by the collector, in whichever thread it runs
+
+    def release(fonts: object) -> None:
+        with guard:
+            held.discard(id(fonts))
+        weasy.give_back_fonts(fonts)
+
+    def work() -> None:
+        for round_ in range(300):
+            fonts = weasy.lend_fonts()
+            with guard:
+                if id(fonts) in held:
+                    clashes.append(id(fonts))
+                held.add(id(fonts))
+            if round_ % 2:
+                release(fonts)
+            else:
+                document = Document()
+                weakref.finalize(document, release, fonts)
+                del document
+
+    old = gc.get_threshold()
+    gc.set_threshold(5, 2, 2)
+    try:
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not any(thread.is_alive() for thread in threads)
+    finally:
+        gc.set_threshold(*old)
+    gc.collect()
+    assert clashes == []
+    assert not held  # every loan came back
+    assert len(weasy._idle_fonts) <= weasy.MAX_IDLE_FONTS

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import flask
 import pytest
 from flask import Flask, abort
 
+from selfcheck.platform import errors
 from tests.support import html_lang, words
 
 
@@ -73,3 +75,50 @@ def test_http_errors_use_our_page(
 def test_redirects_are_not_turned_into_error_pages(app_with_faults: Flask) -> None:
     page = app_with_faults.test_client().get("/summary")
     assert page.status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/", "/privacy/erase", "/staff/login", "/nowhere", "/boom"])
+@pytest.mark.parametrize(("lang", "title"), [("fr", "Nous n'avons pas compris la demande")])
+def test_an_untrusted_host_gets_our_400_page_not_a_500(
+    make_app: Callable[..., Flask], path: str, lang: str, title: str
+) -> None:
+    # Found by attack8: with Flask's TRUSTED_HOSTS, a request for another host is refused
+    # before routing (400), and the error page, whose layout builds addresses (url_for),
+    # failed: a 500 instead. Now the same words, bare.
+    app = make_app(TRUSTED_HOSTS=["localhost"])
+    client = app.test_client()
+    page = client.get(path, headers={"Host": "evil.example", "Accept-Language": lang})
+    assert page.status_code == 400
+    html = words(page)
+    assert f"<h1>{title}</h1>" in html
+    assert "Code d'erreur : 400" in html
+    assert html_lang(html) == (lang, "ltr")
+    assert "evil.example" not in html
+    assert client.get("/", headers={"Host": "localhost"}).status_code == 200
+
+
+def test_an_untrusted_host_page_is_translated(make_app: Callable[..., Flask]) -> None:
+    app = make_app(TRUSTED_HOSTS=["localhost"])
+    page = app.test_client().get(
+        "/?lang=en", headers={"Host": "evil.example", "Accept-Language": "en"}
+    )
+    assert page.status_code == 400
+    html = words(page)
+    assert html_lang(html)[0] == "en"
+    assert "Nous n'avons pas compris" not in html
+
+
+def test_an_error_page_whose_layout_fails_is_shown_bare(
+    app_with_faults: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = flask.render_template
+
+    def layout_broken(name: str, **context: object) -> str:
+        if name == "errors/error.html":
+            raise RuntimeError("layout broken")
+        return real(name, **context)
+
+    monkeypatch.setattr(errors, "render_template", layout_broken)
+    page = app_with_faults.test_client().get("/forbidden")
+    assert page.status_code == 403
+    assert "<h1>Accès refusé</h1>" in words(page)

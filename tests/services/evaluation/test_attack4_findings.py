@@ -219,10 +219,6 @@ def test_two_exports_of_one_evaluator_at_once_keep_the_join_at_k(
 
 
 @pytest.mark.slow  # one export of 40 people: 3 to 5 s on 2 busy cores
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (round 13): erasure keeps the person's keyed hash in export_selection",
-)
 @pytest.mark.usefixtures("request_context")
 def test_an_erased_person_leaves_no_keyed_hash_in_the_selections_kept(
     populated: Session, admin: StaffUser, definition: Definition, tmp_path: Path
