@@ -412,7 +412,7 @@ class Hasher:
         cells' sums are trusted (`fact_cell`); the count is compared as well."""
         if not records.size:
             return 0
-        grid = records.view(np.uint8).reshape(records.size, RECORD_BYTES)
+        grid = np.ascontiguousarray(records).view(np.uint8).reshape(records.size, RECORD_BYTES)
         key = hashlib.sha256(b"selfcheck-differencing-set\0" + self._key).digest()
         encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
         first = encryptor.update(np.ascontiguousarray(grid[:, :16]).tobytes())
@@ -2215,7 +2215,7 @@ def _looked_up(
         for index, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True))
     ]
     query = windows[0] if len(windows) == 1 else union_all(*windows)
-    read = dict(db.execute(query).tuples().all())
+    read: dict[int, bytes] = {int(at): blob for at, blob in db.execute(query)}
     for index in range(keys.size):
         blob = read.get(index)
         start, end = int(starts[index]), int(ends[index])
