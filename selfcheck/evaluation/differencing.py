@@ -170,6 +170,31 @@ same lines (read back), on SQLite and PostgreSQL. The follow-up figures' check
 (`guard_figures`: its groups depend on the day, not
 only on the responses) has seals of its own, bound to its groups' digests
 (evaluation/figures_seal.py, with its argument).
+
+**Only the records of the people who answered** (issue 18, branch dash17). The patch above
+still read every remembered line back (92 MB at 1,000,000 people) and digested them all
+(SHA-256) to recognise them. Now rows are remembered with a SET digest instead (`Hasher.mark`,
+kept as `MARK_PREFIX` + count + sum under the same report keys, `DIGEST`, `DIGESTS`): the
+sum modulo 2**128 of a keyed pseudo-random function (AES-CBC-MAC under a key derived from
+the evaluator's) of each record. Two different sets of records have the same sum with odds
+of 2**-128 to whoever lacks the key, as for the cells' sums; equal count and set digest mean
+the same lines, exactly as equal SHA-256 digests did, so every comparison that recognised
+lines by digest recognises the same ones. A patched view (`_patched_group`) reads only the
+records of the people of the new responses: in the rows of changed lines of the chain (a
+few records each) and, for the rest, in the whole row at its root, around the place their
+hash gives them among uniform hashes (`_looked_up`: a `substr` of the stored value, which
+PostgreSQL keeps uncompressed and reads by the chunk; a person at a window's edge and the
+row is read whole as before). Their records then and now give the changed records (as
+`_xored`), the count (plus the people new to the group) and the set digest (the row's, minus
+their records' then, plus theirs now): those of the whole lines. The lines themselves are
+read whole only when a check compares them with an earlier selection that is not recognised
+by its digest (`Lines`: an export, a view of other filters, a row kept with a SHA-256 digest
+before dash17, which `_Digests.matches` still compares): then the full comparison runs on the
+same lines as before. The verdicts are those of the full check: the same inputs (the lines,
+bit for bit, whenever read), the same recognitions (by count and digest), the same rows and
+reports remembered (tests/services/evaluation/test_differencing_dash17.py, and the tests
+above, which compare the reports of the patched and the full check). Nothing more is stored:
+the set digest is a keyed function of keyed hashes.
 """
 
 from __future__ import annotations
