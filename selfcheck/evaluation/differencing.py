@@ -176,6 +176,31 @@ same lines (read back), on SQLite and PostgreSQL. The follow-up figures' check
 (`guard_figures`: its groups depend on the day, not
 only on the responses) has seals of its own, bound to its groups' digests
 (evaluation/figures_seal.py, with its argument).
+
+**Only the records of the people who answered** (issue 18, branch dash17). The patch above
+still read every remembered line back (92 MB at 1,000,000 people) and digested them all
+(SHA-256) to recognise them. Now rows are remembered with a SET digest instead (`Hasher.mark`,
+kept as `MARK_PREFIX` + count + sum under the same report keys, `DIGEST`, `DIGESTS`): the
+sum modulo 2**128 of a keyed pseudo-random function (AES-CBC-MAC under a key derived from
+the evaluator's) of each record. Two different sets of records have the same sum with odds
+of 2**-128 to whoever lacks the key, as for the cells' sums; equal count and set digest mean
+the same lines, exactly as equal SHA-256 digests did, so every comparison that recognised
+lines by digest recognises the same ones. A patched view (`_patched_group`) reads only the
+records of the people of the new responses: in the rows of changed lines of the chain (a
+few records each) and, for the rest, in the whole row at its root, around the place their
+hash gives them among uniform hashes (`_looked_up`: a `substr` of the stored value, which
+PostgreSQL keeps uncompressed and reads by the chunk; a person at a window's edge and the
+row is read whole as before). Their records then and now give the changed records (as
+`_xored`), the count (plus the people new to the group) and the set digest (the row's, minus
+their records' then, plus theirs now): those of the whole lines. The lines themselves are
+read whole only when a check compares them with an earlier selection that is not recognised
+by its digest (`Lines`: an export, a view of other filters, a row kept with a SHA-256 digest
+before dash17, which `_Digests.matches` still compares): then the full comparison runs on the
+same lines as before. The verdicts are those of the full check: the same inputs (the lines,
+bit for bit, whenever read), the same recognitions (by count and digest), the same rows and
+reports remembered (tests/services/evaluation/test_differencing_dash17.py, and the tests
+above, which compare the reports of the patched and the full check). Nothing more is stored:
+the set digest is a keyed function of keyed hashes.
 """
 
 from __future__ import annotations
@@ -184,6 +209,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import threading
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -209,6 +235,7 @@ from sqlalchemy import (
     literal,
     select,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -403,6 +430,29 @@ class Hasher:
     def seal(self, message: bytes) -> str:
         """A keyed hash (HMAC-SHA-256) of `message` for this evaluator."""
         return hmac.new(self._key, message, "sha256").hexdigest()
+
+    def mark(self, records: npt.NDArray[np.bytes_]) -> int:
+        """The sum, modulo 2**128, of a keyed pseudo-random function of each record (`RECORD`):
+        the lines' set digest (`_Digests.mark`), which a change of a few records updates
+        (minus theirs before, plus theirs after) without the others (branch dash17).
+
+        The function is AES-CBC-MAC of the record's 20 bytes, zero-padded to two blocks, under
+        a key derived from this evaluator's (fixed-length messages: a pseudo-random function).
+        Two different sets of records have equal sums with odds of 2**-128 for whoever does
+        not hold the key (their difference is a sum of independent uniform values), as the
+        cells' sums are trusted (`fact_cell`); the count is compared as well."""
+        if not records.size:
+            return 0
+        grid = np.ascontiguousarray(records).view(np.uint8).reshape(records.size, RECORD_BYTES)
+        key = hashlib.sha256(b"selfcheck-differencing-set\0" + self._key).digest()
+        encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
+        first = encryptor.update(np.ascontiguousarray(grid[:, :16]).tobytes())
+        chained = np.frombuffer(first, dtype=np.uint8).reshape(records.size, 16).copy()
+        chained[:, : RECORD_BYTES - 16] ^= grid[:, 16:]
+        second = encryptor.update(chained.tobytes()) + encryptor.finalize()
+        pieces = np.frombuffer(second, dtype="<u4").reshape(records.size, 4)
+        sums = pieces.sum(axis=0, dtype=np.uint64)
+        return sum(int(piece) << (32 * index) for index, piece in enumerate(sums)) % _MARK_MODULUS
 
     def _blocks(self, domain: int, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
         blocks = np.zeros((ids.size, 2), dtype="<u8")
@@ -688,7 +738,7 @@ def guard_view(
     if isinstance(found, Sealed):
         return None
     hashed = _hashed(db, filters, user, secret, found)
-    lines = hashed.lines()
+    lines = hashed.held(None) if isinstance(hashed, Patched) else hashed.lines()
     delta = hashed.delta(None) if isinstance(hashed, Patched) else None
     row: int | None = _again_if_changed(
         lambda stamp: _guard_view(db, user, filters, k, secret, lines, stamp, delta),
@@ -705,15 +755,16 @@ def _guard_view(
     filters: EvaluationFilters,
     k: int,
     secret: str | bytes,
-    lines: npt.NDArray[np.bytes_],
+    held: npt.NDArray[np.bytes_] | Lines,
     stamp: MemoryStamp,
     delta: Delta | None = None,
 ) -> int | None:
     """`guard_view`'s check against the memory as it is from `stamp` on: the id of the row
-    that holds `lines` (`delta`: remembered as the lines changed since a row, `Patched`)."""
-    size = int(lines.size)
+    that holds `held` (`delta`: remembered as the lines changed since a row, `Patched`; then
+    the lines are read whole only if an earlier selection must be compared with them)."""
+    size = int(held.size)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
-    digests = _Digests({"": lines})
+    digests = _Digests({"": held}, Hasher(secret, user.id))
     # First each earlier selection's size, filters, kind and digest, without its people: one
     # with this one's digest is this very selection, a view of the same filters is not
     # compared; only the others are read (40 MB a view at 1,000,000 people, issue 18).
@@ -738,7 +789,7 @@ def _guard_view(
         digest = _stored_digest(report) if kind == KIND else None
         if digest is None:
             wanted.append(row_id)  # an export, or kept before digests: read as always
-        elif count == size and digest == digests.of("", as_text=bool(as_text)):
+        elif digests.matches("", digest, count, as_text=bool(as_text)):
             seen = row_id
         elif not _same_filters(their_filters, described):
             wanted.append(row_id)
@@ -763,6 +814,7 @@ def _guard_view(
     others: list[frozenset[Hashable]] = []  # people of earlier selections with other filters
     legacy = _Legacy(db, filters, user, secret)  # selections kept in the earlier format
     for count, stored, blob, their_filters, kind, row_id, base in earlier:
+        lines = _whole(held)
         theirs = _stored(stored, blob) if base is None else remembered_records(db, row_id)[0]
         if theirs is None:
             if legacy.compare(stored, count, their_filters, kind, described, k) and seen is None:
@@ -783,7 +835,7 @@ def _guard_view(
             _refuse(user, k, "differs from an earlier selection by fewer than k people")
     if seen is not None:
         return seen or None
-    checks = [(frozenset(_persons(lines).tolist()), others)] if others else []
+    checks = [(frozenset(_persons(_whole(held)).tolist()), others)] if others else []
     if legacy.others:
         checks.append((legacy.persons, legacy.others))
     for persons, earlier_people in checks:
@@ -796,11 +848,11 @@ def _guard_view(
         user,
         KIND,
         described,
-        lines,
+        _whole(held) if delta is None else delta.records,
         rows=size,
         count=size,
         k=k,
-        report={DIGEST: digests.of("")},
+        report={DIGEST: digests.mark("")},
         expected=stamp,
         delta=delta,
     )
@@ -878,8 +930,12 @@ def guard_tables(
     if isinstance(found, Sealed):
         return found.refused
     hashed = _hashed(db, filters, user, secret, found)
-    mine = {
-        name: hashed.lines(frozenset(_FORM_INDEX[form] for form in forms))
+    mine: dict[str, npt.NDArray[np.bytes_] | Lines] = {
+        name: (
+            hashed.held(frozenset(_FORM_INDEX[form] for form in forms))
+            if isinstance(hashed, Patched)
+            else hashed.lines(frozenset(_FORM_INDEX[form] for form in forms))
+        )
         for name, forms in groups.items()
     }
     deltas = (
@@ -893,7 +949,9 @@ def guard_tables(
     before = memory_stamp(db, user) if since is None else since
     rows: dict[str, int] = {}
     refused = _again_if_changed(
-        lambda stamp: _guard_tables(db, user, filters, k, hashed, mine, stamp, deltas, rows),
+        lambda stamp: _guard_tables(
+            db, user, filters, k, hashed, mine, stamp, deltas, rows, Hasher(secret, user.id)
+        ),
         db,
         user,
         lambda: frozenset(mine),
@@ -901,7 +959,11 @@ def guard_tables(
     if seal is not None:
         described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
         # Groups too small to be shown are not remembered: their few lines go with the seal.
-        small = {name: lines for name, lines in mine.items() if name not in rows and lines.size < k}
+        small = {
+            name: _whole(lines)
+            for name, lines in mine.items()
+            if name not in rows and lines.size < k
+        }
         _seal(db, user, described, k, secret, seal, hashed.people, refused, before, rows, small)
     return refused
 
@@ -912,10 +974,11 @@ def _guard_tables(
     filters: EvaluationFilters,
     k: int,
     hashed: Hashed,
-    mine: Mapping[str, npt.NDArray[np.bytes_]],
+    mine: Mapping[str, npt.NDArray[np.bytes_] | Lines],
     stamp: MemoryStamp,
     deltas: Mapping[str, Delta | None] | None = None,
     rows: dict[str, int] | None = None,
+    hasher: Hasher | None = None,
 ) -> frozenset[str]:
     """`guard_tables`' check of the groups `mine` against the memory as it is from `stamp`
     on: the groups withheld; the others remembered (`deltas`: as the records changed since a
@@ -924,7 +987,7 @@ def _guard_tables(
         rows = {}
     rows.clear()  # a check run again (`_again_if_changed`) fills it anew
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
-    digests = _Digests(mine)
+    digests = _Digests(mine, hasher)
     # First what each earlier group is (its name, size, filters and digest), without its
     # people: a group with this one's digest is this very group, and one of the same filters
     # or too small to have been shown is not compared; only the others are read (at
@@ -952,7 +1015,7 @@ def _guard_tables(
             continue
         if name not in mine:
             continue
-        if count == mine[name].size and digest == digests.of(name, as_text=bool(as_text)):
+        if digests.matches(name, digest, count, as_text=bool(as_text)):
             kept.add(name)
             rows.setdefault(name, row_id)
             continue
@@ -984,7 +1047,7 @@ def _guard_tables(
         )
         if theirs is None:
             continue
-        if np.array_equal(theirs, mine[name]):
+        if theirs.size == mine[name].size and np.array_equal(theirs, _whole(mine[name])):
             kept.add(name)
             rows.setdefault(name, row_id)
             continue
@@ -993,15 +1056,15 @@ def _guard_tables(
         if theirs.size >= k:  # a table that could have been shown
             others[name].append(theirs)
     refused: set[str] = set()
-    for name, lines in mine.items():
-        if lines.size < k:
+    for name, held in mine.items():
+        if held.size < k:
             continue  # its cells are all under k: hidden anyway (disclosure.protect)
-        near = [other for other in others[name] if abs(int(other.size) - int(lines.size)) < k]
+        near = [other for other in others[name] if abs(int(other.size) - int(held.size)) < k]
         # A rest needs two parts at least (`_left_uncovered`): sets are built only then.
-        if any(is_small(differing(lines, other), k) for other in near) or (
+        if any(is_small(differing(_whole(held), other), k) for other in near) or (
             len(others[name]) >= 2
             and _left_uncovered(
-                frozenset(_persons(lines).tolist()),
+                frozenset(_persons(_whole(held)).tolist()),
                 [frozenset(_persons(other).tolist()) for other in others[name]],
                 k,
             )
@@ -1028,7 +1091,7 @@ def _guard_tables(
                 {
                     "k": k,
                     "groups": sorted(remembered),
-                    DIGESTS: {name: digests.of(name) for name in sorted(remembered)},
+                    DIGESTS: {name: digests.mark(name) for name in sorted(remembered)},
                 }
             ),
         )
@@ -1044,7 +1107,7 @@ def _guard_tables(
                 user_id=user.id,
                 count=int(lines.size),
                 people=f"{name}|",
-                lines=_blob(lines if delta is None else delta.records),
+                lines=_blob(_whole(lines) if delta is None else delta.records),
                 base_id=None if delta is None else delta.base,
             )
             db.add(added[name])
@@ -1059,29 +1122,118 @@ _HEAD = 200
 DIGESTS = "digests"
 
 
+class Lines:
+    """A selection's or group's lines (sorted binary records) known by their number and, when
+    given, their set digest (`Hasher.mark`), read whole only when a comparison needs them
+    (`Patched`, branch dash17: the lines of a view after new answers, whose whole records are
+    those remembered with a few changed)."""
+
+    def __init__(
+        self,
+        size: int,
+        whole: Callable[[], npt.NDArray[np.bytes_]],
+        mark: int | None = None,
+    ) -> None:
+        self.size = size
+        self.mark = mark
+        self._whole = whole
+        self._found: npt.NDArray[np.bytes_] | None = None
+
+    @classmethod
+    def of(cls, lines: npt.NDArray[np.bytes_] | Lines) -> Lines:
+        if isinstance(lines, Lines):
+            return lines
+        return cls(int(lines.size), lambda: lines)
+
+    def whole(self) -> npt.NDArray[np.bytes_]:
+        if self._found is None:
+            found = self._whole()
+            if found.size != self.size:
+                raise AssertionError("lines read whole are not as many as known")
+            self._found = found
+        return self._found
+
+
+def _whole(lines: npt.NDArray[np.bytes_] | Lines) -> npt.NDArray[np.bytes_]:
+    return lines.whole() if isinstance(lines, Lines) else lines
+
+
 class _Digests:
-    """Each group's digest: SHA-256 of its name and its sorted lines, computed when first
-    needed. Equal digests and sizes mean the same lines, that is the same people with the same
-    responses (a collision of SHA-256 is out of reach).
+    """Each group's digest, computed when first needed: SHA-256 of its name and its sorted
+    lines (`of`), or its set digest (`mark`: the count and `Hasher.mark` of the records).
+    Equal digests and sizes mean the same lines, that is the same people with the same
+    responses (a collision of SHA-256 is out of reach; of the set digest, 2**-128 without the
+    evaluator's key).
 
-    The lines digested are those stored: binary records since branch dash4, text lines before
-    (`as_text`: the digest of the same lines as text, `_hex_lines`, for a row kept then; the
-    width of a line is digested too, so the two kinds of digest never meet)."""
+    Rows are remembered with their set digest since branch dash17 (`MARK_PREFIX`): it is
+    that of the whole lines however they were made, and a view patched from remembered lines
+    (`Patched`) updates it from the few records that changed instead of reading every line.
+    Rows remembered before carry SHA-256 digests, which `matches` still compares (reading the
+    lines whole for it).
 
-    def __init__(self, lines: Mapping[str, npt.NDArray[np.bytes_]]) -> None:
+    The lines SHA-256 digests are those stored: binary records since branch dash4, text lines
+    before (`as_text`: the digest of the same lines as text, `_hex_lines`, for a row kept then;
+    the width of a line is digested too, so the two kinds of digest never meet)."""
+
+    def __init__(
+        self,
+        lines: Mapping[str, npt.NDArray[np.bytes_] | Lines],
+        hasher: Hasher | None = None,
+    ) -> None:
         self._lines = lines
+        self._hasher = hasher
         self._found: dict[tuple[str, bool], str] = {}
 
     def of(self, name: str, *, as_text: bool = False) -> str:
         if (name, as_text) not in self._found:
             digest = hashlib.sha256(name.encode("utf-8") + b"|")
-            lines = self._lines[name]
+            lines = _whole(self._lines[name])
             if as_text:
                 lines = _hex_lines(lines)
             digest.update(b"%d:%d|" % (lines.size, lines.dtype.itemsize))
             digest.update(lines.tobytes())
             self._found[name, as_text] = digest.hexdigest()
         return self._found[name, as_text]
+
+    def mark(self, name: str) -> str:
+        """The set digest of the group's lines, as kept in reports (`MARK_PREFIX`)."""
+        held = self._lines[name]
+        known = held.mark if isinstance(held, Lines) else None
+        if known is None:
+            if self._hasher is None:
+                raise ValueError("a set digest needs the evaluator's key")
+            known = self._hasher.mark(_whole(held))
+        return marked(int(held.size), known)
+
+    def matches(self, name: str, stored: str, count: int, *, as_text: bool = False) -> bool:
+        """Whether a row of `count` lines whose digest is `stored` holds these very lines."""
+        if count != self._lines[name].size:
+            return False
+        if stored.startswith(MARK_PREFIX):  # of the records, however the row keeps them
+            return stored == self.mark(name)
+        return stored == self.of(name, as_text=as_text)
+
+
+# A set digest as kept in a report: the prefix, the number of lines, the sum (`Hasher.mark`).
+MARK_PREFIX = "set1:"
+_MARK_MODULUS = 2**128
+
+
+def marked(count: int, mark: int) -> str:
+    return f"{MARK_PREFIX}{count}:{mark % _MARK_MODULUS:032x}"
+
+
+def _mark_of(stored: str | None, count: int) -> int | None:
+    """The sum of a set digest kept in a report for `count` lines (None: not one)."""
+    if not stored or not stored.startswith(MARK_PREFIX):
+        return None
+    kept, _colon, total = stored.removeprefix(MARK_PREFIX).partition(":")
+    try:
+        if int(kept) != count:
+            return None
+        return int(total, 16) % _MARK_MODULUS
+    except ValueError:
+        return None
 
 
 # In the report of a log row of figures' groups: the SHA-256 digest of its text.
@@ -1968,12 +2120,14 @@ def row_lines(
 class Patched(Hashed):
     """A selection's lines (and its groups') as `Hashed` gives them after a full read, made
     from the lines remembered by an earlier check and the responses added since
-    (`patched_view`): the same records, read and hashed for the new responses only."""
+    (`patched_view`): the same records, read and hashed for the new responses only. Each
+    group's lines are known by their number and set digest (`held`) and read whole only when
+    a check compares them (`Lines`)."""
 
     def __init__(
         self,
         people: int,
-        lines: Mapping[frozenset[int] | None, npt.NDArray[np.bytes_]],
+        lines: Mapping[frozenset[int] | None, Lines],
         deltas: Mapping[frozenset[int] | None, Delta | None],
         paper: int | None,
         newest: int,
@@ -1985,11 +2139,202 @@ class Patched(Hashed):
         self.newest = newest
 
     def lines(self, forms: frozenset[int] | None = None) -> npt.NDArray[np.bytes_]:
+        return self._lines[forms].whole()
+
+    def held(self, forms: frozenset[int] | None = None) -> Lines:
+        """The lines of `forms`' group, read whole only if needed."""
         return self._lines[forms]
 
     def delta(self, forms: frozenset[int] | None) -> Delta | None:
         """The lines of `forms`' group to remember as changed lines (None: whole)."""
         return self._deltas.get(forms)
+
+
+@dataclass(frozen=True)
+class _Link:
+    """A remembered row of a chain of changed lines (`ExportSelection.base_id`)."""
+
+    base: int | None
+    count: int  # its whole lines
+    kind: str
+    report: str | None
+    name: str  # its group ("": the selection)
+    changed: npt.NDArray[np.bytes_] | None  # a row of changed lines: them
+    stored: int | None  # a whole row: the bytes of its records (None: kept as text)
+
+
+def _chains(db: Session, rows: Iterable[int]) -> dict[int, _Link]:
+    """The rows `rows` and those their changed lines stand on, down to whole rows: for each,
+    its base, size, report and changed lines (a few records), not the lines of a whole row."""
+    links: dict[int, _Link] = {}
+    wanted = set(rows)
+    for _level in range(DELTA_DEPTH + 2):
+        if not wanted:
+            break
+        for row_id, base, count, kind, report, head, changed, stored in db.execute(
+            select(
+                ExportSelection.id,
+                ExportSelection.base_id,
+                ExportSelection.count,
+                ExportLog.kind,
+                ExportLog.report,
+                func.substr(ExportSelection.people, 1, _HEAD),
+                case((ExportSelection.base_id.is_not(None), ExportSelection.lines)),
+                func.length(ExportSelection.lines),
+            )
+            .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+            .where(ExportSelection.id.in_(sorted(wanted)))
+        ):
+            links[row_id] = _Link(
+                base,
+                int(count),
+                str(kind),
+                report,
+                (head or "").partition("|")[0] if "|" in (head or "") else "",
+                None if base is None else _records(bytes(changed or b"")),
+                None if stored is None else int(stored),
+            )
+        wanted = {
+            link.base for link in links.values() if link.base is not None and link.base not in links
+        }
+    return links
+
+
+# The records read around each person's expected place (`_looked_up`): WINDOW_SCALE sqrt(n)
+# + WINDOW_EXTRA either side; the whole row is read instead when the windows would hold more
+# than 1 / WINDOW_SHARE of it.
+WINDOW_SCALE = 3
+WINDOW_EXTRA = 32
+WINDOW_SHARE = 4
+
+
+def _looked_up(
+    db: Session, row_id: int, stored: int, keys: npt.NDArray[np.bytes_]
+) -> tuple[npt.NDArray[np.bytes_], npt.NDArray[np.bool_]] | None:
+    """The records of the people of `keys` (sorted records, one per person) in the whole row
+    `row_id` (`stored` bytes of sorted records), and which are there; None when they could
+    not be found in the few records read (the row is then read whole).
+
+    The people's hashes are uniform (AES), so a person's record lies near the share of the
+    row their hash is of all hashes: about sqrt(n) / 2 records away at most for one in a
+    hundred million. A window of 3 sqrt(n) + 32 records either side is read (a `substr` of
+    the value, kept uncompressed: PostgreSQL reads only its chunks), and a person counts as
+    there or not only when the window holds the place their record has or would have, not
+    at its edge; else None."""
+    total = stored // RECORD_BYTES
+    found = np.zeros(keys.size, dtype=RECORD)
+    there = np.zeros(keys.size, dtype=bool)
+    if not keys.size or not total:
+        return found, there
+    half = WINDOW_SCALE * math.isqrt(total) + WINDOW_EXTRA
+    grid = keys.view(np.uint8).reshape(keys.size, RECORD_BYTES)
+    lead = np.ascontiguousarray(grid[:, :8]).view(">u8").ravel()
+    centre = (lead.astype(np.float64) / 2.0**64 * total).astype(np.int64)
+    starts = np.clip(centre - half, 0, total)
+    ends = np.clip(centre + half + 1, 0, total)
+    if int((ends - starts).sum()) * WINDOW_SHARE > total:
+        return None  # about as much as the whole row: read it whole
+    windows = [
+        select(
+            literal(index).label("at"),
+            func.substr(
+                ExportSelection.lines,
+                int(start) * RECORD_BYTES + 1,
+                int(end - start) * RECORD_BYTES,
+            ),
+        ).where(ExportSelection.id == row_id)
+        for index, (start, end) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True))
+    ]
+    query = windows[0] if len(windows) == 1 else union_all(*windows)
+    read: dict[int, bytes] = {int(at): blob for at, blob in db.execute(query)}
+    for index in range(keys.size):
+        blob = read.get(index)
+        start, end = int(starts[index]), int(ends[index])
+        if blob is None or len(blob) != (end - start) * RECORD_BYTES:
+            return None
+        window = _records(bytes(blob))
+        at, hit = _located(window, keys[index : index + 1])
+        place = int(at[0])
+        if hit[0]:
+            found[index], there[index] = window[place], True
+        elif not ((place > 0 or start == 0) and (place < window.size or end == total)):
+            return None  # at the window's edge: the person may be beyond it
+    return found, there
+
+
+def _patched_group(
+    db: Session,
+    hasher: Hasher,
+    row: int,
+    links: Mapping[int, _Link],
+    added: npt.NDArray[np.bytes_],
+) -> tuple[Lines, Delta | None] | None:
+    """The lines of a group remembered in `row` (whole or changed lines) once the responses
+    `added` are added (`_xored`'s), known by their number and set digest without reading the
+    row's lines whole: only the records of the people of `added`, in the rows of changed
+    lines of the chain (a few records each) and then in the whole row (`_looked_up`). The set
+    digest is the row's (its report, `_Digests.mark`) minus that of their records there, plus
+    that of their new ones. None when the row has no set digest, is kept as text, or the
+    records could not be found so (the row is then read whole)."""
+    top = links.get(row)
+    if top is None:
+        return None
+    stored = (
+        _stored_digest(top.report)
+        if top.kind == KIND
+        else _stored_digests(top.report).get(top.name)
+    )
+    mark = _mark_of(stored, top.count)
+    if mark is None:
+        return None
+    chain: list[npt.NDArray[np.bytes_]] = []  # changed lines, newest first
+    current: int | None = row
+    while current is not None:
+        link = links.get(current)
+        if link is None:
+            return None
+        if link.base is None:
+            break
+        chain.append(link.changed if link.changed is not None else np.zeros(0, dtype=RECORD))
+        current = link.base
+    if current is None:
+        return None
+    root = links[current]
+    if root.stored is None:
+        return None  # kept as text (before dash4): read whole
+    then = np.zeros(added.size, dtype=RECORD)  # each person's record in `row`, if any
+    there = np.zeros(added.size, dtype=bool)
+    for changed in chain:
+        pending = np.flatnonzero(~there)
+        if not pending.size or not changed.size:
+            continue
+        at, hit = _located(changed, added[pending])
+        then[pending[hit]] = changed[at[hit]]
+        there[pending[hit]] = True
+    pending = np.flatnonzero(~there)
+    if pending.size:
+        looked = _looked_up(db, current, root.stored, added[pending])
+        if looked is None:
+            return None
+        then[pending], there[pending] = looked
+    changed = np.array(added, copy=True)
+    grid = changed.view(np.uint8).reshape(changed.size, RECORD_BYTES)
+    grid[there, PERSON_BYTES:] ^= (
+        then[there].view(np.uint8).reshape(-1, RECORD_BYTES)[:, PERSON_BYTES:]
+    )
+    size = top.count + int((~there).sum())
+    mark = (mark - hasher.mark(then[there]) + hasher.mark(changed)) % _MARK_MODULUS
+
+    def whole() -> npt.NDArray[np.bytes_]:
+        records, _depth = remembered_records(db, row)
+        if records is None:
+            raise AssertionError("a whole row kept as records is read as records")
+        return _xored(records, added)[0]
+
+    delta = (
+        Delta(row, changed) if len(chain) < DELTA_DEPTH and changed.size * 4 <= top.count else None
+    )
+    return Lines(size, whole, mark), delta
 
 
 def patched_view(
@@ -2045,21 +2390,30 @@ def patched_view(
         for now, then, new in zip(sums, base_sums, selection_sums(added, key), strict=True)
     ):
         return None  # other responses up to `newest` than the check read: read them all
-    hashed = Hashed(Hasher(secret, user.id), added)
-    lines: dict[frozenset[int] | None, npt.NDArray[np.bytes_]] = {}
+    hasher = Hasher(secret, user.id)
+    hashed = Hashed(hasher, added)
+    links = _chains(db, [row for row in wanted.values() if isinstance(row, int)])
+    lines: dict[frozenset[int] | None, Lines] = {}
     deltas: dict[frozenset[int] | None, Delta | None] = {}
     for wanted_forms, row in wanted.items():
+        new = hashed.lines(wanted_forms)
+        if isinstance(row, int):
+            # The records of the people who answered only, and the set digest updated.
+            found = _patched_group(db, hasher, row, links, new)
+            if found is not None:
+                lines[wanted_forms], deltas[wanted_forms] = found
+                continue
         then: npt.NDArray[np.bytes_] | None
         if isinstance(row, bytes):
             then, depth = np.array(_records(row)), DELTA_DEPTH  # no row: written whole
         elif isinstance(row, int):
-            then, depth = remembered_records(db, row)
+            then, depth = remembered_records(db, row)  # read whole
         else:
             return None
         if then is None:
             return None
-        whole, changed = _xored(then, hashed.lines(wanted_forms))
-        lines[wanted_forms] = whole
+        whole, changed = _xored(then, new)
+        lines[wanted_forms] = Lines.of(whole)
         # Remembered as changed lines while few, on a short chain; else whole.
         if isinstance(row, int) and depth < DELTA_DEPTH and changed.size * 4 <= then.size:
             deltas[wanted_forms] = Delta(row, changed)

@@ -79,6 +79,7 @@ from selfcheck.evaluation.differencing import (
     DIGESTS,
     FIGURES_KIND,
     HASHED_BY,
+    MARK_PREFIX,
     PERSON,
     PERSON_BYTES,
     RECORD,
@@ -279,7 +280,9 @@ def _forget_for(
         hashes.update(_person_hashes(key, user_id, ids.tolist()))
     mask = _Mask()
     rewritten: list[int] = []
-    digested: dict[int, str] = {}  # the digests of the rows rewritten whole, made now
+    # The digests of the rows rewritten whole, made now, of both kinds (SHA-256 and the set
+    # digest, `MARK_PREFIX`): the row's report keeps the kind it had.
+    digested: dict[int, tuple[str, str]] = {}
     replaced = 0
     for row_id in _candidates(db, user_id, targets, hashes):
         people, blob, base = _remembered_row(db, row_id)
@@ -288,7 +291,8 @@ def _forget_for(
             if count and base is None:  # its whole lines: digested now, not read again
                 name, bar, _rest = people.partition("|")
                 label = name if bar else ""
-                digested[row_id] = _Digests({label: records}).of(label)
+                made = _Digests({label: records}, hasher)
+                digested[row_id] = (made.of(label), made.mark(label))
             if count:
                 db.execute(
                     update(ExportSelection)
@@ -310,7 +314,7 @@ def _forget_for(
             replaced += count
     if not rewritten:
         return Forgotten()
-    digests = _digests_again(db, user_id, rewritten, digested)
+    digests = _digests_again(db, user_id, rewritten, digested, hasher)
     seals = _count_seals(db, user_id)
     db.execute(
         delete(DashboardSeal).where(DashboardSeal.user_id == user_id),
@@ -370,7 +374,11 @@ def _candidates(
 
 
 def _digests_again(
-    db: Session, user_id: int, rewritten: Sequence[int], digested: Mapping[int, str]
+    db: Session,
+    user_id: int,
+    rewritten: Sequence[int],
+    digested: Mapping[int, tuple[str, str]],
+    hasher: Hasher,
 ) -> int:
     """The digests kept in the log rows' reports of the rows rewritten and of every row of
     changed lines built on them (their whole lines changed too), computed again from the
@@ -436,13 +444,17 @@ def _digests_again(
             holder, label = found, DIGEST
         if holder is None:
             continue  # no digest kept (an export, or a row kept before digests)
+        # A set digest (branch dash17) stays one: a patched view updates it in place.
+        as_mark = str(holder.get(label, "")).startswith(MARK_PREFIX)
         if row_id in digested:
-            holder[label] = digested[row_id]
+            holder[label] = digested[row_id][1 if as_mark else 0]
             done += 1
             continue
         whole, _depth = remembered_records(db, row_id)
         if whole is None:
             holder.pop(label)  # lines kept in an earlier format: read as always
+        elif as_mark:
+            holder[label] = _Digests({name: whole}, hasher).mark(name)
         else:
             holder[label] = _Digests({name: whole}).of(name, as_text=bool(as_text))
         done += 1
