@@ -1,0 +1,77 @@
+"""Attack10 (round 17): races around the page save of pg17 on PostgreSQL.
+
+`lock_state` reads the response and its answers in one `SELECT … FOR UPDATE OF response`
+(journey/operations.py). Under READ COMMITTED, when that statement has to wait for another
+transaction holding the response's row (a page save from another tab, the fast save's
+autocommitted statement, a paper entry), PostgreSQL re-checks only the locked row
+(EvalPlanQual): the joined answers are those of the statement's snapshot, taken before the
+other writer committed. The state was then "locked" but its answers stale, although the
+code says "the answers are read under the lock"; the locked save (pg17's fallback when the
+row changed) and the sending (`submit_locked`: hidden answers removed, `missing_required`)
+decided from it. Fixed in `lock_state`: the row's version as locked and as in the snapshot
+are compared, and the state read again when they differ.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from selfcheck.journey import operations as journey
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Structure
+from selfcheck.questionnaire.model import Definition, FormKind
+from tests.views.test_save_round_trips import _postgres, _save_read, _started, _stored
+
+
+def test_a_locked_state_read_that_waited_for_a_writer_sees_its_answers(
+    database: Database, definition: Definition, structure: Structure
+) -> None:
+    if not _postgres(database):
+        return  # PostgreSQL only (SQLite serialises writers)
+    response_id = _started(database, definition, structure)
+    page = definition.screen(FormKind.BEFORE, "p_devices")
+    assert page is not None
+    seen: list[journey.ResponseState | None] = []
+    with database.session() as holder:
+        state = journey.lock_state(holder, response_id)
+        assert state is not None
+        journey.save_locked_page(holder, definition, state, page, {"DEVICES": ("fixe",)})
+
+        def read_locked() -> None:
+            with database.session() as session:
+                seen.append(journey.lock_state(session, response_id))
+                session.rollback()
+
+        waiting = threading.Thread(target=read_locked)
+        waiting.start()
+        time.sleep(0.5)
+        assert waiting.is_alive()  # waiting for the row's lock
+        holder.commit()
+    waiting.join(timeout=10)
+    assert _stored(database, response_id) == {"DEVICES": ["fixe"]}
+    assert seen and seen[0] is not None
+    # Read with the row locked, after the holder committed: its answer must be there.
+    assert seen[0].answers == {"DEVICES": ("fixe",)}
+
+
+def test_a_fast_save_read_before_a_locked_save_is_not_lost_nor_duplicated(
+    database: Database, definition: Definition, structure: Structure
+) -> None:
+    """Tab A reads, tab B saves the same page (locked), tab A's save finds the row changed:
+    nothing of B's lost, no duplicate rows."""
+    if not _postgres(database):
+        return
+    response_id = _started(database, definition, structure)
+    with database.reader.connect() as connection:
+        stale = journey.read_state_to_save(connection, response_id)
+    assert stale is not None
+    page = definition.screen(FormKind.BEFORE, "p_devices")
+    assert page is not None
+    with database.session() as session:
+        state = journey.lock_state(session, response_id)
+        assert state is not None
+        journey.save_locked_page(session, definition, state, page, {"DEVICES": ("fixe",)})
+        session.commit()
+    assert _save_read(database, definition, stale, "p_devices", {"DEVICES": ("portable",)}) is None
+    assert _stored(database, response_id) == {"DEVICES": ["fixe"]}
