@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.sql.elements import Label
 
 from selfcheck.journey import schedule
 from selfcheck.platform import clock, codes, db
@@ -186,7 +187,7 @@ _LOCKED_STATE_QUERY = _STATE_QUERY.with_for_update(of=Response)
 # (attack10, round 17). The row's version as locked (the newest) and as in the statement's
 # snapshot tell it: when they differ, the state is read again, the lock being held by then.
 _SNAPSHOT_RESPONSE = cast(Table, Response.__table__).alias("snapshot_response")
-_VERSIONS = (
+_VERSIONS: tuple[Label[Any], Label[Any]] = (
     literal_column("response.xmin::text").label("locked_version"),
     select(literal_column("snapshot_response.xmin::text"))
     .select_from(_SNAPSHOT_RESPONSE)
