@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
 
 from selfcheck.journey import operations as journey
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Structure
+from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition, FormKind
-from tests.views.test_save_round_trips import _postgres, _save_read, _started, _stored
+from tests.views.test_save_round_trips import _postgres, _save, _save_read, _started, _stored
 
 
 def test_a_locked_state_read_that_waited_for_a_writer_sees_its_answers(
@@ -75,3 +80,48 @@ def test_a_fast_save_read_before_a_locked_save_is_not_lost_nor_duplicated(
         session.commit()
     assert _save_read(database, definition, stale, "p_devices", {"DEVICES": ("portable",)}) is None
     assert _stored(database, response_id) == {"DEVICES": ["fixe"]}
+
+
+def test_an_erasure_racing_a_page_save_neither_deadlocks(
+    database: Database,
+    definition: Definition,
+    structure: Structure,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The person erases themselves (`privacy.erase_by_code`) while a page of theirs is
+    being saved from another tab (the response's row first, then the page's answers): both
+    end without an error (the save writes nothing). The erasure deleted the answers before the
+    response, the other order: PostgreSQL's deadlock detector killed the save (a 500)."""
+    if not _postgres(database):
+        return
+    response_id = _started(database, definition, structure)
+    _save(database, definition, response_id, "p_devices", {"DEVICES": ("fixe",)})
+    with database.reader.connect() as connection:
+        state = journey.read_state_to_save(connection, response_id)
+    assert state is not None
+    outcome: list[object] = []
+
+    def save() -> None:
+        try:
+            outcome.append(
+                _save_read(database, definition, state, "p_devices", {"DEVICES": ("portable",)})
+            )
+        except Exception as error:  # reported below
+            outcome.append(error)
+
+    saving = threading.Thread(target=save)
+    delete_rows = privacy._delete
+
+    def delete_then_race(session: Session, statement: Any) -> None:
+        delete_rows(session, statement)
+        if statement.table.name == "answer" and not saving.is_alive() and not outcome:
+            saving.start()  # the page saved from another tab, now
+            time.sleep(0.3)
+
+    monkeypatch.setattr(privacy, "_delete", delete_then_race)
+    with database.session() as eraser:
+        privacy.erase_by_code(eraser, state.code, secret="test")
+        eraser.commit()
+    saving.join(timeout=10)
+    assert outcome == [None], outcome
+    assert _stored(database, response_id) == {}
