@@ -19,13 +19,16 @@ import time
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from selfcheck.followup import operations as followup
 from selfcheck.journey import operations as journey
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Structure
+from selfcheck.platform.models import Response, Role, StaffUser, Structure
 from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition, FormKind
+from tests.staff import add_staff
 from tests.views.test_save_round_trips import _postgres, _save, _save_read, _started, _stored
 
 
@@ -122,6 +125,53 @@ def test_an_erasure_racing_a_page_save_neither_deadlocks(
     with database.session() as eraser:
         privacy.erase_by_code(eraser, state.code, secret="test")
         eraser.commit()
+    saving.join(timeout=10)
+    assert outcome == [None], outcome
+    assert _stored(database, response_id) == {}
+
+
+def test_a_staff_deletion_racing_a_page_save_neither_deadlocks(
+    database: Database, definition: Definition, structure: Structure
+) -> None:
+    """As the erasure: a mediator deletes the response (`followup.delete_response`, the ORM
+    deleting its answers first) while a page of it is being saved."""
+    if not _postgres(database):
+        return
+    mediator = add_staff(database, Role.MEDIATOR, structure)
+    response_id = _started(database, definition, structure)
+    _save(database, definition, response_id, "p_devices", {"DEVICES": ("fixe",)})
+    with database.reader.connect() as connection:
+        state = journey.read_state_to_save(connection, response_id)
+    assert state is not None
+    outcome: list[object] = []
+
+    def save() -> None:
+        try:
+            outcome.append(
+                _save_read(database, definition, state, "p_devices", {"DEVICES": ("portable",)})
+            )
+        except Exception as error:  # reported below
+            outcome.append(error)
+
+    saving = threading.Thread(target=save)
+    deleter = threading.current_thread()
+
+    def after(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        first = not saving.is_alive() and not outcome
+        if first and threading.current_thread() is deleter and sql.startswith("DELETE FROM answer"):
+            saving.start()  # the page saved from another tab, now
+            time.sleep(0.3)
+
+    event.listen(database.engine, "after_cursor_execute", after)
+    try:
+        with database.session() as session:
+            user = session.get(StaffUser, mediator.id)
+            response = session.get(Response, response_id)
+            assert user is not None and response is not None
+            followup.delete_response(session, user, response)
+            session.commit()
+    finally:
+        event.remove(database.engine, "after_cursor_execute", after)
     saving.join(timeout=10)
     assert outcome == [None], outcome
     assert _stored(database, response_id) == {}
