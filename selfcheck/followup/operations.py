@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, selectinload
 
 from selfcheck.journey import schedule
-from selfcheck.journey.operations import answers_of, forget_reminder
+from selfcheck.journey.operations import answers_of, forget_reminder, lock_for_writing
 from selfcheck.platform import audit, codes
 from selfcheck.platform.clock import DEFAULT_ZONE
 from selfcheck.platform.models import (
@@ -487,6 +487,11 @@ def _deletion_changes(response: Response) -> dict[str, Any]:
 
 
 def _delete_response(session: Session, user: StaffUser, response: Response) -> None:
+    # The response's row locked first, as every writer of its answers does (a page save): the
+    # ORM deletes the answers before the response, which deadlocked with a page save in flight
+    # (attack10, round 17). Its answers then read under the lock.
+    lock_for_writing(session, response)
+    session.expire(response, ["answers"])
     audit.record(
         session,
         user,

@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.sql.elements import Label
 
 from selfcheck.journey import schedule
 from selfcheck.platform import clock, codes, db
@@ -180,10 +181,25 @@ _STATE_QUERY = (
 # answers' side of the outer join cannot be locked, nor need it be: the response's lock is the
 # one every writer of its answers takes first; SQLite serialises writers by itself).
 _LOCKED_STATE_QUERY = _STATE_QUERY.with_for_update(of=Response)
-# The same, on PostgreSQL, also telling the commit not to wait for the disk (`db.no_flush_wait`).
-_LOCKED_STATE_NO_WAIT = _STATE_QUERY.add_columns(db.no_flush_wait_column()).with_for_update(
-    of=Response
+# PostgreSQL: when the locked read waits for another transaction holding the row (READ
+# COMMITTED), it re-checks the row as that transaction left it but keeps the answers of its own
+# snapshot, taken before that transaction committed: stale answers "read under the lock"
+# (attack10, round 17). The row's version as locked (the newest) and as in the statement's
+# snapshot tell it: when they differ, the state is read again, the lock being held by then.
+_SNAPSHOT_RESPONSE = cast(Table, Response.__table__).alias("snapshot_response")
+_VERSIONS: tuple[Label[Any], Label[Any]] = (
+    literal_column("response.xmin::text").label("locked_version"),
+    select(literal_column("snapshot_response.xmin::text"))
+    .select_from(_SNAPSHOT_RESPONSE)
+    .where(_SNAPSHOT_RESPONSE.c.id == bindparam("response_id"))
+    .scalar_subquery()
+    .label("snapshot_version"),
 )
+_LOCKED_STATE_POSTGRES = _STATE_QUERY.add_columns(*_VERSIONS).with_for_update(of=Response)
+# The same, on PostgreSQL, also telling the commit not to wait for the disk (`db.no_flush_wait`).
+_LOCKED_STATE_NO_WAIT = _STATE_QUERY.add_columns(
+    *_VERSIONS, db.no_flush_wait_column()
+).with_for_update(of=Response)
 
 
 def load_state(session: Session | Connection, response_id: int) -> ResponseState | None:
@@ -280,8 +296,15 @@ def lock_state(
     statement (on PostgreSQL; SQLite: nothing to do)."""
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
-    query = _LOCKED_STATE_NO_WAIT if no_flush_wait and postgres else _LOCKED_STATE_QUERY
-    return _state(connection, query, response_id)
+    if not postgres:
+        return _state(connection, _LOCKED_STATE_QUERY, response_id)
+    query = _LOCKED_STATE_NO_WAIT if no_flush_wait else _LOCKED_STATE_POSTGRES
+    rows = connection.execute(query, {"response_id": response_id}).all()
+    if rows and rows[0].locked_version != rows[0].snapshot_version:
+        # Waited for another writer of the row: its answers were not in this statement's
+        # snapshot. Read again (a new snapshot; the row's lock is ours now, nothing waits).
+        rows = connection.execute(query, {"response_id": response_id}).all()
+    return _state_of(response_id, rows)
 
 
 def _state(connection: Connection, query: Executable, response_id: int) -> ResponseState | None:

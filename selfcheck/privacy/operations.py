@@ -83,6 +83,12 @@ def _delete(session: Session, statement: Delete) -> None:
     session.execute(statement, execution_options={"synchronize_session": False})
 
 
+def _lock_responses(session: Session, where: ColumnElement[bool]) -> None:
+    """Lock the rows of the responses about to be deleted, before their answers (the order of
+    every writer of answers: `journey.lock_state`, `journey.save_read_page`)."""
+    session.execute(select(Response.id).where(where).with_for_update())
+
+
 def _count(session: Session, model: type[object], *where: ColumnElement[bool]) -> int:
     return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
@@ -122,6 +128,8 @@ def purge(
     )
     if dry_run:
         return report
+    # As `_delete_person`: the responses' rows locked first, then the evaluators' memories.
+    _lock_responses(session, Response.id.in_(responses))
     forget_people(session, list(session.scalars(_expired_people(cutoff))), secret)
     # Children first: no reliance on ON DELETE CASCADE being switched on.
     _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
@@ -219,6 +227,10 @@ def _forget_codes_in_jobs(session: Session, people: list[int]) -> int:
 def _delete_person(session: Session, person: Beneficiary, secret: str | bytes | None) -> int:
     responses = select(Response.id).where(Response.beneficiary_id == person.id).scalar_subquery()
     entries = select(SecondEntry.id).where(SecondEntry.response_id.in_(responses)).scalar_subquery()
+    # The responses' rows locked first, as every writer of their answers does (a page save, a
+    # sending): deleting the answers first, then the responses, deadlocked with a page save in
+    # flight, which the database then killed (attack10, round 17). SQLite: a no-op.
+    _lock_responses(session, Response.beneficiary_id == person.id)
     count = _count(session, Response, Response.beneficiary_id == person.id)
     # What the exports and views remember of the person, keyed hashes only: first, with
     # the evaluators' memories held (forget_people).
