@@ -198,7 +198,9 @@ class FastQuestionPages:
             return None
         interface = app.session_interface
         assert isinstance(interface, sessions.RefreshingSessionInterface)
-        cookies = self._parsed_cookies(environ.get("HTTP_COOKIE", ""))
+        header = environ.get("HTTP_COOKIE", "")
+        known = self._cookies.get(header)
+        cookies = known if known is not None else dict(parse_cookie(header).items())
         value = cookies.get(interface.get_cookie_name(app))
         session = interface.read(app, value) if value else None
         if session is None or interface.should_set_cookie(app, session):
@@ -210,6 +212,8 @@ class FastQuestionPages:
         csrf_token = security.signed_page_csrf_token(app, session.get(csrf_field))
         if not isinstance(response_id, int) or csrf_token is None:
             return None
+        if known is None:
+            self._remember_cookies(header, cookies)
         locale = i18n.choose_locale(
             app.config, None, cookies.get(i18n.LANG_COOKIE), environ.get("HTTP_ACCEPT_LANGUAGE", "")
         )
@@ -267,14 +271,14 @@ class FastQuestionPages:
             found = self._steps[key] = (definition, views.step_of(definition, form, page))
         return found[1]
 
-    def _parsed_cookies(self, header: str) -> dict[str, str]:
-        found = self._cookies.get(header)
-        if found is None:
-            found = dict(parse_cookie(header).items())  # items(): each name's first value
-            if len(self._cookies) >= sessions.VERIFIED_MAX:
-                del self._cookies[next(iter(self._cookies))]  # the oldest
-            self._cookies[header] = found
-        return found
+    def _remember_cookies(self, header: str, cookies: dict[str, str]) -> None:
+        """Keep a Cookie header parsed (each name's first value, as `parse_cookie(...).items()`
+        gives) once its session cookie has been verified, never before: any client could
+        otherwise fill the cache with large headers of many cookies (about 140 KB each, 580 MB
+        a worker: attack10, round 17)."""
+        if len(self._cookies) >= sessions.VERIFIED_MAX:
+            del self._cookies[next(iter(self._cookies))]  # the oldest
+        self._cookies[header] = cookies
 
 
 class _Served:
