@@ -94,17 +94,6 @@ def test_an_erasure_between_a_views_read_and_its_check_opens_no_difference(
     assert erased
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "attack9 A9-2 (low): purge forgets the people its first query found expired, then "
-        "deletes those its subqueries find expired when each DELETE runs: a person who "
-        "answered again in between is forgotten (a stranger in every memory) but kept, so "
-        "their next selections no longer contain the earlier ones (the check weakened as "
-        "in A9-1, for good); one whose recent response was deleted in between would be "
-        "deleted but not forgotten"
-    ),
-)
 @pytest.mark.usefixtures("request_context")
 def test_purge_deletes_exactly_the_people_it_forgot(populated: Session, admin: StaffUser) -> None:
     everyone, _first = _filters(populated, admin)
