@@ -218,6 +218,7 @@ from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_c
 from selfcheck.platform.models import (
     Channel,
     DashboardSeal,
+    DataVersion,
     ExportLog,
     ExportSelection,
     FactCell,
@@ -441,6 +442,10 @@ class Hashed:
     sub-groups: the rows ordered by their person's hash, so that the lines of any sub-group
     come out sorted without sorting them."""
 
+    # The evaluator's forgetting mark (`forgetting_mark`) read before the selection was: a
+    # check remembers nothing when their memory was forgotten since (`hold_unchanged`).
+    forgotten: int | None = None
+
     def __init__(self, hasher: Hasher, found: Selection) -> None:
         people, inverse = np.unique(found.person, return_inverse=True)
         raw = np.ascontiguousarray(hasher._blocks(Hasher.PERSON, people)[:, :PERSON_BYTES])
@@ -499,9 +504,12 @@ def _hashed(
         found = None  # not reached: both checks return a sealed verdict first
     if isinstance(found, Hashed):
         return found
-    return Hashed(
+    mark = forgetting_mark(db, user.id) if found is None else None  # before the selection
+    hashed = Hashed(
         Hasher(secret, user.id), found if found is not None else read_selection(db, filters)
     )
+    hashed.forgotten = mark
+    return hashed
 
 
 def _hex(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -691,7 +699,9 @@ def guard_view(
     lines = hashed.lines()
     delta = hashed.delta(None) if isinstance(hashed, Patched) else None
     row: int | None = _again_if_changed(
-        lambda stamp: _guard_view(db, user, filters, k, secret, lines, stamp, delta),
+        lambda stamp: _guard_view(
+            db, user, filters, k, secret, lines, stamp, delta, hashed.forgotten
+        ),
         db,
         user,
         lambda: _refuse(user, k, "the evaluator's memory moved while held"),
@@ -708,9 +718,11 @@ def _guard_view(
     lines: npt.NDArray[np.bytes_],
     stamp: MemoryStamp,
     delta: Delta | None = None,
+    forgotten: int | None = None,
 ) -> int | None:
     """`guard_view`'s check against the memory as it is from `stamp` on: the id of the row
-    that holds `lines` (`delta`: remembered as the lines changed since a row, `Patched`)."""
+    that holds `lines` (`delta`: remembered as the lines changed since a row, `Patched`;
+    `forgotten`: the forgetting mark read before the lines were, `hold_unchanged`)."""
     size = int(lines.size)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     digests = _Digests({"": lines})
@@ -803,6 +815,7 @@ def _guard_view(
         report={DIGEST: digests.of("")},
         expected=stamp,
         delta=delta,
+        forgotten=forgotten,
     )
 
 
@@ -1017,7 +1030,7 @@ def _guard_tables(
         if name not in refused and name not in kept and lines.size >= k
     }
     if remembered:
-        hold_unchanged(db, user, stamp)
+        hold_unchanged(db, user, stamp, hashed.forgotten)
         log = ExportLog(
             user_id=user.id,
             kind=TABLES_KIND,
@@ -1113,6 +1126,7 @@ def guard_figures(
     groups: dict[str, frozenset[int]],
     k: int,
     secret: str | bytes,
+    forgotten: int | None = None,
 ) -> bool:
     """Whether figures about sub-groups of a selection may be shown (else withheld: False).
 
@@ -1140,7 +1154,9 @@ def guard_figures(
         for name, people in groups.items()
     }
     shown: bool = _again_if_changed(
-        lambda stamp: _guard_figures(db, user, filters, groups, k, secret, everyone, mine, stamp),
+        lambda stamp: _guard_figures(
+            db, user, filters, groups, k, secret, everyone, mine, stamp, forgotten
+        ),
         db,
         user,
         lambda: False,
@@ -1158,8 +1174,10 @@ def _guard_figures(
     everyone: npt.NDArray[np.int64],
     mine: Mapping[str, npt.NDArray[np.bytes_]],
     stamp: MemoryStamp,
+    forgotten: int | None = None,
 ) -> bool:
-    """`guard_figures`' check against the memory as it is from `stamp` on."""
+    """`guard_figures`' check against the memory as it is from `stamp` on (`forgotten`: the
+    forgetting mark read before the groups were, `hold_unchanged`)."""
     legacy: dict[str, frozenset[str]] | None = None  # the same, as HMACs (kept before)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     text, count = _figures_text(mine)
@@ -1260,6 +1278,7 @@ def _guard_figures(
         k=k,
         report={"hashed": HASHED_BY, DIGEST: digest},
         expected=stamp,
+        forgotten=forgotten,
     )
     return True
 
@@ -1521,6 +1540,15 @@ class Checked:
                 self._keys.popitem(last=False)
 
 
+def forgetting_mark(db: Session, user_id: int) -> int:
+    """How many times a forgetting rewrote this evaluator's memory (forgetting.py,
+    `forgetting.mark_forgotten`): one row of `data_version`, under the evaluator's id
+    negated (row 1 is the data version). Read before a check's selection, compared once the
+    memory is held (`hold_unchanged`)."""
+    found = db.scalar(select(DataVersion.n).where(DataVersion.id == -user_id))
+    return int(found or 0)
+
+
 @dataclass(frozen=True)
 class MemoryStamp:
     """What an evaluator's memory (their remembered selections and groups, every
@@ -1544,17 +1572,32 @@ def memory_stamp(db: Session, user: StaffUser) -> MemoryStamp:
     return MemoryStamp(int(last or 0), int(count or 0), int(total or 0))
 
 
-def hold_unchanged(db: Session, user: StaffUser, expected: MemoryStamp) -> None:
+def hold_unchanged(
+    db: Session, user: StaffUser, expected: MemoryStamp, forgotten: int | None = None
+) -> None:
     """Before remembering what a check let through: hold the evaluator's row until the
     transaction ends (`joins.hold`, as exports do: every other writer of their memory waits
     for it), then read their memory's stamp again: joins.MemoryChanged when it is not
     `expected` (read as the check began): another view or export of theirs was remembered
-    meanwhile, which the check did not compare with (the caller checks again)."""
+    meanwhile, which the check did not compare with (the caller checks again).
+
+    `forgotten`: the evaluator's forgetting mark read before the check's selection (or
+    groups) was. Moved: an erasure, purge or deletion rewrote their memory in between
+    (forgetting.py), whose lines no longer compare with this selection's, read before it
+    (the person's own hash here, a stranger's there: attack9 A9-1). Checking again would
+    not help (the selection is stale too): ScopeError 503, try again, as when an export
+    holds the memory; never shown unchecked."""
     try:
         joins.hold(db, user, write=True, wait=VIEW_WAIT_SECONDS)
     except joins.MemoryBusy:
         logger.info("view withheld: an export holds the memory", extra={"user_id": user.id})
         raise ScopeError(_busy(), 503) from None
+    if forgotten is not None and forgetting_mark(db, user.id) != forgotten:
+        logger.info(
+            "view withheld: the evaluator's memory was forgotten meanwhile",
+            extra={"user_id": user.id},
+        )
+        raise ScopeError(_busy(), 503)
     if memory_stamp(db, user) != expected:
         raise joins.MemoryChanged("another view or export of this evaluator was remembered")
 
@@ -1596,6 +1639,7 @@ def _record(
     report: Mapping[str, object] | None = None,
     expected: MemoryStamp | None = None,
     delta: Delta | None = None,
+    forgotten: int | None = None,
 ) -> int:
     """Remember a selection shown to `user` (keyed hashes only), for later comparisons:
     binary records (`RECORD`, sorted) as they are, text lines (the figures' groups) as text;
@@ -1603,7 +1647,7 @@ def _record(
     `expected`: the memory as the check began (`hold_unchanged`: MemoryChanged when
     another view or export of this evaluator was remembered since)."""
     if expected is not None:
-        hold_unchanged(db, user, expected)
+        hold_unchanged(db, user, expected, forgotten)
     log = ExportLog(
         user_id=user.id,
         kind=kind,

@@ -71,6 +71,7 @@ import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import current_app, has_app_context
 from sqlalchemy import LargeBinary, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import joins
@@ -95,6 +96,7 @@ from selfcheck.evaluation.differencing import (
 )
 from selfcheck.platform.models import (
     DashboardSeal,
+    DataVersion,
     ExportLog,
     ExportSelection,
     FiguresSeal,
@@ -320,8 +322,20 @@ def _forget_for(
         delete(FiguresSeal).where(FiguresSeal.user_id == user_id),
         execution_options={"synchronize_session": False},
     )
+    mark_forgotten(db, user_id)
     db.expire_all()  # the rows' and seals' objects this session may hold
     return Forgotten(1, len(rewritten), replaced, seals, digests)
+
+
+def mark_forgotten(db: Session, user_id: int) -> None:
+    """Raise the evaluator's forgetting mark (`differencing.forgetting_mark`) in this
+    transaction: a check of theirs that read its selection before this commits remembers
+    nothing after (`differencing.hold_unchanged`: 503, try again)."""
+    dialect = postgresql if db.connection().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(DataVersion).values(id=-user_id, n=1)
+    db.execute(
+        statement.on_conflict_do_update(index_elements=["id"], set_={"n": DataVersion.n + 1})
+    )
 
 
 def _count_seals(db: Session, user_id: int) -> int:
