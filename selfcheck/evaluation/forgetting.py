@@ -51,10 +51,14 @@ docs/performance.md, "Erasure and the differencing memory".
 
 **Two at once.** The forgetting holds each evaluator's memory (`joins.MEMORY_LOCK` on
 PostgreSQL, in the order of their ids; SQLite has one writer) from before the person's
-rows go until the erasure commits, so no view or export of theirs writes between.
-Not covered: a view of an evaluator whose selection was read before the erasure committed
-and who remembers it after may remember the person's hash (docs/PRIVACY.md, known limits).
-Nothing here commits.
+rows go until the erasure commits, so no view or export of theirs writes between. A view
+that read its selection (or groups) before the erasure committed and checks it after would
+compare the person's own hash with the stranger's (attack9 A9-1): the forgetting raises the
+evaluator's mark (`mark_forgotten`, `differencing.forgetting_mark`), which a view reads
+before its selection and again once it holds the memory (`differencing.hold_unchanged`):
+moved, the view remembers nothing and is withheld (503, try again); an export's job fails
+the same way (bundle.py; on PostgreSQL it holds the memory from its preview on). Nothing
+here commits.
 """
 
 from __future__ import annotations
