@@ -154,3 +154,23 @@ def test_forgetting_keeps_the_kind_of_each_digest(populated: Session, admin: Sta
     privacy.erase_by_code(populated, person.code, secret=SECRET)
     populated.commit()
     assert kinds() == before
+
+
+@pytest.mark.usefixtures("request_context")
+def test_a_forgetting_raises_the_mark_of_the_evaluators_it_rewrote(
+    populated: Session, admin: StaffUser
+) -> None:
+    # What A9-1's fix rests on: the mark a view reads before its selection moves with every
+    # forgetting that rewrote the evaluator's memory, and only then.
+    everyone, _first = _filters(populated, admin)
+    assert differencing.forgetting_mark(populated, admin.id) == 0
+    person = _someone_of_the_first_structure(populated)
+    privacy.erase_by_code(populated, person.code, secret=SECRET)  # nothing remembered yet
+    populated.commit()
+    assert differencing.forgetting_mark(populated, admin.id) == 0
+    differencing.guard_view(populated, admin, everyone, 5, SECRET)
+    populated.commit()
+    person = _someone_of_the_first_structure(populated)
+    privacy.erase_by_code(populated, person.code, secret=SECRET)
+    populated.commit()
+    assert differencing.forgetting_mark(populated, admin.id) == 1
