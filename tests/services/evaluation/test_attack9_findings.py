@@ -174,3 +174,26 @@ def test_a_forgetting_raises_the_mark_of_the_evaluators_it_rewrote(
     privacy.erase_by_code(populated, person.code, secret=SECRET)
     populated.commit()
     assert differencing.forgetting_mark(populated, admin.id) == 1
+
+
+@pytest.mark.usefixtures("request_context")
+def test_figures_read_before_a_forgetting_are_withheld_and_not_remembered(
+    populated: Session, admin: StaffUser
+) -> None:
+    # The figures' groups are read before the check (guard_views.guard_figures_here reads the
+    # mark first): with a mark that moved since, nothing is remembered, 503 (try again).
+    everyone, _first = _filters(populated, admin)
+    groups = {"response": frozenset(range(1, 11)), "kept": frozenset(range(1, 11))}
+    stale = differencing.forgetting_mark(populated, admin.id)
+    forgetting.mark_forgotten(populated, admin.id)  # as an erasure committed meanwhile
+    populated.commit()
+    with pytest.raises(ScopeError) as withheld:
+        differencing.guard_figures(populated, admin, everyone, groups, 3, SECRET, stale)
+    assert withheld.value.status == 503
+    populated.rollback()
+    assert not populated.scalar(
+        select(ExportSelection.id).where(ExportSelection.user_id == admin.id)
+    )
+    # Read again with the mark as it is: checked and remembered as ever.
+    mark = differencing.forgetting_mark(populated, admin.id)
+    assert differencing.guard_figures(populated, admin, everyone, groups, 3, SECRET, mark)
