@@ -263,6 +263,7 @@ def run_export(
     # The memory of views and exports this one is compared with, as it was at the check:
     # checked again once the log row is written (below).
     compared: list[differencing.MemoryStamp] = []
+    marks: list[int] = []  # the evaluator's forgetting mark, read before the selection
 
     def check(plan: anonymise.Plan) -> None:
         # Compared on the selection's people, as views are (the export page's preview is
@@ -270,6 +271,9 @@ def run_export(
         # a difference of fewer than k from the preview just shown.
         # Each person's hash and that of their responses: another form sent since by
         # someone of the file counts as a difference, as on views.
+        # The forgetting mark first: an erasure committed after the selection is read and
+        # before the memory is (SQLite: not held meanwhile) fails the export (hold_unchanged).
+        marks.append(differencing.forgetting_mark(db, user.id))
         selection = differencing.selection_records(db, filters, user, key)
         records.append(selection.tobytes())
         people.extend(differencing.text_lines(selection))
@@ -341,7 +345,7 @@ def run_export(
     # not held until the log row is written): MemoryChanged, the job fails, as for two
     # exports (differencing.py, "Two views at once"). On PostgreSQL the row is held since
     # `preview`: views wait for this export.
-    differencing.hold_unchanged(db, user, compared[0])
+    differencing.hold_unchanged(db, user, compared[0], marks[0])
     # The same lines as a view's, kept the same way (binary records, `differencing.RECORD`).
     db.add(
         ExportSelection(

@@ -245,6 +245,7 @@ from selfcheck.evaluation.scope import EvaluationFilters, ScopeError, response_c
 from selfcheck.platform.models import (
     Channel,
     DashboardSeal,
+    DataVersion,
     ExportLog,
     ExportSelection,
     FactCell,
@@ -491,6 +492,10 @@ class Hashed:
     sub-groups: the rows ordered by their person's hash, so that the lines of any sub-group
     come out sorted without sorting them."""
 
+    # The evaluator's forgetting mark (`forgetting_mark`) read before the selection was: a
+    # check remembers nothing when their memory was forgotten since (`hold_unchanged`).
+    forgotten: int | None = None
+
     def __init__(self, hasher: Hasher, found: Selection) -> None:
         people, inverse = np.unique(found.person, return_inverse=True)
         raw = np.ascontiguousarray(hasher._blocks(Hasher.PERSON, people)[:, :PERSON_BYTES])
@@ -549,9 +554,12 @@ def _hashed(
         found = None  # not reached: both checks return a sealed verdict first
     if isinstance(found, Hashed):
         return found
-    return Hashed(
+    mark = forgetting_mark(db, user.id) if found is None else None  # before the selection
+    hashed = Hashed(
         Hasher(secret, user.id), found if found is not None else read_selection(db, filters)
     )
+    hashed.forgotten = mark
+    return hashed
 
 
 def _hex(raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -741,7 +749,9 @@ def guard_view(
     lines = hashed.held(None) if isinstance(hashed, Patched) else hashed.lines()
     delta = hashed.delta(None) if isinstance(hashed, Patched) else None
     row: int | None = _again_if_changed(
-        lambda stamp: _guard_view(db, user, filters, k, secret, lines, stamp, delta),
+        lambda stamp: _guard_view(
+            db, user, filters, k, secret, lines, stamp, delta, hashed.forgotten
+        ),
         db,
         user,
         lambda: _refuse(user, k, "the evaluator's memory moved while held"),
@@ -758,10 +768,12 @@ def _guard_view(
     held: npt.NDArray[np.bytes_] | Lines,
     stamp: MemoryStamp,
     delta: Delta | None = None,
+    forgotten: int | None = None,
 ) -> int | None:
     """`guard_view`'s check against the memory as it is from `stamp` on: the id of the row
     that holds `held` (`delta`: remembered as the lines changed since a row, `Patched`; then
-    the lines are read whole only if an earlier selection must be compared with them)."""
+    the lines are read whole only if an earlier selection must be compared with them;
+    `forgotten`: the forgetting mark read before the lines were, `hold_unchanged`)."""
     size = int(held.size)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     digests = _Digests({"": held}, Hasher(secret, user.id))
@@ -855,6 +867,7 @@ def _guard_view(
         report={DIGEST: digests.mark("")},
         expected=stamp,
         delta=delta,
+        forgotten=forgotten,
     )
 
 
@@ -1080,7 +1093,7 @@ def _guard_tables(
         if name not in refused and name not in kept and lines.size >= k
     }
     if remembered:
-        hold_unchanged(db, user, stamp)
+        hold_unchanged(db, user, stamp, hashed.forgotten)
         log = ExportLog(
             user_id=user.id,
             kind=TABLES_KIND,
@@ -1265,6 +1278,7 @@ def guard_figures(
     groups: dict[str, frozenset[int]],
     k: int,
     secret: str | bytes,
+    forgotten: int | None = None,
 ) -> bool:
     """Whether figures about sub-groups of a selection may be shown (else withheld: False).
 
@@ -1292,7 +1306,9 @@ def guard_figures(
         for name, people in groups.items()
     }
     shown: bool = _again_if_changed(
-        lambda stamp: _guard_figures(db, user, filters, groups, k, secret, everyone, mine, stamp),
+        lambda stamp: _guard_figures(
+            db, user, filters, groups, k, secret, everyone, mine, stamp, forgotten
+        ),
         db,
         user,
         lambda: False,
@@ -1310,8 +1326,10 @@ def _guard_figures(
     everyone: npt.NDArray[np.int64],
     mine: Mapping[str, npt.NDArray[np.bytes_]],
     stamp: MemoryStamp,
+    forgotten: int | None = None,
 ) -> bool:
-    """`guard_figures`' check against the memory as it is from `stamp` on."""
+    """`guard_figures`' check against the memory as it is from `stamp` on (`forgotten`: the
+    forgetting mark read before the groups were, `hold_unchanged`)."""
     legacy: dict[str, frozenset[str]] | None = None  # the same, as HMACs (kept before)
     described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
     text, count = _figures_text(mine)
@@ -1412,6 +1430,7 @@ def _guard_figures(
         k=k,
         report={"hashed": HASHED_BY, DIGEST: digest},
         expected=stamp,
+        forgotten=forgotten,
     )
     return True
 
@@ -1673,6 +1692,15 @@ class Checked:
                 self._keys.popitem(last=False)
 
 
+def forgetting_mark(db: Session, user_id: int) -> int:
+    """How many times a forgetting rewrote this evaluator's memory (forgetting.py,
+    `forgetting.mark_forgotten`): one row of `data_version`, under the evaluator's id
+    negated (row 1 is the data version). Read before a check's selection, compared once the
+    memory is held (`hold_unchanged`)."""
+    found = db.scalar(select(DataVersion.n).where(DataVersion.id == -user_id))
+    return int(found or 0)
+
+
 @dataclass(frozen=True)
 class MemoryStamp:
     """What an evaluator's memory (their remembered selections and groups, every
@@ -1696,17 +1724,32 @@ def memory_stamp(db: Session, user: StaffUser) -> MemoryStamp:
     return MemoryStamp(int(last or 0), int(count or 0), int(total or 0))
 
 
-def hold_unchanged(db: Session, user: StaffUser, expected: MemoryStamp) -> None:
+def hold_unchanged(
+    db: Session, user: StaffUser, expected: MemoryStamp, forgotten: int | None = None
+) -> None:
     """Before remembering what a check let through: hold the evaluator's row until the
     transaction ends (`joins.hold`, as exports do: every other writer of their memory waits
     for it), then read their memory's stamp again: joins.MemoryChanged when it is not
     `expected` (read as the check began): another view or export of theirs was remembered
-    meanwhile, which the check did not compare with (the caller checks again)."""
+    meanwhile, which the check did not compare with (the caller checks again).
+
+    `forgotten`: the evaluator's forgetting mark read before the check's selection (or
+    groups) was. Moved: an erasure, purge or deletion rewrote their memory in between
+    (forgetting.py), whose lines no longer compare with this selection's, read before it
+    (the person's own hash here, a stranger's there: attack9 A9-1). Checking again would
+    not help (the selection is stale too): ScopeError 503, try again, as when an export
+    holds the memory; never shown unchecked."""
     try:
         joins.hold(db, user, write=True, wait=VIEW_WAIT_SECONDS)
     except joins.MemoryBusy:
         logger.info("view withheld: an export holds the memory", extra={"user_id": user.id})
         raise ScopeError(_busy(), 503) from None
+    if forgotten is not None and forgetting_mark(db, user.id) != forgotten:
+        logger.info(
+            "view withheld: the evaluator's memory was forgotten meanwhile",
+            extra={"user_id": user.id},
+        )
+        raise ScopeError(_busy(), 503)
     if memory_stamp(db, user) != expected:
         raise joins.MemoryChanged("another view or export of this evaluator was remembered")
 
@@ -1748,6 +1791,7 @@ def _record(
     report: Mapping[str, object] | None = None,
     expected: MemoryStamp | None = None,
     delta: Delta | None = None,
+    forgotten: int | None = None,
 ) -> int:
     """Remember a selection shown to `user` (keyed hashes only), for later comparisons:
     binary records (`RECORD`, sorted) as they are, text lines (the figures' groups) as text;
@@ -1755,7 +1799,7 @@ def _record(
     `expected`: the memory as the check began (`hold_unchanged`: MemoryChanged when
     another view or export of this evaluator was remembered since)."""
     if expected is not None:
-        hold_unchanged(db, user, expected)
+        hold_unchanged(db, user, expected, forgotten)
     log = ExportLog(
         user_id=user.id,
         kind=kind,

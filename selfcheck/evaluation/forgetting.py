@@ -51,10 +51,14 @@ docs/performance.md, "Erasure and the differencing memory".
 
 **Two at once.** The forgetting holds each evaluator's memory (`joins.MEMORY_LOCK` on
 PostgreSQL, in the order of their ids; SQLite has one writer) from before the person's
-rows go until the erasure commits, so no view or export of theirs writes between.
-Not covered: a view of an evaluator whose selection was read before the erasure committed
-and who remembers it after may remember the person's hash (docs/PRIVACY.md, known limits).
-Nothing here commits.
+rows go until the erasure commits, so no view or export of theirs writes between. A view
+that read its selection (or groups) before the erasure committed and checks it after would
+compare the person's own hash with the stranger's (attack9 A9-1): the forgetting raises the
+evaluator's mark (`mark_forgotten`, `differencing.forgetting_mark`), which a view reads
+before its selection and again once it holds the memory (`differencing.hold_unchanged`):
+moved, the view remembers nothing and is withheld (503, try again); an export's job fails
+the same way (bundle.py; on PostgreSQL it holds the memory from its preview on). Nothing
+here commits.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from flask import current_app, has_app_context
 from sqlalchemy import LargeBinary, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import joins
@@ -96,6 +101,7 @@ from selfcheck.evaluation.differencing import (
 )
 from selfcheck.platform.models import (
     DashboardSeal,
+    DataVersion,
     ExportLog,
     ExportSelection,
     FiguresSeal,
@@ -324,8 +330,20 @@ def _forget_for(
         delete(FiguresSeal).where(FiguresSeal.user_id == user_id),
         execution_options={"synchronize_session": False},
     )
+    mark_forgotten(db, user_id)
     db.expire_all()  # the rows' and seals' objects this session may hold
     return Forgotten(1, len(rewritten), replaced, seals, digests)
+
+
+def mark_forgotten(db: Session, user_id: int) -> None:
+    """Raise the evaluator's forgetting mark (`differencing.forgetting_mark`) in this
+    transaction: a check of theirs that read its selection before this commits remembers
+    nothing after (`differencing.hold_unchanged`: 503, try again)."""
+    dialect = postgresql if db.connection().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(DataVersion).values(id=-user_id, n=1)
+    db.execute(
+        statement.on_conflict_do_update(index_elements=["id"], set_={"n": DataVersion.n + 1})
+    )
 
 
 def _count_seals(db: Session, user_id: int) -> int:

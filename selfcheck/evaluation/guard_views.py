@@ -22,6 +22,7 @@ from selfcheck.evaluation.differencing import (
     Hasher,
     Seal,
     cell_sums_of,
+    forgetting_mark,
     guard_figures,
     guard_tables,
     guard_view,
@@ -86,6 +87,8 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
         return frozenset(refused)
     secret = str(current_app.secret_key)
     try:
+        # The evaluator's forgetting mark, before anything of the selection is read.
+        mark = forgetting_mark(session, user.id)
         # First the selection's cells (a few hundred rows of fact_cell): the same responses
         # as a view whose full check is sealed and still valid need no new check (issue 18).
         sums = cell_sums_of(session, filters)
@@ -115,6 +118,7 @@ def guard_view_here(filters: EvaluationFilters) -> frozenset[str]:
                 newest = int(selection.response.max()) if selection.response.size else 0
                 if seal is not None and selection_sums(selection, cell_key) != seal.sums:
                     seal = None  # facts not up to date with the responses: nothing sealed
+            found.forgotten = mark
             # The memory as both checks begin: what their seal is valid from (_seal).
             since = memory_stamp(session, user)
             row = guard_view(session, user, filters, k, secret, found)
@@ -190,11 +194,12 @@ def guard_figures_here(
     if figures_seal.sealed(session, user, filters, k, secret, counted.digests):
         checked.add(key)
         return counted
+    mark = forgetting_mark(session, user.id)  # before the groups are read
     followed = load() or retention.Followed({}, {}, frozenset(), frozenset())
     definition = current_app.extensions["selfcheck.definition"]
     groups = retention.figure_groups(followed, definition)
     before = figures_seal.snapshot(session, user)
-    if not guard_figures(session, user, filters, groups, k, secret):
+    if not guard_figures(session, user, filters, groups, k, secret, mark):
         session.rollback()
         return None
     same = (

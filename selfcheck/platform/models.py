@@ -481,7 +481,9 @@ class DataVersion(Base):
     """One row (`id` 1): a number raised by every transaction that changes the dashboard's
     facts (facts.settle, facts.rebuild), in that transaction. The evaluators' pages key their
     in-process memories (checks already run, dashboards built) by it: reading it is one row,
-    where counting the responses took 0.35 s at 1,000,000 people (issue 18)."""
+    where counting the responses took 0.35 s at 1,000,000 people (issue 18). Rows of a
+    negative id are evaluators' forgetting marks (id = -their id: how many times a forgetting
+    rewrote their memory, differencing.forgetting_mark; no migration)."""
 
     __tablename__ = "data_version"
 

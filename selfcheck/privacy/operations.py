@@ -128,19 +128,15 @@ def purge(
     )
     if dry_run:
         return report
-    # As `_delete_person`: the responses' rows locked first, then the evaluators' memories.
-    _lock_responses(session, Response.id.in_(responses))
-    forget_people(session, list(session.scalars(_expired_people(cutoff))), secret)
-    # Children first: no reliance on ON DELETE CASCADE being switched on.
-    _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
-    _delete(
-        session, delete(SecondEntryAnswer).where(SecondEntryAnswer.second_entry_id.in_(entries))
-    )
-    _delete(session, delete(SecondEntry).where(SecondEntry.id.in_(entries)))
-    _delete(session, delete(Answer).where(Answer.response_id.in_(responses)))
-    _delete(session, delete(Response).where(Response.id.in_(responses)))
-    _delete(session, delete(FollowupReminder).where(FollowupReminder.beneficiary_id.in_(people)))
-    _delete(session, delete(Beneficiary).where(Beneficiary.id.in_(people)))
+    # Exactly the people forgotten are deleted (attack9 A9-2): the expired people and their
+    # responses are locked first (the evaluators' memories held before, as forget_people
+    # does, so that no export waits for these rows while this waits for it), then read
+    # again: nobody can answer again, nor lose a recent response, until this commits.
+    forgetting.hold_memories(session)
+    expired = _locked_expired(session, cutoff)
+    forget_people(session, expired, secret)
+    for start in range(0, len(expired), PURGE_CHUNK):
+        _delete_people(session, expired[start : start + PURGE_CHUNK])
     _delete(session, delete(AuditEvent).where(old_events))
     _delete(session, delete(RateLimitHit).where(old_windows))
     audit.record(
@@ -161,6 +157,62 @@ def purge(
     session.flush()
     session.expire_all()
     return report
+
+
+# People deleted per statement by a purge (each id is a bound parameter).
+PURGE_CHUNK = 5000
+
+
+def _locked_expired(session: Session, cutoff: datetime) -> list[int]:
+    """The people expired at `cutoff`, locked with their responses until the transaction
+    ends (PostgreSQL: FOR UPDATE, which also makes a new response of theirs wait; SQLite has
+    one writer, whose lock the caller's writes hold), read again once locked."""
+    candidates = sorted(int(person) for person in session.scalars(_expired_people(cutoff)))
+    if candidates and session.connection().dialect.name == "sqlite":
+        # SQLite's one write lock, taken now (a write that changes nothing), kept to the end.
+        session.execute(
+            update(Beneficiary).where(Beneficiary.id == candidates[0]).values(id=Beneficiary.id),
+            execution_options={"synchronize_session": False},
+        )
+    elif session.connection().dialect.name == "postgresql":
+        for start in range(0, len(candidates), PURGE_CHUNK):
+            chunk = candidates[start : start + PURGE_CHUNK]
+            session.execute(
+                select(Beneficiary.id)
+                .where(Beneficiary.id.in_(chunk))
+                .order_by(Beneficiary.id)
+                .with_for_update()
+            ).all()
+            session.execute(
+                select(Response.id)
+                .where(Response.beneficiary_id.in_(chunk))
+                .order_by(Response.id)
+                .with_for_update()
+            ).all()
+    expired: list[int] = []
+    for start in range(0, len(candidates), PURGE_CHUNK):
+        chunk = candidates[start : start + PURGE_CHUNK]
+        expired.extend(
+            int(person)
+            for person in session.scalars(_expired_people(cutoff).where(Beneficiary.id.in_(chunk)))
+        )
+    return sorted(expired)
+
+
+def _delete_people(session: Session, people: list[int]) -> None:
+    """Delete these people (ids) and everything of theirs; children first: no reliance on
+    ON DELETE CASCADE being switched on."""
+    responses = select(Response.id).where(Response.beneficiary_id.in_(people)).scalar_subquery()
+    entries = select(SecondEntry.id).where(SecondEntry.response_id.in_(responses)).scalar_subquery()
+    _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
+    _delete(
+        session, delete(SecondEntryAnswer).where(SecondEntryAnswer.second_entry_id.in_(entries))
+    )
+    _delete(session, delete(SecondEntry).where(SecondEntry.id.in_(entries)))
+    _delete(session, delete(Answer).where(Answer.response_id.in_(responses)))
+    _delete(session, delete(Response).where(Response.id.in_(responses)))
+    _delete(session, delete(FollowupReminder).where(FollowupReminder.beneficiary_id.in_(people)))
+    _delete(session, delete(Beneficiary).where(Beneficiary.id.in_(people)))
 
 
 def ratelimit_window_before(now: datetime) -> ColumnElement[bool]:
@@ -230,6 +282,9 @@ def _delete_person(session: Session, person: Beneficiary, secret: str | bytes | 
     # The responses' rows locked first, as every writer of their answers does (a page save, a
     # sending): deleting the answers first, then the responses, deadlocked with a page save in
     # flight, which the database then killed (attack10, round 17). SQLite: a no-op.
+    # The evaluators' memories held before the responses are locked, in the order purge
+    # takes them too, so that an erasure and a purge never wait for each other in turn.
+    forgetting.hold_memories(session)
     _lock_responses(session, Response.beneficiary_id == person.id)
     count = _count(session, Response, Response.beneficiary_id == person.id)
     # What the exports and views remember of the person, keyed hashes only: first, with

@@ -47,17 +47,6 @@ def _someone_of_the_first_structure(db: Session) -> Beneficiary:
     raise AssertionError("nobody answered in the first structure")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "attack9 A9-1 (medium-low): a view reads its selection (with the person) before an "
-        "erasure commits and the evaluator's memory (the person now a stranger) after: the "
-        "memory stamp does not move (rows rewritten in place), the earlier selection is no "
-        "longer inside this one and every difference grows by two, so a view 15 people away "
-        "from one shown before passes under k = 17; the same race keeps the erased person's "
-        "own hash in the row it remembers (forgetting.py's 'not covered')"
-    ),
-)
 @pytest.mark.usefixtures("request_context")
 def test_an_erasure_between_a_views_read_and_its_check_opens_no_difference(
     populated: Session, admin: StaffUser, database: Database
@@ -89,22 +78,18 @@ def test_an_erasure_between_a_views_read_and_its_check_opens_no_difference(
 
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(differencing, "_hashed", erased_meanwhile)
-        with pytest.raises(ScopeError):
+        with pytest.raises(ScopeError) as refused:
             differencing.guard_view(populated, admin, everyone, K, SECRET)
     assert erased
+    # Withheld as stale (the memory was forgotten after the selection was read: try again),
+    # not let through; then, in sequence, refused as before the erasure.
+    assert refused.value.status == 503
+    populated.rollback()
+    with pytest.raises(ScopeError) as again:
+        differencing.guard_view(populated, admin, everyone, K, SECRET)
+    assert again.value.status == 422
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "attack9 A9-2 (low): purge forgets the people its first query found expired, then "
-        "deletes those its subqueries find expired when each DELETE runs: a person who "
-        "answered again in between is forgotten (a stranger in every memory) but kept, so "
-        "their next selections no longer contain the earlier ones (the check weakened as "
-        "in A9-1, for good); one whose recent response was deleted in between would be "
-        "deleted but not forgotten"
-    ),
-)
 @pytest.mark.usefixtures("request_context")
 def test_purge_deletes_exactly_the_people_it_forgot(populated: Session, admin: StaffUser) -> None:
     everyone, _first = _filters(populated, admin)
@@ -169,3 +154,46 @@ def test_forgetting_keeps_the_kind_of_each_digest(populated: Session, admin: Sta
     privacy.erase_by_code(populated, person.code, secret=SECRET)
     populated.commit()
     assert kinds() == before
+
+
+@pytest.mark.usefixtures("request_context")
+def test_a_forgetting_raises_the_mark_of_the_evaluators_it_rewrote(
+    populated: Session, admin: StaffUser
+) -> None:
+    # What A9-1's fix rests on: the mark a view reads before its selection moves with every
+    # forgetting that rewrote the evaluator's memory, and only then.
+    everyone, _first = _filters(populated, admin)
+    assert differencing.forgetting_mark(populated, admin.id) == 0
+    person = _someone_of_the_first_structure(populated)
+    privacy.erase_by_code(populated, person.code, secret=SECRET)  # nothing remembered yet
+    populated.commit()
+    assert differencing.forgetting_mark(populated, admin.id) == 0
+    differencing.guard_view(populated, admin, everyone, 5, SECRET)
+    populated.commit()
+    person = _someone_of_the_first_structure(populated)
+    privacy.erase_by_code(populated, person.code, secret=SECRET)
+    populated.commit()
+    assert differencing.forgetting_mark(populated, admin.id) == 1
+
+
+@pytest.mark.usefixtures("request_context")
+def test_figures_read_before_a_forgetting_are_withheld_and_not_remembered(
+    populated: Session, admin: StaffUser
+) -> None:
+    # The figures' groups are read before the check (guard_views.guard_figures_here reads the
+    # mark first): with a mark that moved since, nothing is remembered, 503 (try again).
+    everyone, _first = _filters(populated, admin)
+    groups = {"response": frozenset(range(1, 11)), "kept": frozenset(range(1, 11))}
+    stale = differencing.forgetting_mark(populated, admin.id)
+    forgetting.mark_forgotten(populated, admin.id)  # as an erasure committed meanwhile
+    populated.commit()
+    with pytest.raises(ScopeError) as withheld:
+        differencing.guard_figures(populated, admin, everyone, groups, 3, SECRET, stale)
+    assert withheld.value.status == 503
+    populated.rollback()
+    assert not populated.scalar(
+        select(ExportSelection.id).where(ExportSelection.user_id == admin.id)
+    )
+    # Read again with the mark as it is: checked and remembered as ever.
+    mark = differencing.forgetting_mark(populated, admin.id)
+    assert differencing.guard_figures(populated, admin, everyone, groups, 3, SECRET, mark)

@@ -54,7 +54,9 @@ def test_tables_of_two_views_at_once_are_withheld_as_one_after_the_other(
     started: list[str] = []
     hold_unchanged = differencing.hold_unchanged
 
-    def the_other_request_meanwhile(db: Session, user: StaffUser, stamp: Any) -> None:
+    def the_other_request_meanwhile(
+        db: Session, user: StaffUser, stamp: Any, forgotten: int | None = None
+    ) -> None:
         # The first view has checked its groups against the memory and is about to remember
         # them: the other view runs whole and commits first (its own session).
         if not started:
@@ -64,7 +66,7 @@ def test_tables_of_two_views_at_once_are_withheld_as_one_after_the_other(
                 assert them is not None
                 assert not _tables(other, them, parse_filters(other, them, {}))
                 other.commit()
-        hold_unchanged(db, user, stamp)
+        hold_unchanged(db, user, stamp, forgotten)
 
     with pytest.MonkeyPatch.context() as patched:
         patched.setattr(differencing, "hold_unchanged", the_other_request_meanwhile)
