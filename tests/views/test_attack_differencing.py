@@ -248,6 +248,7 @@ def test_the_figures_checked_are_remembered_with_their_groups(
     monkeypatch.setattr(guard_views, "evaluator", lambda: SimpleNamespace(id=7))
     monkeypatch.setattr(guard_views, "_stamp", lambda: ("unchanged data",))
     monkeypatch.setattr(guard_views, "get_session", lambda: SimpleNamespace(commit=lambda: None))
+    monkeypatch.setattr(guard_views, "forgetting_mark", lambda *_args: 0)  # no memory forgotten
     monkeypatch.setattr(guard_views.figures_seal, "sealed", lambda *_args: False)
     monkeypatch.setattr(guard_views.figures_seal, "snapshot", lambda *_args: (0, 0))
     monkeypatch.setattr(guard_views.figures_seal, "seal", lambda *_args: None)
