@@ -36,7 +36,7 @@ def test_a_locked_state_read_that_waited_for_a_writer_sees_its_answers(
     database: Database, definition: Definition, structure: Structure
 ) -> None:
     if not _postgres(database):
-        return  # PostgreSQL only (SQLite serialises writers)
+        pytest.skip("PostgreSQL only: SQLite serialises writers")
     response_id = _started(database, definition, structure)
     page = definition.screen(FormKind.BEFORE, "p_devices")
     assert page is not None
@@ -69,7 +69,7 @@ def test_a_fast_save_read_before_a_locked_save_is_not_lost_nor_duplicated(
     """Tab A reads, tab B saves the same page (locked), tab A's save finds the row changed:
     nothing of B's lost, no duplicate rows."""
     if not _postgres(database):
-        return
+        pytest.skip("PostgreSQL only: SQLite serialises writers")
     response_id = _started(database, definition, structure)
     with database.reader.connect() as connection:
         stale = journey.read_state_to_save(connection, response_id)
@@ -96,23 +96,13 @@ def test_an_erasure_racing_a_page_save_neither_deadlocks(
     end without an error (the save writes nothing). The erasure deleted the answers before the
     response, the other order: PostgreSQL's deadlock detector killed the save (a 500)."""
     if not _postgres(database):
-        return
+        pytest.skip("PostgreSQL only: SQLite serialises writers")
     response_id = _started(database, definition, structure)
     _save(database, definition, response_id, "p_devices", {"DEVICES": ("fixe",)})
     with database.reader.connect() as connection:
         state = journey.read_state_to_save(connection, response_id)
     assert state is not None
-    outcome: list[object] = []
-
-    def save() -> None:
-        try:
-            outcome.append(
-                _save_read(database, definition, state, "p_devices", {"DEVICES": ("portable",)})
-            )
-        except Exception as error:  # reported below
-            outcome.append(error)
-
-    saving = threading.Thread(target=save)
+    saving, outcome = _saving_from_another_tab(database, definition, state)
     delete_rows = privacy._delete
 
     def delete_then_race(session: Session, statement: Any) -> None:
@@ -136,24 +126,14 @@ def test_a_staff_deletion_racing_a_page_save_neither_deadlocks(
     """As the erasure: a mediator deletes the response (`followup.delete_response`, the ORM
     deleting its answers first) while a page of it is being saved."""
     if not _postgres(database):
-        return
+        pytest.skip("PostgreSQL only: SQLite serialises writers")
     mediator = add_staff(database, Role.MEDIATOR, structure)
     response_id = _started(database, definition, structure)
     _save(database, definition, response_id, "p_devices", {"DEVICES": ("fixe",)})
     with database.reader.connect() as connection:
         state = journey.read_state_to_save(connection, response_id)
     assert state is not None
-    outcome: list[object] = []
-
-    def save() -> None:
-        try:
-            outcome.append(
-                _save_read(database, definition, state, "p_devices", {"DEVICES": ("portable",)})
-            )
-        except Exception as error:  # reported below
-            outcome.append(error)
-
-    saving = threading.Thread(target=save)
+    saving, outcome = _saving_from_another_tab(database, definition, state)
     deleter = threading.current_thread()
 
     def after(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
@@ -175,3 +155,21 @@ def test_a_staff_deletion_racing_a_page_save_neither_deadlocks(
     saving.join(timeout=10)
     assert outcome == [None], outcome
     assert _stored(database, response_id) == {}
+
+
+def _saving_from_another_tab(
+    database: Database, definition: Definition, state: journey.ResponseState
+) -> tuple[threading.Thread, list[object]]:
+    """A thread (not started) saving a page from `state` read earlier, and what it ended with
+    (None, or the error it raised)."""
+    outcome: list[object] = []
+
+    def save() -> None:
+        try:
+            outcome.append(
+                _save_read(database, definition, state, "p_devices", {"DEVICES": ("portable",)})
+            )
+        except Exception as error:  # reported by the test
+            outcome.append(error)
+
+    return threading.Thread(target=save), outcome
