@@ -155,21 +155,10 @@ def test_saves_of_one_page_at_once_keep_one_of_the_values(
     lock (taken by the state read), so the page holds exactly one save's values."""
     response_id = _started(database, definition, structure)
     variants = [("portable",), ("smartphone", "tablette"), ("tablette",), ("fixe", "portable")]
-    barrier = threading.Barrier(len(variants))
-    failures: list[BaseException] = []
-
-    def save(values: tuple[str, ...]) -> None:
-        try:
-            barrier.wait()
-            _save(database, definition, response_id, "p_devices", {"DEVICES": values})
-        except BaseException as error:  # reported below, with its type
-            failures.append(error)
-
-    threads = [threading.Thread(target=save, args=(values,)) for values in variants]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = _all_at_once(
+        variants,
+        lambda values: _save(database, definition, response_id, "p_devices", {"DEVICES": values}),
+    )
     assert failures == []
     assert tuple(_stored(database, response_id)["DEVICES"]) in variants
 
@@ -360,24 +349,12 @@ def test_saves_from_one_read_at_once_keep_exactly_one(
     response_id = _started(database, definition, structure)
     state = _read_state(database, response_id)
     variants = [("portable",), ("smartphone", "tablette"), ("tablette",), ("fixe", "portable")]
-    barrier = threading.Barrier(len(variants))
     results: dict[tuple[str, ...], object] = {}
-    failures: list[BaseException] = []
 
     def save(values: tuple[str, ...]) -> None:
-        try:
-            barrier.wait()
-            results[values] = _save_read(
-                database, definition, state, "p_devices", {"DEVICES": values}
-            )
-        except BaseException as error:  # reported below, with its type
-            failures.append(error)
+        results[values] = _save_read(database, definition, state, "p_devices", {"DEVICES": values})
 
-    threads = [threading.Thread(target=save, args=(values,)) for values in variants]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = _all_at_once(variants, save)
     assert failures == []
     written = [values for values, result in results.items() if result is not None]
     assert len(written) == 1
@@ -439,3 +416,25 @@ def test_a_page_save_whose_row_changed_is_saved_again_under_the_lock(
     with database.session() as session:
         stored = session.scalars(select(Answer.value)).all()
     assert stored == ["seul"]
+
+
+def _all_at_once(
+    variants: list[tuple[str, ...]], save: Callable[[tuple[str, ...]], object]
+) -> list[BaseException]:
+    """Run `save` for every variant in threads released together; what they raised."""
+    barrier = threading.Barrier(len(variants))
+    failures: list[BaseException] = []
+
+    def run(values: tuple[str, ...]) -> None:
+        try:
+            barrier.wait()
+            save(values)
+        except BaseException as error:  # reported by the test, with its type
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=(values,)) for values in variants]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
