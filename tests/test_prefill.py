@@ -24,6 +24,7 @@ from selfcheck.platform import jobs
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Job, Role, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Wording
+from tests.render_counting import count_collections
 from tests.staff import add_staff, signed_in
 
 BASE = "https://selfcheck.example.org"
@@ -43,6 +44,7 @@ def renders(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]
 
     for wording in Wording:
         monkeypatch.setattr(paper.renderer(app, wording), "questionnaires", counted)
+    count_collections(monkeypatch)  # no full collection after a counted render
     app.config["SELFCHECK_LANGUAGES"] = LANGUAGES
     return calls
 

@@ -19,6 +19,7 @@ from flask import Flask
 from selfcheck.paper import blank_cache
 from selfcheck.paper import operations as paper
 from selfcheck.questionnaire.model import FormKind, Wording
+from tests.render_counting import count_collections
 
 SITE = "https://selfcheck.example/code"
 
@@ -28,6 +29,8 @@ class Counted:
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        # The full collection after each render, counted too (tests/render_counting.py).
+        self.collections: list[None] = []
 
     def __call__(self, copies: Any, **options: Any) -> bytes:
         self.calls.append((tuple(copies), tuple(sorted(options.items()))))
@@ -39,6 +42,7 @@ def renders(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Counted:
     counted = Counted()
     for wording in Wording:
         monkeypatch.setattr(paper.renderer(app, wording), "questionnaires", counted)
+    counted.collections = count_collections(monkeypatch)
     return counted
 
 
@@ -194,6 +198,7 @@ def test_prefill_renders_each_blank_form_once(app: Flask, renders: Counted, cach
     expected = len(FormKind) * 2 * len(Wording) * 2
     assert (done.rendered, done.present) == (expected, 0)
     assert len(renders.calls) == expected == len(files(cache))
+    assert len(renders.collections) == expected  # each document's layout freed after it
     assert {(copies[0].form, copies[0].locale) for copies, _ in renders.calls} == {
         (form, locale) for form in FormKind for locale in ("fr", "ar")
     }

@@ -22,6 +22,7 @@ from selfcheck.platform.models import AuditEvent, Beneficiary, Role, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Wording
 from tests.pdf_support import page_count, page_texts, qr_codes, text
 from tests.pdf_support import structure as pdf_structure
+from tests.render_counting import count_collections
 from tests.staff import Account, add_staff, signed_in
 from tests.support import (
     AFTER,
@@ -88,6 +89,7 @@ def test_forms_prefilled_by_the_command_are_served_without_a_render(
 
     for wording in Wording:
         monkeypatch.setattr(paper.renderer(app, wording), "questionnaires", counted)
+    count_collections(monkeypatch)  # no full collection after a counted render
     # The export codebooks too (tests/test_prefill.py): not what this test is about.
     monkeypatch.setattr(codebook, "_render_pdf", lambda book: b"%PDF-1.7\n%%EOF\n")
     app.config["SELFCHECK_LANGUAGES"] = ("fr", "es")
