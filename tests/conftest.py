@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from jinja2 import BytecodeCache
 from jinja2.bccache import Bucket
-from sqlalchemy import Engine, MetaData, create_engine, make_url, text
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url, text
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
@@ -423,6 +423,31 @@ def pytest_collection_modifyitems_database_only(
     workeroutput = getattr(config, "workeroutput", None)
     if workeroutput is not None:  # a pytest-xdist worker: the controller prints it
         workeroutput[database_use.ONLY_ENV] = lines
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """A test marked `one_database` (its database incidental, so run on the SQLite pass only)
+    fails if it sends any database a statement while it runs: the marker is a claim, checked."""
+    if database_use.one_database_reason(item) is None:
+        return (yield)
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        outcome = yield
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+    if statements:
+        pytest.fail(
+            f"marked {database_use.ONE_DATABASE} but sent {len(statements)} statement(s) to "
+            f"the database, the first: {statements[0][:200]!r}",
+            pytrace=False,
+        )
+    return outcome
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -21,6 +21,12 @@ SELFCHECK_TEST_DATABASE_URL itself):
 The test database is only ever chosen through those names, so a test that names none of them,
 directly or through its fixtures and helpers, runs on SQLite or on no database at all, the
 same on both passes. The rule errs one way only: a test it cannot read is kept.
+
+A test whose database is incidental (it needs an app, and so a database, but what it tests
+runs no query: a PDF layout, a renderer counted...) says so with
+`@pytest.mark.one_database(reason="...")` (a reason is required) and is left out too. The
+marker is checked where it runs: on the SQLite pass a marked test that sends the database
+any statement while it runs fails (`tests/conftest.py`, `_one_database_runs_no_query`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from typing import Any
 import pytest
 
 ONLY_ENV = "SELFCHECK_TEST_DATABASE_ONLY"
+ONE_DATABASE = "one_database"
 DATABASE_NAMES = re.compile(
     r"\b(POSTGRES_URL|is_postgres|postgres_database|reset_postgres|_postgres_engine"
     r"|TEST_DATABASE_ENV|SELFCHECK_TEST_DATABASE_URL)\b"
@@ -158,10 +165,24 @@ def _function_reaches(function: Callable[..., Any], seen: frozenset[int]) -> boo
     return False
 
 
+def one_database_reason(item: pytest.Item) -> str | None:
+    """The reason given by the test's `one_database` marker, None without one. A marker
+    without a reason is a mistake (pytest.UsageError): the reason is the marker's proof."""
+    marker = item.get_closest_marker(ONE_DATABASE)
+    if marker is None:
+        return None
+    reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+    if not isinstance(reason, str) or not reason.strip():
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{ONE_DATABASE} needs a reason")
+    return reason
+
+
 def reaches_database(item: pytest.Item) -> bool:
     """May this test reach the test database? (True when in doubt.)"""
     if not isinstance(item, pytest.Function):
         return True
+    if one_database_reason(item) is not None:
+        return False  # incidental, said and checked (module docstring)
     if item.module is None or module_reaches_database(item.module.__name__):
         return True
     if function_reaches_database(item.function):

@@ -58,3 +58,21 @@ def test_this_test_is_kept_and_a_pure_one_would_not_be(request: pytest.FixtureRe
     assert database_use.reaches_database(request.node)
     free = database_use.database_free([request.node])
     assert free == []
+
+
+def test_a_test_marked_one_database_with_a_reason_is_left_out(
+    request: pytest.FixtureRequest,
+) -> None:
+    request.node.add_marker(pytest.mark.one_database(reason="renders a PDF, no query"))
+    assert database_use.one_database_reason(request.node) == "renders a PDF, no query"
+    assert not database_use.reaches_database(request.node)
+    assert database_use.database_free([request.node]) == [request.node]
+
+
+@pytest.mark.parametrize("marker", [pytest.mark.one_database, pytest.mark.one_database(reason="")])
+def test_one_database_without_a_reason_stops_the_run(
+    request: pytest.FixtureRequest, marker: pytest.MarkDecorator
+) -> None:
+    request.node.add_marker(marker)
+    with pytest.raises(pytest.UsageError, match="needs a reason"):
+        database_use.reaches_database(request.node)
