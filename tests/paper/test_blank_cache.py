@@ -21,6 +21,11 @@ from selfcheck.paper import operations as paper
 from selfcheck.questionnaire.model import FormKind, Wording
 from tests.render_counting import count_collections
 
+# The app's database is incidental: run on the SQLite pass only (tests/database_use.py).
+pytestmark = pytest.mark.one_database(
+    reason="blank forms from the item bank and files of the instance folder: no query"
+)
+
 SITE = "https://selfcheck.example/code"
 
 

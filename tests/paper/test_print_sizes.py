@@ -22,7 +22,13 @@ from selfcheck.paper import operations as paper
 from selfcheck.questionnaire.model import Definition, FormKind, Wording
 from tests.pdf_support import text
 
-pytestmark = pytest.mark.slow  # PDFs or populations through the real services
+# PDFs through the real renderer; the app's database is incidental (tests/database_use.py).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.one_database(
+        reason="blank forms rendered from the item bank, read back with pdfminer: no query"
+    ),
+]
 
 CODE = "K7M2QX9RV"
 

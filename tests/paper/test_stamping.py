@@ -24,6 +24,11 @@ from tests.pdf_support import fonts, page_count, page_texts, qr_codes, reader, t
 from tests.pdf_support import structure as pdf_structure
 from tests.services.test_pdf_accessibility import accessibility_problems
 
+# The app's database is incidental: run on the SQLite pass only (tests/database_use.py).
+pytestmark = pytest.mark.one_database(
+    reason="stamps codes onto a blank form rendered from the item bank: no query"
+)
+
 SITE = "https://selfcheck.example/code"
 QR_TITLE = "Code personnel : %(code)s"
 RAW_CODES = ("K7M2QX9RV", "A2B3C4D5E", "Z9Y8X7W6V")

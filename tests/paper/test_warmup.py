@@ -21,6 +21,11 @@ from selfcheck.paper import operations as paper
 from selfcheck.paper import warmup
 from selfcheck.questionnaire.model import FormKind
 
+# The app's database is incidental: run on the SQLite pass only (tests/database_use.py).
+pytestmark = pytest.mark.one_database(
+    reason="the warm-up renders a blank form from the item bank (counted): no query"
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
