@@ -119,6 +119,10 @@ def structure_problems(page: Page, error_prefix: str | None) -> list[str]:
     page with form errors: the title says so, and every link of the error summary leads to a
     field of the page."""
     info: dict[str, Any] = page.evaluate(STRUCTURE_JS)
+    return _structure_findings(info, error_prefix)
+
+
+def _structure_findings(info: dict[str, Any], error_prefix: str | None) -> list[str]:
     problems = []
     if info["h1"] != 1:
         problems.append(f"{info['h1']} h1 elements (one expected)")
@@ -183,6 +187,79 @@ def zoom_problems(page: Page) -> list[str]:
     finally:
         page.evaluate("document.documentElement.style.fontSize = ''")
         page.set_viewport_size(DEFAULT_VIEWPORT)
+
+
+# --- every check of a page in few round trips (the route suite: ~100 pages a language) ---------
+
+# The html lang attribute, the structure and the small targets, read in one evaluation (the
+# same scripts as structure_problems and target_problems).
+PAGE_FACTS_JS = f"""(minimum) => ({{
+  lang: document.documentElement.getAttribute("lang"),
+  structure: ({STRUCTURE_JS})(),
+  small: ({SMALL_TARGETS_JS})(minimum),
+}})"""
+
+# Reflow at the current viewport: the page's width, and what sticks out when it is too wide
+# (WIDEST_JS), in one evaluation.
+REFLOW_JS = f"""(limit) => {{
+  const width = document.documentElement.scrollWidth;
+  return {{width, culprits: width > limit ? ({WIDEST_JS})(limit) : []}};
+}}"""
+
+# Text at 200 % at the current viewport: the root font size doubled, the width and the text
+# cut off read (each read lays the page out again, synchronously), the font size put back,
+# in one evaluation.
+ZOOM_JS = f"""(limit) => {{
+  const root = document.documentElement;
+  root.style.fontSize = "200%";
+  try {{
+    const width = root.scrollWidth;
+    return {{
+      width,
+      culprits: width > limit ? ({WIDEST_JS})(limit) : [],
+      clipped: ({CLIPPED_JS})(),
+    }};
+  }} finally {{
+    root.style.fontSize = "";
+  }}
+}}"""
+
+
+def page_problems(
+    page: Page, lang: str, error_prefix: str | None, minimum: int, zoom: bool
+) -> list[str]:
+    """What structure_problems, target_problems, reflow_problems and (with `zoom`)
+    zoom_problems find, and a wrong html lang attribute, in five round trips and three
+    viewport changes instead of about fifteen and four: one evaluation for the lang, the
+    structure and the targets at the default viewport; then the reflow at 320 px; then text at
+    200 % at 1280 px; then the default viewport again. The same scripts, the same sizes, the
+    same messages (tests/browser/test_browser_checks.py feeds them broken pages)."""
+    facts: dict[str, Any] = page.evaluate(PAGE_FACTS_JS, minimum)
+    found: list[str] = []
+    if facts["lang"] != lang:
+        found.append(f"html lang={facts['lang']!r}")
+    found += _structure_findings(facts["structure"], error_prefix)
+    if facts["small"]:
+        found.append(f"targets under {minimum}x{minimum} px: {', '.join(facts['small'])}")
+    page.set_viewport_size({"width": REFLOW_WIDTH, "height": 640})
+    try:
+        reflow: dict[str, Any] = page.evaluate(REFLOW_JS, REFLOW_WIDTH)
+        if reflow["width"] > REFLOW_WIDTH:
+            found.append(
+                f"{reflow['width']} px wide at {REFLOW_WIDTH} px: {', '.join(reflow['culprits'])}"
+            )
+        if zoom:
+            page.set_viewport_size(ZOOM_VIEWPORT)
+            zoomed: dict[str, Any] = page.evaluate(ZOOM_JS, ZOOM_VIEWPORT["width"])
+            if zoomed["width"] > ZOOM_VIEWPORT["width"]:
+                found.append(
+                    f"text at 200 %: {zoomed['width']} px wide; {', '.join(zoomed['culprits'])}"
+                )
+            if zoomed["clipped"]:
+                found.append(f"text at 200 %: cut off in {', '.join(zoomed['clipped'])}")
+    finally:
+        page.set_viewport_size(DEFAULT_VIEWPORT)
+    return found
 
 
 # --- large text and text spacing on a narrow screen (WCAG 1.4.4, 1.4.10, 1.4.12) -------------

@@ -99,9 +99,18 @@ def translated(app: Flask, lang: str, message: str, **variables: object) -> str:
         return flat(gettext(message, **variables))
 
 
+# The tests down to the summary PDF render blank or coded forms from the item bank: their app's
+# database is incidental (they send it no query), so they run on the SQLite pass only
+# (tests/database_use.py checks the claim).
+BLANK_FORMS_ONLY = pytest.mark.one_database(
+    reason="forms rendered from the item bank and read back: no query"
+)
+
+
 # --- the form's content comes from the definition -----------------------------------------
 
 
+@BLANK_FORMS_ONLY
 @pytest.mark.parametrize("form", list(FormKind))
 def test_paper_sections_follow_the_web_form(definition: Definition, form: FormKind) -> None:
     sections = paper.paper_sections(definition, form, large=False)
@@ -120,6 +129,7 @@ def test_paper_sections_follow_the_web_form(definition: Definition, form: FormKi
         assert (q.condition is None) == (q.item.show_if is None)
 
 
+@BLANK_FORMS_ONLY
 def test_conditions_name_the_question_and_the_answers(definition: Definition) -> None:
     sections = paper.paper_sections(definition, FormKind.AFTER, large=False)
     by_code = {q.item.code: q for s in sections for p in s.pages for q in p.questions}
@@ -130,6 +140,7 @@ def test_conditions_name_the_question_and_the_answers(definition: Definition) ->
     assert domains == paper.Condition(numbers["PROGRESS"], ("Oui, un peu", "Oui, tout à fait"))
 
 
+@BLANK_FORMS_ONLY
 def test_normal_print_groups_tasks_in_grids_and_large_print_does_not(
     definition: Definition,
 ) -> None:
@@ -149,6 +160,7 @@ def test_normal_print_groups_tasks_in_grids_and_large_print_does_not(
 # --- the PDF: text, pages, numbers, codes -----------------------------------------------
 
 
+@BLANK_FORMS_ONLY
 @pytest.mark.parametrize("form", list(FormKind))
 def test_a_blank_form_has_every_question_numbered_as_on_the_entry_screen(
     render: Render, definition: Definition, form: FormKind, no_weasyprint_warnings: None
@@ -169,6 +181,7 @@ def test_a_blank_form_has_every_question_numbered_as_on_the_entry_screen(
     assert "___-___-___" in content  # the header leaves room to write a code by hand
 
 
+@BLANK_FORMS_ONLY
 def test_pages_are_numbered_per_copy_and_the_last_one_says_so(render: Render) -> None:
     single = render(FormKind.BEFORE)
     pages = page_count(single)
@@ -185,6 +198,7 @@ def test_pages_are_numbered_per_copy_and_the_last_one_says_so(render: Render) ->
             assert ("Suite page suivante" in page) is not last
 
 
+@BLANK_FORMS_ONLY
 def test_a_coded_form_shows_the_code_on_every_page_and_its_qr_decodes_to_it(
     render: Render, no_weasyprint_warnings: None
 ) -> None:
@@ -196,6 +210,7 @@ def test_a_coded_form_shows_the_code_on_every_page_and_its_qr_decodes_to_it(
     assert "https://selfcheck.example/code" in texts[0]
 
 
+@BLANK_FORMS_ONLY
 def test_the_retrospective_form_asks_before_and_today_for_each_task(
     render: Render, definition: Definition
 ) -> None:
@@ -209,6 +224,7 @@ def test_the_retrospective_form_asks_before_and_today_for_each_task(
     assert "cochez une case pour « Avant » (avant votre accompagnement)" in large
 
 
+@BLANK_FORMS_ONLY
 def test_conditional_questions_carry_their_instruction(
     render: Render, definition: Definition
 ) -> None:
@@ -221,6 +237,7 @@ def test_conditional_questions_carry_their_instruction(
     )
 
 
+@BLANK_FORMS_ONLY
 def test_a_form_in_english_is_english(app: Flask, render: Render, definition: Definition) -> None:
     content = text(render(FormKind.AFTER, lang="en"))
     checked = 0
@@ -236,6 +253,7 @@ def test_a_form_in_english_is_english(app: Flask, render: Render, definition: De
 # --- accessibility and print quality -------------------------------------------------------
 
 
+@BLANK_FORMS_ONLY
 @pytest.mark.parametrize(("form", "lang"), [(FormKind.BEFORE, "fr"), (FormKind.RETRO, "en")])
 def test_forms_are_tagged_pdf_with_language_and_title(
     render: Render, definition: Definition, app: Flask, form: FormKind, lang: str
@@ -251,6 +269,7 @@ def test_forms_are_tagged_pdf_with_language_and_title(
     assert [flat(alt) for alt in info["figures"]] == [expected]
 
 
+@BLANK_FORMS_ONLY
 @pytest.mark.parametrize("large", [False, True])
 def test_every_font_is_embedded_dejavu(render: Render, large: bool) -> None:
     used = list(fonts(render(FormKind.RETRO, code=CODE, large=large)))
@@ -265,6 +284,7 @@ def _reading_sizes(pdf: bytes, definition: Definition) -> list[float]:
     return [run.size for run in text_runs(pdf) if run.text not in item_codes]
 
 
+@BLANK_FORMS_ONLY
 @pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 def test_large_print_is_at_least_16_points(render: Render, definition: Definition) -> None:
     for form in FormKind:
@@ -272,11 +292,13 @@ def test_large_print_is_at_least_16_points(render: Render, definition: Definitio
         assert sizes and min(sizes) >= 16, form
 
 
+@BLANK_FORMS_ONLY
 def test_normal_print_is_11_to_12_points(render: Render, definition: Definition) -> None:
     runs = [r for r in text_runs(render(FormKind.BEFORE)) if r.text.startswith("Je réponds")]
     assert runs and all(11 <= r.size <= 12 for r in runs)
 
 
+@BLANK_FORMS_ONLY
 def test_tick_boxes_are_at_least_7_mm() -> None:
     css = (paper.PRINTABLE_DIR / paper.STYLESHEET).read_text(encoding="utf-8")
     normal = re.search(r"\.box \{[^}]*width: ([\d.]+)mm; height: ([\d.]+)mm", css)
@@ -289,6 +311,7 @@ def test_tick_boxes_are_at_least_7_mm() -> None:
 # --- a batch in one call, nothing from the network ------------------------------------------
 
 
+@BLANK_FORMS_ONLY
 @pytest.mark.slow  # > 8 s on 2 shared cores: CI runs it, the fast tier does not
 def test_a_batch_holds_every_code_once(render: Render) -> None:
     batch_codes = [codes.generate_code() for _ in range(3)]
@@ -301,6 +324,7 @@ def test_a_batch_holds_every_code_once(render: Render) -> None:
         assert codes.display(code) in page_texts(pdf)[index * pages]
 
 
+@BLANK_FORMS_ONLY
 @pytest.mark.slow  # > 3 s on the shared 2-core machine: CI runs it, not the fast tier
 def test_mixed_languages_in_one_batch(app: Flask, render: Render, definition: Definition) -> None:
     pdf = paper.renderer().questionnaires(
@@ -316,6 +340,7 @@ def test_mixed_languages_in_one_batch(app: Flask, render: Render, definition: De
     assert english in texts[half - 1] and "Fin du questionnaire" in texts[-1]
 
 
+@BLANK_FORMS_ONLY
 def test_duplex_starts_each_copy_on_a_new_sheet(render: Render) -> None:
     pages = page_count(render(FormKind.BEFORE))
     pdf = paper.renderer().questionnaires([paper.Copy(FormKind.BEFORE, "fr")] * 2, duplex=True)
@@ -329,6 +354,7 @@ def test_duplex_starts_each_copy_on_a_new_sheet(render: Render) -> None:
     assert f"Page 1 sur {pages}" in texts[second]
 
 
+@BLANK_FORMS_ONLY
 def test_too_many_copies_or_none_are_refused(render: Render) -> None:
     with pytest.raises(paper.PaperError):
         paper.renderer().questionnaires([])
@@ -336,6 +362,7 @@ def test_too_many_copies_or_none_are_refused(render: Render) -> None:
         paper.renderer().questionnaires([paper.Copy(FormKind.BEFORE, "fr")] * 201)
 
 
+@BLANK_FORMS_ONLY
 def test_the_fetcher_never_leaves_the_templates_folder(tmp_path: Path) -> None:
     fetcher = weasy.LocalFetcher(paper.PRINTABLE_DIR)
     found = fetcher.fetch((paper.PRINTABLE_DIR / paper.STYLESHEET).as_uri())
@@ -354,6 +381,7 @@ def test_the_fetcher_never_leaves_the_templates_folder(tmp_path: Path) -> None:
             fetcher.fetch(url)
 
 
+@BLANK_FORMS_ONLY
 def test_rendering_stops_on_a_remote_resource(render: Render) -> None:
     html = (
         '<!doctype html><html lang="fr"><head><title>t</title></head>'
@@ -363,6 +391,7 @@ def test_rendering_stops_on_a_remote_resource(render: Render) -> None:
         paper.renderer()._pdf(html)
 
 
+@BLANK_FORMS_ONLY
 def test_css_strings_are_escaped() -> None:
     assert paper.css_string("Page 2 sur 4") == '"Page 2 sur 4"'
     escaped = str(paper.css_string('a"b\\c\n</style>'))
@@ -370,6 +399,7 @@ def test_css_strings_are_escaped() -> None:
     assert "\n" not in escaped
 
 
+@BLANK_FORMS_ONLY
 def test_page_references_are_memoised_with_the_same_values() -> None:
     paper.memoise_page_references()  # as making the first printer does
     pdf = pydyf.PDF()
@@ -388,6 +418,7 @@ def test_page_references_are_memoised_with_the_same_values() -> None:
     assert original(pdf) == seen[-1]
 
 
+@BLANK_FORMS_ONLY
 def test_the_patched_pydyf_is_the_pinned_version() -> None:
     """The memo patches one pydyf release: a new one must be re-checked (is the quadratic
     `page_references` still there? same attributes?) before the pin in pyproject.toml moves."""
