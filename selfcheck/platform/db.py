@@ -217,8 +217,9 @@ def read_only_session() -> Session:
     COMMITTED transaction (each statement takes a new snapshot there too), so nothing a
     read-only view shows changes, and BEGIN and ROLLBACK (2 of those pages' 6 round trips)
     are not sent (issue 18, docs/performance.md part 6, eighth pass). Nothing locks, nothing
-    writes: a flush or an INSERT, UPDATE or DELETE through it raises `ReadOnlyError` (it would
-    be committed at once, outside any unit of work). SQLite: the reader is the engine, the
+    writes: a flush with changes, or an `insert`, `update` or `delete` statement executed
+    through it, raises `ReadOnlyError` (it would be committed at once, outside any unit of
+    work; SQL text is not inspected). SQLite: the reader is the engine, the
     session an ordinary one. A request that already opened its session keeps that one."""
     if "db_session" not in g:
         g.db_session = get_db().read_sessions()
