@@ -328,6 +328,7 @@ class Load:
     p50_ms: float | None
     p95_ms: float | None
     messages: list[str]
+    mean_ms: float | None = None
     think: float = 0.0
     client_cpu: float = 0.0  # CPU seconds of the load tool's processes during the load
     server_cpu: float | None = None  # gunicorn's processes
@@ -390,6 +391,7 @@ def run_load(
         errors=sum(p.errors for p in parts),
         p50_ms=percentile(latencies, 0.50),
         p95_ms=percentile(latencies, 0.95),
+        mean_ms=sum(latencies) / len(latencies) * 1000 if latencies else None,
         messages=[m for p in parts for m in p.messages][:5],
         think=think,
         client_cpu=sum(p.cpu_seconds for p in parts),
@@ -566,7 +568,7 @@ class Server:
 
 def measure_database(
     database: str, url: str, workdir: Path, args: argparse.Namespace, pool: ProcessPoolExecutor
-) -> tuple[Load, Load, str]:
+) -> tuple[Load, Load, Load | None, str]:
     prepare_database(url)
     profile = None
     if args.profile is not None:
@@ -586,10 +588,10 @@ def measure_database(
         load = f"{args.users} users{think}, {args.duration:g} s"
         servers = tree(server.process.pid)
 
-        def measured(target: str) -> Load:
+        def measured(target: str, think: float = args.think) -> Load:
             server_before, postgres_before = process_cpu(servers), process_cpu(postgres_pids())
             result = run_load(
-                pool, args.processes, server.port, target, args.users, args.duration, args.think
+                pool, args.processes, server.port, target, args.users, args.duration, think
             )
             result.server_cpu = cpu_since(server_before, servers)
             if database == "postgresql":
@@ -607,7 +609,14 @@ def measure_database(
         journey.requests_per_journey = per_journey
         journey.sql = difference(read_totals(server.sql_dir), before)
         print(sql_table(database, journey.sql), flush=True)
-        return hello, journey, server.log()
+        paused = None
+        if args.also_think:
+            # The same people on the same server, now pausing as people do: the latency of
+            # the app itself, where the load above measured the ceiling (issue 18, goal 2).
+            print(f"{database}: journey, {args.users} users, think {args.also_think:g} s")
+            paused = measured("journey", args.also_think)
+            paused.requests_per_journey = per_journey
+        return hello, journey, paused, server.log()
     finally:
         server.stop()
 
@@ -670,9 +679,70 @@ def summary_rows(database: str, hello: Load, journey: Load) -> list[dict[str, An
             goal="information (fewer is better)",
         )
     )
+    if not journey.think and journey.rps > 0:
+        typical = typical_journey_seconds()
+        # A closed loop: every user always waiting, so the requests/s are the server's
+        # saturation throughput and, by Little's law, the mean latency is users / throughput
+        # whatever the code does (issue 18, goal 2: docs/performance.md, part 6).
+        rows.append(
+            row(
+                "journey load: mean latency (no pauses: Little's law, users / requests/s)",
+                journey.mean_ms,
+                "ms",
+                database=database,
+                baseline="users / requests/s",
+                baseline_value=users / journey.rps * 1000,
+                goal="information",
+            )
+        )
+        rows.append(
+            row(
+                "journey load: people answering at once at the form's typical pace that the "
+                f"saturation throughput serves ({typical:g} s per journey)",
+                journey.rps * typical / (journey.requests_per_journey or 1),
+                "people",
+                database=database,
+                goal="information",
+            )
+        )
     ratio = rows[0]["ratio"]
     rows[0]["met"] = ratio is not None and ratio >= GOAL_RATIO
     return rows
+
+
+def typical_journey_seconds() -> float:
+    """The "before" form at its typical pace, as the start page announces it to people
+    (`form_stats`: 5 s a page plus each item's typical answering time, from the item bank)."""
+    from selfcheck.questionnaire import load_definition
+    from selfcheck.questionnaire.model import FormKind
+    from selfcheck.questionnaire.stats import form_stats
+
+    return float(form_stats(load_definition(), FormKind.BEFORE).seconds_typical)
+
+
+def paused_rows(database: str, paused: Load) -> list[dict[str, Any]]:
+    """The second journey load of `--also-think`: the same users pausing between pages."""
+    name = f"journey load with pauses ({paused.users} users, think {paused.think:g} s)"
+    return [
+        row(f"{name}: requests/s", paused.rps, "req/s", database=database, goal="information"),
+        row(f"{name}: p50 latency", paused.p50_ms, "ms", database=database, goal="information"),
+        row(
+            f"{name}: p95 latency",
+            paused.p95_ms,
+            "ms",
+            database=database,
+            goal=f"<= {GOAL_P95_MS:g} ms",
+            met=paused.p95_ms is not None and paused.p95_ms <= GOAL_P95_MS,
+        ),
+        row(
+            f"{name}: errors",
+            float(paused.errors),
+            "errors",
+            database=database,
+            goal="0",
+            met=paused.errors == 0,
+        ),
+    ]
 
 
 def sql_table(database: str, sql: dict[str, dict[str, int]]) -> str:
@@ -714,6 +784,18 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def postgres_connection(url: str | None) -> str | None:
+    """How the app reaches PostgreSQL: a Unix socket (`?host=/var/run/postgresql`) or TCP."""
+    if not url:
+        return None
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    host = parsed.query.get("host") or parsed.host or ""
+    host = host if isinstance(host, str) else host[0]
+    return "unix socket" if host.startswith("/") or not host else f"tcp {host}"
+
+
 def comparison_rows(details: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 18: PostgreSQL at least as fast as SQLite in the same run (requests/s of the
     journey load, both measured by this run, one after the other)."""
@@ -753,6 +835,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(default 0: no pause, the ceiling)",
     )
     parser.add_argument(
+        "--also-think",
+        type=float,
+        default=0.0,
+        help="after the journey load, load the journey again with this mean pause (seconds) "
+        "before each request: the p95 with people pausing, in the same run (default: not run)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="cProfile each request kind inside the workers, written into DIR/<database>/ "
@@ -767,6 +856,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--duration must be between 1 and {MAX_DURATION:g} s")
     if not 0 <= args.think <= MAX_THINK:
         parser.error(f"--think must be between 0 and {MAX_THINK:g} s")
+    if not 0 <= args.also_think <= MAX_THINK:
+        parser.error(f"--also-think must be between 0 and {MAX_THINK:g} s")
     if not 1 <= args.processes <= 16:
         parser.error("--processes must be between 1 and 16")
     args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
@@ -798,18 +889,26 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 url = postgres_url if database == "postgresql" else f"sqlite:///{workdir}/j.db"
                 assert url is not None
-                hello, journey, _log = measure_database(database, url, workdir, args, pool)
-                for load in (hello, journey):
+                hello, journey, paused, _log = measure_database(database, url, workdir, args, pool)
+                for load in (hello, journey, paused):
+                    if load is None:
+                        continue
+                    think = f" (think {load.think:g} s)" if load.think else ""
                     print(
-                        f"  {load.target}: {load.rps:,.1f} req/s, {load.jps:,.2f} journeys/s, "
-                        f"p50 {load.p50_ms or 0:.1f} ms, p95 {load.p95_ms or 0:.1f} ms, "
-                        f"errors {load.errors} {load.messages}",
+                        f"  {load.target}{think}: {load.rps:,.1f} req/s, {load.jps:,.2f} "
+                        f"journeys/s, p50 {load.p50_ms or 0:.1f} ms, mean {load.mean_ms or 0:.1f} "
+                        f"ms, p95 {load.p95_ms or 0:.1f} ms, errors {load.errors} {load.messages}",
                         flush=True,
                     )
                 rows += summary_rows(database, hello, journey)
+                if paused is not None:
+                    rows += paused_rows(database, paused)
                 details[database] = {
                     "hello": {**hello.__dict__, "rps": hello.rps},
                     "journey": {**journey.__dict__, "rps": journey.rps, "jps": journey.jps},
+                    "journey_with_think_time": None
+                    if paused is None
+                    else {**paused.__dict__, "rps": paused.rps, "jps": paused.jps},
                     "completed_journeys_in_window": journey.journeys,
                 }
         except BenchError as error:
@@ -827,6 +926,8 @@ def main(argv: list[str] | None = None) -> int:
             "client_processes": args.processes,
             "workers": args.workers or "gunicorn.conf.py default (2 x cores + 1)",
             "think_time_s": args.think,
+            "also_think_time_s": args.also_think or None,
+            "postgres_connection": postgres_connection(postgres_url),
         },
         load_average={"before": load_before, "after": load_average()},
         details=details,

@@ -220,7 +220,7 @@ def load_state(session: Session | Connection, response_id: int) -> ResponseState
 
 
 def _read_rows(connection: Connection, sql: str, params: Any) -> Sequence[Sequence[Any]]:
-    """The rows of one read-only statement, sent on `connection`'s DBAPI cursor: what
+    """The rows of one statement, sent on `connection`'s DBAPI cursor: what
     `connection.exec_driver_sql(sql, params).all()` returns (text SQL: no result types, so
     the same values), without its execution context and result objects.
 
@@ -229,7 +229,8 @@ def _read_rows(connection: Connection, sql: str, params: Any) -> Sequence[Sequen
     calls them (no execution context: None), so the round-trip counters of the tests and of
     `benchmarks/sql_counter.py` count it; with the engine's SQL echo on, the statement goes
     through `exec_driver_sql` to be logged; and a failed statement invalidates the pooled
-    connection (SQLAlchemy would only for a lost connection: stricter, never reused broken)."""
+    connection (SQLAlchemy would only for a lost connection: stricter, never reused broken).
+    Reads, and one write: `save_read_page`'s statement, committed on its own (autocommit)."""
     if connection.engine.echo:
         return connection.exec_driver_sql(sql, params).all()
     dbapi_connection = connection.connection
@@ -279,11 +280,13 @@ def read_state_to_save(connection: Connection, response_id: int) -> ResponseStat
         compiled = query.compile(dialect=connection.dialect)
         assert list(compiled.params) == ["response_id"] and not compiled.positional
         sql = _VERSIONED_STATE_SQL["postgresql"] = str(compiled)
-    rows = connection.exec_driver_sql(sql, {"response_id": response_id}).all()
+    # On the DBAPI cursor, as a page view's read (`_read_rows`): no execution context nor
+    # result objects around the one statement (round 18).
+    rows = _read_rows(connection, sql, {"response_id": response_id})
     state = _state_of(response_id, rows)
     if state is None:
         return None
-    return dataclasses.replace(state, row_version=rows[0].row_version)
+    return dataclasses.replace(state, row_version=rows[0][_ROW_VERSION])
 
 
 def lock_state(
@@ -313,6 +316,8 @@ def _state(connection: Connection, query: Executable, response_id: int) -> Respo
 
 # The columns of `_STATE_QUERY`, by position: rows from SQLAlchemy and from a DBAPI cursor.
 _FORM, _STATUS, _FURTHEST, _WORDING, _CODE, _SLUG, _VARIABLE, _VALUE = range(8)
+# `read_state_to_save` adds the row's version after them.
+_ROW_VERSION = 8
 
 
 def _state_of(response_id: int, rows: Sequence[Sequence[Any]]) -> ResponseState | None:
@@ -686,7 +691,10 @@ def save_read_page(
     after, variables, rows = _page_rows(
         definition, state.id, state.form, page, values, state.answers
     )
-    found = connection.exec_driver_sql(
+    # Sent on the DBAPI cursor like the read (`_read_rows`: the statement events still fire,
+    # a failure invalidates the connection); autocommit, so it is committed when answered.
+    found = _read_rows(
+        connection,
         _SAVE_READ_PAGE_NO_WAIT if no_flush_wait else _SAVE_READ_PAGE,
         {
             "response_id": state.id,
@@ -699,7 +707,7 @@ def save_read_page(
             "values_given": [str(row["value"]) for row in rows],
             "version_given": definition.version,
         },
-    ).scalar_one()
+    )[0][0]
     return after if found else None
 
 

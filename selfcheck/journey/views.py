@@ -39,7 +39,13 @@ from selfcheck.journey.page_cache import (
 )
 from selfcheck.journey.registry import PageFormFactory
 from selfcheck.platform import clock, codes, display, mail, pictograms, security
-from selfcheck.platform.db import commit_or_rollback, get_db, get_session, read_connection
+from selfcheck.platform.db import (
+    commit_or_rollback,
+    get_db,
+    get_session,
+    read_connection,
+    read_only_session,
+)
 from selfcheck.platform.errors import ALREADY_SENT_MESSAGE, OTHER_TAB_MESSAGE, render_error
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.models import Beneficiary, Response, Structure
@@ -761,6 +767,7 @@ def check() -> Rendered:
 @blueprint.get("/done")
 @public
 def done() -> Rendered:
+    read_only_session()  # only reads: no transaction on PostgreSQL (2 round trips fewer)
     response = _current_response()
     if response is None or not response.is_submitted:
         return _no_session() if response is None else redirect(url_for("journey.check"))
@@ -792,6 +799,7 @@ def pause() -> Rendered:
 @blueprint.get("/summary")
 @public
 def progress() -> Rendered:
+    read_only_session()  # only reads: no transaction on PostgreSQL (2 round trips fewer)
     beneficiary = _current_beneficiary()
     if beneficiary is None:
         return _no_session()

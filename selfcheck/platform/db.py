@@ -58,9 +58,27 @@ class Database:
             if self.engine.dialect.name == "postgresql"
             else self.engine
         )
+        # Sessions of requests that only read (`read_only_session`): on the reader, so on
+        # PostgreSQL without BEGIN and ROLLBACK; a write through one raises.
+        self.read_sessions = sessionmaker(self.reader, expire_on_commit=False)
+        event.listen(self.read_sessions, "before_flush", _refuse_flush)
+        event.listen(self.read_sessions, "do_orm_execute", _refuse_write)
 
     def session(self) -> Session:
         return self.sessions()
+
+
+class ReadOnlyError(RuntimeError):
+    """A write through a session of `read_only_session`: a bug of the view that chose it."""
+
+
+def _refuse_flush(_session: Session, _context: Any, _instances: Any) -> None:
+    raise ReadOnlyError("a read-only request's session has changes to write")
+
+
+def _refuse_write(state: Any) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlyError("a read-only request's session was given a write")
 
 
 def make_engine(
@@ -186,6 +204,25 @@ def get_session() -> Session:
     """The request's session, opened on first use and closed at teardown."""
     if "db_session" not in g:
         g.db_session = get_db().session()
+    session: Session = g.db_session
+    return session
+
+
+def read_only_session() -> Session:
+    """The request's session, for a view that only reads through the ORM (the thank-you
+    page, the summary): called first, it opens the request's session on `Database.reader`.
+
+    On PostgreSQL its statements then run without a transaction of their own (autocommit):
+    each sees what was committed before it began, as it would inside the request's READ
+    COMMITTED transaction (each statement takes a new snapshot there too), so nothing a
+    read-only view shows changes, and BEGIN and ROLLBACK (2 of those pages' 6 round trips)
+    are not sent (issue 18, docs/performance.md part 6, eighth pass). Nothing locks, nothing
+    writes: a flush with changes, or an `insert`, `update` or `delete` statement executed
+    through it, raises `ReadOnlyError` (it would be committed at once, outside any unit of
+    work; SQL text is not inspected). SQLite: the reader is the engine, the
+    session an ordinary one. A request that already opened its session keeps that one."""
+    if "db_session" not in g:
+        g.db_session = get_db().read_sessions()
     session: Session = g.db_session
     return session
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import Engine, event, func, select, update
 
@@ -25,7 +26,7 @@ from selfcheck.platform.db import Database
 from selfcheck.platform.models import Answer, Response, Structure
 from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition, FormKind
-from tests.support import ANSWERS, Visitor, new_token
+from tests.support import ANSWERS, Visitor, code_on_page, new_token
 
 
 @dataclass
@@ -232,6 +233,58 @@ def test_round_trips_of_a_whole_journey(
     assert sent.round_trips == 14, sent.statements
     assert "FOR UPDATE OF response" in sent.statements[0]
     assert sent.statements[1].startswith("UPDATE response SET status")
+
+
+def test_the_thank_you_page_and_the_summary_read_without_a_transaction(
+    visitor: Visitor, structure: Structure, app: Flask, database: Database
+) -> None:
+    """GET /done and GET /summary only read, through the ORM session `db.read_only_session`
+    opens on the reader: on PostgreSQL their statements are sent without BEGIN and ROLLBACK
+    (6 round trips each -> 4, round 18), on SQLite as before; the pages are the same."""
+    engine = _engine(app)
+    visitor.fill(ANSWERS[FormKind.BEFORE], visitor.start(structure.slug))
+    sent = visitor.submit()
+    assert sent.status_code == 302 and sent.headers["Location"].endswith("/done")
+    with counted(engine) as thanked:
+        thanks = visitor.get("/done")
+    with counted(engine) as summed:
+        summary = visitor.get("/summary")
+    assert thanks.status_code == 200 and summary.status_code == 200
+    assert code_on_page(thanks.get_data(as_text=True))  # the person's code, read and shown
+    for trips in (thanked, summed):
+        assert trips.statements and all(s.split()[0] == "SELECT" for s in trips.statements)
+        assert trips.commits == 0
+        if engine.dialect.name == "postgresql":
+            assert (trips.begins, trips.rollbacks) == (0, 0)
+            assert trips.round_trips == len(trips.statements)
+
+
+def test_a_read_only_session_refuses_to_write(app: Flask, structure: Structure) -> None:
+    """A view that chose `read_only_session` and writes would commit at once on PostgreSQL,
+    outside any unit of work: a flush or a Core write through it raises, on both databases,
+    and nothing is written."""
+    with app.test_request_context("/done"):
+        session = db.read_only_session()
+        assert db.get_session() is session
+        found = session.get(Structure, structure.id)
+        assert found is not None
+        found.name = "renamed"
+        with pytest.raises(db.ReadOnlyError):
+            session.flush()
+        session.rollback()
+        with pytest.raises(db.ReadOnlyError):
+            session.execute(update(Structure).values(name="renamed"))
+    with app.test_request_context("/done"):
+        again = db.get_session().get(Structure, structure.id)
+        assert again is not None and again.name == structure.name
+
+
+def test_a_request_that_opened_its_session_keeps_it(app: Flask) -> None:
+    """`read_only_session` after the request's ordinary session: the same session (one per
+    request), able to write."""
+    with app.test_request_context("/done"):
+        ordinary = db.get_session()
+        assert db.read_only_session() is ordinary
 
 
 # --- a page save from a state read without a lock (PostgreSQL, round 17) ------------------
