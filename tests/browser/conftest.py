@@ -128,7 +128,9 @@ def new_context(live_server: LiveServer, browser: Browser | None) -> Iterator[Co
         }
         settings.update(options)
         context = browser.new_context(**settings)
-        context.set_default_timeout(10_000)
+        # Generous: a wait that times out checks nothing, and a 2-core CI machine under its
+        # own test load made 10 s waits fail on pages that then loaded fine.
+        context.set_default_timeout(30_000)
         opened.append(context)
         return context
 
