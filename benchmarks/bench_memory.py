@@ -113,7 +113,11 @@ def children_memory(root: str = "self") -> list[tuple[float, float]]:
     pending = [Path(f"/proc/{root}")]
     seen: set[str] = set()
     while pending:
-        for children in pending.pop().glob("task/*/children"):
+        try:  # a process that has just ended: its folder goes while it is read
+            listed = list(pending.pop().glob("task/*/children"))
+        except OSError:
+            continue
+        for children in listed:
             with contextlib.suppress(OSError):
                 for pid in children.read_text().split():
                     if pid in seen:
