@@ -107,13 +107,17 @@ def children_hwm() -> float:
     return max((hwm for _rss, hwm in children_memory()), default=0.0)
 
 
-def children_memory() -> list[tuple[float, float]]:
-    """(VmRSS, VmHWM) in MB of each live descendant of this process (children, theirs...)."""
+def children_memory(root: str = "self") -> list[tuple[float, float]]:
+    """(VmRSS, VmHWM) in MB of each live descendant of process `root` (children, theirs...)."""
     found: list[tuple[float, float]] = []
-    pending = [Path("/proc/self")]
+    pending = [Path(f"/proc/{root}")]
     seen: set[str] = set()
     while pending:
-        for children in pending.pop().glob("task/*/children"):
+        try:  # a process that has just ended: its folder goes while it is read
+            listed = list(pending.pop().glob("task/*/children"))
+        except OSError:
+            continue
+        for children in listed:
             with contextlib.suppress(OSError):
                 for pid in children.read_text().split():
                     if pid in seen:
@@ -260,9 +264,7 @@ def child(what: str, fmt: str) -> dict[str, Any]:
     return result
 
 
-def run_child(
-    what: str, url: str, instance: Path, code: Path, fmt: str, rendered: Path
-) -> dict[str, Any]:
+def child_environment(url: str, instance: Path, code: Path, rendered: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
@@ -276,11 +278,17 @@ def run_child(
             "SELFCHECK_SITE_URL": "https://bench.invalid",
         }
     )
+    return env
+
+
+def run_child(
+    what: str, url: str, instance: Path, code: Path, fmt: str, rendered: Path
+) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", what, "--format", fmt]
     done = subprocess.run(
         command,
         cwd=code,
-        env=env,
+        env=child_environment(url, instance, code, rendered),
         capture_output=True,
         text=True,
         timeout=CHILD_TIMEOUT,
@@ -290,6 +298,37 @@ def run_child(
         raise RuntimeError(f"{what} child failed:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def deploy_codebooks(url: str, instance: Path, code: Path, rendered: Path) -> dict[str, Any]:
+    """What the worker unit's `ExecStartPre` runs after a deployment (deploy/
+    selfcheck-worker.service): `selfcheck paper prefill --only codebooks`, before the worker
+    takes its first job. Its time, and the largest sum of its memory and its children's."""
+    command = [sys.executable, "-c", "from selfcheck.cli import main; main()"]
+    command += ["paper", "prefill", "--only", "codebooks"]
+    env = child_environment(url, instance, code, rendered)
+    began = time.perf_counter()
+    process = subprocess.Popen(command, cwd=code, env=env, stdout=subprocess.PIPE, text=True)
+    together = own_peak = 0.0
+    while process.poll() is None:
+        processes = children_memory(str(process.pid))
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) / 1024
+                    own_peak = max(own_peak, rss)
+                    processes.append((rss, rss))
+        together = max(together, sum(rss for rss, _hwm in processes))
+        time.sleep(0.02)
+    output = process.stdout.read() if process.stdout else ""
+    if process.returncode != 0:
+        raise RuntimeError(f"paper prefill --only codebooks failed: {output[-2000:]}")
+    return {
+        "seconds": time.perf_counter() - began,
+        "process_peak_mb": own_peak,
+        "together_mb": together,
+        "output": output.strip().splitlines()[-2:],
+    }
 
 
 def uptime() -> str:
@@ -316,6 +355,12 @@ def main() -> int:
         help="first run the job worker's filler (every blank form and codebook, timed)",
     )
     parser.add_argument(
+        "--deployed",
+        action="store_true",
+        help="first run what the worker unit's ExecStartPre runs (`paper prefill --only "
+        "codebooks`) for each checkout: its exports then read their codebook",
+    )
+    parser.add_argument(
         "--child", choices=("web", "worker", "export", "prefill"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -338,6 +383,20 @@ def main() -> int:
             rows = bench_export.prepare(url, folder / "prepare", target)
             print(f"population: {rows:,} answer rows ({time.perf_counter() - began:.0f} s)")
         print(uptime(), flush=True)
+        if args.deployed:
+            for number, code in enumerate(codes):
+                instance = folder / f"deploy-{number}"
+                instance.mkdir()
+                found = deploy_codebooks(url, instance, code, folder / f"rendered-{number}")
+                found.update({"what": "deploy", "code": str(code), "load": load_average()})
+                details.append(found)
+                print(
+                    f"deploy  {'this tree' if code == ROOT else code}: paper prefill --only "
+                    f"codebooks in {found['seconds']:.1f} s, its peak "
+                    f"{found['process_peak_mb']:.0f} MB, with its children at once "
+                    f"{found['together_mb']:.0f} MB ({' / '.join(found['output'])})",
+                    flush=True,
+                )
         kinds = ("web", "worker", *(("prefill",) if args.prefill else ()), "export")
         for what in kinds:
             for turn in range(1 if what == "prefill" else args.rounds):

@@ -454,10 +454,7 @@ def plan_records(
     release = anonymity.anonymise(records, specs, k, max_suppressed=max_suppressed, rows=False)
     names = [s.column for s in specs]
     released = zip(*(release.columns.get(name, ()) for name in names), strict=True)
-    decisions = {
-        ids[index]: dict(zip(names, values, strict=True))
-        for index, values in zip(release.kept, released, strict=True)
-    }
+    decisions = _shared_decisions(ids, release.kept, names, released)
     release = replace(release, columns={})  # the plan keeps its levels and report
     dropped = _verify(decisions, records, ids, k)
     for beneficiary_id in dropped:
@@ -501,6 +498,30 @@ def plan_records(
     raw = {ids[i]: records[i] for i in range(len(ids))}
     result.shares_shown = _shares(specs, release.levels, decisions, raw, demographics, k)
     return result
+
+
+def _shared_decisions(
+    ids: Sequence[int],
+    kept: Iterable[int],
+    names: Sequence[str],
+    released: Iterable[tuple[Any, ...]],
+) -> dict[int, dict[str, Any]]:
+    """Each kept person's released values (`ids[index]` -> column -> value), one dict per
+    distinct combination, shared by the people who show it: a few thousand dicts for 20,000
+    people instead of a dict each (16 MB at the export's peak: docs/performance.md, "The
+    export's memory under 170 MB"). The plan never changes a person's dict in place
+    (`joins.restrict` replaces it), except to add "_department", which follows from the
+    dict's own structure. Keyed by the values' types and `repr`, as `_verify` compares: 1,
+    1.0 and True, or 0.0 and -0.0, stay apart."""
+    shared: dict[tuple[Any, ...], dict[str, Any]] = {}
+    decisions: dict[int, dict[str, Any]] = {}
+    for index, combination in zip(kept, released, strict=True):
+        key = (*map(type, combination), *map(repr, combination))
+        decision = shared.get(key)
+        if decision is None:
+            decision = shared[key] = dict(zip(names, combination, strict=True))
+        decisions[ids[index]] = decision
+    return decisions
 
 
 def _verify(

@@ -212,10 +212,18 @@ def check_differencing(db: Session, user: StaffUser, people: list[str], k: int) 
         .execution_options(yield_per=EARLIER_AT_ONCE)
     )
     earlier_people: list[frozenset[str]] = []
+    # Each person's hash kept once, whichever selections hold it: the earlier selections
+    # mostly hold the same people, and a string of each for each of them grew the export's
+    # peak by about 1.5 MB per earlier export at 20,000 people.
+    same = {person: person for person in persons}
     with earlier:  # closed when a refusal leaves the loop early (PostgreSQL: a server cursor)
         for row_id, stored, blob, base_id in earlier:
             lines = set(differencing.row_lines(db, row_id, stored, blob, base_id))
-            earlier_people.append(frozenset(differencing.person_of(line) for line in lines))
+            earlier_people.append(
+                frozenset(
+                    same.setdefault(person, person) for person in map(differencing.person_of, lines)
+                )
+            )
             if is_small(differencing.people_differing(wanted, lines), k):
                 _refuse_export(user, k, "differs from an earlier export by fewer than k people")
     if differencing.isolates(persons, differencing.linked(persons, earlier_people), k):

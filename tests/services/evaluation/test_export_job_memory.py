@@ -81,3 +81,44 @@ def test_the_memory_read_streamed_gives_the_digests_sizes_and_a_stamp_that_moves
     after = joins.load(populated, admin, [1, 2, 7], SECRET)
     assert after.previous == {1: "d1", 2: "d3", 7: "d2"}
     assert after.sizes == {"d1": 1, "d2": 1, "d3": 1}
+
+
+def test_people_showing_the_same_values_share_one_dict_and_unlike_values_stay_apart() -> None:
+    names = ["age", "place"]
+    combinations = [
+        (1, "a"),
+        (1, "a"),  # the same as the first: the same dict
+        (True, "a"),  # equal to 1, shown otherwise: its own dict
+        (1.0, "a"),
+        (0.0, "a"),
+        (-0.0, "a"),
+        (anonymise.MASKED, "a"),
+        (anonymise.MASKED, "a"),
+        (None, "a"),
+    ]
+    ids = [100 + index for index in range(len(combinations))]
+    decisions = anonymise._shared_decisions(ids, range(len(ids)), names, iter(combinations))
+    # Each person shows exactly their own values (the dict built for each, before).
+    assert all(
+        [(type(v), repr(v)) for v in decisions[person].values()]
+        == [(type(v), repr(v)) for v in combination]
+        for person, combination in zip(ids, combinations, strict=True)
+    )
+    assert decisions[100] is decisions[101]
+    assert decisions[106] is decisions[107]
+    assert len({id(d) for d in decisions.values()}) == 7
+
+
+@pytest.mark.usefixtures("request_context")
+def test_the_memory_written_a_few_rows_at_a_time_is_the_same(
+    populated: Session, admin: StaffUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(joins, "WRITTEN_AT_ONCE", 2)
+    joins.record(populated, admin, {1: "d1", 2: "d1", 3: "d2"}, SECRET)
+    populated.flush()
+    # Updates and inserts mixed in each part of 2.
+    joins.record(populated, admin, {1: "d5", 4: "d5", 2: "d6", 5: "d6", 6: "d7"}, SECRET)
+    populated.flush()
+    memory = joins.load(populated, admin, [1, 2, 3, 4, 5, 6], SECRET)
+    assert memory.previous == {1: "d5", 2: "d6", 3: "d2", 4: "d5", 5: "d6", 6: "d7"}
+    assert memory.sizes == {"d2": 1, "d5": 2, "d6": 2, "d7": 1}
