@@ -41,7 +41,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.dml import UpdateBase
 
-from selfcheck.evaluation.facts import _matching, _parameters
+from selfcheck.evaluation.facts import _matching, _parameters, forget_matched
 from selfcheck.platform.models import Answer, Response
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,13 @@ def _walk(statement: Any) -> frozenset[str]:
 def _on_execute(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return
+    try:
+        _note(state)
+    finally:  # the rows the facts' hook read for this statement, asked again here only
+        forget_matched(state.session)
+
+
+def _note(state: ORMExecuteState) -> None:
     statement = state.statement
     table = getattr(getattr(statement, "table", None), "name", None)
     if table == Answer.__tablename__:
