@@ -10,6 +10,8 @@ tables only (created from the models).
 
     .venv/bin/python benchmarks/try_erasure_memory.py --people 100000 --views 20
     .venv/bin/python benchmarks/try_erasure_memory.py --database-url postgresql+psycopg://...
+    .venv/bin/python benchmarks/try_erasure_memory.py --set-digests   # reports as views keep
+                                                                      # them since dash17
 """
 
 from __future__ import annotations
@@ -39,12 +41,19 @@ def records(hasher: differencing.Hasher, ids: np.ndarray, rng: np.random.Generat
     return np.sort(raw.view(differencing.RECORD).ravel())
 
 
-def build(db: Session, people: int, views: int, deltas: int) -> int:
+def build(db: Session, people: int, views: int, deltas: int, set_digests: bool = False) -> int:
     user = StaffUser(email="bench@example.org", password_hash="x", role="evaluator")
     db.add(user)
     db.flush()
     hasher = differencing.Hasher(SECRET, user.id)
     rng = np.random.default_rng(1)
+
+    def digest(lines: dict[str, np.ndarray], name: str) -> str:  # type: ignore[type-arg]
+        # As views keep them since dash17 (`set1:`), or as before (SHA-256).
+        if set_digests:
+            return differencing._Digests(lines, hasher).mark(name)
+        return differencing._Digests(lines).of(name)
+
     everyone = np.arange(1, people + 1, dtype=np.int64)
     last = 0
     for view in range(views):
@@ -55,7 +64,7 @@ def build(db: Session, people: int, views: int, deltas: int) -> int:
             filters=json.dumps({"view": view}),
             row_count=people,
             k=5,
-            report=json.dumps({"k": 5, "digest": differencing._Digests({"": lines}).of("")}),
+            report=json.dumps({"k": 5, "digest": digest({"": lines}, "")}),
         )
         db.add(log)
         db.flush()
@@ -77,7 +86,7 @@ def build(db: Session, people: int, views: int, deltas: int) -> int:
                 {
                     "k": 5,
                     "groups": sorted(groups),
-                    differencing.DIGESTS: {n: differencing._Digests(groups).of(n) for n in groups},
+                    differencing.DIGESTS: {n: digest(groups, n) for n in groups},
                 }
             ),
         )
@@ -104,7 +113,9 @@ def build(db: Session, people: int, views: int, deltas: int) -> int:
             filters="{}",
             row_count=1,
             k=5,
-            report=json.dumps({"k": 5, "digest": "0" * 64}),
+            report=json.dumps(
+                {"k": 5, "digest": differencing.marked(0, 0) if set_digests else "0" * 64}
+            ),
         )
         db.add(log)
         db.flush()
@@ -139,6 +150,11 @@ def main() -> None:
     parser.add_argument("--deltas", type=int, default=4)
     parser.add_argument("--purged", type=int, default=1000)
     parser.add_argument("--database-url")
+    parser.add_argument(
+        "--set-digests",
+        action="store_true",
+        help="reports keep set digests (set1:, as views since dash17) instead of SHA-256",
+    )
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="erasure-bench-")
     url = args.database_url or f"sqlite:///{Path(folder) / 'memory.db'}"
@@ -147,7 +163,7 @@ def main() -> None:
     Base.metadata.create_all(engine)
     with Session(engine) as db:
         start = time.perf_counter()
-        build(db, args.people, args.views, args.deltas)
+        build(db, args.people, args.views, args.deltas, args.set_digests)
         rows, size = db.execute(
             select(func.count(), func.sum(func.length(ExportSelection.lines)))
         ).one()

@@ -90,6 +90,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from selfcheck.evaluation import facts
 
     facts.install(database.sessions, app.extensions[DEFINITION_KEY], str(app.secret_key))
+    # Every writer of a response's answers updates its row in the same transaction (the
+    # PostgreSQL page save's optimism relies on it): checked at each commit, raising in tests
+    # and debug mode, mended and logged in production (journey/row_guard.py).
+    from selfcheck.journey import row_guard
+
+    row_guard.install(database.sessions, strict=app.testing or app.debug)
     i18n.init_app(app, settings.languages)
     display.init_app(app)
     jobs.init_app(app, instance_path, database_url)

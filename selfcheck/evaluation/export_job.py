@@ -90,8 +90,12 @@ def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Pr
         )
         with progress.write_result(result.filename) as path:
             shutil.move(result.zip_path, path)
-    except ScopeError:
-        raise jobs.JobFailed(jobs.JobError.REFUSED) from None
+    except ScopeError as refused:
+        # 503: withheld as stale, not refused (`differencing.hold_unchanged`: an erasure
+        # rewrote the evaluator's memory after the selection was read, or the memory was
+        # held too long): run it again, as when the data moved.
+        stale = refused.status == 503
+        raise jobs.JobFailed(jobs.JobError.CHANGED if stale else jobs.JobError.REFUSED) from None
     except (joins.MemoryChanged, DataChanged):
         # Planned on data or a memory that moved meanwhile: nothing is released; the same
         # request run again plans on the new state.

@@ -1078,12 +1078,32 @@ def _matching(state: ORMExecuteState, column: Any) -> set[int]:
     bound = _bound(state, column)
     if bound is not None:
         return bound
+    # Read once per statement run: the row guard's hook (journey/row_guard.py), run after
+    # this one for the same statement, asks the same (and forgets it: `forget_matched`).
+    known = state.session.info.get(MATCHED)
+    if (
+        isinstance(known, tuple)
+        and known[0] is state.statement
+        and known[1] is state.parameters
+        and known[2] is column
+    ):
+        return set(known[3])
     where = state.statement.whereclause  # type: ignore[attr-defined]
     query = select(column).distinct()
     if where is not None:
         query = query.where(where)
     given = state.parameters if isinstance(state.parameters, dict) else {}
-    return set(state.session.connection().scalars(query, given))
+    found = set(state.session.connection().scalars(query, given))
+    state.session.info[MATCHED] = (state.statement, state.parameters, column, frozenset(found))
+    return found
+
+
+MATCHED = "selfcheck.facts.matched"
+
+
+def forget_matched(session: Session) -> None:
+    """Once every hook saw a statement: what `_matching` read for it is not kept."""
+    session.info.pop(MATCHED, None)
 
 
 def _bound(state: ORMExecuteState, column: Any) -> set[int] | None:

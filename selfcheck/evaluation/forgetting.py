@@ -286,9 +286,10 @@ def _forget_for(
         hashes.update(_person_hashes(key, user_id, ids.tolist()))
     mask = _Mask()
     rewritten: list[int] = []
-    # The digests of the rows rewritten whole, made now, of both kinds (SHA-256 and the set
-    # digest, `MARK_PREFIX`): the row's report keeps the kind it had.
-    digested: dict[int, tuple[str, str]] = {}
+    # The digests of the rows rewritten whole, made now, of the kind the row's report keeps
+    # (SHA-256, or the set digest `MARK_PREFIX`): only that one (round 18: both were made).
+    digested: dict[int, str] = {}
+    kinds = _DigestKinds(db)
     replaced = 0
     for row_id in _candidates(db, user_id, targets, hashes):
         people, blob, base = _remembered_row(db, row_id)
@@ -297,8 +298,10 @@ def _forget_for(
             if count and base is None:  # its whole lines: digested now, not read again
                 name, bar, _rest = people.partition("|")
                 label = name if bar else ""
-                made = _Digests({label: records}, hasher)
-                digested[row_id] = (made.of(label), made.mark(label))
+                kind = kinds.of(row_id, people)
+                if kind is not None:
+                    made = _Digests({label: records}, hasher if kind else None)
+                    digested[row_id] = made.mark(label) if kind else made.of(label)
             if count:
                 db.execute(
                     update(ExportSelection)
@@ -391,11 +394,55 @@ def _candidates(
     return [int(row_id) for row_id in db.scalars(statement)]
 
 
+def _digest_holder(report: dict[str, object], people: str) -> tuple[dict[str, object], str] | None:
+    """Where a row's digest is kept in its log row's report (a view's `DIGEST`, or a table's
+    group under `DIGESTS`), with its key; None when none is (an export, a row kept before
+    digests). Not for figures' rows (kept as text, digested as `_figures_text` writes them)."""
+    name, bar, _rest = people.partition("|")
+    named = report.get(DIGESTS)
+    if bar and isinstance(named, dict) and name in named:
+        return named, name
+    if not bar and DIGEST in report:
+        return report, DIGEST
+    return None
+
+
+class _DigestKinds:
+    """The kind of digest each remembered row's report keeps: True for a set digest
+    (`MARK_PREFIX`, a patched view updates it), False for SHA-256, None for none. Read
+    once per log row (a view's row and its tables' groups share one)."""
+
+    def __init__(self, db: Session) -> None:
+        self._db = db
+        self._reports: dict[int, dict[str, object] | None] = {}
+
+    def of(self, row_id: int, people: str) -> bool | None:
+        export_id, kind, report = self._db.execute(
+            select(ExportSelection.export_id, ExportLog.kind, ExportLog.report)
+            .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+            .where(ExportSelection.id == row_id)
+        ).one()
+        if kind == FIGURES_KIND:
+            return None
+        if export_id not in self._reports:
+            try:
+                found = json.loads(report or "{}")
+            except ValueError:
+                found = None
+            self._reports[export_id] = found if isinstance(found, dict) else None
+        parsed = self._reports[export_id]
+        held = None if parsed is None else _digest_holder(parsed, people)
+        if held is None:
+            return None
+        holder, label = held
+        return str(holder.get(label, "")).startswith(MARK_PREFIX)
+
+
 def _digests_again(
     db: Session,
     user_id: int,
     rewritten: Sequence[int],
-    digested: Mapping[int, tuple[str, str]],
+    digested: Mapping[int, str],
     hasher: Hasher,
 ) -> int:
     """The digests kept in the log rows' reports of the rows rewritten and of every row of
@@ -454,18 +501,14 @@ def _digests_again(
             continue
         name, bar, _rest = people.partition("|")
         name = name if bar else ""
-        named = found.get(DIGESTS)
-        holder: dict[str, object] | None = None
-        if bar and isinstance(named, dict) and name in named:
-            holder, label = named, name  # a table's group: its digest among the log's
-        elif not bar and DIGEST in found:
-            holder, label = found, DIGEST
-        if holder is None:
+        held = _digest_holder(found, people)
+        if held is None:
             continue  # no digest kept (an export, or a row kept before digests)
+        holder, label = held
         # A set digest (branch dash17) stays one: a patched view updates it in place.
         as_mark = str(holder.get(label, "")).startswith(MARK_PREFIX)
-        if row_id in digested:
-            holder[label] = digested[row_id][1 if as_mark else 0]
+        if row_id in digested:  # made of this kind when the row was rewritten
+            holder[label] = digested[row_id]
             done += 1
             continue
         whole, _depth = remembered_records(db, row_id)

@@ -7,8 +7,10 @@ and the blind second entries of their paper forms. See docs/PRIVACY.md.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -78,9 +80,11 @@ def _expired_people(cutoff: datetime) -> Select[int]:
     return select(Beneficiary.id).where(Beneficiary.created_at < cutoff, ~recent)
 
 
-def _delete(session: Session, statement: Delete) -> None:
-    # Plain SQL deletes: the objects this session may hold are expired afterwards.
-    session.execute(statement, execution_options={"synchronize_session": False})
+def _delete(session: Session, statement: Delete) -> int:
+    """How many rows went. Plain SQL deletes: the objects this session may hold are expired
+    afterwards."""
+    done = session.execute(statement, execution_options={"synchronize_session": False})
+    return int(getattr(done, "rowcount", 0) or 0)
 
 
 def _lock_responses(session: Session, where: ColumnElement[bool]) -> None:
@@ -127,7 +131,7 @@ def purge(
         done=not dry_run,
     )
     if dry_run:
-        return report
+        return report  # counted now, nothing locked: what a purge run now would delete
     # Exactly the people forgotten are deleted (attack9 A9-2): the expired people and their
     # responses are locked first (the evaluators' memories held before, as forget_people
     # does, so that no export waits for these rows while this waits for it), then read
@@ -135,10 +139,21 @@ def purge(
     forgetting.hold_memories(session)
     expired = _locked_expired(session, cutoff)
     forget_people(session, expired, secret)
+    deleted: Counter[str] = Counter()
     for start in range(0, len(expired), PURGE_CHUNK):
-        _delete_people(session, expired[start : start + PURGE_CHUNK])
-    _delete(session, delete(AuditEvent).where(old_events))
-    _delete(session, delete(RateLimitHit).where(old_windows))
+        deleted += _delete_people(session, expired[start : start + PURGE_CHUNK])
+    # The report says what was deleted (the rows' counts of the deletions themselves), not
+    # the counts read above before the locks (round 18: a person who answered again in
+    # between was counted and kept).
+    report = dataclasses.replace(
+        report,
+        people=deleted["people"],
+        responses=deleted["responses"],
+        answers=deleted["answers"],
+        second_entries=deleted["second_entries"],
+        audit_events=_delete(session, delete(AuditEvent).where(old_events)),
+        rate_limit_rows=_delete(session, delete(RateLimitHit).where(old_windows)),
+    )
     audit.record(
         session,
         None,
@@ -199,20 +214,25 @@ def _locked_expired(session: Session, cutoff: datetime) -> list[int]:
     return sorted(expired)
 
 
-def _delete_people(session: Session, people: list[int]) -> None:
+def _delete_people(session: Session, people: list[int]) -> Counter[str]:
     """Delete these people (ids) and everything of theirs; children first: no reliance on
-    ON DELETE CASCADE being switched on."""
+    ON DELETE CASCADE being switched on. How many people, responses, answers and second
+    entries went."""
     responses = select(Response.id).where(Response.beneficiary_id.in_(people)).scalar_subquery()
     entries = select(SecondEntry.id).where(SecondEntry.response_id.in_(responses)).scalar_subquery()
     _delete(session, delete(EntryDiscrepancy).where(EntryDiscrepancy.second_entry_id.in_(entries)))
     _delete(
         session, delete(SecondEntryAnswer).where(SecondEntryAnswer.second_entry_id.in_(entries))
     )
-    _delete(session, delete(SecondEntry).where(SecondEntry.id.in_(entries)))
-    _delete(session, delete(Answer).where(Answer.response_id.in_(responses)))
-    _delete(session, delete(Response).where(Response.id.in_(responses)))
+    deleted: Counter[str] = Counter()
+    deleted["second_entries"] = _delete(
+        session, delete(SecondEntry).where(SecondEntry.id.in_(entries))
+    )
+    deleted["answers"] = _delete(session, delete(Answer).where(Answer.response_id.in_(responses)))
+    deleted["responses"] = _delete(session, delete(Response).where(Response.id.in_(responses)))
     _delete(session, delete(FollowupReminder).where(FollowupReminder.beneficiary_id.in_(people)))
-    _delete(session, delete(Beneficiary).where(Beneficiary.id.in_(people)))
+    deleted["people"] = _delete(session, delete(Beneficiary).where(Beneficiary.id.in_(people)))
+    return deleted
 
 
 def ratelimit_window_before(now: datetime) -> ColumnElement[bool]:

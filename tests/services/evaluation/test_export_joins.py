@@ -4,6 +4,7 @@ that fails records nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import bundle, codebook, export, export_job, joins
 from selfcheck.evaluation.export import Shape
-from selfcheck.evaluation.scope import parse_filters
+from selfcheck.evaluation.scope import ScopeError, parse_filters
 from selfcheck.platform.db import Database
 from selfcheck.platform.jobs import JobError
 from selfcheck.platform.models import Beneficiary, ExportLog, Job, JoinMemory, Role, StaffUser
@@ -136,17 +137,23 @@ def test_an_export_job_records_its_memory_and_a_failed_one_nothing(
 
 
 @pytest.mark.slow  # an export job through the web app: several seconds on 2 busy cores
-@pytest.mark.parametrize("moved", [joins.MemoryChanged, export.DataChanged])
+@pytest.mark.parametrize(
+    "moved",
+    [joins.MemoryChanged, export.DataChanged, lambda words: ScopeError(words, 503)],
+    ids=["memory", "data", "forgotten"],
+)
 def test_an_export_planned_on_data_that_moved_fails_in_plain_words(
     app: Flask,
     db_session: Session,
     definition: Definition,
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
-    moved: type[Exception],
+    moved: Callable[[str], Exception],
 ) -> None:
-    # Another export of the evaluator recorded meanwhile (joins.MemoryChanged), or someone
-    # of the plan was erased (export.DataChanged): the job fails, says why and what to do.
+    # Another export of the evaluator recorded meanwhile (joins.MemoryChanged), someone of
+    # the plan was erased (export.DataChanged), or the evaluator's memory was rewritten by an
+    # erasure after the selection was read (ScopeError 503, `hold_unchanged`: round 18): the
+    # job fails, says why and what to do.
     populate(db_session, definition, people=14, moved=5)
     evaluator = signed_in(app, add_staff(database, Role.EVALUATOR, departments=("44",)))
 

@@ -1,0 +1,194 @@
+"""Every writer of a response's answers updates the response's row in the same transaction:
+enforced, not only written down (issue 18, round 18).
+
+Why it matters: PostgreSQL's page save is optimistic (`journey.save_read_page`): it reads the
+state without a lock, with the response row's `xmin`, and writes only if the row is still that
+version. A transaction that changed a response's answers without updating its row would leave
+`xmin` as it was, and a page save read before it would write over it as if nothing happened
+(and a sending would check its required answers on a state that is gone).
+
+How it is enforced: `install` hooks a session factory, as the dashboard facts' hook does
+(evaluation/facts.py), and sees every write the session makes, ORM objects (flush) and SQL
+statements run by the session (`session.execute(delete(Answer)…)`, the journey's Core
+statements, including the responses' UPDATE inside a statement's WITH, as
+`journey._SAVE_PAGE_POSTGRES`). It notes the responses whose answers were inserted, updated or
+deleted, and the responses whose row was inserted, updated or deleted; just before the outer
+transaction commits, every response of the first kind must be of the second.
+
+- `strict` (the tests and debug mode): a writer that forgot the row raises
+  `AnswersWithoutTheirRow` at commit (the transaction is not committed), so the test of any
+  new writer fails.
+- otherwise (production): the rows forgotten are updated there and then (`updated_at` set to
+  itself: a new row version, a new `xmin`, nothing else changed) and an error is logged. The
+  invariant then holds whatever the writer did: cheaper than refusing data a user typed, and
+  it costs nothing while every writer keeps the rule (one set difference at commit).
+
+What it cannot see: SQL run around the session (a raw cursor, `connection.exec_driver_sql`).
+The one such writer of answers, `save_read_page`'s statement, updates the row in the same
+statement; `tests/services/test_row_guard.py` reads the package's sources and fails on any
+other raw SQL writing to `answer` (migrations aside: they run before the app).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, update
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.dml import UpdateBase
+
+from selfcheck.evaluation.facts import _matching, _parameters, forget_matched
+from selfcheck.platform.models import Answer, Response
+
+log = logging.getLogger(__name__)
+
+WRITTEN = "selfcheck.row_guard.written"
+CHUNK = 500
+
+
+class AnswersWithoutTheirRow(RuntimeError):
+    """A transaction wrote answers of responses whose row it did not update (strict mode)."""
+
+
+@dataclass
+class Written:
+    answers: set[int] = field(default_factory=set)  # responses whose answers were written
+    rows: set[int] = field(default_factory=set)  # responses whose row was written
+
+    def missing(self) -> set[int]:
+        return self.answers - self.rows if self.answers else set()
+
+
+def _written(session: Session) -> Written:
+    found = session.info.get(WRITTEN)
+    if found is None:
+        found = session.info[WRITTEN] = Written()
+    assert isinstance(found, Written)
+    return found
+
+
+# The tables a statement writes inside itself (the parts of a WITH), by statement: the
+# journey's statements are built once, and walking one costs ~90 µs.
+_INNER: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
+def _inner_writes(statement: Any) -> frozenset[str]:
+    try:
+        return _INNER[statement]
+    except KeyError:
+        pass
+    except TypeError:  # not weakly referenceable: walked each time
+        return _walk(statement)
+    found = _INNER[statement] = _walk(statement)
+    return found
+
+
+def _walk(statement: Any) -> frozenset[str]:
+    return frozenset(
+        str(getattr(part.table, "name", ""))
+        for part in visitors.iterate(statement)
+        if isinstance(part, UpdateBase) and part is not statement
+    )
+
+
+def _on_execute(state: ORMExecuteState) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete):
+        return
+    try:
+        _note(state)
+    finally:  # the rows the facts' hook read for this statement, asked again here only
+        forget_matched(state.session)
+
+
+def _note(state: ORMExecuteState) -> None:
+    statement = state.statement
+    table = getattr(getattr(statement, "table", None), "name", None)
+    if table == Answer.__tablename__:
+        responses = (
+            _parameters(state, "response_id")
+            if state.is_insert
+            else _matching(state, Answer.response_id)
+        )
+        written = _written(state.session)
+        written.answers.update(responses)
+        if Response.__tablename__ in _inner_writes(statement):
+            # The row written by the same statement (a WITH's UPDATE of the response given
+            # by the same parameters: `journey._SAVE_PAGE_POSTGRES`).
+            written.rows.update(responses)
+    elif table == Response.__tablename__ and not state.is_insert:
+        _written(state.session).rows.update(_matching(state, Response.id))
+
+
+def _after_flush(session: Session, _context: object) -> None:
+    """ORM objects: the flush's new, changed and deleted ones (still listed here)."""
+    for found in session.new:
+        if isinstance(found, Answer):
+            _written(session).answers.add(found.response_id)
+        elif isinstance(found, Response):
+            _written(session).rows.add(found.id)
+    for found in session.deleted:
+        if isinstance(found, Answer):
+            _written(session).answers.add(found.response_id)
+        elif isinstance(found, Response):
+            _written(session).rows.add(found.id)
+    for found in session.dirty:
+        if isinstance(found, Answer | Response) and session.is_modified(
+            found, include_collections=False
+        ):
+            if isinstance(found, Answer):
+                _written(session).answers.add(found.response_id)
+            else:
+                _written(session).rows.add(found.id)
+
+
+def check(session: Session, *, strict: bool) -> set[int]:
+    """Before the outer commit: the responses whose answers were written without their row
+    (none when every writer keeps the rule). Strict: raise; else update those rows here."""
+    written = session.info.get(WRITTEN)
+    if not isinstance(written, Written) or not written.answers:
+        return set()
+    session.flush()  # objects added since the last flush are seen only then
+    missing = written.missing()
+    if not missing:
+        return set()
+    if strict:
+        raise AnswersWithoutTheirRow(
+            f"answers of responses {sorted(missing)[:10]} written without updating their row "
+            "in the same transaction (journey/row_guard.py)"
+        )
+    log.error(
+        "answers of %d responses written without updating their row: rows updated at commit "
+        "(journey/row_guard.py)",
+        len(missing),
+    )
+    ordered = sorted(missing)
+    for start in range(0, len(ordered), CHUNK):
+        session.execute(
+            update(Response)
+            .where(Response.id.in_(ordered[start : start + CHUNK]))
+            .values(updated_at=Response.updated_at),
+            execution_options={"synchronize_session": False},
+        )
+    return missing
+
+
+def install(sessions: sessionmaker[Session], *, strict: bool) -> None:
+    """Check the rule in every transaction of `sessions`' sessions (module doc)."""
+
+    def before_commit(session: Session) -> None:
+        if session.in_nested_transaction():  # a savepoint's release: checked at the end
+            return
+        check(session, strict=strict)
+
+    def on_end(session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None:
+            session.info.pop(WRITTEN, None)
+
+    event.listen(sessions, "do_orm_execute", _on_execute)
+    event.listen(sessions, "after_flush", _after_flush)
+    event.listen(sessions, "before_commit", before_commit)
+    event.listen(sessions, "after_transaction_end", on_end)
