@@ -39,7 +39,6 @@ import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Connection,
     delete,
@@ -53,8 +52,6 @@ from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
-from sqlalchemy.sql import operators
-from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
 
 from selfcheck.evaluation import typology
 from selfcheck.platform import db as platform_db
@@ -70,6 +67,7 @@ from selfcheck.platform.models import (
     SecondEntry,
     Status,
 )
+from selfcheck.platform.written import matching_ids, written_ids
 from selfcheck.questionnaire.answer_types import FreeText
 from selfcheck.questionnaire.model import (
     END_FORMS,
@@ -1061,94 +1059,6 @@ def _pending(session: Session) -> Pending:
     return found
 
 
-def _parameters(state: ORMExecuteState, name: str) -> set[int]:
-    given: Any = state.parameters
-    rows: list[Mapping[str, Any]] = (
-        list(given) if isinstance(given, list) else [given] if given else []
-    )
-    found = {row[name] for row in rows if row.get(name) is not None}
-    if not found:
-        raise RuntimeError(f"facts: an INSERT into {state.statement} gives no {name}")
-    return found
-
-
-def _matching(state: ORMExecuteState, column: Any) -> set[int]:
-    """The values of `column` in the rows the UPDATE or DELETE will change: from the
-    statement itself when it says them (`_bound`), else read before it runs."""
-    bound = _bound(state, column)
-    if bound is not None:
-        return bound
-    # Read once per statement run: the row guard's hook (journey/row_guard.py), run after
-    # this one for the same statement, asks the same (and forgets it: `forget_matched`).
-    known = state.session.info.get(MATCHED)
-    if (
-        isinstance(known, tuple)
-        and known[0] is state.statement
-        and known[1] is state.parameters
-        and known[2] is column
-    ):
-        return set(known[3])
-    where = state.statement.whereclause  # type: ignore[attr-defined]
-    query = select(column).distinct()
-    if where is not None:
-        query = query.where(where)
-    given = state.parameters if isinstance(state.parameters, dict) else {}
-    found = set(state.session.connection().scalars(query, given))
-    state.session.info[MATCHED] = (state.statement, state.parameters, column, frozenset(found))
-    return found
-
-
-MATCHED = "selfcheck.facts.matched"
-
-
-def forget_matched(session: Session) -> None:
-    """Once every hook saw a statement: what `_matching` read for it is not kept."""
-    session.info.pop(MATCHED, None)
-
-
-def _bound(state: ORMExecuteState, column: Any) -> set[int] | None:
-    """The values of `column` in the rows an UPDATE or DELETE changes, when its WHERE names
-    them itself: `column = :value` or `column IN (:values)`, alone or ANDed with other
-    conditions (a page save's `DELETE … WHERE response_id = :response_id AND variable IN …`).
-    Every row it changes then has one of these values: no query (issue 18: a page save read
-    them with a `SELECT DISTINCT`, one of its round trips). None when the WHERE does not
-    say (the caller reads them)."""
-    where = getattr(state.statement, "whereclause", None)
-    given: Any = state.parameters or {}
-    if where is None or not isinstance(given, dict):
-        return None
-    conditions = (
-        where.clauses
-        if isinstance(where, BooleanClauseList) and where.operator is operators.and_
-        else (where,)
-    )
-    target = getattr(column, "expression", column)  # an ORM attribute's column
-    for condition in conditions:
-        if not isinstance(condition, BinaryExpression):
-            continue
-        left, right = condition.left, condition.right
-        if not (
-            isinstance(left, Column)
-            and isinstance(right, BindParameter)
-            and isinstance(target, Column)
-            and left.name == target.name
-            and left.table.name == target.table.name
-        ):
-            continue
-        if right.callable is not None:
-            continue
-        value: Any = given.get(right.key, right.value)
-        if condition.operator is operators.eq:
-            values: list[Any] = [value]
-        elif condition.operator is operators.in_op and isinstance(value, list | tuple):
-            values = list(value)
-        else:
-            continue
-        if values and all(type(found) is int for found in values):
-            return set(values)
-    return None
-
-
 def _on_execute(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return
@@ -1156,33 +1066,33 @@ def _on_execute(state: ORMExecuteState) -> None:
     table = getattr(getattr(state.statement, "table", None), "name", None)
     if table == Answer.__tablename__:
         responses = (
-            _parameters(state, "response_id")
+            written_ids(state, "response_id")
             if state.is_insert
-            else _matching(state, Answer.response_id)
+            else matching_ids(state, Answer.response_id)
         )
         _pending(state.session).responses.update(responses)
     elif table == Response.__tablename__:
         if state.is_update:  # the person is refreshed if the response is submitted at commit
-            changed = _matching(state, Response.id)
+            changed = matching_ids(state, Response.id)
             _pending(state.session).responses.update(changed)
             # Its status may have changed: read at commit (`settle`).
             platform_db.forget_in_progress(state.session, changed)
         else:
             people = (
-                _parameters(state, "beneficiary_id")
+                written_ids(state, "beneficiary_id")
                 if state.is_insert
-                else _matching(state, Response.beneficiary_id)
+                else matching_ids(state, Response.beneficiary_id)
             )
             _pending(state.session).people.update(people)
     elif table == SecondEntry.__tablename__:
         responses = (
-            _parameters(state, "response_id")
+            written_ids(state, "response_id")
             if state.is_insert
-            else _matching(state, SecondEntry.response_id)
+            else matching_ids(state, SecondEntry.response_id)
         )
         _pending(state.session).responses.update(responses)
     elif table == Beneficiary.__tablename__ and state.is_delete:
-        _pending(state.session).people.update(_matching(state, Beneficiary.id))
+        _pending(state.session).people.update(matching_ids(state, Beneficiary.id))
 
 
 def _touch(session: Session, found: object) -> None:

@@ -41,8 +41,8 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.dml import UpdateBase
 
-from selfcheck.evaluation.facts import _matching, _parameters, forget_matched
 from selfcheck.platform.models import Answer, Response
+from selfcheck.platform.written import forget_matched, matching_ids, written_ids
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,9 @@ def _note(state: ORMExecuteState) -> None:
     table = getattr(getattr(statement, "table", None), "name", None)
     if table == Answer.__tablename__:
         responses = (
-            _parameters(state, "response_id")
+            written_ids(state, "response_id")
             if state.is_insert
-            else _matching(state, Answer.response_id)
+            else matching_ids(state, Answer.response_id)
         )
         written = _written(state.session)
         written.answers.update(responses)
@@ -120,7 +120,7 @@ def _note(state: ORMExecuteState) -> None:
             # by the same parameters: `journey._SAVE_PAGE_POSTGRES`).
             written.rows.update(responses)
     elif table == Response.__tablename__ and not state.is_insert:
-        _written(state.session).rows.update(_matching(state, Response.id))
+        _written(state.session).rows.update(matching_ids(state, Response.id))
 
 
 def _after_flush(session: Session, _context: object) -> None:
