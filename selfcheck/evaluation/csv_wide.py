@@ -28,11 +28,11 @@ import operator
 import os
 import tempfile
 from array import array
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, Select, Text, func, select, true
+from sqlalchemy import ColumnElement, Select, Text, func, literal, select, true
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import Session
 
@@ -43,12 +43,9 @@ from selfcheck.evaluation.export import (
     FORMS,
     RESPONSE_DETAILS,
     Layout,
-    PersonAnswers,
-    SentForm,
     Shape,
     Written,
     fetch_rows,
-    sqlite_query,
 )
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.evaluation.writers.base import Writer
@@ -56,7 +53,6 @@ from selfcheck.evaluation.writers.csv_writer import CsvWriter
 from selfcheck.platform.models import Answer, Response
 from selfcheck.questionnaire.answer_types import ExportKind
 
-FORM_INDEX = {form.value: index for index, form in enumerate(FORMS)}
 ABSENT = -1  # spooled length of a form the person did not send
 FLUSH_BYTES = 1 << 18  # spooled text written to the file by chunks of about 256 kB
 GROUPINGS_MAX = 4096  # lists of variables whose grouping is remembered
@@ -95,72 +91,60 @@ def key_values(key: Key) -> list[str]:
     return [key] if isinstance(key, str) else list(key)
 
 
-Grouping = tuple[tuple[str, ...], Callable[[tuple[str, ...]], tuple[Key, ...]]]
-
-
-def _grouping(names: tuple[str | None, ...]) -> Grouping | None:
-    """How to group the values of responses whose variables are `names`: the variables, and
-    a getter of their keys from the values (an index, or a slice for several values side
-    by side). None when a variable's values are not side by side (or no answer)."""
-    variables: list[str] = []
-    items: list[int | slice] = []
+def _places(names: Sequence[str | None]) -> dict[str, int | slice] | None:
+    """Where each variable's values are among a response's values read with `names` (an
+    index, or a slice for several values side by side). None when a variable's values are
+    not side by side, or a name is None (the outer join's empty row, SQLite)."""
+    places: dict[str, int | slice] = {}
     at = 0
     for name, same in itertools.groupby(names):
         count = sum(1 for _ in same)
-        if name is None or name in variables:
+        if name is None or name in places:
             return None
-        variables.append(name)
-        items.append(at if count == 1 else slice(at, at + count))
+        places[name] = at if count == 1 else slice(at, at + count)
         at += count
-    if not items:
-        return ((), lambda values: ())
-    if len(items) == 1:
-        item = items[0]
-        return (tuple(variables), lambda values: (values[item],))
-    getter: Callable[[tuple[str, ...]], tuple[Key, ...]] = operator.itemgetter(*items)
-    return (tuple(variables), getter)
+    return places
 
 
-class Keyed(dict[str, Grouping | None]):
-    """One response's answers by variable, each as its key (`__call__`), from the JSON
-    texts of its variables and of its values (parallel arrays, as the index gives them: a
-    variable's values side by side).
-
-    The variables of a response take few distinct lists: each list's grouping is worked
-    out once, by its JSON text, and remembered (`_grouping`), so that grouping a response is
-    a few calls of C functions (parse the values, pick them) rather than a Python step per
-    answer."""
-
-    def __missing__(self, names: str) -> Grouping | None:
-        grouping = _grouping(tuple(json.loads(names)))
-        if len(self) < GROUPINGS_MAX:
-            self[names] = grouping
-        return grouping
-
-    def __call__(self, names: str | None, values: str | None) -> dict[str, Key]:
-        if names is None or values is None:  # PostgreSQL: no answer
-            return {}
-        grouping = self[names]
-        if grouping is None:
-            return _grouped(json.loads(names), json.loads(values))
-        variables, getter = grouping
-        return dict(zip(variables, getter(tuple(json.loads(values))), strict=True))
+SEPARATOR = "\x1f"  # between a response's variables and between its values (PostgreSQL)
 
 
-def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
+class Ambiguous(Exception):
+    """A response's variables or values hold the separator (`SEPARATOR`): they cannot be
+    split without doubt, so the people are read again with JSON texts."""
+
+
+def _postgres_query(conditions: list[ColumnElement[bool]], split: bool = True) -> Select[Any]:
     """PostgreSQL: each response's answers aggregated by a lateral subquery (an index-only
-    scan of `uq_answer_value` per response) as `stream_people` reads them, but as two JSON
-    texts: one string each to fetch and parse, not an array of strings."""
+    scan of `uq_answer_value` per response) as `stream_people` reads them, but as two texts
+    (one string each to fetch and parse, not an array of strings) and their number.
+
+    `split`: the variables and the values joined by `SEPARATOR` (`string_agg`), which the
+    reader splits in C and checks against the number of answers (a value holding the
+    separator gives more pieces: `Ambiguous`); else JSON arrays (`json_agg`), parsed by
+    `json.loads`, which any value survives. Both aggregates run over the same rows in the
+    same pass, so in the same order: a variable's values side by side, as the index
+    gives them."""
+    names: ColumnElement[Any]
+    values: ColumnElement[Any]
+    if split:
+        separator = literal(SEPARATOR, Text)
+        names = func.string_agg(Answer.variable, separator)
+        values = func.string_agg(Answer.value, separator)
+    else:
+        names = sa_cast(func.json_agg(Answer.variable), Text)
+        values = sa_cast(func.json_agg(Answer.value), Text)
     answers = (
         select(
-            sa_cast(func.json_agg(Answer.variable), Text).label("names"),
-            sa_cast(func.json_agg(Answer.value), Text).label("answer_values"),
+            func.count().label("answer_count"),
+            names.label("names"),
+            values.label("answer_values"),
         )
         .where(Answer.response_id == Response.id)
         .lateral("answers")
     )
     return (
-        select(*RESPONSE_DETAILS, answers.c.names, answers.c.answer_values)
+        select(*RESPONSE_DETAILS, answers.c.answer_count, answers.c.names, answers.c.answer_values)
         .select_from(Response)
         .outerjoin(answers, true())
         .where(*conditions)
@@ -168,21 +152,103 @@ def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
     )
 
 
-def form_rows(db: Session, filters: EvaluationFilters) -> Generator[tuple[Any, ...], None, None]:
+def _sqlite_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    """SQLite: `export.sqlite_query` (JSON arrays), with the number of answers."""
+    return (
+        select(
+            *RESPONSE_DETAILS,
+            func.count(Answer.id),
+            func.json_group_array(Answer.variable),
+            func.json_group_array(Answer.value),
+        )
+        .select_from(Response)
+        .outerjoin(Answer, Answer.response_id == Response.id)
+        .where(*conditions)
+        .group_by(Response.id)
+        .order_by(Response.beneficiary_id, Response.form)
+    )
+
+
+def form_rows(
+    db: Session, filters: EvaluationFilters, split: bool = True
+) -> tuple[Generator[tuple[Any, ...], None, None], Callable[[str], list[Any]] | None]:
     """Every submitted form in scope, by person then form: its details (`RESPONSE_DETAILS`),
-    then its answers by variable (`Keyed`). SQLite: `stream_people`'s query (JSON arrays)."""
+    its number of answers, then the texts of its variables and of its values; and how to
+    split those texts (None: JSON arrays). PostgreSQL joins them by `SEPARATOR` when
+    `split`; SQLite gives JSON arrays (`export.sqlite_query`'s aggregation)."""
     conditions = response_conditions(filters)
     if db.get_bind().dialect.name == "postgresql":
-        query = _postgres_query(conditions)
+        query = _postgres_query(conditions, split)
+        splitter = operator.methodcaller("split", SEPARATOR) if split else None
     else:
-        query = sqlite_query(conditions)
-    keyed = Keyed()
-    source = fetch_rows(db, query)
-    try:
-        for *details, names, values in source:
-            yield (*details, keyed(names, values))
-    finally:
-        source.close()
+        query = _sqlite_query(conditions)
+        splitter = None
+    return fetch_rows(db, query), splitter
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How to read the answers of one form whose variables are some list: `count` values,
+    the keys of the form's layout variables (`_FormText.codes`) and of the QI items
+    (`ColumnRecorder.items`) picked from the values by C getters (a value, a tuple of
+    values side by side, or the None put after the last value when a variable has none)."""
+
+    count: int
+    text_keys: Callable[[tuple[Any, ...]], tuple[Key | None, ...]]
+    qi_keys: Callable[[tuple[Any, ...]], tuple[Key | None, ...]]
+
+
+def _picker(items: Sequence[int | slice]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A getter of `items` that always gives a tuple (`itemgetter` gives one item bare)."""
+    if not items:
+        return lambda values: ()
+    if len(items) == 1:
+        item = items[0]
+        return lambda values: (values[item],)
+    getter: Callable[[tuple[Any, ...]], tuple[Any, ...]] = operator.itemgetter(*items)
+    return getter
+
+
+def _shape(
+    names: Sequence[str | None], text_codes: Sequence[str], qi_codes: Sequence[str]
+) -> _Shape | None:
+    """The `_Shape` of a form whose variables are `names` (as read), or None when a
+    variable's values are not side by side or a name is None (read then by `_grouped`)."""
+    places = _places(names)
+    if places is None:
+        return None
+    missing = len(names)  # the None put after the values
+    return _Shape(
+        len(names),
+        _picker([places.get(code, missing) for code in text_codes]),
+        _picker([places.get(code, missing) for code in qi_codes]),
+    )
+
+
+class _Shapes(dict[str | None, _Shape | None]):
+    """The `_Shape` of one form per text of its variables, worked out on first sight: the
+    variables of a form take few distinct lists."""
+
+    def __init__(
+        self,
+        parse: Callable[[str], list[Any]],
+        text_codes: Sequence[str],
+        qi_codes: Sequence[str],
+    ) -> None:
+        super().__init__()
+        self.parse = parse
+        self.text_codes = tuple(text_codes)
+        self.qi_codes = tuple(qi_codes)
+
+    def __missing__(self, names: str | None) -> _Shape | None:
+        if names is None:  # no answer (PostgreSQL): every key the None after no value
+            nothing = _picker([0] * len(self.text_codes)), _picker([0] * len(self.qi_codes))
+            found: _Shape | None = _Shape(0, *nothing)
+        else:
+            found = _shape(self.parse(names), self.text_codes, self.qi_codes)
+        if len(self) < GROUPINGS_MAX:
+            self[names] = found
+        return found
 
 
 # --- a form's answers as CSV text ------------------------------------------------------------
@@ -285,16 +351,6 @@ class _DetailsText(dict[tuple[Any, ...], str]):
         return text
 
 
-class _Values(dict[Key, list[str]]):
-    """A key's values (`key_values`), per key: quasi-identifiers take few distinct ones."""
-
-    def __missing__(self, key: Key) -> list[str]:
-        values = key_values(key)
-        if len(self) < CACHE_MAX:
-            self[key] = values
-        return values
-
-
 class _FormText:
     """A form's answer cells as CSV text, in the layout's order, from its keys by variable."""
 
@@ -313,10 +369,10 @@ class _FormText:
         self.codes = tuple(codes)
         self.lookups = tuple(lookups)
 
-    def text(self, keys: dict[str, Key]) -> str:
-        # No Python step per variable: every lookup is done by map over C functions.
-        found = map(operator.call, self.lookups, map(keys.get, self.codes))
-        return self.delimiter.join(found)
+    def text(self, keys: Sequence[Key | None]) -> str:
+        """The form's text from the keys of its variables (`codes`' order, None: absent).
+        No Python step per variable: every lookup is done by map over C functions."""
+        return self.delimiter.join(map(operator.call, self.lookups, keys))
 
 
 # --- the spool: each person's forms as text, in a temporary file -----------------------------
@@ -375,11 +431,12 @@ class _Spool:
 
 @dataclass
 class ReadOnce:
-    """The people in scope, read once: the plan's inputs (`anonymise.plan_records`) and the
-    spooled text of their forms. Close it (a context manager) to drop the temporary file."""
+    """The people in scope, read once: the plan's inputs (`anonymise.plan_records`: their
+    records kept by column) and the spooled text of their forms. Close it (a context
+    manager) to drop the temporary file."""
 
     ids: list[int]
-    records: list[dict[str, Any]]
+    records: Sequence[Mapping[str, Any]]
     departments: dict[str, str]
     spool: _Spool
 
@@ -394,41 +451,97 @@ def read_once(
     db: Session, filters: EvaluationFilters, layout: Layout, writer: CsvWriter
 ) -> ReadOnce:
     """Every person in scope: their raw quasi-identifier record (as `anonymise.collect`
-    makes it) and their forms' answers as CSV text (spooled)."""
+    makes it, kept by column) and their forms' answers as CSV text (spooled).
+
+    PostgreSQL splits each form's answers joined by `SEPARATOR`; should one hold it
+    (`Ambiguous`: no answer typed in holds a control character, but the database does not
+    forbid it), everything read is dropped and the people are read again as JSON."""
+    try:
+        return _read(db, filters, layout, writer, split=True)
+    except Ambiguous:
+        return _read(db, filters, layout, writer, split=False)
+
+
+def _read(
+    db: Session, filters: EvaluationFilters, layout: Layout, writer: CsvWriter, split: bool
+) -> ReadOnce:
     definition = layout.definition
     places = anonymise.structure_places(db, filters.structure_ids)
-    record = anonymise.recorder(places, definition)
-    qi_codes = tuple(item.code for item in definition.quasi_identifiers())
-    forms = {form.value: _FormText(layout, form, writer) for form in FORMS}
-    parsed = _Values()  # lists shared between people: `qi_record` only reads them
+    recorder = anonymise.ColumnRecorder(places, definition)
+    source, splitter = form_rows(db, filters, split)
+    parse = splitter or json.loads
+    profiles = set(anonymise.PROFILE_FORMS)
+    no_qi = tuple[Key | None, ...]()
+    # Per form: its index in FORMS, its text, its shapes, whether it describes the person.
+    forms: dict[str, tuple[int, _FormText, _Shapes, bool]] = {}
+    for index, form in enumerate(FORMS):
+        text = _FormText(layout, form, writer)
+        profile = form.value in profiles
+        qi_codes = recorder.items if profile else ()
+        forms[form.value] = (index, text, _Shapes(parse, text.codes, qi_codes), profile)
+    form_bits = anonymise.FORM_BITS
+    details = recorder.details
     spool = _Spool()
     ids: list[int] = []
-    records: list[dict[str, Any]] = []
-    source = form_rows(db, filters)
+    person: int | None = None
+    structure: int | None = None
+    pattern = 0
+    qi: list[tuple[Key | None, ...]] = []
+    sent: list[tuple[Any, ...] | None] = [None] * len(FORMS)
+    texts: list[str | None] = [None] * len(FORMS)
     try:
-        for beneficiary_id, rows in itertools.groupby(source, key=operator.itemgetter(0)):
-            person = PersonAnswers(beneficiary_id, None, {})
-            texts: list[str | None] = [None] * len(FORMS)
-            for _id, structure_id, form, channel, wording, version, sent_at, given in rows:
-                if person.structure_id is None or structure_id > person.structure_id:
-                    person.structure_id = structure_id
-                # The plan reads the quasi-identifiers' answers only (`qi_record`).
-                answers = {code: parsed[given[code]] for code in qi_codes if code in given}
-                # One submitted response per person and form (uq_response_person_form).
-                person.forms[form] = SentForm(channel, wording, version, sent_at, answers)
-                index = FORM_INDEX.get(form)
-                if index is not None:
-                    texts[index] = forms[form].text(given)
-            ids.append(beneficiary_id)
-            records.append(record(person))
-            spool.add(beneficiary_id, texts)
+        for row in source:
+            beneficiary_id, structure_id, form, channel, wording, version, sent_at = row[:7]
+            count, names, values = row[7:]
+            if beneficiary_id != person:
+                if person is not None:
+                    ids.append(person)
+                    recorder.add(structure, pattern, qi, sent)
+                    spool.add(person, texts)
+                person, structure, pattern = beneficiary_id, structure_id, 0
+                qi = []
+                sent = [None] * len(FORMS)
+                texts = [None] * len(FORMS)
+            elif structure is None or structure_id > structure:
+                structure = structure_id
+            pattern |= form_bits.get(form, 0)
+            known = forms.get(form)
+            if known is None:  # not a form of the export: its structure only counts
+                continue
+            index, text, shapes, profile = known
+            shape = shapes[names]
+            if shape is None:  # a variable's values apart, or none (SQLite): by variable
+                variables, given = parse(names), parse(values)
+                if splitter is not None and not len(variables) == len(given) == count:
+                    raise Ambiguous
+                keys_of = _grouped(variables, given).get
+                text_keys: tuple[Key | None, ...] = tuple(map(keys_of, text.codes))
+                qi_keys = tuple(map(keys_of, shapes.qi_codes))
+            else:
+                if names is None:
+                    parts: tuple[Any, ...] = (None,)
+                else:
+                    parts = (*parse(values), None)
+                    if splitter is not None and (shape.count != count or len(parts) != count + 1):
+                        raise Ambiguous
+                text_keys = shape.text_keys(parts)
+                qi_keys = shape.qi_keys(parts) if profile else no_qi
+            # One submitted response per person and form (uq_response_person_form).
+            sent[index] = details(channel, wording, version, sent_at)
+            texts[index] = text.text(text_keys)
+            if profile:
+                qi.append(qi_keys)
+        if person is not None:
+            ids.append(person)
+            recorder.add(structure, pattern, qi, sent)
+            spool.add(person, texts)
         spool.flush()
     except BaseException:
         spool.close()
         raise
     finally:
         source.close()  # a failure: the fetching thread stops and the cursor is closed
-    return ReadOnce(ids, records, dict(places.values()), spool)
+    return ReadOnce(ids, recorder.columns(), dict(places.values()), spool)
 
 
 def write_read_once(

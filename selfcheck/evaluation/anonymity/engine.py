@@ -74,6 +74,7 @@ from selfcheck.evaluation.anonymity.model import (
     MASKED,
     CategoryShift,
     ColumnReport,
+    Columns,
     QuasiIdentifier,
     Release,
     UtilityReport,
@@ -704,11 +705,14 @@ class _Search:
 _TRANSPOSED = 4096  # records read into columns at a time (`_columns_of`)
 
 
-def _columns_of(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[list[Any]]:
+def _columns_of(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[Sequence[Any]]:
     """Each named column's values in the records' order, None where a record has none
-    (`get`). Plain dicts holding every name (the export's records) are read a row at a
-    time, one C call per record (`itemgetter`), by slices of `_TRANSPOSED` records (a
-    slice's tuples are held at once); anything else a value at a time."""
+    (`get`). Records kept by column (`Columns`) give their columns as they are. Plain dicts
+    holding every name are read a row at a time, one C call per record (`itemgetter`), by
+    slices of `_TRANSPOSED` records (a slice's tuples are held at once); anything else a
+    value at a time."""
+    if isinstance(records, Columns):
+        return [records.column(name) for name in names]
     if len(names) < 2 or not all(type(record) is dict for record in records):
         return [list(map(operator.methodcaller("get", name), records)) for name in names]
     columns: list[list[Any]] = [[] for _ in names]
@@ -720,7 +724,7 @@ def _columns_of(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> l
                 column.extend(values)
     except KeyError:  # a record without some column: None there
         return [list(map(operator.methodcaller("get", name), records)) for name in names]
-    return columns
+    return [*columns]
 
 
 def anonymise(
@@ -772,7 +776,7 @@ def anonymise(
 
     kept = [i for i in range(size) if not outcome.left_out[i]]
     left_out = [i for i in range(size) if outcome.left_out[i]]
-    out_columns: dict[str, list[Any]] = {}
+    out_columns: dict[str, Sequence[Any]] = {}
     for column, level in zip(columns, outcome.node, strict=True):
         level_values = column.values[level]
         cells = [level_values[code] for code in column.codes[level].tolist()]
@@ -780,16 +784,16 @@ def anonymise(
             cells[i] = MASKED
         out_columns[column.spec.column] = cells
     everyone = len(kept) == size
-    released_columns: dict[str, list[Any]] = {}
+    released_columns: dict[str, Sequence[Any]] = {}
     for q in quasi_identifiers:
-        cells = out_columns.get(q.column, raw[q.column])
-        released_columns[q.column] = cells if everyone else list(map(cells.__getitem__, kept))
+        given = out_columns.get(q.column, raw[q.column])
+        released_columns[q.column] = given if everyone else list(map(given.__getitem__, kept))
     released: list[dict[str, Any]] = []
     if rows:
         for i in kept:
             row = dict(records[i])
-            for name, cells in out_columns.items():
-                row[name] = cells[i]
+            for name, values in out_columns.items():
+                row[name] = values[i]
             released.append(row)
 
     reports = tuple(
