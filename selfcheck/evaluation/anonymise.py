@@ -97,6 +97,18 @@ def pseudonym(key: bytes, beneficiary_id: int) -> str:
     return hmac.new(key, str(beneficiary_id).encode(), hashlib.sha256).hexdigest()[:16]
 
 
+def pseudonyms(key: bytes) -> Callable[[int], str]:
+    """`pseudonym` under one key for many people: the HMAC keyed once, then copied."""
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def of(beneficiary_id: int) -> str:
+        mac = keyed.copy()
+        mac.update(str(beneficiary_id).encode())
+        return mac.hexdigest()[:16]
+
+    return of
+
+
 def structure_places(db: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """Structure id -> (slug, department), for the structures in scope."""
     rows = db.execute(
@@ -590,8 +602,7 @@ def plan_records(
     for values in decisions.values():
         if isinstance(values.get(PLACE), str):  # the structure: its department goes with it
             values["_department"] = departments.get(values[PLACE])
-    order = list(decisions)
-    (rng or random.SystemRandom()).shuffle(order)
+    order = _shuffled(list(decisions), rng)
     demographics = tuple(
         item.quasi_identifier.column
         for item in definition.quasi_identifiers()
@@ -619,6 +630,24 @@ def plan_records(
     return result
 
 
+_VERIFIED = 4096  # decisions read into columns at a time (`_verify`)
+
+
+def _shuffled(people: list[int], rng: random.Random | None = None) -> list[int]:
+    """`people` in a random order: `rng.shuffle` when given (a seeded order, for tests);
+    else a permutation drawn from the system's secure source, uniformly: the people sorted
+    by 64 random bits each (drawn again in the unlikely event of a tie), which costs one
+    draw and a sort instead of one draw per person."""
+    if rng is not None:
+        rng.shuffle(people)
+        return people
+    while True:
+        draws = np.frombuffer(secrets.token_bytes(8 * len(people)), dtype=np.uint64)
+        if np.unique(draws).size == draws.size:
+            break
+    return [people[i] for i in np.argsort(draws).tolist()]
+
+
 def _verify(
     decisions: Mapping[int, Mapping[str, Any]],
     records: Sequence[Mapping[str, Any]],
@@ -638,10 +667,20 @@ def _verify(
     names = sorted(name for name in rows[0] if name != FORMS_PRESENT)
     pattern = _patterns(records, ids)
     columns = [_repr_codes(list(map(pattern.__getitem__, people)))]
-    # A column at a time: every row's values at once (tuples) would add about 10 MB at the
-    # plan's peak for 20,000 people.
-    for name in names:
-        columns.append(_repr_codes(list(map(operator.itemgetter(name), rows))))
+    # Read a row at a time (one C call per row), by slices of `_VERIFIED` rows (a slice's
+    # tuples are held at once, not every row's), then coded a column at a time.
+    values: list[list[Any]] = [[] for _ in names]
+    if len(names) == 1:
+        values[0].extend(map(operator.itemgetter(names[0]), rows))
+    elif names:
+        row = operator.itemgetter(*names)
+        for start in range(0, len(rows), _VERIFIED):
+            chunk = zip(*map(row, rows[start : start + _VERIFIED]), strict=True)
+            for column, got in zip(values, chunk, strict=True):
+                column.extend(got)
+    for column in values:
+        columns.append(_repr_codes(column))
+        column.clear()
     sizes = anonymity.combination_sizes(
         [(codes, int(codes.max()) + 1) for codes in columns], len(people)
     )

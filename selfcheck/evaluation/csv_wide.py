@@ -56,11 +56,17 @@ from selfcheck.questionnaire.answer_types import ExportKind
 ABSENT = -1  # spooled length of a form the person did not send
 FLUSH_BYTES = 1 << 18  # spooled text written to the file by chunks of about 256 kB
 GROUPINGS_MAX = 4096  # lists of variables whose grouping is remembered
+HEX = "0123456789abcdef"
+_NOT_SENT = ABSENT.__eq__  # a form's spooled length -> whether it was not sent
 
 
 def reads_once(layout: Layout, writer: Writer) -> bool:
-    """Whether this export takes the read-once path (CSV, wide)."""
-    return layout.shape is Shape.WIDE and isinstance(writer, CsvWriter)
+    """Whether this export takes the read-once path (CSV in UTF-8, wide)."""
+    return (
+        layout.shape is Shape.WIDE
+        and isinstance(writer, CsvWriter)
+        and writer.encoding in ("utf-8", "utf-8-sig")
+    )
 
 
 # --- the rows: one per submitted form, answers grouped by variable --------------------------
@@ -380,24 +386,25 @@ class _FormText:
 
 @dataclass
 class _Spool:
-    """Each person's forms as CSV text, in a temporary file: per person their offset, and per
-    form the text's length in characters (ABSENT when not sent)."""
+    """Each person's forms as CSV text, UTF-8, in a temporary file: per person their offset,
+    and per form the text's length in bytes (ABSENT when not sent)."""
 
     # Closed by `close` (ReadOnce is the context manager), removed by the system at once.
     file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="export-"))  # noqa: SIM115
     # Arrays while the plan is made (its peak of memory); the index by person once written.
     people: array[int] = field(default_factory=lambda: array("q"))
-    position: dict[int, int] | None = None  # beneficiary id -> index, made by `texts`
+    position: dict[int, int] | None = None  # beneficiary id -> index, made by `index`
     offsets: array[int] = field(default_factory=lambda: array("q", [0]))
     lengths: array[int] = field(default_factory=lambda: array("i"))
     pending: list[bytes] = field(default_factory=list)
     pending_size: int = 0
 
     def add(self, beneficiary_id: int, texts: Sequence[str | None]) -> None:
-        data = "".join(text for text in texts if text is not None).encode()
+        encoded = [None if text is None else text.encode() for text in texts]
+        data = b"".join(piece for piece in encoded if piece is not None)
         self.people.append(beneficiary_id)
         self.offsets.append(self.offsets[-1] + len(data))
-        self.lengths.extend(ABSENT if text is None else len(text) for text in texts)
+        self.lengths.extend(ABSENT if piece is None else len(piece) for piece in encoded)
         self.pending.append(data)
         self.pending_size += len(data)
         if self.pending_size >= FLUSH_BYTES:
@@ -409,19 +416,28 @@ class _Spool:
         self.pending.clear()
         self.pending_size = 0
 
-    def texts(self, beneficiary_id: int) -> list[str | None]:
+    def index(self) -> dict[int, int]:
+        """Beneficiary id -> their place in the spool."""
         if self.position is None:
             self.position = {person: index for index, person in enumerate(self.people)}
-        index = self.position[beneficiary_id]
+        return self.position
+
+    def data(self, index: int) -> tuple[bytes, array[int]]:
+        """The person at `index`: their forms' texts one after the other (UTF-8), and each
+        form's length in bytes (ABSENT: not sent)."""
         start, end = self.offsets[index], self.offsets[index + 1]
-        data = os.pread(self.file.fileno(), end - start, start).decode()
+        lengths = self.lengths[index * len(FORMS) : (index + 1) * len(FORMS)]
+        return os.pread(self.file.fileno(), end - start, start), lengths
+
+    def texts(self, beneficiary_id: int) -> list[str | None]:
+        data, lengths = self.data(self.index()[beneficiary_id])
         texts: list[str | None] = []
         at = 0
-        for length in self.lengths[index * len(FORMS) : (index + 1) * len(FORMS)]:
+        for length in lengths:
             if length == ABSENT:
                 texts.append(None)
             else:
-                texts.append(data[at : at + length])
+                texts.append(data[at : at + length].decode())
                 at += length
         return texts
 
@@ -544,43 +560,101 @@ def _read(
     return ReadOnce(ids, recorder.columns(), dict(places.values()), spool)
 
 
+class _RowBytes(dict[tuple[Any, ...], bytes]):
+    """A row's bytes with its pseudonym and answers left out (`%b`), per combination of the
+    released values its head and forms' details show and of the forms sent: people
+    released alike who sent the same forms share it, so that their rows are put together
+    by one `%` (in C) from the pseudonym and the spooled answers."""
+
+    def __init__(self, layout: Layout, writer: CsvWriter) -> None:
+        super().__init__()
+        self.delimiter = writer.delimiter
+        cell = _CellText(writer).__getitem__
+        self.heads = _HeadText(layout, writer, cell)
+        self.forms = [
+            (
+                _DetailsText(layout, form, writer, cell),
+                bool(layout.fields[form]),
+                writer.delimiter * (4 + len(layout.fields[form]) - 1),
+            )
+            for form in FORMS
+        ]
+        self.names = self.heads.names + tuple(
+            name for details, _fields, _absent in self.forms for name in details.names
+        )
+        self.absent = (_ABSENT,) * len(self.names)
+
+    def key(self, released: dict[str, Any], lengths: Sequence[int]) -> tuple[Any, ...]:
+        """`released`'s values this row shows, and which forms were not sent (their spooled
+        `lengths`, `_Spool.data`)."""
+        return (*map(released.get, self.names, self.absent), *map(_NOT_SENT, lengths))
+
+    def __missing__(self, key: tuple[Any, ...]) -> bytes:
+        values = dict(zip(self.names, key, strict=False))
+        released = {name: value for name, value in values.items() if value is not _ABSENT}
+        heads = self.heads
+        pieces: list[str | None] = [None, heads[heads.key(released)]]  # None: put in
+        absent = key[len(self.names) :]
+        for (details, has_fields, blank), not_sent in zip(self.forms, absent, strict=True):
+            if not_sent:
+                pieces.append(blank)
+                continue
+            pieces.append(details[details.key(released)])
+            if has_fields:
+                pieces.append(None)
+        # Only the pieces put in are formats: a "%" of a released value is written as is.
+        text = self.delimiter.join(
+            "%b" if piece is None else piece.replace("%", "%%") for piece in pieces
+        )
+        row = (text + "\r\n").encode()
+        if len(self) < CACHE_MAX:
+            self[key] = row
+        return row
+
+
 def write_read_once(
     read: ReadOnce, layout: Layout, plan: Plan, key: bytes, writer: CsvWriter
 ) -> Written:
     """Write the people of the plan in its random order: for each, the head and each form's
     details as released, and each form's spooled answers. The same bytes as
     `export.write_rows` writes with `writer.write_prepared` and `writer.prepare`."""
-    delimiter = writer.delimiter
-    cell = _CellText(writer).__getitem__
-    heads = _HeadText(layout, writer, cell)
-    shapes = [
-        (
-            _DetailsText(layout, form, writer, cell),
-            bool(layout.fields[form]),
-            delimiter * (4 + len(layout.fields[form]) - 1),
-        )
-        for form in FORMS
-    ]
+    rows = _RowBytes(layout, writer)
+    pseudonym = anonymise.pseudonyms(key)
+    # A pseudonym is 16 hexadecimal digits, which no writer quotes nor neutralises today;
+    # should one, each is prepared as any cell.
+    as_is = all(writer.quote(writer.prepare(digit * 16)) == digit * 16 for digit in HEX)
+    wanted = [bool(layout.fields[form]) for form in FORMS]
+    spool = read.spool
+    position = spool.index()
     people = 0
     written: list[int] = []
+    out: list[bytes] = []
+    size = 0
     for beneficiary_id in plan.order:
         released = plan.released(beneficiary_id)
         if released is None:
             continue
         people += 1
         written.append(beneficiary_id)
-        # The pseudonym, unique, is not remembered; the rest of the head is, and each
-        # form's details, per combination of the released values they show.
-        pseudonym = anonymise.pseudonym(key, beneficiary_id)
-        pieces = [writer.quote(writer.prepare(pseudonym)), heads[heads.key(released)]]
-        for (details, has_fields, absent), answers in zip(
-            shapes, read.spool.texts(beneficiary_id), strict=True
-        ):
-            if answers is None:
-                pieces.append(absent)
-                continue
-            pieces.append(details[details.key(released)])
-            if has_fields:
-                pieces.append(answers)
-        writer.write_text(delimiter.join(pieces))
+        data, lengths = spool.data(position[beneficiary_id])
+        # The pseudonym, unique, is not remembered; the rest of the row is, per
+        # combination of the released values it shows and of the forms sent.
+        name = pseudonym(beneficiary_id)
+        if not as_is:
+            name = writer.quote(writer.prepare(name))
+        pieces = [name.encode()]
+        at = 0
+        for length, has_fields in zip(lengths, wanted, strict=True):
+            if length != ABSENT:
+                if has_fields:
+                    pieces.append(data[at : at + length])
+                at += length
+        row = rows[rows.key(released, lengths)] % tuple(pieces)
+        out.append(row)
+        size += len(row)
+        if size >= FLUSH_BYTES:
+            writer.write_encoded(b"".join(out), len(out))
+            out.clear()
+            size = 0
+    writer.write_encoded(b"".join(out), len(out))
     return Written(people, people, plan, written)
