@@ -5,16 +5,19 @@ The plain path (`export.write_rows`) reads the people twice, once for the plan (
 quasi-identifiers) and once for the file (in the plan's random order), and codes every
 cell of every row in Python. Here:
 
-- one statement (`stream_people`'s, all answers) reads every submitted form in scope, its
-  answers keyed by variable (`Keyed`), so the plan and the file see the same snapshot and
-  no person is read twice (nor needs `export.as_planned`);
+- one statement (`stream_people`'s aggregation, all answers; on PostgreSQL each form's
+  variables and values joined by `SEPARATOR`, split in C) reads every submitted form in
+  scope, its answers picked by variable (`_Shape`), so the plan and the file see the same
+  snapshot and no person is read twice (nor needs `export.as_planned`); the plan's records
+  are kept by column (`anonymise.ColumnRecorder`);
 - a form's answer cells depend on its answers only, not on the plan: each form is written
   as CSV text at once (each variable's text remembered per distinct answer, as
   `export.WideCoder` does, and looked up without a Python step per variable), and spooled
   to a temporary file (memory stays bounded by the plan's records, not by the answers);
 - once the plan is made, each row is its head (pseudonym, released quasi-identifiers),
-  each form's released details, and the spooled text: the same bytes as the plain path
-  (`tests/services/evaluation/test_csv_wide.py`).
+  each form's released details, and the spooled text, put together in bytes from a
+  template per combination of released values (`_RowBytes`): the same bytes as the plain
+  path (`tests/services/evaluation/test_csv_wide.py`).
 
 Only for CSV (`CsvWriter.text`: the csv module quotes each cell on its own, so a row can
 be written from pieces) in the wide shape; other formats and shapes take the plain path.
