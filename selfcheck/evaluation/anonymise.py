@@ -97,6 +97,18 @@ def pseudonym(key: bytes, beneficiary_id: int) -> str:
     return hmac.new(key, str(beneficiary_id).encode(), hashlib.sha256).hexdigest()[:16]
 
 
+def pseudonyms(key: bytes) -> Callable[[int], str]:
+    """`pseudonym` under one key for many people: the HMAC keyed once, then copied."""
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def of(beneficiary_id: int) -> str:
+        mac = keyed.copy()
+        mac.update(str(beneficiary_id).encode())
+        return mac.hexdigest()[:16]
+
+    return of
+
+
 def structure_places(db: Session, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     """Structure id -> (slug, department), for the structures in scope."""
     rows = db.execute(
@@ -197,6 +209,122 @@ class _Recorder:
                 record[wording] = shared(sent.wording)
                 record[version] = shared(sent.version)
         return record
+
+
+# A QI item's answer in one form as `ColumnRecorder` takes it: its value, the tuple of its
+# values when it has several (a multiple choice), None when the form holds none.
+AnswerKey = str | tuple[str, ...] | None
+_NO_DETAILS: tuple[None, None, None, None] = (None, None, None, None)
+
+
+class _Best(dict[AnswerKey, str | None]):
+    """A QI item's answer in one form, per key: the largest value that is not NO_ANSWER,
+    NO_ANSWER when it holds no other (asked, no answer), None when absent (`item_value`).
+    Remembered per key: each distinct answer is worked out once and its string shared."""
+
+    def __init__(self) -> None:
+        super().__init__({None: None})
+
+    def __missing__(self, key: AnswerKey) -> str | None:
+        values = (key,) if isinstance(key, str) else key
+        assert values is not None  # None is always there
+        best: str | None = None
+        for given in values:
+            if given != NO_ANSWER and (best is None or given > best):
+                best = given
+        if best is None and values:
+            best = NO_ANSWER
+        if len(self) < _SHARED_MAX:
+            self[key] = best
+        return best
+
+
+_SHARED_MAX = 1 << 16  # distinct keys and details remembered by a `ColumnRecorder`
+
+
+def _either(first: str | None, second: str | None) -> str | None:
+    """A QI item's answer over two profile forms, each as `_Best` gives it."""
+    if first is None or first == NO_ANSWER:
+        return second if second is not None else first
+    if second is None or second == NO_ANSWER:
+        return first
+    return second if second > first else first
+
+
+class ColumnRecorder:
+    """`qi_record` for many people, kept by column (`anonymity.Columns`): the records a
+    reader gives it person by person, from each form's details and its QI items' answers,
+    are those `qi_record` makes from the same `PersonAnswers` (same columns, same values),
+    without a dict per person.
+
+    Per person (`add`): the largest structure id of their forms, the pattern of forms
+    present (`FORM_BITS`), the keys of the QI items (`items`' order) of each profile form
+    they sent (before, retro), and each form's details (`details`, in `FORMS` order)."""
+
+    def __init__(self, places: Mapping[int, tuple[str, str]], definition: Definition) -> None:
+        self.slugs = {structure: slug for structure, (slug, _department) in places.items()}
+        qis = [item for item in definition.quasi_identifiers() if item.quasi_identifier]
+        self.items = tuple(item.code for item in qis)
+        self.names: tuple[str, ...] = (
+            PLACE,
+            FORMS_PRESENT,
+            *(item.quasi_identifier.column for item in qis if item.quasi_identifier),
+            *(column for _form, columns in _DETAIL_COLUMNS for column in columns),
+        )
+        self.absent: tuple[None, ...] = (None,) * len(self.items)
+        self.best = _Best()
+        self.months: dict[tuple[int, int], str] = {}
+        self.strings: dict[str, str] = {}
+        self.known: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.rows: list[tuple[Any, ...]] = []
+
+    def details(
+        self, channel: str, wording: str, version: str, submitted_at: datetime | None
+    ) -> tuple[Any, ...]:
+        """A form's (month, channel, wording, version) as `qi_record` gives them, shared."""
+        if submitted_at is None:
+            key: tuple[Any, ...] = (channel, wording, version, None, None)
+        else:
+            key = (channel, wording, version, submitted_at.year, submitted_at.month)
+        found = self.known.get(key)
+        if found is None:
+            shared = self.strings.setdefault
+            month = None if submitted_at is None else submitted_at.strftime("%Y-%m")
+            found = (month, shared(channel, channel), shared(wording, wording))
+            found = (*found, shared(version, version))
+            if len(self.known) < _SHARED_MAX:
+                self.known[key] = found
+        return found
+
+    def add(
+        self,
+        structure_id: int | None,
+        pattern: int,
+        profiles: Sequence[Sequence[AnswerKey]],
+        details: Sequence[tuple[Any, ...] | None],
+    ) -> None:
+        """One person: `profiles` the QI keys of each profile form sent (none, one or two),
+        `details` per form of `FORMS` its `details` or None when not sent."""
+        best = self.best.__getitem__
+        if not profiles:
+            values: tuple[Any, ...] = self.absent
+        elif len(profiles) == 1:
+            values = tuple(map(best, profiles[0]))
+        else:
+            values = tuple(map(_either, map(best, profiles[0]), map(best, profiles[1])))
+            for more in profiles[2:]:
+                values = tuple(map(_either, values, map(best, more)))
+        row = (self.slugs.get(structure_id or -1), pattern, *values)
+        for found in details:
+            row += _NO_DETAILS if found is None else found
+        self.rows.append(row)
+
+    def columns(self) -> anonymity.Columns:
+        """The records added, by column (the rows are given up)."""
+        size = len(self.rows)
+        transposed = list(zip(*self.rows, strict=True)) if size else [() for _ in self.names]
+        self.rows = []
+        return anonymity.Columns(dict(zip(self.names, transposed, strict=True)), size)
 
 
 # --- ladders for the engine, from the item bank --------------------------------------------
@@ -461,8 +589,8 @@ def plan_records(
         del decisions[beneficiary_id]
     for_joins: frozenset[int] = frozenset()
     digests: dict[int, str] = {}
+    pattern = _patterns(records, ids)
     if memory is not None:
-        pattern = {ids[i]: records[i][FORMS_PRESENT] for i in range(len(ids))}
         restricted = joins.restrict(decisions, pattern, memory, k, FORMS_PRESENT)
         for_joins, digests = restricted.left_out, restricted.digests
         for beneficiary_id in for_joins:
@@ -471,8 +599,7 @@ def plan_records(
     for values in decisions.values():
         if isinstance(values.get(PLACE), str):  # the structure: its department goes with it
             values["_department"] = departments.get(values[PLACE])
-    order = list(decisions)
-    (rng or random.SystemRandom()).shuffle(order)
+    order = _shuffled(list(decisions), rng)
     demographics = tuple(
         item.quasi_identifier.column
         for item in definition.quasi_identifiers()
@@ -491,12 +618,12 @@ def plan_records(
         demographic_columns=demographics,
         columns=tuple(names),
         memory_stamp=memory.stamp if memory is not None else None,
-        patterns={
-            ids[i]: records[i][FORMS_PRESENT] for i in range(len(ids)) if ids[i] in decisions
-        },
+        patterns={b: pattern[b] for b in ids if b in decisions},
     )
-    raw = {ids[i]: records[i] for i in range(len(ids))}
-    result.shares_shown = _shares(specs, release.levels, decisions, raw, demographics, k)
+    positions = {b: i for i, b in enumerate(ids)}
+    result.shares_shown = _shares(
+        specs, release.levels, decisions, records, positions, demographics, k
+    )
     return result
 
 
@@ -522,6 +649,22 @@ def _shared_decisions(
             decision = shared[key] = dict(zip(names, combination, strict=True))
         decisions[ids[index]] = decision
     return decisions
+_VERIFIED = 4096  # decisions read into columns at a time (`_verify`)
+
+
+def _shuffled(people: list[int], rng: random.Random | None = None) -> list[int]:
+    """`people` in a random order: `rng.shuffle` when given (a seeded order, for tests);
+    else a permutation drawn from the system's secure source, uniformly: the people sorted
+    by 64 random bits each (drawn again in the unlikely event of a tie), which costs one
+    draw and a sort instead of one draw per person."""
+    if rng is not None:
+        rng.shuffle(people)
+        return people
+    while True:
+        draws = np.frombuffer(secrets.token_bytes(8 * len(people)), dtype=np.uint64)
+        if np.unique(draws).size == draws.size:
+            break
+    return [people[i] for i in np.argsort(draws).tolist()]
 
 
 def _verify(
@@ -543,19 +686,40 @@ def _verify(
     names = sorted(name for name in rows[0] if name != FORMS_PRESENT)
     pattern = _patterns(records, ids)
     columns = [_repr_codes(list(map(pattern.__getitem__, people)))]
-    # A column at a time: every row's values at once (tuples) would add about 10 MB at the
-    # plan's peak for 20,000 people.
-    for name in names:
-        columns.append(_repr_codes(list(map(operator.itemgetter(name), rows))))
+    # Read a row at a time (one C call per row), by slices of `_VERIFIED` rows (a slice's
+    # tuples are held at once, not every row's), then coded a column at a time.
+    values: list[list[Any]] = [[] for _ in names]
+    if len(names) == 1:
+        values[0].extend(map(operator.itemgetter(names[0]), rows))
+    elif names:
+        row = operator.itemgetter(*names)
+        for start in range(0, len(rows), _VERIFIED):
+            chunk = zip(*map(row, rows[start : start + _VERIFIED]), strict=True)
+            for column, got in zip(values, chunk, strict=True):
+                column.extend(got)
+    for column in values:
+        columns.append(_repr_codes(column))
+        column.clear()
     sizes = anonymity.combination_sizes(
         [(codes, int(codes.max()) + 1) for codes in columns], len(people)
     )
     return [people[i] for i in np.flatnonzero(sizes < k).tolist()]
 
 
+def record_column(records: Sequence[Mapping[str, Any]], name: str) -> Sequence[Any]:
+    """Every record's value of `name`, in order (KeyError when a record has none): the
+    column itself for records kept by column (`anonymity.Columns`)."""
+    if isinstance(records, anonymity.Columns):
+        values = records.columns.get(name)
+        if values is None:
+            raise KeyError(name)
+        return values
+    return [record[name] for record in records]
+
+
 def _patterns(records: Sequence[Mapping[str, Any]], ids: Sequence[int]) -> dict[int, Any]:
     """Beneficiary id -> their true forms pattern."""
-    return {ids[i]: records[i][FORMS_PRESENT] for i in range(len(ids))}
+    return dict(zip(ids, record_column(records, FORMS_PRESENT), strict=True))
 
 
 def _repr_codes(values: Sequence[Any]) -> npt.NDArray[np.int64]:
@@ -572,15 +736,19 @@ def _shares(
     specs: Sequence[anonymity.QuasiIdentifier],
     levels: Mapping[str, int],
     decisions: Mapping[int, Mapping[str, Any]],
-    raw: Mapping[int, Mapping[str, Any]],
+    records: Sequence[Mapping[str, Any]],
+    positions: Mapping[int, int],
     demographics: Sequence[str],
     k: int,
 ) -> dict[str, list[dict[str, Any]]]:
     """Per demographic column, its shares among known values in the file against the truth
     of the SAME people (their raw answers at the level released): the people left out are
     not in either, and the report counts them apart. Only categories with at least k people
-    both true and released are shown; none when the column is masked for everyone."""
+    both true and released are shown; none when the column is masked for everyone.
+
+    `records` are the raw records, `positions` each released person's index in them."""
     shown: dict[str, list[dict[str, Any]]] = {}
+    where = list(map(positions.__getitem__, decisions))
     for spec in specs:
         column = spec.column
         if column not in demographics:
@@ -592,7 +760,8 @@ def _shares(
             continue
         # Counted per distinct raw value, the ladder applied once to each.
         true: Counter[Any] = Counter()
-        for value, count in Counter(raw[b][column] for b in decisions).items():
+        raw = record_column(records, column)
+        for value, count in Counter(map(raw.__getitem__, where)).items():
             if value is not None and value != NO_ANSWER:
                 true[spec.apply(level, value)] += count
         released = Counter(map(operator.itemgetter(column), decisions.values()))

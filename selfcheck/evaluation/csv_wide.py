@@ -5,16 +5,19 @@ The plain path (`export.write_rows`) reads the people twice, once for the plan (
 quasi-identifiers) and once for the file (in the plan's random order), and codes every
 cell of every row in Python. Here:
 
-- one statement (`stream_people`'s, all answers) reads every submitted form in scope, its
-  answers keyed by variable (`Keyed`), so the plan and the file see the same snapshot and
-  no person is read twice (nor needs `export.as_planned`);
+- one statement (`stream_people`'s aggregation, all answers; on PostgreSQL each form's
+  variables and values joined by `SEPARATOR`, split in C) reads every submitted form in
+  scope, its answers picked by variable (`_Shape`), so the plan and the file see the same
+  snapshot and no person is read twice (nor needs `export.as_planned`); the plan's records
+  are kept by column (`anonymise.ColumnRecorder`);
 - a form's answer cells depend on its answers only, not on the plan: each form is written
   as CSV text at once (each variable's text remembered per distinct answer, as
   `export.WideCoder` does, and looked up without a Python step per variable), and spooled
   to a temporary file (memory stays bounded by the plan's records, not by the answers);
 - once the plan is made, each row is its head (pseudonym, released quasi-identifiers),
-  each form's released details, and the spooled text: the same bytes as the plain path
-  (`tests/services/evaluation/test_csv_wide.py`).
+  each form's released details, and the spooled text, put together in bytes from a
+  template per combination of released values (`_RowBytes`): the same bytes as the plain
+  path (`tests/services/evaluation/test_csv_wide.py`).
 
 Only for CSV (`CsvWriter.text`: the csv module quotes each cell on its own, so a row can
 be written from pieces) in the wide shape; other formats and shapes take the plain path.
@@ -28,11 +31,11 @@ import operator
 import os
 import tempfile
 from array import array
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, Select, Text, func, select, true
+from sqlalchemy import ColumnElement, Select, Text, func, literal, select, true
 from sqlalchemy import cast as sa_cast
 from sqlalchemy.orm import Session
 
@@ -43,12 +46,9 @@ from selfcheck.evaluation.export import (
     FORMS,
     RESPONSE_DETAILS,
     Layout,
-    PersonAnswers,
-    SentForm,
     Shape,
     Written,
     fetch_rows,
-    sqlite_query,
 )
 from selfcheck.evaluation.scope import EvaluationFilters, response_conditions
 from selfcheck.evaluation.writers.base import Writer
@@ -56,15 +56,20 @@ from selfcheck.evaluation.writers.csv_writer import CsvWriter
 from selfcheck.platform.models import Answer, Response
 from selfcheck.questionnaire.answer_types import ExportKind
 
-FORM_INDEX = {form.value: index for index, form in enumerate(FORMS)}
 ABSENT = -1  # spooled length of a form the person did not send
 FLUSH_BYTES = 1 << 18  # spooled text written to the file by chunks of about 256 kB
 GROUPINGS_MAX = 4096  # lists of variables whose grouping is remembered
+HEX = "0123456789abcdef"
+_NOT_SENT = ABSENT.__eq__  # a form's spooled length -> whether it was not sent
 
 
 def reads_once(layout: Layout, writer: Writer) -> bool:
-    """Whether this export takes the read-once path (CSV, wide)."""
-    return layout.shape is Shape.WIDE and isinstance(writer, CsvWriter)
+    """Whether this export takes the read-once path (CSV in UTF-8, wide)."""
+    return (
+        layout.shape is Shape.WIDE
+        and isinstance(writer, CsvWriter)
+        and writer.encoding in ("utf-8", "utf-8-sig")
+    )
 
 
 # --- the rows: one per submitted form, answers grouped by variable --------------------------
@@ -95,72 +100,60 @@ def key_values(key: Key) -> list[str]:
     return [key] if isinstance(key, str) else list(key)
 
 
-Grouping = tuple[tuple[str, ...], Callable[[tuple[str, ...]], tuple[Key, ...]]]
-
-
-def _grouping(names: tuple[str | None, ...]) -> Grouping | None:
-    """How to group the values of responses whose variables are `names`: the variables, and
-    a getter of their keys from the values (an index, or a slice for several values side
-    by side). None when a variable's values are not side by side (or no answer)."""
-    variables: list[str] = []
-    items: list[int | slice] = []
+def _places(names: Sequence[str | None]) -> dict[str, int | slice] | None:
+    """Where each variable's values are among a response's values read with `names` (an
+    index, or a slice for several values side by side). None when a variable's values are
+    not side by side, or a name is None (the outer join's empty row, SQLite)."""
+    places: dict[str, int | slice] = {}
     at = 0
     for name, same in itertools.groupby(names):
         count = sum(1 for _ in same)
-        if name is None or name in variables:
+        if name is None or name in places:
             return None
-        variables.append(name)
-        items.append(at if count == 1 else slice(at, at + count))
+        places[name] = at if count == 1 else slice(at, at + count)
         at += count
-    if not items:
-        return ((), lambda values: ())
-    if len(items) == 1:
-        item = items[0]
-        return (tuple(variables), lambda values: (values[item],))
-    getter: Callable[[tuple[str, ...]], tuple[Key, ...]] = operator.itemgetter(*items)
-    return (tuple(variables), getter)
+    return places
 
 
-class Keyed(dict[str, Grouping | None]):
-    """One response's answers by variable, each as its key (`__call__`), from the JSON
-    texts of its variables and of its values (parallel arrays, as the index gives them: a
-    variable's values side by side).
-
-    The variables of a response take few distinct lists: each list's grouping is worked
-    out once, by its JSON text, and remembered (`_grouping`), so that grouping a response is
-    a few calls of C functions (parse the values, pick them) rather than a Python step per
-    answer."""
-
-    def __missing__(self, names: str) -> Grouping | None:
-        grouping = _grouping(tuple(json.loads(names)))
-        if len(self) < GROUPINGS_MAX:
-            self[names] = grouping
-        return grouping
-
-    def __call__(self, names: str | None, values: str | None) -> dict[str, Key]:
-        if names is None or values is None:  # PostgreSQL: no answer
-            return {}
-        grouping = self[names]
-        if grouping is None:
-            return _grouped(json.loads(names), json.loads(values))
-        variables, getter = grouping
-        return dict(zip(variables, getter(tuple(json.loads(values))), strict=True))
+SEPARATOR = "\x1f"  # between a response's variables and between its values (PostgreSQL)
 
 
-def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
+class Ambiguous(Exception):
+    """A response's variables or values hold the separator (`SEPARATOR`): they cannot be
+    split without doubt, so the people are read again with JSON texts."""
+
+
+def _postgres_query(conditions: list[ColumnElement[bool]], split: bool = True) -> Select[Any]:
     """PostgreSQL: each response's answers aggregated by a lateral subquery (an index-only
-    scan of `uq_answer_value` per response) as `stream_people` reads them, but as two JSON
-    texts: one string each to fetch and parse, not an array of strings."""
+    scan of `uq_answer_value` per response) as `stream_people` reads them, but as two texts
+    (one string each to fetch and parse, not an array of strings) and their number.
+
+    `split`: the variables and the values joined by `SEPARATOR` (`string_agg`), which the
+    reader splits in C and checks against the number of answers (a value holding the
+    separator gives more pieces: `Ambiguous`); else JSON arrays (`json_agg`), parsed by
+    `json.loads`, which any value survives. Both aggregates run over the same rows in the
+    same pass, so in the same order: a variable's values side by side, as the index
+    gives them."""
+    names: ColumnElement[Any]
+    values: ColumnElement[Any]
+    if split:
+        separator = literal(SEPARATOR, Text)
+        names = func.string_agg(Answer.variable, separator)
+        values = func.string_agg(Answer.value, separator)
+    else:
+        names = sa_cast(func.json_agg(Answer.variable), Text)
+        values = sa_cast(func.json_agg(Answer.value), Text)
     answers = (
         select(
-            sa_cast(func.json_agg(Answer.variable), Text).label("names"),
-            sa_cast(func.json_agg(Answer.value), Text).label("answer_values"),
+            func.count().label("answer_count"),
+            names.label("names"),
+            values.label("answer_values"),
         )
         .where(Answer.response_id == Response.id)
         .lateral("answers")
     )
     return (
-        select(*RESPONSE_DETAILS, answers.c.names, answers.c.answer_values)
+        select(*RESPONSE_DETAILS, answers.c.answer_count, answers.c.names, answers.c.answer_values)
         .select_from(Response)
         .outerjoin(answers, true())
         .where(*conditions)
@@ -168,21 +161,103 @@ def _postgres_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
     )
 
 
-def form_rows(db: Session, filters: EvaluationFilters) -> Generator[tuple[Any, ...], None, None]:
+def _sqlite_query(conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    """SQLite: `export.sqlite_query` (JSON arrays), with the number of answers."""
+    return (
+        select(
+            *RESPONSE_DETAILS,
+            func.count(Answer.id),
+            func.json_group_array(Answer.variable),
+            func.json_group_array(Answer.value),
+        )
+        .select_from(Response)
+        .outerjoin(Answer, Answer.response_id == Response.id)
+        .where(*conditions)
+        .group_by(Response.id)
+        .order_by(Response.beneficiary_id, Response.form)
+    )
+
+
+def form_rows(
+    db: Session, filters: EvaluationFilters, split: bool = True
+) -> tuple[Generator[tuple[Any, ...], None, None], Callable[[str], list[Any]] | None]:
     """Every submitted form in scope, by person then form: its details (`RESPONSE_DETAILS`),
-    then its answers by variable (`Keyed`). SQLite: `stream_people`'s query (JSON arrays)."""
+    its number of answers, then the texts of its variables and of its values; and how to
+    split those texts (None: JSON arrays). PostgreSQL joins them by `SEPARATOR` when
+    `split`; SQLite gives JSON arrays (`export.sqlite_query`'s aggregation)."""
     conditions = response_conditions(filters)
     if db.get_bind().dialect.name == "postgresql":
-        query = _postgres_query(conditions)
+        query = _postgres_query(conditions, split)
+        splitter = operator.methodcaller("split", SEPARATOR) if split else None
     else:
-        query = sqlite_query(conditions)
-    keyed = Keyed()
-    source = fetch_rows(db, query)
-    try:
-        for *details, names, values in source:
-            yield (*details, keyed(names, values))
-    finally:
-        source.close()
+        query = _sqlite_query(conditions)
+        splitter = None
+    return fetch_rows(db, query), splitter
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """How to read the answers of one form whose variables are some list: `count` values,
+    the keys of the form's layout variables (`_FormText.codes`) and of the QI items
+    (`ColumnRecorder.items`) picked from the values by C getters (a value, a tuple of
+    values side by side, or the None put after the last value when a variable has none)."""
+
+    count: int
+    text_keys: Callable[[tuple[Any, ...]], tuple[Key | None, ...]]
+    qi_keys: Callable[[tuple[Any, ...]], tuple[Key | None, ...]]
+
+
+def _picker(items: Sequence[int | slice]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """A getter of `items` that always gives a tuple (`itemgetter` gives one item bare)."""
+    if not items:
+        return lambda values: ()
+    if len(items) == 1:
+        item = items[0]
+        return lambda values: (values[item],)
+    getter: Callable[[tuple[Any, ...]], tuple[Any, ...]] = operator.itemgetter(*items)
+    return getter
+
+
+def _shape(
+    names: Sequence[str | None], text_codes: Sequence[str], qi_codes: Sequence[str]
+) -> _Shape | None:
+    """The `_Shape` of a form whose variables are `names` (as read), or None when a
+    variable's values are not side by side or a name is None (read then by `_grouped`)."""
+    places = _places(names)
+    if places is None:
+        return None
+    missing = len(names)  # the None put after the values
+    return _Shape(
+        len(names),
+        _picker([places.get(code, missing) for code in text_codes]),
+        _picker([places.get(code, missing) for code in qi_codes]),
+    )
+
+
+class _Shapes(dict[str | None, _Shape | None]):
+    """The `_Shape` of one form per text of its variables, worked out on first sight: the
+    variables of a form take few distinct lists."""
+
+    def __init__(
+        self,
+        parse: Callable[[str], list[Any]],
+        text_codes: Sequence[str],
+        qi_codes: Sequence[str],
+    ) -> None:
+        super().__init__()
+        self.parse = parse
+        self.text_codes = tuple(text_codes)
+        self.qi_codes = tuple(qi_codes)
+
+    def __missing__(self, names: str | None) -> _Shape | None:
+        if names is None:  # no answer (PostgreSQL): every key the None after no value
+            nothing = _picker([0] * len(self.text_codes)), _picker([0] * len(self.qi_codes))
+            found: _Shape | None = _Shape(0, *nothing)
+        else:
+            found = _shape(self.parse(names), self.text_codes, self.qi_codes)
+        if len(self) < GROUPINGS_MAX:
+            self[names] = found
+        return found
 
 
 # --- a form's answers as CSV text ------------------------------------------------------------
@@ -285,16 +360,6 @@ class _DetailsText(dict[tuple[Any, ...], str]):
         return text
 
 
-class _Values(dict[Key, list[str]]):
-    """A key's values (`key_values`), per key: quasi-identifiers take few distinct ones."""
-
-    def __missing__(self, key: Key) -> list[str]:
-        values = key_values(key)
-        if len(self) < CACHE_MAX:
-            self[key] = values
-        return values
-
-
 class _FormText:
     """A form's answer cells as CSV text, in the layout's order, from its keys by variable."""
 
@@ -313,10 +378,10 @@ class _FormText:
         self.codes = tuple(codes)
         self.lookups = tuple(lookups)
 
-    def text(self, keys: dict[str, Key]) -> str:
-        # No Python step per variable: every lookup is done by map over C functions.
-        found = map(operator.call, self.lookups, map(keys.get, self.codes))
-        return self.delimiter.join(found)
+    def text(self, keys: Sequence[Key | None]) -> str:
+        """The form's text from the keys of its variables (`codes`' order, None: absent).
+        No Python step per variable: every lookup is done by map over C functions."""
+        return self.delimiter.join(map(operator.call, self.lookups, keys))
 
 
 # --- the spool: each person's forms as text, in a temporary file -----------------------------
@@ -324,24 +389,25 @@ class _FormText:
 
 @dataclass
 class _Spool:
-    """Each person's forms as CSV text, in a temporary file: per person their offset, and per
-    form the text's length in characters (ABSENT when not sent)."""
+    """Each person's forms as CSV text, UTF-8, in a temporary file: per person their offset,
+    and per form the text's length in bytes (ABSENT when not sent)."""
 
     # Closed by `close` (ReadOnce is the context manager), removed by the system at once.
     file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="export-"))  # noqa: SIM115
     # Arrays while the plan is made (its peak of memory); the index by person once written.
     people: array[int] = field(default_factory=lambda: array("q"))
-    position: dict[int, int] | None = None  # beneficiary id -> index, made by `texts`
+    position: dict[int, int] | None = None  # beneficiary id -> index, made by `index`
     offsets: array[int] = field(default_factory=lambda: array("q", [0]))
     lengths: array[int] = field(default_factory=lambda: array("i"))
     pending: list[bytes] = field(default_factory=list)
     pending_size: int = 0
 
     def add(self, beneficiary_id: int, texts: Sequence[str | None]) -> None:
-        data = "".join(text for text in texts if text is not None).encode()
+        encoded = [None if text is None else text.encode() for text in texts]
+        data = b"".join(piece for piece in encoded if piece is not None)
         self.people.append(beneficiary_id)
         self.offsets.append(self.offsets[-1] + len(data))
-        self.lengths.extend(ABSENT if text is None else len(text) for text in texts)
+        self.lengths.extend(ABSENT if piece is None else len(piece) for piece in encoded)
         self.pending.append(data)
         self.pending_size += len(data)
         if self.pending_size >= FLUSH_BYTES:
@@ -353,19 +419,28 @@ class _Spool:
         self.pending.clear()
         self.pending_size = 0
 
-    def texts(self, beneficiary_id: int) -> list[str | None]:
+    def index(self) -> dict[int, int]:
+        """Beneficiary id -> their place in the spool."""
         if self.position is None:
             self.position = {person: index for index, person in enumerate(self.people)}
-        index = self.position[beneficiary_id]
+        return self.position
+
+    def data(self, index: int) -> tuple[bytes, array[int]]:
+        """The person at `index`: their forms' texts one after the other (UTF-8), and each
+        form's length in bytes (ABSENT: not sent)."""
         start, end = self.offsets[index], self.offsets[index + 1]
-        data = os.pread(self.file.fileno(), end - start, start).decode()
+        lengths = self.lengths[index * len(FORMS) : (index + 1) * len(FORMS)]
+        return os.pread(self.file.fileno(), end - start, start), lengths
+
+    def texts(self, beneficiary_id: int) -> list[str | None]:
+        data, lengths = self.data(self.index()[beneficiary_id])
         texts: list[str | None] = []
         at = 0
-        for length in self.lengths[index * len(FORMS) : (index + 1) * len(FORMS)]:
+        for length in lengths:
             if length == ABSENT:
                 texts.append(None)
             else:
-                texts.append(data[at : at + length])
+                texts.append(data[at : at + length].decode())
                 at += length
         return texts
 
@@ -375,11 +450,12 @@ class _Spool:
 
 @dataclass
 class ReadOnce:
-    """The people in scope, read once: the plan's inputs (`anonymise.plan_records`) and the
-    spooled text of their forms. Close it (a context manager) to drop the temporary file."""
+    """The people in scope, read once: the plan's inputs (`anonymise.plan_records`: their
+    records kept by column) and the spooled text of their forms. Close it (a context
+    manager) to drop the temporary file."""
 
     ids: list[int]
-    records: list[dict[str, Any]]
+    records: Sequence[Mapping[str, Any]]
     departments: dict[str, str]
     spool: _Spool
 
@@ -394,41 +470,149 @@ def read_once(
     db: Session, filters: EvaluationFilters, layout: Layout, writer: CsvWriter
 ) -> ReadOnce:
     """Every person in scope: their raw quasi-identifier record (as `anonymise.collect`
-    makes it) and their forms' answers as CSV text (spooled)."""
+    makes it, kept by column) and their forms' answers as CSV text (spooled).
+
+    PostgreSQL splits each form's answers joined by `SEPARATOR`; should one hold it
+    (`Ambiguous`: no answer typed in holds a control character, but the database does not
+    forbid it), everything read is dropped and the people are read again as JSON."""
+    try:
+        return _read(db, filters, layout, writer, split=True)
+    except Ambiguous:
+        return _read(db, filters, layout, writer, split=False)
+
+
+def _read(
+    db: Session, filters: EvaluationFilters, layout: Layout, writer: CsvWriter, split: bool
+) -> ReadOnce:
     definition = layout.definition
     places = anonymise.structure_places(db, filters.structure_ids)
-    record = anonymise.recorder(places, definition)
-    qi_codes = tuple(item.code for item in definition.quasi_identifiers())
-    forms = {form.value: _FormText(layout, form, writer) for form in FORMS}
-    parsed = _Values()  # lists shared between people: `qi_record` only reads them
+    recorder = anonymise.ColumnRecorder(places, definition)
+    source, splitter = form_rows(db, filters, split)
+    parse = splitter or json.loads
+    profiles = set(anonymise.PROFILE_FORMS)
+    no_qi = tuple[Key | None, ...]()
+    # Per form: its index in FORMS, its text, its shapes, whether it describes the person.
+    forms: dict[str, tuple[int, _FormText, _Shapes, bool]] = {}
+    for index, form in enumerate(FORMS):
+        text = _FormText(layout, form, writer)
+        profile = form.value in profiles
+        qi_codes = recorder.items if profile else ()
+        forms[form.value] = (index, text, _Shapes(parse, text.codes, qi_codes), profile)
+    form_bits = anonymise.FORM_BITS
+    details = recorder.details
     spool = _Spool()
     ids: list[int] = []
-    records: list[dict[str, Any]] = []
-    source = form_rows(db, filters)
+    person: int | None = None
+    structure: int | None = None
+    pattern = 0
+    qi: list[tuple[Key | None, ...]] = []
+    sent: list[tuple[Any, ...] | None] = [None] * len(FORMS)
+    texts: list[str | None] = [None] * len(FORMS)
     try:
-        for beneficiary_id, rows in itertools.groupby(source, key=operator.itemgetter(0)):
-            person = PersonAnswers(beneficiary_id, None, {})
-            texts: list[str | None] = [None] * len(FORMS)
-            for _id, structure_id, form, channel, wording, version, sent_at, given in rows:
-                if person.structure_id is None or structure_id > person.structure_id:
-                    person.structure_id = structure_id
-                # The plan reads the quasi-identifiers' answers only (`qi_record`).
-                answers = {code: parsed[given[code]] for code in qi_codes if code in given}
-                # One submitted response per person and form (uq_response_person_form).
-                person.forms[form] = SentForm(channel, wording, version, sent_at, answers)
-                index = FORM_INDEX.get(form)
-                if index is not None:
-                    texts[index] = forms[form].text(given)
-            ids.append(beneficiary_id)
-            records.append(record(person))
-            spool.add(beneficiary_id, texts)
+        for row in source:
+            beneficiary_id, structure_id, form, channel, wording, version, sent_at = row[:7]
+            count, names, values = row[7:]
+            if beneficiary_id != person:
+                if person is not None:
+                    ids.append(person)
+                    recorder.add(structure, pattern, qi, sent)
+                    spool.add(person, texts)
+                person, structure, pattern = beneficiary_id, structure_id, 0
+                qi = []
+                sent = [None] * len(FORMS)
+                texts = [None] * len(FORMS)
+            elif structure is None or structure_id > structure:
+                structure = structure_id
+            pattern |= form_bits.get(form, 0)
+            known = forms.get(form)
+            if known is None:  # not a form of the export: its structure only counts
+                continue
+            index, text, shapes, profile = known
+            shape = shapes[names]
+            if shape is None:  # a variable's values apart, or none (SQLite): by variable
+                variables, given = parse(names), parse(values)
+                if splitter is not None and not len(variables) == len(given) == count:
+                    raise Ambiguous
+                keys_of = _grouped(variables, given).get
+                text_keys: tuple[Key | None, ...] = tuple(map(keys_of, text.codes))
+                qi_keys = tuple(map(keys_of, shapes.qi_codes))
+            else:
+                if names is None:
+                    parts: tuple[Any, ...] = (None,)
+                else:
+                    parts = (*parse(values), None)
+                    if splitter is not None and (shape.count != count or len(parts) != count + 1):
+                        raise Ambiguous
+                text_keys = shape.text_keys(parts)
+                qi_keys = shape.qi_keys(parts) if profile else no_qi
+            # One submitted response per person and form (uq_response_person_form).
+            sent[index] = details(channel, wording, version, sent_at)
+            texts[index] = text.text(text_keys)
+            if profile:
+                qi.append(qi_keys)
+        if person is not None:
+            ids.append(person)
+            recorder.add(structure, pattern, qi, sent)
+            spool.add(person, texts)
         spool.flush()
     except BaseException:
         spool.close()
         raise
     finally:
         source.close()  # a failure: the fetching thread stops and the cursor is closed
-    return ReadOnce(ids, records, dict(places.values()), spool)
+    return ReadOnce(ids, recorder.columns(), dict(places.values()), spool)
+
+
+class _RowBytes(dict[tuple[Any, ...], bytes]):
+    """A row's bytes with its pseudonym and answers left out (`%b`), per combination of the
+    released values its head and forms' details show and of the forms sent: people
+    released alike who sent the same forms share it, so that their rows are put together
+    by one `%` (in C) from the pseudonym and the spooled answers."""
+
+    def __init__(self, layout: Layout, writer: CsvWriter) -> None:
+        super().__init__()
+        self.delimiter = writer.delimiter
+        cell = _CellText(writer).__getitem__
+        self.heads = _HeadText(layout, writer, cell)
+        self.forms = [
+            (
+                _DetailsText(layout, form, writer, cell),
+                bool(layout.fields[form]),
+                writer.delimiter * (4 + len(layout.fields[form]) - 1),
+            )
+            for form in FORMS
+        ]
+        self.names = self.heads.names + tuple(
+            name for details, _fields, _absent in self.forms for name in details.names
+        )
+        self.absent = (_ABSENT,) * len(self.names)
+
+    def key(self, released: dict[str, Any], lengths: Sequence[int]) -> tuple[Any, ...]:
+        """`released`'s values this row shows, and which forms were not sent (their spooled
+        `lengths`, `_Spool.data`)."""
+        return (*map(released.get, self.names, self.absent), *map(_NOT_SENT, lengths))
+
+    def __missing__(self, key: tuple[Any, ...]) -> bytes:
+        values = dict(zip(self.names, key, strict=False))
+        released = {name: value for name, value in values.items() if value is not _ABSENT}
+        heads = self.heads
+        pieces: list[str | None] = [None, heads[heads.key(released)]]  # None: put in
+        absent = key[len(self.names) :]
+        for (details, has_fields, blank), not_sent in zip(self.forms, absent, strict=True):
+            if not_sent:
+                pieces.append(blank)
+                continue
+            pieces.append(details[details.key(released)])
+            if has_fields:
+                pieces.append(None)
+        # Only the pieces put in are formats: a "%" of a released value is written as is.
+        text = self.delimiter.join(
+            "%b" if piece is None else piece.replace("%", "%%") for piece in pieces
+        )
+        row = (text + "\r\n").encode()
+        if len(self) < CACHE_MAX:
+            self[key] = row
+        return row
 
 
 def write_read_once(
@@ -437,37 +621,43 @@ def write_read_once(
     """Write the people of the plan in its random order: for each, the head and each form's
     details as released, and each form's spooled answers. The same bytes as
     `export.write_rows` writes with `writer.write_prepared` and `writer.prepare`."""
-    delimiter = writer.delimiter
-    cell = _CellText(writer).__getitem__
-    heads = _HeadText(layout, writer, cell)
-    shapes = [
-        (
-            _DetailsText(layout, form, writer, cell),
-            bool(layout.fields[form]),
-            delimiter * (4 + len(layout.fields[form]) - 1),
-        )
-        for form in FORMS
-    ]
+    rows = _RowBytes(layout, writer)
+    pseudonym = anonymise.pseudonyms(key)
+    # A pseudonym is 16 hexadecimal digits, which no writer quotes nor neutralises today;
+    # should one, each is prepared as any cell.
+    as_is = all(writer.quote(writer.prepare(digit * 16)) == digit * 16 for digit in HEX)
+    wanted = [bool(layout.fields[form]) for form in FORMS]
+    spool = read.spool
+    position = spool.index()
     people = 0
     written: list[int] = []
+    out: list[bytes] = []
+    size = 0
     for beneficiary_id in plan.order:
         released = plan.released(beneficiary_id)
         if released is None:
             continue
         people += 1
         written.append(beneficiary_id)
-        # The pseudonym, unique, is not remembered; the rest of the head is, and each
-        # form's details, per combination of the released values they show.
-        pseudonym = anonymise.pseudonym(key, beneficiary_id)
-        pieces = [writer.quote(writer.prepare(pseudonym)), heads[heads.key(released)]]
-        for (details, has_fields, absent), answers in zip(
-            shapes, read.spool.texts(beneficiary_id), strict=True
-        ):
-            if answers is None:
-                pieces.append(absent)
-                continue
-            pieces.append(details[details.key(released)])
-            if has_fields:
-                pieces.append(answers)
-        writer.write_text(delimiter.join(pieces))
+        data, lengths = spool.data(position[beneficiary_id])
+        # The pseudonym, unique, is not remembered; the rest of the row is, per
+        # combination of the released values it shows and of the forms sent.
+        name = pseudonym(beneficiary_id)
+        if not as_is:
+            name = writer.quote(writer.prepare(name))
+        pieces = [name.encode()]
+        at = 0
+        for length, has_fields in zip(lengths, wanted, strict=True):
+            if length != ABSENT:
+                if has_fields:
+                    pieces.append(data[at : at + length])
+                at += length
+        row = rows[rows.key(released, lengths)] % tuple(pieces)
+        out.append(row)
+        size += len(row)
+        if size >= FLUSH_BYTES:
+            writer.write_encoded(b"".join(out), len(out))
+            out.clear()
+            size = 0
+    writer.write_encoded(b"".join(out), len(out))
     return Written(people, people, plan, written)

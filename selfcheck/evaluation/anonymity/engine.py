@@ -74,6 +74,7 @@ from selfcheck.evaluation.anonymity.model import (
     MASKED,
     CategoryShift,
     ColumnReport,
+    Columns,
     QuasiIdentifier,
     Release,
     UtilityReport,
@@ -704,11 +705,14 @@ class _Search:
 _TRANSPOSED = 4096  # records read into columns at a time (`_columns_of`)
 
 
-def _columns_of(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[list[Any]]:
+def _columns_of(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[Sequence[Any]]:
     """Each named column's values in the records' order, None where a record has none
-    (`get`). Plain dicts holding every name (the export's records) are read a row at a
-    time, one C call per record (`itemgetter`), by slices of `_TRANSPOSED` records (a
-    slice's tuples are held at once); anything else a value at a time."""
+    (`get`). Records kept by column (`Columns`) give their columns as they are. Plain dicts
+    holding every name are read a row at a time, one C call per record (`itemgetter`), by
+    slices of `_TRANSPOSED` records (a slice's tuples are held at once); anything else a
+    value at a time."""
+    if isinstance(records, Columns):
+        return [records.column(name) for name in names]
     if len(names) < 2 or not all(type(record) is dict for record in records):
         return [list(map(operator.methodcaller("get", name), records)) for name in names]
     columns: list[list[Any]] = [[] for _ in names]
@@ -720,7 +724,7 @@ def _columns_of(records: Sequence[Mapping[str, Any]], names: Sequence[str]) -> l
                 column.extend(values)
     except KeyError:  # a record without some column: None there
         return [list(map(operator.methodcaller("get", name), records)) for name in names]
-    return columns
+    return [*columns]
 
 
 def anonymise(
@@ -772,45 +776,56 @@ def anonymise(
 
     kept = [i for i in range(size) if not outcome.left_out[i]]
     left_out = [i for i in range(size) if outcome.left_out[i]]
-    out_columns: dict[str, list[Any]] = {}
+    out_columns: dict[str, Sequence[Any]] = {}
     for column, level in zip(columns, outcome.node, strict=True):
-        level_values = column.values[level]
-        cells = [level_values[code] for code in column.codes[level].tolist()]
+        cells = list(map(column.values[level].__getitem__, column.codes[level].tolist()))
         for i in np.flatnonzero(masked[column.spec.column]).tolist():
             cells[i] = MASKED
         out_columns[column.spec.column] = cells
     everyone = len(kept) == size
-    released_columns: dict[str, list[Any]] = {}
+    released_columns: dict[str, Sequence[Any]] = {}
     for q in quasi_identifiers:
-        cells = out_columns.get(q.column, raw[q.column])
-        released_columns[q.column] = cells if everyone else list(map(cells.__getitem__, kept))
+        given = out_columns.get(q.column, raw[q.column])
+        released_columns[q.column] = given if everyone else list(map(given.__getitem__, kept))
     released: list[dict[str, Any]] = []
     if rows:
         for i in kept:
             row = dict(records[i])
-            for name, cells in out_columns.items():
-                row[name] = cells[i]
+            for name, values in out_columns.items():
+                row[name] = values[i]
             released.append(row)
 
-    reports = tuple(
-        _column_report(
-            q,
-            levels[q.column],
-            prepared[q.column] is None,
-            raw[q.column],
-            kept,
-            released_columns[q.column],
-            masked.get(q.column),
+    # Each column's values counted, released and true, over the people released: an active
+    # column's from its codes (one bincount each), any other's value by value.
+    keep = ~outcome.left_out
+    at_level = {c.spec.column: (c, lv) for c, lv in zip(columns, outcome.node, strict=True)}
+    reports: list[ColumnReport] = []
+    for q in quasi_identifiers:
+        active = at_level.get(q.column)
+        if active is None:
+            out = Counter(released_columns[q.column])
+            true_raw = Counter(map(raw[q.column].__getitem__, kept))
+            local = 0
+        else:
+            column, lv = active
+            hidden = masked[q.column]
+            out = _tally(column.values[lv], column.codes[lv], column.cards[lv], keep & ~hidden)
+            local = int((keep & hidden).sum())
+            if local:
+                out[MASKED] += local
+            true_raw = _tally(column.values[0], column.codes[0], column.cards[0], keep)
+        reports.append(
+            _column_report(
+                q, levels[q.column], prepared[q.column] is None, out, true_raw, len(kept), local
+            )
         )
-        for q in quasi_identifiers
-    )
     report = UtilityReport(
         k=k,
         people=size,
         released=len(kept),
         left_out=len(left_out),
         loss=outcome.loss,
-        columns=reports,
+        columns=tuple(reports),
         nodes_evaluated=evaluated,
         exhaustive=exhaustive,
     )
@@ -828,7 +843,9 @@ def anonymise(
 def _empty_release(quasi_identifiers: Sequence[QuasiIdentifier], k: int) -> Release:
     """Nobody to release (the people were erased between the count and the plan): every
     column at its own level, nothing lost."""
-    reports = tuple(_column_report(q, 0, True, [], [], [], None) for q in quasi_identifiers)
+    reports = tuple(
+        _column_report(q, 0, True, Counter(), Counter(), 0, 0) for q in quasi_identifiers
+    )
     report = UtilityReport(
         k=k,
         people=0,
@@ -843,27 +860,36 @@ def _empty_release(quasi_identifiers: Sequence[QuasiIdentifier], k: int) -> Rele
     return Release(k=k, levels=levels, records=[], kept=[], left_out=[], report=report)
 
 
+def _tally(
+    values: Sequence[Any], codes: Codes, card: int, where: npt.NDArray[np.bool_]
+) -> Counter[Any]:
+    """How many of the records `where` selects have each value (`values[code]`, distinct
+    values: `_encode`), as a Counter of the values present."""
+    counts = np.bincount(codes[where], minlength=card).tolist()
+    return Counter({values[code]: count for code, count in enumerate(counts) if count})
+
+
 def _column_report(
     spec: QuasiIdentifier,
     level: int,
     constant: bool,
-    raw: Sequence[Any],
-    kept: Sequence[int],
-    released: Sequence[Any],
-    masked: npt.NDArray[np.bool_] | None,
+    out: Counter[Any],
+    true_raw: Counter[Any],
+    released: int,
+    local: int,
 ) -> ColumnReport:
-    """`released`: the column's released value of each record of `kept`, in that order."""
-    out = Counter(released)
+    """`out`: the released values of the people released, counted (`MASKED` for the cells
+    masked, `local` of them cell by cell); `true_raw`: their raw values, counted; `released`:
+    how many they are."""
     cells_masked = out.pop(MASKED, 0)
     out.pop(None, None)
-    local = int(masked[kept].sum()) if masked is not None and len(kept) else 0
     shares: tuple[CategoryShift, ...] = ()
     if level <= len(spec.ladder):
         # The truth of the same people as released: those left out are counted apart
         # (`UtilityReport.left_out`), not as a shift of the shares. The ladder is applied
         # once per distinct raw value.
         truth: Counter[Any] = Counter()
-        for value, count in Counter(map(raw.__getitem__, kept)).items():
+        for value, count in true_raw.items():
             if value is not None:
                 truth[spec.apply(level, value)] += count
         true_total = sum(truth.values())
@@ -885,6 +911,6 @@ def _column_report(
         constant=constant,
         cells_masked=cells_masked,
         cells_masked_locally=local,
-        released=len(released),
+        released=released,
         shares=shares,
     )

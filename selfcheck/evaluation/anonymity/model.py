@@ -5,9 +5,9 @@ No Flask, no database: plain records in, plain records out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, overload
 
 
 class Masked:
@@ -34,6 +34,48 @@ class Masked:
 MASKED: Final = Masked()
 
 Value = Hashable
+
+
+class Columns(Sequence[Mapping[str, Any]]):
+    """Records kept by column: `columns[name][i]` is record i's value of `name`.
+
+    The same records as a list of dicts (`records[i]` gives record i as a dict; a column not
+    held reads as None, as `get` would), for a caller that builds many records: one list per
+    column rather than one dict per record (about a fifth of the memory), and the engine
+    reads its columns as they are instead of gathering them record by record."""
+
+    def __init__(self, columns: Mapping[str, Sequence[Any]], size: int) -> None:
+        for name, values in columns.items():
+            if len(values) != size:
+                raise ValueError(f"{name}: {len(values)} values for {size} records")
+        self.columns = dict(columns)
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.size))]
+        if not -self.size <= index < self.size:
+            raise IndexError(index)
+        return {name: values[index] for name, values in self.columns.items()}
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(self.size))
+
+    def column(self, name: str) -> Sequence[Any]:
+        """The values of `name`, record by record (None for each when not held)."""
+        values = self.columns.get(name)
+        return values if values is not None else (None,) * self.size
+
+
 # One rung of a ladder: a function or a mapping from the RAW value to a coarser value.
 Level = Callable[[Any], Any] | Mapping[Any, Any]
 

@@ -75,6 +75,13 @@ class CsvWriter(Writer):
         self.file.write(text + "\r\n")
         self.rows += 1
 
+    def write_encoded(self, data: bytes, rows: int) -> None:
+        """`rows` rows already encoded in UTF-8 (the file's `encoding`, whose byte order
+        mark, if any, came with the header), each ending with its line end."""
+        self.file.flush()
+        self.file.buffer.write(data)
+        self.rows += rows
+
     def cell(self, value: int | str | float | Missing) -> str:
         if isinstance(value, Missing):
             return value.text

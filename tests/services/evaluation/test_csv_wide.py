@@ -135,3 +135,56 @@ def test_spool_gives_back_each_persons_forms() -> None:
             assert spool.texts(person) == people[person]
     finally:
         spool.close()
+
+
+@pytest.mark.usefixtures("request_context")
+def test_a_value_holding_the_separator_is_read_again_as_json(
+    populated: Session,
+    admin: StaffUser,
+    definition: Definition,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL splits each form's values at `SEPARATOR`: a value holding it (nothing typed
+    in can, but the database does not forbid it) gives more pieces than answers, and the
+    people are read again as JSON; the file is the plain path's. SQLite reads JSON."""
+    form, variable = next(
+        (form, variable)
+        for form in FORMS
+        for variable in definition.variables(form)
+        if variable.item.type.free_text
+    )
+    response = populated.scalars(
+        select(Response.id).where(Response.form == form.value).order_by(Response.id)
+    ).first()
+    assert response is not None
+    populated.execute(delete(Answer).where(Answer.variable == variable.code))
+    text = "avant" + csv_wide.SEPARATOR + "après"
+    populated.execute(
+        insert(Answer), [{"response_id": response, "variable": variable.code, "value": text}]
+    )
+    populated.commit()
+    reads: list[bool] = []
+    real_read = csv_wide._read
+
+    def spied(*args: object, split: bool) -> csv_wide.ReadOnce:
+        reads.append(split)
+        return real_read(*args, split=split)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(csv_wide, "_read", spied)
+    filters = parse_filters(populated, admin, {})
+    layout = Layout(definition, Shape.WIDE, True)
+    plain = WRITERS["csv"](tmp_path / "plain", layout.columns, "t")
+    plan = anonymise.plan(populated, filters, K, definition, rng=random.Random(9))
+    write_rows(populated, filters, layout, plan, KEY, plain.write_prepared, plain.prepare)
+    plain.close()
+    fast = WRITERS["csv"](tmp_path / "fast", layout.columns, "t")
+    bundle.plan_and_write(
+        populated, filters, K, definition, None, None, layout, fast, KEY, rng=random.Random(9)
+    )
+    fast.close()
+    data = (tmp_path / "fast").read_bytes()
+    assert data == (tmp_path / "plain").read_bytes()
+    assert text.encode() in data
+    postgres = populated.get_bind().dialect.name == "postgresql"
+    assert reads == ([True, False] if postgres else [True])
