@@ -219,10 +219,9 @@ class FastQuestionPages:
         )
         mode = display.choose_mode(None, cookies.get(display.COOKIE))
         # The engine of `db.read_connection` (which needs an app context): one SELECT on a
-        # pooled connection, on PostgreSQL without a transaction.
+        # pooled connection, on PostgreSQL without a transaction (`journey.read_state`).
         database: db.Database = app.extensions[db.EXTENSION_KEY]
-        with database.reader.connect() as connection:
-            state = journey.load_state(connection, response_id)
+        state = journey.read_state(database.reader, response_id)
         # Whatever follows, Flask's view (if the page falls through) reads no second time.
         environ[views.HANDED_STATE] = (response_id, state)
         if state is None or state.is_submitted:
@@ -240,14 +239,15 @@ class FastQuestionPages:
         template = cache.built(key)
         if not isinstance(template, Template):
             return None  # rendering needs Flask's template context
-        html = template.fill(views.page_values(state, page, variables, csrf_token))
+        # UTF-8 bytes from texts encoded once (`Template.fill_bytes`): the same bytes as
+        # `fill(...).encode()`, which werkzeug does on Flask's path.
+        body = template.fill_bytes(views.page_values(state, page, variables, csrf_token))
 
         # The after-request hooks' work, made once per process (`_head`), the request id and
         # the length filled in; then the access line by `log.access_line`.
         head = self._head
         if head is None or head.hooks is not self._hooks_seen:
             head = self._head = _Head.made(app, interface, session, environ, self._hooks_seen)
-        body = html.encode()
         request_id = log.new_request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         headers = head.filled(request_id, len(body))
         log.access_line(
