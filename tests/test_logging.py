@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -254,3 +256,13 @@ def test_a_failed_write_is_handled_as_logging_does(
         _access({"SELFCHECK_LOG_CLIENT_IP": False})
     assert [record.getMessage() for record in handled] == ["request"]
     assert handled[0].__dict__["route"] == "/q/<page_code>"
+
+
+def test_a_new_request_id_is_uuid4_hex_of_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`new_request_id` makes `uuid.uuid4().hex` without the `UUID` object (issue 18)."""
+    for drawn in (bytes(16), b"\xff" * 16, *(os.urandom(16) for _ in range(200))):
+        monkeypatch.setattr(os, "urandom", lambda _n, drawn=drawn: drawn)
+        made = log.new_request_id("")
+        assert made == uuid.UUID(bytes=drawn, version=4).hex
+        assert uuid.UUID(made).version == 4 and log.REQUEST_ID_RE.match(made)
+    assert log.new_request_id("a" * 32) == "a" * 32
