@@ -313,11 +313,26 @@ def test_a_cookie_due_again_goes_to_flask_which_sends_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cookie = f"{COOKIE}={_session_cookie(visitor)}"
+    assert _fast_served(app, on_page, cookie, access_lines)  # its session kept by the layer
     soon = time.time() + sessions.REFRESH_AFTER + 1
     monkeypatch.setattr(sessions.time, "time", lambda: soon)
     flask_result, _fast, served = both_paths(app, on_page, cookie, access_lines)
     assert not served
     assert any(name == "Set-Cookie" for name, _value in flask_result[1])
+
+
+def test_a_kept_session_is_refused_once_the_secret_key_changes(
+    visitor: Visitor, app: Flask, on_page: str, access_lines: io.StringIO
+) -> None:
+    """The layer keeps what a page needs of a verified session, but the interface checks
+    the cookie on every request (`verified_at`): a new secret key forgets it."""
+    cookie = f"{COOKIE}={_session_cookie(visitor)}"
+    assert _fast_served(app, on_page, cookie, access_lines)
+    assert _fast_served(app, on_page, cookie, access_lines)
+    app.secret_key = "another secret key, long enough for the tests"
+    assert not _fast_served(app, on_page, cookie, access_lines)
+    flask_result, _fast, _served = both_paths(app, on_page, cookie, access_lines)
+    assert flask_result[0].startswith("302")  # back to the code page
 
 
 def test_a_session_with_other_keys_goes_to_flask(
