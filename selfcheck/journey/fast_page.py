@@ -16,10 +16,12 @@ each rule (`tests/views/test_fast_page.py` compares both paths byte for byte):
   sent again; a cookie verified before is checked for its age by `verified_at` and what the
   page needs of its session kept (`_JourneySession`), not parsed on every request;
 - the locale and display mode chosen by `i18n.choose_locale` and `display.choose_mode`;
-- one SELECT of the state (`journey.load_state`) on the reading engine of
-  `platform.db.read_connection` (a pooled connection, no ORM session, no transaction);
+- one SELECT of the state (`journey.read_state`, `load_state`'s read) on the reading engine
+  of `platform.db.read_connection` (a pooled connection, no ORM session, no transaction; on
+  SQLite without listeners not even a `Connection` around it);
 - the cached page (`views.page_key`), filled by `views.page_values` with the CSRF token
-  Flask's path signed for this session (`security.signed_page_csrf_token`);
+  Flask's path signed for this session (`security.signed_page_csrf_token`), joined as UTF-8
+  bytes (`Template.fill_bytes`: the bytes werkzeug would encode);
 - the headers of the after-request hooks, in their order: `security.no_store`, `log.tag`
   (request id), the `security.SecurityHeaders` hook, the session interface's `save_session`
   (`Vary: Cookie`), made once per process by those functions (`_Head`: per request only the
