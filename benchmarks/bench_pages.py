@@ -90,6 +90,9 @@ class Sample:
     p50_ms: float | None
     p99_ms: float | None
     bytes_per_request: float | None = None
+    # A worker of the server was replaced during the round (gunicorn's `max_requests`: a new
+    # worker builds the app again, seconds of CPU inside a 6 s round): see `measure`.
+    restarted: bool = False
 
 
 @dataclass
@@ -251,6 +254,16 @@ class Server:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def worker_pids(self) -> frozenset[int]:
+        """The master's children (Linux /proc; empty elsewhere): a change between two
+        readings means a worker was replaced (recycled after `max_requests`, or crashed)."""
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        except OSError:
+            return frozenset()
+        return frozenset(int(child) for child in children.split())
 
     def log(self) -> str:
         from common import log_tail
@@ -525,21 +538,27 @@ def measure(
     duration: float,
     warmup: float,
     rounds: int,
+    others: tuple[Server, ...] = (),
 ) -> None:
     if warmup > 0:
         for target in targets:
             print(f"warm-up {target.name} ({warmup:g} s)", flush=True)
             generator.run(target.port or server.port, target, warmup)
+    by_port = {other.port: other for other in (server, *others)}
     for number in range(1, rounds + 1):
         for target in targets:
+            serving = by_port.get(target.port or server.port, server)
+            workers = serving.worker_pids()
             sample = generator.run(target.port or server.port, target, duration)
             if not server.alive():
                 raise BenchError(f"gunicorn died during the run\n{server.log()}")
+            sample.restarted = bool(workers) and serving.worker_pids() != workers
             target.samples.append(sample)
             print(
                 f"round {number}/{rounds} {target.name:<12} {sample.rps:9.1f} req/s"
                 f"  p50 {_fmt(sample.p50_ms)} ms  p99 {_fmt(sample.p99_ms)} ms"
-                f"  errors {sample.errors}",
+                f"  errors {sample.errors}"
+                + ("  (a worker was recycled during this round)" if sample.restarted else ""),
                 flush=True,
             )
             check_sample(target, sample, pages.get(target.name))
@@ -831,7 +850,16 @@ def main(argv: list[str] | None = None) -> int:
                     "forms": args.forms,
                 },
             }
-            measure(server, generator, targets, pages, args.duration, args.warmup, args.rounds)
+            measure(
+                server,
+                generator,
+                targets,
+                pages,
+                args.duration,
+                args.warmup,
+                args.rounds,
+                others=(bare,),
+            )
             info["load_average"] = {"before": load_before, "after": load_average()}
             result = report(info, targets, pages)
             print(f"\nJSON: {write_json(result).relative_to(ROOT)}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import unescape
 from html.parser import HTMLParser
@@ -480,3 +482,21 @@ def follow_job(visitor: Visitor, response: TestResponse) -> TestResponse:
     downloaded.get_data()  # read, then close the file send_file opened
     downloaded.close()
     return downloaded
+
+
+@contextlib.contextmanager
+def only_handler(logger: logging.Logger, handler: logging.Handler) -> Iterator[None]:
+    """`handler` the one handler `logger`'s records reach, as in production (one JSON stream
+    on stdout): pytest attaches its capture handlers to the root logger and to every
+    non-propagating logger at each phase of a test; they are put back afterwards."""
+    others = [h for h in logger.handlers if h is not handler]
+    propagate = logger.propagate
+    for other in others:
+        logger.removeHandler(other)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.propagate = propagate
+        for other in others:
+            logger.addHandler(other)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 
+from selfcheck.platform import log
 from selfcheck.platform.log import REQUEST_ID_HEADER, REQUEST_LOGGER, JsonFormatter
 from tests.conftest import AppFactory
-from tests.support import Visitor
+from tests.support import Visitor, only_handler
 
 CODE = "K7M2QX9RT"
 
@@ -136,3 +139,130 @@ def test_a_raw_path_in_a_message_becomes_the_rule(app: Flask) -> None:
         entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "Exception on /staff/people/<code> [GET]"
     assert entry["route"] == "/staff/people/<code>"
+
+
+@pytest.fixture
+def alone() -> Iterator[tuple[logging.Logger, logging.StreamHandler[io.StringIO]]]:
+    """The access logger with a JSON stream handler: the one it reaches, as in production,
+    inside `only_handler` (in the test itself: pytest attaches its own at each phase)."""
+    logger = logging.getLogger(REQUEST_LOGGER)
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(JsonFormatter())
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield logger, handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _access(config: dict[str, object]) -> None:
+    log.access_line(
+        config,
+        request_id="a" * 32,
+        method="GET",
+        route="/q/<page_code>",
+        endpoint="journey.question",
+        status=200,
+        started=None,
+        remote_addr="127.0.0.1",
+    )
+
+
+@pytest.mark.parametrize("client_ip", [False, True])
+def test_the_access_line_written_straight_is_the_formatters_line(
+    alone: tuple[logging.Logger, logging.StreamHandler[io.StringIO]], client_ip: bool
+) -> None:
+    """Outside a request (the question pages served before Flask) the line goes straight to
+    the one handler (issue 18, round 18): the same line as the record formatted by
+    `JsonFormatter`, key order kept, but its time."""
+    logger, handler = alone
+    config: dict[str, object] = {"SELFCHECK_LOG_CLIENT_IP": client_ip}
+    with only_handler(logger, handler):
+        assert log._only_json_stream(logger, logging.INFO) is handler
+        _access(config)
+    straight = handler.stream.getvalue()
+    assert straight.endswith("\n") and straight.count("\n") == 1
+    # The same record through logging (another handler too: `_only_json_stream` gives way).
+    other = logging.StreamHandler(io.StringIO())
+    other.setFormatter(JsonFormatter())
+    with only_handler(logger, handler):
+        logger.addHandler(other)
+        try:
+            assert log._only_json_stream(logger, logging.INFO) is None
+            _access(config)
+        finally:
+            logger.removeHandler(other)
+    lines = [json.loads(straight), *_read(handler.stream)[1:], *_read(other.stream)]  # type: ignore[arg-type]
+    assert len(lines) == 3
+    for line in lines:
+        line.pop("time")
+    assert [list(line.items()) for line in lines] == [list(lines[0].items())] * 3
+    expected = ["level", "logger", "message", "request_id", "method", "route", "status"]
+    assert list(lines[0]) == [*expected, "duration_ms", *(["client_ip"] if client_ip else [])]
+
+
+def test_the_access_line_goes_through_logging_when_anything_may_change_it(
+    alone: tuple[logging.Logger, logging.StreamHandler[io.StringIO]],
+) -> None:
+    logger, handler = alone
+    with only_handler(logger, handler):
+        _check_each_change_gives_way(logger, handler)
+
+
+def _check_each_change_gives_way(
+    logger: logging.Logger, handler: logging.StreamHandler[io.StringIO]
+) -> None:
+    assert log._only_json_stream(logger, logging.INFO) is handler
+    seen: list[logging.LogRecord] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        seen.append(record)
+        return True
+
+    for owner in (logger, handler):  # a filter on the logger or on the handler
+        owner.addFilter(keep)
+        try:
+            assert log._only_json_stream(logger, logging.INFO) is None
+            _access({"SELFCHECK_LOG_CLIENT_IP": False})
+        finally:
+            owner.removeFilter(keep)
+    assert len(seen) == 2
+    handler.setFormatter(logging.Formatter())  # another formatter
+    assert log._only_json_stream(logger, logging.INFO) is None
+    handler.setFormatter(JsonFormatter())
+    handler.setLevel(logging.WARNING)  # a handler that would drop it
+    assert log._only_json_stream(logger, logging.INFO) is None
+    handler.setLevel(logging.NOTSET)
+    logger.disabled = True
+    try:
+        assert log._only_json_stream(logger, logging.INFO) is None
+    finally:
+        logger.disabled = False
+
+
+def test_a_failed_write_is_handled_as_logging_does(
+    alone: tuple[logging.Logger, logging.StreamHandler[io.StringIO]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    logger, handler = alone
+    handled: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", handled.append)
+    handler.stream.close()  # writing raises ValueError
+    with only_handler(logger, handler):
+        assert log._only_json_stream(logger, logging.INFO) is handler
+        _access({"SELFCHECK_LOG_CLIENT_IP": False})
+    assert [record.getMessage() for record in handled] == ["request"]
+    assert handled[0].__dict__["route"] == "/q/<page_code>"
+
+
+def test_a_new_request_id_is_uuid4_hex_of_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`new_request_id` makes `uuid.uuid4().hex` without the `UUID` object (issue 18)."""
+    for drawn in (bytes(16), b"\xff" * 16, *(os.urandom(16) for _ in range(200))):
+        monkeypatch.setattr(os, "urandom", lambda _n, drawn=drawn: drawn)
+        made = log.new_request_id("")
+        assert made == uuid.UUID(bytes=drawn, version=4).hex
+        assert uuid.UUID(made).version == 4 and log.REQUEST_ID_RE.match(made)
+    assert log.new_request_id("a" * 32) == "a" * 32

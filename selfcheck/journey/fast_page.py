@@ -12,13 +12,16 @@ What it does, each step with the function Flask's path uses, so that there is on
 each rule (`tests/views/test_fast_page.py` compares both paths byte for byte):
 
 - the session cookie checked by `RefreshingSessionInterface.read` (signature and age, the
-  worker's verified cookies), and not served here when `should_set_cookie` says the cookie
-  must be sent again;
+  worker's verified cookies), and not served here when `refresh_due` says the cookie must be
+  sent again; a cookie verified before is checked for its age by `verified_at` and what the
+  page needs of its session kept (`_JourneySession`), not parsed on every request;
 - the locale and display mode chosen by `i18n.choose_locale` and `display.choose_mode`;
-- one SELECT of the state (`journey.load_state`) on the reading engine of
-  `platform.db.read_connection` (a pooled connection, no ORM session, no transaction);
+- one SELECT of the state (`journey.read_state`, `load_state`'s read) on the reading engine
+  of `platform.db.read_connection` (a pooled connection, no ORM session, no transaction; on
+  SQLite without listeners not even a `Connection` around it);
 - the cached page (`views.page_key`), filled by `views.page_values` with the CSRF token
-  Flask's path signed for this session (`security.signed_page_csrf_token`);
+  Flask's path signed for this session (`security.signed_page_csrf_token`), joined as UTF-8
+  bytes (`Template.fill_bytes`: the bytes werkzeug would encode);
 - the headers of the after-request hooks, in their order: `security.no_store`, `log.tag`
   (request id), the `security.SecurityHeaders` hook, the session interface's `save_session`
   (`Vary: Cookie`), made once per process by those functions (`_Head`: per request only the
@@ -116,6 +119,8 @@ class FastQuestionPages:
         # Cookie header -> its cookies (the first value of each name, as werkzeug's `get`):
         # a person sends the same header page after page (bounded as the verified cookies).
         self._cookies: dict[str, dict[str, str]] = {}
+        # Verified session cookie -> what a page needs of its session (`_remember_session`).
+        self._sessions: dict[str, _JourneySession] = {}
         # The response's status and headers, made once by the after-request hooks (`_head`).
         self._head: _Head | None = None
         # (definition id, form, screen) -> (that definition, its step): `_step_of`.
@@ -202,27 +207,42 @@ class FastQuestionPages:
         known = self._cookies.get(header)
         cookies = known if known is not None else dict(parse_cookie(header).items())
         value = cookies.get(interface.get_cookie_name(app))
-        session = interface.read(app, value) if value else None
-        if session is None or interface.should_set_cookie(app, session):
-            return None  # no session, refused, or its cookie is to be sent again
-        csrf_field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-        if not set(session) <= {*views.JOURNEY_SESSION_KEYS, csrf_field}:
-            return None  # staff, second factor, flashed messages...: Flask's path
-        response_id = session.get(views.SESSION_RESPONSE)
-        csrf_token = security.signed_page_csrf_token(app, session.get(csrf_field))
-        if not isinstance(response_id, int) or csrf_token is None:
+        if not value:
             return None
+        csrf_field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+        # A cookie verified before: its age checked by the interface (`verified_at`), what
+        # this page needs of its session kept (`_JourneySession`), not parsed again.
+        journey_session = self._sessions.get(value)
+        signed_at = None
+        if journey_session is not None and journey_session.csrf_field == csrf_field:
+            signed_at = interface.verified_at(app, value)
+        session: sessions.TimedSession | None = None
+        if signed_at is None or journey_session is None:
+            session = interface.read(app, value)
+            if session is None or session.modified:
+                return None  # refused (tampered with, expired...)
+            journey_session = _JourneySession.of(session, csrf_field)
+            if journey_session is None:
+                return None  # staff, second factor, flashed messages...: Flask's path
+            signed_at = session.signed_at
+        if interface.refresh_due(app, journey_session.permanent, signed_at):
+            return None  # its cookie is to be sent again: Flask's path
+        csrf_token = security.signed_page_csrf_token(app, journey_session.csrf_secret)
+        if csrf_token is None:
+            return None
+        response_id = journey_session.response_id
         if known is None:
             self._remember_cookies(header, cookies)
+        if session is not None:
+            self._remember_session(value, journey_session)
         locale = i18n.choose_locale(
             app.config, None, cookies.get(i18n.LANG_COOKIE), environ.get("HTTP_ACCEPT_LANGUAGE", "")
         )
         mode = display.choose_mode(None, cookies.get(display.COOKIE))
         # The engine of `db.read_connection` (which needs an app context): one SELECT on a
-        # pooled connection, on PostgreSQL without a transaction.
+        # pooled connection, on PostgreSQL without a transaction (`journey.read_state`).
         database: db.Database = app.extensions[db.EXTENSION_KEY]
-        with database.reader.connect() as connection:
-            state = journey.load_state(connection, response_id)
+        state = journey.read_state(database.reader, response_id)
         # Whatever follows, Flask's view (if the page falls through) reads no second time.
         environ[views.HANDED_STATE] = (response_id, state)
         if state is None or state.is_submitted:
@@ -240,14 +260,19 @@ class FastQuestionPages:
         template = cache.built(key)
         if not isinstance(template, Template):
             return None  # rendering needs Flask's template context
-        html = template.fill(views.page_values(state, page, variables, csrf_token))
+        # UTF-8 bytes from texts encoded once (`Template.fill_bytes`): the same bytes as
+        # `fill(...).encode()`, which werkzeug does on Flask's path.
+        body = template.fill_bytes(views.page_values(state, page, variables, csrf_token))
 
         # The after-request hooks' work, made once per process (`_head`), the request id and
         # the length filled in; then the access line by `log.access_line`.
         head = self._head
         if head is None or head.hooks is not self._hooks_seen:
+            if session is None:
+                session = interface.read(app, value)
+                if session is None:
+                    return None
             head = self._head = _Head.made(app, interface, session, environ, self._hooks_seen)
-        body = html.encode()
         request_id = log.new_request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         headers = head.filled(request_id, len(body))
         log.access_line(
@@ -271,6 +296,14 @@ class FastQuestionPages:
             found = self._steps[key] = (definition, views.step_of(definition, form, page))
         return found[1]
 
+    def _remember_session(self, value: str, journey_session: _JourneySession) -> None:
+        """Keep what a page needs of the session in cookie `value`, once it has verified
+        and been found to be a journey's (bounded as the verified cookies; the cookie's
+        signature and age are still checked by the interface on every request)."""
+        if len(self._sessions) >= sessions.VERIFIED_MAX:
+            del self._sessions[next(iter(self._sessions))]  # the oldest
+        self._sessions[value] = journey_session
+
     def _remember_cookies(self, header: str, cookies: dict[str, str]) -> None:
         """Keep a Cookie header parsed (each name's first value, as `parse_cookie(...).items()`
         gives) once its session cookie has been verified, never before: any client could
@@ -279,6 +312,29 @@ class FastQuestionPages:
         if len(self._cookies) >= sessions.VERIFIED_MAX:
             del self._cookies[next(iter(self._cookies))]  # the oldest
         self._cookies[header] = cookies
+
+
+class _JourneySession:
+    """What a question page needs of a person's session (its cookie verified): whether it
+    is permanent (`refresh_due`), the response id and the CSRF secret. Only a session holding
+    nothing but the journey's keys and the CSRF secret (`csrf_field`) is one."""
+
+    __slots__ = ("csrf_field", "csrf_secret", "permanent", "response_id")
+
+    def __init__(self, csrf_field: str, permanent: bool, response_id: int, csrf_secret: object):
+        self.csrf_field = csrf_field
+        self.permanent = permanent
+        self.response_id = response_id
+        self.csrf_secret = csrf_secret
+
+    @classmethod
+    def of(cls, session: sessions.TimedSession, csrf_field: str) -> _JourneySession | None:
+        if not set(session) <= {*views.JOURNEY_SESSION_KEYS, csrf_field}:
+            return None
+        response_id = session.get(views.SESSION_RESPONSE)
+        if not isinstance(response_id, int):
+            return None
+        return cls(csrf_field, session.permanent, response_id, session.get(csrf_field))
 
 
 class _Served:

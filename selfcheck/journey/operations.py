@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     Connection,
     Dialect,
+    Engine,
     Executable,
     Integer,
     String,
@@ -217,6 +218,53 @@ def load_state(session: Session | Connection, response_id: int) -> ResponseState
     sql, positional = _state_sql(session.dialect)
     params = (response_id,) if positional else {"response_id": response_id}
     return _state_of(response_id, _read_rows(session, sql, params))
+
+
+def read_state(reader: Engine, response_id: int) -> ResponseState | None:
+    """`load_state` on a pooled connection of `reader` (`platform.db.Database.reader`),
+    taken and given back here: what a question page served before Flask reads
+    (`journey.fast_page`).
+
+    When nothing hangs on SQLAlchemy's `Connection` for this read (`_bare_reader`: the
+    engine's own settings, no connection or statement listener, no SQL echo; SQLite's
+    reader in production) the statement goes on a DBAPI connection of the pool directly:
+    the same pool checkout and checkin (pings, reset on return), the same SQL and rows,
+    without building and closing a `Connection` around it (issue 18, round 18). Otherwise,
+    and always on PostgreSQL (its reader's autocommit is a `Connection` setting), through
+    `reader.connect()` as before."""
+    if not _bare_reader(reader):
+        with reader.connect() as connection:
+            return load_state(connection, response_id)
+    sql, positional = _state_sql(reader.dialect)
+    params = (response_id,) if positional else {"response_id": response_id}
+    dbapi_connection = reader.raw_connection()
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            rows: Sequence[Sequence[Any]] = cursor.fetchall()
+        finally:
+            cursor.close()
+    except BaseException:
+        dbapi_connection.invalidate()  # as `_read_rows`: never reused after a failed read
+        raise
+    finally:
+        dbapi_connection.close()  # back to the pool
+    return _state_of(response_id, rows)
+
+
+def _bare_reader(reader: Engine) -> bool:
+    """Whether a `Connection` of `reader` would do nothing for one read but take and give
+    back its pooled DBAPI connection: no execution option (PostgreSQL's reader has its
+    isolation level), no SQL echo, no listener of a new connection or of statements."""
+    dispatch = reader.dispatch
+    return not (
+        reader.get_execution_options()
+        or reader.echo
+        or dispatch.engine_connect
+        or dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+    )
 
 
 def _read_rows(connection: Connection, sql: str, params: Any) -> Sequence[Sequence[Any]]:

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from markupsafe import escape
 
 T = TypeVar("T")
+S = TypeVar("S", str, bytes)
 
 EXTENSION_KEY = "selfcheck.page_cache"
 
@@ -75,10 +76,25 @@ def fill(html: str, values: Mapping[str, str]) -> str:
 class Template:
     """A page cut at its markers once: filling it is then a join of its texts and the
     values, rather than a regular expression over the whole page (21 kB for the heaviest)
-    on every request (issue 18, part 5). Same result as `fill(html, values)`."""
+    on every request (issue 18, part 5). Same result as `fill(html, values)`.
+
+    `fill_bytes` gives the same page as UTF-8 bytes, joined from texts encoded once
+    (`fill(values).encode()` encoded the whole page, 19 kB of non-ASCII text, on every
+    request: issue 18, round 18)."""
 
     texts: tuple[str, ...]  # one more than markers: text, marker, text, …, text
     markers: tuple[str, ...]  # each one whole, as the keys of `values`
+    # Made once from the above: each marker's kind, and the texts as UTF-8.
+    _kinds: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _encoded: tuple[bytes, ...] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        kinds = tuple(
+            _END if found == BLOCK_END else _OPEN if found.startswith(_BLOCK_OPEN) else _VALUE
+            for found in self.markers
+        )
+        object.__setattr__(self, "_kinds", kinds)
+        object.__setattr__(self, "_encoded", tuple(text.encode() for text in self.texts))
 
     @classmethod
     def parse(cls, html: str) -> Template:
@@ -86,18 +102,39 @@ class Template:
         return cls(tuple(pieces[0::2]), tuple(marker(name) for name in pieces[1::2]))
 
     def fill(self, values: Mapping[str, str]) -> str:
-        out = [self.texts[0]]
+        return "".join(self._filled(values, self.texts, _escaped))
+
+    def fill_bytes(self, values: Mapping[str, str]) -> bytes:
+        """`fill(values).encode()`, without encoding the whole page on every request."""
+        return b"".join(self._filled(values, self._encoded, _escaped_bytes))
+
+    def _filled(
+        self, values: Mapping[str, str], texts: tuple[S, ...], escaped: Callable[[str], S]
+    ) -> list[S]:
+        out = [texts[0]]
         skipping = False
-        for found, text in zip(self.markers, self.texts[1:], strict=True):
-            if found == BLOCK_END:
+        for found, kind, text in zip(self.markers, self._kinds, texts[1:], strict=True):
+            if kind == _END:
                 skipping = False
-            elif found.startswith(_BLOCK_OPEN):
+            elif kind == _OPEN:
                 skipping = not values.get(found)
             elif not skipping and (value := values.get(found)):
-                out.append(str(escape(value)))
+                out.append(escaped(value))
             if not skipping:
                 out.append(text)
-        return "".join(out)
+        return out
+
+
+# The kinds of marker (`Template._kinds`).
+_VALUE, _OPEN, _END = 0, 1, 2
+
+
+def _escaped(value: str) -> str:
+    return str(escape(value))
+
+
+def _escaped_bytes(value: str) -> bytes:
+    return str(escape(value)).encode()
 
 
 class PageCache:

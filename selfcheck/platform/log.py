@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
 import traceback
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -62,12 +62,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": message,
-        }
+        entry = _entry(record.created, record.levelname, record.name, message)
         if has_request_context():
             # Flask's "Exception on /staff/people/K7M2QX9RT [GET]" quotes the raw path.
             rule = route_template()
@@ -81,7 +76,21 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = _stack(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return _dumps(entry)
+
+
+def _entry(created: float, level: str, name: str, message: str) -> dict[str, Any]:
+    """The fields every line starts with, in their order."""
+    return {
+        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": name,
+        "message": message,
+    }
+
+
+def _dumps(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def configure(level: str = "INFO", stream: Any = None) -> None:
@@ -94,8 +103,18 @@ def configure(level: str = "INFO", stream: Any = None) -> None:
 
 
 def new_request_id(incoming: str) -> str:
-    """The request's id: the proxy's (`X-Request-ID`) if it looks like one, else a new one."""
-    return incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+    """The request's id: the proxy's (`X-Request-ID`) if it looks like one, else a new one:
+    `uuid.uuid4().hex`, the same 16 random bytes with the same version and variant bits,
+    without building a `UUID` object (issue 18, round 18)."""
+    if REQUEST_ID_RE.match(incoming):
+        return incoming
+    number = int.from_bytes(os.urandom(16), "big")
+    return "%032x" % (number & _UUID4_KEEP | _UUID4_SET)  # as `UUID.hex`
+
+
+# What `uuid.UUID(bytes=..., version=4)` does to the number: variant RFC 4122, version 4.
+_UUID4_KEEP = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
 
 
 def tag(response: Response, request_id: str | None) -> None:
@@ -134,10 +153,68 @@ def access_line(
     }
     if config["SELFCHECK_LOG_CLIENT_IP"]:
         fields["client_ip"] = remote_addr
+    if not has_request_context() and (handler := _only_json_stream(logger, level)) is not None:
+        _write_line(handler, logger, level, fields)
+        return
     # The record made directly: `logger.log` would first walk the stack for the caller's file
     # and line, which the JSON line does not show (issue 18, part 5).
     record = logger.makeRecord(logger.name, level, __file__, 0, "request", (), None, extra=fields)
     logger.handle(record)
+
+
+def _only_json_stream(logger: logging.Logger, level: int) -> logging.StreamHandler[Any] | None:
+    """The one handler a record of `logger` at `level` reaches, when it is a plain
+    `StreamHandler` with a plain `JsonFormatter` and nothing on the way filters or changes
+    the record (no filter on the logger or the handler, no other handler): the production
+    setting (`gunicorn.conf.py`, `configure`). Else None: the record goes through logging."""
+    if logger.disabled or logger.filters:
+        return None
+    found: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        found.extend(current.handlers)
+        if not current.propagate:
+            break
+        current = current.parent
+    if len(found) != 1:
+        return None
+    handler = found[0]
+    if (
+        type(handler) is not logging.StreamHandler
+        or type(handler.formatter) is not JsonFormatter
+        or handler.filters
+        or level < handler.level
+    ):
+        return None
+    return handler
+
+
+def _write_line(
+    handler: logging.StreamHandler[Any], logger: logging.Logger, level: int, fields: dict[str, Any]
+) -> None:
+    """What `logger.handle` of the access record does when `_only_json_stream` found its
+    handler, without the `LogRecord`: the line `JsonFormatter.format` makes of that record
+    outside a request context (its fields, then the record's extra fields, in their order),
+    written and flushed as `StreamHandler.emit` does, under the handler's lock (issue 18,
+    round 18: the record and the logging calls were about a fifth of a question page served
+    before Flask). The access line is written outside Flask's request context only by the
+    question pages served before Flask (`journey.fast_page`)."""
+    entry = _entry(time.time(), logging.getLevelName(level), logger.name, "request")
+    entry.update(fields)
+    line = _dumps(entry)
+    handler.acquire()
+    try:
+        handler.stream.write(line + handler.terminator)
+        handler.flush()
+    except RecursionError:
+        raise
+    except Exception:
+        record = logger.makeRecord(
+            logger.name, level, __file__, 0, "request", (), None, extra=fields
+        )
+        handler.handleError(record)
+    finally:
+        handler.release()
 
 
 _REQUEST_LOG = logging.getLogger(REQUEST_LOGGER)

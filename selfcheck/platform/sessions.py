@@ -71,7 +71,7 @@ class RefreshingSessionInterface(SecureCookieSessionInterface):
         known = self._verified.get(value)
         if known is not None:
             signed_at, text = known
-            if not 0 <= time.time() - signed_at <= max_age:  # as itsdangerous's max_age
+            if not _within(signed_at, max_age):
                 return None
             session = self.session_class(self.serializer.loads(text))
             session.signed_at = signed_at
@@ -87,13 +87,35 @@ class RefreshingSessionInterface(SecureCookieSessionInterface):
         self._verified[value] = (session.signed_at, self.serializer.dumps(dict(data)))
         return session
 
+    def verified_at(self, app: Flask, value: str) -> float | None:
+        """When cookie `value` was signed, if `read` has verified it before and it is still
+        within its age: what `read` checks of a cookie it knows, without parsing the session
+        again (None: not known, expired, or no secret key; `read` decides). For the question
+        pages served before Flask, which keep what they need of a verified session."""
+        if self.get_signing_serializer(app) is None:
+            return None
+        known = self._verified.get(value)
+        if known is None:
+            return None
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        return known[0] if _within(known[0], max_age) else None
+
     def should_set_cookie(self, app: Flask, session: SessionMixin) -> bool:
         if session.modified:
             return True
-        if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
+        return self.refresh_due(app, session.permanent, getattr(session, "signed_at", 0.0))
+
+    def refresh_due(self, app: Flask, permanent: bool, signed_at: float) -> bool:
+        """Whether an unchanged session (`permanent` or not) signed at `signed_at` is to be
+        sent again (module docstring)."""
+        if not (permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
             return False
-        signed_at = getattr(session, "signed_at", 0.0)
         return time.time() - signed_at >= REFRESH_AFTER
+
+
+def _within(signed_at: float, max_age: int) -> bool:
+    """A cookie signed at `signed_at` is still valid (as itsdangerous's `max_age`)."""
+    return 0 <= time.time() - signed_at <= max_age
 
 
 def init_app(app: Flask) -> None:

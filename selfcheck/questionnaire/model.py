@@ -472,10 +472,15 @@ class Page:
     _by_form: dict[FormKind, tuple[Item, ...]] = field(
         init=False, repr=False, compare=False, hash=False
     )
+    # `variables_for`, found once per form (a question page asks for them on every request).
+    _variables: dict[FormKind, tuple[Variable, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         by_form = {form: tuple(i for i in self.items if i.in_form(form)) for form in FormKind}
         object.__setattr__(self, "_by_form", by_form)
+        object.__setattr__(self, "_variables", {})
 
     def items_for(self, form: FormKind) -> tuple[Item, ...]:
         return self._by_form[form]
@@ -486,11 +491,14 @@ class Page:
         return moments if self.moment is None else tuple(m for m in moments if m is self.moment)
 
     def variables_for(self, form: FormKind) -> tuple[Variable, ...]:
-        return tuple(
-            Variable(variable_code(item.code, moment), item, moment)
-            for item in self.items_for(form)
-            for moment in self.moments_of(item, form)
-        )
+        found = self._variables.get(form)
+        if found is None:
+            found = self._variables[form] = tuple(
+                Variable(variable_code(item.code, moment), item, moment)
+                for item in self.items_for(form)
+                for moment in self.moments_of(item, form)
+            )
+        return found
 
     def shows_earlier(self, item: Item, form: FormKind) -> bool:
         """A "today" screen shows the person's "before" answer beside the question."""

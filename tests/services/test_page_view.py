@@ -180,6 +180,27 @@ def test_a_cached_today_screen_keeps_only_the_stored_before_answer(
     values = page_view.state_values(today, FormKind.RETRO, {"T04_PRE": ("3",)})
     filled = page_cache.fill(blocks, values)
     assert filled == "<p>Je le fais seul·e</p><p>None</p>"
+    assert page_cache.Template.parse(blocks).fill_bytes(values) == filled.encode()
+
+
+def test_a_template_filled_as_bytes_is_the_text_filled_then_encoded() -> None:
+    """`Template.fill_bytes` (the pages served before Flask) joins texts encoded once: the
+    same bytes as `fill(...).encode()`, escaping, blocks and non-ASCII text included."""
+    m = page_cache.marker
+    html = (
+        f"<p>Étape{m('csrf')}</p>{m('value:T01')}ن{page_cache.block_start('T04_PRE=3')}"
+        f"<b>déjà</b>{m('value:T02')}{page_cache.BLOCK_END}{m('checked:x')}{m('empty')}€"
+    )
+    template = page_cache.Template.parse(html)
+    for values in (
+        {},
+        {m("csrf"): "tok", m("value:T01"): '<é & "ü">', m("checked:x"): " checked"},
+        {page_cache.block_start("T04_PRE=3"): "1", m("value:T02"): "l'été", m("empty"): ""},
+    ):
+        filled = template.fill(values)
+        assert filled == page_cache.fill(html, values)
+        assert template.fill_bytes(values) == filled.encode()
+    assert "&lt;é &amp; &#34;ü&#34;&gt;" in template.fill({m("value:T01"): '<é & "ü">'})
 
 
 def test_a_screen_joining_pages_titles_each_part(definition: Definition) -> None:

@@ -32,7 +32,7 @@ from selfcheck.journey.page_cache import PageCache
 from selfcheck.platform import db, log, security, sessions
 from selfcheck.platform.models import Structure
 from selfcheck.questionnaire.model import FormKind
-from tests.support import ANSWERS, Values, Visitor, path_of, text_of
+from tests.support import ANSWERS, Values, Visitor, only_handler, path_of, text_of
 
 COOKIE = "selfcheck_session"
 REQUEST_ID = "proxy-request-0001"
@@ -42,7 +42,9 @@ Result = tuple[str, list[tuple[str, str]], bytes, list[dict[str, Any]]]
 
 @pytest.fixture
 def access_lines() -> Iterator[io.StringIO]:
-    """The JSON access lines, as gunicorn writes them (log.JsonFormatter)."""
+    """The JSON access lines, as gunicorn writes them (log.JsonFormatter), to the one handler
+    the access record reaches, as in production (`_run`): the layer then writes its line
+    straight to it (`log._write_line`) and Flask's path through logging, both compared."""
     logger = logging.getLogger(log.REQUEST_LOGGER)
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
@@ -50,9 +52,15 @@ def access_lines() -> Iterator[io.StringIO]:
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    _HANDLERS[id(stream)] = handler
     yield stream
+    del _HANDLERS[id(stream)]
     logger.removeHandler(handler)
     logger.setLevel(level)
+
+
+# An `access_lines` stream -> its handler.
+_HANDLERS: dict[int, logging.Handler] = {}
 
 
 def _layer(app: Flask) -> fast_page.FastQuestionPages:
@@ -72,7 +80,10 @@ def _environ(
 def _run(wsgi: Any, environ: dict[str, Any], lines: io.StringIO) -> Result:
     lines.seek(0)
     lines.truncate()
-    app_iter, status, headers = run_wsgi_app(wsgi, environ, buffered=True)
+    logger, handler = logging.getLogger(log.REQUEST_LOGGER), _HANDLERS[id(lines)]
+    with only_handler(logger, handler):
+        assert log._only_json_stream(logger, logging.INFO) is handler
+        app_iter, status, headers = run_wsgi_app(wsgi, environ, buffered=True)
     body = b"".join(app_iter)
     logged = [json.loads(line) for line in lines.getvalue().splitlines()]
     return status, headers.to_wsgi_list(), body, logged
@@ -302,11 +313,26 @@ def test_a_cookie_due_again_goes_to_flask_which_sends_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cookie = f"{COOKIE}={_session_cookie(visitor)}"
+    assert _fast_served(app, on_page, cookie, access_lines)  # its session kept by the layer
     soon = time.time() + sessions.REFRESH_AFTER + 1
     monkeypatch.setattr(sessions.time, "time", lambda: soon)
     flask_result, _fast, served = both_paths(app, on_page, cookie, access_lines)
     assert not served
     assert any(name == "Set-Cookie" for name, _value in flask_result[1])
+
+
+def test_a_kept_session_is_refused_once_the_secret_key_changes(
+    visitor: Visitor, app: Flask, on_page: str, access_lines: io.StringIO
+) -> None:
+    """The layer keeps what a page needs of a verified session, but the interface checks
+    the cookie on every request (`verified_at`): a new secret key forgets it."""
+    cookie = f"{COOKIE}={_session_cookie(visitor)}"
+    assert _fast_served(app, on_page, cookie, access_lines)
+    assert _fast_served(app, on_page, cookie, access_lines)
+    app.secret_key = "another secret key, long enough for the tests"
+    assert not _fast_served(app, on_page, cookie, access_lines)
+    flask_result, _fast, _served = both_paths(app, on_page, cookie, access_lines)
+    assert flask_result[0].startswith("302")  # back to the code page
 
 
 def test_a_session_with_other_keys_goes_to_flask(
@@ -469,6 +495,67 @@ def test_the_state_read_on_a_bare_connection_is_the_one_read_in_a_session(
         in_session = journey.load_state(orm, response_id)
     assert bare is not None and bare == in_session
     assert len(bare.answers) > 10
+    # `read_state` (the layer's read): on SQLite's reader on a pooled DBAPI connection
+    # directly, on PostgreSQL's (autocommit, a `Connection` setting) through a `Connection`.
+    assert journey._bare_reader(database.reader) is (database.engine.dialect.name == "sqlite")
+    assert journey.read_state(database.reader, response_id) == in_session
+    assert journey.read_state(database.reader, response_id + 1000) is None
+
+
+def test_the_read_without_a_connection_gives_way_to_listeners_and_never_reuses_a_failure(
+    visitor: Visitor, structure: Structure, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`journey.read_state` skips SQLAlchemy's `Connection` only when nothing listens to
+    statements or new connections: a listener (the round-trip counters) sees the read. A
+    failed read invalidates the pooled DBAPI connection, which is not given out again."""
+    visitor.start(structure.slug)
+    interface = app.session_interface
+    assert isinstance(interface, sessions.RefreshingSessionInterface)
+    session = interface.read(app, _session_cookie(visitor))
+    assert session is not None
+    response_id = session["response_id"]
+    database = app.extensions[db.EXTENSION_KEY]
+    reader = database.reader
+    if not journey._bare_reader(reader):
+        assert database.engine.dialect.name == "postgresql"
+        return  # PostgreSQL: always a `Connection` (tested above and by the counters)
+    expected = journey.read_state(reader, response_id)
+    seen: list[str] = []
+
+    def statement(*args: Any) -> None:
+        seen.append(args[2])
+
+    def connected(_connection: Any) -> None:
+        seen.append("connected")
+
+    for name, listener in (("before_cursor_execute", statement), ("engine_connect", connected)):
+        event.listen(database.engine, name, listener)
+        try:
+            assert not journey._bare_reader(reader)
+            assert journey.read_state(reader, response_id) == expected
+        finally:
+            event.remove(database.engine, name, listener)
+        assert journey._bare_reader(reader)
+    assert len(seen) == 2 and "FROM response" in seen[0] and seen[1] == "connected"
+    assert journey._bare_reader(reader.execution_options(isolation_level="AUTOCOMMIT")) is False
+
+    invalidated: list[object] = []
+    event.listen(database.engine, "invalidate", lambda *args: invalidated.append(args[0]))
+    real = journey._state_sql
+    monkeypatch.setattr(
+        journey,
+        "_state_sql",
+        lambda dialect: (
+            real(dialect)[0].replace("FROM response", "FROM nowhere"),
+            real(dialect)[1],
+        ),
+    )
+    with pytest.raises(Exception, match="nowhere"):
+        journey.read_state(reader, response_id)
+    assert len(invalidated) == 1
+    assert database.engine.pool.checkedout() == 0
+    monkeypatch.setattr(journey, "_state_sql", real)
+    assert journey.read_state(reader, response_id) == expected  # on a new connection
 
 
 def test_a_failed_read_on_the_dbapi_cursor_is_never_reused(
