@@ -649,6 +649,8 @@ def _shared_decisions(
             decision = shared[key] = dict(zip(names, combination, strict=True))
         decisions[ids[index]] = decision
     return decisions
+
+
 _VERIFIED = 4096  # decisions read into columns at a time (`_verify`)
 
 
