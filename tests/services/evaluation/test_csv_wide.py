@@ -163,6 +163,8 @@ def test_a_value_holding_the_separator_is_read_again_as_json(
     populated.execute(
         insert(Answer), [{"response_id": response, "variable": variable.code, "value": text}]
     )
+    # As every writer of answers, the responses' rows too (journey/row_guard.py).
+    populated.execute(update(Response).values(locale=Response.locale))
     populated.commit()
     reads: list[bool] = []
     real_read = csv_wide._read
