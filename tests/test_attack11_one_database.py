@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-INNER = '''
+INNER = """
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -36,7 +36,7 @@ def test_raw_dbapi() -> None:
         assert raw.cursor().execute("SELECT 1").fetchone() == (1,)
     finally:
         raw.close()
-'''
+"""
 
 
 @pytest.mark.xfail(
@@ -51,8 +51,10 @@ def test_a_marked_test_that_queries_in_a_fixture_or_on_a_raw_cursor_fails(
     inner.write_text(INNER, encoding="utf-8")
     root = Path(__file__).resolve().parents[1]
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-c", "pyproject.toml"]
-        + ["--rootdir", ".", str(inner), "-q", "-p", "no:randomly", "-p", "no:cacheprovider"],
+        [
+            *(sys.executable, "-m", "pytest", "-p", "tests.conftest", "-c", "pyproject.toml"),
+            *("--rootdir", ".", str(inner), "-q", "-p", "no:randomly", "-p", "no:cacheprovider"),
+        ],
         cwd=root,
         capture_output=True,
         text=True,
