@@ -3,9 +3,13 @@ fails when the rule is broken without the hook seeing it. See the report of atta
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from sqlalchemy import delete, update
 
+import selfcheck
 from selfcheck.journey import row_guard
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Answer, Response, Structure
@@ -83,3 +87,32 @@ def test_a_row_update_rolled_back_with_its_savepoint_does_not_count(
             session.commit()
         session.rollback()
     assert _stored(database, response_id) == {"ASSIST": ["seul"], "DEVICES": ["portable"]}
+
+
+def test_no_writer_goes_around_the_hook_today() -> None:
+    """What row_guard cannot see (the xfails above), kept out of the package by its source:
+    no legacy bulk method of the session at all, and a statement run on the session's
+    Connection only where it is known not to write answers nor responses (the export's
+    streamed read, the join memory's executemany UPDATE). A new one fails here, to be checked
+    by hand: if it writes answers, it must update their responses' rows itself."""
+    package = Path(selfcheck.__file__).parent
+    bulk = re.compile(r"\bbulk_(insert_mappings|update_mappings|save_objects)\b")
+    on_connection = re.compile(r"\.connection\(\)\s*\.\s*execute\(")
+    known = {
+        ("evaluation/export.py", "result = db.connection().execute(query.execution_options("),
+        ("evaluation/joins.py", "db.connection().execute(statement, updates)"),
+    }
+    found: list[tuple[str, str]] = []
+    for source in sorted(package.rglob("*.py")):
+        if "migrations" in source.parts:
+            continue
+        where = str(source.relative_to(package))
+        for line in source.read_text(encoding="utf-8").splitlines():
+            if line.strip().startswith("#"):
+                continue
+            assert not bulk.search(line), (where, line)
+            if on_connection.search(line):
+                found.append((where, line.strip()))
+    for where, line in found:
+        assert any(where == w and line.startswith(start) for w, start in known), (where, line)
+    assert len(found) == len(known)
