@@ -190,3 +190,92 @@ def test_a_value_holding_the_separator_is_read_again_as_json(
     assert text.encode() in data
     postgres = populated.get_bind().dialect.name == "postgresql"
     assert reads == ([True, False] if postgres else [True])
+
+
+# attack11: answers an adversary (or an odd import) could store. The separator path must give
+# the JSON path's bytes: printf-like text (the rows are put together by `bytes %`), control
+# characters next to the separator, line and paragraph separators, the empty string, numbers
+# that JSON or float would read otherwise, JSON-looking text, very long text, astral planes.
+HOSTILE = [
+    "%b",
+    "%s%%%b%",
+    "100 %",
+    "",
+    "\r\n",
+    "\u2028x\u2029",
+    "\U0001f600" * 10,
+    "1e309",
+    "-0",
+    "NaN",
+    "\\x1f",
+    "\x1e\x1d\x1c",
+    "\t\v\f",
+    "null",
+    '["a", "b"]',
+    '"]',
+    "\x7f\x80",
+    "x" * 100_000,
+]
+
+
+@pytest.mark.usefixtures("request_context")
+def test_attack11_hostile_free_text_gives_the_plain_paths_bytes_without_reading_again(
+    populated: Session,
+    admin: StaffUser,
+    definition: Definition,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    form, variable = next(
+        (form, variable)
+        for form in FORMS
+        for variable in definition.variables(form)
+        if variable.item.type.free_text
+    )
+    responses = list(
+        populated.scalars(
+            select(Response.id).where(Response.form == form.value).order_by(Response.id)
+        )
+    )
+    values = list(HOSTILE)
+    if populated.get_bind().dialect.name == "sqlite":
+        values.append("nul\x00here")  # PostgreSQL's text cannot hold it
+    populated.execute(delete(Answer).where(Answer.variable == variable.code))
+    rows = [
+        {"response_id": response, "variable": variable.code, "value": value}
+        for response, value in zip(responses, values, strict=False)
+    ]
+    # Several values of one variable side by side, the empty string among them.
+    rows += [
+        {"response_id": responses[-1], "variable": variable.code, "value": value}
+        for value in ("", "%b", "a\nb", "z")
+    ]
+    assert len(responses) > len(values)
+    populated.execute(insert(Answer), rows)
+    populated.execute(update(Response).values(locale=Response.locale))
+    populated.commit()
+    reads: list[bool] = []
+    real_read = csv_wide._read
+
+    def spied(*args: object, split: bool) -> csv_wide.ReadOnce:
+        reads.append(split)
+        return real_read(*args, split=split)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(csv_wide, "_read", spied)
+    filters = parse_filters(populated, admin, {})
+    layout = Layout(definition, Shape.WIDE, True)
+    plain = WRITERS["csv"](tmp_path / "plain", layout.columns, "t")
+    plan = anonymise.plan(populated, filters, K, definition, rng=random.Random(9))
+    write_rows(populated, filters, layout, plan, KEY, plain.write_prepared, plain.prepare)
+    plain.close()
+    fast = WRITERS["csv"](tmp_path / "fast", layout.columns, "t")
+    again, _written = bundle.plan_and_write(
+        populated, filters, K, definition, None, None, layout, fast, KEY, rng=random.Random(9)
+    )
+    fast.close()
+    assert again.decisions == plan.decisions and again.order == plan.order
+    assert again.report() == plan.report()
+    data = (tmp_path / "fast").read_bytes()
+    assert data == (tmp_path / "plain").read_bytes()
+    assert b"x" * 100_000 in data and "\U0001f600".encode() in data
+    assert reads == [True]  # no value held the separator: read once
