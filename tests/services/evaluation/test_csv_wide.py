@@ -8,6 +8,7 @@ import csv
 import io
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, select, update
@@ -45,15 +46,52 @@ def test_a_row_written_from_pieces_is_the_row_of_the_csv_module(tmp_path: Path, 
         writer.close()
 
 
-def _add_free_text(db: Session, definition: Definition) -> None:
-    """Free text with commas, quotes, line breaks, a formula start and accents on some forms
-    that ask for it, and a 'Sans réponse' on another: what the demo people never write."""
-    form, variable = next(
+def _free_text_variable(definition: Definition) -> tuple[Any, Any]:
+    """The first free-text variable of the forms, with its form."""
+    return next(
         (form, variable)
         for form in FORMS
         for variable in definition.variables(form)
         if variable.item.type.free_text
     )
+
+
+def _spied_reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each read of the read-once path, as its `split` flag (True: split at the separator)."""
+    reads: list[bool] = []
+    real_read = csv_wide._read
+
+    def spied(*args: object, split: bool) -> csv_wide.ReadOnce:
+        reads.append(split)
+        return real_read(*args, split=split)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(csv_wide, "_read", spied)
+    return reads
+
+
+def _plain_then_read_once(
+    db: Session, admin: StaffUser, definition: Definition, tmp_path: Path
+) -> tuple[Any, Any, bytes]:
+    """The plain path's plan and file (tmp_path/plain), then the read-once path's plan and
+    bytes (tmp_path/fast), both in the same seeded order."""
+    filters = parse_filters(db, admin, {})
+    layout = Layout(definition, Shape.WIDE, True)
+    plain = WRITERS["csv"](tmp_path / "plain", layout.columns, "t")
+    plan = anonymise.plan(db, filters, K, definition, rng=random.Random(9))
+    write_rows(db, filters, layout, plan, KEY, plain.write_prepared, plain.prepare)
+    plain.close()
+    fast = WRITERS["csv"](tmp_path / "fast", layout.columns, "t")
+    again, _written = bundle.plan_and_write(
+        db, filters, K, definition, None, None, layout, fast, KEY, rng=random.Random(9)
+    )
+    fast.close()
+    return plan, again, (tmp_path / "fast").read_bytes()
+
+
+def _add_free_text(db: Session, definition: Definition) -> None:
+    """Free text with commas, quotes, line breaks, a formula start and accents on some forms
+    that ask for it, and a 'Sans réponse' on another: what the demo people never write."""
+    form, variable = _free_text_variable(definition)
     responses = list(
         db.scalars(select(Response.id).where(Response.form == form.value).order_by(Response.id))
     )
@@ -148,12 +186,7 @@ def test_a_value_holding_the_separator_is_read_again_as_json(
     """PostgreSQL splits each form's values at `SEPARATOR`: a value holding it (nothing typed
     in can, but the database does not forbid it) gives more pieces than answers, and the
     people are read again as JSON; the file is the plain path's. SQLite reads JSON."""
-    form, variable = next(
-        (form, variable)
-        for form in FORMS
-        for variable in definition.variables(form)
-        if variable.item.type.free_text
-    )
+    form, variable = _free_text_variable(definition)
     response = populated.scalars(
         select(Response.id).where(Response.form == form.value).order_by(Response.id)
     ).first()
@@ -166,26 +199,8 @@ def test_a_value_holding_the_separator_is_read_again_as_json(
     # As every writer of answers, the responses' rows too (journey/row_guard.py).
     populated.execute(update(Response).values(locale=Response.locale))
     populated.commit()
-    reads: list[bool] = []
-    real_read = csv_wide._read
-
-    def spied(*args: object, split: bool) -> csv_wide.ReadOnce:
-        reads.append(split)
-        return real_read(*args, split=split)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(csv_wide, "_read", spied)
-    filters = parse_filters(populated, admin, {})
-    layout = Layout(definition, Shape.WIDE, True)
-    plain = WRITERS["csv"](tmp_path / "plain", layout.columns, "t")
-    plan = anonymise.plan(populated, filters, K, definition, rng=random.Random(9))
-    write_rows(populated, filters, layout, plan, KEY, plain.write_prepared, plain.prepare)
-    plain.close()
-    fast = WRITERS["csv"](tmp_path / "fast", layout.columns, "t")
-    bundle.plan_and_write(
-        populated, filters, K, definition, None, None, layout, fast, KEY, rng=random.Random(9)
-    )
-    fast.close()
-    data = (tmp_path / "fast").read_bytes()
+    reads = _spied_reads(monkeypatch)
+    _plan, _again, data = _plain_then_read_once(populated, admin, definition, tmp_path)
     assert data == (tmp_path / "plain").read_bytes()
     assert text.encode() in data
     postgres = populated.get_bind().dialect.name == "postgresql"
@@ -226,12 +241,7 @@ def test_attack11_hostile_free_text_gives_the_plain_paths_bytes_without_reading_
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    form, variable = next(
-        (form, variable)
-        for form in FORMS
-        for variable in definition.variables(form)
-        if variable.item.type.free_text
-    )
+    form, variable = _free_text_variable(definition)
     responses = list(
         populated.scalars(
             select(Response.id).where(Response.form == form.value).order_by(Response.id)
@@ -254,28 +264,10 @@ def test_attack11_hostile_free_text_gives_the_plain_paths_bytes_without_reading_
     populated.execute(insert(Answer), rows)
     populated.execute(update(Response).values(locale=Response.locale))
     populated.commit()
-    reads: list[bool] = []
-    real_read = csv_wide._read
-
-    def spied(*args: object, split: bool) -> csv_wide.ReadOnce:
-        reads.append(split)
-        return real_read(*args, split=split)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(csv_wide, "_read", spied)
-    filters = parse_filters(populated, admin, {})
-    layout = Layout(definition, Shape.WIDE, True)
-    plain = WRITERS["csv"](tmp_path / "plain", layout.columns, "t")
-    plan = anonymise.plan(populated, filters, K, definition, rng=random.Random(9))
-    write_rows(populated, filters, layout, plan, KEY, plain.write_prepared, plain.prepare)
-    plain.close()
-    fast = WRITERS["csv"](tmp_path / "fast", layout.columns, "t")
-    again, _written = bundle.plan_and_write(
-        populated, filters, K, definition, None, None, layout, fast, KEY, rng=random.Random(9)
-    )
-    fast.close()
+    reads = _spied_reads(monkeypatch)
+    plan, again, data = _plain_then_read_once(populated, admin, definition, tmp_path)
     assert again.decisions == plan.decisions and again.order == plan.order
     assert again.report() == plan.report()
-    data = (tmp_path / "fast").read_bytes()
     assert data == (tmp_path / "plain").read_bytes()
     assert b"x" * 100_000 in data and "\U0001f600".encode() in data
     assert reads == [True]  # no value held the separator: read once
