@@ -76,10 +76,14 @@ def _raced(
     return None
 
 
-@pytest.mark.usefixtures("request_context")
-@pytest.mark.skipif(
+# On PostgreSQL the race cannot happen: the export holds the memory and the erasure waits.
+SQLITE_ONLY = pytest.mark.skipif(
     is_postgres(), reason="PostgreSQL: the export holds the memory, the erasure waits for it"
 )
+
+
+@pytest.mark.usefixtures("request_context")
+@SQLITE_ONLY
 def test_an_export_racing_an_erasure_is_withheld(
     populated: Session,
     admin: StaffUser,
@@ -113,9 +117,7 @@ def test_an_export_racing_an_erasure_is_withheld(
 
 
 @pytest.mark.usefixtures("request_context")
-@pytest.mark.skipif(
-    is_postgres(), reason="PostgreSQL: the export holds the memory, the erasure waits for it"
-)
+@SQLITE_ONLY
 def test_without_the_mark_the_race_would_release_the_export(
     populated: Session,
     admin: StaffUser,
