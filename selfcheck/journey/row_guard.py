@@ -125,24 +125,17 @@ def _note(state: ORMExecuteState) -> None:
 
 def _after_flush(session: Session, _context: object) -> None:
     """ORM objects: the flush's new, changed and deleted ones (still listed here)."""
-    for found in session.new:
+    dirty = (
+        found
+        for found in session.dirty
+        if isinstance(found, Answer | Response)
+        and session.is_modified(found, include_collections=False)
+    )
+    for found in (*session.new, *session.deleted, *dirty):
         if isinstance(found, Answer):
             _written(session).answers.add(found.response_id)
         elif isinstance(found, Response):
             _written(session).rows.add(found.id)
-    for found in session.deleted:
-        if isinstance(found, Answer):
-            _written(session).answers.add(found.response_id)
-        elif isinstance(found, Response):
-            _written(session).rows.add(found.id)
-    for found in session.dirty:
-        if isinstance(found, Answer | Response) and session.is_modified(
-            found, include_collections=False
-        ):
-            if isinstance(found, Answer):
-                _written(session).answers.add(found.response_id)
-            else:
-                _written(session).rows.add(found.id)
 
 
 def check(session: Session, *, strict: bool) -> set[int]:
