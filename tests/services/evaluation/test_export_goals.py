@@ -27,6 +27,7 @@ from selfcheck.evaluation.scope import parse_filters
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Beneficiary, Response, Role, StaffUser
 from selfcheck.questionnaire.model import NO_ANSWER, Definition, Item
+from tests.demo_once import write_once
 from tests.services.evaluation.kanon_check import (
     QUASI_IDENTIFIERS,
     group_sizes,
@@ -54,24 +55,31 @@ FORMATS = [
 
 
 def three_structures(db: Session, definition: Definition, people: int) -> None:
-    demo.generate_demo(db, definition, respondents=people, seed=2023)
-    home = demo.demo_structure(db)
-    others = [
-        create_structure(db, "Espace numérique Sud", "rural", home.department, "espace-sud"),
-        create_structure(db, "Point d'accueil Est", "urbain", home.department, "accueil-est"),
-    ]
-    ids = list(db.scalars(select(Beneficiary.id).order_by(Beneficiary.id)))
-    for index, other in enumerate(others):
-        chosen = ids[index::3]  # a third of the people in each structure
-        db.execute(
-            update(Beneficiary).where(Beneficiary.id.in_(chosen)).values(structure_id=other.id)
-        )
-        db.execute(
-            update(Response)
-            .where(Response.beneficiary_id.in_(chosen))
-            .values(structure_id=other.id)
-        )
-    db.commit()
+    """The people, a third of them in each structure. Written through the real journey once
+    per test process, then copied into the next test's empty database (tests/demo_once.py):
+    the three tests of this module start from the same people."""
+
+    def write() -> None:
+        demo.generate_demo(db, definition, respondents=people, seed=2023)
+        home = demo.demo_structure(db)
+        others = [
+            create_structure(db, "Espace numérique Sud", "rural", home.department, "espace-sud"),
+            create_structure(db, "Point d'accueil Est", "urbain", home.department, "accueil-est"),
+        ]
+        ids = list(db.scalars(select(Beneficiary.id).order_by(Beneficiary.id)))
+        for index, other in enumerate(others):
+            chosen = ids[index::3]  # a third of the people in each structure
+            db.execute(
+                update(Beneficiary).where(Beneficiary.id.in_(chosen)).values(structure_id=other.id)
+            )
+            db.execute(
+                update(Response)
+                .where(Response.beneficiary_id.in_(chosen))
+                .values(structure_id=other.id)
+            )
+        db.commit()
+
+    write_once(db, ("three_structures", people, 2023), write)
 
 
 def evaluator(db: Session, database: Database, name: str) -> StaffUser:
