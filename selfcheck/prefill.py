@@ -36,10 +36,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -178,6 +181,80 @@ def fill(
 
 
 # --- in the job worker -----------------------------------------------------------------------
+
+# Set in the environment for the worker's own command once its codebooks-first step ran, so
+# that the command, started again at the end of the step, does not start it again.
+FIRST_DONE = "SELFCHECK_CODEBOOKS_FIRST_DONE"
+CHAIN_PREFIX = ".codebooks-first-"  # the step's folder of requests, in the cache folder
+
+
+def codebooks_first(app: Flask, then: list[str]) -> bool:
+    """At the job worker's start, before it takes any job: the export codebooks missing from
+    the cache folder rendered by this very process, its app given up, then the worker again.
+
+    Why: a codebook PDF is rendered by a WeasyPrint process of about 185 MB (48 pages); an
+    export that renders it (a worker started on an empty folder: `selfcheck serve`, the demo,
+    a container without the unit's `ExecStartPre`) had it beside the job worker's 115-150 MB,
+    about 300 MB together. Here no process holding the app lives beside a render: this
+    process writes each missing codebook's render request (its HTML, as `codebook.pdf` would
+    render it apart) into a folder, then replaces itself (`os.execv`, same process id, so a
+    service manager or `selfcheck serve` keeps following it) by `weasy.py --chain`, which
+    renders one request per process image and keeps the PDF in the cache folder, then, when
+    none is left, by `then` (the worker's command), started with FIRST_DONE set. Jobs asked
+    meanwhile wait in the queue (about 8-10 s of CPU per codebook; 16 on an empty folder).
+
+    Returns False (nothing done, the worker goes on) when the step already ran (FIRST_DONE),
+    nothing is missing, rendering ahead is off (`enabled`), or another process holds the
+    folder's filler lock (a second worker, a filler: it renders them). Does not return
+    otherwise."""
+    if os.environ.pop(FIRST_DONE, None) is not None:
+        return False
+    cache = blank_cache.folder(app)
+    if cache is None or not enabled(app):
+        return False
+    with app.app_context():
+        if not codebook.missing_pdfs(cache):
+            return False
+    cache.mkdir(parents=True, exist_ok=True)
+    handle = os.open(cache / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        return False
+    # Folders of an earlier step cut short (the lock was free: nobody renders from them).
+    for stale in cache.glob(CHAIN_PREFIX + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        with app.app_context():
+            requests = codebook.apart_requests(cache)
+        if not requests:
+            os.close(handle)
+            return False
+        folder = Path(tempfile.mkdtemp(dir=cache, prefix=CHAIN_PREFIX))
+        for number, request in enumerate(requests):
+            (folder / f"{number:04d}.json").write_text(json.dumps(request), encoding="utf-8")
+    except BaseException:
+        os.close(handle)
+        raise
+    log.info("codebooks first: %d missing, rendered before the worker starts", len(requests))
+    for handler in logging.getLogger().handlers + logging.getLogger("huey").handlers:
+        handler.flush()
+    os.set_inheritable(handle, True)
+    os.environ[FIRST_DONE] = "1"
+    from selfcheck.platform import printing
+
+    chain = [sys.executable, "-P", str(printing.WEASY_SCRIPT), "--chain", str(folder)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [*chain, "--lock", str(handle), "--", *then])
+    raise AssertionError("unreachable")  # pragma: no cover - execv does not return
+
+
+def worker_command() -> list[str]:
+    """This process's command line, to start it again (`codebooks_first`)."""
+    return [sys.executable, *sys.orig_argv[1:]]
+
 
 FILLER = [sys.executable, "-c", "from selfcheck.cli import main; main()", "paper", "prefill"]
 
