@@ -222,12 +222,14 @@ def codebooks_first(app: Flask, then: list[str]) -> bool:
     except OSError:
         os.close(handle)
         return False
-    # Folders of an earlier step cut short (the lock was free: nobody renders from them).
-    for stale in cache.glob(CHAIN_PREFIX + "*"):
-        shutil.rmtree(stale, ignore_errors=True)
     try:
+        crashed = _crashed(cache)
         with app.app_context():
-            requests = codebook.apart_requests(cache)
+            requests = [
+                request
+                for request in codebook.apart_requests(cache)
+                if Path(request["output"]).name not in crashed
+            ]
         if not requests:
             os.close(handle)
             return False
@@ -249,6 +251,34 @@ def codebooks_first(app: Flask, then: list[str]) -> bool:
     sys.stderr.flush()
     os.execv(sys.executable, [*chain, "--lock", str(handle), "--", *then])
     raise AssertionError("unreachable")  # pragma: no cover - execv does not return
+
+
+CRASHED_FILE = ".codebooks-first-crashed"  # codebooks whose render ended the process
+
+
+def _crashed(cache: Path) -> set[str]:
+    """The codebooks (file names) the step does not render again: those whose render ended
+    its process before (a link of an earlier step's folder left its request as `.doing`:
+    killed, out of memory), noted in CRASHED_FILE, so that a restarting worker never loops
+    on them; an export renders them, as before. Folders of earlier steps, cut short, are
+    removed (the folder's lock is held: nobody renders from them)."""
+    noted = cache / CRASHED_FILE
+    try:
+        crashed = set(noted.read_text(encoding="utf-8").split())
+    except OSError:
+        crashed = set()
+    found = set()
+    for stale in cache.glob(CHAIN_PREFIX + "*"):
+        for doing in stale.glob("*.doing"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                found.add(Path(json.loads(doing.read_text(encoding="utf-8"))["output"]).name)
+        shutil.rmtree(stale, ignore_errors=True)
+    if found - crashed:
+        crashed |= found
+        log.warning("codebooks first: not rendered again (their render failed): %s", found)
+        with contextlib.suppress(OSError):
+            noted.write_text("".join(f"{name}\n" for name in sorted(crashed)), encoding="utf-8")
+    return crashed
 
 
 def worker_command() -> list[str]:

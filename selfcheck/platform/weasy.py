@@ -188,8 +188,11 @@ def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
 
     pending = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if pending:
-        request_file = pending[0]
+        # Renamed while it renders: a link that dies (killed, out of memory) leaves it, and
+        # the worker's next start does not try that codebook again (`codebooks_first`).
+        request_file = pending[0].with_suffix(".doing")
         try:
+            pending[0].rename(request_file)
             request = json.loads(request_file.read_text(encoding="utf-8"))
             data = render(
                 request["html"],
