@@ -303,7 +303,7 @@ def run_child(
 def deploy_codebooks(
     url: str, instance: Path, code: Path, rendered: Path, *, started: bool = False
 ) -> dict[str, Any]:
-    """What the worker unit's `ExecStartPre` runs after a deployment (deploy/
+    """What the worker unit's `ExecStartPre` ran after a deployment in round 18 (deploy/
     selfcheck-worker.service): `selfcheck paper prefill --only codebooks`, before the worker
     takes its first job. Its time, and the largest sum of its memory and its children's.
 

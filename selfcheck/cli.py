@@ -142,9 +142,10 @@ def worker(workers: int, codebooks_first_only: bool) -> None:
     """Run background jobs (exports, print batches) until stopped (SIGTERM / Ctrl-C).
 
     Embedded (SQLite): one worker beside the web server, on the same machine. PostgreSQL:
-    as many as wanted, on as many machines (see docs/jobs.md). While the queue is idle, it
-    also renders ahead the blank paper forms and export codebooks missing from the cache
-    folder (selfcheck/prefill.py; SELFCHECK_PREFILL=0 turns it off).
+    as many as wanted, on as many machines (see docs/jobs.md). Before its first job it
+    renders the export codebooks missing from the cache folder; while the queue is idle,
+    the blank paper forms and whatever else is missing (selfcheck/prefill.py;
+    SELFCHECK_PREFILL=0 turns both off).
     """
     import logging
 

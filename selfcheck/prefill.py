@@ -26,6 +26,11 @@ before, unless the filler is rendering that very form, when the request waits fo
 (paper/blank_cache.py, `rendering`). The forms come most asked first (`every_blank`), and a
 web worker's warm-up keeps the most asked one (paper/warmup.py).
 
+**At the worker's start, before its first job**, the codebooks missing are rendered by the
+worker's own process, its app given up (`codebooks_first`): on an empty folder (a worker
+started by `selfcheck serve`, the demo, a container) the first export would otherwise render
+its codebook beside the worker, about 300 MB together.
+
 **The site's address** for the blank forms: `SELFCHECK_SITE_URL` when set; else the address
 the print page was last asked at, which the print page keeps in the folder
 (`blank_cache.remember_site_url`). Without either (a new site whose print page was never
@@ -194,7 +199,7 @@ def codebooks_first(app: Flask, then: list[str]) -> bool:
 
     Why: a codebook PDF is rendered by a WeasyPrint process of about 185 MB (48 pages); an
     export that renders it (a worker started on an empty folder: `selfcheck serve`, the demo,
-    a container without the unit's `ExecStartPre`) had it beside the job worker's 115-150 MB,
+    a container without the former `ExecStartPre` step) had it beside the job worker's 115-150 MB,
     about 300 MB together. Here no process holding the app lives beside a render: this
     process writes each missing codebook's render request (its HTML, as `codebook.pdf` would
     render it apart) into a folder, then replaces itself (`os.execv`, same process id, so a
