@@ -431,3 +431,38 @@ def test_a_codebook_whose_render_ended_the_step_is_not_tried_again_at_the_next_s
         assert not stale.exists()
         shutil.rmtree(folder)
     assert (cache / prefill.CRASHED_FILE).read_text().split() == [name]
+
+
+@pytest.mark.slow  # a WeasyPrint process: 2-20 s
+def test_a_chain_stopped_while_it_renders_puts_its_request_back(tmp_path: Path) -> None:
+    """Stopped (SIGTERM: the service stops) is not a render that failed: the request is
+    renamed back, so the next start renders it rather than note it as crashed."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    from selfcheck.platform import printing
+
+    directory = Path(printing.__file__).resolve().parent.parent / "paper" / "templates"
+    rows = "".join(f"<tr><td>{n}</td><td>ligne {n}</td></tr>" for n in range(1500))
+    html = f'<html lang="fr"><body><table class="codebook">{rows}</table></body></html>'
+    request = printing.printer(directory).apart_request(html, ["codebook.css"])
+    folder = tmp_path / (prefill.CHAIN_PREFIX + "x")
+    folder.mkdir()
+    (folder / "0000.json").write_text(json.dumps({**request, "output": str(tmp_path / "a.pdf")}))
+    command = [sys.executable, "-P", str(printing.WEASY_SCRIPT), "--chain", str(folder)]
+    process = subprocess.Popen([*command, "--", sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder / "0000.doing").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (folder / "0000.doing").exists()
+        time.sleep(0.2)  # inside the render
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert [path.name for path in folder.iterdir()] == ["0000.json"]
+    assert not (tmp_path / "a.pdf").exists()

@@ -180,9 +180,11 @@ def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
     becomes `then` (the worker's own command again). A request that fails is logged and
     dropped: the export that needs that codebook renders it, as before.
     """
+    import contextlib
     import json
     import os
     import shutil
+    import signal
     import sys
     import tempfile
 
@@ -191,6 +193,17 @@ def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
         # Renamed while it renders: a link that dies (killed, out of memory) leaves it, and
         # the worker's next start does not try that codebook again (`codebooks_first`).
         request_file = pending[0].with_suffix(".doing")
+
+        def stopped(signum: int, _frame: object) -> None:
+            # Stopped (the service stops, Ctrl-C), not a render that failed: the request is
+            # put back, the next start renders it.
+            with contextlib.suppress(OSError):
+                request_file.rename(pending[0])
+            os._exit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stopped)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, stopped)
         try:
             pending[0].rename(request_file)
             request = json.loads(request_file.read_text(encoding="utf-8"))
