@@ -300,12 +300,22 @@ def run_child(
     return result
 
 
-def deploy_codebooks(url: str, instance: Path, code: Path, rendered: Path) -> dict[str, Any]:
-    """What the worker unit's `ExecStartPre` runs after a deployment (deploy/
+def deploy_codebooks(
+    url: str, instance: Path, code: Path, rendered: Path, *, started: bool = False
+) -> dict[str, Any]:
+    """What the worker unit's `ExecStartPre` ran after a deployment in round 18 (deploy/
     selfcheck-worker.service): `selfcheck paper prefill --only codebooks`, before the worker
-    takes its first job. Its time, and the largest sum of its memory and its children's."""
+    takes its first job. Its time, and the largest sum of its memory and its children's.
+
+    `started`: instead, what `selfcheck worker` itself does at its start before its first job
+    (selfcheck/prefill.py, `codebooks_first`: the same process, its app given up, renders the
+    missing codebooks one process image at a time, then becomes the worker again), run as
+    `selfcheck worker --codebooks-first-only` (the step, then exit)."""
     command = [sys.executable, "-c", "from selfcheck.cli import main; main()"]
-    command += ["paper", "prefill", "--only", "codebooks"]
+    if started:
+        command += ["worker", "--codebooks-first-only"]
+    else:
+        command += ["paper", "prefill", "--only", "codebooks"]
     env = child_environment(url, instance, code, rendered)
     began = time.perf_counter()
     process = subprocess.Popen(command, cwd=code, env=env, stdout=subprocess.PIPE, text=True)
@@ -318,11 +328,21 @@ def deploy_codebooks(url: str, instance: Path, code: Path, rendered: Path) -> di
                     rss = int(line.split()[1]) / 1024
                     own_peak = max(own_peak, rss)
                     processes.append((rss, rss))
+                elif started and line.startswith("VmHWM:"):
+                    # The step's process renders in itself (one process image per codebook,
+                    # each `execv` starts VmHWM again): its peak between two samples counts,
+                    # added to its children's (none expected) resident memory.
+                    hwm = int(line.split()[1]) / 1024
+                    own_peak = max(own_peak, hwm)
+                    together = max(together, hwm + sum(rss for rss, _hwm in processes))
         together = max(together, sum(rss for rss, _hwm in processes))
         time.sleep(0.02)
     output = process.stdout.read() if process.stdout else ""
     if process.returncode != 0:
-        raise RuntimeError(f"paper prefill --only codebooks failed: {output[-2000:]}")
+        raise RuntimeError(f"{' '.join(command[3:])} failed: {output[-2000:]}")
+    if started:
+        kept = len(list(rendered.glob("codebook-*.pdf")))
+        output += f"\ncodebook PDFs in the folder after the step: {kept}"
     return {
         "seconds": time.perf_counter() - began,
         "process_peak_mb": own_peak,
@@ -361,6 +381,13 @@ def main() -> int:
         "codebooks`) for each checkout: its exports then read their codebook",
     )
     parser.add_argument(
+        "--started",
+        action="store_true",
+        help="first run, for this tree only, what `selfcheck worker` does at its start on a "
+        "cold folder (codebooks first, its app given up): its exports then read their "
+        "codebook; another checkout's exports stay cold (compare in the same run)",
+    )
+    parser.add_argument(
         "--child", choices=("web", "worker", "export", "prefill"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
@@ -397,6 +424,19 @@ def main() -> int:
                     f"{found['together_mb']:.0f} MB ({' / '.join(found['output'])})",
                     flush=True,
                 )
+        if args.started:
+            instance = folder / "started-0"
+            instance.mkdir()
+            found = deploy_codebooks(url, instance, ROOT, folder / "rendered-0", started=True)
+            found.update({"what": "started", "code": str(ROOT), "load": load_average()})
+            details.append(found)
+            print(
+                f"started this tree: selfcheck worker's codebooks-first step in "
+                f"{found['seconds']:.1f} s, the process's peak {found['process_peak_mb']:.0f}"
+                f" MB, with its children at once {found['together_mb']:.0f} MB "
+                f"({' / '.join(found['output'])})",
+                flush=True,
+            )
         kinds = ("web", "worker", *(("prefill",) if args.prefill else ()), "export")
         for what in kinds:
             for turn in range(1 if what == "prefill" else args.rounds):

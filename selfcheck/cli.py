@@ -132,16 +132,24 @@ def _start_worker(site_url: str | None = None) -> subprocess.Popen[bytes] | None
 
 @main.command()
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-def worker(workers: int) -> None:
+@click.option(
+    "--codebooks-first-only",
+    is_flag=True,
+    hidden=True,
+    help="Only the start's codebooks-first step, then exit (benchmarks/bench_memory.py).",
+)
+def worker(workers: int, codebooks_first_only: bool) -> None:
     """Run background jobs (exports, print batches) until stopped (SIGTERM / Ctrl-C).
 
     Embedded (SQLite): one worker beside the web server, on the same machine. PostgreSQL:
-    as many as wanted, on as many machines (see docs/jobs.md). While the queue is idle, it
-    also renders ahead the blank paper forms and export codebooks missing from the cache
-    folder (selfcheck/prefill.py; SELFCHECK_PREFILL=0 turns it off).
+    as many as wanted, on as many machines (see docs/jobs.md). Before its first job it
+    renders the export codebooks missing from the cache folder; while the queue is idle,
+    the blank paper forms and whatever else is missing (selfcheck/prefill.py;
+    SELFCHECK_PREFILL=0 turns both off).
     """
     import logging
 
+    from selfcheck import prefill
     from selfcheck.platform import jobs
 
     queue = jobs.queue()
@@ -149,11 +157,16 @@ def worker(workers: int) -> None:
         raise click.ClickException("SELFCHECK_JOBS_URL=immediate runs jobs in the web request")
     if not logging.getLogger("huey").handlers and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # Before any job: the codebooks missing from the cache folder, rendered by this process
+    # given up for WeasyPrint, then this command again (selfcheck/prefill.py).
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if not (app.debug or app.testing):
+        prefill.codebooks_first(app, prefill.worker_command())
+    if codebooks_first_only:
+        return
     consumer = queue.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
     # Blank forms and codebooks rendered ahead when the queue is idle (selfcheck/prefill.py).
-    from selfcheck import prefill
-
-    watcher = prefill.start(current_app._get_current_object())  # type: ignore[attr-defined]
+    watcher = prefill.start(app)
     try:
         consumer.run()
     finally:

@@ -26,6 +26,11 @@ before, unless the filler is rendering that very form, when the request waits fo
 (paper/blank_cache.py, `rendering`). The forms come most asked first (`every_blank`), and a
 web worker's warm-up keeps the most asked one (paper/warmup.py).
 
+**At the worker's start, before its first job**, the codebooks missing are rendered by the
+worker's own process, its app given up (`codebooks_first`): on an empty folder (a worker
+started by `selfcheck serve`, the demo, a container) the first export would otherwise render
+its codebook beside the worker, about 300 MB together.
+
 **The site's address** for the blank forms: `SELFCHECK_SITE_URL` when set; else the address
 the print page was last asked at, which the print page keeps in the folder
 (`blank_cache.remember_site_url`). Without either (a new site whose print page was never
@@ -36,10 +41,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -178,6 +186,110 @@ def fill(
 
 
 # --- in the job worker -----------------------------------------------------------------------
+
+# Set in the environment for the worker's own command once its codebooks-first step ran, so
+# that the command, started again at the end of the step, does not start it again.
+FIRST_DONE = "SELFCHECK_CODEBOOKS_FIRST_DONE"
+CHAIN_PREFIX = ".codebooks-first-"  # the step's folder of requests, in the cache folder
+
+
+def codebooks_first(app: Flask, then: list[str]) -> bool:
+    """At the job worker's start, before it takes any job: the export codebooks missing from
+    the cache folder rendered by this very process, its app given up, then the worker again.
+
+    Why: a codebook PDF is rendered by a WeasyPrint process of about 185 MB (48 pages); an
+    export that renders it (a worker started on an empty folder: `selfcheck serve`, the demo,
+    a container without the former `ExecStartPre` step) had it beside the job worker's 115-150 MB,
+    about 300 MB together. Here no process holding the app lives beside a render: this
+    process writes each missing codebook's render request (its HTML, as `codebook.pdf` would
+    render it apart) into a folder, then replaces itself (`os.execv`, same process id, so a
+    service manager or `selfcheck serve` keeps following it) by `weasy.py --chain`, which
+    renders one request per process image and keeps the PDF in the cache folder, then, when
+    none is left, by `then` (the worker's command), started with FIRST_DONE set. Jobs asked
+    meanwhile wait in the queue (about 8-10 s of CPU per codebook; 16 on an empty folder).
+
+    Returns False (nothing done, the worker goes on) when the step already ran (FIRST_DONE),
+    nothing is missing, rendering ahead is off (`enabled`), or another process holds the
+    folder's filler lock (a second worker, a filler: it renders them). Does not return
+    otherwise."""
+    if os.environ.pop(FIRST_DONE, None) is not None:
+        return False
+    cache = blank_cache.folder(app)
+    if cache is None or not enabled(app):
+        return False
+    with app.app_context():
+        if not codebook.missing_pdfs(cache):
+            return False
+    cache.mkdir(parents=True, exist_ok=True)
+    handle = os.open(cache / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(handle)
+        return False
+    try:
+        crashed = _crashed(cache)
+        with app.app_context():
+            requests = [
+                request
+                for request in codebook.apart_requests(cache)
+                if Path(request["output"]).name not in crashed
+            ]
+        if not requests:
+            os.close(handle)
+            return False
+        folder = Path(tempfile.mkdtemp(dir=cache, prefix=CHAIN_PREFIX))
+        for number, request in enumerate(requests):
+            (folder / f"{number:04d}.json").write_text(json.dumps(request), encoding="utf-8")
+    except BaseException:
+        os.close(handle)
+        raise
+    log.info("codebooks first: %d missing, rendered before the worker starts", len(requests))
+    for handler in logging.getLogger().handlers + logging.getLogger("huey").handlers:
+        handler.flush()
+    os.set_inheritable(handle, True)
+    os.environ[FIRST_DONE] = "1"
+    from selfcheck.platform import printing
+
+    chain = [sys.executable, "-P", str(printing.WEASY_SCRIPT), "--chain", str(folder)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [*chain, "--lock", str(handle), "--", *then])
+    raise AssertionError("unreachable")  # pragma: no cover - execv does not return
+
+
+CRASHED_FILE = ".codebooks-first-crashed"  # codebooks whose render ended the process
+
+
+def _crashed(cache: Path) -> set[str]:
+    """The codebooks (file names) the step does not render again: those whose render ended
+    its process before (a link of an earlier step's folder left its request as `.doing`:
+    killed, out of memory), noted in CRASHED_FILE, so that a restarting worker never loops
+    on them; an export renders them, as before. Folders of earlier steps, cut short, are
+    removed (the folder's lock is held: nobody renders from them)."""
+    noted = cache / CRASHED_FILE
+    try:
+        crashed = set(noted.read_text(encoding="utf-8").split())
+    except OSError:
+        crashed = set()
+    found = set()
+    for stale in cache.glob(CHAIN_PREFIX + "*"):
+        for doing in stale.glob("*.doing"):
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                found.add(Path(json.loads(doing.read_text(encoding="utf-8"))["output"]).name)
+        shutil.rmtree(stale, ignore_errors=True)
+    if found - crashed:
+        crashed |= found
+        log.warning("codebooks first: not rendered again (their render failed): %s", found)
+        with contextlib.suppress(OSError):
+            noted.write_text("".join(f"{name}\n" for name in sorted(crashed)), encoding="utf-8")
+    return crashed
+
+
+def worker_command() -> list[str]:
+    """This process's command line, to start it again (`codebooks_first`)."""
+    return [sys.executable, *sys.orig_argv[1:]]
+
 
 FILLER = [sys.executable, "-c", "from selfcheck.cli import main; main()", "paper", "prefill"]
 

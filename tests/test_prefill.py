@@ -250,3 +250,219 @@ def test_a7_3_a_forged_host_does_not_change_the_address_rendered_ahead(
     assert forged.status_code == 200, forged.headers.get("Location")
     with app.app_context():
         assert prefill.todo(app).site_url == "http://localhost/code"
+
+
+# --- the worker's codebooks-first step at its start (prefill.codebooks_first, weasy.chain) ---
+
+
+class _Execed(Exception):
+    """`os.execv` called: the test's stand-in stops there."""
+
+    def __init__(self, path: str, argv: list[str]) -> None:
+        super().__init__(path)
+        self.path, self.argv = path, argv
+
+
+@pytest.fixture
+def execv(monkeypatch: pytest.MonkeyPatch) -> None:
+    def stand_in(path: str, argv: list[str]) -> None:
+        raise _Execed(path, list(argv))
+
+    monkeypatch.setattr(prefill.os, "execv", stand_in)
+    monkeypatch.delenv(prefill.FIRST_DONE, raising=False)
+
+
+def test_codebooks_first_writes_each_missing_request_then_becomes_the_chain(
+    app: Flask, execv: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+    import json
+    import os
+
+    from selfcheck.platform import printing
+
+    app.config["SELFCHECK_LANGUAGES"] = LANGUAGES
+    cache = blank_cache.folder(app)
+    assert cache is not None
+    then = [sys.executable, "-c", "pass", "worker"]
+    with pytest.raises(_Execed) as execed:
+        prefill.codebooks_first(app, then)
+    argv = execed.value.argv
+    assert execed.value.path == sys.executable
+    assert argv[:4] == [sys.executable, "-P", str(printing.WEASY_SCRIPT), "--chain"]
+    folder = Path(argv[4])
+    assert folder.parent == cache and folder.name.startswith(prefill.CHAIN_PREFIX)
+    assert argv[5] == "--lock" and argv[7] == "--" and argv[8:] == then
+    handle = int(argv[6])
+    try:
+        assert os.get_inheritable(handle)  # kept open by the chain's links
+        with (cache / prefill.LOCK_FILE).open("a") as other, pytest.raises(OSError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held: no filler meanwhile
+    finally:
+        os.close(handle)
+    assert os.environ.pop(prefill.FIRST_DONE) == "1"  # the worker started again skips it
+    requests = [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+    assert len(requests) == BOOKS
+    with app.app_context():
+        languages = list(LANGUAGES)
+        expected = {
+            str(cache / codebook.pdf_name(shape.value, free, languages, lang))
+            for shape, free, lang in codebook.every_pdf()
+        }
+        assert {request["output"] for request in requests} == expected
+        # The same request as the export's own render apart, for the same codebook.
+        definition = app.extensions["selfcheck.definition"]
+        with force_locale("ar"):
+            plain = codebook._plain(codebook.build(definition, Shape.WIDE, False))
+            own = codebook._printer().apart_request(codebook.html(plain), [codebook.STYLESHEET])
+            name = codebook.pdf_name(Shape.WIDE.value, False, languages, "ar")
+    [same] = [request for request in requests if request["output"] == str(cache / name)]
+    assert {key: value for key, value in same.items() if key != "output"} == own
+    assert "<table" in same["html"] and same["variant"] == printing.PDF_VARIANT
+
+
+def test_codebooks_first_does_nothing_when_done_kept_off_or_busy(
+    app: Flask, execv: None, books: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+    import os
+
+    app.config["SELFCHECK_LANGUAGES"] = LANGUAGES
+    cache = blank_cache.folder(app)
+    assert cache is not None
+    # Started again at the end of the step: skipped once, the mark removed.
+    monkeypatch.setenv(prefill.FIRST_DONE, "1")
+    assert prefill.codebooks_first(app, ["x"]) is False
+    assert prefill.FIRST_DONE not in os.environ
+    # Rendering ahead turned off.
+    app.config[prefill.CONFIG_KEY] = "0"
+    assert prefill.codebooks_first(app, ["x"]) is False
+    app.config[prefill.CONFIG_KEY] = "1"
+    # Another process holds the folder's filler lock: it renders them.
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / prefill.LOCK_FILE).open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert prefill.codebooks_first(app, ["x"]) is False
+        fcntl.flock(other, fcntl.LOCK_UN)
+    assert not list(cache.glob(prefill.CHAIN_PREFIX + "*"))
+    # Every codebook kept: nothing to do.
+    with app.app_context():
+        prefill.fill(app, forms=False)
+    assert len(books) == BOOKS
+    assert prefill.codebooks_first(app, ["x"]) is False
+
+
+@pytest.mark.slow  # three WeasyPrint processes: 5-30 s
+def test_the_chain_renders_each_request_in_turn_then_becomes_the_command(tmp_path: Path) -> None:
+    """`weasy.py --chain`, for real: one process, one image per request, the PDFs kept whole
+    (the same bytes as a render apart), a bad request dropped, the lock closed, then `then`."""
+    import fcntl
+    import json
+    import os
+    import subprocess
+
+    from selfcheck.platform import printing
+
+    directory = Path(printing.__file__).resolve().parent.parent / "paper" / "templates"
+    printer = printing.printer(directory)
+    html = '<html lang="fr"><body><h1>Dictionnaire</h1><p>Deux pages ?</p></body></html>'
+    request = printer.apart_request(html, ["codebook.css"])
+    folder = tmp_path / "cache" / (prefill.CHAIN_PREFIX + "x")
+    folder.mkdir(parents=True)
+    kept = tmp_path / "cache" / "codebook-a.pdf"
+    (folder / "0000.json").write_text(json.dumps({**request, "output": str(kept)}))
+    (folder / "0001.json").write_text("{not json")
+    lock = os.open(tmp_path / "lock", os.O_WRONLY | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    check = (
+        "import os, sys\n"
+        f"try:\n    os.fstat({lock}); print('lock open')\n"
+        "except OSError:\n    print('lock closed')\n"
+        "print('then', sys.argv[1:])\n"
+    )
+    command = [sys.executable, "-P", str(printing.WEASY_SCRIPT), "--chain", str(folder)]
+    then = [sys.executable, "-c", check, "worker"]
+    try:
+        done = subprocess.run(
+            [*command, "--lock", str(lock), "--", *then],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            pass_fds=(lock,),
+        )
+    finally:
+        os.close(lock)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["lock closed", "then ['worker']"]
+    assert "0001.doing not rendered" in done.stderr
+    assert not folder.exists()
+    data = kept.read_bytes()
+    assert data == printer.pdf_apart(html, ["codebook.css"])
+    assert blank_cache.present(kept) and not list(kept.parent.glob(".draft-*"))
+
+
+def test_a_codebook_whose_render_ended_the_step_is_not_tried_again_at_the_next_start(
+    app: Flask, execv: None
+) -> None:
+    """A link killed while it rendered (out of memory, say) leaves its request as `.doing`:
+    the worker's next starts leave that codebook to the export rather than loop on it."""
+    import json
+    import os
+    import shutil
+
+    app.config["SELFCHECK_LANGUAGES"] = LANGUAGES
+    cache = blank_cache.folder(app)
+    assert cache is not None
+    with app.app_context():
+        name = codebook.pdf_name(Shape.WIDE.value, False, list(LANGUAGES), "fr")
+    stale = cache / (prefill.CHAIN_PREFIX + "old")
+    stale.mkdir(parents=True)
+    (stale / "0003.doing").write_text(json.dumps({"output": str(cache / name)}))
+    (stale / "0004.json").write_text("{}")
+    for _ in range(2):  # noted: the next start leaves it too
+        with pytest.raises(_Execed) as execed:
+            prefill.codebooks_first(app, ["x"])
+        os.close(int(execed.value.argv[6]))
+        os.environ.pop(prefill.FIRST_DONE)
+        folder = Path(execed.value.argv[4])
+        outputs = [json.loads(path.read_text())["output"] for path in folder.glob("*.json")]
+        assert len(outputs) == BOOKS - 1 and str(cache / name) not in outputs
+        assert not stale.exists()
+        shutil.rmtree(folder)
+    assert (cache / prefill.CRASHED_FILE).read_text().split() == [name]
+
+
+@pytest.mark.slow  # a WeasyPrint process: 2-20 s
+def test_a_chain_stopped_while_it_renders_puts_its_request_back(tmp_path: Path) -> None:
+    """Stopped (SIGTERM: the service stops) is not a render that failed: the request is
+    renamed back, so the next start renders it rather than note it as crashed."""
+    import json
+    import signal
+    import subprocess
+    import time
+
+    from selfcheck.platform import printing
+
+    directory = Path(printing.__file__).resolve().parent.parent / "paper" / "templates"
+    rows = "".join(f"<tr><td>{n}</td><td>ligne {n}</td></tr>" for n in range(1500))
+    html = f'<html lang="fr"><body><table class="codebook">{rows}</table></body></html>'
+    request = printing.printer(directory).apart_request(html, ["codebook.css"])
+    folder = tmp_path / (prefill.CHAIN_PREFIX + "x")
+    folder.mkdir()
+    (folder / "0000.json").write_text(json.dumps({**request, "output": str(tmp_path / "a.pdf")}))
+    command = [sys.executable, "-P", str(printing.WEASY_SCRIPT), "--chain", str(folder)]
+    process = subprocess.Popen([*command, "--", sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder / "0000.doing").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (folder / "0000.doing").exists()
+        time.sleep(0.2)  # inside the render
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert [path.name for path in folder.iterdir()] == ["0000.json"]
+    assert not (tmp_path / "a.pdf").exists()

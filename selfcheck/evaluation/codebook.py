@@ -389,16 +389,7 @@ def pdf(codebook: Codebook) -> bytes:
             cached = _pdf_cache.get(key)
         if cached is not None:
             return cached
-    plain = Codebook(
-        **{
-            **codebook.__dict__,
-            "report": {},
-            "report_lines": [],
-            "data_file": "data.*",
-            "created": "",
-        }
-    )
-    data = _render_pdf(plain)
+    data = _render_pdf(_plain(codebook))
     if folder is not None:
         blank_cache.store(folder, folder / name, data)
         return data
@@ -407,6 +398,19 @@ def pdf(codebook: Codebook) -> bytes:
             _pdf_cache.clear()
         _pdf_cache[key] = data
     return data
+
+
+def _plain(codebook: Codebook) -> Codebook:
+    """The codebook as its PDF shows it: nothing of one export (report, data file, date)."""
+    return Codebook(
+        **{
+            **codebook.__dict__,
+            "report": {},
+            "report_lines": [],
+            "data_file": "data.*",
+            "created": "",
+        }
+    )
 
 
 def render_ahead(definition: Definition, shape: Shape, free_text: bool) -> bool:
@@ -452,6 +456,27 @@ def missing_pdfs(folder: Path) -> list[tuple[Shape, bool, str]]:
         for shape, free_text, lang in every_pdf()
         if not blank_cache.present(folder / pdf_name(shape.value, free_text, languages, lang))
     ]
+
+
+def apart_requests(folder: Path) -> list[dict[str, Any]]:
+    """For each codebook PDF missing in `folder`: the request a `weasy.py` process renders it
+    from (`printing.Printer.apart_request`, the same HTML, stylesheet and variant as `pdf`
+    renders apart), with `output`, the file it is kept as. For the job worker's
+    codebooks-first step at its start (selfcheck/prefill.py, `codebooks_first`). Needs an app
+    context."""
+    definition: Definition = current_app.extensions["selfcheck.definition"]
+    languages = _languages()
+    books: dict[tuple[Shape, bool], Codebook] = {}
+    requests: list[dict[str, Any]] = []
+    for shape, free_text, lang in missing_pdfs(folder):
+        book = books.get((shape, free_text))
+        if book is None:
+            book = books[(shape, free_text)] = _plain(build(definition, shape, free_text))
+        with force_locale(lang):
+            request = _printer().apart_request(html(book), [STYLESHEET])
+        request["output"] = str(folder / pdf_name(shape.value, free_text, languages, lang))
+        requests.append(request)
+    return requests
 
 
 def prefill_pdfs(folder: Path, keep_going: Callable[[], bool] = lambda: True) -> tuple[int, bool]:

@@ -184,6 +184,18 @@ class Printer:
         with deferred_full_collections():
             return self.write(self.document(html, stylesheets))
 
+    def apart_request(self, html: str, stylesheets: list[str]) -> dict[str, Any]:
+        """What a process of `weasy.py` reads to render `html` as `pdf` would (JSON-ready):
+        `pdf_apart` writes it to its child, the worker's codebooks-first step
+        (selfcheck/prefill.py, `codebooks_first`) to files that `weasy.py --chain` renders."""
+        return {
+            "html": html,
+            "directory": str(self.directory),
+            "others": [str(other) for other in self.others],
+            "stylesheets": stylesheets,
+            "variant": PDF_VARIANT,
+        }
+
     def pdf_apart(self, html: str, stylesheets: list[str]) -> bytes:
         """The same PDF as `pdf`, rendered by a short-lived process of its own.
 
@@ -195,13 +207,7 @@ class Printer:
         stylesheet and PDF variant, and gives its memory back when it ends. `stylesheets` are
         file names in the folder. Raises PrintFailed.
         """
-        request = {
-            "html": html,
-            "directory": str(self.directory),
-            "others": [str(other) for other in self.others],
-            "stylesheets": stylesheets,
-            "variant": PDF_VARIANT,
-        }
+        request = self.apart_request(html, stylesheets)
         try:
             done = subprocess.run(
                 [sys.executable, "-P", str(WEASY_SCRIPT)],

@@ -19,7 +19,7 @@ import re
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import weasyprint  # type: ignore[import-untyped]
@@ -167,10 +167,92 @@ def render(
     return data
 
 
+def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
+    """Render the next request file of `folder` and keep its PDF, then become the next link.
+
+    The job worker's codebooks-first step (selfcheck/prefill.py, `codebooks_first`): each
+    request (`*.json`: what `main` reads, plus `output`, the file the PDF is kept as) is
+    rendered by a process image of its own, this script replaced by itself (`os.execv`, same
+    process) for the next one, so that no process holding the app lives beside a render and
+    each render starts from a fresh interpreter (one document's memory at a time, given back
+    by the next `execv`). When no request is left, the folder is removed, the folder's
+    filler lock (`lock`, a descriptor kept open across the links) is closed, and the process
+    becomes `then` (the worker's own command again). A request that fails is logged and
+    dropped: the export that needs that codebook renders it, as before.
+    """
+    import contextlib
+    import json
+    import os
+    import shutil
+    import signal
+    import sys
+    import tempfile
+
+    pending = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if pending:
+        # Renamed while it renders: a link that dies (killed, out of memory) leaves it, and
+        # the worker's next start does not try that codebook again (`codebooks_first`).
+        request_file = pending[0].with_suffix(".doing")
+
+        def stopped(signum: int, _frame: object) -> None:
+            # Stopped (the service stops, Ctrl-C), not a render that failed: the request is
+            # put back, the next start renders it.
+            with contextlib.suppress(OSError):
+                request_file.rename(pending[0])
+            os._exit(128 + signum)
+
+        signal.signal(signal.SIGTERM, stopped)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, stopped)
+        try:
+            pending[0].rename(request_file)
+            request = json.loads(request_file.read_text(encoding="utf-8"))
+            data = render(
+                request["html"],
+                Path(request["directory"]),
+                [Path(other) for other in request["others"]],
+                list(request["stylesheets"]),
+                request["variant"],
+            )
+            output = Path(request["output"])
+            handle, draft = tempfile.mkstemp(dir=output.parent, prefix=".draft-", suffix=".pdf")
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    out.write(data)
+                os.replace(draft, output)
+            except BaseException:
+                Path(draft).unlink(missing_ok=True)
+                raise
+        except Exception as error:  # logged and dropped: the export renders it instead
+            print(f"codebooks first: {request_file.name} not rendered: {error!r}", file=sys.stderr)
+        request_file.unlink(missing_ok=True)
+        link = [sys.executable, "-P", str(Path(__file__).resolve()), "--chain", str(folder)]
+        if lock is not None:
+            link += ["--lock", str(lock)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            os.execv(sys.executable, [*link, "--", *then])
+        except OSError as error:
+            print(f"codebooks first: next link not started: {error!r}", file=sys.stderr)
+    shutil.rmtree(folder, ignore_errors=True)
+    if lock is not None:
+        os.close(lock)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(then[0], then)
+
+
 def main() -> int:
     import json
     import sys
 
+    if sys.argv[1:2] == ["--chain"]:
+        arguments = sys.argv[2:]
+        split = arguments.index("--")
+        options, then = arguments[:split], arguments[split + 1 :]
+        lock = int(options[options.index("--lock") + 1]) if "--lock" in options else None
+        chain(Path(options[0]), lock, then)
     request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     data = render(
         request["html"],

@@ -292,6 +292,10 @@ def test_a_worker_runs_a_job_queued_by_a_web_process_killed_since(
         "SELFCHECK_SECRET_KEY": "test-only-secret-key-for-the-worker-test",
         "SELFCHECK_JOBS_DIR": str(tmp_path / "files"),
         "PYTHONPATH": str(ROOT),
+        # Nothing rendered ahead: at its start the worker would otherwise render the 16
+        # export codebooks before taking the job (prefill.codebooks_first, minutes; tested in
+        # tests/test_prefill.py).
+        "SELFCHECK_PREFILL": "0",
     }
     if not database_url.startswith("postgresql"):
         env["SELFCHECK_JOBS_URL"] = f"sqlite:///{tmp_path / 'queue.db'}"
