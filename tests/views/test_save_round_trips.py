@@ -23,7 +23,7 @@ from sqlalchemy import Engine, event, func, select, update
 from selfcheck.journey import operations as journey
 from selfcheck.platform import db
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Answer, Response, Structure
+from selfcheck.platform.models import Answer, DataVersion, Response, ResponseFact, Structure
 from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition, FormKind
 from tests.support import ANSWERS, Visitor, code_on_page, new_token
@@ -503,3 +503,29 @@ def _all_at_once(
     for thread in threads:
         thread.join()
     return failures
+
+
+def _version(database: Database) -> int:
+    with database.session() as session:
+        return int(session.scalar(select(DataVersion.n)) or 0)
+
+
+def test_the_data_version_is_raised_once_per_commit_that_touches_facts(
+    visitor: Visitor, structure: Structure, database: Database
+) -> None:
+    """The sending's facts written with the data version's raise in one statement on
+    PostgreSQL (`facts._write_postgres`, round 19): the version goes up by exactly one, as
+    when it was a statement of its own (SQLite); and a commit that touches a submitted
+    response without changing its facts (nothing written) still raises it once."""
+    visitor.fill(ANSWERS[FormKind.BEFORE], visitor.start(structure.slug))
+    before = _version(database)
+    assert visitor.submit().status_code == 302
+    sent = _version(database)
+    assert sent == before + 1
+    with database.session() as session:
+        session.execute(update(Response).values(wording=Response.wording))
+        session.commit()
+    assert _version(database) == sent + 1
+    with database.session() as session:
+        kept = session.scalar(select(func.count()).select_from(ResponseFact))
+    assert kept == 1
