@@ -240,6 +240,7 @@ def test_round_trips_of_a_whole_journey(
     # The facts: the people locked (their responses' statuses read in the same statement),
     # the old facts, the responses with their answers, then every write in one WITH.
     assert "FOR UPDATE OF beneficiary" in sent.statements[2]
+    assert " OR " not in sent.statements[2]  # one IN: read by the primary key (_lock_people)
     assert "FROM response_fact" in sent.statements[3]
     assert "LEFT OUTER JOIN answer" in sent.statements[4]
     assert sent.statements[5].startswith("WITH added AS (INSERT INTO response_fact")
