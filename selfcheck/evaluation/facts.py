@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,17 +42,20 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
+    and_,
     delete,
     event,
     func,
     insert,
     inspect,
     select,
+    union_all,
 )
 from sqlalchemy import column as sql_column
 from sqlalchemy import table as sql_table
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, aliased, sessionmaker
 
 from selfcheck.evaluation import typology
 from selfcheck.platform import db as platform_db
@@ -521,9 +525,17 @@ def compute(
     connection: Connection,
     definition: Definition,
     people: ColumnElement[bool],
+    *,
+    joined: bool = False,
 ) -> list[dict[str, Any]]:
-    """The fact rows of the people whose responses match `people` (a condition on Response)."""
+    """The fact rows of the people whose responses match `people` (a condition on Response).
+
+    `joined`: their responses, answers and second entries read by one statement (each
+    response's row repeated with each of its answers: for the few people of a refresh, one
+    round trip instead of three on PostgreSQL); else three (a rebuild's thousands of people)."""
     current = plan(definition)
+    if joined:
+        return _rows_of(current, definition, *_read_joined(connection, current, people))
     responses = connection.execute(
         select(
             Response.id,
@@ -563,6 +575,63 @@ def compute(
             )
         )
     }
+    return _rows_of(current, definition, responses, answers, seconds)
+
+
+Read = tuple[
+    Sequence[Any], Mapping[int, Mapping[str, Sequence[str]]], Mapping[int, tuple[int, int]]
+]
+
+
+def _read_joined(connection: Connection, current: Plan, people: ColumnElement[bool]) -> Read:
+    """`compute`'s three reads as one statement: the submitted responses matching `people`
+    (in person and id order), each with its completed second entry and its answers to the
+    variables the facts read (in the order they were written)."""
+    responses: dict[int, Any] = {}
+    answers: dict[int, dict[str, list[str]]] = {}
+    seconds: dict[int, tuple[int, int]] = {}
+    for row in connection.execute(
+        select(
+            Response.id,
+            Response.beneficiary_id,
+            Response.structure_id,
+            Response.form,
+            Response.channel,
+            Response.submitted_at,
+            SecondEntry.compared_fields,
+            SecondEntry.differing_fields,
+            Answer.variable,
+            Answer.value,
+        )
+        .select_from(Response)
+        .outerjoin(
+            SecondEntry,
+            and_(SecondEntry.response_id == Response.id, SecondEntry.completed_at.is_not(None)),
+        )
+        .outerjoin(
+            Answer, and_(Answer.response_id == Response.id, Answer.variable.in_(current.read))
+        )
+        .where(people, Response.status == Status.SUBMITTED.value)
+        .order_by(Response.beneficiary_id, Response.id, Answer.id)
+    ):
+        if row.id not in responses:
+            responses[row.id] = row
+            if row.compared_fields is not None:
+                seconds[row.id] = (int(row.compared_fields), int(row.differing_fields))
+        if row.variable is not None:
+            answers.setdefault(row.id, {}).setdefault(row.variable, []).append(row.value)
+    return list(responses.values()), answers, seconds
+
+
+def _rows_of(
+    current: Plan,
+    definition: Definition,
+    responses: Sequence[Any],
+    answers: Mapping[int, Mapping[str, Sequence[str]]],
+    seconds: Mapping[int, tuple[int, int]],
+) -> list[dict[str, Any]]:
+    if not responses:
+        return []
     rows: list[dict[str, Any]] = []
     person: list[Submitted] = []
     for response in responses:
@@ -596,8 +665,25 @@ def refresh(session: Session, definition: Definition, people: Iterable[int]) -> 
     ids = sorted(set(people))
     connection = session.connection()
     key = session_cell_key(session)
+    note = session.info.get(SETTLING)
+    if isinstance(note, Settling) and len(ids) <= CHUNK and note.locked.issuperset(ids):
+        # `settle` locked them (PostgreSQL): the data version is raised with the writes.
+        note.bumped = _refresh(connection, definition, ids, key, locked=True, with_bump=True)
+        return
     for start in range(0, len(ids), CHUNK):
         _refresh(connection, definition, ids[start : start + CHUNK], key)
+
+
+SETTLING = "selfcheck.facts.settling"
+
+
+@dataclass
+class Settling:
+    """`settle`'s note to `refresh` (in `Session.info`): these people are locked already, and
+    the data version may be raised by the facts' writes (`bumped`: it was)."""
+
+    locked: frozenset[int]
+    bumped: bool = False
 
 
 def _same(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> bool:
@@ -607,8 +693,21 @@ def _same(old: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) ->
     return by_id(old) == by_id(new)
 
 
-def _refresh(connection: Connection, definition: Definition, ids: list[int], key: bytes) -> None:
-    if connection.dialect.name == "postgresql":
+def _refresh(
+    connection: Connection,
+    definition: Definition,
+    ids: list[int],
+    key: bytes,
+    *,
+    locked: bool = False,
+    with_bump: bool = False,
+) -> bool:
+    """Recompute the facts of `ids` (at most CHUNK people). On PostgreSQL their rows are
+    locked first, unless `locked` (`settle` did, with the statuses' read), and the writes
+    go as one statement (`_write_postgres`), the data version's raise with them when
+    `with_bump`. Returns whether the data version was raised."""
+    postgres = connection.dialect.name == "postgresql"
+    if postgres and not locked:
         # One refresh of a person at a time: the second reads the first's rows once committed.
         connection.execute(
             select(Beneficiary.id)
@@ -622,24 +721,137 @@ def _refresh(connection: Connection, definition: Definition, ids: list[int], key
             select(ResponseFact).where(ResponseFact.beneficiary_id.in_(ids))
         )
     ]
-    new = compute(connection, definition, Response.beneficiary_id.in_(ids))
+    new = compute(connection, definition, Response.beneficiary_id.in_(ids), joined=True)
     if _same(old, new):
-        return
+        return False
     delta = cells(new)
     delta.subtract(cells(old))
+    sums = cell_sums(new, key)
+    for cell, values in cell_sums(old, key).items():
+        sums[cell] = sums.get(cell, _ZERO) - values
+    lasting = followup_sums(new, key)
+    for place, values in followup_sums(old, key).items():
+        lasting[place] = lasting.get(place, _ZERO) - values
+    if postgres:
+        return _write_postgres(connection, ids, old, new, delta, sums, lasting, with_bump)
     if old:
         connection.execute(delete(ResponseFact).where(ResponseFact.beneficiary_id.in_(ids)))
     if new:
         connection.execute(insert(ResponseFact), new)
     add_to_tally(connection, delta)
-    sums = cell_sums(new, key)
-    for cell, values in cell_sums(old, key).items():
-        sums[cell] = sums.get(cell, _ZERO) - values
     add_to_cells(connection, sums)
-    lasting = followup_sums(new, key)
-    for place, values in followup_sums(old, key).items():
-        lasting[place] = lasting.get(place, _ZERO) - values
     add_to_followup(connection, lasting)
+    return False
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # never from PostgreSQL (timestamptz): UTC, as SQLite's
+            value = value.replace(tzinfo=UTC)
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def _as_json(rows: Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_value, separators=(",", ":"))
+
+
+def _upsert_part(
+    name: str, table: str, key: Sequence[str], sums: Sequence[str], after: str | None
+) -> str:
+    """A part of `_write_postgres`'s WITH: the rows of parameter `name` (a JSON array of
+    objects, in key order: two writers lock the rows they share in the same order) added to
+    `table`'s sums, after the part `after` has run (it reads its count)."""
+    columns = ", ".join((*key, *sums))
+    added = ", ".join(f"{column} = {table}.{column} + excluded.{column}" for column in sums)
+    return (
+        f"{name} AS (INSERT INTO {table} ({columns}) SELECT {columns} "
+        f"FROM jsonb_populate_recordset(NULL::{table}, %({name})s::jsonb) WITH ORDINALITY "
+        f"WHERE {_after(after)} ORDER BY ordinality "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added} RETURNING 1)"
+    )
+
+
+def _after(part: str | None) -> str:
+    return f"(SELECT count(*) FROM {part}) >= 0" if part else "TRUE"
+
+
+_TALLY_KEY = ("structure_id", "month", "form", "channel", "key", "value")
+_CELL_KEY = ("structure_id", "month", "form", "channel")
+
+
+def _write_postgres(
+    connection: Connection,
+    ids: list[int],
+    old: Sequence[Mapping[str, Any]],
+    new: Sequence[Mapping[str, Any]],
+    delta: Mapping[CellKey, int],
+    sums: Mapping[CellOf, npt.NDArray[np.int64]],
+    lasting: Mapping[FollowupOf, npt.NDArray[np.int64]],
+    with_bump: bool,
+) -> bool:
+    """The writes of `_refresh` as one statement (PostgreSQL): the people's old fact rows
+    deleted, the new ones inserted, the tally's, the cells' and the follow-up's sums added
+    (each an upsert in key order, as `add_to_tally`, `add_to_cells`, `add_to_followup`),
+    and the data version raised last (`bump`) when `with_bump`; each part of the WITH after
+    the one before it (it reads that part's count: a WITH's writing parts may otherwise run
+    in any order, and the new rows' keys are the deleted ones'). 1 round trip instead of
+    4 to 6 for a sending (issue 18, part 6, ninth pass). A person's own follow-up cells,
+    once empty, are deleted by a statement of their own after it (a part of the same
+    statement would not see the sums just added): then the version is raised after that."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    last: str | None = None
+    if old:
+        parts.append(
+            "gone AS (DELETE FROM response_fact WHERE beneficiary_id = ANY(%(people)s) RETURNING 1)"
+        )
+        params["people"] = ids
+        last = "gone"
+    if new:
+        columns = ", ".join(COLUMNS)
+        parts.append(
+            f"added AS (INSERT INTO response_fact ({columns}) SELECT {columns} "
+            "FROM jsonb_populate_recordset(NULL::response_fact, %(added)s::jsonb) "
+            f"WHERE {_after(last)} RETURNING 1)"
+        )
+        params["added"] = _as_json(new)
+        last = "added"
+    tally = [
+        dict(zip(CELL_COLUMNS, (*cell, number), strict=True))
+        for cell, number in sorted(delta.items())
+        if number
+    ]
+    if tally:
+        parts.append(_upsert_part("tallied", "fact_tally", _TALLY_KEY, ("n",), last))
+        params["tallied"] = _as_json(tally)
+        last = "tallied"
+    cell_rows_ = _cell_rows(sums)
+    if cell_rows_:
+        parts.append(_upsert_part("celled", "fact_cell", _CELL_KEY, CELL_SUMS, last))
+        params["celled"] = _as_json(cell_rows_)
+        last = "celled"
+    followup_rows = _followup_rows(lasting)
+    if followup_rows:
+        parts.append(_upsert_part("followed", "fact_followup", FOLLOWUP_KEY, CELL_SUMS, last))
+        params["followed"] = _as_json(followup_rows)
+        last = "followed"
+    doubled = sorted({cell[-1] for cell in lasting if cell[-1]})
+    bumped = with_bump and not doubled
+    if bumped:
+        parts.append(
+            "bumped AS (INSERT INTO data_version (id, n) SELECT 1, 1 "
+            f"WHERE {_after(last)} ON CONFLICT (id) DO UPDATE SET n = data_version.n + 1 "
+            "RETURNING 1)"
+        )
+        last = "bumped"
+    if last is not None:
+        connection.exec_driver_sql(f"WITH {', '.join(parts)} SELECT count(*) FROM {last}", params)
+    if doubled:
+        connection.execute(
+            delete(FactFollowup).where(FactFollowup.person.in_(doubled), FactFollowup.n == 0)
+        )
+    return bumped
 
 
 CELL_COLUMNS = ("structure_id", "month", "form", "channel", "key", "value", "n")
@@ -812,9 +1024,9 @@ def cell_sums(rows: Sequence[Mapping[str, Any]], key: bytes) -> dict[CellOf, npt
 CELL_SUMS = ("n", "d0", "d1", "d2", "d3")
 
 
-def add_to_cells(connection: Connection, delta: Mapping[CellOf, npt.NDArray[np.int64]]) -> None:
-    """Add these numbers to `fact_cell` (an upsert, in key order: no deadlock between two)."""
-    rows = [
+def _cell_rows(delta: Mapping[CellOf, npt.NDArray[np.int64]]) -> list[dict[str, Any]]:
+    """The rows `add_to_cells` adds, in key order, the empty ones left out."""
+    return [
         {
             "structure_id": structure,
             "month": month,
@@ -825,6 +1037,11 @@ def add_to_cells(connection: Connection, delta: Mapping[CellOf, npt.NDArray[np.i
         for (structure, month, form, channel), values in sorted(delta.items())
         if values.any()
     ]
+
+
+def add_to_cells(connection: Connection, delta: Mapping[CellOf, npt.NDArray[np.int64]]) -> None:
+    """Add these numbers to `fact_cell` (an upsert, in key order: no deadlock between two)."""
+    rows = _cell_rows(delta)
     if not rows:
         return
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
@@ -972,11 +1189,9 @@ def followup_sums(
     return {cell: sums[position] for cell, position in index.items()}
 
 
-def add_to_followup(
-    connection: Connection, delta: Mapping[FollowupOf, npt.NDArray[np.int64]]
-) -> None:
-    """Add these numbers to `fact_followup` (an upsert, in key order: no deadlock)."""
-    rows = [
+def _followup_rows(delta: Mapping[FollowupOf, npt.NDArray[np.int64]]) -> list[dict[str, Any]]:
+    """The rows `add_to_followup` adds, in key order, the empty ones left out."""
+    return [
         {
             **dict(zip(FOLLOWUP_KEY, cell, strict=True)),
             **{name: int(value) for name, value in zip(CELL_SUMS, values, strict=True)},
@@ -984,6 +1199,13 @@ def add_to_followup(
         for cell, values in sorted(delta.items())
         if values.any()
     ]
+
+
+def add_to_followup(
+    connection: Connection, delta: Mapping[FollowupOf, npt.NDArray[np.int64]]
+) -> None:
+    """Add these numbers to `fact_followup` (an upsert, in key order: no deadlock)."""
+    rows = _followup_rows(delta)
     if not rows:
         return
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
@@ -1147,8 +1369,24 @@ def settle(session: Session, definition: Definition) -> None:
     # the journey, `platform.db.hold_in_progress`: no query at all; only where the lock is
     # real, PostgreSQL: SQLite reads it outside the write transaction, and here inside it).
     # (Nothing turns a submitted response back into one in progress.)
-    known = platform_db.held_in_progress(session) if connection.dialect.name == "postgresql" else ()
+    postgres = connection.dialect.name == "postgresql"
+    known = platform_db.held_in_progress(session) if postgres else ()
     responses = sorted(pending.responses.difference(known))
+    if postgres and (responses or people) and len(responses) + len(people) <= CHUNK:
+        # A few people (a sending, a page entered by staff): the people of the submitted
+        # responses found and everyone locked by one statement, the facts' writes and the
+        # data version's raise by one more (`_refresh`): 4 round trips, not 10.
+        people |= set(connection.scalars(_lock_people(people, responses)))
+        note = session.info[SETTLING] = Settling(frozenset(people))
+        try:
+            refresh(session, definition, people)
+        finally:
+            session.info.pop(SETTLING, None)
+        if people and not note.bumped:
+            bump(connection)
+        pending.people.clear()
+        pending.responses.clear()
+        return
     for start in range(0, len(responses), CHUNK):
         people |= set(
             connection.scalars(
@@ -1163,6 +1401,30 @@ def settle(session: Session, definition: Definition) -> None:
         bump(connection)
     pending.people.clear()
     pending.responses.clear()
+
+
+def _lock_people(people: set[int], responses: list[int]) -> Select[Any]:
+    """`people` and the people of `responses` that are submitted, locked in id order (as
+    `_refresh` locks them: one refresh of a person at a time), in one statement (PostgreSQL).
+    The statuses read are those of rows this transaction wrote (a writer of an answer
+    updates its response's row: journey/row_guard.py), so holds them locked too.
+
+    The two sets are one subquery (a `UNION ALL`), never two conditions joined by `OR`: with
+    `OR` PostgreSQL filters every person's row through the subquery (a scan of the whole
+    table: 1 M people in `selfcheck_bench_1m`); with one `IN` it reads the few ids by the
+    primary key."""
+    chosen: Any = select(Response.beneficiary_id).where(
+        Response.id.in_(responses), Response.status == Status.SUBMITTED.value
+    )
+    if people:
+        named = aliased(Beneficiary)
+        chosen = union_all(chosen, select(named.id).where(named.id.in_(sorted(people))))
+    return (
+        select(Beneficiary.id)
+        .where(Beneficiary.id.in_(chosen))
+        .order_by(Beneficiary.id)
+        .with_for_update(of=Beneficiary)
+    )
 
 
 def bump(connection: Connection) -> None:

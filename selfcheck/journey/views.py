@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 from flask_babel import format_date
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import public
@@ -172,13 +172,14 @@ def start(slug: str) -> Rendered:
     if request.method == "GET":
         return _start_page(slug)
     db = get_session()
-    structure = journey.find_structure(db, slug)
-    if structure is None:
-        abort(404)
     form = StartForm(request.form)
     if not form.validate():
-        abort(400)
-    resent = db.scalar(select(Response.id).where(Response.start_token == form.token.data))
+        abort(404 if journey.find_structure(db, slug) is None else 400)
+    # The structure and the response already started with this token (a form sent twice),
+    # in one statement (issue 18: the start's round trips on PostgreSQL, 9 -> 8).
+    structure, resent = journey.find_structure_and_start(db, slug, form.token.data)
+    if structure is None:
+        abort(404)
     if resent is None and structure.archived_at is not None:
         return _closed(structure)
     if resent is None:

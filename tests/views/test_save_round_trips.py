@@ -23,7 +23,7 @@ from sqlalchemy import Engine, event, func, select, update
 from selfcheck.journey import operations as journey
 from selfcheck.platform import db
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Answer, Response, Structure
+from selfcheck.platform.models import Answer, DataVersion, Response, ResponseFact, Structure
 from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition, FormKind
 from tests.support import ANSWERS, Visitor, code_on_page, new_token
@@ -194,10 +194,13 @@ def test_round_trips_of_a_whole_journey(
     visitor: Visitor, structure: Structure, app: Flask, database: Database
 ) -> None:
     """Each write of the journey on PostgreSQL, counted as the benchmark counts them: start
-    9 round trips (was 11: the two rate-limit counters in one statement, the start token
-    read once), a page save 2 (round 16: 4, before: 6), sending 14 (was 19: the state read
-    locked once, no ORM reads; 10 of them keep the dashboard facts). SQLite: the same
-    journey, stored."""
+    8 round trips (round 18: 9, the structure and the start token now read together; was 11:
+    the two rate-limit counters in one statement, the start token read once), a page save 2
+    (round 16: 4, before: 6), sending 8 (round 18: 14; was 19: the state read locked once,
+    no ORM reads; of the 8, 4 keep the dashboard facts, round 19: the people locked with
+    their responses' statuses read, their responses, answers and second entries read by one
+    statement, every write and the data version's raise by one). SQLite: the same journey,
+    stored."""
     engine = _engine(app)
     postgres = engine.dialect.name == "postgresql"
     # Every page is seen here for the first time: not in the page cache yet, which the layer
@@ -224,15 +227,24 @@ def test_round_trips_of_a_whole_journey(
     assert stored == sum(len(values) for values in ANSWERS[FormKind.BEFORE].values())
     if not postgres:
         return  # SQLite: the journey stored (above); its round trips are PostgreSQL's to count
-    assert started.round_trips == 9, started.statements
+    assert started.round_trips == 8, started.statements
     assert [s.split()[0] for s in started.statements].count("INSERT") == 3  # counters, rows
+    assert "FROM response" in started.statements[0] and "FROM structure" in started.statements[0]
     # Each page: its view (1 SELECT, no transaction) and its save (the state, the writes in
     # one statement committed on its own).
     pages = sum(statement.startswith("WITH touched") for statement in saves.statements)
     assert pages >= 10 and saves.round_trips == pages * (1 + 2) + 1  # + the check page
-    assert sent.round_trips == 14, sent.statements
+    assert sent.round_trips == 8, sent.statements
     assert "FOR UPDATE OF response" in sent.statements[0]
     assert sent.statements[1].startswith("UPDATE response SET status")
+    # The facts: the people locked (their responses' statuses read in the same statement),
+    # the old facts, the responses with their answers, then every write in one WITH.
+    assert "FOR UPDATE OF beneficiary" in sent.statements[2]
+    assert " OR " not in sent.statements[2]  # one IN: read by the primary key (_lock_people)
+    assert "FROM response_fact" in sent.statements[3]
+    assert "LEFT OUTER JOIN answer" in sent.statements[4]
+    assert sent.statements[5].startswith("WITH added AS (INSERT INTO response_fact")
+    assert "data_version" in sent.statements[5] and len(sent.statements) == 6
 
 
 def test_the_thank_you_page_and_the_summary_read_without_a_transaction(
@@ -492,3 +504,29 @@ def _all_at_once(
     for thread in threads:
         thread.join()
     return failures
+
+
+def _version(database: Database) -> int:
+    with database.session() as session:
+        return int(session.scalar(select(DataVersion.n)) or 0)
+
+
+def test_the_data_version_is_raised_once_per_commit_that_touches_facts(
+    visitor: Visitor, structure: Structure, database: Database
+) -> None:
+    """The sending's facts written with the data version's raise in one statement on
+    PostgreSQL (`facts._write_postgres`, round 19): the version goes up by exactly one, as
+    when it was a statement of its own (SQLite); and a commit that touches a submitted
+    response without changing its facts (nothing written) still raises it once."""
+    visitor.fill(ANSWERS[FormKind.BEFORE], visitor.start(structure.slug))
+    before = _version(database)
+    assert visitor.submit().status_code == 302
+    sent = _version(database)
+    assert sent == before + 1
+    with database.session() as session:
+        session.execute(update(Response).values(wording=Response.wording))
+        session.commit()
+    assert _version(database) == sent + 1
+    with database.session() as session:
+        kept = session.scalar(select(func.count()).select_from(ResponseFact))
+    assert kept == 1
