@@ -8,6 +8,8 @@
   coding every person's values (with dicts shared or not);
 - `bundle.plan_and_write` keeps the objects alive before it out of the garbage
   collector's passes (`gc.freeze`) and gives them back.
+
+The plain path's rows (XLSX...): tests/services/evaluation/test_export_rows19.py.
 """
 
 from __future__ import annotations
