@@ -797,7 +797,9 @@ def anonymise(
             cells[i] = MASKED
         out_columns[name] = cells
         if not rows:  # the same values as codes, MASKED the code after the level's values
-            shown = np.where(masked[name], column.cards[level], column.codes[level])
+            # The smallest integers that hold the codes (bytes, not 8 bytes, per record).
+            small = np.min_scalar_type(column.cards[level])
+            shown = np.where(masked[name], column.cards[level], column.codes[level]).astype(small)
             out_codes[name] = (
                 shown if everyone else shown[keep],
                 (*column.values[level], MASKED),
