@@ -581,9 +581,8 @@ def plan_records(
     # once the engine's arrays are freed (the plan's peak of memory at a million answers).
     release = anonymity.anonymise(records, specs, k, max_suppressed=max_suppressed, rows=False)
     names = [s.column for s in specs]
-    released = zip(*(release.columns.get(name, ()) for name in names), strict=True)
-    decisions = _shared_decisions(ids, release.kept, names, released)
-    release = replace(release, columns={})  # the plan keeps its levels and report
+    decisions = _shared_decisions(ids, release.kept, names, release.columns, release.codes)
+    release = replace(release, columns={}, codes={})  # the plan keeps its levels and report
     dropped = _verify(decisions, records, ids, k)
     for beneficiary_id in dropped:
         del decisions[beneficiary_id]
@@ -629,26 +628,66 @@ def plan_records(
 
 def _shared_decisions(
     ids: Sequence[int],
-    kept: Iterable[int],
+    kept: Sequence[int],
     names: Sequence[str],
-    released: Iterable[tuple[Any, ...]],
+    columns: Mapping[str, Sequence[Any]],
+    codes: Mapping[str, tuple[Any, Sequence[Any]]] | None = None,
 ) -> dict[int, dict[str, Any]]:
-    """Each kept person's released values (`ids[index]` -> column -> value), one dict per
-    distinct combination, shared by the people who show it: a few thousand dicts for 20,000
-    people instead of a dict each (16 MB at the export's peak: docs/performance.md, "The
-    export's memory under 170 MB"). The plan never changes a person's dict in place
-    (`joins.restrict` replaces it), except to add "_department", which follows from the
-    dict's own structure. Keyed by the values' types and `repr`, as `_verify` compares: 1,
-    1.0 and True, or 0.0 and -0.0, stay apart."""
-    shared: dict[tuple[Any, ...], dict[str, Any]] = {}
-    decisions: dict[int, dict[str, Any]] = {}
-    for index, combination in zip(kept, released, strict=True):
-        key = (*map(type, combination), *map(repr, combination))
-        decision = shared.get(key)
-        if decision is None:
-            decision = shared[key] = dict(zip(names, combination, strict=True))
-        decisions[ids[index]] = decision
-    return decisions
+    """Each kept person's released values (`ids[kept[i]]` -> column -> `columns[column][i]`),
+    one dict per distinct combination, shared by the people who show it: a few thousand
+    dicts for 20,000 people instead of a dict each (16 MB at the export's peak:
+    docs/performance.md, "The export's memory under 170 MB"). The plan never changes a
+    person's dict in place (`joins.restrict` replaces it), except to add "_department",
+    which follows from the dict's own structure. Values are alike when of the same type and
+    `repr`, as `_verify` compares: 1, 1.0 and True, or 0.0 and -0.0, stay apart.
+
+    The combinations are counted over integer codes (`anonymity.combination_ids`), each
+    column coded by the type and `repr` of its distinct values: the engine's codes where it
+    gives them (`Release.codes`: the value of each code), else each distinct object of the
+    column (`_shown_codes`). Each combination's dict holds the values of its first person,
+    as when each person's values were looked up in turn."""
+    if not kept:
+        return {}
+    given = codes or {}
+    parts: list[tuple[npt.NDArray[np.int64], int]] = []
+    for name in names:
+        engine = given.get(name)
+        if engine is None:
+            parts.append(_shown_codes(columns[name]))
+        else:
+            by_code, values = engine
+            shown = _shown_codes(values)
+            parts.append((shown[0][by_code], shown[1]))
+    combination, _count = anonymity.combination_ids(parts, len(kept))
+    _, first = np.unique(combination, return_index=True)
+    shared = [
+        dict(zip(names, [columns[name][i] for name in names], strict=True)) for i in first.tolist()
+    ]
+    return dict(
+        zip(
+            map(ids.__getitem__, kept),
+            map(shared.__getitem__, combination.tolist()),
+            strict=True,
+        )
+    )
+
+
+def _shown_codes(values: Sequence[Any]) -> tuple[npt.NDArray[np.int64], int]:
+    """A code per value, equal exactly when the values' types and `repr` are, and how many
+    codes. Each distinct object is looked at once (the same object is alike to itself):
+    the values of a column are mostly the same few objects."""
+    objects = dict(zip(map(id, values), values, strict=True))
+    if len(objects) == 1:
+        return np.zeros(len(values), dtype=np.int64), 1
+    alike: dict[tuple[type, str], int] = {}
+    code_of = {
+        key: alike.setdefault((type(value), repr(value)), len(alike))
+        for key, value in objects.items()
+    }
+    found = np.fromiter(
+        map(code_of.__getitem__, map(id, values)), dtype=np.int64, count=len(values)
+    )
+    return found, len(alike)
 
 
 _VERIFIED = 4096  # decisions read into columns at a time (`_verify`)
@@ -687,23 +726,33 @@ def _verify(
     rows = list(decisions.values())
     names = sorted(name for name in rows[0] if name != FORMS_PRESENT)
     pattern = _patterns(records, ids)
-    columns = [_repr_codes(list(map(pattern.__getitem__, people)))]
+    # People share their decisions' dict when released alike (`_shared_decisions`): each
+    # distinct dict is read and coded once (a dict is equal to itself), then every person
+    # takes their dict's combination. The same counts as coding every person's values.
+    distinct = {id(row): row for row in rows}
+    place = {key: index for index, key in enumerate(distinct)}
+    which = np.fromiter(map(place.__getitem__, map(id, rows)), dtype=np.int64, count=len(rows))
+    unique = list(distinct.values())
     # Read a row at a time (one C call per row), by slices of `_VERIFIED` rows (a slice's
     # tuples are held at once, not every row's), then coded a column at a time.
     values: list[list[Any]] = [[] for _ in names]
     if len(names) == 1:
-        values[0].extend(map(operator.itemgetter(names[0]), rows))
+        values[0].extend(map(operator.itemgetter(names[0]), unique))
     elif names:
         row = operator.itemgetter(*names)
-        for start in range(0, len(rows), _VERIFIED):
-            chunk = zip(*map(row, rows[start : start + _VERIFIED]), strict=True)
+        for start in range(0, len(unique), _VERIFIED):
+            chunk = zip(*map(row, unique[start : start + _VERIFIED]), strict=True)
             for column, got in zip(values, chunk, strict=True):
                 column.extend(got)
+    unique_columns: list[tuple[npt.NDArray[np.int64], int]] = []
     for column in values:
-        columns.append(_repr_codes(column))
+        codes = _repr_codes(column)
+        unique_columns.append((codes, int(codes.max()) + 1))
         column.clear()
+    combination, combinations = anonymity.combination_ids(unique_columns, len(unique))
+    forms = _repr_codes(list(map(pattern.__getitem__, people)))
     sizes = anonymity.combination_sizes(
-        [(codes, int(codes.max()) + 1) for codes in columns], len(people)
+        [(forms, int(forms.max()) + 1), (combination[which], combinations)], len(people)
     )
     return [people[i] for i in np.flatnonzero(sizes < k).tolist()]
 

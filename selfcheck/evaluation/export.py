@@ -36,7 +36,7 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -410,19 +410,63 @@ class WideCoder:
                 remembered = fields[0].item.type.export_kind is not ExportKind.STR
                 groups.append((code, fields, {} if remembered else None, [blank] * len(fields)))
             self.forms.append((form, groups, [blank] * (4 + len(layout.fields[form]))))
+        # `row_released`: per decisions dict (by id), the dict, its prepared head after the
+        # pseudonym and each form's prepared details.
+        self.by_released: dict[
+            int, tuple[Mapping[str, Any], list[Any], dict[FormKind, list[Any]]]
+        ] = {}
 
     def row(
         self, person: PersonAnswers, head: Sequence[Any], released: Mapping[str, Any]
     ) -> list[Any]:
         prepare = self.prepare
+        details = self.layout.details
+        return self._row(
+            person,
+            [prepare(value) for value in head],
+            lambda form: [prepare(value) for value in details(released, form)],
+        )
+
+    def row_released(
+        self, person: PersonAnswers, pseudonym: str, released: Mapping[str, Any]
+    ) -> list[Any]:
+        """`row(person, layout.qi_cells(pseudonym, released), released)`, the head after the
+        pseudonym and each form's details prepared once per decisions dict: the people
+        released alike share theirs (`anonymise._shared_decisions`), and the head and the
+        details depend on it only (`qi_cells`, `details`). Remembered by the dict itself
+        (kept, so that its id stays its own), up to `CACHE_MAX` dicts at a time."""
+        known = self.by_released.get(id(released))
+        if known is None or known[0] is not released:
+            if len(self.by_released) >= CACHE_MAX:
+                self.by_released.clear()
+            prepare, layout = self.prepare, self.layout
+            _pseudonym, *head = layout.qi_cells("", released)
+            known = (
+                released,
+                [prepare(value) for value in head],
+                {
+                    form: [prepare(value) for value in layout.details(released, form)]
+                    for form, _groups, _absent in self.forms
+                },
+            )
+            self.by_released[id(released)] = known
+        return self._row(person, [self.prepare(pseudonym), *known[1]], known[2].__getitem__)
+
+    def _row(
+        self,
+        person: PersonAnswers,
+        row: list[Any],
+        details: Callable[[FormKind], list[Any]],
+    ) -> list[Any]:
+        """`row` (the head, prepared) followed by each form's prepared `details` and cells."""
+        prepare = self.prepare
         cell = self.layout.cell
-        row = [prepare(value) for value in head]
         for form, groups, absent in self.forms:
             sent = person.forms.get(form.value)
             if sent is None:
                 row += absent
                 continue
-            row += [prepare(value) for value in self.layout.details(released, form)]
+            row += details(form)
             answers = sent.answers
             for code, fields, memory, blank in groups:
                 given = answers.get(code)
@@ -493,15 +537,32 @@ def stream_people(
             sent = forms.get(form)
             if sent is None:
                 sent = forms[form] = SentForm(channel, wording, version, sent_at, {})
-            answers = sent.answers
-            for variable, value in zip(decode(names), decode(values), strict=True):
-                if variable is not None:  # the outer join's empty row: no answer
-                    given = answers.get(variable)
-                    if given is None:
-                        answers[variable] = [value]
-                    else:
-                        given.append(value)
+            _add_answers(sent.answers, decode(names), decode(values))
         yield person
+
+
+def _add_answers(
+    answers: dict[str, list[str]], names: Sequence[str | None], values: Sequence[str]
+) -> None:
+    """`values` added to `answers`, each to the list of its variable (`names`, parallel; a
+    None name: the outer join's empty row, no answer), in the order read.
+
+    Most forms give each variable once: then a dict of one-value lists is made at once (a
+    comprehension, no lookup per answer); else (a multiple choice, several values of one
+    variable, a variable already there, an empty row) one answer at a time."""
+    if len(names) != len(values):
+        raise ValueError("as many values as variables")
+    if not answers and None not in names and len(set(names)) == len(names):
+        named = cast(Sequence[str], names)  # no None among them
+        answers.update({variable: [value] for variable, value in zip(named, values, strict=True)})
+        return
+    for variable, value in zip(names, values, strict=True):
+        if variable is not None:  # the outer join's empty row: no answer
+            given = answers.get(variable)
+            if given is None:
+                answers[variable] = [value]
+            else:
+                given.append(value)
 
 
 # A submitted form's own columns, first in every row of the queries below.
@@ -664,6 +725,7 @@ def write_rows(
     many there are. People left out by the plan are never read.
     """
     coder = WideCoder(layout, prepare or _same) if layout.shape is Shape.WIDE else None
+    pseudonym = anonymise.pseudonyms(key)
     rows = people = 0
     written: list[int] = []
     for person in _in_plan_order(db, filters, plan.order):
@@ -674,11 +736,11 @@ def write_rows(
         person = as_planned(person, plan.patterns.get(beneficiary_id))
         people += 1
         written.append(beneficiary_id)
-        head = layout.qi_cells(anonymise.pseudonym(key, beneficiary_id), released)
         if coder is not None:
-            write(coder.row(person, head, released))
+            write(coder.row_released(person, pseudonym(beneficiary_id), released))
             rows += 1
             continue
+        head = layout.qi_cells(pseudonym(beneficiary_id), released)
         for row in layout.rows(person, head, released):
             write(row if prepare is None else [prepare(value) for value in row])
             rows += 1

@@ -6,7 +6,11 @@ only as a last resort; the `Release` carries the records and a `UtilityReport`. 
 `engine` for the method and why it is not a library's.
 """
 
-from selfcheck.evaluation.anonymity.engine import anonymise, combination_sizes
+from selfcheck.evaluation.anonymity.engine import (
+    anonymise,
+    combination_ids,
+    combination_sizes,
+)
 from selfcheck.evaluation.anonymity.model import (
     MASKED,
     CategoryShift,
@@ -28,5 +32,6 @@ __all__ = [
     "Release",
     "UtilityReport",
     "anonymise",
+    "combination_ids",
     "combination_sizes",
 ]

@@ -224,6 +224,16 @@ def combination_sizes(columns: Sequence[tuple[Codes, int]], size: int) -> Codes:
     return _group_sizes(*_group_ids(columns, size))
 
 
+def combination_ids(columns: Sequence[tuple[Codes, int]], size: int) -> tuple[Codes, int]:
+    """A code per record for its combination of `columns` (as `combination_sizes` takes
+    them), from 0 to the number of distinct combinations (also given), equal exactly when
+    the combinations are."""
+    key, _span = _group_ids(columns, size)
+    _, inverse = np.unique(key, return_inverse=True)
+    codes: Codes = inverse.astype(np.int64).reshape(-1)
+    return codes, int(codes.max()) + 1 if size else 0
+
+
 def _outliers(grouped: tuple[Codes, int], k: int) -> npt.NDArray[np.bool_]:
     """Records in a group smaller than k."""
     small: npt.NDArray[np.bool_] = _group_sizes(*grouped) < k
@@ -776,13 +786,24 @@ def anonymise(
 
     kept = [i for i in range(size) if not outcome.left_out[i]]
     left_out = [i for i in range(size) if outcome.left_out[i]]
-    out_columns: dict[str, Sequence[Any]] = {}
-    for column, level in zip(columns, outcome.node, strict=True):
-        cells = list(map(column.values[level].__getitem__, column.codes[level].tolist()))
-        for i in np.flatnonzero(masked[column.spec.column]).tolist():
-            cells[i] = MASKED
-        out_columns[column.spec.column] = cells
     everyone = len(kept) == size
+    keep = ~outcome.left_out
+    out_columns: dict[str, Sequence[Any]] = {}
+    out_codes: dict[str, tuple[Codes, Sequence[Any]]] = {}
+    for column, level in zip(columns, outcome.node, strict=True):
+        name = column.spec.column
+        cells = list(map(column.values[level].__getitem__, column.codes[level].tolist()))
+        for i in np.flatnonzero(masked[name]).tolist():
+            cells[i] = MASKED
+        out_columns[name] = cells
+        if not rows:  # the same values as codes, MASKED the code after the level's values
+            # The smallest integers that hold the codes (bytes, not 8 bytes, per record).
+            small = np.min_scalar_type(column.cards[level])
+            shown = np.where(masked[name], column.cards[level], column.codes[level]).astype(small)
+            out_codes[name] = (
+                shown if everyone else shown[keep],
+                (*column.values[level], MASKED),
+            )
     released_columns: dict[str, Sequence[Any]] = {}
     for q in quasi_identifiers:
         given = out_columns.get(q.column, raw[q.column])
@@ -797,7 +818,6 @@ def anonymise(
 
     # Each column's values counted, released and true, over the people released: an active
     # column's from its codes (one bincount each), any other's value by value.
-    keep = ~outcome.left_out
     at_level = {c.spec.column: (c, lv) for c, lv in zip(columns, outcome.node, strict=True)}
     reports: list[ColumnReport] = []
     for q in quasi_identifiers:
@@ -837,6 +857,7 @@ def anonymise(
         left_out=left_out,
         report=report,
         columns={} if rows else released_columns,
+        codes=out_codes,
     )
 
 

@@ -221,6 +221,11 @@ class Release:
     left_out: list[int]
     report: UtilityReport
     columns: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    # Released without rows, per column the engine generalised (not a constant one): a code
+    # per released record (`codes[name][0][i]` for record `kept[i]`, a numpy array) and the
+    # value of each code (`codes[name][1]`, MASKED last): `columns[name][i]` is
+    # `codes[name][1][codes[name][0][i]]`, the same object for the same code.
+    codes: Mapping[str, tuple[Any, Sequence[Any]]] = field(default_factory=dict)
 
     def people_with_any_masked(self, columns: Sequence[str]) -> int:
         """Released people with at least one of `columns` masked (people left out apart)."""

@@ -97,7 +97,11 @@ def test_people_showing_the_same_values_share_one_dict_and_unlike_values_stay_ap
         (None, "a"),
     ]
     ids = [100 + index for index in range(len(combinations))]
-    decisions = anonymise._shared_decisions(ids, range(len(ids)), names, iter(combinations))
+    columns = {
+        name: list(values)
+        for name, values in zip(names, zip(*combinations, strict=True), strict=True)
+    }
+    decisions = anonymise._shared_decisions(ids, range(len(ids)), names, columns)
     # Each person shows exactly their own values (the dict built for each, before).
     assert all(
         [(type(v), repr(v)) for v in decisions[person].values()]
