@@ -9,10 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 INNER = """
-import pytest
 from sqlalchemy import create_engine, text
 
 

@@ -251,8 +251,9 @@ def read_only_session() -> Session:
     through it, raises `ReadOnlyError` (it would be committed at once, outside any unit of
     work), and so does any statement it sends that is not a plain read, however it was
     built (SQL text, a statement on its Connection: `_refuse_sql_write`, checked before it
-    is sent). Not seen: a raw DBAPI cursor taken from its connection. SQLite: the reader is the engine, the
-    session an ordinary one. A request that already opened its session keeps that one."""
+    is sent). Not seen: a raw DBAPI cursor taken from its connection. SQLite: the reader
+    is the engine, the session an ordinary one. A request that already opened its session
+    keeps that one."""
     if "db_session" not in g:
         g.db_session = get_db().read_sessions()
     session: Session = g.db_session
