@@ -7,26 +7,42 @@ version. A transaction that changed a response's answers without updating its ro
 `xmin` as it was, and a page save read before it would write over it as if nothing happened
 (and a sending would check its required answers on a state that is gone).
 
-How it is enforced: `install` hooks a session factory, as the dashboard facts' hook does
-(evaluation/facts.py), and sees every write the session makes, ORM objects (flush) and SQL
-statements run by the session (`session.execute(delete(Answer)…)`, the journey's Core
-statements, including the responses' UPDATE inside a statement's WITH, as
-`journey._SAVE_PAGE_POSTGRES`). It notes the responses whose answers were inserted, updated or
-deleted, and the responses whose row was inserted, updated or deleted; just before the outer
-transaction commits, every response of the first kind must be of the second.
+How it is enforced: `install` hooks a session factory and its engine, and sees every write a
+session makes: ORM objects (flush), statements run by the session
+(`session.execute(delete(Answer)…)`, the journey's Core statements, including the responses'
+UPDATE inside a statement's WITH, as `journey._SAVE_PAGE_POSTGRES`), and, at the engine
+(`before_execute`), every other Core statement sent on the session's connection
+(`session.connection().execute(…)`, the legacy bulk methods): while a session holds a
+connection, the connection's `info` names the session's record (`Written`). It notes the
+responses whose answers were inserted, updated or deleted, and the responses whose row was
+updated or deleted (an ORM response inserted too); just before the outer transaction commits,
+every response of the first kind must be of the second.
+
+Savepoints: what is noted is kept by level (the connection's SAVEPOINT, RELEASE and ROLLBACK
+TO events): a savepoint released gives its writes to its parent, one rolled back forgets them
+(its writes are undone: a row update rolled back does not cover answers committed).
 
 - `strict` (the tests and debug mode): a writer that forgot the row raises
   `AnswersWithoutTheirRow` at commit (the transaction is not committed), so the test of any
   new writer fails.
 - otherwise (production): the rows forgotten are updated there and then (`updated_at` set to
   itself: a new row version, a new `xmin`, nothing else changed) and an error is logged. The
-  invariant then holds whatever the writer did: cheaper than refusing data a user typed, and
-  it costs nothing while every writer keeps the rule (one set difference at commit).
+  invariant then holds whatever the writer did: the answers a person typed are kept (refusing
+  would lose them for a bug that is ours, not theirs), and it costs nothing while every
+  writer keeps the rule (one set difference at commit).
 
-What it cannot see: SQL run around the session (a raw cursor, `connection.exec_driver_sql`).
-The one such writer of answers, `save_read_page`'s statement, updates the row in the same
-statement; `tests/services/test_row_guard.py` reads the package's sources and fails on any
-other raw SQL writing to `answer` (migrations aside: they run before the app).
+Cost: a read stops at an `isinstance` (no write statement: nothing else is done); a statement
+the session already saw carries an execution option and stops there too; a statement on the
+connection is read from its parameters (an INSERT's `response_id`, a WHERE naming its
+responses) and otherwise costs one SELECT of the responses it changes (a bulk update by key:
+not on any request's path).
+
+What it cannot see: SQL as text (`text()`, `exec_driver_sql`, a raw DBAPI cursor): which
+responses it writes is not known without parsing it. The one such writer of answers,
+`save_read_page`'s statement, updates the row in the same statement;
+`tests/services/test_row_guard.py` reads the package's sources and fails on any other raw SQL
+writing to `answer` (migrations aside: they run before the app). Connections outside a
+session (`engine.begin()`) are not followed either.
 """
 
 from __future__ import annotations
