@@ -90,10 +90,18 @@ class Written:
     """What a session's transaction wrote, by level: a savepoint's level is kept with its
     parent's when it is released, forgotten when it is rolled back (its writes are undone)."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: Session) -> None:
         self.levels = [Level()]
-        self.flushing = False  # a flush runs: its statements are seen by `_after_flush`
+        self.flushing = False  # a flush began (`before_flush`): `_after_flush` sees it
         self.bound: list[dict[Any, Any]] = []  # the `info` of the connections it is kept in
+        self._session = weakref.ref(session)
+
+    def in_flush(self) -> bool:
+        """Whether a flush is sending its statements now. The session's own mark, also set
+        by the legacy bulk methods, is not enough alone; ours alone may outlive a flush that
+        found nothing to do (no `after_flush` then)."""
+        session = self._session()
+        return self.flushing and session is not None and session._flushing
 
     @property
     def answers(self) -> set[int]:
@@ -128,7 +136,7 @@ class Written:
 def _written(session: Session) -> Written:
     found = session.info.get(WRITTEN)
     if found is None:
-        found = session.info[WRITTEN] = Written()
+        found = session.info[WRITTEN] = Written(session)
     assert isinstance(found, Written)
     return found
 
@@ -204,7 +212,7 @@ def _on_connection_execute(
     if not isinstance(statement, UpdateBase) or SEEN in options:
         return  # a read, or seen by `_on_execute`: the hot path stops here
     written = connection.info.get(WRITTEN)
-    if not isinstance(written, Written) or written.flushing:
+    if not isinstance(written, Written) or written.in_flush():
         return  # not a guarded session's, or a flush's (`_after_flush` sees its objects)
     table = getattr(getattr(statement, "table", None), "name", None)
     rows: Sequence[Mapping[str, Any]] = multiparams or ([params] if params else [])
