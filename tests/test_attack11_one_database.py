@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 INNER = """
+import pytest
 from sqlalchemy import create_engine, text
 
 
