@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +25,7 @@ from jinja2 import BytecodeCache
 from jinja2.bccache import Bucket
 from sqlalchemy import Engine, MetaData, create_engine, event, make_url, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 from werkzeug.routing import Rule
 
 import selfcheck
@@ -105,8 +108,9 @@ def _postgres_engine() -> Iterator[Engine | None]:
         return
     engine = make_engine(POSTGRES_URL)
     try:
-        reset_postgres(engine)
-        migrate.upgrade(engine)
+        with _Sent.paused():
+            reset_postgres(engine)
+            migrate.upgrade(engine)
         yield engine
     finally:
         engine.dispose()
@@ -185,11 +189,12 @@ def database_url(
 def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file at the migrations' head, built once per session by Alembic."""
     path = tmp_path_factory.mktemp("template") / "migrated.db"
-    engine = make_engine(f"sqlite:///{path}")
-    try:
-        migrate.upgrade(engine)
-    finally:
-        engine.dispose()  # closing the last connection checkpoints the WAL into the file
+    with _Sent.paused():
+        engine = make_engine(f"sqlite:///{path}")
+        try:
+            migrate.upgrade(engine)
+        finally:
+            engine.dispose()  # closing the last connection checkpoints the WAL into the file
     return path
 
 
@@ -425,29 +430,88 @@ def pytest_collection_modifyitems_database_only(
         workeroutput[database_use.ONLY_ENV] = lines
 
 
+class _Sent:
+    """What a test marked `one_database` sends a database, from the set-up of its fixtures
+    to its end (None outside such a test): every statement SQLAlchemy sends (its cursor
+    event), every statement a SQLite connection runs (its trace callback: a raw DBAPI
+    cursor too) and every connection taken from a pool (a raw cursor of any driver needs
+    one)."""
+
+    log: list[str] | None = None
+
+    @classmethod
+    @contextmanager
+    def paused(cls) -> Iterator[None]:
+        """For the fixtures that build the suite's databases (the migrated SQLite template,
+        the PostgreSQL schema), shared by every test and set up by the first that needs
+        them: not what that test sends."""
+        kept, cls.log = cls.log, None
+        try:
+            yield
+        finally:
+            cls.log = kept
+
+
+def _sent(statement: str) -> None:
+    if _Sent.log is not None:
+        _Sent.log.append(statement)
+
+
+def _sent_by_cursor(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+    _sent(statement)
+
+
+def _taken_from_pool(*_args: object) -> None:
+    _sent("(a connection taken from the pool)")
+
+
+@event.listens_for(Pool, "connect")
+def _trace_sqlite(dbapi_connection: object, _record: object) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.set_trace_callback(_sent)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    """A test marked `one_database` is followed from the set-up of its fixtures on."""
+    if database_use.one_database_reason(item) is not None:
+        _Sent.log = []
+        event.listen(Engine, "before_cursor_execute", _sent_by_cursor)
+        event.listen(Pool, "checkout", _taken_from_pool)
+    return (yield)
+
+
+def _stop_following() -> list[str]:
+    sent, _Sent.log = _Sent.log or [], None
+    if event.contains(Engine, "before_cursor_execute", _sent_by_cursor):
+        event.remove(Engine, "before_cursor_execute", _sent_by_cursor)
+    if event.contains(Pool, "checkout", _taken_from_pool):
+        event.remove(Pool, "checkout", _taken_from_pool)
+    return sent
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """A test marked `one_database` (its database incidental, so run on the SQLite pass only)
-    fails if it sends any database a statement while it runs: the marker is a claim, checked."""
+    fails if it sends any database a statement while its fixtures are set up or while it
+    runs: the marker is a claim, checked."""
     if database_use.one_database_reason(item) is None:
         return (yield)
-    statements: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        statements.append(statement)
-
-    event.listen(Engine, "before_cursor_execute", record)
     try:
         outcome = yield
     finally:
-        event.remove(Engine, "before_cursor_execute", record)
-    if statements:
+        sent = _stop_following()
+    if sent:
         pytest.fail(
-            f"marked {database_use.ONE_DATABASE} but sent {len(statements)} statement(s) to "
-            f"the database, the first: {statements[0][:200]!r}",
+            f"marked {database_use.ONE_DATABASE} but sent {len(sent)} statement(s) to "
+            f"the database, the first: {sent[0][:200]!r}",
             pytrace=False,
         )
     return outcome
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    _stop_following()  # a set-up that failed: the call did not run
 
 
 @pytest.hookimpl(optionalhook=True)

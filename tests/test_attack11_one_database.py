@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 INNER = """
 import pytest
 from sqlalchemy import create_engine, text
@@ -39,11 +37,6 @@ def test_raw_dbapi() -> None:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack11: the marker's check listens during the call only (not the fixtures' "
-    "set-up) and to SQLAlchemy's cursor events only (not a raw DBAPI cursor)",
-)
 def test_a_marked_test_that_queries_in_a_fixture_or_on_a_raw_cursor_fails(
     tmp_path: Path,
 ) -> None:

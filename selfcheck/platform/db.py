@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import time
 from collections.abc import Iterable, Iterator
@@ -59,10 +60,14 @@ class Database:
             else self.engine
         )
         # Sessions of requests that only read (`read_only_session`): on the reader, so on
-        # PostgreSQL without BEGIN and ROLLBACK; a write through one raises.
-        self.read_sessions = sessionmaker(self.reader, expire_on_commit=False)
+        # PostgreSQL without BEGIN and ROLLBACK; a write through one raises. Their own
+        # engine (the reader's pool and settings) so that the SQL check sees their
+        # statements only: the reader also sends the optimistic page save.
+        read_only = self.reader.execution_options(selfcheck_read_only=True)
+        self.read_sessions = sessionmaker(read_only, expire_on_commit=False)
         event.listen(self.read_sessions, "before_flush", _refuse_flush)
         event.listen(self.read_sessions, "do_orm_execute", _refuse_write)
+        event.listen(read_only, "before_cursor_execute", _refuse_sql_write)
 
     def session(self) -> Session:
         return self.sessions()
@@ -79,6 +84,31 @@ def _refuse_flush(_session: Session, _context: Any, _instances: Any) -> None:
 def _refuse_write(state: Any) -> None:
     if state.is_insert or state.is_update or state.is_delete:
         raise ReadOnlyError("a read-only request's session was given a write")
+
+
+# What a read may send: a statement that begins with SELECT, WITH or VALUES (after comments
+# and parentheses) and names no write nor lock anywhere (a WITH's INSERT, UPDATE, DELETE or
+# MERGE; SELECT … FOR UPDATE or FOR SHARE: a lock in autocommit is taken and dropped at once,
+# a sign that the view meant to write). Keywords are matched as words, so `updated_at` or
+# `deleted` do not count; values are bound, not in the text.
+_READ_START = re.compile(
+    r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*(?:SELECT|WITH|VALUES)\b", re.I | re.S
+)
+_WRITE_WORD = re.compile(r"\b(?:INSERT|UPDATE|DELETE|MERGE|SHARE)\b", re.I)
+
+
+def _refuse_sql_write(
+    _connection: Connection,
+    _cursor: Any,
+    statement: str,
+    _parameters: Any,
+    _context: Any,
+    _executemany: bool,
+) -> None:
+    """Every statement a read-only session sends, whatever built it (the ORM, a Core
+    statement on `session.connection()`, SQL text, `exec_driver_sql`), checked as text."""
+    if not _READ_START.match(statement) or _WRITE_WORD.search(statement):
+        raise ReadOnlyError(f"a read-only request's session was to send: {statement[:80]!r}")
 
 
 def make_engine(
@@ -219,8 +249,11 @@ def read_only_session() -> Session:
     are not sent (issue 18, docs/performance.md part 6, eighth pass). Nothing locks, nothing
     writes: a flush with changes, or an `insert`, `update` or `delete` statement executed
     through it, raises `ReadOnlyError` (it would be committed at once, outside any unit of
-    work; SQL text is not inspected). SQLite: the reader is the engine, the
-    session an ordinary one. A request that already opened its session keeps that one."""
+    work), and so does any statement it sends that is not a plain read, however it was
+    built (SQL text, a statement on its Connection: `_refuse_sql_write`, checked before it
+    is sent). Not seen: a raw DBAPI cursor taken from its connection. SQLite: the reader
+    is the engine, the session an ordinary one. A request that already opened its session
+    keeps that one."""
     if "db_session" not in g:
         g.db_session = get_db().read_sessions()
     session: Session = g.db_session

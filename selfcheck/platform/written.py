@@ -5,10 +5,10 @@ package imports the other."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, select
+from sqlalchemy import Column, Connection, select
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, BooleanClauseList
@@ -20,9 +20,40 @@ def written_ids(state: ORMExecuteState, name: str) -> set[int]:
     rows: list[Mapping[str, Any]] = (
         list(given) if isinstance(given, list) else [given] if given else []
     )
+    return inserted_ids(state.statement, rows, name)
+
+
+def inserted_ids(statement: Any, rows: Sequence[Mapping[str, Any]], name: str) -> set[int]:
+    """The values of `name` an INSERT writes: from its parameters (a row or many), else from
+    the statement's own values (`insert(...).values(...)`, compiled to read them)."""
     found = {row[name] for row in rows if row.get(name) is not None}
     if not found:
-        raise RuntimeError(f"an INSERT into {state.statement} gives no {name}")
+        value = statement.compile().params.get(name)
+        if value is not None:
+            found = {value}
+    if not found:
+        raise RuntimeError(f"an INSERT into {statement} gives no {name}")
+    return found
+
+
+def changed_ids(
+    connection: Connection, statement: Any, rows: Sequence[Mapping[str, Any]], column: Any
+) -> set[int]:
+    """`matching_ids` for a statement run on a Connection (no ORM state): the values of
+    `column` in the rows the UPDATE or DELETE will change, for each of its parameter sets
+    (an executemany), from the statement when it says them, else read first on the same
+    connection (in the same transaction)."""
+    found: set[int] = set()
+    where = getattr(statement, "whereclause", None)
+    for given in rows or ({},):
+        bound = _bound_by(statement, given, column)
+        if bound is not None:
+            found |= bound
+            continue
+        query = select(column).distinct()
+        if where is not None:
+            query = query.where(where)
+        found.update(connection.scalars(query, dict(given)))
     return found
 
 
@@ -62,14 +93,17 @@ def forget_matched(session: Session) -> None:
 
 
 def _bound(state: ORMExecuteState, column: Any) -> set[int] | None:
+    return _bound_by(state.statement, state.parameters or {}, column)
+
+
+def _bound_by(statement: Any, given: Any, column: Any) -> set[int] | None:
     """The values of `column` in the rows an UPDATE or DELETE changes, when its WHERE names
     them itself: `column = :value` or `column IN (:values)`, alone or ANDed with other
     conditions (a page save's `DELETE … WHERE response_id = :response_id AND variable IN …`).
     Every row it changes then has one of these values: no query (issue 18: a page save read
     them with a `SELECT DISTINCT`, one of its round trips). None when the WHERE does not
     say (the caller reads them)."""
-    where = getattr(state.statement, "whereclause", None)
-    given: Any = state.parameters or {}
+    where = getattr(statement, "whereclause", None)
     if where is None or not isinstance(given, dict):
         return None
     conditions = (

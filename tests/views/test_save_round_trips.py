@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy import Engine, event, func, select, text, update
 
 from selfcheck.journey import operations as journey
 from selfcheck.platform import db
@@ -286,6 +286,39 @@ def test_a_read_only_session_refuses_to_write(app: Flask, structure: Structure) 
         session.rollback()
         with pytest.raises(db.ReadOnlyError):
             session.execute(update(Structure).values(name="renamed"))
+    with app.test_request_context("/done"):
+        again = db.get_session().get(Structure, structure.id)
+        assert again is not None and again.name == structure.name
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE structure SET name = 'renamed'",
+        "  /* a comment */ delete from structure",
+        "WITH gone AS (DELETE FROM structure RETURNING id) SELECT count(*) FROM gone",
+        "SELECT id FROM structure FOR UPDATE",
+        "INSERT INTO structure (name) SELECT name FROM structure",
+    ],
+)
+def test_a_read_only_session_refuses_a_write_however_it_is_built(
+    app: Flask, structure: Structure, sql: str
+) -> None:
+    """guard19 (attack11): the check is on the SQL sent, so a write as text, as a driver
+    statement or as a Core statement on the session's Connection raises too, before it is
+    sent; a read as text goes through."""
+    with app.test_request_context("/done"):
+        session = db.read_only_session()
+        assert session.scalar(text("SELECT name FROM structure")) == structure.name
+        with pytest.raises(db.ReadOnlyError):
+            session.execute(text(sql))
+        session.rollback()
+        with pytest.raises(db.ReadOnlyError):
+            session.connection().exec_driver_sql(sql)
+        session.rollback()
+        with pytest.raises(db.ReadOnlyError):
+            session.connection().execute(update(Structure).values(name="renamed"))
+        session.rollback()
     with app.test_request_context("/done"):
         again = db.get_session().get(Structure, structure.id)
         assert again is not None and again.name == structure.name
