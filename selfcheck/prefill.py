@@ -270,12 +270,14 @@ def _crashed(cache: Path) -> set[str]:
     noted = cache / CRASHED_FILE
     try:
         crashed = set(noted.read_text(encoding="utf-8").split())
-    except OSError:
+    except (OSError, ValueError):  # missing, or not text (UnicodeDecodeError): noted anew
         crashed = set()
     found = set()
     for stale in cache.glob(CHAIN_PREFIX + "*"):
         for doing in stale.glob("*.doing"):
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            # Whatever is in it (RecursionError of a JSON nested too deep included): a file
+            # left there must never keep the worker from starting.
+            with contextlib.suppress(Exception):
                 found.add(Path(json.loads(doing.read_text(encoding="utf-8"))["output"]).name)
         shutil.rmtree(stale, ignore_errors=True)
     if found - crashed:
