@@ -717,7 +717,8 @@ def _verify(
     """People in a released combination of fewer than k, the forms present taken as they
     show in the file (the true pattern: a form's answers show it even when masked).
 
-    Values are compared by their `repr` (MASKED, None and values kept apart), each distinct
+    Values are compared by their type and `repr` (MASKED, None and values kept apart; 1,
+    1.0 and True, or 0.0 and -0.0, too, as `_shared_decisions` keeps them), each distinct
     value coded once, then the combinations counted over integer codes (numpy: one group
     id per person, `anonymity.combination_sizes`)."""
     people = list(decisions)
@@ -746,8 +747,9 @@ def _verify(
                 column.extend(got)
     unique_columns: list[tuple[npt.NDArray[np.int64], int]] = []
     for column in values:
-        codes = _repr_codes(column)
-        unique_columns.append((codes, int(codes.max()) + 1))
+        # By type and `repr`, as `_shared_decisions` keeps them apart and the file writes
+        # them: 1, 1.0 and True, or 0.0 and -0.0, are equal keys to `_repr_codes`'s dict.
+        unique_columns.append(_shown_codes(column))
         column.clear()
     combination, combinations = anonymity.combination_ids(unique_columns, len(unique))
     forms = _repr_codes(list(map(pattern.__getitem__, people)))
@@ -774,8 +776,10 @@ def _patterns(records: Sequence[Mapping[str, Any]], ids: Sequence[int]) -> dict[
 
 
 def _repr_codes(values: Sequence[Any]) -> npt.NDArray[np.int64]:
-    """A code per value, equal exactly when the values' `repr` are equal (each distinct
-    value's `repr` taken once)."""
+    """A code per value, equal when the values' `repr` are equal (each distinct value's
+    `repr` taken once). Values equal as keys share the first one's code (1, 1.0 and True;
+    0.0 and -0.0): for values of one type whose equal values write alike (the forms
+    patterns); else `_shown_codes`."""
     codes: dict[Any, int] = dict.fromkeys(values, 0)
     by_repr: dict[str, int] = {}
     for value in codes:

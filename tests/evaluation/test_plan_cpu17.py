@@ -91,7 +91,8 @@ def _verify_before(
     ids: Sequence[int],
     k: int,
 ) -> list[int]:
-    """`_verify` as it was at 2144b86 (np.unique over the stacked codes)."""
+    """`_verify` as it was at 2144b86 (np.unique over the stacked codes), the released
+    values coded by type and `repr` (attack12)."""
     people = list(decisions)
     if not people:
         return []
@@ -100,7 +101,10 @@ def _verify_before(
     pattern = {ids[i]: records[i][anonymise.FORMS_PRESENT] for i in range(len(ids))}
     columns = [anonymise._repr_codes(list(map(pattern.__getitem__, people)))]
     for name in names:
-        columns.append(anonymise._repr_codes(list(map(operator.itemgetter(name), rows))))
+        # Type and repr (attack12: 1, 1.0 and True, 0.0 and -0.0 are written apart).
+        column = list(map(operator.itemgetter(name), rows))
+        alike: dict[tuple[type, str], int] = {}
+        columns.append(np.array([alike.setdefault((type(v), repr(v)), len(alike)) for v in column]))
     _, inverse, counts = np.unique(
         np.stack(columns, axis=1), axis=0, return_inverse=True, return_counts=True
     )
