@@ -69,3 +69,115 @@ def test_a_hostile_left_request_does_not_stop_the_worker(tmp_path: Path, content
     crashed = prefill._crashed(cache)
     assert isinstance(crashed, set)
     assert not stale.exists()
+
+
+# --- the chain's links (weasy.chain) under a hung render and the service's stop signals ---
+
+_LINK = """
+import sys, time
+from pathlib import Path
+from selfcheck.platform import weasy
+
+def hung(*args, **kwargs):
+    {hang}
+    time.sleep(3600)
+
+weasy.render = hung
+for name, value in {settings}.items():
+    setattr(weasy, name, value)
+weasy.chain(Path(sys.argv[1]), None, sys.argv[2:])
+"""
+
+
+def _chain_link(
+    tmp_path: Path, hang: str = "pass", settings: dict[str, int] | None = None
+) -> tuple[Path, list[str]]:
+    """A first link whose render hangs (`weasy.render` replaced), for one request; the next
+    links are the real `weasy.py --chain`; `then` prints a line and ends."""
+    import sys
+
+    from selfcheck.platform import printing
+
+    cache = tmp_path / "cache"
+    folder = cache / (prefill.CHAIN_PREFIX + "hung")
+    folder.mkdir(parents=True)
+    directory = Path(printing.__file__).resolve().parent.parent / "paper" / "templates"
+    request = printing.printer(directory).apart_request("<p>x</p>", ["codebook.css"])
+    (folder / "0000.json").write_text(json.dumps({**request, "output": str(cache / "x.pdf")}))
+    script = _LINK.format(hang=hang, settings=settings or {})
+    then = [sys.executable, "-c", "print('then reached')"]
+    return folder, [sys.executable, "-c", script, str(folder), *then]
+
+
+def _repo() -> str:
+    return str(Path(prefill.__file__).resolve().parent.parent)
+
+
+def test_a_hung_codebook_render_does_not_keep_the_worker_from_starting(tmp_path: Path) -> None:
+    """A render that never ends (a font server, a layout loop) kept the chain's link, which
+    is the worker's own process, there for ever, holding the folder's lock: the worker never
+    took a job (the former ExecStartPre had TimeoutStartSec and `-`; `pdf_apart` has
+    APART_TIMEOUT). A link now gives up its render after `LINK_TIMEOUT` seconds."""
+    import subprocess
+
+    folder, command = _chain_link(tmp_path, settings={"LINK_TIMEOUT": 2})
+    done = subprocess.run(
+        command, cwd=_repo(), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "then reached" in done.stdout
+    assert "not rendered" in done.stderr
+    assert not folder.exists()
+
+
+def test_a_render_stuck_beyond_its_signal_ends_the_link_its_request_noted(
+    tmp_path: Path,
+) -> None:
+    """Stuck where the alarm's handler cannot run (SIGALRM blocked here, as a C library
+    that never returns): the link ends itself a little later, its request left as `.doing`,
+    so that the next start notes the codebook and does not try it again."""
+    import subprocess
+
+    folder, command = _chain_link(
+        tmp_path,
+        hang="import signal; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})",
+        settings={"LINK_TIMEOUT": 1, "LINK_GRACE": 1},
+    )
+    done = subprocess.run(
+        command, cwd=_repo(), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode != 0
+    assert "then reached" not in done.stdout
+    assert prefill._crashed(folder.parent) == {"x.pdf"}
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_link_stopped_by_the_service_ends_by_its_signal(tmp_path: Path, signame: str) -> None:
+    """Stopped mid-render (`systemctl stop`: KillSignal=SIGINT; a SIGTERM), the link puts its
+    request back and ended with `_exit(128 + signum)`, a plain exit status: systemd counts
+    only a death by the signal it sent as a clean stop, and marked the unit failed. The link
+    now ends by the signal itself."""
+    import signal
+    import subprocess
+    import time
+
+    folder, command = _chain_link(tmp_path)
+    process = subprocess.Popen(
+        command, cwd=_repo(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not list(folder.glob("*.doing")):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.2)  # in the hung render
+        process.send_signal(getattr(signal, signame))
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -getattr(signal, signame), (process.returncode, err)
+    assert [path.name for path in folder.iterdir()] == ["0000.json"]  # put back
+    assert "then reached" not in out

@@ -167,6 +167,13 @@ def render(
     return data
 
 
+# A link of `chain` gives up a render after LINK_TIMEOUT seconds (as `printing.APART_TIMEOUT`
+# does for a render apart), and ends itself LINK_GRACE seconds later if the render is stuck
+# where the alarm cannot interrupt it (attack12: a hung render kept the worker from starting).
+LINK_TIMEOUT = 600
+LINK_GRACE = 60
+
+
 def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
     """Render the next request file of `folder` and keep its PDF, then become the next link.
 
@@ -178,9 +185,14 @@ def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
     by the next `execv`). When no request is left, the folder is removed, the folder's
     filler lock (`lock`, a descriptor kept open across the links) is closed, and the process
     becomes `then` (the worker's own command again). A request that fails is logged and
-    dropped: the export that needs that codebook renders it, as before.
+    dropped: the export that needs that codebook renders it, as before; so is one that takes
+    longer than LINK_TIMEOUT (SIGALRM). A render stuck beyond its alarm ends the link
+    (`faulthandler`, LINK_GRACE later), its request left as `.doing`: the next start notes
+    that codebook (`prefill._crashed`). A link stopped (SIGTERM, SIGINT) ends by that signal,
+    as systemd counts a clean stop.
     """
     import contextlib
+    import faulthandler
     import json
     import os
     import shutil
@@ -196,14 +208,24 @@ def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
 
         def stopped(signum: int, _frame: object) -> None:
             # Stopped (the service stops, Ctrl-C), not a render that failed: the request is
-            # put back, the next start renders it.
+            # put back, the next start renders it. Then ended by the signal itself (not an
+            # exit status of 128 + signum, which systemd counts as a failure).
+            faulthandler.cancel_dump_traceback_later()
             with contextlib.suppress(OSError):
                 request_file.rename(pending[0])
-            os._exit(128 + signum)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            os._exit(128 + signum)  # pragma: no cover - the signal ended the process
+
+        def timed_out(_signum: int, _frame: object) -> None:
+            raise TimeoutError(f"not rendered within {LINK_TIMEOUT} s")
 
         signal.signal(signal.SIGTERM, stopped)
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             signal.signal(signal.SIGINT, stopped)
+        signal.signal(signal.SIGALRM, timed_out)
+        signal.alarm(LINK_TIMEOUT)
+        faulthandler.dump_traceback_later(LINK_TIMEOUT + LINK_GRACE, exit=True)
         try:
             pending[0].rename(request_file)
             request = json.loads(request_file.read_text(encoding="utf-8"))
@@ -225,6 +247,10 @@ def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
                 raise
         except Exception as error:  # logged and dropped: the export renders it instead
             print(f"codebooks first: {request_file.name} not rendered: {error!r}", file=sys.stderr)
+        finally:
+            # An alarm outlives `execv`: none may reach the next link or the worker.
+            signal.alarm(0)
+            faulthandler.cancel_dump_traceback_later()
         request_file.unlink(missing_ok=True)
         link = [sys.executable, "-P", str(Path(__file__).resolve()), "--chain", str(folder)]
         if lock is not None:
