@@ -181,3 +181,35 @@ def test_a_link_stopped_by_the_service_ends_by_its_signal(tmp_path: Path, signam
     assert process.returncode == -getattr(signal, signame), (process.returncode, err)
     assert [path.name for path in folder.iterdir()] == ["0000.json"]  # put back
     assert "then reached" not in out
+
+
+def test_the_chain_passes_a_command_with_spaces_and_separators_whole(tmp_path: Path) -> None:
+    """Held: a cache folder with spaces, and a worker command whose own arguments hold
+    spaces, `--` and `--lock`, reach the worker's command unchanged (argv lists, no shell;
+    the first `--` is the chain's)."""
+    import subprocess
+    import sys
+
+    from selfcheck.platform import printing
+
+    folder = tmp_path / "cache with spaces" / (prefill.CHAIN_PREFIX + "a b")
+    folder.mkdir(parents=True)
+    then = [
+        sys.executable,
+        "-c",
+        "import json, sys; print(json.dumps(sys.argv[1:]))",
+        "an argument with spaces",
+        "--",
+        "--lock",
+        "7",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-P", str(printing.WEASY_SCRIPT), "--chain", str(folder), "--", *then],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == then[3:]
+    assert not folder.exists()
