@@ -537,14 +537,7 @@ def compute(
     if joined:
         return _rows_of(current, definition, *_read_joined(connection, current, people))
     responses = connection.execute(
-        select(
-            Response.id,
-            Response.beneficiary_id,
-            Response.structure_id,
-            Response.form,
-            Response.channel,
-            Response.submitted_at,
-        )
+        select(*_RESPONSE_COLUMNS)
         .where(people, Response.status == Status.SUBMITTED.value)
         .order_by(Response.beneficiary_id, Response.id)
     ).all()
@@ -578,6 +571,16 @@ def compute(
     return _rows_of(current, definition, responses, answers, seconds)
 
 
+# What the facts read of each submitted response (both reads of `compute`).
+_RESPONSE_COLUMNS = (
+    Response.id,
+    Response.beneficiary_id,
+    Response.structure_id,
+    Response.form,
+    Response.channel,
+    Response.submitted_at,
+)
+
 Read = tuple[
     Sequence[Any], Mapping[int, Mapping[str, Sequence[str]]], Mapping[int, tuple[int, int]]
 ]
@@ -592,12 +595,7 @@ def _read_joined(connection: Connection, current: Plan, people: ColumnElement[bo
     seconds: dict[int, tuple[int, int]] = {}
     for row in connection.execute(
         select(
-            Response.id,
-            Response.beneficiary_id,
-            Response.structure_id,
-            Response.form,
-            Response.channel,
-            Response.submitted_at,
+            *_RESPONSE_COLUMNS,
             SecondEntry.compared_fields,
             SecondEntry.differing_fields,
             Answer.variable,
