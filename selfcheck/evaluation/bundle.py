@@ -157,6 +157,7 @@ def _earlier_objects_set_aside() -> Iterator[None]:
         gc.unfreeze()
 
 
+@_earlier_objects_set_aside()  # a context manager made by contextmanager decorates too
 def plan_and_write(
     db: Session,
     filters: EvaluationFilters,
@@ -177,26 +178,7 @@ def plan_and_write(
     CSV wide reads the people once (`csv_wide`: the plan's records and the rows from one
     statement); the other formats and shapes read them for the plan, then again in the
     plan's order (`export.write_rows`). The objects alive before it are left out of the
-    garbage collector's passes meanwhile (`_earlier_objects_set_aside`)."""
-    with _earlier_objects_set_aside():
-        return _plan_and_write(
-            db, filters, k, definition, focus, memory, layout, writer, key, before_writing, rng
-        )
-
-
-def _plan_and_write(
-    db: Session,
-    filters: EvaluationFilters,
-    k: int,
-    definition: Definition,
-    focus: str | None,
-    memory: Callable[[Sequence[int]], joins.Memory] | None,
-    layout: Layout,
-    writer: Writer,
-    key: bytes,
-    before_writing: Callable[[anonymise.Plan], None] | None,
-    rng: random.Random | None,
-) -> tuple[anonymise.Plan, Written]:
+    garbage collector's passes meanwhile (`_earlier_objects_set_aside`, the decorator)."""
     if not csv_wide.reads_once(layout, writer):
         plan = preview(db, filters, k, definition, focus, memory, rng=rng)
         if before_writing is not None:
