@@ -100,9 +100,12 @@ def test_a_dashboard_viewed_again_as_the_data_grows_is_still_shown(
     # again after new answers (refusing it would leave the evaluator without it).
     ids = _people(populated)
     _set(populated, ids[:2], status=Status.IN_PROGRESS.value)
-    differencing.guard_view(populated, admin, parse_filters(populated, admin, {}), K, "s")
+    first = differencing.guard_view(populated, admin, parse_filters(populated, admin, {}), K, "s")
     _set(populated, ids[:2], status=Status.SUBMITTED.value)
-    differencing.guard_view(populated, admin, parse_filters(populated, admin, {}), K, "s")
+    again = differencing.guard_view(populated, admin, parse_filters(populated, admin, {}), K, "s")
+    # Shown both times (no ScopeError), and the grown selection remembered as one of its own.
+    assert first is not None
+    assert again is not None and again != first
 
 
 @pytest.mark.usefixtures("request_context")
