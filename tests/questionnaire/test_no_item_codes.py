@@ -8,6 +8,7 @@ so that adding or renaming a question is a change to definition.yaml alone.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +71,39 @@ def test_no_item_or_option_code_outside_the_questionnaire_package() -> None:
     assert not found, "Find these by role or tag in the definition instead:\n" + "\n".join(found)
 
 
+# Templates (web and paper) and scripts: a quoted word (`item("AGE")`, `== 'sans_emploi'`), or
+# an item code standing alone (`answers.AGE`).
+TEMPLATE_SUFFIXES = frozenset({".html", ".js", ".css", ".txt", ".svg"})
+QUOTED = re.compile(r"""["']([A-Za-z0-9_]+)["']""")
+BARE = re.compile(r"\b[A-Z][A-Z0-9_]+\b")
+
+
+def template_files() -> Iterator[Path]:
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.suffix in TEMPLATE_SUFFIXES and CORE not in path.parents:
+            yield path
+
+
+def template_codes(text: str, items: frozenset[str], options: frozenset[str]) -> Iterator[str]:
+    for quoted in QUOTED.findall(text):
+        if quoted in items or quoted in options:
+            yield quoted
+    yield from (bare for bare in BARE.findall(text) if bare in items)
+
+
+def test_no_item_or_option_code_in_templates_or_scripts() -> None:
+    items, options = forbidden()
+    found = []
+    for path in template_files():
+        lines = path.read_text("utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            for code in template_codes(line, items, options):
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{number}: {code!r}")
+    assert not found, "Pass what the template needs from a role or tag instead:\n" + "\n".join(
+        found
+    )
+
+
 def test_the_check_would_see_a_code() -> None:
     items, options = forbidden()
     assert {"AGE", "COMFORT_PRE", "T01"} <= items
@@ -77,3 +111,5 @@ def test_the_check_would_see_a_code() -> None:
     tree = ast.parse('x = definition.item("AGE")\ny = "soixante_dix_plus"')
     seen = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)}
     assert "AGE" in seen & items and "soixante_dix_plus" in seen & options
+    template = "{% if answers.T01 and value == 'soixante_dix_plus' %}{{ item('AGE') }}{% endif %}"
+    assert set(template_codes(template, items, options)) == {"T01", "soixante_dix_plus", "AGE"}

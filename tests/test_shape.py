@@ -1,0 +1,239 @@
+"""The developers' guide's shape rules that reading the sources can check (with `ast`, nothing
+imported), beside tests/test_layout.py (import cycles, a core without Flask, operations never
+commit) and tests/questionnaire/test_no_item_codes.py (no item code outside the item bank):
+
+- every user-facing string goes through gettext whole: no f-string, `%` or `.format()` inside
+  its argument (the catalog would hold a msgid that is never looked up), and no eager
+  `gettext` at import time (it would be translated once, in no request's language);
+- a module (or package) whose docstring says "no Flask" or "no database" imports neither;
+- no test asserts nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import selfcheck
+
+PACKAGE = Path(selfcheck.__file__).parent
+TESTS = Path(__file__).parent
+
+EAGER = frozenset({"gettext", "_", "ngettext", "pgettext", "npgettext"})
+LAZY = frozenset({"lazy_gettext", "_l", "lazy_ngettext", "lazy_pgettext"})
+# How many leading arguments of each are msgids (pgettext's first is the context).
+MSGID_ARGUMENTS = {"ngettext": 2, "npgettext": 3, "lazy_ngettext": 2, "pgettext": 2}
+
+
+def package_sources() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts)
+
+
+@functools.cache
+def parse(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def called_name(call: ast.Call) -> str | None:
+    if isinstance(call.func, ast.Name):
+        return call.func.id
+    if isinstance(call.func, ast.Attribute):  # self._(…), translator.gettext(…)
+        return call.func.attr
+    return None
+
+
+def is_formatted(node: ast.expr) -> bool:
+    """An f-string, `"…" % x`, `"…" + x` or `"…".format(x)`: a msgid made at run time."""
+    if isinstance(node, ast.JoinedStr | ast.BinOp):
+        return True
+    return isinstance(node, ast.Call) and called_name(node) == "format"
+
+
+def formatted_msgids(tree: ast.Module) -> Iterator[ast.Call]:
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or (name := called_name(node)) not in EAGER | LAZY:
+            continue
+        if any(is_formatted(a) for a in node.args[: MSGID_ARGUMENTS.get(name or "", 1)]):
+            yield node
+
+
+def eager_at_import(tree: ast.Module) -> Iterator[ast.Call]:
+    """Eager gettext calls run when the module is imported (module or class body)."""
+
+    def visit(node: ast.AST) -> Iterator[ast.Call]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                continue  # runs later, in a request or a command
+            if isinstance(child, ast.Call) and called_name(child) in EAGER:
+                yield child
+            yield from visit(child)
+
+    return visit(tree)
+
+
+def test_gettext_gets_whole_msgids_and_runs_in_a_request() -> None:
+    found = []
+    for path in package_sources():
+        tree = parse(path)
+        where = path.relative_to(PACKAGE.parent)
+        found += [f"{where}:{c.lineno}: formatted msgid" for c in formatted_msgids(tree)]
+        found += [f"{where}:{c.lineno}: gettext at import" for c in eager_at_import(tree)]
+    assert not found, "Use lazy_gettext, and gettext's own %(name)s variables:\n" + "\n".join(found)
+
+
+def test_the_gettext_check_would_see_a_breach() -> None:
+    tree = ast.parse(
+        'A = gettext("a")\n'
+        'B = _l(f"b {x}")\n'
+        "class C:\n"
+        '    d = _("d")\n'
+        "def e():\n"
+        '    return _("e %s" % x), _("e {}".format(x)), ngettext("1", "n" + s, n), _("ok", k=1)\n'
+    )
+    assert [c.lineno for c in eager_at_import(tree)] == [1, 4]
+    assert [c.lineno for c in formatted_msgids(tree)] == [2, 6, 6, 6]
+
+
+# --- modules that say they need neither Flask nor a database -------------------------------
+
+FLASK = frozenset({"flask", "flask_babel", "flask_wtf", "werkzeug"})
+DATABASE = frozenset({"sqlalchemy", "selfcheck.platform.db", "selfcheck.platform.models"})
+
+
+def imports(tree: ast.Module) -> Iterator[str]:
+    """Absolute names imported (relative imports are not used in the package)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+def promises(path: Path) -> set[str]:
+    """What the module's docstring, or its package's, says it goes without."""
+    said = set()
+    for source in (path, path.parent / "__init__.py"):
+        docstring = ast.get_docstring(parse(source)) if source.exists() else None
+        said |= {m.lower() for m in re.findall(r"no (Flask|database)", docstring or "", re.I)}
+    return said
+
+
+def breaks(name: str, promised: set[str]) -> bool:
+    forbidden = (FLASK if "flask" in promised else set()) | (
+        DATABASE if "database" in promised else set()
+    )
+    return any(name == f or name.startswith(f + ".") for f in forbidden)
+
+
+def test_modules_that_say_no_flask_or_no_database_import_neither() -> None:
+    checked, found = [], []
+    for path in package_sources():
+        if promised := promises(path):
+            checked.append(path.relative_to(PACKAGE).as_posix())
+            found += [
+                f"{path.relative_to(PACKAGE)}: {n}"
+                for n in imports(parse(path))
+                if breaks(n, promised)
+            ]
+    assert {"evaluation/statistics.py", "journey/schedule.py", "policy.py"} <= set(checked)
+    assert "evaluation/anonymity/engine.py" in checked  # its package's docstring says it
+    assert found == []
+
+
+# --- no test asserts nothing ---------------------------------------------------------------
+
+# Calls that check by themselves: pytest's, Playwright's `expect`, a mock's `assert_*`.
+CHECKS = frozenset({"raises", "warns", "deprecated_call", "fail", "expect"})
+
+Key = tuple[str, str]  # (module, function name)
+
+
+def read_function(function: ast.AST) -> tuple[bool, set[str]]:
+    """Whether `function` checks something itself, and the names it calls."""
+    checks, calls = False, set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assert | ast.Raise):
+            checks = True
+        elif isinstance(node, ast.Call) and (name := called_name(node)):
+            calls.add(name)
+            checks = checks or name in CHECKS or name.startswith("assert")
+    return checks, calls
+
+
+class SuiteIndex:
+    """Every function of the test modules, and where each module's `from tests… import`
+    names come from, so that a test calling a helper that asserts counts as asserting."""
+
+    def __init__(self, modules: dict[str, ast.Module]) -> None:
+        self.read: dict[Key, list[tuple[bool, set[str]]]] = {}
+        self.imported: dict[Key, Key] = {}
+        for module, tree in modules.items():
+            for node in ast.walk(tree):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    self.read.setdefault((module, node.name), []).append(read_function(node))
+                elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tests"):
+                    for alias in node.names:
+                        key = (module, alias.asname or alias.name)
+                        self.imported[key] = (node.module or "", alias.name)
+        self.known: dict[Key, bool] = {}
+
+    def resolve(self, key: Key) -> Key | None:
+        for _ in range(10):  # re-exports: a few hops at most
+            if key in self.read:
+                return key
+            if key not in self.imported:
+                return None
+            key = self.imported[key]
+        return None
+
+    def asserts(self, key: Key, stack: frozenset[Key] = frozenset()) -> bool:
+        if key not in self.known:
+            self.known[key] = key not in stack and self._asserts(key, stack | {key})
+        return self.known[key]
+
+    def _asserts(self, key: Key, stack: frozenset[Key]) -> bool:
+        for checks, calls in self.read[key]:
+            if checks:
+                return True
+            for name in calls:
+                helper = self.resolve((key[0], name))
+                if helper is not None and self.asserts(helper, stack):
+                    return True
+        return False
+
+    def silent_tests(self) -> list[str]:
+        return sorted(
+            f"{module}::{name}"
+            for module, name in self.read
+            if name.startswith("test") and not self.asserts((module, name))
+        )
+
+
+def all_test_modules() -> dict[str, ast.Module]:
+    return {
+        ".".join(path.relative_to(TESTS.parent).with_suffix("").parts): parse(path)
+        for path in sorted(TESTS.rglob("*.py"))
+    }
+
+
+def test_no_test_asserts_nothing() -> None:
+    """A test passes by checking something: an assert, an expected exception or warning,
+    or a helper of the tests that asserts (a test that only "runs without error" says
+    which error it rules out by asserting what came back)."""
+    assert SuiteIndex(all_test_modules()).silent_tests() == []
+
+
+def test_the_silent_test_check_would_see_one() -> None:
+    helpers = ast.parse("def check(x):\n    assert x\n")
+    tests = ast.parse(
+        "from tests.helpers import check\n"
+        "def test_silent():\n    run()\n"
+        "def test_direct():\n    assert run()\n"
+        "def test_helper():\n    check(run())\n"
+        "def test_raises():\n    with pytest.raises(E):\n        run()\n"
+    )
+    suite = SuiteIndex({"tests.helpers": helpers, "tests.test_x": tests})
+    assert suite.silent_tests() == ["tests.test_x::test_silent"]
