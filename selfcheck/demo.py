@@ -744,9 +744,9 @@ def generate_demo(
 
 DEMO_TYPIST = "saisie-papier@demo.invalid"
 DEMO_STAFF = (
-    ("mediatrice@demo.invalid", "mediator"),
-    ("responsable@demo.invalid", "structure_admin"),
-    ("evaluateur@demo.invalid", "evaluator"),
+    ("mediatrice@demo.invalid", Role.MEDIATOR),
+    ("responsable@demo.invalid", Role.STRUCTURE_ADMIN),
+    ("evaluateur@demo.invalid", Role.EVALUATOR),
 )
 
 
@@ -757,9 +757,9 @@ def create_demo_staff(session: Session, structure: Structure) -> dict[str, str]:
         if session.scalar(select(StaffUser).where(StaffUser.email == email)) is not None:
             continue
         password = secrets.token_urlsafe(12)
-        structure_id = None if role == "evaluator" else structure.id
-        user = auth.create_user(session, auth.NewUser(email, Role(role), structure_id), password)
-        if role == "evaluator":
+        structure_id = None if role is Role.EVALUATOR else structure.id
+        user = auth.create_user(session, auth.NewUser(email, role, structure_id), password)
+        if role is Role.EVALUATOR:
             auth.grant(session, user, department=structure.department)
         created[email] = password
     return created
