@@ -55,7 +55,16 @@ from selfcheck.evaluation.writers.base import Missing
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_SHORT_LABELS
 from selfcheck.platform.models import Answer, Channel, Response
 from selfcheck.questionnaire.answer_types import ExportKind, option_values
-from selfcheck.questionnaire.model import NO_ANSWER, Definition, FormKind, Item, Option, Variable
+from selfcheck.questionnaire.model import (
+    NO_ANSWER,
+    Definition,
+    FormKind,
+    Geography,
+    Item,
+    Moment,
+    Option,
+    Variable,
+)
 
 # Every form, the follow-ups last (issue 15): their columns come after, their numbers too.
 # The anonymiser's order, which its forms pattern's bits follow.
@@ -124,7 +133,7 @@ def form_fields(definition: Definition, form: FormKind, free_text: bool) -> list
 
 def field_label(field: Field) -> str:
     label = str(_(field.item.label))
-    if field.variable.moment.value == "pre":
+    if field.variable.moment is Moment.PRE:
         label = str(_("%(question)s (avant l'accompagnement)", question=label))
     if field.option is not None:
         label = str(_("%(question)s : %(option)s", question=label, option=_(field.option.label)))
@@ -305,9 +314,9 @@ class Layout:
             department = released.get("_department", Missing.MASKED)
         elif isinstance(place, tuple):
             level, value = place
-            if level == "department":
+            if level == Geography.DEPARTMENT:
                 department = value
-            elif level == "region":
+            elif level == Geography.REGION:
                 region = value
         if isinstance(department, str):
             region = region_of(department) or Missing.MASKED
