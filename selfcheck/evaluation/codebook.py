@@ -29,7 +29,13 @@ from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import printing
 from selfcheck.platform.labels import FORM_SHORT_LABELS
 from selfcheck.questionnaire.answer_types import option_values
-from selfcheck.questionnaire.model import Definition, Item, Option
+from selfcheck.questionnaire.model import (
+    COMPETENCE_SCALE,
+    COOP_TOPIC_SCALE,
+    Definition,
+    Item,
+    Option,
+)
 
 TEMPLATE = "codebook.html"
 STYLESHEET = "codebook.css"
@@ -89,9 +95,9 @@ def _crosswalk(definition: Definition, entry_field: Field) -> tuple[str | None, 
     item = entry_field.item
     topic, competence = item.coop_topic, item.competence
     if entry_field.option is not None:
-        if item.scale == "coop_topic":
+        if item.scale == COOP_TOPIC_SCALE:
             topic = entry_field.option.code
-        if item.scale == "competence":
+        if item.scale == COMPETENCE_SCALE:
             competence = entry_field.option.code
     return topic, competence
 

@@ -20,6 +20,8 @@ import yaml
 
 from selfcheck.questionnaire.answer_types import ANSWER_TYPES
 from selfcheck.questionnaire.model import (
+    COMPETENCE_SCALE,
+    COOP_TOPIC_SCALE,
     PRE_SUFFIX,
     SAME_ITEMS_AS,
     SHARED_ROLES,
@@ -148,8 +150,8 @@ def _check_semantics(raw: dict[str, Any]) -> list[str]:
             "disclosure.max_suppressed: one share per number of people, never growing with it"
         )
     scales = raw["scales"]
-    competences = {option["code"] for option in scales["competence"]["options"]}
-    topics = {option["code"] for option in scales["coop_topic"]["options"]}
+    competences = {option["code"] for option in scales[COMPETENCE_SCALE]["options"]}
+    topics = {option["code"] for option in scales[COOP_TOPIC_SCALE]["options"]}
     seen_items: dict[str, dict[str, Any]] = {}
     seen_pages: set[str] = set()
     page_of: dict[str, str] = {}
@@ -525,8 +527,8 @@ def _build(
         source=source,
         sections=tuple(sections),
         scales=scales,
-        competences={o.code: o for o in scales["competence"].options},
-        coop_topics={o.code: o for o in scales["coop_topic"].options},
+        competences={o.code: o for o in scales[COMPETENCE_SCALE].options},
+        coop_topics={o.code: o for o in scales[COOP_TOPIC_SCALE].options},
         titles={FormKind(kind): titles.get(kind, title) for kind, title in raw["titles"].items()},
         wording=wording,
         texts=texts,

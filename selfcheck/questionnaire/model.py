@@ -106,6 +106,12 @@ class Wording(enum.StrEnum):
 
 PRE_SUFFIX = "_PRE"
 
+# The two scales every item bank defines (schema.json): the options of the first are the
+# competences, those of the second the Coop's topics. An item answered on one of them names a
+# competence or a topic with each of its options.
+COMPETENCE_SCALE = "competence"
+COOP_TOPIC_SCALE = "coop_topic"
+
 # The stored value of a question the person left blank on a paper form ("Sans réponse", typed
 # as 0 on the entry screen), as opposed to a question not typed in yet (no answer row at all).
 # It can never be a real answer: option codes match ^[a-z0-9][a-z0-9_]*$ (no leading

@@ -71,6 +71,28 @@ def test_no_item_or_option_code_outside_the_questionnaire_package() -> None:
     assert not found, "Find these by role or tag in the definition instead:\n" + "\n".join(found)
 
 
+def scale_names_compared(path: Path) -> Iterator[int]:
+    """Lines comparing an item's `scale` with a literal name (`item.scale == "coop_topic"`)."""
+    for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
+        if not isinstance(node, ast.Compare):
+            continue
+        sides = [node.left, *node.comparators]
+        if any(isinstance(s, ast.Attribute) and s.attr == "scale" for s in sides) and any(
+            isinstance(s, ast.Constant) and isinstance(s.value, str) for s in sides
+        ):
+            yield node.lineno
+
+
+def test_no_scale_name_outside_the_questionnaire_package() -> None:
+    """The scales the code relies on are named once, in the core (COMPETENCE_SCALE…)."""
+    found = [
+        f"{p.relative_to(PACKAGE.parent)}:{n}"
+        for p in python_files()
+        for n in scale_names_compared(p)
+    ]
+    assert found == []
+
+
 # Templates (web and paper) and scripts: a quoted word (`item("AGE")`, `== 'sans_emploi'`), or
 # an item code standing alone (`answers.AGE`).
 TEMPLATE_SUFFIXES = frozenset({".html", ".js", ".css", ".txt", ".svg"})

@@ -179,6 +179,8 @@ def test_bundle_holds_codebook_and_report_and_is_logged(
     fields = {f["name"]: f for f in package["resources"][0]["schema"]["fields"]}
     assert fields["before_COMFORT"]["constraints"]["enum"] == [1, 2, 3, 4]
     assert fields["before_T01"]["selfcheck:competence"] == "operational"
+    # An item on the topics scale names a topic with each option (the codebook's crosswalk).
+    assert fields["after_TOPICS_2"]["selfcheck:coop_topic"] == "prendre_en_main_du_materiel"
     assert fields["pseudonym"]["type"] == "string"
     assert "after_COMFORT" in fields  # the layout does not depend on the filters
     assert "Seuil d'anonymat k : 5." in report_text
