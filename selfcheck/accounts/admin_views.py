@@ -8,10 +8,13 @@ decided by selfcheck.accounts.team, the same operations the CLI calls.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts import invitations, structure_admin, team, totp
@@ -348,6 +351,73 @@ def _render_member(
     ), status
 
 
+MemberAction = Callable[[Session, StaffUser, StaffUser], Rendered | None]
+
+
+def _set_role(db: Session, user: StaffUser, target: StaffUser) -> Rendered | None:
+    wanted = request.form.get("role", "")
+    if wanted not in ROLE_LABELS:
+        return _render_member(user, target, REASONS["beyond_your_rights"], 422)
+    team.set_role(db, user, target, Role(wanted))
+    return None
+
+
+def _set_active(active: bool) -> MemberAction:
+    def act(db: Session, user: StaffUser, target: StaffUser) -> None:
+        team.set_active(db, user, target, active)
+
+    return act
+
+
+def _new_link(db: Session, user: StaffUser, target: StaffUser) -> Rendered:
+    """The link is shown once, on the page answered now: committed before it is shown."""
+    purpose, token = team.new_link(db, user, target)
+    db.commit()
+    return _show_link(purpose, token, target)
+
+
+def _reset_two_factor(db: Session, user: StaffUser, target: StaffUser) -> None:
+    totp.reset(db, user, target)
+
+
+def _grant(db: Session, user: StaffUser, target: StaffUser) -> None:
+    kind, value = request.form.get("scope", ""), request.form.get("value", "").strip()
+    if kind == "structure":
+        found = db.scalar(select(Structure).where(Structure.slug == value))
+        if found is None:
+            raise TeamError("unknown_structure")
+        team.add_scope(db, user, target, structure_id=found.id)
+    elif kind == "department":
+        team.add_scope(db, user, target, department=value)
+    elif kind == "region":
+        team.add_scope(db, user, target, region=value)
+    else:
+        raise TeamError("one_scope")
+
+
+def _revoke(db: Session, user: StaffUser, target: StaffUser) -> None:
+    grant_id = request.form.get("grant", type=int)
+    team.remove_scope(db, user, target, grant_id if grant_id is not None else -1)
+
+
+def _allow_free_text(db: Session, user: StaffUser, target: StaffUser) -> None:
+    team.set_free_text(db, user, target, request.form.get("value") == "1")
+
+
+# What the team member's page can do, by the `action` posted. An action that answers a page of
+# its own returns it; the others return None and the view commits and shows the member again.
+MEMBER_ACTIONS: Mapping[str, MemberAction] = {
+    "role": _set_role,
+    "deactivate": _set_active(False),
+    "reactivate": _set_active(True),
+    "link": _new_link,
+    "reset_2fa": _reset_two_factor,
+    "grant": _grant,
+    "revoke": _revoke,
+    "free_text": _allow_free_text,
+}
+
+
 @blueprint.route("/team/<int:user_id>", methods=["GET", "POST"])
 @requires(Permission.MANAGE_STRUCTURE)
 def member(user_id: int) -> Rendered:
@@ -357,46 +427,19 @@ def member(user_id: int) -> Rendered:
         return _render_member(user, target)
     db = get_session()
     action = request.form.get("action", "")
+    act = MEMBER_ACTIONS.get(action)
+    if act is None:
+        abort(400)
     try:
-        if action == "role":
-            wanted = request.form.get("role", "")
-            if wanted not in ROLE_LABELS:
-                return _render_member(user, target, REASONS["beyond_your_rights"], 422)
-            team.set_role(db, user, target, Role(wanted))
-        elif action in ("deactivate", "reactivate"):
-            team.set_active(db, user, target, action == "reactivate")
-        elif action == "link":
-            purpose, token = team.new_link(db, user, target)
-            db.commit()
-            return _show_link(purpose, token, target)
-        elif action == "reset_2fa":
-            totp.reset(db, user, target)
-        elif action == "grant":
-            kind, value = request.form.get("scope", ""), request.form.get("value", "").strip()
-            if kind == "structure":
-                found = db.scalar(select(Structure).where(Structure.slug == value))
-                if found is None:
-                    raise TeamError("unknown_structure")
-                team.add_scope(db, user, target, structure_id=found.id)
-            elif kind == "department":
-                team.add_scope(db, user, target, department=value)
-            elif kind == "region":
-                team.add_scope(db, user, target, region=value)
-            else:
-                raise TeamError("one_scope")
-        elif action == "revoke":
-            grant_id = request.form.get("grant", type=int)
-            team.remove_scope(db, user, target, grant_id if grant_id is not None else -1)
-        elif action == "free_text":
-            team.set_free_text(db, user, target, request.form.get("value") == "1")
-        else:
-            abort(400)
+        answered = act(db, user, target)
     except TeamError as refused:
         db.rollback()
         db.refresh(target)
         return _render_member(
             user, target, REASONS[refused.reason], REASON_STATUS.get(refused.reason, 422)
         )
+    if answered is not None:
+        return answered
     db.commit()
     return redirect(url_for("admin.member", user_id=target.id, done=action))
 
