@@ -19,10 +19,14 @@ from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from selfcheck.platform import migrate
 from selfcheck.platform.db import Database, get_db, unit_of_work
+from selfcheck.platform.models import Role
 
 if TYPE_CHECKING:
     from selfcheck.platform.models import StaffUser
     from selfcheck.questionnaire.model import Definition
+
+# A staff account's role as typed on the command line: the stored values of `Role`.
+ROLE_CHOICE = click.Choice([role.value for role in Role])
 
 
 def _create_app() -> Flask:
@@ -428,14 +432,13 @@ def _structure_id(session: Session, slug: str | None) -> int | None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["mediator", "structure_admin", "evaluator", "platform_admin"]),
+    type=ROLE_CHOICE,
 )
 @click.option("--structure", "slug", default=None, help="Structure link name (mediators, admins).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def users_add(email: str, role: str, slug: str | None, password_stdin: bool) -> None:
     """Create a staff account (the first one: --role platform_admin)."""
     from selfcheck.accounts import auth
-    from selfcheck.platform.models import Role
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -531,14 +534,13 @@ def users_unlock(email: str) -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(["mediator", "structure_admin", "evaluator", "platform_admin"]),
+    type=ROLE_CHOICE,
 )
 @click.option("--structure", "slug", default=None, help="Structure link name (mediators, admins).")
 @click.option("--base-url", default="", help="Site address put before the link's path.")
 def users_invite(email: str, role: str, slug: str | None, base_url: str) -> None:
     """Create an account without a password and print its one-time invitation link (72 h)."""
     from selfcheck.accounts import team
-    from selfcheck.platform.models import Role
 
     with _unit_of_work() as session, _refused(team.TeamError, failure="cannot invite"):
         structure_id = _structure_id(session, slug)
