@@ -40,6 +40,13 @@ class Hidden(enum.StrEnum):
     WITHHELD = "withheld"
 
 
+def shown_share(count: int | None, base: int | None, hidden: Hidden | None) -> float | None:
+    """Percentage of the base (None when hidden or when the base is zero)."""
+    if hidden is not None or count is None or not base:
+        return None
+    return 100.0 * count / base
+
+
 @dataclass(frozen=True)
 class Cell:
     count: int | None  # None once hidden
@@ -48,10 +55,7 @@ class Cell:
 
     @property
     def share(self) -> float | None:
-        """Percentage of the base (None when hidden or when the base is zero)."""
-        if self.hidden is not None or self.count is None or not self.base:
-            return None
-        return 100.0 * self.count / self.base
+        return shown_share(self.count, self.base, self.hidden)
 
 
 @dataclass(frozen=True)

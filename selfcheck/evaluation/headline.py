@@ -32,7 +32,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import facts, indicators, paired, statistics
-from selfcheck.evaluation.disclosure import Hidden, any_small
+from selfcheck.evaluation.disclosure import Hidden, any_small, shown_share
 from selfcheck.evaluation.references import Reference, References, load_references
 from selfcheck.evaluation.scope import EvaluationFilters
 from selfcheck.platform.models import Channel, ResponseFact
@@ -141,9 +141,7 @@ class Figure:
 
     @property
     def share(self) -> float | None:
-        if self.hidden is not None or self.count is None or not self.base:
-            return None
-        return 100.0 * self.count / self.base
+        return shown_share(self.count, self.base, self.hidden)
 
 
 @dataclass(frozen=True)
