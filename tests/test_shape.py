@@ -2,9 +2,10 @@
 imported), beside tests/test_layout.py (import cycles, a core without Flask, operations never
 commit) and tests/questionnaire/test_no_item_codes.py (no item code outside the item bank):
 
-- every user-facing string goes through gettext whole: no f-string, `%` or `.format()` inside
-  its argument (the catalog would hold a msgid that is never looked up), and no eager
-  `gettext` at import time (it would be translated once, in no request's language);
+- every user-facing string goes through gettext whole (Python and templates): no f-string, `%`,
+  `~` or `.format()` inside its argument (the catalog would hold a msgid that is never looked
+  up), and no eager `gettext` at import time (it would be translated once, in no request's
+  language);
 - a module (or package) whose docstring says "no Flask" or "no database" imports neither;
 - no test asserts nothing.
 """
@@ -82,6 +83,23 @@ def test_gettext_gets_whole_msgids_and_runs_in_a_request() -> None:
         found += [f"{where}:{c.lineno}: formatted msgid" for c in formatted_msgids(tree)]
         found += [f"{where}:{c.lineno}: gettext at import" for c in eager_at_import(tree)]
     assert not found, "Use lazy_gettext, and gettext's own %(name)s variables:\n" + "\n".join(found)
+
+
+# In a template: a quoted msgid followed, inside `_()`, by `~`, `%`, `+` or a filter.
+TEMPLATE_FORMATTED = re.compile(
+    r"""\b_\(\s*(?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*(?:~|%|\+|\|)"""
+)
+
+
+def test_templates_give_gettext_whole_msgids() -> None:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.html")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if TEMPLATE_FORMATTED.search(line):
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{number}")
+    assert found == [], "Pass variables to _() by name: _('… %(n)s …', n=n)"
+    assert TEMPLATE_FORMATTED.search("{{ _('a %s' % n) }}{{ _(\"b\" ~ c) }}")
+    assert not TEMPLATE_FORMATTED.search("{{ _('moins de %(k)s : l\\'anonymat', k=k) }}")
 
 
 def test_the_gettext_check_would_see_a_breach() -> None:
