@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import (
     Blueprint,
@@ -152,17 +152,19 @@ def _page_number(raw: str | None) -> int | None:
     return int(raw)
 
 
-@blueprint.get("/")
-@requires(Permission.BACKOFFICE)
-def index() -> Rendered:
-    user = _user()
-    db = get_session()
-    structure = _chosen_structure(user)
-    if structure is None:
-        structures = [s for s in list_structures(db) if can_access_structure(user, s)]
-        return render_template("staff/followup_choose.html", structures=structures)
-    # Bad input is said plainly above the list, which then shows what it can (never a 500).
-    errors: dict[str, str] = {}
+class ListQuery(NamedTuple):
+    """What the list's query string asks for, each bad value replaced by its default."""
+
+    show: Show
+    sort: Sort
+    typed: str  # the code searched for, as typed (shown again in the form)
+    search: str  # its normalised part ("" when none, or unreadable)
+    page: int
+
+
+def _read_query(errors: dict[str, str]) -> ListQuery:
+    """The list's query string. Bad input is said plainly in `errors` (above the list, which
+    then shows what it can: never a 500)."""
     show = Show.lookup(request.args.get("show"))
     if show is None:
         errors["show"] = gettext("Ce choix n'existe pas : choisissez dans la liste.")
@@ -188,6 +190,20 @@ def index() -> Rendered:
     if page is None:
         errors["page"] = gettext("Le numéro de page doit être un nombre entier à partir de 1.")
         page = 1
+    return ListQuery(show, sort, typed, search, page)
+
+
+@blueprint.get("/")
+@requires(Permission.BACKOFFICE)
+def index() -> Rendered:
+    user = _user()
+    db = get_session()
+    structure = _chosen_structure(user)
+    if structure is None:
+        structures = [s for s in list_structures(db) if can_access_structure(user, s)]
+        return render_template("staff/followup_choose.html", structures=structures)
+    errors: dict[str, str] = {}
+    show, sort, typed, search, page = _read_query(errors)
     # The printable list; with a bad value, the screen with its form says what to correct.
     printable = request.args.get("print") == "1" and not errors
     listing = followup.list_people(
