@@ -255,3 +255,46 @@ def test_the_silent_test_check_would_see_one() -> None:
     )
     suite = SuiteIndex({"tests.helpers": helpers, "tests.test_x": tests})
     assert suite.silent_tests() == ["tests.test_x::test_silent"]
+
+
+# --- one class per answer type ---------------------------------------------------------------
+
+ANSWER_TYPES = PACKAGE / "questionnaire" / "answer_types.py"
+
+
+def answer_type_classes() -> frozenset[str]:
+    """The classes of answer_types.py that derive, at any depth, from AnswerType."""
+    bases = {
+        node.name: {ast.unparse(base) for base in node.bases}
+        for node in parse(ANSWER_TYPES).body
+        if isinstance(node, ast.ClassDef)
+    }
+    found = {"AnswerType"}
+    while grown := {name for name, of in bases.items() if of & found} - found:
+        found |= grown
+    return frozenset(found)
+
+
+def isinstance_of(tree: ast.Module, classes: frozenset[str]) -> Iterator[int]:
+    """Lines asking whether something is an instance of one of `classes`."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and called_name(node) == "isinstance" and node.args[1:]:
+            kinds = node.args[1]
+            named = kinds.elts if isinstance(kinds, ast.Tuple) else [kinds]
+            if any(ast.unparse(kind).split(".")[-1] in classes for kind in named):
+                yield node.lineno
+
+
+def test_no_code_asks_which_answer_type_an_item_has() -> None:
+    """What depends on the answer type is an attribute or method of its class (or a registry
+    keyed by the class, as journey/registry.py), never an isinstance test elsewhere."""
+    classes = answer_type_classes()
+    assert {"SingleChoice", "MultipleChoice", "FreeText", "Number"} <= classes
+    found = [
+        f"{path.relative_to(PACKAGE)}:{line}"
+        for path in package_sources()
+        if path != ANSWER_TYPES
+        for line in isinstance_of(parse(path), classes)
+    ]
+    assert found == []
+    assert list(isinstance_of(ast.parse("isinstance(item.type, (Number, FreeText))"), classes))

@@ -72,7 +72,6 @@ from selfcheck.platform.models import (
     Status,
 )
 from selfcheck.platform.written import matching_ids, written_ids
-from selfcheck.questionnaire.answer_types import FreeText
 from selfcheck.questionnaire.model import (
     END_FORMS,
     FOLLOWUP_FORMS,
@@ -148,9 +147,7 @@ class Plan:
 def plan(definition: Definition) -> Plan:
     items = {v.code: v.item for form in FormKind for v in definition.variables(form)}
     tallied = frozenset(
-        code
-        for code, item in items.items()
-        if item.role is not None and not isinstance(item.type, FreeText)
+        code for code, item in items.items() if item.role is not None and not item.type.free_text
     )
     columns = {
         column: item.code
