@@ -117,7 +117,7 @@ def _page() -> int:
 
 
 def _link_url(token: str) -> str:
-    return url_for("admin.use_link", token=token, _external=True)
+    return security.site_url_for("admin.use_link", token=token)
 
 
 HOURS = int(invitations.LINK_LIFETIME.total_seconds() // 3600)
