@@ -230,6 +230,8 @@ def team_structure(user: StaffUser) -> Structure | None:
         slug = request.values.get("structure", "")
         if not slug:
             return None
+        if "\x00" in slug:  # PostgreSQL refuses it as a parameter: no structure has it
+            abort(404)
         found = get_session().scalar(select(Structure).where(Structure.slug == slug))
         if found is None:
             abort(404)
