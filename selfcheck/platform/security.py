@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from time import sleep
+from typing import Any
 
 from flask import (
     Flask,
@@ -110,7 +111,7 @@ def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
 HEADERS_KEY = "selfcheck.security_headers"
 
 
-def site_url_for(endpoint: str, **values: object) -> str:
+def site_url_for(endpoint: str, **values: Any) -> str:
     """The absolute address of `endpoint` for use outside this request (an e-mail, a printed
     form): on `SELFCHECK_SITE_URL` when it is set, never on the request's `Host` (or a
     proxy's `X-Forwarded-Host`), which the client chooses: a reset link e-mailed on a forged
