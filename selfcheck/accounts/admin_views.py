@@ -409,7 +409,7 @@ def member(user_id: int) -> Rendered:
 @blueprint.get("/admin/structures")
 @requires(Permission.ADMINISTER)
 def structures() -> Rendered:
-    query = request.args.get("q", "")[:200]
+    query = request.args.get("q", "").replace("\x00", "")[:200]  # no NUL: PostgreSQL
     archived = request.args.get("archived") == "1"
     page = _page()
     found, total = structure_admin.search(get_session(), query, archived, page, PER_PAGE)
@@ -481,7 +481,7 @@ def structure(structure_id: int) -> Rendered:
 @blueprint.get("/admin/staff")
 @requires(Permission.ADMINISTER)
 def staff() -> Rendered:
-    query = request.args.get("q", "")[:254]
+    query = request.args.get("q", "").replace("\x00", "")[:254]  # no NUL: PostgreSQL
     role = request.args.get("role", "")
     page = _page()
     found, total = team.search_staff(get_session(), query, role, page, PER_PAGE)

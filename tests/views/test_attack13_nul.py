@@ -4,8 +4,9 @@
 Finding A13-3: on PostgreSQL a string holding NUL (0x00) cannot be sent as a query
 parameter (psycopg raises DataError), and the start page, the start form and the
 `?structure=` choices looked the slug up as typed: `GET /s/%00` (public, no sign-in) and
-`/staff/people/?structure=%00` answered 500. SQLite finds nothing (404), so only the
-PostgreSQL pass saw it (`SELFCHECK_TEST_DATABASE_URL`).
+`/staff/people/?structure=%00` answered 500, and so did the platform administrators'
+searches (`/staff/admin/staff?q=%00`, `/staff/admin/structures?q=%00`). SQLite finds
+nothing (404), so only the PostgreSQL pass saw it (`SELFCHECK_TEST_DATABASE_URL`).
 """
 
 from __future__ import annotations
@@ -45,3 +46,6 @@ def test_a13_3_a_nul_in_the_chosen_structure_is_not_found(
     admin = signed_in(app, add_staff(database, Role.PLATFORM_ADMIN))
     assert admin.get(f"/staff/people/?structure={value}").status_code == 404
     assert admin.get(f"/staff/team/?structure={value}").status_code == 404
+    # The platform administrators' searches: the rest of what was typed is searched.
+    assert admin.get(f"/staff/admin/staff?q={value}").status_code == 200
+    assert admin.get(f"/staff/admin/structures?q={value}").status_code == 200
