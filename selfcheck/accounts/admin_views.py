@@ -120,7 +120,7 @@ def _page() -> int:
 
 
 def _link_url(token: str) -> str:
-    return url_for("admin.use_link", token=token, _external=True)
+    return security.site_url_for("admin.use_link", token=token)
 
 
 HOURS = int(invitations.LINK_LIFETIME.total_seconds() // 3600)
@@ -233,6 +233,8 @@ def team_structure(user: StaffUser) -> Structure | None:
         slug = request.values.get("structure", "")
         if not slug:
             return None
+        if "\x00" in slug:  # PostgreSQL refuses it as a parameter: no structure has it
+            abort(404)
         found = get_session().scalar(select(Structure).where(Structure.slug == slug))
         if found is None:
             abort(404)
@@ -450,7 +452,7 @@ def member(user_id: int) -> Rendered:
 @blueprint.get("/admin/structures")
 @requires(Permission.ADMINISTER)
 def structures() -> Rendered:
-    query = request.args.get("q", "")[:200]
+    query = request.args.get("q", "").replace("\x00", "")[:200]  # no NUL: PostgreSQL
     archived = request.args.get("archived") == "1"
     page = _page()
     found, total = structure_admin.search(get_session(), query, archived, page, PER_PAGE)
@@ -522,7 +524,7 @@ def structure(structure_id: int) -> Rendered:
 @blueprint.get("/admin/staff")
 @requires(Permission.ADMINISTER)
 def staff() -> Rendered:
-    query = request.args.get("q", "")[:254]
+    query = request.args.get("q", "").replace("\x00", "")[:254]  # no NUL: PostgreSQL
     role = request.args.get("role", "")
     page = _page()
     found, total = team.search_staff(get_session(), query, role, page, PER_PAGE)

@@ -46,10 +46,11 @@ def _password_stamp(user: StaffUser) -> str:
 
 def sign_in(user: StaffUser) -> None:
     # A fresh session: nothing from before sign-in (a beneficiary's journey) carries over,
-    # except a form kept when the session expired (only its owner gets it back).
+    # except a form kept when the session expired, and only into its owner's session:
+    # another account signing in on this browser does not carry its answers (attack13).
     pending = session.get(PENDING_POST)
     session.clear()
-    if pending is not None:
+    if isinstance(pending, dict) and pending.get("user") == user.id:
         session[PENDING_POST] = pending
     now = int(time.time())
     session[STAFF_ID] = user.id

@@ -473,7 +473,7 @@ def reminder() -> Rendered:
             beneficiary,
             form.email.data,
             _locale(),
-            url_for("journey.enter_code", _external=True),
+            security.site_url_for("journey.enter_code"),
             smtp_configured=mail.configured(),
             now=clock.now(),
             zone=_zone(),

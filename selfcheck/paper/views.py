@@ -108,7 +108,7 @@ def _user() -> StaffUser:
 
 
 def _site_url() -> str:
-    return url_for("journey.enter_code", _external=True)
+    return security.site_url_for("journey.enter_code")
 
 
 def _pdf(content: bytes, filename: str) -> HttpResponse:
@@ -430,7 +430,7 @@ def poster() -> HttpResponse:
     if structure is None:
         return redirect(url_for("admin.structures"))
     large = request.args.get("large") == "1"
-    link = url_for("journey.start", slug=structure.slug, _external=True)
+    link = security.site_url_for("journey.start", slug=structure.slug)
     content = posters.render(current_app, structure, link, large=large)
     response = HttpResponse(content, mimetype="application/pdf")
     suffix = "-gros-caracteres" if large else ""

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from time import sleep
+from typing import Any
 
 from flask import (
     Flask,
@@ -23,6 +24,7 @@ from flask import (
     render_template,
     request,
     session,
+    url_for,
 )
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -107,6 +109,18 @@ def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
 
 
 HEADERS_KEY = "selfcheck.security_headers"
+
+
+def site_url_for(endpoint: str, **values: Any) -> str:
+    """The absolute address of `endpoint` for use outside this request (an e-mail, a printed
+    form): on `SELFCHECK_SITE_URL` when it is set, never on the request's `Host` (or a
+    proxy's `X-Forwarded-Host`), which the client chooses: a reset link e-mailed on a forged
+    host would give its token away (attack13). Unset: the request's own address."""
+    base = str(current_app.config.get("SELFCHECK_SITE_URL") or "").rstrip("/")
+    if not base:
+        return url_for(endpoint, _external=True, **values)
+    path = url_for(endpoint, **values)  # under the request's script root
+    return base + path[len(request.script_root) :]
 
 
 class SecurityHeaders:
