@@ -171,12 +171,13 @@ def worker(workers: int, codebooks_first_only: bool) -> None:
     rechain = prefill.Rechain(app) if chains else None
     if rechain is not None:
         app.extensions[codebook.WAIT_KEY] = rechain.wait_for
+    first_look = prefill.FIRST_LOOK_AFTER
     while True:
         consumer = queue.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
         if rechain is not None:
             rechain.stop_consumer = consumer.stop_flag.set
         # Blank forms and codebooks rendered ahead when the queue is idle (prefill.py).
-        watcher = prefill.start(app, rechain)
+        watcher = prefill.start(app, rechain, first_look)
         try:
             consumer.run()
         finally:
@@ -188,7 +189,9 @@ def worker(workers: int, codebooks_first_only: bool) -> None:
         if consumer._signum is not None:  # stopped meanwhile: no chain
             return
         prefill.chain_codebooks(app, prefill.worker_command(), rechain.take())
-        # Nothing to chain (rendered meanwhile, jobs came in, the lock taken): take jobs again.
+        # Nothing to chain (rendered meanwhile, jobs came in, the lock taken): take jobs
+        # again; the watcher looks again later, not at once (never a loop of stops).
+        first_look = prefill.LOOK_AGAIN
 
 
 class _QuietHandler(WSGIRequestHandler):

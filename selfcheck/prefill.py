@@ -442,9 +442,14 @@ class Watcher:
     back before the codebooks' children start."""
 
     def __init__(
-        self, app: Flask, commands: list[list[str]] | None = None, rechain: Rechain | None = None
+        self,
+        app: Flask,
+        commands: list[list[str]] | None = None,
+        rechain: Rechain | None = None,
+        first_look: float = FIRST_LOOK_AFTER,
     ) -> None:
         self.app = app
+        self.first_look = first_look
         self.commands = commands or [
             [*FILLER, "--background", "--only", "forms"],
             [*FILLER, "--background", "--only", "codebooks"],
@@ -464,7 +469,7 @@ class Watcher:
         return self
 
     def run(self) -> None:
-        wait = FIRST_LOOK_AFTER
+        wait = self.first_look
         while not self.stopping.wait(wait):
             try:
                 wait = self.look()
@@ -500,6 +505,9 @@ class Watcher:
                 chain = bool(chainable(self.app, cache))
             if chain:
                 commands = commands[:1] if needed.blanks else []
+                if not commands:
+                    self.rechain.request()  # the worker stops taking jobs and chains
+                    return LOOK_AGAIN
         for command in commands:
             with self.lock:
                 if self.stopping.is_set():
@@ -536,9 +544,11 @@ class Watcher:
         self.thread.join(timeout)
 
 
-def start(app: Flask, rechain: Rechain | None = None) -> Watcher | None:
+def start(
+    app: Flask, rechain: Rechain | None = None, first_look: float = FIRST_LOOK_AFTER
+) -> Watcher | None:
     """The job worker's watcher, started; None when not wanted (no cache folder, debug mode,
     `SELFCHECK_PREFILL=0`, or jobs run in the request)."""
     if app.debug or app.testing or not enabled(app) or jobs.queue(app).huey.immediate:
         return None
-    return Watcher(app, rechain=rechain).start()
+    return Watcher(app, rechain=rechain, first_look=first_look).start()
