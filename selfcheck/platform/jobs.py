@@ -482,7 +482,9 @@ def run_job(database: Database, jobs: JobQueue, job_id: str) -> None:
     with database.session() as session:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.QUEUED.value:
-            return  # not committed (the request failed) or already handled
+            # Not committed (the request failed) or already handled.
+            log.info("job %s: not run (%s)", job_id, "unknown" if job is None else job.status)
+            return
         job.status = JobStatus.RUNNING.value
         job.started_at = job.heartbeat_at = utcnow()
         session.commit()
