@@ -329,12 +329,14 @@ def first_job(
     start to the job's end (the enqueuing process, a web worker's stand-in, not counted)."""
     env = child_environment(url, instance, code, rendered)
     env.pop("SELFCHECK_SITE_URL")  # no blank forms: the codebooks and the job only
+    if when == "emptied":
+        env["SELFCHECK_LANGUAGES"] = "fr"  # 4 codebooks, not 16: a shorter start
     worker = [sys.executable, "-c", "from selfcheck.cli import main; main()", "worker"]
     enqueue = [sys.executable, str(Path(__file__).resolve()), "--child", "enqueue"]
     log = (instance / "worker.log").open("w")
     web: subprocess.Popen[str] | None = None
     process: subprocess.Popen[bytes] | None = None
-    together = own_peak = 0.0
+    together = own_peak = start_peak = 0.0
 
     def sample() -> None:
         nonlocal together, own_peak
@@ -357,6 +359,26 @@ def first_job(
                 raise RuntimeError("the job was not queued")
         process = subprocess.Popen(worker, cwd=code, env=env, stdout=log, stderr=log)
         began = time.perf_counter()
+        if when == "emptied":
+            # The worker's start renders the 4 codebooks, then takes jobs; then the folder
+            # is emptied under it, and the export is asked.
+            while not (
+                len(list(rendered.glob("codebook-*.pdf"))) == 4
+                and not list(rendered.glob(".codebooks-first-*"))
+                and "Huey consumer started" in (instance / "worker.log").read_text()
+            ):
+                if process.poll() is not None or time.perf_counter() - began > 600:
+                    raise RuntimeError("the worker did not start")
+                sample()
+                time.sleep(0.05)
+            time.sleep(2.0)
+            start_peak = together
+            together = own_peak = 0.0
+            for kept in rendered.glob("codebook-*.pdf"):
+                kept.unlink()
+            web = subprocess.Popen(
+                [*enqueue, "--format", fmt], cwd=code, env=env, stdout=subprocess.PIPE, text=True
+            )
         if web is None:
             while not list(rendered.glob(".codebooks-first-*/*.doing")):
                 if process.poll() is not None or time.perf_counter() - began > 300:
@@ -392,6 +414,8 @@ def first_job(
                 web.stdout.close()
         log.close()
     found.update({"together_mb": together, "process_peak_mb": own_peak, "when": when})
+    if when == "emptied":
+        found["start_together_mb"] = start_peak
     return found
 
 
@@ -520,11 +544,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--first-job",
-        choices=("mid", "before"),
+        choices=("mid", "before", "emptied"),
         help="only this: for each checkout, a real `selfcheck worker` started on a cold "
-        "folder, one export job queued during its first codebook render (mid) or before "
-        "it starts (before): the job's time from its dispatch to its end, and the worker's "
-        "processes' memory together (needs --url ... --reuse: a prepared population)",
+        "folder, one export job queued during its first codebook render (mid), before "
+        "it starts (before), or once it has rendered them and takes jobs, the folder emptied "
+        "under it (emptied; one language: 4 codebooks): the job's time from its dispatch to "
+        "its end, and the worker's processes' memory together from the job's dispatch "
+        "(needs --url ... --reuse: a prepared population)",
     )
     parser.add_argument(
         "--child",
@@ -695,7 +721,12 @@ def first_jobs(args: argparse.Namespace) -> int:
                 f"ran {found['ran_s']:.1f} s), job {found['job_status']}; the worker's "
                 f"processes at once {found['together_mb']:.0f} MB (its process's peak "
                 f"{found['process_peak_mb']:.0f} MB); codebooks kept at the end: "
-                f"{found['codebooks_kept']}",
+                f"{found['codebooks_kept']}"
+                + (
+                    f" (the worker's start, before: {found['start_together_mb']:.0f} MB)"
+                    if "start_together_mb" in found
+                    else ""
+                ),
                 flush=True,
             )
         print(uptime(), flush=True)
