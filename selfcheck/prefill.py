@@ -26,10 +26,14 @@ before, unless the filler is rendering that very form, when the request waits fo
 (paper/blank_cache.py, `rendering`). The forms come most asked first (`every_blank`), and a
 web worker's warm-up keeps the most asked one (paper/warmup.py).
 
-**At the worker's start, before its first job**, the codebooks missing are rendered by the
-worker's own process, its app given up (`codebooks_first`): on an empty folder (a worker
-started by `selfcheck serve`, the demo, a container) the first export would otherwise render
-its codebook beside the worker, about 300 MB together.
+**The codebooks by the worker's own process, its app given up** (`chain_codebooks`): at the
+worker's start, before its first job (`codebooks_first`: on an empty folder, a worker started
+by `selfcheck serve`, the demo, a container, the first export would otherwise render its
+codebook beside the worker, about 300 MB together), then whenever the queue is idle and some
+are missing (the watcher asks, `Rechain`), and for an export whose codebook is missing (it
+waits in the queue meanwhile: codebook.render_ahead, jobs.JobDeferred). A job queued while
+the chain renders makes it go back to the worker after the render under way (the jobs
+folder's wake file, jobs.wake_workers), so no job waits for the whole set (round 20).
 
 **The site's address** for the blank forms: `SELFCHECK_SITE_URL` when set; else the address
 the print page was last asked at, which the print page keeps in the folder
@@ -434,7 +438,9 @@ FILLER = [sys.executable, "-c", "from selfcheck.cli import main; main()", "paper
 
 class Watcher:
     """The job worker's thread that starts the filler processes when something is missing and
-    the queue is idle (see the module's docstring). `stop` ends it and its filler.
+    the queue is idle (see the module's docstring). `stop` ends it and its filler. With a
+    `Rechain` (the worker), the codebooks the chain would render are left to it (the second
+    filler only renders those noted as failed).
 
     Two fillers one after the other, each a fresh process: the blank forms (about 180 MB over
     80 forms in 4 languages, 400 MB before round 16: BENCHMARKS.md), then the codebooks (each

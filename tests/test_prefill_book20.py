@@ -375,7 +375,7 @@ def test_an_export_whose_codebook_the_chain_did_not_render_is_not_deferred_again
 # --- a real worker on a cold folder: a job queued mid-chain waits for one render -------------
 
 
-@pytest.mark.slow  # real codebook renders and worker starts: 40-150 s on 2 shared cores
+@pytest.mark.slow  # real codebook renders and worker starts: 40-300 s on 2 shared cores
 def test_a_job_queued_while_the_worker_renders_codebooks_runs_after_one_render(
     make_app: AppFactory,
     database_url: str,
@@ -384,8 +384,9 @@ def test_a_job_queued_while_the_worker_renders_codebooks_runs_after_one_render(
     tmp_path: Path,
 ) -> None:
     """A worker started on a cold codebook folder chains its renders; a print batch queued
-    during the first render is done after that render and a worker start, the codebooks
-    left are rendered when the queue is idle again, and the worker stops cleanly."""
+    during the first render is done after that render and a worker start (not after the
+    whole chain), the worker goes back into the chain for the codebooks left once its queue
+    is idle, and it stops cleanly (SIGINT, as systemd stops it)."""
     cache = tmp_path / "rendered"
     env = {
         **os.environ,
@@ -403,7 +404,8 @@ def test_a_job_queued_while_the_worker_renders_codebooks_runs_after_one_render(
     app = make_app(**overrides)
     staff = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
     staff.get("/staff/print")
-    log = (tmp_path / "worker.log").open("w+")
+    log_path = tmp_path / "worker.log"
+    log = log_path.open("w")
     worker = subprocess.Popen(
         [sys.executable, "-c", "from selfcheck.cli import main; main()", "worker"],
         env=env,
@@ -412,42 +414,40 @@ def test_a_job_queued_while_the_worker_renders_codebooks_runs_after_one_render(
         stderr=subprocess.STDOUT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    chains = prefill.CHAIN_PREFIX + "*"
     try:
-        deadline = time.monotonic() + 120
-        while not list(cache.glob(prefill.CHAIN_PREFIX + "*/*.doing")):
-            assert worker.poll() is None and time.monotonic() < deadline, _tail(log)
+        deadline = time.monotonic() + 300
+        while not list(cache.glob(chains + "/*.doing")):
+            assert worker.poll() is None and time.monotonic() < deadline, _tail(log_path)
             time.sleep(0.05)
-        queued = time.monotonic()
+        [first_chain] = cache.glob(chains)
         job_id = job_id_of(staff.post("/staff/print", CODED))
+        deadline = time.monotonic() + 600  # one render under load, and a worker start
         while job_of(database, job_id).status in jobs.ACTIVE:
-            assert worker.poll() is None and time.monotonic() < queued + 150, _tail(log)
+            assert worker.poll() is None and time.monotonic() < deadline, _tail(log_path)
             time.sleep(0.1)
-        waited = time.monotonic() - queued
         kept = len(list(cache.glob("codebook-*.pdf")))
-        assert job_of(database, job_id).status == "done", _tail(log)
-        assert kept < 4, _tail(log)  # not the whole chain first
+        assert job_of(database, job_id).status == "done", _tail(log_path)
+        assert kept < 4, _tail(log_path)  # not the whole chain first
         log.flush()
-        assert "a job is waiting, back to the worker" in Path(log.name).read_text()
+        assert "a job is waiting, back to the worker (3 left" in log_path.read_text()
+        assert not first_chain.exists()  # the chain's folder removed, its lock closed
         # Idle again: the worker goes back into the chain for the codebooks left.
-        while len(list(cache.glob("codebook-*.pdf"))) < 4:
-            assert worker.poll() is None and time.monotonic() < queued + 400, _tail(log)
-            time.sleep(0.2)
-        print(f"job waited {waited:.1f} s; {kept} codebook(s) kept when it was done")
+        deadline = time.monotonic() + 300
+        while not list(cache.glob(chains)) and len(list(cache.glob("codebook-*.pdf"))) < 4:
+            assert worker.poll() is None and time.monotonic() < deadline, _tail(log_path)
+            time.sleep(0.1)
     finally:
         worker.send_signal(signal.SIGINT)
         try:
-            worker.wait(timeout=60)
+            worker.wait(timeout=120)
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
         log.close()
-    assert worker.returncode in (0, -signal.SIGINT), _tail_path(tmp_path / "worker.log")
+    # The worker (0), or a link (ended by the signal, its request put back).
+    assert worker.returncode in (0, -signal.SIGINT), _tail(log_path)
 
 
-def _tail(log: Any) -> str:
-    log.flush()
-    return _tail_path(Path(log.name))
-
-
-def _tail_path(path: Path) -> str:
+def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-3000:]
