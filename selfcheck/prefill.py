@@ -353,8 +353,8 @@ class Rechain:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.wanted = threading.Event()
-        self.names: set[str] = set()
-        self.tried: set[str] = set()  # asked once by this process: not again (no loop)
+        self.names: set[str] = set()  # wanted, the chain not begun yet
+        self.tried: set[str] = set()  # chained for once by this process: not again (no loop)
         self.lock = threading.Lock()
         self.stop_consumer: Callable[[], None] = lambda: None
 
@@ -367,9 +367,11 @@ class Rechain:
         """For an export whose codebook `name` is missing (codebook.render_ahead): the
         callable that gets it rendered by the chain (`request`, that codebook wanted), or
         None when the chain cannot (the export renders it apart, as before): its render
-        failed before (noted), it was asked already by this process, or another process
+        failed before (noted), this process chained for it already, or another process
         holds the folder's lock for more than LOCK_WAIT seconds (another worker on a shared
-        folder: the lock is this worker's forms filler only while it finishes a form)."""
+        folder: the lock is this worker's forms filler only while it finishes a form).
+        Asked again before the chain began (another consumer thread took the job's message
+        again while the consumer was stopping): deferred again."""
         cache = blank_cache.folder(self.app)
         if cache is None or name in _noted(cache):
             return None
@@ -385,14 +387,15 @@ class Rechain:
                 return None
             time.sleep(0.2)
         with self.lock:
-            self.tried.add(name)
             self.names.add(name)
         return self.request
 
     def take(self) -> list[str]:
-        """The codebooks wanted (empty: the watcher's request), forgotten; the request too."""
+        """The codebooks wanted (empty: the watcher's request), forgotten (and not asked for
+        again by this process); the request too. Called as the chain is to begin."""
         with self.lock:
             names = sorted(self.names)
+            self.tried.update(names)
             self.names.clear()
         self.wanted.clear()
         return names

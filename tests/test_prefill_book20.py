@@ -283,8 +283,11 @@ def test_an_export_asks_for_its_codebook_once_and_not_past_a_busy_lock(
     assert cache is not None
     rechain = prefill.Rechain(app)
     assert rechain.wait_for("codebook-a.pdf") == rechain.request
-    assert rechain.wait_for("codebook-a.pdf") is None  # asked once already: rendered apart
+    # Asked again before the chain began (a second consumer thread took the message back
+    # while the consumer was stopping): deferred again, not rendered beside the worker.
+    assert rechain.wait_for("codebook-a.pdf") == rechain.request
     assert rechain.take() == ["codebook-a.pdf"]
+    assert rechain.wait_for("codebook-a.pdf") is None  # chained for once: rendered apart
     (cache / prefill.CRASHED_FILE).write_text("codebook-b.pdf\n")
     assert rechain.wait_for("codebook-b.pdf") is None  # its render failed before
     monkeypatch.setattr(prefill.Rechain, "LOCK_WAIT", 0.3)
@@ -367,6 +370,7 @@ def test_an_export_whose_codebook_the_chain_did_not_render_is_not_deferred_again
     job_id = job_id_of(evaluator.get("/evaluate/exports/download?format=csv&shape=long"))
     queue.huey.execute(queue.huey.dequeue())
     assert job_of(database, job_id).status == "queued"
+    assert len(rechain.take()) == 1  # the chain begins, and leaves it missing
     queue.huey.execute(queue.huey.dequeue())
     assert job_of(database, job_id).status == "done" and len(books) == 1
     assert queue.huey.pending_count() == 0
