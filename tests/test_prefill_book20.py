@@ -401,7 +401,12 @@ def test_a_job_queued_while_the_worker_renders_codebooks_runs_after_one_render(
         "SELFCHECK_LANGUAGES": "fr",
         "PYTHONPATH": str(ROOT),
     }
-    overrides: dict[str, Any] = {"SELFCHECK_JOBS_DIR": str(tmp_path / "files")}
+    # The test's app queues in the worker's queue (not the suite's immediate mode): a
+    # SQLite file, or PostgresHuey in the test database.
+    overrides: dict[str, Any] = {
+        "SELFCHECK_JOBS_DIR": str(tmp_path / "files"),
+        "SELFCHECK_JOBS_URL": "",
+    }
     if not database_url.startswith("postgresql"):
         env["SELFCHECK_JOBS_URL"] = f"sqlite:///{tmp_path / 'queue.db'}"
         overrides["SELFCHECK_JOBS_URL"] = env["SELFCHECK_JOBS_URL"]
