@@ -264,6 +264,161 @@ def child(what: str, fmt: str) -> dict[str, Any]:
     return result
 
 
+def enqueue_child(fmt: str) -> dict[str, Any]:
+    """A web process's part of `--first-job`: one export job queued (as the export page does:
+    `jobs.enqueue`, commit, `jobs.dispatch`), a line "queued" printed, then its row read every
+    0.1 s until it is done or failed. The seconds from its dispatch to its end, and from its
+    row: how long it waited in the queue and how long it ran."""
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from selfcheck import create_app
+    from selfcheck.evaluation import export_job
+    from selfcheck.platform import jobs
+    from selfcheck.platform.db import EXTENSION_KEY
+    from selfcheck.platform.models import Job, StaffUser
+
+    app = create_app()
+    database = app.extensions[EXTENSION_KEY]
+    with app.app_context(), database.session() as session:
+        user = session.scalars(select(StaffUser).where(StaffUser.email == BENCH_EMAIL)).one()
+        # Jobs left active by an earlier run cut short: not this run's, out of the limit.
+        session.execute(
+            update(Job)
+            .where(Job.user_id == user.id, Job.status.in_(jobs.ACTIVE))
+            .values(status="failed")
+        )
+        params = export_job.params({"format": fmt, "shape": "wide"}, "fr")
+        job = jobs.enqueue(session, jobs.JobKind.EXPORT, params, user)
+        session.commit()
+        jobs.dispatch(job)
+        job_id = job.id
+    dispatched = time.perf_counter()
+    print("queued", flush=True)
+    while True:
+        with database.session() as session:
+            found = session.get(Job, job_id)
+            assert found is not None
+            if found.status not in jobs.ACTIVE:
+                break
+        if time.perf_counter() - dispatched > CHILD_TIMEOUT:
+            raise RuntimeError("the job was not done in time")
+        time.sleep(0.1)
+    done = time.perf_counter() - dispatched
+    zero = timedelta(0)
+    started, finished = found.started_at, found.finished_at
+    return {
+        "job_status": found.status,
+        "job_error": found.error,
+        "dispatch_to_end_s": done,
+        "queued_s": ((started - found.created_at) if started else zero).total_seconds(),
+        "ran_s": ((finished - started) if finished and started else zero).total_seconds(),
+    }
+
+
+def first_job(
+    url: str, instance: Path, code: Path, rendered: Path, fmt: str, when: str
+) -> dict[str, Any]:
+    """`--first-job`: a real `selfcheck worker` started on a cold folder of rendered files
+    (every codebook missing, as after a deployment) and one export job queued `when`:
+    "before" the worker starts, or "mid" its first codebook render (a chain folder holds a
+    `.doing`). How long the job takes from its dispatch to its end, and the largest sum of
+    the resident memory of the worker's process (whatever it is at that moment: the worker,
+    a chain's link) and of every process it started, sampled every 20 ms from the worker's
+    start to the job's end (the enqueuing process, a web worker's stand-in, not counted)."""
+    env = child_environment(url, instance, code, rendered)
+    env.pop("SELFCHECK_SITE_URL")  # no blank forms: the codebooks and the job only
+    if when == "emptied":
+        env["SELFCHECK_LANGUAGES"] = "fr"  # 4 codebooks, not 16: a shorter start
+    worker = [sys.executable, "-c", "from selfcheck.cli import main; main()", "worker"]
+    enqueue = [sys.executable, str(Path(__file__).resolve()), "--child", "enqueue"]
+    log = (instance / "worker.log").open("w")
+    web: subprocess.Popen[str] | None = None
+    process: subprocess.Popen[bytes] | None = None
+    together = own_peak = start_peak = 0.0
+
+    def sample() -> None:
+        nonlocal together, own_peak
+        assert process is not None
+        processes = children_memory(str(process.pid))
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):  # each execv starts it again: its peak counts
+                    hwm = int(line.split()[1]) / 1024
+                    own_peak = max(own_peak, hwm)
+                    together = max(together, hwm + sum(rss for rss, _hwm in processes))
+
+    try:
+        if when == "before":
+            web = subprocess.Popen(
+                [*enqueue, "--format", fmt], cwd=code, env=env, stdout=subprocess.PIPE, text=True
+            )
+            assert web.stdout is not None
+            if web.stdout.readline().strip() != "queued":
+                raise RuntimeError("the job was not queued")
+        process = subprocess.Popen(worker, cwd=code, env=env, stdout=log, stderr=log)
+        began = time.perf_counter()
+        if when == "emptied":
+            # The worker's start renders the 4 codebooks, then takes jobs; then the folder
+            # is emptied under it, and the export is asked.
+            while not (
+                len(list(rendered.glob("codebook-*.pdf"))) == 4
+                and not list(rendered.glob(".codebooks-first-*"))
+                and "Huey consumer started" in (instance / "worker.log").read_text()
+            ):
+                if process.poll() is not None or time.perf_counter() - began > 600:
+                    raise RuntimeError("the worker did not start")
+                sample()
+                time.sleep(0.05)
+            time.sleep(2.0)
+            start_peak = together
+            together = own_peak = 0.0
+            for kept in rendered.glob("codebook-*.pdf"):
+                kept.unlink()
+            web = subprocess.Popen(
+                [*enqueue, "--format", fmt], cwd=code, env=env, stdout=subprocess.PIPE, text=True
+            )
+        if web is None:
+            while not list(rendered.glob(".codebooks-first-*/*.doing")):
+                if process.poll() is not None or time.perf_counter() - began > 300:
+                    raise RuntimeError("the worker did not start rendering codebooks")
+                sample()
+                time.sleep(0.02)
+            web = subprocess.Popen(
+                [*enqueue, "--format", fmt], cwd=code, env=env, stdout=subprocess.PIPE, text=True
+            )
+        while web.poll() is None:
+            if process.poll() is not None:
+                raise RuntimeError("the worker ended")
+            sample()
+            time.sleep(0.02)
+        output = web.stdout.read() if web.stdout else ""
+        if web.returncode != 0:
+            raise RuntimeError(f"the enqueuing process failed ({web.returncode})")
+        found: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+        found["codebooks_kept"] = len(list(rendered.glob("codebook-*.pdf")))
+    finally:
+        if process is not None and process.poll() is None:
+            process.send_signal(2)  # SIGINT: the worker's (and a link's) clean stop
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if web is not None:
+            if web.poll() is None:
+                web.kill()
+            web.wait()
+            if web.stdout:
+                web.stdout.close()
+        log.close()
+    found.update({"together_mb": together, "process_peak_mb": own_peak, "when": when})
+    if when == "emptied":
+        found["start_together_mb"] = start_peak
+    return found
+
+
 def child_environment(url: str, instance: Path, code: Path, rendered: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -388,12 +543,29 @@ def main() -> int:
         "codebook; another checkout's exports stay cold (compare in the same run)",
     )
     parser.add_argument(
-        "--child", choices=("web", "worker", "export", "prefill"), help=argparse.SUPPRESS
+        "--first-job",
+        choices=("mid", "before", "emptied"),
+        help="only this: for each checkout, a real `selfcheck worker` started on a cold "
+        "folder, one export job queued during its first codebook render (mid), before "
+        "it starts (before), or once it has rendered them and takes jobs, the folder emptied "
+        "under it (emptied; one language: 4 codebooks): the job's time from its dispatch to "
+        "its end, and the worker's processes' memory together from the job's dispatch "
+        "(needs --url ... --reuse: a prepared population)",
+    )
+    parser.add_argument(
+        "--child",
+        choices=("web", "worker", "export", "prefill", "enqueue"),
+        help=argparse.SUPPRESS,
     )
     args = parser.parse_args()
+    if args.child == "enqueue":
+        print(json.dumps(enqueue_child(args.format)))
+        return 0
     if args.child:
         print(json.dumps(child(args.child, args.format)))
         return 0
+    if args.first_job:
+        return first_jobs(args)
 
     target = args.rows or (QUICK_ROWS if args.quick else FULL_ROWS)
     codes = [ROOT, *(Path(code).resolve() for code in args.code)]
@@ -517,6 +689,69 @@ def main() -> int:
         )
     )
     write_result("memory", summary, answer_rows=target, details=details)
+    return 0
+
+
+def first_jobs(args: argparse.Namespace) -> int:
+    """`--first-job`: each checkout in turn, the same prepared population (`--url`)."""
+    if not (args.url and args.reuse):
+        raise SystemExit("--first-job needs --url and --reuse (a prepared population)")
+    codes = [ROOT, *(Path(code).resolve() for code in args.code)]
+    details: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        folder = Path(tmp)
+        print(uptime(), flush=True)
+        for number, code in enumerate(codes):
+            instance = folder / f"first-{number}"
+            instance.mkdir()
+            found = first_job(
+                args.url,
+                instance,
+                code,
+                folder / f"rendered-{number}",
+                args.format,
+                args.first_job,
+            )
+            found.update({"what": "first-job", "code": str(code), "load": load_average()})
+            details.append(found)
+            label = "this tree" if code == ROOT else str(code)
+            print(
+                f"first job ({args.first_job}) {label}: dispatch to end "
+                f"{found['dispatch_to_end_s']:.1f} s (in the queue {found['queued_s']:.1f} s, "
+                f"ran {found['ran_s']:.1f} s), job {found['job_status']}; the worker's "
+                f"processes at once {found['together_mb']:.0f} MB (its process's peak "
+                f"{found['process_peak_mb']:.0f} MB); codebooks kept at the end: "
+                f"{found['codebooks_kept']}"
+                + (
+                    f" (the worker's start, before: {found['start_together_mb']:.0f} MB)"
+                    if "start_together_mb" in found
+                    else ""
+                ),
+                flush=True,
+            )
+        print(uptime(), flush=True)
+    mine = next(d for d in details if d["code"] == str(ROOT))
+    database = "postgresql" if args.url.startswith("postgresql") else "sqlite"
+    summary = [
+        row(
+            f"first export after a cold worker start (job queued {args.first_job}): dispatch "
+            "to end",
+            mine["dispatch_to_end_s"],
+            "s",
+            goal="about one codebook render and a worker start, plus the export",
+            database=database,
+            met=None,
+        ),
+        row(
+            "... the worker's processes at once, worst",
+            mine["together_mb"],
+            "MB",
+            goal=f"< {GOAL_MB:.0f} MB",
+            database=database,
+            met=mine["together_mb"] < GOAL_MB,
+        ),
+    ]
+    write_result(f"memory-first-job-{args.first_job}", summary, details=details)
     return 0
 
 

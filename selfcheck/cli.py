@@ -154,6 +154,7 @@ def worker(workers: int, codebooks_first_only: bool) -> None:
     import logging
 
     from selfcheck import prefill
+    from selfcheck.evaluation import codebook
     from selfcheck.platform import jobs
 
     queue = jobs.queue()
@@ -164,18 +165,37 @@ def worker(workers: int, codebooks_first_only: bool) -> None:
     # Before any job: the codebooks missing from the cache folder, rendered by this process
     # given up for WeasyPrint, then this command again (selfcheck/prefill.py).
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if not (app.debug or app.testing):
+    chains = not (app.debug or app.testing) and prefill.enabled(app)
+    if chains:
         prefill.codebooks_first(app, prefill.worker_command())
     if codebooks_first_only:
         return
-    consumer = queue.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
-    # Blank forms and codebooks rendered ahead when the queue is idle (selfcheck/prefill.py).
-    watcher = prefill.start(app)
-    try:
-        consumer.run()
-    finally:
-        if watcher is not None:
-            watcher.stop()
+    # Back into the chain while running, for the codebooks still missing: when the queue is
+    # idle (the watcher), or for an export that waits for its codebook (codebook.render_ahead).
+    rechain = prefill.Rechain(app) if chains else None
+    if rechain is not None:
+        app.extensions[codebook.WAIT_KEY] = rechain.wait_for
+    first_look = prefill.FIRST_LOOK_AFTER
+    while True:
+        consumer = queue.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+        if rechain is not None:
+            rechain.stop_consumer = consumer.stop_flag.set
+        # Blank forms and codebooks rendered ahead when the queue is idle (prefill.py).
+        watcher = prefill.start(app, rechain, first_look)
+        try:
+            consumer.run()
+        finally:
+            if watcher is not None:
+                watcher.stop()
+        if rechain is None or not rechain.wanted.is_set():
+            return  # stopped (SIGINT, SIGTERM)
+        consumer.stop(graceful=True)  # the jobs under way finish first
+        if consumer._signum is not None:  # stopped meanwhile: no chain
+            return
+        prefill.chain_codebooks(app, prefill.worker_command(), rechain.take())
+        # Nothing to chain (rendered meanwhile, jobs came in, the lock taken): take jobs
+        # again; the watcher looks again later, not at once (never a loop of stops).
+        first_look = prefill.LOOK_AGAIN
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -26,10 +26,14 @@ before, unless the filler is rendering that very form, when the request waits fo
 (paper/blank_cache.py, `rendering`). The forms come most asked first (`every_blank`), and a
 web worker's warm-up keeps the most asked one (paper/warmup.py).
 
-**At the worker's start, before its first job**, the codebooks missing are rendered by the
-worker's own process, its app given up (`codebooks_first`): on an empty folder (a worker
-started by `selfcheck serve`, the demo, a container) the first export would otherwise render
-its codebook beside the worker, about 300 MB together.
+**The codebooks by the worker's own process, its app given up** (`chain_codebooks`): at the
+worker's start, before its first job (`codebooks_first`: on an empty folder, a worker started
+by `selfcheck serve`, the demo, a container, the first export would otherwise render its
+codebook beside the worker, about 300 MB together), then whenever the queue is idle and some
+are missing (the watcher asks, `Rechain`), and for an export whose codebook is missing (it
+waits in the queue meanwhile: codebook.render_ahead, jobs.JobDeferred). A job queued while
+the chain renders makes it go back to the worker after the render under way (the jobs
+folder's wake file, jobs.wake_workers), so no job waits for the whole set (round 20).
 
 **The site's address** for the blank forms: `SELFCHECK_SITE_URL` when set; else the address
 the print page was last asked at, which the print page keeps in the folder
@@ -50,7 +54,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,31 +199,47 @@ CHAIN_PREFIX = ".codebooks-first-"  # the step's folder of requests, in the cach
 
 def codebooks_first(app: Flask, then: list[str]) -> bool:
     """At the job worker's start, before it takes any job: the export codebooks missing from
-    the cache folder rendered by this very process, its app given up, then the worker again.
-
-    Why: a codebook PDF is rendered by a WeasyPrint process of about 185 MB (48 pages); an
-    export that renders it (a worker started on an empty folder: `selfcheck serve`, the demo,
-    a container without the former `ExecStartPre` step) had it beside the job worker's 115-150 MB,
-    about 300 MB together. Here no process holding the app lives beside a render: this
-    process writes each missing codebook's render request (its HTML, as `codebook.pdf` would
-    render it apart) into a folder, then replaces itself (`os.execv`, same process id, so a
-    service manager or `selfcheck serve` keeps following it) by `weasy.py --chain`, which
-    renders one request per process image and keeps the PDF in the cache folder, then, when
-    none is left, by `then` (the worker's command), started with FIRST_DONE set. Jobs asked
-    meanwhile wait in the queue (about 8-10 s of CPU per codebook; 16 on an empty folder).
-
-    Returns False (nothing done, the worker goes on) when the step already ran (FIRST_DONE),
-    nothing is missing, rendering ahead is off (`enabled`), or another process holds the
-    folder's filler lock (a second worker, a filler: it renders them). Does not return
-    otherwise."""
+    the cache folder rendered by this very process, its app given up, then the worker again
+    (`chain_codebooks`, which see). Returns False (nothing done, the worker goes on) when
+    the step already ran (FIRST_DONE: this is the worker started again at the end of a
+    chain) or `chain_codebooks` has nothing to do. Does not return otherwise."""
     if os.environ.pop(FIRST_DONE, None) is not None:
         return False
+    return chain_codebooks(app, then)
+
+
+def chain_codebooks(app: Flask, then: list[str], wanted: Collection[str] = ()) -> bool:
+    """The export codebooks missing from the cache folder rendered by this very process, its
+    app given up, then `then` (the worker's command) again: at the worker's start
+    (`codebooks_first`), when its queue is idle (`Watcher`), or for an export that waits for
+    its codebook (`wanted`: those file names only, queue or not; `Rechain`).
+
+    Why: a codebook PDF is rendered by a WeasyPrint process of about 185 MB (48 pages); an
+    export that renders it beside the job worker's 115-150 MB makes about 300 MB together.
+    Here no process holding the app lives beside a render: this process writes each
+    codebook's render request (its HTML, as `codebook.pdf` would render it apart) into a
+    folder, then replaces itself (`os.execv`, same process id, so a service manager or
+    `selfcheck serve` keeps following it) by `weasy.py --chain`, which renders one request
+    per process image and keeps the PDF in the cache folder, then, when none is left, by
+    `then`, started with FIRST_DONE set. **A job queued meanwhile** replaces the jobs
+    folder's wake file (`jobs.wake_workers`): the link that finishes its render sees it and
+    goes back to the worker at once, the codebooks left for the next idle moment; a job
+    waits for at most one render (about 8-10 s of CPU) and a worker's start (about 3 s).
+    Jobs queued before (a row queued or running, or a message in huey's queue) keep the
+    chain from starting, unless `wanted` (they then wait for those renders only).
+
+    Returns False (nothing done, the worker goes on) when nothing is missing (or only
+    codebooks whose render failed before, `_crashed`), rendering ahead is off (`enabled`),
+    another process holds the folder's filler lock (a second worker, a filler), or jobs
+    wait. Does not return otherwise."""
     cache = blank_cache.folder(app)
     if cache is None or not enabled(app):
         return False
     with app.app_context():
         if not codebook.missing_pdfs(cache):
             return False
+    queue = jobs.queue(app)
+    seen = jobs.wake_token(queue)  # before the queue is read: any job after it wakes the chain
     cache.mkdir(parents=True, exist_ok=True)
     handle = os.open(cache / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
@@ -229,10 +249,13 @@ def codebooks_first(app: Flask, then: list[str]) -> bool:
         return False
     try:
         crashed = _crashed(cache)
+        if not wanted and not queue_idle(app):
+            os.close(handle)
+            return False
         with app.app_context():
             requests = [
                 request
-                for request in codebook.apart_requests(cache)
+                for request in codebook.apart_requests(cache, only=set(wanted) or None)
                 if Path(request["output"]).name not in crashed
             ]
         if not requests:
@@ -244,18 +267,138 @@ def codebooks_first(app: Flask, then: list[str]) -> bool:
     except BaseException:
         os.close(handle)
         raise
-    log.info("codebooks first: %d missing, rendered before the worker starts", len(requests))
+    log.info(
+        "codebooks: %d missing, rendered by this process given up for WeasyPrint%s",
+        len(requests),
+        " (an export waits for them)" if wanted else "",
+    )
     for handler in logging.getLogger().handlers + logging.getLogger("huey").handlers:
         handler.flush()
     os.set_inheritable(handle, True)
     os.environ[FIRST_DONE] = "1"
+    _let_go(app)
     from selfcheck.platform import printing
 
     chain = [sys.executable, "-P", str(printing.WEASY_SCRIPT), "--chain", str(folder)]
+    options = ["--lock", str(handle), "--wake", str(jobs.wake_file(queue)), "--seen", seen]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [*chain, "--lock", str(handle), "--", *then])
+    os.execv(sys.executable, [*chain, *options, "--", *then])
     raise AssertionError("unreachable")  # pragma: no cover - execv does not return
+
+
+def _let_go(app: Flask) -> None:
+    """Before `execv`: the database connections closed (a worker that ran jobs has some; the
+    chain must not keep them open for minutes), and the stop signals back to their defaults
+    (the consumer's handlers only noted them: a stop asked now ends the process)."""
+    import signal
+
+    database: Database = app.extensions["selfcheck.platform.db"]
+    with contextlib.suppress(Exception):
+        database.engine.dispose()  # the reader shares its pool
+    with contextlib.suppress(Exception):
+        jobs.queue(app).close()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def queue_idle(app: Flask) -> bool:
+    """No job queued or running (the job table, any worker) and no message in huey's queue
+    (a mail, say). A database that does not answer counts as idle: the chain then starts,
+    and its links still go back to the worker for a job queued meanwhile."""
+    try:
+        return jobs_idle(app.extensions["selfcheck.platform.db"]) and not (
+            jobs.queue(app).huey.pending_count()
+        )
+    except Exception:
+        log.warning("codebooks: the queue could not be read", exc_info=True)
+        return True
+
+
+def chainable(app: Flask, cache: Path) -> list[str]:
+    """The codebook PDFs (file names) missing from `cache` that a chain would render: all
+    but those noted as failed (`CRASHED_FILE`). Cheap; needs an app context."""
+    languages = list(app.config["SELFCHECK_LANGUAGES"])
+    noted = _noted(cache)
+    names = [
+        codebook.pdf_name(shape.value, free_text, languages, lang)
+        for shape, free_text, lang in codebook.missing_pdfs(cache)
+    ]
+    return [name for name in names if name not in noted]
+
+
+def _noted(cache: Path) -> set[str]:
+    """The codebooks noted in CRASHED_FILE (read only; `_crashed` also notes new ones)."""
+    try:
+        return set((cache / CRASHED_FILE).read_text(encoding="utf-8").split())
+    except (OSError, ValueError):
+        return set()
+
+
+class Rechain:
+    """The job worker's way back into the chain of codebook renders while it runs (`selfcheck
+    worker`, selfcheck/cli.py): `request` stops its consumer (huey's stop flag; the jobs
+    running finish first), and the worker then calls `chain_codebooks` with the codebooks
+    wanted, or, when none is, with all those missing if its queue is still idle; if that has
+    nothing to do, the worker takes jobs again.
+
+    Asked by the `Watcher` (queue idle, codebooks missing) and by an export whose codebook is
+    missing (`wait_for`, codebook.WAIT_KEY): the export goes back to the queue, the chain
+    renders its codebook (one process, no app), the worker comes back and runs it."""
+
+    LOCK_WAIT = 10.0  # seconds an export waits for the folder's lock (the forms' filler yields)
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.wanted = threading.Event()
+        self.names: set[str] = set()  # wanted, the chain not begun yet
+        self.tried: set[str] = set()  # chained for once by this process: not again (no loop)
+        self.lock = threading.Lock()
+        self.stop_consumer: Callable[[], None] = lambda: None
+
+    def request(self) -> None:
+        """Stop taking jobs and go into the chain (from any thread)."""
+        self.wanted.set()
+        self.stop_consumer()
+
+    def wait_for(self, name: str) -> Callable[[], None] | None:
+        """For an export whose codebook `name` is missing (codebook.render_ahead): the
+        callable that gets it rendered by the chain (`request`, that codebook wanted), or
+        None when the chain cannot (the export renders it apart, as before): its render
+        failed before (noted), this process chained for it already, or another process
+        holds the folder's lock for more than LOCK_WAIT seconds (another worker on a shared
+        folder: the lock is this worker's forms filler only while it finishes a form).
+        Asked again before the chain began (another consumer thread took the job's message
+        again while the consumer was stopping): deferred again."""
+        cache = blank_cache.folder(self.app)
+        if cache is None or name in _noted(cache):
+            return None
+        with self.lock:
+            if name in self.tried:
+                return None
+        deadline = time.monotonic() + self.LOCK_WAIT
+        while True:
+            with _filling(cache) as free:
+                if free:
+                    break
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
+        with self.lock:
+            self.names.add(name)
+        return self.request
+
+    def take(self) -> list[str]:
+        """The codebooks wanted (empty: the watcher's request), forgotten (and not asked for
+        again by this process); the request too. Called as the chain is to begin."""
+        with self.lock:
+            names = sorted(self.names)
+            self.tried.update(names)
+            self.names.clear()
+        self.wanted.clear()
+        return names
 
 
 CRASHED_FILE = ".codebooks-first-crashed"  # codebooks whose render ended the process
@@ -298,19 +441,32 @@ FILLER = [sys.executable, "-c", "from selfcheck.cli import main; main()", "paper
 
 class Watcher:
     """The job worker's thread that starts the filler processes when something is missing and
-    the queue is idle (see the module's docstring). `stop` ends it and its filler.
+    the queue is idle (see the module's docstring). `stop` ends it and its filler. With a
+    `Rechain` (the worker), the codebooks the chain would render are left to it (the second
+    filler only renders those noted as failed).
 
     Two fillers one after the other, each a fresh process: the blank forms (about 180 MB over
     80 forms in 4 languages, 400 MB before round 16: BENCHMARKS.md), then the codebooks (each
     rendered by a child process of about 190 MB), so that the first one's memory is given
     back before the codebooks' children start."""
 
-    def __init__(self, app: Flask, commands: list[list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        commands: list[list[str]] | None = None,
+        rechain: Rechain | None = None,
+        first_look: float = FIRST_LOOK_AFTER,
+    ) -> None:
         self.app = app
+        self.first_look = first_look
         self.commands = commands or [
             [*FILLER, "--background", "--only", "forms"],
             [*FILLER, "--background", "--only", "codebooks"],
         ]
+        # The codebooks by the worker's own process given up (`Rechain`) rather than by the
+        # second filler (which renders each beside the worker): those the chain would render;
+        # the filler still renders what the chain leaves (a codebook whose render failed).
+        self.rechain = rechain
         self.database: Database = app.extensions["selfcheck.platform.db"]
         self.stopping = threading.Event()
         self.process: subprocess.Popen[bytes] | None = None
@@ -322,7 +478,7 @@ class Watcher:
         return self
 
     def run(self) -> None:
-        wait = FIRST_LOOK_AFTER
+        wait = self.first_look
         while not self.stopping.wait(wait):
             try:
                 wait = self.look()
@@ -351,7 +507,17 @@ class Watcher:
         )
         began = time.perf_counter()
         status = 0
-        for command in self.commands:
+        commands = self.commands
+        chain = False
+        if self.rechain is not None and needed.codebooks:
+            with self.app.app_context():
+                chain = bool(chainable(self.app, cache))
+            if chain:
+                commands = commands[:1] if needed.blanks else []
+                if not commands:
+                    self.rechain.request()  # the worker stops taking jobs and chains
+                    return LOOK_AGAIN
+        for command in commands:
             with self.lock:
                 if self.stopping.is_set():
                     return LOOK_AGAIN
@@ -366,6 +532,9 @@ class Watcher:
             status,
             time.perf_counter() - began,
         )
+        if chain and status == 0 and self.rechain is not None:
+            self.rechain.request()  # the worker stops taking jobs and chains (cli.worker)
+            return LOOK_AGAIN
         # Stopped for a job: look again soon. Done, failed, or another filler got the lock
         # first: not before the usual wait (whatever is still missing then is rendered on
         # request meanwhile, as without a cache; a filler is never started in a loop).
@@ -384,9 +553,11 @@ class Watcher:
         self.thread.join(timeout)
 
 
-def start(app: Flask) -> Watcher | None:
+def start(
+    app: Flask, rechain: Rechain | None = None, first_look: float = FIRST_LOOK_AFTER
+) -> Watcher | None:
     """The job worker's watcher, started; None when not wanted (no cache folder, debug mode,
     `SELFCHECK_PREFILL=0`, or jobs run in the request)."""
     if app.debug or app.testing or not enabled(app) or jobs.queue(app).huey.immediate:
         return None
-    return Watcher(app).start()
+    return Watcher(app, rechain=rechain, first_look=first_look).start()

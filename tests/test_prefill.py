@@ -292,7 +292,10 @@ def test_codebooks_first_writes_each_missing_request_then_becomes_the_chain(
     assert argv[:4] == [sys.executable, "-P", str(printing.WEASY_SCRIPT), "--chain"]
     folder = Path(argv[4])
     assert folder.parent == cache and folder.name.startswith(prefill.CHAIN_PREFIX)
-    assert argv[5] == "--lock" and argv[7] == "--" and argv[8:] == then
+    assert argv[5] == "--lock" and argv[7] == "--wake" and argv[9] == "--seen"
+    assert argv[11] == "--" and argv[12:] == then
+    # The jobs folder's wake file, as it was before the queue was read ("": none yet).
+    assert argv[8] == str(jobs.wake_file(jobs.queue(app))) and argv[10] == ""
     handle = int(argv[6])
     try:
         assert os.get_inheritable(handle)  # kept open by the chain's links

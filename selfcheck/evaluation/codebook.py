@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, qi_values
 from selfcheck.evaluation.writers.base import Missing
 from selfcheck.paper import blank_cache
 from selfcheck.paper.operations import PRINTABLE_DIR
-from selfcheck.platform import printing
+from selfcheck.platform import jobs, printing
 from selfcheck.platform.labels import FORM_SHORT_LABELS
 from selfcheck.questionnaire.answer_types import option_values
 from selfcheck.questionnaire.model import (
@@ -419,6 +419,12 @@ def _plain(codebook: Codebook) -> Codebook:
     )
 
 
+# Set by the job worker only (`selfcheck worker`: selfcheck/prefill.py, `Rechain.wait_for`):
+# given a codebook PDF's file name missing from the folder, a callable that gets it rendered
+# by a process holding no app (the export then waits in the queue), or None (rendered here).
+WAIT_KEY = "selfcheck.codebook.wait"
+
+
 def render_ahead(definition: Definition, shape: Shape, free_text: bool) -> bool:
     """Render now the PDF `pdf` will give for a codebook of this shape and free-text choice
     in the current language, if it is not kept yet (in the folder of rendered files, else in
@@ -427,7 +433,13 @@ def render_ahead(definition: Definition, shape: Shape, free_text: bool) -> bool:
     48 pages) runs beside the job worker at its smallest, not after the plan and the rows
     (docs/performance.md, "The export's memory, every process counted"). Cheap when the PDF
     is kept (the usual case: rendered ahead by the job worker, selfcheck/prefill.py): no
-    codebook is built, no template loaded."""
+    codebook is built, no template loaded.
+
+    In the job worker, a codebook missing from the folder is not rendered here at all:
+    raises `jobs.JobDeferred` (the export goes back to the queue, the worker gives up its app
+    to a chain of `weasy.py` processes that renders it, then takes the export again: one
+    process, under 200 MB), unless the worker cannot (WAIT_KEY: another process holds the
+    folder's lock, or that codebook's render failed before: rendered apart, as before)."""
     languages = _languages()
     lang = str(get_locale() or languages[0])
     name = pdf_name(shape.value, free_text, languages, lang)
@@ -435,6 +447,10 @@ def render_ahead(definition: Definition, shape: Shape, free_text: bool) -> bool:
     if folder is not None:
         if blank_cache.present(folder / name):
             return False
+        wait = current_app.extensions.get(WAIT_KEY)
+        before = wait(name) if wait is not None else None
+        if before is not None:
+            raise jobs.JobDeferred(before)
     else:
         with _lock:
             if (id(current_app), name) in _pdf_cache:
@@ -464,17 +480,19 @@ def missing_pdfs(folder: Path) -> list[tuple[Shape, bool, str]]:
     ]
 
 
-def apart_requests(folder: Path) -> list[dict[str, Any]]:
+def apart_requests(folder: Path, only: Collection[str] | None = None) -> list[dict[str, Any]]:
     """For each codebook PDF missing in `folder`: the request a `weasy.py` process renders it
     from (`printing.Printer.apart_request`, the same HTML, stylesheet and variant as `pdf`
     renders apart), with `output`, the file it is kept as. For the job worker's
-    codebooks-first step at its start (selfcheck/prefill.py, `codebooks_first`). Needs an app
-    context."""
+    codebooks-first step at its start (selfcheck/prefill.py, `codebooks_first`); `only`:
+    those file names only. Needs an app context."""
     definition: Definition = current_app.extensions["selfcheck.definition"]
     languages = _languages()
     books: dict[tuple[Shape, bool], Codebook] = {}
     requests: list[dict[str, Any]] = []
     for shape, free_text, lang in missing_pdfs(folder):
+        if only is not None and pdf_name(shape.value, free_text, languages, lang) not in only:
+            continue
         book = books.get((shape, free_text))
         if book is None:
             book = books[(shape, free_text)] = _plain(build(definition, shape, free_text))

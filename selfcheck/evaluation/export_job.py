@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from selfcheck.accounts.permissions import Permission, has_permission
@@ -106,5 +107,15 @@ def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Pr
 
 jobs.register(
     jobs.JobKind.EXPORT,
-    jobs.Runner(check=check, run=run, refusals=(ScopeError,), allowed=allowed),
+    jobs.Runner(
+        check=check,
+        run=run,
+        refusals=(ScopeError,),
+        allowed=allowed,
+        # Put back in the queue by `codebook.render_ahead` while its codebook is rendered.
+        waiting=_l(
+            "En attente : le dictionnaire des variables (PDF) de cet export est en "
+            "préparation ; l'export commence ensuite."
+        ),
+    ),
 )

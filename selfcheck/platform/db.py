@@ -134,8 +134,14 @@ def make_engine(
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # Readable by its owner only (SQLite gives its -wal and -shm files the same mode),
-        # also when an older version made it world-readable.
-        os.close(os.open(parsed.database, os.O_CREAT | os.O_WRONLY, 0o600))
+        # also when an older version made it world-readable. Created only when missing:
+        # opening and closing an existing database file drops every POSIX lock this process
+        # holds on it (SQLite's, for connections of another engine on the same file), and
+        # another process closing its last connection then takes itself for the last one
+        # and deletes the WAL that holds this process's commits (book20: a second app built
+        # in a test process lost the rows it committed next; the job worker never saw them).
+        if not os.path.exists(parsed.database):
+            os.close(os.open(parsed.database, os.O_CREAT | os.O_WRONLY, 0o600))
         with contextlib.suppress(PermissionError):
             os.chmod(parsed.database, 0o600)
     engine = create_engine(url, connect_args={"timeout": 15})

@@ -23,6 +23,7 @@ import logging
 import os
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -118,6 +119,18 @@ class JobRefused(Exception):
         self.status = status
 
 
+class JobDeferred(Exception):
+    """Raised by a runner: the job cannot run in this process now (an export whose codebook
+    PDF is missing: evaluation/codebook.py, `render_ahead`). `run_job` puts it back in the
+    queue, as it was (status queued, nothing kept; its page says what it waits for:
+    `Runner.waiting`), calls `before` (the job worker's way of getting what the job waits
+    for: prefill.py, `Rechain`), then queues its message again."""
+
+    def __init__(self, before: Callable[[], None]) -> None:
+        super().__init__("deferred")
+        self.before = before
+
+
 class JobFailed(Exception):
     """Raised by a runner for a failure it can name (one of JobError)."""
 
@@ -142,6 +155,9 @@ class Runner:
     # Whether the person may still have the finished file (rights and scope, not the data):
     # raises JobRefused or one of `refusals`. Checked at each download.
     allowed: Check | None = None
+    # What a job put back in the queue by its runner (JobDeferred) waits for, shown on its
+    # page while it waits again (a lazy string).
+    waiting: object | None = None
 
 
 RUNNERS: dict[str, Runner] = {}
@@ -292,8 +308,51 @@ def limit_reached(limit: int) -> str:
 
 
 def dispatch(job: Job) -> None:
-    """Hand a committed job to the queue (in immediate mode, run it now)."""
-    queue().task(job.id)
+    """Hand a committed job to the queue (in immediate mode, run it now), and wake a job
+    worker that is rendering codebooks instead of taking jobs (`wake_workers`)."""
+    jobs = queue()
+    jobs.task(job.id)
+    if not jobs.huey.immediate:
+        wake_workers(jobs)
+
+
+WAKE_FILE = ".job-queued"  # in the folder of result files, which every worker sees
+
+
+def wake_file(jobs: JobQueue) -> Path:
+    return jobs.results / WAKE_FILE
+
+
+def wake_token(jobs: JobQueue) -> str:
+    """The wake file's content now ("" if missing): what a chain of codebook renders
+    compares it with (platform/weasy.py, `woken`)."""
+    try:
+        return wake_file(jobs).read_text(encoding="utf-8", errors="replace")[:200]
+    except OSError:
+        return ""
+
+
+def wake_workers(jobs: JobQueue) -> None:
+    """Replace the wake file with a new token: a job is queued. A job worker rendering the
+    export codebooks in a chain of processes that hold no app (selfcheck/prefill.py,
+    `codebooks_first`; platform/weasy.py, `chain`) cannot read the queue; it reads this one
+    small file between two renders and, when it changed, goes back to the worker at once.
+    In the folder of result files because every app instance and worker must see that folder
+    already (docs/jobs.md, "Shared files"). Best effort: a folder that cannot be written
+    (read-only) leaves the job to wait for the renders, as before; never an error."""
+    folder = jobs.results
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle, draft = tempfile.mkstemp(dir=folder, prefix=".wake-")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(secrets.token_hex(8))
+            os.replace(draft, folder / WAKE_FILE)
+        except BaseException:
+            Path(draft).unlink(missing_ok=True)
+            raise
+    except OSError:
+        log.warning("jobs: the wake file could not be written in %s", folder, exc_info=True)
 
 
 def retry(session: Session, job: Job, user: StaffUser) -> Job:
@@ -338,6 +397,14 @@ def may_download(session: Session, job: Job, user: StaffUser) -> bool:
 
 def error_message(job: Job) -> str:
     return str(ERRORS.get(job.error or "", ERRORS[JobError.FAILED]))
+
+
+def waiting_message(job: Job) -> str | None:
+    """What a queued job that already started once waits for (JobDeferred), else None."""
+    if job.status != JobStatus.QUEUED.value or job.started_at is None:
+        return None
+    runner = RUNNERS.get(job.kind)
+    return None if runner is None or runner.waiting is None else str(runner.waiting)
 
 
 # --- the worker side -------------------------------------------------------------------------
@@ -415,7 +482,9 @@ def run_job(database: Database, jobs: JobQueue, job_id: str) -> None:
     with database.session() as session:
         job = session.get(Job, job_id)
         if job is None or job.status != JobStatus.QUEUED.value:
-            return  # not committed (the request failed) or already handled
+            # Not committed (the request failed) or already handled.
+            log.info("job %s: not run (%s)", job_id, "unknown" if job is None else job.status)
+            return
         job.status = JobStatus.RUNNING.value
         job.started_at = job.heartbeat_at = utcnow()
         session.commit()
@@ -448,6 +517,9 @@ def run_job(database: Database, jobs: JobQueue, job_id: str) -> None:
             job.expires_at = job.finished_at + jobs.keep
             session.commit()  # the rows the file stands for, with the job marked done
             return
+        except JobDeferred as deferred:
+            _put_back(session, jobs, job_id, progress, deferred)
+            return
         except JobFailed as failure:
             error = failure.error
         except Exception:
@@ -461,6 +533,30 @@ def run_job(database: Database, jobs: JobQueue, job_id: str) -> None:
             job.finished_at = utcnow()
             job.result_path = None
             session.commit()
+
+
+def _put_back(
+    session: Session, jobs: JobQueue, job_id: str, progress: Progress, deferred: JobDeferred
+) -> None:
+    """A deferred job back in the queue: nothing of its run kept, status queued (its
+    `started_at` kept: its page tells it waits again, `Runner.waiting`), `deferred.before`
+    called, then its message queued again (one message: the one taken is gone). Run once
+    more, it is run exactly as if it had not started."""
+    session.rollback()
+    progress.discard()
+    job = session.get(Job, job_id)
+    if job is None:
+        return
+    job.status = JobStatus.QUEUED.value
+    job.progress = 0
+    job.heartbeat_at = None
+    session.commit()
+    log.info("job %s (%s) put back in the queue: it waits", job_id, job.kind)
+    try:
+        deferred.before()
+    finally:
+        jobs.task(job_id)
+        wake_workers(jobs)
 
 
 def sweep(session: Session, jobs: JobQueue, now: datetime | None = None) -> int:

@@ -174,7 +174,42 @@ LINK_TIMEOUT = 600
 LINK_GRACE = 60
 
 
-def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
+# The note of codebooks the worker's codebooks-first step does not render again (the same
+# name as `selfcheck.prefill.CRASHED_FILE`, which this script may not import): a link whose
+# render fails adds its codebook there, so that an export does not wait for it in a loop.
+CRASHED_FILE = ".codebooks-first-crashed"
+
+
+def woken(wake: Path | None, seen: str) -> bool:
+    """Whether `wake` (the jobs folder's file that each job queued replaces: selfcheck/
+    platform/jobs.py, `wake_workers`) changed since the chain began (`seen`, its content
+    then; "" when it was missing): a job waits, the chain goes back to the worker."""
+    if wake is None:
+        return False
+    try:
+        now = wake.read_text(encoding="utf-8", errors="replace")[:200]
+    except OSError:
+        now = ""
+    return now != seen
+
+
+def _note_failed(output: Path) -> None:
+    """`output`'s codebook noted (CRASHED_FILE beside it) as not to be rendered again by the
+    step: its render failed; an export renders it apart, as before (best effort)."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError):
+        handle = os.open(output.parent / CRASHED_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        try:
+            os.write(handle, f"{output.name}\n".encode())
+        finally:
+            os.close(handle)
+
+
+def chain(
+    folder: Path, lock: int | None, then: list[str], wake: Path | None = None, seen: str = ""
+) -> NoReturn:
     """Render the next request file of `folder` and keep its PDF, then become the next link.
 
     The job worker's codebooks-first step (selfcheck/prefill.py, `codebooks_first`): each
@@ -188,8 +223,17 @@ def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
     dropped: the export that needs that codebook renders it, as before; so is one that takes
     longer than LINK_TIMEOUT (SIGALRM). A render stuck beyond its alarm ends the link
     (`faulthandler`, LINK_GRACE later), its request left as `.doing`: the next start notes
-    that codebook (`prefill._crashed`). A link stopped (SIGTERM, SIGINT) ends by that signal,
-    as systemd counts a clean stop.
+    that codebook (`prefill._crashed`); a request that failed is noted at once (CRASHED_FILE),
+    so that an export does not wait for a render that fails (`codebook.render_ahead`). A link
+    stopped (SIGTERM, SIGINT) ends by that signal, as systemd counts a clean stop.
+
+    **A job waits: back to the worker after this render.** With `wake` (the jobs folder's
+    file each job queued replaces), a link that has rendered its request and finds the file
+    changed since the chain began (`seen`) leaves the requests left (the folder removed, the
+    lock closed) and becomes `then` at once: a job queued meanwhile waits for at most the
+    render under way and the worker's start, not the whole chain; the worker comes back to
+    the codebooks left when its queue is idle (prefill.py, `Rechain`). Each chain renders at
+    least one codebook, so it always gets on.
     """
     import contextlib
     import faulthandler
@@ -226,6 +270,7 @@ def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
         signal.signal(signal.SIGALRM, timed_out)
         signal.alarm(LINK_TIMEOUT)
         faulthandler.dump_traceback_later(LINK_TIMEOUT + LINK_GRACE, exit=True)
+        request: dict[str, Any] = {}
         try:
             pending[0].rename(request_file)
             request = json.loads(request_file.read_text(encoding="utf-8"))
@@ -245,22 +290,33 @@ def chain(folder: Path, lock: int | None, then: list[str]) -> NoReturn:
             except BaseException:
                 Path(draft).unlink(missing_ok=True)
                 raise
-        except Exception as error:  # logged and dropped: the export renders it instead
+        except Exception as error:  # logged, noted and dropped: the export renders it instead
             print(f"codebooks first: {request_file.name} not rendered: {error!r}", file=sys.stderr)
+            if isinstance(request, dict) and isinstance(request.get("output"), str):
+                _note_failed(Path(request["output"]))
         finally:
             # An alarm outlives `execv`: none may reach the next link or the worker.
             signal.alarm(0)
             faulthandler.cancel_dump_traceback_later()
         request_file.unlink(missing_ok=True)
-        link = [sys.executable, "-P", str(Path(__file__).resolve()), "--chain", str(folder)]
-        if lock is not None:
-            link += ["--lock", str(lock)]
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            os.execv(sys.executable, [*link, "--", *then])
-        except OSError as error:
-            print(f"codebooks first: next link not started: {error!r}", file=sys.stderr)
+        left = len(pending) - 1
+        if left and woken(wake, seen):
+            print(
+                f"codebooks first: a job is waiting, back to the worker ({left} left for later)",
+                file=sys.stderr,
+            )
+        elif left:
+            link = [sys.executable, "-P", str(Path(__file__).resolve()), "--chain", str(folder)]
+            if lock is not None:
+                link += ["--lock", str(lock)]
+            if wake is not None:
+                link += ["--wake", str(wake), "--seen", seen]
+            sys.stdout.flush()
+            sys.stderr.flush()
+            try:
+                os.execv(sys.executable, [*link, "--", *then])
+            except OSError as error:
+                print(f"codebooks first: next link not started: {error!r}", file=sys.stderr)
     shutil.rmtree(folder, ignore_errors=True)
     if lock is not None:
         os.close(lock)
@@ -278,7 +334,9 @@ def main() -> int:
         split = arguments.index("--")
         options, then = arguments[:split], arguments[split + 1 :]
         lock = int(options[options.index("--lock") + 1]) if "--lock" in options else None
-        chain(Path(options[0]), lock, then)
+        wake = Path(options[options.index("--wake") + 1]) if "--wake" in options else None
+        seen = options[options.index("--seen") + 1] if "--seen" in options else ""
+        chain(Path(options[0]), lock, then, wake, seen)
     request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     data = render(
         request["html"],

@@ -78,6 +78,7 @@ def render_job(job: Job, status: int = 200, refused: str | None = None) -> HttpR
         active=active,
         auto=auto,
         error=jobs.error_message(job) if job.status == jobs.JobStatus.FAILED.value else None,
+        waiting=jobs.waiting_message(job),
         refused=refused,
         keep_minutes=int(jobs.queue().keep.total_seconds() // 60),
     )
