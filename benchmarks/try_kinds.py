@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,36 +100,34 @@ def main() -> int:
             backend_cpus.append((backends.ns() - backend) / 1e6)
         return result
 
-    visitor = None
+    visitor: Any = None
     page_url = ""
     for person in range(args.people + WARM_UP):
         record = person >= WARM_UP
         visitor = Visitor(app.test_client())
-        timed("GET /s", lambda v=visitor: v.get(f"/s/{slug}"), record)
+        timed("GET /s", partial(visitor.get, f"/s/{slug}"), record)
         chosen = next(f for f in visitor.forms() if f.hidden().get("form") == "before")
         assert chosen.action is not None
-        response = timed(
-            "POST /s", lambda v=visitor, c=chosen: v.post(c.action, c.hidden()), record
-        )
+        response = timed("POST /s", partial(visitor.post, chosen.action, chosen.hidden()), record)
         assert response.status_code == 302, response.status_code
         answers = ANSWERS[FormKind.BEFORE]
         while response.headers["Location"].startswith("/q/"):
             page_url = response.headers["Location"]
-            timed("GET /q", lambda v=visitor, u=page_url: v.get(u), record)
+            timed("GET /q", partial(visitor.get, page_url), record)
             names = visitor.page_form().question_names()
             given = {name: answers[name] for name in names if name in answers}
-            response = timed("POST /q", lambda v=visitor, g=given: v.answer(g), record)
+            response = timed("POST /q", partial(visitor.answer, given), record)
             assert response.status_code == 302, response.status_code
-        timed("GET /check", lambda v=visitor: v.get("/check"), record)
-        sent = timed("POST /check", lambda v=visitor: v.submit(), record)
+        timed("GET /check", partial(visitor.get, "/check"), record)
+        sent = timed("POST /check", visitor.submit, record)
         assert sent.status_code == 302, sent.status_code
-        timed("GET /done", lambda v=visitor: v.get("/done"), record)
-        timed("GET /summary", lambda v=visitor: v.get("/summary"), record)
+        timed("GET /done", partial(visitor.get, "/done"), record)
+        timed("GET /summary", partial(visitor.get, "/summary"), record)
     assert visitor is not None
     repeats: dict[str, Callable[[], Any]] = {
-        "GET /q (again)": lambda: visitor.get(page_url),
-        "GET /done (again)": lambda: visitor.get("/done"),
-        "GET /summary (again)": lambda: visitor.get("/summary"),
+        "GET /q (again)": partial(visitor.get, page_url),
+        "GET /done (again)": partial(visitor.get, "/done"),
+        "GET /summary (again)": partial(visitor.get, "/summary"),
     }
     profiler = cProfile.Profile() if args.profile else None
     for _ in range(args.repeat):
