@@ -20,8 +20,8 @@ gunicorn's accept, parse and write are outside), the CPU of the worker's thread 
 worker's pooled connections meanwhile (`backend_cpu_us`: their
 `/proc/<pid>/schedstat` run time, in nanoseconds; a sync worker serves one request at a time,
 so what its connections' backends ran between the start and the end of a request is that
-request's). Reading the backends' schedstat costs the worker about 10 us per connection and
-request.
+request's). Reading the backends' schedstat costs the worker two reads of about 10 us per
+connection and request (PostgreSQL only).
 """
 
 from __future__ import annotations
