@@ -61,7 +61,7 @@ if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 
 from common import POSTGRES_ENV, load_average, not_run, row, write_result  # noqa: E402
-from sql_counter import COUNTED, difference, read_totals, round_trips  # noqa: E402
+from sql_counter import COUNTED, TIMES, difference, read_totals, round_trips  # noqa: E402
 
 HOST = "127.0.0.1"
 HELLO_PATH = "/__bench/hello"
@@ -137,11 +137,17 @@ class Browser:
     reading the previous page (not timed)."""
 
     def __init__(
-        self, port: int, latencies: list[float], think: float = 0.0, seed: int = 0
+        self,
+        port: int,
+        latencies: list[float],
+        think: float = 0.0,
+        seed: int = 0,
+        by_kind: dict[str, list[float]] | None = None,
     ) -> None:
         self.port = port
         self.cookies: dict[str, str] = {}
         self.latencies = latencies
+        self.by_kind = by_kind  # the same latencies by request kind ("POST /q"), if given
         self.think = think
         self.random = random.Random(seed)
 
@@ -181,8 +187,17 @@ class Browser:
                     self.cookies.pop(name.strip(), None)
         finally:
             connection.close()
-        self.latencies.append(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.latencies.append(elapsed)
+        if self.by_kind is not None:
+            self.by_kind.setdefault(request_kind(method, path), []).append(elapsed)
         return status, urllib.parse.urlsplit(location).path if location else "", text
+
+
+def request_kind(method: str, path: str) -> str:
+    """ "GET /q", "POST /check"...: the method and the path's first segment, as sql_counter.py
+    keys its counts (so the client's latencies and the workers' times meet by kind)."""
+    return f"{method} /{urllib.parse.urlsplit(path).path.split('/')[1]}"
 
 
 class Abandon(Exception):
@@ -248,6 +263,7 @@ class Part:
     latencies: list[float] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     cpu_seconds: float = 0.0  # CPU time of the client process (all its threads)
+    by_kind: dict[str, list[float]] = field(default_factory=dict)  # latencies by request kind
 
 
 def _user(
@@ -260,7 +276,8 @@ def _user(
     seed: int,
 ) -> None:
     latencies: list[float] = []
-    browser = Browser(port, latencies, think, seed)
+    by_kind: dict[str, list[float]] = {}
+    browser = Browser(port, latencies, think, seed, by_kind)
     if think > 0:  # people arrive spread over one think time, not all in the same instant
         time.sleep(browser.random.uniform(0, think))
     journeys = errors = 0
@@ -286,6 +303,8 @@ def _user(
         part.errors += errors
         part.latencies.extend(latencies)
         part.messages.extend(messages)
+        for kind, values in by_kind.items():
+            part.by_kind.setdefault(kind, []).extend(values)
 
 
 def client_process(
@@ -340,6 +359,22 @@ class Load:
 
     requests_per_journey: int = 0
     sql: dict[str, dict[str, int]] = field(default_factory=dict)  # by request kind
+    # By request kind: the client's latencies (requests, p50_ms, p95_ms, mean_ms) and, from
+    # the workers (sql_counter.py), their wall time, their CPU and their PostgreSQL backends'
+    # CPU per request (worker_wall_ms, worker_cpu_ms, backend_cpu_ms) and that CPU's share of
+    # the load's (cpu_share).
+    kinds: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    def add_worker_times(self) -> None:
+        """Put the workers' times of `sql` (microseconds, summed) into `kinds`, per request."""
+        total = sum(c.get(t, 0) for c in self.sql.values() for t in TIMES[1:]) or 1
+        for key, counts in self.sql.items():
+            n = counts["requests"]
+            entry = self.kinds.setdefault(key, {"requests": None})
+            entry["server_requests"] = n
+            for name in TIMES:
+                entry[name.replace("_us", "_ms")] = counts.get(name, 0) / n / 1000
+            entry["cpu_share"] = (counts.get(TIMES[1], 0) + counts.get(TIMES[2], 0)) / total
 
     @property
     def round_trips(self) -> float | None:
@@ -382,6 +417,19 @@ def run_load(
     ]
     parts = [f.result(timeout=duration + 2 * REQUEST_TIMEOUT + 30) for f in futures]
     latencies = [x for p in parts for x in p.latencies]
+    by_kind: dict[str, list[float]] = {}
+    for p in parts:
+        for kind, values in p.by_kind.items():
+            by_kind.setdefault(kind, []).extend(values)
+    kinds: dict[str, dict[str, float | None]] = {
+        kind: {
+            "requests": len(values),
+            "p50_ms": percentile(values, 0.50),
+            "p95_ms": percentile(values, 0.95),
+            "mean_ms": sum(values) / len(values) * 1000,
+        }
+        for kind, values in sorted(by_kind.items())
+    }
     return Load(
         target=target,
         users=users,
@@ -395,6 +443,7 @@ def run_load(
         messages=[m for p in parts for m in p.messages][:5],
         think=think,
         client_cpu=sum(p.cpu_seconds for p in parts),
+        kinds=kinds,
     )
 
 
@@ -608,14 +657,20 @@ def measure_database(
             raise BenchError(f"gunicorn died during the run\n{server.log()}")
         journey.requests_per_journey = per_journey
         journey.sql = difference(read_totals(server.sql_dir), before)
+        journey.add_worker_times()
         print(sql_table(database, journey.sql), flush=True)
+        print(kinds_table(database, journey), flush=True)
         paused = None
         if args.also_think:
             # The same people on the same server, now pausing as people do: the latency of
             # the app itself, where the load above measured the ceiling (issue 18, goal 2).
             print(f"{database}: journey, {args.users} users, think {args.also_think:g} s")
+            before = read_totals(server.sql_dir)
             paused = measured("journey", args.also_think)
             paused.requests_per_journey = per_journey
+            paused.sql = difference(read_totals(server.sql_dir), before)
+            paused.add_worker_times()
+            print(kinds_table(database, paused), flush=True)
         return hello, journey, paused, server.log()
     finally:
         server.stop()
@@ -761,6 +816,34 @@ def sql_table(database: str, sql: dict[str, dict[str, int]]) -> str:
             f"| {key} | {n} | {round_trips(counts) / n:.2f} | "
             + " | ".join(f"{value:.2f}" for value in per)
             + " |"
+        )
+    return "\n".join(lines)
+
+
+def kinds_table(database: str, load: Load) -> str:
+    """Latency by request kind as the load tool saw it (queueing included), and what each
+    request cost inside the workers: wall time from the WSGI call to the end of the request,
+    the worker's CPU, its PostgreSQL backends' CPU (sql_counter.py), and the kind's share of
+    the CPU (worker + backends) of the load."""
+    think = f", think {load.think:g} s" if load.think else ", no pauses"
+    lines = [
+        f"{database}: latency and cost by request kind ({load.users} users{think})",
+        "| request | requests | p50 ms | p95 ms | mean ms | worker wall ms | worker CPU ms "
+        "| backend CPU ms | CPU share |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def ms(value: float | None) -> str:
+        return "" if value is None else f"{value:.2f}"
+
+    for key, entry in sorted(load.kinds.items()):
+        share = entry.get("cpu_share")
+        lines.append(
+            f"| {key} | {entry.get('requests') or 0:.0f} | {ms(entry.get('p50_ms'))} "
+            f"| {ms(entry.get('p95_ms'))} | {ms(entry.get('mean_ms'))} "
+            f"| {ms(entry.get('worker_wall_ms'))} | {ms(entry.get('worker_cpu_ms'))} "
+            f"| {ms(entry.get('backend_cpu_ms'))} "
+            f"| {'' if share is None else f'{share:.0%}'} |"
         )
     return "\n".join(lines)
 

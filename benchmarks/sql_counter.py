@@ -12,12 +12,23 @@ cannot be cached.
 Each worker keeps cumulative totals by request kind ("GET /q", "POST /check"...) and writes
 them after every request into `<dir>/<pid>.json` (one pwrite of a few hundred bytes): the
 benchmark reads every worker's file before and after a load and subtracts.
+
+Also kept by request kind (integers, microseconds; not round trips): the worker's wall time
+from the WSGI call to the end of the request (`worker_wall_us`: the body is a list by then,
+gunicorn's accept, parse and write are outside), the CPU of the worker's thread in it
+(`worker_cpu_us`, `time.thread_time`), and on PostgreSQL the CPU of the backends of the
+worker's pooled connections meanwhile (`backend_cpu_us`: their
+`/proc/<pid>/schedstat` run time, in nanoseconds; a sync worker serves one request at a time,
+so what its connections' backends ran between the start and the end of a request is that
+request's). Reading the backends' schedstat costs the worker two reads of about 10 us per
+connection and request (PostgreSQL only).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +40,8 @@ KINDS = ("statements", "begins", "commits", "rollbacks", "pings")
 # statements it cannot cache at all (no cache key, caching off). Both cost the worker CPU.
 COMPILES = ("compiled", "uncached")
 COUNTED = (*KINDS, *COMPILES)
+# Times by request kind (microseconds), not counts: see the module's docstring.
+TIMES = ("worker_wall_us", "worker_cpu_us", "backend_cpu_us")
 WIDTH = 8192  # bytes written at offset 0 each time (padded with spaces)
 
 
@@ -36,6 +49,7 @@ class Counter:
     def __init__(self, engine: Engine, folder: Path) -> None:
         self.now = dict.fromkeys(COUNTED, 0)
         self.totals: dict[str, dict[str, int]] = {}
+        self.backends: set[int] = set()  # PostgreSQL backend pids of this worker's connections
         self.folder = folder
         self.fd: int | None = None
         self.pid = 0
@@ -79,27 +93,55 @@ class Counter:
 
         engine.dialect.do_ping = counted_ping  # type: ignore[method-assign]
 
-    def record(self, key: str) -> None:
+        def connected(dbapi_connection: Any, _record: Any) -> None:
+            info = getattr(dbapi_connection, "info", None)  # psycopg 3: libpq's, no round trip
+            pid = getattr(info, "backend_pid", None)
+            if isinstance(pid, int) and pid > 0:
+                self.backends.add(pid)
+
+        event.listen(engine, "connect", connected)
+
+    def backend_ns(self) -> int:
+        """Run time so far of the backends of this worker's connections (nanoseconds)."""
+        total = 0
+        for pid in list(self.backends):
+            try:
+                with open(f"/proc/{pid}/schedstat", "rb") as stats:
+                    total += int(stats.read().split(maxsplit=1)[0])
+            except (OSError, ValueError, IndexError):
+                self.backends.discard(pid)  # connection closed: its backend is gone
+        return total
+
+    def record(self, key: str, times: tuple[int, int, int] = (0, 0, 0)) -> None:
         if self.fd is None or self.pid != os.getpid():  # opened in the worker, after fork
             self.pid = os.getpid()
             path = self.folder / f"{self.pid}.json"
             self.fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-        entry = self.totals.setdefault(key, dict.fromkeys(("requests", *COUNTED), 0))
+        entry = self.totals.setdefault(key, dict.fromkeys(("requests", *COUNTED, *TIMES), 0))
         entry["requests"] += 1
         for kind in COUNTED:
             entry[kind] += self.now[kind]
             self.now[kind] = 0
+        for name, value in zip(TIMES, times, strict=True):
+            entry[name] += value
         data = json.dumps(self.totals).encode()
         if len(data) < WIDTH:
             os.pwrite(self.fd, data.ljust(WIDTH), 0)
 
     def wrap(self, wsgi: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
         def counted(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            backend = self.backend_ns() if self.backends else 0
+            cpu, wall = time.thread_time_ns(), time.perf_counter_ns()
             try:
                 return wsgi(environ, start_response)  # Flask has torn down the request here
             finally:
+                times = (
+                    (time.perf_counter_ns() - wall) // 1000,
+                    (time.thread_time_ns() - cpu) // 1000,
+                    max(0, self.backend_ns() - backend) // 1000 if self.backends else 0,
+                )
                 segment = environ.get("PATH_INFO", "/").split("/")[1]
-                self.record(f"{environ.get('REQUEST_METHOD')} /{segment}")
+                self.record(f"{environ.get('REQUEST_METHOD')} /{segment}", times)
 
         return counted
 

@@ -56,3 +56,40 @@ def test_how_postgresql_is_reached() -> None:
     assert reached(None) is None
     assert reached("postgresql+psycopg://u:p@127.0.0.1:5432/db") == "tcp 127.0.0.1"
     assert reached("postgresql+psycopg://u:p@/db?host=/var/run/postgresql") == "unix socket"
+
+
+def test_latency_and_cost_by_request_kind() -> None:
+    """Round 20: the client's latencies and the workers' times (sql_counter's microseconds)
+    meet by request kind, per request; the kinds as sql_counter keys them."""
+    assert bench_journey.request_kind("POST", "/q/p_devices?x=1") == "POST /q"
+    assert bench_journey.request_kind("GET", "/s/demo") == "GET /s"
+    load = _load()
+    load.kinds = {"POST /q": {"requests": 4, "p50_ms": 10.0, "p95_ms": 20.0, "mean_ms": 12.0}}
+    load.sql = {
+        "POST /q": {
+            "requests": 4,
+            "statements": 8,
+            "worker_wall_us": 40_000,
+            "worker_cpu_us": 8_000,
+            "backend_cpu_us": 2_000,
+        },
+        "GET /q": {
+            "requests": 2,
+            "statements": 2,
+            "worker_wall_us": 2_000,
+            "worker_cpu_us": 1_000,
+            "backend_cpu_us": 1_000,
+        },
+    }
+    load.add_worker_times()
+    saves = load.kinds["POST /q"]
+    assert (saves["worker_wall_ms"], saves["worker_cpu_ms"], saves["backend_cpu_ms"]) == (
+        10.0,
+        2.0,
+        0.5,
+    )
+    assert saves["p95_ms"] == 20.0 and saves["cpu_share"] == 10_000 / 12_000
+    assert load.kinds["GET /q"]["requests"] is None  # the client saw none of that kind
+    table = bench_journey.kinds_table("postgresql", load)
+    assert "| POST /q | 4 | 10.00 | 20.00 | 12.00 | 10.00 | 2.00 | 0.50 | 83% |" in table
+    assert load.round_trips == 10 / 6  # the round trips' sums are untouched

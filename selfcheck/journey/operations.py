@@ -119,6 +119,46 @@ def load_response(session: Session, response_id: int) -> Response | None:
     )
 
 
+def load_sent_page_response(session: Session, response_id: int) -> Response | None:
+    """The response for the thank-you page, with its person, the person's structure and all
+    the person's responses (what the page, `come_back_opening` and the reminder block read),
+    by one statement: the lazy loads of the person's responses and structure, and the
+    answers (not shown there), were 3 more round trips on PostgreSQL (issue 18, tenth pass).
+    A response's answers are still loaded if something asks for them."""
+    person = joinedload(Response.beneficiary)
+    return (
+        session.scalars(
+            select(Response)
+            .where(Response.id == response_id)
+            .options(
+                person.joinedload(Beneficiary.structure),
+                person.joinedload(Beneficiary.responses),
+            )
+        )
+        .unique()
+        .first()
+    )
+
+
+def load_person(session: Session, person_id: int) -> Beneficiary | None:
+    """A person with their structure, their responses and the responses' answers (the
+    summary page reads them all), by two statements: the person, the structure and the
+    responses joined, then every response's answers at once. `session.get` and lazy loads
+    took one statement for each (4 for one questionnaire, 5 for two) (issue 18, tenth pass)."""
+    return (
+        session.scalars(
+            select(Beneficiary)
+            .where(Beneficiary.id == person_id)
+            .options(
+                joinedload(Beneficiary.structure),
+                joinedload(Beneficiary.responses).selectinload(Response.answers),
+            )
+        )
+        .unique()
+        .first()
+    )
+
+
 # Built once, as `_STATE_QUERY` below: building a statement's clauses costs more than running
 # it (SQLite) on every page save. On the tables, not the mapped classes: plain Core statements
 # (the session's hooks, the dashboard facts', still see them), without the ORM's bulk

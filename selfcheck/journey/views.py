@@ -769,7 +769,12 @@ def check() -> Rendered:
 @public
 def done() -> Rendered:
     read_only_session()  # only reads: no transaction on PostgreSQL (2 round trips fewer)
-    response = _current_response()
+    response_id = session.get(SESSION_RESPONSE)
+    response = (
+        journey.load_sent_page_response(get_session(), response_id)
+        if isinstance(response_id, int)
+        else None
+    )
     if response is None or not response.is_submitted:
         return _no_session() if response is None else redirect(url_for("journey.check"))
     return render_template(
@@ -801,7 +806,11 @@ def pause() -> Rendered:
 @public
 def progress() -> Rendered:
     read_only_session()  # only reads: no transaction on PostgreSQL (2 round trips fewer)
-    beneficiary = _current_beneficiary()
+    person_id = session.get(SESSION_PERSON)
+    # The person, structure, responses and answers in 2 statements, not 4 (issue 18).
+    beneficiary = (
+        journey.load_person(get_session(), person_id) if isinstance(person_id, int) else None
+    )
     if beneficiary is None:
         return _no_session()
     # The person's wording: the one chosen in this visit, else that of their latest form.
