@@ -157,6 +157,7 @@ def worker(workers: int, codebooks_first_only: bool) -> None:
     from selfcheck.evaluation import codebook
     from selfcheck.platform import jobs
 
+    prefill.stops_let_in()  # a stop held by the chain's `execv` (started again by it)
     queue = jobs.queue()
     if queue.huey.immediate:
         raise click.ClickException("SELFCHECK_JOBS_URL=immediate runs jobs in the web request")

@@ -49,6 +49,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -195,6 +196,7 @@ def fill(
 # that the command, started again at the end of the step, does not start it again.
 FIRST_DONE = "SELFCHECK_CODEBOOKS_FIRST_DONE"
 CHAIN_PREFIX = ".codebooks-first-"  # the step's folder of requests, in the cache folder
+STOPS = {signal.SIGINT, signal.SIGTERM}  # held across the chain's `execv` (`_let_go`)
 
 
 def codebooks_first(app: Flask, then: list[str]) -> bool:
@@ -291,8 +293,6 @@ def _let_go(app: Flask) -> None:
     """Before `execv`: the database connections closed (a worker that ran jobs has some; the
     chain must not keep them open for minutes), and the stop signals back to their defaults
     (the consumer's handlers only noted them: a stop asked now ends the process)."""
-    import signal
-
     database: Database = app.extensions["selfcheck.platform.db"]
     with contextlib.suppress(Exception):
         database.engine.dispose()  # the reader shares its pool
@@ -302,6 +302,24 @@ def _let_go(app: Flask) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+    # A stop that comes while the next image starts would hit Python's own start-up (a
+    # SIGINT there is a fatal error, exit status 1: a failed stop for systemd). Held instead:
+    # the mask outlives `execv`; the link lets it in once its handlers are set (weasy.chain),
+    # the worker at its start (`stops_let_in`).
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+
+
+def stops_let_in() -> None:
+    """At the worker's start: the stop signals an `execv` held (`_let_go`, weasy.chain) let
+    in. One already waiting ends the process by that signal, as systemd counts a clean stop
+    (its default action, set for the moment; the consumer sets its own handlers later)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, set()) & STOPS
+    if not held:
+        return
+    for stop in signal.sigpending() & held:
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            signal.signal(stop, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 def queue_idle(app: Flask) -> bool:

@@ -460,3 +460,32 @@ def test_a_job_queued_while_the_worker_renders_codebooks_runs_after_one_render(
 
 def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-3000:]
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_stop_held_across_execv_ends_the_worker_by_its_signal(signame: str) -> None:
+    """A stop sent while a chain's `execv` starts the next image is held (the mask outlives
+    `execv`, so Python's start-up never sees it: a SIGINT there was a fatal error, exit
+    status 1); the worker lets it in at its start and ends by that signal, a clean stop for
+    systemd."""
+    script = (
+        "import os, signal, sys\n"
+        # As after `execv`: held before anything starts a thread (a thread of a library
+        # imported below inherits the mask)
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})\n"
+        "from selfcheck import prefill\n"
+        f"os.kill(os.getpid(), signal.{signame})\n"
+        "print('held', flush=True)\n"
+        "prefill.stops_let_in()\n"
+        "print('not stopped', flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert done.stdout == "held\n", done.stderr
+    assert done.returncode == -getattr(signal, signame)

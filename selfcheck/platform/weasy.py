@@ -244,6 +244,7 @@ def chain(
     import sys
     import tempfile
 
+    stops = {signal.SIGINT, signal.SIGTERM}
     pending = sorted(folder.glob("*.json")) if folder.is_dir() else []
     if pending:
         # Renamed while it renders: a link that dies (killed, out of memory) leaves it, and
@@ -268,6 +269,9 @@ def chain(
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             signal.signal(signal.SIGINT, stopped)
         signal.signal(signal.SIGALRM, timed_out)
+        # Held across the `execv` that started this link (prefill._let_go, below): let in
+        # now that `stopped` handles them.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
         signal.alarm(LINK_TIMEOUT)
         faulthandler.dump_traceback_later(LINK_TIMEOUT + LINK_GRACE, exit=True)
         request: dict[str, Any] = {}
@@ -313,6 +317,9 @@ def chain(
                 link += ["--wake", str(wake), "--seen", seen]
             sys.stdout.flush()
             sys.stderr.flush()
+            # A stop during the next image's start-up would hit Python's own (a SIGINT there
+            # is a fatal error, exit status 1): held until its handlers are set.
+            signal.pthread_sigmask(signal.SIG_BLOCK, stops)
             try:
                 os.execv(sys.executable, [*link, "--", *then])
             except OSError as error:
@@ -322,6 +329,7 @@ def chain(
         os.close(lock)
     sys.stdout.flush()
     sys.stderr.flush()
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # let in by the worker (stops_let_in)
     os.execv(then[0], then)
 
 
