@@ -144,3 +144,19 @@ def test_a_paper_form_in_the_easy_read_wording(app: Flask, definition: Definitio
     assert flat(easy.item("ASSIST").label) in content
     assert flat(definition.item("ASSIST").label) not in content
     assert paper.renderer(app) is not paper.renderer(app, easy.wording)
+
+
+def test_the_site_address_stays_whole_and_left_to_right_on_paper(app: Flask) -> None:
+    """In Arabic, an address with digits was drawn scrambled ("http://" at the end of a line,
+    "code/127.0.0.1:5000" on the next): on paper it is on one line, isolated left to right,
+    on the form and on the summary."""
+    renderer = paper.renderer(app)
+    with app.app_context():
+        macros = renderer.env.get_template("macros.html").module
+        shown = str(macros.address("http://127.0.0.1:5000/code"))  # type: ignore[attr-defined]
+    assert shown == '<span class="address">\u2066http://127.0.0.1:5000/code\u2069</span>'
+    folder = Path(paper.__file__).parent / "templates"
+    assert ".address { white-space: nowrap; }" in (folder / "print.css").read_text("utf-8")
+    for name in ("form.html", "summary.html"):
+        template = (folder / name).read_text("utf-8")
+        assert "m.address(site_url)" in template and "site=site_url" not in template
