@@ -160,3 +160,13 @@ def test_the_site_address_stays_whole_and_left_to_right_on_paper(app: Flask) -> 
     for name in ("form.html", "summary.html"):
         template = (folder / name).read_text("utf-8")
         assert "m.address(site_url)" in template and "site=site_url" not in template
+
+
+def test_a_code_is_isolated_left_to_right_on_an_arabic_form_only() -> None:
+    """The page header's "Code : 056-KMV-SKY" drew the code reversed (KMV-SKY-056) in Arabic:
+    a copy's code is isolated left to right in a right-to-left form; French is unchanged."""
+    body = f"<p>{paper._CODE}</p>"
+    arabic = paper._Shape(FormKind.AFTER, "ar", True, body=body, names=("a", "b"))
+    french = paper._Shape(FormKind.AFTER, "fr", True, body=body, names=("a", "b"))
+    assert paper._fill(arabic, "056KMVSKY", 0) == "<p>\u2066056-KMV-SKY\u2069</p>"
+    assert paper._fill(french, "056KMVSKY", 0) == "<p>056-KMV-SKY</p>"
