@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,19 @@ def test_a_code_is_isolated_left_to_right_on_an_arabic_form_only() -> None:
     french = paper._Shape(FormKind.AFTER, "fr", True, body=body, names=("a", "b"))
     assert paper._fill(arabic, "056KMVSKY", 0) == "<p>\u2066056-KMV-SKY\u2069</p>"
     assert paper._fill(french, "056KMVSKY", 0) == "<p>056-KMV-SKY</p>"
+
+
+def test_the_come_back_card_keeps_its_code_and_link_left_to_right(app: Flask) -> None:
+    """The card a person keeps for months: in Arabic its code "056-KMV-SKY" was drawn
+    "KMV-SKY-056" and its link scrambled over two lines; both are now left-to-right blocks."""
+    renderer = paper.renderer(app)
+    with app.test_request_context("/"):
+        html = renderer.env.get_template("come_back_card.html").render(
+            code="056KMVSKY", qr="", come_back="", link="http://127.0.0.1:5000/s/demo",
+            structure_name=None, lang="ar", dir="rtl", large=False,
+        )  # fmt: skip
+        pdf = renderer.come_back_card("056KMVSKY", date(2027, 3, 5), "http://x.test/s/1", "ar")
+    assert ".card__code, .card__address { direction: ltr; unicode-bidi: isolate; }" in html
+    assert '<p class="card__code">056-KMV-SKY</p>' in html
+    assert '<p class="card__address"><span class="card__link">http://127.0.0.1:5000/s/demo<' in html
+    assert "056-KMV-SKY" in text(pdf) and pdf_structure(pdf)["lang"] == "ar"
