@@ -187,3 +187,6 @@ def test_the_come_back_card_keeps_its_code_and_link_left_to_right(app: Flask) ->
     assert '<p class="card__code">056-KMV-SKY</p>' in html
     assert '<p class="card__address"><span class="card__link">http://127.0.0.1:5000/s/demo<' in html
     assert "056-KMV-SKY" in text(pdf) and pdf_structure(pdf)["lang"] == "ar"
+    # The start-link poster in a right-to-left first language: its link reads the same way.
+    poster = (Path(paper.__file__).parent / "templates" / "poster.html").read_text("utf-8")
+    assert re.search(r"\.poster__link \{[^}]*direction: ltr;", poster)
