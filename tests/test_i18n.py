@@ -99,6 +99,19 @@ def test_the_stylesheet_uses_logical_properties_only() -> None:
     assert physical == []
 
 
+def test_codes_and_keys_stay_left_to_right_in_arabic() -> None:
+    """In right-to-left text, "056-KMV-SKY" is drawn "KMV-SKY-056" unless isolated: every
+    place that shows a code, a recovery code or the key to type is isolated left to right."""
+    css = _rules(CSS.read_text(encoding="utf-8"))
+    rule = re.search(r"([^{}]*)\{\s*direction: ltr; unicode-bidi: isolate; \}", css)
+    assert rule is not None
+    isolated = {part.strip() for part in rule.group(1).split(",")}
+    for shown in (".code-box__code", ".code-reminder__code", ".input--code", ".code-link"):
+        assert f'[dir="rtl"] {shown}' in isolated
+    assert '[dir="rtl"] .secret-text' in isolated
+    assert '[dir="rtl"] .recovery-codes code' in isolated
+
+
 def test_the_summary_chart_mirrors_in_arabic(
     make_app: Callable[..., Flask], tmp_path: Path, structure: Structure
 ) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,49 @@ def test_a_paper_form_in_the_easy_read_wording(app: Flask, definition: Definitio
     assert flat(easy.item("ASSIST").label) in content
     assert flat(definition.item("ASSIST").label) not in content
     assert paper.renderer(app) is not paper.renderer(app, easy.wording)
+
+
+def test_the_site_address_stays_whole_and_left_to_right_on_paper(app: Flask) -> None:
+    """In Arabic, an address with digits was drawn scrambled ("http://" at the end of a line,
+    "code/127.0.0.1:5000" on the next): on paper it is on one line, isolated left to right,
+    on the form and on the summary."""
+    renderer = paper.renderer(app)
+    with app.app_context():
+        macros = renderer.env.get_template("macros.html").module
+        shown = str(macros.address("http://127.0.0.1:5000/code"))  # type: ignore[attr-defined]
+    assert shown == '<span class="address">\u2066http://127.0.0.1:5000/code\u2069</span>'
+    folder = Path(paper.__file__).parent / "templates"
+    assert ".address { white-space: nowrap; }" in (folder / "print.css").read_text("utf-8")
+    for name in ("form.html", "summary.html"):
+        template = (folder / name).read_text("utf-8")
+        assert "m.address(site_url)" in template and "site=site_url" not in template
+
+
+def test_a_code_is_isolated_left_to_right_on_an_arabic_form_only() -> None:
+    """The page header's "Code : 056-KMV-SKY" drew the code reversed (KMV-SKY-056) in Arabic:
+    a copy's code is isolated left to right in a right-to-left form; French is unchanged."""
+    body = f"<p>{paper._CODE}</p>"
+    arabic = paper._Shape(FormKind.AFTER, "ar", True, body=body, names=("a", "b"))
+    french = paper._Shape(FormKind.AFTER, "fr", True, body=body, names=("a", "b"))
+    assert paper._fill(arabic, "056KMVSKY", 0) == "<p>\u2066056-KMV-SKY\u2069</p>"
+    assert paper._fill(french, "056KMVSKY", 0) == "<p>056-KMV-SKY</p>"
+
+
+def test_the_come_back_card_keeps_its_code_and_link_left_to_right(app: Flask) -> None:
+    """The card a person keeps for months: in Arabic its code "056-KMV-SKY" was drawn
+    "KMV-SKY-056" and its link scrambled over two lines; both are now left-to-right blocks."""
+    renderer = paper.renderer(app)
+    with app.test_request_context("/"):
+        html = renderer.env.get_template("come_back_card.html").render(
+            code="056KMVSKY", qr="", come_back="", link="http://127.0.0.1:5000/s/demo",
+            structure_name=None, lang="ar", dir="rtl", large=False,
+        )  # fmt: skip
+        pdf = renderer.come_back_card("056KMVSKY", date(2027, 3, 5), "http://x.test/s/1", "ar")
+    assert ".card__code, .card__address { direction: ltr; unicode-bidi: isolate; }" in html
+    assert '<p class="card__code">056-KMV-SKY</p>' in html
+    assert '<p class="card__address"><span class="card__link">http://127.0.0.1:5000/s/demo<' in html
+    assert "056-KMV-SKY" in text(pdf) and pdf_structure(pdf)["lang"] == "ar"
+    # The start-link poster in a right-to-left first language: its link reads the same way.
+    poster = (Path(paper.__file__).parent / "templates" / "poster.html").read_text("utf-8")
+    rule = next(line for line in poster.splitlines() if line.startswith(".poster__link {"))
+    assert rule.endswith(" direction: ltr; }")

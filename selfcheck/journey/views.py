@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 from flask_babel import format_date
+from markupsafe import Markup
 from sqlalchemy import Connection
 from werkzeug.wrappers import Response as HttpResponse
 
@@ -856,6 +857,13 @@ def _wording_context() -> dict[str, object]:
 @blueprint.app_template_filter("code_display")
 def _code_display(code: str) -> str:
     return codes.display(code)
+
+
+@blueprint.app_template_filter("code_isolated")
+def _code_isolated(code: str) -> Markup:
+    """The code, shown, in a `<bdi>` for a sentence or a heading: in right-to-left text a code
+    whose group of digits comes first ("056-KMV-SKY") was drawn reversed ("KMV-SKY-056")."""
+    return Markup("<bdi>{}</bdi>").format(codes.display(code))
 
 
 @blueprint.app_template_filter("code_spoken")

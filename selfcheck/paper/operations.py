@@ -547,6 +547,8 @@ class PaperRenderer:
 def _fill(shape: _Shape, code: str | None, position: int) -> str:
     """One copy of a shape's body: its code, QR code and page-group name."""
     page_name = shape.names[position % 2]
+    rtl = text_direction(shape.locale) == "rtl"
+    isolated = f"\u2066{codes.display(code)}\u2069" if code is not None else ""
 
     def replace(match: re.Match[str]) -> str:
         what = match.group(1)
@@ -555,7 +557,10 @@ def _fill(shape: _Shape, code: str | None, position: int) -> str:
         if code is None:
             return ""
         if what == "code":
-            return codes.display(code)
+            # Isolated left to right in a right-to-left form: the page header's "Code : …"
+            # (a margin box) drew a code whose first group is digits reversed in Arabic
+            # ("056-KMV-SKY" as "KMV-SKY-056"). Coded batches stamp theirs (stamping.py).
+            return isolated if rtl else codes.display(code)
         return qr_svg(code, shape.qr_title % {"code": codes.spoken(code)})
 
     return _PLACEHOLDERS.sub(replace, shape.body)

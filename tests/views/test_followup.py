@@ -180,6 +180,10 @@ def test_person_page(app: Flask, mediator: Account, people: People) -> None:
     page = visitor.get(f"/staff/people/{people.complete}")
     assert page.status_code == 200
     assert f"Personne {codes.display(people.complete)}" in visitor.text
+    # In a heading the code is isolated: in Arabic (right to left) a code whose digits come
+    # first ("056-KMV-SKY") was drawn reversed ("KMV-SKY-056"); the tab's title stays text.
+    assert f"<h1>Personne <bdi>{codes.display(people.complete)}</bdi></h1>" in visitor.html
+    assert f"<title>Personne {codes.display(people.complete)} –" in visitor.html
     assert "Questionnaire de départ" in visitor.text and "Questionnaire de fin" in visitor.text
     assert "envoyé" in visitor.text and "en ligne" in visitor.text
     assert "/delete" not in visitor.html  # mediators do not delete
@@ -255,6 +259,8 @@ def test_delete_a_person(
     assert signed_in(app, mediator).get(url).status_code == 403
     assert visitor.get(url).status_code == 200
     assert f"Supprimer la personne {codes.display(people.due)}" in visitor.text
+    assert f"<title>Supprimer la personne {codes.display(people.due)} ?" in visitor.html
+    assert f"<bdi>{codes.display(people.due)}</bdi>" in visitor.html
     response = visitor.post(url)
     assert response.status_code == 302
     assert path_of(response.headers["Location"]) == "/staff/people/"
@@ -422,7 +428,9 @@ def test_the_people_who_owe_an_after_form_printable(
     assert "/staff/people/?show=after_due&amp;print=1" in visitor.html
     page = visitor.get("/staff/people/?show=after_due&print=1")
     assert page.status_code == 200
-    printed = set(re.findall(r'<th scope="row" class="code-cell">([0-9A-Z-]{11})<', visitor.html))
+    printed = set(
+        re.findall(r'<th scope="row" class="code-cell"><bdi>([0-9A-Z-]{11})</bdi><', visitor.html)
+    )
     assert printed == {codes.display(people.due), codes.display(people.after_pending)}
     assert "<h1>Questionnaire de fin en retard</h1>" in visitor.html
     assert "<input" not in visitor.html.split("<main", 1)[1].split("</main>", 1)[0]
