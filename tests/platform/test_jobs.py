@@ -7,12 +7,14 @@ PostgresHuey in the same database, as in production).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +28,15 @@ from sqlalchemy.orm import Session
 from selfcheck.paper import stamping
 from selfcheck.platform import jobs
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import AuditEvent, Beneficiary, ExportLog, Job, Role, Structure
+from selfcheck.platform.models import (
+    AuditEvent,
+    Beneficiary,
+    ExportLog,
+    Job,
+    Role,
+    StaffUser,
+    Structure,
+)
 from selfcheck.questionnaire.model import Definition
 from selfcheck.site import job_views
 from tests.conftest import AppFactory
@@ -335,3 +345,50 @@ def test_a_worker_runs_a_job_queued_by_a_web_process_killed_since(
     with database.session() as session:
         people = list(session.scalars(select(Beneficiary)))
     assert len(people) == 5 and {p.structure_id for p in people} == {structure.id}
+
+
+def test_two_requests_at_once_cannot_pass_the_per_user_limit_together(
+    make_app: AppFactory, tmp_path: Path, structure: Structure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests of one person at once, limit 1: one job is queued, the other refused.
+
+    Each request counts the person's active jobs and then inserts. Both counts are held at a
+    barrier until the other request has counted too (or 1 s has passed): without a lock
+    taken before the count, both read 0 and both insert (measured on SQLite before the fix:
+    2 jobs). With it (PostgreSQL: the person's row; SQLite: BEGIN IMMEDIATE) the second
+    request waits at its count for the first's commit, the barrier times out, and it reads 1.
+    """
+    app = queued_app(make_app, tmp_path, SELFCHECK_JOBS_PER_USER=1)
+    database: Database = app.extensions["selfcheck.platform.db"]
+    account = add_staff(database, Role.MEDIATOR, structure)
+    barrier = threading.Barrier(2, timeout=1.0)
+    counted = jobs.active_count
+
+    def held_count(session: Session, user: Any) -> int:
+        found = counted(session, user)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+        return found
+
+    monkeypatch.setattr(jobs, "active_count", held_count)
+    outcomes: list[str] = []
+
+    def request() -> None:
+        with app.test_request_context("/"), database.session() as session:
+            user = session.get(StaffUser, account.id)
+            assert user is not None
+            try:
+                jobs.enqueue(session, jobs.JobKind.PRINT_BATCH, {"count": 1}, user)
+                session.commit()
+                outcomes.append("queued")
+            except jobs.JobRefused as refusal:
+                session.rollback()
+                outcomes.append(f"refused {refusal.status}")
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["queued", "refused 429"]
+    assert count(database, Job) == 1

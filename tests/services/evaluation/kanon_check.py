@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 import openpyxl  # type: ignore[import-untyped]
 import pyreadstat
 
-# Every column that can single someone out: the person's own columns, and per form (wide:
-# before_month...; long: one row per form, `form` then its details).
+# The person's own columns: a file must hold them (checked). They are not the only columns
+# checked: every column of the file is a quasi-identifier unless it is the pseudonym or an
+# answer (`quasi_identifier_columns`), so a column added later is checked by default.
 QUASI_IDENTIFIERS = (
     "structure",
     "department",
@@ -30,11 +32,15 @@ QUASI_IDENTIFIERS = (
     "area",
     "forms",
 )
-FORM_NAMES = ("before", "after", "retro")
-DETAILS = ("month", "channel", "wording", "version")
-WIDE_DETAILS = tuple(f"{form}_{detail}" for form in FORM_NAMES for detail in DETAILS)
-LONG_DETAILS = ("form", *DETAILS)
 PERSON = "pseudonym"
+FORM = "form"  # long files: the row's form
+# An answer: an item's variable, in capitals (COMFORT, T01_PRE, DEVICES_3), in a wide file
+# after its form's prefix (before_COMFORT, followup_late_T01). The prefixes are read from the
+# file itself: each form has a `<form>_month` column.
+ANSWER = re.compile(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)*")
+# A long file's answer: one row per person x form x variable, the variable's name, its value
+# and (when allowed) the free text.
+LONG_ANSWERS = ("variable", "value", "text")
 
 
 def _normal(value: Any) -> Any:
@@ -87,45 +93,76 @@ def read_rows(zip_path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     return names, rows
 
 
-def people(zip_path: Path) -> dict[Any, tuple[Any, ...]]:
-    """Each person's quasi-identifiers as an attacker sees them: their own columns and, per
-    form present, the form's details (wide: side by side; long: the set of form rows)."""
+def quasi_identifier_columns(names: list[str]) -> list[str]:
+    """Every column of the file but the pseudonym and the answers, in the file's order."""
+    prefixes = sorted(
+        (name.removesuffix("month") for name in names if name.endswith("_month")),
+        key=len,
+        reverse=True,
+    )
+
+    def is_answer(name: str) -> bool:
+        prefix = next((p for p in prefixes if name.startswith(p)), "")
+        return ANSWER.fullmatch(name.removeprefix(prefix)) is not None
+
+    long = FORM in names
+    return [
+        name
+        for name in names
+        if name != PERSON and not is_answer(name) and not (long and name in LONG_ANSWERS)
+    ]
+
+
+def _by_person(zip_path: Path) -> tuple[list[str], dict[Any, list[dict[str, Any]]]]:
+    """(quasi-identifier columns, each person's rows)."""
     names, rows = read_rows(zip_path)
     missing = [q for q in QUASI_IDENTIFIERS if q not in names]
     assert not missing, f"quasi-identifier columns missing from the file: {missing}"
-    own: dict[Any, tuple[Any, ...]] = {}
-    details: defaultdict[Any, set[tuple[Any, ...]]] = defaultdict(set)
-    wide = all(name in names for name in WIDE_DETAILS)
-    columns = WIDE_DETAILS if wide else LONG_DETAILS
-    assert all(name in names for name in columns), "no form details in the file"
+    columns = quasi_identifier_columns(names)
+    assert any(name.endswith("month") for name in columns), "no form details in the file"
+    by_person: defaultdict[Any, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        person = row[PERSON]
-        head = tuple(row.get(q) for q in QUASI_IDENTIFIERS)
-        assert own.setdefault(person, head) == head, "a person's own columns differ by row"
-        details[person].add(tuple(row.get(c) for c in columns))
+        by_person[row[PERSON]].append(row)
+    for person_rows in by_person.values():
+        heads = {tuple(row.get(q) for q in QUASI_IDENTIFIERS) for row in person_rows}
+        assert len(heads) == 1, "a person's own columns differ by row"
+        if FORM not in names:
+            assert len(person_rows) == 1, "a wide file has one row per person"
+    return columns, by_person
+
+
+def people(zip_path: Path) -> dict[Any, tuple[Any, ...]]:
+    """Each person's quasi-identifiers as an attacker sees them: every column but the
+    pseudonym and the answers, of each of their rows (wide: one row; long: one per form,
+    the set of them)."""
+    columns, by_person = _by_person(zip_path)
     return {
-        person: (*head, tuple(sorted(details[person], key=repr))) for person, head in own.items()
+        person: tuple(sorted({tuple(row.get(c) for c in columns) for row in person_rows}, key=repr))
+        for person, person_rows in by_person.items()
     }
 
 
 def person_table(zip_path: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    """One row per person, every quasi-identifying column side by side (wide or long file):
-    what pycanon is given."""
-    names, rows = read_rows(zip_path)
-    table: dict[Any, dict[str, Any]] = {}
-    columns = [*QUASI_IDENTIFIERS, *WIDE_DETAILS]
-    for row in rows:
-        person = table.setdefault(
-            row[PERSON], {**dict.fromkeys(columns), **{q: row[q] for q in QUASI_IDENTIFIERS}}
-        )
-        if "form" in names:  # long: the row's form gives the prefix
-            form = FORM_NAMES[int(row["form"]) - 1]
-            for detail in DETAILS:
-                person[f"{form}_{detail}"] = row[detail]
-        else:
-            for column in WIDE_DETAILS:
-                person[column] = row[column]
-    return columns, list(table.values())
+    """One row per person, every quasi-identifying column side by side: what pycanon is
+    given. Wide: the file's columns. Long: the person's own columns, then per form number
+    found in the file (follow-ups too) that form's rows' other columns (`form4_month`...)."""
+    columns, by_person = _by_person(zip_path)
+    if FORM not in columns:
+        return columns, [{c: rows[0].get(c) for c in columns} for rows in by_person.values()]
+    own = [c for c in columns if c in QUASI_IDENTIFIERS]
+    per_form = [c for c in columns if c not in QUASI_IDENTIFIERS and c != FORM]
+    forms = sorted({row[FORM] for rows in by_person.values() for row in rows}, key=repr)
+    table_columns = [*own, *(f"form{form}_{c}" for form in forms for c in per_form)]
+    table: list[dict[str, Any]] = []
+    for person_rows in by_person.values():
+        line = {**dict.fromkeys(table_columns), **{c: person_rows[0].get(c) for c in own}}
+        seen: dict[Any, tuple[Any, ...]] = {}
+        for row in person_rows:
+            values = tuple(row.get(c) for c in per_form)
+            assert seen.setdefault(row[FORM], values) == values, "a form's details differ"
+            line.update({f"form{row[FORM]}_{c}": v for c, v in zip(per_form, values, strict=True)})
+        table.append(line)
+    return table_columns, table
 
 
 def group_sizes(zip_path: Path) -> Counter[tuple[Any, ...]]:
