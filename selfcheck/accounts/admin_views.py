@@ -385,7 +385,12 @@ def _reset_two_factor(db: Session, user: StaffUser, target: StaffUser) -> None:
 def _grant(db: Session, user: StaffUser, target: StaffUser) -> None:
     kind, value = request.form.get("scope", ""), request.form.get("value", "").strip()
     if kind == "structure":
-        found = db.scalar(select(Structure).where(Structure.slug == value))
+        # No NUL: PostgreSQL refuses it as a parameter (a 500; attack14), and no address has it.
+        found = (
+            db.scalar(select(Structure).where(Structure.slug == value))
+            if "\x00" not in value
+            else None
+        )
         if found is None:
             raise TeamError("unknown_structure")
         team.add_scope(db, user, target, structure_id=found.id)

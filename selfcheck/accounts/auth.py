@@ -50,7 +50,10 @@ class NewUser:
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """The address as kept and looked up. No NUL: PostgreSQL refuses it as a query parameter
+    (`POST /staff/login` with `email=%00` was a 500 for anyone; attack14), and no address
+    kept has one."""
+    return email.replace("\x00", "").strip().lower()
 
 
 def hash_password(password: str) -> str:

@@ -23,6 +23,7 @@ import logging
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -334,6 +335,7 @@ def dispatch(job: Job) -> None:
 
 
 WAKE_FILE = ".job-queued"  # in the folder of result files, which every worker sees
+WAKE_BYTES = 64  # read of it at most (`wake_token`; weasy.py, `woken`)
 
 
 def wake_file(jobs: JobQueue) -> Path:
@@ -342,11 +344,24 @@ def wake_file(jobs: JobQueue) -> Path:
 
 def wake_token(jobs: JobQueue) -> str:
     """The wake file's content now ("" if missing): what a chain of codebook renders
-    compares it with (platform/weasy.py, `woken`)."""
+    compares it with (platform/weasy.py, `woken`, which reads it alike: keep both the same).
+    What `wake_workers` writes is a few hex digits; anything else found there (attack14) is
+    read without waiting (a FIFO), at most WAKE_BYTES of a regular file (not a huge file, not
+    /dev/zero), and only its ASCII letters and digits kept: the token goes on the chain's
+    command line (`--seen`), where a NUL failed `execv` and a "--" ended the options."""
     try:
-        return wake_file(jobs).read_text(encoding="utf-8", errors="replace")[:200]
+        handle = os.open(wake_file(jobs), os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return ""
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return ""
+        head = os.read(handle, WAKE_BYTES)
+    except OSError:
+        return ""
+    finally:
+        os.close(handle)
+    return "".join(c for c in head.decode("ascii", "replace") if c.isascii() and c.isalnum())
 
 
 def wake_workers(jobs: JobQueue) -> None:

@@ -186,11 +186,29 @@ def woken(wake: Path | None, seen: str) -> bool:
     then; "" when it was missing): a job waits, the chain goes back to the worker."""
     if wake is None:
         return False
+    return wake_token(wake) != "".join(c for c in seen if c.isascii() and c.isalnum())
+
+
+def wake_token(wake: Path) -> str:
+    """The wake file's token, read as selfcheck/platform/jobs.py's `wake_token` reads it
+    (which this script may not import; keep both the same): without waiting (a FIFO), at
+    most 64 bytes of a regular file, its ASCII letters and digits only (attack14)."""
+    import os
+    import stat
+
     try:
-        now = wake.read_text(encoding="utf-8", errors="replace")[:200]
+        handle = os.open(wake, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
-        now = ""
-    return now != seen
+        return ""
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return ""
+        head = os.read(handle, 64)
+    except OSError:
+        return ""
+    finally:
+        os.close(handle)
+    return "".join(c for c in head.decode("ascii", "replace") if c.isascii() and c.isalnum())
 
 
 def _note_failed(output: Path) -> None:
