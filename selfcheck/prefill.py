@@ -429,10 +429,7 @@ def _crashed(cache: Path) -> set[str]:
     on them; an export renders them, as before. Folders of earlier steps, cut short, are
     removed (the folder's lock is held: nobody renders from them)."""
     noted = cache / CRASHED_FILE
-    try:
-        crashed = set(noted.read_text(encoding="utf-8").split())
-    except (OSError, ValueError):  # missing, or not text (UnicodeDecodeError): noted anew
-        crashed = set()
+    crashed = _noted(cache)  # missing, or not text (UnicodeDecodeError): noted anew
     found = set()
     for stale in cache.glob(CHAIN_PREFIX + "*"):
         for doing in stale.glob("*.doing"):
