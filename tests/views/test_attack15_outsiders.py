@@ -1,0 +1,89 @@
+"""attack15: outsiders (a bot, someone holding the database file, a shared computer).
+
+- The language page's "back" link followed `?next=` with a tab in it: `/<tab>/evil.example`
+  passed the check (it does not start with `//`), and browsers drop a tab anywhere in a
+  link, so every link of the page led to `//evil.example`.
+- The follow-up reminder's e-mail address was kept in clear beside the person's id: the
+  database file alone linked an address to a code and every answer. Now sealed under the
+  app's secret key; addresses kept before are sealed by the next sending run.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from selfcheck.journey import reminders
+from selfcheck.platform import sealing
+from selfcheck.platform.db import Database
+from selfcheck.platform.models import Beneficiary, FollowupReminder
+from selfcheck.questionnaire.model import Definition
+from tests.services.evaluation.support import populate
+
+
+def test_attack15_the_language_page_never_links_to_another_site(app: Flask) -> None:
+    client = app.test_client()
+    for target in ("/%09/evil.example", "/%0a/evil.example", "/%0d%0a/evil.example", "/%7f/x"):
+        page = client.get(f"/reglages?next={target}")
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        assert "evil.example" not in html and "\x7f" not in html, target
+        assert 'href="/?lang=' in html  # back to the home page
+    kept = client.get("/reglages?next=/s/demo").get_data(as_text=True)
+    assert 'href="/s/demo?lang=' in kept
+
+
+def _people(db_session: Session, definition: Definition, count: int) -> list[int]:
+    populate(db_session, definition, people=count, moved=1)
+    return list(db_session.scalars(select(Beneficiary.id).order_by(Beneficiary.id)))[:count]
+
+
+def test_attack15_a_reminder_address_is_never_in_the_database_in_clear(
+    app: Flask, db_session: Session, definition: Definition, database: Database
+) -> None:
+    first, second = _people(db_session, definition, 2)
+    longest = "a" * 64 + "@" + ("b" * 60 + ".") * 1 + "c" * 48 + ".example.org"
+    longest = longest[: reminders.MAX_LENGTH - len(".org")] + ".org"
+    assert len(longest.encode()) == reminders.MAX_LENGTH
+    assert reminders.clean_address(longest) == longest
+    assert reminders.clean_address("d" + longest) is None  # one byte over: refused
+    assert sealing.sealed_length(reminders.MAX_LENGTH) <= reminders.COLUMN_LENGTH
+    with app.app_context():
+        db_session.add(
+            FollowupReminder(
+                beneficiary_id=first,
+                email=reminders.seal_address(longest),
+                locale="fr",
+                link="http://localhost/code",
+            )
+        )
+        # One kept before sealing (an instance upgraded with reminders waiting).
+        db_session.add(
+            FollowupReminder(
+                beneficiary_id=second,
+                email="camille.avant@exemple.org",
+                locale="fr",
+                link="http://localhost/code",
+            )
+        )
+        db_session.commit()  # PostgreSQL: the longest sealed address fits VARCHAR(254)
+        assert reminders.seal_older(db_session) == 1
+        db_session.commit()
+        stored = {
+            row[0]: str(row[1])
+            for row in db_session.execute(
+                text("SELECT beneficiary_id, email FROM followup_reminder")
+            )
+        }
+        assert all(value.startswith(sealing.SEALED) for value in stored.values())
+        assert "exemple.org" not in stored[second] and "example.org" not in stored[first]
+        kept = {
+            r.beneficiary_id: reminders.address_of(r)
+            for r in db_session.scalars(select(FollowupReminder))
+        }
+        assert kept == {first: longest, second: "camille.avant@exemple.org"}
+        assert reminders.seal_older(db_session) == 0  # sealed once
+    # Another secret key (the database alone): nothing readable.
+    purpose = b"selfcheck: follow-up reminder address"
+    assert sealing.unseal(stored[second], "another key", purpose) != "camille.avant@exemple.org"
