@@ -3,6 +3,10 @@
 - The language page's "back" link followed `?next=` with a tab in it: `/<tab>/evil.example`
   passed the check (it does not start with `//`), and browsers drop a tab anywhere in a
   link, so every link of the page led to `//evil.example`.
+- Every form of every page posted back malformed (test_attack15_fuzz.py) found: 5,000
+  digits in the print page's number of copies (int() refuses more than 4,300 digits: a 500
+  for any mediator, both databases); a NUL in a structure's name (a 500 on PostgreSQL); and,
+  by reading, a name of spaces only (it passed the form and failed in the service: a 500).
 - The follow-up reminder's e-mail address was kept in clear beside the person's id: the
   database file alone linked an address to a code and every answer. Now sealed under the
   app's secret key; addresses kept before are sealed by the next sending run.
@@ -17,9 +21,10 @@ from sqlalchemy.orm import Session
 from selfcheck.journey import reminders
 from selfcheck.platform import sealing
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Beneficiary, FollowupReminder
+from selfcheck.platform.models import Beneficiary, FollowupReminder, Role, Structure
 from selfcheck.questionnaire.model import Definition
 from tests.services.evaluation.support import populate
+from tests.staff import add_staff, signed_in
 
 
 def test_attack15_the_language_page_never_links_to_another_site(app: Flask) -> None:
@@ -87,3 +92,45 @@ def test_attack15_a_reminder_address_is_never_in_the_database_in_clear(
     # Another secret key (the database alone): nothing readable.
     purpose = b"selfcheck: follow-up reminder address"
     assert sealing.unseal(stored[second], "another key", purpose) != "camille.avant@exemple.org"
+
+
+def test_attack15_thousands_of_digits_of_copies_are_refused_not_a_500(
+    app: Flask, database: Database, structure: Structure
+) -> None:
+    mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
+    mediator.get("/staff/print")
+    for copies in ("9" * 5000, "1" + "0" * 4400, "0" * 5000 + "3", "9" * 10):
+        answer = mediator.post(
+            "/staff/print",
+            {"kind": "coded", "form": "before", "language": "fr", "copies": copies},
+        )
+        assert answer.status_code == 422, copies[:12]
+    with database.session() as session:
+        assert session.scalar(select(Beneficiary.id)) is None  # no code made
+
+
+def test_attack15_a_structure_name_with_a_nul_or_of_spaces_is_never_a_500(
+    app: Flask, database: Database, structure: Structure
+) -> None:
+    admin = signed_in(app, add_staff(database, Role.PLATFORM_ADMIN))
+    where = f"/staff/admin/structures/{structure.id}"
+    for url in ("/staff/admin/structures/new", where):
+        admin.get(url)
+        for name in ("   ", "\x00", " \x00\t\x7f "):
+            typed = {"name": name, "territory_type": "urbain", "department": "44"}
+            assert admin.post(url, typed).status_code == 422, (url, name)
+            admin.get(url)
+    admin.get(where)
+    saved = admin.post(
+        where, {"name": "Espace\x00 numérique\t", "territory_type": "urbain", "department": "44"}
+    )
+    assert saved.status_code == 302
+    admin.get("/staff/admin/structures/new")
+    made = admin.post(
+        "/staff/admin/structures/new",
+        {"name": "Centre\x00 social", "territory_type": "rural", "department": "2a"},
+    )
+    assert made.status_code == 302
+    with database.session() as session:
+        names = set(session.scalars(select(Structure.name)))
+    assert names == {"Espace numérique", "Centre social"}
