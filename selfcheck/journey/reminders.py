@@ -229,8 +229,13 @@ def _one(session: Session, reminder_id: int, now: datetime, zone: ZoneInfo) -> O
     ):
         session.delete(reminder)
         return Outcome.FORGOTTEN
-    subject, body = message(reminder, opening)
     to = address_of(reminder)
+    if clean_address(to) != to:
+        # Sealed under another secret key (SELFCHECK_SECRET_KEY changed since): unreadable.
+        session.delete(reminder)
+        log.warning("reminders: an address sealed under another secret key, deleted unsent")
+        return Outcome.FORGOTTEN
+    subject, body = message(reminder, opening)
     session.delete(reminder)
     session.flush()
     if not mail.deliver(to, subject, body):  # logs the failure's kind, never the address

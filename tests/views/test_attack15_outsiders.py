@@ -14,17 +14,30 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from selfcheck.journey import reminders
-from selfcheck.platform import sealing
+from selfcheck.platform import clock, sealing
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Beneficiary, FollowupReminder, Role, Structure
 from selfcheck.questionnaire.model import Definition
 from tests.services.evaluation.support import populate
 from tests.staff import add_staff, signed_in
+from tests.views.test_admin_mail import Inbox, inbox  # noqa: F401 (a fixture)
+from tests.views.test_followup_reminder import (
+    ADDRESS,
+    OPENS,
+    _ended,
+    _send,
+    _stored,
+    fixed,  # noqa: F401 (a fixture)
+    mailing_app,  # noqa: F401 (a fixture)
+    offering,  # noqa: F401 (a fixture)
+)
 
 
 def test_attack15_the_language_page_never_links_to_another_site(app: Flask) -> None:
@@ -134,3 +147,22 @@ def test_attack15_a_structure_name_with_a_nul_or_of_spaces_is_never_a_500(
     with database.session() as session:
         names = set(session.scalars(select(Structure.name)))
     assert names == {"Espace numérique", "Centre social"}
+
+
+def test_attack15_an_address_sealed_under_another_secret_key_is_dropped_unsent(
+    mailing_app: Flask,  # noqa: F811
+    database: Database,
+    offering: Structure,  # noqa: F811
+    inbox: tuple[Inbox, int],  # noqa: F811
+    fixed: clock.FixedClock,  # noqa: F811
+) -> None:
+    handler, _port = inbox
+    end, _code = _ended(mailing_app, offering, fixed)
+    end.post("/reminder", {"email": ADDRESS, "consent": "y"})
+    (kept,) = _stored(database)
+    assert ADDRESS not in kept.email
+    mailing_app.secret_key = mailing_app.config["SECRET_KEY"] = "a-new-secret-key"
+    fixed.set(OPENS + timedelta(hours=9))
+    _send(mailing_app)
+    assert handler.messages == []  # no message to an unreadable address
+    assert _stored(database) == []  # nor a row retried every hour for ever
