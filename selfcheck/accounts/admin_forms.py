@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import Form, StringField, ValidationError
-from wtforms.validators import InputRequired, Length, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
 from selfcheck.accounts.forms import confirm_password_field, new_password_field
-from selfcheck.accounts.structures import DEPARTMENT
+from selfcheck.accounts.structures import DEPARTMENT, one_line
 from selfcheck.platform.models import TerritoryType
 
 TERRITORY_LABELS = {
@@ -52,9 +52,11 @@ class InviteForm(Form):  # type: ignore[misc]
 class StructureForm(Form):  # type: ignore[misc]
     name = StringField(
         validators=[
-            InputRequired(_l("Écrivez le nom de la structure.")),
+            # On the name as kept (`one_line`): spaces or control characters only are no name.
+            DataRequired(_l("Écrivez le nom de la structure.")),
             Length(max=200, message=_l("Le nom doit avoir 200 caractères au plus.")),
-        ]
+        ],
+        filters=[lambda value: one_line(value) if isinstance(value, str) else value],
     )
     territory_type = StringField()
 

@@ -24,8 +24,15 @@ def slugify(name: str) -> str:
     return slug[:48] or "lieu"
 
 
+def one_line(name: str) -> str:
+    """A structure's name as kept: one line, no control character, trimmed. A NUL failed the
+    administrators' structure forms with a 500 on PostgreSQL, and a name of spaces or
+    control characters only passed the form and failed here (a 500 too: attack15)."""
+    return "".join(c for c in name if c >= " " and c != "\x7f").strip()
+
+
 def _checked(name: str, territory_type: str, department: str) -> tuple[str, str, str]:
-    name = name.strip()
+    name = one_line(name)
     if not name or len(name) > 200:
         raise StructureError("the name must have 1 to 200 characters")
     if territory_type not in {t.value for t in TerritoryType}:

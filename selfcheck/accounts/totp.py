@@ -15,7 +15,6 @@ Nothing here commits.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -28,7 +27,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from selfcheck.accounts.permissions import Permission, has_permission
-from selfcheck.platform import audit
+from selfcheck.platform import audit, sealing
 from selfcheck.platform.models import RecoveryCode, Role, StaffUser, utcnow
 
 ISSUER = "selfcheck"
@@ -55,39 +54,20 @@ def enrolled(user: StaffUser) -> bool:
     return user.totp_secret is not None
 
 
-SEALED = "v1:"  # a sealed secret's prefix; a value without it was stored before sealing
-
-
-def _keystream(secret_key: str | bytes, nonce: bytes, length: int) -> bytes:
-    key = secret_key.encode() if isinstance(secret_key, str) else secret_key
-    key = hmac.new(key, b"selfcheck: totp secret", hashlib.sha256).digest()
-    stream = b""
-    block = 0
-    while len(stream) < length:
-        stream += hmac.new(key, nonce + block.to_bytes(4, "big"), hashlib.sha256).digest()
-        block += 1
-    return stream[:length]
+SEALED = sealing.SEALED  # a sealed secret's prefix; a value without it was stored before sealing
+_PURPOSE = b"selfcheck: totp secret"
 
 
 def seal(secret: str, secret_key: str | bytes) -> str:
     """`secret` as stored: XORed with an HMAC-SHA256 key stream (the app's secret key, a
-    random nonce), so the database alone does not give it."""
-    raw = secret.encode()
-    nonce = secrets.token_bytes(8)
-    sealed = bytes(a ^ b for a, b in zip(raw, _keystream(secret_key, nonce, len(raw)), strict=True))
-    return SEALED + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+    random nonce), so the database alone does not give it (platform/sealing.py)."""
+    return sealing.seal(secret, secret_key, _PURPOSE)
 
 
 def unseal(stored: str, secret_key: str | bytes) -> str:
-    """The secret of a stored value (`seal`'s inverse; an unsealed value as it is)."""
-    if not stored.startswith(SEALED):
-        return stored
-    body = stored[len(SEALED) :]
-    packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    nonce, sealed = packed[:8], packed[8:]
-    stream = _keystream(secret_key, nonce, len(sealed))
-    # Under another secret key: not a secret at all (matching_step then matches nothing).
-    return bytes(a ^ b for a, b in zip(sealed, stream, strict=True)).decode(errors="replace")
+    """The secret of a stored value (`seal`'s inverse; an unsealed value as it is). Under
+    another secret key: not a secret at all (matching_step then matches nothing)."""
+    return sealing.unseal(stored, secret_key, _PURPOSE)
 
 
 def new_secret() -> str:

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from selfcheck.journey import operations as journey
 from selfcheck.journey import schedule
-from selfcheck.platform import clock, jobs, mail
+from selfcheck.platform import clock, jobs, mail, sealing
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Beneficiary, FollowupReminder, Structure
 
@@ -46,7 +46,13 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "selfcheck.send_reminders"
 EXTENSION_KEY = "selfcheck.journey.reminders"
-MAX_LENGTH = 254
+# The address is kept sealed under the app's secret key (attack15): someone holding the
+# database file alone could otherwise read it beside the person's id, so beside their code
+# and every answer. The column holds 254 characters, so a sealed address of at most 178
+# bytes (far above any address in use; the standard's 254 would need a wider column).
+COLUMN_LENGTH = 254
+MAX_LENGTH = 178
+_PURPOSE = b"selfcheck: follow-up reminder address"
 # One plain address: something@domain.tld, no spaces, no second address, no display name.
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -62,7 +68,7 @@ class ReminderRefused(Exception):
 def clean_address(typed: str) -> str | None:
     """The address, trimmed, if it is one plain e-mail address; None otherwise."""
     address = typed.strip()
-    if not address or len(address) > MAX_LENGTH or not _ADDRESS.match(address):
+    if not address or len(address.encode()) > MAX_LENGTH or not _ADDRESS.match(address):
         return None
     local, _, domain = address.partition("@")
     if len(local) > 64 or ".." in address or local.startswith(".") or local.endswith("."):
@@ -123,11 +129,33 @@ def leave(
     if reminder is None:
         reminder = FollowupReminder(beneficiary_id=beneficiary.id, created_at=now)
         session.add(reminder)
-    reminder.email = address
+    reminder.email = seal_address(address)
     reminder.locale = locale[:8]
     reminder.link = link[:500]
     session.flush()
     return reminder
+
+
+def seal_address(address: str) -> str:
+    """The address as stored: sealed under the app's secret key (platform/sealing.py)."""
+    return sealing.seal(address, str(current_app.secret_key), _PURPOSE)
+
+
+def address_of(reminder: FollowupReminder) -> str:
+    """The reminder's address (one stored before sealing, as it is)."""
+    return sealing.unseal(reminder.email, str(current_app.secret_key), _PURPOSE)
+
+
+def seal_older(session: Session) -> int:
+    """Seal the addresses kept before they were sealed (the first sending run after the
+    upgrade does it, every hour in the worker). How many. Never commits."""
+    older = session.scalars(
+        select(FollowupReminder).where(~FollowupReminder.email.startswith(sealing.SEALED))
+    ).all()
+    for reminder in older:
+        reminder.email = seal_address(reminder.email)
+    session.flush()
+    return len(older)
 
 
 def forget_for_structure(session: Session, structure: Structure) -> int:
@@ -201,8 +229,13 @@ def _one(session: Session, reminder_id: int, now: datetime, zone: ZoneInfo) -> O
     ):
         session.delete(reminder)
         return Outcome.FORGOTTEN
+    to = address_of(reminder)
+    if clean_address(to) != to:
+        # Sealed under another secret key (SELFCHECK_SECRET_KEY changed since): unreadable.
+        session.delete(reminder)
+        log.warning("reminders: an address sealed under another secret key, deleted unsent")
+        return Outcome.FORGOTTEN
     subject, body = message(reminder, opening)
-    to = reminder.email
     session.delete(reminder)
     session.flush()
     if not mail.deliver(to, subject, body):  # logs the failure's kind, never the address
@@ -222,6 +255,8 @@ def send_due(
     zone = zone or clock.zone_in(current_app.config)
     report = SendReport()
     with database.session() as session:
+        if seal_older(session):
+            session.commit()
         ids = list(session.scalars(select(FollowupReminder.id).order_by(FollowupReminder.id)))
     for reminder_id in ids:
         with database.session() as session:

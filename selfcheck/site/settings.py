@@ -12,8 +12,13 @@ blueprint = Blueprint("settings", __name__)
 
 
 def safe_next(value: str | None) -> str:
-    """A path on this site to go back to: never another site (no //host, no scheme)."""
+    """A path on this site to go back to: never another site (no //host, no scheme). No
+    control character either: browsers drop a tab or a newline anywhere in a link, so
+    `/<tab>/evil.example` (which does not start with `//` here) became `//evil.example` once
+    clicked, and every link of the page led to another site (attack15)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
         return "/"
     return value.split("?", 1)[0].split("#", 1)[0]
 
