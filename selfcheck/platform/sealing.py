@@ -5,9 +5,12 @@ TOTP secrets (accounts/totp.py) and the follow-up reminders' e-mail addresses
 
 A sealed value is `v1:` and the URL-safe base64 (unpadded) of an 8-byte random nonce and the
 value XORed with an HMAC-SHA256 key stream (the key derived for its `purpose`, the nonce):
-8 + n bytes for a value of n bytes, so `sealed_length(n)` characters. A value stored before
-sealing has no prefix and is read as it is. Confidentiality only: whoever can write the
-database can change a sealed value into garbage, never into a chosen one.
+8 + n bytes for a value of n bytes, so `sealed_length(n)` characters (short enough for the
+existing columns, which an authenticated cipher's nonce and tag would not fit). A value stored
+before sealing has no prefix and is read as it is. Confidentiality only, against a reader of the
+database or a backup: whoever can write the database can change a sealed value (into garbage,
+or into a chosen one of the same length if they know the value) or store an unsealed one, as they
+can change a password hash; integrity against a writer is not what this is for.
 """
 
 from __future__ import annotations
