@@ -28,7 +28,7 @@ from selfcheck.paper import blank_cache
 from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import jobs, printing
 from selfcheck.platform.labels import FORM_SHORT_LABELS
-from selfcheck.questionnaire.answer_types import option_values
+from selfcheck.questionnaire.answer_types import ExportKind, option_values
 from selfcheck.questionnaire.model import (
     COMPETENCE_SCALE,
     COOP_TOPIC_SCALE,
@@ -153,7 +153,7 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
         topic, competence = _crosswalk(definition, entry_field) if entry_field else (None, None)
         return Entry(
             name=name,
-            type="integer" if column.kind == "int" else "string",
+            type="integer" if column.kind is ExportKind.INT else "string",
             labels=labels,
             values=values,
             forms=forms,
@@ -190,7 +190,7 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
             topic, competence = _crosswalk(definition, entry_field)
             seen[entry_field.suffix] = Entry(
                 name=entry_field.suffix,
-                type="string" if column.kind == "str" else "integer",
+                type="string" if column.kind is ExportKind.STR else "integer",
                 labels=labels,
                 values=_values(options, translated) if column.value_labels else (),
                 forms=(form,),
