@@ -516,7 +516,7 @@ def users_reset_password(email: str, password_stdin: bool) -> None:
         password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     with _unit_of_work() as session, _refused(auth.AuthError, failure="cannot set the password"):
         user = _staff_user(session, email)
-        audit.record(session, None, "reset_password", "user", user.id, user.structure_id)
+        audit.record(session, None, "reset_password", audit.Entity.USER, user.id, user.structure_id)
         auth.reset_password(session, user, password)
         auth.unlock(session, user.email, str(current_app.secret_key))
     click.echo(f"new password set for {user.email}; the account is unlocked")
@@ -533,7 +533,9 @@ def users_sign_out_everywhere(email: str) -> None:
     with _unit_of_work() as session:
         user = _staff_user(session, email)
         end_all_sessions(session, user)
-        audit.record(session, None, "sign_out_everywhere", "user", user.id, user.structure_id)
+        audit.record(
+            session, None, "sign_out_everywhere", audit.Entity.USER, user.id, user.structure_id
+        )
     click.echo(f"every session of {user.email} is ended")
 
 

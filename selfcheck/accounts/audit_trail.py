@@ -21,13 +21,13 @@ from typing import Any
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from werkzeug.datastructures import MultiDict
 
 from selfcheck.accounts.admin_views import ROLE_LABELS
 from selfcheck.platform import audit, codes
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_LABELS
-from selfcheck.platform.models import Beneficiary, Response, StaffUser, Structure
+from selfcheck.platform.models import AuditEvent, Beneficiary, Response, StaffUser, Structure
 from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Definition, Item
 
 PAGE_SIZE = 50
@@ -64,12 +64,12 @@ ACTION_LABELS: Mapping[str, object] = {
 
 # What an event is about (AuditEvent.entity).
 ENTITY_LABELS: Mapping[str, object] = {
-    "response": _l("Questionnaire"),
-    "beneficiary": _l("Personne"),
-    "second_entry": _l("Seconde saisie"),
-    "user": _l("Compte"),
-    "structure": _l("Structure"),
-    "retention": _l("Données trop anciennes"),
+    audit.Entity.RESPONSE: _l("Questionnaire"),
+    audit.Entity.BENEFICIARY: _l("Personne"),
+    audit.Entity.SECOND_ENTRY: _l("Seconde saisie"),
+    audit.Entity.USER: _l("Compte"),
+    audit.Entity.STRUCTURE: _l("Structure"),
+    audit.Entity.RETENTION: _l("Données trop anciennes"),
 }
 
 # The names of the changes that are not answers (answers are named by the item bank).
@@ -178,8 +178,19 @@ def _item_of(definition: Definition, name: str) -> tuple[Item, bool] | None:
         return None
 
 
+# The name an event's record is shown by, per kind of record: (id column, name column). A
+# response is named by its form; a user by e-mail; a structure by its name.
+RECORD_NAMES: Mapping[
+    audit.Entity, tuple[InstrumentedAttribute[int], InstrumentedAttribute[str]]
+] = {
+    audit.Entity.RESPONSE: (Response.id, Response.form),
+    audit.Entity.USER: (StaffUser.id, StaffUser.email),
+    audit.Entity.STRUCTURE: (Structure.id, Structure.name),
+}
+
+
 class Describer:
-    """Turns a page of events into lines, with a few batched look-ups (people, forms, names)."""
+    """Turns a page of events into lines, with a few batched look-ups (people, record names)."""
 
     def __init__(self, session: Session, definition: Definition) -> None:
         self.session = session
@@ -189,20 +200,13 @@ class Describer:
         people = self._codes(
             {v.event.beneficiary_id for v in views if v.event.beneficiary_id is not None}
         )
-        responses = self._forms(
-            {v.event.entity_id for v in views if v.event.entity == "response" and v.event.entity_id}
-        )
-        users = self._emails(
-            {v.event.entity_id for v in views if v.event.entity == "user" and v.event.entity_id}
-        )
-        structures = self._structures(
-            {
-                v.event.entity_id
-                for v in views
-                if v.event.entity == "structure" and v.event.entity_id
-            }
-        )
-        return [self._line(v, people, responses, users, structures) for v in views]
+        names = {
+            entity: self._names(
+                entity, {v.event.entity_id for v in views if v.event.entity == entity}
+            )
+            for entity in RECORD_NAMES
+        }
+        return [self._line(v, people, names) for v in views]
 
     def _codes(self, ids: set[int]) -> dict[int, str]:
         if not ids:
@@ -212,55 +216,40 @@ class Describer:
         )
         return {row.id: row.code for row in rows}
 
-    def _forms(self, ids: set[int]) -> dict[int, str]:
+    def _names(self, entity: audit.Entity, ids: set[int | None]) -> dict[int, str]:
+        ids.discard(None)
         if not ids:
             return {}
-        rows = self.session.execute(select(Response.id, Response.form).where(Response.id.in_(ids)))
-        return {row.id: row.form for row in rows}
+        id_column, name_column = RECORD_NAMES[entity]
+        rows = self.session.execute(select(id_column, name_column).where(id_column.in_(ids)))
+        return {row_id: name for row_id, name in rows}  # noqa: C416 (Row to tuple)
 
-    def _emails(self, ids: set[int]) -> dict[int, str]:
-        if not ids:
-            return {}
-        rows = self.session.execute(
-            select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(ids))
-        )
-        return {row.id: row.email for row in rows}
-
-    def _structures(self, ids: set[int]) -> dict[int, str]:
-        if not ids:
-            return {}
-        rows = self.session.execute(
-            select(Structure.id, Structure.name).where(Structure.id.in_(ids))
-        )
-        return {row.id: row.name for row in rows}
+    def _subject(self, event: AuditEvent, changes: Mapping[str, Any], name: str | None) -> str:
+        """What the event is about: the kind of record and its name (a response: its form)."""
+        subject = str(ENTITY_LABELS.get(event.entity, event.entity))
+        if event.entity != audit.Entity.RESPONSE:
+            return subject if name is None else f"{subject} {name}"
+        recorded = changes.get("form")  # a deleted or created form says which it was
+        if name is None and isinstance(recorded, dict):
+            values = _as_strings(recorded.get("old")) or _as_strings(recorded.get("new"))
+            name = values[0] if values else None
+        return str(FORM_LABELS[name]) if name is not None and name in FORM_LABELS else subject
 
     def _line(
         self,
         view: audit.EventView,
         people: Mapping[int, str],
-        responses: Mapping[int, str],
-        users: Mapping[int, str],
-        structures: Mapping[int, str],
+        names: Mapping[audit.Entity, Mapping[int, str]],
     ) -> EventLine:
         event = view.event
         changes = view.changes if isinstance(view.changes, dict) else {}
         person: PersonRef | None = None
         if event.beneficiary_id is not None:
             person = PersonRef(people.get(event.beneficiary_id))
-        subject = str(ENTITY_LABELS.get(event.entity, event.entity))
-        entity_id = event.entity_id
-        if event.entity == "response":
-            form = responses.get(entity_id) if entity_id else None
-            recorded = changes.get("form")  # a deleted or created form says which it was
-            if form is None and isinstance(recorded, dict):
-                values = _as_strings(recorded.get("old")) or _as_strings(recorded.get("new"))
-                form = values[0] if values else None
-            if form is not None and form in FORM_LABELS:
-                subject = str(FORM_LABELS[form])
-        elif event.entity == "user" and entity_id is not None and entity_id in users:
-            subject = f"{subject} {users[entity_id]}"
-        elif event.entity == "structure" and entity_id is not None and entity_id in structures:
-            subject = f"{subject} {structures[entity_id]}"
+        record_name = None
+        if event.entity_id is not None and event.entity in names:
+            record_name = names[audit.Entity(event.entity)].get(event.entity_id)
+        subject = self._subject(event, changes, record_name)
         hide_code = person is not None and person.code is None
         lines = [
             change

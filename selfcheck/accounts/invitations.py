@@ -88,7 +88,7 @@ def issue(
         session,
         by,
         f"link_{purpose.value}",
-        "user",
+        audit.Entity.USER,
         user.id,
         user.structure_id,
         {"for": user.email},
@@ -142,5 +142,7 @@ def use(session: Session, token: str, password: str, now: datetime | None = None
     user.password_changed_at = now
     user.failed_logins = 0
     user.locked_until = None
-    audit.record(session, user, f"use_{link.purpose}", "user", user.id, user.structure_id)
+    audit.record(
+        session, user, f"use_{link.purpose}", audit.Entity.USER, user.id, user.structure_id
+    )
     return user

@@ -29,7 +29,7 @@ def create(
         session,
         actor,
         "create",
-        "structure",
+        audit.Entity.STRUCTURE,
         structure.id,
         structure.id,
         {"name": structure.name, "territory_type": territory_type, "department": department},
@@ -48,7 +48,9 @@ def edit(
     _check(actor)
     changes = edit_structure(session, structure, name, territory_type, department)
     if changes:
-        audit.record(session, actor, "edit", "structure", structure.id, structure.id, changes)
+        audit.record(
+            session, actor, "edit", audit.Entity.STRUCTURE, structure.id, structure.id, changes
+        )
 
 
 def set_archived(
@@ -63,7 +65,7 @@ def set_archived(
         session,
         actor,
         "archive" if archived else "unarchive",
-        "structure",
+        audit.Entity.STRUCTURE,
         structure.id,
         structure.id,
     )
@@ -88,7 +90,7 @@ def set_totp_required(
         session,
         actor,
         "edit",
-        "structure",
+        audit.Entity.STRUCTURE,
         structure.id,
         structure.id,
         {"totp_required": {"old": [str(not required)], "new": [str(required)]}},

@@ -183,7 +183,7 @@ def use_recovery_code(
     )
     if getattr(used, "rowcount", 1) != 1:
         return False
-    audit.record(session, user, "recovery_code", "user", user.id, user.structure_id)
+    audit.record(session, user, "recovery_code", audit.Entity.USER, user.id, user.structure_id)
     return True
 
 
@@ -214,7 +214,7 @@ def confirm_enrolment(
     user.totp_secret = seal(secret, secret_key)
     user.totp_last_step = step
     codes = new_recovery_codes(session, user, secret_key)
-    audit.record(session, user, "enrol_2fa", "user", user.id, user.structure_id)
+    audit.record(session, user, "enrol_2fa", audit.Entity.USER, user.id, user.structure_id)
     return codes
 
 
@@ -231,4 +231,4 @@ def reset(session: Session, actor: StaffUser | None, target: StaffUser) -> None:
     target.totp_secret = None
     target.totp_last_step = None
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == target.id))
-    audit.record(session, actor, "reset_2fa", "user", target.id, target.structure_id)
+    audit.record(session, actor, "reset_2fa", audit.Entity.USER, target.id, target.structure_id)

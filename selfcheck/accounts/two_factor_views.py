@@ -158,7 +158,9 @@ def _enrolled(user: StaffUser) -> Rendered:
             secret_key = str(current_app.secret_key)
             if totp.verify(db, user, form.code.data, secret_key):
                 codes = totp.new_recovery_codes(db, user, secret_key)
-                audit.record(db, user, "recovery_codes", "user", user.id, user.structure_id)
+                audit.record(
+                    db, user, "recovery_codes", audit.Entity.USER, user.id, user.structure_id
+                )
                 db.commit()
                 guess.refund()
                 return render_template("staff/admin/recovery_codes.html", codes=codes)

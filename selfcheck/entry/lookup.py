@@ -185,7 +185,9 @@ def _record_creation(
     }
     if new_code:
         changes["code"] = {"old": [], "new": [response.beneficiary.code]}
-    audit.record(session, user, "create", "response", response.id, response.structure_id, changes)
+    audit.record(
+        session, user, "create", audit.Entity.RESPONSE, response.id, response.structure_id, changes
+    )
 
 
 def load_paper_response(session: Session, user: StaffUser, response_id: int) -> Response:

@@ -163,7 +163,9 @@ def update_settings(
             changes[name] = {"old": [str(old)], "new": [str(new)]}
             setattr(structure, name, new)
     if changes:
-        audit.record(session, user, "edit", "structure", structure.id, structure.id, changes)
+        audit.record(
+            session, user, "edit", audit.Entity.STRUCTURE, structure.id, structure.id, changes
+        )
     return bool(changes)
 
 
@@ -182,5 +184,5 @@ def set_followup_reminder(
         forgotten = forget_for_structure(session, structure)
         if forgotten:
             changes["reminders_deleted"] = {"old": [str(forgotten)], "new": []}
-    audit.record(session, user, "edit", "structure", structure.id, structure.id, changes)
+    audit.record(session, user, "edit", audit.Entity.STRUCTURE, structure.id, structure.id, changes)
     return True

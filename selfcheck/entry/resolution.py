@@ -231,7 +231,7 @@ def resolve(
             session,
             user,
             "resolve",
-            "response",
+            audit.Entity.RESPONSE,
             response.id,
             response.structure_id,
             {**changes, "settled": {"old": [], "new": settled_codes}},

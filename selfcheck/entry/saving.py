@@ -118,7 +118,15 @@ def save_entry(
             if wanted:
                 changes["double_entry_wanted"] = {"old": [], "new": ["true"]}
     if changes:
-        audit.record(session, user, "edit", "response", response.id, response.structure_id, changes)
+        audit.record(
+            session,
+            user,
+            "edit",
+            audit.Entity.RESPONSE,
+            response.id,
+            response.structure_id,
+            changes,
+        )
     session.flush()
     session.refresh(response)
     session.expire(response, ["answers"])

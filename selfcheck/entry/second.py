@@ -47,7 +47,7 @@ def first_entry_typists(session: Session, response_ids: Sequence[int]) -> dict[i
             typists[response_id].add(user_id)
     events = session.execute(
         select(AuditEvent.entity_id, AuditEvent.user_id).where(
-            AuditEvent.entity == "response",
+            AuditEvent.entity == audit.Entity.RESPONSE,
             AuditEvent.entity_id.in_(response_ids),
             AuditEvent.action.in_(("create", "edit")),
         )
@@ -157,7 +157,9 @@ def start_second_entry(session: Session, user: StaffUser, response_id: int) -> S
             )
             assert entry is not None
         else:
-            audit.record(session, user, "create", "second_entry", entry.id, response.structure_id)
+            audit.record(
+                session, user, "create", audit.Entity.SECOND_ENTRY, entry.id, response.structure_id
+            )
             return entry
     if entry.completed_at is not None:
         raise EntryError("second_entry_done", response)
@@ -267,7 +269,13 @@ def save_second_entry(
             changes["differing_fields"] = {"old": [], "new": [str(len(differences))]}
     if changes:
         audit.record(
-            session, user, "edit", "second_entry", entry.id, response.structure_id, changes
+            session,
+            user,
+            "edit",
+            audit.Entity.SECOND_ENTRY,
+            entry.id,
+            response.structure_id,
+            changes,
         )
     session.flush()
     session.refresh(entry)

@@ -28,7 +28,7 @@ from selfcheck.paper import blank_cache
 from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import jobs, printing
 from selfcheck.platform.labels import FORM_SHORT_LABELS
-from selfcheck.questionnaire.answer_types import option_values
+from selfcheck.questionnaire.answer_types import ExportKind, option_values
 from selfcheck.questionnaire.model import (
     COMPETENCE_SCALE,
     COOP_TOPIC_SCALE,
@@ -120,6 +120,10 @@ def _values(
     )
 
 
+# A wide column's name -> its form and field (`{form}_{suffix}`).
+Meta = dict[str, tuple[str, Field]]
+
+
 def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
     """The codebook of an export of this shape, texts in every configured language."""
     languages = _languages()
@@ -128,10 +132,31 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
         with force_locale(lang):
             layouts[lang] = Layout(definition, shape, free_text)
     base = layouts[languages[0]]
-    meta: dict[str, tuple[str, Field]] = {}
+    meta: Meta = {}
     for kind in FORMS:
         for entry_field in base.fields[kind]:
             meta[f"{kind.value}_{entry_field.suffix}"] = (kind.value, entry_field)
+    columns = _column_entries(definition, layouts, languages, meta)
+    variables = (
+        _long_variables(definition, languages, free_text, meta) if shape is Shape.LONG else []
+    )
+    return Codebook(
+        shape=shape.value,
+        definition_id=definition.id,
+        definition_version=definition.version,
+        languages=languages,
+        columns=columns,
+        variables=variables,
+        created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        free_text=free_text,
+    )
+
+
+def _column_entries(
+    definition: Definition, layouts: Mapping[str, Layout], languages: Sequence[str], meta: Meta
+) -> list[Entry]:
+    """One entry per column of the file, in order (the layouts: one per language)."""
+    base = layouts[languages[0]]
     qi_items: dict[str, Item] = {
         item.quasi_identifier.column: item
         for item in definition.quasi_identifiers()
@@ -153,7 +178,7 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
         topic, competence = _crosswalk(definition, entry_field) if entry_field else (None, None)
         return Entry(
             name=name,
-            type="integer" if column.kind == "int" else "string",
+            type="integer" if column.kind is ExportKind.INT else "string",
             labels=labels,
             values=values,
             forms=forms,
@@ -170,46 +195,40 @@ def build(definition: Definition, shape: Shape, free_text: bool) -> Codebook:
             columns.append(entry(index, column.name, (), None))
         else:
             columns.append(entry(index, column.name, (found_meta[0],), found_meta[1]))
-    variables: list[Entry] = []
-    if shape is Shape.LONG:
-        wide = {lang: _wide_layout(definition, lang, free_text) for lang in languages}
-        seen: dict[str, Entry] = {}
-        for index, column in enumerate(wide[languages[0]].columns):
-            if column.name not in meta:
-                continue
-            form, entry_field = meta[column.name]
-            found = seen.get(entry_field.suffix)
-            if found is not None:
-                seen[entry_field.suffix] = Entry(
-                    **{**found.__dict__, "forms": (*found.forms, form)}
-                )
-                continue
-            labels = {lang: _strip_form(wide[lang].columns[index].label) for lang in languages}
-            translated = {lang: wide[lang].columns[index].value_labels for lang in languages}
-            options = entry_field.item.options if entry_field.option is None else ()
-            topic, competence = _crosswalk(definition, entry_field)
-            seen[entry_field.suffix] = Entry(
-                name=entry_field.suffix,
-                type="string" if column.kind == "str" else "integer",
-                labels=labels,
-                values=_values(options, translated) if column.value_labels else (),
-                forms=(form,),
-                item=entry_field.item.code,
-                option=entry_field.option.code if entry_field.option else None,
-                coop_topic=topic,
-                competence=competence,
-            )
-        variables = list(seen.values())
-    return Codebook(
-        shape=shape.value,
-        definition_id=definition.id,
-        definition_version=definition.version,
-        languages=languages,
-        columns=columns,
-        variables=variables,
-        created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        free_text=free_text,
-    )
+    return columns
+
+
+def _long_variables(
+    definition: Definition, languages: Sequence[str], free_text: bool, meta: Meta
+) -> list[Entry]:
+    """A long file's variables (its `variable` column's values): one entry per field, with
+    the forms it is asked in, read from the wide layout's columns."""
+    wide = {lang: _wide_layout(definition, lang, free_text) for lang in languages}
+    seen: dict[str, Entry] = {}
+    for index, column in enumerate(wide[languages[0]].columns):
+        if column.name not in meta:
+            continue
+        form, entry_field = meta[column.name]
+        found = seen.get(entry_field.suffix)
+        if found is not None:
+            seen[entry_field.suffix] = Entry(**{**found.__dict__, "forms": (*found.forms, form)})
+            continue
+        labels = {lang: _strip_form(wide[lang].columns[index].label) for lang in languages}
+        translated = {lang: wide[lang].columns[index].value_labels for lang in languages}
+        options = entry_field.item.options if entry_field.option is None else ()
+        topic, competence = _crosswalk(definition, entry_field)
+        seen[entry_field.suffix] = Entry(
+            name=entry_field.suffix,
+            type="string" if column.kind is ExportKind.STR else "integer",
+            labels=labels,
+            values=_values(options, translated) if column.value_labels else (),
+            forms=(form,),
+            item=entry_field.item.code,
+            option=entry_field.option.code if entry_field.option else None,
+            coop_topic=topic,
+            competence=competence,
+        )
+    return list(seen.values())
 
 
 def _wide_layout(definition: Definition, lang: str, free_text: bool) -> Layout:

@@ -147,11 +147,11 @@ def field_column(field: Field, form: FormKind | None) -> Column:
     if form is not None:
         label = f"[{FORM_LABELS[form.value]}] {label}"
     if item.type.export_kind is ExportKind.STR:
-        return Column(name, label, "str", width=TEXT_WIDTH)
+        return Column(name, label, ExportKind.STR, width=TEXT_WIDTH)
     if field.option is not None:
-        return Column(name, label, "int", ((0, _("non coché")), (1, _("coché"))))
+        return Column(name, label, ExportKind.INT, ((0, _("non coché")), (1, _("coché"))))
     labels = tuple((value, _(text)) for value, text in item.type.value_labels(item))
-    return Column(name, label, "int", labels)
+    return Column(name, label, ExportKind.INT, labels)
 
 
 def _labelled(mapping: Mapping[str, object]) -> tuple[tuple[int, str], ...]:
@@ -207,17 +207,17 @@ def qi_columns(definition: Definition) -> list[Column]:
         values = qi_values(item)
         labels = tuple((values[o.code], _(o.label)) for o in item.options)
         groups = tuple((values[g.code], _(g.label)) for g in item.quasi_identifier.groups())
-        return Column(item.quasi_identifier.column, _(item.label), "int", labels + groups)
+        return Column(item.quasi_identifier.column, _(item.label), ExportKind.INT, labels + groups)
 
     return [
-        Column("structure", _("Structure (identifiant court)"), "str", width=64),
-        Column("department", _("Département"), "str", width=3),
-        Column("region", _("Région (code INSEE)"), "str", width=3),
+        Column("structure", _("Structure (identifiant court)"), ExportKind.STR, width=64),
+        Column("department", _("Département"), ExportKind.STR, width=3),
+        Column("region", _("Région (code INSEE)"), ExportKind.STR, width=3),
         *(item_column(item) for item in definition.quasi_identifiers()),
         Column(
             anonymise.FORMS_PRESENT,
             _("Questionnaires remplis par la personne"),
-            "int",
+            ExportKind.INT,
             forms_present_labels(),
         ),
     ]
@@ -228,22 +228,22 @@ def form_detail_columns(prefix: str, definition: Definition) -> list[Column]:
         Column(
             f"{prefix}month",
             _("Période de l'envoi (AAAA-MM mois, AAAA-Tn trimestre, AAAA année)"),
-            "str",
+            ExportKind.STR,
             width=7,
         ),
         Column(
             f"{prefix}channel",
             _("Mode de passation"),
-            "int",
+            ExportKind.INT,
             context_labels(definition, "channel", CHANNEL_LABELS),
         ),
         Column(
             f"{prefix}wording",
             _("Version du texte"),
-            "int",
+            ExportKind.INT,
             context_labels(definition, "wording", WORDING_LABELS),
         ),
-        Column(f"{prefix}version", _("Version du questionnaire"), "str", width=32),
+        Column(f"{prefix}version", _("Version du questionnaire"), ExportKind.STR, width=32),
     ]
 
 
@@ -270,7 +270,9 @@ class Layout:
         for item in definition.items():
             if item.options:
                 self.value_maps[item.code] = option_values(item.options)
-        head = [Column("pseudonym", _("Pseudonyme (propre à cet export)"), "str", width=16)]
+        head = [
+            Column("pseudonym", _("Pseudonyme (propre à cet export)"), ExportKind.STR, width=16)
+        ]
         head += qi_columns(definition)
         if shape is Shape.WIDE:
             columns = list(head)
@@ -280,18 +282,18 @@ class Layout:
         else:
             columns = [
                 *head,
-                Column("form", _("Questionnaire"), "int", _labelled(FORM_LABELS)),
+                Column("form", _("Questionnaire"), ExportKind.INT, _labelled(FORM_LABELS)),
                 *form_detail_columns("", definition),
                 Column(
                     "variable",
                     _("Variable (voir le dictionnaire des variables)"),
-                    "str",
+                    ExportKind.STR,
                     width=40,
                 ),
-                Column("value", _("Valeur (code)"), "int"),
+                Column("value", _("Valeur (code)"), ExportKind.INT),
             ]
             if free_text:
-                columns.append(Column("text", _("Réponse libre"), "str", width=TEXT_WIDTH))
+                columns.append(Column("text", _("Réponse libre"), ExportKind.STR, width=TEXT_WIDTH))
         self.columns = [with_missing_labels(column) for column in columns]
 
     def head_columns(self) -> tuple[str, ...]:
@@ -816,7 +818,7 @@ MISSING_LABELS: Mapping[Missing, object] = {
 
 def with_missing_labels(column: Column) -> Column:
     """A number column labels the missing codes too (a question not asked stays empty)."""
-    if column.kind != "int":
+    if column.kind is not ExportKind.INT:
         return column
     extra = tuple((missing.value, str(label)) for missing, label in MISSING_LABELS.items())
     return dataclasses.replace(column, value_labels=column.value_labels + extra)

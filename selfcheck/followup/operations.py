@@ -496,7 +496,7 @@ def _delete_response(session: Session, user: StaffUser, response: Response) -> N
         session,
         user,
         "delete",
-        "response",
+        audit.Entity.RESPONSE,
         response.id,
         response.structure_id,
         _deletion_changes(response),
@@ -532,7 +532,7 @@ def delete_person(
         session,
         user,
         "delete",
-        "beneficiary",
+        audit.Entity.BENEFICIARY,
         person.id,
         person.structure_id,
         {

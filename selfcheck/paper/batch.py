@@ -183,7 +183,9 @@ def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Pr
         changes = {"count": count, "form": form.value, "language": locale, "channel": "paper"}
         try:
             with session.begin_nested():  # a savepoint: a collision undoes only these rows
-                audit.record(session, user, "create", "beneficiary", None, structure_id, changes)
+                audit.record(
+                    session, user, "create", audit.Entity.BENEFICIARY, None, structure_id, changes
+                )
                 session.add_all(Beneficiary(code=code, structure_id=structure_id) for code in drawn)
             return
         except IntegrityError:  # a code taken meanwhile by another batch: draw again

@@ -617,7 +617,7 @@ def coded_batch(
     if not 1 <= count <= MAX_COPIES:
         raise PaperError(f"between 1 and {MAX_COPIES} copies")
     changes = {"count": count, "form": form.value, "language": locale, "channel": "paper"}
-    audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
+    audit.record(session, user, "create", audit.Entity.BENEFICIARY, None, structure.id, changes)
     created = journey.create_codes(session, structure, count)  # the caller commits both
     return [Copy(form, locale, person.code) for person in created]
 
@@ -645,7 +645,7 @@ def save_coded_batch(
 ) -> None:
     """Create the people of printed codes, audited as one event (the caller commits)."""
     changes = {"count": len(drawn), "form": form.value, "language": locale, "channel": "paper"}
-    audit.record(session, user, "create", "beneficiary", None, structure.id, changes)
+    audit.record(session, user, "create", audit.Entity.BENEFICIARY, None, structure.id, changes)
     session.add_all(Beneficiary(code=code, structure_id=structure.id) for code in drawn)
 
 

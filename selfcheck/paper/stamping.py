@@ -36,6 +36,7 @@ code alphabet, like every other font of the form.
 
 from __future__ import annotations
 
+import enum
 import functools
 import io
 from collections.abc import Sequence
@@ -79,13 +80,21 @@ class QrBox:
     size: float
 
 
+class Stamp(enum.Enum):
+    """What a cut of the blank's content is replaced by in each copy."""
+
+    QR = enum.auto()  # the QR code, over the code
+    CODE = enum.auto()  # the code, large, in the panel
+    MARGIN = enum.auto()  # the code after the label of each page's header
+
+
 @dataclass(frozen=True)
 class _Cut:
     """Operators [start, end) of a page's content replaced by a copy's stamp of `kind`."""
 
     start: int
     end: int
-    kind: str  # "code", "margin" or "qr"
+    kind: Stamp
     x: float = 0.0  # where the code starts (left), in the blank's drawing space
     y: float = 0.0  # its baseline
     size: float = 0.0
@@ -346,13 +355,13 @@ def parse_blank(pdf: bytes, qr: QrBox) -> Template:
                 # The QR code is centred over the code, as in the panel WeasyPrint lays out
                 # (its placeholder box is misplaced sideways in right-to-left pages).
                 qr = QrBox(qr.page, centre - qr.size / 2, qr.y, qr.size)
-                cuts.append(_Cut(run.bdc, run.bdc, "qr"))
-                cuts.append(_Cut(run.bt, run.et + 1, "code", centre, run.y, run.size, True))
+                cuts.append(_Cut(run.bdc, run.bdc, Stamp.QR))
+                cuts.append(_Cut(run.bt, run.et + 1, Stamp.CODE, centre, run.y, run.size, True))
             else:  # label + figure spaces: the header's code, after the label
                 x = run.x + run.offsets[first]
                 after = _end_of_marked_content(operations, run) + 1
-                cuts.append(_Cut(after, after, "margin", x, run.y, run.size))
-        cuts.sort(key=lambda cut: (cut.start, cut.kind != "qr"))
+                cuts.append(_Cut(after, after, Stamp.MARGIN, x, run.y, run.size))
+        cuts.sort(key=lambda cut: (cut.start, cut.kind is not Stamp.QR))
         segments: list[bytes] = []
         position = 0
         for cut in cuts:
@@ -716,9 +725,9 @@ def _copy(
 
 
 def _stamp(cut: _Cut, display: str, code: str, template: Template, page: _PageTemplate) -> bytes:
-    if cut.kind == "qr":
+    if cut.kind is Stamp.QR:
         return _qr(code, template.qr, page.next_mcid)
-    if cut.kind == "code":
+    if cut.kind is Stamp.CODE:
         return _text("mono", cut, display, LETTER_SPACING_MM * PX_PER_MM)
     # Repeated on every page for the typist: a pagination artifact, after the header's
     # marked content (an artifact may not sit inside tagged content).

@@ -8,19 +8,31 @@ to who did what, and when: no code, no value, nothing that leads back to the per
 
 from __future__ import annotations
 
+import enum
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from selfcheck.platform import codes
 from selfcheck.platform.models import AuditEvent, Response, SecondEntry, StaffUser
 
 Values = Mapping[str, Sequence[str]]
+
+
+class Entity(enum.StrEnum):
+    """What an event is about (AuditEvent.entity: a plain string column, these values)."""
+
+    RESPONSE = "response"
+    BENEFICIARY = "beneficiary"
+    SECOND_ENTRY = "second_entry"
+    USER = "user"
+    STRUCTURE = "structure"
+    RETENTION = "retention"  # a purge of what outlived the retention period
 
 
 def answer_changes(old: Values, new: Values) -> dict[str, dict[str, list[str]]]:
@@ -37,7 +49,7 @@ def record(
     session: Session,
     user: StaffUser | None,
     action: str,
-    entity: str,
+    entity: Entity,
     entity_id: int | None,
     structure_id: int | None,
     changes: Mapping[str, Any] | None = None,
@@ -45,7 +57,7 @@ def record(
     event = AuditEvent(
         user_id=user.id if user is not None else None,
         action=action,
-        entity=entity,
+        entity=entity.value,
         entity_id=entity_id,
         structure_id=structure_id,
         changes=json.dumps(changes or {}, ensure_ascii=False, sort_keys=True),
@@ -55,21 +67,25 @@ def record(
     return event
 
 
-def _person_of(session: Session, entity: str, entity_id: int | None) -> int | None:
+# The query of the person a record belongs to, by the kind of record (beneficiary: itself).
+PERSON_OF: Mapping[Entity, Callable[[int], Select[int]]] = {
+    Entity.RESPONSE: lambda id_: select(Response.beneficiary_id).where(Response.id == id_),
+    Entity.SECOND_ENTRY: lambda id_: (
+        select(Response.beneficiary_id)
+        .join(SecondEntry, SecondEntry.response_id == Response.id)
+        .where(SecondEntry.id == id_)
+    ),
+}
+
+
+def _person_of(session: Session, entity: Entity, entity_id: int | None) -> int | None:
     """The person an event is about, so that erasing them can find it (None: nobody)."""
     if entity_id is None:
         return None
-    if entity == "beneficiary":
+    if entity is Entity.BENEFICIARY:
         return entity_id
-    if entity == "response":
-        return session.scalar(select(Response.beneficiary_id).where(Response.id == entity_id))
-    if entity == "second_entry":
-        return session.scalar(
-            select(Response.beneficiary_id)
-            .join(SecondEntry, SecondEntry.response_id == Response.id)
-            .where(SecondEntry.id == entity_id)
-        )
-    return None
+    query = PERSON_OF.get(entity)
+    return None if query is None else session.scalar(query(entity_id))
 
 
 REDACTED = "{}"

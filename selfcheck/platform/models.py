@@ -215,7 +215,7 @@ class AuditEvent(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     structure_id: Mapped[int | None] = mapped_column(ForeignKey("structure.id"), index=True)
     action: Mapped[str] = mapped_column(String(32))  # create, edit, resolve, delete, …
-    entity: Mapped[str] = mapped_column(String(32))  # response, second_entry, user, …
+    entity: Mapped[str] = mapped_column(String(32))  # an audit.Entity value
     entity_id: Mapped[int | None] = mapped_column()
     # JSON text: {"variable": {"old": [...], "new": [...]}, ...}
     changes: Mapped[str] = mapped_column(Text, default="{}")

@@ -158,7 +158,7 @@ def purge(
         session,
         None,
         "purge",
-        "retention",
+        audit.Entity.RETENTION,
         None,
         None,
         {
@@ -360,7 +360,7 @@ def erase_by_code(
         session,
         by,
         "erase",
-        "beneficiary",
+        audit.Entity.BENEFICIARY,
         None,
         structure_id,
         {"reason": {"old": [], "new": [why.value]}},

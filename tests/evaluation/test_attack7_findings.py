@@ -27,11 +27,12 @@ import pytest
 
 from selfcheck.evaluation.writers import WRITERS, Column
 from selfcheck.evaluation.writers.base import FORMULA_STARTS, MISSING_TEXTS
+from selfcheck.questionnaire.answer_types import ExportKind
 
 COLUMNS = [
-    Column("pseudonym", "Pseudonyme", "str", width=16),
-    Column("answer", "Réponse", "int", ((1, "Oui"), (2, "Non"))),
-    Column("text", "Réponse libre", "str", width=500),
+    Column("pseudonym", "Pseudonyme", ExportKind.STR, width=16),
+    Column("answer", "Réponse", ExportKind.INT, ((1, "Oui"), (2, "Non"))),
+    Column("text", "Réponse libre", ExportKind.STR, width=500),
 ]
 # A free-text answer (the COMMENT item: any character but controls other than tab and line
 # breaks) that starts a formula after a separator the reader may split at.

@@ -13,6 +13,7 @@ import pytest
 
 from selfcheck.evaluation.writers import WRITERS, Column, Writer, xlsx
 from selfcheck.evaluation.writers.base import Missing, neutralised
+from selfcheck.questionnaire.answer_types import ExportKind
 
 ATTACKS = [
     '=HYPERLINK("http://evil.example","clic")',
@@ -23,14 +24,14 @@ ATTACKS = [
     "\rcmd",
 ]
 COLUMNS = [
-    Column("pseudonym", "Pseudonyme", "str", width=16),
+    Column("pseudonym", "Pseudonyme", ExportKind.STR, width=16),
     Column(
         "answer",
         "Réponse",
-        "int",
+        ExportKind.INT,
         ((1, "Oui"), (2, "Non"), (-8, "Sans réponse"), (-7, "Masqué pour l'anonymat")),
     ),
-    Column("text", "Réponse libre", "str", width=200),
+    Column("text", "Réponse libre", ExportKind.STR, width=200),
 ]
 
 

@@ -25,11 +25,12 @@ from selfcheck.evaluation.writers.xlsx import (
     utf16_truncated,
     xml_text,
 )
+from selfcheck.questionnaire.answer_types import ExportKind
 
 COLUMNS = [
-    Column("pseudonym", "Pseudonyme", "str", width=16),
-    Column("answer", "=Réponse", "int", ((1, "Oui"), (2, "Non"))),
-    Column("text", "Réponse libre", "str", width=200),
+    Column("pseudonym", "Pseudonyme", ExportKind.STR, width=16),
+    Column("answer", "=Réponse", ExportKind.INT, ((1, "Oui"), (2, "Non"))),
+    Column("text", "Réponse libre", ExportKind.STR, width=200),
 ]
 TRICKY = [
     "=1+1",  # a formula: stays text, with its quote

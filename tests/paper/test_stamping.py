@@ -214,7 +214,7 @@ def test_a_right_to_left_form_is_stamped_in_place(app: Flask, template: Any) -> 
     assert accessibility_problems(pdf, "ar", "T", large=False) == []
     assert all(codes.display(CODES[0]) in page for page in page_texts(pdf))
     assert qr_codes(pdf, 0) == [CODES[0]]
-    code_cut = next(cut for cut in arabic.pages[0].cuts if cut.kind == "code")
+    code_cut = next(cut for cut in arabic.pages[0].cuts if cut.kind is stamping.Stamp.CODE)
     assert abs(arabic.qr.x + arabic.qr.size / 2 - code_cut.x) < 0.01
 
 

@@ -64,7 +64,9 @@ def typed(
     user = staff(db_session, colleague)
     changes = audit.answer_changes({}, {code: [option]})
     changes["double_entry_wanted"] = {"old": [], "new": ["true"]}
-    audit.record(db_session, user, "edit", "response", response.id, structure.id, changes)
+    audit.record(
+        db_session, user, "edit", audit.Entity.RESPONSE, response.id, structure.id, changes
+    )
     db_session.commit()
     return response
 
@@ -128,7 +130,7 @@ def test_filters_by_person_staff_action_and_date(
         db_session,
         staff(db_session, admin),
         "resolve",
-        "response",
+        audit.Entity.RESPONSE,
         other.id,
         other.structure_id,
         {"settled": {"old": [], "new": []}},
@@ -186,7 +188,9 @@ def test_pages_and_a_page_beyond_the_last(
 ) -> None:
     user = staff(db_session, admin)
     for _ in range(trail.PAGE_SIZE + 5):
-        audit.record(db_session, user, "archive", "structure", structure.id, structure.id)
+        audit.record(
+            db_session, user, "archive", audit.Entity.STRUCTURE, structure.id, structure.id
+        )
     db_session.commit()
     visitor = signed_in(app, admin)
     visitor.get("/staff/audit?action=archive")
@@ -213,7 +217,12 @@ def test_an_admin_sees_only_their_structure(
     stranger = add_staff(database, Role.STRUCTURE_ADMIN, elsewhere, email="autre@example.org")
     theirs = submitted(db_session, definition, elsewhere, FormKind.BEFORE)
     audit.record(
-        db_session, staff(db_session, stranger), "edit", "response", theirs.id, elsewhere.id
+        db_session,
+        staff(db_session, stranger),
+        "edit",
+        audit.Entity.RESPONSE,
+        theirs.id,
+        elsewhere.id,
     )
     db_session.commit()
     visitor = signed_in(app, admin)

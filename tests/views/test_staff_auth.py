@@ -313,10 +313,22 @@ def test_audit_page_shows_only_the_users_structures(
         user_a = session.get(StaffUser, admin_a.id)
         user_b = session.get(StaffUser, admin_b.id)
         audit.record(
-            session, user_a, "edit", "response", 1, mine, {"T01": {"old": ["1"], "new": ["2"]}}
+            session,
+            user_a,
+            "edit",
+            audit.Entity.RESPONSE,
+            1,
+            mine,
+            {"T01": {"old": ["1"], "new": ["2"]}},
         )
         audit.record(
-            session, user_b, "delete", "response", 2, theirs, {"T02": {"old": ["3"], "new": []}}
+            session,
+            user_b,
+            "delete",
+            audit.Entity.RESPONSE,
+            2,
+            theirs,
+            {"T02": {"old": ["3"], "new": []}},
         )
         session.commit()
     platform = add_staff(database, Role.PLATFORM_ADMIN)

@@ -6,9 +6,9 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-Kind = Literal["int", "str"]
+from selfcheck.questionnaire.answer_types import ExportKind
 
 
 class Missing(enum.Enum):
@@ -40,7 +40,7 @@ class Column:
 
     name: str
     label: str
-    kind: Kind = "int"
+    kind: ExportKind = ExportKind.INT
     value_labels: tuple[tuple[int, str], ...] = ()
     width: int = 0
 

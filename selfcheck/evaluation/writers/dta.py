@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from selfcheck.evaluation.writers.base import Column, Missing, Row, Writer, truncate_utf8
+from selfcheck.questionnaire.answer_types import ExportKind
 
 TYPE_LONG = 65528
 LONG_MISSING = 2147483621  # "."
@@ -84,24 +85,24 @@ class DtaWriter(Writer):
 
     def _types(self) -> bytes:
         return b"".join(
-            struct.pack("<H", TYPE_LONG if c.kind == "int" else self.widths[i])
+            struct.pack("<H", TYPE_LONG if c.kind is ExportKind.INT else self.widths[i])
             for i, c in enumerate(self.columns)
         )
 
     def _format(self, index: int) -> bytes:
         column = self.columns[index]
-        text = "%12.0g" if column.kind == "int" else f"%-{min(self.widths[index], 244)}s"
+        text = "%12.0g" if column.kind is ExportKind.INT else f"%-{min(self.widths[index], 244)}s"
         return _fixed(text, FORMAT_BYTES)
 
     def _packer(self, index: int) -> struct.Struct:
-        if self.columns[index].kind == "int":
+        if self.columns[index].kind is ExportKind.INT:
             return struct.Struct("<l")
         return struct.Struct(f"<{self.widths[index]}s")
 
     def write(self, row: Row) -> None:
         parts = []
         for index, value in enumerate(row):
-            if self.columns[index].kind == "int":
+            if self.columns[index].kind is ExportKind.INT:
                 if isinstance(value, Missing):
                     number = EXTENDED[value]
                 else:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from selfcheck.evaluation.writers.base import Column, Missing, Row, Writer, truncate_utf8
+from selfcheck.questionnaire.answer_types import ExportKind
 
 SYSMIS = -sys.float_info.max
 HIGHEST = sys.float_info.max
@@ -47,7 +48,8 @@ class SavWriter(Writer):
         super().__init__(path, columns, title)
         self.widths = [min(max(c.width, 1), MAX_STR) for c in self.columns]
         self.segments = [
-            1 if c.kind == "int" else -(-self.widths[i] // 8) for i, c in enumerate(self.columns)
+            1 if c.kind is ExportKind.INT else -(-self.widths[i] // 8)
+            for i, c in enumerate(self.columns)
         ]
         self.file = path.open("w+b")
         self._header(sum(self.segments))
@@ -61,7 +63,7 @@ class SavWriter(Writer):
             self._variable(column, short, index)
             position += self.segments[index]
         for index, column in enumerate(self.columns):
-            if column.value_labels and column.kind == "int":
+            if column.value_labels and column.kind is ExportKind.INT:
                 self._value_labels(column, dictionary_index[index])
         self._extension(3, 4, struct.pack("<8l", 1, 0, 0, -1, 1, 1, 2, 65001))
         self._extension(4, 8, struct.pack("<3d", SYSMIS, HIGHEST, LOWEST))
@@ -73,7 +75,9 @@ class SavWriter(Writer):
         self._extension(20, 1, b"UTF-8")
         self.file.write(struct.pack("<ll", 999, 0))
         self.packers = [
-            struct.Struct("<d") if c.kind == "int" else struct.Struct(f"<{self.segments[i] * 8}s")
+            struct.Struct("<d")
+            if c.kind is ExportKind.INT
+            else struct.Struct(f"<{self.segments[i] * 8}s")
             for i, c in enumerate(self.columns)
         ]
 
@@ -103,13 +107,13 @@ class SavWriter(Writer):
         self.file.write(b"\0\0\0")
 
     def _variable(self, column: Column, short: str, index: int) -> None:
-        if column.kind == "int":
+        if column.kind is ExportKind.INT:
             kind, fmt = 0, _format(FORMAT_F, 8)
         else:
             kind, fmt = self.widths[index], _format(FORMAT_A, self.widths[index])
         label = truncate_utf8(column.label, MAX_VAR_LABEL)
         # Numbers: the missing codes are user-missing (discrete values); strings: none.
-        missing = [float(m.value) for m in Missing] if column.kind == "int" else []
+        missing = [float(m.value) for m in Missing] if column.kind is ExportKind.INT else []
         record = struct.pack("<llllll", 2, kind, 1 if label else 0, len(missing), fmt, fmt)
         record += short.encode().ljust(8, b" ")
         if label:
@@ -134,7 +138,7 @@ class SavWriter(Writer):
     def write(self, row: Row) -> None:
         parts = []
         for index, value in enumerate(row):
-            if self.columns[index].kind == "int":
+            if self.columns[index].kind is ExportKind.INT:
                 number = SYSMIS if value is None else float(_number(value))
                 parts.append(self.packers[index].pack(number))
             else:
