@@ -329,12 +329,14 @@ def first_job(
     start to the job's end (the enqueuing process, a web worker's stand-in, not counted)."""
     env = child_environment(url, instance, code, rendered)
     env.pop("SELFCHECK_SITE_URL")  # no blank forms: the codebooks and the job only
-    if when == "emptied":
+    started_first = when in STARTED_FIRST
+    if started_first:
         env["SELFCHECK_LANGUAGES"] = "fr"  # 4 codebooks, not 16: a shorter start
     worker = [sys.executable, "-c", "from selfcheck.cli import main; main()", "worker"]
     enqueue = [sys.executable, str(Path(__file__).resolve()), "--child", "enqueue"]
     log = (instance / "worker.log").open("w")
     web: subprocess.Popen[str] | None = None
+    holder: subprocess.Popen[str] | None = None
     process: subprocess.Popen[bytes] | None = None
     together = own_peak = start_peak = 0.0
 
@@ -359,9 +361,12 @@ def first_job(
                 raise RuntimeError("the job was not queued")
         process = subprocess.Popen(worker, cwd=code, env=env, stdout=log, stderr=log)
         began = time.perf_counter()
-        if when == "emptied":
+        if started_first:
             # The worker's start renders the 4 codebooks, then takes jobs; then the folder
-            # is emptied under it, and the export is asked.
+            # is emptied under it, and the export is asked. "noted": the emptied codebooks
+            # noted as failed (as if their render had crashed); "locked": another process
+            # holds the folder's lock (another worker's chain on a shared folder) for
+            # LOCK_HELD seconds, rendering nothing.
             while not (
                 len(list(rendered.glob("codebook-*.pdf"))) == 4
                 and not list(rendered.glob(".codebooks-first-*"))
@@ -374,8 +379,21 @@ def first_job(
             time.sleep(2.0)
             start_peak = together
             together = own_peak = 0.0
-            for kept in rendered.glob("codebook-*.pdf"):
-                kept.unlink()
+            emptied = sorted(kept.name for kept in rendered.glob("codebook-*.pdf"))
+            for name in emptied:
+                (rendered / name).unlink()
+            if when == "noted":
+                crashed = "".join(f"{name}\n" for name in emptied)
+                (rendered / ".codebooks-first-crashed").write_text(crashed, encoding="utf-8")
+            if when == "locked":
+                holder = subprocess.Popen(
+                    [sys.executable, "-c", HOLDER, str(rendered / ".prefill.lock"), str(LOCK_HELD)],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                assert holder.stdout is not None
+                if holder.stdout.readline().strip() != "held":
+                    raise RuntimeError("the lock was not taken")
             web = subprocess.Popen(
                 [*enqueue, "--format", fmt], cwd=code, env=env, stdout=subprocess.PIPE, text=True
             )
@@ -412,11 +430,28 @@ def first_job(
             web.wait()
             if web.stdout:
                 web.stdout.close()
+        if holder is not None:
+            if holder.poll() is None:
+                holder.kill()
+            holder.wait()
+            if holder.stdout:
+                holder.stdout.close()
         log.close()
     found.update({"together_mb": together, "process_peak_mb": own_peak, "when": when})
-    if when == "emptied":
+    if started_first:
         found["start_together_mb"] = start_peak
     return found
+
+
+STARTED_FIRST = ("emptied", "noted", "locked")  # the worker started first, then the folder emptied
+LOCK_HELD = 20.0  # seconds the "locked" case's other process holds the folder's lock
+HOLDER = (
+    "import fcntl, sys, time\n"
+    "handle = open(sys.argv[1], 'a')\n"
+    "fcntl.flock(handle, fcntl.LOCK_EX)\n"
+    "print('held', flush=True)\n"
+    "time.sleep(float(sys.argv[2]))\n"
+)
 
 
 def child_environment(url: str, instance: Path, code: Path, rendered: Path) -> dict[str, str]:
@@ -544,11 +579,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--first-job",
-        choices=("mid", "before", "emptied"),
+        choices=("mid", "before", *STARTED_FIRST),
         help="only this: for each checkout, a real `selfcheck worker` started on a cold "
         "folder, one export job queued during its first codebook render (mid), before "
         "it starts (before), or once it has rendered them and takes jobs, the folder emptied "
-        "under it (emptied; one language: 4 codebooks): the job's time from its dispatch to "
+        "under it (emptied; one language: 4 codebooks), the same with the emptied codebooks "
+        "noted as failed (noted) or with the folder's lock held by another process for "
+        f"{LOCK_HELD:.0f} s (locked): the job's time from its dispatch to "
         "its end, and the worker's processes' memory together from the job's dispatch "
         "(needs --url ... --reuse: a prepared population)",
     )

@@ -171,6 +171,14 @@ def worker(workers: int, codebooks_first_only: bool) -> None:
         prefill.codebooks_first(app, prefill.worker_command())
     if codebooks_first_only:
         return
+    # Jobs queued whose message was lost (a worker killed between putting a job back in the
+    # queue and queueing its message, a web process between its commit and `dispatch`):
+    # queued again now, and by the sweep every minute (jobs.requeue_lost).
+    try:
+        with _database().session() as session:
+            jobs.requeue_lost(session, queue)
+    except Exception:  # a database not answering yet: the sweep does it in a minute
+        logging.getLogger(__name__).warning("jobs: lost messages not looked for", exc_info=True)
     # Back into the chain while running, for the codebooks still missing: when the queue is
     # idle (the watcher), or for an export that waits for its codebook (codebook.render_ahead).
     rechain = prefill.Rechain(app) if chains else None

@@ -255,10 +255,13 @@ def chain_codebooks(app: Flask, then: list[str], wanted: Collection[str] = ()) -
             os.close(handle)
             return False
         with app.app_context():
+            # A codebook noted as failed is rendered again when an export waits for it
+            # (`wanted`): in this chain, never beside the worker; an export waits for it a
+            # bounded number of times (jobs.MAX_DEFERRALS, counted before each chain).
             requests = [
                 request
                 for request in codebook.apart_requests(cache, only=set(wanted) or None)
-                if Path(request["output"]).name not in crashed
+                if Path(request["output"]).name not in crashed - set(wanted)
             ]
         if not requests:
             os.close(handle)
@@ -367,6 +370,11 @@ class Rechain:
     renders its codebook (one process, no app), the worker comes back and runs it."""
 
     LOCK_WAIT = 10.0  # seconds an export waits for the folder's lock (the forms' filler yields)
+    # When the chain cannot render an export's codebook now (another process holds the
+    # folder's lock, or this worker chained for it already): the export's message is due
+    # again this many seconds later, up to jobs.MAX_DEFERRALS times (about 4 minutes), then
+    # it fails in plain words. Never rendered beside the worker (about 300 MB together).
+    AGAIN_AFTER = 30.0
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -381,32 +389,46 @@ class Rechain:
         self.wanted.set()
         self.stop_consumer()
 
-    def wait_for(self, name: str) -> Callable[[], None] | None:
-        """For an export whose codebook `name` is missing (codebook.render_ahead): the
-        callable that gets it rendered by the chain (`request`, that codebook wanted), or
-        None when the chain cannot (the export renders it apart, as before): its render
-        failed before (noted), this process chained for it already, or another process
-        holds the folder's lock for more than LOCK_WAIT seconds (another worker on a shared
-        folder: the lock is this worker's forms filler only while it finishes a form).
+    def wait_for(self, name: str) -> jobs.JobDeferred | None:
+        """For an export whose codebook `name` is missing (codebook.render_ahead): how it
+        waits in the queue. Never rendered beside the worker (about 300 MB together, the
+        export's memory goal is 200 MB; round 21):
+
+        - rendered by the chain (`request`, that codebook wanted, even when noted as failed
+          before: the chain tries it again, alone, in a process holding no app), the job's
+          message queued again at once; a codebook noted as failed is tried once so for a
+          job: if the job waited already, it fails at once in plain words (JobError.WAITED;
+          nobody else renders a noted codebook, waiting longer would not help);
+        - when the chain cannot now: this process chained for it already (its render failed,
+          or the lock was taken), or another process holds the folder's lock for more than
+          LOCK_WAIT seconds (another worker on a shared folder rendering codebooks; the lock
+          is this worker's forms filler only while it finishes a form): the message is due
+          again AGAIN_AFTER seconds later, by then another worker may have rendered it.
+
+        Each wait is counted on the job (jobs.MAX_DEFERRALS, then it fails in plain words).
         Asked again before the chain began (another consumer thread took the job's message
-        again while the consumer was stopping): deferred again."""
+        again while the consumer was stopping): deferred again. None (render here) only
+        without a cache folder."""
         cache = blank_cache.folder(self.app)
-        if cache is None or name in _noted(cache):
+        if cache is None:
             return None
+        if name in _noted(cache) and jobs.deferrals():
+            raise jobs.JobFailed(jobs.JobError.WAITED)
+        later = jobs.JobDeferred(delay=self.AGAIN_AFTER)
         with self.lock:
             if name in self.tried:
-                return None
+                return later
         deadline = time.monotonic() + self.LOCK_WAIT
         while True:
             with _filling(cache) as free:
                 if free:
                     break
             if time.monotonic() >= deadline:
-                return None
+                return later
             time.sleep(0.2)
         with self.lock:
             self.names.add(name)
-        return self.request
+        return jobs.JobDeferred(self.request)
 
     def take(self) -> list[str]:
         """The codebooks wanted (empty: the watcher's request), forgotten (and not asked for
@@ -457,8 +479,8 @@ FILLER = [sys.executable, "-c", "from selfcheck.cli import main; main()", "paper
 class Watcher:
     """The job worker's thread that starts the filler processes when something is missing and
     the queue is idle (see the module's docstring). `stop` ends it and its filler. With a
-    `Rechain` (the worker), the codebooks the chain would render are left to it (the second
-    filler only renders those noted as failed).
+    `Rechain` (the worker), the codebooks are left to the chain, and the second filler is not
+    started (round 21: those noted as failed wait for an export that needs them).
 
     Two fillers one after the other, each a fresh process: the blank forms (about 180 MB over
     80 forms in 4 languages, 400 MB before round 16: BENCHMARKS.md), then the codebooks (each
@@ -479,8 +501,8 @@ class Watcher:
             [*FILLER, "--background", "--only", "codebooks"],
         ]
         # The codebooks by the worker's own process given up (`Rechain`) rather than by the
-        # second filler (which renders each beside the worker): those the chain would render;
-        # the filler still renders what the chain leaves (a codebook whose render failed).
+        # second filler (which renders each beside the worker); with a `Rechain`, the second
+        # filler is never started (round 21).
         self.rechain = rechain
         self.database: Database = app.extensions["selfcheck.platform.db"]
         self.stopping = threading.Event()
@@ -524,14 +546,20 @@ class Watcher:
         status = 0
         commands = self.commands
         chain = False
-        if self.rechain is not None and needed.codebooks:
-            with self.app.app_context():
-                chain = bool(chainable(self.app, cache))
-            if chain:
-                commands = commands[:1] if needed.blanks else []
-                if not commands:
-                    self.rechain.request()  # the worker stops taking jobs and chains
-                    return LOOK_AGAIN
+        if self.rechain is not None:
+            # The codebooks by the chain only, never by the second filler, which renders each
+            # beside the worker (round 21: about 450 MB together, measured): those noted as
+            # failed wait for an export that needs them (the chain tries them then,
+            # `Rechain.wait_for`).
+            if needed.codebooks:
+                with self.app.app_context():
+                    chain = bool(chainable(self.app, cache))
+            commands = commands[:1] if needed.blanks else []
+            if not commands:
+                if not chain:
+                    return LOOK_EVERY  # only noted codebooks are missing
+                self.rechain.request()  # the worker stops taking jobs and chains
+                return LOOK_AGAIN
         for command in commands:
             with self.lock:
                 if self.stopping.is_set():

@@ -173,8 +173,9 @@ def test_a_render_that_fails_is_noted_so_that_no_export_waits_for_it_again(
     tmp_path: Path,
 ) -> None:
     """A request whose render fails (here a stylesheet that is not there) is noted beside
-    the codebooks: the step and the exports leave it to a render apart, as before, rather
-    than send the worker into a chain for it again and again."""
+    the codebooks: the step and the idle chains leave it out rather than send the worker
+    into a chain for it again and again (round 21: an export that needs it has the chain
+    try it once more, then fails in plain words: tests/test_jobs21.py)."""
     from selfcheck.platform import printing
 
     cache = tmp_path / "cache"
@@ -249,7 +250,8 @@ def test_the_watcher_sends_the_worker_into_the_chain_when_idle(
     """With a `Rechain` (the worker), the watcher renders the blank forms by its filler as
     before, then asks the worker to chain for the codebooks rather than start the second
     filler (which renders each beside the worker); codebooks the chain leaves (noted as
-    failed) are still the second filler's."""
+    failed) are no longer the second filler's either (round 21): they wait for an export
+    that needs them (the chain tries them then), never rendered beside the worker."""
     app.config["SELFCHECK_LANGUAGES"] = LANGUAGES
     cache = blank_cache.folder(app)
     assert cache is not None
@@ -270,30 +272,35 @@ def test_the_watcher_sends_the_worker_into_the_chain_when_idle(
         names = prefill.chainable(app, cache)
     assert len(names) == BOOKS
     (cache / prefill.CRASHED_FILE).write_text("\n".join(names) + "\n")
-    assert watcher.look() == prefill.LOOK_EVERY and started.read_text() == "ffc"
+    assert watcher.look() == prefill.LOOK_EVERY
+    assert "c" not in started.read_text()  # round 21: never the codebooks filler
     assert stops == [1, 1] and not rechain.wanted.is_set()
 
 
 def test_an_export_asks_for_its_codebook_once_and_not_past_a_busy_lock(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Round 21: past the first ask or a busy lock the export waits again (its message due
+    later), never renders the codebook beside the worker (tests/test_jobs21.py)."""
     import fcntl
 
     cache = blank_cache.folder(app)
     assert cache is not None
     rechain = prefill.Rechain(app)
-    assert rechain.wait_for("codebook-a.pdf") == rechain.request
+    first = rechain.wait_for("codebook-a.pdf")
+    assert first is not None and first.before == rechain.request and first.delay == 0
     # Asked again before the chain began (a second consumer thread took the message back
     # while the consumer was stopping): deferred again, not rendered beside the worker.
-    assert rechain.wait_for("codebook-a.pdf") == rechain.request
+    again = rechain.wait_for("codebook-a.pdf")
+    assert again is not None and again.before == rechain.request
     assert rechain.take() == ["codebook-a.pdf"]
-    assert rechain.wait_for("codebook-a.pdf") is None  # chained for once: rendered apart
-    (cache / prefill.CRASHED_FILE).write_text("codebook-b.pdf\n")
-    assert rechain.wait_for("codebook-b.pdf") is None  # its render failed before
+    later = rechain.wait_for("codebook-a.pdf")  # chained for once: waits, not rendered here
+    assert later is not None and later.delay == prefill.Rechain.AGAIN_AFTER
     monkeypatch.setattr(prefill.Rechain, "LOCK_WAIT", 0.3)
     with (cache / prefill.LOCK_FILE).open("a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another worker's chain
-        assert rechain.wait_for("codebook-c.pdf") is None
+        busy = rechain.wait_for("codebook-c.pdf")
+    assert busy is not None and busy.delay == prefill.Rechain.AGAIN_AFTER
     assert rechain.take() == []
 
 
@@ -348,32 +355,6 @@ def test_an_export_waits_in_the_queue_for_its_codebook_then_runs_once(
     bundle = zipfile.ZipFile(io.BytesIO((queue.results / str(job.result_path)).read_bytes()))
     assert bundle.read("codebook.pdf") == (cache / wanted).read_bytes()
     assert "En attente" not in evaluator.get(f"/staff/jobs/{job_id}").get_data(as_text=True)
-
-
-@pytest.mark.slow
-def test_an_export_whose_codebook_the_chain_did_not_render_is_not_deferred_again(
-    make_app: AppFactory,
-    tmp_path: Path,
-    db_session: Session,
-    definition: Definition,
-    books: list[Any],
-) -> None:
-    """Asked once by this worker and still missing (the chain could not take the lock, or
-    its render failed without a note): rendered apart, as before: never a loop."""
-    app = queued_app(make_app, tmp_path)
-    database: Database = app.extensions["selfcheck.platform.db"]
-    queue = jobs.queue(app)
-    populate(db_session, definition, people=14, moved=5)
-    rechain = prefill.Rechain(app)
-    app.extensions[codebook.WAIT_KEY] = rechain.wait_for
-    evaluator = signed_in(app, add_staff(database, Role.EVALUATOR, departments=("44",)))
-    job_id = job_id_of(evaluator.get("/evaluate/exports/download?format=csv&shape=long"))
-    queue.huey.execute(queue.huey.dequeue())
-    assert job_of(database, job_id).status == "queued"
-    assert len(rechain.take()) == 1  # the chain begins, and leaves it missing
-    queue.huey.execute(queue.huey.dequeue())
-    assert job_of(database, job_id).status == "done" and len(books) == 1
-    assert queue.huey.pending_count() == 0
 
 
 # --- a real worker on a cold folder: a job queued mid-chain waits for one render -------------

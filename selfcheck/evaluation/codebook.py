@@ -26,7 +26,7 @@ from selfcheck.evaluation.export import FORMS, Field, Layout, Shape, qi_values
 from selfcheck.evaluation.writers.base import Missing
 from selfcheck.paper import blank_cache
 from selfcheck.paper.operations import PRINTABLE_DIR
-from selfcheck.platform import jobs, printing
+from selfcheck.platform import printing
 from selfcheck.platform.labels import FORM_SHORT_LABELS
 from selfcheck.questionnaire.answer_types import ExportKind, option_values
 from selfcheck.questionnaire.model import (
@@ -439,8 +439,9 @@ def _plain(codebook: Codebook) -> Codebook:
 
 
 # Set by the job worker only (`selfcheck worker`: selfcheck/prefill.py, `Rechain.wait_for`):
-# given a codebook PDF's file name missing from the folder, a callable that gets it rendered
-# by a process holding no app (the export then waits in the queue), or None (rendered here).
+# given a codebook PDF's file name missing from the folder, the `jobs.JobDeferred` the export
+# raises to wait in the queue while a process holding no app renders it, or None (rendered
+# here).
 WAIT_KEY = "selfcheck.codebook.wait"
 
 
@@ -457,8 +458,10 @@ def render_ahead(definition: Definition, shape: Shape, free_text: bool) -> bool:
     In the job worker, a codebook missing from the folder is not rendered here at all:
     raises `jobs.JobDeferred` (the export goes back to the queue, the worker gives up its app
     to a chain of `weasy.py` processes that renders it, then takes the export again: one
-    process, under 200 MB), unless the worker cannot (WAIT_KEY: another process holds the
-    folder's lock, or that codebook's render failed before: rendered apart, as before)."""
+    process, under 200 MB); when the chain cannot render it now (another process holds the
+    folder's lock, or it tried already), the export's message is due again a little later
+    (WAIT_KEY, `prefill.Rechain.wait_for`), a bounded number of times, then the export fails
+    in plain words: never rendered beside the worker (round 21)."""
     languages = _languages()
     lang = str(get_locale() or languages[0])
     name = pdf_name(shape.value, free_text, languages, lang)
@@ -467,9 +470,9 @@ def render_ahead(definition: Definition, shape: Shape, free_text: bool) -> bool:
         if blank_cache.present(folder / name):
             return False
         wait = current_app.extensions.get(WAIT_KEY)
-        before = wait(name) if wait is not None else None
-        if before is not None:
-            raise jobs.JobDeferred(before)
+        deferred = wait(name) if wait is not None else None
+        if deferred is not None:
+            raise deferred
     else:
         with _lock:
             if (id(current_app), name) in _pdf_cache:

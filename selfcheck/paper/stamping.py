@@ -39,7 +39,7 @@ from __future__ import annotations
 import enum
 import functools
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -645,11 +645,17 @@ def _prepare(template: Template, title: str | None) -> tuple[pikepdf.Pdf, _Share
 
 
 def stamp(
-    template: Template, codes: Sequence[str], qr_title: str, title: str | None = None
+    template: Template,
+    codes: Sequence[str],
+    qr_title: str,
+    title: str | None = None,
+    copied: Callable[[int], None] | None = None,
 ) -> bytes:
     """One tagged PDF: a copy of the blank per code, in order, each with its code and QR.
 
     `qr_title` is the QR code's alternative text with `%(code)s` (the code spelt out).
+    `copied`, if given, is called with the number of copies made so far after each copy (a
+    print batch's progress page: paper/batch.py).
     """
     if not codes:
         raise StampError("no code to stamp")
@@ -660,8 +666,10 @@ def stamp(
     )
     kids = pikepdf.Array()
     nums = pikepdf.Array()
-    for code in codes:
+    for done, code in enumerate(codes, start=1):
         _copy(out, template, shared, code, qr_title, document, kids, nums)
+        if copied is not None:
+            copied(done)
     document.K = kids
     struct_root.K = document
     struct_root.ParentTree = out.make_indirect(pikepdf.Dictionary(Nums=nums))

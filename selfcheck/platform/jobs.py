@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,6 +66,17 @@ DEFAULT_KEEP_MINUTES = 60
 HEARTBEAT_STALE = timedelta(minutes=5)  # a running job silent this long lost its worker
 HEARTBEAT_EVERY = 30.0  # seconds between heartbeats of a running job
 QUEUED_STALE = timedelta(hours=6)  # a queued job no worker took in this time is failed
+# A queued job whose message huey holds neither in its queue nor in its schedule this long
+# after it was handed over (`Job.queued_at`) lost it (a process killed between a commit and
+# the queueing): queued again by the sweep (`requeue_lost`), every minute, and at the
+# worker's start. Long enough for a message between its commit and its queueing, or taken by
+# a consumer that has not marked its job running yet (milliseconds).
+REQUEUE_AFTER = timedelta(seconds=30)
+# A job its runner put back in the queue (JobDeferred) this many times fails in plain words
+# (JobError.WAITED) instead of waiting once more: never a loop, even when what it waits for
+# kills the worker each time (counted in the database, before the wait).
+MAX_DEFERRALS = 8
+TASK_NAME = "selfcheck.run_job"
 
 
 class JobKind(enum.StrEnum):
@@ -91,6 +103,7 @@ class JobError(enum.StrEnum):
     NOT_STARTED = "not_started"
     REFUSED = "refused"
     CHANGED = "changed"
+    WAITED = "waited"
 
 
 ERRORS: Mapping[str, object] = {
@@ -107,6 +120,11 @@ ERRORS: Mapping[str, object] = {
         "Les données ont changé pendant la préparation (un autre de vos exports s'est "
         "terminé entre-temps, ou une personne a été effacée). Rien n'a été enregistré. "
         "Relancez la préparation."
+    ),
+    JobError.WAITED: _l(
+        "Le fichier n'a pas pu être préparé : une pièce qu'il contient (le dictionnaire des "
+        "variables en PDF) n'a pas pu être produite à temps. Rien n'a été enregistré. "
+        "Réessayez dans quelques minutes."
     ),
 }
 
@@ -125,11 +143,15 @@ class JobDeferred(Exception):
     PDF is missing: evaluation/codebook.py, `render_ahead`). `run_job` puts it back in the
     queue, as it was (status queued, nothing kept; its page says what it waits for:
     `Runner.waiting`), calls `before` (the job worker's way of getting what the job waits
-    for: prefill.py, `Rechain`), then queues its message again."""
+    for: prefill.py, `Rechain`), then queues its message again, due in `delay` seconds
+    (0: at once; more when what it waits for is another process's work, which this worker
+    cannot hasten). Counted (`Job.deferrals`): past MAX_DEFERRALS the job fails
+    (JobError.WAITED) instead."""
 
-    def __init__(self, before: Callable[[], None]) -> None:
+    def __init__(self, before: Callable[[], None] = lambda: None, delay: float = 0.0) -> None:
         super().__init__("deferred")
         self.before = before
+        self.delay = delay
 
 
 class JobFailed(Exception):
@@ -141,6 +163,15 @@ class JobFailed(Exception):
 
 
 Check = Callable[[Session, StaffUser, Mapping[str, Any]], None]
+
+# How many times the job this thread runs was put back in the queue before (`Job.deferrals`):
+# for a runner that decides whether waiting once more is worth it (prefill.Rechain.wait_for).
+_deferrals: ContextVar[int] = ContextVar("selfcheck_job_deferrals", default=0)
+
+
+def deferrals() -> int:
+    """How many times the job being run was put back in the queue before (0 outside a job)."""
+    return _deferrals.get()
 
 
 @dataclass(frozen=True)
@@ -236,8 +267,9 @@ class JobQueue:
             with app.app_context(), database.session() as session:
                 sweep(session, self)
                 session.commit()
+                requeue_lost(session, self)
 
-        self.task = huey.task(name="selfcheck.run_job")(run)
+        self.task = huey.task(name=TASK_NAME)(run)
         self.sweep_task = huey.periodic_task(crontab(minute="*"), name="selfcheck.sweep")(
             periodic_sweep
         )
@@ -512,14 +544,22 @@ class Progress:
 def run_job(database: Database, jobs: JobQueue, job_id: str) -> None:
     """The worker's task: run one job, leaving it done (file whole) or failed (no file)."""
     with database.session() as session:
+        # Taken only from queued, in one statement: a second message for the same job (queued
+        # again by `requeue_lost` while the first was being taken, or by two sweeps at once)
+        # finds it running already and does nothing. Never run twice.
+        now = utcnow()
+        claimed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value)
+            .values(status=JobStatus.RUNNING.value, started_at=now, heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
         job = session.get(Job, job_id)
-        if job is None or job.status != JobStatus.QUEUED.value:
+        if job is None or not getattr(claimed, "rowcount", 0):
             # Not committed (the request failed) or already handled.
             log.info("job %s: not run (%s)", job_id, "unknown" if job is None else job.status)
             return
-        job.status = JobStatus.RUNNING.value
-        job.started_at = job.heartbeat_at = utcnow()
-        session.commit()
         params = json.loads(job.params)
         progress = Progress(database, jobs, job_id)
         runner = RUNNERS.get(job.kind)
@@ -537,8 +577,12 @@ def run_job(database: Database, jobs: JobQueue, job_id: str) -> None:
                     if isinstance(refused, (JobRefused, *runner.refusals)):
                         raise JobFailed(JobError.REFUSED) from None
                     raise
-                with progress.beating():
-                    runner.run(session, job, params, progress)
+                waited = _deferrals.set(job.deferrals)
+                try:
+                    with progress.beating():
+                        runner.run(session, job, params, progress)
+                finally:
+                    _deferrals.reset(waited)
             if progress.partial is None:
                 raise JobFailed(JobError.FAILED)
             job.status = JobStatus.DONE.value
@@ -572,23 +616,106 @@ def _put_back(
 ) -> None:
     """A deferred job back in the queue: nothing of its run kept, status queued (its
     `started_at` kept: its page tells it waits again, `Runner.waiting`), `deferred.before`
-    called, then its message queued again (one message: the one taken is gone). Run once
-    more, it is run exactly as if it had not started."""
+    called, then its message queued again (one message: the one taken is gone), due in
+    `deferred.delay` seconds. Run once more, it is run exactly as if it had not started.
+    Past MAX_DEFERRALS it fails instead (JobError.WAITED), nothing kept.
+
+    The commit and the queueing are two steps (huey writes with its own connection): a
+    worker killed between them (SIGKILL, out of memory) leaves the job queued without a
+    message, which the next sweep of any worker queues again (`requeue_lost`: `queued_at`
+    says when the message was due), at the latest REQUEUE_AFTER plus a minute later."""
     session.rollback()
     progress.discard()
     job = session.get(Job, job_id)
     if job is None:
         return
+    now = utcnow()
+    if job.deferrals >= MAX_DEFERRALS:
+        _fail(job, JobError.WAITED, now)
+        session.commit()
+        log.warning("job %s (%s) failed: put back %d times", job_id, job.kind, job.deferrals)
+        return
     job.status = JobStatus.QUEUED.value
     job.progress = 0
     job.heartbeat_at = None
+    job.deferrals += 1
+    job.queued_at = now + timedelta(seconds=deferred.delay)
     session.commit()
-    log.info("job %s (%s) put back in the queue: it waits", job_id, job.kind)
+    log.info(
+        "job %s (%s) put back in the queue (%d): it waits %s",
+        job_id,
+        job.kind,
+        job.deferrals,
+        f"{deferred.delay:.0f} s" if deferred.delay else "for the worker",
+    )
     try:
         deferred.before()
     finally:
-        jobs.task(job_id)
+        _queue_message(jobs, job_id, deferred.delay)
         wake_workers(jobs)
+
+
+def _queue_message(jobs: JobQueue, job_id: str, delay: float = 0.0) -> None:
+    if delay > 0:
+        jobs.task.schedule(args=(job_id,), delay=delay)
+    else:
+        jobs.task(job_id)
+
+
+def messages(jobs: JobQueue) -> set[str] | None:
+    """The ids of the jobs huey holds a message for, in its queue or its schedule; None when
+    the queue cannot be read (then nothing is queued again). Each message read apart: one
+    huey cannot read (another task's, an older version's) is skipped."""
+    huey = jobs.huey
+    ours = huey._registry.task_to_string(jobs.task.task_class)  # module-qualified name
+    found: set[str] = set()
+    try:
+        raw = [*huey.storage.enqueued_items(), *huey.storage.scheduled_items()]
+    except Exception:
+        log.warning("jobs: huey's queue could not be read", exc_info=True)
+        return None
+    for data in raw:
+        try:
+            message = huey.serializer.deserialize(data)
+        except Exception:
+            continue
+        name = getattr(message, "name", "")
+        args = getattr(message, "args", None) or ()
+        if name == ours and args:
+            found.add(str(args[0]))
+    return found
+
+
+def requeue_lost(session: Session, jobs: JobQueue, now: datetime | None = None) -> list[str]:
+    """Queue again the queued jobs whose message was lost: none in huey's queue or schedule
+    REQUEUE_AFTER after it was handed over or due (`Job.queued_at`, else `created_at`).
+    Their `queued_at` set and committed first, then the messages queued: killed between the
+    two, the next sweep finds them again. A job queued twice this way still runs once
+    (`run_job` takes it only from queued). The ids queued again. Commits."""
+    if jobs.huey.immediate:
+        return []
+    now = now or utcnow()
+    since = func.coalesce(Job.queued_at, Job.created_at)
+    candidates = list(
+        session.scalars(
+            select(Job).where(Job.status == JobStatus.QUEUED.value, since < now - REQUEUE_AFTER)
+        )
+    )
+    if not candidates:
+        return []
+    held = messages(jobs)
+    if held is None:
+        return []
+    lost = [job for job in candidates if job.id not in held]
+    for job in lost:
+        job.queued_at = now
+    session.commit()
+    for job in lost:
+        log.warning("job %s (%s): its message was lost; queued again", job.id, job.kind)
+        _queue_message(jobs, job.id)
+    if lost:
+        wake_workers(jobs)
+    return [job.id for job in lost]
 
 
 def sweep(session: Session, jobs: JobQueue, now: datetime | None = None) -> int:

@@ -740,5 +740,9 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     expires_at: Mapped[datetime | None] = mapped_column()
+    # When its message was last handed to huey, or is due (None: at created_at); how many
+    # times its runner put it back in the queue (jobs.JobDeferred). Migration 0024_jobs21.
+    queued_at: Mapped[datetime | None] = mapped_column()
+    deferrals: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user: Mapped[StaffUser] = relationship()
