@@ -14,9 +14,10 @@ import secrets
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, ViewportSize, expect
 from sqlalchemy import select
 
+from selfcheck.platform.db import Database
 from selfcheck.platform.models import Job, Role, StaffUser, utcnow
 from tests.browser import checks
 from tests.browser.support import AxeAudit, ContextFactory, LiveServer
@@ -25,12 +26,14 @@ from tests.browser.test_browser_backoffice import ACCOUNTS, ensure_accounts, sig
 pytestmark = pytest.mark.browser
 
 LANGUAGES = ["fr", "ar"]
-DESKTOP = {"width": 1280, "height": 800}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": checks.REFLOW_WIDTH, "height": 640}
 SLOW = 180_000  # ms: signing in (a slow password hash) and printing on a shared busy machine
 
 
-def _database(server: LiveServer):  # type: ignore[no-untyped-def]
-    return server.app.extensions["selfcheck.platform.db"]
+def _database(server: LiveServer) -> Database:
+    database: Database = server.app.extensions["selfcheck.platform.db"]
+    return database
 
 
 def _print_two_blanks(page: Page) -> str:
@@ -84,7 +87,7 @@ def _expire(server: LiveServer, job_id: str) -> None:
 def _look(page: Page, lang: str, audit: AxeAudit, name: str) -> list[str]:
     """axe-core at a desktop width and at 320 px, and the route suite's page checks."""
     found = []
-    for size in (DESKTOP, {"width": checks.REFLOW_WIDTH, "height": 640}):
+    for size in (DESKTOP, PHONE):
         page.set_viewport_size(size)
         audit.check(page, f"{name} at {size['width']} px")
     page.set_viewport_size(DESKTOP)
