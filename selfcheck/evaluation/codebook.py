@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from selfcheck.evaluation.writers.base import Missing
 from selfcheck.paper import blank_cache
 from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import printing
+from selfcheck.platform.i18n import text_direction
 from selfcheck.platform.labels import FORM_SHORT_LABELS
 from selfcheck.questionnaire.answer_types import ExportKind, option_values
 from selfcheck.questionnaire.model import (
@@ -250,8 +252,26 @@ def for_data_file(codebook: Codebook, data_file: str, data_format: str) -> Codeb
 MISSING_CODES = tuple(m.value for m in Missing)
 
 
-def missing_rows() -> list[tuple[str, str]]:
-    """The three kinds of missing value and their code in the data files (codebook rows)."""
+# Stata's missing codes in a sentence (".a", ".b"; the catalogs keep them as they are).
+_STATA_CODE = re.compile(r"(?<![\w.])\.[ab](?!\w)")
+
+
+def missing_rows(direction: str = "ltr") -> list[tuple[str, str]]:
+    """The three kinds of missing value and their code in the data files (codebook rows).
+
+    Shown in a right-to-left language (`direction` "rtl"), Stata's ".a" in the sentence is
+    isolated left to right (U+2066 … U+2069): in Arabic text it was drawn "a.", on the page
+    and in the PDF. The data package's copy keeps the plain text."""
+    rows = _missing_rows()
+    if direction != "rtl":
+        return rows
+    return [
+        (code, _STATA_CODE.sub(lambda found: f"\u2066{found.group()}\u2069", meaning))
+        for code, meaning in rows
+    ]
+
+
+def _missing_rows() -> list[tuple[str, str]]:
     return [
         ("", _("Question non posée (vide ; « . » dans Stata, manquant système dans SPSS)")),
         (
@@ -368,7 +388,10 @@ def html(codebook: Codebook) -> str:
         codebook=codebook,
         lang=lang if lang in codebook.languages else codebook.languages[0],
         form_names=form_names(),
-        missing=missing_rows(),
+        missing=missing_rows(text_direction(lang)),
+        # Each language's direction (as the app's pages have it): the page's, and each
+        # question's paragraph's (codebook_tables.html).
+        language_dir={language: text_direction(language) for language in codebook.languages},
     )
 
 

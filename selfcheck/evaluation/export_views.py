@@ -35,6 +35,7 @@ from selfcheck.evaluation.view_support import (
 )
 from selfcheck.platform import jobs
 from selfcheck.platform.db import get_session
+from selfcheck.platform.i18n import text_direction
 from selfcheck.site import job_views
 
 blueprint = Blueprint("exports", __name__, url_prefix="/evaluate/exports")
@@ -137,7 +138,7 @@ def codebook_page() -> str | tuple[str, int]:
         shape=shape.value,
         lang=str(get_locale()),
         form_names=codebook.form_names(),
-        missing=codebook.missing_rows(),
+        missing=codebook.missing_rows(text_direction(str(get_locale()))),
         shape_choices=shapes,
     )
 

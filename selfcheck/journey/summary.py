@@ -420,20 +420,22 @@ class SummaryWords:
                         climbed,
                     )
                 )
+            # Plain words, not the ladder's "marche": the headline comes first, before the
+            # chart says what a step is (docs/accessibility.md, round 21).
             return _typeset(
                 ngettext(
                     "Vous avez le sentiment de ne pas avoir vraiment progressé. Pourtant, "
-                    "vos réponses montrent %(num)s chose qui a avancé d'au moins une marche.",
+                    "vos réponses montrent %(num)s chose que vous faites mieux qu'avant.",
                     "Vous avez le sentiment de ne pas avoir vraiment progressé. Pourtant, "
-                    "vos réponses montrent %(num)s choses qui ont avancé d'au moins une marche.",
+                    "vos réponses montrent %(num)s choses que vous faites mieux qu'avant.",
                     climbed,
                 )
             )
         if climbed:
             said = self._pick(
                 ngettext(
-                    "Vous avez progressé d'au moins une marche pour %(num)s chose sur %(total)s.",
-                    "Vous avez progressé d'au moins une marche pour %(num)s choses sur %(total)s.",
+                    "Vous faites mieux qu'avant pour %(num)s chose sur %(total)s.",
+                    "Vous faites mieux qu'avant pour %(num)s choses sur %(total)s.",
                     climbed,
                     total=total,
                 ),
@@ -452,7 +454,7 @@ class SummaryWords:
         if s.stepped_back:
             return self._pick(
                 _(
-                    "Cette fois, vos réponses ne montrent pas de marche de plus. Cela arrive : "
+                    "Cette fois, vos réponses ne montrent pas de progrès. Cela arrive : "
                     "on voit mieux ce qui reste à apprendre."
                 ),
                 _("Cette fois, vos réponses ne montrent pas de progrès. Cela arrive."),

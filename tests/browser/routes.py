@@ -606,7 +606,7 @@ def _print_batch(v: Visit) -> None:
     expect(v.page.locator("[role=status]")).to_be_visible()
 
 
-def _job_row(v: Visit, status: str, **values: Any) -> None:
+def _job_row(v: Visit, status: str, kind: str = "print_batch", **values: Any) -> None:
     """A job of the signed-in platform administrator in `status`, and its page."""
     from selfcheck.platform.models import Job
 
@@ -624,7 +624,7 @@ def _job_row(v: Visit, status: str, **values: Any) -> None:
         session.add(
             Job(
                 id=job_id,
-                kind="print_batch",
+                kind=kind,
                 user_id=user.id,
                 params="{}",
                 status=status,
@@ -853,6 +853,14 @@ STAFF = Sequence(
             lambda v: _job_row(v, "running", progress=1, heartbeat_at=utcnow()),
         ),
         Scene("jobs.status", "job: failed", lambda v: _job_row(v, "failed", error="failed")),
+        # An export whose worker stopped (its own title and reason); the retries themselves
+        # are played keyboard only in tests/browser/test_browser_jobs.py.
+        Scene(
+            "jobs.status",
+            "job: failed export (worker lost)",
+            lambda v: _job_row(v, "failed", kind="export", error="worker_lost"),
+            variant=True,
+        ),
         Scene("staff_auth.password", "password", _as(Role.PLATFORM_ADMIN, "/staff/password")),
         Scene(
             "staff_auth.password",

@@ -150,7 +150,10 @@ def test_a_failed_batch_says_so_leaves_nothing_and_can_be_retried(
     assert count(database, Beneficiary) == 0 and count(database, AuditEvent) == 0
     assert not (jobs.queue(app).results / job_id).exists()
     staff.get(f"/staff/jobs/{job_id}")
-    assert "La préparation a échoué." in staff.text and "Rien n'a été enregistré." in staff.text
+    said = staff.text
+    assert "La préparation du fichier a échoué. Rien n'a été enregistré." in said
+    assert said.count("a échoué") == 1  # said once, not "La préparation a échoué." twice over
+    assert "Réessayer" in said
     monkeypatch.undo()
     again = staff.post(f"/staff/jobs/{job_id}/retry")
     new_id = job_id_of(again)

@@ -75,7 +75,11 @@ def test_a_beginner_moved_one_rung_on_every_task(
     assert all(bar.points_now == bar.total and bar.points_before == 0 for bar in result.bars)
     said = words_of(app, result)
     assert "Bravo" not in said  # the person said "not really": no contradiction
-    assert "Pourtant, vos réponses montrent 15 choses" in said
+    assert "Pourtant, vos réponses montrent 15 choses que vous faites mieux qu'avant." in said
+    # The headline comes before the chart says what a "marche" (a rung) is: plain words there
+    # (it said "avancé d'au moins une marche", a metaphor a beginner did not follow).
+    with app.test_request_context("/"):
+        assert "marche" not in result.words().headline
     assert "En tout : 15 marches sur 45 aujourd'hui." in said
     assert re.search(r"\b0 (chose|marche)", said) is None  # never a count of nothing
     # Every task once, in one group: from "not yet" to "with help".
@@ -120,7 +124,7 @@ def test_the_page_and_the_pdf_say_15_in_both_wordings(
     expected = (
         "Vous avez progressé pour 15 choses sur 15."
         if wording is Wording.EASY
-        else "Vous avez progressé d'au moins une marche pour 15 choses sur 15."
+        else "Vous faites mieux qu'avant pour 15 choses sur 15."
     )
     pictures = 2  # "not yet" and "with help", drawn once each beside the group's words
     client = app.test_client()
@@ -202,6 +206,7 @@ def test_a_step_back_is_said_kindly_in_the_persons_gender(
         w = result.words()
         assert expected in w.step_back_lead.replace("\u00a0", " ")
         assert w.change(result.stepped_back[0]) == "Une marche de moins"
+        assert w.headline.startswith("Cette fois, vos réponses ne montrent pas de progrès.")
         assert "·" not in w.step_back_lead
         assert w.move_lead(summary.Move.DOWN) == w.step_back_lead
     assert result.praise  # more at ease, feels progress: a step back on one task is said too

@@ -139,3 +139,24 @@ def test_the_compact_choice_link_leads_back_to_the_page(client: FlaskClient) -> 
     for hostile in ("//evil.example/x", "https://evil.example", "/\\evil"):
         html = client.get("/reglages", query_string={"next": hostile}).get_data(as_text=True)
         assert "evil" not in html
+
+
+def test_the_choice_page_says_the_current_choice_in_words(client: FlaskClient) -> None:
+    """The current language and display were marked in bold only: a beginner may miss it, and
+    weight alone is not enough (WCAG 1.3.1, 1.4.1). Each now has the words "(choix actuel)"
+    beside its link, and `aria-current` on the link; the other choices have neither."""
+    page = client.get("/reglages?next=/code&display=large").get_data(as_text=True)
+    choices = page.split('<div class="settings-page">', 1)[1]  # not the header's links
+    items = re.findall(r"<li>(.*?)</li>", choices, re.S)
+    marked = [item for item in items if "(choix actuel)" in item]
+    assert len(marked) == 2, marked
+    language, shown = marked
+    assert 'href="/code?lang=fr"' in language and 'aria-current="true"' in language
+    assert 'href="/code?display=large"' in shown and 'aria-current="true"' in shown
+    # The words are beside the link, not in it: the link's name stays the language's name.
+    assert re.search(r'aria-current="true">[^<]+</a> <span class="choice-list__current">', shown)
+    others = [item for item in items if "?lang=" in item or "?display=" in item]
+    assert len(others) > 2
+    for item in others:
+        if item not in marked:
+            assert "aria-current" not in item and "choix actuel" not in item

@@ -217,7 +217,7 @@ def test_after_journey_through_the_code_and_welcome_back(
     html = later.text
     assert "<h1>Vos progrès</h1>" in html
     assert "vous vous sentiez « Pas du tout à l'aise ». Aujourd'hui : « Plutôt à l'aise »." in html
-    assert "Bravo ! Vous avez progressé d'au moins une marche pour 14 choses sur 14." in html
+    assert "Bravo ! Vous faites mieux qu'avant pour 14 choses sur 14." in html
     assert "Vous faites maintenant 8 choses de plus sans aide." in html
     assert "Vous pouvez aider quelqu'un pour 1 chose." in html
     assert html.count("Allumer et éteindre mon appareil") == 1  # each task once
