@@ -80,12 +80,11 @@ def main() -> int:
 
     import wsgi_bench  # the app as the benchmark builds it (SELFCHECK_BENCH_DATABASE_URL)
     from sqlalchemy import select
+    from werkzeug.datastructures import MultiDict
 
     from selfcheck.platform.db import EXTENSION_KEY
     from selfcheck.platform.models import Structure
     from selfcheck.questionnaire.model import FormKind
-    from werkzeug.datastructures import MultiDict
-
     from tests.support import ANSWERS, Visitor, csrf_token, path_of
 
     app = wsgi_bench.app

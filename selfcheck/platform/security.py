@@ -412,7 +412,7 @@ CSRF_VERIFIED_MAX = 4096  # per worker, as the signed tokens and the verified co
 csrf_log = logging.getLogger("flask_wtf.csrf")  # Flask-WTF's logger: the same log lines
 
 
-class CheckedCSRFProtect(CSRFProtect):
+class CheckedCSRFProtect(CSRFProtect):  # type: ignore[misc]
     """Flask-WTF's protection, a token already verified by this worker not verified again.
 
     Every form post (16 a journey: each page saved, the start, the sending) verified its signed
