@@ -16,7 +16,7 @@ TEMPLATES = [
     '{{ gettext("Continuer") }}|{{ _("Continuer") }}',
     '{{ _("Étape %(step)s sur %(total)s", step=2, total="<b>9</b>") }}',
     '{{ _("100 %% : « fait » ?") }}',
-    '{{ _("Vous avez coché « %(option)s » avec d\'autres réponses : gardez l\'un ou l\'autre.",'
+    "{{ _(\"Vous avez coché « %(option)s » avec d'autres réponses : gardez l'un ou l'autre.\","
     ' option="<em>x</em>") }}',
     "{% trans %}Continuer mon questionnaire{% endtrans %}",
     '{% trans name="<i>Léa</i>" %}Bonjour {{ name }} !{% endtrans %}',
