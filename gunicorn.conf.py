@@ -64,6 +64,9 @@ def post_worker_init(worker: object) -> None:
 
 
 accesslog = None
+# gunicorn's access record is then built only when a handler would write it (an accesslog, a
+# syslog, a handler given to gunicorn.access below): not for every request (issue 18).
+logger_class = "selfcheck.platform.gunicorn_log.QuietAccessLogger"
 errorlog = "-"
 loglevel = _env("LOG_LEVEL", "INFO").lower()
 logconfig_dict = {

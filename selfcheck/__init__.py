@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
-from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader
 
 from selfcheck.accounts.session import current_staff
@@ -101,7 +100,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     jobs.init_app(app, instance_path, database_url)
     mail.init_app(app)
     reminders.init_app(app)
-    CSRFProtect(app)
+    security.CheckedCSRFProtect(app)
     errors.init_app(app)
     sessions.init_app(app)
     # Question pages of a person in progress served before Flask (issue 18): installed before

@@ -21,8 +21,9 @@ from babel import Locale, UnknownLocaleError
 from flask import Flask, Response, current_app, g, request
 from flask_babel import Babel, get_translations
 from flask_babel.speaklater import LazyString
-from jinja2 import Environment
-from markupsafe import escape
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
@@ -55,9 +56,9 @@ def _languages() -> tuple[str, ...]:
 
 
 def select_locale() -> str:
-    if "selfcheck_locale" in g:
-        chosen: str = g.selfcheck_locale
-        return chosen
+    known: str | None = g.get("selfcheck_locale")  # one look-up of the proxy, not two
+    if known is not None:
+        return known
     chosen = choose_locale(
         current_app.config,
         request.args.get(LANG_PARAM),
@@ -186,7 +187,55 @@ class Translations:
         env.install_gettext_callables(  # type: ignore[attr-defined]
             self.gettext, self.ngettext, newstyle=True
         )
+        # Jinja's `_` resolves "gettext" and calls it through `Context.call`, which calls this
+        # translator through `Context.call` again, then marks and formats the text: three
+        # calls (each checking how to pass the context) and a `Markup % {}` for every `_()`
+        # of a page, about 30 us each, some 200 a journey (issue 18, docs/performance.md,
+        # req21). The same steps in one call, the finished text kept per (locale, text,
+        # autoescape) when there is nothing to format in.
+        fast = self._template_gettext()
+        env.globals["gettext"] = fast
+        env.globals["_"] = _alias_of(fast)
         env.finalize = plain_lazy_strings
+
+    def _template_gettext(self) -> Callable[..., str]:
+        finished: dict[tuple[str, str, bool], str] = {}
+
+        @pass_context
+        def gettext(context: Context, string: str, /, **variables: Any) -> str:
+            """Jinja's new-style gettext (`jinja2.ext._make_new_gettext`) of this translator."""
+            autoescape = bool(context.eval_ctx.autoescape)
+            if variables:
+                return _formatted(self.gettext(string), autoescape, variables)
+            key = (self._locale(), string, autoescape)
+            found = finished.get(key)
+            if found is None:
+                found = _formatted(self.gettext(string), autoescape, variables)
+                if len(finished) < self.MAX_ENTRIES:
+                    finished[key] = found
+            return found
+
+        return gettext
+
+
+def _formatted(text: str, autoescape: bool, variables: dict[str, Any]) -> str:
+    """What Jinja's new-style gettext makes of a translated text: marked safe when the
+    template escapes, and always formatted (`%%` becomes `%`, variables escaped)."""
+    marked: str = Markup(text) if autoescape else text
+    return marked % variables
+
+
+def _alias_of(gettext: Callable[..., str]) -> Callable[..., Any]:
+    @pass_context
+    def alias(context: Context, /, *args: Any, **kwargs: Any) -> Any:
+        """Jinja's `_` (`jinja2.ext._gettext_alias`): the context's "gettext", called directly
+        when it is the app's (a template variable of that name would shadow it)."""
+        found = context.resolve_or_missing("gettext")
+        if found is gettext:
+            return gettext(context, *args, **kwargs)
+        return context.call(context.resolve("gettext"), *args, **kwargs)
+
+    return alias
 
 
 def missing_catalogs(languages: tuple[str, ...], directory: Path = TRANSLATIONS_DIR) -> list[str]:

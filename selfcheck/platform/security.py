@@ -7,6 +7,7 @@ this site. tests/test_security.py walks every template for inline style or scrip
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 import math
@@ -28,10 +29,11 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_wtf.csrf import generate_csrf
+from flask_wtf.csrf import CSRFProtect, generate_csrf, same_origin, validate_csrf
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as HttpResponse
+from wtforms import ValidationError
 
 from selfcheck.platform import ratelimit
 from selfcheck.platform.db import get_db
@@ -401,3 +403,82 @@ def signed_page_csrf_token(app: Flask, raw: object) -> str | None:
         return None
     signed: dict[tuple[object, str], str] = app.extensions.get(CSRF_TOKENS_KEY, {})
     return signed.get(_csrf_key(app, raw))
+
+
+# --- CSRF tokens checked once per worker ----------------------------------------------------
+
+CSRF_VERIFIED_KEY = "selfcheck.csrf_verified"
+CSRF_VERIFIED_MAX = 4096  # per worker, as the signed tokens and the verified cookies
+csrf_log = logging.getLogger("flask_wtf.csrf")  # Flask-WTF's logger: the same log lines
+
+
+class CheckedCSRFProtect(CSRFProtect):  # type: ignore[misc]
+    """Flask-WTF's protection, a token already verified by this worker not verified again.
+
+    Every form post (16 a journey: each page saved, the start, the sending) verified its signed
+    token afresh: `validate_csrf` derives the key, checks the HMAC, decodes base64 and JSON
+    (about 100 us). With no time limit on the token (WTF_CSRF_TIME_LIMIT None, as the journey
+    has, RGAA 2.2.1) a token whose signature was good once is good for ever, and what it holds
+    never changes; so the worker keeps token -> the session secret it holds (per signing key,
+    bounded), and a token seen again is compared with the session's secret exactly as
+    `validate_csrf` compares it (`hmac.compare_digest`). A token not seen yet, a missing
+    one, a time limit configured or a changed key: `validate_csrf` as before, with its errors
+    and log lines. Everything else is Flask-WTF's `protect` step by step (1.3: exemptions,
+    methods, the token found in the form or headers, the HTTPS referrer check, `g.csrf_valid`):
+    `tests/test_security.py` pins its source."""
+
+    def protect(self, apply_exemptions: bool = False) -> None:
+        if apply_exemptions:
+            if not request.endpoint:
+                return
+            if self._is_exempt():
+                return
+        config = current_app.config
+        if request.method not in config["WTF_CSRF_METHODS"]:
+            return
+        try:
+            _validate_csrf_once(self._get_csrf_token())
+        except ValidationError as error:
+            csrf_log.info(error.args[0])
+            self._error_response(error.args[0])
+        if request.is_secure and config["WTF_CSRF_SSL_STRICT"]:
+            if not request.referrer:
+                self._error_response("The referrer header is missing.")
+            good_referrer = f"https://{request.host}/"
+            if not same_origin(request.referrer, good_referrer):
+                self._error_response("The referrer does not match the host.")
+        g.csrf_valid = True  # mark this request as CSRF valid
+
+
+def _validate_csrf_once(token: str | None) -> None:
+    """`validate_csrf(token)`, its signature checked once per worker (`CheckedCSRFProtect`)."""
+    config = current_app.config
+    field_name = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    secret_key = config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key
+    if (
+        not token
+        or not isinstance(token, str)
+        or not field_name
+        or not secret_key
+        or config.get("WTF_CSRF_TIME_LIMIT", 3600) is not None
+    ):
+        validate_csrf(token)  # its own errors (missing, expired, ...)
+        return
+    verified: dict[tuple[object, str], str] = current_app.extensions.setdefault(
+        CSRF_VERIFIED_KEY, {}
+    )
+    held = verified.get((secret_key, token))
+    if held is None:
+        validate_csrf(token)  # raises unless the signature is good and the secrets match
+        held = session[field_name]  # what the token holds: `validate_csrf` found them equal
+        if isinstance(held, str):
+            if len(verified) >= CSRF_VERIFIED_MAX:
+                del verified[next(iter(verified))]
+            verified[(secret_key, token)] = held
+        return
+    # As `validate_csrf`, in its order, for a token whose signature was good.
+    if field_name not in session:
+        raise ValidationError("The CSRF session token is missing.")
+    raw = session[field_name]
+    if not isinstance(raw, str) or not hmac.compare_digest(raw, held):
+        raise ValidationError("The CSRF tokens do not match.")
