@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -148,9 +148,10 @@ def make_engine(
 ) -> Engine:
     """The app's engine; `autocommit=True` (PostgreSQL only): `Database.reader`'s, whose
     connections are in autocommit from their start (`isolation_level="AUTOCOMMIT"` set once
-    per connection by SQLAlchemy, on the client side) and are not rolled back on their return
-    to the pool (`skip_autocommit_rollback`: nothing to roll back outside a transaction), in
-    a pool of at most `READER_POOL_SIZE` + `READER_MAX_OVERFLOW` connections."""
+    per connection by SQLAlchemy, on the client side), in a pool of at most
+    `READER_POOL_SIZE` + `READER_MAX_OVERFLOW` connections. Each is still rolled back on its
+    return to the pool: outside a transaction psycopg sends nothing for it (no round trip),
+    and a transaction opened by an explicit BEGIN would not be handed to the next request."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         connect_args: dict[str, Any] = {}
@@ -161,7 +162,6 @@ def make_engine(
         if autocommit:
             options = {
                 "isolation_level": "AUTOCOMMIT",
-                "skip_autocommit_rollback": True,
                 "pool_size": READER_POOL_SIZE,
                 "max_overflow": READER_MAX_OVERFLOW,
             }
@@ -321,6 +321,23 @@ def read_connection() -> Iterator[Connection]:
     """
     with get_db().reader.connect() as connection:
         yield connection
+
+
+def autocommit_connection(engine: Engine) -> Connection:
+    """A new connection of `engine` outside any transaction, for one statement committed on
+    its own (the rate-limit counters: `platform.ratelimit`). Inside an app whose engine is
+    `engine`, on PostgreSQL: a connection of its reader, already in autocommit, so that the
+    counters neither switch a connection's isolation level there and back nor hold a second
+    connection of the engine's pool beside the request's session (each sync worker keeps one
+    connection of each pool: docs/DEPLOYMENT.md). Otherwise (SQLite, a CLI command or a test
+    without the app) the engine's, switched to autocommit for the connection's use."""
+    if has_app_context():
+        database = current_app.extensions.get(EXTENSION_KEY)
+        if isinstance(database, Database) and database.engine is engine:
+            reader = database.reader
+            if reader is not engine:
+                return reader.connect()
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

@@ -55,8 +55,8 @@ def in_autocommit(connection: Any) -> bool:
     """Whether `connection` runs without transactions: its AUTOCOMMIT execution option (the
     rate-limit counters), or its DBAPI connection in autocommit from its start (PostgreSQL's
     reader, platform/db.py). SQLAlchemy still fires begin, commit and rollback events on it,
-    though nothing is sent (psycopg in autocommit sends no BEGIN; the reader's engine skips
-    the rollback)."""
+    though nothing is sent (psycopg sends no BEGIN in autocommit, and its rollback outside a
+    transaction sends nothing)."""
     if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return True
     try:
