@@ -901,7 +901,7 @@ def measure(
             for structure in session.scalars(select(Structure).where(Structure.id.in_(elsewhere))):
                 session.delete(structure)
             session.commit()
-    db.engine.dispose()
+    db.dispose()
     built_in = "reused" if build_seconds is None else f"built in {build_seconds:.0f} s"
     facts_in = "" if facts_seconds is None else f", facts in {facts_seconds:.0f} s"
     print(

@@ -120,7 +120,7 @@ def prepare(url: str, instance: Path, target_rows: int) -> int:
         copies = max(0, -(-target_rows // per_copy) - 1)
         bulk_copy(db, copies)
         rows = int(db.scalar(select(func.count()).select_from(Answer)) or 0)
-    app.extensions[DB_EXTENSION].engine.dispose()
+    app.extensions[DB_EXTENSION].dispose()
     return rows
 
 

@@ -45,8 +45,25 @@ TIMES = ("worker_wall_us", "worker_cpu_us", "backend_cpu_us")
 WIDTH = 8192  # bytes written at offset 0 each time (padded with spaces)
 
 
+def in_autocommit(connection: Any) -> bool:
+    """Whether `connection` runs without transactions: its AUTOCOMMIT execution option (the
+    rate-limit counters), or its DBAPI connection in autocommit from its start (PostgreSQL's
+    reader, platform/db.py). SQLAlchemy still fires begin, commit and rollback events on it,
+    though nothing is sent (psycopg sends no BEGIN in autocommit, and its rollback outside a
+    transaction sends nothing)."""
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return True
+    try:
+        dbapi_connection = connection.connection.dbapi_connection
+    except Exception:  # closed or invalidated meanwhile
+        return False
+    return getattr(dbapi_connection, "autocommit", None) is True
+
+
 class Counter:
-    def __init__(self, engine: Engine, folder: Path) -> None:
+    def __init__(self, engine: Engine, folder: Path, also: Iterable[Engine] = ()) -> None:
+        """`also`: other engines of the app with pools of their own (PostgreSQL's reader,
+        platform/db.py `Database.engines`), counted the same way."""
         self.now = dict.fromkeys(COUNTED, 0)
         self.totals: dict[str, dict[str, int]] = {}
         self.backends: set[int] = set()  # PostgreSQL backend pids of this worker's connections
@@ -64,11 +81,20 @@ class Counter:
             # An AUTOCOMMIT connection (the rate-limit counters) sends no BEGIN, COMMIT or
             # ROLLBACK, although SQLAlchemy still fires the events.
             def handler(connection: Any, *_args: Any) -> None:
-                if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+                if not in_autocommit(connection):
                     self.now[kind] += 1
 
             return handler
 
+        for each in (engine, *also):
+            self._listen(each, bump, transaction)
+
+    def _listen(
+        self,
+        engine: Engine,
+        bump: Callable[[str], Callable[..., None]],
+        transaction: Callable[[str], Callable[..., None]],
+    ) -> None:
         hit, miss = engine.dialect.CACHE_HIT, engine.dialect.CACHE_MISS
 
         def statement(

@@ -41,7 +41,7 @@ WARM_UP = 3
 class Backends:
     """Run time of the PostgreSQL backends of an engine's connections (nanoseconds)."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, *engines: Any) -> None:
         from sqlalchemy import event
 
         self.pids: set[int] = set()
@@ -51,7 +51,8 @@ class Backends:
             if isinstance(pid, int) and pid > 0:
                 self.pids.add(pid)
 
-        event.listen(engine, "connect", connected)
+        for engine in engines:  # PostgreSQL's reader has a pool of its own (platform/db.py)
+            event.listen(engine, "connect", connected)
 
     def ns(self) -> int:
         total = 0
@@ -88,7 +89,9 @@ def main() -> int:
     from tests.support import ANSWERS, Visitor, csrf_token, path_of
 
     app = wsgi_bench.app
-    backends = Backends(app.extensions[EXTENSION_KEY].engine)
+    database = app.extensions[EXTENSION_KEY]
+    engines = database.engines() if hasattr(database, "engines") else (database.engine,)
+    backends = Backends(*engines)
     with app.extensions[EXTENSION_KEY].session() as session:
         slug = session.scalar(select(Structure.slug).order_by(Structure.id))
     assert slug is not None, "no structure: run with --prepare"

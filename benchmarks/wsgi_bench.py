@@ -77,8 +77,10 @@ def build_app() -> Flask:
 
         from selfcheck.platform.db import EXTENSION_KEY
 
-        engine = app.extensions[EXTENSION_KEY].engine
-        counter = Counter(engine, Path(sql_dir))
+        database = app.extensions[EXTENSION_KEY]
+        # Every engine with a pool of its own (PostgreSQL's reader: platform/db.py).
+        engines = database.engines() if hasattr(database, "engines") else (database.engine,)
+        counter = Counter(engines[0], Path(sql_dir), also=engines[1:])
         app.wsgi_app = counter.wrap(app.wsgi_app)  # type: ignore[method-assign]
 
     profile_dir = os.environ.get("SELFCHECK_BENCH_PROFILE_DIR")

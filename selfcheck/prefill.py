@@ -298,7 +298,7 @@ def _let_go(app: Flask) -> None:
     (the consumer's handlers only noted them: a stop asked now ends the process)."""
     database: Database = app.extensions["selfcheck.platform.db"]
     with contextlib.suppress(Exception):
-        database.engine.dispose()  # the reader shares its pool
+        database.dispose()  # the engine's pool and the reader's
     with contextlib.suppress(Exception):
         jobs.queue(app).close()
     if threading.current_thread() is threading.main_thread():

@@ -333,7 +333,7 @@ def make_app(
 
     yield factory
     for app in apps:
-        app.extensions[EXTENSION_KEY].engine.dispose()
+        app.extensions[EXTENSION_KEY].dispose()
         app.extensions[JOBS_KEY].close()
 
 

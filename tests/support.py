@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
@@ -500,3 +500,20 @@ def only_handler(logger: logging.Logger, handler: logging.Handler) -> Iterator[N
         logger.propagate = propagate
         for other in others:
             logger.addHandler(other)
+
+
+@contextlib.contextmanager
+def listening(database: Database, *handlers: tuple[str, Any]) -> Iterator[None]:
+    """SQLAlchemy event handlers (name, function) on every engine of the app: the engine
+    and, on PostgreSQL, the reader, which has a pool of its own (`Database.engines`). Pool
+    events ("checkout") are accepted on an engine too."""
+    engines = database.engines()
+    for engine in engines:
+        for name, handler in handlers:
+            event.listen(engine, name, handler)
+    try:
+        yield
+    finally:
+        for engine in engines:
+            for name, handler in handlers:
+                event.remove(engine, name, handler)

@@ -30,7 +30,7 @@ def test_create_app_with_the_real_loader(database_url: str, tmp_path: Path) -> N
         rules = {rule.rule for rule in app.url_map.iter_rules()}
         assert {"/", "/s/<slug>", "/q/<page_code>", "/check", "/code", "/summary"} <= rules
     finally:
-        app.extensions[EXTENSION_KEY].engine.dispose()
+        app.extensions[EXTENSION_KEY].dispose()
 
 
 def test_another_definition_file(database_url: str, tmp_path: Path) -> None:
@@ -46,7 +46,7 @@ def test_another_definition_file(database_url: str, tmp_path: Path) -> None:
     try:
         assert app.extensions[DEFINITION_KEY].id == "tiny"
     finally:
-        app.extensions[EXTENSION_KEY].engine.dispose()
+        app.extensions[EXTENSION_KEY].dispose()
 
 
 def test_a_broken_definition_stops_the_app_at_start(database_url: str, tmp_path: Path) -> None:

@@ -182,7 +182,7 @@ def test_the_command_reads_its_database_from_the_environment(
         assert listed.output == "/s/mairie\t974\tMairie\n"
     finally:
         for app in built:
-            app.extensions["selfcheck.platform.db"].engine.dispose()
+            app.extensions["selfcheck.platform.db"].dispose()
     assert len(built) == 3
     assert all(app.extensions["selfcheck.platform.db"].url == database_url for app in built)
 

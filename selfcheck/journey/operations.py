@@ -266,12 +266,12 @@ def read_state(reader: Engine, response_id: int) -> ResponseState | None:
     (`journey.fast_page`).
 
     When nothing hangs on SQLAlchemy's `Connection` for this read (`_bare_reader`: the
-    engine's own settings, no connection or statement listener, no SQL echo; SQLite's
-    reader in production) the statement goes on a DBAPI connection of the pool directly:
-    the same pool checkout and checkin (pings, reset on return), the same SQL and rows,
-    without building and closing a `Connection` around it (issue 18, round 18). Otherwise,
-    and always on PostgreSQL (its reader's autocommit is a `Connection` setting), through
-    `reader.connect()` as before."""
+    engine's own settings, no connection or statement listener, no SQL echo; the reader in
+    production, on SQLite and, since round 21, on PostgreSQL, whose reader is an engine in
+    autocommit from each connection's start) the statement goes on a DBAPI connection of
+    the pool directly: the same pool checkout and checkin (pings, reset on return), the same
+    SQL and rows, without building and closing a `Connection` around it (issue 18, round
+    18). Otherwise through `reader.connect()`."""
     if not _bare_reader(reader):
         with reader.connect() as connection:
             return load_state(connection, response_id)
@@ -295,8 +295,8 @@ def read_state(reader: Engine, response_id: int) -> ResponseState | None:
 
 def _bare_reader(reader: Engine) -> bool:
     """Whether a `Connection` of `reader` would do nothing for one read but take and give
-    back its pooled DBAPI connection: no execution option (PostgreSQL's reader has its
-    isolation level), no SQL echo, no listener of a new connection or of statements."""
+    back its pooled DBAPI connection: no execution option (such as an isolation level set
+    per connection), no SQL echo, no listener of a new connection or of statements."""
     dispatch = reader.dispatch
     return not (
         reader.get_execution_options()

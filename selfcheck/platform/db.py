@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -51,11 +51,21 @@ class Database:
             url, sqlite_synchronous, pre_ping=pre_ping, synchronous_commit=synchronous_commit
         )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # Reads outside any unit of work (`read_connection`): on PostgreSQL without a
-        # transaction, so no BEGIN and ROLLBACK around a single SELECT. The same pool; psycopg
-        # switches autocommit on the client side, no round trip.
+        # Reads outside any unit of work (`read_connection`, `read_only_session`) and the
+        # page save's one statement: on PostgreSQL without a transaction, so no BEGIN and
+        # ROLLBACK around a single SELECT. An engine of its own (same URL and settings), its
+        # connections in autocommit from their start and in a pool of their own: no switch of
+        # the isolation level at each checkout and back at each checkin, which was 40 % of a
+        # question page's read on the worker's side (issue 18, docs/performance.md, eleventh
+        # pass). SQLite: the reader is the engine.
         self.reader = (
-            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            make_engine(
+                url,
+                sqlite_synchronous,
+                pre_ping=pre_ping,
+                synchronous_commit=synchronous_commit,
+                autocommit=True,
+            )
             if self.engine.dialect.name == "postgresql"
             else self.engine
         )
@@ -71,6 +81,15 @@ class Database:
 
     def session(self) -> Session:
         return self.sessions()
+
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine with a pool of its own: the engine, and on PostgreSQL the reader."""
+        return (self.engine,) if self.reader is self.engine else (self.engine, self.reader)
+
+    def dispose(self) -> None:
+        """Close every pooled connection of every engine (`engines`)."""
+        for engine in self.engines():
+            engine.dispose()
 
 
 class ReadOnlyError(RuntimeError):
@@ -111,20 +130,42 @@ def _refuse_sql_write(
         raise ReadOnlyError(f"a read-only request's session was to send: {statement[:80]!r}")
 
 
+# The reader's pool (PostgreSQL). A sync gunicorn worker serves one request at a time and a
+# request holds at most one reader connection at a time, so each worker keeps one reader
+# connection beside its engine's one: workers x 2 connections (5 workers: 10, of PostgreSQL's
+# 100 by default), plus the job workers' (docs/DEPLOYMENT.md).
+READER_POOL_SIZE = 2
+READER_MAX_OVERFLOW = 8
+
+
 def make_engine(
     url: str,
     sqlite_synchronous: str = "NORMAL",
     *,
     pre_ping: bool = True,
     synchronous_commit: str = "on",
+    autocommit: bool = False,
 ) -> Engine:
+    """The app's engine; `autocommit=True` (PostgreSQL only): `Database.reader`'s, whose
+    connections are in autocommit from their start (`isolation_level="AUTOCOMMIT"` set once
+    per connection by SQLAlchemy, on the client side), in a pool of at most
+    `READER_POOL_SIZE` + `READER_MAX_OVERFLOW` connections. Each is still rolled back on its
+    return to the pool: outside a transaction psycopg sends nothing for it (no round trip),
+    and a transaction opened by an explicit BEGIN would not be handed to the next request."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         connect_args: dict[str, Any] = {}
         if parsed.get_backend_name() == "postgresql" and synchronous_commit != "on":
             # Sent with the connection's start-up packet: no round trip of its own.
             connect_args["options"] = f"-c synchronous_commit={synchronous_commit}"
-        engine = create_engine(url, connect_args=connect_args)
+        options: dict[str, Any] = {}
+        if autocommit:
+            options = {
+                "isolation_level": "AUTOCOMMIT",
+                "pool_size": READER_POOL_SIZE,
+                "max_overflow": READER_MAX_OVERFLOW,
+            }
+        engine = create_engine(url, connect_args=connect_args, **options)
         if pre_ping:
             # A connection closed by a database restart is replaced before use; the test
             # costs a round trip only when the connection may be dead (`_ping_if_needed`).
@@ -280,6 +321,23 @@ def read_connection() -> Iterator[Connection]:
     """
     with get_db().reader.connect() as connection:
         yield connection
+
+
+def autocommit_connection(engine: Engine) -> Connection:
+    """A new connection of `engine` outside any transaction, for one statement committed on
+    its own (the rate-limit counters: `platform.ratelimit`). Inside an app whose engine is
+    `engine`, on PostgreSQL: a connection of its reader, already in autocommit, so that the
+    counters neither switch a connection's isolation level there and back nor hold a second
+    connection of the engine's pool beside the request's session (each sync worker keeps one
+    connection of each pool: docs/DEPLOYMENT.md). Otherwise (SQLite, a CLI command or a test
+    without the app) the engine's, switched to autocommit for the connection's use."""
+    if has_app_context():
+        database = current_app.extensions.get(EXTENSION_KEY)
+        if isinstance(database, Database) and database.engine is engine:
+            reader = database.reader
+            if reader is not engine:
+                return reader.connect()
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
 
+from selfcheck.platform import db
 from selfcheck.platform.models import RateLimitHit, utcnow
 
 
@@ -97,10 +98,11 @@ def hit(
         .returning(RateLimitHit.count)
     )
     # One statement, atomic by itself: run in autocommit on a connection of its own, so no
-    # BEGIN and COMMIT round trips on PostgreSQL (2 instead of 4 with the pool's ping).
+    # BEGIN and COMMIT round trips on PostgreSQL (2 instead of 4 with the pool's ping); in the
+    # app on PostgreSQL a connection of its reader (`db.autocommit_connection`).
     bind = session.get_bind()
     engine = bind.engine if isinstance(bind, Connection) else bind
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    with db.autocommit_connection(engine) as connection:
         count = int(connection.execute(statement).scalar_one())
     allowed = count <= limit.attempts
     return Decision(allowed, count, 0 if allowed else _retry_after(limit, start, now))
@@ -128,7 +130,7 @@ def hit_all(
         found["count"] = cast(int, found["count"]) + 1
     bind = session.get_bind()
     engine = bind.engine if isinstance(bind, Connection) else bind
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+    with db.autocommit_connection(engine) as connection:
         # Several rows with RETURNING: SQLAlchemy's "insertmanyvalues" sends them as one
         # INSERT … VALUES (…), (…) (and the one-row statement is cached, where a statement
         # built with `.values([...])` is compiled again each time).

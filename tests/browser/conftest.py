@@ -74,7 +74,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-        database.engine.dispose()
+        database.dispose()
 
 
 # --- the browser ---------------------------------------------------------------------------

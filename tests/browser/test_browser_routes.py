@@ -73,7 +73,7 @@ def configured_languages() -> tuple[str, ...]:
             {"DATABASE_URL": f"sqlite:///{folder}/x.db", "INSTANCE_PATH": Path(folder)}
         )
         languages: tuple[str, ...] = app.config["SELFCHECK_LANGUAGES"]
-        app.extensions["selfcheck.platform.db"].engine.dispose()
+        app.extensions["selfcheck.platform.db"].dispose()
         return languages
 
 

@@ -244,4 +244,4 @@ def test_backup_and_restore_commands(
                 database.engine
             )
         finally:
-            other.extensions["selfcheck.platform.db"].engine.dispose()
+            other.extensions["selfcheck.platform.db"].dispose()

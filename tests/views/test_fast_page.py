@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from flask import Flask, request_started
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from selfcheck.journey import fast_page, views
@@ -399,8 +399,8 @@ def test_a_page_not_cached_yet_goes_to_flask_then_is_served(
     cache._built.clear()
     layer = _layer(app)
     served = layer.served
-    engine = app.extensions[db.EXTENSION_KEY].engine
-    with _statements(engine) as sent:
+    database = app.extensions[db.EXTENSION_KEY]
+    with _statements(database) as sent:
         assert _run(layer, _environ(on_page, cookie), access_lines)[0] == "200 OK"
     assert layer.served == served  # rendered by Flask
     # The state the layer read is handed to Flask's view, which does not read it again.
@@ -413,30 +413,33 @@ def test_a_redirect_left_to_flask_reads_the_state_once(
 ) -> None:
     cookie = f"{COOKIE}={_session_cookie(visitor)}"
     layer = _layer(app)
-    engine = app.extensions[db.EXTENSION_KEY].engine
-    with _statements(engine) as sent:
+    database = app.extensions[db.EXTENSION_KEY]
+    with _statements(database) as sent:
         status = _run(layer, _environ("/q/p_device_use", cookie), access_lines)[0]
     assert status.startswith("302") and len(sent) == 1, sent
     # Another person's state is never taken: Flask reads its own (response id checked).
     environ = _environ(on_page, cookie)
     environ[views.HANDED_STATE] = (-1, None)
-    with _statements(engine) as sent:
+    with _statements(database) as sent:
         assert _run(layer.inner, environ, access_lines)[0] == "200 OK"
     assert len(sent) == 1, sent
 
 
 @contextmanager
-def _statements(engine: Engine) -> Iterator[list[str]]:
+def _statements(database: db.Database) -> Iterator[list[str]]:
+    """The statements sent through every engine of the app (PostgreSQL's reader included)."""
     sent: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         sent.append(statement)
 
-    event.listen(engine, "before_cursor_execute", seen)
+    for engine in database.engines():
+        event.listen(engine, "before_cursor_execute", seen)
     try:
         yield sent
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        for engine in database.engines():
+            event.remove(engine, "before_cursor_execute", seen)
 
 
 def test_an_exception_goes_to_flask(
@@ -502,9 +505,9 @@ def test_the_state_read_on_a_bare_connection_is_the_one_read_in_a_session(
         in_session = journey.load_state(orm, response_id)
     assert bare is not None and bare == in_session
     assert len(bare.answers) > 10
-    # `read_state` (the layer's read): on SQLite's reader on a pooled DBAPI connection
-    # directly, on PostgreSQL's (autocommit, a `Connection` setting) through a `Connection`.
-    assert journey._bare_reader(database.reader) is (database.engine.dialect.name == "sqlite")
+    # `read_state` (the layer's read): on a pooled DBAPI connection of the reader directly,
+    # on both databases (PostgreSQL's reader is in autocommit from its connections' start).
+    assert journey._bare_reader(database.reader)
     assert journey.read_state(database.reader, response_id) == in_session
     assert journey.read_state(database.reader, response_id + 1000) is None
 
@@ -523,9 +526,7 @@ def test_the_read_without_a_connection_gives_way_to_listeners_and_never_reuses_a
     response_id = session["response_id"]
     database = app.extensions[db.EXTENSION_KEY]
     reader = database.reader
-    if not journey._bare_reader(reader):
-        assert database.engine.dialect.name == "postgresql"
-        return  # PostgreSQL: always a `Connection` (tested above and by the counters)
+    assert journey._bare_reader(reader)
     expected = journey.read_state(reader, response_id)
     seen: list[str] = []
 
@@ -536,18 +537,18 @@ def test_the_read_without_a_connection_gives_way_to_listeners_and_never_reuses_a
         seen.append("connected")
 
     for name, listener in (("before_cursor_execute", statement), ("engine_connect", connected)):
-        event.listen(database.engine, name, listener)
+        event.listen(reader, name, listener)
         try:
             assert not journey._bare_reader(reader)
             assert journey.read_state(reader, response_id) == expected
         finally:
-            event.remove(database.engine, name, listener)
+            event.remove(reader, name, listener)
         assert journey._bare_reader(reader)
     assert len(seen) == 2 and "FROM response" in seen[0] and seen[1] == "connected"
     assert journey._bare_reader(reader.execution_options(isolation_level="AUTOCOMMIT")) is False
 
     invalidated: list[object] = []
-    event.listen(database.engine, "invalidate", lambda *args: invalidated.append(args[0]))
+    event.listen(reader, "invalidate", lambda *args: invalidated.append(args[0]))
     real = journey._state_sql
     monkeypatch.setattr(
         journey,
@@ -560,7 +561,7 @@ def test_the_read_without_a_connection_gives_way_to_listeners_and_never_reuses_a
     with pytest.raises(Exception, match="nowhere"):
         journey.read_state(reader, response_id)
     assert len(invalidated) == 1
-    assert database.engine.pool.checkedout() == 0
+    assert reader.pool.checkedout() == 0
     monkeypatch.setattr(journey, "_state_sql", real)
     assert journey.read_state(reader, response_id) == expected  # on a new connection
 

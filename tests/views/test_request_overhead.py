@@ -29,7 +29,7 @@ from selfcheck.platform import db, security, sessions
 from selfcheck.platform.models import Beneficiary, Response, Structure
 from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import FormKind
-from tests.support import ANSWERS, Visitor, csrf_token
+from tests.support import ANSWERS, Visitor, csrf_token, listening
 
 COOKIE = "selfcheck_session"
 
@@ -148,16 +148,13 @@ def test_a_page_save_does_not_wait_for_the_disk_but_sending_does(
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         statements.append(statement)
 
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with listening(app.extensions[db.EXTENSION_KEY], ("before_cursor_execute", seen)):
         started = visitor.start(structure.slug)
         visitor.fill(ANSWERS[FormKind.BEFORE], started)
         saves = [s for s in statements if "synchronous_commit" in s]
         statements.clear()
         sent = visitor.submit()
         at_sending = [s for s in statements if "synchronous_commit" in s]
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert sent.status_code == 302 and visitor.follow(sent).status_code == 200
     assert at_sending == []
     if engine.dialect.name == "postgresql":
@@ -180,16 +177,13 @@ def test_page_saves_wait_for_the_disk_when_the_operator_says_so(
     def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         statements.append(statement)
 
-    event.listen(database.engine, "before_cursor_execute", seen)
-    try:
+    with listening(database, ("before_cursor_execute", seen)):
         visitor.fill(ANSWERS[FormKind.BEFORE], visitor.start(structure.slug))
         with visitor.client.session_transaction() as cookie:
             response_id = cookie["response_id"]
         with database.session() as session:
             assert journey.lock_state(session, response_id) is not None
             session.rollback()
-    finally:
-        event.remove(database.engine, "before_cursor_execute", seen)
     assert not [s for s in statements if "synchronous_commit" in s]
     if database.engine.dialect.name == "postgresql":
         assert any(s.startswith("WITH touched") for s in statements)
@@ -309,13 +303,12 @@ def test_a_page_view_is_one_select_on_one_connection_without_a_transaction(
     def checkout(*args: object) -> None:
         checkouts.append(args)
 
-    event.listen(engine, "before_cursor_execute", seen)
-    event.listen(engine.pool, "checkout", checkout)
-    try:
+    with listening(
+        app.extensions[db.EXTENSION_KEY],
+        ("before_cursor_execute", seen),
+        ("checkout", checkout),
+    ):
         page = visitor.get(location)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-        event.remove(engine.pool, "checkout", checkout)
     assert page.status_code == 200
     assert 'value="seul" checked' in page.get_data(as_text=True)  # the answer just saved
     assert len(checkouts) == 1  # one connection (PostgreSQL: no ping when used seconds ago)
@@ -328,7 +321,6 @@ def test_a_page_view_is_one_select_on_one_connection_without_a_transaction(
 def _statements_of(app: Flask, call: Callable[[], object]) -> tuple[list[str], list[bool], int]:
     """The SQL statements a request sends, whether each ran outside a transaction (psycopg's
     autocommit), and the pool check-outs."""
-    engine = app.extensions[db.EXTENSION_KEY].engine
     statements: list[str] = []
     autocommit: list[bool] = []
     checkouts: list[object] = []
@@ -341,13 +333,12 @@ def _statements_of(app: Flask, call: Callable[[], object]) -> tuple[list[str], l
     def checkout(*args: object) -> None:
         checkouts.append(args)
 
-    event.listen(engine, "before_cursor_execute", seen)
-    event.listen(engine.pool, "checkout", checkout)
-    try:
+    with listening(
+        app.extensions[db.EXTENSION_KEY],
+        ("before_cursor_execute", seen),
+        ("checkout", checkout),
+    ):
         call()
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-        event.remove(engine.pool, "checkout", checkout)
     return statements, autocommit, len(checkouts)
 
 

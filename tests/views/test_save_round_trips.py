@@ -51,8 +51,26 @@ class Trips:
         return len(self.statements) + self.begins + self.commits + self.rollbacks + self.pings
 
 
+def in_autocommit(connection: Any) -> bool:
+    """Whether `connection` runs without transactions: its AUTOCOMMIT execution option (the
+    rate-limit counters), or its DBAPI connection in autocommit from its start (PostgreSQL's
+    reader, platform/db.py). SQLAlchemy still fires begin, commit and rollback events on it,
+    though nothing is sent (psycopg sends no BEGIN in autocommit, and its rollback outside a
+    transaction sends nothing)."""
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return True
+    try:
+        dbapi_connection = connection.connection.dbapi_connection
+    except Exception:  # closed or invalidated meanwhile
+        return False
+    return getattr(dbapi_connection, "autocommit", None) is True
+
+
 @contextmanager
-def counted(engine: Engine) -> Iterator[Trips]:
+def counted(engine: Engine | db.Database) -> Iterator[Trips]:
+    """The round trips sent through `engine`, or through every engine of a `Database` (its
+    reader has a pool of its own on PostgreSQL)."""
+    engines = engine.engines() if isinstance(engine, db.Database) else (engine,)
     trips = Trips()
 
     def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
@@ -60,7 +78,7 @@ def counted(engine: Engine) -> Iterator[Trips]:
 
     def transaction(kind: str) -> Callable[..., None]:
         def handler(connection: Any, *_args: Any) -> None:
-            if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            if not in_autocommit(connection):
                 setattr(trips, kind, getattr(trips, kind) + 1)
 
         return handler
@@ -71,26 +89,32 @@ def counted(engine: Engine) -> Iterator[Trips]:
         ("commit", transaction("commits")),
         ("rollback", transaction("rollbacks")),
     ]
-    ping = engine.dialect.do_ping
+    pings = [(each, each.dialect.do_ping) for each in engines]
 
-    def counted_ping(dbapi_connection: Any) -> bool:
-        trips.pings += 1
-        return ping(dbapi_connection)
+    def counting(ping: Callable[[Any], bool]) -> Callable[[Any], bool]:
+        def counted_ping(dbapi_connection: Any) -> bool:
+            trips.pings += 1
+            return ping(dbapi_connection)
 
-    for name, handler in handlers:
-        event.listen(engine, name, handler)
-    engine.dialect.do_ping = counted_ping  # type: ignore[method-assign]
+        return counted_ping
+
+    for each, ping in pings:
+        for name, handler in handlers:
+            event.listen(each, name, handler)
+        each.dialect.do_ping = counting(ping)  # type: ignore[method-assign]
     try:
         yield trips
     finally:
-        engine.dialect.do_ping = ping  # type: ignore[method-assign]
-        for name, handler in handlers:
-            event.remove(engine, name, handler)
+        for each, ping in pings:
+            each.dialect.do_ping = ping  # type: ignore[method-assign]
+            for name, handler in handlers:
+                event.remove(each, name, handler)
 
 
-def _engine(app: Flask) -> Engine:
-    engine: Engine = app.extensions[db.EXTENSION_KEY].engine
-    return engine
+def _engine(app: Flask) -> db.Database:
+    """What `counted` follows: every engine of the app."""
+    database: db.Database = app.extensions[db.EXTENSION_KEY]
+    return database
 
 
 def _stored(database: Database, response_id: int) -> dict[str, list[str]]:
@@ -185,7 +209,7 @@ def test_a_page_save_on_postgresql_is_two_round_trips(
         saved = visitor.answer({"ASSIST": ["seul"]})
     assert saved.status_code == 302
     words = [statement.split()[0] for statement in trips.statements]
-    if _engine(app).dialect.name == "postgresql":
+    if _engine(app).engine.dialect.name == "postgresql":
         assert words == ["SELECT", "WITH"]
         assert "xmin" in trips.statements[0] and "FOR UPDATE" not in trips.statements[0]
         assert (trips.begins, trips.commits, trips.rollbacks, trips.pings) == (0, 0, 0, 0)
@@ -209,7 +233,7 @@ def test_round_trips_of_a_whole_journey(
     statement, every write and the data version's raise by one). SQLite: the same journey,
     stored."""
     engine = _engine(app)
-    postgres = engine.dialect.name == "postgresql"
+    postgres = engine.engine.dialect.name == "postgresql"
     # Every page is seen here for the first time: not in the page cache yet, which the layer
     # in front of Flask (journey/fast_page.py) finds only after reading the state; it hands
     # the state to Flask's view, which does not read it again: one SELECT either way.
@@ -273,7 +297,7 @@ def test_the_thank_you_page_and_the_summary_read_without_a_transaction(
     for trips in (thanked, summed):
         assert trips.statements and all(s.split()[0] == "SELECT" for s in trips.statements)
         assert trips.commits == 0
-        if engine.dialect.name == "postgresql":
+        if engine.engine.dialect.name == "postgresql":
             assert (trips.begins, trips.rollbacks) == (0, 0)
             assert trips.round_trips == len(trips.statements)
     # Round 20: the thank-you page reads the response, the person, the structure and the
