@@ -7,6 +7,7 @@ this site. tests/test_security.py walks every template for inline style or scrip
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -473,7 +474,9 @@ def _validate_csrf_once(token: str | None) -> None:
         held = session[field_name]  # what the token holds: `validate_csrf` found them equal
         if isinstance(held, str):
             if len(verified) >= CSRF_VERIFIED_MAX:
-                del verified[next(iter(verified))]
+                # The oldest out; another thread may change the dict meanwhile.
+                with contextlib.suppress(StopIteration, RuntimeError):
+                    verified.pop(next(iter(verified)), None)
             verified[(secret_key, token)] = held
         return
     # As `validate_csrf`, in its order, for a token whose signature was good.
