@@ -459,7 +459,7 @@ def test_the_summary_pdf_shows_the_web_summary(
         pdf = paper.renderer(app).summary(result, followed.code, "fr", large=large)
     content = text(pdf)
     assert "Vos progrès" in content
-    assert result.praise and "Bravo ! Vous avez progressé" in content
+    assert result.praise and "Bravo ! Vous faites mieux qu'avant" in content
     for task in result.tasks:
         assert content.count(flat(task.item.label)) == 1  # each task once
     for bar in result.bars:
