@@ -7,6 +7,7 @@ point backwards). Every problem names the file, the item or page, and what is wr
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Mapping
@@ -79,14 +80,20 @@ def load_definition(path: Path | str = DEFAULT_DEFINITION) -> Definition:
     return parse_definition(text, source=str(path))
 
 
+# libyaml's safe loader when PyYAML was built with it (its wheels are): the same safe subset,
+# 13 ms for the item bank instead of 76 ms in pure Python, at every app start (each gunicorn
+# worker, CLI command and job worker, and each test's app).
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse_definition(text: str, source: str = "<string>") -> Definition:
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_SafeLoader)
     except yaml.YAMLError as exc:
         raise DefinitionError(source, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(raw, dict):
         raise DefinitionError(source, ["the top level must be a mapping (id, version, ...)"])
-    problems = _schema_problems(raw)
+    problems = _schema_problems_of(text, raw)
     if problems:
         raise DefinitionError(source, problems)
     problems = _check_semantics(raw)
@@ -123,6 +130,23 @@ def _where(raw: Mapping[str, Any], path: Iterable[Any]) -> str:
     trail = ".".join(str(part) for part in parts)
     label = " › ".join(labels) or "top level"
     return f"{label} ({trail})" if trail else label
+
+
+# The schema's verdict on a text already checked in this process (25 ms for the item bank):
+# the same text parses to the same mapping, so to the same problems.
+_SCHEMA_CHECKED: dict[bytes, tuple[str, ...]] = {}
+_SCHEMA_CHECKED_MAX = 64
+
+
+def _schema_problems_of(text: str, raw: dict[str, Any]) -> list[str]:
+    key = hashlib.sha256(text.encode()).digest()
+    known = _SCHEMA_CHECKED.get(key)
+    if known is None:
+        known = tuple(_schema_problems(raw))
+        if len(_SCHEMA_CHECKED) >= _SCHEMA_CHECKED_MAX:
+            _SCHEMA_CHECKED.clear()
+        _SCHEMA_CHECKED[key] = known
+    return list(known)
 
 
 def _schema_problems(raw: dict[str, Any]) -> list[str]:
