@@ -198,7 +198,10 @@ def worker(workers: int, codebooks_first_only: bool) -> None:
                 watcher.stop()
         if rechain is None or not rechain.wanted.is_set():
             return  # stopped (SIGINT, SIGTERM)
-        consumer.stop(graceful=True)  # the jobs under way finish first
+        consumer.stop(graceful=True)  # the jobs under way finish first (a stop is noted)
+        # From here to the chain's `execv` or the next consumer's handlers, a stop ends the
+        # worker by its signal; the consumer's handlers would only note it (a stop lost).
+        prefill.stops_by_default()
         if consumer._signum is not None:  # stopped meanwhile: no chain
             return
         prefill.chain_codebooks(app, prefill.worker_command(), rechain.take())

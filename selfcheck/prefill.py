@@ -301,10 +301,7 @@ def _let_go(app: Flask) -> None:
         database.dispose()  # the engine's pool and the reader's
     with contextlib.suppress(Exception):
         jobs.queue(app).close()
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+    stops_by_default()
     # A stop that comes while the next image starts would hit Python's own start-up (a
     # SIGINT there is a fatal error, exit status 1: a failed stop for systemd). Held instead:
     # the mask outlives `execv`; the link lets it in once its handlers are set (weasy.chain),
@@ -312,16 +309,29 @@ def _let_go(app: Flask) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
 
 
+def stops_by_default() -> None:
+    """The stop signals back to their default action (a process-wide setting): a stop asked
+    from now on ends the process by that signal at once, as systemd counts a clean stop, from
+    whichever thread it reaches. For the moments no consumer runs: a finished consumer's
+    handlers only note a stop for a loop that no longer looks at it (a stop was lost so, the
+    worker going on into a chain, then a new consumer, until systemd killed it: CI, round
+    21); masking the signals would not do (a thread that does not mask them takes them)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread sets handlers
+    for stop in STOPS:
+        if signal.getsignal(stop) is not signal.SIG_IGN:
+            signal.signal(stop, signal.SIG_DFL)
+
+
 def stops_let_in() -> None:
     """At the worker's start: the stop signals an `execv` held (`_let_go`, weasy.chain) let
-    in. One already waiting ends the process by that signal, as systemd counts a clean stop
-    (its default action, set for the moment; the consumer sets its own handlers later)."""
+    in, with their default action until the consumer sets its handlers: one already waiting,
+    or one that comes before, ends the process by that signal, as systemd counts a clean stop
+    (`stops_by_default`). A worker started without any held keeps Python's handlers."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, set()) & STOPS
     if not held:
         return
-    for stop in signal.sigpending() & held:
-        if signal.getsignal(stop) is not signal.SIG_IGN:
-            signal.signal(stop, signal.SIG_DFL)
+    stops_by_default()
     signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 

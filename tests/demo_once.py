@@ -54,11 +54,21 @@ _KEY = text(
      WHERE i.indrelid = CAST(:table AS regclass) AND i.indisprimary
     """
 )
+# The sequences of the models' tables only: a test's database may hold other tables (the
+# job queue's `huey_task`, which a real worker on PostgreSQL creates in it), which the next
+# test's database does not have.
 _SEQUENCES = text(
     """
-    SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value
-      FROM pg_sequences
-     WHERE schemaname = current_schema() AND last_value IS NOT NULL
+    SELECT quote_ident(q.schemaname) || '.' || quote_ident(q.sequencename), q.last_value
+      FROM pg_sequences q
+      JOIN pg_class s
+        ON s.relname = q.sequencename AND s.relnamespace = current_schema()::regnamespace
+      JOIN pg_depend d
+        ON d.objid = s.oid AND d.classid = 'pg_class'::regclass
+       AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+      JOIN pg_class t ON t.oid = d.refobjid
+     WHERE q.schemaname = current_schema() AND q.last_value IS NOT NULL
+       AND t.relname = ANY(:names)
     """
 )
 
@@ -83,7 +93,8 @@ def _postgres_copy(engine: Engine) -> _PostgresCopy:
                     for block in copy:
                         data += block
             tables.append((name, columns, bytes(data)))
-        sequences = [(str(n), int(v)) for n, v in connection.execute(_SEQUENCES)]
+        names = [table.name for table in Base.metadata.sorted_tables]
+        sequences = [(str(n), int(v)) for n, v in connection.execute(_SEQUENCES, {"names": names})]
     return _PostgresCopy(tables, sequences)
 
 

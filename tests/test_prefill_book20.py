@@ -470,3 +470,38 @@ def test_a_stop_held_across_execv_ends_the_worker_by_its_signal(signame: str) ->
     )
     assert done.stdout == "held\n", done.stderr
     assert done.returncode == -getattr(signal, signame)
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_a_stop_between_a_consumer_and_the_chain_ends_the_worker_by_its_signal(
+    signame: str,
+) -> None:
+    """After a consumer's run its handlers stay set, and only note a stop for a consumer that
+    no longer runs: a stop sent while the worker went from it into a chain was lost (the
+    worker rendered, started a new consumer and ran until killed: CI, round 21). From the end
+    of the consumer's graceful stop the worker sets the stops' default action
+    (`stops_by_default`): the stop ends it by its signal, whichever thread it reaches."""
+    script = (
+        "import os, signal, threading\n"
+        "from selfcheck import prefill\n"
+        "noted = []\n"
+        "for stop in (signal.SIGINT, signal.SIGTERM):  # as a finished consumer leaves them\n"
+        "    signal.signal(stop, lambda signum, frame: noted.append(signum))\n"
+        "done = threading.Event()\n"
+        "threading.Thread(target=done.wait, daemon=True).start()  # a thread still there\n"
+        "prefill.stops_by_default()\n"
+        "print('set', flush=True)\n"
+        f"os.kill(os.getpid(), signal.{signame})\n"
+        "done.wait(5)\n"
+        "print('not stopped', noted, flush=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert done.stdout == "set\n", done.stderr
+    assert done.returncode == -getattr(signal, signame)
