@@ -9,6 +9,7 @@ CASCADE) after it, in a thread, while the next test runs on another one.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -379,6 +380,51 @@ class RememberingHasher(PasswordHasher):
 
 
 auth._HASHER = RememberingHasher.from_parameters(auth._HASHER._parameters)
+
+
+class RememberedCodebookRenders:
+    """The export codebook's in-process render (`codebook._render_pdf`), remembered per test
+    process by what it renders: the HTML the codebook's template gives and the folder of
+    printable templates (its stylesheet, fonts and images).
+
+    A codebook PDF takes 4-9 s of WeasyPrint on a quiet machine (the wide one, 48 pages:
+    ~9 s), and each test's app has a cache folder of its own (tmp_path), so every test that
+    exports rendered it again: seconds each for about a hundred tests a pass. The PDF is a
+    function of that HTML and those files (no date, no data): the bytes given back are those
+    a render gave the first time, for real. Renders apart (SELFCHECK_CODEBOOK_PDF_APART, the
+    child process) are not remembered; tests that count or replace `_render_pdf` put their
+    own in its place, as before.
+    """
+
+    def __init__(self, render: Callable[[Any], bytes]) -> None:
+        self._render = render
+        self._pdfs: dict[tuple[str, str], bytes] = {}
+        self.rendered = 0
+
+    def __call__(self, book: Any) -> bytes:
+        from flask import current_app
+
+        from selfcheck.evaluation import codebook
+
+        if current_app.config.get(codebook.APART_KEY, True):
+            return self._render(book)
+        key = (
+            str(codebook._printable_dir()),
+            hashlib.sha256(codebook.html(book).encode()).hexdigest(),
+        )
+        if key not in self._pdfs:
+            self._pdfs[key] = self._render(book)
+            self.rendered += 1
+        return self._pdfs[key]
+
+
+def _remember_codebook_renders() -> None:
+    from selfcheck.evaluation import codebook
+
+    codebook._render_pdf = RememberedCodebookRenders(codebook._render_pdf)  # type: ignore[assignment]
+
+
+_remember_codebook_renders()
 
 AppFactory = Callable[..., Flask]
 

@@ -483,6 +483,8 @@ def test_a_stop_between_a_consumer_and_the_chain_ends_the_worker_by_its_signal(
     (`stops_by_default`): the stop ends it by its signal, whichever thread it reaches."""
     script = (
         "import os, signal, threading\n"
+        # As a started worker has them (a pytest-xdist worker's child inherits them held)
+        "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})\n"
         "from selfcheck import prefill\n"
         "noted = []\n"
         "for stop in (signal.SIGINT, signal.SIGTERM):  # as a finished consumer leaves them\n"
