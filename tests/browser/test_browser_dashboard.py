@@ -77,7 +77,10 @@ def signed_in(new_context: ContextFactory, lang: str) -> Page:
     return page
 
 
-@pytest.mark.parametrize("lang", ["fr", "en"])
+# The reference language only: the route audit (test_browser_routes.py) reaches these
+# pages in every language, with axe-core on each of them in fr and ar and its own checks
+# in the others (lang, error titles, target sizes, reflow).
+@pytest.mark.parametrize("lang", ["fr"])
 def test_the_dashboard_is_accessible_with_data_and_errors(
     lang: str, new_context: ContextFactory, live_server: LiveServer, audit: AxeAudit
 ) -> None:

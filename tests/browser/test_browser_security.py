@@ -52,7 +52,10 @@ def test_the_csp_blocks_nothing_on_a_whole_journey(
     assert len(blocked) == 1
 
 
-@pytest.mark.parametrize("lang", ["fr", "en"])
+# The reference language only: the route audit (test_browser_routes.py) reaches these
+# pages in every language, with axe-core on each of them in fr and ar and its own checks
+# in the others (lang, error titles, target sizes, reflow).
+@pytest.mark.parametrize("lang", ["fr"])
 def test_privacy_pages_are_accessible(
     lang: str, new_context: ContextFactory, walk: Journey, audit: AxeAudit
 ) -> None:

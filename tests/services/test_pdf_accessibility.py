@@ -172,6 +172,9 @@ def _translated(app: Flask, lang: str, message: str) -> str:
 
 
 @pytest.mark.parametrize("form", list(FormKind))
+@pytest.mark.one_database(
+    reason="blank forms built from the item bank alone: the app's database is never asked"
+)
 def test_paper_forms_are_tagged_in_every_language(
     app: Flask, definition: Definition, form: FormKind
 ) -> None:
