@@ -1,0 +1,142 @@
+"""attack16: an outside attack on rounds 21 and 22 (the CSRF tokens verified once, the
+PostgreSQL reader, the jobs' retries, attack15's fixes).
+
+- A CSRF token's signature is base64 that itsdangerous decodes leniently: characters outside
+  the alphabet are dropped, so `sig[:5] + "!" * 60000 + sig[5:]` is the same valid token to
+  Flask-WTF. req21's memory of verified tokens (`security.CheckedCSRFProtect`) was bounded
+  in entries (4096) but not in bytes: one session posting its one token padded to the form's
+  64 KB limit 4096 times pinned ~256 MB in each worker. Now only tokens in their plain form
+  (URL-safe base64 and dots, at most `CSRF_TOKEN_MAX_LENGTH` characters) are remembered;
+  others are still verified by Flask-WTF, every time.
+- The session cookies verified once (`sessions.RefreshingSessionInterface`, an earlier
+  round) had the same padding: a cookie up to gunicorn's 8 KB header line, 4096 of them, and
+  the question pages served before Flask kept it twice more (`fast_page`: the parsed Cookie
+  header and the journey's session, by cookie value).
+- attack10 (round 17) made the fast pages keep a parsed Cookie header only once its session
+  cookie verified, against ~580 MB a worker of 8 KB headers of 1,600 tiny cookies. But a bot
+  needs only one journey (public) for its one valid cookie: beside it, 1,600 tiny cookies,
+  one name changed each request, and every header was verified and kept (~140 KB each,
+  4096 a worker). Now a header is kept only when it is small and has a few cookies, as a
+  browser's; others are parsed again each time.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import string
+
+from flask import Flask
+
+from selfcheck.platform import security
+from selfcheck.platform.models import Structure
+from selfcheck.platform.sessions import RefreshingSessionInterface
+from tests.support import Visitor, csrf_token
+from tests.views.test_fast_page import _environ, _layer, _run, access_lines, on_page
+
+__all__ = ["access_lines", "on_page"]  # the fixtures, used here
+
+
+def _padded(token: str, n: int, size: int) -> str:
+    """`token` with junk inside its signature that base64 decoding drops (still valid)."""
+    signed, signature = token.rsplit(".", 1)
+    junk = "!" * (n + 1) + "~" * size
+    junk = junk[: len(junk) - len(junk) % 4]  # keep the padding arithmetic unchanged
+    return f"{signed}.{signature[:5]}{junk}{signature[5:]}"
+
+
+def _remembered_bytes(app: Flask) -> int:
+    verified: dict[tuple[object, str], str] = app.extensions.get(security.CSRF_VERIFIED_KEY, {})
+    return sum(len(token) + len(held) for (_key, token), held in verified.items())
+
+
+def test_attack16_padded_csrf_tokens_do_not_grow_the_workers_memory(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    location = visitor.start(structure.slug).headers["Location"]
+    assert visitor.get(location).status_code == 200
+    token = csrf_token(visitor.html)
+    before = _remembered_bytes(app)
+    for n in range(16):
+        padded = _padded(token, n, 40_000)
+        visitor.get(location)
+        answered = visitor.answer({"ASSIST": ["seul"]}, csrf_token=padded)
+        assert answered.status_code in (302, 400), answered.status_code
+    grown = _remembered_bytes(app) - before
+    # x 4096 / 16 in a worker: megabytes per request would be gigabytes.
+    assert grown < 16 * 512, f"{grown} bytes remembered for 16 padded tokens"
+    # The plain token is still remembered and still works.
+    visitor.get(location)
+    assert visitor.answer({"ASSIST": ["seul"]}).status_code == 302
+
+
+def test_attack16_padded_session_cookies_are_not_remembered(
+    visitor: Visitor, structure: Structure, app: Flask
+) -> None:
+    visitor.start(structure.slug)
+    cookie = visitor.client.get_cookie("selfcheck_session")
+    assert cookie is not None
+    interface = app.session_interface
+    assert isinstance(interface, RefreshingSessionInterface)
+    before = sum(len(value) for value in interface._verified)
+    for n in range(16):
+        padded = _padded(cookie.value, n, 6_000)
+        bot = app.test_client(use_cookies=False)  # the header as sent, no size warning
+        page = bot.get(f"/s/{structure.slug}", headers={"Cookie": f"selfcheck_session={padded}"})
+        assert page.status_code == 200
+    grown = sum(len(value) for value in interface._verified) - before
+    assert grown < 16 * 512, f"{grown} bytes remembered for 16 padded cookies"
+
+
+def _tiny_cookies(i: int, size: int = 7000) -> str:
+    names = ("".join(p) for p in itertools.product(string.ascii_letters, repeat=2))
+    parts = [f"zz{i}=1"]
+    for name in names:
+        if sum(len(part) + 2 for part in parts) > size:
+            break
+        parts.append(f"{name}=1")
+    return "; ".join(parts)
+
+
+def test_attack16_a_valid_session_beside_many_cookies_is_not_kept_per_header(
+    visitor: Visitor, app: Flask, on_page: str, access_lines: io.StringIO
+) -> None:
+    layer = _layer(app)
+    value = visitor.client.get_cookie("selfcheck_session")
+    assert value is not None
+    before = set(layer._cookies)
+    served = 0
+    for i in range(16):
+        header = f"selfcheck_session={value.value}; {_tiny_cookies(i)}"
+        status, _headers, _body, _logged = _run(layer, _environ(on_page, header), access_lines)
+        assert status.startswith("200"), status
+        served += 1
+    added = [header for header in layer._cookies if header not in before]
+    kept = sum(len(header) + 64 * len(layer._cookies[header]) for header in added)
+    assert served == 16
+    assert kept < 16 * 1024, f"{len(added)} headers, ~{kept // 1024} KB kept"
+
+
+def test_attack16_padded_session_cookies_are_not_kept_by_the_fast_pages(
+    visitor: Visitor, app: Flask, on_page: str, access_lines: io.StringIO
+) -> None:
+    layer = _layer(app)
+    value = visitor.client.get_cookie("selfcheck_session")
+    assert value is not None
+    interface = app.session_interface
+    assert isinstance(interface, RefreshingSessionInterface)
+
+    def size() -> int:
+        return (
+            sum(len(header) for header in layer._cookies)
+            + sum(len(cookie) for cookie in layer._sessions)
+            + sum(len(cookie) for cookie in interface._verified)
+        )
+
+    before = size()
+    for n in range(16):
+        header = f"selfcheck_session={_padded(value.value, n, 6_000)}"
+        status, _headers, _body, _logged = _run(layer, _environ(on_page, header), access_lines)
+        assert status.startswith("200"), status
+    grown = size() - before
+    assert grown < 16 * 1024, f"~{grown // 1024} KB kept for 16 padded cookies"
