@@ -26,12 +26,16 @@ import io
 import itertools
 import string
 
+import pytest
+import sqlalchemy.exc
 from flask import Flask
+from sqlalchemy import Connection
 
 from selfcheck.platform import security
+from selfcheck.platform.db import Database
 from selfcheck.platform.models import Structure
 from selfcheck.platform.sessions import RefreshingSessionInterface
-from tests.support import Visitor, csrf_token
+from tests.support import Visitor, csrf_token, path_of, words
 from tests.views.test_fast_page import _environ, _layer, _run, access_lines, on_page
 
 __all__ = ["access_lines", "on_page"]  # the fixtures, used here
@@ -140,3 +144,33 @@ def test_attack16_padded_session_cookies_are_not_kept_by_the_fast_pages(
         assert status.startswith("200"), status
     grown = size() - before
     assert grown < 16 * 1024, f"~{grown // 1024} KB kept for 16 padded cookies"
+
+
+def test_attack16_a_database_pool_used_up_answers_503_not_500(
+    visitor: Visitor,
+    structure: Structure,
+    app: Flask,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every reader connection taken (PostgreSQL: the reader's own pool, 2 + 8; SQLite: the
+    engine's) and none coming back in time: the page says to come back in a few minutes, with
+    503 and Retry-After, not "500" and a stack trace in the log as a bug."""
+    location = visitor.start(structure.slug).headers["Location"]
+    assert visitor.get(location).status_code == 200
+    form = {**visitor.page_form().hidden(), "ASSIST": "seul", "action": "next"}
+    reader = database.reader
+    monkeypatch.setattr(reader.pool, "_timeout", 0.05)
+    held: list[Connection] = []
+    try:
+        with pytest.raises(sqlalchemy.exc.TimeoutError):
+            for _ in range(100):
+                held.append(reader.connect())
+        for page in (visitor.get(location), visitor.client.post(path_of(location), data=form)):
+            assert page.status_code == 503, page.status_code
+            assert page.headers["Retry-After"].isdigit()
+            assert "Réessayez dans quelques minutes" in words(page)
+    finally:
+        for connection in held:
+            connection.close()
+    assert visitor.get(location).status_code == 200
