@@ -113,7 +113,8 @@ def init_app(app: Flask) -> None:
         max_connections reached, the server restarting, SQLite's lock held too long): 503
         with Retry-After and the words of a 500 ("not your fault, try again in a few
         minutes"), not a 500 taken for a bug (attack16)."""
-        log.warning("database unavailable: answered 503", exc_info=error)
+        # At error level: SQLite says "no such table" with the same class (a migration left).
+        log.error("database unavailable: answered 503", exc_info=error)
         body, status = render_error(503, *MESSAGES[500])
         response = HttpResponse(body, status=status, mimetype="text/html")
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
