@@ -33,9 +33,9 @@ from sqlalchemy import Connection
 
 from selfcheck.platform import security
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Structure
+from selfcheck.platform.models import Beneficiary, Structure
 from selfcheck.platform.sessions import RefreshingSessionInterface
-from tests.support import Visitor, csrf_token, path_of, words
+from tests.support import Visitor, count, csrf_token, path_of, words
 from tests.views.test_fast_page import _environ, _layer, _run, access_lines, on_page
 
 __all__ = ["access_lines", "on_page"]  # the fixtures, used here
@@ -156,9 +156,13 @@ def test_attack16_a_database_pool_used_up_answers_503_not_500(
     """Every reader connection taken (PostgreSQL: the reader's own pool, 2 + 8; SQLite: the
     engine's) and none coming back in time: the page says to come back in a few minutes, with
     503 and Retry-After, not "500" and a stack trace in the log as a bug."""
+    bot = Visitor(app.test_client())
+    assert bot.get(f"/s/{structure.slug}").status_code == 200
+    start = next(f for f in bot.forms() if f.hidden().get("form") == "before")
     location = visitor.start(structure.slug).headers["Location"]
     assert visitor.get(location).status_code == 200
     form = {**visitor.page_form().hidden(), "ASSIST": "seul", "action": "next"}
+    people = count(database, Beneficiary)
     reader = database.reader
     monkeypatch.setattr(reader.pool, "_timeout", 0.05)
     held: list[Connection] = []
@@ -170,7 +174,12 @@ def test_attack16_a_database_pool_used_up_answers_503_not_500(
             assert page.status_code == 503, page.status_code
             assert page.headers["Retry-After"].isdigit()
             assert "Réessayez dans quelques minutes" in words(page)
+        # A start, whose rate-limit counters are written on the reader (PostgreSQL) or the
+        # engine: refused (fail closed), nobody created.
+        assert start.action is not None
+        assert bot.post(start.action, start.hidden()).status_code == 503
     finally:
         for connection in held:
             connection.close()
+    assert count(database, Beneficiary) == people
     assert visitor.get(location).status_code == 200
