@@ -24,21 +24,32 @@ from __future__ import annotations
 
 import io
 import itertools
+import pickle
 import string
+from pathlib import Path
 
 import pytest
 import sqlalchemy.exc
 from flask import Flask
 from sqlalchemy import Connection
 
-from selfcheck.platform import security
+from selfcheck.platform import jobs, security
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Beneficiary, Structure
+from selfcheck.platform.models import Beneficiary, Role, Structure
 from selfcheck.platform.sessions import RefreshingSessionInterface
+from tests.conftest import AppFactory
+from tests.staff import add_staff, signed_in
 from tests.support import Visitor, count, csrf_token, path_of, words
+from tests.views.test_admin_mail import (
+    Inbox,
+    inbox,
+    link_in,
+    queued_mailing_app,
+    run_worker_once,
+)
 from tests.views.test_fast_page import _environ, _layer, _run, access_lines, on_page
 
-__all__ = ["access_lines", "on_page"]  # the fixtures, used here
+__all__ = ["access_lines", "inbox", "on_page"]  # the fixtures, used here
 
 
 def _padded(token: str, n: int, size: int) -> str:
@@ -183,3 +194,81 @@ def test_attack16_a_database_pool_used_up_answers_503_not_500(
             connection.close()
     assert count(database, Beneficiary) == people
     assert visitor.get(location).status_code == 200
+
+
+# --- the job queue's messages: signed, never unpickled from whoever wrote the table ---------
+
+_UNPICKLED: list[str] = []
+
+
+def _unpickled() -> None:  # what a forged message would run in the job worker
+    _UNPICKLED.append("ran")
+
+
+class _Forged:
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (_unpickled, ())
+
+
+def test_attack16_a_message_written_into_the_queue_is_never_unpickled(
+    make_app: AppFactory, database_url: str, tmp_path: Path
+) -> None:
+    """huey's messages were pickles in a table of the app's database (PostgreSQL) or a file
+    of the instance folder (SQLite): whoever can write that table (the database's credentials,
+    a hosting administrator) ran any code in the job worker, which unpickles each message it
+    takes (and, since jobs21, each one every minute, looking for lost jobs). Now signed under
+    the app's secret key: a message not signed by it is refused before it is unpickled."""
+    queue_url = "" if database_url.startswith("postgresql") else f"sqlite:///{tmp_path / 'q.db'}"
+    app = make_app(SELFCHECK_JOBS_URL=queue_url)
+    queue = jobs.queue(app)
+    huey = queue.huey
+    huey.flush()
+    _UNPICKLED.clear()
+    try:
+        huey.storage.enqueue(pickle.dumps(_Forged()))
+        assert jobs.messages(queue) == set()  # skipped, not run
+        assert _UNPICKLED == []
+        with pytest.raises(ValueError):
+            huey.dequeue()
+        assert _UNPICKLED == []
+        # The app's own messages still go through, and one signed under another key does not.
+        with app.app_context():
+            queue.task("0" * 32)
+            assert jobs.messages(queue) == {"0" * 32}
+        other = make_app(SELFCHECK_JOBS_URL=queue_url, SECRET_KEY="another secret key, long enough")
+        assert jobs.messages(jobs.queue(other)) == set()
+    finally:
+        huey.flush()
+
+
+def test_attack16_a_queued_mail_holds_neither_its_address_nor_its_link_in_clear(
+    make_app: AppFactory,
+    database: Database,
+    structure: Structure,
+    inbox: tuple[Inbox, int],
+    tmp_path: Path,
+) -> None:
+    """An invitation or a password-reset link waits in the queue's storage until the worker
+    sends it (seconds; minutes when SMTP fails and it is tried again). That storage is the
+    app's PostgreSQL database (or the instance folder's queue file), whose deleted rows stay
+    on disk until vacuumed: a copy of the database files gave a staff account's one-time
+    link (72 hours) beside its address. Now the address and the body are sealed under the
+    app's secret key in the message, unsealed by the worker."""
+    handler, port = inbox
+    app = queued_mailing_app(make_app, tmp_path, port)
+    admin = signed_in(app, add_staff(database, Role.STRUCTURE_ADMIN, structure))
+    admin.get("/staff/team/invite")
+    response = admin.post(
+        "/staff/team/invite", {"email": "file@example.org", "role": "mediator", "send": "1"}
+    )
+    assert response.status_code == 200
+    admin.last = response
+    huey = jobs.queue(app).huey
+    stored = b"".join(huey.storage.enqueued_items())
+    assert stored
+    assert b"file@example.org" not in stored
+    assert b"/staff/link/" not in stored
+    assert run_worker_once(app) == 1
+    (message,) = handler.messages
+    assert message["To"] == "file@example.org"
+    assert link_in(message) in admin.html
