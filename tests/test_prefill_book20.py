@@ -387,6 +387,8 @@ def test_a_job_queued_while_the_worker_renders_codebooks_runs_after_one_render(
     overrides: dict[str, Any] = {
         "SELFCHECK_JOBS_DIR": str(tmp_path / "files"),
         "SELFCHECK_JOBS_URL": "",
+        # The worker's key: the queue's messages are signed under it (attack16).
+        "SECRET_KEY": env["SELFCHECK_SECRET_KEY"],
     }
     if not database_url.startswith("postgresql"):
         env["SELFCHECK_JOBS_URL"] = f"sqlite:///{tmp_path / 'queue.db'}"

@@ -70,6 +70,10 @@ ENDPOINT = "journey.question"
 RULE = "/q/<page_code>"
 # A screen code (item bank: lower case, digits, underscores); anything else goes to Flask.
 PATH = re.compile(r"/q/([a-z0-9_]+)\Z")
+# A Cookie header kept parsed only when a browser's could be it: the session (~300 bytes),
+# the language and display, a few of the site's others (`_remember_cookies`).
+COOKIE_HEADER_MAX_LENGTH = 2048
+COOKIE_HEADER_MAX_COOKIES = 16
 
 # The hooks Flask runs for this page, and what the layer does in their place:
 BEFORE_HOOKS = (
@@ -299,7 +303,10 @@ class FastQuestionPages:
     def _remember_session(self, value: str, journey_session: _JourneySession) -> None:
         """Keep what a page needs of the session in cookie `value`, once it has verified
         and been found to be a journey's (bounded as the verified cookies; the cookie's
-        signature and age are still checked by the interface on every request)."""
+        signature and age are still checked by the interface on every request). Only a cookie
+        the interface remembers too (`sessions.plain`: not one padded to 8 KB, attack16)."""
+        if not sessions.plain(value):
+            return
         if len(self._sessions) >= sessions.VERIFIED_MAX:
             del self._sessions[next(iter(self._sessions))]  # the oldest
         self._sessions[value] = journey_session
@@ -308,7 +315,11 @@ class FastQuestionPages:
         """Keep a Cookie header parsed (each name's first value, as `parse_cookie(...).items()`
         gives) once its session cookie has been verified, never before: any client could
         otherwise fill the cache with large headers of many cookies (about 140 KB each, 580 MB
-        a worker: attack10, round 17)."""
+        a worker: attack10, round 17). Nor a header larger than a browser's or of many
+        cookies: one journey's valid cookie beside 1,600 tiny ones, a name changed each time,
+        was verified and kept all the same (attack16)."""
+        if len(header) > COOKIE_HEADER_MAX_LENGTH or len(cookies) > COOKIE_HEADER_MAX_COOKIES:
+            return  # parsed again next time
         if len(self._cookies) >= sessions.VERIFIED_MAX:
             del self._cookies[next(iter(self._cookies))]  # the oldest
         self._cookies[header] = cookies

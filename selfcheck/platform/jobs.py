@@ -45,6 +45,7 @@ from huey import (  # type: ignore[import-untyped]
     SqliteHuey,
     crontab,
 )
+from huey.serializer import SignedSerializer  # type: ignore[import-untyped]
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -202,11 +203,26 @@ def register(kind: JobKind, runner: Runner) -> None:
 # --- the queue -------------------------------------------------------------------------------
 
 
-def make_huey(url: str | None, database_url: str, instance_path: Path) -> Huey:
-    """The queue: `url` (SELFCHECK_JOBS_URL) or one beside the app's database."""
+# huey's messages are pickles, kept in a table of the app's database (PostgreSQL) or a file
+# of the instance folder (SQLite): signed under the app's secret key, so that whoever can
+# write there (the database's credentials, a hosting administrator) cannot make the job
+# worker unpickle, so run, anything (attack16). A message not signed by this key (an older
+# version's, a key changed since) is refused unread: its job, still queued, is queued again
+# by `requeue_lost` within minutes.
+SIGNING_SALT = "selfcheck.jobs.messages"
+
+
+def make_huey(
+    url: str | None, database_url: str, instance_path: Path, secret_key: str | bytes = ""
+) -> Huey:
+    """The queue: `url` (SELFCHECK_JOBS_URL) or one beside the app's database; its messages
+    signed under `secret_key` (none: huey's plain pickles, for the immediate mode only)."""
     chosen = url or ""
     if chosen == IMMEDIATE:
         return MemoryHuey("selfcheck", immediate=True)
+    if not secret_key:
+        raise ValueError("a job queue's messages are signed: the app's secret key is needed")
+    serializer = SignedSerializer(secret=secret_key, salt=SIGNING_SALT)
     if not chosen:
         backend = make_url(database_url).get_backend_name()
         if backend == "postgresql":
@@ -217,14 +233,14 @@ def make_huey(url: str | None, database_url: str, instance_path: Path) -> Huey:
     if parsed.get_backend_name() == "postgresql":
         # psycopg's own connection string: the SQLAlchemy driver suffix dropped.
         dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        return _postgres_huey(dsn)
+        return _postgres_huey(dsn, serializer)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return _closed(SqliteHuey("selfcheck", filename=parsed.database))
+        return _closed(SqliteHuey("selfcheck", filename=parsed.database, serializer=serializer))
     raise ValueError(f"{URL_KEY}: use a sqlite:/// or postgresql:// URL, got {chosen!r}")
 
 
-def _postgres_huey(dsn: str, attempts: int = 5) -> Huey:
+def _postgres_huey(dsn: str, serializer: SignedSerializer, attempts: int = 5) -> Huey:
     """PostgresHuey creates its tables with CREATE TABLE IF NOT EXISTS, which is not safe
     when several processes run it at once on an empty database (gunicorn's workers, a second
     app instance, a job worker: PostgreSQL answers with a unique violation in its catalog).
@@ -234,7 +250,7 @@ def _postgres_huey(dsn: str, attempts: int = 5) -> Huey:
     races = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable)
     for attempt in range(attempts):
         try:
-            return _closed(PostgresHuey("selfcheck", dsn=dsn))
+            return _closed(PostgresHuey("selfcheck", dsn=dsn, serializer=serializer))
         except races:
             if attempt == attempts - 1:
                 raise
@@ -283,7 +299,7 @@ def init_app(app: Flask, instance_path: Path, database_url: str) -> None:
     # Created when the first file is written: a web instance on a read-only disk starts.
     results = Path(app.config.get("SELFCHECK_JOBS_DIR") or instance_path / RESULTS_DIR)
     app.extensions[EXTENSION_KEY] = JobQueue(
-        app, make_huey(url, database_url, instance_path), results
+        app, make_huey(url, database_url, instance_path, app.secret_key or ""), results
     )
 
 

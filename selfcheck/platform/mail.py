@@ -7,11 +7,13 @@ Messages are sent by the background worker (platform/jobs.py, huey), never insid
 request: a slow or unreachable SMTP server does not hold the page, it is tried again
 (RETRIES times, RETRY_SECONDS apart), and "mot de passe oublié" answers as fast for an
 unknown address as for a known one. What this costs: until the worker takes it (seconds),
-the queued message, one-time link included, sits in the queue's storage (the instance
-folder's jobs-queue.db, or the PostgreSQL database), which holds the app's own data and
-is protected as the database is. The link still works once, for 72 hours; the worker
-logs a failure by its kind, never the message. With SELFCHECK_JOBS_URL=immediate (tests),
-the message is sent in the request and the page can tell whether it left.
+the queued message sits in the queue's storage (the instance folder's jobs-queue.db, or the
+PostgreSQL database, whose deleted rows stay on disk until vacuumed). Its address and body
+(the one-time link, which works once for 72 hours) are sealed there under the app's secret
+key (platform/sealing.py; attack16: a copy of the database files gave a staff account's
+link), unsealed by the worker; the worker logs a failure by its kind, never the message.
+With SELFCHECK_JOBS_URL=immediate (tests), the message is sent in the request and the page
+can tell whether it left.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from selfcheck.platform import jobs
+from selfcheck.platform import jobs, sealing
 
 log = logging.getLogger(__name__)
 CONFIG_KEY = "SELFCHECK_SMTP"
@@ -61,7 +63,7 @@ def init_app(app: Flask) -> None:
 
     def send_now(to: str, subject: str, body: str) -> None:
         with app.app_context():
-            if not deliver(to, subject, body):
+            if not deliver(_unsealed(to), subject, _unsealed(body)):
                 raise NotSent("smtp")
 
     app.extensions[EXTENSION_KEY] = huey.task(
@@ -74,7 +76,7 @@ def send(to: str, subject: str, body: str) -> Outcome:
     if not configured():
         return Outcome.FAILED
     task = current_app.extensions[EXTENSION_KEY]
-    result = task(to, subject, body)
+    result = task(_sealed(to), subject, _sealed(body))
     if not jobs.queue().huey.immediate:
         return Outcome.QUEUED
     try:
@@ -83,6 +85,19 @@ def send(to: str, subject: str, body: str) -> Outcome:
     except Exception:  # huey's TaskException: delivery failed (already logged)
         return Outcome.FAILED
     return Outcome.SENT
+
+
+_PURPOSE = b"selfcheck: queued mail"
+
+
+def _sealed(text: str) -> str:
+    """`text` as the queue keeps it (module docstring): never readable without the key."""
+    return sealing.seal(text, str(current_app.secret_key), _PURPOSE)
+
+
+def _unsealed(text: str) -> str:
+    """`_sealed`'s inverse (a message queued before sealing: as it is)."""
+    return sealing.unseal(text, str(current_app.secret_key), _PURPOSE)
 
 
 def deliver(to: str, subject: str, body: str) -> bool:

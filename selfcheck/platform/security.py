@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import logging
 import math
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -410,6 +411,12 @@ def signed_page_csrf_token(app: Flask, raw: object) -> str | None:
 
 CSRF_VERIFIED_KEY = "selfcheck.csrf_verified"
 CSRF_VERIFIED_MAX = 4096  # per worker, as the signed tokens and the verified cookies
+# A token as Flask-WTF signs it (~91 characters: base64 of the secret, time, signature).
+# itsdangerous's base64 drops characters outside its alphabet, so a token padded with them
+# (up to the form's 64 KB) is the same valid token: only the plain form is remembered, or
+# 4096 padded copies of one token would pin ~256 MB in a worker (attack16).
+CSRF_TOKEN_MAX_LENGTH = 256
+PLAIN_SIGNED = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+")
 csrf_log = logging.getLogger("flask_wtf.csrf")  # Flask-WTF's logger: the same log lines
 
 
@@ -451,6 +458,11 @@ class CheckedCSRFProtect(CSRFProtect):  # type: ignore[misc]
         g.csrf_valid = True  # mark this request as CSRF valid
 
 
+def _plain_token(token: str) -> bool:
+    """Whether `token` is in the form Flask-WTF signs it (the only form remembered)."""
+    return len(token) <= CSRF_TOKEN_MAX_LENGTH and PLAIN_SIGNED.fullmatch(token) is not None
+
+
 def _validate_csrf_once(token: str | None) -> None:
     """`validate_csrf(token)`, its signature checked once per worker (`CheckedCSRFProtect`)."""
     config = current_app.config
@@ -472,7 +484,7 @@ def _validate_csrf_once(token: str | None) -> None:
     if held is None:
         validate_csrf(token)  # raises unless the signature is good and the secrets match
         held = session[field_name]  # what the token holds: `validate_csrf` found them equal
-        if isinstance(held, str):
+        if isinstance(held, str) and _plain_token(token):
             if len(verified) >= CSRF_VERIFIED_MAX:
                 # The oldest out; another thread may change the dict meanwhile.
                 with contextlib.suppress(StopIteration, RuntimeError):

@@ -12,11 +12,15 @@ Checking a cookie's signature (a key derivation and an HMAC), then base64 and zl
 a tenth of a question page again, for the same cookie page after page. Each worker keeps the
 cookies it has verified, with their signing time and their content as JSON text: the same
 cookie is then only checked for age and parsed (every request gets its own session objects).
-The memory is bounded (`VERIFIED_MAX`) and is forgotten when the secret key changes.
+The memory is bounded (`VERIFIED_MAX`) and is forgotten when the secret key changes. Only a
+cookie in the plain form itsdangerous writes is remembered (`plain`): its base64 decoding
+drops any other character, so one valid cookie padded with them up to the 8 KB header line
+would be 4096 different entries of 8 KB (attack16).
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from flask import Flask, Request
@@ -25,6 +29,14 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 REFRESH_AFTER = 5 * 60  # seconds
 VERIFIED_MAX = 4096  # cookies remembered per worker (a few hundred bytes each)
+PLAIN_MAX_LENGTH = 4093  # Flask's MAX_COOKIE_SIZE: what browsers keep
+# itsdangerous's form: [.]payload.timestamp.signature, URL-safe base64 without padding.
+PLAIN_COOKIE = re.compile(r"\.?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+")
+
+
+def plain(value: str) -> bool:
+    """Whether cookie `value` is in the form itsdangerous signs (the only form remembered)."""
+    return len(value) <= PLAIN_MAX_LENGTH and PLAIN_COOKIE.fullmatch(value) is not None
 
 
 class TimedSession(SecureCookieSession):
@@ -82,6 +94,8 @@ class RefreshingSessionInterface(SecureCookieSessionInterface):
             return None
         session = self.session_class(data)
         session.signed_at = signed.timestamp()
+        if not plain(value):
+            return session  # valid, verified again next time
         if len(self._verified) >= VERIFIED_MAX:
             del self._verified[next(iter(self._verified))]  # the oldest
         self._verified[value] = (session.signed_at, self.serializer.dumps(dict(data)))
