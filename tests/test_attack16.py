@@ -35,14 +35,14 @@ from sqlalchemy import Connection
 
 from selfcheck.platform import jobs, security
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Beneficiary, Role, Structure
+from selfcheck.platform.models import Beneficiary, Structure
 from selfcheck.platform.sessions import RefreshingSessionInterface
 from tests.conftest import AppFactory
-from tests.staff import add_staff, signed_in
 from tests.support import Visitor, count, csrf_token, path_of, words
 from tests.views.test_admin_mail import (
     Inbox,
     inbox,
+    invited_through_the_queue,
     link_in,
     queued_mailing_app,
     run_worker_once,
@@ -256,13 +256,7 @@ def test_attack16_a_queued_mail_holds_neither_its_address_nor_its_link_in_clear(
     app's secret key in the message, unsealed by the worker."""
     handler, port = inbox
     app = queued_mailing_app(make_app, tmp_path, port)
-    admin = signed_in(app, add_staff(database, Role.STRUCTURE_ADMIN, structure))
-    admin.get("/staff/team/invite")
-    response = admin.post(
-        "/staff/team/invite", {"email": "file@example.org", "role": "mediator", "send": "1"}
-    )
-    assert response.status_code == 200
-    admin.last = response
+    admin = invited_through_the_queue(app, database, structure)
     huey = jobs.queue(app).huey
     stored = b"".join(huey.storage.enqueued_items())
     assert stored

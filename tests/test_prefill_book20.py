@@ -445,6 +445,18 @@ def _tail(path: Path) -> str:
     return path.read_text(errors="replace")[-3000:]
 
 
+def _run_script(script: str) -> subprocess.CompletedProcess[str]:
+    """`script` in a fresh interpreter (SIGINT at its default action, as a service has it)."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_a_stop_held_across_execv_ends_the_worker_by_its_signal(signame: str) -> None:
     """A stop sent while a chain's `execv` starts the next image is held (the mask outlives
@@ -462,14 +474,7 @@ def test_a_stop_held_across_execv_ends_the_worker_by_its_signal(signame: str) ->
         "prefill.stops_let_in()\n"
         "print('not stopped', flush=True)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    done = _run_script(script)
     assert done.stdout == "held\n", done.stderr
     assert done.returncode == -getattr(signal, signame)
 
@@ -499,13 +504,6 @@ def test_a_stop_between_a_consumer_and_the_chain_ends_the_worker_by_its_signal(
         "done.wait(5)\n"
         "print('not stopped', noted, flush=True)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
+    done = _run_script(script)
     assert done.stdout == "set\n", done.stderr
     assert done.returncode == -getattr(signal, signame)

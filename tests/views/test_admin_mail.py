@@ -172,6 +172,18 @@ def queued_mailing_app(make_app: Any, tmp_path: Any, port: int) -> Flask:
     return app
 
 
+def invited_through_the_queue(app: Flask, database: Database, structure: Structure) -> Visitor:
+    """A structure's administrator who has just invited file@example.org (e-mail queued)."""
+    admin = signed_in(app, add_staff(database, Role.STRUCTURE_ADMIN, structure))
+    admin.get("/staff/team/invite")
+    response = admin.post(
+        "/staff/team/invite", {"email": "file@example.org", "role": "mediator", "send": "1"}
+    )
+    assert response.status_code == 200
+    admin.last = response
+    return admin
+
+
 def run_worker_once(app: Flask) -> int:
     """What `selfcheck worker` does for each message: take it from the queue, run it."""
     from selfcheck.platform import jobs
@@ -193,13 +205,7 @@ def test_the_request_only_queues_the_message_and_the_worker_sends_it(
 ) -> None:
     handler, port = inbox
     app = queued_mailing_app(make_app, tmp_path, port)
-    admin = signed_in(app, add_staff(database, Role.STRUCTURE_ADMIN, structure))
-    admin.get("/staff/team/invite")
-    response = admin.post(
-        "/staff/team/invite", {"email": "file@example.org", "role": "mediator", "send": "1"}
-    )
-    assert response.status_code == 200
-    admin.last = response
+    admin = invited_through_the_queue(app, database, structure)
     assert "dans quelques instants" in admin.text and "/staff/link/" in admin.html
     assert handler.messages == []  # nothing sent inside the request
     assert run_worker_once(app) == 1
