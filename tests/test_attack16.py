@@ -41,8 +41,8 @@ from tests.conftest import AppFactory
 from tests.support import Visitor, count, csrf_token, path_of, words
 from tests.views.test_admin_mail import (
     Inbox,
+    admin_who_invited,
     inbox,
-    invited_through_the_queue,
     link_in,
     queued_mailing_app,
     run_worker_once,
@@ -113,16 +113,22 @@ def _tiny_cookies(i: int, size: int = 7000) -> str:
     return "; ".join(parts)
 
 
+def journey_cookie(visitor: Visitor) -> str:
+    """The session cookie of the visitor's journey, as the browser sends it back."""
+    cookie = visitor.client.get_cookie("selfcheck_session")
+    assert cookie is not None
+    return cookie.value
+
+
 def test_attack16_a_valid_session_beside_many_cookies_is_not_kept_per_header(
     visitor: Visitor, app: Flask, on_page: str, access_lines: io.StringIO
 ) -> None:
     layer = _layer(app)
-    value = visitor.client.get_cookie("selfcheck_session")
-    assert value is not None
+    value = journey_cookie(visitor)
     before = set(layer._cookies)
     served = 0
     for i in range(16):
-        header = f"selfcheck_session={value.value}; {_tiny_cookies(i)}"
+        header = f"selfcheck_session={value}; {_tiny_cookies(i)}"
         status, _headers, _body, _logged = _run(layer, _environ(on_page, header), access_lines)
         assert status.startswith("200"), status
         served += 1
@@ -136,8 +142,7 @@ def test_attack16_padded_session_cookies_are_not_kept_by_the_fast_pages(
     visitor: Visitor, app: Flask, on_page: str, access_lines: io.StringIO
 ) -> None:
     layer = _layer(app)
-    value = visitor.client.get_cookie("selfcheck_session")
-    assert value is not None
+    value = journey_cookie(visitor)
     interface = app.session_interface
     assert isinstance(interface, RefreshingSessionInterface)
 
@@ -150,7 +155,7 @@ def test_attack16_padded_session_cookies_are_not_kept_by_the_fast_pages(
 
     before = size()
     for n in range(16):
-        header = f"selfcheck_session={_padded(value.value, n, 6_000)}"
+        header = f"selfcheck_session={_padded(value, n, 6_000)}"
         status, _headers, _body, _logged = _run(layer, _environ(on_page, header), access_lines)
         assert status.startswith("200"), status
     grown = size() - before
@@ -256,7 +261,7 @@ def test_attack16_a_queued_mail_holds_neither_its_address_nor_its_link_in_clear(
     app's secret key in the message, unsealed by the worker."""
     handler, port = inbox
     app = queued_mailing_app(make_app, tmp_path, port)
-    admin = invited_through_the_queue(app, database, structure)
+    admin = admin_who_invited(app, database, structure)
     huey = jobs.queue(app).huey
     stored = b"".join(huey.storage.enqueued_items())
     assert stored

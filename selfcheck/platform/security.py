@@ -12,7 +12,6 @@ import hmac
 import ipaddress
 import logging
 import math
-import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,7 +36,7 @@ from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as HttpResponse
 from wtforms import ValidationError
 
-from selfcheck.platform import ratelimit
+from selfcheck.platform import ratelimit, sessions
 from selfcheck.platform.db import get_db
 from selfcheck.platform.models import utcnow
 
@@ -416,7 +415,6 @@ CSRF_VERIFIED_MAX = 4096  # per worker, as the signed tokens and the verified co
 # (up to the form's 64 KB) is the same valid token: only the plain form is remembered, or
 # 4096 padded copies of one token would pin ~256 MB in a worker (attack16).
 CSRF_TOKEN_MAX_LENGTH = 256
-PLAIN_SIGNED = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+")
 csrf_log = logging.getLogger("flask_wtf.csrf")  # Flask-WTF's logger: the same log lines
 
 
@@ -460,7 +458,7 @@ class CheckedCSRFProtect(CSRFProtect):  # type: ignore[misc]
 
 def _plain_token(token: str) -> bool:
     """Whether `token` is in the form Flask-WTF signs it (the only form remembered)."""
-    return len(token) <= CSRF_TOKEN_MAX_LENGTH and PLAIN_SIGNED.fullmatch(token) is not None
+    return sessions.plain(token, CSRF_TOKEN_MAX_LENGTH)
 
 
 def _validate_csrf_once(token: str | None) -> None:

@@ -34,9 +34,10 @@ PLAIN_MAX_LENGTH = 4093  # Flask's MAX_COOKIE_SIZE: what browsers keep
 PLAIN_COOKIE = re.compile(r"\.?[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)+")
 
 
-def plain(value: str) -> bool:
-    """Whether cookie `value` is in the form itsdangerous signs (the only form remembered)."""
-    return len(value) <= PLAIN_MAX_LENGTH and PLAIN_COOKIE.fullmatch(value) is not None
+def plain(value: str, max_length: int = PLAIN_MAX_LENGTH) -> bool:
+    """Whether `value` (a cookie, a CSRF token) is in the form itsdangerous signs, at most
+    `max_length` characters: the only form remembered."""
+    return len(value) <= max_length and PLAIN_COOKIE.fullmatch(value) is not None
 
 
 class TimedSession(SecureCookieSession):

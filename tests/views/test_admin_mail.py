@@ -130,6 +130,18 @@ def test_without_smtp_no_form_and_no_mail(app: Flask) -> None:
     assert "administrateur" in visitor.text
 
 
+def admin_who_invited(
+    app: Flask, database: Database, structure: Structure, email: str = "file@example.org"
+) -> Visitor:
+    """A structure's administrator who has just invited `email` as a mediator, e-mail asked."""
+    admin = signed_in(app, add_staff(database, Role.STRUCTURE_ADMIN, structure))
+    admin.get("/staff/team/invite")
+    response = admin.post("/staff/team/invite", {"email": email, "role": "mediator", "send": "1"})
+    assert response.status_code == 200
+    admin.last = response
+    return admin
+
+
 def test_an_unreachable_server_still_shows_the_link(
     make_app: Any, database: Database, structure: Structure
 ) -> None:
@@ -142,13 +154,7 @@ def test_an_unreachable_server_still_shows_the_link(
         "starttls": False,
     }
     app: Flask = make_app(SELFCHECK_SMTP=smtp)
-    admin = signed_in(app, add_staff(database, Role.STRUCTURE_ADMIN, structure))
-    admin.get("/staff/team/invite")
-    response = admin.post(
-        "/staff/team/invite", {"email": "perdu@example.org", "role": "mediator", "send": "1"}
-    )
-    assert response.status_code == 200
-    admin.last = response
+    admin = admin_who_invited(app, database, structure, "perdu@example.org")
     assert "/staff/link/" in admin.html and "pas pu partir" in admin.text
 
 
@@ -172,18 +178,6 @@ def queued_mailing_app(make_app: Any, tmp_path: Any, port: int) -> Flask:
     return app
 
 
-def invited_through_the_queue(app: Flask, database: Database, structure: Structure) -> Visitor:
-    """A structure's administrator who has just invited file@example.org (e-mail queued)."""
-    admin = signed_in(app, add_staff(database, Role.STRUCTURE_ADMIN, structure))
-    admin.get("/staff/team/invite")
-    response = admin.post(
-        "/staff/team/invite", {"email": "file@example.org", "role": "mediator", "send": "1"}
-    )
-    assert response.status_code == 200
-    admin.last = response
-    return admin
-
-
 def run_worker_once(app: Flask) -> int:
     """What `selfcheck worker` does for each message: take it from the queue, run it."""
     from selfcheck.platform import jobs
@@ -205,7 +199,7 @@ def test_the_request_only_queues_the_message_and_the_worker_sends_it(
 ) -> None:
     handler, port = inbox
     app = queued_mailing_app(make_app, tmp_path, port)
-    admin = invited_through_the_queue(app, database, structure)
+    admin = admin_who_invited(app, database, structure)
     assert "dans quelques instants" in admin.text and "/staff/link/" in admin.html
     assert handler.messages == []  # nothing sent inside the request
     assert run_worker_once(app) == 1
