@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from selfcheck.evaluation import export_views
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import ExportLog, Role
 from selfcheck.questionnaire.model import Definition
@@ -35,6 +36,25 @@ def test_export_page_shows_the_anonymisation_and_a_download_form(evaluator: Visi
     assert "Seuil d'anonymat k : 5." in text
     assert "Personnes dans le périmètre : 9." in text
     assert "Les réponses libres ne sont pas incluses." in text
+    assert 'action="/evaluate/exports/download"' in evaluator.html
+
+
+def test_a_large_selection_gets_the_download_form_without_planning_in_the_request(
+    evaluator: Visitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past PREVIEW_MAX_PEOPLE the page does not plan the anonymisation (minutes at a million
+    people): the form is there at once, and the report comes with the export."""
+
+    def planned(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the whole selection was planned inside the request")
+
+    monkeypatch.setattr(export_views, "PREVIEW_MAX_PEOPLE", 8)  # the selection: 9 people
+    monkeypatch.setattr(export_views.bundle, "preview", planned)
+    page = evaluator.get("/evaluate/exports/")
+    assert page.status_code == 200
+    text = evaluator.text
+    assert "Cette sélection compte plus de 8 personnes" in text
+    assert "Seuil d'anonymat k" not in text
     assert 'action="/evaluate/exports/download"' in evaluator.html
 
 
