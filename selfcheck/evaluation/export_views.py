@@ -52,7 +52,7 @@ TEMPLATE = "evaluator/exports.html"
 FETCHED_FROM_HERE = ("same-origin", "none")
 # The page's preview plans the whole export's anonymisation in the request: about 0.1-0.2 ms
 # a person (10,000 people: 2 s under load, 1,000,000: minutes and 2 GB). Past this many
-# people it is left to the export's job, whose zip holds the same report (docs/exports.md).
+# people it is left to the export's job, whose zip holds the same report (docs/evaluation.md).
 PREVIEW_MAX_PEOPLE = 10_000
 
 
