@@ -75,7 +75,6 @@ def index() -> str | tuple[str, int]:
         filters = current_filters()
         definition = current_app.extensions["selfcheck.definition"]
         require_complement_at_least_k(get_session(), evaluator(), filters, k_threshold())
-        guard_view_here(filters)  # the preview shows true shares: a view like the dashboard
         preview = _preview(filters, definition)
     except ScopeError as error:
         return render_scope_error(TEMPLATE, error, **_choices())
@@ -92,10 +91,15 @@ def index() -> str | tuple[str, int]:
 
 def _preview(filters: EvaluationFilters, definition: Definition) -> list[str] | None:
     """The anonymisation report an export of these filters would give, or None when the
-    selection has more than `PREVIEW_MAX_PEOPLE` people (counted up to that many only)."""
+    selection has more than `PREVIEW_MAX_PEOPLE` people (counted up to that many only).
+
+    The report shows true shares: checked as a view like the dashboard (`guard_view_here`,
+    which also remembers it as seen). Without a report the page shows no figure: nothing to
+    check nor to remember (the export itself is checked by its job)."""
     session = get_session()
     if count_people_up_to(session, filters, PREVIEW_MAX_PEOPLE + 1) > PREVIEW_MAX_PEOPLE:
         return None
+    guard_view_here(filters)
     plan = bundle.preview(
         session,
         filters,

@@ -43,13 +43,15 @@ def test_a_large_selection_gets_the_download_form_without_planning_in_the_reques
     evaluator: Visitor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past PREVIEW_MAX_PEOPLE the page does not plan the anonymisation (minutes at a million
-    people): the form is there at once, and the report comes with the export."""
+    people) nor check the selection as a view (it shows no figure): the form is there at
+    once, and the report comes with the export."""
 
     def planned(*_args: object, **_kwargs: object) -> None:
-        raise AssertionError("the whole selection was planned inside the request")
+        raise AssertionError("the whole selection was planned or checked inside the request")
 
     monkeypatch.setattr(export_views, "PREVIEW_MAX_PEOPLE", 8)  # the selection: 9 people
     monkeypatch.setattr(export_views.bundle, "preview", planned)
+    monkeypatch.setattr(export_views, "guard_view_here", planned)
     page = evaluator.get("/evaluate/exports/")
     assert page.status_code == 200
     text = evaluator.text
