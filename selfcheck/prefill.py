@@ -393,16 +393,17 @@ def _notes(cache: Path, now: float | None = None) -> dict[str, Noted]:
     line per failed render, "name epoch" (a link's `weasy._note_failed`, `_crashed`), or the
     name alone (rounds 19-22: the time taken as the note's own). A time in the future (a
     clock set back, a hand) counts as now, so no back-off outlasts RETRY_MAX. A note that is
-    missing or not text (attack12) notes nothing; lines that make no sense are skipped."""
+    missing notes nothing; bytes that are not UTF-8 (attack12) spoil their line only, so
+    that a note appended to after a disk error still notes what follows; lines that make no
+    sense are skipped."""
     now = time.time() if now is None else now
     note = cache / CRASHED_FILE
     try:
-        text = note.read_text(encoding="utf-8")
         written = note.stat().st_mtime
-    except (OSError, ValueError):
+    except OSError:
         return {}
     found: dict[str, Noted] = {}
-    for line in text.splitlines():
+    for line in _note_lines(note):
         parts = line.split()
         if not parts or Path(parts[0]).name != parts[0]:
             continue
@@ -561,7 +562,7 @@ def _crashed(cache: Path) -> set[str]:
                 found.add(Path(json.loads(doing.read_text(encoding="utf-8"))["output"]).name)
         shutil.rmtree(stale, ignore_errors=True)
     now = time.time()
-    notes = _notes(cache, now)  # missing, or not text (UnicodeDecodeError): noted anew
+    notes = _notes(cache, now)
     rendered = {name for name in notes if blank_cache.present(cache / name)}
     if rendered:
         lines = [
@@ -578,8 +579,8 @@ def _crashed(cache: Path) -> set[str]:
 
 def _note_lines(note: Path) -> list[str]:
     try:
-        return note.read_text(encoding="utf-8").splitlines()
-    except (OSError, ValueError):
+        return note.read_bytes().decode("utf-8", "replace").splitlines()
+    except OSError:
         return []
 
 

@@ -359,3 +359,16 @@ def test_an_export_gives_up_on_a_busy_codebook_folder_in_under_90_seconds(
     assert 60 <= waited <= 90, waited
     page = text_of(evaluator.get(f"/staff/jobs/{job_id}"))
     assert "Réessayez dans quelques minutes" in page and "Réessayer" in page
+
+
+def test_a_note_spoilt_by_bytes_that_are_not_text_still_holds_what_is_appended(
+    tmp_path: Path,
+) -> None:
+    """Round 21 rewrote a note it could not read; notes are now appended to (one line per
+    failed render): a spoilt line must not hide the lines after it, or a render that ends
+    the worker would be tried again at each of its restarts."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / prefill.CRASHED_FILE).write_bytes(b"\xff\xfe\x00garbage \xc3\x28\n")
+    _note(cache, "x.pdf", 0)
+    assert prefill._crashed(cache) == {"x.pdf"}
