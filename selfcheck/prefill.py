@@ -231,9 +231,9 @@ def chain_codebooks(app: Flask, then: list[str], wanted: Collection[str] = ()) -
     chain from starting, unless `wanted` (they then wait for those renders only).
 
     Returns False (nothing done, the worker goes on) when nothing is missing (or only
-    codebooks whose render failed lately, their back-off not over: `_crashed`), rendering
-    ahead is off (`enabled`), another process holds the folder's filler lock (a second
-    worker, a filler), or jobs wait. Does not return otherwise."""
+    codebooks whose render failed lately: `_crashed`), rendering ahead is off (`enabled`),
+    another process holds the folder's filler lock (a second worker, a filler), or jobs
+    wait. Does not return otherwise."""
     cache = blank_cache.folder(app)
     if cache is None or not enabled(app):
         return False
@@ -255,10 +255,8 @@ def chain_codebooks(app: Flask, then: list[str], wanted: Collection[str] = ()) -
             os.close(handle)
             return False
         with app.app_context():
-            # A codebook noted as failed is rendered again once its back-off is over (when
-            # idle, at the start), or when an export waits for it (`wanted`: its back-off
-            # checked by `Rechain.wait_for`): in this chain, never beside the worker; an
-            # export waits a bounded number of times (jobs.MAX_DEFERRALS, counted first).
+            # A codebook noted as failed: rendered again once its back-off is over, or when
+            # an export waits for it (`wanted`, `Rechain.wait_for`): never beside the worker.
             requests = [
                 request
                 for request in codebook.apart_requests(cache, only=set(wanted) or None)
