@@ -383,7 +383,10 @@ def first_job(
             for name in emptied:
                 (rendered / name).unlink()
             if when == "noted":
-                crashed = "".join(f"{name}\n" for name in emptied)
+                # Failed an hour ago (round 23: a note has its time; a fresh one would make
+                # the export fail at once, its back-off not over): tried again by the chain.
+                failed = time.time() - 3600
+                crashed = "".join(f"{name} {failed:.0f}\n" for name in emptied)
                 (rendered / ".codebooks-first-crashed").write_text(crashed, encoding="utf-8")
             if when == "locked":
                 holder = subprocess.Popen(

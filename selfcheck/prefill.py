@@ -231,7 +231,7 @@ def chain_codebooks(app: Flask, then: list[str], wanted: Collection[str] = ()) -
     chain from starting, unless `wanted` (they then wait for those renders only).
 
     Returns False (nothing done, the worker goes on) when nothing is missing (or only
-    codebooks whose render failed before, `_crashed`), rendering ahead is off (`enabled`),
+    codebooks whose render failed lately: `_crashed`), rendering ahead is off (`enabled`),
     another process holds the folder's filler lock (a second worker, a filler), or jobs
     wait. Does not return otherwise."""
     cache = blank_cache.folder(app)
@@ -255,9 +255,8 @@ def chain_codebooks(app: Flask, then: list[str], wanted: Collection[str] = ()) -
             os.close(handle)
             return False
         with app.app_context():
-            # A codebook noted as failed is rendered again when an export waits for it
-            # (`wanted`): in this chain, never beside the worker; an export waits for it a
-            # bounded number of times (jobs.MAX_DEFERRALS, counted before each chain).
+            # A codebook noted as failed: rendered again once its back-off is over, or when
+            # an export waits for it (`wanted`, `Rechain.wait_for`): never beside the worker.
             requests = [
                 request
                 for request in codebook.apart_requests(cache, only=set(wanted) or None)
@@ -350,22 +349,89 @@ def queue_idle(app: Flask) -> bool:
 
 def chainable(app: Flask, cache: Path) -> list[str]:
     """The codebook PDFs (file names) missing from `cache` that a chain would render: all
-    but those noted as failed (`CRASHED_FILE`). Cheap; needs an app context."""
+    but those whose render failed lately (`CRASHED_FILE`, their back-off not over: `held`).
+    Cheap; needs an app context."""
     languages = list(app.config["SELFCHECK_LANGUAGES"])
-    noted = _noted(cache)
+    waiting = held(cache)
     names = [
         codebook.pdf_name(shape.value, free_text, languages, lang)
         for shape, free_text, lang in codebook.missing_pdfs(cache)
     ]
-    return [name for name in names if name not in noted]
+    return [name for name in names if name not in waiting]
+
+
+# A codebook whose render failed is tried again (by the chain only: never beside the worker)
+# once RETRY_FIRST seconds have passed since its last failure, then twice as long after each
+# further failure, RETRY_MAX at most (round 23): a cause that goes away (a machine short of
+# memory for a while, a full disk, a render timed out under load) no longer leaves every
+# export of that shape and language failing until the next deployment's names; a cause that
+# stays costs one render every RETRY_MAX at most (by the worker when idle, or for an export).
+RETRY_FIRST = 120.0
+RETRY_MAX = 600.0
+
+
+@dataclass(frozen=True)
+class Noted:
+    """A codebook noted in CRASHED_FILE: how many renders failed, the last one when (epoch
+    seconds)."""
+
+    failures: int
+    last: float
+
+    @property
+    def due(self) -> float:
+        """When it may be tried again (epoch seconds): a bounded back-off."""
+        exponent = min(max(self.failures, 1) - 1, 16)
+        wait: float = min(RETRY_FIRST * 2.0**exponent, RETRY_MAX)
+        return self.last + wait
+
+
+def _notes(cache: Path, now: float | None = None) -> dict[str, Noted]:
+    """The codebooks noted in CRASHED_FILE (read only; `_crashed` also notes new ones): one
+    line per failed render, "name epoch" (a link's `weasy._note_failed`, `_crashed`), or the
+    name alone (rounds 19-22: the time taken as the note's own). A time in the future (a
+    clock set back, a hand) counts as now, so no back-off outlasts RETRY_MAX. A note that is
+    missing notes nothing; bytes that are not UTF-8 (attack12) spoil their line only, so
+    that a note appended to after a disk error still notes what follows; lines that make no
+    sense are skipped."""
+    now = time.time() if now is None else now
+    note = cache / CRASHED_FILE
+    try:
+        written = note.stat().st_mtime
+    except OSError:
+        return {}
+    found: dict[str, Noted] = {}
+    for line in _note_lines(note):
+        parts = line.split()
+        if not parts or Path(parts[0]).name != parts[0]:
+            continue
+        when = written
+        if len(parts) > 1:
+            try:
+                when = float(parts[1])
+            except ValueError:
+                continue
+        if when != when:  # NaN
+            continue
+        when = min(when, now)
+        before = found.get(parts[0])
+        found[parts[0]] = Noted(
+            (before.failures if before else 0) + 1, max(when, before.last if before else when)
+        )
+    return found
 
 
 def _noted(cache: Path) -> set[str]:
-    """The codebooks noted in CRASHED_FILE (read only; `_crashed` also notes new ones)."""
-    try:
-        return set((cache / CRASHED_FILE).read_text(encoding="utf-8").split())
-    except (OSError, ValueError):
-        return set()
+    """The codebooks noted in CRASHED_FILE, whether their back-off is over or not."""
+    return set(_notes(cache))
+
+
+def held(cache: Path, now: float | None = None) -> set[str]:
+    """The codebooks noted as failed whose back-off is not over: no chain renders them now
+    unless an export waits for one (`chain_codebooks`'s `wanted`, after `Rechain.wait_for`
+    checked its back-off)."""
+    now = time.time() if now is None else now
+    return {name for name, noted in _notes(cache, now).items() if now < noted.due}
 
 
 class Rechain:
@@ -379,18 +445,30 @@ class Rechain:
     missing (`wait_for`, codebook.WAIT_KEY): the export goes back to the queue, the chain
     renders its codebook (one process, no app), the worker comes back and runs it."""
 
-    LOCK_WAIT = 10.0  # seconds an export waits for the folder's lock (the forms' filler yields)
+    LOCK_WAIT = 5.0  # seconds an export waits for the folder's lock (the forms' filler yields)
     # When the chain cannot render an export's codebook now (another process holds the
-    # folder's lock, or this worker chained for it already): the export's message is due
-    # again this many seconds later, up to jobs.MAX_DEFERRALS times (about 4 minutes), then
-    # it fails in plain words. Never rendered beside the worker (about 300 MB together).
-    AGAIN_AFTER = 30.0
+    # folder's lock, or this worker chained for it a moment ago): the export's message is due
+    # again this many seconds later, up to jobs.MAX_DEFERRALS times in all: with LOCK_WAIT,
+    # under 1.5 minutes of waiting at most (round 23; about 4 to 5 minutes before), then it
+    # fails in plain words ("try again in a few minutes"). Never rendered beside the worker
+    # (about 300 MB together).
+    AGAIN_AFTER = 15.0
+    # A codebook this process chained for is not asked for again this soon (the chain did
+    # not begin: the lock was taken meanwhile, or jobs came in): the export waits AGAIN_AFTER
+    # instead, so the consumer is not stopped in a loop. Past it, asked again (round 23:
+    # before, never again in this process, so every export of it waited, then failed).
+    TRIED_FOR = 10.0
+    # An export whose codebook's render failed lately waits for its back-off to end (then
+    # the chain tries it again) if that is this close; further off, it fails at once in
+    # plain words, and a "Try again" once the back-off is over has the chain try it.
+    PATIENCE = 20.0
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.wanted = threading.Event()
         self.names: set[str] = set()  # wanted, the chain not begun yet
-        self.tried: set[str] = set()  # chained for once by this process: not again (no loop)
+        # chained for by this process: when (time.monotonic()); not again within TRIED_FOR
+        self.tried: dict[str, float] = {}
         self.lock = threading.Lock()
         self.stop_consumer: Callable[[], None] = lambda: None
 
@@ -405,15 +483,19 @@ class Rechain:
         export's memory goal is 200 MB; round 21):
 
         - rendered by the chain (`request`, that codebook wanted, even when noted as failed
-          before: the chain tries it again, alone, in a process holding no app), the job's
-          message queued again at once; a codebook noted as failed is tried once so for a
-          job: if the job waited already, it fails at once in plain words (JobError.WAITED;
-          nobody else renders a noted codebook, waiting longer would not help);
-        - when the chain cannot now: this process chained for it already (its render failed,
-          or the lock was taken), or another process holds the folder's lock for more than
-          LOCK_WAIT seconds (another worker on a shared folder rendering codebooks; the lock
-          is this worker's forms filler only while it finishes a form): the message is due
-          again AGAIN_AFTER seconds later, by then another worker may have rendered it.
+          before, once its back-off is over: the chain tries it again, alone, in a process
+          holding no app), the job's message queued again at once;
+        - a codebook whose render failed lately (noted, its back-off not over: `Noted.due`):
+          the export waits for the back-off's end if it is PATIENCE seconds away at most,
+          else fails at once in plain words (JobError.WAITED: "try again in a few
+          minutes"); so the export that had the chain try it fails as soon as that render
+          failed, and a later one (a "Try again") has the chain try it again once the
+          back-off is over (round 23: before, noted until the next deployment's names);
+        - when the chain cannot now: this process chained for it a moment ago (TRIED_FOR:
+          the chain did not begin), or another process holds the folder's lock for more
+          than LOCK_WAIT seconds (another worker on a shared folder rendering codebooks;
+          the lock is this worker's forms filler only while it finishes a form): the
+          message is due again AGAIN_AFTER seconds later, by then the other may be done.
 
         Each wait is counted on the job (jobs.MAX_DEFERRALS, then it fails in plain words).
         Asked again before the chain began (another consumer thread took the job's message
@@ -422,11 +504,16 @@ class Rechain:
         cache = blank_cache.folder(self.app)
         if cache is None:
             return None
-        if name in _noted(cache) and jobs.deferrals():
-            raise jobs.JobFailed(jobs.JobError.WAITED)
+        now = time.time()
+        noted = _notes(cache, now).get(name)
+        if noted is not None and now < noted.due:
+            if noted.due - now > self.PATIENCE:
+                raise jobs.JobFailed(jobs.JobError.WAITED)
+            return jobs.JobDeferred(delay=max(noted.due - now, 1.0))
         later = jobs.JobDeferred(delay=self.AGAIN_AFTER)
         with self.lock:
-            if name in self.tried:
+            tried = self.tried.get(name)
+            if tried is not None and time.monotonic() - tried < self.TRIED_FOR:
                 return later
         deadline = time.monotonic() + self.LOCK_WAIT
         while True:
@@ -445,7 +532,8 @@ class Rechain:
         again by this process); the request too. Called as the chain is to begin."""
         with self.lock:
             names = sorted(self.names)
-            self.tried.update(names)
+            now = time.monotonic()
+            self.tried.update((name, now) for name in names)
             self.names.clear()
         self.wanted.clear()
         return names
@@ -455,13 +543,14 @@ CRASHED_FILE = ".codebooks-first-crashed"  # codebooks whose render ended the pr
 
 
 def _crashed(cache: Path) -> set[str]:
-    """The codebooks (file names) the step does not render again: those whose render ended
-    its process before (a link of an earlier step's folder left its request as `.doing`:
-    killed, out of memory), noted in CRASHED_FILE, so that a restarting worker never loops
-    on them; an export renders them, as before. Folders of earlier steps, cut short, are
-    removed (the folder's lock is held: nobody renders from them)."""
-    noted = cache / CRASHED_FILE
-    crashed = _noted(cache)  # missing, or not text (UnicodeDecodeError): noted anew
+    """The codebooks (file names) the chain does not render now: those whose render failed
+    lately (`held`: noted in CRASHED_FILE, their back-off not over), so that a restarting
+    worker never loops on them. A render that ended its process (a link of an earlier
+    chain's folder left its request as `.doing`: killed, out of memory) is noted here, with
+    the time. Folders of earlier chains, cut short, are removed, and the notes of codebooks
+    rendered since are dropped (their count of failures starts again). Called with the
+    folder's lock held: nobody renders from those folders, nobody else writes the note."""
+    note = cache / CRASHED_FILE
     found = set()
     for stale in cache.glob(CHAIN_PREFIX + "*"):
         for doing in stale.glob("*.doing"):
@@ -470,12 +559,39 @@ def _crashed(cache: Path) -> set[str]:
             with contextlib.suppress(Exception):
                 found.add(Path(json.loads(doing.read_text(encoding="utf-8"))["output"]).name)
         shutil.rmtree(stale, ignore_errors=True)
-    if found - crashed:
-        crashed |= found
-        log.warning("codebooks first: not rendered again (their render failed): %s", found)
+    now = time.time()
+    notes = _notes(cache, now)
+    rendered = {name for name in notes if blank_cache.present(cache / name)}
+    if rendered:
+        lines = [
+            line for line in _note_lines(note) if line.split() and line.split()[0] not in rendered
+        ]
         with contextlib.suppress(OSError):
-            noted.write_text("".join(f"{name}\n" for name in sorted(crashed)), encoding="utf-8")
-    return crashed
+            _write_note(note, lines)
+    if found:
+        log.warning("codebooks: their render ended the process, not tried again soon: %s", found)
+        with contextlib.suppress(OSError), note.open("a", encoding="utf-8") as out:
+            out.write("".join(f"{name} {now:.0f}\n" for name in sorted(found)))
+    return held(cache, now)
+
+
+def _note_lines(note: Path) -> list[str]:
+    try:
+        return note.read_bytes().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+
+
+def _write_note(note: Path, lines: list[str]) -> None:
+    """The note written whole, then renamed (a reader never sees half of it)."""
+    handle, draft = tempfile.mkstemp(dir=note.parent, prefix=".note-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write("".join(f"{line}\n" for line in lines))
+        os.replace(draft, note)
+    except BaseException:
+        Path(draft).unlink(missing_ok=True)
+        raise
 
 
 def worker_command() -> list[str]:

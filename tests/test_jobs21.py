@@ -275,7 +275,8 @@ def test_an_export_whose_codebook_the_chain_did_not_render_waits_then_fails_in_p
     assert job.status == "queued" and job.deferrals == 2 and not books
     assert queue.huey.pending_count() == 1 and _job_ids_held(queue) == {job_id}
     waits = jobs._aware(job.queued_at) - jobs.utcnow()  # type: ignore[arg-type]
-    assert timedelta(seconds=20) < waits <= timedelta(seconds=prefill.Rechain.AGAIN_AFTER)
+    assert timedelta(seconds=prefill.Rechain.AGAIN_AFTER - 10) < waits
+    assert waits <= timedelta(seconds=prefill.Rechain.AGAIN_AFTER)
     page = evaluator.get(f"/staff/jobs/{job_id}")
     assert page.status_code == 200 and "dictionnaire des variables (PDF)" in evaluator.text
     due = queue.huey._get_timestamp() + timedelta(minutes=1)
@@ -301,8 +302,9 @@ def test_a_codebook_noted_as_failed_is_tried_again_by_the_chain_once_per_export(
     make_app: AppFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A codebook whose render failed once is no longer rendered beside the worker: an
-    export that needs it sends the worker into the chain for it (noted or not); if the job
-    already waited, it fails at once (nobody else renders a noted codebook). Another process
+    export that needs it sends the worker into the chain for it (noted or not, once its
+    back-off is over: round 23); if that render failed again, the export fails at once
+    (round 23: the note's time says so, not the job's count of waits). Another process
     holding the folder's lock: the export waits AGAIN_AFTER, never renders it here."""
     import fcntl
 
@@ -311,16 +313,16 @@ def test_a_codebook_noted_as_failed_is_tried_again_by_the_chain_once_per_export(
     assert cache is not None
     rechain = prefill.Rechain(app)
     cache.mkdir(parents=True, exist_ok=True)
-    (cache / prefill.CRASHED_FILE).write_text("codebook-b.pdf\n")
+    long_ago = time.time() - prefill.RETRY_MAX - 1
+    (cache / prefill.CRASHED_FILE).write_text(f"codebook-b.pdf {long_ago:.0f}\n")
     first = rechain.wait_for("codebook-b.pdf")
     assert first is not None and first.before == rechain.request and first.delay == 0
-    waited = jobs._deferrals.set(1)
-    try:
-        with pytest.raises(jobs.JobFailed) as failed:
-            rechain.wait_for("codebook-b.pdf")
-        assert failed.value.error == jobs.JobError.WAITED
-    finally:
-        jobs._deferrals.reset(waited)
+    with (cache / prefill.CRASHED_FILE).open("a") as note:  # the chain's render failed
+        note.write(f"codebook-b.pdf {time.time():.0f}\n")
+    with pytest.raises(jobs.JobFailed) as failed:
+        rechain.wait_for("codebook-b.pdf")
+    assert failed.value.error == jobs.JobError.WAITED
+    (cache / prefill.CRASHED_FILE).unlink()
     assert rechain.take() == ["codebook-b.pdf"]
     later = rechain.wait_for("codebook-b.pdf")  # chained for once by this process
     assert later is not None and later.delay == prefill.Rechain.AGAIN_AFTER

@@ -270,6 +270,10 @@ def _refuse_export(user: StaffUser, k: int, why: str) -> NoReturn:
     )
 
 
+# The steps of an export shown on its job's page (`run_export`'s `step`; export_job.py).
+STEPS = 4
+
+
 def run_export(
     db: Session,
     definition: Definition,
@@ -279,12 +283,15 @@ def run_export(
     k: int,
     directory: Path,
     secret: str | bytes | None = None,
+    step: Callable[[int], None] = lambda _done: None,
 ) -> ExportResult:
     """Write the zip bundle into `directory` (a fresh temporary folder) and log the export.
 
     Refused (ScopeError 422, nothing written) when the people released would differ from an
     earlier export of this evaluator by fewer than k; `secret` keys the hashes kept for
-    that check (the app's secret key by default).
+    that check (the app's secret key by default). `step` is told each of the export's steps
+    done (`STEPS` in all: the codebook PDF ready, the answers read and the anonymisation
+    planned, the data file written; the bundle is the last), for a job's progress page.
     """
     key = secret if secret is not None else current_app.secret_key or ""
     free_text = bool(user.can_read_free_text)
@@ -313,6 +320,7 @@ def run_export(
         people.extend(differencing.text_lines(selection))
         compared.append(differencing.memory_stamp(db, user))
         check_differencing(db, user, people, k)
+        step(2)  # the answers read, the anonymisation planned and checked
 
     # The codebook's PDF depends on the item bank, the shape, the free-text choice and the
     # language, not on the data. When it is not kept yet (the first export after a
@@ -321,6 +329,7 @@ def run_export(
     # the plan and the rows, when both processes would be at their largest together
     # (docs/performance.md, "The export's memory, every process counted").
     codebook.render_ahead(definition, request.shape, free_text)
+    step(1)  # the codebook PDF ready
     writer = writer_class(directory / data_name, layout.columns, _("Export anonymisé selfcheck"))
     try:
         # The evaluator's earlier exports, held until this one is logged (joins.py).
@@ -341,6 +350,7 @@ def run_export(
         (directory / data_name).unlink(missing_ok=True)  # refused or failed: nothing left
         raise
     writer.close()
+    step(3)  # the data file written; the bundle (zip, codebook, report) is the last step
     report = {
         **plan.report(),
         "rows": written.rows,

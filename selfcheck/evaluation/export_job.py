@@ -9,6 +9,7 @@ an export is logged when its file exists, as when it was a direct download.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -31,6 +32,8 @@ from selfcheck.evaluation.scope import (
 )
 from selfcheck.platform import jobs
 from selfcheck.platform.models import Job, StaffUser
+
+log = logging.getLogger(__name__)
 
 NOT_ALLOWED = "403"
 
@@ -67,6 +70,15 @@ def allowed(session: Session, user: StaffUser, chosen: Mapping[str, Any]) -> Non
     parse_filters(session, user, args if isinstance(args, dict) else {})
 
 
+def _report(progress: jobs.Progress, done: int) -> None:
+    """One of the export's steps done, on its page (its own short commit, as a heartbeat).
+    A busy database only leaves the page a step behind: never a failed export."""
+    try:
+        progress.step(done, bundle.STEPS)
+    except Exception:
+        log.warning("export job %s: step %d not recorded", progress.job_id, done, exc_info=True)
+
+
 def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Progress) -> None:
     user = session.get(StaffUser, job.user_id)
     assert user is not None  # run_job checked
@@ -88,6 +100,7 @@ def run(session: Session, job: Job, chosen: Mapping[str, Any], progress: jobs.Pr
             _k(),
             Path(folder),
             secret=str(current_app.secret_key or ""),
+            step=lambda done: _report(progress, done),
         )
         with progress.write_result(result.filename) as path:
             shutil.move(result.zip_path, path)
@@ -110,6 +123,9 @@ jobs.register(
     jobs.Runner(
         check=check,
         run=run,
+        # Its real steps (bundle.STEPS: the codebook, the answers read, the file written,
+        # the bundle), not "step 0 of 1" for the whole export (round 23).
+        total=lambda _chosen: bundle.STEPS,
         refusals=(ScopeError,),
         allowed=allowed,
         # Put back in the queue by `codebook.render_ahead` while its codebook is rendered.

@@ -75,8 +75,12 @@ QUEUED_STALE = timedelta(hours=6)  # a queued job no worker took in this time is
 REQUEUE_AFTER = timedelta(seconds=30)
 # A job its runner put back in the queue (JobDeferred) this many times fails in plain words
 # (JobError.WAITED) instead of waiting once more: never a loop, even when what it waits for
-# kills the worker each time (counted in the database, before the wait).
-MAX_DEFERRALS = 8
+# kills the worker each time (counted in the database, before the wait). An export needs one
+# wait for its codebook's render (two if a second consumer thread took its message back while
+# the consumer stopped); the others are waits for a folder another process holds
+# (prefill.Rechain: 15 s each, after 5 s for the lock), so an export gives up under
+# 1.5 minutes after the first (round 23: 8 waits, about 4 to 5 minutes, before).
+MAX_DEFERRALS = 4
 TASK_NAME = "selfcheck.run_job"
 
 

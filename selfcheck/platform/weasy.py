@@ -174,9 +174,10 @@ LINK_TIMEOUT = 600
 LINK_GRACE = 60
 
 
-# The note of codebooks the worker's codebooks-first step does not render again (the same
-# name as `selfcheck.prefill.CRASHED_FILE`, which this script may not import): a link whose
-# render fails adds its codebook there, so that an export does not wait for it in a loop.
+# The note of codebooks whose render failed (the same name as
+# `selfcheck.prefill.CRASHED_FILE`, which this script may not import): a link whose render
+# fails adds its codebook there with the time, so that no chain tries it again before a
+# back-off (prefill.py, `Noted`) and an export does not wait for it in a loop.
 CRASHED_FILE = ".codebooks-first-crashed"
 
 
@@ -212,15 +213,17 @@ def wake_token(wake: Path) -> str:
 
 
 def _note_failed(output: Path) -> None:
-    """`output`'s codebook noted (CRASHED_FILE beside it) as not to be rendered again by the
-    step: its render failed; an export renders it apart, as before (best effort)."""
+    """`output`'s codebook noted (CRASHED_FILE beside it, one line "name epoch" per failed
+    render) as not to be rendered again before a back-off (selfcheck/prefill.py, `Noted`):
+    its render failed (best effort)."""
     import contextlib
     import os
+    import time
 
     with contextlib.suppress(OSError):
         handle = os.open(output.parent / CRASHED_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         try:
-            os.write(handle, f"{output.name}\n".encode())
+            os.write(handle, f"{output.name} {time.time():.0f}\n".encode())
         finally:
             os.close(handle)
 
@@ -237,12 +240,12 @@ def chain(
     each render starts from a fresh interpreter (one document's memory at a time, given back
     by the next `execv`). When no request is left, the folder is removed, the folder's
     filler lock (`lock`, a descriptor kept open across the links) is closed, and the process
-    becomes `then` (the worker's own command again). A request that fails is logged and
-    dropped: the export that needs that codebook renders it, as before; so is one that takes
-    longer than LINK_TIMEOUT (SIGALRM). A render stuck beyond its alarm ends the link
-    (`faulthandler`, LINK_GRACE later), its request left as `.doing`: the next start notes
-    that codebook (`prefill._crashed`); a request that failed is noted at once (CRASHED_FILE),
-    so that an export does not wait for a render that fails (`codebook.render_ahead`). A link
+    becomes `then` (the worker's own command again). A request that fails is logged, noted
+    (CRASHED_FILE, with the time) and dropped; so is one that takes longer than LINK_TIMEOUT
+    (SIGALRM). A render stuck beyond its alarm ends the link (`faulthandler`, LINK_GRACE
+    later), its request left as `.doing`: the next chain notes that codebook
+    (`prefill._crashed`). A noted codebook is tried again by a chain after a back-off, so
+    that an export does not wait for a render that fails (`prefill.Rechain.wait_for`). A link
     stopped (SIGTERM, SIGINT) ends by that signal, as systemd counts a clean stop.
 
     **A job waits: back to the worker after this render.** With `wake` (the jobs folder's
@@ -312,7 +315,7 @@ def chain(
             except BaseException:
                 Path(draft).unlink(missing_ok=True)
                 raise
-        except Exception as error:  # logged, noted and dropped: the export renders it instead
+        except Exception as error:  # logged, noted and dropped: tried again after a back-off
             print(f"codebooks first: {request_file.name} not rendered: {error!r}", file=sys.stderr)
             if isinstance(request, dict) and isinstance(request.get("output"), str):
                 _note_failed(Path(request["output"]))
