@@ -21,6 +21,7 @@ from selfcheck.questionnaire.model import Definition
 from tests.services.test_followup import People, make_people
 from tests.staff import Account, add_staff, signed_in
 from tests.support import (
+    Visitor,
     error_summary,
     parse_forms,
     path_of,
