@@ -35,6 +35,7 @@ from selfcheck.accounts.permissions import (
     has_permission,
     requires,
     visible_structure_ids,
+    without_code_argument,
 )
 from selfcheck.accounts.session import current_staff, take_pending_post
 from selfcheck.entry import resolution
@@ -247,14 +248,18 @@ def _paper_locale(chosen: str | None) -> str:
 # --- find or create ------------------------------------------------------------------------
 
 
+@blueprint.before_request
+def _no_code_in_the_address() -> HttpResponse | None:
+    """`?code=<code>` (a person's page link before round 23): the page without it."""
+    found: HttpResponse | None = without_code_argument("entry.index", "code")
+    return found
+
+
 @blueprint.route("/", methods=["GET", "POST"])
 @requires(Permission.ENTER)
 def index() -> Rendered:
     user = _user()
     by_code = OpenByCodeForm(request.form if request.form.get("action") == "code" else None)
-    if request.method == "GET" and "code" in request.args:
-        # An address from before round 23 held the code: the page without it (not echoed).
-        return redirect(url_for("entry.index"))
     if request.method == "GET" and request.args.get("person"):
         # From a person's page: their database id, never their code (docs/security.md).
         found = _person_of(user, request.args.get("person", ""))

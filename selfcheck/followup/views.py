@@ -24,6 +24,7 @@ from selfcheck.accounts.permissions import (
     can_access_structure,
     has_permission,
     requires,
+    without_code_argument,
 )
 from selfcheck.accounts.session import current_staff
 from selfcheck.accounts.structures import list_structures
@@ -102,6 +103,13 @@ SUMMARY_PDF = "printing.summary_pdf"
 ENTRY = "entry.index"
 COME_BACK_CARD = "printing.come_back_card"
 PRINT_FOLLOWUP = "printing.followup_forms"
+
+
+@blueprint.before_request
+def _no_code_in_the_address() -> HttpResponse | None:
+    """`?q=<code>` (the search before round 23): the list without it, even signed out."""
+    found: HttpResponse | None = without_code_argument("followup.index", "q")
+    return found
 
 
 def _user() -> StaffUser:
@@ -231,10 +239,6 @@ def _held_search(structure: Structure) -> str:
 def index() -> Rendered:
     user = _user()
     db = get_session()
-    if request.method == "GET" and "q" in request.args:
-        # An address from before round 23 held the code: the list without it (not echoed).
-        kept: dict[str, Any] = {key: value for key, value in request.args.items() if key != "q"}
-        return redirect(url_for("followup.index", **kept))
     structure = _chosen_structure(user)
     if structure is None:
         if request.method == "POST":

@@ -353,3 +353,8 @@ def test_addresses_with_a_code_are_not_found_or_redirected_without_it(
             assert response.status_code == 302, (url, response.status_code)
             assert response.headers["Location"] == target, url
             assert not codes_in(text_of(response), [code]), url
+            # Signed out (or the session expired): the same, before the sign-in's `next=`.
+            anonymous = app.test_client().get(url)
+            assert anonymous.headers["Location"] == target, url
+            for path in (f"/staff/people/{written}", f"/staff/people/{written}/summary.pdf"):
+                assert app.test_client().get(path).status_code == 404, path
