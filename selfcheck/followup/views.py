@@ -247,14 +247,21 @@ def index() -> Rendered:
         return render_template("staff/followup_choose.html", structures=structures)
     errors: dict[str, str] = {}
     if request.method == "POST":
-        show, sort, typed, search, page = _read_query(
-            errors, request.form, request.form.get("q", "")[:40]
-        )
-        _hold_search(structure, search and typed)
+        query = _read_query(errors, request.form, request.form.get("q", "")[:40])
+        _hold_search(structure, query.search and query.typed)
         if not errors:
-            return redirect(_list_url(user, structure, **_list_args(show, sort, search)))
+            args = _list_args(query.show, query.sort, query.search)
+            return redirect(_list_url(user, structure, **args))
     else:
-        show, sort, typed, search, page = _read_query(errors, request.args, _held_search(structure))
+        query = _read_query(errors, request.args, _held_search(structure))
+    return _render_list(structure, query, errors)
+
+
+def _render_list(structure: Structure, query: ListQuery, errors: dict[str, str]) -> Rendered:
+    """The list (or its printable version) of `structure` as `query` asks, with `errors` said
+    above it (400)."""
+    db = get_session()
+    show, sort, typed, search, page = query
     # The printable list; with a bad value, the screen with its form says what to correct.
     printable = request.args.get("print") == "1" and not errors
     listing = followup.list_people(
