@@ -21,7 +21,7 @@ from werkzeug.test import TestResponse
 
 from selfcheck.journey import operations as journey
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Answer, Response, Structure
+from selfcheck.platform.models import Answer, Beneficiary, Response, Structure
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION, load_definition
 from selfcheck.questionnaire.model import Definition, FormKind, Page
 from selfcheck.questionnaire.model import Role as ItemRole
@@ -438,6 +438,34 @@ def submitted(
 def count(database: Database, model: type[Any], *where: Any) -> int:
     with database.session() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def person_id(database: Database, code: str) -> int:
+    """A person's database id: the staff pages name people by it, never by their code (a
+    credential a shared computer's history would keep: docs/security.md)."""
+    with database.session() as session:
+        found = session.scalar(select(Beneficiary.id).where(Beneficiary.code == code))
+    assert found is not None, code
+    return found
+
+
+def person_url(database: Database, code: str, tail: str = "") -> str:
+    """The staff page of the person with `code` (`tail`: "/delete", "/summary.pdf"...)."""
+    return f"/staff/people/{person_id(database, code)}{tail}"
+
+
+def search_people(
+    visitor: Visitor, typed: str, list_url: str = "/staff/people/", **filters: str
+) -> TestResponse:
+    """Search the follow-up list for a code (or part), as its form does: a POST (the code never
+    goes into an address), then the redirect it answers, followed. A refused search (400) is
+    the page itself."""
+    visitor.get(list_url)
+    response = visitor.post(list_url, {"q": typed, **filters})
+    if response.status_code in (302, 303):
+        return visitor.follow(response)
+    visitor.last = response
+    return response
 
 
 def stored(database: Database, response_id: int) -> dict[str, tuple[str, ...]]:

@@ -18,6 +18,7 @@ from tests.conftest import AppFactory
 from tests.support import Visitor, only_handler
 
 CODE = "K7M2QX9RT"
+PERSON = "8675309"  # a person's id in a staff page's address (the code never is)
 
 
 def _read(handler_stream: io.StringIO) -> list[dict[str, object]]:
@@ -53,13 +54,13 @@ def test_a_record_outside_requests() -> None:
 
 def test_one_line_per_request_with_the_rule_not_the_path(app: Flask, capture: io.StringIO) -> None:
     client = app.test_client()
-    response = client.get(f"/staff/people/{CODE}?secret=1")
+    response = client.get(f"/staff/people/{PERSON}?secret=1")
     text = capture.getvalue()
-    assert CODE not in text and "secret" not in text
+    assert PERSON not in text and "secret" not in text
     entries = [e for e in _read(capture) if e["logger"] == REQUEST_LOGGER]
     assert len(entries) == 1
     entry = entries[0]
-    assert entry["route"] == "/staff/people/<code>"
+    assert entry["route"] == "/staff/people/<int:person_id>"
     assert entry["method"] == "GET"
     assert entry["status"] == response.status_code
     assert isinstance(entry["duration_ms"], float)
@@ -133,12 +134,12 @@ def test_exceptions_keep_the_stack_not_the_message(
 
 def test_a_raw_path_in_a_message_becomes_the_rule(app: Flask) -> None:
     record = logging.LogRecord(
-        "flask", logging.ERROR, __file__, 1, f"Exception on /staff/people/{CODE} [GET]", (), None
+        "flask", logging.ERROR, __file__, 1, f"Exception on /staff/people/{PERSON} [GET]", (), None
     )
-    with app.test_request_context(f"/staff/people/{CODE}"):
+    with app.test_request_context(f"/staff/people/{PERSON}"):
         entry = json.loads(JsonFormatter().format(record))
-    assert entry["message"] == "Exception on /staff/people/<code> [GET]"
-    assert entry["route"] == "/staff/people/<code>"
+    assert entry["message"] == "Exception on /staff/people/<int:person_id> [GET]"
+    assert entry["route"] == "/staff/people/<int:person_id>"
 
 
 @pytest.fixture

@@ -6,8 +6,10 @@ module turns them into words through registries (action -> label, record kind ->
 their code only while they exist: once deleted or erased, the event says so and shows no code.
 An unknown name (an action added later without its label) is shown as it is, never an error.
 
-It also reads the page's filters (GET): person code, staff member, action, dates, page number;
-each bad value becomes a translated message, never a 500.
+It also reads the page's filters: person code, staff member, action, dates, page number; each
+bad value becomes a translated message, never a 500. The form is a POST, answered by a
+redirect to an address that names the person by their database id (`person_id`), never by
+their code: a code is a credential and a shared computer's history keeps addresses.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from werkzeug.datastructures import MultiDict
 from selfcheck.accounts.admin_views import ROLE_LABELS
 from selfcheck.platform import audit, codes
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_LABELS
-from selfcheck.platform.models import AuditEvent, Beneficiary, Response, StaffUser, Structure
+from selfcheck.platform.models import (
+    MAX_ROW_ID,
+    AuditEvent,
+    Beneficiary,
+    Response,
+    StaffUser,
+    Structure,
+)
 from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Definition, Item
 
 PAGE_SIZE = 50
@@ -142,6 +151,7 @@ class Change:
 @dataclass(frozen=True)
 class PersonRef:
     code: str | None  # None: the person no longer exists (deleted or erased)
+    id: int | None = None  # their page's address (never the code: docs/security.md)
 
 
 @dataclass(frozen=True)
@@ -245,7 +255,8 @@ class Describer:
         changes = view.changes if isinstance(view.changes, dict) else {}
         person: PersonRef | None = None
         if event.beneficiary_id is not None:
-            person = PersonRef(people.get(event.beneficiary_id))
+            code = people.get(event.beneficiary_id)
+            person = PersonRef(code, event.beneficiary_id if code is not None else None)
         record_name = None
         if event.entity_id is not None and event.entity in names:
             record_name = names[audit.Entity(event.entity)].get(event.entity_id)
@@ -320,12 +331,31 @@ class Filters:
     page: int
     errors: dict[str, str]
 
+    @property
+    def address(self) -> dict[str, str]:
+        """The filters as the page's address writes them: the person by id, not by code."""
+        kept = {key: value for key, value in self.typed.items() if value and key != "person"}
+        if self.chosen.person_id is not None and self.chosen.person_id > 0:
+            kept["person_id"] = str(self.chosen.person_id)
+        return kept
+
 
 def _day(raw: str) -> date | None:
     try:
         return date.fromisoformat(raw) if len(raw) == 10 else None
     except ValueError:
         return None
+
+
+def _code_of(session: Session, raw: str, structure_ids: Sequence[int] | None) -> str | None:
+    """The code of the person with this id (as the address writes it) in `structure_ids`
+    (None: every structure); None when there is none."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or int(raw) > MAX_ROW_ID:
+        return None
+    query = select(Beneficiary.code).where(Beneficiary.id == int(raw))
+    if structure_ids is not None:
+        query = query.where(Beneficiary.structure_id.in_(structure_ids))
+    return session.scalar(query)
 
 
 def read_filters(
@@ -338,6 +368,12 @@ def read_filters(
     errors: dict[str, str] = {}
     person_id = user_id = None
     action = None
+    unknown = gettext("Aucune personne de vos structures n'a ce code (ou elle a été supprimée).")
+    if args.get("person_id") and not typed["person"]:
+        # The address names the person by id: their code fills the form again.
+        typed["person"] = _code_of(session, args.get("person_id", ""), structure_ids) or ""
+        if not typed["person"]:
+            errors["person"] = unknown
     if typed["person"]:
         try:
             code = codes.normalise(typed["person"])
@@ -352,9 +388,7 @@ def read_filters(
             person_id = session.scalar(query)
             if person_id is None:
                 # The same words whether the code exists elsewhere or not at all.
-                errors["person"] = gettext(
-                    "Aucune personne de vos structures n'a ce code (ou elle a été supprimée)."
-                )
+                errors["person"] = unknown
     if typed["staff"]:
         user_id = next((u.id for u in authors if str(u.id) == typed["staff"]), None)
         if user_id is None:

@@ -31,7 +31,20 @@ __all__ = [
     "public",
     "requires",
     "visible_structure_ids",
+    "without_code_argument",
 ]
+
+
+def without_code_argument(endpoint: str, name: str) -> Any:
+    """For a blueprint's `before_request`: a GET of `endpoint` whose query string has `name`
+    (a person's code, in an address from before round 23) is sent to the same address
+    without it, before any sign-in check (whose `next=` would copy the code into the sign-in
+    page's address). None otherwise: the request goes on. No staff address holds a code
+    (docs/security.md, "No code in a staff address")."""
+    if request.endpoint != endpoint or request.method != "GET" or name not in request.args:
+        return None
+    kept: dict[str, Any] = {key: value for key, value in request.args.items() if key != name}
+    return redirect(url_for(endpoint, **kept))
 
 
 def public(view: F) -> F:

@@ -35,6 +35,7 @@ from selfcheck.accounts.permissions import (
     has_permission,
     requires,
     visible_structure_ids,
+    without_code_argument,
 )
 from selfcheck.accounts.session import current_staff, take_pending_post
 from selfcheck.entry import resolution
@@ -64,7 +65,7 @@ from selfcheck.platform import clock, codes, security
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.i18n import select_locale
 from selfcheck.platform.labels import FORM_LABELS
-from selfcheck.platform.models import Response, SecondEntry, StaffUser, Structure
+from selfcheck.platform.models import Beneficiary, Response, SecondEntry, StaffUser, Structure
 from selfcheck.questionnaire.model import FORM_RULES, NO_ANSWER, Definition, FormKind
 
 blueprint = Blueprint("entry", __name__, url_prefix="/staff/entry")
@@ -247,13 +248,22 @@ def _paper_locale(chosen: str | None) -> str:
 # --- find or create ------------------------------------------------------------------------
 
 
+@blueprint.before_request
+def _no_code_in_the_address() -> HttpResponse | None:
+    """`?code=<code>` (a person's page link before round 23): the page without it."""
+    found: HttpResponse | None = without_code_argument("entry.index", "code")
+    return found
+
+
 @blueprint.route("/", methods=["GET", "POST"])
 @requires(Permission.ENTER)
 def index() -> Rendered:
     user = _user()
     by_code = OpenByCodeForm(request.form if request.form.get("action") == "code" else None)
-    if request.method == "GET" and request.args.get("code"):
-        by_code.code.data = request.args.get("code", "")[:40]  # from a person's page link
+    if request.method == "GET" and request.args.get("person"):
+        # From a person's page: their database id, never their code (docs/security.md).
+        found = _person_of(user, request.args.get("person", ""))
+        by_code.code.data = found.code if found is not None else None
     without = OpenWithoutCodeForm(request.form if request.form.get("action") == "new" else None)
     context: dict[str, Any] = {"by_code": by_code, "without": without}
     if request.method == "POST":
@@ -264,6 +274,13 @@ def index() -> Rendered:
             return _open_without_code(user, without, context)
         abort(400)
     return _render_index(user, context)
+
+
+def _person_of(user: StaffUser, raw: str) -> Beneficiary | None:
+    """The person with this id (as the address writes it) that `user` may see, else None."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10:
+        return None
+    return journey.find_person_by_id(get_session(), user, int(raw))
 
 
 def _render_index(user: StaffUser, context: dict[str, Any], status: int = 200) -> Rendered:

@@ -126,6 +126,7 @@ class FormState:
 
 @dataclass(frozen=True)
 class PersonRow:
+    id: int  # the person's pages are addressed by it, never by the code (docs/security.md)
     code: str
     status: PersonStatus
     before: FormState | None
@@ -383,6 +384,7 @@ def list_people(
     )
     rows = [
         PersonRow(
+            id=row.id,
             code=row.code,
             status=PersonStatus(row.status),
             before=_state(row, FormKind.BEFORE),
@@ -559,6 +561,7 @@ class FollowupDue(enum.StrEnum):
 
 @dataclass(frozen=True)
 class FollowupRow:
+    id: int  # for the link to the person's page
     code: str
     state: FollowupDue
     form: FormKind | None  # the follow-up concerned (None once every one is done)
@@ -610,6 +613,6 @@ def followup_overview(
         counts[state] += 1
         if state in (FollowupDue.DUE, FollowupDue.OVERDUE):
             opens_on = opening.day if opening is not None else None
-            rows.append(FollowupRow(row.code, state, status.form, opens_on))
+            rows.append(FollowupRow(row.id, row.code, state, status.form, opens_on))
     rows.sort(key=lambda r: (r.opens_on or date.max, r.code))
     return FollowupOverview(counts, rows)

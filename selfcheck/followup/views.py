@@ -11,10 +11,12 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as HttpResponse
 
 from selfcheck.accounts.permissions import (
@@ -22,6 +24,7 @@ from selfcheck.accounts.permissions import (
     can_access_structure,
     has_permission,
     requires,
+    without_code_argument,
 )
 from selfcheck.accounts.session import current_staff
 from selfcheck.accounts.structures import list_structures
@@ -29,7 +32,7 @@ from selfcheck.followup import operations as followup
 from selfcheck.followup.operations import PersonStatus, Show, Sort
 from selfcheck.journey import operations as journey
 from selfcheck.journey import schedule
-from selfcheck.platform import clock, codes, security
+from selfcheck.platform import clock, codes, sealing
 from selfcheck.platform.db import commit_or_rollback, get_session
 from selfcheck.platform.labels import CHANNEL_LABELS, FORM_LABELS
 from selfcheck.platform.models import Beneficiary, StaffUser, Structure, utcnow
@@ -102,6 +105,13 @@ COME_BACK_CARD = "printing.come_back_card"
 PRINT_FOLLOWUP = "printing.followup_forms"
 
 
+@blueprint.before_request
+def _no_code_in_the_address() -> HttpResponse | None:
+    """`?q=<code>` (the search before round 23): the list without it, even signed out."""
+    found: HttpResponse | None = without_code_argument("followup.index", "q")
+    return found
+
+
 def _user() -> StaffUser:
     user = current_staff()
     assert user is not None  # @requires saw to it
@@ -123,14 +133,15 @@ def _chosen_structure(user: StaffUser) -> Structure | None:
     return user.structure
 
 
-def _person(code: str) -> Beneficiary:
-    """The person with this code in a structure the user may see; 404 otherwise."""
-    user = _user()
-    guess = security.reserve_staff_code_lookup(user.id, user.structure_id)
-    person = followup.find_person(get_session(), user, code)
+def _person(person_id: int) -> Beneficiary:
+    """The person with this database id in a structure the user may see; 404 otherwise.
+
+    The staff pages address people by their id, never by their code: a code is a credential
+    (typed at /code it opens the person's answers) and a shared computer's browser history
+    keeps every address (docs/security.md)."""
+    person = journey.find_person_by_id(get_session(), _user(), person_id)
     if person is None:
         abort(404)
-    guess.refund()  # one of the user's own people: not a guess
     return person
 
 
@@ -162,18 +173,19 @@ class ListQuery(NamedTuple):
     page: int
 
 
-def _read_query(errors: dict[str, str]) -> ListQuery:
-    """The list's query string. Bad input is said plainly in `errors` (above the list, which
-    then shows what it can: never a 500)."""
-    show = Show.lookup(request.args.get("show"))
+def _read_query(errors: dict[str, str], source: MultiDict[str, str], typed: str = "") -> ListQuery:
+    """The list's filters, from the query string or the search form (`source`) and the code
+    searched for (`typed`, never in an address). Bad input is said plainly in `errors` (above
+    the list, which then shows what it can: never a 500)."""
+    show = Show.lookup(source.get("show"))
     if show is None:
         errors["show"] = gettext("Ce choix n'existe pas : choisissez dans la liste.")
         show = Show.ALL
-    sort = Sort.lookup(request.args.get("sort"))
+    sort = Sort.lookup(source.get("sort"))
     if sort is None:
         errors["sort"] = gettext("Cet ordre n'existe pas : choisissez dans la liste.")
         sort = Sort.RECENT
-    typed = request.args.get("q", "").strip()
+    typed = typed.strip()
     try:
         search = codes.normalise_part(typed)
     except codes.InvalidCode as error:
@@ -186,24 +198,70 @@ def _read_query(errors: dict[str, str]) -> ListQuery:
                 "vérifiez ce que vous avez tapé."
             )
         )
-    page = _page_number(request.args.get("page"))
+    page = _page_number(source.get("page"))
     if page is None:
         errors["page"] = gettext("Le numéro de page doit être un nombre entier à partir de 1.")
         page = 1
     return ListQuery(show, sort, typed, search, page)
 
 
-@blueprint.get("/")
+# The code searched for is kept in the staff member's session (sealed under the app's secret
+# key), never in an address: the search form is a POST, answered by a redirect to the list
+# with `search=1` (pagination, the printable version and reloading keep it).
+SEARCH_KEY = "people_search"
+_SEARCH_PURPOSE = b"selfcheck: people search"
+
+
+def _hold_search(structure: Structure, typed: str) -> None:
+    """Remember the code (or part) searched for in `structure` ("": forget it)."""
+    if not typed:
+        session.pop(SEARCH_KEY, None)
+        return
+    value = f"{structure.id}:{typed}"
+    session[SEARCH_KEY] = sealing.seal(value, str(current_app.secret_key), _SEARCH_PURPOSE)
+
+
+def _held_search(structure: Structure) -> str:
+    """The code searched for in `structure` when the address asks for it (`search=1`)."""
+    stored = session.get(SEARCH_KEY)
+    if request.args.get("search") != "1" or not isinstance(stored, str):
+        return ""
+    try:
+        value = sealing.unseal(stored, str(current_app.secret_key), _SEARCH_PURPOSE)
+    except ValueError:  # not base64 (never written so by the server)
+        return ""
+    structure_id, _, typed = value.partition(":")
+    return typed if structure_id == str(structure.id) else ""
+
+
+@blueprint.route("/", methods=["GET", "POST"])
 @requires(Permission.BACKOFFICE)
 def index() -> Rendered:
     user = _user()
     db = get_session()
     structure = _chosen_structure(user)
     if structure is None:
+        if request.method == "POST":
+            abort(404)
         structures = [s for s in list_structures(db) if can_access_structure(user, s)]
         return render_template("staff/followup_choose.html", structures=structures)
     errors: dict[str, str] = {}
-    show, sort, typed, search, page = _read_query(errors)
+    if request.method == "POST":
+        query = _read_query(errors, request.form, request.form.get("q", "")[:40])
+        _hold_search(structure, query.search and query.typed)
+        if not errors:
+            args = _list_args(query.show, query.sort, query.search)
+            return redirect(_list_url(user, structure, **args))
+    else:
+        query = _read_query(errors, request.args, _held_search(structure))
+    return _render_list(structure, query, errors)
+
+
+def _render_list(structure: Structure, query: ListQuery, errors: dict[str, str]) -> Rendered:
+    """The list (or its printable version) of `structure` as `query` asks, with `errors` said
+    above it (400)."""
+    db = get_session()
+    show, sort, typed, search, page = query
     # The printable list; with a bad value, the screen with its form says what to correct.
     printable = request.args.get("print") == "1" and not errors
     listing = followup.list_people(
@@ -220,9 +278,7 @@ def index() -> Rendered:
     beyond = listing.requested_page > listing.pages
     params = {
         "structure": request.args.get("structure") or None,
-        "show": show.value if show is not Show.ALL else None,
-        "q": typed or None,
-        "sort": sort.value if sort is not Sort.RECENT else None,
+        **_list_args(show, sort, search),
     }
     if printable:
         return render_template(
@@ -270,6 +326,15 @@ def index() -> Rendered:
     return html, 400 if errors else 200
 
 
+def _list_args(show: Show, sort: Sort, search: str) -> dict[str, str | None]:
+    """The list's address arguments for these filters: never the code searched for."""
+    return {
+        "show": show.value if show is not Show.ALL else None,
+        "search": "1" if search else None,
+        "sort": sort.value if sort is not Sort.RECENT else None,
+    }
+
+
 def _followup_due(structure: Structure) -> dict[str, object]:
     """The follow-up months later (issue 15): who is due, overdue, done; print those due."""
     overview = followup.followup_overview(
@@ -282,11 +347,11 @@ def _followup_due(structure: Structure) -> dict[str, object]:
     }
 
 
-@blueprint.get("/<code>")
+@blueprint.get("/<int:person_id>")
 @requires(Permission.BACKOFFICE)
-def person(code: str) -> Rendered:
+def person(person_id: int) -> Rendered:
     user = _user()
-    found = _person(code)
+    found = _person(person_id)
     has_submitted = any(r.is_submitted for r in found.responses)
     standing = journey.followup_status(found, clock.now(), clock.zone_in(current_app.config))
     label = FOLLOWUP_STATE_LABELS.get(standing.state)
@@ -298,13 +363,13 @@ def person(code: str) -> Rendered:
         can_delete=has_permission(user, Permission.DELETE),
         can_erase=has_permission(user, Permission.ERASE),
         summary_pdf_url=(
-            url_for(SUMMARY_PDF, code=found.code)
+            url_for(SUMMARY_PDF, person_id=found.id)
             if _endpoint(SUMMARY_PDF) and has_submitted
             else None
         ),
-        entry_url=url_for(ENTRY, code=found.code) if _endpoint(ENTRY) else None,
+        entry_url=url_for(ENTRY, person=found.id) if _endpoint(ENTRY) else None,
         come_back_card_url=(
-            url_for(COME_BACK_CARD, code=found.code)
+            url_for(COME_BACK_CARD, person_id=found.id)
             if _endpoint(COME_BACK_CARD)
             and journey.come_back_opening(found, clock.now(), clock.zone_in(current_app.config))
             is not None
@@ -321,10 +386,10 @@ def person(code: str) -> Rendered:
     )
 
 
-@blueprint.route("/<code>/responses/<int:response_id>/delete", methods=["GET", "POST"])
+@blueprint.route("/<int:person_id>/responses/<int:response_id>/delete", methods=["GET", "POST"])
 @requires(Permission.DELETE)
-def delete_response(code: str, response_id: int) -> Rendered:
-    found = _person(code)
+def delete_response(person_id: int, response_id: int) -> Rendered:
+    found = _person(person_id)
     response = followup.find_response(found, response_id)
     if response is None:
         abort(404)
@@ -332,7 +397,7 @@ def delete_response(code: str, response_id: int) -> Rendered:
         form = response.form
         followup.delete_response(get_session(), _user(), response)
         commit_or_rollback(get_session())
-        return redirect(url_for("followup.person", code=found.code, deleted=form))
+        return redirect(url_for("followup.person", person_id=found.id, deleted=form))
     return render_template(
         "staff/followup_delete.html",
         person=found,
@@ -352,11 +417,11 @@ def _list_url(user: StaffUser, structure: Structure, **flags: Any) -> str:
     )
 
 
-@blueprint.route("/<code>/delete", methods=["GET", "POST"])
+@blueprint.route("/<int:person_id>/delete", methods=["GET", "POST"])
 @requires(Permission.DELETE)
-def delete_person(code: str) -> Rendered:
+def delete_person(person_id: int) -> Rendered:
     user = _user()
-    found = _person(code)
+    found = _person(person_id)
     if request.method == "POST":
         structure = found.structure
         followup.delete_person(get_session(), user, found)
@@ -367,13 +432,13 @@ def delete_person(code: str) -> Rendered:
     )
 
 
-@blueprint.route("/<code>/erase", methods=["GET", "POST"])
+@blueprint.route("/<int:person_id>/erase", methods=["GET", "POST"])
 @requires(Permission.ERASE)
-def erase_person(code: str) -> Rendered:
+def erase_person(person_id: int) -> Rendered:
     """The person asked their mediator to erase them (GDPR): unlike a deletion, the audit
     trail keeps neither their code nor their answers."""
     user = _user()
-    found = _person(code)
+    found = _person(person_id)
     error = None
     if request.method == "POST":
         try:

@@ -41,15 +41,18 @@ from sqlalchemy.sql.elements import Label
 from selfcheck.journey import schedule
 from selfcheck.platform import clock, codes, db
 from selfcheck.platform.models import (
+    MAX_ROW_ID,
     Answer,
     Beneficiary,
     Channel,
     FollowupReminder,
     Response,
+    StaffUser,
     Status,
     Structure,
     utcnow,
 )
+from selfcheck.policy import can_access_structure
 from selfcheck.questionnaire.model import (
     FOLLOWUP_FORMS,
     FORM_RULES,
@@ -1063,6 +1066,25 @@ def forget_reminder(session: Session, beneficiary_id: int) -> None:
 
 
 # --- codes -----------------------------------------------------------------------------
+
+
+def find_person_by_id(session: Session, user: StaffUser, person_id: int) -> Beneficiary | None:
+    """The person with this database id if `user` may see their structure; None otherwise.
+
+    The staff pages address a person by it (never by the code, which is a credential and
+    would stay in a shared computer's browser history). An id of another structure, an
+    unknown one and one out of range look the same: the page answers 404.
+    """
+    if not 0 < person_id <= MAX_ROW_ID:
+        return None
+    person = session.scalar(
+        select(Beneficiary)
+        .where(Beneficiary.id == person_id)
+        .options(selectinload(Beneficiary.responses), selectinload(Beneficiary.structure))
+    )
+    if person is None or not can_access_structure(user, person.structure):
+        return None
+    return person
 
 
 def find_beneficiary(session: Session, raw_code: str) -> Beneficiary:

@@ -298,27 +298,21 @@ def followup_forms() -> Rendered:
     return _start_batch(user, chosen, form, "codes")
 
 
-def _staff_person(code: str) -> Beneficiary:
-    """The person with `code` in the staff member's structures (404 otherwise, as for an
-    unknown code: never reveal that a code exists elsewhere); a found code's guess is
-    refunded from the staff look-up limit."""
-    user = _user()
-    guess = security.reserve_staff_code_lookup(user.id, user.structure_id)
-    try:
-        person = journey.find_beneficiary(get_session(), code)
-    except (journey.UnknownCode, codes.InvalidCode):
+def _staff_person(person_id: int) -> Beneficiary:
+    """The person with this database id in the staff member's structures (404 otherwise, as
+    for an unknown id). Addressed by id, never by code: the code is a credential and the
+    address stays in a shared computer's history (docs/security.md)."""
+    person = journey.find_person_by_id(get_session(), _user(), person_id)
+    if person is None:
         abort(404)
-    if not can_access_structure(user, person.structure):
-        abort(404)
-    guess.refund()
     return person
 
 
-@blueprint.get("/staff/people/<code>/summary.pdf")
+@blueprint.get("/staff/people/<int:person_id>/summary.pdf")
 @requires(Permission.ENTER)
-def summary_pdf(code: str) -> HttpResponse:
+def summary_pdf(person_id: int) -> HttpResponse:
     """A person's summary for their mediator to hand over, in the person's language."""
-    person = _staff_person(code)
+    person = _staff_person(person_id)
     result = summary.build_summary(_definition(), person)  # in the person's own wording
     if result is None:  # nothing submitted yet
         abort(404)
@@ -326,11 +320,11 @@ def summary_pdf(code: str) -> HttpResponse:
     return _summary_response(person, result, language)
 
 
-@blueprint.get("/staff/people/<code>/come-back-card.pdf")
+@blueprint.get("/staff/people/<int:person_id>/come-back-card.pdf")
 @requires(Permission.ENTER)
-def come_back_card(code: str) -> Rendered:
+def come_back_card(person_id: int) -> Rendered:
     """The "come back" card of a person whose follow-up awaits them (code, QR, date, link)."""
-    person = _staff_person(code)
+    person = _staff_person(person_id)
     come_back_on = _come_back_on(person)
     if come_back_on is None:  # no end form sent yet, or every follow-up answered
         return render_error(409, *NO_FOLLOWUP)

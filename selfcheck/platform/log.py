@@ -1,9 +1,10 @@
 """Structured logs: one JSON object per line on stdout, with no personal data.
 
 Every record becomes `{"time", "level", "logger", "message", ...}`; inside a request it also
-carries the request id, the method and the URL *rule* (`/staff/people/<code>`, never the raw
-path, which may hold a person's code). `init_app` writes one line per request (the access
-log: method, rule, status, duration, request id) and sends `X-Request-ID` back.
+carries the request id, the method and the URL *rule* (`/staff/people/<int:person_id>`, never
+the raw path, which may hold an id, or a code in an address from before round 23). `init_app`
+writes one line per request (the access log: method, rule, status, duration, request id) and
+sends `X-Request-ID` back.
 
 What is never logged: raw paths and query strings, form values, cookies, exception messages
 (a database error's message may quote the values it refused: only the exception type and the
@@ -64,7 +65,7 @@ class JsonFormatter(logging.Formatter):
         message = record.getMessage()
         entry = _entry(record.created, record.levelname, record.name, message)
         if has_request_context():
-            # Flask's "Exception on /staff/people/K7M2QX9RT [GET]" quotes the raw path.
+            # Flask's "Exception on /staff/people/1234 [GET]" quotes the raw path.
             rule = route_template()
             if request.path and request.path in message:
                 entry["message"] = message.replace(request.path, rule)

@@ -226,6 +226,12 @@ class AuditEvent(Base):
     user: Mapped[StaffUser | None] = relationship()
 
 
+# The largest id a row can have (a signed 32-bit integer: PostgreSQL's `integer`). A larger
+# number in an address (a person's page) is nobody, answered without asking the database:
+# SQLite refuses more than 64 bits and PostgreSQL more than 32, both as errors.
+MAX_ROW_ID = 2**31 - 1
+
+
 class Beneficiary(Base):
     """A person, known only by a random code: no name, e-mail or phone, ever."""
 

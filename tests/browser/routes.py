@@ -111,9 +111,10 @@ def ensure_accounts(server: LiveServer) -> None:
 
 def seed_paper_person(
     server: LiveServer, weeks_ago: float = 9, after: bool = True
-) -> tuple[str, int]:
-    """(code, id of the 'before'): a 'before' on paper typed by the mediator `weeks_ago`
-    weeks ago, and an 'after' online when `after`."""
+) -> tuple[str, int, int]:
+    """(code, id of the 'before', id of the person: their staff pages' address, never the
+    code): a 'before' on paper typed by the mediator `weeks_ago` weeks ago, and an 'after'
+    online when `after`."""
     code = server.seed("pre_post" if after else "before_only")
     database = server.app.extensions["selfcheck.platform.db"]
     with database.session() as session:
@@ -130,7 +131,7 @@ def seed_paper_person(
         before.entered_by_id = mediator.id
         before.entered_at = before.submitted_at = utcnow() - timedelta(weeks=weeks_ago)
         session.commit()
-        return code, before.id
+        return code, before.id, before.beneficiary_id
 
 
 def paper_form_being_typed(server: LiveServer) -> str:
@@ -672,8 +673,27 @@ def _sign_out(v: Visit) -> None:
 
 def _staff_setup(v: Visit) -> None:
     ensure_accounts(v.server)
-    v.data["code"], v.data["before_id"] = seed_paper_person(v.server)
+    v.data["code"], v.data["before_id"], v.data["person_id"] = seed_paper_person(v.server)
     seed_paper_person(v.server, weeks_ago=10, after=False)  # someone owes an 'after'
+
+
+def _search(typed: str, sort: str | None = None, status: int | None = None) -> Reach:
+    """The follow-up list's search, as a person uses it: the form is a POST (a code never goes
+    into an address), answered by a redirect to the list (or the list with its errors)."""
+
+    def reach(v: Visit) -> None:
+        _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}")(v)
+        v.page.locator("#q").fill(typed)
+        if sort is not None:
+            v.page.locator("#sort").select_option(sort)
+        with v.page.expect_navigation() as navigation:
+            v.page.locator("form.filters button[type=submit]").click()
+        response = navigation.value
+        assert response is not None
+        assert response.status == (status or 200), response.status
+        assert "q=" not in v.page.url, v.page.url
+
+    return reach
 
 
 def _delete_response(v: Visit) -> None:
@@ -791,7 +811,7 @@ STAFF = Sequence(
         Scene(
             "followup.index",
             "follow-up: search by part of a code, oldest visit first",
-            _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}&q=2&sort=oldest"),
+            _search("2", sort="oldest"),
         ),
         Scene(
             "followup.index",
@@ -800,25 +820,31 @@ STAFF = Sequence(
         ),
         Scene(
             "followup.index",
-            "follow-up: unknown state and a character in no code",
-            _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}&show=nonsense&q=%25", 400),
+            "follow-up: unknown state",
+            _as(Role.PLATFORM_ADMIN, f"/staff/people/?structure={SLUG}&show=nonsense", 400),
             error=True,
         ),
-        Scene("followup.person", "person", _as(Role.PLATFORM_ADMIN, "/staff/people/{code}")),
+        Scene(
+            "followup.index",
+            "follow-up: a character in no code",
+            _search("%", status=400),
+            error=True,
+        ),
+        Scene("followup.person", "person", _as(Role.PLATFORM_ADMIN, "/staff/people/{person_id}")),
         Scene(
             "followup.person",
             "unknown person (404)",
-            _as(Role.PLATFORM_ADMIN, "/staff/people/ZZZZZZZZZ", 404),
+            _as(Role.PLATFORM_ADMIN, "/staff/people/2147483647", 404),
         ),
         Scene(
             "followup.delete_person",
             "delete a person: confirmation",
-            _as(Role.PLATFORM_ADMIN, "/staff/people/{code}/delete"),
+            _as(Role.PLATFORM_ADMIN, "/staff/people/{person_id}/delete"),
         ),
         Scene(
             "followup.erase_person",
             "erase a person at their request: confirmation",
-            _as(Role.PLATFORM_ADMIN, "/staff/people/{code}/erase"),
+            _as(Role.PLATFORM_ADMIN, "/staff/people/{person_id}/erase"),
         ),
         Scene("backoffice.audit_trail", "audit trail", _as(Role.PLATFORM_ADMIN, "/staff/audit")),
         Scene(
@@ -920,12 +946,12 @@ STAFF = Sequence(
         Scene(
             "followup.person",
             "person (structure administrator)",
-            _then(_second_entry_done, _as(Role.STRUCTURE_ADMIN, "/staff/people/{code}")),
+            _then(_second_entry_done, _as(Role.STRUCTURE_ADMIN, "/staff/people/{person_id}")),
         ),
         Scene(
             "followup.delete_response",
             "delete a response: confirmation",
-            _as(Role.STRUCTURE_ADMIN, "/staff/people/{code}/responses/{before_id}/delete"),
+            _as(Role.STRUCTURE_ADMIN, "/staff/people/{person_id}/responses/{before_id}/delete"),
         ),
         Scene("followup.person", "person after a deletion", _delete_response),
         Scene(

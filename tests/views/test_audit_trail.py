@@ -24,7 +24,7 @@ from selfcheck.platform.models import Response, Role, StaffUser, Structure, utcn
 from selfcheck.privacy.operations import ErasureReason
 from selfcheck.questionnaire.model import Definition, FormKind
 from tests.staff import Account, add_staff, signed_in
-from tests.support import error_summary, submitted
+from tests.support import error_summary, submitted, text_of
 
 
 def staff(session: Session, account: Account) -> StaffUser:
@@ -95,8 +95,8 @@ def test_events_in_words_with_item_labels(
     for internal in (">edit<", "double_entry_wanted", "response #", "→ true"):
         assert internal not in body
     # The person is shown by their code, linked, while they exist.
-    person = typed.beneficiary.code
-    assert f'href="/staff/people/{person}"' in visitor.html
+    assert f'href="/staff/people/{typed.beneficiary.id}"' in visitor.html  # by id, not code
+    assert f"/staff/people/{typed.beneficiary.code}" not in visitor.html
     # One block per event (a definition list), no table to cut off at 320 px.
     assert "<table" not in visitor.html and "<dl>" in visitor.html
 
@@ -139,7 +139,15 @@ def test_filters_by_person_staff_action_and_date(
     visitor = signed_in(app, admin)
 
     def titles(query: str) -> list[str]:
-        response = visitor.get(f"/staff/audit?{query}")
+        if query.startswith("person="):  # a code: posted, the address names the person by id
+            visitor.get("/staff/audit")
+            posted = visitor.post("/staff/audit", {"person": query.removeprefix("person=")})
+            assert posted.status_code == 302, error_summary(text_of(posted))
+            assert posted.headers["Location"] == f"/staff/audit?person_id={typed.beneficiary.id}"
+            response = visitor.follow(posted)
+            assert codes.display(typed.beneficiary.code) in visitor.html  # in the form again
+        else:
+            response = visitor.get(f"/staff/audit?{query}")
         assert response.status_code == 200, (query, error_summary(visitor.html))
         return re.findall(r'<h3 class="audit-event__title">(.*?)</h3>', visitor.text)
 
@@ -178,7 +186,12 @@ def test_bad_input_is_said_plainly(
     app: Flask, admin: Account, typed: Response, query: str, message: str
 ) -> None:
     visitor = signed_in(app, admin)
-    response = visitor.get(f"/staff/audit?{query}")
+    if query.startswith("person="):  # a code is posted, never put in an address
+        visitor.get("/staff/audit")
+        response = visitor.post("/staff/audit", {"person": query.removeprefix("person=")})
+        visitor.last = response
+    else:
+        response = visitor.get(f"/staff/audit?{query}")
     assert response.status_code == 400
     assert any(text.startswith(message) for text in error_summary(visitor.html))
 
@@ -230,7 +243,8 @@ def test_an_admin_sees_only_their_structure(
     assert "autre@example.org" not in visitor.html
     assert theirs.beneficiary.code not in visitor.html
     # Their person's code: the same words as a code that exists nowhere.
-    response = visitor.get(f"/staff/audit?person={theirs.beneficiary.code}")
+    response = visitor.post("/staff/audit", {"person": theirs.beneficiary.code})
+    visitor.last = response
     assert response.status_code == 400
     assert error_summary(visitor.html) == [
         "Aucune personne de vos structures n'a ce code (ou elle a été supprimée)."

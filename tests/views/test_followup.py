@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import unquote
 
 import pytest
 from flask import Flask
@@ -19,7 +20,16 @@ from selfcheck.platform.models import AuditEvent, Beneficiary, Role, Structure
 from selfcheck.questionnaire.model import Definition
 from tests.services.test_followup import People, make_people
 from tests.staff import Account, add_staff, signed_in
-from tests.support import Visitor, error_summary, parse_forms, path_of, text_of, words
+from tests.support import (
+    Visitor,
+    error_summary,
+    parse_forms,
+    path_of,
+    person_url,
+    search_people,
+    text_of,
+    words,
+)
 
 
 @pytest.fixture
@@ -99,7 +109,8 @@ def test_no_print_button_without_the_printing_screens(
     monkeypatch.setattr(followup_view, "PRINT_AFTER", "printing.not_installed")
     visitor = signed_in(app, mediator)
     visitor.get("/staff/people/")
-    assert [f for f in visitor.forms() if f.method == "post" and f.action != "/staff/logout"] == []
+    posting = [f.action for f in visitor.forms() if f.method == "post"]
+    assert sorted(posting) == ["/staff/logout", "/staff/people/"]  # the search form only
     assert 'name="codes"' not in visitor.html
 
 
@@ -161,7 +172,7 @@ def test_platform_admins_choose_a_structure(
 
 
 def test_no_other_structure_by_changing_the_address(
-    app: Flask, mediator: Account, people: People, db_session: Session
+    app: Flask, mediator: Account, people: People, db_session: Session, database: Database
 ) -> None:
     other = db_session.scalar(
         select(Beneficiary.structure_id).where(Beneficiary.code == people.elsewhere)
@@ -169,15 +180,15 @@ def test_no_other_structure_by_changing_the_address(
     slug = db_session.get(Structure, other).slug  # type: ignore[union-attr]
     visitor = signed_in(app, mediator)
     assert visitor.get(f"/staff/people/?structure={slug}").status_code == 404
-    assert visitor.get(f"/staff/people/{people.elsewhere}").status_code == 404
+    assert visitor.get(person_url(database, people.elsewhere)).status_code == 404
 
 
 # --- one person ------------------------------------------------------------------------------
 
 
-def test_person_page(app: Flask, mediator: Account, people: People) -> None:
+def test_person_page(app: Flask, mediator: Account, people: People, database: Database) -> None:
     visitor = signed_in(app, mediator)
-    page = visitor.get(f"/staff/people/{people.complete}")
+    page = visitor.get(person_url(database, people.complete))
     assert page.status_code == 200
     assert f"Personne {codes.display(people.complete)}" in visitor.text
     # In a heading the code is isolated: in Arabic (right to left) a code whose digits come
@@ -187,16 +198,16 @@ def test_person_page(app: Flask, mediator: Account, people: People) -> None:
     assert "Questionnaire de départ" in visitor.text and "Questionnaire de fin" in visitor.text
     assert "envoyé" in visitor.text and "en ligne" in visitor.text
     assert "/delete" not in visitor.html  # mediators do not delete
-    # Lenient codes, as typed from paper: dashes, lower case.
-    shown = codes.display(people.complete).lower()
-    assert visitor.get(f"/staff/people/{shown}").status_code == 200
+    # Addressed by id, never by code (docs/security.md): the code, in any form, is not found.
+    for shown in (people.complete, codes.display(people.complete).lower()):
+        assert visitor.get(f"/staff/people/{shown}").status_code == 404
 
 
 def test_person_page_links_to_the_other_screens_when_they_exist(
-    app: Flask, mediator: Account, people: People
+    app: Flask, mediator: Account, people: People, database: Database
 ) -> None:
     visitor = signed_in(app, mediator)
-    visitor.get(f"/staff/people/{people.complete}")
+    visitor.get(person_url(database, people.complete))
     for endpoint, fragment in [
         (followup_view.SUMMARY_PDF, "summary.pdf"),
         (followup_view.ENTRY, "/staff/entry"),
@@ -204,7 +215,7 @@ def test_person_page_links_to_the_other_screens_when_they_exist(
         if endpoint in app.view_functions:
             assert fragment in visitor.html, endpoint
     # A code never used yet has no summary to download.
-    visitor.get(f"/staff/people/{people.not_started}")
+    visitor.get(person_url(database, people.not_started))
     assert "summary.pdf" not in visitor.html
     assert "ce code n'a pas encore servi" in visitor.text
 
@@ -222,12 +233,9 @@ def test_delete_a_response(
     app: Flask, admin: Account, mediator: Account, people: People, database: Database
 ) -> None:
     visitor = signed_in(app, admin)
-    visitor.get(f"/staff/people/{people.complete}")
-    links = [
-        href
-        for href in _hrefs(visitor.html)
-        if href.startswith(f"/staff/people/{people.complete}/responses/")
-    ]
+    page_url = person_url(database, people.complete)
+    visitor.get(page_url)
+    links = [href for href in _hrefs(visitor.html) if href.startswith(f"{page_url}/responses/")]
     assert len(links) == 2
     confirm = visitor.get(links[0])
     assert confirm.status_code == 200
@@ -238,7 +246,7 @@ def test_delete_a_response(
 
     response = visitor.post(links[0])
     assert response.status_code == 302
-    assert path_of(response.headers["Location"]) == f"/staff/people/{people.complete}"
+    assert path_of(response.headers["Location"]) == page_url
     visitor.follow(response)
     assert "Le questionnaire est supprimé." in visitor.text
     assert "Questionnaire de départ" not in visitor.text
@@ -255,7 +263,8 @@ def test_delete_a_person(
     app: Flask, admin: Account, mediator: Account, people: People, database: Database
 ) -> None:
     visitor = signed_in(app, admin)
-    url = f"/staff/people/{people.due}/delete"
+    page_url = person_url(database, people.due)
+    url = f"{page_url}/delete"
     assert signed_in(app, mediator).get(url).status_code == 403
     assert visitor.get(url).status_code == 200
     assert f"Supprimer la personne {codes.display(people.due)}" in visitor.text
@@ -267,7 +276,7 @@ def test_delete_a_person(
     visitor.follow(response)
     assert "La personne et ses questionnaires sont supprimés." in visitor.text
     assert people.due not in codes_listed(visitor.html)
-    assert visitor.get(f"/staff/people/{people.due}").status_code == 404
+    assert visitor.get(page_url).status_code == 404
     with database.session() as session:
         assert [e.entity for e in session.scalars(select(AuditEvent))] == [
             "response",
@@ -278,14 +287,15 @@ def test_delete_a_person(
 def test_only_an_administrator_erases_and_says_why(
     app: Flask, mediator: Account, admin: Account, people: People, database: Database
 ) -> None:
-    url = f"/staff/people/{people.due}/erase"
+    page_url = person_url(database, people.due)
+    url = f"{page_url}/erase"
     # Erasure cannot be undone: mediators neither see the link nor reach the page.
     visitor = signed_in(app, mediator)
-    visitor.get(f"/staff/people/{people.due}")
+    visitor.get(page_url)
     assert url not in _hrefs(visitor.html)
     assert visitor.get(url).status_code == 403
     visitor = signed_in(app, admin)
-    visitor.get(f"/staff/people/{people.due}")
+    visitor.get(page_url)
     assert url in _hrefs(visitor.html)
     assert visitor.get(url).status_code == 200
     assert "droit à l'effacement" in visitor.text
@@ -297,7 +307,7 @@ def test_only_an_administrator_erases_and_says_why(
     assert response.status_code == 302
     visitor.follow(response)
     assert "ni son code ni ses réponses ne sont gardés" in visitor.text
-    assert visitor.get(f"/staff/people/{people.due}").status_code == 404
+    assert visitor.get(page_url).status_code == 404
     with database.session() as session:
         assert session.scalar(select(Beneficiary).where(Beneficiary.code == people.due)) is None
         events = list(session.scalars(select(AuditEvent)))
@@ -317,9 +327,10 @@ def test_an_admin_cannot_delete_in_another_structure(
     db_session.commit()
     outsider = add_staff(database, Role.STRUCTURE_ADMIN, other)
     visitor = signed_in(app, outsider)
-    assert visitor.get(f"/staff/people/{people.due}/delete").status_code == 404
+    url = person_url(database, people.due, "/delete")
+    assert visitor.get(url).status_code == 404
     visitor.get("/staff/")
-    assert visitor.post(f"/staff/people/{people.due}/delete").status_code == 404
+    assert visitor.post(url).status_code == 404
     with database.session() as session:
         assert session.scalar(select(Beneficiary).where(Beneficiary.code == people.due))
 
@@ -329,11 +340,13 @@ def _hrefs(html: str) -> list[str]:
 
 
 def test_forms_on_the_list_are_parsed(app: Flask, mediator: Account, people: People) -> None:
-    """The filter is a GET form that works without JavaScript."""
+    """The filter is a form that works without JavaScript: a POST with a CSRF token (the
+    code searched for never goes into an address), answered by a redirect."""
     visitor = signed_in(app, mediator)
     visitor.get("/staff/people/")
-    (search,) = [f for f in parse_forms(visitor.html) if f.method == "get"]
-    assert search.action == "/staff/people/"
+    (search,) = [f for f in parse_forms(visitor.html) if f.action == "/staff/people/"]
+    assert search.method == "post" and "csrf_token" in search.hidden()
+    assert "q" in {i.name for i in search.inputs}
     assert Visitor(visitor.client).get("/staff/people/?show=complete").status_code == 200
 
 
@@ -355,8 +368,9 @@ def test_print_all_due_is_capped_to_one_print_run(
 def test_search_by_part_of_a_code_as_printed(app: Flask, mediator: Account, people: People) -> None:
     visitor = signed_in(app, mediator)
     printed = codes.display(people.due).lower()  # typed from paper, dashes and all
-    page = visitor.get(f"/staff/people/?q={printed[:7]}")
+    page = search_people(visitor, printed[:7])
     assert page.status_code == 200
+    assert visitor.url == "/staff/people/?search=1"
     part = people.due[:6]
     assert people.due in codes_listed(visitor.html)
     assert all(part in code for code in codes_listed(visitor.html))
@@ -370,14 +384,15 @@ def test_no_other_structure_is_found_by_search(
     app: Flask, mediator: Account, people: People
 ) -> None:
     visitor = signed_in(app, mediator)
-    visitor.get(f"/staff/people/?q={people.elsewhere}")
+    search_people(visitor, people.elsewhere)
     assert codes_listed(visitor.html) == set()
     assert "Aucun code ne contient" in visitor.text
 
 
 def test_search_and_state_together(app: Flask, mediator: Account, people: People) -> None:
     visitor = signed_in(app, mediator)
-    visitor.get(f"/staff/people/?q={people.due}&show=after_due&sort=oldest")
+    search_people(visitor, people.due, show="after_due", sort="oldest")
+    assert visitor.url == "/staff/people/?show=after_due&search=1&sort=oldest"
     assert codes_listed(visitor.html) == {people.due}
     assert 'value="oldest" selected' in visitor.html
     visitor.get("/staff/people/?show=before_only")
@@ -402,7 +417,10 @@ def test_bad_input_is_said_plainly(
     app: Flask, mediator: Account, people: People, query: str, message: str
 ) -> None:
     visitor = signed_in(app, mediator)
-    page = visitor.get(f"/staff/people/?{query}")
+    if query.startswith("q="):  # a code is searched for by the form's POST, never by address
+        page = search_people(visitor, unquote(query.removeprefix("q=")))
+    else:
+        page = visitor.get(f"/staff/people/?{query}")
     assert page.status_code == 400
     assert any(text.startswith(message) for text in error_summary(visitor.html))
     assert len(codes_listed(visitor.html)) == 7  # the list is still there

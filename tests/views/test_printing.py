@@ -360,13 +360,16 @@ def test_a_mediator_downloads_a_persons_summary_in_their_language(
     person = person_with(db_session, definition, structure, after=True, locale="en")
     display = codes.display(person.code)
     # No code in the file name (it stays in the Downloads folder of shared computers).
-    response = staff.get(f"/staff/people/{person.code}/summary.pdf")
+    response = staff.get(f"/staff/people/{person.id}/summary.pdf")
     pdf = assert_pdf(response, "progres-")
     assert display not in response.headers["Content-Disposition"]
     assert pdf_structure(pdf)["lang"] == "en"
     assert display in text(pdf)
-    large = staff.get(f"/staff/people/{display}/summary.pdf?large=1")
+    large = staff.get(f"/staff/people/{person.id}/summary.pdf?large=1")
     assert_pdf(large, "-gros-caracteres.pdf")
+    # Addressed by id, never by code (docs/security.md): a code, in any form, is not found.
+    for shown in (person.code, display):
+        assert staff.get(f"/staff/people/{shown}/summary.pdf").status_code == 404
 
 
 def test_summary_pdfs_respect_structures_and_missing_data(
@@ -380,16 +383,16 @@ def test_summary_pdfs_respect_structures_and_missing_data(
 ) -> None:
     theirs = person_with(db_session, definition, other_structure, after=True)
     assert (
-        staff.get(f"/staff/people/{theirs.code}/summary.pdf").status_code == 404
-    )  # like an unknown code
-    assert staff.get(f"/staff/people/{codes.generate_code()}/summary.pdf").status_code == 404
+        staff.get(f"/staff/people/{theirs.id}/summary.pdf").status_code == 404
+    )  # like an unknown id
+    assert staff.get("/staff/people/2147483647/summary.pdf").status_code == 404
     assert staff.get("/staff/people/NOT-A-CODE/summary.pdf").status_code == 404
     fresh = journey.create_codes(db_session, structure, 1)[0]  # printed, nothing typed yet
     db_session.commit()
-    assert staff.get(f"/staff/people/{fresh.code}/summary.pdf").status_code == 404
+    assert staff.get(f"/staff/people/{fresh.id}/summary.pdf").status_code == 404
     evaluator = signed_in(app, add_staff(database, Role.EVALUATOR, departments=("44",)))
-    assert evaluator.get(f"/staff/people/{theirs.code}/summary.pdf").status_code == 403
-    anonymous = Visitor(app.test_client()).get(f"/staff/people/{theirs.code}/summary.pdf")
+    assert evaluator.get(f"/staff/people/{theirs.id}/summary.pdf").status_code == 403
+    anonymous = Visitor(app.test_client()).get(f"/staff/people/{theirs.id}/summary.pdf")
     assert anonymous.status_code == 302
 
 

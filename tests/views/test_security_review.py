@@ -29,7 +29,7 @@ from selfcheck.platform.db import Database, make_engine
 from selfcheck.platform.models import AuditEvent, Beneficiary, Role, StaffUser, Structure
 from tests.conftest import is_postgres
 from tests.staff import PASSWORD, Account, add_staff, sign_in, signed_in
-from tests.support import Visitor, error_summary, follow_job, text_of, words
+from tests.support import Visitor, error_summary, follow_job, person_url, text_of, words
 from tests.views.test_entry import TYPED, open_code, post_screen, printed, screen_url
 
 ENTRY = "/staff/entry/"
@@ -118,15 +118,14 @@ def test_an_erasure_after_a_deletion_redacts_the_deletion_too(
     url = screen_url(visitor, code)
     assert post_screen(visitor, url, TYPED, "finish").status_code == 302
     response_id = int(url.rstrip("/").rsplit("/", 1)[-1])
-    visitor.get(f"/staff/people/{code}/responses/{response_id}/delete")
-    deleted = visitor.post(f"/staff/people/{code}/responses/{response_id}/delete")
+    page = person_url(database, code)
+    visitor.get(f"{page}/responses/{response_id}/delete")
+    deleted = visitor.post(f"{page}/responses/{response_id}/delete")
     assert deleted.status_code == 302
     with database.session() as session:
         assert any(code in e.changes for e in session.scalars(select(AuditEvent)))
-    visitor.get(f"/staff/people/{code}/erase")
-    assert visitor.post(f"/staff/people/{code}/erase", {"reason": "person_asked"}).status_code == (
-        302
-    )
+    visitor.get(f"{page}/erase")
+    assert visitor.post(f"{page}/erase", {"reason": "person_asked"}).status_code == 302
     with database.session() as session:
         assert not any(code in e.changes for e in session.scalars(select(AuditEvent)))
 
@@ -153,8 +152,9 @@ def test_other_structures_are_answered_as_if_they_did_not_exist(
     # Settings of another structure, and of none: the same 404.
     assert visitor.get(f"{ENTRY}settings?structure={lille.id}").status_code == 404
     assert visitor.get(f"{ENTRY}settings?structure=999999").status_code == 404
-    # The person page and the summary PDF: the same 404 as for an unknown code.
-    for path in (f"/staff/people/{code}", f"/staff/people/{code}/summary.pdf"):
+    # The person page and the summary PDF (by id): the same 404 as for an unknown id.
+    page = person_url(database, code)
+    for path in (page, f"{page}/summary.pdf", "/staff/people/2147483647"):
         assert visitor.get(path).status_code == 404
 
 
@@ -181,7 +181,8 @@ def test_staff_code_look_ups_are_limited_per_user_and_per_structure(
         422,
         429,
     ]
-    assert visitor.get(f"/staff/people/{unknown_code(9)}").status_code == 429
+    # A person's page is addressed by id, not code: nothing to guess there, no limit.
+    assert visitor.get("/staff/people/2147483647").status_code == 404
     # A colleague has their own allowance, but the structure's is shared: 5 in all.
     colleague = signed_in(app, second)
     assert [open_code(colleague, unknown_code(n)).status_code for n in range(3)] == [
