@@ -18,6 +18,7 @@ from tests.support import (
     BEFORE,
     RETRO,
     count,
+    fill_and_submit,
     fill_response,
     new_token,
     stored,
@@ -89,10 +90,7 @@ def test_each_response_records_the_definition_version(
 ) -> None:
     before = start(db_session, definition, structure)
     retro = start(db_session, definition, structure, FormKind.RETRO)
-    fill_response(db_session, definition, before, BEFORE)
-    db_session.commit()
-    journey.submit(db_session, definition, before)
-    db_session.commit()
+    fill_and_submit(db_session, definition, before, BEFORE)
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
     db_session.commit()
     for response in (before, retro, after):
@@ -508,10 +506,7 @@ def test_route_for_code_in_every_state(
     assert step.step is NextStep.RESUME and step.response is not None
     assert step.response.id == before.id
 
-    fill_response(db_session, definition, before, BEFORE)
-    db_session.commit()
-    journey.submit(db_session, definition, before)
-    db_session.commit()
+    fill_and_submit(db_session, definition, before, BEFORE)
     step = route(db_session, before)
     assert step.step is NextStep.START_AFTER and step.response is None
 
@@ -521,10 +516,7 @@ def test_route_for_code_in_every_state(
     assert step.step is NextStep.RESUME and step.response is not None
     assert step.response.id == after.id
 
-    fill_response(db_session, definition, after, AFTER)
-    db_session.commit()
-    journey.submit(db_session, definition, after)
-    db_session.commit()
+    fill_and_submit(db_session, definition, after, AFTER)
     step = route(db_session, before)
     # The follow-up opens months later: until then, the code says when to come back.
     assert step.step is NextStep.FOLLOWUP_WAITING and step.response is None
@@ -535,10 +527,7 @@ def test_route_for_code_of_a_retrospective_person(
 ) -> None:
     retro = start(db_session, definition, structure, FormKind.RETRO)
     assert route(db_session, retro).step is NextStep.RESUME
-    fill_response(db_session, definition, retro, RETRO)
-    db_session.commit()
-    journey.submit(db_session, definition, retro)
-    db_session.commit()
+    fill_and_submit(db_session, definition, retro, RETRO)
     assert route(db_session, retro).step is NextStep.FOLLOWUP_WAITING
 
 
@@ -608,10 +597,7 @@ def test_the_wording_is_recorded_and_the_after_form_keeps_it(
     state = journey.load_state(db_session, before.id)
     assert state is not None and state.wording is Wording.EASY
     easy = definition.in_wording(Wording.EASY)
-    fill_response(db_session, easy, before, BEFORE)
-    db_session.commit()
-    assert journey.submit(db_session, easy, before)
-    db_session.commit()
+    fill_and_submit(db_session, easy, before, BEFORE)
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
     db_session.commit()
     assert after.wording == "easy"
