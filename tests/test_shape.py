@@ -456,7 +456,6 @@ LONG_FUNCTIONS_LEFT = frozenset(
         "evaluation/bundle.py:run_export",
         "evaluation/anonymity/engine.py:anonymise",
         "evaluation/anonymity/engine.py:rebalance",
-        "evaluation/retention.py:count",
         "evaluation/facts.py:person_rows",
         "evaluation/forgetting.py:_digests_again",
         "platform/weasy.py:chain",
