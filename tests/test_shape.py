@@ -453,7 +453,6 @@ LONG_FUNCTIONS_LEFT = frozenset(
         "evaluation/differencing.py:_guard_figures",
         "evaluation/differencing.py:_guard_view",
         "evaluation/differencing.py:patched_view",
-        "evaluation/bundle.py:run_export",
         "evaluation/anonymity/engine.py:anonymise",
         "evaluation/anonymity/engine.py:rebalance",
         "evaluation/facts.py:person_rows",
