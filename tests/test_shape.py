@@ -455,7 +455,6 @@ LONG_FUNCTIONS_LEFT = frozenset(
         "evaluation/differencing.py:patched_view",
         "evaluation/anonymity/engine.py:anonymise",
         "evaluation/anonymity/engine.py:rebalance",
-        "evaluation/forgetting.py:_digests_again",
         "platform/weasy.py:chain",
         "demo.py:draw_facts",
         "followup/operations.py:list_people",
