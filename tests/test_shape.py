@@ -457,7 +457,6 @@ LONG_FUNCTIONS_LEFT = frozenset(
         "evaluation/anonymity/engine.py:rebalance",
         "platform/weasy.py:chain",
         "demo.py:draw_facts",
-        "followup/operations.py:list_people",
         "journey/fast_page.py:_serve",
         "__init__.py:create_app",
     }
