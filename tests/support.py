@@ -428,7 +428,14 @@ def submitted(
     """A submitted response of a new person (before or retro)."""
     response = journey.start_response(session, definition, structure, form, "fr", new_token())
     session.commit()
-    fill_response(session, definition, response, answers or ANSWERS[form])
+    return fill_and_submit(session, definition, response, answers or ANSWERS[form])
+
+
+def fill_and_submit(
+    session: Session, definition: Definition, response: Response, answers: Values
+) -> Response:
+    """`response` filled page by page with `answers`, then submitted (the first time)."""
+    fill_response(session, definition, response, answers)
     session.commit()
     assert journey.submit(session, definition, response)
     session.commit()  # the test is the caller: operations never commit

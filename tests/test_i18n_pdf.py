@@ -24,7 +24,7 @@ from selfcheck.questionnaire.model import Definition, FormKind
 from tests.i18n_support import ARABIC, write_catalog
 from tests.pdf_support import flat, fonts, text
 from tests.pdf_support import structure as pdf_structure
-from tests.support import AFTER, BEFORE, fill_response, submitted
+from tests.support import AFTER, BEFORE, fill_and_submit, submitted
 
 pytestmark = pytest.mark.slow  # scripts/test --fast leaves it out (docs/testing.md)
 
@@ -46,10 +46,7 @@ def followed(db_session: Session, definition: Definition, structure: Structure) 
     person = before.beneficiary
     after = journey.start_after(db_session, definition, person, "ar")
     db_session.commit()
-    fill_response(db_session, definition, after, AFTER)
-    db_session.commit()
-    assert journey.submit(db_session, definition, after)
-    db_session.commit()
+    fill_and_submit(db_session, definition, after, AFTER)
     db_session.refresh(person)
     return person
 

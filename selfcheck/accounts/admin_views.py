@@ -8,6 +8,7 @@ decided by selfcheck.accounts.team, the same operations the CLI calls.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
@@ -350,6 +351,7 @@ def _render_member(
         regions=sorted(team.REGIONS),
         has_password=invitations.has_password(target),
         two_factor=totp.enrolled(target),
+        scopes=SCOPE_LABELS.items(),
     ), status
 
 
@@ -382,24 +384,53 @@ def _reset_two_factor(db: Session, user: StaffUser, target: StaffUser) -> None:
     totp.reset(db, user, target)
 
 
+class Scope(enum.StrEnum):
+    """What a grant of the team page covers: the `scope` radio button posted."""
+
+    DEPARTMENT = "department"
+    REGION = "region"
+    STRUCTURE = "structure"
+
+
+# The radio buttons of the team page, in this order (the first is checked).
+SCOPE_LABELS: Mapping[Scope, object] = {
+    Scope.DEPARTMENT: _l("Un département"),
+    Scope.REGION: _l("Une région (tous ses départements)"),
+    Scope.STRUCTURE: _l("Une structure"),
+}
+
+
+def _grant_structure(db: Session, user: StaffUser, target: StaffUser, slug: str) -> None:
+    # No NUL: PostgreSQL refuses it as a parameter (a 500; attack14), and no address has it.
+    if "\x00" in slug:
+        raise TeamError("unknown_structure")
+    found = db.scalar(select(Structure).where(Structure.slug == slug))
+    if found is None:
+        raise TeamError("unknown_structure")
+    team.add_scope(db, user, target, structure_id=found.id)
+
+
+def _grant_department(db: Session, user: StaffUser, target: StaffUser, department: str) -> None:
+    team.add_scope(db, user, target, department=department)
+
+
+def _grant_region(db: Session, user: StaffUser, target: StaffUser, region: str) -> None:
+    team.add_scope(db, user, target, region=region)
+
+
+# How each scope is granted, given the value typed beside it.
+SCOPE_GRANTS: Mapping[Scope, Callable[[Session, StaffUser, StaffUser, str], None]] = {
+    Scope.DEPARTMENT: _grant_department,
+    Scope.REGION: _grant_region,
+    Scope.STRUCTURE: _grant_structure,
+}
+
+
 def _grant(db: Session, user: StaffUser, target: StaffUser) -> None:
-    kind, value = request.form.get("scope", ""), request.form.get("value", "").strip()
-    if kind == "structure":
-        # No NUL: PostgreSQL refuses it as a parameter (a 500; attack14), and no address has it.
-        found = (
-            db.scalar(select(Structure).where(Structure.slug == value))
-            if "\x00" not in value
-            else None
-        )
-        if found is None:
-            raise TeamError("unknown_structure")
-        team.add_scope(db, user, target, structure_id=found.id)
-    elif kind == "department":
-        team.add_scope(db, user, target, department=value)
-    elif kind == "region":
-        team.add_scope(db, user, target, region=value)
-    else:
+    posted, value = request.form.get("scope", ""), request.form.get("value", "").strip()
+    if posted not in SCOPE_GRANTS:
         raise TeamError("one_scope")
+    SCOPE_GRANTS[Scope(posted)](db, user, target, value)
 
 
 def _revoke(db: Session, user: StaffUser, target: StaffUser) -> None:

@@ -28,6 +28,7 @@ from selfcheck.platform.models import (
     StaffUser,
     utcnow,
 )
+from selfcheck.questionnaire.answer_types import EntryKind
 from selfcheck.questionnaire.model import (
     Definition,
     FormKind,
@@ -87,7 +88,7 @@ class DiscrepancyView:
         return "choice-" + self.variable.code
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> EntryKind:
         return self.variable.item.type.entry_kind
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from selfcheck.entry.values import Values
 from selfcheck.journey import operations as journey
 from selfcheck.journey.page_view import input_id, question_numbers
+from selfcheck.questionnaire.answer_types import EntryKind
 from selfcheck.questionnaire.model import (
     NO_ANSWER,
     Definition,
@@ -79,7 +80,7 @@ class EntryCondition:
 class EntryQuestion:
     item: Item
     number: int
-    kind: str  # radio, checkbox, number or text
+    kind: EntryKind
     variables: tuple[EntryVariable, ...]
     condition: EntryCondition | None
     applicable: bool

@@ -299,27 +299,10 @@ def run_export(
     writer_class = WRITERS[request.format]
     data_name = f"data.{writer_class.extension}"
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    people: list[str] = []
-    records: list[bytes] = []  # the same lines as binary records, as they are kept
-    # The memory of views and exports this one is compared with, as it was at the check:
-    # checked again once the log row is written (below).
-    compared: list[differencing.MemoryStamp] = []
-    marks: list[int] = []  # the evaluator's forgetting mark, read before the selection
+    checked: list[_Checked] = []  # one: the check runs just before the rows are written
 
     def check(plan: anonymise.Plan) -> None:
-        # Compared on the selection's people, as views are (the export page's preview is
-        # one), not on those written: people the plan leaves out would otherwise always be
-        # a difference of fewer than k from the preview just shown.
-        # Each person's hash and that of their responses: another form sent since by
-        # someone of the file counts as a difference, as on views.
-        # The forgetting mark first: an erasure committed after the selection is read and
-        # before the memory is (SQLite: not held meanwhile) fails the export (hold_unchanged).
-        marks.append(differencing.forgetting_mark(db, user.id))
-        selection = differencing.selection_records(db, filters, user, key)
-        records.append(selection.tobytes())
-        people.extend(differencing.text_lines(selection))
-        compared.append(differencing.memory_stamp(db, user))
-        check_differencing(db, user, people, k)
+        checked.append(_check_selection(db, user, filters, key, k))
         step(2)  # the answers read, the anonymisation planned and checked
 
     # The codebook's PDF depends on the item bank, the shape, the free-text choice and the
@@ -331,7 +314,7 @@ def run_export(
     codebook.render_ahead(definition, request.shape, free_text)
     step(1)  # the codebook PDF ready
     writer = writer_class(directory / data_name, layout.columns, _("Export anonymisé selfcheck"))
-    try:
+    with _removed_unless_written(writer, directory / data_name):
         # The evaluator's earlier exports, held until this one is logged (joins.py).
         plan, written = plan_and_write(
             db,
@@ -345,55 +328,25 @@ def run_export(
             anonymise.new_key(),
             before_writing=check,
         )
-    except BaseException:
-        writer.close()
-        (directory / data_name).unlink(missing_ok=True)  # refused or failed: nothing left
-        raise
-    writer.close()
     step(3)  # the data file written; the bundle (zip, codebook, report) is the last step
-    report = {
-        **plan.report(),
-        "rows": written.rows,
-        "format": request.format,
-        "shape": request.shape.value,
-        "free_text": free_text,
-        "filters": filters.as_dict(),
-    }
+    report = _report(plan, written.rows, request, free_text, filters)
     book = codebook.for_data_file(
         codebook.build(definition, request.shape, free_text), data_name, request.format
     )
     book.report = report
     book.report_lines = report_lines(report)
-    zip_path = directory / f"selfcheck-export-{stamp}.zip"
-    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
-        bundle.write(directory / data_name, data_name)
-        bundle.writestr("datapackage.json", codebook.datapackage_json(book))
-        bundle.writestr("codebook.html", codebook.html(book))
-        bundle.writestr("codebook.pdf", codebook.pdf(book))  # kept: rendered above
-        bundle.writestr("anonymisation-report.txt", report_text(report))
-        bundle.writestr(
-            "anonymisation-report.json", json.dumps(report, ensure_ascii=False, indent=2)
-        )
-    (directory / data_name).unlink()
-    log = ExportLog(
-        user_id=user.id,
-        kind=f"{request.format}-{request.shape.value}",
-        filters=json.dumps(filters.as_dict(), ensure_ascii=False),
-        row_count=written.rows,
-        k=k,
-        report=json.dumps(report, ensure_ascii=False),
-    )
-    db.add(log)
-    db.flush()
+    zip_path = _zip_bundle(directory, f"selfcheck-export-{stamp}.zip", data_name, book)
+    log = _log_export(db, user, request, filters, written.rows, k, report)
     # A view of this evaluator remembered since the check above (on SQLite, where the row is
     # not held until the log row is written): MemoryChanged, the job fails, as for two
     # exports (differencing.py, "Two views at once"). On PostgreSQL the row is held since
     # `preview`: views wait for this export.
-    differencing.hold_unchanged(db, user, compared[0], marks[0])
+    seen = checked[0]
+    differencing.hold_unchanged(db, user, seen.compared, seen.mark)
     # The same lines as a view's, kept the same way (binary records, `differencing.RECORD`).
     db.add(
         ExportSelection(
-            export_id=log.id, user_id=user.id, count=len(people), people="", lines=records[0]
+            export_id=log.id, user_id=user.id, count=seen.people, people="", lines=seen.records
         )
     )
     # What this file released, remembered with its log row (the same unit of work): a job
@@ -404,6 +357,109 @@ def run_export(
     joins.record(db, user, released, key, expected=plan.memory_stamp)
     db.flush()  # the view commits
     return ExportResult(zip_path, zip_path.name, written.rows, report, log.id)
+
+
+def _report(
+    plan: anonymise.Plan,
+    rows: int,
+    request: ExportRequest,
+    free_text: bool,
+    filters: EvaluationFilters,
+) -> dict[str, Any]:
+    """The anonymisation report: the plan's, and what was asked and written."""
+    return {
+        **plan.report(),
+        "rows": rows,
+        "format": request.format,
+        "shape": request.shape.value,
+        "free_text": free_text,
+        "filters": filters.as_dict(),
+    }
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """What the export's differencing check read, kept with its log row."""
+
+    mark: int  # the evaluator's forgetting mark, read before the selection
+    people: int  # how many lines the selection has
+    records: bytes  # the selection's lines as binary records, as they are kept
+    # The memory of views and exports this one was compared with, as it was at the check:
+    # checked again once the log row is written.
+    compared: differencing.MemoryStamp
+
+
+def _check_selection(
+    db: Session, user: StaffUser, filters: EvaluationFilters, key: str | bytes, k: int
+) -> _Checked:
+    """The export's selection compared with the evaluator's earlier ones (ScopeError when
+    they would single out fewer than k people; `check_differencing`).
+
+    Compared on the selection's people, as views are (the export page's preview is one),
+    not on those written: people the plan leaves out would otherwise always be a difference
+    of fewer than k from the preview just shown. Each person's hash and that of their
+    responses: another form sent since by someone of the file counts as a difference, as on
+    views. The forgetting mark first: an erasure committed after the selection is read and
+    before the memory is (SQLite: not held meanwhile) fails the export (hold_unchanged)."""
+    mark = differencing.forgetting_mark(db, user.id)
+    selection = differencing.selection_records(db, filters, user, key)
+    people = differencing.text_lines(selection)
+    checked = _Checked(mark, len(people), selection.tobytes(), differencing.memory_stamp(db, user))
+    check_differencing(db, user, people, k)
+    return checked
+
+
+@contextlib.contextmanager
+def _removed_unless_written(writer: Writer, data_file: Path) -> Iterator[None]:
+    """The writer closed once the rows are written; its file removed when the export is
+    refused or fails: nothing left."""
+    try:
+        yield
+    except BaseException:
+        writer.close()
+        data_file.unlink(missing_ok=True)
+        raise
+    writer.close()
+
+
+def _zip_bundle(directory: Path, name: str, data_name: str, book: codebook.Codebook) -> Path:
+    """The zip of the data file (then removed), its codebook and the anonymisation report."""
+    zip_path = directory / name
+    report = book.report
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.write(directory / data_name, data_name)
+        bundle.writestr("datapackage.json", codebook.datapackage_json(book))
+        bundle.writestr("codebook.html", codebook.html(book))
+        bundle.writestr("codebook.pdf", codebook.pdf(book))  # kept: rendered ahead
+        bundle.writestr("anonymisation-report.txt", report_text(report))
+        bundle.writestr(
+            "anonymisation-report.json", json.dumps(report, ensure_ascii=False, indent=2)
+        )
+    (directory / data_name).unlink()
+    return zip_path
+
+
+def _log_export(
+    db: Session,
+    user: StaffUser,
+    request: ExportRequest,
+    filters: EvaluationFilters,
+    rows: int,
+    k: int,
+    report: Mapping[str, Any],
+) -> ExportLog:
+    """The export's log row, flushed: its id keys what the export released."""
+    log = ExportLog(
+        user_id=user.id,
+        kind=f"{request.format}-{request.shape.value}",
+        filters=json.dumps(filters.as_dict(), ensure_ascii=False),
+        row_count=rows,
+        k=k,
+        report=json.dumps(report, ensure_ascii=False),
+    )
+    db.add(log)
+    db.flush()
+    return log
 
 
 def report_lines(report: Mapping[str, Any]) -> list[str]:

@@ -284,105 +284,145 @@ def person_rows(
 ) -> list[dict[str, Any]]:
     """The `response_fact` rows of one person's submitted responses."""
     by_form = {response.form: response for response in responses}
-    before = by_form.get(FormKind.BEFORE.value)
-    after = by_form.get(FormKind.AFTER.value)
     holder = _profile_holder(responses)
     person_profile = _person_profile(definition, responses) if holder is not None else None
     lasting = followup_facts(plan, responses)
-    rows = []
-    for response in responses:
-        form = FormKind(response.form)
-        own = response.answers
-        tally: dict[tuple[str, str], int] = {(RESPONSES, ""): 1}
-        for code, values in own.items():
-            if code not in plan.tallied:
-                continue
-            real = 0
-            for value in values:  # each value once (uq_answer_value)
-                if value != NO_ANSWER:
-                    tally[(code, value)] = tally.get((code, value), 0) + 1
-                    real += 1
-            if real and code in plan.several:
-                tally[(code, ANSWERED)] = 1
-                _choice_lines(plan, tally, code, values)
-        then: Answers | None
-        now: Answers | None
-        suffix = ""
-        if form is FormKind.BEFORE:
-            then, now, paired = own, None, after is not None
-            if paired:
-                tally[(PAIRED, "1")] = 1
-        elif form is FormKind.AFTER:
-            then, now, paired = (before.answers if before else None), own, before is not None
-        elif form is FormKind.RETRO:
-            then, now, paired, suffix = own, own, False, PRE_SUFFIX
-        else:  # a follow-up, months later: its change is read by evaluation/retention.py
-            then, now, paired = None, own, False
-        comfort = plan.comfort
-        then_comfort = plan.comfort_ranks.get(_one(then, comfort and comfort + suffix) or "")
-        now_comfort = plan.comfort_ranks.get(_one(now, comfort) or "")
-        ranks = [
-            (
-                competence,
-                plan.ladder.get(_one(then, code + suffix) or ""),
-                plan.ladder.get(_one(now, code) or ""),
-            )
-            for code, competence in plan.tasks
-        ]
-        evolution = form is not FormKind.BEFORE and then is not None
-        ranked = [(c, t, n) for c, t, n in ranks if t is not None and n is not None]
-        if evolution:
-            if then_comfort is not None and now_comfort is not None:
-                tally[(COMFORT, f"{then_comfort}>{now_comfort}")] = 1
-            for competence, then_rank, now_rank in ranked:
-                tally[(RANKED, competence)] = 1
-                if now_rank > then_rank:
-                    tally[(UP, competence)] = 1
-            _matrix_lines(plan, tally, then, now, suffix, ranks)
-        if response.form in PROFILE_FORMS:
-            for (code, _competence), (_c, rung, _n) in zip(plan.tasks, ranks, strict=True):
-                if rung is not None:
-                    tally[(THEN, f"{code}:{rung}")] = 1
-        profile = person_profile if response.id == holder else None
-        if profile is not None:
-            tally[(PROFILE, profile)] = 1
-        if response.second is not None:
-            compared, differing = response.second
-            tally[(SECOND, "entries")] = 1
-            tally[(SECOND, "compared")] = compared
-            tally[(SECOND, "differing")] = differing
-        rows.append(
-            {
-                "response_id": response.id,
-                "beneficiary_id": response.beneficiary_id,
-                "structure_id": response.structure_id,
-                "form": response.form,
-                "channel": response.channel,
-                "submitted_at": response.submitted_at,
-                "month": month_of(response.submitted_at),
-                **{
-                    column: _one(own, code) if response.form in PROFILE_FORMS else None
-                    for column, code in plan.columns.items()
-                },
-                **{column: None for column in COLUMN_ROLES if column not in plan.columns},
-                "comfort_then": then_comfort,
-                "comfort_now": now_comfort,
-                "tasks_then": _alone(then, (t for _c, t, _n in ranks)),
-                "tasks_now": _alone(now, (n for _c, _t, n in ranks)),
-                "tasks_ranked": len(ranked) if evolution else None,
-                "paired": paired,
-                "profile": profile,
-                "compared_fields": response.second[0] if response.second else None,
-                "differing_fields": response.second[1] if response.second else None,
-                "ended_at": lasting.ended_at,
-                "followed": lasting.followed,
-                "kept": lasting.kept if response.id == lasting.read else None,
-                "tally": format_tally(
-                    (key, value, number) for (key, value), number in tally.items() if number
-                ),
-            }
+    return [
+        _response_row(
+            plan, response, by_form, person_profile if response.id == holder else None, lasting
         )
-    return rows
+        for response in responses
+    ]
+
+
+Moments = tuple[Answers | None, Answers | None, bool, str]  # then, now, paired, suffix
+
+
+def _moments(form: FormKind, own: Answers, by_form: Mapping[str, Submitted]) -> Moments:
+    """The answers a response's change is read between (then, now), whether the person's
+    before and after forms make a pair, and the suffix of the "then" answers' codes."""
+    before = by_form.get(FormKind.BEFORE.value)
+    after = by_form.get(FormKind.AFTER.value)
+    if form is FormKind.BEFORE:
+        return own, None, after is not None, ""
+    if form is FormKind.AFTER:
+        return (before.answers if before else None), own, before is not None, ""
+    if form is FormKind.RETRO:
+        return own, own, False, PRE_SUFFIX
+    return None, own, False, ""  # a follow-up, months later: read by evaluation/retention.py
+
+
+def _answer_tally(plan: Plan, own: Answers) -> dict[tuple[str, str], int]:
+    """The tally lines of a response's own answers: each value once (but "no answer"), and
+    the choice lines of the questions with several answers."""
+    tally: dict[tuple[str, str], int] = {(RESPONSES, ""): 1}
+    for code, values in own.items():
+        if code not in plan.tallied:
+            continue
+        real = 0
+        for value in values:  # each value once (uq_answer_value)
+            if value != NO_ANSWER:
+                tally[(code, value)] = tally.get((code, value), 0) + 1
+                real += 1
+        if real and code in plan.several:
+            tally[(code, ANSWERED)] = 1
+            _choice_lines(plan, tally, code, values)
+    return tally
+
+
+Ranks = list[tuple[str, int | None, int | None]]  # competence, rung then, rung now
+
+
+def _evolution_lines(
+    plan: Plan,
+    tally: dict[tuple[str, str], int],
+    comforts: tuple[int | None, int | None],
+    ranks: Ranks,
+    moments: Moments,
+) -> None:
+    """The tally lines of a change between then and now: comfort, tasks ranked and up."""
+    then, now, _paired, suffix = moments
+    then_comfort, now_comfort = comforts
+    if then_comfort is not None and now_comfort is not None:
+        tally[(COMFORT, f"{then_comfort}>{now_comfort}")] = 1
+    for competence, then_rank, now_rank in ranks:
+        if then_rank is not None and now_rank is not None:
+            tally[(RANKED, competence)] = 1
+            if now_rank > then_rank:
+                tally[(UP, competence)] = 1
+    _matrix_lines(plan, tally, then, now, suffix, ranks)
+
+
+def _response_row(
+    plan: Plan,
+    response: Submitted,
+    by_form: Mapping[str, Submitted],
+    profile: str | None,
+    lasting: Lasting,
+) -> dict[str, Any]:
+    """One response's `response_fact` row (`profile`: the person's, on the response holding
+    it)."""
+    form = FormKind(response.form)
+    own = response.answers
+    tally = _answer_tally(plan, own)
+    moments = then, now, paired, suffix = _moments(form, own, by_form)
+    if form is FormKind.BEFORE and paired:
+        tally[(PAIRED, "1")] = 1
+    comfort = plan.comfort
+    then_comfort = plan.comfort_ranks.get(_one(then, comfort and comfort + suffix) or "")
+    now_comfort = plan.comfort_ranks.get(_one(now, comfort) or "")
+    ranks: Ranks = [
+        (
+            competence,
+            plan.ladder.get(_one(then, code + suffix) or ""),
+            plan.ladder.get(_one(now, code) or ""),
+        )
+        for code, competence in plan.tasks
+    ]
+    evolution = form is not FormKind.BEFORE and then is not None
+    ranked = sum(1 for _c, t, n in ranks if t is not None and n is not None)
+    if evolution:
+        _evolution_lines(plan, tally, (then_comfort, now_comfort), ranks, moments)
+    if response.form in PROFILE_FORMS:
+        for (code, _competence), (_c, rung, _n) in zip(plan.tasks, ranks, strict=True):
+            if rung is not None:
+                tally[(THEN, f"{code}:{rung}")] = 1
+    if profile is not None:
+        tally[(PROFILE, profile)] = 1
+    if response.second is not None:
+        compared, differing = response.second
+        tally[(SECOND, "entries")] = 1
+        tally[(SECOND, "compared")] = compared
+        tally[(SECOND, "differing")] = differing
+    return {
+        "response_id": response.id,
+        "beneficiary_id": response.beneficiary_id,
+        "structure_id": response.structure_id,
+        "form": response.form,
+        "channel": response.channel,
+        "submitted_at": response.submitted_at,
+        "month": month_of(response.submitted_at),
+        **{
+            column: _one(own, code) if response.form in PROFILE_FORMS else None
+            for column, code in plan.columns.items()
+        },
+        **{column: None for column in COLUMN_ROLES if column not in plan.columns},
+        "comfort_then": then_comfort,
+        "comfort_now": now_comfort,
+        "tasks_then": _alone(then, (t for _c, t, _n in ranks)),
+        "tasks_now": _alone(now, (n for _c, _t, n in ranks)),
+        "tasks_ranked": ranked if evolution else None,
+        "paired": paired,
+        "profile": profile,
+        "compared_fields": response.second[0] if response.second else None,
+        "differing_fields": response.second[1] if response.second else None,
+        "ended_at": lasting.ended_at,
+        "followed": lasting.followed,
+        "kept": lasting.kept if response.id == lasting.read else None,
+        "tally": format_tally(
+            (key, value, number) for (key, value), number in tally.items() if number
+        ),
+    }
 
 
 @dataclass(frozen=True)

@@ -448,6 +448,43 @@ def _digests_again(
     """The digests kept in the log rows' reports of the rows rewritten and of every row of
     changed lines built on them (their whole lines changed too), computed again from the
     lines now; how many."""
+    rows = db.execute(
+        select(
+            ExportSelection.id,
+            ExportSelection.export_id,
+            ExportSelection.people,
+            ExportSelection.lines.is_(None),
+            ExportLog.kind,
+            ExportLog.report,
+        )
+        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
+        .where(ExportSelection.id.in_(sorted(_built_on(db, user_id, rewritten))))
+    ).all()
+    reports: dict[int, dict[str, object]] = {}
+    done = 0
+    for row_id, export_id, people, as_text, kind, report in rows:
+        try:
+            found = reports.setdefault(export_id, json.loads(report or "{}"))
+        except ValueError:
+            continue
+        if not isinstance(found, dict):
+            continue
+        if kind == FIGURES_KIND:
+            done += _figures_digest_again(db, row_id, people, report, found)
+        else:
+            done += _lines_digest_again(db, row_id, people, as_text, found, digested, hasher)
+    for export_id, kept in reports.items():
+        db.execute(
+            update(ExportLog)
+            .where(ExportLog.id == export_id)
+            .values(report=json.dumps(kept, ensure_ascii=False)),
+            execution_options={"synchronize_session": False},
+        )
+    return done
+
+
+def _built_on(db: Session, user_id: int, rewritten: Sequence[int]) -> set[int]:
+    """The rows `rewritten` and every row of changed lines built on them, at any depth."""
     children: dict[int, list[int]] = defaultdict(list)
     for row_id, base in db.execute(
         select(ExportSelection.id, ExportSelection.base_id).where(
@@ -463,70 +500,57 @@ def _digests_again(
         if row_id not in changed:
             changed.add(row_id)
             waiting.extend(children.get(row_id, ()))
-    rows = db.execute(
-        select(
-            ExportSelection.id,
-            ExportSelection.export_id,
-            ExportSelection.people,
-            ExportSelection.lines.is_(None),
-            ExportLog.kind,
-            ExportLog.report,
-        )
-        .join(ExportLog, ExportLog.id == ExportSelection.export_id)
-        .where(ExportSelection.id.in_(sorted(changed)))
-    ).all()
-    reports: dict[int, dict[str, object]] = {}
-    done = 0
-    for row_id, export_id, people, as_text, kind, report in rows:
-        try:
-            found = reports.setdefault(export_id, json.loads(report or "{}"))
-        except ValueError:
-            continue
-        if not isinstance(found, dict):
-            continue
-        if kind == FIGURES_KIND:
-            if DIGEST in found and HASHED_BY in (report or ""):
-                # Kept as `_figures_text` writes it, so that its digest is a view's.
-                canonical, _count = _figures_text(_parsed_figures(people))
-                db.execute(
-                    update(ExportSelection)
-                    .where(ExportSelection.id == row_id)
-                    .values(people=canonical),
-                    execution_options={"synchronize_session": False},
-                )
-                found[DIGEST] = _sha256(canonical)
-                done += 1
-            else:
-                found.pop(DIGEST, None)
-            continue
-        name, bar, _rest = people.partition("|")
-        name = name if bar else ""
-        held = _digest_holder(found, people)
-        if held is None:
-            continue  # no digest kept (an export, or a row kept before digests)
-        holder, label = held
-        # A set digest (branch dash17) stays one: a patched view updates it in place.
-        as_mark = str(holder.get(label, "")).startswith(MARK_PREFIX)
-        if row_id in digested:  # made of this kind when the row was rewritten
-            holder[label] = digested[row_id]
-            done += 1
-            continue
-        whole, _depth = remembered_records(db, row_id)
-        if whole is None:
-            holder.pop(label)  # lines kept in an earlier format: read as always
-        elif as_mark:
-            holder[label] = _Digests({name: whole}, hasher).mark(name)
-        else:
-            holder[label] = _Digests({name: whole}).of(name, as_text=bool(as_text))
-        done += 1
-    for export_id, kept in reports.items():
+    return changed
+
+
+def _figures_digest_again(
+    db: Session, row_id: int, people: str, report: str | None, found: dict[str, object]
+) -> bool:
+    """A figures view's digest computed again from its text kept (stored again as
+    `_figures_text` writes it, so that its digest is a view's), or dropped when it was not
+    hashed; whether it was computed again."""
+    if DIGEST in found and HASHED_BY in (report or ""):
+        canonical, _count = _figures_text(_parsed_figures(people))
         db.execute(
-            update(ExportLog)
-            .where(ExportLog.id == export_id)
-            .values(report=json.dumps(kept, ensure_ascii=False)),
+            update(ExportSelection).where(ExportSelection.id == row_id).values(people=canonical),
             execution_options={"synchronize_session": False},
         )
-    return done
+        found[DIGEST] = _sha256(canonical)
+        return True
+    found.pop(DIGEST, None)
+    return False
+
+
+def _lines_digest_again(
+    db: Session,
+    row_id: int,
+    people: str,
+    as_text: bool | None,
+    found: dict[str, object],
+    digested: Mapping[int, str],
+    hasher: Hasher,
+) -> bool:
+    """A selection's digest, kept in its report, computed again from its lines now (or the
+    one made when the row was rewritten); whether there was one."""
+    name, bar, _rest = people.partition("|")
+    name = name if bar else ""
+    held = _digest_holder(found, people)
+    if held is None:
+        return False  # no digest kept (an export, or a row kept before digests)
+    holder, label = held
+    # A set digest (branch dash17) stays one: a patched view updates it in place.
+    as_mark = str(holder.get(label, "")).startswith(MARK_PREFIX)
+    if row_id in digested:  # made of this kind when the row was rewritten
+        holder[label] = digested[row_id]
+        return True
+    whole, _depth = remembered_records(db, row_id)
+    if whole is None:
+        holder.pop(label)  # lines kept in an earlier format: read as always
+    elif as_mark:
+        holder[label] = _Digests({name: whole}, hasher).mark(name)
+    else:
+        holder[label] = _Digests({name: whole}).of(name, as_text=bool(as_text))
+    return True
 
 
 def _sha256(stored: str) -> str:

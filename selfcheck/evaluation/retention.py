@@ -37,14 +37,14 @@ computed from the answers are the tests' oracle (tests/services/evaluation/reten
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from selfcheck.evaluation import facts, statistics
@@ -229,14 +229,60 @@ def count(
     two end forms (cells of their own, `FactFollowup.person`) is counted once.
     `key`: the cells' digest key (facts.session_cell_key)."""
     connection = db.connection()
-    ends = sorted(facts.END_VALUES)
-    followups = sorted(facts.FOLLOWUP_VALUES)
     scope = fact_conditions(filters, FactFollowup)
-    sums = [func.coalesce(func.sum(getattr(FactFollowup, name)), 0) for name in facts.CELL_SUMS]
     bounds = [
         (ids, schedule.opened_before(months, now, zone).astimezone(UTC))
         for months, ids in _by_months(db, filters)
     ]
+    opened, answered = _opened(connection, filters, scope, bounds, key)
+    gained, kept_all, digests = _kept(connection, scope)
+    if not opened[0] and not gained[None] and not _any_cell(connection, scope):
+        return None
+    digests["response"] = opened
+    names = ("response", "kept", *("kept:" + code for code in definition.competences))
+    return Counted(
+        gained={name: number for name, number in gained.items() if number},
+        kept_all={name: number for name, number in kept_all.items() if number},
+        opened=int(opened[0]),
+        answered=answered,
+        digests={name: _digest(digests[name]) for name in names},
+    )
+
+
+Bounds = list[tuple[list[int], datetime]]  # structures, and when their follow-ups open
+
+
+def _cell_sums() -> list[ColumnElement[int]]:
+    """The sums of a group of cells: its people, then their figures' digest parts."""
+    return [func.coalesce(func.sum(getattr(FactFollowup, name)), 0) for name in facts.CELL_SUMS]
+
+
+def _opened(
+    connection: Connection,
+    filters: EvaluationFilters,
+    scope: list[ColumnElement[bool]],
+    bounds: Bounds,
+    key: bytes,
+) -> tuple[npt.NDArray[np.int64], int]:
+    """The people whose first follow-up has opened (their number and digest parts), and how
+    many of them sent one: the cells of the whole days before each bound, and the end forms
+    of the bound's own day one by one; someone with two end forms is counted once."""
+    opened, answered, apart = _opened_whole_days(connection, scope, bounds)
+    for person, followed in _ended_on_the_bound_day(connection, filters, bounds):
+        apart[person] = apart.get(person, False) or followed
+    if apart:
+        ids_apart = np.array(sorted(apart), dtype=np.int64)
+        opened += np.r_[ids_apart.size, facts.figure_parts(ids_apart, key).sum(axis=0)]
+        answered += sum(apart.values())
+    return opened, answered
+
+
+def _opened_whole_days(
+    connection: Connection, scope: list[ColumnElement[bool]], bounds: Bounds
+) -> tuple[npt.NDArray[np.int64], int, dict[int, bool]]:
+    """The end forms' cells of the UTC days before each bound: their sums, how many of their
+    people sent a follow-up, and the people of cells of their own (two end forms), apart:
+    whether each sent a follow-up."""
     whole_days = or_(
         false(),
         *(
@@ -249,9 +295,10 @@ def count(
     )
     opened = np.zeros(5, dtype=np.int64)  # people counted by the cells, and their sums
     answered = 0
-    apart: dict[int, bool] = {}  # people counted one by one: whether they sent a follow-up
+    apart: dict[int, bool] = {}
+    ends = sorted(facts.END_VALUES)
     for followed, person, *values in connection.execute(
-        select(FactFollowup.followed, FactFollowup.person, *sums)
+        select(FactFollowup.followed, FactFollowup.person, *_cell_sums())
         .where(*scope, FactFollowup.form.in_(ends), FactFollowup.kept == "", whole_days)
         .group_by(FactFollowup.followed, FactFollowup.person)
     ):
@@ -262,7 +309,16 @@ def count(
         else:
             opened += np.array(values, dtype=np.int64)
             answered += int(values[0]) if followed else 0
+    return opened, answered, apart
+
+
+def _ended_on_the_bound_day(
+    connection: Connection, filters: EvaluationFilters, bounds: Bounds
+) -> Iterator[tuple[int, bool]]:
+    """The people whose end form was sent on a bound's UTC day before the bound, and whether
+    each sent a follow-up (a day of end forms, read one by one)."""
     rows = fact_conditions(filters, ResponseFact)
+    ends = sorted(facts.END_VALUES)
     for ids, bound in bounds:
         day = datetime.combine(bound.date(), time(0), tzinfo=UTC)
         if bound == day:
@@ -276,17 +332,22 @@ def count(
                 ResponseFact.ended_at < bound,
             )
         ):
-            apart[int(person)] = apart.get(int(person), False) or bool(followed)
-    if apart:
-        ids_apart = np.array(sorted(apart), dtype=np.int64)
-        opened += np.r_[ids_apart.size, facts.figure_parts(ids_apart, key).sum(axis=0)]
-        answered += sum(apart.values())
+            yield int(person), bool(followed)
+
+
+def _kept(
+    connection: Connection, scope: list[ColumnElement[bool]]
+) -> tuple[dict[str | None, int], dict[str | None, int], dict[str, npt.NDArray[np.int64]]]:
+    """From the follow-ups' cells, by competence (None: every task): the people with a gain,
+    those who kept all their gains, and the digest parts of each group."""
     gained: dict[str | None, int] = defaultdict(int)
     kept_all: dict[str | None, int] = defaultdict(int)
     digests: dict[str, npt.NDArray[np.int64]] = defaultdict(lambda: np.zeros(5, dtype=np.int64))
     for verdicts, *values in connection.execute(
-        select(FactFollowup.kept, *sums)
-        .where(*scope, FactFollowup.form.in_(followups), FactFollowup.kept != "")
+        select(FactFollowup.kept, *_cell_sums())
+        .where(
+            *scope, FactFollowup.form.in_(sorted(facts.FOLLOWUP_VALUES)), FactFollowup.kept != ""
+        )
         .group_by(FactFollowup.kept)
     ):
         if not values[0]:
@@ -305,22 +366,19 @@ def count(
         digests["kept"] += found
         if every:
             kept_all[None] += number
-    if not opened[0] and not gained[None]:
-        anyone = connection.execute(
+    return gained, kept_all, digests
+
+
+def _any_cell(connection: Connection, scope: list[ColumnElement[bool]]) -> bool:
+    """Whether anyone in scope sent an end form or a follow-up (else: no figures at all)."""
+    forms = sorted(facts.END_VALUES) + sorted(facts.FOLLOWUP_VALUES)
+    return (
+        connection.execute(
             select(FactFollowup.n)
-            .where(*scope, FactFollowup.form.in_(ends + followups), FactFollowup.n > 0)
+            .where(*scope, FactFollowup.form.in_(forms), FactFollowup.n > 0)
             .limit(1)
         ).first()
-        if anyone is None:
-            return None
-    digests["response"] = opened
-    names = ("response", "kept", *("kept:" + code for code in definition.competences))
-    return Counted(
-        gained={name: number for name, number in gained.items() if number},
-        kept_all={name: number for name, number in kept_all.items() if number},
-        opened=int(opened[0]),
-        answered=answered,
-        digests={name: _digest(digests[name]) for name in names},
+        is not None
     )
 
 

@@ -335,30 +335,7 @@ def list_people(
     followup_due = _followup_due(person, structure, now, zone or ZoneInfo(DEFAULT_ZONE))
     columns = PersonColumns(person, status, due, followup_due)
 
-    # Grouped through a subquery: PostgreSQL would not match a CASE with bound strings in
-    # GROUP BY against the same CASE in SELECT (each gets its own parameters).
-    labelled = select(status.label("status")).subquery()
-    counts = dict.fromkeys(PersonStatus, 0)
-    for value, number in session.execute(
-        select(labelled.c.status, func.count()).group_by(labelled.c.status)
-    ):
-        counts[PersonStatus(value)] = number
-    # Every other filter counted in one pass (sums of CASE over the people).
-    others = [choice for choice in Show if choice is not Show.ALL and choice.value not in counts]
-    sums = session.execute(
-        select(
-            *(
-                func.coalesce(func.sum(case((SHOW_FILTERS[choice](columns), 1), else_=0)), 0)
-                for choice in others
-            )
-        ).select_from(person)
-    ).one()
-    shown: dict[Show, int] = {Show.ALL: sum(counts.values())}
-    for choice in Show:
-        if choice.value in counts:
-            shown[choice] = counts[PersonStatus(choice.value)]
-    shown.update({choice: int(number) for choice, number in zip(others, sums, strict=True)})
-
+    counts, shown = _counts(session, columns)
     conditions = [] if show is Show.ALL else [SHOW_FILTERS[show](columns)]
     if search:
         conditions.append(person.c.code.contains(search, autoescape=True))
@@ -382,21 +359,7 @@ def list_people(
         .limit(page_size)
         .offset((page - 1) * page_size)
     )
-    rows = [
-        PersonRow(
-            id=row.id,
-            code=row.code,
-            status=PersonStatus(row.status),
-            before=_state(row, FormKind.BEFORE),
-            after=_state(row, FormKind.AFTER),
-            retro=_state(row, FormKind.RETRO),
-            after_due=bool(row.after_due),
-            first_visit=row.first_visit,
-            last_visit=row.last_visit,
-            followup_due=bool(row.followup_due),
-        )
-        for row in session.execute(query)
-    ]
+    rows = [_person_row(row) for row in session.execute(query)]
     return FollowupPage(
         rows,
         total,
@@ -407,6 +370,53 @@ def list_people(
         structure.after_due_weeks,
         shown,
         requested,
+    )
+
+
+def _counts(
+    session: Session, columns: PersonColumns
+) -> tuple[dict[PersonStatus, int], dict[Show, int]]:
+    """How many people of the structure are in each status, and how many each filter of
+    the list shows."""
+    person, status = columns.person, columns.status
+    # Grouped through a subquery: PostgreSQL would not match a CASE with bound strings in
+    # GROUP BY against the same CASE in SELECT (each gets its own parameters).
+    labelled = select(status.label("status")).subquery()
+    counts = dict.fromkeys(PersonStatus, 0)
+    for value, number in session.execute(
+        select(labelled.c.status, func.count()).group_by(labelled.c.status)
+    ):
+        counts[PersonStatus(value)] = number
+    # Every other filter counted in one pass (sums of CASE over the people).
+    others = [choice for choice in Show if choice is not Show.ALL and choice.value not in counts]
+    sums = session.execute(
+        select(
+            *(
+                func.coalesce(func.sum(case((SHOW_FILTERS[choice](columns), 1), else_=0)), 0)
+                for choice in others
+            )
+        ).select_from(person)
+    ).one()
+    shown: dict[Show, int] = {Show.ALL: sum(counts.values())}
+    for choice in Show:
+        if choice.value in counts:
+            shown[choice] = counts[PersonStatus(choice.value)]
+    shown.update({choice: int(number) for choice, number in zip(others, sums, strict=True)})
+    return counts, shown
+
+
+def _person_row(row: Any) -> PersonRow:
+    return PersonRow(
+        id=row.id,
+        code=row.code,
+        status=PersonStatus(row.status),
+        before=_state(row, FormKind.BEFORE),
+        after=_state(row, FormKind.AFTER),
+        retro=_state(row, FormKind.RETRO),
+        after_due=bool(row.after_due),
+        first_visit=row.first_visit,
+        last_visit=row.last_visit,
+        followup_due=bool(row.followup_due),
     )
 
 

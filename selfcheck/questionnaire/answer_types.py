@@ -57,6 +57,24 @@ class PaperLayout(enum.StrEnum):
     ROW = "row"  # options side by side, each box above its label (a scale)
 
 
+class EntryKind(enum.StrEnum):
+    """The input of the entry screen (staff typing in a paper form): its HTML `type`."""
+
+    RADIO = "radio"
+    CHECKBOX = "checkbox"
+    NUMBER = "number"
+    TEXT = "text"
+
+    @property
+    def has_options(self) -> bool:
+        """Numbered options to tick, rather than a box to type in."""
+        return self in (EntryKind.RADIO, EntryKind.CHECKBOX)
+
+    @property
+    def is_number(self) -> bool:
+        return self is EntryKind.NUMBER
+
+
 class ExportKind(enum.StrEnum):
     INT = "int"
     STR = "str"
@@ -105,7 +123,7 @@ class AnswerType(abc.ABC):
     web_widget: ClassVar[str]  # macro of templates/macros/questions.html
     paper_widget: ClassVar[str]  # macro of paper/templates/macros.html
     paper_grid: ClassVar[bool] = False  # may join a grid of questions sharing their options
-    entry_kind: ClassVar[str]  # input of the entry screen: radio, checkbox, number or text
+    entry_kind: ClassVar[EntryKind]
     export_kind: ClassVar[ExportKind] = ExportKind.INT
     seconds: ClassVar[int]  # assumed reading-and-answering time, generous for slow readers
     # The same question again at its other moment (retro "today" after "before"): the
@@ -217,7 +235,7 @@ class SingleChoice(_Choice):
     name = "single"
     web_widget = "radios"
     paper_widget = "choices"
-    entry_kind = "radio"
+    entry_kind = EntryKind.RADIO
     seconds = 8
     seconds_again = SECONDS_AGAIN
     can_ask_before = True
@@ -238,7 +256,7 @@ class OrderedScale(_Choice):
     web_widget = "radios"
     paper_widget = "choices"
     paper_grid = True
-    entry_kind = "radio"
+    entry_kind = EntryKind.RADIO
     seconds = 8
     seconds_again = SECONDS_AGAIN
     can_ask_before = True
@@ -256,7 +274,7 @@ class MultipleChoice(_Choice):
     several = True
     web_widget = "checkboxes"
     paper_widget = "choices"
-    entry_kind = "checkbox"
+    entry_kind = EntryKind.CHECKBOX
     seconds = 15
 
     def check(self, item: Item, values: Sequence[str]) -> tuple[Problem, ...]:
@@ -315,7 +333,7 @@ class Number(_Written):
     name = "number"
     web_widget = "number"
     paper_widget = "digits"
-    entry_kind = "number"
+    entry_kind = EntryKind.NUMBER
     seconds = 10
 
     def check_value(self, item: Item, value: str) -> tuple[Problem, ...]:
@@ -341,7 +359,7 @@ class FreeText(_Written):
     free_text = True
     web_widget = "textarea"
     paper_widget = "lines"
-    entry_kind = "text"
+    entry_kind = EntryKind.TEXT
     export_kind = ExportKind.STR
     seconds = 30
 

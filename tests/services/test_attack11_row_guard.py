@@ -3,14 +3,12 @@ fails when the rule is broken without the hook seeing it. See the report of atta
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import delete, select, update
 
-from selfcheck.journey import row_guard
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Answer, Response, Structure
 from selfcheck.questionnaire.model import Definition
-from tests.services.test_row_guard import _answered, _version
+from tests.services.test_row_guard import _answered, _version, refused_commit
 from tests.views.test_save_round_trips import _stored
 
 
@@ -23,9 +21,7 @@ def test_a_core_delete_on_the_sessions_connection_is_refused(
         session.connection().execute(
             delete(Answer).where(Answer.response_id == response_id, Answer.variable == "DEVICES")
         )
-        with pytest.raises(row_guard.AnswersWithoutTheirRow):
-            session.commit()
-        session.rollback()
+        refused_commit(session)
     assert _stored(database, response_id) == {"ASSIST": ["seul"], "DEVICES": ["portable"]}
     assert _version(database, response_id) == before
 
@@ -39,9 +35,7 @@ def test_legacy_bulk_insert_mappings_of_answers_is_refused(
             Answer,  # type: ignore[arg-type]
             [{"response_id": response_id, "variable": "DEVICES", "value": "fixe"}],
         )
-        with pytest.raises(row_guard.AnswersWithoutTheirRow):
-            session.commit()
-        session.rollback()
+        refused_commit(session)
     assert _stored(database, response_id)["DEVICES"] == ["portable"]
 
 
@@ -60,9 +54,7 @@ def test_a_row_update_rolled_back_with_its_savepoint_does_not_count(
             .values(updated_at=Response.updated_at)
         )
         nested.rollback()
-        with pytest.raises(row_guard.AnswersWithoutTheirRow):
-            session.commit()
-        session.rollback()
+        refused_commit(session)
     assert _stored(database, response_id) == {"ASSIST": ["seul"], "DEVICES": ["portable"]}
 
 
@@ -80,9 +72,7 @@ def test_the_legacy_bulk_update_of_answers_by_key_is_refused(
             Answer,  # type: ignore[arg-type]
             [{"id": key, "value": "fixe"} for key in keys],
         )
-        with pytest.raises(row_guard.AnswersWithoutTheirRow, match=str(response_id)):
-            session.commit()
-        session.rollback()
+        refused_commit(session, naming=response_id)
     assert _stored(database, response_id)["DEVICES"] == ["portable"]
 
 

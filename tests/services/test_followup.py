@@ -33,7 +33,7 @@ from selfcheck.platform.models import (
     utcnow,
 )
 from selfcheck.questionnaire.model import Definition, FormKind
-from tests.support import AFTER, fill_response, new_token, submitted
+from tests.support import AFTER, fill_and_submit, new_token, submitted
 
 WEEKS = 6
 
@@ -78,10 +78,7 @@ def make_people(session: Session, definition: Definition, structure: Structure) 
     backdate(session, complete, 12)
     after = journey.start_after(session, definition, complete.beneficiary, "fr")
     session.commit()
-    fill_response(session, definition, after, AFTER)
-    session.commit()
-    assert journey.submit(session, definition, after)
-    session.commit()
+    fill_and_submit(session, definition, after, AFTER)
     retro = submitted(session, definition, structure, FormKind.RETRO)
     other = create_structure(session, "Mairie de Bobigny", "urbain", "93")
     session.commit()

@@ -32,7 +32,7 @@ from selfcheck.platform.models import (
 )
 from selfcheck.questionnaire import Definition, FormKind
 from selfcheck.questionnaire.model import NO_ANSWER, Wording
-from tests.support import AFTER, BEFORE, TASKS, count, fill_response, stored, submitted
+from tests.support import AFTER, BEFORE, TASKS, count, fill_and_submit, stored, submitted
 
 PARIS = ZoneInfo("Europe/Paris")
 START = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)
@@ -85,9 +85,7 @@ def ended(
     fixed.advance(timedelta(weeks=8))
     after = journey.start_after(session, definition, before.beneficiary, "fr")
     session.commit()
-    fill_response(session, definition, after, AFTER)
-    assert journey.submit(session, definition, after)
-    session.commit()
+    fill_and_submit(session, definition, after, AFTER)
     return after
 
 
@@ -175,9 +173,7 @@ def test_journey_at_start_end_and_three_months_later(
     db_session.commit()
     assert again.id == followup.id and followup.form == FormKind.FOLLOWUP.value
     assert route(db_session, after, fixed.now()).step is NextStep.RESUME
-    fill_response(db_session, definition, followup, FOLLOWUP)
-    assert journey.submit(db_session, definition, followup)
-    db_session.commit()
+    fill_and_submit(db_session, definition, followup, FOLLOWUP)
     assert not journey.submit(db_session, definition, followup)  # sent twice: nothing changes
     db_session.commit()
     assert stored(database, followup.id) == FOLLOWUP
@@ -238,9 +234,7 @@ def test_a_paper_followup_is_typed_in_once_the_end_form_is_sent(
     with pytest.raises(EntryError, match="followup_without_end"):
         open_entry(db_session, definition, user, code, FormKind.FOLLOWUP, "fr")
     db_session.rollback()
-    fill_response(db_session, definition, after, AFTER)
-    assert journey.submit(db_session, definition, after)
-    db_session.commit()
+    fill_and_submit(db_session, definition, after, AFTER)
     # A consented reminder address (journey/reminders.py): it goes once the follow-up is typed.
     db_session.add(
         FollowupReminder(
@@ -368,9 +362,7 @@ def test_the_summary_says_what_lasted_grew_and_was_lost(
     fixed.advance(timedelta(days=95))
     followup = journey.start_followup(db_session, definition, person, "fr", fixed.now(), PARIS)
     db_session.commit()
-    fill_response(db_session, definition, followup, FOLLOWUP)  # every task "on my own" (3)
-    assert journey.submit(db_session, definition, followup)
-    db_session.commit()
+    fill_and_submit(db_session, definition, followup, FOLLOWUP)  # every task "on my own" (3)
     db_session.expire_all()
     three = lasting.build_lasting(definition, journey.find_beneficiary(db_session, person.code))
     assert three is not None and three.followup is FormKind.FOLLOWUP
@@ -444,9 +436,7 @@ def test_the_followup_due_filter_agrees_with_the_overview(
         db_session, definition, after.beneficiary, "fr", fixed.now(), PARIS
     )
     db_session.commit()
-    fill_response(db_session, definition, sent, FOLLOWUP)
-    assert journey.submit(db_session, definition, sent)
-    db_session.commit()
+    fill_and_submit(db_session, definition, sent, FOLLOWUP)
     assert due_at(datetime(2027, 7, 1, tzinfo=UTC)) == set()  # answered
     assert due_at(datetime(2027, 8, 2, tzinfo=UTC)) == {waiting.beneficiary.code}
     # The second follow-up, 12 months after the end form: due again.

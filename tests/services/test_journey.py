@@ -17,7 +17,9 @@ from tests.support import (
     AFTER,
     BEFORE,
     RETRO,
+    Values,
     count,
+    fill_and_submit,
     fill_response,
     new_token,
     stored,
@@ -37,6 +39,17 @@ def page(definition: Definition, form: FormKind, code: str) -> Page:
     found = definition.page(form, code)
     assert found is not None, code
     return found
+
+
+def save(
+    session: Session, definition: Definition, response: Response, code: str, values: Values
+) -> journey.Answers:
+    """The page `code` of the response's form saved with `values`, then committed (the test
+    is the view: operations never commit)."""
+    form = FormKind(response.form)
+    saved = journey.save_page(session, definition, response, page(definition, form, code), values)
+    session.commit()
+    return saved
 
 
 # --- starting ----------------------------------------------------------------------------
@@ -89,10 +102,7 @@ def test_each_response_records_the_definition_version(
 ) -> None:
     before = start(db_session, definition, structure)
     retro = start(db_session, definition, structure, FormKind.RETRO)
-    fill_response(db_session, definition, before, BEFORE)
-    db_session.commit()
-    journey.submit(db_session, definition, before)
-    db_session.commit()
+    fill_and_submit(db_session, definition, before, BEFORE)
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
     db_session.commit()
     for response in (before, retro, after):
@@ -190,22 +200,14 @@ def test_save_page_only_touches_its_own_variables(
     db_session: Session, definition: Definition, structure: Structure, database: Database
 ) -> None:
     response = start(db_session, definition, structure)
-    journey.save_page(
+    save(db_session, definition, response, "p_help", {"ASSIST": ["seul"]})
+    saved = save(
         db_session,
         definition,
         response,
-        page(definition, FormKind.BEFORE, "p_help"),
-        {"ASSIST": ["seul"]},
-    )
-    db_session.commit()
-    saved = journey.save_page(
-        db_session,
-        definition,
-        response,
-        page(definition, FormKind.BEFORE, "p_age"),
+        "p_age",
         {"AGE": ["soixante_dix_plus"], "ASSIST": ["proche"], "T01": ["4"]},
     )
-    db_session.commit()
     assert stored(database, response.id) == {"ASSIST": ("seul",), "AGE": ("soixante_dix_plus",)}
     assert saved == stored(database, response.id)
 
@@ -243,20 +245,11 @@ def test_save_page_tracks_the_furthest_page(
     db_session: Session, definition: Definition, structure: Structure
 ) -> None:
     response = start(db_session, definition, structure)
-    journey.save_page(
-        db_session, definition, response, page(definition, FormKind.BEFORE, "p_home"), {}
-    )
-    db_session.commit()
+    save(db_session, definition, response, "p_home", {})
     assert response.furthest_page == "p_home"
-    journey.save_page(
-        db_session, definition, response, page(definition, FormKind.BEFORE, "p_help"), {}
-    )
-    db_session.commit()
+    save(db_session, definition, response, "p_help", {})
     assert response.furthest_page == "p_home"  # going back does not move it
-    journey.save_page(
-        db_session, definition, response, page(definition, FormKind.BEFORE, "p_reasons"), {}
-    )
-    db_session.commit()
+    save(db_session, definition, response, "p_reasons", {})
     assert response.furthest_page == "p_reasons"
 
 
@@ -408,14 +401,7 @@ def test_submit_prunes_answers_to_questions_that_became_hidden(
     db_session.commit()
     assert stored(database, before.id)["USE_TABLET"] == ("2",)
     # The person goes back and changes an answer a condition depends on.
-    journey.save_page(
-        db_session,
-        definition,
-        before,
-        page(definition, FormKind.BEFORE, "p_devices"),
-        {"DEVICES": ["smartphone"]},
-    )
-    db_session.commit()
+    save(db_session, definition, before, "p_devices", {"DEVICES": ["smartphone"]})
     assert "USE_TABLET" in stored(database, before.id)  # kept while still editing
     assert journey.submit(db_session, definition, before)
     db_session.commit()
@@ -430,10 +416,7 @@ def test_submit_prunes_answers_to_questions_that_became_hidden(
     assert saved["NEW_THINGS_WHICH"] == ("appareil", "proches")
     assert saved["PROGRESS_DOMAINS"] == ("operational", "communication")
     for code, values in [("p_new", {"NEW_THINGS": ["non"]}), ("p_progress", {"PROGRESS": ["2"]})]:
-        journey.save_page(
-            db_session, definition, after, page(definition, FormKind.AFTER, code), values
-        )
-        db_session.commit()
+        save(db_session, definition, after, code, values)
     assert journey.submit(db_session, definition, after)
     db_session.commit()
     final = stored(database, after.id)
@@ -508,10 +491,7 @@ def test_route_for_code_in_every_state(
     assert step.step is NextStep.RESUME and step.response is not None
     assert step.response.id == before.id
 
-    fill_response(db_session, definition, before, BEFORE)
-    db_session.commit()
-    journey.submit(db_session, definition, before)
-    db_session.commit()
+    fill_and_submit(db_session, definition, before, BEFORE)
     step = route(db_session, before)
     assert step.step is NextStep.START_AFTER and step.response is None
 
@@ -521,10 +501,7 @@ def test_route_for_code_in_every_state(
     assert step.step is NextStep.RESUME and step.response is not None
     assert step.response.id == after.id
 
-    fill_response(db_session, definition, after, AFTER)
-    db_session.commit()
-    journey.submit(db_session, definition, after)
-    db_session.commit()
+    fill_and_submit(db_session, definition, after, AFTER)
     step = route(db_session, before)
     # The follow-up opens months later: until then, the code says when to come back.
     assert step.step is NextStep.FOLLOWUP_WAITING and step.response is None
@@ -535,10 +512,7 @@ def test_route_for_code_of_a_retrospective_person(
 ) -> None:
     retro = start(db_session, definition, structure, FormKind.RETRO)
     assert route(db_session, retro).step is NextStep.RESUME
-    fill_response(db_session, definition, retro, RETRO)
-    db_session.commit()
-    journey.submit(db_session, definition, retro)
-    db_session.commit()
+    fill_and_submit(db_session, definition, retro, RETRO)
     assert route(db_session, retro).step is NextStep.FOLLOWUP_WAITING
 
 
@@ -546,24 +520,10 @@ def test_resume_page(db_session: Session, definition: Definition, structure: Str
     response = start(db_session, definition, structure)
     resume = journey.resume_page(definition, response, {})
     assert resume is not None and resume.code == "p_help"
-    journey.save_page(
-        db_session,
-        definition,
-        response,
-        page(definition, FormKind.BEFORE, "p_help"),
-        {"ASSIST": ["seul"]},
-    )
-    db_session.commit()
+    save(db_session, definition, response, "p_help", {"ASSIST": ["seul"]})
     resume = journey.resume_page(definition, response, journey.answers_of(response))
     assert resume is not None and resume.code == "p_age"
-    journey.save_page(
-        db_session,
-        definition,
-        response,
-        page(definition, FormKind.BEFORE, "p_devices"),
-        {"DEVICES": ["aucun"]},
-    )
-    db_session.commit()
+    save(db_session, definition, response, "p_devices", {"DEVICES": ["aucun"]})
     resume = journey.resume_page(definition, response, journey.answers_of(response))
     assert resume is not None and resume.code == "p_reasons"  # p_device_use is hidden
     last = definition.pages(FormKind.BEFORE)[-1]
@@ -608,10 +568,7 @@ def test_the_wording_is_recorded_and_the_after_form_keeps_it(
     state = journey.load_state(db_session, before.id)
     assert state is not None and state.wording is Wording.EASY
     easy = definition.in_wording(Wording.EASY)
-    fill_response(db_session, easy, before, BEFORE)
-    db_session.commit()
-    assert journey.submit(db_session, easy, before)
-    db_session.commit()
+    fill_and_submit(db_session, easy, before, BEFORE)
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
     db_session.commit()
     assert after.wording == "easy"

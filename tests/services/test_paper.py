@@ -41,7 +41,7 @@ from tests.pdf_support import (
     structure as pdf_structure,
 )
 from tests.staff import add_staff
-from tests.support import AFTER, BEFORE, count, fill_response, new_token, submitted
+from tests.support import AFTER, BEFORE, count, fill_and_submit, fill_response, new_token, submitted
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -437,10 +437,7 @@ def followed(db_session: Session, definition: Definition, structure: Structure) 
     person = before.beneficiary
     after = journey.start_after(db_session, definition, person, "fr")
     db_session.commit()
-    fill_response(db_session, definition, after, AFTER)
-    db_session.commit()
-    assert journey.submit(db_session, definition, after)
-    db_session.commit()
+    fill_and_submit(db_session, definition, after, AFTER)
     db_session.refresh(person)
     return person
 

@@ -26,7 +26,7 @@ from selfcheck.platform.models import Beneficiary, Structure
 from selfcheck.questionnaire.model import Definition, FormKind
 from tests.pdf_support import flat, reader, text_runs
 from tests.pdf_support import structure as pdf_structure
-from tests.support import AFTER, BEFORE, RETRO, fill_response, submitted
+from tests.support import AFTER, BEFORE, RETRO, fill_and_submit, submitted
 
 pytestmark = pytest.mark.slow  # scripts/test --fast leaves it out (docs/testing.md)
 
@@ -209,10 +209,7 @@ def people(
     both = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE).beneficiary
     after = journey.start_after(db_session, definition, both, "fr")
     db_session.commit()
-    fill_response(db_session, definition, after, AFTER)
-    db_session.commit()
-    assert journey.submit(db_session, definition, after)
-    db_session.commit()
+    fill_and_submit(db_session, definition, after, AFTER)
     retro = submitted(db_session, definition, structure, FormKind.RETRO, RETRO).beneficiary
     for person in (start_only, both, retro):
         db_session.refresh(person)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, text, update
+from sqlalchemy.orm import Session
 
 import selfcheck
 from selfcheck.journey import operations as journey
@@ -36,6 +37,15 @@ def _version(database: Database, response_id: int) -> object:
         return session.scalar(found, {"id": response_id})
 
 
+def refused_commit(session: Session, naming: int | None = None) -> None:
+    """The commit refused by the guard (the message naming the response `naming`, if
+    given), then the transaction rolled back."""
+    match = None if naming is None else str(naming)
+    with pytest.raises(row_guard.AnswersWithoutTheirRow, match=match):
+        session.commit()
+    session.rollback()
+
+
 def test_a_core_delete_of_answers_without_the_row_is_refused(
     database: Database, definition: Definition, structure: Structure
 ) -> None:
@@ -45,9 +55,7 @@ def test_a_core_delete_of_answers_without_the_row_is_refused(
         session.execute(
             delete(Answer).where(Answer.response_id == response_id, Answer.variable == "DEVICES")
         )
-        with pytest.raises(row_guard.AnswersWithoutTheirRow, match=str(response_id)):
-            session.commit()
-        session.rollback()
+        refused_commit(session, naming=response_id)
     assert _stored(database, response_id) == {"ASSIST": ["seul"], "DEVICES": ["portable"]}
     assert _version(database, response_id) == before
 
@@ -58,9 +66,7 @@ def test_orm_answers_added_without_the_row_are_refused(
     response_id = _answered(database, definition, structure)
     with database.session() as session:
         session.add(Answer(response_id=response_id, variable="DEVICES", value="fixe"))
-        with pytest.raises(row_guard.AnswersWithoutTheirRow):
-            session.commit()
-        session.rollback()
+        refused_commit(session)
     assert _stored(database, response_id)["DEVICES"] == ["portable"]
 
 
@@ -72,9 +78,7 @@ def test_an_orm_answer_changed_without_the_row_is_refused(
         found = session.scalar(select(Answer).where(Answer.variable == "DEVICES"))
         assert found is not None
         found.value = "fixe"
-        with pytest.raises(row_guard.AnswersWithoutTheirRow):
-            session.commit()
-        session.rollback()
+        refused_commit(session)
     assert _stored(database, response_id)["DEVICES"] == ["portable"]
 
 
@@ -108,16 +112,12 @@ def test_only_the_answers_of_the_row_written_count(
     with database.session() as session:
         session.execute(update(Response).where(Response.id == other).values(locale="en"))
         session.execute(delete(Answer).where(Answer.response_id == first))
-        with pytest.raises(row_guard.AnswersWithoutTheirRow):
-            session.commit()
-        session.rollback()
+        refused_commit(session)
     with database.session() as session:
         response = session.get(Response, first)
         assert response is not None
         response.answers.append(Answer(variable="DEVICES", value="fixe"))
-        with pytest.raises(row_guard.AnswersWithoutTheirRow):
-            session.commit()
-        session.rollback()
+        refused_commit(session)
     assert _stored(database, first) == {"ASSIST": ["seul"], "DEVICES": ["portable"]}
 
 

@@ -16,6 +16,7 @@ from tests.support import (
     RETRO,
     TASKS_AFTER,
     TASKS_BEFORE,
+    fill_and_submit,
     fill_response,
     new_token,
     submitted,
@@ -34,10 +35,7 @@ def pre_post(
     first = submitted(session, definition, structure, FormKind.BEFORE, before)
     second = journey.start_after(session, definition, first.beneficiary, "fr")
     session.commit()
-    fill_response(session, definition, second, after)
-    session.commit()
-    assert journey.submit(session, definition, second)
-    session.commit()
+    fill_and_submit(session, definition, second, after)
     session.expire_all()
     return first.beneficiary
 

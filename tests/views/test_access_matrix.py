@@ -43,7 +43,7 @@ from selfcheck.platform.models import (
 )
 from selfcheck.questionnaire.model import Definition, FormKind
 from tests.staff import PASSWORD, Account, add_staff
-from tests.support import AFTER, BEFORE, csrf_token, fill_response, path_of, submitted
+from tests.support import AFTER, BEFORE, csrf_token, fill_and_submit, path_of, submitted
 
 ANONYMOUS = "anonymous"
 ROLES = [ANONYMOUS, *(role.value for role in Role)]
@@ -159,10 +159,7 @@ def make_place(
     session.commit()
     after = journey.start_after(session, definition, before.beneficiary, "fr")
     session.commit()
-    fill_response(session, definition, after, AFTER)
-    session.commit()
-    assert journey.submit(session, definition, after)
-    session.commit()
+    fill_and_submit(session, definition, after, AFTER)
     (fresh,) = journey.create_codes(session, structure, 1)
     session.commit()
     return Place(

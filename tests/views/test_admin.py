@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from selfcheck.accounts import invitations, team
+from selfcheck.accounts.admin_views import SCOPE_GRANTS, SCOPE_LABELS, Scope
 from selfcheck.accounts.structures import create_structure
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import (
@@ -394,3 +395,8 @@ def test_the_command_line_calls_the_same_operations(
         assert archived is not None and archived.archived_at is not None
     trail = audit_text(database)
     assert "invite" in trail and "deactivate" in trail and "archive" in trail
+
+
+def test_every_scope_has_its_radio_button_and_its_grant() -> None:
+    assert list(SCOPE_LABELS) == list(Scope)  # the page's order: the first one is checked
+    assert set(SCOPE_GRANTS) == set(Scope)

@@ -19,7 +19,13 @@ from selfcheck.platform.models import Structure
 from selfcheck.questionnaire.model import NO_ANSWER
 from tests.staff import Account, sign_in, signed_in
 from tests.support import Visitor
-from tests.views.test_entry import colleague, mediator, printed, screen_url  # noqa: F401
+from tests.views.test_entry import (  # noqa: F401
+    colleague,
+    mediator,
+    post_once_expired,
+    printed,
+    screen_url,
+)
 
 
 def test_a13_2_kept_answers_leave_the_cookie_when_someone_else_signs_in(
@@ -31,10 +37,8 @@ def test_a13_2_kept_answers_leave_the_cookie_when_someone_else_signs_in(
 ) -> None:
     visitor = signed_in(app, mediator)
     url = screen_url(visitor, printed(db_session, structure))
-    visitor.get(url)
-    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = -1
-    sent = visitor.post(url, {"ASSIST": ["proche"], "AGE": [NO_ANSWER], "action": ["save"]})
-    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = 1800
+    typed = {"ASSIST": ["proche"], "AGE": [NO_ANSWER], "action": ["save"]}
+    sent = post_once_expired(app, visitor, url, typed)
     assert "kept=1" in sent.headers["Location"]
     with visitor.client.session_transaction() as cookie:
         assert PENDING_POST in cookie

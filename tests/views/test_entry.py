@@ -85,6 +85,19 @@ def response_of(database: Database, code: str, form: str = "before") -> Response
         return found
 
 
+def post_once_expired(
+    app: Flask, visitor: Visitor, url: str, data: Mapping[str, str | Sequence[str]]
+) -> TestResponse:
+    """`data` posted from the screen at `url` once the staff session has expired (the typist
+    went for a coffee): what the server answers, the answers kept in the cookie or not."""
+    visitor.get(url)
+    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = -1
+    try:
+        return visitor.post(url, data)
+    finally:
+        app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = 1800
+
+
 @pytest.fixture
 def mediator(database: Database, structure: Structure) -> Account:
     return add_staff(database, Role.MEDIATOR, structure)
@@ -386,11 +399,8 @@ def test_an_expired_session_keeps_what_was_typed_until_sign_in(
     code = printed(db_session, structure)
     visitor = signed_in(app, mediator)
     url = screen_url(visitor, code)
-    visitor.get(url)
-    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = -1  # the mediator went for a coffee
     typed = {"ASSIST": ["proche"], "AGE": [NO_ANSWER], "T01": ["3"], "action": ["finish"]}
-    sent = visitor.post(url, typed)
-    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = 1800
+    sent = post_once_expired(app, visitor, url, typed)
     assert sent.status_code == 302
     login = sent.headers["Location"]
     assert path_of(login) == "/staff/login" and "kept=1" in login and "expired=1" in login
@@ -414,10 +424,8 @@ def test_the_same_person_gets_the_typed_values_back(
     code = printed(db_session, structure)
     visitor = signed_in(app, mediator)
     url = screen_url(visitor, code)
-    visitor.get(url)
-    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = -1
-    sent = visitor.post(url, {"ASSIST": ["proche"], "AGE": [NO_ANSWER], "action": ["save"]})
-    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = 1800
+    typed = {"ASSIST": ["proche"], "AGE": [NO_ANSWER], "action": ["save"]}
+    sent = post_once_expired(app, visitor, url, typed)
     back = sign_in(visitor, mediator.email, query="?" + sent.headers["Location"].split("?")[1])
     assert back.status_code == 302 and path_of(back.headers["Location"]) == url
     restored = visitor.get(url)
@@ -439,11 +447,8 @@ def test_what_does_not_fit_in_the_cookie_is_said_to_be_lost(
 ) -> None:
     visitor = signed_in(app, mediator)
     url = screen_url(visitor, printed(db_session, structure))
-    visitor.get(url)
-    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = -1
     noise = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(3000))
-    sent = visitor.post(url, {"COMMENT": noise, "action": "save"})
-    app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = 1800
+    sent = post_once_expired(app, visitor, url, {"COMMENT": noise, "action": "save"})
     assert "kept=0" in sent.headers["Location"]
     assert "trop long pour être gardé" in words(visitor.get(sent.headers["Location"]))
 

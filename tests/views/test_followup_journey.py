@@ -33,7 +33,7 @@ from tests.support import (
     TASKS,
     Visitor,
     count,
-    fill_response,
+    fill_and_submit,
     follow_job,
     path_of,
     submitted,
@@ -144,9 +144,7 @@ def test_the_come_back_card_for_the_mediator(
     fixed.advance(timedelta(weeks=8))
     after = journey.start_after(db_session, definition, before.beneficiary, "fr")
     db_session.commit()
-    fill_response(db_session, definition, after, AFTER)
-    assert journey.submit(db_session, definition, after)
-    db_session.commit()
+    fill_and_submit(db_session, definition, after, AFTER)
     mediator.get(page)
     assert f'href="{url}"' in mediator.html
     # Where the person stands with their follow-up, on their page.
@@ -193,9 +191,7 @@ def test_the_followup_list_shows_who_is_due_and_prints_their_forms(
         db_session, definition, person, "fr", fixed.now(), ZoneInfo("Europe/Paris")
     )
     db_session.commit()
-    fill_response(db_session, definition, answered, FOLLOWUP)
-    assert journey.submit(db_session, definition, answered)
-    db_session.commit()
+    fill_and_submit(db_session, definition, answered, FOLLOWUP)
     before_only = submitted(db_session, definition, structure, FormKind.BEFORE, BEFORE)
 
     overview = followup.followup_overview(

@@ -107,9 +107,8 @@ def test_a_save_that_races_a_submission_is_a_clear_409(
     assert "déjà envoyé" in sent.get_data(as_text=True)
 
 
-def test_concurrent_saves_of_a_page_store_each_value_once(
-    app: Flask, database: Database, structure: Structure
-) -> None:
+def _started_before_form(app: Flask, database: Database, structure: Structure) -> int:
+    """The id of a before form just started."""
     definition = app.extensions["selfcheck.definition"]
     with database.session() as session:
         response = journey.start_response(
@@ -121,35 +120,58 @@ def test_concurrent_saves_of_a_page_store_each_value_once(
             new_token(),
         )
         session.commit()
-        response_id = response.id
-    page = definition.pages(journey.FormKind.BEFORE)[0]
-    barrier = threading.Barrier(4)
+        return response.id
+
+
+def _failures_at_once(save: Callable[[threading.Barrier], None], threads: int = 4) -> list[str]:
+    """`save` run by `threads` threads that wait for each other (the barrier) before saving;
+    what each failure raised, with its type."""
+    barrier = threading.Barrier(threads)
     failures: list[BaseException] = []
 
-    def save() -> None:
+    def run() -> None:
         try:
-            with database.session() as session:
-                mine = journey.load_response(session, response_id)
-                assert mine is not None
-                barrier.wait()
-                journey.save_page(session, definition, mine, page, {"ASSIST": ("seul",)})
-                session.commit()
+            save(barrier)
         except BaseException as exc:  # reported below, with its type
             failures.append(exc)
 
-    threads = [threading.Thread(target=save) for _ in range(4)]
-    for thread in threads:
+    started = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in started:
         thread.start()
-    for thread in threads:
+    for thread in started:
         thread.join()
-    assert failures == []
+    return [repr(failure) for failure in failures]
+
+
+def _assist_rows(database: Database, response_id: int) -> int:
     with database.session() as session:
-        rows = session.scalar(
-            select(func.count()).where(
-                Answer.response_id == response_id, Answer.variable == "ASSIST"
+        return (
+            session.scalar(
+                select(func.count()).where(
+                    Answer.response_id == response_id, Answer.variable == "ASSIST"
+                )
             )
+            or 0
         )
-    assert rows == 1
+
+
+def test_concurrent_saves_of_a_page_store_each_value_once(
+    app: Flask, database: Database, structure: Structure
+) -> None:
+    definition = app.extensions["selfcheck.definition"]
+    response_id = _started_before_form(app, database, structure)
+    page = definition.pages(journey.FormKind.BEFORE)[0]
+
+    def save(barrier: threading.Barrier) -> None:
+        with database.session() as session:
+            mine = journey.load_response(session, response_id)
+            assert mine is not None
+            barrier.wait()
+            journey.save_page(session, definition, mine, page, {"ASSIST": ("seul",)})
+            session.commit()
+
+    assert _failures_at_once(save) == []
+    assert _assist_rows(database, response_id) == 1
 
 
 def test_concurrent_locked_saves_of_a_page_store_each_value_once(
@@ -159,46 +181,21 @@ def test_concurrent_locked_saves_of_a_page_store_each_value_once(
     the response's row locked, so two saves of one page at once (a double click) are one
     after the other, and the page holds one value."""
     definition = app.extensions["selfcheck.definition"]
-    with database.session() as session:
-        response = journey.start_response(
-            session,
-            definition,
-            session.merge(structure),
-            journey.FormKind.BEFORE,
-            "fr",
-            new_token(),
-        )
-        session.commit()
-        response_id = response.id
+    response_id = _started_before_form(app, database, structure)
     page = definition.pages(journey.FormKind.BEFORE)[0]
-    barrier = threading.Barrier(4)
-    failures: list[BaseException] = []
 
-    def save() -> None:
-        try:
-            with database.session() as session:
-                barrier.wait()
-                state = journey.lock_state(session, response_id, no_flush_wait=True)
-                assert state is not None
-                journey.save_locked_page(session, definition, state, page, {"ASSIST": ("seul",)})
-                session.commit()
-        except BaseException as exc:  # reported below, with its type
-            failures.append(exc)
+    def save(barrier: threading.Barrier) -> None:
+        with database.session() as session:
+            barrier.wait()
+            state = journey.lock_state(session, response_id, no_flush_wait=True)
+            assert state is not None
+            journey.save_locked_page(session, definition, state, page, {"ASSIST": ("seul",)})
+            session.commit()
 
-    threads = [threading.Thread(target=save) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert _failures_at_once(save) == []
+    assert _assist_rows(database, response_id) == 1
     with database.session() as session:
-        rows = session.scalar(
-            select(func.count()).where(
-                Answer.response_id == response_id, Answer.variable == "ASSIST"
-            )
-        )
         state = journey.load_state(session, response_id)
-    assert rows == 1
     assert state is not None and state.furthest_page == page.code
 
 

@@ -30,7 +30,7 @@ from tests.support import (
     Visitor,
     count,
     error_summary,
-    fill_response,
+    fill_and_submit,
     follow_job,
     new_token,
     parse_forms,
@@ -123,18 +123,12 @@ def person_with(
         db_session, definition, structure, FormKind.BEFORE, locale, new_token()
     )
     db_session.commit()
-    fill_response(db_session, definition, before, BEFORE)
-    db_session.commit()
-    assert journey.submit(db_session, definition, before)
-    db_session.commit()
+    fill_and_submit(db_session, definition, before, BEFORE)
     person = before.beneficiary
     if after:
         response = journey.start_after(db_session, definition, person, locale)
         db_session.commit()
-        fill_response(db_session, definition, response, AFTER)
-        db_session.commit()
-        assert journey.submit(db_session, definition, response)
-        db_session.commit()
+        fill_and_submit(db_session, definition, response, AFTER)
     db_session.refresh(person)
     return person
 

@@ -33,7 +33,7 @@ from selfcheck.platform.models import (
 )
 from selfcheck.privacy import operations as privacy
 from selfcheck.questionnaire.model import Definition, FormKind
-from tests.support import ANSWERS, Visitor, code_on_page, fill_response, new_token
+from tests.support import ANSWERS, Visitor, code_on_page, fill_and_submit, new_token
 
 
 @dataclass
@@ -322,10 +322,7 @@ def test_the_summary_of_a_person_with_two_questionnaires_in_two_statements(
         assert person is not None
         after = journey.start_after(session, definition, person, "fr")
         session.commit()
-        fill_response(session, definition, after, ANSWERS[FormKind.AFTER])
-        session.commit()
-        assert journey.submit(session, definition, after)
-        session.commit()
+        fill_and_submit(session, definition, after, ANSWERS[FormKind.AFTER])
         person_id = person.id
     with counted(engine) as summed:
         summary = visitor.get("/summary")

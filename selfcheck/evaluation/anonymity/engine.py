@@ -248,6 +248,10 @@ class _Outcome:
     left_out: npt.NDArray[np.bool_]
 
 
+# A move of `rebalance`: a value, the group its people join (that cell masked), the people.
+_Move = tuple[int, tuple[int, ...], list[int]]
+
+
 class _Shares:
     """Each column's released counts as cells are masked, against its true counts: the
     shift of its shares (total variation distance, as `_Search.total_loss` prices it)."""
@@ -417,8 +421,34 @@ class _Search:
         if not n_cols or not any(cells.any() for cells in masked):
             return
         cards = [self.columns[i].cards[node[i]] for i in range(n_cols)]
+        keys, members = self._released_groups(node, masked, left_out, cards)
+        touched = np.zeros(self.size, dtype=np.bool_)
+        for cells in masked:
+            touched |= cells
+        room: float = self.limit - int(touched.sum())
+        for i, column in enumerate(self.columns):
+            if column.spec.fixed or node[i] >= column.top or not masked[i].any():
+                continue
+            # A cell's loss against the shift it takes back (`total_loss`).
+            cost = float(column.cell_loss[node[i]].mean())
+            cost = (1.0 - cost) / (SHIFT_COST * self.size)
+            while (
+                move := self._worthwhile_move(i, cards[i], members, touched, room, shares, cost)
+            ) is not None:
+                room = self._move(i, move, keys, members, masked, touched, room, shares)
+
+    def _released_groups(
+        self,
+        node: tuple[int, ...],
+        masked: list[npt.NDArray[np.bool_]],
+        left_out: npt.NDArray[np.bool_],
+        cards: list[int],
+    ) -> tuple[dict[int, tuple[int, ...]], dict[tuple[int, ...], list[int]]]:
+        """The people released at `node`, by their values (a masked cell: the column's
+        card), and the groups of the same values."""
         full = [
-            np.where(masked[i], cards[i], self.columns[i].codes[node[i]]) for i in range(n_cols)
+            np.where(masked[i], cards[i], self.columns[i].codes[node[i]])
+            for i in range(len(self.columns))
         ]
         released = np.flatnonzero(~left_out)
         keys: dict[int, tuple[int, ...]] = {
@@ -432,53 +462,68 @@ class _Search:
         members: dict[tuple[int, ...], list[int]] = {}
         for r, key in keys.items():
             members.setdefault(key, []).append(r)
-        touched = np.zeros(self.size, dtype=np.bool_)
-        for cells in masked:
-            touched |= cells
-        room = self.limit - int(touched.sum())
-        for i, column in enumerate(self.columns):
-            if column.spec.fixed or node[i] >= column.top or not masked[i].any():
+        return keys, members
+
+    def _worthwhile_move(
+        self,
+        index: int,
+        masked_code: int,
+        members: Mapping[tuple[int, ...], list[int]],
+        touched: npt.NDArray[np.bool_],
+        room: float,
+        shares: _Shares,
+        cost: float,
+    ) -> _Move | None:
+        """The smallest move of the most over-represented value of column `index` whose
+        share shift taken back is worth its cells, if any."""
+        kept = shares.kept[index]
+        total = kept.sum()
+        if total <= 1:
+            return None
+        # Beyond half the sampling error of each share (sqrt(p (1 - p) / n)): a smaller
+        # shift is lost in the noise of any sample of this size, and not worth masking
+        # cells for (about 1.3 points at 300 people, 0.2 at 10,000).
+        truth = shares.share[index]
+        excess = kept / total - truth - REBALANCED * np.sqrt(truth * (1 - truth) / total)
+        for code in (int(c) for c in np.argsort(-excess, kind="stable")):
+            if excess[code] <= 0:
+                return None
+            move = self._smallest_move(index, code, masked_code, members, touched, room)
+            if move is None:
                 continue
-            # A cell's loss against the shift it takes back (`total_loss`).
-            cost = float(column.cell_loss[node[i]].mean())
-            cost = (1.0 - cost) / (SHIFT_COST * self.size)
-            while True:
-                kept = shares.kept[i]
-                total = kept.sum()
-                if total <= 1:
-                    break
-                # Beyond half the sampling error of each share (sqrt(p (1 - p) / n)): a
-                # smaller shift is lost in the noise of any sample of this size, and not
-                # worth masking cells for (about 1.3 points at 300 people, 0.2 at 10,000).
-                truth = shares.share[i]
-                excess = kept / total - truth - REBALANCED * np.sqrt(truth * (1 - truth) / total)
-                move: tuple[int, tuple[int, ...], list[int]] | None = None
-                for code in (int(c) for c in np.argsort(-excess, kind="stable")):
-                    if excess[code] <= 0:
-                        break
-                    move = self._smallest_move(i, code, cards[i], members, touched, room)
-                    if move is None:
-                        continue
-                    size = len(move[2])
-                    gain = shares.shift(i) - shares.shift_without(i, code, size)
-                    if gain > cost * size:
-                        break  # worth its cells
-                    move = None
-                if move is None:
-                    break
-                code, target, rows = move
-                source = keys[rows[0]]
-                members[source] = [r for r in members[source] if r not in set(rows)]
-                if not members[source]:
-                    del members[source]
-                members.setdefault(target, []).extend(rows)
-                for r in rows:
-                    keys[r] = target
-                    masked[i][r] = True
-                    if not touched[r]:
-                        touched[r] = True
-                        room -= 1
-                shares.kept[i][code] -= len(rows)
+            size = len(move[2])
+            gain = shares.shift(index) - shares.shift_without(index, code, size)
+            if gain > cost * size:
+                return move  # worth its cells
+        return None
+
+    def _move(
+        self,
+        index: int,
+        move: _Move,
+        keys: dict[int, tuple[int, ...]],
+        members: dict[tuple[int, ...], list[int]],
+        masked: list[npt.NDArray[np.bool_]],
+        touched: npt.NDArray[np.bool_],
+        room: float,
+        shares: _Shares,
+    ) -> float:
+        """The people of `move` into the group they join, their cell of column `index`
+        masked; the room left under the suppression limit."""
+        code, target, rows = move
+        source = keys[rows[0]]
+        members[source] = [r for r in members[source] if r not in set(rows)]
+        if not members[source]:
+            del members[source]
+        members.setdefault(target, []).extend(rows)
+        for r in rows:
+            keys[r] = target
+            masked[index][r] = True
+            if not touched[r]:
+                touched[r] = True
+                room -= 1
+        shares.kept[index][code] -= len(rows)
+        return room
 
     def _smallest_move(
         self,
@@ -488,11 +533,11 @@ class _Search:
         members: Mapping[tuple[int, ...], list[int]],
         touched: npt.NDArray[np.bool_],
         room: float,
-    ) -> tuple[int, tuple[int, ...], list[int]] | None:
+    ) -> _Move | None:
         """The fewest people of value `code` in column `index` that can have that cell
         masked together, every group staying >= k: from a group, into the group of the
         same values but that cell masked (which must reach k)."""
-        best: tuple[int, tuple[int, ...], list[int]] | None = None
+        best: _Move | None = None
         for key, rows in members.items():
             if key[index] != code:
                 continue
@@ -764,46 +809,17 @@ def anonymise(
         raise ValueError(f"max_suppressed is a share (0 to 1), not {max_suppressed!r}")
     if not size:
         return _empty_release(quasi_identifiers, k)
-    search = _Search(columns, size, k, max_suppressed)
-    outcome, exhaustive = search.run(node_budget)
-    evaluated = search.evaluated
-    if outcome.node == search.top and search.kept_top() != search.top:
-        # No node within the suppression limit keeps every column kept whole. Rather than
-        # mask everything (the last resort), first raise the limit to what keeping them all
-        # needs (their coarsest levels, every other column masked: a few more people with
-        # a masked cell, against a column masked for everyone), then, if that is not
-        # enough, let the search mask some of them for everyone.
-        needed = int(search.count(search.kept_top()).sum()) / max(size, 1)
-        for limit, keep_whole in ((max(needed, max_suppressed), True), (max_suppressed, False)):
-            search = _Search(columns, size, k, limit, keep_whole=keep_whole)
-            outcome, exhaustive = search.run(node_budget)
-            evaluated += search.evaluated
-            if outcome.node != search.top:
-                break
+    outcome, exhaustive, evaluated = _search(columns, size, k, max_suppressed, node_budget)
     chosen = {c.spec.column: c.levels[lv] for c, lv in zip(columns, outcome.node, strict=True)}
     masked = {c.spec.column: m for c, m in zip(columns, outcome.masked, strict=True)}
     levels = {q.column: chosen.get(q.column, 0) for q in quasi_identifiers}
+    at_level = {c.spec.column: (c, lv) for c, lv in zip(columns, outcome.node, strict=True)}
 
     kept = [i for i in range(size) if not outcome.left_out[i]]
     left_out = [i for i in range(size) if outcome.left_out[i]]
     everyone = len(kept) == size
     keep = ~outcome.left_out
-    out_columns: dict[str, Sequence[Any]] = {}
-    out_codes: dict[str, tuple[Codes, Sequence[Any]]] = {}
-    for column, level in zip(columns, outcome.node, strict=True):
-        name = column.spec.column
-        cells = list(map(column.values[level].__getitem__, column.codes[level].tolist()))
-        for i in np.flatnonzero(masked[name]).tolist():
-            cells[i] = MASKED
-        out_columns[name] = cells
-        if not rows:  # the same values as codes, MASKED the code after the level's values
-            # The smallest integers that hold the codes (bytes, not 8 bytes, per record).
-            small = np.min_scalar_type(column.cards[level])
-            shown = np.where(masked[name], column.cards[level], column.codes[level]).astype(small)
-            out_codes[name] = (
-                shown if everyone else shown[keep],
-                (*column.values[level], MASKED),
-            )
+    out_columns, out_codes = _released_cells(columns, outcome, masked, keep, codes=not rows)
     released_columns: dict[str, Sequence[Any]] = {}
     for q in quasi_identifiers:
         given = out_columns.get(q.column, raw[q.column])
@@ -816,28 +832,14 @@ def anonymise(
                 row[name] = values[i]
             released.append(row)
 
-    # Each column's values counted, released and true, over the people released: an active
-    # column's from its codes (one bincount each), any other's value by value.
-    at_level = {c.spec.column: (c, lv) for c, lv in zip(columns, outcome.node, strict=True)}
     reports: list[ColumnReport] = []
     for q in quasi_identifiers:
-        active = at_level.get(q.column)
-        if active is None:
-            out = Counter(released_columns[q.column])
-            true_raw = Counter(map(raw[q.column].__getitem__, kept))
-            local = 0
-        else:
-            column, lv = active
-            hidden = masked[q.column]
-            out = _tally(column.values[lv], column.codes[lv], column.cards[lv], keep & ~hidden)
-            local = int((keep & hidden).sum())
-            if local:
-                out[MASKED] += local
-            true_raw = _tally(column.values[0], column.codes[0], column.cards[0], keep)
+        out, true_raw, local = _counted(
+            q.column, at_level, masked, released_columns, raw, kept, keep
+        )
+        constant = prepared[q.column] is None
         reports.append(
-            _column_report(
-                q, levels[q.column], prepared[q.column] is None, out, true_raw, len(kept), local
-            )
+            _column_report(q, levels[q.column], constant, out, true_raw, len(kept), local)
         )
     report = UtilityReport(
         k=k,
@@ -859,6 +861,85 @@ def anonymise(
         columns={} if rows else released_columns,
         codes=out_codes,
     )
+
+
+def _search(
+    columns: list[_Column], size: int, k: int, max_suppressed: float, node_budget: int
+) -> tuple[_Outcome, bool, int]:
+    """The search's outcome, whether it was exhaustive, and how many nodes it evaluated."""
+    search = _Search(columns, size, k, max_suppressed)
+    outcome, exhaustive = search.run(node_budget)
+    evaluated = search.evaluated
+    if outcome.node == search.top and search.kept_top() != search.top:
+        # No node within the suppression limit keeps every column kept whole. Rather than
+        # mask everything (the last resort), first raise the limit to what keeping them all
+        # needs (their coarsest levels, every other column masked: a few more people with
+        # a masked cell, against a column masked for everyone), then, if that is not
+        # enough, let the search mask some of them for everyone.
+        needed = int(search.count(search.kept_top()).sum()) / max(size, 1)
+        for limit, keep_whole in ((max(needed, max_suppressed), True), (max_suppressed, False)):
+            search = _Search(columns, size, k, limit, keep_whole=keep_whole)
+            outcome, exhaustive = search.run(node_budget)
+            evaluated += search.evaluated
+            if outcome.node != search.top:
+                break
+    return outcome, exhaustive, evaluated
+
+
+def _released_cells(
+    columns: list[_Column],
+    outcome: _Outcome,
+    masked: Mapping[str, npt.NDArray[np.bool_]],
+    keep: npt.NDArray[np.bool_],
+    *,
+    codes: bool,
+) -> tuple[dict[str, Sequence[Any]], dict[str, tuple[Codes, Sequence[Any]]]]:
+    """Each active column's released values, for everyone (MASKED where masked), and with
+    `codes` the same values as codes for the people released (MASKED the code after the
+    level's values)."""
+    everyone = bool(keep.all())
+    out_columns: dict[str, Sequence[Any]] = {}
+    out_codes: dict[str, tuple[Codes, Sequence[Any]]] = {}
+    for column, level in zip(columns, outcome.node, strict=True):
+        name = column.spec.column
+        cells = list(map(column.values[level].__getitem__, column.codes[level].tolist()))
+        for i in np.flatnonzero(masked[name]).tolist():
+            cells[i] = MASKED
+        out_columns[name] = cells
+        if codes:
+            # The smallest integers that hold the codes (bytes, not 8 bytes, per record).
+            small = np.min_scalar_type(column.cards[level])
+            shown = np.where(masked[name], column.cards[level], column.codes[level]).astype(small)
+            out_codes[name] = (
+                shown if everyone else shown[keep],
+                (*column.values[level], MASKED),
+            )
+    return out_columns, out_codes
+
+
+def _counted(
+    name: str,
+    at_level: Mapping[str, tuple[_Column, int]],
+    masked: Mapping[str, npt.NDArray[np.bool_]],
+    released_columns: Mapping[str, Sequence[Any]],
+    raw: Mapping[str, Sequence[Any]],
+    kept: list[int],
+    keep: npt.NDArray[np.bool_],
+) -> tuple[Counter[Any], Counter[Any], int]:
+    """A column's values counted over the people released: as released, as they truly are,
+    and how many cells were masked. An active column's from its codes (one bincount each),
+    any other's value by value."""
+    active = at_level.get(name)
+    if active is None:
+        return Counter(released_columns[name]), Counter(map(raw[name].__getitem__, kept)), 0
+    column, lv = active
+    hidden = masked[name]
+    out = _tally(column.values[lv], column.codes[lv], column.cards[lv], keep & ~hidden)
+    local = int((keep & hidden).sum())
+    if local:
+        out[MASKED] += local
+    true_raw = _tally(column.values[0], column.codes[0], column.cards[0], keep)
+    return out, true_raw, local
 
 
 def _empty_release(quasi_identifiers: Sequence[QuasiIdentifier], k: int) -> Release:

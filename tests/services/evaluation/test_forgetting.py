@@ -43,7 +43,7 @@ from tests.conftest import is_postgres
 from tests.services.evaluation.test_differencing_sealed import SECRET, Evaluated, K
 from tests.services.evaluation.test_facts import random_values
 from tests.staff import add_staff
-from tests.support import fill_response
+from tests.support import fill_and_submit
 
 
 @pytest.fixture
@@ -327,9 +327,7 @@ def test_after_an_erasure_nothing_anywhere_leads_to_the_person(evaluated: Evalua
     after = journey.start_after(db, evaluated.definition, person, "fr")
     db.commit()
     values = random_values(evaluated.definition, FormKind.AFTER, random.Random(1))
-    fill_response(db, evaluated.definition, after, {**values, "COMMENT": [comment]})
-    assert journey.submit(db, evaluated.definition, after)
-    db.commit()
+    fill_and_submit(db, evaluated.definition, after, {**values, "COMMENT": [comment]})
     evaluated.view(0)
     evaluated.view(1)
     evaluated.figures(0)

@@ -26,7 +26,7 @@ from selfcheck.journey import operations as journey
 from selfcheck.platform.models import Answer, Response, Status, Structure
 from selfcheck.questionnaire import Definition, FormKind
 from selfcheck.questionnaire.model import NO_ANSWER, PRE_SUFFIX, Indicator, Role, Tag
-from tests.support import AFTER, BEFORE, fill_response, submitted
+from tests.support import AFTER, BEFORE, fill_and_submit, submitted
 
 K = 5
 
@@ -149,9 +149,7 @@ def only_procedures(db: Session, definition: Definition, structure: Structure) -
     before = submitted(db, definition, structure, FormKind.BEFORE, BEFORE)
     after = journey.start_after(db, definition, before.beneficiary, "fr")
     db.commit()
-    fill_response(db, definition, after, {**AFTER, topics.code: topics.tagged(Tag.PROCEDURES)})
-    assert journey.submit(db, definition, after)
-    db.commit()
+    fill_and_submit(db, definition, after, {**AFTER, topics.code: topics.tagged(Tag.PROCEDURES)})
 
 
 def test_every_headline_figure_is_given_back_exactly(
@@ -326,9 +324,7 @@ def ten_pairs(db: Session, definition: Definition, structure: Structure) -> None
         )
         after = journey.start_after(db, definition, before.beneficiary, "fr")
         db.commit()
-        fill_response(db, definition, after, {**AFTER, comfort.code: (now,)})
-        assert journey.submit(db, definition, after)
-        db.commit()
+        fill_and_submit(db, definition, after, {**AFTER, comfort.code: (now,)})
 
 
 def test_small_case_against_hand_computed_values(

@@ -23,7 +23,7 @@ from selfcheck.platform.models import Role, StaffUser, Structure
 from selfcheck.questionnaire import Definition, FormKind
 from tests.services.evaluation import retention_oracle
 from tests.staff import add_staff
-from tests.support import AFTER, BEFORE, TASKS, fill_response, submitted
+from tests.support import AFTER, BEFORE, TASKS, fill_and_submit, submitted
 
 PARIS = ZoneInfo("Europe/Paris")
 KEEPS_ALL = {
@@ -46,9 +46,7 @@ def ended(session: Session, definition: Definition, structure: Structure) -> str
     before = submitted(session, definition, structure, FormKind.BEFORE, BEFORE)
     after = journey.start_after(session, definition, before.beneficiary, "fr")
     session.commit()
-    fill_response(session, definition, after, AFTER)
-    assert journey.submit(session, definition, after)
-    session.commit()
+    fill_and_submit(session, definition, after, AFTER)
     return before.beneficiary.code
 
 
@@ -56,9 +54,7 @@ def answered(session: Session, definition: Definition, code: str, answers: dict)
     person = journey.find_beneficiary(session, code)
     followup = journey.start_followup(session, definition, person, "fr", clock.now(), PARIS)
     session.commit()
-    fill_response(session, definition, followup, answers)
-    assert journey.submit(session, definition, followup)
-    session.commit()
+    fill_and_submit(session, definition, followup, answers)
 
 
 def test_retention_figures_of_a_known_population(
