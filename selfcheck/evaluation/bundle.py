@@ -337,11 +337,25 @@ def run_export(
     book.report_lines = report_lines(report)
     zip_path = _zip_bundle(directory, f"selfcheck-export-{stamp}.zip", data_name, book)
     log = _log_export(db, user, request, filters, written.rows, k, report)
-    # A view of this evaluator remembered since the check above (on SQLite, where the row is
-    # not held until the log row is written): MemoryChanged, the job fails, as for two
-    # exports (differencing.py, "Two views at once"). On PostgreSQL the row is held since
-    # `preview`: views wait for this export.
-    seen = checked[0]
+    _remember(db, user, log, checked[0], plan, written, key)
+    return ExportResult(zip_path, zip_path.name, written.rows, report, log.id)
+
+
+def _remember(
+    db: Session,
+    user: StaffUser,
+    log: ExportLog,
+    seen: _Checked,
+    plan: anonymise.Plan,
+    written: Written,
+    key: str | bytes,
+) -> None:
+    """The export's selection and what its file released, remembered with its log row (the
+    same unit of work: a job that fails before here leaves no memory)."""
+    # A view of this evaluator remembered since the check (on SQLite, where the row is not
+    # held until the log row is written): MemoryChanged, the job fails, as for two exports
+    # (differencing.py, "Two views at once"). On PostgreSQL the row is held since `preview`:
+    # views wait for this export.
     differencing.hold_unchanged(db, user, seen.compared, seen.mark)
     # The same lines as a view's, kept the same way (binary records, `differencing.RECORD`).
     db.add(
@@ -349,14 +363,11 @@ def run_export(
             export_id=log.id, user_id=user.id, count=seen.people, people="", lines=seen.records
         )
     )
-    # What this file released, remembered with its log row (the same unit of work): a job
-    # that fails before here leaves no memory.
     # Another export of this evaluator recorded since this one read the memory (two jobs at
     # once): MemoryChanged, the job fails and nothing is released (joins.record).
     released = {b: plan.digests[b] for b in written.released}
     joins.record(db, user, released, key, expected=plan.memory_stamp)
     db.flush()  # the view commits
-    return ExportResult(zip_path, zip_path.name, written.rows, report, log.id)
 
 
 def _report(
