@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from flask_babel import force_locale, gettext
 
-from selfcheck.evaluation import codebook
+from selfcheck.evaluation import bundle, codebook
 from selfcheck.evaluation.export import Shape
 from selfcheck.questionnaire.model import Definition
 
@@ -84,6 +84,44 @@ def test_the_origin_column_joins_as_the_language_does(app: Flask, definition: De
     page = re.sub(r"<style.*?</style>", "", arabic, flags=re.S)
     page = re.sub(r'<p lang="(fr|en|es)"[^>]*>.*?</p>', "", page, flags=re.S)
     assert "," not in re.sub(r"<[^>]+>", "", page)
+
+
+REPORT = {
+    "k": 5,
+    "people_in_scope": 10,
+    "people_exported": 9,
+    "people_left_out": 1,
+    "people_with_demographic_masked": 2,
+    "focus": "DEVICES",
+    "columns": [
+        {"column": "gender", "constant": False, "masked_share": 0.1, "level": "raw"},
+        {"column": "before_version", "constant": True},
+    ],
+    "shares": {
+        "gender": [
+            {"category": "feminin", "true_share": 75.2, "released_share": 76.0, "shift": -0.8}
+        ]
+    },
+    "shares_compared": 9,
+}
+
+
+def test_the_anonymisation_report_isolates_names_and_shifts_in_arabic(app: Flask) -> None:
+    """On the demo's export page in Arabic, "gender = feminin: 75.2 % ..." drew its percent
+    sign before the column's name: a line starting with a left-to-right name took the Arabic
+    sentence's figures into its run. Names, categories and signed shifts are isolated (round
+    23), in a right-to-left language only."""
+    with app.test_request_context("/"):
+        with force_locale("ar"):
+            arabic = bundle.report_lines(REPORT)
+        with force_locale("fr"):
+            french = bundle.report_lines(REPORT)
+    assert len(arabic) == len(french)
+    assert not any(LRI in line or PDI in line for line in french)
+    said = "\n".join(arabic)
+    for code in ("gender", "before_version", "feminin", "-0.8", "DEVICES"):
+        assert f"{LRI}{code}{PDI}" in said, code
+    assert "gender = feminin : 75.2 % en vrai, 76.0 % publié (écart -0.8 points)." in french
 
 
 def test_the_codebook_page_isolates_codes_in_arabic(app: Flask) -> None:
