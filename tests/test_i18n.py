@@ -125,6 +125,14 @@ def test_the_stylesheet_uses_logical_properties_only() -> None:
     assert physical == []
 
 
+def test_a_code_in_a_heading_moves_whole_to_the_next_line() -> None:
+    """At 320 px the Arabic heading "الشخص TQK-ECG-S4T" broke the code after its second
+    dash (round 23): a heading's isolated code is an inline block (whole, or wrapped inside
+    itself only when wider than the line)."""
+    css = _rules(CSS.read_text(encoding="utf-8"))
+    assert re.search(r":is\(h1, h2, h3\) bdi \{\s*display: inline-block; \}", css)
+
+
 def test_codes_and_keys_stay_left_to_right_in_arabic() -> None:
     """In right-to-left text, "056-KMV-SKY" is drawn "KMV-SKY-056" unless isolated: every
     place that shows a code, a recovery code or the key to type is isolated left to right."""
