@@ -452,6 +452,13 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
                 share=masked,
             )
         )
+    return lines + _share_lines(report, code)
+
+
+def _share_lines(report: Mapping[str, Any], code: Callable[[object], str]) -> list[str]:
+    """The report's shift of each demographic share, true against released (`code`: how
+    names, categories and shifts are shown, isolated in a right-to-left language)."""
+    lines: list[str] = []
     shares_by_column = report.get("shares", {})
     if any(shares_by_column.values()) and "shares_compared" in report:
         # The truth of the same people as the file: those left out are counted apart.
