@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from markupsafe import Markup
 
 from selfcheck.platform.config import ConfigError, Settings
-from selfcheck.platform.i18n import NATIVE_NAMES, language_name, missing_catalogs
+from selfcheck.platform.i18n import NATIVE_NAMES, format_list, language_name, missing_catalogs
 from selfcheck.platform.models import Structure
 from tests.i18n_support import ARABIC, write_catalog
 from tests.support import Visitor, html_lang, text_of, words
@@ -37,6 +38,31 @@ def test_the_switcher_names_each_language_in_itself_with_its_direction(app: Flas
 )
 def test_language_names_come_from_cldr_when_not_listed(code: str, name: str) -> None:
     assert language_name(code) == name
+
+
+@pytest.mark.parametrize(
+    ("code", "three", "two", "open_ended"),
+    [
+        ("fr", "a, b et c", "a et b", "a, b"),
+        ("en", "a, b, and c", "a and b", "a, b"),
+        ("es", "a, b y c", "a y b", "a, b"),
+        ("ar", "a وb وc", "a وb", "a وb"),  # CLDR's Arabic list: « و », no Latin comma
+        ("xx", "a, b et c", "a et b", "a, b"),  # unknown to CLDR: French, the reference
+    ],
+)
+def test_lists_are_joined_as_each_language_joins_them(
+    code: str, three: str, two: str, open_ended: str
+) -> None:
+    assert format_list(["a", "b", "c"], code) == three
+    assert format_list(["a", "b"], code) == two
+    assert format_list(["a", "b"], code, open_ended=True) == open_ended
+    assert format_list(["a"], code) == "a" and format_list([], code) == ""
+
+
+def test_a_joined_list_escapes_text_and_keeps_markup() -> None:
+    joined = format_list(["<b>", Markup("<code>T01</code>")], "fr", open_ended=True)
+    assert isinstance(joined, Markup)
+    assert joined == "&lt;b&gt;, <code>T01</code>"
 
 
 def test_an_unknown_code_is_shown_as_is_and_refused_in_the_config(
@@ -97,6 +123,14 @@ def test_the_stylesheet_uses_logical_properties_only() -> None:
         css,
     )
     assert physical == []
+
+
+def test_a_code_in_a_heading_moves_whole_to_the_next_line() -> None:
+    """At 320 px the Arabic heading "الشخص TQK-ECG-S4T" broke the code after its second
+    dash (round 23): a heading's isolated code is an inline block (whole, or wrapped inside
+    itself only when wider than the line)."""
+    css = _rules(CSS.read_text(encoding="utf-8"))
+    assert re.search(r":is\(h1, h2, h3\) bdi \{\s*display: inline-block; \}", css)
 
 
 def test_codes_and_keys_stay_left_to_right_in_arabic() -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from flask import current_app
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from selfcheck.evaluation.scope import (
 )
 from selfcheck.evaluation.writers import WRITERS, Writer
 from selfcheck.evaluation.writers.csv_writer import CsvWriter
+from selfcheck.platform.i18n import text_direction
 from selfcheck.platform.models import ExportLog, ExportSelection, Role, StaffUser
 from selfcheck.questionnaire.model import Definition
 
@@ -476,7 +477,13 @@ def _log_export(
 def report_lines(report: Mapping[str, Any]) -> list[str]:
     """The anonymisation report in sentences (zip, screen, log page): per quasi-identifier
     the level released and the share masked; the shift of each demographic share (categories
-    of at least k people); the people left out."""
+    of at least k people); the people left out.
+
+    In a right-to-left language (Arabic) the column names, their categories and the signed
+    shifts are isolated left to right (U+2066 … U+2069, as the codebook's codes are): a line
+    that began with "gender = feminin" took the Arabic sentence's figures into its
+    left-to-right run ("% gender = feminin: 75.2" on the demo, round 23)."""
+    code = _isolated if text_direction(str(get_locale() or "")) == "rtl" else str
     if "columns" not in report:  # an export logged before every column counted
         return [_("Seuil d'anonymat k : %(k)s.", k=report.get("k", "?"))]
     lines = [
@@ -503,13 +510,13 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
             ),
         )
     if report.get("focus"):
-        lines.append(_("Priorité d'analyse : %(focus)s.", focus=report["focus"]))
+        lines.append(_("Priorité d'analyse : %(focus)s.", focus=code(report["focus"])))
     for column in report["columns"]:
         if column["constant"]:
             lines.append(
                 _(
                     "%(column)s : publié tel quel (même valeur pour tout le monde).",
-                    column=column["column"],
+                    column=code(column["column"]),
                 )
             )
             continue
@@ -517,11 +524,18 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
         lines.append(
             _(
                 "%(column)s : niveau « %(level)s », %(share)s %% des personnes masquées.",
-                column=column["column"],
+                column=code(column["column"]),
                 level=level_label(column["level"]),
                 share=masked,
             )
         )
+    return lines + _share_lines(report, code)
+
+
+def _share_lines(report: Mapping[str, Any], code: Callable[[object], str]) -> list[str]:
+    """The report's shift of each demographic share, true against released (`code`: how
+    names, categories and shifts are shown, isolated in a right-to-left language)."""
+    lines: list[str] = []
     shares_by_column = report.get("shares", {})
     if any(shares_by_column.values()) and "shares_compared" in report:
         # The truth of the same people as the file: those left out are counted apart.
@@ -543,14 +557,18 @@ def report_lines(report: Mapping[str, Any]) -> list[str]:
                 _(
                     "%(column)s = %(category)s : %(true)s %% en vrai, %(released)s %% publié "
                     "(écart %(shift)s points).",
-                    column=column,
-                    category=share["category"],
+                    column=code(column),
+                    category=code(share["category"]),
                     true=share["true_share"],
                     released=share["released_share"],
-                    shift=share["shift"],
+                    shift=code(share["shift"]),
                 )
             )
     return lines
+
+
+def _isolated(text: object) -> str:
+    return f"\u2066{text}\u2069"
 
 
 LEVEL_LABELS: Mapping[str, object] = {

@@ -15,7 +15,8 @@ from flask_babel import gettext
 
 from selfcheck.evaluation.disclosure import Hidden, Table
 
-LABEL_HEIGHT = 18  # row label, above its bars
+LABEL_HEIGHT = 18  # a line of a row label, above its bars
+LABEL_LINE = 34  # characters on a line of a row label: wider ran out of the chart (round 23)
 BAR_AREA = 330  # 100 % of the scale
 VALUE_WIDTH = 90
 BAR_HEIGHT = 16
@@ -38,6 +39,7 @@ class Group:
     y: float
     label: str
     bars: tuple[Bar, ...]
+    lines: tuple[str, ...] = ()  # the label on one or two lines, as drawn
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,18 @@ class Chart:
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _lines(text: str, limit: int = LABEL_LINE) -> tuple[str, ...]:
+    """A row label on at most two lines of about `limit` characters, cut between words: a
+    longer one ran out of the chart's right edge (its left edge right to left), at any
+    width, the chart scaling its text with it (round 23). The table below says it whole."""
+    if len(text) <= limit:
+        return (text,)
+    cut = text.rfind(" ", 0, limit + 1)
+    if cut <= 0:
+        return (_short(text, limit),)
+    return (text[:cut], _short(text[cut + 1 :], limit))
 
 
 def bar_chart(table: Table, k: int) -> Chart:
@@ -88,18 +102,21 @@ def bar_chart(table: Table, k: int) -> Chart:
         if table.has_reference:
             ref = row.reference
             values.append((ref, "–" if ref is None else f"{ref:.0f} %"))
+        label = _short(str(row.label))
+        lines = _lines(label)
+        label_height = LABEL_HEIGHT * len(lines)
         for index, (share, text) in enumerate(values):
             width = 0.0 if share is None else round(BAR_AREA * share / 100, 1)
             bars.append(
                 Bar(
-                    y + LABEL_HEIGHT + index * (BAR_HEIGHT + BAR_GAP),
+                    y + label_height + index * (BAR_HEIGHT + BAR_GAP),
                     width,
                     PATTERNS[index % len(PATTERNS)],
                     text,
                 )
             )
-        groups.append(Group(y, _short(str(row.label)), tuple(bars)))
-        y += LABEL_HEIGHT + len(values) * (BAR_HEIGHT + BAR_GAP) + GROUP_GAP
+        groups.append(Group(y, label, tuple(bars), lines))
+        y += label_height + len(values) * (BAR_HEIGHT + BAR_GAP) + GROUP_GAP
     return Chart(
         id=f"chart-{table.key}",
         width=BAR_AREA + VALUE_WIDTH,

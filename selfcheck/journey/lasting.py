@@ -218,10 +218,12 @@ class LastingWords:
             )
         return _typeset(
             ngettext(
-                "Ce qui a encore grandi : %(num)s chose monte d'au moins une marche depuis la "
-                "fin. Bravo !",
-                "Ce qui a encore grandi : %(num)s choses montent d'au moins une marche depuis "
-                "la fin. Bravo !",
+                # Plain words, not the ladder's "marche" (a metaphor a beginner does not
+                # follow; docs/accessibility.md, round 23).
+                "Ce qui a encore grandi : %(num)s chose que vous faites mieux qu'à la fin "
+                "de l'accompagnement. Bravo !",
+                "Ce qui a encore grandi : %(num)s choses que vous faites mieux qu'à la fin "
+                "de l'accompagnement. Bravo !",
                 n,
             )
         )
@@ -239,8 +241,10 @@ class LastingWords:
             )
         return _typeset(
             ngettext(
-                "Ce qui s'est un peu perdu : %(num)s chose descend d'une marche ou plus.",
-                "Ce qui s'est un peu perdu : %(num)s choses descendent d'une marche ou plus.",
+                "Ce qui s'est un peu perdu : %(num)s chose que vous faites moins bien qu'à "
+                "la fin de l'accompagnement.",
+                "Ce qui s'est un peu perdu : %(num)s choses que vous faites moins bien qu'à "
+                "la fin de l'accompagnement.",
                 n,
             )
         )

@@ -707,25 +707,6 @@ class SummaryWords:
             return Markup("")
         return said(group.now, inner=False)
 
-    def change(self, task: TaskProgress) -> str:
-        """A task's move on the ladder, in words."""
-        if not task.answered:
-            return self._pick(_("Pas de réponse"), _("Pas de réponse"))
-        steps = task.steps_up
-        if steps > 0:
-            return self._pick(
-                ngettext("Une marche de plus", "%(num)s marches de plus", steps),
-                ngettext(
-                    "Vous avez monté %(num)s marche", "Vous avez monté %(num)s marches", steps
-                ),
-            )
-        if steps < 0:
-            return self._pick(
-                ngettext("Une marche de moins", "%(num)s marches de moins", -steps),
-                ngettext("%(num)s marche plus bas", "%(num)s marches plus bas", -steps),
-            )
-        return self._pick(_("Pareil qu'avant"), _("Pareil"))
-
     def answer(self, option: Option | None) -> str:
         return _label(option)
 

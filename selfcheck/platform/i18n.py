@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,38 @@ def text_direction(locale: str) -> str:
     return "rtl" if direction == "rtl" else "ltr"
 
 
+@lru_cache(maxsize=64)
+def _list_patterns(locale: str) -> Mapping[str, str]:
+    """CLDR's standard list patterns of a language (Babel), French's for an unknown code."""
+    try:
+        patterns = Locale.parse(locale.replace("-", "_")).list_patterns["standard"]
+    except (ValueError, TypeError, KeyError, UnknownLocaleError):
+        patterns = Locale.parse(SOURCE_LANGUAGE).list_patterns["standard"]
+    return {key: str(patterns[key]) for key in ("start", "middle", "end", "2") if key in patterns}
+
+
+def format_list(items: Sequence[object], locale: str, *, open_ended: bool = False) -> Markup:
+    """Items joined as the language lists them, each escaped (Markup kept as it is): CLDR's
+    standard list through Babel, so "a, b et c" in French and "a وb وc" in Arabic, never a
+    Latin comma in a right-to-left text. `open_ended`: every join is a list's first one ("a, b"
+    in French, no final "et"), for a thing and its detail ("Question : T01, option 2").
+
+    Babel's own `format_list` formats plain strings; this one keeps the items' HTML safe."""
+    parts = [escape(item) for item in items]
+    if len(parts) < 2:
+        return Markup("").join(parts)
+    patterns = _list_patterns(locale)
+    start = patterns["start"]
+    pattern = start if open_ended else patterns.get("2", patterns["end"])
+    if len(parts) == 2:
+        return escape(pattern).format(*parts)
+    joined = escape(start).format(parts[0], parts[1])
+    for part in parts[2:-1]:
+        joined = escape(patterns["middle"]).format(joined, part)
+    last = start if open_ended else patterns["end"]
+    return escape(last).format(joined, parts[-1])
+
+
 def remember_choice(response: Response) -> Response:
     """Store an explicit language choice, so the next pages keep it."""
     chosen = _valid(request.args.get(LANG_PARAM), _languages())
@@ -183,6 +215,10 @@ class Translations:
         translated = get_translations().ungettext(singular, plural, number)
         return self._finish(self._locale(), translated)
 
+    def format_list(self, items: Sequence[object], *, open_ended: bool = False) -> Markup:
+        """Templates' `format_list(items)`: `format_list` in this translator's language."""
+        return format_list(items, self._locale(), open_ended=open_ended)
+
     def install(self, env: Environment) -> None:
         env.install_gettext_callables(  # type: ignore[attr-defined]
             self.gettext, self.ngettext, newstyle=True
@@ -196,6 +232,7 @@ class Translations:
         fast = self._template_gettext()
         env.globals["gettext"] = fast
         env.globals["_"] = _alias_of(fast)
+        env.globals["format_list"] = self.format_list
         env.finalize = plain_lazy_strings
 
     def _template_gettext(self) -> Callable[..., str]:

@@ -189,6 +189,23 @@ def test_follow_up_works_without_javascript(
     assert page.url.endswith(f"/staff/people/{seeded.person_id}"), page.url
 
 
+def test_a_person_s_code_stays_whole_in_the_arabic_heading_at_320_px(
+    new_context: ContextFactory, live_server: LiveServer, seeded: Seeded
+) -> None:
+    """The heading "الشخص TQK-ECG-S4T" broke the code after its second dash at 320 px
+    (round 23, the demo): the code now moves whole to the next line."""
+    page = new_context(viewport={"width": 320, "height": 640}).new_page()
+    sign_in(page, Role.MEDIATOR)
+    page.goto("/staff/people/?lang=ar")
+    with page.expect_navigation():
+        page.locator("a.code-link").first.click()
+    code = page.locator("h1 bdi")
+    expect(code).to_have_count(1)
+    assert code.evaluate("e => e.getClientRects().length") == 1
+    box = code.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 320
+
+
 def test_screenshots_of_the_back_office(
     new_context: ContextFactory, live_server: LiveServer, seeded: Seeded, tmp_path: Path
 ) -> None:

@@ -215,3 +215,34 @@ def test_withheld_tables_are_accessible(
         audit.assert_clean()
     finally:
         live_server.app.extensions.pop(CHECKED_KEY, None)  # nothing withheld for later tests
+
+
+# Each chart text's box outside its picture (a few pixels of slack for glyphs' overhang).
+TEXTS_OUTSIDE_JS = """() => [...document.querySelectorAll("svg.chart__svg")].flatMap(svg => {
+  const box = svg.getBoundingClientRect();
+  return [...svg.querySelectorAll("text")].filter(t => {
+    const r = t.getBoundingClientRect();
+    return r.width === 0 || r.left < box.left - 2 || r.right > box.right + 2;
+  }).map(t => `${svg.id || svg.getAttribute("aria-labelledby")}: ${t.textContent.trim()}`);
+})"""
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_every_chart_text_is_inside_its_picture(
+    lang: str, new_context: ContextFactory, live_server: LiveServer
+) -> None:
+    """In Arabic the charts' texts took the page's direction and ran leftwards from x = 0,
+    out of the picture: no row label and no legend were seen (round 23, the demo at 320 and
+    1280 px). The charts now mirror; every text is drawn inside its chart, in both
+    directions, on a phone and a wide screen."""
+    ensure_world(live_server)
+    page = signed_in(new_context, "fr")
+    seen = {}
+    for width, slugs in ((320, [slug for slug, _section in PARTS]), (1280, ["quality"])):
+        page.set_viewport_size({"width": width, "height": 800})
+        for slug in slugs:
+            page.goto(f"/evaluate/{slug}?lang={lang}")
+            seen[slug] = page.locator("svg.chart__svg text").count()
+            outside = page.evaluate(TEXTS_OUTSIDE_JS)
+            assert outside == [], (lang, width, slug, outside[:5])
+    assert seen["quality"] > 10

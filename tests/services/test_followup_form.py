@@ -377,7 +377,11 @@ def test_the_summary_says_what_lasted_grew_and_was_lost(
     words = three.words()
     assert "7 choses au même niveau qu'à la fin" in words.kept
     assert words.kept.startswith("Ce qui a tenu")
-    assert "1 chose descend" in words.lost and "normal" in words.lost_kindly
+    assert "1 chose que vous faites moins bien qu'à la fin" in words.lost
+    assert "normal" in words.lost_kindly
+    assert "6 choses que vous faites mieux qu'à la fin" in words.grew
+    # Plain words, not the ladder's "marche" (jargon for a beginner; round 23).
+    assert "marche" not in words.grew + words.lost
     assert words.gains_kept is not None and "13 sur 14" in words.gains_kept
     easy = lasting.build_lasting(definition, person, Wording.EASY)
     assert easy is not None and "un peu oublié 1 chose" in easy.words().lost

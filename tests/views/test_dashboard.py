@@ -61,6 +61,37 @@ def test_the_dashboard_shows_charts_each_with_its_table(evaluator: Visitor) -> N
     assert 'href="/evaluate/tables/typology.csv"' in html
 
 
+def _drawn(svg: str) -> tuple[int, list[float], list[float], list[tuple[float, float]]]:
+    """A chart's width, its texts' x, its bars' (x, width) and their tracks' x."""
+    width = int(re.search(r'viewBox="0 0 (\d+) ', svg).group(1))  # type: ignore[union-attr]
+    texts = [float(x) for x in re.findall(r'<text x="([\d.]+)"', svg)]
+    rects = [
+        (float(x), float(w))
+        for x, w in re.findall(r'<rect x="([\d.-]+)" y="[\d.]+" width="([\d.]+)"', svg)
+    ]
+    return width, texts, [x for x, _w in rects], rects
+
+
+def test_the_charts_mirror_right_to_left_with_every_text_inside(evaluator: Visitor) -> None:
+    """In Arabic the charts' texts take the page's direction (`direction: rtl`): anchored at
+    their start, they run leftwards from their x, so the row labels and the legend drawn at
+    x = 0 were outside the picture (round 23, seen on the demo). The chart now mirrors: every
+    x from the right edge, bars growing leftwards."""
+    french = evaluator.get("/evaluate/quality?lang=fr").get_data(as_text=True)
+    arabic = evaluator.get("/evaluate/quality?lang=ar").get_data(as_text=True)
+    svg = r'<svg class="chart__svg".*?</svg>'
+    for ltr, rtl in zip(re.findall(svg, french, re.S), re.findall(svg, arabic, re.S), strict=True):
+        width, ltr_texts, ltr_x, ltr_rects = _drawn(ltr)
+        same_width, rtl_texts, rtl_x, rtl_rects = _drawn(rtl)
+        assert same_width == width and len(rtl_rects) == len(ltr_rects)
+        assert min(ltr_texts) >= 0 and 0 in ltr_x  # left to right: from the left edge
+        # Right to left: each text starts where its mirror ends, each box ends on the right.
+        assert sorted(rtl_texts) == sorted(width - x for x in ltr_texts)
+        assert all(x + w == pytest.approx(width) for x, w in rtl_rects)
+        assert [w for _x, w in rtl_rects] == [w for _x, w in ltr_rects]
+        assert all(0 <= x <= width for x in rtl_x)
+
+
 def test_a_table_downloads_as_csv_and_is_logged(evaluator: Visitor, database: Database) -> None:
     response = evaluator.get("/evaluate/tables/gender.csv?territory=periurbain")
     assert response.status_code == 200
