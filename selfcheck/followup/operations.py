@@ -33,11 +33,11 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from selfcheck.journey import schedule
 from selfcheck.journey.operations import answers_of, forget_reminder, lock_for_writing
-from selfcheck.platform import audit, codes
+from selfcheck.platform import audit
 from selfcheck.platform.clock import DEFAULT_ZONE
 from selfcheck.platform.models import (
     Answer,
@@ -49,7 +49,6 @@ from selfcheck.platform.models import (
     Structure,
     utcnow,
 )
-from selfcheck.policy import can_access_structure
 from selfcheck.privacy.operations import forget_people
 from selfcheck.questionnaire.model import FOLLOWUP_FORMS, FormKind
 
@@ -438,26 +437,6 @@ def after_due_codes(
 
 
 # --- one person --------------------------------------------------------------------------
-
-
-def find_person(session: Session, user: StaffUser, raw_code: str) -> Beneficiary | None:
-    """The person with this code if `user` may see their structure; None otherwise.
-
-    An unknown code, a malformed one and another structure's person look the same, so a
-    page never reveals whether a code exists elsewhere.
-    """
-    try:
-        code = codes.normalise(raw_code)
-    except codes.InvalidCode:
-        return None
-    person = session.scalar(
-        select(Beneficiary)
-        .where(Beneficiary.code == code)
-        .options(selectinload(Beneficiary.responses), selectinload(Beneficiary.structure))
-    )
-    if person is None or not can_access_structure(user, person.structure):
-        return None
-    return person
 
 
 @dataclass(frozen=True)

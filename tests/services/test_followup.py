@@ -258,31 +258,44 @@ def staff(session: Session, role: Role, structure: Structure | None, email: str)
     return result
 
 
-def test_find_person_within_scope(
+def _by_code(session: Session, code: str) -> Beneficiary | None:
+    found: Beneficiary | None = session.scalar(select(Beneficiary).where(Beneficiary.code == code))
+    return found
+
+
+def test_find_person_by_id_within_scope(
     db_session: Session, structure: Structure, people: People
 ) -> None:
+    """The staff pages' look-up (by id since round 23): another structure's person, an
+    unknown id and one out of range all give None; evaluators see their grants only."""
+
+    due_person, elsewhere_person = (
+        _by_code(db_session, people.due),
+        _by_code(db_session, people.elsewhere),
+    )
+    assert due_person is not None and elsewhere_person is not None
+    due, elsewhere = due_person.id, elsewhere_person.id
     mediator = staff(db_session, Role.MEDIATOR, structure, "nadia@example.org")
-    found = followup.find_person(db_session, mediator, codes.display(people.due).lower())
+    found = journey.find_person_by_id(db_session, mediator, due)
     assert found is not None and found.code == people.due
-    assert followup.find_person(db_session, mediator, people.elsewhere) is None
-    assert followup.find_person(db_session, mediator, "not a code") is None
-    unknown = "ZZZZZZZZ" + codes.check_character("ZZZZZZZZ")
-    assert followup.find_person(db_session, mediator, unknown) is None
+    assert journey.find_person_by_id(db_session, mediator, elsewhere) is None
+    for wrong in (0, -1, 2**31, 10**30, max(due, elsewhere) + 1000):
+        assert journey.find_person_by_id(db_session, mediator, wrong) is None
 
     platform = staff(db_session, Role.PLATFORM_ADMIN, None, "root@example.org")
-    assert followup.find_person(db_session, platform, people.elsewhere) is not None
+    assert journey.find_person_by_id(db_session, platform, elsewhere) is not None
     evaluator = staff(db_session, Role.EVALUATOR, None, "eval@example.org")
     auth.grant(db_session, evaluator, department="44")
     db_session.commit()
-    assert followup.find_person(db_session, evaluator, people.due) is not None
-    assert followup.find_person(db_session, evaluator, people.elsewhere) is None
+    assert journey.find_person_by_id(db_session, evaluator, due) is not None
+    assert journey.find_person_by_id(db_session, evaluator, elsewhere) is None
 
 
 def test_responses_of_tells_who_typed_them(
     db_session: Session, structure: Structure, people: People
 ) -> None:
     mediator = staff(db_session, Role.MEDIATOR, structure, "nadia@example.org")
-    person = followup.find_person(db_session, mediator, people.complete)
+    person = _by_code(db_session, people.complete)
     assert person is not None
     before = person.responses[0]
     before.channel = Channel.PAPER.value
@@ -302,7 +315,7 @@ def test_delete_a_response_keeps_its_values_in_the_audit_trail(
     db_session: Session, database: Database, structure: Structure, people: People
 ) -> None:
     admin = staff(db_session, Role.STRUCTURE_ADMIN, structure, "admin@example.org")
-    person = followup.find_person(db_session, admin, people.complete)
+    person = _by_code(db_session, people.complete)
     assert person is not None
     before = person.responses[0]
     old = journey.answers_of(before)
@@ -339,7 +352,7 @@ def test_delete_a_person(
     db_session: Session, database: Database, structure: Structure, people: People
 ) -> None:
     admin = staff(db_session, Role.STRUCTURE_ADMIN, structure, "admin@example.org")
-    person = followup.find_person(db_session, admin, people.after_pending)
+    person = _by_code(db_session, people.after_pending)
     assert person is not None
     ids = [r.id for r in person.responses]
 
@@ -365,7 +378,7 @@ def test_delete_a_person(
     assert followup.list_people(db_session, structure).total == 6
 
     # A code printed on paper and never used can be deleted too.
-    fresh_person = followup.find_person(db_session, admin, people.not_started)
+    fresh_person = _by_code(db_session, people.not_started)
     assert fresh_person is not None
     followup.delete_person(db_session, admin, fresh_person)
     db_session.commit()
