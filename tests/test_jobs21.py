@@ -339,19 +339,9 @@ def test_the_chain_renders_a_wanted_codebook_even_if_noted_as_failed(
 ) -> None:
     """`chain_codebooks` with `wanted` takes a noted codebook too (an export waits for it);
     without `wanted` (the worker's start, an idle queue) noted ones are still left out."""
-    from tests.test_prefill_book20 import _Execed, _requests
+    from tests.test_prefill_book20 import _Execed, _requests, chain_stood_in
 
-    def stand_in(path: str, argv: list[str]) -> None:
-        raise _Execed(list(argv))
-
-    monkeypatch.setattr(prefill.os, "execv", stand_in)
-    monkeypatch.setattr(prefill, "_let_go", lambda app: None)
-    monkeypatch.delenv(prefill.FIRST_DONE, raising=False)
-    app = make_app(SELFCHECK_LANGUAGES=("fr",))
-    cache = blank_cache.folder(app)
-    assert cache is not None
-    with app.app_context():
-        names = prefill.chainable(app, cache)
+    app, cache, names = chain_stood_in(make_app, monkeypatch)
     cache.mkdir(parents=True, exist_ok=True)
     (cache / prefill.CRASHED_FILE).write_text(names[0] + "\n")
     with pytest.raises(_Execed) as execed:

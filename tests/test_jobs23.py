@@ -164,6 +164,21 @@ def test_a_step_not_recorded_never_fails_the_export(
 # --- 2. a codebook whose render failed is tried again after a back-off -----------------------
 
 
+def _exporting_app(
+    make_app: AppFactory, tmp_path: Path, db_session: Session, definition: Definition
+) -> tuple[Flask, Database, jobs.JobQueue, Path, prefill.Rechain]:
+    """An app with a queue run by hand, 14 people, and exports that wait on the codebook
+    chain as a job worker's do (`prefill.Rechain`, its consumer left alone)."""
+    app = queued_app(make_app, tmp_path)
+    cache = blank_cache.folder(app)
+    assert cache is not None
+    populate(db_session, definition, people=14, moved=5)
+    rechain = prefill.Rechain(app)
+    rechain.stop_consumer = lambda: None
+    app.extensions[codebook.WAIT_KEY] = rechain.wait_for
+    return app, app.extensions["selfcheck.platform.db"], jobs.queue(app), cache, rechain
+
+
 def _note(cache: Path, name: str, *ages: float) -> None:
     """`name`'s render noted as failed, once per age (seconds ago), as a link notes it."""
     cache.mkdir(parents=True, exist_ok=True)
@@ -200,19 +215,9 @@ def test_a_noted_codebook_is_rendered_again_by_the_chain_once_its_back_off_is_ov
     """Round 21 noted a failed codebook until the next deployment's names: neither the
     worker's start nor its idle chains tried it again. Now they do once its back-off is
     over (by the chain: never beside the worker); within it, they leave it out."""
-    from tests.test_prefill_book20 import _Execed, _requests
+    from tests.test_prefill_book20 import _Execed, _requests, chain_stood_in
 
-    def stand_in(path: str, argv: list[str]) -> None:
-        raise _Execed(list(argv))
-
-    monkeypatch.setattr(prefill.os, "execv", stand_in)
-    monkeypatch.setattr(prefill, "_let_go", lambda app: None)
-    monkeypatch.delenv(prefill.FIRST_DONE, raising=False)
-    app = make_app(SELFCHECK_LANGUAGES=("fr",))
-    cache = blank_cache.folder(app)
-    assert cache is not None
-    with app.app_context():
-        names = prefill.chainable(app, cache)
+    app, cache, names = chain_stood_in(make_app, monkeypatch)
     _note(cache, names[0], 0)  # failed just now
     _note(cache, names[1], prefill.RETRY_FIRST + 5)  # failed once, its back-off over
     with app.app_context():
@@ -272,15 +277,9 @@ def test_try_again_succeeds_once_the_cause_of_a_failed_render_is_gone(
     "Try again". Once its back-off is over (and the cause gone), "Try again" has the chain
     render it (here: its file written, as the chain would) and the export is made, never
     rendered beside the worker."""
-    app = queued_app(make_app, tmp_path)
-    database: Database = app.extensions["selfcheck.platform.db"]
-    queue = jobs.queue(app)
-    cache = blank_cache.folder(app)
-    assert cache is not None
-    populate(db_session, definition, people=14, moved=5)
-    rechain = prefill.Rechain(app)
-    rechain.stop_consumer = lambda: None
-    app.extensions[codebook.WAIT_KEY] = rechain.wait_for
+    app, database, queue, cache, rechain = _exporting_app(
+        make_app, tmp_path, db_session, definition
+    )
     with app.app_context():
         name = codebook.pdf_name(Shape.LONG.value, False, app.config["SELFCHECK_LANGUAGES"], "fr")
     _note(cache, name, 0)
@@ -327,15 +326,9 @@ def test_an_export_gives_up_on_a_busy_codebook_folder_in_under_90_seconds(
 
     lock_wait = prefill.Rechain.LOCK_WAIT
     monkeypatch.setattr(prefill.Rechain, "LOCK_WAIT", 0.2)  # the real one counted below
-    app = queued_app(make_app, tmp_path)
-    database: Database = app.extensions["selfcheck.platform.db"]
-    queue = jobs.queue(app)
-    cache = blank_cache.folder(app)
-    assert cache is not None
-    populate(db_session, definition, people=14, moved=5)
-    rechain = prefill.Rechain(app)
-    rechain.stop_consumer = lambda: None
-    app.extensions[codebook.WAIT_KEY] = rechain.wait_for
+    app, database, queue, cache, rechain = _exporting_app(
+        make_app, tmp_path, db_session, definition
+    )
     evaluator = signed_in(app, add_staff(database, Role.EVALUATOR, departments=("44",)))
     cache.mkdir(parents=True, exist_ok=True)
     waited = 0.0

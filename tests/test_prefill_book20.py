@@ -74,6 +74,26 @@ def execv(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(prefill.FIRST_DONE, raising=False)
 
 
+def chain_stood_in(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Flask, Path, list[str]]:
+    """An app (French only) whose codebook chain stops at its `execv` (`_Execed`, read back
+    by `_requests`), its codebook folder and the codebooks it would chain, in order."""
+
+    def stand_in(path: str, argv: list[str]) -> None:
+        raise _Execed(list(argv))
+
+    monkeypatch.setattr(prefill.os, "execv", stand_in)
+    monkeypatch.setattr(prefill, "_let_go", lambda app: None)
+    monkeypatch.delenv(prefill.FIRST_DONE, raising=False)
+    app = make_app(SELFCHECK_LANGUAGES=("fr",))
+    cache = blank_cache.folder(app)
+    assert cache is not None
+    with app.app_context():
+        names = prefill.chainable(app, cache)
+    return app, cache, names
+
+
 def _requests(execed: _Execed) -> list[dict[str, Any]]:
     os.close(int(execed.argv[execed.argv.index("--lock") + 1]))
     os.environ.pop(prefill.FIRST_DONE, None)
