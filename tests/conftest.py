@@ -225,6 +225,10 @@ _WRITTEN_TABLES = text(
 )
 
 
+# huey's PostgreSQL storage, its default table prefix (selfcheck.platform.jobs).
+HUEY_TABLES = ("huey_kv", "huey_schedule", "huey_task", "huey_counter")
+
+
 def _truncate_all(engine: Engine) -> None:
     """Empty every table a test wrote to, as if all were truncated.
 
@@ -234,7 +238,10 @@ def _truncate_all(engine: Engine) -> None:
     an empty file and unused sequences: exactly what TRUNCATE … RESTART IDENTITY would leave
     (CASCADE still empties the tables that refer to one emptied).
     """
-    names = [table.name for table in Base.metadata.sorted_tables]
+    # The job queue's tables too (huey makes them in the app's database on PostgreSQL): a
+    # message a test left (a deferred job's next try) would be the next test's, signed under
+    # another app's secret ("Signature mismatch"), or counted as pending.
+    names = [table.name for table in Base.metadata.sorted_tables] + list(HUEY_TABLES)
     with engine.begin() as connection:
         connection.execute(text("SET LOCAL lock_timeout = '10s'"))
         written = set(connection.scalars(_WRITTEN_TABLES, {"names": names}))
