@@ -18,6 +18,7 @@ from selfcheck.accounts.invitations import Purpose
 from selfcheck.accounts.structures import create_structure
 from selfcheck.entry import rates
 from selfcheck.followup import operations as followup
+from selfcheck.journey import operations as journey
 from selfcheck.platform import audit, codes
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import Response, Role, StaffUser, Structure, utcnow
@@ -105,7 +106,7 @@ def test_a_deleted_person_is_no_longer_shown_by_code(
     app: Flask, admin: Account, typed: Response, db_session: Session
 ) -> None:
     code = typed.beneficiary.code
-    person = followup.find_person(db_session, staff(db_session, admin), code)
+    person = journey.find_person_by_id(db_session, staff(db_session, admin), typed.beneficiary.id)
     assert person is not None
     followup.delete_person(db_session, staff(db_session, admin), person)
     db_session.commit()
