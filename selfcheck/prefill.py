@@ -47,6 +47,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -368,6 +369,11 @@ def chainable(app: Flask, cache: Path) -> list[str]:
 # stays costs one render every RETRY_MAX at most (by the worker when idle, or for an export).
 RETRY_FIRST = 120.0
 RETRY_MAX = 600.0
+# A failure noted at most this far in the future (clocks of two hosts sharing the folder)
+# counts as now; further (a clock set back since, "inf", a hand) it is not believed: the
+# codebook may be tried again at once (attack23: it counted as now at every reading, so it
+# was held until the clock reached that time: a year set back, a year of failed exports).
+CLOCK_SKEW = 60.0
 
 
 @dataclass(frozen=True)
@@ -389,8 +395,9 @@ class Noted:
 def _notes(cache: Path, now: float | None = None) -> dict[str, Noted]:
     """The codebooks noted in CRASHED_FILE (read only; `_crashed` also notes new ones): one
     line per failed render, "name epoch" (a link's `weasy._note_failed`, `_crashed`), or the
-    name alone (rounds 19-22: the time taken as the note's own). A time in the future (a
-    clock set back, a hand) counts as now, so no back-off outlasts RETRY_MAX. A note that is
+    name alone (rounds 19-22: the time taken as the note's own). A time in the future counts
+    as now up to CLOCK_SKEW, as long past beyond (a clock set back, a hand), so no back-off
+    outlasts RETRY_MAX + CLOCK_SKEW, whatever the note says. A note that is
     missing notes nothing; bytes that are not UTF-8 (attack12) spoil their line only, so
     that a note appended to after a disk error still notes what follows; lines that make no
     sense are skipped."""
@@ -403,7 +410,9 @@ def _notes(cache: Path, now: float | None = None) -> dict[str, Noted]:
     found: dict[str, Noted] = {}
     for line in _note_lines(note):
         parts = line.split()
-        if not parts or Path(parts[0]).name != parts[0]:
+        # A NUL (a note's tail zero-filled by a power loss, a hand) is no file name: `open`
+        # raises ValueError, not OSError, and `_crashed` (the worker's start) with it.
+        if not parts or Path(parts[0]).name != parts[0] or "\x00" in parts[0]:
             continue
         when = written
         if len(parts) > 1:
@@ -413,7 +422,7 @@ def _notes(cache: Path, now: float | None = None) -> dict[str, Noted]:
                 continue
         if when != when:  # NaN
             continue
-        when = min(when, now)
+        when = min(when, now) if when <= now + CLOCK_SKEW else -math.inf
         before = found.get(parts[0])
         found[parts[0]] = Noted(
             (before.failures if before else 0) + 1, max(when, before.last if before else when)

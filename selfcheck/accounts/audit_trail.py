@@ -334,7 +334,11 @@ class Filters:
     @property
     def address(self) -> dict[str, str]:
         """The filters as the page's address writes them: the person by id, not by code."""
-        kept = {key: value for key, value in self.typed.items() if value and key != "person"}
+        kept = {
+            key: value
+            for key, value in self.typed.items()
+            if value and key != "person" and key not in self.errors  # a code typed astray
+        }
         if self.chosen.person_id is not None and self.chosen.person_id > 0:
             kept["person_id"] = str(self.chosen.person_id)
         return kept

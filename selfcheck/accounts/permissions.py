@@ -7,12 +7,15 @@ checked by `can_access_structure` (in `selfcheck.policy`), never re-implemented 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import unquote_plus
 
 from flask import abort, g, redirect, request, session, url_for
 
+from selfcheck.platform import codes
 from selfcheck.policy import (
     ROLE_PERMISSIONS,
     Permission,
@@ -29,6 +32,7 @@ __all__ = [
     "can_access_structure",
     "has_permission",
     "public",
+    "reads_as_a_code",
     "requires",
     "visible_structure_ids",
     "without_code_argument",
@@ -36,15 +40,36 @@ __all__ = [
 
 
 def without_code_argument(endpoint: str, name: str) -> Any:
-    """For a blueprint's `before_request`: a GET of `endpoint` whose query string has `name`
-    (a person's code, in an address from before round 23) is sent to the same address
-    without it, before any sign-in check (whose `next=` would copy the code into the sign-in
-    page's address). None otherwise: the request goes on. No staff address holds a code
-    (docs/security.md, "No code in a staff address")."""
-    if request.endpoint != endpoint or request.method != "GET" or name not in request.args:
+    """For a blueprint's `before_request`: a GET (or HEAD, attack23) of `endpoint` whose
+    query string has `name` (a person's code, in an address from before round 23) is sent
+    to the same address without it, before any sign-in check (whose `next=` would copy the
+    code into the sign-in page's address). None otherwise: the request goes on. No staff
+    address holds a code (docs/security.md, "No code in a staff address")."""
+    if request.endpoint != endpoint or request.method not in ("GET", "HEAD"):
+        return None
+    if name not in request.args:
         return None
     kept: dict[str, Any] = {key: value for key, value in request.args.items() if key != name}
     return redirect(url_for(endpoint, **kept))
+
+
+_PIECES = re.compile(r"[/?&=;#]")
+
+
+def reads_as_a_code(address: str) -> bool:
+    """Whether a piece of `address` (a path segment, a query argument's name or value, read
+    as a browser decodes it) is a person's code as /code reads one (`codes.normalise`:
+    spaces, dashes, dots, case, O/I/L). The sign-in page's `next=` then leaves the address
+    out (attack23): an old address whose code is all digits (1 code in about 35,000) matches
+    `/staff/people/<int:person_id>`, and a HEAD was not redirected without `?q=`."""
+    decoded = unquote_plus(unquote_plus(address))
+    for piece in _PIECES.split(decoded):
+        try:
+            codes.normalise(piece)
+        except codes.InvalidCode:
+            continue
+        return True
+    return False
 
 
 def public(view: F) -> F:
@@ -69,7 +94,9 @@ def requires(permission: Permission, *, keep_post: bool = False) -> Callable[[F]
             signed_in_as = session.get(STAFF_ID, g.get("staff_expired_id"))
             user = current_staff()
             if user is None:
-                target = request.full_path.rstrip("?")
+                target: str | None = request.full_path.rstrip("?")
+                if target is not None and reads_as_a_code(target):
+                    target = None  # an address from before round 23: no code in `next=`
                 if keep_post and request.method == "POST" and isinstance(signed_in_as, int):
                     kept = keep_pending_post(signed_in_as, request.path, request.form)
                     return redirect(
