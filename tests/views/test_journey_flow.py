@@ -63,6 +63,12 @@ def test_whole_before_journey(
     assert "Vérifiez vos réponses" in check
     assert "Un téléphone avec écran tactile (smartphone), Une tablette" in check
     assert "Je ne suis pas concerné·e" in check  # T12
+    # In Arabic the answers are joined as Arabic lists them, never with a Latin comma in a
+    # right-to-left line (round 23; `i18n.format_list`).
+    visitor.get("/check?lang=ar")
+    assert "هاتف بشاشة لمس (هاتف ذكي) وجهاز لوحي" in visitor.text
+    assert "هاتف بشاشة لمس (هاتف ذكي), " not in visitor.text
+    visitor.get("/check?lang=fr")
     [response] = responses(database)
     assert response.status == "in_progress"
     assert response.furthest_page == "p_tasks_safety"
