@@ -11,6 +11,7 @@ systemd unit and a container:
 | SELFCHECK_LOG_LEVEL | INFO | DEBUG also shows the health checks |
 | SELFCHECK_FORWARDED_ALLOW_IPS | 127.0.0.1 | proxies whose X-Forwarded-Proto gunicorn trusts |
 | SELFCHECK_PAPER_WARMUP | 1 | each worker renders one paper form in the background at start |
+| SELFCHECK_STATISTICS_WARMUP | 1 | each worker imports SciPy (statistics) in the background |
 
 Logs: one JSON object per line on stdout (selfcheck.platform.log.JsonFormatter) for the app and for
 gunicorn itself. gunicorn's own access log is off: it can only print the raw path, which may
@@ -39,8 +40,8 @@ graceful_timeout = 30
 keepalive = 5
 # Recycle workers now and then (bounded memory growth), not all at the same moment. A new
 # worker imports and builds the app again: about 3 s of CPU (SQLAlchemy, Flask, the item
-# bank; WeasyPrint and SciPy only once a request prints or computes statistics), which every
-# request pays its share of. Every 2,000 requests that was about
+# bank; then, in the background, its first paper form and SciPy: post_worker_init below), which
+# every request pays its share of. Every 2,000 requests that was about
 # 1.4 ms per request, more than a whole question page (issue 18, docs/performance.md); every
 # 50,000 it is about 0.06 ms. The app's caches are bounded (page cache, verified cookies).
 max_requests = 50_000
@@ -55,12 +56,16 @@ control_socket_disable = True
 
 
 def post_worker_init(worker: object) -> None:
-    """Once a worker has built its app: warm it up for its first paper form, in a background
-    thread, while it answers requests (selfcheck/paper/warmup.py; SELFCHECK_PAPER_WARMUP=0
-    turns it off)."""
-    from selfcheck.paper import warmup
+    """Once a worker has built its app: warm it up in background threads while it answers
+    requests: its first paper form (selfcheck/paper/warmup.py; SELFCHECK_PAPER_WARMUP=0 turns
+    it off) and SciPy for the dashboard's statistics (selfcheck/evaluation/warmup.py;
+    SELFCHECK_STATISTICS_WARMUP=0)."""
+    from selfcheck.evaluation import warmup as statistics_warmup
+    from selfcheck.paper import warmup as paper_warmup
 
-    warmup.start(getattr(worker, "wsgi", None))
+    app = getattr(worker, "wsgi", None)
+    paper_warmup.start(app)
+    statistics_warmup.start(app)
 
 
 accesslog = None

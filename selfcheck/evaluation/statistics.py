@@ -139,6 +139,15 @@ def _check_k(k: int) -> None:
         raise ValueError(f"k must be at least 1, got {k}")
 
 
+def load_scipy() -> None:
+    """Import the SciPy modules this file uses (each function imports them when first called,
+    so that processes that never compute statistics do not pay for them): 0.6-1.8 s and about
+    60 MB the first time in a process. A web worker does it in the background at start
+    (evaluation/warmup.py), not in an evaluator's first dashboard view."""
+    import scipy.optimize
+    import scipy.stats  # noqa: F401
+
+
 def _check_count(name: str, value: int) -> None:
     if value < 0:
         raise ValueError(f"{name} must not be negative, got {value}")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import time
 from pathlib import Path
@@ -35,10 +34,11 @@ from flask import Flask, url_for
 
 from selfcheck.paper import blank_cache
 from selfcheck.paper import operations as paper
+from selfcheck.platform import warmup as background
 from selfcheck.questionnaire.model import FormKind
 
 CONFIG_KEY = "SELFCHECK_PAPER_WARMUP"  # app.config, else the environment variable; default on
-EXTENSION_KEY = "selfcheck.paper.warmup"
+EXTENSION_KEY = "selfcheck-paper-warmup"  # also the thread's name
 # Only printed in the form's footer; the PDF is thrown away.
 SITE_URL = "https://selfcheck.invalid/code"
 
@@ -47,23 +47,13 @@ log = logging.getLogger(__name__)
 
 def enabled(app: Flask) -> bool:
     """Whether `start` warms this app up: not in tests or debug mode, nor when turned off."""
-    if app.testing or app.debug:
-        return False
-    configured = app.config.get(CONFIG_KEY)
-    if configured is None:
-        configured = os.environ.get(CONFIG_KEY, "1")
-    return str(configured).strip().lower() not in {"0", "false", "no", "off", ""}
+    return background.enabled(app, CONFIG_KEY)
 
 
 def start(app: object) -> threading.Thread | None:
     """Warm `app` up in a background thread (at most once per app); None when not started
     (not a selfcheck app, tests, debug mode, turned off, or already started)."""
-    if not isinstance(app, Flask) or not enabled(app) or EXTENSION_KEY in app.extensions:
-        return None
-    thread = threading.Thread(target=warm, args=(app,), name="selfcheck-paper-warmup", daemon=True)
-    app.extensions[EXTENSION_KEY] = thread
-    thread.start()
-    return thread
+    return background.start(app, CONFIG_KEY, EXTENSION_KEY, warm)
 
 
 def warm(app: Flask) -> float | None:

@@ -106,7 +106,10 @@ def test_a_failed_warm_up_is_logged_not_raised(
     assert "paper warm-up failed" in caplog.text
 
 
-def test_gunicorn_starts_it_once_a_worker_has_its_app(app: Flask, renders: Counted) -> None:
+def test_gunicorn_starts_it_once_a_worker_has_its_app(
+    app: Flask, renders: Counted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SELFCHECK_STATISTICS_WARMUP", "0")  # tested on its own
     settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     settings["post_worker_init"](SimpleNamespace(wsgi=served(app)))
     thread = app.extensions[warmup.EXTENSION_KEY]
