@@ -1662,6 +1662,21 @@ def _same_filters(stored: str, described: str) -> bool:
     return json.dumps(parsed, ensure_ascii=False, sort_keys=True) == described
 
 
+def viewed_before(db: Session, user_id: int, filters: EvaluationFilters) -> bool:
+    """Whether this evaluator's memory holds a dashboard view of these very filters. If not,
+    their next view of them runs the whole check (`guard_view` with nothing sealed nor
+    patched: the selection read, hashed and remembered, seconds at a million people), which
+    the dashboard announces first (evaluation/first_view.py)."""
+    described = json.dumps(filters.as_dict(), ensure_ascii=False, sort_keys=True)
+    remembered = db.scalars(
+        select(ExportLog.filters)
+        .join(ExportSelection, ExportSelection.export_id == ExportLog.id)
+        .where(ExportSelection.user_id == user_id, ExportLog.kind == KIND)
+        .distinct()
+    )
+    return any(_same_filters(stored, described) for stored in remembered)
+
+
 class Checked:
     """Views already checked and remembered, keyed by evaluator, selection and data stamp
     (bounded, thread-safe), with what the check found (the sub-groups withheld): the same

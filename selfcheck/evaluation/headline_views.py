@@ -27,6 +27,7 @@ from selfcheck.evaluation.dashboard import (
     withhold,
 )
 from selfcheck.evaluation.disclosure import Hidden
+from selfcheck.evaluation.first_view import announced
 from selfcheck.evaluation.guard_views import (
     PAIRS_GROUP,
     RETRO_GROUP,
@@ -345,7 +346,8 @@ def register(blueprint: Blueprint) -> None:
     """Add the dashboard's pages to the evaluator blueprint."""
     guard = requires(Permission.EVALUATE)
     for slug, section in PARTS:
-        blueprint.add_url_rule(f"/{slug}", f"part_{slug}", guard(_part_view(slug, section)))
-    blueprint.add_url_rule("/tasks", "tasks", guard(tasks))
-    blueprint.add_url_rule("/change", "change", guard(change))
+        view = announced(_part_view(slug, section))
+        blueprint.add_url_rule(f"/{slug}", f"part_{slug}", guard(view))
+    blueprint.add_url_rule("/tasks", "tasks", guard(announced(tasks)))
+    blueprint.add_url_rule("/change", "change", guard(announced(change)))
     blueprint.add_url_rule("/figures/<figure>.csv", "figure_download", guard(figure_download))

@@ -18,6 +18,7 @@ from selfcheck.evaluation.dashboard import (
     table_csv,
     withhold,
 )
+from selfcheck.evaluation.first_view import announced
 from selfcheck.evaluation.guard_views import (
     checked_paper,
     checked_people,
@@ -68,6 +69,7 @@ def _dashboard(only: list[str] | None = None) -> tuple[EvaluationFilters, Dashbo
 
 @blueprint.get("/")
 @requires(Permission.EVALUATE)
+@announced
 def dashboard() -> str | tuple[str, int]:
     k = k_threshold()
     try:

@@ -246,3 +246,55 @@ def test_every_chart_text_is_inside_its_picture(
             outside = page.evaluate(TEXTS_OUTSIDE_JS)
             assert outside == [], (lang, width, slug, outside[:5])
     assert seen["quality"] > 10
+
+
+def test_a_first_view_of_many_people_is_announced_accessibly(
+    new_context: ContextFactory,
+    live_server: LiveServer,
+    audit: AxeAudit,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """evaluation/first_view.py: a new evaluator's first view of more than the bound is a page
+    that says why the wait (focused status), then the browser loads the dashboard by itself,
+    without JavaScript (the Refresh header), at 320 px as on a desktop."""
+    from selfcheck.evaluation import first_view
+
+    ensure_world(live_server)
+    monkeypatch.setattr(first_view, "ANNOUNCE_ABOVE_PEOPLE", 50)  # the world has 200
+    email = f"nouvelle-{secrets.token_hex(4)}@browser.invalid"
+    database = live_server.app.extensions["selfcheck.platform.db"]
+    with database.session() as session:
+        user = auth.create_user(session, auth.NewUser(email, Role.EVALUATOR, None), PASSWORD)
+        session.commit()
+        auth.grant(session, user, department="13")
+        session.commit()
+    page = new_context(viewport={"width": 320, "height": 640}).new_page()
+    page.goto("/staff/login")
+    page.locator("#email").fill(email)
+    page.locator("#password").fill(PASSWORD)
+    with page.expect_navigation():
+        page.locator("main form button[type=submit]").click()
+    monkeypatch.setattr(first_view, "REFRESH_SECONDS", 60)  # time to look at it
+    page.goto("/evaluate/?form=retro")
+    expect(page.locator("#preparing-status")).to_be_focused()
+    assert page.locator("table.table").count() == 0
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 1
+    audit.check(page, "dashboard, a first view announced")
+    if SCREENSHOTS_DIR:
+        page.screenshot(path=str(Path(SCREENSHOTS_DIR) / "fr-320-dashboard-preparing.png"))
+    with page.expect_navigation():
+        page.locator("main a[href*='ready=1']").click()
+    expect(page.locator("section.headline")).to_be_visible()
+    audit.assert_clean()
+    # With the real delay and no JavaScript, the browser goes on by itself (another
+    # selection: not seen yet).
+    monkeypatch.setattr(first_view, "REFRESH_SECONDS", 1)
+    bare = new_context(java_script_enabled=False).new_page()
+    bare.context.add_cookies(page.context.cookies())
+    bare.goto("/evaluate/?form=before")
+    expect(bare.locator("#preparing-status")).to_be_visible()
+    bare.wait_for_url("**ready=1**", timeout=15_000)
+    expect(bare.locator("section.headline")).to_be_visible()
