@@ -781,6 +781,9 @@ def _cells_under_the_bench_key(engine: Any) -> None:
         )
 
 
+DASHBOARD = "/evaluate/?ready=1"
+
+
 def signed_in_evaluator(app: Flask) -> FlaskClient:
     """A new evaluator of departments 44 and 75 (password only), signed in: a reused
     database has others."""
@@ -828,9 +831,11 @@ def measure(
     db = app.extensions["selfcheck.platform.db"]
     client = signed_in_evaluator(app)
 
+    # `ready=1`: the dashboard itself, never the page that announces a first view of a large
+    # selection (evaluation/first_view.py), which a browser shows before it.
     def dashboard() -> None:
-        response = client.get("/evaluate/")
-        if response.status_code != 200:
+        response = client.get(DASHBOARD)
+        if response.status_code != 200 or b"preparing-status" in response.data:
             raise RuntimeError(f"dashboard answered {response.status_code}")
 
     def download() -> None:
@@ -893,9 +898,17 @@ def measure(
     # remembered, so the differencing checks read, hash and remember the whole selection.
     newcomer = signed_in_evaluator(app)
     began = time.perf_counter()
-    if newcomer.get("/evaluate/").status_code != 200:
+    first = newcomer.get("/evaluate/")  # the announcement first, above its bound
+    first_request = time.perf_counter() - began
+    announced: float | None = None
+    if first.status_code == 200 and b"preparing-status" in first.data:
+        announced = first_request
+        began = time.perf_counter()
+        first = newcomer.get(DASHBOARD)  # where the browser goes a second later
+        first_request = time.perf_counter() - began
+    if first.status_code != 200 or b"preparing-status" in first.data:
         raise RuntimeError("a new evaluator's first view failed")
-    first_ever = time.perf_counter() - began
+    first_ever = first_request
     base_value, _ = timed(baseline, rounds)
     cold_value, cold_times = timed(cold, max(1, min(rounds, 2)), write_one if change else None)
     warm_value, _ = timed(dashboard, rounds)
@@ -954,6 +967,24 @@ def measure(
             base_value,
             ratio(first_ever),
             first_ever < GOAL_SECONDS,
+        ),
+        *(
+            []
+            if announced is None
+            else [
+                row(
+                    f"dashboard, a new evaluator's first request: the announcement, {people} "
+                    "respondents",
+                    database,
+                    announced,
+                    "s",
+                    baseline_name,
+                    base_value,
+                    ratio(announced),
+                    announced < 0.2,
+                    goal="< 0.2 s",
+                )
+            ]
         ),
         row(
             f"dashboard, seen again, {people} respondents",
