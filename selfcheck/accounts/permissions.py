@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 
 from flask import abort, g, redirect, request, session, url_for
 
-from selfcheck.platform import codes
+from selfcheck.platform import codes, security
 from selfcheck.policy import (
     ROLE_PERMISSIONS,
     Permission,
@@ -49,8 +49,7 @@ def without_code_argument(endpoint: str, name: str) -> Any:
         return None
     if name not in request.args:
         return None
-    kept: dict[str, Any] = {key: value for key, value in request.args.items() if key != name}
-    return redirect(url_for(endpoint, **kept))
+    return redirect(url_for(endpoint, **security.link_arguments(request.args, without=name)))
 
 
 _PIECES = re.compile(r"[/?&=;#]")

@@ -38,7 +38,7 @@ from selfcheck.evaluation.view_support import (
     k_threshold,
     render_scope_error,
 )
-from selfcheck.platform import jobs
+from selfcheck.platform import jobs, security
 from selfcheck.platform.db import get_session
 from selfcheck.platform.i18n import text_direction
 from selfcheck.questionnaire.model import Definition
@@ -119,7 +119,7 @@ def download() -> WerkzeugResponse | tuple[str, int]:
     The scope is checked here, before anything is queued: filters outside the grants, an
     unknown format or fewer than k people give the export page with the message.
     """
-    kept: dict[str, Any] = request.args.to_dict()
+    kept: dict[str, Any] = security.link_arguments(request.args)
     if "format" not in request.args:  # no choice made yet: the export page, filters kept
         return redirect(url_for("exports.index", **kept))
     if request.headers.get("Sec-Fetch-Site", "none") not in FETCHED_FROM_HERE:

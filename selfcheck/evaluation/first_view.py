@@ -25,7 +25,7 @@ from flask_babel import format_decimal
 
 from selfcheck.evaluation.differencing import viewed_before
 from selfcheck.evaluation.scope import ScopeError, count_people_up_to
-from selfcheck.evaluation.view_support import current_filters, evaluator
+from selfcheck.evaluation.view_support import current_filters, evaluator, filter_arguments
 from selfcheck.platform.db import get_session
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,11 +66,7 @@ def _first_of_many() -> bool:
 
 
 def _announcement() -> Response:
-    arguments: dict[str, Any] = {
-        **(request.view_args or {}),
-        **request.args.to_dict(flat=False),
-        READY: "1",
-    }
+    arguments: dict[str, Any] = {**filter_arguments(), READY: "1"}
     target = url_for(str(request.endpoint), **arguments)
     page = render_template(
         TEMPLATE, target=target, people=str(format_decimal(ANNOUNCE_ABOVE_PEOPLE))

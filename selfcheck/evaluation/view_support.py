@@ -6,6 +6,7 @@ from flask import current_app, render_template, request
 
 from selfcheck.accounts.session import current_staff
 from selfcheck.evaluation.scope import (
+    FILTER_KEYS,
     EvaluationFilters,
     ScopeError,
     parse_filters,
@@ -28,6 +29,13 @@ def k_threshold() -> int:
 def current_filters() -> EvaluationFilters:
     """The filters of this request, checked against the evaluator's grants (ScopeError if not)."""
     return parse_filters(get_session(), evaluator(), request.args)
+
+
+def filter_arguments() -> dict[str, list[str]]:
+    """This request's filters as query arguments, for links that keep them. Only the filters:
+    the query's other arguments could be url_for's own (`_method` made the link fail to
+    build, a 500; `_external` an address built from the request's Host header)."""
+    return {key: request.args.getlist(key) for key in FILTER_KEYS if request.args.get(key)}
 
 
 def filter_form_context() -> dict[str, object]:

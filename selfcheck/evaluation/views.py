@@ -34,6 +34,7 @@ from selfcheck.evaluation.scope import (
 from selfcheck.evaluation.view_support import (
     current_filters,
     evaluator,
+    filter_arguments,
     filter_form_context,
     k_threshold,
     render_scope_error,
@@ -184,6 +185,12 @@ def table_download(table: str) -> Response | tuple[str, int]:
             "Content-Disposition": f'attachment; filename="selfcheck-{table}.csv"',
         },
     )
+
+
+@blueprint.app_template_global()
+def evaluation_filter_arguments() -> dict[str, list[str]]:
+    """The filters of this request, for the links between the evaluation's pages."""
+    return filter_arguments()
 
 
 headline_views.register(blueprint)  # the other pages of the dashboard (issue 14)

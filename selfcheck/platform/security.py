@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from time import sleep
@@ -112,6 +113,14 @@ def init_app(app: Flask, *, cookie_secure: bool, proxy_hops: int) -> None:
 
 
 HEADERS_KEY = "selfcheck.security_headers"
+
+
+def link_arguments(args: Mapping[str, str], *, without: str | None = None) -> dict[str, Any]:
+    """A request's query arguments to build a link or redirect with `url_for`, minus `without`
+    and minus those that are url_for's own (`_method`, `_external`, `_scheme`, `_anchor`):
+    `?_method=POST` made the link fail to build (a 500, before any sign-in check), and
+    `_external` or `_scheme` changed where it points."""
+    return {key: value for key, value in args.items() if key != without and not key.startswith("_")}
 
 
 def site_url_for(endpoint: str, **values: Any) -> str:

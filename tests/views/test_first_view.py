@@ -119,3 +119,16 @@ def test_a_mediator_is_refused_before_any_count(
     structure = db_session.scalars(select(Structure)).first()
     mediator = signed_in(app, add_staff(database, Role.MEDIATOR, structure))
     assert mediator.get("/evaluate/").status_code == 403
+
+
+@pytest.mark.usefixtures("small_bound")
+def test_only_the_filters_are_carried_to_the_next_address(evaluator: Visitor) -> None:
+    """url_for's own arguments in the query cannot make the Refresh header point elsewhere."""
+    response = evaluator.get(
+        "/evaluate/?_external=1&_scheme=javascript&_anchor=x&next=//evil.example"
+        "&territory=periurbain"
+    )
+    assert response.status_code == 200
+    target = response.headers["Refresh"].split("url=", 1)[1]
+    assert target == "/evaluate/?territory=periurbain&ready=1"
+    assert "evil" not in response.get_data(as_text=True)
