@@ -95,7 +95,7 @@ def test_the_download_button_keeps_its_file_name_whole_and_left_to_right(
 # Each chart part's colour against the system colours, read from probes (the page's
 # Content-Security-Policy refuses inline styles in the HTML, not through the CSSOM).
 FORCED_JS = """() => {
-  const svg = document.querySelector("svg.chart__svg");
+  const svg = document.querySelector("svg.chart__svg, svg.rungs__bar");
   const probe = (colour) => {
     const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
     r.style.fill = colour; svg.appendChild(r);
@@ -115,8 +115,10 @@ FORCED_JS = """() => {
   want("line.chart-pattern__ink, path.chart-pattern__ink", "stroke", text);
   want(".forest__zero, .forest__interval", "stroke", text);
   want(".forest__estimate", "fill", text);
+  want(".chart__now", "fill", text);
   return {text, canvas, wrong: wrong.slice(0, 8),
-          texts: document.querySelectorAll("svg.chart__svg text").length};
+          texts: document.querySelectorAll("svg.chart__svg text").length,
+          tracks: document.querySelectorAll(".chart__track").length};
 }"""
 
 
@@ -217,6 +219,10 @@ def test_the_followup_summary_fits_a_phone(
     assert page.evaluate(SIDEWAYS_JS) <= 0
     audit.check(page, f"follow-up summary at 320 px ({lang})")
     audit.assert_clean()
+    # The rungs chart in forced colours: its light grey track hid the CanvasText bar.
+    page.emulate_media(forced_colors="active", color_scheme="dark")
+    forced: dict[str, Any] = page.evaluate(FORCED_JS)
+    assert forced["tracks"] >= 5 and forced["wrong"] == [], forced
 
 
 def test_a_french_answer_reads_left_to_right_on_the_arabic_check_page(
