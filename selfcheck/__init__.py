@@ -16,7 +16,7 @@ from selfcheck.paper import blank_cache
 from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import db, display, errors, i18n, jobs, log, mail, security, sessions
 from selfcheck.platform.config import Settings
-from selfcheck.questionnaire import load_definition
+from selfcheck.questionnaire import Moment, load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
 
 DEFINITION_KEY = "selfcheck.definition"
@@ -65,6 +65,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
+    # Templates compare an answer's moment with the enum, never with its value ("pre"), as
+    # the printed forms do (paper/operations.py); a global, so imported macros see it too.
+    app.jinja_env.globals["Moment"] = Moment
     # Pages may include the print templates' shared parts as "print/…" (one source for a block
     # shown on screen and printed, e.g. the codebook's tables).
     app.jinja_loader = ChoiceLoader(
