@@ -30,13 +30,13 @@ from sqlalchemy import ColumnElement, Select, and_, func, select, union_all
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from selfcheck.evaluation import indicators
-from selfcheck.evaluation.scope import EvaluationFilters, count_people
-from selfcheck.platform.models import Channel, ResponseFact
+from selfcheck.evaluation.scope import EvaluationFilters, count_people, response_conditions
+from selfcheck.platform.models import Channel, Response, ResponseFact
 from selfcheck.questionnaire.model import FormKind
 
-# Rows outside the narrower selection examined before counting both in full: a few
-# milliseconds of index probes.
-SAMPLE_ROWS = 1000
+# Rows of each read of the responses outside (`outside`) examined before counting in full:
+# a few milliseconds of index probes.
+SAMPLE_ROWS = 500
 
 
 def people_outside(db: Session, wider: EvaluationFilters, narrow: EvaluationFilters, k: int) -> int:
@@ -51,7 +51,7 @@ def people_outside(db: Session, wider: EvaluationFilters, narrow: EvaluationFilt
     found = len(set(rows))
     if found >= k:
         return found
-    if len(rows) < _enough(k) and _at_most(db, pieces, SAMPLE_ROWS):
+    if len(rows) < _enough(k) and _all_examined(db, pieces):
         return found  # every response outside was examined: exact
     return in_full(db, wider, narrow)
 
@@ -68,24 +68,27 @@ def _enough(k: int) -> int:
 
 
 def _sample(pieces: list[Select[int]], narrow: EvaluationFilters, k: int) -> Select[int]:
-    """The people of the first SAMPLE_ROWS responses outside `narrow` who have no response in
-    it, up to `_enough(k)` rows."""
-    first = union_all(*pieces).limit(SAMPLE_ROWS).subquery()
+    """The people of the first SAMPLE_ROWS rows of each piece who have no response in
+    `narrow`, up to `_enough(k)` rows. Each piece has its own rows: the people outside may
+    all be in one of them (the retrospective forms, not the 'after' forms read first)."""
+    first = union_all(
+        *(select(piece.limit(SAMPLE_ROWS).subquery().c.beneficiary_id) for piece in pieces)
+    ).subquery()
     inside = (
-        select(ResponseFact.response_id)
-        .where(
-            ResponseFact.beneficiary_id == first.c.beneficiary_id,
-            *indicators.fact_conditions(narrow, ResponseFact),
-        )
+        select(Response.id)
+        .where(Response.beneficiary_id == first.c.beneficiary_id, *response_conditions(narrow))
         .exists()
     )
     return select(first.c.beneficiary_id).where(~inside).limit(_enough(k))
 
 
-def _at_most(db: Session, pieces: list[Select[int]], rows: int) -> bool:
-    """Whether the pieces hold at most `rows` rows (read up to one more)."""
-    some = union_all(*pieces).limit(rows + 1).subquery()
-    return int(db.scalar(select(func.count()).select_from(some)) or 0) <= rows
+def _all_examined(db: Session, pieces: list[Select[int]]) -> bool:
+    """Whether no piece holds more than SAMPLE_ROWS rows (each read up to one more)."""
+    counts = (
+        select(func.count()).select_from(piece.limit(SAMPLE_ROWS + 1).subquery()).scalar_subquery()
+        for piece in pieces
+    )
+    return all(int(n or 0) <= SAMPLE_ROWS for n in db.execute(select(*counts)).one())
 
 
 @dataclass(frozen=True)
@@ -184,5 +187,5 @@ def _choice(
     return Filter(
         column.in_(sorted(narrow)) if narrow else None,
         column.in_(sorted(wide)) if wide else None,
-        (column.in_(more),) if more else (),
+        tuple(column == value for value in more),  # one read each: see _sample
     )
