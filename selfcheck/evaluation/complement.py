@@ -7,16 +7,19 @@ the difference directly, in the dashboard's facts (`response_fact`, kept by ever
 transaction):
 
 1. the responses of the wider selection outside the narrower one, as a few range reads of
-   the covering index `ix_response_fact_scope` (structure, month, form, channel, person),
-   one per filter that differs (`outside`): nothing is read when the filters keep the same
-   responses, and the responses in common are never scanned;
-2. of those, the people with no response inside the narrower selection (an anti-join: one
-   index probe per row), stopped as soon as k people are found. The usual case, a large
+   the covering index `ix_response_fact_scope` (structure, month, form, channel, person):
+   per filter that differs, its extra values (one read per form or channel, two for the
+   months before and after), the filters before it as the narrower selection has them, those
+   after it as the wider one has them (`outside`). Nothing is read when the filters keep the
+   same responses, and the responses in common are never scanned;
+2. of those, the people with no response inside the narrower selection: an anti-join probing
+   the responses' (person, form) index (their rows are a seventh of the facts': they stay in
+   cache), stopped as soon as the rows found make k people. The usual case, a large
    complement, reads a few dozen rows;
-3. at most `SAMPLE_ROWS` such rows are examined: when no more are left, the count is exact;
-   when more are, and fewer than k people were found among the first ones (people outside
-   rare among the responses outside, e.g. forms that almost everyone of the wider selection
-   also sent), both selections' people are counted in full, as before.
+3. each read gives at most `SAMPLE_ROWS` rows: when none had more, the count is exact; when
+   one had more and fewer than k people were found (people outside rare among many
+   responses outside, e.g. two forms that almost everyone of the wider selection also sent
+   one of), both selections' people are counted in full, as before.
 
 The verdict is the one of counting both selections in full; only the cost differs
 (tests/services/evaluation/test_complement.py compares them).
