@@ -117,16 +117,25 @@ def _months(filters: EvaluationFilters) -> tuple[str | None, str | None]:
     )
 
 
+def month_range(filters: EvaluationFilters) -> tuple[str, str] | None:
+    """The first and last months of `filters` ("YYYY-MM"), None without dates (every month,
+    and the responses without a time). Never facts.NO_MONTH: a response without its time is
+    outside any date range."""
+    first, last = _months(filters)
+    if first is None and last is None:
+        return None
+    return first or "0001-01", last or "9999-12"
+
+
 def fact_conditions(
     filters: EvaluationFilters,
     model: type[FactTally] | type[ResponseFact] | type[FactCell] | type[FactFollowup],
 ) -> list[ColumnElement[bool]]:
     """The scope of `filters` on a facts table (the same people as `response_conditions`)."""
-    first, last = _months(filters)
+    months = month_range(filters)
     conditions: list[ColumnElement[bool]] = [model.structure_id.in_(filters.structure_ids)]
-    if first is not None or last is not None:
-        # Never facts.NO_MONTH: a response without its time is outside any date range.
-        conditions.append(model.month.between(first or "0001-01", last or "9999-12"))
+    if months is not None:
+        conditions.append(model.month.between(*months))
     elif model is FactTally or model is FactCell:
         conditions.append(model.month == facts.ALL_MONTHS)
     if filters.forms:
