@@ -75,16 +75,19 @@ def test_attack24_a_raw_cursor_of_a_read_only_session_cannot_write(
         marker = "%s" if is_postgres() else "?"
         with pytest.raises(Exception) as refused:
             cursor.execute(
-                f"UPDATE structure SET name = 'changed' WHERE id = {marker}",  # noqa: S608
+                f"UPDATE structure SET name = 'changed' WHERE id = {marker}",
                 (structure_id,),
             )
         assert "read" in str(refused.value).lower()
         if isinstance(raw, sqlite3.Connection):
             raw.rollback()
     with database.engine.connect() as connection:
-        assert connection.scalar(
-            text("SELECT name FROM structure WHERE id = :id"), {"id": structure_id}
-        ) == structure.name
+        assert (
+            connection.scalar(
+                text("SELECT name FROM structure WHERE id = :id"), {"id": structure_id}
+            )
+            == structure.name
+        )
 
 
 def test_attack24_the_reader_writes_again_after_a_read_only_request(

@@ -119,7 +119,9 @@ def secret_key_path(instance_path: Path) -> Path:
             (folder / name).unlink()  # another worker named its key first: use that one
     name = name_path.read_text(encoding="ascii").strip()
     if not re.fullmatch(r"[0-9a-f]{32}", name):
-        raise ConfigError(f"{name_path} does not name a key: restore it or set {ENV_PREFIX}SECRET_KEY")
+        raise ConfigError(
+            f"{name_path} does not name a key: restore it or set {ENV_PREFIX}SECRET_KEY"
+        )
     path = folder / name
     if not path.exists():
         raise ConfigError(
