@@ -141,3 +141,26 @@ def test_attack24_a_stop_between_the_key_and_its_name_leaves_a_working_start(
         Settings.from_env(instance)
     monkeypatch.setattr(config, "_write_once", real)
     assert Settings.from_env(instance).secret_key == Settings.from_env(instance).secret_key
+
+
+def test_attack24_no_folder_for_the_key_is_a_plain_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A home that cannot be written (or none): a message naming the setting, not a trace."""
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder", encoding="ascii")
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocked))
+    with pytest.raises(ConfigError, match="SELFCHECK_SECRET_KEY"):
+        Settings.from_env(tmp_path / "instance")
+    assert not (tmp_path / "instance" / KEY_ID_FILE).exists()
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.delenv("HOME", raising=False)
+
+    def homeless() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", homeless)
+    with pytest.raises(ConfigError, match="SELFCHECK_SECRET_KEY"):
+        Settings.from_env(tmp_path / "other")
+    monkeypatch.setenv("SELFCHECK_SECRET_KEY", "from-the-environment")
+    assert Settings.from_env(tmp_path / "other").secret_key == "from-the-environment"

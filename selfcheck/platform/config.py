@@ -65,8 +65,19 @@ def key_folder() -> Path:
     holds the database's folder) must not hold what unseals its sealed values and signs its
     sessions."""
     state = os.environ.get("XDG_STATE_HOME", "")
-    root = Path(state) if state and Path(state).is_absolute() else Path.home() / ".local/state"
-    return root / "selfcheck" / "keys"
+    if state and Path(state).is_absolute():
+        return Path(state) / "selfcheck" / "keys"
+    try:
+        home = Path.home()
+    except RuntimeError as exc:  # no HOME and no password entry (some containers)
+        raise ConfigError(_NOWHERE) from exc
+    return home / ".local/state" / "selfcheck" / "keys"
+
+
+_NOWHERE = (
+    f"no folder to keep the generated secret key in: set {ENV_PREFIX}SECRET_KEY (production), "
+    "or XDG_STATE_HOME or HOME to a folder this user may write"
+)
 
 
 def _write_once(path: Path, text: str, mode: int) -> bool:
@@ -110,11 +121,14 @@ def secret_key_path(instance_path: Path) -> Path:
     folder = key_folder()
     if not name_path.exists():
         instance_path.mkdir(parents=True, exist_ok=True)
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         name = secrets.token_hex(16)
-        # The key first, then its name: a stop between them leaves an unused key, never a
-        # name without its key.
-        _write_once(folder / name, secrets.token_urlsafe(48), 0o600)
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # The key first, then its name: a stop between them leaves an unused key, never
+            # a name without its key.
+            _write_once(folder / name, secrets.token_urlsafe(48), 0o600)
+        except OSError as exc:  # a home that is read-only or not there
+            raise ConfigError(f"{folder}: {exc.strerror}; {_NOWHERE}") from exc
         if not _write_once(name_path, name + "\n", 0o644):
             (folder / name).unlink()  # another worker named its key first: use that one
     name = name_path.read_text(encoding="ascii").strip()
