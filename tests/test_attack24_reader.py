@@ -104,3 +104,21 @@ def test_attack24_the_reader_writes_again_after_a_read_only_request(
                 text("UPDATE structure SET name = 'renamed' WHERE id = :id"), {"id": structure_id}
             )
             connection.commit()
+
+
+def test_attack24_a_connection_lost_at_the_read_only_hold_is_a_503(
+    app: Flask, database: db.Database, structure: Structure, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hold is sent on the DBAPI connection: its error is given SQLAlchemy's class, so a
+    server gone at that moment is the usual 503 (errors.py), not a 500 taken for a bug."""
+    dbapi = database.reader.dialect.loaded_dbapi
+
+    def lost(_dbapi_connection: object, _statement: str) -> None:
+        raise dbapi.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(db, "_run", lost)
+    with app.test_request_context("/done"), pytest.raises(exc.OperationalError):
+        db.read_only_session().get(Structure, structure.id)
+    monkeypatch.undo()
+    with app.test_request_context("/done"):
+        assert db.read_only_session().get(Structure, structure.id) is not None

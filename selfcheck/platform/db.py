@@ -162,7 +162,11 @@ def _hold_read_only(connection: Connection) -> None:
     statement = _HOLD.get(connection.dialect.name)
     if statement is not None and not fairy.info.get(_READ_ONLY_HELD):
         fairy.info[_READ_ONLY_HELD] = True  # first: a failure below still resets at checkin
-        _run(fairy.dbapi_connection, statement)
+        dbapi_error = connection.dialect.loaded_dbapi.Error
+        try:
+            _run(fairy.dbapi_connection, statement)
+        except dbapi_error as error:  # as SQLAlchemy's own (a lost server: 503, errors.py)
+            raise exc.DBAPIError.instance(statement, None, error, dbapi_error) from error
 
 
 def _release_read_only(dbapi_connection: Any, record: Any) -> None:
