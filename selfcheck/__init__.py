@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from selfcheck.journey.registry import PageFormFactory
 from selfcheck.paper import blank_cache
 from selfcheck.paper.operations import PRINTABLE_DIR
 from selfcheck.platform import db, display, errors, i18n, jobs, log, mail, security, sessions
-from selfcheck.platform.config import Settings
+from selfcheck.platform.config import Settings, beside_the_database
 from selfcheck.questionnaire import Moment, load_definition
 from selfcheck.questionnaire.loader import DEFAULT_DEFINITION
 
@@ -48,9 +49,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = SelfcheckFlask(__name__, instance_relative_config=True)
     overrides = dict(overrides or {})
     instance_path = Path(overrides.pop("INSTANCE_PATH", app.instance_path))
+    app.instance_path = str(instance_path)  # the commands read it (move-secret-key)
     settings = Settings.from_env(instance_path)
     database_url = overrides.pop("DATABASE_URL", settings.database_url)
     definition_path = overrides.pop("DEFINITION_PATH", DEFAULT_DEFINITION)
+    _warn_of_a_key_beside(settings, database_url)
     app.config.from_mapping(settings.flask_config())
     app.config["SELFCHECK_STAFF_IDLE_SECONDS"] = settings.staff_idle_minutes * 60
     # Blank paper forms rendered once, served again (paper/blank_cache.py); "" turns it off.
@@ -133,6 +136,21 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         return {"staff_user": current_staff()}
 
     return app
+
+
+def _warn_of_a_key_beside(settings: Settings, database_url: str) -> None:
+    """An older instance folder holds its SQLite database and its secret key side by side: a
+    copy of the folder can unseal what the database seals. It keeps working (a new key would
+    lose every sealed value and session); each start says so until the key is moved."""
+    key_file = settings.secret_key_file
+    if key_file is not None and beside_the_database(key_file, database_url):
+        logging.getLogger("selfcheck.config").warning(
+            "the secret key %s sits beside the SQLite database: a copy of that folder can "
+            "unseal the reminders' addresses and two-factor secrets and sign sessions. Run "
+            "`selfcheck move-secret-key` (the key goes to the user's state folder) or set "
+            "SELFCHECK_SECRET_KEY",
+            key_file,
+        )
 
 
 def _blueprints() -> list[Blueprint]:

@@ -215,6 +215,22 @@ class _QuietHandler(WSGIRequestHandler):
         """No raw path, no address (see `serve`)."""
 
 
+@main.command("move-secret-key")
+def move_secret_key() -> None:
+    """Move the generated secret key out of the instance folder (beside the SQLite database)
+    into the user's state folder, the same key: sealed values and sessions stay readable."""
+    from selfcheck.platform.config import move_secret_key as move
+
+    moved = move(Path(current_app.instance_path))
+    if moved is None:
+        click.echo("No secret_key in the instance folder: nothing to move.")
+        return
+    click.echo(
+        f"The key is now {moved} (mode 0600). Keep a copy of it apart from the database's "
+        "backups; restart the app and the job workers."
+    )
+
+
 @main.group()
 def db() -> None:
     """Database schema (Alembic migrations)."""

@@ -92,12 +92,19 @@ def is_postgres() -> bool:
 _KEPT_VARIABLES = frozenset({TEST_DATABASE_ENV})
 
 
+@pytest.fixture(scope="session")
+def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("state")
+
+
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No SELFCHECK_* variable of the developer's shell leaks into a test."""
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, _state_home: Path) -> None:
+    """No SELFCHECK_* variable of the developer's shell leaks into a test, and the keys the
+    apps generate go to the session's folder, not the developer's (config.key_folder)."""
     for name in list(os.environ):
         if name.startswith(ENV_PREFIX) and name not in _KEPT_VARIABLES:
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_STATE_HOME", str(_state_home))
 
 
 # --- databases ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ def test_create_app_with_the_real_loader(database_url: str, tmp_path: Path) -> N
         assert app.config["WTF_CSRF_TIME_LIMIT"] is None
         assert app.config["SELFCHECK_LANGUAGES"] == ("fr", "en", "es", "ar")
         assert "DATABASE_URL" not in app.config and "INSTANCE_PATH" not in app.config
-        assert (tmp_path / "secret_key").exists()
+        assert (tmp_path / "secret_key_id").exists() and not (tmp_path / "secret_key").exists()
         rules = {rule.rule for rule in app.url_map.iter_rules()}
         assert {"/", "/s/<slug>", "/q/<page_code>", "/check", "/code", "/summary"} <= rules
     finally:

@@ -14,7 +14,9 @@ from selfcheck.platform.config import (
     SECRET_KEY_FILE,
     ConfigError,
     Settings,
+    key_folder,
     load_or_create_secret_key,
+    secret_key_path,
 )
 from selfcheck.platform.db import make_engine
 
@@ -39,8 +41,8 @@ def test_defaults(tmp_path: Path) -> None:
 def test_secret_key_is_created_once_with_mode_0600_and_reused(tmp_path: Path) -> None:
     instance = tmp_path / "instance"
     first = Settings.from_env(instance).secret_key
-    path = instance / SECRET_KEY_FILE
-    assert path.is_file()
+    path = secret_key_path(instance)
+    assert path.is_file() and path.parent == key_folder()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(first) >= 64
     assert path.read_text(encoding="ascii") == first
@@ -56,7 +58,7 @@ def test_secret_key_file_content_is_stripped(tmp_path: Path) -> None:
 def test_environment_secret_key_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SELFCHECK_SECRET_KEY", "from-the-environment")
     assert Settings.from_env(tmp_path).secret_key == "from-the-environment"
-    assert not (tmp_path / SECRET_KEY_FILE).exists()
+    assert list(tmp_path.iterdir()) == []
     (tmp_path / SECRET_KEY_FILE).write_text("from-the-file", encoding="ascii")
     assert Settings.from_env(tmp_path).secret_key == "from-the-environment"
 

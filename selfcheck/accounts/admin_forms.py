@@ -8,6 +8,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Regexp
 
 from selfcheck.accounts.forms import confirm_password_field, new_password_field
 from selfcheck.accounts.structures import DEPARTMENT, one_line
+from selfcheck.platform import visible
 from selfcheck.platform.models import TerritoryType
 
 TERRITORY_LABELS = {
@@ -55,6 +56,12 @@ class StructureForm(Form):  # type: ignore[misc]
             # On the name as kept (`one_line`): spaces or control characters only are no name.
             DataRequired(_l("Écrivez le nom de la structure.")),
             Length(max=200, message=_l("Le nom doit avoir 200 caractères au plus.")),
+            visible.Visible(
+                _l(
+                    "Le nom contient un caractère invisible ou de mise en forme (espace sans "
+                    "largeur, marque de sens d'écriture…) : retirez-le."
+                )
+            ),
         ],
         filters=[lambda value: one_line(value) if isinstance(value, str) else value],
     )

@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from selfcheck.platform import ratelimit
+from selfcheck.platform import ratelimit, visible
 from selfcheck.platform.models import Grant, RateLimitHit, Role, StaffUser, Structure, utcnow
 
 MIN_PASSWORD_LENGTH = 12
@@ -166,7 +166,7 @@ def reset_password(session: Session, user: StaffUser, new: str) -> None:
 
 def create_user(session: Session, new: NewUser, password: str) -> StaffUser:
     email = normalise_email(new.email)
-    if "@" not in email or len(email) > 254:
+    if "@" not in email or len(email) > 254 or visible.hidden(email):
         raise AuthError("bad_email")
     if new.role in (Role.MEDIATOR, Role.STRUCTURE_ADMIN):
         if new.structure_id is None or session.get(Structure, new.structure_id) is None:

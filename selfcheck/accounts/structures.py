@@ -9,6 +9,7 @@ import unicodedata
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from selfcheck.platform import visible
 from selfcheck.platform.models import Structure, TerritoryType
 
 DEPARTMENT = re.compile(r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-8]|98[4-9])$")
@@ -25,16 +26,22 @@ def slugify(name: str) -> str:
 
 
 def one_line(name: str) -> str:
-    """A structure's name as kept: one line, no control character, trimmed. A NUL failed the
-    administrators' structure forms with a 500 on PostgreSQL, and a name of spaces or
-    control characters only passed the form and failed here (a 500 too: attack15)."""
-    return "".join(c for c in name if c >= " " and c != "\x7f").strip()
+    """A structure's name as kept: one line, no control character, trimmed, composed
+    (`visible.one_line`). A NUL failed the administrators' structure forms with a 500 on
+    PostgreSQL, and a name of spaces or control characters only passed the form and failed
+    here (a 500 too: attack15)."""
+    return visible.one_line(name)
 
 
 def _checked(name: str, territory_type: str, department: str) -> tuple[str, str, str]:
     name = one_line(name)
     if not name or len(name) > 200:
         raise StructureError("the name must have 1 to 200 characters")
+    if visible.hidden(name):
+        raise StructureError(
+            "the name holds an invisible or formatting character (zero-width space, "
+            "direction mark...): remove it"
+        )
     if territory_type not in {t.value for t in TerritoryType}:
         raise StructureError(
             "territory type must be one of " + ", ".join(t.value for t in TerritoryType)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from selfcheck.accounts import invitations
 from selfcheck.accounts.auth import normalise_email
-from selfcheck.platform import audit
+from selfcheck.platform import audit, visible
 from selfcheck.platform.models import Grant, Role, StaffUser, Structure
 
 STRUCTURE_ROLES = (Role.MEDIATOR, Role.STRUCTURE_ADMIN)
@@ -128,7 +128,12 @@ def invite(
 ) -> tuple[StaffUser, str]:
     """A new account without a password, and its invitation link's token (shown once)."""
     address = normalise_email(email)
-    if "@" not in address.strip("@") or len(address) > 254 or any(c.isspace() for c in address):
+    if (
+        "@" not in address.strip("@")
+        or len(address) > 254
+        or any(c.isspace() for c in address)
+        or visible.hidden(address)  # shown to other administrators, in lists and the trail
+    ):
         raise TeamError("bad_email")
     if role in STRUCTURE_ROLES:
         structure = session.get(Structure, structure_id) if structure_id is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 
 ENV_PREFIX = "SELFCHECK_"
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # older versions: the key in the instance folder
+KEY_ID_FILE = "secret_key_id"  # the name of the key kept in key_folder()
 
 
 class ConfigError(RuntimeError):
@@ -57,31 +59,126 @@ def _non_negative(name: str, default: int) -> int:
     return value
 
 
-def load_or_create_secret_key(instance_path: Path) -> str:
-    """Read the secret key from the instance folder, creating it once (mode 0600) if missing.
+def key_folder() -> Path:
+    """Where generated secret keys are kept: the user's state folder (XDG), never the instance
+    folder, which holds the SQLite database: a copy of that folder (a file backup, whoever
+    holds the database's folder) must not hold what unseals its sealed values and signs its
+    sessions."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    if state and Path(state).is_absolute():
+        return Path(state) / "selfcheck" / "keys"
+    try:
+        home = Path.home()
+    except RuntimeError as exc:  # no HOME and no password entry (some containers)
+        raise ConfigError(_NOWHERE) from exc
+    return home / ".local/state" / "selfcheck" / "keys"
 
-    Every app instance behind a load balancer must share it: in production set
-    SELFCHECK_SECRET_KEY instead of relying on this file.
-    """
-    path = instance_path / SECRET_KEY_FILE
-    if not path.exists():
-        instance_path.mkdir(parents=True, exist_ok=True)
-        # Written aside then linked into place: several workers starting at once all end up
-        # reading the one complete key, never an empty or half-written file.
-        draft = instance_path / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_urlsafe(48))
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass  # another worker won the race: use its key
-        finally:
-            draft.unlink()
+
+_NOWHERE = (
+    f"no folder to keep the generated secret key in: set {ENV_PREFIX}SECRET_KEY (production), "
+    "or XDG_STATE_HOME or HOME to a folder this user may write"
+)
+
+
+def _write_once(path: Path, text: str, mode: int) -> bool:
+    """Create `path` holding `text`, unless it exists: False when another process made it
+    first. Written aside then linked into place: several workers starting at once all end
+    up reading one complete file, never an empty or half-written one."""
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return False
+    finally:
+        draft.unlink()
+    return True
+
+
+def _read_key(path: Path) -> str:
     key = path.read_text(encoding="ascii").strip()
     if not key:
         raise ConfigError(f"{path} is empty: delete it or set {ENV_PREFIX}SECRET_KEY")
     return key
+
+
+def secret_key_path(instance_path: Path) -> Path:
+    """The file holding this instance's generated key, made at the first start (mode 0600).
+
+    An instance folder of an older version keeps its `secret_key` (a new key would make every
+    sealed value and session unreadable; `selfcheck secret-key move` takes it out). A new one
+    keeps only the key's name (`secret_key_id`, not secret); the key lives in `key_folder()`.
+    A name whose key is missing stops the start (moved to another user or machine): never a
+    new key in silence. Every app instance behind a load balancer must share one key: in
+    production set SELFCHECK_SECRET_KEY instead of relying on these files.
+    """
+    legacy = instance_path / SECRET_KEY_FILE
+    if legacy.exists():
+        return legacy
+    name_path = instance_path / KEY_ID_FILE
+    folder = key_folder()
+    if not name_path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        name = secrets.token_hex(16)
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # The key first, then its name: a stop between them leaves an unused key, never
+            # a name without its key.
+            _write_once(folder / name, secrets.token_urlsafe(48), 0o600)
+        except OSError as exc:  # a home that is read-only or not there
+            raise ConfigError(f"{folder}: {exc.strerror}; {_NOWHERE}") from exc
+        if not _write_once(name_path, name + "\n", 0o644):
+            (folder / name).unlink()  # another worker named its key first: use that one
+    name = name_path.read_text(encoding="ascii").strip()
+    if not re.fullmatch(r"[0-9a-f]{32}", name):
+        raise ConfigError(
+            f"{name_path} does not name a key: restore it or set {ENV_PREFIX}SECRET_KEY"
+        )
+    path = folder / name
+    if not path.exists():
+        raise ConfigError(
+            f"the secret key of {instance_path} ({name}) is not in {folder}: copy it there "
+            f"from where it was kept, or set {ENV_PREFIX}SECRET_KEY to it. A new key would "
+            "make every sealed value (reminders' addresses, two-factor secrets) unreadable"
+        )
+    return path
+
+
+def load_or_create_secret_key(instance_path: Path) -> str:
+    """This instance's generated key (`secret_key_path`)."""
+    return _read_key(secret_key_path(instance_path))
+
+
+def move_secret_key(instance_path: Path) -> Path | None:
+    """Take an older instance's `secret_key` out of the instance folder into `key_folder()`,
+    the same key under a new name: None when there is none to move. Checked before the old
+    file goes: a stop at any point leaves a key the next start reads."""
+    legacy = instance_path / SECRET_KEY_FILE
+    if not legacy.exists():
+        return None
+    key = _read_key(legacy)
+    name_path = instance_path / KEY_ID_FILE
+    folder = key_folder()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    name = secrets.token_hex(16)
+    _write_once(folder / name, key, 0o600)
+    if _read_key(folder / name) != key:
+        raise ConfigError(f"{folder / name} does not read back as the key: nothing moved")
+    name_path.unlink(missing_ok=True)  # a name left by a start after an earlier move's stop
+    _write_once(name_path, name + "\n", 0o644)
+    legacy.unlink()
+    return folder / name
+
+
+def beside_the_database(key_file: Path, database_url: str) -> bool:
+    """Whether a key file sits in the folder of the SQLite database file it protects."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix) or ":memory:" in database_url:
+        return False
+    database = Path(database_url[len(prefix) :].split("?", 1)[0])
+    return database.resolve().parent == key_file.resolve().parent
 
 
 @dataclass(frozen=True)
@@ -90,6 +187,8 @@ class Settings:
 
     database_url: str
     secret_key: str
+    # The file the key was read from (None: SELFCHECK_SECRET_KEY).
+    secret_key_file: Path | None = None
     # Adding a language: its catalog in translations/ and its code here (or in the variable).
     languages: tuple[str, ...] = ("fr", "en", "es", "ar")
     default_language: str = "fr"
@@ -142,7 +241,10 @@ class Settings:
     @classmethod
     def from_env(cls, instance_path: Path) -> Settings:
         default_db = f"sqlite:///{instance_path / 'selfcheck.db'}"
-        secret = _env("SECRET_KEY", "") or load_or_create_secret_key(instance_path)
+        secret = _env("SECRET_KEY", "")
+        key_file = None if secret else secret_key_path(instance_path)
+        if key_file is not None:
+            secret = _read_key(key_file)
         languages = tuple(
             code.strip() for code in _env("LANGUAGES", "fr,en,es,ar").split(",") if code.strip()
         )
@@ -175,6 +277,7 @@ class Settings:
         return cls(
             database_url=_env("DATABASE_URL", default_db),
             secret_key=secret,
+            secret_key_file=key_file,
             languages=languages,
             default_language=default_language,
             max_content_length=_env_int("MAX_CONTENT_LENGTH", 64 * 1024),

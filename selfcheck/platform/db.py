@@ -78,6 +78,11 @@ class Database:
         event.listen(self.read_sessions, "before_flush", _refuse_flush)
         event.listen(self.read_sessions, "do_orm_execute", _refuse_write)
         event.listen(read_only, "before_cursor_execute", _refuse_sql_write)
+        # And by the database itself, for what a keyword does not show (a SELECT of a function
+        # that writes, a raw cursor): set on the connection when the session takes it, reset
+        # with what such a function may have set or locked when it returns to the pool.
+        event.listen(read_only, "engine_connect", _hold_read_only)
+        event.listen(self.reader, "checkin", _release_read_only)
 
     def session(self) -> Session:
         return self.sessions()
@@ -128,6 +133,56 @@ def _refuse_sql_write(
     statement on `session.connection()`, SQL text, `exec_driver_sql`), checked as text."""
     if not _READ_START.match(statement) or _WRITE_WORD.search(statement):
         raise ReadOnlyError(f"a read-only request's session was to send: {statement[:80]!r}")
+
+
+# A read-only session's connection, held read-only by the database (`_hold_read_only`):
+# PostgreSQL refuses in it any write (`nextval` and `setval` included) in the transaction of
+# each statement; SQLite any change to the file. Sent on the reader's connections only while
+# a read-only session holds one (one round trip each way on PostgreSQL, `/done` and
+# `/summary` only); the reset also ends what a session-wide function may have left on the
+# connection (an advisory lock, `set_config(..., false)`) before another request gets it.
+_READ_ONLY_HELD = "selfcheck.read_only_held"
+_HOLD = {"postgresql": "SET default_transaction_read_only = on", "sqlite": "PRAGMA query_only = 1"}
+_RELEASE = {
+    "postgresql": "SELECT pg_advisory_unlock_all(); RESET ALL",
+    "sqlite": "PRAGMA query_only = 0",
+}
+
+
+def _run(dbapi_connection: Any, statement: str) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
+
+
+def _hold_read_only(connection: Connection) -> None:
+    fairy = connection.connection
+    statement = _HOLD.get(connection.dialect.name)
+    if statement is not None and not fairy.info.get(_READ_ONLY_HELD):
+        fairy.info[_READ_ONLY_HELD] = True  # first: a failure below still resets at checkin
+        dbapi_error = connection.dialect.loaded_dbapi.Error
+        try:
+            _run(fairy.dbapi_connection, statement)
+        except dbapi_error as error:  # as SQLAlchemy's own (a lost server: 503, errors.py)
+            raise exc.DBAPIError.instance(statement, None, error, dbapi_error) from error
+
+
+def _release_read_only(dbapi_connection: Any, record: Any) -> None:
+    if dbapi_connection is None or not record.info.pop(_READ_ONLY_HELD, False):
+        return
+    dialect = "sqlite" if _is_sqlite(dbapi_connection) else "postgresql"
+    try:
+        _run(dbapi_connection, _RELEASE[dialect])
+    except Exception as error:  # a connection that cannot be reset is not handed on
+        record.invalidate(error)
+
+
+def _is_sqlite(dbapi_connection: Any) -> bool:
+    import sqlite3
+
+    return isinstance(dbapi_connection, sqlite3.Connection)
 
 
 # The reader's pool (PostgreSQL). A sync gunicorn worker serves one request at a time and a
@@ -298,8 +353,11 @@ def read_only_session() -> Session:
     through it, raises `ReadOnlyError` (it would be committed at once, outside any unit of
     work), and so does any statement it sends that is not a plain read, however it was
     built (SQL text, a statement on its Connection: `_refuse_sql_write`, checked before it
-    is sent). Not seen: a raw DBAPI cursor taken from its connection. SQLite: the reader
-    is the engine, the session an ordinary one. A request that already opened its session
+    is sent). And the database refuses it too (`_hold_read_only`: PostgreSQL's
+    `default_transaction_read_only`, SQLite's `query_only`), a raw DBAPI cursor or a SELECT of
+    a function that writes included; what such a function sets or locks for the session is
+    reset when the connection returns to the pool. SQLite: the reader is the engine, the
+    session an ordinary one. A request that already opened its session
     keeps that one."""
     if "db_session" not in g:
         g.db_session = get_db().read_sessions()

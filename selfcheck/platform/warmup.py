@@ -10,11 +10,14 @@ switch of its own (the app's config, else the environment variable; default on).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
 
 from flask import Flask
+
+log = logging.getLogger(__name__)
 
 
 def enabled(app: Flask, switch: str) -> bool:
@@ -38,5 +41,12 @@ def start(
         return None
     thread = threading.Thread(target=work, args=(app,), name=name, daemon=True)
     app.extensions[name] = thread
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:
+        # No thread to be had (a process or cgroup limit on threads, e.g. systemd's
+        # TasksMax). Raised out of gunicorn's `post_worker_init`, it failed the worker's boot,
+        # and gunicorn then stops the whole server (attack24): a worker serves without it.
+        log.warning("background warm-up not started: no thread available", extra={"warm_up": name})
+        return None
     return thread

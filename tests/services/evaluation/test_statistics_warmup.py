@@ -101,3 +101,26 @@ def test_gunicorn_starts_both_warm_ups_once_a_worker_has_its_app(
     app.extensions[warmup.EXTENSION_KEY].join(timeout=10)
     assert loads.threads == ["selfcheck-statistics-warmup"]
     assert paper_warmup.EXTENSION_KEY not in app.extensions
+
+
+def test_attack24_a_warm_up_without_a_thread_never_stops_the_worker(
+    app: Flask,
+    loads: Counted,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A thread that cannot start (a process or cgroup limit on threads) raised out of
+    gunicorn's `post_worker_init`: the worker failed to boot, and gunicorn then halts the whole
+    server ("Reason: Worker failed to boot", exit 3: seen with gunicorn 27). Now the worker
+    serves without its warm-ups, and the log says so."""
+
+    def no_thread(_thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_thread)
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    with caplog.at_level(logging.WARNING):
+        settings["post_worker_init"](SimpleNamespace(wsgi=served(app)))
+    assert loads.threads == []
+    assert caplog.text.count("background warm-up not started") == 2  # paper and statistics
+    assert app.test_client().get("/").status_code == 200
