@@ -31,6 +31,11 @@ def current_filters() -> EvaluationFilters:
     return parse_filters(get_session(), evaluator(), request.args)
 
 
+def current_scope() -> EvaluationFilters:
+    """The evaluator's whole scope: every structure of their grants, no other filter."""
+    return parse_filters(get_session(), evaluator(), {})
+
+
 def filter_arguments() -> dict[str, list[str]]:
     """This request's filters as query arguments, for links that keep them. Only the filters:
     the query's other arguments could be url_for's own (`_method` made the link fail to
