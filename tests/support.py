@@ -552,3 +552,33 @@ def listening(database: Database, *handlers: tuple[str, Any]) -> Iterator[None]:
         for engine in engines:
             for name, handler in handlers:
                 event.remove(engine, name, handler)
+
+
+LONG_FILE_NAME = "selfcheck-export-2026-12-07-23-10-anonymise-donnees-longues.zip"
+
+
+def add_finished_job(database: Database, user_id: int, filename: str = LONG_FILE_NAME) -> str:
+    """A finished export of `user_id`, its file named `filename` (only its page is shown:
+    no file is written); its id."""
+    from datetime import timedelta
+    from secrets import token_hex
+
+    from selfcheck.platform.models import Job, utcnow
+
+    job_id = token_hex(16)
+    with database.session() as session:
+        session.add(
+            Job(
+                id=job_id,
+                kind="export",
+                user_id=user_id,
+                status="done",
+                total=4,
+                progress=4,
+                filename=filename,
+                finished_at=utcnow(),
+                expires_at=utcnow() + timedelta(minutes=30),
+            )
+        )
+        session.commit()
+    return job_id

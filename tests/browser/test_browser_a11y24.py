@@ -13,24 +13,23 @@ tests/views/test_a11y24.py). axe-core on every page looked at, besides:
 from __future__ import annotations
 
 import re
-import secrets
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from selfcheck.platform.models import Job, Role, StaffUser, utcnow
+from selfcheck.platform.models import Role, StaffUser
 from tests.browser import checks
 from tests.browser.support import AxeAudit, ContextFactory, Journey, LiveServer
 from tests.browser.test_browser_backoffice import ACCOUNTS, ensure_accounts, sign_in
 from tests.browser.test_browser_dashboard import ensure_world, signed_in
+from tests.support import LONG_FILE_NAME, add_finished_job
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": checks.REFLOW_WIDTH, "height": 640}
-LONG_NAME = "selfcheck-export-2026-12-07-23-10-anonymise-donnees-longues.zip"
+LONG_NAME = LONG_FILE_NAME
 SIDEWAYS_JS = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
@@ -39,22 +38,7 @@ def _done_job(server: LiveServer, email: str) -> str:
     database = server.app.extensions["selfcheck.platform.db"]
     with database.session() as session:
         user = session.scalars(select(StaffUser).where(StaffUser.email == email)).one()
-        job_id = secrets.token_hex(16)
-        session.add(
-            Job(
-                id=job_id,
-                kind="export",
-                user_id=user.id,
-                status="done",
-                total=4,
-                progress=4,
-                filename=LONG_NAME,
-                finished_at=utcnow(),
-                expires_at=utcnow() + timedelta(minutes=30),
-            )
-        )
-        session.commit()
-    return job_id
+    return add_finished_job(database, user.id, LONG_NAME)
 
 
 BUTTON_JS = """() => {

@@ -12,9 +12,7 @@ tests/browser/test_browser_a11y24.py, look at the same pages drawn):
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Callable
-from datetime import timedelta
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,15 +24,15 @@ from sqlalchemy.orm import Session
 import selfcheck
 from selfcheck.journey.lasting import Lasting, TaskPoints
 from selfcheck.platform.db import Database
-from selfcheck.platform.models import Job, Role, Structure, utcnow
+from selfcheck.platform.models import Role, Structure
 from selfcheck.questionnaire.model import Definition, FormKind, Moment, Wording
 from tests.services.evaluation.support import populate
 from tests.staff import add_staff, signed_in
-from tests.support import AFTER, RETRO, Visitor, text_of
+from tests.support import AFTER, LONG_FILE_NAME, RETRO, Visitor, add_finished_job, text_of
 
 PACKAGE = Path(selfcheck.__file__).parent
 TEMPLATES = (PACKAGE / "templates", PACKAGE / "paper" / "templates")
-LONG_NAME = "selfcheck-export-2026-12-07-23-10-anonymise-donnees-longues.zip"
+LONG_NAME = LONG_FILE_NAME
 
 
 class _Elements(HTMLParser):
@@ -68,22 +66,7 @@ def test_the_download_button_isolates_the_file_name_left_to_right(
     """At 320 px in Arabic the name broke at its dashes, its parts set around "تنزيل": now it
     is a `<bdi dir="ltr">` of its own (a block, static/css), whole in the link's text."""
     account = add_staff(database, Role.MEDIATOR, structure)
-    job_id = secrets.token_hex(16)
-    with database.session() as session:
-        session.add(
-            Job(
-                id=job_id,
-                kind="export",
-                user_id=account.id,
-                status="done",
-                total=4,
-                progress=4,
-                filename=LONG_NAME,
-                finished_at=utcnow(),
-                expires_at=utcnow() + timedelta(minutes=30),
-            )
-        )
-        session.commit()
+    job_id = add_finished_job(database, account.id, LONG_NAME)
     visitor = signed_in(app, account)
     visitor.get(f"/?lang={lang}")
     page = visitor.get(f"/staff/jobs/{job_id}")

@@ -11,31 +11,17 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from selfcheck import demo
 from selfcheck.evaluation import first_view
 from selfcheck.platform.db import Database
 from selfcheck.platform.models import ExportLog, Role, Structure
-from selfcheck.questionnaire import Definition
-from tests.demo_once import write_once
 from tests.staff import add_staff, signed_in
 from tests.support import Visitor
+from tests.views import test_dashboard_pages
 
 ANNOUNCED = "Préparation de votre tableau de bord"
 
 
-@pytest.fixture
-def evaluator(
-    app: Flask, database: Database, db_session: Session, definition: Definition
-) -> Visitor:
-    """An evaluator granted department 44, where the demo structure has 60 people."""
-
-    def write() -> None:
-        demo.generate_demo(db_session, definition, respondents=60, seed=8)
-        db_session.commit()
-
-    write_once(db_session, ("demo", 60, 8), write)
-    account = add_staff(database, Role.EVALUATOR, departments=("44",))
-    return signed_in(app, account)
+evaluator = test_dashboard_pages.evaluator  # department 44, where the demo has 60 people
 
 
 @pytest.fixture
