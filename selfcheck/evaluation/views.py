@@ -187,10 +187,6 @@ def table_download(table: str) -> Response | tuple[str, int]:
     )
 
 
-@blueprint.app_template_global()
-def evaluation_filter_arguments() -> dict[str, list[str]]:
-    """The filters of this request, for the links between the evaluation's pages."""
-    return filter_arguments()
-
-
+# The filters of this request, for the links between the evaluation's pages.
+blueprint.add_app_template_global(filter_arguments, "evaluation_filter_arguments")
 headline_views.register(blueprint)  # the other pages of the dashboard (issue 14)

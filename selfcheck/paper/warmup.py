@@ -27,7 +27,6 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-import time
 from pathlib import Path
 
 from flask import Flask, url_for
@@ -59,19 +58,15 @@ def start(app: object) -> threading.Thread | None:
 def warm(app: Flask) -> float | None:
     """Render one blank "before" form in the default language and throw it away; the seconds
     it took, or None if it failed (logged: a failed warm-up only means a slower first form)."""
-    began = time.perf_counter()
-    try:
+
+    def work() -> None:
         with app.app_context():
             first_form(app)
         # The full collection the render deferred (platform/printing.py) and the one the app's
         # start-up left due: here, not at the start of the first request (about 0.1 s).
         gc.collect()
-    except Exception:
-        log.exception("paper warm-up failed (the first paper form will be slower)")
-        return None
-    seconds = time.perf_counter() - began
-    log.info("paper warm-up done", extra={"seconds": round(seconds, 3)})
-    return seconds
+
+    return background.timed(work, "paper", "the first paper form will be slower", log)
 
 
 def first_form(app: Flask) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from flask import Flask
@@ -50,3 +51,20 @@ def start(
         log.warning("background warm-up not started: no thread available", extra={"warm_up": name})
         return None
     return thread
+
+
+def timed(
+    work: Callable[[], object], what: str, slower: str, logger: logging.Logger
+) -> float | None:
+    """Run a warm-up's `work`: the seconds it took, or None if it failed. A failure is logged
+    (on `logger`, as "<what> warm-up failed (<slower>)"), never raised: it only means that
+    `slower` happens."""
+    began = time.perf_counter()
+    try:
+        work()
+    except Exception:
+        logger.exception("%s warm-up failed (%s)", what, slower)
+        return None
+    seconds = time.perf_counter() - began
+    logger.info("%s warm-up done", what, extra={"seconds": round(seconds, 3)})
+    return seconds
