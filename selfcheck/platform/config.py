@@ -108,7 +108,7 @@ def secret_key_path(instance_path: Path) -> Path:
     """The file holding this instance's generated key, made at the first start (mode 0600).
 
     An instance folder of an older version keeps its `secret_key` (a new key would make every
-    sealed value and session unreadable; `selfcheck secret-key move` takes it out). A new one
+    sealed value and session unreadable; `selfcheck move-secret-key` takes it out). A new one
     keeps only the key's name (`secret_key_id`, not secret); the key lives in `key_folder()`.
     A name whose key is missing stops the start (moved to another user or machine): never a
     new key in silence. Every app instance behind a load balancer must share one key: in
